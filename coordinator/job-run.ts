@@ -1,0 +1,375 @@
+/**
+ * One horizontal job, driven by the coordinator: offer -> key ceremony -> federated moments -> training rounds
+ * -> publish. The coordinator sees only what it needs: counts, CKKS ciphertexts it adds without any key, and the
+ * opened aggregates (sums over all contributors), never an individual participant's update.
+ */
+import { join } from 'node:path';
+import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { ckksParamsOf, type JobSpec } from '../src/config/schemas.js';
+import { CkksEngine } from '../src/he/ckks.js';
+import { VectorCodec, float32Bytes, float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
+import { sha256 } from '../src/wire/framing.js';
+import { loadTf } from '../src/model/tf.js';
+import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
+import { modelToFiles, packArtifact, weightsDigest, writeArtifact } from '../src/model/artifact.js';
+import { preprocessingFromMoments } from '../src/model/preprocess.js';
+import { Mailbox, ParticipantGone } from './mailbox.js';
+import type {
+  AggregateOpened,
+  CoordinatorMessage,
+  CoordinatorRequest,
+  ContributionRequest,
+  EncryptedVector,
+  JobEvent,
+  JobState,
+  ParticipantMessage,
+  Preprocessing,
+  RoundProgress,
+  SumPurpose,
+} from '../src/wire/messages.js';
+
+export interface SessionRegistry {
+  isConnected(org: string): boolean;
+  waitConnected(org: string, deadlineMs: number): Promise<boolean>;
+  send(org: string, message: CoordinatorMessage): Promise<void>;
+  /** Feature columns a participant declared in its Hello (names only). */
+  declaredFeatures(org: string): string[];
+}
+
+interface SumResult {
+  values: Float64Array;
+  contributors: string[];
+  dropped: string[];
+  validation: { rows: number; auc: number; loss: number }[];
+}
+
+export class JobRun {
+  readonly mailbox = new Mailbox();
+  state: JobState = 'pending';
+  stage = 'offer';
+  message = 'waiting for participants';
+  roundsDone = 0;
+  modelSha256: Uint8Array = new Uint8Array();
+  artifact?: Uint8Array;
+  private readonly events: JobEvent[] = [];
+  private readonly watchers = new Set<(e: JobEvent) => void>();
+  private codec!: VectorCodec;
+  private engine?: CkksEngine;
+  private active: string[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly spec: JobSpec,
+    readonly submitter: string,
+    private readonly sessions: SessionRegistry,
+    private readonly log: Logger,
+    private readonly stateDir: string,
+    private readonly offerTimeoutMs: number,
+  ) {
+    this.active = [...spec.participants];
+  }
+
+  get participants(): string[] {
+    return this.spec.participants;
+  }
+
+  /** Past events, then live ones, until the job ends. Returns the unsubscribe function. */
+  subscribe(listener: (e: JobEvent) => void): () => void {
+    for (const e of this.events) listener(e);
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
+  private emit(stage: string, message: string, progress?: RoundProgress): void {
+    this.stage = stage;
+    this.message = message;
+    const event: JobEvent = { jobId: this.id, unixMs: Date.now(), state: this.state, stage, message, progress: progress ?? null };
+    this.events.push(event);
+    for (const w of this.watchers) w(event);
+  }
+
+  deliver(org: string, message: ParticipantMessage): void {
+    this.mailbox.deliver(org, message);
+  }
+
+  participantLost(org: string, reason: string): void {
+    this.mailbox.lost(org, reason);
+  }
+
+  async run(): Promise<void> {
+    this.state = 'running';
+    try {
+      const lead = await this.offer();
+      await this.keyCeremony(lead);
+      const preprocessing = await this.moments();
+      const weights = await this.train(preprocessing);
+      await this.publish(weights, preprocessing);
+      this.state = 'succeeded';
+      this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
+      await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
+    } catch (err) {
+      this.state = 'failed';
+      const message = errorMessage(err);
+      this.log.error({ job: this.id, err: message }, 'job failed');
+      this.emit(this.stage, message);
+      await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'failed', message, modelSha256: new Uint8Array() } }).catch(() => undefined);
+    } finally {
+      this.engine?.dispose();
+      for (const w of this.watchers) this.watchers.delete(w);
+    }
+  }
+
+  private async send(org: string, round: number, body: CoordinatorRequest): Promise<void> {
+    await this.sessions.send(org, { jobId: this.id, round, ...body } as CoordinatorMessage);
+  }
+
+  private async broadcast(body: CoordinatorRequest, round = 0): Promise<void> {
+    await Promise.all(this.active.filter((o) => this.sessions.isConnected(o)).map((o) => this.send(o, round, body).catch(() => undefined)));
+  }
+
+  /** Offer the job to every named participant; all must accept, with the same feature schema. */
+  private async offer(): Promise<string> {
+    this.emit('offer', `offering the job to ${this.participants.join(', ')}`);
+    const deadline = Date.now() + this.offerTimeoutMs;
+    const lead = this.participants[0]!;
+    const specJson = JSON.stringify(this.spec);
+    const accepted = await Promise.all(
+      this.participants.map(async (org) => {
+        if (!(await this.sessions.waitConnected(org, deadline))) {
+          throw new FedcreditError(
+            ErrorCode.JOB_FAILED,
+            `participant ${org} did not connect within ${this.offerTimeoutMs / 1000}s`,
+            `start \`fedcredit participant\` for ${org} pointing at this coordinator, or remove it from the job's participants`,
+          );
+        }
+        await this.send(org, 0, { body: 'jobOffer', jobOffer: { specJson, submitter: this.submitter, lead } });
+        try {
+          return { org, message: await this.mailbox.waitFor(org, 'jobAccepted', 0, deadline, () => this.sessions.isConnected(org)) };
+        } catch (err) {
+          if (err instanceof ParticipantGone) throw new FedcreditError(ErrorCode.JOB_REFUSED, `participant ${err.organisation} did not accept the job: ${err.reason}`, 'see that participant\'s log; adjust its consent section or the job');
+          throw err;
+        }
+      }),
+    );
+    const leadHash = Buffer.from(accepted[0]!.message.body === 'jobAccepted' ? accepted[0]!.message.jobAccepted.schemaHash : []);
+    const boxKeys = new Map<string, Uint8Array>();
+    for (const { org, message } of accepted) {
+      if (message.body !== 'jobAccepted') continue;
+      const a = message.jobAccepted;
+      if (!Buffer.from(a.schemaHash).equals(leadHash)) {
+        throw new FedcreditError(
+          ErrorCode.JOB_INVALID,
+          `participant ${org}'s feature schema differs from ${lead}'s (declared: ${this.sessions.declaredFeatures(org).join(', ')})`,
+          'horizontal participants must declare the same feature columns with the same types; align their data sections or list `features` in the job',
+        );
+      }
+      boxKeys.set(org, a.boxPublicKey);
+      this.log.info({ job: this.id, participant: org, trainRows: a.trainRows, validationRows: a.validationRows }, 'participant accepted');
+      this.emit('offer', `${org} accepted (${a.trainRows} training rows, ${a.validationRows} validation rows)`);
+    }
+    this.boxKeys = boxKeys;
+    return lead;
+  }
+
+  private boxKeys = new Map<string, Uint8Array>();
+
+  /** The lead makes the CKKS keys and seals the secret key to every other participant; we only relay. */
+  private async keyCeremony(lead: string): Promise<void> {
+    if (this.spec.encryption.scheme === 'plaintext') {
+      this.log.warn({ job: this.id }, 'PLAINTEXT MODE: updates cross the wire unencrypted; for comparison and debugging only');
+      this.emit('keys', 'plaintext mode: updates are NOT encrypted (comparison/debugging only)');
+      this.codec = VectorCodec.plaintext();
+      return;
+    }
+    this.emit('keys', `${lead} is generating the CKKS keys`);
+    this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
+    this.codec = VectorCodec.ckks(this.engine);
+    const recipients = this.participants.filter((o) => o !== lead).map((o) => ({ organisation: o, boxPublicKey: this.boxKeys.get(o)! }));
+    await this.send(lead, 0, { body: 'keygenRequest', keygenRequest: { recipients } });
+    let published: ParticipantMessage;
+    try {
+      published = await this.mailbox.waitFor(lead, 'keysPublished', 0, Date.now() + this.offerTimeoutMs, () => this.sessions.isConnected(lead));
+    } catch (err) {
+      throw new FedcreditError(ErrorCode.JOB_FAILED, `key generation failed: ${errorMessage(err)}`, 'see the lead participant\'s log');
+    }
+    if (published.body !== 'keysPublished') throw new Error('unreachable');
+    const keys = published.keysPublished;
+    this.engine.requireFingerprint(keys.paramsFingerprint, lead);
+    for (const { organisation } of recipients) {
+      const box = keys.sealedSecretKeys.find((k) => k.recipient === organisation);
+      if (!box) throw new FedcreditError(ErrorCode.JOB_FAILED, `${lead} did not seal a key for ${organisation}`, 'restart the lead participant');
+      await this.send(organisation, 0, {
+        body: 'keyDelivery',
+        keyDelivery: { ckksPublicKey: keys.ckksPublicKey, sealedSecretKey: box.sealed, paramsFingerprint: keys.paramsFingerprint },
+      });
+    }
+    this.emit('keys', `CKKS keys in place (N=${this.spec.encryption.poly_modulus_degree}, ${this.engine.slotCount} slots per ciphertext); the coordinator holds no secret key`);
+  }
+
+  /** Federation-wide feature means and scales by a secure sum of per-party moments. */
+  private async moments(): Promise<Preprocessing> {
+    this.emit('moments', 'computing federation-wide feature statistics (secure sum)');
+    const features = this.spec.features ?? this.sessions.declaredFeatures(this.participants[0]!);
+    const result = await this.secureSum('moments', 0, 3 * features.length, () => ({}));
+    const prep = preprocessingFromMoments(features, result.values, this.spec.training.standardize);
+    this.log.info({ job: this.id, features: features.length }, 'feature statistics ready');
+    return prep;
+  }
+
+  private async train(preprocessing: Preprocessing): Promise<Float32Array> {
+    const { tf } = await loadTf();
+    const t = this.spec.training;
+    const model = buildModel(tf, this.spec.model, preprocessing.features.length, t.seed);
+    let weights = getFlatWeights(model);
+    model.dispose();
+    const params = weights.length;
+    this.emit('training', `training a ${this.spec.model.type} model with ${params} parameters for ${t.rounds} rounds`);
+    for (let round = 1; round <= t.rounds; round++) {
+      const started = Date.now();
+      const globalWeights = float32Bytes(weights);
+      const result = await this.secureSum('update', round, params + 2, (deadline) => ({
+        globalWeights,
+        globalWeightsSha256: weightsDigest(weights),
+        preprocessing,
+        deadlineUnixMs: deadline,
+      }));
+      const v = result.values;
+      const samples = v[params]!;
+      if (!(samples > 0)) throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: the aggregate holds no samples`, 'check the participants\' data');
+      const next = new Float32Array(params);
+      for (let i = 0; i < params; i++) next[i] = weights[i]! + v[i]! / samples;
+      weights = next;
+      const validRows = result.validation.reduce((n, m) => n + m.rows, 0);
+      const validationAuc = validRows > 0 ? result.validation.reduce((s, m) => s + m.auc * m.rows, 0) / validRows : Number.NaN;
+      this.roundsDone = round;
+      const progress: RoundProgress = {
+        round,
+        rounds: t.rounds,
+        participants: result.contributors,
+        trainLoss: v[params + 1]! / samples,
+        validationAuc,
+        seconds: (Date.now() - started) / 1000,
+        dropped: result.dropped,
+      };
+      this.log.info({ job: this.id, ...progress }, 'round complete');
+      this.emit('training', `round ${round}/${t.rounds} complete`, progress);
+    }
+    return weights;
+  }
+
+  /**
+   * One secure sum: ask the active participants for their vectors, check and add what arrives by the deadline
+   * (at least min_participants, else retry the round), return the opened aggregate. A participant that errors,
+   * times out or disconnects is dropped from the round and named in the progress.
+   */
+  private async secureSum(
+    purpose: SumPurpose,
+    round: number,
+    length: number,
+    request: (deadline: number) => Partial<ContributionRequest>,
+  ): Promise<SumResult> {
+    const t = this.spec.training;
+    const needed = purpose === 'moments' ? this.participants.length : (t.min_participants ?? this.participants.length);
+    for (let attempt = 0; ; attempt++) {
+      const deadline = Date.now() + t.round_timeout_s * 1000;
+      const asked = this.participants.filter((o) => this.sessions.isConnected(o));
+      const dropped: string[] = this.participants.filter((o) => !asked.includes(o)).map((o) => `${o} (not connected)`);
+      await Promise.all(
+        asked.map((org) =>
+          this.send(org, round, { body: 'contributionRequest', contributionRequest: { purpose, ...request(deadline) } as ContributionRequest }).catch(() => undefined),
+        ),
+      );
+      const vectors: EncryptedVector[] = [];
+      const contributors: string[] = [];
+      await Promise.all(
+        asked.map(async (org) => {
+          try {
+            const m = await this.mailbox.waitFor(org, 'contribution', round, deadline, () => this.sessions.isConnected(org));
+            if (m.body !== 'contribution') return;
+            this.codec.check(m.contribution.vector, length, org);
+            vectors.push(m.contribution.vector);
+            contributors.push(org);
+          } catch (err) {
+            const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
+            this.log.warn({ job: this.id, round, participant: org, reason }, 'participant dropped from round');
+            if (!(err instanceof ParticipantGone)) await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
+            dropped.push(`${org} (${reason})`);
+          }
+        }),
+      );
+      if (contributors.length < needed) {
+        const why = `round ${round}: ${contributors.length} of ${this.participants.length} participants contributed, ${needed} needed; dropped: ${dropped.join('; ')}`;
+        if (attempt < t.max_round_retries) {
+          this.log.warn({ job: this.id, round, attempt }, why + ' — retrying');
+          this.emit(this.stage, why + ' — retrying');
+          continue;
+        }
+        throw new FedcreditError(ErrorCode.JOB_FAILED, why, 'bring the dropped participants back (see their logs) or lower training.min_participants');
+      }
+      // Order the sum canonically so every replay of the record adds in the same order.
+      const order = contributors.map((org, i) => ({ org, v: vectors[i]! })).sort((a, b) => a.org.localeCompare(b.org));
+      const sum = this.codec.sum(order.map((o) => o.v));
+      const reporter = order[0]!.org;
+      const orgs = order.map((o) => o.org);
+      await Promise.all(orgs.map((org) => this.send(org, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors: orgs } }).catch(() => undefined)));
+      const opened = await this.collectOpened(orgs, round, deadline, reporter);
+      return { values: opened.values, contributors: orgs, dropped, validation: opened.validation };
+    }
+  }
+
+  /** Every contributor decrypts the aggregate; the reporter sends the values, the others their digest. All must agree. */
+  private async collectOpened(orgs: string[], round: number, deadline: number, reporter: string) {
+    const replies = await Promise.all(
+      orgs.map(async (org) => {
+        try {
+          const m = await this.mailbox.waitFor(org, 'aggregateOpened', round, deadline, () => this.sessions.isConnected(org));
+          return m.body === 'aggregateOpened' ? { org, opened: m.aggregateOpened as AggregateOpened } : undefined;
+        } catch (err) {
+          this.log.warn({ job: this.id, round, participant: org, reason: errorMessage(err) }, 'no decryption report');
+          return undefined;
+        }
+      }),
+    );
+    const fromReporter = replies.find((r) => r?.org === reporter);
+    if (!fromReporter || fromReporter.opened.values.length === 0) {
+      throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: ${reporter} did not report the opened aggregate`, `see ${reporter}'s log`);
+    }
+    const values = new Float64Array(toFloat64(fromReporter.opened.values));
+    const digest = Buffer.from(sha256(float64Bytes(values)));
+    for (const r of replies) {
+      if (r && !Buffer.from(r.opened.valuesSha256).equals(digest)) {
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `round ${round}: ${r.org} decrypted a different aggregate than ${reporter}`,
+          'the participants hold different CKKS keys or one is faulty; re-run the job',
+        );
+      }
+    }
+    const validation = replies.flatMap((r) => (r?.opened.validation && r.opened.validation.rows > 0 ? [r.opened.validation] : []));
+    return { values, validation };
+  }
+
+  private async publish(weights: Float32Array, preprocessing: Preprocessing): Promise<void> {
+    this.emit('publish', 'publishing the model');
+    const { tf } = await loadTf();
+    const model = buildModel(tf, this.spec.model, preprocessing.features.length, this.spec.training.seed);
+    setFlatWeights(tf, model, weights);
+    this.modelSha256 = weightsDigest(weights);
+    const files = await modelToFiles(tf, model, {
+      format: 'fedcredit-model/1',
+      jobId: this.id,
+      modelType: this.spec.model.type,
+      preprocessing,
+      weightsSha256: Buffer.from(this.modelSha256).toString('hex'),
+      rounds: this.roundsDone,
+      participants: this.participants,
+      createdAt: new Date().toISOString(),
+    });
+    model.dispose();
+    const dir = join(this.stateDir, 'jobs', this.id, 'model');
+    await writeArtifact(dir, files);
+    this.artifact = packArtifact(files);
+    this.log.info({ job: this.id, dir, sha256: Buffer.from(this.modelSha256).toString('hex') }, 'model published');
+  }
+}

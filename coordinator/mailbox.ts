@@ -1,0 +1,84 @@
+/**
+ * Per-job inbox: messages from participants queue here until the job runner asks for them. A wait ends with the
+ * message, with the participant's error or refusal, with its disconnection, or at the deadline, so one vanished
+ * participant never stalls a job past its deadline.
+ */
+import type { ParticipantBody, ParticipantMessage } from '../src/wire/messages.js';
+
+export type BodyKind = keyof ParticipantBody;
+
+export class ParticipantGone extends Error {
+  constructor(
+    readonly organisation: string,
+    readonly reason: string,
+  ) {
+    super(`${organisation}: ${reason}`);
+  }
+}
+
+interface Waiter {
+  kind: BodyKind;
+  round: number;
+  resolve: (m: ParticipantMessage) => void;
+  reject: (err: ParticipantGone) => void;
+}
+
+export class Mailbox {
+  private readonly queues = new Map<string, ParticipantMessage[]>();
+  private readonly waiters = new Map<string, Waiter>();
+
+  deliver(org: string, message: ParticipantMessage): void {
+    const waiter = this.waiters.get(org);
+    if (waiter && this.settle(org, waiter, message)) return;
+    const queue = this.queues.get(org) ?? [];
+    queue.push(message);
+    this.queues.set(org, queue);
+  }
+
+  /** The participant disconnected: fail its pending wait; later waits fail at once until it is back. */
+  lost(org: string, reason: string): void {
+    const waiter = this.waiters.get(org);
+    if (waiter) {
+      this.waiters.delete(org);
+      waiter.reject(new ParticipantGone(org, reason));
+    }
+  }
+
+  /**
+   * Wait for a message of `kind` for `round` from `org`. Stale messages (other rounds or kinds) are discarded;
+   * an ErrorReport or JobRefused ends the wait with ParticipantGone.
+   */
+  waitFor(org: string, kind: BodyKind, round: number, deadlineMs: number, isConnected: () => boolean): Promise<ParticipantMessage> {
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { kind, round, resolve, reject };
+      const queue = this.queues.get(org) ?? [];
+      while (queue.length > 0) if (this.settle(org, waiter, queue.shift()!)) return;
+      if (!isConnected()) return reject(new ParticipantGone(org, 'not connected'));
+      const timer = setTimeout(() => {
+        if (this.waiters.get(org) === waiter) this.waiters.delete(org);
+        reject(new ParticipantGone(org, `no ${kind} within the deadline`));
+      }, Math.max(0, deadlineMs - Date.now()));
+      const clear = <T>(fn: (v: T) => void) => (v: T) => {
+        clearTimeout(timer);
+        fn(v);
+      };
+      waiter.resolve = clear(resolve);
+      waiter.reject = clear(reject);
+      this.waiters.set(org, waiter);
+    });
+  }
+
+  /** Hand a message to a waiter if it is the awaited one, or an error; returns whether the waiter is settled. */
+  private settle(org: string, waiter: Waiter, message: ParticipantMessage): boolean {
+    if (message.body === 'error' || message.body === 'jobRefused') {
+      this.waiters.delete(org);
+      const reason = message.body === 'error' ? `${message.error.code}: ${message.error.message}` : `refused (${message.jobRefused.code}): ${message.jobRefused.reason}`;
+      waiter.reject(new ParticipantGone(org, reason));
+      return true;
+    }
+    if (message.body !== waiter.kind || message.round !== waiter.round) return false;
+    this.waiters.delete(org);
+    waiter.resolve(message);
+    return true;
+  }
+}

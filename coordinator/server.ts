@@ -1,0 +1,240 @@
+/**
+ * The coordinator process: a gRPC server that participants dial into (one control stream each) and submitters
+ * call to submit, watch and fetch jobs. It holds no raw data and no secret key.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { validateConfig } from '../src/config/load.js';
+import { JobSpec, type CoordinatorConfig } from '../src/config/schemas.js';
+import { errorMessage, isFedcreditError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { softwareVersion } from '../src/paths.js';
+import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
+import { CHUNK_BYTES, sha256, type Frame } from '../src/wire/framing.js';
+import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
+import type {
+  Chunk,
+  CoordinatorMessage,
+  JobEvent,
+  JobIdRequest,
+  JobStatus,
+  ParticipantMessage,
+  SubmitJobRequest,
+  SubmitJobResponse,
+} from '../src/wire/messages.js';
+import { JobRun, type SessionRegistry } from './job-run.js';
+
+
+interface Session {
+  organisation: string;
+  features: string[];
+  stream: FramedStream<ParticipantMessage, CoordinatorMessage>;
+}
+
+export interface RunningCoordinator {
+  address: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export class CoordinatorService implements SessionRegistry {
+  private readonly sessions = new Map<string, Session>();
+  private readonly connectWaiters = new Set<() => void>();
+  readonly jobs = new Map<string, JobRun>();
+
+  constructor(
+    private readonly config: CoordinatorConfig,
+    private readonly log: Logger,
+  ) {}
+
+  isConnected(org: string): boolean {
+    return this.sessions.has(org);
+  }
+
+  declaredFeatures(org: string): string[] {
+    return this.sessions.get(org)?.features ?? [];
+  }
+
+  async waitConnected(org: string, deadlineMs: number): Promise<boolean> {
+    while (!this.sessions.has(org)) {
+      const remaining = deadlineMs - Date.now();
+      if (remaining <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, remaining);
+        const self = this;
+        function done() {
+          clearTimeout(timer);
+          self.connectWaiters.delete(done);
+          resolve();
+        }
+        this.connectWaiters.add(done);
+      });
+    }
+    return true;
+  }
+
+  async send(org: string, message: CoordinatorMessage): Promise<void> {
+    const session = this.sessions.get(org);
+    if (!session) throw new Error(`${org} is not connected`);
+    await session.stream.send(message);
+  }
+
+  /** Connect: the participant's control stream. */
+  connect(call: grpc.ServerDuplexStream<Frame<ParticipantMessage>, Frame<CoordinatorMessage>>): void {
+    let session: Session | undefined;
+    const peer = call.getPeer();
+    const refuse = (code: grpc.status, details: string) => {
+      this.log.warn({ peer, code: grpc.status[code], details }, 'control stream refused');
+      call.emit('error', { code, details });
+    };
+    const stream = new FramedStream<ParticipantMessage, CoordinatorMessage>(
+      call as unknown as DuplexCall<Frame<ParticipantMessage>, Frame<CoordinatorMessage>>,
+      'ParticipantMessage',
+      'CoordinatorMessage',
+      {
+        onMessage: (message) => {
+          if (!session) {
+            if (message.body !== 'hello') return refuse(grpc.status.FAILED_PRECONDITION, 'the first message on a control stream must be Hello');
+            const org = message.hello.organisation;
+            if (!org) return refuse(grpc.status.INVALID_ARGUMENT, 'Hello without an organisation');
+            if (this.sessions.has(org)) {
+              return refuse(grpc.status.ALREADY_EXISTS, `organisation ${org} is already connected; a second connection claiming it is refused`);
+            }
+            session = { organisation: org, features: message.hello.featureColumns, stream };
+            this.sessions.set(org, session);
+            this.log.info({ participant: org, peer, version: message.hello.softwareVersion }, 'participant connected');
+            void stream.send({ jobId: '', round: 0, body: 'welcome', welcome: { coordinatorVersion: softwareVersion(), protocolVersion: PROTOCOL_VERSION } });
+            for (const wake of [...this.connectWaiters]) wake();
+            return;
+          }
+          const job = this.jobs.get(message.jobId);
+          if (!job) {
+            this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message for an unknown job');
+            void stream
+              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: 'FC_NOT_FOUND', message: `unknown job ${message.jobId}`, hint: '' } })
+              .catch(() => undefined);
+            return;
+          }
+          job.deliver(session.organisation, message);
+        },
+        onProtocolError: (err) => {
+          this.log.warn({ participant: session?.organisation, peer, err: err.message }, 'protocol error on control stream');
+          refuse(grpc.status.INVALID_ARGUMENT, err.message);
+        },
+        onClose: (err) => {
+          if (!session || this.sessions.get(session.organisation) !== session) return;
+          this.sessions.delete(session.organisation);
+          const reason = err ? `disconnected (${err.message})` : 'disconnected';
+          this.log.warn({ participant: session.organisation }, `participant ${reason}`);
+          for (const job of this.jobs.values()) job.participantLost(session.organisation, reason);
+        },
+      },
+    );
+  }
+
+  submitJob(call: grpc.ServerUnaryCall<SubmitJobRequest, SubmitJobResponse>, callback: grpc.sendUnaryData<SubmitJobResponse>): void {
+    let spec: JobSpec;
+    try {
+      spec = validateConfig(JobSpec, parseYaml(call.request.specYaml), 'job spec', 'job');
+    } catch (err) {
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: isFedcreditError(err) ? err.describe() : `job spec is not valid YAML: ${errorMessage(err)}` });
+      return;
+    }
+    const id = `job-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
+    const submitter = call.request.submitter || 'anonymous';
+    const job = new JobRun(id, spec, submitter, this, this.log, this.config.state_dir, this.config.offer_timeout_s * 1000);
+    this.jobs.set(id, job);
+    this.log.info({ job: id, name: spec.name, submitter, purpose: spec.purpose, participants: spec.participants }, 'job submitted');
+    void job.run();
+    callback(null, { jobId: id });
+  }
+
+  private findJob(jobId: string): JobRun | undefined {
+    return this.jobs.get(jobId);
+  }
+
+  watchJob(call: grpc.ServerWritableStream<JobIdRequest, JobEvent>): void {
+    const job = this.findJob(call.request.jobId);
+    if (!job) return void call.emit('error', { code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
+    const unsubscribe = job.subscribe((event) => {
+      call.write(event);
+      if (event.state === 'succeeded' || event.state === 'failed') {
+        unsubscribe();
+        call.end();
+      }
+    });
+    call.on('cancelled', unsubscribe);
+  }
+
+  getJob(call: grpc.ServerUnaryCall<JobIdRequest, JobStatus>, callback: grpc.sendUnaryData<JobStatus>): void {
+    const job = this.findJob(call.request.jobId);
+    if (!job) return callback({ code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
+    callback(null, {
+      jobId: job.id,
+      state: job.state,
+      stage: job.stage,
+      message: job.message,
+      roundsDone: job.roundsDone,
+      rounds: job.spec.training.rounds,
+      modelSha256: job.modelSha256,
+      participants: job.participants,
+    });
+  }
+
+  downloadModel(call: grpc.ServerWritableStream<JobIdRequest, Chunk>): void {
+    const job = this.findJob(call.request.jobId);
+    if (!job) return void call.emit('error', { code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
+    if (!job.artifact) {
+      return void call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: `job ${job.id} has no published model (state ${job.state})` });
+    }
+    const bytes = job.artifact;
+    const count = Math.max(1, Math.ceil(bytes.length / CHUNK_BYTES));
+    const digest = sha256(bytes);
+    for (let index = 0; index < count; index++) {
+      const data = bytes.subarray(index * CHUNK_BYTES, (index + 1) * CHUNK_BYTES);
+      call.write({ transferId: job.id, index, count, data, sha256: index === count - 1 ? digest : new Uint8Array() });
+    }
+    call.end();
+  }
+
+  closeSessions(): void {
+    for (const s of this.sessions.values()) s.stream.end();
+  }
+}
+
+export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
+  await mkdir(config.state_dir, { recursive: true });
+  const service = new CoordinatorService(config, log);
+  const server = new grpc.Server({ ...KEEPALIVE_OPTIONS });
+  server.addService(coordinatorServiceDefinition(), {
+    connect: service.connect.bind(service),
+    submitJob: service.submitJob.bind(service),
+    watchJob: service.watchJob.bind(service),
+    getJob: service.getJob.bind(service),
+    downloadModel: service.downloadModel.bind(service),
+  } as grpc.UntypedServiceImplementation);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
+  const address = `${host}:${port}`;
+  log.info({ address, stateDir: config.state_dir, version: softwareVersion() }, 'coordinator listening');
+  return {
+    address,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        service.closeSessions();
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 3000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

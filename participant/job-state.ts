@@ -1,0 +1,150 @@
+/**
+ * A participant's side of one horizontal job: its rows split into training and validation, its per-job box key,
+ * the CKKS keys, and the model it trains. Pure computation, no I/O, so it can be tested without gRPC.
+ */
+import { createHash } from 'node:crypto';
+import type * as TF from '@tensorflow/tfjs';
+import { ckksParamsOf, type JobSpec } from '../src/config/schemas.js';
+import type { Split } from '../src/data/split.js';
+import { generateBoxKeyPair, open, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
+import { CkksEngine } from '../src/he/ckks.js';
+import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
+import { auc } from '../src/metrics.js';
+import { applyPreprocessing, localMoments } from '../src/model/preprocess.js';
+import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainModel } from '../src/model/network.js';
+import type { Tf } from '../src/model/tf.js';
+import { seedFrom } from '../src/random.js';
+import type { EncryptedVector, Preprocessing, ValidationMetrics } from '../src/wire/messages.js';
+
+export function schemaHash(features: string[], types: string[]): Uint8Array {
+  return createHash('sha256').update(JSON.stringify(features.map((f, i) => [f, types[i]]))).digest();
+}
+
+export class ParticipantJob {
+  readonly box: BoxKeyPair = generateBoxKeyPair();
+  codec?: VectorCodec;
+  keys?: Keys;
+  private engine?: CkksEngine;
+  private model?: TF.Sequential;
+  private prepared?: { key: string; train: Split; validation: Split };
+
+  constructor(
+    readonly id: string,
+    readonly spec: JobSpec,
+    readonly organisation: string,
+    readonly features: string[],
+    private readonly raw: { train: Split; validation: Split },
+    private readonly tf: Tf,
+  ) {}
+
+  get trainRows(): number {
+    return this.raw.train.y.length;
+  }
+
+  get validationRows(): number {
+    return this.raw.validation.y.length;
+  }
+
+  private async ensureCodec(): Promise<VectorCodec> {
+    if (this.codec) return this.codec;
+    if (this.spec.encryption.scheme === 'plaintext') return (this.codec = VectorCodec.plaintext());
+    this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
+    return (this.codec = VectorCodec.ckks(this.engine));
+  }
+
+  /** Lead only: make the job's CKKS keys and seal the secret key to each recipient's box key. */
+  async generateKeys(recipients: { organisation: string; boxPublicKey: Uint8Array }[]) {
+    await this.ensureCodec();
+    const pair = this.engine!.generateKeys();
+    this.keys = { publicKey: pair.publicKey, secretKey: pair.secretKey };
+    return {
+      ckksPublicKey: pair.publicKey,
+      paramsFingerprint: this.engine!.fingerprint,
+      sealedSecretKeys: recipients.map((r) => ({ recipient: r.organisation, sealed: seal(pair.secretKey, r.boxPublicKey, `${this.id}|${r.organisation}`) })),
+    };
+  }
+
+  /** Everyone else: open the secret key sealed to this job's box key. */
+  async installKeys(publicKey: Uint8Array, sealedSecretKey: Uint8Array, fingerprint: Uint8Array): Promise<void> {
+    await this.ensureCodec();
+    this.engine!.requireFingerprint(fingerprint, 'the lead participant');
+    this.keys = { publicKey, secretKey: open(sealedSecretKey, this.box, `${this.id}|${this.organisation}`) };
+  }
+
+  async encode(values: Float64Array): Promise<EncryptedVector> {
+    const codec = await this.ensureCodec();
+    return codec.encode(values, this.keys);
+  }
+
+  async decode(vector: EncryptedVector): Promise<Float64Array> {
+    const codec = await this.ensureCodec();
+    codec.check(vector, vector.length, 'the coordinator');
+    return codec.decode(vector, this.keys);
+  }
+
+  localMoments(): Float64Array {
+    return localMoments(this.raw.train.x, this.features.length);
+  }
+
+  private prepare(prep: Preprocessing): { train: Split; validation: Split } {
+    const key = JSON.stringify(prep);
+    if (this.prepared?.key !== key) {
+      this.prepared = {
+        key,
+        train: { x: applyPreprocessing(this.raw.train.x, prep), y: this.raw.train.y },
+        validation: { x: applyPreprocessing(this.raw.validation.x, prep), y: this.raw.validation.y },
+      };
+    }
+    return this.prepared;
+  }
+
+  private ensureModel(): TF.Sequential {
+    this.model ??= buildModel(this.tf, this.spec.model, this.features.length, this.spec.training.seed);
+    return this.model;
+  }
+
+  /**
+   * Train from the global weights; return the update vector [n·(w_local − w_global), n, n·loss]: the sample
+   * count and loss travel inside the encrypted sum, so FedAvg's weighting is computed without revealing them.
+   */
+  localUpdate(round: number, global: Float32Array, prep: Preprocessing): Float64Array {
+    const { train } = this.prepare(prep);
+    const model = this.ensureModel();
+    setFlatWeights(this.tf, model, global);
+    const t = this.spec.training;
+    const loss = trainModel(this.tf, model, train.x, train.y, this.features.length, {
+      epochs: t.local_epochs,
+      batchSize: t.batch_size,
+      learningRate: t.learning_rate,
+      optimizer: t.optimizer,
+      seed: seedFrom(t.seed, this.organisation, round),
+      proximalMu: t.fedprox_mu,
+      globalWeights: global,
+    });
+    const local = getFlatWeights(model);
+    const n = train.y.length;
+    const out = new Float64Array(local.length + 2);
+    for (let i = 0; i < local.length; i++) out[i] = n * (local[i]! - global[i]!);
+    out[local.length] = n;
+    out[local.length + 1] = n * loss;
+    return out;
+  }
+
+  /** Metrics of a global model on this participant's validation rows. */
+  validate(weights: Float32Array, prep: Preprocessing): ValidationMetrics {
+    const { validation } = this.prepare(prep);
+    if (validation.y.length === 0) return { rows: 0, auc: 0, loss: 0 };
+    const model = this.ensureModel();
+    setFlatWeights(this.tf, model, weights);
+    const p = predict(this.tf, model, validation.x, this.features.length);
+    const a = auc(validation.y, p);
+    // A validation split with one class has no AUC; it is left out of the weighted mean rather than counted as 0.
+    if (Number.isNaN(a)) return { rows: 0, auc: 0, loss: 0 };
+    return { rows: validation.y.length, auc: a, loss: logLoss(validation.y, p) };
+  }
+
+  dispose(): void {
+    this.model?.dispose();
+    this.engine?.dispose();
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * The participant process: runs inside a data owner's domain, dials out to the coordinator, and answers job
+ * steps from its own data. Rows never leave: only counts, encrypted vectors, digests and validation metrics do.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { dirname } from 'node:path';
+import type { ParticipantConfig } from '../src/config/schemas.js';
+import { JobSpec } from '../src/config/schemas.js';
+import { loadDataset, formatLoadReport, type LoadedDataset } from '../src/data/csv.js';
+import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { loadTf, type Tf } from '../src/model/tf.js';
+import { softwareVersion } from '../src/paths.js';
+import { float64Bytes, toFloat32 } from '../src/fl/vector-codec.js';
+import { sha256, type Frame } from '../src/wire/framing.js';
+import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
+import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
+import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
+import { ParticipantJob, schemaHash } from './job-state.js';
+import { splitRows } from '../src/data/split.js';
+
+const CoordinatorClient = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
+
+export interface ParticipantOptions {
+  config: ParticipantConfig;
+  configDir: string;
+  log: Logger;
+  /** Override of config.coordinator (the demo and tests pick ports at run time). */
+  coordinator?: string;
+}
+
+
+export class ParticipantNode {
+  private data!: LoadedDataset;
+  private tf!: Tf;
+  private client?: grpc.Client;
+  private stream?: FramedStream<CoordinatorMessage, ParticipantMessage>;
+  private readonly jobs = new Map<string, ParticipantJob>();
+  private queue: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private connectedOnce?: () => void;
+
+  constructor(private readonly opts: ParticipantOptions) {}
+
+  private get org(): string {
+    return this.opts.config.organisation;
+  }
+
+  /** Load and check the data, then connect (and keep reconnecting with backoff) until stopped. */
+  async start(): Promise<void> {
+    const { config, configDir, log } = this.opts;
+    const { tf, backend } = await loadTf();
+    this.tf = tf;
+    log.info({ backend }, 'TensorFlow.js backend');
+    this.data = await loadDataset(config.data, { baseDir: configDir });
+    log.info({ rows: this.data.rows, features: this.data.features.length }, `data loaded:\n${formatLoadReport(this.data.report)}`);
+    if (!this.data.y) {
+      throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${this.org}'s data section has no label_column`, 'horizontal participants hold labels: set data.label_column');
+    }
+    await new Promise<void>((resolve) => {
+      this.connectedOnce = resolve;
+      void this.connectLoop();
+    });
+  }
+
+  private async connectLoop(): Promise<void> {
+    const address = this.opts.coordinator ?? this.opts.config.coordinator;
+    let attempt = 0;
+    while (!this.stopping) {
+      const closed = this.openStream(address);
+      const reason = await closed;
+      if (this.stopping) return;
+      // Exponential backoff with full jitter, capped at 30 s.
+      const delay = Math.random() * Math.min(30_000, 500 * 2 ** Math.min(attempt++, 6));
+      this.opts.log.warn({ coordinator: address, reason, retryInMs: Math.round(delay) }, 'control stream closed; reconnecting');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  private openStream(address: string): Promise<string> {
+    return new Promise((resolve) => {
+      this.client?.close();
+      const client = new CoordinatorClient(address, grpc.credentials.createInsecure(), { ...KEEPALIVE_OPTIONS });
+      this.client = client;
+      const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
+      const stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
+        onMessage: (m) => this.enqueue(m),
+        onProtocolError: (err) => this.opts.log.warn({ err: err.message }, 'protocol error from coordinator'),
+        onClose: (err) => {
+          for (const job of this.jobs.values()) job.dispose();
+          this.jobs.clear();
+          resolve(err ? err.message : 'closed by coordinator');
+        },
+      });
+      this.stream = stream;
+      void stream
+        .send({
+          jobId: '',
+          round: 0,
+          body: 'hello',
+          hello: {
+            organisation: this.org,
+            softwareVersion: softwareVersion(),
+            protocolVersion: PROTOCOL_VERSION,
+            featureColumns: this.data.features,
+            hasLabels: Boolean(this.data.y),
+          },
+        })
+        .catch(() => undefined);
+    });
+  }
+
+  /** Handle messages one at a time, in arrival order (training is CPU-bound and must not interleave). */
+  private enqueue(message: CoordinatorMessage): void {
+    this.queue = this.queue.then(() =>
+      this.handle(message).catch(async (err) => {
+        this.opts.log.error({ job: message.jobId, round: message.round, step: message.body, err: errorMessage(err) }, 'step failed');
+        const e = err instanceof FedcreditError ? err : new FedcreditError(ErrorCode.JOB_FAILED, errorMessage(err));
+        await this.reply(message, { body: 'error', error: { code: e.code, message: e.message, hint: e.hint } }).catch(() => undefined);
+      }),
+    );
+  }
+
+  private reply(to: CoordinatorMessage, body: ParticipantReply): Promise<void> {
+    if (!this.stream) return Promise.reject(new Error('not connected'));
+    return this.stream.send({ jobId: to.jobId, round: to.round, ...body } as ParticipantMessage);
+  }
+
+  private job(id: string): ParticipantJob {
+    const job = this.jobs.get(id);
+    if (!job) throw new FedcreditError(ErrorCode.NOT_FOUND, `no job ${id} on ${this.org}`, 'the participant restarted during the job; resubmit it');
+    return job;
+  }
+
+  private async handle(m: CoordinatorMessage): Promise<void> {
+    const log = this.opts.log;
+    switch (m.body) {
+      case 'welcome':
+        log.info({ coordinatorVersion: m.welcome.coordinatorVersion }, 'connected to coordinator');
+        this.connectedOnce?.();
+        this.connectedOnce = undefined;
+        return;
+      case 'jobOffer':
+        return this.onOffer(m, m.jobOffer);
+      case 'keygenRequest': {
+        const keys = await this.job(m.jobId).generateKeys(m.keygenRequest.recipients);
+        log.info({ job: m.jobId, recipients: m.keygenRequest.recipients.map((r) => r.organisation) }, 'CKKS keys generated; secret key sealed to each participant');
+        return this.reply(m, { body: 'keysPublished', keysPublished: keys });
+      }
+      case 'keyDelivery': {
+        const d = m.keyDelivery;
+        await this.job(m.jobId).installKeys(d.ckksPublicKey, d.sealedSecretKey, d.paramsFingerprint);
+        log.info({ job: m.jobId }, 'CKKS secret key received and unsealed');
+        return;
+      }
+      case 'contributionRequest': {
+        const job = this.job(m.jobId);
+        const req = m.contributionRequest;
+        let values: Float64Array;
+        if (req.purpose === 'moments') {
+          values = job.localMoments();
+        } else {
+          const global = toFloat32(req.globalWeights);
+          if (!Buffer.from(sha256(req.globalWeights)).equals(Buffer.from(req.globalWeightsSha256))) {
+            throw new FedcreditError(ErrorCode.PROTOCOL, `round ${m.round}: global weights do not match their digest`, 'restart the coordinator');
+          }
+          values = job.localUpdate(m.round, global, req.preprocessing!);
+          this.roundStart.set(m.jobId, { global, prep: req.preprocessing! });
+        }
+        const vector = await job.encode(values);
+        const bytes = vector.blocks.reduce((n, b) => n + b.length, 0);
+        log.info({ job: m.jobId, round: m.round, purpose: req.purpose, values: values.length, ciphertexts: vector.blocks.length, bytes, scheme: vector.scheme }, 'contribution sent');
+        return this.reply(m, { body: 'contribution', contribution: { purpose: req.purpose, vector } });
+      }
+      case 'aggregateReady': {
+        const job = this.job(m.jobId);
+        const agg = m.aggregateReady;
+        const values = await job.decode(agg.sum);
+        const bytes = float64Bytes(values);
+        const reporter = agg.contributors[0] === this.org;
+        let validation = null;
+        if (agg.purpose === 'update') {
+          const start = this.roundStart.get(m.jobId)!;
+          const params = start.global.length;
+          const next = new Float32Array(params);
+          for (let i = 0; i < params; i++) next[i] = start.global[i]! + values[i]! / values[params]!;
+          validation = job.validate(next, start.prep);
+        }
+        return this.reply(m, {
+          body: 'aggregateOpened',
+          aggregateOpened: { purpose: agg.purpose, valuesSha256: sha256(bytes), values: reporter ? bytes : new Uint8Array(), validation },
+        });
+      }
+      case 'jobEnded': {
+        log.info({ job: m.jobId, state: m.jobEnded.state, message: m.jobEnded.message }, 'job ended');
+        this.jobs.get(m.jobId)?.dispose();
+        this.jobs.delete(m.jobId);
+        this.roundStart.delete(m.jobId);
+        return;
+      }
+      case 'error':
+        log.warn({ job: m.jobId, round: m.round, code: m.error.code, message: m.error.message }, 'coordinator reported an error');
+        return;
+    }
+  }
+
+  /** The global model and preprocessing each job's current round started from. */
+  private readonly roundStart = new Map<string, { global: Float32Array; prep: Preprocessing }>();
+
+  /** Check the job against this data owner's consent and data, then accept or refuse with the rule named. */
+  private async onOffer(m: CoordinatorMessage, offer: JobOffer): Promise<void> {
+    const { config, log } = this.opts;
+    const spec = JobSpec.parse(JSON.parse(offer.specJson));
+    const refuse = (code: string, reason: string) => {
+      log.warn({ job: m.jobId, submitter: offer.submitter, code, reason }, 'job refused');
+      return this.reply(m, { body: 'jobRefused', jobRefused: { code, reason } });
+    };
+    const consent = config.consent;
+    if (!consent.job_kinds.includes(spec.kind)) return refuse('consent.job_kinds', `job kind ${spec.kind} is not in consent.job_kinds (${consent.job_kinds.join(', ')})`);
+    if (!consent.submitters.includes('*') && !consent.submitters.includes(offer.submitter)) {
+      return refuse('consent.submitters', `submitter ${offer.submitter} is not in consent.submitters`);
+    }
+    if (spec.training.rounds > consent.max_rounds) return refuse('consent.max_rounds', `the job asks for ${spec.training.rounds} rounds; consent.max_rounds is ${consent.max_rounds}`);
+    if (spec.encryption.scheme === 'plaintext' && !consent.allow_plaintext) {
+      return refuse('consent.allow_plaintext', 'the job runs in plaintext mode (updates unencrypted) and consent.allow_plaintext is false');
+    }
+    const features = spec.features ?? this.data.features;
+    const missing = features.filter((f) => !this.data.features.includes(f));
+    if (missing.length > 0) return refuse('data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`);
+    const featureIdx = features.map((f) => this.data.features.indexOf(f));
+    const types = featureIdx.map((i) => config.data.features.find((f) => f.name === this.data.features[i])!.type);
+    const split = splitRows(this.data, featureIdx, spec.training.validation_fraction, spec.training.seed);
+    const job = new ParticipantJob(m.jobId, spec, this.org, features, split, this.tf);
+    this.jobs.set(m.jobId, job);
+    log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, trainRows: job.trainRows, validationRows: job.validationRows }, 'job accepted');
+    if (spec.encryption.scheme === 'plaintext') log.warn({ job: m.jobId }, 'PLAINTEXT MODE: this job sends model updates unencrypted (comparison/debugging only)');
+    return this.reply(m, {
+      body: 'jobAccepted',
+      jobAccepted: {
+        trainRows: job.trainRows,
+        validationRows: job.validationRows,
+        schemaHash: schemaHash(features, types),
+        boxPublicKey: job.box.publicKey,
+        loadReport: formatLoadReport(this.data.report),
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.stream?.end();
+    await this.queue.catch(() => undefined);
+    for (const job of this.jobs.values()) job.dispose();
+    this.client?.close();
+  }
+}
+
+export function configDirOf(file: string): string {
+  return dirname(file);
+}

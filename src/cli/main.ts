@@ -1,0 +1,201 @@
+/**
+ * `fedcredit`: the one command for every role. Run `fedcredit --help` or `fedcredit <command> --help`.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { loadYamlConfig } from '../config/load.js';
+import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
+import { isFedcreditError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { softwareVersion } from '../paths.js';
+import { CoordinatorClient } from '../client.js';
+import { writeArtifact } from '../model/artifact.js';
+import { createProgressRenderer } from './progress.js';
+import { startCoordinator } from '../../coordinator/server.js';
+import { ParticipantNode } from '../../participant/node.js';
+import { runDemo } from '../demo/horizontal.js';
+import { writeHorizontalSynth } from '../synth/sme.js';
+
+const DEFAULT_COORDINATOR = '127.0.0.1:7700';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+/** Stop on SIGTERM/SIGINT: close cleanly, exit 0. */
+function onShutdown(close: () => Promise<void>): void {
+  let closing = false;
+  const handler = async () => {
+    if (closing) return;
+    closing = true;
+    await close().catch(() => undefined);
+    process.exit(0);
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+}
+
+function buildProgram(): Command {
+  const program = new Command('fedcredit')
+    .description('Privacy-preserving federated credit modelling: data stays with its owner; only encrypted values travel.')
+    .version(softwareVersion())
+    .showHelpAfterError();
+
+  program
+    .command('coordinator')
+    .description('run the coordinator: participants dial in, submitters send jobs')
+    .requiredOption('-c, --config <file>', 'coordinator.yaml')
+    .option('--listen <host:port>', 'override `listen` from the config')
+    .option('--ready-file <file>', 'write the bound address here once listening (for scripts that use port 0)')
+    .action(async (opts: { config: string; listen?: string; readyFile?: string }) => {
+      const config = loadYamlConfig(opts.config, CoordinatorConfig, 'coordinator');
+      if (opts.listen) config.listen = opts.listen;
+      config.state_dir = resolve(dirname(opts.config), config.state_dir);
+      const log = createLogger('coordinator', config.log_level);
+      const running = await startCoordinator(config, log);
+      if (opts.readyFile) await writeFile(opts.readyFile, running.address);
+      onShutdown(async () => {
+        log.info('shutting down');
+        await running.close();
+      });
+    });
+
+  program
+    .command('participant')
+    .description("run a data owner's participant node: it dials out to the coordinator and keeps the data local")
+    .requiredOption('-c, --config <file>', 'participant.yaml')
+    .option('--coordinator <host:port>', 'override `coordinator` from the config')
+    .action(async (opts: { config: string; coordinator?: string }) => {
+      const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
+      const log = createLogger(config.organisation, config.log_level);
+      const node = new ParticipantNode({ config, configDir: dirname(resolve(opts.config)), log, coordinator: opts.coordinator });
+      onShutdown(async () => {
+        log.info('shutting down');
+        await node.stop();
+      });
+      await node.start();
+    });
+
+  const job = program.command('job').description('submit and follow jobs');
+  const coordinatorOption = ['--coordinator <host:port>', 'coordinator address', DEFAULT_COORDINATOR] as const;
+
+  job
+    .command('submit')
+    .argument('<job.yaml>', 'job file')
+    .description('submit a job; with --watch, follow it to the end and (with --out) fetch the model')
+    .option(...coordinatorOption)
+    .option('--submitter <organisation>', 'the submitting organisation', 'anonymous')
+    .option('-w, --watch', 'follow progress until the job ends')
+    .option('-o, --out <dir>', 'with --watch: write the published model here')
+    .action(async (file: string, opts: { coordinator: string; submitter: string; watch?: boolean; out?: string }) => {
+      const client = new CoordinatorClient(opts.coordinator);
+      try {
+        const jobId = await client.submitJob(await readFile(file, 'utf8'), opts.submitter);
+        process.stdout.write(`submitted ${jobId}\n`);
+        if (!opts.watch) return;
+        await watchToEnd(client, jobId, opts.out);
+      } finally {
+        client.close();
+      }
+    });
+
+  job
+    .command('watch')
+    .argument('<job-id>')
+    .description('follow a job until it ends')
+    .option(...coordinatorOption)
+    .option('-o, --out <dir>', 'write the published model here')
+    .action(async (jobId: string, opts: { coordinator: string; out?: string }) => {
+      const client = new CoordinatorClient(opts.coordinator);
+      await watchToEnd(client, jobId, opts.out).finally(() => client.close());
+    });
+
+  job
+    .command('status')
+    .argument('<job-id>')
+    .option(...coordinatorOption)
+    .action(async (jobId: string, opts: { coordinator: string }) => {
+      const client = new CoordinatorClient(opts.coordinator);
+      try {
+        const s = await client.getJob(jobId);
+        process.stdout.write(
+          `${s.jobId}: ${s.state} (${s.stage}) round ${s.roundsDone}/${s.rounds}; participants ${s.participants.join(', ')}\n${s.message}\n` +
+            (s.modelSha256.length ? `model sha256 ${Buffer.from(s.modelSha256).toString('hex')}\n` : ''),
+        );
+      } finally {
+        client.close();
+      }
+    });
+
+  job
+    .command('model')
+    .argument('<job-id>')
+    .requiredOption('-o, --out <dir>', 'folder to write the TensorFlow.js model into')
+    .option(...coordinatorOption)
+    .action(async (jobId: string, opts: { coordinator: string; out: string }) => {
+      const client = new CoordinatorClient(opts.coordinator);
+      try {
+        await writeArtifact(opts.out, await client.downloadModel(jobId));
+        process.stdout.write(`model of ${jobId} written to ${opts.out}\n`);
+      } finally {
+        client.close();
+      }
+    });
+
+  program
+    .command('demo')
+    .description('generate synthetic SME data and run a whole federation on this machine (coordinator + 3 banks)')
+    .option('-o, --out <dir>', 'output folder', './fedcredit-demo')
+    .option('--mode <mode>', 'federation kind', 'horizontal')
+    .option('--rounds <n>', 'training rounds', positiveInt, 12)
+    .option('--model <type>', 'logistic or mlp', 'logistic')
+    .option('--plaintext', 'run without encryption (comparison only)')
+    .option('--seed <n>', 'seed for data and training', positiveInt, 7)
+    .action(async (opts: { out: string; mode: string; rounds: number; model: string; plaintext?: boolean; seed: number }) => {
+      if (opts.mode !== 'horizontal') throw new InvalidArgumentError(`--mode ${opts.mode}: only horizontal is available`);
+      if (opts.model !== 'logistic' && opts.model !== 'mlp') throw new InvalidArgumentError('--model is logistic or mlp');
+      await runDemo({ out: resolve(opts.out), rounds: opts.rounds, model: opts.model, plaintext: Boolean(opts.plaintext), seed: opts.seed });
+    });
+
+  program
+    .command('synth')
+    .description('write the synthetic SME data sets the demo uses (see examples/synthetic-data.md)')
+    .requiredOption('-o, --out <dir>', 'output folder')
+    .option('--seed <n>', 'seed', positiveInt, 7)
+    .action(async (opts: { out: string; seed: number }) => {
+      const result = await writeHorizontalSynth(resolve(opts.out), { seed: opts.seed });
+      for (const f of [...result.parties, result.test]) process.stdout.write(`${f.path}: ${f.rows} rows, bad rate ${(100 * f.badRate).toFixed(1)}%\n`);
+    });
+
+  return program;
+}
+
+async function watchToEnd(client: CoordinatorClient, jobId: string, out?: string): Promise<void> {
+  const renderer = createProgressRenderer();
+  const last = await client.watchJob(jobId, (e) => renderer.onEvent(e));
+  renderer.stop();
+  if (last.state !== 'succeeded') {
+    process.stderr.write(`job ${jobId} ${last.state}: ${last.message}\n`);
+    process.exitCode = 3;
+    return;
+  }
+  if (out) {
+    await writeArtifact(out, await client.downloadModel(jobId));
+    process.stdout.write(`model written to ${out}\n`);
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (isFedcreditError(err)) {
+      process.stderr.write(`fedcredit: ${err.describe()}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

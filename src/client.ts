@@ -1,0 +1,95 @@
+/**
+ * The submitter's client: submit a job, watch its progress, fetch its status and published model. Used by
+ * `fedcredit job ...` and by the demo.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ErrorCode, FedcreditError } from './errors.js';
+import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS } from './wire/proto.js';
+import { sha256 } from './wire/framing.js';
+import { unpackArtifact, type ArtifactFiles } from './model/artifact.js';
+import type { Chunk, JobEvent, JobStatus, SubmitJobResponse } from './wire/messages.js';
+
+const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
+
+type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
+interface RawClient extends grpc.Client {
+  submitJob(req: object, cb: Callback<SubmitJobResponse>): void;
+  getJob(req: object, cb: Callback<JobStatus>): void;
+  watchJob(req: object): grpc.ClientReadableStream<JobEvent>;
+  downloadModel(req: object): grpc.ClientReadableStream<Chunk>;
+}
+
+function fromServiceError(err: grpc.ServiceError, address: string): FedcreditError {
+  if (err.code === grpc.status.UNAVAILABLE) {
+    return new FedcreditError(ErrorCode.UNAVAILABLE, `cannot reach the coordinator at ${address}: ${err.details}`, 'check that `fedcredit coordinator` is running and the address (--coordinator) is right');
+  }
+  if (err.code === grpc.status.NOT_FOUND) return new FedcreditError(ErrorCode.NOT_FOUND, err.details, 'check the job id (`fedcredit job status`)');
+  if (err.code === grpc.status.INVALID_ARGUMENT) return new FedcreditError(ErrorCode.CONFIG_INVALID, err.details, 'correct the job file and submit again');
+  return new FedcreditError(ErrorCode.JOB_FAILED, `${grpc.status[err.code]}: ${err.details}`);
+}
+
+export class CoordinatorClient {
+  private readonly raw: RawClient;
+
+  constructor(readonly address: string) {
+    this.raw = new Client(address, grpc.credentials.createInsecure(), { ...KEEPALIVE_OPTIONS }) as unknown as RawClient;
+  }
+
+  private unary<T>(method: 'submitJob' | 'getJob', request: object, timeoutMs = 30_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      (this.raw[method] as unknown as (req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb: Callback<T>) => void).call(
+        this.raw,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, value) => (err ? reject(fromServiceError(err, this.address)) : resolve(value as T)),
+      );
+    });
+  }
+
+  async submitJob(specYaml: string, submitter: string): Promise<string> {
+    return (await this.unary<SubmitJobResponse>('submitJob', { specYaml, submitter })).jobId;
+  }
+
+  getJob(jobId: string): Promise<JobStatus> {
+    return this.unary<JobStatus>('getJob', { jobId });
+  }
+
+  /** Stream a job's events to `onEvent`; resolves with the last event when the job ends. */
+  watchJob(jobId: string, onEvent: (e: JobEvent) => void): Promise<JobEvent> {
+    return new Promise((resolve, reject) => {
+      let last: JobEvent | undefined;
+      const call = this.raw.watchJob({ jobId });
+      call.on('data', (e: JobEvent) => {
+        last = e;
+        onEvent(e);
+      });
+      call.on('error', (err: grpc.ServiceError) => reject(fromServiceError(err, this.address)));
+      call.on('end', () => (last ? resolve(last) : reject(new FedcreditError(ErrorCode.UNAVAILABLE, `the coordinator closed the watch of ${jobId} without events`))));
+    });
+  }
+
+  downloadModel(jobId: string): Promise<ArtifactFiles> {
+    return new Promise((resolve, reject) => {
+      const parts: Uint8Array[] = [];
+      let digest: Uint8Array | undefined;
+      const call = this.raw.downloadModel({ jobId });
+      call.on('data', (c: Chunk) => {
+        parts.push(c.data);
+        if (c.index === c.count - 1) digest = c.sha256;
+      });
+      call.on('error', (err: grpc.ServiceError) => reject(fromServiceError(err, this.address)));
+      call.on('end', () => {
+        const bytes = Buffer.concat(parts);
+        if (!digest || !Buffer.from(sha256(bytes)).equals(Buffer.from(digest))) {
+          return reject(new FedcreditError(ErrorCode.PROTOCOL, `the model of ${jobId} arrived incomplete or corrupted`, 'download it again'));
+        }
+        resolve(unpackArtifact(bytes));
+      });
+    });
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Sealed boxes: encrypt bytes to a recipient's X25519 public key so that only the holder of the matching private
+ * key can open them (the CKKS secret key travels this way, relayed by a coordinator that cannot read it).
+ *
+ * Construction (ECIES): a fresh ephemeral X25519 key pair per box; shared = X25519(eph, recipient);
+ * key = HKDF-SHA256(shared, salt = eph_pub || recipient_pub, info = "fedcredit sealed box v1"); AES-256-GCM with a
+ * random 96-bit nonce and the caller's associated data (job id and recipient), so a box cannot be replayed
+ * into another job or to another party.
+ * Layout: version(1) = 1 | eph_pub(32) | nonce(12) | ciphertext | tag(16).
+ */
+import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { ErrorCode, FedcreditError } from '../errors.js';
+
+const VERSION = 1;
+const INFO = Buffer.from('fedcredit sealed box v1');
+
+export interface BoxKeyPair {
+  publicKey: Uint8Array; // raw 32 bytes
+  privateKey: KeyObject;
+}
+
+export function generateBoxKeyPair(): BoxKeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync('x25519');
+  return { publicKey: rawPublicKey(publicKey), privateKey };
+}
+
+function rawPublicKey(key: KeyObject): Uint8Array {
+  return Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
+}
+
+export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
+  if (raw.length !== 32) throw new FedcreditError(ErrorCode.KEY_UNSEAL, `an X25519 public key is 32 bytes, got ${raw.length}`, 'the peer sent a malformed key; restart it');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+}
+
+/** PKCS#8 PEM of a private key, for storing at rest with 0600 permissions. */
+export function exportPrivateKey(key: KeyObject): string {
+  return key.export({ format: 'pem', type: 'pkcs8' }).toString();
+}
+
+export function importPrivateKey(pem: string): KeyObject {
+  return createPrivateKey(pem);
+}
+
+function deriveKey(shared: Buffer, ephPub: Uint8Array, recipientPub: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([ephPub, recipientPub]), INFO, 32));
+}
+
+export function seal(plaintext: Uint8Array, recipientPublicKey: Uint8Array, associatedData: string): Uint8Array {
+  const eph = generateBoxKeyPair();
+  const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyFromRaw(recipientPublicKey) });
+  const key = deriveKey(shared, eph.publicKey, recipientPublicKey);
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(Buffer.from(associatedData));
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([Buffer.of(VERSION), eph.publicKey, nonce, body, cipher.getAuthTag()]);
+}
+
+export function open(box: Uint8Array, recipient: BoxKeyPair, associatedData: string): Uint8Array {
+  const fail = (why: string) =>
+    new FedcreditError(ErrorCode.KEY_UNSEAL, `cannot open sealed key: ${why}`, 'the box was made for another key or job, or altered in transit; re-run the job so the keys are sealed again');
+  if (box.length < 1 + 32 + 12 + 16 || box[0] !== VERSION) throw fail('malformed box');
+  const ephPub = box.subarray(1, 33);
+  const nonce = box.subarray(33, 45);
+  const body = box.subarray(45, box.length - 16);
+  const tag = box.subarray(box.length - 16);
+  const shared = diffieHellman({ privateKey: recipient.privateKey, publicKey: publicKeyFromRaw(ephPub) });
+  const decipher = createDecipheriv('aes-256-gcm', deriveKey(shared, ephPub, recipient.publicKey), nonce);
+  decipher.setAAD(Buffer.from(associatedData));
+  decipher.setAuthTag(tag);
+  try {
+    return Buffer.concat([decipher.update(body), decipher.final()]);
+  } catch {
+    throw fail('authentication failed');
+  }
+}

@@ -1,0 +1,450 @@
+import { createReadStream } from 'node:fs';
+import { resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { CsvError, parse } from 'csv-parse';
+import { ErrorCode, FedcreditError } from '../errors.js';
+import type { DatasetSpec, FeatureSpec } from './schema.js';
+
+export interface LoadReport {
+  file: string;
+  /** Data rows seen (excluding the header and blank lines). rowsRead = rowsKept + the sum of rowsDropped. */
+  rowsRead: number;
+  rowsKept: number;
+  /** reason -> rows: `missing_id`, `duplicate_id`, `missing_label`, `missing:<feature>`, `non_numeric:<feature>`. */
+  rowsDropped: Record<string, number>;
+  /** feature -> empty/NA cells, over every data row of the file. */
+  missingCells: Record<string, number>;
+  /** feature -> cells that were present but not a valid value of the feature's type, over every data row. */
+  nonNumericCells: Record<string, number>;
+  /** feature -> cells of kept rows left as NaN for later imputation. */
+  imputedCells: Record<string, number>;
+  duplicateIds: number;
+  /** Rows with an empty id cell (dropped). */
+  invalidIds: number;
+}
+
+export interface LoadedDataset {
+  /** Trimmed id strings, one per kept row. */
+  ids: string[];
+  /** Feature names in the order requested. */
+  features: string[];
+  /** Row-major rows x features; NaN where a cell is to be imputed later. */
+  x: Float32Array;
+  /** Labels 0/1 when the spec has label_column and opts.withLabels !== false. */
+  y?: Float32Array;
+  rows: number;
+  report: LoadReport;
+}
+
+export interface LoadOptions {
+  /** spec.path is resolved relative to this (the config file's folder); default: the working directory. */
+  baseDir?: string;
+  /** Subset (and order) of the spec's features to read; the other columns are never converted. */
+  columns?: string[];
+  /** Default true. */
+  withLabels?: boolean;
+}
+
+const DELIMITER_GUESSES = [',', ';', '\t', '|'];
+/** Stops an unclosed quote from swallowing the rest of a multi-gigabyte file into one field. */
+const MAX_RECORD_CHARS = 4 * 1024 * 1024;
+/** V8 refuses to grow a Map past 2^24 entries. */
+const MAP_LIMIT = 2 ** 24 - 1;
+const INITIAL_CAPACITY = 1024;
+
+interface ColumnIndex {
+  id: number;
+  label?: number;
+  features: number[];
+}
+
+/**
+ * Stream a CSV file into a dense Float32 matrix following its declared schema. Every dropped row and every odd cell
+ * is counted in the report; cells under a `reject` policy, bad labels and (by default) duplicate ids fail the load.
+ * Header line = line 1; a blank header cell is named `column_<1-based index>`.
+ */
+export async function loadDataset(spec: DatasetSpec, opts: LoadOptions = {}): Promise<LoadedDataset> {
+  const file = resolve(opts.baseDir ?? '.', spec.path);
+  const features = pickFeatures(spec, opts.columns, file);
+  const labelColumn = opts.withLabels === false ? undefined : spec.label_column;
+  const loader = new Loader(spec, file, features, labelColumn);
+  // Rows are handled inside on_record, in step with the parser: nothing is buffered, line numbers are the parser's,
+  // and the first problem (ours or the parser's) stops the stream.
+  const parser = parse({
+    bom: true,
+    delimiter: spec.delimiter,
+    relax_column_count: false,
+    skip_empty_lines: true,
+    trim: true,
+    max_record_size: MAX_RECORD_CHARS,
+    on_record: (record: string[], context) => {
+      loader.add(record, context.lines);
+      return null;
+    },
+  });
+  try {
+    await pipeline(createReadStream(file), parser.resume());
+  } catch (err) {
+    throw translateError(err, file, loader.headerLength);
+  }
+  return loader.finish();
+}
+
+/** A few human lines for logs. */
+export function formatLoadReport(report: LoadReport): string {
+  const dropped = report.rowsRead - report.rowsKept;
+  const lines = [
+    `${report.file}: ${report.rowsRead} rows read, ${report.rowsKept} kept, ${dropped} dropped` +
+      (dropped > 0 ? ` (${formatCounts(report.rowsDropped)})` : ''),
+  ];
+  const sections: [string, Record<string, number>][] = [
+    ['missing cells', report.missingCells],
+    ['non-numeric cells', report.nonNumericCells],
+    ['imputed cells (filled later with the mean)', report.imputedCells],
+  ];
+  for (const [title, counts] of sections) {
+    if (Object.values(counts).some((n) => n > 0)) lines.push(`  ${title}: ${formatCounts(counts)}`);
+  }
+  if (report.duplicateIds > 0 || report.invalidIds > 0) {
+    lines.push(`  ids: ${report.duplicateIds} duplicate (later rows dropped), ${report.invalidIds} empty (rows dropped)`);
+  }
+  return lines.join('\n');
+}
+
+function formatCounts(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(', ');
+}
+
+function pickFeatures(spec: DatasetSpec, columns: string[] | undefined, file: string): FeatureSpec[] {
+  if (!columns) return spec.features;
+  const byName = new Map(spec.features.map((f) => [f.name, f]));
+  const unknown = columns.filter((c) => !byName.has(c));
+  if (unknown.length > 0) {
+    throw new FedcreditError(
+      ErrorCode.DATA_SCHEMA,
+      `${file}: column(s) ${quoteList(unknown)} were asked for but are not declared in data.features ` +
+        `(declared: ${quoteList([...byName.keys()])})`,
+      'declare the columns in data.features of the participant config, or stop asking for them',
+    );
+  }
+  return columns.map((c) => byName.get(c)!);
+}
+
+/** Holds the parse state: header, growable buffers and counters. */
+class Loader {
+  headerLength = 0;
+  private cols?: ColumnIndex;
+  private readonly missing: Set<string>;
+  private readonly x = new GrowableFloats();
+  private readonly y = new GrowableFloats();
+  private readonly ids: string[] = [];
+  private readonly seenIds = new IdLines();
+  private kept = 0;
+  private readonly missingCounts: Uint32Array;
+  private readonly nonNumericCounts: Uint32Array;
+  private readonly imputedCounts: Uint32Array;
+  private readonly report: LoadReport;
+
+  constructor(
+    private readonly spec: DatasetSpec,
+    private readonly file: string,
+    private readonly features: FeatureSpec[],
+    private readonly labelColumn: string | undefined,
+  ) {
+    this.missing = new Set(['', ...spec.missing_values.map((v) => v.trim())]);
+    this.missingCounts = new Uint32Array(features.length);
+    this.nonNumericCounts = new Uint32Array(features.length);
+    this.imputedCounts = new Uint32Array(features.length);
+    this.report = {
+      file,
+      rowsRead: 0,
+      rowsKept: 0,
+      rowsDropped: {},
+      missingCells: {},
+      nonNumericCells: {},
+      imputedCells: {},
+      duplicateIds: 0,
+      invalidIds: 0,
+    };
+  }
+
+  add(record: string[], line: number): void {
+    if (this.cols) this.addRow(record, line, this.cols);
+    else this.cols = this.readHeader(record, line);
+  }
+
+  finish(): LoadedDataset {
+    const { report, file } = this;
+    if (!this.cols || report.rowsRead === 0) {
+      throw new FedcreditError(
+        ErrorCode.DATA_SCHEMA,
+        `${file}: no data rows (${this.cols ? 'the file has only a header' : 'the file is empty'})`,
+        'check that data.path points at the right file; it needs a header row and at least one data row',
+      );
+    }
+    report.rowsKept = this.kept;
+    this.features.forEach((f, j) => {
+      report.missingCells[f.name] = this.missingCounts[j];
+      report.nonNumericCells[f.name] = this.nonNumericCounts[j];
+      report.imputedCells[f.name] = this.imputedCounts[j];
+    });
+    if (this.kept === 0) {
+      throw new FedcreditError(
+        ErrorCode.DATA_REJECTED,
+        `${file}: all ${report.rowsRead} data rows were dropped (${formatCounts(report.rowsDropped)})`,
+        'clean the file, or relax `missing: drop` to `missing: impute` for the features named above',
+      );
+    }
+    return {
+      ids: this.ids,
+      features: this.features.map((f) => f.name),
+      x: this.x.toArray(this.kept * this.features.length),
+      y: this.labelColumn === undefined ? undefined : this.y.toArray(this.kept),
+      rows: this.kept,
+      report,
+    };
+  }
+
+  private readHeader(record: string[], line: number): ColumnIndex {
+    const names = record.map((cell, i) => cell.trim() || `column_${i + 1}`);
+    this.headerLength = names.length;
+    const wanted = [this.spec.id_column, ...(this.labelColumn === undefined ? [] : [this.labelColumn])];
+    wanted.push(...this.features.map((f) => f.name));
+    const absent = wanted.filter((name) => !names.includes(name));
+    if (absent.length > 0) throw this.missingColumns(absent, names, line);
+    for (const name of new Set(wanted)) {
+      const first = names.indexOf(name);
+      const again = names.indexOf(name, first + 1);
+      if (again >= 0) {
+        throw new FedcreditError(
+          ErrorCode.DATA_SCHEMA,
+          `${this.file}: line ${line}: column "${name}" appears twice in the header (columns ${first + 1} and ${again + 1})`,
+          'rename one of the two columns in the CSV header so every column name is unique',
+        );
+      }
+    }
+    return {
+      id: names.indexOf(this.spec.id_column),
+      label: this.labelColumn === undefined ? undefined : names.indexOf(this.labelColumn),
+      features: this.features.map((f) => names.indexOf(f.name)),
+    };
+  }
+
+  private missingColumns(absent: string[], names: string[], line: number): FedcreditError {
+    const message = `${this.file}: line ${line}: column(s) ${quoteList(absent)} not found in the header (found: ${quoteList(names)})`;
+    const guess = names.length === 1 ? DELIMITER_GUESSES.find((d) => d !== this.spec.delimiter && names[0].includes(d)) : undefined;
+    if (guess !== undefined) {
+      const shown = JSON.stringify(guess);
+      return new FedcreditError(
+        ErrorCode.DATA_SCHEMA,
+        `${message}; the header is one field, so the delimiter looks like ${shown} but data.delimiter is ${JSON.stringify(this.spec.delimiter)}`,
+        `set data.delimiter: ${shown} in the participant config`,
+      );
+    }
+    return new FedcreditError(
+      ErrorCode.DATA_SCHEMA,
+      message,
+      'make data.id_column, data.label_column and data.features[].name match the CSV header ' +
+        '(a blank header cell is named column_<position>, e.g. column_1)',
+    );
+  }
+
+  private addRow(record: string[], line: number, cols: ColumnIndex): void {
+    this.report.rowsRead++;
+    // Every row is fully checked, so cell counts and reject policies cover the whole file, not only kept rows.
+    const cellReason = this.readCells(record, line, cols.features);
+    const labelReason = cols.label === undefined ? undefined : this.readLabel(record[cols.label], line);
+    const id = record[cols.id].trim();
+    const reason = this.checkId(id, line) ?? labelReason ?? cellReason;
+    if (reason !== undefined) {
+      this.report.rowsDropped[reason] = (this.report.rowsDropped[reason] ?? 0) + 1;
+      return;
+    }
+    const x = this.x.data;
+    const offset = this.kept * this.features.length;
+    for (let j = 0; j < this.features.length; j++) if (Number.isNaN(x[offset + j])) this.imputedCounts[j]++;
+    this.ids.push(id);
+    this.kept++;
+  }
+
+  /** Write the row's features into the next slot of x; return why the row must be dropped, if it must. */
+  private readCells(record: string[], line: number, featureCols: number[]): string | undefined {
+    const n = this.features.length;
+    const x = this.x.reserve(this.kept * n + n);
+    const offset = this.kept * n;
+    let reason: string | undefined;
+    for (let j = 0; j < n; j++) {
+      const cell = record[featureCols[j]].trim();
+      const feature = this.features[j];
+      let problem: 'missing' | 'non_numeric';
+      if (this.missing.has(cell)) {
+        problem = 'missing';
+        this.missingCounts[j]++;
+      } else {
+        const value = Number(cell);
+        if (fitsType(value, feature.type)) {
+          x[offset + j] = value;
+          continue;
+        }
+        problem = 'non_numeric';
+        this.nonNumericCounts[j]++;
+      }
+      x[offset + j] = NaN;
+      if (feature.missing === 'reject') throw this.rejectedCell(feature, featureCols[j], cell, problem, line);
+      if (feature.missing === 'drop') reason ??= `${problem}:${feature.name}`;
+    }
+    return reason;
+  }
+
+  private rejectedCell(feature: FeatureSpec, col: number, cell: string, problem: string, line: number): FedcreditError {
+    const shown = preview(cell);
+    const what = problem === 'missing' ? 'missing value' : `value that is not a valid ${feature.type}`;
+    return new FedcreditError(
+      ErrorCode.DATA_REJECTED,
+      `${this.file}: line ${line}, column ${col + 1} "${feature.name}": ${what} ${shown} (the feature's policy is missing: reject)`,
+      `clean the file, or set \`missing: impute\` (fill with the mean) or \`missing: drop\` (skip the row) ` +
+        `for feature "${feature.name}" in data.features`,
+    );
+  }
+
+  /** Store the label in the next slot of y; a missing label drops the row. */
+  private readLabel(raw: string, line: number): string | undefined {
+    const cell = raw.trim();
+    if (this.missing.has(cell)) return 'missing_label';
+    const value = Number(cell);
+    if (value !== 0 && value !== 1) {
+      const shown = preview(cell);
+      throw new FedcreditError(
+        ErrorCode.DATA_REJECTED,
+        `${this.file}: line ${line}, label column "${this.labelColumn}": ${shown} is not 0 or 1`,
+        'recode the label column to 0/1 (1 = the bad outcome); rows with an empty or NA label are dropped',
+      );
+    }
+    this.y.reserve(this.kept + 1)[this.kept] = value;
+    return undefined;
+  }
+
+  private checkId(id: string, line: number): string | undefined {
+    if (id === '') {
+      this.report.invalidIds++;
+      return 'missing_id';
+    }
+    const firstLine = this.seenIds.get(id);
+    if (firstLine === undefined) {
+      this.seenIds.set(id, line);
+      return undefined;
+    }
+    if (this.spec.duplicate_ids === 'reject') {
+      throw new FedcreditError(
+        ErrorCode.DATA_REJECTED,
+        `${this.file}: id "${id}" (column "${this.spec.id_column}") appears on line ${firstLine} and again on line ${line}`,
+        'make the ids unique, or set data.duplicate_ids: keep_first to keep the first row of each id',
+      );
+    }
+    this.report.duplicateIds++;
+    return 'duplicate_id';
+  }
+}
+
+/** A cell that breaks its feature's type; NaN, ±Infinity and values beyond float32 range never fit. */
+function fitsType(value: number, type: FeatureSpec['type']): boolean {
+  if (!Number.isFinite(Math.fround(value))) return false;
+  if (type === 'integer') return Number.isInteger(value);
+  if (type === 'binary') return value === 0 || value === 1;
+  return true;
+}
+
+/** A Float32Array that doubles when full, so a row costs 4 bytes per cell. */
+class GrowableFloats {
+  data = new Float32Array(INITIAL_CAPACITY);
+
+  /** Make room for `size` values in total and return the (possibly new) backing array. */
+  reserve(size: number): Float32Array {
+    if (size > this.data.length) {
+      const next = new Float32Array(Math.max(size, this.data.length * 2));
+      next.set(this.data);
+      this.data = next;
+    }
+    return this.data;
+  }
+
+  /** An exact-length copy, so `.buffer` holds exactly the rows. */
+  toArray(length: number): Float32Array {
+    return this.data.slice(0, length);
+  }
+}
+
+/** id -> line of its first row. A file with more than 2^24 ids spreads them over several Maps. */
+class IdLines {
+  private readonly maps = [new Map<string, number>()];
+
+  get(id: string): number | undefined {
+    for (const map of this.maps) {
+      const line = map.get(id);
+      if (line !== undefined) return line;
+    }
+    return undefined;
+  }
+
+  set(id: string, line: number): void {
+    let last = this.maps[this.maps.length - 1];
+    if (last.size >= MAP_LIMIT) this.maps.push((last = new Map()));
+    last.set(id, line);
+  }
+}
+
+function translateError(err: unknown, file: string, headerLength: number): unknown {
+  if (err instanceof FedcreditError) return err;
+  if (err instanceof CsvError) return csvError(err, file, headerLength);
+  const io = err as NodeJS.ErrnoException;
+  if (io && typeof io.code === 'string' && io.syscall) {
+    return new FedcreditError(
+      ErrorCode.DATA_SCHEMA,
+      `cannot read data file ${file}: ${io.code}`,
+      'check data.path in the participant config; a relative path is resolved from the config file\'s folder',
+      { cause: err },
+    );
+  }
+  return err;
+}
+
+function csvError(err: CsvError, file: string, headerLength: number): FedcreditError {
+  const line = typeof err.lines === 'number' ? err.lines : '?';
+  if (err.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') {
+    const got = Array.isArray(err.record) ? err.record.length : '?';
+    return new FedcreditError(
+      ErrorCode.DATA_SCHEMA,
+      `${file}: line ${line} has ${got} fields but the header has ${headerLength}`,
+      'give every row as many fields as the header: look for a missing or extra delimiter on that line, ' +
+        'and wrap values that contain the delimiter in double quotes',
+      { cause: err },
+    );
+  }
+  if (err.code === 'CSV_MAX_RECORD_SIZE') {
+    return new FedcreditError(
+      ErrorCode.DATA_SCHEMA,
+      `${file}: line ${line}: a record is longer than ${MAX_RECORD_CHARS} characters`,
+      'this is almost always an unclosed double quote near that line, or a wrong line ending; fix the quoting',
+      { cause: err },
+    );
+  }
+  return new FedcreditError(
+    ErrorCode.DATA_SCHEMA,
+    `${file}: line ${line}: ${err.message}`,
+    'fix the quoting on that line: a value that contains the delimiter, a quote or a line break must be wrapped ' +
+      'in double quotes, with quotes inside it doubled ("")',
+    { cause: err },
+  );
+}
+
+/** A cell as shown in an error message: quoted, at most 40 characters. */
+function preview(cell: string): string {
+  return JSON.stringify(cell.length > 40 ? `${cell.slice(0, 40)}...` : cell);
+}
+
+function quoteList(names: string[]): string {
+  return names.map((n) => `"${n}"`).join(', ');
+}

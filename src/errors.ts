@@ -1,0 +1,61 @@
+/**
+ * Stable error codes. Every error a user can cause is a FedcreditError carrying one of these codes, a message
+ * that names the cause, and a hint that says how to fix it. Codes are documented in docs/errors.md and asserted in
+ * tests; never reuse a code for a different meaning.
+ */
+export const ErrorCode = {
+  /** A YAML config (coordinator, participant or job) is missing, unreadable or invalid. */
+  CONFIG_INVALID: 'FC_CONFIG_INVALID',
+  /** A CSV file does not match the schema its config declares (missing column, delimiter, empty file). */
+  DATA_SCHEMA: 'FC_DATA_SCHEMA',
+  /** A cell the schema says to reject (missing or non-numeric) was found, or duplicate ids were found. */
+  DATA_REJECTED: 'FC_DATA_REJECTED',
+  /** A participant declined a job (consent, columns, kinds). */
+  JOB_REFUSED: 'FC_JOB_REFUSED',
+  /** The job specification is inconsistent with the federation (unknown participant, schema mismatch). */
+  JOB_INVALID: 'FC_JOB_INVALID',
+  /** The job failed while running (too few participants, participant error). */
+  JOB_FAILED: 'FC_JOB_FAILED',
+  /** Ciphertext bytes are malformed, truncated, or made under other CKKS parameters. */
+  CIPHERTEXT_INVALID: 'FC_CIPHERTEXT_INVALID',
+  /** CKKS parameters differ between parties, or are not 128-bit secure. */
+  CKKS_PARAMS: 'FC_CKKS_PARAMS',
+  /** A sealed key could not be opened (wrong recipient key or tampered box). */
+  KEY_UNSEAL: 'FC_KEY_UNSEAL',
+  /** A wire message is malformed: chunks out of order or missing, bad digest, unexpected message. */
+  PROTOCOL: 'FC_PROTOCOL',
+  /** A peer could not be reached or went away. */
+  UNAVAILABLE: 'FC_UNAVAILABLE',
+  /** A job, round or artifact that does not exist was asked for. */
+  NOT_FOUND: 'FC_NOT_FOUND',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class FedcreditError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+
+  constructor(code: ErrorCode, message: string, hint = '', options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FedcreditError';
+    this.code = code;
+    this.hint = hint;
+  }
+
+  /** One line for a terminal: code, cause, and the fix. */
+  describe(): string {
+    return `${this.code}: ${this.message}${this.hint ? `\n  fix: ${this.hint}` : ''}`;
+  }
+}
+
+export function isFedcreditError(err: unknown): err is FedcreditError {
+  return err instanceof FedcreditError;
+}
+
+/** Message of any thrown value, for logs. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof FedcreditError) return err.describe();
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

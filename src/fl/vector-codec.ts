@@ -1,0 +1,149 @@
+/**
+ * How a vector travels in a secure sum: CKKS ciphertexts (the default) or float64 blocks (plaintext mode, for
+ * comparison and debugging only). Both share one layout, slot-full blocks with a SHA-256 per block, so the
+ * coordinator's code path is the same and benchmarks compare like with like.
+ */
+import { createHash } from 'node:crypto';
+import { CkksEngine } from '../he/ckks.js';
+import { ErrorCode, FedcreditError } from '../errors.js';
+import type { EncryptedVector, VectorScheme } from '../wire/messages.js';
+
+const PLAINTEXT_FINGERPRINT = createHash('sha256').update('plaintext;float64le').digest();
+const PLAINTEXT_BLOCK = 4096;
+
+function digest(bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest();
+}
+
+function protocolError(message: string): FedcreditError {
+  return new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, message, 'the sending participant is faulty or runs another version; restart it');
+}
+
+export interface Keys {
+  publicKey: Uint8Array;
+  secretKey?: Uint8Array;
+}
+
+export class VectorCodec {
+  private constructor(
+    readonly scheme: VectorScheme,
+    private readonly engine: CkksEngine | undefined,
+  ) {}
+
+  static plaintext(): VectorCodec {
+    return new VectorCodec('plaintext', undefined);
+  }
+
+  static ckks(engine: CkksEngine): VectorCodec {
+    return new VectorCodec('ckks', engine);
+  }
+
+  get fingerprint(): Uint8Array {
+    return this.engine ? this.engine.fingerprint : PLAINTEXT_FINGERPRINT;
+  }
+
+  private get blockValues(): number {
+    return this.engine ? this.engine.slotCount : PLAINTEXT_BLOCK;
+  }
+
+  encode(values: Float64Array, keys?: Keys): EncryptedVector {
+    let blocks: Uint8Array[];
+    if (this.engine) {
+      if (!keys) throw new Error('CKKS encryption needs the job keys');
+      blocks = this.engine.encryptVector(values, keys.publicKey, keys.secretKey);
+    } else {
+      blocks = [];
+      for (let start = 0; start < Math.max(1, values.length); start += PLAINTEXT_BLOCK) {
+        const part = values.slice(start, Math.min(values.length, start + PLAINTEXT_BLOCK));
+        blocks.push(new Uint8Array(part.buffer));
+      }
+    }
+    return { scheme: this.scheme, length: values.length, blocks, paramsFingerprint: this.fingerprint, blockSha256: blocks.map(digest) };
+  }
+
+  /**
+   * Validate a received vector before anything else touches it: scheme, parameters, shape, per-block digests,
+   * and (CKKS) that each block deserialises under the job's parameters; (plaintext) that every value is finite.
+   */
+  check(vector: EncryptedVector, expectedLength: number, who: string): void {
+    if (vector.scheme !== this.scheme) throw protocolError(`${who} sent a ${vector.scheme || 'unnamed'} vector to a ${this.scheme} job`);
+    if (!Buffer.from(vector.paramsFingerprint).equals(Buffer.from(this.fingerprint))) {
+      throw new FedcreditError(
+        ErrorCode.CKKS_PARAMS,
+        `${who} encrypted under CKKS parameters that differ from the job's`,
+        'every participant must use the job\'s `encryption` section; restart that participant with the same fedcredit version',
+      );
+    }
+    if (vector.length !== expectedLength) throw protocolError(`${who} sent a vector of ${vector.length} values, the job expects ${expectedLength}`);
+    const blocks = Math.max(1, Math.ceil(expectedLength / this.blockValues));
+    if (vector.blocks.length !== blocks || vector.blockSha256.length !== blocks) throw protocolError(`${who} sent ${vector.blocks.length} blocks, the job expects ${blocks}`);
+    vector.blocks.forEach((block, i) => {
+      if (!Buffer.from(digest(block)).equals(Buffer.from(vector.blockSha256[i]!))) throw protocolError(`block ${i} from ${who} does not match its SHA-256`);
+      if (this.engine) {
+        this.engine.checkCiphertext(block);
+      } else {
+        const expectedBytes = 8 * Math.min(this.blockValues, expectedLength - i * this.blockValues);
+        if (block.length !== expectedBytes) throw protocolError(`plaintext block ${i} from ${who} has ${block.length} bytes, expected ${expectedBytes}`);
+        const values = toFloat64(block);
+        const bad = values.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) throw protocolError(`plaintext block ${i} from ${who} holds a non-finite value (${values[bad]}) at position ${bad}`);
+      }
+    });
+  }
+
+  /** Sum vectors already checked with `check`. The coordinator runs this; for CKKS it needs no key. */
+  sum(vectors: EncryptedVector[]): EncryptedVector {
+    const length = vectors[0]!.length;
+    let blocks: Uint8Array[];
+    if (this.engine) {
+      blocks = this.engine.sumVectors(vectors.map((v) => v.blocks));
+    } else {
+      blocks = vectors[0]!.blocks.map((_, b) => {
+        const acc = new Float64Array(toFloat64(vectors[0]!.blocks[b]!));
+        for (const v of vectors.slice(1)) {
+          const next = toFloat64(v.blocks[b]!);
+          for (let i = 0; i < acc.length; i++) acc[i] += next[i]!;
+        }
+        return new Uint8Array(acc.buffer);
+      });
+    }
+    return { scheme: this.scheme, length, blocks, paramsFingerprint: this.fingerprint, blockSha256: blocks.map(digest) };
+  }
+
+  decode(vector: EncryptedVector, keys?: Keys): Float64Array {
+    if (this.engine) {
+      if (!keys?.secretKey) throw new Error('CKKS decryption needs the secret key');
+      return this.engine.decryptVector(vector.blocks, vector.length, keys.secretKey);
+    }
+    const out = new Float64Array(vector.length);
+    let offset = 0;
+    for (const block of vector.blocks) {
+      const values = toFloat64(block);
+      out.set(values.subarray(0, Math.min(values.length, vector.length - offset)), offset);
+      offset += values.length;
+    }
+    return out;
+  }
+}
+
+/** View (copying when unaligned) bytes as float64 little-endian values. */
+export function toFloat64(bytes: Uint8Array): Float64Array {
+  if (bytes.byteOffset % 8 === 0 && bytes.length % 8 === 0) return new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8);
+  const copy = new Uint8Array(bytes.length - (bytes.length % 8));
+  copy.set(bytes.subarray(0, copy.length));
+  return new Float64Array(copy.buffer);
+}
+
+export function toFloat32(bytes: Uint8Array): Float32Array {
+  const copy = new Uint8Array(bytes.length - (bytes.length % 4));
+  copy.set(bytes.subarray(0, copy.length));
+  return new Float32Array(copy.buffer);
+}
+
+export function float32Bytes(values: Float32Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
+export function float64Bytes(values: Float64Array): Uint8Array {
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}

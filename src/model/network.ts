@@ -1,0 +1,141 @@
+/**
+ * Credit models as TensorFlow.js layers models, with flat weight vectors for federated averaging and a seeded,
+ * deterministic local training loop (same seed, same data, same weights: the plaintext and CKKS federations of
+ * a test differ only by CKKS noise).
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Tf } from './tf.js';
+import type { ModelSpec } from './spec.js';
+import { mulberry32, seededShuffle } from '../random.js';
+
+export function buildModel(tf: Tf, spec: ModelSpec, inputDim: number, seed: number): TF.Sequential {
+  const model = tf.sequential();
+  const init = (k: number) => tf.initializers.glorotUniform({ seed: seed * 7919 + k });
+  if (spec.type === 'logistic') {
+    model.add(tf.layers.dense({ units: 1, inputShape: [inputDim], activation: 'sigmoid', kernelInitializer: 'zeros' }));
+  } else {
+    spec.hidden.forEach((units, i) =>
+      model.add(tf.layers.dense({ units, activation: spec.activation, kernelInitializer: init(i), ...(i === 0 ? { inputShape: [inputDim] } : {}) })),
+    );
+    model.add(tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: init(spec.hidden.length) }));
+  }
+  return model;
+}
+
+export function weightCount(model: TF.LayersModel): number {
+  return model.getWeights().reduce((n, w) => n + w.size, 0);
+}
+
+export function getFlatWeights(model: TF.LayersModel): Float32Array {
+  const parts = model.getWeights().map((w) => w.dataSync() as Float32Array);
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+export function setFlatWeights(tf: Tf, model: TF.LayersModel, flat: Float32Array): void {
+  const current = model.getWeights();
+  const total = current.reduce((n, w) => n + w.size, 0);
+  if (flat.length !== total) throw new RangeError(`model has ${total} weights, got ${flat.length}`);
+  let offset = 0;
+  const next = current.map((w) => {
+    const t = tf.tensor(flat.subarray(offset, offset + w.size), w.shape, 'float32');
+    offset += w.size;
+    return t;
+  });
+  model.setWeights(next);
+  next.forEach((t) => t.dispose());
+}
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: 'sgd' | 'adam';
+  seed: number;
+  /** FedProx: adds (mu/2)·||w − w_global||² to the local loss. 0 = plain FedAvg. */
+  proximalMu?: number;
+  globalWeights?: Float32Array;
+}
+
+/** Mini-batch training on row-major x (rows × dim) and labels y. Returns the mean training log-loss of the last epoch. */
+export function trainModel(tf: Tf, model: TF.LayersModel, x: Float32Array, y: Float32Array, dim: number, opts: TrainOptions): number {
+  const rows = y.length;
+  const optimizer = opts.optimizer === 'adam' ? tf.train.adam(opts.learningRate) : tf.train.sgd(opts.learningRate);
+  const mu = opts.proximalMu ?? 0;
+  const anchors = mu > 0 && opts.globalWeights ? splitLike(tf, model, opts.globalWeights) : [];
+  const rng = mulberry32(opts.seed);
+  let lastEpochLoss = 0;
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      const order = seededShuffle(rows, rng);
+      let lossSum = 0;
+      for (let start = 0; start < rows; start += opts.batchSize) {
+        const idx = order.subarray(start, Math.min(rows, start + opts.batchSize));
+        const xb = new Float32Array(idx.length * dim);
+        const yb = new Float32Array(idx.length);
+        idx.forEach((r, i) => {
+          xb.set(x.subarray(r * dim, (r + 1) * dim), i * dim);
+          yb[i] = y[r]!;
+        });
+        const cost = tf.tidy(() => {
+          const xs = tf.tensor2d(xb, [idx.length, dim]);
+          const ys = tf.tensor2d(yb, [idx.length, 1]);
+          return optimizer.minimize(() => {
+            const data = tf.losses.logLoss(ys, model.apply(xs) as TF.Tensor) as TF.Scalar;
+            if (anchors.length === 0) return data;
+            const trainable = model.trainableWeights.map((w) => w.read());
+            const prox = trainable.reduce((acc, w, i) => acc.add(tf.sum(tf.square(tf.sub(w, anchors[i]!)))), tf.scalar(0));
+            return data.add(prox.mul(mu / 2)) as TF.Scalar;
+          }, true) as TF.Scalar;
+        });
+        lossSum += cost.dataSync()[0]! * idx.length;
+        cost.dispose();
+      }
+      lastEpochLoss = lossSum / rows;
+    }
+  } finally {
+    optimizer.dispose();
+    anchors.forEach((t) => t.dispose());
+  }
+  return lastEpochLoss;
+}
+
+function splitLike(tf: Tf, model: TF.LayersModel, flat: Float32Array): TF.Tensor[] {
+  let offset = 0;
+  return model.trainableWeights.map((w) => {
+    const size = w.shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+    const t = tf.tensor(flat.subarray(offset, offset + size), w.shape as number[], 'float32');
+    offset += size;
+    return t;
+  });
+}
+
+/** Probabilities of default for row-major x. */
+export function predict(tf: Tf, model: TF.LayersModel, x: Float32Array, dim: number): Float32Array {
+  const rows = x.length / dim;
+  const out = new Float32Array(rows);
+  const batch = 4096;
+  for (let start = 0; start < rows; start += batch) {
+    const n = Math.min(batch, rows - start);
+    const p = tf.tidy(() => model.predict(tf.tensor2d(x.subarray(start * dim, (start + n) * dim), [n, dim])) as TF.Tensor);
+    out.set(p.dataSync() as Float32Array, start);
+    p.dispose();
+  }
+  return out;
+}
+
+/** Mean binary log-loss, clipped like TensorFlow's. */
+export function logLoss(y: ArrayLike<number>, p: ArrayLike<number>): number {
+  const eps = 1e-7;
+  let sum = 0;
+  for (let i = 0; i < y.length; i++) {
+    const q = Math.min(1 - eps, Math.max(eps, p[i]!));
+    sum -= y[i]! * Math.log(q) + (1 - y[i]!) * Math.log(1 - q);
+  }
+  return y.length ? sum / y.length : Number.NaN;
+}

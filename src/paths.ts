@@ -1,0 +1,22 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let root: string | undefined;
+
+/** The folder holding fedcredit's package.json, whether running from src/ (tests) or dist/ (the CLI). */
+export function packageRoot(): string {
+  if (root) return root;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate) && JSON.parse(readFileSync(candidate, 'utf8')).name === 'fedcredit') return (root = dir);
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the fedcredit package root above ' + fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+}
+
+export function softwareVersion(): string {
+  return JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version as string;
+}

@@ -1,0 +1,96 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { ErrorCode, FedcreditError } from '../errors.js';
+import { decodeMessage, encodeMessage } from './proto.js';
+import type { Chunk } from './messages.js';
+
+/** Messages larger than this travel as Chunk frames; well under gRPC's 4 MB default receive limit. */
+export const CHUNK_BYTES = 1 << 20;
+/** Largest message a reassembler accepts (a 1M-parameter model update under CKKS is about 60 MiB). */
+export const MAX_MESSAGE_BYTES = 512 * (1 << 20);
+
+export type MessageTypeName = 'ParticipantMessage' | 'CoordinatorMessage';
+export type Frame<M> = { frame: 'message'; message: M } | { frame: 'chunk'; chunk: Chunk };
+
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest();
+}
+
+/** Split a message into frames: itself when small, else chunks whose data concatenates to its encoding. */
+export function toFrames<M extends object>(typeName: MessageTypeName, message: M, chunkBytes = CHUNK_BYTES): Frame<M>[] {
+  const encoded = encodeMessage(typeName, message);
+  if (encoded.length <= chunkBytes) return [{ frame: 'message', message }];
+  const count = Math.ceil(encoded.length / chunkBytes);
+  const transferId = randomUUID();
+  const frames: Frame<M>[] = [];
+  for (let index = 0; index < count; index++) {
+    const data = encoded.subarray(index * chunkBytes, Math.min(encoded.length, (index + 1) * chunkBytes));
+    const last = index === count - 1;
+    frames.push({ frame: 'chunk', chunk: { transferId, index, count, data, sha256: last ? sha256(encoded) : new Uint8Array() } });
+  }
+  return frames;
+}
+
+/**
+ * Reassembles chunked messages on one stream. Chunks of a transfer must arrive in order and complete before the
+ * next transfer or message; anything else is a protocol error (the sender writes a transfer without interleaving).
+ */
+export class Reassembler<M> {
+  private transferId = '';
+  private expected = 0;
+  private count = 0;
+  private parts: Uint8Array[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly typeName: MessageTypeName,
+    private readonly maxBytes = MAX_MESSAGE_BYTES,
+  ) {}
+
+  /** Feed one frame; returns a complete message when one is ready. Throws FedcreditError(PROTOCOL) on misuse. */
+  accept(frame: Frame<M>): M | undefined {
+    if (frame.frame === 'message') {
+      if (this.transferId) this.fail(`a message arrived while transfer ${this.transferId} was incomplete (${this.expected}/${this.count} chunks)`);
+      return frame.message;
+    }
+    const chunk = frame.chunk;
+    if (!chunk) this.fail('an empty frame arrived');
+    if (!this.transferId) {
+      if (chunk.index !== 0) this.fail(`transfer ${chunk.transferId} started at chunk ${chunk.index}, not 0`);
+      if (chunk.count < 2 || chunk.count > Math.ceil(this.maxBytes / 1024)) this.fail(`transfer ${chunk.transferId} announces ${chunk.count} chunks`);
+      this.transferId = chunk.transferId;
+      this.count = chunk.count;
+    } else if (chunk.transferId !== this.transferId) {
+      this.fail(`chunk of transfer ${chunk.transferId} arrived while transfer ${this.transferId} was incomplete`);
+    }
+    if (chunk.index !== this.expected) this.fail(`chunk ${chunk.index} of transfer ${this.transferId} arrived out of order (expected ${this.expected})`);
+    if (chunk.count !== this.count) this.fail(`chunk ${chunk.index} of transfer ${this.transferId} changed the chunk count`);
+    this.bytes += chunk.data.length;
+    if (this.bytes > this.maxBytes) this.fail(`transfer ${this.transferId} exceeds the ${this.maxBytes}-byte message limit`);
+    this.parts.push(chunk.data);
+    this.expected++;
+    if (this.expected < this.count) return undefined;
+
+    const whole = Buffer.concat(this.parts);
+    const id = this.transferId;
+    this.reset();
+    if (!Buffer.from(sha256(whole)).equals(Buffer.from(chunk.sha256))) this.fail(`transfer ${id} does not match its SHA-256 (corrupted or missing data)`);
+    try {
+      return decodeMessage<M>(this.typeName, whole);
+    } catch (err) {
+      this.fail(`transfer ${id} does not decode as ${this.typeName}: ${(err as Error).message}`);
+    }
+  }
+
+  private reset(): void {
+    this.transferId = '';
+    this.expected = 0;
+    this.count = 0;
+    this.parts = [];
+    this.bytes = 0;
+  }
+
+  private fail(message: string): never {
+    this.reset();
+    throw new FedcreditError(ErrorCode.PROTOCOL, message, 'this is a fault of the sending node or of the network; restart that node if it repeats');
+  }
+}

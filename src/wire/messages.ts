@@ -1,0 +1,216 @@
+/**
+ * TypeScript shapes of the messages in proto/fedcredit/v1/federation.proto, as protobufjs decodes them
+ * (camelCase fields, uint64 as number, bytes as Uint8Array, the set oneof member named by `body`/`frame`).
+ * test/wire.test.ts round-trips every message type through bytes, so a drift between this file and the proto
+ * fails the suite.
+ */
+
+export interface Chunk {
+  transferId: string;
+  index: number;
+  count: number;
+  data: Uint8Array;
+  sha256: Uint8Array;
+}
+
+export interface Hello {
+  organisation: string;
+  softwareVersion: string;
+  protocolVersion: number;
+  featureColumns: string[];
+  hasLabels: boolean;
+}
+
+export interface JobAccepted {
+  trainRows: number;
+  validationRows: number;
+  schemaHash: Uint8Array;
+  boxPublicKey: Uint8Array;
+  loadReport: string;
+}
+
+export interface JobRefused {
+  code: string;
+  reason: string;
+}
+
+export interface SealedKey {
+  recipient: string;
+  sealed: Uint8Array;
+}
+
+export interface KeysPublished {
+  ckksPublicKey: Uint8Array;
+  sealedSecretKeys: SealedKey[];
+  paramsFingerprint: Uint8Array;
+}
+
+export type VectorScheme = 'ckks' | 'plaintext';
+
+export interface EncryptedVector {
+  scheme: VectorScheme;
+  length: number;
+  blocks: Uint8Array[];
+  paramsFingerprint: Uint8Array;
+  blockSha256: Uint8Array[];
+}
+
+export type SumPurpose = 'moments' | 'update';
+
+export interface Contribution {
+  purpose: SumPurpose;
+  vector: EncryptedVector;
+}
+
+export interface ValidationMetrics {
+  rows: number;
+  auc: number;
+  loss: number;
+}
+
+export interface AggregateOpened {
+  purpose: SumPurpose;
+  valuesSha256: Uint8Array;
+  values: Uint8Array;
+  validation?: ValidationMetrics | null;
+}
+
+export interface ErrorReport {
+  code: string;
+  message: string;
+  hint: string;
+}
+
+type OneOf<Name extends string, Members extends Record<string, unknown>> = {
+  [K in keyof Members]: { [P in Name]: K } & { [P in K]: Members[K] };
+}[keyof Members];
+
+export type ParticipantBody = {
+  hello: Hello;
+  jobAccepted: JobAccepted;
+  jobRefused: JobRefused;
+  keysPublished: KeysPublished;
+  contribution: Contribution;
+  aggregateOpened: AggregateOpened;
+  error: ErrorReport;
+};
+
+export type ParticipantMessage = { jobId: string; round: number } & OneOf<'body', ParticipantBody>;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A message body with its oneof member, before the job id and round are attached. */
+export type ParticipantReply = DistributiveOmit<ParticipantMessage, 'jobId' | 'round'>;
+
+export interface Welcome {
+  coordinatorVersion: string;
+  protocolVersion: number;
+}
+
+export interface JobOffer {
+  specJson: string;
+  submitter: string;
+  lead: string;
+}
+
+export interface Recipient {
+  organisation: string;
+  boxPublicKey: Uint8Array;
+}
+
+export interface KeygenRequest {
+  recipients: Recipient[];
+}
+
+export interface KeyDelivery {
+  ckksPublicKey: Uint8Array;
+  sealedSecretKey: Uint8Array;
+  paramsFingerprint: Uint8Array;
+}
+
+export interface Preprocessing {
+  features: string[];
+  mean: number[];
+  scale: number[];
+}
+
+export interface ContributionRequest {
+  purpose: SumPurpose;
+  globalWeights: Uint8Array;
+  globalWeightsSha256: Uint8Array;
+  preprocessing?: Preprocessing | null;
+  deadlineUnixMs: number;
+}
+
+export interface AggregateReady {
+  purpose: SumPurpose;
+  sum: EncryptedVector;
+  contributors: string[];
+}
+
+export interface JobEnded {
+  state: 'succeeded' | 'failed';
+  message: string;
+  modelSha256: Uint8Array;
+}
+
+export type CoordinatorBody = {
+  welcome: Welcome;
+  jobOffer: JobOffer;
+  keygenRequest: KeygenRequest;
+  keyDelivery: KeyDelivery;
+  contributionRequest: ContributionRequest;
+  aggregateReady: AggregateReady;
+  jobEnded: JobEnded;
+  error: ErrorReport;
+};
+
+export type CoordinatorMessage = { jobId: string; round: number } & OneOf<'body', CoordinatorBody>;
+export type CoordinatorRequest = DistributiveOmit<CoordinatorMessage, 'jobId' | 'round'>;
+
+export type ParticipantFrame = { frame: 'message'; message: ParticipantMessage } | { frame: 'chunk'; chunk: Chunk };
+export type CoordinatorFrame = { frame: 'message'; message: CoordinatorMessage } | { frame: 'chunk'; chunk: Chunk };
+
+export interface SubmitJobRequest {
+  specYaml: string;
+  submitter: string;
+}
+
+export interface SubmitJobResponse {
+  jobId: string;
+}
+
+export interface JobIdRequest {
+  jobId: string;
+}
+
+export type JobState = 'pending' | 'running' | 'succeeded' | 'failed';
+
+export interface RoundProgress {
+  round: number;
+  rounds: number;
+  participants: string[];
+  trainLoss: number;
+  validationAuc: number;
+  seconds: number;
+  dropped: string[];
+}
+
+export interface JobEvent {
+  jobId: string;
+  unixMs: number;
+  state: JobState;
+  stage: string;
+  message: string;
+  progress?: RoundProgress | null;
+}
+
+export interface JobStatus {
+  jobId: string;
+  state: JobState;
+  stage: string;
+  message: string;
+  roundsDone: number;
+  rounds: number;
+  modelSha256: Uint8Array;
+  participants: string[];
+}

@@ -1,0 +1,321 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatLoadReport, loadDataset, type LoadOptions } from '../src/data/csv.js';
+import { DatasetSpec } from '../src/data/schema.js';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
+
+const datasets = (rel: string) => fileURLToPath(new URL(`../../shared/datasets/${rel}`, import.meta.url));
+const GMSC = datasets('give_me_some_credit/cs-training.csv');
+const UCI_GUEST = datasets('uci_default_credit/fate_default_credit_homo_guest.csv');
+
+/** The error a load fails with (the test fails if it loads). */
+async function loadError(spec: DatasetSpec, opts?: LoadOptions): Promise<FedcreditError> {
+  const err = await loadDataset(spec, opts).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(FedcreditError);
+  return err as FedcreditError;
+}
+
+function spec(fields: Record<string, unknown>): DatasetSpec {
+  return DatasetSpec.parse(fields);
+}
+
+describe('give_me_some_credit/cs-training.csv (CRLF, blank first header cell, NA cells)', () => {
+  const features = [
+    ['RevolvingUtilizationOfUnsecuredLines', 'number'],
+    ['age', 'integer'],
+    ['NumberOfTime30-59DaysPastDueNotWorse', 'integer'],
+    ['DebtRatio', 'number'],
+    ['MonthlyIncome', 'number'],
+    ['NumberOfOpenCreditLinesAndLoans', 'integer'],
+    ['NumberOfTimes90DaysLate', 'integer'],
+    ['NumberRealEstateLoansOrLines', 'integer'],
+    ['NumberOfTime60-89DaysPastDueNotWorse', 'integer'],
+    ['NumberOfDependents', 'integer'],
+  ] as const;
+  const gmscSpec = (incomePolicy: 'impute' | 'drop' | 'reject') =>
+    spec({
+      path: GMSC,
+      id_column: 'column_1',
+      label_column: 'SeriousDlqin2yrs',
+      features: features.map(([name, type]) => ({ name, type, missing: name === 'MonthlyIncome' ? incomePolicy : 'impute' })),
+    });
+
+  // Ground truth from a naive scan of the file (it has no quoted fields).
+  const lines = readFileSync(GMSC, 'utf8').split('\r\n');
+  const header = lines[0].split(',');
+  const incomeCol = header.indexOf('MonthlyIncome');
+  const dependentsCol = header.indexOf('NumberOfDependents');
+  const rows = lines.slice(1).filter((l) => l !== '').map((l) => l.split(','));
+  const incomeNA = rows.filter((r) => r[incomeCol] === 'NA').length;
+  const dependentsNA = rows.filter((r) => r[dependentsCol] === 'NA').length;
+  const firstIncomeNALine = rows.findIndex((r) => r[incomeCol] === 'NA') + 2; // header is line 1
+  const bad = rows.filter((r) => r[1] === '1').length;
+
+  it('imputes: keeps all 150000 rows and counts every NA cell exactly', async () => {
+    const data = await loadDataset(gmscSpec('impute'));
+    expect(data.rows).toBe(150000);
+    expect(data.report.rowsRead).toBe(150000);
+    expect(data.report.rowsKept).toBe(150000);
+    expect(data.report.rowsDropped).toEqual({});
+    const missing = Object.values(data.report.missingCells).reduce((a, b) => a + b, 0);
+    expect(missing).toBe(33655);
+    expect(data.report.missingCells.MonthlyIncome).toBe(incomeNA);
+    expect(data.report.missingCells.NumberOfDependents).toBe(dependentsNA);
+    expect(data.report.imputedCells).toEqual(data.report.missingCells);
+    expect(Object.values(data.report.nonNumericCells).every((n) => n === 0)).toBe(true);
+
+    // The NaNs sit in the MonthlyIncome column of x, one per NA cell.
+    const f = data.features.indexOf('MonthlyIncome');
+    let nan = 0;
+    for (let r = 0; r < data.rows; r++) if (Number.isNaN(data.x[r * data.features.length + f])) nan++;
+    expect(nan).toBe(incomeNA);
+    expect(data.x.length).toBe(150000 * features.length);
+
+    expect(data.ids.slice(0, 3)).toEqual(['1', '2', '3']);
+    expect(data.y!.length).toBe(150000);
+    expect(data.y!.reduce((a, b) => a + b, 0)).toBe(bad);
+    expect(formatLoadReport(data.report)).toContain(`MonthlyIncome ${incomeNA}`);
+  });
+
+  it('drop policy on MonthlyIncome drops exactly the rows with NA income', async () => {
+    const data = await loadDataset(gmscSpec('drop'));
+    expect(data.report.rowsKept).toBe(150000 - incomeNA);
+    expect(data.report.rowsDropped).toEqual({ 'missing:MonthlyIncome': incomeNA });
+    expect(data.report.missingCells.MonthlyIncome).toBe(incomeNA); // counted over the whole file
+    expect(data.report.imputedCells.MonthlyIncome).toBe(0);
+    const f = data.features.indexOf('MonthlyIncome');
+    let nan = 0;
+    for (let r = 0; r < data.rows; r++) if (Number.isNaN(data.x[r * data.features.length + f])) nan++;
+    expect(nan).toBe(0);
+  });
+
+  it('reject policy fails at the line of the first NA income', async () => {
+    const err = await loadError(gmscSpec('reject'));
+    expect(err.code).toBe(ErrorCode.DATA_REJECTED);
+    expect(err.message).toContain(`line ${firstIncomeNALine},`);
+    expect(err.message).toContain('"MonthlyIncome"');
+    expect(err.message).toContain('"NA"');
+    expect(err.message).toContain('cs-training.csv');
+    expect(err.hint).toContain('missing: impute');
+  });
+});
+
+describe('uci_default_credit homo guest (id, y, x0..x22)', () => {
+  it('loads 8000 rows whose values equal a naive parse of the file', async () => {
+    const names = Array.from({ length: 23 }, (_, i) => `x${i}`);
+    const data = await loadDataset(
+      spec({ path: UCI_GUEST, id_column: 'id', label_column: 'y', features: names.map((name) => ({ name })) }),
+    );
+    expect(data.rows).toBe(8000);
+    expect(data.features).toEqual(names);
+    const lines = readFileSync(UCI_GUEST, 'utf8').trimEnd().split('\n');
+    for (const row of [0, 1, 4321, 7999]) {
+      const cells = lines[row + 1].split(',');
+      expect(data.ids[row]).toBe(cells[0]);
+      expect(data.y![row]).toBe(Number(cells[1]));
+      const x = Array.from(data.x.subarray(row * 23, row * 23 + 23));
+      expect(x).toEqual(cells.slice(2).map((c) => Math.fround(Number(c))));
+    }
+  });
+
+  it('resolves a relative path against baseDir', async () => {
+    const data = await loadDataset(
+      spec({ path: 'fate_default_credit_homo_guest.csv', id_column: 'id', features: [{ name: 'x0' }] }),
+      { baseDir: datasets('uci_default_credit') },
+    );
+    expect(data.rows).toBe(8000);
+    expect(data.report.file).toBe(UCI_GUEST);
+  });
+});
+
+describe('hand-made files', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fedcredit-csv-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Write `text` to a temp file and return a spec for it (features a, b unless given). */
+  function csv(name: string, text: string, fields: Record<string, unknown> = {}): DatasetSpec {
+    writeFileSync(join(dir, name), text);
+    return spec({ path: join(dir, name), id_column: 'id', features: [{ name: 'a' }, { name: 'b' }], ...fields });
+  }
+
+  it('a semicolon file read with the default delimiter says to set data.delimiter; with ";" it loads', async () => {
+    const text = 'id;a;b;y\n1;0.5;2;0\n2;1.5;3;1\n';
+    const err = await loadError(csv('semi.csv', text, { label_column: 'y' }));
+    expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+    expect(err.message).toContain('data.delimiter');
+    expect(err.message).toContain('";"');
+    expect(err.hint).toContain('data.delimiter: ";"');
+
+    const data = await loadDataset(csv('semi.csv', text, { label_column: 'y', delimiter: ';' }));
+    expect(Array.from(data.x)).toEqual([0.5, 2, 1.5, 3]);
+    expect(Array.from(data.y!)).toEqual([0, 1]);
+  });
+
+  it('handles a BOM, CRLF, quoted delimiters, doubled quotes, line breaks in quotes and a quoted number', async () => {
+    const text =
+      '\ufeffid,note,a,b,y\r\n' +
+      '1,"1,234",1,"3.5",0\r\n' +
+      '2,"she said ""no""",2, 4 ,1\r\n' +
+      '3,"two\r\nlines",3,5,0\r\n' +
+      ' 4 ,plain,4,6,1\r\n';
+    const data = await loadDataset(csv('bom.csv', text, { label_column: 'y' }));
+    expect(data.ids).toEqual(['1', '2', '3', '4']);
+    expect(Array.from(data.x)).toEqual([1, 3.5, 2, 4, 3, 5, 4, 6]);
+    expect(Array.from(data.y!)).toEqual([0, 1, 0, 1]);
+    expect(data.report.nonNumericCells).toEqual({ a: 0, b: 0 });
+  });
+
+  it('a missing column is named, with the header that was found', async () => {
+    const err = await loadError(csv('cols.csv', 'id,a,c\n1,2,3\n', { label_column: 'target' }));
+    expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+    expect(err.message).toContain('"target", "b" not found');
+    expect(err.message).toContain('found: "id", "a", "c"');
+  });
+
+  it('a blank header cell is named column_<n>, and the error shows that name', async () => {
+    const err = await loadError(csv('blank.csv', ',a,b\n1,2,3\n', { id_column: 'row' }));
+    expect(err.message).toContain('"column_1"');
+    const data = await loadDataset(csv('blank.csv', ',a,b\n1,2,3\n', { id_column: 'column_1' }));
+    expect(data.ids).toEqual(['1']);
+  });
+
+  it('counts non-numeric cells per feature type and leaves them NaN for imputation', async () => {
+    const text = 'id,a,n,flag\n1,abc,2,1\n2,"1,5",2.5,0\n3,7,3,2\n4,NA,Infinity,1\n5,8,,0\n';
+    const data = await loadDataset(
+      csv('nonnum.csv', text, {
+        features: [{ name: 'a' }, { name: 'n', type: 'integer' }, { name: 'flag', type: 'binary' }],
+      }),
+    );
+    expect(data.rows).toBe(5);
+    expect(data.report.nonNumericCells).toEqual({ a: 2, n: 2, flag: 1 });
+    expect(data.report.missingCells).toEqual({ a: 1, n: 1, flag: 0 });
+    expect(data.report.imputedCells).toEqual({ a: 3, n: 3, flag: 1 });
+    expect(Array.from(data.x.subarray(6, 9))).toEqual([7, 3, NaN]);
+  });
+
+  it('drop and reject apply to non-numeric cells too', async () => {
+    const text = 'id,a,b\n1,abc,2\n2,3,4\n3,5,NA\n';
+    const dropped = await loadDataset(csv('drop.csv', text, { features: [{ name: 'a', missing: 'drop' }, { name: 'b', missing: 'drop' }] }));
+    expect(dropped.ids).toEqual(['2']);
+    expect(dropped.report.rowsDropped).toEqual({ 'non_numeric:a': 1, 'missing:b': 1 });
+    expect(formatLoadReport(dropped.report)).toContain('3 rows read, 1 kept, 2 dropped (non_numeric:a 1, missing:b 1)');
+
+    const err = await loadError(csv('reject.csv', text, { features: [{ name: 'a', missing: 'reject' }, { name: 'b' }] }));
+    expect(err.code).toBe(ErrorCode.DATA_REJECTED);
+    expect(err.message).toContain('line 2, column 2 "a"');
+    expect(err.message).toContain('"abc"');
+  });
+
+  it('truncates a long rejected cell to 40 characters', async () => {
+    const long = 'x'.repeat(100);
+    const err = await loadError(csv('long.csv', `id,a,b\n1,${long},2\n`, { features: [{ name: 'a', missing: 'reject' }, { name: 'b' }] }));
+    expect(err.message).toContain(`"${'x'.repeat(40)}..."`);
+    expect(err.message).not.toContain('x'.repeat(41));
+  });
+
+  it('custom missing_values mark cells as missing', async () => {
+    const data = await loadDataset(csv('custom.csv', 'id,a,b\n1,?,2\n2,NA,3\n', { missing_values: ['?'] }));
+    expect(data.report.missingCells.a).toBe(1); // '?' and the empty cell are missing; 'NA' is now just text
+    expect(data.report.nonNumericCells.a).toBe(1);
+  });
+
+  it('duplicate ids are rejected naming both lines, or kept-first and counted', async () => {
+    const text = 'id,a,b\n7,1,1\n8,2,2\n7,3,3\n9,4,4\n8,5,5\n';
+    const err = await loadError(csv('dup.csv', text));
+    expect(err.code).toBe(ErrorCode.DATA_REJECTED);
+    expect(err.message).toContain('id "7"');
+    expect(err.message).toContain('line 2 and again on line 4');
+    expect(err.hint).toContain('keep_first');
+
+    const data = await loadDataset(csv('dup.csv', text, { duplicate_ids: 'keep_first' }));
+    expect(data.ids).toEqual(['7', '8', '9']);
+    expect(Array.from(data.x)).toEqual([1, 1, 2, 2, 4, 4]);
+    expect(data.report.duplicateIds).toBe(2);
+    expect(data.report.rowsDropped).toEqual({ duplicate_id: 2 });
+  });
+
+  it('empty ids and missing labels drop their rows and are counted; a bad label names its line', async () => {
+    const text = 'id,a,b,y\n1,1,1,0\n ,2,2,1\n3,3,3,NA\n4,4,4,1.0\n';
+    const data = await loadDataset(csv('labels.csv', text, { label_column: 'y' }));
+    expect(data.ids).toEqual(['1', '4']);
+    expect(Array.from(data.y!)).toEqual([0, 1]);
+    expect(data.report.invalidIds).toBe(1);
+    expect(data.report.rowsDropped).toEqual({ missing_id: 1, missing_label: 1 });
+
+    const unlabelled = await loadDataset(csv('labels.csv', text, { label_column: 'y' }), { withLabels: false });
+    expect(unlabelled.y).toBeUndefined();
+    expect(unlabelled.ids).toEqual(['1', '3', '4']);
+
+    const err = await loadError(csv('badlabel.csv', 'id,a,b,y\n1,1,1,0\n2,2,2,2\n', { label_column: 'y' }));
+    expect(err.code).toBe(ErrorCode.DATA_REJECTED);
+    expect(err.message).toContain('line 3');
+    expect(err.message).toContain('"2" is not 0 or 1');
+  });
+
+  it('an empty file and a header-only file are schema errors', async () => {
+    for (const [name, text] of [['empty.csv', ''], ['header.csv', 'id,a,b\r\n']]) {
+      const err = await loadError(csv(name, text));
+      expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+      expect(err.message).toContain('no data rows');
+    }
+  });
+
+  it('a file whose rows are all dropped fails with the reasons', async () => {
+    const err = await loadError(csv('alldrop.csv', 'id,a,b\n1,NA,1\n2,,2\n', { features: [{ name: 'a', missing: 'drop' }, { name: 'b' }] }));
+    expect(err.code).toBe(ErrorCode.DATA_REJECTED);
+    expect(err.message).toContain('all 2 data rows were dropped (missing:a 2)');
+  });
+
+  it('a ragged row is an error naming its line', async () => {
+    const err = await loadError(csv('ragged.csv', 'id,a,b\n1,1,1\n2,2,2\n3,3\n4,4,4\n'));
+    expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+    expect(err.message).toContain('line 4 has 2 fields but the header has 3');
+  });
+
+  it('an unclosed quote is an error naming its line', async () => {
+    const err = await loadError(csv('quote.csv', 'id,a,b\n1,1,1\n2,"2,2\n'));
+    expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+    expect(err.message).toContain('line 3');
+  });
+
+  it('the columns option reads only the requested features, in the requested order', async () => {
+    // Column c is garbage under a reject policy: it must never be looked at when not requested.
+    const text = 'id,a,b,c\n1,10,20,junk\n2,11,21,junk\n';
+    const s = csv('subset.csv', text, { features: [{ name: 'a' }, { name: 'b' }, { name: 'c', missing: 'reject' }] });
+    const data = await loadDataset(s, { columns: ['b', 'a'] });
+    expect(data.features).toEqual(['b', 'a']);
+    expect(Array.from(data.x)).toEqual([20, 10, 21, 11]);
+    expect(Object.keys(data.report.missingCells)).toEqual(['b', 'a']);
+
+    const err = await loadError(s, { columns: ['a', 'z'] });
+    expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+    expect(err.message).toContain('"z"');
+  });
+
+  it('a file that does not exist is a schema error naming the resolved path', async () => {
+    const err = await loadError(spec({ path: 'nope.csv', id_column: 'id', features: [{ name: 'a' }] }), { baseDir: dir });
+    expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+    expect(err.message).toContain(join(dir, 'nope.csv'));
+    expect(err.message).toContain('ENOENT');
+  });
+
+  it('grows its buffers past the initial capacity without losing rows', async () => {
+    const n = 5000;
+    const body = Array.from({ length: n }, (_, i) => `${i},${i},${-i},${i % 2}`).join('\n');
+    const data = await loadDataset(csv('big.csv', `id,a,b,y\n${body}\n`, { label_column: 'y' }));
+    expect(data.rows).toBe(n);
+    expect(data.x.length).toBe(2 * n);
+    expect(data.x[2 * (n - 1)]).toBe(n - 1);
+    expect(data.x[2 * (n - 1) + 1]).toBe(-(n - 1));
+    expect(data.y![n - 1]).toBe((n - 1) % 2);
+  });
+});
