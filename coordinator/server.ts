@@ -158,14 +158,18 @@ export class CoordinatorService implements SessionRegistry {
   watchJob(call: grpc.ServerWritableStream<JobIdRequest, JobEvent>): void {
     const job = this.findJob(call.request.jobId);
     if (!job) return void call.emit('error', { code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
+    // Past events are replayed synchronously inside subscribe(), so the final one may arrive before it returns.
+    let ended = false;
     const unsubscribe = job.subscribe((event) => {
+      if (ended) return;
       call.write(event);
       if (event.state === 'succeeded' || event.state === 'failed') {
-        unsubscribe();
+        ended = true;
         call.end();
       }
     });
-    call.on('cancelled', unsubscribe);
+    if (ended) unsubscribe();
+    else call.on('cancelled', unsubscribe);
   }
 
   getJob(call: grpc.ServerUnaryCall<JobIdRequest, JobStatus>, callback: grpc.sendUnaryData<JobStatus>): void {
