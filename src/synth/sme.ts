@@ -76,7 +76,7 @@ export class Rng {
     return this.next() < p;
   }
 
-  /** Normal by Box-Muller (polar-free form); the second deviate is cached. */
+  /** Normal by the Box-Muller transform; the second deviate of each pair is cached. */
   normal(mean = 0, sd = 1): number {
     if (this.spareNormal !== null) {
       const z = this.spareNormal;
@@ -341,6 +341,12 @@ export interface PortfolioProfile {
   healthShift: number;
   /** Share of individual businesses (个体工商户, USCC prefix 92). */
   individualShare: number;
+  /**
+   * How the lender asks for collateral. 'standard': by industry and size (established manufacturers pledge plant,
+   * micro firms cannot). 'risk-based': the loan officer asks for collateral from the applicants the officer doubts,
+   * so in this portfolio collateral goes with higher risk (the "observed risk" pattern of relationship lending).
+   */
+  collateralPolicy: 'standard' | 'risk-based';
   /** Underwriting rules: applicants that break any rule never become borrowers (rejection sampling). */
   screening?: {
     maxOverdue24m?: number;
@@ -360,12 +366,14 @@ export const POPULATION_PROFILE: PortfolioProfile = {
   ageScale: 1,
   healthShift: 0,
   individualShare: 0.25,
+  collateralPolicy: 'standard',
 };
 
 /** The three demo banks' lending portfolios. */
 export const BANK_PROFILES: Readonly<Record<string, PortfolioProfile>> = {
-  // A city commercial bank in the Yangtze River Delta: larger, older, healthier manufacturers, traders and IT firms,
-  // strict underwriting (no recent repeated arrears, no over-leveraged balance sheets).
+  // A city commercial bank in the Yangtze River Delta: larger, older manufacturers, traders and IT firms; strict
+  // underwriting (at most one overdue episode in 24 months, no over-leveraged statements, owner's personal credit
+  // clean), so it never sees the riskiest tail and cannot learn from repeated arrears or owners' personal records.
   'bank-east': {
     name: 'bank-east',
     provinceWeights: { '31': 3, '32': 5, '33': 5, '35': 1.5, '44': 1.5, '37': 1 },
@@ -373,12 +381,14 @@ export const BANK_PROFILES: Readonly<Record<string, PortfolioProfile>> = {
     industryWeights: { C: 0.36, F: 0.28, I: 0.14, L: 0.1, G: 0.06, E: 0.04, H: 0.02 },
     sizeShift: 0.4,
     ageScale: 1.15,
-    healthShift: -0.1,
+    healthShift: -0.2,
     individualShare: 0.08,
-    screening: { maxOverdue24m: 1, maxDebtToAssets: 0.85 },
+    collateralPolicy: 'standard',
+    screening: { maxOverdue24m: 1, maxDebtToAssets: 0.85, rejectOwnerOverdue: true },
   },
   // A rural commercial bank in the south-west with an inclusive-finance mandate: micro firms, individual businesses,
-  // farms and restaurants, young firms, lenient underwriting.
+  // farms and restaurants, young firms, no hard screening rules (its officers know the borrowers, hence the better
+  // latent health than the applicant pool would suggest) and collateral asked from the doubtful cases.
   'bank-west': {
     name: 'bank-west',
     provinceWeights: { '51': 5, '50': 4, '61': 2, '53': 1.5, '52': 1.5, '62': 1 },
@@ -386,11 +396,13 @@ export const BANK_PROFILES: Readonly<Record<string, PortfolioProfile>> = {
     industryWeights: { A: 0.22, H: 0.22, F: 0.3, C: 0.1, G: 0.07, E: 0.05, L: 0.04 },
     sizeShift: -0.6,
     ageScale: 0.7,
-    healthShift: 0.2,
+    healthShift: 0.3,
     individualShare: 0.5,
+    collateralPolicy: 'risk-based',
   },
-  // A joint-stock bank branch network in the north and north-east: old-economy manufacturing, construction and
-  // logistics, almost no IT; requires two years of operating history.
+  // A joint-stock bank's branches in the north and north-east: old-economy manufacturing, construction and
+  // logistics, hardly any restaurants or farms and no IT; requires three years of operating history, so it never
+  // sees the young firms where default risk is highest.
   'bank-north': {
     name: 'bank-north',
     provinceWeights: { '21': 3, '22': 2, '23': 2, '13': 3, '11': 1.5, '12': 1.5, '15': 1 },
@@ -400,6 +412,7 @@ export const BANK_PROFILES: Readonly<Record<string, PortfolioProfile>> = {
     ageScale: 1.4,
     healthShift: 0,
     individualShare: 0.15,
+    collateralPolicy: 'standard',
     screening: { minYearsInBusiness: 3 },
   },
 };
@@ -458,7 +471,7 @@ export interface Enterprise {
   default12m: 0 | 1;
 }
 
-/** Base log-odds of default; with the effects below the population bad rate is about 12%. */
+/** Base log-odds of default; with the effects below, the unscreened population defaults at about 15% a year. */
 const DEFAULT_INTERCEPT = -3.55;
 
 /** Draw the latent state and credit facts of one applicant (unscreened). */
@@ -505,10 +518,10 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
 
   // Balance sheet and credit file.
   const micro = employees < 10 ? 1 : 0;
-  const debtToAssets = clamp(1.05 * sigmoid(logit(ind.leverageNorm) - 0.5 * health + rng.normal(0, 0.5)), 0.02, 1.04);
-  const currentRatio = clamp(Math.exp(0.25 + 0.25 * health - 0.7 * (debtToAssets - 0.5) + rng.normal(0, 0.32)), 0.15, 8);
+  const debtToAssets = clamp(1.05 * sigmoid(logit(ind.leverageNorm) - 0.8 * health + rng.normal(0, 0.4)), 0.02, 1.04);
+  const currentRatio = clamp(Math.exp(0.25 + 0.35 * health - 0.7 * (debtToAssets - 0.5) + rng.normal(0, 0.28)), 0.15, 8);
   const informal = kind === 'individual' || employees < 20;
-  const statementNoise = informal ? 0.85 : 0.15;
+  const statementNoise = informal ? 1.0 : 0.15;
   const statementDebtToAssets = clamp(
     1.05 * sigmoid(logit(clamp(debtToAssets / 1.05, 0.01, 0.99)) + rng.normal(misreports ? -0.5 : 0, statementNoise)),
     0.02,
@@ -519,7 +532,12 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
   const inquiries6m = Math.min(15, rng.poisson(Math.exp(0.25 - 0.3 * health + 0.2 * (revenueGrowth > 0.3 ? 1 : 0))));
   const creditUtilisation = clamp(sigmoid(0.2 - 0.75 * health + rng.normal(0, 0.8)), 0, 1);
   const loanAmount10k = Math.max(5, Math.round(revenue10k * Math.exp(Math.log(0.22) + 0.2 * Math.max(0, -health) + rng.normal(0, 0.45))));
-  const collateralised = rng.bernoulli(clamp(ind.collateralShare + 0.08 * Math.max(0, -health) - 0.15 * micro, 0.05, 0.95));
+  const officerDoubt = -health + rng.normal(0, 0.7); // soft information from the loan officer's visit
+  const collateralised = rng.bernoulli(
+    profile.collateralPolicy === 'risk-based'
+      ? sigmoid(-0.6 + 1.3 * officerDoubt)
+      : clamp(ind.collateralShare - 0.2 * micro + 0.05 * Math.log1p(yearsInBusiness) - 0.05, 0.05, 0.95),
+  );
   const collateralRatio = collateralised ? clamp(rng.gamma(5, 0.26), 0.2, 4) : 0;
   const ownerOverdue24m: 0 | 1 = rng.bernoulli(sigmoid(-2.5 - 0.7 * health)) ? 1 : 0;
   const bankRelationshipYears = yearsInBusiness * rng.beta(2, 1.6);
