@@ -1,0 +1,108 @@
+/**
+ * An in-process participant that follows the protocol honestly except where a test tells it to misbehave: it
+ * uses the library's own ParticipantJob for keys, moments and decryption, and replaces its model updates with
+ * whatever `corruptUpdate` returns. Used to show the coordinator rejects bad input and keeps serving the others.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ParticipantJob, schemaHash } from '../../participant/job-state.js';
+import { JobSpec } from '../../src/config/schemas.js';
+import type { LoadedDataset } from '../../src/data/csv.js';
+import { splitRows } from '../../src/data/split.js';
+import { loadTf } from '../../src/model/tf.js';
+import { coordinatorServiceDefinition } from '../../src/wire/proto.js';
+import { sha256, type Frame } from '../../src/wire/framing.js';
+import { float64Bytes, toFloat32 } from '../../src/fl/vector-codec.js';
+import { FramedStream, type DuplexCall } from '../../src/wire/stream.js';
+import type { CoordinatorMessage, EncryptedVector, ErrorReport, ParticipantMessage, ParticipantReply } from '../../src/wire/messages.js';
+
+const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
+
+export class RogueParticipant {
+  readonly errors: ErrorReport[] = [];
+  private client?: grpc.Client;
+  private stream?: FramedStream<CoordinatorMessage, ParticipantMessage>;
+  private job?: ParticipantJob;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly organisation: string,
+    private readonly data: LoadedDataset,
+    private readonly corruptUpdate: (honest: EncryptedVector, values: Float64Array) => Promise<EncryptedVector> | EncryptedVector,
+  ) {}
+
+  connect(address: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.client = new Client(address, grpc.credentials.createInsecure());
+      const call = (this.client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
+      this.stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
+        onMessage: (m) => {
+          if (m.body === 'welcome') resolve();
+          this.queue = this.queue.then(() => this.handle(m));
+        },
+        onProtocolError: () => undefined,
+        onClose: () => undefined,
+      });
+      void this.stream.send({
+        jobId: '',
+        round: 0,
+        body: 'hello',
+        hello: { organisation: this.organisation, softwareVersion: 'rogue', protocolVersion: 1, featureColumns: this.data.features, hasLabels: true },
+      });
+    });
+  }
+
+  private send(to: CoordinatorMessage, body: ParticipantReply): Promise<void> {
+    return this.stream!.send({ jobId: to.jobId, round: to.round, ...body } as ParticipantMessage);
+  }
+
+  private async handle(m: CoordinatorMessage): Promise<void> {
+    switch (m.body) {
+      case 'jobOffer': {
+        const spec = JobSpec.parse(JSON.parse(m.jobOffer.specJson));
+        const { tf } = await loadTf();
+        const idx = this.data.features.map((_, i) => i);
+        this.job = new ParticipantJob(m.jobId, spec, this.organisation, this.data.features, splitRows(this.data, idx, 0.2, spec.training.seed), tf);
+        return this.send(m, {
+          body: 'jobAccepted',
+          jobAccepted: {
+            trainRows: this.job.trainRows,
+            validationRows: this.job.validationRows,
+            schemaHash: schemaHash(this.data.features, this.data.features.map(() => 'number')),
+            boxPublicKey: this.job.box.publicKey,
+            loadReport: '',
+          },
+        });
+      }
+      case 'keyDelivery':
+        return this.job!.installKeys(m.keyDelivery.ckksPublicKey, m.keyDelivery.sealedSecretKey, m.keyDelivery.paramsFingerprint);
+      case 'contributionRequest': {
+        const req = m.contributionRequest;
+        if (req.purpose === 'moments') {
+          return this.send(m, { body: 'contribution', contribution: { purpose: 'moments', vector: await this.job!.encode(this.job!.localMoments()) } });
+        }
+        const values = this.job!.localUpdate(m.round, toFloat32(req.globalWeights), req.preprocessing!);
+        const vector = await this.corruptUpdate(await this.job!.encode(values), values);
+        return this.send(m, { body: 'contribution', contribution: { purpose: 'update', vector } });
+      }
+      case 'aggregateReady': {
+        const bytes = float64Bytes(await this.job!.decode(m.aggregateReady.sum));
+        const reporter = m.aggregateReady.contributors[0] === this.organisation;
+        return this.send(m, {
+          body: 'aggregateOpened',
+          aggregateOpened: { purpose: m.aggregateReady.purpose, valuesSha256: sha256(bytes), values: reporter ? bytes : new Uint8Array(), validation: null },
+        });
+      }
+      case 'error':
+        this.errors.push(m.error);
+        return;
+      default:
+        return;
+    }
+  }
+
+  close(): void {
+    this.stream?.end();
+    this.job?.dispose();
+    this.client?.close();
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Errors a user or a faulty peer can cause: each gets a clear message naming the cause, and the coordinator keeps
+ * serving the honest participants.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
+import { RogueParticipant } from './helpers/rogue-participant.js';
+import { cliPath } from '../src/federation/local-cluster.js';
+import { loadDataset } from '../src/data/csv.js';
+import { CkksEngine } from '../src/he/ckks.js';
+import { VectorCodec } from '../src/fl/vector-codec.js';
+import { sha256 } from '../src/wire/framing.js';
+import { CoordinatorClient } from '../src/client.js';
+import { FedcreditError } from '../src/errors.js';
+
+const run = promisify(execFile);
+const guest = join(UCI, 'fate_default_credit_homo_guest.csv');
+const host1 = join(UCI, 'fate_default_credit_homo_host_1.csv');
+const host2 = join(UCI, 'fate_default_credit_homo_host_2.csv');
+
+async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+  try {
+    await run(process.execPath, [cliPath(), ...args], { timeout: 60_000 });
+    return { code: 0, stderr: '' };
+  } catch (err) {
+    const e = err as { code: number; stderr: string };
+    return { code: e.code, stderr: e.stderr };
+  }
+}
+
+describe('a config with a missing or wrong field', () => {
+  it('names the file, the field and how to fix it, and exits with status 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedcredit-cfg-'));
+    const file = join(dir, 'participant.yaml');
+    await writeFile(file, stringify({ coordinator: '127.0.0.1:7700', data: { ...uciHomoSpec(guest), id_column: undefined } }));
+    const { code, stderr } = await cli(['participant', '--config', file]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('FC_CONFIG_INVALID');
+    expect(stderr).toContain(file);
+    expect(stderr).toContain('`organisation`');
+    expect(stderr).toContain('`data.id_column`');
+    expect(stderr).toContain('the field is missing');
+    expect(stderr).toContain('fix:');
+  });
+
+  it('a submit to a coordinator that is not running says so and how to fix it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedcredit-cfg-'));
+    const file = join(dir, 'job.yaml');
+    await writeFile(file, stringify(horizontalJob()));
+    const { code, stderr } = await cli(['job', 'submit', file, '--coordinator', '127.0.0.1:1']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/FC_UNAVAILABLE: cannot reach the coordinator at 127\.0\.0\.1:1/);
+    expect(stderr).toContain('fix: check that `fedcredit coordinator` is running');
+  });
+});
+
+describe('bad input during a federation (real coordinator, two honest participants, one broken, two rogue)', () => {
+  let fed: TestFederation;
+  const rogues: RogueParticipant[] = [];
+
+  beforeAll(async () => {
+    fed = await TestFederation.start([
+      { name: 'bank-a', data: uciHomoSpec(guest) },
+      { name: 'bank-b', data: uciHomoSpec(host1) },
+      // Declares a column its CSV does not have.
+      { name: 'bank-broken', data: { ...uciHomoSpec(host2), features: [...uciHomoSpec(host2).features, { name: 'vat_growth', type: 'number', missing: 'impute' }] } },
+    ]);
+    const rogueData = await loadDataset(uciHomoSpec(host2));
+    const otherParams = await CkksEngine.create({ polyModulusDegree: 8192, coeffModulusBits: [50, 30, 50], scaleBits: 30 });
+    const otherKeys = otherParams.generateKeys();
+    rogues.push(
+      new RogueParticipant('rogue-params', rogueData, (_honest, values) => VectorCodec.ckks(otherParams).encode(values, otherKeys)),
+      new RogueParticipant('rogue-truncated', rogueData, (honest) => {
+        const cut = honest.blocks[0]!.subarray(0, Math.floor(honest.blocks[0]!.length / 2));
+        return { ...honest, blocks: [cut], blockSha256: [sha256(cut)] };
+      }),
+    );
+    for (const r of rogues) await r.connect(fed.cluster.address);
+  });
+  afterAll(async () => {
+    for (const r of rogues) r.close();
+    await fed?.stop();
+  });
+
+  it('a CSV that does not match its schema stops that participant with the missing column named', async () => {
+    const child = fed.cluster.process('bank-broken')!;
+    const code = child.exitCode ?? (await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? -1))));
+    expect(code).toBe(2);
+    const log = await readFile(join(fed.dir, 'logs', 'bank-broken.log'), 'utf8');
+    expect(log).toContain('FC_DATA_SCHEMA');
+    expect(log).toContain('vat_growth');
+  });
+
+  it('ciphertexts under other CKKS parameters and truncated ciphertexts are refused with their cause; the job completes with the honest participants', async () => {
+    const job = horizontalJob({ participants: ['bank-a', 'bank-b', 'rogue-params', 'rogue-truncated'], training: { rounds: 3, min_participants: 2 } });
+    const result = await fed.run(job);
+    result.client.close();
+    expect(result.last.state, result.last.message).toBe('succeeded');
+    const rounds = result.events.filter((e) => e.progress).map((e) => e.progress!);
+    expect(rounds).toHaveLength(3);
+    for (const r of rounds) {
+      expect(r.participants.sort()).toEqual(['bank-a', 'bank-b']);
+      const dropped = r.dropped.join('\n');
+      expect(dropped).toMatch(/rogue-params \(.*CKKS parameters that differ/);
+      expect(dropped).toMatch(/rogue-truncated \(.*(truncated|header declares)/);
+    }
+    // Each rogue was told why, with a stable code.
+    expect(rogues[0]!.errors.map((e) => e.code)).toContain('FC_CKKS_PARAMS');
+    expect(rogues[1]!.errors.map((e) => e.code)).toContain('FC_CIPHERTEXT_INVALID');
+    // And the coordinator still serves a clean job afterwards.
+    const clean = await fed.run(horizontalJob({ participants: ['bank-a', 'bank-b'], training: { rounds: 1 } }));
+    clean.client.close();
+    expect(clean.last.state).toBe('succeeded');
+  });
+
+  it('a job file with a bad value is refused at submission with the field named', async () => {
+    const client = new CoordinatorClient(fed.cluster.address);
+    const bad = { ...horizontalJob({ participants: ['bank-a'] }), training: { rounds: -3 } };
+    const err = await client.submitJob(stringify(bad), 'test-bank').catch((e: unknown) => e as FedcreditError);
+    client.close();
+    expect(err).toBeInstanceOf(FedcreditError);
+    expect((err as FedcreditError).code).toBe('FC_CONFIG_INVALID');
+    expect((err as FedcreditError).message).toContain('`training.rounds`');
+  });
+
+  it('a job naming a participant that refuses (consent) fails with the rule named', async () => {
+    const result = await fed.run(horizontalJob({ participants: ['bank-a', 'bank-b'], training: { rounds: 2000 } }));
+    result.client.close();
+    expect(result.last.state).toBe('failed');
+    expect(result.last.message).toMatch(/did not accept the job: refused \(consent\.max_rounds\)/);
+  }, 60_000);
+});
