@@ -27,7 +27,6 @@ export const ParticipantConfig = z
   .object({
     organisation: orgName,
     coordinator: address,
-    state_dir: z.string().optional(),
     log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     data: DatasetSpec,
     consent: z

@@ -129,7 +129,6 @@ function participantFile(p: SynthFile, dataDirFromConfig: string, allowPlaintext
   return {
     organisation: p.party,
     coordinator: '127.0.0.1:7700',
-    state_dir: `../participant-state/${p.party}`,
     data: { ...p.spec, path: join(dataDirFromConfig, p.spec.path) },
     consent: { job_kinds: ['horizontal'], submitters: ['bank-east'], max_rounds: 100, allow_plaintext: allowPlaintext },
   };
