@@ -65,11 +65,12 @@ export function open(box: Uint8Array, recipient: BoxKeyPair, associatedData: str
   const nonce = box.subarray(33, 45);
   const body = box.subarray(45, box.length - 16);
   const tag = box.subarray(box.length - 16);
-  const shared = diffieHellman({ privateKey: recipient.privateKey, publicKey: publicKeyFromRaw(ephPub) });
-  const decipher = createDecipheriv('aes-256-gcm', deriveKey(shared, ephPub, recipient.publicKey), nonce);
-  decipher.setAAD(Buffer.from(associatedData));
-  decipher.setAuthTag(tag);
   try {
+    // Key agreement fails outright for a low-order ephemeral point; that is a bad box like any other.
+    const shared = diffieHellman({ privateKey: recipient.privateKey, publicKey: publicKeyFromRaw(ephPub) });
+    const decipher = createDecipheriv('aes-256-gcm', deriveKey(shared, ephPub, recipient.publicKey), nonce);
+    decipher.setAAD(Buffer.from(associatedData));
+    decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(body), decipher.final()]);
   } catch {
     throw fail('authentication failed');

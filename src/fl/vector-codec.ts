@@ -4,7 +4,7 @@
  * coordinator's code path is the same and benchmarks compare like with like.
  */
 import { createHash } from 'node:crypto';
-import { CkksEngine } from '../he/ckks.js';
+import { CkksEngine, type CiphertextForm } from '../he/ckks.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { EncryptedVector, VectorScheme } from '../wire/messages.js';
 
@@ -49,7 +49,8 @@ export class VectorCodec {
   encode(values: Float64Array, keys?: Keys): EncryptedVector {
     let blocks: Uint8Array[];
     if (this.engine) {
-      if (!keys) throw new Error('CKKS encryption needs the job keys');
+      // Contributions are seeded symmetric encryptions (half the bytes, and checkable at the coordinator).
+      if (!keys?.secretKey) throw new Error('CKKS contributions are encrypted with the job\'s secret key');
       blocks = this.engine.encryptVector(values, keys.publicKey, keys.secretKey);
     } else {
       blocks = [];
@@ -63,9 +64,10 @@ export class VectorCodec {
 
   /**
    * Validate a received vector before anything else touches it: scheme, parameters, shape, per-block digests,
-   * and (CKKS) that each block deserialises under the job's parameters; (plaintext) that every value is finite.
+   * and (CKKS) that each block deserialises under the job's parameters in the expected form (`seeded` for a
+   * participant's contribution, `canonical` for the coordinator's aggregate); (plaintext) that every value is finite.
    */
-  check(vector: EncryptedVector, expectedLength: number, who: string): void {
+  check(vector: EncryptedVector, expectedLength: number, who: string, form: CiphertextForm = 'seeded'): void {
     if (vector.scheme !== this.scheme) throw protocolError(`${who} sent a ${vector.scheme || 'unnamed'} vector to a ${this.scheme} job`);
     if (!Buffer.from(vector.paramsFingerprint).equals(Buffer.from(this.fingerprint))) {
       throw new FedcreditError(
@@ -80,7 +82,7 @@ export class VectorCodec {
     vector.blocks.forEach((block, i) => {
       if (!Buffer.from(digest(block)).equals(Buffer.from(vector.blockSha256[i]!))) throw protocolError(`block ${i} from ${who} does not match its SHA-256`);
       if (this.engine) {
-        this.engine.checkCiphertext(block);
+        this.engine.checkCiphertext(block, form);
       } else {
         const expectedBytes = 8 * Math.min(this.blockValues, expectedLength - i * this.blockValues);
         if (block.length !== expectedBytes) throw protocolError(`plaintext block ${i} from ${who} has ${block.length} bytes, expected ${expectedBytes}`);

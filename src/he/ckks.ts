@@ -98,6 +98,9 @@ export function checkSerializedHeader(bytes: Uint8Array): void {
   if (declared !== BigInt(bytes.length)) throw invalidCiphertext(`ciphertext header declares ${declared} bytes but ${bytes.length} arrived (truncated or padded)`);
 }
 
+/** How a ciphertext on the wire was produced: see CkksEngine.checkCiphertext. */
+export type CiphertextForm = 'seeded' | 'canonical';
+
 export interface CkksKeyPair {
   publicKey: Uint8Array;
   secretKey: Uint8Array;
@@ -133,8 +136,13 @@ export class CkksEngine {
       );
     }
     const parms = seal.EncryptionParameters(seal.SchemeType.ckks);
-    const modulus = seal.CoeffModulus.Create(params.polyModulusDegree, Int32Array.from(params.coeffModulusBits));
+    let modulus: ReturnType<SEALLibrary['CoeffModulus']['Create']> | undefined;
     try {
+      try {
+        modulus = seal.CoeffModulus.Create(params.polyModulusDegree, Int32Array.from(params.coeffModulusBits));
+      } catch (err) {
+        throw new FedcreditError(ErrorCode.CKKS_PARAMS, `SEAL cannot build the modulus chain ${params.coeffModulusBits.join(',')} for N=${params.polyModulusDegree}: ${err instanceof Error ? err.message : String(err)}`, 'use primes of at most 60 bits, or the default parameters');
+      }
       parms.setPolyModulusDegree(params.polyModulusDegree);
       parms.setCoeffModulus(modulus);
       const context = seal.Context(parms, true, seal.SecurityLevel.tc128);
@@ -144,7 +152,7 @@ export class CkksEngine {
       }
       return new CkksEngine(seal, context, params);
     } finally {
-      modulus.delete();
+      modulus?.delete();
       parms.delete();
     }
   }
@@ -284,9 +292,27 @@ export class CkksEngine {
     }
   }
 
-  /** Validate one serialised ciphertext without keeping it (for the coordinator's intake). */
-  checkCiphertext(bytes: Uint8Array): void {
-    this.loadCiphertext(bytes).delete();
+  /**
+   * Validate one serialised ciphertext without keeping it. SEAL's own checks miss some truncations of a
+   * compressed ciphertext whose header was rewritten to match, so the form is checked too:
+   *  - 'seeded': a fresh symmetric encryption (what participants send). Reloaded, its second polynomial is
+   *    expanded from the seed, so it re-serialises to far more bytes; a non-seeded or truncated block does not.
+   *  - 'canonical': SEAL's own serialisation of a full ciphertext (what the coordinator sends back); it must
+   *    re-serialise to exactly the bytes received.
+   */
+  checkCiphertext(bytes: Uint8Array, form: CiphertextForm): void {
+    const cipher = this.loadCiphertext(bytes);
+    try {
+      const again = cipher.saveArray(this.seal.ComprModeType.zstd);
+      if (form === 'canonical' && !Buffer.from(again).equals(Buffer.from(bytes))) {
+        throw invalidCiphertext('ciphertext does not re-serialise to the bytes received (truncated or altered)');
+      }
+      if (form === 'seeded' && again.length < bytes.length * 1.5) {
+        throw invalidCiphertext('ciphertext is not a seeded symmetric encryption as contributions must be (truncated, altered, or public-key encrypted)');
+      }
+    } finally {
+      cipher.delete();
+    }
   }
 
   private loadCiphertext(bytes: Uint8Array): CipherText {
