@@ -6,7 +6,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from './tf.js';
 import type { ModelSpec } from './spec.js';
-import { mulberry32, seededShuffle } from '../random.js';
+import { Rng, seededShuffle } from '../random.js';
 
 export function buildModel(tf: Tf, spec: ModelSpec, inputDim: number, seed: number): TF.Sequential {
   const model = tf.sequential();
@@ -68,7 +68,7 @@ export function trainModel(tf: Tf, model: TF.LayersModel, x: Float32Array, y: Fl
   const optimizer = opts.optimizer === 'adam' ? tf.train.adam(opts.learningRate) : tf.train.sgd(opts.learningRate);
   const mu = opts.proximalMu ?? 0;
   const anchors = mu > 0 && opts.globalWeights ? splitLike(tf, model, opts.globalWeights) : [];
-  const rng = mulberry32(opts.seed);
+  const rng = new Rng(opts.seed);
   let lastEpochLoss = 0;
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
