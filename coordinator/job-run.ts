@@ -10,6 +10,9 @@ import { ckksParamsOf, type JobSpec } from '../src/config/schemas.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec, float32Bytes, float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
+import { encodeMessage } from '../src/wire/proto.js';
+import { encodeTreeHead, type Ledger } from '../src/ledger/ledger.js';
+import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedavg.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
 import { modelToFiles, packArtifact, weightsDigest, writeArtifact } from '../src/model/artifact.js';
@@ -66,6 +69,7 @@ export class JobRun {
     private readonly log: Logger,
     private readonly stateDir: string,
     private readonly offerTimeoutMs: number,
+    private readonly ledger: Ledger,
   ) {
     this.active = [...spec.participants];
   }
@@ -97,9 +101,31 @@ export class JobRun {
     this.mailbox.lost(org, reason);
   }
 
+  /** Append an event of this job to the audit ledger (durable before it returns). */
+  private record(kind: string, body: Record<string, unknown>, blobs?: { name: string; bytes: Uint8Array }[]) {
+    return this.ledger.append({ kind, jobId: this.id, body, blobs });
+  }
+
+  /** Record a participant's submission and hand it the signed tree head as its receipt. */
+  private async recordWithReceipt(org: string, round: number, kind: string, body: Record<string, unknown>, blobs?: { name: string; bytes: Uint8Array }[]) {
+    const { seq, treeHead } = await this.record(kind, body, blobs);
+    await this.send(org, round, { body: 'receipt', receipt: { seq, treeHead: encodeTreeHead(treeHead) } }).catch(() => undefined);
+  }
+
   async run(): Promise<void> {
     this.state = 'running';
     try {
+      await this.record('job_submitted', {
+        name: this.spec.name,
+        kind: this.spec.kind,
+        purpose: this.spec.purpose,
+        submitter: this.submitter,
+        participants: this.spec.participants,
+        features: this.spec.features ?? null,
+        model: this.spec.model,
+        training: this.spec.training,
+        encryption: this.spec.encryption,
+      });
       const lead = await this.offer();
       await this.keyCeremony(lead);
       const preprocessing = await this.moments();
@@ -107,12 +133,16 @@ export class JobRun {
       await this.publish(weights, preprocessing);
       this.state = 'succeeded';
       this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
+      await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone });
       await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
     } catch (err) {
       this.state = 'failed';
       const message = errorMessage(err);
       this.log.error({ job: this.id, err: message }, 'job failed');
       this.emit(this.stage, message);
+      await this.record('job_ended', { state: 'failed', stage: this.stage, message, rounds: this.roundsDone }).catch((e) =>
+        this.log.error({ job: this.id, err: errorMessage(e) }, 'could not record the end of the job'),
+      );
       await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'failed', message, modelSha256: new Uint8Array() } }).catch(() => undefined);
     } finally {
       this.engine?.dispose();
@@ -147,7 +177,13 @@ export class JobRun {
         try {
           return { org, message: await this.mailbox.waitFor(org, 'jobAccepted', 0, deadline, () => this.sessions.isConnected(org)) };
         } catch (err) {
-          if (err instanceof ParticipantGone) throw new FedcreditError(ErrorCode.JOB_REFUSED, `participant ${err.organisation} did not accept the job: ${err.reason}`, 'see that participant\'s log; adjust its consent section or the job');
+          if (err instanceof ParticipantGone) await this.record('participant_refused', { participant: err.organisation, reason: err.reason });
+          if (err instanceof ParticipantGone && err.refused) {
+            throw new FedcreditError(ErrorCode.JOB_REFUSED, `participant ${err.organisation} did not accept the job: ${err.reason}`, 'see that participant\'s log; adjust its consent section or the job');
+          }
+          if (err instanceof ParticipantGone) {
+            throw new FedcreditError(ErrorCode.JOB_FAILED, `participant ${err.organisation} did not answer the job offer: ${err.reason}`, 'see that participant\'s log; restart it if it is down');
+          }
           throw err;
         }
       }),
@@ -165,6 +201,13 @@ export class JobRun {
         );
       }
       boxKeys.set(org, a.boxPublicKey);
+      await this.record('participant_consent', { participant: org, purpose: this.spec.purpose, train_rows: a.trainRows, validation_rows: a.validationRows });
+      await this.recordWithReceipt(org, 0, 'data_bound', {
+        participant: org,
+        schema_sha256: hex(a.schemaHash),
+        rows: a.trainRows + a.validationRows,
+        id_set_sha256: hex(a.idSetSha256),
+      });
       this.log.info({ job: this.id, participant: org, trainRows: a.trainRows, validationRows: a.validationRows }, 'participant accepted');
       this.emit('offer', `${org} accepted (${a.trainRows} training rows, ${a.validationRows} validation rows)`);
     }
@@ -204,6 +247,12 @@ export class JobRun {
         keyDelivery: { ckksPublicKey: keys.ckksPublicKey, sealedSecretKey: box.sealed, paramsFingerprint: keys.paramsFingerprint },
       });
     }
+    await this.record('keys_ready', {
+      lead,
+      params_fingerprint: hex(keys.paramsFingerprint),
+      public_key_sha256: hex(sha256(keys.ckksPublicKey)),
+      sealed_for: recipients.map((r) => r.organisation),
+    });
     this.emit('keys', `CKKS keys in place (N=${this.spec.encryption.poly_modulus_degree}, ${this.engine.slotCount} slots per ciphertext); the coordinator holds no secret key`);
   }
 
@@ -235,11 +284,9 @@ export class JobRun {
         deadlineUnixMs: deadline,
       }));
       const v = result.values;
-      const samples = v[params]!;
-      if (!(samples > 0)) throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: the aggregate holds no samples`, 'check the participants\' data');
-      const next = new Float32Array(params);
-      for (let i = 0; i < params; i++) next[i] = weights[i]! + v[i]! / samples;
-      weights = next;
+      if (!(aggregateSamples(weights, v) > 0)) throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: the aggregate holds no samples`, 'check the participants\' data');
+      const trainLoss = aggregateLoss(weights, v);
+      weights = applyAggregate(weights, v);
       const validRows = result.validation.reduce((n, m) => n + m.rows, 0);
       const validationAuc = validRows > 0 ? result.validation.reduce((s, m) => s + m.auc * m.rows, 0) / validRows : Number.NaN;
       this.roundsDone = round;
@@ -247,11 +294,19 @@ export class JobRun {
         round,
         rounds: t.rounds,
         participants: result.contributors,
-        trainLoss: v[params + 1]! / samples,
+        trainLoss,
         validationAuc,
         seconds: (Date.now() - started) / 1000,
         dropped: result.dropped,
       };
+      await this.record('round_closed', {
+        round,
+        participants: progress.participants,
+        dropped: progress.dropped,
+        train_loss: progress.trainLoss,
+        validation_auc: Number.isNaN(progress.validationAuc) ? null : progress.validationAuc,
+        model_sha256: hex(weightsDigest(weights)),
+      });
       this.log.info({ job: this.id, ...progress }, 'round complete');
       this.emit('training', `round ${round}/${t.rounds} complete`, progress);
     }
@@ -270,16 +325,23 @@ export class JobRun {
     request: (deadline: number) => Partial<ContributionRequest>,
   ): Promise<SumResult> {
     const t = this.spec.training;
-    const needed = purpose === 'moments' ? this.participants.length : (t.min_participants ?? this.participants.length);
+    // A sum over a single contributor would hand the coordinator that contributor's vector: never open one.
+    const needed = Math.max(
+      purpose === 'moments' ? this.participants.length : (t.min_participants ?? this.participants.length),
+      Math.min(2, this.participants.length),
+    );
     for (let attempt = 0; ; attempt++) {
       const deadline = Date.now() + t.round_timeout_s * 1000;
       const asked = this.participants.filter((o) => this.sessions.isConnected(o));
       const dropped: string[] = this.participants.filter((o) => !asked.includes(o)).map((o) => `${o} (not connected)`);
-      await Promise.all(
-        asked.map((org) =>
-          this.send(org, round, { body: 'contributionRequest', contributionRequest: { purpose, ...request(deadline) } as ContributionRequest }).catch(() => undefined),
-        ),
+      const contributionRequest = { purpose, ...request(deadline) } as ContributionRequest;
+      const global = contributionRequest.globalWeights;
+      await this.record(
+        'round_opened',
+        { round, purpose, attempt, asked, not_connected: this.participants.filter((o) => !asked.includes(o)), global_weights_sha256: global ? hex(sha256(global)) : null },
+        global ? [{ name: 'global_weights', bytes: global }] : [],
       );
+      await Promise.all(asked.map((org) => this.send(org, round, { body: 'contributionRequest', contributionRequest }).catch(() => undefined)));
       const vectors: EncryptedVector[] = [];
       const contributors: string[] = [];
       await Promise.all(
@@ -288,11 +350,16 @@ export class JobRun {
             const m = await this.mailbox.waitFor(org, 'contribution', round, deadline, () => this.sessions.isConnected(org));
             if (m.body !== 'contribution') return;
             this.codec.check(m.contribution.vector, length, org);
+            const bytes = encodeMessage('EncryptedVector', m.contribution.vector);
+            await this.recordWithReceipt(org, round, 'update_received', { round, purpose, participant: org, bytes: bytes.length, scheme: m.contribution.vector.scheme }, [
+              { name: 'update', bytes },
+            ]);
             vectors.push(m.contribution.vector);
             contributors.push(org);
           } catch (err) {
             const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
             this.log.warn({ job: this.id, round, participant: org, reason }, 'participant dropped from round');
+            await this.record('update_rejected', { round, purpose, participant: org, reason });
             if (!(err instanceof ParticipantGone)) await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
             dropped.push(`${org} (${reason})`);
           }
@@ -312,6 +379,7 @@ export class JobRun {
       const sum = this.codec.sum(order.map((o) => o.v));
       const reporter = order[0]!.org;
       const orgs = order.map((o) => o.org);
+      await this.record('aggregate_produced', { round, purpose, contributors: orgs }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
       await Promise.all(orgs.map((org) => this.send(org, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors: orgs } }).catch(() => undefined)));
       const opened = await this.collectOpened(orgs, round, deadline, reporter);
       return { values: opened.values, contributors: orgs, dropped, validation: opened.validation };
@@ -347,6 +415,17 @@ export class JobRun {
       }
     }
     const validation = replies.flatMap((r) => (r?.opened.validation && r.opened.validation.rows > 0 ? [r.opened.validation] : []));
+    await this.record(
+      'aggregate_opened',
+      {
+        round,
+        reporter,
+        values_sha256: digest.toString('hex'),
+        agreeing: replies.flatMap((r) => (r ? [r.org] : [])),
+        validation: replies.flatMap((r) => (r?.opened.validation ? [{ participant: r.org, ...r.opened.validation }] : [])),
+      },
+      [{ name: 'values', bytes: float64Bytes(values) }],
+    );
     return { values, validation };
   }
 
@@ -369,7 +448,16 @@ export class JobRun {
     model.dispose();
     const dir = join(this.stateDir, 'jobs', this.id, 'model');
     await writeArtifact(dir, files);
+    await this.record(
+      'model_published',
+      { model_sha256: hex(this.modelSha256), rounds: this.roundsDone, preprocessing },
+      Object.entries(files).map(([name, bytes]) => ({ name, bytes })),
+    );
     this.artifact = packArtifact(files);
     this.log.info({ job: this.id, dir, sha256: Buffer.from(this.modelSha256).toString('hex') }, 'model published');
   }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
 }

@@ -11,6 +11,8 @@ export class ParticipantGone extends Error {
   constructor(
     readonly organisation: string,
     readonly reason: string,
+    /** True when the participant declined (JobRefused), not when it failed, timed out or went away. */
+    readonly refused = false,
   ) {
     super(`${organisation}: ${reason}`);
   }
@@ -73,7 +75,7 @@ export class Mailbox {
     if (message.body === 'error' || message.body === 'jobRefused') {
       this.waiters.delete(org);
       const reason = message.body === 'error' ? `${message.error.code}: ${message.error.message}` : `refused (${message.jobRefused.code}): ${message.jobRefused.reason}`;
-      waiter.reject(new ParticipantGone(org, reason));
+      waiter.reject(new ParticipantGone(org, reason, message.body === 'jobRefused'));
       return true;
     }
     if (message.body !== waiter.kind || message.round !== waiter.round) return false;

@@ -5,6 +5,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Ledger } from '../src/ledger/ledger.js';
 import { parse as parseYaml } from 'yaml';
 import { validateConfig } from '../src/config/load.js';
 import { JobSpec, type CoordinatorConfig } from '../src/config/schemas.js';
@@ -47,6 +49,7 @@ export class CoordinatorService implements SessionRegistry {
   constructor(
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
+    private readonly ledger: Ledger,
   ) {}
 
   isConnected(org: string): boolean {
@@ -99,6 +102,9 @@ export class CoordinatorService implements SessionRegistry {
             if (message.body !== 'hello') return refuse(grpc.status.FAILED_PRECONDITION, 'the first message on a control stream must be Hello');
             const org = message.hello.organisation;
             if (!org) return refuse(grpc.status.INVALID_ARGUMENT, 'Hello without an organisation');
+            if (message.hello.protocolVersion !== PROTOCOL_VERSION) {
+              return refuse(grpc.status.FAILED_PRECONDITION, `${org} speaks protocol version ${message.hello.protocolVersion}; this coordinator speaks ${PROTOCOL_VERSION}: upgrade the older side`);
+            }
             if (this.sessions.has(org)) {
               return refuse(grpc.status.ALREADY_EXISTS, `organisation ${org} is already connected; a second connection claiming it is refused`);
             }
@@ -144,7 +150,7 @@ export class CoordinatorService implements SessionRegistry {
     }
     const id = `job-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
     const submitter = call.request.submitter || 'anonymous';
-    const job = new JobRun(id, spec, submitter, this, this.log, this.config.state_dir, this.config.offer_timeout_s * 1000);
+    const job = new JobRun(id, spec, submitter, this, this.log, this.config.state_dir, this.config.offer_timeout_s * 1000, this.ledger);
     this.jobs.set(id, job);
     this.log.info({ job: id, name: spec.name, submitter, purpose: spec.purpose, participants: spec.participants }, 'job submitted');
     void job.run();
@@ -210,7 +216,13 @@ export class CoordinatorService implements SessionRegistry {
 
 export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
   await mkdir(config.state_dir, { recursive: true });
-  const service = new CoordinatorService(config, log);
+  const ledgerDir = resolve(config.state_dir, config.ledger_dir);
+  const ledger = await Ledger.open(ledgerDir, config.name, join(config.state_dir, 'keys', 'ledger-ed25519.pem'));
+  if (ledger.tornTail) {
+    log.error({ ledgerDir, seq: ledger.tornTail.seq, bytes: ledger.tornTail.bytes }, 'the ledger ended in a torn (incomplete) entry from a crash mid-write; its bytes were kept aside in torn-*.bin and earlier entries are intact');
+  }
+  log.info({ ledgerDir, entries: ledger.size }, 'audit ledger open');
+  const service = new CoordinatorService(config, log, ledger);
   const server = new grpc.Server({ ...KEEPALIVE_OPTIONS });
   server.addService(coordinatorServiceDefinition(), {
     connect: service.connect.bind(service),
@@ -239,6 +251,6 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
           clearTimeout(timer);
           resolve();
         });
-      }),
+      }).then(() => ledger.close()),
   };
 }

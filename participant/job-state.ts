@@ -16,6 +16,13 @@ import type { Tf } from '../src/model/tf.js';
 import { seedFrom } from '../src/random.js';
 import type { EncryptedVector, Preprocessing, ValidationMetrics } from '../src/wire/messages.js';
 
+/** Fingerprint of the id set a job uses: SHA-256 of the job id and the sorted ids. The ids never leave. */
+export function idSetDigest(jobId: string, ids: string[]): Uint8Array {
+  const hash = createHash('sha256').update(jobId + '\n');
+  for (const id of [...ids].sort()) hash.update(id + '\n');
+  return hash.digest();
+}
+
 export function schemaHash(features: string[], types: string[]): Uint8Array {
   return createHash('sha256').update(JSON.stringify(features.map((f, i) => [f, types[i]]))).digest();
 }
@@ -76,9 +83,10 @@ export class ParticipantJob {
     return codec.encode(values, this.keys);
   }
 
-  async decode(vector: EncryptedVector): Promise<Float64Array> {
+  /** Decrypt an aggregate from the coordinator, after checking it has the length this node expects. */
+  async decode(vector: EncryptedVector, expectedLength: number): Promise<Float64Array> {
     const codec = await this.ensureCodec();
-    codec.check(vector, vector.length, 'the coordinator');
+    codec.check(vector, expectedLength, 'the coordinator', 'canonical');
     return codec.decode(vector, this.keys);
   }
 
@@ -104,8 +112,9 @@ export class ParticipantJob {
   }
 
   /**
-   * Train from the global weights; return the update vector [n·(w_local − w_global), n, n·loss]: the sample
-   * count and loss travel inside the encrypted sum, so FedAvg's weighting is computed without revealing them.
+   * Train from the global weights; return the update vector [n·(w_local − w_global), n, n·loss]. The count and
+   * loss travel inside the encrypted sum so FedAvg's weighting needs no plaintext side channel; the coordinator
+   * does learn each participant's row count from JobAccepted, which is stated in docs/protocol-horizontal.md.
    */
   localUpdate(round: number, global: Float32Array, prep: Preprocessing): Float64Array {
     const { train } = this.prepare(prep);

@@ -3,7 +3,7 @@
  * steps from its own data. Rows never leave: only counts, encrypted vectors, digests and validation metrics do.
  */
 import * as grpc from '@grpc/grpc-js';
-import { dirname } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
 import { JobSpec } from '../src/config/schemas.js';
 import { loadDataset, formatLoadReport, type LoadedDataset } from '../src/data/csv.js';
@@ -12,11 +12,13 @@ import type { Logger } from '../src/log.js';
 import { loadTf, type Tf } from '../src/model/tf.js';
 import { softwareVersion } from '../src/paths.js';
 import { float64Bytes, toFloat32 } from '../src/fl/vector-codec.js';
+import { applyAggregate } from '../src/fl/fedavg.js';
 import { sha256, type Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
-import { ParticipantJob, schemaHash } from './job-state.js';
+import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
+import { OwnRecord } from './own-record.js';
 import { splitRows } from '../src/data/split.js';
 
 const CoordinatorClient = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
@@ -39,8 +41,12 @@ export class ParticipantNode {
   private queue: Promise<void> = Promise.resolve();
   private stopping = false;
   private connectedOnce?: () => void;
+  private readonly record: OwnRecord;
+  private reconnectAttempt = 0;
 
-  constructor(private readonly opts: ParticipantOptions) {}
+  constructor(private readonly opts: ParticipantOptions) {
+    this.record = new OwnRecord(resolve(opts.configDir, opts.config.state_dir ?? join('fedcredit-state', opts.config.organisation)));
+  }
 
   private get org(): string {
     return this.opts.config.organisation;
@@ -65,13 +71,12 @@ export class ParticipantNode {
 
   private async connectLoop(): Promise<void> {
     const address = this.opts.coordinator ?? this.opts.config.coordinator;
-    let attempt = 0;
     while (!this.stopping) {
       const closed = this.openStream(address);
       const reason = await closed;
       if (this.stopping) return;
       // Exponential backoff with full jitter, capped at 30 s.
-      const delay = Math.random() * Math.min(30_000, 500 * 2 ** Math.min(attempt++, 6));
+      const delay = Math.random() * Math.min(30_000, 500 * 2 ** Math.min(this.reconnectAttempt++, 6));
       this.opts.log.warn({ coordinator: address, reason, retryInMs: Math.round(delay) }, 'control stream closed; reconnecting');
       await new Promise((r) => setTimeout(r, delay));
     }
@@ -84,13 +89,14 @@ export class ParticipantNode {
       this.client = client;
       const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
       const stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
-        onMessage: (m) => this.enqueue(m),
-        onProtocolError: (err) => this.opts.log.warn({ err: err.message }, 'protocol error from coordinator'),
-        onClose: (err) => {
-          for (const job of this.jobs.values()) job.dispose();
-          this.jobs.clear();
-          resolve(err ? err.message : 'closed by coordinator');
+        onMessage: (m) => {
+          this.record.message('received', m.jobId, m.round, m.body, 0, receivedDetail(m));
+          this.enqueue(m);
         },
+        onProtocolError: (err) => this.opts.log.warn({ err: err.message }, 'protocol error from coordinator'),
+        // Job state (keys, model) survives a reconnect: the coordinator asks every connected participant at each
+        // round, so a node back from a network blip rejoins at the next round with the current global model.
+        onClose: (err) => resolve(err ? err.message : 'closed by coordinator'),
       });
       this.stream = stream;
       void stream
@@ -121,9 +127,11 @@ export class ParticipantNode {
     );
   }
 
-  private reply(to: CoordinatorMessage, body: ParticipantReply): Promise<void> {
-    if (!this.stream) return Promise.reject(new Error('not connected'));
-    return this.stream.send({ jobId: to.jobId, round: to.round, ...body } as ParticipantMessage);
+  private async reply(to: CoordinatorMessage, body: ParticipantReply): Promise<void> {
+    if (!this.stream) throw new Error('not connected');
+    const bytes = await this.stream.send({ jobId: to.jobId, round: to.round, ...body } as ParticipantMessage);
+    const detail = body.body === 'contribution' ? `${body.contribution.purpose}, ${body.contribution.vector.blocks.length} blocks, ${body.contribution.vector.scheme}` : undefined;
+    this.record.message('sent', to.jobId, to.round, body.body, bytes, detail);
   }
 
   private job(id: string): ParticipantJob {
@@ -136,6 +144,7 @@ export class ParticipantNode {
     const log = this.opts.log;
     switch (m.body) {
       case 'welcome':
+        this.reconnectAttempt = 0;
         log.info({ coordinatorVersion: m.welcome.coordinatorVersion }, 'connected to coordinator');
         this.connectedOnce?.();
         this.connectedOnce = undefined;
@@ -175,16 +184,14 @@ export class ParticipantNode {
       case 'aggregateReady': {
         const job = this.job(m.jobId);
         const agg = m.aggregateReady;
-        const values = await job.decode(agg.sum);
+        const start = this.roundStart.get(m.jobId);
+        const expected = agg.purpose === 'moments' ? 3 * job.features.length : start!.global.length + 2;
+        const values = await job.decode(agg.sum, expected);
         const bytes = float64Bytes(values);
         const reporter = agg.contributors[0] === this.org;
         let validation = null;
         if (agg.purpose === 'update') {
-          const start = this.roundStart.get(m.jobId)!;
-          const params = start.global.length;
-          const next = new Float32Array(params);
-          for (let i = 0; i < params; i++) next[i] = start.global[i]! + values[i]! / values[params]!;
-          validation = job.validate(next, start.prep);
+          validation = job.validate(applyAggregate(start!.global, values), start!.prep);
         }
         return this.reply(m, {
           body: 'aggregateOpened',
@@ -198,6 +205,9 @@ export class ParticipantNode {
         this.roundStart.delete(m.jobId);
         return;
       }
+      case 'receipt':
+        this.record.receipt(m.jobId, m.receipt.treeHead);
+        return;
       case 'error':
         log.warn({ job: m.jobId, round: m.round, code: m.error.code, message: m.error.message }, 'coordinator reported an error');
         return;
@@ -241,7 +251,9 @@ export class ParticipantNode {
         validationRows: job.validationRows,
         schemaHash: schemaHash(features, types),
         boxPublicKey: job.box.publicKey,
-        loadReport: formatLoadReport(this.data.report),
+        // Counts only: the local file path stays home.
+        loadReport: formatLoadReport({ ...this.data.report, file: this.org }),
+        idSetSha256: idSetDigest(m.jobId, this.data.ids),
       },
     });
   }
@@ -255,6 +267,18 @@ export class ParticipantNode {
   }
 }
 
-export function configDirOf(file: string): string {
-  return dirname(file);
+/** The participant's own note of what a received message was (for its egress record). */
+function receivedDetail(m: CoordinatorMessage): string {
+  switch (m.body) {
+    case 'jobOffer':
+      return `job offer from ${m.jobOffer.submitter}`;
+    case 'contributionRequest':
+      return m.contributionRequest.purpose === 'update' ? 'global model for the round' : 'request for feature moments';
+    case 'aggregateReady':
+      return `encrypted sum over ${m.aggregateReady.contributors.join(', ')}`;
+    case 'keyDelivery':
+      return 'CKKS public key and this node\'s sealed secret key';
+    default:
+      return m.body;
+  }
 }

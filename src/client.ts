@@ -24,7 +24,8 @@ function fromServiceError(err: grpc.ServiceError, address: string): FedcreditErr
     return new FedcreditError(ErrorCode.UNAVAILABLE, `cannot reach the coordinator at ${address}: ${err.details}`, 'check that `fedcredit coordinator` is running and the address (--coordinator) is right');
   }
   if (err.code === grpc.status.NOT_FOUND) return new FedcreditError(ErrorCode.NOT_FOUND, err.details, 'check the job id (`fedcredit job status`)');
-  if (err.code === grpc.status.INVALID_ARGUMENT) return new FedcreditError(ErrorCode.CONFIG_INVALID, err.details, 'correct the job file and submit again');
+  // The coordinator's refusal already carries the code, the fields and the fix.
+  if (err.code === grpc.status.INVALID_ARGUMENT) return new FedcreditError(ErrorCode.CONFIG_INVALID, err.details.replace(/^FC_CONFIG_INVALID: /, ''));
   return new FedcreditError(ErrorCode.JOB_FAILED, `${grpc.status[err.code]}: ${err.details}`);
 }
 

@@ -11,10 +11,8 @@ import { splitRows } from '../src/data/split.js';
 import { binaryMetrics } from '../src/metrics.js';
 import { fitCentral } from '../src/model/central.js';
 import { loadTf } from '../src/model/tf.js';
-import { loadArtifact, writeArtifact } from '../src/model/artifact.js';
+import { modelFromFiles } from '../src/model/artifact.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 const files = HOMO_PARTIES.map((p) => join(UCI, `fate_default_credit_homo_${p}.csv`));
@@ -61,9 +59,7 @@ describe('horizontal federation of three UCI default-credit owners (real process
     const test = splitRows(await loadDataset(uciHomoSpec(join(UCI, 'fate_default_credit_homo_test.csv'))), all, 0, 0).train;
     const pooled = binaryMetrics(test.y, fitCentral(tf, spec, UCI_FEATURES, trains).score(test.x));
 
-    const dir = await mkdtemp(join(tmpdir(), 'fedcredit-model-'));
-    await writeArtifact(dir, ckksFiles);
-    const federated = binaryMetrics(test.y, (await loadArtifact(tf, dir)).score(test.x));
+    const federated = binaryMetrics(test.y, (await modelFromFiles(tf, ckksFiles)).score(test.x));
     console.log(`test AUC: federated (CKKS) ${federated.auc.toFixed(4)}, pooled ${pooled.auc.toFixed(4)}; KS ${federated.ks.toFixed(4)} vs ${pooled.ks.toFixed(4)}`);
     expect(pooled.auc).toBeGreaterThan(0.7);
     expect(Math.abs(federated.auc - pooled.auc)).toBeLessThanOrEqual(0.005);

@@ -16,6 +16,10 @@ import { startCoordinator } from '../../coordinator/server.js';
 import { ParticipantNode } from '../../participant/node.js';
 import { runDemo } from '../demo/horizontal.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
+import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
+import { formatReplay, replayLedger } from '../audit/replay.js';
+import { replayReportHtml } from '../audit/report.js';
+import { dataUses, formatDataUses } from '../audit/show.js';
 
 const DEFAULT_COORDINATOR = '127.0.0.1:7700';
 
@@ -168,6 +172,45 @@ function buildProgram(): Command {
     .action(async (opts: { out: string; seed: number }) => {
       const result = await writeHorizontalSynth(resolve(opts.out), { seed: opts.seed });
       for (const f of [...result.parties, result.test]) process.stdout.write(`${f.path}: ${f.rows} rows, bad rate ${(100 * f.badRate).toFixed(1)}%\n`);
+    });
+
+  const audit = program.command('audit').description("check a ledger as an auditor: integrity, replay, data use");
+
+  audit
+    .command('verify')
+    .argument('<ledger>', 'ledger folder (entries.log, blobs/, signers.json)')
+    .option('--receipts <dir>', "folder of participants' receipts (*.receipts / *.sth files, searched recursively)")
+    .description('check every signature, the hash chain, blobs, and the Merkle tree heads participants hold')
+    .action(async (dir: string, opts: { receipts?: string }) => {
+      const report = await verifyLedger(dir, { receiptsDir: opts.receipts });
+      process.stdout.write(formatVerifyReport(report) + '\n');
+      if (!report.ok) process.exitCode = 4;
+    });
+
+  audit
+    .command('replay')
+    .argument('<ledger>', 'ledger folder')
+    .option('--job <id>', 'only this job')
+    .option('--report <file.html>', 'also write a self-contained HTML report with the training curves')
+    .description('re-add the logged encrypted updates and re-apply the logged aggregates, up to the published model')
+    .action(async (dir: string, opts: { job?: string; report?: string }) => {
+      const report = await replayLedger(dir, { jobId: opts.job });
+      process.stdout.write(formatReplay(report) + '\n');
+      if (opts.report) {
+        await writeFile(opts.report, await replayReportHtml(report, resolve(dir)));
+        process.stdout.write(`report written to ${opts.report}\n`);
+      }
+      if (!report.ok) process.exitCode = 4;
+    });
+
+  audit
+    .command('show')
+    .argument('<ledger>', 'ledger folder')
+    .option('--job <id>', 'only this job')
+    .option('--party <organisation>', 'only this data owner')
+    .description('who used which dataset (schema hash, rows, id-set hash), when, in which job, for which purpose')
+    .action((dir: string, opts: { job?: string; party?: string }) => {
+      process.stdout.write(formatDataUses(dataUses(dir, { jobId: opts.job, party: opts.party })) + '\n');
     });
 
   return program;

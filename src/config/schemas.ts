@@ -15,7 +15,11 @@ const orgName = z
 export const CoordinatorConfig = z
   .object({
     listen: address.default('127.0.0.1:7700'),
+    /** Name that signs the coordinator's ledger entries. */
+    name: orgName.default('coordinator'),
     state_dir: z.string().default('./fedcredit-state/coordinator'),
+    /** The audit ledger folder (entries.log, blobs/, signers.json), relative to state_dir. */
+    ledger_dir: z.string().default('ledger'),
     log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     /** Seconds a participant has to answer a job offer. */
     offer_timeout_s: z.number().positive().default(60),
@@ -27,6 +31,9 @@ export const ParticipantConfig = z
   .object({
     organisation: orgName,
     coordinator: address,
+    /** Where the node keeps its own record: what it sent and received, and the coordinator's signed receipts.
+     * Relative to the config file; default fedcredit-state/<organisation>. */
+    state_dir: z.string().optional(),
     log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     data: DatasetSpec,
     consent: z

@@ -10,7 +10,7 @@ export const FeatureSpec = z.object({
   type: z.enum(['number', 'integer', 'binary']).default('number'),
   /** impute: keep the row, fill the cell later with the federation-wide mean; drop: drop the row; reject: fail the load. */
   missing: MissingPolicy.default('impute'),
-});
+}).strict();
 export type FeatureSpec = z.infer<typeof FeatureSpec>;
 
 /** The `data` section of a participant config: where the CSV is and what its columns mean. */
@@ -24,5 +24,5 @@ export const DatasetSpec = z.object({
   duplicate_ids: z.enum(['reject', 'keep_first']).default('reject'),
   /** Strings (besides the empty cell) that mean "missing". */
   missing_values: z.array(z.string()).default(['', 'NA', 'N/A', 'NaN', 'null', 'NULL']),
-});
+}).strict();
 export type DatasetSpec = z.infer<typeof DatasetSpec>;

@@ -66,7 +66,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const jobPath = join(configDir, 'job.yaml');
   await writeFile(jobPath, jobText);
   const coordinatorPath = join(configDir, 'coordinator.yaml');
-  await writeFile(coordinatorPath, stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', log_level: 'info' }));
+  await writeFile(coordinatorPath, stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', ledger_dir: '../ledger', log_level: 'info' }));
   const participants = await Promise.all(
     synth.parties.map(async (p) => {
       const config = join(configDir, `${p.party}.yaml`);
@@ -129,6 +129,7 @@ function participantFile(p: SynthFile, dataDirFromConfig: string, allowPlaintext
   return {
     organisation: p.party,
     coordinator: '127.0.0.1:7700',
+    state_dir: `../${p.party}`,
     data: { ...p.spec, path: join(dataDirFromConfig, p.spec.path) },
     consent: { job_kinds: ['horizontal'], submitters: ['bank-east'], max_rounds: 100, allow_plaintext: allowPlaintext },
   };

@@ -77,10 +77,16 @@ export interface LoadedModel {
   score(rawRows: Float32Array): Float32Array;
 }
 
-export async function loadArtifact(tf: Tf, dir: string): Promise<LoadedModel> {
-  const manifest = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
-  const weights = await readFile(join(dir, 'weights.bin'));
-  const metadata = JSON.parse(await readFile(join(dir, 'fedcredit.json'), 'utf8')) as ModelMetadata;
+/** Load a published model from its files in memory (as downloaded from the coordinator). */
+export async function modelFromFiles(tf: Tf, files: ArtifactFiles): Promise<LoadedModel> {
+  const need = (name: string) => {
+    const bytes = files[name];
+    if (!bytes) throw new Error(`the model artifact has no ${name}`);
+    return Buffer.from(bytes);
+  };
+  const manifest = JSON.parse(need('model.json').toString('utf8'));
+  const weights = need('weights.bin');
+  const metadata = JSON.parse(need('fedcredit.json').toString('utf8')) as ModelMetadata;
   const model = await tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: manifest.modelTopology,
@@ -94,4 +100,11 @@ export async function loadArtifact(tf: Tf, dir: string): Promise<LoadedModel> {
     metadata,
     score: (rawRows) => predict(tf, model, applyPreprocessing(rawRows, metadata.preprocessing), dim),
   };
+}
+
+/** Load a published model from its folder (model.json, weights.bin, fedcredit.json). */
+export async function loadArtifact(tf: Tf, dir: string): Promise<LoadedModel> {
+  const files: ArtifactFiles = {};
+  for (const name of ['model.json', 'weights.bin', 'fedcredit.json']) files[name] = await readFile(join(dir, name));
+  return modelFromFiles(tf, files);
 }

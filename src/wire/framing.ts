@@ -15,10 +15,13 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return createHash('sha256').update(bytes).digest();
 }
 
-/** Split a message into frames: itself when small, else chunks whose data concatenates to its encoding. */
-export function toFrames<M extends object>(typeName: MessageTypeName, message: M, chunkBytes = CHUNK_BYTES): Frame<M>[] {
+/**
+ * Split a message into frames: itself when small, else chunks whose data concatenates to its encoding. Also
+ * returns the encoded size (what a participant's egress record counts).
+ */
+export function toFrames<M extends object>(typeName: MessageTypeName, message: M, chunkBytes = CHUNK_BYTES): { frames: Frame<M>[]; bytes: number } {
   const encoded = encodeMessage(typeName, message);
-  if (encoded.length <= chunkBytes) return [{ frame: 'message', message }];
+  if (encoded.length <= chunkBytes) return { frames: [{ frame: 'message', message }], bytes: encoded.length };
   const count = Math.ceil(encoded.length / chunkBytes);
   const transferId = randomUUID();
   const frames: Frame<M>[] = [];
@@ -27,7 +30,7 @@ export function toFrames<M extends object>(typeName: MessageTypeName, message: M
     const last = index === count - 1;
     frames.push({ frame: 'chunk', chunk: { transferId, index, count, data, sha256: last ? sha256(encoded) : new Uint8Array() } });
   }
-  return frames;
+  return { frames, bytes: encoded.length };
 }
 
 /**
@@ -56,6 +59,7 @@ export class Reassembler<M> {
     if (!chunk) this.fail('an empty frame arrived');
     if (!this.transferId) {
       if (chunk.index !== 0) this.fail(`transfer ${chunk.transferId} started at chunk ${chunk.index}, not 0`);
+      // Senders may use chunks smaller than ours, but not below 1 KiB: bounds the bookkeeping of a hostile transfer.
       if (chunk.count < 2 || chunk.count > Math.ceil(this.maxBytes / 1024)) this.fail(`transfer ${chunk.transferId} announces ${chunk.count} chunks`);
       this.transferId = chunk.transferId;
       this.count = chunk.count;

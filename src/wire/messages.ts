@@ -27,6 +27,7 @@ export interface JobAccepted {
   schemaHash: Uint8Array;
   boxPublicKey: Uint8Array;
   loadReport: string;
+  idSetSha256: Uint8Array;
 }
 
 export interface JobRefused {
@@ -153,6 +154,11 @@ export interface JobEnded {
   modelSha256: Uint8Array;
 }
 
+export interface Receipt {
+  seq: number;
+  treeHead: Uint8Array;
+}
+
 export type CoordinatorBody = {
   welcome: Welcome;
   jobOffer: JobOffer;
@@ -162,6 +168,7 @@ export type CoordinatorBody = {
   aggregateReady: AggregateReady;
   jobEnded: JobEnded;
   error: ErrorReport;
+  receipt: Receipt;
 };
 
 export type CoordinatorMessage = { jobId: string; round: number } & OneOf<'body', CoordinatorBody>;

@@ -10,7 +10,6 @@ export const KEEPALIVE_OPTIONS = {
   'grpc.keepalive_time_ms': 20_000,
   'grpc.keepalive_timeout_ms': 20_000,
   'grpc.keepalive_permit_without_calls': 1,
-  'grpc.http2.min_ping_interval_without_data_ms': 10_000,
 } as const;
 const PACKAGE = 'fedcredit.v1';
 
@@ -20,7 +19,7 @@ let root: protobuf.Root | undefined;
 export function protoRoot(): protobuf.Root {
   if (!root) {
     root = new protobuf.Root();
-    root.loadSync(join(packageRoot(), 'proto', 'fedcredit', 'v1', 'federation.proto'), { keepCase: false });
+    for (const file of ['federation.proto', 'ledger.proto']) root.loadSync(join(packageRoot(), 'proto', 'fedcredit', 'v1', file), { keepCase: false });
     root.resolveAll();
   }
   return root;

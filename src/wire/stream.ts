@@ -51,15 +51,16 @@ export class FramedStream<InMsg, OutMsg extends object> {
     return this.closed;
   }
 
-  /** Queue a message; resolves when all its frames are handed to gRPC. Sends never interleave. */
-  send(message: OutMsg): Promise<void> {
+  /** Queue a message; resolves with its encoded size once all its frames are handed to gRPC. Sends never interleave. */
+  send(message: OutMsg): Promise<number> {
     const next = this.sending.then(() => this.writeFrames(message));
-    this.sending = next.catch(() => undefined);
+    this.sending = next.then(() => undefined, () => undefined);
     return next;
   }
 
-  private async writeFrames(message: OutMsg): Promise<void> {
-    for (const frame of toFrames(this.outType, message)) {
+  private async writeFrames(message: OutMsg): Promise<number> {
+    const { frames, bytes } = toFrames(this.outType, message);
+    for (const frame of frames) {
       if (this.closed) throw new Error('stream closed');
       const flushed = this.call.write(frame);
       if (!flushed) {
@@ -72,6 +73,7 @@ export class FramedStream<InMsg, OutMsg extends object> {
         });
       }
     }
+    return bytes;
   }
 
   end(): void {

@@ -37,7 +37,7 @@ export class RogueParticipant {
       this.stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
         onMessage: (m) => {
           if (m.body === 'welcome') resolve();
-          this.queue = this.queue.then(() => this.handle(m));
+          this.queue = this.queue.then(() => this.handle(m)).then(() => undefined);
         },
         onProtocolError: () => undefined,
         onClose: () => undefined,
@@ -51,11 +51,11 @@ export class RogueParticipant {
     });
   }
 
-  private send(to: CoordinatorMessage, body: ParticipantReply): Promise<void> {
+  private send(to: CoordinatorMessage, body: ParticipantReply): Promise<number> {
     return this.stream!.send({ jobId: to.jobId, round: to.round, ...body } as ParticipantMessage);
   }
 
-  private async handle(m: CoordinatorMessage): Promise<void> {
+  private async handle(m: CoordinatorMessage): Promise<unknown> {
     switch (m.body) {
       case 'jobOffer': {
         const spec = JobSpec.parse(JSON.parse(m.jobOffer.specJson));
@@ -70,6 +70,7 @@ export class RogueParticipant {
             schemaHash: schemaHash(this.data.features, this.data.features.map(() => 'number')),
             boxPublicKey: this.job.box.publicKey,
             loadReport: '',
+            idSetSha256: new Uint8Array(32),
           },
         });
       }
@@ -85,7 +86,7 @@ export class RogueParticipant {
         return this.send(m, { body: 'contribution', contribution: { purpose: 'update', vector } });
       }
       case 'aggregateReady': {
-        const bytes = float64Bytes(await this.job!.decode(m.aggregateReady.sum));
+        const bytes = float64Bytes(await this.job!.decode(m.aggregateReady.sum, m.aggregateReady.sum.length));
         const reporter = m.aggregateReady.contributors[0] === this.organisation;
         return this.send(m, {
           body: 'aggregateOpened',

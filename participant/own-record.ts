@@ -1,0 +1,41 @@
+/**
+ * The participant's own record, kept in its state folder so the data owner can see what left its domain without
+ * trusting the coordinator:
+ *   egress.jsonl         one line per message sent or received: time, job, round, kind, bytes, and what it carried
+ *   receipts/<job>.receipts  the coordinator's signed tree heads (hex TreeHead, one per line), for
+ *                        `fedcredit audit verify --receipts`
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What each message kind carries, in a data owner's words. Never raw values: only these leave the node. */
+export const EGRESS_CONTENT: Record<string, string> = {
+  hello: 'organisation name and declared column names',
+  jobAccepted: 'row counts, schema hash, id-set fingerprint, per-job public key',
+  jobRefused: 'refusal reason',
+  keysPublished: 'CKKS public key and secret keys sealed to each participant',
+  contribution: 'encrypted vector (CKKS ciphertexts) of a secure sum',
+  aggregateOpened: 'digest of the decrypted aggregate (with its values when reporter) and validation metrics (rows, AUC, loss)',
+  error: 'error report',
+};
+
+export class OwnRecord {
+  private readonly egressFile: string;
+  private readonly receiptsDir: string;
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.receiptsDir = join(dir, 'receipts');
+    mkdirSync(this.receiptsDir, { recursive: true });
+    this.egressFile = join(dir, 'egress.jsonl');
+  }
+
+  message(direction: 'sent' | 'received', jobId: string, round: number, kind: string, bytes: number, detail?: string): void {
+    const what = direction === 'sent' ? (EGRESS_CONTENT[kind] ?? kind) + (detail ? ` (${detail})` : '') : detail;
+    appendFileSync(this.egressFile, JSON.stringify({ time: new Date().toISOString(), direction, job: jobId, round, kind, bytes, what }) + '\n');
+  }
+
+  receipt(jobId: string, treeHead: Uint8Array): void {
+    appendFileSync(join(this.receiptsDir, `${jobId || 'connection'}.receipts`), Buffer.from(treeHead).toString('hex') + '\n');
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * `fedcredit audit replay`: re-execute a job from its ledger with no raw data and no secret key.
+ *
+ * For every secure sum it re-adds the logged encrypted contributions (in the logged, canonical order) and checks
+ * that the result is byte-for-byte the logged aggregate, so a coordinator that dropped, duplicated or swapped an
+ * update is caught. For every training round it applies the logged opened aggregate to the round's logged global
+ * model (the same applyAggregate the federation runs) and checks the resulting hash against the round's record and
+ * the next round's starting model, up to the published model's weights.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readLedger } from '../ledger/read.js';
+import { CkksEngine } from '../he/ckks.js';
+import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
+import { applyAggregate } from '../fl/fedavg.js';
+import { decodeMessage, encodeMessage } from '../wire/proto.js';
+import type { EncryptedVector } from '../wire/messages.js';
+
+export interface ReplayRound {
+  round: number;
+  purpose: string;
+  contributors: string[];
+  rowsByParty: Record<string, number>;
+  trainLoss: number | null;
+  validationAuc: number | null;
+  sumOk: boolean;
+  modelOk: boolean | null;
+}
+
+export interface ReplayJob {
+  jobId: string;
+  name: string;
+  purpose: string;
+  submitter: string;
+  state: string;
+  rounds: ReplayRound[];
+  publishedModel: string | null;
+  publishedModelOk: boolean | null;
+  failures: string[];
+}
+
+export interface ReplayReport {
+  ok: boolean;
+  jobs: ReplayJob[];
+}
+
+interface BlobRef {
+  name: string;
+  sha256: Uint8Array;
+  size: number;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+export async function replayLedger(dir: string, opts: { jobId?: string } = {}): Promise<ReplayReport> {
+  const ledger = readLedger(dir);
+  const blob = (ref: BlobRef) => readFile(join(dir, 'blobs', hex(ref.sha256)));
+  const byJob = new Map<string, typeof ledger.entries>();
+  for (const e of ledger.entries) {
+    if (!e.entry.jobId || (opts.jobId && e.entry.jobId !== opts.jobId)) continue;
+    byJob.set(e.entry.jobId, [...(byJob.get(e.entry.jobId) ?? []), e]);
+  }
+  const jobs: ReplayJob[] = [];
+  for (const [jobId, entries] of byJob) jobs.push(await replayJob(jobId, entries, blob));
+  return { ok: jobs.length > 0 && jobs.every((j) => j.failures.length === 0), jobs };
+}
+
+type Entry = ReturnType<typeof readLedger>['entries'][number];
+
+async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) => Promise<Uint8Array>): Promise<ReplayJob> {
+  const job: ReplayJob = { jobId, name: '', purpose: '', submitter: '', state: 'unfinished', rounds: [], publishedModel: null, publishedModelOk: null, failures: [] };
+  const fail = (seq: number, message: string) => job.failures.push(`entry ${seq}: ${message}`);
+  let codec: VectorCodec | undefined;
+  let engine: CkksEngine | undefined;
+  const rows: Record<string, number> = {};
+  let updates = new Map<string, BlobRef>();
+  let global: Float32Array | undefined;
+  let expectedModel: string | undefined;
+  let current: ReplayRound | undefined;
+  try {
+    for (const { seq, entry, body } of entries) {
+      const b = body as Record<string, any>;
+      const blobs = entry.blobs as BlobRef[];
+      const named = (name: string) => blobs.find((r) => r.name === name);
+      switch (entry.kind) {
+        case 'job_submitted': {
+          job.name = b.name;
+          job.purpose = b.purpose;
+          job.submitter = b.submitter;
+          const enc = b.encryption;
+          if (enc.scheme === 'ckks') {
+            engine = await CkksEngine.create({ polyModulusDegree: enc.poly_modulus_degree, coeffModulusBits: enc.coeff_modulus_bits, scaleBits: enc.scale_bits });
+            codec = VectorCodec.ckks(engine);
+          } else {
+            codec = VectorCodec.plaintext();
+          }
+          break;
+        }
+        case 'participant_consent':
+          rows[b.participant] = b.train_rows;
+          break;
+        case 'round_opened': {
+          updates = new Map();
+          const start = named('global_weights');
+          if (start) {
+            const w = toFloat32(await blob(start));
+            if (expectedModel && sha(new Uint8Array(w.buffer)) !== expectedModel) {
+              fail(seq, `round ${b.round} starts from a model that is not the one the previous round produced`);
+            }
+            global = w;
+          }
+          current = { round: b.round, purpose: b.purpose, contributors: [], rowsByParty: {}, trainLoss: null, validationAuc: null, sumOk: false, modelOk: null };
+          break;
+        }
+        case 'update_received':
+          if (updates.has(b.participant)) fail(seq, `round ${b.round}: a second update from ${b.participant}`);
+          updates.set(b.participant, named('update')!);
+          break;
+        case 'aggregate_produced': {
+          if (!codec || !current) {
+            fail(seq, 'an aggregate without a job or round before it');
+            break;
+          }
+          const contributors: string[] = b.contributors;
+          const received = [...updates.keys()].sort();
+          if (JSON.stringify(contributors) !== JSON.stringify(received)) {
+            fail(seq, `round ${b.round}: the aggregate names contributors [${contributors.join(', ')}] but updates were received from [${received.join(', ')}]`);
+          }
+          const vectors = await Promise.all(
+            contributors.filter((c) => updates.has(c)).map(async (c) => decodeMessage<EncryptedVector>('EncryptedVector', await blob(updates.get(c)!))),
+          );
+          const logged = named('aggregate')!;
+          const recomputed = vectors.length ? sha(encodeMessage('EncryptedVector', codec.sum(vectors))) : '';
+          current.sumOk = recomputed === hex(logged.sha256);
+          if (!current.sumOk) fail(seq, `round ${b.round}: the logged aggregate is not the sum of the logged updates of ${received.join(', ')}`);
+          current.contributors = contributors;
+          current.rowsByParty = Object.fromEntries(contributors.map((c) => [c, rows[c] ?? 0]));
+          break;
+        }
+        case 'aggregate_opened': {
+          if (current?.purpose !== 'update' || !global) break;
+          const values = toFloat64(await blob(named('values')!));
+          const next = applyAggregate(global, new Float64Array(values));
+          expectedModel = sha(new Uint8Array(next.buffer));
+          break;
+        }
+        case 'round_closed':
+          if (!current) break;
+          current.trainLoss = b.train_loss;
+          current.validationAuc = b.validation_auc;
+          current.modelOk = expectedModel === b.model_sha256;
+          if (!current.modelOk) fail(seq, `round ${b.round}: the logged model ${String(b.model_sha256).slice(0, 12)}… is not what the logged aggregate produces`);
+          job.rounds.push(current);
+          current = undefined;
+          break;
+        case 'model_published': {
+          job.publishedModel = b.model_sha256;
+          const weights = named('weights.bin');
+          const weightsOk = weights ? sha(await blob(weights)) === b.model_sha256 : false;
+          job.publishedModelOk = b.model_sha256 === expectedModel && weightsOk;
+          if (!job.publishedModelOk) fail(seq, 'the published model is not the model the logged rounds produce');
+          break;
+        }
+        case 'job_ended':
+          job.state = b.state;
+          break;
+      }
+      if (current && current.purpose === 'moments' && entry.kind === 'aggregate_opened') {
+        job.rounds.push(current);
+        current = undefined;
+      }
+    }
+    if (job.state === 'succeeded' && job.publishedModel === null) job.failures.push('the job ended as succeeded but no model_published entry exists');
+  } finally {
+    engine?.dispose();
+  }
+  return job;
+}
+
+export function formatReplay(report: ReplayReport): string {
+  const lines: string[] = [];
+  for (const job of report.jobs) {
+    lines.push(`job ${job.jobId} "${job.name}" (${job.state}) submitted by ${job.submitter}: ${job.purpose}`);
+    lines.push('  round  step     participants (training rows)                             loss     val AUC  sum  model');
+    for (const r of job.rounds) {
+      const parties = r.contributors.map((c) => `${c} (${r.rowsByParty[c]})`).join(', ');
+      lines.push(
+        `  ${String(r.round).padStart(5)}  ${r.purpose.padEnd(7)}  ${parties.padEnd(56)} ${r.trainLoss === null ? '   -   ' : r.trainLoss.toFixed(4)}   ${r.validationAuc === null ? '  -   ' : r.validationAuc.toFixed(4)}  ${r.sumOk ? 'OK ' : 'BAD'}  ${r.modelOk === null ? '-' : r.modelOk ? 'OK' : 'BAD'}`,
+      );
+    }
+    if (job.publishedModel) lines.push(`  published model ${job.publishedModel}: ${job.publishedModelOk ? 'equals the model the logged rounds produce' : 'DOES NOT match the logged rounds'}`);
+    for (const f of job.failures) lines.push(`  FAIL ${f}`);
+  }
+  lines.push(report.ok ? 'replay OK: every aggregate and every model hash follows from the record' : 'replay FAILED');
+  return lines.join('\n');
+}
