@@ -188,14 +188,33 @@ const samples: Record<string, object[]> = {
   JobEvent: [jobEvent],
   JobStatus: [jobStatus],
   DownloadModelRequest: [jobIdRequest],
+  // ledger.proto
+  BlobRef: [{ name: 'update', sha256: new Uint8Array(32).fill(7), size: 117_000 }],
+  LedgerEntry: [
+    {
+      seq: 41,
+      unixMs: 1_795_427_935_764,
+      author: 'coordinator',
+      prevHash: new Uint8Array(32).fill(9),
+      jobId: 'job-20261123-ed08fb37',
+      kind: 'update_received',
+      bodyJson: '{"participant":"bank-a","round":3}',
+      blobs: [
+        { name: 'update', sha256: new Uint8Array(32).fill(1), size: 117_000 },
+        { name: 'global_weights', sha256: new Uint8Array(32).fill(2), size: 96 },
+      ],
+    },
+  ],
+  SignedEntry: [{ entry: new Uint8Array([8, 41, 16, 1]), signature: new Uint8Array(64).fill(3) }],
+  TreeHead: [{ size: 42, root: new Uint8Array(32).fill(4), unixMs: 1_795_427_935_800, signer: 'coordinator', signature: new Uint8Array(64).fill(5) }],
 };
 
-/** Every message type defined in federation.proto (nested ones included), by unqualified name. */
+/** Every message type defined in proto/ (nested ones included), by unqualified name. */
 function federationMessageTypes(): string[] {
   const names: string[] = [];
   const walk = (ns: protobuf.NamespaceBase) => {
     for (const obj of ns.nestedArray) {
-      if (obj instanceof protobuf.Type && obj.filename?.endsWith('federation.proto')) names.push(obj.name);
+      if (obj instanceof protobuf.Type) names.push(obj.name);
       if (obj instanceof protobuf.Namespace || obj instanceof protobuf.Type) walk(obj);
     }
   };
@@ -219,10 +238,10 @@ function populated(field: protobuf.Field, value: unknown): boolean {
   }
 }
 
-describe('every federation.proto message round-trips through encodeMessage/decodeMessage', () => {
-  it('the samples cover exactly the message types of federation.proto', () => {
+describe('every proto/ message round-trips through encodeMessage/decodeMessage', () => {
+  it('the samples cover exactly the message types of proto/ (federation and ledger)', () => {
     const inProto = federationMessageTypes();
-    expect(inProto.length).toBeGreaterThanOrEqual(33);
+    expect(inProto.length).toBeGreaterThanOrEqual(37);
     expect(Object.keys(samples).sort()).toEqual(inProto);
   });
 

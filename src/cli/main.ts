@@ -17,6 +17,7 @@ import { ParticipantNode } from '../../participant/node.js';
 import { runDemo } from '../demo/horizontal.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
+import { LedgerError } from '../ledger/errors.js';
 import { formatReplay, replayLedger } from '../audit/replay.js';
 import { replayReportHtml } from '../audit/report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
@@ -237,6 +238,10 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (isFedcreditError(err)) {
       process.stderr.write(`fedcredit: ${err.describe()}\n`);
+      process.exit(2);
+    }
+    if (err instanceof LedgerError) {
+      process.stderr.write(`fedcredit: audit ledger (${err.problem}): ${err.message}\n`);
       process.exit(2);
     }
     throw err;
