@@ -303,7 +303,7 @@ export class JobRun {
         round,
         participants: progress.participants,
         dropped: progress.dropped,
-        train_loss: progress.trainLoss,
+        train_loss: Number.isFinite(progress.trainLoss) ? progress.trainLoss : null,
         validation_auc: Number.isNaN(progress.validationAuc) ? null : progress.validationAuc,
         model_sha256: hex(weightsDigest(weights)),
       });
@@ -422,7 +422,12 @@ export class JobRun {
         reporter,
         values_sha256: digest.toString('hex'),
         agreeing: replies.flatMap((r) => (r ? [r.org] : [])),
-        validation: replies.flatMap((r) => (r?.opened.validation ? [{ participant: r.org, ...r.opened.validation }] : [])),
+        // Metrics come from participants: anything non-finite is recorded as null, never allowed to fail the record.
+        validation: replies.flatMap((r) => {
+          const v = r?.opened.validation;
+          const finite = (x: number) => (Number.isFinite(x) ? x : null);
+          return v ? [{ participant: r.org, rows: v.rows, auc: finite(v.auc), loss: finite(v.loss) }] : [];
+        }),
       },
       [{ name: 'values', bytes: float64Bytes(values) }],
     );

@@ -128,6 +128,7 @@ export class Ledger {
       await publishSigner(root, author, key.publicKeyRaw);
       const logPath = join(root, LOG_FILE);
       await (await open(logPath, 'a')).close(); // create if absent
+      fsyncDir(root); // so that the log, signers.json and blobs/ exist after a crash
       fh = await open(logPath, 'r+');
       const bytes = await fh.readFile();
       const scan = scanRecords(bytes);
@@ -190,7 +191,7 @@ export class Ledger {
   /** The signed tree head over every entry appended so far. */
   treeHead(): SignedTreeHead {
     if (!this.head || this.head.size !== this.count) this.head = this.signHead(this.count, this.tree.root());
-    return this.head;
+    return copyHead(this.head);
   }
 
   /** Wait for the appends already made, then release the log and the folder's lock. Later appends are refused. */
@@ -231,14 +232,19 @@ export class Ledger {
   private async commit(batch: Queued[]): Promise<void> {
     let wroteBlob = false;
     const seen = new Set<string>();
-    for (const q of batch) {
-      for (const b of q.blobs) {
-        if (seen.has(b.hex)) continue;
-        seen.add(b.hex);
-        if (await this.writeBlob(b)) wroteBlob = true;
+    try {
+      for (const q of batch) {
+        for (const b of q.blobs) {
+          if (seen.has(b.hex)) continue;
+          seen.add(b.hex);
+          if (await this.writeBlob(b)) wroteBlob = true;
+        }
       }
+      if (wroteBlob) fsyncDir(this.blobsDir);
+    } catch (err) {
+      // Nothing was written to the log: these events are not recorded, and the ledger stays usable.
+      throw new LedgerError('write_failed', `storing a blob in ${this.blobsDir} failed (${(err as Error).message}); ${batch.length === 1 ? 'the event was' : `these ${batch.length} events were`} not recorded`, { seq: this.count, cause: err });
     }
-    if (wroteBlob) fsyncDir(this.blobsDir);
 
     const tree = this.tree.clone();
     let prev = this.prevHash;
@@ -276,7 +282,7 @@ export class Ledger {
     for (const s of staged) {
       this.count = s.seq + 1;
       this.head = this.signHead(s.seq + 1, s.root);
-      s.q.resolve({ seq: s.seq, treeHead: this.head });
+      s.q.resolve({ seq: s.seq, treeHead: copyHead(this.head) });
     }
   }
 
@@ -311,6 +317,8 @@ export class Ledger {
     return { size, root, unixMs, signer: this.author, signature: sign(this.privateKey, treeHeadSignatureInput(size, root, unixMs)) };
   }
 }
+
+const copyHead = (h: SignedTreeHead): SignedTreeHead => ({ ...h, root: new Uint8Array(h.root), signature: new Uint8Array(h.signature) });
 
 function prepareEvent(event: LedgerEvent): Omit<Queued, 'resolve' | 'reject'> {
   if (!event || typeof event !== 'object') throw new LedgerError('invalid_event', 'a ledger event must be an object');

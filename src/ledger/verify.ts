@@ -129,6 +129,7 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
   // 5. Receipts: each must be signed by a listed key and name the root of the ledger's first `size` entries.
   let receiptFailure: Failure | undefined;
   const matched: number[] = [];
+  let coversTorn: Failure | undefined;
   for (const r of [...receipts].sort((a, b) => a.head.size - b.head.size)) {
     const { size } = r.head;
     const seq = Math.max(0, size - 1);
@@ -136,6 +137,15 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
     if (!verifyTreeHead(r.head, signers)) {
       receiptFailure ??= { seq, problem: 'receipt_mismatch', detail: `receipt ${r.where} (tree head of size ${size}, signer "${r.head.signer}") is not signed by that signer's key in ${SIGNERS_FILE}: either the receipt is forged or the ledger's keys were replaced` };
       continue;
+    }
+    if (entryFailure?.problem === 'torn' && size > entryFailure.seq && !coversTorn) {
+      // A receipt was issued only after its entries were on disk: an incomplete entry it covers is not a crash.
+      const n = entryFailure.seq;
+      coversTorn = {
+        seq: n,
+        problem: 'receipt_mismatch',
+        detail: `entry ${n} is incomplete, yet receipt ${r.where} (tree head of size ${size}, issued ${issued}) was issued after entries 0..${size - 1} were written: entries ${n}..${size - 1} were acknowledged to a participant and have since been cut or damaged`,
+      };
     }
     if (size > records.length) {
       receiptFailure ??= {
@@ -163,8 +173,9 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
     };
   }
 
-  // First failure in sequence order; on a tie the entry's own failure is the more specific (the sort is stable).
-  const failures = [entryFailure, receiptFailure].filter((f): f is Failure => f !== undefined).sort((a, b) => a.seq - b.seq);
+  // First failure in sequence order; on a tie the entry's own failure is the more specific (the sort is stable),
+  // except that a torn entry a receipt covers is reported as the receipt mismatch it is.
+  const failures = [coversTorn ?? entryFailure, receiptFailure].filter((f): f is Failure => f !== undefined).sort((a, b) => a.seq - b.seq);
   report.failure = failures[0];
   report.ok = report.failure === undefined;
   return report;
