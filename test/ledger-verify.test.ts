@@ -48,7 +48,6 @@ function fileRecords(logFile: string) {
   }
   return { buf, records, trailing: buf.length - at };
 }
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 // ---- the honest ledger, and the receipts a participant kept ----
 
