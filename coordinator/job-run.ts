@@ -267,7 +267,8 @@ export class JobRun {
   }
 
   private async train(preprocessing: Preprocessing): Promise<Float32Array> {
-    const { tf } = await loadTf();
+    const { tf, backend } = await loadTf();
+    this.log.info({ job: this.id, backend }, 'TensorFlow.js backend');
     const t = this.spec.training;
     const model = buildModel(tf, this.spec.model, preprocessing.features.length, t.seed);
     let weights = getFlatWeights(model);
