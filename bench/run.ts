@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { EphemeralFederation } from '../src/federation/ephemeral.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import { verifyLedger } from '../src/ledger/verify.js';
-import type { DatasetSpec } from '../src/data/schema.js';
+import { UCI_HOMO_PARTIES, uciHomoFile, uciHomoSpec } from '../src/data/public-datasets.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -18,21 +18,7 @@ const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1]! : 'b
 const reps = 3;
 
 // Compiled to dist/bench/run.js: three levels up is the folder that holds this repository and shared/.
-const UCI = fileURLToPath(new URL('../../../shared/datasets/uci_default_credit/', import.meta.url));
-const FEATURES = Array.from({ length: 23 }, (_, i) => `x${i}`);
-const PARTIES = ['guest', 'host_1', 'host_2'];
-
-function spec(file: string): DatasetSpec {
-  return {
-    path: join(UCI, file),
-    delimiter: ',',
-    id_column: 'id',
-    label_column: 'y',
-    features: FEATURES.map((name) => ({ name, type: 'number', missing: 'impute' })),
-    duplicate_ids: 'reject',
-    missing_values: ['', 'NA'],
-  };
-}
+const DATASETS = fileURLToPath(new URL('../../../shared/datasets/', import.meta.url));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const results: Record<string, number> = {};
@@ -40,7 +26,7 @@ const table: string[][] = [];
 
 async function horizontal(): Promise<void> {
   const names = ['bank-a', 'bank-b', 'bank-c'];
-  const fed = await EphemeralFederation.start(names.map((name, i) => ({ name, data: spec(`fate_default_credit_homo_${PARTIES[i]}.csv`) })), { prefix: 'fedcredit-bench-' });
+  const fed = await EphemeralFederation.start(names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, UCI_HOMO_PARTIES[i]!)) })), { prefix: 'fedcredit-bench-' });
   try {
     const models: [string, object][] = [
       ['lr', { type: 'logistic' }],

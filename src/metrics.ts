@@ -16,42 +16,66 @@ function checkInputs(labels: ArrayLike<number>, scores: ArrayLike<number>): void
   }
 }
 
-/** Indices of `scores` sorted by descending score. */
-function descendingOrder(scores: ArrayLike<number>): Uint32Array {
+interface TiedGroups {
+  positives: number;
+  negatives: number;
+  /** Class counts per group of equal scores, from the highest score down. */
+  groups: { pos: number; neg: number }[];
+}
+
+/** One sort, shared by every metric: groups of tied scores with their class counts. */
+function tiedGroups(labels: ArrayLike<number>, scores: ArrayLike<number>): TiedGroups {
+  checkInputs(labels, scores);
   const order = new Uint32Array(scores.length);
   for (let i = 0; i < order.length; i++) order[i] = i;
   order.sort((a, b) => scores[b]! - scores[a]!);
-  return order;
+  const groups: { pos: number; neg: number }[] = [];
+  let positives = 0;
+  let negatives = 0;
+  for (let i = 0; i < order.length; i++) {
+    const row = order[i]!;
+    if (i === 0 || scores[row] !== scores[order[i - 1]!]) groups.push({ pos: 0, neg: 0 });
+    const group = groups[groups.length - 1]!;
+    if (labels[row]! > 0.5) {
+      group.pos++;
+      positives++;
+    } else {
+      group.neg++;
+      negatives++;
+    }
+  }
+  return { positives, negatives, groups };
 }
 
-/**
- * ROC AUC by the rank-sum (Mann-Whitney) formula with ties given half credit. NaN when one class is absent.
- */
-export function auc(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
-  checkInputs(labels, scores);
-  const order = descendingOrder(scores);
-  let pos = 0;
-  let neg = 0;
-  for (let i = 0; i < labels.length; i++) labels[i]! > 0.5 ? pos++ : neg++;
-  if (pos === 0 || neg === 0) return Number.NaN;
-  // Walk groups of tied scores from the highest; each negative in a group is outranked by the positives above
-  // it and ties with the positives in its group.
+/** Mann-Whitney: each negative is outranked by the positives above its group and ties with those in it. */
+function aucOf({ positives, negatives, groups }: TiedGroups): number {
+  if (positives === 0 || negatives === 0) return Number.NaN;
   let positivesAbove = 0;
   let credit = 0;
-  for (let start = 0; start < order.length; ) {
-    let end = start;
-    let groupPos = 0;
-    let groupNeg = 0;
-    const s = scores[order[start]!]!;
-    while (end < order.length && scores[order[end]!] === s) {
-      labels[order[end]!]! > 0.5 ? groupPos++ : groupNeg++;
-      end++;
-    }
-    credit += groupNeg * (positivesAbove + groupPos / 2);
-    positivesAbove += groupPos;
-    start = end;
+  for (const g of groups) {
+    credit += g.neg * (positivesAbove + g.pos / 2);
+    positivesAbove += g.pos;
   }
-  return credit / (pos * neg);
+  return credit / (positives * negatives);
+}
+
+/** Largest gap between the cumulative shares of bads and goods, the cut-off moving one tied group at a time. */
+function ksOf({ positives, negatives, groups }: TiedGroups): number {
+  if (positives === 0 || negatives === 0) return Number.NaN;
+  let cumPos = 0;
+  let cumNeg = 0;
+  let best = 0;
+  for (const g of groups) {
+    cumPos += g.pos;
+    cumNeg += g.neg;
+    best = Math.max(best, Math.abs(cumPos / positives - cumNeg / negatives));
+  }
+  return best;
+}
+
+/** ROC AUC by the rank-sum (Mann-Whitney) formula with ties given half credit. NaN when one class is absent. */
+export function auc(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
+  return aucOf(tiedGroups(labels, scores));
 }
 
 /**
@@ -59,25 +83,10 @@ export function auc(labels: ArrayLike<number>, scores: ArrayLike<number>): numbe
  * moves down the score. Tied scores move together. NaN when one class is absent.
  */
 export function ks(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
-  checkInputs(labels, scores);
-  const order = descendingOrder(scores);
-  let pos = 0;
-  let neg = 0;
-  for (let i = 0; i < labels.length; i++) labels[i]! > 0.5 ? pos++ : neg++;
-  if (pos === 0 || neg === 0) return Number.NaN;
-  let cumPos = 0;
-  let cumNeg = 0;
-  let best = 0;
-  for (let i = 0; i < order.length; i++) {
-    labels[order[i]!]! > 0.5 ? cumPos++ : cumNeg++;
-    const nextTied = i + 1 < order.length && scores[order[i + 1]!] === scores[order[i]!];
-    if (!nextTied) best = Math.max(best, Math.abs(cumPos / pos - cumNeg / neg));
-  }
-  return best;
+  return ksOf(tiedGroups(labels, scores));
 }
 
 export function binaryMetrics(labels: ArrayLike<number>, scores: ArrayLike<number>): BinaryMetrics {
-  let positives = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i]! > 0.5) positives++;
-  return { auc: auc(labels, scores), ks: ks(labels, scores), n: labels.length, positives };
+  const groups = tiedGroups(labels, scores);
+  return { auc: aucOf(groups), ks: ksOf(groups), n: labels.length, positives: groups.positives };
 }

@@ -4,14 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { HOMO_PARTIES, TestFederation, UCI, UCI_FEATURES, horizontalJob, uciHomoSpec } from './helpers/federation.js';
-import { JobSpec } from '../src/config/schemas.js';
-import { loadDataset } from '../src/data/csv.js';
-import { splitRows } from '../src/data/split.js';
-import { binaryMetrics } from '../src/metrics.js';
-import { fitCentral } from '../src/model/central.js';
-import { loadTf } from '../src/model/tf.js';
-import { modelFromFiles } from '../src/model/artifact.js';
+import { HOMO_PARTIES, TestFederation, UCI, UCI_FEATURES, horizontalJob, pooledUciBaseline, uciHomoSpec } from './helpers/federation.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
@@ -49,17 +42,8 @@ describe('horizontal federation of three UCI default-credit owners (real process
     console.log(`max |w_ckks - w_plaintext| = ${maxDiff.toExponential(2)}`);
     expect(maxDiff).toBeLessThan(1e-4);
 
-    // Pooled baseline: same model and settings on the same training rows, in one place.
-    const { tf } = await loadTf();
-    const spec = JobSpec.parse(job);
-    const all = UCI_FEATURES.map((_, i) => i);
-    const trains = await Promise.all(
-      files.map(async (f) => splitRows(await loadDataset(uciHomoSpec(f)), all, spec.training.validation_fraction, spec.training.seed).train),
-    );
-    const test = splitRows(await loadDataset(uciHomoSpec(join(UCI, 'fate_default_credit_homo_test.csv'))), all, 0, 0).train;
-    const pooled = binaryMetrics(test.y, fitCentral(tf, spec, UCI_FEATURES, trains).score(test.x));
-
-    const federated = binaryMetrics(test.y, (await modelFromFiles(tf, ckksFiles)).score(test.x));
+    const { pooled, scoreModel } = await pooledUciBaseline(job);
+    const federated = await scoreModel(ckksFiles);
     console.log(`test AUC: federated (CKKS) ${federated.auc.toFixed(4)}, pooled ${pooled.auc.toFixed(4)}; KS ${federated.ks.toFixed(4)} vs ${pooled.ks.toFixed(4)}`);
     expect(pooled.auc).toBeGreaterThan(0.7);
     expect(Math.abs(federated.auc - pooled.auc)).toBeLessThanOrEqual(0.005);

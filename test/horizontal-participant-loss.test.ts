@@ -4,18 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { HOMO_PARTIES, TestFederation, UCI, UCI_FEATURES, horizontalJob, uciHomoSpec } from './helpers/federation.js';
+import { HOMO_PARTIES, TestFederation, UCI, horizontalJob, pooledUciBaseline, uciHomoSpec } from './helpers/federation.js';
 import { CoordinatorClient } from '../src/client.js';
-import { JobSpec } from '../src/config/schemas.js';
-import { loadDataset } from '../src/data/csv.js';
-import { splitRows } from '../src/data/split.js';
-import { binaryMetrics } from '../src/metrics.js';
-import { fitCentral } from '../src/model/central.js';
-import { loadTf } from '../src/model/tf.js';
 import { readLedger } from '../src/ledger/read.js';
 import { stringify } from 'yaml';
 import type { JobEvent } from '../src/wire/messages.js';
-import { modelFromFiles } from '../src/model/artifact.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 const files = HOMO_PARTIES.map((p) => join(UCI, `fate_default_credit_homo_${p}.csv`));
@@ -54,15 +47,11 @@ describe('a participant killed mid-job (kill -9)', () => {
     expect(closed.at(-1)!.dropped.join(' ')).toContain('bank-c');
 
     // Model quality: the published model against the pooled LR on the held-out rows.
-    const files_ = await client.downloadModel(jobId);
+    const downloaded = await client.downloadModel(jobId);
     client.close();
-    const { tf } = await loadTf();
-    const spec = JobSpec.parse(job);
-    const all = UCI_FEATURES.map((_, i) => i);
-    const trains = await Promise.all(files.map(async (f) => splitRows(await loadDataset(uciHomoSpec(f)), all, 0.2, spec.training.seed).train));
-    const test = splitRows(await loadDataset(uciHomoSpec(join(UCI, 'fate_default_credit_homo_test.csv'))), all, 0, 0).train;
-    const pooled = binaryMetrics(test.y, fitCentral(tf, spec, UCI_FEATURES, trains).score(test.x)).auc;
-    const federated = binaryMetrics(test.y, (await modelFromFiles(tf, files_)).score(test.x)).auc;
+    const { pooled: pooledMetrics, scoreModel } = await pooledUciBaseline(job);
+    const pooled = pooledMetrics.auc;
+    const federated = (await scoreModel(downloaded)).auc;
     console.log(`after losing bank-c at round 2: federated AUC ${federated.toFixed(4)}, pooled ${pooled.toFixed(4)}`);
     expect(Math.abs(federated - pooled)).toBeLessThanOrEqual(0.01);
   });

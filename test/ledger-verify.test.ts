@@ -15,6 +15,7 @@ import { formatVerifyReport, verifyLedger } from '../src/ledger/verify.js';
 import { leafHash, rootFromLeafHashes } from '../src/ledger/merkle.js';
 import { readLedger } from '../src/ledger/read.js';
 import { crc32 } from '../src/ledger/records.js';
+import { fileRecords } from './helpers/ledger-files.js';
 
 // ---- fixtures (kept in this file: the ledger tests own only test/ledger*.test.ts) ----
 
@@ -34,19 +35,6 @@ function sampleEvent(i: number): LedgerEvent {
     body: { i, participant: `bank-${i % 3}`, metrics: { loss: 1 / (i + 1), auc: null }, tags: ['a', i % 2 === 0] },
     blobs: i % 3 === 0 ? [{ name: 'update', bytes: blobBytes(i) }] : [],
   };
-}
-/** entries.log split by the documented framing ([u32 BE len][SignedEntry][u32 BE crc32]), independently of src/. */
-function fileRecords(logFile: string) {
-  const buf = readFileSync(logFile);
-  const records: { offset: number; length: number; payload: Buffer }[] = [];
-  let at = 0;
-  while (at + 8 <= buf.length) {
-    const len = buf.readUInt32BE(at);
-    if (at + 8 + len > buf.length) break;
-    records.push({ offset: at, length: 8 + len, payload: buf.subarray(at + 4, at + 4 + len) });
-    at += 8 + len;
-  }
-  return { buf, records, trailing: buf.length - at };
 }
 
 // ---- the honest ledger, and the receipts a participant kept ----

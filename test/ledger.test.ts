@@ -19,6 +19,7 @@ import { canonicalJson } from '../src/ledger/canonical.js';
 import { consistencyProof, inclusionProof, leafHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../src/ledger/merkle.js';
 import { crc32, crc32Reference } from '../src/ledger/records.js';
 import { decodeMessage } from '../src/wire/proto.js';
+import { fileRecords } from './helpers/ledger-files.js';
 
 // ---- fixtures (kept in this file: the ledger tests own only test/ledger*.test.ts) ----
 
@@ -38,19 +39,6 @@ const event = (i: number, blob = false): LedgerEvent => ({
   body: { round: i, participant: `bank-${i % 3}` },
   blobs: blob ? [{ name: 'update', bytes: new Uint8Array(createHash('sha256').update(`u${i}`).digest()) }] : [],
 });
-/** entries.log split by the documented framing, independently of src/. */
-function fileRecords(logFile: string) {
-  const buf = readFileSync(logFile);
-  const records: { offset: number; length: number; payload: Buffer }[] = [];
-  let at = 0;
-  while (at + 8 <= buf.length) {
-    const len = buf.readUInt32BE(at);
-    if (at + 8 + len > buf.length) break;
-    records.push({ offset: at, length: 8 + len, payload: buf.subarray(at + 4, at + 4 + len) });
-    at += 8 + len;
-  }
-  return { buf, records, trailing: buf.length - at };
-}
 const sha = (b: Uint8Array) => new Uint8Array(createHash('sha256').update(b).digest());
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

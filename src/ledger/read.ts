@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LedgerError } from './errors.js';
-import { LOG_FILE, SIGNERS_FILE, decodeSignedEntry, parseSigners, scanRecords, type BlobRef, type DecodedEntry } from './records.js';
+import { LOG_FILE, SIGNERS_FILE, decodeSignedEntry, parseSigners, scanRecords, type DecodedEntry } from './records.js';
 
 export type { BlobRef, DecodedEntry } from './records.js';
 

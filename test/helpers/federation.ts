@@ -4,24 +4,36 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DatasetSpec } from '../../src/data/schema.js';
+import { JobSpec } from '../../src/config/schemas.js';
+import { loadDataset } from '../../src/data/csv.js';
+import { UCI_HOMO_FEATURES, UCI_HOMO_PARTIES, uciHomoFile, uciHomoSpec } from '../../src/data/public-datasets.js';
+import { splitRows } from '../../src/data/split.js';
+import { binaryMetrics } from '../../src/metrics.js';
+import { modelFromFiles, type ArtifactFiles } from '../../src/model/artifact.js';
+import { fitCentral } from '../../src/model/central.js';
+import { loadTf } from '../../src/model/tf.js';
 export { EphemeralFederation as TestFederation } from '../../src/federation/ephemeral.js';
 
 export const DATASETS = fileURLToPath(new URL('../../../shared/datasets/', import.meta.url));
 export const UCI = join(DATASETS, 'uci_default_credit');
-export const HOMO_PARTIES = ['guest', 'host_1', 'host_2'] as const;
-export const UCI_FEATURES = Array.from({ length: 23 }, (_, i) => `x${i}`);
+export { UCI_HOMO_PARTIES as HOMO_PARTIES, UCI_HOMO_FEATURES as UCI_FEATURES, uciHomoSpec } from '../../src/data/public-datasets.js';
 
-export function uciHomoSpec(file: string): DatasetSpec {
-  return {
-    path: file,
-    delimiter: ',',
-    id_column: 'id',
-    label_column: 'y',
-    features: UCI_FEATURES.map((name) => ({ name, type: 'number', missing: 'impute' })),
-    duplicate_ids: 'reject',
-    missing_values: ['', 'NA'],
-  };
+/**
+ * The pooled upper bound and the held-out rows: the job's model and settings fitted centrally on the same training
+ * rows the participants use, scored on the UCI homo test file.
+ */
+export async function pooledUciBaseline(job: object) {
+  const { tf } = await loadTf();
+  const spec = JobSpec.parse(job);
+  const all = UCI_HOMO_FEATURES.map((_, i) => i);
+  const trains = await Promise.all(
+    UCI_HOMO_PARTIES.map(async (p) => splitRows(await loadDataset(uciHomoSpec(uciHomoFile(DATASETS, p))), all, spec.training.validation_fraction, spec.training.seed).train),
+  );
+  const test = splitRows(await loadDataset(uciHomoSpec(uciHomoFile(DATASETS, 'test'))), all, 0, 0).train;
+  const pooled = binaryMetrics(test.y, fitCentral(tf, spec, UCI_HOMO_FEATURES, trains).score(test.x));
+  /** AUC and KS of a downloaded model on the same held-out rows. */
+  const scoreModel = async (files: ArtifactFiles) => binaryMetrics(test.y, (await modelFromFiles(tf, files)).score(test.x));
+  return { pooled, scoreModel };
 }
 
 export function horizontalJob(overrides: { training?: Record<string, unknown>; encryption?: Record<string, unknown>; model?: Record<string, unknown>; participants?: string[] } = {}) {
@@ -29,7 +41,7 @@ export function horizontalJob(overrides: { training?: Record<string, unknown>; e
     name: 'uci-homo-lr',
     kind: 'horizontal',
     purpose: 'test: default model on UCI credit card clients',
-    participants: overrides.participants ?? [...HOMO_PARTIES],
+    participants: overrides.participants ?? [...UCI_HOMO_PARTIES],
     model: { type: 'logistic', ...overrides.model },
     training: { rounds: 8, local_epochs: 1, batch_size: 64, learning_rate: 0.05, optimizer: 'sgd', seed: 11, validation_fraction: 0.2, round_timeout_s: 60, ...overrides.training },
     encryption: { scheme: 'ckks', ...overrides.encryption },

@@ -1,0 +1,26 @@
+/**
+ * Schemas of the public credit data sets kept beside the project in shared/datasets (see its README): the real
+ * data the end-to-end tests and the benchmarks run on. Never copied into this repository.
+ */
+import { join } from 'node:path';
+import type { DatasetSpec } from './schema.js';
+
+/** UCI default of credit card clients, FATE's z-scored splits: id, y, x0..x22 (horizontal) . */
+export const UCI_HOMO_FEATURES = Array.from({ length: 23 }, (_, i) => `x${i}`);
+export const UCI_HOMO_PARTIES = ['guest', 'host_1', 'host_2'] as const;
+
+export function uciHomoFile(datasetsDir: string, part: (typeof UCI_HOMO_PARTIES)[number] | 'test'): string {
+  return join(datasetsDir, 'uci_default_credit', `fate_default_credit_homo_${part}.csv`);
+}
+
+export function uciHomoSpec(file: string): DatasetSpec {
+  return {
+    path: file,
+    delimiter: ',',
+    id_column: 'id',
+    label_column: 'y',
+    features: UCI_HOMO_FEATURES.map((name) => ({ name, type: 'number', missing: 'impute' })),
+    duplicate_ids: 'reject',
+    missing_values: ['', 'NA'],
+  };
+}
