@@ -10,7 +10,7 @@ import { Ledger } from '../src/ledger/ledger.js';
 import { parse as parseYaml } from 'yaml';
 import { validateConfig } from '../src/config/load.js';
 import { JobSpec, type CoordinatorConfig } from '../src/config/schemas.js';
-import { errorMessage, isFedcreditError } from '../src/errors.js';
+import { ErrorCode, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
 import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
@@ -111,11 +111,27 @@ export class CoordinatorService implements SessionRegistry {
             session = { organisation: org, features: message.hello.featureColumns, stream };
             this.sessions.set(org, session);
             this.log.info({ participant: org, peer, version: message.hello.softwareVersion }, 'participant connected');
-            void stream.send({ jobId: '', round: 0, body: 'welcome', welcome: { coordinatorVersion: softwareVersion(), protocolVersion: PROTOCOL_VERSION } });
+            stream
+              .send({ jobId: '', round: 0, body: 'welcome', welcome: { coordinatorVersion: softwareVersion(), protocolVersion: PROTOCOL_VERSION } })
+              .catch(() => undefined); // the participant may already have gone; onClose handles that
             for (const wake of [...this.connectWaiters]) wake();
             return;
           }
+          if (message.body === 'hello') {
+            void stream
+              .send({ jobId: '', round: 0, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `${session.organisation} already said Hello on this stream`, hint: '' } })
+              .catch(() => undefined);
+            return;
+          }
           const job = this.jobs.get(message.jobId);
+          // Not the job's participant: its messages would queue in the job's mailbox forever, unread (memory leak).
+          if (job && !job.participants.includes(session.organisation)) {
+            this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message for a job the sender is not part of');
+            void stream
+              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `${session.organisation} is not a participant of job ${message.jobId}`, hint: '' } })
+              .catch(() => undefined);
+            return;
+          }
           if (!job) {
             this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message for an unknown job');
             void stream
@@ -130,6 +146,8 @@ export class CoordinatorService implements SessionRegistry {
           refuse(grpc.status.INVALID_ARGUMENT, err.message);
         },
         onClose: (err) => {
+          // The participant half-closed (or left): finish the call, else it stays open until the client's deadline.
+          if (!err) call.end();
           if (!session || this.sessions.get(session.organisation) !== session) return;
           this.sessions.delete(session.organisation);
           const reason = err ? `disconnected (${err.message})` : 'disconnected';

@@ -49,6 +49,11 @@ export class Reassembler<M> {
     private readonly maxBytes = MAX_MESSAGE_BYTES,
   ) {}
 
+  /** A transfer has started and is not complete. */
+  get pending(): boolean {
+    return this.transferId !== '';
+  }
+
   /** Feed one frame; returns a complete message when one is ready. Throws FedcreditError(PROTOCOL) on misuse. */
   accept(frame: Frame<M>): M | undefined {
     if (frame.frame === 'message') {

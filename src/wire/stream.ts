@@ -4,6 +4,7 @@
  * reassembled and handed to the consumer in order.
  */
 import { EventEmitter } from 'node:events';
+import { ErrorCode, FedcreditError } from '../errors.js';
 import { Reassembler, toFrames, type Frame, type MessageTypeName } from './framing.js';
 
 /** The part of a grpc-js duplex call (client or server side) that this wrapper uses. */
@@ -42,7 +43,11 @@ export class FramedStream<InMsg, OutMsg extends object> {
       this.closed = true;
       handlers.onClose(err);
     };
-    call.on('end', () => close());
+    call.on('end', () => {
+      // A stream that ends mid-transfer has truncated a message: a protocol error, not a clean close.
+      if (this.reassembler.pending) handlers.onProtocolError(new FedcreditError(ErrorCode.PROTOCOL, 'the stream ended in the middle of a chunked transfer'));
+      close();
+    });
     call.on('close', () => close());
     call.on('error', (err) => close(err));
   }
