@@ -14,7 +14,7 @@ import { ErrorCode, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
 import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
-import { CHUNK_BYTES, sha256, type Frame } from '../src/wire/framing.js';
+import { CHUNK_BYTES, MAX_MESSAGE_BYTES, sha256, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type {
   Chunk,
@@ -28,6 +28,9 @@ import type {
 } from '../src/wire/messages.js';
 import { JobRun, type SessionRegistry } from './job-run.js';
 
+
+/** Largest message a stream may send before its Hello: a Hello is a few hundred bytes. */
+const UNIDENTIFIED_MAX_BYTES = 64 * 1024;
 
 interface Session {
   organisation: string;
@@ -109,6 +112,7 @@ export class CoordinatorService implements SessionRegistry {
               return refuse(grpc.status.ALREADY_EXISTS, `organisation ${org} is already connected; a second connection claiming it is refused`);
             }
             session = { organisation: org, features: message.hello.featureColumns, stream };
+            stream.maxMessageBytes = MAX_MESSAGE_BYTES;
             this.sessions.set(org, session);
             this.log.info({ participant: org, peer, version: message.hello.softwareVersion }, 'participant connected');
             stream
@@ -156,6 +160,8 @@ export class CoordinatorService implements SessionRegistry {
         },
       },
     );
+    // Until its Hello, a stream is nobody: it may not make the coordinator buffer more than a Hello needs.
+    stream.maxMessageBytes = UNIDENTIFIED_MAX_BYTES;
   }
 
   submitJob(call: grpc.ServerUnaryCall<SubmitJobRequest, SubmitJobResponse>, callback: grpc.sendUnaryData<SubmitJobResponse>): void {

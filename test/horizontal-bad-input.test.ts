@@ -15,7 +15,11 @@ import { cliPath } from '../src/federation/local-cluster.js';
 import { loadDataset } from '../src/data/csv.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
-import { sha256 } from '../src/wire/framing.js';
+import * as grpc from '@grpc/grpc-js';
+import { sha256, toFrames, type Frame } from '../src/wire/framing.js';
+import { coordinatorServiceDefinition } from '../src/wire/proto.js';
+import type { DuplexCall } from '../src/wire/stream.js';
+import type { CoordinatorMessage, ParticipantMessage } from '../src/wire/messages.js';
 import { CoordinatorClient } from '../src/client.js';
 import { FedcreditError } from '../src/errors.js';
 
@@ -127,6 +131,23 @@ describe('bad input during a federation (real coordinator, two honest participan
     expect(err).toBeInstanceOf(FedcreditError);
     expect((err as FedcreditError).code).toBe('FC_CONFIG_INVALID');
     expect((err as FedcreditError).message).toContain('`training.rounds`');
+  });
+
+  it('a stream that has not said Hello cannot make the coordinator buffer a large chunked message', async () => {
+    const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
+    const client = new Client(fed.cluster.address, grpc.credentials.createInsecure());
+    const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on('status' as 'end', resolve as never));
+    call.on('error', () => undefined);
+    const big = new Uint8Array(2 * 1024 * 1024).fill(7); // 2 MiB: sent as two 1 MiB chunks
+    const vector = { scheme: 'ckks' as const, length: 1, blocks: [big], paramsFingerprint: new Uint8Array(32), blockSha256: [sha256(big)] };
+    for (const frame of toFrames('ParticipantMessage', { jobId: 'x', round: 1, body: 'contribution', contribution: { purpose: 'update', vector } } as ParticipantMessage).frames) {
+      call.write(frame);
+    }
+    const result = await status;
+    client.close();
+    expect(result.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(result.details).toMatch(/exceeds the 65536-byte message limit/);
   });
 
   it('a job naming a participant that refuses (consent) fails with the rule named', async () => {

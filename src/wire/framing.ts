@@ -46,7 +46,8 @@ export class Reassembler<M> {
 
   constructor(
     private readonly typeName: MessageTypeName,
-    private readonly maxBytes = MAX_MESSAGE_BYTES,
+    /** Largest message accepted; the coordinator keeps it small until a stream has identified itself. */
+    public maxBytes = MAX_MESSAGE_BYTES,
   ) {}
 
   /** A transfer has started and is not complete. */

@@ -52,6 +52,11 @@ export class FramedStream<InMsg, OutMsg extends object> {
     call.on('error', (err) => close(err));
   }
 
+  /** Cap on one incoming message (reassembled), e.g. small until the peer has identified itself. */
+  set maxMessageBytes(bytes: number) {
+    this.reassembler.maxBytes = bytes;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
