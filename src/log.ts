@@ -9,8 +9,3 @@ export type { Logger };
 export function createLogger(component: string, level: string = 'info'): Logger {
   return pino({ level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: true }));
 }
-
-/** A logger that discards everything (library use and tests that assert on return values). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}

@@ -28,7 +28,7 @@ function rawPublicKey(key: KeyObject): Uint8Array {
   return Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
 }
 
-export function publicKeyFromRaw(raw: Uint8Array): KeyObject {
+function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new FedcreditError(ErrorCode.KEY_UNSEAL, `an X25519 public key is 32 bytes, got ${raw.length}`, 'the peer sent a malformed key; restart it');
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
 }

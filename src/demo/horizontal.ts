@@ -4,7 +4,7 @@
  * three participants as separate processes on 127.0.0.1, and compares the federated model with each bank alone
  * and with the pooled data on a held-out set.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import Table from 'cli-table3';
 import { stringify } from 'yaml';
@@ -194,8 +194,4 @@ function printTable(s: DemoSummary, parties: SynthFile[]): void {
   for (const p of parties) table.push([`${p.party} alone`, `${p.rows} rows`, s.local.by_participant[p.party]!.auc.toFixed(4), s.local.by_participant[p.party]!.ks.toFixed(4)]);
   table.push(['pooled (upper bound)', 'all rows in one place', s.pooled.auc.toFixed(4), s.pooled.ks.toFixed(4)]);
   process.stdout.write('\n' + table.toString() + '\n');
-}
-
-export async function readSummary(out: string): Promise<DemoSummary> {
-  return JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as DemoSummary;
 }

@@ -88,7 +88,7 @@ function invalidCiphertext(message: string): FedcreditError {
  * Check SEAL's serialisation header before handing bytes to the WASM module: a truncated buffer otherwise makes
  * SEAL abort instead of throwing a clean error.
  */
-export function checkSerializedHeader(bytes: Uint8Array): void {
+function checkSerializedHeader(bytes: Uint8Array): void {
   if (bytes.length < SEAL_HEADER_BYTES) throw invalidCiphertext(`ciphertext of ${bytes.length} bytes is shorter than SEAL's 16-byte header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint16(0, true) !== SEAL_MAGIC) throw invalidCiphertext('ciphertext does not start with SEAL\'s magic number');

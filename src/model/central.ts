@@ -9,7 +9,6 @@ import { applyPreprocessing, localMoments, preprocessingFromMoments } from './pr
 import type { Tf } from './tf.js';
 
 export interface CentralModel {
-  weights: Float32Array;
   /** Probabilities of default for raw row-major rows. */
   score(rawX: Float32Array): Float32Array;
 }
@@ -28,6 +27,5 @@ export function fitCentral(tf: Tf, job: JobSpec, features: string[], splits: Spl
     optimizer: t.optimizer,
     seed: t.seed,
   });
-  const weights = new Float32Array(model.getWeights().flatMap((w) => Array.from(w.dataSync())));
-  return { weights, score: (rawX) => predict(tf, model, applyPreprocessing(rawX, prep), dim) };
+  return { score: (rawX) => predict(tf, model, applyPreprocessing(rawX, prep), dim) };
 }

@@ -22,10 +22,6 @@ export function buildModel(tf: Tf, spec: ModelSpec, inputDim: number, seed: numb
   return model;
 }
 
-export function weightCount(model: TF.LayersModel): number {
-  return model.getWeights().reduce((n, w) => n + w.size, 0);
-}
-
 export function getFlatWeights(model: TF.LayersModel): Float32Array {
   const parts = model.getWeights().map((w) => w.dataSync() as Float32Array);
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
