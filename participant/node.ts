@@ -90,7 +90,7 @@ export class ParticipantNode {
       const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
       const stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
         onMessage: (m) => {
-          this.record.message('received', m.jobId, m.round, m.body, 0, receivedDetail(m));
+          this.record.message('received', m.jobId, m.round, m.body, null, receivedDetail(m));
           this.enqueue(m);
         },
         onProtocolError: (err) => this.opts.log.warn({ err: err.message }, 'protocol error from coordinator'),
@@ -112,6 +112,7 @@ export class ParticipantNode {
             hasLabels: Boolean(this.data.y),
           },
         })
+        .then((bytes) => this.record.message('sent', '', 0, 'hello', bytes))
         .catch(() => undefined);
     });
   }

@@ -30,7 +30,8 @@ export class OwnRecord {
     this.egressFile = join(dir, 'egress.jsonl');
   }
 
-  message(direction: 'sent' | 'received', jobId: string, round: number, kind: string, bytes: number, detail?: string): void {
+  /** One message: `bytes` is its encoded size when sent (what left the domain); null for received messages. */
+  message(direction: 'sent' | 'received', jobId: string, round: number, kind: string, bytes: number | null, detail?: string): void {
     const what = direction === 'sent' ? (EGRESS_CONTENT[kind] ?? kind) + (detail ? ` (${detail})` : '') : detail;
     appendFileSync(this.egressFile, JSON.stringify({ time: new Date().toISOString(), direction, job: jobId, round, kind, bytes, what }) + '\n');
   }

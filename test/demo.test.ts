@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cliPath } from '../src/federation/local-cluster.js';
+import { verifyLedger } from '../src/ledger/verify.js';
 
 const run = promisify(execFile);
 
@@ -42,6 +43,22 @@ describe('fedcredit demo', () => {
     for (const name of ['coordinator.log', 'bank-east.log', 'bank-west.log', 'bank-north.log']) expect(logs).toContain(name);
     const coordinatorLog = await readFile(join(out, 'logs', 'coordinator.log'), 'utf8');
     expect(coordinatorLog).toContain('model published');
+
+    // The record an auditor and each data owner get: the ledger verifies against the banks' receipts, and each
+    // bank's own egress record accounts for every message it sent, with its size and what it carried.
+    const audit = await verifyLedger(join(out, 'ledger'), { receiptsDir: out });
+    expect(audit.ok, audit.failure?.detail).toBe(true);
+    expect(audit.receiptsChecked).toBeGreaterThanOrEqual(3 * 6);
+    for (const bank of summary.participants as string[]) {
+      const lines = (await readFile(join(out, bank, 'egress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+      const sent = lines.filter((l) => l.direction === 'sent');
+      expect(sent.filter((l) => l.kind === 'contribution')).toHaveLength(1 + 4); // moments + 4 rounds
+      for (const l of sent) {
+        expect(l.bytes).toBeGreaterThan(0);
+        expect(l.what.length).toBeGreaterThan(5);
+      }
+      expect(existsSync(join(out, bank, 'receipts'))).toBe(true);
+    }
 
     // No coordinator or participant of this demo is left running.
     expect(await childPids()).not.toContain(out);
