@@ -32,6 +32,14 @@ import type {
   SumPurpose,
 } from '../src/wire/messages.js';
 
+/** Where a job stands in its ledger, for a coordinator that restarts in the middle of it. */
+export interface ResumePoint {
+  preprocessing: Preprocessing;
+  /** The model after the last closed round; absent when no round had closed (training restarts at round 1). */
+  weights?: Float32Array;
+  roundsDone: number;
+}
+
 export interface SessionRegistry {
   isConnected(org: string): boolean;
   waitConnected(org: string, deadlineMs: number): Promise<boolean>;
@@ -112,9 +120,17 @@ export class JobRun {
     await this.send(org, round, { body: 'receipt', receipt: { seq, treeHead: encodeTreeHead(treeHead) } }).catch(() => undefined);
   }
 
-  async run(): Promise<void> {
+  /**
+   * Run the job from the start, or, after a coordinator restart, from the point its ledger records (`resume`): the
+   * participants still hold the keys and their data, so training continues from the last closed round.
+   */
+  async run(resume?: ResumePoint): Promise<void> {
     this.state = 'running';
     try {
+      if (resume) {
+        await this.resumeFrom(resume);
+        return;
+      }
       await this.record('job_submitted', {
         name: this.spec.name,
         kind: this.spec.kind,
@@ -129,25 +145,49 @@ export class JobRun {
       const lead = await this.offer();
       await this.keyCeremony(lead);
       const preprocessing = await this.moments();
-      const weights = await this.train(preprocessing);
-      await this.publish(weights, preprocessing);
-      this.state = 'succeeded';
-      this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
-      await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone });
-      await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
+      await this.finish(preprocessing, await this.train(preprocessing));
     } catch (err) {
-      this.state = 'failed';
-      const message = errorMessage(err);
-      this.log.error({ job: this.id, err: message }, 'job failed');
-      this.emit(this.stage, message);
-      await this.record('job_ended', { state: 'failed', stage: this.stage, message, rounds: this.roundsDone }).catch((e) =>
-        this.log.error({ job: this.id, err: errorMessage(e) }, 'could not record the end of the job'),
-      );
-      await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'failed', message, modelSha256: new Uint8Array() } }).catch(() => undefined);
+      await this.fail(err);
     } finally {
       this.engine?.dispose();
       for (const w of this.watchers) this.watchers.delete(w);
     }
+  }
+
+  private async resumeFrom(resume: ResumePoint): Promise<void> {
+    this.emit('training', `resumed after a coordinator restart: ${resume.roundsDone} of ${this.spec.training.rounds} rounds were recorded`);
+    this.log.warn({ job: this.id, roundsDone: resume.roundsDone }, 'resuming the job from its ledger');
+    await this.record('job_resumed', { rounds_done: resume.roundsDone, model_sha256: resume.weights ? hex(weightsDigest(resume.weights)) : null });
+    if (this.spec.encryption.scheme === 'ckks') {
+      this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
+      this.codec = VectorCodec.ckks(this.engine);
+    } else {
+      this.codec = VectorCodec.plaintext();
+    }
+    // Participants reconnect by themselves (back-off with jitter); give them the offer timeout to be back.
+    const deadline = Date.now() + this.offerTimeoutMs;
+    await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
+    this.roundsDone = resume.roundsDone;
+    await this.finish(resume.preprocessing, await this.train(resume.preprocessing, resume.weights, resume.roundsDone + 1));
+  }
+
+  private async finish(preprocessing: Preprocessing, weights: Float32Array): Promise<void> {
+    await this.publish(weights, preprocessing);
+    this.state = 'succeeded';
+    this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
+    await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone });
+    await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
+  }
+
+  private async fail(err: unknown): Promise<void> {
+    this.state = 'failed';
+    const message = errorMessage(err);
+    this.log.error({ job: this.id, err: message }, 'job failed');
+    this.emit(this.stage, message);
+    await this.record('job_ended', { state: 'failed', stage: this.stage, message, rounds: this.roundsDone }).catch((e) =>
+      this.log.error({ job: this.id, err: errorMessage(e) }, 'could not record the end of the job'),
+    );
+    await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'failed', message, modelSha256: new Uint8Array() } }).catch(() => undefined);
   }
 
   private async send(org: string, round: number, body: CoordinatorRequest): Promise<void> {
@@ -262,20 +302,21 @@ export class JobRun {
     const features = this.spec.features ?? this.sessions.declaredFeatures(this.participants[0]!);
     const result = await this.secureSum('moments', 0, 3 * features.length, () => ({}));
     const prep = preprocessingFromMoments(features, result.values, this.spec.training.standardize);
+    await this.record('preprocessing_ready', { features: prep.features, mean: prep.mean, scale: prep.scale });
     this.log.info({ job: this.id, features: features.length }, 'feature statistics ready');
     return prep;
   }
 
-  private async train(preprocessing: Preprocessing): Promise<Float32Array> {
+  private async train(preprocessing: Preprocessing, from?: Float32Array, firstRound = 1): Promise<Float32Array> {
     const { tf, backend } = await loadTf();
     this.log.info({ job: this.id, backend }, 'TensorFlow.js backend');
     const t = this.spec.training;
     const model = buildModel(tf, this.spec.model, preprocessing.features.length, t.seed);
-    let weights = getFlatWeights(model);
+    let weights = from ?? getFlatWeights(model);
     model.dispose();
     const params = weights.length;
     this.emit('training', `training a ${this.spec.model.type} model with ${params} parameters for ${t.rounds} rounds`);
-    for (let round = 1; round <= t.rounds; round++) {
+    for (let round = firstRound; round <= t.rounds; round++) {
       const started = Date.now();
       const globalWeights = float32Bytes(weights);
       const result = await this.secureSum('update', round, params + 2, (deadline) => ({
@@ -307,7 +348,7 @@ export class JobRun {
         train_loss: Number.isFinite(progress.trainLoss) ? progress.trainLoss : null,
         validation_auc: Number.isNaN(progress.validationAuc) ? null : progress.validationAuc,
         model_sha256: hex(weightsDigest(weights)),
-      });
+      }, [{ name: 'model', bytes: float32Bytes(weights) }]);
       this.log.info({ job: this.id, ...progress }, 'round complete');
       this.emit('training', `round ${round}/${t.rounds} complete`, progress);
     }

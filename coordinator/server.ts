@@ -27,6 +27,7 @@ import type {
   SubmitJobResponse,
 } from '../src/wire/messages.js';
 import { JobRun, type SessionRegistry } from './job-run.js';
+import { unfinishedJobs } from './recovery.js';
 
 
 /** Largest message a stream may send before its Hello: a Hello is a few hundred bytes. */
@@ -233,6 +234,20 @@ export class CoordinatorService implements SessionRegistry {
     call.end();
   }
 
+  /** Continue the jobs a previous run of this coordinator left unfinished, as its ledger records them. */
+  async recover(ledgerDir: string): Promise<void> {
+    for (const job of unfinishedJobs(ledgerDir)) {
+      if ('reason' in job.resume) {
+        this.log.warn({ job: job.jobId, reason: job.resume.reason }, 'an unfinished job cannot be resumed');
+        await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'failed', stage: 'recovery', message: job.resume.reason } });
+        continue;
+      }
+      const run = new JobRun(job.jobId, job.spec, job.submitter, this, this.log, this.config.state_dir, this.config.offer_timeout_s * 1000, this.ledger);
+      this.jobs.set(job.jobId, run);
+      void run.run(job.resume);
+    }
+  }
+
   closeSessions(): void {
     for (const s of this.sessions.values()) s.stream.end();
   }
@@ -247,6 +262,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   }
   log.info({ ledgerDir, entries: ledger.size }, 'audit ledger open');
   const service = new CoordinatorService(config, log, ledger);
+  await service.recover(ledgerDir);
   const server = new grpc.Server({ ...KEEPALIVE_OPTIONS });
   server.addService(coordinatorServiceDefinition(), {
     connect: service.connect.bind(service),

@@ -48,6 +48,16 @@ export class LocalCluster {
     return cluster;
   }
 
+  /** Start the coordinator again on the same address (after a kill), so participants find it by themselves. */
+  async restartCoordinator(): Promise<void> {
+    const readyFile = join(this.opts.logDir, 'coordinator.address');
+    await rm(readyFile, { force: true });
+    const args = ['coordinator', '--config', this.opts.coordinatorConfig, '--listen', this.address, '--ready-file', readyFile];
+    const coordinator = spawnCli('coordinator', args, this.opts);
+    await waitForFile(readyFile, coordinator, this.opts.readyTimeoutMs ?? 30_000, join(this.opts.logDir, 'coordinator.log'));
+    this.children.set('coordinator', coordinator);
+  }
+
   startParticipant(name: string): void {
     const p = this.opts.participants.find((q) => q.name === name);
     if (!p) throw new Error(`no participant ${name} in this cluster`);
