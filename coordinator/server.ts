@@ -119,6 +119,13 @@ export class CoordinatorService implements SessionRegistry {
             stream
               .send({ jobId: '', round: 0, body: 'welcome', welcome: { coordinatorVersion: softwareVersion(), protocolVersion: PROTOCOL_VERSION } })
               .catch(() => undefined); // the participant may already have gone; onClose handles that
+            // Jobs of this participant that ended while it was away: tell it, so it forgets their keys.
+            for (const job of this.jobs.values()) {
+              if (!job.participants.includes(org) || (job.state !== 'succeeded' && job.state !== 'failed')) continue;
+              stream
+                .send({ jobId: job.id, round: 0, body: 'jobEnded', jobEnded: { state: job.state, message: job.message, modelSha256: job.modelSha256 } })
+                .catch(() => undefined);
+            }
             for (const wake of [...this.connectWaiters]) wake();
             return;
           }

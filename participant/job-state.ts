@@ -71,6 +71,12 @@ export class ParticipantJob {
     };
   }
 
+  /** After a restart: the keys this node stored for the job. */
+  async restoreKeys(keys: Keys): Promise<void> {
+    await this.ensureCodec();
+    this.keys = keys;
+  }
+
   /** Everyone else: open the secret key sealed to this job's box key. */
   async installKeys(publicKey: Uint8Array, sealedSecretKey: Uint8Array, fingerprint: Uint8Array): Promise<void> {
     await this.ensureCodec();

@@ -18,6 +18,7 @@ import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } fro
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
 import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
+import { JobStore } from './job-store.js';
 import { OwnRecord } from './own-record.js';
 import { splitRows } from '../src/data/split.js';
 
@@ -42,10 +43,13 @@ export class ParticipantNode {
   private stopping = false;
   private connectedOnce?: () => void;
   private readonly record: OwnRecord;
+  private readonly store: JobStore;
   private reconnectAttempt = 0;
 
   constructor(private readonly opts: ParticipantOptions) {
-    this.record = new OwnRecord(resolve(opts.configDir, opts.config.state_dir ?? join('fedcredit-state', opts.config.organisation)));
+    const stateDir = resolve(opts.configDir, opts.config.state_dir ?? join('fedcredit-state', opts.config.organisation));
+    this.record = new OwnRecord(stateDir);
+    this.store = new JobStore(join(stateDir, 'jobs'));
   }
 
   private get org(): string {
@@ -63,10 +67,34 @@ export class ParticipantNode {
     if (!this.data.y) {
       throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${this.org}'s data section has no label_column`, 'horizontal participants hold labels: set data.label_column');
     }
+    await this.restoreJobs();
     await new Promise<void>((resolve) => {
       this.connectedOnce = resolve;
       void this.connectLoop();
     });
+  }
+
+  /** Jobs that were running when this node stopped: rebuilt from the stored job file and keys, ready to rejoin. */
+  private async restoreJobs(): Promise<void> {
+    for (const stored of this.store.unfinished()) {
+      const spec = JobSpec.parse(JSON.parse(stored.specJson));
+      if (spec.encryption.scheme === 'ckks' && !stored.keys?.secretKey) {
+        this.opts.log.warn({ job: stored.id }, 'a job was interrupted before its keys arrived; it cannot be rejoined');
+        this.store.end(stored.id, 'abandoned');
+        continue;
+      }
+      const job = this.createJob(stored.id, spec, stored.features);
+      if (stored.keys) await job.restoreKeys(stored.keys);
+      this.opts.log.info({ job: stored.id }, 'job restored after a restart; rejoining at the next round');
+    }
+  }
+
+  private createJob(id: string, spec: JobSpec, features: string[]): ParticipantJob {
+    const featureIdx = features.map((f) => this.data.features.indexOf(f));
+    const split = splitRows(this.data, featureIdx, spec.training.validation_fraction, spec.training.seed);
+    const job = new ParticipantJob(id, spec, this.org, features, split, this.tf);
+    this.jobs.set(id, job);
+    return job;
   }
 
   private async connectLoop(): Promise<void> {
@@ -153,13 +181,17 @@ export class ParticipantNode {
       case 'jobOffer':
         return this.onOffer(m, m.jobOffer);
       case 'keygenRequest': {
-        const keys = await this.job(m.jobId).generateKeys(m.keygenRequest.recipients);
+        const job = this.job(m.jobId);
+        const keys = await job.generateKeys(m.keygenRequest.recipients);
+        this.store.saveKeys(m.jobId, job.keys!);
         log.info({ job: m.jobId, recipients: m.keygenRequest.recipients.map((r) => r.organisation) }, 'CKKS keys generated; secret key sealed to each participant');
         return this.reply(m, { body: 'keysPublished', keysPublished: keys });
       }
       case 'keyDelivery': {
         const d = m.keyDelivery;
-        await this.job(m.jobId).installKeys(d.ckksPublicKey, d.sealedSecretKey, d.paramsFingerprint);
+        const job = this.job(m.jobId);
+        await job.installKeys(d.ckksPublicKey, d.sealedSecretKey, d.paramsFingerprint);
+        this.store.saveKeys(m.jobId, job.keys!);
         log.info({ job: m.jobId }, 'CKKS secret key received and unsealed');
         return;
       }
@@ -203,6 +235,7 @@ export class ParticipantNode {
         log.info({ job: m.jobId, state: m.jobEnded.state, message: m.jobEnded.message }, 'job ended');
         this.jobs.get(m.jobId)?.dispose();
         this.jobs.delete(m.jobId);
+        this.store.end(m.jobId, m.jobEnded.state);
         this.roundStart.delete(m.jobId);
         return;
       }
@@ -240,9 +273,8 @@ export class ParticipantNode {
     if (missing.length > 0) return refuse('data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`);
     const featureIdx = features.map((f) => this.data.features.indexOf(f));
     const types = featureIdx.map((i) => config.data.features.find((f) => f.name === this.data.features[i])!.type);
-    const split = splitRows(this.data, featureIdx, spec.training.validation_fraction, spec.training.seed);
-    const job = new ParticipantJob(m.jobId, spec, this.org, features, split, this.tf);
-    this.jobs.set(m.jobId, job);
+    const job = this.createJob(m.jobId, spec, features);
+    this.store.save({ id: m.jobId, specJson: offer.specJson, features });
     log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, trainRows: job.trainRows, validationRows: job.validationRows }, 'job accepted');
     if (spec.encryption.scheme === 'plaintext') log.warn({ job: m.jobId }, 'PLAINTEXT MODE: this job sends model updates unencrypted (comparison/debugging only)');
     return this.reply(m, {

@@ -8,6 +8,7 @@ import { HOMO_PARTIES, TestFederation, UCI, horizontalJob, pooledUciBaseline, uc
 import { CoordinatorClient } from '../src/client.js';
 import { readLedger } from '../src/ledger/read.js';
 import { stringify } from 'yaml';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import type { JobEvent } from '../src/wire/messages.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
@@ -16,7 +17,7 @@ const files = HOMO_PARTIES.map((p) => join(UCI, `fate_default_credit_homo_${p}.c
 describe('a participant killed mid-job (kill -9)', () => {
   let fed: TestFederation;
   beforeAll(async () => {
-    fed = await TestFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(files[i]!) })));
+    fed = await TestFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(files[i]!), extra: { state_dir: `state-${name}` } })));
   });
   afterAll(async () => {
     await fed?.stop();
@@ -54,5 +55,44 @@ describe('a participant killed mid-job (kill -9)', () => {
     const federated = (await scoreModel(downloaded)).auc;
     console.log(`after losing bank-c at round 2: federated AUC ${federated.toFixed(4)}, pooled ${pooled.toFixed(4)}`);
     expect(Math.abs(federated - pooled)).toBeLessThanOrEqual(0.01);
+  });
+
+  it('a participant killed and restarted mid-job rejoins with its stored keys; its own record is intact', async () => {
+    if (!fed.cluster.process('bank-c') || fed.cluster.process('bank-c')!.exitCode !== null) fed.cluster.startParticipant('bank-c');
+    const job = horizontalJob({ participants: NAMES, training: { rounds: 40, min_participants: 2, round_timeout_s: 30 } });
+    const client = new CoordinatorClient(fed.cluster.address);
+    const jobId = await client.submitJob(stringify(job), 'test-bank');
+    const stateDir = join(fed.dir, 'state-bank-c');
+    const events: JobEvent[] = [];
+    let restarted: Promise<void> | undefined;
+    let keyMode = 0;
+    const last = await client.watchJob(jobId, (e) => {
+      events.push(e);
+      if (e.progress?.round === 2 && !restarted) {
+        keyMode = statSync(join(stateDir, 'jobs', jobId, 'ckks-secret.key')).mode & 0o777;
+        restarted = fed.cluster.kill('bank-c', 'SIGKILL').then(() => fed.cluster.startParticipant('bank-c'));
+      }
+    });
+    await restarted;
+    client.close();
+    expect(last.state, last.message).toBe('succeeded');
+    expect(keyMode).toBe(0o600);
+    const rounds = events.filter((e) => e.progress).map((e) => e.progress!);
+    const missing = rounds.findIndex((r) => !r.participants.includes('bank-c'));
+    expect(missing).toBeGreaterThan(0); // it was gone for a while...
+    const back = rounds.slice(missing).findIndex((r) => r.participants.includes('bank-c'));
+    expect(back, 'bank-c never rejoined').toBeGreaterThan(0); // ...and came back before the end
+    console.log(`bank-c dropped at round ${rounds[missing]!.round}, back at round ${rounds[missing + back]!.round} of 40`);
+    // Its own record survived the crash and goes on: receipts and egress lines from before and after.
+    const egress = readFileSync(join(stateDir, 'egress.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const contributions = egress.filter((l) => l.job === jobId && l.kind === 'contribution').map((l) => l.round);
+    expect(contributions).toContain(1);
+    expect(contributions).toContain(40);
+    expect(readFileSync(join(stateDir, 'receipts', `${jobId}.receipts`), 'utf8').trim().split('\n').length).toBeGreaterThan(3);
+    // The jobs are over: their secret keys are gone from disk, including the first test's job, which ended while
+    // bank-c was dead (the coordinator tells a returning participant which of its jobs ended meanwhile).
+    await new Promise((r) => setTimeout(r, 300));
+    const keyFiles = readdirSync(join(stateDir, 'jobs')).filter((id) => existsSync(join(stateDir, 'jobs', id, 'ckks-secret.key')));
+    expect(keyFiles).toEqual([]);
   });
 });

@@ -1,0 +1,71 @@
+/**
+ * What a participant must keep to rejoin a running job after a crash: the job file it accepted, the features it
+ * uses, and the job's CKKS keys. Kept under <state_dir>/jobs/<job id>/, the secret key with mode 0600 and never
+ * logged; the secret key is deleted when the job ends.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Keys } from '../src/fl/vector-codec.js';
+
+export interface StoredJob {
+  id: string;
+  specJson: string;
+  features: string[];
+  keys?: Keys;
+}
+
+const SECRET = 'ckks-secret.key';
+const PUBLIC = 'ckks-public.key';
+
+/** Write a file atomically (temporary name, then rename) with the given mode. */
+function writeAtomic(path: string, data: Uint8Array | string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, path);
+}
+
+export class JobStore {
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  private jobDir(id: string): string {
+    return join(this.dir, id);
+  }
+
+  save(job: { id: string; specJson: string; features: string[] }): void {
+    mkdirSync(this.jobDir(job.id), { recursive: true, mode: 0o700 });
+    writeAtomic(join(this.jobDir(job.id), 'job.json'), JSON.stringify({ id: job.id, spec: JSON.parse(job.specJson), features: job.features, state: 'running' }, null, 2), 0o600);
+  }
+
+  saveKeys(id: string, keys: Keys): void {
+    writeAtomic(join(this.jobDir(id), PUBLIC), keys.publicKey, 0o600);
+    if (keys.secretKey) writeAtomic(join(this.jobDir(id), SECRET), keys.secretKey, 0o600);
+  }
+
+  /** The job is over: forget its secret key, keep the record that it ran. */
+  end(id: string, state: string): void {
+    const file = join(this.jobDir(id), 'job.json');
+    if (!existsSync(file)) return;
+    rmSync(join(this.jobDir(id), SECRET), { force: true });
+    const job = JSON.parse(readFileSync(file, 'utf8'));
+    writeAtomic(file, JSON.stringify({ ...job, state }, null, 2), 0o600);
+  }
+
+  /** Jobs this node accepted and that had not ended when it stopped. */
+  unfinished(): StoredJob[] {
+    if (!existsSync(this.dir)) return [];
+    const out: StoredJob[] = [];
+    for (const id of readdirSync(this.dir)) {
+      const file = join(this.jobDir(id), 'job.json');
+      if (!existsSync(file)) continue;
+      const job = JSON.parse(readFileSync(file, 'utf8'));
+      if (job.state !== 'running') continue;
+      const pub = join(this.jobDir(id), PUBLIC);
+      const secret = join(this.jobDir(id), SECRET);
+      const keys = existsSync(pub) ? { publicKey: readFileSync(pub), secretKey: existsSync(secret) ? readFileSync(secret) : undefined } : undefined;
+      out.push({ id, specJson: JSON.stringify(job.spec), features: job.features, keys });
+    }
+    return out;
+  }
+}
