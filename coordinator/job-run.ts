@@ -386,27 +386,41 @@ export class JobRun {
       await Promise.all(asked.map((org) => this.send(org, round, { body: 'contributionRequest', contributionRequest }).catch(() => undefined)));
       const vectors: EncryptedVector[] = [];
       const contributors: string[] = [];
-      await Promise.all(
-        asked.map(async (org) => {
-          try {
-            const m = await this.mailbox.waitFor(org, 'contribution', round, deadline, () => this.sessions.isConnected(org));
-            if (m.body !== 'contribution') return;
-            this.codec.check(m.contribution.vector, length, org);
-            const bytes = encodeMessage('EncryptedVector', m.contribution.vector);
-            await this.recordWithReceipt(org, round, 'update_received', { round, purpose, participant: org, bytes: bytes.length, scheme: m.contribution.vector.scheme }, [
-              { name: 'update', bytes },
-            ]);
-            vectors.push(m.contribution.vector);
-            contributors.push(org);
-          } catch (err) {
-            const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
-            this.log.warn({ job: this.id, round, participant: org, reason }, 'participant dropped from round');
-            await this.record('update_rejected', { round, purpose, participant: org, reason });
-            if (!(err instanceof ParticipantGone)) await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
-            dropped.push(`${org} (${reason})`);
-          }
-        }),
-      );
+      const answered = new Set<string>();
+      const waitingSince = Date.now();
+      // Watchers see stragglers while the round waits, not only after it: every sixth of the deadline.
+      const straggling = setInterval(() => {
+        const late = asked.filter((o) => !answered.has(o));
+        if (late.length === 0) return;
+        const waited = Math.round((Date.now() - waitingSince) / 1000);
+        const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+        this.emit(this.stage, `round ${round}: waiting for ${late.join(', ')} (late: ${waited}s so far, deadline in ${left}s)`);
+      }, Math.max(1000, (t.round_timeout_s * 1000) / 6));
+      try {
+        await Promise.all(
+          asked.map(async (org) => {
+            try {
+              const m = await this.mailbox.waitFor(org, 'contribution', round, deadline, () => this.sessions.isConnected(org)).finally(() => answered.add(org));
+              if (m.body !== 'contribution') return;
+              this.codec.check(m.contribution.vector, length, org);
+              const bytes = encodeMessage('EncryptedVector', m.contribution.vector);
+              await this.recordWithReceipt(org, round, 'update_received', { round, purpose, participant: org, bytes: bytes.length, scheme: m.contribution.vector.scheme }, [
+                { name: 'update', bytes },
+              ]);
+              vectors.push(m.contribution.vector);
+              contributors.push(org);
+            } catch (err) {
+              const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
+              this.log.warn({ job: this.id, round, participant: org, reason }, 'participant dropped from round');
+              await this.record('update_rejected', { round, purpose, participant: org, reason });
+              if (!(err instanceof ParticipantGone)) await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
+              dropped.push(`${org} (${reason})`);
+            }
+          }),
+        );
+      } finally {
+        clearInterval(straggling);
+      }
       if (contributors.length < needed) {
         const why = `round ${round}: ${contributors.length} of ${this.participants.length} participants contributed, ${needed} needed; dropped: ${dropped.join('; ')}`;
         if (attempt < t.max_round_retries) {

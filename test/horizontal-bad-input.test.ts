@@ -85,6 +85,13 @@ describe('bad input during a federation (real coordinator, two honest participan
         return { ...honest, blocks: [cut], blockSha256: [sha256(cut)] };
       }),
     );
+    rogues.push(
+      // Honest but slow: its updates arrive 2.5 s late, within the 6 s deadline.
+      new RogueParticipant('bank-slow', rogueData, async (honest) => {
+        await new Promise((r) => setTimeout(r, 2500));
+        return honest;
+      }),
+    );
     for (const r of rogues) await r.connect(fed.cluster.address);
   });
   afterAll(async () => {
@@ -148,6 +155,15 @@ describe('bad input during a federation (real coordinator, two honest participan
     client.close();
     expect(result.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(result.details).toMatch(/exceeds the 65536-byte message limit/);
+  });
+
+  it('a straggler is shown to watchers while the round waits for it, and still counted when it arrives in time', async () => {
+    const result = await fed.run(horizontalJob({ participants: ['bank-a', 'bank-b', 'bank-slow'], training: { rounds: 2, round_timeout_s: 6 } }));
+    result.client.close();
+    expect(result.last.state, result.last.message).toBe('succeeded');
+    const waiting = result.events.filter((e) => /round \d+: waiting for bank-slow \(late: \d+s so far, deadline in \d+s\)/.test(e.message));
+    expect(waiting.length).toBeGreaterThanOrEqual(2);
+    for (const r of result.events.filter((e) => e.progress)) expect(r.progress!.participants).toContain('bank-slow');
   });
 
   it('a job naming a participant that refuses (consent) fails with the rule named', async () => {
