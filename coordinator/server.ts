@@ -14,7 +14,7 @@ import { ErrorCode, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
 import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
-import { CHUNK_BYTES, MAX_MESSAGE_BYTES, sha256, type Frame } from '../src/wire/framing.js';
+import { MAX_MESSAGE_BYTES, toChunks, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type {
   Chunk,
@@ -231,13 +231,7 @@ export class CoordinatorService implements SessionRegistry {
     if (!job.artifact) {
       return void call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: `job ${job.id} has no published model (state ${job.state})` });
     }
-    const bytes = job.artifact;
-    const count = Math.max(1, Math.ceil(bytes.length / CHUNK_BYTES));
-    const digest = sha256(bytes);
-    for (let index = 0; index < count; index++) {
-      const data = bytes.subarray(index * CHUNK_BYTES, (index + 1) * CHUNK_BYTES);
-      call.write({ transferId: job.id, index, count, data, sha256: index === count - 1 ? digest : new Uint8Array() });
-    }
+    for (const chunk of toChunks(job.id, job.artifact)) call.write(chunk);
     call.end();
   }
 

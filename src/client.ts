@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, FedcreditError } from './errors.js';
 import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS } from './wire/proto.js';
-import { sha256 } from './wire/framing.js';
+import { ChunkJoiner } from './wire/framing.js';
 import { unpackArtifact, type ArtifactFiles } from './model/artifact.js';
 import type { Chunk, JobEvent, JobStatus, SubmitJobResponse } from './wire/messages.js';
 
@@ -72,20 +72,23 @@ export class CoordinatorClient {
 
   downloadModel(jobId: string): Promise<ArtifactFiles> {
     return new Promise((resolve, reject) => {
-      const parts: Uint8Array[] = [];
-      let digest: Uint8Array | undefined;
+      const joiner = new ChunkJoiner();
+      let whole: Uint8Array | undefined;
       const call = this.raw.downloadModel({ jobId });
       call.on('data', (c: Chunk) => {
-        parts.push(c.data);
-        if (c.index === c.count - 1) digest = c.sha256;
-      });
-      call.on('error', (err: grpc.ServiceError) => reject(fromServiceError(err, this.address)));
-      call.on('end', () => {
-        const bytes = Buffer.concat(parts);
-        if (!digest || !Buffer.from(sha256(bytes)).equals(Buffer.from(digest))) {
-          return reject(new FedcreditError(ErrorCode.PROTOCOL, `the model of ${jobId} arrived incomplete or corrupted`, 'download it again'));
+        try {
+          whole = joiner.accept(c) ?? whole;
+        } catch (err) {
+          call.cancel();
+          reject(err);
         }
-        resolve(unpackArtifact(bytes));
+      });
+      call.on('error', (err: grpc.ServiceError) => {
+        if (err.code !== grpc.status.CANCELLED) reject(fromServiceError(err, this.address));
+      });
+      call.on('end', () => {
+        if (!whole) return reject(new FedcreditError(ErrorCode.PROTOCOL, `the model of ${jobId} arrived incomplete`, 'download it again'));
+        resolve(unpackArtifact(whole));
       });
     });
   }

@@ -15,6 +15,17 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return createHash('sha256').update(bytes).digest();
 }
 
+/** Split a payload into chunks whose data concatenates to it; the last carries the SHA-256 of the whole. */
+export function toChunks(transferId: string, payload: Uint8Array, chunkBytes = CHUNK_BYTES): Chunk[] {
+  const count = Math.max(1, Math.ceil(payload.length / chunkBytes));
+  const chunks: Chunk[] = [];
+  for (let index = 0; index < count; index++) {
+    const data = payload.subarray(index * chunkBytes, Math.min(payload.length, (index + 1) * chunkBytes));
+    chunks.push({ transferId, index, count, data, sha256: index === count - 1 ? sha256(payload) : new Uint8Array() });
+  }
+  return chunks;
+}
+
 /**
  * Split a message into frames: itself when small, else chunks whose data concatenates to its encoding. Also
  * returns the encoded size (what a participant's egress record counts).
@@ -22,22 +33,20 @@ export function sha256(bytes: Uint8Array): Uint8Array {
 export function toFrames<M extends object>(typeName: MessageTypeName, message: M, chunkBytes = CHUNK_BYTES): { frames: Frame<M>[]; bytes: number } {
   const encoded = encodeMessage(typeName, message);
   if (encoded.length <= chunkBytes) return { frames: [{ frame: 'message', message }], bytes: encoded.length };
-  const count = Math.ceil(encoded.length / chunkBytes);
-  const transferId = randomUUID();
-  const frames: Frame<M>[] = [];
-  for (let index = 0; index < count; index++) {
-    const data = encoded.subarray(index * chunkBytes, Math.min(encoded.length, (index + 1) * chunkBytes));
-    const last = index === count - 1;
-    frames.push({ frame: 'chunk', chunk: { transferId, index, count, data, sha256: last ? sha256(encoded) : new Uint8Array() } });
-  }
+  const frames = toChunks(randomUUID(), encoded, chunkBytes).map((chunk): Frame<M> => ({ frame: 'chunk', chunk }));
   return { frames, bytes: encoded.length };
 }
 
+function protocolError(message: string): FedcreditError {
+  return new FedcreditError(ErrorCode.PROTOCOL, message, 'this is a fault of the sending node or of the network; restart that node if it repeats');
+}
+
 /**
- * Reassembles chunked messages on one stream. Chunks of a transfer must arrive in order and complete before the
- * next transfer or message; anything else is a protocol error (the sender writes a transfer without interleaving).
+ * Joins the chunks of one transfer at a time: they must arrive in order, with a constant count, within the byte
+ * limit, and match the digest on the last chunk. Used for chunked messages on the control stream and for model
+ * downloads. Throws FedcreditError(PROTOCOL) on misuse, after which it accepts a fresh transfer.
  */
-export class Reassembler<M> {
+export class ChunkJoiner {
   private transferId = '';
   private expected = 0;
   private count = 0;
@@ -45,9 +54,10 @@ export class Reassembler<M> {
   private bytes = 0;
 
   constructor(
-    private readonly typeName: MessageTypeName,
-    /** Largest message accepted; the coordinator keeps it small until a stream has identified itself. */
+    /** Largest payload accepted; the coordinator keeps it small until a stream has identified itself. */
     public maxBytes = MAX_MESSAGE_BYTES,
+    /** Messages on the control stream are chunked only when large, so they have at least 2 chunks. */
+    private readonly minChunks = 1,
   ) {}
 
   /** A transfer has started and is not complete. */
@@ -55,18 +65,18 @@ export class Reassembler<M> {
     return this.transferId !== '';
   }
 
-  /** Feed one frame; returns a complete message when one is ready. Throws FedcreditError(PROTOCOL) on misuse. */
-  accept(frame: Frame<M>): M | undefined {
-    if (frame.frame === 'message') {
-      if (this.transferId) this.fail(`a message arrived while transfer ${this.transferId} was incomplete (${this.expected}/${this.count} chunks)`);
-      return frame.message;
-    }
-    const chunk = frame.chunk;
+  /** How far the pending transfer got, for error messages. */
+  get progress(): string {
+    return `transfer ${this.transferId} was incomplete (${this.expected}/${this.count} chunks)`;
+  }
+
+  /** Feed one chunk; returns the whole payload when its last chunk arrives. */
+  accept(chunk: Chunk | undefined | null): Uint8Array | undefined {
     if (!chunk) this.fail('an empty frame arrived');
     if (!this.transferId) {
       if (chunk.index !== 0) this.fail(`transfer ${chunk.transferId} started at chunk ${chunk.index}, not 0`);
       // Senders may use chunks smaller than ours, but not below 1 KiB: bounds the bookkeeping of a hostile transfer.
-      if (chunk.count < 2 || chunk.count > Math.ceil(this.maxBytes / 1024)) this.fail(`transfer ${chunk.transferId} announces ${chunk.count} chunks`);
+      if (chunk.count < this.minChunks || chunk.count > Math.ceil(this.maxBytes / 1024)) this.fail(`transfer ${chunk.transferId} announces ${chunk.count} chunks`);
       this.transferId = chunk.transferId;
       this.count = chunk.count;
     } else if (chunk.transferId !== this.transferId) {
@@ -84,14 +94,11 @@ export class Reassembler<M> {
     const id = this.transferId;
     this.reset();
     if (!Buffer.from(sha256(whole)).equals(Buffer.from(chunk.sha256))) this.fail(`transfer ${id} does not match its SHA-256 (corrupted or missing data)`);
-    try {
-      return decodeMessage<M>(this.typeName, whole);
-    } catch (err) {
-      this.fail(`transfer ${id} does not decode as ${this.typeName}: ${(err as Error).message}`);
-    }
+    return whole;
   }
 
-  private reset(): void {
+  /** Drop the pending transfer (the stream moved on without finishing it). */
+  reset(): void {
     this.transferId = '';
     this.expected = 0;
     this.count = 0;
@@ -101,6 +108,49 @@ export class Reassembler<M> {
 
   private fail(message: string): never {
     this.reset();
-    throw new FedcreditError(ErrorCode.PROTOCOL, message, 'this is a fault of the sending node or of the network; restart that node if it repeats');
+    throw protocolError(message);
+  }
+}
+
+/**
+ * Reassembles chunked messages on one stream. Chunks of a transfer must arrive in order and complete before the
+ * next transfer or message; anything else is a protocol error (the sender writes a transfer without interleaving).
+ */
+export class Reassembler<M> {
+  private readonly joiner: ChunkJoiner;
+
+  constructor(
+    private readonly typeName: MessageTypeName,
+    maxBytes = MAX_MESSAGE_BYTES,
+  ) {
+    this.joiner = new ChunkJoiner(maxBytes, 2);
+  }
+
+  set maxBytes(bytes: number) {
+    this.joiner.maxBytes = bytes;
+  }
+
+  /** A transfer has started and is not complete. */
+  get pending(): boolean {
+    return this.joiner.pending;
+  }
+
+  /** Feed one frame; returns a complete message when one is ready. Throws FedcreditError(PROTOCOL) on misuse. */
+  accept(frame: Frame<M>): M | undefined {
+    if (frame.frame === 'message') {
+      if (this.joiner.pending) {
+        const error = protocolError(`a message arrived while ${this.joiner.progress}`);
+        this.joiner.reset();
+        throw error;
+      }
+      return frame.message;
+    }
+    const whole = this.joiner.accept(frame.chunk);
+    if (!whole) return undefined;
+    try {
+      return decodeMessage<M>(this.typeName, whole);
+    } catch (err) {
+      throw protocolError(`transfer ${frame.chunk.transferId} does not decode as ${this.typeName}: ${(err as Error).message}`);
+    }
   }
 }
