@@ -12,6 +12,7 @@ import { VectorCodec, float32Bytes, float64Bytes, toFloat64 } from '../src/fl/ve
 import { sha256 } from '../src/wire/framing.js';
 import { encodeMessage } from '../src/wire/proto.js';
 import { encodeTreeHead, type Ledger } from '../src/ledger/ledger.js';
+import { hex } from '../src/ledger/records.js';
 import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedavg.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
@@ -67,7 +68,7 @@ export class JobRun {
   private readonly watchers = new Set<(e: JobEvent) => void>();
   private codec!: VectorCodec;
   private engine?: CkksEngine;
-  private active: string[] = [];
+  /** Per-job X25519 keys the participants sent with their acceptance; the lead seals the CKKS secret key to them. */
 
   constructor(
     readonly id: string,
@@ -79,7 +80,6 @@ export class JobRun {
     private readonly offerTimeoutMs: number,
     private readonly ledger: Ledger,
   ) {
-    this.active = [...spec.participants];
   }
 
   get participants(): string[] {
@@ -195,7 +195,7 @@ export class JobRun {
   }
 
   private async broadcast(body: CoordinatorRequest, round = 0): Promise<void> {
-    await Promise.all(this.active.filter((o) => this.sessions.isConnected(o)).map((o) => this.send(o, round, body).catch(() => undefined)));
+    await Promise.all(this.participants.filter((o) => this.sessions.isConnected(o)).map((o) => this.send(o, round, body).catch(() => undefined)));
   }
 
   /** Offer the job to every named participant; all must accept, with the same feature schema. */
@@ -519,6 +519,3 @@ export class JobRun {
   }
 }
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
-}

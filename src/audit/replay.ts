@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLedger } from '../ledger/read.js';
+import { hex } from '../ledger/records.js';
 import { CkksEngine } from '../he/ckks.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
 import { applyAggregate } from '../fl/fedavg.js';
@@ -51,7 +52,6 @@ interface BlobRef {
   size: number;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 export async function replayLedger(dir: string, opts: { jobId?: string } = {}): Promise<ReplayReport> {

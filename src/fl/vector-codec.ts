@@ -5,15 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { CkksEngine, type CiphertextForm } from '../he/ckks.js';
+import { sha256 } from '../wire/framing.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { EncryptedVector, VectorScheme } from '../wire/messages.js';
 
 const PLAINTEXT_FINGERPRINT = createHash('sha256').update('plaintext;float64le').digest();
 const PLAINTEXT_BLOCK = 4096;
-
-function digest(bytes: Uint8Array): Uint8Array {
-  return createHash('sha256').update(bytes).digest();
-}
 
 function protocolError(message: string): FedcreditError {
   return new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, message, 'the sending participant is faulty or runs another version; restart it');
@@ -59,7 +56,7 @@ export class VectorCodec {
         blocks.push(new Uint8Array(part.buffer));
       }
     }
-    return { scheme: this.scheme, length: values.length, blocks, paramsFingerprint: this.fingerprint, blockSha256: blocks.map(digest) };
+    return { scheme: this.scheme, length: values.length, blocks, paramsFingerprint: this.fingerprint, blockSha256: blocks.map(sha256) };
   }
 
   /**
@@ -80,7 +77,7 @@ export class VectorCodec {
     const blocks = Math.max(1, Math.ceil(expectedLength / this.blockValues));
     if (vector.blocks.length !== blocks || vector.blockSha256.length !== blocks) throw protocolError(`${who} sent ${vector.blocks.length} blocks, the job expects ${blocks}`);
     vector.blocks.forEach((block, i) => {
-      if (!Buffer.from(digest(block)).equals(Buffer.from(vector.blockSha256[i]!))) throw protocolError(`block ${i} from ${who} does not match its SHA-256`);
+      if (!Buffer.from(sha256(block)).equals(Buffer.from(vector.blockSha256[i]!))) throw protocolError(`block ${i} from ${who} does not match its SHA-256`);
       if (this.engine) {
         this.engine.checkCiphertext(block, form);
       } else {
@@ -109,7 +106,7 @@ export class VectorCodec {
         return new Uint8Array(acc.buffer);
       });
     }
-    return { scheme: this.scheme, length, blocks, paramsFingerprint: this.fingerprint, blockSha256: blocks.map(digest) };
+    return { scheme: this.scheme, length, blocks, paramsFingerprint: this.fingerprint, blockSha256: blocks.map(sha256) };
   }
 
   decode(vector: EncryptedVector, keys?: Keys): Float64Array {
