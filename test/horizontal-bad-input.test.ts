@@ -72,6 +72,8 @@ describe('bad input during a federation (real coordinator, two honest participan
     fed = await TestFederation.start([
       { name: 'bank-a', data: uciHomoSpec(guest) },
       { name: 'bank-b', data: uciHomoSpec(host1) },
+      // Same columns as the others, but declares one of them with another type: its schema differs.
+      { name: 'bank-typed', data: { ...uciHomoSpec(host2), features: uciHomoSpec(host2).features.map((f, i) => (i === 0 ? { ...f, type: 'integer' as const } : f)) } },
       // Declares a column its CSV does not have.
       { name: 'bank-broken', data: { ...uciHomoSpec(host2), features: [...uciHomoSpec(host2).features, { name: 'vat_growth', type: 'number', missing: 'impute' }] } },
     ]);
@@ -164,6 +166,22 @@ describe('bad input during a federation (real coordinator, two honest participan
     const waiting = result.events.filter((e) => /round \d+: waiting for bank-slow \(late: \d+s so far, deadline in \d+s\)/.test(e.message));
     expect(waiting.length).toBeGreaterThanOrEqual(2);
     for (const r of result.events.filter((e) => e.progress)) expect(r.progress!.participants).toContain('bank-slow');
+  });
+
+  it('participants whose declared schemas differ make the job fail before any data is used, naming the participant', async () => {
+    const result = await fed.run(horizontalJob({ participants: ['bank-a', 'bank-typed'], training: { rounds: 1 } }));
+    result.client.close();
+    expect(result.last.state).toBe('failed');
+    expect(result.last.message).toMatch(/FC_JOB_INVALID: participant bank-typed's feature schema differs from bank-a's/);
+    expect(result.events.some((e) => e.progress)).toBe(false);
+  });
+
+  it('asking about a job that does not exist says so', async () => {
+    const client = new CoordinatorClient(fed.cluster.address);
+    const err = await client.getJob('job-nope').catch((e: unknown) => e as FedcreditError);
+    client.close();
+    expect((err as FedcreditError).code).toBe('FC_NOT_FOUND');
+    expect((err as FedcreditError).message).toContain('no job job-nope');
   });
 
   it('a job naming a participant that refuses (consent) fails with the rule named', async () => {
