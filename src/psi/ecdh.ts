@@ -1,0 +1,400 @@
+/**
+ * Building blocks of ECDH private set intersection (Meadows / Huberman-Franklin-Hogg): each party hashes its ids
+ * to points and blinds them with a secret scalar; the other party blinds them again; ids held by both end up as
+ * equal doubly-blinded values, and nothing else can be compared.
+ *
+ * The group operation is X25519 (RFC 7748) from node:crypto, nothing else. A SHA-256 hash with the top bit cleared
+ * is used directly as a u-coordinate: about half of all u are points of Curve25519, the others are points of its
+ * quadratic twist. X25519 is a Montgomery ladder on u alone, so for every u, X25519(a, X25519(b, u)) equals
+ * X25519(b, X25519(a, u)) (multiplication by clamped scalars commutes on the u-line), and because Curve25519 is
+ * twist-secure, discrete logarithms are as hard on the twist as on the curve: blinding a twist point leaks nothing
+ * about the scalar. Clamped scalars are multiples of the cofactor 8, so u-coordinates that differ by a low-order
+ * component blind to the same value; finding two ids whose hashes do that is as hard as breaking SHA-256.
+ */
+import {
+  createCipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { packageRoot } from '../paths.js';
+
+export const POINT_BYTES = 32;
+
+/** Below this many points blinding runs on the calling thread; above it, on the worker pool. */
+const WORKER_MIN_POINTS = 2048;
+/** Points per message to a worker (2 MiB): large enough to amortise messaging, small enough to balance load. */
+const MAX_CHUNK_POINTS = 65_536;
+
+function pointCount(bytes: Uint8Array, what: string): number {
+  if (bytes.length % POINT_BYTES !== 0) {
+    throw new RangeError(`${what} must hold whole ${POINT_BYTES}-byte points, got a length of ${bytes.length} bytes`);
+  }
+  return bytes.length / POINT_BYTES;
+}
+
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/** Packed n x 32 bytes: SHA-256(salt || 0x00 || utf8(id)) for each id, with the top bit of byte 31 cleared. */
+export function hashIds(salt: Uint8Array, ids: readonly string[]): Buffer {
+  const salted = createHash('sha256').update(salt).update(new Uint8Array([0]));
+  const out = Buffer.allocUnsafe(ids.length * POINT_BYTES);
+  for (let i = 0; i < ids.length; i++) {
+    const offset = i * POINT_BYTES;
+    salted.copy().update(ids[i], 'utf8').digest().copy(out, offset);
+    out[offset + POINT_BYTES - 1] &= 0x7f;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Blinding one run of points (both the calling thread and blind-worker use this)
+// ---------------------------------------------------------------------------------------------------------------
+
+/** OpenSSL refuses to return the all-zero shared secret, which X25519 gives exactly for low-order points. */
+function isLowOrderFailure(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'ERR_OSSL_FAILED_DURING_DERIVATION';
+}
+
+function lowOrderPointError(index: number): Error {
+  return new Error(`point ${index} is a low-order point (X25519 with it gives the all-zero value): the peer sent a low-order point`);
+}
+
+/**
+ * Replaces each 32-byte point of `points` by X25519(secret, point). Returns -1, or the index of the first low-order
+ * point (the points before it are blinded, the rest untouched). Internal: exported for blind-worker.
+ */
+export function blindInPlace(privateKey: KeyObject, points: Uint8Array): number {
+  const buf = asBuffer(points);
+  const n = pointCount(buf, 'points');
+  for (let i = 0; i < n; i++) {
+    const offset = i * POINT_BYTES;
+    // The JWK route builds the peer key ~3x faster than SPKI DER.
+    const x = buf.toString('base64url', offset, offset + POINT_BYTES);
+    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' });
+    let shared: Buffer;
+    try {
+      shared = diffieHellman({ privateKey, publicKey });
+    } catch (err) {
+      if (isLowOrderFailure(err)) return i;
+      throw err;
+    }
+    shared.copy(buf, offset);
+  }
+  return -1;
+}
+
+/** A message to blind-worker; `points` is transferred, blinded in place and transferred back. */
+export interface BlindTask {
+  key: KeyObject;
+  points: ArrayBuffer;
+}
+
+export type BlindReply = { points: ArrayBuffer; lowOrderIndex: number } | { error: string };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Worker pool
+// ---------------------------------------------------------------------------------------------------------------
+
+interface QueuedTask {
+  task: BlindTask;
+  resolve: (reply: { points: ArrayBuffer; lowOrderIndex: number }) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Threads running blind-worker, one task each at a time. An idle worker is unref()ed, so the pool never keeps the
+ * process alive; a busy one is ref()ed, so that a process awaiting a blinding does not exit under it.
+ */
+class BlindPool {
+  private readonly workers = new Map<Worker, QueuedTask | null>();
+  private readonly queue: QueuedTask[] = [];
+  private size = 0;
+
+  constructor(private readonly script: string) {}
+
+  /** Makes sure the pool has at least `size` workers from now on. */
+  grow(size: number): void {
+    this.size = Math.max(this.size, size);
+  }
+
+  run(task: BlindTask): Promise<{ points: ArrayBuffer; lowOrderIndex: number }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    const closed = new Error('the PSI worker pool was closed');
+    for (const queued of this.queue.splice(0)) queued.reject(closed);
+    for (const current of this.workers.values()) current?.reject(closed);
+    const workers = [...this.workers.keys()];
+    this.workers.clear();
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  private dispatch(): void {
+    while (this.workers.size < this.size && this.queue.length > 0) this.spawn();
+    for (const [worker, current] of this.workers) {
+      if (this.queue.length === 0) return;
+      if (current) continue;
+      const next = this.queue.shift()!;
+      this.workers.set(worker, next);
+      worker.ref();
+      worker.postMessage(next.task, [next.task.points]);
+    }
+  }
+
+  private spawn(): void {
+    const worker = new Worker(this.script);
+    worker.unref();
+    this.workers.set(worker, null);
+    worker.on('message', (reply: BlindReply) => {
+      const current = this.finish(worker);
+      if ('error' in reply) current?.reject(new Error(`PSI blind worker: ${reply.error}`));
+      else current?.resolve(reply);
+      this.dispatch();
+    });
+    worker.on('error', (err) => this.finish(worker)?.reject(new Error(`PSI blind worker failed: ${err.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.workers.has(worker)) return; // closed
+      this.finish(worker)?.reject(new Error(`PSI blind worker exited with code ${code}`));
+      this.workers.delete(worker);
+      this.dispatch();
+    });
+  }
+
+  private finish(worker: Worker): QueuedTask | null {
+    const current = this.workers.get(worker) ?? null;
+    if (this.workers.has(worker)) this.workers.set(worker, null);
+    worker.unref();
+    return current;
+  }
+}
+
+let sharedPool: BlindPool | undefined;
+
+function blindPool(threads: number): BlindPool {
+  if (!sharedPool) {
+    // Workers run compiled JavaScript even when the caller runs TypeScript sources (vitest).
+    const script = join(packageRoot(), 'dist', 'src', 'psi', 'blind-worker.js');
+    if (!existsSync(script)) throw new Error(`the PSI worker script ${script} is missing: run npm run build`);
+    sharedPool = new BlindPool(script);
+  }
+  sharedPool.grow(threads);
+  return sharedPool;
+}
+
+/** Terminates the shared blinding workers (the next blinding on workers starts new ones). */
+export async function closePsiWorkers(): Promise<void> {
+  const pool = sharedPool;
+  sharedPool = undefined;
+  await pool?.close();
+}
+
+function copyToArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  const copy = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(copy).set(bytes);
+  return copy;
+}
+
+/** Splits the points into equal chunks, a multiple of `threads` of them, and keeps `threads` chunks in flight. */
+async function blindOnWorkers(key: KeyObject, points: Buffer, threads: number): Promise<Buffer> {
+  const pool = blindPool(threads);
+  const n = points.length / POINT_BYTES;
+  const chunks = Math.ceil(Math.ceil(n / MAX_CHUNK_POINTS) / threads) * threads;
+  const chunkPoints = Math.ceil(n / chunks);
+  const out = Buffer.allocUnsafe(points.length);
+  let nextChunk = 0;
+  let failed = false;
+  const lane = async (): Promise<void> => {
+    while (!failed && nextChunk * chunkPoints < n) {
+      const first = nextChunk++ * chunkPoints;
+      const start = first * POINT_BYTES;
+      const end = Math.min(n, first + chunkPoints) * POINT_BYTES;
+      try {
+        const reply = await pool.run({ key, points: copyToArrayBuffer(points.subarray(start, end)) });
+        if (reply.lowOrderIndex >= 0) throw lowOrderPointError(first + reply.lowOrderIndex);
+        out.set(new Uint8Array(reply.points), start);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(threads, chunks) }, lane));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface PsiKeyOptions {
+  /** Worker threads for large blindings; default `Math.max(1, os.availableParallelism())`. */
+  threads?: number;
+}
+
+/** PKCS#8 DER of an X25519 private key, up to the 32-byte scalar (RFC 8410). JWK import would demand `x` too. */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+function threadCount(opts: PsiKeyOptions): number {
+  const threads = opts.threads ?? Math.max(1, availableParallelism());
+  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
+  return threads;
+}
+
+/** A party's secret blinding scalar for one PSI job. */
+export class PsiKey {
+  private constructor(
+    private readonly privateKey: KeyObject,
+    private readonly threads: number,
+  ) {}
+
+  static generate(opts: PsiKeyOptions = {}): PsiKey {
+    return new PsiKey(generateKeyPairSync('x25519').privateKey, threadCount(opts));
+  }
+
+  /** The key whose `exportSecret()` gave `jwkD`: a participant persists it to resume a job after a crash. */
+  static fromSecret(jwkD: string, opts: PsiKeyOptions = {}): PsiKey {
+    const scalar = Buffer.from(jwkD, 'base64url');
+    if (scalar.length !== 32 || scalar.toString('base64url') !== jwkD) {
+      throw new RangeError('a PSI secret is 32 bytes in unpadded base64url (43 characters)');
+    }
+    const der = Buffer.concat([X25519_PKCS8_PREFIX, scalar]);
+    return new PsiKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }), threadCount(opts));
+  }
+
+  /** The scalar in base64url (the `d` of its JWK). Secret: store it like a private key. */
+  exportSecret(): string {
+    return this.privateKey.export({ format: 'jwk' }).d as string;
+  }
+
+  /** X25519(secret, point) for each packed 32-byte point, in order; the input is not modified. */
+  async blind(points: Uint8Array): Promise<Buffer> {
+    const input = asBuffer(points);
+    const n = pointCount(input, 'blind() input');
+    if (n >= WORKER_MIN_POINTS) return blindOnWorkers(this.privateKey, input, this.threads);
+    const out = Buffer.from(input);
+    const lowOrderIndex = blindInPlace(this.privateKey, out);
+    if (lowOrderIndex >= 0) throw lowOrderPointError(lowOrderIndex);
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shuffling and matching
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Uniform 32-bit words from the AES-256-CTR keystream of a 32-byte seed. */
+class KeystreamWords {
+  private readonly cipher;
+  private readonly zeros = Buffer.alloc(16_384);
+  private block = Buffer.alloc(0);
+  private offset = 0;
+
+  constructor(seed: Uint8Array) {
+    this.cipher = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16));
+  }
+
+  next(): number {
+    if (this.offset === this.block.length) {
+      this.block = this.cipher.update(this.zeros);
+      this.offset = 0;
+    }
+    const word = this.block.readUInt32LE(this.offset);
+    this.offset += 4;
+    return word;
+  }
+
+  /** Uniform in [0, bound), by rejecting the top 2^32 mod bound words that would bias `word % bound`. */
+  below(bound: number): number {
+    const limit = 2 ** 32 - (2 ** 32 % bound);
+    for (;;) {
+      const word = this.next();
+      if (word < limit) return word % bound;
+    }
+  }
+}
+
+/**
+ * A uniformly random permutation of 0..n-1 (Fisher-Yates), determined by a 32-byte seed: keep the seed secret, and
+ * use a fresh random one per job.
+ */
+export function permutation(n: number, seed: Uint8Array): Uint32Array {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw new RangeError(`n must be an integer in [0, 2^32), got ${n}`);
+  if (seed.length !== 32) throw new RangeError(`the permutation seed has 32 bytes, got ${seed.length}`);
+  const words = new KeystreamWords(seed);
+  const perm = new Uint32Array(n);
+  for (let i = 0; i < n; i++) perm[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = words.below(i + 1);
+    const t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  return perm;
+}
+
+function sameValue(a: Buffer, aOffset: number, b: Buffer, bOffset: number): boolean {
+  return (
+    a.readUInt32LE(aOffset) === b.readUInt32LE(bOffset) &&
+    a.compare(b, bOffset, bOffset + POINT_BYTES, aOffset, aOffset + POINT_BYTES) === 0
+  );
+}
+
+/**
+ * An open-addressing (linear probing) table of indices into packed 32-byte values, keyed by each value's first 4
+ * bytes: 4 bytes per slot at load <= 1/2, so 1M values take 8 MiB beside the values themselves.
+ */
+class BlindedIndex {
+  private readonly slots: Int32Array; // value index + 1; 0 = empty
+  private readonly mask: number;
+
+  constructor(private readonly values: Buffer) {
+    const n = values.length / POINT_BYTES;
+    this.mask = 2 ** Math.max(1, Math.ceil(Math.log2(2 * n))) - 1;
+    this.slots = new Int32Array(this.mask + 1);
+    for (let i = 0; i < n; i++) {
+      const slot = this.slotOf(values, i * POINT_BYTES);
+      if (this.slots[slot] === 0) this.slots[slot] = i + 1;
+    }
+  }
+
+  /** The index of the first value equal to the 32 bytes at `offset` in `buf`, or -1. */
+  find(buf: Buffer, offset: number): number {
+    return this.slots[this.slotOf(buf, offset)] - 1;
+  }
+
+  /** The slot holding a value equal to the 32 bytes at `offset` in `buf`, or the empty slot where it would go. */
+  private slotOf(buf: Buffer, offset: number): number {
+    for (let slot = buf.readUInt32LE(offset) & this.mask; ; slot = (slot + 1) & this.mask) {
+      const entry = this.slots[slot];
+      if (entry === 0 || sameValue(buf, offset, this.values, (entry - 1) * POINT_BYTES)) return slot;
+    }
+  }
+}
+
+/**
+ * For each guest value, the index of the equal host value, or -1 (the first one if the host list repeats it).
+ * Blinded values are uniform and the host cannot steer them (the guest blinds the host's list with its secret), so
+ * their first bytes hash well.
+ */
+export function matchBlinded(guestDouble: Uint8Array, hostDouble: Uint8Array): Int32Array {
+  const guest = asBuffer(guestDouble);
+  const host = asBuffer(hostDouble);
+  const guestCount = pointCount(guest, 'the guest list');
+  pointCount(host, 'the host list');
+  const index = new BlindedIndex(host);
+  const matches = new Int32Array(guestCount);
+  for (let i = 0; i < guestCount; i++) matches[i] = index.find(guest, i * POINT_BYTES);
+  return matches;
+}
