@@ -8,12 +8,18 @@
  * can show it stays flat over many rounds.
  *
  * Vectors longer than the slot count (N/2) are packed into ceil(length / slots) ciphertexts, slot-full each.
+ *
+ * Besides the horizontal secure sum, the engine implements the encrypted steps of vertical (hetero) logistic
+ * regression with an arbiter that holds the secret key (see "Vertical logistic regression" below).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as sealModule from 'node-seal';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
 import type { Context } from 'node-seal/implementation/context.js';
+import type { GaloisKeys } from 'node-seal/implementation/galois-keys.js';
+import type { PlainText } from 'node-seal/implementation/plain-text.js';
+import type { Serializable } from 'node-seal/implementation/serializable.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
 export interface CkksParams {
@@ -28,6 +34,32 @@ export interface CkksParams {
  * above the scale in the 60-bit data prime and 40 more in the second prime for sums of sample-weighted updates.
  */
 export const DEFAULT_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffModulusBits: [60, 40, 60], scaleBits: 40 };
+
+/**
+ * Parameters for vertical logistic regression: N = 8192 with a 200-bit chain {60, 40, 40, 60} (≤ 218, 128-bit
+ * secure). The three data primes give 140 bits at the top level: a fore-gradient at scale 2^80 times a feature
+ * diagonal at scale 2^27 is at 2^107, leaving 33 bits (values below 2^32); one rescale by the last 40-bit prime
+ * leaves scale ≈ 2^67 in a 100-bit modulus, the same 33 bits for gradient plus mask.
+ */
+export const VERTICAL_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffModulusBits: [60, 40, 40, 60], scaleBits: 40 };
+
+/**
+ * Scale (bits) at which a party encodes its feature diagonals in maskedGradient. Encoding rounds the plaintext
+ * polynomial to integers, which perturbs every slot by about sqrt(N/24)/2^bits ≈ 18.5/2^bits: at 2^20 that is
+ * 1.8e-5 per feature value and the gradient is off by ~1.6e-5 relative; at 2^27 the error is ~1.4e-7 relative,
+ * and 2^27 is the largest scale that still leaves room for a 2^30 mask (|g + m| < 2^32).
+ */
+export const VERTICAL_DIAGONAL_SCALE_BITS = 27;
+
+/** Values of a masked gradient must stay below 2^32 in magnitude: what the modulus leaves above its scale. */
+const VERTICAL_VALUE_BITS = 32;
+
+/**
+ * Largest mask magnitude maskedGradient accepts (|g + m| < 2^32 then holds for any |g| < 2^30). The arbiter's
+ * answer g + m is a float64, so the party's g carries an absolute error of about 3e-16·max|m| (3e-7 at 2^30): pick
+ * the mask no larger than privacy needs.
+ */
+export const VERTICAL_MAX_MASK = 2 ** 30;
 
 export function paramsFingerprint(params: CkksParams): Uint8Array {
   const canonical = `ckks;N=${params.polyModulusDegree};q=${params.coeffModulusBits.join(',')};scale=${params.scaleBits}`;
@@ -88,14 +120,14 @@ function invalidCiphertext(message: string): FedcreditError {
  * Check SEAL's serialisation header before handing bytes to the WASM module: a truncated buffer otherwise makes
  * SEAL abort instead of throwing a clean error.
  */
-function checkSerializedHeader(bytes: Uint8Array): void {
-  if (bytes.length < SEAL_HEADER_BYTES) throw invalidCiphertext(`ciphertext of ${bytes.length} bytes is shorter than SEAL's 16-byte header`);
+function checkSerializedHeader(bytes: Uint8Array, what = 'ciphertext'): void {
+  if (bytes.length < SEAL_HEADER_BYTES) throw invalidCiphertext(`${what} of ${bytes.length} bytes is shorter than SEAL's 16-byte header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint16(0, true) !== SEAL_MAGIC) throw invalidCiphertext('ciphertext does not start with SEAL\'s magic number');
-  if (view.getUint8(2) !== SEAL_HEADER_BYTES) throw invalidCiphertext('ciphertext header has an unexpected size');
-  if (view.getUint8(6) > 2) throw invalidCiphertext(`ciphertext header names unknown compression mode ${view.getUint8(6)}`);
+  if (view.getUint16(0, true) !== SEAL_MAGIC) throw invalidCiphertext(`${what} does not start with SEAL's magic number`);
+  if (view.getUint8(2) !== SEAL_HEADER_BYTES) throw invalidCiphertext(`${what} header has an unexpected size`);
+  if (view.getUint8(6) > 2) throw invalidCiphertext(`${what} header names unknown compression mode ${view.getUint8(6)}`);
   const declared = view.getBigUint64(8, true);
-  if (declared !== BigInt(bytes.length)) throw invalidCiphertext(`ciphertext header declares ${declared} bytes but ${bytes.length} arrived (truncated or padded)`);
+  if (declared !== BigInt(bytes.length)) throw invalidCiphertext(`${what} header declares ${declared} bytes but ${bytes.length} arrived (truncated or padded)`);
 }
 
 /** How a ciphertext on the wire was produced: see CkksEngine.checkCiphertext. */
@@ -106,10 +138,50 @@ export interface CkksKeyPair {
   secretKey: Uint8Array;
 }
 
+/** The arbiter's keys for vertical logistic regression: the public and Galois keys go to every party. */
+export interface ArbiterKeys extends CkksKeyPair {
+  /** Rotation keys for steps 1, 2, 4, …, slotCount/2 (seeded serialisation). */
+  galoisKeys: Uint8Array;
+}
+
+/** What a ciphertext must look like to be used: scale, and (when given) its level in the modulus chain. */
+interface CiphertextExpectation {
+  scale: number;
+  /** 0 = the top data level (fresh ciphertexts), 1 = after one rescale, …; undefined = any level. */
+  level?: number;
+  /** How the ciphertext is described in the error, e.g. 'a fresh CKKS encryption'. */
+  what: string;
+  /** Appended to the error message. */
+  why?: string;
+}
+
+/** One data level of the modulus chain: its parms_id and its primes. */
+interface ChainLevel {
+  parmsId: BigUint64Array;
+  primes: BigUint64Array;
+}
+
+/** Galois keys kept loaded per engine (by SHA-256 of their bytes): a job has one arbiter, so two is plenty. */
+const GALOIS_CACHE_ENTRIES = 2;
+
+/** 2^40 for an exact power of two, else 2^67.00 (a scale after rescaling by a prime, or a foreign one). */
+const scaleText = (scale: number): string => (Number.isInteger(Math.log2(scale)) ? `2^${Math.log2(scale)}` : `2^${Math.log2(scale).toFixed(2)}`);
+
+const sameIds = (a: BigUint64Array, b: BigUint64Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+
+function requireFinite(values: Float64Array, what: string): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) throw new RangeError(`${what} holds a non-finite value (${values[i]}) at position ${i}`);
+  }
+}
+
 export class CkksEngine {
   readonly slotCount: number;
   readonly fingerprint: Uint8Array;
   private readonly scale: number;
+  /** The data levels, top (fresh ciphertexts) first. */
+  private readonly chain: ChainLevel[];
+  private readonly galoisCache = new Map<string, GaloisKeys>();
 
   private constructor(
     private readonly seal: SEALLibrary,
@@ -121,6 +193,27 @@ export class CkksEngine {
     encoder.delete();
     this.scale = 2 ** params.scaleBits;
     this.fingerprint = paramsFingerprint(params);
+    this.chain = [];
+    let data = context.firstContextData;
+    try {
+      for (let level = 0; level < params.coeffModulusBits.length - 1; level++) {
+        const parms = data.parms;
+        const id = data.parmsId;
+        try {
+          this.chain.push({ parmsId: id.values, primes: BigUint64Array.from(parms.coeffModulus) });
+        } finally {
+          id.delete();
+          parms.delete();
+        }
+        if (level + 1 < params.coeffModulusBits.length - 1) {
+          const next = data.nextContextData;
+          data.delete();
+          data = next;
+        }
+      }
+    } finally {
+      data.delete();
+    }
   }
 
   /** Build a context for the parameters; refuses parameters that SEAL does not rate 128-bit secure. */
@@ -318,7 +411,15 @@ export class CkksEngine {
     }
   }
 
-  private loadCiphertext(bytes: Uint8Array): CipherText {
+  /**
+   * Deserialise and check one ciphertext: size 2 (never relinearised), the expected scale and, when given, the
+   * expected level. Without `expected` it must be a fresh encryption at the job's scale 2^scaleBits (any level),
+   * which is what the horizontal secure sum exchanges.
+   */
+  private loadCiphertext(
+    bytes: Uint8Array,
+    expected: CiphertextExpectation = { scale: this.scale, what: 'a fresh CKKS encryption' },
+  ): CipherText {
     checkSerializedHeader(bytes);
     const cipher = this.seal.CipherText();
     try {
@@ -327,15 +428,375 @@ export class CkksEngine {
       cipher.delete();
       throw invalidCiphertext(`ciphertext does not deserialise under the job's CKKS parameters: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (cipher.size !== 2 || Math.abs(Math.log2(cipher.scale) - this.params.scaleBits) > 1e-9) {
-      const detail = `size ${cipher.size}, scale 2^${Math.log2(cipher.scale).toFixed(2)}`;
+    const level = expected.level === undefined ? undefined : this.levelOf(cipher);
+    if (
+      cipher.size !== 2 ||
+      Math.abs(Math.log2(cipher.scale) - Math.log2(expected.scale)) > 1e-9 ||
+      (expected.level !== undefined && level !== expected.level)
+    ) {
+      const detail = `size ${cipher.size}, scale ${scaleText(cipher.scale)}${level === undefined ? '' : `, level ${level < 0 ? 'unknown' : level}`}`;
+      const where = expected.level === undefined ? '' : ` at level ${expected.level}`;
       cipher.delete();
-      throw invalidCiphertext(`ciphertext is not a fresh CKKS encryption at scale 2^${this.params.scaleBits} (${detail})`);
+      throw invalidCiphertext(`ciphertext is not ${expected.what} at scale ${scaleText(expected.scale)}${where} (${detail})${expected.why ?? ''}`);
     }
     return cipher;
   }
 
+  /**
+   * loadCiphertext, and also require SEAL's own serialisation of it (see checkCiphertext 'canonical'): catches a
+   * truncated ciphertext whose header was rewritten to match.
+   */
+  private loadCanonical(bytes: Uint8Array, expected: CiphertextExpectation): CipherText {
+    const cipher = this.loadCiphertext(bytes, expected);
+    if (!Buffer.from(cipher.saveArray(this.seal.ComprModeType.zstd)).equals(Buffer.from(bytes))) {
+      cipher.delete();
+      throw invalidCiphertext(`ciphertext (${expected.what}) does not re-serialise to the bytes received (truncated, altered, or seeded)`);
+    }
+    return cipher;
+  }
+
+  /** Position of the ciphertext's parms_id in the data chain (0 = top), or -1 if it is not a data level. */
+  private levelOf(cipher: CipherText): number {
+    const id = cipher.parmsId;
+    try {
+      const values = id.values;
+      return this.chain.findIndex((level) => sameIds(level.parmsId, values));
+    } finally {
+      id.delete();
+    }
+  }
+
   dispose(): void {
+    for (const keys of this.galoisCache.values()) keys.delete();
+    this.galoisCache.clear();
     this.context.delete();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Vertical logistic regression
+  //
+  // The arbiter (the coordinator) holds the secret key; hosts and the guest hold its public and Galois keys. Per
+  // mini-batch of B ≤ slotCount records (record i in slot i, slots ≥ B zero):
+  //   host k:   [[0.25·u_k]]                                   encryptSlots                 scale 2^40, level 0
+  //   guest:    [[d]] = w ⊙ Σ_k [[0.25·u_k]] + o               foreGradient                 scale 2^80, level 0
+  //   party:    [[g + m]], g_j = Σ_i X[i][j]·d[i]               maskedGradient               scale ≈ 2^67, level 1
+  //   arbiter:  g + m, first `count` slots                      decryptGradient
+  // with w the per-record weights and o = w ⊙ (0.25·u_g + 0.5 − y) the guest's plaintext offset.
+  // ---------------------------------------------------------------------------------------------------------------
+
+  /**
+   * The exact scales of the vertical pipeline under this engine's parameters, or FC_CKKS_PARAMS if they leave too
+   * little room (they must have at least two data levels and 33 bits above the product's scale).
+   */
+  private verticalScales(): { partial: number; fore: number; diagonal: number; gradient: number } {
+    const bits = this.params.coeffModulusBits;
+    const dataBits = bits.slice(0, -1);
+    const foreBits = 2 * this.params.scaleBits;
+    const productBits = foreBits + VERTICAL_DIAGONAL_SCALE_BITS;
+    const topBits = dataBits.reduce((a, b) => a + b, 0);
+    const lastBits = dataBits[dataBits.length - 1]!;
+    // After the rescale by the last data prime both modulus and scale lose its bits: the headroom stays the same.
+    if (dataBits.length < 2 || topBits - productBits < VERTICAL_VALUE_BITS + 1 || productBits - lastBits < this.params.scaleBits) {
+      throw new FedcreditError(
+        ErrorCode.CKKS_PARAMS,
+        `CKKS parameters ${bits.join(',')} with scale 2^${this.params.scaleBits} cannot run vertical logistic regression (fore-gradient at 2^${foreBits} times diagonals at 2^${VERTICAL_DIAGONAL_SCALE_BITS} needs ${productBits}+${VERTICAL_VALUE_BITS + 1} bits at the top level and a second data level)`,
+        'use VERTICAL_CKKS_PARAMS (N=8192, [60,40,40,60], scale 2^40)',
+      );
+    }
+    const last = Number(this.chain[0]!.primes[this.chain[0]!.primes.length - 1]!);
+    return {
+      partial: this.scale,
+      fore: 2 ** foreBits,
+      diagonal: 2 ** VERTICAL_DIAGONAL_SCALE_BITS,
+      // What SEAL's rescale computes: the product scale divided by the dropped prime (≈ 2^67, not exactly).
+      gradient: 2 ** productBits / last,
+    };
+  }
+
+  /**
+   * The arbiter's keys: a key pair and Galois keys for rotations by 1, 2, 4, …, slotCount/2 (all that
+   * maskedGradient needs for any number of columns). Public and Galois keys are in SEAL's seeded form.
+   */
+  generateArbiterKeys(): ArbiterKeys {
+    this.verticalScales();
+    const keygen = this.seal.KeyGenerator(this.context);
+    const secret = keygen.secretKey();
+    const pub = keygen.createPublicKeySerializable();
+    let galois: Serializable | undefined;
+    try {
+      galois = keygen.createGaloisKeysSerializable(Int32Array.from(this.rotationSteps()));
+      return {
+        publicKey: pub.saveArray(this.seal.ComprModeType.zstd),
+        secretKey: secret.saveArray(this.seal.ComprModeType.zstd),
+        galoisKeys: galois.saveArray(this.seal.ComprModeType.zstd),
+      };
+    } finally {
+      galois?.delete();
+      pub.delete();
+      secret.delete();
+      keygen.delete();
+    }
+  }
+
+  /** 1, 2, 4, …, slotCount/2. */
+  private rotationSteps(): number[] {
+    const steps: number[] = [];
+    for (let step = 1; step < this.slotCount; step *= 2) steps.push(step);
+    return steps;
+  }
+
+  /** SEAL's Galois element for a left rotation by `step` slots: 3^step mod 2N. */
+  private galoisElement(step: number): number {
+    const m = 2 * this.params.polyModulusDegree;
+    let elt = 1;
+    for (let i = 0; i < step; i++) elt = (elt * 3) % m;
+    return elt;
+  }
+
+  /**
+   * The loaded Galois keys for these bytes, deserialised once per engine (cached by SHA-256), and checked to
+   * hold the rotations maskedGradient will use for `period` (1, then period, 2·period, …, slotCount/2).
+   */
+  private galoisKeysFor(bytes: Uint8Array, period: number): GaloisKeys {
+    const key = createHash('sha256').update(bytes).digest('hex');
+    let keys = this.galoisCache.get(key);
+    if (keys) {
+      this.galoisCache.delete(key); // re-inserted below: most recently used last
+    } else {
+      checkSerializedHeader(bytes, 'Galois keys');
+      const loaded = this.seal.GaloisKeys();
+      try {
+        loaded.loadArray(this.context, bytes);
+      } catch (err) {
+        loaded.delete();
+        throw invalidCiphertext(`Galois keys do not deserialise under the job's CKKS parameters: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      keys = loaded;
+      while (this.galoisCache.size >= GALOIS_CACHE_ENTRIES) {
+        const [oldest, old] = this.galoisCache.entries().next().value as [string, GaloisKeys];
+        old.delete();
+        this.galoisCache.delete(oldest);
+      }
+    }
+    this.galoisCache.set(key, keys);
+    const needed = [1];
+    for (let step = period; step < this.slotCount; step *= 2) needed.push(step);
+    const missing = needed.filter((step) => !keys.hasKey(this.galoisElement(step)));
+    if (missing.length > 0) throw invalidCiphertext(`Galois keys lack the rotation keys for steps ${missing.join(', ')}`);
+    return keys;
+  }
+
+  /**
+   * Public-key encryption of up to slotCount values (zero padded) at scale 2^scaleBits, top level: a host's
+   * partial score vector 0.25·u_k.
+   */
+  encryptSlots(values: Float64Array, publicKey: Uint8Array): Uint8Array {
+    if (values.length > this.slotCount) throw new RangeError(`encryptSlots takes at most ${this.slotCount} values, got ${values.length}`);
+    requireFinite(values, 'the vector to encrypt');
+    return this.encryptVector(values, publicKey)[0]!;
+  }
+
+  /**
+   * The guest's encrypted fore-gradient [[d]] = w ⊙ Σ_k [[0.25·u_k]] + o, at scale 2^80 on the top level (no
+   * rescale). Each partial must be a public-key encryption (SEAL's canonical serialisation) at scale 2^40 on the
+   * top level. `weights` (w, encoded at 2^40) and `offset` (o = w ⊙ (0.25·u_g + 0.5 − y), encoded at 2^80) have
+   * one value per record of the batch.
+   */
+  foreGradient(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): Uint8Array {
+    const scales = this.verticalScales();
+    if (partials.length === 0) throw new RangeError('foreGradient needs at least one host partial');
+    if (weights.length > this.slotCount || weights.length === 0) throw new RangeError(`foreGradient takes 1 to ${this.slotCount} weights, got ${weights.length}`);
+    if (offset.length !== weights.length) throw new RangeError(`offset has ${offset.length} values but weights have ${weights.length}`);
+    requireFinite(weights, 'weights');
+    requireFinite(offset, 'offset');
+    if (weights.every((w) => w === 0)) throw new RangeError('every weight is zero');
+    const expected: CiphertextExpectation = { scale: scales.partial, level: 0, what: 'a fresh public-key encryption of a partial score' };
+    const evaluator = this.seal.Evaluator(this.context);
+    const encoder = this.seal.CKKSEncoder(this.context);
+    const acc = this.loadCanonical(partials[0]!, expected);
+    let weightPlain: PlainText | undefined;
+    let offsetPlain: PlainText | undefined;
+    try {
+      for (let k = 1; k < partials.length; k++) {
+        const next = this.loadCanonical(partials[k]!, expected);
+        try {
+          evaluator.add(acc, next, acc);
+        } finally {
+          next.delete();
+        }
+      }
+      weightPlain = this.encode(encoder, weights, scales.partial);
+      evaluator.multiplyPlain(acc, weightPlain, acc);
+      offsetPlain = this.encode(encoder, offset, acc.scale);
+      evaluator.addPlain(acc, offsetPlain, acc);
+      return acc.saveArray(this.seal.ComprModeType.zstd);
+    } finally {
+      offsetPlain?.delete();
+      weightPlain?.delete();
+      acc.delete();
+      encoder.delete();
+      evaluator.delete();
+    }
+  }
+
+  /**
+   * A party's masked encrypted gradient [[g + m]] with g_j = Σ_i X[i][j]·d[i] for its p feature columns (each of
+   * length B, the batch size), by the hybrid generalized-diagonal method: with P the next power of two ≥ p,
+   *   z = Σ_{k<P} diag_k ⊙ rot([[d]], k),   diag_k[i] = X[(i+k) mod S][i mod P]   (0 for rows ≥ B, columns ≥ p),
+   * each diagonal encoded at scale 2^27 (product 2^107), one rescale (→ ≈ 2^67), then rotate-and-add by P, 2P, …,
+   * S/2 so that slot j < P holds g_j: (P−1) + log2(S/P) rotations. Then the mask m is added.
+   *
+   * The rotate-and-add leaves a copy of g_{j mod P} in every slot j, all of which the arbiter decrypts, so the
+   * mask is applied P-periodically: slot j gets m[j mod P]. Masking the copies independently would let the
+   * arbiter average them away. `mask` has p to slotCount values, |m| ≤ 2^30; values beyond the first P must
+   * repeat them (m[j] = m[j mod P]); slots p ≤ j < P that `mask` does not cover (they hold the zero gradient of
+   * the padding columns) get fresh uniform noise of the same magnitude as `mask`.
+   *
+   * The result is at level 1, scale ≈ 2^67: the only kind of ciphertext decryptGradient accepts. Values must
+   * satisfy |g_j| < 2^30 (and every partial sum Σ_{k<P} X·d likewise), which holds for any realistic features and
+   * weights; the party's error is about 1e-7 relative to max|g| plus 3e-16·max|m| absolute.
+   */
+  maskedGradient(foreGradient: Uint8Array, columns: Float64Array[], mask: Float64Array, galoisKeys: Uint8Array): Uint8Array {
+    const scales = this.verticalScales();
+    const S = this.slotCount;
+    const p = columns.length;
+    if (p === 0 || p > S) throw new RangeError(`maskedGradient takes 1 to ${S} feature columns, got ${p}`);
+    const B = columns[0]!.length;
+    if (B === 0 || B > S) throw new RangeError(`a batch holds 1 to ${S} records, got ${B}`);
+    columns.forEach((column, j) => {
+      if (column.length !== B) throw new RangeError(`feature column ${j} has ${column.length} values, column 0 has ${B}`);
+      requireFinite(column, `feature column ${j}`);
+    });
+    if (mask.length < p || mask.length > S) throw new RangeError(`the mask needs ${p} to ${S} values, got ${mask.length}`);
+    requireFinite(mask, 'the mask');
+    let maskMax = 0;
+    for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
+    if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
+    let P = 1;
+    while (P < p) P *= 2;
+    for (let j = P; j < mask.length; j++) {
+      if (mask[j] !== mask[j % P]) {
+        throw new RangeError(`mask value ${j} differs from mask value ${j % P}: slot ${j} holds another copy of gradient ${j % P}, so its mask must be the same (P = ${P})`);
+      }
+    }
+
+    const gk = this.galoisKeysFor(galoisKeys, P);
+    const evaluator = this.seal.Evaluator(this.context);
+    const encoder = this.seal.CKKSEncoder(this.context);
+    const rotated = this.loadCanonical(foreGradient, { scale: scales.fore, level: 0, what: 'an encrypted fore-gradient' });
+    const product = this.seal.CipherText();
+    let acc: CipherText | undefined;
+    let plain: PlainText | undefined;
+    try {
+      const diagonal = new Float64Array(S);
+      for (let k = 0; k < P; k++) {
+        if (k > 0) evaluator.rotateVector(rotated, 1, gk, rotated);
+        // diag_k[i] = X[(i+k) mod S][i mod P]; row r = i + k (mod S) runs over the batch for i = r − k.
+        diagonal.fill(0);
+        let nonzero = false;
+        for (let r = 0; r < B; r++) {
+          const i = r >= k ? r - k : r - k + S;
+          const column = i & (P - 1);
+          if (column < p) {
+            const x = columns[column]![r]!;
+            diagonal[i] = x;
+            if (x !== 0) nonzero = true;
+          }
+        }
+        // A zero diagonal contributes nothing; SEAL refuses a product with a zero plaintext (transparent result).
+        if (!nonzero) continue;
+        plain = this.encode(encoder, diagonal, scales.diagonal);
+        if (!acc) {
+          acc = this.seal.CipherText();
+          evaluator.multiplyPlain(rotated, plain, acc);
+        } else {
+          evaluator.multiplyPlain(rotated, plain, product);
+          evaluator.add(acc, product, acc);
+        }
+        plain.delete();
+        plain = undefined;
+      }
+      if (!acc) {
+        // Every feature value of the batch is zero, so g = 0; there is no nonzero diagonal to multiply by. The
+        // constant polynomial 1 (the value 2^-27 in every slot) gives a valid product, off by 2^-27·Σ_i d_i.
+        diagonal.fill(1 / scales.diagonal);
+        plain = this.encode(encoder, diagonal, scales.diagonal);
+        acc = this.seal.CipherText();
+        evaluator.multiplyPlain(rotated, plain, acc);
+        plain.delete();
+        plain = undefined;
+      }
+      evaluator.rescaleToNext(acc, acc);
+      for (let step = P; step < S; step *= 2) {
+        evaluator.rotateVector(acc, step, gk, product);
+        evaluator.add(acc, product, acc);
+      }
+      // The mask, P-periodic: the first P values (fresh noise where `mask` stops short of P), repeated.
+      const padded = new Float64Array(S);
+      padded.set(mask.subarray(0, Math.min(P, mask.length)));
+      if (mask.length < P && maskMax > 0) {
+        const noise = randomBytes(4 * (P - mask.length));
+        for (let j = mask.length; j < P; j++) padded[j] = maskMax * (2 * (noise.readUInt32LE(4 * (j - mask.length)) / 2 ** 32) - 1);
+      }
+      for (let j = P; j < S; j++) padded[j] = padded[j - P]!;
+      plain = this.encode(encoder, padded, acc.scale);
+      const id = acc.parmsId;
+      try {
+        evaluator.plainModSwitchTo(plain, id, plain);
+      } finally {
+        id.delete();
+      }
+      evaluator.addPlain(acc, plain, acc);
+      return acc.saveArray(this.seal.ComprModeType.zstd);
+    } finally {
+      plain?.delete();
+      acc?.delete();
+      product.delete();
+      rotated.delete();
+      encoder.delete();
+      evaluator.delete();
+    }
+  }
+
+  /**
+   * The arbiter's side: decrypt a masked gradient and return its first `count` values (1 ≤ count ≤ slotCount).
+   * Refuses, with FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^67 (what
+   * maskedGradient produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.
+   */
+  decryptGradient(masked: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
+    const scales = this.verticalScales();
+    if (!Number.isInteger(count) || count < 1 || count > this.slotCount) throw new RangeError(`count must be an integer from 1 to ${this.slotCount}, got ${count}`);
+    const cipher = this.loadCanonical(masked, {
+      scale: scales.gradient,
+      level: 1,
+      what: 'a masked gradient',
+      why: '; the arbiter decrypts only masked gradients, never a per-record ciphertext such as [[u]] or [[d]]',
+    });
+    const secret = this.seal.SecretKey();
+    const encoder = this.seal.CKKSEncoder(this.context);
+    let decryptor: ReturnType<SEALLibrary['Decryptor']> | undefined;
+    let plain: PlainText | undefined;
+    try {
+      secret.loadArray(this.context, secretKey);
+      decryptor = this.seal.Decryptor(this.context, secret);
+      plain = decryptor.decrypt(cipher) as PlainText;
+      return Float64Array.from(encoder.decode(plain).subarray(0, count));
+    } finally {
+      plain?.delete();
+      decryptor?.delete();
+      encoder.delete();
+      secret.delete();
+      cipher.delete();
+    }
+  }
+
+  /** Encode up to slotCount values (zero padded) at `scale` on the top level. */
+  private encode(encoder: ReturnType<SEALLibrary['CKKSEncoder']>, values: Float64Array, scale: number): PlainText {
+    let slots = values;
+    if (values.length !== this.slotCount) {
+      slots = new Float64Array(this.slotCount);
+      slots.set(values);
+    }
+    return encoder.encode(slots, scale) as PlainText;
   }
 }
