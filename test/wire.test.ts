@@ -37,6 +37,12 @@ import type {
   Preprocessing,
   Receipt,
   Recipient,
+  PeerEnvelope,
+  DecryptRequest,
+  StepDone,
+  DecryptReply,
+  VerticalSetup,
+  StepRequest,
   RoundProgress,
   SealedKey,
   SubmitJobRequest,
@@ -125,6 +131,21 @@ const jobStatus: JobStatus = {
   participants: ['bank-a', 'bank-b', 'bank-c'],
 };
 
+const peerEnvelope: PeerEnvelope = { peer: 'tax-bureau', kind: 'train.partial', attempt: 2, sealed: bytes(3000, 29) };
+const decryptRequest: DecryptRequest = { attempt: 1, ciphertext: bytes(5000, 30), count: 16 };
+const stepDone: StepDone = { step: 'batch', attempt: 6, stateSha256: bytes(32, 31), reportJson: '{"intersection":5000}' };
+const decryptReply: DecryptReply = { attempt: 1, values: bytes(128, 32) };
+const verticalSetup: VerticalSetup = {
+  ckksPublicKey: bytes(900, 33),
+  galoisKeys: bytes(4000, 34),
+  paramsFingerprint: bytes(32, 35),
+  parties: [recipient, { organisation: 'tax-bureau', boxPublicKey: bytes(32, 36) }],
+  guest: 'bank-b',
+  hosts: ['tax-bureau', 'power-company'],
+  psiSalt: bytes(32, 37),
+};
+const stepRequest: StepRequest = { step: 'batch', attempt: 3, epoch: 4, batch: 5, argsJson: '{}' };
+
 const participantMessages: ParticipantMessage[] = [
   { jobId: 'job-0001', round: 0xffffffff, body: 'hello', hello },
   { jobId: 'job-7f3a', round: 1, body: 'jobAccepted', jobAccepted },
@@ -133,6 +154,9 @@ const participantMessages: ParticipantMessage[] = [
   { jobId: 'job-7f3a', round: 4, body: 'contribution', contribution },
   { jobId: 'job-7f3a', round: 5, body: 'aggregateOpened', aggregateOpened },
   { jobId: 'job-7f3a', round: 6, body: 'error', error: errorReport },
+  { jobId: 'job-7f3a', round: 7, body: 'relay', relay: peerEnvelope },
+  { jobId: 'job-7f3a', round: 8, body: 'decryptRequest', decryptRequest },
+  { jobId: 'job-7f3a', round: 9, body: 'stepDone', stepDone },
 ];
 const coordinatorMessages: CoordinatorMessage[] = [
   { jobId: 'job-7f3a', round: 1, body: 'welcome', welcome },
@@ -144,6 +168,10 @@ const coordinatorMessages: CoordinatorMessage[] = [
   { jobId: 'job-7f3a', round: 7, body: 'jobEnded', jobEnded },
   { jobId: 'job-7f3a', round: 8, body: 'error', error: errorReport },
   { jobId: 'job-7f3a', round: 9, body: 'receipt', receipt },
+  { jobId: 'job-7f3a', round: 10, body: 'relay', relay: peerEnvelope },
+  { jobId: 'job-7f3a', round: 11, body: 'decryptReply', decryptReply },
+  { jobId: 'job-7f3a', round: 12, body: 'verticalSetup', verticalSetup },
+  { jobId: 'job-7f3a', round: 13, body: 'stepRequest', stepRequest },
 ];
 const participantFrames: ParticipantFrame[] = [
   { frame: 'message', message: participantMessages[4]! },
@@ -188,6 +216,12 @@ const samples: Record<string, object[]> = {
   JobEvent: [jobEvent],
   JobStatus: [jobStatus],
   DownloadModelRequest: [jobIdRequest],
+  PeerEnvelope: [peerEnvelope],
+  DecryptRequest: [decryptRequest],
+  StepDone: [stepDone],
+  DecryptReply: [decryptReply],
+  VerticalSetup: [verticalSetup],
+  StepRequest: [stepRequest],
   // ledger.proto
   BlobRef: [{ name: 'update', sha256: new Uint8Array(32).fill(7), size: 117_000 }],
   LedgerEntry: [

@@ -82,6 +82,51 @@ export interface ErrorReport {
   hint: string;
 }
 
+export interface PeerEnvelope {
+  peer: string;
+  kind: string;
+  attempt: number;
+  sealed: Uint8Array;
+}
+
+export interface DecryptRequest {
+  attempt: number;
+  ciphertext: Uint8Array;
+  count: number;
+}
+
+export interface StepDone {
+  step: string;
+  attempt: number;
+  stateSha256: Uint8Array;
+  reportJson: string;
+}
+
+export interface DecryptReply {
+  attempt: number;
+  values: Uint8Array;
+}
+
+export interface VerticalSetup {
+  ckksPublicKey: Uint8Array;
+  galoisKeys: Uint8Array;
+  paramsFingerprint: Uint8Array;
+  parties: Recipient[];
+  guest: string;
+  hosts: string[];
+  psiSalt: Uint8Array;
+}
+
+export type VerticalStep = 'psi' | 'batch' | 'validate' | 'finalize' | 'evaluate' | 'score';
+
+export interface StepRequest {
+  step: VerticalStep;
+  attempt: number;
+  epoch: number;
+  batch: number;
+  argsJson: string;
+}
+
 type OneOf<Name extends string, Members extends Record<string, unknown>> = {
   [K in keyof Members]: { [P in Name]: K } & { [P in K]: Members[K] };
 }[keyof Members];
@@ -94,6 +139,9 @@ export type ParticipantBody = {
   contribution: Contribution;
   aggregateOpened: AggregateOpened;
   error: ErrorReport;
+  relay: PeerEnvelope;
+  decryptRequest: DecryptRequest;
+  stepDone: StepDone;
 };
 
 export type ParticipantMessage = { jobId: string; round: number } & OneOf<'body', ParticipantBody>;
@@ -169,6 +217,10 @@ export type CoordinatorBody = {
   jobEnded: JobEnded;
   error: ErrorReport;
   receipt: Receipt;
+  relay: PeerEnvelope;
+  decryptReply: DecryptReply;
+  verticalSetup: VerticalSetup;
+  stepRequest: StepRequest;
 };
 
 export type CoordinatorMessage = { jobId: string; round: number } & OneOf<'body', CoordinatorBody>;
