@@ -5,28 +5,23 @@
  */
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
-import type { Logger } from '../src/log.js';
-import { ckksParamsOf, type JobSpec } from '../src/config/schemas.js';
+import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec, float32Bytes, float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
 import { encodeMessage } from '../src/wire/proto.js';
-import { encodeTreeHead, type Ledger } from '../src/ledger/ledger.js';
 import { hex } from '../src/ledger/records.js';
 import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedavg.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
 import { modelToFiles, packArtifact, weightsDigest, writeArtifact } from '../src/model/artifact.js';
 import { preprocessingFromMoments } from '../src/model/preprocess.js';
-import { Mailbox, ParticipantGone } from './mailbox.js';
+import { ParticipantGone } from './mailbox.js';
+import { JobBase, type JobContext } from './job-base.js';
 import type {
   AggregateOpened,
-  CoordinatorMessage,
-  CoordinatorRequest,
   ContributionRequest,
   EncryptedVector,
-  JobEvent,
-  JobState,
   ParticipantMessage,
   Preprocessing,
   RoundProgress,
@@ -41,14 +36,6 @@ export interface ResumePoint {
   roundsDone: number;
 }
 
-export interface SessionRegistry {
-  isConnected(org: string): boolean;
-  waitConnected(org: string, deadlineMs: number): Promise<boolean>;
-  send(org: string, message: CoordinatorMessage): Promise<void>;
-  /** Feature columns a participant declared in its Hello (names only). */
-  declaredFeatures(org: string): string[];
-}
-
 interface SumResult {
   values: Float64Array;
   contributors: string[];
@@ -56,76 +43,35 @@ interface SumResult {
   validation: { rows: number; auc: number; loss: number }[];
 }
 
-export class JobRun {
-  readonly mailbox = new Mailbox();
-  state: JobState = 'pending';
-  stage = 'offer';
-  message = 'waiting for participants';
-  roundsDone = 0;
-  modelSha256: Uint8Array = new Uint8Array();
-  artifact?: Uint8Array;
-  private readonly events: JobEvent[] = [];
-  private readonly watchers = new Set<(e: JobEvent) => void>();
+export class JobRun extends JobBase {
   private codec!: VectorCodec;
   private engine?: CkksEngine;
-  /** Per-job X25519 keys the participants sent with their acceptance; the lead seals the CKKS secret key to them. */
 
   constructor(
-    readonly id: string,
+    id: string,
     readonly spec: JobSpec,
-    readonly submitter: string,
-    private readonly sessions: SessionRegistry,
-    private readonly log: Logger,
-    private readonly stateDir: string,
-    private readonly offerTimeoutMs: number,
-    private readonly ledger: Ledger,
+    submitter: string,
+    ctx: JobContext,
+    private readonly resume?: ResumePoint,
   ) {
+    super(id, submitter, ctx);
   }
 
   get participants(): string[] {
     return this.spec.participants;
   }
 
-  /** Past events, then live ones, until the job ends. Returns the unsubscribe function. */
-  subscribe(listener: (e: JobEvent) => void): () => void {
-    for (const e of this.events) listener(e);
-    this.watchers.add(listener);
-    return () => this.watchers.delete(listener);
-  }
-
-  private emit(stage: string, message: string, progress?: RoundProgress): void {
-    this.stage = stage;
-    this.message = message;
-    const event: JobEvent = { jobId: this.id, unixMs: Date.now(), state: this.state, stage, message, progress: progress ?? null };
-    this.events.push(event);
-    for (const w of this.watchers) w(event);
-  }
-
-  deliver(org: string, message: ParticipantMessage): void {
-    this.mailbox.deliver(org, message);
-  }
-
-  participantLost(org: string, reason: string): void {
-    this.mailbox.lost(org, reason);
-  }
-
-  /** Append an event of this job to the audit ledger (durable before it returns). */
-  private record(kind: string, body: Record<string, unknown>, blobs?: { name: string; bytes: Uint8Array }[]) {
-    return this.ledger.append({ kind, jobId: this.id, body, blobs });
-  }
-
-  /** Record a participant's submission and hand it the signed tree head as its receipt. */
-  private async recordWithReceipt(org: string, round: number, kind: string, body: Record<string, unknown>, blobs?: { name: string; bytes: Uint8Array }[]) {
-    const { seq, treeHead } = await this.record(kind, body, blobs);
-    await this.send(org, round, { body: 'receipt', receipt: { seq, treeHead: encodeTreeHead(treeHead) } }).catch(() => undefined);
+  get rounds(): number {
+    return this.spec.training.rounds;
   }
 
   /**
    * Run the job from the start, or, after a coordinator restart, from the point its ledger records (`resume`): the
    * participants still hold the keys and their data, so training continues from the last closed round.
    */
-  async run(resume?: ResumePoint): Promise<void> {
+  async run(): Promise<void> {
     this.state = 'running';
+    const resume = this.resume;
     try {
       if (resume) {
         await this.resumeFrom(resume);
@@ -150,7 +96,7 @@ export class JobRun {
       await this.fail(err);
     } finally {
       this.engine?.dispose();
-      for (const w of this.watchers) this.watchers.delete(w);
+      this.endWatchers();
     }
   }
 
@@ -179,60 +125,13 @@ export class JobRun {
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }
 
-  private async fail(err: unknown): Promise<void> {
-    this.state = 'failed';
-    const message = errorMessage(err);
-    this.log.error({ job: this.id, err: message }, 'job failed');
-    this.emit(this.stage, message);
-    await this.record('job_ended', { state: 'failed', stage: this.stage, message, rounds: this.roundsDone }).catch((e) =>
-      this.log.error({ job: this.id, err: errorMessage(e) }, 'could not record the end of the job'),
-    );
-    await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'failed', message, modelSha256: new Uint8Array() } }).catch(() => undefined);
-  }
-
-  private async send(org: string, round: number, body: CoordinatorRequest): Promise<void> {
-    await this.sessions.send(org, { jobId: this.id, round, ...body } as CoordinatorMessage);
-  }
-
-  private async broadcast(body: CoordinatorRequest, round = 0): Promise<void> {
-    await Promise.all(this.participants.filter((o) => this.sessions.isConnected(o)).map((o) => this.send(o, round, body).catch(() => undefined)));
-  }
-
   /** Offer the job to every named participant; all must accept, with the same feature schema. */
   private async offer(): Promise<string> {
-    this.emit('offer', `offering the job to ${this.participants.join(', ')}`);
-    const deadline = Date.now() + this.offerTimeoutMs;
     const lead = this.participants[0]!;
-    const specJson = JSON.stringify(this.spec);
-    const accepted = await Promise.all(
-      this.participants.map(async (org) => {
-        if (!(await this.sessions.waitConnected(org, deadline))) {
-          throw new FedcreditError(
-            ErrorCode.JOB_FAILED,
-            `participant ${org} did not connect within ${this.offerTimeoutMs / 1000}s`,
-            `start \`fedcredit participant\` for ${org} pointing at this coordinator, or remove it from the job's participants`,
-          );
-        }
-        await this.send(org, 0, { body: 'jobOffer', jobOffer: { specJson, submitter: this.submitter, lead } });
-        try {
-          return { org, message: await this.mailbox.waitFor(org, 'jobAccepted', 0, deadline, () => this.sessions.isConnected(org)) };
-        } catch (err) {
-          if (err instanceof ParticipantGone) await this.record('participant_refused', { participant: err.organisation, reason: err.reason });
-          if (err instanceof ParticipantGone && err.refused) {
-            throw new FedcreditError(ErrorCode.JOB_REFUSED, `participant ${err.organisation} did not accept the job: ${err.reason}`, 'see that participant\'s log; adjust its consent section or the job');
-          }
-          if (err instanceof ParticipantGone) {
-            throw new FedcreditError(ErrorCode.JOB_FAILED, `participant ${err.organisation} did not answer the job offer: ${err.reason}`, 'see that participant\'s log; restart it if it is down');
-          }
-          throw err;
-        }
-      }),
-    );
-    const leadHash = Buffer.from(accepted[0]!.message.body === 'jobAccepted' ? accepted[0]!.message.jobAccepted.schemaHash : []);
+    const accepted = await this.collectAcceptances(JSON.stringify(this.spec));
+    const leadHash = Buffer.from(accepted[0]!.accepted.schemaHash);
     const boxKeys = new Map<string, Uint8Array>();
-    for (const { org, message } of accepted) {
-      if (message.body !== 'jobAccepted') continue;
-      const a = message.jobAccepted;
+    for (const { org, accepted: a } of accepted) {
       if (!Buffer.from(a.schemaHash).equals(leadHash)) {
         throw new FedcreditError(
           ErrorCode.JOB_INVALID,

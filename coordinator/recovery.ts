@@ -7,14 +7,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { JobSpec } from '../src/config/schemas.js';
+import { HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import { readLedger } from '../src/ledger/read.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
 import type { ResumePoint } from './job-run.js';
 
 export interface UnfinishedJob {
   jobId: string;
-  spec: JobSpec;
+  /** Absent when the job is of a kind that cannot be resumed. */
+  spec?: JobSpec;
   submitter: string;
   /** How to continue, or why the job cannot be continued (it is then recorded as failed). */
   resume: ResumePoint | { reason: string };
@@ -30,6 +31,10 @@ export function unfinishedJobs(ledgerDir: string): UnfinishedJob[] {
     const submitted = list.find((e) => e.entry.kind === 'job_submitted');
     if (!submitted) continue;
     const { submitter, features, ...job } = submitted.body as Record<string, unknown>;
+    if (job.kind !== 'horizontal') {
+      out.push({ jobId, submitter: String(submitter ?? 'anonymous'), resume: { reason: `a ${String(job.kind)} job is not resumed after a coordinator restart; resubmit it` } });
+      continue;
+    }
     const spec = JobSpec.parse({ ...job, ...(features ? { features } : {}) });
     const prep = list.find((e) => e.entry.kind === 'preprocessing_ready')?.body as { features: string[]; mean: number[]; scale: number[] } | undefined;
     let resume: UnfinishedJob['resume'];

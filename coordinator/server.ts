@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { Ledger } from '../src/ledger/ledger.js';
 import { parse as parseYaml } from 'yaml';
 import { validateConfig } from '../src/config/load.js';
-import { JobSpec, type CoordinatorConfig } from '../src/config/schemas.js';
+import { JobSpec, jobParties, type CoordinatorConfig } from '../src/config/schemas.js';
 import { ErrorCode, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
@@ -26,7 +26,10 @@ import type {
   SubmitJobRequest,
   SubmitJobResponse,
 } from '../src/wire/messages.js';
-import { JobRun, type SessionRegistry } from './job-run.js';
+import { JobRun } from './job-run.js';
+import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
+import { VerticalRun } from './vertical-run.js';
+import { ScoreRun } from './score-run.js';
 import { unfinishedJobs } from './recovery.js';
 
 
@@ -48,7 +51,7 @@ export interface RunningCoordinator {
 export class CoordinatorService implements SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly connectWaiters = new Set<() => void>();
-  readonly jobs = new Map<string, JobRun>();
+  readonly jobs = new Map<string, JobBase>();
 
   constructor(
     private readonly config: CoordinatorConfig,
@@ -182,14 +185,32 @@ export class CoordinatorService implements SessionRegistry {
     }
     const id = `job-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
     const submitter = call.request.submitter || 'anonymous';
-    const job = new JobRun(id, spec, submitter, this, this.log, this.config.state_dir, this.config.offer_timeout_s * 1000, this.ledger);
+    const job = this.createJob(id, spec, submitter);
     this.jobs.set(id, job);
-    this.log.info({ job: id, name: spec.name, submitter, purpose: spec.purpose, participants: spec.participants }, 'job submitted');
+    this.log.info({ job: id, name: spec.name, kind: spec.kind, submitter, purpose: spec.purpose, participants: jobParties(spec) }, 'job submitted');
     void job.run();
     callback(null, { jobId: id });
   }
 
-  private findJob(jobId: string): JobRun | undefined {
+  private createJob(id: string, spec: JobSpec, submitter: string): JobBase {
+    switch (spec.kind) {
+      case 'horizontal':
+        return new JobRun(id, spec, submitter, this.jobContext());
+      case 'vertical-lr':
+        return new VerticalRun(id, spec, submitter, this.jobContext());
+      case 'vertical-score': {
+        const trained = this.jobs.get(spec.model_job);
+        const model = trained && { kind: trained instanceof VerticalRun ? 'vertical-lr' : 'horizontal', state: trained.state, participants: trained.participants, modelSha256: trained.modelSha256 };
+        return new ScoreRun(id, spec, submitter, this.jobContext(), model);
+      }
+    }
+  }
+
+  private jobContext(): JobContext {
+    return { sessions: this, log: this.log, stateDir: this.config.state_dir, offerTimeoutMs: this.config.offer_timeout_s * 1000, ledger: this.ledger };
+  }
+
+  private findJob(jobId: string): JobBase | undefined {
     return this.jobs.get(jobId);
   }
 
@@ -219,7 +240,7 @@ export class CoordinatorService implements SessionRegistry {
       stage: job.stage,
       message: job.message,
       roundsDone: job.roundsDone,
-      rounds: job.spec.training.rounds,
+      rounds: job.rounds,
       modelSha256: job.modelSha256,
       participants: job.participants,
     });
@@ -238,14 +259,15 @@ export class CoordinatorService implements SessionRegistry {
   /** Continue the jobs a previous run of this coordinator left unfinished, as its ledger records them. */
   async recover(ledgerDir: string): Promise<void> {
     for (const job of unfinishedJobs(ledgerDir)) {
-      if ('reason' in job.resume) {
-        this.log.warn({ job: job.jobId, reason: job.resume.reason }, 'an unfinished job cannot be resumed');
-        await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'failed', stage: 'recovery', message: job.resume.reason } });
+      if ('reason' in job.resume || !job.spec) {
+        const reason = 'reason' in job.resume ? job.resume.reason : 'unknown job kind';
+        this.log.warn({ job: job.jobId, reason }, 'an unfinished job cannot be resumed');
+        await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'failed', stage: 'recovery', message: reason } });
         continue;
       }
-      const run = new JobRun(job.jobId, job.spec, job.submitter, this, this.log, this.config.state_dir, this.config.offer_timeout_s * 1000, this.ledger);
+      const run = new JobRun(job.jobId, job.spec, job.submitter, this.jobContext(), job.resume);
       this.jobs.set(job.jobId, run);
-      void run.run(job.resume);
+      void run.run();
     }
   }
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type * as TF from '@tensorflow/tfjs';
-import { ckksParamsOf, type JobSpec } from '../src/config/schemas.js';
+import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import type { Split } from '../src/data/split.js';
 import { generateBoxKeyPair, open, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { CkksEngine } from '../src/he/ckks.js';

@@ -33,6 +33,11 @@ export class JobStore {
     return join(this.dir, id);
   }
 
+  /** The job's folder (created by save): where a vertical job keeps its model part. */
+  dirOf(id: string): string {
+    return this.jobDir(id);
+  }
+
   save(job: { id: string; specJson: string; features: string[] }): void {
     mkdirSync(this.jobDir(job.id), { recursive: true, mode: 0o700 });
     writeAtomic(join(this.jobDir(job.id), 'job.json'), JSON.stringify({ id: job.id, spec: JSON.parse(job.specJson), features: job.features, state: 'running' }, null, 2), 0o600);

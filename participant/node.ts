@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { join, resolve } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
-import { JobSpec } from '../src/config/schemas.js';
+import { consentKind, JobSpec, type HorizontalJobSpec, type VerticalJobSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
 import { loadDataset, formatLoadReport, type LoadedDataset } from '../src/data/csv.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
@@ -21,6 +21,9 @@ import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
 import { JobStore } from './job-store.js';
 import { OwnRecord } from './own-record.js';
 import { splitRows } from '../src/data/split.js';
+import { VerticalParty } from './vertical-job.js';
+import { ScoringParty } from './vertical-score.js';
+import type { PartyChannel } from './vertical-channel.js';
 
 const CoordinatorClient = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
 
@@ -33,12 +36,19 @@ export interface ParticipantOptions {
 }
 
 
+/** Where a participant keeps its own record, job files and score requests. */
+export function participantStateDir(config: ParticipantConfig, configDir: string): string {
+  return resolve(configDir, config.state_dir ?? join('fedcredit-state', config.organisation));
+}
+
 export class ParticipantNode {
   private data!: LoadedDataset;
   private tf!: Tf;
   private client?: grpc.Client;
   private stream?: FramedStream<CoordinatorMessage, ParticipantMessage>;
   private readonly jobs = new Map<string, ParticipantJob>();
+  private readonly vertical = new Map<string, PartyChannel>();
+  private readonly stateDir: string;
   private queue: Promise<void> = Promise.resolve();
   private stopping = false;
   private connectedOnce?: () => void;
@@ -47,7 +57,8 @@ export class ParticipantNode {
   private reconnectAttempt = 0;
 
   constructor(private readonly opts: ParticipantOptions) {
-    const stateDir = resolve(opts.configDir, opts.config.state_dir ?? join('fedcredit-state', opts.config.organisation));
+    const stateDir = participantStateDir(opts.config, opts.configDir);
+    this.stateDir = stateDir;
     this.record = new OwnRecord(stateDir);
     this.store = new JobStore(join(stateDir, 'jobs'));
   }
@@ -64,9 +75,6 @@ export class ParticipantNode {
     log.info({ backend }, 'TensorFlow.js backend');
     this.data = await loadDataset(config.data, { baseDir: configDir });
     log.info({ rows: this.data.rows, features: this.data.features.length }, `data loaded:\n${formatLoadReport(this.data.report)}`);
-    if (!this.data.y) {
-      throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${this.org}'s data section has no label_column`, 'horizontal participants hold labels: set data.label_column');
-    }
     await this.restoreJobs();
     await new Promise<void>((resolve) => {
       this.connectedOnce = resolve;
@@ -78,6 +86,11 @@ export class ParticipantNode {
   private async restoreJobs(): Promise<void> {
     for (const stored of this.store.unfinished()) {
       const spec = JobSpec.parse(JSON.parse(stored.specJson));
+      if (spec.kind !== 'horizontal') {
+        this.opts.log.warn({ job: stored.id }, 'a vertical job was interrupted by this node\'s restart; its in-memory state is gone, so it cannot be rejoined (the coordinator fails it after the grace period)');
+        this.store.end(stored.id, 'abandoned');
+        continue;
+      }
       if (spec.encryption.scheme === 'ckks' && !stored.keys?.secretKey) {
         this.opts.log.warn({ job: stored.id }, 'a job was interrupted before its keys arrived; it cannot be rejoined');
         this.store.end(stored.id, 'abandoned');
@@ -89,7 +102,7 @@ export class ParticipantNode {
     }
   }
 
-  private createJob(id: string, spec: JobSpec, features: string[]): ParticipantJob {
+  private createJob(id: string, spec: HorizontalJobSpec, features: string[]): ParticipantJob {
     const featureIdx = features.map((f) => this.data.features.indexOf(f));
     const split = splitRows(this.data, featureIdx, spec.training.validation_fraction, spec.training.seed);
     const job = new ParticipantJob(id, spec, this.org, features, split, this.tf);
@@ -119,6 +132,9 @@ export class ParticipantNode {
       const stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
         onMessage: (m) => {
           this.record.message('received', m.jobId, m.round, m.body, null, receivedDetail(m));
+          const vertical = this.vertical.get(m.jobId);
+          // A vertical step waits for payloads from peers while it runs: those must not queue behind it.
+          if (vertical && (m.body === 'relay' || m.body === 'decryptReply' || m.body === 'stepRequest' || m.body === 'verticalSetup')) return this.onVertical(vertical, m);
           this.enqueue(m);
         },
         onProtocolError: (err) => this.opts.log.warn({ err: err.message }, 'protocol error from coordinator'),
@@ -154,6 +170,55 @@ export class ParticipantNode {
         await this.reply(message, { body: 'error', error: { code: e.code, message: e.message, hint: e.hint } }).catch(() => undefined);
       }),
     );
+  }
+
+  private onVertical(job: PartyChannel, m: CoordinatorMessage): void {
+    const log = this.opts.log;
+    switch (m.body) {
+      case 'relay':
+        return job.onRelay(m.relay.peer, m.relay.kind, m.round, m.relay.attempt, m.relay.sealed);
+      case 'decryptReply':
+        return job.onDecryptReply(m.round, m.decryptReply.attempt, m.decryptReply.values);
+      case 'verticalSetup':
+        job.install(m.verticalSetup).catch(async (err) => {
+          log.error({ job: m.jobId, err: errorMessage(err) }, 'vertical job setup failed');
+          const e = err instanceof FedcreditError ? err : new FedcreditError(ErrorCode.JOB_FAILED, errorMessage(err));
+          await this.reply(m, { body: 'error', error: { code: e.code, message: e.message, hint: e.hint } }).catch(() => undefined);
+        });
+        return;
+      case 'stepRequest': {
+        const started = Date.now();
+        job.runStep(m.round, m.stepRequest).then(
+          async (done) => {
+            if (!done) return;
+            log.info({ job: m.jobId, step: m.round, name: m.stepRequest.step, epoch: m.stepRequest.epoch, batch: m.stepRequest.batch, ms: Date.now() - started }, 'step done');
+            await this.reply(m, { body: 'stepDone', stepDone: done }).catch(() => undefined);
+          },
+          async (err) => {
+            log.error({ job: m.jobId, step: m.round, name: m.stepRequest.step, err: errorMessage(err) }, 'step failed');
+            const e = err instanceof FedcreditError ? err : new FedcreditError(ErrorCode.JOB_FAILED, errorMessage(err));
+            await this.reply(m, { body: 'error', error: { code: e.code, message: e.message, hint: e.hint } }).catch(() => undefined);
+          },
+        );
+        return;
+      }
+    }
+  }
+
+  /** What a vertical job sends: a sealed payload for a peer, or a masked gradient for the arbiter. */
+  private verticalIo(jobId: string) {
+    return {
+      relay: async (to: string, kind: string, step: number, attempt: number, sealed: Uint8Array) => {
+        if (!this.stream) throw new FedcreditError(ErrorCode.UNAVAILABLE, 'not connected to the coordinator', 'the node reconnects by itself');
+        const bytes = await this.stream.send({ jobId, round: step, body: 'relay', relay: { peer: to, kind, attempt, sealed } });
+        this.record.message('sent', jobId, step, 'relay', bytes, `${kind} for ${to}`);
+      },
+      decrypt: async (step: number, attempt: number, ciphertext: Uint8Array, count: number) => {
+        if (!this.stream) throw new FedcreditError(ErrorCode.UNAVAILABLE, 'not connected to the coordinator', 'the node reconnects by itself');
+        const bytes = await this.stream.send({ jobId, round: step, body: 'decryptRequest', decryptRequest: { attempt, ciphertext, count } });
+        this.record.message('sent', jobId, step, 'decryptRequest', bytes, `${count} gradient values`);
+      },
+    };
   }
 
   private async reply(to: CoordinatorMessage, body: ParticipantReply): Promise<void> {
@@ -233,6 +298,8 @@ export class ParticipantNode {
       }
       case 'jobEnded': {
         log.info({ job: m.jobId, state: m.jobEnded.state, message: m.jobEnded.message }, 'job ended');
+        this.vertical.get(m.jobId)?.dispose();
+        this.vertical.delete(m.jobId);
         this.jobs.get(m.jobId)?.dispose();
         this.jobs.delete(m.jobId);
         this.store.end(m.jobId, m.jobEnded.state);
@@ -260,14 +327,17 @@ export class ParticipantNode {
       return this.reply(m, { body: 'jobRefused', jobRefused: { code, reason } });
     };
     const consent = config.consent;
-    if (!consent.job_kinds.includes(spec.kind)) return refuse('consent.job_kinds', `job kind ${spec.kind} is not in consent.job_kinds (${consent.job_kinds.join(', ')})`);
+    if (!consent.job_kinds.includes(consentKind(spec))) return refuse('consent.job_kinds', `job kind ${consentKind(spec)} is not in consent.job_kinds (${consent.job_kinds.join(', ')})`);
     if (!consent.submitters.includes('*') && !consent.submitters.includes(offer.submitter)) {
       return refuse('consent.submitters', `submitter ${offer.submitter} is not in consent.submitters`);
     }
-    if (spec.training.rounds > consent.max_rounds) return refuse('consent.max_rounds', `the job asks for ${spec.training.rounds} rounds; consent.max_rounds is ${consent.max_rounds}`);
+    if (spec.kind === 'vertical-score') return this.onScoreOffer(m, spec, offer.specJson, refuse);
     if (spec.encryption.scheme === 'plaintext' && !consent.allow_plaintext) {
-      return refuse('consent.allow_plaintext', 'the job runs in plaintext mode (updates unencrypted) and consent.allow_plaintext is false');
+      return refuse('consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false');
     }
+    if (spec.kind === 'vertical-lr') return this.onVerticalOffer(m, spec, offer.specJson, refuse);
+    if (!this.data.y) return refuse('data.label_column', `${this.org}'s data section has no label_column; horizontal participants hold labels`);
+    if (spec.training.rounds > consent.max_rounds) return refuse('consent.max_rounds', `the job asks for ${spec.training.rounds} rounds; consent.max_rounds is ${consent.max_rounds}`);
     const features = spec.features ?? this.data.features;
     const missing = features.filter((f) => !this.data.features.includes(f));
     if (missing.length > 0) return refuse('data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`);
@@ -291,11 +361,60 @@ export class ParticipantNode {
     });
   }
 
+  private async onVerticalOffer(m: CoordinatorMessage, spec: VerticalJobSpec, specJson: string, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
+    const { config, log } = this.opts;
+    const role = spec.guest === this.org ? 'guest' : 'host';
+    if (role === 'guest' && !this.data.y) return refuse('data.label_column', `${this.org} is the job's guest but its data section has no label_column`);
+    if (spec.training.epochs > config.consent.max_rounds) return refuse('consent.max_rounds', `the job asks for ${spec.training.epochs} epochs; consent.max_rounds is ${config.consent.max_rounds}`);
+    const features = spec.features?.[this.org] ?? this.data.features;
+    const missing = features.filter((f) => !this.data.features.includes(f));
+    if (missing.length > 0) return refuse('data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`);
+    const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
+    this.store.save({ id: m.jobId, specJson, features });
+    const job = new VerticalParty(m.jobId, spec, this.org, this.data, features, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId));
+    if (job.validIds === 0) {
+      this.store.end(m.jobId, 'refused');
+      return refuse('data.ids', `no valid ids to align (${job.idReport})`);
+    }
+    this.vertical.set(m.jobId, job);
+    log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length, ids: job.idReport }, 'vertical job accepted');
+    return this.reply(m, {
+      body: 'jobAccepted',
+      jobAccepted: {
+        trainRows: job.validIds,
+        validationRows: 0,
+        schemaHash: schemaHash(features, types),
+        boxPublicKey: job.box.publicKey,
+        loadReport: `${formatLoadReport({ ...this.data.report, file: this.org })}\nids: ${job.idReport}`,
+        idSetSha256: idSetDigest(m.jobId, this.data.ids),
+      },
+    });
+  }
+
+  private async onScoreOffer(m: CoordinatorMessage, spec: VerticalScoreSpec, specJson: string, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
+    const { log } = this.opts;
+    this.store.save({ id: m.jobId, specJson, features: [] });
+    let job: ScoringParty;
+    try {
+      job = new ScoringParty(m.jobId, spec, this.org, this.data, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId), this.store.dirOf(spec.model_job), join(this.stateDir, 'score-requests'));
+    } catch (err) {
+      this.store.end(m.jobId, 'refused');
+      return refuse('model', errorMessage(err));
+    }
+    this.vertical.set(m.jobId, job);
+    log.info({ job: m.jobId, modelJob: spec.model_job, role: job.role }, 'scoring job accepted');
+    return this.reply(m, {
+      body: 'jobAccepted',
+      jobAccepted: { trainRows: 0, validationRows: 0, schemaHash: new Uint8Array(), boxPublicKey: job.box.publicKey, loadReport: '', idSetSha256: new Uint8Array() },
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     this.stream?.end();
     await this.queue.catch(() => undefined);
     for (const job of this.jobs.values()) job.dispose();
+    for (const job of this.vertical.values()) job.dispose();
     this.client?.close();
   }
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadYamlConfig } from '../src/config/load.js';
-import { CoordinatorConfig, JobSpec, ParticipantConfig } from '../src/config/schemas.js';
+import { CoordinatorConfig, HorizontalJobSpec, ParticipantConfig } from '../src/config/schemas.js';
 import { bankDatasetSpec } from '../src/synth/sme.js';
 
 const dir = fileURLToPath(new URL('../examples/horizontal/', import.meta.url));
@@ -11,7 +11,7 @@ const dir = fileURLToPath(new URL('../examples/horizontal/', import.meta.url));
 describe('examples/horizontal', () => {
   it('every config validates, and each participant declares exactly the synthetic bank columns and types', () => {
     loadYamlConfig(join(dir, 'coordinator.yaml'), CoordinatorConfig, 'coordinator');
-    const job = loadYamlConfig(join(dir, 'job.yaml'), JobSpec, 'job');
+    const job = loadYamlConfig(join(dir, 'job.yaml'), HorizontalJobSpec, 'job');
     const expected = bankDatasetSpec('x.csv');
     for (const org of job.participants) {
       const p = loadYamlConfig(join(dir, `${org}.yaml`), ParticipantConfig, 'participant');

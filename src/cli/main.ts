@@ -2,18 +2,21 @@
  * `fedcredit`: the one command for every role. Run `fedcredit --help` or `fedcredit <command> --help`.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { readFile, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { stringify as stringifyYaml } from 'yaml';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
-import { isFedcreditError } from '../errors.js';
+import { ErrorCode, FedcreditError, isFedcreditError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { softwareVersion } from '../paths.js';
 import { CoordinatorClient } from '../client.js';
 import { writeArtifact } from '../model/artifact.js';
 import { createProgressRenderer } from './progress.js';
 import { startCoordinator } from '../../coordinator/server.js';
-import { ParticipantNode } from '../../participant/node.js';
+import { ParticipantNode, participantStateDir } from '../../participant/node.js';
+import { readIdList } from '../../participant/vertical-score.js';
 import { runDemo } from '../demo/horizontal.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
@@ -151,6 +154,21 @@ function buildProgram(): Command {
     });
 
   program
+    .command('score')
+    .description("score enterprises with a trained vertical model: run on the guest's (the bank's) machine, the scores stay there")
+    .requiredOption('-c, --config <file>', "the guest participant's config (its state folder receives the request and the scores)")
+    .requiredOption('--model <job-id>', 'the vertical-lr job whose model to use')
+    .option('--ids <file.csv>', 'enterprise ids to score, one per line (header `id` or `enterprise_id` allowed)')
+    .option('--id <id>', 'a single enterprise id')
+    .option('-o, --out <file.csv>', 'write the scores here (default: print them)')
+    .option('--id-format <format>', 'uscc (check digit verified) or any', 'uscc')
+    .option('--purpose <text>', 'why these enterprises are scored (kept in the record)', 'credit decision on new applications')
+    .option('--coordinator <host:port>', "override the config's coordinator address")
+    .action(async (opts: { config: string; model: string; ids?: string; id?: string; out?: string; idFormat: string; purpose: string; coordinator?: string }) => {
+      await scoreCommand(opts);
+    });
+
+  program
     .command('demo')
     .description('generate synthetic SME data and run a whole federation on this machine (coordinator + 3 banks)')
     .option('-o, --out <dir>', 'output folder', './fedcredit-demo')
@@ -215,6 +233,44 @@ function buildProgram(): Command {
     });
 
   return program;
+}
+
+async function scoreCommand(opts: { config: string; model: string; ids?: string; id?: string; out?: string; idFormat: string; purpose: string; coordinator?: string }): Promise<void> {
+  if (Boolean(opts.ids) === Boolean(opts.id)) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'give either --ids <file.csv> or --id <id>', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43');
+  if (opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
+  const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
+  const stateDir = participantStateDir(config, dirname(resolve(opts.config)));
+  const client = new CoordinatorClient(opts.coordinator ?? config.coordinator);
+  try {
+    const model = await client.getJob(opts.model);
+    const [guest, ...hosts] = model.participants;
+    if (guest !== config.organisation) {
+      throw new FedcreditError(ErrorCode.JOB_INVALID, `${config.organisation} is not the guest of ${opts.model} (the guest is ${guest})`, "run `fedcredit score` with the guest's config: the scores are computed on, and stay with, the guest");
+    }
+    const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
+    const requests = join(stateDir, 'score-requests');
+    await mkdir(requests, { recursive: true, mode: 0o700 });
+    const idsFile = `request-${Date.now()}-${randomBytes(4).toString('hex')}.csv`;
+    await writeFile(join(requests, idsFile), ids.join('\n') + '\n', { mode: 0o600 });
+    const spec = { name: `score-${opts.model}`, kind: 'vertical-score', purpose: opts.purpose, model_job: opts.model, guest, hosts, ids_file: idsFile, id_format: opts.idFormat };
+    const jobId = await client.submitJob(stringifyYaml(spec), config.organisation);
+    process.stderr.write(`scoring ${ids.length} enterprise(s) as job ${jobId}\n`);
+    const last = await client.watchJob(jobId, () => undefined);
+    if (last.state !== 'succeeded') {
+      process.stderr.write(`scoring job ${jobId} ${last.state}: ${last.message}\n`);
+      process.exitCode = 3;
+      return;
+    }
+    const scores = await readFile(join(stateDir, 'jobs', jobId, 'scores.csv'), 'utf8');
+    if (opts.out) {
+      await writeFile(resolve(opts.out), scores, { mode: 0o600 });
+      process.stdout.write(`${last.message}\nscores written to ${opts.out}\n`);
+    } else {
+      process.stdout.write(scores);
+    }
+  } finally {
+    client.close();
+  }
 }
 
 async function watchToEnd(client: CoordinatorClient, jobId: string, out?: string): Promise<void> {

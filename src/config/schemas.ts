@@ -39,7 +39,7 @@ export const ParticipantConfig = z
     consent: z
       .object({
         /** Job kinds this data owner agrees to take part in. */
-        job_kinds: z.array(z.enum(['horizontal'])).min(1).default(['horizontal']),
+        job_kinds: z.array(z.enum(['horizontal', 'vertical-lr'])).min(1).default(['horizontal', 'vertical-lr']),
         /** Organisations allowed to submit jobs that use this data; `*` allows any. */
         submitters: z.array(z.string()).min(1).default(['*']),
         max_rounds: z.number().int().positive().default(1000),
@@ -47,7 +47,7 @@ export const ParticipantConfig = z
         allow_plaintext: z.boolean().default(false),
       })
       .strict()
-      .default({ job_kinds: ['horizontal'], submitters: ['*'], max_rounds: 1000, allow_plaintext: false }),
+      .default({ job_kinds: ['horizontal', 'vertical-lr'], submitters: ['*'], max_rounds: 1000, allow_plaintext: false }),
   })
   .strict();
 export type ParticipantConfig = z.infer<typeof ParticipantConfig>;
@@ -80,10 +80,10 @@ export const TrainingSpec = z
   })
   .strict();
 
-export const JobSpec = z
+export const HorizontalJobSpec = z
   .object({
     name: z.string().min(1).max(100),
-    kind: z.enum(['horizontal'], { error: 'kind must be `horizontal` (vertical jobs come with the vertical protocol)' }),
+    kind: z.literal('horizontal'),
     purpose: z.string().min(1, 'state the purpose of the job: it is shown to every data owner and kept in the record'),
     participants: z.array(orgName).min(1, 'name at least one participant'),
     /** Feature columns to use, in order; default: every feature the participants declare (they must agree). */
@@ -104,9 +104,105 @@ export const JobSpec = z
     if (min !== undefined && min > job.participants.length)
       ctx.addIssue({ code: 'custom', path: ['training', 'min_participants'], message: `is ${min} but only ${job.participants.length} participants are named` });
   });
+export type HorizontalJobSpec = z.infer<typeof HorizontalJobSpec>;
+
+export const VerticalTrainingSpec = z
+  .object({
+    epochs: z.number().int().positive().max(1000).default(30),
+    /** Records per mini-batch; one CKKS ciphertext holds 4,096, so larger batches are refused. */
+    batch_size: z.number().int().positive().max(4096, 'at most 4096 (the CKKS slot count)').default(4096),
+    learning_rate: z.number().positive().default(0.05),
+    optimizer: z.enum(['sgd', 'adam']).default('adam'),
+    /** Learning rate at epoch e is learning_rate / (1 + lr_decay * e). */
+    lr_decay: z.number().min(0).default(0),
+    l2: z.number().min(0).default(0.001),
+    /** `balanced` weighs each class by n / (2 n_class): it keeps the Taylor-approximated model close to logistic regression. */
+    class_weight: z.enum(['balanced', 'none']).default('balanced'),
+    /** Stop after this many epochs without a better validation AUC (0: never stop early). */
+    patience: z.number().int().min(0).default(5),
+    validation_fraction: z.number().min(0.01).max(0.5).default(0.1),
+    /** Held-out enterprises on which the final model is evaluated (never trained or validated on). */
+    test_fraction: z.number().min(0).max(0.5).default(0.2),
+    seed: z.number().int().min(0).default(42),
+    /** Each party standardises its own features on its training rows and clips them to +-clip (0: no clipping). */
+    clip: z.number().min(0).default(5),
+    step_timeout_s: z.number().positive().default(300),
+    /** How long a job waits, paused, for a party that left to come back before it fails. */
+    grace_period_s: z.number().min(0).default(120),
+  })
+  .strict();
+
+export const VerticalJobSpec = z
+  .object({
+    name: z.string().min(1).max(100),
+    kind: z.literal('vertical-lr'),
+    purpose: z.string().min(1, 'state the purpose of the job: it is shown to every data owner and kept in the record'),
+    /** The party holding the labels (the bank). */
+    guest: orgName,
+    /** Parties holding extra features of the same enterprises. */
+    hosts: z.array(orgName).min(1, 'name at least one host').max(10, 'at most 10 hosts'),
+    /** Columns each party contributes, by organisation; default: every feature it declares. */
+    features: z.record(z.string(), z.array(z.string()).min(1)).optional(),
+    alignment: z
+      .object({
+        /** `uscc`: 18-character unified social credit codes, check digit verified; `any`: opaque strings. */
+        id_format: z.enum(['uscc', 'any']).default('uscc'),
+        /** Fewest enterprises all parties must share for the job to go on. */
+        min_intersection: z.number().int().positive().default(100),
+      })
+      .strict()
+      .default({ id_format: 'uscc', min_intersection: 100 }),
+    training: VerticalTrainingSpec.default(VerticalTrainingSpec.parse({})),
+    encryption: z
+      .object({ scheme: z.enum(['ckks', 'plaintext']).default('ckks') })
+      .strict()
+      .default({ scheme: 'ckks' }),
+  })
+  .strict()
+  .superRefine((job, ctx) => {
+    const parties = [job.guest, ...job.hosts];
+    if (new Set(parties).size !== parties.length) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'a party is named twice (the guest cannot also be a host)' });
+    for (const org of Object.keys(job.features ?? {})) {
+      if (!parties.includes(org)) ctx.addIssue({ code: 'custom', path: ['features', org], message: `${org} is neither the guest nor a host` });
+    }
+  });
+export type VerticalJobSpec = z.infer<typeof VerticalJobSpec>;
+
+/** Scoring new enterprises with a trained vertical model: each party computes its partial score on its own features. */
+export const VerticalScoreSpec = z
+  .object({
+    name: z.string().min(1).max(100),
+    kind: z.literal('vertical-score'),
+    purpose: z.string().min(1, 'state the purpose of the scoring: it is shown to every data owner and kept in the record'),
+    /** The vertical-lr job whose model to use; every party scores with the part it kept from that job. */
+    model_job: z.string().min(1),
+    guest: orgName,
+    hosts: z.array(orgName).min(1).max(10),
+    /** A file in the guest's `<state_dir>/score-requests/` listing the enterprise ids to score (one per line). */
+    ids_file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a file name inside the guest\'s score-requests folder (no path)'),
+    id_format: z.enum(['uscc', 'any']).default('uscc'),
+    step_timeout_s: z.number().positive().default(300),
+    grace_period_s: z.number().min(0).default(120),
+  })
+  .strict();
+export type VerticalScoreSpec = z.infer<typeof VerticalScoreSpec>;
+
+export const JobSpec = z.discriminatedUnion('kind', [HorizontalJobSpec, VerticalJobSpec, VerticalScoreSpec], {
+  error: 'kind must be `horizontal` (same features, different enterprises), `vertical-lr` (different features of the same enterprises) or `vertical-score`',
+});
 export type JobSpec = z.infer<typeof JobSpec>;
 
-export function ckksParamsOf(job: JobSpec) {
+/** Every organisation a job involves. */
+export function jobParties(job: JobSpec): string[] {
+  return job.kind === 'horizontal' ? job.participants : [job.guest, ...job.hosts];
+}
+
+/** The consent a job needs: scoring uses the data the way the training job it scores with did. */
+export function consentKind(job: JobSpec): 'horizontal' | 'vertical-lr' {
+  return job.kind === 'vertical-score' ? 'vertical-lr' : job.kind;
+}
+
+export function ckksParamsOf(job: HorizontalJobSpec) {
   return {
     polyModulusDegree: job.encryption.poly_modulus_degree,
     coeffModulusBits: job.encryption.coeff_modulus_bits,

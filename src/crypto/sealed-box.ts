@@ -76,3 +76,8 @@ export function open(box: Uint8Array, recipient: BoxKeyPair, associatedData: str
     throw fail('authentication failed');
   }
 }
+
+/** Raw X25519 key agreement with a peer's public key (pairwise mask seeds between two parties of a job). */
+export function sharedSecret(privateKey: KeyObject, peerPublicKey: Uint8Array): Buffer {
+  return diffieHellman({ privateKey, publicKey: publicKeyFromRaw(peerPublicKey) });
+}

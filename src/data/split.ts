@@ -44,3 +44,12 @@ export function concatSplits(splits: Split[]): Split {
   }
   return { x, y };
 }
+
+/**
+ * Which part of a vertical job an aligned enterprise belongs to, by a keyed hash of its normalised id: the guest
+ * assigns the shared rows with it, and baselines outside the federation reproduce the same split.
+ */
+export function holdoutOf(id: string, seed: number, testFraction: number, validationFraction: number): 'train' | 'validation' | 'test' {
+  const u = createHash('sha256').update(`${seed}|${id}`).digest().readUInt32BE(0) / 2 ** 32;
+  return u < testFraction ? 'test' : u < testFraction + validationFraction ? 'validation' : 'train';
+}

@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { CoordinatorClient } from '../client.js';
 import { LocalCluster } from '../federation/local-cluster.js';
 import { createProgressRenderer } from '../cli/progress.js';
-import { JobSpec } from '../config/schemas.js';
+import { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { loadDataset, type LoadedDataset } from '../data/csv.js';
 import { splitRows } from '../data/split.js';
 import { ErrorCode, FedcreditError } from '../errors.js';

@@ -26,7 +26,7 @@ export class EphemeralFederation {
     readonly cluster: LocalCluster,
   ) {}
 
-  static async start(participants: ParticipantSetup[], opts: { prefix?: string } = {}): Promise<EphemeralFederation> {
+  static async start(participants: ParticipantSetup[], opts: { prefix?: string; via?: (coordinatorAddress: string) => Promise<string> } = {}): Promise<EphemeralFederation> {
     const dir = await mkdtemp(join(tmpdir(), opts.prefix ?? 'fedcredit-test-'));
     const coordinatorConfig = join(dir, 'coordinator.yaml');
     await writeFile(coordinatorConfig, stringify({ listen: '127.0.0.1:0', state_dir: 'coordinator-state', offer_timeout_s: 30 }));
@@ -37,14 +37,14 @@ export class EphemeralFederation {
           organisation: p.name,
           coordinator: '127.0.0.1:1',
           data: p.data,
-          consent: { job_kinds: ['horizontal'], submitters: ['*'], max_rounds: 1000, allow_plaintext: true, ...p.consent },
+          consent: { job_kinds: ['horizontal', 'vertical-lr'], submitters: ['*'], max_rounds: 1000, allow_plaintext: true, ...p.consent },
           ...p.extra,
         };
         await writeFile(config, stringify(body));
         return { name: p.name, config };
       }),
     );
-    const cluster = await LocalCluster.start({ coordinatorConfig, participants: entries, logDir: join(dir, 'logs') });
+    const cluster = await LocalCluster.start({ coordinatorConfig, participants: entries, logDir: join(dir, 'logs'), via: opts.via });
     return new EphemeralFederation(dir, cluster);
   }
 

@@ -17,6 +17,8 @@ export interface ClusterOptions {
   /** Extra environment for every child process. */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** Put something between participants and the coordinator (a capturing proxy in tests): returns the address participants dial. */
+  via?: (coordinatorAddress: string) => Promise<string>;
 }
 
 const live = new Set<ChildProcess>();
@@ -33,6 +35,8 @@ export class LocalCluster {
 
   private constructor(
     readonly address: string,
+    /** What participants dial: the coordinator's address, or the `via` hop in front of it. */
+    readonly participantAddress: string,
     private readonly opts: ClusterOptions,
   ) {}
 
@@ -42,7 +46,7 @@ export class LocalCluster {
     await rm(readyFile, { force: true });
     const coordinator = spawnCli('coordinator', ['coordinator', '--config', opts.coordinatorConfig, '--ready-file', readyFile], opts);
     const address = await waitForFile(readyFile, coordinator, opts.readyTimeoutMs ?? 30_000, join(opts.logDir, 'coordinator.log'));
-    const cluster = new LocalCluster(address, opts);
+    const cluster = new LocalCluster(address, opts.via ? await opts.via(address) : address, opts);
     cluster.children.set('coordinator', coordinator);
     for (const p of opts.participants) cluster.startParticipant(p.name);
     return cluster;
@@ -61,7 +65,7 @@ export class LocalCluster {
   startParticipant(name: string): void {
     const p = this.opts.participants.find((q) => q.name === name);
     if (!p) throw new Error(`no participant ${name} in this cluster`);
-    this.children.set(name, spawnCli(name, ['participant', '--config', p.config, '--coordinator', this.address], this.opts));
+    this.children.set(name, spawnCli(name, ['participant', '--config', p.config, '--coordinator', this.participantAddress], this.opts));
   }
 
   process(name: string): ChildProcess | undefined {

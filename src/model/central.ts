@@ -2,7 +2,7 @@
  * Centralised baselines: the same model, preprocessing and optimiser settings as a federated job, fitted on
  * rows in one place. The demo and the tests use it for the "pooled" upper bound and each owner's model alone.
  */
-import type { JobSpec } from '../config/schemas.js';
+import type { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { concatSplits, type Split } from '../data/split.js';
 import { buildModel, predict, trainModel } from './network.js';
 import { applyPreprocessing, localMoments, preprocessingFromMoments } from './preprocess.js';

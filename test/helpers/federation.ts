@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JobSpec } from '../../src/config/schemas.js';
+import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
 import { loadDataset } from '../../src/data/csv.js';
 import { UCI_HOMO_FEATURES, UCI_HOMO_PARTIES, uciHomoFile, uciHomoSpec } from '../../src/data/public-datasets.js';
 import { splitRows } from '../../src/data/split.js';

@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { ParticipantJob, schemaHash } from '../../participant/job-state.js';
-import { JobSpec } from '../../src/config/schemas.js';
+import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
 import type { LoadedDataset } from '../../src/data/csv.js';
 import { splitRows } from '../../src/data/split.js';
 import { loadTf } from '../../src/model/tf.js';

@@ -1,0 +1,88 @@
+/**
+ * Scoring new enterprises with a trained vertical model (docs/protocol-vertical.md §5): the guest's list of ids is
+ * aligned with each host by PSI (a host learns only which of the listed enterprises it holds), every host sends a
+ * pairwise-masked share of its partial scores, and the guest adds its own part and the calibration. Scores stay
+ * with the guest; the coordinator learns counts.
+ */
+import type { VerticalScoreSpec } from '../src/config/schemas.js';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
+import { sha256 } from '../src/wire/framing.js';
+import { hex } from '../src/ledger/records.js';
+import type { JobContext } from './job-base.js';
+import { VerticalBase } from './vertical-run.js';
+
+/** What the coordinator knows of the training job a scoring job names. */
+export interface TrainedModel {
+  kind: string;
+  state: string;
+  participants: string[];
+  modelSha256: Uint8Array;
+}
+
+export class ScoreRun extends VerticalBase {
+  constructor(
+    id: string,
+    readonly spec: VerticalScoreSpec,
+    submitter: string,
+    ctx: JobContext,
+    private readonly model: TrainedModel | undefined,
+  ) {
+    super(id, submitter, ctx);
+  }
+
+  get participants(): string[] {
+    return [this.spec.guest, ...this.spec.hosts];
+  }
+
+  get rounds(): number {
+    return 1;
+  }
+
+  protected get scheme(): 'none' {
+    return 'none';
+  }
+
+  protected get timing() {
+    return this.spec;
+  }
+
+  protected get purpose(): string {
+    return this.spec.purpose;
+  }
+
+  async run(): Promise<void> {
+    this.state = 'running';
+    try {
+      await this.record('job_submitted', { name: this.spec.name, kind: this.spec.kind, purpose: this.spec.purpose, submitter: this.submitter, model_job: this.spec.model_job, guest: this.spec.guest, hosts: this.spec.hosts });
+      const m = this.model;
+      if (!m || m.kind !== 'vertical-lr' || m.state !== 'succeeded') {
+        throw new FedcreditError(
+          ErrorCode.NOT_FOUND,
+          m ? `job ${this.spec.model_job} is a ${m.kind} job in state ${m.state}, not a finished vertical-lr job` : `this coordinator knows no job ${this.spec.model_job}`,
+          'name a vertical-lr job that succeeded on this coordinator (`fedcredit job status <id>`)',
+        );
+      }
+      if (m.participants.join(',') !== this.participants.join(',')) {
+        throw new FedcreditError(ErrorCode.JOB_INVALID, `the scoring job names ${this.participants.join(', ')} but ${this.spec.model_job} was trained by ${m.participants.join(', ')}`, 'name the same guest and hosts as the training job');
+      }
+      await this.keys(await this.offer(JSON.stringify(this.spec)));
+      this.emit('psi', 'aligning the enterprises to score with each host (PSI)');
+      await this.runStep('psi', 0, 0);
+      this.emit('score', 'computing the scores (each party its partial score; the hosts\' shares masked)');
+      const report = (await this.runStep('score', 0, 0)).get(this.spec.guest)!.report;
+      const summary = Buffer.from(JSON.stringify({ jobId: this.id, model_job: this.spec.model_job, model_sha256: hex(m.modelSha256), ...report }, null, 2));
+      this.modelSha256 = sha256(summary);
+      this.artifact = summary;
+      await this.record('scores_produced', { model_job: this.spec.model_job, model_sha256: hex(m.modelSha256), ...report });
+      this.state = 'succeeded';
+      this.roundsDone = 1;
+      this.emit('done', `${String(report.scored)} of ${String(report.requested)} enterprises scored; the scores are with ${this.spec.guest}`);
+      await this.record('job_ended', { state: 'succeeded' });
+      await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'scores produced', modelSha256: this.modelSha256 } });
+    } catch (err) {
+      await this.fail(err);
+    } finally {
+      this.endWatchers();
+    }
+  }
+}

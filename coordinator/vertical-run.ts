@@ -1,0 +1,370 @@
+/**
+ * One vertical job, driven by the coordinator (docs/protocol-vertical.md): offer -> arbiter keys -> PSI ->
+ * epochs of mini-batches with validation and early stopping -> the best epoch kept by every party -> evaluation
+ * on held-out enterprises -> publish a manifest of the parts.
+ *
+ * The coordinator is the arbiter: it holds the CKKS secret key and decrypts only masked gradients (ciphertexts at
+ * the post-gradient level; CkksEngine.decryptGradient refuses anything fresher). Party-to-party payloads are
+ * sealed to the recipient and relayed unread. Every step is recorded in the ledger with the digest and size of
+ * each payload relayed and each gradient decrypted, and each party's commitment to its model part.
+ *
+ * A party that leaves pauses the job; if it is back within the grace period the step is run again (attempt + 1,
+ * every party rolled back to where the step began), otherwise the job fails and no model is published.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { VerticalJobSpec } from '../src/config/schemas.js';
+import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
+import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
+import { float64Bytes } from '../src/fl/vector-codec.js';
+import { sha256 } from '../src/wire/framing.js';
+import { hex } from '../src/ledger/records.js';
+import { arbiterDecrypt } from '../src/vertical/cipher.js';
+import { JobBase, type JobContext } from './job-base.js';
+import { ParticipantGone } from './mailbox.js';
+import type { ParticipantMessage, RoundProgress, StepRequest, VerticalSetup, VerticalStep } from '../src/wire/messages.js';
+
+interface Traffic {
+  from: string;
+  to: string;
+  kind: string;
+  bytes: number;
+  sha256: string;
+}
+
+type StepReports = Map<string, { report: Record<string, unknown>; stateSha256: string }>;
+
+/**
+ * What the vertical jobs (training and scoring) share on the coordinator: steps that every party runs and reports
+ * done, payloads relayed between parties (sealed end to end, recorded by digest and size), masked gradients
+ * decrypted for the party that asked (training only), and the pause-and-retry when a party leaves.
+ */
+export abstract class VerticalBase extends JobBase {
+  protected engine?: CkksEngine;
+  protected secretKey?: Uint8Array;
+  protected step = 0;
+  protected attempt = 0;
+  /** Payloads relayed and gradients decrypted in the current step, recorded with it. */
+  private traffic: Traffic[] = [];
+  private decrypted: { party: string; count: number; sha256: string }[] = [];
+
+  /** `none`: a job without encrypted quantities (scoring: only sealed payloads and masked shares travel). */
+  protected abstract get scheme(): 'ckks' | 'plaintext' | 'none';
+  protected abstract get purpose(): string;
+
+  protected abstract get timing(): { step_timeout_s: number; grace_period_s: number };
+
+  /** Relays and decryption requests are served at once; everything else waits in the mailbox for the runner. */
+  override deliver(org: string, message: ParticipantMessage): void {
+    if (message.body === 'relay') return void this.relay(org, message).catch((err) => this.log.warn({ job: this.id, from: org, err: errorMessage(err) }, 'relay failed'));
+    if (message.body === 'decryptRequest') return void this.decrypt(org, message).catch((err) => this.log.warn({ job: this.id, from: org, err: errorMessage(err) }, 'decryption refused'));
+    super.deliver(org, message);
+  }
+
+  private async relay(from: string, m: ParticipantMessage & { body: 'relay' }): Promise<void> {
+    const { peer, kind, attempt, sealed } = m.relay;
+    if (!this.participants.includes(peer) || peer === from) {
+      throw new FedcreditError(ErrorCode.PROTOCOL, `${from} addressed a payload to ${peer}, who is not another party of the job`);
+    }
+    if (m.round !== this.step) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} sent a ${kind} payload for step ${m.round}; the job is at step ${this.step}`);
+    this.traffic.push({ from, to: peer, kind, bytes: sealed.length, sha256: hex(sha256(sealed)) });
+    await this.send(peer, m.round, { body: 'relay', relay: { peer: from, kind, attempt, sealed } });
+  }
+
+  private async decrypt(from: string, m: ParticipantMessage & { body: 'decryptRequest' }): Promise<void> {
+    const { attempt, ciphertext, count } = m.decryptRequest;
+    try {
+      if (m.round !== this.step) throw new FedcreditError(ErrorCode.PROTOCOL, `decryption asked for step ${m.round}; the job is at step ${this.step}`);
+      if (this.decrypted.some((d) => d.party === from)) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} already had a gradient decrypted in step ${this.step}`);
+      if (count < 1 || count > 4096) throw new FedcreditError(ErrorCode.PROTOCOL, `a gradient of ${count} values cannot be asked for`);
+      if (this.scheme === 'none') throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
+      const values = arbiterDecrypt(this.scheme, this.engine, this.secretKey, ciphertext, count);
+      this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
+      await this.send(from, m.round, { body: 'decryptReply', decryptReply: { attempt, values: float64Bytes(values) } });
+    } catch (err) {
+      this.log.warn({ job: this.id, participant: from, err: errorMessage(err) }, 'decryption refused');
+      const e = err instanceof FedcreditError ? err : new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, errorMessage(err));
+      await this.send(from, m.round, { body: 'error', error: { code: e.code, message: e.message, hint: e.hint } }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Ask every party to run a step and wait until all report it done. A party that disconnects pauses the job for
+   * the grace period; if it returns, the step runs again from its start.
+   */
+  /** Offer the job; every party answers with its per-job X25519 key, to which its peers seal what they send it. */
+  protected async offer(specJson: string): Promise<Map<string, Uint8Array>> {
+    const accepted = await this.collectAcceptances(specJson);
+    const boxKeys = new Map<string, Uint8Array>();
+    for (const { org, accepted: a } of accepted) {
+      boxKeys.set(org, a.boxPublicKey);
+      await this.record('participant_consent', { participant: org, role: org === this.participants[0] ? 'guest' : 'host', purpose: this.purpose, ids: a.trainRows });
+      await this.recordWithReceipt(org, 0, 'data_bound', { participant: org, schema_sha256: hex(a.schemaHash), rows: a.trainRows, load_report: a.loadReport });
+      this.emit('offer', `${org} accepted (${a.trainRows} valid ids)`);
+    }
+    return boxKeys;
+  }
+
+  /** Send every party the keys of the job: the arbiter's CKKS public and Galois keys (training) and each party's box key. */
+  protected async keys(boxKeys: Map<string, Uint8Array>): Promise<void> {
+    let setup: VerticalSetup;
+    const parties = this.participants.map((o) => ({ organisation: o, boxPublicKey: boxKeys.get(o)! }));
+    const common = { parties, guest: this.participants[0]!, hosts: this.participants.slice(1), psiSalt: randomBytes(32) };
+    if (this.scheme === 'ckks') {
+      this.emit('keys', 'the arbiter (this coordinator) is generating the CKKS keys');
+      this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+      const keys = this.engine.generateArbiterKeys();
+      this.secretKey = keys.secretKey;
+      setup = { ckksPublicKey: keys.publicKey, galoisKeys: keys.galoisKeys, paramsFingerprint: this.engine.fingerprint, ...common };
+    } else {
+      if (this.scheme === 'plaintext') {
+        this.log.warn({ job: this.id }, 'PLAINTEXT MODE: partial scores and gradients cross the wire unencrypted; for comparison and debugging only');
+        this.emit('keys', 'plaintext mode: nothing is encrypted (comparison/debugging only)');
+      }
+      setup = { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: new Uint8Array(), ...common };
+    }
+    await Promise.all(this.participants.map((o) => this.send(o, 0, { body: 'verticalSetup', verticalSetup: setup })));
+    await this.record('keys_ready', {
+      arbiter: 'coordinator',
+      scheme: this.scheme,
+      params_fingerprint: hex(setup.paramsFingerprint),
+      public_key_sha256: hex(sha256(setup.ckksPublicKey)),
+      galois_keys_sha256: hex(sha256(setup.galoisKeys)),
+      // Not a secret: it makes this job's id hashes unlinkable to any other job's.
+      psi_salt: hex(setup.psiSalt),
+      box_keys: Object.fromEntries(parties.map((p) => [p.organisation, hex(p.boxPublicKey)])),
+    });
+    if (this.engine) this.emit('keys', `CKKS keys in place (N=${VERTICAL_CKKS_PARAMS.polyModulusDegree}, ${this.engine.slotCount} records per ciphertext)`);
+  }
+
+  protected async runStep(name: VerticalStep, epoch: number, batch: number, args: Record<string, unknown> = {}): Promise<StepReports> {
+    this.step++;
+    const t = this.timing;
+    for (this.attempt = 0; ; this.attempt++) {
+      this.traffic = [];
+      this.decrypted = [];
+      const request: StepRequest = { step: name, attempt: this.attempt, epoch, batch, argsJson: JSON.stringify(args) };
+      const deadline = Date.now() + t.step_timeout_s * 1000;
+      await Promise.all(this.participants.map((o) => this.send(o, this.step, { body: 'stepRequest', stepRequest: request }).catch(() => undefined)));
+      const { reports, failures } = await this.collectStepDone(deadline);
+      if (failures.length === 0) {
+        await this.record('step_completed', {
+          step: this.step,
+          name,
+          epoch,
+          batch,
+          attempt: this.attempt,
+          relayed: this.traffic,
+          decrypted: this.decrypted,
+          parts_sha256: Object.fromEntries([...reports].map(([org, r]) => [org, r.stateSha256])),
+          ...(name === 'batch' ? {} : { reports: Object.fromEntries([...reports].map(([org, r]) => [org, r.report])) }),
+        });
+        return reports;
+      }
+      // A party that is still connected and failed has reported an error: the job cannot go on.
+      const gone = failures.filter((f) => !this.sessions.isConnected(f.org));
+      const broken = failures.find((f) => this.sessions.isConnected(f.org) && !(f.err instanceof ParticipantGone && /within the deadline/.test(f.err.reason)));
+      if (broken) throw new FedcreditError(ErrorCode.JOB_FAILED, `${name} step failed at ${broken.org}: ${errorMessage(broken.err)}`, `see ${broken.org}'s log`);
+      const missing = gone.length > 0 ? gone.map((f) => f.org) : failures.map((f) => f.org);
+      await this.record('job_paused', { step: this.step, name, attempt: this.attempt, waiting_for: missing, grace_period_s: t.grace_period_s });
+      this.emit(this.stage, `paused at ${name} (step ${this.step}): waiting up to ${t.grace_period_s}s for ${missing.join(', ')} to return`);
+      this.log.warn({ job: this.id, step: this.step, waitingFor: missing }, 'vertical job paused');
+      const graceEnd = Date.now() + t.grace_period_s * 1000;
+      const back = await Promise.all(missing.map((o) => this.sessions.waitConnected(o, graceEnd)));
+      if (back.some((b) => !b) || Date.now() > graceEnd) {
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `${missing.join(', ')} left during the ${name} step and did not return within the grace period of ${t.grace_period_s}s; no model is published`,
+          'restart the missing participant and resubmit the job, or raise training.grace_period_s',
+        );
+      }
+      // Give a reconnected participant a moment to restore its state, then run the step again.
+      await this.record('job_resumed', { step: this.step, name, attempt: this.attempt + 1, returned: missing });
+      this.emit(this.stage, `${missing.join(', ')} back; running ${name} (step ${this.step}) again`);
+    }
+  }
+
+  /**
+   * Every party's StepDone for the current step and attempt; stops at the first failure, so a party that vanished
+   * pauses the job at once instead of after the others time out waiting for it.
+   */
+  private collectStepDone(deadline: number): Promise<{ reports: StepReports; failures: { org: string; err: unknown }[] }> {
+    const reports: StepReports = new Map();
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (failures: { org: string; err: unknown }[]) => {
+        if (settled) return;
+        if (failures.length > 0 || reports.size === this.participants.length) {
+          settled = true;
+          resolve({ reports, failures });
+        }
+      };
+      for (const org of this.participants) {
+        const attempt = this.attempt;
+        const wait = async (): Promise<void> => {
+          for (;;) {
+            const m = await this.mailbox.waitFor(org, 'stepDone', this.step, deadline, () => this.sessions.isConnected(org));
+            if (m.body === 'stepDone' && m.stepDone.attempt === attempt) {
+              reports.set(org, { report: JSON.parse(m.stepDone.reportJson || '{}') as Record<string, unknown>, stateSha256: hex(m.stepDone.stateSha256) });
+              return;
+            }
+          }
+        };
+        wait().then(
+          () => finish([]),
+          (err: unknown) => finish([{ org, err }]),
+        );
+      }
+    });
+  }
+
+}
+
+export class VerticalRun extends VerticalBase {
+  constructor(
+    id: string,
+    readonly spec: VerticalJobSpec,
+    submitter: string,
+    ctx: JobContext,
+  ) {
+    super(id, submitter, ctx);
+  }
+
+  get participants(): string[] {
+    return [this.spec.guest, ...this.spec.hosts];
+  }
+
+  get rounds(): number {
+    return this.spec.training.epochs;
+  }
+
+  protected get scheme(): 'ckks' | 'plaintext' {
+    return this.spec.encryption.scheme;
+  }
+
+  protected get timing() {
+    return this.spec.training;
+  }
+
+  protected get purpose(): string {
+    return this.spec.purpose;
+  }
+
+  async run(): Promise<void> {
+    this.state = 'running';
+    try {
+      await this.record('job_submitted', {
+        name: this.spec.name,
+        kind: this.spec.kind,
+        purpose: this.spec.purpose,
+        submitter: this.submitter,
+        guest: this.spec.guest,
+        hosts: this.spec.hosts,
+        features: this.spec.features ?? null,
+        alignment: this.spec.alignment,
+        training: this.spec.training,
+        encryption: this.spec.encryption,
+      });
+      const boxKeys = await this.offer(JSON.stringify(this.spec));
+      await this.keys(boxKeys);
+      const psi = await this.align();
+      const best = await this.train(psi);
+      const finalParts = await this.runStep('finalize', 0, 0, { epoch: best.epoch });
+      const evaluation = (await this.runStep('evaluate', 0, 0)).get(this.spec.guest)!.report;
+      await this.publish(best, finalParts, evaluation, psi);
+    } catch (err) {
+      await this.fail(err);
+    } finally {
+      this.engine?.dispose();
+      this.secretKey = undefined;
+      this.endWatchers();
+    }
+  }
+
+  private async align(): Promise<Record<string, unknown>> {
+    this.emit('psi', `aligning enterprises by ECDH PSI between ${this.spec.guest} and ${this.spec.hosts.join(', ')}`);
+    const reports = await this.runStep('psi', 0, 0);
+    const guest = reports.get(this.spec.guest)!.report;
+    const counts = {
+      guest_ids: guest.ids,
+      host_ids: guest.host_ids,
+      shared_with_guest: guest.shared_with_guest,
+      intersection: guest.intersection,
+      train: guest.train,
+      validation: guest.validation,
+      test: guest.test,
+      invalid_ids: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.invalid_ids])),
+    };
+    for (const h of this.spec.hosts) {
+      if (reports.get(h)!.report.intersection !== guest.intersection) {
+        throw new FedcreditError(ErrorCode.PROTOCOL, `${h} aligned ${String(reports.get(h)!.report.intersection)} enterprises, the guest ${String(guest.intersection)}`, 'restart the job');
+      }
+    }
+    await this.record('psi_completed', counts);
+    this.emit('psi', `${String(guest.intersection)} enterprises shared by all parties (train ${String(guest.train)}, validation ${String(guest.validation)}, test ${String(guest.test)})`);
+    return counts;
+  }
+
+  private async train(psi: Record<string, unknown>): Promise<{ epoch: number; auc: number }> {
+    const t = this.spec.training;
+    const batches = Math.ceil(Number(psi.train) / t.batch_size);
+    this.emit('training', `training for up to ${t.epochs} epochs of ${batches} mini-batches (${this.spec.encryption.scheme})`);
+    let best = { epoch: 0, auc: Number.NaN };
+    for (let epoch = 1; epoch <= t.epochs; epoch++) {
+      const started = Date.now();
+      const digests: Record<string, string> = {};
+      for (let b = 0; b < batches; b++) {
+        const reports = await this.runStep('batch', epoch, b);
+        for (const [org, r] of reports) digests[org] = r.stateSha256;
+      }
+      const v = (await this.runStep('validate', epoch, 0)).get(this.spec.guest)!.report;
+      this.roundsDone = epoch;
+      best = { epoch: Number(v.best_epoch), auc: Number.NaN };
+      const progress: RoundProgress = {
+        round: epoch,
+        rounds: t.epochs,
+        participants: this.participants,
+        trainLoss: Number.NaN,
+        validationAuc: Number(v.validation_auc),
+        seconds: (Date.now() - started) / 1000,
+        dropped: [],
+      };
+      await this.record('epoch_closed', { epoch, batches, validation_auc: v.validation_auc, validation_ks: v.validation_ks, best_epoch: v.best_epoch, parts_sha256: digests });
+      this.emit('training', `epoch ${epoch}/${t.epochs}: validation AUC ${Number(v.validation_auc).toFixed(4)}`, progress);
+      if (v.stop === true) {
+        this.emit('training', `early stop: no better validation AUC for ${t.patience} epochs; keeping epoch ${best.epoch}`);
+        break;
+      }
+    }
+    return best;
+  }
+
+  private async publish(best: { epoch: number }, parts: StepReports, evaluation: Record<string, unknown>, psi: Record<string, unknown>): Promise<void> {
+    this.emit('publish', 'publishing the model manifest (each party keeps its own part)');
+    const manifest = {
+      format: 'fedcredit-vertical-model/1',
+      jobId: this.id,
+      kind: this.spec.kind,
+      guest: this.spec.guest,
+      hosts: this.spec.hosts,
+      epoch: best.epoch,
+      // Each party's commitment to its part: the parts themselves never leave their owners.
+      parts: Object.fromEntries([...parts].map(([org, r]) => [org, { sha256: r.report.part_sha256 }])),
+      intersection: psi.intersection,
+      test: { rows: evaluation.rows, auc: evaluation.test_auc, ks: evaluation.test_ks },
+      createdAt: new Date().toISOString(),
+    };
+    const bytes = Buffer.from(JSON.stringify(manifest, null, 2));
+    this.modelSha256 = sha256(bytes);
+    const dir = join(this.stateDir, 'jobs', this.id, 'model');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'manifest.json'), bytes);
+    await this.record('model_published', { model_sha256: hex(this.modelSha256), epoch: best.epoch, parts: manifest.parts, test: manifest.test }, [{ name: 'manifest.json', bytes }]);
+    this.artifact = bytes;
+    this.state = 'succeeded';
+    this.emit('done', `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises`);
+    await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone });
+    await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * What a participant's side of any vertical job (training or scoring) is built on: payloads sealed end to end to
+ * a peer's per-job X25519 key and relayed by the coordinator, one step at a time with retries that supersede a
+ * running attempt, the two halves of ECDH PSI, and the pairwise-masked secure sum of the hosts' partial scores.
+ */
+import { randomBytes } from 'node:crypto';
+import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import { generateBoxKeyPair, open, seal, sharedSecret, type BoxKeyPair } from '../src/crypto/sealed-box.js';
+import { float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
+import { hashIds, matchBlinded, permutation, PsiKey } from '../src/psi/ecdh.js';
+import { prepareIds, type IdFormat, type PreparedIds } from '../src/psi/ids.js';
+import { maskedShare, openShares, type MaskPeer } from '../src/vertical/secure-sum.js';
+import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
+
+/** How a vertical job talks to its peers and the arbiter (through the coordinator). */
+export interface PartyIo {
+  relay(to: string, kind: string, step: number, attempt: number, sealed: Uint8Array): Promise<void>;
+  decrypt(step: number, attempt: number, ciphertext: Uint8Array, count: number): Promise<void>;
+}
+
+class Superseded extends Error {}
+
+interface Waiter {
+  resolve: (bytes: Uint8Array) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Payloads by (kind, sender, step, attempt); a wait ends with the payload, at the step deadline, or when superseded. */
+class Inbox {
+  private readonly items = new Map<string, Uint8Array>();
+  private readonly waiters = new Map<string, Waiter>();
+
+  put(key: string, bytes: Uint8Array): void {
+    const w = this.waiters.get(key);
+    if (w) {
+      this.waiters.delete(key);
+      clearTimeout(w.timer);
+      w.resolve(bytes);
+    } else {
+      this.items.set(key, bytes);
+    }
+  }
+
+  take(key: string, timeoutMs: number, what: string): Promise<Uint8Array> {
+    const ready = this.items.get(key);
+    if (ready) {
+      this.items.delete(key);
+      return Promise.resolve(ready);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new FedcreditError(ErrorCode.UNAVAILABLE, `no ${what} within ${timeoutMs / 1000}s`, 'the peer is slow or gone; see its log (the coordinator pauses the job while a party is away)'));
+      }, timeoutMs);
+      this.waiters.set(key, { resolve, reject, timer });
+    });
+  }
+
+  /** Drop everything of earlier attempts and fail their waits. */
+  supersede(): void {
+    this.items.clear();
+    for (const w of this.waiters.values()) {
+      clearTimeout(w.timer);
+      w.reject(new Superseded('superseded by a newer attempt'));
+    }
+    this.waiters.clear();
+  }
+}
+
+const key = (kind: string, from: string, step: number, attempt: number) => `${kind}|${from}|${step}|${attempt}`;
+
+/** Position meaning "this host does not hold the enterprise" in an alignment sent to a host. */
+export const NOT_HELD = 0xffffffff;
+
+export abstract class PartyChannel {
+  readonly box: BoxKeyPair = generateBoxKeyPair();
+  readonly role: 'guest' | 'host';
+  protected setup?: VerticalSetup;
+  private readonly inbox = new Inbox();
+  private readonly psiKey = PsiKey.generate();
+  private queue: Promise<void> = Promise.resolve();
+  protected current = { step: 0, attempt: -1 };
+
+  constructor(
+    readonly id: string,
+    readonly org: string,
+    guest: string,
+    protected readonly io: PartyIo,
+    protected readonly log: Logger,
+    private readonly stepTimeoutMs: number,
+  ) {
+    this.role = guest === org ? 'guest' : 'host';
+  }
+
+  /** Run one step of the job; the result is the step's report (counts and metrics only). */
+  protected abstract execute(step: number, req: StepRequest): Promise<Record<string, unknown>>;
+  /** Commitment to the party's model state after a step (empty when it has none). */
+  protected abstract stateDigest(): Uint8Array;
+  /** Called before a step runs; `retry` when it is a new attempt of the step that ran last. */
+  protected abstract beginStep(step: number, retry: boolean): void;
+
+  async install(setup: VerticalSetup): Promise<void> {
+    this.setup = setup;
+  }
+
+  protected get guest(): string {
+    return this.setup!.guest;
+  }
+
+  protected get hosts(): string[] {
+    return this.setup!.hosts;
+  }
+
+  protected boxKeyOf(org: string): Uint8Array {
+    const party = this.setup?.parties.find((p) => p.organisation === org);
+    if (!party) throw new FedcreditError(ErrorCode.PROTOCOL, `no key for party ${org} in job ${this.id}`, 'restart the job');
+    return party.boxPublicKey;
+  }
+
+  private aad(from: string, to: string, kind: string, step: number, attempt: number): string {
+    return `${this.id}|${from}|${to}|${kind}|${step}|${attempt}`;
+  }
+
+  /** A sealed payload from a peer, relayed by the coordinator. */
+  onRelay(from: string, kind: string, step: number, attempt: number, sealed: Uint8Array): void {
+    if (attempt < this.current.attempt && step === this.current.step) return;
+    try {
+      this.inbox.put(key(kind, from, step, attempt), open(sealed, this.box, this.aad(from, this.org, kind, step, attempt)));
+    } catch (err) {
+      this.log.warn({ job: this.id, from, kind, step, err: errorMessage(err) }, 'a relayed payload did not open; ignored');
+    }
+  }
+
+  onDecryptReply(step: number, attempt: number, values: Uint8Array): void {
+    this.inbox.put(key('arbiter.reply', 'coordinator', step, attempt), values);
+  }
+
+  protected async send(to: string, kind: string, step: number, attempt: number, payload: Uint8Array): Promise<void> {
+    await this.io.relay(to, kind, step, attempt, seal(payload, this.boxKeyOf(to), this.aad(this.org, to, kind, step, attempt)));
+  }
+
+  protected receive(from: string, kind: string, step: number, attempt: number): Promise<Uint8Array> {
+    return this.inbox.take(key(kind, from, step, attempt), this.stepTimeoutMs, `${kind} from ${from} (step ${step})`);
+  }
+
+  /**
+   * Run one step; resolves with its StepDone, or undefined when a newer attempt superseded it. Steps run one at
+   * a time; a newer attempt of the same step cancels the waits of the running one.
+   */
+  runStep(step: number, req: StepRequest): Promise<StepDone | undefined> {
+    if (step === this.current.step && req.attempt > this.current.attempt) this.inbox.supersede();
+    const run = this.queue.then(async (): Promise<StepDone | undefined> => {
+      if (step < this.current.step || (step === this.current.step && req.attempt <= this.current.attempt)) return undefined;
+      this.beginStep(step, step === this.current.step);
+      this.current = { step, attempt: req.attempt };
+      try {
+        const report = await this.execute(step, req);
+        return { step: req.step, attempt: req.attempt, stateSha256: this.stateDigest(), reportJson: JSON.stringify(report) };
+      } catch (err) {
+        if (err instanceof Superseded) return undefined;
+        throw err;
+      }
+    });
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // ECDH PSI (docs/protocol-vertical.md §2)
+
+  protected prepare(ids: readonly string[], format: IdFormat): PreparedIds {
+    return prepareIds(ids, format);
+  }
+
+  /**
+   * The guest's half: its blinded ids to every host, each host's blinded list blinded again, and for every guest
+   * id the host's position of the same enterprise (or -1). Hosts learn only what `sendAlignment` tells them.
+   */
+  protected async guestMatch(ids: readonly string[], step: number, attempt: number): Promise<{ host: string; hostIds: number; match: Int32Array }[]> {
+    const blinded = await this.psiKey.blind(hashIds(this.setup!.psiSalt, ids));
+    await Promise.all(this.hosts.map((h) => this.send(h, 'psi.guest_blinded', step, attempt, blinded)));
+    return Promise.all(
+      this.hosts.map(async (h) => {
+        const hostBlinded = Buffer.from(await this.receive(h, 'psi.host_blinded', step, attempt));
+        const hostDouble = await this.psiKey.blind(hostBlinded);
+        const guestDouble = Buffer.from(await this.receive(h, 'psi.guest_double', step, attempt));
+        return { host: h, hostIds: hostBlinded.length / 32, match: matchBlinded(guestDouble, hostDouble) };
+      }),
+    );
+  }
+
+  /** Tell a host which of its (shuffled) positions make up each part of the job, in the shared row order. */
+  protected async sendAlignment(host: string, parts: number[][], step: number, attempt: number): Promise<void> {
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    const payload = new Uint32Array(1 + parts.length + total);
+    payload[0] = parts.length;
+    parts.forEach((p, i) => (payload[1 + i] = p.length));
+    let o = 1 + parts.length;
+    for (const p of parts) for (const position of p) payload[o++] = position < 0 ? NOT_HELD : position;
+    await this.send(host, 'psi.alignment', step, attempt, new Uint8Array(payload.buffer));
+  }
+
+  /**
+   * The host's half: its ids blinded and shuffled to the guest, the guest's blinded ids blinded again, then the
+   * alignment: for each part, the rows of this party's data in the shared order (-1 where it holds no row).
+   */
+  protected async hostAlign(ids: PreparedIds, step: number, attempt: number): Promise<Int32Array[]> {
+    const blinded = await this.psiKey.blind(hashIds(this.setup!.psiSalt, ids.ids));
+    // Shuffled, so the guest cannot relate positions to this party's file order.
+    const order = permutation(ids.ids.length, randomBytes(32));
+    const shuffled = Buffer.alloc(blinded.length);
+    order.forEach((from, to) => blinded.copy(shuffled, to * 32, from * 32, from * 32 + 32));
+    await this.send(this.guest, 'psi.host_blinded', step, attempt, shuffled);
+    const guestBlinded = await this.receive(this.guest, 'psi.guest_blinded', step, attempt);
+    await this.send(this.guest, 'psi.guest_double', step, attempt, await this.psiKey.blind(Buffer.from(guestBlinded)));
+    const bytes = await this.receive(this.guest, 'psi.alignment', step, attempt);
+    const payload = new Uint32Array(new Uint8Array(bytes).slice().buffer);
+    const parts: Int32Array[] = [];
+    let o = 1 + payload[0]!;
+    for (let i = 0; i < payload[0]!; i++) {
+      const n = payload[1 + i]!;
+      parts.push(
+        Int32Array.from(payload.subarray(o, o + n), (p) => {
+          if (p === NOT_HELD) return -1;
+          if (p >= order.length) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest named position ${p} of ${order.length}`, 'restart the job');
+          return ids.rows[order[p]!]!;
+        }),
+      );
+      o += n;
+    }
+    return parts;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Secure sum of the hosts' partial scores (docs/protocol-vertical.md §4)
+
+  /** A host's masked share of its partial scores, sent to the guest. */
+  protected async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string): Promise<void> {
+    const peers: MaskPeer[] = this.hosts.filter((h) => h !== this.org).map((h) => ({ organisation: h, secret: sharedSecret(this.box.privateKey, this.boxKeyOf(h)) }));
+    const share = maskedShare(scores, this.org, peers, `${this.id}|${step}|${attempt}|${purpose}`);
+    await this.send(this.guest, 'score.share', step, attempt, float64Bytes(share));
+  }
+
+  /** The guest's sum of the hosts' partial scores (no single host's share is visible). */
+  protected async receiveScoreSum(rows: number, step: number, attempt: number): Promise<Float64Array> {
+    const shares = await Promise.all(this.hosts.map(async (h) => toFloat64(await this.receive(h, 'score.share', step, attempt))));
+    const sum = openShares(shares);
+    if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
+    return sum;
+  }
+
+  /** The arbiter's reply to this party's decryption request of the step. */
+  protected receiveDecrypted(step: number, attempt: number): Promise<Uint8Array> {
+    return this.receive('coordinator', 'arbiter.reply', step, attempt);
+  }
+
+  dispose(): void {
+    this.inbox.supersede();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * A participant's side of a scoring job (docs/protocol-vertical.md §5): it scores with the model part it kept
+ * from the training job. The guest reads the ids to score from its own score-requests folder, aligns them with
+ * each host by PSI, receives the hosts' masked partial-score shares and writes the probabilities of default to
+ * its job folder; nothing of it leaves the guest.
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { VerticalScoreSpec } from '../src/config/schemas.js';
+import type { LoadedDataset } from '../src/data/csv.js';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
+import type { Logger } from '../src/log.js';
+import type { PreparedIds } from '../src/psi/ids.js';
+import { partScores, type ModelPart } from '../src/vertical/party-model.js';
+import type { StepRequest } from '../src/wire/messages.js';
+import { PartyChannel, type PartyIo } from './vertical-channel.js';
+
+/** Read an id list: one id per line (first comma-separated field); a header line `id` or `enterprise_id` is skipped. */
+export function readIdList(file: string): string[] {
+  const lines = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.split(',')[0]!.trim()).filter((l) => l.length > 0);
+  if (lines.length > 0 && /^(enterprise_)?id$/i.test(lines[0]!)) lines.shift();
+  return lines;
+}
+
+export class ScoringParty extends PartyChannel {
+  private readonly part: ModelPart;
+  /** Guest: the requested ids it can score (valid and in its data), and their rows. Host: its valid ids. */
+  private readonly prepared: PreparedIds;
+  private readonly requested: number;
+  private readonly invalid: number;
+  private notInGuestData = 0;
+  private aligned?: Int32Array;
+  private coverage: { host: string; match: Int32Array }[] = [];
+
+  constructor(
+    id: string,
+    readonly spec: VerticalScoreSpec,
+    org: string,
+    private readonly data: LoadedDataset,
+    io: PartyIo,
+    log: Logger,
+    private readonly jobDir: string,
+    modelDir: string,
+    requestsDir: string,
+  ) {
+    super(id, org, spec.guest, io, log, spec.step_timeout_s * 1000);
+    const partFile = join(modelDir, 'model-part.json');
+    if (!existsSync(partFile)) {
+      throw new FedcreditError(ErrorCode.NOT_FOUND, `${org} holds no model part of job ${spec.model_job}`, 'score with a vertical-lr job this participant took part in and that succeeded');
+    }
+    this.part = JSON.parse(readFileSync(partFile, 'utf8')) as ModelPart;
+    const missing = this.part.features.filter((f) => !data.features.includes(f));
+    if (missing.length > 0) throw new FedcreditError(ErrorCode.DATA_SCHEMA, `the model part uses columns this participant no longer declares: ${missing.join(', ')}`, 'restore the columns in the data section');
+    const own = this.prepare(data.ids, spec.id_format);
+    if (this.role === 'host') {
+      this.prepared = own;
+      this.requested = this.invalid = 0;
+      return;
+    }
+    const file = join(requestsDir, spec.ids_file);
+    if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `no id list ${spec.ids_file} in ${requestsDir}`, '`fedcredit score` writes it there; pass --config with this participant\'s config');
+    const raw = readIdList(file);
+    const queries = this.prepare(raw, spec.id_format);
+    const rowOf = new Map(own.ids.map((v, i) => [v, own.rows[i]!]));
+    const inData = queries.ids.filter((v) => rowOf.has(v));
+    this.requested = raw.length;
+    this.invalid = queries.invalid.count;
+    this.notInGuestData = queries.ids.length - inData.length;
+    this.prepared = { ids: inData, rows: Int32Array.from(inData, (v) => rowOf.get(v)!), invalid: queries.invalid, duplicates: queries.duplicates };
+    // The request file held ids of the bank's applicants: once read, it is not kept around.
+    rmSync(file, { force: true });
+  }
+
+  protected beginStep(): void {}
+
+  protected stateDigest(): Uint8Array {
+    return new Uint8Array();
+  }
+
+  protected async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
+    if (req.step === 'psi') {
+      if (this.role === 'host') {
+        this.aligned = (await this.hostAlign(this.prepared, step, req.attempt))[0]!;
+        return { held: this.aligned.filter((r) => r >= 0).length };
+      }
+      this.coverage = (await this.guestMatch(this.prepared.ids, step, req.attempt)).map((m) => ({ host: m.host, match: m.match }));
+      for (const c of this.coverage) await this.sendAlignment(c.host, [Array.from(c.match)], step, req.attempt);
+      return { requested: this.requested };
+    }
+    if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
+    if (this.role === 'host') {
+      await this.sendScoreShare(partScores(this.part, this.data, this.aligned!), step, req.attempt, 'score');
+      return {};
+    }
+    const own = partScores(this.part, this.data, this.prepared.rows);
+    const hostSum = await this.receiveScoreSum(own.length, step, req.attempt);
+    const { a, b } = this.part.calibration!;
+    const lines = ['enterprise_id,pd,score,hosts_missing'];
+    let partial = 0;
+    for (let i = 0; i < own.length; i++) {
+      const z = own[i]! + hostSum[i]! + this.part.intercept!;
+      const missing = this.coverage.filter((c) => c.match[i]! < 0).map((c) => c.host);
+      if (missing.length > 0) partial++;
+      lines.push(`${this.prepared.ids[i]},${(1 / (1 + Math.exp(-(a * z + b)))).toFixed(8)},${z.toFixed(8)},${missing.join(' ')}`);
+    }
+    writeFileSync(join(this.jobDir, 'scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });
+    this.log.info({ job: this.id, scored: own.length, file: join(this.jobDir, 'scores.csv') }, 'scores written (they stay on this node)');
+    return {
+      requested: this.requested,
+      invalid_ids: this.invalid,
+      not_in_guest_data: this.notInGuestData,
+      scored: own.length,
+      scored_without_some_host: partial,
+      held_by_host: Object.fromEntries(this.coverage.map((c) => [c.host, c.match.filter((j) => j >= 0).length])),
+    };
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * What a vertical job is measured against, computed where all columns are at hand (the demo's synthetic world, a
+ * test on public data): the same aligned enterprises, the same split and the same per-party preprocessing as the
+ * federated job, with a logistic regression fitted centrally on (a) the guest's columns alone and (b) every
+ * party's columns pooled (the upper bound federation can reach).
+ */
+import type { VerticalJobSpec } from '../config/schemas.js';
+import type { LoadedDataset } from '../data/csv.js';
+import { holdoutOf } from '../data/split.js';
+import { binaryMetrics, type BinaryMetrics } from '../metrics.js';
+import { fitLogistic } from '../model/newton-lr.js';
+import { prepareIds } from '../psi/ids.js';
+import { PartyModel } from './party-model.js';
+
+export interface PartyData {
+  organisation: string;
+  data: LoadedDataset;
+  /** Features the job uses for this party. */
+  features: string[];
+}
+
+export interface VerticalBaselines {
+  intersection: number;
+  guestOnly: BinaryMetrics;
+  pooled: BinaryMetrics;
+}
+
+/** `parties[0]` is the guest (it holds the labels). */
+export function verticalBaselines(parties: PartyData[], spec: VerticalJobSpec): VerticalBaselines {
+  const t = spec.training;
+  const indexed = parties.map((p) => {
+    const prepared = prepareIds(p.data.ids, spec.alignment.id_format);
+    return { ...p, rowOf: new Map(prepared.ids.map((id, i) => [id, prepared.rows[i]!])), ids: prepared.ids };
+  });
+  const guest = indexed[0]!;
+  const shared = guest.ids.filter((id) => indexed.every((p) => p.rowOf.has(id)));
+  const part = (id: string) => holdoutOf(id, t.seed, t.test_fraction, t.validation_fraction);
+  const fitIds = shared.filter((id) => part(id) !== 'test');
+  const testIds = shared.filter((id) => part(id) === 'test');
+  const trainIds = shared.filter((id) => part(id) === 'train');
+  const models = indexed.map(
+    (p) => new PartyModel(p.data, p.features.map((f) => p.data.features.indexOf(f)), Uint32Array.from(trainIds, (id) => p.rowOf.get(id)!), t.clip, false),
+  );
+  const matrix = (ids: string[], upto: number) => {
+    const dim = models.slice(0, upto).reduce((n, m) => n + m.dim, 0);
+    const x = new Float64Array(ids.length * dim);
+    ids.forEach((id, i) => {
+      let o = i * dim;
+      for (let k = 0; k < upto; k++) {
+        const r = indexed[k]!.rowOf.get(id)!;
+        for (let j = 0; j < models[k]!.dim; j++) x[o++] = models[k]!.value(r, j);
+      }
+    });
+    return { x, dim };
+  };
+  const labels = (ids: string[]) => Float64Array.from(ids, (id) => guest.data.y![guest.rowOf.get(id)!]!);
+  const evaluate = (upto: number): BinaryMetrics => {
+    const fit = matrix(fitIds, upto);
+    const model = fitLogistic(fit.x, labels(fitIds), fit.dim);
+    const test = matrix(testIds, upto);
+    const scores = testIds.map((_, i) => model.score(test.x.subarray(i * test.dim, (i + 1) * test.dim)));
+    return binaryMetrics(labels(testIds), scores);
+  };
+  return { intersection: shared.length, guestOnly: evaluate(1), pooled: evaluate(parties.length) };
+}

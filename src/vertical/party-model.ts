@@ -1,0 +1,198 @@
+/**
+ * One party's slice of a vertical logistic regression: its own feature columns on the aligned rows, standardised
+ * on its own training rows, and its own weights and optimiser state. Adam and SGD act coordinate by coordinate, so
+ * each party updating its own slice with its own gradient is exactly the centralised update.
+ */
+import { createHash } from 'node:crypto';
+import type { LoadedDataset } from '../data/csv.js';
+
+export interface Alignment {
+  /** Row indices into the party's dataset, in the order all parties share. */
+  train: Uint32Array;
+  validation: Uint32Array;
+  test: Uint32Array;
+}
+
+export interface OptimizerSettings {
+  optimizer: 'sgd' | 'adam';
+  learningRate: number;
+  lrDecay: number;
+  l2: number;
+}
+
+/** What a party keeps of a trained vertical model (its part only) and what scoring needs. */
+export interface ModelPart {
+  format: 'fedcredit-vertical-part/1';
+  jobId: string;
+  organisation: string;
+  role: 'guest' | 'host';
+  features: string[];
+  mean: number[];
+  scale: number[];
+  clip: number;
+  weights: number[];
+  /** Guest only. */
+  intercept?: number;
+  /** Guest only: probability of default = sigmoid(a * score + b), fitted on the validation rows. */
+  calibration?: { a: number; b: number };
+  epoch: number;
+}
+
+/** A raw feature value as the model sees it: imputed to the training mean (0), standardised, clipped. */
+export function standardised(x: number, mean: number, scale: number, clip: number): number {
+  if (Number.isNaN(x)) return 0;
+  const z = (x - mean) / scale;
+  return clip > 0 ? Math.min(clip, Math.max(-clip, z)) : z;
+}
+
+/** A party's partial scores of dataset rows with a kept model part (0, the mean's score, where row is -1). */
+export function partScores(part: ModelPart, data: LoadedDataset, rows: ArrayLike<number>): Float64Array {
+  const idx = part.features.map((f) => data.features.indexOf(f));
+  const width = data.features.length;
+  const out = new Float64Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    if (r < 0) continue;
+    let s = 0;
+    for (let j = 0; j < idx.length; j++) s += part.weights[j]! * standardised(data.x[r * width + idx[j]!]!, part.mean[j]!, part.scale[j]!, part.clip);
+    out[i] = s;
+  }
+  return out;
+}
+
+export function modelPartDigest(part: ModelPart): Uint8Array {
+  return createHash('sha256').update(JSON.stringify(part)).digest();
+}
+
+export class PartyModel {
+  readonly dim: number;
+  readonly mean: Float64Array;
+  readonly scale: Float64Array;
+  /** Feature weights, then (guest only) the intercept. */
+  weights: Float64Array;
+  private m: Float64Array;
+  private v: Float64Array;
+  private t = 0;
+
+  constructor(
+    private readonly data: LoadedDataset,
+    readonly featureIdx: number[],
+    trainRows: Uint32Array,
+    readonly clip: number,
+    readonly hasIntercept: boolean,
+  ) {
+    this.dim = featureIdx.length;
+    this.mean = new Float64Array(this.dim);
+    this.scale = new Float64Array(this.dim);
+    const width = data.features.length;
+    for (let j = 0; j < this.dim; j++) {
+      let n = 0;
+      let sum = 0;
+      let sq = 0;
+      for (const r of trainRows) {
+        const x = data.x[r * width + featureIdx[j]!]!;
+        if (Number.isNaN(x)) continue;
+        n++;
+        sum += x;
+        sq += x * x;
+      }
+      const mean = n > 0 ? sum / n : 0;
+      const sd = n > 1 ? Math.sqrt(Math.max(0, sq / n - mean * mean)) : 0;
+      this.mean[j] = mean;
+      this.scale[j] = sd > 1e-12 ? sd : 1;
+    }
+    const size = this.dim + (hasIntercept ? 1 : 0);
+    this.weights = new Float64Array(size);
+    this.m = new Float64Array(size);
+    this.v = new Float64Array(size);
+  }
+
+  /** Standardised, imputed (to the training mean, i.e. 0) and clipped value of feature j in dataset row r. */
+  value(r: number, j: number): number {
+    return standardised(this.data.x[r * this.data.features.length + this.featureIdx[j]!]!, this.mean[j]!, this.scale[j]!, this.clip);
+  }
+
+  /** Columns of the batch (plus the constant intercept column for the guest), each of length rows.length. */
+  columns(rows: ArrayLike<number>): Float64Array[] {
+    const cols: Float64Array[] = [];
+    for (let j = 0; j < this.dim; j++) {
+      const c = new Float64Array(rows.length);
+      for (let i = 0; i < rows.length; i++) c[i] = this.value(rows[i]!, j);
+      cols.push(c);
+    }
+    if (this.hasIntercept) cols.push(new Float64Array(rows.length).fill(1));
+    return cols;
+  }
+
+  /** This party's partial scores Σ_j x_ij w_j (+ intercept) of the rows. */
+  scores(rows: ArrayLike<number>, weights: Float64Array = this.weights): Float64Array {
+    const out = new Float64Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      let s = this.hasIntercept ? weights[this.dim]! : 0;
+      for (let j = 0; j < this.dim; j++) s += this.value(rows[i]!, j) * weights[j]!;
+      out[i] = s;
+    }
+    return out;
+  }
+
+  /** One optimiser step with the party's gradient (already averaged over the batch); L2 spares the intercept. */
+  step(gradient: Float64Array, epoch: number, o: OptimizerSettings): void {
+    const lr = o.learningRate / (1 + o.lrDecay * epoch);
+    this.t++;
+    for (let j = 0; j < this.weights.length; j++) {
+      const g = gradient[j]! + (j < this.dim ? o.l2 * this.weights[j]! : 0);
+      if (o.optimizer === 'sgd') {
+        this.weights[j]! -= lr * g;
+        continue;
+      }
+      this.m[j] = 0.9 * this.m[j]! + 0.1 * g;
+      this.v[j] = 0.999 * this.v[j]! + 0.001 * g * g;
+      const mHat = this.m[j]! / (1 - 0.9 ** this.t);
+      const vHat = this.v[j]! / (1 - 0.999 ** this.t);
+      this.weights[j]! -= (lr * mHat) / (Math.sqrt(vHat) + 1e-8);
+    }
+  }
+
+  /** Optimiser state, to roll a step back when it has to be re-run. */
+  snapshot(): { weights: Float64Array; m: Float64Array; v: Float64Array; t: number } {
+    return { weights: this.weights.slice(), m: this.m.slice(), v: this.v.slice(), t: this.t };
+  }
+
+  restore(s: { weights: Float64Array; m: Float64Array; v: Float64Array; t: number }): void {
+    this.weights = s.weights.slice();
+    this.m = s.m.slice();
+    this.v = s.v.slice();
+    this.t = s.t;
+  }
+
+  digest(): Uint8Array {
+    return createHash('sha256').update(new Uint8Array(this.weights.buffer, this.weights.byteOffset, this.weights.byteLength)).digest();
+  }
+}
+
+/** Platt scaling: fit sigmoid(a z + b) to labels by Newton's method (2 parameters). */
+export function fitCalibration(z: Float64Array, y: ArrayLike<number>): { a: number; b: number } {
+  let a = 1;
+  let b = 0;
+  for (let it = 0; it < 50; it++) {
+    let ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+    for (let i = 0; i < z.length; i++) {
+      const p = 1 / (1 + Math.exp(-(a * z[i]! + b)));
+      const r = p - y[i]!;
+      const w = p * (1 - p) + 1e-12;
+      ga += r * z[i]!;
+      gb += r;
+      haa += w * z[i]! * z[i]!;
+      hab += w * z[i]!;
+      hbb += w;
+    }
+    const det = haa * hbb - hab * hab;
+    if (!(Math.abs(det) > 1e-18)) break;
+    const da = (hbb * ga - hab * gb) / det;
+    const db = (haa * gb - hab * ga) / det;
+    a -= da;
+    b -= db;
+    if (Math.abs(da) + Math.abs(db) < 1e-10) break;
+  }
+  return { a, b };
+}

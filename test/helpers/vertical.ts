@@ -1,0 +1,38 @@
+/** Vertical-job fixtures on the UCI default-credit hetero split (bank = guest with labels, tax-bureau = host). */
+import { join } from 'node:path';
+import type { DatasetSpec } from '../../src/data/schema.js';
+import { UCI } from './federation.js';
+
+export const UCI_GUEST_FEATURES = Array.from({ length: 13 }, (_, i) => `x${i}`);
+export const UCI_HOST_FEATURES = Array.from({ length: 10 }, (_, i) => `x${i}`);
+
+export function uciHeteroSpec(role: 'guest' | 'host'): DatasetSpec {
+  const features = role === 'guest' ? UCI_GUEST_FEATURES : UCI_HOST_FEATURES;
+  return {
+    path: join(UCI, `fate_default_credit_hetero_${role}.csv`),
+    delimiter: ',',
+    id_column: 'id',
+    ...(role === 'guest' ? { label_column: 'y' } : {}),
+    features: features.map((name) => ({ name, type: 'number', missing: 'impute' })),
+    duplicate_ids: 'reject',
+    missing_values: ['', 'NA'],
+  };
+}
+
+export function verticalJob(overrides: { training?: Record<string, unknown>; encryption?: Record<string, unknown>; hosts?: string[]; alignment?: Record<string, unknown>; guest?: string } = {}) {
+  return {
+    name: 'uci-hetero-lr',
+    kind: 'vertical-lr',
+    purpose: 'test: default model on UCI credit card clients, bank and tax bureau',
+    guest: overrides.guest ?? 'bank',
+    hosts: overrides.hosts ?? ['tax-bureau'],
+    alignment: { id_format: 'any', min_intersection: 1000, ...overrides.alignment },
+    training: { epochs: 25, batch_size: 4096, learning_rate: 0.05, seed: 7, patience: 5, validation_fraction: 0.1, test_fraction: 0.2, step_timeout_s: 120, grace_period_s: 20, ...overrides.training },
+    encryption: { scheme: 'ckks', ...overrides.encryption },
+  };
+}
+
+/** Where a participant of an EphemeralFederation keeps a job's files (model part, held-out scores). */
+export function participantJobDir(federationDir: string, org: string, jobId: string): string {
+  return join(federationDir, 'fedcredit-state', org, 'jobs', jobId);
+}
