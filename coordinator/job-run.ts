@@ -239,6 +239,7 @@ export class JobRun extends JobBase {
         validationAuc,
         seconds: (Date.now() - started) / 1000,
         dropped: result.dropped,
+        unit: 'round',
       };
       await this.record('round_closed', {
         round,

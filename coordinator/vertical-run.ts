@@ -21,6 +21,7 @@ import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
 import { hex } from '../src/ledger/records.js';
 import { arbiterDecrypt } from '../src/vertical/cipher.js';
+import { packArtifact } from '../src/model/artifact.js';
 import { JobBase, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
 import type { ParticipantMessage, RoundProgress, StepRequest, VerticalSetup, VerticalStep } from '../src/wire/messages.js';
@@ -100,7 +101,13 @@ export abstract class VerticalBase extends JobBase {
     for (const { org, accepted: a } of accepted) {
       boxKeys.set(org, a.boxPublicKey);
       await this.record('participant_consent', { participant: org, role: org === this.participants[0] ? 'guest' : 'host', purpose: this.purpose, ids: a.trainRows });
-      await this.recordWithReceipt(org, 0, 'data_bound', { participant: org, schema_sha256: hex(a.schemaHash), rows: a.trainRows, load_report: a.loadReport });
+      await this.recordWithReceipt(org, 0, 'data_bound', {
+        participant: org,
+        schema_sha256: hex(a.schemaHash),
+        rows: a.trainRows,
+        id_set_sha256: hex(a.idSetSha256),
+        load_report: a.loadReport,
+      });
       this.emit('offer', `${org} accepted (${a.trainRows} valid ids)`);
     }
     return boxKeys;
@@ -329,6 +336,7 @@ export class VerticalRun extends VerticalBase {
         validationAuc: Number(v.validation_auc),
         seconds: (Date.now() - started) / 1000,
         dropped: [],
+        unit: 'epoch',
       };
       await this.record('epoch_closed', { epoch, batches, validation_auc: v.validation_auc, validation_ks: v.validation_ks, best_epoch: v.best_epoch, parts_sha256: digests });
       this.emit('training', `epoch ${epoch}/${t.epochs}: validation AUC ${Number(v.validation_auc).toFixed(4)}`, progress);
@@ -361,7 +369,7 @@ export class VerticalRun extends VerticalBase {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'manifest.json'), bytes);
     await this.record('model_published', { model_sha256: hex(this.modelSha256), epoch: best.epoch, parts: manifest.parts, test: manifest.test }, [{ name: 'manifest.json', bytes }]);
-    this.artifact = bytes;
+    this.artifact = packArtifact({ 'manifest.json': bytes });
     this.state = 'succeeded';
     this.emit('done', `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises`);
     await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone });

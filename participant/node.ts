@@ -86,8 +86,18 @@ export class ParticipantNode {
   private async restoreJobs(): Promise<void> {
     for (const stored of this.store.unfinished()) {
       const spec = JobSpec.parse(JSON.parse(stored.specJson));
+      if (spec.kind === 'vertical-lr') {
+        const job = await VerticalParty.restore(stored.id, spec, this.org, this.data, stored.features, this.verticalIo(stored.id), this.opts.log, this.store.dirOf(stored.id)).catch((err) => {
+          this.opts.log.warn({ job: stored.id, err: errorMessage(err) }, 'a vertical job could not be restored');
+          return undefined;
+        });
+        if (job) {
+          this.vertical.set(stored.id, job);
+          continue;
+        }
+      }
       if (spec.kind !== 'horizontal') {
-        this.opts.log.warn({ job: stored.id }, 'a vertical job was interrupted by this node\'s restart; its in-memory state is gone, so it cannot be rejoined (the coordinator fails it after the grace period)');
+        this.opts.log.warn({ job: stored.id, kind: spec.kind }, 'a job was interrupted before it had aligned its rows (or is a scoring job); it cannot be rejoined');
         this.store.end(stored.id, 'abandoned');
         continue;
       }

@@ -75,7 +75,7 @@ const key = (kind: string, from: string, step: number, attempt: number) => `${ki
 export const NOT_HELD = 0xffffffff;
 
 export abstract class PartyChannel {
-  readonly box: BoxKeyPair = generateBoxKeyPair();
+  readonly box: BoxKeyPair;
   readonly role: 'guest' | 'host';
   protected setup?: VerticalSetup;
   private readonly inbox = new Inbox();
@@ -90,8 +90,11 @@ export abstract class PartyChannel {
     protected readonly io: PartyIo,
     protected readonly log: Logger,
     private readonly stepTimeoutMs: number,
+    /** The per-job X25519 key of a job restored after a restart; a fresh one otherwise. */
+    box?: BoxKeyPair,
   ) {
     this.role = guest === org ? 'guest' : 'host';
+    this.box = box ?? generateBoxKeyPair();
   }
 
   /** Run one step of the job; the result is the step's report (counts and metrics only). */
@@ -100,6 +103,8 @@ export abstract class PartyChannel {
   protected abstract stateDigest(): Uint8Array;
   /** Called before a step runs; `retry` when it is a new attempt of the step that ran last. */
   protected abstract beginStep(step: number, retry: boolean): void;
+  /** Called when a step has run, before it is reported done. */
+  protected endStep(): void {}
 
   async install(setup: VerticalSetup): Promise<void> {
     this.setup = setup;
@@ -153,10 +158,12 @@ export abstract class PartyChannel {
     if (step === this.current.step && req.attempt > this.current.attempt) this.inbox.supersede();
     const run = this.queue.then(async (): Promise<StepDone | undefined> => {
       if (step < this.current.step || (step === this.current.step && req.attempt <= this.current.attempt)) return undefined;
-      this.beginStep(step, step === this.current.step);
+      const retry = step === this.current.step;
       this.current = { step, attempt: req.attempt };
+      this.beginStep(step, retry);
       try {
         const report = await this.execute(step, req);
+        this.endStep();
         return { step: req.step, attempt: req.attempt, stateSha256: this.stateDigest(), reportJson: JSON.stringify(report) };
       } catch (err) {
         if (err instanceof Superseded) return undefined;

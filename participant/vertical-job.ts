@@ -9,7 +9,7 @@
  * exactly what the first attempt would have.
  */
 import { randomFillSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
@@ -25,6 +25,31 @@ import { fitCalibration, modelPartDigest, PartyModel, type Alignment, type Model
 import { holdoutOf } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
+import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
+import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
+
+/** Files a vertical job keeps in its folder so that it can rejoin after a restart (all mode 0600). */
+const BOX_KEY = 'box-x25519.pem';
+const SETUP = 'vertical-setup.bin';
+const PROGRESS = 'progress.json';
+
+interface SavedSnapshot {
+  weights: number[];
+  m: number[];
+  v: number[];
+  t: number;
+}
+
+interface Progress {
+  step: number;
+  attempt: number;
+  before: SavedSnapshot | null;
+  bestBefore: { epoch: number; auc: number; stale: number; z: number[] };
+  after: SavedSnapshot | null;
+  bestAfter: { epoch: number; auc: number; stale: number; z: number[] } | null;
+  epochWeights: Record<string, number[]>;
+  calibration: { a: number; b: number } | null;
+}
 
 export class VerticalParty extends PartyChannel {
   private cipher?: VerticalCipher;
@@ -35,7 +60,7 @@ export class VerticalParty extends PartyChannel {
   private classWeights = { negative: 1, positive: 1 };
   private stepStart?: { state?: ReturnType<PartyModel['snapshot']>; best: VerticalParty['best'] };
   private readonly epochWeights = new Map<number, Float64Array>();
-  private best: { epoch: number; auc: number; stale: number; z: Float64Array } = { epoch: 0, auc: -Infinity, stale: 0, z: new Float64Array() };
+  private best: { epoch: number; auc: number; stale: number; z: Float64Array } = { epoch: 0, auc: -1, stale: 0, z: new Float64Array() };
   private calibration?: { a: number; b: number };
   /** Valid ids and their dataset rows, after normalisation and the check-digit test. */
   private readonly prepared: PreparedIds;
@@ -49,9 +74,34 @@ export class VerticalParty extends PartyChannel {
     io: PartyIo,
     log: Logger,
     private readonly jobDir: string,
+    box?: BoxKeyPair,
   ) {
-    super(id, org, spec.guest, io, log, spec.training.step_timeout_s * 1000);
+    super(id, org, spec.guest, io, log, spec.training.step_timeout_s * 1000, box);
     this.prepared = this.prepare(data.ids, spec.alignment.id_format);
+    if (!box) writeFileSync(join(jobDir, BOX_KEY), exportPrivateKey(this.box.privateKey), { mode: 0o600 });
+  }
+
+  /**
+   * Rebuild a job this node was running when it stopped (crash or restart), from what it kept in the job folder:
+   * its per-job key, the job's keys, the aligned ids and the model state around the last step. Undefined when the
+   * job had not got that far (it then cannot rejoin).
+   */
+  static async restore(id: string, spec: VerticalJobSpec, org: string, data: LoadedDataset, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
+    const files = [BOX_KEY, SETUP, 'aligned-ids.csv', PROGRESS].map((f) => join(jobDir, f));
+    if (!files.every((f) => existsSync(f))) return undefined;
+    const privateKey = importPrivateKey(readFileSync(files[0]!, 'utf8'));
+    const box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
+    const job = new VerticalParty(id, spec, org, data, features, io, log, jobDir, box);
+    await job.install(decodeMessage<VerticalSetup>('VerticalSetup', readFileSync(files[1]!)));
+    const rowOf = new Map(data.ids.map((v, r) => [v, r]));
+    const parts: Record<string, number[]> = { train: [], validation: [], test: [] };
+    for (const line of readFileSync(files[2]!, 'utf8').trim().split('\n').slice(1)) {
+      const comma = line.lastIndexOf(',');
+      parts[line.slice(comma + 1)]!.push(rowOf.get(line.slice(0, comma))!);
+    }
+    job.setAlignment({ train: Uint32Array.from(parts.train!), validation: Uint32Array.from(parts.validation!), test: Uint32Array.from(parts.test!) }, false);
+    job.loadProgress(JSON.parse(readFileSync(files[3]!, 'utf8')) as Progress);
+    return job;
   }
 
   get validIds(): number {
@@ -68,6 +118,7 @@ export class VerticalParty extends PartyChannel {
 
   override async install(setup: VerticalSetup): Promise<void> {
     await super.install(setup);
+    writeFileSync(join(this.jobDir, SETUP), encodeMessage('VerticalSetup', setup), { mode: 0o600 });
     if (this.spec.encryption.scheme === 'ckks') {
       this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       this.engine.requireFingerprint(setup.paramsFingerprint, 'the arbiter');
@@ -84,6 +135,47 @@ export class VerticalParty extends PartyChannel {
     } else {
       this.stepStart = { state: this.model?.snapshot(), best: { ...this.best } };
     }
+    this.saveProgress(false);
+  }
+
+  protected override endStep(): void {
+    this.saveProgress(true);
+  }
+
+  /**
+   * The model state at the start of the current step and, once it has run, after it: a node restarted mid-job
+   * re-runs the step from the first, or goes on from the second if the federation moved on.
+   */
+  private saveProgress(done: boolean): void {
+    if (!this.model) return;
+    const snap = (s: ReturnType<PartyModel['snapshot']>) => ({ weights: Array.from(s.weights), m: Array.from(s.m), v: Array.from(s.v), t: s.t });
+    const best = (b: VerticalParty['best']) => ({ ...b, z: Array.from(b.z) });
+    const progress: Progress = {
+      step: this.current.step,
+      attempt: this.current.attempt,
+      before: this.stepStart?.state ? snap(this.stepStart.state) : null,
+      bestBefore: best(this.stepStart?.best ?? this.best),
+      after: done ? snap(this.model.snapshot()) : null,
+      bestAfter: done ? best(this.best) : null,
+      epochWeights: Object.fromEntries([...this.epochWeights].map(([e, w]) => [e, Array.from(w)])),
+      calibration: this.calibration ?? null,
+    };
+    const file = join(this.jobDir, PROGRESS);
+    writeFileSync(`${file}.tmp`, JSON.stringify(progress), { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  }
+
+  private loadProgress(p: Progress): void {
+    const snap = (s: SavedSnapshot) => ({ weights: Float64Array.from(s.weights), m: Float64Array.from(s.m), v: Float64Array.from(s.v), t: s.t });
+    const best = (b: Progress['bestBefore']) => ({ ...b, z: Float64Array.from(b.z) });
+    this.current = { step: p.step, attempt: p.attempt };
+    this.stepStart = { state: p.before ? snap(p.before) : undefined, best: best(p.bestBefore) };
+    const now = p.after ?? p.before;
+    if (now) this.model!.restore(snap(now));
+    this.best = best(p.bestAfter ?? p.bestBefore);
+    for (const [e, w] of Object.entries(p.epochWeights)) this.epochWeights.set(Number(e), Float64Array.from(w));
+    if (p.calibration) this.calibration = p.calibration;
+    this.log.info({ job: this.id, step: p.step, attempt: p.attempt, stepDone: p.after !== null }, 'vertical job restored from its job folder; rejoining');
   }
 
   protected stateDigest(): Uint8Array {
@@ -151,11 +243,10 @@ export class VerticalParty extends PartyChannel {
     };
   }
 
-  private setAlignment(a: Alignment): void {
+  private setAlignment(a: Alignment, record = true): void {
     this.alignment = a;
     // The data owner's own record of which of its enterprises the job uses (it stays on this node).
-    const lines = (['train', 'validation', 'test'] as const).flatMap((part) => Array.from(a[part], (r) => `${this.data.ids[r]},${part}`));
-    writeFileSync(join(this.jobDir, 'aligned-ids.csv'), `id,part\n${lines.join('\n')}\n`, { mode: 0o600 });
+    if (record) this.writeAlignedIds(a);
     const featureIdx = this.features.map((f) => this.data.features.indexOf(f));
     this.model = new PartyModel(this.data, featureIdx, a.train, this.spec.training.clip, this.role === 'guest');
     if (this.role === 'guest') {
@@ -170,6 +261,11 @@ export class VerticalParty extends PartyChannel {
       this.classWeights =
         this.spec.training.class_weight === 'balanced' ? { negative: n / (2 * (n - positives)), positive: n / (2 * positives) } : { negative: 1, positive: 1 };
     }
+  }
+
+  private writeAlignedIds(a: Alignment): void {
+    const lines = (['train', 'validation', 'test'] as const).flatMap((part) => Array.from(a[part], (r) => `${this.data.ids[r]},${part}`));
+    writeFileSync(join(this.jobDir, 'aligned-ids.csv'), `id,part\n${lines.join('\n')}\n`, { mode: 0o600 });
   }
 
   // ---------------------------------------------------------------------------------------------------------

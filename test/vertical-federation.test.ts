@@ -9,6 +9,7 @@ import { VerticalJobSpec } from '../src/config/schemas.js';
 import { loadDataset } from '../src/data/csv.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { readLedger } from '../src/ledger/read.js';
+import { replayLedger } from '../src/audit/replay.js';
 import { TestFederation } from './helpers/federation.js';
 import { participantJobDir, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
@@ -50,5 +51,32 @@ describe('vertical LR on UCI default credit (bank + tax bureau)', () => {
     const hostPart = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'tax-bureau', jobId), 'model-part.json'), 'utf8'));
     expect(hostPart.weights).toHaveLength(10);
     expect(hostPart.intercept).toBeUndefined();
+
+    // An auditor's replay: every batch followed the protocol, and the manifest commits to the parts kept.
+    const replay = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+    expect(replay.jobs[0]!.rounds.length).toBeGreaterThan(3);
+    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+  });
+
+  it('a host killed mid-training (kill -9) and restarted within the grace period rejoins from its last step; the job completes', async () => {
+    const logFile = join(fed.dir, 'logs', 'tax-bureau.log');
+    const before = readFileSync(logFile, 'utf8').length;
+    const running = fed.run(verticalJob({ training: { epochs: 4, patience: 0, grace_period_s: 60 } }));
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && (readFileSync(logFile, 'utf8').slice(before).match(/"name":"batch"/g) ?? []).length < 9) await new Promise((r) => setTimeout(r, 100));
+    await fed.cluster.kill('tax-bureau', 'SIGKILL');
+    fed.cluster.startParticipant('tax-bureau');
+    const { jobId, last } = await running;
+    expect(last.state, last.message).toBe('succeeded');
+    const entries = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.jobId === jobId);
+    const kinds = entries.map((e) => e.entry.kind);
+    expect(kinds).toContain('job_paused');
+    expect(kinds).toContain('job_resumed');
+    expect(readFileSync(logFile, 'utf8').slice(before)).toMatch(/vertical job restored from its job folder; rejoining/);
+    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
+    expect(published.test.auc).toBeGreaterThan(0.7);
+    const replay = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
   });
 });

@@ -118,7 +118,7 @@ const jobEnded: JobEnded = { state: 'failed', message: 'too few participants', m
 const submitJobRequest: SubmitJobRequest = { specYaml: 'name: pd-model\nrounds: 5\n', submitter: 'bank-a' };
 const submitJobResponse: SubmitJobResponse = { jobId: 'job-7f3a' };
 const jobIdRequest: JobIdRequest = { jobId: 'job-7f3a' };
-const roundProgress: RoundProgress = { round: 3, rounds: 10, participants: ['bank-a', 'bank-b'], trainLoss: 0.45, validationAuc: 0.77, seconds: 12.5, dropped: ['bank-c', 'bank-d'] };
+const roundProgress: RoundProgress = { round: 3, rounds: 10, participants: ['bank-a', 'bank-b'], trainLoss: 0.45, validationAuc: 0.77, seconds: 12.5, dropped: ['bank-c', 'bank-d'], unit: 'round' };
 const jobEvent: JobEvent = { jobId: 'job-7f3a', unixMs: 1_760_000_000_456, state: 'running', stage: 'training', message: 'round 3 of 10', progress: roundProgress };
 const jobStatus: JobStatus = {
   jobId: 'job-7f3a',

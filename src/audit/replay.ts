@@ -17,6 +17,7 @@ import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
 import { applyAggregate } from '../fl/fedavg.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import type { EncryptedVector } from '../wire/messages.js';
+import { replayVerticalJob } from './replay-vertical.js';
 
 export interface ReplayRound {
   round: number;
@@ -63,7 +64,12 @@ export async function replayLedger(dir: string, opts: { jobId?: string } = {}): 
     byJob.set(e.entry.jobId, [...(byJob.get(e.entry.jobId) ?? []), e]);
   }
   const jobs: ReplayJob[] = [];
-  for (const [jobId, entries] of byJob) jobs.push(await replayJob(jobId, entries, blob));
+  for (const [jobId, entries] of byJob) {
+    const kind = (entries.find((e) => e.entry.kind === 'job_submitted')?.body as { kind?: string } | undefined)?.kind;
+    if (kind === 'vertical-lr') jobs.push(await replayVerticalJob(jobId, entries, blob));
+    else if (kind === 'horizontal') jobs.push(await replayJob(jobId, entries, blob));
+    // Scoring jobs change no model: nothing to replay (their data use is in `audit show`).
+  }
   return { ok: jobs.length > 0 && jobs.every((j) => j.failures.length === 0), jobs };
 }
 
@@ -183,16 +189,22 @@ export function formatReplay(report: ReplayReport): string {
   const lines: string[] = [];
   for (const job of report.jobs) {
     lines.push(`job ${job.jobId} "${job.name}" (${job.state}) submitted by ${job.submitter}: ${job.purpose}`);
-    lines.push('  round  step     participants (training rows)                             loss     val AUC  sum  model');
+    lines.push(
+      job.rounds[0]?.purpose === 'epoch'
+        ? '  epoch  step     parties                                                  loss     val AUC  msgs weights'
+        : '  round  step     participants (training rows)                             loss     val AUC  sum  model',
+    );
     for (const r of job.rounds) {
-      const parties = r.contributors.map((c) => `${c} (${r.rowsByParty[c]})`).join(', ');
+      const parties = r.contributors.map((c) => (c in r.rowsByParty ? `${c} (${r.rowsByParty[c]})` : c)).join(', ');
       lines.push(
         `  ${String(r.round).padStart(5)}  ${r.purpose.padEnd(7)}  ${parties.padEnd(56)} ${r.trainLoss === null ? '   -   ' : r.trainLoss.toFixed(4)}   ${r.validationAuc === null ? '  -   ' : r.validationAuc.toFixed(4)}  ${r.sumOk ? 'OK ' : 'BAD'}  ${r.modelOk === null ? '-' : r.modelOk ? 'OK' : 'BAD'}`,
       );
     }
-    if (job.publishedModel) lines.push(`  published model ${job.publishedModel}: ${job.publishedModelOk ? 'equals the model the logged rounds produce' : 'DOES NOT match the logged rounds'}`);
+    const vertical = job.rounds[0]?.purpose === 'epoch';
+    const matches = vertical ? "commits to the parts every party kept from the logged epochs" : 'equals the model the logged rounds produce';
+    if (job.publishedModel) lines.push(`  published model ${job.publishedModel}: ${job.publishedModelOk ? matches : 'DOES NOT match the logged rounds'}`);
     for (const f of job.failures) lines.push(`  FAIL ${f}`);
   }
-  lines.push(report.ok ? 'replay OK: every aggregate and every model hash follows from the record' : 'replay FAILED');
+  lines.push(report.ok ? 'replay OK: every aggregate, every protocol step and every model commitment follows from the record' : 'replay FAILED');
   return lines.join('\n');
 }

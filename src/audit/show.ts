@@ -30,7 +30,7 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
       submitter: job?.submitter ?? '?',
       schemaSha256: b.schema_sha256,
       rows: b.rows,
-      idSetSha256: b.id_set_sha256,
+      idSetSha256: b.id_set_sha256 ?? '',
     });
   }
   return uses;
@@ -39,6 +39,6 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
 export function formatDataUses(uses: DataUse[]): string {
   if (uses.length === 0) return 'no data use recorded';
   return uses
-    .map((u) => `${u.time}  ${u.jobId}  ${u.party}: ${u.rows} rows (schema ${u.schemaSha256.slice(0, 12)}…, id set ${u.idSetSha256.slice(0, 12)}…) for "${u.purpose}", submitted by ${u.submitter}`)
+    .map((u) => `${u.time}  ${u.jobId}  ${u.party}: ${u.rows} rows (schema ${u.schemaSha256.slice(0, 12)}…${u.idSetSha256 ? `, id set ${u.idSetSha256.slice(0, 12)}…` : ''}) for "${u.purpose}", submitted by ${u.submitter}`)
     .join('\n');
 }

@@ -10,10 +10,12 @@ export interface ProgressRenderer {
   stop(): void;
 }
 
+const fixed4 = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : '-');
+
 function roundLine(e: JobEvent): string {
   const p = e.progress!;
   const dropped = p.dropped.length ? `  dropped: ${p.dropped.join('; ')}` : '';
-  return `round ${p.round}/${p.rounds}  participants ${p.participants.length} (${p.participants.join(', ')})  loss ${p.trainLoss.toFixed(4)}  val AUC ${p.validationAuc.toFixed(4)}  ${p.seconds.toFixed(1)}s${dropped}`;
+  return `${p.unit || 'round'} ${p.round}/${p.rounds}  participants ${p.participants.length} (${p.participants.join(', ')})  loss ${fixed4(p.trainLoss)}  val AUC ${fixed4(p.validationAuc)}  ${p.seconds.toFixed(1)}s${dropped}`;
 }
 
 export function createProgressRenderer(out: NodeJS.WriteStream = process.stdout): ProgressRenderer {
@@ -30,12 +32,12 @@ export function createProgressRenderer(out: NodeJS.WriteStream = process.stdout)
         const p = e.progress;
         if (!bar) {
           bar = new cliProgress.SingleBar(
-            { format: 'training [{bar}] round {value}/{total} | {n} participants | loss {loss} | val AUC {auc} | {secs}s/round', stream: out, hideCursor: true },
+            { format: `training [{bar}] ${p.unit || 'round'} {value}/{total} | {n} participants | loss {loss} | val AUC {auc} | {secs}s/${p.unit || 'round'}`, stream: out, hideCursor: true },
             cliProgress.Presets.shades_classic,
           );
           bar.start(p.rounds, 0, { n: 0, loss: '-', auc: '-', secs: '-' });
         }
-        bar.update(p.round, { n: p.participants.length, loss: p.trainLoss.toFixed(4), auc: p.validationAuc.toFixed(4), secs: p.seconds.toFixed(1) });
+        bar.update(p.round, { n: p.participants.length, loss: fixed4(p.trainLoss), auc: fixed4(p.validationAuc), secs: p.seconds.toFixed(1) });
         if (p.dropped.length) bar.stop(), out.write(`  dropped in round ${p.round}: ${p.dropped.join('; ')}\n`), (bar = undefined);
         return;
       }

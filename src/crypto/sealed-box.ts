@@ -28,6 +28,11 @@ function rawPublicKey(key: KeyObject): Uint8Array {
   return Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
 }
 
+/** The raw 32-byte public key of an X25519 private key (a key pair restored from its PEM). */
+export function rawX25519PublicKey(privateKey: KeyObject): Uint8Array {
+  return rawPublicKey(createPublicKey(privateKey));
+}
+
 function publicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new FedcreditError(ErrorCode.KEY_UNSEAL, `an X25519 public key is 32 bytes, got ${raw.length}`, 'the peer sent a malformed key; restart it');
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });

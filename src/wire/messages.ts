@@ -252,6 +252,7 @@ export interface RoundProgress {
   validationAuc: number;
   seconds: number;
   dropped: string[];
+  unit: 'round' | 'epoch';
 }
 
 export interface JobEvent {
