@@ -4,19 +4,22 @@
  *
  * One latent model per enterprise (`generateEnterprises`) feeds every party's view:
  *  - horizontal federation (now): three banks hold the same columns for disjoint borrowers (`writeHorizontalSynth`);
- *  - vertical federation (later): bank, tax bureau, power company and payment platform each see a different slice
- *    of the same enterprises, joined on the unified social credit code. The latent fields the later views need
- *    (true vs declared revenue, recent momentum, tax compliance, energy intensity, online sales share) are already
- *    part of `Enterprise`.
+ *  - vertical federation: bank, tax bureau, power company and e-commerce/payment platform each see a different
+ *    slice of partly overlapping sets of the same enterprises, joined on the unified social credit code
+ *    (`writeVerticalSynth` in ./vertical.ts, built on the latent fields here: true vs declared revenue, recent
+ *    momentum, tax compliance, energy intensity, online sales share).
  *
  * Deterministic: the same seed gives byte-identical files. Fast: ~10k rows in well under a second.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DatasetSpec } from '../data/schema.js';
+import { USCC_CHARSET, uscc } from '../data/uscc.js';
 import { Rng } from '../random.js';
 
 export { Rng };
+/** Re-exported from their new home, src/data/uscc.ts, for existing importers. */
+export { USCC_CHARSET, isValidUscc, orgCodeCheckChar, uscc, usccCheckChar, type UsccParts } from '../data/uscc.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -25,94 +28,6 @@ export { Rng };
 const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
 const logit = (p: number): number => Math.log(p / (1 - p));
 const clamp = (x: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, x));
-
-// ---------------------------------------------------------------------------------------------------------------
-// Unified social credit code (统一社会信用代码, GB 32100-2015)
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * The 31 characters a USCC may use, in the order of their numeric value 0..30: digits, then capital letters
- * without I, O, S, V, Z (easily confused with digits or other letters).
- */
-export const USCC_CHARSET = '0123456789ABCDEFGHJKLMNPQRTUWXY';
-
-/**
- * Weights of positions 1..17: W_i = 3^(i-1) mod 31, i.e. 1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10,
- * 30, 28. The check character (position 18) has value C = 31 - (sum of value_i * W_i mod 31), with C = 31 written
- * as 0; the modulus 31 is prime and no weight is 0 mod 31, so any single changed character changes the check.
- */
-const USCC_WEIGHTS: readonly number[] = Array.from({ length: 17 }, (_, i) => {
-  let w = 1;
-  for (let k = 0; k < i; k++) w = (w * 3) % 31;
-  return w;
-});
-
-/** The organisation-code part (positions 9-17) follows GB 11714: 8 body characters and a mod-11 check character. */
-const ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2] as const;
-
-function orgCharValue(ch: string): number {
-  // GB 11714 values: digits are themselves, letters A..Z are 10..35 (the whole Latin alphabet).
-  const code = ch.charCodeAt(0);
-  if (code >= 48 && code <= 57) return code - 48;
-  if (code >= 65 && code <= 90) return code - 55;
-  throw new RangeError(`'${ch}' is not a GB 11714 code character`);
-}
-
-/** GB 11714 check character for an 8-character organisation-code body: 11 - (sum mod 11), 10 -> 'X', 11 -> '0'. */
-export function orgCodeCheckChar(body8: string): string {
-  if (body8.length !== 8) throw new RangeError(`an organisation code body has 8 characters, got ${body8.length}`);
-  let sum = 0;
-  for (let i = 0; i < 8; i++) sum += orgCharValue(body8[i]) * ORG_WEIGHTS[i];
-  const c = 11 - (sum % 11);
-  return c === 10 ? 'X' : c === 11 ? '0' : String(c);
-}
-
-/** The GB 32100-2015 check character for the first 17 characters of a USCC. */
-export function usccCheckChar(first17: string): string {
-  if (first17.length !== 17) throw new RangeError(`a USCC has 17 characters before its check character, got ${first17.length}`);
-  let sum = 0;
-  for (let i = 0; i < 17; i++) {
-    const v = USCC_CHARSET.indexOf(first17[i]);
-    if (v < 0) throw new RangeError(`'${first17[i]}' (position ${i + 1}) is not a USCC character`);
-    sum += v * USCC_WEIGHTS[i];
-  }
-  return USCC_CHARSET[(31 - (sum % 31)) % 31];
-}
-
-export interface UsccParts {
-  /** Position 1, registration authority: '9' = market regulation (工商), '1' = institutional staffing, '5' = civil affairs, ... */
-  authority: string;
-  /** Position 2, entity type under that authority: for '9', '1' = enterprise, '2' = individual business, '3' = farmers' cooperative. */
-  entityType: string;
-  /** Positions 3-8: GB/T 2260 administrative division code of the registering authority. */
-  division: string;
-  /** Positions 9-16: organisation-code body (8 characters); position 17, its GB 11714 check, is computed. */
-  orgBody: string;
-}
-
-/**
- * Build a USCC. Given the first 17 characters as a string, appends the check character; given the parts, also
- * computes the organisation-code check character (position 17) first.
- */
-export function uscc(first17OrParts: string | UsccParts): string {
-  let first17: string;
-  if (typeof first17OrParts === 'string') {
-    first17 = first17OrParts;
-  } else {
-    const { authority, entityType, division, orgBody } = first17OrParts;
-    if (!/^\d{6}$/.test(division)) throw new RangeError(`the division code has 6 digits, got '${division}'`);
-    first17 = authority + entityType + division + orgBody + orgCodeCheckChar(orgBody);
-  }
-  return first17 + usccCheckChar(first17);
-}
-
-const USCC_PATTERN = /^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$/;
-
-/** True when `code` has the GB 32100-2015 shape (18 characters of the USCC set, digits at 3-8) and check character. */
-export function isValidUscc(code: string): boolean {
-  if (typeof code !== 'string' || !USCC_PATTERN.test(code)) return false;
-  return usccCheckChar(code.slice(0, 17)) === code[17];
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Industries and regions
@@ -340,6 +255,12 @@ export interface Enterprise {
   collateralRatio: number;
   ownerOverdue24m: 0 | 1;
   bankRelationshipYears: number;
+  /**
+   * The idiosyncratic part of the default log-odds, N(0, 0.95): events of the loan year that no credit file shows
+   * (the main customer leaves, the owner falls ill). The bank never sees it; in the vertical view part of it is
+   * already under way before the loan and shows in monthly invoices, electricity and sales (./vertical.ts).
+   */
+  shock: number;
   /** True probability of default within 12 months and the drawn outcome. */
   pd: number;
   default12m: 0 | 1;
@@ -417,6 +338,7 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
   const bankRelationshipYears = yearsInBusiness * rng.beta(2, 1.6);
 
   // Default within 12 months: logistic in latent health and observable drivers, with nonlinear terms.
+  const shock = rng.normal(0, 0.95); // idiosyncratic shocks the bank cannot observe
   const z =
     DEFAULT_INTERCEPT +
     ind.riskLogit +
@@ -437,7 +359,7 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
     0.25 * (collateralRatio >= 1 ? 1 : 0) -
     0.12 * Math.log1p(bankRelationshipYears) +
     (micro && industry === 'H' ? 0.35 : 0) + // micro restaurants fail often
-    rng.normal(0, 0.95); // idiosyncratic shocks nobody observes
+    shock;
   const pd = sigmoid(z);
   const default12m: 0 | 1 = rng.bernoulli(pd) ? 1 : 0;
 
@@ -445,7 +367,7 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
     kind, industry, province: prov.code, division: div.code, regionGdpGrowth: div.gdpGrowth, yearsInBusiness, employees,
     health, momentum, taxCompliance, revenue10k, revenueGrowth, misreports, declaredRevenue10k, declaredRevenueGrowth,
     energyIntensity, onlineShare, uninvoicedShare, debtToAssets, currentRatio, statementDebtToAssets, statementCurrentRatio, overdueCount24m, inquiries6m,
-    creditUtilisation, loanAmount10k, collateralRatio, ownerOverdue24m, bankRelationshipYears, pd, default12m,
+    creditUtilisation, loanAmount10k, collateralRatio, ownerOverdue24m, bankRelationshipYears, shock, pd, default12m,
   };
 }
 
@@ -507,7 +429,8 @@ export function generateEnterprises(n: number, rng: Rng, profile: PortfolioProfi
 export const ID_COLUMN = 'enterprise_id';
 export const LABEL_COLUMN = 'default_12m';
 
-interface BankColumn {
+/** One column of the bank view: how to read it off an enterprise and write it. */
+export interface BankColumn {
   name: string;
   type: 'number' | 'integer' | 'binary';
   /** Decimal places written. */
@@ -517,8 +440,8 @@ interface BankColumn {
   value: (e: Enterprise) => number;
 }
 
-/** The columns every bank holds, in file order after the id and label. */
-const BANK_COLUMNS: readonly BankColumn[] = [
+/** The columns every bank holds, in file order after the id and label (also the bank's view in vertical data). */
+export const BANK_COLUMNS: readonly BankColumn[] = [
   { name: 'years_in_business', type: 'number', digits: 1, missingRate: 0, value: (e) => e.yearsInBusiness },
   { name: 'employees', type: 'integer', digits: 0, missingRate: 0.004, value: (e) => e.employees },
   { name: 'annual_revenue_10k', type: 'number', digits: 1, missingRate: 0.006, value: (e) => e.declaredRevenue10k },
