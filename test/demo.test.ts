@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cliPath } from '../src/federation/local-cluster.js';
 import { verifyLedger } from '../src/ledger/verify.js';
+import { replayLedger } from '../src/audit/replay.js';
 
 const run = promisify(execFile);
 
@@ -19,14 +20,48 @@ function childPids(): Promise<string> {
 }
 
 describe('fedcredit demo', () => {
-  it('trains a CKKS federation of three banks and writes the model, summary.json and every log', async () => {
+  it('by default runs the vertical federation: PSI, CKKS training, scoring, and a table that shows what federation buys the bank', async () => {
     const out = join(await mkdtemp(join(tmpdir(), 'fedcredit-demo-')), 'demo');
-    const { stdout } = await run(process.execPath, [cliPath(), 'demo', '--out', out, '--rounds', '4'], { timeout: 180_000 });
+    const { stdout } = await run(process.execPath, [cliPath(), 'demo', '--out', out, '--epochs', '12'], { timeout: 300_000 });
+    expect(stdout).toMatch(/enterprises shared by all parties/);
+    expect(stdout).toMatch(/bank alone/);
+    expect(stdout).toMatch(/pooled \(upper bound\)/);
+    const { mode, vertical: v } = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(mode).toBe('vertical');
+    expect(v.parties).toEqual({ guest: 'bank', hosts: ['tax-bureau', 'power-company', 'platform'] });
+    expect(v.encryption).toBe('ckks');
+    expect(v.intersection).toBeGreaterThan(4000);
+    // The other parties' data is worth having: federated well above the bank alone, close to pooling the columns.
+    expect(v.federated.auc - v.bank_only.auc).toBeGreaterThan(0.03);
+    expect(v.pooled.auc - v.federated.auc).toBeLessThan(0.01);
+    expect(v.federated.ks).toBeGreaterThan(v.bank_only.ks);
+    expect(v.scored.enterprises).toBe(5);
+    expect(v.scored.mean_pd).toBeGreaterThan(0);
+    expect(v.scored.mean_pd).toBeLessThan(1);
+
+    // The record: the ledger verifies and replays; each party kept its model part, no party kept another's.
+    const audit = await verifyLedger(join(out, 'ledger'), { receiptsDir: out });
+    expect(audit.ok, audit.failure?.detail).toBe(true);
+    const replay = await replayLedger(join(out, 'ledger'));
+    expect(replay.ok, replay.jobs.flatMap((j) => j.failures).join('; ')).toBe(true);
+    for (const org of ['bank', 'tax-bureau', 'power-company', 'platform']) {
+      const part = JSON.parse(await readFile(join(out, org, 'jobs', v.job_id, 'model-part.json'), 'utf8'));
+      expect(part.organisation).toBe(org);
+      expect(part.intercept === undefined).toBe(org !== 'bank');
+    }
+    expect(existsSync(join(out, 'model', 'manifest.json'))).toBe(true);
+    expect(await childPids()).not.toContain(out);
+  });
+
+  it('--mode horizontal trains a CKKS federation of three banks and writes the model, summary.json and every log', async () => {
+    const out = join(await mkdtemp(join(tmpdir(), 'fedcredit-demo-')), 'demo');
+    const { stdout } = await run(process.execPath, [cliPath(), 'demo', '--mode', 'horizontal', '--out', out, '--rounds', '4'], { timeout: 180_000 });
     expect(stdout).toMatch(/round 4\/4/);
     expect(stdout).toMatch(/pooled \(upper bound\)/);
 
-    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
-    expect(summary.mode).toBe('horizontal');
+    const file = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(file.mode).toBe('horizontal');
+    const summary = file.horizontal;
     expect(summary.rounds).toBe(4);
     expect(summary.participants).toEqual(['bank-east', 'bank-west', 'bank-north']);
     expect(summary.encryption).toBe('ckks');

@@ -2,10 +2,9 @@
  * `fedcredit`: the one command for every role. Run `fedcredit --help` or `fedcredit <command> --help`.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { stringify as stringifyYaml } from 'yaml';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { requestScores } from '../vertical/score-client.js';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, isFedcreditError } from '../errors.js';
@@ -17,7 +16,7 @@ import { createProgressRenderer } from './progress.js';
 import { startCoordinator } from '../../coordinator/server.js';
 import { ParticipantNode, participantStateDir } from '../../participant/node.js';
 import { readIdList } from '../../participant/vertical-score.js';
-import { runDemo } from '../demo/horizontal.js';
+import { runDemo } from '../demo/run.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { LedgerError } from '../ledger/errors.js';
@@ -170,17 +169,18 @@ function buildProgram(): Command {
 
   program
     .command('demo')
-    .description('generate synthetic SME data and run a whole federation on this machine (coordinator + 3 banks)')
+    .description('generate synthetic SME data and run a whole federation on this machine: vertical (bank, tax bureau, power company, platform) or horizontal (three banks)')
     .option('-o, --out <dir>', 'output folder', './fedcredit-demo')
-    .option('--mode <mode>', 'federation kind', 'horizontal')
-    .option('--rounds <n>', 'training rounds', positiveInt, 12)
-    .option('--model <type>', 'logistic or mlp', 'logistic')
+    .option('--mode <mode>', 'vertical or horizontal', 'vertical')
+    .option('--epochs <n>', 'vertical: most training epochs (early stopping may end sooner)', positiveInt, 30)
+    .option('--rounds <n>', 'horizontal: training rounds', positiveInt, 12)
+    .option('--model <type>', 'horizontal: logistic or mlp', 'logistic')
     .option('--plaintext', 'run without encryption (comparison only)')
     .option('--seed <n>', 'seed for data and training', positiveInt, 7)
-    .action(async (opts: { out: string; mode: string; rounds: number; model: string; plaintext?: boolean; seed: number }) => {
-      if (opts.mode !== 'horizontal') throw new InvalidArgumentError(`--mode ${opts.mode}: only horizontal is available`);
+    .action(async (opts: { out: string; mode: string; epochs: number; rounds: number; model: string; plaintext?: boolean; seed: number }) => {
+      if (opts.mode !== 'vertical' && opts.mode !== 'horizontal') throw new InvalidArgumentError(`--mode ${opts.mode}: use vertical or horizontal`);
       if (opts.model !== 'logistic' && opts.model !== 'mlp') throw new InvalidArgumentError('--model is logistic or mlp');
-      await runDemo({ out: resolve(opts.out), rounds: opts.rounds, model: opts.model, plaintext: Boolean(opts.plaintext), seed: opts.seed });
+      await runDemo({ mode: opts.mode, out: resolve(opts.out), epochs: opts.epochs, rounds: opts.rounds, model: opts.model, plaintext: Boolean(opts.plaintext), seed: opts.seed });
     });
 
   program
@@ -239,37 +239,22 @@ async function scoreCommand(opts: { config: string; model: string; ids?: string;
   if (Boolean(opts.ids) === Boolean(opts.id)) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'give either --ids <file.csv> or --id <id>', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43');
   if (opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
-  const stateDir = participantStateDir(config, dirname(resolve(opts.config)));
-  const client = new CoordinatorClient(opts.coordinator ?? config.coordinator);
-  try {
-    const model = await client.getJob(opts.model);
-    const [guest, ...hosts] = model.participants;
-    if (guest !== config.organisation) {
-      throw new FedcreditError(ErrorCode.JOB_INVALID, `${config.organisation} is not the guest of ${opts.model} (the guest is ${guest})`, "run `fedcredit score` with the guest's config: the scores are computed on, and stay with, the guest");
-    }
-    const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
-    const requests = join(stateDir, 'score-requests');
-    await mkdir(requests, { recursive: true, mode: 0o700 });
-    const idsFile = `request-${Date.now()}-${randomBytes(4).toString('hex')}.csv`;
-    await writeFile(join(requests, idsFile), ids.join('\n') + '\n', { mode: 0o600 });
-    const spec = { name: `score-${opts.model}`, kind: 'vertical-score', purpose: opts.purpose, model_job: opts.model, guest, hosts, ids_file: idsFile, id_format: opts.idFormat };
-    const jobId = await client.submitJob(stringifyYaml(spec), config.organisation);
-    process.stderr.write(`scoring ${ids.length} enterprise(s) as job ${jobId}\n`);
-    const last = await client.watchJob(jobId, () => undefined);
-    if (last.state !== 'succeeded') {
-      process.stderr.write(`scoring job ${jobId} ${last.state}: ${last.message}\n`);
-      process.exitCode = 3;
-      return;
-    }
-    const scores = await readFile(join(stateDir, 'jobs', jobId, 'scores.csv'), 'utf8');
-    if (opts.out) {
-      await writeFile(resolve(opts.out), scores, { mode: 0o600 });
-      process.stdout.write(`${last.message}\nscores written to ${opts.out}\n`);
-    } else {
-      process.stdout.write(scores);
-    }
-  } finally {
-    client.close();
+  const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
+  process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);
+  const result = await requestScores({
+    coordinator: opts.coordinator ?? config.coordinator,
+    organisation: config.organisation,
+    stateDir: participantStateDir(config, dirname(resolve(opts.config))),
+    modelJob: opts.model,
+    ids,
+    idFormat: opts.idFormat,
+    purpose: opts.purpose,
+  });
+  if (opts.out) {
+    await writeFile(resolve(opts.out), result.csv, { mode: 0o600 });
+    process.stdout.write(`${result.message}\nscores written to ${opts.out}\n`);
+  } else {
+    process.stdout.write(result.csv);
   }
 }
 

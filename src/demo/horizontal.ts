@@ -34,8 +34,7 @@ interface Scores {
   ks: number;
 }
 
-export interface DemoSummary {
-  mode: 'horizontal';
+export interface HorizontalSummary {
   job_id: string;
   rounds: number;
   participants: string[];
@@ -48,7 +47,7 @@ export interface DemoSummary {
   seconds: number;
 }
 
-export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
+export async function runHorizontalDemo(opts: DemoOptions): Promise<HorizontalSummary> {
   const started = Date.now();
   const say = (line: string) => process.stdout.write(line + '\n');
   await rm(opts.out, { recursive: true, force: true });
@@ -96,10 +95,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   }
 
   const summary = await evaluate(opts, synth, jobId, started);
-  await writeFile(join(opts.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   printTable(summary, synth.parties);
-  say(`\nmodel: ${join(opts.out, 'model')} (TensorFlow.js)   summary: ${join(opts.out, 'summary.json')}   logs: ${logDir}`);
-  say(`finished in ${summary.seconds.toFixed(0)}s`);
+  say(`\nmodel: ${join(opts.out, 'model')} (TensorFlow.js)   logs: ${logDir}`);
   return summary;
 }
 
@@ -140,7 +137,7 @@ async function load(file: SynthFile): Promise<LoadedDataset> {
 }
 
 /** Score the federated model and the centralised baselines on the held-out set. */
-async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writeHorizontalSynth>>, jobId: string, started: number): Promise<DemoSummary> {
+async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writeHorizontalSynth>>, jobId: string, started: number): Promise<HorizontalSummary> {
   const { tf } = await loadTf();
   const job = JobSpec.parse(JSON.parse(JSON.stringify(jobFile(opts, synth.parties.map((p) => p.party)))));
   const test = await load(synth.test);
@@ -165,7 +162,6 @@ async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writ
   synth.parties.forEach((p, i) => (byParticipant[p.party] = score(fitCentral(tf, job, features, [trainSplits[i]!]).score(testRows.x))));
   const locals = Object.values(byParticipant);
   return {
-    mode: 'horizontal',
     job_id: jobId,
     rounds: opts.rounds,
     participants: synth.parties.map((p) => p.party),
@@ -187,7 +183,7 @@ function round4(v: number): number {
   return Math.round(v * 1e4) / 1e4;
 }
 
-function printTable(s: DemoSummary, parties: SynthFile[]): void {
+function printTable(s: HorizontalSummary, parties: SynthFile[]): void {
   const plain = !process.stdout.isTTY;
   const table = new Table({ head: ['model (held-out SMEs)', 'trained on', 'AUC', 'KS'], style: plain ? { head: [], border: [] } : {} });
   table.push(['federated (' + s.encryption + ')', `${parties.length} banks, data stays home`, s.federated.auc.toFixed(4), s.federated.ks.toFixed(4)]);

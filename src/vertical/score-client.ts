@@ -1,0 +1,50 @@
+/**
+ * The guest's side of `fedcredit score`: put the ids in the guest node's score-requests folder, submit a
+ * vertical-score job that names only that file, wait for it, and read the scores the guest node wrote.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { CoordinatorClient } from '../client.js';
+import { ErrorCode, FedcreditError } from '../errors.js';
+
+export interface ScoreRequest {
+  coordinator: string;
+  /** The guest's organisation and state folder (its participant config's). */
+  organisation: string;
+  stateDir: string;
+  modelJob: string;
+  ids: string[];
+  idFormat: 'uscc' | 'any';
+  purpose: string;
+}
+
+export interface ScoreResult {
+  jobId: string;
+  message: string;
+  /** scores.csv as the guest wrote it: enterprise_id, pd, score, hosts_missing. */
+  csv: string;
+}
+
+export async function requestScores(r: ScoreRequest): Promise<ScoreResult> {
+  const client = new CoordinatorClient(r.coordinator);
+  try {
+    const model = await client.getJob(r.modelJob);
+    const [guest, ...hosts] = model.participants;
+    if (guest !== r.organisation) {
+      throw new FedcreditError(ErrorCode.JOB_INVALID, `${r.organisation} is not the guest of ${r.modelJob} (the guest is ${guest})`, "run `fedcredit score` with the guest's config: the scores are computed on, and stay with, the guest");
+    }
+    const requests = join(r.stateDir, 'score-requests');
+    await mkdir(requests, { recursive: true, mode: 0o700 });
+    const idsFile = `request-${Date.now()}-${randomBytes(4).toString('hex')}.csv`;
+    await writeFile(join(requests, idsFile), r.ids.join('\n') + '\n', { mode: 0o600 });
+    const spec = { name: `score-${r.modelJob}`, kind: 'vertical-score', purpose: r.purpose, model_job: r.modelJob, guest, hosts, ids_file: idsFile, id_format: r.idFormat };
+    const jobId = await client.submitJob(stringify(spec), r.organisation);
+    const last = await client.watchJob(jobId, () => undefined);
+    if (last.state !== 'succeeded') throw new FedcreditError(ErrorCode.JOB_FAILED, `scoring job ${jobId} ${last.state}: ${last.message}`, 'see the participants\' logs');
+    return { jobId, message: last.message, csv: await readFile(join(r.stateDir, 'jobs', jobId, 'scores.csv'), 'utf8') };
+  } finally {
+    client.close();
+  }
+}
