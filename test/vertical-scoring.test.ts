@@ -1,0 +1,98 @@
+/**
+ * Three hosts and a guest on the synthetic SME data: train a vertical model, then score enterprises with
+ * `fedcredit score`. Each party computes its partial score on its own features and only masked shares travel; the
+ * bank's probabilities must equal a centralised computation of the same model on the pooled raw columns.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadDataset, type LoadedDataset } from '../src/data/csv.js';
+import { cliPath } from '../src/federation/local-cluster.js';
+import { readLedger } from '../src/ledger/read.js';
+import { normaliseId } from '../src/psi/ids.js';
+import { uscc } from '../src/data/uscc.js';
+import { writeVerticalSynth, type VerticalSynthResult } from '../src/synth/vertical.js';
+import type { ModelPart } from '../src/vertical/party-model.js';
+import { requestScores } from '../src/vertical/score-client.js';
+import { TestFederation } from './helpers/federation.js';
+import { participantJobDir, verticalJob } from './helpers/vertical.js';
+
+const run = promisify(execFile);
+const HOSTS = ['tax-bureau', 'power-company', 'platform'];
+
+describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', () => {
+  let fed: TestFederation;
+  let synth: VerticalSynthResult;
+  const dataDir = mkdtempSync(join(tmpdir(), 'fedcredit-vsynth-'));
+  const data = new Map<string, LoadedDataset>();
+  beforeAll(async () => {
+    synth = await writeVerticalSynth(dataDir, { seed: 11, bankRows: 6000 });
+    for (const p of synth.parties) data.set(p.party, await loadDataset(p.spec, { baseDir: dataDir }));
+    fed = await TestFederation.start(synth.parties.map((p) => ({ name: p.party, data: { ...p.spec, path: join(dataDir, p.spec.path) } })));
+  });
+  afterAll(async () => fed?.stop());
+
+  it("the bank's probabilities of default equal a centralised computation of the same model to 1e-4", async () => {
+    const train = await fed.run(verticalJob({ hosts: HOSTS, alignment: { id_format: 'uscc', min_intersection: 500 }, training: { epochs: 4, batch_size: 1024, patience: 0 } }));
+    expect(train.last.state, train.last.message).toBe('succeeded');
+
+    const bank = data.get('bank')!;
+    // Enterprises all parties hold, some only the bank holds, an id with a wrong check digit, and one nobody has.
+    const held = (org: string, id: string) => data.get(org)!.ids.includes(id);
+    const everywhere = bank.ids.filter((id) => HOSTS.every((h) => held(h, id))).slice(0, 150);
+    const partly = bank.ids.filter((id) => HOSTS.some((h) => !held(h, id))).slice(0, 50);
+    const badDigit = `${everywhere[0]!.slice(0, 17)}${everywhere[0]![17] === '0' ? '1' : '0'}`;
+    const unknown = uscc('91110000MA0000000');
+    const ids = [...everywhere.map((id) => id.toLowerCase()), ...partly, badDigit, unknown];
+    const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
+    const result = await requestScores({ coordinator: fed.cluster.address, organisation: 'bank', stateDir, modelJob: train.jobId, ids, idFormat: 'uscc', purpose: 'test: scoring' });
+
+    const parts = new Map<string, ModelPart>(['bank', ...HOSTS].map((org) => [org, JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, train.jobId), 'model-part.json'), 'utf8'))]));
+    const central = (id: string) => {
+      let z = parts.get('bank')!.intercept!;
+      for (const [org, part] of parts) {
+        const d = data.get(org)!;
+        const r = d.ids.indexOf(id);
+        if (r < 0) continue; // a host without the enterprise contributes the average enterprise's score, 0
+        part.features.forEach((f, j) => {
+          const x = d.x[r * d.features.length + d.features.indexOf(f)]!;
+          const std = Number.isNaN(x) ? 0 : Math.max(-part.clip, Math.min(part.clip, (x - part.mean[j]!) / part.scale[j]!));
+          z += part.weights[j]! * std;
+        });
+      }
+      const { a, b } = parts.get('bank')!.calibration!;
+      return { z, pd: 1 / (1 + Math.exp(-(a * z + b))) };
+    };
+    const rows = result.csv.trim().split('\n').slice(1).map((l) => l.split(','));
+    expect(rows).toHaveLength(everywhere.length + partly.length);
+    let worst = 0;
+    for (const [id, pd, score, missing] of rows) {
+      const c = central(id!);
+      worst = Math.max(worst, Math.abs(Number(pd) - c.pd), Math.abs(Number(score) - c.z));
+      expect(missing ?? '').toBe(HOSTS.filter((h) => !held(h, id!)).join(' '));
+    }
+    console.log(`scoring: ${rows.length} enterprises, largest difference from the centralised computation ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-4);
+    expect(new Set(rows.map((r) => r[0]))).toEqual(new Set([...everywhere, ...partly].map(normaliseId)));
+
+    const record = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === result.jobId)!.body;
+    expect(record).toMatchObject({ requested: ids.length, invalid_ids: 1, not_in_guest_data: 1, scored: rows.length });
+    // The request file is gone once read: the bank's list of applicants is not left lying around.
+    expect(readdirSync(join(stateDir, 'score-requests'))).toEqual([]);
+
+    // The same through the CLI, for a single enterprise.
+    const cli = await run(process.execPath, [cliPath(), 'score', '--config', join(fed.dir, 'bank.yaml'), '--coordinator', fed.cluster.address, '--model', train.jobId, '--id', everywhere[1]!]);
+    const [header, line] = cli.stdout.trim().split('\n');
+    expect(header).toBe('enterprise_id,pd,score,hosts_missing');
+    expect(Math.abs(Number(line!.split(',')[1]) - central(everywhere[1]!).pd)).toBeLessThan(1e-4);
+  });
+
+  it('scoring refuses a model job that does not exist, naming it', async () => {
+    const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
+    await expect(requestScores({ coordinator: fed.cluster.address, organisation: 'bank', stateDir, modelJob: 'job-20000101-nothere', ids: ['x'], idFormat: 'any', purpose: 'test' })).rejects.toThrow(/job-20000101-nothere/);
+    expect(existsSync(stateDir)).toBe(true);
+  });
+});
