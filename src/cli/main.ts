@@ -18,6 +18,7 @@ import { ParticipantNode, participantStateDir } from '../../participant/node.js'
 import { readIdList } from '../../participant/vertical-score.js';
 import { runDemo } from '../demo/run.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
+import { writeVerticalSynth } from '../synth/vertical.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { LedgerError } from '../ledger/errors.js';
 import { formatReplay, replayLedger } from '../audit/replay.js';
@@ -187,8 +188,16 @@ function buildProgram(): Command {
     .command('synth')
     .description('write the synthetic SME data sets the demo uses (see examples/synthetic-data.md)')
     .requiredOption('-o, --out <dir>', 'output folder')
+    .option('--mode <mode>', 'vertical (bank, tax bureau, power company, platform) or horizontal (three banks)', 'vertical')
     .option('--seed <n>', 'seed', positiveInt, 7)
-    .action(async (opts: { out: string; seed: number }) => {
+    .action(async (opts: { out: string; mode: string; seed: number }) => {
+      if (opts.mode === 'vertical') {
+        const result = await writeVerticalSynth(resolve(opts.out), { seed: opts.seed });
+        for (const p of result.parties) process.stdout.write(`${resolve(opts.out, p.file)}: ${p.rows} rows, columns ${p.features.join(', ')}\n`);
+        process.stdout.write(`${result.intersection} enterprises are in all four files\n`);
+        return;
+      }
+      if (opts.mode !== 'horizontal') throw new InvalidArgumentError(`--mode ${opts.mode}: use vertical or horizontal`);
       const result = await writeHorizontalSynth(resolve(opts.out), { seed: opts.seed });
       for (const f of [...result.parties, result.test]) process.stdout.write(`${f.path}: ${f.rows} rows, bad rate ${(100 * f.badRate).toFixed(1)}%\n`);
     });
