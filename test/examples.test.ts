@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadYamlConfig } from '../src/config/load.js';
-import { CoordinatorConfig, HorizontalJobSpec, ParticipantConfig } from '../src/config/schemas.js';
+import { CoordinatorConfig, HorizontalJobSpec, ParticipantConfig, VerticalJobSpec } from '../src/config/schemas.js';
+import { writeVerticalSynth } from '../src/synth/vertical.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { bankDatasetSpec } from '../src/synth/sme.js';
 
 const dir = fileURLToPath(new URL('../examples/horizontal/', import.meta.url));
@@ -19,6 +22,25 @@ describe('examples/horizontal', () => {
       expect(p.data.id_column).toBe(expected.id_column);
       expect(p.data.label_column).toBe(expected.label_column);
       expect(p.data.features.map((f) => [f.name, f.type])).toEqual(expected.features.map((f) => [f.name, f.type]));
+    }
+  });
+});
+
+const verticalDir = fileURLToPath(new URL('../examples/vertical/', import.meta.url));
+
+describe('examples/vertical', () => {
+  it('every config validates, and each party declares exactly the columns `fedcredit synth --mode vertical` writes', async () => {
+    loadYamlConfig(join(verticalDir, 'coordinator.yaml'), CoordinatorConfig, 'coordinator');
+    const job = loadYamlConfig(join(verticalDir, 'job.yaml'), VerticalJobSpec, 'job');
+    const synth = await writeVerticalSynth(mkdtempSync(join(tmpdir(), 'fedcredit-vex-')), { seed: 7, bankRows: 200 });
+    for (const org of [job.guest, ...job.hosts]) {
+      const p = loadYamlConfig(join(verticalDir, `${org}.yaml`), ParticipantConfig, 'participant');
+      const expected = synth.parties.find((q) => q.party === org)!.spec;
+      expect(p.organisation).toBe(org);
+      expect(p.data.id_column).toBe(expected.id_column);
+      expect(p.data.label_column).toBe(expected.label_column);
+      expect(p.data.features).toEqual(expected.features);
+      expect(p.consent.job_kinds).toContain('vertical-lr');
     }
   });
 });
