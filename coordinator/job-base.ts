@@ -72,6 +72,9 @@ export abstract class JobBase {
     for (const w of this.watchers) w(event);
   }
 
+  /** Message kinds a participant may send for this kind of job; the server refuses others. */
+  abstract accepts(kind: ParticipantMessage['body']): boolean;
+
   deliver(org: string, message: ParticipantMessage): void {
     this.mailbox.deliver(org, message);
   }

@@ -65,6 +65,10 @@ export class JobRun extends JobBase {
     return this.spec.training.rounds;
   }
 
+  accepts(kind: ParticipantMessage['body']): boolean {
+    return ['jobAccepted', 'jobRefused', 'keysPublished', 'contribution', 'aggregateOpened', 'error'].includes(kind);
+  }
+
   /**
    * Run the job from the start, or, after a coordinator restart, from the point its ledger records (`resume`): the
    * participants still hold the keys and their data, so training continues from the last closed round.

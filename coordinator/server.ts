@@ -154,6 +154,13 @@ export class CoordinatorService implements SessionRegistry {
               .catch(() => undefined);
             return;
           }
+          if (!job.accepts(message.body)) {
+            this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message of a kind this job does not use');
+            void stream
+              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `job ${message.jobId} has no use for a ${message.body} message`, hint: '' } })
+              .catch(() => undefined);
+            return;
+          }
           job.deliver(session.organisation, message);
         },
         onProtocolError: (err) => {

@@ -52,6 +52,11 @@ export abstract class VerticalBase extends JobBase {
 
   /** `none`: a job without encrypted quantities (scoring: only sealed payloads and masked shares travel). */
   protected abstract get scheme(): 'ckks' | 'plaintext' | 'none';
+
+  accepts(kind: ParticipantMessage['body']): boolean {
+    return ['jobAccepted', 'jobRefused', 'error', 'stepDone', 'relay', 'decryptRequest'].includes(kind);
+  }
+
   protected abstract get purpose(): string;
 
   protected abstract get timing(): { step_timeout_s: number; grace_period_s: number };

@@ -62,7 +62,7 @@ export const sha = (b: Uint8Array) => createHash('sha256').update(b).digest();
 // ---------------------------------------------------------------------------------------------------------
 // Generators
 
-export const BODY_KINDS = ['hello', 'jobAccepted', 'jobRefused', 'keysPublished', 'contribution', 'aggregateOpened', 'error'] as const;
+export const BODY_KINDS = ['hello', 'jobAccepted', 'jobRefused', 'keysPublished', 'contribution', 'aggregateOpened', 'error', 'relay', 'decryptRequest', 'stepDone'] as const;
 export type BodyKind = (typeof BODY_KINDS)[number];
 
 export function bytesOf(rng: Rng, n: number): Buffer {
@@ -100,6 +100,9 @@ export function participantMessage(rng: Rng, kind: BodyKind, jobId: string, roun
     contribution: () => ({ purpose: pick(rng, ['moments', 'update']), vector: vector() }),
     aggregateOpened: () => ({ purpose: 'update', valuesSha256: bytesOf(rng, 32), values: bytesOf(rng, 8 * rng.int(64)), validation: { rows: rng.int(1000), auc: rng.next(), loss: rng.next() } }),
     error: () => ({ code: 'FC_FUZZ', message: 'fuzz', hint: '' }),
+    relay: () => ({ peer: pick(rng, ['bank-a', 'bank-b', 'mallory', '']), kind: pick(rng, ['psi.host_blinded', 'train.partial', 'score.share']), attempt: rng.int(3), sealed: bytesOf(rng, rng.int(8192)) }),
+    decryptRequest: () => ({ attempt: rng.int(3), ciphertext: bytesOf(rng, rng.int(16384)), count: rng.int(5000) }),
+    stepDone: () => ({ step: pick(rng, ['psi', 'batch', 'validate']), attempt: rng.int(3), stateSha256: bytesOf(rng, 32), reportJson: pick(rng, ['{}', '{"intersection":5}', 'not json']) }),
   };
   return { jobId, round, [kind]: body[kind]() };
 }
