@@ -11,6 +11,11 @@ import { EphemeralFederation } from '../src/federation/ephemeral.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { UCI_HOMO_PARTIES, uciHomoFile, uciHomoSpec } from '../src/data/public-datasets.js';
+import { loadDataset } from '../src/data/csv.js';
+import { VerticalJobSpec } from '../src/config/schemas.js';
+import { verticalBaselines } from '../src/vertical/baseline.js';
+import { loadTf } from '../src/model/tf.js';
+import { buildModel, trainModel } from '../src/model/network.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -78,6 +83,137 @@ async function horizontal(): Promise<void> {
   }
 }
 
+/** Vertical LR on the UCI hetero split (guest + 1 host), CKKS against the same protocol in the clear and a centralised LR. */
+async function verticalLr(): Promise<void> {
+  const spec = (role: 'guest' | 'host') => ({
+    path: join(DATASETS, 'uci_default_credit', `fate_default_credit_hetero_${role}.csv`),
+    delimiter: ',',
+    id_column: 'id',
+    ...(role === 'guest' ? { label_column: 'y' } : {}),
+    features: Array.from({ length: role === 'guest' ? 13 : 10 }, (_, i) => ({ name: `x${i}`, type: 'number' as const, missing: 'impute' as const })),
+    duplicate_ids: 'reject' as const,
+    missing_values: [''],
+  });
+  const fed = await EphemeralFederation.start([{ name: 'bank', data: spec('guest') }, { name: 'tax-bureau', data: spec('host') }], { prefix: 'fedcredit-bench-' });
+  const epochs = quick ? 3 : 6;
+  const job = (scheme: 'ckks' | 'plaintext') => ({
+    name: 'bench-vertical',
+    kind: 'vertical-lr',
+    purpose: 'benchmark',
+    guest: 'bank',
+    hosts: ['tax-bureau'],
+    alignment: { id_format: 'any', min_intersection: 1000 },
+    training: { epochs, batch_size: 4096, patience: 0, seed: 7, validation_fraction: 0.1, test_fraction: 0.2 },
+    encryption: { scheme },
+  });
+  try {
+    const times: Record<'ckks' | 'plaintext', number[]> = { ckks: [], plaintext: [] };
+    let fedAuc = 0;
+    for (let r = 0; r < (quick ? 1 : reps); r++) {
+      for (const scheme of ['ckks', 'plaintext'] as const) {
+        const run = await fed.run(job(scheme));
+        run.client.close();
+        if (run.last.state !== 'succeeded') throw new Error(`vertical/${scheme}: ${run.last.message}`);
+        // Epoch 1 includes key set-up and the first Galois-key load; later epochs are the steady state.
+        times[scheme].push(median(run.events.filter((e) => e.progress && e.progress.round > 1).map((e) => e.progress!.seconds)));
+        if (scheme === 'ckks') fedAuc = Number(/test AUC ([0-9.]+)/.exec(run.last.message)?.[1]);
+      }
+    }
+    // The centralised yardstick: one epoch of a TensorFlow.js LR with the same batch size on the pooled columns.
+    const guest = await loadDataset(spec('guest'));
+    const host = await loadDataset(spec('host'));
+    const spec0 = VerticalJobSpec.parse(job('ckks'));
+    const baselines = verticalBaselines(
+      [
+        { organisation: 'bank', data: guest, features: guest.features },
+        { organisation: 'tax-bureau', data: host, features: host.features },
+      ],
+      spec0,
+    );
+    const { tf } = await loadTf();
+    const hostRow = new Map(host.ids.map((id, r) => [id, r]));
+    const rows = guest.ids.map((id, r) => [r, hostRow.get(id)!] as const).filter(([, h]) => h !== undefined);
+    const dim = guest.features.length + host.features.length;
+    const x = new Float32Array(rows.length * dim);
+    rows.forEach(([g, h], i) => {
+      x.set(guest.x.subarray(g * guest.features.length, (g + 1) * guest.features.length), i * dim);
+      x.set(host.x.subarray(h * host.features.length, (h + 1) * host.features.length), i * dim + guest.features.length);
+    });
+    const y = Float32Array.from(rows, ([g]) => guest.y![g]!);
+    const centralTimes: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const model = buildModel(tf, { type: 'logistic', hidden: [], activation: 'relu' }, dim, 7);
+      const t0 = performance.now();
+      trainModel(tf, model, x, y, dim, { epochs: 1, batchSize: 4096, learningRate: 0.05, optimizer: 'adam', seed: 7 });
+      centralTimes.push((performance.now() - t0) / 1000);
+      model.dispose();
+    }
+    const ckks = median(times.ckks);
+    const plain = median(times.plaintext);
+    const central = median(centralTimes);
+    results['vertical_lr.epoch_s_ckks'] = +ckks.toFixed(3);
+    results['vertical_lr.epoch_s_plaintext'] = +plain.toFixed(3);
+    results['vertical_lr.epoch_s_central'] = +central.toFixed(3);
+    results['vertical_lr.ckks_over_plain'] = +(ckks / plain).toFixed(3);
+    results['vertical_lr.ckks_over_central'] = +(ckks / central).toFixed(3);
+    results['vertical_lr.auc_federated'] = fedAuc;
+    results['vertical_lr.auc_central'] = +baselines.pooled.auc.toFixed(4);
+    results['vertical_lr.auc_gap'] = +(baselines.pooled.auc - fedAuc).toFixed(4);
+    table.push([`vertical_lr (UCI, ${rows.length} rows, guest + 1 host)`, `epoch ${ckks.toFixed(2)}s CKKS vs ${plain.toFixed(2)}s plain vs ${central.toFixed(2)}s central`, `ratios ${(ckks / plain).toFixed(2)} / ${(ckks / central).toFixed(2)}`, `AUC gap ${(baselines.pooled.auc - fedAuc).toFixed(4)}`]);
+  } finally {
+    await fed.stop();
+  }
+}
+
+/** ECDH PSI between two participant processes over loopback: n x n ids, half shared. */
+async function psi(n: number): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-psi-'));
+  const ids = Array.from({ length: Math.round(1.5 * n) }, (_, i) => `E${String(i).padStart(9, '0')}`);
+  const write = async (file: string, list: string[], label: boolean) => {
+    const lines = list.map((id, i) => (label ? `${id},${i % 7 === 0 ? 1 : 0},${(i % 13) / 13}` : `${id},${(i % 11) / 11}`));
+    await writeFile(join(dir, file), [label ? 'id,y,f' : 'id,h', ...lines].join('\n') + '\n');
+  };
+  await write('guest.csv', ids.slice(0, n), true);
+  await write('host.csv', ids.slice(n / 2, n / 2 + n), false);
+  const data = (file: string, label: boolean) => ({
+    path: join(dir, file),
+    delimiter: ',',
+    id_column: 'id',
+    ...(label ? { label_column: 'y' } : {}),
+    features: [{ name: label ? 'f' : 'h', type: 'number' as const, missing: 'impute' as const }],
+    duplicate_ids: 'reject' as const,
+    missing_values: [''],
+  });
+  const fed = await EphemeralFederation.start([{ name: 'bank', data: data('guest.csv', true) }, { name: 'tax-bureau', data: data('host.csv', false) }], { prefix: 'fedcredit-bench-' });
+  try {
+    const run = await fed.run({
+      name: 'bench-psi',
+      kind: 'vertical-lr',
+      purpose: 'benchmark',
+      guest: 'bank',
+      hosts: ['tax-bureau'],
+      alignment: { id_format: 'any', min_intersection: 1 },
+      training: { epochs: 1, batch_size: 4096, patience: 0, step_timeout_s: 600 },
+      encryption: { scheme: 'plaintext' },
+    });
+    run.client.close();
+    const start = run.events.find((e) => e.stage === 'psi')!;
+    const end = run.events.find((e) => /enterprises shared by all parties/.test(e.message));
+    if (!end) throw new Error(`psi ${n}: ${run.last.message}`);
+    const seconds = (end.unixMs - start.unixMs) / 1000;
+    const cores = Math.min(2, cpus().length);
+    const perCore = (2 * n) / (seconds * cores);
+    const key = n >= 1_000_000 ? '1m' : `${n / 1000}k`;
+    results[`psi.${key}.seconds`] = +seconds.toFixed(2);
+    results[`psi.${key}.ids_per_core_second`] = Math.round(perCore);
+    if (n === (quick ? 100_000 : 1_000_000) || !results['psi.ids_per_core_second']) results['psi.ids_per_core_second'] = Math.round(perCore);
+    table.push([`psi ${n} x ${n} ids (50% shared)`, `${seconds.toFixed(1)}s over loopback`, `${Math.round(perCore)} ids/core-s`, end.message.replace(/^\D*/, '')]);
+  } finally {
+    await fed.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function ledger(): Promise<void> {
   const n = quick ? 10_000 : 100_000;
   const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-ledger-'));
@@ -103,6 +239,9 @@ async function ledger(): Promise<void> {
 
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} free), Node ${process.version}`;
 console.log(`fedcredit bench${quick ? ' --quick' : ''} on ${machine}`);
+await verticalLr();
+await psi(100_000);
+if (!quick) await psi(1_000_000);
 await horizontal();
 await ledger();
 for (const row of table) console.log(row.join('  |  '));
