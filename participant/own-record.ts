@@ -17,6 +17,20 @@ export const EGRESS_CONTENT: Record<string, string> = {
   contribution: 'encrypted vector (CKKS ciphertexts) of a secure sum',
   aggregateOpened: 'digest of the decrypted aggregate (with its values when reporter) and validation metrics (rows, AUC, loss)',
   error: 'error report',
+  relay: 'a payload sealed to another party of a vertical job (see its kind)',
+  decryptRequest: 'a masked, encrypted gradient for the arbiter to decrypt',
+  stepDone: 'a step report: counts or metrics, and a SHA-256 commitment to this party\'s model part',
+};
+
+/** What each kind of vertical-job payload is, in a data owner's words. */
+export const RELAY_CONTENT: Record<string, string> = {
+  'psi.host_blinded': 'this party\'s ids, hashed with the job\'s salt and blinded with its secret key (X25519), shuffled',
+  'psi.guest_blinded': 'the guest\'s ids, hashed with the job\'s salt and blinded with its secret key (X25519)',
+  'psi.guest_double': 'the guest\'s blinded ids, blinded again with this party\'s key',
+  'psi.alignment': 'positions (in the host\'s shuffled list) of the enterprises every party holds',
+  'train.partial': 'CKKS ciphertext of 0.25 x this party\'s partial scores for one mini-batch',
+  'train.fore_gradient': 'CKKS ciphertext of the fore-gradient of one mini-batch',
+  'score.share': 'partial scores masked pairwise with the other hosts (only their sum opens)',
 };
 
 export class OwnRecord {

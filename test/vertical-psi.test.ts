@@ -15,6 +15,7 @@ import { Rng } from '../src/random.js';
 import type { DatasetSpec } from '../src/data/schema.js';
 import { TestFederation } from './helpers/federation.js';
 import { occurrences, WireTap } from './helpers/tap.js';
+import { egressSummary, formatEgress } from '../src/cli/egress.js';
 import { participantJobDir, verticalJob } from './helpers/vertical.js';
 
 function usccIds(n: number, rng: Rng): string[] {
@@ -109,6 +110,17 @@ describe('vertical alignment (PSI) over the wire', () => {
     expect(new Set(bankRows.map((l) => l.split(',')[0]))).toEqual(new Set(shared));
     // Same enterprises in the same order with the same train/validation/test part on both sides.
     expect(taxRows).toEqual(bankRows);
+
+    // The tax bureau's own account of what left it: blinded ids and ciphertexts, each kind named and counted.
+    const egress = egressSummary(join(fed.dir, 'fedcredit-state', 'tax-bureau'), jobId);
+    const row = (kind: string) => egress.find((r) => r.kind === kind);
+    expect(row('psi.host_blinded')).toMatchObject({ to: 'bank', messages: 1 });
+    expect(row('psi.host_blinded')!.bytes).toBeGreaterThan(8_000 * 32);
+    expect(row('psi.guest_double')).toMatchObject({ to: 'bank', messages: 1 });
+    expect(row('train.partial')!.what).toMatch(/CKKS ciphertext/);
+    expect(row('decryptRequest')!.to).toBe('coordinator');
+    expect(row('psi.guest_blinded')).toBeUndefined();
+    expect(formatEgress(jobId, egress)).toMatch(/total [\d,]+ bytes in \d+ messages/);
 
     const sent = tap.sent();
     expect(sent.length).toBeGreaterThan(5_000 * 32);

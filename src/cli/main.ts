@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { requestScores } from '../vertical/score-client.js';
+import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, isFedcreditError } from '../errors.js';
@@ -50,7 +51,9 @@ function buildProgram(): Command {
   const program = new Command('fedcredit')
     .description('Privacy-preserving federated credit modelling: data stays with its owner; only encrypted values travel.')
     .version(softwareVersion())
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // `fedcredit participant egress --config X`: options after a subcommand belong to it.
+    .enablePositionalOptions();
 
   program
     .command('coordinator')
@@ -71,12 +74,13 @@ function buildProgram(): Command {
       });
     });
 
-  program
+  const participant = program
     .command('participant')
     .description("run a data owner's participant node: it dials out to the coordinator and keeps the data local")
-    .requiredOption('-c, --config <file>', 'participant.yaml')
+    .option('-c, --config <file>', 'participant.yaml (required to run the node)')
     .option('--coordinator <host:port>', 'override `coordinator` from the config')
-    .action(async (opts: { config: string; coordinator?: string }) => {
+    .action(async (opts: { config?: string; coordinator?: string }) => {
+      if (!opts.config) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'fedcredit participant needs --config <participant.yaml>', 'e.g. fedcredit participant --config examples/vertical/bank.yaml');
       const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
       const log = createLogger(config.organisation, config.log_level);
       const node = new ParticipantNode({ config, configDir: dirname(resolve(opts.config)), log, coordinator: opts.coordinator });
@@ -85,6 +89,17 @@ function buildProgram(): Command {
         await node.stop();
       });
       await node.start();
+    });
+
+  participant
+    .command('egress')
+    .description("what left this data owner's domain in a job, from the node's own record")
+    .requiredOption('-c, --config <file>', "the participant's config (its state folder holds the record)")
+    .requiredOption('--job <id>', 'the job')
+    .action((opts: { config: string; job: string }) => {
+      const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
+      const stateDir = participantStateDir(config, dirname(resolve(opts.config)));
+      process.stdout.write(formatEgress(opts.job, egressSummary(stateDir, opts.job)) + '\n');
     });
 
   const job = program.command('job').description('submit and follow jobs');

@@ -26,7 +26,10 @@ export class EphemeralFederation {
     readonly cluster: LocalCluster,
   ) {}
 
-  static async start(participants: ParticipantSetup[], opts: { prefix?: string; via?: (coordinatorAddress: string) => Promise<string> } = {}): Promise<EphemeralFederation> {
+  static async start(
+    participants: ParticipantSetup[],
+    opts: { prefix?: string; via?: (coordinatorAddress: string) => Promise<string>; env?: Record<string, string> } = {},
+  ): Promise<EphemeralFederation> {
     const dir = await mkdtemp(join(tmpdir(), opts.prefix ?? 'fedcredit-test-'));
     const coordinatorConfig = join(dir, 'coordinator.yaml');
     await writeFile(coordinatorConfig, stringify({ listen: '127.0.0.1:0', state_dir: 'coordinator-state', offer_timeout_s: 30 }));
@@ -44,7 +47,7 @@ export class EphemeralFederation {
         return { name: p.name, config };
       }),
     );
-    const cluster = await LocalCluster.start({ coordinatorConfig, participants: entries, logDir: join(dir, 'logs'), via: opts.via });
+    const cluster = await LocalCluster.start({ coordinatorConfig, participants: entries, logDir: join(dir, 'logs'), via: opts.via, env: opts.env });
     return new EphemeralFederation(dir, cluster);
   }
 

@@ -1,4 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { decodeMessage, encodeMessage } from './proto.js';
 import type { Chunk } from './messages.js';
@@ -32,9 +34,20 @@ export function toChunks(transferId: string, payload: Uint8Array, chunkBytes = C
  */
 export function toFrames<M extends object>(typeName: MessageTypeName, message: M, chunkBytes = CHUNK_BYTES): { frames: Frame<M>[]; bytes: number } {
   const encoded = encodeMessage(typeName, message);
+  captureOutgoing(encoded);
   if (encoded.length <= chunkBytes) return { frames: [{ frame: 'message', message }], bytes: encoded.length };
   const frames = toChunks(randomUUID(), encoded, chunkBytes).map((chunk): Frame<M> => ({ frame: 'chunk', chunk }));
   return { frames, bytes: encoded.length };
+}
+
+/**
+ * A wire tap at the transport, for the test that proves no raw data leaves a participant: with
+ * FEDCREDIT_WIRE_CAPTURE=<folder>, every message this process sends is appended, encoded exactly as it goes to
+ * gRPC (below TLS), to <folder>/<pid>.bin. Off unless the variable is set.
+ */
+const captureDir = process.env.FEDCREDIT_WIRE_CAPTURE;
+function captureOutgoing(encoded: Uint8Array): void {
+  if (captureDir) appendFileSync(join(captureDir, `${process.pid}.bin`), encoded);
 }
 
 function protocolError(message: string): FedcreditError {

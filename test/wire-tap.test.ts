@@ -1,0 +1,117 @@
+/**
+ * The product's core promise, checked on every byte: with a tap at each process's transport (every message it
+ * sends, encoded as it goes to gRPC), run a horizontal and a vertical job on real data and search everything the
+ * participants sent for their raw feature values (float32, float64, decimal text), their labels and their ids.
+ * The detector is first shown to catch a raw column, a raw row and a CSV line, so the test fails if someone ever
+ * sends one.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadDataset, type LoadedDataset } from '../src/data/csv.js';
+import { DATASETS, horizontalJob, HOMO_PARTIES, TestFederation, uciHomoSpec } from './helpers/federation.js';
+import { uciHomoFile } from '../src/data/public-datasets.js';
+import { occurrences } from './helpers/tap.js';
+import { uciHeteroSpec, verticalJob } from './helpers/vertical.js';
+
+/** Byte patterns a leak of this dataset would contain: pairs of neighbouring values (row- and column-wise) as
+ * float32 and float64, pairs of neighbouring CSV cells as text, and runs of labels in any encoding. */
+function leakNeedles(data: LoadedDataset, csvText: string, sampleRows = 1500): Map<Buffer, string> {
+  const needles = new Map<Buffer, string>();
+  const width = data.features.length;
+  const step = Math.max(1, Math.floor(data.rows / sampleRows));
+  for (let r = 0; r + 1 < data.rows; r += step) {
+    for (let j = 0; j < width; j++) {
+      const a = data.x[r * width + j]!;
+      const right = j + 1 < width ? data.x[r * width + j + 1]! : Number.NaN;
+      const below = data.x[(r + 1) * width + j]!;
+      for (const [b, how] of [[right, 'row'], [below, 'column']] as const) {
+        if (!Number.isFinite(a) || !Number.isFinite(b) || (Number.isInteger(a) && Number.isInteger(b))) continue;
+        needles.set(Buffer.from(new Float64Array([a, b]).buffer), `float64 ${how} pair (row ${r}, ${data.features[j]})`);
+        needles.set(Buffer.from(new Float32Array([a, b]).buffer), `float32 ${how} pair (row ${r}, ${data.features[j]})`);
+      }
+    }
+  }
+  const lines = csvText.trim().split(/\r?\n/).slice(1);
+  for (let i = 0; i < lines.length; i += step) {
+    const cells = lines[i]!.split(',').slice(1);
+    for (let j = 0; j + 1 < cells.length; j++) if (cells[j]!.length + cells[j + 1]!.length >= 8) needles.set(Buffer.from(`${cells[j]},${cells[j + 1]}`), `CSV text (line ${i + 2})`);
+  }
+  if (data.y) {
+    const run = Array.from(data.y.subarray(0, 64));
+    needles.set(Buffer.from(Uint8Array.from(run)), 'labels as bytes');
+    needles.set(Buffer.from(Float32Array.from(run).buffer), 'labels as float32');
+    needles.set(Buffer.from(Float64Array.from(run).buffer), 'labels as float64');
+    needles.set(Buffer.from(run.join(',')), 'labels as text');
+  }
+  return needles;
+}
+
+function leaks(sent: Buffer, needles: Map<Buffer, string>): string[] {
+  return occurrences(sent, [...needles.keys()]).map((n) => needles.get(n)!);
+}
+
+function captured(dir: string, pids: number[]): Buffer {
+  const files = readdirSync(dir).filter((f) => pids.includes(Number(f.replace('.bin', ''))));
+  expect(files.length).toBe(pids.length);
+  return Buffer.concat(files.map((f) => readFileSync(join(dir, f))));
+}
+
+describe('wire tap: no raw feature value, label or id leaves a participant', () => {
+  const feds: TestFederation[] = [];
+  afterAll(async () => {
+    for (const f of feds) await f.stop();
+  });
+
+  it('the detector catches a raw column, a raw row and a CSV line (so the checks below can fail)', async () => {
+    const file = uciHomoFile(DATASETS, HOMO_PARTIES[0]!);
+    const data = await loadDataset(uciHomoSpec(file));
+    const needles = leakNeedles(data, readFileSync(file, 'utf8'));
+    const noise = Buffer.alloc(200_000, 7);
+    const column = Float64Array.from({ length: 100 }, (_, r) => data.x[r * data.features.length + 1]!);
+    const row = Float32Array.from(data.x.subarray(0, data.features.length));
+    const line = readFileSync(file, 'utf8').split('\n')[1]!;
+    expect(leaks(Buffer.concat([noise, Buffer.from(column.buffer), noise]), needles).join()).toMatch(/float64 column pair/);
+    expect(leaks(Buffer.concat([noise, Buffer.from(row.buffer), noise]), needles).join()).toMatch(/float32 row pair/);
+    expect(leaks(Buffer.concat([noise, Buffer.from(line), noise]), needles).join()).toMatch(/CSV text/);
+    expect(leaks(noise, needles)).toEqual([]);
+  });
+
+  it('horizontal job (three banks, CKKS): nothing of any bank\'s data is in what it sent', async () => {
+    const capture = mkdtempSync(join(tmpdir(), 'fedcredit-capture-'));
+    const names = ['bank-a', 'bank-b', 'bank-c'];
+    const fed = await TestFederation.start(names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, HOMO_PARTIES[i]!)) })), { env: { FEDCREDIT_WIRE_CAPTURE: capture } });
+    feds.push(fed);
+    const { last } = await fed.run(horizontalJob({ participants: names, training: { rounds: 3 } }));
+    expect(last.state, last.message).toBe('succeeded');
+    for (const [i, name] of names.entries()) {
+      const sent = captured(capture, [fed.cluster.process(name)!.pid!]);
+      expect(sent.length).toBeGreaterThan(300_000);
+      const file = uciHomoFile(DATASETS, HOMO_PARTIES[i]!);
+      const data = await loadDataset(uciHomoSpec(file));
+      expect(leaks(sent, leakNeedles(data, readFileSync(file, 'utf8'))), name).toEqual([]);
+    }
+  });
+
+  it('vertical job (bank + tax bureau, CKKS): nothing of either party\'s data is in what it sent', async () => {
+    const capture = mkdtempSync(join(tmpdir(), 'fedcredit-capture-'));
+    const fed = await TestFederation.start(
+      [
+        { name: 'bank', data: uciHeteroSpec('guest') },
+        { name: 'tax-bureau', data: uciHeteroSpec('host') },
+      ],
+      { env: { FEDCREDIT_WIRE_CAPTURE: capture } },
+    );
+    feds.push(fed);
+    const { last } = await fed.run(verticalJob({ training: { epochs: 2, patience: 0 } }));
+    expect(last.state, last.message).toBe('succeeded');
+    for (const [org, role] of [['bank', 'guest'], ['tax-bureau', 'host']] as const) {
+      const sent = captured(capture, [fed.cluster.process(org)!.pid!]);
+      expect(sent.length).toBeGreaterThan(1_000_000);
+      const spec = uciHeteroSpec(role);
+      const data = await loadDataset(spec);
+      expect(leaks(sent, leakNeedles(data, readFileSync(spec.path, 'utf8'))), org).toEqual([]);
+    }
+  });
+});
