@@ -31,6 +31,8 @@ import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
 import { VerticalRun } from './vertical-run.js';
 import { ScoreRun } from './score-run.js';
 import { unfinishedJobs } from './recovery.js';
+import { peerIdentity, serverTransport, type PeerIdentity, type Transport } from '../src/wire/transport.js';
+import type { Role } from '../src/pki/pki.js';
 
 
 /** Largest message a stream may send before its Hello: a Hello is a few hundred bytes. */
@@ -48,6 +50,13 @@ export interface RunningCoordinator {
   close(): Promise<void>;
 }
 
+/** What a caller may do, by the role in its certificate. */
+const ALLOWED: Record<'connect' | 'submit' | 'read', readonly Role[]> = {
+  connect: ['participant'],
+  submit: ['submitter'],
+  read: ['submitter', 'auditor'],
+};
+
 export class CoordinatorService implements SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly connectWaiters = new Set<() => void>();
@@ -57,7 +66,25 @@ export class CoordinatorService implements SessionRegistry {
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
     private readonly ledger: Ledger,
+    private readonly secure: boolean,
   ) {}
+
+  /**
+   * The caller's identity from its certificate, if its role may do `action`; otherwise undefined after refusing
+   * the call with PERMISSION_DENIED (logged). On an insecure server (tests) every caller is let through unnamed.
+   */
+  private authorise(call: { getPeer(): string; getAuthContext?: () => unknown }, action: keyof typeof ALLOWED, refuse: (code: grpc.status, details: string) => void): { identity?: PeerIdentity; ok: boolean } {
+    if (!this.secure) return { ok: true };
+    const identity = peerIdentity(call as Parameters<typeof peerIdentity>[0]);
+    if (!identity || !ALLOWED[action].includes(identity.role)) {
+      const who = identity ? `${identity.organisation} (certificate role ${identity.role})` : 'a caller without a readable certificate';
+      const details = `${who} may not ${action === 'connect' ? 'open a participant control stream' : action === 'submit' ? 'submit jobs' : 'read jobs'}: that needs a ${ALLOWED[action].join(' or ')} certificate`;
+      this.log.warn({ peer: call.getPeer(), organisation: identity?.organisation, role: identity?.role, action }, `refused: ${details}`);
+      refuse(grpc.status.PERMISSION_DENIED, details);
+      return { ok: false };
+    }
+    return { identity, ok: true };
+  }
 
   isConnected(org: string): boolean {
     return this.sessions.has(org);
@@ -99,6 +126,8 @@ export class CoordinatorService implements SessionRegistry {
       this.log.warn({ peer, code: grpc.status[code], details }, 'control stream refused');
       call.emit('error', { code, details });
     };
+    const auth = this.authorise(call, 'connect', refuse);
+    if (!auth.ok) return;
     const stream = new FramedStream<ParticipantMessage, CoordinatorMessage>(
       call as unknown as DuplexCall<Frame<ParticipantMessage>, Frame<CoordinatorMessage>>,
       'ParticipantMessage',
@@ -109,6 +138,9 @@ export class CoordinatorService implements SessionRegistry {
             if (message.body !== 'hello') return refuse(grpc.status.FAILED_PRECONDITION, 'the first message on a control stream must be Hello');
             const org = message.hello.organisation;
             if (!org) return refuse(grpc.status.INVALID_ARGUMENT, 'Hello without an organisation');
+            if (auth.identity && auth.identity.organisation !== org) {
+              return refuse(grpc.status.PERMISSION_DENIED, `the Hello claims organisation ${org} but the certificate is ${auth.identity.organisation}'s`);
+            }
             if (message.hello.protocolVersion !== PROTOCOL_VERSION) {
               return refuse(grpc.status.FAILED_PRECONDITION, `${org} speaks protocol version ${message.hello.protocolVersion}; this coordinator speaks ${PROTOCOL_VERSION}: upgrade the older side`);
             }
@@ -183,6 +215,8 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   submitJob(call: grpc.ServerUnaryCall<SubmitJobRequest, SubmitJobResponse>, callback: grpc.sendUnaryData<SubmitJobResponse>): void {
+    const auth = this.authorise(call, 'submit', (code, details) => callback({ code, details }));
+    if (!auth.ok) return;
     let spec: JobSpec;
     try {
       spec = validateConfig(JobSpec, parseYaml(call.request.specYaml), 'job spec', 'job');
@@ -191,7 +225,8 @@ export class CoordinatorService implements SessionRegistry {
       return;
     }
     const id = `job-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
-    const submitter = call.request.submitter || 'anonymous';
+    // With mutual TLS the submitter is the organisation in its certificate, whatever the request says.
+    const submitter = auth.identity?.organisation ?? (call.request.submitter || 'anonymous');
     const job = this.createJob(id, spec, submitter);
     this.jobs.set(id, job);
     this.log.info({ job: id, name: spec.name, kind: spec.kind, submitter, purpose: spec.purpose, participants: jobParties(spec) }, 'job submitted');
@@ -222,6 +257,7 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   watchJob(call: grpc.ServerWritableStream<JobIdRequest, JobEvent>): void {
+    if (!this.authorise(call, 'read', (code, details) => call.emit('error', { code, details })).ok) return;
     const job = this.findJob(call.request.jobId);
     if (!job) return void call.emit('error', { code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
     // Past events are replayed synchronously inside subscribe(), so the final one may arrive before it returns.
@@ -239,6 +275,7 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   getJob(call: grpc.ServerUnaryCall<JobIdRequest, JobStatus>, callback: grpc.sendUnaryData<JobStatus>): void {
+    if (!this.authorise(call, 'read', (code, details) => callback({ code, details })).ok) return;
     const job = this.findJob(call.request.jobId);
     if (!job) return callback({ code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
     callback(null, {
@@ -254,6 +291,7 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   downloadModel(call: grpc.ServerWritableStream<JobIdRequest, Chunk>): void {
+    if (!this.authorise(call, 'read', (code, details) => call.emit('error', { code, details })).ok) return;
     const job = this.findJob(call.request.jobId);
     if (!job) return void call.emit('error', { code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
     if (!job.artifact) {
@@ -283,7 +321,7 @@ export class CoordinatorService implements SessionRegistry {
   }
 }
 
-export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
+export async function startCoordinator(config: CoordinatorConfig, log: Logger, transport: Transport): Promise<RunningCoordinator> {
   await mkdir(config.state_dir, { recursive: true });
   const ledgerDir = resolve(config.state_dir, config.ledger_dir);
   const ledger = await Ledger.open(ledgerDir, config.name, join(config.state_dir, 'keys', 'ledger-ed25519.pem'));
@@ -291,7 +329,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     log.error({ ledgerDir, seq: ledger.tornTail.seq, bytes: ledger.tornTail.bytes }, 'the ledger ended in a torn (incomplete) entry from a crash mid-write; its bytes were kept aside in torn-*.bin and earlier entries are intact');
   }
   log.info({ ledgerDir, entries: ledger.size }, 'audit ledger open');
-  const service = new CoordinatorService(config, log, ledger);
+  const service = new CoordinatorService(config, log, ledger, transport.kind === 'mtls');
+  const tls = serverTransport(transport, log);
   await service.recover(ledgerDir);
   const server = new grpc.Server({ ...KEEPALIVE_OPTIONS });
   server.addService(coordinatorServiceDefinition(), {
@@ -302,17 +341,19 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     downloadModel: service.downloadModel.bind(service),
   } as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(config.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(config.listen, tls.credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
+  tls.watchHandshakes(server);
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
-  log.info({ address, stateDir: config.state_dir, version: softwareVersion() }, 'coordinator listening');
+  log.info({ address, stateDir: config.state_dir, version: softwareVersion(), transport: transport.kind === 'mtls' ? `mutual TLS (identity ${transport.dir})` : 'INSECURE plaintext' }, 'coordinator listening');
   return {
     address,
     port,
     close: () =>
       new Promise<void>((resolve) => {
         service.closeSessions();
+        tls.close();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();

@@ -22,6 +22,7 @@ import { JobStore } from './job-store.js';
 import { OwnRecord } from './own-record.js';
 import { splitRows } from '../src/data/split.js';
 import { VerticalParty } from './vertical-job.js';
+import { channelCredentials, type Transport } from '../src/wire/transport.js';
 import { ScoringParty } from './vertical-score.js';
 import type { PartyChannel } from './vertical-channel.js';
 
@@ -33,6 +34,8 @@ export interface ParticipantOptions {
   log: Logger;
   /** Override of config.coordinator (the demo and tests pick ports at run time). */
   coordinator?: string;
+  /** Mutual TLS with this node's certificate, or plaintext (tests). */
+  transport: Transport;
 }
 
 
@@ -136,7 +139,7 @@ export class ParticipantNode {
   private openStream(address: string): Promise<string> {
     return new Promise((resolve) => {
       this.client?.close();
-      const client = new CoordinatorClient(address, grpc.credentials.createInsecure(), { ...KEEPALIVE_OPTIONS });
+      const client = new CoordinatorClient(address, channelCredentials(this.opts.transport), { ...KEEPALIVE_OPTIONS });
       this.client = client;
       const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
       const stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {

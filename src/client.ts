@@ -8,6 +8,7 @@ import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS } from './wire/proto.js
 import { ChunkJoiner } from './wire/framing.js';
 import { unpackArtifact, type ArtifactFiles } from './model/artifact.js';
 import type { Chunk, JobEvent, JobStatus, SubmitJobResponse } from './wire/messages.js';
+import { channelCredentials, type Transport } from './wire/transport.js';
 
 const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
 
@@ -24,6 +25,7 @@ function fromServiceError(err: grpc.ServiceError, address: string): FedcreditErr
     return new FedcreditError(ErrorCode.UNAVAILABLE, `cannot reach the coordinator at ${address}: ${err.details}`, 'check that `fedcredit coordinator` is running and the address (--coordinator) is right');
   }
   if (err.code === grpc.status.NOT_FOUND) return new FedcreditError(ErrorCode.NOT_FOUND, err.details, 'check the job id (`fedcredit job status`)');
+  if (err.code === grpc.status.PERMISSION_DENIED) return new FedcreditError(ErrorCode.PERMISSION_DENIED, err.details, 'use an identity (--identity) whose certificate has the role this needs: `fedcredit pki issue --role submitter` or `--role auditor`');
   // The coordinator's refusal already carries the code, the fields and the fix.
   if (err.code === grpc.status.INVALID_ARGUMENT) return new FedcreditError(ErrorCode.CONFIG_INVALID, err.details.replace(/^FC_CONFIG_INVALID: /, ''));
   return new FedcreditError(ErrorCode.JOB_FAILED, `${grpc.status[err.code]}: ${err.details}`);
@@ -32,8 +34,11 @@ function fromServiceError(err: grpc.ServiceError, address: string): FedcreditErr
 export class CoordinatorClient {
   private readonly raw: RawClient;
 
-  constructor(readonly address: string) {
-    this.raw = new Client(address, grpc.credentials.createInsecure(), { ...KEEPALIVE_OPTIONS }) as unknown as RawClient;
+  constructor(
+    readonly address: string,
+    transport: Transport,
+  ) {
+    this.raw = new Client(address, channelCredentials(transport), { ...KEEPALIVE_OPTIONS }) as unknown as RawClient;
   }
 
   private unary<T>(method: 'submitJob' | 'getJob', request: object, timeoutMs = 30_000): Promise<T> {

@@ -28,6 +28,8 @@ export const ErrorCode = {
   UNAVAILABLE: 'FC_UNAVAILABLE',
   /** A job, round or artifact that does not exist was asked for. */
   NOT_FOUND: 'FC_NOT_FOUND',
+  /** The caller's certificate does not carry the role the call needs. */
+  PERMISSION_DENIED: 'FC_PERMISSION_DENIED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { HOMO_PARTIES, TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
-import { CoordinatorClient } from '../src/client.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/audit/replay.js';
@@ -31,7 +30,7 @@ describe('coordinator killed (SIGKILL) in round 3 of 6', () => {
     const expected = toFloat32((await reference.client.downloadModel(reference.jobId))['weights.bin']!);
     reference.client.close();
 
-    const client = new CoordinatorClient(fed.cluster.address);
+    const client = await fed.client();
     const jobId = await client.submitJob(stringify(job), 'test-bank');
     let killed: Promise<void> | undefined;
     await client
@@ -43,7 +42,7 @@ describe('coordinator killed (SIGKILL) in round 3 of 6', () => {
     client.close();
 
     await fed.cluster.restartCoordinator();
-    const after = new CoordinatorClient(fed.cluster.address);
+    const after = await fed.client();
     const last = await after.watchJob(jobId, () => undefined);
     expect(last.state, last.message).toBe('succeeded');
     const resumed = toFloat32((await after.downloadModel(jobId))['weights.bin']!);

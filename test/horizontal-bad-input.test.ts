@@ -16,11 +16,11 @@ import { loadDataset } from '../src/data/csv.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
 import * as grpc from '@grpc/grpc-js';
+import { channelCredentials } from '../src/wire/transport.js';
 import { sha256, toFrames, type Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition } from '../src/wire/proto.js';
 import type { DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, ParticipantMessage } from '../src/wire/messages.js';
-import { CoordinatorClient } from '../src/client.js';
 import { FedcreditError } from '../src/errors.js';
 
 const run = promisify(execFile);
@@ -94,7 +94,7 @@ describe('bad input during a federation (real coordinator, two honest participan
         return honest;
       }),
     );
-    for (const r of rogues) await r.connect(fed.cluster.address);
+    for (const r of rogues) await r.connect(fed.cluster.address, await fed.identity(r.organisation, 'participant'));
   });
   afterAll(async () => {
     for (const r of rogues) r.close();
@@ -133,7 +133,7 @@ describe('bad input during a federation (real coordinator, two honest participan
   });
 
   it('a job file with a bad value is refused at submission with the field named', async () => {
-    const client = new CoordinatorClient(fed.cluster.address);
+    const client = await fed.client();
     const bad = { ...horizontalJob({ participants: ['bank-a'] }), training: { rounds: -3 } };
     const err = await client.submitJob(stringify(bad), 'test-bank').catch((e: unknown) => e as FedcreditError);
     client.close();
@@ -144,7 +144,7 @@ describe('bad input during a federation (real coordinator, two honest participan
 
   it('a stream that has not said Hello cannot make the coordinator buffer a large chunked message', async () => {
     const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
-    const client = new Client(fed.cluster.address, grpc.credentials.createInsecure());
+    const client = new Client(fed.cluster.address, channelCredentials(await fed.identity('bank-chatty', 'participant')));
     const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
     const status = new Promise<grpc.StatusObject>((resolve) => call.on('status' as 'end', resolve as never));
     call.on('error', () => undefined);
@@ -177,7 +177,7 @@ describe('bad input during a federation (real coordinator, two honest participan
   });
 
   it('asking about a job that does not exist says so', async () => {
-    const client = new CoordinatorClient(fed.cluster.address);
+    const client = await fed.client();
     const err = await client.getJob('job-nope').catch((e: unknown) => e as FedcreditError);
     client.close();
     expect((err as FedcreditError).code).toBe('FC_NOT_FOUND');

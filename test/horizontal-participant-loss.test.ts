@@ -5,7 +5,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { HOMO_PARTIES, TestFederation, UCI, horizontalJob, pooledUciBaseline, uciHomoSpec } from './helpers/federation.js';
-import { CoordinatorClient } from '../src/client.js';
 import { readLedger } from '../src/ledger/read.js';
 import { stringify } from 'yaml';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -25,7 +24,7 @@ describe('a participant killed mid-job (kill -9)', () => {
 
   it('the job completes with the other two, the ledger names the dropped one, and AUC stays within 0.01 of pooled', async () => {
     const job = horizontalJob({ participants: NAMES, training: { rounds: 8, min_participants: 2, round_timeout_s: 30 } });
-    const client = new CoordinatorClient(fed.cluster.address);
+    const client = await fed.client();
     const jobId = await client.submitJob(stringify(job), 'test-bank');
     const events: JobEvent[] = [];
     let killed: Promise<void> | undefined;
@@ -60,7 +59,7 @@ describe('a participant killed mid-job (kill -9)', () => {
   it('a participant killed and restarted mid-job rejoins with its stored keys; its own record is intact', async () => {
     if (!fed.cluster.process('bank-c') || fed.cluster.process('bank-c')!.exitCode !== null) fed.cluster.startParticipant('bank-c');
     const job = horizontalJob({ participants: NAMES, training: { rounds: 40, min_participants: 2, round_timeout_s: 30 } });
-    const client = new CoordinatorClient(fed.cluster.address);
+    const client = await fed.client();
     const jobId = await client.submitJob(stringify(job), 'test-bank');
     const stateDir = join(fed.dir, 'state-bank-c');
     const events: JobEvent[] = [];

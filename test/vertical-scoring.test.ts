@@ -48,7 +48,8 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     const unknown = uscc('91110000MA0000000');
     const ids = [...everywhere.map((id) => id.toLowerCase()), ...partly, badDigit, unknown];
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
-    const result = await requestScores({ coordinator: fed.cluster.address, organisation: 'bank', stateDir, modelJob: train.jobId, ids, idFormat: 'uscc', purpose: 'test: scoring' });
+    const transport = await fed.identity('bank', 'submitter');
+    const result = await requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: train.jobId, ids, idFormat: 'uscc', purpose: 'test: scoring' });
 
     const parts = new Map<string, ModelPart>(['bank', ...HOSTS].map((org) => [org, JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, train.jobId), 'model-part.json'), 'utf8'))]));
     const central = (id: string) => {
@@ -84,7 +85,7 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     expect(readdirSync(join(stateDir, 'score-requests'))).toEqual([]);
 
     // The same through the CLI, for a single enterprise.
-    const cli = await run(process.execPath, [cliPath(), 'score', '--config', join(fed.dir, 'bank.yaml'), '--coordinator', fed.cluster.address, '--model', train.jobId, '--id', everywhere[1]!]);
+    const cli = await run(process.execPath, [cliPath(), 'score', '--config', join(fed.dir, 'bank.yaml'), '--coordinator', fed.cluster.address, '--identity', join(fed.dir, 'pki', 'issued', 'bank-submitter'), '--model', train.jobId, '--id', everywhere[1]!]);
     const [header, line] = cli.stdout.trim().split('\n');
     expect(header).toBe('enterprise_id,pd,score,hosts_missing');
     expect(Math.abs(Number(line!.split(',')[1]) - central(everywhere[1]!).pd)).toBeLessThan(1e-4);
@@ -92,7 +93,7 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
 
   it('scoring refuses a model job that does not exist, naming it', async () => {
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
-    await expect(requestScores({ coordinator: fed.cluster.address, organisation: 'bank', stateDir, modelJob: 'job-20000101-nothere', ids: ['x'], idFormat: 'any', purpose: 'test' })).rejects.toThrow(/job-20000101-nothere/);
+    await expect(requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: 'job-20000101-nothere', ids: ['x'], idFormat: 'any', purpose: 'test' })).rejects.toThrow(/job-20000101-nothere/);
     expect(existsSync(stateDir)).toBe(true);
   });
 });

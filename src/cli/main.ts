@@ -9,7 +9,8 @@ import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, isFedcreditError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
+import { identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { softwareVersion } from '../paths.js';
 import { CoordinatorClient } from '../client.js';
 import { writeArtifact } from '../model/artifact.js';
@@ -61,12 +62,15 @@ function buildProgram(): Command {
     .requiredOption('-c, --config <file>', 'coordinator.yaml')
     .option('--listen <host:port>', 'override `listen` from the config')
     .option('--ready-file <file>', 'write the bound address here once listening (for scripts that use port 0)')
-    .action(async (opts: { config: string; listen?: string; readyFile?: string }) => {
+    .option('--insecure', 'plaintext gRPC without mutual TLS (tests only: peers are not authenticated)')
+    .action(async (opts: { config: string; listen?: string; readyFile?: string; insecure?: boolean }) => {
       const config = loadYamlConfig(opts.config, CoordinatorConfig, 'coordinator');
       if (opts.listen) config.listen = opts.listen;
-      config.state_dir = resolve(dirname(opts.config), config.state_dir);
+      const configDir = dirname(resolve(opts.config));
+      config.state_dir = resolve(configDir, config.state_dir);
       const log = createLogger('coordinator', config.log_level);
-      const running = await startCoordinator(config, log);
+      const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
+      const running = await startCoordinator(config, log, transport);
       if (opts.readyFile) await writeFile(opts.readyFile, running.address);
       onShutdown(async () => {
         log.info('shutting down');
@@ -79,11 +83,14 @@ function buildProgram(): Command {
     .description("run a data owner's participant node: it dials out to the coordinator and keeps the data local")
     .option('-c, --config <file>', 'participant.yaml (required to run the node)')
     .option('--coordinator <host:port>', 'override `coordinator` from the config')
-    .action(async (opts: { config?: string; coordinator?: string }) => {
+    .option('--insecure', 'plaintext gRPC without mutual TLS (tests only: peers are not authenticated)')
+    .action(async (opts: { config?: string; coordinator?: string; insecure?: boolean }) => {
       if (!opts.config) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'fedcredit participant needs --config <participant.yaml>', 'e.g. fedcredit participant --config examples/vertical/bank.yaml');
       const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
       const log = createLogger(config.organisation, config.log_level);
-      const node = new ParticipantNode({ config, configDir: dirname(resolve(opts.config)), log, coordinator: opts.coordinator });
+      const configDir = dirname(resolve(opts.config));
+      const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
+      const node = new ParticipantNode({ config, configDir, log, coordinator: opts.coordinator, transport });
       onShutdown(async () => {
         log.info('shutting down');
         await node.stop();
@@ -104,17 +111,21 @@ function buildProgram(): Command {
 
   const job = program.command('job').description('submit and follow jobs');
   const coordinatorOption = ['--coordinator <host:port>', 'coordinator address', DEFAULT_COORDINATOR] as const;
+  const identityOption = ['--identity <dir>', 'your certificate folder (ca.pem, cert.pem, key.pem) from `fedcredit pki issue`'] as const;
+  const insecureOption = ['--insecure', 'plaintext gRPC without mutual TLS (tests only)'] as const;
 
   job
     .command('submit')
     .argument('<job.yaml>', 'job file')
     .description('submit a job; with --watch, follow it to the end and (with --out) fetch the model')
     .option(...coordinatorOption)
-    .option('--submitter <organisation>', 'the submitting organisation', 'anonymous')
+    .option(...identityOption)
+    .option(...insecureOption)
+    .option('--submitter <organisation>', 'with --insecure only: the organisation to name as submitter (with TLS it is the one in your certificate)', 'anonymous')
     .option('-w, --watch', 'follow progress until the job ends')
     .option('-o, --out <dir>', 'with --watch: write the published model here')
-    .action(async (file: string, opts: { coordinator: string; submitter: string; watch?: boolean; out?: string }) => {
-      const client = new CoordinatorClient(opts.coordinator);
+    .action(async (file: string, opts: ClientOptions & { submitter: string; watch?: boolean; out?: string }) => {
+      const client = clientFor(opts);
       try {
         const jobId = await client.submitJob(await readFile(file, 'utf8'), opts.submitter);
         process.stdout.write(`submitted ${jobId}\n`);
@@ -130,9 +141,11 @@ function buildProgram(): Command {
     .argument('<job-id>')
     .description('follow a job until it ends')
     .option(...coordinatorOption)
+    .option(...identityOption)
+    .option(...insecureOption)
     .option('-o, --out <dir>', 'write the published model here')
-    .action(async (jobId: string, opts: { coordinator: string; out?: string }) => {
-      const client = new CoordinatorClient(opts.coordinator);
+    .action(async (jobId: string, opts: ClientOptions & { out?: string }) => {
+      const client = clientFor(opts);
       await watchToEnd(client, jobId, opts.out).finally(() => client.close());
     });
 
@@ -140,8 +153,10 @@ function buildProgram(): Command {
     .command('status')
     .argument('<job-id>')
     .option(...coordinatorOption)
-    .action(async (jobId: string, opts: { coordinator: string }) => {
-      const client = new CoordinatorClient(opts.coordinator);
+    .option(...identityOption)
+    .option(...insecureOption)
+    .action(async (jobId: string, opts: ClientOptions) => {
+      const client = clientFor(opts);
       try {
         const s = await client.getJob(jobId);
         process.stdout.write(
@@ -156,10 +171,12 @@ function buildProgram(): Command {
   job
     .command('model')
     .argument('<job-id>')
-    .requiredOption('-o, --out <dir>', 'folder to write the TensorFlow.js model into')
+    .requiredOption('-o, --out <dir>', 'folder to write the model into')
     .option(...coordinatorOption)
-    .action(async (jobId: string, opts: { coordinator: string; out: string }) => {
-      const client = new CoordinatorClient(opts.coordinator);
+    .option(...identityOption)
+    .option(...insecureOption)
+    .action(async (jobId: string, opts: ClientOptions & { out: string }) => {
+      const client = clientFor(opts);
       try {
         await writeArtifact(opts.out, await client.downloadModel(jobId));
         process.stdout.write(`model of ${jobId} written to ${opts.out}\n`);
@@ -179,7 +196,9 @@ function buildProgram(): Command {
     .option('--id-format <format>', 'uscc (check digit verified) or any', 'uscc')
     .option('--purpose <text>', 'why these enterprises are scored (kept in the record)', 'credit decision on new applications')
     .option('--coordinator <host:port>', "override the config's coordinator address")
-    .action(async (opts: { config: string; model: string; ids?: string; id?: string; out?: string; idFormat: string; purpose: string; coordinator?: string }) => {
+    .option('--identity <dir>', "the bank's submitter certificate folder (`fedcredit pki issue --role submitter`)")
+    .option('--insecure', 'plaintext gRPC without mutual TLS (tests only)')
+    .action(async (opts: ScoreOptions) => {
       await scoreCommand(opts);
     });
 
@@ -259,7 +278,9 @@ function buildProgram(): Command {
   return program;
 }
 
-async function scoreCommand(opts: { config: string; model: string; ids?: string; id?: string; out?: string; idFormat: string; purpose: string; coordinator?: string }): Promise<void> {
+type ScoreOptions = { config: string; model: string; ids?: string; id?: string; out?: string; idFormat: string; purpose: string; coordinator?: string; identity?: string; insecure?: boolean };
+
+async function scoreCommand(opts: ScoreOptions): Promise<void> {
   if (Boolean(opts.ids) === Boolean(opts.id)) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'give either --ids <file.csv> or --id <id>', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43');
   if (opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
@@ -267,6 +288,7 @@ async function scoreCommand(opts: { config: string; model: string; ids?: string;
   process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);
   const result = await requestScores({
     coordinator: opts.coordinator ?? config.coordinator,
+    transport: clientTransport(opts),
     organisation: config.organisation,
     stateDir: participantStateDir(config, dirname(resolve(opts.config))),
     modelJob: opts.model,
@@ -280,6 +302,38 @@ async function scoreCommand(opts: { config: string; model: string; ids?: string;
   } else {
     process.stdout.write(result.csv);
   }
+}
+
+interface ClientOptions {
+  coordinator: string;
+  identity?: string;
+  insecure?: boolean;
+}
+
+/** A submitter's or auditor's transport: its certificate folder, or plaintext with --insecure. */
+function clientTransport(opts: { identity?: string; insecure?: boolean }): Transport {
+  if (opts.insecure) return insecureTransport(createLogger('cli', 'warn'));
+  if (!opts.identity) {
+    throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'no identity: the coordinator accepts only callers with a federation certificate', 'pass --identity <folder> with the ca.pem, cert.pem and key.pem that `fedcredit pki issue --role submitter` (or auditor) wrote');
+  }
+  return identityFromDir(opts.identity);
+}
+
+function clientFor(opts: ClientOptions): CoordinatorClient {
+  return new CoordinatorClient(opts.coordinator, clientTransport(opts));
+}
+
+/** A coordinator's or participant's transport: the config's `tls` section, or plaintext with --insecure. */
+function nodeTransport(tls: { dir: string; crl?: string } | undefined, configDir: string, insecure: boolean | undefined, configFile: string, log: Logger): Transport {
+  if (insecure) return insecureTransport(log);
+  if (!tls) {
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      `${configFile} has no \`tls\` section: nodes talk only over mutual TLS`,
+      'issue a certificate (`fedcredit pki issue --dir <ca> --org <organisation> --role <role> --out <folder>`) and add `tls: { dir: <folder> }` to the config; --insecure runs without TLS, for tests only',
+    );
+  }
+  return identityFromDir(resolve(configDir, tls.dir), { crl: tls.crl ? resolve(configDir, tls.crl) : undefined });
 }
 
 async function watchToEnd(client: CoordinatorClient, jobId: string, out?: string): Promise<void> {

@@ -12,8 +12,20 @@ const orgName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'an organisation name is lower-case letters, digits and dashes, e.g. `tax-bureau`');
 
+/** Where a node's certificate, key and the federation CA are (`fedcredit pki issue` writes such a folder). */
+const TlsSection = z
+  .object({
+    /** Folder with ca.pem, cert.pem and key.pem, relative to the config file. */
+    dir: z.string().min(1),
+    /** Coordinator only: the CA's revocation list, reloaded when it changes (relative to the config file). */
+    crl: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const CoordinatorConfig = z
   .object({
+    /** Mutual TLS (the default and the only mode outside tests): without it the coordinator runs only with --insecure. */
+    tls: TlsSection.optional(),
     listen: address.default('127.0.0.1:7700'),
     /** Name that signs the coordinator's ledger entries. */
     name: orgName.default('coordinator'),
@@ -30,6 +42,8 @@ export type CoordinatorConfig = z.infer<typeof CoordinatorConfig>;
 export const ParticipantConfig = z
   .object({
     organisation: orgName,
+    /** This node's certificate (role participant, organisation as above), key and the federation CA. */
+    tls: TlsSection.omit({ crl: true }).optional(),
     coordinator: address,
     /** Where the node keeps its own record: what it sent and received, and the coordinator's signed receipts.
      * Relative to the config file; default fedcredit-state/<organisation>. */

@@ -10,6 +10,7 @@ import Table from 'cli-table3';
 import { stringify } from 'yaml';
 import { CoordinatorClient } from '../client.js';
 import { LocalCluster } from '../federation/local-cluster.js';
+import { writeDemoPki } from './pki.js';
 import { createProgressRenderer } from '../cli/progress.js';
 import { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { loadDataset, type LoadedDataset } from '../data/csv.js';
@@ -65,7 +66,7 @@ export async function runHorizontalDemo(opts: DemoOptions): Promise<HorizontalSu
   const jobPath = join(configDir, 'job.yaml');
   await writeFile(jobPath, jobText);
   const coordinatorPath = join(configDir, 'coordinator.yaml');
-  await writeFile(coordinatorPath, stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', ledger_dir: '../ledger', log_level: 'info' }));
+  await writeFile(coordinatorPath, stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', ledger_dir: '../ledger', log_level: 'info', tls: { dir: '../pki/issued/coordinator-coordinator', crl: '../pki/crl.pem' } }));
   const participants = await Promise.all(
     synth.parties.map(async (p) => {
       const config = join(configDir, `${p.party}.yaml`);
@@ -74,11 +75,13 @@ export async function runHorizontalDemo(opts: DemoOptions): Promise<HorizontalSu
     }),
   );
 
+  // The federation's PKI: a CA, the coordinator's and each participant's certificate, and the submitter's.
+  const submitter = await writeDemoPki(opts.out, synth.parties.map((p) => p.party), 'bank-east');
   const cluster = await LocalCluster.start({ coordinatorConfig: coordinatorPath, participants, logDir });
   let jobId = '';
   try {
     say(`  coordinator on ${cluster.address}; participants ${participants.map((p) => p.name).join(', ')} started (logs in ${logDir})`);
-    const client = new CoordinatorClient(cluster.address);
+    const client = new CoordinatorClient(cluster.address, submitter);
     try {
       jobId = await client.submitJob(jobText, 'bank-east');
       say(`  submitted ${jobId}`);
@@ -127,6 +130,7 @@ function participantFile(p: SynthFile, dataDirFromConfig: string, allowPlaintext
     organisation: p.party,
     coordinator: '127.0.0.1:7700',
     state_dir: `../${p.party}`,
+    tls: { dir: `../pki/issued/${p.party}-participant` },
     data: { ...p.spec, path: join(dataDirFromConfig, p.spec.path) },
     consent: { job_kinds: ['horizontal'], submitters: ['bank-east'], max_rounds: 100, allow_plaintext: allowPlaintext },
   };

@@ -11,6 +11,8 @@ import Table from 'cli-table3';
 import { stringify } from 'yaml';
 import { CoordinatorClient } from '../client.js';
 import { LocalCluster } from '../federation/local-cluster.js';
+import { writeDemoPki } from './pki.js';
+import type { Transport } from '../wire/transport.js';
 import { createProgressRenderer } from '../cli/progress.js';
 import { VerticalJobSpec } from '../config/schemas.js';
 import { loadDataset } from '../data/csv.js';
@@ -68,7 +70,7 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
   const jobText = stringify(job);
   await writeFile(join(configDir, 'job.yaml'), jobText);
   const coordinatorPath = join(configDir, 'coordinator.yaml');
-  await writeFile(coordinatorPath, stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', ledger_dir: '../ledger', log_level: 'info' }));
+  await writeFile(coordinatorPath, stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', ledger_dir: '../ledger', log_level: 'info', tls: { dir: '../pki/issued/coordinator-coordinator', crl: '../pki/crl.pem' } }));
   const participants = await Promise.all(
     synth.parties.map(async (p) => {
       const config = join(configDir, `${p.party}.yaml`);
@@ -77,13 +79,15 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
     }),
   );
 
+  // The federation's PKI: a CA, the coordinator's and each participant's certificate, and the submitter's.
+  const submitter = await writeDemoPki(opts.out, synth.parties.map((p) => p.party), GUEST);
   const cluster = await LocalCluster.start({ coordinatorConfig: coordinatorPath, participants, logDir });
   let jobId = '';
   let epochs = 0;
   let scored: VerticalSummary['scored'];
   try {
     say(`  coordinator on ${cluster.address}; participants ${participants.map((p) => p.name).join(', ')} started (logs in ${logDir})`);
-    const client = new CoordinatorClient(cluster.address);
+    const client = new CoordinatorClient(cluster.address, submitter);
     try {
       jobId = await client.submitJob(jobText, GUEST);
       say(`  submitted ${jobId}`);
@@ -98,7 +102,7 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
     } finally {
       client.close();
     }
-    scored = await scoreApplications(opts, synth, cluster.address, jobId, say);
+    scored = await scoreApplications(opts, synth, cluster.address, submitter, jobId, say);
   } finally {
     await cluster.stop();
   }
@@ -140,13 +144,14 @@ function participantFile(party: string, spec: object, dataDirFromConfig: string,
     organisation: party,
     coordinator: '127.0.0.1:7700',
     state_dir: `../${party}`,
+    tls: { dir: `../pki/issued/${party}-participant` },
     data: { ...data, path: join(dataDirFromConfig, data.path) },
     consent: { job_kinds: ['vertical-lr'], submitters: [GUEST], max_rounds: 100, allow_plaintext: allowPlaintext },
   };
 }
 
 /** The bank scores new applications: enterprises of the held-out part, scored by `fedcredit score`'s code path. */
-async function scoreApplications(opts: VerticalDemoOptions, synth: VerticalSynthResult, coordinator: string, modelJob: string, say: (line: string) => void) {
+async function scoreApplications(opts: VerticalDemoOptions, synth: VerticalSynthResult, coordinator: string, transport: Transport, modelJob: string, say: (line: string) => void) {
   const bank = synth.parties.find((p) => p.party === GUEST)!;
   const data = await loadDataset(bank.spec, { baseDir: join(opts.out, 'data') });
   const training = VerticalJobSpec.parse(jobFile(opts)).training;
@@ -154,6 +159,7 @@ async function scoreApplications(opts: VerticalDemoOptions, synth: VerticalSynth
   say(`\n  the bank scores ${ids.length} applications with the federated model (fedcredit score):`);
   const result = await requestScores({
     coordinator,
+    transport,
     organisation: GUEST,
     stateDir: join(opts.out, GUEST),
     modelJob,

@@ -1,8 +1,10 @@
 /**
- * A throwaway federation: configs written to a temporary folder, the coordinator and participants started as
- * real processes on 127.0.0.1 (LocalCluster), jobs submitted and watched over gRPC. The end-to-end tests and the
- * benchmarks run on it. FEDCREDIT_KEEP_TEST_DIRS=1 keeps the folder (configs, logs, ledger) for inspection.
+ * A throwaway federation: a federation PKI and configs written to a temporary folder, the coordinator and
+ * participants started as real processes on 127.0.0.1 with mutual TLS (LocalCluster), jobs submitted and watched
+ * over gRPC with a submitter certificate. The end-to-end tests and the benchmarks run on it.
+ * FEDCREDIT_KEEP_TEST_DIRS=1 keeps the folder (configs, logs, ledger, PKI) for inspection.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,8 @@ import { CoordinatorClient } from '../client.js';
 import { LocalCluster } from './local-cluster.js';
 import type { DatasetSpec } from '../data/schema.js';
 import type { JobEvent } from '../wire/messages.js';
+import { initCa, issueCertificate, type Role } from '../pki/pki.js';
+import { identityFromDir, type Transport } from '../wire/transport.js';
 
 export interface ParticipantSetup {
   name: string;
@@ -20,25 +24,54 @@ export interface ParticipantSetup {
   extra?: Record<string, unknown>;
 }
 
+export interface FederationOptions {
+  prefix?: string;
+  env?: Record<string, string>;
+  /** Plaintext gRPC without certificates: only for tests that say why. */
+  insecure?: boolean;
+}
+
+/** Where the federation's CA issues an organisation's certificate for a role. */
+function identityDir(dir: string, org: string, role: Role): string {
+  return join(dir, 'pki', 'issued', `${org}-${role}`);
+}
+
 export class EphemeralFederation {
   private constructor(
     readonly dir: string,
     readonly cluster: LocalCluster,
+    readonly insecure: boolean,
   ) {}
 
-  static async start(
-    participants: ParticipantSetup[],
-    opts: { prefix?: string; via?: (coordinatorAddress: string) => Promise<string>; env?: Record<string, string> } = {},
-  ): Promise<EphemeralFederation> {
+  /** Write a CA and the certificates a federation needs: the coordinator's and each participant's. */
+  static async writePki(dir: string, participants: string[]): Promise<void> {
+    const ca = join(dir, 'pki');
+    await initCa(ca, { name: 'fedcredit test federation' });
+    await issueCertificate(ca, { organisation: 'coordinator', role: 'coordinator', outDir: identityDir(dir, 'coordinator', 'coordinator') });
+    for (const org of participants) await issueCertificate(ca, { organisation: org, role: 'participant', outDir: identityDir(dir, org, 'participant') });
+  }
+
+  static async start(participants: ParticipantSetup[], opts: FederationOptions = {}): Promise<EphemeralFederation> {
     const dir = await mkdtemp(join(tmpdir(), opts.prefix ?? 'fedcredit-test-'));
+    const insecure = opts.insecure ?? false;
+    if (!insecure) await EphemeralFederation.writePki(dir, participants.map((p) => p.name));
     const coordinatorConfig = join(dir, 'coordinator.yaml');
-    await writeFile(coordinatorConfig, stringify({ listen: '127.0.0.1:0', state_dir: 'coordinator-state', offer_timeout_s: 30 }));
+    await writeFile(
+      coordinatorConfig,
+      stringify({
+        listen: '127.0.0.1:0',
+        state_dir: 'coordinator-state',
+        offer_timeout_s: 30,
+        ...(insecure ? {} : { tls: { dir: 'pki/issued/coordinator-coordinator', crl: 'pki/crl.pem' } }),
+      }),
+    );
     const entries = await Promise.all(
       participants.map(async (p) => {
         const config = join(dir, `${p.name}.yaml`);
         const body = {
           organisation: p.name,
           coordinator: '127.0.0.1:1',
+          ...(insecure ? {} : { tls: { dir: `pki/issued/${p.name}-participant` } }),
           data: p.data,
           consent: { job_kinds: ['horizontal', 'vertical-lr'], submitters: ['*'], max_rounds: 1000, allow_plaintext: true, ...p.consent },
           ...p.extra,
@@ -47,13 +80,26 @@ export class EphemeralFederation {
         return { name: p.name, config };
       }),
     );
-    const cluster = await LocalCluster.start({ coordinatorConfig, participants: entries, logDir: join(dir, 'logs'), via: opts.via, env: opts.env });
-    return new EphemeralFederation(dir, cluster);
+    const cluster = await LocalCluster.start({ coordinatorConfig, participants: entries, logDir: join(dir, 'logs'), env: opts.env, insecure });
+    return new EphemeralFederation(dir, cluster, insecure);
+  }
+
+  /** How a process with this organisation and role connects: its certificate from the federation's CA. */
+  async identity(org: string, role: Role): Promise<Transport> {
+    if (this.insecure) return { kind: 'insecure' };
+    const out = identityDir(this.dir, org, role);
+    if (!existsSync(join(out, 'cert.pem'))) await issueCertificate(join(this.dir, 'pki'), { organisation: org, role, outDir: out });
+    return identityFromDir(out);
+  }
+
+  /** A submitter's client (by default the test bank's). */
+  async client(org = 'test-bank', role: Role = 'submitter'): Promise<CoordinatorClient> {
+    return new CoordinatorClient(this.cluster.address, await this.identity(org, role));
   }
 
   /** Submit a job, wait for its end, return the last event and all events. */
   async run(job: object, submitter = 'test-bank'): Promise<{ jobId: string; last: JobEvent; events: JobEvent[]; client: CoordinatorClient }> {
-    const client = new CoordinatorClient(this.cluster.address);
+    const client = await this.client(submitter);
     const jobId = await client.submitJob(stringify(job), submitter);
     const events: JobEvent[] = [];
     const last = await client.watchJob(jobId, (e) => events.push(e));
@@ -67,4 +113,3 @@ export class EphemeralFederation {
     else await rm(this.dir, { recursive: true, force: true });
   }
 }
-

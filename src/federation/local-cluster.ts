@@ -17,8 +17,8 @@ export interface ClusterOptions {
   /** Extra environment for every child process. */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
-  /** Put something between participants and the coordinator (a capturing proxy in tests): returns the address participants dial. */
-  via?: (coordinatorAddress: string) => Promise<string>;
+  /** Run every process with --insecure (plaintext gRPC): only for tests that say why. */
+  insecure?: boolean;
 }
 
 const live = new Set<ChildProcess>();
@@ -35,8 +35,6 @@ export class LocalCluster {
 
   private constructor(
     readonly address: string,
-    /** What participants dial: the coordinator's address, or the `via` hop in front of it. */
-    readonly participantAddress: string,
     private readonly opts: ClusterOptions,
   ) {}
 
@@ -44,9 +42,9 @@ export class LocalCluster {
     await mkdir(opts.logDir, { recursive: true });
     const readyFile = join(opts.logDir, 'coordinator.address');
     await rm(readyFile, { force: true });
-    const coordinator = spawnCli('coordinator', ['coordinator', '--config', opts.coordinatorConfig, '--ready-file', readyFile], opts);
+    const coordinator = spawnCli('coordinator', ['coordinator', '--config', opts.coordinatorConfig, '--ready-file', readyFile, ...insecureFlag(opts)], opts);
     const address = await waitForFile(readyFile, coordinator, opts.readyTimeoutMs ?? 30_000, join(opts.logDir, 'coordinator.log'));
-    const cluster = new LocalCluster(address, opts.via ? await opts.via(address) : address, opts);
+    const cluster = new LocalCluster(address, opts);
     cluster.children.set('coordinator', coordinator);
     for (const p of opts.participants) cluster.startParticipant(p.name);
     return cluster;
@@ -56,7 +54,7 @@ export class LocalCluster {
   async restartCoordinator(): Promise<void> {
     const readyFile = join(this.opts.logDir, 'coordinator.address');
     await rm(readyFile, { force: true });
-    const args = ['coordinator', '--config', this.opts.coordinatorConfig, '--listen', this.address, '--ready-file', readyFile];
+    const args = ['coordinator', '--config', this.opts.coordinatorConfig, '--listen', this.address, '--ready-file', readyFile, ...insecureFlag(this.opts)];
     const coordinator = spawnCli('coordinator', args, this.opts);
     await waitForFile(readyFile, coordinator, this.opts.readyTimeoutMs ?? 30_000, join(this.opts.logDir, 'coordinator.log'));
     this.children.set('coordinator', coordinator);
@@ -65,7 +63,7 @@ export class LocalCluster {
   startParticipant(name: string): void {
     const p = this.opts.participants.find((q) => q.name === name);
     if (!p) throw new Error(`no participant ${name} in this cluster`);
-    this.children.set(name, spawnCli(name, ['participant', '--config', p.config, '--coordinator', this.participantAddress], this.opts));
+    this.children.set(name, spawnCli(name, ['participant', '--config', p.config, '--coordinator', this.address, ...insecureFlag(this.opts)], this.opts));
   }
 
   process(name: string): ChildProcess | undefined {
@@ -85,6 +83,10 @@ export class LocalCluster {
     const names = [...this.children.keys()].sort((a, b) => (a === 'coordinator' ? 1 : b === 'coordinator' ? -1 : 0));
     for (const name of names) await this.kill(name, 'SIGTERM');
   }
+}
+
+function insecureFlag(opts: ClusterOptions): string[] {
+  return opts.insecure ? ['--insecure'] : [];
 }
 
 function spawnCli(name: string, args: string[], opts: ClusterOptions): ChildProcess {

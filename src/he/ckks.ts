@@ -47,7 +47,7 @@ export const VERTICAL_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeff
  * Scale (bits) at which a party encodes its feature diagonals in maskedGradient. Encoding rounds the plaintext
  * polynomial to integers, which perturbs every slot by about sqrt(N/24)/2^bits ≈ 18.5/2^bits: at 2^20 that is
  * 1.8e-5 per feature value and the gradient is off by ~1.6e-5 relative; at 2^27 the error is ~1.4e-7 relative,
- * and 2^27 is the largest scale that still leaves room for a 2^30 mask (|g + m| < 2^32).
+ * and 2^27 is the largest scale that still leaves room for a 2^30 mask (|z + m| < 2^32).
  */
 export const VERTICAL_DIAGONAL_SCALE_BITS = 27;
 
@@ -55,11 +55,115 @@ export const VERTICAL_DIAGONAL_SCALE_BITS = 27;
 const VERTICAL_VALUE_BITS = 32;
 
 /**
- * Largest mask magnitude maskedGradient accepts (|g + m| < 2^32 then holds for any |g| < 2^30). The arbiter's
- * answer g + m is a float64, so the party's g carries an absolute error of about 3e-16·max|m| (3e-7 at 2^30): pick
- * the mask no larger than privacy needs.
+ * Largest per-slot mask magnitude maskedGradient accepts (|z + m| < 2^32 then holds for any |z| < 2^30). Every
+ * slot's mask is decrypted and summed with S/P − 1 others, so the party's g carries an absolute error that grows
+ * with the mask (about 1e-16·sqrt(S/P)·max|m|): use VERTICAL_MASK, not this bound.
  */
 export const VERTICAL_MAX_MASK = 2 ** 30;
+
+/**
+ * Magnitude of the per-slot masks parties use: m_i uniform in ±2^20, independent for each of the S = 4096 slots.
+ *
+ * Hiding: a slot holds z_i, a partial sum of X·d over P records (|z_i| < 2^-4 for standardised features clipped
+ * at 5, as d carries the guest's 1/Σweights). The statistical distance between z_i + m_i and m_i alone is
+ * |z_i|/2^21 < 2^-25 per slot, and over a whole ciphertext at most Σ_i |z_i| / 2^21 ≤ Σ_j Σ_r |X[r][j]·d[r]| / 2^21
+ * (for p = 14 columns clipped at 5 and Σ|d| ≤ 1: 70/2^21 < 2^-14.8); the class sums g_j + Σ m_i the arbiter
+ * forms are hidden better still (a sum of S/P uniforms). What a slot holds is also already hidden from the
+ * arbiter's point of view by the CKKS error of the 2^27 diagonals, but no credit is taken for that.
+ *
+ * Precision: a decrypted slot carries SEAL's decoding error, ~2^-52·|m| (2.3e-10 at 2^20), and the class sum adds
+ * S/P of them at random: about sqrt(S/P)·2^-52·2^20 ≤ 1.5e-8 absolute for P = 1 (S/P = 4096), 3.7e-9 for P = 16;
+ * the float64 sums themselves are compensated (residueClassSums) and cost one ulp of |g_j + Σ m| (< 2^26 in
+ * magnitude: 1.5e-8 at worst). A larger mask hides better and costs precision in proportion.
+ */
+export const VERTICAL_MASK = 2 ** 20;
+
+/** The next power of two ≥ n (n ≥ 1). */
+export function nextPowerOfTwo(n: number): number {
+  let P = 1;
+  while (P < n) P *= 2;
+  return P;
+}
+
+/**
+ * The sums of `values` over residue classes modulo P = nextPowerOfTwo(count): out[j] = Σ_{i ≡ j (mod P)} values[i]
+ * for j < count, each summed with Neumaier's compensation (error ~1 ulp of the result, independent of how many
+ * values there are). This is what the arbiter returns for a masked gradient (the values are its S decrypted slots)
+ * and what a party subtracts (the values are its S slot masks).
+ */
+export function residueClassSums(values: Float64Array, count: number): Float64Array {
+  if (!Number.isInteger(count) || count < 1 || count > values.length) throw new RangeError(`count must be an integer from 1 to ${values.length}, got ${count}`);
+  const P = nextPowerOfTwo(count);
+  if (values.length % P !== 0) throw new RangeError(`${values.length} values do not split into residue classes modulo ${P}`);
+  const out = new Float64Array(count);
+  for (let j = 0; j < count; j++) {
+    let sum = 0;
+    let compensation = 0;
+    for (let i = j; i < values.length; i += P) {
+      const v = values[i]!;
+      const t = sum + v;
+      compensation += Math.abs(sum) >= Math.abs(v) ? sum - t + v : v - t + sum;
+      sum = t;
+    }
+    out[j] = sum + compensation;
+  }
+  return out;
+}
+
+/**
+ * How maskedGradient computes z = Σ_{k<P} diag_k ⊙ rot([[d]], k) for p columns, by baby-step giant-step with k =
+ * baby·a + b: `baby` − 1 rotations of [[d]] by 1 (top level), then `giant` − 1 rotations by `baby` of the rescaled
+ * accumulator (Horner's rule, one level down). Both use only the Galois keys for steps 1 and `baby`.
+ */
+export interface GradientPlan {
+  /** P: the next power of two ≥ p; the arbiter sums slots over residue classes modulo P. */
+  period: number;
+  /** g: baby steps (rotations of [[d]] by 0, 1, …, g − 1). */
+  baby: number;
+  /** P/g: giant steps (the accumulator is rotated by g between them). */
+  giant: number;
+  /** (g − 1) + (P/g − 1). */
+  rotations: number;
+}
+
+/**
+ * Relative costs (ms, N = 8192, node-seal 6 WASM) that pick g: a rotation at the top level (3 primes), a rotation
+ * one level down (2 primes), and the rescale each giant step's partial sum needs before its rotation.
+ */
+const TOP_ROTATION_COST = 3.4;
+const LOWER_ROTATION_COST = 2.0;
+const RESCALE_COST = 0.8;
+
+/** The baby-step giant-step split of maskedGradient for `columns` feature columns (1 ≤ columns ≤ slotCount). */
+export function verticalGradientPlan(columns: number, slotCount = 4096): GradientPlan {
+  if (!Number.isInteger(columns) || columns < 1 || columns > slotCount) throw new RangeError(`a party has 1 to ${slotCount} feature columns, got ${columns}`);
+  const period = nextPowerOfTwo(columns);
+  let best: GradientPlan | undefined;
+  let bestCost = Infinity;
+  for (let baby = 1; baby <= period; baby *= 2) {
+    const giant = period / baby;
+    const cost = TOP_ROTATION_COST * (baby - 1) + LOWER_ROTATION_COST * (giant - 1) + RESCALE_COST * giant;
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = { period, baby, giant, rotations: baby - 1 + giant - 1 };
+    }
+  }
+  return best!;
+}
+
+/**
+ * Every rotation step maskedGradient uses for 1 to slotCount columns: 1 (baby steps) and each plan's g (giant
+ * steps), all powers of two; for 4096 slots {1, 2, 4, 8, 16, 32, 64}. generateArbiterKeys makes exactly these.
+ */
+export function verticalRotationSteps(slotCount = 4096): number[] {
+  const steps = new Set<number>();
+  for (let P = 1; P <= slotCount; P *= 2) {
+    const plan = verticalGradientPlan(P, slotCount);
+    if (plan.baby > 1) steps.add(1);
+    if (plan.giant > 1) steps.add(plan.baby);
+  }
+  return [...steps].sort((a, b) => a - b);
+}
 
 export function paramsFingerprint(params: CkksParams): Uint8Array {
   const canonical = `ckks;N=${params.polyModulusDegree};q=${params.coeffModulusBits.join(',')};scale=${params.scaleBits}`;
@@ -140,7 +244,7 @@ export interface CkksKeyPair {
 
 /** The arbiter's keys for vertical logistic regression: the public and Galois keys go to every party. */
 export interface ArbiterKeys extends CkksKeyPair {
-  /** Rotation keys for steps 1, 2, 4, …, slotCount/2 (seeded serialisation). */
+  /** Rotation keys for the steps maskedGradient uses, verticalRotationSteps(): 1, 2, 4, …, 64 (seeded serialisation). */
   galoisKeys: Uint8Array;
 }
 

@@ -8,9 +8,12 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CoordinatorClient } from '../client.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
+import type { Transport } from '../wire/transport.js';
 
 export interface ScoreRequest {
   coordinator: string;
+  /** The bank's submitter identity (or plaintext in tests). */
+  transport: Transport;
   /** The guest's organisation and state folder (its participant config's). */
   organisation: string;
   stateDir: string;
@@ -28,7 +31,7 @@ export interface ScoreResult {
 }
 
 export async function requestScores(r: ScoreRequest): Promise<ScoreResult> {
-  const client = new CoordinatorClient(r.coordinator);
+  const client = new CoordinatorClient(r.coordinator, r.transport);
   try {
     const model = await client.getJob(r.modelJob);
     const [guest, ...hosts] = model.participants;

@@ -4,6 +4,7 @@
  * whatever `corruptUpdate` returns. Used to show the coordinator rejects bad input and keeps serving the others.
  */
 import * as grpc from '@grpc/grpc-js';
+import { channelCredentials, type Transport } from '../../src/wire/transport.js';
 import { ParticipantJob, schemaHash } from '../../participant/job-state.js';
 import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
 import type { LoadedDataset } from '../../src/data/csv.js';
@@ -30,9 +31,10 @@ export class RogueParticipant {
     private readonly corruptUpdate: (honest: EncryptedVector, values: Float64Array) => Promise<EncryptedVector> | EncryptedVector,
   ) {}
 
-  connect(address: string): Promise<void> {
+  /** A rogue is an insider: it connects with a participant certificate of its own (or plaintext on an insecure federation). */
+  connect(address: string, transport: Transport): Promise<void> {
     return new Promise((resolve) => {
-      this.client = new Client(address, grpc.credentials.createInsecure());
+      this.client = new Client(address, channelCredentials(transport));
       const call = (this.client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
       this.stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
         onMessage: (m) => {
