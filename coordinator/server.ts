@@ -31,7 +31,7 @@ import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
 import { VerticalRun } from './vertical-run.js';
 import { ScoreRun } from './score-run.js';
 import { unfinishedJobs } from './recovery.js';
-import { peerIdentity, serverTransport, type PeerIdentity, type Transport } from '../src/wire/transport.js';
+import { peerIdentity, serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/pki.js';
 
 
@@ -66,7 +66,7 @@ export class CoordinatorService implements SessionRegistry {
     private readonly config: CoordinatorConfig,
     private readonly log: Logger,
     private readonly ledger: Ledger,
-    private readonly secure: boolean,
+    private readonly tls: ServerTransport | undefined,
   ) {}
 
   /**
@@ -74,7 +74,14 @@ export class CoordinatorService implements SessionRegistry {
    * the call with PERMISSION_DENIED (logged). On an insecure server (tests) every caller is let through unnamed.
    */
   private authorise(call: { getPeer(): string; getAuthContext?: () => unknown }, action: keyof typeof ALLOWED, refuse: (code: grpc.status, details: string) => void): { identity?: PeerIdentity; ok: boolean } {
-    if (!this.secure) return { ok: true };
+    if (!this.tls) return { ok: true };
+    const raw = (call as { getAuthContext?: () => { sslPeerCertificate?: { raw?: Buffer } } | null }).getAuthContext?.()?.sslPeerCertificate?.raw;
+    const verdict = raw ? this.tls.check(raw) : { ok: false as const, reason: 'no client certificate' };
+    if (!verdict.ok) {
+      this.log.warn({ peer: call.getPeer(), reason: verdict.reason }, 'call refused: the client certificate does not verify');
+      refuse(grpc.status.UNAUTHENTICATED, `the client certificate does not verify (${verdict.reason})`);
+      return { ok: false };
+    }
     const identity = peerIdentity(call as Parameters<typeof peerIdentity>[0]);
     if (!identity || !ALLOWED[action].includes(identity.role)) {
       const who = identity ? `${identity.organisation} (certificate role ${identity.role})` : 'a caller without a readable certificate';
@@ -329,8 +336,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
     log.error({ ledgerDir, seq: ledger.tornTail.seq, bytes: ledger.tornTail.bytes }, 'the ledger ended in a torn (incomplete) entry from a crash mid-write; its bytes were kept aside in torn-*.bin and earlier entries are intact');
   }
   log.info({ ledgerDir, entries: ledger.size }, 'audit ledger open');
-  const service = new CoordinatorService(config, log, ledger, transport.kind === 'mtls');
   const tls = serverTransport(transport, log);
+  const service = new CoordinatorService(config, log, ledger, transport.kind === 'mtls' ? tls : undefined);
   await service.recover(ledgerDir);
   const server = new grpc.Server({ ...KEEPALIVE_OPTIONS });
   server.addService(coordinatorServiceDefinition(), {
@@ -343,7 +350,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(config.listen, tls.credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
-  tls.watchHandshakes(server);
+  tls.guardHandshakes(server);
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
   log.info({ address, stateDir: config.state_dir, version: softwareVersion(), transport: transport.kind === 'mtls' ? `mutual TLS (identity ${transport.dir})` : 'INSECURE plaintext' }, 'coordinator listening');

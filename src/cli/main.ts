@@ -3,7 +3,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { requestScores } from '../vertical/score-client.js';
 import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
@@ -11,6 +11,7 @@ import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, isFedcreditError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
+import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, ROLES, type Role } from '../pki/pki.js';
 import { softwareVersion } from '../paths.js';
 import { CoordinatorClient } from '../client.js';
 import { writeArtifact } from '../model/artifact.js';
@@ -234,6 +235,71 @@ function buildProgram(): Command {
       if (opts.mode !== 'horizontal') throw new InvalidArgumentError(`--mode ${opts.mode}: use vertical or horizontal`);
       const result = await writeHorizontalSynth(resolve(opts.out), { seed: opts.seed });
       for (const f of [...result.parties, result.test]) process.stdout.write(`${f.path}: ${f.rows} rows, bad rate ${(100 * f.badRate).toFixed(1)}%\n`);
+    });
+
+  const pki = program.command('pki').description("the federation's certificate authority: certificates for every node and user, and their revocation");
+
+  pki
+    .command('init')
+    .description('create a federation CA in DIR (ca.pem, ca-key.pem with mode 0600, crl.pem, issued.json)')
+    .requiredOption('--dir <dir>', 'the CA folder (keep it offline, or at least away from the nodes)')
+    .option('--name <name>', 'the CA\'s name', 'fedcredit federation CA')
+    .option('--days <n>', 'validity in days', positiveInt, 3650)
+    .action(async (opts: { dir: string; name: string; days: number }) => {
+      await initCa(resolve(opts.dir), { name: opts.name, validityDays: opts.days });
+      process.stdout.write(`federation CA created in ${resolve(opts.dir)}\n`);
+    });
+
+  pki
+    .command('issue')
+    .description('issue a certificate and key to an organisation for a role; writes cert.pem, key.pem (0600) and ca.pem into --out')
+    .requiredOption('--dir <dir>', 'the CA folder')
+    .requiredOption('--org <organisation>', 'the organisation (lower-case letters, digits, dashes), e.g. tax-bureau')
+    .requiredOption('--role <role>', 'coordinator, participant, submitter or auditor')
+    .option('--out <dir>', 'where to write the identity folder (default: <ca>/issued/<org>-<role>)')
+    .option('--hosts <names>', 'coordinator only: extra host names or IPs the coordinator is reached at, comma-separated')
+    .option('--days <n>', 'validity in days', positiveInt, 365)
+    .action(async (opts: { dir: string; org: string; role: string; out?: string; hosts?: string; days: number }) => {
+      if (!(ROLES as readonly string[]).includes(opts.role)) throw new InvalidArgumentError(`--role ${opts.role}: use ${ROLES.join(', ')}`);
+      const issued = await issueCertificate(resolve(opts.dir), {
+        organisation: opts.org,
+        role: opts.role as Role,
+        validityDays: opts.days,
+        ...(opts.hosts ? { hosts: opts.hosts.split(',').map((h) => h.trim()).filter(Boolean) } : {}),
+        ...(opts.out ? { outDir: resolve(opts.out) } : {}),
+      });
+      process.stdout.write(`issued ${opts.role} certificate for ${opts.org} (serial ${issued.serial}): ${dirname(issued.certFile)}\n`);
+    });
+
+  pki
+    .command('revoke')
+    .description('revoke certificates and re-sign the revocation list; a coordinator using it reloads it within seconds')
+    .requiredOption('--dir <dir>', 'the CA folder')
+    .option('--org <organisation>', 'revoke this organisation\'s certificates')
+    .option('--role <role>', 'with --org: only this role')
+    .option('--serial <hex>', 'revoke one certificate by serial number')
+    .action(async (opts: { dir: string; org?: string; role?: string; serial?: string }) => {
+      if (Boolean(opts.org) === Boolean(opts.serial)) throw new InvalidArgumentError('give --org (optionally with --role) or --serial');
+      const selector = opts.serial ? { serial: opts.serial } : { organisation: opts.org!, ...(opts.role ? { role: opts.role as Role } : {}) };
+      const result = await revokeCertificate(resolve(opts.dir), selector);
+      process.stdout.write(`revoked: ${result.revoked.join(', ') || 'none'}${result.alreadyRevoked.length ? `; already revoked: ${result.alreadyRevoked.join(', ')}` : ''}\ncopy ${join(resolve(opts.dir), 'crl.pem')} to the coordinator's tls.crl path if it is elsewhere\n`);
+    });
+
+  pki
+    .command('list')
+    .description('the certificates this CA issued, with their state')
+    .requiredOption('--dir <dir>', 'the CA folder')
+    .action(async (opts: { dir: string }) => {
+      for (const c of await listIssued(resolve(opts.dir))) process.stdout.write(`${c.serial}  ${c.organisation.padEnd(20)} ${c.role.padEnd(12)} until ${c.notAfter}${c.revoked ? '  REVOKED' : ''}\n`);
+    });
+
+  pki
+    .command('refresh-crl')
+    .description('re-sign the revocation list before it expires (it is valid 7 days; handshakes fail once it has expired)')
+    .requiredOption('--dir <dir>', 'the CA folder')
+    .action(async (opts: { dir: string }) => {
+      await refreshCrl(resolve(opts.dir));
+      process.stdout.write(`revocation list re-signed: ${join(resolve(opts.dir), 'crl.pem')}\n`);
     });
 
   const audit = program.command('audit').description("check a ledger as an auditor: integrity, replay, data use");

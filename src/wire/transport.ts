@@ -12,10 +12,10 @@ import * as grpc from '@grpc/grpc-js';
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { Http2SecureServer } from 'node:http2';
 import { join, resolve } from 'node:path';
-import type { SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readIdentity, type Role } from '../pki/pki.js';
+import { readIdentity, verifyPeer, type Role } from '../pki/pki.js';
 
 export type Transport =
   | { kind: 'mtls'; dir: string; ca: Buffer; cert: Buffer; key: Buffer; crlFile?: string }
@@ -60,14 +60,24 @@ function contextOptions(t: Extract<Transport, { kind: 'mtls' }>): SecureContextO
   return { ca: t.ca, cert: t.cert, key: t.key, ...(t.crlFile ? { crl: readFileSync(t.crlFile) } : {}) };
 }
 
-/** Server credentials that require a client certificate from the federation CA and honour its revocation list. */
+/**
+ * Server credentials that ask every client for a certificate, verified by OpenSSL against the federation CA and
+ * its revocation list. The verdict is enforced by `guardHandshakes` (which can log the reason, as rejecting inside
+ * OpenSSL would not) and again, per call, by `check`.
+ */
 class FederationServerCredentials extends grpc.ServerCredentials {
+  crl?: Buffer;
+
   constructor(private readonly transport: Extract<Transport, { kind: 'mtls' }>) {
-    super({ requestCert: true, rejectUnauthorized: true }, contextOptions(transport));
+    const options = contextOptions(transport);
+    super({ requestCert: true, rejectUnauthorized: false }, options);
+    this.crl = options.crl as Buffer | undefined;
   }
 
   reload(): void {
-    this.updateSecureContextOptions(contextOptions(this.transport));
+    const options = contextOptions(this.transport);
+    this.updateSecureContextOptions(options);
+    this.crl = options.crl as Buffer | undefined;
   }
 
   _equals(other: grpc.ServerCredentials): boolean {
@@ -77,13 +87,18 @@ class FederationServerCredentials extends grpc.ServerCredentials {
 
 export interface ServerTransport {
   credentials: grpc.ServerCredentials;
-  /** Log handshakes the server refused (after bind), with the reason OpenSSL gave. */
-  watchHandshakes(server: grpc.Server): void;
+  /**
+   * After bind: close, and log with OpenSSL's reason, every connection whose client certificate did not verify
+   * (expired, revoked, another CA, self-signed, none). Throws if it cannot, so the server never runs unguarded.
+   */
+  guardHandshakes(server: grpc.Server): void;
+  /** Per call: the peer certificate verifies against the CA and the current revocation list (a second line of defence). */
+  check(peerCertificate: Buffer): { ok: true } | { ok: false; reason: string };
   close(): void;
 }
 
 export function serverTransport(t: Transport, log: Logger): ServerTransport {
-  if (t.kind === 'insecure') return { credentials: grpc.ServerCredentials.createInsecure(), watchHandshakes: () => undefined, close: () => undefined };
+  if (t.kind === 'insecure') return { credentials: grpc.ServerCredentials.createInsecure(), guardHandshakes: () => undefined, check: () => ({ ok: true }), close: () => undefined };
   const credentials = new FederationServerCredentials(t);
   if (t.crlFile) {
     const crlFile = t.crlFile;
@@ -98,14 +113,30 @@ export function serverTransport(t: Transport, log: Logger): ServerTransport {
   }
   return {
     credentials,
-    watchHandshakes(server) {
-      // grpc-js does not report refused TLS handshakes; its HTTP/2 servers are reachable only through this field.
-      const servers = (server as unknown as { http2Servers?: Map<Http2SecureServer, unknown> }).http2Servers;
-      for (const http2Server of servers?.keys() ?? []) {
-        http2Server.on('tlsClientError', (err: Error & { code?: string }, socket) => {
+    guardHandshakes(server) {
+      // grpc-js exposes neither its HTTP/2 servers nor refused handshakes; the servers are reachable through this field.
+      const servers = [...((server as unknown as { http2Servers?: Map<Http2SecureServer, unknown> }).http2Servers?.keys() ?? [])];
+      if (servers.length === 0) throw new Error('cannot guard TLS handshakes: this grpc-js version does not expose its HTTP/2 servers; refusing to run without the guard');
+      for (const http2Server of servers) {
+        http2Server.prependListener('secureConnection', (socket: TLSSocket) => {
+          if (socket.authorized) return;
+          const code = String(socket.authorizationError ?? '');
+          // OpenSSL reports the last problem it met (a foreign certificate often shows as a missing CRL); our own
+          // check of the certificate names the first.
+          const raw = socket.getPeerCertificate()?.raw;
+          const verdict = raw ? verifyPeer(raw, { ca: t.ca, crl: credentials.crl }) : undefined;
+          const reason = !raw ? 'no client certificate' : verdict && !verdict.ok ? REFUSAL_WORDS[verdict.reason] ?? verdict.reason : handshakeReason({ code, message: code } as Error & { code: string });
+          log.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, reason, detail: code }, 'TLS handshake refused');
+          socket.destroy();
+        });
+        http2Server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
           log.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, reason: handshakeReason(err), detail: err.message }, 'TLS handshake refused');
         });
       }
+    },
+    check(peerCertificate) {
+      const verdict = verifyPeer(peerCertificate, { ca: t.ca, crl: credentials.crl });
+      return verdict.ok ? { ok: true } : { ok: false, reason: `${verdict.reason}: ${verdict.detail}` };
     },
     close: () => {
       if (t.crlFile) unwatchFile(t.crlFile);
@@ -113,10 +144,21 @@ export function serverTransport(t: Transport, log: Logger): ServerTransport {
   };
 }
 
+const REFUSAL_WORDS: Record<string, string> = {
+  expired: 'certificate expired',
+  'not-yet-valid': 'certificate not yet valid',
+  'wrong-ca': 'certificate not issued by the federation CA',
+  'self-signed': 'self-signed certificate',
+  revoked: 'certificate revoked',
+  malformed: 'malformed certificate',
+  'crl-invalid': 'the revocation list is missing or expired (run `fedcredit pki refresh-crl`)',
+};
+
 /** OpenSSL's verdict on a refused client certificate, in words an operator can act on. */
 function handshakeReason(err: Error & { code?: string }): string {
   const text = `${err.code ?? ''} ${err.message}`;
   if (/revoked/i.test(text)) return 'certificate revoked';
+  if (/CRL/.test(text)) return 'the revocation list is missing or expired (run `fedcredit pki refresh-crl`)';
   if (/expired/i.test(text)) return 'certificate expired';
   if (/not yet valid/i.test(text)) return 'certificate not yet valid';
   if (/self.signed/i.test(text)) return 'self-signed certificate';

@@ -1,0 +1,120 @@
+/**
+ * The trust boundary at the transport: the coordinator accepts only certificates of the federation's CA that are
+ * valid and not revoked, refuses the rest at the TLS handshake (and logs why), and lets each caller do only what
+ * the role in its certificate allows.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoordinatorClient } from '../src/client.js';
+import { initCa, issueCertificate, revokeCertificate } from '../src/pki/pki.js';
+import { channelCredentials, identityFromDir, type Transport } from '../src/wire/transport.js';
+import { coordinatorServiceDefinition } from '../src/wire/proto.js';
+import { toFrames, type Frame } from '../src/wire/framing.js';
+import type { ParticipantMessage } from '../src/wire/messages.js';
+import { TestFederation } from './helpers/federation.js';
+
+const data = mkdtempSync(join(tmpdir(), 'fedcredit-mtls-data-'));
+writeFileSync(join(data, 'bank.csv'), 'id,y,x\n' + Array.from({ length: 50 }, (_, i) => `e${i},${i % 2},${i / 10}`).join('\n') + '\n');
+
+/** Ask for an unknown job: NOT_FOUND means the call got through the handshake and the role check. */
+async function probe(address: string, transport: Transport): Promise<string> {
+  const client = new CoordinatorClient(address, transport);
+  try {
+    await client.getJob('job-00000000-probe');
+    return 'OK';
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    client.close();
+  }
+}
+
+describe('mutual TLS and roles', () => {
+  let fed: TestFederation;
+  const pki = () => join(fed.dir, 'pki');
+  const logOf = () => readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8');
+  const issue = async (org: string, role: 'submitter' | 'participant' | 'auditor', extra: { notBefore?: Date; notAfter?: Date } = {}) => {
+    const out = mkdtempSync(join(tmpdir(), `fedcredit-id-${org}-`));
+    await issueCertificate(pki(), { organisation: org, role, outDir: out, ...extra });
+    return identityFromDir(out);
+  };
+  beforeAll(async () => {
+    fed = await TestFederation.start([{ name: 'bank', data: { path: join(data, 'bank.csv'), delimiter: ',', id_column: 'id', label_column: 'y', features: [{ name: 'x', type: 'number', missing: 'impute' }], duplicate_ids: 'reject', missing_values: [''] } }]);
+  });
+  afterAll(async () => fed?.stop());
+
+  it('a submitter and an auditor of the federation get through; the coordinator logs that it runs mutual TLS', async () => {
+    expect(await probe(fed.cluster.address, await fed.identity('test-bank', 'submitter'))).toMatch(/no job job-00000000-probe/);
+    expect(await probe(fed.cluster.address, await issue('regulator', 'auditor'))).toMatch(/no job/);
+    expect(logOf()).toMatch(/mutual TLS/);
+  });
+
+  it('refuses at the handshake, and logs why: an expired certificate, one from another CA, a self-signed one, no certificate', async () => {
+    const expired = await issue('old-bank', 'submitter', { notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    const otherCa = mkdtempSync(join(tmpdir(), 'fedcredit-other-ca-'));
+    await initCa(otherCa);
+    const foreignOut = join(otherCa, 'issued', 'bank');
+    await issueCertificate(otherCa, { organisation: 'test-bank', role: 'submitter', outDir: foreignOut });
+    // A foreign certificate presented with the federation's CA as trust root (the client side is fine; the server must refuse).
+    const foreignId = identityFromDir(foreignOut) as Extract<Transport, { kind: 'mtls' }>;
+    const foreign: Transport = { ...foreignId, ca: readFileSync(join(pki(), 'ca.pem')) };
+    const selfSigned: Transport = { kind: 'mtls', dir: otherCa, ca: readFileSync(join(pki(), 'ca.pem')), cert: readFileSync(join(otherCa, 'ca.pem')), key: readFileSync(join(otherCa, 'ca-key.pem')) };
+    for (const [name, t] of [['expired', expired], ['other CA', foreign], ['self-signed', selfSigned]] as const) {
+      expect(await probe(fed.cluster.address, t), name).toMatch(/cannot reach the coordinator/);
+    }
+    const withoutCert = new grpc.Client(fed.cluster.address, grpc.credentials.createSsl(readFileSync(join(pki(), 'ca.pem'))));
+    await new Promise<void>((resolve) => withoutCert.waitForReady(Date.now() + 3000, () => resolve()));
+    withoutCert.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const log = logOf();
+    expect(log).toMatch(/TLS handshake refused.*certificate expired|certificate expired.*TLS handshake refused/);
+    expect(log).toMatch(/"reason":"certificate not issued by the federation CA"/);
+    expect(log).toMatch(/"reason":"self-signed certificate"/);
+    expect(log).toMatch(/"reason":"no client certificate"/);
+  });
+
+  it('a revoked certificate is refused once the revocation list changes, without restarting the coordinator', async () => {
+    const leaver = await issue('leaving-bank', 'submitter');
+    expect(await probe(fed.cluster.address, leaver)).toMatch(/no job/);
+    await revokeCertificate(pki(), { organisation: 'leaving-bank' });
+    const deadline = Date.now() + 10_000;
+    let verdict = '';
+    while (Date.now() < deadline) {
+      verdict = await probe(fed.cluster.address, leaver);
+      if (/cannot reach/.test(verdict)) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(verdict).toMatch(/cannot reach the coordinator/);
+    expect(logOf()).toMatch(/certificate revocation list reloaded/);
+    expect(logOf()).toMatch(/certificate revoked/);
+  });
+
+  it('roles: a participant cannot submit jobs, a submitter cannot join as a participant, nobody can claim another organisation', async () => {
+    const participant = new CoordinatorClient(fed.cluster.address, await fed.identity('bank', 'participant'));
+    await expect(participant.submitJob('name: x', 'bank')).rejects.toThrow(/bank \(certificate role participant\) may not submit jobs: that needs a submitter certificate/);
+    participant.close();
+
+    const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
+    const connectAs = async (t: Transport, org: string) => {
+      const client = new Client(fed.cluster.address, channelCredentials(t));
+      const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Frame<ParticipantMessage>, unknown> }).connect();
+      const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+      call.on('error', () => undefined);
+      call.on('data', () => undefined);
+      for (const f of toFrames('ParticipantMessage', { jobId: '', round: 0, body: 'hello', hello: { organisation: org, softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false } } as ParticipantMessage).frames) call.write(f);
+      const s = await Promise.race([status, new Promise<grpc.StatusObject>((r) => setTimeout(() => r({ code: grpc.status.OK, details: 'still open', metadata: new grpc.Metadata() }), 3000))]);
+      call.cancel();
+      client.close();
+      return s;
+    };
+    const asSubmitter = await connectAs(await fed.identity('test-bank', 'submitter'), 'test-bank');
+    expect(asSubmitter.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(asSubmitter.details).toMatch(/may not open a participant control stream/);
+    const impostor = await connectAs(await issue('tax-bureau', 'participant'), 'bank');
+    expect(impostor.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(impostor.details).toMatch(/claims organisation bank but the certificate is tax-bureau's/);
+  });
+});
