@@ -24,6 +24,7 @@ import { splitRows } from '../src/data/split.js';
 import { VerticalParty } from './vertical-job.js';
 import { channelCredentials, type Transport } from '../src/wire/transport.js';
 import { ScoringParty } from './vertical-score.js';
+import { Approvals } from './approvals.js';
 import type { PartyChannel } from './vertical-channel.js';
 
 const CoordinatorClient = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
@@ -51,6 +52,9 @@ export class ParticipantNode {
   private stream?: FramedStream<CoordinatorMessage, ParticipantMessage>;
   private readonly jobs = new Map<string, ParticipantJob>();
   private readonly vertical = new Map<string, PartyChannel>();
+  private readonly approvals: Approvals;
+  /** Jobs the coordinator ended while an offer of theirs waited for the owner's approval. */
+  private readonly endedJobs = new Set<string>();
   private readonly stateDir: string;
   private queue: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -62,6 +66,7 @@ export class ParticipantNode {
   constructor(private readonly opts: ParticipantOptions) {
     const stateDir = participantStateDir(opts.config, opts.configDir);
     this.stateDir = stateDir;
+    this.approvals = new Approvals(stateDir);
     this.record = new OwnRecord(stateDir);
     this.store = new JobStore(join(stateDir, 'jobs'));
   }
@@ -76,7 +81,8 @@ export class ParticipantNode {
     const { tf, backend } = await loadTf();
     this.tf = tf;
     log.info({ backend }, 'TensorFlow.js backend');
-    this.data = await loadDataset(config.data, { baseDir: configDir });
+    // Columns outside consent.columns are never read into memory, let alone into a job.
+    this.data = await loadDataset(config.data, { baseDir: configDir, columns: config.consent.columns });
     log.info({ rows: this.data.rows, features: this.data.features.length }, `data loaded:\n${formatLoadReport(this.data.report)}`);
     await this.restoreJobs();
     await new Promise<void>((resolve) => {
@@ -204,6 +210,14 @@ export class ParticipantNode {
         job.runStep(m.round, m.stepRequest).then(
           async (done) => {
             if (!done) return;
+            const minRows = this.opts.config.consent.min_rows;
+            const aligned = m.stepRequest.step === 'psi' ? Number((JSON.parse(done.reportJson) as { intersection?: number }).intersection ?? Infinity) : Infinity;
+            if (aligned < minRows) {
+              const reason = `consent.min_rows: the job aligns ${aligned} enterprises; ${this.org} takes part only with at least ${minRows}`;
+              log.warn({ job: m.jobId, aligned, minRows }, 'job refused after alignment');
+              await this.reply(m, { body: 'error', error: { code: ErrorCode.JOB_REFUSED, message: reason, hint: 'a larger overlap is needed, or the data owner lowers consent.min_rows' } }).catch(() => undefined);
+              return;
+            }
             log.info({ job: m.jobId, step: m.round, name: m.stepRequest.step, epoch: m.stepRequest.epoch, batch: m.stepRequest.batch, ms: Date.now() - started }, 'step done');
             await this.reply(m, { body: 'stepDone', stepDone: done }).catch(() => undefined);
           },
@@ -311,6 +325,7 @@ export class ParticipantNode {
       }
       case 'jobEnded': {
         log.info({ job: m.jobId, state: m.jobEnded.state, message: m.jobEnded.message }, 'job ended');
+        this.endedJobs.add(m.jobId);
         this.vertical.get(m.jobId)?.dispose();
         this.vertical.delete(m.jobId);
         this.jobs.get(m.jobId)?.dispose();
@@ -344,16 +359,40 @@ export class ParticipantNode {
     if (!consent.submitters.includes('*') && !consent.submitters.includes(offer.submitter)) {
       return refuse('consent.submitters', `submitter ${offer.submitter} is not in consent.submitters`);
     }
-    if (spec.kind === 'vertical-score') return this.onScoreOffer(m, spec, offer.specJson, refuse);
-    if (spec.encryption.scheme === 'plaintext' && !consent.allow_plaintext) {
-      return refuse('consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false');
+    if (config.consent.approval === 'manual' && spec.kind !== 'vertical-score') {
+      // Rules first: the owner is asked only about jobs its policy allows.
+      const refusal = this.policyRefusal(spec);
+      if (refusal) return refuse(...refusal);
+      // Waiting for a person must not hold up this node's other jobs: the answer is sent when the owner decides.
+      void this.awaitApproval(m, offer, spec, refuse);
+      return;
     }
+    return this.acceptOffer(m, offer, spec, refuse);
+  }
+
+  private async awaitApproval(m: CoordinatorMessage, offer: JobOffer, spec: JobSpec, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
+    const { config, log } = this.opts;
+    const columns = spec.kind === 'horizontal' ? (spec.features ?? this.data.features) : spec.kind === 'vertical-lr' ? (spec.features?.[this.org] ?? this.data.features) : [];
+    this.approvals.hold({ jobId: m.jobId, name: spec.name, kind: spec.kind, purpose: spec.purpose, submitter: offer.submitter, columns, receivedAt: new Date().toISOString() });
+    log.warn({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, columns }, `job offer awaits the data owner's approval: fedcredit participant approve --config <this config> ${m.jobId} (or reject)`);
+    const decision = await this.approvals.wait(m.jobId, config.consent.approval_timeout_s * 1000, () => this.stopping || this.endedJobs.has(m.jobId));
+    if (this.endedJobs.has(m.jobId)) return;
+    if (!decision.approved) return refuse('consent.approval', `the data owner did not approve the job: ${decision.reason || 'rejected'}`);
+    log.info({ job: m.jobId }, 'job approved by the data owner');
+    // Accept in turn with the other messages this node is handling.
+    const accepted = this.queue.then(() => this.acceptOffer(m, offer, spec, refuse));
+    this.queue = accepted.catch(() => undefined);
+    await accepted;
+  }
+
+  private async acceptOffer(m: CoordinatorMessage, offer: JobOffer, spec: JobSpec, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
+    const { config, log } = this.opts;
+    if (spec.kind === 'vertical-score') return this.onScoreOffer(m, spec, offer.specJson, refuse);
+    const refusal = this.policyRefusal(spec);
+    if (refusal) return refuse(...refusal);
     if (spec.kind === 'vertical-lr') return this.onVerticalOffer(m, spec, offer.specJson, refuse);
     if (!this.data.y) return refuse('data.label_column', `${this.org}'s data section has no label_column; horizontal participants hold labels`);
-    if (spec.training.rounds > consent.max_rounds) return refuse('consent.max_rounds', `the job asks for ${spec.training.rounds} rounds; consent.max_rounds is ${consent.max_rounds}`);
     const features = spec.features ?? this.data.features;
-    const missing = features.filter((f) => !this.data.features.includes(f));
-    if (missing.length > 0) return refuse('data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`);
     const featureIdx = features.map((f) => this.data.features.indexOf(f));
     const types = featureIdx.map((i) => config.data.features.find((f) => f.name === this.data.features[i])!.type);
     const job = this.createJob(m.jobId, spec, features);
@@ -374,14 +413,35 @@ export class ParticipantNode {
     });
   }
 
+  /** The policy rules an offer can be checked against before anyone is asked (the offer's own checks repeat them). */
+  private policyRefusal(spec: JobSpec): [string, string] | undefined {
+    const consent = this.opts.config.consent;
+    if (spec.kind === 'vertical-score') return undefined;
+    if (spec.encryption.scheme === 'plaintext' && !consent.allow_plaintext) return ['consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false'];
+    const rounds = spec.kind === 'horizontal' ? spec.training.rounds : spec.training.epochs;
+    if (rounds > consent.max_rounds) return ['consent.max_rounds', `the job asks for ${rounds} ${spec.kind === 'horizontal' ? 'rounds' : 'epochs'}; consent.max_rounds is ${consent.max_rounds}`];
+    const features = spec.kind === 'horizontal' ? (spec.features ?? this.data.features) : (spec.features?.[this.org] ?? this.data.features);
+    const columns = this.columnRefusal(features);
+    if (columns) return columns;
+    if (spec.kind === 'horizontal' && this.data.rows < consent.min_rows) return ['consent.min_rows', `the job would use ${this.data.rows} rows of this data owner; consent.min_rows is ${consent.min_rows}`];
+    return undefined;
+  }
+
+  /** Why a job's columns cannot be used: not consented to (consent.columns), or not declared at all. */
+  private columnRefusal(features: string[]): [string, string] | undefined {
+    const missing = features.filter((f) => !this.data.features.includes(f));
+    if (missing.length === 0) return undefined;
+    const declared = new Set(this.opts.config.data.features.map((f) => f.name));
+    const withheld = missing.filter((f) => declared.has(f));
+    if (withheld.length > 0) return ['consent.columns', `the job asks for ${withheld.join(', ')}, which consent.columns does not allow (allowed: ${this.data.features.join(', ')})`];
+    return ['data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`];
+  }
+
   private async onVerticalOffer(m: CoordinatorMessage, spec: VerticalJobSpec, specJson: string, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
     const { config, log } = this.opts;
     const role = spec.guest === this.org ? 'guest' : 'host';
     if (role === 'guest' && !this.data.y) return refuse('data.label_column', `${this.org} is the job's guest but its data section has no label_column`);
-    if (spec.training.epochs > config.consent.max_rounds) return refuse('consent.max_rounds', `the job asks for ${spec.training.epochs} epochs; consent.max_rounds is ${config.consent.max_rounds}`);
     const features = spec.features?.[this.org] ?? this.data.features;
-    const missing = features.filter((f) => !this.data.features.includes(f));
-    if (missing.length > 0) return refuse('data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`);
     const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
     this.store.save({ id: m.jobId, specJson, features });
     const job = new VerticalParty(m.jobId, spec, this.org, this.data, features, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId));

@@ -57,7 +57,8 @@ describe('a config with a missing or wrong field', () => {
     const dir = await mkdtemp(join(tmpdir(), 'fedcredit-cfg-'));
     const file = join(dir, 'job.yaml');
     await writeFile(file, stringify(horizontalJob()));
-    const { code, stderr } = await cli(['job', 'submit', file, '--coordinator', '127.0.0.1:1']);
+    // --insecure: what is tested is the unreachable address, not the identity check that would come first.
+    const { code, stderr } = await cli(['job', 'submit', file, '--coordinator', '127.0.0.1:1', '--insecure']);
     expect(code).toBe(2);
     expect(stderr).toMatch(/FC_UNAVAILABLE: cannot reach the coordinator at 127\.0\.0\.1:1/);
     expect(stderr).toContain('fix: check that `fedcredit coordinator` is running');

@@ -19,6 +19,7 @@ import { createProgressRenderer } from './progress.js';
 import { startCoordinator } from '../../coordinator/server.js';
 import { ParticipantNode, participantStateDir } from '../../participant/node.js';
 import { readIdList } from '../../participant/vertical-score.js';
+import { Approvals } from '../../participant/approvals.js';
 import { runDemo } from '../demo/run.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
 import { writeVerticalSynth } from '../synth/vertical.js';
@@ -98,6 +99,29 @@ function buildProgram(): Command {
       });
       await node.start();
     });
+
+  participant
+    .command('pending')
+    .description('job offers waiting for this data owner\'s approval (consent.approval: manual)')
+    .requiredOption('-c, --config <file>', "the participant's config")
+    .action((opts: { config: string }) => {
+      const offers = approvalsFor(opts.config).pending();
+      if (offers.length === 0) process.stdout.write('no offer is waiting\n');
+      for (const o of offers) process.stdout.write(`${o.jobId}  ${o.kind}  "${o.name}" from ${o.submitter}: ${o.purpose}\n    columns: ${o.columns.join(', ')}\n`);
+    });
+
+  for (const [command, approved] of [['approve', true], ['reject', false]] as const) {
+    participant
+      .command(command)
+      .argument('<job-id>')
+      .description(`${command} a job offer waiting for this data owner (consent.approval: manual)`)
+      .requiredOption('-c, --config <file>', "the participant's config")
+      .option('--reason <text>', 'recorded with the decision', '')
+      .action((jobId: string, opts: { config: string; reason: string }) => {
+        const offer = approvalsFor(opts.config).decide(jobId, approved, opts.reason);
+        process.stdout.write(`${approved ? 'approved' : 'rejected'} ${jobId} ("${offer.name}" from ${offer.submitter}); the node answers the coordinator within a second\n`);
+      });
+  }
 
   participant
     .command('egress')
@@ -368,6 +392,11 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
   } else {
     process.stdout.write(result.csv);
   }
+}
+
+function approvalsFor(configFile: string): Approvals {
+  const config = loadYamlConfig(configFile, ParticipantConfig, 'participant');
+  return new Approvals(participantStateDir(config, dirname(resolve(configFile))));
 }
 
 interface ClientOptions {

@@ -59,11 +59,25 @@ export const ParticipantConfig = z
         max_rounds: z.number().int().positive().default(1000),
         /** Refuse plaintext-mode jobs unless set: updates would cross the wire unencrypted. */
         allow_plaintext: z.boolean().default(false),
+        /** Columns any job may use; the others are never read from the file. Default: every declared feature. */
+        columns: z.array(z.string().min(1)).min(1).optional(),
+        /** Refuse a job that would use fewer of this owner's rows (horizontal) or aligned enterprises (vertical). */
+        min_rows: z.number().int().positive().default(1),
+        /** `manual`: every offer waits for `fedcredit participant approve` (or `reject`) by the data owner. */
+        approval: z.enum(['auto', 'manual']).default('auto'),
+        /** How long a manual approval may take before the offer is refused (the coordinator's offer_timeout_s must allow it). */
+        approval_timeout_s: z.number().positive().default(3600),
       })
       .strict()
-      .default({ job_kinds: ['horizontal', 'vertical-lr'], submitters: ['*'], max_rounds: 1000, allow_plaintext: false }),
+      .default({ job_kinds: ['horizontal', 'vertical-lr'], submitters: ['*'], max_rounds: 1000, allow_plaintext: false, min_rows: 1, approval: 'auto', approval_timeout_s: 3600 }),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    const declared = new Set(p.data.features.map((f) => f.name));
+    for (const [i, c] of (p.consent.columns ?? []).entries()) {
+      if (!declared.has(c)) ctx.addIssue({ code: 'custom', path: ['consent', 'columns', i], message: `${c} is not a feature declared in data.features` });
+    }
+  });
 export type ParticipantConfig = z.infer<typeof ParticipantConfig>;
 
 export const EncryptionSpec = z

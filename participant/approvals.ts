@@ -1,0 +1,74 @@
+/**
+ * Manual approval of job offers (consent.approval: manual). The node writes each offer it holds to
+ * <state_dir>/approvals/pending/<job>.json; the data owner decides with `fedcredit participant approve|reject`,
+ * which writes <state_dir>/approvals/decided/<job>.json; the node, polling, answers the coordinator.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
+
+export interface PendingOffer {
+  jobId: string;
+  name: string;
+  kind: string;
+  purpose: string;
+  submitter: string;
+  columns: string[];
+  receivedAt: string;
+}
+
+export interface Decision {
+  approved: boolean;
+  reason: string;
+  decidedAt: string;
+}
+
+export class Approvals {
+  private readonly pendingDir: string;
+  private readonly decidedDir: string;
+
+  constructor(stateDir: string) {
+    this.pendingDir = join(stateDir, 'approvals', 'pending');
+    this.decidedDir = join(stateDir, 'approvals', 'decided');
+  }
+
+  hold(offer: PendingOffer): void {
+    mkdirSync(this.pendingDir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(this.pendingDir, `${offer.jobId}.json`), JSON.stringify(offer, null, 2), { mode: 0o600 });
+  }
+
+  /** Offers waiting for the data owner. */
+  pending(): PendingOffer[] {
+    if (!existsSync(this.pendingDir)) return [];
+    return readdirSync(this.pendingDir).map((f) => JSON.parse(readFileSync(join(this.pendingDir, f), 'utf8')) as PendingOffer);
+  }
+
+  /** The data owner's decision on a pending offer (the CLI side). */
+  decide(jobId: string, approved: boolean, reason: string): PendingOffer {
+    const file = join(this.pendingDir, `${jobId}.json`);
+    if (!existsSync(file)) {
+      const waiting = this.pending().map((p) => p.jobId);
+      throw new FedcreditError(ErrorCode.NOT_FOUND, `no offer of job ${jobId} is waiting for approval${waiting.length ? ` (waiting: ${waiting.join(', ')})` : ''}`, 'list them with `fedcredit participant pending --config <config>`');
+    }
+    const offer = JSON.parse(readFileSync(file, 'utf8')) as PendingOffer;
+    mkdirSync(this.decidedDir, { recursive: true, mode: 0o700 });
+    const decision: Decision = { approved, reason, decidedAt: new Date().toISOString() };
+    writeFileSync(join(this.decidedDir, `${jobId}.json`), JSON.stringify(decision), { mode: 0o600 });
+    return offer;
+  }
+
+  /** Wait for the decision (polling; the CLI runs in another process), or refuse at the timeout. */
+  async wait(jobId: string, timeoutMs: number, isCancelled: () => boolean): Promise<Decision> {
+    const file = join(this.decidedDir, `${jobId}.json`);
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (Date.now() < deadline && !isCancelled()) {
+        if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Decision;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      return { approved: false, reason: `no decision within consent.approval_timeout_s (${timeoutMs / 1000}s)`, decidedAt: new Date().toISOString() };
+    } finally {
+      rmSync(join(this.pendingDir, `${jobId}.json`), { force: true });
+    }
+  }
+}
