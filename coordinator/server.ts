@@ -50,6 +50,9 @@ export interface RunningCoordinator {
   close(): Promise<void>;
 }
 
+/** Nonces remembered per organisation for replay detection: far more than any job sends between reconnections. */
+const NONCES_KEPT = 1_000_000;
+
 /** What a caller may do, by the role in its certificate. */
 const ALLOWED: Record<'connect' | 'submit' | 'read', readonly Role[]> = {
   connect: ['participant'],
@@ -171,6 +174,13 @@ export class CoordinatorService implements SessionRegistry {
             for (const wake of [...this.connectWaiters]) wake();
             return;
           }
+          if (this.isReplay(session.organisation, message)) {
+            this.log.warn({ participant: session.organisation, job: message.jobId, round: message.round, kind: message.body }, 'replayed message refused');
+            void stream
+              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `replayed message refused: ${session.organisation} already sent nonce ${Buffer.from(message.nonce!).toString('hex')} (job ${message.jobId || '-'}, round ${message.round}, ${message.body})`, hint: '' } })
+              .catch(() => undefined);
+            return;
+          }
           if (message.body === 'hello') {
             void stream
               .send({ jobId: '', round: 0, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `${session.organisation} already said Hello on this stream`, hint: '' } })
@@ -239,6 +249,21 @@ export class CoordinatorService implements SessionRegistry {
     this.log.info({ job: id, name: spec.name, kind: spec.kind, submitter, purpose: spec.purpose, participants: jobParties(spec) }, 'job submitted');
     void job.run();
     callback(null, { jobId: id });
+  }
+
+  /** Nonces seen per organisation, most recent last (bounded: the oldest are forgotten past the limit). */
+  private readonly nonces = new Map<string, Set<string>>();
+
+  /** A message carrying a nonce this organisation already used is a replay. */
+  private isReplay(org: string, message: ParticipantMessage): boolean {
+    if (!message.nonce || message.nonce.length === 0) return false;
+    const key = Buffer.from(message.nonce).toString('base64');
+    const seen = this.nonces.get(org) ?? new Set<string>();
+    this.nonces.set(org, seen);
+    if (seen.has(key)) return true;
+    seen.add(key);
+    if (seen.size > NONCES_KEPT) seen.delete(seen.values().next().value!);
+    return false;
   }
 
   private createJob(id: string, spec: JobSpec, submitter: string): JobBase {

@@ -3,6 +3,7 @@
  * steps from its own data. Rows never leave: only counts, encrypted vectors, digests and validation metrics do.
  */
 import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
 import { consentKind, JobSpec, type HorizontalJobSpec, type VerticalJobSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
@@ -166,6 +167,7 @@ export class ParticipantNode {
         .send({
           jobId: '',
           round: 0,
+          nonce: randomBytes(16),
           body: 'hello',
           hello: {
             organisation: this.org,
@@ -237,12 +239,12 @@ export class ParticipantNode {
     return {
       relay: async (to: string, kind: string, step: number, attempt: number, sealed: Uint8Array) => {
         if (!this.stream) throw new FedcreditError(ErrorCode.UNAVAILABLE, 'not connected to the coordinator', 'the node reconnects by itself');
-        const bytes = await this.stream.send({ jobId, round: step, body: 'relay', relay: { peer: to, kind, attempt, sealed } });
+        const bytes = await this.stream.send({ jobId, round: step, nonce: randomBytes(16), body: 'relay', relay: { peer: to, kind, attempt, sealed } });
         this.record.message('sent', jobId, step, 'relay', bytes, `${kind} for ${to}`);
       },
       decrypt: async (step: number, attempt: number, ciphertext: Uint8Array, count: number) => {
         if (!this.stream) throw new FedcreditError(ErrorCode.UNAVAILABLE, 'not connected to the coordinator', 'the node reconnects by itself');
-        const bytes = await this.stream.send({ jobId, round: step, body: 'decryptRequest', decryptRequest: { attempt, ciphertext, count } });
+        const bytes = await this.stream.send({ jobId, round: step, nonce: randomBytes(16), body: 'decryptRequest', decryptRequest: { attempt, ciphertext, count } });
         this.record.message('sent', jobId, step, 'decryptRequest', bytes, `${count} gradient values`);
       },
     };
@@ -250,7 +252,7 @@ export class ParticipantNode {
 
   private async reply(to: CoordinatorMessage, body: ParticipantReply): Promise<void> {
     if (!this.stream) throw new Error('not connected');
-    const bytes = await this.stream.send({ jobId: to.jobId, round: to.round, ...body } as ParticipantMessage);
+    const bytes = await this.stream.send({ jobId: to.jobId, round: to.round, nonce: randomBytes(16), ...body } as ParticipantMessage);
     const detail = body.body === 'contribution' ? `${body.contribution.purpose}, ${body.contribution.vector.blocks.length} blocks, ${body.contribution.vector.scheme}` : undefined;
     this.record.message('sent', to.jobId, to.round, body.body, bytes, detail);
   }

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,7 +105,7 @@ describe('mutual TLS and roles', () => {
       const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
       call.on('error', () => undefined);
       call.on('data', () => undefined);
-      for (const f of toFrames('ParticipantMessage', { jobId: '', round: 0, body: 'hello', hello: { organisation: org, softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false } } as ParticipantMessage).frames) call.write(f);
+      for (const f of toFrames('ParticipantMessage', { jobId: '', round: 0, nonce: randomBytes(16), body: 'hello', hello: { organisation: org, softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false } } as ParticipantMessage).frames) call.write(f);
       const s = await Promise.race([status, new Promise<grpc.StatusObject>((r) => setTimeout(() => r({ code: grpc.status.OK, details: 'still open', metadata: new grpc.Metadata() }), 3000))]);
       call.cancel();
       client.close();
@@ -116,5 +117,29 @@ describe('mutual TLS and roles', () => {
     const impostor = await connectAs(await issue('tax-bureau', 'participant'), 'bank');
     expect(impostor.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(impostor.details).toMatch(/claims organisation bank but the certificate is tax-bureau's/);
+  });
+
+  it('a replayed message (a nonce the organisation already used) is refused with the reason', async () => {
+    const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
+    const client = new Client(fed.cluster.address, channelCredentials(await issue('replayer', 'participant')));
+    const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Frame<ParticipantMessage>, Frame<{ body: string; error?: { message: string } }>> }).connect();
+    const errors: string[] = [];
+    call.on('data', (f) => {
+      if (f.frame === 'message' && f.message?.body === 'error') errors.push(f.message.error!.message);
+    });
+    call.on('error', () => undefined);
+    const send = (m: object) => {
+      for (const f of toFrames('ParticipantMessage', m as ParticipantMessage).frames) call.write(f);
+    };
+    send({ jobId: '', round: 0, nonce: randomBytes(16), body: 'hello', hello: { organisation: 'replayer', softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false } });
+    const captured = { jobId: 'job-20990101-00000000', round: 3, nonce: randomBytes(16), body: 'error', error: { code: 'X', message: 'captured', hint: '' } };
+    send(captured);
+    send(captured);
+    const deadline = Date.now() + 5000;
+    while (errors.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    call.end();
+    client.close();
+    expect(errors[0]).toMatch(/unknown job job-20990101-00000000/);
+    expect(errors[1]).toMatch(/replayed message refused: replayer already sent nonce [0-9a-f]{32} \(job job-20990101-00000000, round 3, error\)/);
   });
 });

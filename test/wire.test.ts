@@ -147,16 +147,16 @@ const verticalSetup: VerticalSetup = {
 const stepRequest: StepRequest = { step: 'batch', attempt: 3, epoch: 4, batch: 5, argsJson: '{}' };
 
 const participantMessages: ParticipantMessage[] = [
-  { jobId: 'job-0001', round: 0xffffffff, body: 'hello', hello },
-  { jobId: 'job-7f3a', round: 1, body: 'jobAccepted', jobAccepted },
-  { jobId: 'job-7f3a', round: 2, body: 'jobRefused', jobRefused },
-  { jobId: 'job-7f3a', round: 3, body: 'keysPublished', keysPublished },
-  { jobId: 'job-7f3a', round: 4, body: 'contribution', contribution },
-  { jobId: 'job-7f3a', round: 5, body: 'aggregateOpened', aggregateOpened },
-  { jobId: 'job-7f3a', round: 6, body: 'error', error: errorReport },
-  { jobId: 'job-7f3a', round: 7, body: 'relay', relay: peerEnvelope },
-  { jobId: 'job-7f3a', round: 8, body: 'decryptRequest', decryptRequest },
-  { jobId: 'job-7f3a', round: 9, body: 'stepDone', stepDone },
+  { jobId: 'job-0001', round: 0xffffffff, nonce: bytes(16, 40), body: 'hello', hello },
+  { jobId: 'job-7f3a', round: 1, nonce: bytes(16, 51), body: 'jobAccepted', jobAccepted },
+  { jobId: 'job-7f3a', round: 2, nonce: bytes(16, 52), body: 'jobRefused', jobRefused },
+  { jobId: 'job-7f3a', round: 3, nonce: bytes(16, 53), body: 'keysPublished', keysPublished },
+  { jobId: 'job-7f3a', round: 4, nonce: bytes(16, 54), body: 'contribution', contribution },
+  { jobId: 'job-7f3a', round: 5, nonce: bytes(16, 55), body: 'aggregateOpened', aggregateOpened },
+  { jobId: 'job-7f3a', round: 6, nonce: bytes(16, 56), body: 'error', error: errorReport },
+  { jobId: 'job-7f3a', round: 7, nonce: bytes(16, 57), body: 'relay', relay: peerEnvelope },
+  { jobId: 'job-7f3a', round: 8, nonce: bytes(16, 58), body: 'decryptRequest', decryptRequest },
+  { jobId: 'job-7f3a', round: 9, nonce: bytes(16, 59), body: 'stepDone', stepDone },
 ];
 const coordinatorMessages: CoordinatorMessage[] = [
   { jobId: 'job-7f3a', round: 1, body: 'welcome', welcome },
@@ -332,6 +332,7 @@ function bigContribution(blocks: number, blockBytes: number, round = 1): Partici
   return {
     jobId: 'job-big',
     round,
+    nonce: bytes(16, round),
     body: 'contribution',
     contribution: {
       purpose: 'update',

@@ -144,11 +144,11 @@ export type ParticipantBody = {
   stepDone: StepDone;
 };
 
-export type ParticipantMessage = { jobId: string; round: number } & OneOf<'body', ParticipantBody>;
+export type ParticipantMessage = { jobId: string; round: number; nonce: Uint8Array } & OneOf<'body', ParticipantBody>;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A message body with its oneof member, before the job id and round are attached. */
-export type ParticipantReply = DistributiveOmit<ParticipantMessage, 'jobId' | 'round'>;
+export type ParticipantReply = DistributiveOmit<ParticipantMessage, 'jobId' | 'round' | 'nonce'>;
 
 export interface Welcome {
   coordinatorVersion: string;

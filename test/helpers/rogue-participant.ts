@@ -4,6 +4,7 @@
  * whatever `corruptUpdate` returns. Used to show the coordinator rejects bad input and keeps serving the others.
  */
 import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
 import { channelCredentials, type Transport } from '../../src/wire/transport.js';
 import { ParticipantJob, schemaHash } from '../../participant/job-state.js';
 import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
@@ -47,6 +48,7 @@ export class RogueParticipant {
       void this.stream.send({
         jobId: '',
         round: 0,
+        nonce: randomBytes(16),
         body: 'hello',
         hello: { organisation: this.organisation, softwareVersion: 'rogue', protocolVersion: 1, featureColumns: this.data.features, hasLabels: true },
       });
