@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Ledger } from '../src/ledger/ledger.js';
@@ -54,10 +55,11 @@ export interface RunningCoordinator {
 const NONCES_KEPT = 1_000_000;
 
 /** What a caller may do, by the role in its certificate. */
-const ALLOWED: Record<'connect' | 'submit' | 'read', readonly Role[]> = {
+const ALLOWED: Record<'connect' | 'submit' | 'read' | 'audit', readonly Role[]> = {
   connect: ['participant'],
   submit: ['submitter'],
   read: ['submitter', 'auditor'],
+  audit: ['auditor'],
 };
 
 export class CoordinatorService implements SessionRegistry {
@@ -88,7 +90,9 @@ export class CoordinatorService implements SessionRegistry {
     const identity = peerIdentity(call as Parameters<typeof peerIdentity>[0]);
     if (!identity || !ALLOWED[action].includes(identity.role)) {
       const who = identity ? `${identity.organisation} (certificate role ${identity.role})` : 'a caller without a readable certificate';
-      const details = `${who} may not ${action === 'connect' ? 'open a participant control stream' : action === 'submit' ? 'submit jobs' : 'read jobs'}: that needs a ${ALLOWED[action].join(' or ')} certificate`;
+      const what = { connect: 'open a participant control stream', submit: 'submit jobs', read: 'read jobs', audit: 'read the audit ledger' }[action];
+      const needed = ALLOWED[action].map((r) => `${/^[aeiou]/.test(r) ? 'an' : 'a'} ${r}`).join(' or ');
+      const details = `${who} may not ${what}: that needs ${needed} certificate`;
       this.log.warn({ peer: call.getPeer(), organisation: identity?.organisation, role: identity?.role, action }, `refused: ${details}`);
       refuse(grpc.status.PERMISSION_DENIED, details);
       return { ok: false };
@@ -333,6 +337,25 @@ export class CoordinatorService implements SessionRegistry {
     call.end();
   }
 
+  /**
+   * ReadLedger: the ledger folder, file by file, to an auditor. Files are read as they are when each is sent: a
+   * copy taken while jobs run may end in the middle of an entry, which `audit verify` reports as a torn tail.
+   */
+  readLedger(call: grpc.ServerWritableStream<object, Chunk>): void {
+    if (!this.authorise(call, 'audit', (code, details) => call.emit('error', { code, details })).ok) return;
+    const root = resolve(this.config.state_dir, this.config.ledger_dir);
+    const files = (dir: string): string[] =>
+      readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.lock') ? [] : [join(dir, e.name)]));
+    void (async () => {
+      for (const file of files('')) {
+        for (const chunk of toChunks(file, readFileSync(join(root, file)))) {
+          if (!call.write(chunk)) await new Promise((r) => call.once('drain', r));
+        }
+      }
+      call.end();
+    })().catch((err) => call.emit('error', { code: grpc.status.INTERNAL, details: errorMessage(err) }));
+  }
+
   /** Continue the jobs a previous run of this coordinator left unfinished, as its ledger records them. */
   async recover(ledgerDir: string): Promise<void> {
     for (const job of unfinishedJobs(ledgerDir)) {
@@ -371,6 +394,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
     watchJob: service.watchJob.bind(service),
     getJob: service.getJob.bind(service),
     downloadModel: service.downloadModel.bind(service),
+    readLedger: service.readLedger.bind(service),
   } as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(config.listen, tls.credentials, (err, p) => (err ? reject(err) : resolve(p))),

@@ -3,6 +3,8 @@
  * `fedcredit job ...` and by the demo.
  */
 import * as grpc from '@grpc/grpc-js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath, sep } from 'node:path';
 import { ErrorCode, FedcreditError } from './errors.js';
 import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS } from './wire/proto.js';
 import { ChunkJoiner } from './wire/framing.js';
@@ -18,6 +20,7 @@ interface RawClient extends grpc.Client {
   getJob(req: object, cb: Callback<JobStatus>): void;
   watchJob(req: object): grpc.ClientReadableStream<JobEvent>;
   downloadModel(req: object): grpc.ClientReadableStream<Chunk>;
+  readLedger(req: object): grpc.ClientReadableStream<Chunk>;
 }
 
 function fromServiceError(err: grpc.ServiceError, address: string): FedcreditError {
@@ -95,6 +98,33 @@ export class CoordinatorClient {
         if (!whole) return reject(new FedcreditError(ErrorCode.PROTOCOL, `the model of ${jobId} arrived incomplete`, 'download it again'));
         resolve(unpackArtifact(whole));
       });
+    });
+  }
+
+  /** An auditor's copy of the coordinator's ledger folder, written to `outDir`; resolves with the files written. */
+  readLedger(outDir: string): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      const joiner = new ChunkJoiner();
+      const written: string[] = [];
+      const call = this.raw.readLedger({});
+      call.on('data', (c: Chunk) => {
+        try {
+          const whole = joiner.accept(c);
+          if (!whole) return;
+          const target = resolvePath(outDir, c.transferId);
+          if (c.transferId.startsWith('/') || !target.startsWith(resolvePath(outDir) + sep)) throw new FedcreditError(ErrorCode.PROTOCOL, `the coordinator sent a file outside the ledger folder: ${c.transferId}`, 'report this coordinator');
+          mkdirSync(dirname(target), { recursive: true });
+          writeFileSync(target, whole);
+          written.push(c.transferId);
+        } catch (err) {
+          call.cancel();
+          reject(err);
+        }
+      });
+      call.on('error', (err: grpc.ServiceError) => {
+        if (err.code !== grpc.status.CANCELLED) reject(fromServiceError(err, this.address));
+      });
+      call.on('end', () => resolve(written));
     });
   }
 

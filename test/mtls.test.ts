@@ -16,6 +16,7 @@ import { coordinatorServiceDefinition } from '../src/wire/proto.js';
 import { toFrames, type Frame } from '../src/wire/framing.js';
 import type { ParticipantMessage } from '../src/wire/messages.js';
 import { TestFederation } from './helpers/federation.js';
+import { verifyLedger } from '../src/ledger/verify.js';
 
 const data = mkdtempSync(join(tmpdir(), 'fedcredit-mtls-data-'));
 writeFileSync(join(data, 'bank.csv'), 'id,y,x\n' + Array.from({ length: 50 }, (_, i) => `e${i},${i % 2},${i / 10}`).join('\n') + '\n');
@@ -141,5 +142,18 @@ describe('mutual TLS and roles', () => {
     client.close();
     expect(errors[0]).toMatch(/unknown job job-20990101-00000000/);
     expect(errors[1]).toMatch(/replayed message refused: replayer already sent nonce [0-9a-f]{32} \(job job-20990101-00000000, round 3, error\)/);
+  });
+
+  it('only an auditor may copy the ledger over the network; the copy verifies', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'fedcredit-ledger-copy-'));
+    const auditor = new CoordinatorClient(fed.cluster.address, await issue('regulator-2', 'auditor'));
+    const files = await auditor.readLedger(out);
+    auditor.close();
+    expect(files).toContain('entries.log');
+    const report = await verifyLedger(out);
+    expect(report.ok, report.failure?.detail).toBe(true);
+    const submitter = new CoordinatorClient(fed.cluster.address, await fed.identity('test-bank', 'submitter'));
+    await expect(submitter.readLedger(mkdtempSync(join(tmpdir(), 'fedcredit-ledger-no-')))).rejects.toThrow(/test-bank \(certificate role submitter\) may not read the audit ledger: that needs an auditor certificate/);
+    submitter.close();
   });
 });

@@ -329,6 +329,26 @@ function buildProgram(): Command {
   const audit = program.command('audit').description("check a ledger as an auditor: integrity, replay, data use");
 
   audit
+    .command('fetch')
+    .description("copy the coordinator's audit ledger over the network (needs an auditor certificate), then verify it")
+    .requiredOption('-o, --out <dir>', 'folder to write the copy into')
+    .option(...coordinatorOption)
+    .option(...identityOption)
+    .option(...insecureOption)
+    .action(async (opts: ClientOptions & { out: string }) => {
+      const client = clientFor(opts);
+      try {
+        const files = await client.readLedger(resolve(opts.out));
+        process.stdout.write(`${files.length} files copied to ${resolve(opts.out)}\n`);
+      } finally {
+        client.close();
+      }
+      const report = await verifyLedger(resolve(opts.out));
+      process.stdout.write(formatVerifyReport(report) + '\n');
+      if (!report.ok) process.exitCode = 4;
+    });
+
+  audit
     .command('verify')
     .argument('<ledger>', 'ledger folder (entries.log, blobs/, signers.json)')
     .option('--receipts <dir>', "folder of participants' receipts (*.receipts / *.sth files, searched recursively)")
