@@ -46,6 +46,12 @@ export abstract class VerticalBase extends JobBase {
   protected secretKey?: Uint8Array;
   protected step = 0;
   protected attempt = 0;
+  /**
+   * How many gradient values each party may have decrypted: its number of columns (+1, the intercept, for the
+   * guest). The arbiter sums the decrypted slots into that many residue classes, so a larger count would hand the
+   * party finer sums than its own gradient (down to single slots); it is pinned, never taken from the request.
+   */
+  protected gradientLength = new Map<string, number>();
   /** Payloads relayed and gradients decrypted in the current step, recorded with it. */
   private traffic: Traffic[] = [];
   private decrypted: { party: string; count: number; sha256: string }[] = [];
@@ -83,7 +89,8 @@ export abstract class VerticalBase extends JobBase {
     try {
       if (m.round !== this.step) throw new FedcreditError(ErrorCode.PROTOCOL, `decryption asked for step ${m.round}; the job is at step ${this.step}`);
       if (this.decrypted.some((d) => d.party === from)) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} already had a gradient decrypted in step ${this.step}`);
-      if (count < 1 || count > 4096) throw new FedcreditError(ErrorCode.PROTOCOL, `a gradient of ${count} values cannot be asked for`);
+      const expected = this.gradientLength.get(from);
+      if (count !== expected) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} asked for ${count} gradient values; its ${expected ?? 0} columns give ${expected ?? 0}`);
       if (this.scheme === 'none') throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
       const values = arbiterDecrypt(this.scheme, this.engine, this.secretKey, ciphertext, count);
       this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
@@ -279,6 +286,10 @@ export class VerticalRun extends VerticalBase {
         encryption: this.spec.encryption,
       });
       const boxKeys = await this.offer(JSON.stringify(this.spec));
+      for (const org of this.participants) {
+        const columns = (this.spec.features?.[org] ?? this.sessions.declaredFeatures(org)).length;
+        this.gradientLength.set(org, columns + (org === this.spec.guest ? 1 : 0));
+      }
       await this.keys(boxKeys);
       const psi = await this.align();
       const best = await this.train(psi);
@@ -289,6 +300,7 @@ export class VerticalRun extends VerticalBase {
       await this.fail(err);
     } finally {
       this.engine?.dispose();
+      this.engine = undefined;
       this.secretKey = undefined;
       this.endWatchers();
     }

@@ -308,19 +308,27 @@ export class VerticalParty extends PartyChannel {
     });
   }
 
-  /** Xᵀd for this party's columns: masked, decrypted by the arbiter, unmasked here. */
+  /**
+   * Xᵀd for this party's columns: masked slot by slot, decrypted and summed over residue classes by the arbiter,
+   * unmasked here.
+   */
   private async maskedGradient(step: number, attempt: number, fore: Uint8Array, columns: Float64Array[]): Promise<Float64Array> {
-    // One mask value per column: the CKKS engine repeats it over the copies of each gradient component that the
-    // rotate-and-add leaves in the other slots (independent masks there could be averaged away).
-    const random = new Uint32Array(columns.length);
+    const cipher = this.cipher!;
+    // One independent mask per slot, uniform in ±2^20 (53 random bits each): the arbiter decrypts every slot, each
+    // a partial sum of X·d below 2^-4, hidden up to 2^-25 (docs/protocol-vertical.md, "What the arbiter decrypts").
+    const random = new Uint32Array(2 * cipher.slots);
     randomFillSync(random);
-    // Uniform in [-2^30, 2^30): hides each gradient component (|g| < 2^5) from the arbiter up to 2^-25.
-    const mask = Float64Array.from(random, (r) => (r / 2 ** 32 - 0.5) * 2 ** 31);
-    const masked = this.cipher!.maskedGradient(fore, columns, mask);
+    const mask = new Float64Array(cipher.slots);
+    for (let i = 0; i < mask.length; i++) {
+      const uniform = (random[2 * i]! * 2 ** 21 + (random[2 * i + 1]! >>> 11)) / 2 ** 53; // [0, 1)
+      mask[i] = (2 * uniform - 1) * cipher.maskMagnitude;
+    }
+    const masked = cipher.maskedGradient(fore, columns, mask);
     await this.io.decrypt(step, attempt, masked, columns.length);
     const values = toFloat64(await this.receiveDecrypted(step, attempt));
     if (values.length !== columns.length) throw new FedcreditError(ErrorCode.PROTOCOL, `the arbiter returned ${values.length} values for ${columns.length} columns`, 'restart the job');
-    return values.map((v, j) => v - mask[j]!);
+    // The arbiter's class sums of z + m, less the same sums of m.
+    return cipher.unmask(values, mask);
   }
 
   // ---------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
  * Besides the horizontal secure sum, the engine implements the encrypted steps of vertical (hetero) logistic
  * regression with an arbiter that holds the secret key (see "Vertical logistic regression" below).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import * as sealModule from 'node-seal';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
@@ -57,24 +57,25 @@ const VERTICAL_VALUE_BITS = 32;
 /**
  * Largest per-slot mask magnitude maskedGradient accepts (|z + m| < 2^32 then holds for any |z| < 2^30). Every
  * slot's mask is decrypted and summed with S/P − 1 others, so the party's g carries an absolute error that grows
- * with the mask (about 1e-16·sqrt(S/P)·max|m|): use VERTICAL_MASK, not this bound.
+ * with the mask (up to ~1e-14·max|m|, see VERTICAL_MASK): use VERTICAL_MASK, not this bound.
  */
 export const VERTICAL_MAX_MASK = 2 ** 30;
 
 /**
  * Magnitude of the per-slot masks parties use: m_i uniform in ±2^20, independent for each of the S = 4096 slots.
  *
- * Hiding: a slot holds z_i, a partial sum of X·d over P records (|z_i| < 2^-4 for standardised features clipped
- * at 5, as d carries the guest's 1/Σweights). The statistical distance between z_i + m_i and m_i alone is
- * |z_i|/2^21 < 2^-25 per slot, and over a whole ciphertext at most Σ_i |z_i| / 2^21 ≤ Σ_j Σ_r |X[r][j]·d[r]| / 2^21
- * (for p = 14 columns clipped at 5 and Σ|d| ≤ 1: 70/2^21 < 2^-14.8); the class sums g_j + Σ m_i the arbiter
- * forms are hidden better still (a sum of S/P uniforms). What a slot holds is also already hidden from the
- * arbiter's point of view by the CKKS error of the 2^27 diagonals, but no credit is taken for that.
+ * Hiding: a slot holds z_i, a partial sum of X·d over P records, |z_i| < 2^-4 for features clipped at 5 (d
+ * carries the guest's 1/Σweights; 1.2e-2 and 2.5e-2 at most in the tests for P = 16 and 64). The statistical
+ * distance between z_i + m_i and m_i alone is |z_i|/2^21: below 2^-25 per slot. Over a whole ciphertext it is at
+ * most Σ_i |z_i|/2^21 ≤ Σ_{j<p} Σ_r |X[r][j]·d[r]| / 2^21 ≤ 5p·Σ_r|d_r| / 2^21: with Σ|d| ≤ 1 (Σ weights = 1,
+ * |0.25·u + 0.5 − y| of order 1) that is 2^-14.9 for p = 14, and 2^-19 to 2^-18 on the tests' batches. The class
+ * sums g_j + Σ_i m_i the arbiter forms hide g_j better still (a sum of S/P uniforms).
  *
- * Precision: a decrypted slot carries SEAL's decoding error, ~2^-52·|m| (2.3e-10 at 2^20), and the class sum adds
- * S/P of them at random: about sqrt(S/P)·2^-52·2^20 ≤ 1.5e-8 absolute for P = 1 (S/P = 4096), 3.7e-9 for P = 16;
- * the float64 sums themselves are compensated (residueClassSums) and cost one ulp of |g_j + Σ m| (< 2^26 in
- * magnitude: 1.5e-8 at worst). A larger mask hides better and costs precision in proportion.
+ * Precision: encoding and decoding values of 2^20 at scale 2^67 in double precision leave ~1e-16·|m| per slot,
+ * and a class sum adds S/P of them: measured rms 6e-9 absolute for P = 1 (4096 slots per class), 2e-9 for
+ * P = 16, 1e-9 for P = 64, largest of many draws 9e-9 (the test bounds it by 3e-14·|m|); the float64 sums
+ * themselves are compensated (residueClassSums) and add an ulp of |g_j + Σ m| (≤ 2^-27 ≈ 7e-9). A larger mask
+ * hides better and costs precision in proportion (2^30: ~1e-5).
  */
 export const VERTICAL_MASK = 2 ** 20;
 
@@ -286,6 +287,12 @@ export class CkksEngine {
   /** The data levels, top (fresh ciphertexts) first. */
   private readonly chain: ChainLevel[];
   private readonly galoisCache = new Map<string, GaloisKeys>();
+  /** SHA-256 (hex) of Galois key byte arrays already seen, so the same array is not hashed on every call. */
+  private readonly galoisDigests = new WeakMap<Uint8Array, string>();
+  /** The last fore-gradient loaded or produced, by SHA-256 of its bytes (see foreGradientCipher). */
+  private foreCache?: { digest: string; cipher: CipherText };
+  private vEncoder?: ReturnType<SEALLibrary['CKKSEncoder']>;
+  private vEvaluator?: ReturnType<SEALLibrary['Evaluator']>;
 
   private constructor(
     private readonly seal: SEALLibrary,
@@ -573,6 +580,12 @@ export class CkksEngine {
   dispose(): void {
     for (const keys of this.galoisCache.values()) keys.delete();
     this.galoisCache.clear();
+    this.foreCache?.cipher.delete();
+    this.foreCache = undefined;
+    this.vEncoder?.delete();
+    this.vEncoder = undefined;
+    this.vEvaluator?.delete();
+    this.vEvaluator = undefined;
     this.context.delete();
   }
 
@@ -583,8 +596,8 @@ export class CkksEngine {
   // mini-batch of B ≤ slotCount records (record i in slot i, slots ≥ B zero):
   //   host k:   [[0.25·u_k]]                                   encryptSlots                 scale 2^40, level 0
   //   guest:    [[d]] = w ⊙ Σ_k [[0.25·u_k]] + o               foreGradient                 scale 2^80, level 0
-  //   party:    [[g + m]], g_j = Σ_i X[i][j]·d[i]               maskedGradient               scale ≈ 2^67, level 1
-  //   arbiter:  g + m, first `count` slots                      decryptGradient
+  //   party:    [[z + m]], slot classes mod P sum to g_j         maskedGradient               scale ≈ 2^67, level 1
+  //   arbiter:  Σ_{i≡j (mod P)} (z_i + m_i) for j < count        decryptGradient
   // with w the per-record weights and o = w ⊙ (0.25·u_g + 0.5 − y) the guest's plaintext offset.
   // ---------------------------------------------------------------------------------------------------------------
 
@@ -618,8 +631,9 @@ export class CkksEngine {
   }
 
   /**
-   * The arbiter's keys: a key pair and Galois keys for rotations by 1, 2, 4, …, slotCount/2 (all that
-   * maskedGradient needs for any number of columns). Public and Galois keys are in SEAL's seeded form.
+   * The arbiter's keys: a key pair and Galois keys for exactly the rotations maskedGradient uses for any number of
+   * columns (verticalRotationSteps(): 1, 2, 4, …, 64 for 4096 slots). Public and Galois keys are in SEAL's seeded
+   * form.
    */
   generateArbiterKeys(): ArbiterKeys {
     this.verticalScales();
@@ -628,7 +642,7 @@ export class CkksEngine {
     const pub = keygen.createPublicKeySerializable();
     let galois: Serializable | undefined;
     try {
-      galois = keygen.createGaloisKeysSerializable(Int32Array.from(this.rotationSteps()));
+      galois = keygen.createGaloisKeysSerializable(Int32Array.from(verticalRotationSteps(this.slotCount)));
       return {
         publicKey: pub.saveArray(this.seal.ComprModeType.zstd),
         secretKey: secret.saveArray(this.seal.ComprModeType.zstd),
@@ -642,13 +656,6 @@ export class CkksEngine {
     }
   }
 
-  /** 1, 2, 4, …, slotCount/2. */
-  private rotationSteps(): number[] {
-    const steps: number[] = [];
-    for (let step = 1; step < this.slotCount; step *= 2) steps.push(step);
-    return steps;
-  }
-
   /** SEAL's Galois element for a left rotation by `step` slots: 3^step mod 2N. */
   private galoisElement(step: number): number {
     const m = 2 * this.params.polyModulusDegree;
@@ -658,11 +665,16 @@ export class CkksEngine {
   }
 
   /**
-   * The loaded Galois keys for these bytes, deserialised once per engine (cached by SHA-256), and checked to
-   * hold the rotations maskedGradient will use for `period` (1, then period, 2·period, …, slotCount/2).
+   * The loaded Galois keys for these bytes, deserialised once per engine (cached by SHA-256; the digest of a byte
+   * array already seen is remembered, so the same array is not hashed again: the keys are treated as immutable
+   * once passed), and checked to hold the rotations `plan` uses (1 for its baby steps, g for its giant steps).
    */
-  private galoisKeysFor(bytes: Uint8Array, period: number): GaloisKeys {
-    const key = createHash('sha256').update(bytes).digest('hex');
+  private galoisKeysFor(bytes: Uint8Array, plan: GradientPlan): GaloisKeys {
+    let key = this.galoisDigests.get(bytes);
+    if (key === undefined) {
+      key = createHash('sha256').update(bytes).digest('hex');
+      this.galoisDigests.set(bytes, key);
+    }
     let keys = this.galoisCache.get(key);
     if (keys) {
       this.galoisCache.delete(key); // re-inserted below: most recently used last
@@ -683,11 +695,37 @@ export class CkksEngine {
       }
     }
     this.galoisCache.set(key, keys);
-    const needed = [1];
-    for (let step = period; step < this.slotCount; step *= 2) needed.push(step);
-    const missing = needed.filter((step) => !keys.hasKey(this.galoisElement(step)));
+    const needed = new Set<number>();
+    if (plan.baby > 1) needed.add(1);
+    if (plan.giant > 1) needed.add(plan.baby);
+    const missing = [...needed].filter((step) => !keys.hasKey(this.galoisElement(step)));
     if (missing.length > 0) throw invalidCiphertext(`Galois keys lack the rotation keys for steps ${missing.join(', ')}`);
     return keys;
+  }
+
+  /** The encoder and evaluator of the vertical steps, made once per engine (deleted by dispose). */
+  private verticalTools(): { encoder: ReturnType<SEALLibrary['CKKSEncoder']>; evaluator: ReturnType<SEALLibrary['Evaluator']> } {
+    this.vEncoder ??= this.seal.CKKSEncoder(this.context);
+    this.vEvaluator ??= this.seal.Evaluator(this.context);
+    return { encoder: this.vEncoder, evaluator: this.vEvaluator };
+  }
+
+  /**
+   * The fore-gradient behind these bytes, loaded and checked (scale 2^80, top level, canonical serialisation), or
+   * the one kept from the last call with the same bytes: the guest's own foreGradient result, or [[d]] used for
+   * several gradients. The engine owns it; callers must not delete or modify it.
+   */
+  private foreGradientCipher(bytes: Uint8Array, scale: number): CipherText {
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    if (this.foreCache?.digest === digest) return this.foreCache.cipher;
+    const cipher = this.loadCanonical(bytes, { scale, level: 0, what: 'an encrypted fore-gradient' });
+    this.keepForeGradient(digest, cipher);
+    return cipher;
+  }
+
+  private keepForeGradient(digest: string, cipher: CipherText): void {
+    this.foreCache?.cipher.delete();
+    this.foreCache = { digest, cipher };
   }
 
   /**
@@ -704,7 +742,8 @@ export class CkksEngine {
    * The guest's encrypted fore-gradient [[d]] = w ⊙ Σ_k [[0.25·u_k]] + o, at scale 2^80 on the top level (no
    * rescale). Each partial must be a public-key encryption (SEAL's canonical serialisation) at scale 2^40 on the
    * top level. `weights` (w, encoded at 2^40) and `offset` (o = w ⊙ (0.25·u_g + 0.5 − y), encoded at 2^80) have
-   * one value per record of the batch.
+   * one value per record of the batch. The result stays loaded, so the guest's own maskedGradient on these bytes
+   * does not deserialise them again.
    */
   foreGradient(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): Uint8Array {
     const scales = this.verticalScales();
@@ -715,9 +754,8 @@ export class CkksEngine {
     requireFinite(offset, 'offset');
     if (weights.every((w) => w === 0)) throw new RangeError('every weight is zero');
     const expected: CiphertextExpectation = { scale: scales.partial, level: 0, what: 'a fresh public-key encryption of a partial score' };
-    const evaluator = this.seal.Evaluator(this.context);
-    const encoder = this.seal.CKKSEncoder(this.context);
-    const acc = this.loadCanonical(partials[0]!, expected);
+    const { encoder, evaluator } = this.verticalTools();
+    let acc: CipherText | undefined = this.loadCanonical(partials[0]!, expected);
     let weightPlain: PlainText | undefined;
     let offsetPlain: PlainText | undefined;
     try {
@@ -733,32 +771,40 @@ export class CkksEngine {
       evaluator.multiplyPlain(acc, weightPlain, acc);
       offsetPlain = this.encode(encoder, offset, acc.scale);
       evaluator.addPlain(acc, offsetPlain, acc);
-      return acc.saveArray(this.seal.ComprModeType.zstd);
+      const bytes = acc.saveArray(this.seal.ComprModeType.zstd);
+      this.keepForeGradient(createHash('sha256').update(bytes).digest('hex'), acc);
+      acc = undefined;
+      return bytes;
     } finally {
       offsetPlain?.delete();
       weightPlain?.delete();
-      acc.delete();
-      encoder.delete();
-      evaluator.delete();
+      acc?.delete();
     }
   }
 
   /**
-   * A party's masked encrypted gradient [[g + m]] with g_j = Σ_i X[i][j]·d[i] for its p feature columns (each of
-   * length B, the batch size), by the hybrid generalized-diagonal method: with P the next power of two ≥ p,
+   * A party's encrypted, masked gradient slots [[z + m]] for its p feature columns (each of length B, the batch
+   * size), with P the next power of two ≥ p:
    *   z = Σ_{k<P} diag_k ⊙ rot([[d]], k),   diag_k[i] = X[(i+k) mod S][i mod P]   (0 for rows ≥ B, columns ≥ p),
-   * each diagonal encoded at scale 2^27 (product 2^107), one rescale (→ ≈ 2^67), then rotate-and-add by P, 2P, …,
-   * S/2 so that slot j < P holds g_j: (P−1) + log2(S/P) rotations. Then the mask m is added.
+   * so that the slots of each residue class modulo P sum to the gradient: Σ_{i ≡ j (mod P)} z_i = g_j =
+   * Σ_r X[r][j]·d[r] (record r meets column j in exactly one slot i ≡ j, i = r − k). Nothing sums the classes
+   * here: the arbiter does it in the clear after decrypting (decryptGradient), which saves the log2(S/P)
+   * rotate-and-add steps and leaves no copies of g_j in the ciphertext.
    *
-   * The rotate-and-add leaves a copy of g_{j mod P} in every slot j, all of which the arbiter decrypts, so the
-   * mask is applied P-periodically: slot j gets m[j mod P]. Masking the copies independently would let the
-   * arbiter average them away. `mask` has p to slotCount values, |m| ≤ 2^30; values beyond the first P must
-   * repeat them (m[j] = m[j mod P]); slots p ≤ j < P that `mask` does not cover (they hold the zero gradient of
-   * the padding columns) get fresh uniform noise of the same magnitude as `mask`.
+   * The sum runs baby-step giant-step (verticalGradientPlan): with k = g·a + b,
+   *   z = Σ_{a<P/g} rot(inner_a, g·a),   inner_a = Σ_{b<g} rot(diag_{g·a+b}, −g·a) ⊙ rot([[d]], b),
+   * the plaintext diagonals rotated for free before encoding. rot([[d]], b) for b < g costs g − 1 rotations by 1
+   * at the top level; each inner_a (products at scale 2^80 · 2^27 = 2^107) is rescaled once (→ ≈ 2^67, level 1)
+   * and the sum over a runs by Horner's rule, acc ← rot(acc, g) + inner_a: P/g − 1 rotations by g. For p = 14
+   * (P = 16, g = 4) that is 6 rotations instead of 15 + 8.
+   *
+   * Then `mask` is added: exactly slotCount values, one independent mask per slot (VERTICAL_MASK: uniform in
+   * ±2^20; at most VERTICAL_MAX_MASK), for the arbiter decrypts every slot. The party subtracts the class sums of
+   * its mask (residueClassSums) from what the arbiter returns.
    *
    * The result is at level 1, scale ≈ 2^67: the only kind of ciphertext decryptGradient accepts. Values must
-   * satisfy |g_j| < 2^30 (and every partial sum Σ_{k<P} X·d likewise), which holds for any realistic features and
-   * weights; the party's error is about 1e-7 relative to max|g| plus 3e-16·max|m| absolute.
+   * satisfy |z_i| < 2^30, which holds for any realistic features and weights; the party's error is about 1e-7
+   * relative to max|g| plus the mask's rounding (see VERTICAL_MASK).
    */
   maskedGradient(foreGradient: Uint8Array, columns: Float64Array[], mask: Float64Array, galoisKeys: Uint8Array): Uint8Array {
     const scales = this.verticalScales();
@@ -771,79 +817,90 @@ export class CkksEngine {
       if (column.length !== B) throw new RangeError(`feature column ${j} has ${column.length} values, column 0 has ${B}`);
       requireFinite(column, `feature column ${j}`);
     });
-    if (mask.length < p || mask.length > S) throw new RangeError(`the mask needs ${p} to ${S} values, got ${mask.length}`);
+    if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
     requireFinite(mask, 'the mask');
     let maskMax = 0;
     for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
     if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
-    let P = 1;
-    while (P < p) P *= 2;
-    for (let j = P; j < mask.length; j++) {
-      if (mask[j] !== mask[j % P]) {
-        throw new RangeError(`mask value ${j} differs from mask value ${j % P}: slot ${j} holds another copy of gradient ${j % P}, so its mask must be the same (P = ${P})`);
-      }
-    }
 
-    const gk = this.galoisKeysFor(galoisKeys, P);
-    const evaluator = this.seal.Evaluator(this.context);
-    const encoder = this.seal.CKKSEncoder(this.context);
-    const rotated = this.loadCanonical(foreGradient, { scale: scales.fore, level: 0, what: 'an encrypted fore-gradient' });
+    const plan = verticalGradientPlan(p, S);
+    const { period: P, baby: g, giant: A } = plan;
+    const gk = this.galoisKeysFor(galoisKeys, plan);
+    const { encoder, evaluator } = this.verticalTools();
+    const fore = this.foreGradientCipher(foreGradient, scales.fore);
+    // babies[b] = rot([[d]], b); babies[0] is the engine's cached fore-gradient, never written to.
+    const babies: CipherText[] = [fore];
+    const inner = this.seal.CipherText();
     const product = this.seal.CipherText();
-    let acc: CipherText | undefined;
+    const rescaled = this.seal.CipherText();
+    let acc = this.seal.CipherText();
+    let spare = this.seal.CipherText();
     let plain: PlainText | undefined;
     try {
+      for (let b = 1; b < g; b++) {
+        const rotated = this.seal.CipherText();
+        babies.push(rotated);
+        evaluator.rotateVector(babies[b - 1]!, 1, gk, rotated);
+      }
       const diagonal = new Float64Array(S);
-      for (let k = 0; k < P; k++) {
-        if (k > 0) evaluator.rotateVector(rotated, 1, gk, rotated);
-        // diag_k[i] = X[(i+k) mod S][i mod P]; row r = i + k (mod S) runs over the batch for i = r − k.
-        diagonal.fill(0);
-        let nonzero = false;
-        for (let r = 0; r < B; r++) {
-          const i = r >= k ? r - k : r - k + S;
-          const column = i & (P - 1);
-          if (column < p) {
-            const x = columns[column]![r]!;
-            diagonal[i] = x;
-            if (x !== 0) nonzero = true;
+      let accSet = false;
+      for (let a = A - 1; a >= 0; a--) {
+        let innerSet = false;
+        for (let b = 0; b < g; b++) {
+          // rot(diag_k, −g·a) for k = g·a + b: slot i holds X[(i + b) mod S][(i − g·a) mod P], i.e. row r sits in
+          // slot (r − b) mod S with column (r − k) mod P.
+          const k = g * a + b;
+          diagonal.fill(0);
+          let nonzero = false;
+          for (let r = 0; r < B; r++) {
+            const column = (r - k) & (P - 1);
+            if (column < p) {
+              const x = columns[column]![r]!;
+              if (x !== 0) {
+                diagonal[r >= b ? r - b : r - b + S] = x;
+                nonzero = true;
+              }
+            }
+          }
+          // A zero diagonal contributes nothing; SEAL refuses a product with a zero plaintext (transparent result).
+          if (!nonzero) continue;
+          plain = this.encode(encoder, diagonal, scales.diagonal);
+          if (!innerSet) {
+            evaluator.multiplyPlain(babies[b]!, plain, inner);
+            innerSet = true;
+          } else {
+            evaluator.multiplyPlain(babies[b]!, plain, product);
+            evaluator.add(inner, product, inner);
+          }
+          plain.delete();
+          plain = undefined;
+        }
+        // Horner: acc ← rot(acc, g) + rescale(inner_a).
+        if (accSet) {
+          evaluator.rotateVector(acc, g, gk, spare);
+          [acc, spare] = [spare, acc];
+        }
+        if (innerSet) {
+          if (accSet) {
+            evaluator.rescaleToNext(inner, rescaled);
+            evaluator.add(acc, rescaled, acc);
+          } else {
+            evaluator.rescaleToNext(inner, acc);
+            accSet = true;
           }
         }
-        // A zero diagonal contributes nothing; SEAL refuses a product with a zero plaintext (transparent result).
-        if (!nonzero) continue;
-        plain = this.encode(encoder, diagonal, scales.diagonal);
-        if (!acc) {
-          acc = this.seal.CipherText();
-          evaluator.multiplyPlain(rotated, plain, acc);
-        } else {
-          evaluator.multiplyPlain(rotated, plain, product);
-          evaluator.add(acc, product, acc);
-        }
-        plain.delete();
-        plain = undefined;
       }
-      if (!acc) {
+      if (!accSet) {
         // Every feature value of the batch is zero, so g = 0; there is no nonzero diagonal to multiply by. The
         // constant polynomial 1 (the value 2^-27 in every slot) gives a valid product, off by 2^-27·Σ_i d_i.
         diagonal.fill(1 / scales.diagonal);
         plain = this.encode(encoder, diagonal, scales.diagonal);
-        acc = this.seal.CipherText();
-        evaluator.multiplyPlain(rotated, plain, acc);
+        evaluator.multiplyPlain(fore, plain, inner);
         plain.delete();
         plain = undefined;
+        evaluator.rescaleToNext(inner, acc);
       }
-      evaluator.rescaleToNext(acc, acc);
-      for (let step = P; step < S; step *= 2) {
-        evaluator.rotateVector(acc, step, gk, product);
-        evaluator.add(acc, product, acc);
-      }
-      // The mask, P-periodic: the first P values (fresh noise where `mask` stops short of P), repeated.
-      const padded = new Float64Array(S);
-      padded.set(mask.subarray(0, Math.min(P, mask.length)));
-      if (mask.length < P && maskMax > 0) {
-        const noise = randomBytes(4 * (P - mask.length));
-        for (let j = mask.length; j < P; j++) padded[j] = maskMax * (2 * (noise.readUInt32LE(4 * (j - mask.length)) / 2 ** 32) - 1);
-      }
-      for (let j = P; j < S; j++) padded[j] = padded[j - P]!;
-      plain = this.encode(encoder, padded, acc.scale);
+      plain = this.encode(encoder, mask, acc.scale);
       const id = acc.parmsId;
       try {
         evaluator.plainModSwitchTo(plain, id, plain);
@@ -854,22 +911,22 @@ export class CkksEngine {
       return acc.saveArray(this.seal.ComprModeType.zstd);
     } finally {
       plain?.delete();
-      acc?.delete();
+      for (const rotated of babies.slice(1)) rotated.delete();
+      spare.delete();
+      acc.delete();
+      rescaled.delete();
       product.delete();
-      rotated.delete();
-      encoder.delete();
-      evaluator.delete();
+      inner.delete();
     }
   }
 
   /**
-   * The arbiter's side: decrypt a masked gradient and return its first `count` values (1 ≤ count ≤ slotCount).
-   * Refuses, with FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^67 (what
-   * maskedGradient produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.
+   * The arbiter's view of a masked gradient: all slotCount decrypted slots z_i + m_i. Refuses, with
+   * FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^67 (what maskedGradient
+   * produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.
    */
-  decryptGradient(masked: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
+  decryptGradientSlots(masked: Uint8Array, secretKey: Uint8Array): Float64Array {
     const scales = this.verticalScales();
-    if (!Number.isInteger(count) || count < 1 || count > this.slotCount) throw new RangeError(`count must be an integer from 1 to ${this.slotCount}, got ${count}`);
     const cipher = this.loadCanonical(masked, {
       scale: scales.gradient,
       level: 1,
@@ -877,21 +934,34 @@ export class CkksEngine {
       why: '; the arbiter decrypts only masked gradients, never a per-record ciphertext such as [[u]] or [[d]]',
     });
     const secret = this.seal.SecretKey();
-    const encoder = this.seal.CKKSEncoder(this.context);
+    const { encoder } = this.verticalTools();
     let decryptor: ReturnType<SEALLibrary['Decryptor']> | undefined;
     let plain: PlainText | undefined;
     try {
       secret.loadArray(this.context, secretKey);
       decryptor = this.seal.Decryptor(this.context, secret);
       plain = decryptor.decrypt(cipher) as PlainText;
-      return Float64Array.from(encoder.decode(plain).subarray(0, count));
+      return Float64Array.from(encoder.decode(plain));
     } finally {
       plain?.delete();
       decryptor?.delete();
-      encoder.delete();
       secret.delete();
       cipher.delete();
     }
+  }
+
+  /**
+   * The arbiter's side: decrypt a masked gradient of `count` columns (1 ≤ count ≤ slotCount) and return, for each
+   * column j < count, the sum of the decrypted slots i ≡ j modulo P = the next power of two ≥ count: g_j plus the
+   * sum of the party's masks on those slots. Only ciphertexts decryptGradientSlots accepts are decrypted.
+   *
+   * `count` must be the party's own number of columns: class sums modulo a larger P would be finer sums of z, up
+   * to every z_i itself for count = slotCount (see docs/protocol-vertical.md, "What the arbiter decrypts").
+   */
+  decryptGradient(masked: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
+    this.verticalScales();
+    if (!Number.isInteger(count) || count < 1 || count > this.slotCount) throw new RangeError(`count must be an integer from 1 to ${this.slotCount}, got ${count}`);
+    return residueClassSums(this.decryptGradientSlots(masked, secretKey), count);
   }
 
   /** Encode up to slotCount values (zero padded) at `scale` on the top level. */

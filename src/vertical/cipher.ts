@@ -1,33 +1,57 @@
 /**
  * The encrypted quantities of a vertical logistic regression, behind one interface so the same protocol runs with
  * CKKS or, for comparison only, in the clear. See docs/protocol-vertical.md for the packing.
+ *
+ * A party's gradient travels as S per-slot values z_i + m_i whose residue classes modulo P (the next power of two
+ * ≥ its column count p) sum to Xᵀd: the arbiter decrypts every slot and returns the p class sums, and the party
+ * subtracts the same class sums of its mask (unmask). Both schemes do the same arithmetic, so their costs compare.
  */
 import { randomFillSync } from 'node:crypto';
-import type { CkksEngine } from '../he/ckks.js';
+import { nextPowerOfTwo, residueClassSums, VERTICAL_MASK, type CkksEngine } from '../he/ckks.js';
 import { float64Bytes, toFloat64 } from '../fl/vector-codec.js';
+
+/** Slots of a plaintext-scheme masked gradient: the CKKS slot count (N = 8192), which also bounds the batch. */
+const PLAINTEXT_SLOTS = 4096;
 
 export interface VerticalCipher {
   readonly scheme: 'ckks' | 'plaintext';
+  /** Values of a masked gradient: a mask has one value per slot. */
+  readonly slots: number;
+  /** Magnitude of the uniform per-slot masks parties draw (VERTICAL_MASK, 2^20; see src/he/ckks.ts for why). */
+  readonly maskMagnitude: number;
   /** A host's 0.25 * partial scores of one batch, encrypted under the arbiter's key. */
   encryptPartial(values: Float64Array): Uint8Array;
   /** The guest's encrypted fore-gradient weights ⊙ (Σ partials) + offset. */
   foreGradient(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): Uint8Array;
-  /** Enc(Xᵀd + mask) for a party's batch columns. */
+  /** Enc(z + mask) for a party's batch columns: `slots` values whose classes modulo P sum to Xᵀd (mask: `slots` values). */
   maskedGradient(foreGradient: Uint8Array, columns: Float64Array[], mask: Float64Array): Uint8Array;
+  /** Xᵀd from the arbiter's class sums (one per column) and the mask the party used. */
+  unmask(classSums: Float64Array, mask: Float64Array): Float64Array;
+}
+
+/** Xᵀd = (arbiter's class sums of z + m) − (class sums of m), for the columns the sums were asked for. */
+function unmask(classSums: Float64Array, mask: Float64Array): Float64Array {
+  const maskSums = residueClassSums(mask, classSums.length);
+  return classSums.map((v, j) => v - maskSums[j]!);
 }
 
 export function ckksCipher(engine: CkksEngine, publicKey: Uint8Array, galoisKeys: Uint8Array): VerticalCipher {
   return {
     scheme: 'ckks',
+    slots: engine.slotCount,
+    maskMagnitude: VERTICAL_MASK,
     encryptPartial: (values) => engine.encryptSlots(values, publicKey),
     foreGradient: (partials, weights, offset) => engine.foreGradient(partials, weights, offset),
     maskedGradient: (d, columns, mask) => engine.maskedGradient(d, columns, mask, galoisKeys),
+    unmask,
   };
 }
 
 /** The same protocol with every vector in the clear: for measuring what encryption costs, never for real data. */
 export const plaintextCipher: VerticalCipher = {
   scheme: 'plaintext',
+  slots: PLAINTEXT_SLOTS,
+  maskMagnitude: VERTICAL_MASK,
   encryptPartial: (values) => float64Bytes(values),
   foreGradient(partials, weights, offset) {
     const sum = new Float64Array(weights.length);
@@ -38,29 +62,52 @@ export const plaintextCipher: VerticalCipher = {
     for (let i = 0; i < sum.length; i++) sum[i] = weights[i]! * sum[i]! + offset[i]!;
     return float64Bytes(sum);
   },
+  /**
+   * The CKKS layout in the clear: record r's product with column c lands in slot (r − k) mod S with k = (r − c)
+   * mod P, the slot of diag_k ⊙ rot(d, k) that holds it (see CkksEngine.maskedGradient), so the slots of class c
+   * sum to g_c; then the per-slot mask.
+   */
   maskedGradient(d, columns, mask) {
+    const S = PLAINTEXT_SLOTS;
+    const p = columns.length;
+    if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
     const fore = toFloat64(d);
-    const out = new Float64Array(mask.length);
-    out.set(mask);
-    columns.forEach((col, j) => {
-      let g = 0;
-      for (let i = 0; i < col.length; i++) g += col[i]! * fore[i]!;
-      out[j]! += g;
+    const B = columns[0]?.length ?? 0;
+    if (p === 0 || p > S || B > S || B > fore.length) throw new RangeError(`a masked gradient takes 1 to ${S} columns of at most ${Math.min(S, fore.length)} records`);
+    const P = nextPowerOfTwo(p);
+    const z = new Float64Array(S);
+    columns.forEach((column, c) => {
+      for (let r = 0; r < column.length; r++) {
+        const k = (r - c) & (P - 1);
+        z[r >= k ? r - k : r - k + S]! += column[r]! * fore[r]!;
+      }
     });
-    return float64Bytes(out);
+    for (let i = 0; i < S; i++) z[i]! += mask[i]!;
+    return float64Bytes(z);
   },
+  unmask,
 };
 
 /** Standard deviation of the noise the arbiter adds to what it decrypts (noise flooding, see below). */
 const FLOODING_SIGMA = 2 ** -22;
 
 /**
- * The arbiter's side: decrypt a masked gradient, keeping only its first `count` values. CKKS decryptions carry the
+ * The arbiter's side: decrypt a masked gradient of `count` columns and return its `count` class sums (the
+ * decrypted slots summed over each residue class modulo the next power of two ≥ count). CKKS decryptions carry the
  * scheme's own noise, and handing exact decryptions to a party is the opening of Li and Micciancio's key-recovery
- * attack on CKKS; fresh Gaussian noise (σ = 2^-22, below the gradients' own CKKS error budget) drowns it.
+ * attack on CKKS; fresh Gaussian noise (σ = 2^-22 per returned value, below the gradients' own CKKS error budget)
+ * drowns it.
+ *
+ * `count` must be the asking party's own number of columns: the class sums for a larger count are finer sums of
+ * the party's slots z_i, each a partial sum over P records of its features times the guest's fore-gradient, and
+ * count = S would return every z_i (see docs/protocol-vertical.md, "What the arbiter decrypts").
  */
 export function arbiterDecrypt(scheme: 'ckks' | 'plaintext', engine: CkksEngine | undefined, secretKey: Uint8Array | undefined, masked: Uint8Array, count: number): Float64Array {
-  if (scheme === 'plaintext') return toFloat64(masked).slice(0, count);
+  if (scheme === 'plaintext') {
+    const values = toFloat64(masked);
+    if (values.length !== PLAINTEXT_SLOTS) throw new RangeError(`a masked gradient holds ${PLAINTEXT_SLOTS} values, got ${values.length}`);
+    return residueClassSums(values, count);
+  }
   const values = engine!.decryptGradient(masked, count, secretKey!);
   const u = new Uint32Array(2 * values.length);
   randomFillSync(u);
