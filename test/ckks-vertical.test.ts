@@ -22,8 +22,8 @@ import {
 } from '../src/he/ckks.js';
 import { arbiterDecrypt, ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
-import { FedcreditError } from '../src/errors.js';
 import { Rng } from '../src/random.js';
+import { expectCode } from './helpers/errors.js';
 
 /** One mini-batch: partial scores of the guest and hosts, labels, weights, and the plaintext fore-gradient. */
 interface Batch {
@@ -126,18 +126,6 @@ function gradientError(got: Float64Array, want: Float64Array, columns: Float64Ar
   return { rel, judged: abs / Math.max(scale, typical), abs, scale, typical };
 }
 
-function expectCode(fn: () => unknown, code: string, pattern?: RegExp): FedcreditError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, `a FedcreditError ${code} should be thrown`).toBeInstanceOf(FedcreditError);
-  expect((caught as FedcreditError).code).toBe(code);
-  if (pattern) expect((caught as FedcreditError).message).toMatch(pattern);
-  return caught as FedcreditError;
-}
 
 /** Cut bytes off the end and rewrite SEAL's header size to match, as a hostile sender could. */
 function truncateWithHeader(bytes: Uint8Array, cut: number): Uint8Array {

@@ -8,9 +8,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { CkksEngine, DEFAULT_CKKS_PARAMS, wasmHeapBytes, type CkksKeyPair } from '../src/he/ckks.js';
 import { VectorCodec, toFloat64 } from '../src/fl/vector-codec.js';
-import { FedcreditError } from '../src/errors.js';
 import { Rng } from '../src/random.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
+import { expectCode } from './helpers/errors.js';
 
 const digest = (b: Uint8Array): Uint8Array => createHash('sha256').update(b).digest();
 
@@ -49,17 +49,6 @@ function plainSum(vectors: Float64Array[]): Float64Array {
   return out;
 }
 
-function expectCode(fn: () => unknown, code: string, pattern?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, `a FedcreditError ${code} should be thrown`).toBeInstanceOf(FedcreditError);
-  expect((caught as FedcreditError).code).toBe(code);
-  if (pattern) expect((caught as FedcreditError).message).toMatch(pattern);
-}
 
 let engine: CkksEngine;
 let codec: VectorCodec;

@@ -4,13 +4,13 @@
  * three participants as separate processes on 127.0.0.1, and compares the federated model with each bank alone
  * and with the pooled data on a held-out set.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import Table from 'cli-table3';
 import { stringify } from 'yaml';
 import { CoordinatorClient } from '../client.js';
 import { LocalCluster } from '../federation/local-cluster.js';
-import { writeDemoPki } from './pki.js';
+import { demoFolders, writeDemoPki } from './setup.js';
 import { createProgressRenderer } from '../cli/progress.js';
 import { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { loadDataset, type LoadedDataset } from '../data/csv.js';
@@ -50,12 +50,7 @@ export interface HorizontalSummary {
 
 export async function runHorizontalDemo(opts: DemoOptions): Promise<HorizontalSummary> {
   const started = Date.now();
-  const say = (line: string) => process.stdout.write(line + '\n');
-  await rm(opts.out, { recursive: true, force: true });
-  const dataDir = join(opts.out, 'data');
-  const configDir = join(opts.out, 'config');
-  const logDir = join(opts.out, 'logs');
-  await mkdir(configDir, { recursive: true });
+  const { dataDir, configDir, logDir, say } = await demoFolders(opts.out);
 
   say(`fedcredit demo: horizontal federation of three banks (output in ${opts.out})`);
   const synth = await writeHorizontalSynth(dataDir, { seed: opts.seed });

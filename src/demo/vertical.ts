@@ -5,13 +5,13 @@
  * aligns the enterprises by PSI, trains the vertical model with CKKS, scores a few new applications, and compares
  * the federated model with the bank alone and with all columns pooled, on held-out enterprises.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import Table from 'cli-table3';
 import { stringify } from 'yaml';
 import { CoordinatorClient } from '../client.js';
 import { LocalCluster } from '../federation/local-cluster.js';
-import { writeDemoPki } from './pki.js';
+import { demoFolders, writeDemoPki } from './setup.js';
 import type { Transport } from '../wire/transport.js';
 import { createProgressRenderer } from '../cli/progress.js';
 import { VerticalJobSpec } from '../config/schemas.js';
@@ -54,12 +54,7 @@ const HOSTS = ['tax-bureau', 'power-company', 'platform'];
 
 export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<VerticalSummary> {
   const started = Date.now();
-  const say = (line: string) => process.stdout.write(line + '\n');
-  await rm(opts.out, { recursive: true, force: true });
-  const dataDir = join(opts.out, 'data');
-  const configDir = join(opts.out, 'config');
-  const logDir = join(opts.out, 'logs');
-  await mkdir(configDir, { recursive: true });
+  const { dataDir, configDir, logDir, say } = await demoFolders(opts.out);
 
   say(`fedcredit demo: vertical federation of a bank, a tax bureau, a power company and a platform (output in ${opts.out})`);
   const synth = await writeVerticalSynth(dataDir, { seed: opts.seed });

@@ -1,4 +1,5 @@
-/** The demo's federation PKI, written beside its configs: the demo runs with mutual TLS like a real deployment. */
+/** What both demos set up the same way: their output folders and the federation PKI (they run with mutual TLS). */
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EphemeralFederation } from '../federation/ephemeral.js';
 import { issueCertificate } from '../pki/pki.js';
@@ -10,4 +11,12 @@ export async function writeDemoPki(out: string, participants: string[], submitte
   const dir = join(out, 'pki', 'issued', `${submitter}-submitter`);
   await issueCertificate(join(out, 'pki'), { organisation: submitter, role: 'submitter', outDir: dir });
   return identityFromDir(dir);
+}
+
+/** A fresh output folder with data/, config/ and logs/, and a way to print progress lines. */
+export async function demoFolders(out: string): Promise<{ dataDir: string; configDir: string; logDir: string; say: (line: string) => void }> {
+  await rm(out, { recursive: true, force: true });
+  const configDir = join(out, 'config');
+  await mkdir(configDir, { recursive: true });
+  return { dataDir: join(out, 'data'), configDir, logDir: join(out, 'logs'), say: (line) => process.stdout.write(line + '\n') };
 }
