@@ -23,7 +23,7 @@ import { JobStore } from './job-store.js';
 import { OwnRecord } from './own-record.js';
 import { splitRows } from '../src/data/split.js';
 import { VerticalParty } from './vertical-job.js';
-import { channelCredentials, type Transport } from '../src/wire/transport.js';
+import { dialed, type Transport } from '../src/wire/transport.js';
 import { ScoringParty } from './vertical-score.js';
 import { Approvals } from './approvals.js';
 import type { PartyChannel } from './vertical-channel.js';
@@ -146,7 +146,7 @@ export class ParticipantNode {
   private openStream(address: string): Promise<string> {
     return new Promise((resolve) => {
       this.client?.close();
-      const client = new CoordinatorClient(address, channelCredentials(this.opts.transport), { ...KEEPALIVE_OPTIONS });
+      const client = dialed(CoordinatorClient, address, this.opts.transport, { ...KEEPALIVE_OPTIONS });
       this.client = client;
       const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
       const stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
@@ -366,7 +366,7 @@ export class ParticipantNode {
       const refusal = this.policyRefusal(spec);
       if (refusal) return refuse(...refusal);
       // Waiting for a person must not hold up this node's other jobs: the answer is sent when the owner decides.
-      void this.awaitApproval(m, offer, spec, refuse);
+      void this.awaitApproval(m, offer, spec, refuse).catch((err) => log.error({ job: m.jobId, err: errorMessage(err) }, 'could not answer the offer after the owner decided'));
       return;
     }
     return this.acceptOffer(m, offer, spec, refuse);

@@ -10,7 +10,7 @@ import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS } from './wire/proto.js
 import { ChunkJoiner } from './wire/framing.js';
 import { unpackArtifact, type ArtifactFiles } from './model/artifact.js';
 import type { Chunk, JobEvent, JobStatus, SubmitJobResponse } from './wire/messages.js';
-import { channelCredentials, type Transport } from './wire/transport.js';
+import { dialed, type Transport } from './wire/transport.js';
 
 const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
 
@@ -41,7 +41,7 @@ export class CoordinatorClient {
     readonly address: string,
     transport: Transport,
   ) {
-    this.raw = new Client(address, channelCredentials(transport), { ...KEEPALIVE_OPTIONS }) as unknown as RawClient;
+    this.raw = dialed(Client, address, transport, { ...KEEPALIVE_OPTIONS }) as unknown as RawClient;
   }
 
   private unary<T>(method: 'submitJob' | 'getJob', request: object, timeoutMs = 30_000): Promise<T> {

@@ -16,7 +16,7 @@ import { loadDataset } from '../src/data/csv.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
 import * as grpc from '@grpc/grpc-js';
-import { channelCredentials } from '../src/wire/transport.js';
+import { dialed } from '../src/wire/transport.js';
 import { sha256, toFrames, type Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition } from '../src/wire/proto.js';
 import type { DuplexCall } from '../src/wire/stream.js';
@@ -145,7 +145,7 @@ describe('bad input during a federation (real coordinator, two honest participan
 
   it('a stream that has not said Hello cannot make the coordinator buffer a large chunked message', async () => {
     const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
-    const client = new Client(fed.cluster.address, channelCredentials(await fed.identity('bank-chatty', 'participant')));
+    const client = dialed(Client, fed.cluster.address, await fed.identity('bank-chatty', 'participant'));
     const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
     const status = new Promise<grpc.StatusObject>((resolve) => call.on('status' as 'end', resolve as never));
     call.on('error', () => undefined);

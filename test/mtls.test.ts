@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinatorClient } from '../src/client.js';
 import { initCa, issueCertificate, revokeCertificate } from '../src/pki/pki.js';
-import { channelCredentials, identityFromDir, type Transport } from '../src/wire/transport.js';
+import { dialed, identityFromDir, type Transport } from '../src/wire/transport.js';
 import { coordinatorServiceDefinition } from '../src/wire/proto.js';
 import { toFrames, type Frame } from '../src/wire/framing.js';
 import type { ParticipantMessage } from '../src/wire/messages.js';
@@ -101,7 +101,7 @@ describe('mutual TLS and roles', () => {
 
     const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
     const connectAs = async (t: Transport, org: string) => {
-      const client = new Client(fed.cluster.address, channelCredentials(t));
+      const client = dialed(Client, fed.cluster.address, t);
       const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Frame<ParticipantMessage>, unknown> }).connect();
       const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
       call.on('error', () => undefined);
@@ -122,7 +122,7 @@ describe('mutual TLS and roles', () => {
 
   it('a replayed message (a nonce the organisation already used) is refused with the reason', async () => {
     const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
-    const client = new Client(fed.cluster.address, channelCredentials(await issue('replayer', 'participant')));
+    const client = dialed(Client, fed.cluster.address, await issue('replayer', 'participant'));
     const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Frame<ParticipantMessage>, Frame<{ body: string; error?: { message: string } }>> }).connect();
     const errors: string[] = [];
     call.on('data', (f) => {

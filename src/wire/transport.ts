@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { Http2SecureServer } from 'node:http2';
 import { join, resolve } from 'node:path';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { checkServerIdentity, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readIdentity, verifyPeer, type Role } from '../pki/pki.js';
@@ -167,9 +167,34 @@ function handshakeReason(err: Error & { code?: string }): string {
   return 'TLS handshake failed';
 }
 
-export function channelCredentials(t: Transport): grpc.ChannelCredentials {
-  if (t.kind === 'insecure') return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(t.ca, t.key, t.cert);
+/**
+ * How a client dials the coordinator: its certificate, the federation CA, and a check that the server is the
+ * federation's *coordinator* (its certificate's role), for the address dialled. The TLS server name is a fixed
+ * name rather than an IP address (RFC 6066 forbids IPs there); the address itself is checked against the
+ * certificate by the same check.
+ */
+function dialOptions(t: Transport, address: string): { credentials: grpc.ChannelCredentials; options: grpc.ChannelOptions } {
+  if (t.kind === 'insecure') return { credentials: grpc.credentials.createInsecure(), options: {} };
+  const host = address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
+  const credentials = grpc.credentials.createSsl(t.ca, t.key, t.cert, {
+    checkServerIdentity: (_name, cert) => {
+      let role: Role;
+      try {
+        role = readIdentity(cert.raw).role;
+      } catch (err) {
+        return new Error(`the server's certificate carries no fedcredit identity: ${errorMessage(err)}`);
+      }
+      if (role !== 'coordinator') return new Error(`the server presented a ${role} certificate, not a coordinator's`);
+      return checkServerIdentity(host, cert);
+    },
+  });
+  return { credentials, options: { 'grpc.ssl_target_name_override': 'localhost' } };
+}
+
+/** A gRPC client of `ClientCtor` for the coordinator at `address`, with `dialOptions`. */
+export function dialed<C>(ClientCtor: new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C, address: string, t: Transport, extra: grpc.ChannelOptions = {}): C {
+  const dial = dialOptions(t, address);
+  return new ClientCtor(address, dial.credentials, { ...extra, ...dial.options });
 }
 
 /** The authenticated peer of a call, from its certificate; undefined on an insecure server. */

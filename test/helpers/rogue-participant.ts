@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { channelCredentials, type Transport } from '../../src/wire/transport.js';
+import { dialed, type Transport } from '../../src/wire/transport.js';
 import { ParticipantJob, schemaHash } from '../../participant/job-state.js';
 import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
 import type { LoadedDataset } from '../../src/data/csv.js';
@@ -35,7 +35,7 @@ export class RogueParticipant {
   /** A rogue is an insider: it connects with a participant certificate of its own (or plaintext on an insecure federation). */
   connect(address: string, transport: Transport): Promise<void> {
     return new Promise((resolve) => {
-      this.client = new Client(address, channelCredentials(transport));
+      this.client = dialed(Client, address, transport);
       const call = (this.client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
       this.stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
         onMessage: (m) => {
