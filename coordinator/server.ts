@@ -32,7 +32,7 @@ import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
 import { VerticalRun } from './vertical-run.js';
 import { ScoreRun } from './score-run.js';
 import { unfinishedJobs } from './recovery.js';
-import { peerIdentity, serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
+import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/pki.js';
 
 
@@ -87,13 +87,13 @@ export class CoordinatorService implements SessionRegistry {
       refuse(grpc.status.UNAUTHENTICATED, `the client certificate does not verify (${verdict.reason})`);
       return { ok: false };
     }
-    const identity = peerIdentity(call as Parameters<typeof peerIdentity>[0]);
-    if (!identity || !ALLOWED[action].includes(identity.role)) {
-      const who = identity ? `${identity.organisation} (certificate role ${identity.role})` : 'a caller without a readable certificate';
+    const identity = verdict.identity;
+    if (!ALLOWED[action].includes(identity.role)) {
+      const who = `${identity.organisation} (certificate role ${identity.role})`;
       const what = { connect: 'open a participant control stream', submit: 'submit jobs', read: 'read jobs', audit: 'read the audit ledger' }[action];
       const needed = ALLOWED[action].map((r) => `${/^[aeiou]/.test(r) ? 'an' : 'a'} ${r}`).join(' or ');
       const details = `${who} may not ${what}: that needs ${needed} certificate`;
-      this.log.warn({ peer: call.getPeer(), organisation: identity?.organisation, role: identity?.role, action }, `refused: ${details}`);
+      this.log.warn({ peer: call.getPeer(), organisation: identity.organisation, role: identity.role, action }, `refused: ${details}`);
       refuse(grpc.status.PERMISSION_DENIED, details);
       return { ok: false };
     }

@@ -93,12 +93,15 @@ export interface ServerTransport {
    */
   guardHandshakes(server: grpc.Server): void;
   /** Per call: the peer certificate verifies against the CA and the current revocation list (a second line of defence). */
-  check(peerCertificate: Buffer): { ok: true } | { ok: false; reason: string };
+  check(peerCertificate: Buffer): { ok: true; identity: PeerIdentity } | { ok: false; reason: string };
   close(): void;
 }
 
 export function serverTransport(t: Transport, log: Logger): ServerTransport {
-  if (t.kind === 'insecure') return { credentials: grpc.ServerCredentials.createInsecure(), guardHandshakes: () => undefined, check: () => ({ ok: true }), close: () => undefined };
+  if (t.kind === 'insecure') {
+    const check = () => ({ ok: false as const, reason: 'an insecure server has no certificates to check' });
+    return { credentials: grpc.ServerCredentials.createInsecure(), guardHandshakes: () => undefined, check, close: () => undefined };
+  }
   const credentials = new FederationServerCredentials(t);
   if (t.crlFile) {
     const crlFile = t.crlFile;
@@ -136,7 +139,7 @@ export function serverTransport(t: Transport, log: Logger): ServerTransport {
     },
     check(peerCertificate) {
       const verdict = verifyPeer(peerCertificate, { ca: t.ca, crl: credentials.crl });
-      return verdict.ok ? { ok: true } : { ok: false, reason: `${verdict.reason}: ${verdict.detail}` };
+      return verdict.ok ? { ok: true, identity: { organisation: verdict.identity.organisation, role: verdict.identity.role } } : { ok: false, reason: `${verdict.reason}: ${verdict.detail}` };
     },
     close: () => {
       if (t.crlFile) unwatchFile(t.crlFile);
@@ -197,10 +200,3 @@ export function dialed<C>(ClientCtor: new (address: string, credentials: grpc.Ch
   return new ClientCtor(address, dial.credentials, { ...extra, ...dial.options });
 }
 
-/** The authenticated peer of a call, from its certificate; undefined on an insecure server. */
-export function peerIdentity(call: { getAuthContext?: () => { sslPeerCertificate?: { raw?: Buffer } } | null }): PeerIdentity | undefined {
-  const raw = call.getAuthContext?.()?.sslPeerCertificate?.raw;
-  if (!raw) return undefined;
-  const id = readIdentity(raw);
-  return { organisation: id.organisation, role: id.role };
-}
