@@ -377,7 +377,7 @@ export class VerticalRun extends VerticalBase {
       // Each party's commitment to its part: the parts themselves never leave their owners.
       parts: Object.fromEntries([...parts].map(([org, r]) => [org, { sha256: r.report.part_sha256 }])),
       intersection: psi.intersection,
-      test: { rows: evaluation.rows, auc: evaluation.test_auc, ks: evaluation.test_ks },
+      test: { rows: evaluation.rows, auc: evaluation.test_auc, ks: evaluation.test_ks, evaluation: evaluation.evaluation ?? null },
       createdAt: new Date().toISOString(),
     };
     const bytes = Buffer.from(JSON.stringify(manifest, null, 2));

@@ -19,6 +19,7 @@ import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
 import { toFloat64 } from '../src/fl/vector-codec.js';
 import type { PreparedIds } from '../src/psi/ids.js';
 import { auc, ks } from '../src/metrics.js';
+import { evaluateCredit } from '../src/evaluation.js';
 import { Rng, seededShuffle } from '../src/random.js';
 import { ckksCipher, plaintextCipher, type VerticalCipher } from '../src/vertical/cipher.js';
 import { fitCalibration, modelPartDigest, PartyModel, type Alignment, type ModelPart } from '../src/vertical/party-model.js';
@@ -392,11 +393,15 @@ export class VerticalParty extends PartyChannel {
     if (!z) return { rows: rows.length };
     const y = this.labels!.test;
     const { a, b } = this.calibration!;
+    const pd = z.map((s) => 1 / (1 + Math.exp(-(a * s + b))));
     // The guest's own record of the held-out scores, for its modellers (never sent).
     const lines = ['enterprise_id,default_12m,score,pd'];
-    rows.forEach((r, i) => lines.push(`${this.data.ids[r]},${y[i]},${z[i]!.toFixed(8)},${(1 / (1 + Math.exp(-(a * z[i]! + b)))).toFixed(8)}`));
+    rows.forEach((r, i) => lines.push(`${this.data.ids[r]},${y[i]},${z[i]!.toFixed(8)},${pd[i]!.toFixed(8)}`));
     writeFileSync(join(this.jobDir, 'test-scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });
-    return { rows: rows.length, test_auc: rows.length > 0 ? auc(y, z) : null, test_ks: rows.length > 0 ? ks(y, z) : null };
+    if (rows.length === 0) return { rows: 0, test_auc: null, test_ks: null };
+    // Aggregates only (deciles, confusion at the cut-off, calibration bins): the bank's report, published with the model.
+    const evaluation = evaluateCredit(y, pd, this.spec.evaluation.decline_cutoff);
+    return { rows: rows.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation };
   }
 
   override dispose(): void {

@@ -35,6 +35,8 @@ describe('fedcredit demo', () => {
     expect(v.federated.auc - v.bank_only.auc).toBeGreaterThan(0.03);
     expect(v.pooled.auc - v.federated.auc).toBeLessThan(0.01);
     expect(v.federated.ks).toBeGreaterThan(v.bank_only.ks);
+    expect(v.federated.gini).toBeCloseTo(2 * v.federated.auc - 1, 3);
+    expect(v.federated.top_decile.lift).toBeGreaterThan(2);
     expect(v.scored.enterprises).toBe(5);
     expect(v.scored.mean_pd).toBeGreaterThan(0);
     expect(v.scored.mean_pd).toBeLessThan(1);

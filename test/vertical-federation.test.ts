@@ -38,10 +38,19 @@ describe('vertical LR on UCI default credit (bank + tax bureau)', () => {
       spec,
     );
     const ledger = readLedger(join(fed.dir, 'coordinator-state', 'ledger'));
-    const published = ledger.entries.find((e) => e.entry.kind === 'model_published' && e.entry.jobId === jobId)!.body as { test: { auc: number; ks: number; rows: number } };
+    const published = ledger.entries.find((e) => e.entry.kind === 'model_published' && e.entry.jobId === jobId)!.body as {
+      test: { auc: number; ks: number; rows: number; evaluation: { gini: number; deciles: { count: number; lift: number }[]; confusion: { approvalRate: number }; calibration: { count: number }[] } };
+    };
     const fedAuc = published.test.auc;
     console.log(`vertical UCI: federated AUC ${fedAuc.toFixed(4)} KS ${published.test.ks.toFixed(4)}; pooled ${baselines.pooled.auc.toFixed(4)}; guest only ${baselines.guestOnly.auc.toFixed(4)}; intersection ${baselines.intersection}`);
     expect(published.test.rows).toBe(baselines.pooled.n);
+    // The bank's evaluation report travels with the model: aggregates over the held-out rows only.
+    const ev = published.test.evaluation;
+    expect(ev.gini).toBeCloseTo(2 * fedAuc - 1, 6);
+    expect(ev.deciles.reduce((n, d) => n + d.count, 0)).toBe(published.test.rows);
+    expect(ev.deciles[0]!.lift).toBeGreaterThan(ev.deciles[9]!.lift);
+    expect(ev.calibration.reduce((n, b) => n + b.count, 0)).toBe(published.test.rows);
+    expect(ev.confusion.approvalRate).toBeGreaterThan(0);
     expect(fedAuc).toBeGreaterThan(baselines.pooled.auc - 0.005);
     expect(fedAuc).toBeGreaterThan(baselines.guestOnly.auc + 0.05);
 

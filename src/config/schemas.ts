@@ -185,6 +185,13 @@ export const VerticalJobSpec = z
       .object({ scheme: z.enum(['ckks', 'plaintext']).default('ckks') })
       .strict()
       .default({ scheme: 'ckks' }),
+    evaluation: z
+      .object({
+        /** Probability of default from which an application is declined, for the confusion table on held-out rows. */
+        decline_cutoff: z.number().gt(0).lt(1).default(0.2),
+      })
+      .strict()
+      .default({ decline_cutoff: 0.2 }),
   })
   .strict()
   .superRefine((job, ctx) => {

@@ -22,6 +22,7 @@ import { writeVerticalSynth, type VerticalSynthResult } from '../synth/vertical.
 import { verticalBaselines } from '../vertical/baseline.js';
 import { requestScores } from '../vertical/score-client.js';
 import { holdoutOf } from '../data/split.js';
+import type { CreditEvaluation } from '../evaluation.js';
 
 export interface VerticalDemoOptions {
   out: string;
@@ -43,7 +44,7 @@ export interface VerticalSummary {
   intersection: number;
   test_rows: number;
   bank_only: Scores;
-  federated: Scores;
+  federated: Scores & { gini: number; top_decile: { default_rate: number; lift: number; share_of_defaults: number } };
   pooled: Scores;
   scored: { job_id: string; enterprises: number; mean_pd: number };
   seconds: number;
@@ -177,7 +178,7 @@ async function evaluate(
   scored: VerticalSummary['scored'],
   started: number,
 ): Promise<VerticalSummary> {
-  const manifest = JSON.parse(await readFile(join(opts.out, 'model', 'manifest.json'), 'utf8')) as { test: { rows: number; auc: number; ks: number } };
+  const manifest = JSON.parse(await readFile(join(opts.out, 'model', 'manifest.json'), 'utf8')) as { test: { rows: number; auc: number; ks: number; evaluation: CreditEvaluation } };
   const parties = await Promise.all(
     [GUEST, ...HOSTS].map(async (org) => {
       const p = synth.parties.find((q) => q.party === org)!;
@@ -194,7 +195,11 @@ async function evaluate(
     intersection: baselines.intersection,
     test_rows: manifest.test.rows,
     bank_only: pick(baselines.guestOnly),
-    federated: pick(manifest.test),
+    federated: {
+      ...pick(manifest.test),
+      gini: round4(manifest.test.evaluation.gini),
+      top_decile: { default_rate: round4(manifest.test.evaluation.deciles[0]!.defaultRate), lift: round4(manifest.test.evaluation.deciles[0]!.lift), share_of_defaults: round4(manifest.test.evaluation.deciles[0]!.cumulativeGain) },
+    },
     pooled: pick(baselines.pooled),
     scored,
     seconds: (Date.now() - started) / 1000,
@@ -212,4 +217,8 @@ function printTable(s: VerticalSummary): void {
   table.push([`federated (${s.encryption})`, 'bank + tax + power + platform, data stays home', s.federated.auc.toFixed(4), s.federated.ks.toFixed(4)]);
   table.push(['pooled (upper bound)', 'all columns in one place', s.pooled.auc.toFixed(4), s.pooled.ks.toFixed(4)]);
   process.stdout.write('\n' + table.toString() + '\n');
+  const top = s.federated.top_decile;
+  process.stdout.write(
+    `federated model: Gini ${s.federated.gini.toFixed(3)}; the riskiest tenth of held-out SMEs defaults at ${(100 * top.default_rate).toFixed(1)}% (lift ${top.lift.toFixed(2)}) and holds ${(100 * top.share_of_defaults).toFixed(0)}% of all defaults\n`,
+  );
 }
