@@ -12,6 +12,7 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { PreparedIds } from '../src/psi/ids.js';
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
+import { populationStabilityIndex } from '../src/evaluation.js';
 import type { StepRequest } from '../src/wire/messages.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
 
@@ -40,7 +41,7 @@ export class ScoringParty extends PartyChannel {
     io: PartyIo,
     log: Logger,
     private readonly jobDir: string,
-    modelDir: string,
+    private readonly modelDir: string,
     requestsDir: string,
   ) {
     super(id, org, spec.guest, io, log, spec.step_timeout_s * 1000);
@@ -71,6 +72,14 @@ export class ScoringParty extends PartyChannel {
     rmSync(file, { force: true });
   }
 
+  /** PSI of this batch's scores against the held-out scores the guest kept from the training job; null without them. */
+  private stabilityAgainstTest(scores: Float64Array): number | null {
+    const file = join(this.modelDir, 'test-scores.csv');
+    if (scores.length === 0 || !existsSync(file)) return null;
+    const reference = readFileSync(file, 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[2]));
+    return reference.length >= 10 ? populationStabilityIndex(reference, scores) : null;
+  }
+
   protected beginStep(): void {}
 
   protected stateDigest(): Uint8Array {
@@ -97,8 +106,10 @@ export class ScoringParty extends PartyChannel {
     const { a, b } = this.part.calibration!;
     const lines = ['enterprise_id,pd,score,hosts_missing'];
     let partial = 0;
+    const scores = new Float64Array(own.length);
     for (let i = 0; i < own.length; i++) {
       const z = own[i]! + hostSum[i]! + this.part.intercept!;
+      scores[i] = z;
       const missing = this.coverage.filter((c) => c.match[i]! < 0).map((c) => c.host);
       if (missing.length > 0) partial++;
       lines.push(`${this.prepared.ids[i]},${(1 / (1 + Math.exp(-(a * z + b)))).toFixed(8)},${z.toFixed(8)},${missing.join(' ')}`);
@@ -107,6 +118,8 @@ export class ScoringParty extends PartyChannel {
     this.log.info({ job: this.id, scored: own.length, file: join(this.jobDir, 'scores.csv') }, 'scores written (they stay on this node)');
     return {
       requested: this.requested,
+      // Score stability against the training job's held-out enterprises (read from this node's own record).
+      score_psi: this.stabilityAgainstTest(scores),
       invalid_ids: this.invalid,
       not_in_guest_data: this.notInGuestData,
       scored: own.length,

@@ -81,6 +81,9 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
 
     const record = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === result.jobId)!.body;
     expect(record).toMatchObject({ requested: ids.length, invalid_ids: 1, not_in_guest_data: 1, scored: rows.length });
+    // Stability against the training job's held-out scores: a batch from the same population is stable.
+    expect((record as { score_psi: number }).score_psi).toBeGreaterThanOrEqual(0);
+    expect((record as { score_psi: number }).score_psi).toBeLessThan(0.25);
     // The request file is gone once read: the bank's list of applicants is not left lying around.
     expect(readdirSync(join(stateDir, 'score-requests'))).toEqual([]);
 
