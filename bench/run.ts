@@ -16,6 +16,7 @@ import { VerticalJobSpec } from '../src/config/schemas.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, trainModel } from '../src/model/network.js';
+import { Rng } from '../src/random.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -85,15 +86,7 @@ async function horizontal(): Promise<void> {
 
 /** Vertical LR on the UCI hetero split (guest + 1 host), CKKS against the same protocol in the clear and a centralised LR. */
 async function verticalLr(): Promise<void> {
-  const spec = (role: 'guest' | 'host') => ({
-    path: join(DATASETS, 'uci_default_credit', `fate_default_credit_hetero_${role}.csv`),
-    delimiter: ',',
-    id_column: 'id',
-    ...(role === 'guest' ? { label_column: 'y' } : {}),
-    features: Array.from({ length: role === 'guest' ? 13 : 10 }, (_, i) => ({ name: `x${i}`, type: 'number' as const, missing: 'impute' as const })),
-    duplicate_ids: 'reject' as const,
-    missing_values: [''],
-  });
+  const spec = (role: 'guest' | 'host') => uciHeteroSpec(role);
   const fed = await EphemeralFederation.start([{ name: 'bank', data: spec('guest') }, { name: 'tax-bureau', data: spec('host') }], { prefix: 'fedcredit-bench-' });
   const epochs = quick ? 3 : 6;
   const job = (scheme: 'ckks' | 'plaintext') => ({
@@ -163,6 +156,100 @@ async function verticalLr(): Promise<void> {
   } finally {
     await fed.stop();
   }
+}
+
+/** The UCI hetero files' data section for the guest (labels + 13 features) or a host (10 features). */
+function uciHeteroSpec(role: 'guest' | 'host', path = join(DATASETS, 'uci_default_credit', `fate_default_credit_hetero_${role}.csv`)) {
+  return {
+    path,
+    delimiter: ',',
+    id_column: 'id',
+    ...(role === 'guest' ? { label_column: 'y' } : {}),
+    features: Array.from({ length: role === 'guest' ? 13 : 10 }, (_, i) => ({ name: `x${i}`, type: 'number' as const, missing: 'impute' as const })),
+    duplicate_ids: 'reject' as const,
+    missing_values: [''],
+  };
+}
+
+/** Median CKKS epoch time (epochs after the first) of a vertical job on a running federation. */
+async function epochSeconds(fed: EphemeralFederation, hosts: string[], epochs: number): Promise<number> {
+  const run = await fed.run({
+    name: 'bench-vertical-scale',
+    kind: 'vertical-lr',
+    purpose: 'benchmark',
+    guest: 'bank',
+    hosts,
+    alignment: { id_format: 'any', min_intersection: 1000 },
+    training: { epochs, batch_size: 4096, patience: 0, seed: 7, validation_fraction: 0.1, test_fraction: 0.2, step_timeout_s: 900 },
+  });
+  run.client.close();
+  if (run.last.state !== 'succeeded') throw new Error(`vertical scale-up: ${run.last.message}`);
+  return median(run.events.filter((e) => e.progress && e.progress.round > 1).map((e) => e.progress!.seconds));
+}
+
+/**
+ * How the vertical epoch grows with hosts (1, 3, 6 copies of the UCI host's columns under different names) and
+ * with rows (UCI rows resampled with noise to 100k and 1M). The exponent is log(t2/t1) / log(n2/n1): 1 is linear.
+ */
+async function verticalScale(): Promise<void> {
+  const hostsFed = await EphemeralFederation.start(
+    [{ name: 'bank', data: uciHeteroSpec('guest') }, ...Array.from({ length: 6 }, (_, i) => ({ name: `host-${i + 1}`, data: uciHeteroSpec('host') }))],
+    { prefix: 'fedcredit-bench-' },
+  );
+  const byHosts: Record<number, number> = {};
+  try {
+    for (const k of [1, 3, 6]) byHosts[k] = await epochSeconds(hostsFed, Array.from({ length: k }, (_, i) => `host-${i + 1}`), 3);
+  } finally {
+    await hostsFed.stop();
+  }
+  const hostExponent = Math.log(byHosts[6]! / byHosts[1]!) / Math.log(6);
+  results['vertical_lr.scale.hosts_1_epoch_s'] = +byHosts[1]!.toFixed(3);
+  results['vertical_lr.scale.hosts_3_epoch_s'] = +byHosts[3]!.toFixed(3);
+  results['vertical_lr.scale.hosts_6_epoch_s'] = +byHosts[6]!.toFixed(3);
+  results['vertical_lr.scale.hosts_exponent'] = +hostExponent.toFixed(3);
+  table.push(['vertical_lr by hosts (30k rows)', `epoch ${byHosts[1]!.toFixed(2)}s / ${byHosts[3]!.toFixed(2)}s / ${byHosts[6]!.toFixed(2)}s for 1 / 3 / 6 hosts`, `exponent ${hostExponent.toFixed(2)}`, '']);
+
+  const guest = await loadDataset(uciHeteroSpec('guest'));
+  const host = await loadDataset(uciHeteroSpec('host'));
+  const hostRow = new Map(host.ids.map((id, r) => [id, r]));
+  const byRows: Record<number, number> = { 30_000: results['vertical_lr.epoch_s_ckks'] ?? byHosts[1]! };
+  for (const n of [100_000, 1_000_000]) {
+    const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-rows-'));
+    try {
+      // Resample UCI rows with Gaussian noise (0.05 sd on the standardised features); fresh ids.
+      const rng = new Rng(n);
+      const g = ['id,y,' + guest.features.join(',')];
+      const h = ['id,' + host.features.join(',')];
+      for (let i = 0; i < n; i++) {
+        const r = rng.int(guest.rows);
+        const hr = hostRow.get(guest.ids[r]!)!;
+        const noisy = (x: number) => (x + rng.normal() * 0.05).toFixed(4);
+        g.push(`e${i},${guest.y![r]},${Array.from(guest.x.subarray(r * 13, r * 13 + 13), noisy).join(',')}`);
+        h.push(`e${i},${Array.from(host.x.subarray(hr * 10, hr * 10 + 10), noisy).join(',')}`);
+      }
+      await writeFile(join(dir, 'guest.csv'), g.join('\n') + '\n');
+      await writeFile(join(dir, 'host.csv'), h.join('\n') + '\n');
+      const fed = await EphemeralFederation.start(
+        [
+          { name: 'bank', data: uciHeteroSpec('guest', join(dir, 'guest.csv')) },
+          { name: 'host-1', data: uciHeteroSpec('host', join(dir, 'host.csv')) },
+        ],
+        { prefix: 'fedcredit-bench-' },
+      );
+      try {
+        byRows[n] = await epochSeconds(fed, ['host-1'], 2);
+      } finally {
+        await fed.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const rowExponent = Math.log(byRows[1_000_000]! / byRows[100_000]!) / Math.log(10);
+  results['vertical_lr.scale.rows_100k_epoch_s'] = +byRows[100_000]!.toFixed(3);
+  results['vertical_lr.scale.rows_1m_epoch_s'] = +byRows[1_000_000]!.toFixed(3);
+  results['vertical_lr.scale.rows_exponent'] = +rowExponent.toFixed(3);
+  table.push(['vertical_lr by rows (1 host)', `epoch ${byRows[100_000]!.toFixed(2)}s / ${byRows[1_000_000]!.toFixed(2)}s for 100k / 1M rows`, `exponent ${rowExponent.toFixed(2)}`, '']);
 }
 
 /** ECDH PSI between two participant processes over loopback: n x n ids, half shared. */
@@ -239,11 +326,19 @@ async function ledger(): Promise<void> {
 
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} free), Node ${process.version}`;
 console.log(`fedcredit bench${quick ? ' --quick' : ''} on ${machine}`);
-await verticalLr();
-await psi(100_000);
-if (!quick) await psi(1_000_000);
-await horizontal();
-await ledger();
+// `--only a,b` runs just those scenarios (names as below); `--scale` adds the scale-up to a --quick run.
+const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1]!.split(',')) : undefined;
+const scenarios: [string, () => Promise<void>][] = [
+  ['vertical', verticalLr],
+  ['vertical-scale', () => (!quick || args.includes('--scale') || only ? verticalScale() : Promise.resolve())],
+  ['psi', async () => {
+    await psi(100_000);
+    if (!quick) await psi(1_000_000);
+  }],
+  ['horizontal', horizontal],
+  ['ledger', ledger],
+];
+for (const [name, run] of scenarios) if (!only || only.has(name)) await run();
 for (const row of table) console.log(row.join('  |  '));
 await writeFile(jsonOut, JSON.stringify({ machine, quick, date: new Date().toISOString(), results }, null, 2) + '\n');
 console.log(`figures written to ${jsonOut}`);
