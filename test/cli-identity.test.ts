@@ -1,0 +1,44 @@
+/** Starting a node or calling the coordinator without a certificate is a user error with a clear fix. */
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { cliPath } from '../src/federation/local-cluster.js';
+
+const run = promisify(execFile);
+
+async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
+  try {
+    await run(process.execPath, [cliPath(), ...args], { timeout: 30_000 });
+    return { code: 0, stderr: '' };
+  } catch (err) {
+    const e = err as { code: number; stderr: string };
+    return { code: e.code, stderr: e.stderr };
+  }
+}
+
+describe('identity errors', () => {
+  it('a node config without a tls section is refused with the fix (issue a certificate, or --insecure for tests)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedcredit-cli-id-'));
+    writeFileSync(join(dir, 'data.csv'), 'id,y,x\na,0,1\nb,1,2\n');
+    writeFileSync(join(dir, 'bank.yaml'), 'organisation: bank\ncoordinator: 127.0.0.1:7700\ndata:\n  path: data.csv\n  id_column: id\n  label_column: y\n  features: [{ name: x }]\n');
+    const { code, stderr } = await cli(['participant', '--config', join(dir, 'bank.yaml')]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/FC_CONFIG_INVALID: .*bank.yaml has no `tls` section: nodes talk only over mutual TLS/);
+    expect(stderr).toMatch(/fix: issue a certificate \(`fedcredit pki issue/);
+  });
+
+  it('a client command without --identity says which certificate it needs', async () => {
+    const { code, stderr } = await cli(['job', 'status', 'job-20260101-00000000']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/no identity: the coordinator accepts only callers with a federation certificate/);
+  });
+
+  it('an identity folder without a certificate names the missing file', async () => {
+    const { code, stderr } = await cli(['job', 'status', 'job-20260101-00000000', '--identity', mkdtempSync(join(tmpdir(), 'fedcredit-empty-id-'))]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/the identity folder .* has no ca.pem/);
+  });
+});
