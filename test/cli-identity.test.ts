@@ -1,23 +1,11 @@
 /** Starting a node or calling the coordinator without a certificate is a user error with a clear fix. */
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { cliPath } from '../src/federation/local-cluster.js';
+import { cli } from './helpers/cli.js';
 
-const run = promisify(execFile);
 
-async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
-  try {
-    await run(process.execPath, [cliPath(), ...args], { timeout: 30_000 });
-    return { code: 0, stderr: '' };
-  } catch (err) {
-    const e = err as { code: number; stderr: string };
-    return { code: e.code, stderr: e.stderr };
-  }
-}
 
 describe('identity errors', () => {
   it('a node config without a tls section is refused with the fix (issue a certificate, or --insecure for tests)', async () => {

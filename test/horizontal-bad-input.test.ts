@@ -3,15 +3,12 @@
  * serving the honest participants.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { RogueParticipant } from './helpers/rogue-participant.js';
-import { cliPath } from '../src/federation/local-cluster.js';
 import { loadDataset } from '../src/data/csv.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
@@ -22,21 +19,12 @@ import { coordinatorServiceDefinition } from '../src/wire/proto.js';
 import type { DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, ParticipantMessage } from '../src/wire/messages.js';
 import { FedcreditError } from '../src/errors.js';
+import { cli } from './helpers/cli.js';
 
-const run = promisify(execFile);
 const guest = join(UCI, 'fate_default_credit_homo_guest.csv');
 const host1 = join(UCI, 'fate_default_credit_homo_host_1.csv');
 const host2 = join(UCI, 'fate_default_credit_homo_host_2.csv');
 
-async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
-  try {
-    await run(process.execPath, [cliPath(), ...args], { timeout: 60_000 });
-    return { code: 0, stderr: '' };
-  } catch (err) {
-    const e = err as { code: number; stderr: string };
-    return { code: e.code, stderr: e.stderr };
-  }
-}
 
 describe('a config with a missing or wrong field', () => {
   it('names the file, the field and how to fix it, and exits with status 2', async () => {
