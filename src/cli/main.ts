@@ -343,9 +343,7 @@ function buildProgram(): Command {
       } finally {
         client.close();
       }
-      const report = await verifyLedger(resolve(opts.out));
-      process.stdout.write(formatVerifyReport(report) + '\n');
-      if (!report.ok) process.exitCode = 4;
+      await verifyAndReport(resolve(opts.out));
     });
 
   audit
@@ -354,9 +352,7 @@ function buildProgram(): Command {
     .option('--receipts <dir>', "folder of participants' receipts (*.receipts / *.sth files, searched recursively)")
     .description('check every signature, the hash chain, blobs, and the Merkle tree heads participants hold')
     .action(async (dir: string, opts: { receipts?: string }) => {
-      const report = await verifyLedger(dir, { receiptsDir: opts.receipts });
-      process.stdout.write(formatVerifyReport(report) + '\n');
-      if (!report.ok) process.exitCode = 4;
+      await verifyAndReport(dir, opts.receipts);
     });
 
   audit
@@ -419,6 +415,13 @@ function approvalsFor(configFile: string): Approvals {
   return new Approvals(participantStateDir(config, dirname(resolve(configFile))));
 }
 
+/** Verify a ledger folder, print the report, and exit 4 if it does not verify. */
+async function verifyAndReport(dir: string, receiptsDir?: string): Promise<void> {
+  const report = await verifyLedger(dir, { receiptsDir });
+  process.stdout.write(formatVerifyReport(report) + '\n');
+  if (!report.ok) process.exitCode = 4;
+}
+
 interface ClientOptions {
   coordinator: string;
   identity?: string;
@@ -427,7 +430,7 @@ interface ClientOptions {
 
 /** A submitter's or auditor's transport: its certificate folder, or plaintext with --insecure. */
 function clientTransport(opts: { identity?: string; insecure?: boolean }): Transport {
-  if (opts.insecure) return insecureTransport(createLogger('cli', 'warn'));
+  if (opts.insecure) return insecureTransport();
   if (!opts.identity) {
     throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'no identity: the coordinator accepts only callers with a federation certificate', 'pass --identity <folder> with the ca.pem, cert.pem and key.pem that `fedcredit pki issue --role submitter` (or auditor) wrote');
   }

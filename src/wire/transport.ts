@@ -50,8 +50,9 @@ export function identityFromDir(dir: string, opts: { crl?: string } = {}): Trans
   return { kind: 'mtls', dir: abs, ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem'), crlFile };
 }
 
-export function insecureTransport(log: Logger): Transport {
-  log.warn(INSECURE_WARNING);
+/** Plaintext gRPC, announced on standard error (and in a node's log, when it has one). */
+export function insecureTransport(log?: Logger): Transport {
+  log?.warn(INSECURE_WARNING);
   process.stderr.write(`fedcredit: ${INSECURE_WARNING}\n`);
   return { kind: 'insecure' };
 }
