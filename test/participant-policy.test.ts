@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { cliPath } from '../src/federation/local-cluster.js';
 import { readLedger } from '../src/ledger/read.js';
 import { Approvals } from '../participant/approvals.js';
+import { cli } from './helpers/cli.js';
 import { DATASETS, HOMO_PARTIES, horizontalJob, TestFederation, UCI_FEATURES, uciHomoSpec } from './helpers/federation.js';
 import { uciHomoFile } from '../src/data/public-datasets.js';
 
@@ -65,5 +66,10 @@ describe("a data owner's policy", () => {
     expect(rejected.last.state).toBe('failed');
     expect(rejected.last.message).toMatch(/refused \(consent.approval\): the data owner did not approve the job: not this quarter/);
     expect(approvals.pending()).toEqual([]);
+    // Deciding on an offer that is not waiting names the job and how to list the waiting ones.
+    const { code, stderr } = await cli(['participant', 'approve', 'job-20990101-00000000', '--config', join(fed.dir, 'bank-a.yaml')]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/no offer of job job-20990101-00000000 is waiting for approval/);
+    expect(stderr).toMatch(/fedcredit participant pending/);
   });
 });

@@ -94,6 +94,18 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     expect(Math.abs(Number(line!.split(',')[1]) - central(everywhere[1]!).pd)).toBeLessThan(1e-4);
   });
 
+  it('scoring with a host instead of the guest is refused: the scores must land with the guest', async () => {
+    const train = (await readLedgerJobs()).find((j) => j.kind === 'vertical-lr')!;
+    await expect(
+      requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('tax-bureau', 'submitter'), organisation: 'tax-bureau', stateDir: join(fed.dir, 'x'), modelJob: train.jobId, ids: ['x'], idFormat: 'any', purpose: 'test' }),
+    ).rejects.toThrow(/tax-bureau is not the guest of job-.* \(the guest is bank\)/);
+  });
+
+  const readLedgerJobs = async () =>
+    readLedger(join(fed.dir, 'coordinator-state', 'ledger'))
+      .entries.filter((e) => e.entry.kind === 'job_submitted')
+      .map((e) => ({ jobId: e.entry.jobId, kind: (e.body as { kind: string }).kind }));
+
   it('scoring refuses a model job that does not exist, naming it', async () => {
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
     await expect(requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: 'job-20000101-nothere', ids: ['x'], idFormat: 'any', purpose: 'test' })).rejects.toThrow(/job-20000101-nothere/);

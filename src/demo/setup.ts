@@ -1,14 +1,14 @@
 /** What both demos set up the same way: their output folders and the federation PKI (they run with mutual TLS). */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EphemeralFederation } from '../federation/ephemeral.js';
+import { identityDir, writeFederationPki } from '../federation/pki-layout.js';
 import { issueCertificate } from '../pki/pki.js';
 import { identityFromDir, type Transport } from '../wire/transport.js';
 
 /** CA and certificates under `<out>/pki`; returns the submitter's transport (the organisation submitting the job). */
 export async function writeDemoPki(out: string, participants: string[], submitter: string): Promise<Transport> {
-  await EphemeralFederation.writePki(out, participants);
-  const dir = join(out, 'pki', 'issued', `${submitter}-submitter`);
+  await writeFederationPki(out, participants);
+  const dir = identityDir(out, submitter, 'submitter');
   await issueCertificate(join(out, 'pki'), { organisation: submitter, role: 'submitter', outDir: dir });
   return identityFromDir(dir);
 }

@@ -13,7 +13,8 @@ import { CoordinatorClient } from '../client.js';
 import { LocalCluster } from './local-cluster.js';
 import type { DatasetSpec } from '../data/schema.js';
 import type { JobEvent } from '../wire/messages.js';
-import { initCa, issueCertificate, type Role } from '../pki/pki.js';
+import { issueCertificate, type Role } from '../pki/pki.js';
+import { identityDir, writeFederationPki } from './pki-layout.js';
 import { identityFromDir, type Transport } from '../wire/transport.js';
 
 export interface ParticipantSetup {
@@ -31,10 +32,6 @@ export interface FederationOptions {
   insecure?: boolean;
 }
 
-/** Where the federation's CA issues an organisation's certificate for a role. */
-function identityDir(dir: string, org: string, role: Role): string {
-  return join(dir, 'pki', 'issued', `${org}-${role}`);
-}
 
 export class EphemeralFederation {
   private constructor(
@@ -43,18 +40,10 @@ export class EphemeralFederation {
     readonly insecure: boolean,
   ) {}
 
-  /** Write a CA and the certificates a federation needs: the coordinator's and each participant's. */
-  static async writePki(dir: string, participants: string[]): Promise<void> {
-    const ca = join(dir, 'pki');
-    await initCa(ca, { name: 'fedcredit test federation' });
-    await issueCertificate(ca, { organisation: 'coordinator', role: 'coordinator', outDir: identityDir(dir, 'coordinator', 'coordinator') });
-    for (const org of participants) await issueCertificate(ca, { organisation: org, role: 'participant', outDir: identityDir(dir, org, 'participant') });
-  }
-
   static async start(participants: ParticipantSetup[], opts: FederationOptions = {}): Promise<EphemeralFederation> {
     const dir = await mkdtemp(join(tmpdir(), opts.prefix ?? 'fedcredit-test-'));
     const insecure = opts.insecure ?? false;
-    if (!insecure) await EphemeralFederation.writePki(dir, participants.map((p) => p.name));
+    if (!insecure) await writeFederationPki(dir, participants.map((p) => p.name));
     const coordinatorConfig = join(dir, 'coordinator.yaml');
     await writeFile(
       coordinatorConfig,
