@@ -964,6 +964,31 @@ export class CkksEngine {
     return residueClassSums(this.decryptGradientSlots(masked, secretKey), count);
   }
 
+  /**
+   * The homomorphic sum of masked gradients (maskedGradient results, level 1): a host's per-bin label sums over
+   * several 4,096-record chunks of the training rows, added before anyone decrypts, so no per-chunk sum is seen.
+   */
+  sumMaskedGradients(list: Uint8Array[]): Uint8Array {
+    const scales = this.verticalScales();
+    if (list.length === 0) throw new RangeError('sumMaskedGradients needs at least one ciphertext');
+    const expected: CiphertextExpectation = { scale: scales.gradient, level: 1, what: 'a masked gradient' };
+    const { evaluator } = this.verticalTools();
+    const acc = this.loadCanonical(list[0]!, expected);
+    try {
+      for (const bytes of list.slice(1)) {
+        const next = this.loadCanonical(bytes, expected);
+        try {
+          evaluator.add(acc, next, acc);
+        } finally {
+          next.delete();
+        }
+      }
+      return acc.saveArray(this.seal.ComprModeType.zstd);
+    } finally {
+      acc.delete();
+    }
+  }
+
   /** Encode up to slotCount values (zero padded) at `scale` on the top level. */
   private encode(encoder: ReturnType<SEALLibrary['CKKSEncoder']>, values: Float64Array, scale: number): PlainText {
     let slots = values;

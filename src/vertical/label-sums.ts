@@ -1,0 +1,107 @@
+/**
+ * Per-bin label sums of a host's features without the labels or the bins leaving their owners
+ * (docs/protocol-vertical.md, "Binning, WOE and IV"). The guest encrypts its training labels under its own CKKS key,
+ * 4,096 records per ciphertext in the shared row order. For each chunk the host turns [[y]] into the form the
+ * vertical gradient takes ([[y]] · 1 at scale 2^80) and multiplies it with the one-hot columns of its bins, with
+ * the same generalized-diagonal product as the gradient: the slots of residue class j (mod P) then sum to
+ * Σ_r y_r·[bin(r) = j], the number of defaults in bin j. The chunks are added, a mask whose class sums are zero
+ * hides every single slot, and the guest decrypts and sums the classes: it learns the count of defaults per bin,
+ * never which record lies in which bin.
+ */
+import { randomFillSync } from 'node:crypto';
+import { CkksEngine, nextPowerOfTwo, VERTICAL_MASK } from '../he/ckks.js';
+import { ErrorCode, FedcreditError } from '../errors.js';
+
+/** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
+export const BIN_COLUMNS_PER_CIPHERTEXT = 128;
+
+/** The guest's training labels (0/1) in the shared row order, public-key encrypted in chunks of slotCount records. */
+export function encryptLabels(engine: CkksEngine, labels: ArrayLike<number>, publicKey: Uint8Array): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let start = 0; start < labels.length; start += engine.slotCount) {
+    const end = Math.min(labels.length, start + engine.slotCount);
+    chunks.push(engine.encryptSlots(Float64Array.from({ length: end - start }, (_, i) => labels[start + i]!), publicKey));
+  }
+  return chunks;
+}
+
+/** Features (by index) packed into ciphertexts of at most `budget` bin columns each, in order. */
+export function columnGroups(binsPerFeature: readonly number[], budget = BIN_COLUMNS_PER_CIPHERTEXT): number[][] {
+  const groups: number[][] = [];
+  let current: number[] = [];
+  let used = 0;
+  binsPerFeature.forEach((bins, f) => {
+    if (bins > budget) throw new RangeError(`feature ${f} has ${bins} bins; at most ${budget} fit in one ciphertext`);
+    if (used + bins > budget && current.length > 0) {
+      groups.push(current);
+      current = [];
+      used = 0;
+    }
+    current.push(f);
+    used += bins;
+  });
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+/**
+ * A mask of one value per slot, uniform in about ±VERTICAL_MASK, whose sum over every residue class modulo
+ * nextPowerOfTwo(count) is zero (up to rounding): it hides each slot and vanishes from the class sums.
+ */
+export function zeroClassSumMask(slots: number, count: number): Float64Array {
+  const P = nextPowerOfTwo(count);
+  const random = new Uint32Array(slots);
+  randomFillSync(random);
+  // Uniform in ±VERTICAL_MASK/2 before centring, so within ±VERTICAL_MASK after it.
+  const mask = Float64Array.from(random, (r) => (r / 2 ** 32 - 0.5) * VERTICAL_MASK);
+  for (let j = 0; j < P; j++) {
+    let sum = 0;
+    for (let i = j; i < slots; i += P) sum += mask[i]!;
+    const mean = sum / (slots / P);
+    for (let i = j; i < slots; i += P) mask[i]! -= mean;
+  }
+  return mask;
+}
+
+/**
+ * The host's side for one group of features: the encrypted, masked per-bin default counts, one class per bin
+ * column (features in order, bins in order). `bins[f][r]` is the bin of training row r for feature f of the group;
+ * `binCounts[f]` the number of bins of that feature.
+ */
+export function hostLabelSums(engine: CkksEngine, labelChunks: Uint8Array[], galoisKeys: Uint8Array, bins: readonly Uint16Array[], binCounts: readonly number[]): Uint8Array {
+  const S = engine.slotCount;
+  const rows = bins[0]?.length ?? 0;
+  if (labelChunks.length !== Math.ceil(rows / S)) {
+    throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${labelChunks.length} label ciphertexts for ${rows} training rows`, 'restart the job: the parties disagree on the training rows');
+  }
+  const count = binCounts.reduce((a, b) => a + b, 0);
+  const sums: Uint8Array[] = [];
+  for (let c = 0; c < labelChunks.length; c++) {
+    const start = c * S;
+    const B = Math.min(rows, start + S) - start;
+    const columns: Float64Array[] = [];
+    bins.forEach((assigned, f) => {
+      for (let b = 0; b < binCounts[f]!; b++) {
+        const column = new Float64Array(B);
+        for (let i = 0; i < B; i++) if (assigned[start + i] === b) column[i] = 1;
+        columns.push(column);
+      }
+    });
+    const fore = engine.foreGradient([labelChunks[c]!], new Float64Array(B).fill(1), new Float64Array(B));
+    // One mask suffices: it is added once, to the first chunk, and the sum of the chunks is what the guest sees.
+    const mask = c === 0 ? zeroClassSumMask(S, count) : new Float64Array(S);
+    sums.push(engine.maskedGradient(fore, columns, mask, galoisKeys));
+  }
+  return sums.length === 1 ? sums[0]! : engine.sumMaskedGradients(sums);
+}
+
+/** The guest's side: the default count of each of the `count` bin columns (decrypted, classes summed, rounded). */
+export function openLabelSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array): number[] {
+  const sums = engine.decryptGradient(ciphertext, count, secretKey);
+  return Array.from(sums, (v) => {
+    const n = Math.round(v);
+    // Each class sum is an integer count; an error near one half means the CKKS noise or the mask was not as designed.
+    if (Math.abs(v - n) > 0.25 || n < 0) throw new FedcreditError(ErrorCode.PROTOCOL, `a per-bin label sum decrypted to ${v}, not a count`, 'restart the job; if it recurs, report it with both parties\' logs');
+    return n;
+  });
+}
