@@ -67,9 +67,11 @@ export const ParticipantConfig = z
         approval: z.enum(['auto', 'manual']).default('auto'),
         /** How long a manual approval may take before the offer is refused (the coordinator's offer_timeout_s must allow it). */
         approval_timeout_s: z.number().positive().default(3600),
+        /** Share the statistics of this owner's features (count, mean, sd, min, max, missing rate) when a job asks. */
+        share_statistics: z.boolean().default(false),
       })
       .strict()
-      .default({ job_kinds: ['horizontal', 'vertical-lr'], submitters: ['*'], max_rounds: 1000, allow_plaintext: false, min_rows: 1, approval: 'auto', approval_timeout_s: 3600 }),
+      .default({ job_kinds: ['horizontal', 'vertical-lr'], submitters: ['*'], max_rounds: 1000, allow_plaintext: false, min_rows: 1, approval: 'auto', approval_timeout_s: 3600, share_statistics: false }),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -160,6 +162,47 @@ export const VerticalTrainingSpec = z
   })
   .strict();
 
+/** Binning of every party's features on the aligned training rows, with WOE and IV (docs/credit-toolkit.md). */
+export const VerticalBinningSpec = z
+  .object({
+    /** `optimal`: fine quantile bins merged by `merge` (IV loss or chi-square) down to max_bins; `quantile`: max_bins equal-frequency bins. */
+    method: z.enum(['optimal', 'quantile']).default('optimal'),
+    max_bins: z.number().int().min(2).max(32).default(8),
+    /** optimal only: equal-frequency bins before merging. */
+    fine_bins: z.number().int().min(2).max(100).default(20),
+    merge: z.enum(['iv', 'chi2']).default('iv'),
+    /** optimal only: a bin holding a smaller share of the training rows is merged with a neighbour. */
+    min_bin_share: z.number().min(0).max(0.5).default(0.05),
+    /** Features with a lower information value are left out of the model (0 keeps every feature). */
+    iv_threshold: z.number().min(0).default(0.02),
+    /** Train on each feature's WOE instead of its standardised value (needed for a scorecard). */
+    woe_transform: z.boolean().default(true),
+  })
+  .strict();
+
+/** Points scaling: `base_score` points at odds of `base_odds`:1 (good:bad), `pdo` more points double the odds. */
+export const ScorecardSpec = z
+  .object({
+    base_score: z.number().default(600),
+    base_odds: z.number().positive().default(50),
+    pdo: z.number().positive().default(20),
+    /** Points are rounded to this many decimals; the score is the sum of the rounded points. */
+    decimals: z.number().int().min(0).max(10).default(2),
+    /** Reason codes per scored enterprise: the features that cost it the most points. */
+    reason_codes: z.number().int().min(0).max(10).default(3),
+  })
+  .strict();
+
+/** Figures per group of a categorical column one party holds (its data.group_columns). */
+export const FairnessSpec = z
+  .object({
+    party: orgName,
+    column: z.string().min(1),
+    /** A gap (largest minus smallest over the groups) of default rate, approval rate, AUC or KS above this is flagged. */
+    max_gap: z.number().positive().default(0.1),
+  })
+  .strict();
+
 export const VerticalJobSpec = z
   .object({
     name: z.string().min(1).max(100),
@@ -192,6 +235,12 @@ export const VerticalJobSpec = z
       })
       .strict()
       .default({ decline_cutoff: 0.2 }),
+    /** Ask each party to share count, mean, sd, min, max and missing rate of its features; only parties whose
+     * consent.share_statistics allows it do, the others keep them in their job folder. */
+    statistics: z.boolean().default(false),
+    binning: VerticalBinningSpec.optional(),
+    scorecard: ScorecardSpec.optional(),
+    fairness: FairnessSpec.optional(),
   })
   .strict()
   .superRefine((job, ctx) => {
@@ -199,6 +248,12 @@ export const VerticalJobSpec = z
     if (new Set(parties).size !== parties.length) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'a party is named twice (the guest cannot also be a host)' });
     for (const org of Object.keys(job.features ?? {})) {
       if (!parties.includes(org)) ctx.addIssue({ code: 'custom', path: ['features', org], message: `${org} is neither the guest nor a host` });
+    }
+    if (job.scorecard && !job.binning?.woe_transform) {
+      ctx.addIssue({ code: 'custom', path: ['scorecard'], message: 'a scorecard needs binning with woe_transform: true (add a `binning:` section)' });
+    }
+    if (job.fairness && !parties.includes(job.fairness.party)) {
+      ctx.addIssue({ code: 'custom', path: ['fairness', 'party'], message: `${job.fairness.party} is neither the guest nor a host` });
     }
   });
 export type VerticalJobSpec = z.infer<typeof VerticalJobSpec>;

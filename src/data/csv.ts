@@ -32,6 +32,8 @@ export interface LoadedDataset {
   x: Float32Array;
   /** Labels 0/1 when the spec has label_column and opts.withLabels !== false. */
   y?: Float32Array;
+  /** Values of data.group_columns, one string per kept row (missing cells are ''). */
+  groups: Record<string, string[]>;
   rows: number;
   report: LoadReport;
 }
@@ -56,6 +58,7 @@ interface ColumnIndex {
   id: number;
   label?: number;
   features: number[];
+  groups: number[];
 }
 
 /**
@@ -141,6 +144,7 @@ class Loader {
   private readonly x = new GrowableFloats();
   private readonly y = new GrowableFloats();
   private readonly ids: string[] = [];
+  private readonly groups: string[][];
   private readonly seenIds = new IdLines();
   private kept = 0;
   private readonly missingCounts: Uint32Array;
@@ -155,6 +159,7 @@ class Loader {
     private readonly labelColumn: string | undefined,
   ) {
     this.missing = new Set(['', ...spec.missing_values.map((v) => v.trim())]);
+    this.groups = (spec.group_columns ?? []).map(() => []);
     this.missingCounts = new Uint32Array(features.length);
     this.nonNumericCounts = new Uint32Array(features.length);
     this.imputedCounts = new Uint32Array(features.length);
@@ -203,6 +208,7 @@ class Loader {
       features: this.features.map((f) => f.name),
       x: this.x.toArray(this.kept * this.features.length),
       y: this.labelColumn === undefined ? undefined : this.y.toArray(this.kept),
+      groups: Object.fromEntries((this.spec.group_columns ?? []).map((c, g) => [c, this.groups[g]!])),
       rows: this.kept,
       report,
     };
@@ -212,7 +218,7 @@ class Loader {
     const names = record.map((cell, i) => cell.trim() || `column_${i + 1}`);
     this.headerLength = names.length;
     const wanted = [this.spec.id_column, ...(this.labelColumn === undefined ? [] : [this.labelColumn])];
-    wanted.push(...this.features.map((f) => f.name));
+    wanted.push(...this.features.map((f) => f.name), ...(this.spec.group_columns ?? []));
     const absent = wanted.filter((name) => !names.includes(name));
     if (absent.length > 0) throw this.missingColumns(absent, names, line);
     for (const name of new Set(wanted)) {
@@ -230,6 +236,7 @@ class Loader {
       id: names.indexOf(this.spec.id_column),
       label: this.labelColumn === undefined ? undefined : names.indexOf(this.labelColumn),
       features: this.features.map((f) => names.indexOf(f.name)),
+      groups: (this.spec.group_columns ?? []).map((c) => names.indexOf(c)),
     };
   }
 
@@ -267,6 +274,10 @@ class Loader {
     const offset = this.kept * this.features.length;
     for (let j = 0; j < this.features.length; j++) if (Number.isNaN(x[offset + j])) this.imputedCounts[j]++;
     this.ids.push(id);
+    cols.groups.forEach((col, g) => {
+      const cell = record[col]!.trim();
+      this.groups[g]!.push(this.missing.has(cell) ? '' : cell);
+    });
     this.kept++;
   }
 

@@ -21,6 +21,9 @@ export const DatasetSpec = z.object({
   /** Present on parties that hold labels (every party in horizontal jobs; the guest in vertical jobs). Values 0/1. */
   label_column: z.string().min(1).optional(),
   features: z.array(FeatureSpec).min(1, 'declare at least one feature column'),
+  /** Categorical columns (region, industry, size class) read as text to group reports by, e.g. for fairness; never a
+   * model feature. A job can group by one only if it is listed here. */
+  group_columns: z.array(z.string().min(1)).optional(),
   duplicate_ids: z.enum(['reject', 'keep_first']).default('reject'),
   /** Strings (besides the empty cell) that mean "missing". */
   missing_values: z.array(z.string()).default(['', 'NA', 'N/A', 'NaN', 'null', 'NULL']),
