@@ -3,7 +3,7 @@
  * confusion at a cut-off, calibration by bin, and the population stability index between two score batches.
  * Labels are 1 for default; `pd` are probabilities of default (higher = riskier).
  */
-import { binaryMetrics } from './metrics.js';
+import { auc, binaryMetrics, ks } from './metrics.js';
 
 export interface DecileRow {
   /** 1 = the riskiest tenth. */
@@ -101,26 +101,49 @@ export function calibrationBins(labels: ArrayLike<number>, pd: ArrayLike<number>
     }));
 }
 
+/** Shares below this floor are raised to it, so that an empty bin gives a large but finite PSI term. */
+const PSI_SHARE_FLOOR = 1e-4;
+
+/**
+ * Population stability index from the counts of two batches over the same bins: Σ (a − e)·ln(a / e) over the bins'
+ * shares, each share floored at 1e-4 so that an empty bin counts as a large but finite shift.
+ */
+export function psiFromCounts(expected: readonly number[], actual: readonly number[]): number {
+  if (expected.length !== actual.length) {
+    throw new RangeError(`expected has ${expected.length} bins and actual ${actual.length}; PSI compares the same bins`);
+  }
+  const shares = (counts: readonly number[], name: string) => {
+    let total = 0;
+    for (const c of counts) {
+      if (!(c >= 0) || !Number.isFinite(c)) throw new RangeError(`${name} holds the count ${c}; counts must be finite and ≥ 0`);
+      total += c;
+    }
+    if (total === 0) throw new RangeError(`${name} holds no rows`);
+    return counts.map((c) => Math.max(c / total, PSI_SHARE_FLOOR));
+  };
+  const e = shares(expected, 'expected');
+  const a = shares(actual, 'actual');
+  return e.reduce((s, ei, i) => s + (a[i]! - ei) * Math.log(a[i]! / ei), 0);
+}
+
 /**
  * Population stability index between a reference batch (`expected`, e.g. the training scores) and a new one
  * (`actual`), over `bins` bins cut at the reference's quantiles: Σ (a − e)·ln(a / e) over the bins' shares, with
- * empty shares floored at 1e-4. Below 0.1 is usually read as stable, above 0.25 as a shift.
+ * empty shares floored at 1e-4 (see psiFromCounts). Below 0.1 is usually read as stable, above 0.25 as a shift.
  */
 export function populationStabilityIndex(expected: ArrayLike<number>, actual: ArrayLike<number>, bins = 10): number {
   const sorted = Float64Array.from(expected).sort();
   const edges = Array.from({ length: bins - 1 }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / bins)]!);
-  const shares = (values: ArrayLike<number>) => {
-    const counts = new Array<number>(bins).fill(0);
+  const counts = (values: ArrayLike<number>) => {
+    const out = new Array<number>(bins).fill(0);
     for (let i = 0; i < values.length; i++) {
       let b = 0;
       while (b < edges.length && values[i]! >= edges[b]!) b++;
-      counts[b]!++;
+      out[b]!++;
     }
-    return counts.map((c) => Math.max(c / values.length, 1e-4));
+    return out;
   };
-  const e = shares(expected);
-  const a = shares(actual);
-  return e.reduce((s, ei, i) => s + (a[i]! - ei) * Math.log(a[i]! / ei), 0);
+  return psiFromCounts(counts(expected), counts(actual));
 }
 
 /** The whole evaluation of a model's PDs on held-out rows; `cutoff` is the PD from which applications are declined. */
@@ -136,4 +159,85 @@ export function evaluateCredit(labels: ArrayLike<number>, pd: ArrayLike<number>,
     confusion: confusionAt(labels, pd, cutoff),
     calibration: calibrationBins(labels, pd),
   };
+}
+
+/** Default rate, approval rate and discrimination of one group of applicants. */
+export interface GroupFigures {
+  group: string;
+  n: number;
+  defaults: number;
+  defaultRate: number;
+  /** Share approved: pd < cutoff, as in confusionAt. */
+  approvalRate: number;
+  /** null when the group holds a single class. */
+  auc: number | null;
+  ks: number | null;
+}
+
+export interface FairnessReport {
+  /** The column the groups come from, e.g. "Sex". */
+  column: string;
+  cutoff: number;
+  maxGap: number;
+  /** Sorted by group name. */
+  groups: GroupFigures[];
+  /** Largest minus smallest value over the groups (auc and ks over the groups where they are defined; null if none). */
+  gaps: { defaultRate: number; approvalRate: number; auc: number | null; ks: number | null };
+  /** Names of the figures whose gap exceeds maxGap, in the order defaultRate, approvalRate, auc, ks. */
+  flagged: string[];
+}
+
+/**
+ * Figures per group of a protected or sensitive column (sex, age band, region) and the gap between the best- and
+ * worst-off group for each: a first check that a model treats groups alike (approval-rate gap: demographic parity;
+ * AUC / KS gap: equal ranking quality). `groups[i]` is row i's group; labels are 1 for default.
+ */
+export function fairnessByGroup(
+  column: string,
+  labels: ArrayLike<number>,
+  pd: ArrayLike<number>,
+  groups: readonly string[],
+  cutoff: number,
+  maxGap: number,
+): FairnessReport {
+  if (labels.length !== pd.length || labels.length !== groups.length) {
+    throw new RangeError(`labels (${labels.length}), pd (${pd.length}) and groups (${groups.length}) differ in length`);
+  }
+  const rowsOf = new Map<string, number[]>();
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== 0 && labels[i] !== 1) throw new RangeError(`label of row ${i} is ${labels[i]}; labels must be 0 or 1`);
+    const rows = rowsOf.get(groups[i]!);
+    if (rows) rows.push(i);
+    else rowsOf.set(groups[i]!, [i]);
+  }
+  const names = [...rowsOf.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const figures = names.map((group): GroupFigures => {
+    const rows = rowsOf.get(group)!;
+    const y = rows.map((r) => labels[r]!);
+    const p = rows.map((r) => pd[r]!);
+    const defaults = y.reduce((s, v) => s + v, 0);
+    const approved = p.reduce((s, v) => s + (v < cutoff ? 1 : 0), 0);
+    const twoClasses = defaults > 0 && defaults < rows.length;
+    return {
+      group,
+      n: rows.length,
+      defaults,
+      defaultRate: defaults / rows.length,
+      approvalRate: approved / rows.length,
+      auc: twoClasses ? auc(y, p) : null,
+      ks: twoClasses ? ks(y, p) : null,
+    };
+  });
+  const gap = (values: (number | null)[]): number | null => {
+    const defined = values.filter((v): v is number => v !== null);
+    return defined.length === 0 ? null : Math.max(...defined) - Math.min(...defined);
+  };
+  const gaps = {
+    defaultRate: gap(figures.map((g) => g.defaultRate)) ?? 0,
+    approvalRate: gap(figures.map((g) => g.approvalRate)) ?? 0,
+    auc: gap(figures.map((g) => g.auc)),
+    ks: gap(figures.map((g) => g.ks)),
+  };
+  const flagged = (['defaultRate', 'approvalRate', 'auc', 'ks'] as const).filter((k) => gaps[k] !== null && gaps[k]! > maxGap);
+  return { column, cutoff, maxGap, groups: figures, gaps, flagged };
 }

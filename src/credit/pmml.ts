@@ -1,0 +1,97 @@
+/**
+ * A fedcredit scorecard as a PMML 4.4 Scorecard model (https://dmg.org/pmml/v4-4/Scorecard.html), so that any PMML
+ * engine scores an application exactly as `scoreRecord` does and gives the same reason codes.
+ *
+ * Layout: one continuous double DataField and active MiningField per feature (missing values reach the predicates
+ * as missing; invalid ones are kept as they are), an Output with the score and reason codes of rank 1 … k, and one
+ * Characteristic per feature, in the card's order. Its Attributes are, in order: the missing bin (isMissing), then the
+ * numeric bins ascending (lessOrEqual upper; greaterThan lower AND lessOrEqual upper; greaterThan lower), so the
+ * first true Attribute is the bin `binIndex` picks. partialScore = the bin's points and initialScore = basePoints.
+ *
+ * Reason codes: reasonCodeAlgorithm="pointsBelow" with baselineMethod="max"; each Characteristic's baselineScore is
+ * the highest points of its bins (the card's baselineScore) and its reasonCode is the feature name, so the engine
+ * ranks features by baseline − points, as `reasonCodes` does. Characteristics follow the card's order (by feature
+ * name), which is also how engines that sort stably break ties.
+ */
+import type { Scorecard } from './scorecard.js';
+
+/** Characters XML 1.0 cannot carry at all (controls other than tab, LF and CR; lone surrogates; U+FFFE/U+FFFF). */
+const NOT_XML = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
+/** Text for an attribute value in double quotes. Tab, LF and CR are written as character references so that
+ * attribute-value normalisation does not turn them into spaces. */
+function attr(value: string): string {
+  if (NOT_XML.test(value)) throw new RangeError(`${JSON.stringify(value)} holds a character XML cannot represent`);
+  return value.replace(/[&<>"'\t\n\r]/g, (c) => {
+    switch (c) {
+      case '&': return '&amp;';
+      case '<': return '&lt;';
+      case '>': return '&gt;';
+      case '"': return '&quot;';
+      case "'": return '&apos;';
+      default: return `&#${c.charCodeAt(0)};`;
+    }
+  });
+}
+
+/** A double in xs:double form: the shortest string that reads back to the same double, INF / -INF for infinities. */
+function num(x: number): string {
+  if (Number.isNaN(x)) throw new RangeError('a scorecard number is NaN and cannot be written to PMML');
+  if (x === Number.POSITIVE_INFINITY) return 'INF';
+  if (x === Number.NEGATIVE_INFINITY) return '-INF';
+  return String(x);
+}
+
+export function scorecardToPmml(card: Scorecard, opts: { modelName?: string; reasonCodes?: number } = {}): string {
+  const k = opts.reasonCodes ?? 3;
+  if (!Number.isInteger(k) || k < 0) throw new RangeError(`reasonCodes must be an integer ≥ 0, got ${k}`);
+  if (card.features.length === 0) throw new RangeError('a scorecard without features cannot be written to PMML (it needs one Characteristic or more)');
+  const modelName = opts.modelName ?? 'fedcredit-scorecard';
+  const s = card.scaling;
+  const lines: string[] = [];
+  const out = (depth: number, text: string) => lines.push(`${'  '.repeat(depth)}${text}`);
+
+  out(0, '<?xml version="1.0" encoding="UTF-8"?>');
+  out(0, '<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">');
+  out(1, `<Header description="${attr(`fedcredit points scorecard: ${s.baseScore} points at odds ${s.baseOdds}:1, ${s.pdo} points to double the odds`)}">`);
+  out(2, '<Application name="fedcredit"/>');
+  out(1, '</Header>');
+  out(1, `<DataDictionary numberOfFields="${card.features.length}">`);
+  for (const f of card.features) out(2, `<DataField name="${attr(f.feature)}" optype="continuous" dataType="double"/>`);
+  out(1, '</DataDictionary>');
+  out(1, `<Scorecard modelName="${attr(modelName)}" functionName="regression" algorithmName="${attr('logistic regression on WOE')}" initialScore="${num(card.basePoints)}" useReasonCodes="true" reasonCodeAlgorithm="pointsBelow" baselineMethod="max">`);
+  out(2, '<MiningSchema>');
+  for (const f of card.features) out(3, `<MiningField name="${attr(f.feature)}" usageType="active" invalidValueTreatment="asIs"/>`);
+  out(2, '</MiningSchema>');
+  out(2, '<Output>');
+  out(3, '<OutputField name="score" feature="predictedValue" dataType="double" optype="continuous"/>');
+  for (let r = 1; r <= k; r++) out(3, `<OutputField name="reasonCode${r}" feature="reasonCode" rank="${r}" dataType="string" optype="categorical"/>`);
+  out(2, '</Output>');
+  out(2, '<Characteristics>');
+  for (const f of card.features) {
+    const field = attr(f.feature);
+    out(3, `<Characteristic name="${attr(`${f.feature} points`)}" reasonCode="${field}" baselineScore="${num(f.baselineScore)}">`);
+    const missing = f.bins[f.bins.length - 1]!;
+    out(4, `<Attribute partialScore="${num(missing.points)}">`);
+    out(5, `<SimplePredicate field="${field}" operator="isMissing"/>`);
+    out(4, '</Attribute>');
+    for (const b of f.bins.slice(0, -1)) {
+      out(4, `<Attribute partialScore="${num(b.points)}">`);
+      if (b.lower === null && b.upper === null) out(5, '<True/>');
+      else if (b.lower === null) out(5, `<SimplePredicate field="${field}" operator="lessOrEqual" value="${num(b.upper!)}"/>`);
+      else if (b.upper === null) out(5, `<SimplePredicate field="${field}" operator="greaterThan" value="${num(b.lower)}"/>`);
+      else {
+        out(5, '<CompoundPredicate booleanOperator="and">');
+        out(6, `<SimplePredicate field="${field}" operator="greaterThan" value="${num(b.lower)}"/>`);
+        out(6, `<SimplePredicate field="${field}" operator="lessOrEqual" value="${num(b.upper)}"/>`);
+        out(5, '</CompoundPredicate>');
+      }
+      out(4, '</Attribute>');
+    }
+    out(3, '</Characteristic>');
+  }
+  out(2, '</Characteristics>');
+  out(1, '</Scorecard>');
+  out(0, '</PMML>');
+  return `${lines.join('\n')}\n`;
+}

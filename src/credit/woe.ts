@@ -1,0 +1,77 @@
+/**
+ * Weight of evidence and information value of a binned feature (as in Siddiqi, "Credit Risk Scorecards").
+ *
+ *   WOE_b = ln( (good_b / goodTotal) / (event_b / eventTotal) )      positive = safer than average
+ *   IV    = Σ_b (good_b / goodTotal − event_b / eventTotal) · WOE_b
+ *
+ * Zero counts. A bin with rows but no events (or no goods) would get an infinite WOE. Such a bin gets 0.5 added to
+ * BOTH its event and its good count (a Haldane–Anscombe style correction) before its shares are taken; the
+ * denominators goodTotal and eventTotal stay the unadjusted totals, and the bin's IV term uses the same adjusted
+ * shares as its WOE. An empty bin (no rows, e.g. no missing values in training) gets WOE 0 and IV 0, so it scores
+ * like the average applicant.
+ */
+import { binIndex, binCount, type BinCounts } from './binning.js';
+
+export interface WoeResult {
+  woe: number[];
+  ivByBin: number[];
+  iv: number;
+}
+
+/** WOE and IV term of one bin with `events` out of `total` rows, given the feature's totals (see the module comment). */
+function binWoe(events: number, total: number, eventTotal: number, goodTotal: number): { woe: number; iv: number } {
+  if (total === 0) return { woe: 0, iv: 0 };
+  let e = events;
+  let g = total - events;
+  if (e === 0 || g === 0) {
+    e += 0.5;
+    g += 0.5;
+  }
+  const goodShare = g / goodTotal;
+  const eventShare = e / eventTotal;
+  const woe = Math.log(goodShare / eventShare);
+  return { woe, iv: (goodShare - eventShare) * woe };
+}
+
+/** The IV term of one bin, as woeIv computes it (used by the 'iv' merge criterion). */
+export function binInformationValue(events: number, total: number, eventTotal: number, goodTotal: number): number {
+  return binWoe(events, total, eventTotal, goodTotal).iv;
+}
+
+/** WOE per bin, IV per bin and the feature's IV. Throws if every row is of one class. */
+export function woeIv(counts: BinCounts): WoeResult {
+  if (counts.events.length !== counts.totals.length) {
+    throw new RangeError(`counts have ${counts.events.length} event and ${counts.totals.length} total entries`);
+  }
+  let eventTotal = 0;
+  let rowTotal = 0;
+  for (let b = 0; b < counts.totals.length; b++) {
+    const e = counts.events[b]!;
+    const t = counts.totals[b]!;
+    if (!(e >= 0 && t >= e) || !Number.isFinite(t)) throw new RangeError(`bin ${b} has ${e} events out of ${t} rows`);
+    eventTotal += e;
+    rowTotal += t;
+  }
+  const goodTotal = rowTotal - eventTotal;
+  if (eventTotal === 0 || goodTotal === 0) {
+    throw new Error(`WOE needs both classes, but the counts hold ${eventTotal} events and ${goodTotal} non-events`);
+  }
+  const woe: number[] = [];
+  const ivByBin: number[] = [];
+  let iv = 0;
+  for (let b = 0; b < counts.totals.length; b++) {
+    const r = binWoe(counts.events[b]!, counts.totals[b]!, eventTotal, goodTotal);
+    woe.push(r.woe);
+    ivByBin.push(r.iv);
+    iv += r.iv;
+  }
+  return { woe, ivByBin, iv };
+}
+
+/** Each value replaced by the WOE of its bin (NaN by the missing bin's WOE). */
+export function woeTransform(values: ArrayLike<number>, edges: readonly number[], woe: readonly number[]): Float64Array {
+  if (woe.length !== binCount(edges)) throw new RangeError(`${woe.length} WOE values for ${binCount(edges)} bins`);
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = woe[binIndex(values[i]!, edges)]!;
+  return out;
+}
