@@ -1,0 +1,636 @@
+/**
+ * The bank's model report (issue 7): one self-contained HTML page with what a credit-risk committee reads before
+ * approving a model — discrimination (ROC, KS, distributions), ranking (lift and gain), calibration, the cut-off's
+ * confusion, feature strength (IV), the scorecard, stability (PSI) and fairness across groups.
+ *
+ * Charts are Vega-Lite rendered to SVG on the server and inlined, so the page runs no script, loads nothing and
+ * prints as it shows. The same SVGs are returned (and written beside the page) for slides and memos.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
+import type { CreditEvaluation } from '../evaluation.js';
+import { calibrationChart, distributionChart, ivChart, ksChart, lineChart, liftGainChart, rocChart, type HistogramBin, type XY } from './charts.js';
+
+export interface ReportIvRow {
+  feature: string;
+  party: string;
+  iv: number;
+  bins: number;
+  selected: boolean;
+}
+
+export interface ReportScorecardBin {
+  label: string;
+  woe: number;
+  points: number;
+  count?: number;
+  eventRate?: number;
+}
+
+export interface ReportScorecardFeature {
+  feature: string;
+  party: string;
+  bins: ReportScorecardBin[];
+}
+
+export interface ReportFairnessGroup {
+  group: string;
+  n: number;
+  defaults: number;
+  defaultRate: number;
+  approvalRate: number;
+  auc: number | null;
+  ks: number | null;
+}
+
+export interface ModelReportInput {
+  job: { id: string; name: string; purpose: string; guest: string; hosts: string[]; finishedAt: string };
+  /** Held-out enterprises at the guest: label (1 = default), probability of default and, when there is a scorecard, points score. */
+  test: { labels: ArrayLike<number>; pd: ArrayLike<number>; score?: ArrayLike<number> };
+  evaluation: CreditEvaluation;
+  /** AUC of comparable models on the same held-out rows, e.g. { 'bank alone': 0.78, federated: 0.83 } (optional). */
+  comparison?: Record<string, { auc: number; ks: number }>;
+  validationAuc?: { epoch: number; auc: number }[];
+  iv?: ReportIvRow[];
+  scorecard?: { baseScore: number; baseOdds: number; pdo: number; basePoints: number; features: ReportScorecardFeature[] };
+  stability?: { scorePsi: number | null; features: { feature: string; party: string; psi: number }[] };
+  fairness?: {
+    column: string;
+    cutoff: number;
+    maxGap: number;
+    groups: ReportFairnessGroup[];
+    gaps: { defaultRate: number; approvalRate: number; auc: number | null; ks: number | null };
+    flagged: string[];
+  };
+  /** When the page says it was made; defaults to now (fix it for byte-identical output). */
+  generatedAt?: string;
+}
+
+/** The page, and every figure as SVG text keyed by its file name (e.g. 'roc.svg'). */
+export interface RenderedReport {
+  html: string;
+  figures: Record<string, string>;
+}
+
+/** At most this many points per curve: enough for a smooth line, small enough to keep the page light. */
+const MAX_CURVE_POINTS = 200;
+const HISTOGRAM_BINS = 30;
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Curves                                                                                                        */
+/* ------------------------------------------------------------------------------------------------------------ */
+
+/** Indices 0..m-1 thinned to at most `max`, evenly spread, always keeping the first, the last and `keep`. */
+function thin(m: number, max: number, keep: number[] = []): number[] {
+  if (m <= max) return Array.from({ length: m }, (_, i) => i);
+  const picked = new Set<number>(keep.filter((k) => k >= 0 && k < m));
+  const slots = max - picked.size;
+  for (let i = 0; i < slots; i++) picked.add(Math.round((i * (m - 1)) / Math.max(1, slots - 1)));
+  return [...picked].sort((a, b) => a - b);
+}
+
+/** Groups of tied values after sorting rows by `value` (descending or ascending), with each group's class counts. */
+function tiedGroups(labels: ArrayLike<number>, value: ArrayLike<number>, descending: boolean) {
+  const order = Array.from({ length: value.length }, (_, i) => i).sort((a, b) => (descending ? value[b]! - value[a]! : value[a]! - value[b]!));
+  const groups: { value: number; bads: number; goods: number }[] = [];
+  let bads = 0;
+  let goods = 0;
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!;
+    if (k === 0 || value[i] !== value[order[k - 1]!]) groups.push({ value: value[i]!, bads: 0, goods: 0 });
+    const g = groups[groups.length - 1]!;
+    if (labels[i]! > 0.5) {
+      g.bads++;
+      bads++;
+    } else {
+      g.goods++;
+      goods++;
+    }
+  }
+  return { groups, bads, goods };
+}
+
+/**
+ * The ROC curve of PDs (riskiest declined first): false positive rate (goods declined) against true positive rate
+ * (bads declined), one point per distinct PD, thinned to at most `maxPoints`. Empty when either class is missing.
+ */
+export function rocCurve(labels: ArrayLike<number>, pd: ArrayLike<number>, maxPoints = MAX_CURVE_POINTS): XY[] {
+  checkLengths('pd', labels, pd);
+  const { groups, bads, goods } = tiedGroups(labels, pd, true);
+  if (bads === 0 || goods === 0) return [];
+  const full: XY[] = [{ x: 0, y: 0 }];
+  let tp = 0;
+  let fp = 0;
+  for (const g of groups) {
+    tp += g.bads;
+    fp += g.goods;
+    full.push({ x: fp / goods, y: tp / bads });
+  }
+  return thin(full.length, maxPoints).map((i) => full[i]!);
+}
+
+export interface KsCurve {
+  /** Cumulative share of goods and of bads with a value at or below x. */
+  goods: XY[];
+  bads: XY[];
+  /** Where the two are furthest apart; |goods − bads| there is the KS statistic. */
+  gap: { x: number; goods: number; bads: number };
+}
+
+/**
+ * Cumulative distributions of goods and bads over `value` (PD or score), thinned to at most `maxPoints` while
+ * keeping the point of largest gap. Null when either class is missing.
+ */
+export function ksCurve(labels: ArrayLike<number>, value: ArrayLike<number>, maxPoints = MAX_CURVE_POINTS): KsCurve | null {
+  checkLengths('value', labels, value);
+  const { groups, bads, goods } = tiedGroups(labels, value, false);
+  if (bads === 0 || goods === 0) return null;
+  const steps: { x: number; goods: number; bads: number }[] = [];
+  let g = 0;
+  let b = 0;
+  let best = 0;
+  for (const group of groups) {
+    g += group.goods;
+    b += group.bads;
+    steps.push({ x: group.value, goods: g / goods, bads: b / bads });
+    if (Math.abs(g / goods - b / bads) > Math.abs(steps[best]!.goods - steps[best]!.bads)) best = steps.length - 1;
+  }
+  const kept = thin(steps.length, maxPoints, [best]).map((i) => steps[i]!);
+  // Start both curves at zero, just left of the smallest value, so the step lines rise from the axis.
+  const first = steps[0]!.x;
+  const span = steps[steps.length - 1]!.x - first || 1;
+  const start = { x: first - span * 1e-3, goods: 0, bads: 0 };
+  const all = [start, ...kept];
+  return { goods: all.map((s) => ({ x: s.x, y: s.goods })), bads: all.map((s) => ({ x: s.x, y: s.bads })), gap: steps[best]! };
+}
+
+/**
+ * Equal-width histogram of `value` for goods and for bads, each class's shares summing to 1. Bins span `range`
+ * (default: the smallest to the largest value); values outside it count in the end bins.
+ */
+export function classHistogram(labels: ArrayLike<number>, value: ArrayLike<number>, bins = HISTOGRAM_BINS, range?: [number, number]): HistogramBin[] {
+  checkLengths('value', labels, value);
+  if (value.length === 0) return [];
+  let [lo, hi] = range ?? [Infinity, -Infinity];
+  if (!range) {
+    for (let i = 0; i < value.length; i++) {
+      lo = Math.min(lo, value[i]!);
+      hi = Math.max(hi, value[i]!);
+    }
+  }
+  const width = (hi - lo) / bins || 1;
+  const counts = { goods: new Array<number>(bins).fill(0), bads: new Array<number>(bins).fill(0) };
+  let goods = 0;
+  let bads = 0;
+  for (let i = 0; i < value.length; i++) {
+    const bin = Math.max(0, Math.min(bins - 1, Math.floor((value[i]! - lo) / width)));
+    if (labels[i]! > 0.5) {
+      counts.bads[bin]!++;
+      bads++;
+    } else {
+      counts.goods[bin]!++;
+      goods++;
+    }
+  }
+  const out: HistogramBin[] = [];
+  for (let k = 0; k < bins; k++) {
+    const x0 = lo + k * width;
+    if (goods > 0) out.push({ x0, x1: x0 + width, share: counts.goods[k]! / goods, class: 'goods' });
+    if (bads > 0) out.push({ x0, x1: x0 + width, share: counts.bads[k]! / bads, class: 'bads' });
+  }
+  return out;
+}
+
+function checkLengths(name: string, labels: ArrayLike<number>, other: ArrayLike<number>): void {
+  if (labels.length !== other.length) {
+    throw new RangeError(`model report: test.labels has ${labels.length} rows but test.${name} has ${other.length}; pass one value per held-out row`);
+  }
+}
+
+/**
+ * The range holding all but the outer `tail` share of values at each end, so that a few extreme scores do not
+ * squash the charts; the full range when that would be empty.
+ */
+export function centralRange(value: ArrayLike<number>, tail = 0.005): [number, number] {
+  const sorted = Float64Array.from(value).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(q * (sorted.length - 1))))]!;
+  const [lo, hi] = [at(tail), at(1 - tail)];
+  return hi > lo ? [lo, hi] : [sorted[0]!, sorted[sorted.length - 1]!];
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Reading the numbers                                                                                           */
+/* ------------------------------------------------------------------------------------------------------------ */
+
+/** The usual reading of a feature's information value. */
+export function ivStrength(iv: number): 'useless' | 'weak' | 'medium' | 'strong' | 'suspicious' {
+  if (iv < 0.02) return 'useless';
+  if (iv < 0.1) return 'weak';
+  if (iv < 0.3) return 'medium';
+  if (iv < 0.5) return 'strong';
+  return 'suspicious';
+}
+
+/** The usual reading of a population stability index. */
+export function psiStatus(psi: number): 'stable' | 'moderate shift' | 'significant shift' {
+  if (psi < 0.1) return 'stable';
+  if (psi < 0.25) return 'moderate shift';
+  return 'significant shift';
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* HTML                                                                                                          */
+/* ------------------------------------------------------------------------------------------------------------ */
+
+const esc = (s: unknown) =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const numberFormat = new Intl.NumberFormat('en-US');
+const int = (v: number) => numberFormat.format(v);
+const dec = (v: number | null | undefined, digits = 3) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+const pct = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(digits)}%`);
+/** A difference of rates, in percentage points. */
+const pp = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(digits)} pp`);
+const note = (text: string) => `<p class="note">${esc(text)}</p>`;
+
+interface Figure {
+  file: string;
+  svg: string;
+  caption: string;
+}
+
+/** A figure's id on the page: `fig-` and its file name without `.svg`. */
+export const figureId = (file: string) => `fig-${file.replace(/\.svg$/, '')}`;
+
+const figureHtml = (f: Figure) => `<figure id="${esc(figureId(f.file))}">${f.svg}<figcaption>${esc(f.caption)}</figcaption></figure>`;
+
+/** A table; a row is its cells' HTML, or (a string) a whole ready-made `<tr>`. */
+function table(head: string[], rows: (string[] | string)[], opts: { className?: string; numeric?: number[] } = {}): string {
+  const numeric = new Set(opts.numeric ?? []);
+  const cell = (tag: 'td' | 'th', c: string, j: number) => `<${tag}${numeric.has(j) ? ' class="num"' : ''}>${c}</${tag}>`;
+  return (
+    `<table${opts.className ? ` class="${opts.className}"` : ''}><thead><tr>${head.map((h, j) => cell('th', esc(h), j)).join('')}</tr></thead>` +
+    `<tbody>${rows.map((r) => (typeof r === 'string' ? r : `<tr>${r.map((c, j) => cell('td', c, j)).join('')}</tr>`)).join('\n')}</tbody></table>`
+  );
+}
+
+/** Render the report: the HTML page and its figures. */
+export async function modelReport(input: ModelReportInput): Promise<RenderedReport> {
+  const { job, test, evaluation: ev } = input;
+  checkLengths('pd', test.labels, test.pd);
+  if (test.score) checkLengths('score', test.labels, test.score);
+  const figures: Figure[] = [];
+  const sections: string[] = [];
+  const contents: { id: string; title: string }[] = [];
+  const section = (id: string, title: string, body: string) => {
+    contents.push({ id, title });
+    return `<section id="${id}">\n<h2>${esc(title)}</h2>\n${body}\n</section>`;
+  };
+
+  /* Summary */
+  const headline = table(
+    ['measure', 'value'],
+    [
+      ['AUC', dec(ev.auc)],
+      ['KS', dec(ev.ks)],
+      ['Gini (2·AUC − 1)', dec(ev.gini)],
+      ['held-out enterprises', int(ev.n)],
+      ['defaults', `${int(ev.defaults)} (${pct(ev.n > 0 ? ev.defaults / ev.n : NaN)})`],
+      ['top-decile lift', ev.deciles[0] ? `${dec(ev.deciles[0].lift, 2)}×` : '–'],
+    ],
+    { className: 'kv', numeric: [1] },
+  );
+  let comparison = '';
+  const compared = Object.entries(input.comparison ?? {});
+  if (compared.length > 0) {
+    const bestAuc = Math.max(...compared.map(([, m]) => m.auc));
+    comparison =
+      `<h3>Compared on the same held-out rows</h3>` +
+      table(
+        ['model', 'AUC', 'KS', 'Gini'],
+        compared.map(([name, m]) => {
+          const b = (s: string) => (m.auc === bestAuc ? `<strong>${s}</strong>` : s);
+          return [b(esc(name)), b(dec(m.auc)), dec(m.ks), dec(2 * m.auc - 1)];
+        }),
+        { numeric: [1, 2, 3] },
+      );
+  }
+  sections.push(section('summary', 'Summary', `<div class="row"><div>${headline}</div><div>${comparison}</div></div>`));
+
+  /* Discrimination */
+  const useScore = test.score !== undefined && test.score.length > 0;
+  const value = useScore ? test.score! : test.pd;
+  const valueName = useScore ? 'score (points)' : 'PD';
+  const discrimination: string[] = [];
+  const curves: Figure[] = [];
+  const roc = rocCurve(test.labels, test.pd);
+  const ks = ksCurve(test.labels, value);
+  const range = value.length > 0 ? centralRange(value) : undefined;
+  if (roc.length === 0 || !ks) {
+    discrimination.push(note('The held-out rows hold only one class (all defaults or none), so ROC and KS curves cannot be drawn.'));
+  } else {
+    curves.push({
+      file: 'roc.svg',
+      svg: await rocChart(roc, ev.auc),
+      caption: 'ROC curve: declining applicants from the highest PD down, the share of defaulters caught against the share of good payers turned away. The dashed diagonal is a random ranking.',
+    });
+    const ksValue = Math.abs(ks.gap.goods - ks.gap.bads);
+    const differs = Math.abs(ksValue - ev.ks) >= 0.0005 ? ` (the summary's ${dec(ev.ks)} is on the unrounded PD)` : '';
+    curves.push({
+      file: 'ks.svg',
+      svg: await ksChart(ks.goods, ks.bads, ks.gap, `${valueName} threshold`, range),
+      caption: `Kolmogorov-Smirnov: share of goods and of bads at or below each ${valueName} threshold. The bar marks the largest gap, KS = ${dec(ksValue)} at ${valueName} ${dec(ks.gap.x, useScore ? 0 : 3)}${differs}.`,
+    });
+  }
+  const hist = classHistogram(test.labels, value, HISTOGRAM_BINS, range);
+  if (hist.length > 0) {
+    curves.push({
+      file: 'score-distribution.svg',
+      svg: await distributionChart(hist, valueName, useScore ? undefined : { x: ev.confusion.cutoff, label: `cut-off ${dec(ev.confusion.cutoff, 2)}` }),
+      caption: `Distribution of the ${valueName} for enterprises that repaid (goods) and that defaulted (bads), each as a share of its own class; the less the two overlap, the better the model separates them. The most extreme 0.5% at each end are counted in the end bins.`,
+    });
+  }
+  figures.push(...curves);
+  if (curves.length > 0) discrimination.push(`<div class="charts">${curves.map(figureHtml).join('\n')}</div>`);
+  sections.push(section('discrimination', 'Discrimination', discrimination.join('\n')));
+
+  /* Ranking: lift and gain by decile */
+  if (ev.deciles.length > 0) {
+    const lift: Figure = {
+      file: 'lift-gain.svg',
+      svg: await liftGainChart(ev.deciles),
+      caption: 'Left: default rate of each tenth of applicants, riskiest first, over the overall rate (dashed line = 1, no better than random). Right: share of all defaults caught when declining the riskiest tenths; the diagonal is a random ranking.',
+    };
+    figures.push(lift);
+    const rows = ev.deciles.map((d) => [String(d.decile), int(d.count), int(d.defaults), pct(d.defaultRate), `${dec(d.lift, 2)}×`, pct(d.cumulativeGain)]);
+    sections.push(
+      section(
+        'ranking',
+        'Ranking: lift and gain',
+        `${figureHtml(lift)}\n${table(['decile (1 = riskiest)', 'enterprises', 'defaults', 'default rate', 'lift', 'cumulative gain'], rows, { numeric: [0, 1, 2, 3, 4, 5] })}`,
+      ),
+    );
+  } else {
+    sections.push(section('ranking', 'Ranking: lift and gain', note('No decile table in the evaluation; lift and gain omitted.')));
+  }
+
+  /* Cut-off */
+  const c = ev.confusion;
+  const declined = c.truePositives + c.falsePositives;
+  const bads = c.truePositives + c.falseNegatives;
+  const goods = c.falsePositives + c.trueNegatives;
+  const confusion = table(
+    ['', `declined (PD ≥ ${dec(c.cutoff, 2)})`, `approved (PD < ${dec(c.cutoff, 2)})`, 'total'],
+    [
+      ['<strong>defaulted</strong>', `${int(c.truePositives)} <span class="dim">caught</span>`, `${int(c.falseNegatives)} <span class="dim">missed</span>`, int(bads)],
+      ['<strong>repaid</strong>', `${int(c.falsePositives)} <span class="dim">turned away</span>`, `${int(c.trueNegatives)} <span class="dim">approved</span>`, int(goods)],
+      ['<strong>total</strong>', int(declined), int(c.trueNegatives + c.falseNegatives), int(bads + goods)],
+    ],
+    { className: 'confusion', numeric: [1, 2, 3] },
+  );
+  const rates = table(
+    ['at this cut-off', 'value'],
+    [
+      ['approval rate', pct(c.approvalRate)],
+      ['default rate among the approved', pct(c.approvedDefaultRate)],
+      ['defaults caught (recall)', pct(bads > 0 ? c.truePositives / bads : NaN)],
+      ['defaults among the declined (precision)', pct(declined > 0 ? c.truePositives / declined : NaN)],
+      ['good payers turned away', pct(goods > 0 ? c.falsePositives / goods : NaN)],
+    ],
+    { className: 'kv', numeric: [1] },
+  );
+  sections.push(section('cutoff', `Decisions at the cut-off PD ${dec(c.cutoff, 2)}`, `<div class="row"><div>${confusion}</div><div>${rates}</div></div>`));
+
+  /* Calibration */
+  if (ev.calibration.length > 0) {
+    const cal: Figure = {
+      file: 'calibration.svg',
+      svg: await calibrationChart(ev.calibration),
+      caption: 'Calibration: in bins of equal size by PD, the mean predicted PD against the default rate observed. On the dashed line the PDs can be read as probabilities; above it the model underestimates risk.',
+    };
+    figures.push(cal);
+    const rows = ev.calibration.map((b, i) => [String(i + 1), int(b.count), pct(b.meanPd, 2), pct(b.observedRate, 2), `${b.observedRate >= b.meanPd ? '+' : ''}${pp(b.observedRate - b.meanPd, 2)}`]);
+    sections.push(
+      section(
+        'calibration',
+        'Calibration',
+        `<div class="row">${figureHtml(cal)}<div>${table(['bin (low PD first)', 'enterprises', 'mean PD', 'observed rate', 'observed − predicted'], rows, { numeric: [0, 1, 2, 3, 4] })}</div></div>`,
+      ),
+    );
+  } else {
+    sections.push(section('calibration', 'Calibration', note('No calibration bins in the evaluation; calibration omitted.')));
+  }
+
+  /* Training */
+  const epochs = input.validationAuc ?? [];
+  if (epochs.length > 0) {
+    const fig: Figure = {
+      file: 'validation-auc.svg',
+      svg: await lineChart('Validation AUC by epoch', 'epoch', 'AUC', [{ name: 'validation AUC', points: epochs.map((e) => ({ x: e.epoch, y: e.auc })) }]),
+      caption: `AUC on the validation split after each training epoch (${epochs.length} epochs; best ${dec(Math.max(...epochs.map((e) => e.auc)))}).`,
+    };
+    figures.push(fig);
+    sections.push(section('training', 'Training', figureHtml(fig)));
+  } else {
+    sections.push(section('training', 'Training', note('No validation AUC by epoch was recorded for this job; training curve omitted.')));
+  }
+
+  /* Features: information value */
+  if (input.iv && input.iv.length > 0) {
+    const sorted = [...input.iv].sort((a, b) => b.iv - a.iv || a.feature.localeCompare(b.feature));
+    const fig: Figure = {
+      file: 'iv.svg',
+      svg: await ivChart(sorted),
+      caption: 'Information value of each candidate feature, with its owner. Dashed lines at 0.02, 0.1 and 0.3 separate useless, weak, medium and strong features.',
+    };
+    figures.push(fig);
+    const rows = sorted.map((r) => {
+      const strength = ivStrength(r.iv);
+      return `<tr${r.selected ? ' class="selected"' : ''}><td>${esc(r.feature)}</td><td>${esc(r.party)}</td><td class="num">${dec(r.iv, 4)}</td><td class="num">${int(r.bins)}</td><td class="iv-${strength}">${strength}</td><td>${r.selected ? '✔ selected' : '<span class="dim">no</span>'}</td></tr>`;
+    });
+    const selected = sorted.filter((r) => r.selected).length;
+    sections.push(
+      section(
+        'features',
+        'Features: information value',
+        `<p>${int(selected)} of ${int(sorted.length)} candidate features selected. IV below 0.02 is useless, below 0.1 weak, below 0.3 medium, below 0.5 strong; 0.5 or more is suspiciously strong (check for leakage of the outcome).</p>\n` +
+          `<div class="row">${figureHtml(fig)}<div>${table(['feature', 'party', 'IV', 'bins', 'strength', 'in model'], rows, { className: 'iv' })}</div></div>`,
+      ),
+    );
+  } else {
+    sections.push(section('features', 'Features: information value', note('No information-value analysis was supplied for this job; section omitted.')));
+  }
+
+  /* Scorecard */
+  const sc = input.scorecard;
+  if (sc && sc.features.length > 0) {
+    const hasCount = sc.features.some((f) => f.bins.some((b) => b.count !== undefined));
+    const hasRate = sc.features.some((f) => f.bins.some((b) => b.eventRate !== undefined));
+    const head = ['feature', 'party', 'bin', ...(hasCount ? ['enterprises'] : []), ...(hasRate ? ['default rate'] : []), 'WOE', 'points'];
+    const rows = sc.features.flatMap((f) =>
+      f.bins.map((b, i) => {
+        const lead = i === 0 ? `<td rowspan="${f.bins.length}" class="feature">${esc(f.feature)}</td><td rowspan="${f.bins.length}">${esc(f.party)}</td>` : '';
+        const extra = (hasCount ? `<td class="num">${b.count === undefined ? '–' : int(b.count)}</td>` : '') + (hasRate ? `<td class="num">${pct(b.eventRate)}</td>` : '');
+        return `<tr${i === 0 ? ' class="first"' : ''}>${lead}<td>${esc(b.label)}</td>${extra}<td class="num">${dec(b.woe, 3)}</td><td class="num"><strong>${esc(Math.round(b.points))}</strong></td></tr>`;
+      }),
+    );
+    sections.push(
+      section(
+        'scorecard',
+        'Scorecard',
+        `<p>Base score ${esc(dec(sc.baseScore, 0))} at good:bad odds of ${esc(dec(sc.baseOdds, sc.baseOdds % 1 === 0 ? 0 : 2))}:1; every ${esc(dec(sc.pdo, 0))} points double the odds (PDO). ` +
+          `Every applicant starts from ${esc(dec(sc.basePoints, 0))} base points and adds the points of the bin each feature falls in; higher scores are safer.</p>\n` +
+          table(head, rows, { className: 'scorecard' }),
+      ),
+    );
+  } else {
+    sections.push(section('scorecard', 'Scorecard', note('This model has no points scorecard; section omitted.')));
+  }
+
+  /* Stability */
+  const st = input.stability;
+  if (st && (st.scorePsi !== null || st.features.length > 0)) {
+    const status = (psi: number) => {
+      const s = psiStatus(psi);
+      return `<td class="psi-${s.replace(/ /g, '-')}">${s}</td>`;
+    };
+    const rows: string[] = [];
+    if (st.scorePsi !== null) rows.push(`<tr class="first"><td><strong>model score</strong></td><td>–</td><td class="num">${dec(st.scorePsi, 4)}</td>${status(st.scorePsi)}</tr>`);
+    for (const f of [...st.features].sort((a, b) => b.psi - a.psi)) {
+      rows.push(`<tr><td>${esc(f.feature)}</td><td>${esc(f.party)}</td><td class="num">${dec(f.psi, 4)}</td>${status(f.psi)}</tr>`);
+    }
+    sections.push(
+      section(
+        'stability',
+        'Stability',
+        `<p>Population stability index between the training population and the held-out one: below 0.1 stable, 0.1 to 0.25 a moderate shift to watch, 0.25 or more a significant shift.${st.scorePsi === null ? ' No score PSI was computed.' : ''}</p>\n` +
+          table(['feature', 'party', 'PSI', 'reading'], rows, { className: 'stability' }),
+      ),
+    );
+  } else {
+    sections.push(section('stability', 'Stability', note('No population stability figures were supplied; section omitted.')));
+  }
+
+  /* Fairness */
+  const fa = input.fairness;
+  if (fa && fa.groups.length > 0) {
+    const key = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+    const flagged = new Set(fa.flagged.map(key));
+    const metrics = [
+      { key: 'defaultRate', title: 'default rate', fmt: (v: number | null) => pct(v) },
+      { key: 'approvalRate', title: 'approval rate', fmt: (v: number | null) => pct(v) },
+      { key: 'auc', title: 'AUC', fmt: (v: number | null) => dec(v) },
+      { key: 'ks', title: 'KS', fmt: (v: number | null) => dec(v) },
+    ] as const;
+    const isFlagged = (k: string) => flagged.has(key(k));
+    const th = (m: (typeof metrics)[number]) => `<th class="num${isFlagged(m.key) ? ' flag' : ''}">${esc(m.title)}${isFlagged(m.key) ? ' ⚑' : ''}</th>`;
+    const head = `<thead><tr><th>${esc(fa.column)}</th><th class="num">enterprises</th><th class="num">defaults</th>${metrics.map(th).join('')}</tr></thead>`;
+    const rows = fa.groups.map(
+      (g) =>
+        `<tr><td>${esc(g.group)}</td><td class="num">${int(g.n)}</td><td class="num">${int(g.defaults)}</td>` +
+        metrics.map((m) => `<td class="num${isFlagged(m.key) ? ' flag-col' : ''}">${m.fmt(g[m.key])}</td>`).join('') +
+        '</tr>',
+    );
+    const gapRow =
+      `<tr class="gap"><td><strong>largest gap</strong></td><td></td><td></td>` +
+      metrics.map((m) => `<td class="num${isFlagged(m.key) ? ' flag' : ''}">${m.key === 'auc' || m.key === 'ks' ? dec(fa.gaps[m.key]) : pp(fa.gaps[m.key])}</td>`).join('') +
+      '</tr>';
+    const verdict =
+      fa.flagged.length > 0
+        ? `<p class="flag-note">⚑ Gap above ${esc(dec(fa.maxGap, 3))} (${pp(fa.maxGap)} for rates) for: ${fa.flagged.map((f) => `<strong>${esc(metrics.find((m) => key(m.key) === key(f))?.title ?? f)}</strong>`).join(', ')}. Review before approval.</p>`
+        : `<p class="ok">No gap between groups exceeds ${esc(dec(fa.maxGap, 3))} (${pp(fa.maxGap)} for rates).</p>`;
+    sections.push(
+      section(
+        'fairness',
+        `Fairness by ${fa.column}`,
+        `<p>Outcomes and model quality per group of <code>${esc(fa.column)}</code> at the cut-off PD ${esc(dec(fa.cutoff, 2))}. ` +
+          `A gap is the largest difference between two groups, in percentage points (pp) for rates.</p>\n<table class="fairness">${head}<tbody>${rows.join('\n')}\n${gapRow}</tbody></table>\n${verdict}`,
+      ),
+    );
+  } else {
+    sections.push(section('fairness', 'Fairness', note('No fairness breakdown was supplied; section omitted.')));
+  }
+
+  const generated = input.generatedAt ?? new Date().toISOString();
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Model report: ${esc(job.name)}</title>
+<style>${CSS}</style></head>
+<body>
+<header>
+<h1>Model report: ${esc(job.name)}</h1>
+<dl>
+<dt>job</dt><dd><code>${esc(job.id)}</code></dd>
+<dt>purpose</dt><dd>${esc(job.purpose)}</dd>
+<dt>guest (labels)</dt><dd>${esc(job.guest)}</dd>
+<dt>hosts</dt><dd>${job.hosts.length > 0 ? job.hosts.map(esc).join(', ') : '–'}</dd>
+<dt>finished</dt><dd>${esc(job.finishedAt)}</dd>
+<dt>report made</dt><dd>${esc(generated)}</dd>
+</dl>
+<p class="dim">Figures computed at the guest on ${int(ev.n)} held-out enterprises the model did not see in training. No party's raw data is in this report.</p>
+<nav><ol>${contents.map((c) => `<li><a href="#${c.id}">${esc(c.title)}</a></li>`).join('')}</ol></nav>
+</header>
+<main>
+${sections.join('\n')}
+</main>
+<footer class="dim">fedcredit model report · ${esc(job.id)}</footer>
+</body></html>
+`;
+  return { html, figures: Object.fromEntries(figures.map((f) => [f.file, f.svg])) };
+}
+
+/**
+ * Write the page to `outFile` and each figure to `<basename>-figures/<name>.svg` beside it. Returns the paths
+ * written: the page, then the figures.
+ */
+export async function writeModelReport(input: ModelReportInput, outFile: string): Promise<{ html: string; figures: string[] }> {
+  const report = await modelReport(input);
+  const folder = join(dirname(outFile), `${basename(outFile, extname(outFile))}-figures`);
+  await mkdir(folder, { recursive: true });
+  await writeFile(outFile, report.html);
+  const figures: string[] = [];
+  for (const [name, svg] of Object.entries(report.figures)) {
+    const file = join(folder, name);
+    await writeFile(file, svg);
+    figures.push(file);
+  }
+  return { html: outFile, figures };
+}
+
+const CSS = `
+:root{--ink:#1d1d1f;--dim:#666;--rule:#d0d0d0;--bad:#b00020;--ok:#176b2c;--flag-bg:#fde7ea;--sel-bg:#eef4fb}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--ink);margin:2em auto;max-width:1180px;padding:0 1.5em}
+h1{font-size:1.7em;margin:0 0 .4em}h2{font-size:1.3em;border-bottom:2px solid var(--ink);padding-bottom:.15em;margin:1.8em 0 .7em}h3{font-size:1.05em;margin:0 0 .4em}
+header dl{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:0 0 .6em}header dt{color:var(--dim)}header dd{margin:0}
+nav ol{display:flex;flex-wrap:wrap;gap:.2em 1.4em;padding:0;margin:.6em 0 0;list-style:none;counter-reset:s}nav li{counter-increment:s}nav li::before{content:counter(s) ". ";color:var(--dim)}
+a{color:#1a5fb4}
+.dim{color:var(--dim)}.note{color:var(--dim);font-style:italic;border-left:3px solid var(--rule);padding:.2em .8em}
+.ok{color:var(--ok)}.flag-note{color:var(--bad)}
+.row{display:flex;flex-wrap:wrap;gap:1.5em 2.5em;align-items:flex-start}
+.charts{display:flex;flex-wrap:wrap;gap:1.5em 2em;align-items:flex-start}
+figure{margin:0 0 1em;max-width:100%;display:table}figure svg{display:block;max-width:100%;height:auto}
+figcaption{display:table-caption;caption-side:bottom;font-size:12.5px;color:var(--dim);margin-top:.3em}
+table{border-collapse:collapse;margin:0 0 1em;font-variant-numeric:tabular-nums}
+th,td{border-bottom:1px solid var(--rule);padding:4px 10px;text-align:left;vertical-align:top}
+thead th{border-bottom:2px solid var(--ink);font-weight:600;white-space:nowrap}
+.num{text-align:right}
+table.kv td:first-child{color:var(--dim)}table.kv td.num{font-weight:600;font-size:1.05em}
+table.confusion td:first-child{white-space:nowrap}
+tr.selected{background:var(--sel-bg)}
+.iv-useless{color:var(--dim)}.iv-strong{color:var(--ok);font-weight:600}.iv-suspicious{color:var(--bad);font-weight:600}
+table.scorecard tr.first td{border-top:2px solid #999}table.scorecard td.feature{font-weight:600}
+.psi-stable{color:var(--ok)}.psi-moderate-shift{color:#a35f00;font-weight:600}.psi-significant-shift{color:var(--bad);font-weight:700;background:var(--flag-bg)}
+tr.gap td{border-top:2px solid var(--ink)}
+.flag{background:var(--flag-bg);color:var(--bad);font-weight:700}.flag-col{background:#fff5f6}
+code{font-size:12.5px}
+footer{margin-top:3em;border-top:1px solid var(--rule);padding-top:.5em;font-size:12px}
+@media print{
+  @page{size:A4;margin:14mm}
+  body{margin:0;max-width:none;padding:0;font-size:10.5pt}
+  nav{display:none}
+  a{color:inherit;text-decoration:none}
+  h2{break-after:avoid;page-break-after:avoid}
+  figure,table.kv,table.confusion,tr{break-inside:avoid;page-break-inside:avoid}
+  .flag,.flag-col,tr.selected,.psi-significant-shift{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+}
+`;
