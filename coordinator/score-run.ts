@@ -69,7 +69,11 @@ export class ScoreRun extends VerticalBase {
       this.emit('psi', 'aligning the enterprises to score with each host (PSI)');
       await this.runStep('psi', 0, 0);
       this.emit('score', 'computing the scores (each party its partial score; the hosts\' shares masked)');
-      const report = (await this.runStep('score', 0, 0)).get(this.spec.guest)!.report;
+      const reports = await this.runStep('score', 0, 0);
+      const guest = reports.get(this.spec.guest)!.report;
+      // Each party's feature stability on the batch (aggregates it computed on its own features).
+      const featurePsi = Object.fromEntries([...reports].map(([org, r]) => [org, r.report.feature_psi ?? null]));
+      const report: Record<string, unknown> = { ...guest, feature_psi: featurePsi };
       const summary = Buffer.from(JSON.stringify({ jobId: this.id, model_job: this.spec.model_job, model_sha256: hex(m.modelSha256), ...report }, null, 2));
       this.modelSha256 = sha256(summary);
       this.artifact = summary;

@@ -36,6 +36,9 @@ interface Traffic {
 
 type StepReports = Map<string, { report: Record<string, unknown>; stateSha256: string }>;
 
+/** Attempts beyond the first for a step that connected parties did not finish in time. */
+const SILENT_RETRIES = 1;
+
 /**
  * What the vertical jobs (training and scoring) share on the coordinator: steps that every party runs and reports
  * done, payloads relayed between parties (sealed end to end, recorded by digest and size), masked gradients
@@ -185,6 +188,15 @@ export abstract class VerticalBase extends JobBase {
       const gone = failures.filter((f) => !this.sessions.isConnected(f.org));
       const broken = failures.find((f) => this.sessions.isConnected(f.org) && !(f.err instanceof ParticipantGone && /within the deadline/.test(f.err.reason)));
       if (broken) throw new FedcreditError(ErrorCode.JOB_FAILED, `${name} step failed at ${broken.org}: ${errorMessage(broken.err)}`, `see ${broken.org}'s log`);
+      // Connected but silent past the deadline: worth one more attempt (a reconnect may have lost the request), not an endless loop.
+      if (gone.length === 0 && this.attempt >= SILENT_RETRIES) {
+        const silent = failures.map((f) => f.org).join(', ');
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `${silent} stayed connected but did not finish the ${name} step (step ${this.step}) within step_timeout_s of ${t.step_timeout_s}s, in ${this.attempt + 1} attempts; no model is published`,
+          `see ${silent}'s log; on slow or busy machines raise training.step_timeout_s`,
+        );
+      }
       const missing = gone.length > 0 ? gone.map((f) => f.org) : failures.map((f) => f.org);
       await this.record('job_paused', { step: this.step, name, attempt: this.attempt, waiting_for: missing, grace_period_s: t.grace_period_s });
       this.emit(this.stage, `paused at ${name} (step ${this.step}): waiting up to ${t.grace_period_s}s for ${missing.join(', ')} to return`);
@@ -292,10 +304,12 @@ export class VerticalRun extends VerticalBase {
       }
       await this.keys(boxKeys);
       const psi = await this.align();
+      const binning = this.spec.binning ? await this.bin() : undefined;
       const best = await this.train(psi);
       const finalParts = await this.runStep('finalize', 0, 0, { epoch: best.epoch });
+      const scorecard = this.spec.scorecard ? await this.makeScorecard() : undefined;
       const evaluation = (await this.runStep('evaluate', 0, 0)).get(this.spec.guest)!.report;
-      await this.publish(best, finalParts, evaluation, psi);
+      await this.publish(best, finalParts, evaluation, psi, { binning, scorecard });
     } catch (err) {
       await this.fail(err);
     } finally {
@@ -328,6 +342,36 @@ export class VerticalRun extends VerticalBase {
     await this.record('psi_completed', counts);
     this.emit('psi', `${String(guest.intersection)} enterprises shared by all parties (train ${String(guest.train)}, validation ${String(guest.validation)}, test ${String(guest.test)})`);
     return counts;
+  }
+
+  /**
+   * Every party bins its features; the guest learns each feature's IV (hosts' through per-bin label sums under its
+   * own key) and features below the threshold leave the model, so each party's gradient gets shorter.
+   */
+  private async bin(): Promise<Record<string, unknown>> {
+    const b = this.spec.binning!;
+    this.emit('binning', `binning every party's features (${b.method}, at most ${b.max_bins} bins), WOE and IV`);
+    const reports = await this.runStep('bin', 0, 0);
+    for (const [org, r] of reports) {
+      const kept = Number(r.report.model_features);
+      const pinned = this.gradientLength.get(org)! - (org === this.spec.guest ? 1 : 0);
+      if (!Number.isInteger(kept) || kept < 0 || kept > pinned) throw new FedcreditError(ErrorCode.PROTOCOL, `${org} reports ${String(r.report.model_features)} model features after binning, of ${pinned}`, 'restart the job');
+      this.gradientLength.set(org, kept + (org === this.spec.guest ? 1 : 0));
+    }
+    const iv = (reports.get(this.spec.guest)!.report.iv ?? []) as { feature: string; party: string; iv: number; selected: boolean }[];
+    const statistics = Object.fromEntries([...reports].map(([org, r]) => [org, r.report.statistics]));
+    const summary = { iv, model_features: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.model_features])), statistics };
+    await this.record('binning_completed', summary);
+    const kept = iv.filter((r) => r.selected).length;
+    this.emit('binning', `${kept} of ${iv.length} features reach IV ${b.iv_threshold}; strongest: ${[...iv].sort((x, y) => y.iv - x.iv).slice(0, 3).map((r) => `${r.party}/${r.feature} ${r.iv.toFixed(3)}`).join(', ')}`);
+    return summary;
+  }
+
+  private async makeScorecard(): Promise<Record<string, unknown>> {
+    this.emit('scorecard', 'turning the model into points: each party scores its own bins');
+    const guest = (await this.runStep('scorecard', 0, 0)).get(this.spec.guest)!.report;
+    await this.record('scorecard_built', guest);
+    return guest;
   }
 
   private async train(psi: Record<string, unknown>): Promise<{ epoch: number; auc: number }> {
@@ -365,7 +409,13 @@ export class VerticalRun extends VerticalBase {
     return best;
   }
 
-  private async publish(best: { epoch: number }, parts: StepReports, evaluation: Record<string, unknown>, psi: Record<string, unknown>): Promise<void> {
+  private async publish(
+    best: { epoch: number },
+    parts: StepReports,
+    evaluation: Record<string, unknown>,
+    psi: Record<string, unknown>,
+    credit: { binning?: Record<string, unknown>; scorecard?: Record<string, unknown> },
+  ): Promise<void> {
     this.emit('publish', 'publishing the model manifest (each party keeps its own part)');
     const manifest = {
       format: 'fedcredit-vertical-model/1',
@@ -378,6 +428,10 @@ export class VerticalRun extends VerticalBase {
       parts: Object.fromEntries([...parts].map(([org, r]) => [org, { sha256: r.report.part_sha256 }])),
       intersection: psi.intersection,
       test: { rows: evaluation.rows, auc: evaluation.test_auc, ks: evaluation.test_ks, evaluation: evaluation.evaluation ?? null },
+      ...(credit.binning ? { iv: credit.binning.iv } : {}),
+      // The guest's commitment to the scorecard it exported (the points stay with the parties and the guest).
+      ...(credit.scorecard ? { scorecard: { sha256: credit.scorecard.scorecard_sha256, base_points: credit.scorecard.base_points, score_range: credit.scorecard.score_range } } : {}),
+      ...(evaluation.fairness ? { fairness: evaluation.fairness } : {}),
       createdAt: new Date().toISOString(),
     };
     const bytes = Buffer.from(JSON.stringify(manifest, null, 2));

@@ -102,6 +102,7 @@ export class ParticipantNode {
           return undefined;
         });
         if (job) {
+          job.shareStatistics = this.opts.config.consent.share_statistics;
           this.vertical.set(stored.id, job);
           continue;
         }
@@ -426,6 +427,10 @@ export class ParticipantNode {
     const columns = this.columnRefusal(features);
     if (columns) return columns;
     if (spec.kind === 'horizontal' && this.data.rows < consent.min_rows) return ['consent.min_rows', `the job would use ${this.data.rows} rows of this data owner; consent.min_rows is ${consent.min_rows}`];
+    const fair = spec.kind === 'vertical-lr' ? spec.fairness : undefined;
+    if (fair?.party === this.org && !(fair.column in this.data.groups)) {
+      return ['data.group_columns', `the job groups its fairness figures by ${fair.column}, which ${this.org} does not list in data.group_columns (listed: ${Object.keys(this.data.groups).join(', ') || 'none'})`];
+    }
     return undefined;
   }
 
@@ -447,6 +452,7 @@ export class ParticipantNode {
     const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
     this.store.save({ id: m.jobId, specJson, features });
     const job = new VerticalParty(m.jobId, spec, this.org, this.data, features, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId));
+    job.shareStatistics = config.consent.share_statistics;
     if (job.validIds === 0) {
       this.store.end(m.jobId, 'refused');
       return refuse('data.ids', `no valid ids to align (${job.idReport})`);

@@ -247,15 +247,15 @@ export abstract class PartyChannel {
   // Secure sum of the hosts' partial scores (docs/protocol-vertical.md §4)
 
   /** A host's masked share of its partial scores, sent to the guest. */
-  protected async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string): Promise<void> {
+  protected async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string, kind = 'score.share'): Promise<void> {
     const peers: MaskPeer[] = this.hosts.filter((h) => h !== this.org).map((h) => ({ organisation: h, secret: sharedSecret(this.box.privateKey, this.boxKeyOf(h)) }));
     const share = maskedShare(scores, this.org, peers, `${this.id}|${step}|${attempt}|${purpose}`);
-    await this.send(this.guest, 'score.share', step, attempt, float64Bytes(share));
+    await this.send(this.guest, kind, step, attempt, float64Bytes(share));
   }
 
   /** The guest's sum of the hosts' partial scores (no single host's share is visible). */
-  protected async receiveScoreSum(rows: number, step: number, attempt: number): Promise<Float64Array> {
-    const shares = await Promise.all(this.hosts.map(async (h) => toFloat64(await this.receive(h, 'score.share', step, attempt))));
+  protected async receiveScoreSum(rows: number, step: number, attempt: number, kind = 'score.share'): Promise<Float64Array> {
+    const shares = await Promise.all(this.hosts.map(async (h) => toFloat64(await this.receive(h, kind, step, attempt))));
     const sum = openShares(shares);
     if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
     return sum;

@@ -8,7 +8,7 @@
  * one, whose waits are cancelled; the model is rolled back to where the step began, so a retried step computes
  * exactly what the first attempt would have.
  */
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
@@ -28,11 +28,20 @@ import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
+import { MODEL_REPORT_FILE, TEST_SCORES_FILE } from '../src/paths.js';
+import { binAssignments, binCount, binCounts, quantileEdges, applyMerge, mergeCounts } from '../src/credit/binning.js';
+import { featureStatistics } from '../src/credit/statistics.js';
+import { assembleScorecard, basePoints, featurePoints, type Scorecard, type ScorecardFeature } from '../src/credit/scorecard.js';
+import { scorecardToPmml } from '../src/credit/pmml.js';
+import { fairnessByGroup } from '../src/evaluation.js';
+import { columnGroups, encryptLabels, hostLabelSums, openLabelSums } from '../src/vertical/label-sums.js';
+import { featureColumn, frame, json, modelInputs, parseJson, settleBins, unframe, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
 
 /** Files a vertical job keeps in its folder so that it can rejoin after a restart (all mode 0600). */
 const BOX_KEY = 'box-x25519.pem';
 const SETUP = 'vertical-setup.bin';
 const PROGRESS = 'progress.json';
+const BINNING = 'binning.json';
 
 interface SavedSnapshot {
   weights: number[];
@@ -50,9 +59,15 @@ interface Progress {
   bestAfter: { epoch: number; auc: number; stale: number; z: number[] } | null;
   epochWeights: Record<string, number[]>;
   calibration: { a: number; b: number } | null;
+  validationCurve?: { epoch: number; auc: number }[];
 }
 
+/** Stand-in edges for a host's fine bins: the guest merges bins by position, never seeing the host's cut points. */
+const ordinalEdges = (bins: number): number[] => Array.from({ length: bins - 2 }, (_, i) => i);
+
 export class VerticalParty extends PartyChannel {
+  /** The data owner's consent.share_statistics: its feature statistics go into the job's record when the job asks. */
+  shareStatistics = false;
   private cipher?: VerticalCipher;
   private engine?: CkksEngine;
   private alignment?: Alignment;
@@ -63,6 +78,13 @@ export class VerticalParty extends PartyChannel {
   private readonly epochWeights = new Map<number, Float64Array>();
   private best: { epoch: number; auc: number; stale: number; z: Float64Array } = { epoch: 0, auc: -1, stale: 0, z: new Float64Array() };
   private calibration?: { a: number; b: number };
+  /** After the binning step: this party's features with their bins, WOE and IV (the model uses the selected ones). */
+  private binned?: BinnedFeature[];
+  /** Guest: the IV of every party's features. */
+  private ivTable?: IvRow[];
+  private modelFeatures: string[];
+  private validationCurve: { epoch: number; auc: number }[] = [];
+  private scorecard?: Scorecard;
   /** Valid ids and their dataset rows, after normalisation and the check-digit test. */
   private readonly prepared: PreparedIds;
 
@@ -78,6 +100,7 @@ export class VerticalParty extends PartyChannel {
     box?: BoxKeyPair,
   ) {
     super(id, org, spec.guest, io, log, spec.training.step_timeout_s * 1000, box);
+    this.modelFeatures = features;
     this.prepared = this.prepare(data.ids, spec.alignment.id_format);
     if (!box) writeFileSync(join(jobDir, BOX_KEY), exportPrivateKey(this.box.privateKey), { mode: 0o600 });
   }
@@ -101,6 +124,13 @@ export class VerticalParty extends PartyChannel {
       parts[line.slice(comma + 1)]!.push(rowOf.get(line.slice(0, comma))!);
     }
     job.setAlignment({ train: Uint32Array.from(parts.train!), validation: Uint32Array.from(parts.validation!), test: Uint32Array.from(parts.test!) }, false);
+    const binning = join(jobDir, BINNING);
+    if (existsSync(binning)) {
+      const saved = JSON.parse(readFileSync(binning, 'utf8')) as { features: BinnedFeature[]; iv: IvRow[] | null };
+      job.binned = saved.features;
+      job.ivTable = saved.iv ?? undefined;
+      job.buildModel();
+    }
     job.loadProgress(JSON.parse(readFileSync(files[3]!, 'utf8')) as Progress);
     return job;
   }
@@ -160,6 +190,7 @@ export class VerticalParty extends PartyChannel {
       bestAfter: done ? best(this.best) : null,
       epochWeights: Object.fromEntries([...this.epochWeights].map(([e, w]) => [e, Array.from(w)])),
       calibration: this.calibration ?? null,
+      validationCurve: this.validationCurve,
     };
     const file = join(this.jobDir, PROGRESS);
     writeFileSync(`${file}.tmp`, JSON.stringify(progress), { mode: 0o600 });
@@ -176,6 +207,7 @@ export class VerticalParty extends PartyChannel {
     this.best = best(p.bestAfter ?? p.bestBefore);
     for (const [e, w] of Object.entries(p.epochWeights)) this.epochWeights.set(Number(e), Float64Array.from(w));
     if (p.calibration) this.calibration = p.calibration;
+    this.validationCurve = p.validationCurve ?? [];
     this.log.info({ job: this.id, step: p.step, attempt: p.attempt, stepDone: p.after !== null }, 'vertical job restored from its job folder; rejoining');
   }
 
@@ -187,6 +219,10 @@ export class VerticalParty extends PartyChannel {
     switch (req.step) {
       case 'psi':
         return this.psi(step, req.attempt);
+      case 'bin':
+        return this.bin(step, req.attempt);
+      case 'scorecard':
+        return this.makeScorecard(step, req.attempt);
       case 'batch':
         await this.batch(step, req.attempt, req.epoch, req.batch);
         return {};
@@ -248,8 +284,7 @@ export class VerticalParty extends PartyChannel {
     this.alignment = a;
     // The data owner's own record of which of its enterprises the job uses (it stays on this node).
     if (record) this.writeAlignedIds(a);
-    const featureIdx = this.features.map((f) => this.data.features.indexOf(f));
-    this.model = new PartyModel(this.data, featureIdx, a.train, this.spec.training.clip, this.role === 'guest');
+    this.buildModel();
     if (this.role === 'guest') {
       const y = this.data.y!;
       const pick = (rows: Uint32Array) => Float64Array.from(rows, (r) => y[r]!);
@@ -264,9 +299,103 @@ export class VerticalParty extends PartyChannel {
     }
   }
 
+  /** The party's model on its features as they stand: all of them standardised, or after binning the selected ones (as WOE when the job says so). */
+  private buildModel(): void {
+    const input = modelInputs(this.data, this.features, this.binned, this.spec.binning?.woe_transform ?? false);
+    this.modelFeatures = input.features;
+    this.model = new PartyModel(input.data, input.featureIdx, this.alignment!.train, input.standardise ? this.spec.training.clip : 0, this.role === 'guest', input.standardise);
+  }
+
   private writeAlignedIds(a: Alignment): void {
     const lines = (['train', 'validation', 'test'] as const).flatMap((part) => Array.from(a[part], (r) => `${this.data.ids[r]},${part}`));
     writeFileSync(join(this.jobDir, 'aligned-ids.csv'), `id,part\n${lines.join('\n')}\n`, { mode: 0o600 });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Binning, WOE and IV (docs/protocol-vertical.md, "Binning, WOE and IV")
+
+  /**
+   * Every party bins its own features on the training rows. The guest counts defaults per bin of its own features,
+   * and of each host's through per-bin label sums under its own CKKS key; it settles every feature's bins (merging
+   * fine bins when the job asks for optimal binning), computes WOE and IV, and tells each host the merge plan and
+   * the WOE of its bins. Features below the IV threshold leave the model.
+   */
+  private async bin(step: number, attempt: number): Promise<Record<string, unknown>> {
+    const spec = this.spec.binning!;
+    const train = this.alignment!.train;
+    const fineMax = spec.method === 'optimal' ? spec.fine_bins : spec.max_bins;
+    const columns = this.features.map((f) => featureColumn(this.data, f, train));
+    const fineEdges = columns.map((v) => quantileEdges(v, fineMax));
+    const statistics = this.features.map((f, j) => featureStatistics(f, columns[j]!));
+    // The owner's own record of its features on the job's training rows; shared only if its policy allows.
+    writeFileSync(join(this.jobDir, 'statistics.json'), JSON.stringify(statistics, null, 2), { mode: 0o600 });
+    const engine = (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS));
+    let binned: BinnedFeature[];
+    if (this.role === 'guest') {
+      const y = this.labels!.train;
+      const own = this.features.map((f, j) => settleBins(fineEdges[j]!, binCounts(columns[j]!, y, fineEdges[j]!), spec));
+      binned = this.features.map((feature, j) => ({ feature, edges: own[j]!.edges, woe: own[j]!.woe, trainCounts: own[j]!.counts.totals, trainEvents: own[j]!.counts.events, iv: own[j]!.iv, selected: own[j]!.iv >= spec.iv_threshold }));
+      const keys = engine.generateArbiterKeys();
+      const labels = frame([keys.publicKey, keys.galoisKeys, ...encryptLabels(engine, y, keys.publicKey)]);
+      await Promise.all(this.hosts.map((h) => this.send(h, 'bin.labels', step, attempt, labels)));
+      const hostRows = await Promise.all(
+        this.hosts.map(async (h) => {
+          const [head, ...ciphers] = unframe(await this.receive(h, 'bin.sums', step, attempt));
+          const sums = parseJson<{ features: string[]; totals: number[][]; groups: number[][] }>(head!);
+          const events: number[][] = sums.features.map(() => []);
+          sums.groups.forEach((group, g) => {
+            const counts = openLabelSums(engine, ciphers[g]!, group.reduce((n, f) => n + sums.totals[f]!.length, 0), keys.secretKey);
+            let o = 0;
+            for (const f of group) {
+              events[f] = counts.slice(o, o + sums.totals[f]!.length);
+              o += sums.totals[f]!.length;
+            }
+          });
+          const settled = sums.features.map((_, f) => settleBins(ordinalEdges(sums.totals[f]!.length), { events: events[f]!, totals: sums.totals[f]! }, spec));
+          const result = sums.features.map((feature, f) => ({ feature, groups: settled[f]!.groups, woe: settled[f]!.woe, iv: settled[f]!.iv, selected: settled[f]!.iv >= spec.iv_threshold }));
+          if (!result.some((r) => r.selected)) {
+            throw new FedcreditError(
+              ErrorCode.JOB_FAILED,
+              `none of ${h}'s features reaches the information value threshold of ${spec.iv_threshold} (${result.map((r) => `${r.feature} ${r.iv.toFixed(4)}`).join(', ')})`,
+              `lower binning.iv_threshold, or leave ${h} out of the job`,
+            );
+          }
+          await this.send(h, 'bin.result', step, attempt, json(result));
+          return result.map((r, f): IvRow => ({ feature: r.feature, party: h, iv: r.iv, bins: settled[f]!.woe.length, selected: r.selected }));
+        }),
+      );
+      this.ivTable = [...binned.map((b): IvRow => ({ feature: b.feature, party: this.org, iv: b.iv, bins: b.woe.length, selected: b.selected })), ...hostRows.flat()];
+      keys.secretKey.fill(0);
+    } else {
+      const [publicKey, galoisKeys, ...chunks] = unframe(await this.receive(this.guest, 'bin.labels', step, attempt));
+      void publicKey;
+      const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!));
+      const sizes = fineEdges.map((e) => binCount(e));
+      const groups = columnGroups(sizes);
+      const ciphers = groups.map((g) => hostLabelSums(engine, chunks, galoisKeys!, g.map((f) => assigned[f]!), g.map((f) => sizes[f]!)));
+      const totals = fineEdges.map((edges, j) => binCounts(columns[j]!, new Float64Array(train.length), edges).totals);
+      await this.send(this.guest, 'bin.sums', step, attempt, frame([json({ features: this.features, totals, groups }), ...ciphers]));
+      const result = parseJson<{ feature: string; groups: number[][] | null; woe: number[]; iv: number; selected: boolean }[]>(await this.receive(this.guest, 'bin.result', step, attempt));
+      if (result.length !== this.features.length || result.some((r, j) => r.feature !== this.features[j])) {
+        throw new FedcreditError(ErrorCode.PROTOCOL, 'the guest returned bins for other features than this party sent', 'restart the job');
+      }
+      binned = result.map((r, j) => {
+        const edges = r.groups ? applyMerge(fineEdges[j]!, r.groups) : fineEdges[j]!;
+        const trainCounts = r.groups ? mergeCounts({ events: totals[j]!.map(() => 0), totals: totals[j]! }, r.groups).totals : totals[j]!;
+        if (r.woe.length !== binCount(edges)) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${r.woe.length} WOE values for ${binCount(edges)} bins of ${r.feature}`, 'restart the job');
+        return { feature: r.feature, edges, woe: r.woe, trainCounts, iv: r.iv, selected: r.selected };
+      });
+    }
+    this.binned = binned;
+    writeFileSync(join(this.jobDir, BINNING), JSON.stringify({ features: binned, iv: this.ivTable ?? null }, null, 2), { mode: 0o600 });
+    this.buildModel();
+    const share = this.spec.statistics && this.shareStatistics;
+    return {
+      features: this.features.length,
+      model_features: this.modelFeatures.length,
+      ...(this.ivTable ? { iv: this.ivTable } : {}),
+      statistics: share ? statistics : 'kept by the data owner',
+    };
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -353,6 +482,7 @@ export class VerticalParty extends PartyChannel {
     const y = this.labels!.validation;
     const a = auc(y, z);
     const k = ks(y, z);
+    this.validationCurve = [...this.validationCurve.filter((p) => p.epoch !== epoch), { epoch, auc: a }];
     if (a > this.best.auc + 1e-6) this.best = { epoch, auc: a, stale: 0, z };
     else this.best.stale++;
     const patience = this.spec.training.patience;
@@ -377,31 +507,116 @@ export class VerticalParty extends PartyChannel {
       jobId: this.id,
       organisation: this.org,
       role: this.role,
-      features: this.features,
+      features: this.modelFeatures,
       mean: Array.from(m.mean),
       scale: Array.from(m.scale),
       clip: m.clip,
       weights: Array.from(m.weights.subarray(0, m.dim)),
       ...(this.role === 'guest' ? { intercept: m.weights[m.dim]!, calibration: this.calibration! } : {}),
       epoch,
+      ...(this.binned
+        ? {
+            transform: this.spec.binning!.woe_transform ? ('woe' as const) : ('standardise' as const),
+            bins: this.binned.filter((b) => b.selected).map((b) => ({ edges: b.edges, woe: b.woe, trainCounts: b.trainCounts })),
+          }
+        : {}),
     };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Scorecard
+
+  /**
+   * Points per bin: each party turns its own coefficients and WOE into points (it needs the calibration slope,
+   * which the guest sends) and keeps them; hosts send their table (bins and points, no data) to the guest, which
+   * assembles the scorecard with the base points and exports it as JSON and PMML.
+   */
+  private async makeScorecard(step: number, attempt: number): Promise<Record<string, unknown>> {
+    const card = this.spec.scorecard!;
+    const scaling = { baseScore: card.base_score, baseOdds: card.base_odds, pdo: card.pdo, decimals: card.decimals };
+    const weights = this.model!.weights;
+    let slope: number;
+    if (this.role === 'guest') {
+      slope = this.calibration!.a;
+      await Promise.all(this.hosts.map((h) => this.send(h, 'scorecard.slope', step, attempt, json({ a: slope }))));
+    } else {
+      slope = parseJson<{ a: number }>(await this.receive(this.guest, 'scorecard.slope', step, attempt)).a;
+    }
+    const own: ScorecardFeature[] = this.binned!.filter((b) => b.selected).map((b, j) => featurePoints(b.feature, this.org, b.edges, b.woe, weights[j]!, slope, scaling, b.trainEvents ? { events: b.trainEvents, totals: b.trainCounts } : undefined));
+    writeFileSync(join(this.jobDir, 'scorecard-part.json'), JSON.stringify({ reasonCodes: card.reason_codes, features: own }, null, 2), { mode: 0o600 });
+    if (this.role === 'host') {
+      await this.send(this.guest, 'scorecard.part', step, attempt, json(own));
+      return { features: own.length };
+    }
+    const hostParts = await Promise.all(this.hosts.map(async (h) => parseJson<ScorecardFeature[]>(await this.receive(h, 'scorecard.part', step, attempt))));
+    const base = basePoints(weights[this.model!.dim]!, this.calibration!, scaling);
+    this.scorecard = assembleScorecard(scaling, base, [...own, ...hostParts.flat()]);
+    const bytes = JSON.stringify(this.scorecard, null, 2);
+    writeFileSync(join(this.jobDir, 'scorecard.json'), bytes, { mode: 0o600 });
+    writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes }), { mode: 0o600 });
+    this.log.info({ job: this.id, file: join(this.jobDir, 'scorecard.pmml') }, 'scorecard written (JSON and PMML)');
+    const range = this.scorecard.features.reduce(
+      (r, f) => ({ min: r.min + Math.min(...f.bins.map((b) => b.points)), max: r.max + Math.max(...f.bins.map((b) => b.points)) }),
+      { min: base, max: base },
+    );
+    return { features: this.scorecard.features.length, base_points: base, score_range: range, scorecard_sha256: createHash('sha256').update(bytes).digest('hex') };
   }
 
   private async evaluate(step: number, attempt: number): Promise<Record<string, unknown>> {
     const rows = this.alignment!.test;
+    const fair = this.spec.fairness;
+    if (fair && fair.party === this.org && this.role === 'host') {
+      // The group of each held-out enterprise, for the guest's per-group figures (the job's fairness section, consented to).
+      const groups = this.data.groups[fair.column]!;
+      await this.send(this.guest, 'fairness.groups', step, attempt, json(Array.from(rows, (r) => groups[r]!)));
+    }
     const z = await this.jointScores(step, attempt, rows, 'evaluate');
     if (!z) return { rows: rows.length };
     const y = this.labels!.test;
     const { a, b } = this.calibration!;
     const pd = z.map((s) => 1 / (1 + Math.exp(-(a * s + b))));
     // The guest's own record of the held-out scores, for its modellers (never sent).
-    const lines = ['enterprise_id,default_12m,score,pd'];
-    rows.forEach((r, i) => lines.push(`${this.data.ids[r]},${y[i]},${z[i]!.toFixed(8)},${pd[i]!.toFixed(8)}`));
-    writeFileSync(join(this.jobDir, 'test-scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });
+    // With a scorecard, also the points: offset − factor·logit(pd) (the scorecard's sum, before its rounding).
+    const card = this.scorecard;
+    const points = card ? (i: number) => `,${(card.offset - card.factor * (a * z[i]! + b)).toFixed(card.scaling.decimals)}` : () => '';
+    const lines = [`enterprise_id,default_12m,score,pd${card ? ',points' : ''}`];
+    rows.forEach((r, i) => lines.push(`${this.data.ids[r]},${y[i]},${z[i]!.toFixed(8)},${pd[i]!.toFixed(8)}${points(i)}`));
+    writeFileSync(join(this.jobDir, TEST_SCORES_FILE), lines.join('\n') + '\n', { mode: 0o600 });
     if (rows.length === 0) return { rows: 0, test_auc: null, test_ks: null };
     // Aggregates only (deciles, confusion at the cut-off, calibration bins): the bank's report, published with the model.
     const evaluation = evaluateCredit(y, pd, this.spec.evaluation.decline_cutoff);
-    return { rows: rows.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation };
+    let fairness: ReturnType<typeof fairnessByGroup> | undefined;
+    if (fair) {
+      const groups = fair.party === this.org ? Array.from(rows, (r) => this.data.groups[fair.column]![r]!) : parseJson<string[]>(await this.receive(fair.party, 'fairness.groups', step, attempt));
+      if (groups.length !== rows.length) throw new FedcreditError(ErrorCode.PROTOCOL, `${fair.party} sent ${groups.length} groups for ${rows.length} held-out enterprises`, 'restart the job');
+      fairness = fairnessByGroup(fair.column, y, pd, groups, this.spec.evaluation.decline_cutoff, fair.max_gap);
+    }
+    this.writeModelReport(evaluation, fairness);
+    return { rows: rows.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation, ...(fairness ? { fairness } : {}) };
+  }
+
+  /** The guest's material for `fedcredit report` (aggregates; the held-out scores are in test-scores.csv beside it). */
+  private writeModelReport(evaluation: ReturnType<typeof evaluateCredit>, fairness?: ReturnType<typeof fairnessByGroup>): void {
+    const card = this.scorecard;
+    const report = {
+      job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: this.hosts, finishedAt: new Date().toISOString() },
+      evaluation,
+      validationAuc: this.validationCurve,
+      ...(this.ivTable ? { iv: this.ivTable } : {}),
+      ...(card
+        ? {
+            scorecard: {
+              baseScore: card.scaling.baseScore,
+              baseOdds: card.scaling.baseOdds,
+              pdo: card.scaling.pdo,
+              basePoints: card.basePoints,
+              features: card.features.map((f) => ({ feature: f.feature, party: f.party, bins: f.bins.map((b) => ({ label: b.label, woe: b.woe, points: b.points, count: b.count, eventRate: b.eventRate })) })),
+            },
+          }
+        : {}),
+      ...(fairness ? { fairness } : {}),
+    };
+    writeFileSync(join(this.jobDir, MODEL_REPORT_FILE), JSON.stringify(report, null, 2), { mode: 0o600 });
   }
 
   override dispose(): void {

@@ -12,8 +12,12 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import type { PreparedIds } from '../src/psi/ids.js';
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
-import { populationStabilityIndex } from '../src/evaluation.js';
+import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
+import { binCount, binIndex } from '../src/credit/binning.js';
+import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardFeature, type ScoredPoints } from '../src/credit/scorecard.js';
+import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';
+import { TEST_SCORES_FILE } from '../src/paths.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
 
 /** Read an id list: one id per line (first comma-separated field); a header line `id` or `enterprise_id` is skipped. */
@@ -23,8 +27,20 @@ export function readIdList(file: string): string[] {
   return lines;
 }
 
+/** What a party kept of a training job's scorecard: the points of its own features. */
+interface ScorecardPart {
+  reasonCodes: number;
+  features: ScorecardFeature[];
+}
+
+type Reason = ScoredPoints['points'][number];
+
+const decimalsOf = (card: { part: Scorecard }) => card.part.scaling.decimals;
+
 export class ScoringParty extends PartyChannel {
   private readonly part: ModelPart;
+  /** With a scorecard: this party's features only, and (guest) the base points. */
+  private readonly card?: { part: Scorecard; reasonCodes: number };
   /** Guest: the requested ids it can score (valid and in its data), and their rows. Host: its valid ids. */
   private readonly prepared: PreparedIds;
   private readonly requested: number;
@@ -52,6 +68,13 @@ export class ScoringParty extends PartyChannel {
     this.part = JSON.parse(readFileSync(partFile, 'utf8')) as ModelPart;
     const missing = this.part.features.filter((f) => !data.features.includes(f));
     if (missing.length > 0) throw new FedcreditError(ErrorCode.DATA_SCHEMA, `the model part uses columns this participant no longer declares: ${missing.join(', ')}`, 'restore the columns in the data section');
+    const cardFile = join(modelDir, 'scorecard-part.json');
+    if (existsSync(cardFile)) {
+      const kept = JSON.parse(readFileSync(cardFile, 'utf8')) as ScorecardPart;
+      const full = this.part.role === 'guest' ? (JSON.parse(readFileSync(join(modelDir, 'scorecard.json'), 'utf8')) as Scorecard) : undefined;
+      const scaling = full?.scaling ?? { baseScore: 0, baseOdds: 1, pdo: 1, decimals: 10 };
+      this.card = { part: assembleScorecard(scaling, full?.basePoints ?? 0, kept.features), reasonCodes: kept.reasonCodes };
+    }
     const own = this.prepare(data.ids, spec.id_format);
     if (this.role === 'host') {
       this.prepared = own;
@@ -74,10 +97,48 @@ export class ScoringParty extends PartyChannel {
 
   /** PSI of this batch's scores against the held-out scores the guest kept from the training job; null without them. */
   private stabilityAgainstTest(scores: Float64Array): number | null {
-    const file = join(this.modelDir, 'test-scores.csv');
+    const file = join(this.modelDir, TEST_SCORES_FILE);
     if (scores.length === 0 || !existsSync(file)) return null;
     const reference = readFileSync(file, 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[2]));
     return reference.length >= 10 ? populationStabilityIndex(reference, scores) : null;
+  }
+
+  /** Per row, this party's points (base points included at the guest) and its k main reasons; row -1 = every feature missing. */
+  private points(rows: ArrayLike<number>): { total: Float64Array; reasons: Reason[][] } {
+    const { part, reasonCodes: k } = this.card!;
+    const idx = part.features.map((f) => this.data.features.indexOf(f.feature));
+    const width = this.data.features.length;
+    const total = new Float64Array(rows.length);
+    const reasons: Reason[][] = [];
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const values = Object.fromEntries(part.features.map((f, j) => [f.feature, r < 0 ? NaN : this.data.x[r * width + idx[j]!]!]));
+      const scored = scoreRecord(part, values);
+      total[i] = scored.score;
+      reasons.push(reasonCodes(scored.points, k));
+    }
+    return { total, reasons };
+  }
+
+  /** Stability of each of this party's binned features: PSI of the batch's bin shares against the training rows'. */
+  private featurePsi(rows: ArrayLike<number>): Record<string, number> | null {
+    const bins = this.part.bins;
+    if (!bins) return null;
+    const width = this.data.features.length;
+    const out: Record<string, number> = {};
+    this.part.features.forEach((feature, j) => {
+      const col = this.data.features.indexOf(feature);
+      const counts = new Array<number>(binCount(bins[j]!.edges)).fill(0);
+      let held = 0;
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!;
+        if (r < 0) continue;
+        counts[binIndex(this.data.x[r * width + col]!, bins[j]!.edges)]!++;
+        held++;
+      }
+      if (held > 0) out[feature] = psiFromCounts(bins[j]!.trainCounts, counts);
+    });
+    return out;
   }
 
   protected beginStep(): void {}
@@ -98,13 +159,34 @@ export class ScoringParty extends PartyChannel {
     }
     if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
     if (this.role === 'host') {
-      await this.sendScoreShare(partScores(this.part, this.data, this.aligned!), step, req.attempt, 'score');
-      return {};
+      const rows = this.aligned!;
+      await this.sendScoreShare(partScores(this.part, this.data, rows), step, req.attempt, 'score');
+      if (this.card) {
+        // Points travel like scores (masked shares); only each enterprise's k main reasons of this party go as they are.
+        const { total, reasons } = this.points(rows);
+        await this.sendScoreShare(total, step, req.attempt, 'points', 'score.points_share');
+        await this.send(this.guest, 'score.reasons', step, req.attempt, json(reasons));
+      }
+      return { feature_psi: this.featurePsi(rows) };
     }
-    const own = partScores(this.part, this.data, this.prepared.rows);
+    const rows = this.prepared.rows;
+    const own = partScores(this.part, this.data, rows);
     const hostSum = await this.receiveScoreSum(own.length, step, req.attempt);
+    let points: { total: Float64Array; reasons: Reason[][] } | undefined;
+    if (this.card) {
+      points = this.points(rows);
+      const hostPoints = await this.receiveScoreSum(own.length, step, req.attempt, 'score.points_share');
+      const hostReasons = await Promise.all(this.hosts.map(async (h) => parseJson<Reason[][]>(await this.receive(h, 'score.reasons', step, req.attempt))));
+      const decimals = this.card.part.scaling.decimals;
+      for (let i = 0; i < own.length; i++) {
+        points.total[i] = Number((points.total[i]! + hostPoints[i]!).toFixed(decimals));
+        points.reasons[i] = reasonCodes([...points.reasons[i]!, ...hostReasons.flatMap((r) => r[i] ?? [])], this.card.reasonCodes);
+      }
+    }
     const { a, b } = this.part.calibration!;
-    const lines = ['enterprise_id,pd,score,hosts_missing'];
+    const k = this.card?.reasonCodes ?? 0;
+    const reasonHeader = Array.from({ length: k }, (_, j) => `,reason_${j + 1}`).join('');
+    const lines = [`enterprise_id,pd,score,hosts_missing${points ? `,points${reasonHeader}` : ''}`];
     let partial = 0;
     const scores = new Float64Array(own.length);
     for (let i = 0; i < own.length; i++) {
@@ -112,7 +194,8 @@ export class ScoringParty extends PartyChannel {
       scores[i] = z;
       const missing = this.coverage.filter((c) => c.match[i]! < 0).map((c) => c.host);
       if (missing.length > 0) partial++;
-      lines.push(`${this.prepared.ids[i]},${(1 / (1 + Math.exp(-(a * z + b)))).toFixed(8)},${z.toFixed(8)},${missing.join(' ')}`);
+      const reasons = points ? Array.from({ length: k }, (_, j) => { const r = points.reasons[i]![j]; return r ? `,${r.party}/${r.feature} (-${Number((r.baseline - r.points).toFixed(decimalsOf(this.card!)))})` : ','; }).join('') : '';
+      lines.push(`${this.prepared.ids[i]},${(1 / (1 + Math.exp(-(a * z + b)))).toFixed(8)},${z.toFixed(8)},${missing.join(' ')}${points ? `,${points.total[i]}${reasons}` : ''}`);
     }
     writeFileSync(join(this.jobDir, 'scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });
     this.log.info({ job: this.id, scored: own.length, file: join(this.jobDir, 'scores.csv') }, 'scores written (they stay on this node)');
@@ -120,6 +203,7 @@ export class ScoringParty extends PartyChannel {
       requested: this.requested,
       // Score stability against the training job's held-out enterprises (read from this node's own record).
       score_psi: this.stabilityAgainstTest(scores),
+      feature_psi: this.featurePsi(rows),
       invalid_ids: this.invalid,
       not_in_guest_data: this.notInGuestData,
       scored: own.length,

@@ -20,3 +20,7 @@ export function packageRoot(): string {
 export function softwareVersion(): string {
   return JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version as string;
 }
+
+/** Files a vertical job's guest keeps in its job folder for `fedcredit report`: aggregates, and its held-out scores. */
+export const MODEL_REPORT_FILE = 'model-report.json';
+export const TEST_SCORES_FILE = 'test-scores.csv';

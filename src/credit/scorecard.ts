@@ -99,7 +99,9 @@ export function scalingOf(s: ScorecardScaling): { factor: number; offset: number
 }
 
 function binLabel(lower: number | null, upper: number | null): string {
-  return `(${lower === null ? '-inf' : String(lower)}, ${upper === null ? '+inf)' : `${String(upper)}]`}`;
+  // For people: six significant digits (edges are midpoints such as 0.10999999999999999); bounds keep full precision.
+  const show = (x: number) => String(Number(x.toPrecision(6)));
+  return `(${lower === null ? '-inf' : show(lower)}, ${upper === null ? '+inf)' : `${show(upper)}]`}`;
 }
 
 /**

@@ -2,7 +2,7 @@
  * What a vertical job is measured against, computed where all columns are at hand (the demo's synthetic world, a
  * test on public data): the same aligned enterprises, the same split and the same per-party preprocessing as the
  * federated job, with a logistic regression fitted centrally on (a) the guest's columns alone and (b) every
- * party's columns pooled (the upper bound federation can reach).
+ * party's columns pooled (the upper bound federation can reach). With a binning job, both use the job's bins and WOE.
  */
 import type { VerticalJobSpec } from '../config/schemas.js';
 import type { LoadedDataset } from '../data/csv.js';
@@ -11,12 +11,15 @@ import { binaryMetrics, type BinaryMetrics } from '../metrics.js';
 import { fitLogistic } from '../model/newton-lr.js';
 import { prepareIds } from '../psi/ids.js';
 import { PartyModel } from './party-model.js';
+import { modelInputs, type BinnedFeature } from './binning.js';
 
 export interface PartyData {
   organisation: string;
   data: LoadedDataset;
   /** Features the job uses for this party. */
   features: string[];
+  /** The party's bins from the job (binning.json), for a job that binned its features. */
+  binned?: BinnedFeature[];
 }
 
 export interface VerticalBaselines {
@@ -38,9 +41,10 @@ export function verticalBaselines(parties: PartyData[], spec: VerticalJobSpec): 
   const fitIds = shared.filter((id) => part(id) !== 'test');
   const testIds = shared.filter((id) => part(id) === 'test');
   const trainIds = shared.filter((id) => part(id) === 'train');
-  const models = indexed.map(
-    (p) => new PartyModel(p.data, p.features.map((f) => p.data.features.indexOf(f)), Uint32Array.from(trainIds, (id) => p.rowOf.get(id)!), t.clip, false),
-  );
+  const models = indexed.map((p) => {
+    const input = modelInputs(p.data, p.features, p.binned, spec.binning?.woe_transform ?? false);
+    return new PartyModel(input.data, input.featureIdx, Uint32Array.from(trainIds, (id) => p.rowOf.get(id)!), input.standardise ? t.clip : 0, false, input.standardise);
+  });
   const matrix = (ids: string[], upto: number) => {
     const dim = models.slice(0, upto).reduce((n, m) => n + m.dim, 0);
     const x = new Float64Array(ids.length * dim);

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { LoadedDataset } from '../data/csv.js';
+import { binIndex } from '../credit/binning.js';
 
 export interface Alignment {
   /** Row indices into the party's dataset, in the order all parties share. */
@@ -36,6 +37,25 @@ export interface ModelPart {
   /** Guest only: probability of default = sigmoid(a * score + b), fitted on the validation rows. */
   calibration?: { a: number; b: number };
   epoch: number;
+  /** How a raw value becomes the model's input: standardised (mean, scale, clip) or its bin's WOE (`bins`). */
+  transform?: 'standardise' | 'woe';
+  /** With binning, per feature: upper bin edges, each bin's WOE, and the training rows per bin (for stability). */
+  bins?: PartBins[];
+}
+
+export interface PartBins {
+  edges: number[];
+  woe: number[];
+  trainCounts: number[];
+}
+
+/** The model input of feature j of a part for a raw value (NaN = missing, also for an enterprise the party lacks). */
+export function partInput(part: ModelPart, j: number, x: number): number {
+  if (part.transform === 'woe') {
+    const bins = part.bins![j]!;
+    return bins.woe[binIndex(x, bins.edges)]!;
+  }
+  return standardised(x, part.mean[j]!, part.scale[j]!, part.clip);
 }
 
 /** A raw feature value as the model sees it: imputed to the training mean (0), standardised, clipped. */
@@ -45,16 +65,18 @@ export function standardised(x: number, mean: number, scale: number, clip: numbe
   return clip > 0 ? Math.min(clip, Math.max(-clip, z)) : z;
 }
 
-/** A party's partial scores of dataset rows with a kept model part (0, the mean's score, where row is -1). */
+/**
+ * A party's partial scores of dataset rows with a kept model part. Where row is -1 (an enterprise the party does
+ * not hold) every feature counts as missing: the mean's score (0) when standardised, the missing bin's WOE when binned.
+ */
 export function partScores(part: ModelPart, data: LoadedDataset, rows: ArrayLike<number>): Float64Array {
   const idx = part.features.map((f) => data.features.indexOf(f));
   const width = data.features.length;
   const out = new Float64Array(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!;
-    if (r < 0) continue;
     let s = 0;
-    for (let j = 0; j < idx.length; j++) s += part.weights[j]! * standardised(data.x[r * width + idx[j]!]!, part.mean[j]!, part.scale[j]!, part.clip);
+    for (let j = 0; j < idx.length; j++) s += part.weights[j]! * partInput(part, j, r < 0 ? NaN : data.x[r * width + idx[j]!]!);
     out[i] = s;
   }
   return out;
@@ -80,12 +102,14 @@ export class PartyModel {
     trainRows: Uint32Array,
     readonly clip: number,
     readonly hasIntercept: boolean,
+    /** false: the columns are used as they are (WOE values), mean 0 and scale 1. */
+    standardise = true,
   ) {
     this.dim = featureIdx.length;
     this.mean = new Float64Array(this.dim);
-    this.scale = new Float64Array(this.dim);
+    this.scale = new Float64Array(this.dim).fill(1);
     const width = data.features.length;
-    for (let j = 0; j < this.dim; j++) {
+    for (let j = 0; standardise && j < this.dim; j++) {
       let n = 0;
       let sum = 0;
       let sq = 0;

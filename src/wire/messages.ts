@@ -117,7 +117,7 @@ export interface VerticalSetup {
   psiSalt: Uint8Array;
 }
 
-export type VerticalStep = 'psi' | 'batch' | 'validate' | 'finalize' | 'evaluate' | 'score';
+export type VerticalStep = 'psi' | 'bin' | 'batch' | 'validate' | 'finalize' | 'scorecard' | 'evaluate' | 'score';
 
 export interface StepRequest {
   step: VerticalStep;

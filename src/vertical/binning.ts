@@ -1,0 +1,122 @@
+/**
+ * The pieces of a vertical job's binning step that need no channel: settling a feature's bins from counts (the
+ * guest, for every party's features), the WOE view of a party's data, and the framing of the step's payloads.
+ */
+import type { z } from 'zod';
+import type { VerticalBinningSpec } from '../config/schemas.js';
+import type { LoadedDataset } from '../data/csv.js';
+import { binIndex, mergeBins, mergeCounts, type BinCounts } from '../credit/binning.js';
+import { woeIv } from '../credit/woe.js';
+import { ErrorCode, FedcreditError } from '../errors.js';
+
+export type BinningSpec = z.infer<typeof VerticalBinningSpec>;
+
+/** A feature's final bins as its owner keeps them. */
+export interface BinnedFeature {
+  feature: string;
+  edges: number[];
+  woe: number[];
+  /** Training rows per bin. */
+  trainCounts: number[];
+  /** Defaults per bin: known to the guest for its own features only. */
+  trainEvents?: number[];
+  iv: number;
+  selected: boolean;
+}
+
+/** A row of the IV table the guest learns (and publishes with the model). */
+export interface IvRow {
+  feature: string;
+  party: string;
+  iv: number;
+  bins: number;
+  selected: boolean;
+}
+
+export interface SettledBins {
+  edges: number[];
+  /** Fine bins merged into each final numeric bin (null: kept as they are). */
+  groups: number[][] | null;
+  counts: BinCounts;
+  woe: number[];
+  iv: number;
+}
+
+/** From fine bins and their counts, the final bins by the job's method, with their WOE and the feature's IV. */
+export function settleBins(fineEdges: number[], fine: BinCounts, spec: BinningSpec): SettledBins {
+  if (spec.method === 'quantile') {
+    const { woe, iv } = woeIv(fine);
+    return { edges: fineEdges, groups: null, counts: fine, woe, iv };
+  }
+  const plan = mergeBins(fineEdges, fine, { method: spec.merge, maxBins: spec.max_bins, minBinShare: spec.min_bin_share });
+  const counts = mergeCounts(fine, plan.groups);
+  const { woe, iv } = woeIv(counts);
+  return { edges: plan.edges, groups: plan.groups, counts, woe, iv };
+}
+
+/** Values of one feature on the given dataset rows (NaN = missing). */
+export function featureColumn(data: LoadedDataset, feature: string, rows: ArrayLike<number>): Float64Array {
+  const j = data.features.indexOf(feature);
+  const width = data.features.length;
+  return Float64Array.from({ length: rows.length }, (_, i) => data.x[rows[i]! * width + j]!);
+}
+
+/** The party's dataset seen through the WOE of its binned features: one column per feature, every row. */
+export function woeDataset(data: LoadedDataset, features: BinnedFeature[]): LoadedDataset {
+  const width = data.features.length;
+  const idx = features.map((f) => data.features.indexOf(f.feature));
+  const x = new Float32Array(data.rows * features.length);
+  for (let r = 0; r < data.rows; r++) {
+    features.forEach((f, j) => {
+      x[r * features.length + j] = f.woe[binIndex(data.x[r * width + idx[j]!]!, f.edges)]!;
+    });
+  }
+  return { ...data, features: features.map((f) => f.feature), x };
+}
+
+/**
+ * What a party's model reads: its features as they are (standardised by the model), or after binning only the
+ * selected ones, as WOE values (used as they are) when the job trains on WOE.
+ */
+export function modelInputs(data: LoadedDataset, features: string[], binned: BinnedFeature[] | undefined, woeTransform: boolean): { data: LoadedDataset; features: string[]; featureIdx: number[]; standardise: boolean } {
+  const selected = binned?.filter((b) => b.selected);
+  if (!selected) return { data, features, featureIdx: features.map((f) => data.features.indexOf(f)), standardise: true };
+  const names = selected.map((b) => b.feature);
+  if (woeTransform) return { data: woeDataset(data, selected), features: names, featureIdx: names.map((_, j) => j), standardise: false };
+  return { data, features: names, featureIdx: names.map((f) => data.features.indexOf(f)), standardise: true };
+}
+
+/** Several byte strings as one payload: a count, then each length and its bytes (all lengths uint32 LE). */
+export function frame(parts: Uint8Array[]): Uint8Array {
+  const total = 4 + parts.reduce((n, p) => n + 4 + p.length, 0);
+  const out = Buffer.alloc(total);
+  out.writeUInt32LE(parts.length, 0);
+  let o = 4;
+  for (const p of parts) {
+    out.writeUInt32LE(p.length, o);
+    out.set(p, o + 4);
+    o += 4 + p.length;
+  }
+  return out;
+}
+
+export function unframe(bytes: Uint8Array): Uint8Array[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bad = () => new FedcreditError(ErrorCode.PROTOCOL, 'a binning payload is malformed', 'run the same fedcredit version on every party and restart the job');
+  if (buf.length < 4) throw bad();
+  const count = buf.readUInt32LE(0);
+  const parts: Uint8Array[] = [];
+  let o = 4;
+  for (let i = 0; i < count; i++) {
+    if (o + 4 > buf.length) throw bad();
+    const n = buf.readUInt32LE(o);
+    if (o + 4 + n > buf.length) throw bad();
+    parts.push(buf.subarray(o + 4, o + 4 + n));
+    o += 4 + n;
+  }
+  if (o !== buf.length) throw bad();
+  return parts;
+}
+
+export const json = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value));
+export const parseJson = <T>(bytes: Uint8Array): T => JSON.parse(Buffer.from(bytes).toString('utf8')) as T;

@@ -1,0 +1,237 @@
+/**
+ * The credit toolkit across parties, over real processes on loopback (issue 7). UCI default of credit card clients
+ * (raw values) split vertically: the bank holds the label, repayment status, bills and payments; a second party
+ * holds LIMIT_BAL, SEX, EDUCATION, MARRIAGE and AGE. The job bins every feature, learns IV (the host's through per-bin
+ * label sums under the bank's CKKS key), trains on WOE, builds a scorecard and evaluates fairness by the host's SEX.
+ * Then German credit, grouped by the personal-status column another party holds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import type { DatasetSpec } from '../src/data/schema.js';
+import { binCounts, binIndex } from '../src/credit/binning.js';
+import { woeIv } from '../src/credit/woe.js';
+import { reasonCodes, scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
+import { fairnessByGroup } from '../src/evaluation.js';
+import { auc } from '../src/metrics.js';
+import { fitLogistic } from '../src/model/newton-lr.js';
+import { readLedger } from '../src/ledger/read.js';
+import { replayLedger } from '../src/audit/replay.js';
+import { requestScores } from '../src/vertical/score-client.js';
+import type { BinnedFeature } from '../src/vertical/binning.js';
+import { DATASETS, TestFederation, UCI } from './helpers/federation.js';
+import { participantJobDir } from './helpers/vertical.js';
+import { evaluatePmmlScorecard, readPmmlScorecard } from './helpers/pmml-scorecard.js';
+
+const BANK_FEATURES = ['PAY_0', 'PAY_2', 'PAY_3', 'PAY_4', 'PAY_5', 'PAY_6', ...[1, 2, 3, 4, 5, 6].map((i) => `BILL_AMT${i}`), ...[1, 2, 3, 4, 5, 6].map((i) => `PAY_AMT${i}`)];
+const HOST_FEATURES = ['LIMIT_BAL', 'SEX', 'EDUCATION', 'MARRIAGE', 'AGE'];
+const LABEL = 'default.payment.next.month';
+
+type Row = Record<string, string>;
+
+function writeCsv(file: string, header: string[], rows: string[][]): void {
+  writeFileSync(file, [header.join(','), ...rows.map((r) => r.join(','))].join('\n') + '\n');
+}
+
+function spec(file: string, features: string[], extra: Partial<DatasetSpec> = {}): DatasetSpec {
+  return { path: file, delimiter: ',', id_column: 'id', features: features.map((name) => ({ name, type: 'number', missing: 'impute' })), duplicate_ids: 'reject', missing_values: ['', 'NA'], ...extra };
+}
+
+function readCsv(file: string): Row[] {
+  return parse(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true }) as Row[];
+}
+
+/** The held-out split and per-part ids a party recorded (aligned-ids.csv: id,part). */
+function alignedIds(dir: string): Record<'train' | 'validation' | 'test', string[]> {
+  const parts: Record<string, string[]> = { train: [], validation: [], test: [] };
+  for (const line of readFileSync(join(dir, 'aligned-ids.csv'), 'utf8').trim().split('\n').slice(1)) {
+    const [id, part] = line.split(',');
+    parts[part!]!.push(id!);
+  }
+  return parts as Record<'train' | 'validation' | 'test', string[]>;
+}
+
+const binnedOf = (dir: string) => (JSON.parse(readFileSync(join(dir, 'binning.json'), 'utf8')) as { features: BinnedFeature[] }).features;
+
+describe('credit toolkit on UCI default credit: bank + a second party', () => {
+  let fed: TestFederation;
+  const dataDir = mkdtempSync(join(tmpdir(), 'fedcredit-credit-'));
+  const byId = new Map<string, Row>();
+  beforeAll(async () => {
+    const rows = readCsv(join(UCI, 'UCI_Credit_Card.csv'));
+    for (const r of rows) byId.set(r.ID!, r);
+    writeCsv(join(dataDir, 'bank.csv'), ['id', 'default', ...BANK_FEATURES], rows.map((r) => [r.ID!, r[LABEL]!, ...BANK_FEATURES.map((f) => r[f]!)]));
+    writeCsv(join(dataDir, 'second.csv'), ['id', ...HOST_FEATURES, 'sex_group'], rows.map((r) => [r.ID!, ...HOST_FEATURES.map((f) => r[f]!), r.SEX === '1' ? 'male' : 'female']));
+    fed = await TestFederation.start([
+      { name: 'bank', data: spec(join(dataDir, 'bank.csv'), BANK_FEATURES, { label_column: 'default' }) },
+      { name: 'second', data: spec(join(dataDir, 'second.csv'), HOST_FEATURES, { group_columns: ['sex_group'] }) },
+    ]);
+  });
+  afterAll(async () => fed?.stop());
+
+  it('federated IV equals central IV on the same bins; the WOE scorecard scores like its central twin; PMML scores as fedcredit does', async () => {
+    const job = {
+      name: 'uci-scorecard',
+      kind: 'vertical-lr',
+      purpose: 'test: SME-style scorecard on UCI credit card clients',
+      guest: 'bank',
+      hosts: ['second'],
+      alignment: { id_format: 'any', min_intersection: 1000 },
+      training: { epochs: 12, batch_size: 4096, learning_rate: 0.05, seed: 5, patience: 4, step_timeout_s: 120, grace_period_s: 20 },
+      binning: { method: 'optimal', fine_bins: 20, max_bins: 6, merge: 'iv', min_bin_share: 0.05, iv_threshold: 0.02 },
+      scorecard: { base_score: 600, base_odds: 50, pdo: 20, decimals: 2, reason_codes: 3 },
+      fairness: { party: 'second', column: 'sex_group', max_gap: 0.02 },
+    };
+    const { jobId, last } = await fed.run(job);
+    expect(last.state, last.message).toBe('succeeded');
+    const bankDir = participantJobDir(fed.dir, 'bank', jobId);
+    const hostDir = participantJobDir(fed.dir, 'second', jobId);
+    const parts = alignedIds(bankDir);
+    const label = (id: string) => Number(byId.get(id)![LABEL]);
+    const value = (id: string, f: string) => Number(byId.get(id)![f]);
+
+    // 1. IV of every feature, federated (the ledger's binning record) against central counts on the same bins.
+    const ledger = readLedger(join(fed.dir, 'coordinator-state', 'ledger'));
+    const binning = ledger.entries.find((e) => e.entry.kind === 'binning_completed' && e.entry.jobId === jobId)!.body as { iv: { feature: string; party: string; iv: number; selected: boolean }[] };
+    expect(binning.iv.map((r) => r.feature).sort()).toEqual([...BANK_FEATURES, ...HOST_FEATURES].sort());
+    const bins = new Map([...binnedOf(bankDir), ...binnedOf(hostDir)].map((b) => [b.feature, b]));
+    const yTrain = parts.train.map(label);
+    for (const row of binning.iv) {
+      const b = bins.get(row.feature)!;
+      const central = woeIv(binCounts(parts.train.map((id) => value(id, row.feature)), yTrain, b.edges));
+      expect(Math.abs(row.iv - central.iv), row.feature).toBeLessThan(1e-6);
+      expect(b.woe.map((w, i) => Math.abs(w - central.woe[i]!)).every((d) => d < 1e-9), `${row.feature} WOE`).toBe(true);
+    }
+    const ivOf = Object.fromEntries(binning.iv.map((r) => [r.feature, r.iv]));
+    expect(ivOf.PAY_0).toBeGreaterThan(0.5); // the strongest predictor in the literature
+    expect(ivOf.LIMIT_BAL).toBeGreaterThan(0.1); // the host's strongest
+    expect(binning.iv.find((r) => r.feature === 'SEX')!.selected).toBe(ivOf.SEX! >= 0.02);
+
+    // 2. The same scorecard fitted centrally (LR on the same WOE columns, same training rows) scores the held-out rows as well.
+    const card = JSON.parse(readFileSync(join(bankDir, 'scorecard.json'), 'utf8')) as Scorecard;
+    const used = card.features.map((f) => f.feature);
+    expect(used.length).toBe(binning.iv.filter((r) => r.selected).length);
+    const woeRow = (id: string) => used.map((f) => bins.get(f)!.woe[binIndex(value(id, f), bins.get(f)!.edges)]!);
+    const x = Float64Array.from(parts.train.flatMap(woeRow));
+    const fit = fitLogistic(x, yTrain, used.length);
+    const yTest = parts.test.map(label);
+    const centralAuc = auc(yTest, parts.test.map((id) => fit.score(woeRow(id))));
+    const published = ledger.entries.find((e) => e.entry.kind === 'model_published' && e.entry.jobId === jobId)!.body as { test: { auc: number } };
+    const cardScores = parts.test.map((id) => -scoreRecord(card, Object.fromEntries(used.map((f) => [f, value(id, f)]))).score);
+    console.log(`UCI scorecard: federated AUC ${published.test.auc.toFixed(4)}, points AUC ${auc(yTest, cardScores).toFixed(4)}, central WOE-LR ${centralAuc.toFixed(4)}; ${used.length} features`);
+    expect(Math.abs(published.test.auc - centralAuc)).toBeLessThan(0.005);
+    expect(Math.abs(auc(yTest, cardScores) - centralAuc)).toBeLessThan(0.005);
+
+    // 3. Fairness by the host's column: the bank's figures equal a central computation on its held-out scores.
+    const manifest = ledger.entries.find((e) => e.entry.kind === 'model_published' && e.entry.jobId === jobId)!.body as { test: { rows: number } };
+    expect(manifest.test.rows).toBe(parts.test.length);
+    const testScores = readCsv(join(bankDir, 'test-scores.csv'));
+    const reported = JSON.parse(readFileSync(join(bankDir, 'model-report.json'), 'utf8')) as { fairness: ReturnType<typeof fairnessByGroup>; iv: unknown[]; scorecard: unknown };
+    const central = fairnessByGroup(
+      'sex_group',
+      testScores.map((r) => Number(r.default_12m)),
+      testScores.map((r) => Number(r.pd)),
+      testScores.map((r) => (byId.get(r.enterprise_id!)!.SEX === '1' ? 'male' : 'female')),
+      0.2,
+      0.02,
+    );
+    expect(reported.fairness.groups.map((g) => g.group)).toEqual(['female', 'male']);
+    for (const [i, g] of reported.fairness.groups.entries()) {
+      const c = central.groups[i]!;
+      expect(g.n).toBe(c.n);
+      expect(g.defaults).toBe(c.defaults);
+      expect(g.approvalRate).toBeCloseTo(c.approvalRate, 6);
+      expect(g.auc!).toBeCloseTo(c.auc!, 6);
+    }
+    expect(reported.fairness.flagged).toEqual(central.flagged);
+    expect(reported.iv.length).toBe(binning.iv.length);
+
+    // 4. Scoring: points sum to the score, reasons are the features that lost the most points, PMML agrees.
+    const sample = parts.test.slice(0, 300);
+    const transport = await fed.identity('bank', 'submitter');
+    const scored = await requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir: join(fed.dir, 'fedcredit-state', 'bank'), modelJob: jobId, ids: sample, idFormat: 'any', purpose: 'test: scoring with reason codes' });
+    const rows = parse(scored.csv, { columns: true }) as Row[];
+    expect(rows).toHaveLength(sample.length);
+    const pmml = readPmmlScorecard(readFileSync(join(bankDir, 'scorecard.pmml'), 'utf8'));
+    for (const r of rows) {
+      const values = Object.fromEntries(used.map((f) => [f, value(r.enterprise_id!, f)]));
+      const own = scoreRecord(card, values);
+      expect(Number(r.points)).toBeCloseTo(own.score, 6);
+      expect(own.points.reduce((s, p) => s + p.points, card.basePoints)).toBeCloseTo(own.score, 6);
+      // Each reason names the party and feature and the points it lost against the feature's best bin.
+      const reasons = reasonCodes(own.points, 3).map((p) => `${p.party}/${p.feature} (-${Number((p.baseline - p.points).toFixed(2))})`);
+      expect([r.reason_1, r.reason_2, r.reason_3].filter((v) => v)).toEqual(reasons);
+      const fromPmml = evaluatePmmlScorecard(pmml, values);
+      expect(fromPmml.score).toBeCloseTo(own.score, 9);
+      expect(fromPmml.reasonCodes.slice(0, 3)).toEqual(reasonCodes(own.points, 3).map((p) => p.feature));
+    }
+    // Feature stability of the batch against the training rows, from each party, on its own features.
+    const scoring = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as { feature_psi: Record<string, Record<string, number>> };
+    expect(Object.keys(scoring.feature_psi.second!).sort()).toEqual(card.features.filter((f) => f.party === 'second').map((f) => f.feature).sort());
+    for (const psi of Object.values(scoring.feature_psi.bank!)) expect(psi).toBeLessThan(0.1);
+
+    // 5. The auditor's replay still holds with the binning and scorecard steps in the record.
+    const replay = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+  });
+});
+
+describe('fairness on German credit, grouped by a column another party holds', () => {
+  let fed: TestFederation;
+  const dataDir = mkdtempSync(join(tmpdir(), 'fedcredit-german-'));
+  let rows: Row[];
+  beforeAll(async () => {
+    rows = readCsv(join(DATASETS, 'german_credit', 'german_credit.csv'));
+    const ids = rows.map((_, i) => `app-${i + 1}`);
+    // Class 1 = good, 2 = bad: the label is 1 for bad.
+    writeCsv(join(dataDir, 'lender.csv'), ['id', 'bad', 'Duration', 'CreditAmount', 'InstallmentRate'], rows.map((r, i) => [ids[i]!, r.Class === '2' ? '1' : '0', r.Duration!, r.CreditAmount!, r.InstallmentRate!]));
+    writeCsv(join(dataDir, 'registry.csv'), ['id', 'Age', 'ResidenceSince', 'CreditsAtBank', 'NumDependents', 'Sex'], rows.map((r, i) => [ids[i]!, r.Age!, r.ResidenceSince!, r.CreditsAtBank!, r.NumDependents!, r.Sex!]));
+    fed = await TestFederation.start([
+      { name: 'lender', data: spec(join(dataDir, 'lender.csv'), ['Duration', 'CreditAmount', 'InstallmentRate'], { label_column: 'bad' }) },
+      { name: 'registry', data: spec(join(dataDir, 'registry.csv'), ['Age', 'ResidenceSince', 'CreditsAtBank', 'NumDependents'], { group_columns: ['Sex'] }) },
+    ]);
+  });
+  afterAll(async () => fed?.stop());
+
+  it('per-group default rate, approval rate, AUC and KS equal a central computation on the same scores', async () => {
+    const { jobId, last } = await fed.run({
+      name: 'german-fairness',
+      kind: 'vertical-lr',
+      purpose: 'test: fairness by personal status on German credit',
+      guest: 'lender',
+      hosts: ['registry'],
+      alignment: { id_format: 'any', min_intersection: 500 },
+      training: { epochs: 10, batch_size: 512, learning_rate: 0.05, seed: 3, patience: 0, test_fraction: 0.3, step_timeout_s: 120, grace_period_s: 20 },
+      evaluation: { decline_cutoff: 0.5 },
+      fairness: { party: 'registry', column: 'Sex', max_gap: 0.1 },
+    });
+    expect(last.state, last.message).toBe('succeeded');
+    const dir = participantJobDir(fed.dir, 'lender', jobId);
+    const scores = readCsv(join(dir, 'test-scores.csv'));
+    const sexOf = new Map(rows.map((r, i) => [`app-${i + 1}`, r.Sex!]));
+    const labels = scores.map((r) => Number(r.default_12m));
+    const pd = scores.map((r) => Number(r.pd));
+    const groups = scores.map((r) => sexOf.get(r.enterprise_id!)!);
+    const report = JSON.parse(readFileSync(join(dir, 'model-report.json'), 'utf8')) as { fairness: ReturnType<typeof fairnessByGroup> };
+    // A computation written out here, independent of fairnessByGroup.
+    const names = [...new Set(groups)].sort();
+    expect(report.fairness.groups.map((g) => g.group)).toEqual(names);
+    for (const g of report.fairness.groups) {
+      const idx = groups.flatMap((v, i) => (v === g.group ? [i] : []));
+      const y = idx.map((i) => labels[i]!);
+      const p = idx.map((i) => pd[i]!);
+      expect(g.n).toBe(idx.length);
+      expect(g.defaults).toBe(y.reduce((s, v) => s + v, 0));
+      expect(g.defaultRate).toBeCloseTo(g.defaults / g.n, 12);
+      expect(g.approvalRate).toBeCloseTo(p.filter((v) => v < 0.5).length / idx.length, 12);
+      const both = y.some((v) => v === 1) && y.some((v) => v === 0);
+      if (both) expect(g.auc!).toBeCloseTo(auc(y, p), 12);
+      else expect(g.auc).toBeNull();
+    }
+    const approval = report.fairness.groups.map((g) => g.approvalRate);
+    expect(report.fairness.gaps.approvalRate).toBeCloseTo(Math.max(...approval) - Math.min(...approval), 12);
+    expect(report.fairness.flagged.includes('approvalRate')).toBe(report.fairness.gaps.approvalRate > 0.1);
+  });
+});
