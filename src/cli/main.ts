@@ -27,6 +27,7 @@ import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { LedgerError } from '../ledger/errors.js';
 import { formatReplay, replayLedger } from '../audit/replay.js';
 import { replayReportHtml } from '../audit/report.js';
+import { writeJobReport } from '../report/job-report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
 
 const DEFAULT_COORDINATOR = '127.0.0.1:7700';
@@ -225,6 +226,19 @@ function buildProgram(): Command {
     .option('--insecure', 'plaintext gRPC without mutual TLS (tests only)')
     .action(async (opts: ScoreOptions) => {
       await scoreCommand(opts);
+    });
+
+  program
+    .command('report')
+    .description("write a vertical job's model report (HTML with ROC, KS, score distribution, IV, scorecard, calibration, fairness): run on the guest's machine")
+    .argument('<job-id>', 'the vertical-lr job')
+    .requiredOption('-c, --config <file>', "the guest participant's config (the report is built from its job folder)")
+    .option('-o, --out <file.html>', 'where to write the report (figures go beside it, in <name>-figures/)', 'report.html')
+    .action(async (jobId: string, opts: { config: string; out: string }) => {
+      const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
+      const jobDir = join(participantStateDir(config, dirname(resolve(opts.config))), 'jobs', jobId);
+      const figures = await writeJobReport(jobDir, resolve(opts.out));
+      process.stdout.write(`report written to ${opts.out} (${figures.length} figures beside it)\n`);
     });
 
   program

@@ -18,7 +18,9 @@ import { VerticalJobSpec } from '../config/schemas.js';
 import { loadDataset } from '../data/csv.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { writeArtifact } from '../model/artifact.js';
-import { writeVerticalSynth, type VerticalSynthResult } from '../synth/vertical.js';
+import { INDUSTRY_COLUMN, writeVerticalSynth, type VerticalSynthResult } from '../synth/vertical.js';
+import { writeJobReport } from '../report/job-report.js';
+import type { BinnedFeature } from '../vertical/binning.js';
 import { verticalBaselines } from '../vertical/baseline.js';
 import { requestScores } from '../vertical/score-client.js';
 import { holdoutOf } from '../data/split.js';
@@ -48,6 +50,7 @@ export interface VerticalSummary {
   pooled: Scores;
   scored: { job_id: string; enterprises: number; mean_pd: number };
   seconds: number;
+  report?: string;
 }
 
 const GUEST = 'bank';
@@ -105,6 +108,13 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
 
   const summary = await evaluate(opts, synth, job, jobId, epochs, scored, started);
   printTable(summary);
+  // The bank's model report, from its own job folder, with the comparison the demo can make in its synthetic world.
+  const report = join(opts.out, 'report.html');
+  await writeJobReport(join(opts.out, GUEST, 'jobs', jobId), report, {
+    comparison: { 'bank alone': summary.bank_only, federated: summary.federated, 'pooled (upper bound)': summary.pooled },
+  });
+  summary.report = report;
+  say(`\nmodel report (ROC, KS, IV, scorecard, calibration, fairness by industry): ${report}`);
   say(`\nmodel manifest: ${join(opts.out, 'model', 'manifest.json')}; each party's part: ${join(opts.out, '<party>', 'jobs', jobId, 'model-part.json')}`);
   say(`ledger: ${join(opts.out, 'ledger')} (try: fedcredit audit replay ${join(opts.out, 'ledger')})   logs: ${logDir}`);
   return summary;
@@ -131,6 +141,11 @@ function jobFile(opts: VerticalDemoOptions) {
       grace_period_s: 60,
     },
     encryption: { scheme: opts.plaintext ? 'plaintext' : 'ckks' },
+    // The credit modeller's path: every party's features binned, selected by IV and trained on as WOE; a points
+    // scorecard; approval and accuracy by the industry the tax bureau has on record.
+    binning: { method: 'optimal', fine_bins: 20, max_bins: 6, merge: 'iv', min_bin_share: 0.05, iv_threshold: 0.02, woe_transform: true },
+    scorecard: { base_score: 600, base_odds: 50, pdo: 20, decimals: 0, reason_codes: 3 },
+    fairness: { party: 'tax-bureau', column: INDUSTRY_COLUMN, max_gap: 0.15 },
   };
 }
 
@@ -164,7 +179,10 @@ async function scoreApplications(opts: VerticalDemoOptions, synth: VerticalSynth
     purpose: 'Demo: credit decision on new applications',
   });
   const rows = result.csv.trim().split('\n').slice(1).map((l) => l.split(','));
-  for (const [id, pd, , missing] of rows) say(`    ${id}  PD ${(100 * Number(pd)).toFixed(1)}%${missing ? `  (no data at ${missing})` : ''}`);
+  for (const [id, pd, , missing, points, ...reasons] of rows) {
+    const why = reasons.filter((r) => r).join('; ');
+    say(`    ${id}  PD ${(100 * Number(pd)).toFixed(1)}%  ${points ?? ''} points${why ? `  main reasons: ${why}` : ''}${missing ? `  (no data at ${missing})` : ''}`);
+  }
   const mean = rows.reduce((s, r) => s + Number(r[1]), 0) / Math.max(1, rows.length);
   return { job_id: result.jobId, enterprises: rows.length, mean_pd: round4(mean) };
 }
@@ -179,10 +197,12 @@ async function evaluate(
   started: number,
 ): Promise<VerticalSummary> {
   const manifest = JSON.parse(await readFile(join(opts.out, 'model', 'manifest.json'), 'utf8')) as { test: { rows: number; auc: number; ks: number; evaluation: CreditEvaluation } };
+  // The same bins and WOE the federated job settled on (every party's binning.json is on this one machine).
   const parties = await Promise.all(
     [GUEST, ...HOSTS].map(async (org) => {
       const p = synth.parties.find((q) => q.party === org)!;
-      return { organisation: org, data: await loadDataset(p.spec, { baseDir: join(opts.out, 'data') }), features: p.features };
+      const binned = (JSON.parse(await readFile(join(opts.out, org, 'jobs', jobId, 'binning.json'), 'utf8')) as { features: BinnedFeature[] }).features;
+      return { organisation: org, data: await loadDataset(p.spec, { baseDir: join(opts.out, 'data') }), features: p.features, binned };
     }),
   );
   const baselines = verticalBaselines(parties, VerticalJobSpec.parse(job));

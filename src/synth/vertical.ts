@@ -343,6 +343,8 @@ export interface VerticalPartyData {
   x: number[][];
   /** Labels in file order: the bank only. */
   y?: (0 | 1)[];
+  /** Text columns in file order, written after the features (the tax bureau's registered industry section). */
+  groups: Record<string, string[]>;
   /** Row of each id in `ids` / `x`. */
   rowOf: Map<string, number>;
   /** The `data` section of this party's participant config; `spec.path` is the file's base name. */
@@ -365,12 +367,16 @@ export interface VerticalData {
   intersection: VerticalJoinedRow[];
 }
 
+/** The tax bureau's registered industry (GB/T 4754 section letter): a text column to group reports by, never a feature. */
+export const INDUSTRY_COLUMN = 'industry';
+
 function datasetSpec(party: VerticalParty, path: string): DatasetSpec {
   return {
     path,
     delimiter: ',',
     id_column: ID_COLUMN,
     ...(party === 'bank' ? { label_column: LABEL_COLUMN } : {}),
+    ...(party === 'tax-bureau' ? { group_columns: [INDUSTRY_COLUMN] } : {}),
     // A column that can be empty is imputed; one the generator always fills is checked (an empty cell = a broken file).
     features: COLUMNS[party].map((c) => ({
       name: c.name,
@@ -433,12 +439,14 @@ export function generateVertical(opts: VerticalSynthOptions): VerticalData {
     const ids: string[] = [];
     const x: number[][] = [];
     const y: (0 | 1)[] = [];
+    const industry: string[] = [];
     const rowOf = new Map<string, number>();
     for (const i of order) {
       rowOf.set(members[i].id, ids.length);
       ids.push(members[i].id);
       x.push(rows[i]);
       y.push(members[i].default12m);
+      industry.push(members[i].industry);
     }
     return {
       party,
@@ -446,6 +454,7 @@ export function generateVertical(opts: VerticalSynthOptions): VerticalData {
       ids,
       x,
       ...(party === 'bank' ? { y } : {}),
+      groups: party === 'tax-bureau' ? { [INDUSTRY_COLUMN]: industry } : {},
       rowOf,
       spec: datasetSpec(party, `${party}.csv`),
     };
@@ -464,11 +473,13 @@ export function generateVertical(opts: VerticalSynthOptions): VerticalData {
 
 /** The CSV text of one party. Values are already rounded to their column's digits (and -0 is 0), so they print as is. */
 function partyCsv(p: VerticalPartyData): string {
-  const lines = [[ID_COLUMN, ...(p.y ? [LABEL_COLUMN] : []), ...p.features].join(',')];
+  const groups = Object.entries(p.groups);
+  const lines = [[ID_COLUMN, ...(p.y ? [LABEL_COLUMN] : []), ...p.features, ...groups.map(([name]) => name)].join(',')];
   for (let r = 0; r < p.ids.length; r++) {
     let line = p.y ? `${p.ids[r]},${p.y[r]}` : p.ids[r];
     const row = p.x[r];
     for (let j = 0; j < row.length; j++) line += Number.isNaN(row[j]) ? ',' : `,${row[j]}`;
+    for (const [, values] of groups) line += `,${values[r]}`;
     lines.push(line);
   }
   return lines.join('\n') + '\n';

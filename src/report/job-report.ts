@@ -1,0 +1,39 @@
+/**
+ * The model report of a vertical job, from what the guest kept in its job folder: model-report.json (aggregates the
+ * guest computed: evaluation, IV of every party's features, scorecard, fairness) and test-scores.csv (its held-out
+ * enterprises' labels, probabilities of default and points). Nothing here needs another party.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { ErrorCode, FedcreditError } from '../errors.js';
+import { MODEL_REPORT_FILE, TEST_SCORES_FILE } from '../paths.js';
+import { writeModelReport, type ModelReportInput } from './model-report.js';
+
+export function loadJobReport(jobDir: string, extra: Pick<ModelReportInput, 'comparison' | 'stability'> = {}): ModelReportInput {
+  const file = join(jobDir, MODEL_REPORT_FILE);
+  if (!existsSync(file)) {
+    throw new FedcreditError(
+      ErrorCode.NOT_FOUND,
+      `no ${MODEL_REPORT_FILE} in ${jobDir}`,
+      'run `fedcredit report` with the config of the job\'s guest (the bank), for a vertical-lr job that succeeded',
+    );
+  }
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as Omit<ModelReportInput, 'test'>;
+  const rows = parse(readFileSync(join(jobDir, TEST_SCORES_FILE), 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+  const hasPoints = rows.length > 0 && rows[0]!.points !== undefined;
+  return {
+    ...saved,
+    test: {
+      labels: rows.map((r) => Number(r.default_12m)),
+      pd: rows.map((r) => Number(r.pd)),
+      ...(hasPoints ? { score: rows.map((r) => Number(r.points)) } : {}),
+    },
+    ...extra,
+  };
+}
+
+/** Render a job's report to `outFile` (and its figures beside it); returns the figure files written. */
+export async function writeJobReport(jobDir: string, outFile: string, extra: Pick<ModelReportInput, 'comparison' | 'stability'> = {}): Promise<string[]> {
+  return (await writeModelReport(loadJobReport(jobDir, extra), outFile)).figures;
+}
