@@ -144,7 +144,10 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
       expect(p.features).toEqual([...VERTICAL_FEATURES[party]]);
       expect(p.spec.features.map((f) => f.name)).toEqual(p.features);
       const t = tables.get(party)!;
-      expect(t.header).toEqual(['enterprise_id', ...(party === 'bank' ? ['default_12m'] : []), ...p.features]);
+      // The tax bureau also writes the registered industry: a text column for grouping reports, never a feature.
+      const groups = party === 'tax-bureau' ? ['industry'] : [];
+      expect(p.spec.group_columns ?? []).toEqual(groups);
+      expect(t.header).toEqual(['enterprise_id', ...(party === 'bank' ? ['default_12m'] : []), ...p.features, ...groups]);
       expect(t.ids.length).toBe(p.rows);
       const offset = party === 'bank' ? 2 : 1;
       p.spec.features.forEach((f, j) => {
@@ -227,7 +230,9 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
       expect(p.ids).toEqual(t.ids);
       const offset = p.party === 'bank' ? 2 : 1;
       for (const r of [0, 1, Math.floor(p.ids.length / 2), p.ids.length - 1]) {
-        expect(p.x[r].map((v) => (Number.isNaN(v) ? '' : String(v)))).toEqual(t.rows[r].slice(offset));
+        const groups = Object.values(p.groups).map((values) => values[r]!);
+        expect([...p.x[r].map((v) => (Number.isNaN(v) ? '' : String(v))), ...groups]).toEqual(t.rows[r].slice(offset));
+        if (p.party === 'tax-bureau') expect(groups[0]).toMatch(/^[A-Z]$/);
       }
     }
     const bank = data.parties[0];
