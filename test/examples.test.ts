@@ -40,6 +40,7 @@ describe('examples/vertical', () => {
       expect(p.data.id_column).toBe(expected.id_column);
       expect(p.data.label_column).toBe(expected.label_column);
       expect(p.data.features).toEqual(expected.features);
+      expect(p.data.group_columns).toEqual(expected.group_columns);
       expect(p.consent.job_kinds).toContain('vertical-lr');
     }
   });
