@@ -17,7 +17,7 @@ import { binCount, binIndex } from '../src/credit/binning.js';
 import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardFeature, type ScoredPoints } from '../src/credit/scorecard.js';
 import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';
-import { TEST_SCORES_FILE } from '../src/paths.js';
+import { BATCH_REPORT_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
 
 /** Read an id list: one id per line (first comma-separated field); a header line `id` or `enterprise_id` is skipped. */
@@ -167,7 +167,10 @@ export class ScoringParty extends PartyChannel {
         await this.sendScoreShare(total, step, req.attempt, 'points', 'score.points_share');
         await this.send(this.guest, 'score.reasons', step, req.attempt, json(reasons));
       }
-      return { feature_psi: this.featurePsi(rows) };
+      // Aggregates of this party's own features, for the bank's stability report.
+      const featurePsi = this.featurePsi(rows);
+      await this.send(this.guest, 'score.feature_psi', step, req.attempt, json(featurePsi));
+      return { feature_psi: featurePsi };
     }
     const rows = this.prepared.rows;
     const own = partScores(this.part, this.data, rows);
@@ -199,11 +202,17 @@ export class ScoringParty extends PartyChannel {
     }
     writeFileSync(join(this.jobDir, 'scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });
     this.log.info({ job: this.id, scored: own.length, file: join(this.jobDir, 'scores.csv') }, 'scores written (they stay on this node)');
+    // Score stability against the training job's held-out enterprises (read from this node's own record), and
+    // every party's feature stability: the batch report `fedcredit report --batch` shows.
+    const scorePsi = this.stabilityAgainstTest(scores);
+    const featurePsi: Record<string, Record<string, number> | null> = { [this.org]: this.featurePsi(rows) };
+    for (const h of this.hosts) featurePsi[h] = parseJson<Record<string, number> | null>(await this.receive(h, 'score.feature_psi', step, req.attempt));
+    const batch: BatchReport = { modelJob: this.spec.model_job, scored: own.length, scorePsi, featurePsi };
+    writeFileSync(join(this.jobDir, BATCH_REPORT_FILE), JSON.stringify(batch, null, 2), { mode: 0o600 });
     return {
       requested: this.requested,
-      // Score stability against the training job's held-out enterprises (read from this node's own record).
-      score_psi: this.stabilityAgainstTest(scores),
-      feature_psi: this.featurePsi(rows),
+      score_psi: scorePsi,
+      feature_psi: featurePsi[this.org],
       invalid_ids: this.invalid,
       not_in_guest_data: this.notInGuestData,
       scored: own.length,

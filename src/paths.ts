@@ -24,3 +24,14 @@ export function softwareVersion(): string {
 /** Files a vertical job's guest keeps in its job folder for `fedcredit report`: aggregates, and its held-out scores. */
 export const MODEL_REPORT_FILE = 'model-report.json';
 export const TEST_SCORES_FILE = 'test-scores.csv';
+/** Guest, in a scoring job's folder: the batch's stability against the training job. */
+export const BATCH_REPORT_FILE = 'batch-report.json';
+
+export interface BatchReport {
+  modelJob: string;
+  scored: number;
+  /** PSI of the batch's scores against the training job's held-out scores (null with too few). */
+  scorePsi: number | null;
+  /** Per party, the PSI of each of its binned features: the batch's bin shares against its training rows'. */
+  featurePsi: Record<string, Record<string, number> | null>;
+}

@@ -37,7 +37,13 @@ describe('fedcredit demo', () => {
     expect(v.federated.ks).toBeGreaterThan(v.bank_only.ks);
     expect(v.federated.gini).toBeCloseTo(2 * v.federated.auc - 1, 3);
     expect(v.federated.top_decile.lift).toBeGreaterThan(2);
-    expect(v.scored.enterprises).toBe(5);
+    expect(v.scored.enterprises).toBe(200);
+    // The new applications carry points and reasons, and the bank's report was written with every section.
+    const scores = (await readFile(join(out, 'bank', 'jobs', v.scored.job_id, 'scores.csv'), 'utf8')).trim().split('\n');
+    expect(scores[0]).toBe('enterprise_id,pd,score,hosts_missing,points,reason_1,reason_2,reason_3');
+    expect(scores).toHaveLength(201);
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    for (const section of ['fig-roc', 'fig-iv', 'Scorecard', 'Stability', 'Fairness by industry']) expect(html).toContain(section);
     expect(v.scored.mean_pd).toBeGreaterThan(0);
     expect(v.scored.mean_pd).toBeLessThan(1);
 

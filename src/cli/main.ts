@@ -27,7 +27,7 @@ import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { LedgerError } from '../ledger/errors.js';
 import { formatReplay, replayLedger } from '../audit/replay.js';
 import { replayReportHtml } from '../audit/report.js';
-import { writeJobReport } from '../report/job-report.js';
+import { loadBatchStability, writeJobReport } from '../report/job-report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
 
 const DEFAULT_COORDINATOR = '127.0.0.1:7700';
@@ -234,10 +234,11 @@ function buildProgram(): Command {
     .argument('<job-id>', 'the vertical-lr job')
     .requiredOption('-c, --config <file>', "the guest participant's config (the report is built from its job folder)")
     .option('-o, --out <file.html>', 'where to write the report (figures go beside it, in <name>-figures/)', 'report.html')
-    .action(async (jobId: string, opts: { config: string; out: string }) => {
+    .option('--batch <score-job-id>', 'add the stability of a scoring batch (score and feature PSI against training)')
+    .action(async (jobId: string, opts: { config: string; out: string; batch?: string }) => {
       const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
-      const jobDir = join(participantStateDir(config, dirname(resolve(opts.config))), 'jobs', jobId);
-      const figures = await writeJobReport(jobDir, resolve(opts.out));
+      const jobs = join(participantStateDir(config, dirname(resolve(opts.config))), 'jobs');
+      const figures = await writeJobReport(join(jobs, jobId), resolve(opts.out), opts.batch ? { stability: loadBatchStability(join(jobs, opts.batch)) } : {});
       process.stdout.write(`report written to ${opts.out} (${figures.length} figures beside it)\n`);
     });
 

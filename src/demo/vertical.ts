@@ -19,7 +19,7 @@ import { loadDataset } from '../data/csv.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { writeArtifact } from '../model/artifact.js';
 import { INDUSTRY_COLUMN, writeVerticalSynth, type VerticalSynthResult } from '../synth/vertical.js';
-import { writeJobReport } from '../report/job-report.js';
+import { loadBatchStability, writeJobReport } from '../report/job-report.js';
 import type { BinnedFeature } from '../vertical/binning.js';
 import { verticalBaselines } from '../vertical/baseline.js';
 import { requestScores } from '../vertical/score-client.js';
@@ -54,6 +54,9 @@ export interface VerticalSummary {
 }
 
 const GUEST = 'bank';
+/** New applications the bank scores (a batch large enough for a stability index), and how many are printed. */
+const APPLICATIONS = 200;
+const SHOWN = 5;
 const HOSTS = ['tax-bureau', 'power-company', 'platform'];
 
 export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<VerticalSummary> {
@@ -112,6 +115,7 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
   const report = join(opts.out, 'report.html');
   await writeJobReport(join(opts.out, GUEST, 'jobs', jobId), report, {
     comparison: { 'bank alone': summary.bank_only, federated: summary.federated, 'pooled (upper bound)': summary.pooled },
+    stability: loadBatchStability(join(opts.out, GUEST, 'jobs', scored.job_id)),
   });
   summary.report = report;
   say(`\nmodel report (ROC, KS, IV, scorecard, calibration, fairness by industry): ${report}`);
@@ -166,8 +170,8 @@ async function scoreApplications(opts: VerticalDemoOptions, synth: VerticalSynth
   const bank = synth.parties.find((p) => p.party === GUEST)!;
   const data = await loadDataset(bank.spec, { baseDir: join(opts.out, 'data') });
   const training = VerticalJobSpec.parse(jobFile(opts)).training;
-  const ids = data.ids.filter((id) => holdoutOf(id, training.seed, training.test_fraction, training.validation_fraction) === 'test').slice(0, 5);
-  say(`\n  the bank scores ${ids.length} applications with the federated model (fedcredit score):`);
+  const ids = data.ids.filter((id) => holdoutOf(id, training.seed, training.test_fraction, training.validation_fraction) === 'test').slice(0, APPLICATIONS);
+  say(`\n  the bank scores ${ids.length} applications with the federated model (fedcredit score); the first ${SHOWN}:`);
   const result = await requestScores({
     coordinator,
     transport,
@@ -179,7 +183,7 @@ async function scoreApplications(opts: VerticalDemoOptions, synth: VerticalSynth
     purpose: 'Demo: credit decision on new applications',
   });
   const rows = result.csv.trim().split('\n').slice(1).map((l) => l.split(','));
-  for (const [id, pd, , missing, points, ...reasons] of rows) {
+  for (const [id, pd, , missing, points, ...reasons] of rows.slice(0, SHOWN)) {
     const why = reasons.filter((r) => r).join('; ');
     say(`    ${id}  PD ${(100 * Number(pd)).toFixed(1)}%  ${points ?? ''} points${why ? `  main reasons: ${why}` : ''}${missing ? `  (no data at ${missing})` : ''}`);
   }

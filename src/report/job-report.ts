@@ -7,8 +7,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { MODEL_REPORT_FILE, TEST_SCORES_FILE } from '../paths.js';
+import { BATCH_REPORT_FILE, MODEL_REPORT_FILE, TEST_SCORES_FILE, type BatchReport } from '../paths.js';
 import { writeModelReport, type ModelReportInput } from './model-report.js';
+
+/** The stability section from a scoring job's folder at the guest (`batch-report.json`). */
+export function loadBatchStability(batchDir: string): NonNullable<ModelReportInput['stability']> {
+  const file = join(batchDir, BATCH_REPORT_FILE);
+  if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `no ${BATCH_REPORT_FILE} in ${batchDir}`, 'name a scoring job (fedcredit score) this guest ran with the same model');
+  const batch = JSON.parse(readFileSync(file, 'utf8')) as BatchReport;
+  const features = Object.entries(batch.featurePsi).flatMap(([party, psi]) => Object.entries(psi ?? {}).map(([feature, value]) => ({ feature, party, psi: value })));
+  return { scorePsi: batch.scorePsi, features };
+}
 
 export function loadJobReport(jobDir: string, extra: Pick<ModelReportInput, 'comparison' | 'stability'> = {}): ModelReportInput {
   const file = join(jobDir, MODEL_REPORT_FILE);
