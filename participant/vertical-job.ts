@@ -330,64 +330,8 @@ export class VerticalParty extends PartyChannel {
     // The owner's own record of its features on the job's training rows; shared only if its policy allows.
     writeFileSync(join(this.jobDir, 'statistics.json'), JSON.stringify(statistics, null, 2), { mode: 0o600 });
     const engine = (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS));
-    let binned: BinnedFeature[];
-    if (this.role === 'guest') {
-      const y = this.labels!.train;
-      const own = this.features.map((f, j) => settleBins(fineEdges[j]!, binCounts(columns[j]!, y, fineEdges[j]!), spec));
-      binned = this.features.map((feature, j) => ({ feature, edges: own[j]!.edges, woe: own[j]!.woe, trainCounts: own[j]!.counts.totals, trainEvents: own[j]!.counts.events, iv: own[j]!.iv, selected: own[j]!.iv >= spec.iv_threshold }));
-      const keys = engine.generateArbiterKeys();
-      const labels = frame([keys.publicKey, keys.galoisKeys, ...encryptLabels(engine, y, keys.publicKey)]);
-      await Promise.all(this.hosts.map((h) => this.send(h, 'bin.labels', step, attempt, labels)));
-      const hostRows = await Promise.all(
-        this.hosts.map(async (h) => {
-          const [head, ...ciphers] = unframe(await this.receive(h, 'bin.sums', step, attempt));
-          const sums = parseJson<{ features: string[]; totals: number[][]; groups: number[][] }>(head!);
-          const events: number[][] = sums.features.map(() => []);
-          sums.groups.forEach((group, g) => {
-            const counts = openLabelSums(engine, ciphers[g]!, group.reduce((n, f) => n + sums.totals[f]!.length, 0), keys.secretKey);
-            let o = 0;
-            for (const f of group) {
-              events[f] = counts.slice(o, o + sums.totals[f]!.length);
-              o += sums.totals[f]!.length;
-            }
-          });
-          const settled = sums.features.map((_, f) => settleBins(ordinalEdges(sums.totals[f]!.length), { events: events[f]!, totals: sums.totals[f]! }, spec));
-          const result = sums.features.map((feature, f) => ({ feature, groups: settled[f]!.groups, woe: settled[f]!.woe, iv: settled[f]!.iv, selected: settled[f]!.iv >= spec.iv_threshold }));
-          if (!result.some((r) => r.selected)) {
-            throw new FedcreditError(
-              ErrorCode.JOB_FAILED,
-              `none of ${h}'s features reaches the information value threshold of ${spec.iv_threshold} (${result.map((r) => `${r.feature} ${r.iv.toFixed(4)}`).join(', ')})`,
-              `lower binning.iv_threshold, or leave ${h} out of the job`,
-            );
-          }
-          await this.send(h, 'bin.result', step, attempt, json(result));
-          return result.map((r, f): IvRow => ({ feature: r.feature, party: h, iv: r.iv, bins: settled[f]!.woe.length, selected: r.selected }));
-        }),
-      );
-      this.ivTable = [...binned.map((b): IvRow => ({ feature: b.feature, party: this.org, iv: b.iv, bins: b.woe.length, selected: b.selected })), ...hostRows.flat()];
-      keys.secretKey.fill(0);
-    } else {
-      const [publicKey, galoisKeys, ...chunks] = unframe(await this.receive(this.guest, 'bin.labels', step, attempt));
-      void publicKey;
-      const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!));
-      const sizes = fineEdges.map((e) => binCount(e));
-      const groups = columnGroups(sizes);
-      const ciphers = groups.map((g) => hostLabelSums(engine, chunks, galoisKeys!, g.map((f) => assigned[f]!), g.map((f) => sizes[f]!)));
-      const totals = fineEdges.map((edges, j) => binCounts(columns[j]!, new Float64Array(train.length), edges).totals);
-      await this.send(this.guest, 'bin.sums', step, attempt, frame([json({ features: this.features, totals, groups }), ...ciphers]));
-      const result = parseJson<{ feature: string; groups: number[][] | null; woe: number[]; iv: number; selected: boolean }[]>(await this.receive(this.guest, 'bin.result', step, attempt));
-      if (result.length !== this.features.length || result.some((r, j) => r.feature !== this.features[j])) {
-        throw new FedcreditError(ErrorCode.PROTOCOL, 'the guest returned bins for other features than this party sent', 'restart the job');
-      }
-      binned = result.map((r, j) => {
-        const edges = r.groups ? applyMerge(fineEdges[j]!, r.groups) : fineEdges[j]!;
-        const trainCounts = r.groups ? mergeCounts({ events: totals[j]!.map(() => 0), totals: totals[j]! }, r.groups).totals : totals[j]!;
-        if (r.woe.length !== binCount(edges)) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${r.woe.length} WOE values for ${binCount(edges)} bins of ${r.feature}`, 'restart the job');
-        return { feature: r.feature, edges, woe: r.woe, trainCounts, iv: r.iv, selected: r.selected };
-      });
-    }
-    this.binned = binned;
-    writeFileSync(join(this.jobDir, BINNING), JSON.stringify({ features: binned, iv: this.ivTable ?? null }, null, 2), { mode: 0o600 });
+    this.binned = this.role === 'guest' ? await this.guestBins(step, attempt, engine, columns, fineEdges) : await this.hostBins(step, attempt, engine, columns, fineEdges);
+    writeFileSync(join(this.jobDir, BINNING), JSON.stringify({ features: this.binned, iv: this.ivTable ?? null }, null, 2), { mode: 0o600 });
     this.buildModel();
     const share = this.spec.statistics && this.shareStatistics;
     return {
@@ -396,6 +340,69 @@ export class VerticalParty extends PartyChannel {
       ...(this.ivTable ? { iv: this.ivTable } : {}),
       statistics: share ? statistics : 'kept by the data owner',
     };
+  }
+
+  /** The guest settles its own features' bins from its labels, and each host's from per-bin label sums. */
+  private async guestBins(step: number, attempt: number, engine: CkksEngine, columns: Float64Array[], fineEdges: number[][]): Promise<BinnedFeature[]> {
+    const spec = this.spec.binning!;
+    const y = this.labels!.train;
+    const own = this.features.map((f, j) => settleBins(fineEdges[j]!, binCounts(columns[j]!, y, fineEdges[j]!), spec));
+    const binned: BinnedFeature[] = this.features.map((feature, j) => ({ feature, edges: own[j]!.edges, woe: own[j]!.woe, trainCounts: own[j]!.counts.totals, trainEvents: own[j]!.counts.events, iv: own[j]!.iv, selected: own[j]!.iv >= spec.iv_threshold }));
+    const keys = engine.generateArbiterKeys();
+    // Hosts need only the rotation keys: they multiply and rotate, never encrypt or decrypt.
+    const labels = frame([keys.galoisKeys, ...encryptLabels(engine, y, keys.publicKey)]);
+    await Promise.all(this.hosts.map((h) => this.send(h, 'bin.labels', step, attempt, labels)));
+    const hostRows = await Promise.all(
+      this.hosts.map(async (h) => {
+        const [head, ...ciphers] = unframe(await this.receive(h, 'bin.sums', step, attempt));
+        const sums = parseJson<{ features: string[]; totals: number[][]; groups: number[][] }>(head!);
+        const events: number[][] = sums.features.map(() => []);
+        sums.groups.forEach((group, g) => {
+          const counts = openLabelSums(engine, ciphers[g]!, group.reduce((n, f) => n + sums.totals[f]!.length, 0), keys.secretKey);
+          let o = 0;
+          for (const f of group) {
+            events[f] = counts.slice(o, o + sums.totals[f]!.length);
+            o += sums.totals[f]!.length;
+          }
+        });
+        const settled = sums.features.map((_, f) => settleBins(ordinalEdges(sums.totals[f]!.length), { events: events[f]!, totals: sums.totals[f]! }, spec));
+        const result = sums.features.map((feature, f) => ({ feature, groups: settled[f]!.groups, woe: settled[f]!.woe, iv: settled[f]!.iv, selected: settled[f]!.iv >= spec.iv_threshold }));
+        if (!result.some((r) => r.selected)) {
+          throw new FedcreditError(
+            ErrorCode.JOB_FAILED,
+            `none of ${h}'s features reaches the information value threshold of ${spec.iv_threshold} (${result.map((r) => `${r.feature} ${r.iv.toFixed(4)}`).join(', ')})`,
+            `lower binning.iv_threshold, or leave ${h} out of the job`,
+          );
+        }
+        await this.send(h, 'bin.result', step, attempt, json(result));
+        return result.map((r, f): IvRow => ({ feature: r.feature, party: h, iv: r.iv, bins: settled[f]!.woe.length, selected: r.selected }));
+      }),
+    );
+    this.ivTable = [...binned.map((b): IvRow => ({ feature: b.feature, party: this.org, iv: b.iv, bins: b.woe.length, selected: b.selected })), ...hostRows.flat()];
+    keys.secretKey.fill(0);
+    return binned;
+  }
+
+  /** A host sends per-bin label sums of its fine bins and applies the guest's merge plan and WOE. */
+  private async hostBins(step: number, attempt: number, engine: CkksEngine, columns: Float64Array[], fineEdges: number[][]): Promise<BinnedFeature[]> {
+    const train = this.alignment!.train;
+    const [galoisKeys, ...chunks] = unframe(await this.receive(this.guest, 'bin.labels', step, attempt));
+    const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!));
+    const sizes = fineEdges.map((e) => binCount(e));
+    const groups = columnGroups(sizes);
+    const ciphers = groups.map((g) => hostLabelSums(engine, chunks, galoisKeys!, g.map((f) => assigned[f]!), g.map((f) => sizes[f]!)));
+    const totals = fineEdges.map((edges, j) => binCounts(columns[j]!, new Float64Array(train.length), edges).totals);
+    await this.send(this.guest, 'bin.sums', step, attempt, frame([json({ features: this.features, totals, groups }), ...ciphers]));
+    const result = parseJson<{ feature: string; groups: number[][] | null; woe: number[]; iv: number; selected: boolean }[]>(await this.receive(this.guest, 'bin.result', step, attempt));
+    if (result.length !== this.features.length || result.some((r, j) => r.feature !== this.features[j])) {
+      throw new FedcreditError(ErrorCode.PROTOCOL, 'the guest returned bins for other features than this party sent', 'restart the job');
+    }
+    return result.map((r, j) => {
+      const edges = r.groups ? applyMerge(fineEdges[j]!, r.groups) : fineEdges[j]!;
+      const trainCounts = r.groups ? mergeCounts({ events: totals[j]!.map(() => 0), totals: totals[j]! }, r.groups).totals : totals[j]!;
+      if (r.woe.length !== binCount(edges)) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${r.woe.length} WOE values for ${binCount(edges)} bins of ${r.feature}`, 'restart the job');
+      return { feature: r.feature, edges, woe: r.woe, trainCounts, iv: r.iv, selected: r.selected };
+    });
   }
 
   // ---------------------------------------------------------------------------------------------------------
