@@ -13,6 +13,8 @@ export class ParticipantGone extends Error {
     readonly reason: string,
     /** True when the participant declined (JobRefused), not when it failed, timed out or went away. */
     readonly refused = false,
+    /** The participant's own fix for its error, when it sent one. */
+    readonly hint = '',
   ) {
     super(`${organisation}: ${reason}`);
   }
@@ -75,7 +77,7 @@ export class Mailbox {
     if (message.body === 'error' || message.body === 'jobRefused') {
       this.waiters.delete(org);
       const reason = message.body === 'error' ? `${message.error.code}: ${message.error.message}` : `refused (${message.jobRefused.code}): ${message.jobRefused.reason}`;
-      waiter.reject(new ParticipantGone(org, reason, message.body === 'jobRefused'));
+      waiter.reject(new ParticipantGone(org, reason, message.body === 'jobRefused', message.body === 'error' ? message.error.hint : ''));
       return true;
     }
     if (message.body !== waiter.kind || message.round !== waiter.round) return false;

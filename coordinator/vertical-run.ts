@@ -187,7 +187,10 @@ export abstract class VerticalBase extends JobBase {
       // A party that is still connected and failed has reported an error: the job cannot go on.
       const gone = failures.filter((f) => !this.sessions.isConnected(f.org));
       const broken = failures.find((f) => this.sessions.isConnected(f.org) && !(f.err instanceof ParticipantGone && /within the deadline/.test(f.err.reason)));
-      if (broken) throw new FedcreditError(ErrorCode.JOB_FAILED, `${name} step failed at ${broken.org}: ${errorMessage(broken.err)}`, `see ${broken.org}'s log`);
+      if (broken) {
+        const hint = broken.err instanceof ParticipantGone && broken.err.hint ? broken.err.hint : `see ${broken.org}'s log`;
+        throw new FedcreditError(ErrorCode.JOB_FAILED, `${name} step failed at ${broken.org}: ${errorMessage(broken.err)}`, hint);
+      }
       // Connected but silent past the deadline: worth one more attempt (a reconnect may have lost the request), not an endless loop.
       if (gone.length === 0 && this.attempt >= SILENT_RETRIES) {
         const silent = failures.map((f) => f.org).join(', ');

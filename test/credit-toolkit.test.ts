@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import type { DatasetSpec } from '../src/data/schema.js';
+import { VerticalJobSpec } from '../src/config/schemas.js';
 import { binCounts, binIndex } from '../src/credit/binning.js';
 import { woeIv } from '../src/credit/woe.js';
 import { reasonCodes, scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
@@ -175,6 +176,32 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     // 5. The auditor's replay still holds with the binning and scorecard steps in the record.
     const replay = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+  });
+
+  it('tells the user what went wrong: a scorecard without binning, a group column the party does not list, a host with no informative feature', async () => {
+    const base = {
+      name: 'uci-errors',
+      kind: 'vertical-lr',
+      purpose: 'test: user errors',
+      guest: 'bank',
+      hosts: ['second'],
+      alignment: { id_format: 'any', min_intersection: 1000 },
+      training: { epochs: 2, step_timeout_s: 60, grace_period_s: 5 },
+    };
+    const noBinning = VerticalJobSpec.safeParse({ ...base, scorecard: {} });
+    expect(noBinning.success).toBe(false);
+    expect(noBinning.error!.issues[0]!.message).toMatch(/scorecard needs binning with woe_transform: true/);
+
+    const unlisted = await fed.run({ ...base, fairness: { party: 'second', column: 'region' } });
+    expect(unlisted.last.state).toBe('failed');
+    expect(unlisted.last.message).toMatch(/data\.group_columns/);
+    expect(unlisted.last.message).toMatch(/region/);
+
+    // Only SEX from the second party, and a threshold above its IV: the job stops after binning and says why.
+    const weak = await fed.run({ ...base, features: { second: ['SEX'] }, binning: { iv_threshold: 0.05 } });
+    expect(weak.last.state).toBe('failed');
+    expect(weak.last.message).toMatch(/none of second's features reaches the information value threshold of 0\.05 \(SEX 0\.0\d+\)/);
+    expect(weak.last.message).toMatch(/lower binning\.iv_threshold/);
   });
 });
 
