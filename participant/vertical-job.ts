@@ -29,7 +29,7 @@ import { PartyChannel, type PartyIo } from './vertical-channel.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import { MODEL_REPORT_FILE, TEST_SCORES_FILE } from '../src/paths.js';
-import { binAssignments, binCount, binCounts, quantileEdges, applyMerge, mergeCounts } from '../src/credit/binning.js';
+import { binAssignments, binCount, binCounts, quantileEdges, applyMerge, mergeCounts, type BinCounts } from '../src/credit/binning.js';
 import { featureStatistics } from '../src/credit/statistics.js';
 import { assembleScorecard, basePoints, featurePoints, type Scorecard, type ScorecardFeature } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
@@ -82,6 +82,8 @@ export class VerticalParty extends PartyChannel {
   private binned?: BinnedFeature[];
   /** Guest: the IV of every party's features. */
   private ivTable?: IvRow[];
+  /** Guest: rows and defaults per final bin of every host feature (what the binning step taught it). */
+  private hostCounts: Record<string, BinCounts> = {};
   private modelFeatures: string[];
   private validationCurve: { epoch: number; auc: number }[] = [];
   private scorecard?: Scorecard;
@@ -126,9 +128,10 @@ export class VerticalParty extends PartyChannel {
     job.setAlignment({ train: Uint32Array.from(parts.train!), validation: Uint32Array.from(parts.validation!), test: Uint32Array.from(parts.test!) }, false);
     const binning = join(jobDir, BINNING);
     if (existsSync(binning)) {
-      const saved = JSON.parse(readFileSync(binning, 'utf8')) as { features: BinnedFeature[]; iv: IvRow[] | null };
+      const saved = JSON.parse(readFileSync(binning, 'utf8')) as { features: BinnedFeature[]; iv: IvRow[] | null; hostCounts?: Record<string, BinCounts> };
       job.binned = saved.features;
       job.ivTable = saved.iv ?? undefined;
+      job.hostCounts = saved.hostCounts ?? {};
       job.buildModel();
     }
     job.loadProgress(JSON.parse(readFileSync(files[3]!, 'utf8')) as Progress);
@@ -331,7 +334,7 @@ export class VerticalParty extends PartyChannel {
     writeFileSync(join(this.jobDir, 'statistics.json'), JSON.stringify(statistics, null, 2), { mode: 0o600 });
     const engine = (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS));
     this.binned = this.role === 'guest' ? await this.guestBins(step, attempt, engine, columns, fineEdges) : await this.hostBins(step, attempt, engine, columns, fineEdges);
-    writeFileSync(join(this.jobDir, BINNING), JSON.stringify({ features: this.binned, iv: this.ivTable ?? null }, null, 2), { mode: 0o600 });
+    writeFileSync(join(this.jobDir, BINNING), JSON.stringify({ features: this.binned, iv: this.ivTable ?? null, hostCounts: this.hostCounts }, null, 2), { mode: 0o600 });
     this.buildModel();
     const share = this.spec.statistics && this.shareStatistics;
     return {
@@ -375,6 +378,7 @@ export class VerticalParty extends PartyChannel {
           );
         }
         await this.send(h, 'bin.result', step, attempt, json(result));
+        sums.features.forEach((feature, f) => (this.hostCounts[feature] = settled[f]!.counts));
         return result.map((r, f): IvRow => ({ feature: r.feature, party: h, iv: r.iv, bins: settled[f]!.woe.length, selected: r.selected }));
       }),
     );
@@ -556,8 +560,14 @@ export class VerticalParty extends PartyChannel {
       return { features: own.length };
     }
     const hostParts = await Promise.all(this.hosts.map(async (h) => parseJson<ScorecardFeature[]>(await this.receive(h, 'scorecard.part', step, attempt))));
+    // The rows and default rate of each host bin, which the guest learned when binning, for the bank's own table.
+    const annotated = hostParts.flat().map((f) => {
+      const counts = this.hostCounts[f.feature];
+      if (!counts) return f;
+      return { ...f, bins: f.bins.map((b) => ({ ...b, count: counts.totals[b.bin]!, ...(counts.totals[b.bin]! > 0 ? { eventRate: counts.events[b.bin]! / counts.totals[b.bin]! } : {}) })) };
+    });
     const base = basePoints(weights[this.model!.dim]!, this.calibration!, scaling);
-    this.scorecard = assembleScorecard(scaling, base, [...own, ...hostParts.flat()]);
+    this.scorecard = assembleScorecard(scaling, base, [...own, ...annotated]);
     const bytes = JSON.stringify(this.scorecard, null, 2);
     writeFileSync(join(this.jobDir, 'scorecard.json'), bytes, { mode: 0o600 });
     writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes }), { mode: 0o600 });
