@@ -8,7 +8,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import type { CreditEvaluation } from '../evaluation.js';
+import type { CreditEvaluation, FairnessReport, GroupFigures } from '../evaluation.js';
 import { calibrationChart, distributionChart, ivChart, ksChart, lineChart, liftGainChart, rocChart, type HistogramBin, type XY } from './charts.js';
 
 export interface ReportIvRow {
@@ -33,15 +33,7 @@ export interface ReportScorecardFeature {
   bins: ReportScorecardBin[];
 }
 
-export interface ReportFairnessGroup {
-  group: string;
-  n: number;
-  defaults: number;
-  defaultRate: number;
-  approvalRate: number;
-  auc: number | null;
-  ks: number | null;
-}
+export type ReportFairnessGroup = GroupFigures;
 
 export interface ModelReportInput {
   job: { id: string; name: string; purpose: string; guest: string; hosts: string[]; finishedAt: string };
@@ -54,14 +46,7 @@ export interface ModelReportInput {
   iv?: ReportIvRow[];
   scorecard?: { baseScore: number; baseOdds: number; pdo: number; basePoints: number; features: ReportScorecardFeature[] };
   stability?: { scorePsi: number | null; features: { feature: string; party: string; psi: number }[] };
-  fairness?: {
-    column: string;
-    cutoff: number;
-    maxGap: number;
-    groups: ReportFairnessGroup[];
-    gaps: { defaultRate: number; approvalRate: number; auc: number | null; ks: number | null };
-    flagged: string[];
-  };
+  fairness?: FairnessReport;
   /** When the page says it was made; defaults to now (fix it for byte-identical output). */
   generatedAt?: string;
 }
