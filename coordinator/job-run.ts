@@ -1,7 +1,8 @@
 /**
- * One horizontal job, driven by the coordinator: offer -> key ceremony -> federated moments -> training rounds
- * -> publish. The coordinator sees only what it needs: counts, CKKS ciphertexts it adds without any key, and the
- * opened aggregates (sums over all contributors), never an individual participant's update.
+ * One horizontal job, driven by the coordinator: offer -> key ceremony -> federated moments (and statistics) ->
+ * binning from secure histograms (optional) -> training rounds -> evaluation from a secure PD histogram -> scorecard
+ * (optional) -> publish. The coordinator sees only what it needs: counts, CKKS ciphertexts it adds without any key,
+ * and the opened aggregates (sums over all contributors), never an individual participant's vector.
  */
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
@@ -15,7 +16,10 @@ import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedav
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
 import { modelToFiles, packArtifact, weightsDigest, writeArtifact } from '../src/model/artifact.js';
-import { preprocessingFromMoments } from '../src/model/preprocess.js';
+import { preprocessingFromMoments, momentsLength, statisticsFromMoments } from '../src/model/preprocess.js';
+import { binsFromHistogram, gridsFromMoments, histogramLength, preprocessingFromBins, HISTOGRAM_CELLS } from '../src/fl/histogram.js';
+import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
+import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
 import { JobBase, type JobContext } from './job-base.js';
 import type {
@@ -91,10 +95,16 @@ export class JobRun extends JobBase {
         model: this.spec.model,
         training: this.spec.training,
         encryption: this.spec.encryption,
+        statistics: this.spec.statistics,
+        binning: this.spec.binning,
+        scorecard: this.spec.scorecard,
+        evaluation: this.spec.evaluation,
       });
       const lead = await this.offer();
       await this.keyCeremony(lead);
-      const preprocessing = await this.moments();
+      const { preprocessing: base, moments } = await this.moments();
+      const preprocessing = this.spec.binning ? await this.binning(base, moments) : base;
+      await this.record('preprocessing_ready', { features: preprocessing.features, mean: preprocessing.mean, scale: preprocessing.scale, bins: preprocessing.bins ?? [] });
       await this.finish(preprocessing, await this.train(preprocessing));
     } catch (err) {
       await this.fail(err);
@@ -122,7 +132,9 @@ export class JobRun extends JobBase {
   }
 
   private async finish(preprocessing: Preprocessing, weights: Float32Array): Promise<void> {
-    await this.publish(weights, preprocessing);
+    const evaluation = await this.evaluate(weights, preprocessing);
+    const scorecard = this.spec.scorecard ? await this.scorecard(weights, preprocessing) : undefined;
+    await this.publish(weights, preprocessing, evaluation, scorecard);
     this.state = 'succeeded';
     this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
     await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone });
@@ -199,15 +211,91 @@ export class JobRun extends JobBase {
     this.emit('keys', `CKKS keys in place (N=${this.spec.encryption.poly_modulus_degree}, ${this.engine.slotCount} slots per ciphertext); the coordinator holds no secret key`);
   }
 
-  /** Federation-wide feature means and scales by a secure sum of per-party moments. */
-  private async moments(): Promise<Preprocessing> {
+  /** Federation-wide feature means and scales (and, if asked, statistics) by a secure sum of per-party moments. */
+  private async moments(): Promise<{ preprocessing: Preprocessing; moments: Float64Array }> {
     this.emit('moments', 'computing federation-wide feature statistics (secure sum)');
     const features = this.spec.features ?? this.sessions.declaredFeatures(this.participants[0]!);
-    const result = await this.secureSum('moments', 0, 3 * features.length, () => ({}));
+    const result = await this.secureSum('moments', 0, momentsLength(features.length), () => ({}), { needAll: true });
     const prep = preprocessingFromMoments(features, result.values, this.spec.training.standardize);
-    await this.record('preprocessing_ready', { features: prep.features, mean: prep.mean, scale: prep.scale });
+    if (this.spec.statistics) {
+      this.statistics = statisticsFromMoments(features, result.values).map((s) => ({ ...s }));
+      await this.record('statistics_completed', { contributors: result.contributors, features: this.statistics });
+      this.emit('moments', `federated statistics of ${features.length} features over ${String(this.statistics[0]?.rows ?? 0)} training rows recorded`);
+    }
     this.log.info({ job: this.id, features: features.length }, 'feature statistics ready');
+    return { preprocessing: prep, moments: result.values };
+  }
+
+  private statistics?: Record<string, unknown>[];
+
+  /**
+   * Bins from secure histograms: every participant counts its training rows and defaults in the cells of a grid
+   * derived from the moments aggregate; the coordinator opens only the sum, cuts fine bins at cell boundaries, settles
+   * them (WOE, IV), selects by IV and returns the preprocessing the model trains with.
+   */
+  private async binning(base: Preprocessing, moments: Float64Array): Promise<Preprocessing> {
+    const spec = this.spec.binning!;
+    this.emit('binning', `binning ${base.features.length} features from secure histograms (${HISTOGRAM_CELLS} cells per feature)`);
+    const grids = gridsFromMoments(moments, base.features.length);
+    const result = await this.secureSum('histogram', 0, histogramLength(grids), () => ({}), { needAll: true });
+    const binned = binsFromHistogram(base.features, grids, result.values, spec);
+    await this.record('binning_completed', {
+      contributors: result.contributors,
+      method: spec.method,
+      iv_threshold: spec.iv_threshold,
+      woe_transform: spec.woe_transform,
+      iv: binned.map((b) => ({ feature: b.feature, iv: b.iv, bins: b.woe.length, selected: b.selected })),
+      bins: binned.map((b) => ({ feature: b.feature, edges: b.edges, woe: b.woe, events: b.events, totals: b.totals })),
+    });
+    const prep = preprocessingFromBins(base, binned, spec.woe_transform);
+    const strongest = [...binned].sort((a, b) => b.iv - a.iv).slice(0, 3).map((b) => `${b.feature} ${b.iv.toFixed(3)}`);
+    this.emit('binning', `${prep.features.length} of ${binned.length} features have IV ≥ ${spec.iv_threshold} (strongest: ${strongest.join(', ')})${spec.woe_transform ? '; the model trains on their WOE' : ''}`);
     return prep;
+  }
+
+  /**
+   * The final model's figures on every participant's validation rows, from a secure sum of PD histograms. The model
+   * is published without them (and the record says why) if too few participants contribute or the rows hold one class.
+   */
+  private async evaluate(weights: Float32Array, preprocessing: Preprocessing): Promise<Record<string, unknown> | null> {
+    const cutoff = this.spec.evaluation.decline_cutoff;
+    this.emit('evaluation', 'evaluating the model on the participants\' validation rows (secure histogram of predicted PD)');
+    const globalWeights = float32Bytes(weights);
+    const result = await this.secureSum(
+      'evaluation',
+      this.spec.training.rounds + 1,
+      EVALUATION_LENGTH,
+      (deadline) => ({ globalWeights, globalWeightsSha256: weightsDigest(weights), preprocessing, deadlineUnixMs: deadline }),
+      { optional: true },
+    );
+    const figures = result ? evaluationFromPdHistogram(result.values, cutoff) : { reason: 'too few participants contributed to the evaluation sum' };
+    if ('reason' in figures) {
+      await this.record('evaluation_completed', { evaluation: null, reason: figures.reason });
+      this.emit('evaluation', `no evaluation: ${figures.reason}`);
+      return null;
+    }
+    // Non-finite figures (e.g. the default rate among the approved when nobody is approved) are recorded as null.
+    const evaluation = JSON.parse(JSON.stringify({ contributors: result!.contributors, ...figures })) as Record<string, unknown>;
+    await this.record('evaluation_completed', { evaluation });
+    this.emit(
+      'evaluation',
+      `validation AUC ${figures.auc.toFixed(4)} (±${figures.aucMaxError.toFixed(4)}), KS ${figures.ks.toFixed(4)}, Gini ${figures.gini.toFixed(4)} on ${figures.n} rows of ${result!.contributors.length} participants`,
+    );
+    return evaluation;
+  }
+
+  private async scorecard(weights: Float32Array, preprocessing: Preprocessing): Promise<HorizontalScorecard> {
+    this.emit('scorecard', 'turning the model into points');
+    const card = horizontalScorecard(weights, preprocessing, this.spec.scorecard!, this.spec.name);
+    await this.record('scorecard_built', {
+      scorecard_sha256: hex(sha256(Buffer.from(card.json))),
+      pmml_sha256: hex(sha256(Buffer.from(card.pmml))),
+      base_points: card.card.basePoints,
+      score_range: card.range,
+      features: card.card.features.length,
+    });
+    this.emit('scorecard', `scorecard of ${card.card.features.length} features, scores from ${card.range[0]} to ${card.range[1]}`);
+    return card;
   }
 
   private async train(preprocessing: Preprocessing, from?: Float32Array, firstRound = 1): Promise<Float32Array> {
@@ -264,16 +352,35 @@ export class JobRun extends JobBase {
    * (at least min_participants, else retry the round), return the opened aggregate. A participant that errors,
    * times out or disconnects is dropped from the round and named in the progress.
    */
+  private secureSum(
+    purpose: SumPurpose,
+    round: number,
+    length: number,
+    request: (deadline: number) => Partial<ContributionRequest>,
+    opts?: { needAll?: boolean },
+  ): Promise<SumResult>;
+  private secureSum(
+    purpose: SumPurpose,
+    round: number,
+    length: number,
+    request: (deadline: number) => Partial<ContributionRequest>,
+    opts: { needAll?: boolean; optional: true },
+  ): Promise<SumResult | undefined>;
+  /**
+   * `needAll`: the sum needs every participant (moments, histograms), whatever min_participants says. `optional`:
+   * too few contributions after the retries return undefined instead of failing the job.
+   */
   private async secureSum(
     purpose: SumPurpose,
     round: number,
     length: number,
     request: (deadline: number) => Partial<ContributionRequest>,
-  ): Promise<SumResult> {
+    opts: { needAll?: boolean; optional?: boolean } = {},
+  ): Promise<SumResult | undefined> {
     const t = this.spec.training;
     // A sum over a single contributor would hand the coordinator that contributor's vector: never open one.
     const needed = Math.max(
-      purpose === 'moments' ? this.participants.length : (t.min_participants ?? this.participants.length),
+      opts.needAll ? this.participants.length : (t.min_participants ?? this.participants.length),
       Math.min(2, this.participants.length),
     );
     for (let attempt = 0; ; attempt++) {
@@ -304,7 +411,7 @@ export class JobRun extends JobBase {
         await Promise.all(
           asked.map(async (org) => {
             try {
-              const m = await this.mailbox.waitFor(org, 'contribution', round, deadline, () => this.sessions.isConnected(org)).finally(() => answered.add(org));
+              const m = await this.nextOf(org, 'contribution', purpose, round, deadline).finally(() => answered.add(org));
               if (m.body !== 'contribution') return;
               this.codec.check(m.contribution.vector, length, org);
               const bytes = encodeMessage('EncryptedVector', m.contribution.vector);
@@ -332,6 +439,10 @@ export class JobRun extends JobBase {
           this.emit(this.stage, why + ' — retrying');
           continue;
         }
+        if (opts.optional) {
+          this.log.warn({ job: this.id, round, purpose }, why + ' — going on without this sum');
+          return undefined;
+        }
         throw new FedcreditError(ErrorCode.JOB_FAILED, why, 'bring the dropped participants back (see their logs) or lower training.min_participants');
       }
       // Order the sum canonically so every replay of the record adds in the same order.
@@ -341,17 +452,39 @@ export class JobRun extends JobBase {
       const orgs = order.map((o) => o.org);
       await this.record('aggregate_produced', { round, purpose, contributors: orgs }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
       await Promise.all(orgs.map((org) => this.send(org, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors: orgs } }).catch(() => undefined)));
-      const opened = await this.collectOpened(orgs, round, deadline, reporter);
+      const opened = await this.collectOpened(orgs, purpose, round, deadline, reporter);
       return { values: opened.values, contributors: orgs, dropped, validation: opened.validation };
     }
   }
 
+  /**
+   * The next contribution or decryption report of `purpose` for `round` from `org`. The moments and histogram sums
+   * share round 0: a late moments message during the histogram sum is stale and discarded. Any other purpose than
+   * the one asked is a protocol error that drops the participant from the sum.
+   */
+  private async nextOf(org: string, kind: 'contribution' | 'aggregateOpened', purpose: SumPurpose, round: number, deadline: number): Promise<ParticipantMessage> {
+    for (;;) {
+      const m = await this.mailbox.waitFor(org, kind, round, deadline, () => this.sessions.isConnected(org));
+      const of = m.body === 'contribution' ? m.contribution.purpose : m.body === 'aggregateOpened' ? m.aggregateOpened.purpose : purpose;
+      if (of === purpose) return m;
+      if (of === 'moments' && purpose === 'histogram') {
+        this.log.warn({ job: this.id, round, participant: org }, 'a late message of the moments sum was discarded');
+        continue;
+      }
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `sent a ${String(of)} ${kind === 'contribution' ? 'contribution' : 'decryption report'} where the ${purpose} sum was asked for`,
+        'run the same fedcredit version on every participant',
+      );
+    }
+  }
+
   /** Every contributor decrypts the aggregate; the reporter sends the values, the others their digest. All must agree. */
-  private async collectOpened(orgs: string[], round: number, deadline: number, reporter: string) {
+  private async collectOpened(orgs: string[], purpose: SumPurpose, round: number, deadline: number, reporter: string) {
     const replies = await Promise.all(
       orgs.map(async (org) => {
         try {
-          const m = await this.mailbox.waitFor(org, 'aggregateOpened', round, deadline, () => this.sessions.isConnected(org));
+          const m = await this.nextOf(org, 'aggregateOpened', purpose, round, deadline);
           return m.body === 'aggregateOpened' ? { org, opened: m.aggregateOpened as AggregateOpened } : undefined;
         } catch (err) {
           this.log.warn({ job: this.id, round, participant: org, reason: errorMessage(err) }, 'no decryption report');
@@ -394,7 +527,7 @@ export class JobRun extends JobBase {
     return { values, validation };
   }
 
-  private async publish(weights: Float32Array, preprocessing: Preprocessing): Promise<void> {
+  private async publish(weights: Float32Array, preprocessing: Preprocessing, evaluation: Record<string, unknown> | null, scorecard?: HorizontalScorecard): Promise<void> {
     this.emit('publish', 'publishing the model');
     const { tf } = await loadTf();
     const model = buildModel(tf, this.spec.model, preprocessing.features.length, this.spec.training.seed);
@@ -409,17 +542,26 @@ export class JobRun extends JobBase {
       rounds: this.roundsDone,
       participants: this.participants,
       createdAt: new Date().toISOString(),
+      evaluation,
+      ...(this.statistics ? { statistics: this.statistics } : {}),
+      ...(scorecard
+        ? { scorecard: { json: 'scorecard.json', pmml: 'scorecard.pmml', sha256: hex(sha256(Buffer.from(scorecard.json))), basePoints: scorecard.card.basePoints, scoreRange: scorecard.range } }
+        : {}),
     });
     model.dispose();
+    if (scorecard) {
+      files['scorecard.json'] = Buffer.from(scorecard.json);
+      files['scorecard.pmml'] = Buffer.from(scorecard.pmml);
+    }
     const dir = join(this.stateDir, 'jobs', this.id, 'model');
     await writeArtifact(dir, files);
+    const summary = evaluation ? { rows: evaluation.n, auc: evaluation.auc, auc_max_error: evaluation.aucMaxError, ks: evaluation.ks, gini: evaluation.gini } : null;
     await this.record(
       'model_published',
-      { model_sha256: hex(this.modelSha256), rounds: this.roundsDone, preprocessing },
+      { model_sha256: hex(this.modelSha256), rounds: this.roundsDone, preprocessing, evaluation: summary, ...(scorecard ? { scorecard_sha256: hex(sha256(Buffer.from(scorecard.json))) } : {}) },
       Object.entries(files).map(([name, bytes]) => ({ name, bytes })),
     );
     this.artifact = packArtifact(files);
     this.log.info({ job: this.id, dir, sha256: Buffer.from(this.modelSha256).toString('hex') }, 'model published');
   }
 }
-

@@ -11,6 +11,7 @@ import { HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import { readLedger } from '../src/ledger/read.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
 import type { ResumePoint } from './job-run.js';
+import type { Preprocessing } from '../src/wire/messages.js';
 
 export interface UnfinishedJob {
   jobId: string;
@@ -36,7 +37,7 @@ export function unfinishedJobs(ledgerDir: string): UnfinishedJob[] {
       continue;
     }
     const spec = JobSpec.parse({ ...job, ...(features ? { features } : {}) });
-    const prep = list.find((e) => e.entry.kind === 'preprocessing_ready')?.body as { features: string[]; mean: number[]; scale: number[] } | undefined;
+    const prep = list.find((e) => e.entry.kind === 'preprocessing_ready')?.body as Preprocessing | undefined;
     let resume: UnfinishedJob['resume'];
     if (!prep) {
       resume = { reason: 'the coordinator restarted before the job had its keys and feature statistics; resubmit the job' };
@@ -44,7 +45,8 @@ export function unfinishedJobs(ledgerDir: string): UnfinishedJob[] {
       const closed = list.filter((e) => e.entry.kind === 'round_closed').at(-1);
       const modelRef = closed?.entry.blobs.find((b) => b.name === 'model');
       resume = {
-        preprocessing: { features: prep.features, mean: prep.mean, scale: prep.scale },
+        // A binned job's preprocessing carries the bins and WOE every participant transforms its rows with.
+        preprocessing: { features: prep.features, mean: prep.mean, scale: prep.scale, bins: prep.bins ?? [] },
         roundsDone: closed ? (closed.body as { round: number }).round : 0,
         weights: modelRef ? toFloat32(readFileSync(join(ledgerDir, 'blobs', Buffer.from(modelRef.sha256).toString('hex')))) : undefined,
       };

@@ -10,11 +10,14 @@ import { generateBoxKeyPair, open, seal, type BoxKeyPair } from '../src/crypto/s
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import { auc } from '../src/metrics.js';
-import { applyPreprocessing, localMoments } from '../src/model/preprocess.js';
+import { applyPreprocessing, localMoments, momentsLength, selectColumns } from '../src/model/preprocess.js';
+import { gridsFromMoments, histogramLength, localHistogram } from '../src/fl/histogram.js';
+import { EVALUATION_LENGTH, localPdHistogram } from '../src/fl/pd-histogram.js';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainModel } from '../src/model/network.js';
 import type { Tf } from '../src/model/tf.js';
 import { seedFrom } from '../src/random.js';
-import type { EncryptedVector, Preprocessing, ValidationMetrics } from '../src/wire/messages.js';
+import type { EncryptedVector, Preprocessing, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
 
 /** Fingerprint of the id set a job uses: SHA-256 of the job id and the sorted ids. The ids never leave. */
 export function idSetDigest(jobId: string, ids: string[]): Uint8Array {
@@ -32,8 +35,10 @@ export class ParticipantJob {
   codec?: VectorCodec;
   keys?: Keys;
   private engine?: CkksEngine;
-  private model?: TF.Sequential;
+  private model?: { net: TF.Sequential; dim: number };
   private prepared?: { key: string; train: Split; validation: Split };
+  /** The opened moments aggregate: the histogram grids derive from it. */
+  private moments?: Float64Array;
 
   constructor(
     readonly id: string,
@@ -100,21 +105,61 @@ export class ParticipantJob {
     return localMoments(this.raw.train.x, this.features.length);
   }
 
+  /** Keep the opened moments aggregate (every contributor decrypted the same values). */
+  setMoments(values: Float64Array): void {
+    this.moments = values;
+  }
+
+  private grids(): number[][] {
+    if (!this.moments) {
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        'a histogram was requested before this node opened the federation-wide moments (it restarted in between?)',
+        'resubmit the job: the binning step needs every participant from the moments step on',
+      );
+    }
+    return gridsFromMoments(this.moments, this.features.length);
+  }
+
+  /** Per feature, rows and defaults of the training rows in each cell of the grid derived from the moments. */
+  localHistogram(): Float64Array {
+    return localHistogram(this.raw.train.x, this.raw.train.y, this.grids());
+  }
+
+  /** Length this node expects of an aggregate; `params` is the model's size for updates. */
+  expectedLength(purpose: SumPurpose, params: number): number {
+    switch (purpose) {
+      case 'moments':
+        return momentsLength(this.features.length);
+      case 'histogram':
+        return histogramLength(this.grids());
+      case 'evaluation':
+        return EVALUATION_LENGTH;
+      case 'update':
+        return params + 2;
+    }
+  }
+
+  /** The model's input: the job's columns reduced to the preprocessing's features, binned or standardised. */
   private prepare(prep: Preprocessing): { train: Split; validation: Split } {
     const key = JSON.stringify(prep);
     if (this.prepared?.key !== key) {
+      const input = (x: Float32Array) => applyPreprocessing(selectColumns(x, this.features, prep.features), prep);
       this.prepared = {
         key,
-        train: { x: applyPreprocessing(this.raw.train.x, prep), y: this.raw.train.y },
-        validation: { x: applyPreprocessing(this.raw.validation.x, prep), y: this.raw.validation.y },
+        train: { x: input(this.raw.train.x), y: this.raw.train.y },
+        validation: { x: input(this.raw.validation.x), y: this.raw.validation.y },
       };
     }
     return this.prepared;
   }
 
-  private ensureModel(): TF.Sequential {
-    this.model ??= buildModel(this.tf, this.spec.model, this.features.length, this.spec.training.seed);
-    return this.model;
+  private ensureModel(dim: number): TF.Sequential {
+    if (this.model?.dim !== dim) {
+      this.model?.net.dispose();
+      this.model = { net: buildModel(this.tf, this.spec.model, dim, this.spec.training.seed), dim };
+    }
+    return this.model.net;
   }
 
   /**
@@ -124,10 +169,11 @@ export class ParticipantJob {
    */
   localUpdate(round: number, global: Float32Array, prep: Preprocessing): Float64Array {
     const { train } = this.prepare(prep);
-    const model = this.ensureModel();
+    const dim = prep.features.length;
+    const model = this.ensureModel(dim);
     setFlatWeights(this.tf, model, global);
     const t = this.spec.training;
-    const loss = trainModel(this.tf, model, train.x, train.y, this.features.length, {
+    const loss = trainModel(this.tf, model, train.x, train.y, dim, {
       epochs: t.local_epochs,
       batchSize: t.batch_size,
       learningRate: t.learning_rate,
@@ -149,17 +195,30 @@ export class ParticipantJob {
   validate(weights: Float32Array, prep: Preprocessing): ValidationMetrics {
     const { validation } = this.prepare(prep);
     if (validation.y.length === 0) return { rows: 0, auc: 0, loss: 0 };
-    const model = this.ensureModel();
-    setFlatWeights(this.tf, model, weights);
-    const p = predict(this.tf, model, validation.x, this.features.length);
+    const p = this.predictValidation(weights, prep);
     const a = auc(validation.y, p);
     // A validation split with one class has no AUC; it is left out of the weighted mean rather than counted as 0.
     if (Number.isNaN(a)) return { rows: 0, auc: 0, loss: 0 };
     return { rows: validation.y.length, auc: a, loss: logLoss(validation.y, p) };
   }
 
+  private predictValidation(weights: Float32Array, prep: Preprocessing): Float32Array {
+    const { validation } = this.prepare(prep);
+    const dim = prep.features.length;
+    const model = this.ensureModel(dim);
+    setFlatWeights(this.tf, model, weights);
+    return predict(this.tf, model, validation.x, dim);
+  }
+
+  /** The evaluation histogram of the final model's PD on this participant's validation rows (src/fl/pd-histogram.ts). */
+  localEvaluation(weights: Float32Array, prep: Preprocessing): Float64Array {
+    const { validation } = this.prepare(prep);
+    const pd = validation.y.length > 0 ? this.predictValidation(weights, prep) : new Float32Array();
+    return localPdHistogram(validation.y, pd, this.spec.evaluation.decline_cutoff);
+  }
+
   dispose(): void {
-    this.model?.dispose();
+    this.model?.net.dispose();
     this.engine?.dispose();
   }
 }

@@ -296,13 +296,19 @@ export class ParticipantNode {
         let values: Float64Array;
         if (req.purpose === 'moments') {
           values = job.localMoments();
+        } else if (req.purpose === 'histogram') {
+          values = job.localHistogram();
         } else {
           const global = toFloat32(req.globalWeights);
           if (!Buffer.from(sha256(req.globalWeights)).equals(Buffer.from(req.globalWeightsSha256))) {
             throw new FedcreditError(ErrorCode.PROTOCOL, `round ${m.round}: global weights do not match their digest`, 'restart the coordinator');
           }
-          values = job.localUpdate(m.round, global, req.preprocessing!);
-          this.roundStart.set(m.jobId, { global, prep: req.preprocessing! });
+          if (req.purpose === 'evaluation') {
+            values = job.localEvaluation(global, req.preprocessing!);
+          } else {
+            values = job.localUpdate(m.round, global, req.preprocessing!);
+            this.roundStart.set(m.jobId, { global, prep: req.preprocessing! });
+          }
         }
         const vector = await job.encode(values);
         const bytes = vector.blocks.reduce((n, b) => n + b.length, 0);
@@ -313,8 +319,8 @@ export class ParticipantNode {
         const job = this.job(m.jobId);
         const agg = m.aggregateReady;
         const start = this.roundStart.get(m.jobId);
-        const expected = agg.purpose === 'moments' ? 3 * job.features.length : start!.global.length + 2;
-        const values = await job.decode(agg.sum, expected);
+        const values = await job.decode(agg.sum, job.expectedLength(agg.purpose, start?.global.length ?? 0));
+        if (agg.purpose === 'moments') job.setMoments(values);
         const bytes = float64Bytes(values);
         const reporter = agg.contributors[0] === this.org;
         let validation = null;
@@ -506,7 +512,12 @@ function receivedDetail(m: CoordinatorMessage): string {
     case 'jobOffer':
       return `job offer from ${m.jobOffer.submitter}`;
     case 'contributionRequest':
-      return m.contributionRequest.purpose === 'update' ? 'global model for the round' : 'request for feature moments';
+      return {
+        moments: 'request for feature moments',
+        histogram: 'request for binning histograms',
+        update: 'global model for the round',
+        evaluation: 'final model to evaluate on the validation rows',
+      }[m.contributionRequest.purpose] ?? m.contributionRequest.purpose;
     case 'aggregateReady':
       return `encrypted sum over ${m.aggregateReady.contributors.join(', ')}`;
     case 'keyDelivery':

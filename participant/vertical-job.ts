@@ -35,7 +35,8 @@ import { assembleScorecard, basePoints, featurePoints, type Scorecard, type Scor
 import { scorecardToPmml } from '../src/credit/pmml.js';
 import { fairnessByGroup } from '../src/evaluation.js';
 import { columnGroups, encryptLabels, hostLabelSums, openLabelSums } from '../src/vertical/label-sums.js';
-import { featureColumn, frame, json, modelInputs, parseJson, settleBins, unframe, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
+import { featureColumn, frame, json, modelInputs, parseJson, unframe, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
+import { settleBins } from '../src/credit/settle.js';
 
 /** Files a vertical job keeps in its folder so that it can rejoin after a restart (all mode 0600). */
 const BOX_KEY = 'box-x25519.pem';

@@ -95,7 +95,7 @@ describe('fedcredit demo', () => {
     for (const bank of summary.participants as string[]) {
       const lines = (await readFile(join(out, bank, 'egress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
       const sent = lines.filter((l) => l.direction === 'sent');
-      expect(sent.filter((l) => l.kind === 'contribution')).toHaveLength(1 + 4); // moments + 4 rounds
+      expect(sent.filter((l) => l.kind === 'contribution')).toHaveLength(1 + 4 + 1); // moments + 4 rounds + evaluation
       for (const l of sent) {
         expect(l.bytes).toBeGreaterThan(0);
         expect(l.what.length).toBeGreaterThan(5);

@@ -34,6 +34,7 @@ import type {
   KeysPublished,
   ParticipantFrame,
   ParticipantMessage,
+  FeatureBins,
   Preprocessing,
   Receipt,
   Recipient,
@@ -105,7 +106,13 @@ const jobOffer: JobOffer = { specJson: '{"name":"pd-model","rounds":5}', submitt
 const recipient: Recipient = { organisation: 'bank-b', boxPublicKey: bytes(32, 20) };
 const keygenRequest: KeygenRequest = { recipients: [recipient, { organisation: 'bank-c', boxPublicKey: bytes(32, 21) }] };
 const keyDelivery: KeyDelivery = { ckksPublicKey: bytes(900, 22), sealedSecretKey: bytes(250, 23), paramsFingerprint: bytes(32, 24) };
-const preprocessing: Preprocessing = { features: ['limit_bal', 'age'], mean: [167484.32266666667, 35.4855], scale: [129747.66156720246, -9.217904068090155e-300] };
+const featureBins: FeatureBins = { feature: 'age', edges: [29.5, 41.25], woe: [-0.21, 0.08, 0.3, 1.5e-12], events: [410, 388, 201, 3], totals: [1900, 2410, 1650, 17], iv: 0.0371 };
+const preprocessing: Preprocessing = {
+  features: ['limit_bal', 'age'],
+  mean: [167484.32266666667, 35.4855],
+  scale: [129747.66156720246, -9.217904068090155e-300],
+  bins: [{ ...featureBins, feature: 'limit_bal', edges: [50_000.5, 140_000, 240_000], woe: [-0.5, -0.1, 0.2, 0.6, 0], events: [900, 700, 500, 300, 0], totals: [3000, 3100, 3050, 2900, 0] }, featureBins],
+};
 const contributionRequest: ContributionRequest = {
   purpose: 'update',
   globalWeights: bytes(4 * 33, 25),
@@ -204,6 +211,7 @@ const samples: Record<string, object[]> = {
   Recipient: [recipient],
   KeygenRequest: [keygenRequest],
   KeyDelivery: [keyDelivery],
+  FeatureBins: [featureBins],
   Preprocessing: [preprocessing],
   ContributionRequest: [contributionRequest],
   AggregateReady: [aggregateReady],

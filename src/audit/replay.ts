@@ -6,6 +6,11 @@
  * update is caught. For every training round it applies the logged opened aggregate to the round's logged global
  * model (the same applyAggregate the federation runs) and checks the resulting hash against the round's record and
  * the next round's starting model, up to the published model's weights.
+ *
+ * What the coordinator derived from opened aggregates is derived again and compared with what it recorded: the
+ * preprocessing and federated statistics from the moments, the bins, WOE and IV from the histograms, the evaluation
+ * from the PD histogram (whose sum must be of the published model: its round starts from it), and the scorecard
+ * files from the published weights and bins.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -16,7 +21,14 @@ import { CkksEngine } from '../he/ckks.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
 import { applyAggregate } from '../fl/fedavg.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
-import type { EncryptedVector } from '../wire/messages.js';
+import type { EncryptedVector, Preprocessing } from '../wire/messages.js';
+import { BinningSpec, ScorecardSpec } from '../config/schemas.js';
+import { canonicalJson } from '../ledger/canonical.js';
+import { preprocessingFromMoments, statisticsFromMoments } from '../model/preprocess.js';
+import { binsFromHistogram, gridsFromMoments, preprocessingFromBins } from '../fl/histogram.js';
+import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
+import { horizontalScorecard } from '../model/scorecard.js';
+import { errorMessage } from '../errors.js';
 import { replayVerticalJob } from './replay-vertical.js';
 
 export interface ReplayRound {
@@ -40,6 +52,8 @@ export interface ReplayJob {
   publishedModel: string | null;
   publishedModelOk: boolean | null;
   failures: string[];
+  /** Horizontal jobs: each step derived from an opened aggregate, and whether the record matches the derivation. */
+  derived?: Record<string, boolean>;
 }
 
 export interface ReplayReport {
@@ -85,6 +99,24 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
   let global: Float32Array | undefined;
   let expectedModel: string | undefined;
   let current: ReplayRound | undefined;
+  // The job's settings and the opened aggregates the coordinator derived its steps from.
+  let settings: { name: string; standardize: boolean; binning?: unknown; scorecard?: unknown; cutoff: number } | undefined;
+  const opened = new Map<string, { values: Float64Array; contributors: string[] }>();
+  let binned: { base: Preprocessing; prep: Preprocessing } | undefined;
+  const derived: Record<string, boolean> = {};
+  job.derived = derived;
+  const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
+  const derive = (seq: number, step: string, check: () => boolean, what: string) => {
+    let ok: boolean;
+    try {
+      ok = check();
+    } catch (err) {
+      ok = false;
+      what += ` (${errorMessage(err)})`;
+    }
+    derived[step] = ok;
+    if (!ok) fail(seq, what);
+  };
   try {
     for (const { seq, entry, body } of entries) {
       const b = body as Record<string, any>;
@@ -95,6 +127,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           job.name = b.name;
           job.purpose = b.purpose;
           job.submitter = b.submitter;
+          settings = { name: b.name, standardize: b.training?.standardize ?? true, binning: b.binning, scorecard: b.scorecard, cutoff: b.evaluation?.decline_cutoff ?? 0.2 };
           const enc = b.encryption;
           if (enc.scheme === 'ckks') {
             engine = await CkksEngine.create({ polyModulusDegree: enc.poly_modulus_degree, coeffModulusBits: enc.coeff_modulus_bits, scaleBits: enc.scale_bits });
@@ -146,6 +179,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           break;
         }
         case 'aggregate_opened': {
+          if (current && current.purpose !== 'update') opened.set(current.purpose, { values: new Float64Array(toFloat64(await blob(named('values')!))), contributors: current.contributors });
           if (current?.purpose !== 'update' || !global) break;
           const values = toFloat64(await blob(named('values')!));
           const next = applyAggregate(global, new Float64Array(values));
@@ -161,19 +195,95 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           job.rounds.push(current);
           current = undefined;
           break;
+        case 'statistics_completed': {
+          const moments = opened.get('moments')?.values;
+          derive(seq, 'statistics', () => !!moments && same(b.features, statisticsFromMoments(b.features.map((f: { feature: string }) => f.feature), moments)), 'the recorded statistics do not follow from the logged moments aggregate');
+          break;
+        }
+        case 'binning_completed': {
+          const moments = opened.get('moments')?.values;
+          const histogram = opened.get('histogram')?.values;
+          derive(
+            seq,
+            'binning',
+            () => {
+              if (!moments || !histogram || !settings) return false;
+              const features: string[] = b.iv.map((r: { feature: string }) => r.feature);
+              const spec = BinningSpec.parse(settings.binning);
+              const bins = binsFromHistogram(features, gridsFromMoments(moments, features.length), histogram, spec);
+              const recorded = {
+                iv: bins.map((x) => ({ feature: x.feature, iv: x.iv, bins: x.woe.length, selected: x.selected })),
+                bins: bins.map((x) => ({ feature: x.feature, edges: x.edges, woe: x.woe, events: x.events, totals: x.totals })),
+              };
+              const base = preprocessingFromMoments(features, moments, settings.standardize);
+              binned = { base, prep: preprocessingFromBins(base, bins, spec.woe_transform) };
+              return same({ iv: b.iv, bins: b.bins }, recorded);
+            },
+            'the recorded bins, WOE and IV do not follow from the logged moments and histogram aggregates',
+          );
+          break;
+        }
+        case 'preprocessing_ready': {
+          const moments = opened.get('moments')?.values;
+          derive(
+            seq,
+            'preprocessing',
+            () => {
+              if (!moments || !settings) return false;
+              const expected = binned?.prep ?? preprocessingFromMoments(b.features, moments, settings.standardize);
+              return same({ features: b.features, mean: b.mean, scale: b.scale, bins: b.bins ?? [] }, { ...expected, bins: expected.bins ?? [] });
+            },
+            'the recorded preprocessing does not follow from the logged aggregates',
+          );
+          break;
+        }
+        case 'evaluation_completed': {
+          const sum = opened.get('evaluation');
+          if (b.evaluation === null && !sum) break;
+          derive(
+            seq,
+            'evaluation',
+            () => {
+              if (!sum || !settings) return false;
+              const figures = evaluationFromPdHistogram(sum.values, settings.cutoff);
+              if ('reason' in figures) return b.evaluation === null;
+              return same(b.evaluation, JSON.parse(JSON.stringify({ contributors: sum.contributors, ...figures })));
+            },
+            'the recorded evaluation does not follow from the logged PD-histogram aggregate',
+          );
+          break;
+        }
         case 'model_published': {
           job.publishedModel = b.model_sha256;
           const weights = named('weights.bin');
-          const weightsOk = weights ? sha(await blob(weights)) === b.model_sha256 : false;
+          const weightsBytes = weights ? await blob(weights) : undefined;
+          const weightsOk = weightsBytes ? sha(weightsBytes) === b.model_sha256 : false;
           job.publishedModelOk = b.model_sha256 === expectedModel && weightsOk;
           if (!job.publishedModelOk) fail(seq, 'the published model is not the model the logged rounds produce');
+          // An evaluation is of the published model: its sum started from that model (checked at its round_opened).
+          const card = named('scorecard.json');
+          if (card) {
+            const pmml = named('scorecard.pmml');
+            const cardBytes = await blob(card);
+            const pmmlBytes = pmml ? await blob(pmml) : undefined;
+            derive(
+              seq,
+              'scorecard',
+              () => {
+                if (!weightsBytes || !settings || !pmmlBytes) return false;
+                const rebuilt = horizontalScorecard(toFloat32(weightsBytes), b.preprocessing, ScorecardSpec.parse(settings.scorecard), settings.name);
+                return rebuilt.json === Buffer.from(cardBytes).toString('utf8') && rebuilt.pmml === Buffer.from(pmmlBytes).toString('utf8');
+              },
+              'the published scorecard is not the card of the published weights and bins',
+            );
+          }
           break;
         }
         case 'job_ended':
           job.state = b.state;
           break;
       }
-      if (current && current.purpose === 'moments' && entry.kind === 'aggregate_opened') {
+      if (current && current.purpose !== 'update' && entry.kind === 'aggregate_opened') {
         job.rounds.push(current);
         current = undefined;
       }
@@ -189,18 +299,20 @@ export function formatReplay(report: ReplayReport): string {
   const lines: string[] = [];
   for (const job of report.jobs) {
     lines.push(`job ${job.jobId} "${job.name}" (${job.state}) submitted by ${job.submitter}: ${job.purpose}`);
+    const vertical = job.rounds[0]?.purpose === 'epoch';
     lines.push(
-      job.rounds[0]?.purpose === 'epoch'
+      vertical
         ? '  epoch  step     parties                                                  loss     val AUC  msgs weights'
-        : '  round  step     participants (training rows)                             loss     val AUC  sum  model',
+        : '  round  step        participants (training rows)                             loss     val AUC  sum  model',
     );
     for (const r of job.rounds) {
       const parties = r.contributors.map((c) => (c in r.rowsByParty ? `${c} (${r.rowsByParty[c]})` : c)).join(', ');
       lines.push(
-        `  ${String(r.round).padStart(5)}  ${r.purpose.padEnd(7)}  ${parties.padEnd(56)} ${r.trainLoss === null ? '   -   ' : r.trainLoss.toFixed(4)}   ${r.validationAuc === null ? '  -   ' : r.validationAuc.toFixed(4)}  ${r.sumOk ? 'OK ' : 'BAD'}  ${r.modelOk === null ? '-' : r.modelOk ? 'OK' : 'BAD'}`,
+        `  ${String(r.round).padStart(5)}  ${r.purpose.padEnd(vertical ? 7 : 10)}  ${parties.padEnd(56)} ${r.trainLoss === null ? '   -   ' : r.trainLoss.toFixed(4)}   ${r.validationAuc === null ? '  -   ' : r.validationAuc.toFixed(4)}  ${r.sumOk ? 'OK ' : 'BAD'}  ${r.modelOk === null ? '-' : r.modelOk ? 'OK' : 'BAD'}`,
       );
     }
-    const vertical = job.rounds[0]?.purpose === 'epoch';
+    const steps = Object.entries(job.derived ?? {});
+    if (steps.length > 0) lines.push(`  derived again from the opened aggregates: ${steps.map(([step, ok]) => `${step} ${ok ? 'OK' : 'BAD'}`).join(', ')}`);
     const matches = vertical ? "commits to the parts every party kept from the logged epochs" : 'equals the model the logged rounds produce';
     if (job.publishedModel) lines.push(`  published model ${job.publishedModel}: ${job.publishedModelOk ? matches : 'DOES NOT match the logged rounds'}`);
     for (const f of job.failures) lines.push(`  FAIL ${f}`);

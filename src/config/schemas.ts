@@ -110,6 +110,49 @@ export const TrainingSpec = z
   })
   .strict();
 
+/**
+ * Binning of every feature on the training rows, with WOE and IV (docs/credit-toolkit.md): per party on the aligned
+ * rows in vertical jobs, from secure histograms over all participants in horizontal ones.
+ */
+export const BinningSpec = z
+  .object({
+    /** `optimal`: fine quantile bins merged by `merge` (IV loss or chi-square) down to max_bins; `quantile`: max_bins equal-frequency bins. */
+    method: z.enum(['optimal', 'quantile']).default('optimal'),
+    max_bins: z.number().int().min(2).max(32).default(8),
+    /** optimal only: equal-frequency bins before merging. */
+    fine_bins: z.number().int().min(2).max(100).default(20),
+    merge: z.enum(['iv', 'chi2']).default('iv'),
+    /** optimal only: a bin holding a smaller share of the training rows is merged with a neighbour. */
+    min_bin_share: z.number().min(0).max(0.5).default(0.05),
+    /** Features with a lower information value are left out of the model (0 keeps every feature). */
+    iv_threshold: z.number().min(0).default(0.02),
+    /** Train on each feature's WOE instead of its standardised value (needed for a scorecard). */
+    woe_transform: z.boolean().default(true),
+  })
+  .strict();
+export type BinningSpec = z.infer<typeof BinningSpec>;
+
+/** Points scaling: `base_score` points at odds of `base_odds`:1 (good:bad), `pdo` more points double the odds. */
+export const ScorecardSpec = z
+  .object({
+    base_score: z.number().default(600),
+    base_odds: z.number().positive().default(50),
+    pdo: z.number().positive().default(20),
+    /** Points are rounded to this many decimals; the score is the sum of the rounded points. */
+    decimals: z.number().int().min(0).max(10).default(2),
+    /** Reason codes per scored enterprise: the features that cost it the most points. */
+    reason_codes: z.number().int().min(0).max(10).default(3),
+  })
+  .strict();
+
+/** What a job reports on its held-out or validation rows. */
+export const EvaluationSpec = z
+  .object({
+    /** Probability of default from which an application is declined, for the confusion table. */
+    decline_cutoff: z.number().gt(0).lt(1).default(0.2),
+  })
+  .strict();
+
 export const HorizontalJobSpec = z
   .object({
     name: z.string().min(1).max(100),
@@ -126,6 +169,14 @@ export const HorizontalJobSpec = z
       coeff_modulus_bits: DEFAULT_CKKS_PARAMS.coeffModulusBits,
       scale_bits: DEFAULT_CKKS_PARAMS.scaleBits,
     }),
+    /** Publish count, mean, sd and missing rate of every feature over all participants' training rows (secure sum). */
+    statistics: z.boolean().default(false),
+    /** Bin every feature from secure histograms, select by IV, and (woe_transform) train on WOE. */
+    binning: BinningSpec.optional(),
+    /** Turn the trained logistic model on WOE into a points scorecard (JSON and PMML in the model artifact). */
+    scorecard: ScorecardSpec.optional(),
+    /** Figures of the final model on the validation rows, from a secure histogram of predicted PD. */
+    evaluation: EvaluationSpec.default({ decline_cutoff: 0.2 }),
   })
   .strict()
   .superRefine((job, ctx) => {
@@ -133,6 +184,14 @@ export const HorizontalJobSpec = z
     const min = job.training.min_participants;
     if (min !== undefined && min > job.participants.length)
       ctx.addIssue({ code: 'custom', path: ['training', 'min_participants'], message: `is ${min} but only ${job.participants.length} participants are named` });
+    if (job.scorecard && !job.binning) {
+      ctx.addIssue({ code: 'custom', path: ['scorecard'], message: 'a scorecard gives points per bin: add a `binning:` section (with woe_transform: true, the default)' });
+    } else if (job.scorecard && !job.binning?.woe_transform) {
+      ctx.addIssue({ code: 'custom', path: ['binning', 'woe_transform'], message: 'a scorecard needs the model trained on WOE: set binning.woe_transform to true (or drop the scorecard section)' });
+    }
+    if (job.scorecard && job.model.type !== 'logistic') {
+      ctx.addIssue({ code: 'custom', path: ['model', 'type'], message: `a scorecard needs model.type: logistic (points are coefficient × WOE per feature; a ${job.model.type} has no such coefficients), or drop the scorecard section` });
+    }
   });
 export type HorizontalJobSpec = z.infer<typeof HorizontalJobSpec>;
 
@@ -159,37 +218,6 @@ export const VerticalTrainingSpec = z
     step_timeout_s: z.number().positive().default(300),
     /** How long a job waits, paused, for a party that left to come back before it fails. */
     grace_period_s: z.number().min(0).default(120),
-  })
-  .strict();
-
-/** Binning of every party's features on the aligned training rows, with WOE and IV (docs/credit-toolkit.md). */
-export const VerticalBinningSpec = z
-  .object({
-    /** `optimal`: fine quantile bins merged by `merge` (IV loss or chi-square) down to max_bins; `quantile`: max_bins equal-frequency bins. */
-    method: z.enum(['optimal', 'quantile']).default('optimal'),
-    max_bins: z.number().int().min(2).max(32).default(8),
-    /** optimal only: equal-frequency bins before merging. */
-    fine_bins: z.number().int().min(2).max(100).default(20),
-    merge: z.enum(['iv', 'chi2']).default('iv'),
-    /** optimal only: a bin holding a smaller share of the training rows is merged with a neighbour. */
-    min_bin_share: z.number().min(0).max(0.5).default(0.05),
-    /** Features with a lower information value are left out of the model (0 keeps every feature). */
-    iv_threshold: z.number().min(0).default(0.02),
-    /** Train on each feature's WOE instead of its standardised value (needed for a scorecard). */
-    woe_transform: z.boolean().default(true),
-  })
-  .strict();
-
-/** Points scaling: `base_score` points at odds of `base_odds`:1 (good:bad), `pdo` more points double the odds. */
-export const ScorecardSpec = z
-  .object({
-    base_score: z.number().default(600),
-    base_odds: z.number().positive().default(50),
-    pdo: z.number().positive().default(20),
-    /** Points are rounded to this many decimals; the score is the sum of the rounded points. */
-    decimals: z.number().int().min(0).max(10).default(2),
-    /** Reason codes per scored enterprise: the features that cost it the most points. */
-    reason_codes: z.number().int().min(0).max(10).default(3),
   })
   .strict();
 
@@ -238,7 +266,7 @@ export const VerticalJobSpec = z
     /** Ask each party to share count, mean, sd, min, max and missing rate of its features; only parties whose
      * consent.share_statistics allows it do, the others keep them in their job folder. */
     statistics: z.boolean().default(false),
-    binning: VerticalBinningSpec.optional(),
+    binning: BinningSpec.optional(),
     scorecard: ScorecardSpec.optional(),
     fairness: FairnessSpec.optional(),
   })

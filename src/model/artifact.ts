@@ -1,7 +1,9 @@
 /**
  * The published model: a TensorFlow.js layers-model artifact (model.json + weights.bin, loadable by
  * tf.loadLayersModel in any TensorFlow.js runtime) plus fedcredit.json with the feature order and the
- * standardisation every party applied, so the model scores raw rows exactly as it was trained.
+ * standardisation every party applied (or, for a binned job, each feature's bins and WOE), so the model scores raw
+ * rows exactly as it was trained. A scorecard job adds scorecard.json and scorecard.pmml. Artifacts written before
+ * binning existed (no `bins` in the preprocessing) load and score as before.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -9,7 +11,7 @@ import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from './tf.js';
 import type { Preprocessing } from '../wire/messages.js';
-import { applyPreprocessing } from './preprocess.js';
+import { applyPreprocessing, selectColumns } from './preprocess.js';
 import { predict } from './network.js';
 
 export interface ModelMetadata {
@@ -21,6 +23,12 @@ export interface ModelMetadata {
   rounds: number;
   participants: string[];
   createdAt: string;
+  /** Figures of the model on the participants' validation rows, from the evaluation secure sum (absent: not run). */
+  evaluation?: Record<string, unknown> | null;
+  /** Count, mean, sd and missing rate per feature over all training rows (`statistics: true`). */
+  statistics?: Record<string, unknown>[];
+  /** The scorecard files in the artifact (scorecard jobs). */
+  scorecard?: { json: string; pmml: string; sha256: string; basePoints: number; scoreRange: [number, number] };
 }
 
 export type ArtifactFiles = Record<string, Uint8Array>;
@@ -73,8 +81,12 @@ export function unpackArtifact(bytes: Uint8Array): ArtifactFiles {
 export interface LoadedModel {
   model: TF.LayersModel;
   metadata: ModelMetadata;
+  /** The raw columns the model reads, in order (metadata.preprocessing.features). */
+  features: string[];
   /** Probability of default for raw (unstandardised) row-major rows in metadata.preprocessing.features order. */
   score(rawRows: Float32Array): Float32Array;
+  /** The same for rows whose columns are `columns` (a superset of `features`, in any order). */
+  scoreColumns(rawRows: Float32Array, columns: readonly string[]): Float32Array;
 }
 
 /** Load a published model from its files in memory (as downloaded from the coordinator). */
@@ -94,11 +106,15 @@ export async function modelFromFiles(tf: Tf, files: ArtifactFiles): Promise<Load
       weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
     }),
   );
-  const dim = metadata.preprocessing.features.length;
+  const features = metadata.preprocessing.features;
+  const dim = features.length;
+  const score = (rawRows: Float32Array) => predict(tf, model, applyPreprocessing(rawRows, metadata.preprocessing), dim);
   return {
     model,
     metadata,
-    score: (rawRows) => predict(tf, model, applyPreprocessing(rawRows, metadata.preprocessing), dim),
+    features,
+    score,
+    scoreColumns: (rawRows, columns) => score(selectColumns(rawRows, columns, features)),
   };
 }
 

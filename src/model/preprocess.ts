@@ -1,12 +1,20 @@
 /**
- * Feature standardisation from federation-wide moments. Each party contributes [count_j, sum_j, sumsq_j] per
- * feature over its non-missing training cells (to a secure sum); the aggregate gives every party the same means
- * and scales, and a missing cell becomes the federation-wide mean (0 after standardising).
+ * Feature preprocessing from federation-wide moments. Each party contributes [count_j, sum_j, sumsq_j] per feature
+ * over its non-missing training cells, then its training row count, to a secure sum (length 3·d + 1); the aggregate
+ * gives every party the same means and scales, and a missing cell becomes the federation-wide mean (0 after
+ * standardising). A binned feature (Preprocessing.bins) is read instead as the WOE of its bin, as it is.
  */
+import { binCount, binIndex } from '../credit/binning.js';
+import type { FeatureStatistics } from '../credit/statistics.js';
 import type { Preprocessing } from '../wire/messages.js';
 
+/** Length of the moments vector for d features. */
+export function momentsLength(dim: number): number {
+  return 3 * dim + 1;
+}
+
 export function localMoments(x: Float32Array, dim: number): Float64Array {
-  const out = new Float64Array(3 * dim);
+  const out = new Float64Array(momentsLength(dim));
   const rows = x.length / dim;
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < dim; j++) {
@@ -17,30 +25,93 @@ export function localMoments(x: Float32Array, dim: number): Float64Array {
       out[3 * j + 2] += v * v;
     }
   }
+  out[3 * dim] = rows;
   return out;
+}
+
+/** Federation-wide mean and population standard deviation of feature j from the moments aggregate (0 and 0 if no value). */
+export function momentOf(moments: Float64Array, j: number): { count: number; mean: number; variance: number; sd: number } {
+  const count = moments[3 * j]!;
+  const mean = count > 0 ? moments[3 * j + 1]! / count : 0;
+  const variance = count > 1 ? Math.max(0, moments[3 * j + 2]! / count - mean * mean) : 0;
+  return { count, mean, variance, sd: Math.sqrt(variance) };
 }
 
 export function preprocessingFromMoments(features: string[], moments: Float64Array, standardize: boolean): Preprocessing {
   const mean: number[] = [];
   const scale: number[] = [];
   features.forEach((_, j) => {
-    const count = moments[3 * j]!;
-    const m = count > 0 ? moments[3 * j + 1]! / count : 0;
-    const variance = count > 1 ? Math.max(0, moments[3 * j + 2]! / count - m * m) : 0;
-    mean.push(m);
-    scale.push(standardize && variance > 1e-12 ? Math.sqrt(variance) : 1);
+    const m = momentOf(moments, j);
+    mean.push(m.mean);
+    scale.push(standardize && m.variance > 1e-12 ? m.sd : 1);
   });
-  return { features: [...features], mean, scale: standardize ? scale : features.map(() => 1) };
+  return { features: [...features], mean, scale, bins: [] };
 }
 
-/** Standardise row-major x in a new array; NaN (missing) cells become 0, i.e. the federation-wide mean. */
-export function applyPreprocessing(x: Float32Array, prep: Preprocessing): Float32Array {
+/**
+ * Count, mean, population sd and missing rate of every feature over all contributors' training rows, from the moments
+ * aggregate (counts are integers after decryption: rounded). Min and max cannot come from a sum: they are null.
+ */
+export function statisticsFromMoments(features: string[], moments: Float64Array): FeatureStatistics[] {
+  const rows = Math.round(moments[3 * features.length]!);
+  return features.map((feature, j) => {
+    const m = momentOf(moments, j);
+    const count = Math.round(m.count);
+    return {
+      feature,
+      rows,
+      count,
+      missingRate: rows > 0 ? (rows - count) / rows : 0,
+      mean: count > 0 ? m.mean : null,
+      sd: count > 0 ? m.sd : null,
+      min: null,
+      max: null,
+    };
+  });
+}
+
+/** Throws unless `prep.bins` is empty or matches `prep.features` one to one with consistent lengths. */
+export function checkPreprocessing(prep: Preprocessing): void {
   const dim = prep.features.length;
+  if (prep.mean.length !== dim || prep.scale.length !== dim) throw new RangeError(`preprocessing has ${dim} features but ${prep.mean.length} means and ${prep.scale.length} scales`);
+  const bins = prep.bins ?? [];
+  if (bins.length === 0) return;
+  if (bins.length !== dim) throw new RangeError(`preprocessing has ${dim} features but ${bins.length} binned features`);
+  bins.forEach((b, j) => {
+    if (b.feature !== prep.features[j]) throw new RangeError(`binned feature ${j} is ${b.feature}, expected ${prep.features[j]}`);
+    if (b.woe.length !== binCount(b.edges)) throw new RangeError(`feature ${b.feature}: ${b.woe.length} WOE values for ${binCount(b.edges)} bins`);
+  });
+}
+
+/**
+ * The model's input from row-major raw x whose columns are prep.features: a binned feature becomes the WOE of its bin
+ * (missing: the missing bin's WOE), any other is standardised with NaN (missing) as 0, the federation-wide mean.
+ */
+export function applyPreprocessing(x: Float32Array, prep: Preprocessing): Float32Array {
+  checkPreprocessing(prep);
+  const dim = prep.features.length;
+  const bins = prep.bins && prep.bins.length > 0 ? prep.bins : undefined;
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const j = i % dim;
     const v = x[i]!;
-    out[i] = Number.isNaN(v) ? 0 : (v - prep.mean[j]!) / prep.scale[j]!;
+    const b = bins?.[j];
+    if (b) out[i] = (b.woe[binIndex(v, b.edges)]! - prep.mean[j]!) / prep.scale[j]!;
+    else out[i] = Number.isNaN(v) ? 0 : (v - prep.mean[j]!) / prep.scale[j]!;
   }
+  return out;
+}
+
+/** Columns `to` of row-major x whose columns are `from` (a new array; x itself when the lists are equal). */
+export function selectColumns(x: Float32Array, from: readonly string[], to: readonly string[]): Float32Array {
+  if (from.length === to.length && from.every((f, i) => f === to[i])) return x;
+  const idx = to.map((f) => {
+    const i = from.indexOf(f);
+    if (i < 0) throw new RangeError(`column ${f} is not among the data's columns (${from.join(', ')})`);
+    return i;
+  });
+  const rows = x.length / from.length;
+  const out = new Float32Array(rows * to.length);
+  for (let r = 0; r < rows; r++) for (let k = 0; k < idx.length; k++) out[r * to.length + k] = x[r * from.length + idx[k]!]!;
   return out;
 }

@@ -1,15 +1,11 @@
 /**
- * The pieces of a vertical job's binning step that need no channel: settling a feature's bins from counts (the
- * guest, for every party's features), the WOE view of a party's data, and the framing of the step's payloads.
+ * The pieces of a vertical job's binning step that need no channel: the bins a party keeps, the WOE view of its
+ * data, and the framing of the step's payloads. (Settling bins from counts is src/credit/settle.ts, shared with
+ * horizontal jobs.)
  */
-import type { z } from 'zod';
-import type { VerticalBinningSpec } from '../config/schemas.js';
 import type { LoadedDataset } from '../data/csv.js';
-import { binIndex, mergeBins, mergeCounts, type BinCounts } from '../credit/binning.js';
-import { woeIv } from '../credit/woe.js';
+import { binIndex } from '../credit/binning.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
-
-export type BinningSpec = z.infer<typeof VerticalBinningSpec>;
 
 /** A feature's final bins as its owner keeps them. */
 export interface BinnedFeature {
@@ -31,27 +27,6 @@ export interface IvRow {
   iv: number;
   bins: number;
   selected: boolean;
-}
-
-export interface SettledBins {
-  edges: number[];
-  /** Fine bins merged into each final numeric bin (null: kept as they are). */
-  groups: number[][] | null;
-  counts: BinCounts;
-  woe: number[];
-  iv: number;
-}
-
-/** From fine bins and their counts, the final bins by the job's method, with their WOE and the feature's IV. */
-export function settleBins(fineEdges: number[], fine: BinCounts, spec: BinningSpec): SettledBins {
-  if (spec.method === 'quantile') {
-    const { woe, iv } = woeIv(fine);
-    return { edges: fineEdges, groups: null, counts: fine, woe, iv };
-  }
-  const plan = mergeBins(fineEdges, fine, { method: spec.merge, maxBins: spec.max_bins, minBinShare: spec.min_bin_share });
-  const counts = mergeCounts(fine, plan.groups);
-  const { woe, iv } = woeIv(counts);
-  return { edges: plan.edges, groups: plan.groups, counts, woe, iv };
 }
 
 /** Values of one feature on the given dataset rows (NaN = missing). */

@@ -56,7 +56,11 @@ export interface EncryptedVector {
   blockSha256: Uint8Array[];
 }
 
-export type SumPurpose = 'moments' | 'update';
+/**
+ * What a horizontal secure sum adds: feature moments, binning histograms, model updates, or the evaluation histogram
+ * of predicted PD (docs/protocol-horizontal.md).
+ */
+export type SumPurpose = 'moments' | 'histogram' | 'update' | 'evaluation';
 
 export interface Contribution {
   purpose: SumPurpose;
@@ -176,10 +180,23 @@ export interface KeyDelivery {
   paramsFingerprint: Uint8Array;
 }
 
+/** A binned feature as the model reads it: its value replaced by the WOE of its bin (src/credit/binning.ts layout). */
+export interface FeatureBins {
+  feature: string;
+  edges: number[];
+  woe: number[];
+  /** Federation-wide training defaults and rows per bin (aggregates), and the feature's IV. */
+  events: number[];
+  totals: number[];
+  iv: number;
+}
+
 export interface Preprocessing {
   features: string[];
   mean: number[];
   scale: number[];
+  /** Empty or absent: no WOE transform. Otherwise one entry per feature, in order (mean 0 and scale 1 for these). */
+  bins?: FeatureBins[];
 }
 
 export interface ContributionRequest {

@@ -1,0 +1,234 @@
+/**
+ * The credit toolkit for horizontal jobs, on real processes (issue 7): three UCI default-credit owners (FATE's homo
+ * split) bin every feature from secure histograms, train logistic regression on WOE by FedAvg, get a points scorecard
+ * (JSON and PMML) and an evaluation from a secure histogram of predicted PD. Everything the coordinator published is
+ * checked against the same computation on the pooled rows, and the audit replay derives every step again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { HOMO_PARTIES, TestFederation, UCI, UCI_FEATURES, DATASETS, horizontalJob, uciHomoSpec } from './helpers/federation.js';
+import { evaluatePmmlScorecard, readPmmlScorecard } from './helpers/pmml-scorecard.js';
+import { HorizontalJobSpec } from '../src/config/schemas.js';
+import { loadDataset } from '../src/data/csv.js';
+import { concatSplits, splitRows, type Split } from '../src/data/split.js';
+import { uciHomoFile } from '../src/data/public-datasets.js';
+import { binCounts, binIndex } from '../src/credit/binning.js';
+import { woeIv } from '../src/credit/woe.js';
+import { featureStatistics } from '../src/credit/statistics.js';
+import { scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
+import { auc } from '../src/metrics.js';
+import { confusionAt } from '../src/evaluation.js';
+import { fitLogistic } from '../src/model/newton-lr.js';
+import { modelFromFiles, type ArtifactFiles, type LoadedModel } from '../src/model/artifact.js';
+import { loadTf } from '../src/model/tf.js';
+import { readLedger } from '../src/ledger/read.js';
+import { replayLedger } from '../src/audit/replay.js';
+import { Ledger } from '../src/ledger/ledger.js';
+import { FedcreditError } from '../src/errors.js';
+import type { FeatureBins } from '../src/wire/messages.js';
+
+const NAMES = ['bank-a', 'bank-b', 'bank-c'];
+const SEED = 11;
+
+const job = {
+  ...horizontalJob({ participants: NAMES, training: { rounds: 10, seed: SEED, optimizer: 'adam', learning_rate: 0.01 } }),
+  name: 'uci-homo-scorecard',
+  statistics: true,
+  binning: { method: 'optimal', fine_bins: 20, max_bins: 6, merge: 'iv', min_bin_share: 0.05, iv_threshold: 0.02 },
+  scorecard: { base_score: 600, base_odds: 50, pdo: 20, decimals: 2, reason_codes: 3 },
+  evaluation: { decline_cutoff: 0.2 },
+};
+
+/** Column j of row-major x with `dim` columns. */
+const column = (x: Float32Array, dim: number, j: number) => Float64Array.from({ length: x.length / dim }, (_, r) => x[r * dim + j]!);
+
+describe('horizontal credit toolkit on UCI default credit (three owners, real processes)', () => {
+  let fed: TestFederation;
+  let jobId: string;
+  let files: ArtifactFiles;
+  let model: LoadedModel;
+  let ledgerDir: string;
+  let train: Split;
+  let validation: Split;
+  let test: Split;
+  const entry = (kind: string) => readLedger(ledgerDir).entries.find((e) => e.entry.kind === kind && e.entry.jobId === jobId)?.body as Record<string, any>;
+
+  beforeAll(async () => {
+    fed = await TestFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(join(UCI, `fate_default_credit_homo_${HOMO_PARTIES[i]}.csv`)) })));
+    const run = await fed.run(job);
+    expect(run.last.state, run.last.message).toBe('succeeded');
+    jobId = run.jobId;
+    files = await run.client.downloadModel(jobId);
+    run.client.close();
+    ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const { tf } = await loadTf();
+    model = await modelFromFiles(tf, files);
+    // The pooled rows, split exactly as each participant splits its own.
+    const all = UCI_FEATURES.map((_, i) => i);
+    const splits = await Promise.all(HOMO_PARTIES.map(async (p) => splitRows(await loadDataset(uciHomoSpec(uciHomoFile(DATASETS, p))), all, 0.2, SEED)));
+    train = concatSplits(splits.map((s) => s.train));
+    validation = concatSplits(splits.map((s) => s.validation));
+    test = splitRows(await loadDataset(uciHomoSpec(uciHomoFile(DATASETS, 'test'))), all, 0, 0).train;
+  });
+  afterAll(async () => {
+    await fed?.stop();
+  });
+
+  it('publishes count, mean, sd and missing rate of every feature as on the pooled training rows', () => {
+    const stats = entry('statistics_completed').features as ReturnType<typeof featureStatistics>[];
+    expect(stats.map((s) => s.feature)).toEqual(UCI_FEATURES);
+    UCI_FEATURES.forEach((f, j) => {
+      const central = featureStatistics(f, column(train.x, UCI_FEATURES.length, j));
+      expect(stats[j]!.count).toBe(central.count);
+      expect(stats[j]!.rows).toBe(central.rows);
+      expect(stats[j]!.missingRate).toBeCloseTo(central.missingRate, 12);
+      expect(Math.abs(stats[j]!.mean! - central.mean!)).toBeLessThan(1e-6);
+      expect(Math.abs(stats[j]!.sd! - central.sd!)).toBeLessThan(1e-6);
+    });
+  });
+
+  it('(a) the federated IV and WOE of every feature equal those computed on the pooled training rows with the same bins', () => {
+    const binning = entry('binning_completed') as { iv: { feature: string; iv: number; selected: boolean }[]; bins: Omit<FeatureBins, 'iv'>[] };
+    expect(binning.iv.map((r) => r.feature)).toEqual(UCI_FEATURES);
+    const dim = UCI_FEATURES.length;
+    binning.bins.forEach((b, j) => {
+      const counts = binCounts(column(train.x, dim, j), train.y, b.edges);
+      const central = woeIv(counts);
+      expect(Math.abs(binning.iv[j]!.iv - central.iv), b.feature).toBeLessThan(1e-6);
+      expect(b.totals).toEqual(counts.totals);
+      expect(b.events).toEqual(counts.events);
+      expect(b.woe.every((w, k) => Math.abs(w - central.woe[k]!) < 1e-9), `${b.feature} WOE`).toBe(true);
+      expect(binning.iv[j]!.selected).toBe(central.iv >= 0.02);
+    });
+    const ivOf = Object.fromEntries(binning.iv.map((r) => [r.feature, r.iv]));
+    console.log(`IV: ${Object.entries(ivOf).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([f, v]) => `${f} ${v.toFixed(3)}`).join(', ')}; ${binning.iv.filter((r) => r.selected).length} of ${dim} selected`);
+    // Repayment status is among these columns: the strongest credit predictor is strong here too.
+    expect(Math.max(...Object.values(ivOf))).toBeGreaterThan(0.5);
+    // The published model reads exactly the selected features, as WOE.
+    expect(model.features).toEqual(binning.iv.filter((r) => r.selected).map((r) => r.feature));
+    expect(model.metadata.preprocessing.bins!.map((b) => b.feature)).toEqual(model.features);
+  });
+
+  it('(b) the WOE-LR model scores the held-out test file within 0.01 AUC of a central WOE-LR on the pooled rows', () => {
+    const bins = model.metadata.preprocessing.bins!;
+    const idx = bins.map((b) => UCI_FEATURES.indexOf(b.feature));
+    const woeRows = (s: Split) => {
+      const n = s.y.length;
+      const out = new Float64Array(n * bins.length);
+      for (let r = 0; r < n; r++) bins.forEach((b, k) => (out[r * bins.length + k] = b.woe[binIndex(s.x[r * UCI_FEATURES.length + idx[k]!]!, b.edges)]!));
+      return out;
+    };
+    const fit = fitLogistic(woeRows(train), train.y, bins.length);
+    const xt = woeRows(test);
+    const centralAuc = auc(test.y, Array.from({ length: test.y.length }, (_, r) => fit.score(xt.subarray(r * bins.length, (r + 1) * bins.length))));
+    const federatedAuc = auc(test.y, model.scoreColumns(test.x, UCI_FEATURES));
+    console.log(`test AUC: federated WOE-LR ${federatedAuc.toFixed(4)}, central WOE-LR ${centralAuc.toFixed(4)} (${bins.length} features)`);
+    expect(Math.abs(federatedAuc - centralAuc)).toBeLessThan(0.01);
+  });
+
+  it('(c) the published evaluation matches the exact figures of the same model on the pooled validation rows', () => {
+    const ev = model.metadata.evaluation as Record<string, any>;
+    expect(entry('evaluation_completed').evaluation).toEqual(ev);
+    const pd = model.scoreColumns(validation.x, UCI_FEATURES);
+    const exact = auc(validation.y, pd);
+    console.log(`validation AUC: published ${ev.auc.toFixed(4)} (±${ev.aucMaxError.toFixed(4)}), exact ${exact.toFixed(4)}; KS ${ev.ks.toFixed(4)} on ${ev.n} rows`);
+    expect(ev.n).toBe(validation.y.length);
+    expect(Math.abs(ev.auc - exact)).toBeLessThan(0.01);
+    expect(Math.abs(ev.auc - exact)).toBeLessThanOrEqual(ev.aucMaxError + 1e-12);
+    expect(ev.gini).toBeCloseTo(2 * ev.auc - 1, 12);
+    // The confusion table is counted on exact PDs: equal to a central count (a PD within float32 noise of the
+    // cut-off could fall either side, hence the slack of one row).
+    const central = confusionAt(validation.y, pd, 0.2);
+    for (const k of ['truePositives', 'falsePositives', 'trueNegatives', 'falseNegatives'] as const) expect(Math.abs(ev.confusion[k] - central[k])).toBeLessThanOrEqual(1);
+    expect(ev.deciles).toHaveLength(10);
+    expect(ev.deciles[9].cumulativeGain).toBeCloseTo(1, 9);
+    expect(ev.calibration.reduce((n: number, c: { count: number }) => n + c.count, 0)).toBe(ev.n);
+    expect(entry('model_published').evaluation.auc).toBe(ev.auc);
+  });
+
+  it('(d) the PMML scorecard parses back and scores sample rows as the JSON card and the model artifact do', () => {
+    const card = JSON.parse(Buffer.from(files['scorecard.json']!).toString('utf8')) as Scorecard;
+    const pmml = readPmmlScorecard(Buffer.from(files['scorecard.pmml']!).toString('utf8'));
+    expect(card.features.map((f) => f.feature).sort()).toEqual([...model.features].sort());
+    const pd = model.scoreColumns(test.x, UCI_FEATURES);
+    const dim = UCI_FEATURES.length;
+    for (let r = 0; r < 300; r++) {
+      const values = Object.fromEntries(card.features.map((f) => [f.feature, test.x[r * dim + UCI_FEATURES.indexOf(f.feature)]!]));
+      const json = scoreRecord(card, values).score;
+      expect(evaluatePmmlScorecard(pmml, values).score).toBeCloseTo(json, 9);
+      // score = offset − factor·logit(pd), up to the rounding of each feature's points to 2 decimals.
+      const logit = Math.log(pd[r]! / (1 - pd[r]!));
+      expect(Math.abs(json - (card.offset - card.factor * logit))).toBeLessThan(0.005 * (card.features.length + 1) + 1e-3);
+    }
+  });
+
+  it('(e) the audit replay re-adds every sum and derives statistics, bins, preprocessing, evaluation and scorecard again', async () => {
+    const report = await replayLedger(ledgerDir, { jobId });
+    const replayed = report.jobs[0]!;
+    expect(replayed.failures).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(replayed.rounds.map((r) => r.purpose)).toEqual(['moments', 'histogram', ...Array(job.training.rounds).fill('update'), 'evaluation']);
+    expect(replayed.rounds.every((r) => r.sumOk)).toBe(true);
+    expect(replayed.derived).toEqual({ statistics: true, binning: true, preprocessing: true, evaluation: true, scorecard: true });
+    expect(replayed.publishedModelOk).toBe(true);
+  });
+
+  it('quantile binning without the WOE transform selects by IV and trains on the standardised selected features', async () => {
+    const variant = {
+      ...horizontalJob({ participants: NAMES, training: { rounds: 2, seed: SEED }, encryption: { scheme: 'plaintext' }, model: { type: 'mlp', hidden: [4] } }),
+      binning: { method: 'quantile', max_bins: 10, iv_threshold: 0.1, woe_transform: false },
+    };
+    const run = await fed.run(variant);
+    expect(run.last.state, run.last.message).toBe('succeeded');
+    const { tf } = await loadTf();
+    const plain = await modelFromFiles(tf, await run.client.downloadModel(run.jobId));
+    run.client.close();
+    const binning = readLedger(ledgerDir).entries.find((e) => e.entry.kind === 'binning_completed' && e.entry.jobId === run.jobId)!.body as { iv: { feature: string; iv: number; selected: boolean }[]; bins: { edges: number[] }[] };
+    binning.bins.forEach((b, j) => {
+      expect(b.edges.length).toBeLessThanOrEqual(9);
+      expect(Math.abs(binning.iv[j]!.iv - woeIv(binCounts(column(train.x, UCI_FEATURES.length, j), train.y, b.edges)).iv)).toBeLessThan(1e-6);
+    });
+    expect(plain.features).toEqual(binning.iv.filter((r) => r.iv >= 0.1).map((r) => r.feature));
+    expect(plain.metadata.preprocessing.bins).toEqual([]);
+    expect(plain.metadata.preprocessing.scale.every((x) => x !== 1)).toBe(true);
+    expect(auc(test.y, plain.scoreColumns(test.x, UCI_FEATURES))).toBeGreaterThan(0.7);
+  });
+
+  it('catches a coordinator that re-signs a history with a flattering IV and AUC', async () => {
+    const forged = join(await mkdtemp(join(tmpdir(), 'fedcredit-forged-')), 'ledger');
+    const ledger = await Ledger.open(forged, 'coordinator', join(fed.dir, 'coordinator-state', 'keys', 'ledger-ed25519.pem'));
+    for (const { entry, body } of readLedger(ledgerDir).entries) {
+      const b = structuredClone(body) as Record<string, any>;
+      if (entry.kind === 'binning_completed') b.iv[0].iv += 0.05;
+      if (entry.kind === 'evaluation_completed') b.evaluation.auc += 0.02;
+      const blobs = await Promise.all(entry.blobs.map(async (r) => ({ name: r.name, bytes: await readFile(join(ledgerDir, 'blobs', Buffer.from(r.sha256).toString('hex'))) })));
+      await ledger.append({ kind: entry.kind, jobId: entry.jobId, body: b, blobs });
+    }
+    await ledger.close();
+    const replay = await replayLedger(forged, { jobId });
+    expect(replay.ok).toBe(false);
+    expect(replay.jobs[0]!.derived).toMatchObject({ binning: false, evaluation: false, statistics: true, scorecard: true });
+    expect(replay.jobs[0]!.failures.join('\n')).toMatch(/bins, WOE and IV do not follow[\s\S]*evaluation does not follow/);
+  });
+
+  it('a scorecard without binning, or on an mlp, is refused at submission with the cause and the fix', async () => {
+    const issues = (spec: object) => {
+      const r = HorizontalJobSpec.safeParse(spec);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    const { binning: _, ...noBinning } = job;
+    expect(issues(noBinning).join('\n')).toMatch(/scorecard: a scorecard gives points per bin: add a `binning:` section/);
+    expect(issues({ ...job, binning: { ...job.binning, woe_transform: false } }).join('\n')).toMatch(/binning\.woe_transform: .*set binning\.woe_transform to true/);
+    expect(issues({ ...job, model: { type: 'mlp' } }).join('\n')).toMatch(/model\.type: a scorecard needs model\.type: logistic/);
+    expect(issues({ ...job, evaluation: { decline_cutoff: 1.5 } })).toHaveLength(1);
+    const client = await fed.client();
+    const err = await client.submitJob(stringify(noBinning), 'test-bank').catch((e: unknown) => e as FedcreditError);
+    client.close();
+    expect(err).toBeInstanceOf(FedcreditError);
+    expect((err as FedcreditError).code).toBe('FC_CONFIG_INVALID');
+    expect((err as FedcreditError).message).toMatch(/binning/);
+  });
+});
