@@ -1,22 +1,30 @@
 /**
- * `npm run bench [-- --quick] [-- --json FILE]`: figures measured side by side in one run, variants alternated,
- * medians of repetitions. Prints a table and writes bench-results.json (one figure per key). Never asserts a time.
+ * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --profile DIR]`: figures measured side by side in
+ * one run, variants alternated, medians of repetitions. Prints a table and writes bench-results.json (one figure
+ * per key). Never asserts a time. `--profile DIR` instead runs each scenario with every process and thread
+ * profiled (as by `node --cpu-prof`) and summarises where the CPU time went (bench/profile-summary.ts).
  * BENCHMARKS.md records the latest results with the machine they ran on.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EphemeralFederation } from '../src/federation/ephemeral.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { UCI_HOMO_PARTIES, uciHomoFile, uciHomoSpec } from '../src/data/public-datasets.js';
 import { loadDataset } from '../src/data/csv.js';
-import { VerticalJobSpec } from '../src/config/schemas.js';
+import { ParticipantConfig, VerticalJobSpec } from '../src/config/schemas.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, trainModel } from '../src/model/network.js';
 import { Rng } from '../src/random.js';
+import { pino } from 'pino';
+import { ParticipantNode } from '../participant/node.js';
+import { summariseScenario } from './profile-summary.js';
+import type { JobEvent } from '../src/wire/messages.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -27,8 +35,50 @@ const reps = 3;
 const DATASETS = fileURLToPath(new URL('../../../shared/datasets/', import.meta.url));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * How a time grows with a size: the least-squares slope of log(time) against log(size). 1 is linear, 2 quadratic.
+ * For two points it is log(t2/t1) / log(n2/n1).
+ */
+function scaleExponent(points: [size: number, seconds: number][]): number {
+  const xs = points.map(([n]) => Math.log(n));
+  const ys = points.map(([, t]) => Math.log(t));
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < xs.length; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+    sxx += (xs[i]! - mx) ** 2;
+  }
+  return sxy / sxx;
+}
+
 const results: Record<string, number> = {};
 const table: string[][] = [];
+
+/**
+ * The steady-state stretches of a run (rounds or epochs after the first, the PSI, the ledger loop), on the
+ * monotonic clock in microseconds: the clock V8's CPU profiles use. A profiled run writes them to windows.json so
+ * bench/profile-summary.ts can tell the measured work from process start-up and job set-up.
+ */
+const windows: { label: string; startUs: number; endUs: number }[] = [];
+const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/** EphemeralFederation.run, noting when each event arrived; the stretch from round 1's end to the last round's end is a window. */
+async function runJob(fed: EphemeralFederation, job: { name: string } & Record<string, unknown>) {
+  const client = await fed.client();
+  const jobId = await client.submitJob(JSON.stringify(job), 'test-bank');
+  const events: JobEvent[] = [];
+  const arrivedUs: number[] = [];
+  const last = await client.watchJob(jobId, (e) => {
+    events.push(e);
+    arrivedUs.push(monoUs());
+  });
+  const progress = events.flatMap((e, i) => (e.progress ? [arrivedUs[i]!] : []));
+  if (progress.length >= 2) windows.push({ label: `${job.name} rounds 2..${progress.length}`, startUs: progress[0]!, endUs: progress.at(-1)! });
+  return { jobId, last, events, arrivedUs, client };
+}
 
 async function horizontal(): Promise<void> {
   const names = ['bank-a', 'bank-b', 'bank-c'];
@@ -45,7 +95,7 @@ async function horizontal(): Promise<void> {
       let params = 0;
       for (let r = 0; r < (quick ? 1 : reps); r++) {
         for (const scheme of ['ckks', 'plaintext'] as const) {
-          const run = await fed.run({
+          const run = await runJob(fed, {
             name: `bench-${key}`,
             kind: 'horizontal',
             purpose: 'benchmark',
@@ -104,7 +154,7 @@ async function verticalLr(): Promise<void> {
     let fedAuc = 0;
     for (let r = 0; r < (quick ? 1 : reps); r++) {
       for (const scheme of ['ckks', 'plaintext'] as const) {
-        const run = await fed.run(job(scheme));
+        const run = await runJob(fed, job(scheme));
         run.client.close();
         if (run.last.state !== 'succeeded') throw new Error(`vertical/${scheme}: ${run.last.message}`);
         // Epoch 1 includes key set-up and the first Galois-key load; later epochs are the steady state.
@@ -173,7 +223,7 @@ function uciHeteroSpec(role: 'guest' | 'host', path = join(DATASETS, 'uci_defaul
 
 /** Median CKKS epoch time (epochs after the first) of a vertical job on a running federation. */
 async function epochSeconds(fed: EphemeralFederation, hosts: string[], epochs: number): Promise<number> {
-  const run = await fed.run({
+  const run = await runJob(fed, {
     name: 'bench-vertical-scale',
     kind: 'vertical-lr',
     purpose: 'benchmark',
@@ -202,7 +252,7 @@ async function verticalScale(): Promise<void> {
   } finally {
     await hostsFed.stop();
   }
-  const hostExponent = Math.log(byHosts[6]! / byHosts[1]!) / Math.log(6);
+  const hostExponent = scaleExponent([[1, byHosts[1]!], [6, byHosts[6]!]]);
   results['vertical_lr.scale.hosts_1_epoch_s'] = +byHosts[1]!.toFixed(3);
   results['vertical_lr.scale.hosts_3_epoch_s'] = +byHosts[3]!.toFixed(3);
   results['vertical_lr.scale.hosts_6_epoch_s'] = +byHosts[6]!.toFixed(3);
@@ -245,7 +295,7 @@ async function verticalScale(): Promise<void> {
       await rm(dir, { recursive: true, force: true });
     }
   }
-  const rowExponent = Math.log(byRows[1_000_000]! / byRows[100_000]!) / Math.log(10);
+  const rowExponent = scaleExponent([[100_000, byRows[100_000]!], [1_000_000, byRows[1_000_000]!]]);
   results['vertical_lr.scale.rows_100k_epoch_s'] = +byRows[100_000]!.toFixed(3);
   results['vertical_lr.scale.rows_1m_epoch_s'] = +byRows[1_000_000]!.toFixed(3);
   results['vertical_lr.scale.rows_exponent'] = +rowExponent.toFixed(3);
@@ -273,7 +323,7 @@ async function psi(n: number): Promise<void> {
   });
   const fed = await EphemeralFederation.start([{ name: 'bank', data: data('guest.csv', true) }, { name: 'tax-bureau', data: data('host.csv', false) }], { prefix: 'fedcredit-bench-' });
   try {
-    const run = await fed.run({
+    const run = await runJob(fed, {
       name: 'bench-psi',
       kind: 'vertical-lr',
       purpose: 'benchmark',
@@ -287,6 +337,7 @@ async function psi(n: number): Promise<void> {
     const start = run.events.find((e) => e.stage === 'psi')!;
     const end = run.events.find((e) => /enterprises shared by all parties/.test(e.message));
     if (!end) throw new Error(`psi ${n}: ${run.last.message}`);
+    windows.push({ label: `psi ${n}`, startUs: run.arrivedUs[run.events.indexOf(start)]!, endUs: run.arrivedUs[run.events.indexOf(end)]! });
     const seconds = (end.unixMs - start.unixMs) / 1000;
     const cores = Math.min(2, cpus().length);
     const perCore = (2 * n) / (seconds * cores);
@@ -301,18 +352,150 @@ async function psi(n: number): Promise<void> {
   }
 }
 
+/** A process's peak and current resident set (MiB) and CPU seconds so far, from /proc (Linux). */
+function procStats(pid: number): { peakRssMb: number; rssMb: number; cpuS: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  // /proc/<pid>/stat: utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { peakRssMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024, cpuS: (Number(fields[11]) + Number(fields[12])) / 100 };
+}
+
+/**
+ * One horizontal job with N participants: the coordinator is its own process (mutual TLS, as in every scenario
+ * here), the N participant nodes run in this process as in-process clients, each with its own certificate and
+ * its own gRPC connection. Every participant holds the same amount of data (240 rows of the UCI homo split), so
+ * the work per participant is fixed and a round should take time linear in N. Returns the round time (median of
+ * rounds 2..R), the coordinator's peak RSS over the whole job, and both processes' CPU seconds per round.
+ */
+async function coordinatorRun(n: number, slices: string[], rounds: number) {
+  const fed = await EphemeralFederation.start([], { prefix: 'fedcredit-bench-coord-' });
+  const nodes: ParticipantNode[] = [];
+  try {
+    const pid = fed.cluster.process('coordinator')!.pid!;
+    const startRss = procStats(pid).rssMb;
+    const names = Array.from({ length: n }, (_, i) => `bank-${String(i + 1).padStart(3, '0')}`);
+    // The participants log as real nodes do (level info), all into one file.
+    const dest = pino.destination({ dest: join(fed.dir, 'logs', 'participants.log'), sync: true });
+    for (const [i, name] of names.entries()) {
+      const config = ParticipantConfig.parse({ organisation: name, coordinator: fed.cluster.address, data: uciHomoSpec(slices[i]!) });
+      const log = pino({ level: 'info', base: { component: name }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+      nodes.push(new ParticipantNode({ config, configDir: fed.dir, log, coordinator: fed.cluster.address, transport: await fed.identity(name, 'participant') }));
+    }
+    await Promise.all(nodes.map((node) => node.start()));
+    const client = await fed.client();
+    const jobId = await client.submitJob(
+      JSON.stringify({
+        name: `bench-coordinator-${n}`,
+        kind: 'horizontal',
+        purpose: 'benchmark',
+        participants: names,
+        model: { type: 'logistic' },
+        training: { rounds, local_epochs: 1, batch_size: 64, learning_rate: 0.01, optimizer: 'adam', seed: 1 },
+      }),
+      'test-bank',
+    );
+    const jobStart = performance.now();
+    const byRound: { round: number; seconds: number; coordCpu: number; localCpu: number; us: number }[] = [];
+    const last = await client.watchJob(jobId, (e) => {
+      if (!e.progress) return;
+      const cpu = process.cpuUsage();
+      byRound.push({ round: e.progress.round, seconds: e.progress.seconds, coordCpu: procStats(pid).cpuS, localCpu: (cpu.user + cpu.system) / 1e6, us: monoUs() });
+    });
+    if (byRound.length >= 2) windows.push({ label: `coordinator ${n} participants, rounds 2..${byRound.length}`, startUs: byRound[0]!.us, endUs: byRound.at(-1)!.us });
+    const jobSeconds = (performance.now() - jobStart) / 1000;
+    const after = procStats(pid);
+    client.close();
+    if (last.state !== 'succeeded') throw new Error(`coordinator scenario, ${n} participants: ${last.message}`);
+    const steady = byRound.filter((r) => r.round > 1);
+    // CPU seconds between the end of one round and the end of the next (rounds 2..R).
+    const deltas = (key: 'coordCpu' | 'localCpu') => byRound.flatMap((r, i) => (i > 0 && r.round > 1 ? [r[key] - byRound[i - 1]![key]] : []));
+    return {
+      roundSeconds: median(steady.map((r) => r.seconds)),
+      coordinatorCpuPerRound: median(deltas('coordCpu')),
+      participantsCpuPerRound: median(deltas('localCpu')),
+      peakRssMb: after.peakRssMb,
+      startRssMb: startRss,
+      jobSeconds,
+    };
+  } finally {
+    await Promise.all(nodes.map((node) => node.stop().catch(() => undefined)));
+    await fed.stop();
+  }
+}
+
+/** Issue 8's `coordinator` scenario: N = 10, 25, 50, 100 participants in one horizontal job (--quick: up to 50). */
+async function coordinatorScale(): Promise<void> {
+  const sizes = quick ? [10, 25, 50] : [10, 25, 50, 100];
+  const perParticipant = 240;
+  const rounds = quick ? 3 : 4;
+  const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-coord-data-'));
+  try {
+    // 24,000 rows (the three UCI homo training files), 240 to each participant: disjoint slices of real rows.
+    let header = '';
+    const rows: string[] = [];
+    for (const part of UCI_HOMO_PARTIES) {
+      const lines = (await readFile(uciHomoFile(DATASETS, part), 'utf8')).trim().split('\n');
+      header = lines[0]!;
+      rows.push(...lines.slice(1));
+    }
+    const maxN = Math.max(...sizes);
+    if (rows.length < maxN * perParticipant) throw new Error(`the UCI homo split has ${rows.length} rows; ${maxN} x ${perParticipant} needed`);
+    const slices: string[] = [];
+    for (let i = 0; i < maxN; i++) {
+      const file = join(dir, `slice-${i}.csv`);
+      await writeFile(file, [header, ...rows.slice(i * perParticipant, (i + 1) * perParticipant)].join('\n') + '\n');
+      slices.push(file);
+    }
+    const runs: Record<number, Awaited<ReturnType<typeof coordinatorRun>>[]> = {};
+    for (let r = 0; r < (quick ? 1 : reps); r++) {
+      // Alternate the order of sizes between repetitions, so drift in the machine's load does not bend the slope.
+      for (const n of r % 2 === 0 ? sizes : [...sizes].reverse()) {
+        const run = await coordinatorRun(n, slices, rounds);
+        console.log(`coordinator: ${n} participants, round ${run.roundSeconds.toFixed(2)} s, coordinator peak RSS ${run.peakRssMb.toFixed(0)} MiB, CPU per round ${run.coordinatorCpuPerRound.toFixed(2)} s (coordinator) / ${run.participantsCpuPerRound.toFixed(2)} s (participants); job ${run.jobSeconds.toFixed(1)} s`);
+        (runs[n] ??= []).push(run);
+      }
+    }
+    const med = (n: number, key: keyof Awaited<ReturnType<typeof coordinatorRun>>) => median(runs[n]!.map((x) => x[key]));
+    for (const n of sizes) {
+      results[`coordinator.round_s.p${n}`] = +med(n, 'roundSeconds').toFixed(3);
+      results[`coordinator.peak_rss_mb.p${n}`] = +med(n, 'peakRssMb').toFixed(1);
+      results[`coordinator.cpu_s_per_round.p${n}`] = +med(n, 'coordinatorCpuPerRound').toFixed(3);
+      results[`coordinator.participants_cpu_s_per_round.p${n}`] = +med(n, 'participantsCpuPerRound').toFixed(3);
+    }
+    results['coordinator.start_rss_mb'] = +median(sizes.map((n) => med(n, 'startRssMb'))).toFixed(1);
+    const exponent = scaleExponent(sizes.map((n) => [n, med(n, 'roundSeconds')]));
+    const cpuExponent = scaleExponent(sizes.map((n) => [n, med(n, 'coordinatorCpuPerRound')]));
+    // CPU seconds do not count time spent waiting for a core, so they show the growth with less of the machine's noise.
+    results['coordinator.round_time_exponent'] = +exponent.toFixed(3);
+    results['coordinator.cpu_exponent'] = +cpuExponent.toFixed(3);
+    results['coordinator.participants_cpu_exponent'] = +scaleExponent(sizes.map((n) => [n, med(n, 'participantsCpuPerRound')])).toFixed(3);
+    table.push([
+      `coordinator, ${sizes.join(' / ')} participants (LR, CKKS)`,
+      `round ${sizes.map((n) => med(n, 'roundSeconds').toFixed(2)).join(' / ')} s`,
+      `exponent ${exponent.toFixed(2)} (coordinator CPU ${cpuExponent.toFixed(2)})`,
+      `coordinator peak RSS ${sizes.map((n) => med(n, 'peakRssMb').toFixed(0)).join(' / ')} MiB`,
+    ]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function ledger(): Promise<void> {
   const n = quick ? 10_000 : 100_000;
   const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-ledger-'));
   try {
     const l = await Ledger.open(join(dir, 'ledger'), 'coordinator', join(dir, 'key.pem'));
     const started = performance.now();
+    const startedUs = monoUs();
     for (let i = 0; i < n; i++) await l.append({ kind: 'bench', jobId: 'job-bench', body: { i, note: 'an event of realistic size with a few fields', round: i % 50 } });
     const appendSeconds = (performance.now() - started) / 1000;
     await l.close();
     const t = performance.now();
     const report = await verifyLedger(join(dir, 'ledger'));
     const verifySeconds = (performance.now() - t) / 1000;
+    windows.push({ label: `ledger ${n} appends and verify`, startUs: Math.round(startedUs), endUs: monoUs() });
     if (!report.ok) throw new Error('benchmark ledger does not verify');
     results['ledger.entries'] = n;
     results['ledger.append_per_s_fsync'] = Math.round(n / appendSeconds);
@@ -337,8 +520,47 @@ const scenarios: [string, () => Promise<void>][] = [
   }],
   ['horizontal', horizontal],
   ['ledger', ledger],
+  ['coordinator', coordinatorScale],
 ];
-for (const [name, run] of scenarios) if (!only || only.has(name)) await run();
-for (const row of table) console.log(row.join('  |  '));
-await writeFile(jsonOut, JSON.stringify({ machine, quick, date: new Date().toISOString(), results }, null, 2) + '\n');
-console.log(`figures written to ${jsonOut}`);
+// `--profile DIR`: each scenario again in its own process tree, every process and worker thread profiled as by
+// `node --cpu-prof` (bench/cpu-profile-hook.ts, through NODE_OPTIONS, so the coordinator and participants the
+// local cluster starts are profiled too) into DIR/<scenario>, then a summary of where the CPU time went
+// (bench/profile-summary.ts) in DIR/summary.md. The profiled run's figures are not the benchmark's.
+const profileDir = args.includes('--profile') ? resolve(args[args.indexOf('--profile') + 1]!) : undefined;
+if (profileDir) {
+  const passOn = args.filter((a, i) => !['--profile', '--only', '--json'].includes(a) && !['--profile', '--only', '--json'].includes(args[i - 1]!));
+  const sections: string[] = [];
+  for (const [name] of scenarios) {
+    // The scale-up runs for tens of minutes: profiled only when asked for by name.
+    if (only ? !only.has(name) : name === 'vertical-scale') continue;
+    const dir = join(profileDir, name);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    console.log(`profiling ${name} into ${dir}`);
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...passOn, '--only', name, '--json', join(dir, 'results.json')], {
+      stdio: 'inherit',
+      // Node 20 refuses --cpu-prof in NODE_OPTIONS: the hook does the same in every process and thread.
+      env: {
+        ...process.env,
+        FEDCREDIT_CPU_PROF_DIR: dir,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${new URL('./cpu-profile-hook.js', import.meta.url).href}`.trim(),
+      },
+    });
+    if (child.status !== 0) throw new Error(`the profiled run of ${name} failed (exit ${child.status ?? child.signal})`);
+    await writeFile(join(dir, 'summary.md'), `# \`${process.argv.slice(2).join(' ')}\` on ${machine}, ${new Date().toISOString()}\n\n${summariseScenario(dir, name)}`);
+  }
+  // DIR/summary.md: every scenario profiled into DIR so far, also by earlier runs (e.g. psi with --quick, the rest without).
+  for (const [name] of scenarios) {
+    const file = join(profileDir, name, 'summary.md');
+    if (existsSync(file)) sections.push(await readFile(file, 'utf8'));
+  }
+  await writeFile(join(profileDir, 'summary.md'), sections.join('\n'));
+  console.log(sections.join('\n'));
+  console.log(`summary written to ${join(profileDir, 'summary.md')}`);
+} else {
+  for (const [name, run] of scenarios) if (!only || only.has(name)) await run();
+  for (const row of table) console.log(row.join('  |  '));
+  await writeFile(jsonOut, JSON.stringify({ machine, quick, date: new Date().toISOString(), results }, null, 2) + '\n');
+  console.log(`figures written to ${jsonOut}`);
+  if (process.env.FEDCREDIT_CPU_PROF_DIR) await writeFile(join(process.env.FEDCREDIT_CPU_PROF_DIR, 'windows.json'), JSON.stringify(windows, null, 2) + '\n');
+}
