@@ -51,13 +51,23 @@ interface SavedSnapshot {
   t: number;
 }
 
+/** The best epoch so far by validation AUC, and the epochs since it. */
+interface Best {
+  epoch: number;
+  auc: number;
+  stale: number;
+}
+
+/** The guest's validation scores of an epoch, kept for the calibration of the epoch finally chosen. */
+const validationScoresFile = (epoch: number) => `validation-scores-${epoch}.f64`;
+
 interface Progress {
   step: number;
   attempt: number;
   before: SavedSnapshot | null;
-  bestBefore: { epoch: number; auc: number; stale: number; z: number[] };
+  bestBefore: Best;
   after: SavedSnapshot | null;
-  bestAfter: { epoch: number; auc: number; stale: number; z: number[] } | null;
+  bestAfter: Best | null;
   epochWeights: Record<string, number[]>;
   calibration: { a: number; b: number } | null;
   validationCurve?: { epoch: number; auc: number }[];
@@ -75,9 +85,9 @@ export class VerticalParty extends PartyChannel {
   private model?: PartyModel;
   private labels?: { train: Float64Array; validation: Float64Array; test: Float64Array };
   private classWeights = { negative: 1, positive: 1 };
-  private stepStart?: { state?: ReturnType<PartyModel['snapshot']>; best: VerticalParty['best'] };
+  private stepStart?: { state?: ReturnType<PartyModel['snapshot']>; best: Best };
   private readonly epochWeights = new Map<number, Float64Array>();
-  private best: { epoch: number; auc: number; stale: number; z: Float64Array } = { epoch: 0, auc: -1, stale: 0, z: new Float64Array() };
+  private best: Best = { epoch: 0, auc: -1, stale: 0 };
   private calibration?: { a: number; b: number };
   /** After the binning step: this party's features with their bins, WOE and IV (the model uses the selected ones). */
   private binned?: BinnedFeature[];
@@ -184,14 +194,13 @@ export class VerticalParty extends PartyChannel {
   private saveProgress(done: boolean): void {
     if (!this.model) return;
     const snap = (s: ReturnType<PartyModel['snapshot']>) => ({ weights: Array.from(s.weights), m: Array.from(s.m), v: Array.from(s.v), t: s.t });
-    const best = (b: VerticalParty['best']) => ({ ...b, z: Array.from(b.z) });
     const progress: Progress = {
       step: this.current.step,
       attempt: this.current.attempt,
       before: this.stepStart?.state ? snap(this.stepStart.state) : null,
-      bestBefore: best(this.stepStart?.best ?? this.best),
+      bestBefore: { ...(this.stepStart?.best ?? this.best) },
       after: done ? snap(this.model.snapshot()) : null,
-      bestAfter: done ? best(this.best) : null,
+      bestAfter: done ? { ...this.best } : null,
       epochWeights: Object.fromEntries([...this.epochWeights].map(([e, w]) => [e, Array.from(w)])),
       calibration: this.calibration ?? null,
       validationCurve: this.validationCurve,
@@ -203,12 +212,11 @@ export class VerticalParty extends PartyChannel {
 
   private loadProgress(p: Progress): void {
     const snap = (s: SavedSnapshot) => ({ weights: Float64Array.from(s.weights), m: Float64Array.from(s.m), v: Float64Array.from(s.v), t: s.t });
-    const best = (b: Progress['bestBefore']) => ({ ...b, z: Float64Array.from(b.z) });
     this.current = { step: p.step, attempt: p.attempt };
-    this.stepStart = { state: p.before ? snap(p.before) : undefined, best: best(p.bestBefore) };
+    this.stepStart = { state: p.before ? snap(p.before) : undefined, best: { ...p.bestBefore } };
     const now = p.after ?? p.before;
     if (now) this.model!.restore(snap(now));
-    this.best = best(p.bestAfter ?? p.bestBefore);
+    this.best = { ...(p.bestAfter ?? p.bestBefore) };
     for (const [e, w] of Object.entries(p.epochWeights)) this.epochWeights.set(Number(e), Float64Array.from(w));
     if (p.calibration) this.calibration = p.calibration;
     this.validationCurve = p.validationCurve ?? [];
@@ -495,7 +503,8 @@ export class VerticalParty extends PartyChannel {
     const a = auc(y, z);
     const k = ks(y, z);
     this.validationCurve = [...this.validationCurve.filter((p) => p.epoch !== epoch), { epoch, auc: a }];
-    if (a > this.best.auc + 1e-6) this.best = { epoch, auc: a, stale: 0, z };
+    writeFileSync(join(this.jobDir, validationScoresFile(epoch)), new Uint8Array(z.buffer, z.byteOffset, z.byteLength), { mode: 0o600 });
+    if (a > this.best.auc + 1e-6) this.best = { epoch, auc: a, stale: 0 };
     else this.best.stale++;
     const patience = this.spec.training.patience;
     return { epoch, validation_auc: a, validation_ks: k, best_epoch: this.best.epoch, stop: patience > 0 && this.best.stale >= patience };
@@ -505,7 +514,11 @@ export class VerticalParty extends PartyChannel {
     const weights = this.epochWeights.get(epoch);
     if (!weights) throw new FedcreditError(ErrorCode.JOB_FAILED, `no weights of epoch ${epoch} on ${this.org}`, 'the participant restarted during the job; resubmit it');
     this.model!.weights = weights.slice();
-    if (this.role === 'guest') this.calibration = fitCalibration(this.best.z, this.labels!.validation);
+    if (this.role === 'guest') {
+      const bytes = readFileSync(join(this.jobDir, validationScoresFile(epoch)));
+      const z = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      this.calibration = fitCalibration(z, this.labels!.validation);
+    }
     const part = this.modelPart(epoch);
     writeFileSync(join(this.jobDir, 'model-part.json'), JSON.stringify(part, null, 2), { mode: 0o600 });
     this.log.info({ job: this.id, epoch, file: join(this.jobDir, 'model-part.json') }, 'model part kept (it never leaves this node)');
