@@ -299,12 +299,17 @@ export class VerticalRun extends VerticalBase {
         alignment: this.spec.alignment,
         training: this.spec.training,
         encryption: this.spec.encryption,
+        evaluation: this.spec.evaluation,
+        // What each data owner consents to share beyond the model: bins and IV, a scorecard, groups for fairness.
+        statistics: this.spec.statistics,
+        binning: this.spec.binning ?? null,
+        scorecard: this.spec.scorecard ?? null,
+        fairness: this.spec.fairness ?? null,
       });
       const boxKeys = await this.offer(JSON.stringify(this.spec));
-      for (const org of this.participants) {
-        const columns = (this.spec.features?.[org] ?? this.sessions.declaredFeatures(org)).length;
-        this.gradientLength.set(org, columns + (org === this.spec.guest ? 1 : 0));
-      }
+      const columns = new Map(this.participants.map((org) => [org, this.spec.features?.[org] ?? this.sessions.declaredFeatures(org)]));
+      if (this.spec.binning) this.requireDistinctFeatureNames(columns);
+      for (const [org, names] of columns) this.gradientLength.set(org, names.length + (org === this.spec.guest ? 1 : 0));
       await this.keys(boxKeys);
       const psi = await this.align();
       const binning = this.spec.binning ? await this.bin() : undefined;
@@ -345,6 +350,24 @@ export class VerticalRun extends VerticalBase {
     await this.record('psi_completed', counts);
     this.emit('psi', `${String(guest.intersection)} enterprises shared by all parties (train ${String(guest.train)}, validation ${String(guest.validation)}, test ${String(guest.test)})`);
     return counts;
+  }
+
+  /** The IV table, the scorecard and its PMML name features without their party: two parties may not share a name. */
+  private requireDistinctFeatureNames(columns: Map<string, string[]>): void {
+    const owner = new Map<string, string>();
+    for (const [org, names] of columns) {
+      for (const name of names) {
+        const other = owner.get(name);
+        if (other) {
+          throw new FedcreditError(
+            ErrorCode.JOB_INVALID,
+            `both ${other} and ${org} offer a column named ${name}; a job with binning names features across parties`,
+            `list each party's columns in the job's features section without the clash, or rename the column at one party`,
+          );
+        }
+        owner.set(name, org);
+      }
+    }
   }
 
   /**

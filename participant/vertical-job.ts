@@ -29,9 +29,9 @@ import { PartyChannel, type PartyIo } from './vertical-channel.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import { MODEL_REPORT_FILE, TEST_SCORES_FILE } from '../src/paths.js';
-import { binAssignments, binCount, binCounts, quantileEdges, applyMerge, mergeCounts, type BinCounts } from '../src/credit/binning.js';
+import { binAssignments, binCount, binCounts, binTotals, quantileEdges, applyMerge, mergeCounts, type BinCounts } from '../src/credit/binning.js';
 import { featureStatistics } from '../src/credit/statistics.js';
-import { assembleScorecard, basePoints, featurePoints, type Scorecard, type ScorecardFeature } from '../src/credit/scorecard.js';
+import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard, type ScorecardFeature } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
 import { fairnessByGroup } from '../src/evaluation.js';
 import { columnGroups, encryptLabels, hostLabelSums, openLabelSums } from '../src/vertical/label-sums.js';
@@ -145,6 +145,8 @@ export class VerticalParty extends PartyChannel {
       job.hostCounts = saved.hostCounts ?? {};
       job.buildModel();
     }
+    const card = join(jobDir, 'scorecard.json');
+    if (existsSync(card)) job.scorecard = JSON.parse(readFileSync(card, 'utf8')) as Scorecard;
     job.loadProgress(JSON.parse(readFileSync(files[3]!, 'utf8')) as Progress);
     return job;
   }
@@ -361,50 +363,52 @@ export class VerticalParty extends PartyChannel {
     const own = this.features.map((f, j) => settleBins(fineEdges[j]!, binCounts(columns[j]!, y, fineEdges[j]!), spec));
     const binned: BinnedFeature[] = this.features.map((feature, j) => ({ feature, edges: own[j]!.edges, woe: own[j]!.woe, trainCounts: own[j]!.counts.totals, trainEvents: own[j]!.counts.events, iv: own[j]!.iv, selected: own[j]!.iv >= spec.iv_threshold }));
     const keys = engine.generateArbiterKeys();
-    // Hosts need only the rotation keys: they multiply and rotate, never encrypt or decrypt.
-    const labels = frame([keys.galoisKeys, ...encryptLabels(engine, y, keys.publicKey)]);
-    await Promise.all(this.hosts.map((h) => this.send(h, 'bin.labels', step, attempt, labels)));
-    const hostRows = await Promise.all(
-      this.hosts.map(async (h) => {
-        const [head, ...ciphers] = unframe(await this.receive(h, 'bin.sums', step, attempt));
-        const sums = parseJson<{ features: string[]; totals: number[][]; groups: number[][] }>(head!);
-        const events: number[][] = sums.features.map(() => []);
-        sums.groups.forEach((group, g) => {
-          const counts = openLabelSums(engine, ciphers[g]!, group.reduce((n, f) => n + sums.totals[f]!.length, 0), keys.secretKey);
-          let o = 0;
-          for (const f of group) {
-            events[f] = counts.slice(o, o + sums.totals[f]!.length);
-            o += sums.totals[f]!.length;
+    try {
+      // Hosts need only the rotation keys: they multiply and rotate, never encrypt or decrypt.
+      const labels = frame([keys.galoisKeys, ...encryptLabels(engine, y, keys.publicKey)]);
+      await Promise.all(this.hosts.map((h) => this.send(h, 'bin.labels', step, attempt, labels)));
+      const hostRows = await Promise.all(
+        this.hosts.map(async (h) => {
+          const [head, ...ciphers] = unframe(await this.receive(h, 'bin.sums', step, attempt));
+          const sums = parseJson<{ features: string[]; totals: number[][]; groups: number[][] }>(head!);
+          const events: number[][] = sums.features.map(() => []);
+          sums.groups.forEach((group, g) => {
+            const counts = openLabelSums(engine, ciphers[g]!, group.reduce((n, f) => n + sums.totals[f]!.length, 0), keys.secretKey);
+            let o = 0;
+            for (const f of group) {
+              events[f] = counts.slice(o, o + sums.totals[f]!.length);
+              o += sums.totals[f]!.length;
+            }
+          });
+          const settled = sums.features.map((_, f) => settleBins(ordinalEdges(sums.totals[f]!.length), { events: events[f]!, totals: sums.totals[f]! }, spec));
+          const result = sums.features.map((feature, f) => ({ feature, groups: settled[f]!.groups, woe: settled[f]!.woe, iv: settled[f]!.iv, selected: settled[f]!.iv >= spec.iv_threshold }));
+          if (!result.some((r) => r.selected)) {
+            throw new FedcreditError(
+              ErrorCode.JOB_FAILED,
+              `none of ${h}'s features reaches the information value threshold of ${spec.iv_threshold} (${result.map((r) => `${r.feature} ${r.iv.toFixed(4)}`).join(', ')})`,
+              `lower binning.iv_threshold, or leave ${h} out of the job`,
+            );
           }
-        });
-        const settled = sums.features.map((_, f) => settleBins(ordinalEdges(sums.totals[f]!.length), { events: events[f]!, totals: sums.totals[f]! }, spec));
-        const result = sums.features.map((feature, f) => ({ feature, groups: settled[f]!.groups, woe: settled[f]!.woe, iv: settled[f]!.iv, selected: settled[f]!.iv >= spec.iv_threshold }));
-        if (!result.some((r) => r.selected)) {
-          throw new FedcreditError(
-            ErrorCode.JOB_FAILED,
-            `none of ${h}'s features reaches the information value threshold of ${spec.iv_threshold} (${result.map((r) => `${r.feature} ${r.iv.toFixed(4)}`).join(', ')})`,
-            `lower binning.iv_threshold, or leave ${h} out of the job`,
-          );
-        }
-        await this.send(h, 'bin.result', step, attempt, json(result));
-        sums.features.forEach((feature, f) => (this.hostCounts[feature] = settled[f]!.counts));
-        return result.map((r, f): IvRow => ({ feature: r.feature, party: h, iv: r.iv, bins: settled[f]!.woe.length, selected: r.selected }));
-      }),
-    );
-    this.ivTable = [...binned.map((b): IvRow => ({ feature: b.feature, party: this.org, iv: b.iv, bins: b.woe.length, selected: b.selected })), ...hostRows.flat()];
-    keys.secretKey.fill(0);
+          await this.send(h, 'bin.result', step, attempt, json(result));
+          sums.features.forEach((feature, f) => (this.hostCounts[feature] = settled[f]!.counts));
+          return result.map((r, f): IvRow => ({ feature: r.feature, party: h, iv: r.iv, bins: settled[f]!.woe.length, selected: r.selected }));
+        }),
+      );
+      this.ivTable = [...binned.map((b): IvRow => ({ feature: b.feature, party: this.org, iv: b.iv, bins: b.woe.length, selected: b.selected })), ...hostRows.flat()];
+    } finally {
+      keys.secretKey.fill(0);
+    }
     return binned;
   }
 
   /** A host sends per-bin label sums of its fine bins and applies the guest's merge plan and WOE. */
   private async hostBins(step: number, attempt: number, engine: CkksEngine, columns: Float64Array[], fineEdges: number[][]): Promise<BinnedFeature[]> {
-    const train = this.alignment!.train;
     const [galoisKeys, ...chunks] = unframe(await this.receive(this.guest, 'bin.labels', step, attempt));
     const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!));
     const sizes = fineEdges.map((e) => binCount(e));
     const groups = columnGroups(sizes);
     const ciphers = groups.map((g) => hostLabelSums(engine, chunks, galoisKeys!, g.map((f) => assigned[f]!), g.map((f) => sizes[f]!)));
-    const totals = fineEdges.map((edges, j) => binCounts(columns[j]!, new Float64Array(train.length), edges).totals);
+    const totals = fineEdges.map((edges, j) => binTotals(columns[j]!, edges));
     await this.send(this.guest, 'bin.sums', step, attempt, frame([json({ features: this.features, totals, groups }), ...ciphers]));
     const result = parseJson<{ feature: string; groups: number[][] | null; woe: number[]; iv: number; selected: boolean }[]>(await this.receive(this.guest, 'bin.result', step, attempt));
     if (result.length !== this.features.length || result.some((r, j) => r.feature !== this.features[j])) {
@@ -586,11 +590,7 @@ export class VerticalParty extends PartyChannel {
     writeFileSync(join(this.jobDir, 'scorecard.json'), bytes, { mode: 0o600 });
     writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes }), { mode: 0o600 });
     this.log.info({ job: this.id, file: join(this.jobDir, 'scorecard.pmml') }, 'scorecard written (JSON and PMML)');
-    const range = this.scorecard.features.reduce(
-      (r, f) => ({ min: r.min + Math.min(...f.bins.map((b) => b.points)), max: r.max + Math.max(...f.bins.map((b) => b.points)) }),
-      { min: base, max: base },
-    );
-    return { features: this.scorecard.features.length, base_points: base, score_range: range, scorecard_sha256: createHash('sha256').update(bytes).digest('hex') };
+    return { features: this.scorecard.features.length, base_points: base, score_range: scoreRange(this.scorecard), scorecard_sha256: createHash('sha256').update(bytes).digest('hex') };
   }
 
   private async evaluate(step: number, attempt: number): Promise<Record<string, unknown>> {

@@ -13,7 +13,7 @@ import type { Logger } from '../src/log.js';
 import type { PreparedIds } from '../src/psi/ids.js';
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
-import { binCount, binIndex } from '../src/credit/binning.js';
+import { binTotals } from '../src/credit/binning.js';
 import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardFeature, type ScoredPoints } from '../src/credit/scorecard.js';
 import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';
@@ -71,7 +71,11 @@ export class ScoringParty extends PartyChannel {
     const cardFile = join(modelDir, 'scorecard-part.json');
     if (existsSync(cardFile)) {
       const kept = JSON.parse(readFileSync(cardFile, 'utf8')) as ScorecardPart;
-      const full = this.part.role === 'guest' ? (JSON.parse(readFileSync(join(modelDir, 'scorecard.json'), 'utf8')) as Scorecard) : undefined;
+      const fullFile = join(modelDir, 'scorecard.json');
+      if (this.part.role === 'guest' && !existsSync(fullFile)) {
+        throw new FedcreditError(ErrorCode.NOT_FOUND, `${fullFile} is missing: the training job's scorecard is not where the bank kept it`, 'restore the job folder from backup, or retrain the model');
+      }
+      const full = this.part.role === 'guest' ? (JSON.parse(readFileSync(fullFile, 'utf8')) as Scorecard) : undefined;
       const scaling = full?.scaling ?? { baseScore: 0, baseOdds: 1, pdo: 1, decimals: 10 };
       this.card = { part: assembleScorecard(scaling, full?.basePoints ?? 0, kept.features), reasonCodes: kept.reasonCodes };
     }
@@ -128,15 +132,8 @@ export class ScoringParty extends PartyChannel {
     const out: Record<string, number> = {};
     this.part.features.forEach((feature, j) => {
       const col = this.data.features.indexOf(feature);
-      const counts = new Array<number>(binCount(bins[j]!.edges)).fill(0);
-      let held = 0;
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        if (r < 0) continue;
-        counts[binIndex(this.data.x[r * width + col]!, bins[j]!.edges)]!++;
-        held++;
-      }
-      if (held > 0) out[feature] = psiFromCounts(bins[j]!.trainCounts, counts);
+      const held = Array.from(rows).filter((r) => r >= 0);
+      if (held.length > 0) out[feature] = psiFromCounts(bins[j]!.trainCounts, binTotals(held.map((r) => this.data.x[r * width + col]!), bins[j]!.edges));
     });
     return out;
   }

@@ -16,7 +16,7 @@ import { binCounts, binIndex } from '../src/credit/binning.js';
 import { woeIv } from '../src/credit/woe.js';
 import { reasonCodes, scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
 import { fairnessByGroup } from '../src/evaluation.js';
-import { auc } from '../src/metrics.js';
+import { auc, ks } from '../src/metrics.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
 import { readLedger } from '../src/ledger/read.js';
 import { replayLedger } from '../src/audit/replay.js';
@@ -31,6 +31,8 @@ const HOST_FEATURES = ['LIMIT_BAL', 'SEX', 'EDUCATION', 'MARRIAGE', 'AGE'];
 const LABEL = 'default.payment.next.month';
 
 type Row = Record<string, string>;
+
+const lackedBySecond = (id: string) => Number(id) % 37 === 0;
 
 function writeCsv(file: string, header: string[], rows: string[][]): void {
   writeFileSync(file, [header.join(','), ...rows.map((r) => r.join(','))].join('\n') + '\n');
@@ -64,7 +66,9 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     const rows = readCsv(join(UCI, 'UCI_Credit_Card.csv'));
     for (const r of rows) byId.set(r.ID!, r);
     writeCsv(join(dataDir, 'bank.csv'), ['id', 'default', ...BANK_FEATURES], rows.map((r) => [r.ID!, r[LABEL]!, ...BANK_FEATURES.map((f) => r[f]!)]));
-    writeCsv(join(dataDir, 'second.csv'), ['id', ...HOST_FEATURES, 'sex_group'], rows.map((r) => [r.ID!, ...HOST_FEATURES.map((f) => r[f]!), r.SEX === '1' ? 'male' : 'female']));
+    // The second party lacks one client in 37: those are outside the training, and scored without its data.
+    const held = rows.filter((r) => !lackedBySecond(r.ID!));
+    writeCsv(join(dataDir, 'second.csv'), ['id', ...HOST_FEATURES, 'sex_group'], held.map((r) => [r.ID!, ...HOST_FEATURES.map((f) => r[f]!), r.SEX === '1' ? 'male' : 'female']));
     fed = await TestFederation.start([
       { name: 'bank', data: spec(join(dataDir, 'bank.csv'), BANK_FEATURES, { label_column: 'default' }) },
       { name: 'second', data: spec(join(dataDir, 'second.csv'), HOST_FEATURES, { group_columns: ['sex_group'] }) },
@@ -91,7 +95,8 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     const hostDir = participantJobDir(fed.dir, 'second', jobId);
     const parts = alignedIds(bankDir);
     const label = (id: string) => Number(byId.get(id)![LABEL]);
-    const value = (id: string, f: string) => Number(byId.get(id)![f]);
+    // A feature value as its owner holds it: NaN for the second party's columns of a client it lacks.
+    const value = (id: string, f: string) => (HOST_FEATURES.includes(f) && lackedBySecond(id) ? NaN : Number(byId.get(id)![f]));
 
     // 1. IV of every feature, federated (the ledger's binning record) against central counts on the same bins.
     const ledger = readLedger(join(fed.dir, 'coordinator-state', 'ledger'));
@@ -149,13 +154,17 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     expect(reported.fairness.flagged).toEqual(central.flagged);
     expect(reported.iv.length).toBe(binning.iv.length);
 
-    // 4. Scoring: points sum to the score, reasons are the features that lost the most points, PMML agrees.
-    const sample = parts.test.slice(0, 300);
+    // 4. Scoring: points sum to the score, reasons are the features that lost the most points, PMML agrees; a client
+    // the second party lacks gets its missing bins' points.
+    const lacked = [...byId.keys()].filter(lackedBySecond).slice(0, 20);
+    expect(lacked.some((id) => parts.train.includes(id) || parts.test.includes(id))).toBe(false);
+    const sample = [...parts.test.slice(0, 280), ...lacked];
     const transport = await fed.identity('bank', 'submitter');
     const scored = await requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir: join(fed.dir, 'fedcredit-state', 'bank'), modelJob: jobId, ids: sample, idFormat: 'any', purpose: 'test: scoring with reason codes' });
     const rows = parse(scored.csv, { columns: true }) as Row[];
     expect(rows).toHaveLength(sample.length);
     const pmml = readPmmlScorecard(readFileSync(join(bankDir, 'scorecard.pmml'), 'utf8'));
+    expect(rows.filter((r) => r.hosts_missing === 'second').map((r) => r.enterprise_id).sort()).toEqual([...lacked].sort());
     for (const r of rows) {
       const values = Object.fromEntries(used.map((f) => [f, value(r.enterprise_id!, f)]));
       const own = scoreRecord(card, values);
@@ -254,8 +263,12 @@ describe('fairness on German credit, grouped by a column another party holds', (
       expect(g.defaultRate).toBeCloseTo(g.defaults / g.n, 12);
       expect(g.approvalRate).toBeCloseTo(p.filter((v) => v < 0.5).length / idx.length, 12);
       const both = y.some((v) => v === 1) && y.some((v) => v === 0);
-      if (both) expect(g.auc!).toBeCloseTo(auc(y, p), 12);
-      else expect(g.auc).toBeNull();
+      if (both) {
+        expect(g.auc!).toBeCloseTo(auc(y, p), 12);
+        expect(g.ks!).toBeCloseTo(ks(y, p), 12);
+      } else {
+        expect(g.auc).toBeNull();
+      }
     }
     const approval = report.fairness.groups.map((g) => g.approvalRate);
     expect(report.fairness.gaps.approvalRate).toBeCloseTo(Math.max(...approval) - Math.min(...approval), 12);

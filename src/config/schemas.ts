@@ -138,8 +138,9 @@ export const ScorecardSpec = z
     base_score: z.number().default(600),
     base_odds: z.number().positive().default(50),
     pdo: z.number().positive().default(20),
-    /** Points are rounded to this many decimals; the score is the sum of the rounded points. */
-    decimals: z.number().int().min(0).max(10).default(2),
+    /** Points are rounded to this many decimals; the score is the sum of the rounded points. At most 6: hosts'
+     * points travel in masked shares at a resolution of 2^-24. */
+    decimals: z.number().int().min(0).max(6, 'at most 6 (hosts\' points travel at a resolution of 2^-24)').default(2),
     /** Reason codes per scored enterprise: the features that cost it the most points. */
     reason_codes: z.number().int().min(0).max(10).default(3),
   })

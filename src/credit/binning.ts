@@ -141,6 +141,14 @@ function checkLabel(y: number, row: number): boolean {
   throw new RangeError(`label of row ${row} is ${y}; labels must be 0 (good) or 1 (default)`);
 }
 
+/** Rows per bin (what a party without the labels can count). */
+export function binTotals(values: ArrayLike<number>, edges: readonly number[]): number[] {
+  checkEdges(edges);
+  const totals = new Array<number>(binCount(edges)).fill(0);
+  for (let i = 0; i < values.length; i++) totals[binIndex(values[i]!, edges)]!++;
+  return totals;
+}
+
 /** Events and rows per bin. */
 export function binCounts(values: ArrayLike<number>, labels: ArrayLike<number>, edges: readonly number[]): BinCounts {
   if (values.length !== labels.length) {

@@ -190,6 +190,13 @@ export function assembleScorecard(scaling: ScorecardScaling, base: number, parts
   return { format: 'fedcredit-scorecard/1', scaling: { ...scaling }, factor, offset, basePoints: base, features };
 }
 
+/** The lowest and highest score the card can give, rounded as its points are. */
+export function scoreRange(card: Scorecard): [number, number] {
+  const low = card.features.reduce((s, f) => s + Math.min(...f.bins.map((b) => b.points)), card.basePoints);
+  const high = card.features.reduce((s, f) => s + Math.max(...f.bins.map((b) => b.points)), card.basePoints);
+  return [roundTo(low, card.scaling.decimals), roundTo(high, card.scaling.decimals)];
+}
+
 /** The bin of `x` among a feature's card bins: NaN in the missing bin, else the first numeric bin with lower < x ≤ upper. */
 function findBin(f: ScorecardFeature, x: number): ScorecardBin {
   const bin = Number.isNaN(x)

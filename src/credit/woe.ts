@@ -68,10 +68,15 @@ export function woeIv(counts: BinCounts): WoeResult {
   return { woe, ivByBin, iv };
 }
 
+/** The WOE of the bin `x` falls in (NaN: the missing bin's). */
+export function woeOf(x: number, edges: readonly number[], woe: readonly number[]): number {
+  return woe[binIndex(x, edges)]!;
+}
+
 /** Each value replaced by the WOE of its bin (NaN by the missing bin's WOE). */
 export function woeTransform(values: ArrayLike<number>, edges: readonly number[], woe: readonly number[]): Float64Array {
   if (woe.length !== binCount(edges)) throw new RangeError(`${woe.length} WOE values for ${binCount(edges)} bins`);
   const out = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = woe[binIndex(values[i]!, edges)]!;
+  for (let i = 0; i < values.length; i++) out[i] = woeOf(values[i]!, edges, woe);
   return out;
 }

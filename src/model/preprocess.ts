@@ -4,7 +4,8 @@
  * gives every party the same means and scales, and a missing cell becomes the federation-wide mean (0 after
  * standardising). A binned feature (Preprocessing.bins) is read instead as the WOE of its bin, as it is.
  */
-import { binCount, binIndex } from '../credit/binning.js';
+import { woeOf } from '../credit/woe.js';
+import { binCount } from '../credit/binning.js';
 import type { FeatureStatistics } from '../credit/statistics.js';
 import type { Preprocessing } from '../wire/messages.js';
 
@@ -96,7 +97,7 @@ export function applyPreprocessing(x: Float32Array, prep: Preprocessing): Float3
     const j = i % dim;
     const v = x[i]!;
     const b = bins?.[j];
-    if (b) out[i] = (b.woe[binIndex(v, b.edges)]! - prep.mean[j]!) / prep.scale[j]!;
+    if (b) out[i] = (woeOf(v, b.edges, b.woe) - prep.mean[j]!) / prep.scale[j]!;
     else out[i] = Number.isNaN(v) ? 0 : (v - prep.mean[j]!) / prep.scale[j]!;
   }
   return out;

@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import type { ScorecardSpec } from '../config/schemas.js';
-import { assembleScorecard, basePoints, featurePoints, type Scorecard } from '../credit/scorecard.js';
+import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard } from '../credit/scorecard.js';
 import { scorecardToPmml } from '../credit/pmml.js';
 import type { Preprocessing } from '../wire/messages.js';
 
@@ -39,13 +39,10 @@ export function horizontalScorecard(weights: Float32Array, prep: Preprocessing, 
   const scaling = { baseScore: spec.base_score, baseOdds: spec.base_odds, pdo: spec.pdo, decimals: spec.decimals };
   const parts = bins.map((b, j) => featurePoints(b.feature, HORIZONTAL_PARTY, b.edges, b.woe, weights[j]!, HORIZONTAL_CALIBRATION.a, scaling, { events: b.events, totals: b.totals }));
   const card = assembleScorecard(scaling, basePoints(weights[dim]!, HORIZONTAL_CALIBRATION, scaling), parts);
-  const low = card.features.reduce((s, f) => s + Math.min(...f.bins.map((b) => b.points)), card.basePoints);
-  const high = card.features.reduce((s, f) => s + Math.max(...f.bins.map((b) => b.points)), card.basePoints);
-  const round = (x: number) => Number(x.toFixed(spec.decimals));
   return {
     card,
     json: JSON.stringify(card, null, 2),
     pmml: scorecardToPmml(card, { modelName, reasonCodes: spec.reason_codes }),
-    range: [round(low), round(high)],
+    range: scoreRange(card),
   };
 }

@@ -4,7 +4,7 @@
  * horizontal jobs.)
  */
 import type { LoadedDataset } from '../data/csv.js';
-import { binIndex } from '../credit/binning.js';
+import { woeOf } from '../credit/woe.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
 /** A feature's final bins as its owner keeps them. */
@@ -43,7 +43,7 @@ export function woeDataset(data: LoadedDataset, features: BinnedFeature[]): Load
   const x = new Float32Array(data.rows * features.length);
   for (let r = 0; r < data.rows; r++) {
     features.forEach((f, j) => {
-      x[r * features.length + j] = f.woe[binIndex(data.x[r * width + idx[j]!]!, f.edges)]!;
+      x[r * features.length + j] = woeOf(data.x[r * width + idx[j]!]!, f.edges, f.woe);
     });
   }
   return { ...data, features: features.map((f) => f.feature), x };

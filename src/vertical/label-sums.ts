@@ -9,7 +9,7 @@
  * never which record lies in which bin.
  */
 import { randomFillSync } from 'node:crypto';
-import { CkksEngine, nextPowerOfTwo, VERTICAL_MASK } from '../he/ckks.js';
+import { CkksEngine, nextPowerOfTwo } from '../he/ckks.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
@@ -44,16 +44,20 @@ export function columnGroups(binsPerFeature: readonly number[], budget = BIN_COL
   return groups;
 }
 
+/** Half-width of a label-sum mask before centring: a slot's value (a count of at most 128 · chunks) is hidden up
+ * to a statistical distance of about count / 2^28 (2^-11 for 4,096 chunks, i.e. 16M training rows). */
+export const LABEL_SUM_MASK = 2 ** 28;
+
 /**
- * A mask of one value per slot, uniform in about ±VERTICAL_MASK, whose sum over every residue class modulo
- * nextPowerOfTwo(count) is zero (up to rounding): it hides each slot and vanishes from the class sums.
+ * A mask of one value per slot, uniform in ±LABEL_SUM_MASK before centring (within ±2^29 after it), whose sum
+ * over every residue class modulo nextPowerOfTwo(count) is zero (up to rounding): it hides each slot and vanishes
+ * from the class sums. maskedGradient takes masks up to 2^30; the rounding it adds stays far below a count's ½.
  */
 export function zeroClassSumMask(slots: number, count: number): Float64Array {
   const P = nextPowerOfTwo(count);
   const random = new Uint32Array(slots);
   randomFillSync(random);
-  // Uniform in ±VERTICAL_MASK/2 before centring, so within ±VERTICAL_MASK after it.
-  const mask = Float64Array.from(random, (r) => (r / 2 ** 32 - 0.5) * VERTICAL_MASK);
+  const mask = Float64Array.from(random, (r) => (r / 2 ** 32 - 0.5) * 2 * LABEL_SUM_MASK);
   for (let j = 0; j < P; j++) {
     let sum = 0;
     for (let i = j; i < slots; i += P) sum += mask[i]!;

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { LoadedDataset } from '../data/csv.js';
-import { binIndex } from '../credit/binning.js';
+import { woeOf } from '../credit/woe.js';
 
 export interface Alignment {
   /** Row indices into the party's dataset, in the order all parties share. */
@@ -53,7 +53,7 @@ export interface PartBins {
 export function partInput(part: ModelPart, j: number, x: number): number {
   if (part.transform === 'woe') {
     const bins = part.bins![j]!;
-    return bins.woe[binIndex(x, bins.edges)]!;
+    return woeOf(x, bins.edges, bins.woe);
   }
   return standardised(x, part.mean[j]!, part.scale[j]!, part.clip);
 }
