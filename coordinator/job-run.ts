@@ -536,6 +536,9 @@ export class JobRun extends JobBase {
     const files = await modelToFiles(tf, model, {
       format: 'fedcredit-model/1',
       jobId: this.id,
+      name: this.spec.name,
+      purpose: this.spec.purpose,
+      submitter: this.submitter,
       modelType: this.spec.model.type,
       preprocessing,
       weightsSha256: Buffer.from(this.modelSha256).toString('hex'),

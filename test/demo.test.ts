@@ -61,7 +61,7 @@ describe('fedcredit demo', () => {
     expect(await childPids()).not.toContain(out);
   });
 
-  it('--mode horizontal trains a CKKS federation of three banks and writes the model, summary.json and every log', async () => {
+  it('--mode horizontal trains a binned CKKS federation of three banks and writes the model with its scorecard, the report, summary.json and every log', async () => {
     const out = join(await mkdtemp(join(tmpdir(), 'fedcredit-demo-')), 'demo');
     const { stdout } = await run(process.execPath, [cliPath(), 'demo', '--mode', 'horizontal', '--out', out, '--rounds', '4'], { timeout: 180_000 });
     expect(stdout).toMatch(/round 4\/4/);
@@ -77,11 +77,27 @@ describe('fedcredit demo', () => {
       expect(summary[key].auc).toBeGreaterThan(0.6);
       expect(summary[key].ks).toBeGreaterThan(0.1);
     }
-    // Federation should approach the pooled upper bound.
+    // Federation should approach the pooled upper bound (every model bins its own training rows; pooled and
+    // federated get the same bins).
     expect(summary.pooled.auc - summary.federated.auc).toBeLessThan(0.02);
 
-    expect(existsSync(join(out, 'model', 'model.json'))).toBe(true);
-    expect(existsSync(join(out, 'model', 'weights.bin'))).toBe(true);
+    for (const name of ['model.json', 'weights.bin', 'fedcredit.json', 'scorecard.json', 'scorecard.pmml']) expect(existsSync(join(out, 'model', name)), name).toBe(true);
+    const metadata = JSON.parse(await readFile(join(out, 'model', 'fedcredit.json'), 'utf8'));
+    expect(metadata.preprocessing.bins.map((b: { feature: string }) => b.feature)).toEqual(summary.features);
+    expect(metadata.statistics.length).toBeGreaterThan(summary.features.length - 1);
+    const ev = metadata.evaluation;
+    expect(summary.validation).toMatchObject({ rows: ev.n, auc: Math.round(ev.auc * 1e4) / 1e4 });
+    // The model report, from the downloaded artifact alone: its headline AUC is the published one.
+    expect(summary.report).toBe(join(out, 'report.html'));
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    for (const fig of ['fig-roc', 'fig-ks', 'fig-score-distribution', 'fig-calibration', 'fig-iv']) expect(html).toContain(`<figure id="${fig}">`);
+    expect(html).toContain(`<td>AUC</td><td class="num">${ev.auc.toFixed(3)}</td>`);
+    expect(html).toMatch(/<section id="scorecard">\n<h2>Scorecard<\/h2>\n<p>Base score 600/);
+    expect(html).toContain('On the demo&#39;s held-out test file');
+    expect(html).toContain('200 cells of width 1/200');
+    console.log(
+      `horizontal demo: federated ${summary.federated.auc} / pooled ${summary.pooled.auc} / banks alone ${summary.local.auc} (test AUC); published validation AUC ${summary.validation.auc} ±${summary.validation.auc_max_error} on ${summary.validation.rows} rows; ${summary.features.length} features`,
+    );
     const logs = await readdir(join(out, 'logs'));
     for (const name of ['coordinator.log', 'bank-east.log', 'bank-west.log', 'bank-north.log']) expect(logs).toContain(name);
     const coordinatorLog = await readFile(join(out, 'logs', 'coordinator.log'), 'utf8');
@@ -91,11 +107,14 @@ describe('fedcredit demo', () => {
     // bank's own egress record accounts for every message it sent, with its size and what it carried.
     const audit = await verifyLedger(join(out, 'ledger'), { receiptsDir: out });
     expect(audit.ok, audit.failure?.detail).toBe(true);
-    expect(audit.receiptsChecked).toBeGreaterThanOrEqual(3 * 6);
+    expect(audit.receiptsChecked).toBeGreaterThanOrEqual(3 * 7);
+    const replay = await replayLedger(join(out, 'ledger'));
+    expect(replay.ok, replay.jobs.flatMap((j) => j.failures).join('; ')).toBe(true);
+    expect(replay.jobs[0]!.derived).toEqual({ statistics: true, binning: true, preprocessing: true, evaluation: true, 'published evaluation': true, scorecard: true });
     for (const bank of summary.participants as string[]) {
       const lines = (await readFile(join(out, bank, 'egress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
       const sent = lines.filter((l) => l.direction === 'sent');
-      expect(sent.filter((l) => l.kind === 'contribution')).toHaveLength(1 + 4 + 1); // moments + 4 rounds + evaluation
+      expect(sent.filter((l) => l.kind === 'contribution')).toHaveLength(1 + 1 + 4 + 1); // moments + histogram + 4 rounds + evaluation
       for (const l of sent) {
         expect(l.bytes).toBeGreaterThan(0);
         expect(l.what.length).toBeGreaterThan(5);

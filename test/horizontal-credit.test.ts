@@ -2,10 +2,11 @@
  * The credit toolkit for horizontal jobs, on real processes (issue 7): three UCI default-credit owners (FATE's homo
  * split) bin every feature from secure histograms, train logistic regression on WOE by FedAvg, get a points scorecard
  * (JSON and PMML) and an evaluation from a secure histogram of predicted PD. Everything the coordinator published is
- * checked against the same computation on the pooled rows, and the audit replay derives every step again.
+ * checked against the same computation on the pooled rows, and the audit replay derives every step again. The model
+ * report is then written from the downloaded artifact alone (`fedcredit report --model DIR`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -22,7 +23,11 @@ import { scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
 import { auc } from '../src/metrics.js';
 import { confusionAt } from '../src/evaluation.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
-import { modelFromFiles, type ArtifactFiles, type LoadedModel } from '../src/model/artifact.js';
+import { modelFromFiles, writeArtifact, type ArtifactFiles, type LoadedModel } from '../src/model/artifact.js';
+import { localPdHistogram, PD_CELLS } from '../src/fl/pd-histogram.js';
+import { loadArtifactReport } from '../src/report/artifact-report.js';
+import { ksCurve } from '../src/report/model-report.js';
+import { cli } from './helpers/cli.js';
 import { loadTf } from '../src/model/tf.js';
 import { readLedger } from '../src/ledger/read.js';
 import { replayLedger } from '../src/audit/replay.js';
@@ -165,15 +170,80 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     }
   });
 
-  it('(e) the audit replay re-adds every sum and derives statistics, bins, preprocessing, evaluation and scorecard again', async () => {
+  it('(e) the audit replay re-adds every sum and derives statistics, bins, preprocessing, evaluation (and its copy in fedcredit.json) and scorecard again', async () => {
     const report = await replayLedger(ledgerDir, { jobId });
     const replayed = report.jobs[0]!;
     expect(replayed.failures).toEqual([]);
     expect(report.ok).toBe(true);
     expect(replayed.rounds.map((r) => r.purpose)).toEqual(['moments', 'histogram', ...Array(job.training.rounds).fill('update'), 'evaluation']);
     expect(replayed.rounds.every((r) => r.sumOk)).toBe(true);
-    expect(replayed.derived).toEqual({ statistics: true, binning: true, preprocessing: true, evaluation: true, scorecard: true });
+    expect(replayed.derived).toEqual({ statistics: true, binning: true, preprocessing: true, evaluation: true, 'published evaluation': true, scorecard: true });
     expect(replayed.publishedModelOk).toBe(true);
+  });
+
+  it('(f) the model report is written from the downloaded artifact alone: ROC and KS from the published PD histogram, IV from the bins, the scorecard', async () => {
+    const ev = model.metadata.evaluation as Record<string, any>;
+    // The published cells: rows and defaults add up to the evaluation, and they are the histogram of the pooled
+    // validation rows' PDs (a PD within float32 noise of a cell boundary may land in the next cell: a little slack).
+    const h = ev.pdHistogram as { cells: number; rows: number[]; defaults: number[]; pdSum: number[] };
+    expect(h.cells).toBe(PD_CELLS);
+    expect(h.rows.reduce((a, b) => a + b, 0)).toBe(ev.n);
+    expect(h.defaults.reduce((a, b) => a + b, 0)).toBe(ev.defaults);
+    const pooled = localPdHistogram(validation.y, model.scoreColumns(validation.x, UCI_FEATURES), 0.2);
+    expect(h.rows.reduce((d, r, c) => d + Math.abs(r - pooled[c]!), 0)).toBeLessThanOrEqual(4);
+    expect(Math.abs(h.pdSum.reduce((a, b) => a + b, 0) - pooled.subarray(2 * PD_CELLS, 3 * PD_CELLS).reduce((a, b) => a + b, 0))).toBeLessThan(0.05);
+
+    const dir = join(fed.dir, 'downloaded-model');
+    await writeArtifact(dir, files);
+    const input = loadArtifactReport(dir);
+    expect(input.job).toMatchObject({ id: jobId, name: job.name, purpose: job.purpose, participants: NAMES });
+    // The rows the page draws are the histogram's: their AUC and KS are the published ones, exactly.
+    expect(input.test.labels.length).toBe(ev.n);
+    expect(Math.abs(auc(input.test.labels, input.test.pd) - ev.auc)).toBeLessThan(1e-12);
+    const ks = ksCurve(input.test.labels, input.test.pd)!;
+    expect(Math.abs(Math.abs(ks.gap.goods - ks.gap.bads) - ev.ks)).toBeLessThan(1e-12);
+    // IV from the bins in the artifact (woeIv of their events and totals) is the IV the coordinator recorded.
+    const recorded = Object.fromEntries((entry('binning_completed').iv as { feature: string; iv: number }[]).map((r) => [r.feature, r.iv]));
+    expect(input.iv!.map((r) => r.feature)).toEqual(model.features);
+    for (const r of input.iv!) expect(Math.abs(r.iv - recorded[r.feature]!), r.feature).toBeLessThan(1e-9);
+    const card = JSON.parse(Buffer.from(files['scorecard.json']!).toString('utf8')) as Scorecard;
+    expect(input.scorecard!.basePoints).toBe(card.basePoints);
+
+    const out = join(fed.dir, 'report', 'horizontal.html');
+    const written = await cli(['report', '--model', dir, '--out', out]);
+    expect(written, written.stderr).toEqual({ code: 0, stderr: '' });
+    const html = await readFile(out, 'utf8');
+    for (const fig of ['fig-roc', 'fig-ks', 'fig-score-distribution', 'fig-lift-gain', 'fig-calibration', 'fig-iv']) expect(html).toContain(`<figure id="${fig}">`);
+    const summary = /<section id="summary">([\s\S]*?)<\/section>/.exec(html)![1]!;
+    const headline = /<td>AUC<\/td><td class="num">([0-9.]+)<\/td>/.exec(summary)![1]!;
+    expect(headline).toBe(ev.auc.toFixed(3));
+    expect(html).toContain(`AUC = ${ev.auc.toFixed(3)}`); // on the ROC chart
+    expect(html).toContain('200 cells of width 1/200');
+    const scorecard = /<section id="scorecard">([\s\S]*?)<\/section>/.exec(html)![1]!;
+    for (const f of card.features) expect(scorecard).toContain(`<td rowspan="${f.bins.length}" class="feature">${f.feature}</td>`);
+    const features = /<section id="features">([\s\S]*?)<\/section>/.exec(html)![1]!;
+    for (const f of model.features) expect(features).toContain(`<td>${f}</td>`);
+    console.log(`report from the artifact: AUC ${headline}, KS ${ev.ks.toFixed(3)} on ${ev.n} validation rows; ${input.iv!.length} features in the IV table, ${card.features.length} in the scorecard`);
+
+    // The command says what is wrong when it is not given one source, or not a horizontal artifact.
+    const neither = await cli(['report', '--out', out]);
+    expect(neither.code).toBe(1);
+    expect(neither.stderr).toMatch(/nothing to report on; give either a vertical job .* or a downloaded horizontal model/);
+    const both = await cli(['report', jobId, '--config', 'guest.yaml', '--model', dir, '--out', out]);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/--model cannot be combined with a job id, --config or --batch/);
+    const notArtifact = await cli(['report', '--model', fed.dir, '--out', out]);
+    expect(notArtifact.code).toBe(2);
+    expect(notArtifact.stderr).toMatch(/FC_NOT_FOUND: .* is not a horizontal model artifact: it has no fedcredit\.json\n  fix: .*fedcredit job model/);
+    const vertical = join(fed.dir, 'vertical-model');
+    await writeArtifact(vertical, { 'manifest.json': Buffer.from('{}') });
+    expect((await cli(['report', '--model', vertical, '--out', out])).stderr).toMatch(/holds a vertical model's manifest, not a horizontal model artifact\n  fix: .*fedcredit report <job-id> --config <guest\.yaml>/);
+    // An artifact without the PD cells (written by an older version) is refused with the fix, not drawn wrong.
+    const old = join(fed.dir, 'old-model');
+    await writeArtifact(old, files);
+    const { pdHistogram: _, ...rest } = ev;
+    await writeFile(join(old, 'fedcredit.json'), JSON.stringify({ ...model.metadata, evaluation: rest }));
+    expect(() => loadArtifactReport(old)).toThrow(/carries no PD histogram/);
   });
 
   it('quantile binning without the WOE transform selects by IV and trains on the standardised selected features', async () => {
@@ -210,8 +280,34 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     await ledger.close();
     const replay = await replayLedger(forged, { jobId });
     expect(replay.ok).toBe(false);
-    expect(replay.jobs[0]!.derived).toMatchObject({ binning: false, evaluation: false, statistics: true, scorecard: true });
+    expect(replay.jobs[0]!.derived).toMatchObject({ binning: false, evaluation: false, 'published evaluation': false, statistics: true, scorecard: true });
     expect(replay.jobs[0]!.failures.join('\n')).toMatch(/bins, WOE and IV do not follow[\s\S]*evaluation does not follow/);
+  });
+
+  it('a ledger recorded before the evaluation kept its PD cells still replays', async () => {
+    const older = join(await mkdtemp(join(tmpdir(), 'fedcredit-older-')), 'ledger');
+    const ledger = await Ledger.open(older, 'coordinator', join(fed.dir, 'coordinator-state', 'keys', 'ledger-ed25519.pem'));
+    for (const { entry, body } of readLedger(ledgerDir).entries) {
+      if (entry.jobId !== jobId) continue;
+      const b = structuredClone(body) as Record<string, any>;
+      if (entry.kind === 'evaluation_completed') delete b.evaluation.pdHistogram;
+      const blobs = await Promise.all(
+        entry.blobs.map(async (r) => {
+          let bytes: Uint8Array = await readFile(join(ledgerDir, 'blobs', Buffer.from(r.sha256).toString('hex')));
+          if (r.name === 'fedcredit.json') {
+            const meta = JSON.parse(Buffer.from(bytes).toString('utf8'));
+            delete meta.evaluation.pdHistogram;
+            bytes = Buffer.from(JSON.stringify(meta, null, 2));
+          }
+          return { name: r.name, bytes };
+        }),
+      );
+      await ledger.append({ kind: entry.kind, jobId: entry.jobId, body: b, blobs });
+    }
+    await ledger.close();
+    const replay = await replayLedger(older, { jobId });
+    expect(replay.jobs[0]!.failures).toEqual([]);
+    expect(replay.jobs[0]!.derived).toMatchObject({ evaluation: true, 'published evaluation': true });
   });
 
   it('a scorecard without binning, or on an mlp, is refused at submission with the cause and the fix', async () => {

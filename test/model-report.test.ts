@@ -1,15 +1,18 @@
 /**
  * The bank's model report, on a real credit dataset (UCI default of credit card clients): the page holds every
- * figure and table, references nothing outside itself, and renders in a real browser with every chart drawn.
+ * figure and table, references nothing outside itself, and renders in a real browser with every chart drawn. The
+ * same for a horizontal model's report, built from an artifact folder whose evaluation is a 200-cell PD histogram.
  */
 import { parse } from 'csv-parse/sync';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluateCredit, populationStabilityIndex } from '../src/evaluation.js';
-import { binaryMetrics } from '../src/metrics.js';
+import { auc, binaryMetrics } from '../src/metrics.js';
+import { evaluationFromPdHistogram, localPdHistogram, rowsFromPdHistogram, type HistogramEvaluation } from '../src/fl/pd-histogram.js';
+import { loadArtifactReport, writeArtifactReport } from '../src/report/artifact-report.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
 import {
   figureId,
@@ -107,11 +110,11 @@ function woeBins(rows: Rows, j: number) {
     return { label, woe, goods: g, bads: bads[b]!, count: g + bads[b]!, eventRate: bads[b]! / Math.max(1, g + bads[b]!) };
   });
   const iv = bins.reduce((s, b) => s + (b.goods / G - b.bads / B) * b.woe, 0);
-  return { bins, iv, logOdds: Math.log(G / B) };
+  return { bins, iv, edges, logOdds: Math.log(G / B) };
 }
 
 /** A realistic report input: a logistic model on the UCI data and the figures a bank would put beside it. */
-function buildInput(): ModelReportInput {
+function buildInput(): ModelReportInput & { woe: { feature: string; edges: number[]; bins: { woe: number; bads: number; count: number }[] }[] } {
   const { train, validation, test } = loadSplits();
   const all = FEATURES.map((_, j) => j);
   const bankCols = FEATURES.map((f, j) => (PARTY[f] === 'bank' ? j : -1)).filter((j) => j >= 0);
@@ -173,6 +176,7 @@ function buildInput(): ModelReportInput {
     stability,
     fairness: { column: 'SEX', cutoff: CUTOFF, maxGap, groups, gaps, flagged },
     generatedAt: '2025-03-14T10:30:00Z',
+    woe,
   };
 }
 
@@ -289,6 +293,89 @@ describe('model report', () => {
     expect(Math.abs(Math.abs(ksCurve(input.test.labels, input.test.score!)!.gap.goods - ksCurve(input.test.labels, input.test.score!)!.gap.bads) - input.evaluation.ks)).toBeLessThan(0.01);
     expect(rocCurve([1, 1], [0.2, 0.4])).toEqual([]);
     expect(ksCurve([0, 0], [0.2, 0.4])).toBeNull();
+  });
+
+  it('a horizontal model from its artifact folder: curves from the 200-cell PD histogram, IV from the bins; renders in Chromium', async () => {
+    // What a horizontal job publishes: the evaluation of the pooled validation PDs' histogram, the selected features'
+    // bins (WOE, defaults, rows) and a scorecard. Here the UCI test rows stand in for the validation rows.
+    const histogram = localPdHistogram(input.test.labels, input.test.pd, CUTOFF);
+    const evaluation = evaluationFromPdHistogram(histogram, CUTOFF) as HistogramEvaluation;
+    const selected = input.woe.filter((w) => input.iv!.find((r) => r.feature === w.feature)!.selected);
+    const dir = join(tmp, 'horizontal-model');
+    mkdirSync(dir, { recursive: true });
+    const sc = input.scorecard!;
+    writeFileSync(
+      join(dir, 'fedcredit.json'),
+      JSON.stringify({
+        format: 'fedcredit-model/1',
+        jobId: 'job-20250314-0a1b2c3d',
+        name: 'uci-homo <scorecard>',
+        purpose: 'PD model for credit-card lines across three banks',
+        modelType: 'logistic',
+        participants: ['bank-a', 'bank-b', 'bank-c'],
+        createdAt: '2025-03-14T10:22:05Z',
+        rounds: 10,
+        weightsSha256: '00',
+        preprocessing: {
+          features: selected.map((w) => w.feature),
+          mean: selected.map(() => 0),
+          scale: selected.map(() => 1),
+          bins: selected.map((w) => ({ feature: w.feature, edges: w.edges, woe: w.bins.map((b) => b.woe), events: w.bins.map((b) => b.bads), totals: w.bins.map((b) => b.count), iv: 0 })),
+        },
+        evaluation: JSON.parse(JSON.stringify({ contributors: ['bank-a', 'bank-b', 'bank-c'], ...evaluation })),
+        scorecard: { json: 'scorecard.json', pmml: 'scorecard.pmml', sha256: '00', basePoints: sc.basePoints, scoreRange: [300, 700] },
+      }),
+    );
+    writeFileSync(
+      join(dir, 'scorecard.json'),
+      JSON.stringify({ format: 'fedcredit-scorecard/1', scaling: { baseScore: sc.baseScore, baseOdds: sc.baseOdds, pdo: sc.pdo, decimals: 0 }, factor: 0, offset: 0, basePoints: sc.basePoints, features: sc.features }),
+    );
+
+    const loaded = loadArtifactReport(dir, { generatedAt: '2025-03-14T10:30:00Z' });
+    // The drawn rows are the histogram's, no more: the curves' AUC and KS are the published ones, which are within
+    // the histogram's stated error of the exact figures on the rows themselves.
+    const rows = rowsFromPdHistogram(evaluation.pdHistogram);
+    expect(Array.from(loaded.test.pd)).toEqual(Array.from(rows.pd));
+    expect(Math.abs(auc(loaded.test.labels, loaded.test.pd) - evaluation.auc)).toBeLessThan(1e-12);
+    expect(Math.abs(evaluation.auc - input.evaluation.auc)).toBeLessThanOrEqual(evaluation.aucMaxError + 1e-12);
+    const ks = ksCurve(loaded.test.labels, loaded.test.pd)!;
+    expect(Math.abs(ks.gap.goods - ks.gap.bads)).toBeCloseTo(evaluation.ks, 12);
+    expect(loaded.iv!.map((r) => r.feature)).toEqual(selected.map((w) => w.feature));
+
+    const out = join(tmp, 'horizontal.html');
+    const written = await writeArtifactReport(dir, out, { generatedAt: '2025-03-14T10:30:00Z' });
+    const figures = ['roc', 'ks', 'score-distribution', 'lift-gain', 'calibration', 'iv'];
+    expect(written.map((f) => f.slice(f.lastIndexOf('/') + 1)).sort()).toEqual(figures.map((f) => `${f}.svg`).sort());
+    const html = readFileSync(out, 'utf8');
+    expect(html).toContain('<dt>participants</dt><dd>bank-a, bank-b, bank-c');
+    expect(html).not.toContain('guest (labels)');
+    expect(element(html, 'section', 'discrimination')).toContain('200 cells of width 1/200');
+    expect(element(html, 'section', 'summary')).toContain(`<td>AUC</td><td class="num">${evaluation.auc.toFixed(3)}</td>`);
+    expect(element(html, 'section', 'ranking')).toContain('split between them in proportion');
+    expect(element(html, 'section', 'scorecard')).toContain(sc.features[0]!.feature);
+    expect(html).toContain('uci-homo &lt;scorecard&gt;');
+
+    const browser = await launchChromium();
+    try {
+      const url = pathToFileURL(out).href;
+      const { page, problems, requests } = await openPage(browser, url);
+      expect(requests).toEqual([url]);
+      for (const f of figures) {
+        const drawn = await svgDrawing(page, `#${figureId(`${f}.svg`)} > svg`);
+        expect(drawn!.width, f).toBeGreaterThan(100);
+        expect(drawn!.marks, f).toBeGreaterThan(0);
+      }
+      const { scrollWidth, tableHeights } = await layout(page);
+      expect(scrollWidth).toBeLessThanOrEqual(1280);
+      for (const h of tableHeights) expect(h).toBeGreaterThan(20);
+      if (process.env.FEDCREDIT_KEEP_SCREENSHOT === '1') {
+        mkdirSync(SCRATCH, { recursive: true });
+        await page.screenshot({ path: join(SCRATCH, 'report-horizontal-screenshot.png'), fullPage: true });
+      }
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('reads IV and PSI with the usual thresholds', () => {

@@ -9,8 +9,8 @@
  *
  * What the coordinator derived from opened aggregates is derived again and compared with what it recorded: the
  * preprocessing and federated statistics from the moments, the bins, WOE and IV from the histograms, the evaluation
- * from the PD histogram (whose sum must be of the published model: its round starts from it), and the scorecard
- * files from the published weights and bins.
+ * and the opened PD cells it publishes from the PD histogram (whose sum must be of the published model: its round
+ * starts from it), and the scorecard files from the published weights and bins.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -103,6 +103,8 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
   let settings: { name: string; standardize: boolean; binning?: unknown; scorecard?: unknown; cutoff: number } | undefined;
   const opened = new Map<string, { values: Float64Array; contributors: string[] }>();
   let binned: { base: Preprocessing; prep: Preprocessing } | undefined;
+  // The evaluation as recorded (null: published without one); the artifact's fedcredit.json must carry the same.
+  let recordedEvaluation: unknown;
   const derived: Record<string, boolean> = {};
   job.derived = derived;
   const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
@@ -238,6 +240,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           break;
         }
         case 'evaluation_completed': {
+          recordedEvaluation = b.evaluation ?? null;
           const sum = opened.get('evaluation');
           if (b.evaluation === null && !sum) break;
           derive(
@@ -247,7 +250,10 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
               if (!sum || !settings) return false;
               const figures = evaluationFromPdHistogram(sum.values, settings.cutoff);
               if ('reason' in figures) return b.evaluation === null;
-              return same(b.evaluation, JSON.parse(JSON.stringify({ contributors: sum.contributors, ...figures })));
+              // The opened cells (pdHistogram) are compared too; records made before they were kept have none.
+              const { pdHistogram, ...rest } = figures;
+              const expected = b.evaluation && 'pdHistogram' in b.evaluation ? { ...rest, pdHistogram } : rest;
+              return same(b.evaluation, JSON.parse(JSON.stringify({ contributors: sum.contributors, ...expected })));
             },
             'the recorded evaluation does not follow from the logged PD-histogram aggregate',
           );
@@ -261,6 +267,12 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           job.publishedModelOk = b.model_sha256 === expectedModel && weightsOk;
           if (!job.publishedModelOk) fail(seq, 'the published model is not the model the logged rounds produce');
           // An evaluation is of the published model: its sum started from that model (checked at its round_opened).
+          // The report of a downloaded model reads the evaluation (and its PD cells) from fedcredit.json: the same.
+          const metadata = named('fedcredit.json');
+          if (metadata && recordedEvaluation !== undefined) {
+            const published = JSON.parse(Buffer.from(await blob(metadata)).toString('utf8')) as { evaluation?: unknown };
+            derive(seq, 'published evaluation', () => same(published.evaluation ?? null, recordedEvaluation), 'the evaluation in the published fedcredit.json is not the recorded one');
+          }
           const card = named('scorecard.json');
           if (card) {
             const pmml = named('scorecard.pmml');

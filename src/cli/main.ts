@@ -28,6 +28,7 @@ import { LedgerError } from '../ledger/errors.js';
 import { formatReplay, replayLedger } from '../audit/replay.js';
 import { replayReportHtml } from '../audit/report.js';
 import { loadBatchStability, writeJobReport } from '../report/job-report.js';
+import { writeArtifactReport } from '../report/artifact-report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
 
 const DEFAULT_COORDINATOR = '127.0.0.1:7700';
@@ -230,15 +231,28 @@ function buildProgram(): Command {
 
   program
     .command('report')
-    .description("write a vertical job's model report (HTML with ROC, KS, score distribution, IV, scorecard, calibration, fairness): run on the guest's machine")
-    .argument('<job-id>', 'the vertical-lr job')
-    .requiredOption('-c, --config <file>', "the guest participant's config (the report is built from its job folder)")
+    .description(
+      "write a model report (HTML with ROC, KS, score distribution, lift, calibration, IV, scorecard): of a vertical job on its guest's machine (JOB --config), or of a downloaded horizontal model (--model)",
+    )
+    .argument('[job-id]', 'a vertical-lr job (with --config)')
+    .option('-c, --config <file>', "vertical: the guest participant's config (the report is built from its job folder)")
+    .option('-m, --model <dir>', 'horizontal: a model artifact folder (`fedcredit job model ID --out DIR`); the report is built from it alone')
     .option('-o, --out <file.html>', 'where to write the report (figures go beside it, in <name>-figures/)', 'report.html')
-    .option('--batch <score-job-id>', 'add the stability of a scoring batch (score and feature PSI against training)')
-    .action(async (jobId: string, opts: { config: string; out: string; batch?: string }) => {
-      const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
-      const jobs = join(participantStateDir(config, dirname(resolve(opts.config))), 'jobs');
-      const figures = await writeJobReport(join(jobs, jobId), resolve(opts.out), opts.batch ? { stability: loadBatchStability(join(jobs, opts.batch)) } : {});
+    .option('--batch <score-job-id>', 'vertical: add the stability of a scoring batch (score and feature PSI against training)')
+    .action(async (jobId: string | undefined, opts: { config?: string; model?: string; out: string; batch?: string }, command: Command) => {
+      const usage = 'give either a vertical job and its guest\'s config (`fedcredit report JOB --config GUEST.yaml`) or a downloaded horizontal model (`fedcredit report --model DIR`)';
+      const vertical = jobId !== undefined || opts.config !== undefined || opts.batch !== undefined;
+      if (opts.model !== undefined && vertical) command.error(`error: --model cannot be combined with a job id, --config or --batch; ${usage}`);
+      if (opts.model === undefined && !vertical) command.error(`error: nothing to report on; ${usage}`);
+      if (opts.model === undefined && (jobId === undefined || opts.config === undefined)) command.error(`error: ${jobId === undefined ? 'no job id' : 'no --config'}; ${usage}`);
+      let figures: string[];
+      if (opts.model !== undefined) {
+        figures = await writeArtifactReport(resolve(opts.model), resolve(opts.out));
+      } else {
+        const config = loadYamlConfig(opts.config!, ParticipantConfig, 'participant');
+        const jobs = join(participantStateDir(config, dirname(resolve(opts.config!))), 'jobs');
+        figures = await writeJobReport(join(jobs, jobId!), resolve(opts.out), opts.batch ? { stability: loadBatchStability(join(jobs, opts.batch)) } : {});
+      }
       process.stdout.write(`report written to ${opts.out} (${figures.length} figures beside it)\n`);
     });
 

@@ -16,6 +16,9 @@
  * - Calibration groups whole cells into about ten equally full groups; the mean PD and observed default rate of each
  *   group are exact for the rows in it.
  * - The confusion table at the cut-off is exact (counted on each participant's exact PDs).
+ *
+ * The opened cells themselves are kept in the figures (`pdHistogram`: rows, defaults and PD sum per cell), so that a
+ * report can draw ROC, KS and the PD distribution from the published model alone (`rowsFromPdHistogram`).
  */
 import type { CalibrationBin, CreditEvaluation, DecileRow } from '../evaluation.js';
 import { roundCount } from './histogram.js';
@@ -45,10 +48,22 @@ export function localPdHistogram(labels: ArrayLike<number>, pd: ArrayLike<number
   return out;
 }
 
+/** The opened cells of predicted PD over all contributors' validation rows. */
+export interface PdHistogram {
+  /** PD_CELLS: cell c holds c/cells ≤ pd < (c+1)/cells (pd = 1 in the last). */
+  cells: number;
+  /** Rows and defaults per cell (integers: the opened sums rounded). */
+  rows: number[];
+  defaults: number[];
+  /** Sum of predicted PD per cell (0 for an empty cell, whose opened sum is only CKKS noise). */
+  pdSum: number[];
+}
+
 export interface HistogramEvaluation extends CreditEvaluation {
   /** The exact AUC of the pooled rows lies within auc ± aucMaxError. */
   aucMaxError: number;
   method: string;
+  pdHistogram: PdHistogram;
 }
 
 /**
@@ -108,7 +123,55 @@ export function evaluationFromPdHistogram(values: Float64Array, cutoff: number):
     calibration: calibrationOf(rows, bads, pdSum, n),
     aucMaxError: tied / (2 * d * g),
     method: `secure histogram of predicted PD in ${PD_CELLS} cells of width 1/${PD_CELLS}: AUC within aucMaxError of the exact one, KS at cell boundaries, deciles splitting cells in proportion; confusion exact`,
+    pdHistogram: { cells: PD_CELLS, rows, defaults: bads, pdSum: pdSum.map((v, c) => (rows[c] === 0 ? 0 : v)) },
   };
+}
+
+/**
+ * Check a PD histogram read from a file (a published artifact): PD_CELLS cells, whole non-negative rows, defaults
+ * between 0 and the rows of their cell, finite PD sums. Throws a RangeError naming the first problem.
+ */
+export function checkPdHistogram(h: unknown): PdHistogram {
+  const v = h as Partial<PdHistogram> | null;
+  if (!v || typeof v !== 'object') throw new RangeError('the PD histogram is missing');
+  if (v.cells !== PD_CELLS) throw new RangeError(`the PD histogram has ${String(v.cells)} cells; expected ${PD_CELLS}`);
+  for (const key of ['rows', 'defaults', 'pdSum'] as const) {
+    const a = v[key];
+    if (!Array.isArray(a) || a.length !== PD_CELLS || !a.every((x) => typeof x === 'number' && Number.isFinite(x))) {
+      throw new RangeError(`the PD histogram's ${key} is not a list of ${PD_CELLS} finite numbers`);
+    }
+  }
+  for (let c = 0; c < PD_CELLS; c++) {
+    const r = v.rows![c]!;
+    const d = v.defaults![c]!;
+    if (!Number.isInteger(r) || r < 0 || !Number.isInteger(d) || d < 0 || d > r) throw new RangeError(`PD histogram cell ${c} has ${d} defaults out of ${r} rows`);
+  }
+  return v as PdHistogram;
+}
+
+/**
+ * The rows a PD histogram describes, and nothing more: every row of cell c at the cell's mean PD (its PD sum over its
+ * rows, kept inside the cell's bounds against rounding noise), with as many defaults as the cell counts. ROC and KS
+ * curves of these rows are the histogram's own: their AUC (ties within a cell count ½) and KS (at cell boundaries)
+ * equal `evaluationFromPdHistogram`'s.
+ */
+export function rowsFromPdHistogram(h: PdHistogram): { labels: Uint8Array; pd: Float64Array } {
+  const n = h.rows.reduce((s, r) => s + r, 0);
+  const labels = new Uint8Array(n);
+  const pd = new Float64Array(n);
+  let i = 0;
+  for (let c = 0; c < h.cells; c++) {
+    const r = h.rows[c]!;
+    if (r === 0) continue;
+    const lo = c / h.cells;
+    const hi = c === h.cells - 1 ? 1 : (c + 1) / h.cells;
+    const mean = Math.min(hi, Math.max(lo, h.pdSum[c]! / r));
+    for (let k = 0; k < r; k++, i++) {
+      pd[i] = mean;
+      labels[i] = k < h.defaults[c]! ? 1 : 0;
+    }
+  }
+  return { labels, pd };
 }
 
 /** Ten groups of (nearly) equal size from the riskiest cell down, as liftTable sizes them; cells split in proportion. */

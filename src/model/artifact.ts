@@ -17,13 +17,20 @@ import { predict } from './network.js';
 export interface ModelMetadata {
   format: 'fedcredit-model/1';
   jobId: string;
+  /** The job's name, purpose and submitter, for the model report (absent in artifacts written before they were kept). */
+  name?: string;
+  purpose?: string;
+  submitter?: string;
   modelType: string;
   preprocessing: Preprocessing;
   weightsSha256: string;
   rounds: number;
   participants: string[];
   createdAt: string;
-  /** Figures of the model on the participants' validation rows, from the evaluation secure sum (absent: not run). */
+  /**
+   * Figures of the model on the participants' validation rows, from the evaluation secure sum (absent or null: not
+   * run), with the opened PD cells they come from (`pdHistogram`, src/fl/pd-histogram.ts).
+   */
   evaluation?: Record<string, unknown> | null;
   /** Count, mean, sd and missing rate per feature over all training rows (`statistics: true`). */
   statistics?: Record<string, unknown>[];

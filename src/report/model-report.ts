@@ -5,6 +5,8 @@
  *
  * Charts are Vega-Lite rendered to SVG on the server and inlined, so the page runs no script, loads nothing and
  * prints as it shows. The same SVGs are returned (and written beside the page) for slides and memos.
+ *
+ * Inputs: a vertical job's guest folder (job-report.ts) or a downloaded horizontal model (artifact-report.ts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
@@ -36,12 +38,23 @@ export interface ReportScorecardFeature {
 export type ReportFairnessGroup = GroupFigures;
 
 export interface ModelReportInput {
-  job: { id: string; name: string; purpose: string; guest: string; hosts: string[]; finishedAt: string };
-  /** Held-out enterprises at the guest: label (1 = default), probability of default and, when there is a scorecard, points score. */
+  /** A vertical job names its guest (labels) and hosts; a horizontal job its participants (each holds both). */
+  job: { id: string; name: string; purpose: string; guest?: string; hosts?: string[]; participants?: string[]; finishedAt: string };
+  /**
+   * Held-out enterprises at the guest: label (1 = default), probability of default and, when there is a scorecard,
+   * points score. For a horizontal model, the rows its published PD histogram describes (src/report/artifact-report.ts).
+   */
   test: { labels: ArrayLike<number>; pd: ArrayLike<number>; score?: ArrayLike<number> };
   evaluation: CreditEvaluation;
   /** AUC of comparable models on the same held-out rows, e.g. { 'bank alone': 0.78, federated: 0.83 } (optional). */
   comparison?: Record<string, { auc: number; ks: number }>;
+  /**
+   * What the page says about where its figures come from, when not the vertical guest's held-out rows: `heldOut`
+   * replaces the sentence under the header, `curves` opens the discrimination section, `iv` the features section,
+   * `comparison` titles the comparison table (default: compared on the same held-out rows), `rows` names the rows
+   * counted in the summary (default: held-out enterprises), `training` replaces the note of a missing training curve.
+   */
+  notes?: { heldOut?: string; curves?: string; iv?: string; comparison?: string; rows?: string; training?: string };
   validationAuc?: { epoch: number; auc: number }[];
   iv?: ReportIvRow[];
   scorecard?: { baseScore: number; baseOdds: number; pdo: number; basePoints: number; features: ReportScorecardFeature[] };
@@ -278,7 +291,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       ['AUC', dec(ev.auc)],
       ['KS', dec(ev.ks)],
       ['Gini (2·AUC − 1)', dec(ev.gini)],
-      ['held-out enterprises', int(ev.n)],
+      [input.notes?.rows ?? 'held-out enterprises', int(ev.n)],
       ['defaults', `${int(ev.defaults)} (${pct(ev.n > 0 ? ev.defaults / ev.n : NaN)})`],
       ['top-decile lift', ev.deciles[0] ? `${dec(ev.deciles[0].lift, 2)}×` : '–'],
     ],
@@ -289,7 +302,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
   if (compared.length > 0) {
     const bestAuc = Math.max(...compared.map(([, m]) => m.auc));
     comparison =
-      `<h3>Compared on the same held-out rows</h3>` +
+      `<h3>${esc(input.notes?.comparison ?? 'Compared on the same held-out rows')}</h3>` +
       table(
         ['model', 'AUC', 'KS', 'Gini'],
         compared.map(([name, m]) => {
@@ -306,6 +319,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
   const value = useScore ? test.score! : test.pd;
   const valueName = useScore ? 'score (points)' : 'PD';
   const discrimination: string[] = [];
+  if (input.notes?.curves) discrimination.push(`<p>${esc(input.notes.curves)}</p>`);
   const curves: Figure[] = [];
   const roc = rocCurve(test.labels, test.pd);
   const ks = ksCurve(test.labels, value);
@@ -346,12 +360,15 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       caption: 'Left: default rate of each tenth of applicants, riskiest first, over the overall rate (dashed line = 1, no better than random). Right: share of all defaults caught when declining the riskiest tenths; the diagonal is a random ranking.',
     };
     figures.push(lift);
-    const rows = ev.deciles.map((d) => [String(d.decile), int(d.count), int(d.defaults), pct(d.defaultRate), `${dec(d.lift, 2)}×`, pct(d.cumulativeGain)]);
+    // Deciles from a PD histogram split a cell that straddles two of them in proportion: defaults need not be whole.
+    const split = ev.deciles.some((d) => !Number.isInteger(d.defaults));
+    const rows = ev.deciles.map((d) => [String(d.decile), int(d.count), split ? dec(d.defaults, 1) : int(d.defaults), pct(d.defaultRate), `${dec(d.lift, 2)}×`, pct(d.cumulativeGain)]);
+    const splitNote = split ? `\n<p class="dim">A PD cell that straddles two deciles is split between them in proportion to its rows, so a decile's defaults need not be a whole number.</p>` : '';
     sections.push(
       section(
         'ranking',
         'Ranking: lift and gain',
-        `${figureHtml(lift)}\n${table(['decile (1 = riskiest)', 'enterprises', 'defaults', 'default rate', 'lift', 'cumulative gain'], rows, { numeric: [0, 1, 2, 3, 4, 5] })}`,
+        `${figureHtml(lift)}\n${table(['decile (1 = riskiest)', 'enterprises', 'defaults', 'default rate', 'lift', 'cumulative gain'], rows, { numeric: [0, 1, 2, 3, 4, 5] })}${splitNote}`,
       ),
     );
   } else {
@@ -416,7 +433,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
     figures.push(fig);
     sections.push(section('training', 'Training', figureHtml(fig)));
   } else {
-    sections.push(section('training', 'Training', note('No validation AUC by epoch was recorded for this job; training curve omitted.')));
+    sections.push(section('training', 'Training', note(input.notes?.training ?? 'No validation AUC by epoch was recorded for this job; training curve omitted.')));
   }
 
   /* Features: information value */
@@ -437,7 +454,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       section(
         'features',
         'Features: information value',
-        `<p>${int(selected)} of ${int(sorted.length)} candidate features selected. IV below 0.02 is useless, below 0.1 weak, below 0.3 medium, below 0.5 strong; 0.5 or more is suspiciously strong (check for leakage of the outcome).</p>\n` +
+        `<p>${input.notes?.iv ? esc(input.notes.iv) : `${int(selected)} of ${int(sorted.length)} candidate features selected.`} IV below 0.02 is useless, below 0.1 weak, below 0.3 medium, below 0.5 strong; 0.5 or more is suspiciously strong (check for leakage of the outcome).</p>\n` +
           `<div class="row">${figureHtml(fig)}<div>${table(['feature', 'party', 'IV', 'bins', 'strength', 'in model'], rows, { className: 'iv' })}</div></div>`,
       ),
     );
@@ -536,6 +553,10 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
   }
 
   const generated = input.generatedAt ?? new Date().toISOString();
+  const hosts = job.hosts ?? [];
+  const parties = job.participants
+    ? `<dt>participants</dt><dd>${job.participants.map(esc).join(', ')} <span class="dim">(each holds the labels and features of its own customers)</span></dd>`
+    : `<dt>guest (labels)</dt><dd>${esc(job.guest ?? '–')}</dd>\n<dt>hosts</dt><dd>${hosts.length > 0 ? hosts.map(esc).join(', ') : '–'}</dd>`;
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Model report: ${esc(job.name)}</title>
@@ -546,12 +567,11 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
 <dl>
 <dt>job</dt><dd><code>${esc(job.id)}</code></dd>
 <dt>purpose</dt><dd>${esc(job.purpose)}</dd>
-<dt>guest (labels)</dt><dd>${esc(job.guest)}</dd>
-<dt>hosts</dt><dd>${job.hosts.length > 0 ? job.hosts.map(esc).join(', ') : '–'}</dd>
+${parties}
 <dt>finished</dt><dd>${esc(job.finishedAt)}</dd>
 <dt>report made</dt><dd>${esc(generated)}</dd>
 </dl>
-<p class="dim">Figures computed at the guest on ${int(ev.n)} held-out enterprises the model did not see in training. No party's raw data is in this report.</p>
+<p class="dim">${esc(input.notes?.heldOut ?? `Figures computed at the guest on ${int(ev.n)} held-out enterprises the model did not see in training.`)} No party's raw data is in this report.</p>
 <nav><ol>${contents.map((c) => `<li><a href="#${c.id}">${esc(c.title)}</a></li>`).join('')}</ol></nav>
 </header>
 <main>
