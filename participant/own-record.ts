@@ -31,6 +31,15 @@ export const RELAY_CONTENT: Record<string, string> = {
   'train.partial': 'CKKS ciphertext of 0.25 x this party\'s partial scores for one mini-batch',
   'train.fore_gradient': 'CKKS ciphertext of the fore-gradient of one mini-batch',
   'score.share': 'partial scores masked pairwise with the other hosts (only their sum opens)',
+  'bin.labels': 'the guest\'s training labels, CKKS-encrypted under its own key, and its rotation keys',
+  'bin.sums': 'CKKS ciphertexts of the number of defaults in each bin of this party\'s features (each slot masked), and the number of training rows in each bin, in the clear',
+  'bin.result': 'for each of the host\'s features: which fine bins merge, the WOE of each bin, the IV, and whether it is kept',
+  'scorecard.slope': 'the calibration slope of the guest\'s model (one number)',
+  'scorecard.part': 'this party\'s scorecard: the bounds, WOE and points of the bins of each of its features (no data)',
+  'fairness.groups': 'the group (data.group_columns) of each held-out enterprise, in the shared order',
+  'score.points_share': 'scorecard points masked pairwise with the other hosts (only their sum opens)',
+  'score.reasons': 'for each scored enterprise, this party\'s features that cost it the most points, with the points',
+  'score.feature_psi': 'the stability index of each of this party\'s binned features on the batch (one number per feature)',
 };
 
 export class OwnRecord {

@@ -21,6 +21,7 @@ import { fitLogistic } from '../src/model/newton-lr.js';
 import { readLedger } from '../src/ledger/read.js';
 import { replayLedger } from '../src/audit/replay.js';
 import { requestScores } from '../src/vertical/score-client.js';
+import { egressSummary } from '../src/cli/egress.js';
 import type { BinnedFeature } from '../src/vertical/binning.js';
 import { DATASETS, TestFederation, UCI } from './helpers/federation.js';
 import { participantJobDir } from './helpers/vertical.js';
@@ -182,9 +183,43 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     expect(Object.keys(scoring.feature_psi.second!).sort()).toEqual(card.features.filter((f) => f.party === 'second').map((f) => f.feature).sort());
     for (const psi of Object.values(scoring.feature_psi.bank!)) expect(psi).toBeLessThan(0.1);
 
-    // 5. The auditor's replay still holds with the binning and scorecard steps in the record.
+    // 5. The second party's own record says what each kind of message it sent carried, the new ones included.
+    const egress = egressSummary(join(fed.dir, 'fedcredit-state', 'second'), jobId);
+    for (const kind of ['bin.sums', 'scorecard.part', 'fairness.groups']) expect(egress.map((r) => r.kind)).toContain(kind);
+    for (const row of egress) expect(row.what, row.kind).not.toBe(row.kind);
+
+    // 6. The auditor's replay still holds with the binning and scorecard steps in the record.
     const replay = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+  });
+
+  it('a host killed (kill -9) mid-training rejoins with its bins and WOE from its job folder; the scorecard is built', async () => {
+    const logFile = join(fed.dir, 'logs', 'second.log');
+    const before = readFileSync(logFile, 'utf8').length;
+    const running = fed.run({
+      name: 'uci-scorecard-restart',
+      kind: 'vertical-lr',
+      purpose: 'test: a host restarts during a binned job',
+      guest: 'bank',
+      hosts: ['second'],
+      alignment: { id_format: 'any', min_intersection: 1000 },
+      training: { epochs: 4, patience: 0, step_timeout_s: 120, grace_period_s: 60 },
+      binning: { iv_threshold: 0 },
+      scorecard: {},
+    });
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && (readFileSync(logFile, 'utf8').slice(before).match(/"name":"batch"/g) ?? []).length < 9) await new Promise((r) => setTimeout(r, 100));
+    await fed.cluster.kill('second', 'SIGKILL');
+    fed.cluster.startParticipant('second');
+    const { jobId, last } = await running;
+    expect(last.state, last.message).toBe('succeeded');
+    expect(readFileSync(logFile, 'utf8').slice(before)).toMatch(/vertical job restored from its job folder; rejoining/);
+    const kinds = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.jobId === jobId).map((e) => e.entry.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['job_paused', 'job_resumed', 'scorecard_built', 'model_published']));
+    const part = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'second', jobId), 'model-part.json'), 'utf8'));
+    expect(part.transform).toBe('woe');
+    expect(part.features).toEqual(HOST_FEATURES);
+    expect(part.bins).toHaveLength(HOST_FEATURES.length);
   });
 
   it('tells the user what went wrong: a scorecard without binning, a group column the party does not list, a host with no informative feature', async () => {
