@@ -14,6 +14,7 @@ import { DATASETS, horizontalJob, HOMO_PARTIES, TestFederation, uciHomoSpec } fr
 import { uciHomoFile } from '../src/data/public-datasets.js';
 import { occurrences } from './helpers/tap.js';
 import { uciHeteroSpec, verticalJob } from './helpers/vertical.js';
+import { writeVerticalSynth } from '../src/synth/vertical.js';
 
 /** Byte patterns a leak of this dataset would contain: pairs of neighbouring values (row- and column-wise) as
  * float32 and float64, pairs of neighbouring CSV cells as text, and runs of labels in any encoding. */
@@ -110,6 +111,29 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
       const sent = captured(capture, [fed.cluster.process(org)!.pid!]);
       expect(sent.length).toBeGreaterThan(1_000_000);
       const spec = uciHeteroSpec(role);
+      const data = await loadDataset(spec);
+      expect(leaks(sent, leakNeedles(data, readFileSync(spec.path, 'utf8'))), org).toEqual([]);
+    }
+  });
+
+  it('vertical job with binning, WOE, a scorecard and fairness (synthetic SMEs): nothing of either party\'s data is in what it sent', async () => {
+    const capture = mkdtempSync(join(tmpdir(), 'fedcredit-capture-'));
+    const dataDir = mkdtempSync(join(tmpdir(), 'fedcredit-capture-data-'));
+    const synth = await writeVerticalSynth(dataDir, { seed: 3, bankRows: 4000 });
+    const specs = new Map(synth.parties.filter((p) => p.party === 'bank' || p.party === 'tax-bureau').map((p) => [p.party, { ...p.spec, path: p.file }]));
+    const fed = await TestFederation.start([...specs].map(([name, data]) => ({ name, data })), { env: { FEDCREDIT_WIRE_CAPTURE: capture } });
+    feds.push(fed);
+    const job = {
+      ...verticalJob({ hosts: ['tax-bureau'], alignment: { id_format: 'uscc', min_intersection: 500 }, training: { epochs: 2, patience: 0, batch_size: 1024 } }),
+      binning: { iv_threshold: 0 },
+      scorecard: {},
+      fairness: { party: 'tax-bureau', column: 'industry' },
+    };
+    const { last } = await fed.run(job);
+    expect(last.state, last.message).toBe('succeeded');
+    for (const [org, spec] of specs) {
+      const sent = captured(capture, [fed.cluster.process(org)!.pid!]);
+      expect(sent.length).toBeGreaterThan(1_000_000);
       const data = await loadDataset(spec);
       expect(leaks(sent, leakNeedles(data, readFileSync(spec.path, 'utf8'))), org).toEqual([]);
     }
