@@ -28,10 +28,10 @@ import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
-import { MODEL_REPORT_FILE, TEST_SCORES_FILE } from '../src/paths.js';
+import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE } from '../src/paths.js';
 import { binAssignments, binCount, binCounts, binTotals, quantileEdges, applyMerge, mergeCounts, type BinCounts } from '../src/credit/binning.js';
 import { featureStatistics } from '../src/credit/statistics.js';
-import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard, type ScorecardFeature } from '../src/credit/scorecard.js';
+import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard, type ScorecardFeature, type ScorecardPart } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
 import { fairnessByGroup } from '../src/evaluation.js';
 import { columnGroups, encryptLabels, hostLabelSums, openLabelSums } from '../src/vertical/label-sums.js';
@@ -145,7 +145,7 @@ export class VerticalParty extends PartyChannel {
       job.hostCounts = saved.hostCounts ?? {};
       job.buildModel();
     }
-    const card = join(jobDir, 'scorecard.json');
+    const card = join(jobDir, SCORECARD_FILE);
     if (existsSync(card)) job.scorecard = JSON.parse(readFileSync(card, 'utf8')) as Scorecard;
     job.loadProgress(JSON.parse(readFileSync(files[3]!, 'utf8')) as Progress);
     return job;
@@ -572,7 +572,8 @@ export class VerticalParty extends PartyChannel {
       slope = parseJson<{ a: number }>(await this.receive(this.guest, 'scorecard.slope', step, attempt)).a;
     }
     const own: ScorecardFeature[] = this.binned!.filter((b) => b.selected).map((b, j) => featurePoints(b.feature, this.org, b.edges, b.woe, weights[j]!, slope, scaling, b.trainEvents ? { events: b.trainEvents, totals: b.trainCounts } : undefined));
-    writeFileSync(join(this.jobDir, 'scorecard-part.json'), JSON.stringify({ reasonCodes: card.reason_codes, features: own }, null, 2), { mode: 0o600 });
+    const kept: ScorecardPart = { reasonCodes: card.reason_codes, features: own };
+    writeFileSync(join(this.jobDir, 'scorecard-part.json'), JSON.stringify(kept, null, 2), { mode: 0o600 });
     if (this.role === 'host') {
       await this.send(this.guest, 'scorecard.part', step, attempt, json(own));
       return { features: own.length };
@@ -587,7 +588,7 @@ export class VerticalParty extends PartyChannel {
     const base = basePoints(weights[this.model!.dim]!, this.calibration!, scaling);
     this.scorecard = assembleScorecard(scaling, base, [...own, ...annotated]);
     const bytes = JSON.stringify(this.scorecard, null, 2);
-    writeFileSync(join(this.jobDir, 'scorecard.json'), bytes, { mode: 0o600 });
+    writeFileSync(join(this.jobDir, SCORECARD_FILE), bytes, { mode: 0o600 });
     writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes }), { mode: 0o600 });
     this.log.info({ job: this.id, file: join(this.jobDir, 'scorecard.pmml') }, 'scorecard written (JSON and PMML)');
     return { features: this.scorecard.features.length, base_points: base, score_range: scoreRange(this.scorecard), scorecard_sha256: createHash('sha256').update(bytes).digest('hex') };
@@ -628,23 +629,11 @@ export class VerticalParty extends PartyChannel {
 
   /** The guest's material for `fedcredit report` (aggregates; the held-out scores are in test-scores.csv beside it). */
   private writeModelReport(evaluation: ReturnType<typeof evaluateCredit>, fairness?: ReturnType<typeof fairnessByGroup>): void {
-    const card = this.scorecard;
     const report = {
       job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: this.hosts, finishedAt: new Date().toISOString() },
       evaluation,
       validationAuc: this.validationCurve,
       ...(this.ivTable ? { iv: this.ivTable } : {}),
-      ...(card
-        ? {
-            scorecard: {
-              baseScore: card.scaling.baseScore,
-              baseOdds: card.scaling.baseOdds,
-              pdo: card.scaling.pdo,
-              basePoints: card.basePoints,
-              features: card.features.map((f) => ({ feature: f.feature, party: f.party, bins: f.bins.map((b) => ({ label: b.label, woe: b.woe, points: b.points, count: b.count, eventRate: b.eventRate })) })),
-            },
-          }
-        : {}),
       ...(fairness ? { fairness } : {}),
     };
     writeFileSync(join(this.jobDir, MODEL_REPORT_FILE), JSON.stringify(report, null, 2), { mode: 0o600 });

@@ -24,6 +24,7 @@ export function softwareVersion(): string {
 /** Files a vertical job's guest keeps in its job folder for `fedcredit report`: aggregates, and its held-out scores. */
 export const MODEL_REPORT_FILE = 'model-report.json';
 export const TEST_SCORES_FILE = 'test-scores.csv';
+export const SCORECARD_FILE = 'scorecard.json';
 /** Guest, in a scoring job's folder: the batch's stability against the training job. */
 export const BATCH_REPORT_FILE = 'batch-report.json';
 

@@ -17,7 +17,7 @@ import type { CreditEvaluation } from '../evaluation.js';
 import { checkPdHistogram, rowsFromPdHistogram } from '../fl/pd-histogram.js';
 import type { ModelMetadata } from '../model/artifact.js';
 import { HORIZONTAL_PARTY } from '../model/scorecard.js';
-import { writeModelReport, type ModelReportInput, type ReportIvRow } from './model-report.js';
+import { reportScorecard as scorecardInput, writeModelReport, type ModelReportInput, type ReportIvRow } from './model-report.js';
 
 const METADATA = 'fedcredit.json';
 const DOWNLOAD_HINT = 'pass the folder `fedcredit job model <job-id> --identity <dir> --out <folder>` wrote for a horizontal job (it holds model.json, weights.bin and fedcredit.json)';
@@ -115,17 +115,7 @@ function reportScorecard(dir: string, name: string): NonNullable<ModelReportInpu
   if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `${METADATA} names a scorecard ${name} that is not in ${dir}`, DOWNLOAD_HINT);
   const card = JSON.parse(readFileSync(file, 'utf8')) as Scorecard;
   if (card.format !== 'fedcredit-scorecard/1') throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is not a fedcredit scorecard (format ${JSON.stringify(card.format)})`, DOWNLOAD_HINT);
-  return {
-    baseScore: card.scaling.baseScore,
-    baseOdds: card.scaling.baseOdds,
-    pdo: card.scaling.pdo,
-    basePoints: card.basePoints,
-    features: card.features.map((f) => ({
-      feature: f.feature,
-      party: f.party,
-      bins: f.bins.map((b) => ({ label: b.label, woe: b.woe, points: b.points, ...(b.count !== undefined ? { count: b.count } : {}), ...(b.eventRate !== undefined ? { eventRate: b.eventRate } : {}) })),
-    })),
-  };
+  return scorecardInput(card);
 }
 
 /** Render a downloaded horizontal model's report to `outFile` (and its figures beside it); returns the figure files. */

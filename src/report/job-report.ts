@@ -1,14 +1,15 @@
 /**
  * The model report of a vertical job, from what the guest kept in its job folder: model-report.json (aggregates the
- * guest computed: evaluation, IV of every party's features, scorecard, fairness) and test-scores.csv (its held-out
+ * guest computed: evaluation, IV of every party's features, fairness), scorecard.json and test-scores.csv (its held-out
  * enterprises' labels, probabilities of default and points). Nothing here needs another party.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { BATCH_REPORT_FILE, MODEL_REPORT_FILE, TEST_SCORES_FILE, type BatchReport } from '../paths.js';
-import { writeModelReport, type ModelReportInput } from './model-report.js';
+import { BATCH_REPORT_FILE, MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../paths.js';
+import type { Scorecard } from '../credit/scorecard.js';
+import { reportScorecard, writeModelReport, type ModelReportInput } from './model-report.js';
 
 /** The stability section from a scoring job's folder at the guest (`batch-report.json`). */
 export function loadBatchStability(batchDir: string): NonNullable<ModelReportInput['stability']> {
@@ -31,8 +32,12 @@ export function loadJobReport(jobDir: string, extra: Pick<ModelReportInput, 'com
   const saved = JSON.parse(readFileSync(file, 'utf8')) as Omit<ModelReportInput, 'test'>;
   const rows = parse(readFileSync(join(jobDir, TEST_SCORES_FILE), 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
   const hasPoints = rows.length > 0 && rows[0]!.points !== undefined;
+  // The guest's scorecard.json (written by the scorecard step) is the report's scorecard.
+  const cardFile = join(jobDir, SCORECARD_FILE);
+  const card = existsSync(cardFile) ? reportScorecard(JSON.parse(readFileSync(cardFile, 'utf8')) as Scorecard) : undefined;
   return {
     ...saved,
+    ...(card ? { scorecard: card } : {}),
     test: {
       labels: rows.map((r) => Number(r.default_12m)),
       pd: rows.map((r) => Number(r.pd)),

@@ -11,6 +11,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { CreditEvaluation, FairnessReport, GroupFigures } from '../evaluation.js';
+import type { Scorecard } from '../credit/scorecard.js';
 import { calibrationChart, distributionChart, ivChart, ksChart, lineChart, liftGainChart, rocChart, type HistogramBin, type XY } from './charts.js';
 
 export interface ReportIvRow {
@@ -36,6 +37,21 @@ export interface ReportScorecardFeature {
 }
 
 export type ReportFairnessGroup = GroupFigures;
+
+/** The scorecard section's input from a fedcredit scorecard (scorecard.json), vertical or horizontal. */
+export function reportScorecard(card: Scorecard): NonNullable<ModelReportInput['scorecard']> {
+  return {
+    baseScore: card.scaling.baseScore,
+    baseOdds: card.scaling.baseOdds,
+    pdo: card.scaling.pdo,
+    basePoints: card.basePoints,
+    features: card.features.map((f) => ({
+      feature: f.feature,
+      party: f.party,
+      bins: f.bins.map((b) => ({ label: b.label, woe: b.woe, points: b.points, ...(b.count !== undefined ? { count: b.count } : {}), ...(b.eventRate !== undefined ? { eventRate: b.eventRate } : {}) })),
+    })),
+  };
+}
 
 export interface ModelReportInput {
   /** A vertical job names its guest (labels) and hosts; a horizontal job its participants (each holds both). */
