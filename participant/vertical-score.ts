@@ -14,10 +14,10 @@ import type { PreparedIds } from '../src/psi/ids.js';
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
 import { binTotals } from '../src/credit/binning.js';
-import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardFeature, type ScoredPoints } from '../src/credit/scorecard.js';
+import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardPart, type ScoredPoints } from '../src/credit/scorecard.js';
 import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';
-import { BATCH_REPORT_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
+import { BATCH_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
 
 /** Read an id list: one id per line (first comma-separated field); a header line `id` or `enterprise_id` is skipped. */
@@ -27,15 +27,10 @@ export function readIdList(file: string): string[] {
   return lines;
 }
 
-/** What a party kept of a training job's scorecard: the points of its own features. */
-interface ScorecardPart {
-  reasonCodes: number;
-  features: ScorecardFeature[];
-}
-
 type Reason = ScoredPoints['points'][number];
 
-const decimalsOf = (card: { part: Scorecard }) => card.part.scaling.decimals;
+/** A reason as scores.csv writes it: party/feature and the points it lost against the feature's best bin. */
+const reasonText = (r: Reason, decimals: number) => `${r.party}/${r.feature} (-${Number((r.baseline - r.points).toFixed(decimals))})`;
 
 export class ScoringParty extends PartyChannel {
   private readonly part: ModelPart;
@@ -71,7 +66,7 @@ export class ScoringParty extends PartyChannel {
     const cardFile = join(modelDir, 'scorecard-part.json');
     if (existsSync(cardFile)) {
       const kept = JSON.parse(readFileSync(cardFile, 'utf8')) as ScorecardPart;
-      const fullFile = join(modelDir, 'scorecard.json');
+      const fullFile = join(modelDir, SCORECARD_FILE);
       if (this.part.role === 'guest' && !existsSync(fullFile)) {
         throw new FedcreditError(ErrorCode.NOT_FOUND, `${fullFile} is missing: the training job's scorecard is not where the bank kept it`, 'restore the job folder from backup, or retrain the model');
       }
@@ -194,7 +189,7 @@ export class ScoringParty extends PartyChannel {
       scores[i] = z;
       const missing = this.coverage.filter((c) => c.match[i]! < 0).map((c) => c.host);
       if (missing.length > 0) partial++;
-      const reasons = points ? Array.from({ length: k }, (_, j) => { const r = points.reasons[i]![j]; return r ? `,${r.party}/${r.feature} (-${Number((r.baseline - r.points).toFixed(decimalsOf(this.card!)))})` : ','; }).join('') : '';
+      const reasons = points ? Array.from({ length: k }, (_, j) => `,${points.reasons[i]![j] ? reasonText(points.reasons[i]![j]!, this.card!.part.scaling.decimals) : ''}`).join('') : '';
       lines.push(`${this.prepared.ids[i]},${(1 / (1 + Math.exp(-(a * z + b)))).toFixed(8)},${z.toFixed(8)},${missing.join(' ')}${points ? `,${points.total[i]}${reasons}` : ''}`);
     }
     writeFileSync(join(this.jobDir, 'scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });

@@ -69,6 +69,13 @@ export interface Scorecard {
   features: ScorecardFeature[];
 }
 
+/** What a party keeps of a vertical job's scorecard (scorecard-part.json): the points of its own features. */
+export interface ScorecardPart {
+  /** Reasons per scored enterprise (the job's scorecard.reason_codes). */
+  reasonCodes: number;
+  features: ScorecardFeature[];
+}
+
 export interface ScoredPoints {
   score: number;
   /** One entry per feature, in the card's order; `baseline` is that feature's baselineScore. */
