@@ -17,7 +17,7 @@ import {
   type BinCounts,
   type MergeMethod,
 } from '../src/credit/binning.js';
-import { woeIv, woeTransform } from '../src/credit/woe.js';
+import { woeIv, woeOf } from '../src/credit/woe.js';
 import { Rng } from '../src/random.js';
 
 const UCI = new URL('../../shared/datasets/uci_default_credit/UCI_Credit_Card.csv', import.meta.url);
@@ -141,7 +141,7 @@ describe('WOE and IV', () => {
     const { woe } = woeIv(binCounts(uci.PAY_0!, y, edges));
     expect(woe[binIndex(-1, edges)]!).toBeGreaterThan(0);
     expect(woe[binIndex(2, edges)]!).toBeLessThan(-1);
-    const transformed = woeTransform([-1, 2, Number.NaN], edges, woe);
+    const transformed = [-1, 2, Number.NaN].map((v) => woeOf(v, edges, woe));
     expect(Array.from(transformed)).toEqual([woe[binIndex(-1, edges)], woe[binIndex(2, edges)], woe[woe.length - 1]]);
   });
 });

@@ -20,7 +20,7 @@ import {
   type ScorecardFeature,
   type ScorecardScaling,
 } from '../src/credit/scorecard.js';
-import { woeIv, woeTransform } from '../src/credit/woe.js';
+import { woeIv, woeOf } from '../src/credit/woe.js';
 import { auc } from '../src/metrics.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
 import { Rng } from '../src/random.js';
@@ -162,7 +162,7 @@ function buildUciScorecard() {
     const plan = mergeBins(fine, fineCounts, { method: 'iv', maxBins: 6, minBinShare: 0.05 });
     const counts = mergeCounts(fineCounts, plan.groups);
     const { woe } = woeIv(counts);
-    return { feature, party, values, edges: plan.edges, counts, woe, x: woeTransform(values, plan.edges, woe) };
+    return { feature, party, values, edges: plan.edges, counts, woe, x: Float64Array.from(values, (v) => woeOf(v, plan.edges, woe)) };
   });
   const dim = binned.length;
   const design = new Float64Array(n * dim);

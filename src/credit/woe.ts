@@ -10,7 +10,7 @@
  * shares as its WOE. An empty bin (no rows, e.g. no missing values in training) gets WOE 0 and IV 0, so it scores
  * like the average applicant.
  */
-import { binIndex, binCount, type BinCounts } from './binning.js';
+import { binIndex, type BinCounts } from './binning.js';
 
 export interface WoeResult {
   woe: number[];
@@ -71,12 +71,4 @@ export function woeIv(counts: BinCounts): WoeResult {
 /** The WOE of the bin `x` falls in (NaN: the missing bin's). */
 export function woeOf(x: number, edges: readonly number[], woe: readonly number[]): number {
   return woe[binIndex(x, edges)]!;
-}
-
-/** Each value replaced by the WOE of its bin (NaN by the missing bin's WOE). */
-export function woeTransform(values: ArrayLike<number>, edges: readonly number[], woe: readonly number[]): Float64Array {
-  if (woe.length !== binCount(edges)) throw new RangeError(`${woe.length} WOE values for ${binCount(edges)} bins`);
-  const out = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = woeOf(values[i]!, edges, woe);
-  return out;
 }
