@@ -11,7 +11,7 @@ import { verticalBaselines } from '../src/vertical/baseline.js';
 import { readLedger } from '../src/ledger/read.js';
 import { replayLedger } from '../src/audit/replay.js';
 import { TestFederation } from './helpers/federation.js';
-import { participantJobDir, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
+import { participantJobDir, runKillingMidTraining, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
 describe('vertical LR on UCI default credit (bank + tax bureau)', () => {
   let fed: TestFederation;
@@ -69,23 +69,24 @@ describe('vertical LR on UCI default credit (bank + tax bureau)', () => {
   });
 
   it('a host killed mid-training (kill -9) and restarted within the grace period rejoins from its last step; the job completes', async () => {
-    const logFile = join(fed.dir, 'logs', 'tax-bureau.log');
-    const before = readFileSync(logFile, 'utf8').length;
-    const running = fed.run(verticalJob({ training: { epochs: 4, patience: 0, grace_period_s: 60 } }));
-    const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline && (readFileSync(logFile, 'utf8').slice(before).match(/"name":"batch"/g) ?? []).length < 9) await new Promise((r) => setTimeout(r, 100));
-    await fed.cluster.kill('tax-bureau', 'SIGKILL');
-    fed.cluster.startParticipant('tax-bureau');
-    const { jobId, last } = await running;
+    const { jobId, last, restored } = await runKillingMidTraining(fed, 'tax-bureau', verticalJob({ training: { epochs: 4, patience: 0, grace_period_s: 60 } }));
     expect(last.state, last.message).toBe('succeeded');
     const entries = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.jobId === jobId);
     const kinds = entries.map((e) => e.entry.kind);
     expect(kinds).toContain('job_paused');
     expect(kinds).toContain('job_resumed');
-    expect(readFileSync(logFile, 'utf8').slice(before)).toMatch(/vertical job restored from its job folder; rejoining/);
+    expect(restored).toBe(true);
     const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
     expect(published.test.auc).toBeGreaterThan(0.7);
     const replay = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+  });
+
+  it('a binned job refuses two parties offering a column of the same name, naming both and the fix', async () => {
+    // The UCI hetero files name their columns x0, x1, … at both parties.
+    const { last } = await fed.run({ ...verticalJob({ training: { epochs: 1 } }), binning: {} });
+    expect(last.state).toBe('failed');
+    expect(last.message).toMatch(/both bank and tax-bureau offer a column named x0/);
+    expect(last.message).toMatch(/rename the column at one party/);
   });
 });

@@ -1,5 +1,7 @@
 /** Vertical-job fixtures on the UCI default-credit hetero split (bank = guest with labels, tax-bureau = host). */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
 import type { DatasetSpec } from '../../src/data/schema.js';
 import { UCI } from './federation.js';
 
@@ -35,4 +37,20 @@ export function verticalJob(overrides: { training?: Record<string, unknown>; enc
 /** Where a participant of an EphemeralFederation keeps a job's files (model part, held-out scores). */
 export function participantJobDir(federationDir: string, org: string, jobId: string): string {
   return join(federationDir, 'fedcredit-state', org, 'jobs', jobId);
+}
+
+/**
+ * Start a vertical job, kill `org` (SIGKILL) once its log shows `batches` finished mini-batches of it, restart it
+ * at once, and return the job's outcome; `logged` tells whether the node rebuilt the job from its folder.
+ */
+export async function runKillingMidTraining(fed: EphemeralFederation, org: string, job: object, batches = 9) {
+  const logFile = join(fed.dir, 'logs', `${org}.log`);
+  const before = readFileSync(logFile, 'utf8').length;
+  const running = fed.run(job);
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline && (readFileSync(logFile, 'utf8').slice(before).match(/"name":"batch"/g) ?? []).length < batches) await new Promise((r) => setTimeout(r, 100));
+  await fed.cluster.kill(org, 'SIGKILL');
+  fed.cluster.startParticipant(org);
+  const result = await running;
+  return { ...result, restored: /vertical job restored from its job folder; rejoining/.test(readFileSync(logFile, 'utf8').slice(before)) };
 }
