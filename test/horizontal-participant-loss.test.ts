@@ -57,7 +57,15 @@ describe('a participant killed mid-job (kill -9)', () => {
   });
 
   it('a participant killed and restarted mid-job rejoins with its stored keys; its own record is intact', async () => {
-    if (!fed.cluster.process('bank-c') || fed.cluster.process('bank-c')!.exitCode !== null) fed.cluster.startParticipant('bank-c');
+    if (!fed.cluster.process('bank-c') || fed.cluster.process('bank-c')!.exitCode !== null) {
+      // Started again after the first test killed it: let it connect before the offer, which gives it 30 s (a busy
+      // CI machine running other suites beside this one has taken longer to start a node).
+      const log = join(fed.dir, 'logs', 'bank-c.log');
+      const before = existsSync(log) ? readFileSync(log, 'utf8').length : 0;
+      fed.cluster.startParticipant('bank-c');
+      const deadline = Date.now() + 120_000;
+      while (Date.now() < deadline && !/connected to coordinator/.test(readFileSync(log, 'utf8').slice(before))) await new Promise((r) => setTimeout(r, 100));
+    }
     const job = horizontalJob({ participants: NAMES, training: { rounds: 40, min_participants: 2, round_timeout_s: 30 } });
     const client = await fed.client();
     const jobId = await client.submitJob(stringify(job), 'test-bank');
