@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type * as TF from '@tensorflow/tfjs';
 import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
-import type { Split } from '../src/data/split.js';
+import type { Split, StoredSplit } from '../src/data/split.js';
 import { generateBoxKeyPair, open, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
@@ -14,16 +14,17 @@ import { applyPreprocessing, localMoments, momentsLength, selectColumns } from '
 import { gridsFromMoments, histogramLength, localHistogram } from '../src/fl/histogram.js';
 import { EVALUATION_LENGTH, localPdHistogram } from '../src/fl/pd-histogram.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
-import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainModel } from '../src/model/network.js';
+import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainModel, type RowBlocks } from '../src/model/network.js';
 import type { Tf } from '../src/model/tf.js';
 import { seedFrom } from '../src/random.js';
 import type { EncryptedVector, Preprocessing, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
 
-/** Fingerprint of the id set a job uses: SHA-256 of the job id and the sorted ids. The ids never leave. */
-export function idSetDigest(jobId: string, ids: string[]): Uint8Array {
-  const hash = createHash('sha256').update(jobId + '\n');
-  for (const id of [...ids].sort()) hash.update(id + '\n');
-  return hash.digest();
+/**
+ * Fingerprint of the id set a job uses: SHA-256 of the job id and the row store's id-set digest (itself over the
+ * sorted SHA-256 prefixes of the ids, src/data/id-buckets.ts). The ids never leave.
+ */
+export function idSetDigest(jobId: string, idSetSha256: string): Uint8Array {
+  return createHash('sha256').update(`${jobId}\n${idSetSha256}`).digest();
 }
 
 export function schemaHash(features: string[], types: string[]): Uint8Array {
@@ -36,6 +37,7 @@ export class ParticipantJob {
   keys?: Keys;
   private engine?: CkksEngine;
   private model?: { net: TF.Sequential; dim: number };
+  /** The preprocessed rows of a split that fits in one block, kept between rounds. */
   private prepared?: { key: string; train: Split; validation: Split };
   /** The opened moments aggregate: the histogram grids derive from it. */
   private moments?: Float64Array;
@@ -45,16 +47,16 @@ export class ParticipantJob {
     readonly spec: JobSpec,
     readonly organisation: string,
     readonly features: string[],
-    private readonly raw: { train: Split; validation: Split },
+    private readonly split: StoredSplit,
     private readonly tf: Tf,
   ) {}
 
   get trainRows(): number {
-    return this.raw.train.y.length;
+    return this.split.trainRows;
   }
 
   get validationRows(): number {
-    return this.raw.validation.y.length;
+    return this.split.validationRows;
   }
 
   private async ensureCodec(): Promise<VectorCodec> {
@@ -102,7 +104,18 @@ export class ParticipantJob {
   }
 
   localMoments(): Float64Array {
-    return localMoments(this.raw.train.x, this.features.length);
+    return this.sumOverTraining((b) => localMoments(b.x, this.features.length));
+  }
+
+  /** A vector summed over the training blocks (moments and histograms are sums over rows). */
+  private sumOverTraining(f: (block: Split) => Float64Array): Float64Array {
+    let sum: Float64Array | undefined;
+    for (const block of this.split.blocks('train')) {
+      const v = f(block);
+      if (!sum) sum = v;
+      else for (let i = 0; i < v.length; i++) sum[i]! += v[i]!;
+    }
+    return sum!;
   }
 
   /** Keep the opened moments aggregate (every contributor decrypted the same values). */
@@ -123,7 +136,8 @@ export class ParticipantJob {
 
   /** Per feature, rows and defaults of the training rows in each cell of the grid derived from the moments. */
   localHistogram(): Float64Array {
-    return localHistogram(this.raw.train.x, this.raw.train.y, this.grids());
+    const grids = this.grids();
+    return this.sumOverTraining((b) => localHistogram(b.x, b.y, grids));
   }
 
   /** Length this node expects of an aggregate; `params` is the model's size for updates. */
@@ -141,17 +155,24 @@ export class ParticipantJob {
   }
 
   /** The model's input: the job's columns reduced to the preprocessing's features, binned or standardised. */
-  private prepare(prep: Preprocessing): { train: Split; validation: Split } {
-    const key = JSON.stringify(prep);
-    if (this.prepared?.key !== key) {
-      const input = (x: Float32Array) => applyPreprocessing(selectColumns(x, this.features, prep.features), prep);
-      this.prepared = {
-        key,
-        train: { x: input(this.raw.train.x), y: this.raw.train.y },
-        validation: { x: input(this.raw.validation.x), y: this.raw.validation.y },
-      };
+  private input(prep: Preprocessing): (raw: Split) => Split {
+    return (raw) => ({ x: applyPreprocessing(selectColumns(raw.x, this.features, prep.features), prep), y: raw.y });
+  }
+
+  /** One part's preprocessed rows as blocks; a split of one block is preprocessed once and kept. */
+  private rowsOf(part: 'train' | 'validation', prep: Preprocessing): RowBlocks {
+    const input = this.input(prep);
+    if (this.split.blockCount === 1) {
+      const key = JSON.stringify(prep);
+      if (this.prepared?.key !== key) {
+        const [train] = [...this.split.blocks('train')].map(input);
+        const [validation] = [...this.split.blocks('validation')].map(input);
+        this.prepared = { key, train: train!, validation: validation! };
+      }
+      const { x, y } = this.prepared[part];
+      return { count: 1, block: () => ({ x, y }) };
     }
-    return this.prepared;
+    return { count: this.split.blockCount, block: (b) => input(this.split.block(part, b)) };
   }
 
   private ensureModel(dim: number): TF.Sequential {
@@ -168,12 +189,11 @@ export class ParticipantJob {
    * does learn each participant's row count from JobAccepted, which is stated in docs/protocol-horizontal.md.
    */
   localUpdate(round: number, global: Float32Array, prep: Preprocessing): Float64Array {
-    const { train } = this.prepare(prep);
     const dim = prep.features.length;
     const model = this.ensureModel(dim);
     setFlatWeights(this.tf, model, global);
     const t = this.spec.training;
-    const loss = trainModel(this.tf, model, train.x, train.y, dim, {
+    const loss = trainModel(this.tf, model, this.rowsOf('train', prep), dim, {
       epochs: t.local_epochs,
       batchSize: t.batch_size,
       learningRate: t.learning_rate,
@@ -183,7 +203,7 @@ export class ParticipantJob {
       globalWeights: global,
     });
     const local = getFlatWeights(model);
-    const n = train.y.length;
+    const n = this.trainRows;
     const out = new Float64Array(local.length + 2);
     for (let i = 0; i < local.length; i++) out[i] = n * (local[i]! - global[i]!);
     out[local.length] = n;
@@ -193,28 +213,36 @@ export class ParticipantJob {
 
   /** Metrics of a global model on this participant's validation rows. */
   validate(weights: Float32Array, prep: Preprocessing): ValidationMetrics {
-    const { validation } = this.prepare(prep);
-    if (validation.y.length === 0) return { rows: 0, auc: 0, loss: 0 };
-    const p = this.predictValidation(weights, prep);
-    const a = auc(validation.y, p);
+    if (this.validationRows === 0) return { rows: 0, auc: 0, loss: 0 };
+    const { y, pd } = this.predictValidation(weights, prep);
+    const a = auc(y, pd);
     // A validation split with one class has no AUC; it is left out of the weighted mean rather than counted as 0.
     if (Number.isNaN(a)) return { rows: 0, auc: 0, loss: 0 };
-    return { rows: validation.y.length, auc: a, loss: logLoss(validation.y, p) };
+    return { rows: y.length, auc: a, loss: logLoss(y, pd) };
   }
 
-  private predictValidation(weights: Float32Array, prep: Preprocessing): Float32Array {
-    const { validation } = this.prepare(prep);
+  /** Labels and predicted PD of every validation row, block by block (8 bytes per validation row). */
+  private predictValidation(weights: Float32Array, prep: Preprocessing): { y: Float32Array; pd: Float32Array } {
     const dim = prep.features.length;
     const model = this.ensureModel(dim);
     setFlatWeights(this.tf, model, weights);
-    return predict(this.tf, model, validation.x, dim);
+    const rows = this.rowsOf('validation', prep);
+    const y = new Float32Array(this.validationRows);
+    const pd = new Float32Array(this.validationRows);
+    let at = 0;
+    for (let b = 0; b < rows.count; b++) {
+      const block = rows.block(b);
+      y.set(block.y, at);
+      pd.set(predict(this.tf, model, block.x, dim), at);
+      at += block.y.length;
+    }
+    return { y, pd };
   }
 
   /** The evaluation histogram of the final model's PD on this participant's validation rows (src/fl/pd-histogram.ts). */
   localEvaluation(weights: Float32Array, prep: Preprocessing): Float64Array {
-    const { validation } = this.prepare(prep);
-    const pd = validation.y.length > 0 ? this.predictValidation(weights, prep) : new Float32Array();
-    return localPdHistogram(validation.y, pd, this.spec.evaluation.decline_cutoff);
+    const { y, pd } = this.validationRows > 0 ? this.predictValidation(weights, prep) : { y: new Float32Array(), pd: new Float32Array() };
+    return localPdHistogram(y, pd, this.spec.evaluation.decline_cutoff);
   }
 
   dispose(): void {

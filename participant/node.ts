@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
 import { consentKind, JobSpec, type HorizontalJobSpec, type VerticalJobSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
-import { loadDataset, formatLoadReport, type LoadedDataset } from '../src/data/csv.js';
+import { datasetOf, formatLoadReport, ingestDataset, type LoadedDataset } from '../src/data/csv.js';
+import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { loadTf, type Tf } from '../src/model/tf.js';
@@ -21,7 +22,7 @@ import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply
 import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
 import { JobStore } from './job-store.js';
 import { OwnRecord } from './own-record.js';
-import { splitRows } from '../src/data/split.js';
+import { StoredSplit } from '../src/data/split.js';
 import { VerticalParty } from './vertical-job.js';
 import { dialed, type Transport } from '../src/wire/transport.js';
 import { ScoringParty } from './vertical-score.js';
@@ -47,7 +48,8 @@ export function participantStateDir(config: ParticipantConfig, configDir: string
 }
 
 export class ParticipantNode {
-  private data!: LoadedDataset;
+  private rows!: RowStore;
+  private inMemory?: LoadedDataset;
   private tf!: Tf;
   private client?: grpc.Client;
   private stream?: FramedStream<CoordinatorMessage, ParticipantMessage>;
@@ -72,6 +74,11 @@ export class ParticipantNode {
     this.store = new JobStore(join(stateDir, 'jobs'));
   }
 
+  /** The rows in memory, for vertical and scoring jobs (which align and index rows at random). */
+  private get data(): LoadedDataset {
+    return (this.inMemory ??= datasetOf(this.rows));
+  }
+
   private get org(): string {
     return this.opts.config.organisation;
   }
@@ -82,9 +89,10 @@ export class ParticipantNode {
     const { tf, backend } = await loadTf();
     this.tf = tf;
     log.info({ backend }, 'TensorFlow.js backend');
-    // Columns outside consent.columns are never read into memory, let alone into a job.
-    this.data = await loadDataset(config.data, { baseDir: configDir, columns: config.consent.columns });
-    log.info({ rows: this.data.rows, features: this.data.features.length }, `data loaded:\n${formatLoadReport(this.data.report)}`);
+    // Columns outside consent.columns are never read, let alone put into a job. The rows go to a store on disk,
+    // which horizontal jobs stream; vertical jobs load it into memory when they start.
+    this.rows = await ingestDataset(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, 'rows') });
+    log.info({ rows: this.rows.rows, features: this.rows.features.length }, `data loaded:\n${formatLoadReport(this.rows.meta.report)}`);
     await this.restoreJobs();
     await new Promise<void>((resolve) => {
       this.connectedOnce = resolve;
@@ -124,8 +132,8 @@ export class ParticipantNode {
   }
 
   private createJob(id: string, spec: HorizontalJobSpec, features: string[]): ParticipantJob {
-    const featureIdx = features.map((f) => this.data.features.indexOf(f));
-    const split = splitRows(this.data, featureIdx, spec.training.validation_fraction, spec.training.seed);
+    const featureIdx = features.map((f) => this.rows.features.indexOf(f));
+    const split = new StoredSplit(this.rows, featureIdx, spec.training.validation_fraction, spec.training.seed);
     const job = new ParticipantJob(id, spec, this.org, features, split, this.tf);
     this.jobs.set(id, job);
     return job;
@@ -174,8 +182,8 @@ export class ParticipantNode {
             organisation: this.org,
             softwareVersion: softwareVersion(),
             protocolVersion: PROTOCOL_VERSION,
-            featureColumns: this.data.features,
-            hasLabels: Boolean(this.data.y),
+            featureColumns: this.rows.features,
+            hasLabels: this.rows.meta.labels,
           },
         })
         .then((bytes) => this.record.message('sent', '', 0, 'hello', bytes))
@@ -381,7 +389,7 @@ export class ParticipantNode {
 
   private async awaitApproval(m: CoordinatorMessage, offer: JobOffer, spec: JobSpec, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
     const { config, log } = this.opts;
-    const columns = spec.kind === 'horizontal' ? (spec.features ?? this.data.features) : spec.kind === 'vertical-lr' ? (spec.features?.[this.org] ?? this.data.features) : [];
+    const columns = spec.kind === 'horizontal' ? (spec.features ?? this.rows.features) : spec.kind === 'vertical-lr' ? (spec.features?.[this.org] ?? this.rows.features) : [];
     this.approvals.hold({ jobId: m.jobId, name: spec.name, kind: spec.kind, purpose: spec.purpose, submitter: offer.submitter, columns, receivedAt: new Date().toISOString() });
     log.warn({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, columns }, `job offer awaits the data owner's approval: fedcredit participant approve --config <this config> ${m.jobId} (or reject)`);
     const decision = await this.approvals.wait(m.jobId, config.consent.approval_timeout_s * 1000, () => this.stopping || this.endedJobs.has(m.jobId));
@@ -400,10 +408,9 @@ export class ParticipantNode {
     const refusal = this.policyRefusal(spec);
     if (refusal) return refuse(...refusal);
     if (spec.kind === 'vertical-lr') return this.onVerticalOffer(m, spec, offer.specJson, refuse);
-    if (!this.data.y) return refuse('data.label_column', `${this.org}'s data section has no label_column; horizontal participants hold labels`);
-    const features = spec.features ?? this.data.features;
-    const featureIdx = features.map((f) => this.data.features.indexOf(f));
-    const types = featureIdx.map((i) => config.data.features.find((f) => f.name === this.data.features[i])!.type);
+    if (!this.rows.meta.labels) return refuse('data.label_column', `${this.org}'s data section has no label_column; horizontal participants hold labels`);
+    const features = spec.features ?? this.rows.features;
+    const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
     const job = this.createJob(m.jobId, spec, features);
     this.store.save({ id: m.jobId, specJson: offer.specJson, features });
     log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, trainRows: job.trainRows, validationRows: job.validationRows }, 'job accepted');
@@ -416,8 +423,8 @@ export class ParticipantNode {
         schemaHash: schemaHash(features, types),
         boxPublicKey: job.box.publicKey,
         // Counts only: the local file path stays home.
-        loadReport: formatLoadReport({ ...this.data.report, file: this.org }),
-        idSetSha256: idSetDigest(m.jobId, this.data.ids),
+        loadReport: formatLoadReport({ ...this.rows.meta.report, file: this.org }),
+        idSetSha256: idSetDigest(m.jobId, this.rows.meta.idSetSha256),
       },
     });
   }
@@ -429,32 +436,33 @@ export class ParticipantNode {
     if (spec.encryption.scheme === 'plaintext' && !consent.allow_plaintext) return ['consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false'];
     const rounds = spec.kind === 'horizontal' ? spec.training.rounds : spec.training.epochs;
     if (rounds > consent.max_rounds) return ['consent.max_rounds', `the job asks for ${rounds} ${spec.kind === 'horizontal' ? 'rounds' : 'epochs'}; consent.max_rounds is ${consent.max_rounds}`];
-    const features = spec.kind === 'horizontal' ? (spec.features ?? this.data.features) : (spec.features?.[this.org] ?? this.data.features);
+    const features = spec.kind === 'horizontal' ? (spec.features ?? this.rows.features) : (spec.features?.[this.org] ?? this.rows.features);
     const columns = this.columnRefusal(features);
     if (columns) return columns;
-    if (spec.kind === 'horizontal' && this.data.rows < consent.min_rows) return ['consent.min_rows', `the job would use ${this.data.rows} rows of this data owner; consent.min_rows is ${consent.min_rows}`];
+    if (spec.kind === 'horizontal' && this.rows.rows < consent.min_rows) return ['consent.min_rows', `the job would use ${this.rows.rows} rows of this data owner; consent.min_rows is ${consent.min_rows}`];
     const fair = spec.kind === 'vertical-lr' ? spec.fairness : undefined;
-    if (fair?.party === this.org && !(fair.column in this.data.groups)) {
-      return ['data.group_columns', `the job groups its fairness figures by ${fair.column}, which ${this.org} does not list in data.group_columns (listed: ${Object.keys(this.data.groups).join(', ') || 'none'})`];
+    const groupColumns = this.rows.meta.groupColumns;
+    if (fair?.party === this.org && !groupColumns.includes(fair.column)) {
+      return ['data.group_columns', `the job groups its fairness figures by ${fair.column}, which ${this.org} does not list in data.group_columns (listed: ${groupColumns.join(', ') || 'none'})`];
     }
     return undefined;
   }
 
   /** Why a job's columns cannot be used: not consented to (consent.columns), or not declared at all. */
   private columnRefusal(features: string[]): [string, string] | undefined {
-    const missing = features.filter((f) => !this.data.features.includes(f));
+    const missing = features.filter((f) => !this.rows.features.includes(f));
     if (missing.length === 0) return undefined;
     const declared = new Set(this.opts.config.data.features.map((f) => f.name));
     const withheld = missing.filter((f) => declared.has(f));
-    if (withheld.length > 0) return ['consent.columns', `the job asks for ${withheld.join(', ')}, which consent.columns does not allow (allowed: ${this.data.features.join(', ')})`];
+    if (withheld.length > 0) return ['consent.columns', `the job asks for ${withheld.join(', ')}, which consent.columns does not allow (allowed: ${this.rows.features.join(', ')})`];
     return ['data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`];
   }
 
   private async onVerticalOffer(m: CoordinatorMessage, spec: VerticalJobSpec, specJson: string, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
     const { config, log } = this.opts;
     const role = spec.guest === this.org ? 'guest' : 'host';
-    if (role === 'guest' && !this.data.y) return refuse('data.label_column', `${this.org} is the job's guest but its data section has no label_column`);
-    const features = spec.features?.[this.org] ?? this.data.features;
+    if (role === 'guest' && !this.rows.meta.labels) return refuse('data.label_column', `${this.org} is the job's guest but its data section has no label_column`);
+    const features = spec.features?.[this.org] ?? this.rows.features;
     const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
     this.store.save({ id: m.jobId, specJson, features });
     const job = new VerticalParty(m.jobId, spec, this.org, this.data, features, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId));
@@ -472,8 +480,8 @@ export class ParticipantNode {
         validationRows: 0,
         schemaHash: schemaHash(features, types),
         boxPublicKey: job.box.publicKey,
-        loadReport: `${formatLoadReport({ ...this.data.report, file: this.org })}\nids: ${job.idReport}`,
-        idSetSha256: idSetDigest(m.jobId, this.data.ids),
+        loadReport: `${formatLoadReport({ ...this.rows.meta.report, file: this.org })}\nids: ${job.idReport}`,
+        idSetSha256: idSetDigest(m.jobId, this.rows.meta.idSetSha256),
       },
     });
   }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { RogueParticipant } from './helpers/rogue-participant.js';
-import { loadDataset } from '../src/data/csv.js';
+import { ingestDataset } from '../src/data/csv.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
 import * as grpc from '@grpc/grpc-js';
@@ -66,7 +66,7 @@ describe('bad input during a federation (real coordinator, two honest participan
       // Declares a column its CSV does not have.
       { name: 'bank-broken', data: { ...uciHomoSpec(host2), features: [...uciHomoSpec(host2).features, { name: 'vat_growth', type: 'number', missing: 'impute' }] } },
     ]);
-    const rogueData = await loadDataset(uciHomoSpec(host2));
+    const rogueData = await ingestDataset(uciHomoSpec(host2), { dir: join(await mkdtemp(join(tmpdir(), 'fedcredit-rogue-')), 'rows') });
     const otherParams = await CkksEngine.create({ polyModulusDegree: 8192, coeffModulusBits: [50, 30, 50], scaleBits: 30 });
     const otherKeys = otherParams.generateKeys();
     rogues.push(

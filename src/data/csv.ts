@@ -1,9 +1,12 @@
-import { createReadStream } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, parse } from 'csv-parse';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { DatasetSpec, FeatureSpec } from './schema.js';
+import { IdBuckets, type Duplicate } from './id-buckets.js';
+import { blockRowsFor, FileAppender, IDS_FILE, readLines, RowStore, X_FILE, Y_FILE } from './row-store.js';
 
 export interface LoadReport {
   file: string;
@@ -38,6 +41,13 @@ export interface LoadedDataset {
   report: LoadReport;
 }
 
+export interface IngestOptions extends LoadOptions {
+  /** Folder of the row store; replaced if it exists. */
+  dir: string;
+  /** Bytes of feature cells per block of a pass over the rows (default 16 MiB). */
+  blockBytes?: number;
+}
+
 export interface LoadOptions {
   /** spec.path is resolved relative to this (the config file's folder); default: the working directory. */
   baseDir?: string;
@@ -50,9 +60,6 @@ export interface LoadOptions {
 const DELIMITER_GUESSES = [',', ';', '\t', '|'];
 /** Stops an unclosed quote from swallowing the rest of a multi-gigabyte file into one field. */
 const MAX_RECORD_CHARS = 4 * 1024 * 1024;
-/** V8 refuses to grow a Map past 2^24 entries. */
-const MAP_LIMIT = 2 ** 24 - 1;
-const INITIAL_CAPACITY = 1024;
 
 interface ColumnIndex {
   id: number;
@@ -62,15 +69,18 @@ interface ColumnIndex {
 }
 
 /**
- * Stream a CSV file into a dense Float32 matrix following its declared schema. Every dropped row and every odd cell
- * is counted in the report; cells under a `reject` policy, bad labels and (by default) duplicate ids fail the load.
- * Header line = line 1; a blank header cell is named `column_<1-based index>`.
+ * Stream a CSV file into a row store on disk (src/data/row-store.ts) following its declared schema. Every dropped
+ * row and every odd cell is counted in the report; cells under a `reject` policy, bad labels and (by default)
+ * duplicate ids fail the load. Header line = line 1; a blank header cell is named `column_<1-based index>`. Memory
+ * does not grow with the file: rows go to disk as they are parsed, and duplicate ids are found bucket by bucket.
  */
-export async function loadDataset(spec: DatasetSpec, opts: LoadOptions = {}): Promise<LoadedDataset> {
+export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Promise<RowStore> {
   const file = resolve(opts.baseDir ?? '.', spec.path);
   const features = pickFeatures(spec, opts.columns, file);
   const labelColumn = opts.withLabels === false ? undefined : spec.label_column;
-  const loader = new Loader(spec, file, features, labelColumn);
+  rmSync(opts.dir, { recursive: true, force: true });
+  mkdirSync(opts.dir, { recursive: true });
+  const loader = new Loader(spec, file, features, labelColumn, opts.dir, opts.blockBytes);
   // Rows are handled inside on_record, in step with the parser: nothing is buffered, line numbers are the parser's,
   // and the first problem (ours or the parser's) stops the stream.
   const parser = parse({
@@ -87,10 +97,27 @@ export async function loadDataset(spec: DatasetSpec, opts: LoadOptions = {}): Pr
   });
   try {
     await pipeline(createReadStream(file), parser.resume());
+    return loader.finish();
   } catch (err) {
+    loader.discard();
+    rmSync(opts.dir, { recursive: true, force: true });
     throw translateError(err, file, loader.headerLength);
   }
-  return loader.finish();
+}
+
+/** Read a CSV file into memory (through a temporary row store, so both paths share one parser). */
+export async function loadDataset(spec: DatasetSpec, opts: LoadOptions = {}): Promise<LoadedDataset> {
+  const dir = mkdtempSync(join(tmpdir(), 'fedcredit-rows-'));
+  try {
+    return datasetOf(await ingestDataset(spec, { ...opts, dir: join(dir, 'rows') }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A row store's rows in memory. */
+export function datasetOf(store: RowStore): LoadedDataset {
+  return { ...store.materialise(), features: store.features, rows: store.rows, report: store.meta.report };
 }
 
 /** A few human lines for logs. */
@@ -136,16 +163,21 @@ function pickFeatures(spec: DatasetSpec, columns: string[] | undefined, file: st
   return columns.map((c) => byName.get(c)!);
 }
 
-/** Holds the parse state: header, growable buffers and counters. */
+/** Drop reasons are numbered in the id buckets; 0 = the row was kept. */
+const NO_REASON = 0;
+
+/** Holds the parse state: header, output files and counters. */
 class Loader {
   headerLength = 0;
   private cols?: ColumnIndex;
   private readonly missing: Set<string>;
-  private readonly x = new GrowableFloats();
-  private readonly y = new GrowableFloats();
-  private readonly ids: string[] = [];
-  private readonly groups: string[][];
-  private readonly seenIds = new IdLines();
+  private readonly row: Float32Array;
+  private label = 0;
+  private readonly xOut: FileAppender;
+  private readonly yOut?: FileAppender;
+  private readonly idsOut: FileAppender;
+  private readonly buckets: IdBuckets;
+  private readonly reasons: string[] = ['kept'];
   private kept = 0;
   private readonly missingCounts: Uint32Array;
   private readonly nonNumericCounts: Uint32Array;
@@ -157,9 +189,15 @@ class Loader {
     private readonly file: string,
     private readonly features: FeatureSpec[],
     private readonly labelColumn: string | undefined,
+    private readonly dir: string,
+    private readonly blockBytes?: number,
   ) {
     this.missing = new Set(['', ...spec.missing_values.map((v) => v.trim())]);
-    this.groups = (spec.group_columns ?? []).map(() => []);
+    this.row = new Float32Array(features.length);
+    this.xOut = new FileAppender(join(dir, X_FILE));
+    if (labelColumn !== undefined) this.yOut = new FileAppender(join(dir, Y_FILE));
+    this.idsOut = new FileAppender(join(dir, IDS_FILE));
+    this.buckets = new IdBuckets(dir);
     this.missingCounts = new Uint32Array(features.length);
     this.nonNumericCounts = new Uint32Array(features.length);
     this.imputedCounts = new Uint32Array(features.length);
@@ -181,8 +219,9 @@ class Loader {
     else this.cols = this.readHeader(record, line);
   }
 
-  finish(): LoadedDataset {
+  finish(): RowStore {
     const { report, file } = this;
+    this.closeOutputs();
     if (!this.cols || report.rowsRead === 0) {
       throw new FedcreditError(
         ErrorCode.DATA_SCHEMA,
@@ -190,6 +229,8 @@ class Loader {
         'check that data.path points at the right file; it needs a header row and at least one data row',
       );
     }
+    const { duplicates, idSetSha256 } = this.buckets.resolve();
+    if (duplicates.length > 0) this.dropDuplicates(duplicates);
     report.rowsKept = this.kept;
     this.features.forEach((f, j) => {
       report.missingCells[f.name] = this.missingCounts[j];
@@ -203,15 +244,101 @@ class Loader {
         'clean the file, or relax `missing: drop` to `missing: impute` for the features named above',
       );
     }
-    return {
-      ids: this.ids,
+    return RowStore.writeMeta(this.dir, {
       features: this.features.map((f) => f.name),
-      x: this.x.toArray(this.kept * this.features.length),
-      y: this.labelColumn === undefined ? undefined : this.y.toArray(this.kept),
-      groups: Object.fromEntries((this.spec.group_columns ?? []).map((c, g) => [c, this.groups[g]!])),
       rows: this.kept,
+      labels: this.labelColumn !== undefined,
+      groupColumns: this.spec.group_columns ?? [],
       report,
-    };
+      idSetSha256,
+      blockRows: blockRowsFor(this.features.length, this.blockBytes),
+    });
+  }
+
+  discard(): void {
+    try {
+      this.closeOutputs();
+    } catch {
+      // the files are removed with the store's folder
+    }
+    this.buckets.discard();
+  }
+
+  private closed = false;
+
+  private closeOutputs(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.xOut.close();
+    this.yOut?.close();
+    this.idsOut.close();
+  }
+
+  /**
+   * Later rows of an id are dropped (or, under duplicate_ids: reject, fail the load at the first of them in the
+   * file). A later row already dropped for another reason is counted as a duplicate instead, as the id is checked
+   * first.
+   */
+  private dropDuplicates(duplicates: Duplicate[]): void {
+    if (this.spec.duplicate_ids === 'reject') {
+      const first = duplicates.reduce((a, b) => (b.line < a.line ? b : a));
+      const keptRow = first.keptIndex >= 0 ? first.keptIndex : first.firstKeptIndex;
+      const id = keptRow >= 0 ? this.keptId(keptRow) : undefined;
+      throw new FedcreditError(
+        ErrorCode.DATA_REJECTED,
+        `${this.file}: ${id === undefined ? 'an id' : `id ${preview(id)}`} (column "${this.spec.id_column}") appears on line ${first.firstLine} and again on line ${first.line}` +
+          (duplicates.length > 1 ? ` (${duplicates.length} repeated rows in all)` : ''),
+        'make the ids unique, or set data.duplicate_ids: keep_first to keep the first row of each id',
+      );
+    }
+    const dropped = this.report.rowsDropped;
+    const keptDuplicates: number[] = [];
+    for (const d of duplicates) {
+      this.report.duplicateIds++;
+      dropped.duplicate_id = (dropped.duplicate_id ?? 0) + 1;
+      if (d.keptIndex >= 0) keptDuplicates.push(d.keptIndex);
+      else {
+        const reason = this.reasons[d.reason]!;
+        if (--dropped[reason]! === 0) delete dropped[reason];
+      }
+    }
+    if (keptDuplicates.length > 0) this.compact(Uint32Array.from(keptDuplicates).sort());
+  }
+
+  private keptId(index: number): string {
+    let r = 0;
+    for (const line of readLines(join(this.dir, IDS_FILE))) if (r++ === index) return (JSON.parse(line) as string[])[0]!;
+    throw new Error(`kept row ${index} is missing from ${IDS_FILE}`);
+  }
+
+  /** Rewrite the store's files without the given kept rows (sorted), and take their cells out of the counts. */
+  private compact(remove: Uint32Array): void {
+    const width = this.features.length;
+    const xs = new RowStoreRewriter(join(this.dir, X_FILE), width * 4);
+    const ys = this.labelColumn === undefined ? undefined : new RowStoreRewriter(join(this.dir, Y_FILE), 4);
+    const idsIn = readLines(join(this.dir, IDS_FILE));
+    const idsOut = new FileAppender(join(this.dir, `${IDS_FILE}.next`));
+    let next = 0;
+    for (let r = 0; r < this.kept; r++) {
+      const row = xs.next();
+      ys?.next();
+      const ids = idsIn.next().value as string;
+      const drop = next < remove.length && remove[next] === r;
+      if (drop) {
+        next++;
+        const cells = new Float32Array(row.buffer, row.byteOffset, width);
+        for (let j = 0; j < width; j++) if (Number.isNaN(cells[j])) this.imputedCounts[j]--;
+        continue;
+      }
+      xs.keep(row);
+      ys?.keepLast();
+      idsOut.writeText(`${ids}\n`);
+    }
+    xs.finish();
+    ys?.finish();
+    idsOut.close();
+    renameSync(join(this.dir, `${IDS_FILE}.next`), join(this.dir, IDS_FILE));
+    this.kept -= remove.length;
   }
 
   private readHeader(record: string[], line: number): ColumnIndex {
@@ -265,27 +392,34 @@ class Loader {
     const cellReason = this.readCells(record, line, cols.features);
     const labelReason = cols.label === undefined ? undefined : this.readLabel(record[cols.label], line);
     const id = record[cols.id].trim();
-    const reason = this.checkId(id, line) ?? labelReason ?? cellReason;
+    if (id === '') this.report.invalidIds++;
+    const reason = (id === '' ? 'missing_id' : undefined) ?? labelReason ?? cellReason;
+    if (id !== '') this.buckets.add(id, line, reason === undefined ? this.kept : -1, reason === undefined ? NO_REASON : this.reasonCode(reason));
     if (reason !== undefined) {
       this.report.rowsDropped[reason] = (this.report.rowsDropped[reason] ?? 0) + 1;
       return;
     }
-    const x = this.x.data;
-    const offset = this.kept * this.features.length;
-    for (let j = 0; j < this.features.length; j++) if (Number.isNaN(x[offset + j])) this.imputedCounts[j]++;
-    this.ids.push(id);
-    cols.groups.forEach((col, g) => {
+    const row = this.row;
+    for (let j = 0; j < row.length; j++) if (Number.isNaN(row[j])) this.imputedCounts[j]++;
+    this.xOut.write(new Uint8Array(row.buffer));
+    if (this.yOut) this.yOut.write(new Uint8Array(Float32Array.of(this.label).buffer));
+    const groups = cols.groups.map((col) => {
       const cell = record[col]!.trim();
-      this.groups[g]!.push(this.missing.has(cell) ? '' : cell);
+      return this.missing.has(cell) ? '' : cell;
     });
+    this.idsOut.writeText(`${JSON.stringify([id, ...groups])}\n`);
     this.kept++;
   }
 
-  /** Write the row's features into the next slot of x; return why the row must be dropped, if it must. */
+  private reasonCode(reason: string): number {
+    const code = this.reasons.indexOf(reason);
+    return code >= 0 ? code : this.reasons.push(reason) - 1;
+  }
+
+  /** Write the row's features into the row buffer; return why the row must be dropped, if it must. */
   private readCells(record: string[], line: number, featureCols: number[]): string | undefined {
     const n = this.features.length;
-    const x = this.x.reserve(this.kept * n + n);
-    const offset = this.kept * n;
+    const x = this.row;
     let reason: string | undefined;
     for (let j = 0; j < n; j++) {
       const cell = record[featureCols[j]].trim();
@@ -297,13 +431,13 @@ class Loader {
       } else {
         const value = Number(cell);
         if (fitsType(value, feature.type)) {
-          x[offset + j] = value;
+          x[j] = value;
           continue;
         }
         problem = 'non_numeric';
         this.nonNumericCounts[j]++;
       }
-      x[offset + j] = NaN;
+      x[j] = NaN;
       if (feature.missing === 'reject') throw this.rejectedCell(feature, featureCols[j], cell, problem, line);
       if (feature.missing === 'drop') reason ??= `${problem}:${feature.name}`;
     }
@@ -334,30 +468,10 @@ class Loader {
         'recode the label column to 0/1 (1 = the bad outcome); rows with an empty or NA label are dropped',
       );
     }
-    this.y.reserve(this.kept + 1)[this.kept] = value;
+    this.label = value;
     return undefined;
   }
 
-  private checkId(id: string, line: number): string | undefined {
-    if (id === '') {
-      this.report.invalidIds++;
-      return 'missing_id';
-    }
-    const firstLine = this.seenIds.get(id);
-    if (firstLine === undefined) {
-      this.seenIds.set(id, line);
-      return undefined;
-    }
-    if (this.spec.duplicate_ids === 'reject') {
-      throw new FedcreditError(
-        ErrorCode.DATA_REJECTED,
-        `${this.file}: id "${id}" (column "${this.spec.id_column}") appears on line ${firstLine} and again on line ${line}`,
-        'make the ids unique, or set data.duplicate_ids: keep_first to keep the first row of each id',
-      );
-    }
-    this.report.duplicateIds++;
-    return 'duplicate_id';
-  }
 }
 
 /** A cell that breaks its feature's type; NaN, ±Infinity and values beyond float32 range never fit. */
@@ -368,42 +482,52 @@ function fitsType(value: number, type: FeatureSpec['type']): boolean {
   return true;
 }
 
-/** A Float32Array that doubles when full, so a row costs 4 bytes per cell. */
-class GrowableFloats {
-  data = new Float32Array(INITIAL_CAPACITY);
+/** Reads a fixed-width binary file record by record and writes the kept records to `<file>.next`, then swaps. */
+class RowStoreRewriter {
+  private readonly records: Generator<Uint8Array>;
+  private readonly out: FileAppender;
+  private last?: Uint8Array;
 
-  /** Make room for `size` values in total and return the (possibly new) backing array. */
-  reserve(size: number): Float32Array {
-    if (size > this.data.length) {
-      const next = new Float32Array(Math.max(size, this.data.length * 2));
-      next.set(this.data);
-      this.data = next;
-    }
-    return this.data;
+  constructor(
+    private readonly file: string,
+    recordBytes: number,
+  ) {
+    this.records = readRecords(file, recordBytes);
+    this.out = new FileAppender(`${file}.next`);
   }
 
-  /** An exact-length copy, so `.buffer` holds exactly the rows. */
-  toArray(length: number): Float32Array {
-    return this.data.slice(0, length);
+  next(): Uint8Array {
+    this.last = this.records.next().value as Uint8Array;
+    return this.last;
+  }
+
+  keep(record: Uint8Array): void {
+    this.out.write(record);
+  }
+
+  keepLast(): void {
+    this.out.write(this.last!);
+  }
+
+  finish(): void {
+    this.out.close();
+    renameSync(`${this.file}.next`, this.file);
   }
 }
 
-/** id -> line of its first row. A file with more than 2^24 ids spreads them over several Maps. */
-class IdLines {
-  private readonly maps = [new Map<string, number>()];
-
-  get(id: string): number | undefined {
-    for (const map of this.maps) {
-      const line = map.get(id);
-      if (line !== undefined) return line;
+function* readRecords(file: string, recordBytes: number): Generator<Uint8Array> {
+  const fd = openSync(file, 'r');
+  const per = Math.max(1, Math.floor((1024 * 1024) / recordBytes));
+  const buf = new Uint8Array(per * recordBytes);
+  try {
+    for (;;) {
+      let n = 0;
+      for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
+      if (n === 0) return;
+      for (let o = 0; o + recordBytes <= n; o += recordBytes) yield buf.slice(o, o + recordBytes);
     }
-    return undefined;
-  }
-
-  set(id: string, line: number): void {
-    let last = this.maps[this.maps.length - 1];
-    if (last.size >= MAP_LIMIT) this.maps.push((last = new Map()));
-    last.set(id, line);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { LoadedDataset } from './csv.js';
+import type { RowStore } from './row-store.js';
 
 /** Rows of one split, row-major over the chosen features. */
 export interface Split {
@@ -13,7 +14,7 @@ export interface Split {
  */
 export function splitRows(data: LoadedDataset, featureIdx: number[], validationFraction: number, seed: number): { train: Split; validation: Split } {
   const dim = featureIdx.length;
-  const isValidation = data.ids.map((id) => createHash('sha256').update(`${seed}|${id}`).digest().readUInt32BE(0) / 2 ** 32 < validationFraction);
+  const isValidation = data.ids.map((id) => inValidation(id, seed, validationFraction));
   const nValid = isValidation.filter(Boolean).length;
   const make = (n: number): Split => ({ x: new Float32Array(n * dim), y: new Float32Array(n) });
   const train = make(data.rows - nValid);
@@ -28,6 +29,77 @@ export function splitRows(data: LoadedDataset, featureIdx: number[], validationF
     target.y[i] = data.y ? data.y[r]! : 0;
   }
   return { train, validation };
+}
+
+function inValidation(id: string, seed: number, validationFraction: number): boolean {
+  return createHash('sha256').update(`${seed}|${id}`).digest().readUInt32BE(0) / 2 ** 32 < validationFraction;
+}
+
+/**
+ * The same split as splitRows over rows kept on disk: one bit per row says which part it is in, and each part is
+ * read a block at a time with the job's columns picked out, so memory does not grow with the rows.
+ */
+export class StoredSplit {
+  readonly trainRows: number;
+  readonly validationRows: number;
+  private readonly validation: Uint8Array;
+
+  constructor(
+    private readonly store: RowStore,
+    private readonly featureIdx: number[],
+    validationFraction: number,
+    seed: number,
+  ) {
+    this.validation = new Uint8Array(Math.ceil(store.rows / 8));
+    let r = 0;
+    let nValid = 0;
+    for (const [id] of store.idRows()) {
+      if (inValidation(id!, seed, validationFraction)) {
+        this.validation[r >> 3]! |= 1 << (r & 7);
+        nValid++;
+      }
+      r++;
+    }
+    this.validationRows = nValid;
+    this.trainRows = store.rows - nValid;
+  }
+
+  get blockCount(): number {
+    return this.store.blockCount;
+  }
+
+  /** Every block of one part, in order. */
+  *blocks(part: 'train' | 'validation'): Generator<Split> {
+    for (let b = 0; b < this.blockCount; b++) yield this.block(part, b);
+  }
+
+  /** The rows of one part in block b, the job's columns only, in fresh arrays the caller may keep. */
+  block(part: 'train' | 'validation', b: number): Split {
+    const reader = this.store.reader();
+    try {
+      const block = reader.read(b);
+      const dim = this.featureIdx.length;
+      const width = this.store.features.length;
+      const wanted = part === 'validation' ? 1 : 0;
+      let n = 0;
+      for (let i = 0; i < block.rows; i++) if (this.bit(block.start + i) === wanted) n++;
+      const out: Split = { x: new Float32Array(n * dim), y: new Float32Array(n) };
+      let k = 0;
+      for (let i = 0; i < block.rows; i++) {
+        if (this.bit(block.start + i) !== wanted) continue;
+        for (let j = 0; j < dim; j++) out.x[k * dim + j] = block.x[i * width + this.featureIdx[j]!]!;
+        out.y[k] = block.y ? block.y[i]! : 0;
+        k++;
+      }
+      return out;
+    } finally {
+      reader.close();
+    }
+  }
+
+  private bit(r: number): number {
+    return (this.validation[r >> 3]! >> (r & 7)) & 1;
+  }
 }
 
 /** Concatenate splits (pooled baselines). */

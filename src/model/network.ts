@@ -59,8 +59,20 @@ export interface TrainOptions {
 }
 
 /** Mini-batch training on row-major x (rows × dim) and labels y. Returns the mean training log-loss of the last epoch. */
-export function trainModel(tf: Tf, model: TF.LayersModel, x: Float32Array, y: Float32Array, dim: number, opts: TrainOptions): number {
-  const rows = y.length;
+/**
+ * Training rows as blocks read one at a time: data on disk streams through, and data in memory is one block. Each
+ * epoch visits the blocks in a shuffled order and shuffles the rows within each block.
+ */
+export interface RowBlocks {
+  count: number;
+  block(index: number): { x: Float32Array; y: Float32Array };
+}
+
+export function oneBlock(x: Float32Array, y: Float32Array): RowBlocks {
+  return { count: 1, block: () => ({ x, y }) };
+}
+
+export function trainModel(tf: Tf, model: TF.LayersModel, data: RowBlocks, dim: number, opts: TrainOptions): number {
   const optimizer = opts.optimizer === 'adam' ? tf.train.adam(opts.learningRate) : tf.train.sgd(opts.learningRate);
   const mu = opts.proximalMu ?? 0;
   const anchors = mu > 0 && opts.globalWeights ? splitLike(tf, model, opts.globalWeights) : [];
@@ -68,31 +80,37 @@ export function trainModel(tf: Tf, model: TF.LayersModel, x: Float32Array, y: Fl
   let lastEpochLoss = 0;
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
-      const order = seededShuffle(rows, rng);
       let lossSum = 0;
-      for (let start = 0; start < rows; start += opts.batchSize) {
-        const idx = order.subarray(start, Math.min(rows, start + opts.batchSize));
-        const xb = new Float32Array(idx.length * dim);
-        const yb = new Float32Array(idx.length);
-        idx.forEach((r, i) => {
-          xb.set(x.subarray(r * dim, (r + 1) * dim), i * dim);
-          yb[i] = y[r]!;
-        });
-        const cost = tf.tidy(() => {
-          const xs = tf.tensor2d(xb, [idx.length, dim]);
-          const ys = tf.tensor2d(yb, [idx.length, 1]);
-          return optimizer.minimize(() => {
-            const data = tf.losses.logLoss(ys, model.apply(xs) as TF.Tensor) as TF.Scalar;
-            if (anchors.length === 0) return data;
-            const trainable = model.trainableWeights.map((w) => w.read());
-            const prox = trainable.reduce((acc, w, i) => acc.add(tf.sum(tf.square(tf.sub(w, anchors[i]!)))), tf.scalar(0));
-            return data.add(prox.mul(mu / 2)) as TF.Scalar;
-          }, true) as TF.Scalar;
-        });
-        lossSum += cost.dataSync()[0]! * idx.length;
-        cost.dispose();
+      let seen = 0;
+      for (const b of data.count > 1 ? seededShuffle(data.count, rng) : [0]) {
+        const { x, y } = data.block(b);
+        const rows = y.length;
+        seen += rows;
+        const order = seededShuffle(rows, rng);
+        for (let start = 0; start < rows; start += opts.batchSize) {
+          const idx = order.subarray(start, Math.min(rows, start + opts.batchSize));
+          const xb = new Float32Array(idx.length * dim);
+          const yb = new Float32Array(idx.length);
+          idx.forEach((r, i) => {
+            xb.set(x.subarray(r * dim, (r + 1) * dim), i * dim);
+            yb[i] = y[r]!;
+          });
+          const cost = tf.tidy(() => {
+            const xs = tf.tensor2d(xb, [idx.length, dim]);
+            const ys = tf.tensor2d(yb, [idx.length, 1]);
+            return optimizer.minimize(() => {
+              const fit = tf.losses.logLoss(ys, model.apply(xs) as TF.Tensor) as TF.Scalar;
+              if (anchors.length === 0) return fit;
+              const trainable = model.trainableWeights.map((w) => w.read());
+              const prox = trainable.reduce((acc, w, i) => acc.add(tf.sum(tf.square(tf.sub(w, anchors[i]!)))), tf.scalar(0));
+              return fit.add(prox.mul(mu / 2)) as TF.Scalar;
+            }, true) as TF.Scalar;
+          });
+          lossSum += cost.dataSync()[0]! * idx.length;
+          cost.dispose();
+        }
       }
-      lastEpochLoss = lossSum / rows;
+      lastEpochLoss = lossSum / seen;
     }
   } finally {
     optimizer.dispose();

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { dialed, type Transport } from '../../src/wire/transport.js';
 import { ParticipantJob, schemaHash } from '../../participant/job-state.js';
 import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
-import type { LoadedDataset } from '../../src/data/csv.js';
-import { splitRows } from '../../src/data/split.js';
+import type { RowStore } from '../../src/data/row-store.js';
+import { StoredSplit } from '../../src/data/split.js';
 import { loadTf } from '../../src/model/tf.js';
 import { coordinatorServiceDefinition } from '../../src/wire/proto.js';
 import { sha256, type Frame } from '../../src/wire/framing.js';
@@ -28,7 +28,7 @@ export class RogueParticipant {
 
   constructor(
     readonly organisation: string,
-    private readonly data: LoadedDataset,
+    private readonly data: RowStore,
     private readonly corruptUpdate: (honest: EncryptedVector, values: Float64Array) => Promise<EncryptedVector> | EncryptedVector,
   ) {}
 
@@ -65,7 +65,7 @@ export class RogueParticipant {
         const spec = JobSpec.parse(JSON.parse(m.jobOffer.specJson));
         const { tf } = await loadTf();
         const idx = this.data.features.map((_, i) => i);
-        this.job = new ParticipantJob(m.jobId, spec, this.organisation, this.data.features, splitRows(this.data, idx, 0.2, spec.training.seed), tf);
+        this.job = new ParticipantJob(m.jobId, spec, this.organisation, this.data.features, new StoredSplit(this.data, idx, 0.2, spec.training.seed), tf);
         return this.send(m, {
           body: 'jobAccepted',
           jobAccepted: {

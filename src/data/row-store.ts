@@ -1,0 +1,218 @@
+/**
+ * A participant's rows on disk, so memory does not grow with the data: the CSV is parsed once into fixed-width
+ * float32 files, and every pass of a job (moments, histogram, each epoch, validation) reads them back a block at a
+ * time. Layout of the store's folder:
+ *   x.f32       kept rows × features, row-major, float32 in the machine's byte order (NaN = to be imputed)
+ *   y.f32       kept rows' labels (0/1) when the data has a label column
+ *   ids.jsonl   one JSON array per kept row: [id, group column values...]
+ *   meta.json   features, row count, group columns, the load report and the id-set digest
+ */
+import { closeSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoadReport } from './csv.js';
+
+export interface RowStoreMeta {
+  features: string[];
+  rows: number;
+  labels: boolean;
+  groupColumns: string[];
+  report: LoadReport;
+  /** SHA-256 over the sorted 16-byte SHA-256 prefixes of the kept ids (hex): the id set, without the ids. */
+  idSetSha256: string;
+  /** Rows read at a time by every pass over the store. */
+  blockRows: number;
+}
+
+/** The rows of one block: x is row-major over every stored feature. Buffers are reused by the next read. */
+export interface StoredBlock {
+  start: number;
+  rows: number;
+  x: Float32Array;
+  y?: Float32Array;
+}
+
+/** Bytes of feature cells one block holds: large enough to amortise reads, small enough to keep memory flat. */
+export const BLOCK_BYTES = 16 * 1024 * 1024;
+
+/** Rows per block for a row of `features` float32 cells. */
+export function blockRowsFor(features: number, blockBytes = BLOCK_BYTES): number {
+  return Math.max(1, Math.floor(blockBytes / (4 * Math.max(1, features))));
+}
+
+export const X_FILE = 'x.f32';
+export const Y_FILE = 'y.f32';
+export const IDS_FILE = 'ids.jsonl';
+const META_FILE = 'meta.json';
+
+export class RowStore {
+  private constructor(
+    readonly dir: string,
+    readonly meta: RowStoreMeta,
+  ) {}
+
+  static open(dir: string): RowStore {
+    return new RowStore(dir, JSON.parse(readFileSync(join(dir, META_FILE), 'utf8')) as RowStoreMeta);
+  }
+
+  static writeMeta(dir: string, meta: RowStoreMeta): RowStore {
+    writeFileSync(join(dir, META_FILE), JSON.stringify(meta));
+    return new RowStore(dir, meta);
+  }
+
+  get rows(): number {
+    return this.meta.rows;
+  }
+
+  get features(): string[] {
+    return this.meta.features;
+  }
+
+  get blockRows(): number {
+    return this.meta.blockRows;
+  }
+
+  get blockCount(): number {
+    return Math.ceil(this.rows / this.blockRows);
+  }
+
+  /** Open the store's files for block reads; close the reader when done. */
+  reader(): BlockReader {
+    return new BlockReader(this);
+  }
+
+  /** Every kept row's id and group values, in row order, read a megabyte at a time. */
+  *idRows(): Generator<string[]> {
+    for (const line of readLines(join(this.dir, IDS_FILE))) yield JSON.parse(line) as string[];
+  }
+
+  /** Everything in memory (vertical jobs align and index rows at random). */
+  materialise(): { ids: string[]; x: Float32Array; y?: Float32Array; groups: Record<string, string[]> } {
+    const floats = (file: string) => {
+      const bytes = readFileSync(join(this.dir, file));
+      return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
+    };
+    const ids: string[] = [];
+    const groups = this.meta.groupColumns.map((): string[] => []);
+    for (const [id, ...values] of this.idRows()) {
+      ids.push(id!);
+      values.forEach((v, g) => groups[g]!.push(v));
+    }
+    return {
+      ids,
+      x: floats(X_FILE),
+      y: this.meta.labels ? floats(Y_FILE) : undefined,
+      groups: Object.fromEntries(this.meta.groupColumns.map((c, g) => [c, groups[g]!])),
+    };
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Reads blocks of a store by index into reused buffers. */
+export class BlockReader {
+  private readonly xFd: number;
+  private readonly yFd?: number;
+  private readonly xBuf: Float32Array;
+  private readonly yBuf?: Float32Array;
+
+  constructor(private readonly store: RowStore) {
+    this.xFd = openSync(join(store.dir, X_FILE), 'r');
+    if (store.meta.labels) this.yFd = openSync(join(store.dir, Y_FILE), 'r');
+    this.xBuf = new Float32Array(store.blockRows * store.features.length);
+    if (store.meta.labels) this.yBuf = new Float32Array(store.blockRows);
+  }
+
+  read(index: number): StoredBlock {
+    const { blockRows, features, rows } = this.store;
+    const start = index * blockRows;
+    const n = Math.min(blockRows, rows - start);
+    if (n <= 0) throw new RangeError(`block ${index} is past the end of the row store (${rows} rows)`);
+    const width = features.length;
+    const x = this.xBuf.subarray(0, n * width);
+    readFully(this.xFd, x, start * width * 4);
+    let y: Float32Array | undefined;
+    if (this.yFd !== undefined) {
+      y = this.yBuf!.subarray(0, n);
+      readFully(this.yFd, y, start * 4);
+    }
+    return { start, rows: n, x, y };
+  }
+
+  close(): void {
+    closeSync(this.xFd);
+    if (this.yFd !== undefined) closeSync(this.yFd);
+  }
+}
+
+function readFully(fd: number, into: Float32Array, position: number): void {
+  const bytes = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+  let done = 0;
+  while (done < bytes.length) {
+    const n = readSync(fd, bytes, done, bytes.length - done, position + done);
+    if (n === 0) throw new Error(`row store file ended early at byte ${position + done}`);
+    done += n;
+  }
+}
+
+/** Lines of a UTF-8 file, read in 1 MiB pieces (bytes after the last newline wait for the next piece). */
+export function* readLines(file: string): Generator<string> {
+  const fd = openSync(file, 'r');
+  const piece = Buffer.alloc(1024 * 1024);
+  let carry = Buffer.alloc(0);
+  try {
+    for (;;) {
+      const n = readSync(fd, piece, 0, piece.length, null);
+      if (n === 0) break;
+      const bytes = carry.length > 0 ? Buffer.concat([carry, piece.subarray(0, n)]) : piece.subarray(0, n);
+      const lastNewline = bytes.lastIndexOf(0x0a);
+      if (lastNewline < 0) {
+        carry = Buffer.from(bytes);
+        continue;
+      }
+      for (const line of bytes.toString('utf8', 0, lastNewline).split('\n')) if (line !== '') yield line;
+      carry = Buffer.from(bytes.subarray(lastNewline + 1));
+    }
+    if (carry.length > 0) yield carry.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Appends bytes to a file through a buffer, so many small rows cost few system calls. */
+export class FileAppender {
+  private readonly fd: number;
+  private readonly buf: Buffer;
+  private used = 0;
+
+  constructor(file: string, bufferBytes = 1024 * 1024) {
+    this.fd = openSync(file, 'w');
+    this.buf = Buffer.alloc(bufferBytes);
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.used + bytes.length > this.buf.length) this.flush();
+    if (bytes.length > this.buf.length) {
+      writeSync(this.fd, bytes);
+      return;
+    }
+    this.buf.set(bytes, this.used);
+    this.used += bytes.length;
+  }
+
+  writeText(text: string): void {
+    this.write(Buffer.from(text, 'utf8'));
+  }
+
+  flush(): void {
+    let done = 0;
+    while (done < this.used) done += writeSync(this.fd, this.buf, done, this.used - done);
+    this.used = 0;
+  }
+
+  close(): void {
+    this.flush();
+    closeSync(this.fd);
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The participant's row store: a horizontal job reading its rows from disk a block at a time computes the same
+ * sums and trains as well as one that holds them in a single block, and the store's duplicate check (done bucket
+ * by bucket on hashed ids) counts and drops exactly what a naive first-row-wins pass would.
+ */
+import { describe, expect, it } from 'vitest';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DATASETS, HOMO_PARTIES, horizontalJob, uciHomoSpec } from './helpers/federation.js';
+import { uciHomoFile } from '../src/data/public-datasets.js';
+import { ingestDataset, loadDataset } from '../src/data/csv.js';
+import { StoredSplit } from '../src/data/split.js';
+import type { DatasetSpec } from '../src/data/schema.js';
+import { HorizontalJobSpec } from '../src/config/schemas.js';
+import { ParticipantJob } from '../participant/job-state.js';
+import { preprocessingFromMoments } from '../src/model/preprocess.js';
+import { loadTf } from '../src/model/tf.js';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
+
+const tmp = () => mkdtemp(join(tmpdir(), 'fedcredit-rowstore-'));
+
+describe('row store', () => {
+  it('a job over 1,000-row blocks sums the same moments and histograms as one block, and trains as well', async () => {
+    const { tf } = await loadTf();
+    const spec = uciHomoSpec(uciHomoFile(DATASETS, HOMO_PARTIES[0]!));
+    const features = spec.features.map((f) => f.name);
+    const dir = await tmp();
+    const whole = await ingestDataset(spec, { dir: join(dir, 'whole') });
+    const blocked = await ingestDataset(spec, { dir: join(dir, 'blocked'), blockBytes: 1000 * 4 * features.length });
+    expect(whole.blockCount).toBe(1);
+    expect(blocked.blockCount).toBe(Math.ceil(blocked.rows / 1000));
+    expect(blocked.blockCount).toBeGreaterThan(5);
+    expect(blocked.meta.idSetSha256).toBe(whole.meta.idSetSha256);
+
+    const job = HorizontalJobSpec.parse({ ...horizontalJob({ encryption: { scheme: 'plaintext' } }), participants: ['a'] });
+    const idx = features.map((_, i) => i);
+    const make = (store: typeof whole) => new ParticipantJob('j', job, 'a', features, new StoredSplit(store, idx, 0.2, job.training.seed), tf);
+    const [one, many] = [make(whole), make(blocked)];
+    try {
+      expect(many.trainRows).toBe(one.trainRows);
+      expect(many.validationRows).toBe(one.validationRows);
+      const m1 = one.localMoments();
+      const m2 = many.localMoments();
+      m1.forEach((v, i) => expect(m2[i]).toBeCloseTo(v, 6 - Math.max(0, Math.floor(Math.log10(Math.abs(v) + 1)))));
+      one.setMoments(m1);
+      many.setMoments(m1);
+      expect(Array.from(many.localHistogram())).toEqual(Array.from(one.localHistogram()));
+
+      const prep = preprocessingFromMoments(features, m1, true);
+      const params = features.length + 1;
+      const zero = new Float32Array(params);
+      const trained = (j: ParticipantJob) => {
+        const update = j.localUpdate(1, zero, prep);
+        const n = update[params]!;
+        return Float32Array.from(update.subarray(0, params), (v) => v / n);
+      };
+      const a1 = one.validate(trained(one), prep);
+      const a2 = many.validate(trained(many), prep);
+      expect(a2.rows).toBe(a1.rows);
+      expect(a1.auc).toBeGreaterThan(0.65);
+      expect(Math.abs(a2.auc - a1.auc)).toBeLessThan(0.01);
+    } finally {
+      one.dispose();
+      many.dispose();
+    }
+  });
+
+  it('duplicate ids: later rows dropped, counted once each (even when already dropped for a cell), cells uncounted', async () => {
+    const dir = await tmp();
+    // 3,000 rows; every third row repeats the id of an earlier row. Feature b is sometimes missing (drop policy).
+    const lines = ['id,a,b'];
+    const rows: { id: string; a: number; b: string; line: number }[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const id = i % 3 === 2 ? `E${3 * Math.floor(i / 7)}` : `E${i}`;
+      const a = i % 5 === 0 ? NaN : i;
+      const b = i % 11 === 0 ? '' : String(i % 4);
+      rows.push({ id, a, b, line: i + 2 });
+      lines.push(`${id},${Number.isNaN(a) ? 'NA' : a},${b}`);
+    }
+    const file = join(dir, 'dups.csv');
+    await writeFile(file, lines.join('\n') + '\n');
+    const spec = (duplicate_ids: 'reject' | 'keep_first'): DatasetSpec => ({
+      path: file,
+      delimiter: ',',
+      id_column: 'id',
+      features: [
+        { name: 'a', type: 'number', missing: 'impute' },
+        { name: 'b', type: 'number', missing: 'drop' },
+      ],
+      duplicate_ids,
+      missing_values: ['', 'NA'],
+    });
+    const data = await loadDataset(spec('keep_first'));
+
+    // The naive reading: the id is checked first, so the first row of an id claims it even if dropped for a cell.
+    const seen = new Set<string>();
+    const kept: typeof rows = [];
+    let duplicates = 0;
+    let missingB = 0;
+    for (const r of rows) {
+      if (seen.has(r.id)) {
+        duplicates++;
+        continue;
+      }
+      seen.add(r.id);
+      if (r.b === '') missingB++;
+      else kept.push(r);
+    }
+    expect(duplicates).toBeGreaterThan(500);
+    expect(data.ids).toEqual(kept.map((r) => r.id));
+    expect(Array.from(data.x)).toEqual(kept.flatMap((r) => [r.a, Number(r.b)]));
+    expect(data.report.duplicateIds).toBe(duplicates);
+    expect(data.report.rowsDropped).toEqual({ duplicate_id: duplicates, 'missing:b': missingB });
+    expect(data.report.imputedCells.a).toBe(kept.filter((r) => Number.isNaN(r.a)).length);
+    expect(data.report.rowsKept + duplicates + missingB).toBe(3000);
+
+    const err = await loadDataset(spec('reject')).catch((e: unknown) => e as FedcreditError);
+    expect(err).toBeInstanceOf(FedcreditError);
+    expect((err as FedcreditError).code).toBe(ErrorCode.DATA_REJECTED);
+    const firstDup = rows.find((r, i) => rows.findIndex((q) => q.id === r.id) < i)!;
+    const firstRow = rows.find((q) => q.id === firstDup.id)!;
+    expect((err as FedcreditError).message).toContain(`id "${firstDup.id}"`);
+    expect((err as FedcreditError).message).toContain(`line ${firstRow.line} and again on line ${firstDup.line}`);
+  });
+
+  it('the id-set digest depends on the set of kept ids, not on their order', async () => {
+    const dir = await tmp();
+    const ids = Array.from({ length: 500 }, (_, i) => `id-${i}`);
+    const write = async (name: string, list: string[]) => {
+      await writeFile(join(dir, name), ['id,a', ...list.map((id, i) => `${id},${i}`)].join('\n') + '\n');
+      const spec: DatasetSpec = { path: join(dir, name), delimiter: ',', id_column: 'id', features: [{ name: 'a', type: 'number', missing: 'impute' }], duplicate_ids: 'reject', missing_values: [''] };
+      return (await ingestDataset(spec, { dir: join(dir, `${name}.rows`) })).meta.idSetSha256;
+    };
+    const forward = await write('f.csv', ids);
+    expect(await write('r.csv', [...ids].reverse())).toBe(forward);
+    expect(await write('s.csv', ids.slice(1))).not.toBe(forward);
+  });
+});
