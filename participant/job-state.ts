@@ -14,7 +14,7 @@ import { applyPreprocessing, localMoments, momentsLength, selectColumns } from '
 import { gridsFromMoments, histogramLength, localHistogram } from '../src/fl/histogram.js';
 import { EVALUATION_LENGTH, localPdHistogram } from '../src/fl/pd-histogram.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
-import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainModel, type RowBlocks } from '../src/model/network.js';
+import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainOnBlocks, type RowBlocks } from '../src/model/network.js';
 import type { Tf } from '../src/model/tf.js';
 import { seedFrom } from '../src/random.js';
 import type { EncryptedVector, Preprocessing, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
@@ -103,17 +103,18 @@ export class ParticipantJob {
     return codec.decode(vector, this.keys);
   }
 
-  localMoments(): Float64Array {
+  localMoments(): Promise<Float64Array> {
     return this.sumOverTraining((b) => localMoments(b.x, this.features.length));
   }
 
   /** A vector summed over the training blocks (moments and histograms are sums over rows). */
-  private sumOverTraining(f: (block: Split) => Float64Array): Float64Array {
+  private async sumOverTraining(f: (block: Split) => Float64Array): Promise<Float64Array> {
     let sum: Float64Array | undefined;
-    for (const block of this.split.blocks('train')) {
-      const v = f(block);
+    for (let b = 0; b < this.split.blockCount; b++) {
+      const v = f(this.split.block('train', b));
       if (!sum) sum = v;
       else for (let i = 0; i < v.length; i++) sum[i]! += v[i]!;
+      await nextTurn();
     }
     return sum!;
   }
@@ -135,7 +136,7 @@ export class ParticipantJob {
   }
 
   /** Per feature, rows and defaults of the training rows in each cell of the grid derived from the moments. */
-  localHistogram(): Float64Array {
+  localHistogram(): Promise<Float64Array> {
     const grids = this.grids();
     return this.sumOverTraining((b) => localHistogram(b.x, b.y, grids));
   }
@@ -188,12 +189,12 @@ export class ParticipantJob {
    * loss travel inside the encrypted sum so FedAvg's weighting needs no plaintext side channel; the coordinator
    * does learn each participant's row count from JobAccepted, which is stated in docs/protocol-horizontal.md.
    */
-  localUpdate(round: number, global: Float32Array, prep: Preprocessing): Float64Array {
+  async localUpdate(round: number, global: Float32Array, prep: Preprocessing): Promise<Float64Array> {
     const dim = prep.features.length;
     const model = this.ensureModel(dim);
     setFlatWeights(this.tf, model, global);
     const t = this.spec.training;
-    const loss = trainModel(this.tf, model, this.rowsOf('train', prep), dim, {
+    const loss = await trainOnBlocks(this.tf, model, this.rowsOf('train', prep), dim, {
       epochs: t.local_epochs,
       batchSize: t.batch_size,
       learningRate: t.learning_rate,
@@ -212,9 +213,9 @@ export class ParticipantJob {
   }
 
   /** Metrics of a global model on this participant's validation rows. */
-  validate(weights: Float32Array, prep: Preprocessing): ValidationMetrics {
+  async validate(weights: Float32Array, prep: Preprocessing): Promise<ValidationMetrics> {
     if (this.validationRows === 0) return { rows: 0, auc: 0, loss: 0 };
-    const { y, pd } = this.predictValidation(weights, prep);
+    const { y, pd } = await this.predictValidation(weights, prep);
     const a = auc(y, pd);
     // A validation split with one class has no AUC; it is left out of the weighted mean rather than counted as 0.
     if (Number.isNaN(a)) return { rows: 0, auc: 0, loss: 0 };
@@ -222,7 +223,7 @@ export class ParticipantJob {
   }
 
   /** Labels and predicted PD of every validation row, block by block (8 bytes per validation row). */
-  private predictValidation(weights: Float32Array, prep: Preprocessing): { y: Float32Array; pd: Float32Array } {
+  private async predictValidation(weights: Float32Array, prep: Preprocessing): Promise<{ y: Float32Array; pd: Float32Array }> {
     const dim = prep.features.length;
     const model = this.ensureModel(dim);
     setFlatWeights(this.tf, model, weights);
@@ -235,13 +236,14 @@ export class ParticipantJob {
       y.set(block.y, at);
       pd.set(predict(this.tf, model, block.x, dim), at);
       at += block.y.length;
+      await nextTurn();
     }
     return { y, pd };
   }
 
   /** The evaluation histogram of the final model's PD on this participant's validation rows (src/fl/pd-histogram.ts). */
-  localEvaluation(weights: Float32Array, prep: Preprocessing): Float64Array {
-    const { y, pd } = this.validationRows > 0 ? this.predictValidation(weights, prep) : { y: new Float32Array(), pd: new Float32Array() };
+  async localEvaluation(weights: Float32Array, prep: Preprocessing): Promise<Float64Array> {
+    const { y, pd } = this.validationRows > 0 ? await this.predictValidation(weights, prep) : { y: new Float32Array(), pd: new Float32Array() };
     return localPdHistogram(y, pd, this.spec.evaluation.decline_cutoff);
   }
 
@@ -249,4 +251,9 @@ export class ParticipantJob {
     this.model?.net.dispose();
     this.engine?.dispose();
   }
+}
+
+/** Lets the event loop run (keepalive pings, other messages) between blocks of a long pass. */
+function nextTurn(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
 }

@@ -125,15 +125,15 @@ export class ParticipantNode {
         this.store.end(stored.id, 'abandoned');
         continue;
       }
-      const job = this.createJob(stored.id, spec, stored.features);
+      const job = await this.createJob(stored.id, spec, stored.features);
       if (stored.keys) await job.restoreKeys(stored.keys);
       this.opts.log.info({ job: stored.id }, 'job restored after a restart; rejoining at the next round');
     }
   }
 
-  private createJob(id: string, spec: HorizontalJobSpec, features: string[]): ParticipantJob {
+  private async createJob(id: string, spec: HorizontalJobSpec, features: string[]): Promise<ParticipantJob> {
     const featureIdx = features.map((f) => this.rows.features.indexOf(f));
-    const split = new StoredSplit(this.rows, featureIdx, spec.training.validation_fraction, spec.training.seed);
+    const split = await StoredSplit.create(this.rows, featureIdx, spec.training.validation_fraction, spec.training.seed);
     const job = new ParticipantJob(id, spec, this.org, features, split, this.tf);
     this.jobs.set(id, job);
     return job;
@@ -303,18 +303,18 @@ export class ParticipantNode {
         const req = m.contributionRequest;
         let values: Float64Array;
         if (req.purpose === 'moments') {
-          values = job.localMoments();
+          values = await job.localMoments();
         } else if (req.purpose === 'histogram') {
-          values = job.localHistogram();
+          values = await job.localHistogram();
         } else {
           const global = toFloat32(req.globalWeights);
           if (!Buffer.from(sha256(req.globalWeights)).equals(Buffer.from(req.globalWeightsSha256))) {
             throw new FedcreditError(ErrorCode.PROTOCOL, `round ${m.round}: global weights do not match their digest`, 'restart the coordinator');
           }
           if (req.purpose === 'evaluation') {
-            values = job.localEvaluation(global, req.preprocessing!);
+            values = await job.localEvaluation(global, req.preprocessing!);
           } else {
-            values = job.localUpdate(m.round, global, req.preprocessing!);
+            values = await job.localUpdate(m.round, global, req.preprocessing!);
             this.roundStart.set(m.jobId, { global, prep: req.preprocessing! });
           }
         }
@@ -333,7 +333,7 @@ export class ParticipantNode {
         const reporter = agg.contributors[0] === this.org;
         let validation = null;
         if (agg.purpose === 'update') {
-          validation = job.validate(applyAggregate(start!.global, values), start!.prep);
+          validation = await job.validate(applyAggregate(start!.global, values), start!.prep);
         }
         return this.reply(m, {
           body: 'aggregateOpened',
@@ -411,7 +411,7 @@ export class ParticipantNode {
     if (!this.rows.meta.labels) return refuse('data.label_column', `${this.org}'s data section has no label_column; horizontal participants hold labels`);
     const features = spec.features ?? this.rows.features;
     const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
-    const job = this.createJob(m.jobId, spec, features);
+    const job = await this.createJob(m.jobId, spec, features);
     this.store.save({ id: m.jobId, specJson: offer.specJson, features });
     log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, trainRows: job.trainRows, validationRows: job.validationRows }, 'job accepted');
     if (spec.encryption.scheme === 'plaintext') log.warn({ job: m.jobId }, 'PLAINTEXT MODE: this job sends model updates unencrypted (comparison/debugging only)');

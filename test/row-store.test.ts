@@ -35,28 +35,28 @@ describe('row store', () => {
 
     const job = HorizontalJobSpec.parse({ ...horizontalJob({ encryption: { scheme: 'plaintext' } }), participants: ['a'] });
     const idx = features.map((_, i) => i);
-    const make = (store: typeof whole) => new ParticipantJob('j', job, 'a', features, new StoredSplit(store, idx, 0.2, job.training.seed), tf);
-    const [one, many] = [make(whole), make(blocked)];
+    const make = async (store: typeof whole) => new ParticipantJob('j', job, 'a', features, await StoredSplit.create(store, idx, 0.2, job.training.seed), tf);
+    const [one, many] = [await make(whole), await make(blocked)];
     try {
       expect(many.trainRows).toBe(one.trainRows);
       expect(many.validationRows).toBe(one.validationRows);
-      const m1 = one.localMoments();
-      const m2 = many.localMoments();
+      const m1 = await one.localMoments();
+      const m2 = await many.localMoments();
       m1.forEach((v, i) => expect(m2[i]).toBeCloseTo(v, 6 - Math.max(0, Math.floor(Math.log10(Math.abs(v) + 1)))));
       one.setMoments(m1);
       many.setMoments(m1);
-      expect(Array.from(many.localHistogram())).toEqual(Array.from(one.localHistogram()));
+      expect(Array.from(await many.localHistogram())).toEqual(Array.from(await one.localHistogram()));
 
       const prep = preprocessingFromMoments(features, m1, true);
       const params = features.length + 1;
       const zero = new Float32Array(params);
-      const trained = (j: ParticipantJob) => {
-        const update = j.localUpdate(1, zero, prep);
+      const trained = async (j: ParticipantJob) => {
+        const update = await j.localUpdate(1, zero, prep);
         const n = update[params]!;
         return Float32Array.from(update.subarray(0, params), (v) => v / n);
       };
-      const a1 = one.validate(trained(one), prep);
-      const a2 = many.validate(trained(many), prep);
+      const a1 = await one.validate(await trained(one), prep);
+      const a2 = await many.validate(await trained(many), prep);
       expect(a2.rows).toBe(a1.rows);
       expect(a1.auc).toBeGreaterThan(0.65);
       expect(Math.abs(a2.auc - a1.auc)).toBeLessThan(0.01);

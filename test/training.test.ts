@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { UCI, UCI_FEATURES, uciHomoSpec } from './helpers/federation.js';
 import { loadDataset } from '../src/data/csv.js';
 import { splitRows } from '../src/data/split.js';
-import { buildModel, getFlatWeights, setFlatWeights, oneBlock, trainModel } from '../src/model/network.js';
+import { buildModel, getFlatWeights, setFlatWeights, trainModel } from '../src/model/network.js';
 import { loadTf } from '../src/model/tf.js';
 
 describe('local training', async () => {
@@ -17,7 +17,7 @@ describe('local training', async () => {
   function trainFrom(global: Float32Array, proximalMu: number, seed = 5): Float32Array {
     const model = buildModel(tf, spec, dim, 3);
     setFlatWeights(tf, model, global);
-    trainModel(tf, model, oneBlock(train.x, train.y), dim, { epochs: 2, batchSize: 64, learningRate: 0.05, optimizer: 'sgd', seed, proximalMu, globalWeights: global });
+    trainModel(tf, model, train.x, train.y, dim, { epochs: 2, batchSize: 64, learningRate: 0.05, optimizer: 'sgd', seed, proximalMu, globalWeights: global });
     const w = getFlatWeights(model);
     model.dispose();
     return w;

@@ -96,7 +96,7 @@ export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Pro
     },
   });
   try {
-    await pipeline(createReadStream(file), parser.resume());
+    await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), parser.resume());
     return loader.finish();
   } catch (err) {
     loader.discard();

@@ -22,7 +22,7 @@ import { ErrorCode, FedcreditError } from '../errors.js';
 import { binaryMetrics } from '../metrics.js';
 import { loadArtifact, writeArtifact } from '../model/artifact.js';
 import { binsFromHistogram, gridsFromMoments, localHistogram, preprocessingFromBins } from '../fl/histogram.js';
-import { buildModel, predict, oneBlock, trainModel } from '../model/network.js';
+import { buildModel, predict, trainModel } from '../model/network.js';
 import { applyPreprocessing, localMoments, preprocessingFromMoments, selectColumns } from '../model/preprocess.js';
 import { loadTf, type Tf } from '../model/tf.js';
 import { writeArtifactReport } from '../report/artifact-report.js';
@@ -228,7 +228,7 @@ function fitCentralJob(tf: Tf, job: JobSpec, columns: string[], splits: Split[])
   const input = (rawX: Float32Array) => applyPreprocessing(selectColumns(rawX, columns, prep.features), prep);
   const model = buildModel(tf, job.model, dim, job.training.seed);
   const t = job.training;
-  trainModel(tf, model, oneBlock(input(pooled.x), pooled.y), dim, {
+  trainModel(tf, model, input(pooled.x), pooled.y, dim, {
     epochs: t.rounds * t.local_epochs,
     batchSize: t.batch_size,
     learningRate: t.learning_rate,

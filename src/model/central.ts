@@ -4,7 +4,7 @@
  */
 import type { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { concatSplits, type Split } from '../data/split.js';
-import { buildModel, predict, oneBlock, trainModel } from './network.js';
+import { buildModel, predict, trainModel } from './network.js';
 import { applyPreprocessing, localMoments, preprocessingFromMoments } from './preprocess.js';
 import type { Tf } from './tf.js';
 
@@ -20,7 +20,7 @@ export function fitCentral(tf: Tf, job: JobSpec, features: string[], splits: Spl
   const prep = preprocessingFromMoments(features, localMoments(pooled.x, dim), job.training.standardize);
   const model = buildModel(tf, job.model, dim, job.training.seed);
   const t = job.training;
-  trainModel(tf, model, oneBlock(applyPreprocessing(pooled.x, prep), pooled.y), dim, {
+  trainModel(tf, model, applyPreprocessing(pooled.x, prep), pooled.y, dim, {
     epochs: t.rounds * t.local_epochs,
     batchSize: t.batch_size,
     learningRate: t.learning_rate,

@@ -58,65 +58,123 @@ export interface TrainOptions {
   globalWeights?: Float32Array;
 }
 
-/** Mini-batch training on row-major x (rows × dim) and labels y. Returns the mean training log-loss of the last epoch. */
 /**
- * Training rows as blocks read one at a time: data on disk streams through, and data in memory is one block. Each
- * epoch visits the blocks in a shuffled order and shuffles the rows within each block.
+ * Training rows as blocks read one at a time: data on disk streams through them. Each epoch visits the blocks in a
+ * shuffled order and shuffles the rows within each block.
  */
 export interface RowBlocks {
   count: number;
   block(index: number): { x: Float32Array; y: Float32Array };
 }
 
-export function oneBlock(x: Float32Array, y: Float32Array): RowBlocks {
-  return { count: 1, block: () => ({ x, y }) };
-}
-
-export function trainModel(tf: Tf, model: TF.LayersModel, data: RowBlocks, dim: number, opts: TrainOptions): number {
-  const optimizer = opts.optimizer === 'adam' ? tf.train.adam(opts.learningRate) : tf.train.sgd(opts.learningRate);
-  const mu = opts.proximalMu ?? 0;
-  const anchors = mu > 0 && opts.globalWeights ? splitLike(tf, model, opts.globalWeights) : [];
-  const rng = new Rng(opts.seed);
-  let lastEpochLoss = 0;
+/** Mini-batch training on row-major x (rows × dim) and labels y. Returns the mean training log-loss of the last epoch. */
+export function trainModel(tf: Tf, model: TF.LayersModel, x: Float32Array, y: Float32Array, dim: number, opts: TrainOptions): number {
+  const trainer = new Trainer(tf, model, dim, opts);
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
-      let lossSum = 0;
-      let seen = 0;
-      for (const b of data.count > 1 ? seededShuffle(data.count, rng) : [0]) {
+      for (const _ of trainer.fitBlock(x, y));
+      trainer.endEpoch();
+    }
+    return trainer.lastEpochLoss;
+  } finally {
+    trainer.dispose();
+  }
+}
+
+/**
+ * trainModel over blocks, giving the event loop a turn at least every TURN_MS: a long pass over many rows must not
+ * stop the node answering its connection's keepalive pings.
+ */
+export async function trainOnBlocks(tf: Tf, model: TF.LayersModel, data: RowBlocks, dim: number, opts: TrainOptions): Promise<number> {
+  const trainer = new Trainer(tf, model, dim, opts);
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      for (const b of data.count > 1 ? trainer.shuffle(data.count) : [0]) {
         const { x, y } = data.block(b);
-        const rows = y.length;
-        seen += rows;
-        const order = seededShuffle(rows, rng);
-        for (let start = 0; start < rows; start += opts.batchSize) {
-          const idx = order.subarray(start, Math.min(rows, start + opts.batchSize));
-          const xb = new Float32Array(idx.length * dim);
-          const yb = new Float32Array(idx.length);
-          idx.forEach((r, i) => {
-            xb.set(x.subarray(r * dim, (r + 1) * dim), i * dim);
-            yb[i] = y[r]!;
-          });
-          const cost = tf.tidy(() => {
-            const xs = tf.tensor2d(xb, [idx.length, dim]);
-            const ys = tf.tensor2d(yb, [idx.length, 1]);
-            return optimizer.minimize(() => {
-              const fit = tf.losses.logLoss(ys, model.apply(xs) as TF.Tensor) as TF.Scalar;
-              if (anchors.length === 0) return fit;
-              const trainable = model.trainableWeights.map((w) => w.read());
-              const prox = trainable.reduce((acc, w, i) => acc.add(tf.sum(tf.square(tf.sub(w, anchors[i]!)))), tf.scalar(0));
-              return fit.add(prox.mul(mu / 2)) as TF.Scalar;
-            }, true) as TF.Scalar;
-          });
-          lossSum += cost.dataSync()[0]! * idx.length;
-          cost.dispose();
+        let turn = performance.now();
+        for (const _ of trainer.fitBlock(x, y)) {
+          if (performance.now() - turn < TURN_MS) continue;
+          await new Promise((r) => setImmediate(r));
+          turn = performance.now();
         }
       }
-      lastEpochLoss = lossSum / seen;
+      trainer.endEpoch();
     }
+    return trainer.lastEpochLoss;
   } finally {
-    optimizer.dispose();
-    anchors.forEach((t) => t.dispose());
+    trainer.dispose();
   }
-  return lastEpochLoss;
+}
+
+const TURN_MS = 200;
+
+/** One local training run: the optimiser, the FedProx anchors, the shuffling stream and the epoch's loss. */
+class Trainer {
+  lastEpochLoss = 0;
+  private readonly optimizer: TF.Optimizer;
+  private readonly mu: number;
+  private readonly anchors: TF.Tensor[];
+  private readonly rng: Rng;
+  private lossSum = 0;
+  private seen = 0;
+
+  constructor(
+    private readonly tf: Tf,
+    private readonly model: TF.LayersModel,
+    private readonly dim: number,
+    private readonly opts: TrainOptions,
+  ) {
+    this.optimizer = opts.optimizer === 'adam' ? tf.train.adam(opts.learningRate) : tf.train.sgd(opts.learningRate);
+    this.mu = opts.proximalMu ?? 0;
+    this.anchors = this.mu > 0 && opts.globalWeights ? splitLike(tf, model, opts.globalWeights) : [];
+    this.rng = new Rng(opts.seed);
+  }
+
+  shuffle(n: number): Uint32Array {
+    return seededShuffle(n, this.rng);
+  }
+
+  /** Train on one block's rows, shuffled; yields after each mini-batch. */
+  *fitBlock(x: Float32Array, y: Float32Array): Generator<void> {
+    const { tf, model, dim, anchors, mu } = this;
+    const rows = y.length;
+    const order = this.shuffle(rows);
+    for (let start = 0; start < rows; start += this.opts.batchSize) {
+      const idx = order.subarray(start, Math.min(rows, start + this.opts.batchSize));
+      const xb = new Float32Array(idx.length * dim);
+      const yb = new Float32Array(idx.length);
+      idx.forEach((r, i) => {
+        xb.set(x.subarray(r * dim, (r + 1) * dim), i * dim);
+        yb[i] = y[r]!;
+      });
+      const cost = tf.tidy(() => {
+        const xs = tf.tensor2d(xb, [idx.length, dim]);
+        const ys = tf.tensor2d(yb, [idx.length, 1]);
+        return this.optimizer.minimize(() => {
+          const fit = tf.losses.logLoss(ys, model.apply(xs) as TF.Tensor) as TF.Scalar;
+          if (anchors.length === 0) return fit;
+          const trainable = model.trainableWeights.map((w) => w.read());
+          const prox = trainable.reduce((acc, w, i) => acc.add(tf.sum(tf.square(tf.sub(w, anchors[i]!)))), tf.scalar(0));
+          return fit.add(prox.mul(mu / 2)) as TF.Scalar;
+        }, true) as TF.Scalar;
+      });
+      this.lossSum += cost.dataSync()[0]! * idx.length;
+      this.seen += idx.length;
+      cost.dispose();
+      yield;
+    }
+  }
+
+  endEpoch(): void {
+    this.lastEpochLoss = this.lossSum / this.seen;
+    this.lossSum = 0;
+    this.seen = 0;
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.anchors.forEach((t) => t.dispose());
+  }
 }
 
 function splitLike(tf: Tf, model: TF.LayersModel, flat: Float32Array): TF.Tensor[] {

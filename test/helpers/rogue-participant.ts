@@ -65,7 +65,7 @@ export class RogueParticipant {
         const spec = JobSpec.parse(JSON.parse(m.jobOffer.specJson));
         const { tf } = await loadTf();
         const idx = this.data.features.map((_, i) => i);
-        this.job = new ParticipantJob(m.jobId, spec, this.organisation, this.data.features, new StoredSplit(this.data, idx, 0.2, spec.training.seed), tf);
+        this.job = new ParticipantJob(m.jobId, spec, this.organisation, this.data.features, await StoredSplit.create(this.data, idx, 0.2, spec.training.seed), tf);
         return this.send(m, {
           body: 'jobAccepted',
           jobAccepted: {
@@ -83,9 +83,9 @@ export class RogueParticipant {
       case 'contributionRequest': {
         const req = m.contributionRequest;
         if (req.purpose === 'moments') {
-          return this.send(m, { body: 'contribution', contribution: { purpose: 'moments', vector: await this.job!.encode(this.job!.localMoments()) } });
+          return this.send(m, { body: 'contribution', contribution: { purpose: 'moments', vector: await this.job!.encode(await this.job!.localMoments()) } });
         }
-        const values = this.job!.localUpdate(m.round, toFloat32(req.globalWeights), req.preprocessing!);
+        const values = await this.job!.localUpdate(m.round, toFloat32(req.globalWeights), req.preprocessing!);
         const vector = await this.corruptUpdate(await this.job!.encode(values), values);
         return this.send(m, { body: 'contribution', contribution: { purpose: 'update', vector } });
       }
