@@ -5,7 +5,7 @@
  * profiled (as by `node --cpu-prof`) and summarises where the CPU time went (bench/profile-summary.ts).
  * BENCHMARKS.md records the latest results with the machine they ran on.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -66,7 +66,7 @@ const windows: { label: string; startUs: number; endUs: number }[] = [];
 const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** EphemeralFederation.run, noting when each event arrived; the stretch from round 1's end to the last round's end is a window. */
-async function runJob(fed: EphemeralFederation, job: { name: string } & Record<string, unknown>) {
+async function runJob(fed: EphemeralFederation, job: { name: string } & Record<string, unknown>, onEvent?: (e: JobEvent) => void) {
   const client = await fed.client();
   const jobId = await client.submitJob(JSON.stringify(job), 'test-bank');
   const events: JobEvent[] = [];
@@ -74,6 +74,7 @@ async function runJob(fed: EphemeralFederation, job: { name: string } & Record<s
   const last = await client.watchJob(jobId, (e) => {
     events.push(e);
     arrivedUs.push(monoUs());
+    onEvent?.(e);
   });
   const progress = events.flatMap((e, i) => (e.progress ? [arrivedUs[i]!] : []));
   if (progress.length >= 2) windows.push({ label: `${job.name} rounds 2..${progress.length}`, startUs: progress[0]!, endUs: progress.at(-1)! });
@@ -84,16 +85,18 @@ async function horizontal(): Promise<void> {
   const names = ['bank-a', 'bank-b', 'bank-c'];
   const fed = await EphemeralFederation.start(names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, UCI_HOMO_PARTIES[i]!)) })), { prefix: 'fedcredit-bench-' });
   try {
-    const models: [string, object][] = [
-      ['lr', { type: 'logistic' }],
-      ['mlp_3k', { type: 'mlp', hidden: [96, 8] }],
-      ['mlp_100k', { type: 'mlp', hidden: [256, 256, 128] }],
+    // The 1M-parameter MLP trains for about a minute a round on the pure-JS backend: one repetition of 3 rounds.
+    const models: [string, object, { rounds: number; reps: number }][] = [
+      ['lr', { type: 'logistic' }, { rounds: 5, reps }],
+      ['mlp_3k', { type: 'mlp', hidden: [96, 8] }, { rounds: 5, reps }],
+      ['mlp_100k', { type: 'mlp', hidden: [256, 256, 128] }, { rounds: 5, reps }],
+      ...(quick ? [] : [['mlp_1m', { type: 'mlp', hidden: [1024, 1000] }, { rounds: 3, reps: 1 }] as [string, object, { rounds: number; reps: number }]]),
     ];
-    const rounds = quick ? 3 : 5;
-    for (const [key, model] of models) {
+    for (const [key, model, plan] of models) {
+      const rounds = quick ? 3 : plan.rounds;
       const times: Record<'ckks' | 'plaintext', number[]> = { ckks: [], plaintext: [] };
       let params = 0;
-      for (let r = 0; r < (quick ? 1 : reps); r++) {
+      for (let r = 0; r < (quick ? 1 : plan.reps); r++) {
         for (const scheme of ['ckks', 'plaintext'] as const) {
           const run = await runJob(fed, {
             name: `bench-${key}`,
@@ -322,6 +325,9 @@ async function psi(n: number): Promise<void> {
     missing_values: [''],
   });
   const fed = await EphemeralFederation.start([{ name: 'bank', data: data('guest.csv', true) }, { name: 'tax-bureau', data: data('host.csv', false) }], { prefix: 'fedcredit-bench-' });
+  // Each party's peak RSS up to the end of the PSI (training comes after it in the same job).
+  let peaks: number[] = [];
+  const endOfPsi = (e: JobEvent) => /enterprises shared by all parties/.test(e.message);
   try {
     const run = await runJob(fed, {
       name: 'bench-psi',
@@ -332,10 +338,12 @@ async function psi(n: number): Promise<void> {
       alignment: { id_format: 'any', min_intersection: 1 },
       training: { epochs: 1, batch_size: 4096, patience: 0, step_timeout_s: 600 },
       encryption: { scheme: 'plaintext' },
+    }, (e) => {
+      if (endOfPsi(e)) peaks = ['bank', 'tax-bureau'].map((p) => procStats(fed.cluster.process(p)!.pid!).peakRssMb);
     });
     run.client.close();
     const start = run.events.find((e) => e.stage === 'psi')!;
-    const end = run.events.find((e) => /enterprises shared by all parties/.test(e.message));
+    const end = run.events.find(endOfPsi);
     if (!end) throw new Error(`psi ${n}: ${run.last.message}`);
     windows.push({ label: `psi ${n}`, startUs: run.arrivedUs[run.events.indexOf(start)]!, endUs: run.arrivedUs[run.events.indexOf(end)]! });
     const seconds = (end.unixMs - start.unixMs) / 1000;
@@ -344,12 +352,121 @@ async function psi(n: number): Promise<void> {
     const key = n >= 1_000_000 ? '1m' : `${n / 1000}k`;
     results[`psi.${key}.seconds`] = +seconds.toFixed(2);
     results[`psi.${key}.ids_per_core_second`] = Math.round(perCore);
+    results[`psi.${key}.guest_peak_rss_mb`] = Math.round(peaks[0]!);
+    results[`psi.${key}.host_peak_rss_mb`] = Math.round(peaks[1]!);
     if (n === (quick ? 100_000 : 1_000_000) || !results['psi.ids_per_core_second']) results['psi.ids_per_core_second'] = Math.round(perCore);
-    table.push([`psi ${n} x ${n} ids (50% shared)`, `${seconds.toFixed(1)}s over loopback`, `${Math.round(perCore)} ids/core-s`, end.message.replace(/^\D*/, '')]);
+    table.push([`psi ${n} x ${n} ids (50% shared)`, `${seconds.toFixed(1)}s over loopback`, `${Math.round(perCore)} ids/core-s`, `${end.message.replace(/^\D*/, '')}; peak RSS guest ${Math.round(peaks[0]!)} MiB, host ${Math.round(peaks[1]!)} MiB`]);
   } finally {
     await fed.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A CSV of `rows` enterprises with an id, a 0/1 label and 28 numeric features (30 columns, ~150 bytes a row), the
+ * label drawn from a logistic model of the first features so a round has something to learn.
+ */
+async function writeWideCsv(file: string, rows: number, idPrefix: string, seed: number): Promise<void> {
+  const features = 28;
+  const out = createWriteStream(file);
+  out.write(['id', 'y', ...Array.from({ length: features }, (_, j) => `f${j}`)].join(',') + '\n');
+  const rng = new Rng(seed);
+  const cells = new Array<string>(features);
+  for (let start = 0; start < rows; start += 2000) {
+    let chunk = '';
+    for (let i = start; i < Math.min(rows, start + 2000); i++) {
+      let z = -1.5;
+      for (let j = 0; j < features; j++) {
+        const v = rng.normal();
+        if (j < 6) z += v * (j % 2 === 0 ? 0.8 : -0.5);
+        cells[j] = (v * 100).toFixed(2);
+      }
+      chunk += `${idPrefix}${i},${rng.next() < 1 / (1 + Math.exp(-z)) ? 1 : 0},${cells.join(',')}\n`;
+    }
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((r) => out.end(r));
+}
+
+function wideSpec(file: string) {
+  return {
+    path: file,
+    delimiter: ',',
+    id_column: 'id',
+    label_column: 'y',
+    features: Array.from({ length: 28 }, (_, j) => ({ name: `f${j}`, type: 'number' as const, missing: 'impute' as const })),
+    duplicate_ids: 'reject' as const,
+    missing_values: [''],
+  };
+}
+
+/** Resolves when a participant's log says it reached the coordinator (after it has read its data). */
+async function connected(fed: EphemeralFederation, name: string, timeoutMs: number): Promise<void> {
+  const log = join(fed.dir, 'logs', `${name}.log`);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (existsSync(log) && (await readFile(log, 'utf8')).includes('connected to coordinator')) return;
+    if (fed.cluster.process(name)?.exitCode != null) throw new Error(`${name} exited while reading its data; see ${log}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${name} did not connect within ${timeoutMs / 1000} s; see ${log}`);
+}
+
+/**
+ * One participant with a large generated CSV (1M, 3M and 10M rows × 30 columns) and a small partner run one
+ * horizontal CKKS round of logistic regression with binning (moments, histogram, update and evaluation passes over
+ * the rows). The large participant's peak RSS (VmHWM) should stay flat as its rows grow tenfold.
+ */
+async function memory(): Promise<void> {
+  const sizes = quick ? [250_000, 1_000_000] : [1_000_000, 3_000_000, 10_000_000];
+  const peaks: [number, number][] = [];
+  for (const rows of sizes) {
+    const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-memory-'));
+    try {
+      const generated = performance.now();
+      await writeWideCsv(join(dir, 'large.csv'), rows, 'L', 1);
+      await writeWideCsv(join(dir, 'small.csv'), 20_000, 'S', 2);
+      const csvBytes = statSync(join(dir, 'large.csv')).size;
+      console.log(`memory: ${rows} rows written (${(csvBytes / 2 ** 30).toFixed(2)} GiB) in ${((performance.now() - generated) / 1000).toFixed(0)} s`);
+      const started = performance.now();
+      const fed = await EphemeralFederation.start([{ name: 'bank-large', data: wideSpec(join(dir, 'large.csv')) }, { name: 'bank-small', data: wideSpec(join(dir, 'small.csv')) }], { prefix: 'fedcredit-bench-' });
+      try {
+        await connected(fed, 'bank-large', 60_000 + rows / 20);
+        await connected(fed, 'bank-small', 60_000);
+        const ingestS = (performance.now() - started) / 1000;
+        const afterIngest = procStats(fed.cluster.process('bank-large')!.pid!);
+        const run = await runJob(fed, {
+          name: 'bench-memory',
+          kind: 'horizontal',
+          purpose: 'benchmark',
+          participants: ['bank-large', 'bank-small'],
+          model: { type: 'logistic' },
+          binning: { method: 'quantile', max_bins: 10, iv_threshold: 0 },
+          training: { rounds: 1, local_epochs: 1, batch_size: 1024, learning_rate: 0.01, optimizer: 'adam', seed: 1, validation_fraction: 0.1, round_timeout_s: 3600 },
+          encryption: { scheme: 'ckks' },
+        });
+        run.client.close();
+        if (run.last.state !== 'succeeded') throw new Error(`memory ${rows}: ${run.last.message}`);
+        const roundS = run.events.find((e) => e.progress)?.progress?.seconds ?? NaN;
+        const stats = procStats(fed.cluster.process('bank-large')!.pid!);
+        const key = rows >= 1_000_000 ? `${rows / 1_000_000}m` : `${rows / 1000}k`;
+        results[`memory.rows_${key}.peak_rss_mb`] = Math.round(stats.peakRssMb);
+        results[`memory.rows_${key}.rss_after_ingest_mb`] = Math.round(afterIngest.rssMb);
+        results[`memory.rows_${key}.ingest_s`] = +ingestS.toFixed(1);
+        results[`memory.rows_${key}.round_s`] = +roundS.toFixed(1);
+        peaks.push([rows, stats.peakRssMb]);
+        table.push([`memory ${rows} rows × 30 columns (${(csvBytes / 2 ** 30).toFixed(2)} GiB CSV)`, `peak RSS ${Math.round(stats.peakRssMb)} MiB`, `read in ${ingestS.toFixed(0)} s`, `one CKKS round ${roundS.toFixed(0)} s`]);
+      } finally {
+        await fed.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const [first, last] = [peaks[0]!, peaks.at(-1)!];
+  results['memory.peak_rss_mb'] = Math.round(last[1]);
+  results['memory.peak_growth'] = +(last[1] / first[1]).toFixed(3);
+  table.push(['memory flatness', `${last[0] / first[0]}x the rows`, `peak RSS ×${(last[1] / first[1]).toFixed(2)}`, '']);
 }
 
 /** A process's peak and current resident set (MiB) and CPU seconds so far, from /proc (Linux). */
@@ -521,6 +638,7 @@ const scenarios: [string, () => Promise<void>][] = [
   ['horizontal', horizontal],
   ['ledger', ledger],
   ['coordinator', coordinatorScale],
+  ['memory', memory],
 ];
 // `--profile DIR`: each scenario again in its own process tree, every process and worker thread profiled as by
 // `node --cpu-prof` (bench/cpu-profile-hook.ts, through NODE_OPTIONS, so the coordinator and participants the
