@@ -248,6 +248,7 @@ export class ParticipantJob {
   }
 
   dispose(): void {
+    this.split.close();
     this.model?.net.dispose();
     this.engine?.dispose();
   }

@@ -1,12 +1,12 @@
-import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, parse } from 'csv-parse';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { DatasetSpec, FeatureSpec } from './schema.js';
-import { IdBuckets, type Duplicate } from './id-buckets.js';
-import { blockRowsFor, FileAppender, IDS_FILE, readLines, RowStore, X_FILE, Y_FILE } from './row-store.js';
+import { ID_HASH_BYTES, IdBuckets, type Duplicate } from './id-buckets.js';
+import { blockRowsFor, FileAppender, ID_HASH_FILE, IDS_FILE, readLines, readRecordPieces, RowStore, X_FILE, Y_FILE } from './row-store.js';
 
 export interface LoadReport {
   file: string;
@@ -176,6 +176,7 @@ class Loader {
   private readonly xOut: FileAppender;
   private readonly yOut?: FileAppender;
   private readonly idsOut: FileAppender;
+  private readonly hashOut: FileAppender;
   private readonly buckets: IdBuckets;
   private readonly reasons: string[] = ['kept'];
   private kept = 0;
@@ -197,6 +198,7 @@ class Loader {
     this.xOut = new FileAppender(join(dir, X_FILE));
     if (labelColumn !== undefined) this.yOut = new FileAppender(join(dir, Y_FILE));
     this.idsOut = new FileAppender(join(dir, IDS_FILE));
+    this.hashOut = new FileAppender(join(dir, ID_HASH_FILE));
     this.buckets = new IdBuckets(dir);
     this.missingCounts = new Uint32Array(features.length);
     this.nonNumericCounts = new Uint32Array(features.length);
@@ -272,6 +274,7 @@ class Loader {
     this.xOut.close();
     this.yOut?.close();
     this.idsOut.close();
+    this.hashOut.close();
   }
 
   /**
@@ -316,12 +319,14 @@ class Loader {
     const width = this.features.length;
     const xs = new RowStoreRewriter(join(this.dir, X_FILE), width * 4);
     const ys = this.labelColumn === undefined ? undefined : new RowStoreRewriter(join(this.dir, Y_FILE), 4);
+    const hashes = new RowStoreRewriter(join(this.dir, ID_HASH_FILE), ID_HASH_BYTES);
     const idsIn = readLines(join(this.dir, IDS_FILE));
     const idsOut = new FileAppender(join(this.dir, `${IDS_FILE}.next`));
     let next = 0;
     for (let r = 0; r < this.kept; r++) {
       const row = xs.next();
       ys?.next();
+      hashes.next();
       const ids = idsIn.next().value as string;
       const drop = next < remove.length && remove[next] === r;
       if (drop) {
@@ -332,10 +337,12 @@ class Loader {
       }
       xs.keep(row);
       ys?.keepLast();
+      hashes.keepLast();
       idsOut.writeText(`${ids}\n`);
     }
     xs.finish();
     ys?.finish();
+    hashes.finish();
     idsOut.close();
     renameSync(join(this.dir, `${IDS_FILE}.next`), join(this.dir, IDS_FILE));
     this.kept -= remove.length;
@@ -394,7 +401,7 @@ class Loader {
     const id = record[cols.id].trim();
     if (id === '') this.report.invalidIds++;
     const reason = (id === '' ? 'missing_id' : undefined) ?? labelReason ?? cellReason;
-    if (id !== '') this.buckets.add(id, line, reason === undefined ? this.kept : -1, reason === undefined ? NO_REASON : this.reasonCode(reason));
+    const hash = id === '' ? undefined : this.buckets.add(id, line, reason === undefined ? this.kept : -1, reason === undefined ? NO_REASON : this.reasonCode(reason));
     if (reason !== undefined) {
       this.report.rowsDropped[reason] = (this.report.rowsDropped[reason] ?? 0) + 1;
       return;
@@ -403,6 +410,7 @@ class Loader {
     for (let j = 0; j < row.length; j++) if (Number.isNaN(row[j])) this.imputedCounts[j]++;
     this.xOut.write(new Uint8Array(row.buffer));
     if (this.yOut) this.yOut.write(new Uint8Array(Float32Array.of(this.label).buffer));
+    this.hashOut.write(hash!);
     const groups = cols.groups.map((col) => {
       const cell = record[col]!.trim();
       return this.missing.has(cell) ? '' : cell;
@@ -516,18 +524,8 @@ class RowStoreRewriter {
 }
 
 function* readRecords(file: string, recordBytes: number): Generator<Uint8Array> {
-  const fd = openSync(file, 'r');
-  const per = Math.max(1, Math.floor((1024 * 1024) / recordBytes));
-  const buf = new Uint8Array(per * recordBytes);
-  try {
-    for (;;) {
-      let n = 0;
-      for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
-      if (n === 0) return;
-      for (let o = 0; o + recordBytes <= n; o += recordBytes) yield buf.slice(o, o + recordBytes);
-    }
-  } finally {
-    closeSync(fd);
+  for (const piece of readRecordPieces(file, recordBytes)) {
+    for (let o = 0; o < piece.length; o += recordBytes) yield piece.slice(o, o + recordBytes);
   }
 }
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { FileAppender } from './row-store.js';
 
 const BUCKETS = 256;
-const HASH_BYTES = 16;
+export const ID_HASH_BYTES = 16;
+const HASH_BYTES = ID_HASH_BYTES;
 /** hash, line, kept row index (-1 when the row was dropped), drop reason code (0 = none). */
 const ENTRY_BYTES = HASH_BYTES + 12;
 /** Sort keys pack (first hash word, entry index) into a float64's 53 bits. */
@@ -26,6 +27,11 @@ export interface Duplicate {
   reason: number;
 }
 
+/** The first 16 bytes of the SHA-256 of an id: what the duplicate check, the id-set digest and the split use. */
+export function idHash(id: string): Buffer {
+  return createHash('sha256').update(id).digest().subarray(0, ID_HASH_BYTES);
+}
+
 export class IdBuckets {
   private readonly dir: string;
   private readonly files: FileAppender[] = [];
@@ -38,14 +44,16 @@ export class IdBuckets {
     for (let b = 0; b < BUCKETS; b++) this.files.push(new FileAppender(join(this.dir, `${b}.bin`), 32 * 1024));
   }
 
-  add(id: string, line: number, keptIndex: number, reason: number): void {
-    const hash = createHash('sha256').update(id).digest();
+  /** Record an id's row; returns the id's hash. */
+  add(id: string, line: number, keptIndex: number, reason: number): Buffer {
+    const hash = idHash(id);
     const e = this.entry;
     hash.copy(e, 0, 0, HASH_BYTES);
     e.writeUInt32LE(line, HASH_BYTES);
     e.writeInt32LE(keptIndex, HASH_BYTES + 4);
     e.writeUInt32LE(reason, HASH_BYTES + 8);
     this.files[hash[0]!]!.write(e);
+    return hash;
   }
 
   /**

@@ -5,6 +5,7 @@
  *   x.f32       kept rows × features, row-major, float32 in the machine's byte order (NaN = to be imputed)
  *   y.f32       kept rows' labels (0/1) when the data has a label column
  *   ids.jsonl   one JSON array per kept row: [id, group column values...]
+ *   idhash.bin  16 bytes per kept row: the first half of the SHA-256 of its id (src/data/id-buckets.ts)
  *   meta.json   features, row count, group columns, the load report and the id-set digest
  */
 import { closeSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -42,6 +43,7 @@ export function blockRowsFor(features: number, blockBytes = BLOCK_BYTES): number
 export const X_FILE = 'x.f32';
 export const Y_FILE = 'y.f32';
 export const IDS_FILE = 'ids.jsonl';
+export const ID_HASH_FILE = 'idhash.bin';
 const META_FILE = 'meta.json';
 
 export class RowStore {
@@ -83,6 +85,11 @@ export class RowStore {
   /** Every kept row's id and group values, in row order, read a megabyte at a time. */
   *idRows(): Generator<string[]> {
     for (const line of readLines(join(this.dir, IDS_FILE))) yield JSON.parse(line) as string[];
+  }
+
+  /** The kept rows' id hashes in row order, a megabyte at a time (each piece a whole number of 16-byte hashes). */
+  *idHashes(): Generator<Uint8Array> {
+    yield* readRecordPieces(join(this.dir, ID_HASH_FILE), 16);
   }
 
   /** Everything in memory (vertical jobs align and index rows at random). */
@@ -153,6 +160,23 @@ function readFully(fd: number, into: Float32Array, position: number): void {
     const n = readSync(fd, bytes, done, bytes.length - done, position + done);
     if (n === 0) throw new Error(`row store file ended early at byte ${position + done}`);
     done += n;
+  }
+}
+
+/** A file of fixed-size records, read about a megabyte at a time into one reused buffer (a whole number of records each). */
+export function* readRecordPieces(file: string, recordBytes: number): Generator<Uint8Array> {
+  const fd = openSync(file, 'r');
+  const buf = new Uint8Array(Math.max(1, Math.floor((1024 * 1024) / recordBytes)) * recordBytes);
+  try {
+    for (;;) {
+      let n = 0;
+      for (let got = -1; got !== 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
+      const whole = n - (n % recordBytes);
+      if (whole > 0) yield buf.subarray(0, whole);
+      if (n < buf.length) return;
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

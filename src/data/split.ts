@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { LoadedDataset } from './csv.js';
-import type { RowStore } from './row-store.js';
+import type { BlockReader, RowStore } from './row-store.js';
+import { ID_HASH_BYTES, idHash } from './id-buckets.js';
 
 /** Rows of one split, row-major over the chosen features. */
 export interface Split {
@@ -14,7 +15,7 @@ export interface Split {
  */
 export function splitRows(data: LoadedDataset, featureIdx: number[], validationFraction: number, seed: number): { train: Split; validation: Split } {
   const dim = featureIdx.length;
-  const isValidation = data.ids.map((id) => inValidation(id, seed, validationFraction));
+  const isValidation = data.ids.map((id) => splitPoint(idHash(id), seed) < validationFraction);
   const nValid = isValidation.filter(Boolean).length;
   const make = (n: number): Split => ({ x: new Float32Array(n * dim), y: new Float32Array(n) });
   const train = make(data.rows - nValid);
@@ -31,8 +32,9 @@ export function splitRows(data: LoadedDataset, featureIdx: number[], validationF
   return { train, validation };
 }
 
-function inValidation(id: string, seed: number, validationFraction: number): boolean {
-  return createHash('sha256').update(`${seed}|${id}`).digest().readUInt32BE(0) / 2 ** 32 < validationFraction;
+/** Where a row falls in [0, 1) for the job's seed, from its id's hash: the same in every run, whatever the row order. */
+function splitPoint(hash: Uint8Array, seed: number): number {
+  return createHash('sha256').update(`${seed}|`).update(hash).digest().readUInt32BE(0) / 2 ** 32;
 }
 
 /**
@@ -40,6 +42,8 @@ function inValidation(id: string, seed: number, validationFraction: number): boo
  * read a block at a time with the job's columns picked out, so memory does not grow with the rows.
  */
 export class StoredSplit {
+  private reader?: BlockReader;
+
   private constructor(
     private readonly store: RowStore,
     private readonly featureIdx: number[],
@@ -47,17 +51,18 @@ export class StoredSplit {
     readonly validationRows: number,
   ) {}
 
-  /** Reads every id once (giving the event loop a turn every 65,536 ids: 10M ids take tens of seconds). */
+  /** Reads every id's hash once, giving the event loop a turn after each megabyte (65,536 ids). */
   static async create(store: RowStore, featureIdx: number[], validationFraction: number, seed: number): Promise<StoredSplit> {
     const validation = new Uint8Array(Math.ceil(store.rows / 8));
     let r = 0;
     let nValid = 0;
-    for (const [id] of store.idRows()) {
-      if (inValidation(id!, seed, validationFraction)) {
+    for (const piece of store.idHashes()) {
+      for (let o = 0; o < piece.length; o += ID_HASH_BYTES, r++) {
+        if (splitPoint(piece.subarray(o, o + ID_HASH_BYTES), seed) >= validationFraction) continue;
         validation[r >> 3]! |= 1 << (r & 7);
         nValid++;
       }
-      if ((++r & 0xffff) === 0) await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return new StoredSplit(store, featureIdx, validation, nValid);
   }
@@ -77,26 +82,27 @@ export class StoredSplit {
 
   /** The rows of one part in block b, the job's columns only, in fresh arrays the caller may keep. */
   block(part: 'train' | 'validation', b: number): Split {
-    const reader = this.store.reader();
-    try {
-      const block = reader.read(b);
-      const dim = this.featureIdx.length;
-      const width = this.store.features.length;
-      const wanted = part === 'validation' ? 1 : 0;
-      let n = 0;
-      for (let i = 0; i < block.rows; i++) if (this.bit(block.start + i) === wanted) n++;
-      const out: Split = { x: new Float32Array(n * dim), y: new Float32Array(n) };
-      let k = 0;
-      for (let i = 0; i < block.rows; i++) {
-        if (this.bit(block.start + i) !== wanted) continue;
-        for (let j = 0; j < dim; j++) out.x[k * dim + j] = block.x[i * width + this.featureIdx[j]!]!;
-        out.y[k] = block.y ? block.y[i]! : 0;
-        k++;
-      }
-      return out;
-    } finally {
-      reader.close();
+    this.reader ??= this.store.reader();
+    const block = this.reader.read(b);
+    const dim = this.featureIdx.length;
+    const width = this.store.features.length;
+    const wanted = part === 'validation' ? 1 : 0;
+    let n = 0;
+    for (let i = 0; i < block.rows; i++) if (this.bit(block.start + i) === wanted) n++;
+    const out: Split = { x: new Float32Array(n * dim), y: new Float32Array(n) };
+    let k = 0;
+    for (let i = 0; i < block.rows; i++) {
+      if (this.bit(block.start + i) !== wanted) continue;
+      for (let j = 0; j < dim; j++) out.x[k * dim + j] = block.x[i * width + this.featureIdx[j]!]!;
+      out.y[k] = block.y ? block.y[i]! : 0;
+      k++;
     }
+    return out;
+  }
+
+  close(): void {
+    this.reader?.close();
+    this.reader = undefined;
   }
 
   private bit(r: number): number {
