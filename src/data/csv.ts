@@ -44,7 +44,7 @@ export interface LoadedDataset {
 export interface IngestOptions extends LoadOptions {
   /** Folder of the row store; replaced if it exists. */
   dir: string;
-  /** Bytes of feature cells per block of a pass over the rows (default 16 MiB). */
+  /** Bytes of feature cells per block of a pass over the rows (default 4 MiB). */
   blockBytes?: number;
 }
 

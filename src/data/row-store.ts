@@ -33,7 +33,7 @@ export interface StoredBlock {
 }
 
 /** Bytes of feature cells one block holds: large enough to amortise reads, small enough to keep memory flat. */
-export const BLOCK_BYTES = 16 * 1024 * 1024;
+export const BLOCK_BYTES = 4 * 1024 * 1024;
 
 /** Rows per block for a row of `features` float32 cells. */
 export function blockRowsFor(features: number, blockBytes = BLOCK_BYTES): number {
