@@ -17,14 +17,12 @@ import { demoFolders, writeDemoPki } from './setup.js';
 import { createProgressRenderer } from '../cli/progress.js';
 import { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { loadDataset, type LoadedDataset } from '../data/csv.js';
-import { concatSplits, splitRows, type Split } from '../data/split.js';
+import { splitRows } from '../data/split.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { binaryMetrics } from '../metrics.js';
 import { loadArtifact, writeArtifact } from '../model/artifact.js';
-import { binsFromHistogram, gridsFromMoments, localHistogram, preprocessingFromBins } from '../fl/histogram.js';
-import { buildModel, predict, trainModel } from '../model/network.js';
-import { applyPreprocessing, localMoments, preprocessingFromMoments, selectColumns } from '../model/preprocess.js';
-import { loadTf, type Tf } from '../model/tf.js';
+import { fitCentral } from '../model/central.js';
+import { loadTf } from '../model/tf.js';
 import { writeArtifactReport } from '../report/artifact-report.js';
 import { writeHorizontalSynth, type SynthFile } from '../synth/sme.js';
 
@@ -185,9 +183,11 @@ async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writ
       return splitRows(d, features.map((f) => d.features.indexOf(f)), job.training.validation_fraction, job.training.seed).train;
     }),
   );
-  const pooled = score(fitCentralJob(tf, job, features, trainSplits)(testRows.x));
+  // Fitted on every bank's rows, the bins are the federation's (its histogram is their sum); on one bank's rows they
+  // are what that bank could make alone.
+  const pooled = score(fitCentral(tf, job, features, trainSplits).score(testRows.x));
   const byParticipant: Record<string, Scores> = {};
-  synth.parties.forEach((p, i) => (byParticipant[p.party] = score(fitCentralJob(tf, job, features, [trainSplits[i]!])(testRows.x))));
+  synth.parties.forEach((p, i) => (byParticipant[p.party] = score(fitCentral(tf, job, features, [trainSplits[i]!]).score(testRows.x))));
   const locals = Object.values(byParticipant);
   const ev = federatedModel.metadata.evaluation as { n: number; auc: number; ks: number; gini: number; aucMaxError: number } | null | undefined;
   return {
@@ -208,34 +208,6 @@ async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writ
     validation: ev ? { rows: ev.n, auc: round4(ev.auc), auc_max_error: round4(ev.aucMaxError), ks: round4(ev.ks), gini: round4(ev.gini) } : null,
     seconds: (Date.now() - started) / 1000,
   };
-}
-
-/**
- * The job run in one place on the given training rows (columns `columns`): moments, the histogram grid, bins settled
- * and selected as the coordinator does (src/fl/histogram.ts), WOE, then the same model, optimiser and number of passes
- * (rounds × local epochs). On every bank's rows the bins are the federation's (its histogram is their sum); on one
- * bank's rows they are what that bank could make alone. Returns the scorer of raw rows with those columns.
- */
-function fitCentralJob(tf: Tf, job: JobSpec, columns: string[], splits: Split[]): (rawX: Float32Array) => Float32Array {
-  const pooled = concatSplits(splits);
-  const moments = localMoments(pooled.x, columns.length);
-  let prep = preprocessingFromMoments(columns, moments, job.training.standardize);
-  if (job.binning) {
-    const grids = gridsFromMoments(moments, columns.length);
-    prep = preprocessingFromBins(prep, binsFromHistogram(columns, grids, localHistogram(pooled.x, pooled.y, grids), job.binning), job.binning.woe_transform);
-  }
-  const dim = prep.features.length;
-  const input = (rawX: Float32Array) => applyPreprocessing(selectColumns(rawX, columns, prep.features), prep);
-  const model = buildModel(tf, job.model, dim, job.training.seed);
-  const t = job.training;
-  trainModel(tf, model, input(pooled.x), pooled.y, dim, {
-    epochs: t.rounds * t.local_epochs,
-    batchSize: t.batch_size,
-    learningRate: t.learning_rate,
-    optimizer: t.optimizer,
-    seed: t.seed,
-  });
-  return (rawX) => predict(tf, model, input(rawX), dim);
 }
 
 function round4(v: number): number {

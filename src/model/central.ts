@@ -5,7 +5,8 @@
 import type { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { concatSplits, type Split } from '../data/split.js';
 import { buildModel, predict, trainModel } from './network.js';
-import { applyPreprocessing, localMoments, preprocessingFromMoments } from './preprocess.js';
+import { applyPreprocessing, localMoments, preprocessingFromMoments, selectColumns } from './preprocess.js';
+import { binsFromHistogram, gridsFromMoments, localHistogram, preprocessingFromBins } from '../fl/histogram.js';
 import type { Tf } from './tf.js';
 
 export interface CentralModel {
@@ -13,19 +14,29 @@ export interface CentralModel {
   score(rawX: Float32Array): Float32Array;
 }
 
-/** Fit on the given training splits for rounds × local_epochs epochs (the federated job's total passes). */
-export function fitCentral(tf: Tf, job: JobSpec, features: string[], splits: Split[]): CentralModel {
+/**
+ * Fit on the given training splits for rounds × local_epochs epochs (the federated job's total passes). With a
+ * `binning` section the columns are binned on the grid derived from the moments and selected as the coordinator
+ * does (src/fl/histogram.ts), then read as WOE or standardised, as in the job.
+ */
+export function fitCentral(tf: Tf, job: JobSpec, columns: string[], splits: Split[]): CentralModel {
   const pooled = concatSplits(splits);
-  const dim = features.length;
-  const prep = preprocessingFromMoments(features, localMoments(pooled.x, dim), job.training.standardize);
+  const moments = localMoments(pooled.x, columns.length);
+  let prep = preprocessingFromMoments(columns, moments, job.training.standardize);
+  if (job.binning) {
+    const grids = gridsFromMoments(moments, columns.length);
+    prep = preprocessingFromBins(prep, binsFromHistogram(columns, grids, localHistogram(pooled.x, pooled.y, grids), job.binning), job.binning.woe_transform);
+  }
+  const dim = prep.features.length;
+  const input = (rawX: Float32Array) => applyPreprocessing(selectColumns(rawX, columns, prep.features), prep);
   const model = buildModel(tf, job.model, dim, job.training.seed);
   const t = job.training;
-  trainModel(tf, model, applyPreprocessing(pooled.x, prep), pooled.y, dim, {
+  trainModel(tf, model, input(pooled.x), pooled.y, dim, {
     epochs: t.rounds * t.local_epochs,
     batchSize: t.batch_size,
     learningRate: t.learning_rate,
     optimizer: t.optimizer,
     seed: t.seed,
   });
-  return { score: (rawX) => predict(tf, model, applyPreprocessing(rawX, prep), dim) };
+  return { score: (rawX) => predict(tf, model, input(rawX), dim) };
 }
