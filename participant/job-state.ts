@@ -9,7 +9,7 @@ import type { Split, StoredSplit } from '../src/data/split.js';
 import { generateBoxKeyPair, open, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
-import { auc } from '../src/metrics.js';
+import { ScoreCells } from '../src/metrics.js';
 import { applyPreprocessing, localMoments, momentsLength, selectColumns } from '../src/model/preprocess.js';
 import { gridsFromMoments, histogramLength, localHistogram } from '../src/fl/histogram.js';
 import { EVALUATION_LENGTH, localPdHistogram } from '../src/fl/pd-histogram.js';
@@ -212,39 +212,43 @@ export class ParticipantJob {
     return out;
   }
 
-  /** Metrics of a global model on this participant's validation rows. */
+  /**
+   * Metrics of a global model on this participant's validation rows, counted block by block: the AUC in 65,536 cells
+   * of PD (within about 1e-5 of the exact AUC), so memory does not grow with the rows.
+   */
   async validate(weights: Float32Array, prep: Preprocessing): Promise<ValidationMetrics> {
     if (this.validationRows === 0) return { rows: 0, auc: 0, loss: 0 };
-    const { y, pd } = await this.predictValidation(weights, prep);
-    const a = auc(y, pd);
+    const cells = new ScoreCells();
+    let lossSum = 0;
+    await this.overValidation(weights, prep, (y, pd) => {
+      cells.add(y, pd);
+      lossSum += logLoss(y, pd) * y.length;
+    });
+    const a = cells.auc();
     // A validation split with one class has no AUC; it is left out of the weighted mean rather than counted as 0.
     if (Number.isNaN(a)) return { rows: 0, auc: 0, loss: 0 };
-    return { rows: y.length, auc: a, loss: logLoss(y, pd) };
+    return { rows: this.validationRows, auc: a, loss: lossSum / this.validationRows };
   }
 
-  /** Labels and predicted PD of every validation row, block by block (8 bytes per validation row). */
-  private async predictValidation(weights: Float32Array, prep: Preprocessing): Promise<{ y: Float32Array; pd: Float32Array }> {
+  /** Score the validation rows with the given weights, a block at a time. */
+  private async overValidation(weights: Float32Array, prep: Preprocessing, visit: (y: Float32Array, pd: Float32Array) => void): Promise<void> {
     const dim = prep.features.length;
     const model = this.ensureModel(dim);
     setFlatWeights(this.tf, model, weights);
     const rows = this.rowsOf('validation', prep);
-    const y = new Float32Array(this.validationRows);
-    const pd = new Float32Array(this.validationRows);
-    let at = 0;
     for (let b = 0; b < rows.count; b++) {
       const block = rows.block(b);
-      y.set(block.y, at);
-      pd.set(predict(this.tf, model, block.x, dim), at);
-      at += block.y.length;
+      if (block.y.length > 0) visit(block.y, predict(this.tf, model, block.x, dim));
       await nextTurn();
     }
-    return { y, pd };
   }
 
   /** The evaluation histogram of the final model's PD on this participant's validation rows (src/fl/pd-histogram.ts). */
   async localEvaluation(weights: Float32Array, prep: Preprocessing): Promise<Float64Array> {
-    const { y, pd } = this.validationRows > 0 ? await this.predictValidation(weights, prep) : { y: new Float32Array(), pd: new Float32Array() };
-    return localPdHistogram(y, pd, this.spec.evaluation.decline_cutoff);
+    const cutoff = this.spec.evaluation.decline_cutoff;
+    const sum = localPdHistogram([], [], cutoff);
+    await this.overValidation(weights, prep, (y, pd) => localPdHistogram(y, pd, cutoff).forEach((v, i) => (sum[i]! += v)));
+    return sum;
   }
 
   dispose(): void {
