@@ -21,7 +21,7 @@ import type { PreparedIds } from '../src/psi/ids.js';
 import { auc, ks } from '../src/metrics.js';
 import { evaluateCredit } from '../src/evaluation.js';
 import { Rng, seededShuffle } from '../src/random.js';
-import { ckksCipher, plaintextCipher, type VerticalCipher } from '../src/vertical/cipher.js';
+import { ckksCipher, plaintextCipher, type PreparedGradient, type VerticalCipher } from '../src/vertical/cipher.js';
 import { fitCalibration, modelPartDigest, PartyModel, type Alignment, type ModelPart } from '../src/vertical/party-model.js';
 import { holdoutOf } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
@@ -76,6 +76,41 @@ interface Progress {
 /** Stand-in edges for a host's fine bins: the guest merges bins by position, never seeing the host's cut points. */
 const ordinalEdges = (bins: number): number[] => Array.from({ length: bins - 2 }, (_, i) => i);
 
+/**
+ * Encode a gradient's plaintexts one per turn of the event loop until done, so that a message arriving meanwhile
+ * waits for one encoding (~0.6 ms) at most; maskedGradient encodes whatever is left when [[d]] comes first.
+ */
+function encodeAhead(input: PreparedGradient): void {
+  if (encoding.has(input)) return;
+  encoding.add(input);
+  const next = () => {
+    if (input.encodeNext()) setImmediate(next);
+  };
+  setImmediate(next);
+}
+const encoding = new WeakSet<PreparedGradient>();
+
+/** Run a computation in steps with a turn of the event loop between them (see CkksEngine.maskedGradientSteps). */
+async function stepsWithPauses<T>(steps: Generator<void, T, void>): Promise<T> {
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** What a party needs for one batch of training besides [[d]]. */
+interface BatchWork {
+  epoch: number;
+  batch: number;
+  rows: Uint32Array;
+  /** One mask value per slot, drawn for this batch only. */
+  mask: Float64Array;
+  input: PreparedGradient;
+  /** A host's encrypted partial scores and the weights they were computed with. */
+  partial?: { weights: Float64Array; bytes: Uint8Array };
+}
+
 export class VerticalParty extends PartyChannel {
   /** The data owner's consent.share_statistics: its feature statistics go into the job's record when the job asks. */
   shareStatistics = false;
@@ -100,6 +135,9 @@ export class VerticalParty extends PartyChannel {
   private scorecard?: Scorecard;
   /** Valid ids and their dataset rows, after normalisation and the check-digit test. */
   private readonly prepared: PreparedIds;
+  /** The next batch's work, begun at the end of the batch before. */
+  private nextBatch?: BatchWork;
+  private disposed = false;
 
   constructor(
     id: string,
@@ -435,41 +473,89 @@ export class VerticalParty extends PartyChannel {
   private async batch(step: number, attempt: number, epoch: number, batch: number): Promise<void> {
     const model = this.model!;
     const cipher = this.cipher!;
-    const rows = this.batchRows(epoch, batch);
+    const work = this.batchWork(epoch, batch);
+    const { rows, input } = work;
     const { guest, hosts } = this;
-    let fore: Uint8Array;
-    if (this.role === 'host') {
-      const u = model.scores(rows).map((s) => 0.25 * s);
-      await this.send(guest, 'train.partial', step, attempt, cipher.encryptPartial(u));
-      fore = await this.receive(guest, 'train.fore_gradient', step, attempt);
-    } else {
-      const partials = await Promise.all(hosts.map((h) => this.receive(h, 'train.partial', step, attempt)));
-      const y = this.data.y!;
-      const c = Float64Array.from(rows, (r) => (y[r] === 1 ? this.classWeights.positive : this.classWeights.negative));
-      const total = c.reduce((s, v) => s + v, 0);
-      const ug = model.scores(rows);
-      const weights = c.map((v) => v / total);
-      const offset = weights.map((w, i) => w * (0.25 * ug[i]! + 0.5 - y[rows[i]!]!));
-      fore = cipher.foreGradient(partials, weights, offset);
-      await Promise.all(hosts.map((h) => this.send(h, 'train.fore_gradient', step, attempt, fore)));
+    let gradient: Float64Array;
+    try {
+      let fore: Uint8Array;
+      if (this.role === 'host') {
+        await this.send(guest, 'train.partial', step, attempt, this.partialOf(work));
+        // The gradient's plaintexts depend only on this party's columns: encoded while the guest forms [[d]].
+        encodeAhead(input);
+        fore = await this.receive(guest, 'train.fore_gradient', step, attempt);
+      } else {
+        encodeAhead(input);
+        const partials = await Promise.all(hosts.map((h) => this.receive(h, 'train.partial', step, attempt)));
+        const y = this.data.y!;
+        const c = Float64Array.from(rows, (r) => (y[r] === 1 ? this.classWeights.positive : this.classWeights.negative));
+        const total = c.reduce((s, v) => s + v, 0);
+        const ug = model.scores(rows);
+        const weights = c.map((v) => v / total);
+        const offset = weights.map((w, i) => w * (0.25 * ug[i]! + 0.5 - y[rows[i]!]!));
+        fore = cipher.foreGradient(partials, weights, offset);
+        await Promise.all(hosts.map((h) => this.send(h, 'train.fore_gradient', step, attempt, fore)));
+      }
+      const masked = await stepsWithPauses(cipher.maskedGradient(fore, input));
+      input.dispose();
+      gradient = await this.openGradient(step, attempt, masked, work.mask, model.weights.length);
+    } finally {
+      input.dispose();
     }
-    const gradient = await this.maskedGradient(step, attempt, fore, model.columns(rows));
     model.step(gradient, epoch - 1, {
       optimizer: this.spec.training.optimizer,
       learningRate: this.spec.training.learning_rate,
       lrDecay: this.spec.training.lr_decay,
       l2: this.spec.training.l2,
     });
+    this.prepareNextBatch(step, epoch, batch);
+  }
+
+  /** The work for a batch: made ahead at the end of the batch before (prepareNextBatch), or now. */
+  private batchWork(epoch: number, batch: number): BatchWork {
+    const ready = this.nextBatch;
+    this.nextBatch = undefined;
+    if (ready && ready.epoch === epoch && ready.batch === batch) return ready;
+    ready?.input.dispose();
+    const rows = this.batchRows(epoch, batch);
+    const mask = this.drawMask();
+    return { epoch, batch, rows, mask, input: this.cipher!.gradientInput(this.model!.columns(rows), mask) };
+  }
+
+  /** A host's [[0.25·u]] for the batch: the one made ahead if the weights are still those it was made with. */
+  private partialOf(work: BatchWork): Uint8Array {
+    const weights = this.model!.weights;
+    const made = work.partial;
+    if (made && made.weights.length === weights.length && made.weights.every((w, j) => w === weights[j])) return made.bytes;
+    return this.cipher!.encryptPartial(this.model!.scores(work.rows).map((s) => 0.25 * s));
   }
 
   /**
-   * Xᵀd for this party's columns: masked slot by slot, decrypted and summed over residue classes by the arbiter,
-   * unmasked here.
+   * Once this batch's step is reported, start on the next batch while the other parties finish theirs: its rows,
+   * mask and feature diagonals depend only on this party's data and the seed, and a host's partial scores only on
+   * its weights, which are final for the batch now. If the job does something else next (a step is re-run, or
+   * training stops), the work is dropped.
    */
-  private async maskedGradient(step: number, attempt: number, fore: Uint8Array, columns: Float64Array[]): Promise<Float64Array> {
+  private prepareNextBatch(step: number, epoch: number, batch: number): void {
+    const batches = Math.ceil(this.alignment!.train.length / this.spec.training.batch_size);
+    const [nextEpoch, nextBatch] = batch + 1 < batches ? [epoch, batch + 1] : [epoch + 1, 0];
+    if (nextEpoch > this.spec.training.epochs) return;
+    const { attempt } = this.current;
+    setImmediate(() => {
+      if (this.current.step !== step || this.current.attempt !== attempt || this.nextBatch || this.disposed) return;
+      const work = this.batchWork(nextEpoch, nextBatch);
+      if (this.role === 'host') work.partial = { weights: this.model!.weights.slice(), bytes: this.partialOf(work) };
+      this.nextBatch = work;
+      encodeAhead(work.input);
+    });
+  }
+
+  /**
+   * One independent mask per slot, uniform in ±2^20 (53 random bits each): the arbiter decrypts every slot, each a
+   * partial sum of X·d below 2^-4, hidden up to 2^-25 (docs/protocol-vertical.md, "What the arbiter decrypts").
+   */
+  private drawMask(): Float64Array {
     const cipher = this.cipher!;
-    // One independent mask per slot, uniform in ±2^20 (53 random bits each): the arbiter decrypts every slot, each
-    // a partial sum of X·d below 2^-4, hidden up to 2^-25 (docs/protocol-vertical.md, "What the arbiter decrypts").
     const random = new Uint32Array(2 * cipher.slots);
     randomFillSync(random);
     const mask = new Float64Array(cipher.slots);
@@ -477,12 +563,16 @@ export class VerticalParty extends PartyChannel {
       const uniform = (random[2 * i]! * 2 ** 21 + (random[2 * i + 1]! >>> 11)) / 2 ** 53; // [0, 1)
       mask[i] = (2 * uniform - 1) * cipher.maskMagnitude;
     }
-    const masked = cipher.maskedGradient(fore, columns, mask);
-    await this.io.decrypt(step, attempt, masked, columns.length);
+    return mask;
+  }
+
+  /** Xᵀd for this party's `count` columns: decrypted and summed over residue classes by the arbiter, unmasked here. */
+  private async openGradient(step: number, attempt: number, masked: Uint8Array, mask: Float64Array, count: number): Promise<Float64Array> {
+    await this.io.decrypt(step, attempt, masked, count);
     const values = toFloat64(await this.receiveDecrypted(step, attempt));
-    if (values.length !== columns.length) throw new FedcreditError(ErrorCode.PROTOCOL, `the arbiter returned ${values.length} values for ${columns.length} columns`, 'restart the job');
+    if (values.length !== count) throw new FedcreditError(ErrorCode.PROTOCOL, `the arbiter returned ${values.length} values for ${count} columns`, 'restart the job');
     // The arbiter's class sums of z + m, less the same sums of m.
-    return cipher.unmask(values, mask);
+    return this.cipher!.unmask(values, mask);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -640,6 +730,9 @@ export class VerticalParty extends PartyChannel {
   }
 
   override dispose(): void {
+    this.disposed = true;
+    this.nextBatch?.input.dispose();
+    this.nextBatch = undefined;
     super.dispose();
     this.engine?.dispose();
   }

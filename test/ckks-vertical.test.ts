@@ -18,7 +18,10 @@ import {
   verticalGradientPlan,
   verticalRotationSteps,
   wasmHeapBytes,
+  GRADIENT_INPUT_BUDGET_BYTES,
+  runSteps,
   type ArbiterKeys,
+  type GradientInput,
 } from '../src/he/ckks.js';
 import { arbiterDecrypt, ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
@@ -138,6 +141,8 @@ function truncateWithHeader(bytes: Uint8Array, cut: number): Uint8Array {
 const MASK = VERTICAL_MASK;
 /** maskedGradient for p = 14 (P = 16) before this packing (hybrid diagonals, 15 + 8 rotations, P-periodic mask), same machine. */
 const BEFORE_P14_MS = 94.9;
+/** The same with [[d]] on the top level (three primes: rotations of 3.5 ms, a rescale per giant step), same machine. */
+const BEFORE_LEVEL1_P14_MS = 41.4;
 const TOLERANCE = 1e-6;
 /**
  * The arbiter adds S/P decrypted slots per gradient value, each with its own CKKS and float64 decoding error, so
@@ -240,6 +245,7 @@ describe('maskedGradient for p = 14 (the UCI guest: 13 features and the intercep
     const columns = makeColumns(rng, 4096, 14);
     const plan = verticalGradientPlan(14);
     const times: number[] = [];
+    const aheadTimes: number[] = [];
     for (let r = 0; r < 10; r++) {
       // A fresh [[d]] per call, as a host receives one per batch: another [[d]] made after it evicts it from the
       // engine's cache (the guest's own [[d]] is still loaded when it computes its gradient).
@@ -249,6 +255,13 @@ describe('maskedGradient for p = 14 (the UCI guest: 13 features and the intercep
       const started = performance.now();
       const masked = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
       times.push(performance.now() - started);
+      // What a party waits for once [[d]] arrives: its plaintexts were encoded while it waited.
+      const input = engine.gradientInput(columns, mask);
+      while (input.encodeNext());
+      const aheadStarted = performance.now();
+      engine.maskedGradientOf(fore, input, keys.galoisKeys);
+      aheadTimes.push(performance.now() - aheadStarted);
+      input.dispose();
       if (r === 0) {
         const maskSums = residueClassSums(mask, 14);
         const got = Float64Array.from(engine.decryptGradient(masked, 14, keys.secretKey), (v, j) => v - maskSums[j]!);
@@ -257,10 +270,12 @@ describe('maskedGradient for p = 14 (the UCI guest: 13 features and the intercep
     }
     times.sort((x, y) => x - y);
     const median = times[times.length >> 1]!;
+    const aheadMedian = aheadTimes.sort((x, y) => x - y)[aheadTimes.length >> 1]!;
     console.log(
       `[ckks vertical p=14] maskedGradient median ${median.toFixed(1)} ms (min ${times[0]!.toFixed(1)}, max ${times[times.length - 1]!.toFixed(1)}) over 10 calls with a fresh [[d]]: ` +
-        `P = 16, g = ${plan.baby}: ${plan.baby - 1} baby + ${plan.giant - 1} giant = ${plan.rotations} rotations, 16 plaintext products, ${plan.giant} rescales; ` +
-        `before: ${BEFORE_P14_MS} ms (15 + 8 rotations), ${(BEFORE_P14_MS / median).toFixed(1)}x`,
+        `P = 16, g = ${plan.baby}: ${plan.baby - 1} baby + ${plan.giant - 1} giant = ${plan.rotations} rotations at level 1, 16 plaintext products; ` +
+        `${aheadMedian.toFixed(1)} ms with the 16 diagonals and the mask encoded ahead; ` +
+        `before: ${BEFORE_P14_MS} ms (15 + 8 rotations), ${(BEFORE_P14_MS / median).toFixed(1)}x; ${BEFORE_LEVEL1_P14_MS} ms with [[d]] on the top level (3 + 3 rotations, 4 rescales)`,
     );
     expect(plan).toEqual({ period: 16, baby: 4, giant: 4, rotations: 6 });
   });
@@ -437,7 +452,10 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
       const partials = b.hostScores.map((u) => cipher.encryptPartial(Float64Array.from(u, (v) => 0.25 * v)));
       const fore = cipher.foreGradient(partials, b.weights, b.offset);
       const mask = randomMask(rng, cipher.maskMagnitude, cipher.slots);
-      const masked = cipher.maskedGradient(fore, columns, mask);
+      const input = cipher.gradientInput(columns, mask);
+      while (input.encodeNext());
+      const masked = runSteps(cipher.maskedGradient(fore, input));
+      input.dispose();
       const sums = arbiterDecrypt(cipher.scheme, engine, keys.secretKey, masked, 14);
       expect(sums.length).toBe(14);
       const got = cipher.unmask(sums, mask);
@@ -448,7 +466,36 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
     }
     // The plaintext arbiter refuses a gradient that is not one value per slot.
     expect(() => arbiterDecrypt('plaintext', undefined, undefined, float64Bytes(new Float64Array(14)), 14)).toThrow(/holds 4096 values, got 14/);
-    expect(() => plaintextCipher.maskedGradient(float64Bytes(b.fore), columns, new Float64Array(14))).toThrow(/one value per slot/);
+    expect(() => plaintextCipher.gradientInput(columns, new Float64Array(14))).toThrow(/one value per slot/);
+  });
+
+  it('plaintexts encoded ahead of [[d]] (all, some or none) give the same ciphertext; an input serves one gradient; at most GRADIENT_INPUT_BUDGET_BYTES are held', () => {
+    const rng = new Rng(22);
+    const b = makeBatch(rng, 4096, 1);
+    const fore = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
+    const columns = makeColumns(rng, 4096, 14);
+    const mask = randomMask(rng, MASK);
+    const direct = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
+    const heap = wasmHeapBytes();
+    for (const ahead of [Infinity, 5, 0]) {
+      const input = engine.gradientInput(columns, mask);
+      let calls = 0;
+      while (calls < ahead && input.encodeNext()) calls++;
+      expect(Buffer.from(engine.maskedGradientOf(fore, input, keys.galoisKeys)).equals(Buffer.from(direct)), `${ahead} ahead`).toBe(true);
+      expect(input.encodeNext()).toBe(false);
+      expect(() => engine.maskedGradientOf(fore, input, keys.galoisKeys)).toThrow(/serves one maskedGradientOf call/);
+      input.dispose();
+    }
+    expect(wasmHeapBytes()).toBe(heap);
+    // 14 columns: the mask and 16 diagonals (2.1 MiB); 200 columns (P = 256): the mask and 63 diagonals (8 MiB), the rest on demand.
+    for (const [p, expected] of [[14, 17], [200, GRADIENT_INPUT_BUDGET_BYTES / (8192 * 2 * 8)]] as const) {
+      const input = engine.gradientInput(makeColumns(rng, 4096, p), mask);
+      let calls = 1;
+      while (input.encodeNext()) calls++;
+      expect(calls, `p = ${p}`).toBe(expected);
+      input.dispose();
+    }
+    expect(() => engine.maskedGradientOf(fore, plaintextCipher.gradientInput(columns, mask) as unknown as GradientInput, keys.galoisKeys)).toThrow(/takes what gradientInput returned/);
   });
 
   it('residueClassSums: compensated class sums modulo the next power of two ≥ count', () => {
@@ -476,9 +523,9 @@ describe('what each step accepts', () => {
   });
 
   it('decryptGradient refuses a fresh [[0.25·u_k]] and the fore-gradient [[d]]: the arbiter never opens per-record values', () => {
-    const fresh = expectCode(() => engine.decryptGradient(partial, 4096, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient at scale 2\^67\.00 at level 1 \(size 2, scale 2\^40, level 0\)/);
+    const fresh = expectCode(() => engine.decryptGradient(partial, 4096, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient at scale 2\^77\.00 at level 1 \(size 2, scale 2\^40, level 0\)/);
     expect(fresh.message).toMatch(/never a per-record ciphertext such as \[\[u\]\] or \[\[d\]\]/);
-    expectCode(() => engine.decryptGradient(fore, 10, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient .*\(size 2, scale 2\^80, level 0\)/);
+    expectCode(() => engine.decryptGradient(fore, 10, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient .*\(size 2, scale 2\^50\.00, level 1\)/);
     // A horizontal-style symmetric encryption is refused too, and so is a cut masked gradient.
     const symmetric = engine.encryptVector(new Float64Array(10), keys.publicKey, keys.secretKey)[0]!;
     expectCode(() => engine.decryptGradient(symmetric, 10, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient/);
@@ -491,7 +538,7 @@ describe('what each step accepts', () => {
   it('foreGradient takes only fresh public-key partials at scale 2^40 on the top level', () => {
     const seeded = engine.encryptVector(batch.hostScores[0]!, keys.publicKey, keys.secretKey)[0]!; // symmetric, seeded
     expectCode(() => engine.foreGradient([partial, seeded], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /does not re-serialise/);
-    expectCode(() => engine.foreGradient([fore], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /not a fresh public-key encryption of a partial score at scale 2\^40 at level 0 \(size 2, scale 2\^80, level 0\)/);
+    expectCode(() => engine.foreGradient([fore], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /not a fresh public-key encryption of a partial score at scale 2\^40 at level 0 \(size 2, scale 2\^50\.00, level 1\)/);
     expectCode(() => engine.foreGradient([masked], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /level 1\)/);
     for (const cut of [3, 1000]) expectCode(() => engine.foreGradient([truncateWithHeader(partial, cut)], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID');
     expect(() => engine.foreGradient([], batch.weights, batch.offset)).toThrow(RangeError);
@@ -499,10 +546,10 @@ describe('what each step accepts', () => {
     expect(() => engine.foreGradient([partial], new Float64Array(4096), batch.offset)).toThrow(/every weight is zero/);
   });
 
-  it('maskedGradient takes only a fore-gradient at scale 2^80 on the top level, and checks its plaintext inputs', () => {
+  it('maskedGradient takes only a fore-gradient at scale ≈ 2^50 on level 1, and checks its plaintext inputs', () => {
     const columns = makeColumns(new Rng(11), 4096, 3);
     const mask = randomMask(new Rng(12), MASK);
-    expectCode(() => engine.maskedGradient(partial, columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID', /not an encrypted fore-gradient at scale 2\^80 at level 0 \(size 2, scale 2\^40, level 0\)/);
+    expectCode(() => engine.maskedGradient(partial, columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID', /not an encrypted fore-gradient at scale 2\^50\.00 at level 1 \(size 2, scale 2\^40, level 0\)/);
     expectCode(() => engine.maskedGradient(masked, columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID', /not an encrypted fore-gradient/);
     expectCode(() => engine.maskedGradient(truncateWithHeader(fore, 50), columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID');
     expectCode(() => engine.maskedGradient(fore, columns, mask, keys.galoisKeys.subarray(0, 1000)), 'FC_CIPHERTEXT_INVALID', /Galois keys header declares/);

@@ -36,18 +36,27 @@ export interface CkksParams {
 export const DEFAULT_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffModulusBits: [60, 40, 60], scaleBits: 40 };
 
 /**
- * Parameters for vertical logistic regression: N = 8192 with a 200-bit chain {60, 40, 40, 60} (≤ 218, 128-bit
- * secure). The three data primes give 140 bits at the top level: a fore-gradient at scale 2^80 times a feature
- * diagonal at scale 2^27 is at 2^107, leaving 33 bits (values below 2^32); one rescale by the last 40-bit prime
- * leaves scale ≈ 2^67 in a 100-bit modulus, the same 33 bits for gradient plus mask.
+ * Parameters for vertical logistic regression: N = 8192 with a 210-bit chain {60, 50, 40, 60} (≤ 218, 128-bit
+ * secure). The guest forms the fore-gradient at scale 2^90 on the top level (150 bits) and rescales it once by the
+ * last 40-bit prime: [[d]] travels at level 1 (60 + 50 = 110 bits) and scale ≈ 2^50, so every rotation and product
+ * of maskedGradient runs on two primes instead of three (a rotation costs 2.1 ms instead of 3.5) and needs no
+ * rescale. A feature diagonal at scale 2^27 makes products at ≈ 2^77, which leaves 33 bits (values below 2^32).
  */
-export const VERTICAL_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffModulusBits: [60, 40, 40, 60], scaleBits: 40 };
+export const VERTICAL_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffModulusBits: [60, 50, 40, 60], scaleBits: 40 };
+
+/**
+ * Scale (bits) of the fore-gradient [[d]] after the guest's rescale. The rescale adds about 2^11 in absolute
+ * terms at that scale to every slot: 2^-39 at 2^50, far below the diagonals' own rounding (see
+ * VERTICAL_DIAGONAL_SCALE_BITS); at 2^40 it would be 1.3e-9 per record, ~4e-6 of a typical gradient.
+ */
+export const VERTICAL_FORE_SCALE_BITS = 50;
 
 /**
  * Scale (bits) at which a party encodes its feature diagonals in maskedGradient. Encoding rounds the plaintext
  * polynomial to integers, which perturbs every slot by about sqrt(N/24)/2^bits ≈ 18.5/2^bits: at 2^20 that is
  * 1.8e-5 per feature value and the gradient is off by ~1.6e-5 relative; at 2^27 the error is ~1.4e-7 relative,
- * and 2^27 is the largest scale that still leaves room for a 2^30 mask (|z + m| < 2^32).
+ * and 2^27 is the largest scale that, times the fore-gradient's 2^50, still leaves room for a 2^30 mask
+ * (|z + m| < 2^32) in the 110 bits of level 1.
  */
 export const VERTICAL_DIAGONAL_SCALE_BITS = 27;
 
@@ -71,7 +80,7 @@ export const VERTICAL_MAX_MASK = 2 ** 30;
  * |0.25·u + 0.5 − y| of order 1) that is 2^-14.9 for p = 14, and 2^-19 to 2^-18 on the tests' batches. The class
  * sums g_j + Σ_i m_i the arbiter forms hide g_j better still (a sum of S/P uniforms).
  *
- * Precision: encoding and decoding values of 2^20 at scale 2^67 in double precision leave ~1e-16·|m| per slot,
+ * Precision: encoding and decoding values of 2^20 at scale 2^77 in double precision leave ~1e-16·|m| per slot,
  * and a class sum adds S/P of them: measured rms 6e-9 absolute for P = 1 (4096 slots per class), 2e-9 for
  * P = 16, 1e-9 for P = 64, largest of many draws 9e-9 (the test bounds it by 3e-14·|m|); the float64 sums
  * themselves are compensated (residueClassSums) and add an ulp of |g_j + Σ m| (≤ 2^-27 ≈ 7e-9). A larger mask
@@ -113,8 +122,8 @@ export function residueClassSums(values: Float64Array, count: number): Float64Ar
 
 /**
  * How maskedGradient computes z = Σ_{k<P} diag_k ⊙ rot([[d]], k) for p columns, by baby-step giant-step with k =
- * baby·a + b: `baby` − 1 rotations of [[d]] by 1 (top level), then `giant` − 1 rotations by `baby` of the rescaled
- * accumulator (Horner's rule, one level down). Both use only the Galois keys for steps 1 and `baby`.
+ * baby·a + b: `baby` − 1 rotations of [[d]] by 1, then `giant` − 1 rotations by `baby` of the accumulator
+ * (Horner's rule), all at level 1. Both use only the Galois keys for steps 1 and `baby`.
  */
 export interface GradientPlan {
   /** P: the next power of two ≥ p; the arbiter sums slots over residue classes modulo P. */
@@ -128,26 +137,18 @@ export interface GradientPlan {
 }
 
 /**
- * Relative costs (ms, N = 8192, node-seal 6 WASM) that pick g: a rotation at the top level (3 primes), a rotation
- * one level down (2 primes), and the rescale each giant step's partial sum needs before its rotation.
+ * The baby-step giant-step split of maskedGradient for `columns` feature columns (1 ≤ columns ≤ slotCount): the
+ * fewest rotations (all on the same level, so all cost the same), and of equal counts the fewer baby steps (fewer
+ * rotated copies of [[d]] held at once).
  */
-const TOP_ROTATION_COST = 3.4;
-const LOWER_ROTATION_COST = 2.0;
-const RESCALE_COST = 0.8;
-
-/** The baby-step giant-step split of maskedGradient for `columns` feature columns (1 ≤ columns ≤ slotCount). */
 export function verticalGradientPlan(columns: number, slotCount = 4096): GradientPlan {
   if (!Number.isInteger(columns) || columns < 1 || columns > slotCount) throw new RangeError(`a party has 1 to ${slotCount} feature columns, got ${columns}`);
   const period = nextPowerOfTwo(columns);
   let best: GradientPlan | undefined;
-  let bestCost = Infinity;
   for (let baby = 1; baby <= period; baby *= 2) {
     const giant = period / baby;
-    const cost = TOP_ROTATION_COST * (baby - 1) + LOWER_ROTATION_COST * (giant - 1) + RESCALE_COST * giant;
-    if (cost < bestCost) {
-      bestCost = cost;
-      best = { period, baby, giant, rotations: baby - 1 + giant - 1 };
-    }
+    const rotations = baby - 1 + giant - 1;
+    if (!best || rotations < best.rotations) best = { period, baby, giant, rotations };
   }
   return best!;
 }
@@ -235,6 +236,8 @@ function checkSerializedHeader(bytes: Uint8Array, what = 'ciphertext'): void {
   if (declared !== BigInt(bytes.length)) throw invalidCiphertext(`${what} header declares ${declared} bytes but ${bytes.length} arrived (truncated or padded)`);
 }
 
+type ComprMode = SEALLibrary['ComprModeType']['none'];
+
 /** How a ciphertext on the wire was produced: see CkksEngine.checkCiphertext. */
 export type CiphertextForm = 'seeded' | 'canonical';
 
@@ -269,8 +272,11 @@ interface ChainLevel {
 /** Galois keys kept loaded per engine (by SHA-256 of their bytes): a job has one arbiter, so two is plenty. */
 const GALOIS_CACHE_ENTRIES = 2;
 
-/** 2^40 for an exact power of two, else 2^67.00 (a scale after rescaling by a prime, or a foreign one). */
+/** 2^40 for an exact power of two, else 2^77.00 (a scale after rescaling by a prime, or a foreign one). */
 const scaleText = (scale: number): string => (Number.isInteger(Math.log2(scale)) ? `2^${Math.log2(scale)}` : `2^${Math.log2(scale).toFixed(2)}`);
+
+/** Byte-wise equality without copying either array (Buffer.from of a typed array would copy it). */
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 const sameIds = (a: BigUint64Array, b: BigUint64Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
@@ -287,12 +293,16 @@ export class CkksEngine {
   /** The data levels, top (fresh ciphertexts) first. */
   private readonly chain: ChainLevel[];
   private readonly galoisCache = new Map<string, GaloisKeys>();
-  /** SHA-256 (hex) of Galois key byte arrays already seen, so the same array is not hashed on every call. */
-  private readonly galoisDigests = new WeakMap<Uint8Array, string>();
+  /** SHA-256 (hex) of key byte arrays already seen (Galois, public, secret), so one array is hashed once. */
+  private readonly keyDigests = new WeakMap<Uint8Array, string>();
   /** The last fore-gradient loaded or produced, by SHA-256 of its bytes (see foreGradientCipher). */
   private foreCache?: { digest: string; cipher: CipherText };
   private vEncoder?: ReturnType<SEALLibrary['CKKSEncoder']>;
   private vEvaluator?: ReturnType<SEALLibrary['Evaluator']>;
+  /** The loaded public key and its Encryptor, by SHA-256 of the key's bytes (see encryptorFor). */
+  private encryptorCache?: { digest: string; pub: ReturnType<SEALLibrary['PublicKey']>; encryptor: ReturnType<SEALLibrary['Encryptor']> };
+  /** The arbiter's loaded secret key and Decryptor, by SHA-256 of the key's bytes (see decryptorFor). */
+  private decryptorCache?: { digest: string; secret: ReturnType<SEALLibrary['SecretKey']>; decryptor: ReturnType<SEALLibrary['Decryptor']> };
 
   private constructor(
     private readonly seal: SEALLibrary,
@@ -395,14 +405,21 @@ export class CkksEngine {
    * encryption.
    */
   encryptVector(values: Float64Array, publicKey: Uint8Array, secretKey?: Uint8Array): Uint8Array[] {
-    const pub = this.seal.PublicKey();
+    return this.encryptBlocks(values, publicKey, secretKey, this.seal.ComprModeType.zstd);
+  }
+
+  private encryptBlocks(values: Float64Array, publicKey: Uint8Array, secretKey: Uint8Array | undefined, compression: ComprMode): Uint8Array[] {
+    const { encoder } = this.tools();
+    const pub = secretKey ? this.seal.PublicKey() : undefined;
     const secret = secretKey ? this.seal.SecretKey() : undefined;
-    const encoder = this.seal.CKKSEncoder(this.context);
-    let encryptor: ReturnType<SEALLibrary['Encryptor']> | undefined;
+    let symmetric: ReturnType<SEALLibrary['Encryptor']> | undefined;
     try {
-      pub.loadArray(this.context, publicKey);
-      if (secret) secret.loadArray(this.context, secretKey!);
-      encryptor = this.seal.Encryptor(this.context, pub, secret);
+      if (secret) {
+        pub!.loadArray(this.context, publicKey);
+        secret.loadArray(this.context, secretKey!);
+        symmetric = this.seal.Encryptor(this.context, pub!, secret);
+      }
+      const encryptor = symmetric ?? this.encryptorFor(publicKey);
       const blocks: Uint8Array[] = [];
       const slot = new Float64Array(this.slotCount);
       for (let b = 0; b < this.blocksFor(values.length); b++) {
@@ -412,7 +429,7 @@ export class CkksEngine {
         try {
           const serializable = secret ? encryptor.encryptSymmetricSerializable(plain) : encryptor.encryptSerializable(plain);
           try {
-            blocks.push(serializable.saveArray(this.seal.ComprModeType.zstd));
+            blocks.push(serializable.saveArray(compression));
           } finally {
             serializable.delete();
           }
@@ -422,11 +439,32 @@ export class CkksEngine {
       }
       return blocks;
     } finally {
-      encryptor?.delete();
-      encoder.delete();
+      symmetric?.delete();
       secret?.delete();
-      pub.delete();
+      pub?.delete();
     }
+  }
+
+  /** A public-key Encryptor, made once per public key (by SHA-256) and engine: loading the key costs ~1 ms. */
+  private encryptorFor(publicKey: Uint8Array): ReturnType<SEALLibrary['Encryptor']> {
+    const digest = this.keyDigest(publicKey);
+    if (this.encryptorCache?.digest === digest) return this.encryptorCache.encryptor;
+    this.dropEncryptor();
+    const pub = this.seal.PublicKey();
+    try {
+      pub.loadArray(this.context, publicKey);
+      this.encryptorCache = { digest, pub, encryptor: this.seal.Encryptor(this.context, pub) };
+    } catch (err) {
+      pub.delete();
+      throw err;
+    }
+    return this.encryptorCache.encryptor;
+  }
+
+  private dropEncryptor(): void {
+    this.encryptorCache?.encryptor.delete();
+    this.encryptorCache?.pub.delete();
+    this.encryptorCache = undefined;
   }
 
   /** Decrypt ciphertexts made by encryptVector/sumVectors back into the first `length` values. */
@@ -508,7 +546,7 @@ export class CkksEngine {
     const cipher = this.loadCiphertext(bytes);
     try {
       if (form === 'canonical') {
-        if (!Buffer.from(cipher.saveArray(this.seal.ComprModeType.zstd)).equals(Buffer.from(bytes))) {
+        if (!sameBytes(cipher.saveArray(this.seal.ComprModeType.zstd), bytes)) {
           throw invalidCiphertext('ciphertext does not re-serialise to the bytes received (truncated or altered)');
         }
         return;
@@ -559,11 +597,17 @@ export class CkksEngine {
    */
   private loadCanonical(bytes: Uint8Array, expected: CiphertextExpectation): CipherText {
     const cipher = this.loadCiphertext(bytes, expected);
-    if (!Buffer.from(cipher.saveArray(this.seal.ComprModeType.zstd)).equals(Buffer.from(bytes))) {
+    if (!sameBytes(cipher.saveArray(this.comprModeOf(bytes)), bytes)) {
       cipher.delete();
       throw invalidCiphertext(`ciphertext (${expected.what}) does not re-serialise to the bytes received (truncated, altered, or seeded)`);
     }
     return cipher;
+  }
+
+  /** The compression mode a serialisation declares in its header (checked by checkSerializedHeader). */
+  private comprModeOf(bytes: Uint8Array): ComprMode {
+    const modes = [this.seal.ComprModeType.none, this.seal.ComprModeType.zlib, this.seal.ComprModeType.zstd];
+    return modes[bytes[6]!]!;
   }
 
   /** Position of the ciphertext's parms_id in the data chain (0 = top), or -1 if it is not a data level. */
@@ -586,6 +630,8 @@ export class CkksEngine {
     this.vEncoder = undefined;
     this.vEvaluator?.delete();
     this.vEvaluator = undefined;
+    this.dropDecryptor();
+    this.dropEncryptor();
     this.context.delete();
   }
 
@@ -595,39 +641,39 @@ export class CkksEngine {
   // The arbiter (the coordinator) holds the secret key; hosts and the guest hold its public and Galois keys. Per
   // mini-batch of B ≤ slotCount records (record i in slot i, slots ≥ B zero):
   //   host k:   [[0.25·u_k]]                                   encryptSlots                 scale 2^40, level 0
-  //   guest:    [[d]] = w ⊙ Σ_k [[0.25·u_k]] + o               foreGradient                 scale 2^80, level 0
-  //   party:    [[z + m]], slot classes mod P sum to g_j         maskedGradient               scale ≈ 2^67, level 1
+  //   guest:    [[d]] = w ⊙ Σ_k [[0.25·u_k]] + o, rescaled      foreGradient                 scale ≈ 2^50, level 1
+  //   party:    [[z + m]], slot classes mod P sum to g_j         maskedGradient               scale ≈ 2^77, level 1
   //   arbiter:  Σ_{i≡j (mod P)} (z_i + m_i) for j < count        decryptGradient
-  // with w the per-record weights and o = w ⊙ (0.25·u_g + 0.5 − y) the guest's plaintext offset.
+  // with w the per-record weights and o = w ⊙ (0.25·u_g + 0.5 − y) the guest's plaintext offset. The ciphertexts
+  // of these steps are serialised uncompressed: zstd saves 10 to 16% of the bytes of random residues and costs
+  // 1 to 2 ms per ciphertext on each side, several times per batch.
   // ---------------------------------------------------------------------------------------------------------------
 
   /**
    * The exact scales of the vertical pipeline under this engine's parameters, or FC_CKKS_PARAMS if they leave too
-   * little room (they must have at least two data levels and 33 bits above the product's scale).
+   * little room: at least two data levels, 33 bits above the fore-gradient's scale 2^90 on the top level, and 33
+   * bits above the products' scale (2^50 · 2^27) on level 1.
    */
-  private verticalScales(): { partial: number; fore: number; diagonal: number; gradient: number } {
+  private verticalScales(): { partial: number; weight: number; fore: number; diagonal: number; gradient: number } {
     const bits = this.params.coeffModulusBits;
     const dataBits = bits.slice(0, -1);
-    const foreBits = 2 * this.params.scaleBits;
-    const productBits = foreBits + VERTICAL_DIAGONAL_SCALE_BITS;
     const topBits = dataBits.reduce((a, b) => a + b, 0);
     const lastBits = dataBits[dataBits.length - 1]!;
-    // After the rescale by the last data prime both modulus and scale lose its bits: the headroom stays the same.
-    if (dataBits.length < 2 || topBits - productBits < VERTICAL_VALUE_BITS + 1 || productBits - lastBits < this.params.scaleBits) {
+    // w is encoded so that the product w · [[0.25·u]], rescaled by the last data prime, lands at 2^50.
+    const weightBits = VERTICAL_FORE_SCALE_BITS + lastBits - this.params.scaleBits;
+    const foreTopBits = this.params.scaleBits + weightBits;
+    const productBits = VERTICAL_FORE_SCALE_BITS + VERTICAL_DIAGONAL_SCALE_BITS;
+    if (dataBits.length < 2 || topBits - foreTopBits < VERTICAL_VALUE_BITS + 1 || topBits - lastBits - productBits < VERTICAL_VALUE_BITS + 1) {
       throw new FedcreditError(
         ErrorCode.CKKS_PARAMS,
-        `CKKS parameters ${bits.join(',')} with scale 2^${this.params.scaleBits} cannot run vertical logistic regression (fore-gradient at 2^${foreBits} times diagonals at 2^${VERTICAL_DIAGONAL_SCALE_BITS} needs ${productBits}+${VERTICAL_VALUE_BITS + 1} bits at the top level and a second data level)`,
-        'use VERTICAL_CKKS_PARAMS (N=8192, [60,40,40,60], scale 2^40)',
+        `CKKS parameters ${bits.join(',')} with scale 2^${this.params.scaleBits} cannot run vertical logistic regression (the fore-gradient at 2^${foreTopBits} needs ${foreTopBits}+${VERTICAL_VALUE_BITS + 1} bits at the top level; rescaled to 2^${VERTICAL_FORE_SCALE_BITS}, times diagonals at 2^${VERTICAL_DIAGONAL_SCALE_BITS}, ${productBits}+${VERTICAL_VALUE_BITS + 1} bits at the second level)`,
+        'use VERTICAL_CKKS_PARAMS (N=8192, [60,50,40,60], scale 2^40)',
       );
     }
     const last = Number(this.chain[0]!.primes[this.chain[0]!.primes.length - 1]!);
-    return {
-      partial: this.scale,
-      fore: 2 ** foreBits,
-      diagonal: 2 ** VERTICAL_DIAGONAL_SCALE_BITS,
-      // What SEAL's rescale computes: the product scale divided by the dropped prime (≈ 2^67, not exactly).
-      gradient: 2 ** productBits / last,
-    };
+    // What SEAL's rescale computes: the product scale divided by the dropped prime (≈ 2^50, not exactly).
+    const fore = 2 ** foreTopBits / last;
+    return { partial: this.scale, weight: 2 ** weightBits, fore, diagonal: 2 ** VERTICAL_DIAGONAL_SCALE_BITS, gradient: fore * 2 ** VERTICAL_DIAGONAL_SCALE_BITS };
   }
 
   /**
@@ -664,17 +710,22 @@ export class CkksEngine {
     return elt;
   }
 
-  /**
-   * The loaded Galois keys for these bytes, deserialised once per engine (cached by SHA-256; the digest of a byte
-   * array already seen is remembered, so the same array is not hashed again: the keys are treated as immutable
-   * once passed), and checked to hold the rotations `plan` uses (1 for its baby steps, g for its giant steps).
-   */
-  private galoisKeysFor(bytes: Uint8Array, plan: GradientPlan): GaloisKeys {
-    let key = this.galoisDigests.get(bytes);
+  /** SHA-256 (hex) of key bytes, remembered per array: keys are treated as immutable once passed. */
+  private keyDigest(bytes: Uint8Array): string {
+    let key = this.keyDigests.get(bytes);
     if (key === undefined) {
       key = createHash('sha256').update(bytes).digest('hex');
-      this.galoisDigests.set(bytes, key);
+      this.keyDigests.set(bytes, key);
     }
+    return key;
+  }
+
+  /**
+   * The loaded Galois keys for these bytes, deserialised once per engine (cached by SHA-256), and checked to hold
+   * the rotations `plan` uses (1 for its baby steps, g for its giant steps).
+   */
+  private galoisKeysFor(bytes: Uint8Array, plan: GradientPlan): GaloisKeys {
+    const key = this.keyDigest(bytes);
     let keys = this.galoisCache.get(key);
     if (keys) {
       this.galoisCache.delete(key); // re-inserted below: most recently used last
@@ -703,22 +754,22 @@ export class CkksEngine {
     return keys;
   }
 
-  /** The encoder and evaluator of the vertical steps, made once per engine (deleted by dispose). */
-  private verticalTools(): { encoder: ReturnType<SEALLibrary['CKKSEncoder']>; evaluator: ReturnType<SEALLibrary['Evaluator']> } {
+  /** The engine's encoder and evaluator, made once (deleted by dispose). */
+  private tools(): { encoder: ReturnType<SEALLibrary['CKKSEncoder']>; evaluator: ReturnType<SEALLibrary['Evaluator']> } {
     this.vEncoder ??= this.seal.CKKSEncoder(this.context);
     this.vEvaluator ??= this.seal.Evaluator(this.context);
     return { encoder: this.vEncoder, evaluator: this.vEvaluator };
   }
 
   /**
-   * The fore-gradient behind these bytes, loaded and checked (scale 2^80, top level, canonical serialisation), or
+   * The fore-gradient behind these bytes, loaded and checked (scale ≈ 2^50, level 1, canonical serialisation), or
    * the one kept from the last call with the same bytes: the guest's own foreGradient result, or [[d]] used for
    * several gradients. The engine owns it; callers must not delete or modify it.
    */
   private foreGradientCipher(bytes: Uint8Array, scale: number): CipherText {
     const digest = createHash('sha256').update(bytes).digest('hex');
     if (this.foreCache?.digest === digest) return this.foreCache.cipher;
-    const cipher = this.loadCanonical(bytes, { scale, level: 0, what: 'an encrypted fore-gradient' });
+    const cipher = this.loadCanonical(bytes, { scale, level: 1, what: 'an encrypted fore-gradient' });
     this.keepForeGradient(digest, cipher);
     return cipher;
   }
@@ -735,15 +786,15 @@ export class CkksEngine {
   encryptSlots(values: Float64Array, publicKey: Uint8Array): Uint8Array {
     if (values.length > this.slotCount) throw new RangeError(`encryptSlots takes at most ${this.slotCount} values, got ${values.length}`);
     requireFinite(values, 'the vector to encrypt');
-    return this.encryptVector(values, publicKey)[0]!;
+    return this.encryptBlocks(values, publicKey, undefined, this.seal.ComprModeType.none)[0]!;
   }
 
   /**
-   * The guest's encrypted fore-gradient [[d]] = w ⊙ Σ_k [[0.25·u_k]] + o, at scale 2^80 on the top level (no
-   * rescale). Each partial must be a public-key encryption (SEAL's canonical serialisation) at scale 2^40 on the
-   * top level. `weights` (w, encoded at 2^40) and `offset` (o = w ⊙ (0.25·u_g + 0.5 − y), encoded at 2^80) have
-   * one value per record of the batch. The result stays loaded, so the guest's own maskedGradient on these bytes
-   * does not deserialise them again.
+   * The guest's encrypted fore-gradient [[d]] = w ⊙ Σ_k [[0.25·u_k]] + o, formed at scale 2^90 on the top level and
+   * rescaled once: ≈ 2^50 at level 1. Each partial must be a public-key encryption (SEAL's canonical
+   * serialisation) at scale 2^40 on the top level. `weights` (w, encoded at 2^50) and `offset` (o = w ⊙ (0.25·u_g +
+   * 0.5 − y), encoded at 2^90) have one value per record of the batch. The result stays loaded, so the guest's own
+   * maskedGradient on these bytes does not deserialise them again.
    */
   foreGradient(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): Uint8Array {
     const scales = this.verticalScales();
@@ -754,10 +805,11 @@ export class CkksEngine {
     requireFinite(offset, 'offset');
     if (weights.every((w) => w === 0)) throw new RangeError('every weight is zero');
     const expected: CiphertextExpectation = { scale: scales.partial, level: 0, what: 'a fresh public-key encryption of a partial score' };
-    const { encoder, evaluator } = this.verticalTools();
+    const { encoder, evaluator } = this.tools();
     let acc: CipherText | undefined = this.loadCanonical(partials[0]!, expected);
     let weightPlain: PlainText | undefined;
     let offsetPlain: PlainText | undefined;
+    let rescaled: CipherText | undefined = this.seal.CipherText();
     try {
       for (let k = 1; k < partials.length; k++) {
         const next = this.loadCanonical(partials[k]!, expected);
@@ -767,46 +819,29 @@ export class CkksEngine {
           next.delete();
         }
       }
-      weightPlain = this.encode(encoder, weights, scales.partial);
+      weightPlain = this.encode(encoder, weights, scales.weight);
       evaluator.multiplyPlain(acc, weightPlain, acc);
       offsetPlain = this.encode(encoder, offset, acc.scale);
       evaluator.addPlain(acc, offsetPlain, acc);
-      const bytes = acc.saveArray(this.seal.ComprModeType.zstd);
-      this.keepForeGradient(createHash('sha256').update(bytes).digest('hex'), acc);
-      acc = undefined;
+      evaluator.rescaleToNext(acc, rescaled);
+      const bytes = rescaled.saveArray(this.seal.ComprModeType.none);
+      this.keepForeGradient(createHash('sha256').update(bytes).digest('hex'), rescaled);
+      rescaled = undefined;
       return bytes;
     } finally {
       offsetPlain?.delete();
       weightPlain?.delete();
-      acc?.delete();
+      rescaled?.delete();
+      acc.delete();
     }
   }
 
   /**
-   * A party's encrypted, masked gradient slots [[z + m]] for its p feature columns (each of length B, the batch
-   * size), with P the next power of two ≥ p:
-   *   z = Σ_{k<P} diag_k ⊙ rot([[d]], k),   diag_k[i] = X[(i+k) mod S][i mod P]   (0 for rows ≥ B, columns ≥ p),
-   * so that the slots of each residue class modulo P sum to the gradient: Σ_{i ≡ j (mod P)} z_i = g_j =
-   * Σ_r X[r][j]·d[r] (record r meets column j in exactly one slot i ≡ j, i = r − k). Nothing sums the classes
-   * here: the arbiter does it in the clear after decrypting (decryptGradient), which saves the log2(S/P)
-   * rotate-and-add steps and leaves no copies of g_j in the ciphertext.
-   *
-   * The sum runs baby-step giant-step (verticalGradientPlan): with k = g·a + b,
-   *   z = Σ_{a<P/g} rot(inner_a, g·a),   inner_a = Σ_{b<g} rot(diag_{g·a+b}, −g·a) ⊙ rot([[d]], b),
-   * the plaintext diagonals rotated for free before encoding. rot([[d]], b) for b < g costs g − 1 rotations by 1
-   * at the top level; each inner_a (products at scale 2^80 · 2^27 = 2^107) is rescaled once (→ ≈ 2^67, level 1)
-   * and the sum over a runs by Horner's rule, acc ← rot(acc, g) + inner_a: P/g − 1 rotations by g. For p = 14
-   * (P = 16, g = 4) that is 6 rotations instead of 15 + 8.
-   *
-   * Then `mask` is added: exactly slotCount values, one independent mask per slot (VERTICAL_MASK: uniform in
-   * ±2^20; at most VERTICAL_MAX_MASK), for the arbiter decrypts every slot. The party subtracts the class sums of
-   * its mask (residueClassSums) from what the arbiter returns.
-   *
-   * The result is at level 1, scale ≈ 2^67: the only kind of ciphertext decryptGradient accepts. Values must
-   * satisfy |z_i| < 2^30, which holds for any realistic features and weights; the party's error is about 1e-7
-   * relative to max|g| plus the mask's rounding (see VERTICAL_MASK).
+   * A party's plaintext side of one masked gradient (its batch's feature columns and its per-slot mask), checked
+   * and ready to be encoded ahead of [[d]]: the diagonals depend only on the columns, so a party encodes them
+   * while it waits for the fore-gradient (GradientInput.encodeNext). See maskedGradient for the arguments.
    */
-  maskedGradient(foreGradient: Uint8Array, columns: Float64Array[], mask: Float64Array, galoisKeys: Uint8Array): Uint8Array {
+  gradientInput(columns: Float64Array[], mask: Float64Array): GradientInput {
     const scales = this.verticalScales();
     const S = this.slotCount;
     const p = columns.length;
@@ -822,49 +857,91 @@ export class CkksEngine {
     let maskMax = 0;
     for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
     if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
+    const { encoder, evaluator } = this.tools();
+    // Encoded at the top level, then reduced to level 1 where [[d]] and the products live.
+    const encodeAtLevelOne = (values: Float64Array, scale: number): PlainText => {
+      const plain = this.encode(encoder, values, scale);
+      evaluator.plainModSwitchToNext(plain, plain);
+      return plain;
+    };
+    // A plaintext at level 1 holds N = 2·slots coefficients for each of that level's primes, 8 bytes each.
+    const plainBytes = 2 * S * this.chain[1]!.primes.length * 8;
+    return new DiagonalInput(columns, mask, verticalGradientPlan(p, S), scales, encodeAtLevelOne, plainBytes);
+  }
 
-    const plan = verticalGradientPlan(p, S);
-    const { period: P, baby: g, giant: A } = plan;
-    const gk = this.galoisKeysFor(galoisKeys, plan);
-    const { encoder, evaluator } = this.verticalTools();
-    const fore = this.foreGradientCipher(foreGradient, scales.fore);
-    // babies[b] = rot([[d]], b); babies[0] is the engine's cached fore-gradient, never written to.
-    const babies: CipherText[] = [fore];
-    const inner = this.seal.CipherText();
+  /**
+   * A party's encrypted, masked gradient slots [[z + m]] for its p feature columns (each of length B, the batch
+   * size), with P the next power of two ≥ p:
+   *   z = Σ_{k<P} diag_k ⊙ rot([[d]], k),   diag_k[i] = X[(i+k) mod S][i mod P]   (0 for rows ≥ B, columns ≥ p),
+   * so that the slots of each residue class modulo P sum to the gradient: Σ_{i ≡ j (mod P)} z_i = g_j =
+   * Σ_r X[r][j]·d[r] (record r meets column j in exactly one slot i ≡ j, i = r − k). Nothing sums the classes
+   * here: the arbiter does it in the clear after decrypting (decryptGradient), which saves the log2(S/P)
+   * rotate-and-add steps and leaves no copies of g_j in the ciphertext.
+   *
+   * The sum runs baby-step giant-step (verticalGradientPlan): with k = g·a + b,
+   *   z = Σ_{a<P/g} rot(inner_a, g·a),   inner_a = Σ_{b<g} rot(diag_{g·a+b}, −g·a) ⊙ rot([[d]], b),
+   * the plaintext diagonals rotated for free before encoding. rot([[d]], b) for b < g costs g − 1 rotations by 1,
+   * and the sum over a runs by Horner's rule, acc ← rot(acc, g) + inner_a: P/g − 1 rotations by g, all at level 1
+   * (products at ≈ 2^50 · 2^27 = 2^77, no rescale). For p = 14 (P = 16, g = 4) that is 6 rotations.
+   *
+   * Then `mask` is added: exactly slotCount values, one independent mask per slot (VERTICAL_MASK: uniform in
+   * ±2^20; at most VERTICAL_MAX_MASK), for the arbiter decrypts every slot. The party subtracts the class sums of
+   * its mask (residueClassSums) from what the arbiter returns.
+   *
+   * The result is at level 1, scale ≈ 2^77: the only kind of ciphertext decryptGradient accepts. Values must
+   * satisfy |z_i| < 2^30, which holds for any realistic features and weights; the party's error is about 1e-7
+   * relative to max|g| plus the mask's rounding (see VERTICAL_MASK).
+   */
+  maskedGradient(foreGradient: Uint8Array, columns: Float64Array[], mask: Float64Array, galoisKeys: Uint8Array): Uint8Array {
+    const input = this.gradientInput(columns, mask);
+    try {
+      return this.maskedGradientOf(foreGradient, input, galoisKeys);
+    } finally {
+      input.dispose();
+    }
+  }
+
+  /** maskedGradient from a gradientInput (encoded ahead or not); the input can be disposed afterwards. */
+  maskedGradientOf(foreGradient: Uint8Array, gradientInput: GradientInput, galoisKeys: Uint8Array): Uint8Array {
+    return runSteps(this.maskedGradientSteps(foreGradient, gradientInput, galoisKeys));
+  }
+
+  /**
+   * maskedGradientOf in steps of one rotation or one product (at most ~2 ms each), so that a party can let its
+   * event loop run between them: a party that has just sent a ciphertext must answer the HTTP/2 flow-control
+   * updates for it while it computes. Run it to the end (its `finally` frees the SEAL objects it holds).
+   */
+  *maskedGradientSteps(foreGradient: Uint8Array, gradientInput: GradientInput, galoisKeys: Uint8Array): Generator<void, Uint8Array, void> {
+    const scales = this.verticalScales();
+    if (!(gradientInput instanceof DiagonalInput)) throw new RangeError('maskedGradientOf takes what gradientInput returned');
+    const input = gradientInput;
+    input.start();
+    const { baby: g, giant: A } = input.plan;
+    const gk = this.galoisKeysFor(galoisKeys, input.plan);
+    const { encoder, evaluator } = this.tools();
+    // babies[b] = rot([[d]], b). babies[0] is a copy of the cached fore-gradient: another call between two steps
+    // may replace (and delete) the cached one.
+    const babies: CipherText[] = [this.foreGradientCipher(foreGradient, scales.fore).clone()];
+    let inner = this.seal.CipherText();
     const product = this.seal.CipherText();
-    const rescaled = this.seal.CipherText();
     let acc = this.seal.CipherText();
     let spare = this.seal.CipherText();
     let plain: PlainText | undefined;
     try {
       for (let b = 1; b < g; b++) {
+        yield;
         const rotated = this.seal.CipherText();
         babies.push(rotated);
         evaluator.rotateVector(babies[b - 1]!, 1, gk, rotated);
       }
-      const diagonal = new Float64Array(S);
       let accSet = false;
       for (let a = A - 1; a >= 0; a--) {
         let innerSet = false;
         for (let b = 0; b < g; b++) {
-          // rot(diag_k, −g·a) for k = g·a + b: slot i holds X[(i + b) mod S][(i − g·a) mod P], i.e. row r sits in
-          // slot (r − b) mod S with column (r − k) mod P.
-          const k = g * a + b;
-          diagonal.fill(0);
-          let nonzero = false;
-          for (let r = 0; r < B; r++) {
-            const column = (r - k) & (P - 1);
-            if (column < p) {
-              const x = columns[column]![r]!;
-              if (x !== 0) {
-                diagonal[r >= b ? r - b : r - b + S] = x;
-                nonzero = true;
-              }
-            }
-          }
+          plain = input.take(g * a + b);
           // A zero diagonal contributes nothing; SEAL refuses a product with a zero plaintext (transparent result).
-          if (!nonzero) continue;
-          plain = this.encode(encoder, diagonal, scales.diagonal);
+          if (!plain) continue;
+          yield;
           if (!innerSet) {
             evaluator.multiplyPlain(babies[b]!, plain, inner);
             innerSet = true;
@@ -875,17 +952,17 @@ export class CkksEngine {
           plain.delete();
           plain = undefined;
         }
-        // Horner: acc ← rot(acc, g) + rescale(inner_a).
+        // Horner: acc ← rot(acc, g) + inner_a.
         if (accSet) {
+          yield;
           evaluator.rotateVector(acc, g, gk, spare);
           [acc, spare] = [spare, acc];
         }
         if (innerSet) {
           if (accSet) {
-            evaluator.rescaleToNext(inner, rescaled);
-            evaluator.add(acc, rescaled, acc);
+            evaluator.add(acc, inner, acc);
           } else {
-            evaluator.rescaleToNext(inner, acc);
+            [acc, inner] = [inner, acc];
             accSet = true;
           }
         }
@@ -893,36 +970,49 @@ export class CkksEngine {
       if (!accSet) {
         // Every feature value of the batch is zero, so g = 0; there is no nonzero diagonal to multiply by. The
         // constant polynomial 1 (the value 2^-27 in every slot) gives a valid product, off by 2^-27·Σ_i d_i.
-        diagonal.fill(1 / scales.diagonal);
-        plain = this.encode(encoder, diagonal, scales.diagonal);
-        evaluator.multiplyPlain(fore, plain, inner);
+        plain = this.encode(encoder, new Float64Array(this.slotCount).fill(1 / scales.diagonal), scales.diagonal);
+        evaluator.plainModSwitchToNext(plain, plain);
+        evaluator.multiplyPlain(babies[0]!, plain, acc);
         plain.delete();
         plain = undefined;
-        evaluator.rescaleToNext(inner, acc);
       }
-      plain = this.encode(encoder, mask, acc.scale);
-      const id = acc.parmsId;
-      try {
-        evaluator.plainModSwitchTo(plain, id, plain);
-      } finally {
-        id.delete();
-      }
-      evaluator.addPlain(acc, plain, acc);
-      return acc.saveArray(this.seal.ComprModeType.zstd);
+      evaluator.addPlain(acc, input.maskPlain(), acc);
+      return acc.saveArray(this.seal.ComprModeType.none);
     } finally {
       plain?.delete();
-      for (const rotated of babies.slice(1)) rotated.delete();
+      for (const cipher of babies) cipher.delete();
       spare.delete();
       acc.delete();
-      rescaled.delete();
       product.delete();
       inner.delete();
     }
   }
 
+  /** The arbiter's Decryptor for a secret key, made once per key (by SHA-256) and engine. */
+  private decryptorFor(secretKey: Uint8Array): ReturnType<SEALLibrary['Decryptor']> {
+    const digest = this.keyDigest(secretKey);
+    if (this.decryptorCache?.digest === digest) return this.decryptorCache.decryptor;
+    this.dropDecryptor();
+    const secret = this.seal.SecretKey();
+    try {
+      secret.loadArray(this.context, secretKey);
+      this.decryptorCache = { digest, secret, decryptor: this.seal.Decryptor(this.context, secret) };
+    } catch (err) {
+      secret.delete();
+      throw err;
+    }
+    return this.decryptorCache.decryptor;
+  }
+
+  private dropDecryptor(): void {
+    this.decryptorCache?.decryptor.delete();
+    this.decryptorCache?.secret.delete();
+    this.decryptorCache = undefined;
+  }
+
   /**
    * The arbiter's view of a masked gradient: all slotCount decrypted slots z_i + m_i. Refuses, with
-   * FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^67 (what maskedGradient
+   * FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^77 (what maskedGradient
    * produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.
    */
   decryptGradientSlots(masked: Uint8Array, secretKey: Uint8Array): Float64Array {
@@ -933,19 +1023,13 @@ export class CkksEngine {
       what: 'a masked gradient',
       why: '; the arbiter decrypts only masked gradients, never a per-record ciphertext such as [[u]] or [[d]]',
     });
-    const secret = this.seal.SecretKey();
-    const { encoder } = this.verticalTools();
-    let decryptor: ReturnType<SEALLibrary['Decryptor']> | undefined;
+    const { encoder } = this.tools();
     let plain: PlainText | undefined;
     try {
-      secret.loadArray(this.context, secretKey);
-      decryptor = this.seal.Decryptor(this.context, secret);
-      plain = decryptor.decrypt(cipher) as PlainText;
-      return Float64Array.from(encoder.decode(plain));
+      plain = this.decryptorFor(secretKey).decrypt(cipher) as PlainText;
+      return encoder.decode(plain);
     } finally {
       plain?.delete();
-      decryptor?.delete();
-      secret.delete();
       cipher.delete();
     }
   }
@@ -972,7 +1056,7 @@ export class CkksEngine {
     const scales = this.verticalScales();
     if (list.length === 0) throw new RangeError('sumMaskedGradients needs at least one ciphertext');
     const expected: CiphertextExpectation = { scale: scales.gradient, level: 1, what: 'a masked gradient' };
-    const { evaluator } = this.verticalTools();
+    const { evaluator } = this.tools();
     const acc = this.loadCanonical(list[0]!, expected);
     try {
       for (const bytes of list.slice(1)) {
@@ -983,7 +1067,7 @@ export class CkksEngine {
           next.delete();
         }
       }
-      return acc.saveArray(this.seal.ComprModeType.zstd);
+      return acc.saveArray(this.seal.ComprModeType.none);
     } finally {
       acc.delete();
     }
@@ -997,5 +1081,120 @@ export class CkksEngine {
       slots.set(values);
     }
     return encoder.encode(slots, scale) as PlainText;
+  }
+}
+
+/** Run a computation in steps (such as CkksEngine.maskedGradientSteps) to its end, without pausing. */
+export function runSteps<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * Bytes of encoded diagonals a GradientInput keeps ahead of [[d]]: a plaintext at level 1 is N × 2 primes × 8
+ * bytes (128 KiB at N = 8192), so 8 MiB holds 64 of them, every diagonal for up to 63 columns (P = 64) plus the
+ * mask. Past that, maskedGradient encodes the rest when it needs them, one at a time.
+ */
+export const GRADIENT_INPUT_BUDGET_BYTES = 8 * 2 ** 20;
+
+/**
+ * A party's feature columns and mask for one masked gradient (CkksEngine.gradientInput). encodeNext encodes one
+ * more plaintext ahead of time (the mask first, then the diagonals in the order maskedGradient uses them) and
+ * says whether there is more to do within GRADIENT_INPUT_BUDGET_BYTES; the input owns SEAL objects on the WASM
+ * heap until dispose().
+ */
+export interface GradientInput {
+  readonly plan: GradientPlan;
+  encodeNext(): boolean;
+  dispose(): void;
+}
+
+class DiagonalInput implements GradientInput {
+  /** Encoded diagonals by k = g·a + b; null for a diagonal that is all zero. */
+  private readonly plains = new Map<number, PlainText | null>();
+  private mask?: PlainText;
+  /** The next diagonal encodeNext looks at, in maskedGradient's order (a from P/g − 1 down, b up). */
+  private cursor = 0;
+  private readonly maxAhead: number;
+  private started = false;
+  private disposed = false;
+
+  constructor(
+    private readonly columns: Float64Array[],
+    private readonly maskValues: Float64Array,
+    readonly plan: GradientPlan,
+    private readonly scales: { diagonal: number; gradient: number },
+    private readonly encodeAtLevelOne: (values: Float64Array, scale: number) => PlainText,
+    plainBytes: number,
+  ) {
+    this.maxAhead = Math.max(0, Math.floor(GRADIENT_INPUT_BUDGET_BYTES / plainBytes) - 1);
+  }
+
+  private orderAt(i: number): number {
+    const { baby: g, giant: A } = this.plan;
+    return g * (A - 1 - Math.floor(i / g)) + (i % g);
+  }
+
+  encodeNext(): boolean {
+    if (this.disposed || this.started) return false;
+    const limit = Math.min(this.plan.period, this.maxAhead);
+    if (!this.mask) {
+      this.maskPlain();
+    } else if (this.cursor < limit) {
+      const k = this.orderAt(this.cursor++);
+      this.plains.set(k, this.encodeDiagonal(k));
+    }
+    return this.cursor < limit;
+  }
+
+  /** maskedGradientOf begins: an input serves one gradient, and nothing more is encoded ahead. */
+  start(): void {
+    if (this.disposed || this.started) throw new RangeError('a gradient input serves one maskedGradientOf call, before dispose()');
+    this.started = true;
+  }
+
+  /** The mask encoded at the products' scale on level 1 (kept until dispose). */
+  maskPlain(): PlainText {
+    this.mask ??= this.encodeAtLevelOne(this.maskValues, this.scales.gradient);
+    return this.mask;
+  }
+
+  /** Diagonal k, encoded now or ahead; the caller deletes it. Undefined when it is all zero. */
+  take(k: number): PlainText | undefined {
+    const ahead = this.plains.get(k);
+    this.plains.delete(k);
+    return (ahead === undefined ? this.encodeDiagonal(k) : ahead) ?? undefined;
+  }
+
+  /** rot(diag_k, −g·a) for k = g·a + b: slot i holds X[(i + b) mod S][(i − g·a) mod P], i.e. row r sits in slot (r − b) mod S with column (r − k) mod P. */
+  private encodeDiagonal(k: number): PlainText | null {
+    const S = this.maskValues.length;
+    const P = this.plan.period;
+    const b = k % this.plan.baby;
+    const p = this.columns.length;
+    const B = this.columns[0]!.length;
+    const diagonal = new Float64Array(S);
+    let nonzero = false;
+    for (let r = 0; r < B; r++) {
+      const column = (r - k) & (P - 1);
+      if (column < p) {
+        const x = this.columns[column]![r]!;
+        if (x !== 0) {
+          diagonal[r >= b ? r - b : r - b + S] = x;
+          nonzero = true;
+        }
+      }
+    }
+    return nonzero ? this.encodeAtLevelOne(diagonal, this.scales.diagonal) : null;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const plain of this.plains.values()) plain?.delete();
+    this.plains.clear();
+    this.mask?.delete();
+    this.mask = undefined;
   }
 }

@@ -7,7 +7,7 @@
  * subtracts the same class sums of its mask (unmask). Both schemes do the same arithmetic, so their costs compare.
  */
 import { randomFillSync } from 'node:crypto';
-import { nextPowerOfTwo, residueClassSums, VERTICAL_MASK, type CkksEngine } from '../he/ckks.js';
+import { nextPowerOfTwo, residueClassSums, VERTICAL_MASK, type CkksEngine, type GradientInput } from '../he/ckks.js';
 import { float64Bytes, toFloat64 } from '../fl/vector-codec.js';
 
 /** Slots of a plaintext-scheme masked gradient: the CKKS slot count (N = 8192), which also bounds the batch. */
@@ -23,10 +23,24 @@ export interface VerticalCipher {
   encryptPartial(values: Float64Array): Uint8Array;
   /** The guest's encrypted fore-gradient weights ⊙ (Σ partials) + offset. */
   foreGradient(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): Uint8Array;
-  /** Enc(z + mask) for a party's batch columns: `slots` values whose classes modulo P sum to Xᵀd (mask: `slots` values). */
-  maskedGradient(foreGradient: Uint8Array, columns: Float64Array[], mask: Float64Array): Uint8Array;
+  /**
+   * A party's batch columns and mask (`slots` values) for one masked gradient, checked. Its plaintexts can be
+   * encoded ahead, one per encodeNext() call, while the party waits for [[d]]; dispose() when done.
+   */
+  gradientInput(columns: Float64Array[], mask: Float64Array): PreparedGradient;
+  /**
+   * Enc(z + mask) for a party's batch columns: `slots` values whose classes modulo P sum to Xᵀd, computed in
+   * steps of a few milliseconds (run them with runSteps, or pause between them).
+   */
+  maskedGradient(foreGradient: Uint8Array, input: PreparedGradient): Generator<void, Uint8Array, void>;
   /** Xᵀd from the arbiter's class sums (one per column) and the mask the party used. */
   unmask(classSums: Float64Array, mask: Float64Array): Float64Array;
+}
+
+/** What gradientInput returns: work that can be done before [[d]] arrives (encodeNext says whether more is left). */
+export interface PreparedGradient {
+  encodeNext(): boolean;
+  dispose(): void;
 }
 
 /** Xᵀd = (arbiter's class sums of z + m) − (class sums of m), for the columns the sums were asked for. */
@@ -42,9 +56,24 @@ export function ckksCipher(engine: CkksEngine, publicKey: Uint8Array, galoisKeys
     maskMagnitude: VERTICAL_MASK,
     encryptPartial: (values) => engine.encryptSlots(values, publicKey),
     foreGradient: (partials, weights, offset) => engine.foreGradient(partials, weights, offset),
-    maskedGradient: (d, columns, mask) => engine.maskedGradient(d, columns, mask, galoisKeys),
+    gradientInput: (columns, mask) => engine.gradientInput(columns, mask),
+    maskedGradient: (d, input) => engine.maskedGradientSteps(d, input as GradientInput, galoisKeys),
     unmask,
   };
+}
+
+/** The plaintext scheme has nothing to encode ahead. */
+class PlainGradientInput implements PreparedGradient {
+  constructor(
+    readonly columns: Float64Array[],
+    readonly mask: Float64Array,
+  ) {}
+
+  encodeNext(): boolean {
+    return false;
+  }
+
+  dispose(): void {}
 }
 
 /** The same protocol with every vector in the clear: for measuring what encryption costs, never for real data. */
@@ -62,19 +91,25 @@ export const plaintextCipher: VerticalCipher = {
     for (let i = 0; i < sum.length; i++) sum[i] = weights[i]! * sum[i]! + offset[i]!;
     return float64Bytes(sum);
   },
+  gradientInput(columns, mask) {
+    const S = PLAINTEXT_SLOTS;
+    if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
+    const B = columns[0]?.length ?? 0;
+    if (columns.length === 0 || columns.length > S || B > S) throw new RangeError(`a masked gradient takes 1 to ${S} columns of at most ${S} records`);
+    return new PlainGradientInput(columns, mask);
+  },
   /**
    * The CKKS layout in the clear: record r's product with column c lands in slot (r − k) mod S with k = (r − c)
    * mod P, the slot of diag_k ⊙ rot(d, k) that holds it (see CkksEngine.maskedGradient), so the slots of class c
    * sum to g_c; then the per-slot mask.
    */
-  maskedGradient(d, columns, mask) {
+  *maskedGradient(d, input) {
+    if (!(input instanceof PlainGradientInput)) throw new RangeError('maskedGradient takes what gradientInput returned');
+    const { columns, mask } = input;
     const S = PLAINTEXT_SLOTS;
-    const p = columns.length;
-    if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
     const fore = toFloat64(d);
-    const B = columns[0]?.length ?? 0;
-    if (p === 0 || p > S || B > S || B > fore.length) throw new RangeError(`a masked gradient takes 1 to ${S} columns of at most ${Math.min(S, fore.length)} records`);
-    const P = nextPowerOfTwo(p);
+    if (columns[0]!.length > fore.length) throw new RangeError(`a masked gradient takes columns of at most ${fore.length} records`);
+    const P = nextPowerOfTwo(columns.length);
     const z = new Float64Array(S);
     columns.forEach((column, c) => {
       for (let r = 0; r < column.length; r++) {

@@ -2,7 +2,7 @@
  * Per-bin label sums of a host's features without the labels or the bins leaving their owners
  * (docs/protocol-vertical.md, "Binning, WOE and IV"). The guest encrypts its training labels under its own CKKS key,
  * 4,096 records per ciphertext in the shared row order. For each chunk the host turns [[y]] into the form the
- * vertical gradient takes ([[y]] · 1 at scale 2^80) and multiplies it with the one-hot columns of its bins, with
+ * vertical gradient takes ([[y]] · 1, rescaled to ≈ 2^50) and multiplies it with the one-hot columns of its bins, with
  * the same generalized-diagonal product as the gradient: the slots of residue class j (mod P) then sum to
  * Σ_r y_r·[bin(r) = j], the number of defaults in bin j. The chunks are added, a mask whose class sums are zero
  * hides every single slot, and the guest decrypts and sums the classes: it learns the count of defaults per bin,
