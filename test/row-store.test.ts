@@ -1,9 +1,11 @@
 /**
  * The participant's row store: a horizontal job reading its rows from disk a block at a time computes the same
  * sums and trains as well as one that holds them in a single block, and the store's duplicate check (done bucket
- * by bucket on hashed ids) counts and drops exactly what a naive first-row-wins pass would.
+ * by bucket on hashed ids) counts and drops exactly what a naive first-row-wins pass would. Its files are the
+ * owner's data and only the node's user may read them.
  */
 import { describe, expect, it } from 'vitest';
+import { readdirSync, statSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +34,9 @@ describe('row store', () => {
     expect(blocked.blockCount).toBe(Math.ceil(blocked.rows / 1000));
     expect(blocked.blockCount).toBeGreaterThan(5);
     expect(blocked.meta.idSetSha256).toBe(whole.meta.idSetSha256);
+    // A copy of the owner's data: readable by the node's user only.
+    expect(statSync(whole.dir).mode & 0o777).toBe(0o700);
+    for (const file of readdirSync(whole.dir)) expect(statSync(join(whole.dir, file)).mode & 0o777).toBe(0o600);
 
     const job = HorizontalJobSpec.parse({ ...horizontalJob({ encryption: { scheme: 'plaintext' } }), participants: ['a'] });
     const idx = features.map((_, i) => i);

@@ -79,7 +79,7 @@ export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Pro
   const features = pickFeatures(spec, opts.columns, file);
   const labelColumn = opts.withLabels === false ? undefined : spec.label_column;
   rmSync(opts.dir, { recursive: true, force: true });
-  mkdirSync(opts.dir, { recursive: true });
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const loader = new Loader(spec, file, features, labelColumn, opts.dir, opts.blockBytes);
   // Rows are handled inside on_record, in step with the parser: nothing is buffered, line numbers are the parser's,
   // and the first problem (ours or the parser's) stops the stream.

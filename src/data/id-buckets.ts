@@ -40,7 +40,7 @@ export class IdBuckets {
   constructor(parent: string) {
     this.dir = join(parent, 'id-buckets');
     rmSync(this.dir, { recursive: true, force: true });
-    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     for (let b = 0; b < BUCKETS; b++) this.files.push(new FileAppender(join(this.dir, `${b}.bin`), 32 * 1024));
   }
 

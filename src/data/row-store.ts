@@ -57,7 +57,7 @@ export class RowStore {
   }
 
   static writeMeta(dir: string, meta: RowStoreMeta): RowStore {
-    writeFileSync(join(dir, META_FILE), JSON.stringify(meta));
+    writeFileSync(join(dir, META_FILE), JSON.stringify(meta), { mode: 0o600 });
     return new RowStore(dir, meta);
   }
 
@@ -211,7 +211,8 @@ export class FileAppender {
   private used = 0;
 
   constructor(file: string, bufferBytes = 1024 * 1024) {
-    this.fd = openSync(file, 'w');
+    // Row-store files copy the owner's data: readable by the node's user only.
+    this.fd = openSync(file, 'w', 0o600);
     this.buf = Buffer.alloc(bufferBytes);
   }
 
