@@ -5,7 +5,7 @@
  * owner's data and only the node's user may read them.
  */
 import { describe, expect, it } from 'vitest';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,5 +140,37 @@ describe('row store', () => {
     const forward = await write('f.csv', ids);
     expect(await write('r.csv', [...ids].reverse())).toBe(forward);
     expect(await write('s.csv', ids.slice(1))).not.toBe(forward);
+  });
+
+  it('one id on 300,000 rows: kept once or refused by name, and no file of the store is left open', async () => {
+    const dir = await tmp();
+    const file = join(dir, 'same.csv');
+    await writeFile(file, ['id,a', ...Array.from({ length: 300_000 }, (_, i) => `X,${i}`)].join('\n') + '\n');
+    const spec = (duplicate_ids: 'reject' | 'keep_first'): DatasetSpec => ({ path: file, delimiter: ',', id_column: 'id', features: [{ name: 'a', type: 'number', missing: 'impute' }], duplicate_ids, missing_values: [''] });
+    const openStoreFiles = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return /fedcredit-rows-|\.rows|id-buckets|\.f32|\.jsonl|idhash/.test(readlinkSync(join('/proc/self/fd', fd)));
+      } catch {
+        return false;
+      }
+    });
+    const data = await loadDataset(spec('keep_first'));
+    expect(data.ids).toEqual(['X']);
+    expect(Array.from(data.x)).toEqual([0]);
+    expect(data.report.duplicateIds).toBe(299_999);
+    expect(openStoreFiles()).toEqual([]);
+    const err = (await loadDataset(spec('reject')).catch((e: unknown) => e)) as FedcreditError;
+    expect(err.message).toContain('id "X" (column "id") appears on line 2 and again on line 3');
+    expect(openStoreFiles()).toEqual([]);
+  });
+
+  it('a repeated id is named even when every row of it was dropped for another reason', async () => {
+    const dir = await tmp();
+    const file = join(dir, 'dropped.csv');
+    await writeFile(file, 'id,y,a\nA,,1\nB,0,2\nA,,3\n');
+    const spec: DatasetSpec = { path: file, delimiter: ',', id_column: 'id', label_column: 'y', features: [{ name: 'a', type: 'number', missing: 'impute' }], duplicate_ids: 'reject', missing_values: [''] };
+    const err = (await loadDataset(spec).catch((e: unknown) => e)) as FedcreditError;
+    expect(err.code).toBe(ErrorCode.DATA_REJECTED);
+    expect(err.message).toContain('id "A" (column "id") appears on line 2 and again on line 4');
   });
 });

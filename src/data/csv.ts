@@ -97,7 +97,7 @@ export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Pro
   });
   try {
     await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), parser.resume());
-    return loader.finish();
+    return await loader.finish();
   } catch (err) {
     loader.discard();
     rmSync(opts.dir, { recursive: true, force: true });
@@ -221,7 +221,7 @@ class Loader {
     else this.cols = this.readHeader(record, line);
   }
 
-  finish(): RowStore {
+  async finish(): Promise<RowStore> {
     const { report, file } = this;
     this.closeOutputs();
     if (!this.cols || report.rowsRead === 0) {
@@ -232,7 +232,7 @@ class Loader {
       );
     }
     const { duplicates, idSetSha256 } = this.buckets.resolve();
-    if (duplicates.length > 0) this.dropDuplicates(duplicates);
+    if (duplicates.length > 0) await this.dropDuplicates(duplicates);
     report.rowsKept = this.kept;
     this.features.forEach((f, j) => {
       report.missingCells[f.name] = this.missingCounts[j];
@@ -282,11 +282,11 @@ class Loader {
    * file). A later row already dropped for another reason is counted as a duplicate instead, as the id is checked
    * first.
    */
-  private dropDuplicates(duplicates: Duplicate[]): void {
+  private async dropDuplicates(duplicates: Duplicate[]): Promise<void> {
     if (this.spec.duplicate_ids === 'reject') {
       const first = duplicates.reduce((a, b) => (b.line < a.line ? b : a));
       const keptRow = first.keptIndex >= 0 ? first.keptIndex : first.firstKeptIndex;
-      const id = keptRow >= 0 ? this.keptId(keptRow) : undefined;
+      const id = keptRow >= 0 ? this.keptId(keptRow) : await this.idOnLine(first.line);
       throw new FedcreditError(
         ErrorCode.DATA_REJECTED,
         `${this.file}: ${id === undefined ? 'an id' : `id ${preview(id)}`} (column "${this.spec.id_column}") appears on line ${first.firstLine} and again on line ${first.line}` +
@@ -308,6 +308,15 @@ class Loader {
     if (keptDuplicates.length > 0) this.compact(Uint32Array.from(keptDuplicates).sort());
   }
 
+  /** The id cell of one line of the file, read again (only to name a repeated id whose rows were all dropped). */
+  private async idOnLine(line: number): Promise<string | undefined> {
+    const records: string[][] = [];
+    const parser = parse({ bom: true, delimiter: this.spec.delimiter, trim: true, relax_column_count: true, from_line: line, to_line: line });
+    parser.on('data', (r: string[]) => records.push(r));
+    await pipeline(createReadStream(this.file), parser).catch(() => undefined);
+    return records[0]?.[this.cols!.id];
+  }
+
   private keptId(index: number): string {
     let r = 0;
     for (const line of readLines(join(this.dir, IDS_FILE))) if (r++ === index) return (JSON.parse(line) as string[])[0]!;
@@ -316,12 +325,27 @@ class Loader {
 
   /** Rewrite the store's files without the given kept rows (sorted), and take their cells out of the counts. */
   private compact(remove: Uint32Array): void {
-    const width = this.features.length;
-    const xs = new RowStoreRewriter(join(this.dir, X_FILE), width * 4);
+    const xs = new RowStoreRewriter(join(this.dir, X_FILE), this.features.length * 4);
     const ys = this.labelColumn === undefined ? undefined : new RowStoreRewriter(join(this.dir, Y_FILE), 4);
     const hashes = new RowStoreRewriter(join(this.dir, ID_HASH_FILE), ID_HASH_BYTES);
     const idsIn = readLines(join(this.dir, IDS_FILE));
     const idsOut = new FileAppender(join(this.dir, `${IDS_FILE}.next`));
+    const rewriters = [xs, ys, hashes].filter((w) => w !== undefined);
+    try {
+      this.copyKept(remove, xs, ys, hashes, idsIn, idsOut);
+    } finally {
+      // The readers stop at the last row, inside their generators: return() runs their finally, closing the files.
+      idsIn.return(undefined);
+      idsOut.close();
+      rewriters.forEach((w) => w.close());
+    }
+    rewriters.forEach((w) => w.swap());
+    renameSync(join(this.dir, `${IDS_FILE}.next`), join(this.dir, IDS_FILE));
+    this.kept -= remove.length;
+  }
+
+  private copyKept(remove: Uint32Array, xs: RowStoreRewriter, ys: RowStoreRewriter | undefined, hashes: RowStoreRewriter, idsIn: Generator<string>, idsOut: FileAppender): void {
+    const width = this.features.length;
     let next = 0;
     for (let r = 0; r < this.kept; r++) {
       const row = xs.next();
@@ -340,12 +364,6 @@ class Loader {
       hashes.keepLast();
       idsOut.writeText(`${ids}\n`);
     }
-    xs.finish();
-    ys?.finish();
-    hashes.finish();
-    idsOut.close();
-    renameSync(join(this.dir, `${IDS_FILE}.next`), join(this.dir, IDS_FILE));
-    this.kept -= remove.length;
   }
 
   private readHeader(record: string[], line: number): ColumnIndex {
@@ -517,8 +535,13 @@ class RowStoreRewriter {
     this.out.write(this.last!);
   }
 
-  finish(): void {
+  close(): void {
+    this.records.return(undefined);
     this.out.close();
+  }
+
+  /** After close(): the rewritten file takes the old one's place. */
+  swap(): void {
     renameSync(`${this.file}.next`, this.file);
   }
 }

@@ -76,13 +76,7 @@ export class IdBuckets {
   }
 
   discard(): void {
-    for (const f of this.files) {
-      try {
-        f.close();
-      } catch {
-        // already closed
-      }
-    }
+    for (const f of this.files) f.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -103,8 +97,9 @@ function resolveBucket(bytes: Buffer, duplicates: Duplicate[], digest: ReturnTyp
     let e = s + 1;
     while (e < n && word(order[e]!, 0) === word(order[s]!, 0)) e++;
     if (e - s > 1) {
+      // A run can be one id repeated on a million rows: copied back, never spread as arguments.
       const run = order.slice(s, e).sort((a, b) => word(a, 1) - word(b, 1) || word(a, 2) - word(b, 2) || word(a, 3) - word(b, 3) || a - b);
-      order.splice(s, e - s, ...run);
+      for (let i = 0; i < run.length; i++) order[s + i] = run[i]!;
     }
     s = e;
   }

@@ -206,7 +206,8 @@ export function* readLines(file: string): Generator<string> {
 
 /** Appends bytes to a file through a buffer, so many small rows cost few system calls. */
 export class FileAppender {
-  private readonly fd: number;
+  /** -1 once closed: closing twice must not close a descriptor number the process has since reused. */
+  private fd: number;
   private readonly buf: Buffer;
   private used = 0;
 
@@ -219,7 +220,7 @@ export class FileAppender {
   write(bytes: Uint8Array): void {
     if (this.used + bytes.length > this.buf.length) this.flush();
     if (bytes.length > this.buf.length) {
-      writeSync(this.fd, bytes);
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done, bytes.length - done);
       return;
     }
     this.buf.set(bytes, this.used);
@@ -237,7 +238,12 @@ export class FileAppender {
   }
 
   close(): void {
-    this.flush();
-    closeSync(this.fd);
+    if (this.fd < 0) return;
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+      this.fd = -1;
+    }
   }
 }
