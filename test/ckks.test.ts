@@ -189,6 +189,14 @@ describe('VectorCodec.check refuses bad vectors and leaves the engine working', 
     engineStillWorks();
   });
 
+  it('a header naming an unknown compression mode (byte 5 of SEAL\'s header)', () => {
+    const b = Uint8Array.from(good.blocks[0]!);
+    expect(b[5]).toBeLessThanOrEqual(2);
+    b[5] = 7;
+    expectCode(() => codec.check(withBlock(0, b), length, 'bank-a'), 'FC_CIPHERTEXT_INVALID', /unknown compression mode 7/);
+    engineStillWorks();
+  });
+
   it('a digest that does not match its block', () => {
     const tampered = Uint8Array.from(good.blocks[2]!);
     tampered[5000]! ^= 1;

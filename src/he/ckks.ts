@@ -231,7 +231,8 @@ function checkSerializedHeader(bytes: Uint8Array, what = 'ciphertext'): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint16(0, true) !== SEAL_MAGIC) throw invalidCiphertext(`${what} does not start with SEAL's magic number`);
   if (view.getUint8(2) !== SEAL_HEADER_BYTES) throw invalidCiphertext(`${what} header has an unexpected size`);
-  if (view.getUint8(6) > 2) throw invalidCiphertext(`${what} header names unknown compression mode ${view.getUint8(6)}`);
+  // SEAL's header: magic (2 bytes), header size, version major, version minor, compression mode, reserved (2), size (8).
+  if (view.getUint8(5) > 2) throw invalidCiphertext(`${what} header names unknown compression mode ${view.getUint8(5)}`);
   const declared = view.getBigUint64(8, true);
   if (declared !== BigInt(bytes.length)) throw invalidCiphertext(`${what} header declares ${declared} bytes but ${bytes.length} arrived (truncated or padded)`);
 }
@@ -607,7 +608,7 @@ export class CkksEngine {
   /** The compression mode a serialisation declares in its header (checked by checkSerializedHeader). */
   private comprModeOf(bytes: Uint8Array): ComprMode {
     const modes = [this.seal.ComprModeType.none, this.seal.ComprModeType.zlib, this.seal.ComprModeType.zstd];
-    return modes[bytes[6]!]!;
+    return modes[bytes[5]!]!;
   }
 
   /** Position of the ciphertext's parms_id in the data chain (0 = top), or -1 if it is not a data level. */
