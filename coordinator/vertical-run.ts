@@ -91,6 +91,8 @@ export abstract class VerticalBase extends JobBase {
     const { attempt, ciphertext, count } = m.decryptRequest;
     try {
       if (m.round !== this.step) throw new FedcreditError(ErrorCode.PROTOCOL, `decryption asked for step ${m.round}; the job is at step ${this.step}`);
+      // A request left over from an attempt that was superseded must not use up the party's one decryption.
+      if (attempt !== this.attempt) throw new FedcreditError(ErrorCode.PROTOCOL, `decryption asked for attempt ${attempt} of step ${this.step}; the step is at attempt ${this.attempt}`);
       if (this.decrypted.some((d) => d.party === from)) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} already had a gradient decrypted in step ${this.step}`);
       const expected = this.gradientLength.get(from);
       if (count !== expected) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} asked for ${count} gradient values; its ${expected ?? 0} columns give ${expected ?? 0}`);

@@ -19,7 +19,8 @@ export interface PartyIo {
   decrypt(step: number, attempt: number, ciphertext: Uint8Array, count: number): Promise<void>;
 }
 
-class Superseded extends Error {}
+/** A step's attempt gave way to a newer one: its work stops quietly. */
+export class Superseded extends Error {}
 
 interface Waiter {
   resolve: (bytes: Uint8Array) => void;

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
-import { ErrorCode, FedcreditError } from '../src/errors.js';
+import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
 import { toFloat64 } from '../src/fl/vector-codec.js';
@@ -25,7 +25,7 @@ import { ckksCipher, plaintextCipher, type PreparedGradient, type VerticalCipher
 import { fitCalibration, modelPartDigest, PartyModel, type Alignment, type ModelPart } from '../src/vertical/party-model.js';
 import { holdoutOf } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
-import { PartyChannel, type PartyIo } from './vertical-channel.js';
+import { PartyChannel, Superseded, type PartyIo } from './vertical-channel.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE } from '../src/paths.js';
@@ -84,18 +84,31 @@ function encodeAhead(input: PreparedGradient): void {
   if (encoding.has(input)) return;
   encoding.add(input);
   const next = () => {
-    if (input.encodeNext()) setImmediate(next);
+    try {
+      if (input.encodeNext()) setImmediate(next);
+    } catch {
+      // Only a head start: the job ended (engine gone) or the input is spent. maskedGradient encodes what is missing
+      // and reports any real error in its step.
+    }
   };
   setImmediate(next);
 }
 const encoding = new WeakSet<PreparedGradient>();
 
-/** Run a computation in steps with a turn of the event loop between them (see CkksEngine.maskedGradientSteps). */
-async function stepsWithPauses<T>(steps: Generator<void, T, void>): Promise<T> {
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
-    await new Promise((resolve) => setImmediate(resolve));
+/**
+ * Run a computation in steps with a turn of the event loop between them (see CkksEngine.maskedGradientSteps),
+ * stopping (and freeing what the steps hold) as soon as a newer attempt of the step has begun.
+ */
+async function stepsWithPauses<T>(steps: Generator<void, T, void>, stillCurrent: () => boolean): Promise<T> {
+  try {
+    for (;;) {
+      const next = steps.next();
+      if (next.done) return next.value;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (!stillCurrent()) throw new Superseded('superseded by a newer attempt');
+    }
+  } finally {
+    steps.return(undefined as never);
   }
 }
 
@@ -137,6 +150,8 @@ export class VerticalParty extends PartyChannel {
   private readonly prepared: PreparedIds;
   /** The next batch's work, begun at the end of the batch before. */
   private nextBatch?: BatchWork;
+  /** The batch being trained, whose gradient input dispose() must free if the job ends in the middle. */
+  private inFlight?: BatchWork;
   private disposed = false;
 
   constructor(
@@ -477,6 +492,7 @@ export class VerticalParty extends PartyChannel {
     const { rows, input } = work;
     const { guest, hosts } = this;
     let gradient: Float64Array;
+    this.inFlight = work;
     try {
       let fore: Uint8Array;
       if (this.role === 'host') {
@@ -496,11 +512,12 @@ export class VerticalParty extends PartyChannel {
         fore = cipher.foreGradient(partials, weights, offset);
         await Promise.all(hosts.map((h) => this.send(h, 'train.fore_gradient', step, attempt, fore)));
       }
-      const masked = await stepsWithPauses(cipher.maskedGradient(fore, input));
+      const masked = await stepsWithPauses(cipher.maskedGradient(fore, input), () => this.current.step === step && this.current.attempt === attempt);
       input.dispose();
       gradient = await this.openGradient(step, attempt, masked, work.mask, model.weights.length);
     } finally {
       input.dispose();
+      this.inFlight = undefined;
     }
     model.step(gradient, epoch - 1, {
       optimizer: this.spec.training.optimizer,
@@ -544,7 +561,14 @@ export class VerticalParty extends PartyChannel {
     setImmediate(() => {
       if (this.current.step !== step || this.current.attempt !== attempt || this.nextBatch || this.disposed) return;
       const work = this.batchWork(nextEpoch, nextBatch);
-      if (this.role === 'host') work.partial = { weights: this.model!.weights.slice(), bytes: this.partialOf(work) };
+      try {
+        if (this.role === 'host') work.partial = { weights: this.model!.weights.slice(), bytes: this.partialOf(work) };
+      } catch (err) {
+        // A head start only: the batch itself redoes this and reports the error in its step.
+        work.input.dispose();
+        this.log.debug({ job: this.id, err: errorMessage(err) }, 'could not prepare the next batch ahead');
+        return;
+      }
       this.nextBatch = work;
       encodeAhead(work.input);
     });
@@ -733,6 +757,7 @@ export class VerticalParty extends PartyChannel {
     this.disposed = true;
     this.nextBatch?.input.dispose();
     this.nextBatch = undefined;
+    this.inFlight?.input.dispose();
     super.dispose();
     this.engine?.dispose();
   }
