@@ -238,7 +238,15 @@ export class ParticipantJob {
     const rows = this.rowsOf('validation', prep);
     for (let b = 0; b < rows.count; b++) {
       const block = rows.block(b);
-      if (block.y.length > 0) visit(block.y, predict(this.tf, model, block.x, dim));
+      const pd = predict(this.tf, model, block.x, dim);
+      if (pd.some(Number.isNaN)) {
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `the global model predicts NaN on ${this.organisation}'s validation rows: training diverged`,
+          'lower training.learning_rate, or keep training.standardize on so every feature is on one scale',
+        );
+      }
+      if (block.y.length > 0) visit(block.y, pd);
       await nextTurn();
     }
   }

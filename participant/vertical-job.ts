@@ -450,6 +450,7 @@ export class VerticalParty extends PartyChannel {
       this.ivTable = [...binned.map((b): IvRow => ({ feature: b.feature, party: this.org, iv: b.iv, bins: b.woe.length, selected: b.selected })), ...hostRows.flat()];
     } finally {
       keys.secretKey.fill(0);
+      engine.forgetSecretKey();
     }
     return binned;
   }

@@ -65,6 +65,8 @@ describe('row store', () => {
       expect(a2.rows).toBe(a1.rows);
       expect(a1.auc).toBeGreaterThan(0.65);
       expect(Math.abs(a2.auc - a1.auc)).toBeLessThan(0.01);
+      // A diverged global model is named as such, with the setting to change.
+      await expect(many.validate(new Float32Array(params).fill(NaN), prep)).rejects.toThrow(/training diverged/);
     } finally {
       one.dispose();
       many.dispose();

@@ -1005,6 +1005,11 @@ export class CkksEngine {
     return this.decryptorCache.decryptor;
   }
 
+  /** Free the cached secret key and Decryptor now (a key used once, e.g. the binning step's, must not linger in WASM memory). */
+  forgetSecretKey(): void {
+    this.dropDecryptor();
+  }
+
   private dropDecryptor(): void {
     this.decryptorCache?.decryptor.delete();
     this.decryptorCache?.secret.delete();
