@@ -91,7 +91,7 @@ export class ParticipantNode {
     log.info({ backend }, 'TensorFlow.js backend');
     // Columns outside consent.columns are never read, let alone put into a job. The rows go to a store on disk,
     // which horizontal jobs stream; vertical jobs load it into memory when they start.
-    this.rows = await ingestDataset(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, 'rows') });
+    this.rows = await ingestDataset(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, 'rows'), scatter: true });
     log.info({ rows: this.rows.rows, features: this.rows.features.length }, `data loaded:\n${formatLoadReport(this.rows.meta.report)}`);
     await this.restoreJobs();
     await new Promise<void>((resolve) => {

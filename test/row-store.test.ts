@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DATASETS, HOMO_PARTIES, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { uciHomoFile } from '../src/data/public-datasets.js';
-import { ingestDataset, loadDataset } from '../src/data/csv.js';
-import { StoredSplit } from '../src/data/split.js';
+import { datasetOf, ingestDataset, loadDataset } from '../src/data/csv.js';
+import { splitRows, StoredSplit } from '../src/data/split.js';
 import type { DatasetSpec } from '../src/data/schema.js';
 import { HorizontalJobSpec } from '../src/config/schemas.js';
 import { ParticipantJob } from '../participant/job-state.js';
@@ -174,5 +174,54 @@ describe('row store', () => {
     const err = (await loadDataset(spec).catch((e: unknown) => e)) as FedcreditError;
     expect(err.code).toBe(ErrorCode.DATA_REJECTED);
     expect(err.message).toContain('id "A" (column "id") appears on line 2 and again on line 4');
+  });
+
+  it('a participant\'s store of a file sorted by label is scattered: every block mixes the classes, the rows are unchanged', async () => {
+    const dir = await tmp();
+    const file = join(dir, 'sorted.csv');
+    // 20,000 rows, the 4,000 defaults last, as in a file sorted by outcome.
+    const lines = Array.from({ length: 20_000 }, (_, i) => `E${i},${i >= 16_000 ? 1 : 0},${i},${i % 7}`);
+    await writeFile(file, ['id,y,a,b', ...lines].join('\n') + '\n');
+    const spec: DatasetSpec = {
+      path: file,
+      delimiter: ',',
+      id_column: 'id',
+      label_column: 'y',
+      features: [
+        { name: 'a', type: 'number', missing: 'impute' },
+        { name: 'b', type: 'number', missing: 'impute' },
+      ],
+      duplicate_ids: 'reject',
+      missing_values: [''],
+    };
+    const blockBytes = 1000 * 4 * 2;
+    const store = await ingestDataset(spec, { dir: join(dir, 'rows'), blockBytes, scatter: true });
+    const again = await ingestDataset(spec, { dir: join(dir, 'rows-again'), blockBytes, scatter: true });
+    const inOrder = await loadDataset(spec);
+    expect(store.blockCount).toBe(20);
+    const reader = store.reader();
+    try {
+      for (let b = 0; b < store.blockCount; b++) {
+        const share = reader.read(b).y!.reduce((n, v) => n + v, 0) / store.blockRows;
+        expect(share).toBeGreaterThan(0.1);
+        expect(share).toBeLessThan(0.3);
+      }
+    } finally {
+      reader.close();
+    }
+    const scattered = datasetOf(store);
+    expect(scattered.ids).not.toEqual(inOrder.ids);
+    expect(datasetOf(again).ids).toEqual(scattered.ids);
+    expect(store.meta.idSetSha256).toBe(again.meta.idSetSha256);
+    // Every row keeps its own cells, label and hash: row i of the file is E<i>, a = i, b = i mod 7, y = (i >= 16000).
+    scattered.ids.forEach((id, r) => {
+      const i = Number(id.slice(1));
+      expect([scattered.x[2 * r], scattered.x[2 * r + 1], scattered.y![r]]).toEqual([i, i % 7, i >= 16_000 ? 1 : 0]);
+    });
+    expect(new Set(scattered.ids).size).toBe(20_000);
+    const split = await StoredSplit.create(store, [0, 1], 0.2, 3);
+    const inMemory = splitRows(inOrder, [0, 1], 0.2, 3);
+    expect(split.validationRows).toBe(inMemory.validation.y.length);
+    split.close();
   });
 });

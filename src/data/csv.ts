@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { CsvError, parse } from 'csv-parse';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { DatasetSpec, FeatureSpec } from './schema.js';
+import { Rng } from '../random.js';
 import { ID_HASH_BYTES, IdBuckets, type Duplicate } from './id-buckets.js';
 import { blockRowsFor, FileAppender, ID_HASH_FILE, IDS_FILE, readLines, readRecordPieces, RowStore, X_FILE, Y_FILE } from './row-store.js';
 
@@ -46,6 +47,12 @@ export interface IngestOptions extends LoadOptions {
   dir: string;
   /** Bytes of feature cells per block of a pass over the rows (default 4 MiB). */
   blockBytes?: number;
+  /**
+   * Store the rows of a file larger than one block in a random order (seeded by the id set), so that every block is
+   * a sample of the whole file and a file sorted by label or date still trains on mixed mini-batches. The
+   * participant sets it; loadDataset keeps the file's order.
+   */
+  scatter?: boolean;
 }
 
 export interface LoadOptions {
@@ -80,7 +87,7 @@ export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Pro
   const labelColumn = opts.withLabels === false ? undefined : spec.label_column;
   rmSync(opts.dir, { recursive: true, force: true });
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-  const loader = new Loader(spec, file, features, labelColumn, opts.dir, opts.blockBytes);
+  const loader = new Loader(spec, file, features, labelColumn, opts.dir, opts.blockBytes, opts.scatter ?? false);
   // Rows are handled inside on_record, in step with the parser: nothing is buffered, line numbers are the parser's,
   // and the first problem (ours or the parser's) stops the stream.
   const parser = parse({
@@ -163,6 +170,9 @@ function pickFeatures(spec: DatasetSpec, columns: string[] | undefined, file: st
   return columns.map((c) => byName.get(c)!);
 }
 
+/** Partitions of a scattered store: a few MiB of write buffers at most. */
+const MAX_SCATTER_PARTS = 256;
+
 /** Drop reasons are numbered in the id buckets; 0 = the row was kept. */
 const NO_REASON = 0;
 
@@ -191,7 +201,8 @@ class Loader {
     private readonly features: FeatureSpec[],
     private readonly labelColumn: string | undefined,
     private readonly dir: string,
-    private readonly blockBytes?: number,
+    private readonly blockBytes: number | undefined,
+    private readonly scatterRows: boolean,
   ) {
     this.missing = new Set(['', ...spec.missing_values.map((v) => v.trim())]);
     this.row = new Float32Array(features.length);
@@ -246,6 +257,8 @@ class Loader {
         'clean the file, or relax `missing: drop` to `missing: impute` for the features named above',
       );
     }
+    const blockRows = blockRowsFor(this.features.length, this.blockBytes);
+    if (this.scatterRows && this.kept > blockRows) this.scatter(Math.min(MAX_SCATTER_PARTS, Math.ceil(this.kept / blockRows)), idSetSha256);
     return RowStore.writeMeta(this.dir, {
       features: this.features.map((f) => f.name),
       rows: this.kept,
@@ -253,7 +266,7 @@ class Loader {
       groupColumns: this.spec.group_columns ?? [],
       report,
       idSetSha256,
-      blockRows: blockRowsFor(this.features.length, this.blockBytes),
+      blockRows,
     });
   }
 
@@ -321,6 +334,45 @@ class Loader {
     let r = 0;
     for (const line of readLines(join(this.dir, IDS_FILE))) if (r++ === index) return (JSON.parse(line) as string[])[0]!;
     throw new Error(`kept row ${index} is missing from ${IDS_FILE}`);
+  }
+
+  /**
+   * Deal every row to one of `parts` partitions at random (each partition's rows keep their order), then lay the
+   * partitions end to end: each block then holds rows from all over the file. One more pass over the store's files,
+   * in memory of `parts` small write buffers.
+   */
+  private scatter(parts: number, idSetSha256: string): void {
+    const rng = new Rng(Number.parseInt(idSetSha256.slice(0, 8), 16));
+    const folder = join(this.dir, 'scatter');
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    const files: [string, number][] = [[X_FILE, this.features.length * 4], [ID_HASH_FILE, ID_HASH_BYTES]];
+    if (this.labelColumn !== undefined) files.push([Y_FILE, 4]);
+    const binaries = files.map(([name, bytes]) => ({ name, records: readRecords(join(this.dir, name), bytes), outs: Array.from({ length: parts }, (_, p) => new FileAppender(join(folder, `${name}.${p}`), 8 * 1024)) }));
+    const ids = readLines(join(this.dir, IDS_FILE));
+    const idOuts = Array.from({ length: parts }, (_, p) => new FileAppender(join(folder, `${IDS_FILE}.${p}`), 8 * 1024));
+    try {
+      for (let r = 0; r < this.kept; r++) {
+        const p = rng.int(parts);
+        for (const b of binaries) b.outs[p]!.write(b.records.next().value as Uint8Array);
+        idOuts[p]!.writeText(`${ids.next().value as string}\n`);
+      }
+    } finally {
+      ids.return(undefined);
+      for (const b of binaries) {
+        b.records.return(undefined);
+        b.outs.forEach((o) => o.close());
+      }
+      idOuts.forEach((o) => o.close());
+    }
+    for (const name of [...files.map(([n]) => n), IDS_FILE]) {
+      const out = new FileAppender(join(this.dir, name));
+      try {
+        for (let p = 0; p < parts; p++) for (const piece of readRecordPieces(join(folder, `${name}.${p}`), 1)) out.write(piece);
+      } finally {
+        out.close();
+      }
+    }
+    rmSync(folder, { recursive: true, force: true });
   }
 
   /** Rewrite the store's files without the given kept rows (sorted), and take their cells out of the counts. */
