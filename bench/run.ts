@@ -456,6 +456,10 @@ async function memory(): Promise<void> {
         results[`memory.rows_${key}.round_s`] = +roundS.toFixed(1);
         peaks.push([rows, stats.peakRssMb]);
         table.push([`memory ${rows} rows × 30 columns (${(csvBytes / 2 ** 30).toFixed(2)} GiB CSV)`, `peak RSS ${Math.round(stats.peakRssMb)} MiB`, `read in ${ingestS.toFixed(0)} s`, `one CKKS round ${roundS.toFixed(0)} s`]);
+      } catch (err) {
+        // A failure at this size is rare and slow to reproduce: keep the nodes' logs (the folder is printed).
+        process.env.FEDCREDIT_KEEP_TEST_DIRS = '1';
+        throw err;
       } finally {
         await fed.stop();
       }
