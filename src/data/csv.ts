@@ -182,7 +182,10 @@ class Loader {
   private cols?: ColumnIndex;
   private readonly missing: Set<string>;
   private readonly row: Float32Array;
+  private readonly rowBytes: Uint8Array;
   private label = 0;
+  private readonly labelCell = new Float32Array(1);
+  private readonly labelBytes = new Uint8Array(this.labelCell.buffer);
   private readonly xOut: FileAppender;
   private readonly yOut?: FileAppender;
   private readonly idsOut: FileAppender;
@@ -206,6 +209,7 @@ class Loader {
   ) {
     this.missing = new Set(['', ...spec.missing_values.map((v) => v.trim())]);
     this.row = new Float32Array(features.length);
+    this.rowBytes = new Uint8Array(this.row.buffer);
     this.xOut = new FileAppender(join(dir, X_FILE));
     if (labelColumn !== undefined) this.yOut = new FileAppender(join(dir, Y_FILE));
     this.idsOut = new FileAppender(join(dir, IDS_FILE));
@@ -478,8 +482,11 @@ class Loader {
     }
     const row = this.row;
     for (let j = 0; j < row.length; j++) if (Number.isNaN(row[j])) this.imputedCounts[j]++;
-    this.xOut.write(new Uint8Array(row.buffer));
-    if (this.yOut) this.yOut.write(new Uint8Array(Float32Array.of(this.label).buffer));
+    this.xOut.write(this.rowBytes);
+    if (this.yOut) {
+      this.labelCell[0] = this.label;
+      this.yOut.write(this.labelBytes);
+    }
     this.hashOut.write(hash!);
     const groups = cols.groups.map((col) => {
       const cell = record[col]!.trim();
@@ -598,9 +605,10 @@ class RowStoreRewriter {
   }
 }
 
+/** Each record as a view into a reused buffer: valid until the next one is read (every caller writes it at once). */
 function* readRecords(file: string, recordBytes: number): Generator<Uint8Array> {
   for (const piece of readRecordPieces(file, recordBytes)) {
-    for (let o = 0; o < piece.length; o += recordBytes) yield piece.slice(o, o + recordBytes);
+    for (let o = 0; o < piece.length; o += recordBytes) yield piece.subarray(o, o + recordBytes);
   }
 }
 
