@@ -166,9 +166,7 @@ export class ParticipantJob {
     if (this.split.blockCount === 1) {
       const key = JSON.stringify(prep);
       if (this.prepared?.key !== key) {
-        const [train] = [...this.split.blocks('train')].map(input);
-        const [validation] = [...this.split.blocks('validation')].map(input);
-        this.prepared = { key, train: train!, validation: validation! };
+        this.prepared = { key, train: input(this.split.block('train', 0)), validation: input(this.split.block('validation', 0)) };
       }
       const { x, y } = this.prepared[part];
       return { count: 1, block: () => ({ x, y }) };

@@ -8,7 +8,7 @@
  *   idhash.bin  16 bytes per kept row: the first half of the SHA-256 of its id (src/data/id-buckets.ts)
  *   meta.json   features, row count, group columns, the load report and the id-set digest
  */
-import { closeSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadReport } from './csv.js';
 
@@ -33,7 +33,7 @@ export interface StoredBlock {
 }
 
 /** Bytes of feature cells one block holds: large enough to amortise reads, small enough to keep memory flat. */
-export const BLOCK_BYTES = 4 * 1024 * 1024;
+const BLOCK_BYTES = 4 * 1024 * 1024;
 
 /** Rows per block for a row of `features` float32 cells. */
 export function blockRowsFor(features: number, blockBytes = BLOCK_BYTES): number {
@@ -110,10 +110,6 @@ export class RowStore {
       y: this.meta.labels ? floats(Y_FILE) : undefined,
       groups: Object.fromEntries(this.meta.groupColumns.map((c, g) => [c, groups[g]!])),
     };
-  }
-
-  remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -75,11 +75,6 @@ export class StoredSplit {
     return this.store.blockCount;
   }
 
-  /** Every block of one part, in order. */
-  *blocks(part: 'train' | 'validation'): Generator<Split> {
-    for (let b = 0; b < this.blockCount; b++) yield this.block(part, b);
-  }
-
   /** The rows of one part in block b, the job's columns only, in fresh arrays the caller may keep. */
   block(part: 'train' | 'validation', b: number): Split {
     this.reader ??= this.store.reader();
