@@ -16,25 +16,25 @@ function checkInputs(labels: ArrayLike<number>, scores: ArrayLike<number>): void
   }
 }
 
-interface TiedGroups {
+export interface TiedGroups {
   positives: number;
   negatives: number;
-  /** Class counts per group of equal scores, from the highest score down. */
-  groups: { pos: number; neg: number }[];
+  /** Class counts per group of equal scores, from the highest score down (or the lowest up, when ascending). */
+  groups: { value: number; pos: number; neg: number }[];
 }
 
-/** One sort, shared by every metric: groups of tied scores with their class counts. */
-function tiedGroups(labels: ArrayLike<number>, scores: ArrayLike<number>): TiedGroups {
+/** One sort, shared by every metric and curve: groups of tied scores with their class counts. */
+export function tiedGroups(labels: ArrayLike<number>, scores: ArrayLike<number>, order: 'descending' | 'ascending' = 'descending'): TiedGroups {
   checkInputs(labels, scores);
-  const order = new Uint32Array(scores.length);
-  for (let i = 0; i < order.length; i++) order[i] = i;
-  order.sort((a, b) => scores[b]! - scores[a]!);
-  const groups: { pos: number; neg: number }[] = [];
+  const rows = new Uint32Array(scores.length);
+  for (let i = 0; i < rows.length; i++) rows[i] = i;
+  rows.sort(order === 'descending' ? (a, b) => scores[b]! - scores[a]! : (a, b) => scores[a]! - scores[b]!);
+  const groups: { value: number; pos: number; neg: number }[] = [];
   let positives = 0;
   let negatives = 0;
-  for (let i = 0; i < order.length; i++) {
-    const row = order[i]!;
-    if (i === 0 || scores[row] !== scores[order[i - 1]!]) groups.push({ pos: 0, neg: 0 });
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    if (i === 0 || scores[row] !== scores[rows[i - 1]!]) groups.push({ value: scores[row]!, pos: 0, neg: 0 });
     const group = groups[groups.length - 1]!;
     if (labels[row]! > 0.5) {
       group.pos++;
@@ -111,14 +111,14 @@ export class ScoreCells {
   }
 
   private groups(): TiedGroups {
-    const groups: { pos: number; neg: number }[] = [];
+    const groups: { value: number; pos: number; neg: number }[] = [];
     let positives = 0;
     let negatives = 0;
     for (let c = this.cells - 1; c >= 0; c--) {
       const pos = this.pos[c]!;
       const neg = this.neg[c]!;
       if (pos + neg === 0) continue;
-      groups.push({ pos, neg });
+      groups.push({ value: c / this.cells, pos, neg });
       positives += pos;
       negatives += neg;
     }

@@ -8,6 +8,7 @@
  *
  * Inputs: a vertical job's guest folder (job-report.ts) or a downloaded horizontal model (artifact-report.ts).
  */
+import { tiedGroups } from '../metrics.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { CreditEvaluation, FairnessReport, GroupFigures } from '../evaluation.js';
@@ -103,41 +104,20 @@ function thin(m: number, max: number, keep: number[] = []): number[] {
   return [...picked].sort((a, b) => a - b);
 }
 
-/** Groups of tied values after sorting rows by `value` (descending or ascending), with each group's class counts. */
-function tiedGroups(labels: ArrayLike<number>, value: ArrayLike<number>, descending: boolean) {
-  const order = Array.from({ length: value.length }, (_, i) => i).sort((a, b) => (descending ? value[b]! - value[a]! : value[a]! - value[b]!));
-  const groups: { value: number; bads: number; goods: number }[] = [];
-  let bads = 0;
-  let goods = 0;
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k]!;
-    if (k === 0 || value[i] !== value[order[k - 1]!]) groups.push({ value: value[i]!, bads: 0, goods: 0 });
-    const g = groups[groups.length - 1]!;
-    if (labels[i]! > 0.5) {
-      g.bads++;
-      bads++;
-    } else {
-      g.goods++;
-      goods++;
-    }
-  }
-  return { groups, bads, goods };
-}
-
 /**
  * The ROC curve of PDs (riskiest declined first): false positive rate (goods declined) against true positive rate
  * (bads declined), one point per distinct PD, thinned to at most `maxPoints`. Empty when either class is missing.
  */
 export function rocCurve(labels: ArrayLike<number>, pd: ArrayLike<number>, maxPoints = MAX_CURVE_POINTS): XY[] {
   checkLengths('pd', labels, pd);
-  const { groups, bads, goods } = tiedGroups(labels, pd, true);
+  const { groups, positives: bads, negatives: goods } = tiedGroups(labels, pd);
   if (bads === 0 || goods === 0) return [];
   const full: XY[] = [{ x: 0, y: 0 }];
   let tp = 0;
   let fp = 0;
   for (const g of groups) {
-    tp += g.bads;
-    fp += g.goods;
+    tp += g.pos;
+    fp += g.neg;
     full.push({ x: fp / goods, y: tp / bads });
   }
   return thin(full.length, maxPoints).map((i) => full[i]!);
@@ -157,15 +137,15 @@ export interface KsCurve {
  */
 export function ksCurve(labels: ArrayLike<number>, value: ArrayLike<number>, maxPoints = MAX_CURVE_POINTS): KsCurve | null {
   checkLengths('value', labels, value);
-  const { groups, bads, goods } = tiedGroups(labels, value, false);
+  const { groups, positives: bads, negatives: goods } = tiedGroups(labels, value, 'ascending');
   if (bads === 0 || goods === 0) return null;
   const steps: { x: number; goods: number; bads: number }[] = [];
   let g = 0;
   let b = 0;
   let best = 0;
   for (const group of groups) {
-    g += group.goods;
-    b += group.bads;
+    g += group.neg;
+    b += group.pos;
     steps.push({ x: group.value, goods: g / goods, bads: b / bads });
     if (Math.abs(g / goods - b / bads) > Math.abs(steps[best]!.goods - steps[best]!.bads)) best = steps.length - 1;
   }
