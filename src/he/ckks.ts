@@ -300,10 +300,10 @@ export class CkksEngine {
   private foreCache?: { digest: string; cipher: CipherText };
   private vEncoder?: ReturnType<SEALLibrary['CKKSEncoder']>;
   private vEvaluator?: ReturnType<SEALLibrary['Evaluator']>;
-  /** The loaded public key and its Encryptor, by SHA-256 of the key's bytes (see encryptorFor). */
-  private encryptorCache?: { digest: string; pub: ReturnType<SEALLibrary['PublicKey']>; encryptor: ReturnType<SEALLibrary['Encryptor']> };
-  /** The arbiter's loaded secret key and Decryptor, by SHA-256 of the key's bytes (see decryptorFor). */
-  private decryptorCache?: { digest: string; secret: ReturnType<SEALLibrary['SecretKey']>; decryptor: ReturnType<SEALLibrary['Decryptor']> };
+  /** The loaded public key and its Encryptor (a host's, for its partial scores): loading the key costs ~1 ms. */
+  private readonly encryptors = new KeyedSealObject<ReturnType<SEALLibrary['Encryptor']>>();
+  /** The arbiter's loaded secret key and Decryptor. */
+  private readonly decryptors = new KeyedSealObject<ReturnType<SEALLibrary['Decryptor']>>();
 
   private constructor(
     private readonly seal: SEALLibrary,
@@ -420,7 +420,7 @@ export class CkksEngine {
         secret.loadArray(this.context, secretKey!);
         symmetric = this.seal.Encryptor(this.context, pub!, secret);
       }
-      const encryptor = symmetric ?? this.encryptorFor(publicKey);
+      const encryptor = symmetric ?? this.encryptors.get(this.keyDigest(publicKey), () => this.loaded(this.seal.PublicKey(), publicKey, (pub) => this.seal.Encryptor(this.context, pub)));
       const blocks: Uint8Array[] = [];
       const slot = new Float64Array(this.slotCount);
       for (let b = 0; b < this.blocksFor(values.length); b++) {
@@ -446,26 +446,15 @@ export class CkksEngine {
     }
   }
 
-  /** A public-key Encryptor, made once per public key (by SHA-256) and engine: loading the key costs ~1 ms. */
-  private encryptorFor(publicKey: Uint8Array): ReturnType<SEALLibrary['Encryptor']> {
-    const digest = this.keyDigest(publicKey);
-    if (this.encryptorCache?.digest === digest) return this.encryptorCache.encryptor;
-    this.dropEncryptor();
-    const pub = this.seal.PublicKey();
+  /** A key loaded from its bytes and the SEAL object made from it (both freed together by KeyedSealObject). */
+  private loaded<K extends { loadArray(context: Context, bytes: Uint8Array): void; delete(): void }, T>(key: K, bytes: Uint8Array, make: (key: K) => T): { parts: { delete(): void }[]; value: T } {
     try {
-      pub.loadArray(this.context, publicKey);
-      this.encryptorCache = { digest, pub, encryptor: this.seal.Encryptor(this.context, pub) };
+      key.loadArray(this.context, bytes);
+      return { parts: [key], value: make(key) };
     } catch (err) {
-      pub.delete();
+      key.delete();
       throw err;
     }
-    return this.encryptorCache.encryptor;
-  }
-
-  private dropEncryptor(): void {
-    this.encryptorCache?.encryptor.delete();
-    this.encryptorCache?.pub.delete();
-    this.encryptorCache = undefined;
   }
 
   /** Decrypt ciphertexts made by encryptVector/sumVectors back into the first `length` values. */
@@ -631,8 +620,8 @@ export class CkksEngine {
     this.vEncoder = undefined;
     this.vEvaluator?.delete();
     this.vEvaluator = undefined;
-    this.dropDecryptor();
-    this.dropEncryptor();
+    this.decryptors.drop();
+    this.encryptors.drop();
     this.context.delete();
   }
 
@@ -989,31 +978,9 @@ export class CkksEngine {
     }
   }
 
-  /** The arbiter's Decryptor for a secret key, made once per key (by SHA-256) and engine. */
-  private decryptorFor(secretKey: Uint8Array): ReturnType<SEALLibrary['Decryptor']> {
-    const digest = this.keyDigest(secretKey);
-    if (this.decryptorCache?.digest === digest) return this.decryptorCache.decryptor;
-    this.dropDecryptor();
-    const secret = this.seal.SecretKey();
-    try {
-      secret.loadArray(this.context, secretKey);
-      this.decryptorCache = { digest, secret, decryptor: this.seal.Decryptor(this.context, secret) };
-    } catch (err) {
-      secret.delete();
-      throw err;
-    }
-    return this.decryptorCache.decryptor;
-  }
-
   /** Free the cached secret key and Decryptor now (a key used once, e.g. the binning step's, must not linger in WASM memory). */
   forgetSecretKey(): void {
-    this.dropDecryptor();
-  }
-
-  private dropDecryptor(): void {
-    this.decryptorCache?.decryptor.delete();
-    this.decryptorCache?.secret.delete();
-    this.decryptorCache = undefined;
+    this.decryptors.drop();
   }
 
   /**
@@ -1032,7 +999,7 @@ export class CkksEngine {
     const { encoder } = this.tools();
     let plain: PlainText | undefined;
     try {
-      plain = this.decryptorFor(secretKey).decrypt(cipher) as PlainText;
+      plain = this.decryptors.get(this.keyDigest(secretKey), () => this.loaded(this.seal.SecretKey(), secretKey, (secret) => this.seal.Decryptor(this.context, secret))).decrypt(cipher) as PlainText;
       return encoder.decode(plain);
     } finally {
       plain?.delete();
@@ -1202,5 +1169,23 @@ class DiagonalInput implements GradientInput {
     this.plains.clear();
     this.mask?.delete();
     this.mask = undefined;
+  }
+}
+
+/** A SEAL object made from a key (an Encryptor, a Decryptor), kept while the same key (by digest) is asked for again. */
+class KeyedSealObject<T extends { delete(): void }> {
+  private held?: { digest: string; parts: { delete(): void }[]; value: T };
+
+  get(digest: string, make: () => { parts: { delete(): void }[]; value: T }): T {
+    if (this.held?.digest === digest) return this.held.value;
+    this.drop();
+    this.held = { digest, ...make() };
+    return this.held.value;
+  }
+
+  drop(): void {
+    this.held?.value.delete();
+    this.held?.parts.forEach((p) => p.delete());
+    this.held = undefined;
   }
 }
