@@ -224,4 +224,16 @@ describe('row store', () => {
     expect(split.validationRows).toBe(inMemory.validation.y.length);
     split.close();
   });
+
+  it('a row store that cannot be written is named, with what it needs', async () => {
+    const dir = await tmp();
+    const file = join(dir, 'ok.csv');
+    await writeFile(file, 'id,a\nA,1\n');
+    await writeFile(join(dir, 'not-a-folder'), '');
+    const spec: DatasetSpec = { path: file, delimiter: ',', id_column: 'id', features: [{ name: 'a', type: 'number', missing: 'impute' }], duplicate_ids: 'reject', missing_values: [''] };
+    const err = (await ingestDataset(spec, { dir: join(dir, 'not-a-folder', 'rows') }).catch((e: unknown) => e)) as FedcreditError;
+    expect(err).toBeInstanceOf(FedcreditError);
+    expect(err.message).toContain(`cannot write the row store in ${join(dir, 'not-a-folder', 'rows')}: ENOTDIR`);
+    expect(err.hint).toMatch(/free disk space.*state_dir/);
+  });
 });

@@ -85,9 +85,14 @@ export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Pro
   const file = resolve(opts.baseDir ?? '.', spec.path);
   const features = pickFeatures(spec, opts.columns, file);
   const labelColumn = opts.withLabels === false ? undefined : spec.label_column;
-  rmSync(opts.dir, { recursive: true, force: true });
-  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-  const loader = new Loader(spec, file, features, labelColumn, opts.dir, opts.blockBytes, opts.scatter ?? false);
+  let loader: Loader;
+  try {
+    rmSync(opts.dir, { recursive: true, force: true });
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    loader = new Loader(spec, file, features, labelColumn, opts.dir, opts.blockBytes, opts.scatter ?? false);
+  } catch (err) {
+    throw storeError(err, opts.dir);
+  }
   // Rows are handled inside on_record, in step with the parser: nothing is buffered, line numbers are the parser's,
   // and the first problem (ours or the parser's) stops the stream.
   const parser = parse({
@@ -108,7 +113,7 @@ export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Pro
   } catch (err) {
     loader.discard();
     rmSync(opts.dir, { recursive: true, force: true });
-    throw translateError(err, file, loader.headerLength);
+    throw translateError(err, file, loader.headerLength, opts.dir);
   }
 }
 
@@ -612,10 +617,25 @@ function* readRecords(file: string, recordBytes: number): Generator<Uint8Array> 
   }
 }
 
-function translateError(err: unknown, file: string, headerLength: number): unknown {
+/** A failure to write the row store (no space, no permission): named with the folder and what it needs. */
+function storeError(err: unknown, dir: string): unknown {
+  const io = err as NodeJS.ErrnoException;
+  if (!(io && typeof io.code === 'string' && io.syscall)) return err;
+  return new FedcreditError(
+    ErrorCode.DATA_SCHEMA,
+    `cannot write the row store in ${dir}: ${io.code}${io.path && io.path !== dir ? ` (${io.path})` : ''}`,
+    'the participant copies its consented columns there (about 4 bytes per cell, plus the ids): free disk space, ' +
+      'or set state_dir in the participant config to a folder this user can write on a disk with room',
+    { cause: err },
+  );
+}
+
+function translateError(err: unknown, file: string, headerLength: number, dir: string): unknown {
   if (err instanceof FedcreditError) return err;
   if (err instanceof CsvError) return csvError(err, file, headerLength);
   const io = err as NodeJS.ErrnoException;
+  // Only the store is ever written to or opened under `dir`; the data file is only read.
+  if (io && typeof io.code === 'string' && (io.syscall === 'write' || io.path?.startsWith(dir))) return storeError(err, dir);
   if (io && typeof io.code === 'string' && io.syscall) {
     return new FedcreditError(
       ErrorCode.DATA_SCHEMA,
