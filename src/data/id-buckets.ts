@@ -1,21 +1,17 @@
 /**
  * Duplicate ids in a file of any size, in memory that does not grow with it: every id is hashed (16 bytes of
- * SHA-256) and appended with its line to one of 256 bucket files chosen by the hash's first byte; afterwards each
- * bucket is sorted on its own. Sorting the buckets in order also yields the sorted hashes of the whole id set, whose
+ * SHA-256) and spilled with its line to one of 256 buckets on disk chosen by the hash's first byte; afterwards
+ * each bucket is sorted on its own. Sorting the buckets in order also yields the sorted hashes of the whole id set, whose
  * digest stands for the set in the audit ledger.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileAppender } from './row-store.js';
+import { RecordSpill, sortedOrder, SPILL_BUCKETS } from './spill.js';
 
-const BUCKETS = 256;
 export const ID_HASH_BYTES = 16;
 const HASH_BYTES = ID_HASH_BYTES;
 /** hash, line, kept row index (-1 when the row was dropped), drop reason code (0 = none). */
 const ENTRY_BYTES = HASH_BYTES + 12;
-/** Sort keys pack (first hash word, entry index) into a float64's 53 bits. */
-const MAX_BUCKET_ENTRIES = 2 ** 21;
 
 export interface Duplicate {
   line: number;
@@ -33,15 +29,11 @@ export function idHash(id: string): Buffer {
 }
 
 export class IdBuckets {
-  private readonly dir: string;
-  private readonly files: FileAppender[] = [];
+  private readonly spill: RecordSpill;
   private readonly entry = Buffer.alloc(ENTRY_BYTES);
 
   constructor(parent: string) {
-    this.dir = join(parent, 'id-buckets');
-    rmSync(this.dir, { recursive: true, force: true });
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    for (let b = 0; b < BUCKETS; b++) this.files.push(new FileAppender(join(this.dir, `${b}.bin`), 32 * 1024));
+    this.spill = new RecordSpill(join(parent, 'id-buckets'), ENTRY_BYTES);
   }
 
   /** Record an id's row; returns the id's hash. */
@@ -52,7 +44,7 @@ export class IdBuckets {
     e.writeUInt32LE(line, HASH_BYTES);
     e.writeInt32LE(keptIndex, HASH_BYTES + 4);
     e.writeUInt32LE(reason, HASH_BYTES + 8);
-    this.files[hash[0]!]!.write(e);
+    this.spill.add(hash[0]!, e);
     return hash;
   }
 
@@ -64,45 +56,24 @@ export class IdBuckets {
     const duplicates: Duplicate[] = [];
     const digest = createHash('sha256');
     try {
-      for (let b = 0; b < BUCKETS; b++) {
-        this.files[b]!.close();
-        const bytes = readFileSync(join(this.dir, `${b}.bin`));
-        resolveBucket(bytes, duplicates, digest);
-      }
+      for (let b = 0; b < SPILL_BUCKETS; b++) resolveBucket(this.spill.read(b), duplicates, digest);
     } finally {
-      rmSync(this.dir, { recursive: true, force: true });
+      this.spill.remove();
     }
     return { duplicates, idSetSha256: digest.digest('hex') };
   }
 
   discard(): void {
-    for (const f of this.files) f.close();
-    rmSync(this.dir, { recursive: true, force: true });
+    this.spill.remove();
   }
 }
 
 function resolveBucket(bytes: Buffer, duplicates: Duplicate[], digest: ReturnType<typeof createHash>): void {
   const n = bytes.length / ENTRY_BYTES;
   if (n === 0) return;
-  if (n > MAX_BUCKET_ENTRIES) throw new Error(`more than ${MAX_BUCKET_ENTRIES * BUCKETS} ids: the duplicate check's buckets are full`);
-  const word = (i: number, w: number) => bytes.readUInt32BE(i * ENTRY_BYTES + 4 * w);
   const line = (i: number) => bytes.readUInt32LE(i * ENTRY_BYTES + HASH_BYTES);
-  // Entries were appended in line order, so the entry index breaks ties in favour of the first row.
-  const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) keys[i] = word(i, 0) * MAX_BUCKET_ENTRIES + i;
-  keys.sort();
-  const order = Array.from(keys, (k) => k % MAX_BUCKET_ENTRIES);
-  // Runs that share the first word (a few per bucket) are ordered by the rest of the hash, then by line.
-  for (let s = 0; s < n; ) {
-    let e = s + 1;
-    while (e < n && word(order[e]!, 0) === word(order[s]!, 0)) e++;
-    if (e - s > 1) {
-      // A run can be one id repeated on a million rows: copied back, never spread as arguments.
-      const run = order.slice(s, e).sort((a, b) => word(a, 1) - word(b, 1) || word(a, 2) - word(b, 2) || word(a, 3) - word(b, 3) || a - b);
-      for (let i = 0; i < run.length; i++) order[s + i] = run[i]!;
-    }
-    s = e;
-  }
+  // Entries were appended in line order, so ties keep the first row first.
+  const order = sortedOrder(bytes, ENTRY_BYTES, HASH_BYTES);
   const sameHash = (a: number, b: number) => bytes.compare(bytes, b * ENTRY_BYTES, b * ENTRY_BYTES + HASH_BYTES, a * ENTRY_BYTES, a * ENTRY_BYTES + HASH_BYTES) === 0;
   let first = -1;
   for (const i of order) {
