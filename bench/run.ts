@@ -5,7 +5,7 @@
  * profiled (as by `node --cpu-prof`) and summarises where the CPU time went (bench/profile-summary.ts).
  * BENCHMARKS.md records the latest results with the machine they ran on.
  */
-import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, tmpdir, totalmem } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -415,24 +415,36 @@ async function connected(fed: EphemeralFederation, name: string, timeoutMs: numb
 /**
  * One participant with a large generated CSV (1M, 3M and 10M rows × 30 columns) and a small partner run one
  * horizontal CKKS round of logistic regression with binning (moments, histogram, update and evaluation passes over
- * the rows). The large participant's peak RSS (VmHWM) should stay flat as its rows grow tenfold.
+ * the rows); then the large participant, as the host of a vertical job, runs the PSI against a guest holding 20,000
+ * of its ids. The large participant's peak RSS (VmHWM) in each should stay flat as its rows grow tenfold.
  */
 async function memory(): Promise<void> {
   const sizes = quick ? [250_000, 1_000_000] : [1_000_000, 3_000_000, 10_000_000];
   const peaks: [number, number][] = [];
+  const psiPeaks: [number, number][] = [];
   for (const rows of sizes) {
     const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-memory-'));
     try {
       const generated = performance.now();
       await writeWideCsv(join(dir, 'large.csv'), rows, 'L', 1);
       await writeWideCsv(join(dir, 'small.csv'), 20_000, 'S', 2);
+      // The vertical guest: 20,000 enterprises that are also the large participant's first 20,000.
+      await writeWideCsv(join(dir, 'guest.csv'), 20_000, 'L', 3);
       const csvBytes = statSync(join(dir, 'large.csv')).size;
       console.log(`memory: ${rows} rows written (${(csvBytes / 2 ** 30).toFixed(2)} GiB) in ${((performance.now() - generated) / 1000).toFixed(0)} s`);
       const started = performance.now();
-      const fed = await EphemeralFederation.start([{ name: 'bank-large', data: wideSpec(join(dir, 'large.csv')) }, { name: 'bank-small', data: wideSpec(join(dir, 'small.csv')) }], { prefix: 'fedcredit-bench-' });
+      const fed = await EphemeralFederation.start(
+        [
+          { name: 'bank-large', data: wideSpec(join(dir, 'large.csv')) },
+          { name: 'bank-small', data: wideSpec(join(dir, 'small.csv')) },
+          { name: 'bank-guest', data: wideSpec(join(dir, 'guest.csv')) },
+        ],
+        { prefix: 'fedcredit-bench-' },
+      );
       try {
         await connected(fed, 'bank-large', 60_000 + rows / 20);
         await connected(fed, 'bank-small', 60_000);
+        await connected(fed, 'bank-guest', 60_000);
         const ingestS = (performance.now() - started) / 1000;
         const afterIngest = procStats(fed.cluster.process('bank-large')!.pid!);
         const run = await runJob(fed, {
@@ -456,6 +468,33 @@ async function memory(): Promise<void> {
         results[`memory.rows_${key}.round_s`] = +roundS.toFixed(1);
         peaks.push([rows, stats.peakRssMb]);
         table.push([`memory ${rows} rows × 30 columns (${(csvBytes / 2 ** 30).toFixed(2)} GiB CSV)`, `peak RSS ${Math.round(stats.peakRssMb)} MiB`, `read in ${ingestS.toFixed(0)} s`, `one CKKS round ${roundS.toFixed(0)} s`]);
+
+        // The PSI: the peak counts from here (Linux resets VmHWM to the current RSS on "5" to clear_refs).
+        const large = fed.cluster.process('bank-large')!.pid!;
+        writeFileSync(`/proc/${large}/clear_refs`, '5');
+        // min_intersection above the 20,000 shared ids stops the job once the guest has matched them: the PSI runs
+        // whole (both sides' blinding, both streams, the guest's join), and the rows are never loaded for training.
+        const psiRun = await runJob(fed, {
+          name: 'bench-memory-psi',
+          kind: 'vertical-lr',
+          purpose: 'benchmark',
+          guest: 'bank-guest',
+          hosts: ['bank-large'],
+          alignment: { id_format: 'any', min_intersection: 20_001 },
+          training: { epochs: 1, batch_size: 4096, patience: 0, step_timeout_s: 3600 },
+          encryption: { scheme: 'plaintext' },
+        });
+        psiRun.client.close();
+        if (!/share 20000 enterprises, below/.test(psiRun.last.message)) throw new Error(`memory ${rows} PSI: ${psiRun.last.message}`);
+        const psiStart = psiRun.events.find((e) => e.stage === 'psi')!;
+        const psiS = (psiRun.last.unixMs - psiStart.unixMs) / 1000;
+        const psiPeak = procStats(large).peakRssMb;
+        const guestPeak = procStats(fed.cluster.process('bank-guest')!.pid!).peakRssMb;
+        results[`memory.rows_${key}.psi_peak_rss_mb`] = Math.round(psiPeak);
+        results[`memory.rows_${key}.psi_s`] = +psiS.toFixed(1);
+        results[`memory.rows_${key}.psi_guest_peak_rss_mb`] = Math.round(guestPeak);
+        psiPeaks.push([rows, psiPeak]);
+        table.push([`memory PSI: host of ${rows} ids, guest of 20,000`, `peak RSS ${Math.round(psiPeak)} MiB (guest ${Math.round(guestPeak)} MiB)`, `PSI ${psiS.toFixed(0)} s`, '']);
       } catch (err) {
         // A failure at this size is rare and slow to reproduce: keep the nodes' logs (the folder is printed).
         process.env.FEDCREDIT_KEEP_TEST_DIRS = '1';
@@ -471,6 +510,10 @@ async function memory(): Promise<void> {
   results['memory.peak_rss_mb'] = Math.round(last[1]);
   results['memory.peak_growth'] = +(last[1] / first[1]).toFixed(3);
   table.push(['memory flatness', `${last[0] / first[0]}x the rows`, `peak RSS ×${(last[1] / first[1]).toFixed(2)}`, '']);
+  const [psiFirst, psiLast] = [psiPeaks[0]!, psiPeaks.at(-1)!];
+  results['memory.psi_peak_rss_mb'] = Math.round(psiLast[1]);
+  results['memory.psi_peak_growth'] = +(psiLast[1] / psiFirst[1]).toFixed(3);
+  table.push(['memory flatness, PSI', `${psiLast[0] / psiFirst[0]}x the ids`, `peak RSS ×${(psiLast[1] / psiFirst[1]).toFixed(2)}`, '']);
 }
 
 /** A process's peak and current resident set (MiB) and CPU seconds so far, from /proc (Linux). */

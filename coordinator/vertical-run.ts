@@ -117,7 +117,7 @@ export abstract class VerticalBase extends JobBase {
     const boxKeys = new Map<string, Uint8Array>();
     for (const { org, accepted: a } of accepted) {
       boxKeys.set(org, a.boxPublicKey);
-      await this.record('participant_consent', { participant: org, role: org === this.participants[0] ? 'guest' : 'host', purpose: this.purpose, ids: a.trainRows });
+      await this.record('participant_consent', { participant: org, role: org === this.participants[0] ? 'guest' : 'host', purpose: this.purpose, rows: a.trainRows });
       await this.recordWithReceipt(org, 0, 'data_bound', {
         participant: org,
         schema_sha256: hex(a.schemaHash),
@@ -125,7 +125,7 @@ export abstract class VerticalBase extends JobBase {
         id_set_sha256: hex(a.idSetSha256),
         load_report: a.loadReport,
       });
-      this.emit('offer', `${org} accepted (${a.trainRows} valid ids)`);
+      this.emit('offer', `${org} accepted (${a.trainRows} rows)`);
     }
     return boxKeys;
   }
@@ -343,6 +343,8 @@ export class VerticalRun extends VerticalBase {
       validation: guest.validation,
       test: guest.test,
       invalid_ids: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.invalid_ids])),
+      duplicate_ids: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.duplicate_ids])),
+      id_reports: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.id_report])),
     };
     for (const h of this.spec.hosts) {
       if (reports.get(h)!.report.intersection !== guest.intersection) {

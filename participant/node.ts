@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
 import { consentKind, JobSpec, type HorizontalJobSpec, type VerticalJobSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
@@ -23,11 +24,11 @@ import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
 import { JobStore } from './job-store.js';
 import { OwnRecord } from './own-record.js';
 import { StoredSplit } from '../src/data/split.js';
-import { VerticalParty } from './vertical-job.js';
+import { VerticalParty, type PartyData } from './vertical-job.js';
 import { dialed, type Transport } from '../src/wire/transport.js';
 import { ScoringParty } from './vertical-score.js';
 import { Approvals } from './approvals.js';
-import type { PartyChannel } from './vertical-channel.js';
+import { PSI_DIR, type PartyChannel } from './vertical-channel.js';
 
 const CoordinatorClient = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
 
@@ -79,6 +80,11 @@ export class ParticipantNode {
     return (this.inMemory ??= datasetOf(this.rows));
   }
 
+  /** A vertical job's view of the rows: ids streamed from the store for the PSI, the rows in memory after it. */
+  private get partyData(): PartyData {
+    return { ids: () => this.rows.ids(), load: () => this.data };
+  }
+
   private get org(): string {
     return this.opts.config.organisation;
   }
@@ -105,7 +111,7 @@ export class ParticipantNode {
     for (const stored of this.store.unfinished()) {
       const spec = JobSpec.parse(JSON.parse(stored.specJson));
       if (spec.kind === 'vertical-lr') {
-        const job = await VerticalParty.restore(stored.id, spec, this.org, this.data, stored.features, this.verticalIo(stored.id), this.opts.log, this.store.dirOf(stored.id)).catch((err) => {
+        const job = await VerticalParty.restore(stored.id, spec, this.org, this.partyData, stored.features, this.verticalIo(stored.id), this.opts.log, this.store.dirOf(stored.id)).catch((err) => {
           this.opts.log.warn({ job: stored.id, err: errorMessage(err) }, 'a vertical job could not be restored');
           return undefined;
         });
@@ -348,6 +354,7 @@ export class ParticipantNode {
         this.jobs.get(m.jobId)?.dispose();
         this.jobs.delete(m.jobId);
         this.store.end(m.jobId, m.jobEnded.state);
+        rmSync(join(this.store.dirOf(m.jobId), PSI_DIR), { recursive: true, force: true });
         this.roundStart.delete(m.jobId);
         return;
       }
@@ -465,22 +472,18 @@ export class ParticipantNode {
     const features = spec.features?.[this.org] ?? this.rows.features;
     const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
     this.store.save({ id: m.jobId, specJson, features });
-    const job = new VerticalParty(m.jobId, spec, this.org, this.data, features, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId));
+    const job = new VerticalParty(m.jobId, spec, this.org, this.partyData, features, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId));
     job.shareStatistics = config.consent.share_statistics;
-    if (job.validIds === 0) {
-      this.store.end(m.jobId, 'refused');
-      return refuse('data.ids', `no valid ids to align (${job.idReport})`);
-    }
     this.vertical.set(m.jobId, job);
-    log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length, ids: job.idReport }, 'vertical job accepted');
+    log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length }, 'vertical job accepted');
     return this.reply(m, {
       body: 'jobAccepted',
       jobAccepted: {
-        trainRows: job.validIds,
+        trainRows: this.rows.rows,
         validationRows: 0,
         schemaHash: schemaHash(features, types),
         boxPublicKey: job.box.publicKey,
-        loadReport: `${formatLoadReport({ ...this.rows.meta.report, file: this.org })}\nids: ${job.idReport}`,
+        loadReport: formatLoadReport({ ...this.rows.meta.report, file: this.org }),
         idSetSha256: idSetDigest(m.jobId, this.rows.meta.idSetSha256),
       },
     });

@@ -24,10 +24,10 @@ export const EGRESS_CONTENT: Record<string, string> = {
 
 /** What each kind of vertical-job payload is, in a data owner's words. */
 export const RELAY_CONTENT: Record<string, string> = {
-  'psi.host_blinded': 'this party\'s ids, hashed with the job\'s salt and blinded with its secret key (X25519), shuffled',
+  'psi.host_blinded': 'this party\'s ids, hashed with the job\'s salt and blinded with its secret key (X25519), in the order of the blinded values',
   'psi.guest_blinded': 'the guest\'s ids, hashed with the job\'s salt and blinded with its secret key (X25519)',
   'psi.guest_double': 'the guest\'s blinded ids, blinded again with this party\'s key',
-  'psi.alignment': 'positions (in the host\'s shuffled list) of the enterprises every party holds',
+  'psi.alignment': 'positions (in the host\'s blinded list) of the enterprises every party holds, per part of the job',
   'train.partial': 'CKKS ciphertext of 0.25 x this party\'s partial scores for one mini-batch',
   'train.fore_gradient': 'CKKS ciphertext of the fore-gradient of one mini-batch',
   'score.share': 'partial scores masked pairwise with the other hosts (only their sum opens)',
@@ -41,6 +41,13 @@ export const RELAY_CONTENT: Record<string, string> = {
   'score.reasons': 'for each scored enterprise, this party\'s features that cost it the most points, with the points',
   'score.feature_psi': 'the stability index of each of this party\'s binned features on the batch (one number per feature)',
 };
+
+/** What a relayed payload kind carries; a stream's acknowledgements (`<kind>.ack`) carry nothing. */
+export function relayContent(kind: string): string {
+  const acked = /^(.+)\.ack$/.exec(kind);
+  if (acked) return `acknowledgements that chunks of ${acked[1]} arrived (empty)`;
+  return RELAY_CONTENT[kind] ?? kind;
+}
 
 export class OwnRecord {
   private readonly egressFile: string;

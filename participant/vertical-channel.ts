@@ -3,13 +3,15 @@
  * a peer's per-job X25519 key and relayed by the coordinator, one step at a time with retries that supersede a
  * running attempt, the two halves of ECDH PSI, and the pairwise-masked secure sum of the hosts' partial scores.
  */
-import { randomBytes } from 'node:crypto';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { generateBoxKeyPair, open, seal, sharedSecret, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
-import { hashIds, matchBlinded, permutation, PsiKey } from '../src/psi/ecdh.js';
-import { prepareIds, type IdFormat, type PreparedIds } from '../src/psi/ids.js';
+import { PsiKey } from '../src/psi/ecdh.js';
+import { describeIds, PreparedIdSet, type IdFormat } from '../src/psi/ids.js';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { GuestPsi, HostPsi, type PsiLink } from '../src/psi/stream.js';
 import { maskedShare, openShares, type MaskPeer } from '../src/vertical/secure-sum.js';
 import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
 
@@ -18,6 +20,12 @@ export interface PartyIo {
   relay(to: string, kind: string, step: number, attempt: number, sealed: Uint8Array): Promise<void>;
   decrypt(step: number, attempt: number, ciphertext: Uint8Array, count: number): Promise<void>;
 }
+
+/**
+ * A vertical job's PSI files in its folder: the prepared ids, the PSI's working files and (training) the aligned rows
+ * until the next step reads them. Removed when the job ends.
+ */
+export const PSI_DIR = 'psi';
 
 /** A step's attempt gave way to a newer one: its work stops quietly. */
 export class Superseded extends Error {}
@@ -72,9 +80,6 @@ class Inbox {
 
 const key = (kind: string, from: string, step: number, attempt: number) => `${kind}|${from}|${step}|${attempt}`;
 
-/** Position meaning "this host does not hold the enterprise" in an alignment sent to a host. */
-export const NOT_HELD = 0xffffffff;
-
 export abstract class PartyChannel {
   readonly box: BoxKeyPair;
   readonly role: 'guest' | 'host';
@@ -90,6 +95,8 @@ export abstract class PartyChannel {
     guest: string,
     protected readonly io: PartyIo,
     protected readonly log: Logger,
+    /** The job's folder on this node (mode 0700): its keys, progress, results and PSI files. */
+    protected readonly jobDir: string,
     private readonly stepTimeoutMs: number,
     /** The per-job X25519 key of a job restored after a restart; a fresh one otherwise. */
     box?: BoxKeyPair,
@@ -148,6 +155,8 @@ export abstract class PartyChannel {
   }
 
   protected receive(from: string, kind: string, step: number, attempt: number): Promise<Uint8Array> {
+    // A superseded attempt's work still running (a stream, say) must not wait out the step deadline.
+    if (step < this.current.step || (step === this.current.step && attempt < this.current.attempt)) return Promise.reject(new Superseded('superseded by a newer attempt'));
     return this.inbox.take(key(kind, from, step, attempt), this.stepTimeoutMs, `${kind} from ${from} (step ${step})`);
   }
 
@@ -179,69 +188,44 @@ export abstract class PartyChannel {
   }
 
   // ---------------------------------------------------------------------------------------------------------
-  // ECDH PSI (docs/protocol-vertical.md §2)
+  // ECDH PSI (docs/protocol-vertical.md §2; src/psi/stream.ts)
 
-  protected prepare(ids: readonly string[], format: IdFormat): PreparedIds {
-    return prepareIds(ids, format);
+  /** This party's PSI traffic with `peer` in a step's attempt. */
+  protected psiLink(peer: string, step: number, attempt: number): PsiLink {
+    return { send: (kind, bytes) => this.send(peer, kind, step, attempt, bytes), receive: (kind) => this.receive(peer, kind, step, attempt) };
   }
 
   /**
-   * The guest's half: its blinded ids to every host, each host's blinded list blinded again, and for every guest
-   * id the host's position of the same enterprise (or -1). Hosts learn only what `sendAlignment` tells them.
+   * The party's ids for the PSI, prepared on disk in the job folder (a pass over all of them); fails the step,
+   * naming what was wrong with them, when none is valid.
    */
-  protected async guestMatch(ids: readonly string[], step: number, attempt: number): Promise<{ host: string; hostIds: number; match: Int32Array }[]> {
-    const blinded = await this.psiKey.blind(hashIds(this.setup!.psiSalt, ids));
-    await Promise.all(this.hosts.map((h) => this.send(h, 'psi.guest_blinded', step, attempt, blinded)));
-    return Promise.all(
-      this.hosts.map(async (h) => {
-        const hostBlinded = Buffer.from(await this.receive(h, 'psi.host_blinded', step, attempt));
-        const hostDouble = await this.psiKey.blind(hostBlinded);
-        const guestDouble = Buffer.from(await this.receive(h, 'psi.guest_double', step, attempt));
-        return { host: h, hostIds: hostBlinded.length / 32, match: matchBlinded(guestDouble, hostDouble) };
-      }),
-    );
-  }
-
-  /** Tell a host which of its (shuffled) positions make up each part of the job, in the shared row order. */
-  protected async sendAlignment(host: string, parts: number[][], step: number, attempt: number): Promise<void> {
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    const payload = new Uint32Array(1 + parts.length + total);
-    payload[0] = parts.length;
-    parts.forEach((p, i) => (payload[1 + i] = p.length));
-    let o = 1 + parts.length;
-    for (const p of parts) for (const position of p) payload[o++] = position < 0 ? NOT_HELD : position;
-    await this.send(host, 'psi.alignment', step, attempt, new Uint8Array(payload.buffer));
-  }
-
-  /**
-   * The host's half: its ids blinded and shuffled to the guest, the guest's blinded ids blinded again, then the
-   * alignment: for each part, the rows of this party's data in the shared order (-1 where it holds no row).
-   */
-  protected async hostAlign(ids: PreparedIds, step: number, attempt: number): Promise<Int32Array[]> {
-    const blinded = await this.psiKey.blind(hashIds(this.setup!.psiSalt, ids.ids));
-    // Shuffled, so the guest cannot relate positions to this party's file order.
-    const order = permutation(ids.ids.length, randomBytes(32));
-    const shuffled = Buffer.alloc(blinded.length);
-    order.forEach((from, to) => blinded.copy(shuffled, to * 32, from * 32, from * 32 + 32));
-    await this.send(this.guest, 'psi.host_blinded', step, attempt, shuffled);
-    const guestBlinded = await this.receive(this.guest, 'psi.guest_blinded', step, attempt);
-    await this.send(this.guest, 'psi.guest_double', step, attempt, await this.psiKey.blind(Buffer.from(guestBlinded)));
-    const bytes = await this.receive(this.guest, 'psi.alignment', step, attempt);
-    const payload = new Uint32Array(new Uint8Array(bytes).slice().buffer);
-    const parts: Int32Array[] = [];
-    let o = 1 + payload[0]!;
-    for (let i = 0; i < payload[0]!; i++) {
-      const n = payload[1 + i]!;
-      parts.push(
-        Int32Array.from(payload.subarray(o, o + n), (p) => {
-          if (p === NOT_HELD) return -1;
-          if (p >= order.length) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest named position ${p} of ${order.length}`, 'restart the job');
-          return ids.rows[order[p]!]!;
-        }),
-      );
-      o += n;
+  protected async prepareIds(source: () => Iterable<readonly [string, number]>, format: IdFormat): Promise<PreparedIdSet> {
+    const ids = await PreparedIdSet.prepare(source, format, join(this.jobDir, PSI_DIR, 'ids'));
+    this.log.info({ job: this.id, ids: describeIds(ids, format) }, 'ids prepared for the PSI');
+    if (ids.count === 0) {
+      throw new FedcreditError(ErrorCode.DATA_SCHEMA, `${this.org} has no valid ids to align (${describeIds(ids, format)})`, `check the data's id column and the job's id_format (${format})`);
     }
-    return parts;
+    return ids;
+  }
+
+  /** The guest's half of the PSI with every host at once. */
+  protected guestPsi(ids: PreparedIdSet, step: number, attempt: number): Promise<GuestPsi> {
+    return GuestPsi.run(this.psiKey, this.setup!.psiSalt, ids, this.hosts.map((h) => this.psiLink(h, step, attempt)), this.psiWorkDir(attempt));
+  }
+
+  /** The host's half of the PSI with the guest. */
+  protected hostPsi(ids: PreparedIdSet, step: number, attempt: number): Promise<HostPsi> {
+    return HostPsi.run(this.psiKey, this.setup!.psiSalt, ids, this.psiLink(this.guest, step, attempt), this.psiWorkDir(attempt));
+  }
+
+  /**
+   * A fresh folder for an attempt's PSI files. Earlier attempts' folders go: work of a superseded attempt that is
+   * still winding down then fails on its missing folder instead of writing into this attempt's files.
+   */
+  private psiWorkDir(attempt: number): string {
+    const work = join(this.jobDir, PSI_DIR, 'work');
+    rmSync(work, { recursive: true, force: true });
+    return join(work, String(attempt));
   }
 
   // ---------------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
  * exactly what the first attempt would have.
  */
 import { createHash, randomFillSync } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
@@ -17,15 +17,17 @@ import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
 import { toFloat64 } from '../src/fl/vector-codec.js';
-import type { PreparedIds } from '../src/psi/ids.js';
+import { idReport } from '../src/psi/ids.js';
+import { GuestPsi } from '../src/psi/stream.js';
+import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
 import { auc, ks } from '../src/metrics.js';
 import { evaluateCredit } from '../src/evaluation.js';
 import { Rng, seededShuffle } from '../src/random.js';
 import { ckksCipher, plaintextCipher, type PreparedGradient, type VerticalCipher } from '../src/vertical/cipher.js';
 import { fitCalibration, modelPartDigest, PartyModel, type Alignment, type ModelPart } from '../src/vertical/party-model.js';
-import { holdoutOf } from '../src/data/split.js';
+import { holdoutOfDigest } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
-import { PartyChannel, Superseded, type PartyIo } from './vertical-channel.js';
+import { PartyChannel, PSI_DIR, Superseded, type PartyIo } from './vertical-channel.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE } from '../src/paths.js';
@@ -37,6 +39,15 @@ import { fairnessByGroup } from '../src/evaluation.js';
 import { columnGroups, encryptLabels, hostLabelSums, openLabelSums } from '../src/vertical/label-sums.js';
 import { featureColumn, frame, json, modelInputs, parseJson, unframe, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
 import { settleBins } from '../src/credit/settle.js';
+
+const ALIGNED_PARTS = ['train', 'validation', 'test'] as const;
+const ALIGNED_BUFFER = 64 * 1024;
+
+/** Where a vertical party's rows come from: its ids, streamed for the PSI, and all its rows once aligned. */
+export interface PartyData {
+  ids(): Iterable<readonly [string, number]>;
+  load(): LoadedDataset;
+}
 
 /** Files a vertical job keeps in its folder so that it can rejoin after a restart (all mode 0600). */
 const BOX_KEY = 'box-x25519.pem';
@@ -146,8 +157,8 @@ export class VerticalParty extends PartyChannel {
   private modelFeatures: string[];
   private validationCurve: { epoch: number; auc: number }[] = [];
   private scorecard?: Scorecard;
-  /** Valid ids and their dataset rows, after normalisation and the check-digit test. */
-  private readonly prepared: PreparedIds;
+  /** The PSI step's folder of aligned rows, read when the next step begins (so the PSI itself never loads the rows). */
+  private alignedDir?: string;
   /** The next batch's work, begun at the end of the batch before. */
   private nextBatch?: BatchWork;
   /** The batch being trained, whose gradient input dispose() must free if the job ends in the middle. */
@@ -158,17 +169,21 @@ export class VerticalParty extends PartyChannel {
     id: string,
     readonly spec: VerticalJobSpec,
     org: string,
-    private readonly data: LoadedDataset,
+    private readonly source: PartyData,
     readonly features: string[],
     io: PartyIo,
     log: Logger,
-    private readonly jobDir: string,
+    jobDir: string,
     box?: BoxKeyPair,
   ) {
-    super(id, org, spec.guest, io, log, spec.training.step_timeout_s * 1000, box);
+    super(id, org, spec.guest, io, log, jobDir, spec.training.step_timeout_s * 1000, box);
     this.modelFeatures = features;
-    this.prepared = this.prepare(data.ids, spec.alignment.id_format);
     if (!box) writeFileSync(join(jobDir, BOX_KEY), exportPrivateKey(this.box.privateKey), { mode: 0o600 });
+  }
+
+  /** The party's rows in memory: loaded when the first step after the PSI needs them. */
+  private get data(): LoadedDataset {
+    return this.source.load();
   }
 
   /**
@@ -176,14 +191,14 @@ export class VerticalParty extends PartyChannel {
    * its per-job key, the job's keys, the aligned ids and the model state around the last step. Undefined when the
    * job had not got that far (it then cannot rejoin).
    */
-  static async restore(id: string, spec: VerticalJobSpec, org: string, data: LoadedDataset, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
+  static async restore(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
     const files = [BOX_KEY, SETUP, 'aligned-ids.csv', PROGRESS].map((f) => join(jobDir, f));
     if (!files.every((f) => existsSync(f))) return undefined;
     const privateKey = importPrivateKey(readFileSync(files[0]!, 'utf8'));
     const box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
-    const job = new VerticalParty(id, spec, org, data, features, io, log, jobDir, box);
+    const job = new VerticalParty(id, spec, org, source, features, io, log, jobDir, box);
     await job.install(decodeMessage<VerticalSetup>('VerticalSetup', readFileSync(files[1]!)));
-    const rowOf = new Map(data.ids.map((v, r) => [v, r]));
+    const rowOf = new Map(job.data.ids.map((v, r) => [v, r]));
     const parts: Record<string, number[]> = { train: [], validation: [], test: [] };
     for (const line of readFileSync(files[2]!, 'utf8').trim().split('\n').slice(1)) {
       const comma = line.lastIndexOf(',');
@@ -204,18 +219,6 @@ export class VerticalParty extends PartyChannel {
     return job;
   }
 
-  get validIds(): number {
-    return this.prepared.ids.length;
-  }
-
-  get idReport(): string {
-    const p = this.prepared;
-    const parts = [`${p.ids.length} valid ids`];
-    if (p.invalid.count > 0) parts.push(`${p.invalid.count} invalid (${this.spec.alignment.id_format} format; e.g. ${p.invalid.examples.join(', ')})`);
-    if (p.duplicates.count > 0) parts.push(`${p.duplicates.count} duplicates after normalisation`);
-    return parts.join(', ');
-  }
-
   override async install(setup: VerticalSetup): Promise<void> {
     await super.install(setup);
     writeFileSync(join(this.jobDir, SETUP), encodeMessage('VerticalSetup', setup), { mode: 0o600 });
@@ -229,6 +232,7 @@ export class VerticalParty extends PartyChannel {
   }
 
   protected beginStep(_step: number, retry: boolean): void {
+    if (this.alignedDir) this.loadAlignment(this.alignedDir);
     if (retry && this.stepStart) {
       if (this.stepStart.state) this.model?.restore(this.stepStart.state);
       this.best = { ...this.stepStart.best };
@@ -308,43 +312,89 @@ export class VerticalParty extends PartyChannel {
   // Alignment
 
   private async psi(step: number, attempt: number): Promise<Record<string, unknown>> {
+    const ids = await this.prepareIds(this.source.ids, this.spec.alignment.id_format);
+    const dir = join(this.jobDir, PSI_DIR, 'aligned');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (this.role === 'host') {
-      const [train, validation, test] = (await this.hostAlign(this.prepared, step, attempt)).map((rows) => Uint32Array.from(rows));
-      this.setAlignment({ train: train!, validation: validation!, test: test! });
-      return { ids: this.prepared.ids.length, invalid_ids: this.prepared.invalid.count, intersection: train!.length + validation!.length + test!.length };
+      const psi = await this.hostPsi(ids, step, attempt);
+      const files = ALIGNED_PARTS.map((part) => new FileAppender(join(dir, `${part}.rows`), ALIGNED_BUFFER));
+      let counts: number[];
+      try {
+        counts = await psi.receiveAlignment(this.psiLink(this.guest, step, attempt), (part, rows) => {
+          if (part >= files.length || rows.some((r) => r < 0)) throw new FedcreditError(ErrorCode.PROTOCOL, 'the guest sent an alignment that does not fit a training job', 'restart the job');
+          files[part]!.write(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
+        });
+      } finally {
+        for (const f of files) f.close();
+        psi.remove();
+      }
+      this.alignedDir = dir;
+      return { ...idReport(ids, this.spec.alignment.id_format), intersection: counts.reduce((a, b) => a + b, 0) };
     }
     // Guest: the enterprises every host holds, split into train / validation / test by a keyed hash of the id.
-    const matches = await this.guestMatch(this.prepared.ids, step, attempt);
+    const psi = await this.guestPsi(ids, step, attempt);
     const t = this.spec.training;
-    const sets: Record<'train' | 'validation' | 'test', number[]> = { train: [], validation: [], test: [] };
-    for (let i = 0; i < this.prepared.ids.length; i++) {
-      if (matches.some((m) => m.match[i]! < 0)) continue;
-      sets[holdoutOf(this.prepared.ids[i]!, t.seed, t.test_fraction, t.validation_fraction)].push(i);
+    const rowFiles = ALIGNED_PARTS.map((part) => new FileAppender(join(dir, `${part}.rows`), ALIGNED_BUFFER));
+    const positionFiles = this.hosts.map((_, h) => ALIGNED_PARTS.map((part) => join(dir, `host-${h}.${part}.positions`)));
+    const positionOut = positionFiles.map((files) => files.map((f) => new FileAppender(f, ALIGNED_BUFFER)));
+    const counts = ALIGNED_PARTS.map(() => 0);
+    const cell = Buffer.alloc(4);
+    try {
+      for (const m of psi.matches()) {
+        if (m.positions.some((p) => p < 0)) continue;
+        const part = ALIGNED_PARTS.indexOf(holdoutOfDigest(m.digest, t.seed, t.test_fraction, t.validation_fraction));
+        counts[part]!++;
+        cell.writeUInt32LE(m.row);
+        rowFiles[part]!.write(cell);
+        m.positions.forEach((p, h) => {
+          cell.writeUInt32LE(p);
+          positionOut[h]![part]!.write(cell);
+        });
+      }
+    } finally {
+      for (const f of [...rowFiles, ...positionOut.flat()]) f.close();
+      psi.remove();
     }
-    const total = sets.train.length + sets.validation.length + sets.test.length;
+    const [train, validation, test] = counts as [number, number, number];
+    const total = train + validation + test;
     const min = this.spec.alignment.min_intersection;
     if (total < min) {
-      const perHost = matches.map((m) => `${m.host}: ${m.match.filter((j) => j >= 0).length}`).join(', ');
+      const perHost = this.hosts.map((h, i) => `${h}: ${psi.sharedWithGuest[i]}`).join(', ');
       throw new FedcreditError(
         ErrorCode.JOB_FAILED,
         `the parties share ${total} enterprises, below the job's alignment.min_intersection of ${min} (shared with the guest: ${perHost})`,
         'check that every party uses the same id column and id_format, or lower alignment.min_intersection',
       );
     }
-    const parts = [sets.train, sets.validation, sets.test];
-    for (const m of matches) await this.sendAlignment(m.host, parts.map((p) => p.map((i) => m.match[i]!)), step, attempt);
-    const rows = (list: number[]) => Uint32Array.from(list, (i) => this.prepared.rows[i]!);
-    this.setAlignment({ train: rows(sets.train), validation: rows(sets.validation), test: rows(sets.test) });
+    for (const [h, host] of this.hosts.entries()) {
+      await GuestPsi.sendAlignment(this.psiLink(host, step, attempt), counts, (function* () {
+        for (const file of positionFiles[h]!) yield* readRecordPieces(file, 4);
+      })());
+    }
+    for (const f of positionFiles.flat()) rmSync(f, { force: true });
+    this.alignedDir = dir;
     return {
-      ids: this.prepared.ids.length,
-      invalid_ids: this.prepared.invalid.count,
-      shared_with_guest: Object.fromEntries(matches.map((m) => [m.host, m.match.filter((j) => j >= 0).length])),
-      host_ids: Object.fromEntries(matches.map((m) => [m.host, m.hostIds])),
+      ...idReport(ids, this.spec.alignment.id_format),
+      shared_with_guest: Object.fromEntries(this.hosts.map((h, i) => [h, psi.sharedWithGuest[i]])),
+      host_ids: Object.fromEntries(this.hosts.map((h, i) => [h, psi.hostIds[i]])),
       intersection: total,
-      train: sets.train.length,
-      validation: sets.validation.length,
-      test: sets.test.length,
+      train,
+      validation,
+      test,
     };
+  }
+
+  /** The aligned rows the PSI step left in `dir`; the prepared ids and the PSI's files are no longer needed. */
+  private loadAlignment(dir: string): void {
+    const rows = (part: string) => {
+      const bytes = readFileSync(join(dir, `${part}.rows`));
+      return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
+    };
+    const [train, validation, test] = ALIGNED_PARTS.map(rows) as [Uint32Array, Uint32Array, Uint32Array];
+    this.alignedDir = undefined;
+    this.setAlignment({ train, validation, test });
+    rmSync(join(this.jobDir, PSI_DIR), { recursive: true, force: true });
   }
 
   private setAlignment(a: Alignment, record = true): void {

@@ -10,7 +10,8 @@ import type { VerticalScoreSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
-import type { PreparedIds } from '../src/psi/ids.js';
+import { prepareIds } from '../src/psi/ids.js';
+import { GuestPsi, NOT_HELD } from '../src/psi/stream.js';
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
 import { binTotals } from '../src/credit/binning.js';
@@ -36,8 +37,8 @@ export class ScoringParty extends PartyChannel {
   private readonly part: ModelPart;
   /** With a scorecard: this party's features only, and (guest) the base points. */
   private readonly card?: { part: Scorecard; reasonCodes: number };
-  /** Guest: the requested ids it can score (valid and in its data), and their rows. Host: its valid ids. */
-  private readonly prepared: PreparedIds;
+  /** Guest: the requested ids it can score (valid and in its data, normalised, in request order) and their rows. */
+  private queries: { ids: string[]; rows: Int32Array } = { ids: [], rows: new Int32Array(0) };
   private readonly requested: number;
   private readonly invalid: number;
   private notInGuestData = 0;
@@ -51,11 +52,11 @@ export class ScoringParty extends PartyChannel {
     private readonly data: LoadedDataset,
     io: PartyIo,
     log: Logger,
-    private readonly jobDir: string,
+    jobDir: string,
     private readonly modelDir: string,
     requestsDir: string,
   ) {
-    super(id, org, spec.guest, io, log, spec.step_timeout_s * 1000);
+    super(id, org, spec.guest, io, log, jobDir, spec.step_timeout_s * 1000);
     const partFile = join(modelDir, 'model-part.json');
     if (!existsSync(partFile)) {
       throw new FedcreditError(ErrorCode.NOT_FOUND, `${org} holds no model part of job ${spec.model_job}`, 'score with a vertical-lr job this participant took part in and that succeeded');
@@ -74,22 +75,21 @@ export class ScoringParty extends PartyChannel {
       const scaling = full?.scaling ?? { baseScore: 0, baseOdds: 1, pdo: 1, decimals: 10 };
       this.card = { part: assembleScorecard(scaling, full?.basePoints ?? 0, kept.features), reasonCodes: kept.reasonCodes };
     }
-    const own = this.prepare(data.ids, spec.id_format);
     if (this.role === 'host') {
-      this.prepared = own;
       this.requested = this.invalid = 0;
       return;
     }
     const file = join(requestsDir, spec.ids_file);
     if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `no id list ${spec.ids_file} in ${requestsDir}`, '`fedcredit score` writes it there; pass --config with this participant\'s config');
     const raw = readIdList(file);
-    const queries = this.prepare(raw, spec.id_format);
+    const own = prepareIds(data.ids, spec.id_format);
+    const queries = prepareIds(raw, spec.id_format);
     const rowOf = new Map(own.ids.map((v, i) => [v, own.rows[i]!]));
     const inData = queries.ids.filter((v) => rowOf.has(v));
     this.requested = raw.length;
     this.invalid = queries.invalid.count;
     this.notInGuestData = queries.ids.length - inData.length;
-    this.prepared = { ids: inData, rows: Int32Array.from(inData, (v) => rowOf.get(v)!), invalid: queries.invalid, duplicates: queries.duplicates };
+    this.queries = { ids: inData, rows: Int32Array.from(inData, (v) => rowOf.get(v)!) };
     // The request file held ids of the bank's applicants: once read, it is not kept around.
     rmSync(file, { force: true });
   }
@@ -141,12 +141,32 @@ export class ScoringParty extends PartyChannel {
 
   protected async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
     if (req.step === 'psi') {
+      // The guest brings its queries (the row of each is its place in the request), a host all its ids.
+      const source = this.role === 'host' ? () => this.data.ids.map((id, row) => [id, row] as const) : () => this.queries.ids.map((id, i) => [id, i] as const);
+      const ids = await this.prepareIds(source, this.spec.id_format);
       if (this.role === 'host') {
-        this.aligned = (await this.hostAlign(this.prepared, step, req.attempt))[0]!;
+        const psi = await this.hostPsi(ids, step, req.attempt);
+        const pieces: Int32Array[] = [];
+        try {
+          await psi.receiveAlignment(this.psiLink(this.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
+        } finally {
+          psi.remove();
+        }
+        this.aligned = Int32Array.from(pieces.flatMap((p) => Array.from(p)));
         return { held: this.aligned.filter((r) => r >= 0).length };
       }
-      this.coverage = (await this.guestMatch(this.prepared.ids, step, req.attempt)).map((m) => ({ host: m.host, match: m.match }));
-      for (const c of this.coverage) await this.sendAlignment(c.host, [Array.from(c.match)], step, req.attempt);
+      const psi = await this.guestPsi(ids, step, req.attempt);
+      const n = this.queries.ids.length;
+      this.coverage = this.hosts.map((host) => ({ host, match: new Int32Array(n).fill(-1) }));
+      try {
+        for (const m of psi.matches()) this.coverage.forEach((c, h) => (c.match[m.row] = m.positions[h]!));
+      } finally {
+        psi.remove();
+      }
+      for (const c of this.coverage) {
+        const positions = Uint32Array.from(c.match, (p) => (p < 0 ? NOT_HELD : p));
+        await GuestPsi.sendAlignment(this.psiLink(c.host, step, req.attempt), [n], [new Uint8Array(positions.buffer)]);
+      }
       return { requested: this.requested };
     }
     if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
@@ -164,7 +184,7 @@ export class ScoringParty extends PartyChannel {
       await this.send(this.guest, 'score.feature_psi', step, req.attempt, json(featurePsi));
       return { feature_psi: featurePsi };
     }
-    const rows = this.prepared.rows;
+    const rows = this.queries.rows;
     const own = partScores(this.part, this.data, rows);
     const hostSum = await this.receiveScoreSum(own.length, step, req.attempt);
     let points: { total: Float64Array; reasons: Reason[][] } | undefined;
@@ -190,7 +210,7 @@ export class ScoringParty extends PartyChannel {
       const missing = this.coverage.filter((c) => c.match[i]! < 0).map((c) => c.host);
       if (missing.length > 0) partial++;
       const reasons = points ? Array.from({ length: k }, (_, j) => `,${points.reasons[i]![j] ? reasonText(points.reasons[i]![j]!, this.card!.part.scaling.decimals) : ''}`).join('') : '';
-      lines.push(`${this.prepared.ids[i]},${(1 / (1 + Math.exp(-(a * z + b)))).toFixed(8)},${z.toFixed(8)},${missing.join(' ')}${points ? `,${points.total[i]}${reasons}` : ''}`);
+      lines.push(`${this.queries.ids[i]},${(1 / (1 + Math.exp(-(a * z + b)))).toFixed(8)},${z.toFixed(8)},${missing.join(' ')}${points ? `,${points.total[i]}${reasons}` : ''}`);
     }
     writeFileSync(join(this.jobDir, 'scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });
     this.log.info({ job: this.id, scored: own.length, file: join(this.jobDir, 'scores.csv') }, 'scores written (they stay on this node)');

@@ -1,12 +1,25 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { USCC_CHARSET, uscc } from '../src/data/uscc.js';
-import { closePsiWorkers, hashIds, matchBlinded, permutation, POINT_BYTES, PsiKey } from '../src/psi/ecdh.js';
-import { normaliseId, prepareIds, type PreparedIds } from '../src/psi/ids.js';
+import { BlindedIndex, closePsiWorkers, hashIds, POINT_BYTES, PsiKey } from '../src/psi/ecdh.js';
+import { normaliseId, PreparedIdSet, prepareIds, type IdFormat } from '../src/psi/ids.js';
+import { GuestPsi, HostPsi, NOT_HELD, receiveStream, sendStream, type PsiLink } from '../src/psi/stream.js';
 import { Rng } from '../src/random.js';
 import * as sme from '../src/synth/sme.js';
 
-afterAll(closePsiWorkers);
+const dirs: string[] = [];
+const tmp = (name: string) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedcredit-psi-'));
+  dirs.push(dir);
+  return join(dir, name);
+};
+afterAll(async () => {
+  await closePsiWorkers();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 const EXAMPLE_USCC = '91350100M000100Y43';
 
@@ -35,13 +48,6 @@ function pointAt(packed: Buffer, i: number): Buffer {
   return packed.subarray(i * POINT_BYTES, (i + 1) * POINT_BYTES);
 }
 
-/** Packed points in the order `order` gives: out[k] = packed[order[k]]. */
-function gather(packed: Buffer, order: ArrayLike<number>): Buffer {
-  const out = Buffer.alloc(order.length * POINT_BYTES);
-  for (let k = 0; k < order.length; k++) pointAt(packed, order[k]).copy(out, k * POINT_BYTES);
-  return out;
-}
-
 function pointSet(packed: Buffer): Set<string> {
   const set = new Set<string>();
   for (let i = 0; i < packed.length / POINT_BYTES; i++) set.add(pointAt(packed, i).toString('hex'));
@@ -55,22 +61,56 @@ function randomPoints(n: number): Buffer {
   return points;
 }
 
+type Sent = { kind: string; bytes: Buffer }[];
+
+/**
+ * Two ends of an in-memory channel: what one sends under a kind, the other receives under it, as a Buffer that may
+ * sit in Node's shared pool (as payloads do off the wire). `sent[i]` records everything end i sent.
+ */
+function linkPair(): { ends: [PsiLink, PsiLink]; sent: [Sent, Sent] } {
+  type Slot = { value?: Buffer; waiter?: (b: Buffer) => void };
+  const boxes = [new Map<string, Slot>(), new Map<string, Slot>()];
+  const sent: [Sent, Sent] = [[], []];
+  const end = (mine: number): PsiLink => ({
+    async send(kind, bytes) {
+      const copy = Buffer.from(bytes);
+      sent[mine]!.push({ kind, bytes: copy });
+      const box = boxes[1 - mine]!;
+      const slot = box.get(kind);
+      if (slot?.waiter) {
+        box.delete(kind);
+        slot.waiter(copy);
+      } else box.set(kind, { value: copy });
+    },
+    receive(kind) {
+      const box = boxes[mine]!;
+      const slot = box.get(kind);
+      if (slot?.value) {
+        box.delete(kind);
+        return Promise.resolve(slot.value);
+      }
+      return new Promise((resolve) => box.set(kind, { waiter: resolve }));
+    },
+  });
+  return { ends: [end(0), end(1)], sent };
+}
+
+const prepare = (ids: readonly string[], format: IdFormat = 'uscc') => PreparedIdSet.prepare(() => ids.map((id, row) => [id, row] as const), format, tmp('ids'));
+
 interface PsiRun {
   shared: string[];
   nonShared: string[];
   salt: Buffer;
-  guest: PreparedIds;
-  host: PreparedIds;
-  /** What crosses the wire: guest -> host, host -> guest (twice). */
-  guestA: Buffer;
-  guestAB: Buffer;
-  hostBShuffled: Buffer;
-  /** The ids each party ends with, in the guest's order. */
+  guest: PreparedIdSet;
+  host: PreparedIdSet;
+  /** Everything each side sent. */
+  wire: Sent;
+  /** The ids each party ends with, in the shared order. */
   guestShared: string[];
   hostShared: string[];
 }
 
-/** The whole DH flow between a guest (key a) and a host (key b), in process. */
+/** The streamed DH flow between a guest (key a) and a host (key b), in process. */
 async function runPsi(): Promise<PsiRun> {
   const rng = new Rng(20240611);
   const all = generateUsccs(13_000, rng);
@@ -78,28 +118,28 @@ async function runPsi(): Promise<PsiRun> {
   const guestOnly = all.slice(5_000, 10_000);
   const hostOnly = all.slice(10_000);
   const salt = randomBytes(32);
-  const a = PsiKey.generate();
-  const b = PsiKey.generate();
-
-  // Guest: hash and blind its ids with a; sends guestA.
-  const guest = prepareIds(shuffled([...shared, ...guestOnly], rng), 'uscc');
-  const guestA = await a.blind(hashIds(salt, guest.ids));
-  // Host: hash and blind its ids with b, shuffle; sends hostBShuffled, and guestAB (the guest's list blinded again).
-  const host = prepareIds(shuffled([...shared, ...hostOnly], rng), 'uscc');
-  const hostPermutation = permutation(host.ids.length, randomBytes(32));
-  const hostBShuffled = gather(await b.blind(hashIds(salt, host.ids)), hostPermutation);
-  const guestAB = await b.blind(guestA);
-  // Guest: blind the host's list with a, match, and tell the host which shuffled positions matched.
-  const matches = matchBlinded(guestAB, await a.blind(hostBShuffled));
+  const guestIds = shuffled([...shared, ...guestOnly], rng);
+  const hostIds = shuffled([...shared, ...hostOnly], rng);
+  const guest = await prepare(guestIds);
+  const host = await prepare(hostIds);
+  const link = linkPair();
+  const [guestPsi, hostPsi] = await Promise.all([
+    GuestPsi.run(PsiKey.generate(), salt, guest, [link.ends[0]], tmp('guest')),
+    HostPsi.run(PsiKey.generate(), salt, host, link.ends[1], tmp('host')),
+  ]);
   const guestShared: string[] = [];
-  const matchedPositions: number[] = [];
-  matches.forEach((position, i) => {
-    if (position < 0) return;
-    guestShared.push(guest.ids[i]);
-    matchedPositions.push(position);
-  });
-  const hostShared = matchedPositions.map((position) => host.ids[hostPermutation[position]]);
-  return { shared, nonShared: [...guestOnly, ...hostOnly], salt, guest, host, guestA, guestAB, hostBShuffled, guestShared, hostShared };
+  const positions: number[] = [];
+  for (const m of guestPsi.matches()) {
+    if (m.positions[0]! < 0) continue;
+    guestShared.push(guestIds[m.row]!);
+    positions.push(m.positions[0]!);
+  }
+  const hostRows: number[] = [];
+  await Promise.all([
+    hostPsi.receiveAlignment(link.ends[1], (_, rows) => hostRows.push(...rows)),
+    GuestPsi.sendAlignment(link.ends[0], [positions.length], [new Uint8Array(Uint32Array.from(positions).buffer)]),
+  ]);
+  return { shared, nonShared: [...guestOnly, ...hostOnly], salt, guest, host, wire: [...link.sent[0], ...link.sent[1]], guestShared, hostShared: hostRows.map((r) => hostIds[r]!) };
 }
 
 describe('ECDH PSI between a guest and a host', () => {
@@ -110,8 +150,8 @@ describe('ECDH PSI between a guest and a host', () => {
 
   it('prepares every generated id', () => {
     const { guest, host } = run;
-    expect(guest.ids).toHaveLength(10_000);
-    expect(host.ids).toHaveLength(8_000);
+    expect(guest.count).toBe(10_000);
+    expect(host.count).toBe(8_000);
     expect(guest.invalid.count + guest.duplicates.count + host.invalid.count + host.duplicates.count).toBe(0);
   });
 
@@ -123,14 +163,90 @@ describe('ECDH PSI between a guest and a host', () => {
   });
 
   it('never sends a plain id hash over the wire', () => {
-    const { guestA, guestAB, hostBShuffled, salt, nonShared, shared } = run;
-    const wire = [...pointSet(guestA), ...pointSet(guestAB), ...pointSet(hostBShuffled)];
-    expect(wire).toHaveLength(10_000 + 10_000 + 8_000);
-    const wireSet = new Set(wire);
+    const { wire, salt, nonShared, shared } = run;
+    const points = (kind: string) => wire.filter((m) => m.kind.startsWith(`${kind}#`) && m.bytes[0] === 1).map((m) => m.bytes.subarray(1));
+    const sent = ['psi.guest_blinded', 'psi.guest_double', 'psi.host_blinded'].flatMap((kind) => points(kind).flatMap((b) => [...pointSet(b)]));
+    expect(sent).toHaveLength(10_000 + 10_000 + 8_000);
+    const wireSet = new Set(sent);
     const leaked = [...pointSet(hashIds(salt, nonShared))].filter((h) => wireSet.has(h));
     expect(leaked).toEqual([]);
     const sharedHashes = [...pointSet(hashIds(salt, shared))].filter((h) => wireSet.has(h));
     expect(sharedHashes).toEqual([]);
+  });
+
+  it("sends the host's list in the order of its blinded values, which says nothing of the host's file", () => {
+    const hostList = Buffer.concat(run.wire.filter((m) => m.kind.startsWith('psi.host_blinded#') && m.bytes[0] === 1).map((m) => m.bytes.subarray(1)));
+    for (let i = 1; i < hostList.length / POINT_BYTES; i++) expect(Buffer.compare(pointAt(hostList, i - 1), pointAt(hostList, i))).toBeLessThan(0);
+  });
+});
+
+describe('streamed PSI with several hosts', () => {
+  it('gives the guest each host\'s position of every id it holds, and each host its rows in the shared order', async () => {
+    const idList = (from: number, n: number) => Array.from({ length: n }, (_, i) => `E${String(from + i).padStart(8, '0')}`);
+    const salt = randomBytes(32);
+    // 40,000 guest ids: more than one chunk (32,768 points) of a stream.
+    const guestIds = idList(0, 40_000);
+    const hostIds = [idList(20_000, 30_000).reverse(), idList(30_000, 3_000)];
+    const guest = await prepare(guestIds, 'any');
+    const hosts = await Promise.all(hostIds.map((ids) => prepare(ids, 'any')));
+    const links = hosts.map(() => linkPair());
+    const [guestPsi, ...hostPsis] = await Promise.all([
+      GuestPsi.run(PsiKey.generate(), salt, guest, links.map((l) => l.ends[0]), tmp('guest')),
+      ...hosts.map((h, i) => HostPsi.run(PsiKey.generate(), salt, h, links[i]!.ends[1], tmp('host'))),
+    ]);
+    expect(guestPsi.hostIds).toEqual([30_000, 3_000]);
+    expect(guestPsi.sharedWithGuest).toEqual([20_000, 3_000]);
+    const positions: number[][] = [[], []];
+    const guestRows: number[] = [];
+    for (const m of guestPsi.matches()) {
+      const n = Number(guestIds[m.row]!.slice(1));
+      expect(Array.from(m.positions, (p) => p >= 0)).toEqual([n >= 20_000, n >= 30_000 && n < 33_000]);
+      guestRows.push(m.row);
+      m.positions.forEach((p, h) => positions[h]!.push(p));
+    }
+    expect(new Set(guestRows).size).toBe(40_000);
+    await Promise.all(
+      hostPsis.map(async (psi, h) => {
+        const rows: number[] = [];
+        const [counts] = await Promise.all([
+          psi.receiveAlignment(links[h]!.ends[1], (_, r) => rows.push(...r)),
+          GuestPsi.sendAlignment(links[h]!.ends[0], [40_000], [new Uint8Array(Uint32Array.from(positions[h]!, (p) => (p < 0 ? NOT_HELD : p)).buffer)]),
+        ]);
+        expect(counts).toEqual([40_000]);
+        rows.forEach((r, i) => {
+          const id = guestIds[guestRows[i]!]!;
+          expect(r < 0 ? null : hostIds[h]![r]).toBe(hostIds[h]!.includes(id) ? id : null);
+        });
+      }),
+    );
+  }, 120_000);
+
+  it('a stream keeps at most its window of chunks unacknowledged, and delivers every chunk in order', async () => {
+    const { ends } = linkPair();
+    let produced = 0;
+    let consumed = 0;
+    let ahead = 0;
+    const chunks = function* () {
+      for (let i = 0; i < 20; i++) {
+        produced++;
+        ahead = Math.max(ahead, produced - consumed);
+        yield new Uint8Array([i, i]);
+      }
+    };
+    const got: number[] = [];
+    await Promise.all([
+      sendStream(ends[0], 'k', chunks()),
+      (async () => {
+        for await (const c of receiveStream(ends[1], 'k')) {
+          await new Promise((r) => setTimeout(r, 2));
+          got.push(c[0]!);
+          consumed++;
+        }
+      })(),
+    ]);
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    // The window (4) plus the chunk being consumed and the one being produced.
+    expect(ahead).toBeLessThanOrEqual(6);
   });
 });
 
@@ -188,7 +304,6 @@ describe('PsiKey', () => {
     const key = PsiKey.generate();
     await expect(key.blind(Buffer.alloc(33))).rejects.toThrow(/length of 33 bytes/);
     await expect(key.blind(Buffer.alloc(2048 * 32 + 5))).rejects.toThrow(RangeError);
-    expect(() => matchBlinded(Buffer.alloc(64), Buffer.alloc(31))).toThrow(/length of 31 bytes/);
   });
 
   it('names the low-order point a peer sent, inline and on workers', async () => {
@@ -210,51 +325,26 @@ describe('PsiKey', () => {
 });
 
 describe('hashIds', () => {
-  it('is SHA-256(salt || 0 || utf8 id) with the top bit cleared', () => {
+  it('is SHA-256(salt || 0 || SHA-256(utf8 id)) with the top bit cleared', () => {
     const salt = randomBytes(32);
     const hashes = hashIds(salt, ['A', '统一']);
     expect(hashes).toHaveLength(2 * POINT_BYTES);
-    const expected = createHash('sha256').update(Buffer.concat([salt, Buffer.from([0]), Buffer.from('统一', 'utf8')])).digest();
+    const digest = createHash('sha256').update(Buffer.from('统一', 'utf8')).digest();
+    const expected = createHash('sha256').update(Buffer.concat([salt, Buffer.from([0]), digest])).digest();
     expected[31] &= 0x7f;
     expect(pointAt(hashes, 1).equals(expected)).toBe(true);
     expect(pointAt(hashes, 0)[31] & 0x80).toBe(0);
   });
 });
 
-describe('permutation', () => {
-  it('is a permutation, fixed by its seed', () => {
-    const seed = randomBytes(32);
-    const p = permutation(10_000, seed);
-    expect([...p].sort((x, y) => x - y)).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
-    expect(permutation(10_000, seed)).toEqual(p);
-    expect(permutation(10_000, randomBytes(32))).not.toEqual(p);
-    expect(permutation(0, seed)).toHaveLength(0);
-    expect(() => permutation(5, randomBytes(16))).toThrow(RangeError);
-  });
-
-  it('draws the 6 permutations of 3 items about equally often', () => {
-    const counts = new Map<string, number>();
-    const trials = 6_000;
-    for (let t = 0; t < trials; t++) {
-      const seed = createHash('sha256').update(`seed ${t}`).digest();
-      const key = permutation(3, seed).join('');
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-    expect(counts.size).toBe(6);
-    const expected = trials / 6;
-    const chiSquare = [...counts.values()].reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
-    expect(chiSquare).toBeLessThan(20.5); // 5 degrees of freedom, p = 0.001
-  });
-});
-
-describe('matchBlinded', () => {
-  it('finds each guest value in the host list, the first of repeated ones, and -1 for the rest', () => {
+describe('BlindedIndex', () => {
+  it('finds each value among the records, the first of repeated ones, and -1 for the rest', () => {
     const host = randomPoints(1_000);
     pointAt(host, 10).copy(host, 900 * POINT_BYTES); // host 900 repeats host 10
+    const index = new BlindedIndex(host);
     const guest = Buffer.concat([pointAt(host, 10), randomPoints(1), pointAt(host, 999), pointAt(host, 0)]);
-    expect([...matchBlinded(guest, host)]).toEqual([10, -1, 999, 0]);
-    expect([...matchBlinded(guest, Buffer.alloc(0))]).toEqual([-1, -1, -1, -1]);
-    expect(matchBlinded(Buffer.alloc(0), host)).toHaveLength(0);
+    expect([0, 1, 2, 3].map((i) => index.find(guest, i * POINT_BYTES))).toEqual([10, -1, 999, 0]);
+    expect(new BlindedIndex(Buffer.alloc(0)).find(guest, 0)).toBe(-1);
   });
 });
 
@@ -287,6 +377,18 @@ describe('prepareIds', () => {
     expect(prepared.invalid).toEqual({ count: 1, examples: ['(empty)'] });
     expect(prepared.duplicates).toEqual({ count: 2, examples: ['25115', 'ABC'] });
     expect(prepareIds(['25115'], 'uscc').invalid.count).toBe(1);
+  });
+
+  it('on disk, keeps the same ids and counts as in memory, each with its first row', async () => {
+    const raw = ['25115', ' 25115', '  ', 'abc', 'ABC', '00042', EXAMPLE_USCC, EXAMPLE_USCC.toLowerCase()];
+    const inMemory = prepareIds(raw, 'any');
+    const onDisk = await prepare(raw, 'any');
+    expect(onDisk.count).toBe(inMemory.ids.length);
+    expect(onDisk.invalid).toEqual(inMemory.invalid);
+    expect(onDisk.duplicates.count).toBe(inMemory.duplicates.count);
+    expect(new Set(onDisk.duplicates.examples)).toEqual(new Set(inMemory.duplicates.examples));
+    expect([...onDisk.records()].map((r) => r.row).sort((a, b) => a - b)).toEqual([...inMemory.rows]);
+    expect(readdirSync(onDisk.dir).sort()).toEqual(['ids.bin', 'ids.json']);
   });
 
   it('is the same USCC code as the synthetic-data module re-exports', () => {

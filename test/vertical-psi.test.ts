@@ -97,9 +97,10 @@ describe('vertical alignment (PSI) over the wire', () => {
     expect(psi.guest_ids).toBe(10_000);
     expect(psi.host_ids).toEqual({ 'tax-bureau': 8_000 });
     expect(psi.invalid_ids).toEqual({ bank: 0, 'tax-bureau': 30 });
-    const bound = ledger.find((e) => e.entry.kind === 'data_bound' && (e.body as { participant: string }).participant === 'tax-bureau')!.body as { load_report: string };
-    expect(bound.load_report).toMatch(/8000 valid ids, 30 invalid \(uscc format; e\.g\. [0-9A-Z]{4}…/);
-    expect(bound.load_report).toMatch(/50 duplicates after normalisation/);
+    expect(psi.duplicate_ids).toEqual({ bank: 0, 'tax-bureau': 50 });
+    const reports = psi.id_reports as Record<string, string>;
+    expect(reports['tax-bureau']).toMatch(/^8000 valid ids, 30 invalid \(uscc format; e\.g\. [0-9A-Z]{4}…/);
+    expect(reports['tax-bureau']).toMatch(/50 duplicates after normalisation$/);
 
     const alignedIds = (org: string) => readFileSync(join(participantJobDir(fed.dir, org, jobId), 'aligned-ids.csv'), 'utf8').trim().split('\n').slice(1);
     const bankRows = alignedIds('bank');
@@ -111,9 +112,11 @@ describe('vertical alignment (PSI) over the wire', () => {
     // The tax bureau's own account of what left it: blinded ids and ciphertexts, each kind named and counted.
     const egress = egressSummary(join(fed.dir, 'fedcredit-state', 'tax-bureau'), jobId);
     const row = (kind: string) => egress.find((r) => r.kind === kind);
-    expect(row('psi.host_blinded')).toMatchObject({ to: 'bank', messages: 1 });
+    // 8,000 ids fit one chunk of a stream, then its end marker.
+    expect(row('psi.host_blinded')).toMatchObject({ to: 'bank', messages: 2 });
     expect(row('psi.host_blinded')!.bytes).toBeGreaterThan(8_000 * 32);
-    expect(row('psi.guest_double')).toMatchObject({ to: 'bank', messages: 1 });
+    expect(row('psi.guest_double')).toMatchObject({ to: 'bank', messages: 2 });
+    expect(row('psi.alignment.ack')!.what).toMatch(/acknowledgements that chunks of psi.alignment arrived/);
     expect(row('train.partial')!.what).toMatch(/CKKS ciphertext/);
     expect(row('decryptRequest')!.to).toBe('coordinator');
     expect(row('psi.guest_blinded')).toBeUndefined();

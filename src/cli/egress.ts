@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { EGRESS_CONTENT, RELAY_CONTENT } from '../../participant/own-record.js';
+import { EGRESS_CONTENT, relayContent } from '../../participant/own-record.js';
 
 export interface EgressRow {
   kind: string;
@@ -32,12 +32,13 @@ export function egressSummary(stateDir: string, jobId: string): EgressRow[] {
     if (!text.trim()) continue;
     const l = JSON.parse(text) as Line;
     if (l.direction !== 'sent' || l.job !== jobId) continue;
-    // Relays name their payload kind and recipient in the record's detail: "(train.partial for bank)".
-    const relay = /\(([a-z._]+) for ([a-z0-9-]+)\)/.exec(l.what ?? '');
+    // Relays name their payload kind and recipient in the record's detail: "(train.partial for bank)"; a stream's
+    // chunks ("psi.host_blinded#3") count under their kind.
+    const relay = /\(([a-z._]+)(?:#\d+)? for ([a-z0-9-]+)\)/.exec(l.what ?? '');
     const kind = l.kind === 'relay' && relay ? relay[1]! : l.kind;
     const to = l.kind === 'relay' && relay ? relay[2]! : 'coordinator';
     const key = `${kind}|${to}`;
-    const row = rows.get(key) ?? { kind, to, messages: 0, bytes: 0, what: RELAY_CONTENT[kind] ?? EGRESS_CONTENT[kind] ?? kind };
+    const row = rows.get(key) ?? { kind, to, messages: 0, bytes: 0, what: l.kind === 'relay' ? relayContent(kind) : (EGRESS_CONTENT[kind] ?? kind) };
     row.messages++;
     row.bytes += l.bytes ?? 0;
     rows.set(key, row);

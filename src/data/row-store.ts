@@ -87,6 +87,12 @@ export class RowStore {
     for (const line of readLines(join(this.dir, IDS_FILE))) yield JSON.parse(line) as string[];
   }
 
+  /** Every kept row's id with its row index, in row order. */
+  *ids(): Generator<readonly [string, number]> {
+    let row = 0;
+    for (const [id] of this.idRows()) yield [id!, row++];
+  }
+
   /** The kept rows' id hashes in row order, a megabyte at a time (each piece a whole number of 16-byte hashes). */
   *idHashes(): Generator<Uint8Array> {
     yield* readRecordPieces(join(this.dir, ID_HASH_FILE), 16);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { LoadedDataset } from './csv.js';
 import type { BlockReader, RowStore } from './row-store.js';
 import { ID_HASH_BYTES, idHash } from './id-buckets.js';
+import { idDigest } from '../psi/ids.js';
 
 /** Rows of one split, row-major over the chosen features. */
 export interface Split {
@@ -125,6 +126,11 @@ export function concatSplits(splits: Split[]): Split {
  * assigns the shared rows with it, and baselines outside the federation reproduce the same split.
  */
 export function holdoutOf(id: string, seed: number, testFraction: number, validationFraction: number): 'train' | 'validation' | 'test' {
-  const u = createHash('sha256').update(`${seed}|${id}`).digest().readUInt32BE(0) / 2 ** 32;
+  return holdoutOfDigest(idDigest(id), seed, testFraction, validationFraction);
+}
+
+/** holdoutOf for an id given by its digest (idDigest of the normalised id), as the PSI keeps it. */
+export function holdoutOfDigest(digest: Uint8Array, seed: number, testFraction: number, validationFraction: number): 'train' | 'validation' | 'test' {
+  const u = createHash('sha256').update(`${seed}|`).update(digest).digest().readUInt32BE(0) / 2 ** 32;
   return u < testFraction ? 'test' : u < testFraction + validationFraction ? 'validation' : 'train';
 }

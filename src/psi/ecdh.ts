@@ -12,7 +12,6 @@
  * component blind to the same value; finding two ids whose hashes do that is as hard as breaking SHA-256.
  */
 import {
-  createCipheriv,
   createHash,
   createPrivateKey,
   createPublicKey,
@@ -25,6 +24,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { packageRoot } from '../paths.js';
+import { idDigest } from './ids.js';
 
 export const POINT_BYTES = 32;
 
@@ -42,16 +42,26 @@ function pointCount(bytes: Uint8Array, what: string): number {
 
 const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-/** Packed n x 32 bytes: SHA-256(salt || 0x00 || utf8(id)) for each id, with the top bit of byte 31 cleared. */
-export function hashIds(salt: Uint8Array, ids: readonly string[]): Buffer {
+/**
+ * The curve points of ids given by their 32-byte digests (idDigest), one per `stride`-byte record of `records`:
+ * packed n x 32 bytes of SHA-256(salt || 0x00 || digest), each with the top bit of byte 31 cleared.
+ */
+export function pointsOfDigests(salt: Uint8Array, records: Uint8Array, stride = POINT_BYTES): Buffer {
+  if (records.length % stride !== 0) throw new RangeError(`records of ${stride} bytes expected, got a length of ${records.length} bytes`);
+  const n = records.length / stride;
   const salted = createHash('sha256').update(salt).update(new Uint8Array([0]));
-  const out = Buffer.allocUnsafe(ids.length * POINT_BYTES);
-  for (let i = 0; i < ids.length; i++) {
+  const out = Buffer.allocUnsafe(n * POINT_BYTES);
+  for (let i = 0; i < n; i++) {
     const offset = i * POINT_BYTES;
-    salted.copy().update(ids[i], 'utf8').digest().copy(out, offset);
+    salted.copy().update(records.subarray(i * stride, i * stride + POINT_BYTES)).digest().copy(out, offset);
     out[offset + POINT_BYTES - 1] &= 0x7f;
   }
   return out;
+}
+
+/** The points of normalised ids (pointsOfDigests of their digests). */
+export function hashIds(salt: Uint8Array, ids: readonly string[]): Buffer {
+  return pointsOfDigests(salt, Buffer.concat(ids.map(idDigest)));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -291,58 +301,8 @@ export class PsiKey {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Shuffling and matching
+// Matching
 // ---------------------------------------------------------------------------------------------------------------
-
-/** Uniform 32-bit words from the AES-256-CTR keystream of a 32-byte seed. */
-class KeystreamWords {
-  private readonly cipher;
-  private readonly zeros = Buffer.alloc(16_384);
-  private block = Buffer.alloc(0);
-  private offset = 0;
-
-  constructor(seed: Uint8Array) {
-    this.cipher = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16));
-  }
-
-  next(): number {
-    if (this.offset === this.block.length) {
-      this.block = this.cipher.update(this.zeros);
-      this.offset = 0;
-    }
-    const word = this.block.readUInt32LE(this.offset);
-    this.offset += 4;
-    return word;
-  }
-
-  /** Uniform in [0, bound), by rejecting the top 2^32 mod bound words that would bias `word % bound`. */
-  below(bound: number): number {
-    const limit = 2 ** 32 - (2 ** 32 % bound);
-    for (;;) {
-      const word = this.next();
-      if (word < limit) return word % bound;
-    }
-  }
-}
-
-/**
- * A uniformly random permutation of 0..n-1 (Fisher-Yates), determined by a 32-byte seed: keep the seed secret, and
- * use a fresh random one per job.
- */
-export function permutation(n: number, seed: Uint8Array): Uint32Array {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw new RangeError(`n must be an integer in [0, 2^32), got ${n}`);
-  if (seed.length !== 32) throw new RangeError(`the permutation seed has 32 bytes, got ${seed.length}`);
-  const words = new KeystreamWords(seed);
-  const perm = new Uint32Array(n);
-  for (let i = 0; i < n; i++) perm[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = words.below(i + 1);
-    const t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
-  return perm;
-}
 
 function sameValue(a: Buffer, aOffset: number, b: Buffer, bOffset: number): boolean {
   return (
@@ -352,24 +312,27 @@ function sameValue(a: Buffer, aOffset: number, b: Buffer, bOffset: number): bool
 }
 
 /**
- * An open-addressing (linear probing) table of indices into packed 32-byte values, keyed by each value's first 4
- * bytes: 4 bytes per slot at load <= 1/2, so 1M values take 8 MiB beside the values themselves.
+ * An open-addressing (linear probing) table of the records of `values` (`stride` bytes each, starting with a 32-byte
+ * blinded value), keyed by each value's first 4 bytes: 4 bytes per slot at load <= 1/2.
  */
-class BlindedIndex {
-  private readonly slots: Int32Array; // value index + 1; 0 = empty
+export class BlindedIndex {
+  private readonly slots: Int32Array; // record index + 1; 0 = empty
   private readonly mask: number;
 
-  constructor(private readonly values: Buffer) {
-    const n = values.length / POINT_BYTES;
+  constructor(
+    private readonly values: Buffer,
+    private readonly stride = POINT_BYTES,
+  ) {
+    const n = values.length / stride;
     this.mask = 2 ** Math.max(1, Math.ceil(Math.log2(2 * n))) - 1;
     this.slots = new Int32Array(this.mask + 1);
     for (let i = 0; i < n; i++) {
-      const slot = this.slotOf(values, i * POINT_BYTES);
+      const slot = this.slotOf(values, i * stride);
       if (this.slots[slot] === 0) this.slots[slot] = i + 1;
     }
   }
 
-  /** The index of the first value equal to the 32 bytes at `offset` in `buf`, or -1. */
+  /** The index of the first record whose value equals the 32 bytes at `offset` in `buf`, or -1. */
   find(buf: Buffer, offset: number): number {
     return this.slots[this.slotOf(buf, offset)] - 1;
   }
@@ -378,23 +341,7 @@ class BlindedIndex {
   private slotOf(buf: Buffer, offset: number): number {
     for (let slot = buf.readUInt32LE(offset) & this.mask; ; slot = (slot + 1) & this.mask) {
       const entry = this.slots[slot];
-      if (entry === 0 || sameValue(buf, offset, this.values, (entry - 1) * POINT_BYTES)) return slot;
+      if (entry === 0 || sameValue(buf, offset, this.values, (entry - 1) * this.stride)) return slot;
     }
   }
-}
-
-/**
- * For each guest value, the index of the equal host value, or -1 (the first one if the host list repeats it).
- * Blinded values are uniform and the host cannot steer them (the guest blinds the host's list with its secret), so
- * their first bytes hash well.
- */
-export function matchBlinded(guestDouble: Uint8Array, hostDouble: Uint8Array): Int32Array {
-  const guest = asBuffer(guestDouble);
-  const host = asBuffer(hostDouble);
-  const guestCount = pointCount(guest, 'the guest list');
-  pointCount(host, 'the host list');
-  const index = new BlindedIndex(host);
-  const matches = new Int32Array(guestCount);
-  for (let i = 0; i < guestCount; i++) matches[i] = index.find(guest, i * POINT_BYTES);
-  return matches;
 }

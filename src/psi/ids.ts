@@ -2,6 +2,11 @@
  * Preparing a party's join keys for private set intersection: both sides must turn the same enterprise into the
  * same string, or the intersection silently misses it.
  */
+import { createHash } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FileAppender, readRecordPieces } from '../data/row-store.js';
+import { RecordSpill, sortedOrder, SPILL_BUCKETS } from '../data/spill.js';
 import { isValidUscc } from '../data/uscc.js';
 
 /** 'uscc': unified social credit codes, checked (shape and check character); 'any': any non-empty string. */
@@ -70,4 +75,115 @@ export function prepareIds(rawIds: readonly string[], format: IdFormat): Prepare
     }
   }
   return { ids, rows: rows.slice(0, ids.length), invalid, duplicates };
+}
+
+/** What a party's PSI step reports of its ids: counts, and the description with masked examples. */
+export function idReport(ids: PreparedIdSet, format: IdFormat): { ids: number; invalid_ids: number; duplicate_ids: number; id_report: string } {
+  return { ids: ids.count, invalid_ids: ids.invalid.count, duplicate_ids: ids.duplicates.count, id_report: describeIds(ids, format) };
+}
+
+/** "8000 valid ids, 30 invalid (uscc format; e.g. 9135…), 50 duplicates after normalisation": examples are masked. */
+export function describeIds(ids: PreparedIdSet, format: IdFormat): string {
+  const parts = [`${ids.count} valid ids`];
+  if (ids.invalid.count > 0) parts.push(`${ids.invalid.count} invalid (${format} format; e.g. ${ids.invalid.examples.join(', ')})`);
+  if (ids.duplicates.count > 0) parts.push(`${ids.duplicates.count} duplicates after normalisation`);
+  return parts.join(', ');
+}
+
+/** SHA-256 of a normalised id: what the PSI and the held-out split use in place of the id. */
+export function idDigest(normalisedId: string): Buffer {
+  return createHash('sha256').update(normalisedId, 'utf8').digest();
+}
+
+export const DIGEST_BYTES = 32;
+/** A prepared id on disk: its digest, then the row it came from (uint32 little-endian). */
+export const ID_RECORD_BYTES = DIGEST_BYTES + 4;
+const IDS_FILE = 'ids.bin';
+const META_FILE = 'ids.json';
+/** Ids read between turns of the event loop, so a node preparing millions of ids still answers keepalives. */
+const YIELD_EVERY = 65_536;
+
+/**
+ * A party's ids prepared for PSI on disk, in memory that does not grow with them: normalised, validated, and
+ * de-duplicated (first row kept), stored as (digest, row) records sorted by digest in `dir`/ids.bin.
+ */
+export class PreparedIdSet {
+  private constructor(
+    readonly dir: string,
+    readonly count: number,
+    readonly invalid: IdIssues,
+    readonly duplicates: IdIssues,
+  ) {}
+
+  /**
+   * `source()` yields each raw id with its row; it is read a second time only to name examples of duplicates.
+   * Digests are spilled to buckets by their first byte, and each bucket is sorted on its own.
+   */
+  static async prepare(source: () => Iterable<readonly [string, number]>, format: IdFormat, dir: string): Promise<PreparedIdSet> {
+    const invalid: IdIssues = { count: 0, examples: [] };
+    const spill = new RecordSpill(join(dir, 'prepare'), ID_RECORD_BYTES);
+    const record = Buffer.alloc(ID_RECORD_BYTES);
+    let read = 0;
+    for (const [raw, row] of source()) {
+      const id = normaliseId(raw);
+      if (!isValidId(id, format)) {
+        noteIssue(invalid, maskId(id));
+      } else {
+        idDigest(id).copy(record);
+        record.writeUInt32LE(row, DIGEST_BYTES);
+        spill.add(record[0]!, record);
+      }
+      if (++read % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const out = new FileAppender(join(dir, IDS_FILE));
+    const duplicateRows = new Set<number>();
+    let duplicateCount = 0;
+    let count = 0;
+    try {
+      for (let b = 0; b < SPILL_BUCKETS; b++) {
+        const bytes = spill.read(b);
+        let kept = -1;
+        for (const i of sortedOrder(bytes, ID_RECORD_BYTES, DIGEST_BYTES)) {
+          const at = i * ID_RECORD_BYTES;
+          // Records went in row order, so the first of equal digests is the id's first row.
+          if (kept >= 0 && bytes.compare(bytes, kept, kept + DIGEST_BYTES, at, at + DIGEST_BYTES) === 0) {
+            duplicateCount++;
+            if (duplicateRows.size < MAX_EXAMPLES) duplicateRows.add(bytes.readUInt32LE(at + DIGEST_BYTES));
+            continue;
+          }
+          kept = at;
+          out.write(bytes.subarray(at, at + ID_RECORD_BYTES));
+          count++;
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      out.close();
+      spill.remove();
+    }
+    const duplicates: IdIssues = { count: duplicateCount, examples: [] };
+    if (duplicateRows.size > 0) for (const [raw, row] of source()) if (duplicateRows.has(row)) noteIssue({ count: 0, examples: duplicates.examples }, normaliseId(raw));
+    writeFileSync(join(dir, META_FILE), JSON.stringify({ count, invalid, duplicates }), { mode: 0o600 });
+    return new PreparedIdSet(dir, count, invalid, duplicates);
+  }
+
+  /** The records in digest order, about a megabyte at a time in one reused buffer (a whole number of records each). */
+  pieces(): Generator<Uint8Array> {
+    return readRecordPieces(join(this.dir, IDS_FILE), ID_RECORD_BYTES);
+  }
+
+  /** Every record in digest order; the digest is a view into a reused buffer. */
+  *records(): Generator<{ index: number; digest: Uint8Array; row: number }> {
+    let index = 0;
+    for (const piece of this.pieces()) {
+      const view = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      for (let at = 0; at < view.length; at += ID_RECORD_BYTES) {
+        yield { index: index++, digest: view.subarray(at, at + DIGEST_BYTES), row: view.readUInt32LE(at + DIGEST_BYTES) };
+      }
+    }
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }
