@@ -3,14 +3,14 @@
  * a peer's per-job X25519 key and relayed by the coordinator, one step at a time with retries that supersede a
  * running attempt, the two halves of ECDH PSI, and the pairwise-masked secure sum of the hosts' partial scores.
  */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { generateBoxKeyPair, open, seal, sharedSecret, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
 import { PsiKey } from '../src/psi/ecdh.js';
 import { describeIds, PreparedIdSet, type IdFormat } from '../src/psi/ids.js';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { GuestPsi, HostPsi, type PsiLink } from '../src/psi/stream.js';
 import { maskedShare, openShares, type MaskPeer } from '../src/vertical/secure-sum.js';
 import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
@@ -109,8 +109,8 @@ export abstract class PartyChannel {
   protected abstract execute(step: number, req: StepRequest): Promise<Record<string, unknown>>;
   /** Commitment to the party's model state after a step (empty when it has none). */
   protected abstract stateDigest(): Uint8Array;
-  /** Called before a step runs; `retry` when it is a new attempt of the step that ran last. */
-  protected abstract beginStep(step: number, retry: boolean): void;
+  /** Called before a step (of kind `kind`) runs; `retry` when it is a new attempt of the step that ran last. */
+  protected abstract beginStep(step: number, retry: boolean, kind: string): void;
   /** Called when a step has run, before it is reported done. */
   protected endStep(): void {}
 
@@ -170,7 +170,7 @@ export abstract class PartyChannel {
       if (step < this.current.step || (step === this.current.step && req.attempt <= this.current.attempt)) return undefined;
       const retry = step === this.current.step;
       this.current = { step, attempt: req.attempt };
-      this.beginStep(step, retry);
+      this.beginStep(step, retry, req.step);
       try {
         const report = await this.execute(step, req);
         this.endStep();

@@ -231,8 +231,8 @@ export class VerticalParty extends PartyChannel {
     }
   }
 
-  protected beginStep(_step: number, retry: boolean): void {
-    if (this.alignedDir) this.loadAlignment(this.alignedDir);
+  protected beginStep(_step: number, retry: boolean, kind: string): void {
+    if (this.alignedDir && kind !== 'psi') this.loadAlignment(this.alignedDir);
     if (retry && this.stepStart) {
       if (this.stepStart.state) this.model?.restore(this.stepStart.state);
       this.best = { ...this.stepStart.best };

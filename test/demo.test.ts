@@ -25,7 +25,7 @@ describe('fedcredit demo', () => {
     const { stdout } = await run(process.execPath, [cliPath(), 'demo', '--out', out, '--epochs', '12'], { timeout: 300_000 });
     expect(stdout).toMatch(/enterprises shared by all parties/);
     expect(stdout).toMatch(/bank alone/);
-    expect(stdout).toMatch(/pooled \(upper bound\)/);
+    expect(stdout).toMatch(/pooled \(reference\)/);
     const { mode, vertical: v } = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
     expect(mode).toBe('vertical');
     expect(v.parties).toEqual({ guest: 'bank', hosts: ['tax-bureau', 'power-company', 'platform'] });
@@ -65,7 +65,7 @@ describe('fedcredit demo', () => {
     const out = join(await mkdtemp(join(tmpdir(), 'fedcredit-demo-')), 'demo');
     const { stdout } = await run(process.execPath, [cliPath(), 'demo', '--mode', 'horizontal', '--out', out, '--rounds', '4'], { timeout: 180_000 });
     expect(stdout).toMatch(/round 4\/4/);
-    expect(stdout).toMatch(/pooled \(upper bound\)/);
+    expect(stdout).toMatch(/pooled \(reference\)/);
 
     const file = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
     expect(file.mode).toBe('horizontal');

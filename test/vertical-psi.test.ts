@@ -64,6 +64,8 @@ const badDigit = strangers.slice(0, 30).map((id) => `${id.slice(0, 17)}${id[17] 
 writeParty(join(dir, 'bank.csv'), [...shared, ...guestOnly], true);
 writeParty(join(dir, 'tax.csv'), [...hostOnly, ...shared].reverse(), false, [...sloppy, ...badDigit]);
 writeParty(join(dir, 'power.csv'), strangers, false);
+// A utility whose id column holds meter numbers, not credit codes.
+writeParty(join(dir, 'utility.csv'), Array.from({ length: 200 }, (_, i) => `M${100_000 + i}`), false);
 
 describe('vertical alignment (PSI) over the wire', () => {
   let fed: TestFederation;
@@ -74,6 +76,7 @@ describe('vertical alignment (PSI) over the wire', () => {
         { name: 'bank', data: spec('bank.csv', true) },
         { name: 'tax-bureau', data: spec('tax.csv', false) },
         { name: 'power-company', data: { ...spec('power.csv', false) } },
+        { name: 'utility', data: spec('utility.csv', false) },
       ],
       { env: { FEDCREDIT_WIRE_CAPTURE: capture } },
     );
@@ -86,6 +89,13 @@ describe('vertical alignment (PSI) over the wire', () => {
     const { last } = await fed.run(job({ hosts: ['power-company'] }));
     expect(last.state).toBe('failed');
     expect(last.message).toMatch(/share 0 enterprises, below the job's alignment.min_intersection of 1000/);
+  });
+
+  it('a host none of whose ids is a valid credit code fails the PSI step, naming the format and masked examples', async () => {
+    const { last } = await fed.run(job({ hosts: ['utility'] }));
+    expect(last.state).toBe('failed');
+    expect(last.message).toMatch(/utility has no valid ids to align \(0 valid ids, 200 invalid \(uscc format; e\.g\. M10…\)\)/);
+    expect(last.message).toMatch(/check the data's id column and the job's id_format \(uscc\)/);
   });
 
   it('each side ends with exactly the 5,000 shared ids, and no id or id hash crosses the wire', async () => {

@@ -107,7 +107,7 @@ export async function runHorizontalDemo(opts: DemoOptions): Promise<HorizontalSu
   const report = join(opts.out, 'report.html');
   const comparison: Record<string, Scores> = { federated: summary.federated };
   for (const [bank, m] of Object.entries(summary.local.by_participant)) comparison[`${bank} alone`] = m;
-  comparison['pooled (upper bound)'] = summary.pooled;
+  comparison['pooled (reference)'] = summary.pooled;
   await writeArtifactReport(join(opts.out, 'model'), report, {
     comparison,
     comparisonTitle: `On the demo's held-out test file (${summary.test_rows.toLocaleString('en-US')} SMEs no bank holds); each model binned on its own training rows`,
@@ -219,7 +219,7 @@ function printTable(s: HorizontalSummary, parties: SynthFile[]): void {
   const table = new Table({ head: ['model (held-out SMEs)', 'trained on', 'AUC', 'KS'], style: plain ? { head: [], border: [] } : {} });
   table.push(['federated (' + s.encryption + ')', `${parties.length} banks, data stays home`, s.federated.auc.toFixed(4), s.federated.ks.toFixed(4)]);
   for (const p of parties) table.push([`${p.party} alone`, `${p.rows} rows`, s.local.by_participant[p.party]!.auc.toFixed(4), s.local.by_participant[p.party]!.ks.toFixed(4)]);
-  table.push(['pooled (upper bound)', 'all rows in one place', s.pooled.auc.toFixed(4), s.pooled.ks.toFixed(4)]);
+  table.push(['pooled (reference)', 'all rows in one place', s.pooled.auc.toFixed(4), s.pooled.ks.toFixed(4)]);
   process.stdout.write('\n' + table.toString() + '\n');
   process.stdout.write(`each model bins its own training rows, keeps the features with IV ≥ ${IV_THRESHOLD} and trains on their WOE (the federated model, from secure histograms: ${s.features.length} features)\n`);
   const v = s.validation;

@@ -114,7 +114,7 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
   // The bank's model report, from its own job folder, with the comparison the demo can make in its synthetic world.
   const report = join(opts.out, 'report.html');
   await writeJobReport(join(opts.out, GUEST, 'jobs', jobId), report, {
-    comparison: { 'bank alone': summary.bank_only, federated: summary.federated, 'pooled (upper bound)': summary.pooled },
+    comparison: { 'bank alone': summary.bank_only, federated: summary.federated, 'pooled (reference)': summary.pooled },
     stability: loadBatchStability(join(opts.out, GUEST, 'jobs', scored.job_id)),
   });
   summary.report = report;
@@ -239,7 +239,7 @@ function printTable(s: VerticalSummary): void {
   const table = new Table({ head: [`model (${s.test_rows} held-out SMEs)`, 'columns', 'AUC', 'KS'], style: plain ? { head: [], border: [] } : {} });
   table.push(['bank alone', 'the bank\'s credit file', s.bank_only.auc.toFixed(4), s.bank_only.ks.toFixed(4)]);
   table.push([`federated (${s.encryption})`, 'bank + tax + power + platform, data stays home', s.federated.auc.toFixed(4), s.federated.ks.toFixed(4)]);
-  table.push(['pooled (upper bound)', 'all columns in one place', s.pooled.auc.toFixed(4), s.pooled.ks.toFixed(4)]);
+  table.push(['pooled (reference)', 'all columns in one place', s.pooled.auc.toFixed(4), s.pooled.ks.toFixed(4)]);
   process.stdout.write('\n' + table.toString() + '\n');
   const top = s.federated.top_decile;
   process.stdout.write(
