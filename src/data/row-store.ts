@@ -100,9 +100,16 @@ export class RowStore {
 
   /** Everything in memory (vertical jobs align and index rows at random). */
   materialise(): { ids: string[]; x: Float32Array; y?: Float32Array; groups: Record<string, string[]> } {
-    const floats = (file: string) => {
-      const bytes = readFileSync(join(this.dir, file));
-      return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
+    // Read straight into the arrays: no second copy, and files past 2 GiB (readFileSync's limit) load too.
+    const floats = (file: string, count: number) => {
+      const out = new Float32Array(count);
+      const fd = openSync(join(this.dir, file), 'r');
+      try {
+        readFully(fd, out, 0);
+      } finally {
+        closeSync(fd);
+      }
+      return out;
     };
     const ids: string[] = [];
     const groups = this.meta.groupColumns.map((): string[] => []);
@@ -112,8 +119,8 @@ export class RowStore {
     }
     return {
       ids,
-      x: floats(X_FILE),
-      y: this.meta.labels ? floats(Y_FILE) : undefined,
+      x: floats(X_FILE, this.rows * this.features.length),
+      y: this.meta.labels ? floats(Y_FILE, this.rows) : undefined,
       groups: Object.fromEntries(this.meta.groupColumns.map((c, g) => [c, groups[g]!])),
     };
   }
@@ -159,7 +166,8 @@ function readFully(fd: number, into: Float32Array, position: number): void {
   const bytes = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
   let done = 0;
   while (done < bytes.length) {
-    const n = readSync(fd, bytes, done, bytes.length - done, position + done);
+    // One read is at most 2 GiB - 1 bytes.
+    const n = readSync(fd, bytes, done, Math.min(bytes.length - done, 2 ** 30), position + done);
     if (n === 0) throw new Error(`row store file ended early at byte ${position + done}`);
     done += n;
   }
