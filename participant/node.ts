@@ -351,6 +351,8 @@ export class ParticipantNode {
         this.endedJobs.add(m.jobId);
         this.vertical.get(m.jobId)?.dispose();
         this.vertical.delete(m.jobId);
+        // The rows in memory serve vertical jobs only: with none left, let them go.
+        if (this.vertical.size === 0) this.inMemory = undefined;
         this.jobs.get(m.jobId)?.dispose();
         this.jobs.delete(m.jobId);
         this.store.end(m.jobId, m.jobEnded.state);
