@@ -99,8 +99,7 @@ export class ParticipantJob {
   /** Decrypt an aggregate from the coordinator, after checking it has the length this node expects. */
   async decode(vector: EncryptedVector, expectedLength: number): Promise<Float64Array> {
     const codec = await this.ensureCodec();
-    codec.check(vector, expectedLength, 'the coordinator', 'canonical');
-    return codec.decode(vector, this.keys);
+    return codec.open(vector, expectedLength, 'the coordinator', this.keys);
   }
 
   localMoments(): Promise<Float64Array> {

@@ -65,6 +65,29 @@ export class VectorCodec {
    * participant's contribution, `canonical` for the coordinator's aggregate); (plaintext) that every value is finite.
    */
   check(vector: EncryptedVector, expectedLength: number, who: string, form: CiphertextForm = 'seeded'): void {
+    this.checkShape(vector, expectedLength, who);
+    vector.blocks.forEach((block, i) => {
+      if (this.engine) this.engine.checkCiphertext(block, form);
+      else this.checkPlaintextBlock(block, i, expectedLength, who);
+    });
+  }
+
+  /**
+   * A participant's side of an aggregate: `check` it as `canonical` and decrypt it, deserialising each ciphertext
+   * once for both.
+   */
+  open(vector: EncryptedVector, expectedLength: number, who: string, keys?: Keys): Float64Array {
+    this.checkShape(vector, expectedLength, who);
+    if (this.engine) {
+      if (!keys?.secretKey) throw new Error('CKKS decryption needs the secret key');
+      return this.engine.decryptVector(vector.blocks, vector.length, keys.secretKey, 'canonical');
+    }
+    vector.blocks.forEach((block, i) => this.checkPlaintextBlock(block, i, expectedLength, who));
+    return this.decode(vector);
+  }
+
+  /** Scheme, parameters, length, block count and per-block digests. */
+  private checkShape(vector: EncryptedVector, expectedLength: number, who: string): void {
     if (vector.scheme !== this.scheme) throw protocolError(`${who} sent a ${vector.scheme || 'unnamed'} vector to a ${this.scheme} job`);
     if (!Buffer.from(vector.paramsFingerprint).equals(Buffer.from(this.fingerprint))) {
       throw new FedcreditError(
@@ -78,16 +101,15 @@ export class VectorCodec {
     if (vector.blocks.length !== blocks || vector.blockSha256.length !== blocks) throw protocolError(`${who} sent ${vector.blocks.length} blocks, the job expects ${blocks}`);
     vector.blocks.forEach((block, i) => {
       if (!Buffer.from(sha256(block)).equals(Buffer.from(vector.blockSha256[i]!))) throw protocolError(`block ${i} from ${who} does not match its SHA-256`);
-      if (this.engine) {
-        this.engine.checkCiphertext(block, form);
-      } else {
-        const expectedBytes = 8 * Math.min(this.blockValues, expectedLength - i * this.blockValues);
-        if (block.length !== expectedBytes) throw protocolError(`plaintext block ${i} from ${who} has ${block.length} bytes, expected ${expectedBytes}`);
-        const values = toFloat64(block);
-        const bad = values.findIndex((v) => !Number.isFinite(v));
-        if (bad >= 0) throw protocolError(`plaintext block ${i} from ${who} holds a non-finite value (${values[bad]}) at position ${bad}`);
-      }
     });
+  }
+
+  private checkPlaintextBlock(block: Uint8Array, i: number, expectedLength: number, who: string): void {
+    const expectedBytes = 8 * Math.min(this.blockValues, expectedLength - i * this.blockValues);
+    if (block.length !== expectedBytes) throw protocolError(`plaintext block ${i} from ${who} has ${block.length} bytes, expected ${expectedBytes}`);
+    const values = toFloat64(block);
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw protocolError(`plaintext block ${i} from ${who} holds a non-finite value (${values[bad]}) at position ${bad}`);
   }
 
   /** Sum vectors already checked with `check`. The coordinator runs this; for CKKS it needs no key. */

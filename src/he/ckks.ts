@@ -302,6 +302,8 @@ export class CkksEngine {
   private vEvaluator?: ReturnType<SEALLibrary['Evaluator']>;
   /** The loaded public key and its Encryptor (a host's, for its partial scores): loading the key costs ~1 ms. */
   private readonly encryptors = new KeyedSealObject<ReturnType<SEALLibrary['Encryptor']>>();
+  /** A horizontal participant's loaded key pair and its symmetric Encryptor, kept for the job's every contribution. */
+  private readonly symmetricEncryptors = new KeyedSealObject<ReturnType<SEALLibrary['Encryptor']>>();
   /** The arbiter's loaded secret key and Decryptor. */
   private readonly decryptors = new KeyedSealObject<ReturnType<SEALLibrary['Decryptor']>>();
 
@@ -411,38 +413,41 @@ export class CkksEngine {
 
   private encryptBlocks(values: Float64Array, publicKey: Uint8Array, secretKey: Uint8Array | undefined, compression: ComprMode): Uint8Array[] {
     const { encoder } = this.tools();
-    const pub = secretKey ? this.seal.PublicKey() : undefined;
-    const secret = secretKey ? this.seal.SecretKey() : undefined;
-    let symmetric: ReturnType<SEALLibrary['Encryptor']> | undefined;
-    try {
-      if (secret) {
-        pub!.loadArray(this.context, publicKey);
-        secret.loadArray(this.context, secretKey!);
-        symmetric = this.seal.Encryptor(this.context, pub!, secret);
-      }
-      const encryptor = symmetric ?? this.encryptors.get(this.keyDigest(publicKey), () => this.loaded(this.seal.PublicKey(), publicKey, (pub) => this.seal.Encryptor(this.context, pub)));
-      const blocks: Uint8Array[] = [];
-      const slot = new Float64Array(this.slotCount);
-      for (let b = 0; b < this.blocksFor(values.length); b++) {
-        slot.fill(0);
-        slot.set(values.subarray(b * this.slotCount, Math.min(values.length, (b + 1) * this.slotCount)));
-        const plain = encoder.encode(slot, this.scale) as ReturnType<SEALLibrary['PlainText']>;
+    const encryptor = secretKey
+      ? this.symmetricEncryptors.get(`${this.keyDigest(publicKey)}|${this.keyDigest(secretKey)}`, () => this.symmetricEncryptor(publicKey, secretKey))
+      : this.encryptors.get(this.keyDigest(publicKey), () => this.loaded(this.seal.PublicKey(), publicKey, (pub) => this.seal.Encryptor(this.context, pub)));
+    const blocks: Uint8Array[] = [];
+    const slot = new Float64Array(this.slotCount);
+    for (let b = 0; b < this.blocksFor(values.length); b++) {
+      slot.fill(0);
+      slot.set(values.subarray(b * this.slotCount, Math.min(values.length, (b + 1) * this.slotCount)));
+      const plain = encoder.encode(slot, this.scale) as ReturnType<SEALLibrary['PlainText']>;
+      try {
+        const serializable = secretKey ? encryptor.encryptSymmetricSerializable(plain) : encryptor.encryptSerializable(plain);
         try {
-          const serializable = secret ? encryptor.encryptSymmetricSerializable(plain) : encryptor.encryptSerializable(plain);
-          try {
-            blocks.push(serializable.saveArray(compression));
-          } finally {
-            serializable.delete();
-          }
+          blocks.push(serializable.saveArray(compression));
         } finally {
-          plain.delete();
+          serializable.delete();
         }
+      } finally {
+        plain.delete();
       }
-      return blocks;
-    } finally {
-      symmetric?.delete();
-      secret?.delete();
-      pub?.delete();
+    }
+    return blocks;
+  }
+
+  /** Both keys loaded and the Encryptor made from them (SEAL's symmetric Encryptor takes the public key too). */
+  private symmetricEncryptor(publicKey: Uint8Array, secretKey: Uint8Array): { parts: { delete(): void }[]; value: ReturnType<SEALLibrary['Encryptor']> } {
+    const pub = this.seal.PublicKey();
+    const secret = this.seal.SecretKey();
+    try {
+      pub.loadArray(this.context, publicKey);
+      secret.loadArray(this.context, secretKey);
+      return { parts: [pub, secret], value: this.seal.Encryptor(this.context, pub, secret) };
+    } catch (err) {
+      secret.delete();
+      pub.delete();
+      throw err;
     }
   }
 
@@ -457,38 +462,33 @@ export class CkksEngine {
     }
   }
 
-  /** Decrypt ciphertexts made by encryptVector/sumVectors back into the first `length` values. */
-  decryptVector(blocks: Uint8Array[], length: number, secretKey: Uint8Array): Float64Array {
+  /**
+   * Decrypt ciphertexts made by encryptVector/sumVectors back into the first `length` values. With `form`
+   * 'canonical' each block must first pass checkCiphertext's canonical test (on the same load).
+   */
+  decryptVector(blocks: Uint8Array[], length: number, secretKey: Uint8Array, form?: 'canonical'): Float64Array {
     if (blocks.length !== this.blocksFor(length)) {
       throw invalidCiphertext(`${blocks.length} ciphertexts cannot hold a vector of ${length} values (${this.blocksFor(length)} expected)`);
     }
-    const secret = this.seal.SecretKey();
-    const encoder = this.seal.CKKSEncoder(this.context);
-    let decryptor: ReturnType<SEALLibrary['Decryptor']> | undefined;
-    try {
-      secret.loadArray(this.context, secretKey);
-      decryptor = this.seal.Decryptor(this.context, secret);
-      const out = new Float64Array(length);
-      blocks.forEach((bytes, b) => {
-        const cipher = this.loadCiphertext(bytes);
+    const { encoder } = this.tools();
+    const decryptor = this.decryptors.get(this.keyDigest(secretKey), () => this.loaded(this.seal.SecretKey(), secretKey, (secret) => this.seal.Decryptor(this.context, secret)));
+    const out = new Float64Array(length);
+    blocks.forEach((bytes, b) => {
+      const cipher = this.loadCiphertext(bytes);
+      try {
+        if (form === 'canonical') this.requireCanonical(cipher, bytes);
+        const plain = decryptor.decrypt(cipher) as ReturnType<SEALLibrary['PlainText']>;
         try {
-          const plain = decryptor!.decrypt(cipher) as ReturnType<SEALLibrary['PlainText']>;
-          try {
-            const decoded = encoder.decode(plain);
-            out.set(decoded.subarray(0, Math.min(this.slotCount, length - b * this.slotCount)), b * this.slotCount);
-          } finally {
-            plain.delete();
-          }
+          const decoded = encoder.decode(plain);
+          out.set(decoded.subarray(0, Math.min(this.slotCount, length - b * this.slotCount)), b * this.slotCount);
         } finally {
-          cipher.delete();
+          plain.delete();
         }
-      });
-      return out;
-    } finally {
-      decryptor?.delete();
-      encoder.delete();
-      secret.delete();
-    }
+      } finally {
+        cipher.delete();
+      }
+    });
+    return out;
   }
 
   /**
@@ -536,9 +536,7 @@ export class CkksEngine {
     const cipher = this.loadCiphertext(bytes);
     try {
       if (form === 'canonical') {
-        if (!sameBytes(cipher.saveArray(this.seal.ComprModeType.zstd), bytes)) {
-          throw invalidCiphertext('ciphertext does not re-serialise to the bytes received (truncated or altered)');
-        }
+        this.requireCanonical(cipher, bytes);
         return;
       }
       // Uncompressed size is enough to tell a seeded ciphertext (about 2.3x smaller compressed) and costs no zstd.
@@ -547,6 +545,13 @@ export class CkksEngine {
       }
     } finally {
       cipher.delete();
+    }
+  }
+
+  /** The 'canonical' test of checkCiphertext on a loaded ciphertext: SEAL's zstd serialisation of it is `bytes`. */
+  private requireCanonical(cipher: CipherText, bytes: Uint8Array): void {
+    if (!sameBytes(cipher.saveArray(this.seal.ComprModeType.zstd), bytes)) {
+      throw invalidCiphertext('ciphertext does not re-serialise to the bytes received (truncated or altered)');
     }
   }
 
@@ -622,6 +627,7 @@ export class CkksEngine {
     this.vEvaluator = undefined;
     this.decryptors.drop();
     this.encryptors.drop();
+    this.symmetricEncryptors.drop();
     this.context.delete();
   }
 
