@@ -395,7 +395,6 @@ export class JobRun extends JobBase {
         global ? [{ name: 'global_weights', bytes: global }] : [],
       );
       await Promise.all(asked.map((org) => this.send(org, round, { body: 'contributionRequest', contributionRequest }).catch(() => undefined)));
-      const vectors: EncryptedVector[] = [];
       const contributors: string[] = [];
       const answered = new Set<string>();
       const waitingSince = Date.now();
@@ -407,18 +406,25 @@ export class JobRun extends JobBase {
         const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
         this.emit(this.stage, `round ${round}: waiting for ${late.join(', ')} (late: ${waited}s so far, deadline in ${left}s)`);
       }, Math.max(1000, (t.round_timeout_s * 1000) / 6));
+      // Each contribution is checked and added as it arrives, while the others are still training.
+      const intake = this.codec.startSum(length);
+      let sum: EncryptedVector;
       try {
         await Promise.all(
           asked.map(async (org) => {
             try {
               const m = await this.nextOf(org, 'contribution', purpose, round, deadline).finally(() => answered.add(org));
               if (m.body !== 'contribution') return;
-              this.codec.check(m.contribution.vector, length, org);
-              const bytes = encodeMessage('EncryptedVector', m.contribution.vector);
-              await this.recordWithReceipt(org, round, 'update_received', { round, purpose, participant: org, bytes: bytes.length, scheme: m.contribution.vector.scheme }, [
-                { name: 'update', bytes },
-              ]);
-              vectors.push(m.contribution.vector);
+              intake.add(m.contribution.vector, org);
+              try {
+                const bytes = encodeMessage('EncryptedVector', m.contribution.vector);
+                await this.recordWithReceipt(org, round, 'update_received', { round, purpose, participant: org, bytes: bytes.length, scheme: m.contribution.vector.scheme }, [
+                  { name: 'update', bytes },
+                ]);
+              } catch (err) {
+                intake.remove(org);
+                throw err;
+              }
               contributors.push(org);
             } catch (err) {
               const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
@@ -429,31 +435,31 @@ export class JobRun extends JobBase {
             }
           }),
         );
+        if (contributors.length < needed) {
+          const why = `round ${round}: ${contributors.length} of ${this.participants.length} participants contributed, ${needed} needed; dropped: ${dropped.join('; ')}`;
+          if (attempt < t.max_round_retries) {
+            this.log.warn({ job: this.id, round, attempt }, why + ' — retrying');
+            this.emit(this.stage, why + ' — retrying');
+            continue;
+          }
+          if (opts.optional) {
+            this.log.warn({ job: this.id, round, purpose }, why + ' — going on without this sum');
+            return undefined;
+          }
+          throw new FedcreditError(ErrorCode.JOB_FAILED, why, 'bring the dropped participants back (see their logs) or lower training.min_participants');
+        }
+        // Contributors in canonical order, so every replay of the record adds in the same order.
+        contributors.sort((a, b) => a.localeCompare(b));
+        sum = intake.result(contributors);
       } finally {
         clearInterval(straggling);
+        intake.dispose();
       }
-      if (contributors.length < needed) {
-        const why = `round ${round}: ${contributors.length} of ${this.participants.length} participants contributed, ${needed} needed; dropped: ${dropped.join('; ')}`;
-        if (attempt < t.max_round_retries) {
-          this.log.warn({ job: this.id, round, attempt }, why + ' — retrying');
-          this.emit(this.stage, why + ' — retrying');
-          continue;
-        }
-        if (opts.optional) {
-          this.log.warn({ job: this.id, round, purpose }, why + ' — going on without this sum');
-          return undefined;
-        }
-        throw new FedcreditError(ErrorCode.JOB_FAILED, why, 'bring the dropped participants back (see their logs) or lower training.min_participants');
-      }
-      // Order the sum canonically so every replay of the record adds in the same order.
-      const order = contributors.map((org, i) => ({ org, v: vectors[i]! })).sort((a, b) => a.org.localeCompare(b.org));
-      const sum = this.codec.sum(order.map((o) => o.v));
-      const reporter = order[0]!.org;
-      const orgs = order.map((o) => o.org);
-      await this.record('aggregate_produced', { round, purpose, contributors: orgs }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
-      await Promise.all(orgs.map((org) => this.send(org, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors: orgs } }).catch(() => undefined)));
-      const opened = await this.collectOpened(orgs, purpose, round, deadline, reporter);
-      return { values: opened.values, contributors: orgs, dropped, validation: opened.validation };
+      const reporter = contributors[0]!;
+      await this.record('aggregate_produced', { round, purpose, contributors }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
+      await Promise.all(contributors.map((org) => this.send(org, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors } }).catch(() => undefined)));
+      const opened = await this.collectOpened(contributors, purpose, round, deadline, reporter);
+      return { values: opened.values, contributors, dropped, validation: opened.validation };
     }
   }
 

@@ -337,3 +337,88 @@ describe('truncations SEAL alone does not notice (header rewritten to the new le
     engineStillWorksTop();
   });
 });
+
+describe('the coordinator\'s intake (VectorCodec.startSum): check and add each contribution once, as it arrives', () => {
+  const length = 5000; // two ciphertexts
+  const rng = new Rng(31);
+  const inputs = [0, 1, 2].map(() => weightedUpdate(rng, length - 2).values);
+  const bytesOf = (v: EncryptedVector) => Buffer.concat(v.blocks);
+
+  it('in any arrival order, the same bytes as sum() over the contributors in canonical order', () => {
+    const vectors = inputs.map((v) => codec.encode(v, keys));
+    const expected = codec.sum(vectors);
+    const intake = codec.startSum(length);
+    try {
+      for (const i of [2, 0, 1]) intake.add(vectors[i]!, `bank-${i}`);
+      const sum = intake.result(['bank-0', 'bank-1', 'bank-2']);
+      expect(bytesOf(sum).equals(bytesOf(expected))).toBe(true);
+      expect(sum.blockSha256).toEqual(expected.blockSha256);
+    } finally {
+      intake.dispose();
+    }
+  });
+
+  it('a contribution whose second block fails its check is refused and leaves the sum as it was, first or not', () => {
+    const vectors = inputs.map((v) => codec.encode(v, keys));
+    const publicKeyBlock = engine.encryptVector(inputs[1]!.subarray(4096), keys.publicKey)[0]!;
+    const bad: EncryptedVector = { ...vectors[1]!, blocks: [vectors[1]!.blocks[0]!, publicKeyBlock], blockSha256: [vectors[1]!.blockSha256[0]!, digest(publicKeyBlock)] };
+    const expected = codec.sum([vectors[0]!, vectors[2]!]);
+    for (const order of [[1, 0, 2], [0, 1, 2]]) {
+      const intake = codec.startSum(length);
+      try {
+        for (const i of order) {
+          if (i === 1) expectCode(() => intake.add(bad, 'bank-1'), 'FC_CIPHERTEXT_INVALID', /not a seeded symmetric encryption/);
+          else intake.add(vectors[i]!, `bank-${i}`);
+        }
+        expect(bytesOf(intake.result(['bank-0', 'bank-2'])).equals(bytesOf(expected))).toBe(true);
+      } finally {
+        intake.dispose();
+      }
+    }
+  });
+
+  it('remove takes a contribution back out (a sender dropped after its check), also the first one added', () => {
+    const vectors = inputs.map((v) => codec.encode(v, keys));
+    for (const removed of [0, 1]) {
+      const intake = codec.startSum(length);
+      try {
+        vectors.forEach((v, i) => intake.add(v, `bank-${i}`));
+        intake.remove(`bank-${removed}`);
+        const kept = [0, 1, 2].filter((i) => i !== removed);
+        const sum = intake.result(kept.map((i) => `bank-${i}`));
+        expect(bytesOf(sum).equals(bytesOf(codec.sum(kept.map((i) => vectors[i]!))))).toBe(true);
+        expectClose(codec.open(sum, length, 'the coordinator', keys), plainSum(kept.map((i) => inputs[i]!)));
+      } finally {
+        intake.dispose();
+      }
+    }
+  });
+
+  it('plaintext mode: checks as check() does and adds in the order given, as sum() does', () => {
+    const plain = VectorCodec.plaintext();
+    const vectors = inputs.map((v) => plain.encode(v));
+    const intake = plain.startSum(length);
+    for (const i of [2, 0, 1]) intake.add(vectors[i]!, `bank-${i}`);
+    const nan = plain.encode(Float64Array.from(inputs[0]!, (x, i) => (i === 7 ? Number.NaN : x)));
+    expectCode(() => intake.add(nan, 'bank-3'), 'FC_CIPHERTEXT_INVALID', /non-finite/);
+    expect(bytesOf(intake.result(['bank-0', 'bank-1', 'bank-2'])).equals(bytesOf(plain.sum(vectors)))).toBe(true);
+    intake.dispose();
+  });
+
+  it('many rounds of intake leave the WASM heap where it was', () => {
+    const vectors = inputs.map((v) => codec.encode(v, keys));
+    const round = () => {
+      const intake = codec.startSum(length);
+      try {
+        vectors.forEach((v, i) => intake.add(v, `bank-${i}`));
+        intake.result(['bank-0', 'bank-1', 'bank-2']);
+      } finally {
+        intake.dispose();
+      }
+    };
+    for (let r = 0; r < 5; r++) round();
+    const before = wasmHeapBytes();
+    for (let r = 0; r < 50; r++) round();
+    expect(wasmHeapBytes()).toBe(before);
+  });
+});

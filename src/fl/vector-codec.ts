@@ -112,6 +112,37 @@ export class VectorCodec {
     if (bad >= 0) throw protocolError(`plaintext block ${i} from ${who} holds a non-finite value (${values[bad]}) at position ${bad}`);
   }
 
+  /**
+   * The coordinator's intake of one secure sum: `add` checks a contribution as `check` does and takes it into the
+   * sum (CKKS: each ciphertext is deserialised once, for both, and added at once); `remove` takes one back out;
+   * `result` is what `sum` returns for the vectors taken, added in the given order (the contributors, each once:
+   * float64 sums depend on the order, CKKS sums do not). dispose() frees the running CKKS sum.
+   */
+  startSum(expectedLength: number): SumIntake {
+    const taken = new Map<string, EncryptedVector>();
+    const running = this.engine?.runningSum(Math.max(1, Math.ceil(expectedLength / this.blockValues)));
+    return {
+      add: (vector, who) => {
+        this.checkShape(vector, expectedLength, who);
+        if (running) running.add(vector.blocks);
+        else vector.blocks.forEach((block, i) => this.checkPlaintextBlock(block, i, expectedLength, who));
+        taken.set(who, vector);
+      },
+      remove: (who) => {
+        const vector = taken.get(who);
+        if (!vector) return;
+        taken.delete(who);
+        running?.subtract(vector.blocks);
+      },
+      result: (order) => {
+        if (!running) return this.sum(order.map((who) => taken.get(who)!));
+        const blocks = running.result();
+        return { scheme: this.scheme, length: expectedLength, blocks, paramsFingerprint: this.fingerprint, blockSha256: blocks.map(sha256) };
+      },
+      dispose: () => running?.dispose(),
+    };
+  }
+
   /** Sum vectors already checked with `check`. The coordinator runs this; for CKKS it needs no key. */
   sum(vectors: EncryptedVector[]): EncryptedVector {
     const length = vectors[0]!.length;
@@ -145,6 +176,14 @@ export class VectorCodec {
     }
     return out;
   }
+}
+
+/** See VectorCodec.startSum. */
+export interface SumIntake {
+  add(vector: EncryptedVector, who: string): void;
+  remove(who: string): void;
+  result(order: string[]): EncryptedVector;
+  dispose(): void;
 }
 
 /** View (copying when unaligned) bytes as float64 little-endian values. */

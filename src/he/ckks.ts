@@ -539,13 +539,91 @@ export class CkksEngine {
         this.requireCanonical(cipher, bytes);
         return;
       }
-      // Uncompressed size is enough to tell a seeded ciphertext (about 2.3x smaller compressed) and costs no zstd.
-      if (cipher.saveArray(this.seal.ComprModeType.none).length < bytes.length * 1.5) {
-        throw invalidCiphertext('ciphertext is not a seeded symmetric encryption as contributions must be (truncated, altered, or public-key encrypted)');
-      }
+      this.requireSeeded(cipher, bytes);
     } finally {
       cipher.delete();
     }
+  }
+
+  /** The 'seeded' test of checkCiphertext on a loaded ciphertext. */
+  private requireSeeded(cipher: CipherText, bytes: Uint8Array): void {
+    // Uncompressed size is enough to tell a seeded ciphertext (about 2.3x smaller compressed) and costs no zstd.
+    if (cipher.saveArray(this.seal.ComprModeType.none).length < bytes.length * 1.5) {
+      throw invalidCiphertext('ciphertext is not a seeded symmetric encryption as contributions must be (truncated, altered, or public-key encrypted)');
+    }
+  }
+
+  /**
+   * A homomorphic sum that takes contributions as they arrive (the coordinator's side of a secure sum): `add` loads
+   * each block once, checks it as checkCiphertext 'seeded' does and, since everything is added at the top level,
+   * that it is at level 0, then adds it. Adding ciphertexts is exact modular arithmetic, so `result` is the same
+   * bytes as sumVectors of the same vectors in any order. The running sum lives on the WASM heap until dispose().
+   */
+  runningSum(blockCount: number): RunningSum {
+    const { evaluator } = this.tools();
+    const fresh: CiphertextExpectation = { scale: this.scale, level: 0, what: 'a fresh CKKS encryption' };
+    const acc: (CipherText | undefined)[] = Array.from({ length: blockCount }, () => undefined);
+    const requireShape = (blocks: Uint8Array[]) => {
+      if (blocks.length !== blockCount) throw invalidCiphertext(`${blocks.length} ciphertexts cannot be added to a sum of ${blockCount}`);
+    };
+    let vectors = 0;
+    // Exact inverse of adding blocks [0, count) of a vector (each loads: it passed the checks). With no other vector
+    // in the sum the block is dropped instead: SEAL refuses to produce the all-zero (transparent) ciphertext.
+    const takeBack = (blocks: Uint8Array[], count: number) => {
+      for (let b = 0; b < count; b++) {
+        if (vectors === 0) {
+          acc[b]!.delete();
+          acc[b] = undefined;
+          continue;
+        }
+        const cipher = this.loadCiphertext(blocks[b]!, fresh);
+        try {
+          evaluator.sub(acc[b]!, cipher, acc[b]!);
+        } finally {
+          cipher.delete();
+        }
+      }
+    };
+    return {
+      add: (blocks) => {
+        requireShape(blocks);
+        let added = 0;
+        try {
+          for (const bytes of blocks) {
+            const cipher = this.loadCiphertext(bytes, fresh);
+            try {
+              this.requireSeeded(cipher, bytes);
+              const sum = acc[added];
+              if (sum) evaluator.add(sum, cipher, sum);
+              else acc[added] = cipher.clone();
+            } finally {
+              cipher.delete();
+            }
+            added++;
+          }
+        } catch (err) {
+          takeBack(blocks, added);
+          throw err;
+        }
+        vectors++;
+      },
+      subtract: (blocks) => {
+        requireShape(blocks);
+        if (vectors === 0) throw new RangeError('nothing to subtract from an empty running sum');
+        vectors--;
+        takeBack(blocks, blockCount);
+      },
+      result: () =>
+        acc.map((sum) => {
+          if (!sum) throw new RangeError('a running sum with nothing added has no result');
+          return sum.saveArray(this.seal.ComprModeType.zstd);
+        }),
+      dispose: () => {
+        for (const sum of acc) sum?.delete();
+        acc.fill(undefined);
+        vectors = 0;
+      },
+    };
   }
 
   /** The 'canonical' test of checkCiphertext on a loaded ciphertext: SEAL's zstd serialisation of it is `bytes`. */
@@ -1176,6 +1254,17 @@ class DiagonalInput implements GradientInput {
     this.mask?.delete();
     this.mask = undefined;
   }
+}
+
+/** See CkksEngine.runningSum. */
+export interface RunningSum {
+  /** Check a contribution's blocks and add them; a vector that fails a check leaves the sum as it was. */
+  add(blocks: Uint8Array[]): void;
+  /** Take back a vector added before (e.g. its sender was dropped after all). */
+  subtract(blocks: Uint8Array[]): void;
+  /** The sum's blocks, serialised as sumVectors serialises them. */
+  result(): Uint8Array[];
+  dispose(): void;
 }
 
 /** A SEAL object made from a key (an Encryptor, a Decryptor), kept while the same key (by digest) is asked for again. */
