@@ -51,6 +51,8 @@ export function participantStateDir(config: ParticipantConfig, configDir: string
 export class ParticipantNode {
   private rows!: RowStore;
   private inMemory?: LoadedDataset;
+  /** The row store's rowOrderDigest, computed when a vertical job first asks (the store does not change while the node runs). */
+  private rowsDigest?: string;
   private tf!: Tf;
   private client?: grpc.Client;
   private stream?: FramedStream<CoordinatorMessage, ParticipantMessage>;
@@ -82,7 +84,7 @@ export class ParticipantNode {
 
   /** A vertical job's view of the rows: ids streamed from the store for the PSI, the rows in memory after it. */
   private get partyData(): PartyData {
-    return { ids: () => this.rows.ids(), load: () => this.data };
+    return { ids: () => this.rows.ids(), load: () => this.data, rowsDigest: () => (this.rowsDigest ??= this.rows.rowOrderDigest()) };
   }
 
   private get org(): string {

@@ -88,6 +88,8 @@ export abstract class PartyChannel {
   private readonly psiKey = PsiKey.generate();
   private queue: Promise<void> = Promise.resolve();
   protected current = { step: 0, attempt: -1 };
+  /** The newest step attempt asked for: work of an older one still running is superseded (dispose: everything is). */
+  private latest = { step: 0, attempt: -1 };
 
   constructor(
     readonly id: string,
@@ -150,13 +152,23 @@ export abstract class PartyChannel {
     this.inbox.put(key('arbiter.reply', 'coordinator', step, attempt), values);
   }
 
+  /** Throws Superseded when a newer attempt has been asked for (or the job has ended): long work checks it as it goes. */
+  protected requireCurrent(step: number, attempt: number): void {
+    if (step < this.latest.step || (step === this.latest.step && attempt < this.latest.attempt)) throw new Superseded('superseded by a newer attempt');
+  }
+
   protected async send(to: string, kind: string, step: number, attempt: number, payload: Uint8Array): Promise<void> {
+    this.requireCurrent(step, attempt);
     await this.io.relay(to, kind, step, attempt, seal(payload, this.boxKeyOf(to), this.aad(this.org, to, kind, step, attempt)));
   }
 
   protected receive(from: string, kind: string, step: number, attempt: number): Promise<Uint8Array> {
     // A superseded attempt's work still running (a stream, say) must not wait out the step deadline.
-    if (step < this.current.step || (step === this.current.step && attempt < this.current.attempt)) return Promise.reject(new Superseded('superseded by a newer attempt'));
+    try {
+      this.requireCurrent(step, attempt);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.inbox.take(key(kind, from, step, attempt), this.stepTimeoutMs, `${kind} from ${from} (step ${step})`);
   }
 
@@ -165,6 +177,7 @@ export abstract class PartyChannel {
    * a time; a newer attempt of the same step cancels the waits of the running one.
    */
   runStep(step: number, req: StepRequest): Promise<StepDone | undefined> {
+    if (step > this.latest.step || (step === this.latest.step && req.attempt > this.latest.attempt)) this.latest = { step, attempt: req.attempt };
     if (step === this.current.step && req.attempt > this.current.attempt) this.inbox.supersede();
     const run = this.queue.then(async (): Promise<StepDone | undefined> => {
       if (step < this.current.step || (step === this.current.step && req.attempt <= this.current.attempt)) return undefined;
@@ -192,15 +205,19 @@ export abstract class PartyChannel {
 
   /** This party's PSI traffic with `peer` in a step's attempt. */
   protected psiLink(peer: string, step: number, attempt: number): PsiLink {
-    return { send: (kind, bytes) => this.send(peer, kind, step, attempt, bytes), receive: (kind) => this.receive(peer, kind, step, attempt) };
+    return {
+      send: (kind, bytes) => this.send(peer, kind, step, attempt, bytes),
+      receive: (kind) => this.receive(peer, kind, step, attempt),
+      checkpoint: () => this.requireCurrent(step, attempt),
+    };
   }
 
   /**
    * The party's ids for the PSI, prepared on disk in the job folder (a pass over all of them); fails the step,
    * naming what was wrong with them, when none is valid.
    */
-  protected async prepareIds(source: () => Iterable<readonly [string, number]>, format: IdFormat): Promise<PreparedIdSet> {
-    const ids = await PreparedIdSet.prepare(source, format, join(this.jobDir, PSI_DIR, 'ids'));
+  protected async prepareIds(source: () => Iterable<readonly [string, number]>, format: IdFormat, step: number, attempt: number): Promise<PreparedIdSet> {
+    const ids = await PreparedIdSet.prepare(source, format, join(this.jobDir, PSI_DIR, 'ids'), () => this.requireCurrent(step, attempt));
     this.log.info({ job: this.id, ids: describeIds(ids, format) }, 'ids prepared for the PSI');
     if (ids.count === 0) {
       throw new FedcreditError(ErrorCode.DATA_SCHEMA, `${this.org} has no valid ids to align (${describeIds(ids, format)})`, `check the data's id column and the job's id_format (${format})`);
@@ -252,6 +269,7 @@ export abstract class PartyChannel {
   }
 
   dispose(): void {
+    this.latest = { step: Infinity, attempt: Infinity };
     this.inbox.supersede();
   }
 }

@@ -47,6 +47,16 @@ const ALIGNED_BUFFER = 64 * 1024;
 export interface PartyData {
   ids(): Iterable<readonly [string, number]>;
   load(): LoadedDataset;
+  /** Changes whenever a row would hold another id: aligned rows kept across a restart are valid only if it matches. */
+  rowsDigest(): string;
+}
+
+/** What the PSI step leaves beside its aligned rows, so that a node restarted before the next step can rejoin. */
+const ALIGNED_DONE = 'done.json';
+interface AlignedDone {
+  step: number;
+  attempt: number;
+  rowsDigest: string;
 }
 
 /** Files a vertical job keeps in its folder so that it can rejoin after a restart (all mode 0600). */
@@ -193,11 +203,26 @@ export class VerticalParty extends PartyChannel {
    */
   static async restore(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
     const files = [BOX_KEY, SETUP, 'aligned-ids.csv', PROGRESS].map((f) => join(jobDir, f));
-    if (!files.every((f) => existsSync(f))) return undefined;
+    const aligned = join(jobDir, PSI_DIR, 'aligned');
+    const alignedDone = join(aligned, ALIGNED_DONE);
+    const afterPsi = !files.slice(2).every((f) => existsSync(f)) && existsSync(alignedDone);
+    if (!files.slice(0, 2).every((f) => existsSync(f)) || (!afterPsi && !files.every((f) => existsSync(f)))) return undefined;
     const privateKey = importPrivateKey(readFileSync(files[0]!, 'utf8'));
     const box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
     const job = new VerticalParty(id, spec, org, source, features, io, log, jobDir, box);
     await job.install(decodeMessage<VerticalSetup>('VerticalSetup', readFileSync(files[1]!)));
+    if (afterPsi) {
+      // Stopped between the PSI step and the next: the aligned rows are on disk, valid if the rows are the same.
+      const done = JSON.parse(readFileSync(alignedDone, 'utf8')) as AlignedDone;
+      if (done.rowsDigest !== source.rowsDigest()) {
+        log.warn({ job: id }, 'the data changed since the job aligned its rows; it cannot rejoin');
+        return undefined;
+      }
+      job.alignedDir = aligned;
+      job.current = { step: done.step, attempt: done.attempt };
+      log.info({ job: id, step: done.step }, 'vertical job restored after its PSI; rejoining');
+      return job;
+    }
     const rowOf = new Map(job.data.ids.map((v, r) => [v, r]));
     const parts: Record<string, number[]> = { train: [], validation: [], test: [] };
     for (const line of readFileSync(files[2]!, 'utf8').trim().split('\n').slice(1)) {
@@ -232,7 +257,8 @@ export class VerticalParty extends PartyChannel {
   }
 
   protected beginStep(_step: number, retry: boolean, kind: string): void {
-    if (this.alignedDir && kind !== 'psi') this.loadAlignment(this.alignedDir);
+    const aligned = kind !== 'psi' ? this.alignedDir : undefined;
+    if (aligned) this.loadAlignment(aligned);
     if (retry && this.stepStart) {
       if (this.stepStart.state) this.model?.restore(this.stepStart.state);
       this.best = { ...this.stepStart.best };
@@ -240,6 +266,8 @@ export class VerticalParty extends PartyChannel {
       this.stepStart = { state: this.model?.snapshot(), best: { ...this.best } };
     }
     this.saveProgress(false);
+    // Only now that the job can rejoin from its own record are the PSI's files no longer needed.
+    if (aligned) rmSync(join(this.jobDir, PSI_DIR), { recursive: true, force: true });
   }
 
   protected override endStep(): void {
@@ -312,7 +340,7 @@ export class VerticalParty extends PartyChannel {
   // Alignment
 
   private async psi(step: number, attempt: number): Promise<Record<string, unknown>> {
-    const ids = await this.prepareIds(this.source.ids, this.spec.alignment.id_format);
+    const ids = await this.prepareIds(this.source.ids, this.spec.alignment.id_format, step, attempt);
     const dir = join(this.jobDir, PSI_DIR, 'aligned');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -329,7 +357,8 @@ export class VerticalParty extends PartyChannel {
         for (const f of files) f.close();
         psi.remove();
       }
-      this.alignedDir = dir;
+      if (counts.length !== files.length) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest's alignment has ${counts.length} parts; a training job has ${files.length}`, 'restart the job');
+      this.alignmentDone(dir, step, attempt);
       return { ...idReport(ids, this.spec.alignment.id_format), intersection: counts.reduce((a, b) => a + b, 0) };
     }
     // Guest: the enterprises every host holds, split into train / validation / test by a keyed hash of the id.
@@ -373,7 +402,7 @@ export class VerticalParty extends PartyChannel {
       })());
     }
     for (const f of positionFiles.flat()) rmSync(f, { force: true });
-    this.alignedDir = dir;
+    this.alignmentDone(dir, step, attempt);
     return {
       ...idReport(ids, this.spec.alignment.id_format),
       shared_with_guest: Object.fromEntries(this.hosts.map((h, i) => [h, psi.sharedWithGuest[i]])),
@@ -385,7 +414,14 @@ export class VerticalParty extends PartyChannel {
     };
   }
 
-  /** The aligned rows the PSI step left in `dir`; the prepared ids and the PSI's files are no longer needed. */
+  /** The PSI step's rows are complete in `dir`: the next step loads them, and a restarted node finds them there. */
+  private alignmentDone(dir: string, step: number, attempt: number): void {
+    const done: AlignedDone = { step, attempt, rowsDigest: this.source.rowsDigest() };
+    writeFileSync(join(dir, ALIGNED_DONE), JSON.stringify(done), { mode: 0o600 });
+    this.alignedDir = dir;
+  }
+
+  /** The aligned rows the PSI step left in `dir`. */
   private loadAlignment(dir: string): void {
     const rows = (part: string) => {
       const bytes = readFileSync(join(dir, `${part}.rows`));
@@ -394,7 +430,6 @@ export class VerticalParty extends PartyChannel {
     const [train, validation, test] = ALIGNED_PARTS.map(rows) as [Uint32Array, Uint32Array, Uint32Array];
     this.alignedDir = undefined;
     this.setAlignment({ train, validation, test });
-    rmSync(join(this.jobDir, PSI_DIR), { recursive: true, force: true });
   }
 
   private setAlignment(a: Alignment, record = true): void {

@@ -12,6 +12,9 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { prepareIds } from '../src/psi/ids.js';
 import { GuestPsi, NOT_HELD } from '../src/psi/stream.js';
+
+/** Positions per alignment chunk: a megabyte, as every PSI stream's chunks. */
+const CHUNK_POSITIONS = 262_144;
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
 import { binTotals } from '../src/credit/binning.js';
@@ -141,9 +144,16 @@ export class ScoringParty extends PartyChannel {
 
   protected async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
     if (req.step === 'psi') {
+      if (this.role === 'guest' && this.queries.ids.length === 0) {
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `none of the ${this.requested} requested ids is a valid id in ${this.org}'s data (${this.invalid} invalid, ${this.notInGuestData} not in the data)`,
+          'score enterprises the bank holds data for, with ids in the job\'s id_format',
+        );
+      }
       // The guest brings its queries (the row of each is its place in the request), a host all its ids.
       const source = this.role === 'host' ? () => this.data.ids.map((id, row) => [id, row] as const) : () => this.queries.ids.map((id, i) => [id, i] as const);
-      const ids = await this.prepareIds(source, this.spec.id_format);
+      const ids = await this.prepareIds(source, this.spec.id_format, step, req.attempt);
       if (this.role === 'host') {
         const psi = await this.hostPsi(ids, step, req.attempt);
         const pieces: Int32Array[] = [];
@@ -165,7 +175,8 @@ export class ScoringParty extends PartyChannel {
       }
       for (const c of this.coverage) {
         const positions = Uint32Array.from(c.match, (p) => (p < 0 ? NOT_HELD : p));
-        await GuestPsi.sendAlignment(this.psiLink(c.host, step, req.attempt), [n], [new Uint8Array(positions.buffer)]);
+        const pieces = Array.from({ length: Math.ceil(n / CHUNK_POSITIONS) }, (_, i) => new Uint8Array(positions.buffer, i * CHUNK_POSITIONS * 4, Math.min(CHUNK_POSITIONS, n - i * CHUNK_POSITIONS) * 4));
+        await GuestPsi.sendAlignment(this.psiLink(c.host, step, req.attempt), [n], pieces);
       }
       return { requested: this.requested };
     }

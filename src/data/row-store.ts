@@ -8,6 +8,7 @@
  *   idhash.bin  16 bytes per kept row: the first half of the SHA-256 of its id (src/data/id-buckets.ts)
  *   meta.json   features, row count, group columns, the load report and the id-set digest
  */
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadReport } from './csv.js';
@@ -96,6 +97,13 @@ export class RowStore {
   /** The kept rows' id hashes in row order, a megabyte at a time (each piece a whole number of 16-byte hashes). */
   *idHashes(): Generator<Uint8Array> {
     yield* readRecordPieces(join(this.dir, ID_HASH_FILE), 16);
+  }
+
+  /** SHA-256 over the rows' id hashes in row order: the same exactly when the store holds the same ids in the same rows. */
+  rowOrderDigest(): string {
+    const digest = createHash('sha256');
+    for (const piece of this.idHashes()) digest.update(piece);
+    return digest.digest('hex');
   }
 
   /** Everything in memory (vertical jobs align and index rows at random). */

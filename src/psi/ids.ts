@@ -3,7 +3,7 @@
  * same string, or the intersection silently misses it.
  */
 import { createHash } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileAppender, readRecordPieces } from '../data/row-store.js';
 import { RecordSpill, sortedOrder, SPILL_BUCKETS } from '../data/spill.js';
@@ -99,7 +99,6 @@ export const DIGEST_BYTES = 32;
 /** A prepared id on disk: its digest, then the row it came from (uint32 little-endian). */
 export const ID_RECORD_BYTES = DIGEST_BYTES + 4;
 const IDS_FILE = 'ids.bin';
-const META_FILE = 'ids.json';
 /** Ids read between turns of the event loop, so a node preparing millions of ids still answers keepalives. */
 const YIELD_EVERY = 65_536;
 
@@ -116,10 +115,10 @@ export class PreparedIdSet {
   ) {}
 
   /**
-   * `source()` yields each raw id with its row; it is read a second time only to name examples of duplicates.
-   * Digests are spilled to buckets by their first byte, and each bucket is sorted on its own.
+   * `source()` yields each raw id with its row. Digests are spilled to buckets by their first byte, and each bucket
+   * is sorted on its own. `checkpoint` is called now and then, and may throw to stop the work.
    */
-  static async prepare(source: () => Iterable<readonly [string, number]>, format: IdFormat, dir: string): Promise<PreparedIdSet> {
+  static async prepare(source: () => Iterable<readonly [string, number]>, format: IdFormat, dir: string, checkpoint: () => void = () => undefined): Promise<PreparedIdSet> {
     const invalid: IdIssues = { count: 0, examples: [] };
     const spill = new RecordSpill(join(dir, 'prepare'), ID_RECORD_BYTES);
     const record = Buffer.alloc(ID_RECORD_BYTES);
@@ -133,10 +132,12 @@ export class PreparedIdSet {
         record.writeUInt32LE(row, DIGEST_BYTES);
         spill.add(record[0]!, record);
       }
-      if (++read % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (++read % YIELD_EVERY === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+        checkpoint();
+      }
     }
     const out = new FileAppender(join(dir, IDS_FILE));
-    const duplicateRows = new Set<number>();
     let duplicateCount = 0;
     let count = 0;
     try {
@@ -148,7 +149,6 @@ export class PreparedIdSet {
           // Records went in row order, so the first of equal digests is the id's first row.
           if (kept >= 0 && bytes.compare(bytes, kept, kept + DIGEST_BYTES, at, at + DIGEST_BYTES) === 0) {
             duplicateCount++;
-            if (duplicateRows.size < MAX_EXAMPLES) duplicateRows.add(bytes.readUInt32LE(at + DIGEST_BYTES));
             continue;
           }
           kept = at;
@@ -161,9 +161,8 @@ export class PreparedIdSet {
       out.close();
       spill.remove();
     }
+    // Duplicates are counted, not shown: an example would be a real id in the clear.
     const duplicates: IdIssues = { count: duplicateCount, examples: [] };
-    if (duplicateRows.size > 0) for (const [raw, row] of source()) if (duplicateRows.has(row)) noteIssue({ count: 0, examples: duplicates.examples }, normaliseId(raw));
-    writeFileSync(join(dir, META_FILE), JSON.stringify({ count, invalid, duplicates }), { mode: 0o600 });
     return new PreparedIdSet(dir, count, invalid, duplicates);
   }
 

@@ -24,8 +24,12 @@ import { DIGEST_BYTES, ID_RECORD_BYTES, type PreparedIdSet } from './ids.js';
 export interface PsiLink {
   send(kind: string, bytes: Uint8Array): Promise<void>;
   receive(kind: string): Promise<Uint8Array>;
+  /** Throws when this side's work should stop (a newer attempt of the step, the job ended); called between pieces of work. */
+  checkpoint(): void;
 }
 
+/** The most a chunk may carry: what readRecordPieces gives (a megabyte), or one blinding of it. */
+const MAX_CHUNK_BYTES = 1 << 20;
 /** Chunks a sender may have unacknowledged: enough to keep both ends busy, few enough to bound the receiver's inbox. */
 const WINDOW = 4;
 /** Blindings in flight on one stream: one on the workers while the next is prepared. */
@@ -61,6 +65,7 @@ export async function* receiveStream(link: PsiLink, kind: string): AsyncGenerato
     const bytes = await link.receive(`${kind}#${k}`);
     if (bytes[0] === 0 && bytes.length === 1) return;
     if (bytes[0] !== 1) throw protocolError(`chunk ${k} of ${kind} has no stream frame`);
+    if (bytes.length > MAX_CHUNK_BYTES + 1) throw protocolError(`chunk ${k} of ${kind} holds ${bytes.length - 1} bytes, more than ${MAX_CHUNK_BYTES}`);
     yield bytes.subarray(1);
     await link.send(`${kind}.ack#${k}`, new Uint8Array(0));
   }
@@ -83,10 +88,11 @@ async function* mapInOrder<T, U>(source: AsyncIterable<T> | Iterable<T>, fn: (it
 }
 
 /** The blinded points of a prepared set's records, in its order, with the rows they came from. */
-function blindOwn(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet): AsyncGenerator<{ blinded: Buffer; rows: Uint32Array }> {
+function blindOwn(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, checkpoint: () => void): AsyncGenerator<{ blinded: Buffer; rows: Uint32Array }> {
   return mapInOrder(
     ids.pieces(),
     (piece) => {
+      checkpoint();
       // The piece's buffer is reused by the next read: take what is needed now.
       const view = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
       const rows = Uint32Array.from({ length: piece.length / ID_RECORD_BYTES }, (_, i) => view.readUInt32LE(i * ID_RECORD_BYTES + DIGEST_BYTES));
@@ -137,7 +143,7 @@ export class GuestPsi {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const ownOut = new FileAppender(ownFile);
     try {
-      for await (const { blinded } of blindOwn(key, salt, ids)) ownOut.write(blinded);
+      for await (const { blinded } of blindOwn(key, salt, ids, links[0]?.checkpoint ?? (() => undefined))) ownOut.write(blinded);
     } finally {
       ownOut.close();
     }
@@ -180,6 +186,7 @@ export class GuestPsi {
     const pair = Buffer.alloc(8);
     let shared = 0;
     for (let b = 0; b < SPILL_BUCKETS; b++) {
+      link.checkpoint();
       const guest = guestDouble.read(b);
       const host = hostDouble.read(b);
       const index = new BlindedIndex(host, VALUE_RECORD_BYTES);
@@ -248,12 +255,13 @@ export class HostPsi {
   static async run(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, link: PsiLink, dir: string): Promise<HostPsi> {
     rmSync(dir, { recursive: true, force: true });
     const own = new RecordSpill(join(dir, 'own'), VALUE_RECORD_BYTES);
-    for await (const { blinded, rows } of blindOwn(key, salt, ids)) spillValues(own, blinded, 0, (i) => rows[i]!);
+    for await (const { blinded, rows } of blindOwn(key, salt, ids, link.checkpoint)) spillValues(own, blinded, 0, (i) => rows[i]!);
     // Sorted by blinded value: the order the guest sees depends on nothing it could relate to this party's file.
     const values = new FileAppender(join(dir, 'host-blinded.bin'));
     const order = new FileAppender(join(dir, 'order.u32'));
     try {
       for (let b = 0; b < SPILL_BUCKETS; b++) {
+        link.checkpoint();
         const bytes = own.read(b);
         for (const i of sortedOrder(bytes, VALUE_RECORD_BYTES, POINT_BYTES)) {
           values.write(bytes.subarray(i * VALUE_RECORD_BYTES, i * VALUE_RECORD_BYTES + POINT_BYTES));
@@ -289,7 +297,8 @@ export class HostPsi {
         // A copy: the chunk may be a view into a shared pool, at any offset.
         const words = new Uint32Array(new Uint8Array(chunk).buffer);
         if (!counts) {
-          counts = Array.from(words.subarray(1, 1 + words[0]!));
+          if (words.length < 1 || words.length !== 1 + words[0]!) throw protocolError('the alignment header does not hold its parts\' counts');
+          counts = Array.from(words.subarray(1));
           leftInPart = counts[0] ?? 0;
           continue;
         }
