@@ -1,7 +1,14 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
+import type { LoadedDataset, LoadReport } from '../src/data/csv.js';
 import { createLogger } from '../src/log.js';
 import type { StepRequest } from '../src/wire/messages.js';
-import { PartyChannel, Superseded } from '../participant/vertical-channel.js';
+import { PartyChannel, PSI_DIR, Superseded } from '../participant/vertical-channel.js';
+import { VerticalParty, type PartyData } from '../participant/vertical-job.js';
+import { verticalJob } from './helpers/vertical.js';
 
 /** A party whose every step does some local work, then waits for one payload from the guest. */
 class WaitingParty extends PartyChannel {
@@ -29,7 +36,11 @@ class WaitingParty extends PartyChannel {
 const io = { relay: async () => undefined, decrypt: async () => undefined };
 const request = (attempt: number): StepRequest => ({ step: 'psi', attempt, epoch: 0, batch: 0, argsJson: '{}' });
 const parties: PartyChannel[] = [];
-afterAll(() => parties.forEach((p) => p.dispose()));
+const dirs: string[] = [];
+afterAll(() => {
+  parties.forEach((p) => p.dispose());
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe('a vertical step retried while its first attempt is still working', () => {
   it('stops the first attempt at its next wait instead of letting it wait out the step deadline', async () => {
@@ -45,4 +56,41 @@ describe('a vertical step retried while its first attempt is still working', () 
     await expect(second).resolves.toBeUndefined();
     expect(party.outcomes).toEqual(['attempt 0: superseded', 'attempt 1: superseded']);
   }, 10_000);
+});
+
+describe('a vertical party restarted between its PSI step and the next', () => {
+  const spec = JobSpec.parse(verticalJob({ encryption: { scheme: 'plaintext' } })) as VerticalJobSpec;
+  const data: LoadedDataset = { ids: ['A', 'B', 'C', 'D'], features: ['h1'], x: Float32Array.from([1, 2, 3, 4]), groups: {}, rows: 4, report: {} as LoadReport };
+  const source = (rowsDigest: string): PartyData => ({ ids: () => data.ids.map((id, r) => [id, r] as const), load: () => data, rowsDigest: () => rowsDigest });
+  const log = createLogger('test', 'silent');
+
+  /** A host's job folder as the PSI step leaves it: its keys, the aligned rows, and what was aligned with what rows. */
+  async function aligned(): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), 'fedcredit-restore-'));
+    dirs.push(dir);
+    const job = new VerticalParty('job-1', spec, 'tax-bureau', source('rows-v1'), ['h1'], io, log, dir);
+    parties.push(job);
+    await job.install({ ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: new Uint8Array(), parties: [], guest: 'bank', hosts: ['tax-bureau'], psiSalt: new Uint8Array(32) });
+    const rows = join(dir, PSI_DIR, 'aligned');
+    mkdirSync(rows, { recursive: true });
+    for (const [part, list] of [['train', [2, 0]], ['validation', [1]], ['test', [3]]] as const) writeFileSync(join(rows, `${part}.rows`), new Uint8Array(Uint32Array.from(list).buffer));
+    writeFileSync(join(rows, 'done.json'), JSON.stringify({ step: 1, attempt: 0, rowsDigest: 'rows-v1' }));
+    return dir;
+  }
+
+  it('rejoins from the aligned rows, and records them by id in the shared order when the next step begins', async () => {
+    const dir = await aligned();
+    const job = await VerticalParty.restore('job-1', spec, 'tax-bureau', source('rows-v1'), ['h1'], io, log, dir);
+    expect(job).toBeDefined();
+    parties.push(job!);
+    void job!.runStep(2, { step: 'validate', attempt: 0, epoch: 1, batch: 0, argsJson: '{}' }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(readFileSync(join(dir, 'aligned-ids.csv'), 'utf8')).toBe('id,part\nC,train\nA,train\nB,validation\nD,test\n');
+    expect(existsSync(join(dir, PSI_DIR))).toBe(false);
+  });
+
+  it('does not rejoin when its rows changed since the PSI', async () => {
+    const dir = await aligned();
+    expect(await VerticalParty.restore('job-1', spec, 'tax-bureau', source('rows-v2'), ['h1'], io, log, dir)).toBeUndefined();
+  });
 });
