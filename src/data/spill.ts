@@ -38,10 +38,6 @@ export class RecordSpill {
     this.counts[bucket]!++;
   }
 
-  count(bucket: number): number {
-    return this.counts[bucket]!;
-  }
-
   /** Every record of a bucket, in the order added. */
   read(bucket: number): Buffer {
     this.flush(bucket);

@@ -59,7 +59,7 @@ export function pointsOfDigests(salt: Uint8Array, records: Uint8Array, stride = 
   return out;
 }
 
-/** The points of normalised ids (pointsOfDigests of their digests). */
+/** The points of normalised ids (pointsOfDigests of their digests): what tests and tools check the wire against. */
 export function hashIds(salt: Uint8Array, ids: readonly string[]): Buffer {
   return pointsOfDigests(salt, Buffer.concat(ids.map(idDigest)));
 }

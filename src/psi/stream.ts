@@ -143,6 +143,7 @@ export class GuestPsi {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const ownOut = new FileAppender(ownFile);
     try {
+      // Every link belongs to the same step attempt, so any one of them says whether to go on.
       for await (const { blinded } of blindOwn(key, salt, ids, links[0]?.checkpoint ?? (() => undefined))) ownOut.write(blinded);
     } finally {
       ownOut.close();
