@@ -305,6 +305,20 @@ async function verticalScale(): Promise<void> {
   table.push(['vertical_lr by rows (1 host)', `epoch ${byRows[100_000]!.toFixed(2)}s / ${byRows[1_000_000]!.toFixed(2)}s for 100k / 1M rows`, `exponent ${rowExponent.toFixed(2)}`, '']);
 }
 
+/** A plaintext vertical job whose PSI is what a scenario measures (an hour per step allows 10M ids). */
+function psiJob(name: string, guest: string, host: string, minIntersection: number) {
+  return {
+    name,
+    kind: 'vertical-lr',
+    purpose: 'benchmark',
+    guest,
+    hosts: [host],
+    alignment: { id_format: 'any', min_intersection: minIntersection },
+    training: { epochs: 1, batch_size: 4096, patience: 0, step_timeout_s: 3600 },
+    encryption: { scheme: 'plaintext' },
+  };
+}
+
 /** ECDH PSI between two participant processes over loopback: n x n ids, half shared. */
 async function psi(n: number): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-psi-'));
@@ -329,16 +343,7 @@ async function psi(n: number): Promise<void> {
   let peaks: number[] = [];
   const endOfPsi = (e: JobEvent) => /enterprises shared by all parties/.test(e.message);
   try {
-    const run = await runJob(fed, {
-      name: 'bench-psi',
-      kind: 'vertical-lr',
-      purpose: 'benchmark',
-      guest: 'bank',
-      hosts: ['tax-bureau'],
-      alignment: { id_format: 'any', min_intersection: 1 },
-      training: { epochs: 1, batch_size: 4096, patience: 0, step_timeout_s: 600 },
-      encryption: { scheme: 'plaintext' },
-    }, (e) => {
+    const run = await runJob(fed, psiJob('bench-psi', 'bank', 'tax-bureau', 1), (e) => {
       if (endOfPsi(e)) peaks = ['bank', 'tax-bureau'].map((p) => procStats(fed.cluster.process(p)!.pid!).peakRssMb);
     });
     run.client.close();
@@ -474,16 +479,7 @@ async function memory(): Promise<void> {
         writeFileSync(`/proc/${large}/clear_refs`, '5');
         // min_intersection above the 20,000 shared ids stops the job once the guest has matched them: the PSI runs
         // whole (both sides' blinding, both streams, the guest's join), and the rows are never loaded for training.
-        const psiRun = await runJob(fed, {
-          name: 'bench-memory-psi',
-          kind: 'vertical-lr',
-          purpose: 'benchmark',
-          guest: 'bank-guest',
-          hosts: ['bank-large'],
-          alignment: { id_format: 'any', min_intersection: 20_001 },
-          training: { epochs: 1, batch_size: 4096, patience: 0, step_timeout_s: 3600 },
-          encryption: { scheme: 'plaintext' },
-        });
+        const psiRun = await runJob(fed, psiJob('bench-memory-psi', 'bank-guest', 'bank-large', 20_001));
         psiRun.client.close();
         if (!/share 20000 enterprises, below/.test(psiRun.last.message)) throw new Error(`memory ${rows} PSI: ${psiRun.last.message}`);
         const psiStart = psiRun.events.find((e) => e.stage === 'psi')!;
