@@ -13,6 +13,11 @@ import type { Logger } from '../src/log.js';
 import { prepareIds } from '../src/psi/ids.js';
 import { GuestPsi, NOT_HELD } from '../src/psi/stream.js';
 
+/** Each id with its place in the list, made one at a time (a host's list is all its ids). */
+function* withPositions(ids: readonly string[]): Generator<readonly [string, number]> {
+  for (let i = 0; i < ids.length; i++) yield [ids[i]!, i];
+}
+
 /** Positions per alignment chunk: a megabyte, as every PSI stream's chunks. */
 const CHUNK_POSITIONS = 262_144;
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
@@ -152,7 +157,7 @@ export class ScoringParty extends PartyChannel {
         );
       }
       // The guest brings its queries (the row of each is its place in the request), a host all its ids.
-      const source = this.role === 'host' ? () => this.data.ids.map((id, row) => [id, row] as const) : () => this.queries.ids.map((id, i) => [id, i] as const);
+      const source = () => withPositions(this.role === 'host' ? this.data.ids : this.queries.ids);
       const ids = await this.prepareIds(source, this.spec.id_format, step, req.attempt);
       if (this.role === 'host') {
         const psi = await this.hostPsi(ids, step, req.attempt);

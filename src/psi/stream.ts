@@ -103,12 +103,13 @@ function blindOwn(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, checkpoint:
   );
 }
 
-function spillValues(spill: RecordSpill, values: Uint8Array, firstIndex: number, indexOf: (i: number) => number = (i) => firstIndex + i): void {
+/** Spill each 32-byte value of `values` with a uint32 beside it: `tag(i)` for the i-th value. */
+function spillValues(spill: RecordSpill, values: Uint8Array, tag: (i: number) => number): void {
   if (values.length % POINT_BYTES !== 0) throw protocolError(`a PSI chunk of ${values.length} bytes does not hold whole ${POINT_BYTES}-byte points`);
   const record = Buffer.alloc(VALUE_RECORD_BYTES);
   for (let i = 0; i < values.length / POINT_BYTES; i++) {
     record.set(values.subarray(i * POINT_BYTES, (i + 1) * POINT_BYTES));
-    record.writeUInt32LE(indexOf(i), POINT_BYTES);
+    record.writeUInt32LE(tag(i), POINT_BYTES);
     spill.add(record[0]!, record);
   }
 }
@@ -171,13 +172,13 @@ export class GuestPsi {
       sendStream(link, 'psi.guest_blinded', readRecordPieces(ownFile, POINT_BYTES)),
       (async () => {
         for await (const chunk of receiveStream(link, 'psi.guest_double')) {
-          spillValues(guestDouble, chunk, returned);
+          spillValues(guestDouble, chunk, (i) => returned + i);
           returned += chunk.length / POINT_BYTES;
         }
       })(),
       (async () => {
         for await (const chunk of mapInOrder(receiveStream(link, 'psi.host_blinded'), (c) => key.blind(c), BLINDING_DEPTH)) {
-          spillValues(hostDouble, chunk, hostIds);
+          spillValues(hostDouble, chunk, (i) => hostIds + i);
           hostIds += chunk.length / POINT_BYTES;
         }
       })(),
@@ -256,7 +257,7 @@ export class HostPsi {
   static async run(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, link: PsiLink, dir: string): Promise<HostPsi> {
     rmSync(dir, { recursive: true, force: true });
     const own = new RecordSpill(join(dir, 'own'), VALUE_RECORD_BYTES);
-    for await (const { blinded, rows } of blindOwn(key, salt, ids, link.checkpoint)) spillValues(own, blinded, 0, (i) => rows[i]!);
+    for await (const { blinded, rows } of blindOwn(key, salt, ids, link.checkpoint)) spillValues(own, blinded, (i) => rows[i]!);
     // Sorted by blinded value: the order the guest sees depends on nothing it could relate to this party's file.
     const values = new FileAppender(join(dir, 'host-blinded.bin'));
     const order = new FileAppender(join(dir, 'order.u32'));
