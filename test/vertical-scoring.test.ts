@@ -101,6 +101,14 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     ).rejects.toThrow(/tax-bureau is not the guest of job-.* \(the guest is bank\)/);
   });
 
+  it('a request with no enterprise the bank holds data for fails, counting what was wrong with the ids', async () => {
+    const train = (await readLedgerJobs()).find((j) => j.kind === 'vertical-lr')!;
+    const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
+    await expect(
+      requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: train.jobId, ids: ['not-a-code', '91350100M000100Y43'], idFormat: 'uscc', purpose: 'test' }),
+    ).rejects.toThrow(/none of the 2 requested ids is a valid id in bank's data \(1 invalid, 1 not in the data\)/);
+  });
+
   const readLedgerJobs = async () =>
     readLedger(join(fed.dir, 'coordinator-state', 'ledger'))
       .entries.filter((e) => e.entry.kind === 'job_submitted')
