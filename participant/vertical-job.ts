@@ -15,7 +15,7 @@ import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
-import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
+import { CkksEngine, VERTICAL_CKKS_PARAMS, type BatchColumns } from '../src/he/ckks.js';
 import { toFloat64 } from '../src/fl/vector-codec.js';
 import { idReport } from '../src/psi/ids.js';
 import { GuestPsi } from '../src/psi/stream.js';
@@ -64,6 +64,12 @@ const BOX_KEY = 'box-x25519.pem';
 const SETUP = 'vertical-setup.bin';
 const PROGRESS = 'progress.json';
 const BINNING = 'binning.json';
+
+/**
+ * What a party keeps of its batches' encoded columns across epochs (16 diagonals of 128 KiB for up to 16 columns:
+ * 2 MiB per batch, so 64 batches of 4,096 rows); batches past it are encoded again every epoch.
+ */
+const KEPT_COLUMNS_BYTES = 128 * 2 ** 20;
 
 interface SavedSnapshot {
   weights: number[];
@@ -171,6 +177,12 @@ export class VerticalParty extends PartyChannel {
   private alignedDir?: string;
   /** The next batch's work, begun at the end of the batch before. */
   private nextBatch?: BatchWork;
+  /** The training rows in the order the fixed batch partition cuts them (batchRows). */
+  private partition?: Uint32Array;
+  private epochOrder?: { epoch: number; order: Uint32Array };
+  /** Columns of batches (by id in the partition) kept with their encoded diagonals for later epochs. */
+  private readonly keptColumns = new Map<number, BatchColumns>();
+  private keptColumnsBytes = 0;
   /** The batch being trained, whose gradient input dispose() must free if the job ends in the middle. */
   private inFlight?: BatchWork;
   private disposed = false;
@@ -453,6 +465,7 @@ export class VerticalParty extends PartyChannel {
 
   /** The party's model on its features as they stand: all of them standardised, or after binning the selected ones (as WOE when the job says so). */
   private buildModel(): void {
+    this.dropKeptColumns();
     const input = modelInputs(this.data, this.features, this.binned, this.spec.binning?.woe_transform ?? false);
     this.modelFeatures = input.features;
     this.model = new PartyModel(input.data, input.featureIdx, this.alignment!.train, input.standardise ? this.spec.training.clip : 0, this.role === 'guest', input.standardise);
@@ -564,11 +577,43 @@ export class VerticalParty extends PartyChannel {
   // ---------------------------------------------------------------------------------------------------------
   // Training
 
-  private batchRows(epoch: number, batch: number): Uint32Array {
+  /**
+   * The training rows of batch `id` of the job's fixed partition: the training rows shuffled once by the seed and
+   * cut into batches. Every epoch visits the same batches in an order of its own (batchId), so that a party can
+   * keep a batch's encoded columns from one epoch to the next.
+   */
+  private batchRows(id: number): Uint32Array {
     const train = this.alignment!.train;
-    const order = seededShuffle(train.length, new Rng(this.spec.training.seed, 1000 + epoch));
+    this.partition ??= seededShuffle(train.length, new Rng(this.spec.training.seed, 999));
     const size = this.spec.training.batch_size;
-    return order.subarray(batch * size, Math.min(train.length, (batch + 1) * size)).map((i) => train[i]!);
+    return this.partition.subarray(id * size, Math.min(train.length, (id + 1) * size)).map((i) => train[i]!);
+  }
+
+  /** Which batch of the partition is the `position`-th of `epoch`. */
+  private batchId(epoch: number, position: number): number {
+    const batches = Math.ceil(this.alignment!.train.length / this.spec.training.batch_size);
+    const order = this.epochOrder?.epoch === epoch ? this.epochOrder.order : seededShuffle(batches, new Rng(this.spec.training.seed, 1000 + epoch));
+    this.epochOrder = { epoch, order };
+    return order[position]!;
+  }
+
+  /** A batch's columns for the cipher: kept from an earlier epoch, or made now and kept while KEPT_COLUMNS_BYTES allows. */
+  private batchColumns(id: number, rows: Uint32Array): BatchColumns {
+    const kept = this.keptColumns.get(id);
+    if (kept) return kept;
+    const columns = this.cipher!.batchColumns(this.model!.columns(rows));
+    if (this.keptColumnsBytes + columns.keptBytes <= KEPT_COLUMNS_BYTES) {
+      columns.keep();
+      this.keptColumns.set(id, columns);
+      this.keptColumnsBytes += columns.keptBytes;
+    }
+    return columns;
+  }
+
+  private dropKeptColumns(): void {
+    for (const columns of this.keptColumns.values()) columns.dispose();
+    this.keptColumns.clear();
+    this.keptColumnsBytes = 0;
   }
 
   private async batch(step: number, attempt: number, epoch: number, batch: number): Promise<void> {
@@ -620,9 +665,10 @@ export class VerticalParty extends PartyChannel {
     this.nextBatch = undefined;
     if (ready && ready.epoch === epoch && ready.batch === batch) return ready;
     ready?.input.dispose();
-    const rows = this.batchRows(epoch, batch);
+    const id = this.batchId(epoch, batch);
+    const rows = this.batchRows(id);
     const mask = this.drawMask();
-    return { epoch, batch, rows, mask, input: this.cipher!.gradientInput(this.model!.columns(rows), mask) };
+    return { epoch, batch, rows, mask, input: this.cipher!.gradientInput(this.batchColumns(id, rows), mask) };
   }
 
   /** A host's [[0.25·u]] for the batch: the one made ahead if the weights are still those it was made with. */
@@ -718,6 +764,10 @@ export class VerticalParty extends PartyChannel {
     const weights = this.epochWeights.get(epoch);
     if (!weights) throw new FedcreditError(ErrorCode.JOB_FAILED, `no weights of epoch ${epoch} on ${this.org}`, 'the participant restarted during the job; resubmit it');
     this.model!.weights = weights.slice();
+    // Training is over: free the batches' encoded columns (and a next batch made ahead, if training stopped early).
+    this.nextBatch?.input.dispose();
+    this.nextBatch = undefined;
+    this.dropKeptColumns();
     if (this.role === 'guest') {
       const bytes = readFileSync(join(this.jobDir, validationScoresFile(epoch)));
       const z = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
@@ -844,6 +894,7 @@ export class VerticalParty extends PartyChannel {
     this.nextBatch?.input.dispose();
     this.nextBatch = undefined;
     this.inFlight?.input.dispose();
+    this.dropKeptColumns();
     super.dispose();
     this.engine?.dispose();
   }

@@ -6,7 +6,7 @@
  * 1e-6 of its largest entry; the arbiter must refuse per-record ciphertexts; what it decrypts per slot must look
  * like the masks alone; and the WASM heap must not grow over many batches.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   CkksEngine,
   DEFAULT_CKKS_PARAMS,
@@ -452,7 +452,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
       const partials = b.hostScores.map((u) => cipher.encryptPartial(Float64Array.from(u, (v) => 0.25 * v)));
       const fore = cipher.foreGradient(partials, b.weights, b.offset);
       const mask = randomMask(rng, cipher.maskMagnitude, cipher.slots);
-      const input = cipher.gradientInput(columns, mask);
+      const input = cipher.gradientInput(cipher.batchColumns(columns), mask);
       while (input.encodeNext());
       const masked = runSteps(cipher.maskedGradient(fore, input));
       input.dispose();
@@ -466,7 +466,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
     }
     // The plaintext arbiter refuses a gradient that is not one value per slot.
     expect(() => arbiterDecrypt('plaintext', undefined, undefined, float64Bytes(new Float64Array(14)), 14)).toThrow(/holds 4096 values, got 14/);
-    expect(() => plaintextCipher.gradientInput(columns, new Float64Array(14))).toThrow(/one value per slot/);
+    expect(() => plaintextCipher.gradientInput(plaintextCipher.batchColumns(columns), new Float64Array(14))).toThrow(/one value per slot/);
   });
 
   it('plaintexts encoded ahead of [[d]] (all, some or none) give the same ciphertext; an input serves one gradient; at most GRADIENT_INPUT_BUDGET_BYTES are held', () => {
@@ -495,7 +495,43 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
       expect(calls, `p = ${p}`).toBe(expected);
       input.dispose();
     }
-    expect(() => engine.maskedGradientOf(fore, plaintextCipher.gradientInput(columns, mask) as unknown as GradientInput, keys.galoisKeys)).toThrow(/takes what gradientInput returned/);
+    expect(() => engine.maskedGradientOf(fore, plaintextCipher.gradientInput(plaintextCipher.batchColumns(columns), mask) as unknown as GradientInput, keys.galoisKeys)).toThrow(/takes what gradientInput returned/);
+    expect(() => engine.gradientInput(plaintextCipher.batchColumns(columns), mask)).toThrow(/takes what batchColumns returned/);
+  });
+
+  it('kept batch columns serve every later gradient of the batch with the same ciphertext, encode no diagonal again, and free their heap on dispose', () => {
+    const rng = new Rng(23);
+    const b = makeBatch(rng, 4096, 1);
+    const fore = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
+    const columns = makeColumns(rng, 4096, 14);
+    const masks = [randomMask(rng, MASK), randomMask(rng, MASK), randomMask(rng, MASK)];
+    const direct = masks.map((mask) => engine.maskedGradient(fore, columns, mask, keys.galoisKeys));
+    // Every plaintext the engine encodes goes through its one encode method.
+    const encode = vi.spyOn(engine as unknown as { encode: (...args: unknown[]) => unknown }, 'encode');
+    const cycle = () => {
+      const batch = engine.batchColumns(columns);
+      expect(batch.keptBytes).toBe(16 * 8192 * 2 * 8);
+      batch.keep();
+      masks.forEach((mask, i) => {
+        encode.mockClear();
+        const input = engine.gradientInput(batch, mask);
+        while (input.encodeNext());
+        expect(Buffer.from(engine.maskedGradientOf(fore, input, keys.galoisKeys)).equals(Buffer.from(direct[i]!)), `gradient ${i}`).toBe(true);
+        // The first gradient encodes the mask and the 16 diagonals; later ones only their own mask.
+        expect(encode.mock.calls.length, `gradient ${i}`).toBe(i === 0 ? 17 : 1);
+        input.dispose();
+      });
+      batch.dispose();
+      const late = engine.gradientInput(batch, masks[0]!);
+      expect(() => engine.maskedGradientOf(fore, late, keys.galoisKeys)).toThrow(/disposed/);
+      late.dispose();
+    };
+    cycle();
+    // 2 MiB of diagonals per cycle: a leak would grow the heap.
+    const heap = wasmHeapBytes();
+    for (let i = 0; i < 8; i++) cycle();
+    expect(wasmHeapBytes()).toBe(heap);
+    encode.mockRestore();
   });
 
   it('residueClassSums: compensated class sums modulo the next power of two ≥ count', () => {

@@ -911,11 +911,11 @@ export class CkksEngine {
   }
 
   /**
-   * A party's plaintext side of one masked gradient (its batch's feature columns and its per-slot mask), checked
-   * and ready to be encoded ahead of [[d]]: the diagonals depend only on the columns, so a party encodes them
-   * while it waits for the fore-gradient (GradientInput.encodeNext). See maskedGradient for the arguments.
+   * A batch's feature columns (p columns of B values each), checked, ready to have their diagonals encoded ahead
+   * of [[d]] (they depend only on the columns) and, once keep() is called, kept for later gradients of the same
+   * batch. See maskedGradient for the layout.
    */
-  gradientInput(columns: Float64Array[], mask: Float64Array): GradientInput {
+  batchColumns(columns: Float64Array[]): BatchColumns {
     const scales = this.verticalScales();
     const S = this.slotCount;
     const p = columns.length;
@@ -926,21 +926,41 @@ export class CkksEngine {
       if (column.length !== B) throw new RangeError(`feature column ${j} has ${column.length} values, column 0 has ${B}`);
       requireFinite(column, `feature column ${j}`);
     });
-    if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
-    requireFinite(mask, 'the mask');
-    let maskMax = 0;
-    for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
-    if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
+    // A plaintext at level 1 holds N = 2·slots coefficients for each of that level's primes, 8 bytes each.
+    const plainBytes = 2 * S * this.chain[1]!.primes.length * 8;
+    return new DiagonalColumns(columns, verticalGradientPlan(p, S), scales.diagonal, this.levelOneEncoder(), S, plainBytes);
+  }
+
+  /**
+   * A party's plaintext side of one masked gradient: its batch's columns (batchColumns) and its per-slot mask,
+   * checked; the mask and the diagonals not yet encoded can be encoded ahead of [[d]] (GradientInput.encodeNext).
+   * Takes plain columns for a one-off gradient. See maskedGradient for the arguments.
+   */
+  gradientInput(columns: BatchColumns | Float64Array[], mask: Float64Array): GradientInput {
+    const batch = Array.isArray(columns) ? this.batchColumns(columns) : columns;
+    if (!(batch instanceof DiagonalColumns)) throw new RangeError('gradientInput takes what batchColumns returned');
+    const S = this.slotCount;
+    try {
+      if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
+      requireFinite(mask, 'the mask');
+      let maskMax = 0;
+      for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
+      if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
+    } catch (err) {
+      if (batch !== columns) batch.dispose();
+      throw err;
+    }
+    return new DiagonalInput(batch, mask, this.verticalScales().gradient, this.levelOneEncoder());
+  }
+
+  /** Encodes at the top level, then reduces to level 1 where [[d]] and the products live. */
+  private levelOneEncoder(): (values: Float64Array, scale: number) => PlainText {
     const { encoder, evaluator } = this.tools();
-    // Encoded at the top level, then reduced to level 1 where [[d]] and the products live.
-    const encodeAtLevelOne = (values: Float64Array, scale: number): PlainText => {
+    return (values, scale) => {
       const plain = this.encode(encoder, values, scale);
       evaluator.plainModSwitchToNext(plain, plain);
       return plain;
     };
-    // A plaintext at level 1 holds N = 2·slots coefficients for each of that level's primes, 8 bytes each.
-    const plainBytes = 2 * S * this.chain[1]!.primes.length * 8;
-    return new DiagonalInput(columns, mask, verticalGradientPlan(p, S), scales, encodeAtLevelOne, plainBytes);
   }
 
   /**
@@ -1012,19 +1032,19 @@ export class CkksEngine {
       for (let a = A - 1; a >= 0; a--) {
         let innerSet = false;
         for (let b = 0; b < g; b++) {
-          plain = input.take(g * a + b);
-          // A zero diagonal contributes nothing; SEAL refuses a product with a zero plaintext (transparent result).
-          if (!plain) continue;
           yield;
+          const k = g * a + b;
+          const diagonal = input.columns.get(k);
+          // A zero diagonal contributes nothing; SEAL refuses a product with a zero plaintext (transparent result).
+          if (!diagonal) continue;
           if (!innerSet) {
-            evaluator.multiplyPlain(babies[b]!, plain, inner);
+            evaluator.multiplyPlain(babies[b]!, diagonal, inner);
             innerSet = true;
           } else {
-            evaluator.multiplyPlain(babies[b]!, plain, product);
+            evaluator.multiplyPlain(babies[b]!, diagonal, product);
             evaluator.add(inner, product, inner);
           }
-          plain.delete();
-          plain = undefined;
+          input.columns.release(k);
         }
         // Horner: acc ← rot(acc, g) + inner_a.
         if (accSet) {
@@ -1157,10 +1177,25 @@ export function runSteps<T>(steps: Generator<void, T, void>): T {
 export const GRADIENT_INPUT_BUDGET_BYTES = 8 * 2 ** 20;
 
 /**
- * A party's feature columns and mask for one masked gradient (CkksEngine.gradientInput). encodeNext encodes one
- * more plaintext ahead of time (the mask first, then the diagonals in the order maskedGradient uses them) and
- * says whether there is more to do within GRADIENT_INPUT_BUDGET_BYTES; the input owns SEAL objects on the WASM
- * heap until dispose().
+ * A batch's feature columns, checked, with their generalized diagonals (CkksEngine.batchColumns). encodeNext
+ * encodes one more diagonal, in the order maskedGradient uses them, and says whether there is more to do: all of
+ * them once keep() was called, else within GRADIENT_INPUT_BUDGET_BYTES. Kept columns hold every diagonal they
+ * encoded until dispose(), so that the same batch in a later epoch encodes nothing; columns not kept free each
+ * diagonal once a product has used it. They own SEAL objects on the WASM heap until dispose().
+ */
+export interface BatchColumns {
+  /** Bytes on the WASM heap that keeping every diagonal takes (an upper bound: all-zero diagonals take none). */
+  readonly keptBytes: number;
+  readonly kept: boolean;
+  keep(): void;
+  encodeNext(): boolean;
+  dispose(): void;
+}
+
+/**
+ * One masked gradient's plaintext side (CkksEngine.gradientInput): a batch's columns and a mask. encodeNext encodes
+ * the mask, then the columns' diagonals ahead of [[d]]. dispose() frees the mask, and the columns unless they
+ * are kept.
  */
 export interface GradientInput {
   readonly plan: GradientPlan;
@@ -1168,25 +1203,31 @@ export interface GradientInput {
   dispose(): void;
 }
 
-class DiagonalInput implements GradientInput {
+class DiagonalColumns implements BatchColumns {
   /** Encoded diagonals by k = g·a + b; null for a diagonal that is all zero. */
   private readonly plains = new Map<number, PlainText | null>();
-  private mask?: PlainText;
   /** The next diagonal encodeNext looks at, in maskedGradient's order (a from P/g − 1 down, b up). */
   private cursor = 0;
   private readonly maxAhead: number;
-  private started = false;
   private disposed = false;
+  kept = false;
+  readonly keptBytes: number;
 
   constructor(
     private readonly columns: Float64Array[],
-    private readonly maskValues: Float64Array,
     readonly plan: GradientPlan,
-    private readonly scales: { diagonal: number; gradient: number },
+    private readonly scale: number,
     private readonly encodeAtLevelOne: (values: Float64Array, scale: number) => PlainText,
+    readonly slots: number,
     plainBytes: number,
   ) {
+    // One plaintext of the budget is the mask's.
     this.maxAhead = Math.max(0, Math.floor(GRADIENT_INPUT_BUDGET_BYTES / plainBytes) - 1);
+    this.keptBytes = plan.period * plainBytes;
+  }
+
+  keep(): void {
+    this.kept = true;
   }
 
   private orderAt(i: number): number {
@@ -1195,39 +1236,38 @@ class DiagonalInput implements GradientInput {
   }
 
   encodeNext(): boolean {
-    if (this.disposed || this.started) return false;
-    const limit = Math.min(this.plan.period, this.maxAhead);
-    if (!this.mask) {
-      this.maskPlain();
-    } else if (this.cursor < limit) {
+    if (this.disposed) return false;
+    const limit = this.kept ? this.plan.period : Math.min(this.plan.period, this.maxAhead);
+    while (this.cursor < limit) {
       const k = this.orderAt(this.cursor++);
+      if (this.plains.has(k)) continue;
       this.plains.set(k, this.encodeDiagonal(k));
+      break;
     }
     return this.cursor < limit;
   }
 
-  /** maskedGradientOf begins: an input serves one gradient, and nothing more is encoded ahead. */
-  start(): void {
-    if (this.disposed || this.started) throw new RangeError('a gradient input serves one maskedGradientOf call, before dispose()');
-    this.started = true;
+  /** Diagonal k, encoded ahead or now; undefined when it is all zero. Hand it back with release(k). */
+  get(k: number): PlainText | undefined {
+    if (this.disposed) throw new RangeError('these batch columns were disposed');
+    let plain = this.plains.get(k);
+    if (plain === undefined) {
+      plain = this.encodeDiagonal(k);
+      this.plains.set(k, plain);
+    }
+    return plain ?? undefined;
   }
 
-  /** The mask encoded at the products' scale on level 1 (kept until dispose). */
-  maskPlain(): PlainText {
-    this.mask ??= this.encodeAtLevelOne(this.maskValues, this.scales.gradient);
-    return this.mask;
-  }
-
-  /** Diagonal k, encoded now or ahead; the caller deletes it. Undefined when it is all zero. */
-  take(k: number): PlainText | undefined {
-    const ahead = this.plains.get(k);
+  /** A product is done with diagonal k: freed now unless the columns are kept. */
+  release(k: number): void {
+    if (this.kept) return;
+    this.plains.get(k)?.delete();
     this.plains.delete(k);
-    return (ahead === undefined ? this.encodeDiagonal(k) : ahead) ?? undefined;
   }
 
   /** rot(diag_k, −g·a) for k = g·a + b: slot i holds X[(i + b) mod S][(i − g·a) mod P], i.e. row r sits in slot (r − b) mod S with column (r − k) mod P. */
   private encodeDiagonal(k: number): PlainText | null {
-    const S = this.maskValues.length;
+    const S = this.slots;
     const P = this.plan.period;
     const b = k % this.plan.baby;
     const p = this.columns.length;
@@ -1244,15 +1284,60 @@ class DiagonalInput implements GradientInput {
         }
       }
     }
-    return nonzero ? this.encodeAtLevelOne(diagonal, this.scales.diagonal) : null;
+    return nonzero ? this.encodeAtLevelOne(diagonal, this.scale) : null;
   }
 
   dispose(): void {
     this.disposed = true;
     for (const plain of this.plains.values()) plain?.delete();
     this.plains.clear();
+  }
+}
+
+class DiagonalInput implements GradientInput {
+  private mask?: PlainText;
+  private started = false;
+  private disposed = false;
+
+  constructor(
+    readonly columns: DiagonalColumns,
+    private readonly maskValues: Float64Array,
+    private readonly scale: number,
+    private readonly encodeAtLevelOne: (values: Float64Array, scale: number) => PlainText,
+  ) {}
+
+  get plan(): GradientPlan {
+    return this.columns.plan;
+  }
+
+  encodeNext(): boolean {
+    if (this.disposed || this.started) return false;
+    if (!this.mask) {
+      this.maskPlain();
+      return true;
+    }
+    return this.columns.encodeNext();
+  }
+
+  /** maskedGradientOf begins: an input serves one gradient, and nothing more is encoded ahead. */
+  start(): void {
+    if (this.disposed || this.started) throw new RangeError('a gradient input serves one maskedGradientOf call, before dispose()');
+    this.started = true;
+  }
+
+  /** The mask encoded at the products' scale on level 1 (kept until dispose). */
+  maskPlain(): PlainText {
+    if (this.disposed) throw new RangeError('this gradient input was disposed');
+    this.mask ??= this.encodeAtLevelOne(this.maskValues, this.scale);
+    return this.mask;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.mask?.delete();
     this.mask = undefined;
+    if (!this.columns.kept) this.columns.dispose();
   }
 }
 

@@ -7,7 +7,7 @@
  * subtracts the same class sums of its mask (unmask). Both schemes do the same arithmetic, so their costs compare.
  */
 import { randomFillSync } from 'node:crypto';
-import { nextPowerOfTwo, residueClassSums, VERTICAL_MASK, type CkksEngine, type GradientInput } from '../he/ckks.js';
+import { nextPowerOfTwo, residueClassSums, VERTICAL_MASK, type BatchColumns, type CkksEngine, type GradientInput } from '../he/ckks.js';
 import { float64Bytes, toFloat64 } from '../fl/vector-codec.js';
 
 /** Slots of a plaintext-scheme masked gradient: the CKKS slot count (N = 8192), which also bounds the batch. */
@@ -24,10 +24,16 @@ export interface VerticalCipher {
   /** The guest's encrypted fore-gradient weights ⊙ (Σ partials) + offset. */
   foreGradient(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): Uint8Array;
   /**
-   * A party's batch columns and mask (`slots` values) for one masked gradient, checked. Its plaintexts can be
-   * encoded ahead, one per encodeNext() call, while the party waits for [[d]]; dispose() when done.
+   * A party's feature columns of one batch, checked. Their plaintexts can be encoded ahead (encodeNext) and, after
+   * keep(), kept for the same batch in later epochs (keptBytes says what that holds); dispose() when done.
    */
-  gradientInput(columns: Float64Array[], mask: Float64Array): PreparedGradient;
+  batchColumns(columns: Float64Array[]): BatchColumns;
+  /**
+   * A batch's columns and a mask (`slots` values) for one masked gradient, checked. Its plaintexts can be encoded
+   * ahead, one per encodeNext() call, while the party waits for [[d]]; dispose() when done (which disposes the
+   * columns too, unless they are kept).
+   */
+  gradientInput(columns: BatchColumns, mask: Float64Array): PreparedGradient;
   /**
    * Enc(z + mask) for a party's batch columns: `slots` values whose classes modulo P sum to Xᵀd, computed in
    * steps of a few milliseconds (run them with runSteps, or pause between them).
@@ -56,13 +62,33 @@ export function ckksCipher(engine: CkksEngine, publicKey: Uint8Array, galoisKeys
     maskMagnitude: VERTICAL_MASK,
     encryptPartial: (values) => engine.encryptSlots(values, publicKey),
     foreGradient: (partials, weights, offset) => engine.foreGradient(partials, weights, offset),
+    batchColumns: (columns) => engine.batchColumns(columns),
     gradientInput: (columns, mask) => engine.gradientInput(columns, mask),
     maskedGradient: (d, input) => engine.maskedGradientSteps(d, input as GradientInput, galoisKeys),
     unmask,
   };
 }
 
-/** The plaintext scheme has nothing to encode ahead. */
+/** The plaintext scheme has nothing to encode: keeping a batch keeps its columns. */
+class PlainColumns implements BatchColumns {
+  kept = false;
+  readonly keptBytes: number;
+
+  constructor(readonly columns: Float64Array[]) {
+    this.keptBytes = columns.length * (columns[0]?.length ?? 0) * 8;
+  }
+
+  keep(): void {
+    this.kept = true;
+  }
+
+  encodeNext(): boolean {
+    return false;
+  }
+
+  dispose(): void {}
+}
+
 class PlainGradientInput implements PreparedGradient {
   constructor(
     readonly columns: Float64Array[],
@@ -91,12 +117,17 @@ export const plaintextCipher: VerticalCipher = {
     for (let i = 0; i < sum.length; i++) sum[i] = weights[i]! * sum[i]! + offset[i]!;
     return float64Bytes(sum);
   },
-  gradientInput(columns, mask) {
+  batchColumns(columns) {
     const S = PLAINTEXT_SLOTS;
-    if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
     const B = columns[0]?.length ?? 0;
     if (columns.length === 0 || columns.length > S || B > S) throw new RangeError(`a masked gradient takes 1 to ${S} columns of at most ${S} records`);
-    return new PlainGradientInput(columns, mask);
+    return new PlainColumns(columns);
+  },
+  gradientInput(columns, mask) {
+    const S = PLAINTEXT_SLOTS;
+    if (!(columns instanceof PlainColumns)) throw new RangeError('gradientInput takes what batchColumns returned');
+    if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
+    return new PlainGradientInput(columns.columns, mask);
   },
   /**
    * The CKKS layout in the clear: record r's product with column c lands in slot (r − k) mod S with k = (r − c)
