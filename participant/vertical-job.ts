@@ -161,6 +161,8 @@ export class VerticalParty extends PartyChannel {
   private labels?: { train: Float64Array; validation: Float64Array; test: Float64Array };
   private classWeights = { negative: 1, positive: 1 };
   private stepStart?: { state?: ReturnType<PartyModel['snapshot']>; best: Best };
+  /** Whether the last thing saved is the end of the last step (endStep), with no step begun since. */
+  private savedStepEnd = false;
   private readonly epochWeights = new Map<number, Float64Array>();
   private best: Best = { epoch: 0, auc: -1, stale: 0 };
   private calibration?: { a: number; b: number };
@@ -277,13 +279,17 @@ export class VerticalParty extends PartyChannel {
     } else {
       this.stepStart = { state: this.model?.snapshot(), best: { ...this.best } };
     }
-    this.saveProgress(false);
+    // The file already holds the state a new step starts from when the step before saved its end and nothing
+    // happened since: a node restarted now rejoins from there, as it would from a save made here.
+    if (retry || aligned || !this.savedStepEnd) this.saveProgress(false);
+    this.savedStepEnd = false;
     // Only now that the job can rejoin from its own record are the PSI's files no longer needed.
     if (aligned) rmSync(join(this.jobDir, PSI_DIR), { recursive: true, force: true });
   }
 
   protected override endStep(): void {
     this.saveProgress(true);
+    this.savedStepEnd = true;
   }
 
   /**
