@@ -6,12 +6,13 @@ import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { encodeTreeHead, type Ledger } from '../src/ledger/ledger.js';
 import { Mailbox, ParticipantGone } from './mailbox.js';
+import { encodeFrames, type EncodedMessage } from '../src/wire/framing.js';
 import type { CoordinatorMessage, CoordinatorRequest, JobAccepted, JobEvent, JobState, ParticipantMessage, RoundProgress } from '../src/wire/messages.js';
 
 export interface SessionRegistry {
   isConnected(org: string): boolean;
   waitConnected(org: string, deadlineMs: number): Promise<boolean>;
-  send(org: string, message: CoordinatorMessage): Promise<void>;
+  send(org: string, message: CoordinatorMessage | EncodedMessage): Promise<void>;
   /** Feature columns a participant declared in its Hello (names only). */
   declaredFeatures(org: string): string[];
 }
@@ -98,8 +99,14 @@ export abstract class JobBase {
     await this.sessions.send(org, { jobId: this.id, round, ...body } as CoordinatorMessage);
   }
 
+  /** Send the same message to each of `orgs`, encoded once; a party that cannot be reached is skipped. */
+  protected async sendEach(orgs: string[], round: number, body: CoordinatorRequest): Promise<void> {
+    const encoded = encodeFrames('CoordinatorMessage', { jobId: this.id, round, ...body } as CoordinatorMessage);
+    await Promise.all(orgs.map((o) => this.sessions.send(o, encoded).catch(() => undefined)));
+  }
+
   protected async broadcast(body: CoordinatorRequest, round = 0): Promise<void> {
-    await Promise.all(this.participants.filter((o) => this.sessions.isConnected(o)).map((o) => this.send(o, round, body).catch(() => undefined)));
+    await this.sendEach(this.participants.filter((o) => this.sessions.isConnected(o)), round, body);
   }
 
   /** Offer the job to every party (the first is the lead); all must accept within the offer timeout. */

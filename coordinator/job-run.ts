@@ -394,7 +394,7 @@ export class JobRun extends JobBase {
         { round, purpose, attempt, asked, not_connected: this.participants.filter((o) => !asked.includes(o)), global_weights_sha256: global ? hex(sha256(global)) : null },
         global ? [{ name: 'global_weights', bytes: global }] : [],
       );
-      await Promise.all(asked.map((org) => this.send(org, round, { body: 'contributionRequest', contributionRequest }).catch(() => undefined)));
+      await this.sendEach(asked, round, { body: 'contributionRequest', contributionRequest });
       const contributors: string[] = [];
       const answered = new Set<string>();
       const waitingSince = Date.now();
@@ -457,7 +457,7 @@ export class JobRun extends JobBase {
       }
       const reporter = contributors[0]!;
       await this.record('aggregate_produced', { round, purpose, contributors }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
-      await Promise.all(contributors.map((org) => this.send(org, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors } }).catch(() => undefined)));
+      await this.sendEach(contributors, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors } });
       const opened = await this.collectOpened(contributors, purpose, round, deadline, reporter);
       return { values: opened.values, contributors, dropped, validation: opened.validation };
     }

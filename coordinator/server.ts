@@ -15,7 +15,7 @@ import { ErrorCode, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
 import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
-import { MAX_MESSAGE_BYTES, toChunks, type Frame } from '../src/wire/framing.js';
+import { MAX_MESSAGE_BYTES, toChunks, type EncodedMessage, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type {
   Chunk,
@@ -126,14 +126,14 @@ export class CoordinatorService implements SessionRegistry {
     return true;
   }
 
-  async send(org: string, message: CoordinatorMessage): Promise<void> {
+  async send(org: string, message: CoordinatorMessage | EncodedMessage): Promise<void> {
     const session = this.sessions.get(org);
     if (!session) throw new Error(`${org} is not connected`);
     await session.stream.send(message);
   }
 
   /** Connect: the participant's control stream. */
-  connect(call: grpc.ServerDuplexStream<Frame<ParticipantMessage>, Frame<CoordinatorMessage>>): void {
+  connect(call: grpc.ServerDuplexStream<Frame<ParticipantMessage>, Uint8Array>): void {
     let session: Session | undefined;
     const peer = call.getPeer();
     const refuse = (code: grpc.status, details: string) => {
@@ -143,7 +143,7 @@ export class CoordinatorService implements SessionRegistry {
     const auth = this.authorise(call, 'connect', refuse);
     if (!auth.ok) return;
     const stream = new FramedStream<ParticipantMessage, CoordinatorMessage>(
-      call as unknown as DuplexCall<Frame<ParticipantMessage>, Frame<CoordinatorMessage>>,
+      call as unknown as DuplexCall<Frame<ParticipantMessage>, Uint8Array>,
       'ParticipantMessage',
       'CoordinatorMessage',
       {

@@ -165,7 +165,7 @@ export class ParticipantNode {
       this.client?.close();
       const client = dialed(CoordinatorClient, address, this.opts.transport, { ...KEEPALIVE_OPTIONS });
       this.client = client;
-      const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
+      const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Uint8Array> }).connect();
       const stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
         onMessage: (m) => {
           this.record.message('received', m.jobId, m.round, m.body, null, receivedDetail(m));

@@ -14,7 +14,7 @@ import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
 import * as grpc from '@grpc/grpc-js';
 import { dialed } from '../src/wire/transport.js';
-import { sha256, toFrames, type Frame } from '../src/wire/framing.js';
+import { encodeFrames, sha256, type Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition } from '../src/wire/proto.js';
 import type { DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, ParticipantMessage } from '../src/wire/messages.js';
@@ -134,12 +134,12 @@ describe('bad input during a federation (real coordinator, two honest participan
   it('a stream that has not said Hello cannot make the coordinator buffer a large chunked message', async () => {
     const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
     const client = dialed(Client, fed.cluster.address, await fed.identity('bank-chatty', 'participant'));
-    const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
+    const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Uint8Array> }).connect();
     const status = new Promise<grpc.StatusObject>((resolve) => call.on('status' as 'end', resolve as never));
     call.on('error', () => undefined);
     const big = new Uint8Array(2 * 1024 * 1024).fill(7); // 2 MiB: sent as two 1 MiB chunks
     const vector = { scheme: 'ckks' as const, length: 1, blocks: [big], paramsFingerprint: new Uint8Array(32), blockSha256: [sha256(big)] };
-    for (const frame of toFrames('ParticipantMessage', { jobId: 'x', round: 1, body: 'contribution', contribution: { purpose: 'update', vector } } as ParticipantMessage).frames) {
+    for (const frame of encodeFrames('ParticipantMessage', { jobId: 'x', round: 1, body: 'contribution', contribution: { purpose: 'update', vector } } as ParticipantMessage).frames) {
       call.write(frame);
     }
     const result = await status;

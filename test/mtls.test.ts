@@ -13,7 +13,7 @@ import { CoordinatorClient } from '../src/client.js';
 import { initCa, issueCertificate, revokeCertificate } from '../src/pki/pki.js';
 import { dialed, identityFromDir, type Transport } from '../src/wire/transport.js';
 import { coordinatorServiceDefinition } from '../src/wire/proto.js';
-import { toFrames, type Frame } from '../src/wire/framing.js';
+import { encodeFrames, type Frame } from '../src/wire/framing.js';
 import type { ParticipantMessage } from '../src/wire/messages.js';
 import { TestFederation } from './helpers/federation.js';
 import { verifyLedger } from '../src/ledger/verify.js';
@@ -102,11 +102,11 @@ describe('mutual TLS and roles', () => {
     const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
     const connectAs = async (t: Transport, org: string) => {
       const client = dialed(Client, fed.cluster.address, t);
-      const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Frame<ParticipantMessage>, unknown> }).connect();
+      const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Uint8Array, unknown> }).connect();
       const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
       call.on('error', () => undefined);
       call.on('data', () => undefined);
-      for (const f of toFrames('ParticipantMessage', { jobId: '', round: 0, nonce: randomBytes(16), body: 'hello', hello: { organisation: org, softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false } } as ParticipantMessage).frames) call.write(f);
+      for (const f of encodeFrames('ParticipantMessage', { jobId: '', round: 0, nonce: randomBytes(16), body: 'hello', hello: { organisation: org, softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false } } as ParticipantMessage).frames) call.write(f);
       const s = await Promise.race([status, new Promise<grpc.StatusObject>((r) => setTimeout(() => r({ code: grpc.status.OK, details: 'still open', metadata: new grpc.Metadata() }), 3000))]);
       call.cancel();
       client.close();
@@ -123,14 +123,14 @@ describe('mutual TLS and roles', () => {
   it('a replayed message (a nonce the organisation already used) is refused with the reason', async () => {
     const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
     const client = dialed(Client, fed.cluster.address, await issue('replayer', 'participant'));
-    const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Frame<ParticipantMessage>, Frame<{ body: string; error?: { message: string } }>> }).connect();
+    const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Uint8Array, Frame<{ body: string; error?: { message: string } }>> }).connect();
     const errors: string[] = [];
     call.on('data', (f) => {
       if (f.frame === 'message' && f.message?.body === 'error') errors.push(f.message.error!.message);
     });
     call.on('error', () => undefined);
     const send = (m: object) => {
-      for (const f of toFrames('ParticipantMessage', m as ParticipantMessage).frames) call.write(f);
+      for (const f of encodeFrames('ParticipantMessage', m as ParticipantMessage).frames) call.write(f);
     };
     send({ jobId: '', round: 0, nonce: randomBytes(16), body: 'hello', hello: { organisation: 'replayer', softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false } });
     const captured = { jobId: 'job-20990101-00000000', round: 3, nonce: randomBytes(16), body: 'error', error: { code: 'X', message: 'captured', hint: '' } };

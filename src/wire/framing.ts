@@ -28,15 +28,34 @@ export function toChunks(transferId: string, payload: Uint8Array, chunkBytes = C
   return chunks;
 }
 
+/** A message encoded once for a control stream: its frames as they go to gRPC, and its own encoded size. */
+export interface EncodedMessage {
+  readonly frames: readonly Uint8Array[];
+  /** The message's encoded size (what a participant's egress record counts). */
+  readonly bytes: number;
+}
+
+/** The stream frame type that carries messages of `typeName`. */
+export function frameTypeOf(typeName: MessageTypeName): 'ParticipantFrame' | 'CoordinatorFrame' {
+  return typeName === 'ParticipantMessage' ? 'ParticipantFrame' : 'CoordinatorFrame';
+}
+
 /**
- * Split a message into frames: itself when small, else chunks whose data concatenates to its encoding. Also
- * returns the encoded size (what a participant's egress record counts).
+ * Encode a message for a control stream, once: one frame holding it when small, else chunk frames whose data
+ * concatenates to its encoding. The frames go to gRPC as they are (the stream's serialiser passes bytes
+ * through), and the same EncodedMessage can go to several streams.
  */
-export function toFrames<M extends object>(typeName: MessageTypeName, message: M, chunkBytes = CHUNK_BYTES): { frames: Frame<M>[]; bytes: number } {
-  const encoded = encodeMessage(typeName, message);
+export function encodeFrames<M extends object>(typeName: MessageTypeName, message: M, chunkBytes = CHUNK_BYTES): EncodedMessage {
+  const frameType = frameTypeOf(typeName);
+  // A frame is field 1 (tag 0x0a), the message's length as a varint, then the message.
+  const framed = encodeMessage(frameType, { message });
+  let header = 1;
+  while (framed[header]! & 0x80) header++;
+  header++;
+  const encoded = framed.subarray(header);
   captureOutgoing(encoded);
-  if (encoded.length <= chunkBytes) return { frames: [{ frame: 'message', message }], bytes: encoded.length };
-  const frames = toChunks(randomUUID(), encoded, chunkBytes).map((chunk): Frame<M> => ({ frame: 'chunk', chunk }));
+  if (encoded.length <= chunkBytes) return { frames: [framed], bytes: encoded.length };
+  const frames = toChunks(randomUUID(), encoded, chunkBytes).map((chunk) => encodeMessage(frameType, { chunk }));
   return { frames, bytes: encoded.length };
 }
 

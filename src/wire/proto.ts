@@ -45,9 +45,15 @@ export function decodeMessage<T>(name: string, bytes: Uint8Array): T {
   return type.toObject(type.decode(bytes), toObjectOptions) as T;
 }
 
+/** The same bytes as a Buffer, without a copy. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /**
  * The gRPC service definition for `Coordinator`, built from the proto with protobufjs (de)serialisers, for
- * grpc-js's Server.addService and makeGenericClientConstructor.
+ * grpc-js's Server.addService and makeGenericClientConstructor. A serialiser passes bytes through as they are:
+ * the control streams write frames encoded once (encodeFrames).
  */
 export function coordinatorServiceDefinition(): ServiceDefinition {
   const service = protoRoot().lookupService(`${PACKAGE}.Coordinator`);
@@ -61,9 +67,9 @@ export function coordinatorServiceDefinition(): ServiceDefinition {
       path: `/${PACKAGE}.Coordinator/${method.name}`,
       requestStream: Boolean(method.requestStream),
       responseStream: Boolean(method.responseStream),
-      requestSerialize: (value: object) => Buffer.from(encodeMessage(requestName, value)),
+      requestSerialize: (value: object) => asBuffer(value instanceof Uint8Array ? value : encodeMessage(requestName, value)),
       requestDeserialize: (bytes: Buffer) => decodeMessage<object>(requestName, bytes),
-      responseSerialize: (value: object) => Buffer.from(encodeMessage(responseName, value)),
+      responseSerialize: (value: object) => asBuffer(value instanceof Uint8Array ? value : encodeMessage(responseName, value)),
       responseDeserialize: (bytes: Buffer) => decodeMessage<object>(responseName, bytes),
     };
   }

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { Reassembler, toFrames, type Frame, type MessageTypeName } from './framing.js';
+import { encodeFrames, Reassembler, type EncodedMessage, type Frame, type MessageTypeName } from './framing.js';
 
 /** The part of a grpc-js duplex call (client or server side) that this wrapper uses. */
 export interface DuplexCall<In, Out> extends EventEmitter {
@@ -22,7 +22,7 @@ export class FramedStream<InMsg, OutMsg extends object> {
   private closed = false;
 
   constructor(
-    private readonly call: DuplexCall<Frame<InMsg>, Frame<OutMsg>>,
+    private readonly call: DuplexCall<Frame<InMsg>, Uint8Array>,
     inType: MessageTypeName,
     private readonly outType: MessageTypeName,
     handlers: { onMessage: (message: InMsg) => void; onProtocolError: (err: Error) => void; onClose: (err?: Error) => void },
@@ -61,15 +61,18 @@ export class FramedStream<InMsg, OutMsg extends object> {
     return this.closed;
   }
 
-  /** Queue a message; resolves with its encoded size once all its frames are handed to gRPC. Sends never interleave. */
-  send(message: OutMsg): Promise<number> {
+  /**
+   * Queue a message, or one encoded ahead (encodeFrames: to send the same message on several streams);
+   * resolves with its encoded size once all its frames are handed to gRPC. Sends never interleave.
+   */
+  send(message: OutMsg | EncodedMessage): Promise<number> {
     const next = this.sending.then(() => this.writeFrames(message));
     this.sending = next.then(() => undefined, () => undefined);
     return next;
   }
 
-  private async writeFrames(message: OutMsg): Promise<number> {
-    const { frames, bytes } = toFrames(this.outType, message);
+  private async writeFrames(message: OutMsg | EncodedMessage): Promise<number> {
+    const { frames, bytes } = isEncoded(message) ? message : encodeFrames(this.outType, message);
     for (const frame of frames) {
       if (this.closed) throw new Error('stream closed');
       const flushed = this.call.write(frame);
@@ -89,4 +92,8 @@ export class FramedStream<InMsg, OutMsg extends object> {
   end(): void {
     if (!this.closed) this.call.end();
   }
+}
+
+function isEncoded(message: object): message is EncodedMessage {
+  return Array.isArray((message as EncodedMessage).frames) && typeof (message as EncodedMessage).bytes === 'number';
 }

@@ -36,7 +36,7 @@ export class RogueParticipant {
   connect(address: string, transport: Transport): Promise<void> {
     return new Promise((resolve) => {
       this.client = dialed(Client, address, transport);
-      const call = (this.client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Frame<ParticipantMessage>> }).connect();
+      const call = (this.client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Uint8Array> }).connect();
       this.stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {
         onMessage: (m) => {
           if (m.body === 'welcome') resolve();
