@@ -1,6 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --profile DIR]`: figures measured side by side in
- * one run, variants alternated, medians of repetitions. Prints a table and writes bench-results.json (one figure
+ * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --models lr,mlp_3k] [-- --profile DIR]`: figures
+ * measured side by side in one run, variants alternated, medians of repetitions. Prints a table and writes bench-results.json (one figure
  * per key). Never asserts a time. `--profile DIR` instead runs each scenario with every process and thread
  * profiled (as by `node --cpu-prof`) and summarises where the CPU time went (bench/profile-summary.ts).
  * BENCHMARKS.md records the latest results with the machine they ran on.
@@ -92,7 +92,9 @@ async function horizontal(): Promise<void> {
       ['mlp_100k', { type: 'mlp', hidden: [256, 256, 128] }, { rounds: 5, reps }],
       ...(quick ? [] : [['mlp_1m', { type: 'mlp', hidden: [1024, 1000] }, { rounds: 3, reps: 1 }] as [string, object, { rounds: number; reps: number }]]),
     ];
-    for (const [key, model, plan] of models) {
+    // `--models a,b` measures only those (e.g. `--only horizontal --models lr` for a full LR run in a few minutes).
+    const picked = args.includes('--models') ? new Set(args[args.indexOf('--models') + 1]!.split(',')) : undefined;
+    for (const [key, model, plan] of models.filter(([k]) => !picked || picked.has(k))) {
       const rounds = quick ? 3 : plan.rounds;
       const times: Record<'ckks' | 'plaintext', number[]> = { ckks: [], plaintext: [] };
       let params = 0;
