@@ -14,7 +14,7 @@ import { JobSpec, jobParties, type CoordinatorConfig } from '../src/config/schem
 import { ErrorCode, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
-import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
+import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION, widenServerWindows } from '../src/wire/proto.js';
 import { MAX_MESSAGE_BYTES, toChunks, type EncodedMessage, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type {
@@ -387,7 +387,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
   const tls = serverTransport(transport, log);
   const service = new CoordinatorService(config, log, ledger, transport.kind === 'mtls' ? tls : undefined);
   await service.recover(ledgerDir);
-  const server = new grpc.Server({ ...KEEPALIVE_OPTIONS });
+  const server = new grpc.Server({ ...CHANNEL_OPTIONS });
   server.addService(coordinatorServiceDefinition(), {
     connect: service.connect.bind(service),
     submitJob: service.submitJob.bind(service),
@@ -400,6 +400,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
     server.bindAsync(config.listen, tls.credentials, (err, p) => (err ? reject(err) : resolve(p))),
   );
   tls.guardHandshakes(server);
+  widenServerWindows(server);
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
   log.info({ address, stateDir: config.state_dir, version: softwareVersion(), transport: transport.kind === 'mtls' ? `mutual TLS (identity ${transport.dir})` : 'INSECURE plaintext' }, 'coordinator listening');

@@ -17,7 +17,7 @@ import { softwareVersion } from '../src/paths.js';
 import { float64Bytes, toFloat32 } from '../src/fl/vector-codec.js';
 import { applyAggregate } from '../src/fl/fedavg.js';
 import { sha256, type Frame } from '../src/wire/framing.js';
-import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
+import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
 import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
@@ -163,7 +163,7 @@ export class ParticipantNode {
   private openStream(address: string): Promise<string> {
     return new Promise((resolve) => {
       this.client?.close();
-      const client = dialed(CoordinatorClient, address, this.opts.transport, { ...KEEPALIVE_OPTIONS });
+      const client = dialed(CoordinatorClient, address, this.opts.transport, { ...CHANNEL_OPTIONS });
       this.client = client;
       const call = (client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Uint8Array> }).connect();
       const stream = new FramedStream<CoordinatorMessage, ParticipantMessage>(call, 'CoordinatorMessage', 'ParticipantMessage', {

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath, sep } from 'node:path';
 import { ErrorCode, FedcreditError } from './errors.js';
-import { coordinatorServiceDefinition, KEEPALIVE_OPTIONS } from './wire/proto.js';
+import { coordinatorServiceDefinition, CHANNEL_OPTIONS } from './wire/proto.js';
 import { ChunkJoiner } from './wire/framing.js';
 import { unpackArtifact, type ArtifactFiles } from './model/artifact.js';
 import type { Chunk, JobEvent, JobStatus, SubmitJobResponse } from './wire/messages.js';
@@ -41,7 +41,7 @@ export class CoordinatorClient {
     readonly address: string,
     transport: Transport,
   ) {
-    this.raw = dialed(Client, address, transport, { ...KEEPALIVE_OPTIONS }) as unknown as RawClient;
+    this.raw = dialed(Client, address, transport, { ...CHANNEL_OPTIONS }) as unknown as RawClient;
   }
 
   private unary<T>(method: 'submitJob' | 'getJob', request: object, timeoutMs = 30_000): Promise<T> {

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { createHash, randomBytes } from 'node:crypto';
-import { coordinatorServiceDefinition, decodeMessage, encodeMessage, messageType, protoRoot } from '../src/wire/proto.js';
+import { CHANNEL_OPTIONS, coordinatorServiceDefinition, decodeMessage, encodeMessage, FLOW_CONTROL_WINDOW_BYTES, messageType, protoRoot, widenServerWindows } from '../src/wire/proto.js';
+import { connect } from 'node:http2';
 import { CHUNK_BYTES, encodeFrames, Reassembler, sha256, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import { FedcreditError } from '../src/errors.js';
@@ -627,5 +628,29 @@ describe('over gRPC on 127.0.0.1, a ~20 MB contribution travels in chunks and co
       call.write(encodeMessage('ParticipantFrame', { message: sent }));
     });
     expect((status as grpc.ServiceError).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+  });
+});
+
+describe('HTTP/2 windows', () => {
+  it('a server after widenServerWindows grants every connection and stream 8 MiB; clients ask for the same', async () => {
+    expect(CHANNEL_OPTIONS['grpc-node.flow_control_window']).toBe(FLOW_CONTROL_WINDOW_BYTES);
+    expect(FLOW_CONTROL_WINDOW_BYTES).toBe(8 * 2 ** 20);
+    const server = new grpc.Server({ ...CHANNEL_OPTIONS });
+    server.addService(coordinatorServiceDefinition(), {});
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    widenServerWindows(server);
+    const session = connect(`http://127.0.0.1:${port}`);
+    try {
+      // The server's first SETTINGS carry Node's defaults; its sessions then announce the wider window.
+      const deadline = Date.now() + 10_000;
+      while (!(session.remoteSettings.initialWindowSize === FLOW_CONTROL_WINDOW_BYTES && session.state.remoteWindowSize! >= FLOW_CONTROL_WINDOW_BYTES) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(session.remoteSettings.initialWindowSize).toBe(FLOW_CONTROL_WINDOW_BYTES);
+      expect(session.state.remoteWindowSize).toBeGreaterThanOrEqual(FLOW_CONTROL_WINDOW_BYTES);
+    } finally {
+      session.destroy();
+      server.forceShutdown();
+    }
   });
 });
