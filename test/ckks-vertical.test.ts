@@ -95,6 +95,13 @@ function encryptPartial(scores: Float64Array): Uint8Array {
   return engine.encryptSlots(Float64Array.from(scores, (u) => 0.25 * u), keys.publicKey);
 }
 
+/** One host's batch of 4,096 records (`batch.fore` is d in the clear): its [[d]] and a party's 14 feature columns. */
+function foreAndColumns(rng: Rng): { batch: Batch; fore: Uint8Array; columns: Float64Array[] } {
+  const batch = makeBatch(rng, 4096, 1);
+  const fore = engine.foreGradient(batch.hostScores.map(encryptPartial), batch.weights, batch.offset);
+  return { batch, fore, columns: makeColumns(rng, 4096, 14) };
+}
+
 /** A party's full round trip: masked gradient slots, the arbiter's p class sums, unmasking by the mask's class sums. */
 function gradientRoundTrip(fore: Uint8Array, columns: Float64Array[], mask: Float64Array): Float64Array {
   const masked = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
@@ -412,13 +419,11 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
 
   it('count is what limits the arbiter\'s answer: count = slotCount would hand the party every z_i (the coordinator must pin count to p)', () => {
     const rng = new Rng(8);
-    const b = makeBatch(rng, 4096, 1);
-    const fore = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
-    const columns = makeColumns(rng, 4096, 14);
+    const { batch, fore, columns } = foreAndColumns(rng);
     const mask = randomMask(rng, MASK);
     const masked = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
     const every = engine.decryptGradient(masked, 4096, keys.secretKey);
-    const z = plainSlots(columns, b.fore, 4096);
+    const z = plainSlots(columns, batch.fore, 4096);
     let worst = 0;
     for (let i = 0; i < 4096; i++) worst = Math.max(worst, Math.abs(every[i]! - mask[i]! - z[i]!));
     expect(worst).toBeLessThan(1e-7);
@@ -471,9 +476,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
 
   it('plaintexts encoded ahead of [[d]] (all, some or none) give the same ciphertext; an input serves one gradient; at most GRADIENT_INPUT_BUDGET_BYTES are held', () => {
     const rng = new Rng(22);
-    const b = makeBatch(rng, 4096, 1);
-    const fore = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
-    const columns = makeColumns(rng, 4096, 14);
+    const { fore, columns } = foreAndColumns(rng);
     const mask = randomMask(rng, MASK);
     const direct = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
     const heap = wasmHeapBytes();
@@ -501,9 +504,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
 
   it('kept batch columns serve every later gradient of the batch with the same ciphertext, encode no diagonal again, and free their heap on dispose', () => {
     const rng = new Rng(23);
-    const b = makeBatch(rng, 4096, 1);
-    const fore = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
-    const columns = makeColumns(rng, 4096, 14);
+    const { fore, columns } = foreAndColumns(rng);
     const masks = [randomMask(rng, MASK), randomMask(rng, MASK), randomMask(rng, MASK)];
     const direct = masks.map((mask) => engine.maskedGradient(fore, columns, mask, keys.galoisKeys));
     // Every plaintext the engine encodes goes through its one encode method.
