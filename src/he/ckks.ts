@@ -1012,7 +1012,7 @@ export class CkksEngine {
     input.start();
     const { baby: g, giant: A } = input.plan;
     const gk = this.galoisKeysFor(galoisKeys, input.plan);
-    const { encoder, evaluator } = this.tools();
+    const { evaluator } = this.tools();
     // babies[b] = rot([[d]], b). babies[0] is a copy of the cached fore-gradient: another call between two steps
     // may replace (and delete) the cached one.
     const babies: CipherText[] = [this.foreGradientCipher(foreGradient, scales.fore).clone()];
@@ -1064,8 +1064,7 @@ export class CkksEngine {
       if (!accSet) {
         // Every feature value of the batch is zero, so g = 0; there is no nonzero diagonal to multiply by. The
         // constant polynomial 1 (the value 2^-27 in every slot) gives a valid product, off by 2^-27·Σ_i d_i.
-        plain = this.encode(encoder, new Float64Array(this.slotCount).fill(1 / scales.diagonal), scales.diagonal);
-        evaluator.plainModSwitchToNext(plain, plain);
+        plain = this.levelOneEncoder()(new Float64Array(this.slotCount).fill(1 / scales.diagonal), scales.diagonal);
         evaluator.multiplyPlain(babies[0]!, plain, acc);
         plain.delete();
         plain = undefined;
