@@ -36,7 +36,7 @@ export interface EncodedMessage {
 }
 
 /** The stream frame type that carries messages of `typeName`. */
-export function frameTypeOf(typeName: MessageTypeName): 'ParticipantFrame' | 'CoordinatorFrame' {
+function frameTypeOf(typeName: MessageTypeName): 'ParticipantFrame' | 'CoordinatorFrame' {
   return typeName === 'ParticipantMessage' ? 'ParticipantFrame' : 'CoordinatorFrame';
 }
 

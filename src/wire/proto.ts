@@ -34,11 +34,16 @@ export function widenServerWindows(server: Server): void {
   if (servers.length === 0) throw new Error('cannot set the HTTP/2 windows: this grpc-js version does not expose its HTTP/2 servers (fedcredit pins @grpc/grpc-js 1.14.7; reinstall with npm ci)');
   for (const http2Server of servers) {
     (http2Server as Http2Server).on('session', (session: ServerHttp2Session) => {
-      session.setLocalWindowSize(FLOW_CONTROL_WINDOW_BYTES);
-      session.settings({ initialWindowSize: FLOW_CONTROL_WINDOW_BYTES });
+      try {
+        session.setLocalWindowSize(FLOW_CONTROL_WINDOW_BYTES);
+        session.settings({ initialWindowSize: FLOW_CONTROL_WINDOW_BYTES });
+      } catch {
+        // A session torn down as it opened keeps Node's defaults; it carries nothing anyway.
+      }
     });
   }
 }
+
 const PACKAGE = 'fedcredit.v1';
 
 let root: protobuf.Root | undefined;
