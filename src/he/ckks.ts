@@ -1176,18 +1176,17 @@ export function runSteps<T>(steps: Generator<void, T, void>): T {
 export const GRADIENT_INPUT_BUDGET_BYTES = 8 * 2 ** 20;
 
 /**
- * A batch's feature columns, checked, with their generalized diagonals (CkksEngine.batchColumns). encodeNext
- * encodes one more diagonal, in the order maskedGradient uses them, and says whether there is more to do: all of
- * them once keep() was called, else within GRADIENT_INPUT_BUDGET_BYTES. Kept columns hold every diagonal they
- * encoded until dispose(), so that the same batch in a later epoch encodes nothing; columns not kept free each
- * diagonal once a product has used it. They own SEAL objects on the WASM heap until dispose().
+ * A batch's feature columns, checked, with their generalized diagonals (CkksEngine.batchColumns), encoded ahead
+ * through a GradientInput: all of them once keep() was called, else within GRADIENT_INPUT_BUDGET_BYTES. Kept
+ * columns hold every diagonal they encoded until dispose(), so that the same batch in a later epoch encodes
+ * nothing; columns not kept free each diagonal once a product has used it. They own SEAL objects on the WASM heap
+ * until dispose().
  */
 export interface BatchColumns {
   /** Bytes on the WASM heap that keeping every diagonal takes (an upper bound: all-zero diagonals take none). */
   readonly keptBytes: number;
   readonly kept: boolean;
   keep(): void;
-  encodeNext(): boolean;
   dispose(): void;
 }
 

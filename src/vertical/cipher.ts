@@ -24,7 +24,7 @@ export interface VerticalCipher {
   /** The guest's encrypted fore-gradient weights ⊙ (Σ partials) + offset. */
   foreGradient(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): Uint8Array;
   /**
-   * A party's feature columns of one batch, checked. Their plaintexts can be encoded ahead (encodeNext) and, after
+   * A party's feature columns of one batch, checked. Their plaintexts are encoded through gradientInput and, after
    * keep(), kept for the same batch in later epochs (keptBytes says what that holds); dispose() when done.
    */
   batchColumns(columns: Float64Array[]): BatchColumns;
@@ -80,10 +80,6 @@ class PlainColumns implements BatchColumns {
 
   keep(): void {
     this.kept = true;
-  }
-
-  encodeNext(): boolean {
-    return false;
   }
 
   dispose(): void {}
