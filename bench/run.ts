@@ -21,6 +21,7 @@ import { verticalBaselines } from '../src/vertical/baseline.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, trainModel } from '../src/model/network.js';
 import { Rng } from '../src/random.js';
+import { x25519Backend } from '../src/psi/x25519.js';
 import { pino } from 'pino';
 import { ParticipantNode } from '../participant/node.js';
 import { summariseScenario } from './profile-summary.js';
@@ -669,7 +670,8 @@ async function ledger(): Promise<void> {
   }
 }
 
-const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} free), Node ${process.version}`;
+// The participants inherit this process's environment, so they blind with the same X25519 backend.
+const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} free), Node ${process.version}, X25519 from ${x25519Backend()}`;
 console.log(`fedcredit bench${quick ? ' --quick' : ''} on ${machine}`);
 // `--only a,b` runs just those scenarios (names as below); `--scale` adds the scale-up to a --quick run.
 const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1]!.split(',')) : undefined;

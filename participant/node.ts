@@ -15,6 +15,7 @@ import type { Logger } from '../src/log.js';
 import { loadTf, type Tf } from '../src/model/tf.js';
 import { softwareVersion } from '../src/paths.js';
 import { float64Bytes, toFloat32 } from '../src/fl/vector-codec.js';
+import { x25519Backend } from '../src/psi/x25519.js';
 import { applyAggregate } from '../src/fl/fedavg.js';
 import { sha256, type Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
@@ -97,6 +98,8 @@ export class ParticipantNode {
     const { tf, backend } = await loadTf();
     this.tf = tf;
     log.info({ backend }, 'TensorFlow.js backend');
+    // Also checks FEDCREDIT_X25519 before any job depends on it.
+    log.info({ x25519: x25519Backend() }, 'X25519 for the PSI');
     // Columns outside consent.columns are never read, let alone put into a job. The rows go to a store on disk,
     // which horizontal jobs stream; vertical jobs load it into memory when they start.
     this.rows = await ingestDataset(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, 'rows'), scatter: true });

@@ -8,6 +8,8 @@ import { BlindedIndex, closePsiWorkers, hashIds, POINT_BYTES, PsiKey } from '../
 import { normaliseId, PreparedIdSet, prepareIds, type IdFormat } from '../src/psi/ids.js';
 import { GuestPsi, HostPsi, NOT_HELD, receiveStream, sendStream, type PsiLink } from '../src/psi/stream.js';
 import { Rng } from '../src/random.js';
+import type { FedcreditError } from '../src/errors.js';
+import { blindInPlace, x25519Backend } from '../src/psi/x25519.js';
 import * as sme from '../src/synth/sme.js';
 
 const dirs: string[] = [];
@@ -316,6 +318,64 @@ describe('PsiKey', () => {
     large.fill(0, 2_500 * POINT_BYTES, 2_501 * POINT_BYTES);
     large[2_500 * POINT_BYTES] = 1; // u = 1
     await expect(key.blind(large)).rejects.toThrow(/point 2500 .*peer sent a low-order point/);
+  });
+
+  it('runs on libsodium where sodium-native is installed, and gives the bytes OpenSSL gives, inline and on workers', async () => {
+    // sodium-native ships prebuilt binaries for this platform: if it stopped loading, PSI would silently slow down.
+    expect(x25519Backend()).toBe('libsodium');
+    const secret = PsiKey.generate().exportSecret();
+    const key = PsiKey.fromSecret(secret, { threads: 2 });
+    for (const n of [500, 5_000]) {
+      const points = randomPoints(n);
+      const sodium = await key.blind(points, 'libsodium');
+      const openssl = await key.blind(points, 'openssl');
+      expect(sodium.equals(openssl)).toBe(true);
+      expect(sodium.equals(points)).toBe(false);
+    }
+    // RFC 7748 test vector (section 5.2): the top bit of u is ignored and the scalar clamped by both.
+    const scalar = Buffer.from('a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4', 'hex');
+    const expected = 'c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552';
+    for (const backend of ['libsodium', 'openssl'] as const) {
+      const u = Buffer.from('e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c', 'hex');
+      expect(blindInPlace(scalar, u, backend)).toBe(-1);
+      expect(u.toString('hex')).toBe(expected);
+    }
+  });
+
+  it('finds the same low-order point with either backend', () => {
+    const scalar = randomBytes(32);
+    for (const backend of ['libsodium', 'openssl'] as const) {
+      const points = randomPoints(20);
+      const untouched = Buffer.from(points.subarray(12 * POINT_BYTES));
+      points.fill(0, 11 * POINT_BYTES, 12 * POINT_BYTES);
+      points[11 * POINT_BYTES] = 1; // u = 1
+      expect(blindInPlace(scalar, points, backend)).toBe(11);
+      expect(points.subarray(12 * POINT_BYTES).equals(untouched)).toBe(true);
+    }
+  });
+
+  it('takes FEDCREDIT_X25519, and names the accepted values when it is wrong', () => {
+    const before = process.env.FEDCREDIT_X25519;
+    try {
+      process.env.FEDCREDIT_X25519 = 'openssl';
+      expect(x25519Backend()).toBe('openssl');
+      process.env.FEDCREDIT_X25519 = 'libsodium';
+      expect(x25519Backend()).toBe('libsodium');
+      process.env.FEDCREDIT_X25519 = 'fast';
+      const err = (() => {
+        try {
+          x25519Backend();
+        } catch (e) {
+          return e as FedcreditError;
+        }
+      })();
+      expect(err?.code).toBe('FC_CONFIG_INVALID');
+      expect(err?.message).toMatch(/FEDCREDIT_X25519 is "fast"/);
+      expect(err?.hint).toMatch(/set it to libsodium or openssl/);
+    } finally {
+      if (before === undefined) delete process.env.FEDCREDIT_X25519;
+      else process.env.FEDCREDIT_X25519 = before;
+    }
   });
 
   it('refuses a malformed secret', () => {

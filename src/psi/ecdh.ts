@@ -3,7 +3,7 @@
  * to points and blinds them with a secret scalar; the other party blinds them again; ids held by both end up as
  * equal doubly-blinded values, and nothing else can be compared.
  *
- * The group operation is X25519 (RFC 7748) from node:crypto, nothing else. A SHA-256 hash with the top bit cleared
+ * The group operation is X25519 (RFC 7748), from libsodium or OpenSSL (x25519.ts). A SHA-256 hash with the top bit cleared
  * is used directly as a u-coordinate: about half of all u are points of Curve25519, the others are points of its
  * quadratic twist. X25519 is a Montgomery ladder on u alone, so for every u, X25519(a, X25519(b, u)) equals
  * X25519(b, X25519(a, u)) (multiplication by clamped scalars commutes on the u-line), and because Curve25519 is
@@ -11,22 +11,16 @@
  * about the scalar. Clamped scalars are multiples of the cofactor 8, so u-coordinates that differ by a low-order
  * component blind to the same value; finding two ids whose hashes do that is as hard as breaking SHA-256.
  */
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  type KeyObject,
-} from 'node:crypto';
+import { generateKeyPairSync, hash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { packageRoot } from '../paths.js';
 import { idDigest } from './ids.js';
+import { blindInPlace, POINT_BYTES, SCALAR_BYTES, x25519Backend, type X25519Backend } from './x25519.js';
 
-export const POINT_BYTES = 32;
+export { POINT_BYTES };
 
 /** Below this many points blinding runs on the calling thread; above it, on the worker pool. */
 const WORKER_MIN_POINTS = 2048;
@@ -49,11 +43,15 @@ const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.fro
 export function pointsOfDigests(salt: Uint8Array, records: Uint8Array, stride = POINT_BYTES): Buffer {
   if (records.length % stride !== 0) throw new RangeError(`records of ${stride} bytes expected, got a length of ${records.length} bytes`);
   const n = records.length / stride;
-  const salted = createHash('sha256').update(salt).update(new Uint8Array([0]));
+  // salt || 0 || digest in one reused buffer, hashed one-shot: no hash object per id for the collector to free.
+  const input = Buffer.alloc(salt.length + 1 + POINT_BYTES);
+  input.set(salt);
+  const source = asBuffer(records);
   const out = Buffer.allocUnsafe(n * POINT_BYTES);
   for (let i = 0; i < n; i++) {
     const offset = i * POINT_BYTES;
-    salted.copy().update(records.subarray(i * stride, i * stride + POINT_BYTES)).digest().copy(out, offset);
+    source.copy(input, salt.length + 1, i * stride, i * stride + POINT_BYTES);
+    hash('sha256', input, 'buffer').copy(out, offset);
     out[offset + POINT_BYTES - 1] &= 0x7f;
   }
   return out;
@@ -64,46 +62,14 @@ export function hashIds(salt: Uint8Array, ids: readonly string[]): Buffer {
   return pointsOfDigests(salt, Buffer.concat(ids.map(idDigest)));
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Blinding one run of points (both the calling thread and blind-worker use this)
-// ---------------------------------------------------------------------------------------------------------------
-
-/** OpenSSL refuses to return the all-zero shared secret, which X25519 gives exactly for low-order points. */
-function isLowOrderFailure(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'ERR_OSSL_FAILED_DURING_DERIVATION';
-}
-
 function lowOrderPointError(index: number): Error {
   return new Error(`point ${index} is a low-order point (X25519 with it gives the all-zero value): the peer sent a low-order point`);
 }
 
-/**
- * Replaces each 32-byte point of `points` by X25519(secret, point). Returns -1, or the index of the first low-order
- * point (the points before it are blinded, the rest untouched). Internal: exported for blind-worker.
- */
-export function blindInPlace(privateKey: KeyObject, points: Uint8Array): number {
-  const buf = asBuffer(points);
-  const n = pointCount(buf, 'points');
-  for (let i = 0; i < n; i++) {
-    const offset = i * POINT_BYTES;
-    // The JWK route builds the peer key ~3x faster than SPKI DER.
-    const x = buf.toString('base64url', offset, offset + POINT_BYTES);
-    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' });
-    let shared: Buffer;
-    try {
-      shared = diffieHellman({ privateKey, publicKey });
-    } catch (err) {
-      if (isLowOrderFailure(err)) return i;
-      throw err;
-    }
-    shared.copy(buf, offset);
-  }
-  return -1;
-}
-
 /** A message to blind-worker; `points` is transferred, blinded in place and transferred back. */
 export interface BlindTask {
-  key: KeyObject;
+  scalar: Uint8Array;
+  backend: X25519Backend;
   points: ArrayBuffer;
 }
 
@@ -217,7 +183,7 @@ function copyToArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 }
 
 /** Splits the points into equal chunks, a multiple of `threads` of them, and keeps `threads` chunks in flight. */
-async function blindOnWorkers(key: KeyObject, points: Buffer, threads: number): Promise<Buffer> {
+async function blindOnWorkers(scalar: Uint8Array, backend: X25519Backend, points: Buffer, threads: number): Promise<Buffer> {
   const pool = blindPool(threads);
   const n = points.length / POINT_BYTES;
   const chunks = Math.ceil(Math.ceil(n / MAX_CHUNK_POINTS) / threads) * threads;
@@ -231,7 +197,7 @@ async function blindOnWorkers(key: KeyObject, points: Buffer, threads: number): 
       const start = first * POINT_BYTES;
       const end = Math.min(n, first + chunkPoints) * POINT_BYTES;
       try {
-        const reply = await pool.run({ key, points: copyToArrayBuffer(points.subarray(start, end)) });
+        const reply = await pool.run({ scalar, backend, points: copyToArrayBuffer(points.subarray(start, end)) });
         if (reply.lowOrderIndex >= 0) throw lowOrderPointError(first + reply.lowOrderIndex);
         out.set(new Uint8Array(reply.points), start);
       } catch (err) {
@@ -253,48 +219,58 @@ export interface PsiKeyOptions {
   threads?: number;
 }
 
-/** PKCS#8 DER of an X25519 private key, up to the 32-byte scalar (RFC 8410). JWK import would demand `x` too. */
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
 function threadCount(opts: PsiKeyOptions): number {
   const threads = opts.threads ?? Math.max(1, availableParallelism());
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a positive integer, got ${threads}`);
   return threads;
 }
 
+/**
+ * The scalar in a buffer of its own: small decoded buffers share Node's pool, and posting a view to a worker would
+ * copy the whole pool with it.
+ */
+function ownScalar(bytes: Buffer): Buffer {
+  const scalar = Buffer.alloc(SCALAR_BYTES);
+  bytes.copy(scalar);
+  return scalar;
+}
+
 /** A party's secret blinding scalar for one PSI job. */
 export class PsiKey {
   private constructor(
-    private readonly privateKey: KeyObject,
+    private readonly scalar: Buffer,
     private readonly threads: number,
   ) {}
 
   static generate(opts: PsiKeyOptions = {}): PsiKey {
-    return new PsiKey(generateKeyPairSync('x25519').privateKey, threadCount(opts));
+    const d = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' }).d as string;
+    return new PsiKey(ownScalar(Buffer.from(d, 'base64url')), threadCount(opts));
   }
 
   /** The key whose `exportSecret()` gave `jwkD`: a participant persists it to resume a job after a crash. */
   static fromSecret(jwkD: string, opts: PsiKeyOptions = {}): PsiKey {
     const scalar = Buffer.from(jwkD, 'base64url');
-    if (scalar.length !== 32 || scalar.toString('base64url') !== jwkD) {
+    if (scalar.length !== SCALAR_BYTES || scalar.toString('base64url') !== jwkD) {
       throw new RangeError('a PSI secret is 32 bytes in unpadded base64url (43 characters)');
     }
-    const der = Buffer.concat([X25519_PKCS8_PREFIX, scalar]);
-    return new PsiKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }), threadCount(opts));
+    return new PsiKey(ownScalar(scalar), threadCount(opts));
   }
 
   /** The scalar in base64url (the `d` of its JWK). Secret: store it like a private key. */
   exportSecret(): string {
-    return this.privateKey.export({ format: 'jwk' }).d as string;
+    return this.scalar.toString('base64url');
   }
 
-  /** X25519(secret, point) for each packed 32-byte point, in order; the input is not modified. */
-  async blind(points: Uint8Array): Promise<Buffer> {
+  /**
+   * X25519(secret, point) for each packed 32-byte point, in order; the input is not modified. `backend` defaults to
+   * the process's (x25519Backend()).
+   */
+  async blind(points: Uint8Array, backend: X25519Backend = x25519Backend()): Promise<Buffer> {
     const input = asBuffer(points);
     const n = pointCount(input, 'blind() input');
-    if (n >= WORKER_MIN_POINTS) return blindOnWorkers(this.privateKey, input, this.threads);
+    if (n >= WORKER_MIN_POINTS) return blindOnWorkers(this.scalar, backend, input, this.threads);
     const out = Buffer.from(input);
-    const lowOrderIndex = blindInPlace(this.privateKey, out);
+    const lowOrderIndex = blindInPlace(this.scalar, out, backend);
     if (lowOrderIndex >= 0) throw lowOrderPointError(lowOrderIndex);
     return out;
   }

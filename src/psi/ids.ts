@@ -2,7 +2,7 @@
  * Preparing a party's join keys for private set intersection: both sides must turn the same enterprise into the
  * same string, or the intersection silently misses it.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileAppender, readRecordPieces } from '../data/row-store.js';
@@ -92,7 +92,7 @@ export function describeIds(ids: PreparedIdSet, format: IdFormat): string {
 
 /** SHA-256 of a normalised id: what the PSI and the held-out split use in place of the id. */
 export function idDigest(normalisedId: string): Buffer {
-  return createHash('sha256').update(normalisedId, 'utf8').digest();
+  return hash('sha256', normalisedId, 'buffer');
 }
 
 export const DIGEST_BYTES = 32;
