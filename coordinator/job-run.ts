@@ -438,8 +438,12 @@ export class JobRun extends JobBase {
         if (contributors.length < needed) {
           const why = `round ${round}: ${contributors.length} of ${this.participants.length} participants contributed, ${needed} needed; dropped: ${dropped.join('; ')}`;
           if (attempt < t.max_round_retries) {
-            this.log.warn({ job: this.id, round, attempt }, why + ' — retrying');
-            this.emit(this.stage, why + ' — retrying');
+            const away = this.participants.filter((o) => !this.sessions.isConnected(o));
+            // Asking again at once would only ask the same too few: first give the missing time to come back.
+            const waiting = this.participants.length - away.length < needed ? ` once ${needed} are connected (waiting up to ${t.round_timeout_s}s for ${away.join(', ')})` : '';
+            this.log.warn({ job: this.id, round, attempt }, `${why} — retrying${waiting}`);
+            this.emit(this.stage, `${why} — retrying${waiting}`);
+            if (waiting) await this.untilConnected(needed, Date.now() + t.round_timeout_s * 1000);
             continue;
           }
           if (opts.optional) {
@@ -461,6 +465,20 @@ export class JobRun extends JobBase {
       const opened = await this.collectOpened(contributors, purpose, round, deadline, reporter);
       return { values: opened.values, contributors, dropped, validation: opened.validation };
     }
+  }
+
+  /** Resolves once at least `needed` participants are connected, or at the deadline. */
+  private untilConnected(needed: number, deadline: number): Promise<void> {
+    const connected = () => this.participants.filter((o) => this.sessions.isConnected(o)).length;
+    const away = this.participants.filter((o) => !this.sessions.isConnected(o));
+    if (connected() >= needed || away.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      for (const org of away) {
+        void this.sessions.waitConnected(org, deadline).then(() => {
+          if (connected() >= needed || Date.now() >= deadline) resolve();
+        });
+      }
+    });
   }
 
   /**

@@ -15,6 +15,19 @@ const files = HOMO_PARTIES.map((p) => join(UCI, `fate_default_credit_homo_${p}.c
 
 describe('a participant killed mid-job (kill -9)', () => {
   let fed: TestFederation;
+  /**
+   * Starts `name` again if an earlier test killed it, and lets it connect before the next offer, which gives it 30 s
+   * (a busy CI machine running other suites beside this one has taken longer to start a node).
+   */
+  async function ensureRunning(name: string): Promise<void> {
+    if (fed.cluster.process(name) && fed.cluster.process(name)!.exitCode === null) return;
+    const log = join(fed.dir, 'logs', `${name}.log`);
+    const before = existsSync(log) ? readFileSync(log, 'utf8').length : 0;
+    fed.cluster.startParticipant(name);
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && !/connected to coordinator/.test(readFileSync(log, 'utf8').slice(before))) await new Promise((r) => setTimeout(r, 100));
+  }
+
   beforeAll(async () => {
     fed = await TestFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(files[i]!), extra: { state_dir: `state-${name}` } })));
   });
@@ -56,16 +69,28 @@ describe('a participant killed mid-job (kill -9)', () => {
     expect(Math.abs(federated - pooled)).toBeLessThanOrEqual(0.01);
   });
 
+  it('when every participant is needed, a round waits for a restarted one to reconnect instead of failing', async () => {
+    await ensureRunning('bank-c');
+    const job = horizontalJob({ participants: NAMES, training: { rounds: 6, round_timeout_s: 60 } });
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(job), 'test-bank');
+    const events: JobEvent[] = [];
+    let restarted: Promise<void> | undefined;
+    const last = await client.watchJob(jobId, (e) => {
+      events.push(e);
+      if (e.progress?.round === 2 && !restarted) restarted = fed.cluster.kill('bank-c', 'SIGKILL').then(() => fed.cluster.startParticipant('bank-c'));
+    });
+    await restarted;
+    client.close();
+    expect(last.state, last.message).toBe('succeeded');
+    expect(events.some((e) => /retrying once 3 are connected \(waiting up to 60s for bank-c\)/.test(e.message))).toBe(true);
+    const rounds = events.filter((e) => e.progress).map((e) => e.progress!);
+    expect(rounds).toHaveLength(6);
+    for (const r of rounds) expect(r.participants).toEqual(NAMES);
+  });
+
   it('a participant killed and restarted mid-job rejoins with its stored keys; its own record is intact', async () => {
-    if (!fed.cluster.process('bank-c') || fed.cluster.process('bank-c')!.exitCode !== null) {
-      // Started again after the first test killed it: let it connect before the offer, which gives it 30 s (a busy
-      // CI machine running other suites beside this one has taken longer to start a node).
-      const log = join(fed.dir, 'logs', 'bank-c.log');
-      const before = existsSync(log) ? readFileSync(log, 'utf8').length : 0;
-      fed.cluster.startParticipant('bank-c');
-      const deadline = Date.now() + 120_000;
-      while (Date.now() < deadline && !/connected to coordinator/.test(readFileSync(log, 'utf8').slice(before))) await new Promise((r) => setTimeout(r, 100));
-    }
+    await ensureRunning('bank-c');
     const job = horizontalJob({ participants: NAMES, training: { rounds: 40, min_participants: 2, round_timeout_s: 30 } });
     const client = await fed.client();
     const jobId = await client.submitJob(stringify(job), 'test-bank');
