@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { UCI, UCI_FEATURES, uciHomoSpec } from './helpers/federation.js';
 import { loadDataset } from '../src/data/csv.js';
 import { splitRows } from '../src/data/split.js';
-import { buildModel, getFlatWeights, setFlatWeights, trainModel } from '../src/model/network.js';
+import { buildModel, getFlatWeights, setFlatWeights, trainModel, trainOnBlocks } from '../src/model/network.js';
 import { loadTf } from '../src/model/tf.js';
 
 describe('local training', async () => {
@@ -38,5 +38,31 @@ describe('local training', async () => {
     console.log(`||w - w_global||: FedAvg ${plain.toFixed(4)}, FedProx mu=1 ${prox.toFixed(4)}, mu=10 ${strong.toFixed(4)}`);
     expect(prox).toBeLessThan(plain);
     expect(strong).toBeLessThan(prox);
+  });
+
+  it('gives the event loop turns during a pass over many small blocks (keepalive pings must be answered)', async () => {
+    // Each block takes at least 40 ms to read, as a block from disk might, and trains in well under the 200 ms
+    // between turns; 30 of them take at least 1.2 s, so the pass must yield several times on any machine.
+    const rows = 64;
+    const blocks = {
+      count: 30,
+      block: (b: number) => {
+        const until = performance.now() + 40;
+        while (performance.now() < until);
+        return { x: train.x.subarray(b * rows * dim, (b + 1) * rows * dim), y: train.y.subarray(b * rows, (b + 1) * rows) };
+      },
+    };
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const model = buildModel(tf, spec, dim, 3);
+    await trainOnBlocks(tf, model, blocks, dim, { epochs: 1, batchSize: 64, learningRate: 0.05, optimizer: 'sgd', seed: 1 });
+    counting = false;
+    model.dispose();
+    expect(turns).toBeGreaterThanOrEqual(4);
   });
 });

@@ -88,10 +88,11 @@ export function trainModel(tf: Tf, model: TF.LayersModel, x: Float32Array, y: Fl
 export async function trainOnBlocks(tf: Tf, model: TF.LayersModel, data: RowBlocks, dim: number, opts: TrainOptions): Promise<number> {
   const trainer = new Trainer(tf, model, dim, opts);
   try {
+    // One clock for the whole pass: a block trains in less than TURN_MS, so a clock per block would never yield.
+    let turn = performance.now();
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       for (const b of data.count > 1 ? trainer.shuffle(data.count) : [0]) {
         const { x, y } = data.block(b);
-        let turn = performance.now();
         for (const _ of trainer.fitBlock(x, y)) {
           if (performance.now() - turn < TURN_MS) continue;
           await new Promise((r) => setImmediate(r));
