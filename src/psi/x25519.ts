@@ -59,7 +59,7 @@ export function x25519Backend(): X25519Backend {
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 
 /** The scalar as a node:crypto private key. */
-export function x25519PrivateKey(scalar: Uint8Array): KeyObject {
+function x25519PrivateKey(scalar: Uint8Array): KeyObject {
   if (scalar.length !== SCALAR_BYTES) throw new RangeError(`an X25519 scalar is ${SCALAR_BYTES} bytes, got ${scalar.length}`);
   return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
 }
