@@ -3,9 +3,9 @@
  * to points and blinds them with a secret scalar; the other party blinds them again; ids held by both end up as
  * equal doubly-blinded values, and nothing else can be compared.
  *
- * The group operation is X25519 (RFC 7748), from libsodium or OpenSSL (x25519.ts). A SHA-256 hash with the top
- * bit cleared is used directly as a u-coordinate: about half of all u are points of Curve25519, the others are points of its
- * quadratic twist. X25519 is a Montgomery ladder on u alone, so for every u, X25519(a, X25519(b, u)) equals
+ * The group operation is X25519 (RFC 7748), from libsodium or OpenSSL (x25519.ts). A SHA-256 hash with the top bit
+ * cleared is used directly as a u-coordinate: about half of all u are points of Curve25519, the others are points of
+ * its quadratic twist. X25519 is a Montgomery ladder on u alone, so for every u, X25519(a, X25519(b, u)) equals
  * X25519(b, X25519(a, u)) (multiplication by clamped scalars commutes on the u-line), and because Curve25519 is
  * twist-secure, discrete logarithms are as hard on the twist as on the curve: blinding a twist point leaks nothing
  * about the scalar. Clamped scalars are multiples of the cofactor 8, so u-coordinates that differ by a low-order
