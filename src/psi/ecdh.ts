@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { packageRoot } from '../paths.js';
 import { idDigest } from './ids.js';
-import { blindInPlace, POINT_BYTES, SCALAR_BYTES, x25519Backend, type X25519Backend } from './x25519.js';
+import { asBuffer } from '../bytes.js';
+import { blindInPlace, POINT_BYTES, pointCount, SCALAR_BYTES, x25519Backend, type X25519Backend } from './x25519.js';
 
 export { POINT_BYTES };
 
@@ -26,15 +27,6 @@ export { POINT_BYTES };
 const WORKER_MIN_POINTS = 2048;
 /** Points per message to a worker (2 MiB): large enough to amortise messaging, small enough to balance load. */
 const MAX_CHUNK_POINTS = 65_536;
-
-function pointCount(bytes: Uint8Array, what: string): number {
-  if (bytes.length % POINT_BYTES !== 0) {
-    throw new RangeError(`${what} must hold whole ${POINT_BYTES}-byte points, got a length of ${bytes.length} bytes`);
-  }
-  return bytes.length / POINT_BYTES;
-}
-
-const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 /**
  * The curve points of ids given by their 32-byte digests (idDigest), one per `stride`-byte record of `records`:

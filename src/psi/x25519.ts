@@ -2,14 +2,15 @@
  * X25519 (RFC 7748) on runs of points, for the PSI's blinding: libsodium's `crypto_scalarmult` through the optional
  * package `sodium-native` when it loads, else OpenSSL through node:crypto. Both clamp the scalar, ignore the top bit
  * of u and refuse the all-zero result of a low-order point, so both give the same bytes for the same inputs.
- * libsodium is the faster (~1.4x per point on our machines) and allocates nothing per point, where OpenSSL needs a
- * key object per point whose native memory waits for the garbage collector.
+ * libsodium is the faster (~1.4x per point on our machines) and needs no key object per point, where OpenSSL builds
+ * one for every point.
  *
  * `FEDCREDIT_X25519=openssl` forces OpenSSL (to compare the two, or to bypass a broken native build);
  * `FEDCREDIT_X25519=libsodium` demands libsodium and fails when it does not load.
  */
 import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { asBuffer } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
 export type X25519Backend = 'libsodium' | 'openssl';
@@ -60,11 +61,16 @@ const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex
 
 /** The scalar as a node:crypto private key. */
 function x25519PrivateKey(scalar: Uint8Array): KeyObject {
-  if (scalar.length !== SCALAR_BYTES) throw new RangeError(`an X25519 scalar is ${SCALAR_BYTES} bytes, got ${scalar.length}`);
   return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
 }
 
-const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+/** The number of 32-byte points in `bytes`; a RangeError naming `what` when it is not a whole number. */
+export function pointCount(bytes: Uint8Array, what: string): number {
+  if (bytes.length % POINT_BYTES !== 0) {
+    throw new RangeError(`${what} must hold whole ${POINT_BYTES}-byte points, got a length of ${bytes.length} bytes`);
+  }
+  return bytes.length / POINT_BYTES;
+}
 
 /** OpenSSL refuses to return the all-zero shared secret, which X25519 gives exactly for low-order points. */
 function isLowOrderFailure(err: unknown): boolean {
@@ -112,9 +118,8 @@ function blindWithSodium(lib: Sodium, scalar: Uint8Array, buf: Buffer, n: number
  */
 export function blindInPlace(scalar: Uint8Array, points: Uint8Array, backend: X25519Backend = x25519Backend()): number {
   if (scalar.length !== SCALAR_BYTES) throw new RangeError(`an X25519 scalar is ${SCALAR_BYTES} bytes, got ${scalar.length}`);
-  if (points.length % POINT_BYTES !== 0) throw new RangeError(`points must hold whole ${POINT_BYTES}-byte points, got a length of ${points.length} bytes`);
   const buf = asBuffer(points);
-  const n = buf.length / POINT_BYTES;
+  const n = pointCount(buf, 'points');
   if (backend === 'openssl') return blindWithOpenssl(scalar, buf, n);
   const lib = loadSodium();
   if (!lib) throw new Error(`X25519 from libsodium was asked for, but sodium-native does not load (${sodiumLoadError})`);

@@ -2,6 +2,7 @@ import type { MethodDefinition, Server, ServiceDefinition } from '@grpc/grpc-js'
 import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
 import protobuf from 'protobufjs';
 import { join } from 'node:path';
+import { asBuffer } from '../bytes.js';
 import { packageRoot } from '../paths.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -76,11 +77,6 @@ export function encodeMessage(name: string, value: object): Uint8Array {
 export function decodeMessage<T>(name: string, bytes: Uint8Array): T {
   const type = messageType(name);
   return type.toObject(type.decode(bytes), toObjectOptions) as T;
-}
-
-/** The same bytes as a Buffer, without a copy. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
