@@ -634,8 +634,17 @@ export class VerticalParty extends PartyChannel {
       let fore: Uint8Array;
       if (this.role === 'host') {
         await this.send(guest, 'train.partial', step, attempt, this.partialOf(work));
-        // The gradient's plaintexts depend only on this party's columns: encoded while the guest forms [[d]].
+        // The gradient's plaintexts depend only on this party's columns: encoded while the guest forms [[d]]. So does
+        // the costly part of the next batch's encryption, which needs no weights yet.
         encodeAhead(input);
+        setImmediate(() => {
+          try {
+            if (!this.disposed) cipher.prepareEncryption();
+          } catch (err) {
+            // A head start only: the next batch's encryption does all of it and reports any error in its step.
+            this.log.debug({ job: this.id, err: errorMessage(err) }, 'could not prepare the next encryption ahead');
+          }
+        });
         fore = await this.receive(guest, 'train.fore_gradient', step, attempt);
       } else {
         encodeAhead(input);

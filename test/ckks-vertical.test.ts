@@ -535,6 +535,43 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
     encode.mockRestore();
   });
 
+  it('an encryption prepared ahead gives a fresh partial the guest accepts and the right gradient, serves one encryption only, and frees its heap', () => {
+    const rng = new Rng(24);
+    const b = makeBatch(rng, 4096, 1);
+    const columns = makeColumns(rng, 4096, 14);
+    const ckks = ckksCipher(engine, keys.publicKey, keys.galoisKeys);
+    const u = Float64Array.from(b.hostScores[0]!, (v) => 0.25 * v);
+    // The full encryption (encode, encrypt zero, add) runs through encryptBlocks; a prepared one does not.
+    const full = vi.spyOn(engine as unknown as { encryptBlocks: (...args: unknown[]) => unknown }, 'encryptBlocks');
+    ckks.prepareEncryption();
+    ckks.prepareEncryption(); // a second call keeps the one prepared
+    const prepared = ckks.encryptPartial(u);
+    expect(full).not.toHaveBeenCalled();
+    const fresh = ckks.encryptPartial(u);
+    expect(full).toHaveBeenCalledTimes(1);
+    ckks.prepareEncryption();
+    const preparedAgain = ckks.encryptPartial(u);
+    expect(full).toHaveBeenCalledTimes(1);
+    full.mockRestore();
+    // Same size and form, each with randomness of its own: a reused encryption of zero would repeat its bytes.
+    expect(prepared.length).toBe(fresh.length);
+    expect(Buffer.from(prepared).equals(Buffer.from(fresh))).toBe(false);
+    expect(Buffer.from(prepared).equals(Buffer.from(preparedAgain))).toBe(false);
+    const mask = randomMask(rng, MASK);
+    const want = plainGradient(columns, b.fore);
+    for (const partial of [prepared, fresh]) {
+      const got = gradientRoundTrip(engine.foreGradient([partial], b.weights, b.offset), columns, mask);
+      expect(gradientError(got, want, columns, b.fore).judged).toBeLessThan(TOLERANCE);
+    }
+    // Eight more prepared and used: no growth of the WASM heap.
+    const heap = wasmHeapBytes();
+    for (let i = 0; i < 8; i++) {
+      ckks.prepareEncryption();
+      ckks.encryptPartial(u);
+    }
+    expect(wasmHeapBytes()).toBe(heap);
+  });
+
   it('residueClassSums: compensated class sums modulo the next power of two ≥ count', () => {
     // 2^40, 4094 × 1e-4, −2^40: each 1e-4 is below half an ulp of 2^40, so a plain running sum returns 0.
     const values = Float64Array.from({ length: 4096 }, (_, i) => (i === 0 ? 2 ** 40 : i === 4095 ? -(2 ** 40) : 1e-4));

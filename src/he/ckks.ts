@@ -302,6 +302,10 @@ export class CkksEngine {
   private vEvaluator?: ReturnType<SEALLibrary['Evaluator']>;
   /** The loaded public key and its Encryptor (a host's, for its partial scores): loading the key costs ~1 ms. */
   private readonly encryptors = new KeyedSealObject<ReturnType<SEALLibrary['Encryptor']>>();
+  /** A public-key encryption of zero made ahead by prepareEncryption, for the key with this digest; used once. */
+  private preparedZero?: { digest: string; cipher: CipherText };
+  /** All-zero slots encoded at the top level and scale 2^scaleBits: what prepareEncryption encrypts. */
+  private zeroPlain?: PlainText;
   /** A horizontal participant's loaded key pair and its symmetric Encryptor, kept for the job's every contribution. */
   private readonly symmetricEncryptors = new KeyedSealObject<ReturnType<SEALLibrary['Encryptor']>>();
   /** The arbiter's loaded secret key and Decryptor. */
@@ -415,7 +419,7 @@ export class CkksEngine {
     const { encoder } = this.tools();
     const encryptor = secretKey
       ? this.symmetricEncryptors.get(`${this.keyDigest(publicKey)}|${this.keyDigest(secretKey)}`, () => this.symmetricEncryptor(publicKey, secretKey))
-      : this.encryptors.get(this.keyDigest(publicKey), () => this.loaded(this.seal.PublicKey(), publicKey, (pub) => this.seal.Encryptor(this.context, pub)));
+      : this.publicKeyEncryptor(publicKey);
     const blocks: Uint8Array[] = [];
     const slot = new Float64Array(this.slotCount);
     for (let b = 0; b < this.blocksFor(values.length); b++) {
@@ -434,6 +438,10 @@ export class CkksEngine {
       }
     }
     return blocks;
+  }
+
+  private publicKeyEncryptor(publicKey: Uint8Array): ReturnType<SEALLibrary['Encryptor']> {
+    return this.encryptors.get(this.keyDigest(publicKey), () => this.loaded(this.seal.PublicKey(), publicKey, (pub) => this.seal.Encryptor(this.context, pub)));
   }
 
   /** Both keys loaded and the Encryptor made from them (SEAL's symmetric Encryptor takes the public key too). */
@@ -706,6 +714,10 @@ export class CkksEngine {
     this.decryptors.drop();
     this.encryptors.drop();
     this.symmetricEncryptors.drop();
+    this.preparedZero?.cipher.delete();
+    this.preparedZero = undefined;
+    this.zeroPlain?.delete();
+    this.zeroPlain = undefined;
     this.context.delete();
   }
 
@@ -860,7 +872,45 @@ export class CkksEngine {
   encryptSlots(values: Float64Array, publicKey: Uint8Array): Uint8Array {
     if (values.length > this.slotCount) throw new RangeError(`encryptSlots takes at most ${this.slotCount} values, got ${values.length}`);
     requireFinite(values, 'the vector to encrypt');
-    return this.encryptBlocks(values, publicKey, undefined, this.seal.ComprModeType.none)[0]!;
+    const digest = this.keyDigest(publicKey);
+    const zero = this.preparedZero?.digest === digest ? this.preparedZero.cipher : undefined;
+    if (!zero) return this.encryptBlocks(values, publicKey, undefined, this.seal.ComprModeType.none)[0]!;
+    this.preparedZero = undefined;
+    const { encoder, evaluator } = this.tools();
+    let plain: PlainText | undefined;
+    try {
+      plain = this.encode(encoder, values, this.scale);
+      evaluator.addPlain(zero, plain, zero);
+      return zero.saveArray(this.seal.ComprModeType.none);
+    } finally {
+      plain?.delete();
+      zero.delete();
+    }
+  }
+
+  /**
+   * Do now the costly part of the next encryptSlots under `publicKey` (~6 of its ~7 ms at N = 8192): a public-key
+   * encryption of zero, to which encryptSlots then adds the encoded values. That is what SEAL's encrypt does in one
+   * call (encrypt zero, add the plaintext), so the ciphertext is the same fresh encryption. A host runs this while
+   * it waits for [[d]], which takes the encryption off the critical path of the next batch. The encryption of zero
+   * serves one encryptSlots and is deleted by it: two ciphertexts sharing one would give away the difference of
+   * their values.
+   */
+  prepareEncryption(publicKey: Uint8Array): void {
+    const digest = this.keyDigest(publicKey);
+    if (this.preparedZero?.digest === digest) return;
+    this.preparedZero?.cipher.delete();
+    this.preparedZero = undefined;
+    const encryptor = this.publicKeyEncryptor(publicKey);
+    this.zeroPlain ??= this.encode(this.tools().encoder, new Float64Array(this.slotCount), this.scale);
+    const cipher = this.seal.CipherText();
+    try {
+      encryptor.encrypt(this.zeroPlain, cipher);
+    } catch (err) {
+      cipher.delete();
+      throw err;
+    }
+    this.preparedZero = { digest, cipher };
   }
 
   /**

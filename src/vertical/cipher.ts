@@ -21,6 +21,11 @@ export interface VerticalCipher {
   readonly maskMagnitude: number;
   /** A host's 0.25 * partial scores of one batch, encrypted under the arbiter's key. */
   encryptPartial(values: Float64Array): Uint8Array;
+  /**
+   * Do the costly part of the next encryptPartial now, while the host waits (CKKS: a public-key encryption of zero,
+   * used by one encryptPartial only; nothing for the plaintext scheme).
+   */
+  prepareEncryption(): void;
   /** The guest's encrypted fore-gradient weights ⊙ (Σ partials) + offset. */
   foreGradient(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): Uint8Array;
   /**
@@ -61,6 +66,7 @@ export function ckksCipher(engine: CkksEngine, publicKey: Uint8Array, galoisKeys
     slots: engine.slotCount,
     maskMagnitude: VERTICAL_MASK,
     encryptPartial: (values) => engine.encryptSlots(values, publicKey),
+    prepareEncryption: () => engine.prepareEncryption(publicKey),
     foreGradient: (partials, weights, offset) => engine.foreGradient(partials, weights, offset),
     batchColumns: (columns) => engine.batchColumns(columns),
     gradientInput: (columns, mask) => engine.gradientInput(columns, mask),
@@ -104,6 +110,7 @@ export const plaintextCipher: VerticalCipher = {
   slots: PLAINTEXT_SLOTS,
   maskMagnitude: VERTICAL_MASK,
   encryptPartial: (values) => float64Bytes(values),
+  prepareEncryption: () => undefined,
   foreGradient(partials, weights, offset) {
     const sum = new Float64Array(weights.length);
     for (const p of partials) {
