@@ -50,18 +50,25 @@ export class Mailbox {
 
   /**
    * Wait for a message of `kind` for `round` from `org`. Stale messages (other rounds or kinds) are discarded;
-   * an ErrorReport or JobRefused ends the wait with ParticipantGone.
+   * an ErrorReport or JobRefused ends the wait with ParticipantGone. A deadline given as a function may move later
+   * while the wait runs (a step's deadline moves with its progress); it is read again when it seems to have passed.
    */
-  waitFor(org: string, kind: BodyKind, round: number, deadlineMs: number, isConnected: () => boolean): Promise<ParticipantMessage> {
+  waitFor(org: string, kind: BodyKind, round: number, deadlineMs: number | (() => number), isConnected: () => boolean): Promise<ParticipantMessage> {
+    const due = typeof deadlineMs === 'number' ? () => deadlineMs : deadlineMs;
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { kind, round, resolve, reject };
       const queue = this.queues.get(org) ?? [];
       while (queue.length > 0) if (this.settle(org, waiter, queue.shift()!)) return;
       if (!isConnected()) return reject(new ParticipantGone(org, 'not connected'));
-      const timer = setTimeout(() => {
-        if (this.waiters.get(org) === waiter) this.waiters.delete(org);
-        reject(new ParticipantGone(org, `no ${kind} within the deadline`));
-      }, Math.max(0, deadlineMs - Date.now()));
+      let timer: NodeJS.Timeout;
+      const arm = () => {
+        timer = setTimeout(() => {
+          if (due() > Date.now()) return arm();
+          if (this.waiters.get(org) === waiter) this.waiters.delete(org);
+          reject(new ParticipantGone(org, `no ${kind} within the deadline`));
+        }, Math.max(0, due() - Date.now()));
+      };
+      arm();
       const clear = <T>(fn: (v: T) => void) => (v: T) => {
         clearTimeout(timer);
         fn(v);

@@ -58,6 +58,11 @@ export abstract class VerticalBase extends JobBase {
   /** Payloads relayed and gradients decrypted in the current step, recorded with it. */
   private traffic: Traffic[] = [];
   private decrypted: { party: string; count: number; sha256: string }[] = [];
+  /**
+   * When the current step's attempt last made progress: its start, a payload relayed, a gradient decrypted, a
+   * party's report. The step fails only after step_timeout_s without any, however long it runs (a PSI of millions).
+   */
+  private progressAt = 0;
 
   /** `none`: a job without encrypted quantities (scoring: only sealed payloads and masked shares travel). */
   protected abstract get scheme(): 'ckks' | 'plaintext' | 'none';
@@ -84,6 +89,7 @@ export abstract class VerticalBase extends JobBase {
     }
     if (m.round !== this.step) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} sent a ${kind} payload for step ${m.round}; the job is at step ${this.step}`);
     this.traffic.push({ from, to: peer, kind, bytes: sealed.length, sha256: hex(sha256(sealed)) });
+    if (attempt === this.attempt) this.progressAt = Date.now();
     await this.send(peer, m.round, { body: 'relay', relay: { peer: from, kind, attempt, sealed } });
   }
 
@@ -99,6 +105,7 @@ export abstract class VerticalBase extends JobBase {
       if (this.scheme === 'none') throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
       const values = arbiterDecrypt(this.scheme, this.engine, this.secretKey, ciphertext, count);
       this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
+      this.progressAt = Date.now();
       await this.send(from, m.round, { body: 'decryptReply', decryptReply: { attempt, values: float64Bytes(values) } });
     } catch (err) {
       this.log.warn({ job: this.id, participant: from, err: errorMessage(err) }, 'decryption refused');
@@ -169,7 +176,8 @@ export abstract class VerticalBase extends JobBase {
       this.traffic = [];
       this.decrypted = [];
       const request: StepRequest = { step: name, attempt: this.attempt, epoch, batch, argsJson: JSON.stringify(args) };
-      const deadline = Date.now() + t.step_timeout_s * 1000;
+      this.progressAt = Date.now();
+      const deadline = () => this.progressAt + t.step_timeout_s * 1000;
       await Promise.all(this.participants.map((o) => this.send(o, this.step, { body: 'stepRequest', stepRequest: request }).catch(() => undefined)));
       const { reports, failures } = await this.collectStepDone(deadline);
       if (failures.length === 0) {
@@ -198,8 +206,8 @@ export abstract class VerticalBase extends JobBase {
         const silent = failures.map((f) => f.org).join(', ');
         throw new FedcreditError(
           ErrorCode.JOB_FAILED,
-          `${silent} stayed connected but did not finish the ${name} step (step ${this.step}) within step_timeout_s of ${t.step_timeout_s}s, in ${this.attempt + 1} attempts; no model is published`,
-          `see ${silent}'s log; on slow or busy machines raise training.step_timeout_s`,
+          `${silent} stayed connected but made no progress in the ${name} step (step ${this.step}) for step_timeout_s (${t.step_timeout_s}s), in ${this.attempt + 1} attempts; no model is published`,
+          `see ${silent}'s log: the node may be stuck or starved of CPU; on slow or busy machines raise training.step_timeout_s`,
         );
       }
       const missing = gone.length > 0 ? gone.map((f) => f.org) : failures.map((f) => f.org);
@@ -225,7 +233,7 @@ export abstract class VerticalBase extends JobBase {
    * Every party's StepDone for the current step and attempt; stops at the first failure, so a party that vanished
    * pauses the job at once instead of after the others time out waiting for it.
    */
-  private collectStepDone(deadline: number): Promise<{ reports: StepReports; failures: { org: string; err: unknown }[] }> {
+  private collectStepDone(deadline: () => number): Promise<{ reports: StepReports; failures: { org: string; err: unknown }[] }> {
     const reports: StepReports = new Map();
     return new Promise((resolve) => {
       let settled = false;
@@ -242,6 +250,7 @@ export abstract class VerticalBase extends JobBase {
           for (;;) {
             const m = await this.mailbox.waitFor(org, 'stepDone', this.step, deadline, () => this.sessions.isConnected(org));
             if (m.body === 'stepDone' && m.stepDone.attempt === attempt) {
+              this.progressAt = Date.now();
               reports.set(org, { report: JSON.parse(m.stepDone.reportJson || '{}') as Record<string, unknown>, stateSha256: hex(m.stepDone.stateSha256) });
               return;
             }
