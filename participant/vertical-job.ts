@@ -637,14 +637,16 @@ export class VerticalParty extends PartyChannel {
         // The gradient's plaintexts depend only on this party's columns: encoded while the guest forms [[d]]. So does
         // the costly part of the next batch's encryption, which needs no weights yet.
         encodeAhead(input);
-        setImmediate(() => {
-          try {
-            if (!this.disposed) cipher.prepareEncryption();
-          } catch (err) {
-            // A head start only: the next batch's encryption does all of it and reports any error in its step.
-            this.log.debug({ job: this.id, err: errorMessage(err) }, 'could not prepare the next encryption ahead');
-          }
-        });
+        if (this.batchAfter(epoch, batch)) {
+          setImmediate(() => {
+            try {
+              if (!this.disposed) cipher.prepareEncryption();
+            } catch (err) {
+              // A head start only: the next batch's encryption does all of it and reports any error in its step.
+              this.log.debug({ job: this.id, err: errorMessage(err) }, 'could not prepare the next encryption ahead');
+            }
+          });
+        }
         fore = await this.receive(guest, 'train.fore_gradient', step, attempt);
       } else {
         encodeAhead(input);
@@ -701,9 +703,9 @@ export class VerticalParty extends PartyChannel {
    * training stops), the work is dropped.
    */
   private prepareNextBatch(step: number, epoch: number, batch: number): void {
-    const batches = Math.ceil(this.alignment!.train.length / this.spec.training.batch_size);
-    const [nextEpoch, nextBatch] = batch + 1 < batches ? [epoch, batch + 1] : [epoch + 1, 0];
-    if (nextEpoch > this.spec.training.epochs) return;
+    const next = this.batchAfter(epoch, batch);
+    if (!next) return;
+    const [nextEpoch, nextBatch] = next;
     const { attempt } = this.current;
     setImmediate(() => {
       if (this.current.step !== step || this.current.attempt !== attempt || this.nextBatch || this.disposed) return;
@@ -719,6 +721,13 @@ export class VerticalParty extends PartyChannel {
       this.nextBatch = work;
       encodeAhead(work.input);
     });
+  }
+
+  /** The (epoch, batch) that training visits after this one, if any. */
+  private batchAfter(epoch: number, batch: number): [number, number] | undefined {
+    const batches = Math.ceil(this.alignment!.train.length / this.spec.training.batch_size);
+    const next: [number, number] = batch + 1 < batches ? [epoch, batch + 1] : [epoch + 1, 0];
+    return next[0] > this.spec.training.epochs ? undefined : next;
   }
 
   /**
