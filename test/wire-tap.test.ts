@@ -1,9 +1,9 @@
 /**
  * The product's core promise, checked on every byte: with a tap at each process's transport (every message it
  * sends, encoded as it goes to gRPC), run a horizontal and a vertical job on real data and search everything the
- * participants sent for their raw feature values (float32, float64, decimal text), their labels and their ids.
- * The detector is first shown to catch a raw column, a raw row and a CSV line, so the test fails if someone ever
- * sends one.
+ * participants sent for their raw feature values (float32, float64, decimal text), their labels and their ids (as
+ * text, raw and normalised, and as the SHA-256 digest D(x) the PSI hashes further). The detector is first shown to
+ * catch a raw column, a raw row, a CSV line and an id, so the test fails if someone ever sends one.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { uciHomoFile } from '../src/data/public-datasets.js';
 import { occurrences } from './helpers/tap.js';
 import { uciHeteroSpec, verticalJob } from './helpers/vertical.js';
 import { writeVerticalSynth } from '../src/synth/vertical.js';
+import { idDigest, normaliseId } from '../src/psi/ids.js';
 
 /** Byte patterns a leak of this dataset would contain: pairs of neighbouring values (row- and column-wise) as
  * float32 and float64, pairs of neighbouring CSV cells as text, and runs of labels in any encoding. */
@@ -46,6 +47,13 @@ function leakNeedles(data: LoadedDataset, csvText: string, sampleRows = 1500): M
     needles.set(Buffer.from(Float64Array.from(run).buffer), 'labels as float64');
     needles.set(Buffer.from(run.join(',')), 'labels as text');
   }
+  for (const [r, id] of data.ids.entries()) {
+    const normalised = normaliseId(id);
+    // Ids of a few digits occur by chance in any megabyte of ciphertext: those are searched for by digest only.
+    if (id.length >= 8) needles.set(Buffer.from(id), `id as text (row ${r})`);
+    if (normalised.length >= 8 && normalised !== id) needles.set(Buffer.from(normalised), `normalised id as text (row ${r})`);
+    needles.set(idDigest(normalised), `id digest D(x) (row ${r})`);
+  }
   return needles;
 }
 
@@ -65,7 +73,7 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
     for (const f of feds) await f.stop();
   });
 
-  it('the detector catches a raw column, a raw row and a CSV line (so the checks below can fail)', async () => {
+  it('the detector catches a raw column, a raw row, a CSV line and an id (so the checks below can fail)', async () => {
     const file = uciHomoFile(DATASETS, HOMO_PARTIES[0]!);
     const data = await loadDataset(uciHomoSpec(file));
     const needles = leakNeedles(data, readFileSync(file, 'utf8'));
@@ -76,7 +84,15 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
     expect(leaks(Buffer.concat([noise, Buffer.from(column.buffer), noise]), needles).join()).toMatch(/float64 column pair/);
     expect(leaks(Buffer.concat([noise, Buffer.from(row.buffer), noise]), needles).join()).toMatch(/float32 row pair/);
     expect(leaks(Buffer.concat([noise, Buffer.from(line), noise]), needles).join()).toMatch(/CSV text/);
+    expect(leaks(Buffer.concat([noise, idDigest(normaliseId(data.ids[17]!)), noise]), needles).join()).toMatch(/id digest D\(x\) \(row 17\)/);
     expect(leaks(noise, needles)).toEqual([]);
+    const dataDir = mkdtempSync(join(tmpdir(), 'fedcredit-capture-ids-'));
+    const synth = await writeVerticalSynth(dataDir, { seed: 5, bankRows: 500 });
+    const bank = synth.parties.find((p) => p.party === 'bank')!;
+    const smes = await loadDataset({ ...bank.spec, path: bank.file });
+    const smeNeedles = leakNeedles(smes, readFileSync(bank.file, 'utf8'));
+    expect(smes.ids[3]!.length).toBe(18);
+    expect(leaks(Buffer.concat([noise, Buffer.from(`{"id":"${smes.ids[3]}"}`), noise]), smeNeedles).join()).toMatch(/id as text \(row 3\)/);
   });
 
   it('horizontal job (three banks, CKKS): nothing of any bank\'s data is in what it sent', async () => {
