@@ -28,6 +28,7 @@ import type {
   EncryptedVector,
   ParticipantMessage,
   Preprocessing,
+  Recipient,
   RoundProgress,
   SumPurpose,
 } from '../src/wire/messages.js';
@@ -146,7 +147,7 @@ export class JobRun extends JobBase {
     const lead = this.participants[0]!;
     const accepted = await this.collectAcceptances(JSON.stringify(this.spec));
     const leadHash = Buffer.from(accepted[0]!.accepted.schemaHash);
-    const boxKeys = new Map<string, Uint8Array>();
+    const boxKeys = new Map<string, Recipient>();
     for (const { org, accepted: a } of accepted) {
       if (!Buffer.from(a.schemaHash).equals(leadHash)) {
         throw new FedcreditError(
@@ -155,7 +156,7 @@ export class JobRun extends JobBase {
           'horizontal participants must declare the same feature columns with the same types; align their data sections or list `features` in the job',
         );
       }
-      boxKeys.set(org, a.boxPublicKey);
+      boxKeys.set(org, { organisation: org, boxPublicKey: a.boxPublicKey, binding: a.boxKeyBinding });
       await this.record('participant_consent', { participant: org, purpose: this.spec.purpose, train_rows: a.trainRows, validation_rows: a.validationRows });
       await this.recordWithReceipt(org, 0, 'data_bound', {
         participant: org,
@@ -170,7 +171,8 @@ export class JobRun extends JobBase {
     return lead;
   }
 
-  private boxKeys = new Map<string, Uint8Array>();
+  /** Each participant's per-job box key with its binding, relayed as it came (the coordinator cannot sign one). */
+  private boxKeys = new Map<string, Recipient>();
 
   /** The lead makes the CKKS keys and seals the secret key to every other participant; we only relay. */
   private async keyCeremony(lead: string): Promise<void> {
@@ -183,7 +185,7 @@ export class JobRun extends JobBase {
     this.emit('keys', `${lead} is generating the CKKS keys`);
     this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
     this.codec = VectorCodec.ckks(this.engine);
-    const recipients = this.participants.filter((o) => o !== lead).map((o) => ({ organisation: o, boxPublicKey: this.boxKeys.get(o)! }));
+    const recipients = this.participants.filter((o) => o !== lead).map((o) => this.boxKeys.get(o)!);
     await this.send(lead, 0, { body: 'keygenRequest', keygenRequest: { recipients } });
     let published: ParticipantMessage;
     try {
@@ -199,7 +201,7 @@ export class JobRun extends JobBase {
       if (!box) throw new FedcreditError(ErrorCode.JOB_FAILED, `${lead} did not seal a key for ${organisation}`, 'restart the lead participant');
       await this.send(organisation, 0, {
         body: 'keyDelivery',
-        keyDelivery: { ckksPublicKey: keys.ckksPublicKey, sealedSecretKey: box.sealed, paramsFingerprint: keys.paramsFingerprint },
+        keyDelivery: { ckksPublicKey: keys.ckksPublicKey, sealedSecretKey: box.sealed, paramsFingerprint: keys.paramsFingerprint, lead: this.boxKeys.get(lead)!, publicKeyBinding: keys.publicKeyBinding },
       });
     }
     await this.record('keys_ready', {

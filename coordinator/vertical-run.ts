@@ -24,7 +24,7 @@ import { arbiterDecrypt } from '../src/vertical/cipher.js';
 import { packArtifact } from '../src/model/artifact.js';
 import { JobBase, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
-import type { ParticipantMessage, RoundProgress, StepRequest, VerticalSetup, VerticalStep } from '../src/wire/messages.js';
+import type { ParticipantMessage, Recipient, RoundProgress, StepRequest, VerticalSetup, VerticalStep } from '../src/wire/messages.js';
 
 interface Traffic {
   from: string;
@@ -119,11 +119,11 @@ export abstract class VerticalBase extends JobBase {
    * the grace period; if it returns, the step runs again from its start.
    */
   /** Offer the job; every party answers with its per-job X25519 key, to which its peers seal what they send it. */
-  protected async offer(specJson: string): Promise<Map<string, Uint8Array>> {
+  protected async offer(specJson: string): Promise<Map<string, Recipient>> {
     const accepted = await this.collectAcceptances(specJson);
-    const boxKeys = new Map<string, Uint8Array>();
+    const boxKeys = new Map<string, Recipient>();
     for (const { org, accepted: a } of accepted) {
-      boxKeys.set(org, a.boxPublicKey);
+      boxKeys.set(org, { organisation: org, boxPublicKey: a.boxPublicKey, binding: a.boxKeyBinding });
       await this.record('participant_consent', { participant: org, role: org === this.participants[0] ? 'guest' : 'host', purpose: this.purpose, rows: a.trainRows });
       await this.recordWithReceipt(org, 0, 'data_bound', {
         participant: org,
@@ -138,9 +138,10 @@ export abstract class VerticalBase extends JobBase {
   }
 
   /** Send every party the keys of the job: the arbiter's CKKS public and Galois keys (training) and each party's box key. */
-  protected async keys(boxKeys: Map<string, Uint8Array>): Promise<void> {
+  protected async keys(boxKeys: Map<string, Recipient>): Promise<void> {
     let setup: VerticalSetup;
-    const parties = this.participants.map((o) => ({ organisation: o, boxPublicKey: boxKeys.get(o)! }));
+    // Each key with its owner's binding, as it came: every party checks them before it seals anything to a peer.
+    const parties = this.participants.map((o) => boxKeys.get(o)!);
     const common = { parties, guest: this.participants[0]!, hosts: this.participants.slice(1), psiSalt: randomBytes(32) };
     if (this.scheme === 'ckks') {
       this.emit('keys', 'the arbiter (this coordinator) is generating the CKKS keys');

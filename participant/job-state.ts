@@ -7,6 +7,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import type { Split, StoredSplit } from '../src/data/split.js';
 import { generateBoxKeyPair, open, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
+import { signBinding, verifyBinding, type JobBinding, type KeyBinding } from '../src/crypto/key-binding.js';
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import { ScoreCells } from '../src/metrics.js';
@@ -17,7 +18,7 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainOnBlocks, type RowBlocks } from '../src/model/network.js';
 import type { Tf } from '../src/model/tf.js';
 import { seedFrom } from '../src/random.js';
-import type { EncryptedVector, Preprocessing, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
+import type { EncryptedVector, KeyDelivery, KeysPublished, Preprocessing, Recipient, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
 
 /**
  * Fingerprint of the id set a job uses: SHA-256 of the job id and the row store's id-set digest (itself over the
@@ -31,8 +32,13 @@ export function schemaHash(features: string[], types: string[]): Uint8Array {
   return createHash('sha256').update(JSON.stringify(features.map((f, i) => [f, types[i]]))).digest();
 }
 
+/** What the lead's signature on the CKKS public key covers: the key and the parameters it was made under. */
+const publicKeyStatement = (publicKey: Uint8Array, fingerprint: Uint8Array) => Buffer.concat([Buffer.from(fingerprint), Buffer.from(publicKey)]);
+
 export class ParticipantJob {
   readonly box: BoxKeyPair = generateBoxKeyPair();
+  /** Set by the node before the job is accepted (src/crypto/key-binding.ts); absent with --insecure. */
+  binding?: JobBinding;
   codec?: VectorCodec;
   keys?: Keys;
   private engine?: CkksEngine;
@@ -66,15 +72,40 @@ export class ParticipantJob {
     return (this.codec = VectorCodec.ckks(this.engine));
   }
 
-  /** Lead only: make the job's CKKS keys and seal the secret key to each recipient's box key. */
-  async generateKeys(recipients: { organisation: string; boxPublicKey: Uint8Array }[]) {
+  /** This participant's signed statement that its per-job box key is its own, for its JobAccepted. */
+  boxKeyBinding(): KeyBinding | null {
+    const b = this.binding;
+    return b ? signBinding(b.signer, { purpose: 'box-key', jobId: this.id, specSha256: b.specSha256, organisation: this.organisation, key: this.box.publicKey }) : null;
+  }
+
+  /**
+   * Lead only: make the job's CKKS keys and seal the secret key to each recipient's box key, authenticated with the
+   * lead's own. First every recipient must be exactly the job's other participants, each key signed by its owner:
+   * a coordinator that put a key of its own in the list gets nothing sealed to it.
+   */
+  async generateKeys(recipients: Recipient[]): Promise<KeysPublished> {
+    const b = this.binding;
+    if (b) {
+      const others = b.parties.filter((p) => p !== this.organisation).sort();
+      const named = recipients.map((r) => r.organisation).sort();
+      if (named.join() !== others.join()) {
+        throw new FedcreditError(
+          ErrorCode.KEY_BINDING,
+          `the coordinator asked to seal the job's secret key to ${named.join(', ') || 'nobody'}; the job's other participants are ${others.join(', ')}`,
+          'the coordinator changed the job\'s recipients; stop using it for this job and tell the federation operator',
+        );
+      }
+      for (const r of recipients) verifyBinding(r.binding, { purpose: 'box-key', jobId: this.id, specSha256: b.specSha256, organisation: r.organisation, key: r.boxPublicKey }, b.trust);
+    }
     await this.ensureCodec();
     const pair = this.engine!.generateKeys();
     this.keys = { publicKey: pair.publicKey, secretKey: pair.secretKey };
+    const fingerprint = this.engine!.fingerprint;
     return {
       ckksPublicKey: pair.publicKey,
-      paramsFingerprint: this.engine!.fingerprint,
-      sealedSecretKeys: recipients.map((r) => ({ recipient: r.organisation, sealed: seal(pair.secretKey, r.boxPublicKey, `${this.id}|${r.organisation}`) })),
+      paramsFingerprint: fingerprint,
+      sealedSecretKeys: recipients.map((r) => ({ recipient: r.organisation, sealed: seal(pair.secretKey, r.boxPublicKey, `${this.id}|${r.organisation}`, this.box) })),
+      publicKeyBinding: b ? signBinding(b.signer, { purpose: 'ckks-public-key', jobId: this.id, specSha256: b.specSha256, organisation: this.organisation, key: publicKeyStatement(pair.publicKey, fingerprint) }) : null,
     };
   }
 
@@ -84,11 +115,25 @@ export class ParticipantJob {
     this.keys = keys;
   }
 
-  /** Everyone else: open the secret key sealed to this job's box key. */
-  async installKeys(publicKey: Uint8Array, sealedSecretKey: Uint8Array, fingerprint: Uint8Array): Promise<void> {
+  /**
+   * Everyone else: open the secret key sealed to this job's box key, after checking that the lead is the job's
+   * first participant, that its box key and the CKKS public key carry its signature, and that the box was sealed
+   * with that box key (so neither a key nor the box can have come from the coordinator).
+   */
+  async installKeys(delivery: KeyDelivery): Promise<void> {
+    const { ckksPublicKey: publicKey, sealedSecretKey, paramsFingerprint: fingerprint, lead } = delivery;
+    if (!lead) throw new FedcreditError(ErrorCode.KEY_BINDING, `the job's keys came without the lead's box key in job ${this.id}`, 'the coordinator runs an older fedcredit; upgrade it');
+    const b = this.binding;
+    if (b) {
+      if (lead.organisation !== b.parties[0]) {
+        throw new FedcreditError(ErrorCode.KEY_BINDING, `the job's keys say they come from ${lead.organisation}; the job's lead is ${b.parties[0]}`, 'the coordinator changed the job\'s lead; stop using it for this job and tell the federation operator');
+      }
+      verifyBinding(lead.binding, { purpose: 'box-key', jobId: this.id, specSha256: b.specSha256, organisation: lead.organisation, key: lead.boxPublicKey }, b.trust);
+      verifyBinding(delivery.publicKeyBinding, { purpose: 'ckks-public-key', jobId: this.id, specSha256: b.specSha256, organisation: lead.organisation, key: publicKeyStatement(publicKey, fingerprint) }, b.trust);
+    }
     await this.ensureCodec();
     this.engine!.requireFingerprint(fingerprint, 'the lead participant');
-    this.keys = { publicKey, secretKey: open(sealedSecretKey, this.box, `${this.id}|${this.organisation}`) };
+    this.keys = { publicKey, secretKey: open(sealedSecretKey, this.box, `${this.id}|${this.organisation}`, lead.boxPublicKey) };
   }
 
   async encode(values: Float64Array): Promise<EncryptedVector> {

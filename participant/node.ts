@@ -26,10 +26,11 @@ import { JobStore } from './job-store.js';
 import { OwnRecord } from './own-record.js';
 import { StoredSplit } from '../src/data/split.js';
 import { VerticalParty, type PartyData } from './vertical-job.js';
-import { dialed, type Transport } from '../src/wire/transport.js';
+import { dialed, jobBinding, type Transport } from '../src/wire/transport.js';
 import { ScoringParty } from './vertical-score.js';
 import { Approvals } from './approvals.js';
 import { PSI_DIR, type PartyChannel } from './vertical-channel.js';
+import type { JobBinding } from '../src/crypto/key-binding.js';
 
 const CoordinatorClient = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
 
@@ -90,6 +91,13 @@ export class ParticipantNode {
 
   private get org(): string {
     return this.opts.config.organisation;
+  }
+
+  /** How this node binds its keys for a job and checks its peers' (src/crypto/key-binding.ts); none with --insecure. */
+  private partyBinding(specJson: string, parties: string[]): JobBinding | undefined {
+    const binding = jobBinding(this.opts.transport, specJson, parties);
+    if (!binding) this.opts.log.warn('--insecure: this job\'s keys are not bound to certificates, and the peers\' keys are not checked (tests only)');
+    return binding;
   }
 
   /** Load and check the data, then connect (and keep reconnecting with backoff) until stopped. */
@@ -223,6 +231,10 @@ export class ParticipantNode {
       case 'verticalSetup':
         job.install(m.verticalSetup).catch(async (err) => {
           log.error({ job: m.jobId, err: errorMessage(err) }, 'vertical job setup failed');
+          // Nothing of this job runs any more: no payload is sealed to a key that failed its check.
+          this.vertical.delete(m.jobId);
+          job.dispose();
+          this.store.end(m.jobId, 'failed');
           const e = err instanceof FedcreditError ? err : new FedcreditError(ErrorCode.JOB_FAILED, errorMessage(err));
           await this.reply(m, { body: 'error', error: { code: e.code, message: e.message, hint: e.hint } }).catch(() => undefined);
         });
@@ -304,7 +316,7 @@ export class ParticipantNode {
       case 'keyDelivery': {
         const d = m.keyDelivery;
         const job = this.job(m.jobId);
-        await job.installKeys(d.ckksPublicKey, d.sealedSecretKey, d.paramsFingerprint);
+        await job.installKeys(d);
         this.store.saveKeys(m.jobId, job.keys!);
         log.info({ job: m.jobId }, 'CKKS secret key received and unsealed');
         return;
@@ -426,6 +438,7 @@ export class ParticipantNode {
     const features = spec.features ?? this.rows.features;
     const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
     const job = await this.createJob(m.jobId, spec, features);
+    job.binding = this.partyBinding(offer.specJson, spec.participants);
     this.store.save({ id: m.jobId, specJson: offer.specJson, features });
     log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, trainRows: job.trainRows, validationRows: job.validationRows }, 'job accepted');
     if (spec.encryption.scheme === 'plaintext') log.warn({ job: m.jobId }, 'PLAINTEXT MODE: this job sends model updates unencrypted (comparison/debugging only)');
@@ -439,6 +452,7 @@ export class ParticipantNode {
         // Counts only: the local file path stays home.
         loadReport: formatLoadReport({ ...this.rows.meta.report, file: this.org }),
         idSetSha256: idSetDigest(m.jobId, this.rows.meta.idSetSha256),
+        boxKeyBinding: job.boxKeyBinding(),
       },
     });
   }
@@ -481,6 +495,7 @@ export class ParticipantNode {
     this.store.save({ id: m.jobId, specJson, features });
     const job = new VerticalParty(m.jobId, spec, this.org, this.partyData, features, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId));
     job.shareStatistics = config.consent.share_statistics;
+    job.binding = this.partyBinding(specJson, [spec.guest, ...spec.hosts]);
     this.vertical.set(m.jobId, job);
     log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length }, 'vertical job accepted');
     return this.reply(m, {
@@ -492,6 +507,7 @@ export class ParticipantNode {
         boxPublicKey: job.box.publicKey,
         loadReport: formatLoadReport({ ...this.rows.meta.report, file: this.org }),
         idSetSha256: idSetDigest(m.jobId, this.rows.meta.idSetSha256),
+        boxKeyBinding: job.boxKeyBinding(),
       },
     });
   }
@@ -506,11 +522,12 @@ export class ParticipantNode {
       this.store.end(m.jobId, 'refused');
       return refuse('model', errorMessage(err));
     }
+    job.binding = this.partyBinding(specJson, [spec.guest, ...spec.hosts]);
     this.vertical.set(m.jobId, job);
     log.info({ job: m.jobId, modelJob: spec.model_job, role: job.role }, 'scoring job accepted');
     return this.reply(m, {
       body: 'jobAccepted',
-      jobAccepted: { trainRows: 0, validationRows: 0, schemaHash: new Uint8Array(), boxPublicKey: job.box.publicKey, loadReport: '', idSetSha256: new Uint8Array() },
+      jobAccepted: { trainRows: 0, validationRows: 0, schemaHash: new Uint8Array(), boxPublicKey: job.box.publicKey, loadReport: '', idSetSha256: new Uint8Array(), boxKeyBinding: job.boxKeyBinding() },
     });
   }
 

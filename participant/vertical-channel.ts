@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { generateBoxKeyPair, open, seal, sharedSecret, type BoxKeyPair } from '../src/crypto/sealed-box.js';
+import { signBinding, verifyBinding, type JobBinding, type KeyBinding } from '../src/crypto/key-binding.js';
 import { float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
 import { PsiKey } from '../src/psi/ecdh.js';
 import { describeIds, PreparedIdSet, type IdFormat } from '../src/psi/ids.js';
@@ -90,6 +91,8 @@ export abstract class PartyChannel {
   protected current = { step: 0, attempt: -1 };
   /** The newest step attempt asked for: work of an older one still running is superseded (dispose: everything is). */
   private latest = { step: 0, attempt: -1 };
+  /** Set by the node before the job is accepted (src/crypto/key-binding.ts); absent with --insecure. */
+  binding?: JobBinding;
 
   constructor(
     readonly id: string,
@@ -116,8 +119,42 @@ export abstract class PartyChannel {
   /** Called when a step has run, before it is reported done. */
   protected endStep(): void {}
 
+  /** This party's signed statement that its per-job box key is its own, for its JobAccepted. */
+  boxKeyBinding(): KeyBinding | null {
+    const b = this.binding;
+    return b ? signBinding(b.signer, { purpose: 'box-key', jobId: this.id, specSha256: b.specSha256, organisation: this.org, key: this.box.publicKey }) : null;
+  }
+
   async install(setup: VerticalSetup): Promise<void> {
+    // A job restored after a restart installs the setup it kept in its own folder, checked when it first came.
+    if (this.binding) this.checkSetup(setup, this.binding);
     this.setup = setup;
+  }
+
+  /**
+   * Before anything is sealed to a peer: the job's parties are exactly those of the spec this party accepted, its
+   * own key is the one it sent, and every other party's key carries that party's signature (a coordinator that
+   * swapped a key for its own is caught here, and the job stops naming the party).
+   */
+  private checkSetup(setup: VerticalSetup, b: JobBinding): void {
+    const named = setup.parties.map((p) => p.organisation);
+    const expected = [...b.parties].sort();
+    if (setup.guest !== b.parties[0] || [...named].sort().join() !== expected.join() || [setup.guest, ...setup.hosts].sort().join() !== expected.join()) {
+      throw new FedcreditError(
+        ErrorCode.KEY_BINDING,
+        `the job's keys name the parties ${named.join(', ')} (guest ${setup.guest}), but the job this node accepted names ${b.parties.join(', ')} (guest ${b.parties[0]})`,
+        'the coordinator changed the job\'s parties after the offer; stop using it for this job and tell the federation operator',
+      );
+    }
+    for (const party of setup.parties) {
+      if (party.organisation === this.org) {
+        if (!Buffer.from(party.boxPublicKey).equals(Buffer.from(this.box.publicKey))) {
+          throw new FedcreditError(ErrorCode.KEY_BINDING, `the job's keys give ${this.org} a box key it did not send`, 'the coordinator swapped this node\'s key; stop using it for this job and tell the federation operator');
+        }
+        continue;
+      }
+      verifyBinding(party.binding, { purpose: 'box-key', jobId: this.id, specSha256: b.specSha256, organisation: party.organisation, key: party.boxPublicKey }, b.trust);
+    }
   }
 
   protected get guest(): string {
@@ -142,7 +179,7 @@ export abstract class PartyChannel {
   onRelay(from: string, kind: string, step: number, attempt: number, sealed: Uint8Array): void {
     if (attempt < this.current.attempt && step === this.current.step) return;
     try {
-      this.inbox.put(key(kind, from, step, attempt), open(sealed, this.box, this.aad(from, this.org, kind, step, attempt)));
+      this.inbox.put(key(kind, from, step, attempt), open(sealed, this.box, this.aad(from, this.org, kind, step, attempt), this.boxKeyOf(from)));
     } catch (err) {
       this.log.warn({ job: this.id, from, kind, step, err: errorMessage(err) }, 'a relayed payload did not open; ignored');
     }
@@ -159,7 +196,7 @@ export abstract class PartyChannel {
 
   protected async send(to: string, kind: string, step: number, attempt: number, payload: Uint8Array): Promise<void> {
     this.requireCurrent(step, attempt);
-    await this.io.relay(to, kind, step, attempt, seal(payload, this.boxKeyOf(to), this.aad(this.org, to, kind, step, attempt)));
+    await this.io.relay(to, kind, step, attempt, seal(payload, this.boxKeyOf(to), this.aad(this.org, to, kind, step, attempt), this.box));
   }
 
   protected receive(from: string, kind: string, step: number, attempt: number): Promise<Uint8Array> {

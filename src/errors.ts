@@ -22,6 +22,8 @@ export const ErrorCode = {
   CKKS_PARAMS: 'FC_CKKS_PARAMS',
   /** A sealed key could not be opened (wrong recipient key or tampered box). */
   KEY_UNSEAL: 'FC_KEY_UNSEAL',
+  /** A key relayed by the coordinator is not signed by its owner's certificate (swapped, altered or unsigned). */
+  KEY_BINDING: 'FC_KEY_BINDING',
   /** A wire message is malformed: chunks out of order or missing, bad digest, unexpected message. */
   PROTOCOL: 'FC_PROTOCOL',
   /** A peer could not be reached or went away. */

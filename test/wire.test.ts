@@ -82,6 +82,7 @@ const jobAccepted: JobAccepted = {
   boxPublicKey: bytes(32, 4),
   loadReport: '30000 rows kept, 12 dropped (missing age), 4 imputed',
   idSetSha256: bytes(32, 5),
+  boxKeyBinding: { certificate: bytes(700, 38), signature: bytes(72, 39) },
 };
 const jobRefused: JobRefused = { code: 'FC_JOB_REFUSED', reason: 'column `pay_0` is not declared' };
 const sealedKey: SealedKey = { recipient: 'bank-b', sealed: bytes(200, 6) };
@@ -89,6 +90,7 @@ const keysPublished: KeysPublished = {
   ckksPublicKey: bytes(1000, 7),
   sealedSecretKeys: [sealedKey, { recipient: 'bank-c', sealed: bytes(201, 8) }],
   paramsFingerprint: bytes(32, 9),
+  publicKeyBinding: { certificate: bytes(700, 40), signature: bytes(71, 41) },
 };
 const encryptedVector: EncryptedVector = {
   scheme: 'ckks',
@@ -104,9 +106,9 @@ const errorReport: ErrorReport = { code: 'FC_DATA_SCHEMA', message: 'column `age
 const receipt: Receipt = { seq: 2 ** 33 + 1, treeHead: bytes(120, 19) };
 const welcome: Welcome = { coordinatorVersion: '0.1.0', protocolVersion: 1 };
 const jobOffer: JobOffer = { specJson: '{"name":"pd-model","rounds":5}', submitter: 'bank-a', lead: 'bank-b' };
-const recipient: Recipient = { organisation: 'bank-b', boxPublicKey: bytes(32, 20) };
-const keygenRequest: KeygenRequest = { recipients: [recipient, { organisation: 'bank-c', boxPublicKey: bytes(32, 21) }] };
-const keyDelivery: KeyDelivery = { ckksPublicKey: bytes(900, 22), sealedSecretKey: bytes(250, 23), paramsFingerprint: bytes(32, 24) };
+const recipient: Recipient = { organisation: 'bank-b', boxPublicKey: bytes(32, 20), binding: { certificate: bytes(690, 42), signature: bytes(70, 43) } };
+const keygenRequest: KeygenRequest = { recipients: [recipient, { organisation: 'bank-c', boxPublicKey: bytes(32, 21), binding: null }] };
+const keyDelivery: KeyDelivery = { ckksPublicKey: bytes(900, 22), sealedSecretKey: bytes(250, 23), paramsFingerprint: bytes(32, 24), lead: recipient, publicKeyBinding: { certificate: bytes(690, 44), signature: bytes(72, 45) } };
 const featureBins: FeatureBins = { feature: 'age', edges: [29.5, 41.25], woe: [-0.21, 0.08, 0.3, 1.5e-12], events: [410, 388, 201, 3], totals: [1900, 2410, 1650, 17], iv: 0.0371 };
 const preprocessing: Preprocessing = {
   features: ['limit_bal', 'age'],
@@ -147,7 +149,7 @@ const verticalSetup: VerticalSetup = {
   ckksPublicKey: bytes(900, 33),
   galoisKeys: bytes(4000, 34),
   paramsFingerprint: bytes(32, 35),
-  parties: [recipient, { organisation: 'tax-bureau', boxPublicKey: bytes(32, 36) }],
+  parties: [recipient, { organisation: 'tax-bureau', boxPublicKey: bytes(32, 36), binding: null }],
   guest: 'bank-b',
   hosts: ['tax-bureau', 'power-company'],
   psiSalt: bytes(32, 37),
@@ -212,6 +214,7 @@ const samples: Record<string, object[]> = {
   Recipient: [recipient],
   KeygenRequest: [keygenRequest],
   KeyDelivery: [keyDelivery],
+  KeyBinding: [{ certificate: bytes(650, 46), signature: bytes(70, 47) }],
   FeatureBins: [featureBins],
   Preprocessing: [preprocessing],
   ContributionRequest: [contributionRequest],

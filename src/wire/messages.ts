@@ -4,6 +4,7 @@
  * test/wire.test.ts round-trips every message type through bytes, so a drift between this file and the proto
  * fails the suite.
  */
+import type { KeyBinding } from '../crypto/key-binding.js';
 
 export interface Chunk {
   transferId: string;
@@ -28,7 +29,11 @@ export interface JobAccepted {
   boxPublicKey: Uint8Array;
   loadReport: string;
   idSetSha256: Uint8Array;
+  /** Null only from a node running --insecure. */
+  boxKeyBinding: KeyBinding | null;
 }
+
+export type { KeyBinding };
 
 export interface JobRefused {
   code: string;
@@ -44,6 +49,7 @@ export interface KeysPublished {
   ckksPublicKey: Uint8Array;
   sealedSecretKeys: SealedKey[];
   paramsFingerprint: Uint8Array;
+  publicKeyBinding: KeyBinding | null;
 }
 
 export type VectorScheme = 'ckks' | 'plaintext';
@@ -168,6 +174,7 @@ export interface JobOffer {
 export interface Recipient {
   organisation: string;
   boxPublicKey: Uint8Array;
+  binding: KeyBinding | null;
 }
 
 export interface KeygenRequest {
@@ -178,6 +185,9 @@ export interface KeyDelivery {
   ckksPublicKey: Uint8Array;
   sealedSecretKey: Uint8Array;
   paramsFingerprint: Uint8Array;
+  /** The lead's box key and its binding: the sealed secret key is authenticated with that key. */
+  lead: Recipient | null;
+  publicKeyBinding: KeyBinding | null;
 }
 
 /** A binned feature as the model reads it: its value replaced by the WOE of its bin (src/credit/binning.ts layout). */

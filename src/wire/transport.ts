@@ -16,6 +16,7 @@ import { checkServerIdentity, type SecureContextOptions, type TLSSocket } from '
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readIdentity, verifyPeer, type Role } from '../pki/pki.js';
+import { specDigest, type JobBinding } from '../crypto/key-binding.js';
 
 export type Transport =
   | { kind: 'mtls'; dir: string; ca: Buffer; cert: Buffer; key: Buffer; crlFile?: string }
@@ -48,6 +49,17 @@ export function identityFromDir(dir: string, opts: { crl?: string } = {}): Trans
     throw new FedcreditError(ErrorCode.CONFIG_INVALID, `the revocation list ${crlFile} does not exist`, 'point tls.crl at the CA folder\'s crl.pem (`fedcredit pki init` writes it)');
   }
   return { kind: 'mtls', dir: abs, ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem'), crlFile };
+}
+
+/**
+ * How a node binds its keys for one job and checks its peers' (src/crypto/key-binding.ts): its certificate and key,
+ * the federation CA and, when configured, the revocation list as it is now, the digest of the spec it was offered
+ * and the parties it names (guest or lead first). Undefined with --insecure, where nothing is authenticated.
+ */
+export function jobBinding(t: Transport, specJson: string, parties: string[]): JobBinding | undefined {
+  if (t.kind !== 'mtls') return undefined;
+  const trust = { ca: t.ca, ...(t.crlFile && existsSync(t.crlFile) ? { crl: readFileSync(t.crlFile) } : {}) };
+  return { signer: { certificate: t.cert, key: t.key }, trust, specSha256: specDigest(specJson), parties };
 }
 
 /** Plaintext gRPC, announced on standard error (and in a node's log, when it has one). */

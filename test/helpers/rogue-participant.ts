@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { dialed, type Transport } from '../../src/wire/transport.js';
+import { dialed, jobBinding, type Transport } from '../../src/wire/transport.js';
 import { ParticipantJob, schemaHash } from '../../participant/job-state.js';
 import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
 import type { RowStore } from '../../src/data/row-store.js';
@@ -25,6 +25,7 @@ export class RogueParticipant {
   private stream?: FramedStream<CoordinatorMessage, ParticipantMessage>;
   private job?: ParticipantJob;
   private queue: Promise<void> = Promise.resolve();
+  private transport?: Transport;
 
   constructor(
     readonly organisation: string,
@@ -34,6 +35,7 @@ export class RogueParticipant {
 
   /** A rogue is an insider: it connects with a participant certificate of its own (or plaintext on an insecure federation). */
   connect(address: string, transport: Transport): Promise<void> {
+    this.transport = transport;
     return new Promise((resolve) => {
       this.client = dialed(Client, address, transport);
       const call = (this.client as unknown as { connect(): DuplexCall<Frame<CoordinatorMessage>, Uint8Array> }).connect();
@@ -66,6 +68,8 @@ export class RogueParticipant {
         const { tf } = await loadTf();
         const idx = this.data.features.map((_, i) => i);
         this.job = new ParticipantJob(m.jobId, spec, this.organisation, this.data.features, await StoredSplit.create(this.data, idx, 0.2, spec.training.seed), tf);
+        // An insider signs its own key honestly: its misbehaviour is in its updates.
+        this.job.binding = jobBinding(this.transport!, m.jobOffer.specJson, spec.participants);
         return this.send(m, {
           body: 'jobAccepted',
           jobAccepted: {
@@ -75,11 +79,12 @@ export class RogueParticipant {
             boxPublicKey: this.job.box.publicKey,
             loadReport: '',
             idSetSha256: new Uint8Array(32),
+            boxKeyBinding: this.job.boxKeyBinding(),
           },
         });
       }
       case 'keyDelivery':
-        return this.job!.installKeys(m.keyDelivery.ckksPublicKey, m.keyDelivery.sealedSecretKey, m.keyDelivery.paramsFingerprint);
+        return this.job!.installKeys(m.keyDelivery);
       case 'contributionRequest': {
         const req = m.contributionRequest;
         if (req.purpose === 'moments') {
