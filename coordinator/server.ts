@@ -58,7 +58,7 @@ const NONCES_KEPT = 1_000_000;
 const ALLOWED: Record<'connect' | 'submit' | 'read' | 'audit', readonly Role[]> = {
   connect: ['participant'],
   submit: ['submitter'],
-  read: ['submitter', 'auditor'],
+  read: ['submitter', 'participant', 'auditor'],
   audit: ['auditor'],
 };
 
@@ -248,6 +248,12 @@ export class CoordinatorService implements SessionRegistry {
     const id = `job-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
     // With mutual TLS the submitter is the organisation in its certificate, whatever the request says.
     const submitter = auth.identity?.organisation ?? (call.request.submitter || 'anonymous');
+    const model = spec.kind === 'vertical-score' ? this.jobs.get(spec.model_job) : undefined;
+    if (spec.kind === 'vertical-score' && model && auth.identity && model.submitter !== submitter) {
+      const details = `${submitter} may not score with job ${spec.model_job}'s model: it was submitted by another organisation, and a model is used only by the organisation that trained it`;
+      this.log.warn({ submitter, modelJob: spec.model_job }, `refused: ${details}`);
+      return callback({ code: grpc.status.PERMISSION_DENIED, details });
+    }
     const job = this.createJob(id, spec, submitter);
     this.jobs.set(id, job);
     this.log.info({ job: id, name: spec.name, kind: spec.kind, submitter, purpose: spec.purpose, participants: jobParties(spec) }, 'job submitted');
@@ -292,10 +298,29 @@ export class CoordinatorService implements SessionRegistry {
     return this.jobs.get(jobId);
   }
 
+  /**
+   * The job a caller asked to read, if it may: auditors read every job, a submitter the jobs it submitted, a
+   * participant the jobs it takes part in (on an insecure server, anyone). Otherwise undefined after refusing the
+   * call (NOT_FOUND for no such job, PERMISSION_DENIED naming the rule).
+   */
+  private readableJob(jobId: string, identity: PeerIdentity | undefined, refuse: (code: grpc.status, details: string) => void): JobBase | undefined {
+    const job = this.findJob(jobId);
+    if (!job) return void refuse(grpc.status.NOT_FOUND, `no job ${jobId}`);
+    if (!identity || identity.role === 'auditor') return job;
+    const org = identity.organisation;
+    if (identity.role === 'submitter' ? job.submitter === org : job.participants.includes(org)) return job;
+    const details = `${org} (certificate role ${identity.role}) may not read job ${jobId}: a job is read by the organisation that submitted it, its participants and auditors`;
+    this.log.warn({ organisation: org, role: identity.role, job: jobId }, `refused: ${details}`);
+    refuse(grpc.status.PERMISSION_DENIED, details);
+    return undefined;
+  }
+
   watchJob(call: grpc.ServerWritableStream<JobIdRequest, JobEvent>): void {
-    if (!this.authorise(call, 'read', (code, details) => call.emit('error', { code, details })).ok) return;
-    const job = this.findJob(call.request.jobId);
-    if (!job) return void call.emit('error', { code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
+    const refuse = (code: grpc.status, details: string) => call.emit('error', { code, details });
+    const auth = this.authorise(call, 'read', refuse);
+    if (!auth.ok) return;
+    const job = this.readableJob(call.request.jobId, auth.identity, refuse);
+    if (!job) return;
     // Past events are replayed synchronously inside subscribe(), so the final one may arrive before it returns.
     let ended = false;
     const unsubscribe = job.subscribe((event) => {
@@ -311,9 +336,11 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   getJob(call: grpc.ServerUnaryCall<JobIdRequest, JobStatus>, callback: grpc.sendUnaryData<JobStatus>): void {
-    if (!this.authorise(call, 'read', (code, details) => callback({ code, details })).ok) return;
-    const job = this.findJob(call.request.jobId);
-    if (!job) return callback({ code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
+    const refuse = (code: grpc.status, details: string) => callback({ code, details });
+    const auth = this.authorise(call, 'read', refuse);
+    if (!auth.ok) return;
+    const job = this.readableJob(call.request.jobId, auth.identity, refuse);
+    if (!job) return;
     callback(null, {
       jobId: job.id,
       state: job.state,
@@ -327,9 +354,11 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   downloadModel(call: grpc.ServerWritableStream<JobIdRequest, Chunk>): void {
-    if (!this.authorise(call, 'read', (code, details) => call.emit('error', { code, details })).ok) return;
-    const job = this.findJob(call.request.jobId);
-    if (!job) return void call.emit('error', { code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
+    const refuse = (code: grpc.status, details: string) => call.emit('error', { code, details });
+    const auth = this.authorise(call, 'read', refuse);
+    if (!auth.ok) return;
+    const job = this.readableJob(call.request.jobId, auth.identity, refuse);
+    if (!job) return;
     if (!job.artifact) {
       return void call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: `job ${job.id} has no published model (state ${job.state})` });
     }
