@@ -43,6 +43,16 @@ interface Session {
   organisation: string;
   features: string[];
   stream: FramedStream<ParticipantMessage, CoordinatorMessage>;
+  /** The client certificate the stream was opened with (mutual TLS), checked again when the revocation list reloads. */
+  certificate?: Buffer;
+  /** Ends the call with a status (the stream is closed for the participant). */
+  refuse(code: grpc.status, details: string): void;
+}
+
+/** An open WatchJob stream, with the certificate it was opened with. */
+interface Watcher {
+  certificate?: Buffer;
+  end(details: string): void;
 }
 
 export interface RunningCoordinator {
@@ -64,6 +74,7 @@ const ALLOWED: Record<'connect' | 'submit' | 'read' | 'audit', readonly Role[]> 
 
 export class CoordinatorService implements SessionRegistry {
   private readonly sessions = new Map<string, Session>();
+  private readonly watchers = new Set<Watcher>();
   private readonly connectWaiters = new Set<() => void>();
   readonly jobs = new Map<string, JobBase>();
 
@@ -72,13 +83,48 @@ export class CoordinatorService implements SessionRegistry {
     private readonly log: Logger,
     private readonly ledger: Ledger,
     private readonly tls: ServerTransport | undefined,
-  ) {}
+  ) {
+    tls?.onReload(() => void this.cutRevoked().catch((err) => this.log.error({ err: errorMessage(err) }, 'could not check open streams against the new revocation list')));
+  }
+
+  /**
+   * After the revocation list reloads: every open stream whose certificate no longer verifies is closed at once. A
+   * participant's loss reaches its running jobs as a disconnection (a dropout in a horizontal job; a pause, then
+   * failure, in a vertical one), and each of those jobs records the revocation in the ledger.
+   */
+  private async cutRevoked(): Promise<void> {
+    if (!this.tls) return;
+    for (const session of [...this.sessions.values()]) {
+      if (!session.certificate) continue;
+      const verdict = this.tls.check(session.certificate);
+      if (verdict.ok) continue;
+      const reason = `certificate no longer valid (${verdict.reason})`;
+      this.log.warn({ participant: session.organisation, reason }, 'control stream closed: its certificate was revoked');
+      for (const job of this.jobs.values()) {
+        if (!job.participants.includes(session.organisation) || job.state !== 'running') continue;
+        await this.ledger.append({ kind: 'participant_revoked', jobId: job.id, body: { participant: session.organisation, reason } });
+      }
+      session.refuse(grpc.status.UNAUTHENTICATED, reason);
+      this.dropSession(session, reason);
+    }
+    for (const watcher of [...this.watchers]) {
+      if (watcher.certificate && !this.tls.check(watcher.certificate).ok) watcher.end('certificate no longer valid (revoked)');
+    }
+  }
+
+  /** A participant's control stream is gone: its jobs hear of it once. */
+  private dropSession(session: Session, reason: string): void {
+    if (this.sessions.get(session.organisation) !== session) return;
+    this.sessions.delete(session.organisation);
+    this.log.warn({ participant: session.organisation }, `participant ${reason}`);
+    for (const job of this.jobs.values()) job.participantLost(session.organisation, reason);
+  }
 
   /**
    * The caller's identity from its certificate, if its role may do `action`; otherwise undefined after refusing
    * the call with PERMISSION_DENIED (logged). On an insecure server (tests) every caller is let through unnamed.
    */
-  private authorise(call: { getPeer(): string; getAuthContext?: () => unknown }, action: keyof typeof ALLOWED, refuse: (code: grpc.status, details: string) => void): { identity?: PeerIdentity; ok: boolean } {
+  private authorise(call: { getPeer(): string; getAuthContext?: () => unknown }, action: keyof typeof ALLOWED, refuse: (code: grpc.status, details: string) => void): { identity?: PeerIdentity; certificate?: Buffer; ok: boolean } {
     if (!this.tls) return { ok: true };
     const raw = (call as { getAuthContext?: () => { sslPeerCertificate?: { raw?: Buffer } } | null }).getAuthContext?.()?.sslPeerCertificate?.raw;
     const verdict = raw ? this.tls.check(raw) : { ok: false as const, reason: 'no client certificate' };
@@ -97,7 +143,7 @@ export class CoordinatorService implements SessionRegistry {
       refuse(grpc.status.PERMISSION_DENIED, details);
       return { ok: false };
     }
-    return { identity, ok: true };
+    return { identity, certificate: raw, ok: true };
   }
 
   isConnected(org: string): boolean {
@@ -161,7 +207,7 @@ export class CoordinatorService implements SessionRegistry {
             if (this.sessions.has(org)) {
               return refuse(grpc.status.ALREADY_EXISTS, `organisation ${org} is already connected; a second connection claiming it is refused`);
             }
-            session = { organisation: org, features: message.hello.featureColumns, stream };
+            session = { organisation: org, features: message.hello.featureColumns, stream, certificate: auth.certificate, refuse };
             stream.maxMessageBytes = MAX_MESSAGE_BYTES;
             this.sessions.set(org, session);
             this.log.info({ participant: org, peer, version: message.hello.softwareVersion }, 'participant connected');
@@ -223,11 +269,7 @@ export class CoordinatorService implements SessionRegistry {
         onClose: (err) => {
           // The participant half-closed (or left): finish the call, else it stays open until the client's deadline.
           if (!err) call.end();
-          if (!session || this.sessions.get(session.organisation) !== session) return;
-          this.sessions.delete(session.organisation);
-          const reason = err ? `disconnected (${err.message})` : 'disconnected';
-          this.log.warn({ participant: session.organisation }, `participant ${reason}`);
-          for (const job of this.jobs.values()) job.participantLost(session.organisation, reason);
+          if (session) this.dropSession(session, err ? `disconnected (${err.message})` : 'disconnected');
         },
       },
     );
@@ -323,16 +365,34 @@ export class CoordinatorService implements SessionRegistry {
     if (!job) return;
     // Past events are replayed synchronously inside subscribe(), so the final one may arrive before it returns.
     let ended = false;
+    const watcher: Watcher = {
+      certificate: auth.certificate,
+      end: (details) => {
+        if (ended) return;
+        ended = true;
+        unsubscribe();
+        this.watchers.delete(watcher);
+        refuse(grpc.status.UNAUTHENTICATED, details);
+      },
+    };
     const unsubscribe = job.subscribe((event) => {
       if (ended) return;
       call.write(event);
       if (event.state === 'succeeded' || event.state === 'failed') {
         ended = true;
+        this.watchers.delete(watcher);
         call.end();
       }
     });
-    if (ended) unsubscribe();
-    else call.on('cancelled', unsubscribe);
+    if (ended) {
+      unsubscribe();
+      return;
+    }
+    this.watchers.add(watcher);
+    call.on('cancelled', () => {
+      unsubscribe();
+      this.watchers.delete(watcher);
+    });
   }
 
   getJob(call: grpc.ServerUnaryCall<JobIdRequest, JobStatus>, callback: grpc.sendUnaryData<JobStatus>): void {

@@ -107,15 +107,18 @@ export interface ServerTransport {
   guardHandshakes(server: grpc.Server): void;
   /** Per call: the peer certificate verifies against the CA and the current revocation list (a second line of defence). */
   check(peerCertificate: Buffer): { ok: true; identity: PeerIdentity } | { ok: false; reason: string };
+  /** Called after each reload of the revocation list, so that streams already open can be checked again. */
+  onReload(listener: () => void): void;
   close(): void;
 }
 
 export function serverTransport(t: Transport, log: Logger): ServerTransport {
   if (t.kind === 'insecure') {
     const check = () => ({ ok: false as const, reason: 'an insecure server has no certificates to check' });
-    return { credentials: grpc.ServerCredentials.createInsecure(), guardHandshakes: () => undefined, check, close: () => undefined };
+    return { credentials: grpc.ServerCredentials.createInsecure(), guardHandshakes: () => undefined, check, onReload: () => undefined, close: () => undefined };
   }
   const credentials = new FederationServerCredentials(t);
+  const reloaded = new Set<() => void>();
   if (t.crlFile) {
     const crlFile = t.crlFile;
     watchFile(crlFile, { interval: 1000 }, () => {
@@ -124,11 +127,14 @@ export function serverTransport(t: Transport, log: Logger): ServerTransport {
         log.info({ crl: crlFile }, 'certificate revocation list reloaded');
       } catch (err) {
         log.error({ crl: crlFile, err: errorMessage(err) }, 'the revocation list could not be reloaded; the previous one stays in force');
+        return;
       }
+      for (const listener of reloaded) listener();
     });
   }
   return {
     credentials,
+    onReload: (listener) => void reloaded.add(listener),
     guardHandshakes(server) {
       // grpc-js exposes neither its HTTP/2 servers nor refused handshakes; the servers are reachable through this field.
       const servers = [...((server as unknown as { http2Servers?: Map<Http2SecureServer, unknown> }).http2Servers?.keys() ?? [])];

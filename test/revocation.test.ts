@@ -1,0 +1,65 @@
+/**
+ * Revocation cuts live sessions: a participant whose certificate is revoked in the middle of a horizontal job is
+ * cut off as soon as the coordinator reloads the revocation list, contributes to no later round, cannot connect
+ * again, and the ledger records the revocation; the job goes on with the others.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { revokeCertificate } from '../src/pki/pki.js';
+import { readLedger } from '../src/ledger/read.js';
+import { uciHomoFile } from '../src/data/public-datasets.js';
+import type { EphemeralFederation } from '../src/federation/ephemeral.js';
+import type { JobEvent } from '../src/wire/messages.js';
+import { DATASETS, horizontalJob, HOMO_PARTIES, TestFederation, uciHomoSpec } from './helpers/federation.js';
+
+describe('revocation of a participant in the middle of a job', () => {
+  let fed: EphemeralFederation | undefined;
+  afterAll(async () => {
+    await fed?.stop();
+  });
+
+  it('closes its stream within seconds; later rounds go on without it; the ledger records it', async () => {
+    const names = ['bank-a', 'bank-b', 'bank-c'];
+    fed = await TestFederation.start(names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, HOMO_PARTIES[i]!)) })));
+    const client = await fed.client();
+    const jobId = await client.submitJob(
+      JSON.stringify(horizontalJob({ participants: names, training: { rounds: 20, min_participants: 2, round_timeout_s: 20, max_round_retries: 5 }, encryption: { scheme: 'plaintext' } })),
+      'test-bank',
+    );
+    const events: JobEvent[] = [];
+    let revokedAt = 0;
+    let revokedAfterRound = 0;
+    const last = await client.watchJob(jobId, (e) => {
+      events.push(e);
+      if (!revokedAt && e.progress && e.progress.round >= 3) {
+        revokedAt = Date.now();
+        revokedAfterRound = e.progress.round;
+        void revokeCertificate(join(fed!.dir, 'pki'), { organisation: 'bank-c', role: 'participant' });
+      }
+    });
+    expect(last.state, last.message).toBe('succeeded');
+    expect(revokedAt).toBeGreaterThan(0);
+
+    const coordinatorLog = readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; participant?: string; time: string });
+    const cut = coordinatorLog.find((l) => l.msg.includes('its certificate was revoked') && l.participant === 'bank-c');
+    expect(cut, 'the coordinator closed bank-c\'s stream').toBeDefined();
+    // The CRL file is polled every second; signing and writing it takes a moment more.
+    expect(Date.parse(cut!.time) - revokedAt).toBeLessThan(10_000);
+
+    const rounds = events.filter((e) => e.progress && e.progress.unit === 'round').map((e) => e.progress!);
+    const later = rounds.filter((p) => p.round > revokedAfterRound + 2);
+    expect(later.length).toBeGreaterThan(5);
+    for (const p of later) expect(p.participants, `round ${p.round}`).not.toContain('bank-c');
+
+    const ledger = readLedger(join(fed.dir, 'coordinator-state', 'ledger'));
+    const revoked = ledger.entries.filter((e) => e.entry.kind === 'participant_revoked' && e.entry.jobId === jobId);
+    expect(revoked.map((e) => e.body.participant)).toEqual(['bank-c']);
+    expect(String(revoked[0]!.body.reason)).toMatch(/revoked/);
+    // The participant is told why, and cannot come back: the coordinator refuses its certificate at the handshake.
+    const participantLog = readFileSync(join(fed.dir, 'logs', 'bank-c.log'), 'utf8');
+    expect(participantLog).toMatch(/UNAUTHENTICATED: certificate no longer valid \(revoked/);
+    const refusedAgain = readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8').split('\n').filter((l) => /certificate revoked/.test(l) && /handshake|refused/i.test(l));
+    expect(refusedAgain.length).toBeGreaterThan(0);
+  });
+});
