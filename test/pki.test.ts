@@ -23,7 +23,9 @@ import {
   loadTlsMaterial,
   readIdentity,
   refreshCrl,
+  requestCertificate,
   revokeCertificate,
+  signCertificateRequest,
   verifyPeer,
   type Role,
   type TlsMaterial,
@@ -257,6 +259,43 @@ describe('issued certificates', () => {
     expect(err).toBeInstanceOf(FedcreditError);
     expect(err.message).toMatch(/carries no fedcredit organisation/);
     expect(() => readIdentity(Buffer.from('not a certificate'))).toThrow(/not an X\.509 certificate/);
+  });
+});
+
+describe('enrolment by certificate signing request: the key never leaves its owner', () => {
+  it('request makes the key and CSR at the organisation; sign issues a certificate that loads with that key', async () => {
+    const home = join(await tempDir('enrol'), 'tax-bureau-participant');
+    const request = await requestCertificate(home, { organisation: 'tax-bureau', role: 'participant' });
+    expect(mode(request.keyFile)).toBe(0o600);
+    expect(mode(home)).toBe(0o700);
+    expect(pem(request.csrFile)).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
+    expect(pem(request.csrFile)).not.toMatch(/PRIVATE KEY/);
+    const signed = await signCertificateRequest(caDir, pem(request.csrFile), { expect: { organisation: 'tax-bureau', role: 'participant' } });
+    expect(signed).toMatchObject({ organisation: 'tax-bureau', role: 'participant' });
+    expect(existsSync(join(signed.certFile, '..', 'key.pem'))).toBe(false);
+    // The organisation puts cert.pem and ca.pem beside its key: the identity folder is complete and consistent.
+    writeFileSync(join(home, 'cert.pem'), pem(signed.certFile));
+    writeFileSync(join(home, 'ca.pem'), pem(signed.caFile));
+    const material = loadTlsMaterial({ ca: join(home, 'ca.pem'), cert: join(home, 'cert.pem'), key: join(home, 'key.pem') });
+    expect(readIdentity(material.cert)).toMatchObject({ organisation: 'tax-bureau', role: 'participant' });
+    const verdict = verifyPeer(material.cert, { ca: material.ca });
+    expect(verdict.ok).toBe(true);
+    expect((await listIssued(caDir)).some((c) => c.serial === signed.serial && c.organisation === 'tax-bureau')).toBe(true);
+  });
+
+  it('refuses a request for another organisation or role than the operator expects, an altered one, and garbage', async () => {
+    const home = join(await tempDir('enrol-bad'), 'platform-submitter');
+    const request = await requestCertificate(home, { organisation: 'platform', role: 'submitter' });
+    const csr = pem(request.csrFile);
+    expect((await caught(() => signCertificateRequest(caDir, csr, { expect: { role: 'participant' } }))).message).toMatch(/is for role submitter, not participant as the CA operator expected/);
+    expect((await caught(() => signCertificateRequest(caDir, csr, { expect: { organisation: 'bank' } }))).message).toMatch(/is for organisation platform, not bank/);
+    // One byte of the signed part changed: the request no longer matches its own signature.
+    const der = Buffer.from(csr.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+    der[40] ^= 1;
+    const altered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+    expect((await caught(() => signCertificateRequest(caDir, altered))).message).toMatch(/the certificate request (is not signed by the key it carries|is not a PEM PKCS#10 request|names)/);
+    expect((await caught(() => signCertificateRequest(caDir, 'hello'))).message).toMatch(/is not a PEM PKCS#10 request/);
+    expect((await caught(() => requestCertificate(home, { organisation: 'platform', role: 'submitter' }))).message).toMatch(/key.pem already exists/);
   });
 });
 

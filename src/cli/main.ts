@@ -11,7 +11,7 @@ import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, isFedcreditError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
-import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, ROLES, type Role } from '../pki/pki.js';
+import { initCa, issueCertificate, listIssued, refreshCrl, requestCertificate, revokeCertificate, ROLES, signCertificateRequest, type Role } from '../pki/pki.js';
 import { softwareVersion } from '../paths.js';
 import { CoordinatorClient } from '../client.js';
 import { writeArtifact } from '../model/artifact.js';
@@ -322,6 +322,49 @@ function buildProgram(): Command {
         ...(opts.out ? { outDir: resolve(opts.out) } : {}),
       });
       process.stdout.write(`issued ${opts.role} certificate for ${opts.org} (serial ${issued.serial}): ${dirname(issued.certFile)}\n`);
+    });
+
+  pki
+    .command('request')
+    .description("on the organisation's own machine: make its key (key.pem, 0600) and a certificate signing request (request.csr) for the CA; the key never leaves")
+    .requiredOption('--org <organisation>', 'the organisation (lower-case letters, digits, dashes), e.g. tax-bureau')
+    .requiredOption('--role <role>', 'coordinator, participant, submitter or auditor')
+    .requiredOption('--out <dir>', 'the identity folder to create (key.pem and request.csr; cert.pem and ca.pem go here once signed)')
+    .option('--hosts <names>', 'coordinator only: extra host names or IPs the coordinator is reached at, comma-separated')
+    .action(async (opts: { org: string; role: string; out: string; hosts?: string }) => {
+      if (!(ROLES as readonly string[]).includes(opts.role)) throw new InvalidArgumentError(`--role ${opts.role}: use ${ROLES.join(', ')}`);
+      const made = await requestCertificate(resolve(opts.out), {
+        organisation: opts.org,
+        role: opts.role as Role,
+        ...(opts.hosts ? { hosts: opts.hosts.split(',').map((h) => h.trim()).filter(Boolean) } : {}),
+      });
+      process.stdout.write(
+        `key written to ${made.keyFile} (keep it here; it never leaves this machine)\n` +
+          `send ${made.csrFile} to the federation's CA operator, who runs \`fedcredit pki sign --dir <ca> --csr request.csr --org ${opts.org} --role ${opts.role}\`;\n` +
+          `put the cert.pem and ca.pem you get back into ${resolve(opts.out)}\n`,
+      );
+    });
+
+  pki
+    .command('sign')
+    .description('at the CA: check a certificate signing request and issue its certificate (cert.pem and ca.pem, no key) into --out')
+    .requiredOption('--dir <dir>', 'the CA folder')
+    .requiredOption('--csr <file>', 'the request.csr an organisation made with `fedcredit pki request`')
+    .option('--org <organisation>', 'refuse the request unless it is for this organisation')
+    .option('--role <role>', 'refuse the request unless it is for this role')
+    .option('--out <dir>', 'where to write cert.pem and ca.pem (default: <ca>/issued/<org>-<role>)')
+    .option('--days <n>', 'validity in days', positiveInt, 365)
+    .action(async (opts: { dir: string; csr: string; org?: string; role?: string; out?: string; days: number }) => {
+      if (opts.role && !(ROLES as readonly string[]).includes(opts.role)) throw new InvalidArgumentError(`--role ${opts.role}: use ${ROLES.join(', ')}`);
+      const csrPem = await readFile(resolve(opts.csr), 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new FedcreditError(ErrorCode.CONFIG_INVALID, `cannot read ${resolve(opts.csr)}: ${err.code ?? err.message}`, 'pass the request.csr file the organisation sent');
+      });
+      const signed = await signCertificateRequest(resolve(opts.dir), csrPem, {
+        expect: { ...(opts.org ? { organisation: opts.org } : {}), ...(opts.role ? { role: opts.role as Role } : {}) },
+        validityDays: opts.days,
+        ...(opts.out ? { outDir: resolve(opts.out) } : {}),
+      });
+      process.stdout.write(`issued ${signed.role} certificate for ${signed.organisation} (serial ${signed.serial}): send ${signed.certFile} and ${signed.caFile} back to ${signed.organisation}\n`);
     });
 
   pki

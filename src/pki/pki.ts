@@ -258,11 +258,117 @@ export async function issueCertificate(
     notAfter?: Date;
   },
 ): Promise<{ certFile: string; keyFile: string; caFile: string; serial: string }> {
+  const issue = await prepareIssue(dir, opts);
+  const outDir = resolve(opts.outDir ?? join(pkiPaths(dir).issuedDir, `${issue.organisation}-${issue.role}`));
+  const certFile = join(outDir, 'cert.pem');
+  const keyFile = join(outDir, 'key.pem');
+  refuseToReplaceLiveCertificate(certFile, issue.ca.index, issue.now);
+  const keys = await generateKeyPair();
+  const cert = await certifyKey(issue, keys.publicKey);
+  await mkdir(outDir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(keyFile, exportPrivateKeyPem(keys.privateKey), 0o600);
+  const written = await writeIssued(dir, issue, cert, outDir);
+  return { ...written, keyFile };
+}
+
+/**
+ * Enrolment where the key never leaves its owner, step 1, on the organisation's own machine: make an ECDSA P-256
+ * key (`key.pem`, mode 0600, in a 0700 folder) and a PKCS#10 certificate signing request (`request.csr`) naming
+ * the organisation and role the way issued certificates do (subject CN/O/OU and the fedcredit SAN URIs). Only the
+ * request goes to the CA's operator; `signCertificateRequest` (`fedcredit pki sign`) answers it with `cert.pem`.
+ */
+export async function requestCertificate(outDir: string, opts: { organisation: string; role: Role; hosts?: string[] }): Promise<{ csrFile: string; keyFile: string }> {
+  const organisation = checkOrganisation(opts.organisation);
+  const role = checkRole(opts.role);
+  const hosts = checkHosts(opts.hosts ?? [], role);
+  const dir = resolve(outDir);
+  const keyFile = join(dir, 'key.pem');
+  const csrFile = join(dir, 'request.csr');
+  if (existsSync(keyFile)) {
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      `${keyFile} already exists: a certificate request would replace the key of the identity in ${dir}`,
+      'choose an empty folder with --out, or move the old identity away first',
+    );
+  }
+  const keys = await generateKeyPair();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: [{ CN: [organisation] }, { O: [organisation] }, { OU: [role] }],
+    keys,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [new x509.SubjectAlternativeNameExtension(identityNames(organisation, role, hosts), false)],
+  });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(keyFile, exportPrivateKeyPem(keys.privateKey), 0o600);
+  await writeFileAtomic(csrFile, csr.toString('pem') + '\n');
+  return { csrFile, keyFile };
+}
+
+/**
+ * Enrolment step 2, at the CA: check a certificate signing request (its signature, an ECDSA P-256 key, a fedcredit
+ * organisation and role that its subject and SAN agree on, and, when the operator states them, that they are the
+ * organisation and role expected) and issue the certificate for its key. Writes `cert.pem` and a copy of `ca.pem`
+ * to `outDir` (default `<dir>/issued/<organisation>-<role>`), never a key, and records it in issued.json.
+ */
+export async function signCertificateRequest(
+  dir: string,
+  csrPem: string,
+  opts: { expect?: { organisation?: string; role?: Role }; validityDays?: number; outDir?: string } = {},
+): Promise<{ certFile: string; caFile: string; serial: string; organisation: string; role: Role }> {
+  const bad = (why: string) => new FedcreditError(ErrorCode.CONFIG_INVALID, `the certificate request ${why}`, 'make a new request with `fedcredit pki request --org <organisation> --role <role> --out <folder>` and send its request.csr');
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch {
+    throw bad('is not a PEM PKCS#10 request ("-----BEGIN CERTIFICATE REQUEST-----")');
+  }
+  if (!(await csr.verify().catch(() => false))) throw bad('is not signed by the key it carries (altered after it was made)');
+  const publicKey = await csr.publicKey.export(KEY_ALGORITHM, ['verify']).catch(() => undefined);
+  if (!publicKey) throw bad('carries a key that is not ECDSA P-256');
+  const san = csr.getExtension('2.5.29.17');
+  const names = san ? new x509.SubjectAlternativeNameExtension(san.rawData).names.items : [];
+  const uris = names.filter((n) => n.type === 'url').map((n) => n.value);
+  const one = (prefix: string, what: string): string => {
+    const values = uniq(uris.filter((u) => u.startsWith(prefix)).map((u) => u.slice(prefix.length)));
+    if (values.length !== 1) throw bad(`names ${values.length === 0 ? 'no' : values.length} fedcredit ${what}${values.length > 1 ? 's' : ''} (subject alternative name ${prefix}<${what}>)`);
+    return values[0]!;
+  };
+  const organisation = checkOrganisation(one(ORGANISATION_URI_PREFIX, 'organisation'));
+  const role = checkRole(one(ROLE_URI_PREFIX, 'role'));
+  for (const [field, value] of [['O', organisation], ['OU', role]] as const) {
+    if (csr.subjectName.getField(field).some((v) => v !== value)) throw bad(`is contradictory: subject ${field}=${csr.subjectName.getField(field).join('+')} but its SAN says ${value}`);
+  }
+  const expected = opts.expect ?? {};
+  for (const [what, want, got] of [['organisation', expected.organisation, organisation], ['role', expected.role, role]] as const) {
+    if (want !== undefined && want !== got) {
+      throw new FedcreditError(ErrorCode.CONFIG_INVALID, `the certificate request is for ${what} ${got}, not ${want} as the CA operator expected`, 'refuse it and ask the requester why; sign only requests you can account for');
+    }
+  }
+  const hosts = names.filter((n) => n.type === 'dns' || n.type === 'ip').map((n) => n.value).filter((h) => !['localhost', '127.0.0.1', '::1'].includes(h));
+  const issue = await prepareIssue(dir, { organisation, role, hosts, validityDays: opts.validityDays });
+  const outDir = resolve(opts.outDir ?? join(pkiPaths(dir).issuedDir, `${organisation}-${role}`));
+  refuseToReplaceLiveCertificate(join(outDir, 'cert.pem'), issue.ca.index, issue.now);
+  const cert = await certifyKey(issue, publicKey);
+  await mkdir(outDir, { recursive: true, mode: 0o700 });
+  return { ...(await writeIssued(dir, issue, cert, outDir)), organisation, role };
+}
+
+interface IssueRequest {
+  organisation: string;
+  role: Role;
+  hosts: string[];
+  ca: LoadedCa;
+  now: Date;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Validate what a certificate is to say and load the CA (what issuing a key and signing a request share). */
+async function prepareIssue(dir: string, opts: { organisation: string; role: Role; hosts?: string[]; validityDays?: number; notBefore?: Date; notAfter?: Date }): Promise<IssueRequest> {
   const organisation = checkOrganisation(opts.organisation);
   const role = checkRole(opts.role);
   const hosts = checkHosts(opts.hosts ?? [], role);
   const ca = await loadCa(dir);
-
   const now = floorToSecond(new Date());
   const notBefore = floorToSecond(checkDate(opts.notBefore, 'notBefore') ?? new Date(now.getTime() - CLOCK_SKEW_MS));
   const notAfter = floorToSecond(
@@ -283,64 +389,66 @@ export async function issueCertificate(
       'issue it with a shorter validityDays, or create a new CA with `fedcredit pki init` in another folder',
     );
   }
+  return { organisation, role, hosts, ca, now, notBefore, notAfter };
+}
 
-  const outDir = resolve(opts.outDir ?? join(pkiPaths(dir).issuedDir, `${organisation}-${role}`));
-  const certFile = join(outDir, 'cert.pem');
-  const keyFile = join(outDir, 'key.pem');
-  const caFile = join(outDir, 'ca.pem');
-  refuseToReplaceLiveCertificate(certFile, ca.index, now);
-
-  const keys = await generateKeyPair();
-  const serial = newSerial();
-  const isCoordinator = role === 'coordinator';
-  const sanEntries: x509.JsonGeneralNames = [
+/** The subject alternative names of an identity: its organisation and role as URIs, and a coordinator's hosts. */
+function identityNames(organisation: string, role: Role, hosts: string[]): x509.JsonGeneralNames {
+  const names: x509.JsonGeneralNames = [
     { type: 'url', value: ORGANISATION_URI_PREFIX + organisation },
     { type: 'url', value: ROLE_URI_PREFIX + role },
   ];
-  if (isCoordinator) {
-    for (const host of uniq(['localhost', '127.0.0.1', '::1', ...hosts])) {
-      sanEntries.push({ type: isIP(host) ? 'ip' : 'dns', value: host });
-    }
+  if (role === 'coordinator') {
+    for (const host of uniq(['localhost', '127.0.0.1', '::1', ...hosts])) names.push({ type: isIP(host) ? 'ip' : 'dns', value: host });
   }
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial,
+  return names;
+}
+
+/** The CA's certificate for `publicKey` with the identity of `issue`. */
+async function certifyKey(issue: IssueRequest, publicKey: webcrypto.CryptoKey): Promise<x509.X509Certificate> {
+  const { organisation, role, hosts, ca } = issue;
+  const isCoordinator = role === 'coordinator';
+  return x509.X509CertificateGenerator.create({
+    serialNumber: newSerial(),
     subject: [{ CN: [organisation] }, { O: [organisation] }, { OU: [role] }],
     issuer: ca.cert.subjectName,
-    notBefore,
-    notAfter,
-    publicKey: keys.publicKey,
+    notBefore: issue.notBefore,
+    notAfter: issue.notAfter,
+    publicKey,
     signingKey: ca.key,
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension(isCoordinator ? [EKU_SERVER_AUTH, EKU_CLIENT_AUTH] : [EKU_CLIENT_AUTH], false),
-      new x509.SubjectAlternativeNameExtension(sanEntries, false),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new x509.SubjectAlternativeNameExtension(identityNames(organisation, role, hosts), false),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await authorityKeyIdentifier(ca.cert),
     ],
   });
+}
+
+/** Write cert.pem and a copy of ca.pem to `outDir` and record the certificate in the CA's issued.json. */
+async function writeIssued(dir: string, issue: IssueRequest, cert: x509.X509Certificate, outDir: string): Promise<{ certFile: string; caFile: string; serial: string }> {
+  const certFile = join(outDir, 'cert.pem');
+  const caFile = join(outDir, 'ca.pem');
   const certPem = cert.toString('pem') + '\n';
   const nodeCert = new NodeX509Certificate(certPem);
-
-  await mkdir(outDir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(keyFile, exportPrivateKeyPem(keys.privateKey), 0o600);
   await writeFileAtomic(certFile, certPem);
-  await writeFileAtomic(caFile, ca.certPem);
-
+  await writeFileAtomic(caFile, issue.ca.certPem);
   const rel = relative(resolve(dir), certFile);
-  ca.index.certificates.push({
+  issue.ca.index.certificates.push({
     serial: normaliseSerial(nodeCert.serialNumber),
-    organisation,
-    role,
+    organisation: issue.organisation,
+    role: issue.role,
     notBefore: cert.notBefore.toISOString(),
     notAfter: cert.notAfter.toISOString(),
     fingerprint256: nodeCert.fingerprint256,
-    issuedAt: now.toISOString(),
+    issuedAt: issue.now.toISOString(),
     certFile: rel.startsWith('..') || isAbsolute(rel) ? certFile : rel,
   });
-  await writeIndex(pkiPaths(dir).index, ca.index);
-  return { certFile, keyFile, caFile, serial: normaliseSerial(nodeCert.serialNumber) };
+  await writeIndex(pkiPaths(dir).index, issue.ca.index);
+  return { certFile, caFile, serial: normaliseSerial(nodeCert.serialNumber) };
 }
 
 /**
