@@ -26,7 +26,7 @@ import {
   type DecryptionRule,
   type IssuedShareRecord,
 } from '../src/he/threshold/index.js';
-import { addPoly, automorphism, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
+import { addPoly, automorphism, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, sampleGaussian, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
 import { readCiphertext, readGaloisKeys, readPlaintext } from '../src/he/threshold/seal-format.js';
 
 /** Horizontal-style aggregates: fresh encryptions at scale 2^80 on the top level of the default chain (100 bits). */
@@ -180,6 +180,41 @@ describe('ring arithmetic matches SEAL', () => {
       secretKey.delete();
       keygen.delete();
     }
+  });
+
+  it("SEAL's transform of a crafted ciphertext (used for the flooding noise) gives the same NTT words as ring.ntt", () => {
+    for (const context of [ctx, verticalCtx]) {
+      context.levels.forEach((info) => {
+        const poly = sampleGaussian(info.ring, 2 ** 50, 2 ** 55);
+        const bySeal = context.nttAtLevel(info.level, poly);
+        const byRing = ntt(info.ring, poly.slice());
+        expect(Buffer.from(bySeal.buffer).equals(Buffer.from(byRing.buffer))).toBe(true);
+        expect(Buffer.from(intt(info.ring, byRing).buffer).equals(Buffer.from(poly.buffer))).toBe(true);
+      });
+    }
+  });
+
+  it('adds and subtracts on 32-bit halves exactly as BigInt does, at the edges of every prime', () => {
+    const ring = verticalCtx.keyRing;
+    const a = zeroPoly(ring);
+    const b = zeroPoly(ring);
+    ring.primes.forEach((q, j) => {
+      const edges = [0n, 1n, q - 1n, q - 2n, q / 2n, (1n << 32n) - 1n, 1n << 32n, q - (1n << 32n)];
+      for (let k = 0; k < ring.degree; k++) {
+        a[j * ring.degree + k] = k < 64 ? edges[k % 8]! : BigInt(Math.floor(Math.random() * 2 ** 52)) % q;
+        b[j * ring.degree + k] = k < 64 ? edges[(k >> 3) % 8]! : (q - 1n - BigInt(k)) % q;
+      }
+    });
+    const sum = addPoly(ring, a, b, zeroPoly(ring));
+    const difference = subPoly(ring, a, b, zeroPoly(ring));
+    ring.primes.forEach((q, j) => {
+      for (let k = 0; k < ring.degree; k++) {
+        const x = a[j * ring.degree + k]!;
+        const y = b[j * ring.degree + k]!;
+        expect(sum[j * ring.degree + k]).toBe((x + y) % q);
+        expect(difference[j * ring.degree + k]).toBe((x - y + q) % q);
+      }
+    });
   });
 
   it('derives the same common reference polynomial from the same seed, and another from another seed', () => {

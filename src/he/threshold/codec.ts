@@ -9,7 +9,7 @@
  * made under other parameters is refused, not misread) and that every word is reduced modulo its prime.
  */
 import { ErrorCode, FedcreditError } from '../../errors.js';
-import type { RingModulus } from './ring.js';
+import { isReduced, type RingModulus } from './ring.js';
 
 const MAGIC = Buffer.from('FCTH', 'ascii');
 const VERSION = 1;
@@ -121,9 +121,7 @@ export function decodeShare(bytes: Uint8Array, kind: ShareKind, expectRing: (ind
     const words = new BigUint64Array(n);
     new Uint8Array(words.buffer).set(bytes.subarray(o, o + 8 * n));
     o += 8 * n;
-    ring.primes.forEach((q, j) => {
-      for (let k = j * ring.degree; k < (j + 1) * ring.degree; k++) if (words[k]! >= q) throw badShare(`${what}: polynomial ${i} holds a value not reduced modulo its prime`);
-    });
+    if (!isReduced(ring, words)) throw badShare(`${what}: polynomial ${i} holds a value not reduced modulo its prime`);
     polys.push({ ring, words });
   }
   if (o !== bytes.length) throw badShare(`${what} has ${bytes.length - o} trailing bytes`);

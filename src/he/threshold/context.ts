@@ -13,7 +13,7 @@ import type { CipherText } from 'node-seal/implementation/cipher-text.js';
 import { createSealContext, DEFAULT_CKKS_PARAMS, type CkksParams } from '../ckks.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { RingModulus } from './ring.js';
-import { readCiphertext, type SealCiphertextData } from './seal-format.js';
+import { readCiphertext, writeCiphertext, type SealCiphertextData } from './seal-format.js';
 
 export interface LevelInfo {
   /** 0 = the top data level (fresh ciphertexts), 1 after one rescale, … */
@@ -78,6 +78,10 @@ export class ThresholdContext {
   }
 
   static async create(params: CkksParams = DEFAULT_CKKS_PARAMS): Promise<ThresholdContext> {
+    // ring.ts and crs.ts split words into 32-bit halves assuming every prime has 33 to 61 bits.
+    if (params.coeffModulusBits.some((bits) => bits <= 32 || bits > 60)) {
+      throw new FedcreditError(ErrorCode.CKKS_PARAMS, `threshold CKKS needs primes of 33 to 60 bits, got ${params.coeffModulusBits.join(',')}`, 'use the default CKKS parameters or primes of 40 to 60 bits');
+    }
     const { seal, context } = await createSealContext(params);
     return new ThresholdContext(seal, context, params);
   }
@@ -94,6 +98,30 @@ export class ThresholdContext {
 
   levelOf(parmsId: BigUint64Array): LevelInfo | undefined {
     return this.levels.find((l) => l.parmsId.every((v, i) => v === parmsId[i]));
+  }
+
+  /**
+   * The NTT of a coefficient-domain polynomial of data level `level`, computed by SEAL: the polynomial is written
+   * as both halves of a ciphertext marked "not in NTT form", which Evaluator.transformToNtt transforms with SEAL's
+   * own tables (a hundred times faster than ring.ntt, and the same words: the tests compare them). SEAL refuses
+   * such ciphertexts at the key level, so key-level polynomials use ring.ntt.
+   */
+  nttAtLevel(level: number, poly: BigUint64Array): BigUint64Array {
+    const info = this.levels[level];
+    if (!info) throw new RangeError(`level ${level} is not a data level`);
+    const { seal } = this;
+    let cipher: CipherText | undefined;
+    let evaluator: ReturnType<SEALLibrary['Evaluator']> | undefined;
+    try {
+      cipher = seal.CipherText();
+      cipher.loadArray(this.context, writeCiphertext({ parmsId: info.parmsId, isNttForm: false, degree: this.degree, primeCount: info.ring.primes.length, scale: 1, polys: [poly, poly] }));
+      evaluator = seal.Evaluator(this.context);
+      evaluator.cipherTransformToNtt(cipher, cipher);
+      return readCiphertext(cipher.saveArray(seal.ComprModeType.none), 'a transformed polynomial').polys[0]!;
+    } finally {
+      evaluator?.delete();
+      cipher?.delete();
+    }
   }
 
   /**

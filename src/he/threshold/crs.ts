@@ -8,7 +8,7 @@
  * little-endian words, each masked to q_j's bit length and kept when below q_j (rejection sampling: uniform).
  */
 import { createHash } from 'node:crypto';
-import { zeroPoly, type RingModulus } from './ring.js';
+import { halves, primeHalves, zeroPoly, type RingModulus } from './ring.js';
 
 const DOMAIN = 'fedcredit/threshold-ckks/crs/v1';
 
@@ -23,18 +23,25 @@ export class CommonReferenceString {
   /** The polynomial for `label` over the ring's primes, in NTT form. Deterministic: every party gets the same. */
   polynomial(ring: RingModulus, label: string): BigUint64Array {
     const out = zeroPoly(ring);
+    const o = halves(out);
     const n = ring.degree;
     ring.primes.forEach((q, j) => {
-      const bits = BigInt(q.toString(2).length);
-      const mask = (1n << bits) - 1n;
+      const [ql, qh] = primeHalves(q);
+      // Every prime has more than 32 bits: the high half is masked to the prime's remaining bits.
+      const highMask = 2 ** (q.toString(2).length - 32) - 1;
       let filled = 0;
       for (let block = 0; filled < n; block++) {
         const prefix = Buffer.from(`${DOMAIN}\0${label}\0${j}\0${block}\0`, 'utf8');
         const stream = createHash('shake256', { outputLength: 8 * (n + 64) }).update(prefix).update(this.seed).digest();
-        const words = new BigUint64Array(Uint8Array.from(stream).buffer);
-        for (let i = 0; i < words.length && filled < n; i++) {
-          const v = words[i]! & mask;
-          if (v < q) out[j * n + filled++] = v;
+        const words = new Uint32Array(Uint8Array.from(stream).buffer);
+        for (let i = 0; i < words.length && filled < n; i += 2) {
+          const lo = words[i]!;
+          const hi = words[i + 1]! & highMask;
+          if (hi < qh || (hi === qh && lo < ql)) {
+            const at = 2 * (j * n + filled++);
+            o[at] = lo;
+            o[at + 1] = hi;
+          }
         }
       }
     });

@@ -33,7 +33,7 @@ import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { CanonicalCiphertext, ThresholdContext } from './context.js';
-import { addPoly, mulPoly, ntt, prefixPoly, sampleGaussian, zeroPoly, type RingModulus } from './ring.js';
+import { addPoly, mulPoly, prefixPoly, sampleGaussian, zeroPoly, type RingModulus } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
 import { writePlaintext } from './seal-format.js';
 
@@ -201,7 +201,7 @@ export class DecryptionParty {
     const ring = this.context.levels[ct.level]!.ring;
     const c1 = ct.data.polys[1]!;
     const h = mulPoly(ring, c1, prefixPoly(this.context.keyRing, this.secret.poly, ring.primes.length), zeroPoly(ring));
-    addPoly(ring, h, ntt(ring, sampleGaussian(ring, sigma, FLOOD_CLIP * sigma)));
+    addPoly(ring, h, this.context.nttAtLevel(ct.level, sampleGaussian(ring, sigma, FLOOD_CLIP * sigma)));
     return new DecryptionShare(this.context, ct.digest, purpose, ct.level, h);
   }
 }

@@ -1,0 +1,196 @@
+/**
+ * `npm run bench -- --only threshold`: the threshold CKKS core (src/he/threshold) side by side with single-key SEAL.
+ *
+ * Key ceremony for 3, 10 and 100 participants, on the horizontal parameters (collective public key) and on the
+ * vertical ones (public key and the Galois keys for the rotations the vertical gradient uses, 1, 2, …, 64): every
+ * participant's shares are really generated, serialised and parsed, then added and turned into SEAL keys. The
+ * participants run in parallel in a job, so the ceremony's wall time is one participant's share plus the
+ * aggregation; the serial total (all shares on one core) is reported too.
+ *
+ * Decryption: one ciphertext (a sum at scale 2^80, horizontal parameters) decrypted by SEAL with a single secret key
+ * against the threshold path: each party's flooded share, the combiner's aggregation of n shares, the decoding.
+ */
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, verticalRotationSteps, type CkksParams } from '../src/he/ckks.js';
+import {
+  CommonReferenceString,
+  DecryptionParty,
+  DecryptionProtocol,
+  DecryptionShare,
+  GaloisKeyGenProtocol,
+  GaloisKeyShare,
+  PublicKeyGenProtocol,
+  PublicKeyShare,
+  SecretKeyShare,
+  ThresholdContext,
+  type DecryptionRule,
+} from '../src/he/threshold/index.js';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const time = <T>(run: () => T): [T, number] => {
+  const t = performance.now();
+  const value = run();
+  return [value, performance.now() - t];
+};
+
+interface CeremonyFigures {
+  shareMs: number;
+  shareBytes: number;
+  aggregateMs: number;
+  finishMs: number;
+}
+
+/** One ceremony of n parties: the median party's share time, the aggregation of all n, the SEAL key's construction. */
+function ceremony(context: ThresholdContext, n: number, steps: number[]): CeremonyFigures & { publicKey: Uint8Array; secrets: SecretKeyShare[] } {
+  const crs = new CommonReferenceString(randomBytes(32));
+  const ckg = new PublicKeyGenProtocol(context);
+  const rtg = new GaloisKeyGenProtocol(context);
+  const secrets: SecretKeyShare[] = [];
+  const wire: Uint8Array[][] = [];
+  const shareTimes: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const [bytes, elapsed] = time(() => {
+      const secret = SecretKeyShare.generate(context);
+      secrets.push(secret);
+      const share = ckg.allocateShare();
+      ckg.generateShare(secret, crs, share);
+      const out = [share.serialize()];
+      if (steps.length > 0) for (const g of rtg.generateShares(secret, steps, crs)) out.push(g.serialize());
+      return out;
+    });
+    wire.push(bytes);
+    shareTimes.push(elapsed);
+  }
+  const [aggregates, aggregateMs] = time(() => {
+    const pk = ckg.allocateShare();
+    const galois = steps.map((s) => rtg.allocateShare(rtg.galoisElement(s)));
+    for (const bytes of wire) {
+      ckg.aggregateShares(pk, PublicKeyShare.deserialize(context, bytes[0]!), pk);
+      galois.forEach((g, j) => rtg.aggregateShares(g, GaloisKeyShare.deserialize(context, bytes[j + 1]!), g));
+    }
+    return { pk, galois };
+  });
+  const [publicKey, finishMs] = time(() => {
+    const key = ckg.generatePublicKey(aggregates.pk, crs);
+    if (steps.length > 0) rtg.generateGaloisKeys(aggregates.galois, crs);
+    return key;
+  });
+  return { shareMs: median(shareTimes), shareBytes: wire[0]!.reduce((a, b) => a + b.length, 0), aggregateMs, finishMs, publicKey, secrets };
+}
+
+function singleKeyDecryption(context: ThresholdContext, ciphertext: Uint8Array, reps: number): number {
+  const { seal } = context;
+  const keygen = seal.KeyGenerator(context.context);
+  const secret = keygen.secretKey();
+  const decryptor = seal.Decryptor(context.context, secret);
+  const encoder = seal.CKKSEncoder(context.context);
+  const cipher = seal.CipherText();
+  const times: number[] = [];
+  try {
+    for (let r = 0; r < reps; r++) {
+      const t = performance.now();
+      // As CkksEngine.decryptVector does: load the bytes, decrypt, decode.
+      cipher.loadArray(context.context, ciphertext);
+      const plain = decryptor.decrypt(cipher)!;
+      encoder.decode(plain);
+      plain.delete();
+      times.push(performance.now() - t);
+    }
+    return median(times);
+  } finally {
+    cipher.delete();
+    encoder.delete();
+    decryptor.delete();
+    secret.delete();
+    keygen.delete();
+  }
+}
+
+function encrypt(context: ThresholdContext, publicKey: Uint8Array, scale: number): Uint8Array {
+  const { seal } = context;
+  const pk = seal.PublicKey();
+  pk.loadArray(context.context, publicKey);
+  const encryptor = seal.Encryptor(context.context, pk);
+  const encoder = seal.CKKSEncoder(context.context);
+  const plain = encoder.encode(Float64Array.from({ length: context.degree / 2 }, (_, i) => Math.sin(i)), scale)!;
+  const cipher = encryptor.encrypt(plain)!;
+  try {
+    return cipher.saveArray(seal.ComprModeType.none);
+  } finally {
+    cipher.delete();
+    plain.delete();
+    encoder.delete();
+    encryptor.delete();
+    pk.delete();
+  }
+}
+
+export async function thresholdBench(sizes: number[], results: Record<string, number>, table: string[][]): Promise<void> {
+  const setups: [string, CkksParams, number[]][] = [
+    ['horizontal', DEFAULT_CKKS_PARAMS, []],
+    ['vertical', VERTICAL_CKKS_PARAMS, verticalRotationSteps(VERTICAL_CKKS_PARAMS.polyModulusDegree / 2)],
+  ];
+  for (const [name, params, steps] of setups) {
+    const context = await ThresholdContext.create(params);
+    try {
+      for (const n of sizes) {
+        const f = ceremony(context, n, steps);
+        const key = `threshold.ceremony.${name}.n${n}`;
+        results[`${key}.party_share_ms`] = +f.shareMs.toFixed(1);
+        results[`${key}.party_share_bytes`] = f.shareBytes;
+        results[`${key}.aggregate_ms`] = +f.aggregateMs.toFixed(1);
+        results[`${key}.finish_ms`] = +f.finishMs.toFixed(1);
+        results[`${key}.wall_s`] = +((f.shareMs + f.aggregateMs + f.finishMs) / 1000).toFixed(2);
+        results[`${key}.serial_s`] = +((n * f.shareMs + f.aggregateMs + f.finishMs) / 1000).toFixed(2);
+        table.push([
+          `threshold key ceremony, ${name} (${steps.length ? `pk + ${steps.length} Galois keys` : 'pk'}), ${n} parties`,
+          `party share ${ms(f.shareMs)} (${(f.shareBytes / 2 ** 20).toFixed(2)} MiB)`,
+          `aggregate ${n} ${ms(f.aggregateMs)}, finish ${ms(f.finishMs)}`,
+          `wall (parties in parallel) ${((f.shareMs + f.aggregateMs + f.finishMs) / 1000).toFixed(2)} s, serial ${((n * f.shareMs + f.aggregateMs + f.finishMs) / 1000).toFixed(2)} s`,
+        ]);
+        if (name !== 'horizontal') continue;
+        // Decryption of a fresh ciphertext at 2^80 (noise below 2^11): threshold against one SEAL key.
+        const scale = 2 ** 80;
+        const rule: DecryptionRule = { name: 'aggregate', level: 0, scale, noiseBits: 11 };
+        const parties = f.secrets.map((s) => new DecryptionParty(context, s, { rules: [rule] }));
+        const protocol = new DecryptionProtocol(context);
+        const reps = 3;
+        const shareTimes: number[] = [];
+        const combineTimes: number[] = [];
+        for (let r = 0; r < reps; r++) {
+          const ciphertext = encrypt(context, f.publicKey, scale);
+          const shares: Uint8Array[] = [];
+          parties.forEach((p, i) => {
+            const [bytes, elapsed] = time(() => p.generateShare(ciphertext, `bench ${r}`, 'aggregate').serialize());
+            shares.push(bytes);
+            if (i < 5) shareTimes.push(elapsed);
+          });
+          const [, elapsed] = time(() => {
+            const first = DecryptionShare.deserialize(context, shares[0]!);
+            const aggregate = protocol.allocateShare(first.ciphertextDigest, first.purpose, first.level);
+            for (const bytes of shares) protocol.aggregateShares(aggregate, DecryptionShare.deserialize(context, bytes), aggregate);
+            return protocol.finalize(ciphertext, aggregate);
+          });
+          combineTimes.push(elapsed);
+        }
+        const single = singleKeyDecryption(context, encrypt(context, f.publicKey, scale), 9);
+        const share = median(shareTimes);
+        const combine = median(combineTimes);
+        const dkey = `threshold.decrypt.n${n}`;
+        results[`${dkey}.single_key_ms`] = +single.toFixed(2);
+        results[`${dkey}.party_share_ms`] = +share.toFixed(1);
+        results[`${dkey}.combine_ms`] = +combine.toFixed(1);
+        results[`${dkey}.wall_ms`] = +(share + combine).toFixed(1);
+        table.push([
+          `threshold decryption, ${n} parties (N=${params.polyModulusDegree}, level 0, one ciphertext)`,
+          `single-key SEAL ${ms(single)}`,
+          `party share ${ms(share)}, combine ${n} shares ${ms(combine)}`,
+          `wall (parties in parallel) ${ms(share + combine)} = ${((share + combine) / single).toFixed(0)}x single key`,
+        ]);
+      }
+    } finally {
+      context.dispose();
+    }
+  }
+}
