@@ -15,6 +15,7 @@ import {
   DecryptionShare,
   floodingSigma,
   floodingSlotError,
+  freshSumNoiseBits,
   GaloisKeyGenProtocol,
   GaloisKeyShare,
   PublicKeyGenProtocol,
@@ -290,6 +291,34 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
       expect(error).toBeLessThan(1e-3);
     });
   }
+
+  it('the noise of a sum of fresh encryptions under a 10-party key stays below freshSumNoiseBits, the bound the flooding hides', () => {
+    const n = 10;
+    const { secrets, publicKey } = ceremony(ctx, n, seed());
+    const { seal } = ctx;
+    const encoder = seal.CKKSEncoder(ctx.context);
+    const values = randomVector(ctx.degree / 2, 100);
+    const plain = encoder.encode(values, AGGREGATE_SCALE)!;
+    const exact = readPlaintext(plain.saveArray(seal.ComprModeType.none)).coefficients;
+    plain.delete();
+    encoder.delete();
+    // n encryptions of the same values, so the exact plaintext of the sum is n times the encoded one.
+    const sum = ctx.canonicalCiphertext(encryptSum(ctx, publicKey, Array.from({ length: n }, () => values), AGGREGATE_SCALE));
+    const ring = ctx.levels[0]!.ring;
+    const s = zeroPoly(ctx.keyRing);
+    for (const secret of secrets) addPoly(ctx.keyRing, s, secret.poly);
+    const decrypted = addPoly(ring, sum.data.polys[0]!, mulPoly(ring, sum.data.polys[1]!, prefixPoly(ctx.keyRing, s, ring.primes.length), zeroPoly(ring)), zeroPoly(ring));
+    const expected = mulScalarPoly(ring, exact, ring.primes.map(() => BigInt(n)), zeroPoly(ring));
+    const noise = centredFirstPrime(ring, intt(ring, subPoly(ring, decrypted, expected, zeroPoly(ring)))).map(Number);
+    const max = Math.max(...noise.map(Math.abs));
+    const rms = Math.sqrt(noise.reduce((a, e) => a + e * e, 0) / noise.length);
+    const bound = freshSumNoiseBits(ctx.degree, n, n);
+    expect(Math.log2(max)).toBeLessThan(bound);
+    // The model behind the bound: rms = √(c·(N·n/18 + 1/6)), here about 213.
+    expect(rms / Math.sqrt(n * ((ctx.degree * n) / 18 + 1 / 6))).toBeGreaterThan(0.8);
+    expect(rms / Math.sqrt(n * ((ctx.degree * n) / 18 + 1 / 6))).toBeLessThan(1.2);
+    expect(aggregateRule.noiseBits).toBeGreaterThanOrEqual(bound);
+  });
 
   it('no proper subset of the shares decrypts: leaving out any one party leaves values unrelated to the plaintext', () => {
     const n = 3;

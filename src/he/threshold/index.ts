@@ -15,6 +15,7 @@ export {
   DEFAULT_STATISTICAL_SECURITY,
   floodingSigma,
   floodingSlotError,
+  freshSumNoiseBits,
   type DecryptionPartyOptions,
   type DecryptionRule,
   type IssuedShareRecord,
