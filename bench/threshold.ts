@@ -11,7 +11,7 @@
  * against the threshold path: each party's flooded share, the combiner's aggregation of n shares, the decoding.
  */
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, verticalRotationSteps, type CkksParams } from '../src/he/ckks.js';
+import { CkksEngine, DEFAULT_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, VERTICAL_MASK, verticalRotationSteps, type CkksParams } from '../src/he/ckks.js';
 import {
   CommonReferenceString,
   DecryptionParty,
@@ -21,10 +21,14 @@ import {
   GaloisKeyShare,
   PublicKeyGenProtocol,
   PublicKeyShare,
+  floodingSigma,
+  floodingSlotError,
   SecretKeyShare,
   ThresholdContext,
   type DecryptionRule,
 } from '../src/he/threshold/index.js';
+import { addPoly, centredCrt, intt, mulPoly, prefixPoly, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
+import { readCiphertext, readPlaintext } from '../src/he/threshold/seal-format.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -136,11 +140,69 @@ function encrypt(context: ThresholdContext, publicKey: Uint8Array, scale: number
   }
 }
 
+/**
+ * The noise of a vertical masked gradient (what the arbiter decrypts), measured as SEAL makes it with one key: the
+ * same gradient (same batch, weights, mask) from two independent encryptions of the host's partial scores. The
+ * plaintexts are identical, so the difference of the two decryptions, taken as integer polynomials, is e1 − e2:
+ * rms(e) ≈ rms(e1 − e2)/√2. Returns the rms and the largest coefficient of e1 − e2, in bits.
+ */
+async function verticalGradientNoise(): Promise<{ rmsBits: number; maxBits: number; scale: number; level: number }> {
+  const engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+  const context = await ThresholdContext.create(VERTICAL_CKKS_PARAMS);
+  try {
+    const keys = engine.generateArbiterKeys();
+    const { seal } = context;
+    const secret = seal.SecretKey();
+    secret.loadArray(context.context, keys.secretKey);
+    const s = readPlaintext(secret.saveArray(seal.ComprModeType.none)).coefficients;
+    secret.delete();
+    const rows = engine.slotCount;
+    const random = (scale: number) => Float64Array.from({ length: rows }, () => (Math.random() * 2 - 1) * scale);
+    // A batch of 4,096 records, 14 features clipped at 5, weights summing to 1, the protocol's masks.
+    const partial = random(0.5);
+    const weights = new Float64Array(rows).fill(1 / rows);
+    const offset = Float64Array.from(weights, (w, i) => w * (0.25 * partial[i]! + 0.5 - (i % 7 === 0 ? 1 : 0)));
+    const columns = Array.from({ length: 14 }, () => random(5));
+    const mask = random(VERTICAL_MASK);
+    const decrypted = [0, 1].map(() => {
+      const fore = engine.foreGradient([engine.encryptSlots(partial, keys.publicKey)], weights, offset);
+      // maskedGradient saves its result uncompressed: SEAL's layout, read directly.
+      const masked = readCiphertext(engine.maskedGradient(fore, columns, mask, keys.galoisKeys), 'a masked gradient');
+      const info = context.levelOf(masked.parmsId)!;
+      const ring = info.ring;
+      const m = mulPoly(ring, masked.polys[1]!, prefixPoly(context.keyRing, s, ring.primes.length), zeroPoly(ring));
+      addPoly(ring, m, masked.polys[0]!);
+      return { ring, poly: intt(ring, m), scale: masked.scale, level: info.level };
+    });
+    const { ring, scale, level } = decrypted[0]!;
+    const difference = centredCrt(ring, subPoly(ring, decrypted[0]!.poly, decrypted[1]!.poly, zeroPoly(ring))).map(Number);
+    const rms = Math.sqrt(difference.reduce((a, d) => a + d * d, 0) / difference.length) / Math.SQRT2;
+    const max = Math.max(...difference.map(Math.abs));
+    return { rmsBits: Math.log2(rms), maxBits: Math.log2(max), scale, level };
+  } finally {
+    context.dispose();
+    engine.dispose();
+  }
+}
+
 export async function thresholdBench(sizes: number[], results: Record<string, number>, table: string[][]): Promise<void> {
   const setups: [string, CkksParams, number[]][] = [
     ['horizontal', DEFAULT_CKKS_PARAMS, []],
     ['vertical', VERTICAL_CKKS_PARAMS, verticalRotationSteps(VERTICAL_CKKS_PARAMS.polyModulusDegree / 2)],
   ];
+  const noise = await verticalGradientNoise();
+  // b: the largest coefficient of e1 − e2 (about 4.5 rms of e·√2) bounds ‖e‖_∞ with a margin.
+  const b = Math.ceil(noise.maxBits);
+  const verticalError = floodingSlotError(VERTICAL_CKKS_PARAMS.polyModulusDegree, floodingSigma(VERTICAL_CKKS_PARAMS.polyModulusDegree, b), 3, noise.scale);
+  results['threshold.vertical_masked_gradient.noise_rms_bits'] = +noise.rmsBits.toFixed(2);
+  results['threshold.vertical_masked_gradient.noise_max_bits'] = +noise.maxBits.toFixed(2);
+  results['threshold.vertical_masked_gradient.flooded_slot_error_3_parties'] = +verticalError.toExponential(2);
+  table.push([
+    `vertical masked gradient (level ${noise.level}, scale 2^${Math.log2(noise.scale).toFixed(2)}): noise`,
+    `rms 2^${noise.rmsBits.toFixed(1)}, e1 − e2 up to 2^${noise.maxBits.toFixed(1)}`,
+    `flooding for 2^-40 against 2^${b}: σ_f = 2^${Math.log2(floodingSigma(VERTICAL_CKKS_PARAMS.polyModulusDegree, b)).toFixed(1)}`,
+    `slot error with 3 parties ${verticalError.toExponential(1)} (values up to 2^32; the gradient itself ~1e-2)`,
+  ]);
   for (const [name, params, steps] of setups) {
     const context = await ThresholdContext.create(params);
     try {
