@@ -366,7 +366,13 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
     const ring = ctx.levels[0]!.ring;
     const c1poly = ctx.canonicalCiphertext(ct).data.polys[1]!;
     const flood = intt(ring, subPoly(ring, share.poly, mulPoly(ring, c1poly, prefixPoly(ctx.keyRing, secrets[0]!.poly, ring.primes.length), zeroPoly(ring)), zeroPoly(ring)));
-    const values = centredFirstPrime(ring, flood).map((v) => Number(v) / sigma);
+    const integers = centredFirstPrime(ring, flood);
+    const values = integers.map((v) => Number(v) / sigma);
+    // Its low bits are uniform (σ·z in double precision alone would leave them zero, showing e_ct's low bits).
+    const residues = new Array<number>(64).fill(0);
+    for (const v of integers) residues[Number(((v % 64n) + 64n) % 64n)]! += 1;
+    expect(Math.min(...residues)).toBeGreaterThan(0.5 * (ring.degree / 64));
+    expect(Math.max(...residues)).toBeLessThan(1.5 * (ring.degree / 64));
     const mean = values.reduce((a, b) => a + b, 0) / values.length;
     const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
     // 8192 samples of a standard normal: mean within 5 standard errors, variance within 5%.

@@ -16,7 +16,7 @@
  * prime at N = 8192 is a few tens of milliseconds) but it runs only in key ceremonies and decryption shares; every
  * homomorphic operation stays in SEAL.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
 export interface RingModulus {
   /** N, a power of two. */
@@ -149,12 +149,6 @@ function inttOne(a: BigUint64Array, offset: number, degree: number, table: NttTa
   for (let j = offset; j < offset + degree; j++) a[j] = (a[j]! * invDegree) % q;
 }
 
-export function checkRing(ring: RingModulus): void {
-  const n = ring.degree;
-  if (!Number.isInteger(Math.log2(n)) || n < 2) throw new RangeError(`ring degree must be a power of two, got ${n}`);
-  for (const q of ring.primes) if (q <= 2n || q >= 1n << 61n) throw new RangeError(`RNS prime ${q} is out of SEAL's range`);
-}
-
 export function zeroPoly(ring: RingModulus): BigUint64Array {
   return new BigUint64Array(ring.degree * ring.primes.length);
 }
@@ -264,11 +258,6 @@ export function subPoly(ring: RingModulus, a: BigUint64Array, b: BigUint64Array,
   return out;
 }
 
-/** out = −a. */
-export function negatePoly(ring: RingModulus, a: BigUint64Array, out: BigUint64Array = a): BigUint64Array {
-  return subPoly(ring, zeroPoly(ring), a, out);
-}
-
 /** out = a ⊙ b, slot by slot: the ring product when both are in the NTT domain. */
 export function mulPoly(ring: RingModulus, a: BigUint64Array, b: BigUint64Array, out: BigUint64Array = a): BigUint64Array {
   const n = ring.degree;
@@ -339,26 +328,6 @@ export function centredCrt(ring: RingModulus, a: BigUint64Array): bigint[] {
   return out;
 }
 
-/** Uniform ternary coefficients in {−1, 0, 1}, as SEAL samples secret keys (coefficient domain). */
-export function sampleTernary(ring: RingModulus): BigUint64Array {
-  const coefficients = new Int8Array(ring.degree);
-  const bytes = randomBytes(ring.degree * 2);
-  let used = 0;
-  for (let k = 0; k < ring.degree; k++) {
-    // Rejection sampling: a byte below 255 is uniform mod 3.
-    let b: number;
-    do {
-      b = used < bytes.length ? bytes[used++]! : randomInt(256);
-    } while (b >= 255);
-    coefficients[k] = (b % 3) - 1;
-  }
-  return fromSigned(ring, coefficients);
-}
-
-/** SEAL's error distribution: a centred normal of σ = 3.2 rounded to integers, |e| ≤ 6σ (util::globals). */
-export const SEAL_NOISE_STANDARD_DEVIATION = 3.2;
-export const SEAL_NOISE_MAX_DEVIATION = 6 * SEAL_NOISE_STANDARD_DEVIATION;
-
 /** A standard normal from the system CSPRNG (Box–Muller on two 53-bit uniforms). */
 function standardNormals(count: number): Float64Array {
   const out = new Float64Array(count);
@@ -374,16 +343,28 @@ function standardNormals(count: number): Float64Array {
 }
 
 /**
- * Rounded normal noise of standard deviation `sigma`, clipped at `bound` (resampled beyond it), coefficient domain.
- * For σ up to 2^60 the rounding of σ·z in double precision is within one unit of the exact product.
+ * Normal noise of standard deviation `sigma` at integer resolution, clipped at `bound` (resampled beyond it),
+ * coefficient domain. σ·z in double precision has 53 significant bits, so for σ above 2^47 its low bits would be
+ * zero: a flooding whose low bits are known would leave the low bits of what it should hide in the clear. So σ·z is
+ * rounded to a grid of 2^k (k = 0 while the double is exact at integer resolution; 2^k ≤ 2^−45·σ for a bound of
+ * 20σ) and dithered by an independent uniform integer within the grid cell: within |x| ≤ 20σ the normal density
+ * varies by a relative 2^−41 or less across a cell, so the result is that close to a normal rounded to integers.
  */
 export function sampleGaussian(ring: RingModulus, sigma: number, bound: number): BigUint64Array {
+  const cellBits = Math.max(0, Math.ceil(Math.log2(Math.max(sigma, bound, 1))) + 1 - 52);
+  const cell = 2 ** cellBits;
   const values: bigint[] = new Array(ring.degree);
+  const dither = cellBits > 0 ? new BigUint64Array(randomBytes(8 * ring.degree).buffer) : undefined;
+  const ditherMask = (1n << BigInt(cellBits)) - 1n;
+  const half = BigInt(cell / 2);
   let filled = 0;
   while (filled < ring.degree) {
     for (const z of standardNormals(ring.degree - filled)) {
-      const x = Math.round(z * sigma);
-      if (Math.abs(x) <= bound) values[filled++] = BigInt(x);
+      const x = z * sigma;
+      if (Math.abs(x) > bound) continue;
+      const coarse = BigInt(Math.round(x / cell)) * BigInt(cell);
+      values[filled] = dither ? coarse + (dither[filled]! & ditherMask) - half : coarse;
+      filled++;
     }
   }
   return fromSigned(ring, values);
