@@ -9,6 +9,7 @@ import { VERTICAL_CKKS_PARAMS, verticalRotationSteps } from '../src/he/ckks.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import {
   Combiner,
+  CommitThenReveal,
   CommonReferenceString,
   DecryptionParty,
   DecryptionProtocol,
@@ -25,8 +26,10 @@ import {
   ThresholdContext,
   Thresholdizer,
   type DecryptionRule,
+  shareCommitment,
   type IssuedShareRecord,
 } from '../src/he/threshold/index.js';
+import { writePlaintext } from '../src/he/threshold/seal-format.js';
 import { addPoly, automorphism, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, sampleGaussian, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
 import { readCiphertext, readGaloisKeys, readPlaintext } from '../src/he/threshold/seal-format.js';
 
@@ -382,6 +385,64 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
     // Kurtosis 3 (normal), not 1.8 (uniform).
     const kurtosis = values.reduce((a, b) => a + (b - mean) ** 4, 0) / values.length / variance ** 2;
     expect(Math.abs(kurtosis - 3)).toBeLessThan(0.3);
+  });
+});
+
+describe('a party that deviates in the key ceremony', () => {
+  it('without commitments the last party can cancel the others and hold the key alone; commit-then-reveal refuses its share, naming it', () => {
+    const crs = seed();
+    const ckg = new PublicKeyGenProtocol(ctx);
+    const [alice, bob, mallory] = [0, 1, 2].map(() => SecretKeyShare.generate(ctx)) as [SecretKeyShare, SecretKeyShare, SecretKeyShare];
+    const honest = [alice, bob].map((s) => {
+      const share = ckg.allocateShare();
+      ckg.generateShare(s, crs, share);
+      return share;
+    });
+    // Mallory waits for the honest shares, then sends (−a·s_m + e_m) − Σ honest.
+    const own = ckg.allocateShare();
+    ckg.generateShare(mallory, crs, own);
+    const rogue = ckg.allocateShare();
+    subPoly(ctx.keyRing, own.poly, addPoly(ctx.keyRing, honest[0]!.poly, honest[1]!.poly, zeroPoly(ctx.keyRing)), rogue.poly);
+    const aggregate = ckg.allocateShare();
+    for (const share of [...honest, rogue]) ckg.aggregateShares(aggregate, share, aggregate);
+    const publicKey = ckg.generatePublicKey(aggregate, crs);
+    // Mallory alone decrypts what the others encrypt under the "collective" key, with SEAL's Decryptor and s_m.
+    const values = randomVector(64, 10);
+    const ct = encryptSum(ctx, publicKey, [values], 2 ** 40);
+    const { seal } = ctx;
+    const key = seal.SecretKey();
+    const cipher = seal.CipherText();
+    const encoder = seal.CKKSEncoder(ctx.context);
+    try {
+      key.loadArray(ctx.context, writePlaintext({ parmsId: ctx.keyParmsId, scale: 1, coefficients: mallory.poly }));
+      const decryptor = seal.Decryptor(ctx.context, key);
+      cipher.loadArray(ctx.context, ct);
+      const plain = decryptor.decrypt(cipher)!;
+      expect(maxError((encoder.decode(plain) as Float64Array).subarray(0, 64), values)).toBeLessThan(1e-4);
+      plain.delete();
+      decryptor.delete();
+    } finally {
+      encoder.delete();
+      cipher.delete();
+      key.delete();
+    }
+
+    // With commit-then-reveal Mallory must commit before any share is revealed; its rogue share then fails.
+    const transcript = randomBytes(32);
+    const step = new CommitThenReveal(['alice', 'bob', 'mallory'], transcript);
+    step.commit('alice', shareCommitment(transcript, 'alice', honest[0]!.serialize()));
+    step.commit('bob', shareCommitment(transcript, 'bob', honest[1]!.serialize()));
+    expect(() => step.reveal('alice', honest[0]!.serialize())).toThrow(/before every party committed \(missing: mallory\)/);
+    step.commit('mallory', shareCommitment(transcript, 'mallory', own.serialize()));
+    step.reveal('alice', honest[0]!.serialize());
+    step.reveal('bob', honest[1]!.serialize());
+    expect(() => step.reveal('mallory', rogue.serialize())).toThrow(/the share mallory revealed does not match the commitment it made/);
+    // Replaying Alice's commitment as Mallory's does not work either: the commitment names its sender.
+    const replay = new CommitThenReveal(['alice', 'mallory'], transcript);
+    replay.commit('alice', shareCommitment(transcript, 'alice', honest[0]!.serialize()));
+    replay.commit('mallory', shareCommitment(transcript, 'alice', honest[0]!.serialize()));
+    expect(() => replay.reveal('mallory', honest[0]!.serialize())).toThrow(/does not match/);
+    expect(() => step.commit('eve', new Uint8Array(32))).toThrow(/eve is not a party/);
   });
 });
 

@@ -243,6 +243,7 @@ export class DecryptionProtocol {
   finalize(ciphertext: Uint8Array, aggregate: DecryptionShare): Float64Array {
     const ct = this.context.canonicalCiphertext(ciphertext);
     if (ct.digest !== aggregate.ciphertextDigest) throw new FedcreditError(ErrorCode.PROTOCOL, `the decryption shares are for ciphertext ${aggregate.ciphertextDigest.slice(0, 16)}…, not this one (${ct.digest.slice(0, 16)}…)`, 'combine the shares with the ciphertext they were made for');
+    if (aggregate.level !== ct.level) throw new FedcreditError(ErrorCode.PROTOCOL, `the decryption shares claim level ${aggregate.level}, the ciphertext is at level ${ct.level}`, 'a party sent a malformed share; the share is refused');
     const info = this.context.levels[ct.level]!;
     const m = addPoly(info.ring, ct.data.polys[0]!, aggregate.poly, zeroPoly(info.ring));
     const { seal } = this.context;

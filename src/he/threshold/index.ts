@@ -5,6 +5,7 @@
  */
 export { ThresholdContext, type LevelInfo, type CanonicalCiphertext } from './context.js';
 export { CommonReferenceString } from './crs.js';
+export { CommitThenReveal, shareCommitment } from './commitment.js';
 export { SecretKeyShare } from './secret-key.js';
 export { PublicKeyGenProtocol, PublicKeyShare } from './ckg.js';
 export { GaloisKeyGenProtocol, GaloisKeyShare } from './rtg.js';
