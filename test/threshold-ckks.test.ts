@@ -132,18 +132,17 @@ describe('ring arithmetic matches SEAL', () => {
       const s = readPlaintext(secretKey.saveArray(seal.ComprModeType.none)).coefficients;
       // The inverse NTT of SEAL's secret key is ternary and the same integer polynomial in every prime.
       const coefficients = intt(ring, s.slice());
-      ring.primes.forEach((q, j) => {
-        for (let k = 0; k < ring.degree; k++) {
-          const c = coefficients[j * ring.degree + k]!;
-          const signed = c === q - 1n ? -1n : c;
-          expect(signed === -1n || signed === 0n || signed === 1n).toBe(true);
-          expect(signed).toBe(centredFirstPrime(ring, coefficients)[k]);
-          if (k > 64) break;
-        }
-      });
       const centred = centredFirstPrime(ring, coefficients);
       expect(centred.every((c) => c >= -1n && c <= 1n)).toBe(true);
       expect(centred.filter((c) => c === 0n).length).toBeGreaterThan(ring.degree / 4);
+      let mismatches = 0;
+      ring.primes.forEach((q, j) => {
+        for (let k = 0; k < ring.degree; k++) {
+          const c = coefficients[j * ring.degree + k]!;
+          if ((c === q - 1n ? -1n : c) !== centred[k]) mismatches++;
+        }
+      });
+      expect(mismatches).toBe(0);
 
       // Public key: p0 + p1·s is SEAL's noise (|e| ≤ 6σ = 19.2).
       const [p0, p1] = readCiphertext(publicKey.saveArray(seal.ComprModeType.none)).polys as [BigUint64Array, BigUint64Array];
@@ -211,14 +210,15 @@ describe('ring arithmetic matches SEAL', () => {
     });
     const sum = addPoly(ring, a, b, zeroPoly(ring));
     const difference = subPoly(ring, a, b, zeroPoly(ring));
+    let wrong = 0;
     ring.primes.forEach((q, j) => {
       for (let k = 0; k < ring.degree; k++) {
         const x = a[j * ring.degree + k]!;
         const y = b[j * ring.degree + k]!;
-        expect(sum[j * ring.degree + k]).toBe((x + y) % q);
-        expect(difference[j * ring.degree + k]).toBe((x - y + q) % q);
+        if (sum[j * ring.degree + k] !== (x + y) % q || difference[j * ring.degree + k] !== (x - y + q) % q) wrong++;
       }
     });
+    expect(wrong).toBe(0);
   });
 
   it('derives the same common reference polynomial from the same seed, and another from another seed', () => {
