@@ -33,7 +33,7 @@ import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { CanonicalCiphertext, ThresholdContext } from './context.js';
-import { addPoly, mulPoly, prefixPoly, sampleGaussian, zeroPoly, type RingModulus } from './ring.js';
+import { addPoly, prefixPoly, sampleGaussian, zeroPoly, type RingModulus } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
 import { writePlaintext } from './seal-format.js';
 
@@ -212,9 +212,8 @@ export class DecryptionParty {
 
   private shareFor(ct: CanonicalCiphertext, purpose: string, sigma: number): DecryptionShare {
     const ring = this.context.levels[ct.level]!.ring;
-    const c1 = ct.data.polys[1]!;
-    const h = mulPoly(ring, c1, prefixPoly(this.context.keyRing, this.secret.poly, ring.primes.length), zeroPoly(ring));
-    addPoly(ring, h, this.context.nttAtLevel(ct.level, sampleGaussian(ring, sigma, FLOOD_CLIP * sigma)));
+    const secret = prefixPoly(this.context.keyRing, this.secret.poly, ring.primes.length);
+    const h = this.context.productPlusNoise(ct.level, ct.data.polys[1]!, secret, sampleGaussian(ring, sigma, FLOOD_CLIP * sigma));
     return new DecryptionShare(this.context, ct.digest, purpose, ct.level, h);
   }
 }
