@@ -30,7 +30,7 @@ import {
   type IssuedShareRecord,
 } from '../src/he/threshold/index.js';
 import { writePlaintext } from '../src/he/threshold/seal-format.js';
-import { addPoly, automorphism, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, sampleGaussian, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
+import { addPoly, automorphism, centredCrt, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, sampleGaussian, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
 import { readCiphertext, readGaloisKeys, readPlaintext } from '../src/he/threshold/seal-format.js';
 
 /** Horizontal-style aggregates: fresh encryptions at scale 2^80 on the top level of the default chain (100 bits). */
@@ -197,6 +197,20 @@ describe('ring arithmetic matches SEAL', () => {
         // and ring.intt undoes ring.ntt
         expect(Buffer.from(intt(info.ring, ntt(info.ring, noise.slice())).buffer).equals(Buffer.from(noise.buffer))).toBe(true);
       });
+    }
+  });
+
+  it('samples flooding of any width at integer resolution: low bits uniform, standard deviation as asked', () => {
+    const ring = verticalCtx.levels[0]!.ring;
+    for (const bits of [20, 56.5, 85.5]) {
+      const sigma = 2 ** bits;
+      const values = centredCrt(ring, sampleGaussian(ring, sigma, 20 * sigma));
+      const sd = Math.sqrt(values.reduce((a, v) => a + (Number(v) / sigma) ** 2, 0) / values.length);
+      expect(Math.abs(sd - 1)).toBeLessThan(0.05);
+      const residues = new Array<number>(16).fill(0);
+      for (const v of values) residues[Number(((v % 16n) + 16n) % 16n)]! += 1;
+      expect(Math.min(...residues)).toBeGreaterThan(0.7 * (ring.degree / 16));
+      expect(Math.max(...residues)).toBeLessThan(1.3 * (ring.degree / 16));
     }
   });
 

@@ -328,13 +328,13 @@ export function centredCrt(ring: RingModulus, a: BigUint64Array): bigint[] {
   return out;
 }
 
-/** A standard normal from the system CSPRNG (Box–Muller on two 53-bit uniforms). */
+/** Standard normals from the system CSPRNG (Box–Muller on 53-bit uniforms built from two 32-bit words each). */
 function standardNormals(count: number): Float64Array {
   const out = new Float64Array(count);
-  const words = new BigUint64Array(randomBytes(8 * (count + 1)).buffer);
-  for (let i = 0; i < count; i += 2) {
-    const u1 = (Number(words[i]! >> 11n) + 1) / 2 ** 53;
-    const u2 = Number(words[i + 1]! >> 11n) / 2 ** 53;
+  const words = new Uint32Array(randomBytes(16 * Math.ceil(count / 2)).buffer);
+  for (let i = 0, w = 0; i < count; i += 2, w += 4) {
+    const u1 = (words[w]! * 2 ** 21 + (words[w + 1]! >>> 11) + 1) / 2 ** 53;
+    const u2 = (words[w + 2]! * 2 ** 21 + (words[w + 3]! >>> 11)) / 2 ** 53;
     const r = Math.sqrt(-2 * Math.log(u1));
     out[i] = r * Math.cos(2 * Math.PI * u2);
     if (i + 1 < count) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
@@ -352,22 +352,35 @@ function standardNormals(count: number): Float64Array {
  */
 export function sampleGaussian(ring: RingModulus, sigma: number, bound: number): BigUint64Array {
   const cellBits = Math.max(0, Math.ceil(Math.log2(Math.max(sigma, bound, 1))) + 1 - 52);
+  if (cellBits > 63) throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves`);
   const cell = 2 ** cellBits;
-  const values: bigint[] = new Array(ring.degree);
-  const dither = cellBits > 0 ? new BigUint64Array(randomBytes(8 * ring.degree).buffer) : undefined;
-  const ditherMask = (1n << BigInt(cellBits)) - 1n;
-  const half = BigInt(cell / 2);
+  const shift = BigInt(cellBits);
+  // Offsets below 2^31 in Numbers; wider ones (σ above 2^77) in BigInt.
+  const dither = new Uint32Array(randomBytes(8 * ring.degree).buffer);
+  const wideMask = (1n << shift) - 1n;
+  const wideHalf = 1n << (shift > 0n ? shift - 1n : 0n);
+  const offsetOf = (i: number): bigint => {
+    if (cellBits === 0) return 0n;
+    if (cellBits <= 31) return BigInt((dither[2 * i]! % cell) - cell / 2);
+    return (((BigInt(dither[2 * i + 1]!) << 32n) | BigInt(dither[2 * i]!)) & wideMask) - wideHalf;
+  };
+  const out = zeroPoly(ring);
+  const n = ring.degree;
   let filled = 0;
-  while (filled < ring.degree) {
-    for (const z of standardNormals(ring.degree - filled)) {
+  while (filled < n) {
+    for (const z of standardNormals(n - filled)) {
       const x = z * sigma;
       if (Math.abs(x) > bound) continue;
-      const coarse = BigInt(Math.round(x / cell)) * BigInt(cell);
-      values[filled] = dither ? coarse + (dither[filled]! & ditherMask) - half : coarse;
+      // (round(x / 2^k) << k) + a uniform offset in [−2^(k−1), 2^(k−1)).
+      const value = (BigInt(Math.round(x / cell)) << shift) + offsetOf(filled);
+      ring.primes.forEach((q, j) => {
+        const r = value >= 0n ? (value < q ? value : value % q) : (-value < q ? q + value : (q - ((-value) % q)) % q);
+        out[j * n + filled] = r;
+      });
       filled++;
     }
   }
-  return fromSigned(ring, values);
+  return out;
 }
 
 /** The automorphism X → X^g of a coefficient-domain polynomial (g odd, < 2N): coefficient k moves to k·g mod 2N, negated past N. */
