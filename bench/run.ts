@@ -25,6 +25,7 @@ import { x25519Backend } from '../src/psi/x25519.js';
 import { pino } from 'pino';
 import { ParticipantNode } from '../participant/node.js';
 import { summariseScenario } from './profile-summary.js';
+import { thresholdBench } from './threshold.js';
 import type { JobEvent } from '../src/wire/messages.js';
 
 const args = process.argv.slice(2);
@@ -686,6 +687,7 @@ const scenarios: [string, () => Promise<void>][] = [
   ['ledger', ledger],
   ['coordinator', coordinatorScale],
   ['memory', memory],
+  ['threshold', () => thresholdBench(quick ? [3, 10] : [3, 10, 100], results, table)],
 ];
 // `--profile DIR`: each scenario again in its own process tree, every process and worker thread profiled as by
 // `node --cpu-prof` (bench/cpu-profile-hook.ts, through NODE_OPTIONS, so the coordinator and participants the

@@ -32,6 +32,8 @@ export const ErrorCode = {
   NOT_FOUND: 'FC_NOT_FOUND',
   /** The caller's certificate does not carry the role the call needs. */
   PERMISSION_DENIED: 'FC_PERMISSION_DENIED',
+  /** A party refused a threshold decryption share (a second share for one ciphertext or purpose, or a ciphertext of a class it does not decrypt). */
+  DECRYPTION_REFUSED: 'FC_DECRYPTION_REFUSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -211,6 +211,43 @@ export function wasmHeapBytes(): number {
   return wasmMemory?.buffer.byteLength ?? 0;
 }
 
+/**
+ * SEAL and a CKKS context for the parameters (the caller deletes the context); refuses parameters that SEAL does
+ * not rate 128-bit secure.
+ */
+export async function createSealContext(params: CkksParams): Promise<{ seal: SEALLibrary; context: Context }> {
+  const seal = await loadSeal();
+  const maxBits = seal.CoeffModulus.MaxBitCount(params.polyModulusDegree, seal.SecurityLevel.tc128);
+  const totalBits = params.coeffModulusBits.reduce((a, b) => a + b, 0);
+  if (totalBits > maxBits || params.coeffModulusBits.length < 2) {
+    throw new FedcreditError(
+      ErrorCode.CKKS_PARAMS,
+      `CKKS parameters N=${params.polyModulusDegree}, modulus bits ${params.coeffModulusBits.join('+')}=${totalBits} are not 128-bit secure (at most ${maxBits} bits for this N, and at least two primes)`,
+      'use the defaults (N=8192, [60,40,60], scale 2^40) or a larger poly_modulus_degree',
+    );
+  }
+  const parms = seal.EncryptionParameters(seal.SchemeType.ckks);
+  let modulus: ReturnType<SEALLibrary['CoeffModulus']['Create']> | undefined;
+  try {
+    try {
+      modulus = seal.CoeffModulus.Create(params.polyModulusDegree, Int32Array.from(params.coeffModulusBits));
+    } catch (err) {
+      throw new FedcreditError(ErrorCode.CKKS_PARAMS, `SEAL cannot build the modulus chain ${params.coeffModulusBits.join(',')} for N=${params.polyModulusDegree}: ${err instanceof Error ? err.message : String(err)}`, 'use primes of at most 60 bits, or the default parameters');
+    }
+    parms.setPolyModulusDegree(params.polyModulusDegree);
+    parms.setCoeffModulus(modulus);
+    const context = seal.Context(parms, true, seal.SecurityLevel.tc128);
+    if (!context.parametersSet()) {
+      context.delete();
+      throw new FedcreditError(ErrorCode.CKKS_PARAMS, 'SEAL rejected the CKKS parameters', 'use the default CKKS parameters');
+    }
+    return { seal, context };
+  } finally {
+    modulus?.delete();
+    parms.delete();
+  }
+}
+
 const SEAL_MAGIC = 0xa15e;
 const SEAL_HEADER_BYTES = 16;
 
@@ -346,36 +383,8 @@ export class CkksEngine {
 
   /** Build a context for the parameters; refuses parameters that SEAL does not rate 128-bit secure. */
   static async create(params: CkksParams = DEFAULT_CKKS_PARAMS): Promise<CkksEngine> {
-    const seal = await loadSeal();
-    const maxBits = seal.CoeffModulus.MaxBitCount(params.polyModulusDegree, seal.SecurityLevel.tc128);
-    const totalBits = params.coeffModulusBits.reduce((a, b) => a + b, 0);
-    if (totalBits > maxBits || params.coeffModulusBits.length < 2) {
-      throw new FedcreditError(
-        ErrorCode.CKKS_PARAMS,
-        `CKKS parameters N=${params.polyModulusDegree}, modulus bits ${params.coeffModulusBits.join('+')}=${totalBits} are not 128-bit secure (at most ${maxBits} bits for this N, and at least two primes)`,
-        'use the defaults (N=8192, [60,40,60], scale 2^40) or a larger poly_modulus_degree',
-      );
-    }
-    const parms = seal.EncryptionParameters(seal.SchemeType.ckks);
-    let modulus: ReturnType<SEALLibrary['CoeffModulus']['Create']> | undefined;
-    try {
-      try {
-        modulus = seal.CoeffModulus.Create(params.polyModulusDegree, Int32Array.from(params.coeffModulusBits));
-      } catch (err) {
-        throw new FedcreditError(ErrorCode.CKKS_PARAMS, `SEAL cannot build the modulus chain ${params.coeffModulusBits.join(',')} for N=${params.polyModulusDegree}: ${err instanceof Error ? err.message : String(err)}`, 'use primes of at most 60 bits, or the default parameters');
-      }
-      parms.setPolyModulusDegree(params.polyModulusDegree);
-      parms.setCoeffModulus(modulus);
-      const context = seal.Context(parms, true, seal.SecurityLevel.tc128);
-      if (!context.parametersSet()) {
-        context.delete();
-        throw new FedcreditError(ErrorCode.CKKS_PARAMS, 'SEAL rejected the CKKS parameters', 'use the default CKKS parameters');
-      }
-      return new CkksEngine(seal, context, params);
-    } finally {
-      modulus?.delete();
-      parms.delete();
-    }
+    const { seal, context } = await createSealContext(params);
+    return new CkksEngine(seal, context, params);
   }
 
   /** Check that a party's declared parameters are the ones this engine runs. */

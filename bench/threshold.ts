@@ -1,0 +1,273 @@
+/**
+ * `npm run bench -- --only threshold`: the threshold CKKS core (src/he/threshold) side by side with single-key SEAL.
+ *
+ * Key ceremony for 3, 10 and 100 participants, on the horizontal parameters (collective public key) and on the
+ * vertical ones (public key and the Galois keys for the rotations the vertical gradient uses, 1, 2, …, 64): every
+ * participant's shares are really generated, serialised and parsed, then added and turned into SEAL keys. The
+ * participants run in parallel in a job, so the ceremony's wall time is one participant's share plus the
+ * aggregation; the serial total (all shares on one core) is reported too.
+ *
+ * Decryption: one ciphertext (a sum at scale 2^80, horizontal parameters) decrypted by SEAL with a single secret key
+ * against the threshold path: each party's flooded share, the combiner's aggregation of n shares, the decoding.
+ */
+import { randomBytes } from 'node:crypto';
+import { CkksEngine, DEFAULT_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, VERTICAL_MASK, verticalRotationSteps, type CkksParams } from '../src/he/ckks.js';
+import {
+  CommonReferenceString,
+  DecryptionParty,
+  DecryptionProtocol,
+  DecryptionShare,
+  GaloisKeyGenProtocol,
+  GaloisKeyShare,
+  PublicKeyGenProtocol,
+  PublicKeyShare,
+  floodingSigma,
+  floodingSlotError,
+  SecretKeyShare,
+  ThresholdContext,
+  type DecryptionRule,
+} from '../src/he/threshold/index.js';
+import { addPoly, centredCrt, intt, mulPoly, prefixPoly, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
+import { readCiphertext, readPlaintext } from '../src/he/threshold/seal-format.js';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const time = <T>(run: () => T): [T, number] => {
+  const t = performance.now();
+  const value = run();
+  return [value, performance.now() - t];
+};
+
+interface CeremonyFigures {
+  shareMs: number;
+  shareBytes: number;
+  aggregateMs: number;
+  finishMs: number;
+}
+
+/** One ceremony of n parties: the median party's share time, the aggregation of all n, the SEAL key's construction. */
+function ceremony(context: ThresholdContext, n: number, steps: number[]): CeremonyFigures & { publicKey: Uint8Array; secrets: SecretKeyShare[] } {
+  const crs = new CommonReferenceString(randomBytes(32));
+  const ckg = new PublicKeyGenProtocol(context);
+  const rtg = new GaloisKeyGenProtocol(context);
+  const secrets: SecretKeyShare[] = [];
+  const shareTimes: number[] = [];
+  let shareBytes = 0;
+  // Each party's shares are added as they arrive (as a combiner would), so 100 parties' 5.5 MiB are never held at once.
+  const aggregates = { pk: ckg.allocateShare(), galois: steps.map((s) => rtg.allocateShare(rtg.galoisElement(s))) };
+  let aggregateMs = 0;
+  for (let i = 0; i < n; i++) {
+    const [bytes, elapsed] = time(() => {
+      const secret = SecretKeyShare.generate(context);
+      secrets.push(secret);
+      const share = ckg.allocateShare();
+      ckg.generateShare(secret, crs, share);
+      const out = [share.serialize()];
+      if (steps.length > 0) for (const g of rtg.generateShares(secret, steps, crs)) out.push(g.serialize());
+      return out;
+    });
+    shareTimes.push(elapsed);
+    shareBytes = bytes.reduce((a, b) => a + b.length, 0);
+    const [, added] = time(() => {
+      ckg.aggregateShares(aggregates.pk, PublicKeyShare.deserialize(context, bytes[0]!), aggregates.pk);
+      aggregates.galois.forEach((g, j) => rtg.aggregateShares(g, GaloisKeyShare.deserialize(context, bytes[j + 1]!), g));
+    });
+    aggregateMs += added;
+  }
+  const [publicKey, finishMs] = time(() => {
+    const key = ckg.generatePublicKey(aggregates.pk, crs);
+    if (steps.length > 0) rtg.generateGaloisKeys(aggregates.galois, crs);
+    return key;
+  });
+  return { shareMs: median(shareTimes), shareBytes, aggregateMs, finishMs, publicKey, secrets };
+}
+
+/** The values every benchmark ciphertext holds. */
+const plaintextValues = (context: ThresholdContext) => Float64Array.from({ length: context.degree / 2 }, (_, i) => Math.sin(i));
+
+const maxError = (a: Float64Array, b: Float64Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+/** SEAL's own decryption with one secret key of a ciphertext under that key: median time and its error. */
+function singleKeyDecryption(context: ThresholdContext, scale: number, reps: number): [number, number] {
+  const { seal } = context;
+  const keygen = seal.KeyGenerator(context.context);
+  const secret = keygen.secretKey();
+  const pk = keygen.createPublicKey();
+  const decryptor = seal.Decryptor(context.context, secret);
+  const encoder = seal.CKKSEncoder(context.context);
+  const cipher = seal.CipherText();
+  const times: number[] = [];
+  let error = 0;
+  try {
+    const ciphertext = encrypt(context, pk.saveArray(seal.ComprModeType.none), scale);
+    for (let r = 0; r < reps; r++) {
+      const t = performance.now();
+      // As CkksEngine.decryptVector does: load the bytes, decrypt, decode.
+      cipher.loadArray(context.context, ciphertext);
+      const plain = decryptor.decrypt(cipher)!;
+      const decoded = encoder.decode(plain) as Float64Array;
+      plain.delete();
+      times.push(performance.now() - t);
+      error = Math.max(error, maxError(decoded, plaintextValues(context)));
+    }
+    return [median(times), error];
+  } finally {
+    cipher.delete();
+    encoder.delete();
+    decryptor.delete();
+    pk.delete();
+    secret.delete();
+    keygen.delete();
+  }
+}
+
+function encrypt(context: ThresholdContext, publicKey: Uint8Array, scale: number): Uint8Array {
+  const { seal } = context;
+  const pk = seal.PublicKey();
+  pk.loadArray(context.context, publicKey);
+  const encryptor = seal.Encryptor(context.context, pk);
+  const encoder = seal.CKKSEncoder(context.context);
+  const plain = encoder.encode(plaintextValues(context), scale)!;
+  const cipher = encryptor.encrypt(plain)!;
+  try {
+    return cipher.saveArray(seal.ComprModeType.none);
+  } finally {
+    cipher.delete();
+    plain.delete();
+    encoder.delete();
+    encryptor.delete();
+    pk.delete();
+  }
+}
+
+/**
+ * The noise of a vertical masked gradient (what the arbiter decrypts), measured as SEAL makes it with one key: the
+ * same gradient (same batch, weights, mask) from two independent encryptions of the host's partial scores. The
+ * plaintexts are identical, so the difference of the two decryptions, taken as integer polynomials, is e1 − e2:
+ * rms(e) ≈ rms(e1 − e2)/√2. Returns the rms and the largest coefficient of e1 − e2, in bits.
+ */
+async function verticalGradientNoise(): Promise<{ rmsBits: number; maxBits: number; scale: number; level: number }> {
+  const engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+  const context = await ThresholdContext.create(VERTICAL_CKKS_PARAMS);
+  try {
+    const keys = engine.generateArbiterKeys();
+    const { seal } = context;
+    const secret = seal.SecretKey();
+    secret.loadArray(context.context, keys.secretKey);
+    const s = readPlaintext(secret.saveArray(seal.ComprModeType.none)).coefficients;
+    secret.delete();
+    const rows = engine.slotCount;
+    const random = (scale: number) => Float64Array.from({ length: rows }, () => (Math.random() * 2 - 1) * scale);
+    // A batch of 4,096 records, 14 features clipped at 5, weights summing to 1, the protocol's masks.
+    const partial = random(0.5);
+    const weights = new Float64Array(rows).fill(1 / rows);
+    const offset = Float64Array.from(weights, (w, i) => w * (0.25 * partial[i]! + 0.5 - (i % 7 === 0 ? 1 : 0)));
+    const columns = Array.from({ length: 14 }, () => random(5));
+    const mask = random(VERTICAL_MASK);
+    const decrypted = [0, 1].map(() => {
+      const fore = engine.foreGradient([engine.encryptSlots(partial, keys.publicKey)], weights, offset);
+      // maskedGradient saves its result uncompressed: SEAL's layout, read directly.
+      const masked = readCiphertext(engine.maskedGradient(fore, columns, mask, keys.galoisKeys), 'a masked gradient');
+      const info = context.levelOf(masked.parmsId)!;
+      const ring = info.ring;
+      const m = mulPoly(ring, masked.polys[1]!, prefixPoly(context.keyRing, s, ring.primes.length), zeroPoly(ring));
+      addPoly(ring, m, masked.polys[0]!);
+      return { ring, poly: intt(ring, m), scale: masked.scale, level: info.level };
+    });
+    const { ring, scale, level } = decrypted[0]!;
+    const difference = centredCrt(ring, subPoly(ring, decrypted[0]!.poly, decrypted[1]!.poly, zeroPoly(ring))).map(Number);
+    const rms = Math.sqrt(difference.reduce((a, d) => a + d * d, 0) / difference.length) / Math.SQRT2;
+    const max = Math.max(...difference.map(Math.abs));
+    return { rmsBits: Math.log2(rms), maxBits: Math.log2(max), scale, level };
+  } finally {
+    context.dispose();
+    engine.dispose();
+  }
+}
+
+export async function thresholdBench(sizes: number[], results: Record<string, number>, table: string[][]): Promise<void> {
+  const setups: [string, CkksParams, number[]][] = [
+    ['horizontal', DEFAULT_CKKS_PARAMS, []],
+    ['vertical', VERTICAL_CKKS_PARAMS, verticalRotationSteps(VERTICAL_CKKS_PARAMS.polyModulusDegree / 2)],
+  ];
+  const noise = await verticalGradientNoise();
+  // b: the largest coefficient of e1 − e2 (about 4.5 rms of e·√2) bounds ‖e‖_∞ with a margin.
+  const b = Math.ceil(noise.maxBits);
+  const verticalError = floodingSlotError(VERTICAL_CKKS_PARAMS.polyModulusDegree, floodingSigma(VERTICAL_CKKS_PARAMS.polyModulusDegree, b), 3, noise.scale);
+  results['threshold.vertical_masked_gradient.noise_rms_bits'] = +noise.rmsBits.toFixed(2);
+  results['threshold.vertical_masked_gradient.noise_max_bits'] = +noise.maxBits.toFixed(2);
+  results['threshold.vertical_masked_gradient.flooded_slot_error_3_parties'] = +verticalError.toExponential(2);
+  table.push([
+    `vertical masked gradient (level ${noise.level}, scale 2^${Math.log2(noise.scale).toFixed(2)}): noise`,
+    `rms 2^${noise.rmsBits.toFixed(1)}, e1 − e2 up to 2^${noise.maxBits.toFixed(1)}`,
+    `flooding for 2^-40 against 2^${b}: σ_f = 2^${Math.log2(floodingSigma(VERTICAL_CKKS_PARAMS.polyModulusDegree, b)).toFixed(1)}`,
+    `slot error with 3 parties ${verticalError.toExponential(1)} (values up to 2^32; the gradient itself ~1e-2)`,
+  ]);
+  for (const [name, params, steps] of setups) {
+    const context = await ThresholdContext.create(params);
+    try {
+      for (const n of sizes) {
+        const f = ceremony(context, n, steps);
+        const key = `threshold.ceremony.${name}.n${n}`;
+        results[`${key}.party_share_ms`] = +f.shareMs.toFixed(1);
+        results[`${key}.party_share_bytes`] = f.shareBytes;
+        results[`${key}.aggregate_ms`] = +f.aggregateMs.toFixed(1);
+        results[`${key}.finish_ms`] = +f.finishMs.toFixed(1);
+        results[`${key}.wall_s`] = +((f.shareMs + f.aggregateMs + f.finishMs) / 1000).toFixed(2);
+        results[`${key}.serial_s`] = +((n * f.shareMs + f.aggregateMs + f.finishMs) / 1000).toFixed(2);
+        table.push([
+          `threshold key ceremony, ${name} (${steps.length ? `pk + ${steps.length} Galois keys` : 'pk'}), ${n} parties`,
+          `party share ${ms(f.shareMs)} (${(f.shareBytes / 2 ** 20).toFixed(2)} MiB)`,
+          `aggregate ${n} ${ms(f.aggregateMs)}, finish ${ms(f.finishMs)}`,
+          `wall (parties in parallel) ${((f.shareMs + f.aggregateMs + f.finishMs) / 1000).toFixed(2)} s, serial ${((n * f.shareMs + f.aggregateMs + f.finishMs) / 1000).toFixed(2)} s`,
+        ]);
+        if (name !== 'horizontal') continue;
+        // Decryption of a fresh ciphertext at 2^80 (noise below 2^11): threshold against one SEAL key.
+        const scale = 2 ** 80;
+        const rule: DecryptionRule = { name: 'aggregate', level: 0, scale, noiseBits: 11 };
+        const parties = f.secrets.map((s) => new DecryptionParty(context, s, { rules: [rule] }));
+        const protocol = new DecryptionProtocol(context);
+        const reps = 3;
+        const shareTimes: number[] = [];
+        const combineTimes: number[] = [];
+        let thresholdError = 0;
+        for (let r = 0; r < reps; r++) {
+          const ciphertext = encrypt(context, f.publicKey, scale);
+          const shares: Uint8Array[] = [];
+          parties.forEach((p, i) => {
+            const [bytes, elapsed] = time(() => p.generateShare(ciphertext, `bench ${r}`, 'aggregate').serialize());
+            shares.push(bytes);
+            if (i < 5) shareTimes.push(elapsed);
+          });
+          const [decoded, elapsed] = time(() => {
+            const first = DecryptionShare.deserialize(context, shares[0]!);
+            const aggregate = protocol.allocateShare(first.ciphertextDigest, first.purpose, first.level);
+            for (const bytes of shares) protocol.aggregateShares(aggregate, DecryptionShare.deserialize(context, bytes), aggregate);
+            return protocol.finalize(ciphertext, aggregate);
+          });
+          combineTimes.push(elapsed);
+          thresholdError = Math.max(thresholdError, maxError(decoded, plaintextValues(context)));
+        }
+        const [single, singleError] = singleKeyDecryption(context, scale, 9);
+        const share = median(shareTimes);
+        const combine = median(combineTimes);
+        const dkey = `threshold.decrypt.n${n}`;
+        results[`${dkey}.single_key_ms`] = +single.toFixed(2);
+        results[`${dkey}.party_share_ms`] = +share.toFixed(1);
+        results[`${dkey}.combine_ms`] = +combine.toFixed(1);
+        results[`${dkey}.wall_ms`] = +(share + combine).toFixed(1);
+        results[`${dkey}.single_key_max_error`] = +singleError.toExponential(2);
+        results[`${dkey}.threshold_max_error`] = +thresholdError.toExponential(2);
+        table.push([
+          `threshold decryption, ${n} parties (N=${params.polyModulusDegree}, level 0, one ciphertext)`,
+          `single-key SEAL ${ms(single)}`,
+          `party share ${ms(share)}, combine ${n} shares ${ms(combine)}`,
+          `wall (parties in parallel) ${ms(share + combine)} = ${((share + combine) / single).toFixed(0)}x single key`,
+          `max error ${thresholdError.toExponential(1)} (single key ${singleError.toExponential(1)}) at scale 2^80, flooding 2^-40`,
+        ]);
+      }
+    } finally {
+      context.dispose();
+    }
+  }
+}

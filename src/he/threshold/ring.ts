@@ -1,0 +1,410 @@
+/**
+ * Arithmetic in R_Q = Z_Q[X]/(X^N + 1) in SEAL's representation, so that polynomials computed here can be written
+ * into SEAL's serialised keys and ciphertexts and read back from them.
+ *
+ * RNS: Q = q_0·q_1·…·q_{L}, each q_j a prime below 2^61 with q_j ≡ 1 (mod 2N). A polynomial is one BigUint64Array
+ * of N·(L+1) words, prime-major (word j·N + k is coefficient or NTT slot k modulo q_j): exactly the layout of one
+ * polynomial in SEAL's Ciphertext, Plaintext and key data.
+ *
+ * NTT: SEAL keeps key and CKKS ciphertext polynomials in the negacyclic NTT domain. Its tables use ψ_j, the
+ * *smallest* primitive 2N-th root of unity modulo q_j (SEAL's try_minimal_primitive_root), with the powers of ψ
+ * stored in bit-reversed order, and a Cooley–Tukey forward transform without a final reordering: slot k holds
+ * a(ψ^(2·bitrev(k) + 1)). ntt() and intt() below reproduce that exactly; the tests check it on SEAL's own secret
+ * keys (the inverse transform of a SEAL secret key is ternary, identically in every prime).
+ *
+ * Products mod a 60-bit prime need 120 bits: this file uses BigInt throughout. It is not fast (a transform of one
+ * prime at N = 8192 is a few tens of milliseconds) but it runs only in key ceremonies and decryption shares; every
+ * homomorphic operation stays in SEAL.
+ */
+import { randomBytes } from 'node:crypto';
+
+export interface RingModulus {
+  /** N, a power of two. */
+  readonly degree: number;
+  /** The primes of this level, in SEAL's order (the key level ends with the special prime). */
+  readonly primes: readonly bigint[];
+}
+
+interface NttTable {
+  q: bigint;
+  /** ψ^bitrev(i) for i < N (SEAL's root_powers). */
+  rootPowers: bigint[];
+  /** (ψ^bitrev(i))^-1. */
+  invRootPowers: bigint[];
+  /** N^-1 mod q. */
+  invDegree: bigint;
+}
+
+const tables = new Map<string, NttTable>();
+
+export function modPow(base: bigint, exponent: bigint, q: bigint): bigint {
+  let result = 1n;
+  let b = base % q;
+  let e = exponent;
+  while (e > 0n) {
+    if (e & 1n) result = (result * b) % q;
+    b = (b * b) % q;
+    e >>= 1n;
+  }
+  return result;
+}
+
+export function modInverse(a: bigint, q: bigint): bigint {
+  const r = ((a % q) + q) % q;
+  if (r === 0n) throw new RangeError('0 has no inverse');
+  return modPow(r, q - 2n, q);
+}
+
+function bitReverse(x: number, bits: number): number {
+  let r = 0;
+  for (let i = 0; i < bits; i++) r = (r << 1) | ((x >> i) & 1);
+  return r;
+}
+
+/** The smallest primitive 2N-th root of unity mod q, as SEAL's try_minimal_primitive_root finds it. */
+function minimalPrimitiveRoot(twoN: bigint, q: bigint): bigint {
+  const cofactor = (q - 1n) / twoN;
+  if (cofactor * twoN !== q - 1n) throw new RangeError(`${q} is not 1 mod ${twoN}: not an NTT prime for this degree`);
+  let root = 0n;
+  for (let x = 2n; x < q; x++) {
+    const candidate = modPow(x, cofactor, q);
+    // Primitive iff candidate^(2N/2) = −1.
+    if (modPow(candidate, twoN / 2n, q) === q - 1n) {
+      root = candidate;
+      break;
+    }
+  }
+  // Every primitive 2N-th root is an odd power of one of them: take the smallest.
+  const square = (root * root) % q;
+  let current = root;
+  let minimal = root;
+  for (let i = 0n; i < twoN / 2n; i++) {
+    if (current < minimal) minimal = current;
+    current = (current * square) % q;
+  }
+  return minimal;
+}
+
+function nttTable(degree: number, q: bigint): NttTable {
+  const key = `${degree}:${q}`;
+  let table = tables.get(key);
+  if (table) return table;
+  const bits = Math.log2(degree);
+  const psi = minimalPrimitiveRoot(BigInt(2 * degree), q);
+  const powers: bigint[] = new Array(degree);
+  let p = 1n;
+  const natural: bigint[] = new Array(degree);
+  for (let i = 0; i < degree; i++) {
+    natural[i] = p;
+    p = (p * psi) % q;
+  }
+  for (let i = 0; i < degree; i++) powers[i] = natural[bitReverse(i, bits)]!;
+  const psiInverse = modInverse(psi, q);
+  const invNatural: bigint[] = new Array(degree);
+  p = 1n;
+  for (let i = 0; i < degree; i++) {
+    invNatural[i] = p;
+    p = (p * psiInverse) % q;
+  }
+  const invPowers = powers.map((_, i) => invNatural[bitReverse(i, bits)]!);
+  table = { q, rootPowers: powers, invRootPowers: invPowers, invDegree: modInverse(BigInt(degree), q) };
+  tables.set(key, table);
+  return table;
+}
+
+/** Forward negacyclic NTT of one prime's N words in place (SEAL's ntt_negacyclic_harvey, fully reduced). */
+function nttOne(a: BigUint64Array, offset: number, degree: number, table: NttTable): void {
+  const { q, rootPowers } = table;
+  for (let m = 1, t = degree >> 1; m < degree; m <<= 1, t >>= 1) {
+    for (let i = 0; i < m; i++) {
+      const w = rootPowers[m + i]!;
+      const start = offset + 2 * i * t;
+      for (let j = start; j < start + t; j++) {
+        const x = a[j]!;
+        const y = (a[j + t]! * w) % q;
+        const sum = x + y;
+        a[j] = sum >= q ? sum - q : sum;
+        a[j + t] = x >= y ? x - y : x + q - y;
+      }
+    }
+  }
+}
+
+/** Inverse of nttOne (Gentleman–Sande, then multiplication by N^-1). */
+function inttOne(a: BigUint64Array, offset: number, degree: number, table: NttTable): void {
+  const { q, invRootPowers, invDegree } = table;
+  for (let m = degree >> 1, t = 1; m >= 1; m >>= 1, t <<= 1) {
+    for (let i = 0; i < m; i++) {
+      const w = invRootPowers[m + i]!;
+      const start = offset + 2 * i * t;
+      for (let j = start; j < start + t; j++) {
+        const x = a[j]!;
+        const y = a[j + t]!;
+        const sum = x + y;
+        a[j] = sum >= q ? sum - q : sum;
+        a[j + t] = ((x >= y ? x - y : x + q - y) * w) % q;
+      }
+    }
+  }
+  for (let j = offset; j < offset + degree; j++) a[j] = (a[j]! * invDegree) % q;
+}
+
+export function zeroPoly(ring: RingModulus): BigUint64Array {
+  return new BigUint64Array(ring.degree * ring.primes.length);
+}
+
+/** Transform a polynomial from coefficients to SEAL's NTT slots, in place, every prime. */
+export function ntt(ring: RingModulus, a: BigUint64Array): BigUint64Array {
+  ring.primes.forEach((q, j) => nttOne(a, j * ring.degree, ring.degree, nttTable(ring.degree, q)));
+  return a;
+}
+
+/** Transform back from NTT slots to coefficients, in place, every prime. */
+export function intt(ring: RingModulus, a: BigUint64Array): BigUint64Array {
+  ring.primes.forEach((q, j) => inttOne(a, j * ring.degree, ring.degree, nttTable(ring.degree, q)));
+  return a;
+}
+
+/*
+ * Additions and subtractions work on each 64-bit word as two 32-bit halves in Numbers (every prime is below 2^61,
+ * so the high half stays below 2^29 and no intermediate leaves the exact range of a double): an order of magnitude
+ * faster than BigInt, which only the products need.
+ */
+const TWO32 = 4294967296;
+
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('fedcredit threshold CKKS needs a little-endian platform (as SEAL\'s serialisation does)');
+
+/** The 64-bit words of a as little-endian 32-bit halves (a view, no copy). */
+export function halves(a: BigUint64Array): Uint32Array {
+  return new Uint32Array(a.buffer, a.byteOffset, a.length * 2);
+}
+
+/** [low 32 bits, high bits] of a prime. */
+export function primeHalves(q: bigint): [number, number] {
+  return [Number(q & 0xffffffffn), Number(q >> 32n)];
+}
+
+/** Whether every word of prime j's block is below q_j. */
+export function isReduced(ring: RingModulus, a: BigUint64Array): boolean {
+  const n = ring.degree;
+  const w = halves(a);
+  for (let j = 0; j < ring.primes.length; j++) {
+    const [ql, qh] = primeHalves(ring.primes[j]!);
+    for (let i = 2 * j * n; i < 2 * (j + 1) * n; i += 2) {
+      const hi = w[i + 1]!;
+      if (hi > qh || (hi === qh && w[i]! >= ql)) return false;
+    }
+  }
+  return true;
+}
+
+/** out = a + b (mod each prime); out may be a or b. */
+export function addPoly(ring: RingModulus, a: BigUint64Array, b: BigUint64Array, out: BigUint64Array = a): BigUint64Array {
+  const n = ring.degree;
+  const x = halves(a);
+  const y = halves(b);
+  const o = halves(out);
+  for (let j = 0; j < ring.primes.length; j++) {
+    const [ql, qh] = primeHalves(ring.primes[j]!);
+    for (let i = 2 * j * n; i < 2 * (j + 1) * n; i += 2) {
+      let lo = x[i]! + y[i]!;
+      let hi = x[i + 1]! + y[i + 1]!;
+      if (lo >= TWO32) {
+        lo -= TWO32;
+        hi += 1;
+      }
+      if (hi > qh || (hi === qh && lo >= ql)) {
+        lo -= ql;
+        hi -= qh;
+        if (lo < 0) {
+          lo += TWO32;
+          hi -= 1;
+        }
+      }
+      o[i] = lo;
+      o[i + 1] = hi;
+    }
+  }
+  return out;
+}
+
+/** out = a − b. */
+export function subPoly(ring: RingModulus, a: BigUint64Array, b: BigUint64Array, out: BigUint64Array = a): BigUint64Array {
+  const n = ring.degree;
+  const x = halves(a);
+  const y = halves(b);
+  const o = halves(out);
+  for (let j = 0; j < ring.primes.length; j++) {
+    const [ql, qh] = primeHalves(ring.primes[j]!);
+    for (let i = 2 * j * n; i < 2 * (j + 1) * n; i += 2) {
+      let lo = x[i]! - y[i]!;
+      let hi = x[i + 1]! - y[i + 1]!;
+      if (lo < 0) {
+        lo += TWO32;
+        hi -= 1;
+      }
+      if (hi < 0) {
+        lo += ql;
+        hi += qh;
+        if (lo >= TWO32) {
+          lo -= TWO32;
+          hi += 1;
+        }
+      }
+      o[i] = lo;
+      o[i + 1] = hi;
+    }
+  }
+  return out;
+}
+
+/** out = a ⊙ b, slot by slot: the ring product when both are in the NTT domain. */
+export function mulPoly(ring: RingModulus, a: BigUint64Array, b: BigUint64Array, out: BigUint64Array = a): BigUint64Array {
+  const n = ring.degree;
+  ring.primes.forEach((q, j) => {
+    for (let k = j * n; k < (j + 1) * n; k++) out[k] = (a[k]! * b[k]!) % q;
+  });
+  return out;
+}
+
+/** out = c_j · a in prime j, for one scalar per prime (an RNS constant, e.g. a Lagrange coefficient). */
+export function mulScalarPoly(ring: RingModulus, a: BigUint64Array, scalars: readonly bigint[], out: BigUint64Array = a): BigUint64Array {
+  const n = ring.degree;
+  ring.primes.forEach((q, j) => {
+    const c = scalars[j]! % q;
+    for (let k = j * n; k < (j + 1) * n; k++) out[k] = (a[k]! * c) % q;
+  });
+  return out;
+}
+
+/** The first `count` primes' words of a (a view: a polynomial of the lower level, the primes being a prefix). */
+export function prefixPoly(ring: RingModulus, a: BigUint64Array, count: number): BigUint64Array {
+  return a.subarray(0, ring.degree * count);
+}
+
+/** A signed integer polynomial (coefficients as JS integers or BigInts) in RNS form, coefficient domain. */
+export function fromSigned(ring: RingModulus, coefficients: ArrayLike<number | bigint>): BigUint64Array {
+  const out = zeroPoly(ring);
+  const n = ring.degree;
+  ring.primes.forEach((q, j) => {
+    for (let k = 0; k < n; k++) {
+      const c = BigInt(coefficients[k]!);
+      out[j * n + k] = c >= 0n ? c % q : (q - ((-c) % q)) % q;
+    }
+  });
+  return out;
+}
+
+/**
+ * The centred integer coefficients of a coefficient-domain polynomial, read from its first prime (valid when every
+ * |coefficient| < q_0/2, as for secrets and noise).
+ */
+export function centredFirstPrime(ring: RingModulus, a: BigUint64Array): bigint[] {
+  const q = ring.primes[0]!;
+  const half = q / 2n;
+  return Array.from(a.subarray(0, ring.degree), (c) => (c > half ? c - q : c));
+}
+
+/**
+ * The centred coefficients of a coefficient-domain polynomial reconstructed over the whole RNS modulus by CRT:
+ * what Σ shares actually decrypt to, exact even when a coefficient exceeds one prime.
+ */
+export function centredCrt(ring: RingModulus, a: BigUint64Array): bigint[] {
+  const Q = ring.primes.reduce((x, y) => x * y, 1n);
+  const half = Q / 2n;
+  const basis = ring.primes.map((q) => {
+    const hat = Q / q;
+    return (hat * modInverse(hat % q, q)) % Q;
+  });
+  const out: bigint[] = new Array(ring.degree);
+  for (let k = 0; k < ring.degree; k++) {
+    let x = 0n;
+    ring.primes.forEach((_, j) => {
+      x += a[j * ring.degree + k]! * basis[j]!;
+    });
+    x %= Q;
+    out[k] = x > half ? x - Q : x;
+  }
+  return out;
+}
+
+/** Standard normals from the system CSPRNG (Box–Muller on 53-bit uniforms built from two 32-bit words each). */
+function standardNormals(count: number): Float64Array {
+  const out = new Float64Array(count);
+  const words = new Uint32Array(randomBytes(16 * Math.ceil(count / 2)).buffer);
+  for (let i = 0, w = 0; i < count; i += 2, w += 4) {
+    const u1 = (words[w]! * 2 ** 21 + (words[w + 1]! >>> 11) + 1) / 2 ** 53;
+    const u2 = (words[w + 2]! * 2 ** 21 + (words[w + 3]! >>> 11)) / 2 ** 53;
+    const r = Math.sqrt(-2 * Math.log(u1));
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < count) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+  return out;
+}
+
+/**
+ * Normal noise of standard deviation `sigma` at integer resolution, clipped at `bound` (resampled beyond it),
+ * coefficient domain. σ·z in double precision has 53 significant bits, so for σ above 2^47 its low bits would be
+ * zero: a flooding whose low bits are known would leave the low bits of what it should hide in the clear. So σ·z is
+ * rounded to a grid of 2^k (k = 0 while the double is exact at integer resolution; 2^k ≤ 2^−45·σ for a bound of
+ * 20σ) and dithered by an independent uniform integer within the grid cell: within |x| ≤ 20σ the normal density
+ * varies by a relative 2^−41 or less across a cell, so the result is that close to a normal rounded to integers.
+ */
+export function sampleGaussian(ring: RingModulus, sigma: number, bound: number): BigUint64Array {
+  const cellBits = Math.max(0, Math.ceil(Math.log2(Math.max(sigma, bound, 1))) + 1 - 52);
+  if (cellBits > 63) throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves`);
+  const cell = 2 ** cellBits;
+  const shift = BigInt(cellBits);
+  // Offsets below 2^31 in Numbers; wider ones (σ above 2^77) in BigInt.
+  const dither = new Uint32Array(randomBytes(8 * ring.degree).buffer);
+  const wideMask = (1n << shift) - 1n;
+  const wideHalf = 1n << (shift > 0n ? shift - 1n : 0n);
+  const offsetOf = (i: number): bigint => {
+    if (cellBits === 0) return 0n;
+    if (cellBits <= 31) return BigInt((dither[2 * i]! % cell) - cell / 2);
+    return (((BigInt(dither[2 * i + 1]!) << 32n) | BigInt(dither[2 * i]!)) & wideMask) - wideHalf;
+  };
+  const out = zeroPoly(ring);
+  const n = ring.degree;
+  let filled = 0;
+  while (filled < n) {
+    for (const z of standardNormals(n - filled)) {
+      const x = z * sigma;
+      if (Math.abs(x) > bound) continue;
+      // (round(x / 2^k) << k) + a uniform offset in [−2^(k−1), 2^(k−1)).
+      const value = (BigInt(Math.round(x / cell)) << shift) + offsetOf(filled);
+      ring.primes.forEach((q, j) => {
+        const r = value >= 0n ? (value < q ? value : value % q) : (-value < q ? q + value : (q - ((-value) % q)) % q);
+        out[j * n + filled] = r;
+      });
+      filled++;
+    }
+  }
+  return out;
+}
+
+/** The automorphism X → X^g of a coefficient-domain polynomial (g odd, < 2N): coefficient k moves to k·g mod 2N, negated past N. */
+export function automorphism(ring: RingModulus, a: BigUint64Array, galoisElement: number): BigUint64Array {
+  const n = ring.degree;
+  const out = zeroPoly(ring);
+  ring.primes.forEach((q, j) => {
+    const base = j * n;
+    for (let k = 0; k < n; k++) {
+      const target = (k * galoisElement) % (2 * n);
+      const c = a[base + k]!;
+      if (target < n) out[base + target] = c;
+      else out[base + target - n] = c === 0n ? 0n : q - c;
+    }
+  });
+  return out;
+}
+
+/** SEAL's Galois element for a CKKS rotation by `step` slots (GaloisTool::get_elt_from_step): 3^step mod 2N, negative steps via N/2 − |step|. */
+export function galoisElementForStep(degree: number, step: number): number {
+  const slots = degree / 2;
+  if (!Number.isInteger(step) || step === 0 || Math.abs(step) >= slots) throw new RangeError(`a rotation step must be a nonzero integer below ${slots} in magnitude, got ${step}`);
+  const exponent = step > 0 ? step : slots + step;
+  let element = 1;
+  for (let i = 0; i < exponent; i++) element = (element * 3) % (2 * degree);
+  return element;
+}
