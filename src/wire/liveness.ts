@@ -1,0 +1,80 @@
+/**
+ * The coordinator's liveness check of every connection: an HTTP/2 PING on each connection every
+ * `livenessPingIntervalMs(timeout)`, and a connection that has answered none for `timeoutMs` is declared
+ * unreachable and closed. A PING is answered by the peer's event loop, so this finds a participant whose process is
+ * stopped or whose event loop is blocked (a deadlock, a runaway computation), which TCP alone never reports: the
+ * kernel keeps acknowledging its packets. Closing the connection ends its control stream, so the coordinator treats
+ * the participant as gone (its jobs drop, pause or fail by their rules) and the participant, once it runs again,
+ * reconnects as after any lost stream.
+ *
+ * grpc-js has a keepalive of its own, but it closes the connection without saying why; this one tells the caller
+ * which peer went silent and for how long.
+ */
+import type { Server } from '@grpc/grpc-js';
+import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
+
+/** Pings are sent a third of the timeout apart, at most 5 s apart: a live peer's last answer is never older than that. */
+export function livenessPingIntervalMs(timeoutMs: number): number {
+  return Math.round(Math.min(5_000, timeoutMs / 3));
+}
+
+/** The longest a stopped or blocked peer goes unnoticed: the timeout, plus up to one interval until the next check. */
+export function livenessBoundMs(timeoutMs: number): number {
+  return timeoutMs + livenessPingIntervalMs(timeoutMs);
+}
+
+export interface LivenessOptions {
+  timeoutMs: number;
+  /** Called once for a connection that answered no ping for `silentMs`, just before it is closed. */
+  onUnreachable(peer: string, silentMs: number): void;
+}
+
+/** The peer as grpc-js's `call.getPeer()` names it, so a caller can match it with its calls. */
+function peerOf(session: ServerHttp2Session): string {
+  const socket = session.socket;
+  if (!socket?.remoteAddress) return 'unknown';
+  return socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
+}
+
+/**
+ * Watch every connection `server` accepts from now on (call after bindAsync). grpc-js has no public handle on its
+ * HTTP/2 servers; they are reached through the same field as in widenServerWindows.
+ */
+export function watchLiveness(server: Server, opts: LivenessOptions): void {
+  const servers = [...((server as unknown as { http2Servers?: Map<Http2Server | Http2SecureServer, unknown> }).http2Servers?.keys() ?? [])];
+  if (servers.length === 0) throw new Error('cannot watch connections: this grpc-js version does not expose its HTTP/2 servers (fedcredit pins @grpc/grpc-js 1.14.7; reinstall with npm ci)');
+  const intervalMs = livenessPingIntervalMs(opts.timeoutMs);
+  for (const http2Server of servers) {
+    (http2Server as Http2Server).on('session', (session: ServerHttp2Session) => {
+      const peer = peerOf(session);
+      let lastAnswer = Date.now();
+      let lastTick = Date.now();
+      let pinging = false;
+      const timer = setInterval(() => {
+        const now = Date.now();
+        // A late tick means this process was the one not running: give the peer a fresh interval to answer.
+        if (now - lastTick > 2 * intervalMs) lastAnswer = Math.max(lastAnswer, now - intervalMs);
+        lastTick = now;
+        if (session.destroyed || session.closed) return clearInterval(timer);
+        if (now - lastAnswer >= opts.timeoutMs) {
+          clearInterval(timer);
+          opts.onUnreachable(peer, now - lastAnswer);
+          session.destroy();
+          return;
+        }
+        if (pinging) return;
+        pinging = true;
+        try {
+          session.ping((err) => {
+            pinging = false;
+            if (!err) lastAnswer = Date.now();
+          });
+        } catch {
+          pinging = false; // too many pings in flight or the session is closing: the next tick judges
+        }
+      }, intervalMs);
+      timer.unref();
+      session.once('close', () => clearInterval(timer));
+    });
+  }
+}
