@@ -385,13 +385,13 @@ export class CoordinatorService implements SessionRegistry {
   connectionUnreachable(peer: string, silentMs: number): void {
     const session = [...this.sessions.values()].find((s) => s.peer === peer);
     const seconds = Math.round(silentMs / 100) / 10;
-    const reason = `unreachable (answered no liveness ping for ${seconds}s: its process is stopped, its event loop blocked, or its network gone)`;
+    const reason = `unreachable (left a liveness ping unanswered for ${seconds}s: its process is stopped, its event loop blocked, or its network gone)`;
     if (!session) {
       this.log.info({ peer, silentMs }, `connection closed: ${reason}`);
       return;
     }
     this.unreachablePeers.set(peer, reason);
-    this.log.warn({ participant: session.organisation, peer, silentMs, livenessTimeoutS: this.config.liveness_timeout_s }, `participant unreachable: answered no liveness ping for ${seconds}s; closing its connection`);
+    this.log.warn({ participant: session.organisation, peer, silentMs, livenessTimeoutS: this.config.liveness_timeout_s }, `participant unreachable: left a liveness ping unanswered for ${seconds}s; closing its connection`);
   }
 
   closeSessions(): void {

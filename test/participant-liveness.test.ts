@@ -55,14 +55,14 @@ describe('a participant whose event loop stops (SIGSTOP)', () => {
     const jobId = await client.submitJob(stringify(horizontalJob({ participants: NAMES })), 'test-bank');
     const last = client.watchJob(jobId, () => undefined);
 
-    const markedAt = await until('the coordinator marks bank-b unreachable', () => /"participant":"bank-b"[^\n]*"msg":"participant unreachable: answered no liveness ping/.test(coordinatorLog()), OFFER_TIMEOUT_S * 1000);
+    const markedAt = await until('the coordinator marks bank-b unreachable', () => /"participant":"bank-b"[^\n]*"msg":"participant unreachable: left a liveness ping unanswered/.test(coordinatorLog()), OFFER_TIMEOUT_S * 1000);
     const detectedMs = markedAt - stoppedAt;
     const ended = await last;
     const failedMs = Date.now() - stoppedAt;
     console.log(`liveness: bank-b (SIGSTOP) marked unreachable ${detectedMs} ms after it stopped (liveness_timeout_s ${LIVENESS_TIMEOUT_S}, stated bound ${bound} ms); the job offered to it failed ${failedMs} ms after it stopped`);
     expect(detectedMs).toBeLessThanOrEqual(bound + SLACK_MS);
     expect(ended.state).toBe('failed');
-    expect(ended.message).toMatch(/participant bank-b did not answer the job offer: unreachable \(answered no liveness ping for \d+(\.\d)?s/);
+    expect(ended.message).toMatch(/participant bank-b did not answer the job offer: unreachable \(left a liveness ping unanswered for \d+(\.\d)?s/);
     expect(failedMs).toBeLessThan(OFFER_TIMEOUT_S * 1000 / 4);
 
     fed.cluster.process('bank-b')!.kill('SIGCONT');

@@ -1,7 +1,7 @@
 /**
  * The coordinator's liveness check of every connection: an HTTP/2 PING on each connection every
- * `livenessPingIntervalMs(timeout)`, and a connection that has answered none for `timeoutMs` is declared
- * unreachable and closed. A PING is answered by the peer's event loop, so this finds a participant whose process is
+ * `livenessPingIntervalMs(timeout)` (one in flight at a time), and a connection that leaves a ping unanswered for
+ * `timeoutMs` is declared unreachable and closed. A pause shorter than the timeout is never taken for a hang. A PING is answered by the peer's event loop, so this finds a participant whose process is
  * stopped or whose event loop is blocked (a deadlock, a runaway computation), which TCP alone never reports: the
  * kernel keeps acknowledging its packets. Closing the connection ends its control stream, so the coordinator treats
  * the participant as gone (its jobs drop, pause or fail by their rules) and the participant, once it runs again,
@@ -13,19 +13,22 @@
 import type { Server } from '@grpc/grpc-js';
 import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
 
-/** Pings are sent a third of the timeout apart, at most 5 s apart: a live peer's last answer is never older than that. */
+/** Pings are sent a third of the timeout apart, at most 5 s apart. */
 export function livenessPingIntervalMs(timeoutMs: number): number {
   return Math.round(Math.min(5_000, timeoutMs / 3));
 }
 
-/** The longest a stopped or blocked peer goes unnoticed: the timeout, plus up to one interval until the next check. */
+/** The longest a stopped or blocked peer goes unnoticed: up to one interval until the next ping, plus the timeout. */
 export function livenessBoundMs(timeoutMs: number): number {
   return timeoutMs + livenessPingIntervalMs(timeoutMs);
 }
 
+/** Timers and Date.now() disagree by a millisecond or so: a tick due at the timeout must not wait for the next one. */
+const TIMER_SLACK_MS = 50;
+
 export interface LivenessOptions {
   timeoutMs: number;
-  /** Called once for a connection that answered no ping for `silentMs`, just before it is closed. */
+  /** Called once for a connection that left a ping unanswered for `silentMs`, just before it is closed. */
   onUnreachable(peer: string, silentMs: number): void;
 }
 
@@ -47,30 +50,30 @@ export function watchLiveness(server: Server, opts: LivenessOptions): void {
   for (const http2Server of servers) {
     (http2Server as Http2Server).on('session', (session: ServerHttp2Session) => {
       const peer = peerOf(session);
-      let lastAnswer = Date.now();
       let lastTick = Date.now();
-      let pinging = false;
+      let pingSentAt: number | undefined; // the ping in flight, if any
       const timer = setInterval(() => {
         const now = Date.now();
-        // A late tick means this process was the one not running: give the peer a fresh interval to answer.
-        if (now - lastTick > 2 * intervalMs) lastAnswer = Math.max(lastAnswer, now - intervalMs);
+        const late = now - lastTick > 2 * intervalMs;
         lastTick = now;
         if (session.destroyed || session.closed) return clearInterval(timer);
-        if (now - lastAnswer >= opts.timeoutMs) {
+        // A late tick means this process was the one not running: an answer may be waiting unread, so judge next time.
+        if (late) return;
+        if (pingSentAt !== undefined) {
+          if (now - pingSentAt < opts.timeoutMs - TIMER_SLACK_MS) return;
           clearInterval(timer);
-          opts.onUnreachable(peer, now - lastAnswer);
+          opts.onUnreachable(peer, now - pingSentAt);
           session.destroy();
           return;
         }
-        if (pinging) return;
-        pinging = true;
+        const sentAt = now;
         try {
-          session.ping((err) => {
-            pinging = false;
-            if (!err) lastAnswer = Date.now();
+          const sent = session.ping((err) => {
+            if (pingSentAt === sentAt && !err) pingSentAt = undefined;
           });
+          if (sent) pingSentAt = sentAt;
         } catch {
-          pinging = false; // too many pings in flight or the session is closing: the next tick judges
+          // too many pings in flight or the session is closing: the next tick tries again
         }
       }, intervalMs);
       timer.unref();
