@@ -32,6 +32,7 @@ import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
 import { VerticalRun } from './vertical-run.js';
 import { ScoreRun } from './score-run.js';
 import { unfinishedJobs } from './recovery.js';
+import { watchLiveness } from '../src/wire/liveness.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/pki.js';
 
@@ -41,6 +42,8 @@ const UNIDENTIFIED_MAX_BYTES = 64 * 1024;
 
 interface Session {
   organisation: string;
+  /** The connection's address as grpc-js names it (call.getPeer()). */
+  peer: string;
   features: string[];
   stream: FramedStream<ParticipantMessage, CoordinatorMessage>;
   /** The client certificate the stream was opened with (mutual TLS), checked again when the revocation list reloads. */
@@ -76,6 +79,8 @@ export class CoordinatorService implements SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly watchers = new Set<Watcher>();
   private readonly connectWaiters = new Set<() => void>();
+  /** Why the liveness check closed a connection, by peer, until its control stream reports the close. */
+  private readonly unreachablePeers = new Map<string, string>();
   readonly jobs = new Map<string, JobBase>();
 
   constructor(
@@ -207,7 +212,7 @@ export class CoordinatorService implements SessionRegistry {
             if (this.sessions.has(org)) {
               return refuse(grpc.status.ALREADY_EXISTS, `organisation ${org} is already connected; a second connection claiming it is refused`);
             }
-            session = { organisation: org, features: message.hello.featureColumns, stream, certificate: auth.certificate, refuse };
+            session = { organisation: org, peer, features: message.hello.featureColumns, stream, certificate: auth.certificate, refuse };
             stream.maxMessageBytes = MAX_MESSAGE_BYTES;
             this.sessions.set(org, session);
             this.log.info({ participant: org, peer, version: message.hello.softwareVersion }, 'participant connected');
@@ -269,7 +274,9 @@ export class CoordinatorService implements SessionRegistry {
         onClose: (err) => {
           // The participant half-closed (or left): finish the call, else it stays open until the client's deadline.
           if (!err) call.end();
-          if (session) this.dropSession(session, err ? `disconnected (${err.message})` : 'disconnected');
+          const unreachable = this.unreachablePeers.get(peer);
+          this.unreachablePeers.delete(peer);
+          if (session) this.dropSession(session, unreachable ?? (err ? `disconnected (${err.message})` : 'disconnected'));
         },
       },
     );
@@ -460,6 +467,22 @@ export class CoordinatorService implements SessionRegistry {
     }
   }
 
+  /**
+   * The liveness check found the connection from `peer` silent (watchLiveness): name the participant behind it, and
+   * remember why, for the close that follows.
+   */
+  connectionUnreachable(peer: string, silentMs: number): void {
+    const session = [...this.sessions.values()].find((s) => s.peer === peer);
+    const seconds = Math.round(silentMs / 100) / 10;
+    const reason = `unreachable (left a liveness ping unanswered for ${seconds}s: its process is stopped, its event loop blocked, or its network gone)`;
+    if (!session) {
+      this.log.info({ peer, silentMs }, `connection closed: ${reason}`);
+      return;
+    }
+    this.unreachablePeers.set(peer, reason);
+    this.log.warn({ participant: session.organisation, peer, silentMs, livenessTimeoutS: this.config.liveness_timeout_s }, `participant unreachable: left a liveness ping unanswered for ${seconds}s; closing its connection`);
+  }
+
   closeSessions(): void {
     for (const s of this.sessions.values()) s.stream.end();
   }
@@ -490,6 +513,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
   );
   tls.guardHandshakes(server);
   widenServerWindows(server);
+  watchLiveness(server, { timeoutMs: config.liveness_timeout_s * 1000, onUnreachable: (peer, silentMs) => service.connectionUnreachable(peer, silentMs) });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
   log.info({ address, stateDir: config.state_dir, version: softwareVersion(), transport: transport.kind === 'mtls' ? `mutual TLS (identity ${transport.dir})` : 'INSECURE plaintext' }, 'coordinator listening');

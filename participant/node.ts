@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
 import { consentKind, JobSpec, type HorizontalJobSpec, type VerticalJobSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
-import { datasetOf, formatLoadReport, ingestDataset, type LoadedDataset } from '../src/data/csv.js';
+import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, ingestDataset, type LoadedDataset } from '../src/data/csv.js';
 import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
@@ -112,6 +112,12 @@ export class ParticipantNode {
     // which horizontal jobs stream; vertical jobs load it into memory when they start.
     this.rows = await ingestDataset(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, 'rows'), scatter: true });
     log.info({ rows: this.rows.rows, features: this.rows.features.length }, `data loaded:\n${formatLoadReport(this.rows.meta.report)}`);
+    for (const { feature, cells, share } of heavilyImputed(this.rows.meta.report)) {
+      log.warn(
+        { feature, imputedCells: cells, rows: this.rows.rows, share: Math.round(share * 1000) / 1000 },
+        `feature "${feature}": ${cells} of ${this.rows.rows} kept rows (${(100 * share).toFixed(1)}%, over ${IMPUTED_WARN_SHARE * 100}%) have no valid value and will be imputed with the federation-wide mean; check the column and its missing_values`,
+      );
+    }
     await this.restoreJobs();
     await new Promise<void>((resolve) => {
       this.connectedOnce = resolve;

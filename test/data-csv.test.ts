@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatLoadReport, loadDataset, type LoadOptions } from '../src/data/csv.js';
+import { formatLoadReport, heavilyImputed, loadDataset, NON_NUMERIC_REFUSE_SHARE, type LoadOptions } from '../src/data/csv.js';
 import { DatasetSpec } from '../src/data/schema.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 
@@ -134,6 +134,37 @@ describe('uci_default_credit homo guest (id, y, x0..x22)', () => {
   });
 });
 
+describe('german_credit/german_credit.csv (A-code text columns, class coded 1/2)', () => {
+  const GERMAN = datasets('german_credit/german_credit.csv');
+  // The file has no id column; CreditAmount is unique enough with keep_first for a load.
+  const german = (features: { name: string; type?: string }[]) => spec({ path: GERMAN, id_column: 'CreditAmount', duplicate_ids: 'keep_first', features });
+
+  it('refuses text columns declared numeric, naming each column, its type, sample values and the fix', async () => {
+    const err = await loadError(german([{ name: 'Duration' }, { name: 'Housing' }, { name: 'Savings', type: 'integer' }, { name: 'Age' }]));
+    expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+    expect(err.message).toContain(GERMAN);
+    expect(err.message).toContain('column "Housing" is declared `type: number` but all 1000 of its non-empty cells are not numbers (e.g. "A152", "A153", "A151")');
+    expect(err.message).toMatch(/column "Savings" is declared `type: integer` but all 1000 of its non-empty cells are not whole numbers \(e\.g\. "A65", "A61", /);
+    expect(err.message).not.toContain('"Duration"');
+    expect(err.message).not.toContain('"Age"');
+    expect(err.hint).toContain('right column');
+    expect(err.hint).toContain('type: category');
+  });
+
+  it('loads its numeric columns, and reports a binary column coded 1/2 as 30% imputed (a warning, not a refusal)', async () => {
+    const data = await loadDataset(german([{ name: 'Duration', type: 'integer' }, { name: 'Age', type: 'integer' }, { name: 'Class', type: 'binary' }]));
+    const { report } = data;
+    expect(report.rowsRead).toBe(1000);
+    expect(report.nonNumericCells).toEqual({ Duration: 0, Age: 0, Class: 300 }); // the 300 bad credits, coded 2
+    expect(report.imputedCells.Duration).toBe(0);
+    const classNaN = Array.from({ length: data.rows }, (_, r) => data.x[r * 3 + 2]).filter(Number.isNaN).length;
+    expect(report.imputedCells.Class).toBe(classNaN);
+    expect(classNaN / data.rows).toBeGreaterThan(0.2);
+    expect(heavilyImputed(report).map((f) => f.feature)).toEqual(['Class']);
+    expect(formatLoadReport(report)).toMatch(/imputed cells \(filled later with the mean\): Class \d+ \(\d+\.\d%\)/);
+  });
+});
+
 describe('hand-made files', () => {
   let dir: string;
   beforeAll(() => {
@@ -202,6 +233,28 @@ describe('hand-made files', () => {
     expect(Array.from(data.x.subarray(6, 9))).toEqual([7, 3, NaN]);
   });
 
+  it(`refuses a column with more than ${NON_NUMERIC_REFUSE_SHARE * 100}% invalid cells, under every missing policy; at or below it, imputes and counts them`, async () => {
+    // a: 3 of 5 present cells are text (60%); b: 2 of 4 present cells (50%, the limit); c: all present cells 0/1.
+    const text = 'id,a,b,c\n1,owner,1,0\n2,rent,x,1\n3,5,2,NA\n4,free,y,1\n5,7,,0\n6,NA,3,1\n';
+    for (const missing of ['impute', 'drop'] as const) {
+      const err = await loadError(csv('mostly-text.csv', text, { features: [{ name: 'a', missing }, { name: 'b' }, { name: 'c', type: 'binary' }] }));
+      expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+      expect(err.message).toContain('column "a" is declared `type: number` but 3 of 5 (60%) of its non-empty cells are not numbers (e.g. "owner", "rent", "free")');
+      expect(err.message).not.toContain('column "b"');
+      expect(err.message).not.toContain('column "c"');
+    }
+    const data = await loadDataset(csv('half-text.csv', text, { features: [{ name: 'b' }, { name: 'c', type: 'binary' }] }));
+    expect(data.rows).toBe(6);
+    expect(data.report.nonNumericCells).toEqual({ b: 2, c: 0 });
+    expect(data.report.imputedCells).toEqual({ b: 3, c: 1 });
+    expect(formatLoadReport(data.report)).toContain('imputed cells (filled later with the mean): b 3 (50.0%), c 1 (16.7%)');
+    expect(heavilyImputed(data.report)).toEqual([{ feature: 'b', cells: 3, share: 0.5 }]);
+
+    const binary = await loadError(csv('binary-12.csv', 'id,a,b\n1,1,2\n2,2,2\n3,2,1\n', { features: [{ name: 'a', type: 'binary' }, { name: 'b' }] }));
+    expect(binary.message).toContain('column "a" is declared `type: binary` but 2 of 3 (67%) of its non-empty cells are not 0 or 1 (e.g. "2")');
+    expect(binary.hint).toContain('`type: number`');
+  });
+
   it('drop and reject apply to non-numeric cells too', async () => {
     const text = 'id,a,b\n1,abc,2\n2,3,4\n3,5,NA\n';
     const dropped = await loadDataset(csv('drop.csv', text, { features: [{ name: 'a', missing: 'drop' }, { name: 'b', missing: 'drop' }] }));
@@ -223,7 +276,7 @@ describe('hand-made files', () => {
   });
 
   it('custom missing_values mark cells as missing', async () => {
-    const data = await loadDataset(csv('custom.csv', 'id,a,b\n1,?,2\n2,NA,3\n', { missing_values: ['?'] }));
+    const data = await loadDataset(csv('custom.csv', 'id,a,b\n1,?,2\n2,NA,3\n3,4,5\n', { missing_values: ['?'] }));
     expect(data.report.missingCells.a).toBe(1); // '?' and the empty cell are missing; 'NA' is now just text
     expect(data.report.nonNumericCells.a).toBe(1);
   });

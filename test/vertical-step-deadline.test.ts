@@ -53,7 +53,8 @@ describe('a vertical step times out on silence', () => {
     const running = fed.run(verticalJob({ training: { epochs: 20, batch_size: 64, patience: 0, step_timeout_s: STEP_TIMEOUT_S, grace_period_s: 5 } }));
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline && !/"name":"batch"[^\n]*"step done"/.test(readFileSync(logFile, 'utf8').slice(before))) await new Promise((r) => setTimeout(r, 20));
-    // Frozen, both parties keep their connections open (the keepalive allows 20 s without an answer): silent, not gone.
+    // Frozen, both parties keep their connections open (the coordinator's liveness_timeout_s allows 20 s without an
+    // answer to its pings): silent, not gone.
     const frozen = ['bank', 'tax-bureau'].map((org) => fed.cluster.process(org)!.pid!);
     for (const pid of frozen) process.kill(pid, 'SIGSTOP');
     const started = Date.now();

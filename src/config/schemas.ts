@@ -35,6 +35,8 @@ export const CoordinatorConfig = z
     log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     /** Seconds a participant has to answer a job offer. */
     offer_timeout_s: z.number().positive().default(60),
+    /** Seconds a participant's connection may leave the coordinator's liveness pings unanswered before it is unreachable. */
+    liveness_timeout_s: z.number().min(1).default(20),
   })
   .strict();
 export type CoordinatorConfig = z.infer<typeof CoordinatorConfig>;

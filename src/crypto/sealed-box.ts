@@ -14,8 +14,9 @@
  * (key-binding.ts), a payload relayed by the coordinator is both private to its recipient and authentic from its
  * sender. Layout as version 1, with version(1) = 2.
  */
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPrivateKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { ErrorCode, FedcreditError } from '../errors.js';
+import { publicKeyFromRaw as keyFromRaw, rawPublicKey, RAW_KEY_BYTES } from './raw-keys.js';
 
 const VERSION = 1;
 const AUTH_VERSION = 2;
@@ -32,18 +33,14 @@ export function generateBoxKeyPair(): BoxKeyPair {
   return { publicKey: rawPublicKey(publicKey), privateKey };
 }
 
-function rawPublicKey(key: KeyObject): Uint8Array {
-  return Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
-}
-
 /** The raw 32-byte public key of an X25519 private key (a key pair restored from its PEM). */
 export function rawX25519PublicKey(privateKey: KeyObject): Uint8Array {
-  return rawPublicKey(createPublicKey(privateKey));
+  return rawPublicKey(privateKey);
 }
 
 function publicKeyFromRaw(raw: Uint8Array): KeyObject {
-  if (raw.length !== 32) throw new FedcreditError(ErrorCode.KEY_UNSEAL, `an X25519 public key is 32 bytes, got ${raw.length}`, 'the peer sent a malformed key; restart it');
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+  if (raw.length !== RAW_KEY_BYTES) throw new FedcreditError(ErrorCode.KEY_UNSEAL, `an X25519 public key is ${RAW_KEY_BYTES} bytes, got ${raw.length}`, 'the peer sent a malformed key; restart it');
+  return keyFromRaw('x25519', raw);
 }
 
 /** PKCS#8 PEM of a private key, for storing at rest with 0600 permissions. */

@@ -65,6 +65,16 @@ export interface LoadOptions {
 }
 
 const DELIMITER_GUESSES = [',', ';', '\t', '|'];
+
+/**
+ * A feature more than this share of whose present (non-missing) cells are not valid values of its type is not a
+ * column of that type at all (a text column, or the wrong column): the load refuses it rather than impute it away.
+ */
+export const NON_NUMERIC_REFUSE_SHARE = 0.5;
+/** A feature with more than this share of its kept rows imputed is reported with a warning by the node. */
+export const IMPUTED_WARN_SHARE = 0.2;
+/** Distinct invalid values kept per feature to show in the refusal. */
+const SAMPLE_VALUES = 5;
 /** Stops an unclosed quote from swallowing the rest of a multi-gigabyte file into one field. */
 const MAX_RECORD_CHARS = 4 * 1024 * 1024;
 
@@ -139,13 +149,13 @@ export function formatLoadReport(report: LoadReport): string {
     `${report.file}: ${report.rowsRead} rows read, ${report.rowsKept} kept, ${dropped} dropped` +
       (dropped > 0 ? ` (${formatCounts(report.rowsDropped)})` : ''),
   ];
-  const sections: [string, Record<string, number>][] = [
-    ['missing cells', report.missingCells],
-    ['non-numeric cells', report.nonNumericCells],
-    ['imputed cells (filled later with the mean)', report.imputedCells],
+  const sections: [string, Record<string, number>, number?][] = [
+    ['missing cells', report.missingCells, report.rowsRead],
+    ['non-numeric cells', report.nonNumericCells, report.rowsRead],
+    ['imputed cells (filled later with the mean)', report.imputedCells, report.rowsKept],
   ];
-  for (const [title, counts] of sections) {
-    if (Object.values(counts).some((n) => n > 0)) lines.push(`  ${title}: ${formatCounts(counts)}`);
+  for (const [title, counts, rows] of sections) {
+    if (Object.values(counts).some((n) => n > 0)) lines.push(`  ${title}: ${formatCounts(counts, rows)}`);
   }
   if (report.duplicateIds > 0 || report.invalidIds > 0) {
     lines.push(`  ids: ${report.duplicateIds} duplicate (later rows dropped), ${report.invalidIds} empty (rows dropped)`);
@@ -153,11 +163,25 @@ export function formatLoadReport(report: LoadReport): string {
   return lines.join('\n');
 }
 
-function formatCounts(counts: Record<string, number>): string {
+/** `name n` for each nonzero count, with its share of `rows` when given. */
+function formatCounts(counts: Record<string, number>, rows?: number): string {
   return Object.entries(counts)
     .filter(([, n]) => n > 0)
-    .map(([name, n]) => `${name} ${n}`)
+    .map(([name, n]) => `${name} ${n}${rows ? ` (${formatShare(n / rows)})` : ''}`)
     .join(', ');
+}
+
+function formatShare(share: number): string {
+  return `${(100 * share).toFixed(share < 0.001 ? 2 : 1)}%`;
+}
+
+/** Features whose imputed cells exceed IMPUTED_WARN_SHARE of the kept rows, most imputed first. */
+export function heavilyImputed(report: LoadReport): { feature: string; cells: number; share: number }[] {
+  if (report.rowsKept === 0) return [];
+  return Object.entries(report.imputedCells)
+    .map(([feature, cells]) => ({ feature, cells, share: cells / report.rowsKept }))
+    .filter((f) => f.share > IMPUTED_WARN_SHARE)
+    .sort((a, b) => b.share - a.share);
 }
 
 function pickFeatures(spec: DatasetSpec, columns: string[] | undefined, file: string): FeatureSpec[] {
@@ -201,6 +225,8 @@ class Loader {
   private readonly missingCounts: Uint32Array;
   private readonly nonNumericCounts: Uint32Array;
   private readonly imputedCounts: Uint32Array;
+  /** Per feature, the first few distinct invalid values, to show when the column is refused. */
+  private readonly invalidSamples: Set<string>[];
   private readonly report: LoadReport;
 
   constructor(
@@ -223,6 +249,7 @@ class Loader {
     this.missingCounts = new Uint32Array(features.length);
     this.nonNumericCounts = new Uint32Array(features.length);
     this.imputedCounts = new Uint32Array(features.length);
+    this.invalidSamples = features.map(() => new Set<string>());
     this.report = {
       file,
       rowsRead: 0,
@@ -251,6 +278,7 @@ class Loader {
         'check that data.path points at the right file; it needs a header row and at least one data row',
       );
     }
+    this.refuseMistypedColumns();
     const { duplicates, idSetSha256 } = this.buckets.resolve();
     if (duplicates.length > 0) await this.dropDuplicates(duplicates);
     report.rowsKept = this.kept;
@@ -277,6 +305,28 @@ class Loader {
       idSetSha256,
       blockRows,
     });
+  }
+
+  /** Refuse features whose present cells are mostly not of their declared type (NON_NUMERIC_REFUSE_SHARE). */
+  private refuseMistypedColumns(): void {
+    const lines: string[] = [];
+    this.features.forEach((f, j) => {
+      const present = this.report.rowsRead - this.missingCounts[j]!;
+      const invalid = this.nonNumericCounts[j]!;
+      if (present === 0 || invalid / present <= NON_NUMERIC_REFUSE_SHARE) return;
+      const share = invalid === present ? 'all' : `${invalid} of ${present} (${Math.round((100 * invalid) / present)}%)`;
+      const cells = invalid === present ? `all ${present} of its non-empty cells` : `${share} of its non-empty cells`;
+      const values = [...this.invalidSamples[j]!].map(preview).join(', ');
+      lines.push(`column "${f.name}" is declared \`type: ${f.type}\` but ${cells} are ${INVALID_WORDS[f.type]} (e.g. ${values})`);
+    });
+    if (lines.length === 0) return;
+    throw new FedcreditError(
+      ErrorCode.DATA_SCHEMA,
+      `${this.file}: ${lines.join('; ')}; a feature with more than ${NON_NUMERIC_REFUSE_SHARE * 100}% invalid cells would be all imputed and add nothing to a model`,
+      'check that data.features names the right column; a text column cannot be a feature until `type: category` exists: ' +
+        'remove it from data.features (list it in data.group_columns to group reports by it), or recode it to numbers; ' +
+        'an integer or binary column holding other numbers can be declared `type: number`',
+    );
   }
 
   discard(): void {
@@ -526,6 +576,8 @@ class Loader {
         }
         problem = 'non_numeric';
         this.nonNumericCounts[j]++;
+        const samples = this.invalidSamples[j]!;
+        if (samples.size < SAMPLE_VALUES) samples.add(cell);
       }
       x[j] = NaN;
       if (feature.missing === 'reject') throw this.rejectedCell(feature, featureCols[j], cell, problem, line);
@@ -563,6 +615,12 @@ class Loader {
   }
 
 }
+
+const INVALID_WORDS: Record<FeatureSpec['type'], string> = {
+  number: 'not numbers',
+  integer: 'not whole numbers',
+  binary: 'not 0 or 1',
+};
 
 /** A cell that breaks its feature's type; NaN, ±Infinity and values beyond float32 range never fit. */
 function fitsType(value: number, type: FeatureSpec['type']): boolean {

@@ -30,6 +30,8 @@ export interface FederationOptions {
   env?: Record<string, string>;
   /** Plaintext gRPC without certificates: only for tests that say why. */
   insecure?: boolean;
+  /** Extra coordinator config fields, or overrides. */
+  coordinator?: Record<string, unknown>;
 }
 
 
@@ -52,6 +54,7 @@ export class EphemeralFederation {
         state_dir: 'coordinator-state',
         offer_timeout_s: 30,
         ...(insecure ? {} : { tls: { dir: 'pki/issued/coordinator-coordinator', crl: 'pki/crl.pem' } }),
+        ...opts.coordinator,
       }),
     );
     const entries = await Promise.all(

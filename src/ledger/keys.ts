@@ -2,9 +2,10 @@
  * Ed25519 (RFC 8032) signing keys of ledger authors, with node:crypto. The private key lives in a PKCS#8 PEM file
  * that only its owner may read; the raw 32-byte public key is what signers.json publishes.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
+import { publicKeyFromRaw, rawPublicKey as rawKeyBytes } from '../crypto/raw-keys.js';
 import { LedgerError } from './errors.js';
 
 export interface SigningKey {
@@ -14,9 +15,7 @@ export interface SigningKey {
 
 /** The raw 32-byte Ed25519 public key of a private or public KeyObject. */
 export function rawPublicKey(key: KeyObject): Uint8Array {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  const jwk = pub.export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
+  return new Uint8Array(rawKeyBytes(key));
 }
 
 /**
@@ -106,7 +105,7 @@ function publicKeyObject(publicKeyRaw: Uint8Array): KeyObject {
   const id = Buffer.from(publicKeyRaw).toString('hex');
   let key = publicKeys.get(id);
   if (!key) {
-    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKeyRaw).toString('base64url') }, format: 'jwk' });
+    key = publicKeyFromRaw('ed25519', publicKeyRaw);
     if (publicKeys.size > 1000) publicKeys.clear();
     publicKeys.set(id, key);
   }

@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { rawPrivateKey } from '../crypto/raw-keys.js';
 import { packageRoot } from '../paths.js';
 import { idDigest } from './ids.js';
 import { asBuffer } from '../bytes.js';
@@ -235,20 +236,19 @@ export class PsiKey {
   ) {}
 
   static generate(opts: PsiKeyOptions = {}): PsiKey {
-    const d = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' }).d as string;
-    return new PsiKey(ownScalar(Buffer.from(d, 'base64url')), threadCount(opts));
+    return new PsiKey(ownScalar(rawPrivateKey(generateKeyPairSync('x25519').privateKey)), threadCount(opts));
   }
 
-  /** The key whose `exportSecret()` gave `jwkD`: a participant persists it to resume a job after a crash. */
-  static fromSecret(jwkD: string, opts: PsiKeyOptions = {}): PsiKey {
-    const scalar = Buffer.from(jwkD, 'base64url');
-    if (scalar.length !== SCALAR_BYTES || scalar.toString('base64url') !== jwkD) {
+  /** The key whose `exportSecret()` gave `secret`: a participant persists it to resume a job after a crash. */
+  static fromSecret(secret: string, opts: PsiKeyOptions = {}): PsiKey {
+    const scalar = Buffer.from(secret, 'base64url');
+    if (scalar.length !== SCALAR_BYTES || scalar.toString('base64url') !== secret) {
       throw new RangeError('a PSI secret is 32 bytes in unpadded base64url (43 characters)');
     }
     return new PsiKey(ownScalar(scalar), threadCount(opts));
   }
 
-  /** The scalar in base64url (the `d` of its JWK). Secret: store it like a private key. */
+  /** The scalar in unpadded base64url (as the `d` of a JWK would hold it). Secret: store it like a private key. */
   exportSecret(): string {
     return this.scalar.toString('base64url');
   }

@@ -8,9 +8,10 @@
  * `FEDCREDIT_X25519=openssl` forces OpenSSL (to compare the two, or to bypass a broken native build);
  * `FEDCREDIT_X25519=libsodium` demands libsodium and fails when it does not load.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
+import { diffieHellman } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { asBuffer } from '../bytes.js';
+import { privateKeyFromRaw, X25519PublicKeyReader } from '../crypto/raw-keys.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
 export type X25519Backend = 'libsodium' | 'openssl';
@@ -56,14 +57,6 @@ export function x25519Backend(): X25519Backend {
   return 'openssl';
 }
 
-/** PKCS#8 DER of an X25519 private key, up to the 32-byte scalar (RFC 8410). JWK import would demand `x` too. */
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
-/** The scalar as a node:crypto private key. */
-function x25519PrivateKey(scalar: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, scalar]), format: 'der', type: 'pkcs8' });
-}
-
 /** The number of 32-byte points in `bytes`; a RangeError naming `what` when it is not a whole number. */
 export function pointCount(bytes: Uint8Array, what: string): number {
   if (bytes.length % POINT_BYTES !== 0) {
@@ -78,12 +71,11 @@ function isLowOrderFailure(err: unknown): boolean {
 }
 
 function blindWithOpenssl(scalar: Uint8Array, buf: Buffer, n: number): number {
-  const privateKey = x25519PrivateKey(scalar);
+  const privateKey = privateKeyFromRaw('x25519', scalar);
+  const points = new X25519PublicKeyReader();
   for (let i = 0; i < n; i++) {
     const offset = i * POINT_BYTES;
-    // The JWK route builds the peer key ~3x faster than SPKI DER.
-    const x = buf.toString('base64url', offset, offset + POINT_BYTES);
-    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' });
+    const publicKey = points.read(buf, offset);
     let shared: Buffer;
     try {
       shared = diffieHellman({ privateKey, publicKey });
