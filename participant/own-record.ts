@@ -4,9 +4,13 @@
  *   egress.jsonl         one line per message sent or received: time, job, round, kind, bytes, and what it carried
  *   receipts/<job>.receipts  the coordinator's signed tree heads (hex TreeHead, one per line), for
  *                        `fedcredit audit verify --receipts`
+ *   receipts/newest.sth  the largest of them (a binary TreeHead): shown to the coordinator at every connection
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { decodeTreeHead } from '../src/ledger/ledger.js';
+
+export const NEWEST_RECEIPT_FILE = 'newest.sth';
 
 /** What each message kind carries, in a data owner's words. Never raw values: only these leave the node. */
 export const EGRESS_CONTENT: Record<string, string> = {
@@ -68,5 +72,28 @@ export class OwnRecord {
 
   receipt(jobId: string, treeHead: Uint8Array): void {
     appendFileSync(join(this.receiptsDir, `${jobId || 'connection'}.receipts`), Buffer.from(treeHead).toString('hex') + '\n');
+    let size: number;
+    try {
+      size = decodeTreeHead(treeHead).size;
+    } catch {
+      return; // kept in the job's file for the auditor, who reports it as unreadable
+    }
+    const newest = this.newestReceipt();
+    if (newest && decodeTreeHead(newest).size > size) return;
+    const file = join(this.receiptsDir, NEWEST_RECEIPT_FILE);
+    writeFileSync(`${file}.tmp`, treeHead);
+    renameSync(`${file}.tmp`, file);
+  }
+
+  /** The receipt covering the most entries, if any (encoded TreeHead). */
+  newestReceipt(): Uint8Array | undefined {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(join(this.receiptsDir, NEWEST_RECEIPT_FILE));
+      decodeTreeHead(bytes);
+    } catch {
+      return undefined;
+    }
+    return bytes;
   }
 }

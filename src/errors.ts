@@ -30,6 +30,10 @@ export const ErrorCode = {
   NOT_FOUND: 'FC_NOT_FOUND',
   /** The caller's certificate does not carry the role the call needs. */
   PERMISSION_DENIED: 'FC_PERMISSION_DENIED',
+  /** The audit ledger is shorter than, or inconsistent with, a signed tree head a participant holds: it was rolled back. */
+  LEDGER_ROLLED_BACK: 'FC_LEDGER_ROLLED_BACK',
+  /** The audit ledger is damaged: an entry or a blob it references is missing or altered. */
+  LEDGER_DAMAGED: 'FC_LEDGER_DAMAGED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -8,7 +8,7 @@ import { requestScores } from '../vertical/score-client.js';
 import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
-import { ErrorCode, FedcreditError, isFedcreditError } from '../errors.js';
+import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, ROLES, type Role } from '../pki/pki.js';
@@ -25,7 +25,7 @@ import { writeHorizontalSynth } from '../synth/sme.js';
 import { writeVerticalSynth } from '../synth/vertical.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { LedgerError } from '../ledger/errors.js';
-import { formatReplay, replayLedger } from '../audit/replay.js';
+import { formatReplay, replayLedger, type ReplayReport } from '../audit/replay.js';
 import { replayReportHtml } from '../audit/report.js';
 import { loadBatchStability, writeJobReport } from '../report/job-report.js';
 import { writeArtifactReport } from '../report/artifact-report.js';
@@ -75,6 +75,11 @@ function buildProgram(): Command {
       const log = createLogger('coordinator', config.log_level);
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       const running = await startCoordinator(config, log, transport);
+      running.failed.catch(async (err: unknown) => {
+        process.stderr.write(`fedcredit: ${isFedcreditError(err) ? err.describe() : String(err)}\n`);
+        await running.close().catch(() => undefined);
+        process.exit(2);
+      });
       if (opts.readyFile) await writeFile(opts.readyFile, running.address);
       onShutdown(async () => {
         log.info('shutting down');
@@ -391,7 +396,8 @@ function buildProgram(): Command {
     .option('--report <file.html>', 'also write a self-contained HTML report with the training curves')
     .description('re-add the logged encrypted updates and re-apply the logged aggregates, up to the published model')
     .action(async (dir: string, opts: { job?: string; report?: string }) => {
-      const report = await replayLedger(dir, { jobId: opts.job });
+      const report = await replayIntactLedger(dir, opts.job);
+      if (!report) return;
       process.stdout.write(formatReplay(report) + '\n');
       if (opts.report) {
         await writeFile(opts.report, await replayReportHtml(report, resolve(dir)));
@@ -449,6 +455,29 @@ async function verifyAndReport(dir: string, receiptsDir?: string): Promise<void>
   const report = await verifyLedger(dir, { receiptsDir });
   process.stdout.write(formatVerifyReport(report) + '\n');
   if (!report.ok) process.exitCode = 4;
+}
+
+/**
+ * Replay only a ledger that verifies (a torn tail from a crash mid-write aside): on any damage, or anything the
+ * replay cannot read, say what and where as FC_LEDGER_DAMAGED and exit 4, rather than replay a partial record.
+ */
+async function replayIntactLedger(dir: string, jobId?: string): Promise<ReplayReport | undefined> {
+  const damaged = (message: string) => {
+    const err = new FedcreditError(ErrorCode.LEDGER_DAMAGED, message, `\`fedcredit audit verify ${dir}\` gives the full report; replay a copy of the ledger that verifies (from the coordinator or a backup)`);
+    process.stderr.write(`fedcredit: ${err.describe()}\n`);
+    process.exitCode = 4;
+    return undefined;
+  };
+  const verified = await verifyLedger(dir);
+  if (!verified.ok && verified.failure!.problem !== 'torn') {
+    const f = verified.failure!;
+    return damaged(`the ledger ${dir} is damaged at entry ${f.seq} (${f.problem}): ${f.detail}; nothing was replayed`);
+  }
+  try {
+    return await replayLedger(dir, { jobId });
+  } catch (err) {
+    return damaged(`replaying the ledger ${dir} failed: ${errorMessage(err)}`);
+  }
 }
 
 interface ClientOptions {
