@@ -249,7 +249,7 @@ export class Ledger {
       return { ok: false, problem: 'foreign', detail: `the receipt (size ${head.size}, signer "${head.signer}", issued ${issued}) is not signed by this ledger's key (author "${this.author}")` };
     }
     if (head.size > this.count) {
-      return { ok: false, problem: 'shorter', detail: `the receipt (issued ${issued}) covers ${head.size} entries, but the ledger ${this.dir} holds ${this.count}: entries ${this.count}..${head.size - 1} were removed after the receipt was issued` };
+      return { ok: false, problem: 'shorter', detail: `the receipt (issued ${issued}) covers ${head.size} entries, but the ledger ${this.dir} holds ${this.count}: ${head.size - this.count === 1 ? `entry ${this.count} was` : `entries ${this.count}..${head.size - 1} were`} removed after the receipt was issued` };
     }
     const proof = consistencyProof(this.leaves, head.size, this.count);
     if (!verifyConsistency(head.size, this.count, head.root, this.tree.root(), proof)) {
@@ -270,8 +270,12 @@ export class Ledger {
     return this.closing;
   }
 
+  private get waiting(): boolean {
+    return this.held && !this.failure;
+  }
+
   private kick(): void {
-    if (this.draining || (this.held && !this.failure)) return;
+    if (this.draining || this.waiting) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
       if (this.queue.length > 0) this.kick();
@@ -279,7 +283,7 @@ export class Ledger {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !this.waiting) {
       const batch = this.queue.splice(0, MAX_BATCH);
       if (this.failure) {
         for (const q of batch) q.reject(this.failure);
