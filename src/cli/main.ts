@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../log.js';
 import { identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, ROLES, type Role } from '../pki/pki.js';
 import { softwareVersion } from '../paths.js';
-import { CoordinatorClient } from '../client.js';
+import { COORDINATOR_ENV, CoordinatorClient, DEFAULT_COORDINATOR, coordinatorAddress } from '../client.js';
 import { writeArtifact } from '../model/artifact.js';
 import { createProgressRenderer } from './progress.js';
 import { startCoordinator } from '../../coordinator/server.js';
@@ -30,8 +30,6 @@ import { replayReportHtml } from '../audit/report.js';
 import { loadBatchStability, writeJobReport } from '../report/job-report.js';
 import { writeArtifactReport } from '../report/artifact-report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
-
-const DEFAULT_COORDINATOR = '127.0.0.1:7700';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -142,7 +140,8 @@ function buildProgram(): Command {
     });
 
   const job = program.command('job').description('submit and follow jobs');
-  const coordinatorOption = ['--coordinator <host:port>', 'coordinator address', DEFAULT_COORDINATOR] as const;
+  const coordinatorOption = ['--coordinator <host:port>', `coordinator address (default: the \`coordinator\` of --config, else $${COORDINATOR_ENV}, else ${DEFAULT_COORDINATOR})`] as const;
+  const configOption = ['-c, --config <file>', 'a participant or client config: its `coordinator` field names the coordinator'] as const;
   const identityOption = ['--identity <dir>', 'your certificate folder (ca.pem, cert.pem, key.pem) from `fedcredit pki issue`'] as const;
   const insecureOption = ['--insecure', 'plaintext gRPC without mutual TLS (tests only)'] as const;
 
@@ -151,6 +150,7 @@ function buildProgram(): Command {
     .argument('<job.yaml>', 'job file')
     .description('submit a job; with --watch, follow it to the end and (with --out) fetch the model')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .option('--submitter <organisation>', 'with --insecure only: the organisation to name as submitter (with TLS it is the one in your certificate)', 'anonymous')
@@ -173,6 +173,7 @@ function buildProgram(): Command {
     .argument('<job-id>')
     .description('follow a job until it ends')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .option('-o, --out <dir>', 'write the published model here')
@@ -185,6 +186,7 @@ function buildProgram(): Command {
     .command('status')
     .argument('<job-id>')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .action(async (jobId: string, opts: ClientOptions) => {
@@ -205,6 +207,7 @@ function buildProgram(): Command {
     .argument('<job-id>')
     .requiredOption('-o, --out <dir>', 'folder to write the model into')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .action(async (jobId: string, opts: ClientOptions & { out: string }) => {
@@ -367,6 +370,7 @@ function buildProgram(): Command {
     .description("copy the coordinator's audit ledger over the network (needs an auditor certificate), then verify it")
     .requiredOption('-o, --out <dir>', 'folder to write the copy into')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .action(async (opts: ClientOptions & { out: string }) => {
@@ -427,8 +431,10 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
   const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
   process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);
+  const coordinator = coordinatorAddress(opts);
   const result = await requestScores({
-    coordinator: opts.coordinator ?? config.coordinator,
+    coordinator: coordinator.address,
+    coordinatorSource: coordinator.source,
     transport: clientTransport(opts),
     organisation: config.organisation,
     stateDir: participantStateDir(config, dirname(resolve(opts.config))),
@@ -481,7 +487,8 @@ async function replayIntactLedger(dir: string, jobId?: string): Promise<ReplayRe
 }
 
 interface ClientOptions {
-  coordinator: string;
+  coordinator?: string;
+  config?: string;
   identity?: string;
   insecure?: boolean;
 }
@@ -496,7 +503,8 @@ function clientTransport(opts: { identity?: string; insecure?: boolean }): Trans
 }
 
 function clientFor(opts: ClientOptions): CoordinatorClient {
-  return new CoordinatorClient(opts.coordinator, clientTransport(opts));
+  const { address, source } = coordinatorAddress(opts);
+  return new CoordinatorClient(address, clientTransport(opts), source);
 }
 
 /** A coordinator's or participant's transport: the config's `tls` section, or plaintext with --insecure. */
