@@ -171,6 +171,7 @@ export class CoordinatorService implements SessionRegistry {
             if (this.sessions.has(org)) {
               return refuse(grpc.status.ALREADY_EXISTS, `organisation ${org} is already connected; a second connection claiming it is refused`);
             }
+            if (this.stopped) return refuse(grpc.status.UNAVAILABLE, 'the coordinator is stopping');
             const receipt = this.checkReceipt(org, message.hello.newestReceipt);
             if (!receipt.ok) return refuse(grpc.status.FAILED_PRECONDITION, receipt.message);
             session = { organisation: org, features: message.hello.featureColumns, stream };

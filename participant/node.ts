@@ -23,9 +23,8 @@ import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
 import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
 import { JobStore } from './job-store.js';
-import { OwnRecord } from './own-record.js';
+import { OwnRecord, ledgerRollback } from './own-record.js';
 import { decodeTreeHead } from '../src/ledger/ledger.js';
-import { verifyConsistency } from '../src/ledger/merkle.js';
 import { StoredSplit } from '../src/data/split.js';
 import { VerticalParty, type PartyData } from './vertical-job.js';
 import { dialed, type Transport } from '../src/wire/transport.js';
@@ -280,28 +279,6 @@ export class ParticipantNode {
     this.record.message('sent', to.jobId, to.round, body.body, bytes, detail);
   }
 
-  /**
-   * Does the coordinator's ledger (its tree head in the Welcome) extend the newest receipt this node holds? Checked
-   * with the RFC 6962 consistency proof the Welcome carries; an error if it does not (the ledger was rolled back).
-   */
-  private ledgerRollback(treeHead: Uint8Array, proof: Uint8Array[]): FedcreditError | undefined {
-    const held = this.record.newestReceipt();
-    if (!held || treeHead.length === 0) return undefined;
-    const mine = decodeTreeHead(held);
-    let theirs;
-    try {
-      theirs = decodeTreeHead(treeHead);
-    } catch (err) {
-      return new FedcreditError(ErrorCode.PROTOCOL, `the coordinator's Welcome carries a tree head that does not decode (${errorMessage(err)})`, 'upgrade the coordinator');
-    }
-    if (verifyConsistency(mine.size, theirs.size, mine.root, theirs.root, proof)) return undefined;
-    return new FedcreditError(
-      ErrorCode.LEDGER_ROLLED_BACK,
-      `the coordinator's ledger (${theirs.size} entries) is not an extension of the receipt ${this.org} holds (${mine.size} entries, issued ${new Date(mine.unixMs).toISOString()})${theirs.size < mine.size ? ': it is shorter' : ''}; ${this.org} does not take part in its jobs`,
-      `the coordinator's ledger was cut short or rewritten: its operator restores it from a copy that verifies against ${this.org}'s receipts (\`fedcredit audit verify <ledger> --receipts <this node's state folder>/receipts\`)`,
-    );
-  }
-
   private job(id: string): ParticipantJob {
     const job = this.jobs.get(id);
     if (!job) throw new FedcreditError(ErrorCode.NOT_FOUND, `no job ${id} on ${this.org}`, 'the participant restarted during the job; resubmit it');
@@ -312,7 +289,7 @@ export class ParticipantNode {
     const log = this.opts.log;
     switch (m.body) {
       case 'welcome': {
-        const rolledBack = this.ledgerRollback(m.welcome.treeHead, m.welcome.consistencyProof);
+        const rolledBack = ledgerRollback(this.org, this.record.newestReceipt(), m.welcome.treeHead, m.welcome.consistencyProof);
         if (rolledBack) {
           log.error({ coordinator: this.opts.coordinator ?? this.opts.config.coordinator }, rolledBack.describe());
           this.stream?.end();

@@ -9,6 +9,8 @@
 import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeTreeHead } from '../src/ledger/ledger.js';
+import { verifyConsistency } from '../src/ledger/merkle.js';
+import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 
 export const NEWEST_RECEIPT_FILE = 'newest.sth';
 
@@ -96,4 +98,26 @@ export class OwnRecord {
     }
     return bytes;
   }
+}
+
+/**
+ * Does the coordinator's ledger (the tree head in its Welcome) extend the newest receipt this node holds? Checked
+ * with the RFC 6962 consistency proof the Welcome carries, without any key; an error if it does not (the ledger was
+ * cut short or rewritten), undefined if it does or there is nothing to compare.
+ */
+export function ledgerRollback(org: string, held: Uint8Array | undefined, treeHead: Uint8Array, proof: Uint8Array[]): FedcreditError | undefined {
+  if (!held || treeHead.length === 0) return undefined;
+  const mine = decodeTreeHead(held);
+  let theirs;
+  try {
+    theirs = decodeTreeHead(treeHead);
+  } catch (err) {
+    return new FedcreditError(ErrorCode.PROTOCOL, `the coordinator's Welcome carries a tree head that does not decode (${errorMessage(err)})`, 'upgrade the coordinator');
+  }
+  if (verifyConsistency(mine.size, theirs.size, mine.root, theirs.root, proof)) return undefined;
+  return new FedcreditError(
+    ErrorCode.LEDGER_ROLLED_BACK,
+    `the coordinator's ledger (${theirs.size} entries) is not an extension of the receipt ${org} holds (${mine.size} entries, issued ${new Date(mine.unixMs).toISOString()})${theirs.size < mine.size ? ': it is shorter' : ''}; ${org} does not take part in its jobs`,
+    `the coordinator's ledger was cut short or rewritten: its operator restores it from a copy that verifies against ${org}'s receipts (\`fedcredit audit verify <ledger> --receipts <this node's state folder>/receipts\`)`,
+  );
 }
