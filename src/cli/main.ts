@@ -398,7 +398,7 @@ function buildProgram(): Command {
     .argument('<ledger>', 'ledger folder')
     .option('--job <id>', 'only this job')
     .option('--report <file.html>', 'also write a self-contained HTML report with the training curves')
-    .description('re-add the logged encrypted updates and re-apply the logged aggregates, up to the published model')
+    .description('re-add the logged encrypted updates and re-apply the logged aggregates, up to the published model (scoring jobs change no model: listed, not replayed)')
     .action(async (dir: string, opts: { job?: string; report?: string }) => {
       const report = await replayIntactLedger(dir, opts.job);
       if (!report) return;
@@ -415,7 +415,7 @@ function buildProgram(): Command {
     .argument('<ledger>', 'ledger folder')
     .option('--job <id>', 'only this job')
     .option('--party <organisation>', 'only this data owner')
-    .description('who used which dataset (schema hash, rows, id-set hash), when, in which job, for which purpose')
+    .description('who used which dataset (columns, schema hash, rows, id-set hash), when, in which job (kind, model scored with, outcome), for which purpose')
     .action((dir: string, opts: { job?: string; party?: string }) => {
       process.stdout.write(formatDataUses(dataUses(dir, { jobId: opts.job, party: opts.party })) + '\n');
     });
