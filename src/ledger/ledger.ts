@@ -145,7 +145,7 @@ export class Ledger {
       if (scan.broken) throw damaged(scan.broken.index, 'changed', scan.broken.reason);
       const tree = new CompactTree();
       const leaves = new LeafHashes();
-      const withBlobs: DecodedEntry[] = [];
+      const withBlobs: Pick<DecodedEntry, 'seq' | 'kind' | 'blobs'>[] = [];
       let prev = ZERO_HASH;
       let lastUnixMs = 0;
       for (const rec of scan.records) {
@@ -163,7 +163,7 @@ export class Ledger {
         leaves.push(leaf);
         prev = sha256(rec.payload);
         lastUnixMs = Math.max(lastUnixMs, entry.unixMs);
-        if (entry.blobs.length > 0) withBlobs.push(entry);
+        if (entry.blobs.length > 0) withBlobs.push({ seq: entry.seq, kind: entry.kind, blobs: entry.blobs });
       }
       const checked = new Set<string>();
       for (const entry of withBlobs) {
