@@ -16,7 +16,7 @@ import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import { canonicalJson } from './canonical.js';
 import { LedgerError, type Problem } from './errors.js';
 import { fsyncDir, loadOrCreateSigningKey, sign, verifySignature } from './keys.js';
-import { CompactTree, consistencyProof, equalBytes, leafHash, verifyConsistency } from './merkle.js';
+import { CompactTree, MerkleLevels, equalBytes, leafHash, verifyConsistency } from './merkle.js';
 import {
   BLOBS_DIR,
   checkBlob,
@@ -110,8 +110,8 @@ export class Ledger {
     private tree: CompactTree,
     private prevHash: Uint8Array,
     private lastUnixMs: number,
-    /** The leaf hash of every entry, for consistency proofs. */
-    private readonly leaves: LeafHashes,
+    /** Every entry's leaf hash and the subtree hashes above them, for consistency proofs. */
+    private readonly leaves: MerkleLevels,
   ) {
     this.logPath = join(dir, LOG_FILE);
     this.blobsDir = join(dir, BLOBS_DIR);
@@ -144,7 +144,7 @@ export class Ledger {
         new LedgerError(problem, `the ledger ${root} is damaged at entry ${seq} (${problem}: ${detail}); it will not be extended. Run \`fedcredit audit verify ${root}\` for the full report.`, { seq });
       if (scan.broken) throw damaged(scan.broken.index, 'changed', scan.broken.reason);
       const tree = new CompactTree();
-      const leaves = new LeafHashes();
+      const leaves = new MerkleLevels();
       const withBlobs: Pick<DecodedEntry, 'seq' | 'kind' | 'blobs'>[] = [];
       let prev = ZERO_HASH;
       let lastUnixMs = 0;
@@ -160,7 +160,7 @@ export class Ledger {
         if (!equalBytes(entry.prevHash, prev)) throw damaged(rec.index, 'changed', 'its prev_hash is not the hash of the entry before it');
         const leaf = leafHash(rec.payload);
         tree.append(leaf);
-        leaves.push(leaf);
+        leaves.append(leaf);
         prev = sha256(rec.payload);
         lastUnixMs = Math.max(lastUnixMs, entry.unixMs);
         if (entry.blobs.length > 0) withBlobs.push({ seq: entry.seq, kind: entry.kind, blobs: entry.blobs });
@@ -251,7 +251,7 @@ export class Ledger {
     if (head.size > this.count) {
       return { ok: false, problem: 'shorter', detail: `the receipt (issued ${issued}) covers ${head.size} entries, but the ledger ${this.dir} holds ${this.count}: ${head.size - this.count === 1 ? `entry ${this.count} was` : `entries ${this.count}..${head.size - 1} were`} removed after the receipt was issued` };
     }
-    const proof = consistencyProof(this.leaves.list(this.count), head.size, this.count);
+    const proof = this.leaves.consistencyProof(head.size, this.count);
     if (!verifyConsistency(head.size, this.count, head.root, this.tree.root(), proof)) {
       return { ok: false, problem: 'inconsistent', detail: `the receipt (issued ${issued}) covers ${head.size} entries with root ${hex(head.root).slice(0, 16)}…, but the first ${head.size} entries of the ledger ${this.dir} (of ${this.count}) have another root: its history was rewritten after the receipt was issued` };
     }
@@ -349,7 +349,7 @@ export class Ledger {
     this.tree = tree;
     this.prevHash = prev;
     this.fileSize += bytes.length;
-    for (const st of staged) this.leaves.push(st.leaf);
+    for (const st of staged) this.leaves.append(st.leaf);
     for (const s of staged) {
       this.count = s.seq + 1;
       this.head = this.signHead(s.seq + 1, s.root);
@@ -386,27 +386,6 @@ export class Ledger {
   private signHead(size: number, root: Uint8Array): SignedTreeHead {
     const unixMs = Date.now();
     return { size, root, unixMs, signer: this.author, signature: sign(this.privateKey, treeHeadSignatureInput(size, root, unixMs)) };
-  }
-}
-
-/** Leaf hashes packed 32 bytes each in one growing buffer (an array of small Uint8Arrays costs ~4x the memory). */
-class LeafHashes {
-  private bytes = Buffer.alloc(32 * 1024);
-  private count = 0;
-
-  push(leaf: Uint8Array): void {
-    if ((this.count + 1) * 32 > this.bytes.length) {
-      const grown = Buffer.alloc(this.bytes.length * 2);
-      this.bytes.copy(grown);
-      this.bytes = grown;
-    }
-    this.bytes.set(leaf, this.count * 32);
-    this.count += 1;
-  }
-
-  /** The first n leaf hashes, as views into the buffer. */
-  list(n: number): Uint8Array[] {
-    return Array.from({ length: Math.min(n, this.count) }, (_, i) => this.bytes.subarray(i * 32, i * 32 + 32));
   }
 }
 
