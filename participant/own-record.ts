@@ -16,7 +16,7 @@ export const NEWEST_RECEIPT_FILE = 'newest.sth';
 
 /** What each message kind carries, in a data owner's words. Never raw values: only these leave the node. */
 export const EGRESS_CONTENT: Record<string, string> = {
-  hello: 'organisation name and declared column names',
+  hello: 'organisation name, declared column names, and the newest receipt (the coordinator\'s own signed tree head)',
   jobAccepted: 'row counts, schema hash, id-set fingerprint, per-job public key',
   jobRefused: 'refusal reason',
   keysPublished: 'CKKS public key and secret keys sealed to each participant',
