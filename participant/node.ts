@@ -289,14 +289,15 @@ export class ParticipantNode {
     const log = this.opts.log;
     switch (m.body) {
       case 'welcome': {
-        const rolledBack = ledgerRollback(this.org, this.record.newestReceipt(), m.welcome.treeHead, m.welcome.consistencyProof);
+        const treeHead = m.welcome.treeHead ?? new Uint8Array();
+        const rolledBack = ledgerRollback(this.org, this.record.newestReceipt(), treeHead, m.welcome.consistencyProof ?? []);
         if (rolledBack) {
           log.error({ coordinator: this.opts.coordinator ?? this.opts.config.coordinator }, rolledBack.describe());
           this.stream?.end();
           return;
         }
         this.reconnectAttempt = 0;
-        log.info({ coordinatorVersion: m.welcome.coordinatorVersion, ledgerSize: m.welcome.treeHead.length ? decodeTreeHead(m.welcome.treeHead).size : undefined }, 'connected to coordinator');
+        log.info({ coordinatorVersion: m.welcome.coordinatorVersion, ledgerSize: treeHead.length ? decodeTreeHead(treeHead).size : undefined }, 'connected to coordinator');
         this.connectedOnce?.();
         this.connectedOnce = undefined;
         return;

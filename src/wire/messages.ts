@@ -159,10 +159,10 @@ export type ParticipantReply = DistributiveOmit<ParticipantMessage, 'jobId' | 'r
 export interface Welcome {
   coordinatorVersion: string;
   protocolVersion: number;
-  /** The coordinator's current encoded TreeHead. */
-  treeHead: Uint8Array;
+  /** The coordinator's current encoded TreeHead (empty or absent from a coordinator that sends none). */
+  treeHead?: Uint8Array;
   /** RFC 6962 consistency proof from the Hello's receipt to treeHead (empty without a receipt). */
-  consistencyProof: Uint8Array[];
+  consistencyProof?: Uint8Array[];
 }
 
 export interface JobOffer {
