@@ -95,6 +95,16 @@ export abstract class JobBase {
     await this.send(org, round, { body: 'receipt', receipt: { seq, treeHead: encodeTreeHead(treeHead) } }).catch(() => undefined);
   }
 
+  /**
+   * Record an event that closes a round, an epoch or the job, and hand every connected party the signed tree head
+   * over it: each keeps its newest, so that a ledger cut back before this event is caught at the next restart.
+   */
+  protected async recordForAll(kind: string, body: Record<string, unknown>, round = 0, blobs?: { name: string; bytes: Uint8Array }[]) {
+    const result = await this.record(kind, body, blobs);
+    await this.broadcast({ body: 'receipt', receipt: { seq: result.seq, treeHead: encodeTreeHead(result.treeHead) } }, round);
+    return result;
+  }
+
   protected async send(org: string, round: number, body: CoordinatorRequest): Promise<void> {
     await this.sessions.send(org, { jobId: this.id, round, ...body } as CoordinatorMessage);
   }
@@ -147,7 +157,7 @@ export abstract class JobBase {
     const message = errorMessage(err);
     this.log.error({ job: this.id, err: message }, 'job failed');
     this.emit(this.stage, message);
-    await this.record('job_ended', { state: 'failed', stage: this.stage, message, rounds: this.roundsDone }).catch((e) =>
+    await this.recordForAll('job_ended', { state: 'failed', stage: this.stage, message, rounds: this.roundsDone }).catch((e) =>
       this.log.error({ job: this.id, err: errorMessage(e) }, 'could not record the end of the job'),
     );
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'failed', message, modelSha256: new Uint8Array() } }).catch(() => undefined);

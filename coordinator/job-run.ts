@@ -138,7 +138,7 @@ export class JobRun extends JobBase {
     await this.publish(weights, preprocessing, evaluation, scorecard);
     this.state = 'succeeded';
     this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
-    await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone });
+    await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }
 
@@ -163,6 +163,7 @@ export class JobRun extends JobBase {
         schema_sha256: hex(a.schemaHash),
         rows: a.trainRows + a.validationRows,
         id_set_sha256: hex(a.idSetSha256),
+        columns: this.spec.features ?? this.sessions.declaredFeatures(org),
       });
       this.log.info({ job: this.id, participant: org, trainRows: a.trainRows, validationRows: a.validationRows }, 'participant accepted');
       this.emit('offer', `${org} accepted (${a.trainRows} training rows, ${a.validationRows} validation rows)`);
@@ -335,14 +336,14 @@ export class JobRun extends JobBase {
         dropped: result.dropped,
         unit: 'round',
       };
-      await this.record('round_closed', {
+      await this.recordForAll('round_closed', {
         round,
         participants: progress.participants,
         dropped: progress.dropped,
         train_loss: Number.isFinite(progress.trainLoss) ? progress.trainLoss : null,
         validation_auc: Number.isNaN(progress.validationAuc) ? null : progress.validationAuc,
         model_sha256: hex(weightsDigest(weights)),
-      }, [{ name: 'model', bytes: float32Bytes(weights) }]);
+      }, round, [{ name: 'model', bytes: float32Bytes(weights) }]);
       this.log.info({ job: this.id, ...progress }, 'round complete');
       this.emit('training', `round ${round}/${t.rounds} complete`, progress);
     }

@@ -81,7 +81,7 @@ export class ScoreRun extends VerticalBase {
       this.state = 'succeeded';
       this.roundsDone = 1;
       this.emit('done', `${String(report.scored)} of ${String(report.requested)} enterprises scored; the scores are with ${this.spec.guest}`);
-      await this.record('job_ended', { state: 'succeeded' });
+      await this.recordForAll('job_ended', { state: 'succeeded' });
       await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'scores produced', modelSha256: this.modelSha256 } });
     } catch (err) {
       await this.fail(err);

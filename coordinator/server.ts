@@ -7,11 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Ledger } from '../src/ledger/ledger.js';
+import { Ledger, LedgerError, decodeTreeHead, encodeTreeHead } from '../src/ledger/ledger.js';
+import { readLedger } from '../src/ledger/read.js';
 import { parse as parseYaml } from 'yaml';
 import { validateConfig } from '../src/config/load.js';
 import { JobSpec, jobParties, type CoordinatorConfig } from '../src/config/schemas.js';
-import { ErrorCode, errorMessage, isFedcreditError } from '../src/errors.js';
+import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION, widenServerWindows } from '../src/wire/proto.js';
@@ -61,6 +62,8 @@ interface Watcher {
 export interface RunningCoordinator {
   address: string;
   port: number;
+  /** Rejects (and the coordinator stops serving) when it must not go on, e.g. its ledger was rolled back. */
+  failed: Promise<never>;
   close(): Promise<void>;
 }
 
@@ -82,6 +85,10 @@ export class CoordinatorService implements SessionRegistry {
   /** Why the liveness check closed a connection, by peer, until its control stream reports the close. */
   private readonly unreachablePeers = new Map<string, string>();
   readonly jobs = new Map<string, JobBase>();
+  /** Called once when the coordinator must stop (its ledger contradicts a participant's receipt). */
+  fatal?: (err: FedcreditError) => void;
+  /** Participants whose receipts the held ledger waits for (see awaitReceipts). */
+  private receiptsAwaited?: { orgs: Set<string>; timer: NodeJS.Timeout };
 
   constructor(
     private readonly config: CoordinatorConfig,
@@ -151,8 +158,11 @@ export class CoordinatorService implements SessionRegistry {
     return { identity, certificate: raw, ok: true };
   }
 
+  /** Set when the coordinator must stop: no participant counts as connected and nothing more is sent. */
+  private stopped = false;
+
   isConnected(org: string): boolean {
-    return this.sessions.has(org);
+    return !this.stopped && this.sessions.has(org);
   }
 
   declaredFeatures(org: string): string[] {
@@ -178,7 +188,7 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   async send(org: string, message: CoordinatorMessage | EncodedMessage): Promise<void> {
-    const session = this.sessions.get(org);
+    const session = this.stopped ? undefined : this.sessions.get(org);
     if (!session) throw new Error(`${org} is not connected`);
     await session.stream.send(message);
   }
@@ -212,12 +222,15 @@ export class CoordinatorService implements SessionRegistry {
             if (this.sessions.has(org)) {
               return refuse(grpc.status.ALREADY_EXISTS, `organisation ${org} is already connected; a second connection claiming it is refused`);
             }
+            if (this.stopped) return refuse(grpc.status.UNAVAILABLE, 'the coordinator is stopping');
+            const receipt = this.checkReceipt(org, message.hello.newestReceipt);
+            if (!receipt.ok) return refuse(grpc.status.FAILED_PRECONDITION, receipt.message);
             session = { organisation: org, peer, features: message.hello.featureColumns, stream, certificate: auth.certificate, refuse };
             stream.maxMessageBytes = MAX_MESSAGE_BYTES;
             this.sessions.set(org, session);
             this.log.info({ participant: org, peer, version: message.hello.softwareVersion }, 'participant connected');
             stream
-              .send({ jobId: '', round: 0, body: 'welcome', welcome: { coordinatorVersion: softwareVersion(), protocolVersion: PROTOCOL_VERSION } })
+              .send({ jobId: '', round: 0, body: 'welcome', welcome: { coordinatorVersion: softwareVersion(), protocolVersion: PROTOCOL_VERSION, treeHead: encodeTreeHead(this.ledger.treeHead()), consistencyProof: receipt.proof } })
               .catch(() => undefined); // the participant may already have gone; onClose handles that
             // Jobs of this participant that ended while it was away: tell it, so it forgets their keys.
             for (const job of this.jobs.values()) {
@@ -227,6 +240,7 @@ export class CoordinatorService implements SessionRegistry {
                 .catch(() => undefined);
             }
             for (const wake of [...this.connectWaiters]) wake();
+            this.receiptHeard(org);
             return;
           }
           if (this.isReplay(session.organisation, message)) {
@@ -282,6 +296,67 @@ export class CoordinatorService implements SessionRegistry {
     );
     // Until its Hello, a stream is nobody: it may not make the coordinator buffer more than a Hello needs.
     stream.maxMessageBytes = UNIDENTIFIED_MAX_BYTES;
+  }
+
+  /**
+   * The newest receipt a connecting participant holds (from its Hello) against this ledger. A receipt this ledger
+   * does not extend (shorter, or another history: RFC 6962 consistency) means the ledger was rolled back: appends are
+   * refused from then on and the coordinator stops. A receipt signed by another key refuses only that participant.
+   */
+  private checkReceipt(org: string, bytes: Uint8Array | undefined): { ok: true; proof: Uint8Array[] } | { ok: false; message: string } {
+    if (!bytes || bytes.length === 0) return { ok: true, proof: [] };
+    let head;
+    try {
+      head = decodeTreeHead(bytes);
+    } catch (err) {
+      return { ok: false, message: `${org}'s Hello carries a newest receipt that is not a TreeHead (${errorMessage(err)})` };
+    }
+    const verdict = this.ledger.checkReceipt(head);
+    if (verdict.ok) return verdict;
+    if (verdict.problem === 'foreign') {
+      const message =
+        `${org} holds a receipt this coordinator did not sign: ${verdict.detail}. Either this coordinator's state (ledger and signing key) was replaced, ` +
+        `or the participant's receipts come from another coordinator. Restore the coordinator's ledger and key, or, if ${org} has joined a new federation, move its receipts folder aside`;
+      this.log.error({ participant: org, size: head.size }, message);
+      return { ok: false, message };
+    }
+    const err = new FedcreditError(
+      ErrorCode.LEDGER_ROLLED_BACK,
+      `participant ${org} holds a receipt for ledger size ${head.size}; this coordinator's ledger has ${this.ledger.size} entries${verdict.problem === 'inconsistent' ? ' and is inconsistent with it' : ''}: ${verdict.detail}. The coordinator will not extend this ledger and stops`,
+      `the ledger was cut short or restored from an older copy: restore the folder ${this.ledger.dir} from a copy that verifies against the receipts (\`fedcredit audit verify ${this.ledger.dir} --receipts <${org}'s state folder>/receipts\`), then start the coordinator again`,
+    );
+    this.log.error({ participant: org, receiptSize: head.size, ledgerSize: this.ledger.size, problem: verdict.problem }, err.describe());
+    this.ledger.refuseAppends(new LedgerError('receipt_mismatch', err.message));
+    this.fatal?.(err);
+    return { ok: false, message: err.describe() };
+  }
+
+  /**
+   * Hold the ledger's appends until each of `orgs` has connected and shown its newest receipt, or `timeoutMs` has
+   * passed: so that a restarted coordinator does not extend (resume jobs on, record failures in) a ledger that a
+   * participant's receipt would prove was rolled back. Later connections are still checked.
+   */
+  awaitReceipts(orgs: string[], timeoutMs: number): void {
+    const pending = new Set(orgs.filter((o) => !this.sessions.has(o)));
+    if (pending.size === 0) return;
+    this.ledger.holdAppends();
+    this.log.info({ participants: [...pending], timeoutS: timeoutMs / 1000 }, 'the ledger waits for these participants\' receipts before it is extended');
+    const timer = setTimeout(() => {
+      this.log.warn({ participants: [...pending] }, 'these participants did not connect in time; the ledger is extended without checking their receipts (they are checked when they connect)');
+      this.receiptsAwaited = undefined;
+      this.ledger.releaseAppends();
+    }, timeoutMs);
+    timer.unref();
+    this.receiptsAwaited = { orgs: pending, timer };
+  }
+
+  private receiptHeard(org: string): void {
+    const awaited = this.receiptsAwaited;
+    if (!awaited || !awaited.orgs.delete(org) || awaited.orgs.size > 0) return;
+    clearTimeout(awaited.timer);
+    this.receiptsAwaited = undefined;
+    this.log.info('every awaited participant showed a receipt consistent with the ledger');
+    this.ledger.releaseAppends();
   }
 
   submitJob(call: grpc.ServerUnaryCall<SubmitJobRequest, SubmitJobResponse>, callback: grpc.sendUnaryData<SubmitJobResponse>): void {
@@ -486,19 +561,43 @@ export class CoordinatorService implements SessionRegistry {
   closeSessions(): void {
     for (const s of this.sessions.values()) s.stream.end();
   }
+
+  /** Stop talking to participants at once (before the jobs notice that the ledger refuses their appends). */
+  stop(): void {
+    this.stopped = true;
+    this.closeSessions();
+  }
 }
 
 export async function startCoordinator(config: CoordinatorConfig, log: Logger, transport: Transport): Promise<RunningCoordinator> {
   await mkdir(config.state_dir, { recursive: true });
   const ledgerDir = resolve(config.state_dir, config.ledger_dir);
-  const ledger = await Ledger.open(ledgerDir, config.name, join(config.state_dir, 'keys', 'ledger-ed25519.pem'));
+  const ledger = await Ledger.open(ledgerDir, config.name, join(config.state_dir, 'keys', 'ledger-ed25519.pem')).catch((err) => {
+    if (!(err instanceof LedgerError) || err.seq === undefined) throw err;
+    throw new FedcreditError(
+      ErrorCode.LEDGER_DAMAGED,
+      `the coordinator will not start on a damaged ledger: ${err.message}`,
+      `restore ${ledgerDir} (or the file named) from a copy that \`fedcredit audit verify\` accepts, then start again; do not delete entries to make it start`,
+      { cause: err },
+    );
+  });
   if (ledger.tornTail) {
     log.error({ ledgerDir, seq: ledger.tornTail.seq, bytes: ledger.tornTail.bytes }, 'the ledger ended in a torn (incomplete) entry from a crash mid-write; its bytes were kept aside in torn-*.bin and earlier entries are intact');
   }
   log.info({ ledgerDir, entries: ledger.size }, 'audit ledger open');
   const tls = serverTransport(transport, log);
   const service = new CoordinatorService(config, log, ledger, transport.kind === 'mtls' ? tls : undefined);
-  await service.recover(ledgerDir);
+  let failWith!: (err: FedcreditError) => void;
+  const failed = new Promise<never>((_, reject) => (failWith = reject));
+  failed.catch(() => undefined); // the caller may not listen; the error is logged where it arises
+  service.fatal = (err) => {
+    service.fatal = undefined;
+    service.stop();
+    failWith(err);
+  };
+  service.awaitReceipts(partiesToHearFrom(ledgerDir), config.offer_timeout_s * 1000);
+  // Recovery may wait on the held ledger, which participants release by connecting: it goes on while we listen.
+  const recovered = service.recover(ledgerDir).catch((err) => log.error({ err: errorMessage(err) }, 'recovering the unfinished jobs failed'));
   const server = new grpc.Server({ ...CHANNEL_OPTIONS });
   server.addService(coordinatorServiceDefinition(), {
     connect: service.connect.bind(service),
@@ -520,6 +619,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
   return {
     address,
     port,
+    failed,
     close: () =>
       new Promise<void>((resolve) => {
         service.closeSessions();
@@ -532,6 +632,30 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
           clearTimeout(timer);
           resolve();
         });
-      }).then(() => ledger.close()),
+      })
+        .then(() => ledger.close())
+        .then(() => recovered),
   };
+}
+
+/**
+ * The participants whose receipts a restarted coordinator waits for before it extends its ledger: those of its
+ * unfinished jobs and of its last job (they hold the newest receipts: every party gets one at a job's end).
+ */
+function partiesToHearFrom(ledgerDir: string): string[] {
+  const byJob = new Map<string, { parties: Set<string>; ended: boolean }>();
+  let last: string | undefined;
+  for (const { entry, body } of readLedger(ledgerDir).entries) {
+    if (!entry.jobId) continue;
+    const job = byJob.get(entry.jobId) ?? { parties: new Set<string>(), ended: false };
+    byJob.set(entry.jobId, job);
+    last = entry.jobId;
+    if (entry.kind === 'job_ended') job.ended = true;
+    for (const v of [body.participant, body.guest, ...(Array.isArray(body.participants) ? body.participants : []), ...(Array.isArray(body.hosts) ? body.hosts : [])]) {
+      if (typeof v === 'string' && v !== '') job.parties.add(v);
+    }
+  }
+  const out = new Set<string>();
+  for (const [id, job] of byJob) if (!job.ended || id === last) for (const p of job.parties) out.add(p);
+  return [...out].sort();
 }

@@ -73,6 +73,12 @@ export abstract class VerticalBase extends JobBase {
 
   protected abstract get purpose(): string;
 
+  /** The columns a party brings to the job, for the record (null when the job reads another job's: scoring). */
+  protected columnsOf(org: string): string[] | null {
+    void org;
+    return null;
+  }
+
   protected abstract get timing(): { step_timeout_s: number; grace_period_s: number };
 
   /** Relays and decryption requests are served at once; everything else waits in the mailbox for the runner. */
@@ -131,6 +137,7 @@ export abstract class VerticalBase extends JobBase {
         rows: a.trainRows,
         id_set_sha256: hex(a.idSetSha256),
         load_report: a.loadReport,
+        columns: this.columnsOf(org),
       });
       this.emit('offer', `${org} accepted (${a.trainRows} rows)`);
     }
@@ -297,6 +304,10 @@ export class VerticalRun extends VerticalBase {
     return this.spec.purpose;
   }
 
+  protected override columnsOf(org: string): string[] {
+    return this.spec.features?.[org] ?? this.sessions.declaredFeatures(org);
+  }
+
   async run(): Promise<void> {
     this.state = 'running';
     try {
@@ -439,7 +450,7 @@ export class VerticalRun extends VerticalBase {
         dropped: [],
         unit: 'epoch',
       };
-      await this.record('epoch_closed', { epoch, batches, validation_auc: v.validation_auc, validation_ks: v.validation_ks, best_epoch: v.best_epoch, parts_sha256: digests });
+      await this.recordForAll('epoch_closed', { epoch, batches, validation_auc: v.validation_auc, validation_ks: v.validation_ks, best_epoch: v.best_epoch, parts_sha256: digests }, epoch);
       this.emit('training', `epoch ${epoch}/${t.epochs}: validation AUC ${Number(v.validation_auc).toFixed(4)}`, progress);
       if (v.stop === true) {
         this.emit('training', `early stop: no better validation AUC for ${t.patience} epochs; keeping epoch ${best.epoch}`);
@@ -483,7 +494,7 @@ export class VerticalRun extends VerticalBase {
     this.artifact = packArtifact({ 'manifest.json': bytes });
     this.state = 'succeeded';
     this.emit('done', `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises`);
-    await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone });
+    await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }
 }

@@ -23,7 +23,8 @@ import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
 import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
 import { JobStore } from './job-store.js';
-import { OwnRecord } from './own-record.js';
+import { OwnRecord, ledgerRollback } from './own-record.js';
+import { decodeTreeHead } from '../src/ledger/ledger.js';
 import { StoredSplit } from '../src/data/split.js';
 import { VerticalParty, type PartyData } from './vertical-job.js';
 import { dialed, jobBinding, type Transport } from '../src/wire/transport.js';
@@ -209,6 +210,7 @@ export class ParticipantNode {
             protocolVersion: PROTOCOL_VERSION,
             featureColumns: this.rows.features,
             hasLabels: this.rows.meta.labels,
+            newestReceipt: this.record.newestReceipt() ?? new Uint8Array(),
           },
         })
         .then((bytes) => this.record.message('sent', '', 0, 'hello', bytes))
@@ -304,12 +306,20 @@ export class ParticipantNode {
   private async handle(m: CoordinatorMessage): Promise<void> {
     const log = this.opts.log;
     switch (m.body) {
-      case 'welcome':
+      case 'welcome': {
+        const treeHead = m.welcome.treeHead ?? new Uint8Array();
+        const rolledBack = ledgerRollback(this.org, this.record.newestReceipt(), treeHead, m.welcome.consistencyProof ?? []);
+        if (rolledBack) {
+          log.error({ coordinator: this.opts.coordinator ?? this.opts.config.coordinator }, rolledBack.describe());
+          this.stream?.end();
+          return;
+        }
         this.reconnectAttempt = 0;
-        log.info({ coordinatorVersion: m.welcome.coordinatorVersion }, 'connected to coordinator');
+        log.info({ coordinatorVersion: m.welcome.coordinatorVersion, ledgerSize: treeHead.length ? decodeTreeHead(treeHead).size : undefined }, 'connected to coordinator');
         this.connectedOnce?.();
         this.connectedOnce = undefined;
         return;
+      }
       case 'jobOffer':
         return this.onOffer(m, m.jobOffer);
       case 'keygenRequest': {

@@ -4,13 +4,19 @@
  *   egress.jsonl         one line per message sent or received: time, job, round, kind, bytes, and what it carried
  *   receipts/<job>.receipts  the coordinator's signed tree heads (hex TreeHead, one per line), for
  *                        `fedcredit audit verify --receipts`
+ *   receipts/newest.sth  the largest of them (a binary TreeHead): shown to the coordinator at every connection
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { decodeTreeHead } from '../src/ledger/ledger.js';
+import { verifyConsistency } from '../src/ledger/merkle.js';
+import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
+
+export const NEWEST_RECEIPT_FILE = 'newest.sth';
 
 /** What each message kind carries, in a data owner's words. Never raw values: only these leave the node. */
 export const EGRESS_CONTENT: Record<string, string> = {
-  hello: 'organisation name and declared column names',
+  hello: 'organisation name, declared column names, and the newest receipt (the coordinator\'s own signed tree head)',
   jobAccepted: 'row counts, schema hash, id-set fingerprint, per-job public key',
   jobRefused: 'refusal reason',
   keysPublished: 'CKKS public key and secret keys sealed to each participant',
@@ -68,5 +74,50 @@ export class OwnRecord {
 
   receipt(jobId: string, treeHead: Uint8Array): void {
     appendFileSync(join(this.receiptsDir, `${jobId || 'connection'}.receipts`), Buffer.from(treeHead).toString('hex') + '\n');
+    let size: number;
+    try {
+      size = decodeTreeHead(treeHead).size;
+    } catch {
+      return; // kept in the job's file for the auditor, who reports it as unreadable
+    }
+    const newest = this.newestReceipt();
+    if (newest && decodeTreeHead(newest).size > size) return;
+    const file = join(this.receiptsDir, NEWEST_RECEIPT_FILE);
+    writeFileSync(`${file}.tmp`, treeHead);
+    renameSync(`${file}.tmp`, file);
   }
+
+  /** The receipt covering the most entries, if any (encoded TreeHead). */
+  newestReceipt(): Uint8Array | undefined {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(join(this.receiptsDir, NEWEST_RECEIPT_FILE));
+      decodeTreeHead(bytes);
+    } catch {
+      return undefined;
+    }
+    return bytes;
+  }
+}
+
+/**
+ * Does the coordinator's ledger (the tree head in its Welcome) extend the newest receipt this node holds? Checked
+ * with the RFC 6962 consistency proof the Welcome carries, without any key; an error if it does not (the ledger was
+ * cut short or rewritten), undefined if it does or there is nothing to compare.
+ */
+export function ledgerRollback(org: string, held: Uint8Array | undefined, treeHead: Uint8Array, proof: Uint8Array[]): FedcreditError | undefined {
+  if (!held || treeHead.length === 0) return undefined;
+  const mine = decodeTreeHead(held);
+  let theirs;
+  try {
+    theirs = decodeTreeHead(treeHead);
+  } catch (err) {
+    return new FedcreditError(ErrorCode.PROTOCOL, `the coordinator's Welcome carries a tree head that does not decode (${errorMessage(err)})`, 'upgrade the coordinator');
+  }
+  if (verifyConsistency(mine.size, theirs.size, mine.root, theirs.root, proof)) return undefined;
+  return new FedcreditError(
+    ErrorCode.LEDGER_ROLLED_BACK,
+    `the coordinator's ledger (${theirs.size} entries) is not an extension of the receipt ${org} holds (${mine.size} entries, issued ${new Date(mine.unixMs).toISOString()})${theirs.size < mine.size ? ': it is shorter' : ''}; ${org} does not take part in its jobs`,
+    `the coordinator's ledger was cut short or rewritten: its operator restores it from a copy that verifies against ${org}'s receipts (\`fedcredit audit verify <ledger> --receipts <this node's state folder>/receipts\`)`,
+  );
 }

@@ -5,7 +5,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath, sep } from 'node:path';
+import { z } from 'zod';
 import { ErrorCode, FedcreditError } from './errors.js';
+import { loadYamlConfig } from './config/load.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS } from './wire/proto.js';
 import { ChunkJoiner } from './wire/framing.js';
 import { unpackArtifact, type ArtifactFiles } from './model/artifact.js';
@@ -23,9 +25,39 @@ interface RawClient extends grpc.Client {
   readLedger(req: object): grpc.ClientReadableStream<Chunk>;
 }
 
-function fromServiceError(err: grpc.ServiceError, address: string): FedcreditError {
+/** The address the client commands use when nothing names one. */
+export const DEFAULT_COORDINATOR = '127.0.0.1:7700';
+/** The environment variable that names the coordinator for the client commands. */
+export const COORDINATOR_ENV = 'FEDCREDIT_COORDINATOR';
+
+/** Where a client command's coordinator address came from, for the error that says it cannot be reached. */
+export interface CoordinatorAddress {
+  address: string;
+  source: string;
+}
+
+/**
+ * The coordinator a client command talks to: --coordinator, else the `coordinator` field of the --config file (a
+ * participant's or a client's config), else $FEDCREDIT_COORDINATOR, else 127.0.0.1:7700.
+ */
+export function coordinatorAddress(opts: { coordinator?: string; config?: string }, env: NodeJS.ProcessEnv = process.env): CoordinatorAddress {
+  if (opts.coordinator) return { address: opts.coordinator, source: '--coordinator' };
+  if (opts.config) {
+    const { coordinator } = loadYamlConfig(opts.config, z.object({ coordinator: z.string().min(1) }).passthrough(), 'client');
+    return { address: coordinator, source: `the \`coordinator\` field of ${opts.config}` };
+  }
+  const fromEnv = env[COORDINATOR_ENV];
+  if (fromEnv) return { address: fromEnv, source: `$${COORDINATOR_ENV}` };
+  return { address: DEFAULT_COORDINATOR, source: 'the default (no --coordinator, --config or $FEDCREDIT_COORDINATOR was given)' };
+}
+
+function fromServiceError(err: grpc.ServiceError, address: string, source?: string): FedcreditError {
   if (err.code === grpc.status.UNAVAILABLE) {
-    return new FedcreditError(ErrorCode.UNAVAILABLE, `cannot reach the coordinator at ${address}: ${err.details}`, 'check that `fedcredit coordinator` is running and the address (--coordinator) is right');
+    return new FedcreditError(
+      ErrorCode.UNAVAILABLE,
+      `cannot reach the coordinator at ${address}${source ? ` (from ${source})` : ''}: ${err.details}`,
+      `check that \`fedcredit coordinator\` is running there; name another address with --coordinator <host:port>, with --config <a participant or client config with a \`coordinator\` field>, or in $${COORDINATOR_ENV}`,
+    );
   }
   if (err.code === grpc.status.NOT_FOUND) return new FedcreditError(ErrorCode.NOT_FOUND, err.details, 'check the job id (`fedcredit job status`)');
   if (err.code === grpc.status.PERMISSION_DENIED) return new FedcreditError(ErrorCode.PERMISSION_DENIED, err.details, 'use an identity (--identity) whose certificate has the role this needs: `fedcredit pki issue --role submitter` or `--role auditor`');
@@ -40,6 +72,8 @@ export class CoordinatorClient {
   constructor(
     readonly address: string,
     transport: Transport,
+    /** Where the address came from (--coordinator, a config, the environment), named when it cannot be reached. */
+    readonly addressSource?: string,
   ) {
     this.raw = dialed(Client, address, transport, { ...CHANNEL_OPTIONS }) as unknown as RawClient;
   }
@@ -51,7 +85,7 @@ export class CoordinatorClient {
         request,
         new grpc.Metadata(),
         { deadline: Date.now() + timeoutMs },
-        (err, value) => (err ? reject(fromServiceError(err, this.address)) : resolve(value as T)),
+        (err, value) => (err ? reject(fromServiceError(err, this.address, this.addressSource)) : resolve(value as T)),
       );
     });
   }
@@ -73,7 +107,7 @@ export class CoordinatorClient {
         last = e;
         onEvent(e);
       });
-      call.on('error', (err: grpc.ServiceError) => reject(fromServiceError(err, this.address)));
+      call.on('error', (err: grpc.ServiceError) => reject(fromServiceError(err, this.address, this.addressSource)));
       call.on('end', () => (last ? resolve(last) : reject(new FedcreditError(ErrorCode.UNAVAILABLE, `the coordinator closed the watch of ${jobId} without events`))));
     });
   }
@@ -92,7 +126,7 @@ export class CoordinatorClient {
         }
       });
       call.on('error', (err: grpc.ServiceError) => {
-        if (err.code !== grpc.status.CANCELLED) reject(fromServiceError(err, this.address));
+        if (err.code !== grpc.status.CANCELLED) reject(fromServiceError(err, this.address, this.addressSource));
       });
       call.on('end', () => {
         if (!whole) return reject(new FedcreditError(ErrorCode.PROTOCOL, `the model of ${jobId} arrived incomplete`, 'download it again'));
@@ -122,7 +156,7 @@ export class CoordinatorClient {
         }
       });
       call.on('error', (err: grpc.ServiceError) => {
-        if (err.code !== grpc.status.CANCELLED) reject(fromServiceError(err, this.address));
+        if (err.code !== grpc.status.CANCELLED) reject(fromServiceError(err, this.address, this.addressSource));
       });
       call.on('end', () => resolve(written));
     });

@@ -372,3 +372,26 @@ describe('hand-made files', () => {
     expect(data.y![n - 1]).toBe((n - 1) % 2);
   });
 });
+
+describe('ids that are not UTF-8', () => {
+  it('a GBK-encoded id is refused with its line, not taken in as U+FFFD', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedcredit-csv-utf8-'));
+    try {
+      const file = join(dir, 'gbk.csv');
+      // Line 3's id is "企业7" in GBK (0xC6 0xF3 0xD2 0xB5): not valid UTF-8.
+      writeFileSync(file, Buffer.concat([Buffer.from('id,a,b\nE1,1,2\n'), Buffer.from([0xc6, 0xf3, 0xd2, 0xb5]), Buffer.from('7,3,4\nE3,5,6\n')]));
+      const err = await loadError(spec({ path: file, id_column: 'id', features: [{ name: 'a' }, { name: 'b' }] }));
+      expect(err.code).toBe(ErrorCode.DATA_REJECTED);
+      expect(err.message).toContain(`${file}: line 3, column "id"`);
+      expect(err.message).toContain('not valid UTF-8');
+      expect(err.hint).toContain('iconv -f GB18030 -t UTF-8');
+
+      // The same id in UTF-8 loads.
+      writeFileSync(file, 'id,a,b\nE1,1,2\n企业7,3,4\nE3,5,6\n');
+      const data = await loadDataset(spec({ path: file, id_column: 'id', features: [{ name: 'a' }, { name: 'b' }] }));
+      expect(data.ids).toEqual(['E1', '企业7', 'E3']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

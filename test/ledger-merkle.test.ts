@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   CompactTree,
+  MerkleLevels,
   consistencyProof,
   inclusionProof,
   leafHash,
@@ -101,6 +102,35 @@ describe('CompactTree against the reference', () => {
     copy.append(leafHash(Uint8Array.of(9)));
     expect(tree.size).toBe(5);
     expect(hex(tree.root())).toBe(hex(rootFromLeafHashes([0, 1, 2, 3, 4].map((i) => leafHash(Uint8Array.of(i))))));
+  });
+});
+
+describe('MerkleLevels against the reference', () => {
+  it('has the reference root at every size, and the reference consistency proof for every pair of sizes up to 70', () => {
+    const leaves = Array.from({ length: 70 }, () => leafHash(randomBytes(1 + Math.floor(Math.random() * 40))));
+    const levels = new MerkleLevels();
+    for (const l of leaves) levels.append(l);
+    expect(levels.size).toBe(70);
+    for (let n = 0; n <= 70; n++) {
+      expect(hex(levels.root(n)), `size ${n}`).toBe(hex(rootFromLeafHashes(leaves.slice(0, n))));
+      for (let m = 0; m <= n; m++) expect(levels.consistencyProof(m, n).map(hex), `${m} -> ${n}`).toEqual(consistencyProof(leaves, m, n).map(hex));
+    }
+  });
+
+  it('proves consistency across 100,000 entries from the stored subtrees (roots checked with CompactTree)', () => {
+    const levels = new MerkleLevels();
+    const tree = new CompactTree();
+    let oldRoot: Uint8Array = new Uint8Array();
+    for (let i = 0; i < 100_000; i++) {
+      const l = leafHash(Buffer.from(String(i)));
+      levels.append(l);
+      tree.append(l);
+      if (tree.size === 50_001) oldRoot = tree.root();
+    }
+    expect(hex(levels.root())).toBe(hex(tree.root()));
+    const proof = levels.consistencyProof(50_001, 100_000);
+    expect(verifyConsistency(50_001, 100_000, oldRoot, tree.root(), proof)).toBe(true);
+    expect(verifyConsistency(50_001, 100_000, flipped(oldRoot), tree.root(), proof)).toBe(false);
   });
 });
 

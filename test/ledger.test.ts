@@ -385,3 +385,117 @@ describe('the signing key', () => {
     await (await Ledger.open(join(dir, 'ledger'), 'coordinator', file)).close();
   });
 });
+
+describe('receipts against a reopened ledger (no rollback)', () => {
+  it('a receipt the ledger extends passes with a consistency proof the participant can check; a cut or rewritten ledger is refused, naming the sizes', async () => {
+    const dir = await tempDir('rollback');
+    let ledger = await open_(dir);
+    for (let i = 0; i < 6; i++) await ledger.append(event(i));
+    const { treeHead: receipt } = await ledger.append(event(6, true));
+    for (let i = 7; i < 12; i++) await ledger.append(event(i));
+    const now = ledger.treeHead();
+    const check = ledger.checkReceipt(receipt);
+    expect(check.ok).toBe(true);
+    if (check.ok) expect(verifyConsistency(receipt.size, now.size, receipt.root, now.root, check.proof)).toBe(true);
+    await ledger.close();
+
+    // Cut the last 5 entries off (whole records): the ledger is valid on its own but shorter than a receipt of size 12.
+    const log = join(dir, 'ledger', 'entries.log');
+    const { records } = fileRecords(log);
+    truncateSync(log, records[7]!.offset);
+    ledger = await open_(dir);
+    expect(ledger.size).toBe(7);
+    const shorter = ledger.checkReceipt(now);
+    expect(shorter.ok).toBe(false);
+    if (!shorter.ok) {
+      expect(shorter.problem).toBe('shorter');
+      expect(shorter.detail).toContain('covers 12 entries');
+      expect(shorter.detail).toContain('holds 7');
+    }
+    // The receipt of size 7 still matches; a rewritten entry 8 after the cut does not match a receipt of size 9.
+    expect(ledger.checkReceipt(receipt).ok).toBe(true);
+    await ledger.append({ kind: 'job_resumed', jobId: 'job-1', body: { forged: true } });
+    await ledger.append(event(8));
+    const rewritten = ledger.checkReceipt({ ...now, size: 9, root: rootFromLeafHashes(fileRecords(log).records.slice(0, 9).map((r) => leafHash(r.payload))).map((b) => b ^ 1) });
+    expect(rewritten.ok).toBe(false);
+    if (!rewritten.ok) expect(rewritten.problem).toBe('foreign'); // its signature no longer covers the changed root
+    await ledger.close();
+
+    // A receipt signed by another ledger's key is foreign, not proof of a rollback.
+    const other = await open_(await tempDir('rollback-other'));
+    for (let i = 0; i < 3; i++) await other.append(event(i));
+    const reopened = await open_(dir);
+    const foreign = reopened.checkReceipt(other.treeHead());
+    expect(foreign.ok === false && foreign.problem).toBe('foreign');
+    await other.close();
+    await reopened.close();
+  });
+
+  it('a validly signed receipt whose root differs from the ledger at its size is inconsistent', async () => {
+    const dir = await tempDir('rollback-rewrite');
+    const key = join(dir, 'keys', 'ledger.pem');
+    const first = await Ledger.open(join(dir, 'a'), 'coordinator', key);
+    for (let i = 0; i < 5; i++) await first.append(event(i));
+    const receipt = first.treeHead();
+    await first.close();
+    // The same key writes another history of the same length: consistent in size, not in content.
+    const second = await Ledger.open(join(dir, 'b'), 'coordinator', key);
+    for (let i = 0; i < 5; i++) await second.append(event(i + 100));
+    const verdict = second.checkReceipt(receipt);
+    expect(verdict.ok === false && verdict.problem).toBe('inconsistent');
+    if (!verdict.ok) expect(verdict.detail).toContain('covers 5 entries');
+    await second.close();
+  });
+
+  it('held appends wait unwritten until released, and are refused when the ledger must not be extended', async () => {
+    const dir = await tempDir('hold');
+    const ledger = await open_(dir);
+    await ledger.append(event(0));
+    ledger.holdAppends();
+    let done = false;
+    const held = ledger.append(event(1)).then((r) => ((done = true), r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    expect(ledger.size).toBe(1);
+    ledger.releaseAppends();
+    expect((await held).seq).toBe(1);
+
+    ledger.holdAppends();
+    const refused = ledger.append(event(2));
+    ledger.refuseAppends(new LedgerError('receipt_mismatch', 'rolled back'));
+    await expect(refused).rejects.toThrow(/rolled back/);
+    await expect(ledger.append(event(3))).rejects.toThrow(/rolled back/);
+    expect(ledger.size).toBe(2);
+    await ledger.close();
+  });
+});
+
+describe('blobs at open', () => {
+  it('refuses to open a ledger whose blob is missing or altered, naming the entry and the hash', async () => {
+    const dir = await tempDir('blob-open');
+    let ledger = await open_(dir);
+    await ledger.append(event(0));
+    await ledger.append(event(1, true));
+    await ledger.close();
+    const ref = readLedger(join(dir, 'ledger')).entries[1]!.entry.blobs[0]!;
+    const file = join(dir, 'ledger', 'blobs', hex(ref.sha256));
+    const bytes = readFileSync(file);
+
+    writeFileSync(file, Buffer.concat([bytes.subarray(1), Buffer.from([bytes[0]! ^ 0xff])]));
+    let err = await open_(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LedgerError);
+    expect((err as LedgerError).problem).toBe('blob_mismatch');
+    expect((err as LedgerError).seq).toBe(1);
+    expect((err as Error).message).toContain(hex(ref.sha256));
+
+    (await import('node:fs')).unlinkSync(file);
+    err = await open_(dir).catch((e: unknown) => e);
+    expect((err as LedgerError).problem).toBe('blob_missing');
+    expect((err as Error).message).toMatch(new RegExp(`entry 1 .*${hex(ref.sha256)}`));
+
+    writeFileSync(file, bytes);
+    ledger = await open_(dir);
+    expect(ledger.size).toBe(2);
+    await ledger.close();
+  });
+});

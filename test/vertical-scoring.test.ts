@@ -18,6 +18,9 @@ import { writeVerticalSynth, type VerticalSynthResult } from '../src/synth/verti
 import type { ModelPart } from '../src/vertical/party-model.js';
 import { requestScores } from '../src/vertical/score-client.js';
 import { TestFederation } from './helpers/federation.js';
+import { dataUses, formatDataUses } from '../src/audit/show.js';
+import { formatReplay, replayLedger } from '../src/audit/replay.js';
+import { replayReportHtml } from '../src/audit/report.js';
 import { participantJobDir, verticalJob } from './helpers/vertical.js';
 
 const run = promisify(execFile);
@@ -118,5 +121,43 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
     await expect(requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: 'job-20000101-nothere', ids: ['x'], idFormat: 'any', purpose: 'test' })).rejects.toThrow(/job-20000101-nothere/);
     expect(existsSync(stateDir)).toBe(true);
+  });
+
+  it('the audit names the scoring jobs (kind, model, outcome, columns) and replays the training job with its epochs and roles', async () => {
+    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const train = (await readLedgerJobs()).find((j) => j.kind === 'vertical-lr')!;
+    const scoring = dataUses(ledgerDir).filter((u) => u.kind === 'vertical-score');
+    const succeeded = scoring.filter((u) => u.outcome === 'succeeded');
+    expect(succeeded.length).toBeGreaterThan(0);
+    for (const u of succeeded) {
+      expect(u.scoring?.modelJob).toBe(train.jobId);
+      expect(u.scoring?.scored).toBeGreaterThan(0);
+      // The columns a party brought are those of its part of the model.
+      const part = JSON.parse(readFileSync(join(participantJobDir(fed.dir, u.party, train.jobId), 'model-part.json'), 'utf8')) as ModelPart;
+      expect(u.columns).toEqual(part.features);
+    }
+    expect(scoring.some((u) => u.outcome.startsWith('failed: '))).toBe(true); // the request with no valid id
+    const shown = formatDataUses(dataUses(ledgerDir));
+    console.log(shown.split('\n').filter((l) => l.includes('vertical-score')).slice(0, 4).join('\n'));
+    expect(shown).toMatch(new RegExp(`vertical-score  bank: scored with the model of ${train.jobId} \\(sha256 [0-9a-f]{12}…\\); columns [a-z_]+, `));
+    expect(shown).toMatch(/vertical-score  tax-bureau: scored with the model of .*; outcome succeeded, \d+ of \d+ enterprises scored/);
+    expect(shown).not.toMatch(/vertical-score .*: 0 rows \(schema/);
+
+    const report = await replayLedger(ledgerDir);
+    const text = formatReplay(report);
+    expect(report.notReplayed.filter((j) => j.kind === 'vertical-score').length).toBe(new Set(scoring.map((u) => u.jobId)).size);
+    expect(text).toMatch(new RegExp(`\\(vertical-score\\): scoring with the model of ${train.jobId}: changes no model, so nothing to replay`));
+    const replayed = report.jobs.find((j) => j.jobId === train.jobId)!;
+    expect(text).toContain('bank (guest), tax-bureau (host), power-company (host), platform (host)');
+    const html = await replayReportHtml({ ...report, jobs: [replayed] }, ledgerDir);
+    expect(html).not.toContain('(undefined)');
+    expect(html).toContain('bank (guest)');
+    expect(html).toContain('Validation AUC per epoch');
+    // A point for every epoch in the chart, at the AUC the ledger recorded.
+    expect(replayed.rounds.length).toBeGreaterThan(0);
+    expect(replayed.rounds.every((r) => r.validationAuc !== null && r.validationKs !== null)).toBe(true);
+    const points = (what: string) => [...html.matchAll(new RegExp(`aria-label="epoch: (\\d+); ${what}: [0-9.]+`, 'g'))].map((m) => Number(m[1]));
+    expect(new Set(points('AUC'))).toEqual(new Set(replayed.rounds.map((r) => r.round)));
+    expect(new Set(points('KS'))).toEqual(new Set(replayed.rounds.map((r) => r.round)));
   });
 });

@@ -74,7 +74,7 @@ function normalise(value: unknown): unknown {
 // uint64 above 2^32, doubles with full precision).
 
 const chunk: Chunk = { transferId: 'b0d4c7e2-1f0a-4c1e-9d7e-3a4b5c6d7e8f', index: 3, count: 4_000_000_001, data: bytes(300, 1), sha256: bytes(32, 2) };
-const hello: Hello = { organisation: 'bank-a', softwareVersion: '0.1.0', protocolVersion: 1, featureColumns: ['limit_bal', 'age', 'pay_0'], hasLabels: true };
+const hello: Hello = { organisation: 'bank-a', softwareVersion: '0.1.0', protocolVersion: 1, featureColumns: ['limit_bal', 'age', 'pay_0'], hasLabels: true, newestReceipt: bytes(120, 23) };
 const jobAccepted: JobAccepted = {
   trainRows: 2 ** 40 + 7,
   validationRows: 4_294_967_297,
@@ -104,7 +104,7 @@ const validationMetrics: ValidationMetrics = { rows: 6001, auc: 0.77123456789012
 const aggregateOpened: AggregateOpened = { purpose: 'moments', valuesSha256: bytes(32, 17), values: bytes(80, 18), validation: validationMetrics };
 const errorReport: ErrorReport = { code: 'FC_DATA_SCHEMA', message: 'column `age` is missing', hint: 'add the column or fix the config' };
 const receipt: Receipt = { seq: 2 ** 33 + 1, treeHead: bytes(120, 19) };
-const welcome: Welcome = { coordinatorVersion: '0.1.0', protocolVersion: 1 };
+const welcome: Welcome = { coordinatorVersion: '0.1.0', protocolVersion: 1, treeHead: bytes(120, 29), consistencyProof: [bytes(32, 31), bytes(32, 37)] };
 const jobOffer: JobOffer = { specJson: '{"name":"pd-model","rounds":5}', submitter: 'bank-a', lead: 'bank-b' };
 const recipient: Recipient = { organisation: 'bank-b', boxPublicKey: bytes(32, 20), binding: { certificate: bytes(690, 42), signature: bytes(70, 43) } };
 const keygenRequest: KeygenRequest = { recipients: [recipient, { organisation: 'bank-c', boxPublicKey: bytes(32, 21), binding: null }] };

@@ -75,6 +75,8 @@ export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (
           rowsByParty: {},
           trainLoss: null,
           validationAuc: b.validation_auc ?? null,
+          validationKs: b.validation_ks ?? null,
+          roleByParty: Object.fromEntries([[guest, 'guest'], ...hosts.map((h) => [h, 'host'])]),
           sumOk: epochOk,
           modelOk: [guest, ...hosts].every((o) => typeof b.parts_sha256?.[o] === 'string'),
         };

@@ -38,6 +38,10 @@ export interface ReplayRound {
   rowsByParty: Record<string, number>;
   trainLoss: number | null;
   validationAuc: number | null;
+  /** Vertical jobs: the validation KS the epoch recorded. */
+  validationKs?: number | null;
+  /** Vertical jobs: each party's role (guest or host), where horizontal rounds give training rows. */
+  roleByParty?: Record<string, string>;
   sumOk: boolean;
   modelOk: boolean | null;
 }
@@ -59,6 +63,8 @@ export interface ReplayJob {
 export interface ReplayReport {
   ok: boolean;
   jobs: ReplayJob[];
+  /** Jobs with nothing to replay (scoring jobs change no model), and what the record says of them. */
+  notReplayed: { jobId: string; kind: string; what: string }[];
 }
 
 interface BlobRef {
@@ -78,13 +84,26 @@ export async function replayLedger(dir: string, opts: { jobId?: string } = {}): 
     byJob.set(e.entry.jobId, [...(byJob.get(e.entry.jobId) ?? []), e]);
   }
   const jobs: ReplayJob[] = [];
+  const notReplayed: ReplayReport['notReplayed'] = [];
   for (const [jobId, entries] of byJob) {
-    const kind = (entries.find((e) => e.entry.kind === 'job_submitted')?.body as { kind?: string } | undefined)?.kind;
+    const submitted = entries.find((e) => e.entry.kind === 'job_submitted')?.body as Record<string, unknown> | undefined;
+    const kind = submitted?.kind;
     if (kind === 'vertical-lr') jobs.push(await replayVerticalJob(jobId, entries, blob));
     else if (kind === 'horizontal') jobs.push(await replayJob(jobId, entries, blob));
-    // Scoring jobs change no model: nothing to replay (their data use is in `audit show`).
+    else notReplayed.push({ jobId, kind: String(kind ?? 'unknown'), what: notReplayedSummary(submitted, entries) });
   }
-  return { ok: jobs.length > 0 && jobs.every((j) => j.failures.length === 0), jobs };
+  return { ok: jobs.length > 0 && jobs.every((j) => j.failures.length === 0), jobs, notReplayed };
+}
+
+/** What the record says of a job that has nothing to replay: a scoring job changes no model. */
+function notReplayedSummary(submitted: Record<string, unknown> | undefined, entries: Entry[]): string {
+  if (!submitted) return 'no job_submitted entry: not replayed';
+  const ended = entries.find((e) => e.entry.kind === 'job_ended')?.body as { state?: string; message?: string } | undefined;
+  const outcome = ended ? (ended.state === 'failed' ? `failed (${String(ended.message ?? '').split('\n')[0]})` : String(ended.state)) : 'unfinished';
+  if (submitted.kind !== 'vertical-score') return `a ${String(submitted.kind)} job: not replayed; ${outcome}`;
+  const produced = entries.find((e) => e.entry.kind === 'scores_produced')?.body as { scored?: number; requested?: number } | undefined;
+  const scored = produced ? `, ${produced.scored} of ${produced.requested} enterprises scored` : '';
+  return `scoring with the model of ${String(submitted.model_job)}: changes no model, so nothing to replay (its data use is in \`fedcredit audit show\`); ${outcome}${scored}`;
 }
 
 type Entry = ReturnType<typeof readLedger>['entries'][number];
@@ -314,14 +333,15 @@ export function formatReplay(report: ReplayReport): string {
     const vertical = job.rounds[0]?.purpose === 'epoch';
     lines.push(
       vertical
-        ? '  epoch  step     parties                                                  loss     val AUC  msgs weights'
+        ? '  epoch  step     parties (role)                                           val AUC  val KS   msgs weights'
         : '  round  step        participants (training rows)                             loss     val AUC  sum  model',
     );
     for (const r of job.rounds) {
-      const parties = r.contributors.map((c) => (c in r.rowsByParty ? `${c} (${r.rowsByParty[c]})` : c)).join(', ');
-      lines.push(
-        `  ${String(r.round).padStart(5)}  ${r.purpose.padEnd(vertical ? 7 : 10)}  ${parties.padEnd(56)} ${r.trainLoss === null ? '   -   ' : r.trainLoss.toFixed(4)}   ${r.validationAuc === null ? '  -   ' : r.validationAuc.toFixed(4)}  ${r.sumOk ? 'OK ' : 'BAD'}  ${r.modelOk === null ? '-' : r.modelOk ? 'OK' : 'BAD'}`,
-      );
+      const parties = r.contributors.map((c) => partyLabel(r, c)).join(', ');
+      const metric = (v: number | null | undefined) => (v === null || v === undefined ? '  -   ' : v.toFixed(4));
+      // A vertical epoch records no training loss (no party sees it): its validation AUC and KS instead.
+      const figures = vertical ? `${metric(r.validationAuc)}   ${metric(r.validationKs)}` : `${r.trainLoss === null ? '   -   ' : r.trainLoss.toFixed(4)}   ${metric(r.validationAuc)}`;
+      lines.push(`  ${String(r.round).padStart(5)}  ${r.purpose.padEnd(vertical ? 7 : 10)}  ${parties.padEnd(56)} ${figures}  ${r.sumOk ? 'OK ' : 'BAD'}  ${r.modelOk === null ? '-' : r.modelOk ? 'OK' : 'BAD'}`);
     }
     const steps = Object.entries(job.derived ?? {});
     if (steps.length > 0) lines.push(`  derived again from the opened aggregates: ${steps.map(([step, ok]) => `${step} ${ok ? 'OK' : 'BAD'}`).join(', ')}`);
@@ -329,6 +349,14 @@ export function formatReplay(report: ReplayReport): string {
     if (job.publishedModel) lines.push(`  published model ${job.publishedModel}: ${job.publishedModelOk ? matches : 'DOES NOT match the logged rounds'}`);
     for (const f of job.failures) lines.push(`  FAIL ${f}`);
   }
+  for (const j of report.notReplayed) lines.push(`job ${j.jobId} (${j.kind}): ${j.what}`);
   lines.push(report.ok ? 'replay OK: every aggregate, every protocol step and every model commitment follows from the record' : 'replay FAILED');
   return lines.join('\n');
+}
+
+/** A party as a replay names it: with its training rows (horizontal) or its role (vertical). */
+export function partyLabel(r: ReplayRound, party: string): string {
+  if (party in r.rowsByParty) return `${party} (${r.rowsByParty[party]})`;
+  const role = r.roleByParty?.[party];
+  return role ? `${party} (${role})` : party;
 }

@@ -1,33 +1,44 @@
 /** The replay as a self-contained HTML page: per-job tables and training curves (inline SVG). */
 import { lineChart } from '../report/charts.js';
-import type { ReplayReport } from './replay.js';
+import { partyLabel, type ReplayReport } from './replay.js';
 
 const esc = (s: unknown) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 export async function replayReportHtml(report: ReplayReport, ledgerDir: string): Promise<string> {
   const sections: string[] = [];
   for (const job of report.jobs) {
-    const training = job.rounds.filter((r) => r.purpose === 'update');
-    const loss = await lineChart('Training loss (sample-weighted)', 'round', 'log-loss', [
-      { name: 'train loss', points: training.filter((r) => r.trainLoss !== null).map((r) => ({ x: r.round, y: r.trainLoss! })) },
-    ]);
-    const auc = await lineChart('Validation AUC (sample-weighted over participants)', 'round', 'AUC', [
-      { name: 'validation AUC', points: training.filter((r) => r.validationAuc !== null).map((r) => ({ x: r.round, y: r.validationAuc! })) },
-    ]);
+    // Horizontal rounds carry a training loss and a validation AUC; vertical epochs a validation AUC and KS.
+    const vertical = job.rounds.some((r) => r.purpose === 'epoch');
+    const unit = vertical ? 'epoch' : 'round';
+    const training = job.rounds.filter((r) => r.purpose === (vertical ? 'epoch' : 'update'));
+    const points = (value: (r: (typeof training)[number]) => number | null | undefined) =>
+      training.flatMap((r) => {
+        const y = value(r);
+        return y === null || y === undefined || !Number.isFinite(y) ? [] : [{ x: r.round, y }];
+      });
+    const charts = vertical
+      ? [
+          await lineChart('Validation AUC per epoch (guest\'s validation rows)', unit, 'AUC', [{ name: 'validation AUC', points: points((r) => r.validationAuc) }]),
+          await lineChart('Validation KS per epoch', unit, 'KS', [{ name: 'validation KS', points: points((r) => r.validationKs) }]),
+        ]
+      : [
+          await lineChart('Training loss (sample-weighted)', unit, 'log-loss', [{ name: 'train loss', points: points((r) => r.trainLoss) }]),
+          await lineChart('Validation AUC (sample-weighted over participants)', unit, 'AUC', [{ name: 'validation AUC', points: points((r) => r.validationAuc) }]),
+        ];
     const rows = job.rounds
       .map(
         (r) =>
-          `<tr><td>${r.round}</td><td>${esc(r.purpose)}</td><td>${r.contributors.map((c) => `${esc(c)} (${r.rowsByParty[c]})`).join(', ')}</td>` +
-          `<td>${r.trainLoss?.toFixed(4) ?? '-'}</td><td>${r.validationAuc?.toFixed(4) ?? '-'}</td>` +
+          `<tr><td>${r.round}</td><td>${esc(r.purpose)}</td><td>${r.contributors.map((c) => esc(partyLabel(r, c))).join(', ')}</td>` +
+          `<td>${(vertical ? r.validationAuc : r.trainLoss)?.toFixed(4) ?? '-'}</td><td>${(vertical ? r.validationKs : r.validationAuc)?.toFixed(4) ?? '-'}</td>` +
           `<td class="${r.sumOk ? 'ok' : 'bad'}">${r.sumOk ? 'OK' : 'BAD'}</td><td class="${r.modelOk === false ? 'bad' : 'ok'}">${r.modelOk === null ? '-' : r.modelOk ? 'OK' : 'BAD'}</td></tr>`,
       )
       .join('\n');
     sections.push(`<section>
 <h2>Job ${esc(job.jobId)}: ${esc(job.name)}</h2>
 <p>Purpose: ${esc(job.purpose)}<br>Submitted by ${esc(job.submitter)}; ended ${esc(job.state)}.<br>
-Published model: <code>${esc(job.publishedModel ?? 'none')}</code> — ${job.publishedModelOk ? '<span class="ok">equals the model the logged rounds produce</span>' : '<span class="bad">not verified</span>'}</p>
-<div class="charts"><figure>${loss}</figure><figure>${auc}</figure></div>
-<table><thead><tr><th>round</th><th>step</th><th>participants (training rows)</th><th>loss</th><th>val AUC</th><th>sum</th><th>model</th></tr></thead>
+Published model: <code>${esc(job.publishedModel ?? 'none')}</code> — ${job.publishedModelOk ? `<span class="ok">${vertical ? 'commits to the parts every party kept from the logged epochs' : 'equals the model the logged rounds produce'}</span>` : '<span class="bad">not verified</span>'}</p>
+<div class="charts">${charts.map((c) => `<figure>${c}</figure>`).join('')}</div>
+<table><thead><tr><th>${unit}</th><th>step</th><th>${vertical ? 'parties (role)' : 'participants (training rows)'}</th><th>${vertical ? 'val AUC' : 'loss'}</th><th>${vertical ? 'val KS' : 'val AUC'}</th><th>${vertical ? 'messages' : 'sum'}</th><th>${vertical ? 'weights' : 'model'}</th></tr></thead>
 <tbody>${rows}</tbody></table>
 ${job.failures.length ? `<ul class="bad">${job.failures.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>` : ''}
 </section>`);
@@ -39,6 +50,7 @@ ${job.failures.length ? `<ul class="bad">${job.failures.map((f) => `<li>${esc(f)
 <body><h1>Audit replay ${report.ok ? '<span class="ok">passed</span>' : '<span class="bad">FAILED</span>'}</h1>
 <p>Ledger: <code>${esc(ledgerDir)}</code>. Generated ${new Date().toISOString()} by fedcredit, from the record alone (no raw data, no secret key).</p>
 ${sections.join('\n')}
+${report.notReplayed.length ? `<section><h2>Jobs with nothing to replay</h2><ul>${report.notReplayed.map((j) => `<li>${esc(j.jobId)} (${esc(j.kind)}): ${esc(j.what)}</li>`).join('')}</ul></section>` : ''}
 </body></html>
 `;
 }

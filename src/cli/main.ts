@@ -8,12 +8,12 @@ import { requestScores } from '../vertical/score-client.js';
 import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
-import { ErrorCode, FedcreditError, isFedcreditError } from '../errors.js';
+import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { initCa, issueCertificate, listIssued, refreshCrl, requestCertificate, revokeCertificate, ROLES, signCertificateRequest, type Role } from '../pki/pki.js';
 import { softwareVersion } from '../paths.js';
-import { CoordinatorClient } from '../client.js';
+import { COORDINATOR_ENV, CoordinatorClient, DEFAULT_COORDINATOR, coordinatorAddress } from '../client.js';
 import { writeArtifact } from '../model/artifact.js';
 import { createProgressRenderer } from './progress.js';
 import { startCoordinator } from '../../coordinator/server.js';
@@ -25,13 +25,11 @@ import { writeHorizontalSynth } from '../synth/sme.js';
 import { writeVerticalSynth } from '../synth/vertical.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { LedgerError } from '../ledger/errors.js';
-import { formatReplay, replayLedger } from '../audit/replay.js';
+import { formatReplay, replayLedger, type ReplayReport } from '../audit/replay.js';
 import { replayReportHtml } from '../audit/report.js';
 import { loadBatchStability, writeJobReport } from '../report/job-report.js';
 import { writeArtifactReport } from '../report/artifact-report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
-
-const DEFAULT_COORDINATOR = '127.0.0.1:7700';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -75,6 +73,11 @@ function buildProgram(): Command {
       const log = createLogger('coordinator', config.log_level);
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       const running = await startCoordinator(config, log, transport);
+      running.failed.catch(async (err: unknown) => {
+        process.stderr.write(`fedcredit: ${isFedcreditError(err) ? err.describe() : String(err)}\n`);
+        await running.close().catch(() => undefined);
+        process.exit(2);
+      });
       if (opts.readyFile) await writeFile(opts.readyFile, running.address);
       onShutdown(async () => {
         log.info('shutting down');
@@ -137,7 +140,8 @@ function buildProgram(): Command {
     });
 
   const job = program.command('job').description('submit and follow jobs');
-  const coordinatorOption = ['--coordinator <host:port>', 'coordinator address', DEFAULT_COORDINATOR] as const;
+  const coordinatorOption = ['--coordinator <host:port>', `coordinator address (default: the \`coordinator\` of --config, else $${COORDINATOR_ENV}, else ${DEFAULT_COORDINATOR})`] as const;
+  const configOption = ['-c, --config <file>', 'a participant or client config: its `coordinator` field names the coordinator'] as const;
   const identityOption = ['--identity <dir>', 'your certificate folder (ca.pem, cert.pem, key.pem) from `fedcredit pki issue`'] as const;
   const insecureOption = ['--insecure', 'plaintext gRPC without mutual TLS (tests only)'] as const;
 
@@ -146,6 +150,7 @@ function buildProgram(): Command {
     .argument('<job.yaml>', 'job file')
     .description('submit a job; with --watch, follow it to the end and (with --out) fetch the model')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .option('--submitter <organisation>', 'with --insecure only: the organisation to name as submitter (with TLS it is the one in your certificate)', 'anonymous')
@@ -168,6 +173,7 @@ function buildProgram(): Command {
     .argument('<job-id>')
     .description('follow a job until it ends')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .option('-o, --out <dir>', 'write the published model here')
@@ -180,6 +186,7 @@ function buildProgram(): Command {
     .command('status')
     .argument('<job-id>')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .action(async (jobId: string, opts: ClientOptions) => {
@@ -200,6 +207,7 @@ function buildProgram(): Command {
     .argument('<job-id>')
     .requiredOption('-o, --out <dir>', 'folder to write the model into')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .action(async (jobId: string, opts: ClientOptions & { out: string }) => {
@@ -405,6 +413,7 @@ function buildProgram(): Command {
     .description("copy the coordinator's audit ledger over the network (needs an auditor certificate), then verify it")
     .requiredOption('-o, --out <dir>', 'folder to write the copy into')
     .option(...coordinatorOption)
+    .option(...configOption)
     .option(...identityOption)
     .option(...insecureOption)
     .action(async (opts: ClientOptions & { out: string }) => {
@@ -432,9 +441,10 @@ function buildProgram(): Command {
     .argument('<ledger>', 'ledger folder')
     .option('--job <id>', 'only this job')
     .option('--report <file.html>', 'also write a self-contained HTML report with the training curves')
-    .description('re-add the logged encrypted updates and re-apply the logged aggregates, up to the published model')
+    .description('re-add the logged encrypted updates and re-apply the logged aggregates, up to the published model (scoring jobs change no model: listed, not replayed)')
     .action(async (dir: string, opts: { job?: string; report?: string }) => {
-      const report = await replayLedger(dir, { jobId: opts.job });
+      const report = await replayIntactLedger(dir, opts.job);
+      if (!report) return;
       process.stdout.write(formatReplay(report) + '\n');
       if (opts.report) {
         await writeFile(opts.report, await replayReportHtml(report, resolve(dir)));
@@ -448,7 +458,7 @@ function buildProgram(): Command {
     .argument('<ledger>', 'ledger folder')
     .option('--job <id>', 'only this job')
     .option('--party <organisation>', 'only this data owner')
-    .description('who used which dataset (schema hash, rows, id-set hash), when, in which job, for which purpose')
+    .description('who used which dataset (columns, schema hash, rows, id-set hash), when, in which job (kind, model scored with, outcome), for which purpose')
     .action((dir: string, opts: { job?: string; party?: string }) => {
       process.stdout.write(formatDataUses(dataUses(dir, { jobId: opts.job, party: opts.party })) + '\n');
     });
@@ -464,8 +474,10 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
   const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
   process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);
+  const coordinator = coordinatorAddress(opts);
   const result = await requestScores({
-    coordinator: opts.coordinator ?? config.coordinator,
+    coordinator: coordinator.address,
+    coordinatorSource: coordinator.source,
     transport: clientTransport(opts),
     organisation: config.organisation,
     stateDir: participantStateDir(config, dirname(resolve(opts.config))),
@@ -494,8 +506,32 @@ async function verifyAndReport(dir: string, receiptsDir?: string): Promise<void>
   if (!report.ok) process.exitCode = 4;
 }
 
+/**
+ * Replay only a ledger that verifies (a torn tail from a crash mid-write aside): on any damage, or anything the
+ * replay cannot read, say what and where as FC_LEDGER_DAMAGED and exit 4, rather than replay a partial record.
+ */
+async function replayIntactLedger(dir: string, jobId?: string): Promise<ReplayReport | undefined> {
+  const damaged = (message: string) => {
+    const err = new FedcreditError(ErrorCode.LEDGER_DAMAGED, message, `\`fedcredit audit verify ${dir}\` gives the full report; replay a copy of the ledger that verifies (from the coordinator or a backup)`);
+    process.stderr.write(`fedcredit: ${err.describe()}\n`);
+    process.exitCode = 4;
+    return undefined;
+  };
+  const verified = await verifyLedger(dir);
+  if (!verified.ok && verified.failure!.problem !== 'torn') {
+    const f = verified.failure!;
+    return damaged(`the ledger ${dir} is damaged at entry ${f.seq} (${f.problem}): ${f.detail}; nothing was replayed`);
+  }
+  try {
+    return await replayLedger(dir, { jobId });
+  } catch (err) {
+    return damaged(`replaying the ledger ${dir} failed: ${errorMessage(err)}`);
+  }
+}
+
 interface ClientOptions {
-  coordinator: string;
+  coordinator?: string;
+  config?: string;
   identity?: string;
   insecure?: boolean;
 }
@@ -510,7 +546,8 @@ function clientTransport(opts: { identity?: string; insecure?: boolean }): Trans
 }
 
 function clientFor(opts: ClientOptions): CoordinatorClient {
-  return new CoordinatorClient(opts.coordinator, clientTransport(opts));
+  const { address, source } = coordinatorAddress(opts);
+  return new CoordinatorClient(address, clientTransport(opts), source);
 }
 
 /** A coordinator's or participant's transport: the config's `tls` section, or plaintext with --insecure. */

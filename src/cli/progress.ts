@@ -1,6 +1,7 @@
 /**
  * Job progress for people: a progress bar over training rounds on a terminal, plain lines elsewhere (logs, CI,
- * pipes). Both show round k of n, the participants in the round, training loss, validation AUC and seconds.
+ * pipes). Both show round k of n, the participants in the round, training loss, validation AUC and seconds. A
+ * vertical epoch has no training loss (no party sees the whole model's loss): its lines show the validation AUC alone.
  */
 import cliProgress from 'cli-progress';
 import type { JobEvent } from '../wire/messages.js';
@@ -12,10 +13,14 @@ export interface ProgressRenderer {
 
 const fixed4 = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : '-');
 
+/** Vertical jobs report epochs, which carry no training loss. */
+const hasLoss = (p: NonNullable<JobEvent['progress']>) => p.unit !== 'epoch';
+
 function roundLine(e: JobEvent): string {
   const p = e.progress!;
   const dropped = p.dropped.length ? `  dropped: ${p.dropped.join('; ')}` : '';
-  return `${p.unit || 'round'} ${p.round}/${p.rounds}  participants ${p.participants.length} (${p.participants.join(', ')})  loss ${fixed4(p.trainLoss)}  val AUC ${fixed4(p.validationAuc)}  ${p.seconds.toFixed(1)}s${dropped}`;
+  const loss = hasLoss(p) ? `  loss ${fixed4(p.trainLoss)}` : '';
+  return `${p.unit || 'round'} ${p.round}/${p.rounds}  participants ${p.participants.length} (${p.participants.join(', ')})${loss}  val AUC ${fixed4(p.validationAuc)}  ${p.seconds.toFixed(1)}s${dropped}`;
 }
 
 export function createProgressRenderer(out: NodeJS.WriteStream = process.stdout): ProgressRenderer {
@@ -32,7 +37,7 @@ export function createProgressRenderer(out: NodeJS.WriteStream = process.stdout)
         const p = e.progress;
         if (!bar) {
           bar = new cliProgress.SingleBar(
-            { format: `training [{bar}] ${p.unit || 'round'} {value}/{total} | {n} participants | loss {loss} | val AUC {auc} | {secs}s/${p.unit || 'round'}`, stream: out, hideCursor: true },
+            { format: `training [{bar}] ${p.unit || 'round'} {value}/{total} | {n} participants | ${hasLoss(p) ? 'loss {loss} | ' : ''}val AUC {auc} | {secs}s/${p.unit || 'round'}`, stream: out, hideCursor: true },
             cliProgress.Presets.shades_classic,
           );
           bar.start(p.rounds, 0, { n: 0, loss: '-', auc: '-', secs: '-' });

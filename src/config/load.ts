@@ -13,6 +13,16 @@ export function fieldName(path: readonly PropertyKey[]): string {
   return out || '(top level)';
 }
 
+/** The value at a zod issue path in the parsed config, and whether the field is there at all. */
+function valueAt(root: unknown, path: readonly PropertyKey[]): { present: boolean; value?: unknown } {
+  let at: unknown = root;
+  for (const key of path) {
+    if (at === null || typeof at !== 'object' || !Object.hasOwn(at, key as PropertyKey)) return { present: false };
+    at = (at as Record<PropertyKey, unknown>)[key as PropertyKey];
+  }
+  return { present: at !== undefined, value: at };
+}
+
 /**
  * Validate a parsed value against a schema; on failure throw one FedcreditError that lists every problem as
  * `file: field: what was wrong`, so a user fixes them all in one go.
@@ -21,9 +31,12 @@ export function validateConfig<S extends z.ZodType>(schema: S, value: unknown, s
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((issue) => {
-    const received =
-      issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined ? ' (the field is missing)' : '';
-    return `  ${source}: field \`${fieldName(issue.path)}\`: ${issue.message}${received}`;
+    let found = '';
+    if (issue.code === 'invalid_type') {
+      const at = valueAt(value, issue.path);
+      found = !at.present ? ' (the field is missing)' : at.value !== null && typeof at.value === 'object' ? '' : ` (it is ${JSON.stringify(at.value)?.slice(0, 60) ?? String(at.value)})`;
+    }
+    return `  ${source}: field \`${fieldName(issue.path)}\`: ${issue.message}${found}`;
   });
   throw new FedcreditError(
     ErrorCode.CONFIG_INVALID,

@@ -528,6 +528,15 @@ class Loader {
     const cellReason = this.readCells(record, line, cols.features);
     const labelReason = cols.label === undefined ? undefined : this.readLabel(record[cols.label], line);
     const id = record[cols.id].trim();
+    // The file is read as UTF-8, which turns bytes that are not UTF-8 into U+FFFD: such an id would never match
+    // the same enterprise's id at another party.
+    if (id.includes('\uFFFD')) {
+      throw new FedcreditError(
+        ErrorCode.DATA_REJECTED,
+        `${this.file}: line ${line}, column "${this.spec.id_column}": the id ${preview(id)} holds bytes that are not valid UTF-8 (shown as \uFFFD)`,
+        'save the file as UTF-8 (for a GBK or GB18030 file: iconv -f GB18030 -t UTF-8 in.csv > out.csv), or correct the id on that line',
+      );
+    }
     if (id === '') this.report.invalidIds++;
     const reason = (id === '' ? 'missing_id' : undefined) ?? labelReason ?? cellReason;
     const hash = id === '' ? undefined : this.buckets.add(id, line, reason === undefined ? this.kept : -1, reason === undefined ? NO_REASON : this.reasonCode(reason));

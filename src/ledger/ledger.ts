@@ -16,15 +16,17 @@ import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import { canonicalJson } from './canonical.js';
 import { LedgerError, type Problem } from './errors.js';
 import { fsyncDir, loadOrCreateSigningKey, sign, verifySignature } from './keys.js';
-import { CompactTree, equalBytes, leafHash } from './merkle.js';
+import { CompactTree, MerkleLevels, equalBytes, leafHash, verifyConsistency } from './merkle.js';
 import {
   BLOBS_DIR,
+  checkBlob,
   LOCK_FILE,
   LOG_FILE,
   SIGNERS_FILE,
   TORN_PREFIX,
   ZERO_HASH,
   decodeSignedEntry,
+  type DecodedEntry,
   encodeLedgerEntry,
   encodeSignedEntry,
   frameRecord,
@@ -94,6 +96,8 @@ export class Ledger {
   private failure?: LedgerError;
   private closing?: Promise<void>;
   private head?: SignedTreeHead;
+  /** While held, appends wait in the queue unwritten (see holdAppends). */
+  private held = false;
 
   private constructor(
     readonly dir: string,
@@ -106,6 +110,8 @@ export class Ledger {
     private tree: CompactTree,
     private prevHash: Uint8Array,
     private lastUnixMs: number,
+    /** Every entry's leaf hash and the subtree hashes above them, for consistency proofs. */
+    private readonly leaves: MerkleLevels,
   ) {
     this.logPath = join(dir, LOG_FILE);
     this.blobsDir = join(dir, BLOBS_DIR);
@@ -115,7 +121,9 @@ export class Ledger {
    * Open the ledger in `dir` for appending as `author`, creating the folder, the log and the signing key as needed.
    * Publishes the author's public key in signers.json (refusing a different key for an author already listed),
    * checks the existing log's framing, sequence numbers and hash chain (throwing a LedgerError with the problem and
-   * seq if it is damaged: it will not extend a damaged ledger), and recovers from a torn final record (see tornTail).
+   * seq if it is damaged: it will not extend a damaged ledger), checks that every blob an entry references is in
+   * blobs/ with the recorded SHA-256 (blob_missing / blob_mismatch otherwise), and recovers from a torn final record
+   * (see tornTail).
    */
   static async open(dir: string, author: string, signingKeyFile: string): Promise<Ledger> {
     if (typeof author !== 'string' || author === '') throw new LedgerError('invalid_event', 'a ledger author name is required');
@@ -136,6 +144,8 @@ export class Ledger {
         new LedgerError(problem, `the ledger ${root} is damaged at entry ${seq} (${problem}: ${detail}); it will not be extended. Run \`fedcredit audit verify ${root}\` for the full report.`, { seq });
       if (scan.broken) throw damaged(scan.broken.index, 'changed', scan.broken.reason);
       const tree = new CompactTree();
+      const leaves = new MerkleLevels();
+      const withBlobs: Pick<DecodedEntry, 'seq' | 'kind' | 'blobs'>[] = [];
       let prev = ZERO_HASH;
       let lastUnixMs = 0;
       for (const rec of scan.records) {
@@ -148,11 +158,25 @@ export class Ledger {
         }
         if (entry.seq !== rec.index) throw damaged(rec.index, entry.seq > rec.index ? 'missing' : 'reordered', `the record in that position is entry ${entry.seq}`);
         if (!equalBytes(entry.prevHash, prev)) throw damaged(rec.index, 'changed', 'its prev_hash is not the hash of the entry before it');
-        tree.append(leafHash(rec.payload));
+        const leaf = leafHash(rec.payload);
+        tree.append(leaf);
+        leaves.append(leaf);
         prev = sha256(rec.payload);
         lastUnixMs = Math.max(lastUnixMs, entry.unixMs);
+        if (entry.blobs.length > 0) withBlobs.push({ seq: entry.seq, kind: entry.kind, blobs: entry.blobs });
       }
-      const ledger = new Ledger(root, author, key.publicKeyRaw, key.privateKey, fh, scan.end, scan.records.length, tree, prev, lastUnixMs);
+      const checked = new Set<string>();
+      for (const entry of withBlobs) {
+        for (const ref of entry.blobs) {
+          const id = hex(ref.sha256);
+          if (checked.has(`${id}/${ref.size}`)) continue;
+          const problem = await checkBlob(join(root, BLOBS_DIR, id), ref.sha256, ref.size);
+          if (problem === 'absent') throw damaged(entry.seq, 'blob_missing', `entry ${entry.seq} (${entry.kind}) references blob "${ref.name}" (${ref.size} bytes, SHA-256 ${id}), which is not in ${BLOBS_DIR}/`);
+          if (problem) throw damaged(entry.seq, 'blob_mismatch', `${BLOBS_DIR}/${id} (blob "${ref.name}" of entry ${entry.seq}, ${entry.kind}) ${problem}, where the entry recorded ${ref.size} bytes with SHA-256 ${id}`);
+          checked.add(`${id}/${ref.size}`);
+        }
+      }
+      const ledger = new Ledger(root, author, key.publicKeyRaw, key.privateKey, fh, scan.end, scan.records.length, tree, prev, lastUnixMs, leaves);
       if (scan.torn) {
         // Keep the incomplete record's bytes as evidence, durably, before cutting them off the log.
         const file = await writeTornFile(root, bytes.subarray(scan.torn.offset));
@@ -194,8 +218,49 @@ export class Ledger {
     return copyHead(this.head);
   }
 
+  /**
+   * Hold appends: they queue, unwritten, until releaseAppends() (or are refused by refuseAppends()). A coordinator
+   * holds its ledger at start until the participants have shown it their newest receipts.
+   */
+  holdAppends(): void {
+    this.held = true;
+  }
+
+  releaseAppends(): void {
+    this.held = false;
+    this.kick();
+  }
+
+  /** Refuse every queued and later append with `err` (the ledger must not be extended). */
+  refuseAppends(err: LedgerError): void {
+    this.failure ??= err;
+    this.held = false;
+    this.kick();
+  }
+
+  /**
+   * Is this ledger an extension of the one `head` (a receipt a participant kept) was issued for? Checks the receipt's
+   * signature with this ledger's key, then the RFC 6962 consistency proof from the receipt's size to the current
+   * tree. `proof` is that proof, for the participant to check in turn.
+   */
+  checkReceipt(head: SignedTreeHead): { ok: true; proof: Uint8Array[] } | { ok: false; problem: 'foreign' | 'shorter' | 'inconsistent'; detail: string } {
+    const issued = Number.isSafeInteger(head.unixMs) && head.unixMs >= 0 ? new Date(head.unixMs).toISOString() : '?';
+    if (head.signer !== this.author || !verifySignature(this.publicKeyRaw, treeHeadSignatureInput(head.size, head.root, head.unixMs), head.signature)) {
+      return { ok: false, problem: 'foreign', detail: `the receipt (size ${head.size}, signer "${head.signer}", issued ${issued}) is not signed by this ledger's key (author "${this.author}")` };
+    }
+    if (head.size > this.count) {
+      return { ok: false, problem: 'shorter', detail: `the receipt (issued ${issued}) covers ${head.size} entries, but the ledger ${this.dir} holds ${this.count}: ${head.size - this.count === 1 ? `entry ${this.count} was` : `entries ${this.count}..${head.size - 1} were`} removed after the receipt was issued` };
+    }
+    const proof = this.leaves.consistencyProof(head.size, this.count);
+    if (!verifyConsistency(head.size, this.count, head.root, this.tree.root(), proof)) {
+      return { ok: false, problem: 'inconsistent', detail: `the receipt (issued ${issued}) covers ${head.size} entries with root ${hex(head.root).slice(0, 16)}…, but the first ${head.size} entries of the ledger ${this.dir} (of ${this.count}) have another root: its history was rewritten after the receipt was issued` };
+    }
+    return { ok: true, proof };
+  }
+
   /** Wait for the appends already made, then release the log and the folder's lock. Later appends are refused. */
   close(): Promise<void> {
+    if (this.held) this.refuseAppends(new LedgerError('closed', `the ledger ${this.dir} was closed while its appends were held; they were not recorded`));
     this.closing ??= (async () => {
       while (this.draining) await this.draining;
       await this.fh.close();
@@ -205,8 +270,12 @@ export class Ledger {
     return this.closing;
   }
 
+  private get waiting(): boolean {
+    return this.held && !this.failure;
+  }
+
   private kick(): void {
-    if (this.draining) return;
+    if (this.draining || this.waiting) return;
     this.draining = this.drain().finally(() => {
       this.draining = undefined;
       if (this.queue.length > 0) this.kick();
@@ -214,7 +283,7 @@ export class Ledger {
   }
 
   private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !this.waiting) {
       const batch = this.queue.splice(0, MAX_BATCH);
       if (this.failure) {
         for (const q of batch) q.reject(this.failure);
@@ -250,16 +319,17 @@ export class Ledger {
     let prev = this.prevHash;
     let seq = this.count;
     const frames: Buffer[] = [];
-    const staged: { q: Queued; seq: number; root: Uint8Array }[] = [];
+    const staged: { q: Queued; seq: number; root: Uint8Array; leaf: Uint8Array }[] = [];
     for (const q of batch) {
       this.lastUnixMs = Math.max(this.lastUnixMs, Date.now()); // entry times never go backwards
       const blobs: BlobRef[] = q.blobs.map((b) => ({ name: b.name, sha256: b.sha256, size: b.bytes.length }));
       const entryBytes = encodeLedgerEntry({ seq, unixMs: this.lastUnixMs, author: this.author, prevHash: prev, jobId: q.jobId, kind: q.kind, bodyJson: q.bodyJson, blobs });
       const signed = encodeSignedEntry(entryBytes, sign(this.privateKey, entryBytes));
       frames.push(frameRecord(signed));
-      tree.append(leafHash(signed));
+      const leaf = leafHash(signed);
+      tree.append(leaf);
       prev = sha256(signed);
-      staged.push({ q, seq, root: tree.root() });
+      staged.push({ q, seq, root: tree.root(), leaf });
       seq += 1;
     }
     const bytes = Buffer.concat(frames);
@@ -279,6 +349,7 @@ export class Ledger {
     this.tree = tree;
     this.prevHash = prev;
     this.fileSize += bytes.length;
+    for (const st of staged) this.leaves.append(st.leaf);
     for (const s of staged) {
       this.count = s.seq + 1;
       this.head = this.signHead(s.seq + 1, s.root);

@@ -6,6 +6,7 @@
  * entries.log is a sequence of records  [u32 BE length L][L bytes: SignedEntry][u32 BE CRC-32 of those L bytes].
  */
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
 
@@ -179,4 +180,19 @@ export function parseSigners(text: string): Record<string, Uint8Array> {
     if (typeof key === 'string' && /^[0-9a-fA-F]{64}$/.test(key)) out[author] = new Uint8Array(Buffer.from(key, 'hex'));
   }
   return out;
+}
+
+/** null if the file holds exactly the bytes with this hash and size; 'absent'; or what is wrong with it. */
+export async function checkBlob(path: string, digest: Uint8Array, size: number): Promise<string | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'absent';
+    return `cannot be read (${(err as Error).message})`;
+  }
+  const actual = sha256(bytes);
+  if (bytes.length === size && Buffer.from(actual).equals(Buffer.from(digest))) return null;
+  return `holds ${bytes.length} bytes with SHA-256 ${hex(actual).slice(0, 16)}…`;
 }

@@ -4,13 +4,12 @@
  * is the algorithm in prose; this file follows it step by step.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Problem } from './errors.js';
 import { verifySignature } from './keys.js';
 import { decodeTreeHead, verifyTreeHead, type SignedTreeHead } from './ledger.js';
 import { CompactTree, EMPTY_ROOT, equalBytes, leafHash } from './merkle.js';
-import { BLOBS_DIR, LOG_FILE, SIGNERS_FILE, TORN_PREFIX, ZERO_HASH, decodeSignedEntry, hex, parseSigners, scanRecords, sha256, type DecodedSigned, type RawRecord } from './records.js';
+import { BLOBS_DIR, LOG_FILE, SIGNERS_FILE, TORN_PREFIX, ZERO_HASH, checkBlob, decodeSignedEntry, hex, parseSigners, scanRecords, sha256, type DecodedSigned, type RawRecord } from './records.js';
 
 export type { Problem } from './errors.js';
 
@@ -29,6 +28,8 @@ export interface VerifyReport {
   blobsChecked: number;
   /** Receipts whose signature and root were checked against the ledger. */
   receiptsChecked: number;
+  /** The checked receipt that covers the most entries: where it was found, its size and when it was issued. */
+  newestReceipt?: { where: string; size: number; issued: string };
   failure?: { seq: number; problem: Problem; detail: string };
   /** Things worth knowing that do not fail verification (unreadable receipts, set-aside torn bytes). */
   warnings: string[];
@@ -160,6 +161,7 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
     report.receiptsChecked += 1;
     if (equalBytes(root, r.head.root)) {
       matched.push(size);
+      if (!report.newestReceipt || size >= report.newestReceipt.size) report.newestReceipt = { where: r.where, size, issued };
       continue;
     }
     const lastGood = Math.max(0, ...matched.filter((m) => m < size));
@@ -227,21 +229,6 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
     }
     return undefined;
   }
-}
-
-/** null if the file holds exactly the bytes with this hash and size; 'absent'; or what is wrong with it. */
-async function checkBlob(path: string, digest: Uint8Array, size: number): Promise<string | null> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return 'absent';
-    return `cannot be read (${(err as Error).message})`;
-  }
-  const actual = sha256(bytes);
-  if (bytes.length === size && equalBytes(actual, digest)) return null;
-  return `holds ${bytes.length} bytes with SHA-256 ${short(actual)}`;
 }
 
 /** Every *.sth file (a TreeHead) and every line of every *.receipts file (a hex TreeHead) under `root`. */
@@ -339,7 +326,18 @@ export function formatVerifyReport(r: VerifyReport): string {
   }
   lines.push(`  tree head: size ${r.treeHead.size}, root ${r.treeHead.root}`);
   lines.push(`  receipts: ${r.receiptsChecked} checked${r.receiptsChecked && r.ok ? ', all consistent with this ledger' : ''}`);
+  if (r.newestReceipt) lines.push(`  coverage: ${receiptCoverage(r.newestReceipt, r.entries)}`);
   for (const w of r.warnings.slice(0, 6)) lines.push(`  note: ${w}`);
   if (r.warnings.length > 6) lines.push(`  note: … and ${r.warnings.length - 6} more`);
   return lines.join('\n');
+}
+
+/** How much of the ledger the newest receipt vouches for: what a participant could prove if the ledger were cut back. */
+function receiptCoverage(newest: NonNullable<VerifyReport['newestReceipt']>, entries: number): string {
+  const covered = newest.size === 0 ? 'no entries' : `entries 0..${newest.size - 1}`;
+  const rest = entries - newest.size;
+  return (
+    `the newest receipt (${newest.where}, issued ${newest.issued}) covers ${newest.size} of ${entries} entries (${covered})` +
+    (rest > 0 ? `; the last ${rest} ${rest === 1 ? 'entry is' : 'entries are'} covered by no receipt given` : '; every entry is covered')
+  );
 }

@@ -12,6 +12,8 @@ import type { Transport } from '../wire/transport.js';
 
 export interface ScoreRequest {
   coordinator: string;
+  /** Where the address came from, named if the coordinator cannot be reached. */
+  coordinatorSource?: string;
   /** The bank's submitter identity (or plaintext in tests). */
   transport: Transport;
   /** The guest's organisation and state folder (its participant config's). */
@@ -31,7 +33,7 @@ export interface ScoreResult {
 }
 
 export async function requestScores(r: ScoreRequest): Promise<ScoreResult> {
-  const client = new CoordinatorClient(r.coordinator, r.transport);
+  const client = new CoordinatorClient(r.coordinator, r.transport, r.coordinatorSource);
   try {
     const model = await client.getJob(r.modelJob);
     const [guest, ...hosts] = model.participants;

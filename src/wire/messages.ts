@@ -20,6 +20,8 @@ export interface Hello {
   protocolVersion: number;
   featureColumns: string[];
   hasLabels: boolean;
+  /** The newest encoded TreeHead the participant holds; empty or absent if none. */
+  newestReceipt?: Uint8Array;
 }
 
 export interface JobAccepted {
@@ -163,6 +165,10 @@ export type ParticipantReply = DistributiveOmit<ParticipantMessage, 'jobId' | 'r
 export interface Welcome {
   coordinatorVersion: string;
   protocolVersion: number;
+  /** The coordinator's current encoded TreeHead (empty or absent from a coordinator that sends none). */
+  treeHead?: Uint8Array;
+  /** RFC 6962 consistency proof from the Hello's receipt to treeHead (empty without a receipt). */
+  consistencyProof?: Uint8Array[];
 }
 
 export interface JobOffer {
