@@ -399,8 +399,13 @@ export class VerticalRun extends VerticalBase {
     }
     const iv = (reports.get(this.spec.guest)!.report.iv ?? []) as { feature: string; party: string; iv: number; selected: boolean }[];
     const statistics = Object.fromEntries([...reports].map(([org, r]) => [org, r.report.statistics]));
-    const summary = { iv, model_features: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.model_features])), statistics };
+    const warnings = (reports.get(this.spec.guest)!.report.warnings ?? []) as string[];
+    const summary = { iv, warnings, model_features: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.model_features])), statistics };
     await this.record('binning_completed', summary);
+    for (const warning of warnings) {
+      this.log.warn({ job: this.id, warning }, 'binning lost a strong feature');
+      this.emit('binning', `warning: ${warning}`);
+    }
     const kept = iv.filter((r) => r.selected).length;
     this.emit('binning', `${kept} of ${iv.length} features reach IV ${b.iv_threshold}; strongest: ${[...iv].sort((x, y) => y.iv - x.iv).slice(0, 3).map((r) => `${r.party}/${r.feature} ${r.iv.toFixed(3)}`).join(', ')}`);
     return summary;

@@ -200,7 +200,8 @@ describe('model report', () => {
     }
     const features = element(html, 'section', 'features');
     for (const f of FEATURES) expect(features).toContain(`<td>${f}</td>`);
-    expect(features).toContain('suspicious'); // PAY_0's IV is above 0.5 on this data
+    expect(features).toContain('very strong'); // PAY_0's IV is between 0.5 and 1 on this data: strong, not a leak
+    expect(features).not.toContain('leakage</td>');
     for (const id of ['summary', 'discrimination', 'ranking', 'cutoff', 'calibration', 'training', 'scorecard', 'stability', 'fairness']) {
       expect(element(html, 'section', id)).not.toContain('class="note"');
     }
@@ -379,7 +380,8 @@ describe('model report', () => {
   });
 
   it('reads IV and PSI with the usual thresholds', () => {
-    expect([0.01, 0.05, 0.2, 0.4, 0.6].map(ivStrength)).toEqual(['useless', 'weak', 'medium', 'strong', 'suspicious']);
+    expect([0.01, 0.05, 0.2, 0.4, 0.6, 1.2].map((iv) => ivStrength(iv))).toEqual(['useless', 'weak', 'medium', 'strong', 'very strong', 'check for leakage']);
+    expect(ivStrength(0.7, { caution: 0.8, leakage: 2 })).toBe('strong');
     expect([0.05, 0.1, 0.2, 0.25, 0.4].map(psiStatus)).toEqual(['stable', 'moderate shift', 'moderate shift', 'significant shift', 'significant shift']);
   });
 });

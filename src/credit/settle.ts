@@ -124,7 +124,8 @@ export function settleCategoryBins(fine: BinCounts, spec: BinningSpec, feature =
 export interface IvOutcome {
   feature: string;
   party?: string;
-  fineIv: number;
+  /** Absent: the fine bins were kept (no merge), so the same as iv. */
+  fineIv?: number;
   iv: number;
   selected: boolean;
 }
@@ -140,12 +141,37 @@ export const IV_LOSS_WARNING = 0.5;
 export function binningWarnings(rows: readonly IvOutcome[], ivThreshold: number): string[] {
   const out: string[] = [];
   for (const r of rows) {
-    if (!(r.fineIv >= ivThreshold) || r.fineIv <= 0) continue;
+    const fineIv = r.fineIv ?? r.iv;
+    if (!(fineIv >= ivThreshold) || fineIv <= 0) continue;
     const who = r.party ? `${r.feature} (${r.party})` : r.feature;
-    const figures = `IV ${r.iv.toFixed(4)} in its final bins against ${r.fineIv.toFixed(4)} in its fine bins`;
+    const figures = `IV ${r.iv.toFixed(4)} in its final bins against ${fineIv.toFixed(4)} in its fine bins`;
     const fix = `set binning.features.${r.feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`;
     if (!r.selected) out.push(`${who} was dropped: ${figures}, threshold ${ivThreshold}; ${fix}`);
-    else if (r.iv < (1 - IV_LOSS_WARNING) * r.fineIv) out.push(`${who} lost ${Math.round((100 * (r.fineIv - r.iv)) / r.fineIv)}% of its information value in merging: ${figures}; ${fix}`);
+    else if (r.iv < (1 - IV_LOSS_WARNING) * fineIv) out.push(`${who} lost ${Math.round((100 * (fineIv - r.iv)) / fineIv)}% of its information value in merging: ${figures}; ${fix}`);
   }
   return out;
+}
+
+/**
+ * Why a job's binning options do not fit a party's features, as [config field, message naming the fix], or undefined
+ * when they fit: a categorical feature without binning, a job that types a feature differently from the owner's data
+ * schema, a monotonic trend or special values on a category, category options on a number.
+ */
+export function binningConflict(spec: BinningSpec | undefined, features: readonly { name: string; category: boolean }[]): [string, string] | undefined {
+  for (const { name, category } of features) {
+    if (!spec) {
+      if (category) return ['binning', `${name} is a category (type: category in the data schema): it enters a model through the WOE of its levels; add a binning: section to the job, or leave ${name} out`];
+      continue;
+    }
+    if (category && !spec.woe_transform) return ['binning.woe_transform', `${name} is a category: a model reads it only as the WOE of its level; set binning.woe_transform: true, or leave ${name} out`];
+    const own = spec.features?.[name];
+    if (!own) continue;
+    const field = `binning.features.${name}`;
+    if (own.type === 'category' && !category) return [`${field}.type`, `the job declares ${name} a category but the data owner's schema has it as a number; remove ${field}.type, or declare type: category in data.features`];
+    if (own.type === 'number' && category) return [`${field}.type`, `the job declares ${name} a number but the data owner's schema has it as a category; remove ${field}.type, or set it to category`];
+    if (category && own.monotonic !== undefined) return [`${field}.monotonic`, `${name} is a category: its levels have no order, so they are grouped by default rate; remove ${field}.monotonic`];
+    if (category && own.special_values !== undefined) return [`${field}.special_values`, `${name} is a category: every level already gets its own WOE; remove ${field}.special_values (a code such as 98 is just a level)`];
+    if (!category && (own.rare_share !== undefined || own.unseen !== undefined)) return [field, `rare_share and unseen apply to categories, and ${name} is a number in the data owner's schema; remove them, or declare type: category in data.features`];
+  }
+  return undefined;
 }

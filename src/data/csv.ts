@@ -38,6 +38,9 @@ export interface LoadedDataset {
   y?: Float32Array;
   /** Values of data.group_columns, one string per kept row (missing cells are ''). */
   groups: Record<string, string[]>;
+  /** Categorical features (type: category): their levels in order of first appearance in the file; x holds a
+   * level's index in this list (NaN: missing). */
+  levels?: Record<string, string[]>;
   rows: number;
   report: LoadReport;
 }
@@ -129,7 +132,7 @@ export async function loadDataset(spec: DatasetSpec, opts: LoadOptions = {}): Pr
 
 /** A row store's rows in memory. */
 export function datasetOf(store: RowStore): LoadedDataset {
-  return { ...store.materialise(), features: store.features, rows: store.rows, report: store.meta.report };
+  return { ...store.materialise(), features: store.features, rows: store.rows, report: store.meta.report, ...(store.meta.levels ? { levels: store.meta.levels } : {}) };
 }
 
 /** A few human lines for logs. */
@@ -202,6 +205,8 @@ class Loader {
   private readonly nonNumericCounts: Uint32Array;
   private readonly imputedCounts: Uint32Array;
   private readonly report: LoadReport;
+  /** Per feature: level -> code, for categorical features only. */
+  private readonly levelCodes: (Map<string, number> | undefined)[];
 
   constructor(
     private readonly spec: DatasetSpec,
@@ -223,6 +228,7 @@ class Loader {
     this.missingCounts = new Uint32Array(features.length);
     this.nonNumericCounts = new Uint32Array(features.length);
     this.imputedCounts = new Uint32Array(features.length);
+    this.levelCodes = features.map((f) => (f.type === 'category' ? new Map<string, number>() : undefined));
     this.report = {
       file,
       rowsRead: 0,
@@ -273,6 +279,7 @@ class Loader {
       rows: this.kept,
       labels: this.labelColumn !== undefined,
       groupColumns: this.spec.group_columns ?? [],
+      ...(this.levelCodes.some((m) => m) ? { levels: Object.fromEntries(this.features.flatMap((f, j) => (this.levelCodes[j] ? [[f.name, [...this.levelCodes[j]!.keys()]]] : []))) } : {}),
       report,
       idSetSha256,
       blockRows,
@@ -518,6 +525,12 @@ class Loader {
       if (this.missing.has(cell)) {
         problem = 'missing';
         this.missingCounts[j]++;
+      } else if (this.levelCodes[j]) {
+        const codes = this.levelCodes[j]!;
+        let code = codes.get(cell);
+        if (code === undefined) codes.set(cell, (code = codes.size));
+        x[j] = code;
+        continue;
       } else {
         const value = Number(cell);
         if (fitsType(value, feature.type)) {
