@@ -949,7 +949,7 @@ export class VerticalParty extends PartyChannel {
     this.scorecard = assembleScorecard(scaling, base, [...own, ...annotated]);
     const bytes = JSON.stringify(this.scorecard, null, 2);
     writeFileSync(join(this.jobDir, SCORECARD_FILE), bytes, { mode: 0o600 });
-    writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes }), { mode: 0o600 });
+    writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes, notHeldParties: this.hosts }), { mode: 0o600 });
     this.log.info({ job: this.id, file: join(this.jobDir, 'scorecard.pmml') }, 'scorecard written (JSON and PMML)');
     return { features: this.scorecard.features.length, base_points: base, score_range: scoreRange(this.scorecard), scorecard_sha256: createHash('sha256').update(bytes).digest('hex') };
   }

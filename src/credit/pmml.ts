@@ -13,6 +13,11 @@
  * and the MiningField returns invalid for any other (invalidValueTreatment="returnInvalid").
  * partialScore = the bin's points and initialScore = basePoints.
  *
+ * An enterprise a party does not hold (vertical scoring): with `notHeldParties`, one more DataField per such party,
+ * `not_held_by_<party>` (1 when the party holds no record of the enterprise), and each of its features' first
+ * Attribute scores notHeldPoints when it is 1, as fedcredit's scoring does; left out or missing, the party is taken
+ * to hold the record. fedcredit never gives such a feature as a reason; a PMML engine ranks it like any other.
+ *
  * Reason codes: reasonCodeAlgorithm="pointsBelow" with baselineMethod="max"; each Characteristic's baselineScore is
  * the highest points of its bins (the card's baselineScore) and its reasonCode is the feature name, so the engine
  * ranks features by baseline − points, as `reasonCodes` does. Characteristics follow the card's order (by feature
@@ -47,7 +52,10 @@ function num(x: number): string {
   return String(x);
 }
 
-export function scorecardToPmml(card: Scorecard, opts: { modelName?: string; reasonCodes?: number } = {}): string {
+/** The PMML field that says a party holds no record of the enterprise. */
+export const notHeldField = (party: string): string => `not_held_by_${party}`;
+
+export function scorecardToPmml(card: Scorecard, opts: { modelName?: string; reasonCodes?: number; notHeldParties?: string[] } = {}): string {
   const k = opts.reasonCodes ?? 3;
   if (!Number.isInteger(k) || k < 0) throw new RangeError(`reasonCodes must be an integer ≥ 0, got ${k}`);
   if (card.features.length === 0) throw new RangeError('a scorecard without features cannot be written to PMML (it needs one Characteristic or more)');
@@ -61,7 +69,8 @@ export function scorecardToPmml(card: Scorecard, opts: { modelName?: string; rea
   out(1, `<Header description="${attr(`fedcredit points scorecard: ${s.baseScore} points at odds ${s.baseOdds}:1, ${s.pdo} points to double the odds`)}">`);
   out(2, '<Application name="fedcredit"/>');
   out(1, '</Header>');
-  out(1, `<DataDictionary numberOfFields="${card.features.length}">`);
+  const notHeldParties = (opts.notHeldParties ?? []).filter((p) => card.features.some((f) => f.party === p));
+  out(1, `<DataDictionary numberOfFields="${card.features.length + notHeldParties.length}">`);
   const levelsOf = (f: Scorecard['features'][number]) => f.bins.flatMap((b) => b.categories ?? []);
   const categorical = (f: Scorecard['features'][number]) => f.bins.some((b) => b.categories);
   for (const f of card.features) {
@@ -75,10 +84,12 @@ export function scorecardToPmml(card: Scorecard, opts: { modelName?: string; rea
       out(2, `<DataField name="${attr(f.feature)}" optype="categorical" dataType="string"/>`);
     }
   }
+  for (const p of notHeldParties) out(2, `<DataField name="${attr(notHeldField(p))}" optype="categorical" dataType="integer"/>`);
   out(1, '</DataDictionary>');
   out(1, `<Scorecard modelName="${attr(modelName)}" functionName="regression" algorithmName="${attr('logistic regression on WOE')}" initialScore="${num(card.basePoints)}" useReasonCodes="true" reasonCodeAlgorithm="pointsBelow" baselineMethod="max">`);
   out(2, '<MiningSchema>');
   for (const f of card.features) out(3, `<MiningField name="${attr(f.feature)}" usageType="active" invalidValueTreatment="${categorical(f) && f.unseen === 'reject' ? 'returnInvalid' : 'asIs'}"/>`);
+  for (const p of notHeldParties) out(3, `<MiningField name="${attr(notHeldField(p))}" usageType="active" invalidValueTreatment="asIs"/>`);
   out(2, '</MiningSchema>');
   out(2, '<Output>');
   out(3, '<OutputField name="score" feature="predictedValue" dataType="double" optype="continuous"/>');
@@ -88,6 +99,11 @@ export function scorecardToPmml(card: Scorecard, opts: { modelName?: string; rea
   for (const f of card.features) {
     const field = attr(f.feature);
     out(3, `<Characteristic name="${attr(`${f.feature} points`)}" reasonCode="${field}" baselineScore="${num(f.baselineScore)}">`);
+    if (notHeldParties.includes(f.party)) {
+      out(4, `<Attribute partialScore="${num(f.notHeldPoints ?? 0)}">`);
+      out(5, `<SimplePredicate field="${attr(notHeldField(f.party))}" operator="equal" value="1"/>`);
+      out(4, '</Attribute>');
+    }
     const missing = f.bins[f.bins.length - 1]!;
     out(4, `<Attribute partialScore="${num(missing.points)}">`);
     out(5, `<SimplePredicate field="${field}" operator="isMissing"/>`);
