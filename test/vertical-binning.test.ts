@@ -42,8 +42,10 @@ function binningOf(dir: string): { features: BinnedFeature[]; iv: IvRow[] | null
 const rates = (c: BinCounts, valueBins: number) => Array.from({ length: valueBins }, (_, b) => c.events[b]! / c.totals[b]!);
 const strictlyMonotone = (r: number[]) => r.every((v, i) => i === 0 || v > r[i - 1]!) || r.every((v, i) => i === 0 || v < r[i - 1]!);
 
-const BANK = ['RevolvingUtilizationOfUnsecuredLines', 'age', 'DebtRatio', 'MonthlyIncome', 'NumberOfOpenCreditLinesAndLoans', 'NumberRealEstateLoansOrLines'];
-const BUREAU = ['NumberOfTime30-59DaysPastDueNotWorse', 'NumberOfTime60-89DaysPastDueNotWorse', 'NumberOfTimes90DaysLate', 'NumberOfDependents'];
+const BANK = ['RevolvingUtilizationOfUnsecuredLines', 'age', 'DebtRatio', 'NumberOfOpenCreditLinesAndLoans', 'NumberRealEstateLoansOrLines', 'NumberOfDependents'];
+const BUREAU = ['NumberOfTime30-59DaysPastDueNotWorse', 'NumberOfTime60-89DaysPastDueNotWorse', 'NumberOfTimes90DaysLate', 'MonthlyIncome'];
+/** The bureau holds no record of one borrower in 40: they are outside training, and scored without its data. */
+const lackedByBureau = (r: Row) => Number(r['']) % 40 === 0;
 const ZERO_INFLATED = 'NumberOfTime60-89DaysPastDueNotWorse';
 
 describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
@@ -55,10 +57,10 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
     rows = readCsv(join(DATASETS, 'give_me_some_credit', 'cs-training.csv')).slice(0, 60_000);
     const id = (r: Row) => `c${r['']}`;
     writeCsv(join(dataDir, 'bank.csv'), ['id', 'default', ...BANK], rows.map((r) => [id(r), r.SeriousDlqin2yrs!, ...BANK.map((f) => r[f]!)]));
-    writeCsv(join(dataDir, 'bureau.csv'), ['id', ...BUREAU], rows.map((r) => [id(r), ...BUREAU.map((f) => r[f]!)]));
+    writeCsv(join(dataDir, 'bureau.csv'), ['id', ...BUREAU], rows.filter((r) => !lackedByBureau(r)).map((r) => [id(r), ...BUREAU.map((f) => r[f]!)]));
     fed = await TestFederation.start([
       { name: 'bank', data: spec(join(dataDir, 'bank.csv'), BANK.map((f) => [f, 'number']), { label_column: 'default' }) },
-      { name: 'bureau', data: spec(join(dataDir, 'bureau.csv'), BUREAU.map((f) => [f, 'integer'])) },
+      { name: 'bureau', data: spec(join(dataDir, 'bureau.csv'), BUREAU.map((f) => [f, f === 'MonthlyIncome' ? 'number' : 'integer'])) },
     ]);
   });
   afterAll(async () => fed?.stop());
@@ -108,6 +110,7 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
     // The guest's counts of the host's bins equal a central count on the same training rows and final bins.
     const train = readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'aligned-ids.csv'), 'utf8').trim().split('\n').slice(1).filter((l) => l.endsWith(',train')).map((l) => l.split(',')[0]!);
     const byId = new Map(rows.map((r) => [`c${r['']}`, r]));
+    expect(train.some((id) => lackedByBureau(byId.get(id)!))).toBe(false);
     const central = binCounts(train.map((id) => Number(byId.get(id)!['NumberOfTime30-59DaysPastDueNotWorse'])), train.map((id) => Number(byId.get(id)!.SeriousDlqin2yrs)), late.edges, late.specials);
     expect(bank.hostCounts[late.feature]).toEqual(central);
     // Warnings: exactly the features binning lost, in the ledger, the job's events and the guest's record.
@@ -123,6 +126,32 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
     const card = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'scorecard.json'), 'utf8')) as Scorecard;
     const cardLate = card.features.find((f) => f.feature === late.feature)!;
     expect(cardLate.bins.filter((b) => b.special !== undefined).map((b) => b.label)).toEqual(['= 96', '= 98']);
+
+    // Scoring borrowers the bureau holds no record of: neutral on its features (0 points, no reason), not its
+    // missing bins (MonthlyIncome's missing bin has its own WOE), flagged per borrower and counted.
+    const bureauFeatures = new Set(card.features.filter((f) => f.party === 'bureau').map((f) => f.feature));
+    expect(card.features.find((f) => f.feature === 'MonthlyIncome')!.bins.at(-1)!.points).not.toBe(0);
+    const lacked = rows.filter(lackedByBureau).slice(0, 25);
+    const held = train.slice(0, 25).map((id) => byId.get(id)!);
+    const transport = await fed.identity('bank', 'submitter');
+    const scored = await requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir: join(fed.dir, 'fedcredit-state', 'bank'), modelJob: jobId, ids: [...lacked, ...held].map((r) => `c${r['']}`), idFormat: 'any', purpose: 'test: borrowers the bureau lacks' });
+    const out = parse(scored.csv, { columns: true }) as Row[];
+    expect(out).toHaveLength(50);
+    const value = (r: Row, f: string) => (r[f] === 'NA' ? Number.NaN : Number(r[f]));
+    for (const o of out) {
+      const r = byId.get(o.enterprise_id!.toLowerCase())!;
+      const lacks = lackedByBureau(r);
+      expect(o.hosts_missing).toBe(lacks ? 'bureau' : '');
+      const values = Object.fromEntries(card.features.map((f) => [f.feature, lacks && bureauFeatures.has(f.feature) ? Number.NaN : value(r, f.feature)]));
+      const expected = scoreRecord(card, values, lacks ? bureauFeatures : undefined);
+      expect(Number(o.points)).toBeCloseTo(expected.score, 6);
+      if (lacks) {
+        expect(Number(o.points)).not.toBeCloseTo(scoreRecord(card, values).score, 2); // what the missing bins would give
+        for (const k of [1, 2, 3]) expect(o[`reason_${k}`] ?? '').not.toMatch(/^bureau\//);
+      }
+    }
+    const batch = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', scored.jobId), 'batch-report.json'), 'utf8')) as { notHeld: Record<string, number> };
+    expect(batch.notHeld).toEqual({ bureau: 25 });
   });
 });
 
