@@ -91,6 +91,7 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
       expect(r.fineIv, r.feature).toBeGreaterThanOrEqual(r.iv - 1e-12);
       expect(['ascending', 'descending']).toContain(r.trend);
     }
+    console.log(`GMSC bank + bureau, default binning: ${last.message}; IV final/fine: ${recorded.iv.map((r) => `${r.feature} ${r.iv.toFixed(3)}/${r.fineIv!.toFixed(3)}${r.selected ? '' : ' (dropped)'}`).join(', ')}; ${recorded.warnings.length} warnings`);
     // The zero-inflated count: kept, with most of its fine-bin IV (0.58 on the whole file), cut between 0 and 1.
     expect(row(ZERO_INFLATED).selected).toBe(true);
     expect(row(ZERO_INFLATED).iv).toBeGreaterThan(0.4);
@@ -192,6 +193,7 @@ describe('German credit with its categories on both sides', () => {
     const lender = binningOf(lenderDir);
     const registry = binningOf(participantJobDir(fed.dir, 'registry', jobId));
     const iv = Object.fromEntries(lender.iv!.map((r) => [r.feature, r]));
+    console.log(`German credit with categories: ${last.message}; IV final/fine: ${lender.iv!.map((r) => `${r.feature} ${r.iv.toFixed(3)}/${r.fineIv!.toFixed(3)}`).join(', ')}`);
     expect(iv.CheckingAccountStatus!.type).toBe('category');
     expect(iv.CheckingAccountStatus!.iv).toBeGreaterThan(0.5); // A14 (no checking account) is far safer
     expect(Math.max(...lender.iv!.map((r) => r.iv))).toBe(iv.CheckingAccountStatus!.iv);
