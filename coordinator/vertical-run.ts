@@ -472,7 +472,8 @@ export class VerticalRun extends VerticalBase {
       parts: Object.fromEntries([...parts].map(([org, r]) => [org, { sha256: r.report.part_sha256 }])),
       intersection: psi.intersection,
       test: { rows: evaluation.rows, auc: evaluation.test_auc, ks: evaluation.test_ks, evaluation: evaluation.evaluation ?? null },
-      ...(credit.binning ? { iv: credit.binning.iv } : {}),
+      // Every candidate feature's fine-bin and final IV, and the features binning lost (named, not silently gone).
+      ...(credit.binning ? { iv: credit.binning.iv, binning_warnings: credit.binning.warnings ?? [] } : {}),
       // The guest's commitment to the scorecard it exported (the points stay with the parties and the guest).
       ...(credit.scorecard ? { scorecard: { sha256: credit.scorecard.scorecard_sha256, base_points: credit.scorecard.base_points, score_range: credit.scorecard.score_range } } : {}),
       ...(evaluation.fairness ? { fairness: evaluation.fairness } : {}),

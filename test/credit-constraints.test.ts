@@ -58,6 +58,12 @@ describe('fine bins from exact quantiles, with mass points', () => {
     expect(settled.iv).toBeGreaterThanOrEqual(defaults.iv_threshold);
   });
 
+  it('never more fine bins than asked for, on every GMSC column and several sizes', () => {
+    for (const column of Object.keys(gmsc).filter((c) => c !== 'SeriousDlqin2yrs' && c !== '')) {
+      for (const bins of [5, 10, 20, 50]) expect(quantileEdges(gmsc[column]!, bins).length + 1, `${column} in ${bins}`).toBeLessThanOrEqual(bins);
+    }
+  });
+
   it('small-integer counts: 0 / 1 / 2 / 3+ for NumberOfTime30-59DaysPastDueNotWorse, ascending risk', () => {
     const { settled } = settle('NumberOfTime30-59DaysPastDueNotWorse');
     expect(settled.edges.slice(0, 3)).toEqual([0.5, 1.5, 2.5]);

@@ -85,7 +85,8 @@ function upperBound(sorted: Float64Array, v: number): number {
  * 3+) and a skewed one its quantiles. Within a stretch the q-th cut goes to the ideal position floor(q·m / bins);
  * when that falls inside a run of tied values, the cut moves to whichever end of the run is nearer (the lower end
  * on a draw). Each cut lies midway between two consecutive distinct values, and repeated cuts are dropped, so heavy
- * ties give fewer bins; there are about maxBins bins at most. Deterministic; one sort.
+ * ties give fewer bins. At most maxBins bins, unless mass points and the stretches between them (one bin each at
+ * least) outnumber it. Deterministic; one sort.
  */
 export function quantileEdges(values: ArrayLike<number>, maxBins: number, specials: readonly number[] = []): number[] {
   if (!Number.isInteger(maxBins) || maxBins < 1) throw new RangeError(`maxBins must be an integer ≥ 1, got ${maxBins}`);
@@ -119,9 +120,18 @@ export function quantileEdges(values: ArrayLike<number>, maxBins: number, specia
   }
   const light = stretches.reduce((m, s) => m + s.to - s.from, 0);
   const budget = Math.max(1, maxBins - heavy.length);
-  for (const { from: a, to: b } of stretches) {
+  // Bins per stretch in proportion to its rows (at least one), the remainder to the largest fractions.
+  const share = stretches.map((st) => (budget * (st.to - st.from)) / light);
+  const allotted = share.map((x) => Math.max(1, Math.floor(x)));
+  let left = budget - allotted.reduce((n, k) => n + k, 0);
+  for (const k of share.map((x, k) => k).sort((p, q) => share[q]! - Math.floor(share[q]!) - (share[p]! - Math.floor(share[p]!)) || p - q)) {
+    if (left <= 0) break;
+    allotted[k]!++;
+    left--;
+  }
+  for (const [k, { from: a, to: b }] of stretches.entries()) {
     const m = b - a;
-    const bins = Math.max(1, Math.round((budget * m) / light));
+    const bins = allotted[k]!;
     for (let q = 1; q < bins; q++) {
       const pos = a + Math.floor((q * m) / bins);
       const v = sorted[pos]!;
