@@ -411,8 +411,13 @@ export class VerticalRun extends VerticalBase {
     }
     const iv = (reports.get(this.spec.guest)!.report.iv ?? []) as { feature: string; party: string; iv: number; selected: boolean }[];
     const statistics = Object.fromEntries([...reports].map(([org, r]) => [org, r.report.statistics]));
-    const summary = { iv, model_features: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.model_features])), statistics };
+    const warnings = (reports.get(this.spec.guest)!.report.warnings ?? []) as string[];
+    const summary = { iv, warnings, model_features: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.model_features])), statistics };
     await this.record('binning_completed', summary);
+    for (const warning of warnings) {
+      this.log.warn({ job: this.id, warning }, 'binning lost a strong feature');
+      this.emit('binning', `warning: ${warning}`);
+    }
     const kept = iv.filter((r) => r.selected).length;
     this.emit('binning', `${kept} of ${iv.length} features reach IV ${b.iv_threshold}; strongest: ${[...iv].sort((x, y) => y.iv - x.iv).slice(0, 3).map((r) => `${r.party}/${r.feature} ${r.iv.toFixed(3)}`).join(', ')}`);
     return summary;
@@ -479,7 +484,8 @@ export class VerticalRun extends VerticalBase {
       parts: Object.fromEntries([...parts].map(([org, r]) => [org, { sha256: r.report.part_sha256 }])),
       intersection: psi.intersection,
       test: { rows: evaluation.rows, auc: evaluation.test_auc, ks: evaluation.test_ks, evaluation: evaluation.evaluation ?? null },
-      ...(credit.binning ? { iv: credit.binning.iv } : {}),
+      // Every candidate feature's fine-bin and final IV, and the features binning lost (named, not silently gone).
+      ...(credit.binning ? { iv: credit.binning.iv, binning_warnings: credit.binning.warnings ?? [] } : {}),
       // The guest's commitment to the scorecard it exported (the points stay with the parties and the guest).
       ...(credit.scorecard ? { scorecard: { sha256: credit.scorecard.scorecard_sha256, base_points: credit.scorecard.base_points, score_range: credit.scorecard.score_range } } : {}),
       ...(evaluation.fairness ? { fairness: evaluation.fairness } : {}),

@@ -2,6 +2,7 @@
  * The participant process: runs inside a data owner's domain, dials out to the coordinator, and answers job
  * steps from its own data. Rows never leave: only counts, encrypted vectors, digests and validation metrics do.
  */
+import { binningConflict } from '../src/credit/settle.js';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -483,6 +484,14 @@ export class ParticipantNode {
     const features = spec.kind === 'horizontal' ? (spec.features ?? this.rows.features) : (spec.features?.[this.org] ?? this.rows.features);
     const columns = this.columnRefusal(features);
     if (columns) return columns;
+    const categories = features.filter((f) => this.rows.meta.levels?.[f]);
+    if (spec.kind === 'horizontal' && categories.length > 0) {
+      return ['data.features', `${categories.join(', ')} ${categories.length > 1 ? 'are categories' : 'is a category'} (type: category); horizontal jobs do not bin categories yet: list the job's features without ${categories.length > 1 ? 'them' : 'it'}`];
+    }
+    const specials = spec.kind === 'horizontal' ? features.find((f) => spec.binning?.features[f]?.special_values) : undefined;
+    if (specials) return [`binning.features.${specials}.special_values`, `horizontal jobs do not count special values in their secure histograms yet: remove binning.features.${specials}.special_values`];
+    const binning = binningConflict(spec.binning, features.map((name) => ({ name, category: !!this.rows.meta.levels?.[name] })));
+    if (binning) return binning;
     if (spec.kind === 'horizontal' && this.rows.rows < consent.min_rows) return ['consent.min_rows', `the job would use ${this.rows.rows} rows of this data owner; consent.min_rows is ${consent.min_rows}`];
     const fair = spec.kind === 'vertical-lr' ? spec.fairness : undefined;
     const groupColumns = this.rows.meta.groupColumns;

@@ -31,14 +31,14 @@ import { PartyChannel, PSI_DIR, Superseded, type PartyIo } from './vertical-chan
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE } from '../src/paths.js';
-import { binAssignments, binCount, binCounts, binTotals, quantileEdges, applyMerge, mergeCounts, type BinCounts } from '../src/credit/binning.js';
+import { binAssignments, binCount, binCounts, binTotals, quantileEdges, applyMerge, mergeCounts, type BinCounts, type ImposedTrend } from '../src/credit/binning.js';
 import { featureStatistics } from '../src/credit/statistics.js';
 import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard, type ScorecardFeature, type ScorecardPart } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
 import { fairnessByGroup } from '../src/evaluation.js';
 import { columnGroups, encryptLabels, hostLabelSums, openLabelSums } from '../src/vertical/label-sums.js';
-import { featureColumn, frame, json, modelInputs, parseJson, unframe, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
-import { settleBins } from '../src/credit/settle.js';
+import { featureColumn, frame, json, layoutOf, modelInputs, parseJson, unframe, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
+import { binningConflict, binningWarnings, featureBinning, settleBins, settleCategoryBins } from '../src/credit/settle.js';
 
 const ALIGNED_PARTS = ['train', 'validation', 'test'] as const;
 const ALIGNED_BUFFER = 64 * 1024;
@@ -100,8 +100,22 @@ interface Progress {
   validationCurve?: { epoch: number; auc: number }[];
 }
 
-/** Stand-in edges for a host's fine bins: the guest merges bins by position, never seeing the host's cut points. */
-const ordinalEdges = (bins: number): number[] => Array.from({ length: bins - 2 }, (_, i) => i);
+/** Edges k + 0.5 between `numericBins` positions: stand-ins for a host's fine bins (the guest merges bins by
+ * position, never seeing the host's cut points), and the fine bins of a categorical column (a level's code k falls
+ * in bin k). */
+const ordinalEdges = (numericBins: number): number[] => Array.from({ length: Math.max(0, numericBins - 1) }, (_, i) => i + 0.5);
+
+/** What the guest tells a host about each of its features after binning. */
+interface HostBinResult {
+  feature: string;
+  /** Fine bins of each final bin: contiguous runs for a number (null: fine bins kept), sets of levels for a category. */
+  groups: number[][] | null;
+  woe: number[];
+  iv: number;
+  fineIv: number;
+  trend?: ImposedTrend;
+  selected: boolean;
+}
 
 /**
  * Encode a gradient's plaintexts one per turn of the event loop until done, so that a message arriving meanwhile
@@ -495,30 +509,87 @@ export class VerticalParty extends PartyChannel {
     const spec = this.spec.binning!;
     const train = this.alignment!.train;
     const fineMax = spec.method === 'optimal' ? spec.fine_bins : spec.max_bins;
+    const levels = this.features.map((f) => this.data.levels?.[f]);
+    const conflict = binningConflict(spec, this.features.map((name, j) => ({ name, category: !!levels[j] })));
+    if (conflict) throw new FedcreditError(ErrorCode.JOB_INVALID, `${conflict[0]}: ${conflict[1]}`, "correct the job's binning section and submit the job again");
+    const specials = this.features.map((f, j) => (levels[j] ? [] : featureBinning(spec, f).specials));
     const columns = this.features.map((f) => featureColumn(this.data, f, train));
-    const fineEdges = columns.map((v) => quantileEdges(v, fineMax));
-    const statistics = this.features.map((f, j) => featureStatistics(f, columns[j]!));
+    // A category's fine bins are its levels (code k in bin k); a number's come from its own exact quantiles.
+    const fineEdges = columns.map((v, j) => (levels[j] ? ordinalEdges(Math.max(1, levels[j]!.length)) : quantileEdges(v, fineMax, specials[j])));
+    const statistics = this.features.map((f, j) => {
+      const s = featureStatistics(f, columns[j]!);
+      return levels[j] ? { ...s, mean: null, sd: null, min: null, max: null, levels: new Set(Array.from(columns[j]!).filter((x) => !Number.isNaN(x))).size } : s;
+    });
     // The owner's own record of its features on the job's training rows; shared only if its policy allows.
     writeFileSync(join(this.jobDir, 'statistics.json'), JSON.stringify(statistics, null, 2), { mode: 0o600 });
     const engine = (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS));
-    this.binned = this.role === 'guest' ? await this.guestBins(step, attempt, engine, columns, fineEdges) : await this.hostBins(step, attempt, engine, columns, fineEdges);
-    writeFileSync(join(this.jobDir, BINNING), JSON.stringify({ features: this.binned, iv: this.ivTable ?? null, hostCounts: this.hostCounts }, null, 2), { mode: 0o600 });
+    this.binned = this.role === 'guest' ? await this.guestBins(step, attempt, engine, columns, fineEdges, specials) : await this.hostBins(step, attempt, engine, columns, fineEdges, specials);
+    const warnings = this.ivTable ? binningWarnings(this.ivTable, spec.iv_threshold) : [];
+    for (const warning of warnings) this.log.warn({ job: this.id, warning }, 'binning lost a strong feature');
+    writeFileSync(join(this.jobDir, BINNING), JSON.stringify({ features: this.binned, iv: this.ivTable ?? null, hostCounts: this.hostCounts, warnings }, null, 2), { mode: 0o600 });
     this.buildModel();
     const share = this.spec.statistics && this.shareStatistics;
     return {
       features: this.features.length,
       model_features: this.modelFeatures.length,
-      ...(this.ivTable ? { iv: this.ivTable } : {}),
+      ...(this.ivTable ? { iv: this.ivTable, warnings } : {}),
       statistics: share ? statistics : 'kept by the data owner',
     };
   }
 
+  /** A categorical feature as its owner keeps it: the levels of each final bin (from the fine bins' groups). */
+  private categoryBins(feature: string, levels: string[], groups: number[][], woe: number[], totals: number[], events?: number[]): Pick<BinnedFeature, 'edges' | 'categories' | 'unseen' | 'trainCounts' | 'trainEvents'> {
+    const seen = groups.flat();
+    if (seen.some((l) => !Number.isInteger(l) || l < 0 || l >= Math.max(1, levels.length)) || new Set(seen).size !== seen.length || woe.length !== groups.length + 1) {
+      throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent a grouping of ${feature}'s levels that does not fit them`, 'restart the job');
+    }
+    const categories = groups.map((g) => g.map((l) => levels[l]!));
+    const unseen = featureBinning(this.spec.binning!, feature).unseen;
+    if (unseen !== 'neutral' && unseen !== 'reject' && !categories.some((c) => c.includes(unseen))) {
+      throw new FedcreditError(
+        ErrorCode.JOB_INVALID,
+        `binning.features.${feature}.unseen names the level ${JSON.stringify(unseen)}, which no training row of ${feature} holds (levels: ${categories.flat().slice(0, 20).join(', ')})`,
+        `name a level seen in training, or set binning.features.${feature}.unseen to neutral or reject`,
+      );
+    }
+    const sum = (xs: number[], g: number[]) => g.reduce((n, l) => n + xs[l]!, 0);
+    const missing = totals.length - 1;
+    return {
+      edges: [],
+      categories,
+      unseen,
+      trainCounts: [...groups.map((g) => sum(totals, g)), totals[missing]!],
+      ...(events ? { trainEvents: [...groups.map((g) => sum(events, g)), events[missing]!] } : {}),
+    };
+  }
+
+  /** The guest settles one feature's final bins from its fine counts: by position, so it need not see the values. */
+  private settle(feature: string, category: boolean, fine: BinCounts, specials: number): HostBinResult & { counts: BinCounts } {
+    const spec = this.spec.binning!;
+    if (category) {
+      const s = settleCategoryBins(fine, spec, feature);
+      return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, selected: s.iv >= spec.iv_threshold, counts: s.counts };
+    }
+    const numeric = fine.totals.length - 1 - specials;
+    if (numeric < 1) throw new FedcreditError(ErrorCode.PROTOCOL, `${feature} came with ${fine.totals.length} fine bins, too few for its ${specials} special values`, 'run the same job spec on every party and restart the job');
+    const s = settleBins(ordinalEdges(numeric), fine, spec, feature);
+    return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, ...(s.trend ? { trend: s.trend } : {}), selected: s.iv >= spec.iv_threshold, counts: s.counts };
+  }
+
   /** The guest settles its own features' bins from its labels, and each host's from per-bin label sums. */
-  private async guestBins(step: number, attempt: number, engine: CkksEngine, columns: Float64Array[], fineEdges: number[][]): Promise<BinnedFeature[]> {
+  private async guestBins(step: number, attempt: number, engine: CkksEngine, columns: Float64Array[], fineEdges: number[][], specials: number[][]): Promise<BinnedFeature[]> {
     const spec = this.spec.binning!;
     const y = this.labels!.train;
-    const own = this.features.map((f, j) => settleBins(fineEdges[j]!, binCounts(columns[j]!, y, fineEdges[j]!), spec));
-    const binned: BinnedFeature[] = this.features.map((feature, j) => ({ feature, edges: own[j]!.edges, woe: own[j]!.woe, trainCounts: own[j]!.counts.totals, trainEvents: own[j]!.counts.events, iv: own[j]!.iv, selected: own[j]!.iv >= spec.iv_threshold }));
+    const binned: BinnedFeature[] = this.features.map((feature, j) => {
+      const levels = this.data.levels?.[feature];
+      const fine = binCounts(columns[j]!, y, fineEdges[j]!, specials[j]);
+      const s = this.settle(feature, !!levels, fine, specials[j]!.length);
+      const common = { feature, woe: s.woe, iv: s.iv, fineIv: s.fineIv, selected: s.selected };
+      if (levels) return { ...common, ...this.categoryBins(feature, levels, s.groups!, s.woe, fine.totals, fine.events) };
+      const edges = s.groups ? applyMerge(fineEdges[j]!, s.groups) : fineEdges[j]!;
+      return { ...common, edges, ...(specials[j]!.length > 0 ? { specials: specials[j] } : {}), ...(s.trend ? { trend: s.trend } : {}), trainCounts: s.counts.totals, trainEvents: s.counts.events };
+    });
+    const ivRow = (party: string, b: { feature: string; iv: number; fineIv: number; trend?: ImposedTrend; selected: boolean }, bins: number, category: boolean): IvRow => ({ feature: b.feature, party, type: category ? 'category' : 'number', iv: b.iv, fineIv: b.fineIv, bins, ...(b.trend ? { trend: b.trend } : {}), selected: b.selected });
     const keys = engine.generateArbiterKeys();
     try {
       // Hosts need only the rotation keys: they multiply and rotate, never encrypt or decrypt.
@@ -527,7 +598,7 @@ export class VerticalParty extends PartyChannel {
       const hostRows = await Promise.all(
         this.hosts.map(async (h) => {
           const [head, ...ciphers] = unframe(await this.receive(h, 'bin.sums', step, attempt));
-          const sums = parseJson<{ features: string[]; totals: number[][]; groups: number[][] }>(head!);
+          const sums = parseJson<{ features: string[]; totals: number[][]; groups: number[][]; categories?: boolean[] }>(head!);
           const events: number[][] = sums.features.map(() => []);
           sums.groups.forEach((group, g) => {
             const counts = openLabelSums(engine, ciphers[g]!, group.reduce((n, f) => n + sums.totals[f]!.length, 0), keys.secretKey);
@@ -537,8 +608,11 @@ export class VerticalParty extends PartyChannel {
               o += sums.totals[f]!.length;
             }
           });
-          const settled = sums.features.map((_, f) => settleBins(ordinalEdges(sums.totals[f]!.length), { events: events[f]!, totals: sums.totals[f]! }, spec));
-          const result = sums.features.map((feature, f) => ({ feature, groups: settled[f]!.groups, woe: settled[f]!.woe, iv: settled[f]!.iv, selected: settled[f]!.iv >= spec.iv_threshold }));
+          const settled = sums.features.map((feature, f) => {
+            const category = sums.categories?.[f] ?? false;
+            return this.settle(feature, category, { events: events[f]!, totals: sums.totals[f]! }, category ? 0 : featureBinning(spec, feature).specials.length);
+          });
+          const result: HostBinResult[] = settled.map(({ counts: _, ...r }) => r);
           if (!result.some((r) => r.selected)) {
             throw new FedcreditError(
               ErrorCode.JOB_FAILED,
@@ -548,10 +622,10 @@ export class VerticalParty extends PartyChannel {
           }
           await this.send(h, 'bin.result', step, attempt, json(result));
           sums.features.forEach((feature, f) => (this.hostCounts[feature] = settled[f]!.counts));
-          return result.map((r, f): IvRow => ({ feature: r.feature, party: h, iv: r.iv, bins: settled[f]!.woe.length, selected: r.selected }));
+          return result.map((r, f): IvRow => ivRow(h, r, settled[f]!.woe.length, sums.categories?.[f] ?? false));
         }),
       );
-      this.ivTable = [...binned.map((b): IvRow => ({ feature: b.feature, party: this.org, iv: b.iv, bins: b.woe.length, selected: b.selected })), ...hostRows.flat()];
+      this.ivTable = [...binned.map((b) => ivRow(this.org, { ...b, fineIv: b.fineIv ?? b.iv }, b.woe.length, !!b.categories)), ...hostRows.flat()];
     } finally {
       keys.secretKey.fill(0);
       engine.forgetSecretKey();
@@ -560,23 +634,27 @@ export class VerticalParty extends PartyChannel {
   }
 
   /** A host sends per-bin label sums of its fine bins and applies the guest's merge plan and WOE. */
-  private async hostBins(step: number, attempt: number, engine: CkksEngine, columns: Float64Array[], fineEdges: number[][]): Promise<BinnedFeature[]> {
+  private async hostBins(step: number, attempt: number, engine: CkksEngine, columns: Float64Array[], fineEdges: number[][], specials: number[][]): Promise<BinnedFeature[]> {
     const [galoisKeys, ...chunks] = unframe(await this.receive(this.guest, 'bin.labels', step, attempt));
-    const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!));
-    const sizes = fineEdges.map((e) => binCount(e));
+    const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!, specials[j]));
+    const sizes = fineEdges.map((e, j) => binCount(e, specials[j]));
     const groups = columnGroups(sizes);
     const ciphers = groups.map((g) => hostLabelSums(engine, chunks, galoisKeys!, g.map((f) => assigned[f]!), g.map((f) => sizes[f]!)));
-    const totals = fineEdges.map((edges, j) => binTotals(columns[j]!, edges));
-    await this.send(this.guest, 'bin.sums', step, attempt, frame([json({ features: this.features, totals, groups }), ...ciphers]));
-    const result = parseJson<{ feature: string; groups: number[][] | null; woe: number[]; iv: number; selected: boolean }[]>(await this.receive(this.guest, 'bin.result', step, attempt));
+    const totals = fineEdges.map((edges, j) => binTotals(columns[j]!, edges, specials[j]));
+    const categories = this.features.map((f) => !!this.data.levels?.[f]);
+    await this.send(this.guest, 'bin.sums', step, attempt, frame([json({ features: this.features, totals, groups, categories }), ...ciphers]));
+    const result = parseJson<HostBinResult[]>(await this.receive(this.guest, 'bin.result', step, attempt));
     if (result.length !== this.features.length || result.some((r, j) => r.feature !== this.features[j])) {
       throw new FedcreditError(ErrorCode.PROTOCOL, 'the guest returned bins for other features than this party sent', 'restart the job');
     }
-    return result.map((r, j) => {
+    return result.map((r, j): BinnedFeature => {
+      const common = { feature: r.feature, woe: r.woe, iv: r.iv, fineIv: r.fineIv, selected: r.selected };
+      const levels = this.data.levels?.[r.feature];
+      if (levels) return { ...common, ...this.categoryBins(r.feature, levels, r.groups ?? [], r.woe, totals[j]!) };
       const edges = r.groups ? applyMerge(fineEdges[j]!, r.groups) : fineEdges[j]!;
-      const trainCounts = r.groups ? mergeCounts({ events: totals[j]!.map(() => 0), totals: totals[j]! }, r.groups).totals : totals[j]!;
-      if (r.woe.length !== binCount(edges)) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${r.woe.length} WOE values for ${binCount(edges)} bins of ${r.feature}`, 'restart the job');
-      return { feature: r.feature, edges, woe: r.woe, trainCounts, iv: r.iv, selected: r.selected };
+      const trainCounts = r.groups ? mergeCounts({ events: totals[j]!.map(() => 0), totals: totals[j]! }, r.groups, specials[j]!.length).totals : totals[j]!;
+      if (r.woe.length !== binCount(edges, specials[j])) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${r.woe.length} WOE values for ${binCount(edges, specials[j])} bins of ${r.feature}`, 'restart the job');
+      return { ...common, edges, ...(specials[j]!.length > 0 ? { specials: specials[j] } : {}), ...(r.trend ? { trend: r.trend } : {}), trainCounts };
     });
   }
 
@@ -820,10 +898,16 @@ export class VerticalParty extends PartyChannel {
       ...(this.binned
         ? {
             transform: this.spec.binning!.woe_transform ? ('woe' as const) : ('standardise' as const),
-            bins: this.binned.filter((b) => b.selected).map((b) => ({ edges: b.edges, woe: b.woe, trainCounts: b.trainCounts })),
+            bins: this.binned.filter((b) => b.selected).map((b) => ({ ...layoutOf(b), woe: b.woe, trainCounts: b.trainCounts, notHeldWoe: this.notHeldWoe(b) })),
           }
         : {}),
     };
+  }
+
+  /** WOE of an enterprise this party does not hold, at scoring (binning.not_held): neutral 0 by default. */
+  private notHeldWoe(b: BinnedFeature): number {
+    const notHeld = featureBinning(this.spec.binning!, b.feature).notHeld;
+    return notHeld === 'neutral' ? 0 : notHeld === 'missing' ? b.woe[b.woe.length - 1]! : notHeld;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -845,7 +929,9 @@ export class VerticalParty extends PartyChannel {
     } else {
       slope = parseJson<{ a: number }>(await this.receive(this.guest, 'scorecard.slope', step, attempt)).a;
     }
-    const own: ScorecardFeature[] = this.binned!.filter((b) => b.selected).map((b, j) => featurePoints(b.feature, this.org, b.edges, b.woe, weights[j]!, slope, scaling, b.trainEvents ? { events: b.trainEvents, totals: b.trainCounts } : undefined));
+    const own: ScorecardFeature[] = this.binned!.filter((b) => b.selected).map((b, j) =>
+      featurePoints(b.feature, this.org, b.edges, b.woe, weights[j]!, slope, scaling, b.trainEvents ? { events: b.trainEvents, totals: b.trainCounts } : undefined, { ...layoutOf(b), notHeldWoe: this.notHeldWoe(b) }),
+    );
     const kept: ScorecardPart = { reasonCodes: card.reason_codes, features: own };
     writeFileSync(join(this.jobDir, 'scorecard-part.json'), JSON.stringify(kept, null, 2), { mode: 0o600 });
     if (this.role === 'host') {
@@ -863,7 +949,7 @@ export class VerticalParty extends PartyChannel {
     this.scorecard = assembleScorecard(scaling, base, [...own, ...annotated]);
     const bytes = JSON.stringify(this.scorecard, null, 2);
     writeFileSync(join(this.jobDir, SCORECARD_FILE), bytes, { mode: 0o600 });
-    writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes }), { mode: 0o600 });
+    writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes, notHeldParties: this.hosts }), { mode: 0o600 });
     this.log.info({ job: this.id, file: join(this.jobDir, 'scorecard.pmml') }, 'scorecard written (JSON and PMML)');
     return { features: this.scorecard.features.length, base_points: base, score_range: scoreRange(this.scorecard), scorecard_sha256: createHash('sha256').update(bytes).digest('hex') };
   }
@@ -907,7 +993,8 @@ export class VerticalParty extends PartyChannel {
       job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: this.hosts, finishedAt: new Date().toISOString() },
       evaluation,
       validationAuc: this.validationCurve,
-      ...(this.ivTable ? { iv: this.ivTable } : {}),
+      ...(this.ivTable ? { iv: this.ivTable, binningWarnings: binningWarnings(this.ivTable, this.spec.binning!.iv_threshold) } : {}),
+      ...(this.spec.binning ? { ivThresholds: { caution: this.spec.binning.caution_iv, leakage: this.spec.binning.leakage_iv } } : {}),
       ...(fairness ? { fairness } : {}),
     };
     writeFileSync(join(this.jobDir, MODEL_REPORT_FILE), JSON.stringify(report, null, 2), { mode: 0o600 });

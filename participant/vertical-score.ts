@@ -22,7 +22,8 @@ function* withPositions(ids: readonly string[]): Generator<readonly [string, num
 const CHUNK_POSITIONS = 262_144;
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
-import { binTotals } from '../src/credit/binning.js';
+import { layoutBinCount, layoutBinIndex, type BinLayout } from '../src/credit/bin-layout.js';
+import { cellValue } from '../src/vertical/binning.js';
 import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardPart, type ScoredPoints } from '../src/credit/scorecard.js';
 import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';
@@ -37,6 +38,17 @@ export function readIdList(file: string): string[] {
 }
 
 type Reason = ScoredPoints['points'][number];
+
+/** Rows per bin of a layout; a level unseen in training is in no bin and not counted (its share shows as drift
+ * of the others). */
+function layoutTotals(values: (number | string | undefined)[], layout: BinLayout): number[] {
+  const totals = new Array<number>(layoutBinCount(layout)).fill(0);
+  for (const v of values) {
+    const b = layoutBinIndex(v, layout);
+    if (b >= 0) totals[b]!++;
+  }
+  return totals;
+}
 
 /** A reason as scores.csv writes it: party/feature and the points it lost against the feature's best bin. */
 const reasonText = (r: Reason, decimals: number) => `${r.party}/${r.feature} (-${Number((r.baseline - r.points).toFixed(decimals))})`;
@@ -117,10 +129,18 @@ export class ScoringParty extends PartyChannel {
     const width = this.data.features.length;
     const total = new Float64Array(rows.length);
     const reasons: Reason[][] = [];
+    const allFeatures = new Set(part.features.map((f) => f.feature));
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
-      const values = Object.fromEntries(part.features.map((f, j) => [f.feature, r < 0 ? NaN : this.data.x[r * width + idx[j]!]!]));
-      const scored = scoreRecord(part, values);
+      // An enterprise this party does not hold scores each feature's notHeldPoints (neutral: 0), never a reason.
+      const values: Record<string, number | string> = {};
+      if (r >= 0) {
+        part.features.forEach((f, j) => {
+          const v = cellValue(this.data.x[r * width + idx[j]!]!, this.data.levels?.[f.feature]);
+          if (v !== undefined) values[f.feature] = v;
+        });
+      }
+      const scored = scoreRecord(part, values, r < 0 ? allFeatures : undefined);
       total[i] = scored.score;
       reasons.push(reasonCodes(scored.points, k));
     }
@@ -136,7 +156,7 @@ export class ScoringParty extends PartyChannel {
     this.part.features.forEach((feature, j) => {
       const col = this.data.features.indexOf(feature);
       const held = Array.from(rows).filter((r) => r >= 0);
-      if (held.length > 0) out[feature] = psiFromCounts(bins[j]!.trainCounts, binTotals(held.map((r) => this.data.x[r * width + col]!), bins[j]!.edges));
+      if (held.length > 0) out[feature] = psiFromCounts(bins[j]!.trainCounts, layoutTotals(held.map((r) => cellValue(this.data.x[r * width + col]!, this.data.levels?.[feature])), bins[j]!));
     });
     return out;
   }
@@ -235,7 +255,8 @@ export class ScoringParty extends PartyChannel {
     const scorePsi = this.stabilityAgainstTest(scores);
     const featurePsi: Record<string, Record<string, number> | null> = { [this.org]: this.featurePsi(rows) };
     for (const h of this.hosts) featurePsi[h] = parseJson<Record<string, number> | null>(await this.receive(h, 'score.feature_psi', step, req.attempt));
-    const batch: BatchReport = { modelJob: this.spec.model_job, scored: own.length, scorePsi, featurePsi };
+    const notHeld = Object.fromEntries(this.coverage.map((c) => [c.host, c.match.filter((j) => j < 0).length]));
+    const batch: BatchReport = { modelJob: this.spec.model_job, scored: own.length, scorePsi, featurePsi, notHeld };
     writeFileSync(join(this.jobDir, BATCH_REPORT_FILE), JSON.stringify(batch, null, 2), { mode: 0o600 });
     return {
       requested: this.requested,
@@ -246,6 +267,7 @@ export class ScoringParty extends PartyChannel {
       scored: own.length,
       scored_without_some_host: partial,
       held_by_host: Object.fromEntries(this.coverage.map((c) => [c.host, c.match.filter((j) => j >= 0).length])),
+      not_held_by_host: notHeld,
     };
   }
 }

@@ -35,4 +35,7 @@ export interface BatchReport {
   scorePsi: number | null;
   /** Per party, the PSI of each of its binned features: the batch's bin shares against its training rows'. */
   featurePsi: Record<string, Record<string, number> | null>;
+  /** Per host, the scored enterprises it holds no record of (scored neutral on its features; scores.csv
+   * hosts_missing names the hosts per enterprise). */
+  notHeld?: Record<string, number>;
 }

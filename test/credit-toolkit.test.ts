@@ -15,6 +15,7 @@ import { VerticalJobSpec } from '../src/config/schemas.js';
 import { binCounts, binIndex } from '../src/credit/binning.js';
 import { woeIv } from '../src/credit/woe.js';
 import { reasonCodes, scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
+import { notHeldField } from '../src/credit/pmml.js';
 import { fairnessByGroup } from '../src/evaluation.js';
 import { auc, ks } from '../src/metrics.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
@@ -156,7 +157,7 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     expect(reported.iv.length).toBe(binning.iv.length);
 
     // 4. Scoring: points sum to the score, reasons are the features that lost the most points, PMML agrees; a client
-    // the second party lacks gets its missing bins' points.
+    // the second party lacks scores neutral (0 points) on its features, not their missing bins, and they are no reason.
     const lacked = [...byId.keys()].filter(lackedBySecond).slice(0, 20);
     expect(lacked.some((id) => parts.train.includes(id) || parts.test.includes(id))).toBe(false);
     const sample = [...parts.test.slice(0, 280), ...lacked];
@@ -166,18 +167,30 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     expect(rows).toHaveLength(sample.length);
     const pmml = readPmmlScorecard(readFileSync(join(bankDir, 'scorecard.pmml'), 'utf8'));
     expect(rows.filter((r) => r.hosts_missing === 'second').map((r) => r.enterprise_id).sort()).toEqual([...lacked].sort());
+    const secondFeatures = new Set(card.features.filter((f) => f.party === 'second').map((f) => f.feature));
     for (const r of rows) {
+      const lacks = r.hosts_missing === 'second';
       const values = Object.fromEntries(used.map((f) => [f, value(r.enterprise_id!, f)]));
-      const own = scoreRecord(card, values);
+      const own = scoreRecord(card, values, lacks ? secondFeatures : undefined);
+      if (lacks) {
+        expect(own.points.filter((p) => p.notHeld).map((p) => p.feature).sort()).toEqual([...secondFeatures].sort());
+        for (const p of own.points.filter((q) => q.notHeld)) expect(p.points).toBe(0);
+      }
       expect(Number(r.points)).toBeCloseTo(own.score, 6);
       expect(own.points.reduce((s, p) => s + p.points, card.basePoints)).toBeCloseTo(own.score, 6);
       // Each reason names the party and feature and the points it lost against the feature's best bin.
       const reasons = reasonCodes(own.points, 3).map((p) => `${p.party}/${p.feature} (-${Number((p.baseline - p.points).toFixed(2))})`);
       expect([r.reason_1, r.reason_2, r.reason_3].filter((v) => v)).toEqual(reasons);
-      const fromPmml = evaluatePmmlScorecard(pmml, values);
+      const fromPmml = evaluatePmmlScorecard(pmml, { ...values, ...(lacks ? { [notHeldField('second')]: 1 } : {}) });
       expect(fromPmml.score).toBeCloseTo(own.score, 9);
-      expect(fromPmml.reasonCodes.slice(0, 3)).toEqual(reasonCodes(own.points, 3).map((p) => p.feature));
+      // A PMML engine may name a feature its party does not hold as a reason; fedcredit does not.
+      if (!lacks) expect(fromPmml.reasonCodes.slice(0, 3)).toEqual(reasonCodes(own.points, 3).map((p) => p.feature));
     }
+    // The enterprises the second party lacks are counted, in the scoring record and the bank's batch report.
+    const produced = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as { not_held_by_host: Record<string, number> };
+    expect(produced.not_held_by_host).toEqual({ second: lacked.length });
+    const batch = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', scored.jobId), 'batch-report.json'), 'utf8')) as { notHeld: Record<string, number>; scored: number };
+    expect(batch.notHeld).toEqual({ second: lacked.length });
     // Feature stability of the batch against the training rows, from each party, on its own features.
     const scoring = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as { feature_psi: Record<string, Record<string, number>> };
     expect(Object.keys(scoring.feature_psi.second!).sort()).toEqual(card.features.filter((f) => f.party === 'second').map((f) => f.feature).sort());

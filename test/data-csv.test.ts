@@ -395,3 +395,39 @@ describe('ids that are not UTF-8', () => {
     }
   });
 });
+
+describe('german_credit/german_credit.csv: A-coded categories (type: category)', () => {
+  const GERMAN = datasets('german_credit/german_credit.csv');
+
+  it('reads each level as its index into the dataset\'s levels, in order of first appearance; an empty cell is missing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedcredit-cat-'));
+    try {
+      // The file has no id column: the row number serves, and a few Purpose cells are blanked.
+      const lines = readFileSync(GERMAN, 'utf8').trim().split(/\r?\n/);
+      const header = lines[0]!.split(',');
+      const purpose = header.indexOf('Purpose');
+      const rows = lines.slice(1).map((l, i) => {
+        const cells = l.split(',');
+        if (i % 100 === 7) cells[purpose] = '';
+        return [String(i + 1), ...cells];
+      });
+      const file = join(dir, 'german.csv');
+      writeFileSync(file, [['id', ...header].join(','), ...rows.map((r) => r.join(','))].join('\n'));
+      const data = await loadDataset(spec({ path: file, id_column: 'id', features: [{ name: 'Purpose', type: 'category' }, { name: 'Duration', type: 'integer' }, { name: 'Housing', type: 'category' }] }));
+      expect([...data.levels!.Purpose!].sort()).toEqual(['A40', 'A41', 'A410', 'A42', 'A43', 'A44', 'A45', 'A46', 'A48', 'A49']);
+      expect(data.levels!.Housing!.slice(0, 2)).toEqual(['A152', 'A153']); // first appearance: rows 1 and 4
+      expect([...data.levels!.Housing!].sort()).toEqual(['A151', 'A152', 'A153']);
+      expect(Object.keys(data.levels!)).toEqual(['Purpose', 'Housing']);
+      const levels = data.levels!.Purpose!;
+      rows.forEach((r, i) => {
+        const code = data.x[i * 3]!;
+        if (r[purpose + 1] === '') expect(code).toBeNaN();
+        else expect(levels[code]).toBe(r[purpose + 1]);
+      });
+      expect(data.report.missingCells.Purpose).toBe(10);
+      expect(data.report.nonNumericCells.Purpose).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

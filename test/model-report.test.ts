@@ -200,7 +200,8 @@ describe('model report', () => {
     }
     const features = element(html, 'section', 'features');
     for (const f of FEATURES) expect(features).toContain(`<td>${f}</td>`);
-    expect(features).toContain('suspicious'); // PAY_0's IV is above 0.5 on this data
+    expect(features).toContain('very strong'); // PAY_0's IV is between 0.5 and 1 on this data: strong, not a leak
+    expect(features).not.toContain('leakage</td>');
     for (const id of ['summary', 'discrimination', 'ranking', 'cutoff', 'calibration', 'training', 'scorecard', 'stability', 'fairness']) {
       expect(element(html, 'section', id)).not.toContain('class="note"');
     }
@@ -378,8 +379,24 @@ describe('model report', () => {
     }
   });
 
+  it('shows each feature\'s fine-bin IV and trend, names the features binning lost, counts enterprises a host does not hold', async () => {
+    const iv = input.iv!.map((r, i) => ({ ...r, fineIv: r.iv * 1.1, trend: i % 2 ? 'descending' : 'ascending', type: 'number' as const }));
+    iv[0] = { ...iv[0]!, fineIv: 0.31, iv: 0.01, selected: false };
+    const warnings = [`${iv[0]!.feature} was dropped: IV 0.0100 in its final bins against 0.3100 in its fine bins, threshold 0.02; set binning.features.${iv[0]!.feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`];
+    const { html } = await modelReport({ ...input, iv, binningWarnings: warnings, ivThresholds: { caution: 0.4, leakage: 0.9 }, stability: { ...input.stability!, scored: 500, notHeld: { 'tax-bureau': 12 } } });
+    const features = element(html, 'section', 'features');
+    expect(features).toContain('<th>fine-bin IV</th>');
+    expect(features).toContain(`<td class="num">${(0.31).toFixed(4)}</td>`);
+    expect(features).toContain('descending');
+    expect(features).toContain(`Binning lost a strong feature`);
+    expect(features).toContain(`${iv[0]!.feature} was dropped`);
+    expect(features).toContain('from 0.40 very strong');
+    expect(element(html, 'section', 'stability')).toContain('tax-bureau: 12 of 500');
+  });
+
   it('reads IV and PSI with the usual thresholds', () => {
-    expect([0.01, 0.05, 0.2, 0.4, 0.6].map(ivStrength)).toEqual(['useless', 'weak', 'medium', 'strong', 'suspicious']);
+    expect([0.01, 0.05, 0.2, 0.4, 0.6, 1.2].map((iv) => ivStrength(iv))).toEqual(['useless', 'weak', 'medium', 'strong', 'very strong', 'check for leakage']);
+    expect(ivStrength(0.7, { caution: 0.8, leakage: 2 })).toBe('strong');
     expect([0.05, 0.1, 0.2, 0.25, 0.4].map(psiStatus)).toEqual(['stable', 'moderate shift', 'moderate shift', 'significant shift', 'significant shift']);
   });
 });

@@ -112,26 +112,87 @@ export const TrainingSpec = z
   })
   .strict();
 
+/** The shape the default rate must take across a numeric feature's bins, lowest values first (src/credit/binning.ts):
+ * `auto` is ascending or descending, whichever keeps more information value. */
+export const MonotonicTrend = z.enum(['auto', 'ascending', 'descending', 'peak', 'valley', 'none']);
+
+/** What an enterprise's value counts as where its party does not hold it at scoring: `neutral` (WOE 0, the points of
+ * an average enterprise), `missing` (the missing-value bin, as before 0.x), or a WOE value of its own. */
+const NotHeld = z.union([z.literal('neutral'), z.literal('missing'), z.number()]);
+
+/** Binning options of one feature, overriding the job-wide ones (`binning.features.<name>`). */
+export const FeatureBinningSpec = z
+  .object({
+    /** Must agree with the owner's data schema when given; `category` is checked here, before any data is read. */
+    type: z.enum(['number', 'category']).optional(),
+    monotonic: MonotonicTrend.optional(),
+    max_bins: z.number().int().min(1).max(32).optional(),
+    min_bin_share: z.number().min(0).max(0.5).optional(),
+    /** Codes that mean something other than an amount (e.g. -1, 96, 98, 999): each its own bin, never merged. */
+    special_values: z.array(z.number()).optional(),
+    /** Categories: a level held by a smaller share of the training rows joins the group of rare levels. */
+    rare_share: z.number().min(0).max(0.5).optional(),
+    /** Categories: a level not seen in training, at scoring: `neutral` (WOE 0), `reject` (an error), or a level seen
+     * in training whose bin it takes. */
+    unseen: z.string().min(1).optional(),
+    not_held: NotHeld.optional(),
+  })
+  .strict();
+export type FeatureBinningSpec = z.infer<typeof FeatureBinningSpec>;
+
 /**
  * Binning of every feature on the training rows, with WOE and IV (docs/credit-toolkit.md): per party on the aligned
  * rows in vertical jobs, from secure histograms over all participants in horizontal ones.
  */
 export const BinningSpec = z
   .object({
-    /** `optimal`: fine quantile bins merged by `merge` (IV loss or chi-square) down to max_bins; `quantile`: max_bins equal-frequency bins. */
+    /** `optimal`: fine quantile bins merged by `merge` under the constraints down to max_bins; `quantile`: max_bins
+     * quantile bins as they are. */
     method: z.enum(['optimal', 'quantile']).default('optimal'),
     max_bins: z.number().int().min(2).max(32).default(8),
-    /** optimal only: equal-frequency bins before merging. */
+    /** optimal only: quantile bins before merging (a value held by many rows gets its own). */
     fine_bins: z.number().int().min(2).max(100).default(20),
+    /** `iv`: the partition of greatest information value under the constraints (exact); `chi2`: ChiMerge (greedy). */
     merge: z.enum(['iv', 'chi2']).default('iv'),
-    /** optimal only: a bin holding a smaller share of the training rows is merged with a neighbour. */
-    min_bin_share: z.number().min(0).max(0.5).default(0.05),
+    /** optimal only: the default-rate trend the final bins must follow. */
+    monotonic: MonotonicTrend.default('auto'),
+    /** optimal only: the smallest share of the training rows a final bin may hold. 2% keeps a delinquency flag that
+     * 5% of the rows carry, which 5% would merge away. */
+    min_bin_share: z.number().min(0).max(0.5).default(0.02),
+    /** Categories: levels held by fewer rows than this share are grouped together. */
+    rare_share: z.number().min(0).max(0.5).default(0.01),
+    /** Categories: treatment of a level unseen in training (see FeatureBinningSpec.unseen). */
+    unseen: z.string().min(1).default('neutral'),
+    /** Scoring: an enterprise a party does not hold (see NotHeld). */
+    not_held: NotHeld.default('neutral'),
     /** Features with a lower information value are left out of the model (0 keeps every feature). */
     iv_threshold: z.number().min(0).default(0.02),
+    /** The report calls a feature with at least this IV "very strong"; only at leakage_iv does it ask to check for leakage. */
+    caution_iv: z.number().positive().default(0.5),
+    leakage_iv: z.number().positive().default(1.0),
     /** Train on each feature's WOE instead of its standardised value (needed for a scorecard). */
     woe_transform: z.boolean().default(true),
+    /** Options of single features, by feature name. */
+    features: z.record(z.string(), FeatureBinningSpec).default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((b, ctx) => {
+    for (const [name, f] of Object.entries(b.features)) {
+      if (f.type !== 'category') continue;
+      if (f.monotonic !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['features', name, 'monotonic'], message: `${name} is a category: its levels have no order, so they are grouped by default rate; remove binning.features.${name}.monotonic` });
+      }
+      if (f.special_values !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['features', name, 'special_values'], message: `${name} is a category: every level already gets its own WOE; remove binning.features.${name}.special_values (a code such as 98 is just a level)` });
+      }
+    }
+    for (const [name, f] of Object.entries(b.features)) {
+      if (f.type !== 'category' && (f.rare_share !== undefined || f.unseen !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['features', name], message: `rare_share and unseen apply to categories only: declare binning.features.${name}.type: category (and type: category in the owner's data.features), or remove them` });
+      }
+    }
+    if (!(b.caution_iv <= b.leakage_iv)) ctx.addIssue({ code: 'custom', path: ['caution_iv'], message: `caution_iv (${b.caution_iv}) must not exceed leakage_iv (${b.leakage_iv})` });
+  });
 export type BinningSpec = z.infer<typeof BinningSpec>;
 
 /** Points scaling: `base_score` points at odds of `base_odds`:1 (good:bad), `pdo` more points double the odds. */

@@ -19,7 +19,7 @@
  * stores the baseline per feature, scorecardToPmml writes it as each Characteristic's baselineScore, and reasonCodes ranks
  * the same way, so JSON, PMML and TypeScript give the same reasons.
  */
-import { binCount, type BinCounts } from './binning.js';
+import { binCount, layoutBinIndex, unseenBin, type BinCounts, type BinLayout } from './bin-layout.js';
 
 export interface ScorecardScaling {
   /** Score at odds baseOdds : 1 (good : bad), e.g. 600. */
@@ -33,15 +33,20 @@ export interface ScorecardScaling {
 }
 
 export interface ScorecardBin {
-  /** Bin index in the feature's binning (numeric bins 0 … edges.length, then the missing bin). */
+  /** Bin index in the feature's binning (numeric bins 0 … edges.length or the category groups, then one per special
+   * value, then the missing bin). */
   bin: number;
-  /** "(-inf, 1.5]", "(1.5, 3.5]", "(3.5, +inf)" or "missing". */
+  /** "(-inf, 1.5]", "(1.5, 3.5]", "(3.5, +inf)", "= 98" (a special value), "A40, A46" (category levels) or "missing". */
   label: string;
   /** Exclusive lower bound; null for the first numeric bin and the missing bin. */
   lower: number | null;
   /** Inclusive upper bound; null for the last numeric bin and the missing bin. */
   upper: number | null;
   missing: boolean;
+  /** A special value's own bin. */
+  special?: number;
+  /** A categorical feature's bin: its levels. */
+  categories?: string[];
   woe: number;
   points: number;
   /** Training rows in the bin, when counts were given. */
@@ -57,6 +62,10 @@ export interface ScorecardFeature {
   /** Reason-code baseline: the highest points of the feature's bins (PMML Characteristic/@baselineScore). */
   baselineScore: number;
   bins: ScorecardBin[];
+  /** Categorical features: how a level unseen in training scores (`neutral`: 0 points, `reject`, or a level). */
+  unseen?: string;
+  /** Points of an enterprise the feature's party does not hold (0 = neutral, the points of WOE 0). */
+  notHeldPoints?: number;
 }
 
 export interface Scorecard {
@@ -78,8 +87,9 @@ export interface ScorecardPart {
 
 export interface ScoredPoints {
   score: number;
-  /** One entry per feature, in the card's order; `baseline` is that feature's baselineScore. */
-  points: { feature: string; party: string; bin: number; points: number; baseline: number }[];
+  /** One entry per feature, in the card's order; `baseline` is that feature's baselineScore. `bin` is -1 for an
+   * unseen level scored neutral and for a value the party does not hold (`notHeld`), which is never a reason. */
+  points: { feature: string; party: string; bin: number; points: number; baseline: number; notHeld?: boolean }[];
 }
 
 function checkScaling(s: ScorecardScaling): void {
@@ -111,9 +121,19 @@ function binLabel(lower: number | null, upper: number | null): string {
   return `(${lower === null ? '-inf' : show(lower)}, ${upper === null ? '+inf)' : `${show(upper)}]`}`;
 }
 
+/** What a feature's bins look like beyond numeric edges, and how the cases outside them score. */
+export interface FeaturePointsLayout {
+  specials?: number[];
+  categories?: string[][];
+  unseen?: string;
+  /** WOE of an enterprise the feature's party does not hold (default 0, neutral). */
+  notHeldWoe?: number;
+}
+
 /**
  * One party's part of the card: the points of its feature's bins, −factor·a·β·WOE rounded to `decimals` places.
- * `counts` (optional) adds each bin's training row count and default rate.
+ * `counts` (optional) adds each bin's training row count and default rate; `layout` gives special values,
+ * categories and the not-held WOE.
  */
 export function featurePoints(
   feature: string,
@@ -124,8 +144,12 @@ export function featurePoints(
   slopeA: number,
   scaling: ScorecardScaling,
   counts?: BinCounts,
+  layout: FeaturePointsLayout = {},
 ): ScorecardFeature {
-  const bins = binCount(edges);
+  const specials = layout.specials ?? [];
+  const categories = layout.categories;
+  const valueBins = categories ? categories.length : edges.length + 1;
+  const bins = categories ? valueBins + 1 : binCount(edges, specials);
   if (woe.length !== bins) throw new RangeError(`feature ${feature}: ${woe.length} WOE values for ${bins} bins`);
   if (counts && (counts.totals.length !== bins || counts.events.length !== bins)) {
     throw new RangeError(`feature ${feature}: counts do not have ${bins} bins`);
@@ -134,27 +158,33 @@ export function featurePoints(
     throw new RangeError(`feature ${feature}: coefficient ${coefficient} and slope ${slopeA} must be finite`);
   }
   const { factor } = scalingOf(scaling);
+  const pointsOf = (w: number) => roundTo(-factor * slopeA * coefficient * w, scaling.decimals);
   const out: ScorecardBin[] = [];
   for (let k = 0; k < bins; k++) {
     const missing = k === bins - 1;
-    const lower = missing || k === 0 ? null : edges[k - 1]!;
-    const upper = missing || k === edges.length ? null : edges[k]!;
-    const bin: ScorecardBin = {
-      bin: k,
-      label: missing ? 'missing' : binLabel(lower, upper),
-      lower,
-      upper,
-      missing,
-      woe: woe[k]!,
-      points: roundTo(-factor * slopeA * coefficient * woe[k]!, scaling.decimals),
-    };
+    const special = !missing && k >= valueBins ? specials[k - valueBins] : undefined;
+    const numeric = !missing && special === undefined && !categories;
+    const lower = !numeric || k === 0 ? null : edges[k - 1]!;
+    const upper = !numeric || k === edges.length ? null : edges[k]!;
+    const label = missing ? 'missing' : special !== undefined ? `= ${special}` : categories ? categories[k]!.join(', ') : binLabel(lower, upper);
+    const bin: ScorecardBin = { bin: k, label, lower, upper, missing, woe: woe[k]!, points: pointsOf(woe[k]!) };
+    if (special !== undefined) bin.special = special;
+    if (categories && !missing) bin.categories = [...categories[k]!];
     if (counts) {
       bin.count = counts.totals[k]!;
       if (counts.totals[k]! > 0) bin.eventRate = counts.events[k]! / counts.totals[k]!;
     }
     out.push(bin);
   }
-  return { feature, party, coefficient, baselineScore: Math.max(...out.map((b) => b.points)), bins: out };
+  return {
+    feature,
+    party,
+    coefficient,
+    baselineScore: Math.max(...out.map((b) => b.points)),
+    bins: out,
+    ...(categories ? { unseen: layout.unseen ?? 'neutral' } : {}),
+    notHeldPoints: pointsOf(layout.notHeldWoe ?? 0),
+  };
 }
 
 /** offset − factor·(a·β0 + b), rounded to `decimals` places. */
@@ -163,21 +193,38 @@ export function basePoints(intercept: number, calibration: { a: number; b: numbe
   return roundTo(offset - factor * (calibration.a * intercept + calibration.b), scaling.decimals);
 }
 
-/** Checks one feature's bins: numeric bins in order with matching bounds, then the missing bin. */
+/** The layout of a card feature: its edges, special values and categories, read back from its bins. */
+function layoutOf(f: ScorecardFeature): BinLayout {
+  const value = f.bins.filter((b) => !b.missing && b.special === undefined);
+  if (value.some((b) => b.categories)) return { edges: [], categories: value.map((b) => b.categories ?? []), unseen: f.unseen ?? 'neutral' };
+  return { edges: value.slice(0, -1).map((b) => b.upper!), specials: f.bins.filter((b) => b.special !== undefined).map((b) => b.special!) };
+}
+
+/** Checks one feature's bins: value bins (numeric ones in order with matching bounds, or category groups), then the
+ * special values, then the missing bin. */
 function checkFeature(f: ScorecardFeature): void {
   const n = f.bins.length;
-  if (n < 2) throw new RangeError(`feature ${f.feature} has ${n} bins; a feature has at least one numeric bin and the missing bin`);
+  if (n < 2) throw new RangeError(`feature ${f.feature} has ${n} bins; a feature has at least one value bin and the missing bin`);
+  const categorical = f.bins.some((b) => b.categories);
+  const valueBins = f.bins.filter((b) => !b.missing && b.special === undefined).length;
   for (let k = 0; k < n; k++) {
     const b = f.bins[k]!;
     const last = k === n - 1;
-    if (b.bin !== k || b.missing !== last) throw new RangeError(`feature ${f.feature}: bin ${k} is out of order (bins are numeric ones ascending, then the missing one)`);
+    const inOrder = b.bin === k && b.missing === last && (b.special !== undefined) === (!last && k >= valueBins) && (!!b.categories) === (categorical && k < valueBins);
+    if (!inOrder) throw new RangeError(`feature ${f.feature}: bin ${k} is out of order (bins are value ones, then special values, then the missing one)`);
     if (!Number.isFinite(b.points)) throw new RangeError(`feature ${f.feature}: bin ${k} has points ${b.points}`);
-    if (last) continue;
+    if (k >= valueBins || categorical) continue;
     const lower = k === 0 ? null : f.bins[k - 1]!.upper;
     const upper = b.upper;
-    if (b.lower !== lower || (k === n - 2) !== (upper === null) || (upper !== null && lower !== null && !(upper > lower))) {
+    if (b.lower !== lower || (k === valueBins - 1) !== (upper === null) || (upper !== null && lower !== null && !(upper > lower))) {
       throw new RangeError(`feature ${f.feature}: bounds of bin ${k} do not follow on from bin ${k - 1}`);
     }
+  }
+  if (categorical) {
+    const levels = f.bins.flatMap((b) => b.categories ?? []);
+    if (new Set(levels).size !== levels.length) throw new RangeError(`feature ${f.feature}: a level is in two bins`);
+    const unseen = f.unseen ?? 'neutral';
+    if (unseen !== 'neutral' && unseen !== 'reject' && !levels.includes(unseen)) throw new RangeError(`feature ${f.feature}: unseen levels are to score as ${JSON.stringify(unseen)}, which is in no bin`);
   }
   const max = Math.max(...f.bins.map((b) => b.points));
   if (f.baselineScore !== max) throw new RangeError(`feature ${f.feature}: baselineScore ${f.baselineScore} is not its highest points ${max}`);
@@ -204,26 +251,32 @@ export function scoreRange(card: Scorecard): [number, number] {
   return [roundTo(low, card.scaling.decimals), roundTo(high, card.scaling.decimals)];
 }
 
-/** The bin of `x` among a feature's card bins: NaN in the missing bin, else the first numeric bin with lower < x ≤ upper. */
-function findBin(f: ScorecardFeature, x: number): ScorecardBin {
-  const bin = Number.isNaN(x)
-    ? f.bins[f.bins.length - 1]
-    : f.bins.find((b) => !b.missing && (b.lower === null || x > b.lower) && (b.upper === null || x <= b.upper));
-  if (!bin) throw new RangeError(`feature ${f.feature}: no bin holds ${x}`);
-  return bin;
-}
-
-/** Score of one record: basePoints + the points of each feature's bin. A feature absent from `values` is missing. */
-export function scoreRecord(card: Scorecard, values: Record<string, number>): ScoredPoints {
+/**
+ * Score of one record: basePoints + the points of each feature's bin. A value is a number, or a level for a
+ * categorical feature; a feature absent from `values` is missing. A feature named in `notHeld` (its party does not
+ * hold the enterprise) scores its notHeldPoints (0, neutral, unless declared) and is never a reason; an unseen level
+ * scores as the feature's `unseen` says.
+ */
+export function scoreRecord(card: Scorecard, values: Record<string, number | string>, notHeld: ReadonlySet<string> = new Set()): ScoredPoints {
   let sum = card.basePoints;
   const points: ScoredPoints['points'] = [];
   for (const f of card.features) {
+    if (notHeld.has(f.feature)) {
+      const p = f.notHeldPoints ?? 0;
+      sum += p;
+      points.push({ feature: f.feature, party: f.party, bin: -1, points: p, baseline: f.baselineScore, notHeld: true });
+      continue;
+    }
     const raw: unknown = Object.prototype.hasOwnProperty.call(values, f.feature) ? values[f.feature] : undefined;
-    if (raw !== undefined && typeof raw !== 'number') throw new TypeError(`feature ${f.feature}: value ${String(raw)} is not a number`);
-    const x = raw === undefined ? Number.NaN : raw;
-    const bin = findBin(f, x);
-    sum += bin.points;
-    points.push({ feature: f.feature, party: f.party, bin: bin.bin, points: bin.points, baseline: f.baselineScore });
+    const layout = layoutOf(f);
+    if (raw !== undefined && typeof raw !== 'number' && !(layout.categories && typeof raw === 'string')) {
+      throw new TypeError(`feature ${f.feature}: value ${String(raw)} is not a ${layout.categories ? 'level' : 'number'}`);
+    }
+    let bin = layoutBinIndex(raw as number | string | undefined, layout);
+    if (bin < 0) bin = unseenBin(f.feature, String(raw), layout);
+    const p = bin < 0 ? 0 : f.bins[bin]!.points;
+    sum += p;
+    points.push({ feature: f.feature, party: f.party, bin, points: p, baseline: f.baselineScore });
   }
   return { score: roundTo(sum, card.scaling.decimals), points };
 }
@@ -235,6 +288,7 @@ export function scoreRecord(card: Scorecard, values: Record<string, number>): Sc
  */
 export function reasonCodes(points: ScoredPoints['points'], k: number): ScoredPoints['points'] {
   return points
+    .filter((p) => !p.notHeld)
     .map((p) => ({ p, lost: p.baseline - p.points }))
     .filter(({ lost }) => lost >= 0)
     .sort((x, y) => y.lost - x.lost || (x.p.feature < y.p.feature ? -1 : x.p.feature > y.p.feature ? 1 : 0))

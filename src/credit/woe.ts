@@ -10,7 +10,7 @@
  * shares as its WOE. An empty bin (no rows, e.g. no missing values in training) gets WOE 0 and IV 0, so it scores
  * like the average applicant.
  */
-import { binIndex, type BinCounts } from './binning.js';
+import { binIndex, type BinCounts } from './bin-layout.js';
 
 export interface WoeResult {
   woe: number[];
@@ -69,6 +69,6 @@ export function woeIv(counts: BinCounts): WoeResult {
 }
 
 /** The WOE of the bin `x` falls in (NaN: the missing bin's). */
-export function woeOf(x: number, edges: readonly number[], woe: readonly number[]): number {
-  return woe[binIndex(x, edges)]!;
+export function woeOf(x: number, edges: readonly number[], woe: readonly number[], specials: readonly number[] = []): number {
+  return woe[binIndex(x, edges, specials)]!;
 }

@@ -38,6 +38,9 @@ export interface LoadedDataset {
   y?: Float32Array;
   /** Values of data.group_columns, one string per kept row (missing cells are ''). */
   groups: Record<string, string[]>;
+  /** Categorical features (type: category): their levels in order of first appearance in the file; x holds a
+   * level's index in this list (NaN: missing). */
+  levels?: Record<string, string[]>;
   rows: number;
   report: LoadReport;
 }
@@ -139,7 +142,7 @@ export async function loadDataset(spec: DatasetSpec, opts: LoadOptions = {}): Pr
 
 /** A row store's rows in memory. */
 export function datasetOf(store: RowStore): LoadedDataset {
-  return { ...store.materialise(), features: store.features, rows: store.rows, report: store.meta.report };
+  return { ...store.materialise(), features: store.features, rows: store.rows, report: store.meta.report, ...(store.meta.levels ? { levels: store.meta.levels } : {}) };
 }
 
 /** A few human lines for logs. */
@@ -228,6 +231,8 @@ class Loader {
   /** Per feature, the first few distinct invalid values, to show when the column is refused. */
   private readonly invalidSamples: Set<string>[];
   private readonly report: LoadReport;
+  /** Per feature: level -> code, for categorical features only. */
+  private readonly levelCodes: (Map<string, number> | undefined)[];
 
   constructor(
     private readonly spec: DatasetSpec,
@@ -250,6 +255,7 @@ class Loader {
     this.nonNumericCounts = new Uint32Array(features.length);
     this.imputedCounts = new Uint32Array(features.length);
     this.invalidSamples = features.map(() => new Set<string>());
+    this.levelCodes = features.map((f) => (f.type === 'category' ? new Map<string, number>() : undefined));
     this.report = {
       file,
       rowsRead: 0,
@@ -301,6 +307,7 @@ class Loader {
       rows: this.kept,
       labels: this.labelColumn !== undefined,
       groupColumns: this.spec.group_columns ?? [],
+      ...(this.levelCodes.some((m) => m) ? { levels: Object.fromEntries(this.features.flatMap((f, j) => (this.levelCodes[j] ? [[f.name, [...this.levelCodes[j]!.keys()]]] : []))) } : {}),
       report,
       idSetSha256,
       blockRows,
@@ -323,8 +330,8 @@ class Loader {
     throw new FedcreditError(
       ErrorCode.DATA_SCHEMA,
       `${this.file}: ${lines.join('; ')}; a feature with more than ${NON_NUMERIC_REFUSE_SHARE * 100}% invalid cells would be all imputed and add nothing to a model`,
-      'check that data.features names the right column; a text column cannot be a feature until `type: category` exists: ' +
-        'remove it from data.features (list it in data.group_columns to group reports by it), or recode it to numbers; ' +
+      'check that data.features names the right column; declare a text column of levels (an industry, a region, a grade) ' +
+        '`type: category` (a job bins it, one WOE per level), or list it in data.group_columns to group reports by it; ' +
         'an integer or binary column holding other numbers can be declared `type: number`',
     );
   }
@@ -577,6 +584,12 @@ class Loader {
       if (this.missing.has(cell)) {
         problem = 'missing';
         this.missingCounts[j]++;
+      } else if (this.levelCodes[j]) {
+        const codes = this.levelCodes[j]!;
+        let code = codes.get(cell);
+        if (code === undefined) codes.set(cell, (code = codes.size));
+        x[j] = code;
+        continue;
       } else {
         const value = Number(cell);
         if (fitsType(value, feature.type)) {
@@ -629,6 +642,8 @@ const INVALID_WORDS: Record<FeatureSpec['type'], string> = {
   number: 'not numbers',
   integer: 'not whole numbers',
   binary: 'not 0 or 1',
+  // Every non-empty cell of a category is one of its levels: none is ever invalid.
+  category: 'not levels',
 };
 
 /** A cell that breaks its feature's type; NaN, ±Infinity and values beyond float32 range never fit. */

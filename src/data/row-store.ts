@@ -6,7 +6,7 @@
  *   y.f32       kept rows' labels (0/1) when the data has a label column
  *   ids.jsonl   one JSON array per kept row: [id, group column values...]
  *   idhash.bin  16 bytes per kept row: the first half of the SHA-256 of its id (src/data/id-buckets.ts)
- *   meta.json   features, row count, group columns, the load report and the id-set digest
+ *   meta.json   features, row count, group columns, categorical levels, the load report and the id-set digest
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
@@ -18,6 +18,8 @@ export interface RowStoreMeta {
   rows: number;
   labels: boolean;
   groupColumns: string[];
+  /** Categorical features: their levels; x holds each cell's index in the list. */
+  levels?: Record<string, string[]>;
   report: LoadReport;
   /** SHA-256 over the sorted 16-byte SHA-256 prefixes of the kept ids (hex): the id set, without the ids. */
   idSetSha256: string;

@@ -7,8 +7,9 @@ export type MissingPolicy = z.infer<typeof MissingPolicy>;
 export const FeatureSpec = z.object({
   name: z.string().min(1, 'a feature needs a column name'),
   /** number: any real; integer: must be whole; binary: 0 or 1. A cell that breaks its type counts as non-numeric; a
-   * column more than half of whose non-empty cells do is refused (src/data/csv.ts, NON_NUMERIC_REFUSE_SHARE). */
-  type: z.enum(['number', 'integer', 'binary']).default('number'),
+   * column more than half of whose non-empty cells do is refused (src/data/csv.ts, NON_NUMERIC_REFUSE_SHARE).
+   * category: any text (e.g. an industry code), binned one WOE per level (a job must bin it). */
+  type: z.enum(['number', 'integer', 'binary', 'category']).default('number'),
   /** impute: keep the row, fill the cell later with the federation-wide mean; drop: drop the row; reject: fail the load. */
   missing: MissingPolicy.default('impute'),
 }).strict();

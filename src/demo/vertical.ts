@@ -147,7 +147,7 @@ function jobFile(opts: VerticalDemoOptions) {
     encryption: { scheme: opts.plaintext ? 'plaintext' : 'ckks' },
     // The credit modeller's path: every party's features binned, selected by IV and trained on as WOE; a points
     // scorecard; approval and accuracy by the industry the tax bureau has on record.
-    binning: { method: 'optimal', fine_bins: 20, max_bins: 6, merge: 'iv', min_bin_share: 0.05, iv_threshold: 0.02, woe_transform: true },
+    binning: { method: 'optimal', fine_bins: 20, max_bins: 6, merge: 'iv', monotonic: 'auto', min_bin_share: 0.02, iv_threshold: 0.02, woe_transform: true },
     scorecard: { base_score: 600, base_odds: 50, pdo: 20, decimals: 0, reason_codes: 3 },
     fairness: { party: 'tax-bureau', column: INDUSTRY_COLUMN, max_gap: 0.15 },
   };

@@ -160,6 +160,7 @@ export function binsFromHistogram(features: string[], grids: number[][], values:
         cuts.map((c) => grid[c]!),
         fineCounts(cells[j]!, cuts),
         spec,
+        feature,
       );
       return { feature, edges: settled.edges, woe: settled.woe, events: settled.counts.events, totals: settled.counts.totals, iv: settled.iv, selected: settled.iv >= spec.iv_threshold };
     } catch (err) {

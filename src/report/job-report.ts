@@ -17,7 +17,7 @@ export function loadBatchStability(batchDir: string): NonNullable<ModelReportInp
   if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `no ${BATCH_REPORT_FILE} in ${batchDir}`, 'name a scoring job (fedcredit score) this guest ran with the same model');
   const batch = JSON.parse(readFileSync(file, 'utf8')) as BatchReport;
   const features = Object.entries(batch.featurePsi).flatMap(([party, psi]) => Object.entries(psi ?? {}).map(([feature, value]) => ({ feature, party, psi: value })));
-  return { scorePsi: batch.scorePsi, features };
+  return { scorePsi: batch.scorePsi, features, scored: batch.scored, ...(batch.notHeld ? { notHeld: batch.notHeld } : {}) };
 }
 
 export function loadJobReport(jobDir: string, extra: Pick<ModelReportInput, 'comparison' | 'stability'> = {}): ModelReportInput {

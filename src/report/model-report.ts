@@ -19,9 +19,22 @@ export interface ReportIvRow {
   feature: string;
   party: string;
   iv: number;
+  /** IV of the fine bins before merging (absent: the fine bins were kept). */
+  fineIv?: number;
   bins: number;
+  /** Default-rate trend of the final bins (absent for a category or kept fine bins). */
+  trend?: string;
+  type?: 'number' | 'category';
   selected: boolean;
 }
+
+/** Where the report's IV reading turns to "very strong" and to "check for leakage" (binning.caution_iv, leakage_iv). */
+export interface IvThresholds {
+  caution: number;
+  leakage: number;
+}
+
+export const DEFAULT_IV_THRESHOLDS: IvThresholds = { caution: 0.5, leakage: 1.0 };
 
 export interface ReportScorecardBin {
   label: string;
@@ -74,8 +87,18 @@ export interface ModelReportInput {
   notes?: { heldOut?: string; curves?: string; iv?: string; comparison?: string; rows?: string; training?: string };
   validationAuc?: { epoch: number; auc: number }[];
   iv?: ReportIvRow[];
+  /** The job's IV reading thresholds (default DEFAULT_IV_THRESHOLDS). */
+  ivThresholds?: IvThresholds;
+  /** Features binning lost (src/credit/settle.ts binningWarnings), shown above the IV table. */
+  binningWarnings?: string[];
   scorecard?: { baseScore: number; baseOdds: number; pdo: number; basePoints: number; features: ReportScorecardFeature[] };
-  stability?: { scorePsi: number | null; features: { feature: string; party: string; psi: number }[] };
+  stability?: {
+    scorePsi: number | null;
+    features: { feature: string; party: string; psi: number }[];
+    /** Scoring: enterprises scored, and per host those it holds no record of (scored neutral on its features). */
+    scored?: number;
+    notHeld?: Record<string, number>;
+  };
   fairness?: FairnessReport;
   /** When the page says it was made; defaults to now (fix it for byte-identical output). */
   generatedAt?: string;
@@ -216,13 +239,29 @@ export function centralRange(value: ArrayLike<number>, tail = 0.005): [number, n
 /* Reading the numbers                                                                                           */
 /* ------------------------------------------------------------------------------------------------------------ */
 
-/** The usual reading of a feature's information value. */
-export function ivStrength(iv: number): 'useless' | 'weak' | 'medium' | 'strong' | 'suspicious' {
+export type IvStrength = 'useless' | 'weak' | 'medium' | 'strong' | 'very strong' | 'check for leakage';
+
+/**
+ * The usual reading of a feature's information value (Siddiqi): below 0.02 useless, 0.1 weak, 0.3 medium, then
+ * strong; from `caution` (0.5) very strong, as delinquency history is on bureau-like data; only from `leakage` (1.0),
+ * where an honest feature is rare, a prompt to check that the feature is not dated after the outcome.
+ */
+export function ivStrength(iv: number, thresholds: IvThresholds = DEFAULT_IV_THRESHOLDS): IvStrength {
   if (iv < 0.02) return 'useless';
   if (iv < 0.1) return 'weak';
   if (iv < 0.3) return 'medium';
-  if (iv < 0.5) return 'strong';
-  return 'suspicious';
+  if (iv < thresholds.caution) return 'strong';
+  if (iv < thresholds.leakage) return 'very strong';
+  return 'check for leakage';
+}
+
+/** A scoring batch's enterprises that a host holds no record of: counted, and how they were scored. */
+function notHeldHtml(st: NonNullable<ModelReportInput['stability']>): string {
+  const entries = Object.entries(st.notHeld ?? {});
+  if (entries.length === 0) return '';
+  const of = st.scored !== undefined ? ` of ${int(st.scored)}` : '';
+  const items = entries.map(([host, n]) => `${esc(host)}: ${int(n)}${of}`).join('; ');
+  return `<p>Enterprises a host holds no record of (scored neutral on that host's features, unless the job declared binning.not_held; flagged in scores.csv, column hosts_missing): ${items}.</p>\n`;
 }
 
 /** The usual reading of a population stability index. */
@@ -441,17 +480,25 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       caption: 'Information value of each candidate feature, with its owner. Dashed lines at 0.02, 0.1 and 0.3 separate useless, weak, medium and strong features.',
     };
     figures.push(fig);
+    const thresholds = input.ivThresholds ?? DEFAULT_IV_THRESHOLDS;
+    const anyFine = sorted.some((r) => r.fineIv !== undefined);
     const rows = sorted.map((r) => {
-      const strength = ivStrength(r.iv);
-      return `<tr${r.selected ? ' class="selected"' : ''}><td>${esc(r.feature)}</td><td>${esc(r.party)}</td><td class="num">${dec(r.iv, 4)}</td><td class="num">${int(r.bins)}</td><td class="iv-${strength}">${strength}</td><td>${r.selected ? '✔ selected' : '<span class="dim">no</span>'}</td></tr>`;
+      const strength = ivStrength(r.iv, thresholds);
+      const fine = anyFine ? `<td class="num">${r.fineIv === undefined ? '–' : dec(r.fineIv, 4)}</td>` : '';
+      const shape = anyFine ? `<td>${esc(r.type === 'category' ? 'category' : (r.trend ?? '–'))}</td>` : '';
+      return `<tr${r.selected ? ' class="selected"' : ''}><td>${esc(r.feature)}</td><td>${esc(r.party)}</td>${fine}<td class="num">${dec(r.iv, 4)}</td><td class="num">${int(r.bins)}</td>${shape}<td class="iv-${strength.replace(/ /g, '-')}">${strength}</td><td>${r.selected ? '✔ selected' : '<span class="dim">no</span>'}</td></tr>`;
     });
     const selected = sorted.filter((r) => r.selected).length;
+    const warnings = input.binningWarnings ?? [];
+    const warningHtml = warnings.length > 0 ? `<div class="warning"><strong>Binning lost ${warnings.length === 1 ? 'a strong feature' : `${warnings.length} strong features`}:</strong><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>\n` : '';
+    const head = anyFine ? ['feature', 'party', 'fine-bin IV', 'IV', 'bins', 'trend', 'strength', 'in model'] : ['feature', 'party', 'IV', 'bins', 'strength', 'in model'];
     sections.push(
       section(
         'features',
         'Features: information value',
-        `<p>${input.notes?.iv ? esc(input.notes.iv) : `${int(selected)} of ${int(sorted.length)} candidate features selected.`} IV below 0.02 is useless, below 0.1 weak, below 0.3 medium, below 0.5 strong; 0.5 or more is suspiciously strong (check for leakage of the outcome).</p>\n` +
-          `<div class="row">${figureHtml(fig)}<div>${table(['feature', 'party', 'IV', 'bins', 'strength', 'in model'], rows, { className: 'iv' })}</div></div>`,
+        `<p>${input.notes?.iv ? esc(input.notes.iv) : `${int(selected)} of ${int(sorted.length)} candidate features selected.`} IV below 0.02 is useless, below 0.1 weak, below 0.3 medium, then strong; from ${dec(thresholds.caution, 2)} very strong (as delinquency history often is); from ${dec(thresholds.leakage, 2)}, check that the feature is not recorded after the outcome.${anyFine ? ' Fine-bin IV is what the feature held before its bins were merged under the binning constraints.' : ''}</p>\n` +
+          warningHtml +
+          `<div class="row">${figureHtml(fig)}<div>${table(head, rows, { className: 'iv' })}</div></div>`,
       ),
     );
   } else {
@@ -501,6 +548,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
         'stability',
         'Stability',
         `<p>Population stability index between the training population and the held-out one: below 0.1 stable, 0.1 to 0.25 a moderate shift to watch, 0.25 or more a significant shift.${st.scorePsi === null ? ' No score PSI was computed.' : ''}</p>\n` +
+          notHeldHtml(st) +
           table(['feature', 'party', 'PSI', 'reading'], rows, { className: 'stability' }),
       ),
     );
@@ -618,7 +666,7 @@ thead th{border-bottom:2px solid var(--ink);font-weight:600;white-space:nowrap}
 table.kv td:first-child{color:var(--dim)}table.kv td.num{font-weight:600;font-size:1.05em}
 table.confusion td:first-child{white-space:nowrap}
 tr.selected{background:var(--sel-bg)}
-.iv-useless{color:var(--dim)}.iv-strong{color:var(--ok);font-weight:600}.iv-suspicious{color:var(--bad);font-weight:600}
+.iv-useless{color:var(--dim)}.iv-strong,.iv-very-strong{color:var(--ok);font-weight:600}.iv-check-for-leakage{color:#8a5a00;font-weight:600}.warning{border-left:3px solid #c98a00;padding:.2em .8em;background:#fff8e6}
 table.scorecard tr.first td{border-top:2px solid #999}table.scorecard td.feature{font-weight:600}
 .psi-stable{color:var(--ok)}.psi-moderate-shift{color:#a35f00;font-weight:600}.psi-significant-shift{color:var(--bad);font-weight:700;background:var(--flag-bg)}
 tr.gap td{border-top:2px solid var(--ink)}

@@ -4,19 +4,24 @@
  * horizontal jobs.)
  */
 import type { LoadedDataset } from '../data/csv.js';
-import { woeOf } from '../credit/woe.js';
+import { layoutBinIndex, unseenBin, type BinLayout } from '../credit/bin-layout.js';
+import type { ImposedTrend } from '../credit/binning.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
-/** A feature's final bins as its owner keeps them. */
-export interface BinnedFeature {
+/** A feature's final bins as its owner keeps them (numeric: edges and special values; categorical: the levels of
+ * each bin and the unseen treatment; see BinLayout). */
+export interface BinnedFeature extends BinLayout {
   feature: string;
-  edges: number[];
   woe: number[];
   /** Training rows per bin. */
   trainCounts: number[];
   /** Defaults per bin: known to the guest for its own features only. */
   trainEvents?: number[];
   iv: number;
+  /** IV of the fine bins before merging. */
+  fineIv?: number;
+  /** The default-rate trend of the final numeric bins (absent: fine bins kept, or a category). */
+  trend?: ImposedTrend;
   selected: boolean;
 }
 
@@ -24,9 +29,33 @@ export interface BinnedFeature {
 export interface IvRow {
   feature: string;
   party: string;
+  type?: 'number' | 'category';
   iv: number;
+  /** IV of the fine bins, before merging: what the feature could give. */
+  fineIv?: number;
   bins: number;
+  trend?: ImposedTrend;
   selected: boolean;
+}
+
+/** Just the bin layout of a binned feature (what a model part and a scorecard keep). */
+export function layoutOf(f: BinLayout): BinLayout {
+  if (f.categories) return { edges: [], categories: f.categories, unseen: f.unseen ?? 'neutral' };
+  return { edges: f.edges, ...(f.specials && f.specials.length > 0 ? { specials: f.specials } : {}) };
+}
+
+/** A stored cell as its layout reads it: categorical cells hold a level's index into the dataset's levels. */
+export function cellValue(x: number, levels: readonly string[] | undefined): number | string | undefined {
+  if (!levels) return x;
+  return Number.isNaN(x) ? undefined : levels[x];
+}
+
+/** WOE of a stored cell (NaN: missing); an unseen level as the feature's unseen treatment says (neutral: 0). */
+export function cellWoe(x: number, f: BinnedFeature, levels: readonly string[] | undefined): number {
+  const value = cellValue(x, f.categories ? levels : undefined);
+  let bin = layoutBinIndex(value, f);
+  if (bin < 0) bin = unseenBin(f.feature, String(value), f);
+  return bin < 0 ? 0 : f.woe[bin]!;
 }
 
 /** Values of one feature on the given dataset rows (NaN = missing). */
@@ -40,10 +69,12 @@ export function featureColumn(data: LoadedDataset, feature: string, rows: ArrayL
 export function woeDataset(data: LoadedDataset, features: BinnedFeature[]): LoadedDataset {
   const width = data.features.length;
   const idx = features.map((f) => data.features.indexOf(f.feature));
+  // Held-out rows may hold levels no training row has: `reject` is for scoring, here they are neutral.
+  features = features.map((f) => (f.unseen === 'reject' ? { ...f, unseen: 'neutral' } : f));
   const x = new Float32Array(data.rows * features.length);
   for (let r = 0; r < data.rows; r++) {
     features.forEach((f, j) => {
-      x[r * features.length + j] = woeOf(data.x[r * width + idx[j]!]!, f.edges, f.woe);
+      x[r * features.length + j] = cellWoe(data.x[r * width + idx[j]!]!, f, data.levels?.[f.feature]);
     });
   }
   return { ...data, features: features.map((f) => f.feature), x };

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { LoadedDataset } from '../data/csv.js';
-import { woeOf } from '../credit/woe.js';
+import type { BinLayout } from '../credit/bin-layout.js';
+import { cellWoe } from './binning.js';
 
 export interface Alignment {
   /** Row indices into the party's dataset, in the order all parties share. */
@@ -39,23 +40,32 @@ export interface ModelPart {
   epoch: number;
   /** How a raw value becomes the model's input: standardised (mean, scale, clip) or its bin's WOE (`bins`). */
   transform?: 'standardise' | 'woe';
-  /** With binning, per feature: upper bin edges, each bin's WOE, and the training rows per bin (for stability). */
+  /** With binning, per feature: its bin layout (edges, special values or category levels), each bin's WOE, and the
+   * training rows per bin (for stability). */
   bins?: PartBins[];
 }
 
-export interface PartBins {
-  edges: number[];
+export interface PartBins extends BinLayout {
   woe: number[];
   trainCounts: number[];
+  /** WOE of an enterprise this party does not hold (binning.not_held; absent: 0, neutral). */
+  notHeldWoe?: number;
 }
 
-/** The model input of feature j of a part for a raw value (NaN = missing, also for an enterprise the party lacks). */
-export function partInput(part: ModelPart, j: number, x: number): number {
+/** The model input of feature j of a part for a stored cell (NaN = missing; a category's cell is its level's index
+ * into `levels`). */
+export function partInput(part: ModelPart, j: number, x: number, levels?: readonly string[]): number {
   if (part.transform === 'woe') {
     const bins = part.bins![j]!;
-    return woeOf(x, bins.edges, bins.woe);
+    return cellWoe(x, { ...bins, feature: part.features[j]!, iv: 0, selected: true }, levels);
   }
   return standardised(x, part.mean[j]!, part.scale[j]!, part.clip);
+}
+
+/** The model input of feature j for an enterprise the party does not hold: neutral (0: WOE 0, or the mean when
+ * standardised) unless the job declared a WOE for it. */
+export function notHeldInput(part: ModelPart, j: number): number {
+  return part.transform === 'woe' ? (part.bins![j]!.notHeldWoe ?? 0) : 0;
 }
 
 /** A raw feature value as the model sees it: imputed to the training mean (0), standardised, clipped. */
@@ -67,7 +77,8 @@ export function standardised(x: number, mean: number, scale: number, clip: numbe
 
 /**
  * A party's partial scores of dataset rows with a kept model part. Where row is -1 (an enterprise the party does
- * not hold) every feature counts as missing: the mean's score (0) when standardised, the missing bin's WOE when binned.
+ * not hold) every feature takes notHeldInput: not the missing bin, since "no record at this party" and "a record
+ * with a blank field" are different facts.
  */
 export function partScores(part: ModelPart, data: LoadedDataset, rows: ArrayLike<number>): Float64Array {
   const idx = part.features.map((f) => data.features.indexOf(f));
@@ -76,7 +87,7 @@ export function partScores(part: ModelPart, data: LoadedDataset, rows: ArrayLike
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!;
     let s = 0;
-    for (let j = 0; j < idx.length; j++) s += part.weights[j]! * partInput(part, j, r < 0 ? NaN : data.x[r * width + idx[j]!]!);
+    for (let j = 0; j < idx.length; j++) s += part.weights[j]! * (r < 0 ? notHeldInput(part, j) : partInput(part, j, data.x[r * width + idx[j]!]!, data.levels?.[part.features[j]!]));
     out[i] = s;
   }
   return out;

@@ -20,10 +20,12 @@ type Node = Record<string, unknown>;
 type Truth = boolean | null;
 
 export interface PmmlPredicate {
-  kind: 'simple' | 'compound' | 'true' | 'false';
+  kind: 'simple' | 'compound' | 'set' | 'true' | 'false';
   field?: string;
   operator?: string;
   value?: number;
+  /** SimpleSetPredicate: its Array's values. */
+  values?: string[];
   booleanOperator?: string;
   children?: PmmlPredicate[];
 }
@@ -46,7 +48,8 @@ export interface PmmlScorecardModel {
   version: string;
   xmlns: string;
   tree: Node;
-  dataFields: { name: string; optype: string; dataType: string }[];
+  /** `values`: the DataField's Value list (valid values), when it has one. */
+  dataFields: { name: string; optype: string; dataType: string; values?: string[] }[];
   miningFields: { name: string; usageType: string; invalidValueTreatment: string | null }[];
   outputFields: { name: string; feature: string; rank: number | null }[];
   scorecard: {
@@ -61,7 +64,15 @@ export interface PmmlScorecardModel {
   characteristics: PmmlCharacteristic[];
 }
 
-const ARRAYS = new Set(['DataField', 'MiningField', 'OutputField', 'Characteristic', 'Attribute', 'SimplePredicate', 'CompoundPredicate', 'True', 'False']);
+const ARRAYS = new Set(['DataField', 'MiningField', 'OutputField', 'Characteristic', 'Attribute', 'SimplePredicate', 'SimpleSetPredicate', 'CompoundPredicate', 'True', 'False', 'Value']);
+
+/** The values of a PMML string Array: space-separated, double-quoted when needed, \" and \\ escaped inside quotes. */
+function arrayValues(text: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
+  return out;
+}
 
 function number(text: unknown, what: string): number {
   if (typeof text !== 'string') throw new Error(`${what} is missing`);
@@ -103,9 +114,15 @@ function predicatesIn(node: Node): PmmlPredicate[] {
   for (const c of children(node, 'CompoundPredicate')) {
     out.push({ kind: 'compound', booleanOperator: str(c, 'booleanOperator') ?? '', children: predicatesIn(c) });
   }
+  for (const p of children(node, 'SimpleSetPredicate')) {
+    const array = only(p, 'Array');
+    const text = typeof array['#text'] === 'string' ? array['#text'] : '';
+    const values = arrayValues(text);
+    if (Number(str(array, 'n')) !== values.length) throw new Error(`an Array says n=${str(array, 'n')} but holds ${values.length} values`);
+    out.push({ kind: 'set', field: str(p, 'field') ?? '', booleanOperator: str(p, 'booleanOperator') ?? '', values });
+  }
   for (const _ of children(node, 'True')) out.push({ kind: 'true' });
   for (const _ of children(node, 'False')) out.push({ kind: 'false' });
-  if (node.SimpleSetPredicate !== undefined) throw new Error('SimpleSetPredicate is not supported by this test evaluator');
   return out;
 }
 
@@ -135,7 +152,10 @@ export function readPmmlScorecard(xml: string): PmmlScorecardModel {
     version: str(pmml, 'version') ?? '',
     xmlns: str(pmml, 'xmlns') ?? '',
     tree,
-    dataFields: children(only(pmml, 'DataDictionary'), 'DataField').map((f) => ({ name: str(f, 'name') ?? '', optype: str(f, 'optype') ?? '', dataType: str(f, 'dataType') ?? '' })),
+    dataFields: children(only(pmml, 'DataDictionary'), 'DataField').map((f) => {
+      const values = children(f, 'Value').map((v) => str(v, 'value') ?? '');
+      return { name: str(f, 'name') ?? '', optype: str(f, 'optype') ?? '', dataType: str(f, 'dataType') ?? '', ...(values.length > 0 ? { values } : {}) };
+    }),
     miningFields: children(only(sc, 'MiningSchema'), 'MiningField').map((f) => ({
       name: str(f, 'name') ?? '',
       usageType: str(f, 'usageType') ?? 'active',
@@ -157,19 +177,30 @@ export function readPmmlScorecard(xml: string): PmmlScorecardModel {
   };
 }
 
-function evaluatePredicate(p: PmmlPredicate, record: Record<string, number | undefined>): Truth {
+type PmmlRecord = Record<string, number | string | undefined>;
+
+function evaluatePredicate(p: PmmlPredicate, record: PmmlRecord): Truth {
   switch (p.kind) {
     case 'true':
       return true;
     case 'false':
       return false;
+    case 'set': {
+      const raw = record[p.field!];
+      if (raw === undefined || (typeof raw === 'number' && Number.isNaN(raw))) return null;
+      const inSet = p.values!.includes(String(raw));
+      if (p.booleanOperator === 'isIn') return inSet;
+      if (p.booleanOperator === 'isNotIn') return !inSet;
+      throw new Error(`SimpleSetPredicate booleanOperator ${p.booleanOperator} is not supported`);
+    }
     case 'simple': {
       const raw = record[p.field!];
-      const missing = raw === undefined || Number.isNaN(raw);
+      const missing = raw === undefined || (typeof raw === 'number' && Number.isNaN(raw));
       if (p.operator === 'isMissing') return missing;
       if (p.operator === 'isNotMissing') return !missing;
       if (missing) return null;
-      const x = raw!;
+      if (typeof raw !== 'number') throw new Error(`SimplePredicate ${p.operator} on ${p.field} compares a number with ${JSON.stringify(raw)}`);
+      const x = raw;
       const v = p.value;
       if (v === undefined) throw new Error(`SimplePredicate ${p.operator} on ${p.field} has no value`);
       switch (p.operator) {
@@ -201,9 +232,15 @@ function evaluatePredicate(p: PmmlPredicate, record: Record<string, number | und
   }
 }
 
-/** Score and reason codes of one record ({field: value}; NaN or absent = missing). */
-export function evaluatePmmlScorecard(model: PmmlScorecardModel, record: Record<string, number | undefined>): { score: number; reasonCodes: string[] } {
+/** Score and reason codes of one record ({field: value}; NaN or absent = missing). A value outside a DataField's
+ * Value list, where the MiningField says returnInvalid, is an Error (the record is invalid). */
+export function evaluatePmmlScorecard(model: PmmlScorecardModel, record: PmmlRecord): { score: number; reasonCodes: string[] } {
   const sc = model.scorecard;
+  for (const f of model.dataFields) {
+    const raw = record[f.name];
+    const invalid = f.values && raw !== undefined && !(typeof raw === 'number' && Number.isNaN(raw)) && !f.values.includes(String(raw));
+    if (invalid && model.miningFields.find((m) => m.name === f.name)?.invalidValueTreatment === 'returnInvalid') throw new Error(`${f.name}: ${JSON.stringify(raw)} is not a valid value: the record is invalid`);
+  }
   let score = sc.initialScore;
   const reasonPoints = new Map<string, number>();
   for (const c of model.characteristics) {
