@@ -570,7 +570,8 @@ export class CoordinatorService implements SessionRegistry {
 }
 
 export async function startCoordinator(config: CoordinatorConfig, log: Logger, transport: Transport): Promise<RunningCoordinator> {
-  await mkdir(config.state_dir, { recursive: true });
+  // The coordinator's state (ledger, arbiter keys, published models) is its own: 0700, like a participant's.
+  await mkdir(config.state_dir, { recursive: true, mode: 0o700 });
   const ledgerDir = resolve(config.state_dir, config.ledger_dir);
   const ledger = await Ledger.open(ledgerDir, config.name, join(config.state_dir, 'keys', 'ledger-ed25519.pem')).catch((err) => {
     if (!(err instanceof LedgerError) || err.seq === undefined) throw err;

@@ -12,7 +12,6 @@
  * every party rolled back to where the step began), otherwise the job fails and no model is published.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
@@ -21,7 +20,7 @@ import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
 import { hex } from '../src/ledger/records.js';
 import { arbiterDecrypt } from '../src/vertical/cipher.js';
-import { packArtifact } from '../src/model/artifact.js';
+import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { JobBase, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
 import type { ParticipantMessage, Recipient, RoundProgress, StepRequest, VerticalSetup, VerticalStep } from '../src/wire/messages.js';
@@ -493,9 +492,7 @@ export class VerticalRun extends VerticalBase {
     };
     const bytes = Buffer.from(JSON.stringify(manifest, null, 2));
     this.modelSha256 = sha256(bytes);
-    const dir = join(this.stateDir, 'jobs', this.id, 'model');
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'manifest.json'), bytes);
+    await writeArtifact(join(this.stateDir, 'jobs', this.id, 'model'), { 'manifest.json': bytes });
     await this.record('model_published', { model_sha256: hex(this.modelSha256), epoch: best.epoch, parts: manifest.parts, test: manifest.test }, [{ name: 'manifest.json', bytes }]);
     this.artifact = packArtifact({ 'manifest.json': bytes });
     this.state = 'succeeded';

@@ -6,7 +6,7 @@
  * binning existed (no `bins` in the preprocessing) load and score as before.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from './tf.js';
@@ -68,9 +68,17 @@ export async function modelToFiles(tf: Tf, model: TF.LayersModel, metadata: Mode
   return files;
 }
 
+/**
+ * A published model's files in `dir`: mode 0600 in a 0700 folder, like every other secret a node keeps (a model is
+ * the data owners' joint work, and a scorecard reveals how each bin of each party's features scores).
+ */
 export async function writeArtifact(dir: string, files: ArtifactFiles): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const [name, bytes] of Object.entries(files)) await writeFile(join(dir, name), bytes);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  for (const [name, bytes] of Object.entries(files)) {
+    await writeFile(join(dir, name), bytes, { mode: 0o600 });
+    await chmod(join(dir, name), 0o600);
+  }
 }
 
 /** A single-buffer form of the artifact for transfer: a JSON index of base64 files. */
