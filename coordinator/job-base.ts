@@ -54,6 +54,8 @@ export abstract class JobBase {
     this.ledger = ctx.ledger;
   }
 
+  /** The job file's kind: horizontal, vertical-lr or vertical-score. */
+  abstract readonly kind: string;
   abstract get participants(): string[];
   /** Rounds (horizontal) or epochs (vertical) the job asks for. */
   abstract get rounds(): number;

@@ -61,6 +61,10 @@ export class JobRun extends JobBase {
     super(id, submitter, ctx);
   }
 
+  get kind(): string {
+    return this.spec.kind;
+  }
+
   get participants(): string[] {
     return this.spec.participants;
   }
@@ -137,7 +141,7 @@ export class JobRun extends JobBase {
     await this.publish(weights, preprocessing, evaluation, scorecard);
     this.state = 'succeeded';
     this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
-    await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone });
+    await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone, message: this.message });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }
 

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
-import { readLedger } from '../src/ledger/read.js';
+import { readLedger, type LedgerReadEntry } from '../src/ledger/read.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
 import type { ResumePoint } from './job-run.js';
 import type { Preprocessing } from '../src/wire/messages.js';
@@ -22,10 +22,24 @@ export interface UnfinishedJob {
   resume: ResumePoint | { reason: string };
 }
 
-export function unfinishedJobs(ledgerDir: string): UnfinishedJob[] {
-  const { entries } = readLedger(ledgerDir);
-  const byJob = new Map<string, typeof entries>();
-  for (const e of entries) if (e.entry.jobId) byJob.set(e.entry.jobId, [...(byJob.get(e.entry.jobId) ?? []), e]);
+/** Every job the ledger records, by id, with its entries in ledger order. */
+export function ledgerJobs(ledgerDir: string): Map<string, LedgerReadEntry[]> {
+  const byJob = new Map<string, LedgerReadEntry[]>();
+  for (const e of readLedger(ledgerDir).entries) {
+    if (!e.entry.jobId) continue;
+    const list = byJob.get(e.entry.jobId);
+    if (list) list.push(e);
+    else byJob.set(e.entry.jobId, [e]);
+  }
+  return byJob;
+}
+
+/** Jobs with a `job_ended` entry: the coordinator serves their status, events and model after a restart. */
+export function finishedJobs(byJob: Map<string, LedgerReadEntry[]>): [string, LedgerReadEntry[]][] {
+  return [...byJob].filter(([, list]) => list.some((e) => e.entry.kind === 'job_submitted') && list.some((e) => e.entry.kind === 'job_ended'));
+}
+
+export function unfinishedJobs(byJob: Map<string, LedgerReadEntry[]>, ledgerDir: string): UnfinishedJob[] {
   const out: UnfinishedJob[] = [];
   for (const [jobId, list] of byJob) {
     if (list.some((e) => e.entry.kind === 'job_ended')) continue;

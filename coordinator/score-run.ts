@@ -30,6 +30,10 @@ export class ScoreRun extends VerticalBase {
     super(id, submitter, ctx);
   }
 
+  get kind(): string {
+    return this.spec.kind;
+  }
+
   get participants(): string[] {
     return [this.spec.guest, ...this.spec.hosts];
   }
@@ -81,7 +85,7 @@ export class ScoreRun extends VerticalBase {
       this.state = 'succeeded';
       this.roundsDone = 1;
       this.emit('done', `${String(report.scored)} of ${String(report.requested)} enterprises scored; the scores are with ${this.spec.guest}`);
-      await this.record('job_ended', { state: 'succeeded' });
+      await this.record('job_ended', { state: 'succeeded', message: this.message });
       await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'scores produced', modelSha256: this.modelSha256 } });
     } catch (err) {
       await this.fail(err);

@@ -31,7 +31,8 @@ import { JobRun } from './job-run.js';
 import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
 import { VerticalRun } from './vertical-run.js';
 import { ScoreRun } from './score-run.js';
-import { unfinishedJobs } from './recovery.js';
+import { finishedJobs, ledgerJobs, unfinishedJobs } from './recovery.js';
+import { FinishedJob } from './finished-job.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/pki.js';
 
@@ -278,7 +279,7 @@ export class CoordinatorService implements SessionRegistry {
         return new VerticalRun(id, spec, submitter, this.jobContext());
       case 'vertical-score': {
         const trained = this.jobs.get(spec.model_job);
-        const model = trained && { kind: trained instanceof VerticalRun ? 'vertical-lr' : 'horizontal', state: trained.state, participants: trained.participants, modelSha256: trained.modelSha256 };
+        const model = trained && { kind: trained.kind, state: trained.state, participants: trained.participants, modelSha256: trained.modelSha256 };
         return new ScoreRun(id, spec, submitter, this.jobContext(), model);
       }
     }
@@ -357,18 +358,29 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   /** Continue the jobs a previous run of this coordinator left unfinished, as its ledger records them. */
+  /**
+   * Serve the jobs a previous run of this coordinator finished, and continue those it left unfinished, as its
+   * ledger records them. A job that cannot be continued is recorded as failed and served as such: its participants
+   * learn it when they reconnect (the Hello handler) and delete what they kept for it.
+   */
   async recover(ledgerDir: string): Promise<void> {
-    for (const job of unfinishedJobs(ledgerDir)) {
+    let byJob = ledgerJobs(ledgerDir);
+    const failed: string[] = [];
+    for (const job of unfinishedJobs(byJob, ledgerDir)) {
       if ('reason' in job.resume || !job.spec) {
         const reason = 'reason' in job.resume ? job.resume.reason : 'unknown job kind';
         this.log.warn({ job: job.jobId, reason }, 'an unfinished job cannot be resumed');
         await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'failed', stage: 'recovery', message: reason } });
+        failed.push(job.jobId);
         continue;
       }
       const run = new JobRun(job.jobId, job.spec, job.submitter, this.jobContext(), job.resume);
       this.jobs.set(job.jobId, run);
       void run.run();
     }
+    if (failed.length > 0) byJob = ledgerJobs(ledgerDir);
+    for (const [id, list] of finishedJobs(byJob)) this.jobs.set(id, new FinishedJob(id, list, ledgerDir, this.jobContext()));
+    this.log.info({ finished: this.jobs.size - [...this.jobs.values()].filter((j) => !(j instanceof FinishedJob)).length }, 'finished jobs rebuilt from the ledger');
   }
 
   closeSessions(): void {

@@ -276,6 +276,10 @@ export class VerticalRun extends VerticalBase {
     super(id, submitter, ctx);
   }
 
+  get kind(): string {
+    return this.spec.kind;
+  }
+
   get participants(): string[] {
     return [this.spec.guest, ...this.spec.hosts];
   }
@@ -482,7 +486,7 @@ export class VerticalRun extends VerticalBase {
     this.artifact = packArtifact({ 'manifest.json': bytes });
     this.state = 'succeeded';
     this.emit('done', `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises`);
-    await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone });
+    await this.record('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone, message: this.message });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }
 }

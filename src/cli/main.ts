@@ -220,7 +220,7 @@ function buildProgram(): Command {
     .option('--ids <file.csv>', 'enterprise ids to score, one per line (header `id` or `enterprise_id` allowed)')
     .option('--id <id>', 'a single enterprise id')
     .option('-o, --out <file.csv>', 'write the scores here (default: print them)')
-    .option('--id-format <format>', 'uscc (check digit verified) or any', 'uscc')
+    .option('--id-format <format>', "uscc (check digit verified) or any; default: the model job's alignment.id_format")
     .option('--purpose <text>', 'why these enterprises are scored (kept in the record)', 'credit decision on new applications')
     .option('--coordinator <host:port>', "override the config's coordinator address")
     .option('--identity <dir>', "the bank's submitter certificate folder (`fedcredit pki issue --role submitter`)")
@@ -413,11 +413,11 @@ function buildProgram(): Command {
   return program;
 }
 
-type ScoreOptions = { config: string; model: string; ids?: string; id?: string; out?: string; idFormat: string; purpose: string; coordinator?: string; identity?: string; insecure?: boolean };
+type ScoreOptions = { config: string; model: string; ids?: string; id?: string; out?: string; idFormat?: string; purpose: string; coordinator?: string; identity?: string; insecure?: boolean };
 
 async function scoreCommand(opts: ScoreOptions): Promise<void> {
   if (Boolean(opts.ids) === Boolean(opts.id)) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'give either --ids <file.csv> or --id <id>', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43');
-  if (opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
+  if (opts.idFormat !== undefined && opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
   const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
   process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);
@@ -428,12 +428,14 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
     stateDir: participantStateDir(config, dirname(resolve(opts.config))),
     modelJob: opts.model,
     ids,
-    idFormat: opts.idFormat,
+    idFormat: opts.idFormat as 'uscc' | 'any' | undefined,
     purpose: opts.purpose,
+    // The scoring job's id is what `fedcredit report --batch` and the ledger know the batch by.
+    onSubmitted: (jobId) => process.stderr.write(`scoring job ${jobId}\n`),
   });
   if (opts.out) {
     await writeFile(resolve(opts.out), result.csv, { mode: 0o600 });
-    process.stdout.write(`${result.message}\nscores written to ${opts.out}\n`);
+    process.stdout.write(`${result.message}\nscores written to ${opts.out} (scoring job ${result.jobId}: \`fedcredit report ${opts.model} --config ${opts.config} --batch ${result.jobId}\`)\n`);
   } else {
     process.stdout.write(result.csv);
   }

@@ -19,8 +19,11 @@ export interface ScoreRequest {
   stateDir: string;
   modelJob: string;
   ids: string[];
-  idFormat: 'uscc' | 'any';
+  /** Absent: the model job's (each party refuses a format that differs from the one its model was trained with). */
+  idFormat?: 'uscc' | 'any';
   purpose: string;
+  /** Told the scoring job's id as soon as the coordinator gives it. */
+  onSubmitted?: (jobId: string) => void;
 }
 
 export interface ScoreResult {
@@ -42,8 +45,9 @@ export async function requestScores(r: ScoreRequest): Promise<ScoreResult> {
     await mkdir(requests, { recursive: true, mode: 0o700 });
     const idsFile = `request-${Date.now()}-${randomBytes(4).toString('hex')}.csv`;
     await writeFile(join(requests, idsFile), r.ids.join('\n') + '\n', { mode: 0o600 });
-    const spec = { name: `score-${r.modelJob}`, kind: 'vertical-score', purpose: r.purpose, model_job: r.modelJob, guest, hosts, ids_file: idsFile, id_format: r.idFormat };
+    const spec = { name: `score-${r.modelJob}`, kind: 'vertical-score', purpose: r.purpose, model_job: r.modelJob, guest, hosts, ids_file: idsFile, ...(r.idFormat ? { id_format: r.idFormat } : {}) };
     const jobId = await client.submitJob(stringify(spec), r.organisation);
+    r.onSubmitted?.(jobId);
     const last = await client.watchJob(jobId, () => undefined);
     if (last.state !== 'succeeded') throw new FedcreditError(ErrorCode.JOB_FAILED, `scoring job ${jobId} ${last.state}: ${last.message}`, 'see the participants\' logs');
     return { jobId, message: last.message, csv: await readFile(join(r.stateDir, 'jobs', jobId, 'scores.csv'), 'utf8') };
