@@ -12,11 +12,7 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { prepareIds, type IdFormat } from '../src/psi/ids.js';
 import { GuestPsi, NOT_HELD } from '../src/psi/stream.js';
-
-/** Each id with its place in the list, made one at a time (a host's list is all its ids). */
-function* withPositions(ids: readonly string[]): Generator<readonly [string, number]> {
-  for (let i = 0; i < ids.length; i++) yield [ids[i]!, i];
-}
+import { GuestScoringPsi, HostScoringSet, scoringSalt, withPositions } from '../src/psi/scoring.js';
 
 /** Positions per alignment chunk: a megabyte, as every PSI stream's chunks. */
 const CHUNK_POSITIONS = 262_144;
@@ -184,21 +180,23 @@ export class ScoringParty extends PartyChannel {
           hint,
         );
       }
-      // The guest brings its queries (the row of each is its place in the request), a host all its ids.
-      const source = () => withPositions(this.role === 'host' ? this.data.ids : this.queries.ids);
-      const ids = await this.prepareIds(source, this.idFormat, step, req.attempt);
+      // Every request against the model aligns with the same salt and per-model keys, so that a host's ids are
+      // blinded once, not at every request (src/psi/scoring.ts).
+      const salt = scoringSalt(this.spec.model_job);
       if (this.role === 'host') {
-        const psi = await this.hostPsi(ids, step, req.attempt);
+        const set = await HostScoringSet.open(this.modelDir, this.data.ids, this.idFormat, salt, () => this.requireCurrent(step, req.attempt));
+        if (set.meta.count === 0) throw new FedcreditError(ErrorCode.DATA_SCHEMA, `${this.org} has no valid ids to align (id_format ${this.idFormat})`, `check the data's id column and the model job's alignment.id_format (${this.idFormat})`);
+        if (set.built) this.log.info({ job: this.id, modelJob: this.spec.model_job, ids: set.meta.count }, 'every id blinded for scoring against this model; kept for its later requests');
+        const psi = await set.answer(this.psiLink(this.guest, step, req.attempt));
         const pieces: Int32Array[] = [];
-        try {
-          await psi.receiveAlignment(this.psiLink(this.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
-        } finally {
-          psi.remove();
-        }
+        await psi.receiveAlignment(this.psiLink(this.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
         this.aligned = Int32Array.from(pieces.flatMap((p) => Array.from(p)));
-        return { held: this.aligned.filter((r) => r >= 0).length };
+        return { held: this.aligned.filter((r) => r >= 0).length, blinded_all_ids: set.built };
       }
-      const psi = await this.guestPsi(ids, step, req.attempt);
+      // The guest's queries: the row of each is its place in the request.
+      const ids = await this.prepareIds(() => withPositions(this.queries.ids), this.idFormat, step, req.attempt);
+      const psi = await GuestScoringPsi.run(this.modelDir, salt, ids, this.hosts.map((h) => ({ organisation: h, link: this.psiLink(h, step, req.attempt) })));
+      if (psi.fetched.some(Boolean)) this.log.info({ job: this.id, hosts: this.hosts.filter((_, h) => psi.fetched[h]) }, "a host's blinded ids fetched and blinded again for this model; kept for its later requests");
       const n = this.queries.ids.length;
       this.coverage = this.hosts.map((host) => ({ host, match: new Int32Array(n).fill(-1) }));
       try {
@@ -211,7 +209,7 @@ export class ScoringParty extends PartyChannel {
         const pieces = Array.from({ length: Math.ceil(n / CHUNK_POSITIONS) }, (_, i) => new Uint8Array(positions.buffer, i * CHUNK_POSITIONS * 4, Math.min(CHUNK_POSITIONS, n - i * CHUNK_POSITIONS) * 4));
         await GuestPsi.sendAlignment(this.psiLink(c.host, step, req.attempt), [n], pieces);
       }
-      return { requested: this.requested };
+      return { requested: this.requested, host_sets_fetched: this.hosts.filter((_, h) => psi.fetched[h]) };
     }
     if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
     if (this.role === 'host') {

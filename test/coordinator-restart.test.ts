@@ -3,12 +3,14 @@
  * `job model` and scoring against a vertical model answer as they did before it, from the ledger alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { loadDataset } from '../src/data/csv.js';
 import { requestScores } from '../src/vertical/score-client.js';
 import type { JobEvent, JobStatus } from '../src/wire/messages.js';
 import { TestFederation } from './helpers/federation.js';
-import { uciHeteroSpec, verticalJob } from './helpers/vertical.js';
+import { participantJobDir, uciHeteroSpec, verticalJob } from './helpers/vertical.js';
 
 describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax bureau)', () => {
   let fed: TestFederation;
@@ -82,5 +84,36 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
     expect(scoring.state).toBe('succeeded');
     expect(scoring.message).toBe(scoredBefore.message);
     after.close();
+  });
+
+  it('a vertical job the restarted coordinator cannot continue is failed, and every party deletes what it kept to rejoin it', async () => {
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(verticalJob({ training: { epochs: 6, patience: 0 } })), 'test-bank');
+    let killed: Promise<void> | undefined;
+    await client
+      .watchJob(jobId, (e) => {
+        if (e.progress?.round === 1 && !killed) killed = fed.cluster.kill('coordinator', 'SIGKILL');
+      })
+      .catch(() => undefined); // the watch breaks with the coordinator
+    await killed;
+    client.close();
+    const dirs = ['bank', 'tax-bureau'].map((org) => participantJobDir(fed.dir, org, jobId));
+    // Mid-job, each party keeps its per-job X25519 key and progress, to rejoin after a restart of its own.
+    for (const dir of dirs) expect(readdirSync(dir)).toEqual(expect.arrayContaining(['box-x25519.pem', 'progress.json', 'vertical-setup.bin']));
+
+    await fed.cluster.restartCoordinator();
+    const after = await fed.client();
+    const status = await after.getJob(jobId);
+    after.close();
+    expect(status.state).toBe('failed');
+    expect(status.stage).toBe('recovery');
+    // Told at reconnection (the participants find the restarted coordinator by themselves, with back-off).
+    const deadline = Date.now() + 90_000;
+    const state = (dir: string) => JSON.parse(readFileSync(join(dir, 'job.json'), 'utf8')).state as string;
+    while (Date.now() < deadline && dirs.some((d) => state(d) !== 'failed')) await new Promise((r) => setTimeout(r, 250));
+    for (const dir of dirs) {
+      expect(state(dir)).toBe('failed');
+      expect(readdirSync(dir)).toEqual(['job.json']);
+    }
   });
 });
