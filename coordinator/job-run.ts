@@ -576,7 +576,7 @@ export class JobRun extends JobBase {
       evaluation,
       ...(this.statistics ? { statistics: this.statistics } : {}),
       ...(scorecard
-        ? { scorecard: { json: 'scorecard.json', pmml: 'scorecard.pmml', sha256: hex(sha256(Buffer.from(scorecard.json))), basePoints: scorecard.card.basePoints, scoreRange: scorecard.range } }
+        ? { scorecard: { json: 'scorecard.json', pmml: 'scorecard.pmml', sha256: hex(sha256(Buffer.from(scorecard.json))), basePoints: scorecard.card.basePoints, scoreRange: scorecard.range, reasonCodes: this.spec.scorecard!.reason_codes } }
         : {}),
     });
     model.dispose();
