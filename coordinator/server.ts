@@ -4,9 +4,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Ledger } from '../src/ledger/ledger.js';
 import { parse as parseYaml } from 'yaml';
 import { validateConfig } from '../src/config/load.js';
@@ -29,7 +29,7 @@ import type {
 } from '../src/wire/messages.js';
 import { JobRun } from './job-run.js';
 import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
-import { VerticalRun } from './vertical-run.js';
+import { arbiterKeyFile, VerticalRun } from './vertical-run.js';
 import { ScoreRun } from './score-run.js';
 import { finishedJobs, ledgerJobs, unfinishedJobs } from './recovery.js';
 import { FinishedJob } from './finished-job.js';
@@ -365,20 +365,29 @@ export class CoordinatorService implements SessionRegistry {
    */
   async recover(ledgerDir: string): Promise<void> {
     let byJob = ledgerJobs(ledgerDir);
-    const failed: string[] = [];
-    for (const job of unfinishedJobs(byJob, ledgerDir)) {
-      if ('reason' in job.resume || !job.spec) {
-        const reason = 'reason' in job.resume ? job.resume.reason : 'unknown job kind';
-        this.log.warn({ job: job.jobId, reason }, 'an unfinished job cannot be resumed');
-        await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'failed', stage: 'recovery', message: reason } });
-        failed.push(job.jobId);
+    const ended: string[] = [];
+    for (const job of unfinishedJobs(byJob, ledgerDir, this.config.state_dir)) {
+      if (job.kind === 'failed') {
+        this.log.warn({ job: job.jobId, reason: job.reason }, 'an unfinished job cannot be resumed');
+        await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'failed', stage: 'recovery', message: job.reason } });
+        // A vertical job's arbiter key, if one was kept, serves no one any more.
+        rmSync(dirname(arbiterKeyFile(this.config.state_dir, job.jobId)), { recursive: true, force: true });
+        ended.push(job.jobId);
         continue;
       }
-      const run = new JobRun(job.jobId, job.spec, job.submitter, this.jobContext(), job.resume);
+      if (job.kind === 'published') {
+        this.log.warn({ job: job.jobId }, 'the job published its model before the coordinator stopped; its end is recorded now');
+        const message = 'model published (the end was recorded after a coordinator restart)';
+        await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'succeeded', model_sha256: job.modelSha256, message } });
+        rmSync(dirname(arbiterKeyFile(this.config.state_dir, job.jobId)), { recursive: true, force: true });
+        ended.push(job.jobId);
+        continue;
+      }
+      const run = job.kind === 'horizontal' ? new JobRun(job.jobId, job.spec, job.submitter, this.jobContext(), job.resume) : new VerticalRun(job.jobId, job.spec, job.submitter, this.jobContext(), job.resume);
       this.jobs.set(job.jobId, run);
       void run.run();
     }
-    if (failed.length > 0) byJob = ledgerJobs(ledgerDir);
+    if (ended.length > 0) byJob = ledgerJobs(ledgerDir);
     for (const [id, list] of finishedJobs(byJob)) this.jobs.set(id, new FinishedJob(id, list, ledgerDir, this.jobContext()));
     this.log.info({ finished: this.jobs.size - [...this.jobs.values()].filter((j) => !(j instanceof FinishedJob)).length }, 'finished jobs rebuilt from the ledger');
   }

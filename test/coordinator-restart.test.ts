@@ -3,7 +3,7 @@
  * `job model` and scoring against a vertical model answer as they did before it, from the ledger alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadDataset } from '../src/data/csv.js';
@@ -86,7 +86,7 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
     after.close();
   });
 
-  it('a vertical job the restarted coordinator cannot continue is failed, and every party deletes what it kept to rejoin it', async () => {
+  it('a vertical job the restarted coordinator cannot continue (its arbiter key lost) is failed, and every party deletes what it kept to rejoin it', async () => {
     const client = await fed.client();
     const jobId = await client.submitJob(stringify(verticalJob({ training: { epochs: 6, patience: 0 } })), 'test-bank');
     let killed: Promise<void> | undefined;
@@ -100,6 +100,10 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
     const dirs = ['bank', 'tax-bureau'].map((org) => participantJobDir(fed.dir, org, jobId));
     // Mid-job, each party keeps its per-job X25519 key and progress, to rejoin after a restart of its own.
     for (const dir of dirs) expect(readdirSync(dir)).toEqual(expect.arrayContaining(['box-x25519.pem', 'progress.json', 'vertical-setup.bin']));
+    // So does the coordinator keep the arbiter's secret key (mode 0600); without it the job cannot go on.
+    const arbiterKey = join(fed.dir, 'coordinator-state', 'jobs', jobId, 'arbiter', 'ckks-secret.key');
+    expect(statSync(arbiterKey).mode & 0o777).toBe(0o600);
+    rmSync(arbiterKey);
 
     await fed.cluster.restartCoordinator();
     const after = await fed.client();
@@ -107,6 +111,7 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
     after.close();
     expect(status.state).toBe('failed');
     expect(status.stage).toBe('recovery');
+    expect(status.message).toMatch(/arbiter's CKKS secret key of the job is not in/);
     // Told at reconnection (the participants find the restarted coordinator by themselves, with back-off).
     const deadline = Date.now() + 90_000;
     const state = (dir: string) => JSON.parse(readFileSync(join(dir, 'job.json'), 'utf8')).state as string;

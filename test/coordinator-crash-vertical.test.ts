@@ -1,0 +1,88 @@
+/**
+ * kill -9 of the coordinator in a vertical job (UCI hetero, bank + tax bureau, CKKS): restarted with the same config,
+ * it reads the job's completed steps from its ledger and the arbiter's key from its state folder, the parties
+ * reconnect by themselves, the interrupted step runs again at every party, and the job publishes the model an
+ * uninterrupted run publishes, up to CKKS noise.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { verifyLedger } from '../src/ledger/verify.js';
+import { readLedger } from '../src/ledger/read.js';
+import type { ModelPart } from '../src/vertical/party-model.js';
+import type { JobEvent } from '../src/wire/messages.js';
+import { TestFederation } from './helpers/federation.js';
+import { participantJobDir, uciHeteroSpec, verticalJob } from './helpers/vertical.js';
+
+const PARTIES = ['bank', 'tax-bureau'];
+/** Tolerance on every weight of a model part: CKKS noise (and the arbiter's flooding noise) differ between runs. */
+const TOLERANCE = 1e-4;
+
+describe('coordinator killed (SIGKILL) during a vertical job', () => {
+  let fed: TestFederation;
+  const job = verticalJob({ training: { epochs: 3, patience: 0 } });
+  let reference: Map<string, ModelPart>;
+  const parts = (jobId: string) => new Map(PARTIES.map((org) => [org, JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, jobId), 'model-part.json'), 'utf8')) as ModelPart]));
+  const maxDiff = (a: Map<string, ModelPart>, b: Map<string, ModelPart>) => {
+    let worst = 0;
+    for (const org of PARTIES) {
+      const x = a.get(org)!;
+      const y = b.get(org)!;
+      expect(y.weights).toHaveLength(x.weights.length);
+      x.weights.forEach((w, i) => (worst = Math.max(worst, Math.abs(w - y.weights[i]!))));
+      if (x.intercept !== undefined) worst = Math.max(worst, Math.abs(x.intercept - y.intercept!));
+    }
+    return worst;
+  };
+
+  beforeAll(async () => {
+    fed = await TestFederation.start([
+      { name: 'bank', data: uciHeteroSpec('guest') },
+      { name: 'tax-bureau', data: uciHeteroSpec('host') },
+    ]);
+    const run = await fed.run(job);
+    run.client.close();
+    expect(run.last.state, run.last.message).toBe('succeeded');
+    reference = parts(run.jobId);
+  });
+  afterAll(async () => fed?.stop());
+
+  /** Submit the job, kill the coordinator at the first event `at` picks, restart it, and follow the job to its end. */
+  async function killAndResume(at: (e: JobEvent) => boolean) {
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(job), 'test-bank');
+    let killed: Promise<void> | undefined;
+    await client.watchJob(jobId, (e) => void (at(e) && !killed && (killed = fed.cluster.kill('coordinator', 'SIGKILL')))).catch(() => undefined);
+    await killed;
+    client.close();
+    expect(existsSync(join(fed.dir, 'coordinator-state', 'jobs', jobId, 'arbiter', 'ckks-secret.key'))).toBe(true);
+    await fed.cluster.restartCoordinator();
+    const after = await fed.client();
+    const last = await after.watchJob(jobId, () => undefined);
+    after.close();
+    return { jobId, last };
+  }
+
+  // The kill, and the step the ledger must show was interrupted (the PSI is step 1).
+  for (const [where, at, interrupted] of [
+    ['in training, after epoch 1', (e: JobEvent) => e.progress?.round === 1, (step: number) => step > 1],
+    ['in the PSI step', (e: JobEvent) => e.stage === 'psi', (step: number) => step === 1],
+  ] as const) {
+    it(`${where}: the job resumes and publishes the model of an uninterrupted run (max |Δw| < ${TOLERANCE})`, async () => {
+      const { jobId, last } = await killAndResume(at);
+      expect(last.state, last.message).toBe('succeeded');
+      const diff = maxDiff(reference, parts(jobId));
+      console.log(`vertical, coordinator killed ${where}: max |w_resumed - w_uninterrupted| = ${diff.toExponential(2)}`);
+      expect(diff).toBeLessThan(TOLERANCE);
+      // The arbiter's key is gone with the job; the ledger records the resumption and still verifies.
+      expect(existsSync(join(fed.dir, 'coordinator-state', 'jobs', jobId, 'arbiter'))).toBe(false);
+      const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+      const resumed = readLedger(ledgerDir).entries.find((e) => e.entry.jobId === jobId && e.entry.kind === 'job_resumed' && e.body.coordinator_restart === true);
+      expect(resumed).toBeDefined();
+      expect(interrupted(Number(resumed!.body.step)), `interrupted at step ${String(resumed!.body.step)}`).toBe(true);
+      const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
+      expect(verified.ok, verified.failure?.detail).toBe(true);
+    });
+  }
+});
