@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorMessage } from '../src/errors.js';
 import { BLOBS_DIR, hex, sha256 } from '../src/ledger/records.js';
 import type { LedgerReadEntry } from '../src/ledger/read.js';
 import { packArtifact } from '../src/model/artifact.js';
@@ -36,9 +35,10 @@ export class FinishedJob extends JobBase {
   private readonly parties: string[];
   private readonly planned: number;
   private readonly history: JobEvent[] = [];
+  private readonly published?: LedgerReadEntry;
 
   /** `list` holds a `job_submitted` and a `job_ended` entry. */
-  constructor(id: string, list: JobEntries, ledgerDir: string, ctx: JobContext) {
+  constructor(id: string, list: JobEntries, private readonly ledgerDir: string, ctx: JobContext) {
     const submitted = list.find((e) => e.entry.kind === 'job_submitted')!;
     const ended = list.findLast((e) => e.entry.kind === 'job_ended')!;
     const job = submitted.body;
@@ -78,27 +78,25 @@ export class FinishedJob extends JobBase {
     this.message = str(end.message, state === 'succeeded' ? (this.kind === 'vertical-score' ? 'scores produced' : 'model published') : 'failed');
 
     if (state === 'succeeded') {
-      try {
-        if (this.kind === 'vertical-score') {
-          // The scoring job's summary is its `scores_produced` body with the job's id in front (ScoreRun).
-          const produced = list.find((e) => e.entry.kind === 'scores_produced');
-          if (produced) {
-            const summary = Buffer.from(JSON.stringify({ jobId: id, ...produced.body }, null, 2));
-            this.modelSha256 = sha256(summary);
-            this.artifact = summary;
-          }
-        } else {
-          const published = list.findLast((e) => e.entry.kind === 'model_published');
-          if (published) {
-            this.modelSha256 = Buffer.from(str(end.model_sha256 ?? published.body.model_sha256), 'hex');
-            this.artifact = packArtifact(publishedFiles(ledgerDir, published));
-          }
+      if (this.kind === 'vertical-score') {
+        // The scoring job's summary is its `scores_produced` body with the job's id in front (ScoreRun).
+        const produced = list.find((e) => e.entry.kind === 'scores_produced');
+        if (produced) {
+          const summary = Buffer.from(JSON.stringify({ jobId: id, ...produced.body }, null, 2));
+          this.modelSha256 = sha256(summary);
+          this.artifact = summary;
         }
-      } catch (err) {
-        this.log.error({ job: id, err: errorMessage(err) }, 'the published model of a finished job cannot be read from the ledger; `job model` will not serve it');
+      } else {
+        this.published = list.findLast((e) => e.entry.kind === 'model_published');
+        if (this.published) this.modelSha256 = Buffer.from(str(end.model_sha256 ?? this.published.body.model_sha256), 'hex');
       }
     }
     this.history.push({ jobId: id, unixMs: ended.entry.unixMs, state, stage: this.stage, message: this.message, progress: null });
+  }
+
+  /** Read from the ledger's blob store when asked, not kept in memory for every job the ledger holds. */
+  override modelArtifact(): Uint8Array | undefined {
+    return this.published ? packArtifact(publishedFiles(this.ledgerDir, this.published)) : this.artifact;
   }
 
   get participants(): string[] {

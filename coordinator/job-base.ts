@@ -34,6 +34,11 @@ export abstract class JobBase {
   modelSha256: Uint8Array = new Uint8Array();
   /** What DownloadModel returns once the job succeeded. */
   artifact?: Uint8Array;
+
+  /** The published model as DownloadModel sends it (a job rebuilt from the ledger reads it from there when asked). */
+  modelArtifact(): Uint8Array | undefined {
+    return this.artifact;
+  }
   private readonly events: JobEvent[] = [];
   protected readonly watchers = new Set<(e: JobEvent) => void>();
   protected readonly sessions: SessionRegistry;

@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HorizontalJobSpec as JobSpec, VerticalJobSpec } from '../src/config/schemas.js';
+import { HorizontalJobSpec as JobSpec, VerticalJobSpec, VerticalScoreSpec } from '../src/config/schemas.js';
 import { readLedger, type LedgerReadEntry } from '../src/ledger/read.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
 import type { ResumePoint } from './job-run.js';
@@ -18,6 +18,7 @@ import type { Preprocessing } from '../src/wire/messages.js';
 export type UnfinishedJob = { jobId: string; submitter: string } & (
   | { kind: 'horizontal'; spec: JobSpec; resume: ResumePoint }
   | { kind: 'vertical-lr'; spec: VerticalJobSpec; resume: VerticalResumePoint }
+  | { kind: 'vertical-score'; spec: VerticalScoreSpec; resume: VerticalResumePoint }
   /** The model was published but the end not recorded: the job succeeded. */
   | { kind: 'published'; modelSha256: string }
   | { kind: 'failed'; reason: string }
@@ -56,8 +57,18 @@ export function unfinishedJobs(byJob: Map<string, LedgerReadEntry[]>, ledgerDir:
     if (job.kind === 'vertical-lr') {
       // The job file as submitted: sections a job left out are recorded as null.
       const spec = VerticalJobSpec.parse(Object.fromEntries(Object.entries({ ...job, features }).filter(([, v]) => v !== null && v !== undefined)));
-      const resume = verticalResumePoint(jobId, spec, list, stateDir);
+      const resume = verticalResumePoint(jobId, spec.encryption.scheme, list, stateDir);
       out.push('reason' in resume ? { jobId, submitter, kind: 'failed', reason: resume.reason } : { jobId, submitter, kind: 'vertical-lr', spec, resume });
+      continue;
+    }
+    if (job.kind === 'vertical-score') {
+      if (job.ids_file === undefined) {
+        out.push({ jobId, submitter, kind: 'failed', reason: 'a scoring job recorded by an older coordinator is not resumed; run `fedcredit score` again' });
+        continue;
+      }
+      const spec = VerticalScoreSpec.parse(Object.fromEntries(Object.entries(job).filter(([, v]) => v !== null && v !== undefined)));
+      const resume = verticalResumePoint(jobId, 'none', list, stateDir);
+      out.push('reason' in resume ? { jobId, submitter, kind: 'failed', reason: resume.reason } : { jobId, submitter, kind: 'vertical-score', spec, resume });
       continue;
     }
     if (job.kind !== 'horizontal') {
@@ -94,10 +105,10 @@ export function unfinishedJobs(byJob: Map<string, LedgerReadEntry[]>, ledgerDir:
  * the arbiter's CKKS secret key from the coordinator's state folder. The parties keep their state in memory, or in
  * their job folders if they restarted too, so the interrupted step runs again from its start at every party.
  */
-function verticalResumePoint(jobId: string, spec: VerticalJobSpec, list: LedgerReadEntry[], stateDir: string): VerticalResumePoint | { reason: string } {
+function verticalResumePoint(jobId: string, scheme: 'ckks' | 'plaintext' | 'none', list: LedgerReadEntry[], stateDir: string): VerticalResumePoint | { reason: string } {
   if (!list.some((e) => e.entry.kind === 'keys_ready')) return { reason: 'the coordinator restarted before the job\'s keys were in place; resubmit the job' };
   let secretKey: Uint8Array | undefined;
-  if (spec.encryption.scheme === 'ckks') {
+  if (scheme === 'ckks') {
     const file = arbiterKeyFile(stateDir, jobId);
     if (!existsSync(file)) return { reason: `the arbiter's CKKS secret key of the job is not in ${file}; resubmit the job` };
     secretKey = readFileSync(file);

@@ -30,8 +30,8 @@ import type {
 import { JobRun } from './job-run.js';
 import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
 import { arbiterKeyFile, VerticalRun } from './vertical-run.js';
-import { ScoreRun } from './score-run.js';
-import { finishedJobs, ledgerJobs, unfinishedJobs } from './recovery.js';
+import { ScoreRun, type TrainedModel } from './score-run.js';
+import { finishedJobs, ledgerJobs, unfinishedJobs, type UnfinishedJob } from './recovery.js';
 import { FinishedJob } from './finished-job.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/pki.js';
@@ -277,12 +277,15 @@ export class CoordinatorService implements SessionRegistry {
         return new JobRun(id, spec, submitter, this.jobContext());
       case 'vertical-lr':
         return new VerticalRun(id, spec, submitter, this.jobContext());
-      case 'vertical-score': {
-        const trained = this.jobs.get(spec.model_job);
-        const model = trained && { kind: trained.kind, state: trained.state, participants: trained.participants, modelSha256: trained.modelSha256 };
-        return new ScoreRun(id, spec, submitter, this.jobContext(), model);
-      }
+      case 'vertical-score':
+        return new ScoreRun(id, spec, submitter, this.jobContext(), this.trainedModel(spec.model_job));
     }
+  }
+
+  /** What this coordinator knows of the training job a scoring job names. */
+  private trainedModel(jobId: string): TrainedModel | undefined {
+    const trained = this.jobs.get(jobId);
+    return trained && { kind: trained.kind, state: trained.state, participants: trained.participants, modelSha256: trained.modelSha256 };
   }
 
   private jobContext(): JobContext {
@@ -331,10 +334,17 @@ export class CoordinatorService implements SessionRegistry {
     if (!this.authorise(call, 'read', (code, details) => call.emit('error', { code, details })).ok) return;
     const job = this.findJob(call.request.jobId);
     if (!job) return void call.emit('error', { code: grpc.status.NOT_FOUND, details: `no job ${call.request.jobId}` });
-    if (!job.artifact) {
+    let artifact: Uint8Array | undefined;
+    try {
+      artifact = job.modelArtifact();
+    } catch (err) {
+      this.log.error({ job: job.id, err: errorMessage(err) }, 'the published model cannot be read from the ledger');
+      return void call.emit('error', { code: grpc.status.DATA_LOSS, details: `the published model of ${job.id} cannot be read from the ledger: ${errorMessage(err)}` });
+    }
+    if (!artifact) {
       return void call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: `job ${job.id} has no published model (state ${job.state})` });
     }
-    for (const chunk of toChunks(job.id, job.artifact)) call.write(chunk);
+    for (const chunk of toChunks(job.id, artifact)) call.write(chunk);
     call.end();
   }
 
@@ -366,6 +376,7 @@ export class CoordinatorService implements SessionRegistry {
   async recover(ledgerDir: string): Promise<void> {
     let byJob = ledgerJobs(ledgerDir);
     const ended: string[] = [];
+    const resumable: Extract<UnfinishedJob, { resume: unknown }>[] = [];
     for (const job of unfinishedJobs(byJob, ledgerDir, this.config.state_dir)) {
       if (job.kind === 'failed') {
         this.log.warn({ job: job.jobId, reason: job.reason }, 'an unfinished job cannot be resumed');
@@ -383,13 +394,24 @@ export class CoordinatorService implements SessionRegistry {
         ended.push(job.jobId);
         continue;
       }
-      const run = job.kind === 'horizontal' ? new JobRun(job.jobId, job.spec, job.submitter, this.jobContext(), job.resume) : new VerticalRun(job.jobId, job.spec, job.submitter, this.jobContext(), job.resume);
+      resumable.push(job);
+    }
+    if (ended.length > 0) byJob = ledgerJobs(ledgerDir);
+    const finished = finishedJobs(byJob);
+    for (const [id, list] of finished) this.jobs.set(id, new FinishedJob(id, list, ledgerDir, this.jobContext()));
+    this.log.info({ finished: finished.length, resumed: resumable.length }, 'jobs rebuilt from the ledger');
+    // Started once the finished jobs are known: a scoring job checks the model it names.
+    for (const job of resumable) {
+      const ctx = this.jobContext();
+      const run =
+        job.kind === 'horizontal'
+          ? new JobRun(job.jobId, job.spec, job.submitter, ctx, job.resume)
+          : job.kind === 'vertical-lr'
+            ? new VerticalRun(job.jobId, job.spec, job.submitter, ctx, job.resume)
+            : new ScoreRun(job.jobId, job.spec, job.submitter, ctx, this.trainedModel(job.spec.model_job), job.resume);
       this.jobs.set(job.jobId, run);
       void run.run();
     }
-    if (ended.length > 0) byJob = ledgerJobs(ledgerDir);
-    for (const [id, list] of finishedJobs(byJob)) this.jobs.set(id, new FinishedJob(id, list, ledgerDir, this.jobContext()));
-    this.log.info({ finished: this.jobs.size - [...this.jobs.values()].filter((j) => !(j instanceof FinishedJob)).length }, 'finished jobs rebuilt from the ledger');
   }
 
   closeSessions(): void {

@@ -269,6 +269,24 @@ export abstract class VerticalBase extends JobBase {
     }
   }
 
+  /** After a coordinator restart: every party back (they reconnect by themselves) within the offer timeout. */
+  protected async awaitParties(): Promise<void> {
+    const done = Math.max(0, ...this.replay!.steps.keys());
+    this.emit('recovery', `resumed after a coordinator restart: ${done} steps were recorded; waiting for ${this.participants.join(', ')} to reconnect`);
+    this.log.warn({ job: this.id, stepsDone: done, attempt: this.replay!.nextAttempt }, 'resuming the vertical job from its ledger');
+    const deadline = Date.now() + this.offerTimeoutMs;
+    const back = await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
+    const missing = this.participants.filter((_, i) => !back[i]);
+    if (missing.length > 0) {
+      throw new FedcreditError(ErrorCode.JOB_FAILED, `${missing.join(', ')} did not reconnect within ${this.offerTimeoutMs / 1000}s of the coordinator's restart`, 'restart those participants (they rejoin from their job folders) and resubmit the job');
+    }
+  }
+
+  protected async recordResumption(): Promise<void> {
+    const done = Math.max(0, ...this.replay!.steps.keys());
+    await this.record('job_resumed', { coordinator_restart: true, steps_done: done, step: done + 1, attempt: this.replay!.nextAttempt });
+  }
+
   /**
    * Every party's StepDone for the current step and attempt; stops at the first failure, so a party that vanished
    * pauses the job at once instead of after the others time out waiting for it.
@@ -371,22 +389,13 @@ export class VerticalRun extends VerticalBase {
    * arbiter's secret key comes back from the state folder; the columns each party declares are those it declared.
    */
   private async rejoin(): Promise<void> {
-    const replay = this.replay!;
-    const done = Math.max(0, ...replay.steps.keys());
-    this.emit('recovery', `resumed after a coordinator restart: ${done} steps were recorded; waiting for ${this.participants.join(', ')} to reconnect`);
-    this.log.warn({ job: this.id, stepsDone: done, attempt: replay.nextAttempt }, 'resuming the vertical job from its ledger');
-    const deadline = Date.now() + this.offerTimeoutMs;
-    const back = await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
-    const missing = this.participants.filter((_, i) => !back[i]);
-    if (missing.length > 0) {
-      throw new FedcreditError(ErrorCode.JOB_FAILED, `${missing.join(', ')} did not reconnect within ${this.offerTimeoutMs / 1000}s of the coordinator's restart`, 'restart those participants (they rejoin from their job folders) and resubmit the job');
-    }
+    await this.awaitParties();
     this.pinGradientLengths();
     if (this.scheme === 'ckks') {
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-      this.secretKey = replay.secretKey;
+      this.secretKey = this.replay!.secretKey;
     }
-    await this.record('job_resumed', { coordinator_restart: true, steps_done: done, step: done + 1, attempt: replay.nextAttempt });
+    await this.recordResumption();
   }
 
   private async forgetArbiterKey(): Promise<void> {

@@ -9,6 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { verifyLedger } from '../src/ledger/verify.js';
+import { loadDataset } from '../src/data/csv.js';
+import { requestScores } from '../src/vertical/score-client.js';
 import { readLedger } from '../src/ledger/read.js';
 import type { ModelPart } from '../src/vertical/party-model.js';
 import type { JobEvent } from '../src/wire/messages.js';
@@ -36,6 +38,7 @@ describe('coordinator killed (SIGKILL) during a vertical job', () => {
     return worst;
   };
 
+  let referenceJob: string;
   beforeAll(async () => {
     fed = await TestFederation.start([
       { name: 'bank', data: uciHeteroSpec('guest') },
@@ -45,6 +48,7 @@ describe('coordinator killed (SIGKILL) during a vertical job', () => {
     run.client.close();
     expect(run.last.state, run.last.message).toBe('succeeded');
     reference = parts(run.jobId);
+    referenceJob = run.jobId;
   });
   afterAll(async () => fed?.stop());
 
@@ -85,4 +89,30 @@ describe('coordinator killed (SIGKILL) during a vertical job', () => {
       expect(verified.ok, verified.failure?.detail).toBe(true);
     });
   }
+
+  it('in a scoring job: `fedcredit score` waits for the coordinator to be back and gets the scores an uninterrupted request gets', async () => {
+    const ids = (await loadDataset(uciHeteroSpec('guest'))).ids.slice(100, 140);
+    const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
+    const transport = await fed.identity('bank', 'submitter');
+    const request = (onSubmitted?: (jobId: string) => void) => requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: referenceJob, ids, purpose: 'test: scoring across a crash', onSubmitted });
+    let killed: Promise<void> | undefined;
+    let scoringJob = '';
+    const watcher = await fed.client();
+    // The first request against the model: the host blinds all its ids in the PSI step, which the kill interrupts.
+    const interrupted = request((jobId) => {
+      scoringJob = jobId;
+      void watcher.watchJob(jobId, (e) => void (e.stage === 'psi' && !killed && (killed = fed.cluster.kill('coordinator', 'SIGKILL')))).catch(() => undefined);
+    });
+    while (!killed) await new Promise((r) => setTimeout(r, 50));
+    await killed;
+    watcher.close();
+    await fed.cluster.restartCoordinator();
+    const scored = await interrupted;
+    expect(scored.jobId).toBe(scoringJob);
+    const again = await request();
+    expect(scored.csv).toBe(again.csv);
+    expect(scored.csv.trim().split('\n')).toHaveLength(ids.length + 1);
+    const resumed = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.jobId === scoringJob && e.entry.kind === 'job_resumed' && e.body.coordinator_restart === true);
+    expect(resumed?.body.step).toBe(1);
+  });
 });
