@@ -16,7 +16,7 @@
  * request against the model, so a host can tell that an id it does not hold was asked for before; and the keys live
  * as long as the model's folder (deleting `score-psi/` there makes new ones).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
@@ -87,7 +87,7 @@ export class HostScoringSet {
       return new HostScoringSet(dir, PsiKey.fromSecret(readFileSync(join(dir, KEY_FILE), 'utf8')), kept, false);
     }
     // Built beside the kept set and swapped in whole: a crash or a concurrent request never sees half a set.
-    const building = `${dir}.building-${process.pid}-${Date.now()}`;
+    const building = `${dir}.building-${randomBytes(6).toString('hex')}`;
     mkdirSync(building, { recursive: true, mode: 0o700 });
     try {
       const key = PsiKey.generate();
@@ -195,7 +195,7 @@ export class GuestScoringPsi {
 
   /** The host's whole set, blinded again under the guest's key and kept with each value's position in the host's list. */
   private static async keepHostSet(key: PsiKey, link: PsiLink, offered: { count: number; version: string }, dir: string): Promise<void> {
-    const building = `${dir}.building-${process.pid}-${Date.now()}`;
+    const building = `${dir}.building-${randomBytes(6).toString('hex')}`;
     try {
       const spill = new RecordSpill(join(building, 'values'), VALUE_RECORD_BYTES);
       const version = createHash('sha256');
