@@ -72,12 +72,14 @@ export class JobStore {
     const dir = this.jobDir(id);
     const file = join(dir, 'job.json');
     if (!existsSync(file)) return;
+    const job = JSON.parse(readFileSync(file, 'utf8'));
+    // A job this node saw succeed stays succeeded: no later word (a coordinator's mistake or lie) deletes its model.
+    const ended = job.state === 'succeeded' ? 'succeeded' : state;
     for (const name of readdirSync(dir)) {
       const rejoinOnly = [SECRET, BOX_KEY_FILE, SETUP_FILE, PROGRESS_FILE, PSI_DIR].includes(name) || VALIDATION_SCORES.test(name);
-      if (rejoinOnly || (state !== 'succeeded' && name !== 'job.json')) rmSync(join(dir, name), { recursive: true, force: true });
+      if (rejoinOnly || (ended !== 'succeeded' && name !== 'job.json')) rmSync(join(dir, name), { recursive: true, force: true });
     }
-    const job = JSON.parse(readFileSync(file, 'utf8'));
-    if (job.state !== state) writeAtomic(file, JSON.stringify({ ...job, state }, null, 2), 0o600);
+    if (job.state !== ended) writeAtomic(file, JSON.stringify({ ...job, state: ended }, null, 2), 0o600);
   }
 
   /** Jobs this node accepted and that had not ended when it stopped. */
