@@ -17,8 +17,8 @@
  * as long as the model's folder (deleting `score-psi/` there makes new ones).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { readRecordPieces } from '../data/row-store.js';
 import { RecordSpill } from '../data/spill.js';
@@ -49,6 +49,21 @@ function readJson<T>(file: string): T | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A set being built for longer than this was left by a process that crashed: its folder is removed. */
+const STALE_BUILD_MS = 6 * 3600_000;
+
+/** A new folder beside `dir` to build its next content in; leftovers of crashed builds beside it are removed. */
+function buildingFolder(dir: string): string {
+  const parent = dirname(dir);
+  const prefix = `${basename(dir)}.building-`;
+  if (existsSync(parent)) {
+    for (const name of readdirSync(parent)) {
+      if (name.startsWith(prefix) && Date.now() - statSync(join(parent, name)).mtimeMs > STALE_BUILD_MS) rmSync(join(parent, name), { recursive: true, force: true });
+    }
+  }
+  return `${dir}.building-${randomBytes(6).toString('hex')}`;
 }
 
 const protocolError = (what: string) => new FedcreditError(ErrorCode.PROTOCOL, what, 'restart the job; if it recurs, upgrade all parties to the same version');
@@ -87,7 +102,7 @@ export class HostScoringSet {
       return new HostScoringSet(dir, PsiKey.fromSecret(readFileSync(join(dir, KEY_FILE), 'utf8')), kept, false);
     }
     // Built beside the kept set and swapped in whole: a crash or a concurrent request never sees half a set.
-    const building = `${dir}.building-${randomBytes(6).toString('hex')}`;
+    const building = buildingFolder(dir);
     mkdirSync(building, { recursive: true, mode: 0o700 });
     try {
       const key = PsiKey.generate();
@@ -195,7 +210,7 @@ export class GuestScoringPsi {
 
   /** The host's whole set, blinded again under the guest's key and kept with each value's position in the host's list. */
   private static async keepHostSet(key: PsiKey, link: PsiLink, offered: { count: number; version: string }, dir: string): Promise<void> {
-    const building = `${dir}.building-${randomBytes(6).toString('hex')}`;
+    const building = buildingFolder(dir);
     try {
       const spill = new RecordSpill(join(building, 'values'), VALUE_RECORD_BYTES);
       const version = createHash('sha256');
