@@ -31,7 +31,7 @@ import { JobRun } from './job-run.js';
 import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
 import { arbiterKeyFile, VerticalRun } from './vertical-run.js';
 import { ScoreRun, type TrainedModel } from './score-run.js';
-import { finishedJobs, ledgerJobs, unfinishedJobs, type UnfinishedJob } from './recovery.js';
+import { finishedJobs, ledgerJobs, unfinishedJobs } from './recovery.js';
 import { FinishedJob } from './finished-job.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/pki.js';
@@ -374,34 +374,14 @@ export class CoordinatorService implements SessionRegistry {
    * learn it when they reconnect (the Hello handler) and delete what they kept for it.
    */
   async recover(ledgerDir: string): Promise<void> {
-    let byJob = ledgerJobs(ledgerDir);
-    const ended: string[] = [];
-    const resumable: Extract<UnfinishedJob, { resume: unknown }>[] = [];
-    for (const job of unfinishedJobs(byJob, ledgerDir, this.config.state_dir)) {
-      if (job.kind === 'failed') {
-        this.log.warn({ job: job.jobId, reason: job.reason }, 'an unfinished job cannot be resumed');
-        await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'failed', stage: 'recovery', message: job.reason } });
-        // A vertical job's arbiter key, if one was kept, serves no one any more.
-        rmSync(dirname(arbiterKeyFile(this.config.state_dir, job.jobId)), { recursive: true, force: true });
-        ended.push(job.jobId);
-        continue;
-      }
-      if (job.kind === 'published') {
-        this.log.warn({ job: job.jobId }, 'the job published its model before the coordinator stopped; its end is recorded now');
-        const message = 'model published (the end was recorded after a coordinator restart)';
-        await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'succeeded', model_sha256: job.modelSha256, message } });
-        rmSync(dirname(arbiterKeyFile(this.config.state_dir, job.jobId)), { recursive: true, force: true });
-        ended.push(job.jobId);
-        continue;
-      }
-      resumable.push(job);
-    }
-    if (ended.length > 0) byJob = ledgerJobs(ledgerDir);
+    const byJob = ledgerJobs(ledgerDir);
+    // Finished jobs first, before anything waits on the ledger: their status and models are served at once.
     const finished = finishedJobs(byJob);
     for (const [id, list] of finished) this.jobs.set(id, new FinishedJob(id, list, ledgerDir, this.jobContext()));
-    this.log.info({ finished: finished.length, resumed: resumable.length }, 'jobs rebuilt from the ledger');
+    const unfinished = unfinishedJobs(byJob, ledgerDir, this.config.state_dir);
     // Started once the finished jobs are known: a scoring job checks the model it names.
-    for (const job of resumable) {
+    for (const job of unfinished) {
+      if (job.kind === 'failed' || job.kind === 'published') continue;
       const ctx = this.jobContext();
       const run =
         job.kind === 'horizontal'
@@ -411,6 +391,24 @@ export class CoordinatorService implements SessionRegistry {
             : new ScoreRun(job.jobId, job.spec, job.submitter, ctx, this.trainedModel(job.spec.model_job), job.resume);
       this.jobs.set(job.jobId, run);
       void run.run();
+    }
+    this.log.info({ finished: finished.length, unfinished: unfinished.length }, 'jobs rebuilt from the ledger');
+    for (const job of unfinished) {
+      if (job.kind !== 'failed' && job.kind !== 'published') continue;
+      const body =
+        job.kind === 'failed'
+          ? { state: 'failed' as const, stage: 'recovery', message: job.reason }
+          : { state: 'succeeded' as const, model_sha256: job.modelSha256, message: 'model published (the end was recorded after a coordinator restart)' };
+      this.log.warn({ job: job.jobId, reason: job.kind === 'failed' ? job.reason : undefined }, job.kind === 'failed' ? 'an unfinished job cannot be resumed' : 'the job published its model before the coordinator stopped; its end is recorded now');
+      await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body });
+      // A vertical job's arbiter key, if one was kept, serves no one any more.
+      rmSync(dirname(arbiterKeyFile(this.config.state_dir, job.jobId)), { recursive: true, force: true });
+      // Served as ended from now on: its participants learn it when they reconnect, and forget the job.
+      const list = ledgerJobs(ledgerDir).get(job.jobId)!;
+      this.jobs.set(job.jobId, new FinishedJob(job.jobId, list, ledgerDir, this.jobContext()));
+      for (const org of this.jobs.get(job.jobId)!.participants) {
+        if (this.isConnected(org)) await this.send(org, { jobId: job.jobId, round: 0, body: 'jobEnded', jobEnded: { state: body.state, message: body.message, modelSha256: Buffer.from(job.kind === 'published' ? job.modelSha256 : '', 'hex') } }).catch(() => undefined);
+      }
     }
   }
 
