@@ -18,6 +18,7 @@ import { UCI_HOMO_PARTIES, uciHomoFile, uciHomoSpec } from '../src/data/public-d
 import { loadDataset } from '../src/data/csv.js';
 import { ParticipantConfig, VerticalJobSpec } from '../src/config/schemas.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
+import { requestScores } from '../src/vertical/score-client.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, trainModel } from '../src/model/network.js';
 import { Rng } from '../src/random.js';
@@ -323,9 +324,8 @@ function psiJob(name: string, guest: string, host: string, minIntersection: numb
   };
 }
 
-/** ECDH PSI between two participant processes over loopback: n x n ids, half shared. */
-async function psi(n: number): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-psi-'));
+/** A bank (label and one feature) and a tax bureau (one feature) of n ids each, half of them shared, in `dir`. */
+async function startPsiFederation(dir: string, n: number): Promise<EphemeralFederation> {
   const ids = Array.from({ length: Math.round(1.5 * n) }, (_, i) => `E${String(i).padStart(9, '0')}`);
   const write = async (file: string, list: string[], label: boolean) => {
     const lines = list.map((id, i) => (label ? `${id},${i % 7 === 0 ? 1 : 0},${(i % 13) / 13}` : `${id},${(i % 11) / 11}`));
@@ -342,7 +342,13 @@ async function psi(n: number): Promise<void> {
     duplicate_ids: 'reject' as const,
     missing_values: [''],
   });
-  const fed = await EphemeralFederation.start([{ name: 'bank', data: data('guest.csv', true) }, { name: 'tax-bureau', data: data('host.csv', false) }], { prefix: 'fedcredit-bench-' });
+  return EphemeralFederation.start([{ name: 'bank', data: data('guest.csv', true) }, { name: 'tax-bureau', data: data('host.csv', false) }], { prefix: 'fedcredit-bench-' });
+}
+
+/** ECDH PSI between two participant processes over loopback: n x n ids, half shared. */
+async function psi(n: number): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-psi-'));
+  const fed = await startPsiFederation(dir, n);
   // Each party's peak RSS up to the end of the PSI (training comes after it in the same job).
   let peaks: number[] = [];
   const endOfPsi = (e: JobEvent) => /enterprises shared by all parties/.test(e.message);
@@ -365,6 +371,40 @@ async function psi(n: number): Promise<void> {
     results[`psi.${key}.host_peak_rss_mb`] = Math.round(peaks[1]!);
     if (n === (quick ? 100_000 : 1_000_000) || !results['psi.ids_per_core_second']) results['psi.ids_per_core_second'] = Math.round(perCore);
     table.push([`psi ${n} x ${n} ids (50% shared)`, `${seconds.toFixed(1)}s over loopback`, `${Math.round(perCore)} ids/core-s`, `${end.message.replace(/^\D*/, '')}; peak RSS guest ${Math.round(peaks[0]!)} MiB, host ${Math.round(peaks[1]!)} MiB`]);
+  } finally {
+    await fed.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Scoring one enterprise with `fedcredit score` against a vertical model whose host holds n ids (the request as the
+ * CLI makes it: submit, PSI, masked shares, scores): the first request, which blinds the host's ids for the model
+ * (and the guest blinds them again), and the requests after it, which blind only the guest's one id.
+ */
+async function scoring(n: number): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-scoring-'));
+  const fed = await startPsiFederation(dir, n);
+  try {
+    const trained = await runJob(fed, psiJob('bench-scoring-model', 'bank', 'tax-bureau', 1));
+    trained.client.close();
+    if (trained.last.state !== 'succeeded') throw new Error(`scoring ${n}: the model did not train: ${trained.last.message}`);
+    const transport = await fed.identity('bank', 'submitter');
+    const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
+    const request = async (id: string) => {
+      const started = performance.now();
+      await requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: trained.jobId, ids: [id], purpose: 'benchmark' });
+      return (performance.now() - started) / 1000;
+    };
+    // Ids the bank holds, shared with the host (the first n/2 are the bank's alone).
+    const id = (i: number) => `E${String(n / 2 + i).padStart(9, '0')}`;
+    const first = await request(id(0));
+    const later: number[] = [];
+    for (let i = 1; i <= reps; i++) later.push(await request(id(i * 17)));
+    const key = `${n / 1000}k`;
+    results[`scoring.${key}.first_request_s`] = +first.toFixed(2);
+    results[`scoring.${key}.single_id_s`] = +median(later).toFixed(2);
+    table.push([`scoring 1 id, host of ${n} ids`, `first request ${first.toFixed(2)}s`, `later requests ${median(later).toFixed(2)}s (median of ${reps})`, later.map((t) => t.toFixed(2)).join(', ')]);
   } finally {
     await fed.stop();
     await rm(dir, { recursive: true, force: true });
@@ -683,6 +723,7 @@ const scenarios: [string, () => Promise<void>][] = [
     await psi(100_000);
     if (!quick) await psi(1_000_000);
   }],
+  ['scoring', () => scoring(140_000)],
   ['horizontal', horizontal],
   ['ledger', ledger],
   ['coordinator', coordinatorScale],

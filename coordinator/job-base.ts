@@ -34,6 +34,11 @@ export abstract class JobBase {
   modelSha256: Uint8Array = new Uint8Array();
   /** What DownloadModel returns once the job succeeded. */
   artifact?: Uint8Array;
+
+  /** The published model as DownloadModel sends it (a job rebuilt from the ledger reads it from there when asked). */
+  modelArtifact(): Uint8Array | undefined {
+    return this.artifact;
+  }
   private readonly events: JobEvent[] = [];
   protected readonly watchers = new Set<(e: JobEvent) => void>();
   protected readonly sessions: SessionRegistry;
@@ -54,6 +59,8 @@ export abstract class JobBase {
     this.ledger = ctx.ledger;
   }
 
+  /** The job file's kind: horizontal, vertical-lr or vertical-score. */
+  abstract readonly kind: string;
   abstract get participants(): string[];
   /** Rounds (horizontal) or epochs (vertical) the job asks for. */
   abstract get rounds(): number;

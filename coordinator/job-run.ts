@@ -62,6 +62,10 @@ export class JobRun extends JobBase {
     super(id, submitter, ctx);
   }
 
+  get kind(): string {
+    return this.spec.kind;
+  }
+
   get participants(): string[] {
     return this.spec.participants;
   }
@@ -138,7 +142,7 @@ export class JobRun extends JobBase {
     await this.publish(weights, preprocessing, evaluation, scorecard);
     this.state = 'succeeded';
     this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
-    await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone });
+    await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone, message: this.message });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }
 
@@ -575,7 +579,7 @@ export class JobRun extends JobBase {
       evaluation,
       ...(this.statistics ? { statistics: this.statistics } : {}),
       ...(scorecard
-        ? { scorecard: { json: 'scorecard.json', pmml: 'scorecard.pmml', sha256: hex(sha256(Buffer.from(scorecard.json))), basePoints: scorecard.card.basePoints, scoreRange: scorecard.range } }
+        ? { scorecard: { json: 'scorecard.json', pmml: 'scorecard.pmml', sha256: hex(sha256(Buffer.from(scorecard.json))), basePoints: scorecard.card.basePoints, scoreRange: scorecard.range, reasonCodes: this.spec.scorecard!.reason_codes } }
         : {}),
     });
     model.dispose();

@@ -9,7 +9,7 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { sha256 } from '../src/wire/framing.js';
 import { hex } from '../src/ledger/records.js';
 import type { JobContext } from './job-base.js';
-import { VerticalBase } from './vertical-run.js';
+import { VerticalBase, type VerticalResumePoint } from './vertical-run.js';
 
 /** What the coordinator knows of the training job a scoring job names. */
 export interface TrainedModel {
@@ -26,8 +26,14 @@ export class ScoreRun extends VerticalBase {
     submitter: string,
     ctx: JobContext,
     private readonly model: TrainedModel | undefined,
+    resume?: VerticalResumePoint,
   ) {
     super(id, submitter, ctx);
+    this.replay = resume;
+  }
+
+  get kind(): string {
+    return this.spec.kind;
   }
 
   get participants(): string[] {
@@ -53,7 +59,9 @@ export class ScoreRun extends VerticalBase {
   async run(): Promise<void> {
     this.state = 'running';
     try {
-      await this.record('job_submitted', { name: this.spec.name, kind: this.spec.kind, purpose: this.spec.purpose, submitter: this.submitter, model_job: this.spec.model_job, guest: this.spec.guest, hosts: this.spec.hosts });
+      // The rest of the job file, so that a restarted coordinator can resume the job.
+      const file = { ids_file: this.spec.ids_file, id_format: this.spec.id_format ?? null, step_timeout_s: this.spec.step_timeout_s, grace_period_s: this.spec.grace_period_s };
+      if (!this.replay) await this.record('job_submitted', { name: this.spec.name, kind: this.spec.kind, purpose: this.spec.purpose, submitter: this.submitter, model_job: this.spec.model_job, guest: this.spec.guest, hosts: this.spec.hosts, ...file });
       const m = this.model;
       if (!m || m.kind !== 'vertical-lr' || m.state !== 'succeeded') {
         throw new FedcreditError(
@@ -65,7 +73,13 @@ export class ScoreRun extends VerticalBase {
       if (m.participants.join(',') !== this.participants.join(',')) {
         throw new FedcreditError(ErrorCode.JOB_INVALID, `the scoring job names ${this.participants.join(', ')} but ${this.spec.model_job} was trained by ${m.participants.join(', ')}`, 'name the same guest and hosts as the training job');
       }
-      await this.keys(await this.offer(JSON.stringify(this.spec)));
+      if (this.replay) {
+        // The parties hold the job in memory (the guest its list of ids, read and deleted at the offer).
+        await this.awaitParties();
+        await this.recordResumption();
+      } else {
+        await this.keys(await this.offer(JSON.stringify(this.spec)));
+      }
       this.emit('psi', 'aligning the enterprises to score with each host (PSI)');
       await this.runStep('psi', 0, 0);
       this.emit('score', 'computing the scores (each party its partial score; the hosts\' shares masked)');
@@ -81,7 +95,7 @@ export class ScoreRun extends VerticalBase {
       this.state = 'succeeded';
       this.roundsDone = 1;
       this.emit('done', `${String(report.scored)} of ${String(report.requested)} enterprises scored; the scores are with ${this.spec.guest}`);
-      await this.recordForAll('job_ended', { state: 'succeeded' });
+      await this.recordForAll('job_ended', { state: 'succeeded', message: this.message });
       await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'scores produced', modelSha256: this.modelSha256 } });
     } catch (err) {
       await this.fail(err);

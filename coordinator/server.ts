@@ -4,9 +4,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Ledger, LedgerError, decodeTreeHead, encodeTreeHead } from '../src/ledger/ledger.js';
 import { readLedger } from '../src/ledger/read.js';
 import { parse as parseYaml } from 'yaml';
@@ -30,9 +30,10 @@ import type {
 } from '../src/wire/messages.js';
 import { JobRun } from './job-run.js';
 import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
-import { VerticalRun } from './vertical-run.js';
-import { ScoreRun } from './score-run.js';
-import { unfinishedJobs } from './recovery.js';
+import { arbiterKeyFile, VerticalRun } from './vertical-run.js';
+import { ScoreRun, type TrainedModel } from './score-run.js';
+import { finishedJobs, ledgerJobs, unfinishedJobs } from './recovery.js';
+import { FinishedJob } from './finished-job.js';
 import { watchLiveness } from '../src/wire/liveness.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/pki.js';
@@ -406,12 +407,15 @@ export class CoordinatorService implements SessionRegistry {
         return new JobRun(id, spec, submitter, this.jobContext());
       case 'vertical-lr':
         return new VerticalRun(id, spec, submitter, this.jobContext());
-      case 'vertical-score': {
-        const trained = this.jobs.get(spec.model_job);
-        const model = trained && { kind: trained instanceof VerticalRun ? 'vertical-lr' : 'horizontal', state: trained.state, participants: trained.participants, modelSha256: trained.modelSha256 };
-        return new ScoreRun(id, spec, submitter, this.jobContext(), model);
-      }
+      case 'vertical-score':
+        return new ScoreRun(id, spec, submitter, this.jobContext(), this.trainedModel(spec.model_job));
     }
+  }
+
+  /** What this coordinator knows of the training job a scoring job names. */
+  private trainedModel(jobId: string): TrainedModel | undefined {
+    const trained = this.jobs.get(jobId);
+    return trained && { kind: trained.kind, state: trained.state, participants: trained.participants, modelSha256: trained.modelSha256 };
   }
 
   private jobContext(): JobContext {
@@ -501,10 +505,17 @@ export class CoordinatorService implements SessionRegistry {
     if (!auth.ok) return;
     const job = this.readableJob(call.request.jobId, auth.identity, refuse);
     if (!job) return;
-    if (!job.artifact) {
+    let artifact: Uint8Array | undefined;
+    try {
+      artifact = job.modelArtifact();
+    } catch (err) {
+      this.log.error({ job: job.id, err: errorMessage(err) }, 'the published model cannot be read from the ledger');
+      return void call.emit('error', { code: grpc.status.DATA_LOSS, details: `the published model of ${job.id} cannot be read from the ledger: ${errorMessage(err)}` });
+    }
+    if (!artifact) {
       return void call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: `job ${job.id} has no published model (state ${job.state})` });
     }
-    for (const chunk of toChunks(job.id, job.artifact)) call.write(chunk);
+    for (const chunk of toChunks(job.id, artifact)) call.write(chunk);
     call.end();
   }
 
@@ -528,17 +539,47 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   /** Continue the jobs a previous run of this coordinator left unfinished, as its ledger records them. */
+  /**
+   * Serve the jobs a previous run of this coordinator finished, and continue those it left unfinished, as its
+   * ledger records them. A job that cannot be continued is recorded as failed and served as such: its participants
+   * learn it when they reconnect (the Hello handler) and delete what they kept for it.
+   */
   async recover(ledgerDir: string): Promise<void> {
-    for (const job of unfinishedJobs(ledgerDir)) {
-      if ('reason' in job.resume || !job.spec) {
-        const reason = 'reason' in job.resume ? job.resume.reason : 'unknown job kind';
-        this.log.warn({ job: job.jobId, reason }, 'an unfinished job cannot be resumed');
-        await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body: { state: 'failed', stage: 'recovery', message: reason } });
-        continue;
-      }
-      const run = new JobRun(job.jobId, job.spec, job.submitter, this.jobContext(), job.resume);
+    const byJob = ledgerJobs(ledgerDir);
+    // Finished jobs first, before anything waits on the ledger: their status and models are served at once.
+    const finished = finishedJobs(byJob);
+    for (const [id, list] of finished) this.jobs.set(id, new FinishedJob(id, list, ledgerDir, this.jobContext()));
+    const unfinished = unfinishedJobs(byJob, ledgerDir, this.config.state_dir);
+    // Started once the finished jobs are known: a scoring job checks the model it names.
+    for (const job of unfinished) {
+      if (job.kind === 'failed' || job.kind === 'published') continue;
+      const ctx = this.jobContext();
+      const run =
+        job.kind === 'horizontal'
+          ? new JobRun(job.jobId, job.spec, job.submitter, ctx, job.resume)
+          : job.kind === 'vertical-lr'
+            ? new VerticalRun(job.jobId, job.spec, job.submitter, ctx, job.resume)
+            : new ScoreRun(job.jobId, job.spec, job.submitter, ctx, this.trainedModel(job.spec.model_job), job.resume);
       this.jobs.set(job.jobId, run);
       void run.run();
+    }
+    this.log.info({ finished: finished.length, unfinished: unfinished.length }, 'jobs rebuilt from the ledger');
+    for (const job of unfinished) {
+      if (job.kind !== 'failed' && job.kind !== 'published') continue;
+      const body =
+        job.kind === 'failed'
+          ? { state: 'failed' as const, stage: 'recovery', message: job.reason }
+          : { state: 'succeeded' as const, model_sha256: job.modelSha256, message: 'model published (the end was recorded after a coordinator restart)' };
+      this.log.warn({ job: job.jobId, reason: job.kind === 'failed' ? job.reason : undefined }, job.kind === 'failed' ? 'an unfinished job cannot be resumed' : 'the job published its model before the coordinator stopped; its end is recorded now');
+      await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body });
+      // A vertical job's arbiter key, if one was kept, serves no one any more.
+      rmSync(dirname(arbiterKeyFile(this.config.state_dir, job.jobId)), { recursive: true, force: true });
+      // Served as ended from now on: its participants learn it when they reconnect, and forget the job.
+      const list = ledgerJobs(ledgerDir).get(job.jobId)!;
+      this.jobs.set(job.jobId, new FinishedJob(job.jobId, list, ledgerDir, this.jobContext()));
+      for (const org of this.jobs.get(job.jobId)!.participants) {
+        if (this.isConnected(org)) await this.send(org, { jobId: job.jobId, round: 0, body: 'jobEnded', jobEnded: { state: body.state, message: body.message, modelSha256: Buffer.from(job.kind === 'published' ? job.modelSha256 : '', 'hex') } }).catch(() => undefined);
+      }
     }
   }
 

@@ -12,7 +12,8 @@
  * every party rolled back to where the step began), otherwise the job fails and no model is published.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
@@ -35,6 +36,28 @@ interface Traffic {
 
 type StepReports = Map<string, { report: Record<string, unknown>; stateSha256: string }>;
 
+/**
+ * Where a vertical job stood when the coordinator stopped, as its ledger and state folder keep it (recovery.ts):
+ * the job's flow runs again from the start, reading each completed step's reports from here instead of running it,
+ * and runs the interrupted step again at every party with an attempt above any it was sent.
+ */
+export interface VerticalResumePoint {
+  steps: Map<number, { name: string; epoch: number; batch: number; reports: Record<string, Record<string, unknown>>; parts: Record<string, string> }>;
+  nextAttempt: number;
+  /** Entries of the job by kind: the flow's records (psi_completed, epoch_closed, ...) already there are not repeated. */
+  recorded: Map<string, number>;
+  /** The arbiter's CKKS secret key (ckks jobs). */
+  secretKey?: Uint8Array;
+}
+
+/**
+ * The arbiter's CKKS secret key of a running job, kept so that the job survives a restart of the coordinator: mode
+ * 0600 in a 0700 folder of the coordinator's state folder, never logged, deleted when the job ends.
+ */
+export function arbiterKeyFile(stateDir: string, jobId: string): string {
+  return join(stateDir, 'jobs', jobId, 'arbiter', 'ckks-secret.key');
+}
+
 /** Attempts beyond the first for a step that connected parties did not finish in time. */
 const SILENT_RETRIES = 1;
 
@@ -54,6 +77,8 @@ export abstract class VerticalBase extends JobBase {
    * party finer sums than its own gradient (down to single slots); it is pinned, never taken from the request.
    */
   protected gradientLength = new Map<string, number>();
+  /** Set when the job resumes after a coordinator restart (VerticalRun). */
+  protected replay?: VerticalResumePoint;
   /** Payloads relayed and gradients decrypted in the current step, recorded with it. */
   private traffic: Traffic[] = [];
   private decrypted: { party: string; count: number; sha256: string }[] = [];
@@ -154,6 +179,9 @@ export abstract class VerticalBase extends JobBase {
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       const keys = this.engine.generateArbiterKeys();
       this.secretKey = keys.secretKey;
+      const file = arbiterKeyFile(this.stateDir, this.id);
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      await writeFile(file, keys.secretKey, { mode: 0o600 });
       setup = { ckksPublicKey: keys.publicKey, galoisKeys: keys.galoisKeys, paramsFingerprint: this.engine.fingerprint, ...common };
     } else {
       if (this.scheme === 'plaintext') {
@@ -178,8 +206,21 @@ export abstract class VerticalBase extends JobBase {
 
   protected async runStep(name: VerticalStep, epoch: number, batch: number, args: Record<string, unknown> = {}): Promise<StepReports> {
     this.step++;
+    const done = this.replay?.steps.get(this.step);
+    if (done) {
+      if (done.name !== name || done.epoch !== epoch || done.batch !== batch) {
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `the ledger's step ${this.step} is ${done.name} (epoch ${done.epoch}, batch ${done.batch}) where the resumed job is at ${name} (epoch ${epoch}, batch ${batch})`,
+          'the job file or the coordinator changed since the job started; resubmit the job',
+        );
+      }
+      return new Map(this.participants.map((org) => [org, { report: done.reports[org] ?? {}, stateSha256: done.parts[org] ?? '' }]));
+    }
+    // The step a restart interrupted runs again at an attempt above any it was sent: every party starts it over.
+    const firstAttempt = this.replay?.steps && this.step === Math.max(0, ...this.replay.steps.keys()) + 1 ? this.replay.nextAttempt : 0;
     const t = this.timing;
-    for (this.attempt = 0; ; this.attempt++) {
+    for (this.attempt = firstAttempt; ; this.attempt++) {
       this.traffic = [];
       this.decrypted = [];
       const request: StepRequest = { step: name, attempt: this.attempt, epoch, batch, argsJson: JSON.stringify(args) };
@@ -236,6 +277,24 @@ export abstract class VerticalBase extends JobBase {
     }
   }
 
+  /** After a coordinator restart: every party back (they reconnect by themselves) within the offer timeout. */
+  protected async awaitParties(): Promise<void> {
+    const done = Math.max(0, ...this.replay!.steps.keys());
+    this.emit('recovery', `resumed after a coordinator restart: ${done} steps were recorded; waiting for ${this.participants.join(', ')} to reconnect`);
+    this.log.warn({ job: this.id, stepsDone: done, attempt: this.replay!.nextAttempt }, 'resuming the vertical job from its ledger');
+    const deadline = Date.now() + this.offerTimeoutMs;
+    const back = await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
+    const missing = this.participants.filter((_, i) => !back[i]);
+    if (missing.length > 0) {
+      throw new FedcreditError(ErrorCode.JOB_FAILED, `${missing.join(', ')} did not reconnect within ${this.offerTimeoutMs / 1000}s of the coordinator's restart`, 'restart those participants (they rejoin from their job folders) and resubmit the job');
+    }
+  }
+
+  protected async recordResumption(): Promise<void> {
+    const done = Math.max(0, ...this.replay!.steps.keys());
+    await this.record('job_resumed', { coordinator_restart: true, steps_done: done, step: done + 1, attempt: this.replay!.nextAttempt });
+  }
+
   /**
    * Every party's StepDone for the current step and attempt; stops at the first failure, so a party that vanished
    * pauses the job at once instead of after the others time out waiting for it.
@@ -279,8 +338,14 @@ export class VerticalRun extends VerticalBase {
     readonly spec: VerticalJobSpec,
     submitter: string,
     ctx: JobContext,
+    resume?: VerticalResumePoint,
   ) {
     super(id, submitter, ctx);
+    this.replay = resume;
+  }
+
+  get kind(): string {
+    return this.spec.kind;
   }
 
   get participants(): string[] {
@@ -310,29 +375,8 @@ export class VerticalRun extends VerticalBase {
   async run(): Promise<void> {
     this.state = 'running';
     try {
-      await this.record('job_submitted', {
-        name: this.spec.name,
-        kind: this.spec.kind,
-        purpose: this.spec.purpose,
-        submitter: this.submitter,
-        guest: this.spec.guest,
-        hosts: this.spec.hosts,
-        features: this.spec.features ?? null,
-        alignment: this.spec.alignment,
-        training: this.spec.training,
-        encryption: this.spec.encryption,
-        evaluation: this.spec.evaluation,
-        // What each data owner consents to share beyond the model: bins and IV, a scorecard, groups for fairness.
-        statistics: this.spec.statistics,
-        binning: this.spec.binning ?? null,
-        scorecard: this.spec.scorecard ?? null,
-        fairness: this.spec.fairness ?? null,
-      });
-      const boxKeys = await this.offer(JSON.stringify(this.spec));
-      const columns = new Map(this.participants.map((org) => [org, this.spec.features?.[org] ?? this.sessions.declaredFeatures(org)]));
-      if (this.spec.binning) this.requireDistinctFeatureNames(columns);
-      for (const [org, names] of columns) this.gradientLength.set(org, names.length + (org === this.spec.guest ? 1 : 0));
-      await this.keys(boxKeys);
+      if (this.replay) await this.rejoin();
+      else await this.start();
       const psi = await this.align();
       const binning = this.spec.binning ? await this.bin() : undefined;
       const best = await this.train(psi);
@@ -346,8 +390,78 @@ export class VerticalRun extends VerticalBase {
       this.engine?.dispose();
       this.engine = undefined;
       this.secretKey = undefined;
+      // The job is over: the arbiter's key goes (a crash skips this, and the restarted coordinator resumes with it).
+      await this.forgetArbiterKey();
       this.endWatchers();
     }
+  }
+
+  /**
+   * After a coordinator restart: the parties accepted the job and hold its keys, so no offer and no new keys. The
+   * arbiter's secret key comes back from the state folder; the columns each party declares are those it declared.
+   */
+  private async rejoin(): Promise<void> {
+    await this.awaitParties();
+    this.pinGradientLengths();
+    if (this.scheme === 'ckks') {
+      this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+      this.secretKey = this.replay!.secretKey;
+    }
+    await this.recordResumption();
+  }
+
+  private async forgetArbiterKey(): Promise<void> {
+    this.secretKey = undefined;
+    await rm(dirname(arbiterKeyFile(this.stateDir, this.id)), { recursive: true, force: true }).catch((err: unknown) =>
+      this.log.error({ job: this.id, err: errorMessage(err) }, "the arbiter's secret key of an ended job could not be deleted; delete it by hand"),
+    );
+  }
+
+  /** Each party's gradient length: its columns (+1, the intercept, for the guest). */
+  private pinGradientLengths(): void {
+    const columns = new Map(this.participants.map((org) => [org, this.spec.features?.[org] ?? this.sessions.declaredFeatures(org)]));
+    if (this.spec.binning) this.requireDistinctFeatureNames(columns);
+    for (const [org, names] of columns) this.gradientLength.set(org, names.length + (org === this.spec.guest ? 1 : 0));
+  }
+
+  /**
+   * A record of the job's flow, unless the ledger already holds it from before a coordinator restart (the flow
+   * runs again in the same order, so the first n of a kind are those).
+   */
+  private async recordOnce(kind: string, body: Record<string, unknown>, receiptRound?: number): Promise<void> {
+    const left = this.replay?.recorded.get(kind) ?? 0;
+    if (left > 0) {
+      this.replay!.recorded.set(kind, left - 1);
+      return;
+    }
+    // With a round: every party gets the signed tree head after the entry (an epoch's end), as its receipt.
+    if (receiptRound === undefined) await this.record(kind, body);
+    else await this.recordForAll(kind, body, receiptRound);
+  }
+
+  /** A new job: recorded, offered to its parties, keys made and sent. */
+  private async start(): Promise<void> {
+    await this.record('job_submitted', {
+      name: this.spec.name,
+      kind: this.spec.kind,
+      purpose: this.spec.purpose,
+      submitter: this.submitter,
+      guest: this.spec.guest,
+      hosts: this.spec.hosts,
+      features: this.spec.features ?? null,
+      alignment: this.spec.alignment,
+      training: this.spec.training,
+      encryption: this.spec.encryption,
+      evaluation: this.spec.evaluation,
+      // What each data owner consents to share beyond the model: bins and IV, a scorecard, groups for fairness.
+      statistics: this.spec.statistics,
+      binning: this.spec.binning ?? null,
+      scorecard: this.spec.scorecard ?? null,
+      fairness: this.spec.fairness ?? null,
+    });
+    const boxKeys = await this.offer(JSON.stringify(this.spec));
+    this.pinGradientLengths();
+    await this.keys(boxKeys);
   }
 
   private async align(): Promise<Record<string, unknown>> {
@@ -371,7 +485,7 @@ export class VerticalRun extends VerticalBase {
         throw new FedcreditError(ErrorCode.PROTOCOL, `${h} aligned ${String(reports.get(h)!.report.intersection)} enterprises, the guest ${String(guest.intersection)}`, 'restart the job');
       }
     }
-    await this.record('psi_completed', counts);
+    await this.recordOnce('psi_completed', counts);
     this.emit('psi', `${String(guest.intersection)} enterprises shared by all parties (train ${String(guest.train)}, validation ${String(guest.validation)}, test ${String(guest.test)})`);
     return counts;
   }
@@ -412,7 +526,7 @@ export class VerticalRun extends VerticalBase {
     const statistics = Object.fromEntries([...reports].map(([org, r]) => [org, r.report.statistics]));
     const warnings = (reports.get(this.spec.guest)!.report.warnings ?? []) as string[];
     const summary = { iv, warnings, model_features: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.model_features])), statistics };
-    await this.record('binning_completed', summary);
+    await this.recordOnce('binning_completed', summary);
     for (const warning of warnings) {
       this.log.warn({ job: this.id, warning }, 'binning lost a strong feature');
       this.emit('binning', `warning: ${warning}`);
@@ -425,7 +539,7 @@ export class VerticalRun extends VerticalBase {
   private async makeScorecard(): Promise<Record<string, unknown>> {
     this.emit('scorecard', 'turning the model into points: each party scores its own bins');
     const guest = (await this.runStep('scorecard', 0, 0)).get(this.spec.guest)!.report;
-    await this.record('scorecard_built', guest);
+    await this.recordOnce('scorecard_built', guest);
     return guest;
   }
 
@@ -454,7 +568,7 @@ export class VerticalRun extends VerticalBase {
         dropped: [],
         unit: 'epoch',
       };
-      await this.recordForAll('epoch_closed', { epoch, batches, validation_auc: v.validation_auc, validation_ks: v.validation_ks, best_epoch: v.best_epoch, parts_sha256: digests }, epoch);
+      await this.recordOnce('epoch_closed', { epoch, batches, validation_auc: v.validation_auc, validation_ks: v.validation_ks, best_epoch: v.best_epoch, parts_sha256: digests }, epoch);
       this.emit('training', `epoch ${epoch}/${t.epochs}: validation AUC ${Number(v.validation_auc).toFixed(4)}`, progress);
       if (v.stop === true) {
         this.emit('training', `early stop: no better validation AUC for ${t.patience} epochs; keeping epoch ${best.epoch}`);
@@ -495,9 +609,11 @@ export class VerticalRun extends VerticalBase {
     await writeArtifact(join(this.stateDir, 'jobs', this.id, 'model'), { 'manifest.json': bytes });
     await this.record('model_published', { model_sha256: hex(this.modelSha256), epoch: best.epoch, parts: manifest.parts, test: manifest.test }, [{ name: 'manifest.json', bytes }]);
     this.artifact = packArtifact({ 'manifest.json': bytes });
+    // The model is published: the arbiter's key has nothing left to decrypt (a restart now only records the end).
+    await this.forgetArbiterKey();
     this.state = 'succeeded';
     this.emit('done', `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises`);
-    await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone });
+    await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone, message: this.message });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }
 }

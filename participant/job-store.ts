@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Keys } from '../src/fl/vector-codec.js';
+import { PSI_DIR } from './vertical-channel.js';
 
 export interface StoredJob {
   id: string;
@@ -16,6 +17,13 @@ export interface StoredJob {
 
 const SECRET = 'ckks-secret.key';
 const PUBLIC = 'ckks-public.key';
+/** A vertical job's files that serve only to rejoin it after a restart (participant/vertical-job.ts). */
+export const BOX_KEY_FILE = 'box-x25519.pem';
+export const SETUP_FILE = 'vertical-setup.bin';
+export const PROGRESS_FILE = 'progress.json';
+/** The guest's validation scores of an epoch, kept for the calibration of the epoch finally chosen. */
+export const validationScoresFile = (epoch: number) => `validation-scores-${epoch}.f64`;
+const VALIDATION_SCORES = /^validation-scores-\d+\.f64$/;
 
 /** Write a file atomically (temporary name, then rename) with the given mode. */
 function writeAtomic(path: string, data: Uint8Array | string, mode: number): void {
@@ -48,13 +56,30 @@ export class JobStore {
     if (keys.secretKey) writeAtomic(join(this.jobDir(id), SECRET), keys.secretKey, 0o600);
   }
 
-  /** The job is over: forget its secret key, keep the record that it ran. */
-  end(id: string, state: string): void {
+  /** The state this node recorded for a job (`running` until it ended), or undefined if it never accepted it. */
+  stateOf(id: string): string | undefined {
     const file = join(this.jobDir(id), 'job.json');
+    return existsSync(file) ? String(JSON.parse(readFileSync(file, 'utf8')).state) : undefined;
+  }
+
+  /**
+   * The job is over: forget what served only to rejoin it (the secret CKKS key, a vertical job's per-job X25519 key,
+   * its keys from the arbiter, progress and PSI files) and keep the record that it ran. A job that did not succeed
+   * keeps nothing else either: its partial results (a model part of a job that failed after finalising, aligned
+   * ids) are no one's to use.
+   */
+  end(id: string, state: string): void {
+    const dir = this.jobDir(id);
+    const file = join(dir, 'job.json');
     if (!existsSync(file)) return;
-    rmSync(join(this.jobDir(id), SECRET), { force: true });
     const job = JSON.parse(readFileSync(file, 'utf8'));
-    writeAtomic(file, JSON.stringify({ ...job, state }, null, 2), 0o600);
+    // A job this node saw succeed stays succeeded: no later word (a coordinator's mistake or lie) deletes its model.
+    const ended = job.state === 'succeeded' ? 'succeeded' : state;
+    for (const name of readdirSync(dir)) {
+      const rejoinOnly = [SECRET, BOX_KEY_FILE, SETUP_FILE, PROGRESS_FILE, PSI_DIR].includes(name) || VALIDATION_SCORES.test(name);
+      if (rejoinOnly || (ended !== 'succeeded' && name !== 'job.json')) rmSync(join(dir, name), { recursive: true, force: true });
+    }
+    if (job.state !== ended) writeAtomic(file, JSON.stringify({ ...job, state: ended }, null, 2), 0o600);
   }
 
   /** Jobs this node accepted and that had not ended when it stopped. */

@@ -5,7 +5,6 @@
 import { binningConflict } from '../src/credit/settle.js';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
 import { consentKind, JobSpec, type HorizontalJobSpec, type VerticalJobSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
@@ -31,7 +30,7 @@ import { VerticalParty, type PartyData } from './vertical-job.js';
 import { dialed, jobBinding, type Transport } from '../src/wire/transport.js';
 import { ScoringParty } from './vertical-score.js';
 import { Approvals } from './approvals.js';
-import { PSI_DIR, type PartyChannel } from './vertical-channel.js';
+import type { PartyChannel } from './vertical-channel.js';
 import type { JobBinding } from '../src/crypto/key-binding.js';
 
 const CoordinatorClient = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
@@ -381,7 +380,9 @@ export class ParticipantNode {
         });
       }
       case 'jobEnded': {
-        log.info({ job: m.jobId, state: m.jobEnded.state, message: m.jobEnded.message }, 'job ended');
+        // At every reconnection the coordinator names each ended job of this node: only news is logged.
+        const news = this.store.stateOf(m.jobId) === 'running' || this.vertical.has(m.jobId) || this.jobs.has(m.jobId);
+        if (news) log.info({ job: m.jobId, state: m.jobEnded.state, message: m.jobEnded.message }, 'job ended; what was kept to rejoin it is deleted');
         this.endedJobs.add(m.jobId);
         this.vertical.get(m.jobId)?.dispose();
         this.vertical.delete(m.jobId);
@@ -390,7 +391,6 @@ export class ParticipantNode {
         this.jobs.get(m.jobId)?.dispose();
         this.jobs.delete(m.jobId);
         this.store.end(m.jobId, m.jobEnded.state);
-        rmSync(join(this.store.dirOf(m.jobId), PSI_DIR), { recursive: true, force: true });
         this.roundStart.delete(m.jobId);
         return;
       }

@@ -30,10 +30,12 @@ export const EGRESS_CONTENT: Record<string, string> = {
 
 /** What each kind of vertical-job payload is, in a data owner's words. */
 export const RELAY_CONTENT: Record<string, string> = {
-  'psi.host_blinded': 'this party\'s ids, hashed with the job\'s salt and blinded with its secret key (X25519), in the order of the blinded values',
+  'psi.host_blinded': 'this party\'s ids, hashed with the job\'s salt (scoring: the model\'s) and blinded with its secret key (X25519), in the order of the blinded values',
   'psi.guest_blinded': 'the guest\'s ids, hashed with the job\'s salt and blinded with its secret key (X25519)',
   'psi.guest_double': 'the guest\'s blinded ids, blinded again with this party\'s key',
   'psi.alignment': 'positions (in the host\'s blinded list) of the enterprises every party holds, per part of the job',
+  'psi.host_set': 'scoring: the count of this party\'s ids blinded for the model, and the SHA-256 of those blinded values',
+  'psi.host_set_wanted': 'scoring: whether the guest asks for the host\'s blinded ids (one byte: it has not kept that set)',
   'train.partial': 'CKKS ciphertext of 0.25 x this party\'s partial scores for one mini-batch',
   'train.fore_gradient': 'CKKS ciphertext of the fore-gradient of one mini-batch',
   'score.share': 'partial scores masked pairwise with the other hosts (only their sum opens)',

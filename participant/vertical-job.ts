@@ -28,6 +28,7 @@ import { fitCalibration, modelPartDigest, PartyModel, type Alignment, type Model
 import { holdoutOfDigest } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { PartyChannel, PSI_DIR, Superseded, type PartyIo } from './vertical-channel.js';
+import { BOX_KEY_FILE, PROGRESS_FILE, SETUP_FILE, validationScoresFile } from './job-store.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE } from '../src/paths.js';
@@ -59,10 +60,10 @@ interface AlignedDone {
   rowsDigest: string;
 }
 
-/** Files a vertical job keeps in its folder so that it can rejoin after a restart (all mode 0600). */
-const BOX_KEY = 'box-x25519.pem';
-const SETUP = 'vertical-setup.bin';
-const PROGRESS = 'progress.json';
+/** Files a vertical job keeps in its folder so that it can rejoin after a restart (all mode 0600; JobStore.end deletes them). */
+const BOX_KEY = BOX_KEY_FILE;
+const SETUP = SETUP_FILE;
+const PROGRESS = PROGRESS_FILE;
 const BINNING = 'binning.json';
 
 /**
@@ -85,8 +86,6 @@ interface Best {
   stale: number;
 }
 
-/** The guest's validation scores of an epoch, kept for the calibration of the epoch finally chosen. */
-const validationScoresFile = (epoch: number) => `validation-scores-${epoch}.f64`;
 
 interface Progress {
   step: number;

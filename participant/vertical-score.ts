@@ -10,13 +10,9 @@ import type { VerticalScoreSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
-import { prepareIds } from '../src/psi/ids.js';
+import { prepareIds, type IdFormat } from '../src/psi/ids.js';
 import { GuestPsi, NOT_HELD } from '../src/psi/stream.js';
-
-/** Each id with its place in the list, made one at a time (a host's list is all its ids). */
-function* withPositions(ids: readonly string[]): Generator<readonly [string, number]> {
-  for (let i = 0; i < ids.length; i++) yield [ids[i]!, i];
-}
+import { GuestScoringPsi, HostScoringSet, scoringSalt, withPositions } from '../src/psi/scoring.js';
 
 /** Positions per alignment chunk: a megabyte, as every PSI stream's chunks. */
 const CHUNK_POSITIONS = 262_144;
@@ -35,6 +31,24 @@ export function readIdList(file: string): string[] {
   const lines = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.split(',')[0]!.trim()).filter((l) => l.length > 0);
   if (lines.length > 0 && /^(enterprise_)?id$/i.test(lines[0]!)) lines.shift();
   return lines;
+}
+
+/**
+ * The id format a scoring job aligns with: the model job's `alignment.id_format`, as this node kept it in the model
+ * job's folder. A scoring job that names another format is refused: its ids would not match the training's.
+ */
+export function modelIdFormat(modelDir: string, spec: VerticalScoreSpec): IdFormat {
+  const file = join(modelDir, 'job.json');
+  const trained = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { spec?: { alignment?: { id_format?: IdFormat } } }).spec?.alignment?.id_format : undefined;
+  const format = trained ?? spec.id_format ?? 'uscc';
+  if (spec.id_format && spec.id_format !== format) {
+    throw new FedcreditError(
+      ErrorCode.JOB_INVALID,
+      `the scoring job asks for id_format ${spec.id_format} but the model's job ${spec.model_job} aligned its ids as ${format}`,
+      `leave id_format out of the scoring job (\`fedcredit score\` takes the model's), or give ${format}`,
+    );
+  }
+  return format;
 }
 
 type Reason = ScoredPoints['points'][number];
@@ -64,6 +78,8 @@ export class ScoringParty extends PartyChannel {
   private notInGuestData = 0;
   private aligned?: Int32Array;
   private coverage: { host: string; match: Int32Array }[] = [];
+  /** The model job's id format: the ids are aligned as they were in training. */
+  private readonly idFormat: IdFormat;
 
   constructor(
     id: string,
@@ -84,6 +100,7 @@ export class ScoringParty extends PartyChannel {
     this.part = JSON.parse(readFileSync(partFile, 'utf8')) as ModelPart;
     const missing = this.part.features.filter((f) => !data.features.includes(f));
     if (missing.length > 0) throw new FedcreditError(ErrorCode.DATA_SCHEMA, `the model part uses columns this participant no longer declares: ${missing.join(', ')}`, 'restore the columns in the data section');
+    this.idFormat = modelIdFormat(modelDir, spec);
     const cardFile = join(modelDir, 'scorecard-part.json');
     if (existsSync(cardFile)) {
       const kept = JSON.parse(readFileSync(cardFile, 'utf8')) as ScorecardPart;
@@ -102,8 +119,8 @@ export class ScoringParty extends PartyChannel {
     const file = join(requestsDir, spec.ids_file);
     if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `no id list ${spec.ids_file} in ${requestsDir}`, '`fedcredit score` writes it there; pass --config with this participant\'s config');
     const raw = readIdList(file);
-    const own = prepareIds(data.ids, spec.id_format);
-    const queries = prepareIds(raw, spec.id_format);
+    const own = prepareIds(data.ids, this.idFormat);
+    const queries = prepareIds(raw, this.idFormat);
     const rowOf = new Map(own.ids.map((v, i) => [v, own.rows[i]!]));
     const inData = queries.ids.filter((v) => rowOf.has(v));
     this.requested = raw.length;
@@ -170,27 +187,36 @@ export class ScoringParty extends PartyChannel {
   protected async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
     if (req.step === 'psi') {
       if (this.role === 'guest' && this.queries.ids.length === 0) {
+        // The fix names what was wrong: ids that fail the format's check, or valid ids the bank holds no data for.
+        const hint =
+          this.notInGuestData === 0
+            ? `every requested id fails the ${this.idFormat} check of the model's job (${this.idFormat === 'uscc' ? '18 characters with a valid check digit' : 'a non-empty id'}): check the list`
+            : this.invalid === 0
+              ? `score enterprises ${this.org} holds data for: the model scores with the bank's own columns`
+              : `fix the ids that fail the ${this.idFormat} check, and score enterprises ${this.org} holds data for`;
         throw new FedcreditError(
           ErrorCode.JOB_FAILED,
           `none of the ${this.requested} requested ids is a valid id in ${this.org}'s data (${this.invalid} invalid, ${this.notInGuestData} not in the data)`,
-          'score enterprises the bank holds data for, with ids in the job\'s id_format',
+          hint,
         );
       }
-      // The guest brings its queries (the row of each is its place in the request), a host all its ids.
-      const source = () => withPositions(this.role === 'host' ? this.data.ids : this.queries.ids);
-      const ids = await this.prepareIds(source, this.spec.id_format, step, req.attempt);
+      // Every request against the model aligns with the same salt and per-model keys, so that a host's ids are
+      // blinded once, not at every request (src/psi/scoring.ts).
+      const salt = scoringSalt(this.spec.model_job);
       if (this.role === 'host') {
-        const psi = await this.hostPsi(ids, step, req.attempt);
+        const set = await HostScoringSet.open(this.modelDir, this.data.ids, this.idFormat, salt, () => this.requireCurrent(step, req.attempt));
+        if (set.meta.count === 0) throw new FedcreditError(ErrorCode.DATA_SCHEMA, `${this.org} has no valid ids to align (id_format ${this.idFormat})`, `check the data's id column and the model job's alignment.id_format (${this.idFormat})`);
+        if (set.built) this.log.info({ job: this.id, modelJob: this.spec.model_job, ids: set.meta.count }, 'every id blinded for scoring against this model; kept for its later requests');
+        const psi = await set.answer(this.psiLink(this.guest, step, req.attempt));
         const pieces: Int32Array[] = [];
-        try {
-          await psi.receiveAlignment(this.psiLink(this.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
-        } finally {
-          psi.remove();
-        }
+        await psi.receiveAlignment(this.psiLink(this.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
         this.aligned = Int32Array.from(pieces.flatMap((p) => Array.from(p)));
-        return { held: this.aligned.filter((r) => r >= 0).length };
+        return { held: this.aligned.filter((r) => r >= 0).length, blinded_all_ids: set.built };
       }
-      const psi = await this.guestPsi(ids, step, req.attempt);
+      // The guest's queries: the row of each is its place in the request.
+      const ids = await this.prepareIds(() => withPositions(this.queries.ids), this.idFormat, step, req.attempt);
+      const psi = await GuestScoringPsi.run(this.modelDir, salt, ids, this.hosts.map((h) => ({ organisation: h, link: this.psiLink(h, step, req.attempt) })));
+      if (psi.fetched.some(Boolean)) this.log.info({ job: this.id, hosts: this.hosts.filter((_, h) => psi.fetched[h]) }, "a host's blinded ids fetched and blinded again for this model; kept for its later requests");
       const n = this.queries.ids.length;
       this.coverage = this.hosts.map((host) => ({ host, match: new Int32Array(n).fill(-1) }));
       try {
@@ -203,7 +229,7 @@ export class ScoringParty extends PartyChannel {
         const pieces = Array.from({ length: Math.ceil(n / CHUNK_POSITIONS) }, (_, i) => new Uint8Array(positions.buffer, i * CHUNK_POSITIONS * 4, Math.min(CHUNK_POSITIONS, n - i * CHUNK_POSITIONS) * 4));
         await GuestPsi.sendAlignment(this.psiLink(c.host, step, req.attempt), [n], pieces);
       }
-      return { requested: this.requested };
+      return { requested: this.requested, host_sets_fetched: this.hosts.filter((_, h) => psi.fetched[h]) };
     }
     if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
     if (this.role === 'host') {

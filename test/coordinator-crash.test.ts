@@ -59,5 +59,13 @@ describe('coordinator killed (SIGKILL) in round 3 of 6', () => {
     const replay = await replayLedger(ledgerDir, { jobId });
     expect(replay.jobs[0]!.failures).toEqual([]);
     expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+
+    // Once finished, the job and its model outlive another restart: rebuilt from the ledger and its blobs.
+    await fed.cluster.kill('coordinator', 'SIGKILL');
+    await fed.cluster.restartCoordinator();
+    const again = await fed.client();
+    expect((await again.getJob(jobId)).state).toBe('succeeded');
+    expect(Buffer.from((await again.downloadModel(jobId))['weights.bin']!).equals(Buffer.from(new Uint8Array(resumed.buffer)))).toBe(true);
+    again.close();
   });
 });

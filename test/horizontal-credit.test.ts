@@ -246,6 +246,49 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     expect(() => loadArtifactReport(old)).toThrow(/carries no PD histogram/);
   });
 
+  it('(g) `fedcredit score --model DIR --data FILE` scores the held-out file locally: the PD of the artifact, the points and reasons of its scorecard', async () => {
+    const dir = join(fed.dir, 'scoring-model');
+    await writeArtifact(dir, files);
+    const testFile = uciHomoFile(DATASETS, 'test');
+    const rows = await loadDataset(uciHomoSpec(testFile));
+    const card = JSON.parse(Buffer.from(files['scorecard.json']!).toString('utf8')) as Scorecard;
+    const dim = UCI_FEATURES.length;
+    const pd = model.scoreColumns(rows.x, UCI_FEATURES);
+    const check = async (args: string[]) => {
+      const out = join(dir, 'scores.csv');
+      const { code, stderr } = await cli(['score', '--model', dir, '--data', testFile, '--out', out, ...args]);
+      expect(code, stderr).toBe(0);
+      const [header, ...lines] = (await readFile(out, 'utf8')).trim().split('\n');
+      expect(header).toBe('enterprise_id,pd,points,reason_1,reason_2,reason_3');
+      expect(lines).toHaveLength(rows.rows);
+      let worstPd = 0;
+      lines.forEach((line, r) => {
+        const [id, p, points, ...reasons] = line.split(',');
+        expect(id).toBe(rows.ids[r]);
+        worstPd = Math.max(worstPd, Math.abs(Number(p) - pd[r]!));
+        const values = Object.fromEntries(card.features.map((f) => [f.feature, rows.x[r * dim + UCI_FEATURES.indexOf(f.feature)]!]));
+        expect(Number(points)).toBe(scoreRecord(card, values).score);
+        // Reasons name a feature of the card and the points it lost against the feature's best bin.
+        for (const reason of reasons.filter(Boolean)) expect(reason).toMatch(/^x\d+ \(-\d+(\.\d+)?\)$/);
+      });
+      expect(worstPd).toBeLessThan(1e-7);
+    };
+    // The columns as the model names them, or read as a participant's data section says.
+    await check([]);
+    await check(['--config', join(fed.dir, 'bank-a.yaml')]);
+
+    // The data checks of a participant: a column the model reads is missing from the file.
+    const partial = join(dir, 'partial.csv');
+    const dropped = model.features[0]!;
+    const lines = (await readFile(testFile, 'utf8')).split('\n');
+    const at = lines[0]!.split(',').indexOf(dropped);
+    await writeFile(partial, lines.map((l) => l.split(',').filter((_, j) => j !== at).join(',')).join('\n'));
+    const refused = await cli(['score', '--model', dir, '--data', partial]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/FC_DATA_SCHEMA/);
+    expect(refused.stderr).toContain(`"${dropped}"`);
+  });
+
   it('quantile binning without the WOE transform selects by IV and trains on the standardised selected features', async () => {
     const variant = {
       ...horizontalJob({ participants: NAMES, training: { rounds: 2, seed: SEED }, encryption: { scheme: 'plaintext' }, model: { type: 'mlp', hidden: [4] } }),

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -95,6 +95,24 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     const [header, line] = cli.stdout.trim().split('\n');
     expect(header).toBe('enterprise_id,pd,score,hosts_missing');
     expect(Math.abs(Number(line!.split(',')[1]) - central(everywhere[1]!).pd)).toBeLessThan(1e-4);
+
+    // The CLI names its scoring job; being the model's second request, no host blinded its ids again and the guest
+    // fetched no host's set: the alignment kept from the first request served (src/psi/scoring.ts).
+    const scoringJob = /scoring job (job-\S+)/.exec(cli.stderr)?.[1];
+    expect(scoringJob, cli.stderr).toBeDefined();
+    const psiStep = (jobId: string) =>
+      readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'step_completed' && e.entry.jobId === jobId && e.body.name === 'psi')!.body.reports as Record<string, Record<string, unknown>>;
+    const first = psiStep(result.jobId);
+    for (const h of HOSTS) expect(first[h]!.blinded_all_ids).toBe(true);
+    expect(first.bank!.host_sets_fetched).toEqual(HOSTS);
+    const second = psiStep(scoringJob!);
+    for (const h of HOSTS) expect(second[h]!.blinded_all_ids).toBe(false);
+    expect(second.bank!.host_sets_fetched).toEqual([]);
+    // The per-model PSI keys are secrets at rest: mode 0600.
+    for (const org of ['bank', ...HOSTS]) {
+      const key = join(participantJobDir(fed.dir, org, train.jobId), 'score-psi', org === 'bank' ? 'psi-key' : 'host/psi-key');
+      expect(statSync(key).mode & 0o777).toBe(0o600);
+    }
   });
 
   it('scoring with a host instead of the guest is refused: the scores must land with the guest', async () => {

@@ -5,6 +5,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { requestScores } from '../vertical/score-client.js';
+import { scoreWithArtifact } from '../model/local-score.js';
+import { formatLoadReport } from '../data/csv.js';
 import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
@@ -222,13 +224,17 @@ function buildProgram(): Command {
 
   program
     .command('score')
-    .description("score enterprises with a trained vertical model: run on the guest's (the bank's) machine, the scores stay there")
-    .requiredOption('-c, --config <file>', "the guest participant's config (its state folder receives the request and the scores)")
-    .requiredOption('--model <job-id>', 'the vertical-lr job whose model to use')
-    .option('--ids <file.csv>', 'enterprise ids to score, one per line (header `id` or `enterprise_id` allowed)')
-    .option('--id <id>', 'a single enterprise id')
+    .description(
+      "score enterprises: with a vertical model on the guest's (the bank's) machine, every party computing its part (--config, --model JOB, --ids or --id); or with a downloaded horizontal model, locally (--model DIR --data FILE.csv)",
+    )
+    .option('-c, --config <file>', "vertical: the guest participant's config (its state folder receives the request and the scores); horizontal: optional, a participant config whose data section says how to read --data")
+    .requiredOption('--model <job-id|dir>', 'vertical: the vertical-lr job whose model to use; horizontal: the folder `fedcredit job model JOB --out DIR` wrote')
+    .option('--ids <file.csv>', 'vertical: enterprise ids to score, one per line (header `id` or `enterprise_id` allowed)')
+    .option('--id <id>', 'vertical: a single enterprise id')
+    .option('--data <file.csv>', 'horizontal: the enterprises to score, with an id column and the model\'s feature columns')
+    .option('--id-column <name>', 'horizontal, without --config: the id column of --data', 'id')
     .option('-o, --out <file.csv>', 'write the scores here (default: print them)')
-    .option('--id-format <format>', 'uscc (check digit verified) or any', 'uscc')
+    .option('--id-format <format>', "uscc (check digit verified) or any; default: the model job's alignment.id_format")
     .option('--purpose <text>', 'why these enterprises are scored (kept in the record)', 'credit decision on new applications')
     .option('--coordinator <host:port>', "override the config's coordinator address")
     .option('--identity <dir>', "the bank's submitter certificate folder (`fedcredit pki issue --role submitter`)")
@@ -466,11 +472,13 @@ function buildProgram(): Command {
   return program;
 }
 
-type ScoreOptions = { config: string; model: string; ids?: string; id?: string; out?: string; idFormat: string; purpose: string; coordinator?: string; identity?: string; insecure?: boolean };
+type ScoreOptions = { config?: string; model: string; ids?: string; id?: string; data?: string; idColumn: string; out?: string; idFormat?: string; purpose: string; coordinator?: string; identity?: string; insecure?: boolean };
 
 async function scoreCommand(opts: ScoreOptions): Promise<void> {
+  if (opts.data !== undefined) return scoreLocally(opts);
+  if (opts.config === undefined) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'no --config: a vertical model scores with the guest\'s participant config; a downloaded horizontal model with --data FILE.csv', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43, or fedcredit score --model ./model --data applicants.csv');
   if (Boolean(opts.ids) === Boolean(opts.id)) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'give either --ids <file.csv> or --id <id>', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43');
-  if (opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
+  if (opts.idFormat !== undefined && opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
   const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
   process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);
@@ -483,12 +491,28 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
     stateDir: participantStateDir(config, dirname(resolve(opts.config))),
     modelJob: opts.model,
     ids,
-    idFormat: opts.idFormat,
+    idFormat: opts.idFormat as 'uscc' | 'any' | undefined,
     purpose: opts.purpose,
+    // The scoring job's id is what `fedcredit report --batch` and the ledger know the batch by.
+    onSubmitted: (jobId) => process.stderr.write(`scoring job ${jobId}\n`),
   });
   if (opts.out) {
     await writeFile(resolve(opts.out), result.csv, { mode: 0o600 });
-    process.stdout.write(`${result.message}\nscores written to ${opts.out}\n`);
+    process.stdout.write(`${result.message}\nscores written to ${opts.out} (scoring job ${result.jobId}: \`fedcredit report ${opts.model} --config ${opts.config} --batch ${result.jobId}\`)\n`);
+  } else {
+    process.stdout.write(result.csv);
+  }
+}
+
+/** A downloaded horizontal model scores the rows of --data on this machine. */
+async function scoreLocally(opts: ScoreOptions): Promise<void> {
+  if (opts.ids !== undefined || opts.id !== undefined) throw new FedcreditError(ErrorCode.CONFIG_INVALID, '--data scores a CSV with a horizontal model; --ids and --id name enterprises for a vertical model', 'give either --model DIR --data FILE.csv, or --config GUEST.yaml --model JOB --ids FILE');
+  const config = opts.config ? loadYamlConfig(opts.config, ParticipantConfig, 'participant') : undefined;
+  const result = await scoreWithArtifact({ modelDir: resolve(opts.model), dataFile: resolve(opts.data!), dataSpec: config?.data, idColumn: opts.idColumn });
+  process.stderr.write(`${formatLoadReport(result.report)}\n${result.rows} enterprise(s) scored with the model of ${result.jobId}\n`);
+  if (opts.out) {
+    await writeFile(resolve(opts.out), result.csv, { mode: 0o600 });
+    process.stdout.write(`scores written to ${opts.out}\n`);
   } else {
     process.stdout.write(result.csv);
   }

@@ -362,7 +362,8 @@ export const VerticalScoreSpec = z
     hosts: z.array(orgName).min(1).max(10),
     /** A file in the guest's `<state_dir>/score-requests/` listing the enterprise ids to score (one per line). */
     ids_file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a file name inside the guest\'s score-requests folder (no path)'),
-    id_format: z.enum(['uscc', 'any']).default('uscc'),
+    /** Absent: the model job's alignment.id_format (a different one is refused). */
+    id_format: z.enum(['uscc', 'any']).optional(),
     step_timeout_s: z.number().positive().default(300),
     grace_period_s: z.number().min(0).default(120),
   })

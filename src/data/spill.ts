@@ -3,7 +3,7 @@
  * at a time in memory that does not grow with it. A bucket's buffer is appended to its file when it fills; no file
  * stays open between appends, so many spills can be live at once without running out of file descriptors.
  */
-import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const SPILL_BUCKETS = 256;
@@ -43,6 +43,18 @@ export class RecordSpill {
     this.flush(bucket);
     this.buffers[bucket] = undefined;
     return this.counts[bucket] === 0 ? Buffer.alloc(0) : readFileSync(this.file(bucket));
+  }
+
+  /** Write every bucket's buffered records to its file, for a spill kept on disk and read later with readBucket. */
+  close(): void {
+    for (let b = 0; b < this.buckets; b++) this.flush(b);
+    this.buffers.length = 0;
+  }
+
+  /** The records of bucket `bucket` of a spill kept (closed) in `dir`; empty if it has none. */
+  static readBucket(dir: string, bucket: number): Buffer {
+    const file = join(dir, `${bucket}.bin`);
+    return existsSync(file) ? readFileSync(file) : Buffer.alloc(0);
   }
 
   remove(): void {

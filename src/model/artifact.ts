@@ -35,7 +35,7 @@ export interface ModelMetadata {
   /** Count, mean, sd and missing rate per feature over all training rows (`statistics: true`). */
   statistics?: Record<string, unknown>[];
   /** The scorecard files in the artifact (scorecard jobs). */
-  scorecard?: { json: string; pmml: string; sha256: string; basePoints: number; scoreRange: [number, number] };
+  scorecard?: { json: string; pmml: string; sha256: string; basePoints: number; scoreRange: [number, number]; /** Reasons per scored enterprise (absent in older artifacts). */ reasonCodes?: number };
 }
 
 export type ArtifactFiles = Record<string, Uint8Array>;

@@ -33,9 +33,12 @@ const MAX_CHUNK_BYTES = 1 << 20;
 /** Chunks a sender may have unacknowledged: enough to keep both ends busy, few enough to bound the receiver's inbox. */
 const WINDOW = 4;
 /** Blindings in flight on one stream: one on the workers while the next is prepared. */
-const BLINDING_DEPTH = 2;
+export const BLINDING_DEPTH = 2;
 /** A blinded value and a uint32 (an index or a row). */
-const VALUE_RECORD_BYTES = POINT_BYTES + 4;
+export const VALUE_RECORD_BYTES = POINT_BYTES + 4;
+/** The host's blinded ids in sorted order, and the row of each (uint32). */
+export const HOST_BLINDED_FILE = 'host-blinded.bin';
+const ORDER_FILE = 'order.u32';
 /** Position meaning "this host does not hold the enterprise" in an alignment sent to a host. */
 export const NOT_HELD = 0xffffffff;
 
@@ -72,7 +75,7 @@ export async function* receiveStream(link: PsiLink, kind: string): AsyncGenerato
 }
 
 /** `fn` over `source` with up to `depth` calls in flight, results in source order. */
-async function* mapInOrder<T, U>(source: AsyncIterable<T> | Iterable<T>, fn: (item: T) => Promise<U>, depth: number): AsyncGenerator<U> {
+export async function* mapInOrder<T, U>(source: AsyncIterable<T> | Iterable<T>, fn: (item: T) => Promise<U>, depth: number): AsyncGenerator<U> {
   const pending: Promise<U>[] = [];
   try {
     for await (const item of source) {
@@ -88,7 +91,7 @@ async function* mapInOrder<T, U>(source: AsyncIterable<T> | Iterable<T>, fn: (it
 }
 
 /** The blinded points of a prepared set's records, in its order, with the rows they came from. */
-function blindOwn(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, checkpoint: () => void): AsyncGenerator<{ blinded: Buffer; rows: Uint32Array }> {
+export function blindOwn(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, checkpoint: () => void): AsyncGenerator<{ blinded: Buffer; rows: Uint32Array }> {
   return mapInOrder(
     ids.pieces(),
     (piece) => {
@@ -104,7 +107,7 @@ function blindOwn(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, checkpoint:
 }
 
 /** Spill each 32-byte value of `values` with a uint32 beside it: `tag(i)` for the i-th value. */
-function spillValues(spill: RecordSpill, values: Uint8Array, tag: (i: number) => number): void {
+export function spillValues(spill: RecordSpill, values: Uint8Array, tag: (i: number) => number): void {
   if (values.length % POINT_BYTES !== 0) throw protocolError(`a PSI chunk of ${values.length} bytes does not hold whole ${POINT_BYTES}-byte points`);
   const record = Buffer.alloc(VALUE_RECORD_BYTES);
   for (let i = 0; i < values.length / POINT_BYTES; i++) {
@@ -256,14 +259,27 @@ export class HostPsi {
 
   static async run(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, link: PsiLink, dir: string): Promise<HostPsi> {
     rmSync(dir, { recursive: true, force: true });
+    await HostPsi.blindSorted(key, salt, ids, dir, link.checkpoint);
+    await Promise.all([
+      sendStream(link, 'psi.host_blinded', readRecordPieces(join(dir, HOST_BLINDED_FILE), POINT_BYTES)),
+      HostPsi.blindGuests(key, link),
+    ]);
+    rmSync(join(dir, HOST_BLINDED_FILE), { force: true });
+    return new HostPsi(dir, ids.count);
+  }
+
+  /**
+   * Step 1 on the host: its ids blinded under `key`, sorted by blinded value into `dir`/host-blinded.bin, and beside
+   * it order.u32, the row of each. Sorted: the order the guest sees depends on nothing it could relate to the file.
+   */
+  static async blindSorted(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, dir: string, checkpoint: () => void): Promise<void> {
     const own = new RecordSpill(join(dir, 'own'), VALUE_RECORD_BYTES);
-    for await (const { blinded, rows } of blindOwn(key, salt, ids, link.checkpoint)) spillValues(own, blinded, (i) => rows[i]!);
-    // Sorted by blinded value: the order the guest sees depends on nothing it could relate to this party's file.
-    const values = new FileAppender(join(dir, 'host-blinded.bin'));
-    const order = new FileAppender(join(dir, 'order.u32'));
+    for await (const { blinded, rows } of blindOwn(key, salt, ids, checkpoint)) spillValues(own, blinded, (i) => rows[i]!);
+    const values = new FileAppender(join(dir, HOST_BLINDED_FILE));
+    const order = new FileAppender(join(dir, ORDER_FILE));
     try {
       for (let b = 0; b < SPILL_BUCKETS; b++) {
-        link.checkpoint();
+        checkpoint();
         const bytes = own.read(b);
         for (const i of sortedOrder(bytes, VALUE_RECORD_BYTES, POINT_BYTES)) {
           values.write(bytes.subarray(i * VALUE_RECORD_BYTES, i * VALUE_RECORD_BYTES + POINT_BYTES));
@@ -275,12 +291,16 @@ export class HostPsi {
       order.close();
       own.remove();
     }
-    await Promise.all([
-      sendStream(link, 'psi.host_blinded', readRecordPieces(join(dir, 'host-blinded.bin'), POINT_BYTES)),
-      sendStream(link, 'psi.guest_double', mapInOrder(receiveStream(link, 'psi.guest_blinded'), (c) => key.blind(c), BLINDING_DEPTH)),
-    ]);
-    rmSync(join(dir, 'host-blinded.bin'), { force: true });
-    return new HostPsi(dir, ids.count);
+  }
+
+  /** Step 2 on the host: the guest's blinded ids, blinded again under `key` and returned in the same order. */
+  static blindGuests(key: PsiKey, link: PsiLink): Promise<void> {
+    return sendStream(link, 'psi.guest_double', mapInOrder(receiveStream(link, 'psi.guest_blinded'), (c) => key.blind(c), BLINDING_DEPTH));
+  }
+
+  /** The alignment side of a host set blinded and sorted earlier into `dir` (blindSorted), kept there for reuse. */
+  static over(dir: string, count: number): HostPsi {
+    return new HostPsi(dir, count);
   }
 
   /**
@@ -288,7 +308,7 @@ export class HostPsi {
    * handed to `take` a chunk at a time. Returns the number of positions in each part.
    */
   async receiveAlignment(link: PsiLink, take: (part: number, rows: Int32Array) => void): Promise<number[]> {
-    const fd = openSync(join(this.dir, 'order.u32'), 'r');
+    const fd = openSync(join(this.dir, ORDER_FILE), 'r');
     const cell = Buffer.alloc(4);
     let counts: number[] | undefined;
     let part = 0;

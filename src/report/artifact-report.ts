@@ -25,7 +25,11 @@ const DOWNLOAD_HINT = 'pass the folder `fedcredit job model <job-id> --identity 
 /** What a caller may add that the artifact cannot know: models compared on other rows (the demo's test file). */
 export type ArtifactReportExtra = Pick<ModelReportInput, 'comparison' | 'generatedAt'> & { comparisonTitle?: string };
 
-export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {}): ModelReportInput {
+/** A downloaded horizontal model's fedcredit.json, with the cause and the fix named if `dir` is not such a folder. */
+export function readArtifactMetadata(
+  dir: string,
+  verticalHint = "a vertical job's report is built at its guest: `fedcredit report <job-id> --config <guest.yaml>` on the guest's machine",
+): ModelMetadata {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new FedcreditError(ErrorCode.NOT_FOUND, `no folder ${dir}`, DOWNLOAD_HINT);
   const file = join(dir, METADATA);
   if (!existsSync(file)) {
@@ -33,7 +37,7 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
       throw new FedcreditError(
         ErrorCode.NOT_FOUND,
         `${dir} holds a vertical model's manifest, not a horizontal model artifact`,
-        "a vertical job's report is built at its guest: `fedcredit report <job-id> --config <guest.yaml>` on the guest's machine",
+        verticalHint,
       );
     }
     throw new FedcreditError(ErrorCode.NOT_FOUND, `${dir} is not a horizontal model artifact: it has no ${METADATA}`, DOWNLOAD_HINT);
@@ -47,6 +51,12 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
   if (meta?.format !== 'fedcredit-model/1') {
     throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is not a horizontal model's metadata (format ${JSON.stringify(meta?.format)}; expected "fedcredit-model/1")`, DOWNLOAD_HINT);
   }
+  return meta;
+}
+
+export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {}): ModelReportInput {
+  const file = join(dir, METADATA);
+  const meta = readArtifactMetadata(dir);
   const evaluation = meta.evaluation as (CreditEvaluation & { aucMaxError?: number; contributors?: string[]; pdHistogram?: unknown }) | null | undefined;
   if (!evaluation) {
     throw new FedcreditError(

@@ -7,7 +7,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CoordinatorClient } from '../client.js';
-import { ErrorCode, FedcreditError } from '../errors.js';
+import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
+import type { JobEvent } from '../wire/messages.js';
 import type { Transport } from '../wire/transport.js';
 
 export interface ScoreRequest {
@@ -21,8 +22,11 @@ export interface ScoreRequest {
   stateDir: string;
   modelJob: string;
   ids: string[];
-  idFormat: 'uscc' | 'any';
+  /** Absent: the model job's (each party refuses a format that differs from the one its model was trained with). */
+  idFormat?: 'uscc' | 'any';
   purpose: string;
+  /** Told the scoring job's id as soon as the coordinator gives it. */
+  onSubmitted?: (jobId: string) => void;
 }
 
 export interface ScoreResult {
@@ -44,12 +48,37 @@ export async function requestScores(r: ScoreRequest): Promise<ScoreResult> {
     await mkdir(requests, { recursive: true, mode: 0o700 });
     const idsFile = `request-${Date.now()}-${randomBytes(4).toString('hex')}.csv`;
     await writeFile(join(requests, idsFile), r.ids.join('\n') + '\n', { mode: 0o600 });
-    const spec = { name: `score-${r.modelJob}`, kind: 'vertical-score', purpose: r.purpose, model_job: r.modelJob, guest, hosts, ids_file: idsFile, id_format: r.idFormat };
+    const spec = { name: `score-${r.modelJob}`, kind: 'vertical-score', purpose: r.purpose, model_job: r.modelJob, guest, hosts, ids_file: idsFile, ...(r.idFormat ? { id_format: r.idFormat } : {}) };
     const jobId = await client.submitJob(stringify(spec), r.organisation);
-    const last = await client.watchJob(jobId, () => undefined);
+    r.onSubmitted?.(jobId);
+    const last = await followThroughRestarts(client, jobId);
     if (last.state !== 'succeeded') throw new FedcreditError(ErrorCode.JOB_FAILED, `scoring job ${jobId} ${last.state}: ${last.message}`, 'see the participants\' logs');
     return { jobId, message: last.message, csv: await readFile(join(r.stateDir, 'jobs', jobId, 'scores.csv'), 'utf8') };
   } finally {
     client.close();
+  }
+}
+
+/** How long a scoring request waits for a coordinator that went away to be back (it then resumes the job). */
+const COORDINATOR_RETURN_MS = 120_000;
+
+/** The job's last event, watched again when the coordinator restarts in the middle of it. */
+async function followThroughRestarts(client: CoordinatorClient, jobId: string): Promise<JobEvent> {
+  let contact = Date.now();
+  for (;;) {
+    try {
+      const last = await client.watchJob(jobId, () => (contact = Date.now()));
+      if (last.state === 'succeeded' || last.state === 'failed') return last;
+    } catch (err) {
+      const fatal = isFedcreditError(err) && (err.code === ErrorCode.NOT_FOUND || err.code === ErrorCode.PERMISSION_DENIED);
+      if (fatal || Date.now() - contact > COORDINATOR_RETURN_MS) {
+        throw new FedcreditError(
+          isFedcreditError(err) ? err.code : ErrorCode.UNAVAILABLE,
+          `scoring job ${jobId}: ${errorMessage(err)}`,
+          isFedcreditError(err) && err.hint ? err.hint : 'see the coordinator\'s log; run `fedcredit score` again once it is back',
+        );
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }

@@ -1,0 +1,120 @@
+/**
+ * Jobs that ended before this coordinator started, rebuilt from its ledger: `job status`, `job watch`, `job model`
+ * and scoring against a published model work on them as they did before the restart. The ledger holds all of it:
+ * the job file (`job_submitted`), the rounds or epochs (`round_closed`, `epoch_closed`), the model's files as blobs
+ * (`model_published`), a scoring job's summary (`scores_produced`) and the outcome (`job_ended`).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BLOBS_DIR, hex, sha256 } from '../src/ledger/records.js';
+import type { LedgerReadEntry } from '../src/ledger/read.js';
+import { packArtifact } from '../src/model/artifact.js';
+import type { JobEvent, JobState, ParticipantMessage, RoundProgress } from '../src/wire/messages.js';
+import { JobBase, type JobContext } from './job-base.js';
+
+/** A job's ledger entries, in ledger order. */
+export type JobEntries = LedgerReadEntry[];
+
+/** The job's files in `model_published`, read from the ledger's blob store and checked against their digests. */
+function publishedFiles(ledgerDir: string, published: LedgerReadEntry): Record<string, Uint8Array> {
+  const files: Record<string, Uint8Array> = {};
+  for (const blob of published.entry.blobs) {
+    const digest = hex(blob.sha256);
+    const bytes = readFileSync(join(ledgerDir, BLOBS_DIR, digest));
+    if (hex(sha256(bytes)) !== digest) throw new Error(`blob ${digest} (${blob.name} of entry ${published.seq}) does not match its SHA-256`);
+    files[blob.name] = bytes;
+  }
+  return files;
+}
+
+const str = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : fallback);
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : Number.NaN);
+
+export class FinishedJob extends JobBase {
+  readonly kind: string;
+  private readonly parties: string[];
+  private readonly planned: number;
+  private readonly history: JobEvent[] = [];
+  private readonly published?: LedgerReadEntry;
+
+  /** `list` holds a `job_submitted` and a `job_ended` entry. */
+  constructor(id: string, list: JobEntries, private readonly ledgerDir: string, ctx: JobContext) {
+    const submitted = list.find((e) => e.entry.kind === 'job_submitted')!;
+    const ended = list.findLast((e) => e.entry.kind === 'job_ended')!;
+    const job = submitted.body;
+    super(id, str(job.submitter, 'anonymous'), ctx);
+    this.kind = str(job.kind, 'unknown');
+    this.parties = Array.isArray(job.participants) ? job.participants.map(String) : [str(job.guest), ...(Array.isArray(job.hosts) ? job.hosts.map(String) : [])].filter(Boolean);
+    const training = (job.training ?? {}) as Record<string, unknown>;
+    this.planned = this.kind === 'horizontal' ? num(training.rounds) : this.kind === 'vertical-lr' ? num(training.epochs) : 1;
+    const end = ended.body;
+    const state: JobState = end.state === 'succeeded' ? 'succeeded' : 'failed';
+    this.state = state;
+
+    // The progress lines a watcher saw while the job ran, then its end.
+    let since = submitted.entry.unixMs;
+    for (const e of list) {
+      const unit = e.entry.kind === 'round_closed' ? 'round' : e.entry.kind === 'epoch_closed' ? 'epoch' : undefined;
+      if (!unit) continue;
+      const b = e.body;
+      const progress: RoundProgress = {
+        round: num(b[unit]),
+        rounds: this.planned,
+        participants: Array.isArray(b.participants) ? b.participants.map(String) : this.parties,
+        trainLoss: typeof b.train_loss === 'number' ? b.train_loss : Number.NaN,
+        validationAuc: typeof b.validation_auc === 'number' ? b.validation_auc : Number.NaN,
+        seconds: (e.entry.unixMs - since) / 1000,
+        dropped: Array.isArray(b.dropped) ? b.dropped.map(String) : [],
+        unit,
+      };
+      since = e.entry.unixMs;
+      this.roundsDone = progress.round;
+      this.history.push({ jobId: id, unixMs: e.entry.unixMs, state: 'running', stage: 'training', message: unit === 'epoch' ? `epoch ${progress.round}/${this.planned}: validation AUC ${progress.validationAuc.toFixed(4)}` : `round ${progress.round}/${this.planned} complete`, progress });
+    }
+    if (typeof end.rounds === 'number') this.roundsDone = end.rounds;
+    if (typeof end.epochs === 'number') this.roundsDone = end.epochs;
+    if (this.kind === 'vertical-score' && state === 'succeeded') this.roundsDone = 1;
+    this.stage = state === 'succeeded' ? 'done' : str(end.stage, 'unknown');
+    this.message = str(end.message, state === 'succeeded' ? (this.kind === 'vertical-score' ? 'scores produced' : 'model published') : 'failed');
+
+    if (state === 'succeeded') {
+      if (this.kind === 'vertical-score') {
+        // The scoring job's summary is its `scores_produced` body with the job's id in front (ScoreRun).
+        const produced = list.find((e) => e.entry.kind === 'scores_produced');
+        if (produced) {
+          const summary = Buffer.from(JSON.stringify({ jobId: id, ...produced.body }, null, 2));
+          this.modelSha256 = sha256(summary);
+          this.artifact = summary;
+        }
+      } else {
+        this.published = list.findLast((e) => e.entry.kind === 'model_published');
+        if (this.published) this.modelSha256 = Buffer.from(str(end.model_sha256 ?? this.published.body.model_sha256), 'hex');
+      }
+    }
+    this.history.push({ jobId: id, unixMs: ended.entry.unixMs, state, stage: this.stage, message: this.message, progress: null });
+  }
+
+  /** Read from the ledger's blob store when asked, not kept in memory for every job the ledger holds. */
+  override modelArtifact(): Uint8Array | undefined {
+    return this.published ? packArtifact(publishedFiles(this.ledgerDir, this.published)) : this.artifact;
+  }
+
+  get participants(): string[] {
+    return this.parties;
+  }
+
+  get rounds(): number {
+    return this.planned;
+  }
+
+  override subscribe(listener: (e: JobEvent) => void): () => void {
+    for (const e of this.history) listener(e);
+    return () => undefined;
+  }
+
+  accepts(_kind: ParticipantMessage['body']): boolean {
+    return false;
+  }
+
+  async run(): Promise<void> {}
+}

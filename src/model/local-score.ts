@@ -1,0 +1,86 @@
+/**
+ * `fedcredit score --model DIR --data FILE.csv`: a downloaded horizontal model (`fedcredit job model ID --out DIR`)
+ * scores enterprises on this machine, nothing sent anywhere: the probability of default of each, and with a scorecard
+ * model its points and main reason codes. The CSV is loaded with the checks a participant's data gets
+ * (src/data/csv.ts): the model's columns must be there, cells that are not numbers are counted, duplicate ids refused.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatasetSpec } from '../data/schema.js';
+import { loadDataset, type LoadReport } from '../data/csv.js';
+import { ErrorCode, FedcreditError } from '../errors.js';
+import { reasonCodes, scoreRecord, type Scorecard } from '../credit/scorecard.js';
+import { readArtifactMetadata } from '../report/artifact-report.js';
+import { loadArtifact } from './artifact.js';
+import { loadTf } from './tf.js';
+
+/** Reasons per enterprise when the artifact does not say (artifacts written before it did): the job's default. */
+const DEFAULT_REASON_CODES = 3;
+
+export interface LocalScoreOptions {
+  modelDir: string;
+  dataFile: string;
+  /**
+   * How to read the CSV: a participant config's `data` section (types, missing-value policy, delimiter, id column);
+   * its path is replaced by `dataFile`. Absent: columns named as the model's features, numbers, missing cells imputed.
+   */
+  dataSpec?: DatasetSpec;
+  /** The id column when there is no dataSpec (default `id`). */
+  idColumn?: string;
+  baseDir?: string;
+}
+
+export interface LocalScores {
+  jobId: string;
+  /** enterprise_id,pd[,points,reason_1..k] */
+  csv: string;
+  rows: number;
+  report: LoadReport;
+}
+
+const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const ALTERED = 'download the model again (`fedcredit job model <job-id> --out <folder>`): a file of the artifact was altered';
+
+export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScores> {
+  const meta = readArtifactMetadata(o.modelDir, "a vertical model scores on its guest's machine, with every party: `fedcredit score --config <guest.yaml> --model <job-id> --ids FILE`");
+  const weights = readFileSync(join(o.modelDir, 'weights.bin'));
+  if (sha256Hex(weights) !== meta.weightsSha256) throw new FedcreditError(ErrorCode.NOT_FOUND, `${join(o.modelDir, 'weights.bin')} is not the published model of ${meta.jobId} (its SHA-256 differs from fedcredit.json's)`, ALTERED);
+  let card: Scorecard | undefined;
+  if (meta.scorecard) {
+    const file = join(o.modelDir, meta.scorecard.json);
+    if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is missing: ${meta.jobId} was published with a scorecard`, ALTERED);
+    const bytes = readFileSync(file);
+    if (sha256Hex(bytes) !== meta.scorecard.sha256) throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is not the published scorecard of ${meta.jobId} (its SHA-256 differs)`, ALTERED);
+    card = JSON.parse(bytes.toString('utf8')) as Scorecard;
+  }
+  const features = meta.preprocessing.features;
+  const spec: DatasetSpec = o.dataSpec
+    ? { ...o.dataSpec, path: o.dataFile }
+    : DatasetSpec.parse({ path: o.dataFile, id_column: o.idColumn ?? 'id', features: features.map((name) => ({ name })) });
+  const data = await loadDataset(spec, { baseDir: o.baseDir, columns: features, withLabels: false });
+  const { tf } = await loadTf();
+  const model = await loadArtifact(tf, o.modelDir);
+  const pd = model.score(data.x);
+  model.model.dispose();
+  const k = meta.scorecard?.reasonCodes ?? DEFAULT_REASON_CODES;
+  const header = ['enterprise_id', 'pd', ...(card ? ['points', ...Array.from({ length: k }, (_, j) => `reason_${j + 1}`)] : [])];
+  const lines = [header.join(',')];
+  const width = features.length;
+  for (let r = 0; r < data.rows; r++) {
+    const cells = [csvCell(data.ids[r]!), pd[r]!.toFixed(8)];
+    if (card) {
+      const scored = scoreRecord(card, Object.fromEntries(features.map((f, j) => [f, data.x[r * width + j]!])));
+      const reasons = reasonCodes(scored.points, k);
+      const decimals = card.scaling.decimals;
+      cells.push(String(scored.score), ...Array.from({ length: k }, (_, j) => (reasons[j] ? csvCell(`${reasons[j]!.feature} (-${Number((reasons[j]!.baseline - reasons[j]!.points).toFixed(decimals))})`) : '')));
+    }
+    lines.push(cells.join(','));
+  }
+  return { jobId: meta.jobId, csv: lines.join('\n') + '\n', rows: data.rows, report: data.report };
+}
+
+/** A CSV cell, quoted when it holds a delimiter, a quote or a line break. */
+function csvCell(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
