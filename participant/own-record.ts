@@ -62,20 +62,21 @@ export class OwnRecord {
   private readonly receiptsDir: string;
 
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
+    // The owner's record (what left its node, in which job, when) is its own: 0600 files in 0700 folders.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.receiptsDir = join(dir, 'receipts');
-    mkdirSync(this.receiptsDir, { recursive: true });
+    mkdirSync(this.receiptsDir, { recursive: true, mode: 0o700 });
     this.egressFile = join(dir, 'egress.jsonl');
   }
 
   /** One message: `bytes` is its encoded size when sent (what left the domain); null for received messages. */
   message(direction: 'sent' | 'received', jobId: string, round: number, kind: string, bytes: number | null, detail?: string): void {
     const what = direction === 'sent' ? (EGRESS_CONTENT[kind] ?? kind) + (detail ? ` (${detail})` : '') : detail;
-    appendFileSync(this.egressFile, JSON.stringify({ time: new Date().toISOString(), direction, job: jobId, round, kind, bytes, what }) + '\n');
+    appendFileSync(this.egressFile, JSON.stringify({ time: new Date().toISOString(), direction, job: jobId, round, kind, bytes, what }) + '\n', { mode: 0o600 });
   }
 
   receipt(jobId: string, treeHead: Uint8Array): void {
-    appendFileSync(join(this.receiptsDir, `${jobId || 'connection'}.receipts`), Buffer.from(treeHead).toString('hex') + '\n');
+    appendFileSync(join(this.receiptsDir, `${jobId || 'connection'}.receipts`), Buffer.from(treeHead).toString('hex') + '\n', { mode: 0o600 });
     let size: number;
     try {
       size = decodeTreeHead(treeHead).size;
@@ -85,7 +86,7 @@ export class OwnRecord {
     const newest = this.newestReceipt();
     if (newest && decodeTreeHead(newest).size > size) return;
     const file = join(this.receiptsDir, NEWEST_RECEIPT_FILE);
-    writeFileSync(`${file}.tmp`, treeHead);
+    writeFileSync(`${file}.tmp`, treeHead, { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
   }
 

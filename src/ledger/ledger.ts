@@ -128,14 +128,15 @@ export class Ledger {
   static async open(dir: string, author: string, signingKeyFile: string): Promise<Ledger> {
     if (typeof author !== 'string' || author === '') throw new LedgerError('invalid_event', 'a ledger author name is required');
     const root = resolve(dir);
-    await mkdir(join(root, BLOBS_DIR), { recursive: true });
+    // The record holds ciphertexts, aggregates and models: readable by its keeper (and auditors it hands copies to) only.
+    await mkdir(join(root, BLOBS_DIR), { recursive: true, mode: 0o700 });
     const releaseLock = await acquireLock(root);
     let fh: FileHandle | undefined;
     try {
       const key = loadOrCreateSigningKey(signingKeyFile);
       await publishSigner(root, author, key.publicKeyRaw);
       const logPath = join(root, LOG_FILE);
-      await (await open(logPath, 'a')).close(); // create if absent
+      await (await open(logPath, 'a', 0o600)).close(); // create if absent
       fsyncDir(root); // so that the log, signers.json and blobs/ exist after a crash
       fh = await open(logPath, 'r+');
       const bytes = await fh.readFile();
@@ -368,7 +369,7 @@ export class Ledger {
     }
     const tmp = join(this.blobsDir, `.tmp-${b.hex}-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
-      const fh = await open(tmp, 'wx');
+      const fh = await open(tmp, 'wx', 0o600);
       try {
         await writeFully(fh, b.bytes, 0);
         await fh.sync();
@@ -423,7 +424,7 @@ async function writeTornFile(root: string, bytes: Uint8Array): Promise<string> {
   for (let stamp = Date.now(); ; stamp++) {
     const file = join(root, `${TORN_PREFIX}${stamp}.bin`);
     try {
-      const fh = await open(file, 'wx');
+      const fh = await open(file, 'wx', 0o600);
       try {
         await writeFully(fh, bytes, 0);
         await fh.sync();
@@ -464,7 +465,7 @@ async function publishSigner(root: string, author: string, publicKeyRaw: Uint8Ar
   const next: Record<string, string> = {};
   for (const k of [...Object.keys(current), author].sort()) next[k] = k === author ? mine : current[k];
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx');
+  const fh = await open(tmp, 'wx', 0o600);
   try {
     await fh.writeFile(JSON.stringify(next, null, 2) + '\n');
     await fh.sync();
@@ -484,7 +485,7 @@ async function acquireLock(root: string): Promise<() => Promise<void>> {
   const me = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      await writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx' });
+      await writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx', mode: 0o600 });
       openHere.add(root);
       return async () => {
         openHere.delete(root);
