@@ -30,6 +30,7 @@ import { VerticalParty, type PartyData } from './vertical-job.js';
 import { dialed, jobBinding, type Transport } from '../src/wire/transport.js';
 import { ScoringParty } from './vertical-score.js';
 import { Approvals } from './approvals.js';
+import { ScoringQuota } from './scoring-quota.js';
 import type { PartyChannel } from './vertical-channel.js';
 import type { JobBinding } from '../src/crypto/key-binding.js';
 
@@ -70,6 +71,8 @@ export class ParticipantNode {
   private connectedOnce?: () => void;
   private readonly record: OwnRecord;
   private readonly store: JobStore;
+  /** The owner's caps on scoring with models it helped train (consent.scoring). */
+  private readonly scoringQuota: ScoringQuota;
   private reconnectAttempt = 0;
 
   constructor(private readonly opts: ParticipantOptions) {
@@ -78,6 +81,7 @@ export class ParticipantNode {
     this.approvals = new Approvals(stateDir);
     this.record = new OwnRecord(stateDir);
     this.store = new JobStore(join(stateDir, 'jobs'));
+    this.scoringQuota = new ScoringQuota(stateDir, opts.config.consent.scoring);
   }
 
   /** The rows in memory, for vertical and scoring jobs (which align and index rows at random). */
@@ -539,6 +543,8 @@ export class ParticipantNode {
 
   private async onScoreOffer(m: CoordinatorMessage, spec: VerticalScoreSpec, specJson: string, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
     const { log } = this.opts;
+    const admitted = this.scoringQuota.admit(m.jobId, spec.model_job);
+    if (admitted.refused) return refuse(...admitted.refused);
     this.store.save({ id: m.jobId, specJson, features: [] });
     let job: ScoringParty;
     try {
@@ -548,6 +554,7 @@ export class ParticipantNode {
       return refuse('model', errorMessage(err));
     }
     job.binding = this.partyBinding(specJson, [spec.guest, ...spec.hosts]);
+    job.quota = this.scoringQuota;
     this.vertical.set(m.jobId, job);
     log.info({ job: m.jobId, modelJob: spec.model_job, role: job.role }, 'scoring job accepted');
     return this.reply(m, {

@@ -24,6 +24,7 @@ import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type Score
 import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';
 import { BATCH_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
+import type { ScoringQuota } from './scoring-quota.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
 
 /** Read an id list: one id per line (first comma-separated field); a header line `id` or `enterprise_id` is skipped. */
@@ -78,6 +79,8 @@ export class ScoringParty extends PartyChannel {
   private notInGuestData = 0;
   private aligned?: Int32Array;
   private coverage: { host: string; match: Int32Array }[] = [];
+  /** The data owner's caps on scoring (consent.scoring), set by the node before the job is accepted. */
+  quota?: ScoringQuota;
   /** The model job's id format: the ids are aligned as they were in training. */
   private readonly idFormat: IdFormat;
 
@@ -200,6 +203,11 @@ export class ScoringParty extends PartyChannel {
           hint,
         );
       }
+      // The guest's own owner's cap on the ids of a request; a host counts them as they arrive (ScoringQuota).
+      if (this.role === 'guest') {
+        const refusal = this.quota?.refusalForIds(this.requested);
+        if (refusal) throw refusal;
+      }
       // Every request against the model aligns with the same salt and per-model keys, so that a host's ids are
       // blinded once, not at every request (src/psi/scoring.ts).
       const salt = scoringSalt(this.spec.model_job);
@@ -207,7 +215,8 @@ export class ScoringParty extends PartyChannel {
         const set = await HostScoringSet.open(this.modelDir, this.data.ids, this.idFormat, salt, () => this.requireCurrent(step, req.attempt));
         if (set.meta.count === 0) throw new FedcreditError(ErrorCode.DATA_SCHEMA, `${this.org} has no valid ids to align (id_format ${this.idFormat})`, `check the data's id column and the model job's alignment.id_format (${this.idFormat})`);
         if (set.built) this.log.info({ job: this.id, modelJob: this.spec.model_job, ids: set.meta.count }, 'every id blinded for scoring against this model; kept for its later requests');
-        const psi = await set.answer(this.psiLink(this.guest, step, req.attempt));
+        const link = this.psiLink(this.guest, step, req.attempt);
+        const psi = await set.answer(this.quota ? this.quota.capGuestIds(link) : link);
         const pieces: Int32Array[] = [];
         await psi.receiveAlignment(this.psiLink(this.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
         this.aligned = Int32Array.from(pieces.flatMap((p) => Array.from(p)));

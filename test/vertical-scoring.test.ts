@@ -34,7 +34,10 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
   beforeAll(async () => {
     synth = await writeVerticalSynth(dataDir, { seed: 11, bankRows: 6000 });
     for (const p of synth.parties) data.set(p.party, await loadDataset(p.spec, { baseDir: dataDir }));
-    fed = await TestFederation.start(synth.parties.map((p) => ({ name: p.party, data: { ...p.spec, path: join(dataDir, p.spec.path) } })));
+    // The platform caps the ids of a scoring request (consent.scoring): the other tests list fewer.
+    fed = await TestFederation.start(
+      synth.parties.map((p) => ({ name: p.party, data: { ...p.spec, path: join(dataDir, p.spec.path) }, ...(p.party === 'platform' ? { consent: { scoring: { max_ids_per_request: 250 } } } : {}) })),
+    );
   });
   afterAll(async () => fed?.stop());
 
@@ -134,6 +137,17 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     readLedger(join(fed.dir, 'coordinator-state', 'ledger'))
       .entries.filter((e) => e.entry.kind === 'job_submitted')
       .map((e) => ({ jobId: e.entry.jobId, kind: (e.body as { kind: string }).kind }));
+
+  it('a host refuses a request listing more ids than its owner allows, naming the rule; the ledger records it', async () => {
+    const train = (await readLedgerJobs()).find((j) => j.kind === 'vertical-lr')!;
+    const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
+    const ids = data.get('bank')!.ids.slice(0, 400);
+    await expect(
+      requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: train.jobId, ids, idFormat: 'uscc', purpose: 'test: too many ids at once' }),
+    ).rejects.toThrow(/consent\.scoring\.max_ids_per_request: the scoring request lists at least \d+ enterprises; this data owner allows 250 per request/);
+    const ended = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.kind === 'job_ended').at(-1)!;
+    expect(String(ended.body.message)).toMatch(/max_ids_per_request/);
+  });
 
   it('scoring refuses a model job that does not exist, naming it', async () => {
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');

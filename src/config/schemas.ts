@@ -71,9 +71,30 @@ export const ParticipantConfig = z
         approval_timeout_s: z.number().positive().default(3600),
         /** Share the statistics of this owner's features (count, mean, sd, min, max, missing rate) when a job asks. */
         share_statistics: z.boolean().default(false),
+        /**
+         * Caps on scoring with a vertical model this owner helped train: each request tells the guest which listed
+         * enterprises this party holds, so requests per model per rolling day and ids per request are bounded.
+         */
+        scoring: z
+          .object({
+            max_requests_per_model_per_day: z.number().int().positive().default(100),
+            max_ids_per_request: z.number().int().positive().default(100_000),
+          })
+          .strict()
+          .default({ max_requests_per_model_per_day: 100, max_ids_per_request: 100_000 }),
       })
       .strict()
-      .default({ job_kinds: ['horizontal', 'vertical-lr'], submitters: ['*'], max_rounds: 1000, allow_plaintext: false, min_rows: 1, approval: 'auto', approval_timeout_s: 3600, share_statistics: false }),
+      .default({
+        job_kinds: ['horizontal', 'vertical-lr'],
+        submitters: ['*'],
+        max_rounds: 1000,
+        allow_plaintext: false,
+        min_rows: 1,
+        approval: 'auto',
+        approval_timeout_s: 3600,
+        share_statistics: false,
+        scoring: { max_requests_per_model_per_day: 100, max_ids_per_request: 100_000 },
+      }),
   })
   .strict()
   .superRefine((p, ctx) => {
