@@ -374,8 +374,8 @@ export class CoordinatorService implements SessionRegistry {
     // With mutual TLS the submitter is the organisation in its certificate, whatever the request says.
     const submitter = auth.identity?.organisation ?? (call.request.submitter || 'anonymous');
     const model = spec.kind === 'vertical-score' ? this.jobs.get(spec.model_job) : undefined;
-    if (spec.kind === 'vertical-score' && model && auth.identity && model.submitter !== submitter) {
-      const details = `${submitter} may not score with job ${spec.model_job}'s model: it was submitted by another organisation, and a model is used only by the organisation that trained it`;
+    if (spec.kind === 'vertical-score' && model && auth.identity && model.submitter !== submitter && model.participants[0] !== submitter) {
+      const details = `${submitter} may not score with job ${spec.model_job}'s model: a model is used only by the organisation that submitted its job or its guest (${model.participants[0]})`;
       this.log.warn({ submitter, modelJob: spec.model_job }, `refused: ${details}`);
       return callback({ code: grpc.status.PERMISSION_DENIED, details });
     }
@@ -427,17 +427,18 @@ export class CoordinatorService implements SessionRegistry {
   }
 
   /**
-   * The job a caller asked to read, if it may: auditors read every job, a submitter the jobs it submitted, a
-   * participant the jobs it takes part in (on an insecure server, anyone). Otherwise undefined after refusing the
-   * call (NOT_FOUND for no such job, PERMISSION_DENIED naming the rule).
+   * The job a caller asked to read, if it may: auditors read every job; a submitter the jobs it submitted and the
+   * jobs its organisation takes part in (a bank's modeller follows the jobs its bank's node is in); a participant
+   * the jobs it takes part in (on an insecure server, anyone). Otherwise undefined after refusing the call
+   * (NOT_FOUND for no such job, PERMISSION_DENIED naming the rule).
    */
   private readableJob(jobId: string, identity: PeerIdentity | undefined, refuse: (code: grpc.status, details: string) => void): JobBase | undefined {
     const job = this.findJob(jobId);
     if (!job) return void refuse(grpc.status.NOT_FOUND, `no job ${jobId}`);
     if (!identity || identity.role === 'auditor') return job;
     const org = identity.organisation;
-    if (identity.role === 'submitter' ? job.submitter === org : job.participants.includes(org)) return job;
-    const details = `${org} (certificate role ${identity.role}) may not read job ${jobId}: a job is read by the organisation that submitted it, its participants and auditors`;
+    if (job.participants.includes(org) || (identity.role === 'submitter' && job.submitter === org)) return job;
+    const details = `${org} (certificate role ${identity.role}) may not read job ${jobId}: a job is read by the organisation that submitted it, the organisations taking part in it, and auditors`;
     this.log.warn({ organisation: org, role: identity.role, job: jobId }, `refused: ${details}`);
     refuse(grpc.status.PERMISSION_DENIED, details);
     return undefined;

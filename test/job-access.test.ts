@@ -37,7 +37,7 @@ describe('job-scoped access to jobs, models and the ledger', () => {
 
   it('another bank\'s submitter can neither see the job\'s status, follow it, nor download its model', async () => {
     const other = await client('other-bank', 'submitter');
-    const refusal = new RegExp(`other-bank \\(certificate role submitter\\) may not read job ${jobId}: a job is read by the organisation that submitted it, its participants and auditors`);
+    const refusal = new RegExp(`other-bank \\(certificate role submitter\\) may not read job ${jobId}: a job is read by the organisation that submitted it, the organisations taking part in it, and auditors`);
     await expect(other.getJob(jobId)).rejects.toThrow(refusal);
     await expect(other.watchJob(jobId, () => undefined)).rejects.toThrow(refusal);
     await expect(other.downloadModel(jobId)).rejects.toThrow(refusal);
@@ -55,6 +55,9 @@ describe('job-scoped access to jobs, models and the ledger', () => {
     const owner = await client('test-bank', 'submitter');
     expect((await owner.getJob(jobId)).participants).toEqual(names);
     expect((await owner.watchJob(jobId, () => undefined)).state).toBe('succeeded');
+    // A bank's modeller follows the jobs its bank's node takes part in.
+    const partyModeller = await client('bank-b', 'submitter');
+    expect((await partyModeller.getJob(jobId)).state).toBe('succeeded');
     const auditor = await client('audit-office', 'auditor');
     expect((await auditor.getJob(jobId)).state).toBe('succeeded');
     expect((await auditor.readLedger(mkdtempSync(join(tmpdir(), 'fedcredit-ledger-')))).length).toBeGreaterThan(0);
@@ -63,6 +66,6 @@ describe('job-scoped access to jobs, models and the ledger', () => {
   it('a bank cannot score enterprises with another bank\'s model', async () => {
     const other = await client('other-bank', 'submitter');
     const scoring = { name: 'borrowed-model', kind: 'vertical-score', purpose: 'test: scoring with a model of another bank', model_job: jobId, guest: 'bank-a', hosts: ['bank-b'], ids_file: 'ids.csv' };
-    await expect(other.submitJob(stringify(scoring), 'other-bank')).rejects.toThrow(new RegExp(`other-bank may not score with job ${jobId}'s model`));
+    await expect(other.submitJob(stringify(scoring), 'other-bank')).rejects.toThrow(new RegExp(`other-bank may not score with job ${jobId}'s model: a model is used only by the organisation that submitted its job or its guest \\(bank-a\\)`));
   });
 });

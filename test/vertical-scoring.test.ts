@@ -145,8 +145,10 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     await expect(
       requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: train.jobId, ids, idFormat: 'uscc', purpose: 'test: too many ids at once' }),
     ).rejects.toThrow(/consent\.scoring\.max_ids_per_request: the scoring request lists at least \d+ enterprises; this data owner allows 250 per request/);
-    const ended = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.kind === 'job_ended').at(-1)!;
-    expect(String(ended.body.message)).toMatch(/max_ids_per_request/);
+    // The watcher hears of the failure as the coordinator records it: give the entry a moment to land.
+    const recorded = async () => readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.some((e) => e.entry.kind === 'job_ended' && /consent\.scoring\.max_ids_per_request/.test(String(e.body.message)));
+    for (let i = 0; i < 50 && !(await recorded()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await recorded()).toBe(true);
   });
 
   it('scoring refuses a model job that does not exist, naming it', async () => {
