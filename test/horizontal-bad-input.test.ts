@@ -61,8 +61,9 @@ describe('bad input during a federation (real coordinator, two honest participan
     fed = await TestFederation.start([
       { name: 'bank-a', data: uciHomoSpec(guest) },
       { name: 'bank-b', data: uciHomoSpec(host1) },
-      // Same columns as the others, but declares one of them with another type: its schema differs.
-      { name: 'bank-typed', data: { ...uciHomoSpec(host2), features: uciHomoSpec(host2).features.map((f, i) => (i === 0 ? { ...f, type: 'integer' as const } : f)) } },
+      // Same columns as the others, but declares its first two in the other order: its schema differs. (A column
+      // declared with a type its cells do not fit is refused when the participant loads its data.)
+      { name: 'bank-typed', data: { ...uciHomoSpec(host2), features: [uciHomoSpec(host2).features[1]!, uciHomoSpec(host2).features[0]!, ...uciHomoSpec(host2).features.slice(2)] } },
       // Declares a column its CSV does not have.
       { name: 'bank-broken', data: { ...uciHomoSpec(host2), features: [...uciHomoSpec(host2).features, { name: 'vat_growth', type: 'number', missing: 'impute' }] } },
     ]);

@@ -211,7 +211,7 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
 
     const out = join(fed.dir, 'report', 'horizontal.html');
     const written = await cli(['report', '--model', dir, '--out', out]);
-    expect(written, written.stderr).toEqual({ code: 0, stderr: '' });
+    expect({ code: written.code, stderr: written.stderr }, written.stderr).toEqual({ code: 0, stderr: '' });
     const html = await readFile(out, 'utf8');
     for (const fig of ['fig-roc', 'fig-ks', 'fig-score-distribution', 'fig-lift-gain', 'fig-calibration', 'fig-iv']) expect(html).toContain(`<figure id="${fig}">`);
     const summary = /<section id="summary">([\s\S]*?)<\/section>/.exec(html)![1]!;
