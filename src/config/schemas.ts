@@ -107,6 +107,11 @@ export const TrainingSpec = z
     seed: z.number().int().min(0).default(42),
     validation_fraction: z.number().min(0).max(0.5).default(0.2),
     standardize: z.boolean().default(true),
+    /**
+     * Share of rows clipped at each tail before standardising: every feature the model reads as a number (not as WOE)
+     * is winsorised at the federation-wide `winsorize` and 1 − `winsorize` quantiles. 0 turns it off.
+     */
+    winsorize: z.number().min(0).max(0.1).default(0.005),
   })
   .strict();
 
