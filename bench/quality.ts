@@ -6,6 +6,8 @@
  *   quality.<dataset>.<vertical|horizontal>.federated_auc / .federated_ks  the federated job's model
  *   quality.<dataset>.<split>.central_auc                                   central WOE logistic regression, pooled rows
  *   quality.<dataset>.<split>.best_alone_auc                                best participant alone (horizontal), the guest alone (vertical)
+ *   quality.<dataset>.horizontal.no_binning_auc / .no_binning_unclipped_auc the same LR job without binning, winsorised
+ *                                                                           (the default) and with `winsorize: 0`
  *
  * The central reference is written here, plainly and apart from the project's binning code: exact quantile
  * pre-bins on distinct values, merged into the monotone trend (ascending or descending, whichever keeps more IV;
@@ -336,6 +338,9 @@ export interface QualityRow {
   federated_ks: number;
   central_auc: number;
   best_alone_auc: number;
+  /** Horizontal only: the same job's LR without binning, winsorised (the default) and with `winsorize: 0`. */
+  no_binning_auc?: number;
+  no_binning_unclipped_auc?: number;
   seconds: number;
 }
 
@@ -359,10 +364,19 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
       const job = horizontalQualityJob(`quality-${d.key}-horizontal`, BANKS);
       const fed = await EphemeralFederation.start(BANKS.map((name, i) => ({ name, data: specs[i]! })), { prefix: 'fedcredit-bench-' });
       let federated;
+      const noBinning: number[] = [];
       try {
         const run = await runJob(fed, job);
         const model = await modelFromFiles(tf, run.files!);
         federated = binaryMetrics(held.y!, model.scoreColumns(held.x, held.features));
+        // The same LR without binning: standardised, winsorised at the federated 0.5% / 99.5% quantiles (the
+        // default), then with `winsorize: 0`.
+        for (const winsorize of [0.005, 0]) {
+          const { binning: _b, scorecard: _s, ...plain } = job;
+          const lrJob = { ...plain, name: `${job.name}-no-binning-${winsorize}`, training: { ...job.training, winsorize } };
+          const lr = await runJob(fed, lrJob);
+          noBinning.push(binaryMetrics(held.y!, (await modelFromFiles(tf, lr.files!)).scoreColumns(held.x, held.features)).auc);
+        }
       } finally {
         await fed.stop();
       }
@@ -375,8 +389,18 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
           return binaryMetrics(held.y!, fitCentral(tf, spec, data.features, [own]).score(held.x)).auc;
         }),
       );
-      out.push({ dataset: d.key, split: 'horizontal', federated_auc: federated.auc, federated_ks: federated.ks, central_auc: central.auc, best_alone_auc: Math.max(...alone), seconds: (Date.now() - started) / 1000 });
-      log(`${d.key} horizontal: federated AUC ${federated.auc.toFixed(4)} KS ${federated.ks.toFixed(4)}; alone ${alone.map((a) => a.toFixed(4)).join(' / ')}`);
+      out.push({
+        dataset: d.key,
+        split: 'horizontal',
+        federated_auc: federated.auc,
+        federated_ks: federated.ks,
+        central_auc: central.auc,
+        best_alone_auc: Math.max(...alone),
+        no_binning_auc: noBinning[0],
+        no_binning_unclipped_auc: noBinning[1],
+        seconds: (Date.now() - started) / 1000,
+      });
+      log(`${d.key} horizontal: federated AUC ${federated.auc.toFixed(4)} KS ${federated.ks.toFixed(4)}; alone ${alone.map((a) => a.toFixed(4)).join(' / ')}; LR without binning ${noBinning[0]!.toFixed(4)} winsorised, ${noBinning[1]!.toFixed(4)} not`);
 
       // Vertical: the bank (label, credit history) and the bureau (the rest) hold every row.
       const vStarted = Date.now();

@@ -683,6 +683,8 @@ async function quality(): Promise<void> {
     results[`${key}.federated_ks`] = +r.federated_ks.toFixed(4);
     results[`${key}.central_auc`] = +r.central_auc.toFixed(4);
     results[`${key}.best_alone_auc`] = +r.best_alone_auc.toFixed(4);
+    if (r.no_binning_auc !== undefined) results[`${key}.no_binning_auc`] = +r.no_binning_auc.toFixed(4);
+    if (r.no_binning_unclipped_auc !== undefined) results[`${key}.no_binning_unclipped_auc`] = +r.no_binning_unclipped_auc.toFixed(4);
     const centralMet = r.federated_auc >= r.central_auc - 0.003;
     const aloneMet = r.split === 'vertical' || r.federated_auc >= r.best_alone_auc;
     table.push([
