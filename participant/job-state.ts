@@ -136,8 +136,10 @@ export class ParticipantJob {
   }
 
   /** Per feature, the training rows at or below each point of the quantile search's current round. */
-  localQuantileCounts(): Promise<Float64Array> {
+  async localQuantileCounts(): Promise<Float64Array> {
     const search = this.quantileSearch();
+    // A coordinator asking for more rounds than the search needs would get ever finer counts: refused.
+    if (search.done) throw new FedcreditError(ErrorCode.PROTOCOL, `quantile counts were requested after the search finished (${search.rounds} rounds)`, 'run the same fedcredit version on the coordinator and every participant');
     return this.sumOverTraining((b) => search.localCounts(b.x, this.features.length));
   }
 
@@ -147,7 +149,8 @@ export class ParticipantJob {
   }
 
   private grids(): number[][] {
-    return fineEdgesOf(this.quantileSearch(), this.spec.binning!);
+    if (!this.spec.binning) throw new FedcreditError(ErrorCode.PROTOCOL, 'a binning histogram was requested for a job without a binning section', 'run the same fedcredit version on the coordinator and every participant');
+    return fineEdgesOf(this.quantileSearch(), this.spec.binning);
   }
 
   /** Per feature, rows and defaults of the training rows in each fine bin derived from the quantile search. */
