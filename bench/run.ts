@@ -27,6 +27,7 @@ import { pino } from 'pino';
 import { ParticipantNode } from '../participant/node.js';
 import { summariseScenario } from './profile-summary.js';
 import { thresholdBench } from './threshold.js';
+import { qualityBenchmark } from './quality.js';
 import type { JobEvent } from '../src/wire/messages.js';
 
 const args = process.argv.slice(2);
@@ -711,6 +712,31 @@ async function ledger(): Promise<void> {
   }
 }
 
+/**
+ * Issue 19's `quality` scenario (bench/quality.ts): default job settings on every real data set, vertical and
+ * horizontal, against a central WOE logistic regression and each participant alone, on the same held-out rows.
+ */
+async function quality(): Promise<void> {
+  const rows = await qualityBenchmark(DATASETS, (line) => console.log(line));
+  for (const r of rows) {
+    const key = `quality.${r.dataset}.${r.split}`;
+    results[`${key}.federated_auc`] = +r.federated_auc.toFixed(4);
+    results[`${key}.federated_ks`] = +r.federated_ks.toFixed(4);
+    results[`${key}.central_auc`] = +r.central_auc.toFixed(4);
+    results[`${key}.best_alone_auc`] = +r.best_alone_auc.toFixed(4);
+    if (r.no_binning_auc !== undefined) results[`${key}.no_binning_auc`] = +r.no_binning_auc.toFixed(4);
+    if (r.no_binning_unclipped_auc !== undefined) results[`${key}.no_binning_unclipped_auc`] = +r.no_binning_unclipped_auc.toFixed(4);
+    const centralMet = r.federated_auc >= r.central_auc - 0.003;
+    const aloneMet = r.split === 'vertical' || r.federated_auc >= r.best_alone_auc;
+    table.push([
+      key,
+      `federated AUC ${r.federated_auc.toFixed(4)} (KS ${r.federated_ks.toFixed(4)}), central ${r.central_auc.toFixed(4)}, best alone ${r.best_alone_auc.toFixed(4)}`,
+      `≥ central − 0.003: ${centralMet ? 'met' : 'NOT met'}${r.split === 'horizontal' ? `; ≥ best alone: ${aloneMet ? 'met' : 'NOT met'}` : ''}`,
+      `${r.seconds.toFixed(0)} s`,
+    ]);
+  }
+}
+
 // The participants inherit this process's environment, so they blind with the same X25519 backend.
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} free), Node ${process.version}, X25519 from ${x25519Backend()}`;
 console.log(`fedcredit bench${quick ? ' --quick' : ''} on ${machine}`);
@@ -729,6 +755,7 @@ const scenarios: [string, () => Promise<void>][] = [
   ['coordinator', coordinatorScale],
   ['memory', memory],
   ['threshold', () => thresholdBench(quick ? [3, 10] : [3, 10, 100], results, table)],
+  ['quality', quality],
 ];
 // `--profile DIR`: each scenario again in its own process tree, every process and worker thread profiled as by
 // `node --cpu-prof` (bench/cpu-profile-hook.ts, through NODE_OPTIONS, so the coordinator and participants the

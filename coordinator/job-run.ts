@@ -16,8 +16,9 @@ import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedav
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
 import { modelToFiles, packArtifact, weightsDigest, writeArtifact } from '../src/model/artifact.js';
-import { preprocessingFromMoments, momentsLength, statisticsFromMoments } from '../src/model/preprocess.js';
-import { binsFromHistogram, gridsFromMoments, histogramLength, preprocessingFromBins, HISTOGRAM_CELLS } from '../src/fl/histogram.js';
+import { preprocessingFromMoments, preprocessingFromSearch, momentsLength, statisticsFromMoments } from '../src/model/preprocess.js';
+import { binsFromHistogram, fineEdgesOf, histogramLength, preprocessingFromBins } from '../src/fl/histogram.js';
+import { QUANTILE_RANK_ERROR, QuantileSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
@@ -107,9 +108,11 @@ export class JobRun extends JobBase {
       });
       const lead = await this.offer();
       await this.keyCeremony(lead);
-      const { preprocessing: base, moments } = await this.moments();
-      const preprocessing = this.spec.binning ? await this.binning(base, moments) : base;
-      await this.record('preprocessing_ready', { features: preprocessing.features, mean: preprocessing.mean, scale: preprocessing.scale, bins: preprocessing.bins ?? [] });
+      const { preprocessing: fromMoments, moments } = await this.moments();
+      const search = needsQuantileSearch(this.spec) ? await this.quantiles(fromMoments.features, moments) : undefined;
+      const base = search && this.spec.training.winsorize > 0 ? preprocessingFromSearch(fromMoments.features, search, this.spec.training.standardize, this.spec.training.winsorize) : fromMoments;
+      const preprocessing = this.spec.binning ? await this.binning(base, search!) : base;
+      await this.record('preprocessing_ready', preprocessingRecord(preprocessing));
       await this.finish(preprocessing, await this.train(preprocessing));
     } catch (err) {
       await this.fail(err);
@@ -236,14 +239,42 @@ export class JobRun extends JobBase {
   private statistics?: Record<string, unknown>[];
 
   /**
-   * Bins from secure histograms: every participant counts its training rows and defaults in the cells of a grid
-   * derived from the moments aggregate; the coordinator opens only the sum, cuts fine bins at cell boundaries, settles
-   * them (WOE, IV), selects by IV and returns the preprocessing the model trains with.
+   * Federation-wide quantiles of every feature (src/fl/quantile-search.ts): rounds of secure sums of each
+   * participant's counts of training rows at or below points that every party derives from the moments and the
+   * earlier rounds' aggregates, until every cell holds at most QUANTILE_RANK_ERROR of the rows or a single value.
    */
-  private async binning(base: Preprocessing, moments: Float64Array): Promise<Preprocessing> {
+  private async quantiles(features: string[], moments: Float64Array): Promise<QuantileSearch> {
+    const search = new QuantileSearch(moments, features.length);
+    this.emit('quantiles', `locating federation-wide quantiles of ${features.length} features (secure sums of counts, rank error ≤ ${QUANTILE_RANK_ERROR * 100}%)`);
+    let contributors: string[] = [];
+    while (!search.done) {
+      const length = search.length;
+      const result = await this.secureSum('quantiles', 0, length, () => ({}), { needAll: true });
+      search.advance(result.values);
+      contributors = result.contributors;
+      this.emit('quantiles', `quantile search round ${search.rounds}: ${length} counts opened`);
+    }
+    const rankErrors = search.rankErrors();
+    await this.record('quantiles_completed', {
+      contributors,
+      rounds: search.rounds,
+      rank_error_target: QUANTILE_RANK_ERROR,
+      features: features.map((feature, j) => ({ feature, points: search.sketches[j]!.points.length, rank_error: rankErrors[j]! })),
+    });
+    const worst = Math.max(0, ...rankErrors);
+    if (worst > QUANTILE_RANK_ERROR) this.emit('quantiles', `after ${search.rounds} rounds a cell of ${features[rankErrors.indexOf(worst)]} still holds ${(worst * 100).toFixed(2)}% of its rows`);
+    return search;
+  }
+
+  /**
+   * Bins from secure histograms: every participant counts its training rows and defaults in fine bins whose edges
+   * follow from the quantile search; the coordinator opens only the sum, settles the fine bins (WOE, IV), selects by
+   * IV and returns the preprocessing the model trains with.
+   */
+  private async binning(base: Preprocessing, search: QuantileSearch): Promise<Preprocessing> {
     const spec = this.spec.binning!;
-    this.emit('binning', `binning ${base.features.length} features from secure histograms (${HISTOGRAM_CELLS} cells per feature)`);
-    const grids = gridsFromMoments(moments, base.features.length);
+    this.emit('binning', `binning ${base.features.length} features from secure histograms over fine bins at federation-wide quantiles`);
+    const grids = fineEdgesOf(search, spec);
     const result = await this.secureSum('histogram', 0, histogramLength(grids), () => ({}), { needAll: true });
     const binned = binsFromHistogram(base.features, grids, result.values, spec);
     await this.record('binning_completed', {
@@ -374,7 +405,7 @@ export class JobRun extends JobBase {
     opts: { needAll?: boolean; optional: true },
   ): Promise<SumResult | undefined>;
   /**
-   * `needAll`: the sum needs every participant (moments, histograms), whatever min_participants says. `optional`:
+   * `needAll`: the sum needs every participant (moments, quantiles, histograms), whatever min_participants says. `optional`:
    * too few contributions after the retries return undefined instead of failing the job.
    */
   private async secureSum(
@@ -489,8 +520,8 @@ export class JobRun extends JobBase {
   }
 
   /**
-   * The next contribution or decryption report of `purpose` for `round` from `org`. The moments and histogram sums
-   * share round 0: a late moments message during the histogram sum is stale and discarded. Any other purpose than
+   * The next contribution or decryption report of `purpose` for `round` from `org`. The moments, quantile and histogram
+   * sums share round 0: a late moments or quantiles message during a later sum is stale and discarded. Any other purpose than
    * the one asked is a protocol error that drops the participant from the sum.
    */
   private async nextOf(org: string, kind: 'contribution' | 'aggregateOpened', purpose: SumPurpose, round: number, deadline: number): Promise<ParticipantMessage> {
@@ -498,7 +529,7 @@ export class JobRun extends JobBase {
       const m = await this.mailbox.waitFor(org, kind, round, deadline, () => this.sessions.isConnected(org));
       const of = m.body === 'contribution' ? m.contribution.purpose : m.body === 'aggregateOpened' ? m.aggregateOpened.purpose : purpose;
       if (of === purpose) return m;
-      if (of === 'moments' && purpose === 'histogram') {
+      if ((of === 'moments' || of === 'quantiles') && (purpose === 'quantiles' || purpose === 'histogram')) {
         this.log.warn({ job: this.id, round, participant: org }, 'a late message of the moments sum was discarded');
         continue;
       }
@@ -598,4 +629,14 @@ export class JobRun extends JobBase {
     this.artifact = packArtifact(files);
     this.log.info({ job: this.id, dir, sha256: Buffer.from(this.modelSha256).toString('hex') }, 'model published');
   }
+}
+
+/** The quantile search runs for binning, and for winsorising a model that reads features as numbers. */
+export function needsQuantileSearch(spec: JobSpec): boolean {
+  return !!spec.binning || spec.training.winsorize > 0;
+}
+
+/** The `preprocessing_ready` record of a preprocessing (the auditor's replay derives the same). */
+export function preprocessingRecord(p: Preprocessing): Record<string, unknown> {
+  return { features: p.features, mean: p.mean, scale: p.scale, bins: p.bins ?? [], clip_low: p.clipLow ?? [], clip_high: p.clipHigh ?? [] };
 }

@@ -90,7 +90,14 @@ export function unfinishedJobs(byJob: Map<string, LedgerReadEntry[]>, ledgerDir:
       spec,
       resume: {
         // A binned job's preprocessing carries the bins and WOE every participant transforms its rows with.
-        preprocessing: { features: prep.features, mean: prep.mean, scale: prep.scale, bins: prep.bins ?? [] },
+        preprocessing: {
+          features: prep.features,
+          mean: prep.mean,
+          scale: prep.scale,
+          bins: prep.bins ?? [],
+          clipLow: (prep as { clip_low?: number[] }).clip_low ?? [],
+          clipHigh: (prep as { clip_high?: number[] }).clip_high ?? [],
+        },
         roundsDone: closed ? (closed.body as { round: number }).round : 0,
         weights: modelRef ? toFloat32(readFileSync(join(ledgerDir, 'blobs', Buffer.from(modelRef.sha256).toString('hex')))) : undefined,
       },

@@ -12,7 +12,8 @@ import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import { ScoreCells } from '../src/metrics.js';
 import { applyPreprocessing, localMoments, momentsLength, selectColumns } from '../src/model/preprocess.js';
-import { gridsFromMoments, histogramLength, localHistogram } from '../src/fl/histogram.js';
+import { fineEdgesOf, histogramLength, localHistogram } from '../src/fl/histogram.js';
+import { QuantileSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, localPdHistogram } from '../src/fl/pd-histogram.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainOnBlocks, type RowBlocks } from '../src/model/network.js';
@@ -45,8 +46,8 @@ export class ParticipantJob {
   private model?: { net: TF.Sequential; dim: number };
   /** The preprocessed rows of a split that fits in one block, kept between rounds. */
   private prepared?: { key: string; train: Split; validation: Split };
-  /** The opened moments aggregate: the histogram grids derive from it. */
-  private moments?: Float64Array;
+  /** The quantile search, started from the opened moments aggregate and advanced by every opened `quantiles` sum. */
+  private search?: QuantileSearch;
 
   constructor(
     readonly id: string,
@@ -163,23 +164,41 @@ export class ParticipantJob {
     return sum!;
   }
 
-  /** Keep the opened moments aggregate (every contributor decrypted the same values). */
+  /** Start the quantile search from the opened moments aggregate (every contributor decrypted the same values). */
   setMoments(values: Float64Array): void {
-    this.moments = values;
+    this.search = new QuantileSearch(values, this.features.length);
   }
 
-  private grids(): number[][] {
-    if (!this.moments) {
+  private quantileSearch(): QuantileSearch {
+    if (!this.search) {
       throw new FedcreditError(
         ErrorCode.JOB_FAILED,
-        'a histogram was requested before this node opened the federation-wide moments (it restarted in between?)',
+        'quantile counts or a histogram were requested before this node opened the federation-wide moments (it restarted in between?)',
         'resubmit the job: the binning step needs every participant from the moments step on',
       );
     }
-    return gridsFromMoments(this.moments, this.features.length);
+    return this.search;
   }
 
-  /** Per feature, rows and defaults of the training rows in each cell of the grid derived from the moments. */
+  /** Per feature, the training rows at or below each point of the quantile search's current round. */
+  async localQuantileCounts(): Promise<Float64Array> {
+    const search = this.quantileSearch();
+    // A coordinator asking for more rounds than the search needs would get ever finer counts: refused.
+    if (search.done) throw new FedcreditError(ErrorCode.PROTOCOL, `quantile counts were requested after the search finished (${search.rounds} rounds)`, 'run the same fedcredit version on the coordinator and every participant');
+    return this.sumOverTraining((b) => search.localCounts(b.x, this.features.length));
+  }
+
+  /** The opened aggregate of a `quantiles` sum: the search moves to its next round. */
+  advanceQuantiles(values: Float64Array): void {
+    this.quantileSearch().advance(values);
+  }
+
+  private grids(): number[][] {
+    if (!this.spec.binning) throw new FedcreditError(ErrorCode.PROTOCOL, 'a binning histogram was requested for a job without a binning section', 'run the same fedcredit version on the coordinator and every participant');
+    return fineEdgesOf(this.quantileSearch(), this.spec.binning);
+  }
+
+  /** Per feature, rows and defaults of the training rows in each fine bin derived from the quantile search. */
   localHistogram(): Promise<Float64Array> {
     const grids = this.grids();
     return this.sumOverTraining((b) => localHistogram(b.x, b.y, grids));
@@ -190,6 +209,8 @@ export class ParticipantJob {
     switch (purpose) {
       case 'moments':
         return momentsLength(this.features.length);
+      case 'quantiles':
+        return this.quantileSearch().length;
       case 'histogram':
         return histogramLength(this.grids());
       case 'evaluation':

@@ -347,6 +347,8 @@ export class ParticipantNode {
         let values: Float64Array;
         if (req.purpose === 'moments') {
           values = await job.localMoments();
+        } else if (req.purpose === 'quantiles') {
+          values = await job.localQuantileCounts();
         } else if (req.purpose === 'histogram') {
           values = await job.localHistogram();
         } else {
@@ -372,6 +374,7 @@ export class ParticipantNode {
         const start = this.roundStart.get(m.jobId);
         const values = await job.decode(agg.sum, job.expectedLength(agg.purpose, start?.global.length ?? 0));
         if (agg.purpose === 'moments') job.setMoments(values);
+        if (agg.purpose === 'quantiles') job.advanceQuantiles(values);
         const bytes = float64Bytes(values);
         const reporter = agg.contributors[0] === this.org;
         let validation = null;
@@ -581,6 +584,7 @@ function receivedDetail(m: CoordinatorMessage): string {
     case 'contributionRequest':
       return {
         moments: 'request for feature moments',
+        quantiles: 'request for counts at the quantile search\'s points',
         histogram: 'request for binning histograms',
         update: 'global model for the round',
         evaluation: 'final model to evaluate on the validation rows',

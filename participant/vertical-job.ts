@@ -487,7 +487,7 @@ export class VerticalParty extends PartyChannel {
     this.dropKeptColumns();
     const input = modelInputs(this.data, this.features, this.binned, this.spec.binning?.woe_transform ?? false);
     this.modelFeatures = input.features;
-    this.model = new PartyModel(input.data, input.featureIdx, this.alignment!.train, input.standardise ? this.spec.training.clip : 0, this.role === 'guest', input.standardise);
+    this.model = new PartyModel(input.data, input.featureIdx, this.alignment!.train, input.standardise ? this.spec.training.clip : 0, this.role === 'guest', input.standardise, this.spec.training.winsorize);
   }
 
   private writeAlignedIds(a: Alignment): void {
@@ -891,6 +891,7 @@ export class VerticalParty extends PartyChannel {
       mean: Array.from(m.mean),
       scale: Array.from(m.scale),
       clip: m.clip,
+      ...(m.clipLow ? { clipLow: Array.from(m.clipLow), clipHigh: Array.from(m.clipHigh!) } : {}),
       weights: Array.from(m.weights.subarray(0, m.dim)),
       ...(this.role === 'guest' ? { intercept: m.weights[m.dim]!, calibration: this.calibration! } : {}),
       epoch,

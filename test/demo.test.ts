@@ -110,11 +110,13 @@ describe('fedcredit demo', () => {
     expect(audit.receiptsChecked).toBeGreaterThanOrEqual(3 * 7);
     const replay = await replayLedger(join(out, 'ledger'));
     expect(replay.ok, replay.jobs.flatMap((j) => j.failures).join('; ')).toBe(true);
-    expect(replay.jobs[0]!.derived).toEqual({ statistics: true, binning: true, preprocessing: true, evaluation: true, 'published evaluation': true, scorecard: true });
+    expect(replay.jobs[0]!.derived).toEqual({ statistics: true, quantiles: true, binning: true, preprocessing: true, evaluation: true, 'published evaluation': true, scorecard: true });
+    const quantileRounds = replay.jobs[0]!.rounds.filter((r) => r.purpose === 'quantiles').length;
+    expect(quantileRounds).toBeGreaterThan(0);
     for (const bank of summary.participants as string[]) {
       const lines = (await readFile(join(out, bank, 'egress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
       const sent = lines.filter((l) => l.direction === 'sent');
-      expect(sent.filter((l) => l.kind === 'contribution')).toHaveLength(1 + 1 + 4 + 1); // moments + histogram + 4 rounds + evaluation
+      expect(sent.filter((l) => l.kind === 'contribution')).toHaveLength(1 + quantileRounds + 1 + 4 + 1); // moments + quantile search + histogram + 4 rounds + evaluation
       for (const l of sent) {
         expect(l.bytes).toBeGreaterThan(0);
         expect(l.what.length).toBeGreaterThan(5);

@@ -175,9 +175,11 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     const replayed = report.jobs[0]!;
     expect(replayed.failures).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(replayed.rounds.map((r) => r.purpose)).toEqual(['moments', 'histogram', ...Array(job.training.rounds).fill('update'), 'evaluation']);
+    const searchRounds = entry('quantiles_completed').rounds as number;
+    expect(searchRounds).toBeGreaterThan(1);
+    expect(replayed.rounds.map((r) => r.purpose)).toEqual(['moments', ...Array(searchRounds).fill('quantiles'), 'histogram', ...Array(job.training.rounds).fill('update'), 'evaluation']);
     expect(replayed.rounds.every((r) => r.sumOk)).toBe(true);
-    expect(replayed.derived).toEqual({ statistics: true, binning: true, preprocessing: true, evaluation: true, 'published evaluation': true, scorecard: true });
+    expect(replayed.derived).toEqual({ statistics: true, quantiles: true, binning: true, preprocessing: true, evaluation: true, 'published evaluation': true, scorecard: true });
     expect(replayed.publishedModelOk).toBe(true);
   });
 
@@ -291,7 +293,7 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
 
   it('quantile binning without the WOE transform selects by IV and trains on the standardised selected features', async () => {
     const variant = {
-      ...horizontalJob({ participants: NAMES, training: { rounds: 2, seed: SEED }, encryption: { scheme: 'plaintext' }, model: { type: 'mlp', hidden: [4] } }),
+      ...horizontalJob({ participants: NAMES, training: { rounds: 3, seed: SEED }, encryption: { scheme: 'plaintext' }, model: { type: 'mlp', hidden: [4] } }),
       binning: { method: 'quantile', max_bins: 10, iv_threshold: 0.1, woe_transform: false },
     };
     const run = await fed.run(variant);
@@ -307,6 +309,17 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     expect(plain.features).toEqual(binning.iv.filter((r) => r.iv >= 0.1).map((r) => r.feature));
     expect(plain.metadata.preprocessing.bins).toEqual([]);
     expect(plain.metadata.preprocessing.scale.every((x) => x !== 1)).toBe(true);
+    // Read as numbers, the selected features are winsorised at the federation's 0.5% and 99.5% quantiles first.
+    const p = plain.metadata.preprocessing;
+    expect(p.clipLow).toHaveLength(plain.features.length);
+    plain.features.forEach((f, k) => {
+      const values = column(train.x, UCI_FEATURES.length, UCI_FEATURES.indexOf(f)).sort();
+      const below = values.filter((v) => v < p.clipLow![k]!).length / values.length;
+      const above = values.filter((v) => v > p.clipHigh![k]!).length / values.length;
+      // Each bound is within the quantile search's rank error (0.25% of the rows) of its quantile.
+      expect(below, f).toBeLessThanOrEqual(0.005 + 0.0025);
+      expect(above, f).toBeLessThanOrEqual(0.005);
+    });
     expect(auc(test.y, plain.scoreColumns(test.x, UCI_FEATURES))).toBeGreaterThan(0.7);
   });
 

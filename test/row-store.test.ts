@@ -16,6 +16,7 @@ import { splitRows, StoredSplit } from '../src/data/split.js';
 import type { DatasetSpec } from '../src/data/schema.js';
 import { HorizontalJobSpec } from '../src/config/schemas.js';
 import { ParticipantJob } from '../participant/job-state.js';
+import { QUANTILE_MAX_ROUNDS } from '../src/fl/quantile-search.js';
 import { preprocessingFromMoments } from '../src/model/preprocess.js';
 import { loadTf } from '../src/model/tf.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
@@ -23,7 +24,7 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 const tmp = () => mkdtemp(join(tmpdir(), 'fedcredit-rowstore-'));
 
 describe('row store', () => {
-  it('a job over 1,000-row blocks sums the same moments and histograms as one block, and trains as well', async () => {
+  it('a job over 1,000-row blocks sums the same moments and quantile counts as one block, and trains as well', async () => {
     const { tf } = await loadTf();
     const spec = uciHomoSpec(uciHomoFile(DATASETS, HOMO_PARTIES[0]!));
     const features = spec.features.map((f) => f.name);
@@ -50,7 +51,18 @@ describe('row store', () => {
       m1.forEach((v, i) => expect(m2[i]).toBeCloseTo(v, 6 - Math.max(0, Math.floor(Math.log10(Math.abs(v) + 1)))));
       one.setMoments(m1);
       many.setMoments(m1);
-      expect(Array.from(await many.localHistogram())).toEqual(Array.from(await one.localHistogram()));
+      // Every round of the quantile search counts the same from one block as from many; once the search is
+      // finished, a request for more counts (finer ones, from a deviating coordinator) is refused.
+      let rounds = 0;
+      for (; rounds < QUANTILE_MAX_ROUNDS; rounds++) {
+        const c1 = await one.localQuantileCounts().catch(() => undefined);
+        if (!c1) break;
+        expect(Array.from(await many.localQuantileCounts())).toEqual(Array.from(c1));
+        one.advanceQuantiles(c1);
+        many.advanceQuantiles(c1);
+      }
+      expect(rounds).toBeGreaterThan(2);
+      await expect(one.localQuantileCounts()).rejects.toThrow(/after the search finished/);
 
       const prep = preprocessingFromMoments(features, m1, true);
       const params = features.length + 1;

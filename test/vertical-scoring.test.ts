@@ -58,6 +58,7 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     const result = await requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: train.jobId, ids, idFormat: 'uscc', purpose: 'test: scoring' });
 
     const parts = new Map<string, ModelPart>(['bank', ...HOSTS].map((org) => [org, JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, train.jobId), 'model-part.json'), 'utf8'))]));
+    for (const part of parts.values()) expect(part.clipLow?.length).toBe(part.features.length);
     const central = (id: string) => {
       let z = parts.get('bank')!.intercept!;
       for (const [org, part] of parts) {
@@ -65,8 +66,10 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
         const r = d.ids.indexOf(id);
         if (r < 0) continue; // a host without the enterprise contributes the average enterprise's score, 0
         part.features.forEach((f, j) => {
-          const x = d.x[r * d.features.length + d.features.indexOf(f)]!;
-          const std = Number.isNaN(x) ? 0 : Math.max(-part.clip, Math.min(part.clip, (x - part.mean[j]!) / part.scale[j]!));
+          const raw = d.x[r * d.features.length + d.features.indexOf(f)]!;
+          // Winsorised at the party's own 0.5% / 99.5% training quantiles (the default), then standardised and clipped.
+          const x = Math.min(part.clipHigh![j]!, Math.max(part.clipLow![j]!, raw));
+          const std = Number.isNaN(raw) ? 0 : Math.max(-part.clip, Math.min(part.clip, (x - part.mean[j]!) / part.scale[j]!));
           z += part.weights[j]! * std;
         });
       }

@@ -115,6 +115,8 @@ const preprocessing: Preprocessing = {
   mean: [167484.32266666667, 35.4855],
   scale: [129747.66156720246, -9.217904068090155e-300],
   bins: [{ ...featureBins, feature: 'limit_bal', edges: [50_000.5, 140_000, 240_000], woe: [-0.5, -0.1, 0.2, 0.6, 0], events: [900, 700, 500, 300, 0], totals: [3000, 3100, 3050, 2900, 0] }, featureBins],
+  clipLow: [10_000, 21],
+  clipHigh: [780_000.5, 3.4028234663852886e38],
 };
 const contributionRequest: ContributionRequest = {
   purpose: 'update',

@@ -24,8 +24,9 @@ import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import type { EncryptedVector, Preprocessing } from '../wire/messages.js';
 import { BinningSpec, ScorecardSpec } from '../config/schemas.js';
 import { canonicalJson } from '../ledger/canonical.js';
-import { preprocessingFromMoments, statisticsFromMoments } from '../model/preprocess.js';
-import { binsFromHistogram, gridsFromMoments, preprocessingFromBins } from '../fl/histogram.js';
+import { preprocessingFromMoments, preprocessingFromSearch, statisticsFromMoments } from '../model/preprocess.js';
+import { binsFromHistogram, fineEdgesOf, preprocessingFromBins } from '../fl/histogram.js';
+import { QuantileSearch } from '../fl/quantile-search.js';
 import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
 import { horizontalScorecard } from '../model/scorecard.js';
 import { errorMessage } from '../errors.js';
@@ -119,8 +120,18 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
   let expectedModel: string | undefined;
   let current: ReplayRound | undefined;
   // The job's settings and the opened aggregates the coordinator derived its steps from.
-  let settings: { name: string; standardize: boolean; binning?: unknown; scorecard?: unknown; cutoff: number } | undefined;
+  let settings: { name: string; standardize: boolean; winsorize: number; binning?: unknown; scorecard?: unknown; cutoff: number } | undefined;
   const opened = new Map<string, { values: Float64Array; contributors: string[] }>();
+  // The quantile search's opened aggregates in order, and the search replayed from them and the moments.
+  const quantileRounds: Float64Array[] = [];
+  let search: QuantileSearch | undefined;
+  const replaySearch = (dim: number) => {
+    const moments = opened.get('moments')?.values;
+    if (!moments) return undefined;
+    const s = new QuantileSearch(moments, dim);
+    for (const values of quantileRounds) s.advance(values);
+    return s.done ? s : undefined;
+  };
   let binned: { base: Preprocessing; prep: Preprocessing } | undefined;
   // The evaluation as recorded (null: published without one); the artifact's fedcredit.json must carry the same.
   let recordedEvaluation: unknown;
@@ -148,7 +159,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           job.name = b.name;
           job.purpose = b.purpose;
           job.submitter = b.submitter;
-          settings = { name: b.name, standardize: b.training?.standardize ?? true, binning: b.binning, scorecard: b.scorecard, cutoff: b.evaluation?.decline_cutoff ?? 0.2 };
+          settings = { name: b.name, standardize: b.training?.standardize ?? true, winsorize: b.training?.winsorize ?? 0, binning: b.binning, scorecard: b.scorecard, cutoff: b.evaluation?.decline_cutoff ?? 0.2 };
           const enc = b.encryption;
           if (enc.scheme === 'ckks') {
             engine = await CkksEngine.create({ polyModulusDegree: enc.poly_modulus_degree, coeffModulusBits: enc.coeff_modulus_bits, scaleBits: enc.scale_bits });
@@ -201,6 +212,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
         }
         case 'aggregate_opened': {
           if (current && current.purpose !== 'update') opened.set(current.purpose, { values: new Float64Array(toFloat64(await blob(named('values')!))), contributors: current.contributors });
+          if (current?.purpose === 'quantiles') quantileRounds.push(opened.get('quantiles')!.values);
           if (current?.purpose !== 'update' || !global) break;
           const values = toFloat64(await blob(named('values')!));
           const next = applyAggregate(global, new Float64Array(values));
@@ -221,6 +233,24 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           derive(seq, 'statistics', () => !!moments && same(b.features, statisticsFromMoments(b.features.map((f: { feature: string }) => f.feature), moments)), 'the recorded statistics do not follow from the logged moments aggregate');
           break;
         }
+        case 'quantiles_completed': {
+          derive(
+            seq,
+            'quantiles',
+            () => {
+              const features: string[] = b.features.map((r: { feature: string }) => r.feature);
+              search = replaySearch(features.length);
+              if (!search) return false;
+              const errors = search.rankErrors();
+              return same(
+                { rounds: b.rounds, features: b.features },
+                { rounds: search.rounds, features: features.map((feature, j) => ({ feature, points: search!.sketches[j]!.points.length, rank_error: errors[j]! })) },
+              );
+            },
+            'the recorded quantile search does not follow from the logged moments and quantile-count aggregates',
+          );
+          break;
+        }
         case 'binning_completed': {
           const moments = opened.get('moments')?.values;
           const histogram = opened.get('histogram')?.values;
@@ -228,15 +258,15 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
             seq,
             'binning',
             () => {
-              if (!moments || !histogram || !settings) return false;
+              if (!moments || !histogram || !settings || !search) return false;
               const features: string[] = b.iv.map((r: { feature: string }) => r.feature);
               const spec = BinningSpec.parse(settings.binning);
-              const bins = binsFromHistogram(features, gridsFromMoments(moments, features.length), histogram, spec);
+              const bins = binsFromHistogram(features, fineEdgesOf(search, spec), histogram, spec);
               const recorded = {
                 iv: bins.map((x) => ({ feature: x.feature, iv: x.iv, bins: x.woe.length, selected: x.selected })),
                 bins: bins.map((x) => ({ feature: x.feature, edges: x.edges, woe: x.woe, events: x.events, totals: x.totals })),
               };
-              const base = preprocessingFromMoments(features, moments, settings.standardize);
+              const base = baseOf(features, moments, settings, search);
               binned = { base, prep: preprocessingFromBins(base, bins, spec.woe_transform) };
               return same({ iv: b.iv, bins: b.bins }, recorded);
             },
@@ -251,8 +281,11 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
             'preprocessing',
             () => {
               if (!moments || !settings) return false;
-              const expected = binned?.prep ?? preprocessingFromMoments(b.features, moments, settings.standardize);
-              return same({ features: b.features, mean: b.mean, scale: b.scale, bins: b.bins ?? [] }, { ...expected, bins: expected.bins ?? [] });
+              const expected = binned?.prep ?? baseOf(b.features, moments, settings, search);
+              return same(
+                { features: b.features, mean: b.mean, scale: b.scale, bins: b.bins ?? [], clip_low: b.clip_low ?? [], clip_high: b.clip_high ?? [] },
+                { features: expected.features, mean: expected.mean, scale: expected.scale, bins: expected.bins ?? [], clip_low: expected.clipLow ?? [], clip_high: expected.clipHigh ?? [] },
+              );
             },
             'the recorded preprocessing does not follow from the logged aggregates',
           );
@@ -359,4 +392,13 @@ export function partyLabel(r: ReplayRound, party: string): string {
   if (party in r.rowsByParty) return `${party} (${r.rowsByParty[party]})`;
   const role = r.roleByParty?.[party];
   return role ? `${party} (${role})` : party;
+}
+
+/** A job's preprocessing before binning: winsorised from the quantile search when the job asked for it, else from the moments. */
+function baseOf(features: string[], moments: Float64Array, settings: { standardize: boolean; winsorize: number }, search: QuantileSearch | undefined): Preprocessing {
+  if (settings.winsorize > 0) {
+    if (!search) throw new Error('the job winsorises but the ledger records no finished quantile search');
+    return preprocessingFromSearch(features, search, settings.standardize, settings.winsorize);
+  }
+  return preprocessingFromMoments(features, moments, settings.standardize);
 }

@@ -130,6 +130,11 @@ export const TrainingSpec = z
     seed: z.number().int().min(0).default(42),
     validation_fraction: z.number().min(0).max(0.5).default(0.2),
     standardize: z.boolean().default(true),
+    /**
+     * Share of rows clipped at each tail before standardising: every feature the model reads as a number (not as WOE)
+     * is winsorised at the federation-wide `winsorize` and 1 − `winsorize` quantiles. 0 turns it off.
+     */
+    winsorize: z.number().min(0).max(0.1).default(0.005),
   })
   .strict();
 
@@ -300,6 +305,9 @@ export const VerticalTrainingSpec = z
     seed: z.number().int().min(0).default(42),
     /** Each party standardises its own features on its training rows and clips them to +-clip (0: no clipping). */
     clip: z.number().min(0).default(5),
+    /** Before standardising, each party clips a feature it does not read as WOE to its own training rows'
+     * `winsorize` and 1 − `winsorize` quantiles. 0 turns it off. */
+    winsorize: z.number().min(0).max(0.1).default(0.005),
     step_timeout_s: z.number().positive().default(300),
     /** How long a job waits, paused, for a party that left to come back before it fails. */
     grace_period_s: z.number().min(0).default(120),

@@ -24,3 +24,34 @@ export function uciHomoSpec(file: string): DatasetSpec {
     missing_values: ['', 'NA'],
   };
 }
+
+/** Give Me Some Credit (Kaggle 2011), the raw training file: the blank first header cell is the row id. */
+export const GMSC_FEATURES = [
+  'RevolvingUtilizationOfUnsecuredLines',
+  'age',
+  'NumberOfTime30-59DaysPastDueNotWorse',
+  'DebtRatio',
+  'MonthlyIncome',
+  'NumberOfOpenCreditLinesAndLoans',
+  'NumberOfTimes90DaysLate',
+  'NumberRealEstateLoansOrLines',
+  'NumberOfTime60-89DaysPastDueNotWorse',
+  'NumberOfDependents',
+] as const;
+
+export function gmscFile(datasetsDir: string): string {
+  return join(datasetsDir, 'give_me_some_credit', 'cs-training.csv');
+}
+
+/** cs-training.csv as a participant declares it: every feature a number, NA imputed. */
+export function gmscSpec(file: string): DatasetSpec {
+  return {
+    path: file,
+    delimiter: ',',
+    id_column: 'column_1',
+    label_column: 'SeriousDlqin2yrs',
+    features: GMSC_FEATURES.map((name) => ({ name, type: 'number', missing: 'impute' })),
+    duplicate_ids: 'reject',
+    missing_values: ['', 'NA'],
+  };
+}

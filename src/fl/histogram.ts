@@ -1,57 +1,33 @@
 /**
  * Binning a horizontal federation's features from secure histograms (the `histogram` secure sum).
  *
- * Grid. From the opened moments aggregate every party (and the auditor's replay) derives the same grid per feature:
- * g_i = mean − 5·sd + i·(10·sd / 256), i = 0 … 256, with the federation-wide mean and population sd. Its cells follow
- * the bin layout of src/credit/binning.ts with the grid as edges: x ≤ g_0 (lower tail), g_{i−1} < x ≤ g_i (256 cells),
- * x > g_256 (upper tail), missing: binCount(grid) = 259 cells. A feature without spread gets the one-point grid [mean].
+ * Fine edges. Every party (and the auditor's replay) derives the same fine-bin edges per feature from the
+ * federation-wide quantile sketch (src/fl/quantile-search.ts: fineEdges, fine_bins for `optimal`, max_bins for
+ * `quantile`), which the `quantiles` secure sums opened before. Its cells follow the bin layout of
+ * src/credit/binning.ts: x ≤ e_0, e_{i−1} < x ≤ e_i, x > e_last, missing: binCount(edges) cells.
  *
- * Contribution. Per feature, the rows and the defaults of the participant's training rows in each cell:
- * [totals(cells), events(cells)] feature after feature. The coordinator opens only the sum over the participants.
- *
- * Bins. Fine edges are grid points (cell boundaries) chosen so that the fine bins are about equally full
- * (fine_bins for `optimal`, max_bins for `quantile`); the cells between two edges add up to the fine bin's counts,
- * which are therefore exactly the counts binCounts gives on the pooled rows with those edges. settleBins then merges
- * them and computes WOE and IV, as on pooled data.
+ * Contribution. Per feature, the rows and the defaults of the participant's training rows in each fine bin:
+ * [totals(bins), events(bins)] feature after feature. The coordinator opens only the sum over the participants, which
+ * is exactly the counts binCounts gives on the pooled rows with those edges. settleBins then merges them and computes
+ * WOE and IV, as on pooled data.
  */
 import { binCount, binIndex, type BinCounts } from '../credit/binning.js';
 import { settleBins, type BinningSpec } from '../credit/settle.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
 import type { FeatureBins, Preprocessing } from '../wire/messages.js';
-import { momentOf } from '../model/preprocess.js';
+import { fineEdges, type QuantileSearch } from './quantile-search.js';
 
-/** Cells between mean − 5 sd and mean + 5 sd. */
-export const HISTOGRAM_CELLS = 256;
-export const HISTOGRAM_SPAN_SD = 5;
-
-/** The grid of one feature (see the module comment): strictly increasing, 257 points, or [mean] without spread. */
-export function histogramGrid(mean: number, sd: number): number[] {
-  const centre = Number.isFinite(mean) ? mean : 0;
-  const lo = centre - HISTOGRAM_SPAN_SD * sd;
-  const width = (2 * HISTOGRAM_SPAN_SD * sd) / HISTOGRAM_CELLS;
-  if (!(width > 0) || !Number.isFinite(lo) || !Number.isFinite(width)) return [centre];
-  const grid: number[] = [];
-  for (let i = 0; i <= HISTOGRAM_CELLS; i++) {
-    const g = lo + i * width;
-    // A huge mean against a tiny sd can make neighbouring points equal in float64: keep the grid strictly increasing.
-    if (grid.length === 0 || g > grid[grid.length - 1]!) grid.push(g);
-  }
-  return grid;
-}
-
-/** Every feature's grid from the opened moments aggregate (the same on every party: it decrypted the same values). */
-export function gridsFromMoments(moments: Float64Array, dim: number): number[][] {
-  return Array.from({ length: dim }, (_, j) => {
-    const m = momentOf(moments, j);
-    return histogramGrid(m.mean, m.sd);
-  });
+/** Every feature's fine-bin edges from the finished quantile search. */
+export function fineEdgesOf(search: QuantileSearch, spec: BinningSpec): number[][] {
+  const bins = spec.method === 'quantile' ? spec.max_bins : spec.fine_bins;
+  return search.sketches.map((s) => fineEdges(s, bins));
 }
 
 export function histogramLength(grids: number[][]): number {
   return grids.reduce((n, g) => n + 2 * binCount(g), 0);
 }
 
-/** One participant's histogram vector over its training rows: per feature, rows then defaults per cell. */
+/** One participant's histogram vector over its training rows: per feature, rows then defaults per fine bin. */
 export function localHistogram(x: Float32Array, y: Float32Array, grids: number[][]): Float64Array {
   const dim = grids.length;
   const out = new Float64Array(histogramLength(grids));
@@ -76,7 +52,7 @@ export function localHistogram(x: Float32Array, y: Float32Array, grids: number[]
 /** A count from an opened aggregate: an integer up to CKKS noise of order 1e-9, rounded (and never -0). */
 export const roundCount = (v: number): number => Math.round(v) + 0;
 
-/** Per feature, the rows and defaults per cell of an opened histogram aggregate, rounded to integers. */
+/** Per feature, the rows and defaults per fine bin of an opened histogram aggregate, rounded to integers. */
 export function cellCounts(values: Float64Array, grids: number[][]): BinCounts[] {
   if (values.length !== histogramLength(grids)) throw new RangeError(`a histogram of ${values.length} values for grids needing ${histogramLength(grids)}`);
   let o = 0;
@@ -87,57 +63,6 @@ export function cellCounts(values: Float64Array, grids: number[][]): BinCounts[]
     o += 2 * cells;
     return { events, totals };
   });
-}
-
-/**
- * Indices c of grid points (the boundary between cell c and cell c + 1) that cut the numeric cells into about `bins`
- * equally full bins: for the q-th cut, the boundary whose cumulative count is nearest q·n/bins (the lower on a draw);
- * a cut that would leave a bin empty is dropped, so mass points give fewer bins.
- */
-export function equalFrequencyCuts(grid: readonly number[], totals: readonly number[], bins: number): number[] {
-  const numeric = grid.length + 1;
-  const cum: number[] = [];
-  let n = 0;
-  for (let c = 0; c < numeric; c++) {
-    n += totals[c]!;
-    cum.push(n);
-  }
-  const cuts: number[] = [];
-  let last = 0;
-  for (let q = 1; q < bins; q++) {
-    const target = (q * n) / bins;
-    let best = -1;
-    for (let c = 0; c < grid.length; c++) {
-      if (best < 0 || Math.abs(cum[c]! - target) < Math.abs(cum[best]! - target)) best = c;
-    }
-    if (best >= 0 && cum[best]! > last && cum[best]! < n) {
-      cuts.push(best);
-      last = cum[best]!;
-    }
-  }
-  return cuts;
-}
-
-/** Counts of the fine bins cut at `cuts` (indices into the grid), the missing cell last. */
-function fineCounts(cells: BinCounts, cuts: number[]): BinCounts {
-  const numeric = cells.totals.length - 1;
-  const events: number[] = [];
-  const totals: number[] = [];
-  let from = 0;
-  for (const to of [...cuts.map((c) => c + 1), numeric]) {
-    let e = 0;
-    let t = 0;
-    for (let c = from; c < to; c++) {
-      e += cells.events[c]!;
-      t += cells.totals[c]!;
-    }
-    events.push(e);
-    totals.push(t);
-    from = to;
-  }
-  events.push(cells.events[numeric]!);
-  totals.push(cells.totals[numeric]!);
-  return { events, totals };
 }
 
 /** One row of the IV table a horizontal job records (`binning_completed`). */
@@ -151,17 +76,9 @@ export interface HorizontalBinnedFeature extends FeatureBins {
  */
 export function binsFromHistogram(features: string[], grids: number[][], values: Float64Array, spec: BinningSpec): HorizontalBinnedFeature[] {
   const cells = cellCounts(values, grids);
-  const fine = spec.method === 'quantile' ? spec.max_bins : spec.fine_bins;
   return features.map((feature, j) => {
-    const grid = grids[j]!;
-    const cuts = equalFrequencyCuts(grid, cells[j]!.totals, fine);
     try {
-      const settled = settleBins(
-        cuts.map((c) => grid[c]!),
-        fineCounts(cells[j]!, cuts),
-        spec,
-        feature,
-      );
+      const settled = settleBins([...grids[j]!], cells[j]!, spec, feature);
       return { feature, edges: settled.edges, woe: settled.woe, events: settled.counts.events, totals: settled.counts.totals, iv: settled.iv, selected: settled.iv >= spec.iv_threshold };
     } catch (err) {
       throw new FedcreditError(
@@ -175,7 +92,7 @@ export function binsFromHistogram(features: string[], grids: number[][], values:
 
 /**
  * The preprocessing a binned job trains with: the selected features only; with woe_transform, each read as the WOE of
- * its bin (mean 0, scale 1: WOE is not standardised), else standardised as `base` (from the moments) says.
+ * its bin (mean 0, scale 1: WOE is not standardised), else clipped and standardised as `base` says.
  */
 export function preprocessingFromBins(base: Preprocessing, binned: HorizontalBinnedFeature[], woeTransform: boolean): Preprocessing {
   const selected = binned.filter((b) => b.selected);
@@ -196,5 +113,6 @@ export function preprocessingFromBins(base: Preprocessing, binned: HorizontalBin
       bins: selected.map(({ selected: _, ...b }) => b),
     };
   }
-  return { features: selected.map((b) => b.feature), mean: idx.map((i) => base.mean[i]!), scale: idx.map((i) => base.scale[i]!), bins: [] };
+  const clipped = base.clipLow && base.clipLow.length > 0 ? { clipLow: idx.map((i) => base.clipLow![i]!), clipHigh: idx.map((i) => base.clipHigh![i]!) } : {};
+  return { features: selected.map((b) => b.feature), mean: idx.map((i) => base.mean[i]!), scale: idx.map((i) => base.scale[i]!), bins: [], ...clipped };
 }

@@ -5,8 +5,9 @@
 import type { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { concatSplits, type Split } from '../data/split.js';
 import { buildModel, predict, trainModel } from './network.js';
-import { applyPreprocessing, localMoments, preprocessingFromMoments, selectColumns } from './preprocess.js';
-import { binsFromHistogram, gridsFromMoments, localHistogram, preprocessingFromBins } from '../fl/histogram.js';
+import { applyPreprocessing, localMoments, preprocessingFromMoments, preprocessingFromSearch, selectColumns } from './preprocess.js';
+import { binsFromHistogram, fineEdgesOf, localHistogram, preprocessingFromBins } from '../fl/histogram.js';
+import { QuantileSearch } from '../fl/quantile-search.js';
 import type { Tf } from './tf.js';
 
 export interface CentralModel {
@@ -16,15 +17,16 @@ export interface CentralModel {
 
 /**
  * Fit on the given training splits for rounds × local_epochs epochs (the federated job's total passes). With a
- * `binning` section the columns are binned on the grid derived from the moments and selected as the coordinator
- * does (src/fl/histogram.ts), then read as WOE or standardised, as in the job.
+ * `binning` section the columns are binned at the quantile search's fine edges and selected as the coordinator
+ * does (src/fl/histogram.ts), then read as WOE or winsorised and standardised, as in the job.
  */
 export function fitCentral(tf: Tf, job: JobSpec, columns: string[], splits: Split[]): CentralModel {
   const pooled = concatSplits(splits);
   const moments = localMoments(pooled.x, columns.length);
-  let prep = preprocessingFromMoments(columns, moments, job.training.standardize);
+  const search = job.binning || job.training.winsorize > 0 ? QuantileSearch.local(pooled.x, columns.length, moments) : undefined;
+  let prep = search && job.training.winsorize > 0 ? preprocessingFromSearch(columns, search, job.training.standardize, job.training.winsorize) : preprocessingFromMoments(columns, moments, job.training.standardize);
   if (job.binning) {
-    const grids = gridsFromMoments(moments, columns.length);
+    const grids = fineEdgesOf(search!, job.binning);
     prep = preprocessingFromBins(prep, binsFromHistogram(columns, grids, localHistogram(pooled.x, pooled.y, grids), job.binning), job.binning.woe_transform);
   }
   const dim = prep.features.length;

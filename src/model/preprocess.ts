@@ -8,6 +8,7 @@ import { woeOf } from '../credit/woe.js';
 import { binCount } from '../credit/binning.js';
 import type { FeatureStatistics } from '../credit/statistics.js';
 import type { Preprocessing } from '../wire/messages.js';
+import { winsorised, type QuantileSearch } from '../fl/quantile-search.js';
 
 /** Length of the moments vector for d features. */
 export function momentsLength(dim: number): number {
@@ -49,6 +50,27 @@ export function preprocessingFromMoments(features: string[], moments: Float64Arr
   return { features: [...features], mean, scale, bins: [] };
 }
 
+/** Bounds of a feature without any value: no clipping. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Winsorised preprocessing from the federation-wide quantile sketch: each feature clipped to its `share` and
+ * 1 − `share` quantiles (clipLow, clipHigh), then centred and scaled by the mean and sd of the clipped values as the
+ * sketch gives them (src/fl/quantile-search.ts: winsorised). The same on every party and in the auditor's replay.
+ */
+export function preprocessingFromSearch(features: string[], search: QuantileSearch, standardize: boolean, share: number): Preprocessing {
+  const w = search.sketches.map((s) => winsorised(s, share));
+  const bounded = (v: number, fallback: number) => (Number.isFinite(v) ? v : fallback);
+  return {
+    features: [...features],
+    mean: w.map((f) => f.mean),
+    scale: w.map((f) => (standardize && f.sd * f.sd > 1e-12 ? f.sd : 1)),
+    bins: [],
+    clipLow: w.map((f) => bounded(f.low, -FLOAT32_MAX)),
+    clipHigh: w.map((f) => bounded(f.high, FLOAT32_MAX)),
+  };
+}
+
 /**
  * Count, mean, population sd and missing rate of every feature over all contributors' training rows, from the moments
  * aggregate (counts are integers after decryption: rounded). Min and max cannot come from a sum: they are null.
@@ -75,6 +97,9 @@ export function statisticsFromMoments(features: string[], moments: Float64Array)
 export function checkPreprocessing(prep: Preprocessing): void {
   const dim = prep.features.length;
   if (prep.mean.length !== dim || prep.scale.length !== dim) throw new RangeError(`preprocessing has ${dim} features but ${prep.mean.length} means and ${prep.scale.length} scales`);
+  const low = prep.clipLow ?? [];
+  const high = prep.clipHigh ?? [];
+  if (low.length !== high.length || (low.length > 0 && low.length !== dim)) throw new RangeError(`preprocessing has ${dim} features but ${low.length} lower and ${high.length} upper clipping bounds`);
   const bins = prep.bins ?? [];
   if (bins.length === 0) return;
   if (bins.length !== dim) throw new RangeError(`preprocessing has ${dim} features but ${bins.length} binned features`);
@@ -86,19 +111,23 @@ export function checkPreprocessing(prep: Preprocessing): void {
 
 /**
  * The model's input from row-major raw x whose columns are prep.features: a binned feature becomes the WOE of its bin
- * (missing: the missing bin's WOE), any other is standardised with NaN (missing) as 0, the federation-wide mean.
+ * (missing: the missing bin's WOE), any other is clipped to [clipLow, clipHigh] when the preprocessing has bounds,
+ * then standardised, with NaN (missing) as 0, the federation-wide mean.
  */
 export function applyPreprocessing(x: Float32Array, prep: Preprocessing): Float32Array {
   checkPreprocessing(prep);
   const dim = prep.features.length;
   const bins = prep.bins && prep.bins.length > 0 ? prep.bins : undefined;
+  const low = prep.clipLow && prep.clipLow.length > 0 ? prep.clipLow : undefined;
+  const high = prep.clipHigh;
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const j = i % dim;
     const v = x[i]!;
     const b = bins?.[j];
     if (b) out[i] = (woeOf(v, b.edges, b.woe) - prep.mean[j]!) / prep.scale[j]!;
-    else out[i] = Number.isNaN(v) ? 0 : (v - prep.mean[j]!) / prep.scale[j]!;
+    else if (Number.isNaN(v)) out[i] = 0;
+    else out[i] = ((low ? Math.min(high![j]!, Math.max(low[j]!, v)) : v) - prep.mean[j]!) / prep.scale[j]!;
   }
   return out;
 }

@@ -32,6 +32,9 @@ export interface ModelPart {
   mean: number[];
   scale: number[];
   clip: number;
+  /** Winsorising bounds per feature (the party's own training quantiles), applied before standardising; absent: none. */
+  clipLow?: number[];
+  clipHigh?: number[];
   weights: number[];
   /** Guest only. */
   intercept?: number;
@@ -59,7 +62,8 @@ export function partInput(part: ModelPart, j: number, x: number, levels?: readon
     const bins = part.bins![j]!;
     return cellWoe(x, { ...bins, feature: part.features[j]!, iv: 0, selected: true }, levels);
   }
-  return standardised(x, part.mean[j]!, part.scale[j]!, part.clip);
+  const v = part.clipLow ? winsorise(x, part.clipLow[j]!, part.clipHigh![j]!) : x;
+  return standardised(v, part.mean[j]!, part.scale[j]!, part.clip);
 }
 
 /** The model input of feature j for an enterprise the party does not hold: neutral (0: WOE 0, or the mean when
@@ -67,6 +71,14 @@ export function partInput(part: ModelPart, j: number, x: number, levels?: readon
 export function notHeldInput(part: ModelPart, j: number): number {
   return part.transform === 'woe' ? (part.bins![j]!.notHeldWoe ?? 0) : 0;
 }
+
+/** x clipped to [low, high]; NaN (missing) stays NaN. */
+function winsorise(x: number, low: number, high: number): number {
+  return Math.min(high, Math.max(low, x));
+}
+
+/** Bounds of a feature without a value: no clipping (finite, so a model part stays valid JSON). */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** A raw feature value as the model sees it: imputed to the training mean (0), standardised, clipped. */
 export function standardised(x: number, mean: number, scale: number, clip: number): number {
@@ -101,6 +113,9 @@ export class PartyModel {
   readonly dim: number;
   readonly mean: Float64Array;
   readonly scale: Float64Array;
+  /** Winsorising bounds per feature, or undefined when the model does not winsorise. */
+  readonly clipLow?: Float64Array;
+  readonly clipHigh?: Float64Array;
   /** Feature weights, then (guest only) the intercept. */
   weights: Float64Array;
   private m: Float64Array;
@@ -115,18 +130,31 @@ export class PartyModel {
     readonly hasIntercept: boolean,
     /** false: the columns are used as they are (WOE values), mean 0 and scale 1. */
     standardise = true,
+    /** Share of the training rows clipped at each tail (the party's exact quantiles) before standardising; 0: none. */
+    winsorize = 0,
   ) {
     this.dim = featureIdx.length;
     this.mean = new Float64Array(this.dim);
     this.scale = new Float64Array(this.dim).fill(1);
     const width = data.features.length;
+    if (standardise && winsorize > 0) {
+      this.clipLow = new Float64Array(this.dim).fill(-FLOAT32_MAX);
+      this.clipHigh = new Float64Array(this.dim).fill(FLOAT32_MAX);
+      for (let j = 0; j < this.dim; j++) {
+        const values = Float64Array.from(trainRows, (r) => data.x[r * width + featureIdx[j]!]!).filter((v) => !Number.isNaN(v)).sort();
+        if (values.length === 0) continue;
+        this.clipLow[j] = values[Math.floor(winsorize * (values.length - 1))]!;
+        this.clipHigh[j] = values[Math.ceil((1 - winsorize) * (values.length - 1))]!;
+      }
+    }
     for (let j = 0; standardise && j < this.dim; j++) {
       let n = 0;
       let sum = 0;
       let sq = 0;
       for (const r of trainRows) {
-        const x = data.x[r * width + featureIdx[j]!]!;
+        let x = data.x[r * width + featureIdx[j]!]!;
         if (Number.isNaN(x)) continue;
+        if (this.clipLow) x = winsorise(x, this.clipLow[j]!, this.clipHigh![j]!);
         n++;
         sum += x;
         sq += x * x;
@@ -142,9 +170,10 @@ export class PartyModel {
     this.v = new Float64Array(size);
   }
 
-  /** Standardised, imputed (to the training mean, i.e. 0) and clipped value of feature j in dataset row r. */
+  /** Winsorised, standardised, imputed (to the training mean, i.e. 0) and clipped value of feature j in dataset row r. */
   value(r: number, j: number): number {
-    return standardised(this.data.x[r * this.data.features.length + this.featureIdx[j]!]!, this.mean[j]!, this.scale[j]!, this.clip);
+    const x = this.data.x[r * this.data.features.length + this.featureIdx[j]!]!;
+    return standardised(this.clipLow ? winsorise(x, this.clipLow[j]!, this.clipHigh![j]!) : x, this.mean[j]!, this.scale[j]!, this.clip);
   }
 
   /** Columns of the batch (plus the constant intercept column for the guest), each of length rows.length. */

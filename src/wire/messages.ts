@@ -65,10 +65,10 @@ export interface EncryptedVector {
 }
 
 /**
- * What a horizontal secure sum adds: feature moments, binning histograms, model updates, or the evaluation histogram
+ * What a horizontal secure sum adds: feature moments, counts of the quantile search, binning histograms, model updates, or the evaluation histogram
  * of predicted PD (docs/protocol-horizontal.md).
  */
-export type SumPurpose = 'moments' | 'histogram' | 'update' | 'evaluation';
+export type SumPurpose = 'moments' | 'quantiles' | 'histogram' | 'update' | 'evaluation';
 
 export interface Contribution {
   purpose: SumPurpose;
@@ -213,6 +213,9 @@ export interface Preprocessing {
   scale: number[];
   /** Empty or absent: no WOE transform. Otherwise one entry per feature, in order (mean 0 and scale 1 for these). */
   bins?: FeatureBins[];
+  /** Empty or absent: no winsorising. Otherwise per feature, the bounds a value is clipped to before standardising. */
+  clipLow?: number[];
+  clipHigh?: number[];
 }
 
 export interface ContributionRequest {

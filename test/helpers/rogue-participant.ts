@@ -90,12 +90,19 @@ export class RogueParticipant {
         if (req.purpose === 'moments') {
           return this.send(m, { body: 'contribution', contribution: { purpose: 'moments', vector: await this.job!.encode(await this.job!.localMoments()) } });
         }
+        // The quantile search's counts honestly too: the rogues corrupt their model updates only.
+        if (req.purpose === 'quantiles') {
+          return this.send(m, { body: 'contribution', contribution: { purpose: 'quantiles', vector: await this.job!.encode(await this.job!.localQuantileCounts()) } });
+        }
         const values = await this.job!.localUpdate(m.round, toFloat32(req.globalWeights), req.preprocessing!);
         const vector = await this.corruptUpdate(await this.job!.encode(values), values);
         return this.send(m, { body: 'contribution', contribution: { purpose: 'update', vector } });
       }
       case 'aggregateReady': {
-        const bytes = float64Bytes(await this.job!.decode(m.aggregateReady.sum, m.aggregateReady.sum.length));
+        const values = await this.job!.decode(m.aggregateReady.sum, m.aggregateReady.sum.length);
+        if (m.aggregateReady.purpose === 'moments') this.job!.setMoments(values);
+        if (m.aggregateReady.purpose === 'quantiles') this.job!.advanceQuantiles(values);
+        const bytes = float64Bytes(values);
         const reporter = m.aggregateReady.contributors[0] === this.organisation;
         return this.send(m, {
           body: 'aggregateOpened',
