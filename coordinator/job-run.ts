@@ -162,6 +162,7 @@ export class JobRun extends JobBase {
         schema_sha256: hex(a.schemaHash),
         rows: a.trainRows + a.validationRows,
         id_set_sha256: hex(a.idSetSha256),
+        load_report: a.loadReport,
       });
       this.log.info({ job: this.id, participant: org, trainRows: a.trainRows, validationRows: a.validationRows }, 'participant accepted');
       this.emit('offer', `${org} accepted (${a.trainRows} training rows, ${a.validationRows} validation rows)`);
