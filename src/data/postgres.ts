@@ -189,7 +189,7 @@ async function checkTypes(client: pg.Client, spec: DatasetSpec, plan: PostgresPl
 }
 
 async function connectionConfig(source: PostgresSource, baseDir: string): Promise<pg.ClientConfig> {
-  const config: pg.ClientConfig = source.url !== undefined ? { connectionString: source.url } : { host: source.host, port: source.port ?? 5432, database: source.database, user: source.user };
+  const config: pg.ClientConfig = source.url !== undefined ? fromUrl(source.url) : { host: source.host, port: source.port ?? 5432, database: source.database, user: source.user };
   config.password = readPassword(source, baseDir);
   config.connectionTimeoutMillis = source.connect_timeout_s * 1000;
   config.keepAlive = true;
@@ -209,6 +209,23 @@ async function connectionConfig(source: PostgresSource, baseDir: string): Promis
     };
   }
   return config;
+}
+
+/**
+ * Host, port, database and user of a postgres:// URL (a host of `%2Fsocket%2Fdir` is a unix socket folder). Parsed
+ * here rather than handed to the driver, whose connection string would override the password read below.
+ */
+function fromUrl(url: string): pg.ClientConfig {
+  const parsed = new URL(url);
+  if (parsed.search !== '') {
+    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `data.source.url has parameters (${parsed.search}); they are not read`, 'give TLS in data.source.ssl (ca_file, cert_file, key_file) and the timeout in connect_timeout_s, and remove the ?… part of the URL');
+  }
+  return {
+    host: decodeURIComponent(parsed.hostname) || 'localhost',
+    port: parsed.port === '' ? 5432 : Number(parsed.port),
+    database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || undefined,
+    user: decodeURIComponent(parsed.username) || undefined,
+  };
 }
 
 /** The password from the environment or a file; never from the config itself. */
@@ -247,6 +264,10 @@ function sourceError(err: unknown, plan: PostgresPlan, source: PostgresSource, s
   const detail = e instanceof Error ? e.message : String(err);
   const who = source.user ?? (source.url !== undefined ? decodeURIComponent(new URL(source.url).username) : '') ?? '';
   const fail = (errorCode: ErrorCode, message: string, hint: string) => new FedcreditError(errorCode, `${plan.name}: ${message}`, hint, { cause: err });
+  // The driver's words when the server asks for a password and none was configured.
+  if (/client password must be a string|password must be a string|no password/i.test(detail) && source.password_env === undefined && source.password_file === undefined) {
+    return fail(ErrorCode.CONFIG_INVALID, `the database asks user "${who}" for a password, and data.source gives none`, 'set data.source.password_env (the name of an environment variable holding the password) or password_file');
+  }
   switch (code) {
     case SQLSTATE.invalidPassword:
       return fail(ErrorCode.DATA_SOURCE, `the database refused the password of user "${who}" (${detail})`, 'check the password in the variable named by data.source.password_env (or the file named by password_file) and the user name');
