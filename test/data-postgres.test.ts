@@ -4,7 +4,9 @@
  * columns; every failure a data owner can meet (bad password, no grant, missing table, a dropped connection, a type
  * that is not a number, NULL under `reject`, a repeated id, a query that is not one SELECT) named with its fix.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { cli } from './helpers/cli.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -258,6 +260,23 @@ describe('PostgreSQL source errors name the cause and the fix (real server)', ()
     expect(err.code).toBe(ErrorCode.CONFIG_INVALID);
     expect(err.hint).toContain('password_env');
   });
+
+  it('a participant whose database is away does not start: exit 2, FC_DATA_SOURCE, no password in its output, no rows kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedcredit-pg-node-'));
+    try {
+      const { path: _path, ...columns } = uciHomoSpec(GUEST);
+      const config = { organisation: 'bank-db', coordinator: '127.0.0.1:1', state_dir: 'state', data: { ...columns, source: source({ table: 'loans', port: 1 }) } };
+      writeFileSync(join(dir, 'participant.yaml'), stringify(config));
+      const { code, stderr } = await cli(['participant', '--config', join(dir, 'participant.yaml'), '--insecure'], 120_000);
+      expect(code).toBe(2);
+      expect(stderr).toContain('FC_DATA_SOURCE');
+      expect(stderr).toContain('cannot connect to the database');
+      expect(stderr).not.toContain(PASSWORD);
+      expect(existsSync(join(dir, 'state', 'rows'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 150_000);
 
   it('a URL with a password in it is refused by the config schema', () => {
     const parsed = DatasetSpec.safeParse({ id_column: 'id', features: [{ name: 'x0' }], source: { kind: 'postgres', url: 'postgres://u:secret@db:5432/credit', table: 'loans' } });

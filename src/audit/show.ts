@@ -10,6 +10,9 @@ export interface DataUse {
   schemaSha256: string;
   rows: number;
   idSetSha256: string;
+  /** The dataset fingerprint from the participant's load report: its kept rows, and the SQL a database source ran. */
+  rowsSha256?: string;
+  querySha256?: string;
 }
 
 export function dataUses(dir: string, filter: { jobId?: string; party?: string } = {}): DataUse[] {
@@ -31,6 +34,8 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
       schemaSha256: b.schema_sha256,
       rows: b.rows,
       idSetSha256: b.id_set_sha256 ?? '',
+      rowsSha256: /rows sha256 ([0-9a-f]{64})/.exec(b.load_report ?? '')?.[1],
+      querySha256: /query sha256 ([0-9a-f]{64})/.exec(b.load_report ?? '')?.[1],
     });
   }
   return uses;
@@ -39,6 +44,12 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
 export function formatDataUses(uses: DataUse[]): string {
   if (uses.length === 0) return 'no data use recorded';
   return uses
-    .map((u) => `${u.time}  ${u.jobId}  ${u.party}: ${u.rows} rows (schema ${u.schemaSha256.slice(0, 12)}…${u.idSetSha256 ? `, id set ${u.idSetSha256.slice(0, 12)}…` : ''}) for "${u.purpose}", submitted by ${u.submitter}`)
+    .map((u) => {
+      const prints = [`schema ${u.schemaSha256.slice(0, 12)}…`];
+      if (u.idSetSha256) prints.push(`id set ${u.idSetSha256.slice(0, 12)}…`);
+      if (u.rowsSha256) prints.push(`rows ${u.rowsSha256.slice(0, 12)}…`);
+      if (u.querySha256) prints.push(`query ${u.querySha256.slice(0, 12)}…`);
+      return `${u.time}  ${u.jobId}  ${u.party}: ${u.rows} rows (${prints.join(', ')}) for "${u.purpose}", submitted by ${u.submitter}`;
+    })
     .join('\n');
 }

@@ -113,7 +113,7 @@ interface ColumnIndex {
  */
 export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Promise<RowStore> {
   if (spec.path === undefined) {
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'data.path is not set and data.source is not a CSV file', 'set data.path to the CSV file (or read a database with src/data/source.ts)');
+    throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'data.path is not set: the data section reads a database (data.source), not a CSV file', 'load it with ingestSource or loadSource (src/data/source.ts), which read either');
   }
   const file = resolve(opts.baseDir ?? '.', spec.path);
   const delimiter = spec.delimiter;
