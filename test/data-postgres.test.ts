@@ -16,7 +16,7 @@ import { ingestSource, loadSource } from '../src/data/source.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { loadDataset } from '../src/data/csv.js';
 import { UCI, uciHomoSpec } from './helpers/federation.js';
-import { ADMIN, TestPostgres } from './helpers/postgres.js';
+import { ADMIN, selfSignedCertificate, TestPostgres } from './helpers/postgres.js';
 import { writeVerticalSynth } from '../src/synth/vertical.js';
 import { loadSynthIntoPostgres } from '../src/synth/postgres.js';
 
@@ -48,7 +48,7 @@ async function loadError(spec: DatasetSpec, columns?: string[]): Promise<Fedcred
 
 beforeAll(async () => {
   process.env.FC_TEST_DB_PASSWORD = PASSWORD;
-  server = await TestPostgres.start();
+  server = await TestPostgres.start({ tls: true });
   await server.sql(`CREATE DATABASE ${DB}`);
   await server.loadCsvTable(DB, 'loans', GUEST, 'id');
   await server.createReader(READER, PASSWORD, DB);
@@ -277,6 +277,22 @@ describe('PostgreSQL source errors name the cause and the fix (real server)', ()
       rmSync(dir, { recursive: true, force: true });
     }
   }, 150_000);
+
+  it('TLS: with ssl.ca_file the node reads over TLS, verifying the server; a certificate from another CA is refused (FC_DATA_SOURCE)', async () => {
+    const data = await loadSource(pgSpec({ table: 'loans', ssl: { ca_file: server.certFile } }));
+    expect(data.rows).toBe(8000);
+    expect(server.log()).toMatch(new RegExp(`connection authorized: user=${READER} database=${DB} application_name=fedcredit SSL enabled`));
+    const other = mkdtempSync(join(tmpdir(), 'fedcredit-other-ca-'));
+    try {
+      await selfSignedCertificate(join(other, 'ca.pem'), join(other, 'key.pem'));
+      const err = await loadError(pgSpec({ table: 'loans', ssl: { ca_file: join(other, 'ca.pem') } }));
+      expect(err.code).toBe(ErrorCode.DATA_SOURCE);
+      expect(err.message).toContain('cannot connect to the database');
+      expect(err.message).toMatch(/certificate/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
 
   it('a URL with a password in it is refused by the config schema', () => {
     const parsed = DatasetSpec.safeParse({ id_column: 'id', features: [{ name: 'x0' }], source: { kind: 'postgres', url: 'postgres://u:secret@db:5432/credit', table: 'loans' } });

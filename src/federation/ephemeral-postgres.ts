@@ -5,7 +5,7 @@
  * `postgres` user (Debian's package creates it) and the server runs as that user.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,12 @@ async function freePort(): Promise<number> {
 
 export const ADMIN = 'fc_admin';
 
+/** A self-signed certificate for 127.0.0.1 and localhost (its own CA), and its key (mode 0600). */
+export async function selfSignedCertificate(certFile: string, keyFile: string): Promise<void> {
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile], { timeout: 30_000 });
+  chmodSync(keyFile, 0o600);
+}
+
 export class EphemeralPostgres {
   private constructor(
     readonly dir: string,
@@ -56,17 +62,30 @@ export class EphemeralPostgres {
     return join(this.dir, 'socket');
   }
 
-  static async start(): Promise<EphemeralPostgres> {
+  /** The server's certificate (self-signed, for 127.0.0.1 and localhost) when started with tls: a client's CA file. */
+  get certFile(): string {
+    return join(this.dir, 'server.crt');
+  }
+
+  /** tls: serve TLS too (ssl=on) with a fresh self-signed certificate (openssl, which Debian's postgresql pulls in). */
+  static async start(opts: { tls?: boolean } = {}): Promise<EphemeralPostgres> {
     const bin = postgresBinDir();
     const dir = mkdtempSync(join(tmpdir(), 'fedcredit-pg-'));
     const root = process.getuid?.() === 0;
     const asUser = root ? ['runuser', '-u', 'postgres', '--'] : [];
     writeFileSync(join(dir, 'pwfile'), 'admin-password\n');
     mkdirSync(join(dir, 'socket'), { mode: 0o700 });
+    const owned = [dir, join(dir, 'socket'), join(dir, 'pwfile')];
+    let tlsOptions = '';
+    if (opts.tls) {
+      await selfSignedCertificate(join(dir, 'server.crt'), join(dir, 'server.key'));
+      owned.push(join(dir, 'server.key'));
+      tlsOptions = ` -c ssl=on -c ssl_cert_file=${join(dir, 'server.crt')} -c ssl_key_file=${join(dir, 'server.key')}`;
+    }
     if (root) {
       const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
       const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-      for (const p of [dir, join(dir, 'socket'), join(dir, 'pwfile')]) chownSync(p, uid, gid);
+      for (const p of owned) chownSync(p, uid, gid);
     }
     const exec = (cmd: string, args: string[]) => {
       const [file, ...rest] = [...asUser, join(bin, cmd), ...args];
@@ -75,7 +94,7 @@ export class EphemeralPostgres {
     await exec('initdb', ['-D', join(dir, 'data'), '-U', ADMIN, '--pwfile', join(dir, 'pwfile'), '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C']);
     for (let attempt = 0; ; attempt++) {
       const port = await freePort();
-      const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${join(dir, 'socket')} -c fsync=off -c shared_buffers=32MB -c max_connections=20 -c log_statement=all`;
+      const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${join(dir, 'socket')} -c fsync=off -c shared_buffers=32MB -c max_connections=20 -c log_statement=all -c log_connections=on${tlsOptions}`;
       try {
         await exec('pg_ctl', ['start', '-w', '-t', '60', '-D', join(dir, 'data'), '-l', join(dir, 'server.log'), '-o', options]);
         return new EphemeralPostgres(dir, port, bin, asUser);
