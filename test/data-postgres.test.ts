@@ -294,6 +294,15 @@ describe('PostgreSQL source errors name the cause and the fix (real server)', ()
     }
   });
 
+  it('a statement_timeout that stops the read: FC_DATA_SOURCE naming the timeout and the rows read', async () => {
+    await server.createReader('fc_impatient', PASSWORD, DB);
+    await server.sql(`ALTER ROLE fc_impatient SET statement_timeout = '300ms'; GRANT SELECT ON slow TO fc_impatient;`, DB);
+    const err = await loadError(pgSpec({ table: 'slow', order_by: ['row_no'], user: 'fc_impatient' }));
+    expect(err.code).toBe(ErrorCode.DATA_SOURCE);
+    expect(err.message).toMatch(/the server cancelled the read after \d+ rows \(canceling statement due to statement timeout\)/);
+    expect(err.hint).toContain('statement_timeout');
+  });
+
   it('a URL with a password in it is refused by the config schema', () => {
     const parsed = DatasetSpec.safeParse({ id_column: 'id', features: [{ name: 'x0' }], source: { kind: 'postgres', url: 'postgres://u:secret@db:5432/credit', table: 'loans' } });
     expect(parsed.success).toBe(false);

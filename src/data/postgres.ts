@@ -286,14 +286,19 @@ function sourceError(err: unknown, plan: PostgresPlan, source: PostgresSource, s
       return fail(ErrorCode.CONFIG_INVALID, `the query is not a single valid SELECT (${detail})`, 'check data.source.query in psql; it must be one SELECT statement, without a second statement after a semicolon');
     case SQLSTATE.readOnlyTransaction:
       return fail(ErrorCode.CONFIG_INVALID, `the query tries to write (${detail})`, 'data.source.query must only read: the node runs it in a read-only transaction');
+    case SQLSTATE.queryCanceled:
+      return fail(ErrorCode.DATA_SOURCE, `the server cancelled the read after ${rowsRead} rows (${detail}); nothing was kept from this load`, 'a statement_timeout on the role or database, or a DBA, stopped it: raise the timeout for this role (it needs the time to stream every row), then start the participant again');
     case SQLSTATE.adminShutdown:
     case SQLSTATE.crashShutdown:
     case SQLSTATE.cannotConnectNow:
-    case SQLSTATE.queryCanceled:
       return lostError(err, plan, stage, rowsRead, detail);
   }
   if (stage === 'connect' || code.startsWith('08') || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|terminated|timeout|Connection/i.test(`${code} ${detail}`)) {
     return lostError(err, plan, stage, rowsRead, detail);
+  }
+  // Any other error the server reported (it carries a SQLSTATE and a severity): its own words, named as the database's.
+  if (code !== '' && typeof e.severity === 'string') {
+    return fail(ErrorCode.DATA_SOURCE, `the database reported ${e.severity} ${code}: ${detail}`, 'the message is the server\'s own; check data.source (table, query) and the role\'s rights with the DBA');
   }
   return err;
 }
