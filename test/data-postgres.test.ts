@@ -307,5 +307,12 @@ describe('PostgreSQL source errors name the cause and the fix (real server)', ()
     const parsed = DatasetSpec.safeParse({ id_column: 'id', features: [{ name: 'x0' }], source: { kind: 'postgres', url: 'postgres://u:secret@db:5432/credit', table: 'loans' } });
     expect(parsed.success).toBe(false);
     expect(JSON.stringify(parsed.error?.issues)).toContain('the URL carries a password');
+    const issues = (data: Record<string, unknown>) => JSON.stringify(DatasetSpec.safeParse({ id_column: 'id', features: [{ name: 'x0' }], ...data }).error?.issues ?? []);
+    expect(issues({ path: 'a.csv', source: { kind: 'postgres', url: 'postgres://u@db/credit', table: 'loans' } })).toContain('give either path (a CSV file) or source');
+    expect(issues({})).toContain('or a data.source');
+    expect(issues({ source: { kind: 'postgres', url: 'postgres://u@db/credit' } })).toContain('give either table (a table or view) or query');
+    expect(issues({ source: { kind: 'postgres', url: 'postgres://u@db/credit', table: 'loans', password_env: 'A', password_file: 'b' } })).toContain('not both');
+    // A CSV data section without a source is what it always was.
+    expect(issues({ path: 'a.csv' })).toBe('[]');
   });
 });
