@@ -4,7 +4,7 @@
  * columns; every failure a data owner can meet (bad password, no grant, missing table, a dropped connection, a type
  * that is not a number, NULL under `reject`, a repeated id, a query that is not one SELECT) named with its fix.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { cli } from './helpers/cli.js';
 import { tmpdir } from 'node:os';
@@ -267,6 +267,9 @@ describe('PostgreSQL source errors name the cause and the fix (real server)', ()
       const { path: _path, ...columns } = uciHomoSpec(GUEST);
       const config = { organisation: 'bank-db', coordinator: '127.0.0.1:1', state_dir: 'state', data: { ...columns, source: source({ table: 'loans', port: 1 }) } };
       writeFileSync(join(dir, 'participant.yaml'), stringify(config));
+      // A row store left by an earlier start is removed: no stale copy of the rows stays behind.
+      mkdirSync(join(dir, 'state', 'rows'), { recursive: true });
+      writeFileSync(join(dir, 'state', 'rows', 'x.f32'), 'stale');
       const { code, stderr } = await cli(['participant', '--config', join(dir, 'participant.yaml'), '--insecure'], 120_000);
       expect(code).toBe(2);
       expect(stderr).toContain('FC_DATA_SOURCE');

@@ -82,16 +82,17 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
         source.table !== undefined ? 'check data.source.table (and schema): the node reads every row of it' : 'check data.source.query: it returned no rows',
       ),
   };
-  const client = new pg.Client(await connectionConfig(source, opts.baseDir ?? '.'));
+  const client = new pg.Client(connectionConfig(source, opts.baseDir ?? '.'));
   // A connection that dies between two reads is reported through the read that fails; this only keeps the process alive.
   let lost: Error | undefined;
   client.on('error', (err) => (lost ??= err));
   let rowsRead = 0;
   try {
-    await client.connect().catch((err: unknown) => {
-      throw sourceError(err, plan, source, 'connect');
-    });
-    const store = await ingestRecords(spec, opts, origin, async (add) => {
+    // Connecting inside the load: a failure removes the previous start's row store too, as a missing CSV file does.
+    return await ingestRecords(spec, opts, origin, async (add) => {
+      await client.connect().catch((err: unknown) => {
+        throw sourceError(err, plan, source, 'connect');
+      });
       try {
         await client.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
         if (source.query !== undefined) await checkQueryColumns(client, source.query, plan);
@@ -110,7 +111,6 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
         throw sourceError(lost ?? err, plan, source, 'read', rowsRead);
       }
     });
-    return store;
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -188,7 +188,7 @@ async function checkTypes(client: pg.Client, spec: DatasetSpec, plan: PostgresPl
   );
 }
 
-async function connectionConfig(source: PostgresSource, baseDir: string): Promise<pg.ClientConfig> {
+function connectionConfig(source: PostgresSource, baseDir: string): pg.ClientConfig {
   const config: pg.ClientConfig = source.url !== undefined ? fromUrl(source.url) : { host: source.host, port: source.port ?? 5432, database: source.database, user: source.user };
   config.password = readPassword(source, baseDir);
   config.connectionTimeoutMillis = source.connect_timeout_s * 1000;
