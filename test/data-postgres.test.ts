@@ -55,8 +55,8 @@ beforeAll(async () => {
   await server.sql(
     `GRANT SELECT ON loans TO ${READER};
      CREATE TABLE secrets (id text, x0 double precision);
-     CREATE TABLE dirty (id text, y int, x0 text, x1 double precision, opened date);
-     INSERT INTO dirty VALUES ('a', 0, '1.5', 1, '2020-01-01'), ('b', 1, 'abc', NULL, '2020-01-02'), ('c', 0, '2', 3, '2020-01-03'), ('a', 1, '4', 4, '2020-01-04');
+     CREATE TABLE dirty (id text, y int, x0 text, x1 double precision, opened date, flag boolean);
+     INSERT INTO dirty VALUES ('a', 0, '1.5', 1, '2020-01-01', true), ('b', 1, 'abc', NULL, '2020-01-02', false), ('c', 0, '2', 3, '2020-01-03', NULL), ('a', 1, '4', 4, '2020-01-04', true);
      GRANT SELECT ON dirty TO ${READER};
      CREATE VIEW slow AS SELECT l.* FROM loans l CROSS JOIN LATERAL (SELECT pg_sleep(0.002)) AS s;
      GRANT SELECT ON slow TO ${READER};`,
@@ -182,6 +182,15 @@ describe('PostgreSQL source errors name the cause and the fix (real server)', ()
     expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
     expect(err.message).toContain('column "opened" is of type date');
     expect(err.hint).toContain('cast');
+  });
+
+  it('a boolean column reads as 0/1 for a binary feature, and is refused for a number feature', async () => {
+    const binary = await loadSource(pgSpec({ table: 'dirty', order_by: ['opened'] }, { ...dirtyFeatures('impute'), features: [{ name: 'flag', type: 'binary', missing: 'impute' }] } as Partial<DatasetSpec>));
+    expect(Array.from(binary.x)).toEqual([1, 0, NaN]);
+    expect(binary.report.missingCells.flag).toBe(1);
+    const err = await loadError(pgSpec({ table: 'dirty' }, { ...dirtyFeatures('impute'), features: [{ name: 'flag', type: 'number', missing: 'impute' }] } as Partial<DatasetSpec>));
+    expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+    expect(err.message).toContain('column "flag" is of type boolean');
   });
 
   it('NULL under reject: FC_DATA_REJECTED naming NULL, the row and the column; under drop the row is counted', async () => {

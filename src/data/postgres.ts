@@ -20,6 +20,8 @@ const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 /** Types a feature or label column may have: numbers, or text checked cell by cell like a CSV cell. */
 const NUMERIC_TYPE_OIDS = new Set([20, 21, 23, 700, 701, 1700]);
 const TEXT_TYPE_OIDS = new Set([25, 1042, 1043]);
+/** A boolean column may hold a `binary` feature or the label: its `t`/`f` read as 1/0. */
+const BOOLEAN_TYPE_OID = 16;
 
 /** SQLSTATE classes and codes the messages below tell apart (PostgreSQL's errcodes table). */
 const SQLSTATE = {
@@ -97,13 +99,16 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
         await client.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
         if (source.query !== undefined) await checkQueryColumns(client, source.query, plan);
         const described = await client.query({ text: `${plan.sql} LIMIT 0`, rowMode: 'array', types: TEXT_TYPES });
-        await checkTypes(client, spec, plan, described.fields);
+        const booleans = await checkTypes(client, spec, plan, described.fields);
         add(plan.columns, 0);
-        const cursor = client.query(new Cursor<string[]>(plan.sql, [], { rowMode: 'array', types: TEXT_TYPES }));
+        const cursor = client.query(new Cursor<(string | null)[]>(plan.sql, [], { rowMode: 'array', types: TEXT_TYPES }));
         for (;;) {
           const rows = await cursor.read(source.fetch_size);
           if (rows.length === 0) break;
-          for (const row of rows) add(row, ++rowsRead);
+          for (const row of rows) {
+            for (const c of booleans) row[c] = row[c] === 't' ? '1' : row[c] === 'f' ? '0' : row[c];
+            add(row, ++rowsRead);
+          }
         }
         await cursor.close();
         await client.query('COMMIT');
@@ -173,17 +178,25 @@ async function checkQueryColumns(client: pg.Client, query: string, plan: Postgre
   }
 }
 
-/** Features and the label must be numbers, or text checked cell by cell; a date or a boolean column is refused up front. */
-async function checkTypes(client: pg.Client, spec: DatasetSpec, plan: PostgresPlan, fields: pg.FieldDef[]): Promise<void> {
+/**
+ * Features and the label must be numbers, or text checked cell by cell (a boolean only for a binary feature or the
+ * label); a date, say, is refused up front. Returns the positions of boolean columns, whose t/f read as 1/0.
+ */
+async function checkTypes(client: pg.Client, spec: DatasetSpec, plan: PostgresPlan, fields: pg.FieldDef[]): Promise<number[]> {
   const numeric = new Set(spec.features.map((f) => f.name));
-  if (spec.label_column !== undefined) numeric.add(spec.label_column);
-  const wrong = fields.filter((f) => numeric.has(f.name) && !NUMERIC_TYPE_OIDS.has(f.dataTypeID) && !TEXT_TYPE_OIDS.has(f.dataTypeID));
-  if (wrong.length === 0) return;
+  const binary = new Set(spec.features.filter((f) => f.type === 'binary').map((f) => f.name));
+  if (spec.label_column !== undefined) {
+    numeric.add(spec.label_column);
+    binary.add(spec.label_column);
+  }
+  const booleans = fields.flatMap((f, i) => (binary.has(f.name) && f.dataTypeID === BOOLEAN_TYPE_OID ? [i] : []));
+  const wrong = fields.filter((f, i) => numeric.has(f.name) && !booleans.includes(i) && !NUMERIC_TYPE_OIDS.has(f.dataTypeID) && !TEXT_TYPE_OIDS.has(f.dataTypeID));
+  if (wrong.length === 0) return booleans;
   const types = await client.query<{ oid: number; name: string }>('SELECT oid::int AS oid, format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1::oid[])', [wrong.map((f) => f.dataTypeID)]);
   const typeName = (oid: number) => types.rows.find((t) => t.oid === oid)?.name ?? `type ${oid}`;
   throw new FedcreditError(
     ErrorCode.DATA_SCHEMA,
-    `${plan.name}: ${wrong.map((f) => `column "${f.name}" is of type ${typeName(f.dataTypeID)}`).join(', ')}; a feature or label column must be a number (integer, bigint, real, double precision, numeric) or text holding numbers`,
+    `${plan.name}: ${wrong.map((f) => `column "${f.name}" is of type ${typeName(f.dataTypeID)}`).join(', ')}; a feature or label column must be a number (integer, bigint, real, double precision, numeric) or text holding numbers (a boolean only for a binary feature or the label)`,
     'cast the column to a number in a view or in data.source.query (e.g. `flag::int AS flag`, `extract(epoch FROM opened_at) AS opened_at`), or leave it out of data.features',
   );
 }
