@@ -457,7 +457,7 @@ async function memory(): Promise<void> {
         { prefix: 'fedcredit-bench-' },
       );
       try {
-        await connected(fed, 'bank-large', 60_000 + rows / 20);
+        await connected(fed, 'bank-large', 60_000 + rows / 5);
         await connected(fed, 'bank-small', 60_000);
         await connected(fed, 'bank-guest', 60_000);
         const ingestS = (performance.now() - started) / 1000;
@@ -552,7 +552,7 @@ async function memoryFromPostgres(dir: string, rows: number, key: string, csvPea
       { prefix: 'fedcredit-bench-', env: { FEDCREDIT_BENCH_DB_PASSWORD: 'bench-reader-password' } },
     );
     try {
-      await connected(fed, 'bank-large', 60_000 + rows / 20);
+      await connected(fed, 'bank-large', 60_000 + rows / 5);
       await connected(fed, 'bank-small', 60_000);
       const ingestS = (performance.now() - started) / 1000;
       const afterIngest = procStats(fed.cluster.process('bank-large')!.pid!);
