@@ -137,10 +137,10 @@ export class EphemeralPostgres {
     }
   }
 
-  /** Load a CSV file into an existing table with psql's client-side \copy (the line docs/configuration.md shows). */
+  /** Load a CSV file into an existing table with psql's client-side \copy (the line docs/configuration.md shows); an hour at most. */
   async copyCsv(database: string, table: string, columns: string[], file: string): Promise<void> {
     const list = columns.map((c) => pg.escapeIdentifier(c)).join(', ');
-    await run(join(this.bin, 'psql'), ['-X', '-v', 'ON_ERROR_STOP=1', '-h', this.socketDir, '-p', String(this.port), '-U', ADMIN, '-d', database, '-c', `\\copy ${table} (${list}) FROM '${file.replace(/'/g, "''")}' WITH (FORMAT csv, HEADER true)`], { timeout: 300_000 });
+    await run(join(this.bin, 'psql'), ['-X', '-v', 'ON_ERROR_STOP=1', '-h', this.socketDir, '-p', String(this.port), '-U', ADMIN, '-d', database, '-c', `\\copy ${table} (${list}) FROM '${file.replace(/'/g, "''")}' WITH (FORMAT csv, HEADER true)`], { timeout: 3_600_000 });
   }
 
   /**
