@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --models lr,mlp_3k] [-- --profile DIR]`: figures
+ * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --models lr,mlp_3k] [-- --profile DIR]`
+ * `[-- --rows N,M] [-- --sources csv,postgres] [-- --no-psi]` (memory scenario): figures
  * measured side by side in one run, variants alternated, medians of repetitions. Prints a table and writes bench-results.json (one figure
  * per key). Never asserts a time. `--profile DIR` instead runs each scenario with every process and thread
  * profiled (as by `node --cpu-prof`) and summarises where the CPU time went (bench/profile-summary.ts).
@@ -25,6 +26,8 @@ import { Rng } from '../src/random.js';
 import { x25519Backend } from '../src/psi/x25519.js';
 import { pino } from 'pino';
 import { ParticipantNode } from '../participant/node.js';
+import { EphemeralPostgres } from '../src/federation/ephemeral-postgres.js';
+import { DatasetSpec } from '../src/data/schema.js';
 import { summariseScenario } from './profile-summary.js';
 import { thresholdBench } from './threshold.js';
 import { qualityBenchmark } from './quality.js';
@@ -469,7 +472,11 @@ async function connected(fed: EphemeralFederation, name: string, timeoutMs: numb
  * of its ids. The large participant's peak RSS (VmHWM) in each should stay flat as its rows grow tenfold.
  */
 async function memory(): Promise<void> {
-  const sizes = quick ? [250_000, 1_000_000] : [1_000_000, 3_000_000, 10_000_000];
+  // `--rows 1000000,10000000` measures only those sizes; `--sources csv,postgres` also reads the large participant's
+  // rows from a PostgreSQL table holding the same rows (a throwaway server, as the tests start); `--no-psi` skips the PSI.
+  const sizes = args.includes('--rows') ? args[args.indexOf('--rows') + 1]!.split(',').map(Number) : quick ? [250_000, 1_000_000] : [1_000_000, 3_000_000, 10_000_000];
+  const sources = args.includes('--sources') ? args[args.indexOf('--sources') + 1]!.split(',') : ['csv'];
+  const psi = !args.includes('--no-psi');
   const peaks: [number, number][] = [];
   const psiPeaks: [number, number][] = [];
   for (const rows of sizes) {
@@ -492,7 +499,7 @@ async function memory(): Promise<void> {
         { prefix: 'fedcredit-bench-' },
       );
       try {
-        await connected(fed, 'bank-large', 60_000 + rows / 20);
+        await connected(fed, 'bank-large', 60_000 + rows / 5);
         await connected(fed, 'bank-small', 60_000);
         await connected(fed, 'bank-guest', 60_000);
         const ingestS = (performance.now() - started) / 1000;
@@ -513,12 +520,15 @@ async function memory(): Promise<void> {
         const stats = procStats(fed.cluster.process('bank-large')!.pid!);
         const key = rows >= 1_000_000 ? `${rows / 1_000_000}m` : `${rows / 1000}k`;
         results[`memory.rows_${key}.peak_rss_mb`] = Math.round(stats.peakRssMb);
+        results[`memory.rows_${key}.ingest_peak_rss_mb`] = Math.round(afterIngest.peakRssMb);
         results[`memory.rows_${key}.rss_after_ingest_mb`] = Math.round(afterIngest.rssMb);
         results[`memory.rows_${key}.ingest_s`] = +ingestS.toFixed(1);
         results[`memory.rows_${key}.round_s`] = +roundS.toFixed(1);
         peaks.push([rows, stats.peakRssMb]);
         table.push([`memory ${rows} rows × 30 columns (${(csvBytes / 2 ** 30).toFixed(2)} GiB CSV)`, `peak RSS ${Math.round(stats.peakRssMb)} MiB`, `read in ${ingestS.toFixed(0)} s`, `one CKKS round ${roundS.toFixed(0)} s`]);
 
+        if (sources.includes('postgres')) await memoryFromPostgres(dir, rows, key, stats.peakRssMb);
+        if (!psi) continue;
         // The PSI: the peak counts from here (Linux resets VmHWM to the current RSS on "5" to clear_refs).
         const large = fed.cluster.process('bank-large')!.pid!;
         writeFileSync(`/proc/${large}/clear_refs`, '5');
@@ -551,10 +561,69 @@ async function memory(): Promise<void> {
   results['memory.peak_rss_mb'] = Math.round(last[1]);
   results['memory.peak_growth'] = +(last[1] / first[1]).toFixed(3);
   table.push(['memory flatness', `${last[0] / first[0]}x the rows`, `peak RSS ×${(last[1] / first[1]).toFixed(2)}`, '']);
+  if (psiPeaks.length === 0) return;
   const [psiFirst, psiLast] = [psiPeaks[0]!, psiPeaks.at(-1)!];
   results['memory.psi_peak_rss_mb'] = Math.round(psiLast[1]);
   results['memory.psi_peak_growth'] = +(psiLast[1] / psiFirst[1]).toFixed(3);
   table.push(['memory flatness, PSI', `${psiLast[0] / psiFirst[0]}x the ids`, `peak RSS ×${(psiLast[1] / psiFirst[1]).toFixed(2)}`, '']);
+}
+
+/**
+ * The memory scenario's PostgreSQL variant: the large participant's rows (the CSV just measured) loaded into a
+ * throwaway server's table, read by the participant through its cursor, and the same horizontal round run; its peak
+ * RSS beside the CSV path's.
+ */
+async function memoryFromPostgres(dir: string, rows: number, key: string, csvPeakMb: number): Promise<void> {
+  const server = await EphemeralPostgres.start();
+  try {
+    const loadStarted = performance.now();
+    await server.sql('CREATE DATABASE bench');
+    await server.loadCsvTable('bench', 'large', join(dir, 'large.csv'), 'id');
+    await server.sql('ALTER TABLE large ADD PRIMARY KEY (row_no); ANALYZE large', 'bench');
+    await server.createReader('bench_reader', 'bench-reader-password', 'bench');
+    await server.sql('GRANT SELECT ON large TO bench_reader', 'bench');
+    console.log(`memory: ${rows} rows loaded into PostgreSQL in ${((performance.now() - loadStarted) / 1000).toFixed(0)} s`);
+    const { path: _path, ...columns } = wideSpec(join(dir, 'large.csv'));
+    const source = { kind: 'postgres', host: '127.0.0.1', port: server.port, database: 'bench', user: 'bench_reader', password_env: 'FEDCREDIT_BENCH_DB_PASSWORD', table: 'large', order_by: ['row_no'], fetch_size: 10_000 };
+    const started = performance.now();
+    const fed = await EphemeralFederation.start(
+      [
+        { name: 'bank-large', data: DatasetSpec.parse({ ...columns, source }) },
+        { name: 'bank-small', data: wideSpec(join(dir, 'small.csv')) },
+      ],
+      { prefix: 'fedcredit-bench-', env: { FEDCREDIT_BENCH_DB_PASSWORD: 'bench-reader-password' } },
+    );
+    try {
+      await connected(fed, 'bank-large', 60_000 + rows / 5);
+      await connected(fed, 'bank-small', 60_000);
+      const ingestS = (performance.now() - started) / 1000;
+      const afterIngest = procStats(fed.cluster.process('bank-large')!.pid!);
+      const run = await runJob(fed, {
+        name: 'bench-memory-postgres',
+        kind: 'horizontal',
+        purpose: 'benchmark',
+        participants: ['bank-large', 'bank-small'],
+        model: { type: 'logistic' },
+        binning: { method: 'quantile', max_bins: 10, iv_threshold: 0 },
+        training: { rounds: 1, local_epochs: 1, batch_size: 1024, learning_rate: 0.01, optimizer: 'adam', seed: 1, validation_fraction: 0.1, round_timeout_s: 3600 },
+        encryption: { scheme: 'ckks' },
+      });
+      run.client.close();
+      if (run.last.state !== 'succeeded') throw new Error(`memory ${rows} from PostgreSQL: ${run.last.message}`);
+      const roundS = run.events.find((e) => e.progress)?.progress?.seconds ?? NaN;
+      const stats = procStats(fed.cluster.process('bank-large')!.pid!);
+      results[`memory.rows_${key}.postgres.peak_rss_mb`] = Math.round(stats.peakRssMb);
+      results[`memory.rows_${key}.postgres.ingest_peak_rss_mb`] = Math.round(afterIngest.peakRssMb);
+      results[`memory.rows_${key}.postgres.ingest_s`] = +ingestS.toFixed(1);
+      results[`memory.rows_${key}.postgres.round_s`] = +roundS.toFixed(1);
+      results[`memory.rows_${key}.postgres.peak_vs_csv`] = +(stats.peakRssMb / csvPeakMb).toFixed(3);
+      table.push([`memory ${rows} rows × 30 columns from PostgreSQL`, `peak RSS ${Math.round(stats.peakRssMb)} MiB (CSV ${Math.round(csvPeakMb)} MiB, ×${(stats.peakRssMb / csvPeakMb).toFixed(2)})`, `read in ${ingestS.toFixed(0)} s`, `one CKKS round ${roundS.toFixed(0)} s`]);
+    } finally {
+      await fed.stop();
+    }
+  } finally {
+    await server.stop();
+  }
 }
 
 /** A process's peak and current resident set (MiB) and CPU seconds so far, from /proc (Linux). */

@@ -171,6 +171,7 @@ export class JobRun extends JobBase {
         rows: a.trainRows + a.validationRows,
         id_set_sha256: hex(a.idSetSha256),
         columns: this.spec.features ?? this.sessions.declaredFeatures(org),
+        load_report: a.loadReport,
       });
       this.log.info({ job: this.id, participant: org, trainRows: a.trainRows, validationRows: a.validationRows }, 'participant accepted');
       this.emit('offer', `${org} accepted (${a.trainRows} training rows, ${a.validationRows} validation rows)`);

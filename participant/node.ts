@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
 import { consentKind, JobSpec, type HorizontalJobSpec, type VerticalJobSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
-import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, ingestDataset, type LoadedDataset } from '../src/data/csv.js';
+import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, type LoadedDataset } from '../src/data/csv.js';
+import { ingestSource } from '../src/data/source.js';
 import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
@@ -113,9 +114,9 @@ export class ParticipantNode {
     log.info({ backend }, 'TensorFlow.js backend');
     // Also checks FEDCREDIT_X25519 before any job depends on it.
     log.info({ x25519: x25519Backend() }, 'X25519 for the PSI');
-    // Columns outside consent.columns are never read, let alone put into a job. The rows go to a store on disk,
-    // which horizontal jobs stream; vertical jobs load it into memory when they start.
-    this.rows = await ingestDataset(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, 'rows'), scatter: true });
+    // Columns outside consent.columns are never read (nor selected from a database), let alone put into a job. The
+    // rows go to a store on disk, which horizontal jobs stream; vertical jobs load it into memory when they start.
+    this.rows = await ingestSource(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, 'rows'), scatter: true });
     log.info({ rows: this.rows.rows, features: this.rows.features.length }, `data loaded:\n${formatLoadReport(this.rows.meta.report)}`);
     for (const { feature, cells, share } of heavilyImputed(this.rows.meta.report)) {
       log.warn(

@@ -10,6 +10,8 @@ export const ErrorCode = {
   DATA_SCHEMA: 'FC_DATA_SCHEMA',
   /** A cell the schema says to reject (missing or non-numeric) was found, or duplicate ids were found. */
   DATA_REJECTED: 'FC_DATA_REJECTED',
+  /** A database data source cannot be reached or read: refused or lost connection, bad password, no permission. */
+  DATA_SOURCE: 'FC_DATA_SOURCE',
   /** A participant declined a job (consent, columns, kinds). */
   JOB_REFUSED: 'FC_JOB_REFUSED',
   /** The job specification is inconsistent with the federation (unknown participant, schema mismatch). */

@@ -72,6 +72,8 @@ describe('audit ledger of a horizontal CKKS job (real processes)', () => {
       expect(u.rows).toBeGreaterThan(7000);
       expect(u.purpose).toContain('UCI');
       expect(u.idSetSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(u.rowsSha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(u.querySha256).toBeUndefined();
     }
     // The ledger holds no raw id: the first ids of the guest file are absent from every entry.
     const guest = await readFile(join(UCI, 'fate_default_credit_homo_guest.csv'), 'utf8');

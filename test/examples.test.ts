@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadYamlConfig } from '../src/config/load.js';
 import { CoordinatorConfig, HorizontalJobSpec, ParticipantConfig, VerticalJobSpec } from '../src/config/schemas.js';
+import { tableNameFor } from '../src/synth/postgres.js';
 import { writeVerticalSynth } from '../src/synth/vertical.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,5 +44,16 @@ describe('examples/vertical', () => {
       expect(p.data.group_columns).toEqual(expected.group_columns);
       expect(p.consent.job_kinds).toContain('vertical-lr');
     }
+  });
+
+  it('tax-bureau-postgres.yaml is tax-bureau.yaml reading the table `fedcredit synth --postgres` fills, with no password in it', () => {
+    const file = loadYamlConfig(join(verticalDir, 'tax-bureau.yaml'), ParticipantConfig, 'participant');
+    const db = loadYamlConfig(join(verticalDir, 'tax-bureau-postgres.yaml'), ParticipantConfig, 'participant');
+    const { path: _path, ...columns } = file.data;
+    const { source, ...dbColumns } = db.data;
+    expect(dbColumns).toEqual(columns);
+    expect(db.consent).toEqual(file.consent);
+    expect(source).toMatchObject({ kind: 'postgres', table: tableNameFor('tax-bureau'), password_env: 'FEDCREDIT_DB_PASSWORD' });
+    expect(source?.url).not.toMatch(/:[^/@]*@/);
   });
 });

@@ -12,6 +12,9 @@ export interface DataUse {
   schemaSha256: string;
   rows: number;
   idSetSha256: string;
+  /** The dataset fingerprint from the participant's load report: its kept rows, and the SQL a database source ran. */
+  rowsSha256?: string;
+  querySha256?: string;
   /** The columns the party contributed, when the ledger names them (null when it does not). */
   columns: string[] | null;
   /** How the job ended ("succeeded", "failed: …"), or "unfinished". */
@@ -89,6 +92,8 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
             },
           }
         : {}),
+      rowsSha256: /rows sha256 ([0-9a-f]{64})/.exec(b.load_report ?? '')?.[1],
+      querySha256: /query sha256 ([0-9a-f]{64})/.exec(b.load_report ?? '')?.[1],
     });
   }
   return uses;
@@ -105,8 +110,11 @@ export function formatDataUses(uses: DataUse[]): string {
         const scored = s.scored !== null ? `, ${s.scored}${s.requested !== null ? ` of ${s.requested}` : ''} enterprises scored` : '';
         return `${u.time}  ${u.jobId}  ${u.kind}  ${u.party}: scored with the ${model}; ${columns}; outcome ${u.outcome}${scored}; for "${u.purpose}", submitted by ${u.submitter}`;
       }
-      const fingerprints = `schema ${u.schemaSha256.slice(0, 12)}…${u.idSetSha256 ? `, id set ${u.idSetSha256.slice(0, 12)}…` : ''}`;
-      return `${u.time}  ${u.jobId}  ${u.kind}  ${u.party}: ${u.rows} rows (${fingerprints}); ${columns}; outcome ${u.outcome}; for "${u.purpose}", submitted by ${u.submitter}`;
+      const prints = [`schema ${u.schemaSha256.slice(0, 12)}…`];
+      if (u.idSetSha256) prints.push(`id set ${u.idSetSha256.slice(0, 12)}…`);
+      if (u.rowsSha256) prints.push(`rows ${u.rowsSha256.slice(0, 12)}…`);
+      if (u.querySha256) prints.push(`query ${u.querySha256.slice(0, 12)}…`);
+      return `${u.time}  ${u.jobId}  ${u.kind}  ${u.party}: ${u.rows} rows (${prints.join(', ')}); ${columns}; outcome ${u.outcome}; for "${u.purpose}", submitted by ${u.submitter}`;
     })
     .join('\n');
 }

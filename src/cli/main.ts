@@ -25,6 +25,8 @@ import { Approvals } from '../../participant/approvals.js';
 import { runDemo } from '../demo/run.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
 import { writeVerticalSynth } from '../synth/vertical.js';
+import { loadSynthIntoPostgres } from '../synth/postgres.js';
+import type { CsvDatasetSpec } from '../data/schema.js';
 import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { LedgerError } from '../ledger/errors.js';
 import { formatReplay, replayLedger, type ReplayReport } from '../audit/replay.js';
@@ -292,16 +294,23 @@ function buildProgram(): Command {
     .requiredOption('-o, --out <dir>', 'output folder')
     .option('--mode <mode>', 'vertical (bank, tax bureau, power company, platform) or horizontal (three banks)', 'vertical')
     .option('--seed <n>', 'seed', positiveInt, 7)
-    .action(async (opts: { out: string; mode: string; seed: number }) => {
+    .option('--postgres <url>', 'also load each file into a table of this PostgreSQL database (postgres://user@host:port/db; password from PGPASSWORD), named after its party')
+    .action(async (opts: { out: string; mode: string; seed: number; postgres?: string }) => {
+      const toDatabase = async (files: { party: string; file: string; spec: CsvDatasetSpec }[]) => {
+        if (opts.postgres === undefined) return;
+        for (const t of await loadSynthIntoPostgres(opts.postgres, files)) process.stdout.write(`${opts.postgres}: table ${t.table}, ${t.rows} rows\n`);
+      };
       if (opts.mode === 'vertical') {
         const result = await writeVerticalSynth(resolve(opts.out), { seed: opts.seed });
         for (const p of result.parties) process.stdout.write(`${resolve(opts.out, p.file)}: ${p.rows} rows, columns ${p.features.join(', ')}\n`);
         process.stdout.write(`${result.intersection} enterprises are in all four files\n`);
+        await toDatabase(result.parties.map((p) => ({ party: p.party, file: resolve(opts.out, p.file), spec: p.spec })));
         return;
       }
       if (opts.mode !== 'horizontal') throw new InvalidArgumentError(`--mode ${opts.mode}: use vertical or horizontal`);
       const result = await writeHorizontalSynth(resolve(opts.out), { seed: opts.seed });
       for (const f of [...result.parties, result.test]) process.stdout.write(`${f.path}: ${f.rows} rows, bad rate ${(100 * f.badRate).toFixed(1)}%\n`);
+      await toDatabase(result.parties.map((f) => ({ party: f.party, file: f.path, spec: f.spec })));
     });
 
   const pki = program.command('pki').description("the federation's certificate authority: certificates for every node and user, and their revocation");

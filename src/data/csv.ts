@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,7 +26,36 @@ export interface LoadReport {
   duplicateIds: number;
   /** Rows with an empty id cell (dropped). */
   invalidIds: number;
+  /** SHA-256 of the kept rows as stored (features, labels, ids and group values, in the source's order): the dataset
+   * fingerprint the ledger records through the load report. */
+  rowsSha256?: string;
+  /** SHA-256 of the SQL text a database source ran (src/data/postgres.ts). */
+  querySha256?: string;
 }
+
+/**
+ * Where rows come from, for the messages that name a row: a CSV file (positions are lines, the header is line 1) or
+ * a database query (positions are rows of the result, the first is row 1).
+ */
+export interface RowOrigin {
+  /** The source in messages and in the load report: the file's path, or the database and table. */
+  name: string;
+  /** SHA-256 of the SQL a database source runs, for the load report. */
+  querySha256?: string;
+  /** What holds the rows, in a hint: `file`, `table`, `query`. */
+  noun: string;
+  /** How a position reads: `line 57`, `row 57`. */
+  at(position: number): string;
+  /** How a column reads: `column 9 "debt_to_assets"` in a file, `column "debt_to_assets"` in a query. */
+  column(index: number, name: string): string;
+  /** The error when the source holds no data rows (hasHeader: a header or a result description was seen). */
+  empty(hasHeader: boolean): FedcreditError;
+  /** The cell at a position and column, read again (only to name a repeated id whose rows were all dropped). */
+  cellAt?(position: number, column: number): Promise<string | undefined>;
+}
+
+/** A row's cells in the source's column order; null is an SQL NULL (always missing). */
+export type SourceRecord = readonly (string | null)[];
 
 export interface LoadedDataset {
   /** Trimmed id strings, one per kept row. */
@@ -95,39 +125,86 @@ interface ColumnIndex {
  * does not grow with the file: rows go to disk as they are parsed, and duplicate ids are found bucket by bucket.
  */
 export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Promise<RowStore> {
+  if (spec.path === undefined) {
+    throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'data.path is not set: the data section reads a database (data.source), not a CSV file', 'load it with ingestSource or loadSource (src/data/source.ts), which read either');
+  }
   const file = resolve(opts.baseDir ?? '.', spec.path);
-  const features = pickFeatures(spec, opts.columns, file);
+  const delimiter = spec.delimiter;
+  let headerLength = 0;
+  const origin: RowOrigin = {
+    name: file,
+    noun: 'file',
+    at: (line) => `line ${line}`,
+    column: (index, name) => `column ${index + 1} "${name}"`,
+    empty: (hasHeader) =>
+      new FedcreditError(
+        ErrorCode.DATA_SCHEMA,
+        `${file}: no data rows (${hasHeader ? 'the file has only a header' : 'the file is empty'})`,
+        'check that data.path points at the right file; it needs a header row and at least one data row',
+      ),
+    cellAt: (line, column) => csvCellOnLine(file, delimiter, line, column),
+  };
+  return ingestRecords(spec, opts, origin, async (add) => {
+    // Rows are handled inside on_record, in step with the parser: nothing is buffered, line numbers are the parser's,
+    // and the first problem (ours or the parser's) stops the stream.
+    const parser = parse({
+      bom: true,
+      delimiter,
+      relax_column_count: false,
+      skip_empty_lines: true,
+      trim: true,
+      max_record_size: MAX_RECORD_CHARS,
+      on_record: (record: string[], context) => {
+        if (headerLength === 0) headerLength = record.length;
+        add(record, context.lines);
+        return null;
+      },
+    });
+    try {
+      await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), parser.resume());
+    } catch (err) {
+      throw translateError(err, file, headerLength, opts.dir);
+    }
+  });
+}
+
+/**
+ * Stream records from any source into a row store, through the one set of checks every source shares: the header
+ * (first record: column names) is matched against the spec, then every row's cells are type-checked, missing values
+ * follow their policies, and repeated ids are found. `feed` calls `add` once per record, in order, and resolves when
+ * the source is exhausted (it may throw a FedcreditError naming a problem of its own source).
+ */
+export async function ingestRecords(
+  spec: DatasetSpec,
+  opts: IngestOptions,
+  origin: RowOrigin,
+  feed: (add: (record: SourceRecord, position: number) => void) => Promise<void>,
+): Promise<RowStore> {
+  const features = pickFeatures(spec, opts.columns, origin.name);
   const labelColumn = opts.withLabels === false ? undefined : spec.label_column;
   let loader: Loader;
   try {
     rmSync(opts.dir, { recursive: true, force: true });
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-    loader = new Loader(spec, file, features, labelColumn, opts.dir, opts.blockBytes, opts.scatter ?? false);
+    loader = new Loader(spec, origin, features, labelColumn, opts.dir, opts.blockBytes, opts.scatter ?? false);
   } catch (err) {
     throw storeError(err, opts.dir);
   }
-  // Rows are handled inside on_record, in step with the parser: nothing is buffered, line numbers are the parser's,
-  // and the first problem (ours or the parser's) stops the stream.
-  const parser = parse({
-    bom: true,
-    delimiter: spec.delimiter,
-    relax_column_count: false,
-    skip_empty_lines: true,
-    trim: true,
-    max_record_size: MAX_RECORD_CHARS,
-    on_record: (record: string[], context) => {
-      loader.add(record, context.lines);
-      return null;
-    },
-  });
   try {
-    await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), parser.resume());
+    await feed((record, position) => loader.add(record, position));
     return await loader.finish();
   } catch (err) {
     loader.discard();
     rmSync(opts.dir, { recursive: true, force: true });
-    throw translateError(err, file, loader.headerLength, opts.dir);
+    throw translateStoreError(err, opts.dir);
   }
+}
+
+/** The columns a load reads, in order: the id, the label (unless withLabels is false), the asked features, the group columns. */
+export function columnsToRead(spec: DatasetSpec, opts: LoadOptions, sourceName: string): string[] {
+  const names = [spec.id_column, ...(opts.withLabels === false || spec.label_column === undefined ? [] : [spec.label_column])];
+  names.push(...pickFeatures(spec, opts.columns, sourceName).map((f) => f.name), ...(spec.group_columns ?? []));
+  return [...new Set(names)];
 }
 
 /** Read a CSV file into memory (through a temporary row store, so both paths share one parser). */
@@ -162,6 +239,9 @@ export function formatLoadReport(report: LoadReport): string {
   }
   if (report.duplicateIds > 0 || report.invalidIds > 0) {
     lines.push(`  ids: ${report.duplicateIds} duplicate (later rows dropped), ${report.invalidIds} empty (rows dropped)`);
+  }
+  if (report.rowsSha256 !== undefined) {
+    lines.push(`  dataset fingerprint: rows sha256 ${report.rowsSha256}${report.querySha256 === undefined ? '' : `, query sha256 ${report.querySha256}`}`);
   }
   return lines.join('\n');
 }
@@ -210,7 +290,6 @@ const NO_REASON = 0;
 
 /** Holds the parse state: header, output files and counters. */
 class Loader {
-  headerLength = 0;
   private cols?: ColumnIndex;
   private readonly missing: Set<string>;
   private readonly row: Float32Array;
@@ -236,7 +315,7 @@ class Loader {
 
   constructor(
     private readonly spec: DatasetSpec,
-    private readonly file: string,
+    private readonly origin: RowOrigin,
     private readonly features: FeatureSpec[],
     private readonly labelColumn: string | undefined,
     private readonly dir: string,
@@ -257,7 +336,7 @@ class Loader {
     this.invalidSamples = features.map(() => new Set<string>());
     this.levelCodes = features.map((f) => (f.type === 'category' ? new Map<string, number>() : undefined));
     this.report = {
-      file,
+      file: origin.name,
       rowsRead: 0,
       rowsKept: 0,
       rowsDropped: {},
@@ -269,21 +348,16 @@ class Loader {
     };
   }
 
-  add(record: string[], line: number): void {
+  add(record: SourceRecord, line: number): void {
     if (this.cols) this.addRow(record, line, this.cols);
     else this.cols = this.readHeader(record, line);
   }
 
   async finish(): Promise<RowStore> {
-    const { report, file } = this;
+    const { report, origin } = this;
+    const file = origin.name;
     this.closeOutputs();
-    if (!this.cols || report.rowsRead === 0) {
-      throw new FedcreditError(
-        ErrorCode.DATA_SCHEMA,
-        `${file}: no data rows (${this.cols ? 'the file has only a header' : 'the file is empty'})`,
-        'check that data.path points at the right file; it needs a header row and at least one data row',
-      );
-    }
+    if (!this.cols || report.rowsRead === 0) throw origin.empty(this.cols !== undefined);
     this.refuseMistypedColumns();
     const { duplicates, idSetSha256 } = this.buckets.resolve();
     if (duplicates.length > 0) await this.dropDuplicates(duplicates);
@@ -297,9 +371,11 @@ class Loader {
       throw new FedcreditError(
         ErrorCode.DATA_REJECTED,
         `${file}: all ${report.rowsRead} data rows were dropped (${formatCounts(report.rowsDropped)})`,
-        'clean the file, or relax `missing: drop` to `missing: impute` for the features named above',
+        `clean the ${origin.noun}, or relax \`missing: drop\` to \`missing: impute\` for the features named above`,
       );
     }
+    report.rowsSha256 = this.rowsDigest();
+    if (origin.querySha256 !== undefined) report.querySha256 = origin.querySha256;
     const blockRows = blockRowsFor(this.features.length, this.blockBytes);
     if (this.scatterRows && this.kept > blockRows) this.scatter(Math.min(MAX_SCATTER_PARTS, Math.ceil(this.kept / blockRows)), idSetSha256);
     return RowStore.writeMeta(this.dir, {
@@ -329,7 +405,7 @@ class Loader {
     if (lines.length === 0) return;
     throw new FedcreditError(
       ErrorCode.DATA_SCHEMA,
-      `${this.file}: ${lines.join('; ')}; a feature with more than ${NON_NUMERIC_REFUSE_SHARE * 100}% invalid cells would be all imputed and add nothing to a model`,
+      `${this.origin.name}: ${lines.join('; ')}; a feature with more than ${NON_NUMERIC_REFUSE_SHARE * 100}% invalid cells would be all imputed and add nothing to a model`,
       'check that data.features names the right column; declare a text column of levels (an industry, a region, a grade) ' +
         '`type: category` (a job bins it, one WOE per level), or list it in data.group_columns to group reports by it; ' +
         'an integer or binary column holding other numbers can be declared `type: number`',
@@ -365,10 +441,11 @@ class Loader {
     if (this.spec.duplicate_ids === 'reject') {
       const first = duplicates.reduce((a, b) => (b.line < a.line ? b : a));
       const keptRow = first.keptIndex >= 0 ? first.keptIndex : first.firstKeptIndex;
-      const id = keptRow >= 0 ? this.keptId(keptRow) : await this.idOnLine(first.line);
+      const id = keptRow >= 0 ? this.keptId(keptRow) : await this.origin.cellAt?.(first.line, this.cols!.id).catch(() => undefined);
+      const { at } = this.origin;
       throw new FedcreditError(
         ErrorCode.DATA_REJECTED,
-        `${this.file}: ${id === undefined ? 'an id' : `id ${preview(id)}`} (column "${this.spec.id_column}") appears on line ${first.firstLine} and again on line ${first.line}` +
+        `${this.origin.name}: ${id === undefined ? 'an id' : `id ${preview(id)}`} (column "${this.spec.id_column}") appears on ${at(first.firstLine)} and again on ${at(first.line)}` +
           (duplicates.length > 1 ? ` (${duplicates.length} repeated rows in all)` : ''),
         'make the ids unique, or set data.duplicate_ids: keep_first to keep the first row of each id',
       );
@@ -387,13 +464,12 @@ class Loader {
     if (keptDuplicates.length > 0) this.compact(Uint32Array.from(keptDuplicates).sort());
   }
 
-  /** The id cell of one line of the file, read again (only to name a repeated id whose rows were all dropped). */
-  private async idOnLine(line: number): Promise<string | undefined> {
-    const records: string[][] = [];
-    const parser = parse({ bom: true, delimiter: this.spec.delimiter, trim: true, relax_column_count: true, from_line: line, to_line: line });
-    parser.on('data', (r: string[]) => records.push(r));
-    await pipeline(createReadStream(this.file), parser).catch(() => undefined);
-    return records[0]?.[this.cols!.id];
+  /** SHA-256 over the store's row files as they stand (before scattering): the kept rows, whatever their source. */
+  private rowsDigest(): string {
+    const digest = createHash('sha256');
+    const files = [X_FILE, ...(this.labelColumn === undefined ? [] : [Y_FILE]), IDS_FILE];
+    for (const name of files) for (const piece of readRecordPieces(join(this.dir, name), 1)) digest.update(piece);
+    return digest.digest('hex');
   }
 
   private keptId(index: number): string {
@@ -484,9 +560,8 @@ class Loader {
     }
   }
 
-  private readHeader(record: string[], line: number): ColumnIndex {
-    const names = record.map((cell, i) => cell.trim() || `column_${i + 1}`);
-    this.headerLength = names.length;
+  private readHeader(record: SourceRecord, line: number): ColumnIndex {
+    const names = record.map((cell, i) => cell?.trim() || `column_${i + 1}`);
     const wanted = [this.spec.id_column, ...(this.labelColumn === undefined ? [] : [this.labelColumn])];
     wanted.push(...this.features.map((f) => f.name), ...(this.spec.group_columns ?? []));
     const absent = wanted.filter((name) => !names.includes(name));
@@ -497,7 +572,7 @@ class Loader {
       if (again >= 0) {
         throw new FedcreditError(
           ErrorCode.DATA_SCHEMA,
-          `${this.file}: line ${line}: column "${name}" appears twice in the header (columns ${first + 1} and ${again + 1})`,
+          `${this.origin.name}: ${this.origin.at(line)}: column "${name}" appears twice in the header (columns ${first + 1} and ${again + 1})`,
           'rename one of the two columns in the CSV header so every column name is unique',
         );
       }
@@ -511,7 +586,7 @@ class Loader {
   }
 
   private missingColumns(absent: string[], names: string[], line: number): FedcreditError {
-    const message = `${this.file}: line ${line}: column(s) ${quoteList(absent)} not found in the header (found: ${quoteList(names)})`;
+    const message = `${this.origin.name}: ${this.origin.at(line)}: column(s) ${quoteList(absent)} not found in the header (found: ${quoteList(names)})`;
     const guess = names.length === 1 ? DELIMITER_GUESSES.find((d) => d !== this.spec.delimiter && names[0].includes(d)) : undefined;
     if (guess !== undefined) {
       const shown = JSON.stringify(guess);
@@ -529,18 +604,18 @@ class Loader {
     );
   }
 
-  private addRow(record: string[], line: number, cols: ColumnIndex): void {
+  private addRow(record: SourceRecord, line: number, cols: ColumnIndex): void {
     this.report.rowsRead++;
     // Every row is fully checked, so cell counts and reject policies cover the whole file, not only kept rows.
     const cellReason = this.readCells(record, line, cols.features);
     const labelReason = cols.label === undefined ? undefined : this.readLabel(record[cols.label], line);
-    const id = record[cols.id].trim();
+    const id = record[cols.id]?.trim() ?? '';
     // The file is read as UTF-8, which turns bytes that are not UTF-8 into U+FFFD: such an id would never match
     // the same enterprise's id at another party.
     if (id.includes('\uFFFD')) {
       throw new FedcreditError(
         ErrorCode.DATA_REJECTED,
-        `${this.file}: line ${line}, column "${this.spec.id_column}": the id ${preview(id)} holds bytes that are not valid UTF-8 (shown as \uFFFD)`,
+        `${this.origin.name}: ${this.origin.at(line)}, column "${this.spec.id_column}": the id ${preview(id)} holds bytes that are not valid UTF-8 (shown as \uFFFD)`,
         'save the file as UTF-8 (for a GBK or GB18030 file: iconv -f GB18030 -t UTF-8 in.csv > out.csv), or correct the id on that line',
       );
     }
@@ -560,7 +635,7 @@ class Loader {
     }
     this.hashOut.write(hash!);
     const groups = cols.groups.map((col) => {
-      const cell = record[col]!.trim();
+      const cell = record[col]?.trim() ?? '';
       return this.missing.has(cell) ? '' : cell;
     });
     this.idsOut.writeText(`${JSON.stringify([id, ...groups])}\n`);
@@ -573,15 +648,15 @@ class Loader {
   }
 
   /** Write the row's features into the row buffer; return why the row must be dropped, if it must. */
-  private readCells(record: string[], line: number, featureCols: number[]): string | undefined {
+  private readCells(record: SourceRecord, line: number, featureCols: number[]): string | undefined {
     const n = this.features.length;
     const x = this.row;
     let reason: string | undefined;
     for (let j = 0; j < n; j++) {
-      const cell = record[featureCols[j]].trim();
+      const cell = record[featureCols[j]]?.trim() ?? null;
       const feature = this.features[j];
       let problem: 'missing' | 'non_numeric';
-      if (this.missing.has(cell)) {
+      if (cell === null || this.missing.has(cell)) {
         problem = 'missing';
         this.missingCounts[j]++;
       } else if (this.levelCodes[j]) {
@@ -608,27 +683,27 @@ class Loader {
     return reason;
   }
 
-  private rejectedCell(feature: FeatureSpec, col: number, cell: string, problem: string, line: number): FedcreditError {
-    const shown = preview(cell);
+  private rejectedCell(feature: FeatureSpec, col: number, cell: string | null, problem: string, line: number): FedcreditError {
+    const shown = cell === null ? 'NULL' : preview(cell);
     const what = problem === 'missing' ? 'missing value' : `value that is not a valid ${feature.type}`;
     return new FedcreditError(
       ErrorCode.DATA_REJECTED,
-      `${this.file}: line ${line}, column ${col + 1} "${feature.name}": ${what} ${shown} (the feature's policy is missing: reject)`,
-      `clean the file, or set \`missing: impute\` (fill with the mean) or \`missing: drop\` (skip the row) ` +
+      `${this.origin.name}: ${this.origin.at(line)}, ${this.origin.column(col, feature.name)}: ${what} ${shown} (the feature's policy is missing: reject)`,
+      `clean the ${this.origin.noun}, or set \`missing: impute\` (fill with the mean) or \`missing: drop\` (skip the row) ` +
         `for feature "${feature.name}" in data.features`,
     );
   }
 
   /** Store the label in the next slot of y; a missing label drops the row. */
-  private readLabel(raw: string, line: number): string | undefined {
-    const cell = raw.trim();
+  private readLabel(raw: string | null | undefined, line: number): string | undefined {
+    const cell = raw?.trim() ?? '';
     if (this.missing.has(cell)) return 'missing_label';
     const value = Number(cell);
     if (value !== 0 && value !== 1) {
       const shown = preview(cell);
       throw new FedcreditError(
         ErrorCode.DATA_REJECTED,
-        `${this.file}: line ${line}, label column "${this.labelColumn}": ${shown} is not 0 or 1`,
+        `${this.origin.name}: ${this.origin.at(line)}, label column "${this.labelColumn}": ${shown} is not 0 or 1`,
         'recode the label column to 0/1 (1 = the bad outcome); rows with an empty or NA label are dropped',
       );
     }
@@ -712,11 +787,19 @@ function storeError(err: unknown, dir: string): unknown {
   );
 }
 
+/** A write or open failure under the store's folder, named as such; anything else unchanged. */
+function translateStoreError(err: unknown, dir: string): unknown {
+  if (err instanceof FedcreditError) return err;
+  const io = err as NodeJS.ErrnoException;
+  // Only the store is ever written to or opened under `dir`; the source is only read.
+  if (io && typeof io.code === 'string' && (io.syscall === 'write' || io.path?.startsWith(dir))) return storeError(err, dir);
+  return err;
+}
+
 function translateError(err: unknown, file: string, headerLength: number, dir: string): unknown {
   if (err instanceof FedcreditError) return err;
   if (err instanceof CsvError) return csvError(err, file, headerLength);
   const io = err as NodeJS.ErrnoException;
-  // Only the store is ever written to or opened under `dir`; the data file is only read.
   if (io && typeof io.code === 'string' && (io.syscall === 'write' || io.path?.startsWith(dir))) return storeError(err, dir);
   if (io && typeof io.code === 'string' && io.syscall) {
     return new FedcreditError(
@@ -756,6 +839,15 @@ function csvError(err: CsvError, file: string, headerLength: number): FedcreditE
       'in double quotes, with quotes inside it doubled ("")',
     { cause: err },
   );
+}
+
+/** One cell of one line of a CSV file, read again. */
+async function csvCellOnLine(file: string, delimiter: string, line: number, column: number): Promise<string | undefined> {
+  const records: string[][] = [];
+  const parser = parse({ bom: true, delimiter, trim: true, relax_column_count: true, from_line: line, to_line: line });
+  parser.on('data', (r: string[]) => records.push(r));
+  await pipeline(createReadStream(file), parser).catch(() => undefined);
+  return records[0]?.[column];
 }
 
 /** A cell as shown in an error message: quoted, at most 40 characters. */

@@ -3,7 +3,7 @@
  * data the end-to-end tests and the benchmarks run on. Never copied into this repository.
  */
 import { join } from 'node:path';
-import type { DatasetSpec } from './schema.js';
+import type { CsvDatasetSpec } from './schema.js';
 
 /** UCI default of credit card clients, FATE's z-scored splits: id, y, x0..x22 (horizontal) . */
 export const UCI_HOMO_FEATURES = Array.from({ length: 23 }, (_, i) => `x${i}`);
@@ -13,7 +13,7 @@ export function uciHomoFile(datasetsDir: string, part: (typeof UCI_HOMO_PARTIES)
   return join(datasetsDir, 'uci_default_credit', `fate_default_credit_homo_${part}.csv`);
 }
 
-export function uciHomoSpec(file: string): DatasetSpec {
+export function uciHomoSpec(file: string): CsvDatasetSpec {
   return {
     path: file,
     delimiter: ',',
@@ -44,7 +44,7 @@ export function gmscFile(datasetsDir: string): string {
 }
 
 /** cs-training.csv as a participant declares it: every feature a number, NA imputed. */
-export function gmscSpec(file: string): DatasetSpec {
+export function gmscSpec(file: string): CsvDatasetSpec {
   return {
     path: file,
     delimiter: ',',

@@ -13,7 +13,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DatasetSpec } from '../data/schema.js';
+import type { CsvDatasetSpec } from '../data/schema.js';
 import { USCC_CHARSET, uscc } from '../data/uscc.js';
 import { Rng } from '../random.js';
 
@@ -480,7 +480,7 @@ function bankCsvLine(e: Enterprise, rng: Rng): string {
   return cells.join(',');
 }
 
-export function bankDatasetSpec(path: string): DatasetSpec {
+export function bankDatasetSpec(path: string): CsvDatasetSpec {
   return {
     path,
     delimiter: ',',
@@ -513,7 +513,7 @@ export interface SynthFile {
   rows: number;
   badRate: number;
   /** The `data` section of a participant config; `spec.path` is the file's base name. */
-  spec: DatasetSpec;
+  spec: CsvDatasetSpec;
 }
 
 export interface HorizontalSynthResult {

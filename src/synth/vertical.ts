@@ -21,7 +21,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DatasetSpec, FeatureSpec } from '../data/schema.js';
+import type { CsvDatasetSpec, FeatureSpec } from '../data/schema.js';
 import { Rng, seededShuffle } from '../random.js';
 import {
   BANK_COLUMNS,
@@ -348,7 +348,7 @@ export interface VerticalPartyData {
   /** Row of each id in `ids` / `x`. */
   rowOf: Map<string, number>;
   /** The `data` section of this party's participant config; `spec.path` is the file's base name. */
-  spec: DatasetSpec;
+  spec: CsvDatasetSpec;
 }
 
 /** One enterprise of the four-way intersection: its id, label and each party's feature vector (file order, NaN = missing). */
@@ -370,7 +370,7 @@ export interface VerticalData {
 /** The tax bureau's registered industry (GB/T 4754 section letter): a text column to group reports by, never a feature. */
 export const INDUSTRY_COLUMN = 'industry';
 
-function datasetSpec(party: VerticalParty, path: string): DatasetSpec {
+function datasetSpec(party: VerticalParty, path: string): CsvDatasetSpec {
   return {
     path,
     delimiter: ',',
@@ -487,7 +487,7 @@ function partyCsv(p: VerticalPartyData): string {
 
 export interface VerticalSynthResult {
   /** One entry per party, in `VERTICAL_PARTIES` order. `file` is the written path; `spec.path` its base name. */
-  parties: { party: string; file: string; spec: DatasetSpec; rows: number; features: string[] }[];
+  parties: { party: string; file: string; spec: CsvDatasetSpec; rows: number; features: string[] }[];
   /** Distinct enterprises over the four files. */
   population: number;
   /** Enterprises in all four files. */

@@ -2,13 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
-import type { DatasetSpec } from '../../src/data/schema.js';
+import type { CsvDatasetSpec } from '../../src/data/schema.js';
 import { UCI } from './federation.js';
 
 export const UCI_GUEST_FEATURES = Array.from({ length: 13 }, (_, i) => `x${i}`);
 export const UCI_HOST_FEATURES = Array.from({ length: 10 }, (_, i) => `x${i}`);
 
-export function uciHeteroSpec(role: 'guest' | 'host'): DatasetSpec {
+export function uciHeteroSpec(role: 'guest' | 'host'): CsvDatasetSpec {
   const features = role === 'guest' ? UCI_GUEST_FEATURES : UCI_HOST_FEATURES;
   return {
     path: join(UCI, `fate_default_credit_hetero_${role}.csv`),
