@@ -37,10 +37,14 @@ export class FinishedJob extends JobBase {
   private readonly history: JobEvent[] = [];
   private readonly published?: LedgerReadEntry;
 
-  /** `list` holds a `job_submitted` and a `job_ended` entry. */
-  constructor(id: string, list: JobEntries, private readonly ledgerDir: string, ctx: JobContext) {
+  /**
+   * `list` holds a `job_submitted` and a `job_ended` entry, or `ending` is the body of the `job_ended` entry about
+   * to be recorded (so that the job is served while the append waits for the participants' receipts).
+   */
+  constructor(id: string, list: JobEntries, private readonly ledgerDir: string, ctx: JobContext, ending?: Record<string, unknown>) {
     const submitted = list.find((e) => e.entry.kind === 'job_submitted')!;
-    const ended = list.findLast((e) => e.entry.kind === 'job_ended')!;
+    const last = list.at(-1)!;
+    const ended = ending ? { ...last, entry: { ...last.entry, kind: 'job_ended', unixMs: Date.now() }, body: ending } : list.findLast((e) => e.entry.kind === 'job_ended')!;
     const job = submitted.body;
     super(id, str(job.submitter, 'anonymous'), ctx);
     this.kind = str(job.kind, 'unknown');

@@ -572,6 +572,8 @@ export class CoordinatorService implements SessionRegistry {
           ? { state: 'failed' as const, stage: 'recovery', message: job.reason }
           : { state: 'succeeded' as const, model_sha256: job.modelSha256, message: 'model published (the end was recorded after a coordinator restart)' };
       this.log.warn({ job: job.jobId, reason: job.kind === 'failed' ? job.reason : undefined }, job.kind === 'failed' ? 'an unfinished job cannot be resumed' : 'the job published its model before the coordinator stopped; its end is recorded now');
+      // Served as ended at once: the append may wait for the participants' receipts (Ledger.holdAppends).
+      this.jobs.set(job.jobId, new FinishedJob(job.jobId, byJob.get(job.jobId)!, ledgerDir, this.jobContext(), body));
       await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body });
       // A vertical job's arbiter key, if one was kept, serves no one any more.
       rmSync(dirname(arbiterKeyFile(this.config.state_dir, job.jobId)), { recursive: true, force: true });

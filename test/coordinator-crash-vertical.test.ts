@@ -105,7 +105,8 @@ describe('coordinator killed (SIGKILL) during a vertical job (UCI hetero)', () =
     const request = (onSubmitted?: (jobId: string) => void) => requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: referenceJob, ids, purpose: 'test: scoring across a crash', onSubmitted });
     let killed: Promise<void> | undefined;
     let scoringJob = '';
-    const watcher = await fed.client();
+    // The bank follows the scoring job it submitted (a job is read by its submitter and its parties).
+    const watcher = await fed.client('bank');
     // The first request against the model: the host blinds all its ids in the PSI step, which the kill interrupts.
     const interrupted = request((jobId) => {
       scoringJob = jobId;

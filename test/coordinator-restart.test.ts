@@ -79,8 +79,10 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
     expect(scoredAfter.csv).toBe(scoredBefore.csv);
     expect(scoredAfter.csv.trim().split('\n')).toHaveLength(ids.length + 1);
 
-    // The scoring job run before the restart is served too, with its summary as its artifact.
-    const scoring = await after.getJob(scoredBefore.jobId);
+    // The scoring job run before the restart is served too, with its summary as its artifact (to the bank, which ran it).
+    const bank = await fed.client('bank');
+    const scoring = await bank.getJob(scoredBefore.jobId);
+    bank.close();
     expect(scoring.state).toBe('succeeded');
     expect(scoring.message).toBe(scoredBefore.message);
     after.close();
