@@ -33,6 +33,21 @@ import { thresholdBench } from './threshold.js';
 import { qualityBenchmark } from './quality.js';
 import type { JobEvent } from '../src/wire/messages.js';
 
+
+/** The one-round horizontal job the memory scenario runs, from a CSV or from PostgreSQL alike. */
+function memoryJob(name: string) {
+  return {
+    name,
+    kind: 'horizontal',
+    purpose: 'benchmark',
+    participants: ['bank-large', 'bank-small'],
+    model: { type: 'logistic' },
+    binning: { method: 'quantile', max_bins: 10, iv_threshold: 0 },
+    training: { rounds: 1, local_epochs: 1, batch_size: 1024, learning_rate: 0.01, optimizer: 'adam', seed: 1, validation_fraction: 0.1, round_timeout_s: 3600 },
+    encryption: { scheme: 'ckks' },
+  };
+}
+
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1]! : 'bench-results.json';
@@ -504,16 +519,7 @@ async function memory(): Promise<void> {
         await connected(fed, 'bank-guest', 60_000);
         const ingestS = (performance.now() - started) / 1000;
         const afterIngest = procStats(fed.cluster.process('bank-large')!.pid!);
-        const run = await runJob(fed, {
-          name: 'bench-memory',
-          kind: 'horizontal',
-          purpose: 'benchmark',
-          participants: ['bank-large', 'bank-small'],
-          model: { type: 'logistic' },
-          binning: { method: 'quantile', max_bins: 10, iv_threshold: 0 },
-          training: { rounds: 1, local_epochs: 1, batch_size: 1024, learning_rate: 0.01, optimizer: 'adam', seed: 1, validation_fraction: 0.1, round_timeout_s: 3600 },
-          encryption: { scheme: 'ckks' },
-        });
+        const run = await runJob(fed, memoryJob('bench-memory'));
         run.client.close();
         if (run.last.state !== 'succeeded') throw new Error(`memory ${rows}: ${run.last.message}`);
         const roundS = run.events.find((e) => e.progress)?.progress?.seconds ?? NaN;
@@ -598,16 +604,7 @@ async function memoryFromPostgres(dir: string, rows: number, key: string, csvPea
       await connected(fed, 'bank-small', 60_000);
       const ingestS = (performance.now() - started) / 1000;
       const afterIngest = procStats(fed.cluster.process('bank-large')!.pid!);
-      const run = await runJob(fed, {
-        name: 'bench-memory-postgres',
-        kind: 'horizontal',
-        purpose: 'benchmark',
-        participants: ['bank-large', 'bank-small'],
-        model: { type: 'logistic' },
-        binning: { method: 'quantile', max_bins: 10, iv_threshold: 0 },
-        training: { rounds: 1, local_epochs: 1, batch_size: 1024, learning_rate: 0.01, optimizer: 'adam', seed: 1, validation_fraction: 0.1, round_timeout_s: 3600 },
-        encryption: { scheme: 'ckks' },
-      });
+      const run = await runJob(fed, memoryJob('bench-memory-postgres'));
       run.client.close();
       if (run.last.state !== 'succeeded') throw new Error(`memory ${rows} from PostgreSQL: ${run.last.message}`);
       const roundS = run.events.find((e) => e.progress)?.progress?.seconds ?? NaN;
