@@ -4,16 +4,13 @@
  * nothing while the kernel keeps its socket alive. The coordinator must mark it unreachable within the stated bound,
  * and a job waiting on it must fail by its rules then, not at the end of its offer timeout.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatasetSpec } from '../src/data/schema.js';
-import { Rng } from '../src/random.js';
 import { livenessBoundMs } from '../src/wire/liveness.js';
 import { HOMO_PARTIES, TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
-import { verticalJob } from './helpers/vertical.js';
+import { verticalJob, writeTinyVertical } from './helpers/vertical.js';
 
 const NAMES = ['bank-a', 'bank-b'];
 const files = HOMO_PARTIES.map((p) => join(UCI, `fate_default_credit_homo_${p}.csv`));
@@ -82,37 +79,19 @@ describe('a participant whose event loop stops (SIGSTOP)', () => {
 });
 
 describe('a party of a vertical job whose event loop stops mid-training (SIGSTOP)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fedcredit-liveness-data-'));
-  const rng = new Rng(24);
-  writeFileSync(
-    join(dir, 'bank.csv'),
-    ['id,y,f1', ...Array.from({ length: 3_000 }, (_, i) => {
-      const x = rng.normal();
-      return `E${i},${rng.next() < 1 / (1 + Math.exp(-x)) ? 1 : 0},${x.toFixed(3)}`;
-    })].join('\n') + '\n',
-  );
-  writeFileSync(join(dir, 'tax.csv'), ['id,h1', ...Array.from({ length: 2_500 }, (_, i) => `E${(i * 7) % 3_001},${rng.normal().toFixed(3)}`)].join('\n') + '\n');
-  const spec = (file: string, label: boolean): DatasetSpec => ({
-    path: join(dir, file),
-    delimiter: ',',
-    id_column: 'id',
-    ...(label ? { label_column: 'y' } : {}),
-    features: [{ name: label ? 'f1' : 'h1', type: 'number', missing: 'impute' }],
-    duplicate_ids: 'reject',
-    missing_values: [''],
-  });
+  const tiny = writeTinyVertical('fedcredit-liveness-data-', 24);
 
   let fed: TestFederation;
   beforeAll(async () => {
     fed = await TestFederation.start([
-      { name: 'bank', data: spec('bank.csv', true) },
-      { name: 'tax-bureau', data: spec('tax.csv', false) },
+      { name: 'bank', data: tiny.bank },
+      { name: 'tax-bureau', data: tiny.tax },
     ], { coordinator: { liveness_timeout_s: VERTICAL_LIVENESS_TIMEOUT_S } });
   });
   afterAll(async () => {
     fed?.cluster.process('tax-bureau')?.kill('SIGCONT');
     await fed?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(tiny.dir, { recursive: true, force: true });
   });
 
   it('pauses the job within the liveness bound, not at step_timeout_s, and the job completes once the party runs again', async () => {

@@ -5,43 +5,21 @@
  * test/coordinator-mailbox.test.ts; here two real participants are frozen (SIGSTOP) in the middle of training.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '../src/random.js';
-import type { DatasetSpec } from '../src/data/schema.js';
 import { TestFederation } from './helpers/federation.js';
-import { verticalJob } from './helpers/vertical.js';
+import { verticalJob, writeTinyVertical } from './helpers/vertical.js';
 
 const STEP_TIMEOUT_S = 3;
 
-const dir = mkdtempSync(join(tmpdir(), 'fedcredit-deadline-data-'));
-const rng = new Rng(77);
-writeFileSync(
-  join(dir, 'bank.csv'),
-  ['id,y,f1', ...Array.from({ length: 3_000 }, (_, i) => {
-    const x = rng.normal();
-    return `E${i},${rng.next() < 1 / (1 + Math.exp(-x)) ? 1 : 0},${x.toFixed(3)}`;
-  })].join('\n') + '\n',
-);
-writeFileSync(join(dir, 'tax.csv'), ['id,h1', ...Array.from({ length: 2_500 }, (_, i) => `E${(i * 7) % 3_001},${rng.normal().toFixed(3)}`)].join('\n') + '\n');
-
-const spec = (file: string, label: boolean): DatasetSpec => ({
-  path: join(dir, file),
-  delimiter: ',',
-  id_column: 'id',
-  ...(label ? { label_column: 'y' } : {}),
-  features: [{ name: label ? 'f1' : 'h1', type: 'number', missing: 'impute' }],
-  duplicate_ids: 'reject',
-  missing_values: [''],
-});
+const tiny = writeTinyVertical('fedcredit-deadline-data-', 77);
 
 describe('a vertical step times out on silence', () => {
   let fed: TestFederation;
   beforeAll(async () => {
     fed = await TestFederation.start([
-      { name: 'bank', data: spec('bank.csv', true) },
-      { name: 'tax-bureau', data: spec('tax.csv', false) },
+      { name: 'bank', data: tiny.bank },
+      { name: 'tax-bureau', data: tiny.tax },
     ]);
   });
   afterAll(async () => fed?.stop());

@@ -1,5 +1,7 @@
 /** Vertical-job fixtures on the UCI default-credit hetero split (bank = guest with labels, tax-bureau = host). */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Rng } from '../../src/random.js';
 import { join } from 'node:path';
 import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
 import type { CsvDatasetSpec } from '../../src/data/schema.js';
@@ -53,4 +55,31 @@ export async function runKillingMidTraining(fed: EphemeralFederation, org: strin
   fed.cluster.startParticipant(org);
   const result = await running;
   return { ...result, restored: /vertical job restored from its job folder; rejoining/.test(readFileSync(logFile, 'utf8').slice(before)) };
+}
+
+/**
+ * A tiny two-party vertical data set for tests of timing and faults: a bank of 3,000 enterprises with a label and
+ * one feature, a tax bureau holding 2,500 of them with another. Returns the spec of each party's file.
+ */
+export function writeTinyVertical(prefix: string, seed: number): { dir: string; bank: CsvDatasetSpec; tax: CsvDatasetSpec } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const rng = new Rng(seed);
+  writeFileSync(
+    join(dir, 'bank.csv'),
+    ['id,y,f1', ...Array.from({ length: 3_000 }, (_, i) => {
+      const x = rng.normal();
+      return `E${i},${rng.next() < 1 / (1 + Math.exp(-x)) ? 1 : 0},${x.toFixed(3)}`;
+    })].join('\n') + '\n',
+  );
+  writeFileSync(join(dir, 'tax.csv'), ['id,h1', ...Array.from({ length: 2_500 }, (_, i) => `E${(i * 7) % 3_001},${rng.normal().toFixed(3)}`)].join('\n') + '\n');
+  const spec = (file: string, label: boolean): CsvDatasetSpec => ({
+    path: join(dir, file),
+    delimiter: ',',
+    id_column: 'id',
+    ...(label ? { label_column: 'y' } : {}),
+    features: [{ name: label ? 'f1' : 'h1', type: 'number', missing: 'impute' }],
+    duplicate_ids: 'reject',
+    missing_values: [''],
+  });
+  return { dir, bank: spec('bank.csv', true), tax: spec('tax.csv', false) };
 }
