@@ -7,7 +7,8 @@
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
-import { CkksEngine } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
 import { VectorCodec, float32Bytes, float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
 import { encodeMessage } from '../src/wire/proto.js';
@@ -128,7 +129,7 @@ export class JobRun extends JobBase {
     await this.record('job_resumed', { rounds_done: resume.roundsDone, model_sha256: resume.weights ? hex(weightsDigest(resume.weights)) : null });
     if (this.spec.encryption.scheme === 'ckks') {
       this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
-      this.codec = VectorCodec.ckks(this.engine);
+      this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine));
     } else {
       this.codec = VectorCodec.plaintext();
     }
@@ -193,7 +194,7 @@ export class JobRun extends JobBase {
     }
     this.emit('keys', `${lead} is generating the CKKS keys`);
     this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
-    this.codec = VectorCodec.ckks(this.engine);
+    this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine));
     const recipients = this.participants.filter((o) => o !== lead).map((o) => this.boxKeys.get(o)!);
     await this.send(lead, 0, { body: 'keygenRequest', keygenRequest: { recipients } });
     let published: ParticipantMessage;

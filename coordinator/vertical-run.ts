@@ -4,7 +4,7 @@
  * on held-out enterprises -> publish a manifest of the parts.
  *
  * The coordinator is the arbiter: it holds the CKKS secret key and decrypts only masked gradients (ciphertexts at
- * the post-gradient level; CkksEngine.decryptGradient refuses anything fresher). Party-to-party payloads are
+ * the post-gradient level; VerticalGradient.decryptGradient refuses anything fresher). Party-to-party payloads are
  * sealed to the recipient and relayed unread. Every step is recorded in the ledger with the digest and size of
  * each payload relayed and each gradient decrypted, and each party's commitment to its model part.
  *
@@ -16,7 +16,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
-import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
 import { hex } from '../src/ledger/records.js';
@@ -133,7 +136,7 @@ export abstract class VerticalBase extends JobBase {
       const expected = this.gradientLength.get(from);
       if (count !== expected) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} asked for ${count} gradient values; its ${expected ?? 0} columns give ${expected ?? 0}`);
       if (this.scheme === 'none') throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
-      const values = arbiterDecrypt(this.scheme, this.engine, this.secretKey, ciphertext, count);
+      const values = arbiterDecrypt(this.scheme, this.engine && VerticalGradient.of(this.engine), this.secretKey, ciphertext, count);
       this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
       this.progressAt = Date.now();
       await this.send(from, m.round, { body: 'decryptReply', decryptReply: { attempt, values: float64Bytes(values) } });
@@ -177,7 +180,7 @@ export abstract class VerticalBase extends JobBase {
     if (this.scheme === 'ckks') {
       this.emit('keys', 'the arbiter (this coordinator) is generating the CKKS keys');
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-      const keys = this.engine.generateArbiterKeys();
+      const keys = generateKeys(this.engine, 'arbiter');
       this.secretKey = keys.secretKey;
       const file = arbiterKeyFile(this.stateDir, this.id);
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });

@@ -15,7 +15,10 @@ import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
-import { CkksEngine, VERTICAL_CKKS_PARAMS, type BatchColumns } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { VerticalGradient, type BatchColumns } from '../src/he/vertical-gradient.js';
 import { toFloat64 } from '../src/fl/vector-codec.js';
 import { idReport } from '../src/psi/ids.js';
 import { GuestPsi } from '../src/psi/stream.js';
@@ -136,7 +139,7 @@ function encodeAhead(input: PreparedGradient): void {
 const encoding = new WeakSet<PreparedGradient>();
 
 /**
- * Run a computation in steps with a turn of the event loop between them (see CkksEngine.maskedGradientSteps),
+ * Run a computation in steps with a turn of the event loop between them (see VerticalGradient.maskedGradientSteps),
  * stopping (and freeing what the steps hold) as soon as a newer attempt of the step has begun.
  */
 async function stepsWithPauses<T>(steps: Generator<void, T, void>, stillCurrent: () => boolean): Promise<T> {
@@ -277,7 +280,7 @@ export class VerticalParty extends PartyChannel {
     if (this.spec.encryption.scheme === 'ckks') {
       this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       this.engine.requireFingerprint(setup.paramsFingerprint, 'the arbiter');
-      this.cipher = ckksCipher(this.engine, setup.ckksPublicKey, setup.galoisKeys);
+      this.cipher = ckksCipher(VerticalGradient.of(this.engine), setup.ckksPublicKey, setup.galoisKeys);
     } else {
       this.cipher = plaintextCipher;
     }
@@ -589,7 +592,7 @@ export class VerticalParty extends PartyChannel {
       return { ...common, edges, ...(specials[j]!.length > 0 ? { specials: specials[j] } : {}), ...(s.trend ? { trend: s.trend } : {}), trainCounts: s.counts.totals, trainEvents: s.counts.events };
     });
     const ivRow = (party: string, b: { feature: string; iv: number; fineIv: number; trend?: ImposedTrend; selected: boolean }, bins: number, category: boolean): IvRow => ({ feature: b.feature, party, type: category ? 'category' : 'number', iv: b.iv, fineIv: b.fineIv, bins, ...(b.trend ? { trend: b.trend } : {}), selected: b.selected });
-    const keys = engine.generateArbiterKeys();
+    const keys = generateKeys(engine, 'arbiter');
     try {
       // Hosts need only the rotation keys: they multiply and rotate, never encrypt or decrypt.
       const labels = frame([keys.galoisKeys, ...encryptLabels(engine, y, keys.publicKey)]);

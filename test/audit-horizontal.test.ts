@@ -14,7 +14,8 @@ import { Ledger } from '../src/ledger/ledger.js';
 import { replayLedger } from '../src/audit/replay.js';
 import { replayReportHtml } from '../src/audit/report.js';
 import { dataUses } from '../src/audit/show.js';
-import { CkksEngine } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
@@ -89,7 +90,7 @@ describe('audit ledger of a horizontal CKKS job (real processes)', () => {
     const key = join(fed.dir, 'coordinator-state', 'keys', 'ledger-ed25519.pem');
     const ledger = await Ledger.open(forged, 'coordinator', key);
     const engine = await CkksEngine.create();
-    const codec = VectorCodec.ckks(engine);
+    const codec = VectorCodec.ckks(new HorizontalVectors(engine));
     const blob = (sha: Uint8Array) => readFile(join(ledgerDir, 'blobs', Buffer.from(sha).toString('hex')));
     const round2: EncryptedVector[] = [];
     for (const { entry, body } of entries) {

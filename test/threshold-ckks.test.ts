@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { VERTICAL_CKKS_PARAMS, verticalRotationSteps } from '../src/he/ckks.js';
+import { verticalRotationSteps } from '../src/he/packing.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import {
   Combiner,

@@ -17,7 +17,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLedger } from '../ledger/read.js';
 import { hex } from '../ledger/records.js';
-import { CkksEngine } from '../he/ckks.js';
+import { CkksEngine } from '../he/engine.js';
+import { HorizontalVectors } from '../he/horizontal.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
 import { applyAggregate } from '../fl/fedavg.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
@@ -163,7 +164,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           const enc = b.encryption;
           if (enc.scheme === 'ckks') {
             engine = await CkksEngine.create({ polyModulusDegree: enc.poly_modulus_degree, coeffModulusBits: enc.coeff_modulus_bits, scaleBits: enc.scale_bits });
-            codec = VectorCodec.ckks(engine);
+            codec = VectorCodec.ckks(new HorizontalVectors(engine));
           } else {
             codec = VectorCodec.plaintext();
           }
