@@ -163,7 +163,7 @@ beforeAll(async () => {
   const started = performance.now();
   keys = generateKeys(engine, 'arbiter');
   console.log(
-    `[ckks vertical keys] generateArbiterKeys ${(performance.now() - started).toFixed(0)} ms; Galois keys (${verticalRotationSteps().length} rotations: ${verticalRotationSteps().join(', ')}; seeded, zstd) ${keys.galoisKeys.length} bytes (${(keys.galoisKeys.length / 2 ** 20).toFixed(2)} MiB; 8,357,534 bytes before, for 1, 2, …, 2048); public key ${keys.publicKey.length} bytes; secret key ${keys.secretKey.length} bytes`,
+    `[ckks vertical keys] generateKeys(arbiter) ${(performance.now() - started).toFixed(0)} ms; Galois keys (${verticalRotationSteps().length} rotations: ${verticalRotationSteps().join(', ')}; seeded, zstd) ${keys.galoisKeys.length} bytes (${(keys.galoisKeys.length / 2 ** 20).toFixed(2)} MiB; 8,357,534 bytes before, for 1, 2, …, 2048); public key ${keys.publicKey.length} bytes; secret key ${keys.secretKey.length} bytes`,
   );
 });
 

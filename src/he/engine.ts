@@ -143,6 +143,7 @@ export class CkksEngine {
     return blocks;
   }
 
+  /** The Encryptor for this public key, loaded once and kept while the same key is asked for. */
   publicKeyEncryptor(publicKey: Uint8Array): ReturnType<SEALLibrary['Encryptor']> {
     return this.encryptors.get(this.keyDigest(publicKey), () => this.loaded(this.seal.PublicKey(), publicKey, (pub) => this.seal.Encryptor(this.context, pub)));
   }

@@ -119,7 +119,7 @@ export function verticalGradientPlan(columns: number, slotCount = 4096): Gradien
 
 /**
  * Every rotation step maskedGradient uses for 1 to slotCount columns: 1 (baby steps) and each plan's g (giant
- * steps), all powers of two; for 4096 slots {1, 2, 4, 8, 16, 32, 64}. generateArbiterKeys makes exactly these.
+ * steps), all powers of two; for 4096 slots {1, 2, 4, 8, 16, 32, 64}. The arbiter's keys (key-ceremony.ts) hold exactly these.
  */
 export function verticalRotationSteps(slotCount = 4096): number[] {
   const steps = new Set<number>();
