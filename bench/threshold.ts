@@ -32,7 +32,7 @@ import {
   type DecryptionRule,
 } from '../src/he/threshold/index.js';
 import { addPoly, centredCrt, intt, mulPoly, prefixPoly, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
-import { readCiphertext, readPlaintext } from '../src/he/threshold/seal-format.js';
+import { readCiphertext, readPlaintext } from '../src/he/seal-format.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (x: number) => `${x.toFixed(1)} ms`;

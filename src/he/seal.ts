@@ -12,6 +12,7 @@ import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { Context } from 'node-seal/implementation/context.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { CkksParams } from './params.js';
+import { SEAL_HEADER_BYTES, SEAL_MAGIC, sealHeaderAt } from './seal-format.js';
 
 // node-seal is a CommonJS bundle whose typings describe its ES build; under Node's ESM loader the factory is the
 // CommonJS export, reached as `default` of the namespace.
@@ -89,9 +90,6 @@ export async function createSealContext(params: CkksParams): Promise<{ seal: SEA
   }
 }
 
-const SEAL_MAGIC = 0xa15e;
-const SEAL_HEADER_BYTES = 16;
-
 export function invalidCiphertext(message: string): FedcreditError {
   return new FedcreditError(
     ErrorCode.CIPHERTEXT_INVALID,
@@ -106,12 +104,11 @@ export function invalidCiphertext(message: string): FedcreditError {
  */
 export function checkSerializedHeader(bytes: Uint8Array, what = 'ciphertext'): void {
   if (bytes.length < SEAL_HEADER_BYTES) throw invalidCiphertext(`${what} of ${bytes.length} bytes is shorter than SEAL's 16-byte header`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint16(0, true) !== SEAL_MAGIC) throw invalidCiphertext(`${what} does not start with SEAL's magic number`);
-  if (view.getUint8(2) !== SEAL_HEADER_BYTES) throw invalidCiphertext(`${what} header has an unexpected size`);
-  // SEAL's header: magic (2 bytes), header size, version major, version minor, compression mode, reserved (2), size (8).
-  if (view.getUint8(5) > 2) throw invalidCiphertext(`${what} header names unknown compression mode ${view.getUint8(5)}`);
-  const declared = view.getBigUint64(8, true);
+  const header = sealHeaderAt(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0);
+  if (header.magic !== SEAL_MAGIC) throw invalidCiphertext(`${what} does not start with SEAL's magic number`);
+  if (header.headerBytes !== SEAL_HEADER_BYTES) throw invalidCiphertext(`${what} header has an unexpected size`);
+  if (header.compression > 2) throw invalidCiphertext(`${what} header names unknown compression mode ${header.compression}`);
+  const declared = header.size;
   if (declared !== BigInt(bytes.length)) throw invalidCiphertext(`${what} header declares ${declared} bytes but ${bytes.length} arrived (truncated or padded)`);
 }
 

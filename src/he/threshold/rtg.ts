@@ -26,7 +26,7 @@ import type { CommonReferenceString } from './crs.js';
 import { galoisElementForStep } from '../packing.js';
 import { addPoly, mulPoly, subPoly, zeroPoly } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
-import { readGaloisKeys, writeGaloisKeys, type SealCiphertextData } from './seal-format.js';
+import { readGaloisKeys, writeGaloisKeys, type SealCiphertextData } from '../seal-format.js';
 
 export const rtgLabel = (galoisElement: number, prime: number): string => `rtg/${galoisElement}/${prime}`;
 
