@@ -3,7 +3,8 @@
  * horizontal job (participant/horizontal-job.ts) in one process, with real CKKS, a real signed ledger and real row
  * stores, joined by an in-memory port in place of gRPC and TLS. Every message is still encoded and decoded as the
  * wire does (protobuf, chunk frames), so a field the wire would lose is lost here too. What it leaves out is what the
- * process tests cover: transport, sessions, Hello/Welcome, reconnection, consent and faults.
+ * process tests cover: transport, sessions, Hello/Welcome, reconnection, consent and faults. Each participant keeps
+ * the coordinator's receipts in <dir>/<name>/receipts, as a node keeps them in its state folder.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { pino } from 'pino';
 import { JobRun } from '../../coordinator/job-run.js';
 import type { SessionRegistry } from '../../coordinator/job-base.js';
 import { HorizontalJob } from '../../participant/horizontal-job.js';
+import { OwnRecord } from '../../participant/own-record.js';
 import { HorizontalJobSpec } from '../../src/config/schemas.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { DatasetSpec } from '../../src/data/schema.js';
@@ -51,6 +53,8 @@ class MemoryParticipant {
     readonly organisation: string,
     private readonly data: DatasetSpec,
     readonly rows: RowStore,
+    /** Its own record, where it keeps the coordinator's receipts as a node does. */
+    private readonly record: OwnRecord,
     private readonly reply: (message: ParticipantMessage) => void,
   ) {}
 
@@ -84,6 +88,8 @@ class MemoryParticipant {
         this.jobs.delete(m.jobId);
         return;
       case 'receipt':
+        this.record.receipt(m.jobId, m.receipt.treeHead);
+        return;
       case 'error':
         return;
       default: {
@@ -109,6 +115,8 @@ export interface MemoryRun {
   /** The published model's files, as DownloadModel returns them (empty when the job failed). */
   files: ArtifactFiles;
   modelDir: string;
+  /** Hex SHA-256 of the published weights, as GetJob reports it (empty when the job failed). */
+  modelSha256: string;
 }
 
 export class MemoryFederation {
@@ -136,7 +144,7 @@ export class MemoryFederation {
     const fed = new MemoryFederation(dir, await Ledger.open(join(stateDir, 'ledger'), 'coordinator', join(stateDir, 'keys', 'ledger-ed25519.pem')));
     for (const { name, data } of parties) {
       const rows = await ingestSource(data, { baseDir: dir, columns: data.features.map((f) => f.name), dir: join(dir, name, 'rows'), scatter: true });
-      const participant = new MemoryParticipant(name, data, rows, (message) => fed.fromParticipant(name, message));
+      const participant = new MemoryParticipant(name, data, rows, new OwnRecord(join(dir, name)), (message) => fed.fromParticipant(name, message));
       fed.participants.set(name, participant);
     }
     return fed;
@@ -191,7 +199,7 @@ export class MemoryFederation {
     const modelDir = join(stateDir, 'jobs', jobId, 'model');
     const files: ArtifactFiles = {};
     if (run.state === 'succeeded') for (const name of await readdir(modelDir)) files[name] = await readFile(join(modelDir, name));
-    return { jobId, state: run.state as MemoryRun['state'], message: run.message, events, files, modelDir };
+    return { jobId, state: run.state as MemoryRun['state'], message: run.message, events, files, modelDir, modelSha256: Buffer.from(run.modelSha256).toString('hex') };
   }
 
   async stop(): Promise<void> {
