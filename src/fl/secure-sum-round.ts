@@ -28,11 +28,6 @@ export function reporterOf(contributors: readonly string[]): string | undefined 
   return contributors[0];
 }
 
-/** The digest every contributor reports of the values it decrypted. */
-export function openedDigest(values: Float64Array): Uint8Array {
-  return sha256(float64Bytes(values));
-}
-
 /**
  * What a message of sum `got` means while sum `asked` waits on the same round: `take` it; `stale`, a late message of
  * the moments or quantile sums that share round 0 with the later sums, to discard; or `foreign`, a protocol error.
@@ -153,7 +148,7 @@ export function agreeOnOpened(round: number, reporter: string, replies: readonly
     throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: ${reporter} did not report the opened aggregate`, `see ${reporter}'s log`);
   }
   const values = new Float64Array(toFloat64(fromReporter.opened.values));
-  const digest = Buffer.from(openedDigest(values));
+  const digest = Buffer.from(sha256(float64Bytes(values)));
   for (const r of reported) {
     if (!Buffer.from(r.opened.valuesSha256).equals(digest)) {
       throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: ${r.org} decrypted a different aggregate than ${reporter}`, 'the participants hold different CKKS keys or one is faulty; re-run the job');
