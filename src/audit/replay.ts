@@ -21,6 +21,7 @@ import { CkksEngine } from '../he/engine.js';
 import { HorizontalVectors } from '../he/horizontal.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
 import { applyAggregate } from '../fl/fedavg.js';
+import { canonicalOrder } from '../fl/secure-sum-round.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import type { EncryptedVector, Preprocessing } from '../wire/messages.js';
 import { BinningSpec, ScorecardSpec } from '../config/schemas.js';
@@ -196,7 +197,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
             break;
           }
           const contributors: string[] = b.contributors;
-          const received = [...updates.keys()].sort();
+          const received = canonicalOrder(updates.keys());
           if (JSON.stringify(contributors) !== JSON.stringify(received)) {
             fail(seq, `round ${b.round}: the aggregate names contributors [${contributors.join(', ')}] but updates were received from [${received.join(', ')}]`);
           }
