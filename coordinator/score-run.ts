@@ -15,6 +15,7 @@ import { VerticalBase, type VerticalResumePoint } from './vertical-run.js';
 export interface TrainedModel {
   kind: string;
   state: string;
+  submitter: string;
   participants: string[];
   modelSha256: Uint8Array;
 }

@@ -11,7 +11,7 @@ import { HOMO_PARTIES, TestFederation, UCI, horizontalJob, uciHomoSpec } from '.
 import { verifyLedger } from '../src/ledger/verify.js';
 import { readLedger } from '../src/ledger/read.js';
 import { Ledger } from '../src/ledger/ledger.js';
-import { replayLedger } from '../src/audit/replay.js';
+import { replayLedger } from '../src/jobs/replay.js';
 import { replayReportHtml } from '../src/audit/report.js';
 import { dataUses } from '../src/audit/show.js';
 import { CkksEngine } from '../src/he/ckks.js';
