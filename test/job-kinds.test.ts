@@ -15,7 +15,7 @@ const horizontalFile = (extra: Record<string, unknown> = {}) =>
 const verticalFile = (extra: Record<string, unknown> = {}) => JobSpec.parse({ name: 'v', kind: 'vertical-lr', purpose: 'test', guest: 'bank', hosts: ['tax', 'power'], ...extra });
 const scoreFile = () => JobSpec.parse({ name: 's', kind: 'vertical-score', purpose: 'test', model_job: 'job-1', guest: 'bank', hosts: ['tax'], ids_file: 'ids.txt' });
 
-function owner(overrides: Partial<DataOwner> & { consent?: Record<string, unknown> } = {}): DataOwner {
+function owner(overrides: Partial<Omit<DataOwner, 'consent'>> & { consent?: Record<string, unknown> } = {}): DataOwner {
   const { consent, ...rest } = overrides;
   return {
     org: 'bank',
