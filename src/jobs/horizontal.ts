@@ -2,9 +2,10 @@
 import { HorizontalJobSpec } from '../config/schemas.js';
 import { replayHorizontalJob } from '../audit/replay.js';
 import { binningRefusal, columnRefusal, plaintextRefusal, roundsRefusal } from './consent.js';
-import type { JobKind } from './kind.js';
+import { trainingCount, type DataOwner, type JobKind } from './kind.js';
 
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : Number.NaN);
+/** The owner's columns the job uses. */
+const columns = (spec: HorizontalJobSpec, owner: DataOwner): string[] => spec.features ?? owner.offered;
 
 export const horizontal: JobKind<'horizontal'> = {
   name: 'horizontal',
@@ -12,9 +13,9 @@ export const horizontal: JobKind<'horizontal'> = {
   parties: (spec) => spec.participants,
   consentKind: 'horizontal',
   policy: {
-    columns: (spec, owner) => spec.features ?? owner.offered,
+    columns,
     refusal(spec, owner) {
-      const features = spec.features ?? owner.offered;
+      const features = columns(spec, owner);
       const categories = features.filter((f) => owner.categories.includes(f));
       const specials = features.find((f) => spec.binning?.features[f]?.special_values);
       return (
@@ -30,6 +31,6 @@ export const horizontal: JobKind<'horizontal'> = {
       );
     },
   },
-  finished: { plannedUnits: (submitted) => num((submitted.training as Record<string, unknown> | undefined)?.rounds), producesModel: true },
+  finished: { plannedUnits: (submitted) => trainingCount(submitted, 'rounds'), producesModel: true },
   audit: { replay: replayHorizontalJob },
 };

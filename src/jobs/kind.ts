@@ -59,3 +59,9 @@ export interface JobKind<K extends JobKindName = JobKindName> {
     | { replay(jobId: string, entries: LedgerReadEntry[], blob: (ref: BlobRef) => Promise<Uint8Array>): Promise<ReplayJob> }
     | { notReplayed(submitted: Record<string, unknown>, entries: LedgerReadEntry[], outcome: string): string };
 }
+
+/** A count the recorded job file's training section holds (rounds, epochs), or NaN if it holds none. */
+export function trainingCount(submitted: Record<string, unknown>, field: 'rounds' | 'epochs'): number {
+  const v = (submitted.training as Record<string, unknown> | undefined)?.[field];
+  return typeof v === 'number' && Number.isFinite(v) ? v : Number.NaN;
+}

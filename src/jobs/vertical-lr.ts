@@ -2,9 +2,10 @@
 import { VerticalJobSpec } from '../config/schemas.js';
 import { replayVerticalJob } from '../audit/replay-vertical.js';
 import { binningRefusal, columnRefusal, plaintextRefusal, roundsRefusal } from './consent.js';
-import type { JobKind } from './kind.js';
+import { trainingCount, type DataOwner, type JobKind } from './kind.js';
 
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : Number.NaN);
+/** The owner's columns the job uses. */
+const columns = (spec: VerticalJobSpec, owner: DataOwner): string[] => spec.features?.[owner.org] ?? owner.offered;
 
 export const verticalLr: JobKind<'vertical-lr'> = {
   name: 'vertical-lr',
@@ -12,9 +13,9 @@ export const verticalLr: JobKind<'vertical-lr'> = {
   parties: (spec) => [spec.guest, ...spec.hosts],
   consentKind: 'vertical-lr',
   policy: {
-    columns: (spec, owner) => spec.features?.[owner.org] ?? owner.offered,
+    columns,
     refusal(spec, owner) {
-      const features = spec.features?.[owner.org] ?? owner.offered;
+      const features = columns(spec, owner);
       const fair = spec.fairness;
       return (
         plaintextRefusal(spec.encryption.scheme, owner) ??
@@ -27,6 +28,6 @@ export const verticalLr: JobKind<'vertical-lr'> = {
       );
     },
   },
-  finished: { plannedUnits: (submitted) => num((submitted.training as Record<string, unknown> | undefined)?.epochs), producesModel: true },
+  finished: { plannedUnits: (submitted) => trainingCount(submitted, 'epochs'), producesModel: true },
   audit: { replay: replayVerticalJob },
 };
