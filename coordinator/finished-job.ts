@@ -51,8 +51,8 @@ export class FinishedJob extends JobBase {
     this.kind = str(job.kind, 'unknown');
     this.parties = Array.isArray(job.participants) ? job.participants.map(String) : [str(job.guest), ...(Array.isArray(job.hosts) ? job.hosts.map(String) : [])].filter(Boolean);
     // A kind this version does not know is served as a one-round job that published a model.
-    const kind = jobKind(this.kind)?.finished ?? { plannedUnits: () => 1, producesModel: true };
-    this.planned = kind.plannedUnits(job);
+    const finished = jobKind(this.kind)?.finished ?? { plannedUnits: () => 1, producesModel: true };
+    this.planned = finished.plannedUnits(job);
     const end = ended.body;
     const state: JobState = end.state === 'succeeded' ? 'succeeded' : 'failed';
     this.state = state;
@@ -79,12 +79,12 @@ export class FinishedJob extends JobBase {
     }
     if (typeof end.rounds === 'number') this.roundsDone = end.rounds;
     if (typeof end.epochs === 'number') this.roundsDone = end.epochs;
-    if (!kind.producesModel && state === 'succeeded') this.roundsDone = this.planned;
+    if (!finished.producesModel && state === 'succeeded') this.roundsDone = this.planned;
     this.stage = state === 'succeeded' ? 'done' : str(end.stage, 'unknown');
-    this.message = str(end.message, state === 'succeeded' ? (kind.producesModel ? 'model published' : 'scores produced') : 'failed');
+    this.message = str(end.message, state === 'succeeded' ? (finished.producesModel ? 'model published' : 'scores produced') : 'failed');
 
     if (state === 'succeeded') {
-      if (!kind.producesModel) {
+      if (!finished.producesModel) {
         // The scoring job's summary is its `scores_produced` body with the job's id in front (ScoreRun).
         const produced = list.find((e) => e.entry.kind === 'scores_produced');
         if (produced) {
