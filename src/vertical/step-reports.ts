@@ -30,7 +30,7 @@ const ivRow = z.looseObject({ feature: z.string(), party: z.string(), iv: z.numb
 
 export const TRAINING_STEP_REPORTS = {
   psi: trainingPsi,
-  bin: z.looseObject({ features: count.optional(), model_features: count, iv: z.array(ivRow).optional(), warnings: z.array(z.string()).optional(), statistics: z.unknown() }),
+  bin: z.looseObject({ features: count.optional(), model_features: count, iv: z.array(ivRow).optional(), warnings: z.array(z.string()).optional(), statistics: z.unknown().optional() }),
   scorecard: z.looseObject({ features: count, base_points: z.number().optional(), score_range: z.unknown().optional(), scorecard_sha256: z.string().optional() }),
   // A mini-batch's outcome is the party's state digest; its report is empty (and not recorded).
   batch: z.looseObject({}),
