@@ -24,5 +24,3 @@ export function kindOf(spec: JobSpec): JobKind {
 export function jobKind(name: unknown): JobKind | undefined {
   return typeof name === 'string' && Object.hasOwn(KINDS, name) ? (KINDS[name as JobKindName] as JobKind) : undefined;
 }
-
-export const jobKindNames = Object.keys(KINDS) as JobKindName[];
