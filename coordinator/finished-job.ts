@@ -11,6 +11,7 @@ import type { LedgerReadEntry } from '../src/ledger/read.js';
 import { packArtifact } from '../src/model/artifact.js';
 import type { JobEvent, JobState, ParticipantMessage, RoundProgress } from '../src/wire/messages.js';
 import { JobBase, type JobContext } from './job-base.js';
+import { jobKind } from '../src/jobs/registry.js';
 
 /** A job's ledger entries, in ledger order. */
 export type JobEntries = LedgerReadEntry[];
@@ -49,8 +50,9 @@ export class FinishedJob extends JobBase {
     super(id, str(job.submitter, 'anonymous'), ctx);
     this.kind = str(job.kind, 'unknown');
     this.parties = Array.isArray(job.participants) ? job.participants.map(String) : [str(job.guest), ...(Array.isArray(job.hosts) ? job.hosts.map(String) : [])].filter(Boolean);
-    const training = (job.training ?? {}) as Record<string, unknown>;
-    this.planned = this.kind === 'horizontal' ? num(training.rounds) : this.kind === 'vertical-lr' ? num(training.epochs) : 1;
+    // A kind this version does not know is served as a one-round job that published a model.
+    const finished = jobKind(this.kind)?.finished ?? { plannedUnits: () => 1, producesModel: true };
+    this.planned = finished.plannedUnits(job);
     const end = ended.body;
     const state: JobState = end.state === 'succeeded' ? 'succeeded' : 'failed';
     this.state = state;
@@ -77,12 +79,12 @@ export class FinishedJob extends JobBase {
     }
     if (typeof end.rounds === 'number') this.roundsDone = end.rounds;
     if (typeof end.epochs === 'number') this.roundsDone = end.epochs;
-    if (this.kind === 'vertical-score' && state === 'succeeded') this.roundsDone = 1;
+    if (!finished.producesModel && state === 'succeeded') this.roundsDone = this.planned;
     this.stage = state === 'succeeded' ? 'done' : str(end.stage, 'unknown');
-    this.message = str(end.message, state === 'succeeded' ? (this.kind === 'vertical-score' ? 'scores produced' : 'model published') : 'failed');
+    this.message = str(end.message, state === 'succeeded' ? (finished.producesModel ? 'model published' : 'scores produced') : 'failed');
 
     if (state === 'succeeded') {
-      if (this.kind === 'vertical-score') {
+      if (!finished.producesModel) {
         // The scoring job's summary is its `scores_produced` body with the job's id in front (ScoreRun).
         const produced = list.find((e) => e.entry.kind === 'scores_produced');
         if (produced) {

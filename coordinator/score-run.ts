@@ -10,16 +10,20 @@ import { sha256 } from '../src/wire/framing.js';
 import { hex } from '../src/ledger/records.js';
 import type { JobContext } from './job-base.js';
 import { VerticalBase, type VerticalResumePoint } from './vertical-run.js';
+import { SCORING_STEP_REPORTS } from '../src/vertical/step-reports.js';
 
 /** What the coordinator knows of the training job a scoring job names. */
 export interface TrainedModel {
   kind: string;
   state: string;
+  submitter: string;
   participants: string[];
   modelSha256: Uint8Array;
 }
 
-export class ScoreRun extends VerticalBase {
+export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS> {
+  protected readonly stepReports = SCORING_STEP_REPORTS;
+
   constructor(
     id: string,
     readonly spec: VerticalScoreSpec,

@@ -11,7 +11,8 @@ import { Ledger, LedgerError, decodeTreeHead, encodeTreeHead } from '../src/ledg
 import { readLedger } from '../src/ledger/read.js';
 import { parse as parseYaml } from 'yaml';
 import { validateConfig } from '../src/config/load.js';
-import { JobSpec, jobParties, type CoordinatorConfig } from '../src/config/schemas.js';
+import { JobSpec, type CoordinatorConfig } from '../src/config/schemas.js';
+import { kindOf } from '../src/jobs/registry.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
@@ -28,10 +29,11 @@ import type {
   SubmitJobRequest,
   SubmitJobResponse,
 } from '../src/wire/messages.js';
-import { JobRun } from './job-run.js';
 import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
-import { arbiterKeyFile, VerticalRun } from './vertical-run.js';
-import { ScoreRun, type TrainedModel } from './score-run.js';
+import { arbiterKeyFile } from './vertical-run.js';
+import type { TrainedModel } from './score-run.js';
+import { coordinatorKindOf } from './kinds/index.js';
+import type { CoordinatorDeps } from './kinds/kind.js';
 import { finishedJobs, ledgerJobs, unfinishedJobs } from './recovery.js';
 import { FinishedJob } from './finished-job.js';
 import { watchLiveness } from '../src/wire/liveness.js';
@@ -373,15 +375,15 @@ export class CoordinatorService implements SessionRegistry {
     const id = `job-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
     // With mutual TLS the submitter is the organisation in its certificate, whatever the request says.
     const submitter = auth.identity?.organisation ?? (call.request.submitter || 'anonymous');
-    const model = spec.kind === 'vertical-score' ? this.jobs.get(spec.model_job) : undefined;
-    if (spec.kind === 'vertical-score' && model && auth.identity && model.submitter !== submitter && model.participants[0] !== submitter) {
-      const details = `${submitter} may not score with job ${spec.model_job}'s model: a model is used only by the organisation that submitted its job or its guest (${model.participants[0]})`;
-      this.log.warn({ submitter, modelJob: spec.model_job }, `refused: ${details}`);
-      return callback({ code: grpc.status.PERMISSION_DENIED, details });
+    const kind = coordinatorKindOf(spec);
+    const refused = auth.identity ? kind.refuseSubmitter?.(spec, submitter, this.kindDeps) : undefined;
+    if (refused) {
+      this.log.warn(refused.fields, `refused: ${refused.details}`);
+      return callback({ code: grpc.status.PERMISSION_DENIED, details: refused.details });
     }
-    const job = this.createJob(id, spec, submitter);
+    const job = kind.start(id, spec, submitter, this.jobContext(), this.kindDeps);
     this.jobs.set(id, job);
-    this.log.info({ job: id, name: spec.name, kind: spec.kind, submitter, purpose: spec.purpose, participants: jobParties(spec) }, 'job submitted');
+    this.log.info({ job: id, name: spec.name, kind: spec.kind, submitter, purpose: spec.purpose, participants: kindOf(spec).parties(spec) }, 'job submitted');
     void job.run();
     callback(null, { jobId: id });
   }
@@ -401,21 +403,13 @@ export class CoordinatorService implements SessionRegistry {
     return false;
   }
 
-  private createJob(id: string, spec: JobSpec, submitter: string): JobBase {
-    switch (spec.kind) {
-      case 'horizontal':
-        return new JobRun(id, spec, submitter, this.jobContext());
-      case 'vertical-lr':
-        return new VerticalRun(id, spec, submitter, this.jobContext());
-      case 'vertical-score':
-        return new ScoreRun(id, spec, submitter, this.jobContext(), this.trainedModel(spec.model_job));
-    }
-  }
+  /** What a job may ask of this coordinator. */
+  private readonly kindDeps: CoordinatorDeps = { trainedModel: (jobId) => this.trainedModel(jobId) };
 
   /** What this coordinator knows of the training job a scoring job names. */
   private trainedModel(jobId: string): TrainedModel | undefined {
     const trained = this.jobs.get(jobId);
-    return trained && { kind: trained.kind, state: trained.state, participants: trained.participants, modelSha256: trained.modelSha256 };
+    return trained && { kind: trained.kind, state: trained.state, submitter: trained.submitter, participants: trained.participants, modelSha256: trained.modelSha256 };
   }
 
   private jobContext(): JobContext {
@@ -553,14 +547,8 @@ export class CoordinatorService implements SessionRegistry {
     const unfinished = unfinishedJobs(byJob, ledgerDir, this.config.state_dir);
     // Started once the finished jobs are known: a scoring job checks the model it names.
     for (const job of unfinished) {
-      if (job.kind === 'failed' || job.kind === 'published') continue;
-      const ctx = this.jobContext();
-      const run =
-        job.kind === 'horizontal'
-          ? new JobRun(job.jobId, job.spec, job.submitter, ctx, job.resume)
-          : job.kind === 'vertical-lr'
-            ? new VerticalRun(job.jobId, job.spec, job.submitter, ctx, job.resume)
-            : new ScoreRun(job.jobId, job.spec, job.submitter, ctx, this.trainedModel(job.spec.model_job), job.resume);
+      if (job.kind !== 'resumable') continue;
+      const run = job.start(this.jobContext(), this.kindDeps);
       this.jobs.set(job.jobId, run);
       void run.run();
     }

@@ -24,6 +24,7 @@ import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
 import { hex } from '../src/ledger/records.js';
 import { arbiterDecrypt } from '../src/vertical/cipher.js';
+import { stepReport, TRAINING_STEP_REPORTS, type StepReportOf, type StepReportSchemas } from '../src/vertical/step-reports.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { JobBase, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
@@ -37,7 +38,7 @@ interface Traffic {
   sha256: string;
 }
 
-type StepReports = Map<string, { report: Record<string, unknown>; stateSha256: string }>;
+type StepReports<R = Record<string, unknown>> = Map<string, { report: R; stateSha256: string }>;
 
 /**
  * Where a vertical job stood when the coordinator stopped, as its ledger and state folder keep it (recovery.ts):
@@ -69,7 +70,10 @@ const SILENT_RETRIES = 1;
  * done, payloads relayed between parties (sealed end to end, recorded by digest and size), masked gradients
  * decrypted for the party that asked (training only), and the pause-and-retry when a party leaves.
  */
-export abstract class VerticalBase extends JobBase {
+export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase {
+  /** What each party reports at the end of each step of this kind of job. */
+  protected abstract readonly stepReports: S;
+
   protected engine?: CkksEngine;
   protected secretKey?: Uint8Array;
   protected step = 0;
@@ -207,7 +211,7 @@ export abstract class VerticalBase extends JobBase {
     if (this.engine) this.emit('keys', `CKKS keys in place (N=${VERTICAL_CKKS_PARAMS.polyModulusDegree}, ${this.engine.slotCount} records per ciphertext)`);
   }
 
-  protected async runStep(name: VerticalStep, epoch: number, batch: number, args: Record<string, unknown> = {}): Promise<StepReports> {
+  protected async runStep<N extends keyof S & VerticalStep>(name: N, epoch: number, batch: number, args: Record<string, unknown> = {}): Promise<StepReports<StepReportOf<S, N>>> {
     this.step++;
     const done = this.replay?.steps.get(this.step);
     if (done) {
@@ -218,7 +222,7 @@ export abstract class VerticalBase extends JobBase {
           'the job file or the coordinator changed since the job started; resubmit the job',
         );
       }
-      return new Map(this.participants.map((org) => [org, { report: done.reports[org] ?? {}, stateSha256: done.parts[org] ?? '' }]));
+      return new Map(this.participants.map((org) => [org, { report: stepReport(this.stepReports, name, done.reports[org] ?? {}, org), stateSha256: done.parts[org] ?? '' }]));
     }
     // The step a restart interrupted runs again at an attempt above any it was sent: every party starts it over.
     const firstAttempt = this.replay?.steps && this.step === Math.max(0, ...this.replay.steps.keys()) + 1 ? this.replay.nextAttempt : 0;
@@ -230,7 +234,7 @@ export abstract class VerticalBase extends JobBase {
       this.progressAt = Date.now();
       const deadline = () => this.progressAt + t.step_timeout_s * 1000;
       await Promise.all(this.participants.map((o) => this.send(o, this.step, { body: 'stepRequest', stepRequest: request }).catch(() => undefined)));
-      const { reports, failures } = await this.collectStepDone(deadline);
+      const { reports, failures } = await this.collectStepDone(name, deadline);
       if (failures.length === 0) {
         await this.record('step_completed', {
           step: this.step,
@@ -302,8 +306,8 @@ export abstract class VerticalBase extends JobBase {
    * Every party's StepDone for the current step and attempt; stops at the first failure, so a party that vanished
    * pauses the job at once instead of after the others time out waiting for it.
    */
-  private collectStepDone(deadline: () => number): Promise<{ reports: StepReports; failures: { org: string; err: unknown }[] }> {
-    const reports: StepReports = new Map();
+  private collectStepDone<N extends keyof S & VerticalStep>(name: N, deadline: () => number): Promise<{ reports: StepReports<StepReportOf<S, N>>; failures: { org: string; err: unknown }[] }> {
+    const reports: StepReports<StepReportOf<S, N>> = new Map();
     return new Promise((resolve) => {
       let settled = false;
       const finish = (failures: { org: string; err: unknown }[]) => {
@@ -320,7 +324,7 @@ export abstract class VerticalBase extends JobBase {
             const m = await this.mailbox.waitFor(org, 'stepDone', this.step, deadline, () => this.sessions.isConnected(org));
             if (m.body === 'stepDone' && m.stepDone.attempt === attempt) {
               this.progressAt = Date.now();
-              reports.set(org, { report: JSON.parse(m.stepDone.reportJson || '{}') as Record<string, unknown>, stateSha256: hex(m.stepDone.stateSha256) });
+              reports.set(org, { report: stepReport(this.stepReports, name, JSON.parse(m.stepDone.reportJson || '{}'), org), stateSha256: hex(m.stepDone.stateSha256) });
               return;
             }
           }
@@ -335,7 +339,9 @@ export abstract class VerticalBase extends JobBase {
 
 }
 
-export class VerticalRun extends VerticalBase {
+export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
+  protected readonly stepReports = TRAINING_STEP_REPORTS;
+
   constructor(
     id: string,
     readonly spec: VerticalJobSpec,
@@ -583,7 +589,7 @@ export class VerticalRun extends VerticalBase {
 
   private async publish(
     best: { epoch: number },
-    parts: StepReports,
+    parts: StepReports<StepReportOf<typeof TRAINING_STEP_REPORTS, 'finalize'>>,
     evaluation: Record<string, unknown>,
     psi: Record<string, unknown>,
     credit: { binning?: Record<string, unknown>; scorecard?: Record<string, unknown> },

@@ -2,12 +2,13 @@
  * The participant process: runs inside a data owner's domain, dials out to the coordinator, and answers job
  * steps from its own data. Rows never leave: only counts, encrypted vectors, digests and validation metrics do.
  */
-import { binningConflict } from '../src/credit/settle.js';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
-import { consentKind, JobSpec, type HorizontalJobSpec, type VerticalJobSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
+import { JobSpec, type HorizontalJobSpec } from '../src/config/schemas.js';
+import { kindOf } from '../src/jobs/registry.js';
+import type { DataOwner } from '../src/jobs/kind.js';
 import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, type LoadedDataset } from '../src/data/csv.js';
 import { ingestSource } from '../src/data/source.js';
 import type { RowStore } from '../src/data/row-store.js';
@@ -19,19 +20,20 @@ import { x25519Backend } from '../src/psi/x25519.js';
 import type { Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
-import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply } from '../src/wire/messages.js';
+import type { CoordinatorMessage, JobAccepted, JobOffer, ParticipantMessage, ParticipantReply } from '../src/wire/messages.js';
 import { idSetDigest, schemaHash } from './job-state.js';
 import { HorizontalJob } from './horizontal-job.js';
 import { JobStore } from './job-store.js';
 import { OwnRecord, ledgerRollback } from './own-record.js';
 import { decodeTreeHead } from '../src/ledger/ledger.js';
-import { VerticalParty, type PartyData } from './vertical-job.js';
+import type { PartyData } from './vertical-job.js';
 import { dialed, jobBinding, type Transport } from '../src/wire/transport.js';
-import { ScoringParty } from './vertical-score.js';
 import { Approvals } from './approvals.js';
 import { ScoringQuota } from './scoring-quota.js';
 import type { PartyChannel } from './vertical-channel.js';
 import type { JobBinding } from '../src/crypto/key-binding.js';
+import { participantKindOf } from './kinds/index.js';
+import type { PartyNode } from './kinds/kind.js';
 
 const CoordinatorClient = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
 
@@ -133,30 +135,7 @@ export class ParticipantNode {
   private async restoreJobs(): Promise<void> {
     for (const stored of this.store.unfinished()) {
       const spec = JobSpec.parse(JSON.parse(stored.specJson));
-      if (spec.kind === 'vertical-lr') {
-        const job = await VerticalParty.restore(stored.id, spec, this.org, this.partyData, stored.features, this.verticalIo(stored.id), this.opts.log, this.store.dirOf(stored.id)).catch((err) => {
-          this.opts.log.warn({ job: stored.id, err: errorMessage(err) }, 'a vertical job could not be restored');
-          return undefined;
-        });
-        if (job) {
-          job.shareStatistics = this.opts.config.consent.share_statistics;
-          this.vertical.set(stored.id, job);
-          continue;
-        }
-      }
-      if (spec.kind !== 'horizontal') {
-        this.opts.log.warn({ job: stored.id, kind: spec.kind }, 'a job was interrupted before it had aligned its rows (or is a scoring job); it cannot be rejoined');
-        this.store.end(stored.id, 'abandoned');
-        continue;
-      }
-      if (spec.encryption.scheme === 'ckks' && !stored.keys?.secretKey) {
-        this.opts.log.warn({ job: stored.id }, 'a job was interrupted before its keys arrived; it cannot be rejoined');
-        this.store.end(stored.id, 'abandoned');
-        continue;
-      }
-      const job = await this.createJob(stored.id, spec, stored.features);
-      if (stored.keys) await job.restoreKeys(stored.keys);
-      this.opts.log.info({ job: stored.id }, 'job restored after a restart; rejoining at the next round');
+      await participantKindOf(spec).restore(this.party, stored, spec);
     }
   }
 
@@ -369,13 +348,14 @@ export class ParticipantNode {
       return this.reply(m, { body: 'jobRefused', jobRefused: { code, reason } });
     };
     const consent = config.consent;
-    if (!consent.job_kinds.includes(consentKind(spec))) return refuse('consent.job_kinds', `job kind ${consentKind(spec)} is not in consent.job_kinds (${consent.job_kinds.join(', ')})`);
+    const kind = kindOf(spec);
+    if (!consent.job_kinds.includes(kind.consentKind)) return refuse('consent.job_kinds', `job kind ${kind.consentKind} is not in consent.job_kinds (${consent.job_kinds.join(', ')})`);
     if (!consent.submitters.includes('*') && !consent.submitters.includes(offer.submitter)) {
       return refuse('consent.submitters', `submitter ${offer.submitter} is not in consent.submitters`);
     }
-    if (config.consent.approval === 'manual' && spec.kind !== 'vertical-score') {
+    if (config.consent.approval === 'manual' && kind.policy) {
       // Rules first: the owner is asked only about jobs its policy allows.
-      const refusal = this.policyRefusal(spec);
+      const refusal = kind.policy.refusal(spec, this.owner);
       if (refusal) return refuse(...refusal);
       // Waiting for a person must not hold up this node's other jobs: the answer is sent when the owner decides.
       void this.awaitApproval(m, offer, spec, refuse).catch((err) => log.error({ job: m.jobId, err: errorMessage(err) }, 'could not answer the offer after the owner decided'));
@@ -386,7 +366,7 @@ export class ParticipantNode {
 
   private async awaitApproval(m: CoordinatorMessage, offer: JobOffer, spec: JobSpec, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
     const { config, log } = this.opts;
-    const columns = spec.kind === 'horizontal' ? (spec.features ?? this.rows.features) : spec.kind === 'vertical-lr' ? (spec.features?.[this.org] ?? this.rows.features) : [];
+    const columns = kindOf(spec).policy?.columns(spec, this.owner) ?? [];
     this.approvals.hold({ jobId: m.jobId, name: spec.name, kind: spec.kind, purpose: spec.purpose, submitter: offer.submitter, columns, receivedAt: new Date().toISOString() });
     log.warn({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, columns }, `job offer awaits the data owner's approval: fedcredit participant approve --config <this config> ${m.jobId} (or reject)`);
     const decision = await this.approvals.wait(m.jobId, config.consent.approval_timeout_s * 1000, () => this.stopping || this.endedJobs.has(m.jobId));
@@ -400,106 +380,68 @@ export class ParticipantNode {
   }
 
   private async acceptOffer(m: CoordinatorMessage, offer: JobOffer, spec: JobSpec, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
-    const { config, log } = this.opts;
-    if (spec.kind === 'vertical-score') return this.onScoreOffer(m, spec, offer.specJson, refuse);
-    const refusal = this.policyRefusal(spec);
+    const refusal = kindOf(spec).policy?.refusal(spec, this.owner);
     if (refusal) return refuse(...refusal);
-    if (spec.kind === 'vertical-lr') return this.onVerticalOffer(m, spec, offer.specJson, refuse);
-    if (!this.rows.meta.labels) return refuse('data.label_column', `${this.org}'s data section has no label_column; horizontal participants hold labels`);
-    const features = spec.features ?? this.rows.features;
-    const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
-    const job = await this.createJob(m.jobId, spec, features);
-    job.state.binding = this.partyBinding(offer.specJson, spec.participants);
-    this.store.save({ id: m.jobId, specJson: offer.specJson, features });
-    log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, trainRows: job.state.trainRows, validationRows: job.state.validationRows }, 'job accepted');
-    if (spec.encryption.scheme === 'plaintext') log.warn({ job: m.jobId }, 'PLAINTEXT MODE: this job sends model updates unencrypted (comparison/debugging only)');
-    return this.reply(m, { body: 'jobAccepted', jobAccepted: job.accepted(types) });
+    const accept = (jobAccepted: JobAccepted) => this.reply(m, { body: 'jobAccepted', jobAccepted });
+    return participantKindOf(spec).accept(this.party, { jobId: m.jobId, specJson: offer.specJson, submitter: offer.submitter, refuse, accept }, spec);
   }
 
-  /** The policy rules an offer can be checked against before anyone is asked (the offer's own checks repeat them). */
-  private policyRefusal(spec: JobSpec): [string, string] | undefined {
-    const consent = this.opts.config.consent;
-    if (spec.kind === 'vertical-score') return undefined;
-    if (spec.encryption.scheme === 'plaintext' && !consent.allow_plaintext) return ['consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false'];
-    const rounds = spec.kind === 'horizontal' ? spec.training.rounds : spec.training.epochs;
-    if (rounds > consent.max_rounds) return ['consent.max_rounds', `the job asks for ${rounds} ${spec.kind === 'horizontal' ? 'rounds' : 'epochs'}; consent.max_rounds is ${consent.max_rounds}`];
-    const features = spec.kind === 'horizontal' ? (spec.features ?? this.rows.features) : (spec.features?.[this.org] ?? this.rows.features);
-    const columns = this.columnRefusal(features);
-    if (columns) return columns;
-    const categories = features.filter((f) => this.rows.meta.levels?.[f]);
-    if (spec.kind === 'horizontal' && categories.length > 0) {
-      return ['data.features', `${categories.join(', ')} ${categories.length > 1 ? 'are categories' : 'is a category'} (type: category); horizontal jobs do not bin categories yet: list the job's features without ${categories.length > 1 ? 'them' : 'it'}`];
-    }
-    const specials = spec.kind === 'horizontal' ? features.find((f) => spec.binning?.features[f]?.special_values) : undefined;
-    if (specials) return [`binning.features.${specials}.special_values`, `horizontal jobs do not count special values in their secure histograms yet: remove binning.features.${specials}.special_values`];
-    const binning = binningConflict(spec.binning, features.map((name) => ({ name, category: !!this.rows.meta.levels?.[name] })));
-    if (binning) return binning;
-    if (spec.kind === 'horizontal' && this.rows.rows < consent.min_rows) return ['consent.min_rows', `the job would use ${this.rows.rows} rows of this data owner; consent.min_rows is ${consent.min_rows}`];
-    const fair = spec.kind === 'vertical-lr' ? spec.fairness : undefined;
-    const groupColumns = this.rows.meta.groupColumns;
-    if (fair?.party === this.org && !groupColumns.includes(fair.column)) {
-      return ['data.group_columns', `the job groups its fairness figures by ${fair.column}, which ${this.org} does not list in data.group_columns (listed: ${groupColumns.join(', ') || 'none'})`];
-    }
-    return undefined;
+  /** This data owner's data and consent, as the kinds' consent rules read them. */
+  private get owner(): DataOwner {
+    return {
+      org: this.org,
+      consent: this.opts.config.consent,
+      offered: this.rows.features,
+      declared: this.opts.config.data.features.map((f) => f.name),
+      categories: this.rows.features.filter((f) => this.rows.meta.levels?.[f]),
+      rows: this.rows.rows,
+      groupColumns: this.rows.meta.groupColumns,
+    };
   }
 
-  /** Why a job's columns cannot be used: not consented to (consent.columns), or not declared at all. */
-  private columnRefusal(features: string[]): [string, string] | undefined {
-    const missing = features.filter((f) => !this.rows.features.includes(f));
-    if (missing.length === 0) return undefined;
-    const declared = new Set(this.opts.config.data.features.map((f) => f.name));
-    const withheld = missing.filter((f) => declared.has(f));
-    if (withheld.length > 0) return ['consent.columns', `the job asks for ${withheld.join(', ')}, which consent.columns does not allow (allowed: ${this.rows.features.join(', ')})`];
-    return ['data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`];
-  }
-
-  private async onVerticalOffer(m: CoordinatorMessage, spec: VerticalJobSpec, specJson: string, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
-    const { config, log } = this.opts;
-    const role = spec.guest === this.org ? 'guest' : 'host';
-    if (role === 'guest' && !this.rows.meta.labels) return refuse('data.label_column', `${this.org} is the job's guest but its data section has no label_column`);
-    const features = spec.features?.[this.org] ?? this.rows.features;
-    const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
-    this.store.save({ id: m.jobId, specJson, features });
-    const job = new VerticalParty(m.jobId, spec, this.org, this.partyData, features, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId));
-    job.shareStatistics = config.consent.share_statistics;
-    job.binding = this.partyBinding(specJson, [spec.guest, ...spec.hosts]);
-    this.vertical.set(m.jobId, job);
-    log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length }, 'vertical job accepted');
-    return this.reply(m, {
-      body: 'jobAccepted',
-      jobAccepted: {
-        trainRows: this.rows.rows,
-        validationRows: 0,
-        schemaHash: schemaHash(features, types),
-        boxPublicKey: job.box.publicKey,
-        loadReport: formatLoadReport({ ...this.rows.meta.report, file: this.org }),
-        idSetSha256: idSetDigest(m.jobId, this.rows.meta.idSetSha256),
-        boxKeyBinding: job.boxKeyBinding(),
+  /** What this node lends the job kinds (participant/kinds/). */
+  private readonly party: PartyNode = (() => {
+    const node = this;
+    return {
+      get org() {
+        return node.org;
       },
-    });
-  }
-
-  private async onScoreOffer(m: CoordinatorMessage, spec: VerticalScoreSpec, specJson: string, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
-    const { log } = this.opts;
-    const admitted = this.scoringQuota.admit(m.jobId, spec.model_job);
-    if (admitted.refused) return refuse(...admitted.refused);
-    this.store.save({ id: m.jobId, specJson, features: [] });
-    let job: ScoringParty;
-    try {
-      job = new ScoringParty(m.jobId, spec, this.org, this.data, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId), this.store.dirOf(spec.model_job), join(this.stateDir, 'score-requests'));
-    } catch (err) {
-      this.store.end(m.jobId, 'refused');
-      return refuse('model', errorMessage(err));
-    }
-    job.binding = this.partyBinding(specJson, [spec.guest, ...spec.hosts]);
-    job.quota = this.scoringQuota;
-    this.vertical.set(m.jobId, job);
-    log.info({ job: m.jobId, modelJob: spec.model_job, role: job.role }, 'scoring job accepted');
-    return this.reply(m, {
-      body: 'jobAccepted',
-      jobAccepted: { trainRows: 0, validationRows: 0, schemaHash: new Uint8Array(), boxPublicKey: job.box.publicKey, loadReport: '', idSetSha256: new Uint8Array(), boxKeyBinding: job.boxKeyBinding() },
-    });
-  }
+      get config() {
+        return node.opts.config;
+      },
+      get log() {
+        return node.opts.log;
+      },
+      get rows() {
+        return node.rows;
+      },
+      get data() {
+        return node.data;
+      },
+      get partyData() {
+        return node.partyData;
+      },
+      get store() {
+        return node.store;
+      },
+      get stateDir() {
+        return node.stateDir;
+      },
+      get scoringQuota() {
+        return node.scoringQuota;
+      },
+      verticalIo: (jobId) => node.verticalIo(jobId),
+      partyBinding: (specJson, parties) => node.partyBinding(specJson, parties),
+      dataDescription: (jobId, features) => ({
+        schemaHash: schemaHash(features, features.map((f) => node.opts.config.data.features.find((c) => c.name === f)!.type)),
+        // Counts only: the local file path stays home.
+        loadReport: formatLoadReport({ ...node.rows.meta.report, file: node.org }),
+        idSetSha256: idSetDigest(jobId, node.rows.meta.idSetSha256),
+      }),
+      createJob: (id, spec, features) => node.createJob(id, spec, features),
+      addParty: (jobId, party) => void node.vertical.set(jobId, party),
+    };
+  })();
 
   async stop(): Promise<void> {
     this.stopping = true;

@@ -13,7 +13,7 @@ import { MemoryFederation } from './helpers/memory-horizontal.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { readLedger } from '../src/ledger/read.js';
 import { Ledger } from '../src/ledger/ledger.js';
-import { replayLedger } from '../src/audit/replay.js';
+import { replayLedger } from '../src/jobs/replay.js';
 import { replayReportHtml } from '../src/audit/report.js';
 import { dataUses } from '../src/audit/show.js';
 import { CkksEngine } from '../src/he/engine.js';

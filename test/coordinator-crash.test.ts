@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { HOMO_PARTIES, TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
 import { verifyLedger } from '../src/ledger/verify.js';
-import { replayLedger } from '../src/audit/replay.js';
+import { replayLedger } from '../src/jobs/replay.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 

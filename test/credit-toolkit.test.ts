@@ -20,7 +20,7 @@ import { fairnessByGroup } from '../src/evaluation.js';
 import { auc, ks } from '../src/metrics.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
 import { readLedger } from '../src/ledger/read.js';
-import { replayLedger } from '../src/audit/replay.js';
+import { replayLedger } from '../src/jobs/replay.js';
 import { requestScores } from '../src/vertical/score-client.js';
 import { egressSummary } from '../src/cli/egress.js';
 import type { BinnedFeature } from '../src/vertical/binning.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cliPath } from '../src/federation/local-cluster.js';
 import { verifyLedger } from '../src/ledger/verify.js';
-import { replayLedger } from '../src/audit/replay.js';
+import { replayLedger } from '../src/jobs/replay.js';
 
 const run = promisify(execFile);
 

@@ -30,7 +30,7 @@ import { ksCurve } from '../src/report/model-report.js';
 import { cli } from './helpers/cli.js';
 import { loadTf } from '../src/model/tf.js';
 import { readLedger } from '../src/ledger/read.js';
-import { replayLedger } from '../src/audit/replay.js';
+import { replayLedger } from '../src/jobs/replay.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import { FedcreditError } from '../src/errors.js';
 import type { FeatureBins } from '../src/wire/messages.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HOMO_PARTIES, UCI, UCI_FEATURES, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { MemoryFederation, type MemoryRun } from './helpers/memory-horizontal.js';
-import { replayLedger } from '../src/audit/replay.js';
+import { replayLedger } from '../src/jobs/replay.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { readLedger } from '../src/ledger/read.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';

@@ -9,7 +9,7 @@ import { VerticalJobSpec } from '../src/config/schemas.js';
 import { loadDataset } from '../src/data/csv.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { readLedger } from '../src/ledger/read.js';
-import { replayLedger } from '../src/audit/replay.js';
+import { replayLedger } from '../src/jobs/replay.js';
 import { TestFederation } from './helpers/federation.js';
 import { participantJobDir, runKillingMidTraining, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 

@@ -19,7 +19,8 @@ import type { ModelPart } from '../src/vertical/party-model.js';
 import { requestScores } from '../src/vertical/score-client.js';
 import { TestFederation } from './helpers/federation.js';
 import { dataUses, formatDataUses } from '../src/audit/show.js';
-import { formatReplay, replayLedger } from '../src/audit/replay.js';
+import { formatReplay } from '../src/audit/replay.js';
+import { replayLedger } from '../src/jobs/replay.js';
 import { replayReportHtml } from '../src/audit/report.js';
 import { participantJobDir, verticalJob } from './helpers/vertical.js';
 

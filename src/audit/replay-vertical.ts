@@ -12,6 +12,8 @@ import { createHash } from 'node:crypto';
 import type { readLedger } from '../ledger/read.js';
 import { hex } from '../ledger/records.js';
 import type { ReplayJob, ReplayRound } from './replay.js';
+import { errorMessage } from '../errors.js';
+import { stepReport, TRAINING_STEP_REPORTS } from '../vertical/step-reports.js';
 
 type Entry = ReturnType<typeof readLedger>['entries'][number];
 interface BlobRef {
@@ -56,8 +58,14 @@ export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (
           }
         }
         if (b.name === 'finalize') {
-          const parts = Object.fromEntries(Object.entries(b.reports as Record<string, { part_sha256: string; epoch: number }>).map(([org, r]) => [org, r.part_sha256]));
-          finalized = { epoch: Object.values(b.reports as Record<string, { epoch: number }>)[0]!.epoch, parts };
+          let reports: [string, { epoch: number; part_sha256: string }][];
+          try {
+            reports = Object.entries(b.reports as Record<string, unknown>).map(([org, r]) => [org, stepReport(TRAINING_STEP_REPORTS, 'finalize', r, org)]);
+          } catch (err) {
+            fail(seq, errorMessage(err));
+            break;
+          }
+          finalized = { epoch: reports[0]![1].epoch, parts: Object.fromEntries(reports.map(([org, r]) => [org, r.part_sha256])) };
           const committed = epochParts.get(finalized.epoch);
           const weights = b.parts_sha256 as Record<string, string>;
           if (!committed || [guest, ...hosts].some((o) => committed[o] !== weights[o])) {

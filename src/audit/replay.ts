@@ -1,5 +1,6 @@
 /**
- * `fedcredit audit replay`: re-execute a job from its ledger with no raw data and no secret key.
+ * `fedcredit audit replay` of a horizontal job: re-execute it from its ledger with no raw data and no secret key;
+ * and the report every kind's replay fills (src/jobs/replay.ts runs each job's replay).
  *
  * For every secure sum it re-adds the logged encrypted contributions (in the logged, canonical order) and checks
  * that the result is byte-for-byte the logged aggregate, so a coordinator that dropped, duplicated or swapped an
@@ -13,9 +14,7 @@
  * starts from it), and the scorecard files from the published weights and bins.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { readLedger } from '../ledger/read.js';
+import type { readLedger } from '../ledger/read.js';
 import { hex } from '../ledger/records.js';
 import { CkksEngine } from '../he/engine.js';
 import { HorizontalVectors } from '../he/horizontal.js';
@@ -32,7 +31,6 @@ import { QuantileSearch } from '../fl/quantile-search.js';
 import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
 import { horizontalScorecard } from '../model/scorecard.js';
 import { errorMessage } from '../errors.js';
-import { replayVerticalJob } from './replay-vertical.js';
 
 export interface ReplayRound {
   round: number;
@@ -70,7 +68,7 @@ export interface ReplayReport {
   notReplayed: { jobId: string; kind: string; what: string }[];
 }
 
-interface BlobRef {
+export interface BlobRef {
   name: string;
   sha256: Uint8Array;
   size: number;
@@ -78,40 +76,10 @@ interface BlobRef {
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-export async function replayLedger(dir: string, opts: { jobId?: string } = {}): Promise<ReplayReport> {
-  const ledger = readLedger(dir);
-  const blob = (ref: BlobRef) => readFile(join(dir, 'blobs', hex(ref.sha256)));
-  const byJob = new Map<string, typeof ledger.entries>();
-  for (const e of ledger.entries) {
-    if (!e.entry.jobId || (opts.jobId && e.entry.jobId !== opts.jobId)) continue;
-    byJob.set(e.entry.jobId, [...(byJob.get(e.entry.jobId) ?? []), e]);
-  }
-  const jobs: ReplayJob[] = [];
-  const notReplayed: ReplayReport['notReplayed'] = [];
-  for (const [jobId, entries] of byJob) {
-    const submitted = entries.find((e) => e.entry.kind === 'job_submitted')?.body as Record<string, unknown> | undefined;
-    const kind = submitted?.kind;
-    if (kind === 'vertical-lr') jobs.push(await replayVerticalJob(jobId, entries, blob));
-    else if (kind === 'horizontal') jobs.push(await replayJob(jobId, entries, blob));
-    else notReplayed.push({ jobId, kind: String(kind ?? 'unknown'), what: notReplayedSummary(submitted, entries) });
-  }
-  return { ok: jobs.length > 0 && jobs.every((j) => j.failures.length === 0), jobs, notReplayed };
-}
-
-/** What the record says of a job that has nothing to replay: a scoring job changes no model. */
-function notReplayedSummary(submitted: Record<string, unknown> | undefined, entries: Entry[]): string {
-  if (!submitted) return 'no job_submitted entry: not replayed';
-  const ended = entries.find((e) => e.entry.kind === 'job_ended')?.body as { state?: string; message?: string } | undefined;
-  const outcome = ended ? (ended.state === 'failed' ? `failed (${String(ended.message ?? '').split('\n')[0]})` : String(ended.state)) : 'unfinished';
-  if (submitted.kind !== 'vertical-score') return `a ${String(submitted.kind)} job: not replayed; ${outcome}`;
-  const produced = entries.find((e) => e.entry.kind === 'scores_produced')?.body as { scored?: number; requested?: number } | undefined;
-  const scored = produced ? `, ${produced.scored} of ${produced.requested} enterprises scored` : '';
-  return `scoring with the model of ${String(submitted.model_job)}: changes no model, so nothing to replay (its data use is in \`fedcredit audit show\`); ${outcome}${scored}`;
-}
-
 type Entry = ReturnType<typeof readLedger>['entries'][number];
 
-async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) => Promise<Uint8Array>): Promise<ReplayJob> {
+/** A horizontal job's replay (the kind's audit half, src/jobs/horizontal.ts). */
+export async function replayHorizontalJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) => Promise<Uint8Array>): Promise<ReplayJob> {
   const job: ReplayJob = { jobId, name: '', purpose: '', submitter: '', state: 'unfinished', rounds: [], publishedModel: null, publishedModelOk: null, failures: [] };
   const fail = (seq: number, message: string) => job.failures.push(`entry ${seq}: ${message}`);
   let codec: VectorCodec | undefined;

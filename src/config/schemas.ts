@@ -404,16 +404,6 @@ export const JobSpec = z.discriminatedUnion('kind', [HorizontalJobSpec, Vertical
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 
-/** Every organisation a job involves. */
-export function jobParties(job: JobSpec): string[] {
-  return job.kind === 'horizontal' ? job.participants : [job.guest, ...job.hosts];
-}
-
-/** The consent a job needs: scoring uses the data the way the training job it scores with did. */
-export function consentKind(job: JobSpec): 'horizontal' | 'vertical-lr' {
-  return job.kind === 'vertical-score' ? 'vertical-lr' : job.kind;
-}
-
 export function ckksParamsOf(job: HorizontalJobSpec) {
   return {
     polyModulusDegree: job.encryption.poly_modulus_degree,

@@ -1,0 +1,33 @@
+/** A horizontal job on the coordinator: JobRun; after a restart it continues from the round after the last closed one. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HorizontalJobSpec } from '../../src/config/schemas.js';
+import { toFloat32 } from '../../src/fl/vector-codec.js';
+import type { Preprocessing } from '../../src/wire/messages.js';
+import { JobRun } from '../job-run.js';
+import type { CoordinatorKind } from './kind.js';
+
+export const horizontal: CoordinatorKind<'horizontal'> = {
+  start: (id, spec, submitter, ctx) => new JobRun(id, spec, submitter, ctx),
+  resume({ id, submitter, file, features, entries: list }, { ledgerDir }) {
+    const spec = HorizontalJobSpec.parse({ ...file, ...(features ? { features } : {}) });
+    const prep = list.find((e) => e.entry.kind === 'preprocessing_ready')?.body as Preprocessing | undefined;
+    if (!prep) return { reason: 'the coordinator restarted before the job had its keys and feature statistics; resubmit the job' };
+    const closed = list.filter((e) => e.entry.kind === 'round_closed').at(-1);
+    const modelRef = closed?.entry.blobs.find((b) => b.name === 'model');
+    const resume = {
+      // A binned job's preprocessing carries the bins and WOE every participant transforms its rows with.
+      preprocessing: {
+        features: prep.features,
+        mean: prep.mean,
+        scale: prep.scale,
+        bins: prep.bins ?? [],
+        clipLow: (prep as { clip_low?: number[] }).clip_low ?? [],
+        clipHigh: (prep as { clip_high?: number[] }).clip_high ?? [],
+      },
+      roundsDone: closed ? (closed.body as { round: number }).round : 0,
+      weights: modelRef ? toFloat32(readFileSync(join(ledgerDir, 'blobs', Buffer.from(modelRef.sha256).toString('hex')))) : undefined,
+    };
+    return { start: (ctx) => new JobRun(id, spec, submitter, ctx, resume) };
+  },
+};

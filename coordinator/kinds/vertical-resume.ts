@@ -1,0 +1,35 @@
+/** Where a vertical job (training or scoring) stands in its ledger, for a restarted coordinator to continue it. */
+import { existsSync, readFileSync } from 'node:fs';
+import type { LedgerReadEntry } from '../../src/ledger/read.js';
+import { arbiterKeyFile, type VerticalResumePoint } from '../vertical-run.js';
+
+/** A recorded job file without the sections it left out (recorded as null). */
+export const present = (file: Record<string, unknown>) => Object.fromEntries(Object.entries(file).filter(([, v]) => v !== null && v !== undefined));
+
+/**
+ * Every step completed (with the parties' reports and state digests, which the job's flow reads again instead of
+ * running the step), the attempt to run the interrupted step with, and the arbiter's CKKS secret key from the
+ * coordinator's state folder. The parties keep their state in memory, or in their job folders if they restarted
+ * too, so the interrupted step runs again from its start at every party.
+ */
+export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'plaintext' | 'none', list: LedgerReadEntry[], stateDir: string): VerticalResumePoint | { reason: string } {
+  if (!list.some((e) => e.entry.kind === 'keys_ready')) return { reason: 'the coordinator restarted before the job\'s keys were in place; resubmit the job' };
+  let secretKey: Uint8Array | undefined;
+  if (scheme === 'ckks') {
+    const file = arbiterKeyFile(stateDir, jobId);
+    if (!existsSync(file)) return { reason: `the arbiter's CKKS secret key of the job is not in ${file}; resubmit the job` };
+    secretKey = readFileSync(file);
+  }
+  const steps: VerticalResumePoint['steps'] = new Map();
+  for (const e of list) {
+    if (e.entry.kind !== 'step_completed') continue;
+    const b = e.body as { step: number; name: string; epoch: number; batch: number; parts_sha256?: Record<string, string>; reports?: Record<string, Record<string, unknown>> };
+    steps.set(b.step, { name: b.name, epoch: b.epoch, batch: b.batch, parts: b.parts_sha256 ?? {}, reports: b.reports ?? {} });
+  }
+  const interrupted = Math.max(0, ...steps.keys()) + 1;
+  // Above every attempt of the interrupted step the parties may have been asked for (pauses and resumptions).
+  const attempts = list.filter((e) => (e.entry.kind === 'job_paused' || e.entry.kind === 'job_resumed') && e.body.step === interrupted).map((e) => Number(e.body.attempt) || 0);
+  const recorded = new Map<string, number>();
+  for (const e of list) recorded.set(e.entry.kind, (recorded.get(e.entry.kind) ?? 0) + 1);
+  return { steps, nextAttempt: Math.max(0, ...attempts) + 1, recorded, secretKey };
+}

@@ -1,0 +1,42 @@
+/** A vertical-lr job at a party (guest or host): VerticalParty runs the steps the arbiter asks for. */
+import type { JobKindName } from '../../src/jobs/kind.js';
+import { VerticalParty } from '../vertical-job.js';
+import { errorMessage } from '../../src/errors.js';
+import type { ParticipantKind, PartyNode } from './kind.js';
+
+/** A vertical job that cannot be rejoined: its aligned rows, which a restart keeps, were not there. */
+export function abandonUnaligned(node: PartyNode, id: string, kind: JobKindName): void {
+  node.log.warn({ job: id, kind }, 'a job was interrupted before it had aligned its rows (or is a scoring job); it cannot be rejoined');
+  node.store.end(id, 'abandoned');
+}
+
+export const verticalLr: ParticipantKind<'vertical-lr'> = {
+  async accept(node, offer, spec) {
+    const { config, log, org, rows } = node;
+    const role = spec.guest === org ? 'guest' : 'host';
+    if (role === 'guest' && !rows.meta.labels) return offer.refuse('data.label_column', `${org} is the job's guest but its data section has no label_column`);
+    const features = spec.features?.[org] ?? rows.features;
+    node.store.save({ id: offer.jobId, specJson: offer.specJson, features });
+    const job = new VerticalParty(offer.jobId, spec, org, node.partyData, features, node.verticalIo(offer.jobId), log, node.store.dirOf(offer.jobId));
+    job.shareStatistics = config.consent.share_statistics;
+    job.binding = node.partyBinding(offer.specJson, [spec.guest, ...spec.hosts]);
+    node.addParty(offer.jobId, job);
+    log.info({ job: offer.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length }, 'vertical job accepted');
+    return offer.accept({
+      trainRows: rows.rows,
+      validationRows: 0,
+      ...node.dataDescription(offer.jobId, features),
+      boxPublicKey: job.box.publicKey,
+      boxKeyBinding: job.boxKeyBinding(),
+    });
+  },
+  async restore(node, stored, spec) {
+    const job = await VerticalParty.restore(stored.id, spec, node.org, node.partyData, stored.features, node.verticalIo(stored.id), node.log, node.store.dirOf(stored.id)).catch((err) => {
+      node.log.warn({ job: stored.id, err: errorMessage(err) }, 'a vertical job could not be restored');
+      return undefined;
+    });
+    if (!job) return abandonUnaligned(node, stored.id, spec.kind);
+    job.shareStatistics = node.config.consent.share_statistics;
+    node.addParty(stored.id, job);
+  },
+};

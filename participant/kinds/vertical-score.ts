@@ -1,0 +1,28 @@
+/** A scoring job at a party: ScoringParty computes its partial scores with the part it kept from the training job. */
+import { join } from 'node:path';
+import { errorMessage } from '../../src/errors.js';
+import { ScoringParty } from '../vertical-score.js';
+import type { ParticipantKind } from './kind.js';
+import { abandonUnaligned } from './vertical-lr.js';
+
+export const verticalScore: ParticipantKind<'vertical-score'> = {
+  async accept(node, offer, spec) {
+    const admitted = node.scoringQuota.admit(offer.jobId, spec.model_job);
+    if (admitted.refused) return offer.refuse(...admitted.refused);
+    node.store.save({ id: offer.jobId, specJson: offer.specJson, features: [] });
+    let job: ScoringParty;
+    try {
+      job = new ScoringParty(offer.jobId, spec, node.org, node.data, node.verticalIo(offer.jobId), node.log, node.store.dirOf(offer.jobId), node.store.dirOf(spec.model_job), join(node.stateDir, 'score-requests'));
+    } catch (err) {
+      node.store.end(offer.jobId, 'refused');
+      return offer.refuse('model', errorMessage(err));
+    }
+    job.binding = node.partyBinding(offer.specJson, [spec.guest, ...spec.hosts]);
+    job.quota = node.scoringQuota;
+    node.addParty(offer.jobId, job);
+    node.log.info({ job: offer.jobId, modelJob: spec.model_job, role: job.role }, 'scoring job accepted');
+    return offer.accept({ trainRows: 0, validationRows: 0, schemaHash: new Uint8Array(), boxPublicKey: job.box.publicKey, loadReport: '', idSetSha256: new Uint8Array(), boxKeyBinding: job.boxKeyBinding() });
+  },
+  // The guest read and deleted its list of ids at the offer: a scoring job is not rejoined.
+  restore: async (node, stored, spec) => abandonUnaligned(node, stored.id, spec.kind),
+};

@@ -1,0 +1,27 @@
+/** Data-use rules every kind that trains on an owner's data is checked against; each kind composes them in order. */
+import { binningConflict } from '../credit/settle.js';
+import type { BinningSpec } from '../config/schemas.js';
+import type { DataOwner, Refusal } from './kind.js';
+
+export function plaintextRefusal(scheme: string, owner: DataOwner): Refusal | undefined {
+  if (scheme === 'plaintext' && !owner.consent.allow_plaintext) return ['consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false'];
+  return undefined;
+}
+
+export function roundsRefusal(count: number, unit: 'rounds' | 'epochs', owner: DataOwner): Refusal | undefined {
+  if (count > owner.consent.max_rounds) return ['consent.max_rounds', `the job asks for ${count} ${unit}; consent.max_rounds is ${owner.consent.max_rounds}`];
+  return undefined;
+}
+
+/** Why a job's columns cannot be used: not consented to (consent.columns), or not declared at all. */
+export function columnRefusal(features: string[], owner: DataOwner): Refusal | undefined {
+  const missing = features.filter((f) => !owner.offered.includes(f));
+  if (missing.length === 0) return undefined;
+  const withheld = missing.filter((f) => owner.declared.includes(f));
+  if (withheld.length > 0) return ['consent.columns', `the job asks for ${withheld.join(', ')}, which consent.columns does not allow (allowed: ${owner.offered.join(', ')})`];
+  return ['data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`];
+}
+
+export function binningRefusal(binning: BinningSpec | undefined, features: string[], owner: DataOwner): Refusal | undefined {
+  return binningConflict(binning, features.map((name) => ({ name, category: owner.categories.includes(name) })));
+}

@@ -1,0 +1,120 @@
+/**
+ * The job-kind registry: every kind of the job-file union is declared (and has its coordinator and participant
+ * halves), and the consent rules a kind composes refuse with the rule and the words the participant used before
+ * the kinds were split out of participant/node.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { JobSpec, ParticipantConfig } from '../src/config/schemas.js';
+import { jobKind, kindOf } from '../src/jobs/registry.js';
+import type { DataOwner } from '../src/jobs/kind.js';
+import { coordinatorKind, coordinatorKindOf } from '../coordinator/kinds/index.js';
+import { participantKindOf } from '../participant/kinds/index.js';
+
+const horizontalFile = (extra: Record<string, unknown> = {}) =>
+  JobSpec.parse({ name: 'h', kind: 'horizontal', purpose: 'test', participants: ['bank-a', 'bank-b'], model: { type: 'logistic' }, training: { rounds: 20 }, ...extra });
+const verticalFile = (extra: Record<string, unknown> = {}) => JobSpec.parse({ name: 'v', kind: 'vertical-lr', purpose: 'test', guest: 'bank', hosts: ['tax', 'power'], ...extra });
+const scoreFile = () => JobSpec.parse({ name: 's', kind: 'vertical-score', purpose: 'test', model_job: 'job-1', guest: 'bank', hosts: ['tax'], ids_file: 'ids.txt' });
+
+function owner(overrides: Partial<Omit<DataOwner, 'consent'>> & { consent?: Record<string, unknown> } = {}): DataOwner {
+  const { consent, ...rest } = overrides;
+  return {
+    org: 'bank',
+    consent: ParticipantConfig.shape.consent.parse(consent ?? {}),
+    offered: ['x1', 'x2', 'sector'],
+    declared: ['x1', 'x2', 'sector', 'secret'],
+    categories: ['sector'],
+    rows: 1000,
+    groupColumns: ['region'],
+    ...rest,
+  };
+}
+
+describe('job-kind registry', () => {
+  it('declares every kind of the job-file union, with its coordinator and participant halves', () => {
+    const union = JobSpec.options.map((o) => o.shape.kind.value);
+    expect(union).toHaveLength(3);
+    for (const name of union) {
+      expect(jobKind(name)?.name).toBe(name);
+      expect(coordinatorKind(name)).toBeDefined();
+    }
+    for (const file of [horizontalFile(), verticalFile(), scoreFile()]) {
+      expect(kindOf(file).name).toBe(file.kind);
+      expect(kindOf(file).schema.parse(file)).toEqual(file);
+      expect(typeof coordinatorKindOf(file).start).toBe('function');
+      expect(typeof coordinatorKindOf(file).resume).toBe('function');
+      expect(typeof participantKindOf(file).accept).toBe('function');
+      expect(typeof participantKindOf(file).restore).toBe('function');
+    }
+    expect(jobKind('gbdt')).toBeUndefined();
+    expect(jobKind('toString')).toBeUndefined();
+    expect(coordinatorKind('constructor')).toBeUndefined();
+  });
+
+  it('names each job\'s parties (a vertical job\'s guest first) and the consent entry that admits it', () => {
+    expect(kindOf(horizontalFile()).parties(horizontalFile())).toEqual(['bank-a', 'bank-b']);
+    expect(kindOf(verticalFile()).parties(verticalFile())).toEqual(['bank', 'tax', 'power']);
+    expect(kindOf(scoreFile()).parties(scoreFile())).toEqual(['bank', 'tax']);
+    // Scoring uses the data the way the training job it scores with did.
+    expect([horizontalFile(), verticalFile(), scoreFile()].map((f) => kindOf(f).consentKind)).toEqual(['horizontal', 'vertical-lr', 'vertical-lr']);
+  });
+
+  it('reads a finished job\'s planned rounds or epochs from its recorded job file', () => {
+    expect(jobKind('horizontal')!.finished.plannedUnits({ training: { rounds: 7 } })).toBe(7);
+    expect(jobKind('vertical-lr')!.finished.plannedUnits({ training: { epochs: 12 } })).toBe(12);
+    expect(jobKind('vertical-score')!.finished).toMatchObject({ producesModel: false });
+    expect(jobKind('vertical-score')!.finished.plannedUnits({})).toBe(1);
+  });
+});
+
+describe('consent rules per kind', () => {
+  const refusal = (file: JobSpec, o = owner()) => kindOf(file).policy?.refusal(file, o);
+
+  it('refuses plaintext jobs without consent.allow_plaintext, in both training kinds', () => {
+    const message = ['consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false'];
+    expect(refusal(horizontalFile({ encryption: { scheme: 'plaintext' }, features: ['x1'] }))).toEqual(message);
+    expect(refusal(verticalFile({ encryption: { scheme: 'plaintext' }, features: { bank: ['x1'] } }))).toEqual(message);
+    expect(refusal(horizontalFile({ encryption: { scheme: 'plaintext' }, features: ['x1'] }), owner({ consent: { allow_plaintext: true } }))).toBeUndefined();
+  });
+
+  it('counts rounds for horizontal jobs and epochs for vertical ones against consent.max_rounds', () => {
+    const o = owner({ consent: { max_rounds: 10 } });
+    expect(refusal(horizontalFile({ features: ['x1'] }), o)).toEqual(['consent.max_rounds', 'the job asks for 20 rounds; consent.max_rounds is 10']);
+    expect(refusal(verticalFile({ training: { epochs: 11 }, features: { bank: ['x1'] } }), o)).toEqual(['consent.max_rounds', 'the job asks for 11 epochs; consent.max_rounds is 10']);
+  });
+
+  it('tells a column withheld by consent.columns from one the owner does not have', () => {
+    expect(refusal(horizontalFile({ features: ['x1', 'secret'] }))).toEqual(['consent.columns', 'the job asks for secret, which consent.columns does not allow (allowed: x1, x2, sector)']);
+    expect(refusal(verticalFile({ features: { bank: ['x1', 'nowhere'] } }))).toEqual(['data.features', 'the job uses columns this participant does not offer: nowhere']);
+  });
+
+  it('refuses categories and special values in horizontal jobs only, and min_rows before any alignment', () => {
+    expect(refusal(horizontalFile())).toEqual([
+      'data.features',
+      'sector is a category (type: category); horizontal jobs do not bin categories yet: list the job\'s features without it',
+    ]);
+    expect(refusal(horizontalFile({ features: ['x1'], binning: { features: { x1: { special_values: [-1] } } } }))).toEqual([
+      'binning.features.x1.special_values',
+      'horizontal jobs do not count special values in their secure histograms yet: remove binning.features.x1.special_values',
+    ]);
+    expect(refusal(horizontalFile({ features: ['x1'] }), owner({ consent: { min_rows: 5000 } }))).toEqual(['consent.min_rows', 'the job would use 1000 rows of this data owner; consent.min_rows is 5000']);
+    // A vertical job checks min_rows on the aligned enterprises, after the PSI, not here.
+    expect(refusal(verticalFile({ features: { bank: ['x1'] } }), owner({ consent: { min_rows: 5000 } }))).toBeUndefined();
+    // A vertical job reads a category through the WOE of its levels: it needs binning.
+    expect(refusal(verticalFile())?.[0]).toBe('binning');
+  });
+
+  it('refuses a fairness grouping by a column the owner does not list in data.group_columns', () => {
+    expect(refusal(verticalFile({ features: { bank: ['x1'] }, fairness: { party: 'bank', column: 'size' } }))).toEqual([
+      'data.group_columns',
+      'the job groups its fairness figures by size, which bank does not list in data.group_columns (listed: region)',
+    ]);
+    expect(refusal(verticalFile({ features: { bank: ['x1'] }, fairness: { party: 'bank', column: 'region' } }))).toBeUndefined();
+  });
+
+  it('lists the owner\'s columns a job uses, and checks no rule for scoring (consent.scoring bounds it)', () => {
+    const o = owner();
+    expect(kindOf(horizontalFile()).policy!.columns(horizontalFile(), o)).toEqual(['x1', 'x2', 'sector']);
+    expect(kindOf(verticalFile({ features: { bank: ['x2'] } })).policy!.columns(verticalFile({ features: { bank: ['x2'] } }), o)).toEqual(['x2']);
+    expect(kindOf(scoreFile()).policy).toBeUndefined();
+  });
+});
