@@ -4,7 +4,6 @@
  * src/fl/secure-sum-round.ts, the computation on the rows in ./job-state.ts; this is the I/O between them.
  */
 import type { HorizontalJobSpec } from '../src/config/schemas.js';
-import { formatLoadReport } from '../src/data/csv.js';
 import type { RowStore } from '../src/data/row-store.js';
 import { StoredSplit } from '../src/data/split.js';
 import { applyAggregate } from '../src/fl/fedavg.js';
@@ -13,7 +12,7 @@ import type { Keys } from '../src/fl/vector-codec.js';
 import type { Logger } from '../src/log.js';
 import type { Tf } from '../src/model/tf.js';
 import type { CoordinatorMessage, JobAccepted, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
-import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
+import { ParticipantJob, type DataDescription } from './job-state.js';
 
 /** What a horizontal job uses of its node: the rows, TensorFlow, the log, and where the job's keys are kept. */
 export interface HorizontalNode {
@@ -44,17 +43,14 @@ export class HorizontalJob {
     return this.state.id;
   }
 
-  /** The answer to the offer: row counts, the schema's hash (`types` of the job's features), keys and fingerprints. */
-  accepted(types: string[]): JobAccepted {
-    const { state, node } = this;
+  /** The answer to the offer: row counts, the description of the data behind the job, keys and fingerprints. */
+  accepted(description: DataDescription): JobAccepted {
+    const { state } = this;
     return {
       trainRows: state.trainRows,
       validationRows: state.validationRows,
-      schemaHash: schemaHash(state.features, types),
+      ...description,
       boxPublicKey: state.box.publicKey,
-      // Counts only: the local file path stays home.
-      loadReport: formatLoadReport({ ...node.rows.meta.report, file: node.organisation }),
-      idSetSha256: idSetDigest(state.id, node.rows.meta.idSetSha256),
       boxKeyBinding: state.boxKeyBinding(),
     };
   }

@@ -21,7 +21,9 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainOnBlocks, type RowBlocks } from '../src/model/network.js';
 import type { Tf } from '../src/model/tf.js';
 import { seedFrom } from '../src/random.js';
-import type { EncryptedVector, KeyDelivery, KeysPublished, Preprocessing, Recipient, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
+import { formatLoadReport } from '../src/data/csv.js';
+import type { RowStoreMeta } from '../src/data/row-store.js';
+import type { EncryptedVector, JobAccepted, KeyDelivery, KeysPublished, Preprocessing, Recipient, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
 
 /**
  * Fingerprint of the id set a job uses: SHA-256 of the job id and the row store's id-set digest (itself over the
@@ -33,6 +35,18 @@ export function idSetDigest(jobId: string, idSetSha256: string): Uint8Array {
 
 export function schemaHash(features: string[], types: string[]): Uint8Array {
   return createHash('sha256').update(JSON.stringify(features.map((f, i) => [f, types[i]]))).digest();
+}
+
+/** What a jobAccepted reply says of the data behind a job: its schema digest, its load report and its id-set digest. */
+export type DataDescription = Pick<JobAccepted, 'schemaHash' | 'loadReport' | 'idSetSha256'>;
+
+export function dataDescription(jobId: string, organisation: string, features: string[], types: string[], meta: RowStoreMeta): DataDescription {
+  return {
+    schemaHash: schemaHash(features, types),
+    // Counts only: the local file path stays home.
+    loadReport: formatLoadReport({ ...meta.report, file: organisation }),
+    idSetSha256: idSetDigest(jobId, meta.idSetSha256),
+  };
 }
 
 /** What the lead's signature on the CKKS public key covers: the key and the parameters it was made under. */

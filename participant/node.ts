@@ -21,7 +21,7 @@ import type { Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, JobAccepted, JobOffer, ParticipantMessage, ParticipantReply } from '../src/wire/messages.js';
-import { idSetDigest, schemaHash } from './job-state.js';
+import { dataDescription } from './job-state.js';
 import { HorizontalJob } from './horizontal-job.js';
 import { JobStore } from './job-store.js';
 import { OwnRecord, ledgerRollback } from './own-record.js';
@@ -432,12 +432,7 @@ export class ParticipantNode {
       },
       verticalIo: (jobId) => node.verticalIo(jobId),
       partyBinding: (specJson, parties) => node.partyBinding(specJson, parties),
-      dataDescription: (jobId, features) => ({
-        schemaHash: schemaHash(features, features.map((f) => node.opts.config.data.features.find((c) => c.name === f)!.type)),
-        // Counts only: the local file path stays home.
-        loadReport: formatLoadReport({ ...node.rows.meta.report, file: node.org }),
-        idSetSha256: idSetDigest(jobId, node.rows.meta.idSetSha256),
-      }),
+      dataDescription: (jobId, features) => dataDescription(jobId, node.org, features, features.map((f) => node.opts.config.data.features.find((c) => c.name === f)!.type), node.rows.meta),
       createJob: (id, spec, features) => node.createJob(id, spec, features),
       addParty: (jobId, party) => void node.vertical.set(jobId, party),
     };

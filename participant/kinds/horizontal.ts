@@ -6,13 +6,12 @@ export const horizontal: ParticipantKind<'horizontal'> = {
     const { log, org, rows } = node;
     if (!rows.meta.labels) return offer.refuse('data.label_column', `${org}'s data section has no label_column; horizontal participants hold labels`);
     const features = spec.features ?? rows.features;
-    const types = features.map((f) => node.config.data.features.find((c) => c.name === f)!.type);
     const job = await node.createJob(offer.jobId, spec, features);
     job.state.binding = node.partyBinding(offer.specJson, spec.participants);
     node.store.save({ id: offer.jobId, specJson: offer.specJson, features });
     log.info({ job: offer.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, trainRows: job.state.trainRows, validationRows: job.state.validationRows }, 'job accepted');
     if (spec.encryption.scheme === 'plaintext') log.warn({ job: offer.jobId }, 'PLAINTEXT MODE: this job sends model updates unencrypted (comparison/debugging only)');
-    return offer.accept(job.accepted(types));
+    return offer.accept(job.accepted(node.dataDescription(offer.jobId, features)));
   },
   async restore(node, stored, spec) {
     if (spec.encryption.scheme === 'ckks' && !stored.keys?.secretKey) {

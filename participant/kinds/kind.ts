@@ -11,6 +11,7 @@ import type { Logger } from '../../src/log.js';
 import type { JobAccepted } from '../../src/wire/messages.js';
 import type { HorizontalJobSpec } from '../../src/config/schemas.js';
 import type { HorizontalJob } from '../horizontal-job.js';
+import type { DataDescription } from '../job-state.js';
 import type { JobStore, StoredJob } from '../job-store.js';
 import type { ScoringQuota } from '../scoring-quota.js';
 import type { PartyChannel, PartyIo } from '../vertical-channel.js';
@@ -31,7 +32,7 @@ export interface PartyNode {
   verticalIo(jobId: string): PartyIo;
   partyBinding(specJson: string, parties: string[]): JobBinding | undefined;
   /** The job's schema digest, load report and id-set digest, as a jobAccepted reply carries them. */
-  dataDescription(jobId: string, features: string[]): Pick<JobAccepted, 'schemaHash' | 'loadReport' | 'idSetSha256'>;
+  dataDescription(jobId: string, features: string[]): DataDescription;
   /** A horizontal job's state, kept by the node for its messages. */
   createJob(id: string, spec: HorizontalJobSpec, features: string[]): Promise<HorizontalJob>;
   /** A vertical or scoring job's party, whose steps and peer payloads the node routes to it. */

@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { JobRun } from '../../coordinator/job-run.js';
 import type { SessionRegistry } from '../../coordinator/job-base.js';
 import { HorizontalJob } from '../../participant/horizontal-job.js';
+import { dataDescription } from '../../participant/job-state.js';
 import { OwnRecord } from '../../participant/own-record.js';
 import { HorizontalJobSpec } from '../../src/config/schemas.js';
 import { validateConfig } from '../../src/config/load.js';
@@ -81,7 +82,7 @@ class MemoryParticipant {
         const { tf } = await loadTf();
         const job = await HorizontalJob.open(m.jobId, spec, features, { organisation: this.organisation, rows: this.rows, tf, log: silent, saveKeys: () => undefined });
         this.jobs.set(m.jobId, job);
-        return this.send(m, { body: 'jobAccepted', jobAccepted: job.accepted(features.map((f) => this.data.features.find((c) => c.name === f)!.type)) });
+        return this.send(m, { body: 'jobAccepted', jobAccepted: job.accepted(dataDescription(m.jobId, this.organisation, features, features.map((f) => this.data.features.find((c) => c.name === f)!.type), this.rows.meta)) });
       }
       case 'jobEnded':
         this.jobs.get(m.jobId)?.dispose();
