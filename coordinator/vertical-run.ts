@@ -20,7 +20,7 @@ import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
 import { hex } from '../src/ledger/records.js';
-import { arbiterDecrypt } from '../src/vertical/cipher.js';
+import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/opener.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { JobBase, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
@@ -69,6 +69,8 @@ const SILENT_RETRIES = 1;
 export abstract class VerticalBase extends JobBase {
   protected engine?: CkksEngine;
   protected secretKey?: Uint8Array;
+  /** What decrypts the parties' masked gradients (training only): the arbiter's single CKKS key today. */
+  protected opener?: Opener;
   protected step = 0;
   protected attempt = 0;
   /**
@@ -132,8 +134,8 @@ export abstract class VerticalBase extends JobBase {
       if (this.decrypted.some((d) => d.party === from)) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} already had a gradient decrypted in step ${this.step}`);
       const expected = this.gradientLength.get(from);
       if (count !== expected) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} asked for ${count} gradient values; its ${expected ?? 0} columns give ${expected ?? 0}`);
-      if (this.scheme === 'none') throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
-      const values = arbiterDecrypt(this.scheme, this.engine, this.secretKey, ciphertext, count);
+      if (!this.opener) throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
+      const values = this.opener.openGradient(ciphertext, count);
       this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
       this.progressAt = Date.now();
       await this.send(from, m.round, { body: 'decryptReply', decryptReply: { attempt, values: float64Bytes(values) } });
@@ -179,12 +181,14 @@ export abstract class VerticalBase extends JobBase {
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       const keys = this.engine.generateArbiterKeys();
       this.secretKey = keys.secretKey;
+      this.opener = ckksOpener(this.engine, keys.secretKey);
       const file = arbiterKeyFile(this.stateDir, this.id);
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });
       await writeFile(file, keys.secretKey, { mode: 0o600 });
       setup = { ckksPublicKey: keys.publicKey, galoisKeys: keys.galoisKeys, paramsFingerprint: this.engine.fingerprint, ...common };
     } else {
       if (this.scheme === 'plaintext') {
+        this.opener = plaintextOpener;
         this.log.warn({ job: this.id }, 'PLAINTEXT MODE: partial scores and gradients cross the wire unencrypted; for comparison and debugging only');
         this.emit('keys', 'plaintext mode: nothing is encrypted (comparison/debugging only)');
       }
@@ -390,6 +394,7 @@ export class VerticalRun extends VerticalBase {
       this.engine?.dispose();
       this.engine = undefined;
       this.secretKey = undefined;
+      this.opener = undefined;
       // The job is over: the arbiter's key goes (a crash skips this, and the restarted coordinator resumes with it).
       await this.forgetArbiterKey();
       this.endWatchers();
@@ -406,12 +411,16 @@ export class VerticalRun extends VerticalBase {
     if (this.scheme === 'ckks') {
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       this.secretKey = this.replay!.secretKey;
+      this.opener = ckksOpener(this.engine, this.secretKey!);
+    } else if (this.scheme === 'plaintext') {
+      this.opener = plaintextOpener;
     }
     await this.recordResumption();
   }
 
   private async forgetArbiterKey(): Promise<void> {
     this.secretKey = undefined;
+    this.opener = undefined;
     await rm(dirname(arbiterKeyFile(this.stateDir, this.id)), { recursive: true, force: true }).catch((err: unknown) =>
       this.log.error({ job: this.id, err: errorMessage(err) }, "the arbiter's secret key of an ended job could not be deleted; delete it by hand"),
     );
