@@ -15,6 +15,8 @@ import { describeIds, PreparedIdSet, type IdFormat } from '../src/psi/ids.js';
 import { GuestPsi, HostPsi, type PsiLink } from '../src/psi/stream.js';
 import { maskedShare, openShares, type MaskPeer } from '../src/vertical/secure-sum.js';
 import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
+import { Superseded, type PeerPort } from '../src/vertical/lr/port.js';
+import { decodePayload, encodePayload } from '../src/vertical/lr/payloads.js';
 
 /** How a vertical job talks to its peers and the arbiter (through the coordinator). */
 export interface PartyIo {
@@ -27,9 +29,6 @@ export interface PartyIo {
  * until the next step reads them. Removed when the job ends.
  */
 export const PSI_DIR = 'psi';
-
-/** A step's attempt gave way to a newer one: its work stops quietly. */
-export class Superseded extends Error {}
 
 interface Waiter {
   resolve: (bytes: Uint8Array) => void;
@@ -235,6 +234,28 @@ export abstract class PartyChannel {
       () => undefined,
     );
     return run;
+  }
+
+  /**
+   * The PeerPort of one attempt of a step: payloads encoded by kind, sealed to the recipient and relayed by the
+   * coordinator; the arbiter reached through the coordinator.
+   */
+  protected port(step: number, attempt: number): PeerPort {
+    return {
+      self: this.org,
+      guest: this.guest,
+      hosts: this.hosts,
+      send: (to, kind, value) => this.send(to, kind, step, attempt, encodePayload(kind, value)),
+      receive: async (from, kind) => decodePayload(kind, await this.receive(from, kind, step, attempt)),
+      openGradient: async (masked, count) => {
+        await this.io.decrypt(step, attempt, masked, count);
+        return toFloat64(await this.receiveDecrypted(step, attempt));
+      },
+      sendScoreShare: (scores, purpose) => this.sendScoreShare(scores, step, attempt, purpose),
+      receiveScoreSum: (rows) => this.receiveScoreSum(rows, step, attempt),
+      checkpoint: () => this.requireCurrent(step, attempt),
+      current: () => this.current.step === step && this.current.attempt === attempt,
+    };
   }
 
   // ---------------------------------------------------------------------------------------------------------

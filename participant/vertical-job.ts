@@ -8,26 +8,25 @@
  * one, whose waits are cancelled; the model is rolled back to where the step began, so a retried step computes
  * exactly what the first attempt would have.
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
-import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
-import { CkksEngine, VERTICAL_CKKS_PARAMS, type BatchColumns } from '../src/he/ckks.js';
-import { toFloat64 } from '../src/fl/vector-codec.js';
+import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
 import { idReport } from '../src/psi/ids.js';
 import { GuestPsi } from '../src/psi/stream.js';
 import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
 import { auc, ks } from '../src/metrics.js';
 import { evaluateCredit } from '../src/evaluation.js';
-import { Rng, seededShuffle } from '../src/random.js';
-import { ckksCipher, plaintextCipher, type PreparedGradient, type VerticalCipher } from '../src/vertical/cipher.js';
+import { ckksCipher, plaintextCipher, type VerticalCipher } from '../src/vertical/cipher.js';
 import { fitCalibration, modelPartDigest, PartyModel, type Alignment, type ModelPart } from '../src/vertical/party-model.js';
 import { holdoutOfDigest } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
-import { PartyChannel, PSI_DIR, Superseded, type PartyIo } from './vertical-channel.js';
+import { PartyChannel, PSI_DIR, type PartyIo } from './vertical-channel.js';
+import { BatchTrainer, guestBatch, hostBatch } from '../src/vertical/lr/batch.js';
 import { BOX_KEY_FILE, PROGRESS_FILE, SETUP_FILE, validationScoresFile } from './job-store.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
@@ -65,12 +64,6 @@ const BOX_KEY = BOX_KEY_FILE;
 const SETUP = SETUP_FILE;
 const PROGRESS = PROGRESS_FILE;
 const BINNING = 'binning.json';
-
-/**
- * What a party keeps of its batches' encoded columns across epochs (16 diagonals of 128 KiB for up to 16 columns:
- * 2 MiB per batch, so 64 batches of 4,096 rows); batches past it are encoded again every epoch.
- */
-const KEPT_COLUMNS_BYTES = 128 * 2 ** 20;
 
 interface SavedSnapshot {
   weights: number[];
@@ -116,54 +109,6 @@ interface HostBinResult {
   selected: boolean;
 }
 
-/**
- * Encode a gradient's plaintexts one per turn of the event loop until done, so that a message arriving meanwhile
- * waits for one encoding (~0.6 ms) at most; maskedGradient encodes whatever is left when [[d]] comes first.
- */
-function encodeAhead(input: PreparedGradient): void {
-  if (encoding.has(input)) return;
-  encoding.add(input);
-  const next = () => {
-    try {
-      if (input.encodeNext()) setImmediate(next);
-    } catch {
-      // Only a head start: the job ended (engine gone) or the input is spent. maskedGradient encodes what is missing
-      // and reports any real error in its step.
-    }
-  };
-  setImmediate(next);
-}
-const encoding = new WeakSet<PreparedGradient>();
-
-/**
- * Run a computation in steps with a turn of the event loop between them (see CkksEngine.maskedGradientSteps),
- * stopping (and freeing what the steps hold) as soon as a newer attempt of the step has begun.
- */
-async function stepsWithPauses<T>(steps: Generator<void, T, void>, stillCurrent: () => boolean): Promise<T> {
-  try {
-    for (;;) {
-      const next = steps.next();
-      if (next.done) return next.value;
-      await new Promise((resolve) => setImmediate(resolve));
-      if (!stillCurrent()) throw new Superseded('superseded by a newer attempt');
-    }
-  } finally {
-    steps.return(undefined as never);
-  }
-}
-
-/** What a party needs for one batch of training besides [[d]]. */
-interface BatchWork {
-  epoch: number;
-  batch: number;
-  rows: Uint32Array;
-  /** One mask value per slot, drawn for this batch only. */
-  mask: Float64Array;
-  input: PreparedGradient;
-  /** A host's encrypted partial scores and the weights they were computed with. */
-  partial?: { weights: Float64Array; bytes: Uint8Array };
-}
-
 export class VerticalParty extends PartyChannel {
   /** The data owner's consent.share_statistics: its feature statistics go into the job's record when the job asks. */
   shareStatistics = false;
@@ -190,17 +135,8 @@ export class VerticalParty extends PartyChannel {
   private scorecard?: Scorecard;
   /** The PSI step's folder of aligned rows, read when the next step begins (so the PSI itself never loads the rows). */
   private alignedDir?: string;
-  /** The next batch's work, begun at the end of the batch before. */
-  private nextBatch?: BatchWork;
-  /** The training rows in the order the fixed batch partition cuts them (batchRows). */
-  private partition?: Uint32Array;
-  private epochOrder?: { epoch: number; order: Uint32Array };
-  /** Columns of batches (by id in the partition) kept with their encoded diagonals for later epochs. */
-  private readonly keptColumns = new Map<number, BatchColumns>();
-  private keptColumnsBytes = 0;
-  /** The batch being trained, whose gradient input dispose() must free if the job ends in the middle. */
-  private inFlight?: BatchWork;
-  private disposed = false;
+  /** The training of the model as it stands: made when the first batch needs it, dropped with the model. */
+  private batchTrainer?: BatchTrainer;
 
   constructor(
     id: string,
@@ -354,7 +290,7 @@ export class VerticalParty extends PartyChannel {
       case 'scorecard':
         return this.makeScorecard(step, req.attempt);
       case 'batch':
-        await this.batch(step, req.attempt, req.epoch, req.batch);
+        await (this.role === 'guest' ? guestBatch : hostBatch)(this.trainer, this.port(step, req.attempt), req.epoch, req.batch);
         return {};
       case 'validate':
         return this.validate(step, req.attempt, req.epoch);
@@ -484,7 +420,8 @@ export class VerticalParty extends PartyChannel {
 
   /** The party's model on its features as they stand: all of them standardised, or after binning the selected ones (as WOE when the job says so). */
   private buildModel(): void {
-    this.dropKeptColumns();
+    this.batchTrainer?.dispose();
+    this.batchTrainer = undefined;
     const input = modelInputs(this.data, this.features, this.binned, this.spec.binning?.woe_transform ?? false);
     this.modelFeatures = input.features;
     this.model = new PartyModel(input.data, input.featureIdx, this.alignment!.train, input.standardise ? this.spec.training.clip : 0, this.role === 'guest', input.standardise, this.spec.training.winsorize);
@@ -658,178 +595,20 @@ export class VerticalParty extends PartyChannel {
   }
 
   // ---------------------------------------------------------------------------------------------------------
-  // Training
+  // Training (src/vertical/lr/batch.ts)
 
-  /**
-   * The training rows of batch `id` of the job's fixed partition: the training rows shuffled once by the seed and
-   * cut into batches. Every epoch visits the same batches in an order of its own (batchId), so that a party can
-   * keep a batch's encoded columns from one epoch to the next.
-   */
-  private batchRows(id: number): Uint32Array {
-    const train = this.alignment!.train;
-    this.partition ??= seededShuffle(train.length, new Rng(this.spec.training.seed, 999));
-    const size = this.spec.training.batch_size;
-    return this.partition.subarray(id * size, Math.min(train.length, (id + 1) * size)).map((i) => train[i]!);
-  }
-
-  /** Which batch of the partition is the `position`-th of `epoch`. */
-  private batchId(epoch: number, position: number): number {
-    const batches = Math.ceil(this.alignment!.train.length / this.spec.training.batch_size);
-    const order = this.epochOrder?.epoch === epoch ? this.epochOrder.order : seededShuffle(batches, new Rng(this.spec.training.seed, 1000 + epoch));
-    this.epochOrder = { epoch, order };
-    return order[position]!;
-  }
-
-  /** A batch's columns for the cipher: kept from an earlier epoch, or made now and kept while KEPT_COLUMNS_BYTES allows. */
-  private batchColumns(id: number, rows: Uint32Array): BatchColumns {
-    const kept = this.keptColumns.get(id);
-    if (kept) return kept;
-    const columns = this.cipher!.batchColumns(this.model!.columns(rows));
-    if (this.keptColumnsBytes + columns.keptBytes <= KEPT_COLUMNS_BYTES) {
-      columns.keep();
-      this.keptColumns.set(id, columns);
-      this.keptColumnsBytes += columns.keptBytes;
-    }
-    return columns;
-  }
-
-  private dropKeptColumns(): void {
-    for (const columns of this.keptColumns.values()) columns.dispose();
-    this.keptColumns.clear();
-    this.keptColumnsBytes = 0;
-  }
-
-  private async batch(step: number, attempt: number, epoch: number, batch: number): Promise<void> {
-    const model = this.model!;
-    const cipher = this.cipher!;
-    const work = this.batchWork(epoch, batch);
-    const { rows, input } = work;
-    const { guest, hosts } = this;
-    let gradient: Float64Array;
-    this.inFlight = work;
-    try {
-      let fore: Uint8Array;
-      if (this.role === 'host') {
-        await this.send(guest, 'train.partial', step, attempt, this.partialOf(work));
-        // The gradient's plaintexts depend only on this party's columns: encoded while the guest forms [[d]]. So does
-        // the costly part of the next batch's encryption, which needs no weights yet.
-        encodeAhead(input);
-        if (this.batchAfter(epoch, batch)) {
-          setImmediate(() => {
-            try {
-              if (!this.disposed) cipher.prepareEncryption();
-            } catch (err) {
-              // A head start only: the next batch's encryption does all of it and reports any error in its step.
-              this.log.debug({ job: this.id, err: errorMessage(err) }, 'could not prepare the next encryption ahead');
-            }
-          });
-        }
-        fore = await this.receive(guest, 'train.fore_gradient', step, attempt);
-      } else {
-        encodeAhead(input);
-        const partials = await Promise.all(hosts.map((h) => this.receive(h, 'train.partial', step, attempt)));
-        const y = this.data.y!;
-        const c = Float64Array.from(rows, (r) => (y[r] === 1 ? this.classWeights.positive : this.classWeights.negative));
-        const total = c.reduce((s, v) => s + v, 0);
-        const ug = model.scores(rows);
-        const weights = c.map((v) => v / total);
-        const offset = weights.map((w, i) => w * (0.25 * ug[i]! + 0.5 - y[rows[i]!]!));
-        fore = cipher.foreGradient(partials, weights, offset);
-        await Promise.all(hosts.map((h) => this.send(h, 'train.fore_gradient', step, attempt, fore)));
-      }
-      const masked = await stepsWithPauses(cipher.maskedGradient(fore, input), () => this.current.step === step && this.current.attempt === attempt);
-      input.dispose();
-      gradient = await this.openGradient(step, attempt, masked, work.mask, model.weights.length);
-    } finally {
-      input.dispose();
-      this.inFlight = undefined;
-    }
-    model.step(gradient, epoch - 1, {
-      optimizer: this.spec.training.optimizer,
-      learningRate: this.spec.training.learning_rate,
-      lrDecay: this.spec.training.lr_decay,
-      l2: this.spec.training.l2,
+  /** This party's trainer for the model as it stands (made again whenever the model is). */
+  private get trainer(): BatchTrainer {
+    this.batchTrainer ??= new BatchTrainer({
+      role: this.role,
+      cipher: this.cipher!,
+      model: this.model!,
+      training: this.spec.training,
+      train: this.alignment!.train,
+      ...(this.role === 'guest' ? { labels: { y: this.data.y!, classWeights: this.classWeights } } : {}),
+      log: this.log.child({ job: this.id }),
     });
-    this.prepareNextBatch(step, epoch, batch);
-  }
-
-  /** The work for a batch: made ahead at the end of the batch before (prepareNextBatch), or now. */
-  private batchWork(epoch: number, batch: number): BatchWork {
-    const ready = this.nextBatch;
-    this.nextBatch = undefined;
-    if (ready && ready.epoch === epoch && ready.batch === batch) return ready;
-    ready?.input.dispose();
-    const id = this.batchId(epoch, batch);
-    const rows = this.batchRows(id);
-    const mask = this.drawMask();
-    return { epoch, batch, rows, mask, input: this.cipher!.gradientInput(this.batchColumns(id, rows), mask) };
-  }
-
-  /** A host's [[0.25·u]] for the batch: the one made ahead if the weights are still those it was made with. */
-  private partialOf(work: BatchWork): Uint8Array {
-    const weights = this.model!.weights;
-    const made = work.partial;
-    if (made && made.weights.length === weights.length && made.weights.every((w, j) => w === weights[j])) return made.bytes;
-    return this.cipher!.encryptPartial(this.model!.scores(work.rows).map((s) => 0.25 * s));
-  }
-
-  /**
-   * Once this batch's step is reported, start on the next batch while the other parties finish theirs: its rows,
-   * mask and feature diagonals depend only on this party's data and the seed, and a host's partial scores only on
-   * its weights, which are final for the batch now. If the job does something else next (a step is re-run, or
-   * training stops), the work is dropped.
-   */
-  private prepareNextBatch(step: number, epoch: number, batch: number): void {
-    const next = this.batchAfter(epoch, batch);
-    if (!next) return;
-    const [nextEpoch, nextBatch] = next;
-    const { attempt } = this.current;
-    setImmediate(() => {
-      if (this.current.step !== step || this.current.attempt !== attempt || this.nextBatch || this.disposed) return;
-      const work = this.batchWork(nextEpoch, nextBatch);
-      try {
-        if (this.role === 'host') work.partial = { weights: this.model!.weights.slice(), bytes: this.partialOf(work) };
-      } catch (err) {
-        // A head start only: the batch itself redoes this and reports the error in its step.
-        work.input.dispose();
-        this.log.debug({ job: this.id, err: errorMessage(err) }, 'could not prepare the next batch ahead');
-        return;
-      }
-      this.nextBatch = work;
-      encodeAhead(work.input);
-    });
-  }
-
-  /** The (epoch, batch) that training visits after this one, if any. */
-  private batchAfter(epoch: number, batch: number): [number, number] | undefined {
-    const batches = Math.ceil(this.alignment!.train.length / this.spec.training.batch_size);
-    const next: [number, number] = batch + 1 < batches ? [epoch, batch + 1] : [epoch + 1, 0];
-    return next[0] > this.spec.training.epochs ? undefined : next;
-  }
-
-  /**
-   * One independent mask per slot, uniform in ±2^20 (53 random bits each): the arbiter decrypts every slot, each a
-   * partial sum of X·d below 2^-4, hidden up to 2^-25 (docs/protocol-vertical.md, "What the arbiter decrypts").
-   */
-  private drawMask(): Float64Array {
-    const cipher = this.cipher!;
-    const random = new Uint32Array(2 * cipher.slots);
-    randomFillSync(random);
-    const mask = new Float64Array(cipher.slots);
-    for (let i = 0; i < mask.length; i++) {
-      const uniform = (random[2 * i]! * 2 ** 21 + (random[2 * i + 1]! >>> 11)) / 2 ** 53; // [0, 1)
-      mask[i] = (2 * uniform - 1) * cipher.maskMagnitude;
-    }
-    return mask;
-  }
-
-  /** Xᵀd for this party's `count` columns: decrypted and summed over residue classes by the arbiter, unmasked here. */
-  private async openGradient(step: number, attempt: number, masked: Uint8Array, mask: Float64Array, count: number): Promise<Float64Array> {
-    await this.io.decrypt(step, attempt, masked, count);
-    const values = toFloat64(await this.receiveDecrypted(step, attempt));
-    if (values.length !== count) throw new FedcreditError(ErrorCode.PROTOCOL, `the arbiter returned ${values.length} values for ${count} columns`, 'restart the job');
-    // The arbiter's class sums of z + m, less the same sums of m.
-    return this.cipher!.unmask(values, mask);
+    return this.batchTrainer;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -866,9 +645,7 @@ export class VerticalParty extends PartyChannel {
     if (!weights) throw new FedcreditError(ErrorCode.JOB_FAILED, `no weights of epoch ${epoch} on ${this.org}`, 'the participant restarted during the job; resubmit it');
     this.model!.weights = weights.slice();
     // Training is over: free the batches' encoded columns (and a next batch made ahead, if training stopped early).
-    this.nextBatch?.input.dispose();
-    this.nextBatch = undefined;
-    this.dropKeptColumns();
+    this.batchTrainer?.release();
     if (this.role === 'guest') {
       const bytes = readFileSync(join(this.jobDir, validationScoresFile(epoch)));
       const z = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
@@ -1001,11 +778,7 @@ export class VerticalParty extends PartyChannel {
   }
 
   override dispose(): void {
-    this.disposed = true;
-    this.nextBatch?.input.dispose();
-    this.nextBatch = undefined;
-    this.inFlight?.input.dispose();
-    this.dropKeptColumns();
+    this.batchTrainer?.dispose();
     super.dispose();
     this.engine?.dispose();
   }

@@ -6,7 +6,8 @@ import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset, LoadReport } from '../src/data/csv.js';
 import { createLogger } from '../src/log.js';
 import type { StepRequest } from '../src/wire/messages.js';
-import { PartyChannel, PSI_DIR, Superseded } from '../participant/vertical-channel.js';
+import { PartyChannel, PSI_DIR } from '../participant/vertical-channel.js';
+import { Superseded } from '../src/vertical/lr/port.js';
 import { VerticalParty, type PartyData } from '../participant/vertical-job.js';
 import { verticalJob } from './helpers/vertical.js';
 

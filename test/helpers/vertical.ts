@@ -5,6 +5,7 @@ import { Rng } from '../../src/random.js';
 import { join } from 'node:path';
 import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
 import type { CsvDatasetSpec } from '../../src/data/schema.js';
+import { loadDataset, type LoadedDataset } from '../../src/data/csv.js';
 import { UCI } from './federation.js';
 
 export const UCI_GUEST_FEATURES = Array.from({ length: 13 }, (_, i) => `x${i}`);
@@ -82,4 +83,17 @@ export function writeTinyVertical(prefix: string, seed: number): { dir: string; 
     missing_values: [''],
   });
   return { dir, bank: spec('bank.csv', true), tax: spec('tax.csv', false) };
+}
+
+/**
+ * The UCI hetero split as an aligned vertical job sees it after its PSI, in one process: both parties' datasets
+ * (same ids in the same order, so row r of one is row r of the other) and the first `rows` rows cut into training,
+ * validation and test (70 / 15 / 15).
+ */
+export async function uciAligned(rows: number): Promise<{ guest: LoadedDataset; host: LoadedDataset; alignment: { train: Uint32Array; validation: Uint32Array; test: Uint32Array } }> {
+  const [guest, host] = await Promise.all([loadDataset(uciHeteroSpec('guest')), loadDataset(uciHeteroSpec('host'))]);
+  const range = (from: number, to: number) => Uint32Array.from({ length: to - from }, (_, i) => from + i);
+  const train = Math.round(rows * 0.7);
+  const validation = Math.round(rows * 0.15);
+  return { guest, host, alignment: { train: range(0, train), validation: range(train, train + validation), test: range(train + validation, rows) } };
 }
