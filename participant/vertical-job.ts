@@ -9,7 +9,7 @@
  * exactly what the first attempt would have.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
@@ -25,20 +25,18 @@ import { ckksCipher, plaintextCipher, type VerticalCipher } from '../src/vertica
 import { fitCalibration, modelPartDigest, PartyModel, type Alignment, type ModelPart } from '../src/vertical/party-model.js';
 import { holdoutOfDigest } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
-import { PartyChannel, PSI_DIR, type PartyIo } from './vertical-channel.js';
+import { PartyChannel, type PartyIo } from './vertical-channel.js';
 import { BatchTrainer, guestBatch, hostBatch } from '../src/vertical/lr/batch.js';
-import { BOX_KEY_FILE, PROGRESS_FILE, SETUP_FILE, validationScoresFile } from './job-store.js';
+import { guestBinning, hostBinning } from '../src/vertical/lr/binning.js';
+import { JOB_FILES, JobFolder, validationScoresFile } from './job-store.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
-import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE } from '../src/paths.js';
-import { binAssignments, binCount, binCounts, binTotals, quantileEdges, applyMerge, mergeCounts, type BinCounts, type ImposedTrend } from '../src/credit/binning.js';
-import { featureStatistics } from '../src/credit/statistics.js';
+import type { BinCounts } from '../src/credit/binning.js';
 import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard, type ScorecardFeature, type ScorecardPart } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
 import { fairnessByGroup } from '../src/evaluation.js';
-import { columnGroups, encryptLabels, hostLabelSums, openLabelSums } from '../src/vertical/label-sums.js';
-import { featureColumn, frame, json, layoutOf, modelInputs, parseJson, unframe, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
-import { binningConflict, binningWarnings, featureBinning, settleBins, settleCategoryBins } from '../src/credit/settle.js';
+import { json, layoutOf, modelInputs, parseJson, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
+import { binningWarnings, featureBinning } from '../src/credit/settle.js';
 
 const ALIGNED_PARTS = ['train', 'validation', 'test'] as const;
 const ALIGNED_BUFFER = 64 * 1024;
@@ -58,12 +56,6 @@ interface AlignedDone {
   attempt: number;
   rowsDigest: string;
 }
-
-/** Files a vertical job keeps in its folder so that it can rejoin after a restart (all mode 0600; JobStore.end deletes them). */
-const BOX_KEY = BOX_KEY_FILE;
-const SETUP = SETUP_FILE;
-const PROGRESS = PROGRESS_FILE;
-const BINNING = 'binning.json';
 
 interface SavedSnapshot {
   weights: number[];
@@ -92,23 +84,6 @@ interface Progress {
   validationCurve?: { epoch: number; auc: number }[];
 }
 
-/** Edges k + 0.5 between `numericBins` positions: stand-ins for a host's fine bins (the guest merges bins by
- * position, never seeing the host's cut points), and the fine bins of a categorical column (a level's code k falls
- * in bin k). */
-const ordinalEdges = (numericBins: number): number[] => Array.from({ length: Math.max(0, numericBins - 1) }, (_, i) => i + 0.5);
-
-/** What the guest tells a host about each of its features after binning. */
-interface HostBinResult {
-  feature: string;
-  /** Fine bins of each final bin: contiguous runs for a number (null: fine bins kept), sets of levels for a category. */
-  groups: number[][] | null;
-  woe: number[];
-  iv: number;
-  fineIv: number;
-  trend?: ImposedTrend;
-  selected: boolean;
-}
-
 export class VerticalParty extends PartyChannel {
   /** The data owner's consent.share_statistics: its feature statistics go into the job's record when the job asks. */
   shareStatistics = false;
@@ -135,6 +110,8 @@ export class VerticalParty extends PartyChannel {
   private scorecard?: Scorecard;
   /** The PSI step's folder of aligned rows, read when the next step begins (so the PSI itself never loads the rows). */
   private alignedDir?: string;
+  /** The job's folder on this node: every file the job keeps. */
+  private readonly folder: JobFolder;
   /** The training of the model as it stands: made when the first batch needs it, dropped with the model. */
   private batchTrainer?: BatchTrainer;
 
@@ -150,8 +127,9 @@ export class VerticalParty extends PartyChannel {
     box?: BoxKeyPair,
   ) {
     super(id, org, spec.guest, io, log, jobDir, spec.training.step_timeout_s * 1000, box);
+    this.folder = new JobFolder(jobDir);
     this.modelFeatures = features;
-    if (!box) writeFileSync(join(jobDir, BOX_KEY), exportPrivateKey(this.box.privateKey), { mode: 0o600 });
+    if (!box) this.folder.write(JOB_FILES.boxKey, exportPrivateKey(this.box.privateKey));
   }
 
   /** The party's rows in memory: loaded when the first step after the PSI needs them. */
@@ -165,15 +143,15 @@ export class VerticalParty extends PartyChannel {
    * job had not got that far (it then cannot rejoin).
    */
   static async restore(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
-    const files = [BOX_KEY, SETUP, 'aligned-ids.csv', PROGRESS].map((f) => join(jobDir, f));
-    const aligned = join(jobDir, PSI_DIR, 'aligned');
+    const folder = new JobFolder(jobDir);
+    const aligned = folder.psiPath('aligned');
     const alignedDone = join(aligned, ALIGNED_DONE);
-    const afterPsi = !files.slice(2).every((f) => existsSync(f)) && existsSync(alignedDone);
-    if (!files.slice(0, 2).every((f) => existsSync(f)) || (!afterPsi && !files.every((f) => existsSync(f)))) return undefined;
-    const privateKey = importPrivateKey(readFileSync(files[0]!, 'utf8'));
+    const afterPsi = !(folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress)) && existsSync(alignedDone);
+    if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup) || (!afterPsi && !(folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress)))) return undefined;
+    const privateKey = importPrivateKey(folder.read(JOB_FILES.boxKey).toString('utf8'));
     const box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
     const job = new VerticalParty(id, spec, org, source, features, io, log, jobDir, box);
-    await job.install(decodeMessage<VerticalSetup>('VerticalSetup', readFileSync(files[1]!)));
+    await job.install(decodeMessage<VerticalSetup>('VerticalSetup', folder.read(JOB_FILES.setup)));
     if (afterPsi) {
       // Stopped between the PSI step and the next: the aligned rows are on disk, valid if the rows are the same.
       const done = JSON.parse(readFileSync(alignedDone, 'utf8')) as AlignedDone;
@@ -188,28 +166,26 @@ export class VerticalParty extends PartyChannel {
     }
     const rowOf = new Map(job.data.ids.map((v, r) => [v, r]));
     const parts: Record<string, number[]> = { train: [], validation: [], test: [] };
-    for (const line of readFileSync(files[2]!, 'utf8').trim().split('\n').slice(1)) {
+    for (const line of folder.read(JOB_FILES.alignedIds).toString('utf8').trim().split('\n').slice(1)) {
       const comma = line.lastIndexOf(',');
       parts[line.slice(comma + 1)]!.push(rowOf.get(line.slice(0, comma))!);
     }
     job.setAlignment({ train: Uint32Array.from(parts.train!), validation: Uint32Array.from(parts.validation!), test: Uint32Array.from(parts.test!) }, false);
-    const binning = join(jobDir, BINNING);
-    if (existsSync(binning)) {
-      const saved = JSON.parse(readFileSync(binning, 'utf8')) as { features: BinnedFeature[]; iv: IvRow[] | null; hostCounts?: Record<string, BinCounts> };
+    if (folder.has(JOB_FILES.binning)) {
+      const saved = folder.readJson<{ features: BinnedFeature[]; iv: IvRow[] | null; hostCounts?: Record<string, BinCounts> }>(JOB_FILES.binning);
       job.binned = saved.features;
       job.ivTable = saved.iv ?? undefined;
       job.hostCounts = saved.hostCounts ?? {};
       job.buildModel();
     }
-    const card = join(jobDir, SCORECARD_FILE);
-    if (existsSync(card)) job.scorecard = JSON.parse(readFileSync(card, 'utf8')) as Scorecard;
-    job.loadProgress(JSON.parse(readFileSync(files[3]!, 'utf8')) as Progress);
+    if (folder.has(JOB_FILES.scorecard)) job.scorecard = folder.readJson<Scorecard>(JOB_FILES.scorecard);
+    job.loadProgress(folder.readJson<Progress>(JOB_FILES.progress));
     return job;
   }
 
   override async install(setup: VerticalSetup): Promise<void> {
     await super.install(setup);
-    writeFileSync(join(this.jobDir, SETUP), encodeMessage('VerticalSetup', setup), { mode: 0o600 });
+    this.folder.write(JOB_FILES.setup, encodeMessage('VerticalSetup', setup));
     if (this.spec.encryption.scheme === 'ckks') {
       this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       this.engine.requireFingerprint(setup.paramsFingerprint, 'the arbiter');
@@ -233,7 +209,7 @@ export class VerticalParty extends PartyChannel {
     if (retry || aligned || !this.savedStepEnd) this.saveProgress(false);
     this.savedStepEnd = false;
     // Only now that the job can rejoin from its own record are the PSI's files no longer needed.
-    if (aligned) rmSync(join(this.jobDir, PSI_DIR), { recursive: true, force: true });
+    if (aligned) this.folder.removePsi();
   }
 
   protected override endStep(): void {
@@ -259,9 +235,7 @@ export class VerticalParty extends PartyChannel {
       calibration: this.calibration ?? null,
       validationCurve: this.validationCurve,
     };
-    const file = join(this.jobDir, PROGRESS);
-    writeFileSync(`${file}.tmp`, JSON.stringify(progress), { mode: 0o600 });
-    renameSync(`${file}.tmp`, file);
+    this.folder.write(JOB_FILES.progress, JSON.stringify(progress));
   }
 
   private loadProgress(p: Progress): void {
@@ -308,7 +282,7 @@ export class VerticalParty extends PartyChannel {
 
   private async psi(step: number, attempt: number): Promise<Record<string, unknown>> {
     const ids = await this.prepareIds(this.source.ids, this.spec.alignment.id_format, step, attempt);
-    const dir = join(this.jobDir, PSI_DIR, 'aligned');
+    const dir = this.folder.psiPath('aligned');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (this.role === 'host') {
@@ -429,169 +403,35 @@ export class VerticalParty extends PartyChannel {
 
   private writeAlignedIds(a: Alignment): void {
     const lines = (['train', 'validation', 'test'] as const).flatMap((part) => Array.from(a[part], (r) => `${this.data.ids[r]},${part}`));
-    writeFileSync(join(this.jobDir, 'aligned-ids.csv'), `id,part\n${lines.join('\n')}\n`, { mode: 0o600 });
+    this.folder.write(JOB_FILES.alignedIds, `id,part\n${lines.join('\n')}\n`);
   }
 
   // ---------------------------------------------------------------------------------------------------------
   // Binning, WOE and IV (docs/protocol-vertical.md, "Binning, WOE and IV")
 
-  /**
-   * Every party bins its own features on the training rows. The guest counts defaults per bin of its own features,
-   * and of each host's through per-bin label sums under its own CKKS key; it settles every feature's bins (merging
-   * fine bins when the job asks for optimal binning), computes WOE and IV, and tells each host the merge plan and
-   * the WOE of its bins. Features below the IV threshold leave the model.
-   */
+  /** The binning step (src/vertical/lr/binning.ts); this party keeps what it learned and the owner's records of it. */
   private async bin(step: number, attempt: number): Promise<Record<string, unknown>> {
     const spec = this.spec.binning!;
-    const train = this.alignment!.train;
-    const fineMax = spec.method === 'optimal' ? spec.fine_bins : spec.max_bins;
-    const levels = this.features.map((f) => this.data.levels?.[f]);
-    const conflict = binningConflict(spec, this.features.map((name, j) => ({ name, category: !!levels[j] })));
-    if (conflict) throw new FedcreditError(ErrorCode.JOB_INVALID, `${conflict[0]}: ${conflict[1]}`, "correct the job's binning section and submit the job again");
-    const specials = this.features.map((f, j) => (levels[j] ? [] : featureBinning(spec, f).specials));
-    const columns = this.features.map((f) => featureColumn(this.data, f, train));
-    // A category's fine bins are its levels (code k in bin k); a number's come from its own exact quantiles.
-    const fineEdges = columns.map((v, j) => (levels[j] ? ordinalEdges(Math.max(1, levels[j]!.length)) : quantileEdges(v, fineMax, specials[j])));
-    const statistics = this.features.map((f, j) => {
-      const s = featureStatistics(f, columns[j]!);
-      return levels[j] ? { ...s, mean: null, sd: null, min: null, max: null, levels: new Set(Array.from(columns[j]!).filter((x) => !Number.isNaN(x))).size } : s;
-    });
-    // The owner's own record of its features on the job's training rows; shared only if its policy allows.
-    writeFileSync(join(this.jobDir, 'statistics.json'), JSON.stringify(statistics, null, 2), { mode: 0o600 });
     const engine = (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS));
-    this.binned = this.role === 'guest' ? await this.guestBins(step, attempt, engine, columns, fineEdges, specials) : await this.hostBins(step, attempt, engine, columns, fineEdges, specials);
-    const warnings = this.ivTable ? binningWarnings(this.ivTable, spec.iv_threshold) : [];
+    const inputs = { spec, features: this.features, data: this.data, train: this.alignment!.train, labels: this.labels?.train, engine };
+    const port = this.port(step, attempt);
+    const facts = this.role === 'guest' ? await guestBinning(inputs, port) : await hostBinning(inputs, port);
+    // The owner's own record of its features on the job's training rows; shared only if its policy allows.
+    this.folder.write(JOB_FILES.statistics, JSON.stringify(facts.statistics, null, 2));
+    this.binned = facts.binned;
+    if (facts.ivTable) this.ivTable = facts.ivTable;
+    if (this.role === 'guest') this.hostCounts = facts.hostCounts;
+    const warnings = facts.warnings;
     for (const warning of warnings) this.log.warn({ job: this.id, warning }, 'binning lost a strong feature');
-    writeFileSync(join(this.jobDir, BINNING), JSON.stringify({ features: this.binned, iv: this.ivTable ?? null, hostCounts: this.hostCounts, warnings }, null, 2), { mode: 0o600 });
+    this.folder.write(JOB_FILES.binning, JSON.stringify({ features: this.binned, iv: this.ivTable ?? null, hostCounts: this.hostCounts, warnings }, null, 2));
     this.buildModel();
     const share = this.spec.statistics && this.shareStatistics;
     return {
       features: this.features.length,
       model_features: this.modelFeatures.length,
       ...(this.ivTable ? { iv: this.ivTable, warnings } : {}),
-      statistics: share ? statistics : 'kept by the data owner',
+      statistics: share ? facts.statistics : 'kept by the data owner',
     };
-  }
-
-  /** A categorical feature as its owner keeps it: the levels of each final bin (from the fine bins' groups). */
-  private categoryBins(feature: string, levels: string[], groups: number[][], woe: number[], totals: number[], events?: number[]): Pick<BinnedFeature, 'edges' | 'categories' | 'unseen' | 'trainCounts' | 'trainEvents'> {
-    const seen = groups.flat();
-    if (seen.some((l) => !Number.isInteger(l) || l < 0 || l >= Math.max(1, levels.length)) || new Set(seen).size !== seen.length || woe.length !== groups.length + 1) {
-      throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent a grouping of ${feature}'s levels that does not fit them`, 'restart the job');
-    }
-    const categories = groups.map((g) => g.map((l) => levels[l]!));
-    const unseen = featureBinning(this.spec.binning!, feature).unseen;
-    if (unseen !== 'neutral' && unseen !== 'reject' && !categories.some((c) => c.includes(unseen))) {
-      throw new FedcreditError(
-        ErrorCode.JOB_INVALID,
-        `binning.features.${feature}.unseen names the level ${JSON.stringify(unseen)}, which no training row of ${feature} holds (levels: ${categories.flat().slice(0, 20).join(', ')})`,
-        `name a level seen in training, or set binning.features.${feature}.unseen to neutral or reject`,
-      );
-    }
-    const sum = (xs: number[], g: number[]) => g.reduce((n, l) => n + xs[l]!, 0);
-    const missing = totals.length - 1;
-    return {
-      edges: [],
-      categories,
-      unseen,
-      trainCounts: [...groups.map((g) => sum(totals, g)), totals[missing]!],
-      ...(events ? { trainEvents: [...groups.map((g) => sum(events, g)), events[missing]!] } : {}),
-    };
-  }
-
-  /** The guest settles one feature's final bins from its fine counts: by position, so it need not see the values. */
-  private settle(feature: string, category: boolean, fine: BinCounts, specials: number): HostBinResult & { counts: BinCounts } {
-    const spec = this.spec.binning!;
-    if (category) {
-      const s = settleCategoryBins(fine, spec, feature);
-      return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, selected: s.iv >= spec.iv_threshold, counts: s.counts };
-    }
-    const numeric = fine.totals.length - 1 - specials;
-    if (numeric < 1) throw new FedcreditError(ErrorCode.PROTOCOL, `${feature} came with ${fine.totals.length} fine bins, too few for its ${specials} special values`, 'run the same job spec on every party and restart the job');
-    const s = settleBins(ordinalEdges(numeric), fine, spec, feature);
-    return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, ...(s.trend ? { trend: s.trend } : {}), selected: s.iv >= spec.iv_threshold, counts: s.counts };
-  }
-
-  /** The guest settles its own features' bins from its labels, and each host's from per-bin label sums. */
-  private async guestBins(step: number, attempt: number, engine: CkksEngine, columns: Float64Array[], fineEdges: number[][], specials: number[][]): Promise<BinnedFeature[]> {
-    const spec = this.spec.binning!;
-    const y = this.labels!.train;
-    const binned: BinnedFeature[] = this.features.map((feature, j) => {
-      const levels = this.data.levels?.[feature];
-      const fine = binCounts(columns[j]!, y, fineEdges[j]!, specials[j]);
-      const s = this.settle(feature, !!levels, fine, specials[j]!.length);
-      const common = { feature, woe: s.woe, iv: s.iv, fineIv: s.fineIv, selected: s.selected };
-      if (levels) return { ...common, ...this.categoryBins(feature, levels, s.groups!, s.woe, fine.totals, fine.events) };
-      const edges = s.groups ? applyMerge(fineEdges[j]!, s.groups) : fineEdges[j]!;
-      return { ...common, edges, ...(specials[j]!.length > 0 ? { specials: specials[j] } : {}), ...(s.trend ? { trend: s.trend } : {}), trainCounts: s.counts.totals, trainEvents: s.counts.events };
-    });
-    const ivRow = (party: string, b: { feature: string; iv: number; fineIv: number; trend?: ImposedTrend; selected: boolean }, bins: number, category: boolean): IvRow => ({ feature: b.feature, party, type: category ? 'category' : 'number', iv: b.iv, fineIv: b.fineIv, bins, ...(b.trend ? { trend: b.trend } : {}), selected: b.selected });
-    const keys = engine.generateArbiterKeys();
-    try {
-      // Hosts need only the rotation keys: they multiply and rotate, never encrypt or decrypt.
-      const labels = frame([keys.galoisKeys, ...encryptLabels(engine, y, keys.publicKey)]);
-      await Promise.all(this.hosts.map((h) => this.send(h, 'bin.labels', step, attempt, labels)));
-      const hostRows = await Promise.all(
-        this.hosts.map(async (h) => {
-          const [head, ...ciphers] = unframe(await this.receive(h, 'bin.sums', step, attempt));
-          const sums = parseJson<{ features: string[]; totals: number[][]; groups: number[][]; categories?: boolean[] }>(head!);
-          const events: number[][] = sums.features.map(() => []);
-          sums.groups.forEach((group, g) => {
-            const counts = openLabelSums(engine, ciphers[g]!, group.reduce((n, f) => n + sums.totals[f]!.length, 0), keys.secretKey);
-            let o = 0;
-            for (const f of group) {
-              events[f] = counts.slice(o, o + sums.totals[f]!.length);
-              o += sums.totals[f]!.length;
-            }
-          });
-          const settled = sums.features.map((feature, f) => {
-            const category = sums.categories?.[f] ?? false;
-            return this.settle(feature, category, { events: events[f]!, totals: sums.totals[f]! }, category ? 0 : featureBinning(spec, feature).specials.length);
-          });
-          const result: HostBinResult[] = settled.map(({ counts: _, ...r }) => r);
-          if (!result.some((r) => r.selected)) {
-            throw new FedcreditError(
-              ErrorCode.JOB_FAILED,
-              `none of ${h}'s features reaches the information value threshold of ${spec.iv_threshold} (${result.map((r) => `${r.feature} ${r.iv.toFixed(4)}`).join(', ')})`,
-              `lower binning.iv_threshold, or leave ${h} out of the job`,
-            );
-          }
-          await this.send(h, 'bin.result', step, attempt, json(result));
-          sums.features.forEach((feature, f) => (this.hostCounts[feature] = settled[f]!.counts));
-          return result.map((r, f): IvRow => ivRow(h, r, settled[f]!.woe.length, sums.categories?.[f] ?? false));
-        }),
-      );
-      this.ivTable = [...binned.map((b) => ivRow(this.org, { ...b, fineIv: b.fineIv ?? b.iv }, b.woe.length, !!b.categories)), ...hostRows.flat()];
-    } finally {
-      keys.secretKey.fill(0);
-      engine.forgetSecretKey();
-    }
-    return binned;
-  }
-
-  /** A host sends per-bin label sums of its fine bins and applies the guest's merge plan and WOE. */
-  private async hostBins(step: number, attempt: number, engine: CkksEngine, columns: Float64Array[], fineEdges: number[][], specials: number[][]): Promise<BinnedFeature[]> {
-    const [galoisKeys, ...chunks] = unframe(await this.receive(this.guest, 'bin.labels', step, attempt));
-    const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!, specials[j]));
-    const sizes = fineEdges.map((e, j) => binCount(e, specials[j]));
-    const groups = columnGroups(sizes);
-    const ciphers = groups.map((g) => hostLabelSums(engine, chunks, galoisKeys!, g.map((f) => assigned[f]!), g.map((f) => sizes[f]!)));
-    const totals = fineEdges.map((edges, j) => binTotals(columns[j]!, edges, specials[j]));
-    const categories = this.features.map((f) => !!this.data.levels?.[f]);
-    await this.send(this.guest, 'bin.sums', step, attempt, frame([json({ features: this.features, totals, groups, categories }), ...ciphers]));
-    const result = parseJson<HostBinResult[]>(await this.receive(this.guest, 'bin.result', step, attempt));
-    if (result.length !== this.features.length || result.some((r, j) => r.feature !== this.features[j])) {
-      throw new FedcreditError(ErrorCode.PROTOCOL, 'the guest returned bins for other features than this party sent', 'restart the job');
-    }
-    return result.map((r, j): BinnedFeature => {
-      const common = { feature: r.feature, woe: r.woe, iv: r.iv, fineIv: r.fineIv, selected: r.selected };
-      const levels = this.data.levels?.[r.feature];
-      if (levels) return { ...common, ...this.categoryBins(r.feature, levels, r.groups ?? [], r.woe, totals[j]!) };
-      const edges = r.groups ? applyMerge(fineEdges[j]!, r.groups) : fineEdges[j]!;
-      const trainCounts = r.groups ? mergeCounts({ events: totals[j]!.map(() => 0), totals: totals[j]! }, r.groups, specials[j]!.length).totals : totals[j]!;
-      if (r.woe.length !== binCount(edges, specials[j])) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${r.woe.length} WOE values for ${binCount(edges, specials[j])} bins of ${r.feature}`, 'restart the job');
-      return { ...common, edges, ...(specials[j]!.length > 0 ? { specials: specials[j] } : {}), ...(r.trend ? { trend: r.trend } : {}), trainCounts };
-    });
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -633,7 +473,7 @@ export class VerticalParty extends PartyChannel {
     const a = auc(y, z);
     const k = ks(y, z);
     this.validationCurve = [...this.validationCurve.filter((p) => p.epoch !== epoch), { epoch, auc: a }];
-    writeFileSync(join(this.jobDir, validationScoresFile(epoch)), new Uint8Array(z.buffer, z.byteOffset, z.byteLength), { mode: 0o600 });
+    this.folder.write(validationScoresFile(epoch), new Uint8Array(z.buffer, z.byteOffset, z.byteLength));
     if (a > this.best.auc + 1e-6) this.best = { epoch, auc: a, stale: 0 };
     else this.best.stale++;
     const patience = this.spec.training.patience;
@@ -647,13 +487,13 @@ export class VerticalParty extends PartyChannel {
     // Training is over: free the batches' encoded columns (and a next batch made ahead, if training stopped early).
     this.batchTrainer?.release();
     if (this.role === 'guest') {
-      const bytes = readFileSync(join(this.jobDir, validationScoresFile(epoch)));
+      const bytes = this.folder.read(validationScoresFile(epoch));
       const z = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
       this.calibration = fitCalibration(z, this.labels!.validation);
     }
     const part = this.modelPart(epoch);
-    writeFileSync(join(this.jobDir, 'model-part.json'), JSON.stringify(part, null, 2), { mode: 0o600 });
-    this.log.info({ job: this.id, epoch, file: join(this.jobDir, 'model-part.json') }, 'model part kept (it never leaves this node)');
+    this.folder.write(JOB_FILES.modelPart, JSON.stringify(part, null, 2));
+    this.log.info({ job: this.id, epoch, file: this.folder.path(JOB_FILES.modelPart) }, 'model part kept (it never leaves this node)');
     return { epoch, part_sha256: Buffer.from(modelPartDigest(part)).toString('hex') };
   }
 
@@ -710,7 +550,7 @@ export class VerticalParty extends PartyChannel {
       featurePoints(b.feature, this.org, b.edges, b.woe, weights[j]!, slope, scaling, b.trainEvents ? { events: b.trainEvents, totals: b.trainCounts } : undefined, { ...layoutOf(b), notHeldWoe: this.notHeldWoe(b) }),
     );
     const kept: ScorecardPart = { reasonCodes: card.reason_codes, features: own };
-    writeFileSync(join(this.jobDir, 'scorecard-part.json'), JSON.stringify(kept, null, 2), { mode: 0o600 });
+    this.folder.write(JOB_FILES.scorecardPart, JSON.stringify(kept, null, 2));
     if (this.role === 'host') {
       await this.send(this.guest, 'scorecard.part', step, attempt, json(own));
       return { features: own.length };
@@ -725,9 +565,9 @@ export class VerticalParty extends PartyChannel {
     const base = basePoints(weights[this.model!.dim]!, this.calibration!, scaling);
     this.scorecard = assembleScorecard(scaling, base, [...own, ...annotated]);
     const bytes = JSON.stringify(this.scorecard, null, 2);
-    writeFileSync(join(this.jobDir, SCORECARD_FILE), bytes, { mode: 0o600 });
-    writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes, notHeldParties: this.hosts }), { mode: 0o600 });
-    this.log.info({ job: this.id, file: join(this.jobDir, 'scorecard.pmml') }, 'scorecard written (JSON and PMML)');
+    this.folder.write(JOB_FILES.scorecard, bytes);
+    this.folder.write(JOB_FILES.scorecardPmml, scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes, notHeldParties: this.hosts }));
+    this.log.info({ job: this.id, file: this.folder.path(JOB_FILES.scorecardPmml) }, 'scorecard written (JSON and PMML)');
     return { features: this.scorecard.features.length, base_points: base, score_range: scoreRange(this.scorecard), scorecard_sha256: createHash('sha256').update(bytes).digest('hex') };
   }
 
@@ -750,7 +590,7 @@ export class VerticalParty extends PartyChannel {
     const points = card ? (i: number) => `,${(card.offset - card.factor * (a * z[i]! + b)).toFixed(card.scaling.decimals)}` : () => '';
     const lines = [`enterprise_id,default_12m,score,pd${card ? ',points' : ''}`];
     rows.forEach((r, i) => lines.push(`${this.data.ids[r]},${y[i]},${z[i]!.toFixed(8)},${pd[i]!.toFixed(8)}${points(i)}`));
-    writeFileSync(join(this.jobDir, TEST_SCORES_FILE), lines.join('\n') + '\n', { mode: 0o600 });
+    this.folder.write(JOB_FILES.testScores, lines.join('\n') + '\n');
     if (rows.length === 0) return { rows: 0, test_auc: null, test_ks: null };
     // Aggregates only (deciles, confusion at the cut-off, calibration bins): the bank's report, published with the model.
     const evaluation = evaluateCredit(y, pd, this.spec.evaluation.decline_cutoff);
@@ -774,7 +614,7 @@ export class VerticalParty extends PartyChannel {
       ...(this.spec.binning ? { ivThresholds: { caution: this.spec.binning.caution_iv, leakage: this.spec.binning.leakage_iv } } : {}),
       ...(fairness ? { fairness } : {}),
     };
-    writeFileSync(join(this.jobDir, MODEL_REPORT_FILE), JSON.stringify(report, null, 2), { mode: 0o600 });
+    this.folder.write(JOB_FILES.modelReport, JSON.stringify(report, null, 2));
   }
 
   override dispose(): void {
