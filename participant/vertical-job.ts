@@ -8,7 +8,6 @@
  * one, whose waits are cancelled; the model is rolled back to where the step began, so a retried step computes
  * exactly what the first attempt would have.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
@@ -19,24 +18,26 @@ import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
 import { idReport } from '../src/psi/ids.js';
 import { GuestPsi } from '../src/psi/stream.js';
 import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
-import { auc, ks } from '../src/metrics.js';
-import { evaluateCredit } from '../src/evaluation.js';
 import { ckksCipher, plaintextCipher, type VerticalCipher } from '../src/vertical/cipher.js';
-import { fitCalibration, modelPartDigest, PartyModel, type Alignment, type ModelPart } from '../src/vertical/party-model.js';
+import { PartyModel, type Alignment } from '../src/vertical/party-model.js';
 import { holdoutOfDigest } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
 import { BatchTrainer, guestBatch, hostBatch } from '../src/vertical/lr/batch.js';
 import { guestBinning, hostBinning } from '../src/vertical/lr/binning.js';
+import { guestValidate, hostValidate } from '../src/vertical/lr/validate.js';
+import { guestFinalize, hostFinalize } from '../src/vertical/lr/finalize.js';
+import { guestScorecard, hostScorecard } from '../src/vertical/lr/scorecard.js';
+import { guestEvaluate, hostEvaluate, type GuestEvaluation } from '../src/vertical/lr/evaluate.js';
+import { freshTrainingState, fromProgress, progressOf, restore, snapshot, type Progress, type StepStart, type TrainingState } from '../src/vertical/lr/state.js';
 import { JOB_FILES, JobFolder, validationScoresFile } from './job-store.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import type { BinCounts } from '../src/credit/binning.js';
-import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard, type ScorecardFeature, type ScorecardPart } from '../src/credit/scorecard.js';
+import type { Scorecard } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
-import { fairnessByGroup } from '../src/evaluation.js';
-import { json, layoutOf, modelInputs, parseJson, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
-import { binningWarnings, featureBinning } from '../src/credit/settle.js';
+import { modelInputs, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
+import { binningWarnings } from '../src/credit/settle.js';
 
 const ALIGNED_PARTS = ['train', 'validation', 'test'] as const;
 const ALIGNED_BUFFER = 64 * 1024;
@@ -57,33 +58,6 @@ interface AlignedDone {
   rowsDigest: string;
 }
 
-interface SavedSnapshot {
-  weights: number[];
-  m: number[];
-  v: number[];
-  t: number;
-}
-
-/** The best epoch so far by validation AUC, and the epochs since it. */
-interface Best {
-  epoch: number;
-  auc: number;
-  stale: number;
-}
-
-
-interface Progress {
-  step: number;
-  attempt: number;
-  before: SavedSnapshot | null;
-  bestBefore: Best;
-  after: SavedSnapshot | null;
-  bestAfter: Best | null;
-  epochWeights: Record<string, number[]>;
-  calibration: { a: number; b: number } | null;
-  validationCurve?: { epoch: number; auc: number }[];
-}
-
 export class VerticalParty extends PartyChannel {
   /** The data owner's consent.share_statistics: its feature statistics go into the job's record when the job asks. */
   shareStatistics = false;
@@ -93,12 +67,11 @@ export class VerticalParty extends PartyChannel {
   private model?: PartyModel;
   private labels?: { train: Float64Array; validation: Float64Array; test: Float64Array };
   private classWeights = { negative: 1, positive: 1 };
-  private stepStart?: { state?: ReturnType<PartyModel['snapshot']>; best: Best };
+  /** What the running step began from: a retry of it restores this. */
+  private stepStart?: StepStart;
   /** Whether the last thing saved is the end of the last step (endStep), with no step begun since. */
   private savedStepEnd = false;
-  private readonly epochWeights = new Map<number, Float64Array>();
-  private best: Best = { epoch: 0, auc: -1, stale: 0 };
-  private calibration?: { a: number; b: number };
+  private readonly state: TrainingState = freshTrainingState();
   /** After the binning step: this party's features with their bins, WOE and IV (the model uses the selected ones). */
   private binned?: BinnedFeature[];
   /** Guest: the IV of every party's features. */
@@ -106,7 +79,6 @@ export class VerticalParty extends PartyChannel {
   /** Guest: rows and defaults per final bin of every host feature (what the binning step taught it). */
   private hostCounts: Record<string, BinCounts> = {};
   private modelFeatures: string[];
-  private validationCurve: { epoch: number; auc: number }[] = [];
   private scorecard?: Scorecard;
   /** The PSI step's folder of aligned rows, read when the next step begins (so the PSI itself never loads the rows). */
   private alignedDir?: string;
@@ -198,12 +170,8 @@ export class VerticalParty extends PartyChannel {
   protected beginStep(_step: number, retry: boolean, kind: string): void {
     const aligned = kind !== 'psi' ? this.alignedDir : undefined;
     if (aligned) this.loadAlignment(aligned);
-    if (retry && this.stepStart) {
-      if (this.stepStart.state) this.model?.restore(this.stepStart.state);
-      this.best = { ...this.stepStart.best };
-    } else {
-      this.stepStart = { state: this.model?.snapshot(), best: { ...this.best } };
-    }
+    if (retry && this.stepStart) restore(this.stepStart, this.model, this.state);
+    else this.stepStart = snapshot(this.model, this.state);
     // The file already holds the state a new step starts from when the step before saved its end and nothing
     // happened since: a node restarted now rejoins from there, as it would from a save made here.
     if (retry || aligned || !this.savedStepEnd) this.saveProgress(false);
@@ -217,37 +185,15 @@ export class VerticalParty extends PartyChannel {
     this.savedStepEnd = true;
   }
 
-  /**
-   * The model state at the start of the current step and, once it has run, after it: a node restarted mid-job
-   * re-runs the step from the first, or goes on from the second if the federation moved on.
-   */
+  /** The state around the current step (src/vertical/lr/state.ts), saved for a restart. */
   private saveProgress(done: boolean): void {
     if (!this.model) return;
-    const snap = (s: ReturnType<PartyModel['snapshot']>) => ({ weights: Array.from(s.weights), m: Array.from(s.m), v: Array.from(s.v), t: s.t });
-    const progress: Progress = {
-      step: this.current.step,
-      attempt: this.current.attempt,
-      before: this.stepStart?.state ? snap(this.stepStart.state) : null,
-      bestBefore: { ...(this.stepStart?.best ?? this.best) },
-      after: done ? snap(this.model.snapshot()) : null,
-      bestAfter: done ? { ...this.best } : null,
-      epochWeights: Object.fromEntries([...this.epochWeights].map(([e, w]) => [e, Array.from(w)])),
-      calibration: this.calibration ?? null,
-      validationCurve: this.validationCurve,
-    };
-    this.folder.write(JOB_FILES.progress, JSON.stringify(progress));
+    this.folder.write(JOB_FILES.progress, JSON.stringify(progressOf(this.current, this.stepStart, this.model, this.state, done)));
   }
 
   private loadProgress(p: Progress): void {
-    const snap = (s: SavedSnapshot) => ({ weights: Float64Array.from(s.weights), m: Float64Array.from(s.m), v: Float64Array.from(s.v), t: s.t });
     this.current = { step: p.step, attempt: p.attempt };
-    this.stepStart = { state: p.before ? snap(p.before) : undefined, best: { ...p.bestBefore } };
-    const now = p.after ?? p.before;
-    if (now) this.model!.restore(snap(now));
-    this.best = { ...(p.bestAfter ?? p.bestBefore) };
-    for (const [e, w] of Object.entries(p.epochWeights)) this.epochWeights.set(Number(e), Float64Array.from(w));
-    if (p.calibration) this.calibration = p.calibration;
-    this.validationCurve = p.validationCurve ?? [];
+    this.stepStart = fromProgress(p, this.model!, this.state);
     this.log.info({ job: this.id, step: p.step, attempt: p.attempt, stepDone: p.after !== null }, 'vertical job restored from its job folder; rejoining');
   }
 
@@ -452,164 +398,66 @@ export class VerticalParty extends PartyChannel {
   }
 
   // ---------------------------------------------------------------------------------------------------------
-  // Scores: validation, evaluation
-
-  /** The guest's full scores of `rows` (its own part plus the secure sum of the hosts'); hosts send their share. */
-  private async jointScores(step: number, attempt: number, rows: Uint32Array, purpose: string): Promise<Float64Array | undefined> {
-    const own = this.model!.scores(rows);
-    if (this.role === 'host') {
-      await this.sendScoreShare(own, step, attempt, purpose);
-      return undefined;
-    }
-    const hostSum = await this.receiveScoreSum(own.length, step, attempt);
-    return own.map((s, i) => s + hostSum[i]!);
-  }
+  // Validation, the chosen epoch, the scorecard and evaluation (src/vertical/lr/)
 
   private async validate(step: number, attempt: number, epoch: number): Promise<Record<string, unknown>> {
-    this.epochWeights.set(epoch, this.model!.weights.slice());
-    const z = await this.jointScores(step, attempt, this.alignment!.validation, 'validate');
-    if (!z) return { epoch };
-    const y = this.labels!.validation;
-    const a = auc(y, z);
-    const k = ks(y, z);
-    this.validationCurve = [...this.validationCurve.filter((p) => p.epoch !== epoch), { epoch, auc: a }];
-    this.folder.write(validationScoresFile(epoch), new Uint8Array(z.buffer, z.byteOffset, z.byteLength));
-    if (a > this.best.auc + 1e-6) this.best = { epoch, auc: a, stale: 0 };
-    else this.best.stale++;
-    const patience = this.spec.training.patience;
-    return { epoch, validation_auc: a, validation_ks: k, best_epoch: this.best.epoch, stop: patience > 0 && this.best.stale >= patience };
+    const inputs = { model: this.model!, rows: this.alignment!.validation, epoch };
+    const port = this.port(step, attempt);
+    if (this.role === 'host') return hostValidate(this.state, port, inputs);
+    const { report, scores } = await guestValidate(this.state, port, { ...inputs, labels: this.labels!.validation, patience: this.spec.training.patience });
+    this.folder.write(validationScoresFile(epoch), new Uint8Array(scores.buffer, scores.byteOffset, scores.byteLength));
+    return report;
   }
 
   private finalize(epoch: number): Record<string, unknown> {
-    const weights = this.epochWeights.get(epoch);
-    if (!weights) throw new FedcreditError(ErrorCode.JOB_FAILED, `no weights of epoch ${epoch} on ${this.org}`, 'the participant restarted during the job; resubmit it');
-    this.model!.weights = weights.slice();
     // Training is over: free the batches' encoded columns (and a next batch made ahead, if training stopped early).
     this.batchTrainer?.release();
-    if (this.role === 'guest') {
+    const inputs = { jobId: this.id, org: this.org, role: this.role, features: this.modelFeatures, model: this.model!, binned: this.binned, binning: this.spec.binning };
+    const validation = () => {
       const bytes = this.folder.read(validationScoresFile(epoch));
-      const z = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-      this.calibration = fitCalibration(z, this.labels!.validation);
-    }
-    const part = this.modelPart(epoch);
-    this.folder.write(JOB_FILES.modelPart, JSON.stringify(part, null, 2));
-    this.log.info({ job: this.id, epoch, file: this.folder.path(JOB_FILES.modelPart) }, 'model part kept (it never leaves this node)');
-    return { epoch, part_sha256: Buffer.from(modelPartDigest(part)).toString('hex') };
-  }
-
-  modelPart(epoch: number): ModelPart {
-    const m = this.model!;
-    return {
-      format: 'fedcredit-vertical-part/1',
-      jobId: this.id,
-      organisation: this.org,
-      role: this.role,
-      features: this.modelFeatures,
-      mean: Array.from(m.mean),
-      scale: Array.from(m.scale),
-      clip: m.clip,
-      ...(m.clipLow ? { clipLow: Array.from(m.clipLow), clipHigh: Array.from(m.clipHigh!) } : {}),
-      weights: Array.from(m.weights.subarray(0, m.dim)),
-      ...(this.role === 'guest' ? { intercept: m.weights[m.dim]!, calibration: this.calibration! } : {}),
-      epoch,
-      ...(this.binned
-        ? {
-            transform: this.spec.binning!.woe_transform ? ('woe' as const) : ('standardise' as const),
-            bins: this.binned.filter((b) => b.selected).map((b) => ({ ...layoutOf(b), woe: b.woe, trainCounts: b.trainCounts, notHeldWoe: this.notHeldWoe(b) })),
-          }
-        : {}),
+      return { scores: new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), labels: this.labels!.validation };
     };
+    const done = this.role === 'guest' ? guestFinalize(this.state, inputs, epoch, validation) : hostFinalize(this.state, inputs, epoch);
+    this.folder.write(JOB_FILES.modelPart, JSON.stringify(done.part, null, 2));
+    this.log.info({ job: this.id, epoch, file: this.folder.path(JOB_FILES.modelPart) }, 'model part kept (it never leaves this node)');
+    return done.report;
   }
 
-  /** WOE of an enterprise this party does not hold, at scoring (binning.not_held): neutral 0 by default. */
-  private notHeldWoe(b: BinnedFeature): number {
-    const notHeld = featureBinning(this.spec.binning!, b.feature).notHeld;
-    return notHeld === 'neutral' ? 0 : notHeld === 'missing' ? b.woe[b.woe.length - 1]! : notHeld;
-  }
-
-  // ---------------------------------------------------------------------------------------------------------
-  // Scorecard
-
-  /**
-   * Points per bin: each party turns its own coefficients and WOE into points (it needs the calibration slope,
-   * which the guest sends) and keeps them; hosts send their table (bins and points, no data) to the guest, which
-   * assembles the scorecard with the base points and exports it as JSON and PMML.
-   */
+  /** Each party keeps its points; the guest writes the assembled scorecard as JSON and PMML. */
   private async makeScorecard(step: number, attempt: number): Promise<Record<string, unknown>> {
     const card = this.spec.scorecard!;
-    const scaling = { baseScore: card.base_score, baseOdds: card.base_odds, pdo: card.pdo, decimals: card.decimals };
-    const weights = this.model!.weights;
-    let slope: number;
-    if (this.role === 'guest') {
-      slope = this.calibration!.a;
-      await Promise.all(this.hosts.map((h) => this.send(h, 'scorecard.slope', step, attempt, json({ a: slope }))));
-    } else {
-      slope = parseJson<{ a: number }>(await this.receive(this.guest, 'scorecard.slope', step, attempt)).a;
-    }
-    const own: ScorecardFeature[] = this.binned!.filter((b) => b.selected).map((b, j) =>
-      featurePoints(b.feature, this.org, b.edges, b.woe, weights[j]!, slope, scaling, b.trainEvents ? { events: b.trainEvents, totals: b.trainCounts } : undefined, { ...layoutOf(b), notHeldWoe: this.notHeldWoe(b) }),
-    );
-    const kept: ScorecardPart = { reasonCodes: card.reason_codes, features: own };
-    this.folder.write(JOB_FILES.scorecardPart, JSON.stringify(kept, null, 2));
+    const inputs = { card, binning: this.spec.binning!, model: this.model!, binned: this.binned! };
+    const port = this.port(step, attempt);
     if (this.role === 'host') {
-      await this.send(this.guest, 'scorecard.part', step, attempt, json(own));
-      return { features: own.length };
+      const { kept, report } = await hostScorecard(port, inputs);
+      this.folder.write(JOB_FILES.scorecardPart, JSON.stringify(kept, null, 2));
+      return report;
     }
-    const hostParts = await Promise.all(this.hosts.map(async (h) => parseJson<ScorecardFeature[]>(await this.receive(h, 'scorecard.part', step, attempt))));
-    // The rows and default rate of each host bin, which the guest learned when binning, for the bank's own table.
-    const annotated = hostParts.flat().map((f) => {
-      const counts = this.hostCounts[f.feature];
-      if (!counts) return f;
-      return { ...f, bins: f.bins.map((b) => ({ ...b, count: counts.totals[b.bin]!, ...(counts.totals[b.bin]! > 0 ? { eventRate: counts.events[b.bin]! / counts.totals[b.bin]! } : {}) })) };
-    });
-    const base = basePoints(weights[this.model!.dim]!, this.calibration!, scaling);
-    this.scorecard = assembleScorecard(scaling, base, [...own, ...annotated]);
-    const bytes = JSON.stringify(this.scorecard, null, 2);
-    this.folder.write(JOB_FILES.scorecard, bytes);
-    this.folder.write(JOB_FILES.scorecardPmml, scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes, notHeldParties: this.hosts }));
+    const made = await guestScorecard(this.state, port, { ...inputs, hostCounts: this.hostCounts });
+    this.folder.write(JOB_FILES.scorecardPart, JSON.stringify(made.kept, null, 2));
+    this.scorecard = made.scorecard;
+    this.folder.write(JOB_FILES.scorecard, made.json);
+    this.folder.write(JOB_FILES.scorecardPmml, scorecardToPmml(made.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes, notHeldParties: this.hosts }));
     this.log.info({ job: this.id, file: this.folder.path(JOB_FILES.scorecardPmml) }, 'scorecard written (JSON and PMML)');
-    return { features: this.scorecard.features.length, base_points: base, score_range: scoreRange(this.scorecard), scorecard_sha256: createHash('sha256').update(bytes).digest('hex') };
+    return made.report;
   }
 
   private async evaluate(step: number, attempt: number): Promise<Record<string, unknown>> {
-    const rows = this.alignment!.test;
-    const fair = this.spec.fairness;
-    if (fair && fair.party === this.org && this.role === 'host') {
-      // The group of each held-out enterprise, for the guest's per-group figures (the job's fairness section, consented to).
-      const groups = this.data.groups[fair.column]!;
-      await this.send(this.guest, 'fairness.groups', step, attempt, json(Array.from(rows, (r) => groups[r]!)));
-    }
-    const z = await this.jointScores(step, attempt, rows, 'evaluate');
-    if (!z) return { rows: rows.length };
-    const y = this.labels!.test;
-    const { a, b } = this.calibration!;
-    const pd = z.map((s) => 1 / (1 + Math.exp(-(a * s + b))));
-    // The guest's own record of the held-out scores, for its modellers (never sent).
-    // With a scorecard, also the points: offset − factor·logit(pd) (the scorecard's sum, before its rounding).
-    const card = this.scorecard;
-    const points = card ? (i: number) => `,${(card.offset - card.factor * (a * z[i]! + b)).toFixed(card.scaling.decimals)}` : () => '';
-    const lines = [`enterprise_id,default_12m,score,pd${card ? ',points' : ''}`];
-    rows.forEach((r, i) => lines.push(`${this.data.ids[r]},${y[i]},${z[i]!.toFixed(8)},${pd[i]!.toFixed(8)}${points(i)}`));
-    this.folder.write(JOB_FILES.testScores, lines.join('\n') + '\n');
-    if (rows.length === 0) return { rows: 0, test_auc: null, test_ks: null };
-    // Aggregates only (deciles, confusion at the cut-off, calibration bins): the bank's report, published with the model.
-    const evaluation = evaluateCredit(y, pd, this.spec.evaluation.decline_cutoff);
-    let fairness: ReturnType<typeof fairnessByGroup> | undefined;
-    if (fair) {
-      const groups = fair.party === this.org ? Array.from(rows, (r) => this.data.groups[fair.column]![r]!) : parseJson<string[]>(await this.receive(fair.party, 'fairness.groups', step, attempt));
-      if (groups.length !== rows.length) throw new FedcreditError(ErrorCode.PROTOCOL, `${fair.party} sent ${groups.length} groups for ${rows.length} held-out enterprises`, 'restart the job');
-      fairness = fairnessByGroup(fair.column, y, pd, groups, this.spec.evaluation.decline_cutoff, fair.max_gap);
-    }
-    this.writeModelReport(evaluation, fairness);
-    return { rows: rows.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation, ...(fairness ? { fairness } : {}) };
+    const inputs = { model: this.model!, rows: this.alignment!.test, fairness: this.spec.fairness, groups: this.data.groups };
+    const port = this.port(step, attempt);
+    if (this.role === 'host') return hostEvaluate(port, inputs);
+    const done = await guestEvaluate(this.state, port, { ...inputs, labels: this.labels!.test, ids: this.data.ids, cutoff: this.spec.evaluation.decline_cutoff, scorecard: this.scorecard });
+    this.folder.write(JOB_FILES.testScores, done.testScores);
+    if (done.evaluation) this.writeModelReport(done.evaluation, done.fairness);
+    return done.report;
   }
 
   /** The guest's material for `fedcredit report` (aggregates; the held-out scores are in test-scores.csv beside it). */
-  private writeModelReport(evaluation: ReturnType<typeof evaluateCredit>, fairness?: ReturnType<typeof fairnessByGroup>): void {
+  private writeModelReport(evaluation: NonNullable<GuestEvaluation['evaluation']>, fairness?: GuestEvaluation['fairness']): void {
     const report = {
       job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: this.hosts, finishedAt: new Date().toISOString() },
       evaluation,
-      validationAuc: this.validationCurve,
+      validationAuc: this.state.validationCurve,
       ...(this.ivTable ? { iv: this.ivTable, binningWarnings: binningWarnings(this.ivTable, this.spec.binning!.iv_threshold) } : {}),
       ...(this.spec.binning ? { ivThresholds: { caution: this.spec.binning.caution_iv, leakage: this.spec.binning.leakage_iv } } : {}),
       ...(fairness ? { fairness } : {}),
