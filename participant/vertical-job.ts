@@ -19,25 +19,17 @@ import { idReport } from '../src/psi/ids.js';
 import { GuestPsi } from '../src/psi/stream.js';
 import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
 import { ckksCipher, plaintextCipher, type VerticalCipher } from '../src/vertical/cipher.js';
-import { PartyModel, type Alignment } from '../src/vertical/party-model.js';
+import type { Alignment } from '../src/vertical/party-model.js';
 import { holdoutOfDigest } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { PartyChannel, type PartyIo } from './vertical-channel.js';
-import { BatchTrainer, guestBatch, hostBatch } from '../src/vertical/lr/batch.js';
-import { guestBinning, hostBinning } from '../src/vertical/lr/binning.js';
-import { guestValidate, hostValidate } from '../src/vertical/lr/validate.js';
-import { guestFinalize, hostFinalize } from '../src/vertical/lr/finalize.js';
-import { guestScorecard, hostScorecard } from '../src/vertical/lr/scorecard.js';
-import { guestEvaluate, hostEvaluate, type GuestEvaluation } from '../src/vertical/lr/evaluate.js';
-import { freshTrainingState, fromProgress, progressOf, restore, snapshot, type Progress, type StepStart, type TrainingState } from '../src/vertical/lr/state.js';
+import type { Progress } from '../src/vertical/lr/state.js';
+import { LrParty, type KeptBinning, type LrKeeper } from '../src/vertical/lr/party.js';
 import { JOB_FILES, JobFolder, validationScoresFile } from './job-store.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
-import type { BinCounts } from '../src/credit/binning.js';
 import type { Scorecard } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
-import { modelInputs, type BinnedFeature, type IvRow } from '../src/vertical/binning.js';
-import { binningWarnings } from '../src/credit/settle.js';
 
 const ALIGNED_PARTS = ['train', 'validation', 'test'] as const;
 const ALIGNED_BUFFER = 64 * 1024;
@@ -59,33 +51,16 @@ interface AlignedDone {
 }
 
 export class VerticalParty extends PartyChannel {
-  /** The data owner's consent.share_statistics: its feature statistics go into the job's record when the job asks. */
-  shareStatistics = false;
   private cipher?: VerticalCipher;
   private engine?: CkksEngine;
-  private alignment?: Alignment;
-  private model?: PartyModel;
-  private labels?: { train: Float64Array; validation: Float64Array; test: Float64Array };
-  private classWeights = { negative: 1, positive: 1 };
-  /** What the running step began from: a retry of it restores this. */
-  private stepStart?: StepStart;
+  /** The party's steps after the PSI (src/vertical/lr/party.ts), keeping what they make in the job folder. */
+  private readonly lr: LrParty;
   /** Whether the last thing saved is the end of the last step (endStep), with no step begun since. */
   private savedStepEnd = false;
-  private readonly state: TrainingState = freshTrainingState();
-  /** After the binning step: this party's features with their bins, WOE and IV (the model uses the selected ones). */
-  private binned?: BinnedFeature[];
-  /** Guest: the IV of every party's features. */
-  private ivTable?: IvRow[];
-  /** Guest: rows and defaults per final bin of every host feature (what the binning step taught it). */
-  private hostCounts: Record<string, BinCounts> = {};
-  private modelFeatures: string[];
-  private scorecard?: Scorecard;
   /** The PSI step's folder of aligned rows, read when the next step begins (so the PSI itself never loads the rows). */
   private alignedDir?: string;
   /** The job's folder on this node: every file the job keeps. */
   private readonly folder: JobFolder;
-  /** The training of the model as it stands: made when the first batch needs it, dropped with the model. */
-  private batchTrainer?: BatchTrainer;
 
   constructor(
     id: string,
@@ -100,8 +75,22 @@ export class VerticalParty extends PartyChannel {
   ) {
     super(id, org, spec.guest, io, log, jobDir, spec.training.step_timeout_s * 1000, box);
     this.folder = new JobFolder(jobDir);
-    this.modelFeatures = features;
+    this.lr = new LrParty({
+      jobId: id,
+      org,
+      spec,
+      features,
+      data: () => this.data,
+      engine: async () => (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS)),
+      keeper: folderKeeper(this.folder, spec, (fields, message) => log.info({ job: id, ...fields }, message)),
+      log,
+    });
     if (!box) this.folder.write(JOB_FILES.boxKey, exportPrivateKey(this.box.privateKey));
+  }
+
+  /** The data owner's consent.share_statistics: its feature statistics go into the job's record when the job asks. */
+  set shareStatistics(share: boolean) {
+    this.lr.shareStatistics = share;
   }
 
   /** The party's rows in memory: loaded when the first step after the PSI needs them. */
@@ -143,15 +132,12 @@ export class VerticalParty extends PartyChannel {
       parts[line.slice(comma + 1)]!.push(rowOf.get(line.slice(0, comma))!);
     }
     job.setAlignment({ train: Uint32Array.from(parts.train!), validation: Uint32Array.from(parts.validation!), test: Uint32Array.from(parts.test!) }, false);
-    if (folder.has(JOB_FILES.binning)) {
-      const saved = folder.readJson<{ features: BinnedFeature[]; iv: IvRow[] | null; hostCounts?: Record<string, BinCounts> }>(JOB_FILES.binning);
-      job.binned = saved.features;
-      job.ivTable = saved.iv ?? undefined;
-      job.hostCounts = saved.hostCounts ?? {};
-      job.buildModel();
-    }
-    if (folder.has(JOB_FILES.scorecard)) job.scorecard = folder.readJson<Scorecard>(JOB_FILES.scorecard);
-    job.loadProgress(folder.readJson<Progress>(JOB_FILES.progress));
+    if (folder.has(JOB_FILES.binning)) job.lr.restoreBinning(folder.readJson<KeptBinning>(JOB_FILES.binning));
+    if (folder.has(JOB_FILES.scorecard)) job.lr.restoreScorecard(folder.readJson<Scorecard>(JOB_FILES.scorecard));
+    const progress = folder.readJson<Progress>(JOB_FILES.progress);
+    job.current = { step: progress.step, attempt: progress.attempt };
+    job.lr.loadProgress(progress);
+    log.info({ job: id, step: progress.step, attempt: progress.attempt, stepDone: progress.after !== null }, 'vertical job restored from its job folder; rejoining');
     return job;
   }
 
@@ -165,13 +151,13 @@ export class VerticalParty extends PartyChannel {
     } else {
       this.cipher = plaintextCipher;
     }
+    this.lr.cipher = this.cipher;
   }
 
   protected beginStep(_step: number, retry: boolean, kind: string): void {
     const aligned = kind !== 'psi' ? this.alignedDir : undefined;
     if (aligned) this.loadAlignment(aligned);
-    if (retry && this.stepStart) restore(this.stepStart, this.model, this.state);
-    else this.stepStart = snapshot(this.model, this.state);
+    this.lr.beginStep(retry);
     // The file already holds the state a new step starts from when the step before saved its end and nothing
     // happened since: a node restarted now rejoins from there, as it would from a save made here.
     if (retry || aligned || !this.savedStepEnd) this.saveProgress(false);
@@ -187,40 +173,17 @@ export class VerticalParty extends PartyChannel {
 
   /** The state around the current step (src/vertical/lr/state.ts), saved for a restart. */
   private saveProgress(done: boolean): void {
-    if (!this.model) return;
-    this.folder.write(JOB_FILES.progress, JSON.stringify(progressOf(this.current, this.stepStart, this.model, this.state, done)));
-  }
-
-  private loadProgress(p: Progress): void {
-    this.current = { step: p.step, attempt: p.attempt };
-    this.stepStart = fromProgress(p, this.model!, this.state);
-    this.log.info({ job: this.id, step: p.step, attempt: p.attempt, stepDone: p.after !== null }, 'vertical job restored from its job folder; rejoining');
+    const progress = this.lr.progress(this.current, done);
+    if (progress) this.folder.write(JOB_FILES.progress, JSON.stringify(progress));
   }
 
   protected stateDigest(): Uint8Array {
-    return this.model ? this.model.digest() : new Uint8Array();
+    return this.lr.digest();
   }
 
   protected async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
-    switch (req.step) {
-      case 'psi':
-        return this.psi(step, req.attempt);
-      case 'bin':
-        return this.bin(step, req.attempt);
-      case 'scorecard':
-        return this.makeScorecard(step, req.attempt);
-      case 'batch':
-        await (this.role === 'guest' ? guestBatch : hostBatch)(this.trainer, this.port(step, req.attempt), req.epoch, req.batch);
-        return {};
-      case 'validate':
-        return this.validate(step, req.attempt, req.epoch);
-      case 'finalize':
-        return this.finalize(JSON.parse(req.argsJson).epoch as number);
-      case 'evaluate':
-        return this.evaluate(step, req.attempt);
-      default:
-        throw new FedcreditError(ErrorCode.PROTOCOL, `a training job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
-    }
+    if (req.step === 'psi') return this.psi(step, req.attempt);
+    return this.lr.run(req, this.port(step, req.attempt));
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -320,31 +283,9 @@ export class VerticalParty extends PartyChannel {
   }
 
   private setAlignment(a: Alignment, record = true): void {
-    this.alignment = a;
     // The data owner's own record of which of its enterprises the job uses (it stays on this node).
     if (record) this.writeAlignedIds(a);
-    this.buildModel();
-    if (this.role === 'guest') {
-      const y = this.data.y!;
-      const pick = (rows: Uint32Array) => Float64Array.from(rows, (r) => y[r]!);
-      this.labels = { train: pick(a.train), validation: pick(a.validation), test: pick(a.test) };
-      const positives = this.labels.train.reduce((s, v) => s + v, 0);
-      const n = this.labels.train.length;
-      if (positives === 0 || positives === n) {
-        throw new FedcreditError(ErrorCode.JOB_FAILED, `the aligned training rows hold only one class (${positives} defaults of ${n})`, 'a credit model needs both defaults and non-defaults among the shared enterprises');
-      }
-      this.classWeights =
-        this.spec.training.class_weight === 'balanced' ? { negative: n / (2 * (n - positives)), positive: n / (2 * positives) } : { negative: 1, positive: 1 };
-    }
-  }
-
-  /** The party's model on its features as they stand: all of them standardised, or after binning the selected ones (as WOE when the job says so). */
-  private buildModel(): void {
-    this.batchTrainer?.dispose();
-    this.batchTrainer = undefined;
-    const input = modelInputs(this.data, this.features, this.binned, this.spec.binning?.woe_transform ?? false);
-    this.modelFeatures = input.features;
-    this.model = new PartyModel(input.data, input.featureIdx, this.alignment!.train, input.standardise ? this.spec.training.clip : 0, this.role === 'guest', input.standardise, this.spec.training.winsorize);
+    this.lr.setAlignment(a);
   }
 
   private writeAlignedIds(a: Alignment): void {
@@ -352,122 +293,35 @@ export class VerticalParty extends PartyChannel {
     this.folder.write(JOB_FILES.alignedIds, `id,part\n${lines.join('\n')}\n`);
   }
 
-  // ---------------------------------------------------------------------------------------------------------
-  // Binning, WOE and IV (docs/protocol-vertical.md, "Binning, WOE and IV")
-
-  /** The binning step (src/vertical/lr/binning.ts); this party keeps what it learned and the owner's records of it. */
-  private async bin(step: number, attempt: number): Promise<Record<string, unknown>> {
-    const spec = this.spec.binning!;
-    const engine = (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS));
-    const inputs = { spec, features: this.features, data: this.data, train: this.alignment!.train, labels: this.labels?.train, engine };
-    const port = this.port(step, attempt);
-    const facts = this.role === 'guest' ? await guestBinning(inputs, port) : await hostBinning(inputs, port);
-    // The owner's own record of its features on the job's training rows; shared only if its policy allows.
-    this.folder.write(JOB_FILES.statistics, JSON.stringify(facts.statistics, null, 2));
-    this.binned = facts.binned;
-    if (facts.ivTable) this.ivTable = facts.ivTable;
-    if (this.role === 'guest') this.hostCounts = facts.hostCounts;
-    const warnings = facts.warnings;
-    for (const warning of warnings) this.log.warn({ job: this.id, warning }, 'binning lost a strong feature');
-    this.folder.write(JOB_FILES.binning, JSON.stringify({ features: this.binned, iv: this.ivTable ?? null, hostCounts: this.hostCounts, warnings }, null, 2));
-    this.buildModel();
-    const share = this.spec.statistics && this.shareStatistics;
-    return {
-      features: this.features.length,
-      model_features: this.modelFeatures.length,
-      ...(this.ivTable ? { iv: this.ivTable, warnings } : {}),
-      statistics: share ? facts.statistics : 'kept by the data owner',
-    };
-  }
-
-  // ---------------------------------------------------------------------------------------------------------
-  // Training (src/vertical/lr/batch.ts)
-
-  /** This party's trainer for the model as it stands (made again whenever the model is). */
-  private get trainer(): BatchTrainer {
-    this.batchTrainer ??= new BatchTrainer({
-      role: this.role,
-      cipher: this.cipher!,
-      model: this.model!,
-      training: this.spec.training,
-      train: this.alignment!.train,
-      ...(this.role === 'guest' ? { labels: { y: this.data.y!, classWeights: this.classWeights } } : {}),
-      log: this.log.child({ job: this.id }),
-    });
-    return this.batchTrainer;
-  }
-
-  // ---------------------------------------------------------------------------------------------------------
-  // Validation, the chosen epoch, the scorecard and evaluation (src/vertical/lr/)
-
-  private async validate(step: number, attempt: number, epoch: number): Promise<Record<string, unknown>> {
-    const inputs = { model: this.model!, rows: this.alignment!.validation, epoch };
-    const port = this.port(step, attempt);
-    if (this.role === 'host') return hostValidate(this.state, port, inputs);
-    const { report, scores } = await guestValidate(this.state, port, { ...inputs, labels: this.labels!.validation, patience: this.spec.training.patience });
-    this.folder.write(validationScoresFile(epoch), new Uint8Array(scores.buffer, scores.byteOffset, scores.byteLength));
-    return report;
-  }
-
-  private finalize(epoch: number): Record<string, unknown> {
-    // Training is over: free the batches' encoded columns (and a next batch made ahead, if training stopped early).
-    this.batchTrainer?.release();
-    const inputs = { jobId: this.id, org: this.org, role: this.role, features: this.modelFeatures, model: this.model!, binned: this.binned, binning: this.spec.binning };
-    const validation = () => {
-      const bytes = this.folder.read(validationScoresFile(epoch));
-      return { scores: new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)), labels: this.labels!.validation };
-    };
-    const done = this.role === 'guest' ? guestFinalize(this.state, inputs, epoch, validation) : hostFinalize(this.state, inputs, epoch);
-    this.folder.write(JOB_FILES.modelPart, JSON.stringify(done.part, null, 2));
-    this.log.info({ job: this.id, epoch, file: this.folder.path(JOB_FILES.modelPart) }, 'model part kept (it never leaves this node)');
-    return done.report;
-  }
-
-  /** Each party keeps its points; the guest writes the assembled scorecard as JSON and PMML. */
-  private async makeScorecard(step: number, attempt: number): Promise<Record<string, unknown>> {
-    const card = this.spec.scorecard!;
-    const inputs = { card, binning: this.spec.binning!, model: this.model!, binned: this.binned! };
-    const port = this.port(step, attempt);
-    if (this.role === 'host') {
-      const { kept, report } = await hostScorecard(port, inputs);
-      this.folder.write(JOB_FILES.scorecardPart, JSON.stringify(kept, null, 2));
-      return report;
-    }
-    const made = await guestScorecard(this.state, port, { ...inputs, hostCounts: this.hostCounts });
-    this.folder.write(JOB_FILES.scorecardPart, JSON.stringify(made.kept, null, 2));
-    this.scorecard = made.scorecard;
-    this.folder.write(JOB_FILES.scorecard, made.json);
-    this.folder.write(JOB_FILES.scorecardPmml, scorecardToPmml(made.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes, notHeldParties: this.hosts }));
-    this.log.info({ job: this.id, file: this.folder.path(JOB_FILES.scorecardPmml) }, 'scorecard written (JSON and PMML)');
-    return made.report;
-  }
-
-  private async evaluate(step: number, attempt: number): Promise<Record<string, unknown>> {
-    const inputs = { model: this.model!, rows: this.alignment!.test, fairness: this.spec.fairness, groups: this.data.groups };
-    const port = this.port(step, attempt);
-    if (this.role === 'host') return hostEvaluate(port, inputs);
-    const done = await guestEvaluate(this.state, port, { ...inputs, labels: this.labels!.test, ids: this.data.ids, cutoff: this.spec.evaluation.decline_cutoff, scorecard: this.scorecard });
-    this.folder.write(JOB_FILES.testScores, done.testScores);
-    if (done.evaluation) this.writeModelReport(done.evaluation, done.fairness);
-    return done.report;
-  }
-
-  /** The guest's material for `fedcredit report` (aggregates; the held-out scores are in test-scores.csv beside it). */
-  private writeModelReport(evaluation: NonNullable<GuestEvaluation['evaluation']>, fairness?: GuestEvaluation['fairness']): void {
-    const report = {
-      job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: this.hosts, finishedAt: new Date().toISOString() },
-      evaluation,
-      validationAuc: this.state.validationCurve,
-      ...(this.ivTable ? { iv: this.ivTable, binningWarnings: binningWarnings(this.ivTable, this.spec.binning!.iv_threshold) } : {}),
-      ...(this.spec.binning ? { ivThresholds: { caution: this.spec.binning.caution_iv, leakage: this.spec.binning.leakage_iv } } : {}),
-      ...(fairness ? { fairness } : {}),
-    };
-    this.folder.write(JOB_FILES.modelReport, JSON.stringify(report, null, 2));
-  }
-
   override dispose(): void {
-    this.batchTrainer?.dispose();
+    this.lr.dispose();
     super.dispose();
     this.engine?.dispose();
   }
+}
+
+/** What the party's steps keep, as files in its job folder (names in JOB_FILES; each written whole, mode 0600). */
+function folderKeeper(folder: JobFolder, spec: VerticalJobSpec, info: (fields: Record<string, unknown>, message: string) => void): LrKeeper {
+  const json = (value: unknown) => JSON.stringify(value, null, 2);
+  return {
+    statistics: (statistics) => folder.write(JOB_FILES.statistics, json(statistics)),
+    binning: (kept) => folder.write(JOB_FILES.binning, json(kept)),
+    validationScores: (epoch, z) => folder.write(validationScoresFile(epoch), new Uint8Array(z.buffer, z.byteOffset, z.byteLength)),
+    keptValidationScores(epoch) {
+      const bytes = folder.read(validationScoresFile(epoch));
+      return new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    },
+    modelPart(part) {
+      folder.write(JOB_FILES.modelPart, json(part));
+      info({ epoch: part.epoch, file: folder.path(JOB_FILES.modelPart) }, 'model part kept (it never leaves this node)');
+    },
+    scorecardPart: (part) => folder.write(JOB_FILES.scorecardPart, json(part)),
+    scorecard(card, text, hosts) {
+      folder.write(JOB_FILES.scorecard, text);
+      folder.write(JOB_FILES.scorecardPmml, scorecardToPmml(card, { modelName: spec.name, reasonCodes: spec.scorecard!.reason_codes, notHeldParties: [...hosts] }));
+      info({ file: folder.path(JOB_FILES.scorecardPmml) }, 'scorecard written (JSON and PMML)');
+    },
+    testScores: (csv) => folder.write(JOB_FILES.testScores, csv),
+    modelReport: (report) => folder.write(JOB_FILES.modelReport, json(report)),
+  };
 }
