@@ -142,7 +142,7 @@ export class ParticipantNode {
         });
         if (job) {
           job.shareStatistics = this.opts.config.consent.share_statistics;
-          this.vertical.set(stored.id, job);
+          this.vertical.set(stored.id, job.channel);
           continue;
         }
       }
@@ -529,7 +529,7 @@ export class ParticipantNode {
     const job = new VerticalParty(m.jobId, spec, this.org, this.partyData, features, this.verticalIo(m.jobId), log, this.store.dirOf(m.jobId));
     job.shareStatistics = config.consent.share_statistics;
     job.binding = this.partyBinding(specJson, [spec.guest, ...spec.hosts]);
-    this.vertical.set(m.jobId, job);
+    this.vertical.set(m.jobId, job.channel);
     log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length }, 'vertical job accepted');
     return this.reply(m, {
       body: 'jobAccepted',
@@ -559,7 +559,7 @@ export class ParticipantNode {
     }
     job.binding = this.partyBinding(specJson, [spec.guest, ...spec.hosts]);
     job.quota = this.scoringQuota;
-    this.vertical.set(m.jobId, job);
+    this.vertical.set(m.jobId, job.channel);
     log.info({ job: m.jobId, modelJob: spec.model_job, role: job.role }, 'scoring job accepted');
     return this.reply(m, {
       body: 'jobAccepted',

@@ -22,7 +22,8 @@ import { ckksCipher, plaintextCipher, type VerticalCipher } from '../src/vertica
 import type { Alignment } from '../src/vertical/party-model.js';
 import { holdoutOfDigest } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
-import { PartyChannel, type PartyIo } from './vertical-channel.js';
+import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
+import type { JobBinding, KeyBinding } from '../src/crypto/key-binding.js';
 import type { Progress } from '../src/vertical/lr/state.js';
 import { LrParty, type KeptBinning, type LrKeeper } from '../src/vertical/lr/party.js';
 import { JOB_FILES, JobFolder, validationScoresFile } from './job-store.js';
@@ -50,7 +51,9 @@ interface AlignedDone {
   rowsDigest: string;
 }
 
-export class VerticalParty extends PartyChannel {
+export class VerticalParty implements StepHandler {
+  /** The job's step runner and messaging: payloads sealed to peers, relayed by the coordinator. */
+  readonly channel: PartyChannel;
   private cipher?: VerticalCipher;
   private engine?: CkksEngine;
   /** The party's steps after the PSI (src/vertical/lr/party.ts), keeping what they make in the job folder. */
@@ -63,9 +66,9 @@ export class VerticalParty extends PartyChannel {
   private readonly folder: JobFolder;
 
   constructor(
-    id: string,
+    readonly id: string,
     readonly spec: VerticalJobSpec,
-    org: string,
+    readonly org: string,
     private readonly source: PartyData,
     readonly features: string[],
     io: PartyIo,
@@ -73,7 +76,7 @@ export class VerticalParty extends PartyChannel {
     jobDir: string,
     box?: BoxKeyPair,
   ) {
-    super(id, org, spec.guest, io, log, jobDir, spec.training.step_timeout_s * 1000, box);
+    this.channel = new PartyChannel(id, org, spec.guest, io, log, jobDir, spec.training.step_timeout_s * 1000, this, box);
     this.folder = new JobFolder(jobDir);
     this.lr = new LrParty({
       jobId: id,
@@ -85,7 +88,21 @@ export class VerticalParty extends PartyChannel {
       keeper: folderKeeper(this.folder, spec, (fields, message) => log.info({ job: id, ...fields }, message)),
       log,
     });
-    if (!box) this.folder.write(JOB_FILES.boxKey, exportPrivateKey(this.box.privateKey));
+    if (!box) this.folder.write(JOB_FILES.boxKey, exportPrivateKey(this.channel.box.privateKey));
+  }
+
+  /** Set by the node before the job is accepted (src/crypto/key-binding.ts); absent with --insecure. */
+  set binding(binding: JobBinding | undefined) {
+    this.channel.binding = binding;
+  }
+
+  get box(): BoxKeyPair {
+    return this.channel.box;
+  }
+
+  /** This party's signed statement that its per-job box key is its own, for its JobAccepted. */
+  boxKeyBinding(): KeyBinding | null {
+    return this.channel.boxKeyBinding();
   }
 
   /** The data owner's consent.share_statistics: its feature statistics go into the job's record when the job asks. */
@@ -112,7 +129,7 @@ export class VerticalParty extends PartyChannel {
     const privateKey = importPrivateKey(folder.read(JOB_FILES.boxKey).toString('utf8'));
     const box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
     const job = new VerticalParty(id, spec, org, source, features, io, log, jobDir, box);
-    await job.install(decodeMessage<VerticalSetup>('VerticalSetup', folder.read(JOB_FILES.setup)));
+    await job.channel.install(decodeMessage<VerticalSetup>('VerticalSetup', folder.read(JOB_FILES.setup)));
     if (afterPsi) {
       // Stopped between the PSI step and the next: the aligned rows are on disk, valid if the rows are the same.
       const done = JSON.parse(readFileSync(alignedDone, 'utf8')) as AlignedDone;
@@ -121,7 +138,7 @@ export class VerticalParty extends PartyChannel {
         return undefined;
       }
       job.alignedDir = aligned;
-      job.current = { step: done.step, attempt: done.attempt };
+      job.channel.resumeAt(done.step, done.attempt);
       log.info({ job: id, step: done.step }, 'vertical job restored after its PSI; rejoining');
       return job;
     }
@@ -135,14 +152,14 @@ export class VerticalParty extends PartyChannel {
     if (folder.has(JOB_FILES.binning)) job.lr.restoreBinning(folder.readJson<KeptBinning>(JOB_FILES.binning));
     if (folder.has(JOB_FILES.scorecard)) job.lr.restoreScorecard(folder.readJson<Scorecard>(JOB_FILES.scorecard));
     const progress = folder.readJson<Progress>(JOB_FILES.progress);
-    job.current = { step: progress.step, attempt: progress.attempt };
+    job.channel.resumeAt(progress.step, progress.attempt);
     job.lr.loadProgress(progress);
     log.info({ job: id, step: progress.step, attempt: progress.attempt, stepDone: progress.after !== null }, 'vertical job restored from its job folder; rejoining');
     return job;
   }
 
-  override async install(setup: VerticalSetup): Promise<void> {
-    await super.install(setup);
+  /** The job's keys, checked by the channel: kept to rejoin, and the cipher made from them. */
+  async install(setup: VerticalSetup): Promise<void> {
     this.folder.write(JOB_FILES.setup, encodeMessage('VerticalSetup', setup));
     if (this.spec.encryption.scheme === 'ckks') {
       this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS);
@@ -154,7 +171,7 @@ export class VerticalParty extends PartyChannel {
     this.lr.cipher = this.cipher;
   }
 
-  protected beginStep(_step: number, retry: boolean, kind: string): void {
+  beginStep(_step: number, retry: boolean, kind: string): void {
     const aligned = kind !== 'psi' ? this.alignedDir : undefined;
     if (aligned) this.loadAlignment(aligned);
     this.lr.beginStep(retry);
@@ -166,40 +183,40 @@ export class VerticalParty extends PartyChannel {
     if (aligned) this.folder.removePsi();
   }
 
-  protected override endStep(): void {
+  endStep(): void {
     this.saveProgress(true);
     this.savedStepEnd = true;
   }
 
   /** The state around the current step (src/vertical/lr/state.ts), saved for a restart. */
   private saveProgress(done: boolean): void {
-    const progress = this.lr.progress(this.current, done);
+    const progress = this.lr.progress(this.channel.running, done);
     if (progress) this.folder.write(JOB_FILES.progress, JSON.stringify(progress));
   }
 
-  protected stateDigest(): Uint8Array {
+  stateDigest(): Uint8Array {
     return this.lr.digest();
   }
 
-  protected async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
+  async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
     if (req.step === 'psi') return this.psi(step, req.attempt);
-    return this.lr.run(req, this.port(step, req.attempt));
+    return this.lr.run(req, this.channel.port(step, req.attempt));
   }
 
   // ---------------------------------------------------------------------------------------------------------
   // Alignment
 
   private async psi(step: number, attempt: number): Promise<Record<string, unknown>> {
-    const ids = await this.prepareIds(this.source.ids, this.spec.alignment.id_format, step, attempt);
+    const ids = await this.channel.prepareIds(this.source.ids, this.spec.alignment.id_format, step, attempt);
     const dir = this.folder.psiPath('aligned');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (this.role === 'host') {
-      const psi = await this.hostPsi(ids, step, attempt);
+    if (this.channel.role === 'host') {
+      const psi = await this.channel.hostPsi(ids, step, attempt);
       const files = ALIGNED_PARTS.map((part) => new FileAppender(join(dir, `${part}.rows`), ALIGNED_BUFFER));
       let counts: number[];
       try {
-        counts = await psi.receiveAlignment(this.psiLink(this.guest, step, attempt), (part, rows) => {
+        counts = await psi.receiveAlignment(this.channel.psiLink(this.channel.guest, step, attempt), (part, rows) => {
           if (part >= files.length || rows.some((r) => r < 0)) throw new FedcreditError(ErrorCode.PROTOCOL, 'the guest sent an alignment that does not fit a training job', 'restart the job');
           files[part]!.write(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
         });
@@ -212,10 +229,10 @@ export class VerticalParty extends PartyChannel {
       return { ...idReport(ids, this.spec.alignment.id_format), intersection: counts.reduce((a, b) => a + b, 0) };
     }
     // Guest: the enterprises every host holds, split into train / validation / test by a keyed hash of the id.
-    const psi = await this.guestPsi(ids, step, attempt);
+    const psi = await this.channel.guestPsi(ids, step, attempt);
     const t = this.spec.training;
     const rowFiles = ALIGNED_PARTS.map((part) => new FileAppender(join(dir, `${part}.rows`), ALIGNED_BUFFER));
-    const positionFiles = this.hosts.map((_, h) => ALIGNED_PARTS.map((part) => join(dir, `host-${h}.${part}.positions`)));
+    const positionFiles = this.channel.hosts.map((_, h) => ALIGNED_PARTS.map((part) => join(dir, `host-${h}.${part}.positions`)));
     const positionOut = positionFiles.map((files) => files.map((f) => new FileAppender(f, ALIGNED_BUFFER)));
     const counts = ALIGNED_PARTS.map(() => 0);
     const cell = Buffer.alloc(4);
@@ -239,15 +256,15 @@ export class VerticalParty extends PartyChannel {
     const total = train + validation + test;
     const min = this.spec.alignment.min_intersection;
     if (total < min) {
-      const perHost = this.hosts.map((h, i) => `${h}: ${psi.sharedWithGuest[i]}`).join(', ');
+      const perHost = this.channel.hosts.map((h, i) => `${h}: ${psi.sharedWithGuest[i]}`).join(', ');
       throw new FedcreditError(
         ErrorCode.JOB_FAILED,
         `the parties share ${total} enterprises, below the job's alignment.min_intersection of ${min} (shared with the guest: ${perHost})`,
         'check that every party uses the same id column and id_format, or lower alignment.min_intersection',
       );
     }
-    for (const [h, host] of this.hosts.entries()) {
-      await GuestPsi.sendAlignment(this.psiLink(host, step, attempt), counts, (function* () {
+    for (const [h, host] of this.channel.hosts.entries()) {
+      await GuestPsi.sendAlignment(this.channel.psiLink(host, step, attempt), counts, (function* () {
         for (const file of positionFiles[h]!) yield* readRecordPieces(file, 4);
       })());
     }
@@ -255,8 +272,8 @@ export class VerticalParty extends PartyChannel {
     this.alignmentDone(dir, step, attempt);
     return {
       ...idReport(ids, this.spec.alignment.id_format),
-      shared_with_guest: Object.fromEntries(this.hosts.map((h, i) => [h, psi.sharedWithGuest[i]])),
-      host_ids: Object.fromEntries(this.hosts.map((h, i) => [h, psi.hostIds[i]])),
+      shared_with_guest: Object.fromEntries(this.channel.hosts.map((h, i) => [h, psi.sharedWithGuest[i]])),
+      host_ids: Object.fromEntries(this.channel.hosts.map((h, i) => [h, psi.hostIds[i]])),
       intersection: total,
       train,
       validation,
@@ -293,9 +310,9 @@ export class VerticalParty extends PartyChannel {
     this.folder.write(JOB_FILES.alignedIds, `id,part\n${lines.join('\n')}\n`);
   }
 
-  override dispose(): void {
+  /** The job ended (the channel has cancelled its waits). */
+  dispose(): void {
     this.lr.dispose();
-    super.dispose();
     this.engine?.dispose();
   }
 }
