@@ -1,8 +1,8 @@
 /**
- * A participant's side of a vertical job (docs/protocol-vertical.md): PSI alignment, then per mini-batch the
- * host's encrypted partial scores or the guest's encrypted fore-gradient, and every party's masked gradient sent
- * to the arbiter; partial scores for validation and evaluation travel as pairwise-masked shares. Party-to-party
- * payloads are sealed to the recipient's per-job X25519 key, so the coordinator relays bytes it cannot open.
+ * A participant's side of a vertical training job (docs/protocol-vertical.md): the PSI alignment, then the steps of
+ * src/vertical/lr/ (binning, batches, validation, the chosen epoch, the scorecard, evaluation) run by LrParty over
+ * the channel's PeerPort, with what they keep written to the job folder. Party-to-party payloads are sealed to the
+ * recipient's per-job X25519 key, so the coordinator relays bytes it cannot open.
  *
  * Steps run one at a time. A step re-issued with a higher attempt (after a party came back) supersedes the running
  * one, whose waits are cancelled; the model is rolled back to where the step began, so a retried step computes
@@ -18,7 +18,7 @@ import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
 import { idReport } from '../src/psi/ids.js';
 import { GuestPsi } from '../src/psi/stream.js';
 import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
-import { ckksCipher, plaintextCipher, type VerticalCipher } from '../src/vertical/cipher.js';
+import { ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
 import type { Alignment } from '../src/vertical/party-model.js';
 import { holdoutOfDigest } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
@@ -54,7 +54,6 @@ interface AlignedDone {
 export class VerticalParty implements StepHandler {
   /** The job's step runner and messaging: payloads sealed to peers, relayed by the coordinator. */
   readonly channel: PartyChannel;
-  private cipher?: VerticalCipher;
   private engine?: CkksEngine;
   /** The party's steps after the PSI (src/vertical/lr/party.ts), keeping what they make in the job folder. */
   private readonly lr: LrParty;
@@ -164,11 +163,10 @@ export class VerticalParty implements StepHandler {
     if (this.spec.encryption.scheme === 'ckks') {
       this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       this.engine.requireFingerprint(setup.paramsFingerprint, 'the arbiter');
-      this.cipher = ckksCipher(this.engine, setup.ckksPublicKey, setup.galoisKeys);
+      this.lr.cipher = ckksCipher(this.engine, setup.ckksPublicKey, setup.galoisKeys);
     } else {
-      this.cipher = plaintextCipher;
+      this.lr.cipher = plaintextCipher;
     }
-    this.lr.cipher = this.cipher;
   }
 
   beginStep(_step: number, retry: boolean, kind: string): void {
