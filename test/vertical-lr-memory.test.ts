@@ -10,7 +10,10 @@ import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
 import { ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
 import { modelPartDigest } from '../src/vertical/party-model.js';
 import { ckksOpener, plaintextOpener } from '../src/vertical/lr/opener.js';
-import { runMemoryVerticalJob, uciAligned, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob, type MemoryParty } from './helpers/vertical.js';
+import { createLogger } from '../src/log.js';
+import { LrParty } from '../src/vertical/lr/party.js';
+import { MemoryFederation } from '../src/vertical/lr/memory-port.js';
+import { memoryKeeper, runMemoryVerticalJob, type MemoryKept, uciAligned, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob, type MemoryParty } from './helpers/vertical.js';
 
 const engines: CkksEngine[] = [];
 afterAll(() => engines.forEach((e) => e.dispose()));
@@ -66,4 +69,47 @@ describe('a vertical LR job in one process (guest + two hosts + arbiter, real CK
     expect(encrypted.kept.get('power')!.testScores).toBeUndefined();
     expect(encrypted.kept.get('power')!.modelReport).toBeUndefined();
   }, 300_000);
+});
+
+describe('a vertical step run again at a higher attempt', () => {
+  it('starts over from where the step began at every party, so the retry computes what one clean run does', async () => {
+    const spec = JobSpec.parse(verticalJob({ training: { epochs: 1, batch_size: 256, learning_rate: 0.1 } })) as VerticalJobSpec;
+    const { guest, host, alignment } = await uciAligned(1000);
+    const log = createLogger('test', 'silent');
+    const keeper = { validationScores: new Map() } as MemoryKept;
+    const make = (org: string, data: typeof guest, features: string[]) => {
+      const party = new LrParty({ jobId: 'retry', org, spec, features, data: () => data, engine: () => Promise.reject(new Error('no binning here')), keeper: memoryKeeper(keeper), log });
+      party.setAlignment(alignment);
+      party.cipher = plaintextCipher;
+      return party;
+    };
+    const weights = async (attempts: number, rollBack = true) => {
+      const parties = { bank: make('bank', guest, UCI_GUEST_FEATURES), 'tax-bureau': make('tax-bureau', host, UCI_HOST_FEATURES) };
+      const federation = new MemoryFederation('bank', ['tax-bureau'], plaintextOpener, 30_000);
+      const batch = { step: 'batch', epoch: 1, batch: 0, argsJson: '{}' };
+      try {
+        // Every attempt runs to its end at both parties, as when the coordinator lost a report and asked again.
+        for (let attempt = 0; attempt < attempts; attempt++) {
+          await Promise.all(
+            Object.entries(parties).map(([org, party]) => {
+              party.beginStep(rollBack && attempt > 0);
+              return party.run(batch, federation.port(org, 1, attempt));
+            }),
+          );
+        }
+        return Object.values(parties).flatMap((p) => p.progress({ step: 1, attempt: attempts - 1 }, true)!.after!.weights);
+      } finally {
+        Object.values(parties).forEach((p) => p.dispose());
+        federation.dispose();
+      }
+    };
+    const once = await weights(1);
+    const retried = await weights(3);
+    const stacked = await weights(3, false);
+    const gap = (a: number[], b: number[]) => Math.max(...a.map((w, j) => Math.abs(w - b[j]!)));
+    // Each attempt draws its own masks, so the gradients agree to float64 rounding of the masked sums, not bit for bit.
+    expect(gap(once, retried)).toBeLessThan(1e-8);
+    // Without the rollback the attempts' steps would pile up.
+    expect(gap(once, stacked)).toBeGreaterThan(1e-3);
+  }, 60_000);
 });

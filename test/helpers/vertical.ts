@@ -95,13 +95,16 @@ export function writeTinyVertical(prefix: string, seed: number): { dir: string; 
   return { dir, bank: spec('bank.csv', true), tax: spec('tax.csv', false) };
 }
 
+let uciLoaded: Promise<[LoadedDataset, LoadedDataset]> | undefined;
+
 /**
  * The UCI hetero split as an aligned vertical job sees it after its PSI, in one process: both parties' datasets
  * (same ids in the same order, so row r of one is row r of the other) and the first `rows` rows cut into training,
  * validation and test (70 / 15 / 15).
  */
 export async function uciAligned(rows: number): Promise<{ guest: LoadedDataset; host: LoadedDataset; alignment: { train: Uint32Array; validation: Uint32Array; test: Uint32Array } }> {
-  const [guest, host] = await Promise.all([loadDataset(uciHeteroSpec('guest')), loadDataset(uciHeteroSpec('host'))]);
+  uciLoaded ??= Promise.all([loadDataset(uciHeteroSpec('guest')), loadDataset(uciHeteroSpec('host'))]);
+  const [guest, host] = await uciLoaded;
   const range = (from: number, to: number) => Uint32Array.from({ length: to - from }, (_, i) => from + i);
   const train = Math.round(rows * 0.7);
   const validation = Math.round(rows * 0.15);
@@ -120,7 +123,7 @@ export interface MemoryKept {
   modelReport?: ModelReport;
 }
 
-function memoryKeeper(kept: MemoryKept): LrKeeper {
+export function memoryKeeper(kept: MemoryKept): LrKeeper {
   return {
     statistics: (s) => void (kept.statistics = s),
     binning: (b) => void (kept.binning = b),
