@@ -11,7 +11,11 @@
  * against the threshold path: each party's flooded share, the combiner's aggregation of n shares, the decoding.
  */
 import { randomBytes } from 'node:crypto';
-import { CkksEngine, DEFAULT_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, VERTICAL_MASK, verticalRotationSteps, type CkksParams } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
+import { VERTICAL_MASK, verticalRotationSteps } from '../src/he/packing.js';
+import { DEFAULT_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, type CkksParams } from '../src/he/params.js';
+import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import {
   CommonReferenceString,
   DecryptionParty,
@@ -28,7 +32,7 @@ import {
   type DecryptionRule,
 } from '../src/he/threshold/index.js';
 import { addPoly, centredCrt, intt, mulPoly, prefixPoly, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
-import { readCiphertext, readPlaintext } from '../src/he/threshold/seal-format.js';
+import { readCiphertext, readPlaintext } from '../src/he/seal-format.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -102,7 +106,7 @@ function singleKeyDecryption(context: ThresholdContext, scale: number, reps: num
     const ciphertext = encrypt(context, pk.saveArray(seal.ComprModeType.none), scale);
     for (let r = 0; r < reps; r++) {
       const t = performance.now();
-      // As CkksEngine.decryptVector does: load the bytes, decrypt, decode.
+      // As HorizontalVectors.decryptVector does: load the bytes, decrypt, decode.
       cipher.loadArray(context.context, ciphertext);
       const plain = decryptor.decrypt(cipher)!;
       const decoded = encoder.decode(plain) as Float64Array;
@@ -150,7 +154,8 @@ async function verticalGradientNoise(): Promise<{ rmsBits: number; maxBits: numb
   const engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
   const context = await ThresholdContext.create(VERTICAL_CKKS_PARAMS);
   try {
-    const keys = engine.generateArbiterKeys();
+    const keys = generateKeys(engine, 'arbiter');
+    const gradient = VerticalGradient.of(engine);
     const { seal } = context;
     const secret = seal.SecretKey();
     secret.loadArray(context.context, keys.secretKey);
@@ -165,9 +170,9 @@ async function verticalGradientNoise(): Promise<{ rmsBits: number; maxBits: numb
     const columns = Array.from({ length: 14 }, () => random(5));
     const mask = random(VERTICAL_MASK);
     const decrypted = [0, 1].map(() => {
-      const fore = engine.foreGradient([engine.encryptSlots(partial, keys.publicKey)], weights, offset);
+      const fore = gradient.foreGradient([gradient.encryptSlots(partial, keys.publicKey)], weights, offset);
       // maskedGradient saves its result uncompressed: SEAL's layout, read directly.
-      const masked = readCiphertext(engine.maskedGradient(fore, columns, mask, keys.galoisKeys), 'a masked gradient');
+      const masked = readCiphertext(gradient.maskedGradient(fore, columns, mask, keys.galoisKeys), 'a masked gradient');
       const info = context.levelOf(masked.parmsId)!;
       const ring = info.ring;
       const m = mulPoly(ring, masked.polys[1]!, prefixPoly(context.keyRing, s, ring.primes.length), zeroPoly(ring));

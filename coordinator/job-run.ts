@@ -7,8 +7,10 @@
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
-import { CkksEngine } from '../src/he/ckks.js';
-import { VectorCodec, float32Bytes, float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
+import { VectorCodec, float32Bytes, float64Bytes, type SumIntake } from '../src/fl/vector-codec.js';
+import { SumAttempt, afterShortfall, agreeOnOpened, contributorsNeeded, foreignPurpose, purposeDecision, type OpenedReply } from '../src/fl/secure-sum-round.js';
 import { sha256 } from '../src/wire/framing.js';
 import { encodeMessage } from '../src/wire/proto.js';
 import { hex } from '../src/ledger/records.js';
@@ -24,7 +26,6 @@ import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scor
 import { ParticipantGone } from './mailbox.js';
 import { JobBase, type JobContext } from './job-base.js';
 import type {
-  AggregateOpened,
   ContributionRequest,
   EncryptedVector,
   ParticipantMessage,
@@ -128,7 +129,7 @@ export class JobRun extends JobBase {
     await this.record('job_resumed', { rounds_done: resume.roundsDone, model_sha256: resume.weights ? hex(weightsDigest(resume.weights)) : null });
     if (this.spec.encryption.scheme === 'ckks') {
       this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
-      this.codec = VectorCodec.ckks(this.engine);
+      this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine));
     } else {
       this.codec = VectorCodec.plaintext();
     }
@@ -193,7 +194,7 @@ export class JobRun extends JobBase {
     }
     this.emit('keys', `${lead} is generating the CKKS keys`);
     this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
-    this.codec = VectorCodec.ckks(this.engine);
+    this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine));
     const recipients = this.participants.filter((o) => o !== lead).map((o) => this.boxKeys.get(o)!);
     await this.send(lead, 0, { body: 'keygenRequest', keygenRequest: { recipients } });
     let published: ParticipantMessage;
@@ -417,29 +418,23 @@ export class JobRun extends JobBase {
     opts: { needAll?: boolean; optional?: boolean } = {},
   ): Promise<SumResult | undefined> {
     const t = this.spec.training;
-    // A sum over a single contributor would hand the coordinator that contributor's vector: never open one.
-    const needed = Math.max(
-      opts.needAll ? this.participants.length : (t.min_participants ?? this.participants.length),
-      Math.min(2, this.participants.length),
-    );
-    for (let attempt = 0; ; attempt++) {
+    const needed = contributorsNeeded(this.participants.length, { needAll: opts.needAll, minParticipants: t.min_participants });
+    const isConnected = (org: string) => this.sessions.isConnected(org);
+    for (let attemptNo = 0; ; attemptNo++) {
       const deadline = Date.now() + t.round_timeout_s * 1000;
-      const asked = this.participants.filter((o) => this.sessions.isConnected(o));
-      const dropped: string[] = this.participants.filter((o) => !asked.includes(o)).map((o) => `${o} (not connected)`);
+      const attempt = new SumAttempt(round, this.participants, isConnected, needed);
       const contributionRequest = { purpose, ...request(deadline) } as ContributionRequest;
       const global = contributionRequest.globalWeights;
       await this.record(
         'round_opened',
-        { round, purpose, attempt, asked, not_connected: this.participants.filter((o) => !asked.includes(o)), global_weights_sha256: global ? hex(sha256(global)) : null },
+        { round, purpose, attempt: attemptNo, asked: attempt.asked, not_connected: attempt.notConnected, global_weights_sha256: global ? hex(sha256(global)) : null },
         global ? [{ name: 'global_weights', bytes: global }] : [],
       );
-      await this.sendEach(asked, round, { body: 'contributionRequest', contributionRequest });
-      const contributors: string[] = [];
-      const answered = new Set<string>();
+      await this.sendEach(attempt.asked, round, { body: 'contributionRequest', contributionRequest });
       const waitingSince = Date.now();
       // Watchers see stragglers while the round waits, not only after it: every sixth of the deadline.
       const straggling = setInterval(() => {
-        const late = asked.filter((o) => !answered.has(o));
+        const late = attempt.late();
         if (late.length === 0) return;
         const waited = Math.round((Date.now() - waitingSince) / 1000);
         const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
@@ -447,62 +442,64 @@ export class JobRun extends JobBase {
       }, Math.max(1000, (t.round_timeout_s * 1000) / 6));
       // Each contribution is checked and added as it arrives, while the others are still training.
       const intake = this.codec.startSum(length);
+      let outcome: ReturnType<SumAttempt['outcome']>;
       let sum: EncryptedVector;
       try {
-        await Promise.all(
-          asked.map(async (org) => {
-            try {
-              const m = await this.nextOf(org, 'contribution', purpose, round, deadline).finally(() => answered.add(org));
-              if (m.body !== 'contribution') return;
-              intake.add(m.contribution.vector, org);
-              try {
-                const bytes = encodeMessage('EncryptedVector', m.contribution.vector);
-                await this.recordWithReceipt(org, round, 'update_received', { round, purpose, participant: org, bytes: bytes.length, scheme: m.contribution.vector.scheme }, [
-                  { name: 'update', bytes },
-                ]);
-              } catch (err) {
-                intake.remove(org);
-                throw err;
-              }
-              contributors.push(org);
-            } catch (err) {
-              const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
-              this.log.warn({ job: this.id, round, participant: org, reason }, 'participant dropped from round');
-              await this.record('update_rejected', { round, purpose, participant: org, reason });
-              if (!(err instanceof ParticipantGone)) await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
-              dropped.push(`${org} (${reason})`);
-            }
-          }),
-        );
-        if (contributors.length < needed) {
-          const why = `round ${round}: ${contributors.length} of ${this.participants.length} participants contributed, ${needed} needed; dropped: ${dropped.join('; ')}`;
-          if (attempt < t.max_round_retries) {
-            const away = this.participants.filter((o) => !this.sessions.isConnected(o));
-            // Asking again at once would only ask the same too few: first give the missing time to come back.
-            const waiting = this.participants.length - away.length < needed ? ` once ${needed} are connected (waiting up to ${t.round_timeout_s}s for ${away.join(', ')})` : '';
-            this.log.warn({ job: this.id, round, attempt }, `${why} — retrying${waiting}`);
-            this.emit(this.stage, `${why} — retrying${waiting}`);
+        await Promise.all(attempt.asked.map((org) => this.intakeOf(org, purpose, round, deadline, attempt, intake)));
+        outcome = attempt.outcome();
+        if (!outcome.ok) {
+          const next = afterShortfall(attemptNo, { maxRetries: t.max_round_retries, optional: opts.optional, needed }, this.participants, isConnected);
+          if (next.action === 'retry') {
+            const waiting = next.waitFor.length > 0 ? ` once ${needed} are connected (waiting up to ${t.round_timeout_s}s for ${next.waitFor.join(', ')})` : '';
+            this.log.warn({ job: this.id, round, attempt: attemptNo }, `${outcome.why} — retrying${waiting}`);
+            this.emit(this.stage, `${outcome.why} — retrying${waiting}`);
             if (waiting) await this.untilConnected(needed, Date.now() + t.round_timeout_s * 1000);
             continue;
           }
-          if (opts.optional) {
-            this.log.warn({ job: this.id, round, purpose }, why + ' — going on without this sum');
+          if (next.action === 'skip') {
+            this.log.warn({ job: this.id, round, purpose }, outcome.why + ' — going on without this sum');
             return undefined;
           }
-          throw new FedcreditError(ErrorCode.JOB_FAILED, why, 'bring the dropped participants back (see their logs) or lower training.min_participants');
+          throw new FedcreditError(ErrorCode.JOB_FAILED, outcome.why, 'bring the dropped participants back (see their logs) or lower training.min_participants');
         }
-        // Contributors in canonical order, so every replay of the record adds in the same order.
-        contributors.sort((a, b) => a.localeCompare(b));
-        sum = intake.result(contributors);
+        sum = intake.result(outcome.contributors);
       } finally {
         clearInterval(straggling);
         intake.dispose();
       }
-      const reporter = contributors[0]!;
+      const { contributors, reporter } = outcome;
       await this.record('aggregate_produced', { round, purpose, contributors }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
       await this.sendEach(contributors, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors } });
       const opened = await this.collectOpened(contributors, purpose, round, deadline, reporter);
-      return { values: opened.values, contributors, dropped, validation: opened.validation };
+      return { values: opened.values, contributors, dropped: attempt.dropped, validation: opened.validation };
+    }
+  }
+
+  /**
+   * Wait for `org`'s contribution to the sum, check it and take it in, with its receipt; a participant that errors,
+   * times out, disconnects or sends what does not fit is dropped from the attempt (and told why, unless it is gone).
+   */
+  private async intakeOf(org: string, purpose: SumPurpose, round: number, deadline: number, attempt: SumAttempt, intake: SumIntake): Promise<void> {
+    try {
+      const m = await this.nextOf(org, 'contribution', purpose, round, deadline).finally(() => attempt.answer(org));
+      if (m.body !== 'contribution') return;
+      attempt.take(org);
+      intake.add(m.contribution.vector, org);
+      try {
+        const bytes = encodeMessage('EncryptedVector', m.contribution.vector);
+        await this.recordWithReceipt(org, round, 'update_received', { round, purpose, participant: org, bytes: bytes.length, scheme: m.contribution.vector.scheme }, [
+          { name: 'update', bytes },
+        ]);
+      } catch (err) {
+        intake.remove(org);
+        throw err;
+      }
+    } catch (err) {
+      const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
+      this.log.warn({ job: this.id, round, participant: org, reason }, 'participant dropped from round');
+      await this.record('update_rejected', { round, purpose, participant: org, reason });
+      if (!(err instanceof ParticipantGone)) await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
+      attempt.drop(org, reason);
     }
   }
 
@@ -521,73 +518,51 @@ export class JobRun extends JobBase {
   }
 
   /**
-   * The next contribution or decryption report of `purpose` for `round` from `org`. The moments, quantile and histogram
-   * sums share round 0: a late moments or quantiles message during a later sum is stale and discarded. Any other purpose than
-   * the one asked is a protocol error that drops the participant from the sum.
+   * The next contribution or decryption report of `purpose` for `round` from `org`, past stale messages of an earlier
+   * sum of round 0 (see purposeDecision); a foreign purpose is a protocol error that drops the participant from the sum.
    */
   private async nextOf(org: string, kind: 'contribution' | 'aggregateOpened', purpose: SumPurpose, round: number, deadline: number): Promise<ParticipantMessage> {
     for (;;) {
       const m = await this.mailbox.waitFor(org, kind, round, deadline, () => this.sessions.isConnected(org));
       const of = m.body === 'contribution' ? m.contribution.purpose : m.body === 'aggregateOpened' ? m.aggregateOpened.purpose : purpose;
-      if (of === purpose) return m;
-      if ((of === 'moments' || of === 'quantiles') && (purpose === 'quantiles' || purpose === 'histogram')) {
+      const decision = purposeDecision(purpose, of);
+      if (decision === 'take') return m;
+      if (decision === 'stale') {
         this.log.warn({ job: this.id, round, participant: org }, 'a late message of the moments sum was discarded');
         continue;
       }
-      throw new FedcreditError(
-        ErrorCode.PROTOCOL,
-        `sent a ${String(of)} ${kind === 'contribution' ? 'contribution' : 'decryption report'} where the ${purpose} sum was asked for`,
-        'run the same fedcredit version on every participant',
-      );
+      throw foreignPurpose(purpose, of, kind === 'contribution' ? 'contribution' : 'decryption report');
     }
   }
 
   /** Every contributor decrypts the aggregate; the reporter sends the values, the others their digest. All must agree. */
   private async collectOpened(orgs: string[], purpose: SumPurpose, round: number, deadline: number, reporter: string) {
     const replies = await Promise.all(
-      orgs.map(async (org) => {
+      orgs.map(async (org): Promise<OpenedReply | undefined> => {
         try {
           const m = await this.nextOf(org, 'aggregateOpened', purpose, round, deadline);
-          return m.body === 'aggregateOpened' ? { org, opened: m.aggregateOpened as AggregateOpened } : undefined;
+          return m.body === 'aggregateOpened' ? { org, opened: m.aggregateOpened } : undefined;
         } catch (err) {
           this.log.warn({ job: this.id, round, participant: org, reason: errorMessage(err) }, 'no decryption report');
           return undefined;
         }
       }),
     );
-    const fromReporter = replies.find((r) => r?.org === reporter);
-    if (!fromReporter || fromReporter.opened.values.length === 0) {
-      throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: ${reporter} did not report the opened aggregate`, `see ${reporter}'s log`);
-    }
-    const values = new Float64Array(toFloat64(fromReporter.opened.values));
-    const digest = Buffer.from(sha256(float64Bytes(values)));
-    for (const r of replies) {
-      if (r && !Buffer.from(r.opened.valuesSha256).equals(digest)) {
-        throw new FedcreditError(
-          ErrorCode.JOB_FAILED,
-          `round ${round}: ${r.org} decrypted a different aggregate than ${reporter}`,
-          'the participants hold different CKKS keys or one is faulty; re-run the job',
-        );
-      }
-    }
-    const validation = replies.flatMap((r) => (r?.opened.validation && r.opened.validation.rows > 0 ? [r.opened.validation] : []));
+    const agreed = agreeOnOpened(round, reporter, replies);
+    // Metrics come from participants: anything non-finite is recorded as null, never allowed to fail the record.
+    const finite = (x: number) => (Number.isFinite(x) ? x : null);
     await this.record(
       'aggregate_opened',
       {
         round,
         reporter,
-        values_sha256: digest.toString('hex'),
-        agreeing: replies.flatMap((r) => (r ? [r.org] : [])),
-        // Metrics come from participants: anything non-finite is recorded as null, never allowed to fail the record.
-        validation: replies.flatMap((r) => {
-          const v = r?.opened.validation;
-          const finite = (x: number) => (Number.isFinite(x) ? x : null);
-          return v ? [{ participant: r.org, rows: v.rows, auc: finite(v.auc), loss: finite(v.loss) }] : [];
-        }),
+        values_sha256: agreed.digest,
+        agreeing: agreed.agreeing,
+        validation: agreed.validation.map(({ org, metrics: v }) => ({ participant: org, rows: v.rows, auc: finite(v.auc), loss: finite(v.loss) })),
       },
-      [{ name: 'values', bytes: float64Bytes(values) }],
+      [{ name: 'values', bytes: float64Bytes(agreed.values) }],
     );
-    return { values, validation };
+    return { values: agreed.values, validation: agreed.validation.map((v) => v.metrics).filter((v) => v.rows > 0) };
   }
 
   private async publish(weights: Float32Array, preprocessing: Preprocessing, evaluation: Record<string, unknown> | null, scorecard?: HorizontalScorecard): Promise<void> {

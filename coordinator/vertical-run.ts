@@ -4,7 +4,7 @@
  * on held-out enterprises -> publish a manifest of the parts.
  *
  * The coordinator is the arbiter: it holds the CKKS secret key and decrypts only masked gradients (ciphertexts at
- * the post-gradient level; CkksEngine.decryptGradient refuses anything fresher). Party-to-party payloads are
+ * the post-gradient level; VerticalGradient.decryptGradient refuses anything fresher). Party-to-party payloads are
  * sealed to the recipient and relayed unread. Every step is recorded in the ledger with the digest and size of
  * each payload relayed and each gradient decrypted, and each party's commitment to its model part.
  *
@@ -16,7 +16,9 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
-import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
 import { hex } from '../src/ledger/records.js';
@@ -179,7 +181,7 @@ export abstract class VerticalBase extends JobBase {
     if (this.scheme === 'ckks') {
       this.emit('keys', 'the arbiter (this coordinator) is generating the CKKS keys');
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-      const keys = this.engine.generateArbiterKeys();
+      const keys = generateKeys(this.engine, 'arbiter');
       this.secretKey = keys.secretKey;
       this.opener = ckksOpener(this.engine, keys.secretKey);
       const file = arbiterKeyFile(this.stateDir, this.id);

@@ -8,7 +8,9 @@ import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/s
 import type { Split, StoredSplit } from '../src/data/split.js';
 import { generateBoxKeyPair, open, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { signBinding, verifyBinding, type JobBinding, type KeyBinding } from '../src/crypto/key-binding.js';
-import { CkksEngine } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import { ScoreCells } from '../src/metrics.js';
 import { applyPreprocessing, localMoments, momentsLength, selectColumns } from '../src/model/preprocess.js';
@@ -70,7 +72,7 @@ export class ParticipantJob {
     if (this.codec) return this.codec;
     if (this.spec.encryption.scheme === 'plaintext') return (this.codec = VectorCodec.plaintext());
     this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
-    return (this.codec = VectorCodec.ckks(this.engine));
+    return (this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine)));
   }
 
   /** This participant's signed statement that its per-job box key is its own, for its JobAccepted. */
@@ -99,7 +101,7 @@ export class ParticipantJob {
       for (const r of recipients) verifyBinding(r.binding, { purpose: 'box-key', jobId: this.id, specSha256: b.specSha256, organisation: r.organisation, key: r.boxPublicKey }, b.trust);
     }
     await this.ensureCodec();
-    const pair = this.engine!.generateKeys();
+    const pair = generateKeys(this.engine!, 'lead');
     this.keys = { publicKey: pair.publicKey, secretKey: pair.secretKey };
     const fingerprint = this.engine!.fingerprint;
     return {

@@ -15,18 +15,16 @@ import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { loadTf, type Tf } from '../src/model/tf.js';
 import { softwareVersion } from '../src/paths.js';
-import { float64Bytes, toFloat32 } from '../src/fl/vector-codec.js';
 import { x25519Backend } from '../src/psi/x25519.js';
-import { applyAggregate } from '../src/fl/fedavg.js';
-import { sha256, type Frame } from '../src/wire/framing.js';
+import type { Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
-import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
-import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
+import type { CoordinatorMessage, JobOffer, ParticipantMessage, ParticipantReply } from '../src/wire/messages.js';
+import { idSetDigest, schemaHash } from './job-state.js';
+import { HorizontalJob } from './horizontal-job.js';
 import { JobStore } from './job-store.js';
 import { OwnRecord, ledgerRollback } from './own-record.js';
 import { decodeTreeHead } from '../src/ledger/ledger.js';
-import { StoredSplit } from '../src/data/split.js';
 import { VerticalParty, type PartyData } from './vertical-job.js';
 import { dialed, jobBinding, type Transport } from '../src/wire/transport.js';
 import { ScoringParty } from './vertical-score.js';
@@ -61,7 +59,7 @@ export class ParticipantNode {
   private tf!: Tf;
   private client?: grpc.Client;
   private stream?: FramedStream<CoordinatorMessage, ParticipantMessage>;
-  private readonly jobs = new Map<string, ParticipantJob>();
+  private readonly jobs = new Map<string, HorizontalJob>();
   private readonly vertical = new Map<string, PartyChannel>();
   private readonly approvals: Approvals;
   /** Jobs the coordinator ended while an offer of theirs waited for the owner's approval. */
@@ -162,10 +160,14 @@ export class ParticipantNode {
     }
   }
 
-  private async createJob(id: string, spec: HorizontalJobSpec, features: string[]): Promise<ParticipantJob> {
-    const featureIdx = features.map((f) => this.rows.features.indexOf(f));
-    const split = await StoredSplit.create(this.rows, featureIdx, spec.training.validation_fraction, spec.training.seed);
-    const job = new ParticipantJob(id, spec, this.org, features, split, this.tf);
+  private async createJob(id: string, spec: HorizontalJobSpec, features: string[]): Promise<HorizontalJob> {
+    const job = await HorizontalJob.open(id, spec, features, {
+      organisation: this.org,
+      rows: this.rows,
+      tf: this.tf,
+      log: this.opts.log,
+      saveKeys: (jobId, keys) => this.store.saveKeys(jobId, keys),
+    });
     this.jobs.set(id, job);
     return job;
   }
@@ -302,7 +304,7 @@ export class ParticipantNode {
     this.record.message('sent', to.jobId, to.round, body.body, bytes, detail);
   }
 
-  private job(id: string): ParticipantJob {
+  private job(id: string): HorizontalJob {
     const job = this.jobs.get(id);
     if (!job) throw new FedcreditError(ErrorCode.NOT_FOUND, `no job ${id} on ${this.org}`, 'the participant restarted during the job; resubmit it');
     return job;
@@ -327,65 +329,13 @@ export class ParticipantNode {
       }
       case 'jobOffer':
         return this.onOffer(m, m.jobOffer);
-      case 'keygenRequest': {
-        const job = this.job(m.jobId);
-        const keys = await job.generateKeys(m.keygenRequest.recipients);
-        this.store.saveKeys(m.jobId, job.keys!);
-        log.info({ job: m.jobId, recipients: m.keygenRequest.recipients.map((r) => r.organisation) }, 'CKKS keys generated; secret key sealed to each participant');
-        return this.reply(m, { body: 'keysPublished', keysPublished: keys });
-      }
-      case 'keyDelivery': {
-        const d = m.keyDelivery;
-        const job = this.job(m.jobId);
-        await job.installKeys(d);
-        this.store.saveKeys(m.jobId, job.keys!);
-        log.info({ job: m.jobId }, 'CKKS secret key received and unsealed');
-        return;
-      }
-      case 'contributionRequest': {
-        const job = this.job(m.jobId);
-        const req = m.contributionRequest;
-        let values: Float64Array;
-        if (req.purpose === 'moments') {
-          values = await job.localMoments();
-        } else if (req.purpose === 'quantiles') {
-          values = await job.localQuantileCounts();
-        } else if (req.purpose === 'histogram') {
-          values = await job.localHistogram();
-        } else {
-          const global = toFloat32(req.globalWeights);
-          if (!Buffer.from(sha256(req.globalWeights)).equals(Buffer.from(req.globalWeightsSha256))) {
-            throw new FedcreditError(ErrorCode.PROTOCOL, `round ${m.round}: global weights do not match their digest`, 'restart the coordinator');
-          }
-          if (req.purpose === 'evaluation') {
-            values = await job.localEvaluation(global, req.preprocessing!);
-          } else {
-            values = await job.localUpdate(m.round, global, req.preprocessing!);
-            this.roundStart.set(m.jobId, { global, prep: req.preprocessing! });
-          }
-        }
-        const vector = await job.encode(values);
-        const bytes = vector.blocks.reduce((n, b) => n + b.length, 0);
-        log.info({ job: m.jobId, round: m.round, purpose: req.purpose, values: values.length, ciphertexts: vector.blocks.length, bytes, scheme: vector.scheme }, 'contribution sent');
-        return this.reply(m, { body: 'contribution', contribution: { purpose: req.purpose, vector } });
-      }
+      case 'keygenRequest':
+      case 'keyDelivery':
+      case 'contributionRequest':
       case 'aggregateReady': {
-        const job = this.job(m.jobId);
-        const agg = m.aggregateReady;
-        const start = this.roundStart.get(m.jobId);
-        const values = await job.decode(agg.sum, job.expectedLength(agg.purpose, start?.global.length ?? 0));
-        if (agg.purpose === 'moments') job.setMoments(values);
-        if (agg.purpose === 'quantiles') job.advanceQuantiles(values);
-        const bytes = float64Bytes(values);
-        const reporter = agg.contributors[0] === this.org;
-        let validation = null;
-        if (agg.purpose === 'update') {
-          validation = await job.validate(applyAggregate(start!.global, values), start!.prep);
-        }
-        return this.reply(m, {
-          body: 'aggregateOpened',
-          aggregateOpened: { purpose: agg.purpose, valuesSha256: sha256(bytes), values: reporter ? bytes : new Uint8Array(), validation },
-        });
+        const reply = await this.job(m.jobId).handle(m);
+        if (reply) await this.reply(m, reply);
+        return;
       }
       case 'jobEnded': {
         // At every reconnection the coordinator names each ended job of this node: only news is logged.
@@ -399,7 +349,6 @@ export class ParticipantNode {
         this.jobs.get(m.jobId)?.dispose();
         this.jobs.delete(m.jobId);
         this.store.end(m.jobId, m.jobEnded.state);
-        this.roundStart.delete(m.jobId);
         return;
       }
       case 'receipt':
@@ -410,9 +359,6 @@ export class ParticipantNode {
         return;
     }
   }
-
-  /** The global model and preprocessing each job's current round started from. */
-  private readonly roundStart = new Map<string, { global: Float32Array; prep: Preprocessing }>();
 
   /** Check the job against this data owner's consent and data, then accept or refuse with the rule named. */
   private async onOffer(m: CoordinatorMessage, offer: JobOffer): Promise<void> {
@@ -463,23 +409,11 @@ export class ParticipantNode {
     const features = spec.features ?? this.rows.features;
     const types = features.map((f) => config.data.features.find((c) => c.name === f)!.type);
     const job = await this.createJob(m.jobId, spec, features);
-    job.binding = this.partyBinding(offer.specJson, spec.participants);
+    job.state.binding = this.partyBinding(offer.specJson, spec.participants);
     this.store.save({ id: m.jobId, specJson: offer.specJson, features });
-    log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, trainRows: job.trainRows, validationRows: job.validationRows }, 'job accepted');
+    log.info({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, trainRows: job.state.trainRows, validationRows: job.state.validationRows }, 'job accepted');
     if (spec.encryption.scheme === 'plaintext') log.warn({ job: m.jobId }, 'PLAINTEXT MODE: this job sends model updates unencrypted (comparison/debugging only)');
-    return this.reply(m, {
-      body: 'jobAccepted',
-      jobAccepted: {
-        trainRows: job.trainRows,
-        validationRows: job.validationRows,
-        schemaHash: schemaHash(features, types),
-        boxPublicKey: job.box.publicKey,
-        // Counts only: the local file path stays home.
-        loadReport: formatLoadReport({ ...this.rows.meta.report, file: this.org }),
-        idSetSha256: idSetDigest(m.jobId, this.rows.meta.idSetSha256),
-        boxKeyBinding: job.boxKeyBinding(),
-      },
-    });
+    return this.reply(m, { body: 'jobAccepted', jobAccepted: job.accepted(types) });
   }
 
   /** The policy rules an offer can be checked against before anyone is asked (the offer's own checks repeat them). */

@@ -14,7 +14,9 @@ import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
-import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { idReport } from '../src/psi/ids.js';
 import { GuestPsi } from '../src/psi/stream.js';
 import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
@@ -163,7 +165,7 @@ export class VerticalParty implements StepHandler {
     if (this.spec.encryption.scheme === 'ckks') {
       this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       this.engine.requireFingerprint(setup.paramsFingerprint, 'the arbiter');
-      this.lr.cipher = ckksCipher(this.engine, setup.ckksPublicKey, setup.galoisKeys);
+      this.lr.cipher = ckksCipher(VerticalGradient.of(this.engine), setup.ckksPublicKey, setup.galoisKeys);
     } else {
       this.lr.cipher = plaintextCipher;
     }

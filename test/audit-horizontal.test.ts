@@ -1,43 +1,42 @@
 /**
  * The auditor's promise on a real job: a horizontal CKKS federation of three UCI data owners leaves a ledger that
  * verifies (with the receipts the participants kept) and replays up to the published model; a coordinator that
- * leaves one participant's update out of a sum is caught by replay even when it re-signs a consistent history.
+ * leaves one participant's update out of a sum is caught by replay even when it re-signs a consistent history. The job
+ * runs in one process (test/helpers/memory-horizontal.ts: real CKKS, real ledger, the receipts each participant keeps).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HOMO_PARTIES, TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
+import { HOMO_PARTIES, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
+import { MemoryFederation } from './helpers/memory-horizontal.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { readLedger } from '../src/ledger/read.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import { replayLedger } from '../src/audit/replay.js';
 import { replayReportHtml } from '../src/audit/report.js';
 import { dataUses } from '../src/audit/show.js';
-import { CkksEngine } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 
-describe('audit ledger of a horizontal CKKS job (real processes)', () => {
-  let fed: TestFederation;
+describe('audit ledger of a horizontal CKKS job', () => {
+  let fed: MemoryFederation;
   let ledgerDir: string;
   let jobId: string;
   let published: string;
 
   beforeAll(async () => {
-    fed = await TestFederation.start(
-      NAMES.map((name, i) => ({ name, data: uciHomoSpec(join(UCI, `fate_default_credit_homo_${HOMO_PARTIES[i]}.csv`)), extra: { state_dir: `state-${name}` } })),
-    );
+    fed = await MemoryFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(join(UCI, `fate_default_credit_homo_${HOMO_PARTIES[i]}.csv`)) })));
     const run = await fed.run(horizontalJob({ participants: NAMES, training: { rounds: 4 } }));
-    const status = await run.client.getJob(run.jobId);
-    run.client.close();
-    expect(run.last.state, run.last.message).toBe('succeeded');
+    expect(run.state, run.message).toBe('succeeded');
     jobId = run.jobId;
-    published = Buffer.from(status.modelSha256).toString('hex');
-    ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    published = run.modelSha256;
+    ledgerDir = fed.ledgerDir;
   });
   afterAll(async () => {
     await fed?.stop();
@@ -86,10 +85,9 @@ describe('audit ledger of a horizontal CKKS job (real processes)', () => {
     // The dishonest coordinator rewrites its own ledger: round 2's aggregate is the sum of two of the three updates.
     const forged = join(await mkdtemp(join(tmpdir(), 'fedcredit-forged-')), 'ledger');
     const { entries } = readLedger(ledgerDir);
-    const key = join(fed.dir, 'coordinator-state', 'keys', 'ledger-ed25519.pem');
-    const ledger = await Ledger.open(forged, 'coordinator', key);
+    const ledger = await Ledger.open(forged, 'coordinator', fed.ledgerKey);
     const engine = await CkksEngine.create();
-    const codec = VectorCodec.ckks(engine);
+    const codec = VectorCodec.ckks(new HorizontalVectors(engine));
     const blob = (sha: Uint8Array) => readFile(join(ledgerDir, 'blobs', Buffer.from(sha).toString('hex')));
     const round2: EncryptedVector[] = [];
     for (const { entry, body } of entries) {

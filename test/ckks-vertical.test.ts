@@ -7,22 +7,13 @@
  * like the masks alone; and the WASM heap must not grow over many batches.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  CkksEngine,
-  DEFAULT_CKKS_PARAMS,
-  nextPowerOfTwo,
-  residueClassSums,
-  VERTICAL_CKKS_PARAMS,
-  VERTICAL_MASK,
-  VERTICAL_MAX_MASK,
-  verticalGradientPlan,
-  verticalRotationSteps,
-  wasmHeapBytes,
-  GRADIENT_INPUT_BUDGET_BYTES,
-  runSteps,
-  type ArbiterKeys,
-  type GradientInput,
-} from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
+import { generateKeys, type ArbiterKeys } from '../src/he/key-ceremony.js';
+import { nextPowerOfTwo, residueClassSums, runSteps, VERTICAL_MASK, VERTICAL_MAX_MASK, verticalGradientPlan, verticalRotationSteps } from '../src/he/packing.js';
+import { DEFAULT_CKKS_PARAMS, VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { wasmHeapBytes } from '../src/he/seal.js';
+import { GRADIENT_INPUT_BUDGET_BYTES, VerticalGradient, type GradientInput } from '../src/he/vertical-gradient.js';
 import { ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
 import { ckksOpener, plaintextOpener } from '../src/vertical/lr/opener.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
@@ -93,20 +84,20 @@ function randomMask(rng: Rng, magnitude: number, length = 4096): Float64Array {
 
 /** The host side: encrypt 0.25·u_k. */
 function encryptPartial(scores: Float64Array): Uint8Array {
-  return engine.encryptSlots(Float64Array.from(scores, (u) => 0.25 * u), keys.publicKey);
+  return gradient.encryptSlots(Float64Array.from(scores, (u) => 0.25 * u), keys.publicKey);
 }
 
 /** One host's batch of 4,096 records (`batch.fore` is d in the clear): its [[d]] and a party's 14 feature columns. */
 function foreAndColumns(rng: Rng): { batch: Batch; fore: Uint8Array; columns: Float64Array[] } {
   const batch = makeBatch(rng, 4096, 1);
-  const fore = engine.foreGradient(batch.hostScores.map(encryptPartial), batch.weights, batch.offset);
+  const fore = gradient.foreGradient(batch.hostScores.map(encryptPartial), batch.weights, batch.offset);
   return { batch, fore, columns: makeColumns(rng, 4096, 14) };
 }
 
 /** A party's full round trip: masked gradient slots, the arbiter's p class sums, unmasking by the mask's class sums. */
 function gradientRoundTrip(fore: Uint8Array, columns: Float64Array[], mask: Float64Array): Float64Array {
-  const masked = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
-  const opened = engine.decryptGradient(masked, columns.length, keys.secretKey);
+  const masked = gradient.maskedGradient(fore, columns, mask, keys.galoisKeys);
+  const opened = gradient.decryptGradient(masked, columns.length, keys.secretKey);
   expect(opened.length).toBe(columns.length);
   const maskSums = residueClassSums(mask, columns.length);
   return Float64Array.from(opened, (v, j) => v - maskSums[j]!);
@@ -162,16 +153,18 @@ function toleranceFor(p: number): number {
 }
 
 let engine: CkksEngine;
+let gradient: VerticalGradient;
 let keys: ArbiterKeys;
 let worstRelative = 0;
 let worstJudged = 0;
 
 beforeAll(async () => {
   engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+  gradient = VerticalGradient.of(engine);
   const started = performance.now();
-  keys = engine.generateArbiterKeys();
+  keys = generateKeys(engine, 'arbiter');
   console.log(
-    `[ckks vertical keys] generateArbiterKeys ${(performance.now() - started).toFixed(0)} ms; Galois keys (${verticalRotationSteps().length} rotations: ${verticalRotationSteps().join(', ')}; seeded, zstd) ${keys.galoisKeys.length} bytes (${(keys.galoisKeys.length / 2 ** 20).toFixed(2)} MiB; 8,357,534 bytes before, for 1, 2, …, 2048); public key ${keys.publicKey.length} bytes; secret key ${keys.secretKey.length} bytes`,
+    `[ckks vertical keys] generateKeys(arbiter) ${(performance.now() - started).toFixed(0)} ms; Galois keys (${verticalRotationSteps().length} rotations: ${verticalRotationSteps().join(', ')}; seeded, zstd) ${keys.galoisKeys.length} bytes (${(keys.galoisKeys.length / 2 ** 20).toFixed(2)} MiB; 8,357,534 bytes before, for 1, 2, …, 2048); public key ${keys.publicKey.length} bytes; secret key ${keys.secretKey.length} bytes`,
   );
 });
 
@@ -200,11 +193,11 @@ describe('memory and cost over a training run', () => {
     const batch = () => {
       const b = makeBatch(rng, B, 2);
       const partials = b.hostScores.map((u) => time(timings.encryptSlots, () => encryptPartial(u)));
-      const fore = time(timings.foreGradient, () => engine.foreGradient(partials, b.weights, b.offset));
+      const fore = time(timings.foreGradient, () => gradient.foreGradient(partials, b.weights, b.offset));
       for (const [columns, bucket] of [[hostColumns, timings.maskedGradient16], [guestColumns, timings.maskedGradient10]] as const) {
         const mask = randomMask(rng, MASK);
-        const masked = time(bucket, () => engine.maskedGradient(fore, columns, mask, keys.galoisKeys));
-        const opened = time(timings.decryptGradient, () => engine.decryptGradient(masked, columns.length, keys.secretKey));
+        const masked = time(bucket, () => gradient.maskedGradient(fore, columns, mask, keys.galoisKeys));
+        const opened = time(timings.decryptGradient, () => gradient.decryptGradient(masked, columns.length, keys.secretKey));
         const maskSums = residueClassSums(mask, columns.length);
         const got = Float64Array.from(opened, (v, j) => v - maskSums[j]!);
         const { rel, judged } = gradientError(got, plainGradient(columns, b.fore), columns, b.fore);
@@ -257,22 +250,22 @@ describe('maskedGradient for p = 14 (the UCI guest: 13 features and the intercep
     for (let r = 0; r < 10; r++) {
       // A fresh [[d]] per call, as a host receives one per batch: another [[d]] made after it evicts it from the
       // engine's cache (the guest's own [[d]] is still loaded when it computes its gradient).
-      const fore = engine.foreGradient([partial], Float64Array.from(b.weights, (w) => w * (1 + r * 1e-6)), b.offset);
-      engine.foreGradient([partial], Float64Array.from(b.weights, (w) => w * (1 - (r + 1) * 1e-6)), b.offset);
+      const fore = gradient.foreGradient([partial], Float64Array.from(b.weights, (w) => w * (1 + r * 1e-6)), b.offset);
+      gradient.foreGradient([partial], Float64Array.from(b.weights, (w) => w * (1 - (r + 1) * 1e-6)), b.offset);
       const mask = randomMask(rng, MASK);
       const started = performance.now();
-      const masked = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
+      const masked = gradient.maskedGradient(fore, columns, mask, keys.galoisKeys);
       times.push(performance.now() - started);
       // What a party waits for once [[d]] arrives: its plaintexts were encoded while it waited.
-      const input = engine.gradientInput(columns, mask);
+      const input = gradient.gradientInput(columns, mask);
       while (input.encodeNext());
       const aheadStarted = performance.now();
-      engine.maskedGradientOf(fore, input, keys.galoisKeys);
+      gradient.maskedGradientOf(fore, input, keys.galoisKeys);
       aheadTimes.push(performance.now() - aheadStarted);
       input.dispose();
       if (r === 0) {
         const maskSums = residueClassSums(mask, 14);
-        const got = Float64Array.from(engine.decryptGradient(masked, 14, keys.secretKey), (v, j) => v - maskSums[j]!);
+        const got = Float64Array.from(gradient.decryptGradient(masked, 14, keys.secretKey), (v, j) => v - maskSums[j]!);
         expect(gradientError(got, plainGradient(columns, b.fore), columns, b.fore).judged).toBeLessThan(TOLERANCE);
       }
     }
@@ -299,7 +292,7 @@ describe('maskedGradient for p = 14 (the UCI guest: 13 features and the intercep
     // Every p from 1 to 4096 runs on these keys (one call per P: the plan depends on P only).
     const rng = new Rng(15);
     const b = makeBatch(rng, 256, 1);
-    const fore = engine.foreGradient([encryptPartial(b.hostScores[0]!)], b.weights, b.offset);
+    const fore = gradient.foreGradient([encryptPartial(b.hostScores[0]!)], b.weights, b.offset);
     for (const p of [2, 5, 33, 100, 200]) {
       const columns = makeColumns(rng, 256, p);
       const got = gradientRoundTrip(fore, columns, randomMask(rng, MASK));
@@ -314,7 +307,7 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
       it(`B = ${B}, ${hosts} host${hosts > 1 ? 's' : ''}, parties with p = 1, 10, 13, 16, 20, 64`, () => {
         const rng = new Rng(B * 10 + hosts);
         const b = makeBatch(rng, B, hosts);
-        const fore = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
+        const fore = gradient.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
         const report: string[] = [];
         for (const p of [1, 10, 13, 16, 20, 64]) {
           const columns = makeColumns(rng, B, p);
@@ -336,7 +329,7 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
   it('what the mask costs in precision: below 3e-14·|m| absolute (3e-8 at the 2^20 the parties use, rms 6e-9 for P = 1); 2^30 still works', () => {
     const rng = new Rng(5);
     const b = makeBatch(rng, 4096, 2);
-    const fore = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
+    const fore = gradient.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
     const report: string[] = [];
     for (const p of [1, 13, 64]) {
       const columns = makeColumns(rng, 4096, p);
@@ -360,14 +353,14 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
   it('what the arbiter sees in all 4096 slots: per-slot values indistinguishable from the masks alone', () => {
     const rng = new Rng(7);
     const b = makeBatch(rng, 4096, 1);
-    const fore = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
+    const fore = gradient.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
     const S = engine.slotCount;
     const report: string[] = [];
     for (const p of [13, 64]) {
       const columns = makeColumns(rng, 4096, p); // p = 13: P = 16, classes 13, 14, 15 hold padding columns
       const mask = randomMask(rng, MASK);
-      const masked = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
-      const seen = engine.decryptGradientSlots(masked, keys.secretKey);
+      const masked = gradient.maskedGradient(fore, columns, mask, keys.galoisKeys);
+      const seen = gradient.decryptGradientSlots(masked, keys.secretKey);
       const z = plainSlots(columns, b.fore, S);
       expect(seen.length).toBe(S);
       // What the encryption carries: z_i + m_i in every slot, z_i a partial sum over P records (< 2^-4).
@@ -407,7 +400,7 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
       const distance = zSum / (2 * MASK);
       expect(distance).toBeLessThan(2 ** -14);
       // The class sums the arbiter returns are g plus the class sums of the masks.
-      const sums = engine.decryptGradient(masked, p, keys.secretKey);
+      const sums = gradient.decryptGradient(masked, p, keys.secretKey);
       const maskSums = residueClassSums(mask, p);
       const want = plainGradient(columns, b.fore);
       for (let j = 0; j < p; j++) expect(Math.abs(sums[j]! - maskSums[j]! - want[j]!)).toBeLessThan(3e-8);
@@ -422,8 +415,8 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
     const rng = new Rng(8);
     const { batch, fore, columns } = foreAndColumns(rng);
     const mask = randomMask(rng, MASK);
-    const masked = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
-    const every = engine.decryptGradient(masked, 4096, keys.secretKey);
+    const masked = gradient.maskedGradient(fore, columns, mask, keys.galoisKeys);
+    const every = gradient.decryptGradient(masked, 4096, keys.secretKey);
     const z = plainSlots(columns, batch.fore, 4096);
     let worst = 0;
     for (let i = 0; i < 4096; i++) worst = Math.max(worst, Math.abs(every[i]! - mask[i]! - z[i]!));
@@ -433,7 +426,7 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
   it('a batch whose feature values are all zero: the gradient is zero (no diagonal to multiply by)', () => {
     const rng = new Rng(6);
     const b = makeBatch(rng, 300, 1);
-    const fore = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
+    const fore = gradient.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
     for (const p of [1, 3]) {
       const got = gradientRoundTrip(fore, Array.from({ length: p }, () => new Float64Array(300)), randomMask(rng, MASK));
       for (const g of got) expect(Math.abs(g)).toBeLessThan(1e-7);
@@ -451,7 +444,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
     const b = makeBatch(rng, 3000, 2);
     const columns = makeColumns(rng, 3000, 14);
     const want = plainGradient(columns, b.fore);
-    const ckks = ckksCipher(engine, keys.publicKey, keys.galoisKeys);
+    const ckks = ckksCipher(gradient, keys.publicKey, keys.galoisKeys);
     for (const cipher of [ckks, plaintextCipher]) {
       expect(cipher.slots).toBe(4096);
       expect(cipher.maskMagnitude).toBe(2 ** 20);
@@ -479,53 +472,53 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
     const rng = new Rng(22);
     const { fore, columns } = foreAndColumns(rng);
     const mask = randomMask(rng, MASK);
-    const direct = engine.maskedGradient(fore, columns, mask, keys.galoisKeys);
+    const direct = gradient.maskedGradient(fore, columns, mask, keys.galoisKeys);
     const heap = wasmHeapBytes();
     for (const ahead of [Infinity, 5, 0]) {
-      const input = engine.gradientInput(columns, mask);
+      const input = gradient.gradientInput(columns, mask);
       let calls = 0;
       while (calls < ahead && input.encodeNext()) calls++;
-      expect(Buffer.from(engine.maskedGradientOf(fore, input, keys.galoisKeys)).equals(Buffer.from(direct)), `${ahead} ahead`).toBe(true);
+      expect(Buffer.from(gradient.maskedGradientOf(fore, input, keys.galoisKeys)).equals(Buffer.from(direct)), `${ahead} ahead`).toBe(true);
       expect(input.encodeNext()).toBe(false);
-      expect(() => engine.maskedGradientOf(fore, input, keys.galoisKeys)).toThrow(/serves one maskedGradientOf call/);
+      expect(() => gradient.maskedGradientOf(fore, input, keys.galoisKeys)).toThrow(/serves one maskedGradientOf call/);
       input.dispose();
     }
     expect(wasmHeapBytes()).toBe(heap);
     // 14 columns: the mask and 16 diagonals (2.1 MiB); 200 columns (P = 256): the mask and 63 diagonals (8 MiB), the rest on demand.
     for (const [p, expected] of [[14, 17], [200, GRADIENT_INPUT_BUDGET_BYTES / (8192 * 2 * 8)]] as const) {
-      const input = engine.gradientInput(makeColumns(rng, 4096, p), mask);
+      const input = gradient.gradientInput(makeColumns(rng, 4096, p), mask);
       let calls = 1;
       while (input.encodeNext()) calls++;
       expect(calls, `p = ${p}`).toBe(expected);
       input.dispose();
     }
-    expect(() => engine.maskedGradientOf(fore, plaintextCipher.gradientInput(plaintextCipher.batchColumns(columns), mask) as unknown as GradientInput, keys.galoisKeys)).toThrow(/takes what gradientInput returned/);
-    expect(() => engine.gradientInput(plaintextCipher.batchColumns(columns), mask)).toThrow(/takes what batchColumns returned/);
+    expect(() => gradient.maskedGradientOf(fore, plaintextCipher.gradientInput(plaintextCipher.batchColumns(columns), mask) as unknown as GradientInput, keys.galoisKeys)).toThrow(/takes what gradientInput returned/);
+    expect(() => gradient.gradientInput(plaintextCipher.batchColumns(columns), mask)).toThrow(/takes what batchColumns returned/);
   });
 
   it('kept batch columns serve every later gradient of the batch with the same ciphertext, encode no diagonal again, and free their heap on dispose', () => {
     const rng = new Rng(23);
     const { fore, columns } = foreAndColumns(rng);
     const masks = [randomMask(rng, MASK), randomMask(rng, MASK), randomMask(rng, MASK)];
-    const direct = masks.map((mask) => engine.maskedGradient(fore, columns, mask, keys.galoisKeys));
+    const direct = masks.map((mask) => gradient.maskedGradient(fore, columns, mask, keys.galoisKeys));
     // Every plaintext the engine encodes goes through its one encode method.
     const encode = vi.spyOn(engine as unknown as { encode: (...args: unknown[]) => unknown }, 'encode');
     const cycle = () => {
-      const batch = engine.batchColumns(columns);
+      const batch = gradient.batchColumns(columns);
       expect(batch.keptBytes).toBe(16 * 8192 * 2 * 8);
       batch.keep();
       masks.forEach((mask, i) => {
         encode.mockClear();
-        const input = engine.gradientInput(batch, mask);
+        const input = gradient.gradientInput(batch, mask);
         while (input.encodeNext());
-        expect(Buffer.from(engine.maskedGradientOf(fore, input, keys.galoisKeys)).equals(Buffer.from(direct[i]!)), `gradient ${i}`).toBe(true);
+        expect(Buffer.from(gradient.maskedGradientOf(fore, input, keys.galoisKeys)).equals(Buffer.from(direct[i]!)), `gradient ${i}`).toBe(true);
         // The first gradient encodes the mask and the 16 diagonals; later ones only their own mask.
         expect(encode.mock.calls.length, `gradient ${i}`).toBe(i === 0 ? 17 : 1);
         input.dispose();
       });
       batch.dispose();
-      const late = engine.gradientInput(batch, masks[0]!);
-      expect(() => engine.maskedGradientOf(fore, late, keys.galoisKeys)).toThrow(/disposed/);
+      const late = gradient.gradientInput(batch, masks[0]!);
+      expect(() => gradient.maskedGradientOf(fore, late, keys.galoisKeys)).toThrow(/disposed/);
       late.dispose();
     };
     cycle();
@@ -540,7 +533,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
     const rng = new Rng(24);
     const b = makeBatch(rng, 4096, 1);
     const columns = makeColumns(rng, 4096, 14);
-    const ckks = ckksCipher(engine, keys.publicKey, keys.galoisKeys);
+    const ckks = ckksCipher(gradient, keys.publicKey, keys.galoisKeys);
     const u = Float64Array.from(b.hostScores[0]!, (v) => 0.25 * v);
     // The full encryption (encode, encrypt zero, add) runs through encryptBlocks; a prepared one does not.
     const full = vi.spyOn(engine as unknown as { encryptBlocks: (...args: unknown[]) => unknown }, 'encryptBlocks');
@@ -561,7 +554,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
     const mask = randomMask(rng, MASK);
     const want = plainGradient(columns, b.fore);
     for (const partial of [prepared, fresh]) {
-      const got = gradientRoundTrip(engine.foreGradient([partial], b.weights, b.offset), columns, mask);
+      const got = gradientRoundTrip(gradient.foreGradient([partial], b.weights, b.offset), columns, mask);
       expect(gradientError(got, want, columns, b.fore).judged).toBeLessThan(TOLERANCE);
     }
     // Eight more prepared and used: no growth of the WASM heap.
@@ -593,71 +586,71 @@ describe('what each step accepts', () => {
   beforeAll(() => {
     batch = makeBatch(new Rng(8), 4096, 2);
     partial = encryptPartial(batch.hostScores[0]!);
-    fore = engine.foreGradient([partial, encryptPartial(batch.hostScores[1]!)], batch.weights, batch.offset);
-    masked = engine.maskedGradient(fore, makeColumns(new Rng(9), 4096, 4), randomMask(new Rng(10), MASK), keys.galoisKeys);
+    fore = gradient.foreGradient([partial, encryptPartial(batch.hostScores[1]!)], batch.weights, batch.offset);
+    masked = gradient.maskedGradient(fore, makeColumns(new Rng(9), 4096, 4), randomMask(new Rng(10), MASK), keys.galoisKeys);
   });
 
   it('decryptGradient refuses a fresh [[0.25·u_k]] and the fore-gradient [[d]]: the arbiter never opens per-record values', () => {
-    const fresh = expectCode(() => engine.decryptGradient(partial, 4096, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient at scale 2\^77\.00 at level 1 \(size 2, scale 2\^40, level 0\)/);
+    const fresh = expectCode(() => gradient.decryptGradient(partial, 4096, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient at scale 2\^77\.00 at level 1 \(size 2, scale 2\^40, level 0\)/);
     expect(fresh.message).toMatch(/never a per-record ciphertext such as \[\[u\]\] or \[\[d\]\]/);
-    expectCode(() => engine.decryptGradient(fore, 10, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient .*\(size 2, scale 2\^50\.00, level 1\)/);
+    expectCode(() => gradient.decryptGradient(fore, 10, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient .*\(size 2, scale 2\^50\.00, level 1\)/);
     // A horizontal-style symmetric encryption is refused too, and so is a cut masked gradient.
-    const symmetric = engine.encryptVector(new Float64Array(10), keys.publicKey, keys.secretKey)[0]!;
-    expectCode(() => engine.decryptGradient(symmetric, 10, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient/);
-    for (const cut of [3, 100]) expectCode(() => engine.decryptGradient(truncateWithHeader(masked, cut), 4, keys.secretKey), 'FC_CIPHERTEXT_INVALID');
-    expect(engine.decryptGradient(masked, 4, keys.secretKey).length).toBe(4);
-    expect(() => engine.decryptGradient(masked, 0, keys.secretKey)).toThrow(RangeError);
-    expect(() => engine.decryptGradient(masked, 4097, keys.secretKey)).toThrow(RangeError);
+    const symmetric = new HorizontalVectors(engine).encryptVector(new Float64Array(10), keys.publicKey, keys.secretKey)[0]!;
+    expectCode(() => gradient.decryptGradient(symmetric, 10, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient/);
+    for (const cut of [3, 100]) expectCode(() => gradient.decryptGradient(truncateWithHeader(masked, cut), 4, keys.secretKey), 'FC_CIPHERTEXT_INVALID');
+    expect(gradient.decryptGradient(masked, 4, keys.secretKey).length).toBe(4);
+    expect(() => gradient.decryptGradient(masked, 0, keys.secretKey)).toThrow(RangeError);
+    expect(() => gradient.decryptGradient(masked, 4097, keys.secretKey)).toThrow(RangeError);
   });
 
   it('foreGradient takes only fresh public-key partials at scale 2^40 on the top level', () => {
-    const seeded = engine.encryptVector(batch.hostScores[0]!, keys.publicKey, keys.secretKey)[0]!; // symmetric, seeded
-    expectCode(() => engine.foreGradient([partial, seeded], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /does not re-serialise/);
-    expectCode(() => engine.foreGradient([fore], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /not a fresh public-key encryption of a partial score at scale 2\^40 at level 0 \(size 2, scale 2\^50\.00, level 1\)/);
-    expectCode(() => engine.foreGradient([masked], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /level 1\)/);
-    for (const cut of [3, 1000]) expectCode(() => engine.foreGradient([truncateWithHeader(partial, cut)], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID');
-    expect(() => engine.foreGradient([], batch.weights, batch.offset)).toThrow(RangeError);
-    expect(() => engine.foreGradient([partial], batch.weights, batch.offset.subarray(1))).toThrow(RangeError);
-    expect(() => engine.foreGradient([partial], new Float64Array(4096), batch.offset)).toThrow(/every weight is zero/);
+    const seeded = new HorizontalVectors(engine).encryptVector(batch.hostScores[0]!, keys.publicKey, keys.secretKey)[0]!; // symmetric, seeded
+    expectCode(() => gradient.foreGradient([partial, seeded], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /does not re-serialise/);
+    expectCode(() => gradient.foreGradient([fore], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /not a fresh public-key encryption of a partial score at scale 2\^40 at level 0 \(size 2, scale 2\^50\.00, level 1\)/);
+    expectCode(() => gradient.foreGradient([masked], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /level 1\)/);
+    for (const cut of [3, 1000]) expectCode(() => gradient.foreGradient([truncateWithHeader(partial, cut)], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID');
+    expect(() => gradient.foreGradient([], batch.weights, batch.offset)).toThrow(RangeError);
+    expect(() => gradient.foreGradient([partial], batch.weights, batch.offset.subarray(1))).toThrow(RangeError);
+    expect(() => gradient.foreGradient([partial], new Float64Array(4096), batch.offset)).toThrow(/every weight is zero/);
   });
 
   it('maskedGradient takes only a fore-gradient at scale ≈ 2^50 on level 1, and checks its plaintext inputs', () => {
     const columns = makeColumns(new Rng(11), 4096, 3);
     const mask = randomMask(new Rng(12), MASK);
-    expectCode(() => engine.maskedGradient(partial, columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID', /not an encrypted fore-gradient at scale 2\^50\.00 at level 1 \(size 2, scale 2\^40, level 0\)/);
-    expectCode(() => engine.maskedGradient(masked, columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID', /not an encrypted fore-gradient/);
-    expectCode(() => engine.maskedGradient(truncateWithHeader(fore, 50), columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID');
-    expectCode(() => engine.maskedGradient(fore, columns, mask, keys.galoisKeys.subarray(0, 1000)), 'FC_CIPHERTEXT_INVALID', /Galois keys header declares/);
-    expectCode(() => engine.maskedGradient(fore, columns, mask, truncateWithHeader(keys.galoisKeys, 5000)), 'FC_CIPHERTEXT_INVALID', /Galois keys do not deserialise/);
+    expectCode(() => gradient.maskedGradient(partial, columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID', /not an encrypted fore-gradient at scale 2\^50\.00 at level 1 \(size 2, scale 2\^40, level 0\)/);
+    expectCode(() => gradient.maskedGradient(masked, columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID', /not an encrypted fore-gradient/);
+    expectCode(() => gradient.maskedGradient(truncateWithHeader(fore, 50), columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID');
+    expectCode(() => gradient.maskedGradient(fore, columns, mask, keys.galoisKeys.subarray(0, 1000)), 'FC_CIPHERTEXT_INVALID', /Galois keys header declares/);
+    expectCode(() => gradient.maskedGradient(fore, columns, mask, truncateWithHeader(keys.galoisKeys, 5000)), 'FC_CIPHERTEXT_INVALID', /Galois keys do not deserialise/);
     // One mask value per slot: a mask of p values (one per column) is refused, so is one beyond 2^30.
-    expect(() => engine.maskedGradient(fore, columns, mask.subarray(0, 3), keys.galoisKeys)).toThrow(/needs one value per slot \(4096\), got 3/);
-    expect(() => engine.maskedGradient(fore, columns, mask.subarray(0, 4095), keys.galoisKeys)).toThrow(/needs one value per slot/);
+    expect(() => gradient.maskedGradient(fore, columns, mask.subarray(0, 3), keys.galoisKeys)).toThrow(/needs one value per slot \(4096\), got 3/);
+    expect(() => gradient.maskedGradient(fore, columns, mask.subarray(0, 4095), keys.galoisKeys)).toThrow(/needs one value per slot/);
     const big = Float64Array.from(mask);
     big[4000] = 2 ** 31;
-    expect(() => engine.maskedGradient(fore, columns, big, keys.galoisKeys)).toThrow(/at most 2\^30/);
+    expect(() => gradient.maskedGradient(fore, columns, big, keys.galoisKeys)).toThrow(/at most 2\^30/);
     const infinite = Float64Array.from(mask);
     infinite[5] = Number.POSITIVE_INFINITY;
-    expect(() => engine.maskedGradient(fore, columns, infinite, keys.galoisKeys)).toThrow(/the mask holds a non-finite value/);
-    expect(() => engine.maskedGradient(fore, [columns[0]!, columns[1]!.subarray(1)], mask, keys.galoisKeys)).toThrow(/feature column 1 has 4095 values/);
+    expect(() => gradient.maskedGradient(fore, columns, infinite, keys.galoisKeys)).toThrow(/the mask holds a non-finite value/);
+    expect(() => gradient.maskedGradient(fore, [columns[0]!, columns[1]!.subarray(1)], mask, keys.galoisKeys)).toThrow(/feature column 1 has 4095 values/);
     const nan = Float64Array.from(columns[2]!);
     nan[17] = Number.NaN;
-    expect(() => engine.maskedGradient(fore, [columns[0]!, columns[1]!, nan], mask, keys.galoisKeys)).toThrow(/non-finite value \(NaN\) at position 17/);
+    expect(() => gradient.maskedGradient(fore, [columns[0]!, columns[1]!, nan], mask, keys.galoisKeys)).toThrow(/non-finite value \(NaN\) at position 17/);
     // The engine still works after all that.
     const b = makeBatch(new Rng(13), 4096, 1);
-    const f = engine.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
+    const f = gradient.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
     expect(gradientError(gradientRoundTrip(f, columns, mask), plainGradient(columns, b.fore), columns, b.fore).judged).toBeLessThan(TOLERANCE);
   });
 
   it('encryptSlots takes at most slotCount finite values', () => {
-    expect(() => engine.encryptSlots(new Float64Array(4097), keys.publicKey)).toThrow(RangeError);
-    expect(() => engine.encryptSlots(Float64Array.of(1, Number.POSITIVE_INFINITY), keys.publicKey)).toThrow(/non-finite/);
+    expect(() => gradient.encryptSlots(new Float64Array(4097), keys.publicKey)).toThrow(RangeError);
+    expect(() => gradient.encryptSlots(Float64Array.of(1, Number.POSITIVE_INFINITY), keys.publicKey)).toThrow(/non-finite/);
   });
 
   it('the default (horizontal) parameters cannot run the vertical steps: FC_CKKS_PARAMS', async () => {
     const horizontal = await CkksEngine.create(DEFAULT_CKKS_PARAMS);
     try {
-      expectCode(() => horizontal.generateArbiterKeys(), 'FC_CKKS_PARAMS', /cannot run vertical logistic regression/);
-      expectCode(() => horizontal.decryptGradient(masked, 4, keys.secretKey), 'FC_CKKS_PARAMS');
+      expectCode(() => generateKeys(horizontal, 'arbiter'), 'FC_CKKS_PARAMS', /cannot run vertical logistic regression/);
+      expectCode(() => VerticalGradient.of(horizontal).decryptGradient(masked, 4, keys.secretKey), 'FC_CKKS_PARAMS');
     } finally {
       horizontal.dispose();
     }

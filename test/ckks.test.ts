@@ -6,7 +6,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { CkksEngine, DEFAULT_CKKS_PARAMS, wasmHeapBytes, type CkksKeyPair } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
+import { generateKeys, type CkksKeyPair } from '../src/he/key-ceremony.js';
+import { DEFAULT_CKKS_PARAMS } from '../src/he/params.js';
+import { wasmHeapBytes } from '../src/he/seal.js';
 import { VectorCodec, toFloat64 } from '../src/fl/vector-codec.js';
 import { Rng } from '../src/random.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
@@ -51,13 +55,15 @@ function plainSum(vectors: Float64Array[]): Float64Array {
 
 
 let engine: CkksEngine;
+let horizontal: HorizontalVectors;
 let codec: VectorCodec;
 let keys: CkksKeyPair;
 
 beforeAll(async () => {
   engine = await CkksEngine.create();
-  codec = VectorCodec.ckks(engine);
-  keys = engine.generateKeys();
+  horizontal = new HorizontalVectors(engine);
+  codec = VectorCodec.ckks(horizontal);
+  keys = generateKeys(engine, 'lead');
 });
 
 // First in the file, so the heap is measured before other tests have grown it for their own reasons.
@@ -99,12 +105,12 @@ describe('homomorphic sum of three sample-weighted updates of 10,000 values', ()
       let encrypted: { blocks: Uint8Array[] }[];
       if (mode === 'public-key') {
         // The engine primitive (the codec's contributions are always symmetric): anyone with the public key.
-        encrypted = parties.map((p) => ({ blocks: engine.encryptVector(p.values, keys.publicKey) }));
+        encrypted = parties.map((p) => ({ blocks: horizontal.encryptVector(p.values, keys.publicKey) }));
         for (const e of encrypted) {
           expect(e.blocks.length).toBe(3);
-          e.blocks.forEach((b) => engine.checkCiphertext(b, 'canonical'));
+          e.blocks.forEach((b) => horizontal.checkCiphertext(b, 'canonical'));
         }
-        opened = engine.decryptVector(engine.sumVectors(encrypted.map((e) => e.blocks)), 10_000, keys.secretKey);
+        opened = horizontal.decryptVector(horizontal.sumVectors(encrypted.map((e) => e.blocks)), 10_000, keys.secretKey);
       } else {
         const vectors = parties.map((p) => codec.encode(p.values, keys));
         for (const e of vectors) {
@@ -126,7 +132,7 @@ describe('homomorphic sum of three sample-weighted updates of 10,000 values', ()
   }
 
   it('a participant cannot decrypt with another job\'s secret key (the sum is really encrypted)', () => {
-    const other = engine.generateKeys();
+    const other = generateKeys(engine, 'lead');
     const values = Float64Array.from({ length: 100 }, (_, i) => 1000 + i);
     const opened = codec.decode(codec.encode(values, keys), other);
     let close = 0;
@@ -211,8 +217,8 @@ describe('VectorCodec.check refuses bad vectors and leaves the engine working', 
     for (const params of otherParams) {
       const other = await CkksEngine.create(params);
       try {
-        const otherCodec = VectorCodec.ckks(other);
-        const otherKeys = other.generateKeys();
+        const otherCodec = VectorCodec.ckks(new HorizontalVectors(other));
+        const otherKeys = generateKeys(other, 'lead');
         const foreign = otherCodec.encode(weightedUpdate(new Rng(3), length - 2).values, otherKeys);
         expect(foreign.blocks.length).toBe(good.blocks.length);
         expectCode(() => codec.check(foreign, length, 'bank-c'), 'FC_CKKS_PARAMS', /bank-c encrypted under CKKS parameters that differ/);
@@ -313,16 +319,16 @@ describe('truncations SEAL alone does not notice (header rewritten to the new le
 
   it('a contribution must be a seeded symmetric encryption: a public-key block, whole or cut, is refused', () => {
     const values = Float64Array.from({ length: 4096 }, (_, i) => 50 + i * 1e-3);
-    const publicKeyBlock = engine.encryptVector(values, keys.publicKey)[0]!;
-    expectCode(() => engine.checkCiphertext(publicKeyBlock, 'seeded'), 'FC_CIPHERTEXT_INVALID', /not a seeded symmetric encryption/);
-    for (const cut of [2, 5, 17, 64]) expectCode(() => engine.checkCiphertext(truncateWithHeader(publicKeyBlock, cut), 'seeded'), 'FC_CIPHERTEXT_INVALID');
+    const publicKeyBlock = horizontal.encryptVector(values, keys.publicKey)[0]!;
+    expectCode(() => horizontal.checkCiphertext(publicKeyBlock, 'seeded'), 'FC_CIPHERTEXT_INVALID', /not a seeded symmetric encryption/);
+    for (const cut of [2, 5, 17, 64]) expectCode(() => horizontal.checkCiphertext(truncateWithHeader(publicKeyBlock, cut), 'seeded'), 'FC_CIPHERTEXT_INVALID');
   });
 
   it('an aggregate must re-serialise to exactly the bytes received: every cut is refused', () => {
     const a = codec.encode(Float64Array.from({ length: 4096 }, (_, i) => i), keys);
     const aggregate = codec.sum([a, codec.encode(Float64Array.from({ length: 4096 }, () => 1), keys)]).blocks[0]!;
-    engine.checkCiphertext(aggregate, 'canonical');
-    for (const cut of [2, 5, 17, 64]) expectCode(() => engine.checkCiphertext(truncateWithHeader(aggregate, cut), 'canonical'), 'FC_CIPHERTEXT_INVALID');
+    horizontal.checkCiphertext(aggregate, 'canonical');
+    for (const cut of [2, 5, 17, 64]) expectCode(() => horizontal.checkCiphertext(truncateWithHeader(aggregate, cut), 'canonical'), 'FC_CIPHERTEXT_INVALID');
   });
 
   it('open (what a participant does with an aggregate) runs the same canonical test: cuts and a seeded block are refused', () => {
@@ -360,7 +366,7 @@ describe('the coordinator\'s intake (VectorCodec.startSum): check and add each c
 
   it('a contribution whose second block fails its check is refused and leaves the sum as it was, first or not', () => {
     const vectors = inputs.map((v) => codec.encode(v, keys));
-    const publicKeyBlock = engine.encryptVector(inputs[1]!.subarray(4096), keys.publicKey)[0]!;
+    const publicKeyBlock = horizontal.encryptVector(inputs[1]!.subarray(4096), keys.publicKey)[0]!;
     const bad: EncryptedVector = { ...vectors[1]!, blocks: [vectors[1]!.blocks[0]!, publicKeyBlock], blockSha256: [vectors[1]!.blockSha256[0]!, digest(publicKeyBlock)] };
     const expected = codec.sum([vectors[0]!, vectors[2]!]);
     for (const order of [[1, 0, 2], [0, 1, 2]]) {

@@ -10,7 +10,9 @@ import { stringify } from 'yaml';
 import { TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { RogueParticipant } from './helpers/rogue-participant.js';
 import { ingestDataset } from '../src/data/csv.js';
-import { CkksEngine } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
 import * as grpc from '@grpc/grpc-js';
 import { dialed } from '../src/wire/transport.js';
@@ -69,9 +71,9 @@ describe('bad input during a federation (real coordinator, two honest participan
     ]);
     const rogueData = await ingestDataset(uciHomoSpec(host2), { dir: join(await mkdtemp(join(tmpdir(), 'fedcredit-rogue-')), 'rows') });
     const otherParams = await CkksEngine.create({ polyModulusDegree: 8192, coeffModulusBits: [50, 30, 50], scaleBits: 30 });
-    const otherKeys = otherParams.generateKeys();
+    const otherKeys = generateKeys(otherParams, 'lead');
     rogues.push(
-      new RogueParticipant('rogue-params', rogueData, (_honest, values) => VectorCodec.ckks(otherParams).encode(values, otherKeys)),
+      new RogueParticipant('rogue-params', rogueData, (_honest, values) => VectorCodec.ckks(new HorizontalVectors(otherParams)).encode(values, otherKeys)),
       new RogueParticipant('rogue-truncated', rogueData, (honest) => {
         const cut = honest.blocks[0]!.subarray(0, Math.floor(honest.blocks[0]!.length / 2));
         return { ...honest, blocks: [cut], blockSha256: [sha256(cut)] };

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CkksEngine, VERTICAL_CKKS_PARAMS, residueClassSums } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
+import { residueClassSums } from '../src/he/packing.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { columnGroups, encryptLabels, hostLabelSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
 import { Rng } from '../src/random.js';
 
@@ -16,7 +20,7 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const y = Float64Array.from({ length: rows }, () => (rng.next() < 0.22 ? 1 : 0));
     const binCounts = [5, 12, 3];
     const bins = binCounts.map((k) => Uint16Array.from({ length: rows }, () => Math.floor(rng.next() * k)));
-    const keys = engine.generateArbiterKeys();
+    const keys = generateKeys(engine, 'arbiter');
     const chunks = encryptLabels(engine, y, keys.publicKey);
     expect(chunks).toHaveLength(3);
     const cipher = hostLabelSums(engine, chunks, keys.galoisKeys, bins, binCounts);
@@ -24,7 +28,7 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const want = binCounts.flatMap((k, f) => Array.from({ length: k }, (_, b) => bins[f]!.reduce((s, v, r) => s + (v === b ? y[r]! : 0), 0)));
     expect(got).toEqual(want);
     // What the guest decrypts slot by slot is masked: no slot is a small count.
-    const slots = engine.decryptGradientSlots(cipher, keys.secretKey);
+    const slots = VerticalGradient.of(engine).decryptGradientSlots(cipher, keys.secretKey);
     const small = slots.filter((v) => Math.abs(v) < 64).length;
     expect(small).toBeLessThan(5);
   });

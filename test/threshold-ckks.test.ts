@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { VERTICAL_CKKS_PARAMS, verticalRotationSteps } from '../src/he/ckks.js';
+import { verticalRotationSteps } from '../src/he/packing.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import {
   Combiner,
@@ -29,9 +30,9 @@ import {
   shareCommitment,
   type IssuedShareRecord,
 } from '../src/he/threshold/index.js';
-import { writePlaintext } from '../src/he/threshold/seal-format.js';
+import { writePlaintext } from '../src/he/seal-format.js';
 import { addPoly, automorphism, centredCrt, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, sampleGaussian, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
-import { readCiphertext, readGaloisKeys, readPlaintext } from '../src/he/threshold/seal-format.js';
+import { readCiphertext, readGaloisKeys, readPlaintext } from '../src/he/seal-format.js';
 
 /** Horizontal-style aggregates: fresh encryptions at scale 2^80 on the top level of the default chain (100 bits). */
 const AGGREGATE_SCALE = 2 ** 80;

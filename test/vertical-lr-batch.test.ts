@@ -5,7 +5,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
-import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { createLogger } from '../src/log.js';
 import { auc } from '../src/metrics.js';
 import { ckksCipher, plaintextCipher, type VerticalCipher } from '../src/vertical/cipher.js';
@@ -55,8 +58,8 @@ describe('the vertical batch step over the in-memory port', () => {
     const arbiter = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
     const parties = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
     engines.push(arbiter, parties);
-    const keys = arbiter.generateArbiterKeys();
-    const encrypted = await train(ckksCipher(parties, keys.publicKey, keys.galoisKeys), ckksOpener(arbiter, keys.secretKey), 4);
+    const keys = generateKeys(arbiter, 'arbiter');
+    const encrypted = await train(ckksCipher(VerticalGradient.of(parties), keys.publicKey, keys.galoisKeys), ckksOpener(arbiter, keys.secretKey), 4);
     const clear = await train(plaintextCipher, plaintextOpener, 4);
     const gap = Math.max(...encrypted.weights.map((w, j) => Math.abs(w - clear.weights[j]!)));
     // CKKS error and the arbiter's flooding noise (σ 2^-22 per gradient value) only.

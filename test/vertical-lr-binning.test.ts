@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
 import { binCounts } from '../src/credit/binning.js';
-import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { featureColumn } from '../src/vertical/binning.js';
 import { guestBinning, hostBinning } from '../src/vertical/lr/binning.js';
 import { MemoryFederation } from '../src/vertical/lr/memory-port.js';

@@ -6,7 +6,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
-import { CkksEngine, VERTICAL_CKKS_PARAMS } from '../src/he/ckks.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
 import { modelPartDigest } from '../src/vertical/party-model.js';
 import { ckksOpener, plaintextOpener } from '../src/vertical/lr/opener.js';
@@ -41,8 +44,8 @@ describe('a vertical LR job in one process (guest + two hosts + arbiter, real CK
       { org: 'power', data: host, features: hostFeatures.slice(5), engine: await engine() },
     ];
     const arbiter = await engine();
-    const keys = arbiter.generateArbiterKeys();
-    const encrypted = await runMemoryVerticalJob(spec, parties, alignment, { cipher: (p) => ckksCipher(p.engine, keys.publicKey, keys.galoisKeys), opener: ckksOpener(arbiter, keys.secretKey) });
+    const keys = generateKeys(arbiter, 'arbiter');
+    const encrypted = await runMemoryVerticalJob(spec, parties, alignment, { cipher: (p) => ckksCipher(VerticalGradient.of(p.engine), keys.publicKey, keys.galoisKeys), opener: ckksOpener(arbiter, keys.secretKey) });
     const clear = await runMemoryVerticalJob(spec, parties, alignment, { cipher: () => plaintextCipher, opener: plaintextOpener });
 
     const auc = Number(encrypted.evaluation.test_auc);

@@ -17,9 +17,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLedger } from '../ledger/read.js';
 import { hex } from '../ledger/records.js';
-import { CkksEngine } from '../he/ckks.js';
+import { CkksEngine } from '../he/engine.js';
+import { HorizontalVectors } from '../he/horizontal.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
 import { applyAggregate } from '../fl/fedavg.js';
+import { canonicalOrder } from '../fl/secure-sum-round.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import type { EncryptedVector, Preprocessing } from '../wire/messages.js';
 import { BinningSpec, ScorecardSpec } from '../config/schemas.js';
@@ -163,7 +165,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           const enc = b.encryption;
           if (enc.scheme === 'ckks') {
             engine = await CkksEngine.create({ polyModulusDegree: enc.poly_modulus_degree, coeffModulusBits: enc.coeff_modulus_bits, scaleBits: enc.scale_bits });
-            codec = VectorCodec.ckks(engine);
+            codec = VectorCodec.ckks(new HorizontalVectors(engine));
           } else {
             codec = VectorCodec.plaintext();
           }
@@ -195,7 +197,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
             break;
           }
           const contributors: string[] = b.contributors;
-          const received = [...updates.keys()].sort();
+          const received = canonicalOrder(updates.keys());
           if (JSON.stringify(contributors) !== JSON.stringify(received)) {
             fail(seq, `round ${b.round}: the aggregate names contributors [${contributors.join(', ')}] but updates were received from [${received.join(', ')}]`);
           }

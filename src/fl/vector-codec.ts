@@ -4,7 +4,8 @@
  * coordinator's code path is the same and benchmarks compare like with like.
  */
 import { createHash } from 'node:crypto';
-import { CkksEngine, type CiphertextForm } from '../he/ckks.js';
+import type { CiphertextForm, HorizontalVectors } from '../he/horizontal.js';
+import { blockCount } from '../he/packing.js';
 import { sha256 } from '../wire/framing.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { EncryptedVector, VectorScheme } from '../wire/messages.js';
@@ -24,31 +25,31 @@ export interface Keys {
 export class VectorCodec {
   private constructor(
     readonly scheme: VectorScheme,
-    private readonly engine: CkksEngine | undefined,
+    private readonly vectors: HorizontalVectors | undefined,
   ) {}
 
   static plaintext(): VectorCodec {
     return new VectorCodec('plaintext', undefined);
   }
 
-  static ckks(engine: CkksEngine): VectorCodec {
-    return new VectorCodec('ckks', engine);
+  static ckks(vectors: HorizontalVectors): VectorCodec {
+    return new VectorCodec('ckks', vectors);
   }
 
   get fingerprint(): Uint8Array {
-    return this.engine ? this.engine.fingerprint : PLAINTEXT_FINGERPRINT;
+    return this.vectors ? this.vectors.engine.fingerprint : PLAINTEXT_FINGERPRINT;
   }
 
   private get blockValues(): number {
-    return this.engine ? this.engine.slotCount : PLAINTEXT_BLOCK;
+    return this.vectors ? this.vectors.engine.slotCount : PLAINTEXT_BLOCK;
   }
 
   encode(values: Float64Array, keys?: Keys): EncryptedVector {
     let blocks: Uint8Array[];
-    if (this.engine) {
+    if (this.vectors) {
       // Contributions are seeded symmetric encryptions (half the bytes, and checkable at the coordinator).
       if (!keys?.secretKey) throw new Error('CKKS contributions are encrypted with the job\'s secret key');
-      blocks = this.engine.encryptVector(values, keys.publicKey, keys.secretKey);
+      blocks = this.vectors.encryptVector(values, keys.publicKey, keys.secretKey);
     } else {
       blocks = [];
       for (let start = 0; start < Math.max(1, values.length); start += PLAINTEXT_BLOCK) {
@@ -67,7 +68,7 @@ export class VectorCodec {
   check(vector: EncryptedVector, expectedLength: number, who: string, form: CiphertextForm = 'seeded'): void {
     this.checkShape(vector, expectedLength, who);
     vector.blocks.forEach((block, i) => {
-      if (this.engine) this.engine.checkCiphertext(block, form);
+      if (this.vectors) this.vectors.checkCiphertext(block, form);
       else this.checkPlaintextBlock(block, i, expectedLength, who);
     });
   }
@@ -78,9 +79,9 @@ export class VectorCodec {
    */
   open(vector: EncryptedVector, expectedLength: number, who: string, keys?: Keys): Float64Array {
     this.checkShape(vector, expectedLength, who);
-    if (this.engine) {
+    if (this.vectors) {
       if (!keys?.secretKey) throw new Error('CKKS decryption needs the secret key');
-      return this.engine.decryptVector(vector.blocks, vector.length, keys.secretKey, 'canonical');
+      return this.vectors.decryptVector(vector.blocks, vector.length, keys.secretKey, 'canonical');
     }
     vector.blocks.forEach((block, i) => this.checkPlaintextBlock(block, i, expectedLength, who));
     return this.decode(vector);
@@ -97,7 +98,7 @@ export class VectorCodec {
       );
     }
     if (vector.length !== expectedLength) throw protocolError(`${who} sent a vector of ${vector.length} values, the job expects ${expectedLength}`);
-    const blocks = Math.max(1, Math.ceil(expectedLength / this.blockValues));
+    const blocks = blockCount(expectedLength, this.blockValues);
     if (vector.blocks.length !== blocks || vector.blockSha256.length !== blocks) throw protocolError(`${who} sent ${vector.blocks.length} blocks, the job expects ${blocks}`);
     vector.blocks.forEach((block, i) => {
       if (!Buffer.from(sha256(block)).equals(Buffer.from(vector.blockSha256[i]!))) throw protocolError(`block ${i} from ${who} does not match its SHA-256`);
@@ -120,7 +121,7 @@ export class VectorCodec {
    */
   startSum(expectedLength: number): SumIntake {
     const taken = new Map<string, EncryptedVector>();
-    const running = this.engine?.runningSum(Math.max(1, Math.ceil(expectedLength / this.blockValues)));
+    const running = this.vectors?.runningSum(blockCount(expectedLength, this.blockValues));
     return {
       add: (vector, who) => {
         this.checkShape(vector, expectedLength, who);
@@ -147,8 +148,8 @@ export class VectorCodec {
   sum(vectors: EncryptedVector[]): EncryptedVector {
     const length = vectors[0]!.length;
     let blocks: Uint8Array[];
-    if (this.engine) {
-      blocks = this.engine.sumVectors(vectors.map((v) => v.blocks));
+    if (this.vectors) {
+      blocks = this.vectors.sumVectors(vectors.map((v) => v.blocks));
     } else {
       blocks = vectors[0]!.blocks.map((_, b) => {
         const acc = new Float64Array(toFloat64(vectors[0]!.blocks[b]!));
@@ -163,9 +164,9 @@ export class VectorCodec {
   }
 
   decode(vector: EncryptedVector, keys?: Keys): Float64Array {
-    if (this.engine) {
+    if (this.vectors) {
       if (!keys?.secretKey) throw new Error('CKKS decryption needs the secret key');
-      return this.engine.decryptVector(vector.blocks, vector.length, keys.secretKey);
+      return this.vectors.decryptVector(vector.blocks, vector.length, keys.secretKey);
     }
     const out = new Float64Array(vector.length);
     let offset = 0;

@@ -6,7 +6,8 @@
  * ≥ its column count p) sum to Xᵀd: the arbiter decrypts every slot and returns the p class sums, and the party
  * subtracts the same class sums of its mask (unmask). Both schemes do the same arithmetic, so their costs compare.
  */
-import { nextPowerOfTwo, residueClassSums, VERTICAL_MASK, type BatchColumns, type CkksEngine, type GradientInput } from '../he/ckks.js';
+import { gradientSlot, nextPowerOfTwo, residueClassSums, VERTICAL_MASK } from '../he/packing.js';
+import type { BatchColumns, GradientInput, VerticalGradient } from '../he/vertical-gradient.js';
 import { float64Bytes, toFloat64 } from '../fl/vector-codec.js';
 
 /** Slots of a plaintext-scheme masked gradient: the CKKS slot count (N = 8192), which also bounds the batch. */
@@ -16,7 +17,7 @@ export interface VerticalCipher {
   readonly scheme: 'ckks' | 'plaintext';
   /** Values of a masked gradient: a mask has one value per slot. */
   readonly slots: number;
-  /** Magnitude of the uniform per-slot masks parties draw (VERTICAL_MASK, 2^20; see src/he/ckks.ts for why). */
+  /** Magnitude of the uniform per-slot masks parties draw (VERTICAL_MASK, 2^20; see src/he/packing.ts for why). */
   readonly maskMagnitude: number;
   /** A host's 0.25 * partial scores of one batch, encrypted under the arbiter's key. */
   encryptPartial(values: Float64Array): Uint8Array;
@@ -59,17 +60,17 @@ function unmask(classSums: Float64Array, mask: Float64Array): Float64Array {
   return classSums.map((v, j) => v - maskSums[j]!);
 }
 
-export function ckksCipher(engine: CkksEngine, publicKey: Uint8Array, galoisKeys: Uint8Array): VerticalCipher {
+export function ckksCipher(gradient: VerticalGradient, publicKey: Uint8Array, galoisKeys: Uint8Array): VerticalCipher {
   return {
     scheme: 'ckks',
-    slots: engine.slotCount,
+    slots: gradient.engine.slotCount,
     maskMagnitude: VERTICAL_MASK,
-    encryptPartial: (values) => engine.encryptSlots(values, publicKey),
-    prepareEncryption: () => engine.prepareEncryption(publicKey),
-    foreGradient: (partials, weights, offset) => engine.foreGradient(partials, weights, offset),
-    batchColumns: (columns) => engine.batchColumns(columns),
-    gradientInput: (columns, mask) => engine.gradientInput(columns, mask),
-    maskedGradient: (d, input) => engine.maskedGradientSteps(d, input as GradientInput, galoisKeys),
+    encryptPartial: (values) => gradient.encryptSlots(values, publicKey),
+    prepareEncryption: () => gradient.prepareEncryption(publicKey),
+    foreGradient: (partials, weights, offset) => gradient.foreGradient(partials, weights, offset),
+    batchColumns: (columns) => gradient.batchColumns(columns),
+    gradientInput: (columns, mask) => gradient.gradientInput(columns, mask),
+    maskedGradient: (d, input) => gradient.maskedGradientSteps(d, input as GradientInput, galoisKeys),
     unmask,
   };
 }
@@ -132,9 +133,8 @@ export const plaintextCipher: VerticalCipher = {
     return new PlainGradientInput(columns.columns, mask);
   },
   /**
-   * The CKKS layout in the clear: record r's product with column c lands in slot (r − k) mod S with k = (r − c)
-   * mod P, the slot of diag_k ⊙ rot(d, k) that holds it (see CkksEngine.maskedGradient), so the slots of class c
-   * sum to g_c; then the per-slot mask.
+   * The CKKS layout in the clear: record r's product with column c lands in its gradientSlot, so the slots of
+   * class c sum to g_c; then the per-slot mask.
    */
   *maskedGradient(d, input) {
     if (!(input instanceof PlainGradientInput)) throw new RangeError('maskedGradient takes what gradientInput returned');
@@ -145,10 +145,7 @@ export const plaintextCipher: VerticalCipher = {
     const P = nextPowerOfTwo(columns.length);
     const z = new Float64Array(S);
     columns.forEach((column, c) => {
-      for (let r = 0; r < column.length; r++) {
-        const k = (r - c) & (P - 1);
-        z[r >= k ? r - k : r - k + S]! += column[r]! * fore[r]!;
-      }
+      for (let r = 0; r < column.length; r++) z[gradientSlot(r, c, P, S)]! += column[r]! * fore[r]!;
     });
     for (let i = 0; i < S; i++) z[i]! += mask[i]!;
     return float64Bytes(z);

@@ -9,7 +9,9 @@
  * never which record lies in which bin.
  */
 import { randomFillSync } from 'node:crypto';
-import { CkksEngine, nextPowerOfTwo } from '../he/ckks.js';
+import type { CkksEngine } from '../he/engine.js';
+import { nextPowerOfTwo } from '../he/packing.js';
+import { VerticalGradient } from '../he/vertical-gradient.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
@@ -17,10 +19,11 @@ export const BIN_COLUMNS_PER_CIPHERTEXT = 128;
 
 /** The guest's training labels (0/1) in the shared row order, public-key encrypted in chunks of slotCount records. */
 export function encryptLabels(engine: CkksEngine, labels: ArrayLike<number>, publicKey: Uint8Array): Uint8Array[] {
+  const gradient = VerticalGradient.of(engine);
   const chunks: Uint8Array[] = [];
   for (let start = 0; start < labels.length; start += engine.slotCount) {
     const end = Math.min(labels.length, start + engine.slotCount);
-    chunks.push(engine.encryptSlots(Float64Array.from({ length: end - start }, (_, i) => labels[start + i]!), publicKey));
+    chunks.push(gradient.encryptSlots(Float64Array.from({ length: end - start }, (_, i) => labels[start + i]!), publicKey));
   }
   return chunks;
 }
@@ -73,6 +76,7 @@ export function zeroClassSumMask(slots: number, count: number): Float64Array {
  * `binCounts[f]` the number of bins of that feature.
  */
 export function hostLabelSums(engine: CkksEngine, labelChunks: Uint8Array[], galoisKeys: Uint8Array, bins: readonly Uint16Array[], binCounts: readonly number[]): Uint8Array {
+  const gradient = VerticalGradient.of(engine);
   const S = engine.slotCount;
   const rows = bins[0]?.length ?? 0;
   if (labelChunks.length !== Math.ceil(rows / S)) {
@@ -91,17 +95,17 @@ export function hostLabelSums(engine: CkksEngine, labelChunks: Uint8Array[], gal
         columns.push(column);
       }
     });
-    const fore = engine.foreGradient([labelChunks[c]!], new Float64Array(B).fill(1), new Float64Array(B));
+    const fore = gradient.foreGradient([labelChunks[c]!], new Float64Array(B).fill(1), new Float64Array(B));
     // One mask suffices: it is added once, to the first chunk, and the sum of the chunks is what the guest sees.
     const mask = c === 0 ? zeroClassSumMask(S, count) : new Float64Array(S);
-    sums.push(engine.maskedGradient(fore, columns, mask, galoisKeys));
+    sums.push(gradient.maskedGradient(fore, columns, mask, galoisKeys));
   }
-  return sums.length === 1 ? sums[0]! : engine.sumMaskedGradients(sums);
+  return sums.length === 1 ? sums[0]! : gradient.sumMaskedGradients(sums);
 }
 
 /** The guest's side: the default count of each of the `count` bin columns (decrypted, classes summed, rounded). */
 export function openLabelSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array): number[] {
-  const sums = engine.decryptGradient(ciphertext, count, secretKey);
+  const sums = VerticalGradient.of(engine).decryptGradient(ciphertext, count, secretKey);
   return Array.from(sums, (v) => {
     const n = Math.round(v);
     // Each class sum is an integer count; an error near one half means the CKKS noise or the mask was not as designed.

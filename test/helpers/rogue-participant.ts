@@ -12,8 +12,9 @@ import type { RowStore } from '../../src/data/row-store.js';
 import { StoredSplit } from '../../src/data/split.js';
 import { loadTf } from '../../src/model/tf.js';
 import { coordinatorServiceDefinition } from '../../src/wire/proto.js';
-import { sha256, type Frame } from '../../src/wire/framing.js';
-import { float64Bytes, toFloat32 } from '../../src/fl/vector-codec.js';
+import type { Frame } from '../../src/wire/framing.js';
+import { toFloat32 } from '../../src/fl/vector-codec.js';
+import { openedReport } from '../../src/fl/secure-sum-round.js';
 import { FramedStream, type DuplexCall } from '../../src/wire/stream.js';
 import type { CoordinatorMessage, EncryptedVector, ErrorReport, ParticipantMessage, ParticipantReply } from '../../src/wire/messages.js';
 
@@ -102,12 +103,7 @@ export class RogueParticipant {
         const values = await this.job!.decode(m.aggregateReady.sum, m.aggregateReady.sum.length);
         if (m.aggregateReady.purpose === 'moments') this.job!.setMoments(values);
         if (m.aggregateReady.purpose === 'quantiles') this.job!.advanceQuantiles(values);
-        const bytes = float64Bytes(values);
-        const reporter = m.aggregateReady.contributors[0] === this.organisation;
-        return this.send(m, {
-          body: 'aggregateOpened',
-          aggregateOpened: { purpose: m.aggregateReady.purpose, valuesSha256: sha256(bytes), values: reporter ? bytes : new Uint8Array(), validation: null },
-        });
+        return this.send(m, { body: 'aggregateOpened', aggregateOpened: openedReport(m.aggregateReady.purpose, values, this.organisation, m.aggregateReady.contributors, null) });
       }
       case 'error':
         this.errors.push(m.error);

@@ -8,7 +8,7 @@ import type { CsvDatasetSpec } from '../../src/data/schema.js';
 import { loadDataset, type LoadedDataset } from '../../src/data/csv.js';
 import type { VerticalJobSpec } from '../../src/config/schemas.js';
 import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
-import type { CkksEngine } from '../../src/he/ckks.js';
+import type { CkksEngine } from '../../src/he/engine.js';
 import { createLogger } from '../../src/log.js';
 import type { VerticalCipher } from '../../src/vertical/cipher.js';
 import type { Alignment, ModelPart } from '../../src/vertical/party-model.js';

@@ -19,7 +19,7 @@ import type { ThresholdContext } from './context.js';
 import type { CommonReferenceString } from './crs.js';
 import { addPoly, mulPoly, subPoly, zeroPoly } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
-import { readCiphertext, writeCiphertext } from './seal-format.js';
+import { readCiphertext, writeCiphertext } from '../seal-format.js';
 
 export const CKG_LABEL = 'ckg';
 

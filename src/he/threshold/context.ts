@@ -11,10 +11,11 @@ import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { Context } from 'node-seal/implementation/context.js';
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
 import type { PlainText } from 'node-seal/implementation/plain-text.js';
-import { createSealContext, DEFAULT_CKKS_PARAMS, type CkksParams } from '../ckks.js';
+import { DEFAULT_CKKS_PARAMS, type CkksParams } from '../params.js';
+import { createSealContext } from '../seal.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { RingModulus } from './ring.js';
-import { readCiphertext, writeCiphertext, writePlaintext, type SealCiphertextData } from './seal-format.js';
+import { readCiphertext, writeCiphertext, writePlaintext, type SealCiphertextData } from '../seal-format.js';
 
 export interface LevelInfo {
   /** 0 = the top data level (fresh ciphertexts), 1 after one rescale, … */

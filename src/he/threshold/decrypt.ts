@@ -35,7 +35,7 @@ import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { CanonicalCiphertext, ThresholdContext } from './context.js';
 import { addPoly, prefixPoly, sampleGaussian, zeroPoly, type RingModulus } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
-import { writePlaintext } from './seal-format.js';
+import { writePlaintext } from '../seal-format.js';
 
 /** Default statistical security of the flooding: 2^−40 statistical distance per share. */
 export const DEFAULT_STATISTICAL_SECURITY = 40;

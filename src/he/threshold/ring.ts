@@ -398,13 +398,3 @@ export function automorphism(ring: RingModulus, a: BigUint64Array, galoisElement
   });
   return out;
 }
-
-/** SEAL's Galois element for a CKKS rotation by `step` slots (GaloisTool::get_elt_from_step): 3^step mod 2N, negative steps via N/2 − |step|. */
-export function galoisElementForStep(degree: number, step: number): number {
-  const slots = degree / 2;
-  if (!Number.isInteger(step) || step === 0 || Math.abs(step) >= slots) throw new RangeError(`a rotation step must be a nonzero integer below ${slots} in magnitude, got ${step}`);
-  const exponent = step > 0 ? step : slots + step;
-  let element = 1;
-  for (let i = 0; i < exponent; i++) element = (element * 3) % (2 * degree);
-  return element;
-}

@@ -23,9 +23,10 @@ import type { GaloisKeys } from 'node-seal/implementation/galois-keys.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { ThresholdContext } from './context.js';
 import type { CommonReferenceString } from './crs.js';
-import { addPoly, galoisElementForStep, mulPoly, subPoly, zeroPoly } from './ring.js';
+import { galoisElementForStep } from '../packing.js';
+import { addPoly, mulPoly, subPoly, zeroPoly } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
-import { readGaloisKeys, writeGaloisKeys, type SealCiphertextData } from './seal-format.js';
+import { readGaloisKeys, writeGaloisKeys, type SealCiphertextData } from '../seal-format.js';
 
 export const rtgLabel = (galoisElement: number, prime: number): string => `rtg/${galoisElement}/${prime}`;
 

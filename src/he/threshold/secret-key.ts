@@ -11,7 +11,7 @@ import type { SecretKey } from 'node-seal/implementation/secret-key.js';
 import type { KeyGenerator } from 'node-seal/implementation/key-generator.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { ThresholdContext } from './context.js';
-import { readPlaintext, writePlaintext } from './seal-format.js';
+import { readPlaintext, writePlaintext } from '../seal-format.js';
 
 export class SecretKeyShare {
   private constructor(

@@ -8,7 +8,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { VerticalJobSpec } from '../../config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../../errors.js';
-import type { BatchColumns } from '../../he/ckks.js';
+import type { BatchColumns } from '../../he/vertical-gradient.js';
 import type { Logger } from '../../log.js';
 import { Rng, seededShuffle } from '../../random.js';
 import type { PreparedGradient, VerticalCipher } from '../cipher.js';

@@ -8,7 +8,8 @@
 import type { VerticalJobSpec } from '../../config/schemas.js';
 import type { LoadedDataset } from '../../data/csv.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
-import type { CkksEngine } from '../../he/ckks.js';
+import type { CkksEngine } from '../../he/engine.js';
+import { generateKeys } from '../../he/key-ceremony.js';
 import { binAssignments, binCount, binCounts, binTotals, quantileEdges, applyMerge, mergeCounts, type BinCounts, type ImposedTrend } from '../../credit/binning.js';
 import { featureStatistics, type FeatureStatistics } from '../../credit/statistics.js';
 import { binningConflict, binningWarnings, featureBinning, settleBins, settleCategoryBins } from '../../credit/settle.js';
@@ -126,7 +127,7 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
   });
   const ivRow = (party: string, b: { feature: string; iv: number; fineIv: number; trend?: ImposedTrend; selected: boolean }, bins: number, category: boolean): IvRow => ({ feature: b.feature, party, type: category ? 'category' : 'number', iv: b.iv, fineIv: b.fineIv, bins, ...(b.trend ? { trend: b.trend } : {}), selected: b.selected });
   const hostCounts: Record<string, BinCounts> = {};
-  const keys = engine.generateArbiterKeys();
+  const keys = generateKeys(engine, 'arbiter');
   try {
     // The label sums are the guest's to open, under a key of its own.
     const opener = ckksOpener(engine, keys.secretKey);

@@ -5,7 +5,9 @@
  * this interface without the steps noticing.
  */
 import { randomFillSync } from 'node:crypto';
-import { residueClassSums, type CkksEngine } from '../../he/ckks.js';
+import type { CkksEngine } from '../../he/engine.js';
+import { residueClassSums } from '../../he/packing.js';
+import { VerticalGradient } from '../../he/vertical-gradient.js';
 import { toFloat64 } from '../../fl/vector-codec.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { openLabelSums } from '../label-sums.js';
@@ -36,7 +38,7 @@ const FLOODING_SIGMA = 2 ** -22;
 export function ckksOpener(engine: CkksEngine, secretKey: Uint8Array): Opener {
   return {
     openGradient(masked, count) {
-      const values = engine.decryptGradient(masked, count, secretKey);
+      const values = VerticalGradient.of(engine).decryptGradient(masked, count, secretKey);
       const u = new Uint32Array(2 * values.length);
       randomFillSync(u);
       for (let i = 0; i < values.length; i++) {

@@ -13,7 +13,7 @@ import type { Scorecard, ScorecardPart } from '../../credit/scorecard.js';
 import { binningWarnings } from '../../credit/settle.js';
 import type { LoadedDataset } from '../../data/csv.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
-import type { CkksEngine } from '../../he/ckks.js';
+import type { CkksEngine } from '../../he/engine.js';
 import type { Logger } from '../../log.js';
 import { modelInputs, type BinnedFeature, type IvRow } from '../binning.js';
 import type { VerticalCipher } from '../cipher.js';

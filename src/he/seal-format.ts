@@ -1,7 +1,9 @@
 /**
  * SEAL 4.1's serialised forms (compression mode none), read and written byte for byte, so that polynomials computed
  * in TypeScript become SEAL objects (a PublicKey, GaloisKeys) through loadArray, and SEAL's objects (a SecretKey, a
- * Ciphertext) give up their polynomials through saveArray. Layouts, all integers little-endian:
+ * Ciphertext) give up their polynomials through saveArray (threshold CKKS, src/he/threshold/). The header is shared
+ * with the engine's check of every serialised object before it reaches SEAL (seal.ts). Layouts, all integers
+ * little-endian:
  *
  *   header (16 bytes)  magic 0xA15E (u16), header size 16 (u8), version 4.1 (two u8), compression (u8), 0 (u16),
  *                      total size in bytes including the header (u64)
@@ -16,12 +18,17 @@
  *                      per slot the number of its keys (u64; 0 or the number of data primes) followed by that many
  *                      PublicKeys, the j-th being SEAL's key-switching ciphertext for data prime j
  */
-import { ErrorCode, FedcreditError } from '../../errors.js';
+import { ErrorCode, FedcreditError } from '../errors.js';
 
-const MAGIC = 0xa15e;
-const HEADER_BYTES = 16;
+export const SEAL_MAGIC = 0xa15e;
+export const SEAL_HEADER_BYTES = 16;
 const VERSION_MAJOR = 4;
 const VERSION_MINOR = 1;
+
+/** SEAL's serialisation header at `offset` (SEAL_HEADER_BYTES must be there), its fields as they are, unchecked. */
+export function sealHeaderAt(view: DataView, offset: number): { magic: number; headerBytes: number; compression: number; size: bigint } {
+  return { magic: view.getUint16(offset, true), headerBytes: view.getUint8(offset + 2), compression: view.getUint8(offset + 5), size: view.getBigUint64(offset + 8, true) };
+}
 
 function malformed(what: string, detail: string): FedcreditError {
   return new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `${what} is not a SEAL 4.1 object saved without compression: ${detail}`, 'load it into SEAL and save it with compression mode none before handing it to the threshold protocols');
@@ -40,13 +47,14 @@ class Reader {
     if (this.offset + n > this.bytes.length) throw malformed(this.what, `truncated at byte ${this.offset} (needs ${n} more, has ${this.bytes.length - this.offset})`);
   }
   header(): number {
-    this.need(HEADER_BYTES);
+    this.need(SEAL_HEADER_BYTES);
     const start = this.offset;
-    if (this.view.getUint16(start, true) !== MAGIC) throw malformed(this.what, `no SEAL magic number at byte ${start}`);
-    if (this.view.getUint8(start + 2) !== HEADER_BYTES) throw malformed(this.what, 'unexpected header size');
-    if (this.view.getUint8(start + 5) !== 0) throw malformed(this.what, `compression mode ${this.view.getUint8(start + 5)}`);
-    const size = Number(this.view.getBigUint64(start + 8, true));
-    this.offset += HEADER_BYTES;
+    const header = sealHeaderAt(this.view, start);
+    if (header.magic !== SEAL_MAGIC) throw malformed(this.what, `no SEAL magic number at byte ${start}`);
+    if (header.headerBytes !== SEAL_HEADER_BYTES) throw malformed(this.what, 'unexpected header size');
+    if (header.compression !== 0) throw malformed(this.what, `compression mode ${header.compression}`);
+    const size = Number(header.size);
+    this.offset += SEAL_HEADER_BYTES;
     if (start + size > this.bytes.length) throw malformed(this.what, `header declares ${size} bytes, ${this.bytes.length - start} present`);
     return size;
   }
@@ -97,10 +105,10 @@ class Writer {
   /** A header whose size field is patched by close(start). */
   header(): number {
     const start = this.length;
-    const h = new Uint8Array(HEADER_BYTES);
+    const h = new Uint8Array(SEAL_HEADER_BYTES);
     const view = new DataView(h.buffer);
-    view.setUint16(0, MAGIC, true);
-    view.setUint8(2, HEADER_BYTES);
+    view.setUint16(0, SEAL_MAGIC, true);
+    view.setUint8(2, SEAL_HEADER_BYTES);
     view.setUint8(3, VERSION_MAJOR);
     view.setUint8(4, VERSION_MINOR);
     this.push(h);

@@ -1,0 +1,124 @@
+/**
+ * A participant's side of one horizontal job on the control stream: the offer's answer, the key ceremony, and each
+ * secure sum (its contribution, then its decryption report of the aggregate). The rules of a sum are in
+ * src/fl/secure-sum-round.ts, the computation on the rows in ./job-state.ts; this is the I/O between them.
+ */
+import type { HorizontalJobSpec } from '../src/config/schemas.js';
+import { formatLoadReport } from '../src/data/csv.js';
+import type { RowStore } from '../src/data/row-store.js';
+import { StoredSplit } from '../src/data/split.js';
+import { applyAggregate } from '../src/fl/fedavg.js';
+import { globalWeightsOf, openedReport } from '../src/fl/secure-sum-round.js';
+import type { Keys } from '../src/fl/vector-codec.js';
+import type { Logger } from '../src/log.js';
+import type { Tf } from '../src/model/tf.js';
+import type { CoordinatorMessage, JobAccepted, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
+import { ParticipantJob, idSetDigest, schemaHash } from './job-state.js';
+
+/** What a horizontal job uses of its node: the rows, TensorFlow, the log, and where the job's keys are kept. */
+export interface HorizontalNode {
+  organisation: string;
+  rows: RowStore;
+  tf: Tf;
+  log: Logger;
+  saveKeys(jobId: string, keys: Keys): void;
+}
+
+export class HorizontalJob {
+  /** The global model and preprocessing the current training round started from. */
+  private roundStart?: { global: Float32Array; prep: Preprocessing };
+
+  private constructor(
+    readonly state: ParticipantJob,
+    private readonly node: HorizontalNode,
+  ) {}
+
+  /** The job on this node's rows, split into training and validation as the spec says. */
+  static async open(id: string, spec: HorizontalJobSpec, features: string[], node: HorizontalNode): Promise<HorizontalJob> {
+    const featureIdx = features.map((f) => node.rows.features.indexOf(f));
+    const split = await StoredSplit.create(node.rows, featureIdx, spec.training.validation_fraction, spec.training.seed);
+    return new HorizontalJob(new ParticipantJob(id, spec, node.organisation, features, split, node.tf), node);
+  }
+
+  get id(): string {
+    return this.state.id;
+  }
+
+  /** The answer to the offer: row counts, the schema's hash (`types` of the job's features), keys and fingerprints. */
+  accepted(types: string[]): JobAccepted {
+    const { state, node } = this;
+    return {
+      trainRows: state.trainRows,
+      validationRows: state.validationRows,
+      schemaHash: schemaHash(state.features, types),
+      boxPublicKey: state.box.publicKey,
+      // Counts only: the local file path stays home.
+      loadReport: formatLoadReport({ ...node.rows.meta.report, file: node.organisation }),
+      idSetSha256: idSetDigest(state.id, node.rows.meta.idSetSha256),
+      boxKeyBinding: state.boxKeyBinding(),
+    };
+  }
+
+  /** After a restart: the keys this node stored for the job. */
+  restoreKeys(keys: Keys): Promise<void> {
+    return this.state.restoreKeys(keys);
+  }
+
+  /** Answer one of this job's messages (key ceremony and sums); undefined when no answer is due. */
+  async handle(m: CoordinatorMessage): Promise<ParticipantReply | undefined> {
+    const { state: job, node } = this;
+    const log = node.log;
+    switch (m.body) {
+      case 'keygenRequest': {
+        const keys = await job.generateKeys(m.keygenRequest.recipients);
+        node.saveKeys(m.jobId, job.keys!);
+        log.info({ job: m.jobId, recipients: m.keygenRequest.recipients.map((r) => r.organisation) }, 'CKKS keys generated; secret key sealed to each participant');
+        return { body: 'keysPublished', keysPublished: keys };
+      }
+      case 'keyDelivery': {
+        await job.installKeys(m.keyDelivery);
+        node.saveKeys(m.jobId, job.keys!);
+        log.info({ job: m.jobId }, 'CKKS secret key received and unsealed');
+        return undefined;
+      }
+      case 'contributionRequest': {
+        const req = m.contributionRequest;
+        let values: Float64Array;
+        if (req.purpose === 'moments') {
+          values = await job.localMoments();
+        } else if (req.purpose === 'quantiles') {
+          values = await job.localQuantileCounts();
+        } else if (req.purpose === 'histogram') {
+          values = await job.localHistogram();
+        } else {
+          const global = globalWeightsOf(req, m.round);
+          if (req.purpose === 'evaluation') {
+            values = await job.localEvaluation(global, req.preprocessing!);
+          } else {
+            values = await job.localUpdate(m.round, global, req.preprocessing!);
+            this.roundStart = { global, prep: req.preprocessing! };
+          }
+        }
+        const vector = await job.encode(values);
+        const bytes = vector.blocks.reduce((n, b) => n + b.length, 0);
+        log.info({ job: m.jobId, round: m.round, purpose: req.purpose, values: values.length, ciphertexts: vector.blocks.length, bytes, scheme: vector.scheme }, 'contribution sent');
+        return { body: 'contribution', contribution: { purpose: req.purpose, vector } };
+      }
+      case 'aggregateReady': {
+        const agg = m.aggregateReady;
+        const start = this.roundStart;
+        const values = await job.decode(agg.sum, job.expectedLength(agg.purpose, start?.global.length ?? 0));
+        if (agg.purpose === 'moments') job.setMoments(values);
+        if (agg.purpose === 'quantiles') job.advanceQuantiles(values);
+        const validation = agg.purpose === 'update' ? await job.validate(applyAggregate(start!.global, values), start!.prep) : null;
+        return { body: 'aggregateOpened', aggregateOpened: openedReport(agg.purpose, values, node.organisation, agg.contributors, validation) };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  dispose(): void {
+    this.state.dispose();
+  }
+}

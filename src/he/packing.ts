@@ -1,0 +1,232 @@
+/**
+ * Packing maths of the CKKS engine as pure functions: slot layouts, the vertical gradient's generalized diagonals
+ * and their baby-step giant-step plan, rotation steps and Galois elements, chunking of vectors into ciphertexts,
+ * and the vertical pipeline's scale bookkeeping. Nothing here imports SEAL (or a file that does), so the plaintext
+ * twin of the vertical cipher and anything that needs only layouts loads no WASM (test/he-packing.test.ts walks the
+ * imports to keep it so).
+ */
+import { ErrorCode, FedcreditError } from '../errors.js';
+import type { CkksParams } from './params.js';
+
+/**
+ * Scale (bits) of the fore-gradient [[d]] after the guest's rescale. The rescale adds about 2^11 in absolute
+ * terms at that scale to every slot: 2^-39 at 2^50, far below the diagonals' own rounding (see
+ * VERTICAL_DIAGONAL_SCALE_BITS); at 2^40 it would be 1.3e-9 per record, ~4e-6 of a typical gradient.
+ */
+export const VERTICAL_FORE_SCALE_BITS = 50;
+
+/**
+ * Scale (bits) at which a party encodes its feature diagonals in maskedGradient. Encoding rounds the plaintext
+ * polynomial to integers, which perturbs every slot by about sqrt(N/24)/2^bits ≈ 18.5/2^bits: at 2^20 that is
+ * 1.8e-5 per feature value and the gradient is off by ~1.6e-5 relative; at 2^27 the error is ~1.4e-7 relative,
+ * and 2^27 is the largest scale that, times the fore-gradient's 2^50, still leaves room for a 2^30 mask
+ * (|z + m| < 2^32) in the 110 bits of level 1.
+ */
+export const VERTICAL_DIAGONAL_SCALE_BITS = 27;
+
+/** Values of a masked gradient must stay below 2^32 in magnitude: what the modulus leaves above its scale. */
+const VERTICAL_VALUE_BITS = 32;
+
+/**
+ * Largest per-slot mask magnitude maskedGradient accepts (|z + m| < 2^32 then holds for any |z| < 2^30). Every
+ * slot's mask is decrypted and summed with S/P − 1 others, so the party's g carries an absolute error that grows
+ * with the mask (up to ~1e-14·max|m|, see VERTICAL_MASK): use VERTICAL_MASK, not this bound.
+ */
+export const VERTICAL_MAX_MASK = 2 ** 30;
+
+/**
+ * Magnitude of the per-slot masks parties use: m_i uniform in ±2^20, independent for each of the S = 4096 slots.
+ *
+ * Hiding: a slot holds z_i, a partial sum of X·d over P records, |z_i| < 2^-4 for features clipped at 5 (d
+ * carries the guest's 1/Σweights; 1.2e-2 and 2.5e-2 at most in the tests for P = 16 and 64). The statistical
+ * distance between z_i + m_i and m_i alone is |z_i|/2^21: below 2^-25 per slot. Over a whole ciphertext it is at
+ * most Σ_i |z_i|/2^21 ≤ Σ_{j<p} Σ_r |X[r][j]·d[r]| / 2^21 ≤ 5p·Σ_r|d_r| / 2^21: with Σ|d| ≤ 1 (Σ weights = 1,
+ * |0.25·u + 0.5 − y| of order 1) that is 2^-14.9 for p = 14, and 2^-19 to 2^-18 on the tests' batches. The class
+ * sums g_j + Σ_i m_i the arbiter forms hide g_j better still (a sum of S/P uniforms).
+ *
+ * Precision: encoding and decoding values of 2^20 at scale 2^77 in double precision leave ~1e-16·|m| per slot,
+ * and a class sum adds S/P of them: measured rms 6e-9 absolute for P = 1 (4096 slots per class), 2e-9 for
+ * P = 16, 1e-9 for P = 64, largest of many draws 9e-9 (the test bounds it by 3e-14·|m|); the float64 sums
+ * themselves are compensated (residueClassSums) and add an ulp of |g_j + Σ m| (≤ 2^-27 ≈ 7e-9). A larger mask
+ * hides better and costs precision in proportion (2^30: ~1e-5).
+ */
+export const VERTICAL_MASK = 2 ** 20;
+
+/** The next power of two ≥ n (n ≥ 1). */
+export function nextPowerOfTwo(n: number): number {
+  let P = 1;
+  while (P < n) P *= 2;
+  return P;
+}
+
+/**
+ * The sums of `values` over residue classes modulo P = nextPowerOfTwo(count): out[j] = Σ_{i ≡ j (mod P)} values[i]
+ * for j < count, each summed with Neumaier's compensation (error ~1 ulp of the result, independent of how many
+ * values there are). This is what the arbiter returns for a masked gradient (the values are its S decrypted slots)
+ * and what a party subtracts (the values are its S slot masks).
+ */
+export function residueClassSums(values: Float64Array, count: number): Float64Array {
+  if (!Number.isInteger(count) || count < 1 || count > values.length) throw new RangeError(`count must be an integer from 1 to ${values.length}, got ${count}`);
+  const P = nextPowerOfTwo(count);
+  if (values.length % P !== 0) throw new RangeError(`${values.length} values do not split into residue classes modulo ${P}`);
+  const out = new Float64Array(count);
+  for (let j = 0; j < count; j++) {
+    let sum = 0;
+    let compensation = 0;
+    for (let i = j; i < values.length; i += P) {
+      const v = values[i]!;
+      const t = sum + v;
+      compensation += Math.abs(sum) >= Math.abs(v) ? sum - t + v : v - t + sum;
+      sum = t;
+    }
+    out[j] = sum + compensation;
+  }
+  return out;
+}
+
+/**
+ * How maskedGradient computes z = Σ_{k<P} diag_k ⊙ rot([[d]], k) for p columns, by baby-step giant-step with k =
+ * baby·a + b: `baby` − 1 rotations of [[d]] by 1, then `giant` − 1 rotations by `baby` of the accumulator
+ * (Horner's rule), all at level 1. Both use only the Galois keys for steps 1 and `baby`.
+ */
+export interface GradientPlan {
+  /** P: the next power of two ≥ p; the arbiter sums slots over residue classes modulo P. */
+  period: number;
+  /** g: baby steps (rotations of [[d]] by 0, 1, …, g − 1). */
+  baby: number;
+  /** P/g: giant steps (the accumulator is rotated by g between them). */
+  giant: number;
+  /** (g − 1) + (P/g − 1). */
+  rotations: number;
+}
+
+/**
+ * The baby-step giant-step split of maskedGradient for `columns` feature columns (1 ≤ columns ≤ slotCount): the
+ * fewest rotations (all on the same level, so all cost the same), and of equal counts the fewer baby steps (fewer
+ * rotated copies of [[d]] held at once).
+ */
+export function verticalGradientPlan(columns: number, slotCount = 4096): GradientPlan {
+  if (!Number.isInteger(columns) || columns < 1 || columns > slotCount) throw new RangeError(`a party has 1 to ${slotCount} feature columns, got ${columns}`);
+  const period = nextPowerOfTwo(columns);
+  let best: GradientPlan | undefined;
+  for (let baby = 1; baby <= period; baby *= 2) {
+    const giant = period / baby;
+    const rotations = baby - 1 + giant - 1;
+    if (!best || rotations < best.rotations) best = { period, baby, giant, rotations };
+  }
+  return best!;
+}
+
+/**
+ * Every rotation step maskedGradient uses for 1 to slotCount columns: 1 (baby steps) and each plan's g (giant
+ * steps), all powers of two; for 4096 slots {1, 2, 4, 8, 16, 32, 64}. The arbiter's keys (key-ceremony.ts) hold exactly these.
+ */
+export function verticalRotationSteps(slotCount = 4096): number[] {
+  const steps = new Set<number>();
+  for (let P = 1; P <= slotCount; P *= 2) {
+    for (const step of planRotationSteps(verticalGradientPlan(P, slotCount))) steps.add(step);
+  }
+  return [...steps].sort((a, b) => a - b);
+}
+
+/** The rotation steps a plan uses: 1 for its baby steps (if any), g for its giant steps (if any). */
+export function planRotationSteps(plan: GradientPlan): number[] {
+  const steps: number[] = [];
+  if (plan.baby > 1) steps.push(1);
+  if (plan.giant > 1) steps.push(plan.baby);
+  return steps;
+}
+
+/** SEAL's Galois element for a CKKS rotation by `step` slots (GaloisTool::get_elt_from_step): 3^step mod 2N, negative steps via N/2 − |step|. */
+export function galoisElementForStep(degree: number, step: number): number {
+  const slots = degree / 2;
+  if (!Number.isInteger(step) || step === 0 || Math.abs(step) >= slots) throw new RangeError(`a rotation step must be a nonzero integer below ${slots} in magnitude, got ${step}`);
+  const exponent = step > 0 ? step : slots + step;
+  let element = 1;
+  for (let i = 0; i < exponent; i++) element = (element * 3) % (2 * degree);
+  return element;
+}
+
+/** Ciphertexts a vector of `length` values takes at `slots` values each: slot-full blocks, at least one. */
+export function blockCount(length: number, slots: number): number {
+  return Math.max(1, Math.ceil(length / slots));
+}
+
+/**
+ * The scale bits of the vertical pipeline under `params`, or FC_CKKS_PARAMS if they leave too little room: at least
+ * two data levels, 33 bits above the fore-gradient's scale 2^90 on the top level, and 33 bits above the products'
+ * scale (2^50 · 2^27) on level 1. `weightBits` is the scale of w, chosen so that w · [[0.25·u]], rescaled by the last
+ * data prime, lands at 2^50; `foreTopBits` is the fore-gradient's scale before that rescale.
+ */
+export function verticalScaleBits(params: CkksParams): { weightBits: number; foreTopBits: number } {
+  const bits = params.coeffModulusBits;
+  const dataBits = bits.slice(0, -1);
+  const topBits = dataBits.reduce((a, b) => a + b, 0);
+  const lastBits = dataBits[dataBits.length - 1]!;
+  const weightBits = VERTICAL_FORE_SCALE_BITS + lastBits - params.scaleBits;
+  const foreTopBits = params.scaleBits + weightBits;
+  const productBits = VERTICAL_FORE_SCALE_BITS + VERTICAL_DIAGONAL_SCALE_BITS;
+  if (dataBits.length < 2 || topBits - foreTopBits < VERTICAL_VALUE_BITS + 1 || topBits - lastBits - productBits < VERTICAL_VALUE_BITS + 1) {
+    throw new FedcreditError(
+      ErrorCode.CKKS_PARAMS,
+      `CKKS parameters ${bits.join(',')} with scale 2^${params.scaleBits} cannot run vertical logistic regression (the fore-gradient at 2^${foreTopBits} needs ${foreTopBits}+${VERTICAL_VALUE_BITS + 1} bits at the top level; rescaled to 2^${VERTICAL_FORE_SCALE_BITS}, times diagonals at 2^${VERTICAL_DIAGONAL_SCALE_BITS}, ${productBits}+${VERTICAL_VALUE_BITS + 1} bits at the second level)`,
+      'use VERTICAL_CKKS_PARAMS (N=8192, [60,50,40,60], scale 2^40)',
+    );
+  }
+  return { weightBits, foreTopBits };
+}
+
+/**
+ * The slot where the masked gradient holds record r's product with column c: (r − k) mod S for k = (r − c) mod P,
+ * the slot of diag_k ⊙ rot([[d]], k) that holds it (see VerticalGradient.maskedGradient), so that the slots of
+ * residue class c modulo P sum to g_c.
+ */
+export function gradientSlot(record: number, column: number, period: number, slots: number): number {
+  const k = (record - column) & (period - 1);
+  return record >= k ? record - k : record - k + slots;
+}
+
+/** The diagonal k (= g·a + b) that the i-th step of the gradient's encoding order uses: a from P/g − 1 down, b up. */
+export function diagonalOrder(plan: GradientPlan, i: number): number {
+  const { baby: g, giant: A } = plan;
+  return g * (A - 1 - Math.floor(i / g)) + (i % g);
+}
+
+/**
+ * rot(diag_k, −g·a) for k = g·a + b over `slots` slots: slot i holds X[(i + b) mod S][(i − g·a) mod P], i.e. row r
+ * sits in slot (r − b) mod S with column (r − k) mod P; null when every value is zero.
+ */
+export function generalizedDiagonal(columns: Float64Array[], plan: GradientPlan, k: number, slots: number): Float64Array | null {
+  const S = slots;
+  const P = plan.period;
+  const b = k % plan.baby;
+  const p = columns.length;
+  const B = columns[0]!.length;
+  const diagonal = new Float64Array(S);
+  let nonzero = false;
+  for (let r = 0; r < B; r++) {
+    const column = (r - k) & (P - 1);
+    if (column < p) {
+      const x = columns[column]![r]!;
+      if (x !== 0) {
+        diagonal[r >= b ? r - b : r - b + S] = x;
+        nonzero = true;
+      }
+    }
+  }
+  return nonzero ? diagonal : null;
+}
+
+export function requireFinite(values: Float64Array, what: string): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) throw new RangeError(`${what} holds a non-finite value (${values[i]}) at position ${i}`);
+  }
+}
+
+/** Run a computation in steps (such as VerticalGradient.maskedGradientSteps) to its end, without pausing. */
+export function runSteps<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
