@@ -19,12 +19,11 @@ import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
-import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/wire/framing.js';
 import { hex } from '../src/ledger/records.js';
-import { arbiterDecrypt } from '../src/vertical/cipher.js';
 import { stepReport, TRAINING_STEP_REPORTS, type StepReportOf, type StepReportSchemas } from '../src/vertical/step-reports.js';
+import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/opener.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { JobBase, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
@@ -76,6 +75,8 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
 
   protected engine?: CkksEngine;
   protected secretKey?: Uint8Array;
+  /** What decrypts the parties' masked gradients (training only): the arbiter's single CKKS key today. */
+  protected opener?: Opener;
   protected step = 0;
   protected attempt = 0;
   /**
@@ -139,8 +140,8 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
       if (this.decrypted.some((d) => d.party === from)) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} already had a gradient decrypted in step ${this.step}`);
       const expected = this.gradientLength.get(from);
       if (count !== expected) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} asked for ${count} gradient values; its ${expected ?? 0} columns give ${expected ?? 0}`);
-      if (this.scheme === 'none') throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
-      const values = arbiterDecrypt(this.scheme, this.engine && VerticalGradient.of(this.engine), this.secretKey, ciphertext, count);
+      if (!this.opener) throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
+      const values = this.opener.openGradient(ciphertext, count);
       this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
       this.progressAt = Date.now();
       await this.send(from, m.round, { body: 'decryptReply', decryptReply: { attempt, values: float64Bytes(values) } });
@@ -186,12 +187,14 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       const keys = generateKeys(this.engine, 'arbiter');
       this.secretKey = keys.secretKey;
+      this.opener = ckksOpener(this.engine, keys.secretKey);
       const file = arbiterKeyFile(this.stateDir, this.id);
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });
       await writeFile(file, keys.secretKey, { mode: 0o600 });
       setup = { ckksPublicKey: keys.publicKey, galoisKeys: keys.galoisKeys, paramsFingerprint: this.engine.fingerprint, ...common };
     } else {
       if (this.scheme === 'plaintext') {
+        this.opener = plaintextOpener;
         this.log.warn({ job: this.id }, 'PLAINTEXT MODE: partial scores and gradients cross the wire unencrypted; for comparison and debugging only');
         this.emit('keys', 'plaintext mode: nothing is encrypted (comparison/debugging only)');
       }
@@ -399,6 +402,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
       this.engine?.dispose();
       this.engine = undefined;
       this.secretKey = undefined;
+      this.opener = undefined;
       // The job is over: the arbiter's key goes (a crash skips this, and the restarted coordinator resumes with it).
       await this.forgetArbiterKey();
       this.endWatchers();
@@ -415,12 +419,16 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
     if (this.scheme === 'ckks') {
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       this.secretKey = this.replay!.secretKey;
+      this.opener = ckksOpener(this.engine, this.secretKey!);
+    } else if (this.scheme === 'plaintext') {
+      this.opener = plaintextOpener;
     }
     await this.recordResumption();
   }
 
   private async forgetArbiterKey(): Promise<void> {
     this.secretKey = undefined;
+    this.opener = undefined;
     await rm(dirname(arbiterKeyFile(this.stateDir, this.id)), { recursive: true, force: true }).catch((err: unknown) =>
       this.log.error({ job: this.id, err: errorMessage(err) }, "the arbiter's secret key of an ended job could not be deleted; delete it by hand"),
     );

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Keys } from '../src/fl/vector-codec.js';
+import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE } from '../src/paths.js';
 import { PSI_DIR } from './vertical-channel.js';
 
 export interface StoredJob {
@@ -24,6 +25,63 @@ export const PROGRESS_FILE = 'progress.json';
 /** The guest's validation scores of an epoch, kept for the calibration of the epoch finally chosen. */
 export const validationScoresFile = (epoch: number) => `validation-scores-${epoch}.f64`;
 const VALIDATION_SCORES = /^validation-scores-\d+\.f64$/;
+
+/** Every file a vertical training job keeps in its folder (JobFolder writes only these). */
+export const JOB_FILES = {
+  boxKey: BOX_KEY_FILE,
+  setup: SETUP_FILE,
+  progress: PROGRESS_FILE,
+  /** The party's rows of the job by id and part: the data owner's record of which enterprises the job used. */
+  alignedIds: 'aligned-ids.csv',
+  /** The owner's statistics of its features on the training rows. */
+  statistics: 'statistics.json',
+  binning: 'binning.json',
+  modelPart: 'model-part.json',
+  scorecardPart: 'scorecard-part.json',
+  scorecard: SCORECARD_FILE,
+  scorecardPmml: 'scorecard.pmml',
+  testScores: TEST_SCORES_FILE,
+  modelReport: MODEL_REPORT_FILE,
+} as const;
+export type JobFile = (typeof JOB_FILES)[keyof typeof JOB_FILES] | ReturnType<typeof validationScoresFile>;
+
+/**
+ * A vertical job's folder on this node (mode 0700): what it reads and writes there, by the names in JOB_FILES, each
+ * file written whole (temporary name, then rename) with mode 0600, so a crash never leaves half a file.
+ */
+export class JobFolder {
+  constructor(readonly dir: string) {}
+
+  path(name: JobFile): string {
+    return join(this.dir, name);
+  }
+
+  has(name: JobFile): boolean {
+    return existsSync(this.path(name));
+  }
+
+  write(name: JobFile, data: Uint8Array | string): void {
+    writeAtomic(this.path(name), data, 0o600);
+  }
+
+  read(name: JobFile): Buffer {
+    return readFileSync(this.path(name));
+  }
+
+  readJson<T>(name: JobFile): T {
+    return JSON.parse(readFileSync(this.path(name), 'utf8')) as T;
+  }
+
+  /** The PSI's folder (PSI_DIR) or a folder inside it. */
+  psiPath(...parts: string[]): string {
+    return join(this.dir, PSI_DIR, ...parts);
+  }
+
+  /** The PSI's files are no longer needed. */
+  removePsi(): void {
+    rmSync(join(this.dir, PSI_DIR), { recursive: true, force: true });
+  }
+}
 
 /** Write a file atomically (temporary name, then rename) with the given mode. */
 function writeAtomic(path: string, data: Uint8Array | string, mode: number): void {

@@ -15,6 +15,8 @@ import { describeIds, PreparedIdSet, type IdFormat } from '../src/psi/ids.js';
 import { GuestPsi, HostPsi, type PsiLink } from '../src/psi/stream.js';
 import { maskedShare, openShares, type MaskPeer } from '../src/vertical/secure-sum.js';
 import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
+import { Superseded, type PeerPort } from '../src/vertical/lr/port.js';
+import { decodePayload, encodePayload } from '../src/vertical/lr/payloads.js';
 
 /** How a vertical job talks to its peers and the arbiter (through the coordinator). */
 export interface PartyIo {
@@ -27,9 +29,6 @@ export interface PartyIo {
  * until the next step reads them. Removed when the job ends.
  */
 export const PSI_DIR = 'psi';
-
-/** A step's attempt gave way to a newer one: its work stops quietly. */
-export class Superseded extends Error {}
 
 interface Waiter {
   resolve: (bytes: Uint8Array) => void;
@@ -81,14 +80,34 @@ class Inbox {
 
 const key = (kind: string, from: string, step: number, attempt: number) => `${kind}|${from}|${step}|${attempt}`;
 
-export abstract class PartyChannel {
+/** What a vertical job does with the steps its PartyChannel runs for it, one at a time. */
+export interface StepHandler {
+  /** Run one step of the job; the result is the step's report (counts and metrics only). */
+  execute(step: number, req: StepRequest): Promise<Record<string, unknown>>;
+  /** Commitment to the party's model state after a step (empty when it has none). */
+  stateDigest(): Uint8Array;
+  /** Called before a step (of kind `kind`) runs; `retry` when it is a new attempt of the step that ran last. */
+  beginStep(step: number, retry: boolean, kind: string): void;
+  /** Called when a step has run, before it is reported done. */
+  endStep?(): void;
+  /** Called with the job's keys once the channel has checked them. */
+  install?(setup: VerticalSetup): Promise<void>;
+  /** Called when the job ends, after every wait of the channel has been cancelled. */
+  dispose?(): void;
+}
+
+/**
+ * A vertical job's step runner and messaging on a participant, composed into the job (training: VerticalParty,
+ * scoring: ScoringParty), which handles the steps (StepHandler).
+ */
+export class PartyChannel {
   readonly box: BoxKeyPair;
   readonly role: 'guest' | 'host';
-  protected setup?: VerticalSetup;
+  private setup?: VerticalSetup;
   private readonly inbox = new Inbox();
   private readonly psiKey = PsiKey.generate();
   private queue: Promise<void> = Promise.resolve();
-  protected current = { step: 0, attempt: -1 };
+  private current = { step: 0, attempt: -1 };
   /** The newest step attempt asked for: work of an older one still running is superseded (dispose: everything is). */
   private latest = { step: 0, attempt: -1 };
   /** Set by the node before the job is accepted (src/crypto/key-binding.ts); absent with --insecure. */
@@ -98,11 +117,12 @@ export abstract class PartyChannel {
     readonly id: string,
     readonly org: string,
     guest: string,
-    protected readonly io: PartyIo,
-    protected readonly log: Logger,
+    private readonly io: PartyIo,
+    private readonly log: Logger,
     /** The job's folder on this node (mode 0700): its keys, progress, results and PSI files. */
-    protected readonly jobDir: string,
+    private readonly jobDir: string,
     private readonly stepTimeoutMs: number,
+    private readonly handler: StepHandler,
     /** The per-job X25519 key of a job restored after a restart; a fresh one otherwise. */
     box?: BoxKeyPair,
   ) {
@@ -110,14 +130,15 @@ export abstract class PartyChannel {
     this.box = box ?? generateBoxKeyPair();
   }
 
-  /** Run one step of the job; the result is the step's report (counts and metrics only). */
-  protected abstract execute(step: number, req: StepRequest): Promise<Record<string, unknown>>;
-  /** Commitment to the party's model state after a step (empty when it has none). */
-  protected abstract stateDigest(): Uint8Array;
-  /** Called before a step (of kind `kind`) runs; `retry` when it is a new attempt of the step that ran last. */
-  protected abstract beginStep(step: number, retry: boolean, kind: string): void;
-  /** Called when a step has run, before it is reported done. */
-  protected endStep(): void {}
+  /** The step and attempt running (or last run). */
+  get running(): { step: number; attempt: number } {
+    return { ...this.current };
+  }
+
+  /** A job restored after a restart goes on from the step (and attempt) it had reached. */
+  resumeAt(step: number, attempt: number): void {
+    this.current = { step, attempt };
+  }
 
   /** This party's signed statement that its per-job box key is its own, for its JobAccepted. */
   boxKeyBinding(): KeyBinding | null {
@@ -129,6 +150,7 @@ export abstract class PartyChannel {
     // A job restored after a restart installs the setup it kept in its own folder, checked when it first came.
     if (this.binding) this.checkSetup(setup, this.binding);
     this.setup = setup;
+    await this.handler.install?.(setup);
   }
 
   /**
@@ -157,15 +179,15 @@ export abstract class PartyChannel {
     }
   }
 
-  protected get guest(): string {
+  get guest(): string {
     return this.setup!.guest;
   }
 
-  protected get hosts(): string[] {
+  get hosts(): string[] {
     return this.setup!.hosts;
   }
 
-  protected boxKeyOf(org: string): Uint8Array {
+  private boxKeyOf(org: string): Uint8Array {
     const party = this.setup?.parties.find((p) => p.organisation === org);
     if (!party) throw new FedcreditError(ErrorCode.PROTOCOL, `no key for party ${org} in job ${this.id}`, 'restart the job');
     return party.boxPublicKey;
@@ -190,16 +212,16 @@ export abstract class PartyChannel {
   }
 
   /** Throws Superseded when a newer attempt has been asked for (or the job has ended): long work checks it as it goes. */
-  protected requireCurrent(step: number, attempt: number): void {
+  requireCurrent(step: number, attempt: number): void {
     if (step < this.latest.step || (step === this.latest.step && attempt < this.latest.attempt)) throw new Superseded('superseded by a newer attempt');
   }
 
-  protected async send(to: string, kind: string, step: number, attempt: number, payload: Uint8Array): Promise<void> {
+  async send(to: string, kind: string, step: number, attempt: number, payload: Uint8Array): Promise<void> {
     this.requireCurrent(step, attempt);
     await this.io.relay(to, kind, step, attempt, seal(payload, this.boxKeyOf(to), this.aad(this.org, to, kind, step, attempt), this.box));
   }
 
-  protected receive(from: string, kind: string, step: number, attempt: number): Promise<Uint8Array> {
+  receive(from: string, kind: string, step: number, attempt: number): Promise<Uint8Array> {
     // A superseded attempt's work still running (a stream, say) must not wait out the step deadline.
     try {
       this.requireCurrent(step, attempt);
@@ -220,11 +242,11 @@ export abstract class PartyChannel {
       if (step < this.current.step || (step === this.current.step && req.attempt <= this.current.attempt)) return undefined;
       const retry = step === this.current.step;
       this.current = { step, attempt: req.attempt };
-      this.beginStep(step, retry, req.step);
+      this.handler.beginStep(step, retry, req.step);
       try {
-        const report = await this.execute(step, req);
-        this.endStep();
-        return { step: req.step, attempt: req.attempt, stateSha256: this.stateDigest(), reportJson: JSON.stringify(report) };
+        const report = await this.handler.execute(step, req);
+        this.handler.endStep?.();
+        return { step: req.step, attempt: req.attempt, stateSha256: this.handler.stateDigest(), reportJson: JSON.stringify(report) };
       } catch (err) {
         if (err instanceof Superseded) return undefined;
         throw err;
@@ -237,11 +259,33 @@ export abstract class PartyChannel {
     return run;
   }
 
+  /**
+   * The PeerPort of one attempt of a step: payloads encoded by kind, sealed to the recipient and relayed by the
+   * coordinator; the arbiter reached through the coordinator.
+   */
+  port(step: number, attempt: number): PeerPort {
+    return {
+      self: this.org,
+      guest: this.guest,
+      hosts: this.hosts,
+      send: (to, kind, value) => this.send(to, kind, step, attempt, encodePayload(kind, value)),
+      receive: async (from, kind) => decodePayload(kind, await this.receive(from, kind, step, attempt)),
+      openGradient: async (masked, count) => {
+        await this.io.decrypt(step, attempt, masked, count);
+        return toFloat64(await this.receiveDecrypted(step, attempt));
+      },
+      sendScoreShare: (scores, purpose) => this.sendScoreShare(scores, step, attempt, purpose),
+      receiveScoreSum: (rows) => this.receiveScoreSum(rows, step, attempt),
+      checkpoint: () => this.requireCurrent(step, attempt),
+      current: () => this.current.step === step && this.current.attempt === attempt,
+    };
+  }
+
   // ---------------------------------------------------------------------------------------------------------
   // ECDH PSI (docs/protocol-vertical.md §2; src/psi/stream.ts)
 
   /** This party's PSI traffic with `peer` in a step's attempt. */
-  protected psiLink(peer: string, step: number, attempt: number): PsiLink {
+  psiLink(peer: string, step: number, attempt: number): PsiLink {
     return {
       send: (kind, bytes) => this.send(peer, kind, step, attempt, bytes),
       receive: (kind) => this.receive(peer, kind, step, attempt),
@@ -253,7 +297,7 @@ export abstract class PartyChannel {
    * The party's ids for the PSI, prepared on disk in the job folder (a pass over all of them); fails the step,
    * naming what was wrong with them, when none is valid.
    */
-  protected async prepareIds(source: () => Iterable<readonly [string, number]>, format: IdFormat, step: number, attempt: number): Promise<PreparedIdSet> {
+  async prepareIds(source: () => Iterable<readonly [string, number]>, format: IdFormat, step: number, attempt: number): Promise<PreparedIdSet> {
     const ids = await PreparedIdSet.prepare(source, format, join(this.jobDir, PSI_DIR, 'ids'), () => this.requireCurrent(step, attempt));
     this.log.info({ job: this.id, ids: describeIds(ids, format) }, 'ids prepared for the PSI');
     if (ids.count === 0) {
@@ -263,12 +307,12 @@ export abstract class PartyChannel {
   }
 
   /** The guest's half of the PSI with every host at once. */
-  protected guestPsi(ids: PreparedIdSet, step: number, attempt: number): Promise<GuestPsi> {
+  guestPsi(ids: PreparedIdSet, step: number, attempt: number): Promise<GuestPsi> {
     return GuestPsi.run(this.psiKey, this.setup!.psiSalt, ids, this.hosts.map((h) => this.psiLink(h, step, attempt)), this.psiWorkDir(attempt));
   }
 
   /** The host's half of the PSI with the guest. */
-  protected hostPsi(ids: PreparedIdSet, step: number, attempt: number): Promise<HostPsi> {
+  hostPsi(ids: PreparedIdSet, step: number, attempt: number): Promise<HostPsi> {
     return HostPsi.run(this.psiKey, this.setup!.psiSalt, ids, this.psiLink(this.guest, step, attempt), this.psiWorkDir(attempt));
   }
 
@@ -286,14 +330,14 @@ export abstract class PartyChannel {
   // Secure sum of the hosts' partial scores (docs/protocol-vertical.md §4)
 
   /** A host's masked share of its partial scores, sent to the guest. */
-  protected async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string, kind = 'score.share'): Promise<void> {
+  async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string, kind = 'score.share'): Promise<void> {
     const peers: MaskPeer[] = this.hosts.filter((h) => h !== this.org).map((h) => ({ organisation: h, secret: sharedSecret(this.box.privateKey, this.boxKeyOf(h)) }));
     const share = maskedShare(scores, this.org, peers, `${this.id}|${step}|${attempt}|${purpose}`);
     await this.send(this.guest, kind, step, attempt, float64Bytes(share));
   }
 
   /** The guest's sum of the hosts' partial scores (no single host's share is visible). */
-  protected async receiveScoreSum(rows: number, step: number, attempt: number, kind = 'score.share'): Promise<Float64Array> {
+  async receiveScoreSum(rows: number, step: number, attempt: number, kind = 'score.share'): Promise<Float64Array> {
     const shares = await Promise.all(this.hosts.map(async (h) => toFloat64(await this.receive(h, kind, step, attempt))));
     const sum = openShares(shares);
     if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
@@ -301,12 +345,13 @@ export abstract class PartyChannel {
   }
 
   /** The arbiter's reply to this party's decryption request of the step. */
-  protected receiveDecrypted(step: number, attempt: number): Promise<Uint8Array> {
+  private receiveDecrypted(step: number, attempt: number): Promise<Uint8Array> {
     return this.receive('coordinator', 'arbiter.reply', step, attempt);
   }
 
   dispose(): void {
     this.latest = { step: Infinity, attempt: Infinity };
     this.inbox.supersede();
+    this.handler.dispose?.();
   }
 }

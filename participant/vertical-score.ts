@@ -25,7 +25,9 @@ import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';
 import { BATCH_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
 import type { ScoringQuota } from './scoring-quota.js';
-import { PartyChannel, type PartyIo } from './vertical-channel.js';
+import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
+import type { JobBinding, KeyBinding } from '../src/crypto/key-binding.js';
+import type { BoxKeyPair } from '../src/crypto/sealed-box.js';
 
 /** Read an id list: one id per line (first comma-separated field); a header line `id` or `enterprise_id` is skipped. */
 export function readIdList(file: string): string[] {
@@ -68,7 +70,9 @@ function layoutTotals(values: (number | string | undefined)[], layout: BinLayout
 /** A reason as scores.csv writes it: party/feature and the points it lost against the feature's best bin. */
 const reasonText = (r: Reason, decimals: number) => `${r.party}/${r.feature} (-${Number((r.baseline - r.points).toFixed(decimals))})`;
 
-export class ScoringParty extends PartyChannel {
+export class ScoringParty implements StepHandler {
+  /** The job's step runner and messaging: payloads sealed to peers, relayed by the coordinator. */
+  readonly channel: PartyChannel;
   private readonly part: ModelPart;
   /** With a scorecard: this party's features only, and (guest) the base points. */
   private readonly card?: { part: Scorecard; reasonCodes: number };
@@ -81,21 +85,39 @@ export class ScoringParty extends PartyChannel {
   private coverage: { host: string; match: Int32Array }[] = [];
   /** The data owner's caps on scoring (consent.scoring), set by the node before the job is accepted. */
   quota?: ScoringQuota;
+
+  /** Set by the node before the job is accepted (src/crypto/key-binding.ts); absent with --insecure. */
+  set binding(binding: JobBinding | undefined) {
+    this.channel.binding = binding;
+  }
+
+  get box(): BoxKeyPair {
+    return this.channel.box;
+  }
+
+  get role(): 'guest' | 'host' {
+    return this.channel.role;
+  }
+
+  /** This party's signed statement that its per-job box key is its own, for its JobAccepted. */
+  boxKeyBinding(): KeyBinding | null {
+    return this.channel.boxKeyBinding();
+  }
   /** The model job's id format: the ids are aligned as they were in training. */
   private readonly idFormat: IdFormat;
 
   constructor(
-    id: string,
+    readonly id: string,
     readonly spec: VerticalScoreSpec,
-    org: string,
+    readonly org: string,
     private readonly data: LoadedDataset,
     io: PartyIo,
-    log: Logger,
-    jobDir: string,
+    private readonly log: Logger,
+    private readonly jobDir: string,
     private readonly modelDir: string,
     requestsDir: string,
   ) {
-    super(id, org, spec.guest, io, log, jobDir, spec.step_timeout_s * 1000);
+    this.channel = new PartyChannel(id, org, spec.guest, io, log, jobDir, spec.step_timeout_s * 1000, this);
     const partFile = join(modelDir, 'model-part.json');
     if (!existsSync(partFile)) {
       throw new FedcreditError(ErrorCode.NOT_FOUND, `${org} holds no model part of job ${spec.model_job}`, 'score with a vertical-lr job this participant took part in and that succeeded');
@@ -115,7 +137,7 @@ export class ScoringParty extends PartyChannel {
       const scaling = full?.scaling ?? { baseScore: 0, baseOdds: 1, pdo: 1, decimals: 10 };
       this.card = { part: assembleScorecard(scaling, full?.basePoints ?? 0, kept.features), reasonCodes: kept.reasonCodes };
     }
-    if (this.role === 'host') {
+    if (this.channel.role === 'host') {
       this.requested = this.invalid = 0;
       return;
     }
@@ -181,15 +203,15 @@ export class ScoringParty extends PartyChannel {
     return out;
   }
 
-  protected beginStep(): void {}
+  beginStep(): void {}
 
-  protected stateDigest(): Uint8Array {
+  stateDigest(): Uint8Array {
     return new Uint8Array();
   }
 
-  protected async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
+  async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
     if (req.step === 'psi') {
-      if (this.role === 'guest' && this.queries.ids.length === 0) {
+      if (this.channel.role === 'guest' && this.queries.ids.length === 0) {
         // The fix names what was wrong: ids that fail the format's check, or valid ids the bank holds no data for.
         const hint =
           this.notInGuestData === 0
@@ -204,30 +226,30 @@ export class ScoringParty extends PartyChannel {
         );
       }
       // The guest's own owner's cap on the ids of a request; a host counts them as they arrive (ScoringQuota).
-      if (this.role === 'guest') {
+      if (this.channel.role === 'guest') {
         const refusal = this.quota?.refusalForIds(this.requested);
         if (refusal) throw refusal;
       }
       // Every request against the model aligns with the same salt and per-model keys, so that a host's ids are
       // blinded once, not at every request (src/psi/scoring.ts).
       const salt = scoringSalt(this.spec.model_job);
-      if (this.role === 'host') {
-        const set = await HostScoringSet.open(this.modelDir, this.data.ids, this.idFormat, salt, () => this.requireCurrent(step, req.attempt));
+      if (this.channel.role === 'host') {
+        const set = await HostScoringSet.open(this.modelDir, this.data.ids, this.idFormat, salt, () => this.channel.requireCurrent(step, req.attempt));
         if (set.meta.count === 0) throw new FedcreditError(ErrorCode.DATA_SCHEMA, `${this.org} has no valid ids to align (id_format ${this.idFormat})`, `check the data's id column and the model job's alignment.id_format (${this.idFormat})`);
         if (set.built) this.log.info({ job: this.id, modelJob: this.spec.model_job, ids: set.meta.count }, 'every id blinded for scoring against this model; kept for its later requests');
-        const link = this.psiLink(this.guest, step, req.attempt);
+        const link = this.channel.psiLink(this.channel.guest, step, req.attempt);
         const psi = await set.answer(this.quota ? this.quota.capGuestIds(link) : link);
         const pieces: Int32Array[] = [];
-        await psi.receiveAlignment(this.psiLink(this.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
+        await psi.receiveAlignment(this.channel.psiLink(this.channel.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
         this.aligned = Int32Array.from(pieces.flatMap((p) => Array.from(p)));
         return { held: this.aligned.filter((r) => r >= 0).length, blinded_all_ids: set.built };
       }
       // The guest's queries: the row of each is its place in the request.
-      const ids = await this.prepareIds(() => withPositions(this.queries.ids), this.idFormat, step, req.attempt);
-      const psi = await GuestScoringPsi.run(this.modelDir, salt, ids, this.hosts.map((h) => ({ organisation: h, link: this.psiLink(h, step, req.attempt) })));
-      if (psi.fetched.some(Boolean)) this.log.info({ job: this.id, hosts: this.hosts.filter((_, h) => psi.fetched[h]) }, "a host's blinded ids fetched and blinded again for this model; kept for its later requests");
+      const ids = await this.channel.prepareIds(() => withPositions(this.queries.ids), this.idFormat, step, req.attempt);
+      const psi = await GuestScoringPsi.run(this.modelDir, salt, ids, this.channel.hosts.map((h) => ({ organisation: h, link: this.channel.psiLink(h, step, req.attempt) })));
+      if (psi.fetched.some(Boolean)) this.log.info({ job: this.id, hosts: this.channel.hosts.filter((_, h) => psi.fetched[h]) }, "a host's blinded ids fetched and blinded again for this model; kept for its later requests");
       const n = this.queries.ids.length;
-      this.coverage = this.hosts.map((host) => ({ host, match: new Int32Array(n).fill(-1) }));
+      this.coverage = this.channel.hosts.map((host) => ({ host, match: new Int32Array(n).fill(-1) }));
       try {
         for (const m of psi.matches()) this.coverage.forEach((c, h) => (c.match[m.row] = m.positions[h]!));
       } finally {
@@ -236,33 +258,33 @@ export class ScoringParty extends PartyChannel {
       for (const c of this.coverage) {
         const positions = Uint32Array.from(c.match, (p) => (p < 0 ? NOT_HELD : p));
         const pieces = Array.from({ length: Math.ceil(n / CHUNK_POSITIONS) }, (_, i) => new Uint8Array(positions.buffer, i * CHUNK_POSITIONS * 4, Math.min(CHUNK_POSITIONS, n - i * CHUNK_POSITIONS) * 4));
-        await GuestPsi.sendAlignment(this.psiLink(c.host, step, req.attempt), [n], pieces);
+        await GuestPsi.sendAlignment(this.channel.psiLink(c.host, step, req.attempt), [n], pieces);
       }
-      return { requested: this.requested, host_sets_fetched: this.hosts.filter((_, h) => psi.fetched[h]) };
+      return { requested: this.requested, host_sets_fetched: this.channel.hosts.filter((_, h) => psi.fetched[h]) };
     }
     if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
-    if (this.role === 'host') {
+    if (this.channel.role === 'host') {
       const rows = this.aligned!;
-      await this.sendScoreShare(partScores(this.part, this.data, rows), step, req.attempt, 'score');
+      await this.channel.sendScoreShare(partScores(this.part, this.data, rows), step, req.attempt, 'score');
       if (this.card) {
         // Points travel like scores (masked shares); only each enterprise's k main reasons of this party go as they are.
         const { total, reasons } = this.points(rows);
-        await this.sendScoreShare(total, step, req.attempt, 'points', 'score.points_share');
-        await this.send(this.guest, 'score.reasons', step, req.attempt, json(reasons));
+        await this.channel.sendScoreShare(total, step, req.attempt, 'points', 'score.points_share');
+        await this.channel.send(this.channel.guest, 'score.reasons', step, req.attempt, json(reasons));
       }
       // Aggregates of this party's own features, for the bank's stability report.
       const featurePsi = this.featurePsi(rows);
-      await this.send(this.guest, 'score.feature_psi', step, req.attempt, json(featurePsi));
+      await this.channel.send(this.channel.guest, 'score.feature_psi', step, req.attempt, json(featurePsi));
       return { feature_psi: featurePsi };
     }
     const rows = this.queries.rows;
     const own = partScores(this.part, this.data, rows);
-    const hostSum = await this.receiveScoreSum(own.length, step, req.attempt);
+    const hostSum = await this.channel.receiveScoreSum(own.length, step, req.attempt);
     let points: { total: Float64Array; reasons: Reason[][] } | undefined;
     if (this.card) {
       points = this.points(rows);
-      const hostPoints = await this.receiveScoreSum(own.length, step, req.attempt, 'score.points_share');
-      const hostReasons = await Promise.all(this.hosts.map(async (h) => parseJson<Reason[][]>(await this.receive(h, 'score.reasons', step, req.attempt))));
+      const hostPoints = await this.channel.receiveScoreSum(own.length, step, req.attempt, 'score.points_share');
+      const hostReasons = await Promise.all(this.channel.hosts.map(async (h) => parseJson<Reason[][]>(await this.channel.receive(h, 'score.reasons', step, req.attempt))));
       const decimals = this.card.part.scaling.decimals;
       for (let i = 0; i < own.length; i++) {
         points.total[i] = Number((points.total[i]! + hostPoints[i]!).toFixed(decimals));
@@ -289,7 +311,7 @@ export class ScoringParty extends PartyChannel {
     // every party's feature stability: the batch report `fedcredit report --batch` shows.
     const scorePsi = this.stabilityAgainstTest(scores);
     const featurePsi: Record<string, Record<string, number> | null> = { [this.org]: this.featurePsi(rows) };
-    for (const h of this.hosts) featurePsi[h] = parseJson<Record<string, number> | null>(await this.receive(h, 'score.feature_psi', step, req.attempt));
+    for (const h of this.channel.hosts) featurePsi[h] = parseJson<Record<string, number> | null>(await this.channel.receive(h, 'score.feature_psi', step, req.attempt));
     const notHeld = Object.fromEntries(this.coverage.map((c) => [c.host, c.match.filter((j) => j < 0).length]));
     const batch: BatchReport = { modelJob: this.spec.model_job, scored: own.length, scorePsi, featurePsi, notHeld };
     writeFileSync(join(this.jobDir, BATCH_REPORT_FILE), JSON.stringify(batch, null, 2), { mode: 0o600 });

@@ -14,7 +14,8 @@ import { nextPowerOfTwo, residueClassSums, runSteps, VERTICAL_MASK, VERTICAL_MAX
 import { DEFAULT_CKKS_PARAMS, VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { wasmHeapBytes } from '../src/he/seal.js';
 import { GRADIENT_INPUT_BUDGET_BYTES, VerticalGradient, type GradientInput } from '../src/he/vertical-gradient.js';
-import { arbiterDecrypt, ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
+import { ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
+import { ckksOpener, plaintextOpener } from '../src/vertical/lr/opener.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { Rng } from '../src/random.js';
 import { expectCode } from './helpers/errors.js';
@@ -454,7 +455,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
       while (input.encodeNext());
       const masked = runSteps(cipher.maskedGradient(fore, input));
       input.dispose();
-      const sums = arbiterDecrypt(cipher.scheme, gradient, keys.secretKey, masked, 14);
+      const sums = (cipher.scheme === 'ckks' ? ckksOpener(engine, keys.secretKey) : plaintextOpener).openGradient(masked, 14);
       expect(sums.length).toBe(14);
       const got = cipher.unmask(sums, mask);
       const { abs } = gradientError(got, want, columns, b.fore);
@@ -463,7 +464,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
       console.log(`[vertical cipher ${cipher.scheme}] max |g − Xᵀd| ${abs.toExponential(2)} (max|g| ${Math.max(...want.map(Math.abs)).toExponential(2)})`);
     }
     // The plaintext arbiter refuses a gradient that is not one value per slot.
-    expect(() => arbiterDecrypt('plaintext', undefined, undefined, float64Bytes(new Float64Array(14)), 14)).toThrow(/holds 4096 values, got 14/);
+    expect(() => plaintextOpener.openGradient(float64Bytes(new Float64Array(14)), 14)).toThrow(/holds 4096 values, got 14/);
     expect(() => plaintextCipher.gradientInput(plaintextCipher.batchColumns(columns), new Float64Array(14))).toThrow(/one value per slot/);
   });
 

@@ -6,18 +6,22 @@ import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset, LoadReport } from '../src/data/csv.js';
 import { createLogger } from '../src/log.js';
 import type { StepRequest } from '../src/wire/messages.js';
-import { PartyChannel, PSI_DIR, Superseded } from '../participant/vertical-channel.js';
+import { PartyChannel, PSI_DIR, type StepHandler } from '../participant/vertical-channel.js';
+import { Superseded } from '../src/vertical/lr/port.js';
 import { VerticalParty, type PartyData } from '../participant/vertical-job.js';
 import { verticalJob } from './helpers/vertical.js';
 
-/** A party whose every step does some local work, then waits for one payload from the guest. */
-class WaitingParty extends PartyChannel {
-  readonly outcomes: string[] = [];
+const io = { relay: async () => undefined, decrypt: async () => undefined };
 
-  protected async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
+/** A party whose every step does some local work, then waits for one payload from the guest. */
+class WaitingParty implements StepHandler {
+  readonly outcomes: string[] = [];
+  readonly channel = new PartyChannel('job-1', 'tax-bureau', 'bank', io, createLogger('test', 'silent'), '/nonexistent', 60_000, this);
+
+  async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
     await new Promise((r) => setTimeout(r, 200)); // local work (preparing ids, say) before the first wait
     try {
-      await this.receive('bank', 'payload', step, req.attempt);
+      await this.channel.receive('bank', 'payload', step, req.attempt);
       this.outcomes.push(`attempt ${req.attempt}: received`);
     } catch (err) {
       this.outcomes.push(`attempt ${req.attempt}: ${err instanceof Superseded ? 'superseded' : (err as Error).message}`);
@@ -26,14 +30,13 @@ class WaitingParty extends PartyChannel {
     return {};
   }
 
-  protected stateDigest(): Uint8Array {
+  stateDigest(): Uint8Array {
     return new Uint8Array();
   }
 
-  protected beginStep(): void {}
+  beginStep(): void {}
 }
 
-const io = { relay: async () => undefined, decrypt: async () => undefined };
 const request = (attempt: number): StepRequest => ({ step: 'psi', attempt, epoch: 0, batch: 0, argsJson: '{}' });
 const parties: PartyChannel[] = [];
 const dirs: string[] = [];
@@ -45,14 +48,14 @@ afterAll(() => {
 describe('a vertical step retried while its first attempt is still working', () => {
   it('stops the first attempt at its next wait instead of letting it wait out the step deadline', async () => {
     // A one-minute step deadline: the test's 10 s timeout fails it if the first attempt waits it out.
-    const party = new WaitingParty('job-1', 'tax-bureau', 'bank', io, createLogger('test', 'silent'), '/nonexistent', 60_000);
-    parties.push(party);
-    const first = party.runStep(1, request(0));
+    const party = new WaitingParty();
+    parties.push(party.channel);
+    const first = party.channel.runStep(1, request(0));
     await new Promise((r) => setTimeout(r, 50));
-    const second = party.runStep(1, request(1));
+    const second = party.channel.runStep(1, request(1));
     expect(await first).toBeUndefined();
     expect(party.outcomes).toEqual(['attempt 0: superseded']);
-    party.dispose();
+    party.channel.dispose();
     await expect(second).resolves.toBeUndefined();
     expect(party.outcomes).toEqual(['attempt 0: superseded', 'attempt 1: superseded']);
   }, 10_000);
@@ -69,8 +72,8 @@ describe('a vertical party restarted between its PSI step and the next', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedcredit-restore-'));
     dirs.push(dir);
     const job = new VerticalParty('job-1', spec, 'tax-bureau', source('rows-v1'), ['h1'], io, log, dir);
-    parties.push(job);
-    await job.install({ ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: new Uint8Array(), parties: [], guest: 'bank', hosts: ['tax-bureau'], psiSalt: new Uint8Array(32) });
+    parties.push(job.channel);
+    await job.channel.install({ ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: new Uint8Array(), parties: [], guest: 'bank', hosts: ['tax-bureau'], psiSalt: new Uint8Array(32) });
     const rows = join(dir, PSI_DIR, 'aligned');
     mkdirSync(rows, { recursive: true });
     for (const [part, list] of [['train', [2, 0]], ['validation', [1]], ['test', [3]]] as const) writeFileSync(join(rows, `${part}.rows`), new Uint8Array(Uint32Array.from(list).buffer));
@@ -82,8 +85,8 @@ describe('a vertical party restarted between its PSI step and the next', () => {
     const dir = await aligned();
     const job = await VerticalParty.restore('job-1', spec, 'tax-bureau', source('rows-v1'), ['h1'], io, log, dir);
     expect(job).toBeDefined();
-    parties.push(job!);
-    void job!.runStep(2, { step: 'validate', attempt: 0, epoch: 1, batch: 0, argsJson: '{}' }).catch(() => undefined);
+    parties.push(job!.channel);
+    void job!.channel.runStep(2, { step: 'validate', attempt: 0, epoch: 1, batch: 0, argsJson: '{}' }).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 100));
     expect(readFileSync(join(dir, 'aligned-ids.csv'), 'utf8')).toBe('id,part\nC,train\nA,train\nB,validation\nD,test\n');
     expect(existsSync(join(dir, PSI_DIR))).toBe(false);

@@ -20,7 +20,7 @@ export const verticalLr: ParticipantKind<'vertical-lr'> = {
     const job = new VerticalParty(offer.jobId, spec, org, node.partyData, features, node.verticalIo(offer.jobId), log, node.store.dirOf(offer.jobId));
     job.shareStatistics = config.consent.share_statistics;
     job.binding = node.partyBinding(offer.specJson, [spec.guest, ...spec.hosts]);
-    node.addParty(offer.jobId, job);
+    node.addParty(offer.jobId, job.channel);
     log.info({ job: offer.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length }, 'vertical job accepted');
     return offer.accept({
       trainRows: rows.rows,
@@ -37,6 +37,6 @@ export const verticalLr: ParticipantKind<'vertical-lr'> = {
     });
     if (!job) return abandonUnaligned(node, stored.id, spec.kind);
     job.shareStatistics = node.config.consent.share_statistics;
-    node.addParty(stored.id, job);
+    node.addParty(stored.id, job.channel);
   },
 };

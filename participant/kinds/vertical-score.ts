@@ -19,7 +19,7 @@ export const verticalScore: ParticipantKind<'vertical-score'> = {
     }
     job.binding = node.partyBinding(offer.specJson, [spec.guest, ...spec.hosts]);
     job.quota = node.scoringQuota;
-    node.addParty(offer.jobId, job);
+    node.addParty(offer.jobId, job.channel);
     node.log.info({ job: offer.jobId, modelJob: spec.model_job, role: job.role }, 'scoring job accepted');
     return offer.accept({ trainRows: 0, validationRows: 0, schemaHash: new Uint8Array(), boxPublicKey: job.box.publicKey, loadReport: '', idSetSha256: new Uint8Array(), boxKeyBinding: job.boxKeyBinding() });
   },

@@ -6,13 +6,12 @@
  * ≥ its column count p) sum to Xᵀd: the arbiter decrypts every slot and returns the p class sums, and the party
  * subtracts the same class sums of its mask (unmask). Both schemes do the same arithmetic, so their costs compare.
  */
-import { randomFillSync } from 'node:crypto';
 import { gradientSlot, nextPowerOfTwo, residueClassSums, VERTICAL_MASK } from '../he/packing.js';
 import type { BatchColumns, GradientInput, VerticalGradient } from '../he/vertical-gradient.js';
 import { float64Bytes, toFloat64 } from '../fl/vector-codec.js';
 
 /** Slots of a plaintext-scheme masked gradient: the CKKS slot count (N = 8192), which also bounds the batch. */
-const PLAINTEXT_SLOTS = 4096;
+export const PLAINTEXT_SLOTS = 4096;
 
 export interface VerticalCipher {
   readonly scheme: 'ckks' | 'plaintext';
@@ -153,34 +152,3 @@ export const plaintextCipher: VerticalCipher = {
   },
   unmask,
 };
-
-/** Standard deviation of the noise the arbiter adds to what it decrypts (noise flooding, see below). */
-const FLOODING_SIGMA = 2 ** -22;
-
-/**
- * The arbiter's side: decrypt a masked gradient of `count` columns and return its `count` class sums (the
- * decrypted slots summed over each residue class modulo the next power of two ≥ count). CKKS decryptions carry the
- * scheme's own noise, and handing exact decryptions to a party is the opening of Li and Micciancio's key-recovery
- * attack on CKKS; fresh Gaussian noise (σ = 2^-22 per returned value, below the gradients' own CKKS error budget)
- * drowns it.
- *
- * `count` must be the asking party's own number of columns: the class sums for a larger count are finer sums of
- * the party's slots z_i, each a partial sum over P records of its features times the guest's fore-gradient, and
- * count = S would return every z_i (see docs/protocol-vertical.md, "What the arbiter decrypts").
- */
-export function arbiterDecrypt(scheme: 'ckks' | 'plaintext', gradient: VerticalGradient | undefined, secretKey: Uint8Array | undefined, masked: Uint8Array, count: number): Float64Array {
-  if (scheme === 'plaintext') {
-    const values = toFloat64(masked);
-    if (values.length !== PLAINTEXT_SLOTS) throw new RangeError(`a masked gradient holds ${PLAINTEXT_SLOTS} values, got ${values.length}`);
-    return residueClassSums(values, count);
-  }
-  const values = gradient!.decryptGradient(masked, count, secretKey!);
-  const u = new Uint32Array(2 * values.length);
-  randomFillSync(u);
-  for (let i = 0; i < values.length; i++) {
-    // Box-Muller from two uniform 32-bit draws.
-    const r = Math.sqrt(-2 * Math.log((u[2 * i]! + 1) / 2 ** 32));
-    values[i]! += FLOODING_SIGMA * r * Math.cos((2 * Math.PI * u[2 * i + 1]!) / 2 ** 32);
-  }
-  return values;
-}

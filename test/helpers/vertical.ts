@@ -5,6 +5,17 @@ import { Rng } from '../../src/random.js';
 import { join } from 'node:path';
 import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
 import type { CsvDatasetSpec } from '../../src/data/schema.js';
+import { loadDataset, type LoadedDataset } from '../../src/data/csv.js';
+import type { VerticalJobSpec } from '../../src/config/schemas.js';
+import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
+import type { CkksEngine } from '../../src/he/engine.js';
+import { createLogger } from '../../src/log.js';
+import type { VerticalCipher } from '../../src/vertical/cipher.js';
+import type { Alignment, ModelPart } from '../../src/vertical/party-model.js';
+import type { BinnedStatistics } from '../../src/vertical/lr/binning.js';
+import { MemoryFederation } from '../../src/vertical/lr/memory-port.js';
+import type { Opener } from '../../src/vertical/lr/opener.js';
+import { LrParty, type KeptBinning, type LrKeeper, type ModelReport } from '../../src/vertical/lr/party.js';
 import { UCI } from './federation.js';
 
 export const UCI_GUEST_FEATURES = Array.from({ length: 13 }, (_, i) => `x${i}`);
@@ -82,4 +93,106 @@ export function writeTinyVertical(prefix: string, seed: number): { dir: string; 
     missing_values: [''],
   });
   return { dir, bank: spec('bank.csv', true), tax: spec('tax.csv', false) };
+}
+
+let uciLoaded: Promise<[LoadedDataset, LoadedDataset]> | undefined;
+
+/**
+ * The UCI hetero split as an aligned vertical job sees it after its PSI, in one process: both parties' datasets
+ * (same ids in the same order, so row r of one is row r of the other) and the first `rows` rows cut into training,
+ * validation and test (70 / 15 / 15).
+ */
+export async function uciAligned(rows: number): Promise<{ guest: LoadedDataset; host: LoadedDataset; alignment: { train: Uint32Array; validation: Uint32Array; test: Uint32Array } }> {
+  uciLoaded ??= Promise.all([loadDataset(uciHeteroSpec('guest')), loadDataset(uciHeteroSpec('host'))]);
+  const [guest, host] = await uciLoaded;
+  const range = (from: number, to: number) => Uint32Array.from({ length: to - from }, (_, i) => from + i);
+  const train = Math.round(rows * 0.7);
+  const validation = Math.round(rows * 0.15);
+  return { guest, host, alignment: { train: range(0, train), validation: range(train, train + validation), test: range(train + validation, rows) } };
+}
+
+/** What an in-memory party kept of its steps (what a participant would have written to its job folder). */
+export interface MemoryKept {
+  statistics?: BinnedStatistics[];
+  binning?: KeptBinning;
+  validationScores: Map<number, Float64Array>;
+  modelPart?: ModelPart;
+  scorecardPart?: ScorecardPart;
+  scorecard?: Scorecard;
+  testScores?: string;
+  modelReport?: ModelReport;
+}
+
+export function memoryKeeper(kept: MemoryKept): LrKeeper {
+  return {
+    statistics: (s) => void (kept.statistics = s),
+    binning: (b) => void (kept.binning = b),
+    validationScores: (epoch, z) => void kept.validationScores.set(epoch, z),
+    keptValidationScores: (epoch) => kept.validationScores.get(epoch)!,
+    modelPart: (p) => void (kept.modelPart = p),
+    scorecardPart: (p) => void (kept.scorecardPart = p),
+    scorecard: (card) => void (kept.scorecard = card),
+    testScores: (csv) => void (kept.testScores = csv),
+    modelReport: (r) => void (kept.modelReport = r),
+  };
+}
+
+/** A party of an in-memory vertical job: its rows, the columns it brings, and its CKKS engine (each party has its own). */
+export interface MemoryParty {
+  org: string;
+  data: LoadedDataset;
+  features: string[];
+  engine: CkksEngine;
+}
+
+/**
+ * A whole vertical LR job in one process over the in-memory port, from aligned rows: binning (when the job has it),
+ * the epochs of batches with validation and early stopping as the coordinator runs them, the chosen epoch, the
+ * scorecard (when asked for) and the evaluation. Returns each step's reports by party and what each party kept.
+ */
+export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: MemoryParty[], alignment: Alignment, keys: { cipher: (party: MemoryParty) => VerticalCipher; opener: Opener }) {
+  const log = createLogger('test', 'silent');
+  const federation = new MemoryFederation(spec.guest, spec.hosts, keys.opener, 120_000);
+  const kept = new Map(parties.map((p) => [p.org, { validationScores: new Map() } as MemoryKept]));
+  const lr = new Map(
+    parties.map((p) => {
+      const party = new LrParty({ jobId: 'memory-job', org: p.org, spec, features: p.features, data: () => p.data, engine: async () => p.engine, keeper: memoryKeeper(kept.get(p.org)!), log });
+      party.setAlignment(alignment);
+      party.cipher = keys.cipher(p);
+      return [p.org, party] as const;
+    }),
+  );
+  const reports: { name: string; epoch: number; reports: Map<string, Record<string, unknown>> }[] = [];
+  let step = 0;
+  const run = async (name: string, epoch = 0, batch = 0, args: object = {}) => {
+    step++;
+    const done = await Promise.all(
+      parties.map(async (p) => {
+        const party = lr.get(p.org)!;
+        party.beginStep(false);
+        return [p.org, await party.run({ step: name, epoch, batch, argsJson: JSON.stringify(args) }, federation.port(p.org, step))] as const;
+      }),
+    );
+    const byParty = new Map(done);
+    reports.push({ name, epoch, reports: byParty });
+    return byParty.get(spec.guest)!;
+  };
+  try {
+    if (spec.binning) await run('bin');
+    const batches = Math.ceil(alignment.train.length / spec.training.batch_size);
+    let best = 0;
+    for (let epoch = 1; epoch <= spec.training.epochs; epoch++) {
+      for (let b = 0; b < batches; b++) await run('batch', epoch, b);
+      const v = await run('validate', epoch);
+      best = Number(v.best_epoch);
+      if (v.stop === true) break;
+    }
+    await run('finalize', 0, 0, { epoch: best });
+    if (spec.scorecard) await run('scorecard');
+    const evaluation = await run('evaluate');
+    return { reports, kept, best, evaluation };
+  } finally {
+    for (const party of lr.values()) party.dispose();
+    federation.dispose();
+  }
 }

@@ -1,0 +1,76 @@
+/**
+ * The finalize step of vertical LR: every party takes the weights of the epoch the job chose; the guest calibrates
+ * its scores on that epoch's validation scores. Each party's model part (which never leaves its node) and its
+ * commitment come back to the party.
+ */
+import type { VerticalJobSpec } from '../../config/schemas.js';
+import { ErrorCode, FedcreditError } from '../../errors.js';
+import { featureBinning } from '../../credit/settle.js';
+import { layoutOf, type BinnedFeature } from '../binning.js';
+import { fitCalibration, modelPartDigest, type ModelPart, type PartyModel } from '../party-model.js';
+import type { TrainingState } from './state.js';
+
+export interface PartInputs {
+  jobId: string;
+  org: string;
+  role: 'guest' | 'host';
+  /** The features the model reads (after binning: the selected ones). */
+  features: string[];
+  model: PartyModel;
+  /** After a binning step: this party's binned features and the job's binning section. */
+  binned?: BinnedFeature[];
+  binning?: VerticalJobSpec['binning'];
+}
+
+/** WOE of an enterprise this party does not hold, at scoring (binning.not_held): neutral 0 by default. */
+export function notHeldWoe(binning: NonNullable<VerticalJobSpec['binning']>, b: BinnedFeature): number {
+  const notHeld = featureBinning(binning, b.feature).notHeld;
+  return notHeld === 'neutral' ? 0 : notHeld === 'missing' ? b.woe[b.woe.length - 1]! : notHeld;
+}
+
+/** The party's model part as it stands at `epoch`. */
+export function modelPartOf(state: TrainingState, inputs: PartInputs, epoch: number): ModelPart {
+  const { model: m, role, binned, binning } = inputs;
+  return {
+    format: 'fedcredit-vertical-part/1',
+    jobId: inputs.jobId,
+    organisation: inputs.org,
+    role,
+    features: inputs.features,
+    mean: Array.from(m.mean),
+    scale: Array.from(m.scale),
+    clip: m.clip,
+    ...(m.clipLow ? { clipLow: Array.from(m.clipLow), clipHigh: Array.from(m.clipHigh!) } : {}),
+    weights: Array.from(m.weights.subarray(0, m.dim)),
+    ...(role === 'guest' ? { intercept: m.weights[m.dim]!, calibration: state.calibration! } : {}),
+    epoch,
+    ...(binned
+      ? {
+          transform: binning!.woe_transform ? ('woe' as const) : ('standardise' as const),
+          bins: binned.filter((b) => b.selected).map((b) => ({ ...layoutOf(b), woe: b.woe, trainCounts: b.trainCounts, notHeldWoe: notHeldWoe(binning!, b) })),
+        }
+      : {}),
+  };
+}
+
+/** The model takes the weights of `epoch`. */
+function takeEpoch(state: TrainingState, inputs: PartInputs, epoch: number): void {
+  const weights = state.epochWeights.get(epoch);
+  if (!weights) throw new FedcreditError(ErrorCode.JOB_FAILED, `no weights of epoch ${epoch} on ${inputs.org}`, 'the participant restarted during the job; resubmit it');
+  inputs.model.weights = weights.slice();
+}
+
+const finalized = (part: ModelPart, epoch: number) => ({ part, report: { epoch, part_sha256: Buffer.from(modelPartDigest(part)).toString('hex') } });
+
+/** The guest takes the chosen epoch and fits its calibration on that epoch's joint validation scores (`validation`, read once the epoch is known to be kept). */
+export function guestFinalize(state: TrainingState, inputs: PartInputs, epoch: number, validation: () => { scores: Float64Array; labels: Float64Array }): { part: ModelPart; report: Record<string, unknown> } {
+  takeEpoch(state, inputs, epoch);
+  const { scores, labels } = validation();
+  state.calibration = fitCalibration(scores, labels);
+  return finalized(modelPartOf(state, inputs, epoch), epoch);
+}
+
+export function hostFinalize(state: TrainingState, inputs: PartInputs, epoch: number): { part: ModelPart; report: Record<string, unknown> } {
+  takeEpoch(state, inputs, epoch);
+  return finalized(modelPartOf(state, inputs, epoch), epoch);
+}

@@ -1,0 +1,136 @@
+/**
+ * The in-memory twin of a vertical job's messaging: N parties and an arbiter in one process, each party's PeerPort
+ * handing encoded payloads to the others and the arbiter's Opener opening masked gradients. Payloads go through the
+ * same codecs as on the wire, and the hosts' score shares are masked pairwise with real X25519 secrets, so a test
+ * over this port runs the protocol's arithmetic exactly; only gRPC, TLS, sealing and processes are left out.
+ */
+import { ErrorCode, FedcreditError } from '../../errors.js';
+import { generateBoxKeyPair, sharedSecret, type BoxKeyPair } from '../../crypto/sealed-box.js';
+import { maskedShare, openShares } from '../secure-sum.js';
+import { float64Bytes, toFloat64 } from '../../fl/vector-codec.js';
+import type { Opener } from './opener.js';
+import { decodePayload, encodePayload } from './payloads.js';
+import { Superseded, type PeerPort } from './port.js';
+
+interface Waiter {
+  resolve: (bytes: Uint8Array) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class MemoryFederation {
+  private readonly items = new Map<string, Uint8Array>();
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly boxes = new Map<string, BoxKeyPair>();
+  /** The newest attempt of each step begun: ports of older attempts are superseded. */
+  private readonly latest = new Map<number, number>();
+  /** Gradients opened per party in each step's attempt (the arbiter opens one per party, as the coordinator does). */
+  private readonly opened = new Set<string>();
+
+  constructor(
+    readonly guest: string,
+    readonly hosts: readonly string[],
+    private readonly opener: Opener,
+    /** How long a receive waits before it fails (a party that never sends). */
+    private readonly timeoutMs = 60_000,
+  ) {
+    for (const org of [guest, ...hosts]) this.boxes.set(org, generateBoxKeyPair());
+  }
+
+  /** Party `self`'s port for attempt `attempt` of step `step`; a higher attempt of the step supersedes older ports. */
+  port(self: string, step: number, attempt = 0): PeerPort {
+    if (!this.boxes.has(self)) throw new RangeError(`${self} is not a party of this federation`);
+    if (attempt > (this.latest.get(step) ?? -1)) this.supersede(step, attempt);
+    const current = () => (this.latest.get(step) ?? -1) <= attempt;
+    const checkpoint = () => {
+      if (!current()) throw new Superseded('superseded by a newer attempt');
+    };
+    const key = (kind: string, from: string, to: string) => `${kind}|${from}|${to}|${step}|${attempt}`;
+    const send = async (to: string, kind: string, bytes: Uint8Array) => {
+      checkpoint();
+      if (!this.boxes.has(to) || to === self) throw new FedcreditError(ErrorCode.PROTOCOL, `${self} addressed a payload to ${to}, who is not another party of the job`);
+      this.put(key(kind, self, to), Uint8Array.from(bytes));
+    };
+    const receive = (from: string, kind: string) => {
+      checkpoint();
+      return this.take(key(kind, from, self), `${kind} from ${from} (step ${step})`);
+    };
+    const box = this.boxes.get(self)!;
+    return {
+      self,
+      guest: this.guest,
+      hosts: this.hosts,
+      send: (to, kind, value) => send(to, kind, encodePayload(kind, value)),
+      receive: async (from, kind) => decodePayload(kind, await receive(from, kind)),
+      openGradient: async (masked, count) => {
+        checkpoint();
+        const once = `${self}|${step}|${attempt}`;
+        if (this.opened.has(once)) throw new FedcreditError(ErrorCode.PROTOCOL, `${self} already had a gradient decrypted in step ${step}`);
+        this.opened.add(once);
+        return this.opener.openGradient(masked, count);
+      },
+      sendScoreShare: async (scores, purpose) => {
+        const peers = this.hosts.filter((h) => h !== self).map((h) => ({ organisation: h, secret: sharedSecret(box.privateKey, this.boxes.get(h)!.publicKey) }));
+        const share = maskedShare(scores, self, peers, `memory|${step}|${attempt}|${purpose}`);
+        await send(this.guest, 'score.share', float64Bytes(share));
+      },
+      receiveScoreSum: async (rows) => {
+        const shares = await Promise.all(this.hosts.map(async (h) => toFloat64(await receive(h, 'score.share'))));
+        const sum = openShares(shares);
+        if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
+        return sum;
+      },
+      checkpoint,
+      current,
+    };
+  }
+
+  private put(key: string, bytes: Uint8Array): void {
+    const w = this.waiters.get(key);
+    if (!w) return void this.items.set(key, bytes);
+    this.waiters.delete(key);
+    clearTimeout(w.timer);
+    w.resolve(bytes);
+  }
+
+  private take(key: string, what: string): Promise<Uint8Array> {
+    const ready = this.items.get(key);
+    if (ready) {
+      this.items.delete(key);
+      return Promise.resolve(ready);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new FedcreditError(ErrorCode.UNAVAILABLE, `no ${what} within ${this.timeoutMs / 1000}s`, 'a party of the in-memory federation never sent it'));
+      }, this.timeoutMs);
+      this.waiters.set(key, { resolve, reject, timer });
+    });
+  }
+
+  /** A newer attempt of `step` begins: payloads and waits of its older attempts go. */
+  private supersede(step: number, attempt: number): void {
+    this.latest.set(step, attempt);
+    const older = (k: string) => {
+      const [, , , s, a] = k.split('|');
+      return Number(s) === step && Number(a) < attempt;
+    };
+    for (const k of [...this.items.keys()]) if (older(k)) this.items.delete(k);
+    for (const [k, w] of [...this.waiters]) {
+      if (!older(k)) continue;
+      this.waiters.delete(k);
+      clearTimeout(w.timer);
+      w.reject(new Superseded('superseded by a newer attempt'));
+    }
+  }
+
+  /** End every wait (the federation is done). */
+  dispose(): void {
+    for (const w of this.waiters.values()) {
+      clearTimeout(w.timer);
+      w.reject(new Superseded('the federation ended'));
+    }
+    this.waiters.clear();
+    this.items.clear();
+  }
+}
