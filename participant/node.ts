@@ -3,6 +3,7 @@
  * steps from its own data. Rows never leave: only counts, encrypted vectors, digests and validation metrics do.
  */
 import { binningConflict } from '../src/credit/settle.js';
+import { categoryRefusal } from '../src/fl/histogram.js';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
@@ -165,7 +166,7 @@ export class ParticipantNode {
   private async createJob(id: string, spec: HorizontalJobSpec, features: string[]): Promise<ParticipantJob> {
     const featureIdx = features.map((f) => this.rows.features.indexOf(f));
     const split = await StoredSplit.create(this.rows, featureIdx, spec.training.validation_fraction, spec.training.seed);
-    const job = new ParticipantJob(id, spec, this.org, features, split, this.tf);
+    const job = new ParticipantJob(id, spec, this.org, features, split, this.tf, this.rows.meta.levels);
     this.jobs.set(id, job);
     return job;
   }
@@ -492,12 +493,8 @@ export class ParticipantNode {
     const features = spec.kind === 'horizontal' ? (spec.features ?? this.rows.features) : (spec.features?.[this.org] ?? this.rows.features);
     const columns = this.columnRefusal(features);
     if (columns) return columns;
-    const categories = features.filter((f) => this.rows.meta.levels?.[f]);
-    if (spec.kind === 'horizontal' && categories.length > 0) {
-      return ['data.features', `${categories.join(', ')} ${categories.length > 1 ? 'are categories' : 'is a category'} (type: category); horizontal jobs do not bin categories yet: list the job's features without ${categories.length > 1 ? 'them' : 'it'}`];
-    }
-    const specials = spec.kind === 'horizontal' ? features.find((f) => spec.binning?.features[f]?.special_values) : undefined;
-    if (specials) return [`binning.features.${specials}.special_values`, `horizontal jobs do not count special values in their secure histograms yet: remove binning.features.${specials}.special_values`];
+    const categories = spec.kind === 'horizontal' ? categoryRefusal(spec.binning, features, this.rows.meta.levels, (f, levels) => this.opts.log.warn({ feature: f, levels }, `levels of ${f} the job does not declare`)) : undefined;
+    if (categories) return categories;
     const binning = binningConflict(spec.binning, features.map((name) => ({ name, category: !!this.rows.meta.levels?.[name] })));
     if (binning) return binning;
     if (spec.kind === 'horizontal' && this.rows.rows < consent.min_rows) return ['consent.min_rows', `the job would use ${this.rows.rows} rows of this data owner; consent.min_rows is ${consent.min_rows}`];
