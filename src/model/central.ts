@@ -11,8 +11,9 @@ import { QuantileSearch } from '../fl/quantile-search.js';
 import type { Tf } from './tf.js';
 
 export interface CentralModel {
-  /** Probabilities of default for raw row-major rows. */
-  score(rawX: Float32Array): Float32Array;
+  /** Probabilities of default for raw row-major rows; categorical cells are positions in `levels` (default: the
+   * level lists the model was fitted with). */
+  score(rawX: Float32Array, levels?: Readonly<Record<string, readonly string[]>>): Float32Array;
 }
 
 /**
@@ -43,5 +44,5 @@ export function fitCentral(tf: Tf, job: JobSpec, columns: string[], splits: Spli
     optimizer: t.optimizer,
     seed: t.seed,
   });
-  return { score: (rawX) => predict(tf, model, input(toDeclaredLevels(rawX, columns, levels, job.binning)), dim) };
+  return { score: (rawX, own = levels) => predict(tf, model, input(toDeclaredLevels(rawX, columns, own, job.binning)), dim) };
 }
