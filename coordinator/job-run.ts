@@ -17,7 +17,7 @@ import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
 import { modelToFiles, packArtifact, weightsDigest, writeArtifact, type ModelMetadata } from '../src/model/artifact.js';
 import { preprocessingFromMoments, preprocessingFromSearch, momentsLength, statisticsFromMoments } from '../src/model/preprocess.js';
-import { binningRecord, binsFromHistogram, fineGridsOf, histogramLength, preprocessingFromBins, searchLayouts } from '../src/fl/histogram.js';
+import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, histogramLength, preprocessingFromBins, searchLayouts } from '../src/fl/histogram.js';
 import { QUANTILE_RANK_ERROR, QuantileSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
@@ -229,7 +229,7 @@ export class JobRun extends JobBase {
     const result = await this.secureSum('moments', 0, momentsLength(features.length), () => ({}), { needAll: true });
     const prep = preprocessingFromMoments(features, result.values, this.spec.training.standardize);
     if (this.spec.statistics) {
-      this.statistics = statisticsFromMoments(features, result.values).map((s) => ({ ...s }));
+      this.statistics = statisticsFromMoments(features, result.values, new Set(Object.keys(declaredLevels(this.spec.binning, features)))).map((s) => ({ ...s }));
       await this.record('statistics_completed', { contributors: result.contributors, features: this.statistics });
       this.emit('moments', `federated statistics of ${features.length} features over ${String(this.statistics[0]?.rows ?? 0)} training rows recorded`);
     }

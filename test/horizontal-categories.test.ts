@@ -75,6 +75,7 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     const job = {
       ...horizontalJob({ participants: NAMES, training: { rounds: 6, seed: 5, optimizer: 'adam', learning_rate: 0.05, batch_size: 32 } }),
       name: 'german-categories',
+      statistics: true,
       features: FEATURES,
       binning: binningSection(levelsOf),
       scorecard: { base_score: 600, base_odds: 50, pdo: 20, decimals: 2, reason_codes: 2 },
@@ -106,10 +107,19 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     expect(checking.totals.reduce((a: number, b: number) => a + b, 0)).toBe(trainRows);
   });
 
-  it('the audit replay derives the quantile search, bins and scorecard again', async () => {
+  it('the federated statistics count a category\'s rows but give it no mean or sd (its cells are levels, not amounts)', () => {
+    const stats = entry('statistics_completed').features as { feature: string; count: number; mean: number | null; sd: number | null }[];
+    for (const s of stats) {
+      expect(s.count, s.feature).toBeGreaterThan(600);
+      if (CATEGORIES.includes(s.feature)) expect([s.mean, s.sd], s.feature).toEqual([null, null]);
+      else expect(s.mean, s.feature).toBeGreaterThan(0);
+    }
+  });
+
+  it('the audit replay derives the statistics, quantile search, bins and scorecard again', async () => {
     const report = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
     expect(report.jobs[0]!.failures).toEqual([]);
-    expect(report.jobs[0]!.derived).toMatchObject({ quantiles: true, binning: true, preprocessing: true, scorecard: true });
+    expect(report.jobs[0]!.derived).toMatchObject({ statistics: true, quantiles: true, binning: true, preprocessing: true, scorecard: true });
   });
 
   it('`fedcredit score` scores held-out rows by their levels as the scorecard says; the report lists every candidate with its fine-bin IV', async () => {

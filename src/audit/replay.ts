@@ -25,7 +25,7 @@ import type { EncryptedVector, Preprocessing } from '../wire/messages.js';
 import { BinningSpec, ScorecardSpec } from '../config/schemas.js';
 import { canonicalJson } from '../ledger/canonical.js';
 import { preprocessingFromMoments, preprocessingFromSearch, statisticsFromMoments } from '../model/preprocess.js';
-import { binningRecord, binsFromHistogram, fineGridsOf, preprocessingFromBins, searchLayouts } from '../fl/histogram.js';
+import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, preprocessingFromBins, searchLayouts } from '../fl/histogram.js';
 import { QuantileSearch } from '../fl/quantile-search.js';
 import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
 import { horizontalScorecard } from '../model/scorecard.js';
@@ -230,7 +230,17 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           break;
         case 'statistics_completed': {
           const moments = opened.get('moments')?.values;
-          derive(seq, 'statistics', () => !!moments && same(b.features, statisticsFromMoments(b.features.map((f: { feature: string }) => f.feature), moments)), 'the recorded statistics do not follow from the logged moments aggregate');
+          derive(
+            seq,
+            'statistics',
+            () => {
+              if (!moments) return false;
+              const features: string[] = b.features.map((f: { feature: string }) => f.feature);
+              const categories = new Set(Object.keys(declaredLevels(settings?.binning ? BinningSpec.parse(settings.binning) : undefined, features)));
+              return same(b.features, statisticsFromMoments(features, moments, categories));
+            },
+            'the recorded statistics do not follow from the logged moments aggregate',
+          );
           break;
         }
         case 'quantiles_completed': {

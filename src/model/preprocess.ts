@@ -72,20 +72,22 @@ export function preprocessingFromSearch(features: string[], search: QuantileSear
 
 /**
  * Count, mean, population sd and missing rate of every feature over all contributors' training rows, from the moments
- * aggregate (counts are integers after decryption: rounded). Min and max cannot come from a sum: they are null.
+ * aggregate (counts are integers after decryption: rounded). Min and max cannot come from a sum: they are null, and so
+ * are the mean and sd of the `categories` (their cells are level positions, not amounts).
  */
-export function statisticsFromMoments(features: string[], moments: Float64Array): FeatureStatistics[] {
+export function statisticsFromMoments(features: string[], moments: Float64Array, categories: ReadonlySet<string> = new Set()): FeatureStatistics[] {
   const rows = Math.round(moments[3 * features.length]!);
   return features.map((feature, j) => {
     const m = momentOf(moments, j);
     const count = Math.round(m.count);
+    const amount = count > 0 && !categories.has(feature);
     return {
       feature,
       rows,
       count,
       missingRate: rows > 0 ? (rows - count) / rows : 0,
-      mean: count > 0 ? m.mean : null,
-      sd: count > 0 ? m.sd : null,
+      mean: amount ? m.mean : null,
+      sd: amount ? m.sd : null,
       min: null,
       max: null,
     };
