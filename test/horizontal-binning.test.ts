@@ -164,6 +164,8 @@ describe('horizontal categories on German credit (three participants, each with 
     expect(undeclared).toContain('A43');
     expect(categoryRefusal(BinningSpec.parse({}), ['Housing'], levels)?.[0]).toBe('binning.features.Housing.levels');
     expect(categoryRefusal(spec, CATEGORIES, levels)).toBeUndefined();
+    // A job without binning is refused by binningConflict instead ("add a binning: section").
+    expect(categoryRefusal(undefined, CATEGORIES, levels)).toBeUndefined();
   });
 });
 

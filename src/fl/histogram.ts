@@ -232,10 +232,12 @@ export function categoryRefusal(
   levels: Readonly<Record<string, readonly string[]>> | undefined,
   undeclared: (feature: string, levels: string[]) => void = () => undefined,
 ): [string, string] | undefined {
+  // Without a binning section a category cannot enter the job at all: binningConflict says so.
+  if (!spec) return undefined;
   for (const f of features) {
     const own = levels?.[f];
     if (!own) continue;
-    const declared = spec?.features[f]?.levels;
+    const declared = spec.features[f]?.levels;
     const field = `binning.features.${f}.levels`;
     if (!declared) return [field, `${f} is a category (type: category): a horizontal job counts its rows per level in an order the job declares; list every level in ${field}, with binning.features.${f}.type: category`];
     const missing = own.filter((l) => !declared.includes(l));
