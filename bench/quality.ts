@@ -13,7 +13,8 @@
  * pre-bins on distinct values, merged into the monotone trend (ascending or descending, whichever keeps more IV;
  * pool-adjacent-violators on the default rate), bins under 5% of the rows merged into their closest neighbour,
  * missing values as their own bin, WOE with a 0.5 smoothing, features with IV ≥ 0.02, and a Newton logistic
- * regression on the WOE.
+ * regression on the WOE. A categorical column (German credit's A-codes): one bin per level, the levels under 5% of the
+ * rows together in one, missing as its own bin.
  *
  * Held-out rows: the enterprises a vertical job with the default settings holds out as its test set (holdoutOf, seed
  * 42, 20%), so both splits and every model are scored on the same rows. Horizontal: the other rows go to three banks
@@ -54,6 +55,8 @@ export interface QualityDataset {
   host: string[];
   /** Rows kept: all, or the first N of the file (stated in BENCHMARKS.md). */
   maxRows?: number;
+  /** Columns of text levels (`type: category`); the others are numbers. */
+  categories?: string[];
   note: string;
 }
 
@@ -84,23 +87,26 @@ export function qualityDatasets(datasets: string): QualityDataset[] {
     },
     {
       key: 'german',
-      title: 'Statlog German credit (german_credit.csv), numeric columns only',
+      title: 'Statlog German credit (german_credit.csv), all 20 columns',
       file: join(datasets, 'german_credit', 'german_credit.csv'),
       label: 'Class',
       isBad: (c) => c === '2',
-      guest: ['Duration', 'CreditAmount', 'InstallmentRate', 'CreditsAtBank'],
-      host: ['Age', 'ResidenceSince', 'NumDependents'],
-      note: 'all 1,000 rows; its 13 categorical A-code columns are left out until features of `type: category` exist',
+      guest: ['CheckingAccountStatus', 'CreditHistory', 'Savings', 'OtherInstallmentPlans', 'Duration', 'CreditAmount', 'InstallmentRate', 'CreditsAtBank'],
+      host: ['Purpose', 'EmploymentSince', 'Sex', 'OtherDebtors', 'Property', 'Housing', 'Job', 'Telephone', 'ForeignWorker', 'Age', 'ResidenceSince', 'NumDependents'],
+      categories: ['CheckingAccountStatus', 'CreditHistory', 'Savings', 'OtherInstallmentPlans', 'Purpose', 'EmploymentSince', 'Sex', 'OtherDebtors', 'Property', 'Housing', 'Job', 'Telephone', 'ForeignWorker'],
+      note: 'all 1,000 rows; its 13 A-code columns as `type: category`',
     },
   ];
 }
 
-/** A data set's rows: ids, labels (1 = bad) and feature columns (NaN for a blank or NA cell). */
+/** A data set's rows: ids, labels (1 = bad) and feature columns (NaN for a blank or NA cell); a categorical
+ * column holds each cell's position in `levels[column]` (its distinct texts, sorted). */
 export interface Table {
   ids: string[];
   y: Uint8Array;
   features: string[];
   columns: Float64Array[];
+  levels: Record<string, string[]>;
 }
 
 /** These files have no quoted field (UCI quotes only its header): a line split on commas is a row. */
@@ -116,14 +122,19 @@ export function readTable(d: QualityDataset): Table {
   const features = [...d.guest, ...d.host];
   const idCol = d.idColumn === undefined ? -1 : at(d.idColumn);
   const labelCol = at(d.label);
+  const blank = (cell: string | undefined) => cell === '' || cell === 'NA';
+  const levels: Record<string, string[]> = {};
+  for (const f of d.categories ?? []) levels[f] = [...new Set(rows.map((r) => r[at(f)]!).filter((c) => !blank(c)))].sort();
   return {
     ids: rows.map((r, i) => (idCol < 0 ? String(i + 1) : r[idCol]!)),
     y: Uint8Array.from(rows, (r) => (d.isBad(r[labelCol]!) ? 1 : 0)),
     features,
     columns: features.map((f) => {
       const c = at(f);
-      return Float64Array.from(rows, (r) => (r[c] === '' || r[c] === 'NA' ? Number.NaN : Number(r[c])));
+      const list = levels[f];
+      return Float64Array.from(rows, (r) => (blank(r[c]) ? Number.NaN : list ? list.indexOf(r[c]!) : Number(r[c])));
     }),
+    levels,
   };
 }
 
@@ -131,17 +142,23 @@ export function readTable(d: QualityDataset): Table {
 function writePart(file: string, t: Table, rows: number[], columns: string[], withLabel: boolean): void {
   const idx = columns.map((c) => t.features.indexOf(c));
   const out = [['id', ...(withLabel ? ['y'] : []), ...columns].join(',')];
-  for (const r of rows) out.push([t.ids[r], ...(withLabel ? [t.y[r]] : []), ...idx.map((j) => (Number.isNaN(t.columns[j]![r]!) ? '' : t.columns[j]![r]))].join(','));
+  const cell = (j: number, r: number) => {
+    const v = t.columns[j]![r]!;
+    if (Number.isNaN(v)) return '';
+    const list = t.levels[t.features[j]!];
+    return list ? list[v]! : v;
+  };
+  for (const r of rows) out.push([t.ids[r], ...(withLabel ? [t.y[r]] : []), ...idx.map((j) => cell(j, r))].join(','));
   writeFileSync(file, out.join('\n') + '\n');
 }
 
-function partSpec(file: string, columns: string[], withLabel: boolean): DatasetSpec {
+function partSpec(file: string, columns: string[], withLabel: boolean, t: Table): DatasetSpec {
   return {
     path: file,
     delimiter: ',',
     id_column: 'id',
     ...(withLabel ? { label_column: 'y' } : {}),
-    features: columns.map((name) => ({ name, type: 'number' as const, missing: 'impute' as const })),
+    features: columns.map((name) => ({ name, type: t.levels[name] ? ('category' as const) : ('number' as const), missing: 'impute' as const })),
     duplicate_ids: 'reject',
     missing_values: [''],
   };
@@ -153,9 +170,11 @@ function partSpec(file: string, columns: string[], withLabel: boolean): DatasetS
 interface RefBins {
   /** Upper edges of the numeric bins but the last (x ≤ edges[k] is bin k; above them all the last). */
   edges: number[];
-  /** WOE per numeric bin, then the missing bin's. */
+  /** WOE per numeric bin (or level group), then the missing bin's. */
   woe: number[];
   iv: number;
+  /** A category: the bin of each level (-1: no fitting row holds it, WOE 0). */
+  binOfLevel?: number[];
 }
 
 const REF_PREBINS = 20;
@@ -245,8 +264,42 @@ export function monotoneBins(values: Float64Array, y: ArrayLike<number>): RefBin
   return best;
 }
 
+/** A category's bins on the fitting rows: one per level, the levels under 5% of the rows together in one, the
+ * missing bin; WOE as for numbers. */
+export function categoryBins(codes: Float64Array, y: ArrayLike<number>, levels: number): RefBins {
+  const rows = new Array<number>(levels + 1).fill(0);
+  const bads = new Array<number>(levels + 1).fill(0);
+  for (let i = 0; i < codes.length; i++) {
+    const k = Number.isNaN(codes[i]!) ? levels : codes[i]!;
+    rows[k]!++;
+    bads[k]! += y[i]!;
+  }
+  const binOfLevel = new Array<number>(levels).fill(-1);
+  let bins = 0;
+  const rare = rows.slice(0, levels).map((r) => r > 0 && r < REF_MIN_SHARE * codes.length);
+  for (let l = 0; l < levels; l++) if (rows[l]! > 0 && !rare[l]) binOfLevel[l] = bins++;
+  if (rare.some(Boolean)) {
+    for (let l = 0; l < levels; l++) if (rare[l]) binOfLevel[l] = bins;
+    bins++;
+  }
+  const binRows = new Array<number>(bins).fill(0);
+  const binBads = new Array<number>(bins).fill(0);
+  binOfLevel.forEach((b, l) => {
+    if (b < 0) return;
+    binRows[b]! += rows[l]!;
+    binBads[b]! += bads[l]!;
+  });
+  const { woe, iv } = woeOfCounts([...binBads, bads[levels]!], [...binRows, rows[levels]!]);
+  if (rows[levels] === 0) woe[woe.length - 1] = 0;
+  return { edges: [], woe, iv, binOfLevel };
+}
+
 function woeValue(v: number, b: RefBins): number {
   if (Number.isNaN(v)) return b.woe.at(-1)!;
+  if (b.binOfLevel) {
+    const bin = b.binOfLevel[v]!;
+    return bin < 0 ? 0 : b.woe[bin]!;
+  }
   let k = 0;
   while (k < b.edges.length && v > b.edges[k]!) k++;
   return b.woe[k]!;
@@ -256,7 +309,14 @@ function woeValue(v: number, b: RefBins): number {
 function centralReference(t: Table, features: string[], fit: number[], test: number[]): Float64Array {
   const cols = features.map((f) => t.columns[t.features.indexOf(f)]!);
   const yFit = Float64Array.from(fit, (r) => t.y[r]!);
-  const binned = cols.map((c) => monotoneBins(Float64Array.from(fit, (r) => c[r]!), yFit)).map((b, j) => ({ b, j })).filter(({ b }) => b.iv >= REF_IV_THRESHOLD);
+  const binned = cols
+    .map((c, j) => {
+      const values = Float64Array.from(fit, (r) => c[r]!);
+      const levels = t.levels[features[j]!];
+      return levels ? categoryBins(values, yFit, levels.length) : monotoneBins(values, yFit);
+    })
+    .map((b, j) => ({ b, j }))
+    .filter(({ b }) => b.iv >= REF_IV_THRESHOLD);
   const matrix = (rows: number[]) => {
     const x = new Float64Array(rows.length * binned.length);
     rows.forEach((r, i) => binned.forEach(({ b, j }, k) => (x[i * binned.length + k] = woeValue(cols[j]![r]!, b))));
@@ -269,8 +329,9 @@ function centralReference(t: Table, features: string[], fit: number[], test: num
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The jobs' settings: the documented defaults of a scorecard job, the same for every data set. */
-export function horizontalQualityJob(name: string, participants: string[]) {
+/** The jobs' settings: the documented defaults of a scorecard job, the same for every data set. A horizontal job
+ * lists the levels of each category (the federation's common vocabulary), nothing else per data set. */
+export function horizontalQualityJob(name: string, participants: string[], levels: Record<string, string[]> = {}) {
   return {
     name,
     kind: 'horizontal',
@@ -278,7 +339,7 @@ export function horizontalQualityJob(name: string, participants: string[]) {
     participants,
     model: { type: 'logistic' },
     training: { rounds: 10, optimizer: 'adam', learning_rate: 0.01 },
-    binning: {},
+    binning: Object.keys(levels).length > 0 ? { features: Object.fromEntries(Object.entries(levels).map(([f, l]) => [f, { type: 'category', levels: l }])) } : {},
     scorecard: {},
   };
 }
@@ -309,7 +370,7 @@ export function writeHorizontalSplit(t: Table, dir: string): { banks: DatasetSpe
   BANKS.forEach((_, i) => writePart(files[i]!, t, fit.filter((r) => bankOf(t.ids[r]!) === i), t.features, true));
   const testFile = join(dir, 'holdout.csv');
   writePart(testFile, t, test, t.features, true);
-  return { banks: files.map((f) => partSpec(f, t.features, true)), holdout: partSpec(testFile, t.features, true) };
+  return { banks: files.map((f) => partSpec(f, t.features, true, t)), holdout: partSpec(testFile, t.features, true, t) };
 }
 
 /** Which bank holds a non-held-out row: 45% / 35% / 20% by a hash of the id. */
@@ -361,21 +422,21 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
       const split = writeHorizontalSplit(t, dir);
       const specs = split.banks;
       const held = await loadDataset(split.holdout);
-      const job = horizontalQualityJob(`quality-${d.key}-horizontal`, BANKS);
+      const job = horizontalQualityJob(`quality-${d.key}-horizontal`, BANKS, t.levels);
       const fed = await EphemeralFederation.start(BANKS.map((name, i) => ({ name, data: specs[i]! })), { prefix: 'fedcredit-bench-' });
       let federated;
       const noBinning: number[] = [];
       try {
         const run = await runJob(fed, job);
         const model = await modelFromFiles(tf, run.files!);
-        federated = binaryMetrics(held.y!, model.scoreColumns(held.x, held.features));
+        federated = binaryMetrics(held.y!, model.scoreColumns(held.x, held.features, held.levels));
         // The same LR without binning: standardised, winsorised at the federated 0.5% / 99.5% quantiles (the
-        // default), then with `winsorize: 0`.
+        // default), then with `winsorize: 0`; on the numeric columns (a category enters a model only through WOE).
         for (const winsorize of [0.005, 0]) {
           const { binning: _b, scorecard: _s, ...plain } = job;
-          const lrJob = { ...plain, name: `${job.name}-no-binning-${winsorize}`, training: { ...job.training, winsorize } };
+          const lrJob = { ...plain, name: `${job.name}-no-binning-${winsorize}`, features: t.features.filter((f) => !t.levels[f]), training: { ...job.training, winsorize } };
           const lr = await runJob(fed, lrJob);
-          noBinning.push(binaryMetrics(held.y!, (await modelFromFiles(tf, lr.files!)).scoreColumns(held.x, held.features)).auc);
+          noBinning.push(binaryMetrics(held.y!, (await modelFromFiles(tf, lr.files!)).scoreColumns(held.x, held.features, held.levels)).auc);
         }
       } finally {
         await fed.stop();
@@ -386,7 +447,7 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
         specs.map(async (s) => {
           const data: LoadedDataset = await loadDataset(s);
           const own = splitRows(data, data.features.map((_, i) => i), spec.training.validation_fraction, spec.training.seed).train;
-          return binaryMetrics(held.y!, fitCentral(tf, spec, data.features, [own]).score(held.x)).auc;
+          return binaryMetrics(held.y!, fitCentral(tf, spec, data.features, [own], data.levels).score(held.x, held.levels)).auc;
         }),
       );
       out.push({
@@ -410,8 +471,8 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
       writePart(hostFile, t, all, d.host, false);
       const vfed = await EphemeralFederation.start(
         [
-          { name: 'bank', data: partSpec(guestFile, d.guest, true) },
-          { name: 'bureau', data: partSpec(hostFile, d.host, false) },
+          { name: 'bank', data: partSpec(guestFile, d.guest, true, t) },
+          { name: 'bureau', data: partSpec(hostFile, d.host, false, t) },
         ],
         { prefix: 'fedcredit-bench-' },
       );
@@ -422,8 +483,8 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
         if (!m) throw new Error(`vertical ${d.key}: no test figures in "${run.last.message}"`);
         if (Number(m[3]) !== test.length) throw new Error(`vertical ${d.key}: the job held out ${m[3]} enterprises, the benchmark ${test.length}`);
         // The guest alone: the job's own bins and WOE of its columns, a logistic regression on them, the same rows.
-        const guestData = await loadDataset(partSpec(guestFile, d.guest, true));
-        const hostData = await loadDataset(partSpec(hostFile, d.host, false));
+        const guestData = await loadDataset(partSpec(guestFile, d.guest, true, t));
+        const hostData = await loadDataset(partSpec(hostFile, d.host, false, t));
         const binnedOf = async (org: string) => (JSON.parse(await readFile(join(vfed.dir, 'fedcredit-state', org, 'jobs', run.jobId, 'binning.json'), 'utf8')) as { features: BinnedFeature[] }).features;
         const baselines = verticalBaselines(
           [

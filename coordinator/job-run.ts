@@ -17,9 +17,9 @@ import { hex } from '../src/ledger/records.js';
 import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedavg.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
-import { modelToFiles, packArtifact, weightsDigest, writeArtifact } from '../src/model/artifact.js';
+import { modelToFiles, packArtifact, weightsDigest, writeArtifact, type ModelMetadata } from '../src/model/artifact.js';
 import { preprocessingFromMoments, preprocessingFromSearch, momentsLength, statisticsFromMoments } from '../src/model/preprocess.js';
-import { binsFromHistogram, fineEdgesOf, histogramLength, preprocessingFromBins } from '../src/fl/histogram.js';
+import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, histogramLength, preprocessingFromBins, searchLayouts } from '../src/fl/histogram.js';
 import { QUANTILE_RANK_ERROR, QuantileSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
@@ -230,7 +230,7 @@ export class JobRun extends JobBase {
     const result = await this.secureSum('moments', 0, momentsLength(features.length), () => ({}), { needAll: true });
     const prep = preprocessingFromMoments(features, result.values, this.spec.training.standardize);
     if (this.spec.statistics) {
-      this.statistics = statisticsFromMoments(features, result.values).map((s) => ({ ...s }));
+      this.statistics = statisticsFromMoments(features, result.values, new Set(Object.keys(declaredLevels(this.spec.binning, features)))).map((s) => ({ ...s }));
       await this.record('statistics_completed', { contributors: result.contributors, features: this.statistics });
       this.emit('moments', `federated statistics of ${features.length} features over ${String(this.statistics[0]?.rows ?? 0)} training rows recorded`);
     }
@@ -239,6 +239,8 @@ export class JobRun extends JobBase {
   }
 
   private statistics?: Record<string, unknown>[];
+  /** Every candidate feature's fine-bin and final IV and the binning warnings, for the artifact (not kept on resume). */
+  private binningSummary?: NonNullable<ModelMetadata['binning']>;
 
   /**
    * Federation-wide quantiles of every feature (src/fl/quantile-search.ts): rounds of secure sums of each
@@ -246,7 +248,7 @@ export class JobRun extends JobBase {
    * earlier rounds' aggregates, until every cell holds at most QUANTILE_RANK_ERROR of the rows or a single value.
    */
   private async quantiles(features: string[], moments: Float64Array): Promise<QuantileSearch> {
-    const search = new QuantileSearch(moments, features.length);
+    const search = new QuantileSearch(moments, features.length, searchLayouts(this.spec.binning, features));
     this.emit('quantiles', `locating federation-wide quantiles of ${features.length} features (secure sums of counts, rank error ≤ ${QUANTILE_RANK_ERROR * 100}%)`);
     let contributors: string[] = [];
     while (!search.done) {
@@ -276,17 +278,19 @@ export class JobRun extends JobBase {
   private async binning(base: Preprocessing, search: QuantileSearch): Promise<Preprocessing> {
     const spec = this.spec.binning!;
     this.emit('binning', `binning ${base.features.length} features from secure histograms over fine bins at federation-wide quantiles`);
-    const grids = fineEdgesOf(search, spec);
+    const grids = fineGridsOf(search, spec, base.features);
     const result = await this.secureSum('histogram', 0, histogramLength(grids), () => ({}), { needAll: true });
     const binned = binsFromHistogram(base.features, grids, result.values, spec);
+    const record = binningRecord(binned, spec);
     await this.record('binning_completed', {
       contributors: result.contributors,
       method: spec.method,
       iv_threshold: spec.iv_threshold,
       woe_transform: spec.woe_transform,
-      iv: binned.map((b) => ({ feature: b.feature, iv: b.iv, bins: b.woe.length, selected: b.selected })),
-      bins: binned.map((b) => ({ feature: b.feature, edges: b.edges, woe: b.woe, events: b.events, totals: b.totals })),
+      ...record,
     });
+    this.binningSummary = { iv: binned.map((b) => ({ feature: b.feature, ...(b.categories ? { type: 'category' as const } : {}), iv: b.iv, fineIv: b.fineIv, bins: b.woe.length, selected: b.selected })), warnings: record.warnings };
+    for (const warning of record.warnings) this.emit('binning', `warning: ${warning}`);
     const prep = preprocessingFromBins(base, binned, spec.woe_transform);
     const strongest = [...binned].sort((a, b) => b.iv - a.iv).slice(0, 3).map((b) => `${b.feature} ${b.iv.toFixed(3)}`);
     this.emit('binning', `${prep.features.length} of ${binned.length} features have IV ≥ ${spec.iv_threshold} (strongest: ${strongest.join(', ')})${spec.woe_transform ? '; the model trains on their WOE' : ''}`);
@@ -585,6 +589,7 @@ export class JobRun extends JobBase {
       createdAt: new Date().toISOString(),
       evaluation,
       ...(this.statistics ? { statistics: this.statistics } : {}),
+      ...(this.binningSummary ? { binning: this.binningSummary } : {}),
       ...(scorecard
         ? { scorecard: { json: 'scorecard.json', pmml: 'scorecard.pmml', sha256: hex(sha256(Buffer.from(scorecard.json))), basePoints: scorecard.card.basePoints, scoreRange: scorecard.range, reasonCodes: this.spec.scorecard!.reason_codes } }
         : {}),

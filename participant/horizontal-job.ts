@@ -36,7 +36,7 @@ export class HorizontalJob {
   static async open(id: string, spec: HorizontalJobSpec, features: string[], node: HorizontalNode): Promise<HorizontalJob> {
     const featureIdx = features.map((f) => node.rows.features.indexOf(f));
     const split = await StoredSplit.create(node.rows, featureIdx, spec.training.validation_fraction, spec.training.seed);
-    return new HorizontalJob(new ParticipantJob(id, spec, node.organisation, features, split, node.tf), node);
+    return new HorizontalJob(new ParticipantJob(id, spec, node.organisation, features, split, node.tf, node.rows.meta.levels), node);
   }
 
   get id(): string {

@@ -14,7 +14,7 @@ import { generateKeys } from '../src/he/key-ceremony.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import { ScoreCells } from '../src/metrics.js';
 import { applyPreprocessing, localMoments, momentsLength, selectColumns } from '../src/model/preprocess.js';
-import { fineEdgesOf, histogramLength, localHistogram } from '../src/fl/histogram.js';
+import { declaredLevels, fineGridsOf, histogramLength, localHistogram, searchLayouts, toDeclaredLevels, type FineGrid } from '../src/fl/histogram.js';
 import { QuantileSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, localPdHistogram } from '../src/fl/pd-histogram.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
@@ -72,7 +72,15 @@ export class ParticipantJob {
     readonly features: string[],
     private readonly split: StoredSplit,
     private readonly tf: Tf,
+    /** The data's level lists of its categorical columns (stored cells are positions in them). */
+    private readonly levels?: Readonly<Record<string, readonly string[]>>,
   ) {}
+
+  /** A block of the split with each categorical cell as the position of its level among the job's declared ones. */
+  private block(part: 'train' | 'validation', b: number): Split {
+    const raw = this.split.block(part, b);
+    return { x: toDeclaredLevels(raw.x, this.features, this.levels, this.spec.binning), y: raw.y };
+  }
 
   get trainRows(): number {
     return this.split.trainRows;
@@ -172,7 +180,7 @@ export class ParticipantJob {
   private async sumOverTraining(f: (block: Split) => Float64Array): Promise<Float64Array> {
     let sum: Float64Array | undefined;
     for (let b = 0; b < this.split.blockCount; b++) {
-      const v = f(this.split.block('train', b));
+      const v = f(this.block('train', b));
       if (!sum) sum = v;
       else for (let i = 0; i < v.length; i++) sum[i]! += v[i]!;
       await nextTurn();
@@ -182,7 +190,7 @@ export class ParticipantJob {
 
   /** Start the quantile search from the opened moments aggregate (every contributor decrypted the same values). */
   setMoments(values: Float64Array): void {
-    this.search = new QuantileSearch(values, this.features.length);
+    this.search = new QuantileSearch(values, this.features.length, searchLayouts(this.spec.binning, this.features));
   }
 
   private quantileSearch(): QuantileSearch {
@@ -209,9 +217,9 @@ export class ParticipantJob {
     this.quantileSearch().advance(values);
   }
 
-  private grids(): number[][] {
+  private grids(): FineGrid[] {
     if (!this.spec.binning) throw new FedcreditError(ErrorCode.PROTOCOL, 'a binning histogram was requested for a job without a binning section', 'run the same fedcredit version on the coordinator and every participant');
-    return fineEdgesOf(this.quantileSearch(), this.spec.binning);
+    return fineGridsOf(this.quantileSearch(), this.spec.binning, this.features);
   }
 
   /** Per feature, rows and defaults of the training rows in each fine bin derived from the quantile search. */
@@ -238,7 +246,9 @@ export class ParticipantJob {
 
   /** The model's input: the job's columns reduced to the preprocessing's features, binned or standardised. */
   private input(prep: Preprocessing): (raw: Split) => Split {
-    return (raw) => ({ x: applyPreprocessing(selectColumns(raw.x, this.features, prep.features), prep), y: raw.y });
+    const levels = declaredLevels(this.spec.binning, this.features);
+    // Validation rows may hold a declared level no training row has: `reject` is for scoring, here it is neutral.
+    return (raw) => ({ x: applyPreprocessing(selectColumns(raw.x, this.features, prep.features), prep, levels, true), y: raw.y });
   }
 
   /** One part's preprocessed rows as blocks; a split of one block is preprocessed once and kept. */
@@ -247,12 +257,12 @@ export class ParticipantJob {
     if (this.split.blockCount === 1) {
       const key = JSON.stringify(prep);
       if (this.prepared?.key !== key) {
-        this.prepared = { key, train: input(this.split.block('train', 0)), validation: input(this.split.block('validation', 0)) };
+        this.prepared = { key, train: input(this.block('train', 0)), validation: input(this.block('validation', 0)) };
       }
       const { x, y } = this.prepared[part];
       return { count: 1, block: () => ({ x, y }) };
     }
-    return { count: this.split.blockCount, block: (b) => input(this.split.block(part, b)) };
+    return { count: this.split.blockCount, block: (b) => input(this.block(part, b)) };
   }
 
   private ensureModel(dim: number): TF.Sequential {

@@ -393,7 +393,8 @@ export class ParticipantNode {
       consent: this.opts.config.consent,
       offered: this.rows.features,
       declared: this.opts.config.data.features.map((f) => f.name),
-      categories: this.rows.features.filter((f) => this.rows.meta.levels?.[f]),
+      levels: Object.fromEntries(this.rows.features.flatMap((f) => (this.rows.meta.levels?.[f] ? [[f, this.rows.meta.levels[f]]] : []))),
+      undeclaredLevels: (feature, levels) => this.opts.log.warn({ feature, levels }, `levels of ${feature} the job does not declare`),
       rows: this.rows.rows,
       groupColumns: this.rows.meta.groupColumns,
     };

@@ -19,7 +19,7 @@ const CHUNK_POSITIONS = 262_144;
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
 import { layoutBinCount, layoutBinIndex, type BinLayout } from '../src/credit/bin-layout.js';
-import { cellValue } from '../src/vertical/binning.js';
+import { cellValue } from '../src/credit/bin-layout.js';
 import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardPart, type ScoredPoints } from '../src/credit/scorecard.js';
 import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';

@@ -204,10 +204,17 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     expect(Math.abs(auc(input.test.labels, input.test.pd) - ev.auc)).toBeLessThan(1e-12);
     const ks = ksCurve(input.test.labels, input.test.pd)!;
     expect(Math.abs(Math.abs(ks.gap.goods - ks.gap.bads) - ev.ks)).toBeLessThan(1e-12);
-    // IV from the bins in the artifact (woeIv of their events and totals) is the IV the coordinator recorded.
-    const recorded = Object.fromEntries((entry('binning_completed').iv as { feature: string; iv: number }[]).map((r) => [r.feature, r.iv]));
-    expect(input.iv!.map((r) => r.feature)).toEqual(model.features);
-    for (const r of input.iv!) expect(Math.abs(r.iv - recorded[r.feature]!), r.feature).toBeLessThan(1e-9);
+    // Every candidate with the IV of its fine bins and of its final bins, as the coordinator recorded them; the
+    // selected ones are the model's features.
+    const rows = entry('binning_completed').iv as { feature: string; iv: number; fine_iv: number }[];
+    expect(input.iv!.map((r) => r.feature)).toEqual(rows.map((r) => r.feature));
+    expect(input.iv!.filter((r) => r.selected).map((r) => r.feature)).toEqual(model.features);
+    for (const r of input.iv!) {
+      const recorded = rows.find((x) => x.feature === r.feature)!;
+      expect(Math.abs(r.iv - recorded.iv), r.feature).toBeLessThan(1e-9);
+      expect(r.fineIv, r.feature).toBe(recorded.fine_iv);
+      expect(r.fineIv!, r.feature).toBeGreaterThanOrEqual(r.iv - 1e-12);
+    }
     const card = JSON.parse(Buffer.from(files['scorecard.json']!).toString('utf8')) as Scorecard;
     expect(input.scorecard!.basePoints).toBe(card.basePoints);
 

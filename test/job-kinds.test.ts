@@ -22,7 +22,7 @@ function owner(overrides: Partial<Omit<DataOwner, 'consent'>> & { consent?: Reco
     consent: ParticipantConfig.shape.consent.parse(consent ?? {}),
     offered: ['x1', 'x2', 'sector'],
     declared: ['x1', 'x2', 'sector', 'secret'],
-    categories: ['sector'],
+    levels: { sector: ['retail', 'farming'] },
     rows: 1000,
     groupColumns: ['region'],
     ...rest,
@@ -87,15 +87,16 @@ describe('consent rules per kind', () => {
     expect(refusal(verticalFile({ features: { bank: ['x1', 'nowhere'] } }))).toEqual(['data.features', 'the job uses columns this participant does not offer: nowhere']);
   });
 
-  it('refuses categories and special values in horizontal jobs only, and min_rows before any alignment', () => {
-    expect(refusal(horizontalFile())).toEqual([
-      'data.features',
-      'sector is a category (type: category); horizontal jobs do not bin categories yet: list the job\'s features without it',
+  it('refuses a horizontal category whose levels the job does not declare, and min_rows before any alignment', () => {
+    const heard: string[][] = [];
+    const declaring = (levels: string[]) => horizontalFile({ binning: { features: { sector: { type: 'category', levels } } } });
+    expect(refusal(declaring(['retail']), owner({ undeclaredLevels: (_f, levels) => heard.push(levels) }))).toEqual([
+      'binning.features.sector.levels',
+      '1 level of sector in this participant\'s data is not in binning.features.sector.levels (named in this participant\'s log only); add it to the job\'s list, or correct the data',
     ]);
-    expect(refusal(horizontalFile({ features: ['x1'], binning: { features: { x1: { special_values: [-1] } } } }))).toEqual([
-      'binning.features.x1.special_values',
-      'horizontal jobs do not count special values in their secure histograms yet: remove binning.features.x1.special_values',
-    ]);
+    expect(heard).toEqual([['farming']]);
+    expect(refusal(declaring(['retail', 'farming', 'mining']))).toBeUndefined();
+    expect(refusal(horizontalFile({ features: ['x1'], binning: { features: { x1: { special_values: [-1] } } } }))).toBeUndefined();
     expect(refusal(horizontalFile({ features: ['x1'] }), owner({ consent: { min_rows: 5000 } }))).toEqual(['consent.min_rows', 'the job would use 1000 rows of this data owner; consent.min_rows is 5000']);
     // A vertical job checks min_rows on the aligned enterprises, after the PSI, not here.
     expect(refusal(verticalFile({ features: { bank: ['x1'] } }), owner({ consent: { min_rows: 5000 } }))).toBeUndefined();

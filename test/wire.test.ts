@@ -109,7 +109,7 @@ const jobOffer: JobOffer = { specJson: '{"name":"pd-model","rounds":5}', submitt
 const recipient: Recipient = { organisation: 'bank-b', boxPublicKey: bytes(32, 20), binding: { certificate: bytes(690, 42), signature: bytes(70, 43) } };
 const keygenRequest: KeygenRequest = { recipients: [recipient, { organisation: 'bank-c', boxPublicKey: bytes(32, 21), binding: null }] };
 const keyDelivery: KeyDelivery = { ckksPublicKey: bytes(900, 22), sealedSecretKey: bytes(250, 23), paramsFingerprint: bytes(32, 24), lead: recipient, publicKeyBinding: { certificate: bytes(690, 44), signature: bytes(72, 45) } };
-const featureBins: FeatureBins = { feature: 'age', edges: [29.5, 41.25], woe: [-0.21, 0.08, 0.3, 1.5e-12], events: [410, 388, 201, 3], totals: [1900, 2410, 1650, 17], iv: 0.0371 };
+const featureBins: FeatureBins = { feature: 'age', edges: [29.5, 41.25], woe: [-0.21, 0.08, 0.3, 1.5e-12], events: [410, 388, 201, 3], totals: [1900, 2410, 1650, 17], iv: 0.0371, specials: [-1, 98], categories: [{ levels: ['A40', 'A46'] }, { levels: ['A43'] }], unseen: 'reject' };
 const preprocessing: Preprocessing = {
   features: ['limit_bal', 'age'],
   mean: [167484.32266666667, 35.4855],
@@ -218,6 +218,7 @@ const samples: Record<string, object[]> = {
   KeyDelivery: [keyDelivery],
   KeyBinding: [{ certificate: bytes(650, 46), signature: bytes(70, 47) }],
   FeatureBins: [featureBins],
+  LevelGroup: [{ levels: ['A40', 'A46'] }],
   Preprocessing: [preprocessing],
   ContributionRequest: [contributionRequest],
   AggregateReady: [aggregateReady],

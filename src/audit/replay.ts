@@ -26,7 +26,7 @@ import type { EncryptedVector, Preprocessing } from '../wire/messages.js';
 import { BinningSpec, ScorecardSpec } from '../config/schemas.js';
 import { canonicalJson } from '../ledger/canonical.js';
 import { preprocessingFromMoments, preprocessingFromSearch, statisticsFromMoments } from '../model/preprocess.js';
-import { binsFromHistogram, fineEdgesOf, preprocessingFromBins } from '../fl/histogram.js';
+import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, preprocessingFromBins, searchLayouts } from '../fl/histogram.js';
 import { QuantileSearch } from '../fl/quantile-search.js';
 import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
 import { horizontalScorecard } from '../model/scorecard.js';
@@ -95,10 +95,10 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
   // The quantile search's opened aggregates in order, and the search replayed from them and the moments.
   const quantileRounds: Float64Array[] = [];
   let search: QuantileSearch | undefined;
-  const replaySearch = (dim: number) => {
+  const replaySearch = (features: string[]) => {
     const moments = opened.get('moments')?.values;
     if (!moments) return undefined;
-    const s = new QuantileSearch(moments, dim);
+    const s = new QuantileSearch(moments, features.length, searchLayouts(settings?.binning ? BinningSpec.parse(settings.binning) : undefined, features));
     for (const values of quantileRounds) s.advance(values);
     return s.done ? s : undefined;
   };
@@ -200,7 +200,17 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           break;
         case 'statistics_completed': {
           const moments = opened.get('moments')?.values;
-          derive(seq, 'statistics', () => !!moments && same(b.features, statisticsFromMoments(b.features.map((f: { feature: string }) => f.feature), moments)), 'the recorded statistics do not follow from the logged moments aggregate');
+          derive(
+            seq,
+            'statistics',
+            () => {
+              if (!moments) return false;
+              const features: string[] = b.features.map((f: { feature: string }) => f.feature);
+              const categories = new Set(Object.keys(declaredLevels(settings?.binning ? BinningSpec.parse(settings.binning) : undefined, features)));
+              return same(b.features, statisticsFromMoments(features, moments, categories));
+            },
+            'the recorded statistics do not follow from the logged moments aggregate',
+          );
           break;
         }
         case 'quantiles_completed': {
@@ -209,7 +219,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
             'quantiles',
             () => {
               const features: string[] = b.features.map((r: { feature: string }) => r.feature);
-              search = replaySearch(features.length);
+              search = replaySearch(features);
               if (!search) return false;
               const errors = search.rankErrors();
               return same(
@@ -231,14 +241,17 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
               if (!moments || !histogram || !settings || !search) return false;
               const features: string[] = b.iv.map((r: { feature: string }) => r.feature);
               const spec = BinningSpec.parse(settings.binning);
-              const bins = binsFromHistogram(features, fineEdgesOf(search, spec), histogram, spec);
+              const bins = binsFromHistogram(features, fineGridsOf(search, spec, features), histogram, spec);
+              const derived = binningRecord(bins, spec);
+              // Ledgers written before fine-bin IVs and warnings were recorded carry neither.
               const recorded = {
-                iv: bins.map((x) => ({ feature: x.feature, iv: x.iv, bins: x.woe.length, selected: x.selected })),
-                bins: bins.map((x) => ({ feature: x.feature, edges: x.edges, woe: x.woe, events: x.events, totals: x.totals })),
+                iv: b.iv.some((r: Record<string, unknown>) => 'fine_iv' in r) ? derived.iv : derived.iv.map(({ fine_iv: _, ...r }) => r),
+                bins: derived.bins,
+                ...(b.warnings !== undefined ? { warnings: derived.warnings } : {}),
               };
               const base = baseOf(features, moments, settings, search);
               binned = { base, prep: preprocessingFromBins(base, bins, spec.woe_transform) };
-              return same({ iv: b.iv, bins: b.bins }, recorded);
+              return same({ iv: b.iv, bins: b.bins, ...(b.warnings !== undefined ? { warnings: b.warnings } : {}) }, recorded);
             },
             'the recorded bins, WOE and IV do not follow from the logged moments and histogram aggregates',
           );

@@ -161,6 +161,9 @@ export const FeatureBinningSpec = z
     /** Categories: a level not seen in training, at scoring: `neutral` (WOE 0), `reject` (an error), or a level seen
      * in training whose bin it takes. */
     unseen: z.string().min(1).optional(),
+    /** Categories in horizontal jobs: every level the participants' rows may hold, in the order they are counted.
+     * Declared in the job so each participant counts its rows per level without revealing which levels it holds. */
+    levels: z.array(z.string().min(1)).min(1).optional(),
     not_held: NotHeld.optional(),
   })
   .strict();
@@ -213,8 +216,15 @@ export const BinningSpec = z
       }
     }
     for (const [name, f] of Object.entries(b.features)) {
-      if (f.type !== 'category' && (f.rare_share !== undefined || f.unseen !== undefined)) {
-        ctx.addIssue({ code: 'custom', path: ['features', name], message: `rare_share and unseen apply to categories only: declare binning.features.${name}.type: category (and type: category in the owner's data.features), or remove them` });
+      if (f.type !== 'category' && (f.rare_share !== undefined || f.unseen !== undefined || f.levels !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['features', name], message: `rare_share, unseen and levels apply to categories only: declare binning.features.${name}.type: category (and type: category in the owner's data.features), or remove them` });
+      }
+      if (!f.levels) continue;
+      const twice = f.levels.find((l, i) => f.levels!.indexOf(l) !== i);
+      if (twice !== undefined) ctx.addIssue({ code: 'custom', path: ['features', name, 'levels'], message: `level ${JSON.stringify(twice)} is listed twice in binning.features.${name}.levels; list each level once` });
+      const unseen = f.unseen ?? b.unseen;
+      if (unseen !== 'neutral' && unseen !== 'reject' && !f.levels.includes(unseen)) {
+        ctx.addIssue({ code: 'custom', path: ['features', name, 'unseen'], message: `unseen levels of ${name} are to take the bin of ${JSON.stringify(unseen)}, which binning.features.${name}.levels does not list; name a listed level, neutral or reject` });
       }
     }
     if (!(b.caution_iv <= b.leakage_iv)) ctx.addIssue({ code: 'custom', path: ['caution_iv'], message: `caution_iv (${b.caution_iv}) must not exceed leakage_iv (${b.leakage_iv})` });

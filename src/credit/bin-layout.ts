@@ -97,3 +97,24 @@ export function unseenBin(feature: string, level: string, layout: BinLayout): nu
   return bin;
 }
 
+
+/** A stored cell as its layout reads it: categorical cells hold a level's index into the dataset's levels. */
+export function cellValue(x: number, levels: readonly string[] | undefined): number | string | undefined {
+  if (!levels) return x;
+  return Number.isNaN(x) ? undefined : levels[x];
+}
+
+/** The layout of bins as a horizontal preprocessing carries them (src/wire/messages.ts FeatureBins: categories as
+ * level groups, empty lists where a field does not apply, as protobuf decodes them). */
+export function layoutOfBins(b: { edges: number[]; specials?: number[]; categories?: { levels: string[] }[]; unseen?: string }): BinLayout {
+  if (b.categories && b.categories.length > 0) return { edges: [], categories: b.categories.map((g) => g.levels), unseen: b.unseen || 'neutral' };
+  return { edges: b.edges, ...(b.specials && b.specials.length > 0 ? { specials: b.specials } : {}) };
+}
+
+/** WOE of a raw value (a number, NaN missing; a category's level, undefined missing) in its bin; a level in no bin as
+ * the layout's unseen treatment says (neutral: 0; reject: throws naming the feature). */
+export function layoutWoe(feature: string, value: number | string | undefined, layout: BinLayout, woe: readonly number[]): number {
+  let bin = layoutBinIndex(value, layout);
+  if (bin < 0) bin = unseenBin(feature, String(value), layout);
+  return bin < 0 ? 0 : woe[bin]!;
+}

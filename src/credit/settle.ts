@@ -24,6 +24,8 @@ export interface FeatureBinning {
   specials: number[];
   rareShare: number;
   unseen: string;
+  /** Declared levels of a category (horizontal jobs count rows per level in this order). */
+  levels?: string[];
   notHeld: 'neutral' | 'missing' | number;
 }
 
@@ -37,6 +39,7 @@ export function featureBinning(spec: BinningSpec, feature: string): FeatureBinni
     specials: own.special_values ?? [],
     rareShare: own.rare_share ?? spec.rare_share ?? 0.01,
     unseen: own.unseen ?? spec.unseen ?? 'neutral',
+    ...(own.levels ? { levels: own.levels } : {}),
     notHeld: own.not_held ?? spec.not_held ?? 'neutral',
   };
 }

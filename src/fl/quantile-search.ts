@@ -15,6 +15,10 @@
  * Every party derives the same points from the same opened aggregates (as it derives everything from the moments),
  * so the coordinator never chooses where the participants count: it learns only the federation-wide counts at
  * points that follow from earlier federation-wide counts. All features' points of a round travel in one vector.
+ *
+ * A feature's special values (binning.features.<name>.special_values) are counted nowhere, as missing values are: they
+ * get bins of their own, so the quantiles are those of the other values, and the feature's count is the rows at or
+ * below the first round's top point (which bounds every value). A category has no quantiles: no points.
  */
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { momentOf } from '../model/preprocess.js';
@@ -127,12 +131,16 @@ export class QuantileSearch {
   private next: number[][];
   rounds = 0;
 
-  constructor(moments: Float64Array, dim: number) {
+  /** Per feature, the values counted nowhere (special values) and whether it is a category (never searched). */
+  private readonly layouts: { specials: number[]; category: boolean }[];
+
+  constructor(moments: Float64Array, dim: number, layouts: readonly { specials: number[]; category: boolean }[] = []) {
     this.sketches = [];
     this.next = [];
+    this.layouts = Array.from({ length: dim }, (_, j) => layouts[j] ?? { specials: [], category: false });
     for (let j = 0; j < dim; j++) {
       const m = momentOf(moments, j);
-      const count = Math.round(m.count);
+      const count = this.layouts[j]!.category ? 0 : Math.round(m.count);
       this.sketches.push({ points: [], cum: [], count });
       this.next.push(initialPoints(count, m.mean, m.sd));
     }
@@ -161,10 +169,11 @@ export class QuantileSearch {
     for (let j = 0; j < dim; j++) {
       const pts = this.next[j]!;
       if (pts.length === 0) continue;
+      const specials = this.layouts[j]!.specials;
       const cells = new Float64Array(pts.length + 1);
       for (let r = 0; r < rows; r++) {
         const v = x[r * dim + j]!;
-        if (Number.isNaN(v)) continue;
+        if (Number.isNaN(v) || (specials.length > 0 && specials.includes(v))) continue;
         // First point ≥ v.
         let lo = 0;
         let hi = pts.length;
@@ -199,6 +208,7 @@ export class QuantileSearch {
       const order = [...merged.keys()].sort((a, b) => a - b);
       s.points = order;
       s.cum = order.map((p) => merged.get(p)!);
+      if (this.layouts[j]!.specials.length > 0 && s.cum.length > 0) s.count = s.cum.at(-1)!;
       for (let i = 1; i < s.cum.length; i++) {
         if (s.cum[i]! < s.cum[i - 1]!) {
           throw new FedcreditError(ErrorCode.JOB_FAILED, `the quantile search of feature ${j} opened counts that decrease along the values`, 'a participant counted wrongly or runs another fedcredit version; re-run the job');
@@ -228,8 +238,8 @@ export class QuantileSearch {
   }
 
   /** Run the whole search on rows in one place (central baselines, tests): the sketch a federation would open. */
-  static local(x: Float32Array, dim: number, moments: Float64Array): QuantileSearch {
-    const search = new QuantileSearch(moments, dim);
+  static local(x: Float32Array, dim: number, moments: Float64Array, layouts: readonly { specials: number[]; category: boolean }[] = []): QuantileSearch {
+    const search = new QuantileSearch(moments, dim, layouts);
     while (!search.done) search.advance(search.localCounts(x, dim));
     return search;
   }

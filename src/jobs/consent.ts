@@ -23,5 +23,5 @@ export function columnRefusal(features: string[], owner: DataOwner): Refusal | u
 }
 
 export function binningRefusal(binning: BinningSpec | undefined, features: string[], owner: DataOwner): Refusal | undefined {
-  return binningConflict(binning, features.map((name) => ({ name, category: owner.categories.includes(name) })));
+  return binningConflict(binning, features.map((name) => ({ name, category: name in owner.levels })));
 }

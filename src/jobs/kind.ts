@@ -25,8 +25,10 @@ export interface DataOwner {
   offered: string[];
   /** Every feature its data section declares. */
   declared: string[];
-  /** The offered features of type category. */
-  categories: string[];
+  /** The levels of each offered feature of type category, as its data holds them. */
+  levels: Readonly<Record<string, readonly string[]>>;
+  /** Told the levels of a category that a job does not declare (they stay in the owner's own log). */
+  undeclaredLevels?(feature: string, levels: string[]): void;
   rows: number;
   groupColumns: string[];
 }

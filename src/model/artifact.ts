@@ -34,6 +34,9 @@ export interface ModelMetadata {
   evaluation?: Record<string, unknown> | null;
   /** Count, mean, sd and missing rate per feature over all training rows (`statistics: true`). */
   statistics?: Record<string, unknown>[];
+  /** Binned jobs: every candidate feature's IV in its fine bins and its final bins, and the warnings of features
+   * binning lost (absent in older artifacts and in jobs resumed after a coordinator restart). */
+  binning?: { iv: { feature: string; type?: 'category'; iv: number; fineIv: number; bins: number; selected: boolean }[]; warnings: string[] };
   /** The scorecard files in the artifact (scorecard jobs). */
   scorecard?: { json: string; pmml: string; sha256: string; basePoints: number; scoreRange: [number, number]; /** Reasons per scored enterprise (absent in older artifacts). */ reasonCodes?: number };
 }
@@ -98,10 +101,11 @@ export interface LoadedModel {
   metadata: ModelMetadata;
   /** The raw columns the model reads, in order (metadata.preprocessing.features). */
   features: string[];
-  /** Probability of default for raw (unstandardised) row-major rows in metadata.preprocessing.features order. */
-  score(rawRows: Float32Array): Float32Array;
+  /** Probability of default for raw (unstandardised) row-major rows in metadata.preprocessing.features order; a
+   * categorical feature's cells are positions in `levels[feature]` (the scored data's own level list). */
+  score(rawRows: Float32Array, levels?: Readonly<Record<string, readonly string[]>>): Float32Array;
   /** The same for rows whose columns are `columns` (a superset of `features`, in any order). */
-  scoreColumns(rawRows: Float32Array, columns: readonly string[]): Float32Array;
+  scoreColumns(rawRows: Float32Array, columns: readonly string[], levels?: Readonly<Record<string, readonly string[]>>): Float32Array;
 }
 
 /** Load a published model from its files in memory (as downloaded from the coordinator). */
@@ -123,13 +127,13 @@ export async function modelFromFiles(tf: Tf, files: ArtifactFiles): Promise<Load
   );
   const features = metadata.preprocessing.features;
   const dim = features.length;
-  const score = (rawRows: Float32Array) => predict(tf, model, applyPreprocessing(rawRows, metadata.preprocessing), dim);
+  const score = (rawRows: Float32Array, levels?: Readonly<Record<string, readonly string[]>>) => predict(tf, model, applyPreprocessing(rawRows, metadata.preprocessing, levels), dim);
   return {
     model,
     metadata,
     features,
     score,
-    scoreColumns: (rawRows, columns) => score(selectColumns(rawRows, columns, features)),
+    scoreColumns: (rawRows, columns, levels) => score(selectColumns(rawRows, columns, features), levels),
   };
 }
 

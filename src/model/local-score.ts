@@ -14,6 +14,7 @@ import { reasonCodes, scoreRecord, type Scorecard } from '../credit/scorecard.js
 import { readArtifactMetadata } from '../report/artifact-report.js';
 import { loadArtifact } from './artifact.js';
 import { loadTf } from './tf.js';
+import { cellValue } from '../credit/bin-layout.js';
 
 /** Reasons per enterprise when the artifact does not say (artifacts written before it did): the job's default. */
 const DEFAULT_REASON_CODES = 3;
@@ -61,7 +62,7 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
   const data = await loadDataset(spec, { baseDir: o.baseDir, columns: features, withLabels: false });
   const { tf } = await loadTf();
   const model = await loadArtifact(tf, o.modelDir);
-  const pd = model.score(data.x);
+  const pd = model.score(data.x, data.levels);
   model.model.dispose();
   const k = meta.scorecard?.reasonCodes ?? DEFAULT_REASON_CODES;
   const header = ['enterprise_id', 'pd', ...(card ? ['points', ...Array.from({ length: k }, (_, j) => `reason_${j + 1}`)] : [])];
@@ -70,7 +71,10 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
   for (let r = 0; r < data.rows; r++) {
     const cells = [csvCell(data.ids[r]!), pd[r]!.toFixed(8)];
     if (card) {
-      const scored = scoreRecord(card, Object.fromEntries(features.map((f, j) => [f, data.x[r * width + j]!])));
+      const scored = scoreRecord(card, Object.fromEntries(features.flatMap((f, j) => {
+        const value = cellValue(data.x[r * width + j]!, data.levels?.[f]);
+        return value === undefined ? [] : [[f, value]];
+      })));
       const reasons = reasonCodes(scored.points, k);
       const decimals = card.scaling.decimals;
       cells.push(String(scored.score), ...Array.from({ length: k }, (_, j) => (reasons[j] ? csvCell(`${reasons[j]!.feature} (-${Number((reasons[j]!.baseline - reasons[j]!.points).toFixed(decimals))})`) : '')));

@@ -4,8 +4,7 @@
  * gives every party the same means and scales, and a missing cell becomes the federation-wide mean (0 after
  * standardising). A binned feature (Preprocessing.bins) is read instead as the WOE of its bin, as it is.
  */
-import { woeOf } from '../credit/woe.js';
-import { binCount } from '../credit/binning.js';
+import { cellValue, layoutBinCount, layoutOfBins, layoutWoe } from '../credit/bin-layout.js';
 import type { FeatureStatistics } from '../credit/statistics.js';
 import type { Preprocessing } from '../wire/messages.js';
 import { winsorised, type QuantileSearch } from '../fl/quantile-search.js';
@@ -73,20 +72,22 @@ export function preprocessingFromSearch(features: string[], search: QuantileSear
 
 /**
  * Count, mean, population sd and missing rate of every feature over all contributors' training rows, from the moments
- * aggregate (counts are integers after decryption: rounded). Min and max cannot come from a sum: they are null.
+ * aggregate (counts are integers after decryption: rounded). Min and max cannot come from a sum: they are null, and so
+ * are the mean and sd of the `categories` (their cells are level positions, not amounts).
  */
-export function statisticsFromMoments(features: string[], moments: Float64Array): FeatureStatistics[] {
+export function statisticsFromMoments(features: string[], moments: Float64Array, categories: ReadonlySet<string> = new Set()): FeatureStatistics[] {
   const rows = Math.round(moments[3 * features.length]!);
   return features.map((feature, j) => {
     const m = momentOf(moments, j);
     const count = Math.round(m.count);
+    const amount = count > 0 && !categories.has(feature);
     return {
       feature,
       rows,
       count,
       missingRate: rows > 0 ? (rows - count) / rows : 0,
-      mean: count > 0 ? m.mean : null,
-      sd: count > 0 ? m.sd : null,
+      mean: amount ? m.mean : null,
+      sd: amount ? m.sd : null,
       min: null,
       max: null,
     };
@@ -105,19 +106,27 @@ export function checkPreprocessing(prep: Preprocessing): void {
   if (bins.length !== dim) throw new RangeError(`preprocessing has ${dim} features but ${bins.length} binned features`);
   bins.forEach((b, j) => {
     if (b.feature !== prep.features[j]) throw new RangeError(`binned feature ${j} is ${b.feature}, expected ${prep.features[j]}`);
-    if (b.woe.length !== binCount(b.edges)) throw new RangeError(`feature ${b.feature}: ${b.woe.length} WOE values for ${binCount(b.edges)} bins`);
+    const bins = layoutBinCount(layoutOfBins(b));
+    if (b.woe.length !== bins) throw new RangeError(`feature ${b.feature}: ${b.woe.length} WOE values for ${bins} bins`);
   });
 }
 
 /**
  * The model's input from row-major raw x whose columns are prep.features: a binned feature becomes the WOE of its bin
  * (missing: the missing bin's WOE), any other is clipped to [clipLow, clipHigh] when the preprocessing has bounds,
- * then standardised, with NaN (missing) as 0, the federation-wide mean.
+ * then standardised, with NaN (missing) as 0, the federation-wide mean. A categorical feature's cells hold positions
+ * in `levels[feature]` (the dataset's level list); a level in no bin scores as the bins' `unseen` says, unless
+ * `unseenNeutral` (training and validation rows: `reject` is for scoring).
  */
-export function applyPreprocessing(x: Float32Array, prep: Preprocessing): Float32Array {
+export function applyPreprocessing(x: Float32Array, prep: Preprocessing, levels?: Readonly<Record<string, readonly string[]>>, unseenNeutral = false): Float32Array {
   checkPreprocessing(prep);
   const dim = prep.features.length;
   const bins = prep.bins && prep.bins.length > 0 ? prep.bins : undefined;
+  const layouts = bins?.map((b) => {
+    const layout = layoutOfBins(b);
+    if (layout.categories && !levels?.[b.feature]) throw new RangeError(`feature ${b.feature} is a category: its cells cannot be read without the data's level list`);
+    return unseenNeutral && layout.categories ? { ...layout, unseen: 'neutral' } : layout;
+  });
   const low = prep.clipLow && prep.clipLow.length > 0 ? prep.clipLow : undefined;
   const high = prep.clipHigh;
   const out = new Float32Array(x.length);
@@ -125,7 +134,11 @@ export function applyPreprocessing(x: Float32Array, prep: Preprocessing): Float3
     const j = i % dim;
     const v = x[i]!;
     const b = bins?.[j];
-    if (b) out[i] = (woeOf(v, b.edges, b.woe) - prep.mean[j]!) / prep.scale[j]!;
+    if (b) {
+      const layout = layouts![j]!;
+      const value = cellValue(v, layout.categories ? levels![b.feature] : undefined);
+      out[i] = (layoutWoe(b.feature, value, layout, b.woe) - prep.mean[j]!) / prep.scale[j]!;
+    }
     else if (Number.isNaN(v)) out[i] = 0;
     else out[i] = ((low ? Math.min(high![j]!, Math.max(low[j]!, v)) : v) - prep.mean[j]!) / prep.scale[j]!;
   }

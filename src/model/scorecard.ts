@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { ScorecardSpec } from '../config/schemas.js';
 import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard } from '../credit/scorecard.js';
 import { scorecardToPmml } from '../credit/pmml.js';
+import { layoutOfBins } from '../credit/bin-layout.js';
 import type { Preprocessing } from '../wire/messages.js';
 
 /** Who holds a feature's points in a horizontal job: every participant holds every feature. */
@@ -37,7 +38,10 @@ export function horizontalScorecard(weights: Float32Array, prep: Preprocessing, 
   if (bins.length !== dim || dim === 0) throw new RangeError('a scorecard needs every model feature binned and read as WOE');
   if (weights.length !== dim + 1) throw new RangeError(`a logistic model on ${dim} features has ${dim + 1} weights, got ${weights.length}`);
   const scaling = { baseScore: spec.base_score, baseOdds: spec.base_odds, pdo: spec.pdo, decimals: spec.decimals };
-  const parts = bins.map((b, j) => featurePoints(b.feature, HORIZONTAL_PARTY, b.edges, b.woe, weights[j]!, HORIZONTAL_CALIBRATION.a, scaling, { events: b.events, totals: b.totals }));
+  const parts = bins.map((b, j) => {
+    const layout = layoutOfBins(b);
+    return featurePoints(b.feature, HORIZONTAL_PARTY, layout.edges, b.woe, weights[j]!, HORIZONTAL_CALIBRATION.a, scaling, { events: b.events, totals: b.totals }, layout);
+  });
   const card = assembleScorecard(scaling, basePoints(weights[dim]!, HORIZONTAL_CALIBRATION, scaling), parts);
   return {
     card,

@@ -86,15 +86,18 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
   const contributors = evaluation.contributors ?? meta.participants;
   const margin = evaluation.aucMaxError !== undefined ? ` (the exact AUC of the pooled rows lies within ±${evaluation.aucMaxError.toFixed(4)} of it)` : '';
   const bins = meta.preprocessing.bins ?? [];
-  const iv: ReportIvRow[] = bins.map((b) => {
-    let value: number;
-    try {
-      value = woeIv({ events: b.events, totals: b.totals }).iv;
-    } catch (err) {
-      throw new FedcreditError(ErrorCode.NOT_FOUND, `${file}: the bins of ${b.feature} ${errorMessage(err)}`, 'download the artifact again; the file was altered');
-    }
-    return { feature: b.feature, party: HORIZONTAL_PARTY, iv: value, bins: b.woe.length, selected: true };
-  });
+  // Every candidate with its fine-bin IV when the artifact carries the binning table; else the model's features.
+  const iv: ReportIvRow[] = meta.binning
+    ? meta.binning.iv.map((r) => ({ feature: r.feature, party: HORIZONTAL_PARTY, iv: r.iv, fineIv: r.fineIv, bins: r.bins, ...(r.type ? { type: r.type } : {}), selected: r.selected }))
+    : bins.map((b) => {
+        let value: number;
+        try {
+          value = woeIv({ events: b.events, totals: b.totals }).iv;
+        } catch (err) {
+          throw new FedcreditError(ErrorCode.NOT_FOUND, `${file}: the bins of ${b.feature} ${errorMessage(err)}`, 'download the artifact again; the file was altered');
+        }
+        return { feature: b.feature, party: HORIZONTAL_PARTY, iv: value, bins: b.woe.length, selected: true };
+      });
 
   return {
     job: { id: meta.jobId, name: meta.name ?? meta.jobId, purpose: meta.purpose ?? '–', participants: meta.participants, finishedAt: meta.createdAt },
@@ -102,6 +105,7 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
     evaluation,
     ...(extra.comparison ? { comparison: extra.comparison } : {}),
     ...(iv.length > 0 ? { iv } : {}),
+    ...(meta.binning && meta.binning.warnings.length > 0 ? { binningWarnings: meta.binning.warnings } : {}),
     ...(meta.scorecard ? { scorecard: reportScorecard(dir, meta.scorecard.json) } : {}),
     notes: {
       rows: 'validation rows (all participants)',
@@ -111,7 +115,9 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
       curves:
         `ROC, KS and the PD distribution are drawn from the published histogram of predicted PD in ${histogram.cells} cells of width 1/${histogram.cells}, ` +
         `every row at its cell's mean PD: no row's own PD left its owner. AUC counts a default and a non-default in the same cell as a tie${margin}; KS is read at cell boundaries.`,
-      iv: `The ${iv.length} features in the model, with the information value of their bins over all participants' training rows (candidates below the IV threshold are in the job's ledger, entry binning_completed).`,
+      iv: meta.binning
+        ? `Every candidate feature, with the information value of its fine bins and of its final bins over all participants' training rows, from secure histograms; the model uses the selected ones.`
+        : `The ${iv.length} features in the model, with the information value of their bins over all participants' training rows (candidates below the IV threshold are in the job's ledger, entry binning_completed).`,
       training: "The model artifact does not carry the validation AUC by round; fedcredit audit replay lists it from the coordinator's ledger.",
       ...(extra.comparisonTitle ? { comparison: extra.comparisonTitle } : {}),
     },

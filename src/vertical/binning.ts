@@ -4,7 +4,7 @@
  * horizontal jobs.)
  */
 import type { LoadedDataset } from '../data/csv.js';
-import { layoutBinIndex, unseenBin, type BinLayout } from '../credit/bin-layout.js';
+import { cellValue, layoutWoe, type BinLayout } from '../credit/bin-layout.js';
 import type { ImposedTrend } from '../credit/binning.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
@@ -44,18 +44,9 @@ export function layoutOf(f: BinLayout): BinLayout {
   return { edges: f.edges, ...(f.specials && f.specials.length > 0 ? { specials: f.specials } : {}) };
 }
 
-/** A stored cell as its layout reads it: categorical cells hold a level's index into the dataset's levels. */
-export function cellValue(x: number, levels: readonly string[] | undefined): number | string | undefined {
-  if (!levels) return x;
-  return Number.isNaN(x) ? undefined : levels[x];
-}
-
 /** WOE of a stored cell (NaN: missing); an unseen level as the feature's unseen treatment says (neutral: 0). */
 export function cellWoe(x: number, f: BinnedFeature, levels: readonly string[] | undefined): number {
-  const value = cellValue(x, f.categories ? levels : undefined);
-  let bin = layoutBinIndex(value, f);
-  if (bin < 0) bin = unseenBin(f.feature, String(value), f);
-  return bin < 0 ? 0 : f.woe[bin]!;
+  return layoutWoe(f.feature, cellValue(x, f.categories ? levels : undefined), f, f.woe);
 }
 
 /** Values of one feature on the given dataset rows (NaN = missing). */

@@ -205,6 +205,12 @@ export interface FeatureBins {
   events: number[];
   totals: number[];
   iv: number;
+  /** Numbers: special values, each its own bin after the numeric ones (absent or empty: none). */
+  specials?: number[];
+  /** Categories: the levels of each bin (absent or empty: a number). */
+  categories?: { levels: string[] }[];
+  /** Categories: how a level in no bin scores (`neutral`, `reject`, or a level whose bin it takes). */
+  unseen?: string;
 }
 
 export interface Preprocessing {
