@@ -291,7 +291,7 @@ describe('enrolment by certificate signing request: the key never leaves its own
     expect((await caught(() => signCertificateRequest(caDir, csr, { expect: { organisation: 'bank' } }))).message).toMatch(/is for organisation platform, not bank/);
     // One byte of the signed part changed: the request no longer matches its own signature.
     const der = Buffer.from(csr.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-    der[40] ^= 1;
+    der[40]! ^= 1;
     const altered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE REQUEST-----\n`;
     expect((await caught(() => signCertificateRequest(caDir, altered))).message).toMatch(/the certificate request (is not signed by the key it carries|is not a PEM PKCS#10 request|names)/);
     expect((await caught(() => signCertificateRequest(caDir, 'hello'))).message).toMatch(/is not a PEM PKCS#10 request/);

@@ -363,9 +363,9 @@ class Loader {
     if (duplicates.length > 0) await this.dropDuplicates(duplicates);
     report.rowsKept = this.kept;
     this.features.forEach((f, j) => {
-      report.missingCells[f.name] = this.missingCounts[j];
-      report.nonNumericCells[f.name] = this.nonNumericCounts[j];
-      report.imputedCells[f.name] = this.imputedCounts[j];
+      report.missingCells[f.name] = this.missingCounts[j]!;
+      report.nonNumericCells[f.name] = this.nonNumericCounts[j]!;
+      report.imputedCells[f.name] = this.imputedCounts[j]!;
     });
     if (this.kept === 0) {
       throw new FedcreditError(
@@ -550,7 +550,7 @@ class Loader {
       if (drop) {
         next++;
         const cells = new Float32Array(row.buffer, row.byteOffset, width);
-        for (let j = 0; j < width; j++) if (Number.isNaN(cells[j])) this.imputedCounts[j]--;
+        for (let j = 0; j < width; j++) if (Number.isNaN(cells[j])) this.imputedCounts[j]!--;
         continue;
       }
       xs.keep(row);
@@ -587,7 +587,7 @@ class Loader {
 
   private missingColumns(absent: string[], names: string[], line: number): FedcreditError {
     const message = `${this.origin.name}: ${this.origin.at(line)}: column(s) ${quoteList(absent)} not found in the header (found: ${quoteList(names)})`;
-    const guess = names.length === 1 ? DELIMITER_GUESSES.find((d) => d !== this.spec.delimiter && names[0].includes(d)) : undefined;
+    const guess = names.length === 1 ? DELIMITER_GUESSES.find((d) => d !== this.spec.delimiter && names[0]!.includes(d)) : undefined;
     if (guess !== undefined) {
       const shown = JSON.stringify(guess);
       return new FedcreditError(
@@ -627,7 +627,7 @@ class Loader {
       return;
     }
     const row = this.row;
-    for (let j = 0; j < row.length; j++) if (Number.isNaN(row[j])) this.imputedCounts[j]++;
+    for (let j = 0; j < row.length; j++) if (Number.isNaN(row[j])) this.imputedCounts[j]!++;
     this.xOut.write(this.rowBytes);
     if (this.yOut) {
       this.labelCell[0] = this.label;
@@ -649,16 +649,15 @@ class Loader {
 
   /** Write the row's features into the row buffer; return why the row must be dropped, if it must. */
   private readCells(record: SourceRecord, line: number, featureCols: number[]): string | undefined {
-    const n = this.features.length;
     const x = this.row;
     let reason: string | undefined;
-    for (let j = 0; j < n; j++) {
-      const cell = record[featureCols[j]]?.trim() ?? null;
-      const feature = this.features[j];
+    for (const [j, feature] of this.features.entries()) {
+      const col = featureCols[j]!;
+      const cell = record[col]?.trim() ?? null;
       let problem: 'missing' | 'non_numeric';
       if (cell === null || this.missing.has(cell)) {
         problem = 'missing';
-        this.missingCounts[j]++;
+        this.missingCounts[j]!++;
       } else if (this.levelCodes[j]) {
         const codes = this.levelCodes[j]!;
         let code = codes.get(cell);
@@ -672,12 +671,12 @@ class Loader {
           continue;
         }
         problem = 'non_numeric';
-        this.nonNumericCounts[j]++;
+        this.nonNumericCounts[j]!++;
         const samples = this.invalidSamples[j]!;
         if (samples.size < SAMPLE_VALUES) samples.add(cell);
       }
       x[j] = NaN;
-      if (feature.missing === 'reject') throw this.rejectedCell(feature, featureCols[j], cell, problem, line);
+      if (feature.missing === 'reject') throw this.rejectedCell(feature, col, cell, problem, line);
       if (feature.missing === 'drop') reason ??= `${problem}:${feature.name}`;
     }
     return reason;

@@ -106,7 +106,10 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
           const rows = await cursor.read(source.fetch_size);
           if (rows.length === 0) break;
           for (const row of rows) {
-            for (const c of booleans) row[c] = row[c] === 't' ? '1' : row[c] === 'f' ? '0' : row[c];
+            for (const c of booleans) {
+              const cell = row[c] ?? null;
+              row[c] = cell === 't' ? '1' : cell === 'f' ? '0' : cell;
+            }
             add(row, ++rowsRead);
           }
         }

@@ -154,7 +154,7 @@ export class VectorCodec {
         const acc = new Float64Array(toFloat64(vectors[0]!.blocks[b]!));
         for (const v of vectors.slice(1)) {
           const next = toFloat64(v.blocks[b]!);
-          for (let i = 0; i < acc.length; i++) acc[i] += next[i]!;
+          for (let i = 0; i < acc.length; i++) acc[i]! += next[i]!;
         }
         return new Uint8Array(acc.buffer);
       });

@@ -463,7 +463,7 @@ async function publishSigner(root: string, author: string, publicKeyRaw: Uint8Ar
   }
   if (listed !== undefined) return;
   const next: Record<string, string> = {};
-  for (const k of [...Object.keys(current), author].sort()) next[k] = k === author ? mine : current[k];
+  for (const k of [...Object.keys(current), author].sort()) next[k] = k === author ? mine : current[k]!;
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fh = await open(tmp, 'wx', 0o600);
   try {
@@ -548,5 +548,5 @@ export function decodeTreeHead(bytes: Uint8Array): SignedTreeHead {
 export function verifyTreeHead(h: SignedTreeHead, signers: Record<string, Uint8Array>): boolean {
   if (!Object.hasOwn(signers, h.signer)) return false;
   if (h.root.length !== 32 || !Number.isSafeInteger(h.size) || h.size < 0 || !Number.isSafeInteger(h.unixMs) || h.unixMs < 0) return false;
-  return verifySignature(signers[h.signer], treeHeadSignatureInput(h.size, h.root, h.unixMs), h.signature);
+  return verifySignature(signers[h.signer]!, treeHeadSignatureInput(h.size, h.root, h.unixMs), h.signature);
 }

@@ -31,7 +31,7 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
   return diff === 0;
 }
 
@@ -46,7 +46,7 @@ function split(n: number): number {
 function mth(leaves: Uint8Array[], lo: number, hi: number): Uint8Array {
   const n = hi - lo;
   if (n === 0) return EMPTY_ROOT;
-  if (n === 1) return leaves[lo];
+  if (n === 1) return leaves[lo]!;
   const k = split(n);
   return nodeHash(mth(leaves, lo, lo + k), mth(leaves, lo + k, hi));
 }
@@ -78,9 +78,7 @@ export class CompactTree {
 
   root(): Uint8Array {
     if (this.stack.length === 0) return EMPTY_ROOT;
-    let acc = this.stack[this.stack.length - 1];
-    for (let i = this.stack.length - 2; i >= 0; i--) acc = nodeHash(this.stack[i], acc);
-    return acc;
+    return this.stack.reduceRight((acc, node) => nodeHash(node, acc));
   }
 
   clone(): CompactTree {
@@ -247,9 +245,11 @@ export function verifyConsistency(oldSize: number, newSize: number, oldRoot: Uin
     fn = half(fn);
     sn = half(sn);
   }
-  let fr = nodes[0];
-  let sr = nodes[0];
-  for (const c of nodes.slice(1)) {
+  const [first, ...rest] = nodes;
+  if (first === undefined) return false;
+  let fr = first;
+  let sr = first;
+  for (const c of rest) {
     if (sn === 0) return false;
     if (isOdd(fn) || fn === sn) {
       fr = nodeHash(c, fr);

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
+import { asBuffer } from '../bytes.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
 
 export const LOG_FILE = 'entries.log';
@@ -38,7 +39,7 @@ function crc32Table(data: Uint8Array): number {
     }
   }
   let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
+  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 const zlibCrc32 = (zlib as unknown as { crc32?: (data: Uint8Array) => number }).crc32;
@@ -75,7 +76,7 @@ export interface RecordScan {
   broken?: { index: number; offset: number; reason: string };
 }
 
-const u32 = (buf: Uint8Array, at: number) => ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
+const u32 = (buf: Uint8Array, at: number) => asBuffer(buf).readUInt32BE(at);
 
 /** Does a whole record with a matching CRC start at `at`? (Used to tell a damaged length from a torn tail.) */
 function recordAt(buf: Uint8Array, at: number): boolean {

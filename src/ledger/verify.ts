@@ -78,9 +78,10 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
   const decodeAt = (i: number): DecodedSigned | null => {
     if (!decoded.has(i)) {
       let d: DecodedSigned | null = null;
-      if (records[i].crcOk) {
+      const record = records[i];
+      if (record?.crcOk) {
         try {
-          d = decodeSignedEntry(records[i].payload);
+          d = decodeSignedEntry(record.payload);
         } catch {
           d = null;
         }
@@ -195,7 +196,7 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
     if (!Object.hasOwn(signers, entry.author)) {
       return { seq: i, problem: 'unknown_signer', detail: `entry ${i} is signed by "${entry.author}", who is not listed in ${SIGNERS_FILE} (listed: ${Object.keys(signers).sort().join(', ') || 'nobody'})` };
     }
-    if (!verifySignature(signers[entry.author], d.entryBytes, d.signature)) {
+    if (!verifySignature(signers[entry.author]!, d.entryBytes, d.signature)) {
       return { seq: i, problem: 'bad_signature', detail: `the signature of entry ${i} does not verify with ${entry.author}'s key in ${SIGNERS_FILE}: the entry was changed after it was signed, or signed with another key` };
     }
     // Position: seq and prev_hash place the entry right after the previous one.

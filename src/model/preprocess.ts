@@ -22,9 +22,9 @@ export function localMoments(x: Float32Array, dim: number): Float64Array {
     for (let j = 0; j < dim; j++) {
       const v = x[r * dim + j]!;
       if (Number.isNaN(v)) continue;
-      out[3 * j] += 1;
-      out[3 * j + 1] += v;
-      out[3 * j + 2] += v * v;
+      out[3 * j]! += 1;
+      out[3 * j + 1]! += v;
+      out[3 * j + 2]! += v * v;
     }
   }
   out[3 * dim] = rows;

@@ -45,7 +45,7 @@ export function pointsOfDigests(salt: Uint8Array, records: Uint8Array, stride = 
     const offset = i * POINT_BYTES;
     source.copy(input, salt.length + 1, i * stride, i * stride + POINT_BYTES);
     hash('sha256', input, 'buffer').copy(out, offset);
-    out[offset + POINT_BYTES - 1] &= 0x7f;
+    out[offset + POINT_BYTES - 1]! &= 0x7f;
   }
   return out;
 }
@@ -302,13 +302,13 @@ export class BlindedIndex {
 
   /** The index of the first record whose value equals the 32 bytes at `offset` in `buf`, or -1. */
   find(buf: Buffer, offset: number): number {
-    return this.slots[this.slotOf(buf, offset)] - 1;
+    return this.slots[this.slotOf(buf, offset)]! - 1;
   }
 
   /** The slot holding a value equal to the 32 bytes at `offset` in `buf`, or the empty slot where it would go. */
   private slotOf(buf: Buffer, offset: number): number {
     for (let slot = buf.readUInt32LE(offset) & this.mask; ; slot = (slot + 1) & this.mask) {
-      const entry = this.slots[slot];
+      const entry = this.slots[slot]!;
       if (entry === 0 || sameValue(buf, offset, this.values, (entry - 1) * this.stride)) return slot;
     }
   }

@@ -63,7 +63,7 @@ export function prepareIds(rawIds: readonly string[], format: IdFormat): Prepare
   const invalid: IdIssues = { count: 0, examples: [] };
   const duplicates: IdIssues = { count: 0, examples: [] };
   for (let row = 0; row < rawIds.length; row++) {
-    const id = normaliseId(rawIds[row]);
+    const id = normaliseId(rawIds[row]!);
     if (!isValidId(id, format)) {
       noteIssue(invalid, maskId(id));
     } else if (seen.has(id)) {
