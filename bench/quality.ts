@@ -20,7 +20,6 @@
  * (45%, 35%, 20%, by a hash of the id); no bank holds a held-out row. Vertical: a bank (the label and the
  * credit-history columns) and a bureau (the rest) hold every row; the job aligns them and holds out the same rows.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -38,6 +37,7 @@ import { loadTf } from '../src/model/tf.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import type { BinnedFeature } from '../src/vertical/binning.js';
 import type { JobEvent } from '../src/wire/messages.js';
+import { sha256 } from '../src/bytes.js';
 
 /** One public data set as the benchmark reads it, and how its columns split between a bank and a bureau. */
 export interface QualityDataset {
@@ -315,7 +315,7 @@ export function writeHorizontalSplit(t: Table, dir: string): { banks: DatasetSpe
 /** Which bank holds a non-held-out row: 45% / 35% / 20% by a hash of the id. */
 export const BANKS = ['bank-a', 'bank-b', 'bank-c'];
 function bankOf(id: string): number {
-  const u = createHash('sha256').update(`quality-bank|${id}`).digest().readUInt32BE(0) / 2 ** 32;
+  const u = sha256(`quality-bank|${id}`).readUInt32BE(0) / 2 ** 32;
   return u < 0.45 ? 0 : u < 0.8 ? 1 : 2;
 }
 

@@ -6,8 +6,7 @@
  */
 import type { VerticalScoreSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
-import { sha256 } from '../src/wire/framing.js';
-import { hex } from '../src/ledger/records.js';
+import { hex, sha256 } from '../src/bytes.js';
 import type { JobContext } from './job-base.js';
 import { VerticalBase, type VerticalResumePoint } from './vertical-run.js';
 

@@ -9,7 +9,8 @@ import protobuf from 'protobufjs';
 import { createHash, randomBytes } from 'node:crypto';
 import { CHANNEL_OPTIONS, coordinatorServiceDefinition, decodeMessage, encodeMessage, FLOW_CONTROL_WINDOW_BYTES, messageType, protoRoot, widenServerWindows } from '../src/wire/proto.js';
 import { connect } from 'node:http2';
-import { CHUNK_BYTES, encodeFrames, Reassembler, sha256, type Frame } from '../src/wire/framing.js';
+import { sha256 } from '../src/bytes.js';
+import { CHUNK_BYTES, encodeFrames, Reassembler, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import { FedcreditError } from '../src/errors.js';
 import type {

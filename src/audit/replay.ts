@@ -12,11 +12,10 @@
  * and the opened PD cells it publishes from the PD histogram (whose sum must be of the published model: its round
  * starts from it), and the scorecard files from the published weights and bins.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLedger } from '../ledger/read.js';
-import { hex } from '../ledger/records.js';
+import { hex, sha256Hex } from '../bytes.js';
 import { CkksEngine } from '../he/ckks.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
 import { applyAggregate } from '../fl/fedavg.js';
@@ -73,8 +72,6 @@ interface BlobRef {
   sha256: Uint8Array;
   size: number;
 }
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 export async function replayLedger(dir: string, opts: { jobId?: string } = {}): Promise<ReplayReport> {
   const ledger = readLedger(dir);
@@ -177,7 +174,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           const start = named('global_weights');
           if (start) {
             const w = toFloat32(await blob(start));
-            if (expectedModel && sha(new Uint8Array(w.buffer)) !== expectedModel) {
+            if (expectedModel && sha256Hex(new Uint8Array(w.buffer)) !== expectedModel) {
               fail(seq, `round ${b.round} starts from a model that is not the one the previous round produced`);
             }
             global = w;
@@ -203,7 +200,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
             contributors.filter((c) => updates.has(c)).map(async (c) => decodeMessage<EncryptedVector>('EncryptedVector', await blob(updates.get(c)!))),
           );
           const logged = named('aggregate')!;
-          const recomputed = vectors.length ? sha(encodeMessage('EncryptedVector', codec.sum(vectors))) : '';
+          const recomputed = vectors.length ? sha256Hex(encodeMessage('EncryptedVector', codec.sum(vectors))) : '';
           current.sumOk = recomputed === hex(logged.sha256);
           if (!current.sumOk) fail(seq, `round ${b.round}: the logged aggregate is not the sum of the logged updates of ${received.join(', ')}`);
           current.contributors = contributors;
@@ -216,7 +213,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           if (current?.purpose !== 'update' || !global) break;
           const values = toFloat64(await blob(named('values')!));
           const next = applyAggregate(global, new Float64Array(values));
-          expectedModel = sha(new Uint8Array(next.buffer));
+          expectedModel = sha256Hex(new Uint8Array(next.buffer));
           break;
         }
         case 'round_closed':
@@ -315,7 +312,7 @@ async function replayJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) =
           job.publishedModel = b.model_sha256;
           const weights = named('weights.bin');
           const weightsBytes = weights ? await blob(weights) : undefined;
-          const weightsOk = weightsBytes ? sha(weightsBytes) === b.model_sha256 : false;
+          const weightsOk = weightsBytes ? sha256Hex(weightsBytes) === b.model_sha256 : false;
           job.publishedModelOk = b.model_sha256 === expectedModel && weightsOk;
           if (!job.publishedModelOk) fail(seq, 'the published model is not the model the logged rounds produce');
           // An evaluation is of the published model: its sum started from that model (checked at its round_opened).

@@ -34,6 +34,7 @@ import { replayReportHtml } from '../audit/report.js';
 import { loadBatchStability, writeJobReport } from '../report/job-report.js';
 import { writeArtifactReport } from '../report/artifact-report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
+import { hex } from '../bytes.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -199,7 +200,7 @@ function buildProgram(): Command {
         const s = await client.getJob(jobId);
         process.stdout.write(
           `${s.jobId}: ${s.state} (${s.stage}) round ${s.roundsDone}/${s.rounds}; participants ${s.participants.join(', ')}\n${s.message}\n` +
-            (s.modelSha256.length ? `model sha256 ${Buffer.from(s.modelSha256).toString('hex')}\n` : ''),
+            (s.modelSha256.length ? `model sha256 ${hex(s.modelSha256)}\n` : ''),
         );
       } finally {
         client.close();

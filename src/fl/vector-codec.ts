@@ -3,13 +3,12 @@
  * comparison and debugging only). Both share one layout, slot-full blocks with a SHA-256 per block, so the
  * coordinator's code path is the same and benchmarks compare like with like.
  */
-import { createHash } from 'node:crypto';
 import { CkksEngine, type CiphertextForm } from '../he/ckks.js';
-import { sha256 } from '../wire/framing.js';
+import { sha256 } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { EncryptedVector, VectorScheme } from '../wire/messages.js';
 
-const PLAINTEXT_FINGERPRINT = createHash('sha256').update('plaintext;float64le').digest();
+const PLAINTEXT_FINGERPRINT = sha256('plaintext;float64le');
 const PLAINTEXT_BLOCK = 4096;
 
 function protocolError(message: string): FedcreditError {

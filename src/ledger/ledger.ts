@@ -16,7 +16,8 @@ import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import { canonicalJson } from './canonical.js';
 import { LedgerError, type Problem } from './errors.js';
 import { fsyncDir, loadOrCreateSigningKey, sign, verifySignature } from './keys.js';
-import { CompactTree, MerkleLevels, equalBytes, leafHash, verifyConsistency } from './merkle.js';
+import { CompactTree, MerkleLevels, leafHash, verifyConsistency } from './merkle.js';
+import { equalBytes, hex, sha256 } from '../bytes.js';
 import {
   BLOBS_DIR,
   checkBlob,
@@ -30,9 +31,7 @@ import {
   encodeLedgerEntry,
   encodeSignedEntry,
   frameRecord,
-  hex,
   scanRecords,
-  sha256,
   treeHeadSignatureInput,
   type BlobRef,
 } from './records.js';

@@ -5,10 +5,9 @@
  *
  * entries.log is a sequence of records  [u32 BE length L][L bytes: SignedEntry][u32 BE CRC-32 of those L bytes].
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
-import { asBuffer } from '../bytes.js';
+import { asBuffer, hex, sha256 } from '../bytes.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
 
 export const LOG_FILE = 'entries.log';
@@ -24,8 +23,6 @@ const MIN_SIGNED_ENTRY = 66;
 
 export const ZERO_HASH: Uint8Array = new Uint8Array(32);
 
-export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-export const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
 
 // CRC-32 (ISO-HDLC, the one of zlib, gzip and PNG). zlib.crc32 exists from Node 20.15; a table fallback otherwise.
 let table: Uint32Array | undefined;

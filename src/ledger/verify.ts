@@ -8,8 +8,9 @@ import { join, relative } from 'node:path';
 import type { Problem } from './errors.js';
 import { verifySignature } from './keys.js';
 import { decodeTreeHead, verifyTreeHead, type SignedTreeHead } from './ledger.js';
-import { CompactTree, EMPTY_ROOT, equalBytes, leafHash } from './merkle.js';
-import { BLOBS_DIR, LOG_FILE, SIGNERS_FILE, TORN_PREFIX, ZERO_HASH, checkBlob, decodeSignedEntry, hex, parseSigners, scanRecords, sha256, type DecodedSigned, type RawRecord } from './records.js';
+import { CompactTree, EMPTY_ROOT, leafHash } from './merkle.js';
+import { hex, sha256, equalBytes } from '../bytes.js';
+import { BLOBS_DIR, LOG_FILE, SIGNERS_FILE, TORN_PREFIX, ZERO_HASH, checkBlob, decodeSignedEntry, parseSigners, scanRecords, type DecodedSigned, type RawRecord } from './records.js';
 
 export type { Problem } from './errors.js';
 

@@ -5,7 +5,6 @@
  * rows exactly as it was trained. A scorecard job adds scorecard.json and scorecard.pmml. Artifacts written before
  * binning existed (no `bins` in the preprocessing) load and score as before.
  */
-import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
@@ -13,6 +12,7 @@ import type { Tf } from './tf.js';
 import type { Preprocessing } from '../wire/messages.js';
 import { applyPreprocessing, selectColumns } from './preprocess.js';
 import { predict } from './network.js';
+import { sha256 } from '../bytes.js';
 
 export interface ModelMetadata {
   format: 'fedcredit-model/1';
@@ -42,7 +42,7 @@ export type ArtifactFiles = Record<string, Uint8Array>;
 
 /** SHA-256 of the flat float32 weights: the model's identity in logs, job status and (later) the audit ledger. */
 export function weightsDigest(flat: Float32Array): Uint8Array {
-  return createHash('sha256').update(new Uint8Array(flat.buffer, flat.byteOffset, flat.byteLength)).digest();
+  return sha256(new Uint8Array(flat.buffer, flat.byteOffset, flat.byteLength));
 }
 
 export async function modelToFiles(tf: Tf, model: TF.LayersModel, metadata: ModelMetadata): Promise<ArtifactFiles> {

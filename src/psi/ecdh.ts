@@ -11,7 +11,7 @@
  * about the scalar. Clamped scalars are multiples of the cofactor 8, so u-coordinates that differ by a low-order
  * component blind to the same value; finding two ids whose hashes do that is as hard as breaking SHA-256.
  */
-import { generateKeyPairSync, hash } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { Worker } from 'node:worker_threads';
 import { rawPrivateKey } from '../crypto/raw-keys.js';
 import { packageRoot } from '../paths.js';
 import { idDigest } from './ids.js';
-import { asBuffer } from '../bytes.js';
+import { asBuffer, sha256 } from '../bytes.js';
 import { blindInPlace, POINT_BYTES, pointCount, SCALAR_BYTES, x25519Backend, type X25519Backend } from './x25519.js';
 
 export { POINT_BYTES };
@@ -44,7 +44,7 @@ export function pointsOfDigests(salt: Uint8Array, records: Uint8Array, stride = 
   for (let i = 0; i < n; i++) {
     const offset = i * POINT_BYTES;
     source.copy(input, salt.length + 1, i * stride, i * stride + POINT_BYTES);
-    hash('sha256', input, 'buffer').copy(out, offset);
+    sha256(input).copy(out, offset);
     out[offset + POINT_BYTES - 1]! &= 0x7f;
   }
   return out;

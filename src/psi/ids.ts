@@ -2,12 +2,12 @@
  * Preparing a party's join keys for private set intersection: both sides must turn the same enterprise into the
  * same string, or the intersection silently misses it.
  */
-import { hash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileAppender, readRecordPieces } from '../data/row-store.js';
 import { RecordSpill, sortedOrder, SPILL_BUCKETS } from '../data/spill.js';
 import { isValidUscc } from '../data/uscc.js';
+import { sha256 } from '../bytes.js';
 
 /** 'uscc': unified social credit codes, checked (shape and check character); 'any': any non-empty string. */
 export type IdFormat = 'uscc' | 'any';
@@ -92,7 +92,7 @@ export function describeIds(ids: PreparedIdSet, format: IdFormat): string {
 
 /** SHA-256 of a normalised id: what the PSI and the held-out split use in place of the id. */
 export function idDigest(normalisedId: string): Buffer {
-  return hash('sha256', normalisedId, 'buffer');
+  return sha256(normalisedId);
 }
 
 export const DIGEST_BYTES = 32;
