@@ -30,7 +30,7 @@ import { loadDataset, type LoadedDataset } from '../src/data/csv.js';
 import type { DatasetSpec } from '../src/data/schema.js';
 import { holdoutOf, splitRows } from '../src/data/split.js';
 import { binaryMetrics } from '../src/metrics.js';
-import { fitCentral } from '../src/model/central.js';
+import { fitCentral } from '../src/fl/central.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
 import { modelFromFiles } from '../src/model/artifact.js';
 import { loadTf } from '../src/model/tf.js';

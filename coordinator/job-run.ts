@@ -15,9 +15,9 @@ import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedav
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
 import { modelToFiles, packArtifact, weightsDigest, writeArtifact } from '../src/model/artifact.js';
-import { preprocessingFromMoments, preprocessingFromSearch, momentsLength, statisticsFromMoments } from '../src/model/preprocess.js';
+import { preprocessingFromMoments, momentsLength, statisticsFromMoments, type Preprocessing } from '../src/model/preprocess.js';
 import { binsFromHistogram, fineEdgesOf, histogramLength, preprocessingFromBins } from '../src/fl/histogram.js';
-import { QUANTILE_RANK_ERROR, QuantileSearch } from '../src/fl/quantile-search.js';
+import { QUANTILE_RANK_ERROR, QuantileSearch, preprocessingFromSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
@@ -27,7 +27,6 @@ import type {
   ContributionRequest,
   EncryptedVector,
   ParticipantMessage,
-  Preprocessing,
   Recipient,
   RoundProgress,
   SumPurpose,

@@ -12,7 +12,7 @@ import { readLedger, type LedgerReadEntry } from '../src/ledger/read.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
 import type { ResumePoint } from './job-run.js';
 import { arbiterKeyFile, type VerticalResumePoint } from './vertical-run.js';
-import type { Preprocessing } from '../src/wire/messages.js';
+import type { Preprocessing } from '../src/model/preprocess.js';
 
 /** An unfinished job: how to continue it, or why it cannot be continued (it is then recorded as failed). */
 export type UnfinishedJob = { jobId: string; submitter: string } & (

@@ -10,7 +10,7 @@ import { signBinding, verifyBinding, type JobBinding, type KeyBinding } from '..
 import { CkksEngine } from '../src/he/ckks.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import { ScoreCells } from '../src/metrics.js';
-import { applyPreprocessing, localMoments, momentsLength, selectColumns } from '../src/model/preprocess.js';
+import { applyPreprocessing, localMoments, momentsLength, selectColumns, type Preprocessing } from '../src/model/preprocess.js';
 import { fineEdgesOf, histogramLength, localHistogram } from '../src/fl/histogram.js';
 import { QuantileSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, localPdHistogram } from '../src/fl/pd-histogram.js';
@@ -18,7 +18,7 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { buildModel, getFlatWeights, logLoss, predict, setFlatWeights, trainOnBlocks, type RowBlocks } from '../src/model/network.js';
 import type { Tf } from '../src/model/tf.js';
 import { seedFrom } from '../src/random.js';
-import type { EncryptedVector, KeyDelivery, KeysPublished, Preprocessing, Recipient, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
+import type { EncryptedVector, KeyDelivery, KeysPublished, Recipient, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
 import { sha256 } from '../src/bytes.js';
 
 /**

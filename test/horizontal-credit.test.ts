@@ -33,7 +33,7 @@ import { readLedger } from '../src/ledger/read.js';
 import { replayLedger } from '../src/audit/replay.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import { FedcreditError } from '../src/errors.js';
-import type { FeatureBins } from '../src/wire/messages.js';
+import type { FeatureBins } from '../src/model/preprocess.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 const SEED = 11;

@@ -13,6 +13,7 @@ import { sha256 } from '../src/bytes.js';
 import { CHUNK_BYTES, encodeFrames, Reassembler, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import { FedcreditError } from '../src/errors.js';
+import type { FeatureBins, Preprocessing } from '../src/model/preprocess.js';
 import type {
   AggregateOpened,
   AggregateReady,
@@ -36,8 +37,6 @@ import type {
   KeysPublished,
   ParticipantFrame,
   ParticipantMessage,
-  FeatureBins,
-  Preprocessing,
   Receipt,
   Recipient,
   PeerEnvelope,

@@ -10,7 +10,7 @@
  */
 import type { readLedger } from '../ledger/read.js';
 import { hex, sha256Hex } from '../bytes.js';
-import type { ReplayJob, ReplayRound } from './replay.js';
+import type { ReplayJob, ReplayRound } from './replay-job.js';
 
 type Entry = ReturnType<typeof readLedger>['entries'][number];
 interface BlobRef {

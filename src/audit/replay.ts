@@ -20,45 +20,17 @@ import { CkksEngine } from '../he/ckks.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
 import { applyAggregate } from '../fl/fedavg.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
-import type { EncryptedVector, Preprocessing } from '../wire/messages.js';
+import type { EncryptedVector } from '../wire/messages.js';
 import { BinningSpec, ScorecardSpec } from '../config/schemas.js';
 import { canonicalJson } from '../ledger/canonical.js';
-import { preprocessingFromMoments, preprocessingFromSearch, statisticsFromMoments } from '../model/preprocess.js';
+import { preprocessingFromMoments, statisticsFromMoments, type Preprocessing } from '../model/preprocess.js';
 import { binsFromHistogram, fineEdgesOf, preprocessingFromBins } from '../fl/histogram.js';
-import { QuantileSearch } from '../fl/quantile-search.js';
+import { QuantileSearch, preprocessingFromSearch } from '../fl/quantile-search.js';
 import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
 import { horizontalScorecard } from '../model/scorecard.js';
 import { errorMessage } from '../errors.js';
 import { replayVerticalJob } from './replay-vertical.js';
-
-export interface ReplayRound {
-  round: number;
-  purpose: string;
-  contributors: string[];
-  rowsByParty: Record<string, number>;
-  trainLoss: number | null;
-  validationAuc: number | null;
-  /** Vertical jobs: the validation KS the epoch recorded. */
-  validationKs?: number | null;
-  /** Vertical jobs: each party's role (guest or host), where horizontal rounds give training rows. */
-  roleByParty?: Record<string, string>;
-  sumOk: boolean;
-  modelOk: boolean | null;
-}
-
-export interface ReplayJob {
-  jobId: string;
-  name: string;
-  purpose: string;
-  submitter: string;
-  state: string;
-  rounds: ReplayRound[];
-  publishedModel: string | null;
-  publishedModelOk: boolean | null;
-  failures: string[];
-  /** Horizontal jobs: each step derived from an opened aggregate, and whether the record matches the derivation. */
-  derived?: Record<string, boolean>;
-}
+import type { ReplayJob, ReplayRound } from './replay-job.js';
 
 export interface ReplayReport {
   ok: boolean;

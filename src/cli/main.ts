@@ -22,7 +22,7 @@ import { startCoordinator } from '../../coordinator/server.js';
 import { ParticipantNode, participantStateDir } from '../../participant/node.js';
 import { readIdList } from '../../participant/vertical-score.js';
 import { Approvals } from '../../participant/approvals.js';
-import { runDemo } from '../demo/run.js';
+import { runDemo } from './demo/run.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
 import { writeVerticalSynth } from '../synth/vertical.js';
 import { loadSynthIntoPostgres } from '../synth/postgres.js';

@@ -29,6 +29,11 @@ export function idHash(id: string): Buffer {
   return sha256(id).subarray(0, ID_HASH_BYTES);
 }
 
+/** SHA-256 of a normalised id: what the PSI and the held-out split use in place of the id. */
+export function idDigest(normalisedId: string): Buffer {
+  return sha256(normalisedId);
+}
+
 export class IdBuckets {
   private readonly spill: RecordSpill;
   private readonly entry = Buffer.alloc(ENTRY_BYTES);

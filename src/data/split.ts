@@ -1,7 +1,6 @@
 import type { LoadedDataset } from './csv.js';
 import type { BlockReader, RowStore } from './row-store.js';
-import { ID_HASH_BYTES, idHash } from './id-buckets.js';
-import { idDigest } from '../psi/ids.js';
+import { ID_HASH_BYTES, idHash, idDigest } from './id-buckets.js';
 import { sha256Concat } from '../bytes.js';
 
 /** Rows of one split, row-major over the chosen features. */

@@ -14,7 +14,7 @@
 import { binCount, binIndex, type BinCounts } from '../credit/binning.js';
 import { settleBins, type BinningSpec } from '../credit/settle.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
-import type { FeatureBins, Preprocessing } from '../wire/messages.js';
+import type { FeatureBins, Preprocessing } from '../model/preprocess.js';
 import { fineEdges, type QuantileSearch } from './quantile-search.js';
 
 /** Every feature's fine-bin edges from the finished quantile search. */

@@ -7,11 +7,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetSpec } from '../data/schema.js';
-import { loadDataset, type LoadReport } from '../data/csv.js';
+import type { LoadReport } from '../data/load-report.js';
+import { loadDataset } from '../data/csv.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { reasonCodes, scoreRecord, type Scorecard } from '../credit/scorecard.js';
-import { readArtifactMetadata } from '../report/artifact-report.js';
-import { loadArtifact } from './artifact.js';
+import { loadArtifact, readArtifactMetadata } from './artifact.js';
 import { loadTf } from './tf.js';
 import { sha256Hex } from '../bytes.js';
 

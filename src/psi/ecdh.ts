@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { rawPrivateKey } from '../crypto/raw-keys.js';
 import { packageRoot } from '../paths.js';
-import { idDigest } from './ids.js';
+import { idDigest } from '../data/id-buckets.js';
 import { asBuffer, sha256 } from '../bytes.js';
 import { blindInPlace, POINT_BYTES, pointCount, SCALAR_BYTES, x25519Backend, type X25519Backend } from './x25519.js';
 

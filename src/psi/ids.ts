@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { FileAppender, readRecordPieces } from '../data/row-store.js';
 import { RecordSpill, sortedOrder, SPILL_BUCKETS } from '../data/spill.js';
 import { isValidUscc } from '../data/uscc.js';
-import { sha256 } from '../bytes.js';
+import { idDigest } from '../data/id-buckets.js';
 
 /** 'uscc': unified social credit codes, checked (shape and check character); 'any': any non-empty string. */
 export type IdFormat = 'uscc' | 'any';
@@ -88,11 +88,6 @@ export function describeIds(ids: PreparedIdSet, format: IdFormat): string {
   if (ids.invalid.count > 0) parts.push(`${ids.invalid.count} invalid (${format} format; e.g. ${ids.invalid.examples.join(', ')})`);
   if (ids.duplicates.count > 0) parts.push(`${ids.duplicates.count} duplicates after normalisation`);
   return parts.join(', ');
-}
-
-/** SHA-256 of a normalised id: what the PSI and the held-out split use in place of the id. */
-export function idDigest(normalisedId: string): Buffer {
-  return sha256(normalisedId);
 }
 
 export const DIGEST_BYTES = 32;
