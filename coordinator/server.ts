@@ -36,7 +36,7 @@ import { finishedJobs, ledgerJobs, unfinishedJobs } from './recovery.js';
 import { FinishedJob } from './finished-job.js';
 import { watchLiveness } from '../src/wire/liveness.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
-import type { Role } from '../src/pki/pki.js';
+import type { Role } from '../src/pki/names.js';
 
 
 /** Largest message a stream may send before its Hello: a Hello is a few hundred bytes. */

@@ -4,7 +4,7 @@
  * fail for; private keys are private; and, end to end, a real mutual-TLS handshake with the coordinator's files
  * accepts a valid participant and refuses revoked, expired, foreign and self-signed clients.
  */
-import 'reflect-metadata'; // before @peculiar/x509 (see src/pki/pki.ts)
+import 'reflect-metadata'; // before @peculiar/x509 (see src/pki/x509.ts)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as x509 from '@peculiar/x509';
 import { KeyObject, X509Certificate, createPrivateKey, webcrypto } from 'node:crypto';
@@ -15,21 +15,10 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
-import {
-  ROLES,
-  initCa,
-  issueCertificate,
-  listIssued,
-  loadTlsMaterial,
-  readIdentity,
-  refreshCrl,
-  requestCertificate,
-  revokeCertificate,
-  signCertificateRequest,
-  verifyPeer,
-  type Role,
-  type TlsMaterial,
-} from '../src/pki/pki.js';
+import { ROLES, type Role } from '../src/pki/names.js';
+import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, signCertificateRequest } from '../src/pki/ca.js';
+import { loadTlsMaterial, requestCertificate, type TlsMaterial } from '../src/pki/identity.js';
+import { readIdentity, verifyPeer } from '../src/pki/verifier.js';
 
 const made: string[] = [];
 async function tempDir(name: string): Promise<string> {

@@ -7,11 +7,11 @@
  * swaps a key for one of its own is caught before anything is sealed to it: it cannot sign for another
  * organisation without that organisation's certificate key.
  *
- * Certificates are ECDSA P-256 (src/pki/pki.ts); signatures are ECDSA with SHA-256 over the statement.
+ * Certificates are ECDSA P-256 (src/pki/names.ts); signatures are ECDSA with SHA-256 over the statement.
  */
 import { sign, verify, type KeyObject, createPrivateKey, X509Certificate } from 'node:crypto';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { verifyPeer } from '../pki/pki.js';
+import { verifyPeer } from '../pki/verifier.js';
 import { hex, sha256, sha256Hex } from '../bytes.js';
 
 /** A key bound to its owner: its certificate (PEM) and its signature over the statement below. */

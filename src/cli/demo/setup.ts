@@ -2,7 +2,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { identityDir, writeFederationPki } from '../../federation/pki-layout.js';
-import { issueCertificate } from '../../pki/pki.js';
+import { issueCertificate } from '../../pki/ca.js';
 import { identityFromDir, type Transport } from '../../wire/transport.js';
 
 /** CA and certificates under `<out>/pki`; returns the submitter's transport (the organisation submitting the job). */

@@ -1,7 +1,8 @@
 /**
- * Federation PKI: one certificate authority per federation, certificates that carry an organisation and a role,
- * and a certificate revocation list (CRL). The files are plain PEM so that gRPC (OpenSSL through Node's `tls`) can
- * use them as they are:
+ * Federation PKI, the certificate authority: one CA per federation, certificates that carry an organisation and a
+ * role, and a certificate revocation list (CRL). An organisation's own key and request are in identity.ts, reading
+ * and checking a peer's certificate in verifier.ts, the names a certificate carries in names.ts. The files are plain
+ * PEM so that gRPC (OpenSSL through Node's `tls`) can use them as they are:
  *
  * ```
  * <ca dir>/ca.pem          CA certificate (give a copy to every party; it is the `ca` of every TLS context)
@@ -27,44 +28,16 @@
  * Errors a user can cause are {@link FedcreditError}s with code CONFIG_INVALID (NOT_FOUND when a revocation selects
  * no certificate); messages name the file or folder and hints give the `fedcredit pki ...` command that fixes it.
  */
-// Must come before @peculiar/x509: its dependency-injection container (tsyringe) throws at load time without the
-// Reflect metadata API ("tsyringe requires a reflect polyfill").
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { CertificateList, CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
-import {
-  KeyObject,
-  X509Certificate as NodeX509Certificate,
-  createPrivateKey,
-  randomBytes,
-  verify as cryptoVerify,
-  webcrypto,
-} from 'node:crypto';
+import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
+import { KeyObject, X509Certificate as NodeX509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
-
-// Use Node's WebCrypto explicitly rather than relying on the library's detection of a global `crypto`.
-x509.cryptoProvider.set(webcrypto);
-
-// ---------------------------------------------------------------------------------------------------------------
-// Public types and constants
-
-/** What a certificate holder may do in the federation. */
-export type Role = 'coordinator' | 'participant' | 'submitter' | 'auditor';
-
-/** Every role, in a stable order. */
-export const ROLES: readonly Role[] = ['coordinator', 'participant', 'submitter', 'auditor'];
-
-/** Organisation names: lowercase letters, digits and hyphens, starting with a letter or digit, at most 63 chars. */
-export const ORGANISATION_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-/** SAN URI prefixes that carry the identity. */
-export const ROLE_URI_PREFIX = 'urn:fedcredit:role:';
-export const ORGANISATION_URI_PREFIX = 'urn:fedcredit:org:';
+import { x509 } from './x509.js';
+import { type Role, ROLE_URI_PREFIX, ORGANISATION_URI_PREFIX, KEY_ALGORITHM, SIGNING_ALGORITHM, identityNames, normaliseSerial, checkOrganisation, checkRole, checkHosts, uniq } from './names.js';
+import { writeFileAtomic, generateKeyPair, exportPrivateKeyPem } from './identity.js';
 
 /** Reasons a certificate can be revoked for (RFC 5280 CRLReason; "unspecified" is deliberately not offered). */
 export type RevocationReason =
@@ -73,30 +46,6 @@ export type RevocationReason =
   | 'superseded'
   | 'cessationOfOperation'
   | 'privilegeWithdrawn';
-
-/** Identity read from a certificate. `serial` is upper-case hex like Node's `PeerCertificate.serialNumber`. */
-export interface PeerIdentity {
-  organisation: string;
-  role: Role;
-  serial: string;
-  notBefore: Date;
-  notAfter: Date;
-  /** SHA-256 fingerprint, colon-separated upper-case hex, like Node's `PeerCertificate.fingerprint256`. */
-  fingerprint256: string;
-}
-
-/** Why {@link verifyPeer} refused a certificate. */
-export type RefusalReason =
-  | 'expired'
-  | 'not-yet-valid'
-  | 'wrong-ca'
-  | 'revoked'
-  | 'self-signed'
-  | 'malformed'
-  /** The CRL given to verifyPeer is expired, not yet valid, not signed by the CA, or unreadable. */
-  | 'crl-invalid';
-
-export type PeerVerdict = { ok: true; identity: PeerIdentity } | { ok: false; reason: RefusalReason; detail: string };
 
 /** One row of `issued.json`. Dates are ISO-8601 strings. */
 export interface IssuedCertificate {
@@ -110,14 +59,6 @@ export interface IssuedCertificate {
   /** Where cert.pem was written: relative to the CA folder when inside it, absolute otherwise. */
   certFile: string;
   revoked?: { at: string; reason: RevocationReason };
-}
-
-/** Buffers ready for `tls.createSecureContext` / `grpc.credentials.createSsl` / `grpc.ServerCredentials.createSsl`. */
-export interface TlsMaterial {
-  ca: Buffer;
-  cert: Buffer;
-  key: Buffer;
-  crl?: Buffer;
 }
 
 /** Paths of the files in a CA folder. */
@@ -139,30 +80,27 @@ export function pkiPaths(dir: string): PkiPaths {
   };
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Defaults
-
 const DEFAULT_CA_NAME = 'fedcredit federation CA';
+
 const DEFAULT_CA_VALIDITY_DAYS = 3650;
+
 const DEFAULT_CERT_VALIDITY_DAYS = 365;
+
 const DEFAULT_CRL_VALIDITY_DAYS = 7;
+
 const DEFAULT_REVOCATION_REASON: RevocationReason = 'privilegeWithdrawn';
+
 /** notBefore and CRL thisUpdate are set this far in the past so that peers with a slightly slow clock accept them. */
 const CLOCK_SKEW_MS = 5 * 60_000;
+
 const DAY_MS = 86_400_000;
 
-const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
-/** Signature algorithms verifyPeer accepts on a CRL, by OID. */
-const CRL_SIGNATURE_HASHES: Record<string, string> = {
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-};
 const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 
 const INDEX_VERSION = 1;
+
 interface PkiIndex {
   version: 1;
   ca: { subject: string; serial: string; notAfter: string };
@@ -171,7 +109,6 @@ interface PkiIndex {
   certificates: IssuedCertificate[];
 }
 
-// ---------------------------------------------------------------------------------------------------------------
 // CA
 
 /**
@@ -272,39 +209,6 @@ export async function issueCertificate(
 }
 
 /**
- * Enrolment where the key never leaves its owner, step 1, on the organisation's own machine: make an ECDSA P-256
- * key (`key.pem`, mode 0600, in a 0700 folder) and a PKCS#10 certificate signing request (`request.csr`) naming
- * the organisation and role the way issued certificates do (subject CN/O/OU and the fedcredit SAN URIs). Only the
- * request goes to the CA's operator; `signCertificateRequest` (`fedcredit pki sign`) answers it with `cert.pem`.
- */
-export async function requestCertificate(outDir: string, opts: { organisation: string; role: Role; hosts?: string[] }): Promise<{ csrFile: string; keyFile: string }> {
-  const organisation = checkOrganisation(opts.organisation);
-  const role = checkRole(opts.role);
-  const hosts = checkHosts(opts.hosts ?? [], role);
-  const dir = resolve(outDir);
-  const keyFile = join(dir, 'key.pem');
-  const csrFile = join(dir, 'request.csr');
-  if (existsSync(keyFile)) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${keyFile} already exists: a certificate request would replace the key of the identity in ${dir}`,
-      'choose an empty folder with --out, or move the old identity away first',
-    );
-  }
-  const keys = await generateKeyPair();
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: [{ CN: [organisation] }, { O: [organisation] }, { OU: [role] }],
-    keys,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [new x509.SubjectAlternativeNameExtension(identityNames(organisation, role, hosts), false)],
-  });
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(keyFile, exportPrivateKeyPem(keys.privateKey), 0o600);
-  await writeFileAtomic(csrFile, csr.toString('pem') + '\n');
-  return { csrFile, keyFile };
-}
-
-/**
  * Enrolment step 2, at the CA: check a certificate signing request (its signature, an ECDSA P-256 key, a fedcredit
  * organisation and role that its subject and SAN agree on, and, when the operator states them, that they are the
  * organisation and role expected) and issue the certificate for its key. Writes `cert.pem` and a copy of `ca.pem`
@@ -390,18 +294,6 @@ async function prepareIssue(dir: string, opts: { organisation: string; role: Rol
     );
   }
   return { organisation, role, hosts, ca, now, notBefore, notAfter };
-}
-
-/** The subject alternative names of an identity: its organisation and role as URIs, and a coordinator's hosts. */
-function identityNames(organisation: string, role: Role, hosts: string[]): x509.JsonGeneralNames {
-  const names: x509.JsonGeneralNames = [
-    { type: 'url', value: ORGANISATION_URI_PREFIX + organisation },
-    { type: 'url', value: ROLE_URI_PREFIX + role },
-  ];
-  if (role === 'coordinator') {
-    for (const host of uniq(['localhost', '127.0.0.1', '::1', ...hosts])) names.push({ type: isIP(host) ? 'ip' : 'dns', value: host });
-  }
-  return names;
 }
 
 /** The CA's certificate for `publicKey` with the identity of `issue`. */
@@ -538,239 +430,6 @@ export async function listIssued(dir: string): Promise<IssuedCertificate[]> {
   return (await readIndex(dir)).certificates;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Reading and verifying peer certificates
-
-/**
- * Read the fedcredit identity from a certificate: PEM (string or Buffer) or DER Buffer, e.g. the `raw` of the
- * `PeerCertificate` gRPC/TLS hands over. Does not verify anything: use {@link verifyPeer} or rely on the TLS handshake.
- *
- * @throws FedcreditError CONFIG_INVALID when the certificate cannot be parsed or lacks (or has contradictory)
- *   organisation/role.
- */
-export function readIdentity(certPem: string | Buffer): PeerIdentity {
-  const nodeCert = parseNodeCert(certPem);
-  const cert = new x509.X509Certificate(nodeCert.raw);
-  const describe = `certificate "${cert.subject}" (serial ${normaliseSerial(nodeCert.serialNumber)})`;
-  const fix = 'issue the certificate with `fedcredit pki issue --org <organisation> --role <role>`';
-
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  const uris = san ? san.names.items.filter((n) => n.type === 'url').map((n) => n.value) : [];
-  const pick = (prefix: string, what: string): string => {
-    const values = uniq(uris.filter((u) => u.startsWith(prefix)).map((u) => u.slice(prefix.length)));
-    if (values.length === 0) {
-      throw new FedcreditError(
-        ErrorCode.CONFIG_INVALID,
-        `${describe} carries no fedcredit ${what} (subject alternative name URI ${prefix}<${what}>)`,
-        fix,
-      );
-    }
-    if (values.length > 1) {
-      throw new FedcreditError(
-        ErrorCode.CONFIG_INVALID,
-        `${describe} carries ${values.length} different ${what}s (${values.join(', ')}); a certificate has exactly one`,
-        fix,
-      );
-    }
-    return values[0]!;
-  };
-  const organisation = pick(ORGANISATION_URI_PREFIX, 'organisation');
-  const role = pick(ROLE_URI_PREFIX, 'role');
-  if (!ORGANISATION_PATTERN.test(organisation)) {
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${describe} has an invalid organisation name ${JSON.stringify(organisation)}`, fix);
-  }
-  if (!(ROLES as readonly string[]).includes(role)) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${describe} has an unknown role ${JSON.stringify(role)} (known: ${ROLES.join(', ')})`,
-      fix,
-    );
-  }
-  // The subject must not contradict the SAN URIs.
-  for (const [field, expected] of [
-    ['O', organisation],
-    ['OU', role],
-  ] as const) {
-    const values = cert.subjectName.getField(field);
-    if (values.some((v) => v !== expected)) {
-      throw new FedcreditError(
-        ErrorCode.CONFIG_INVALID,
-        `${describe} is contradictory: subject ${field}=${values.join('+')} but SAN says ${expected}`,
-        fix,
-      );
-    }
-  }
-  return {
-    organisation,
-    role: role as Role,
-    serial: normaliseSerial(nodeCert.serialNumber),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    fingerprint256: nodeCert.fingerprint256,
-  };
-}
-
-/**
- * Check a peer certificate the way OpenSSL does during the handshake with `ca` (and `crl`) configured: issued and
- * signed by the CA, not self-signed, not revoked by a valid CRL signed by the CA, within its validity period (and the
- * CA within its own), and carrying a fedcredit identity. Meant for logging why a peer was refused, and for tests.
- * Extended key usage (which the TLS stack also checks) is not checked here.
- *
- * `material.ca` may hold several PEM certificates (a bundle); `material.crl` may hold several PEM CRLs.
- *
- * Reasons and the `authorizationError` codes Node reports for the same refusal (Node lets OpenSSL carry on after the
- * first error and reports the last, so a refused certificate can show a later code):
- * - `expired` / `not-yet-valid`: CERT_HAS_EXPIRED / CERT_NOT_YET_VALID
- * - `wrong-ca`: UNABLE_TO_VERIFY_LEAF_SIGNATURE, UNABLE_TO_GET_ISSUER_CERT_LOCALLY, CERT_SIGNATURE_FAILURE
- * - `self-signed`: DEPTH_ZERO_SELF_SIGNED_CERT (UNABLE_TO_GET_CRL when a CRL is configured)
- * - `revoked`: CERT_REVOKED
- * - `crl-invalid`: CRL_HAS_EXPIRED, CRL_NOT_YET_VALID, CRL_SIGNATURE_FAILURE, UNABLE_TO_GET_CRL
- * - `malformed`: the certificate does not parse, or chains to the CA but carries no fedcredit identity
- *
- * @param at the moment to check at (default now).
- * @throws FedcreditError CONFIG_INVALID when `material.ca` holds no readable certificate (a local problem, not the
- *   peer's).
- */
-export function verifyPeer(certPem: Buffer | string, material: { ca: Buffer; crl?: Buffer }, at: Date = new Date()): PeerVerdict {
-  const refuse = (reason: RefusalReason, detail: string): PeerVerdict => ({ ok: false, reason, detail });
-  const caCerts = parseCaBundle(material.ca, 'the CA given to verifyPeer');
-
-  let peer: NodeX509Certificate;
-  try {
-    peer = parseNodeCert(certPem);
-  } catch (err) {
-    return refuse('malformed', err instanceof FedcreditError ? err.message : String(err));
-  }
-  const subject = oneLine(peer.subject);
-  const serial = normaliseSerial(peer.serialNumber);
-
-  // A self-signed certificate (including the CA certificate itself) is never a peer certificate.
-  if (peer.issuer === peer.subject && safeVerify(peer, peer)) {
-    const isCa = caCerts.some((ca) => ca.fingerprint256 === peer.fingerprint256);
-    return refuse(
-      'self-signed',
-      isCa
-        ? `peer presented the federation CA certificate itself (${subject}) instead of a certificate issued by it`
-        : `certificate ${subject} (serial ${serial}) is self-signed, not issued by the federation CA`,
-    );
-  }
-  // Chain: one level, leaf -> CA.
-  const issuer = caCerts.find((ca) => peer.checkIssued(ca) && safeVerify(peer, ca));
-  if (!issuer) {
-    const sameName = caCerts.some((ca) => ca.subject === peer.issuer);
-    return refuse(
-      'wrong-ca',
-      sameName
-        ? `certificate ${subject} (serial ${serial}) names ${oneLine(peer.issuer)} as issuer but was not signed by the federation CA's key (another CA with the same name?)`
-        : `certificate ${subject} (serial ${serial}) was issued by ${oneLine(peer.issuer)}, not by the federation CA ${caCerts.map((c) => oneLine(c.subject)).join(' / ')}`,
-    );
-  }
-
-  let identity: PeerIdentity;
-  try {
-    identity = readIdentity(peer.raw);
-  } catch (err) {
-    return refuse('malformed', err instanceof FedcreditError ? err.message : String(err));
-  }
-
-  // Revocation before validity times, as in OpenSSL's verify_chain (check_revocation precedes internal_verify).
-  if (material.crl) {
-    const crlCheck = checkCrl(material.crl, issuer, at);
-    if (!crlCheck.ok) return refuse('crl-invalid', crlCheck.detail);
-    const entry = crlCheck.crl.entries.find((e) => normaliseSerial(e.serialNumber) === serial);
-    if (entry) {
-      const why = entry.reason !== undefined ? `, reason ${x509.X509CrlReason[entry.reason]}` : '';
-      return refuse(
-        'revoked',
-        `certificate of ${identity.organisation} as ${identity.role} (serial ${serial}) was revoked on ${entry.revocationDate.toISOString()}${why}`,
-      );
-    }
-  }
-
-  const issuerCert = new x509.X509Certificate(issuer.raw);
-  const times: Array<[string, Date, Date]> = [
-    [`the federation CA certificate ${oneLine(issuer.subject)}`, issuerCert.notBefore, issuerCert.notAfter],
-    [`certificate of ${identity.organisation} as ${identity.role} (serial ${serial})`, identity.notBefore, identity.notAfter],
-  ];
-  for (const [what, from, to] of times) {
-    if (at.getTime() < from.getTime()) {
-      return refuse('not-yet-valid', `${what} is not valid before ${from.toISOString()} (checked at ${at.toISOString()})`);
-    }
-    if (at.getTime() > to.getTime()) {
-      return refuse('expired', `${what} expired on ${to.toISOString()} (checked at ${at.toISOString()})`);
-    }
-  }
-  return { ok: true, identity };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// TLS material
-
-/**
- * Read the PEM files a TLS endpoint needs and check they fit together: `ca` holds a certificate, `cert` parses and
- * was issued by `ca`, `key` is a private key matching `cert`, and `crl` (optional) is a PEM `X509 CRL` issued by
- * the CA. Errors name the file and the fix. Expiry is not checked here (see {@link verifyPeer}).
- */
-export function loadTlsMaterial(paths: { ca: string; cert: string; key: string; crl?: string }): TlsMaterial {
-  const issueHint = (file: string) =>
-    `issue a certificate with \`fedcredit pki issue --org <organisation> --role <role>\` and point ${file} at the ` +
-    'files it writes (cert.pem, key.pem, ca.pem)';
-  const ca = readMaterialFile(paths.ca, 'CA certificate', 'copy ca.pem from the federation CA (every issued folder has a copy), or ' + issueHint('the TLS settings'));
-  const cert = readMaterialFile(paths.cert, 'certificate', issueHint('the certificate setting'));
-  const key = readMaterialFile(paths.key, 'private key', issueHint('the key setting'));
-  const crl = paths.crl === undefined ? undefined : readMaterialFile(paths.crl, 'CRL', 'copy crl.pem from the CA folder (`fedcredit pki revoke` and `fedcredit pki refresh-crl` rewrite it)');
-
-  const caCerts = parseCaBundle(ca, paths.ca);
-  let nodeCert: NodeX509Certificate;
-  try {
-    nodeCert = parseNodeCert(cert);
-  } catch {
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${paths.cert} does not hold a PEM certificate`, issueHint(paths.cert));
-  }
-  let keyObject: KeyObject;
-  try {
-    keyObject = createPrivateKey(key);
-  } catch {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${paths.key} does not hold a PEM private key${key.includes('BEGIN CERTIFICATE') ? ' (it holds a certificate: are the key and cert paths swapped?)' : ''}`,
-      issueHint(paths.key),
-    );
-  }
-  if (!nodeCert.checkPrivateKey(keyObject)) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${paths.key} is not the private key of ${paths.cert}`,
-      'use the key.pem written next to that cert.pem by `fedcredit pki issue`',
-    );
-  }
-  if (!caCerts.some((c) => nodeCert.checkIssued(c) && safeVerify(nodeCert, c))) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${paths.cert} (issued by ${oneLine(nodeCert.issuer)}) was not issued by the CA in ${paths.ca} (${caCerts.map((c) => oneLine(c.subject)).join(' / ')})`,
-      'use the ca.pem of the federation CA that issued the certificate; all parties of a federation share one CA',
-    );
-  }
-  if (crl) {
-    const text = crl.toString('utf8');
-    if (!text.includes('-----BEGIN X509 CRL-----')) {
-      throw new FedcreditError(
-        ErrorCode.CONFIG_INVALID,
-        `${paths.crl} is not a PEM CRL (no "-----BEGIN X509 CRL-----" block)`,
-        'copy crl.pem from the federation CA folder',
-      );
-    }
-    const check = checkCrlIssuer(crl, caCerts);
-    if (!check.ok) {
-      throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${paths.crl}: ${check.detail}`, 'copy crl.pem from the folder of the CA in ' + paths.ca);
-    }
-  }
-  return crl ? { ca, cert, key, crl } : { ca, cert, key };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Internals
-
 interface LoadedCa {
   cert: x509.X509Certificate;
   certPem: string;
@@ -856,19 +515,6 @@ async function writeIndex(file: string, index: PkiIndex): Promise<void> {
   await writeFileAtomic(file, JSON.stringify(index, null, 2) + '\n');
 }
 
-/** Write via a temporary file and rename, so readers never see a half-written file. */
-async function writeFileAtomic(file: string, data: string, mode = 0o644): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, data, { mode, flag: 'wx' });
-    await chmod(tmp, mode); // the umask may have removed bits; never adds any
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 async function buildCrl(
   caCert: x509.X509Certificate,
   signingKey: webcrypto.CryptoKey,
@@ -905,127 +551,6 @@ async function authorityKeyIdentifier(caCert: x509.X509Certificate): Promise<x50
   return ski ? new x509.AuthorityKeyIdentifierExtension(ski.keyId) : x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey);
 }
 
-type CrlCheck = { ok: true; crl: x509.X509Crl } | { ok: false; detail: string };
-
-/** Find the CRL issued by `issuer` in a PEM bundle and check its signature and validity at `at`. */
-function checkCrl(crlBytes: Buffer, issuer: NodeX509Certificate, at: Date): CrlCheck {
-  const found = checkCrlIssuer(crlBytes, [issuer]);
-  if (!found.ok) return found;
-  const { crl, der } = found;
-  if (at.getTime() < crl.thisUpdate.getTime()) {
-    return { ok: false, detail: `the CRL is not valid before ${crl.thisUpdate.toISOString()} (checked at ${at.toISOString()})` };
-  }
-  if (crl.nextUpdate && at.getTime() > crl.nextUpdate.getTime()) {
-    return {
-      ok: false,
-      detail: `the CRL expired on ${crl.nextUpdate.toISOString()} (checked at ${at.toISOString()}); re-sign it with \`fedcredit pki refresh-crl\``,
-    };
-  }
-  let list: CertificateList;
-  try {
-    list = AsnConvert.parse(der, CertificateList);
-  } catch (err) {
-    return { ok: false, detail: `the CRL cannot be parsed: ${(err as Error).message}` };
-  }
-  const hash = CRL_SIGNATURE_HASHES[list.signatureAlgorithm.algorithm];
-  if (!hash || !list.tbsCertListRaw) {
-    return { ok: false, detail: `the CRL is signed with an unsupported algorithm ${list.signatureAlgorithm.algorithm}` };
-  }
-  const signatureOk = cryptoVerify(hash, Buffer.from(list.tbsCertListRaw), issuer.publicKey, Buffer.from(list.signature));
-  if (!signatureOk) return { ok: false, detail: `the CRL's signature does not verify with the key of ${oneLine(issuer.subject)}` };
-  return { ok: true, crl };
-}
-
-function checkCrlIssuer(
-  crlBytes: Buffer,
-  caCerts: NodeX509Certificate[],
-): { ok: true; crl: x509.X509Crl; der: ArrayBuffer } | { ok: false; detail: string } {
-  let ders: ArrayBuffer[];
-  const text = crlBytes.toString('latin1');
-  if (text.includes('-----BEGIN')) {
-    ders = x509.PemConverter.decodeWithHeaders(text)
-      .filter((p) => p.type === 'X509 CRL' || p.type === 'CRL')
-      .map((p) => p.rawData);
-  } else {
-    ders = [crlBytes.buffer.slice(crlBytes.byteOffset, crlBytes.byteOffset + crlBytes.byteLength) as ArrayBuffer];
-  }
-  if (ders.length === 0) return { ok: false, detail: 'no CRL found (expected a "-----BEGIN X509 CRL-----" block)' };
-  const crls: Array<{ crl: x509.X509Crl; der: ArrayBuffer }> = [];
-  for (const der of ders) {
-    try {
-      crls.push({ crl: new x509.X509Crl(der), der });
-    } catch (err) {
-      return { ok: false, detail: `the CRL cannot be parsed: ${(err as Error).message}` };
-    }
-  }
-  for (const ca of caCerts) {
-    const caName = new x509.X509Certificate(ca.raw).subjectName.toArrayBuffer();
-    const match = crls.find(({ crl }) => Buffer.from(crl.issuerName.toArrayBuffer()).equals(Buffer.from(caName)));
-    if (match) return { ok: true, ...match };
-  }
-  return {
-    ok: false,
-    detail: `no CRL issued by the CA (CRL issuer${crls.length > 1 ? 's' : ''}: ${crls.map(({ crl }) => crl.issuer).join(' / ')}; CA: ${caCerts.map((c) => oneLine(c.subject)).join(' / ')})`,
-  };
-}
-
-function parseCaBundle(ca: Buffer, source: string): NodeX509Certificate[] {
-  const text = ca.toString('latin1');
-  const certs: NodeX509Certificate[] = [];
-  try {
-    if (text.includes('-----BEGIN')) {
-      for (const block of x509.PemConverter.decodeWithHeaders(text)) {
-        if (block.type === 'CERTIFICATE') certs.push(new NodeX509Certificate(Buffer.from(block.rawData)));
-      }
-    } else {
-      certs.push(new NodeX509Certificate(ca));
-    }
-  } catch (err) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${source} holds an unreadable certificate: ${(err as Error).message}`,
-      'use the ca.pem written by `fedcredit pki init` (each issued folder has a copy)',
-    );
-  }
-  if (certs.length === 0) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${source} holds no PEM certificate`,
-      'use the ca.pem written by `fedcredit pki init` (each issued folder has a copy)',
-    );
-  }
-  return certs;
-}
-
-function parseNodeCert(input: string | Buffer): NodeX509Certificate {
-  try {
-    return new NodeX509Certificate(input);
-  } catch (err) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `not an X.509 certificate (PEM or DER): ${(err as Error).message}`,
-      'pass the PEM certificate written by `fedcredit pki issue`, or the DER bytes of a TLS peer certificate',
-    );
-  }
-}
-
-function readMaterialFile(file: string, what: string, hint: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'does not exist'
-        : code === 'EACCES'
-          ? 'is not readable (permission denied)'
-          : code === 'EISDIR'
-            ? 'is a folder, not a file'
-            : `cannot be read (${code ?? String(err)})`;
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `TLS ${what} file ${file} ${why}`, hint);
-  }
-}
-
 function refuseToReplaceLiveCertificate(certFile: string, index: PkiIndex, now: Date): void {
   if (!existsSync(certFile)) return;
   let serial: string;
@@ -1046,77 +571,11 @@ function refuseToReplaceLiveCertificate(certFile: string, index: PkiIndex, now: 
   );
 }
 
-async function generateKeyPair(): Promise<webcrypto.CryptoKeyPair> {
-  return webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
-}
-
-function exportPrivateKeyPem(key: webcrypto.CryptoKey): string {
-  return KeyObject.from(key).export({ type: 'pkcs8', format: 'pem' }) as string;
-}
-
 /** 16 random bytes, positive and without a leading zero byte, so its DER form and Node's hex agree. */
 function newSerial(): string {
   const bytes = randomBytes(16);
   bytes[0] = bytes[0]! & 0x7f || 0x01;
   return bytes.toString('hex').toUpperCase();
-}
-
-/**
- * The form Node's `serialNumber` uses (OpenSSL's BN_bn2hex): upper-case hex, two digits per byte, no leading zero
- * bytes. Accepts any case, colons, and leading zeros.
- */
-function normaliseSerial(serial: string): string {
-  const hex = serial.replace(/[:\s]/g, '').toUpperCase().replace(/^0+/, '');
-  if (hex === '') return '00';
-  return hex.length % 2 === 1 ? '0' + hex : hex;
-}
-
-function safeVerify(cert: NodeX509Certificate, issuer: NodeX509Certificate): boolean {
-  try {
-    return cert.verify(issuer.publicKey);
-  } catch {
-    return false;
-  }
-}
-
-function checkOrganisation(organisation: unknown): string {
-  if (typeof organisation !== 'string' || !ORGANISATION_PATTERN.test(organisation)) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `invalid organisation name ${JSON.stringify(organisation)}: it must match ${ORGANISATION_PATTERN.source}`,
-      'use 1 to 63 lowercase letters, digits and hyphens, starting with a letter or digit (e.g. "bank-a")',
-    );
-  }
-  return organisation;
-}
-
-function checkRole(role: unknown): Role {
-  if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) {
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `invalid role ${JSON.stringify(role)}`, `use one of ${ROLES.join(', ')}`);
-  }
-  return role as Role;
-}
-
-const DNS_NAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
-
-function checkHosts(hosts: string[], role: Role): string[] {
-  if (hosts.length > 0 && role !== 'coordinator') {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `hosts (${hosts.join(', ')}) were given for a ${role} certificate; only the coordinator is a TLS server`,
-      'drop the hosts, or issue a coordinator certificate',
-    );
-  }
-  for (const host of hosts) {
-    if (!isIP(host) && !DNS_NAME.test(host)) {
-      throw new FedcreditError(
-        ErrorCode.CONFIG_INVALID,
-        `invalid host ${JSON.stringify(host)}: not a DNS name or IP address`,
-        'pass the names and addresses participants use to reach the coordinator, e.g. coordinator.example.org or 10.0.0.5 (no port, no scheme)',
-      );
-    }
-  }
-  return hosts.map((h) => (isIP(h) ? h : h.toLowerCase()));
 }
 
 function checkDays(days: number, what: string): number {
@@ -1135,12 +594,4 @@ function checkDate(date: Date | undefined, what: string): Date | undefined {
 
 function floorToSecond(date: Date): Date {
   return new Date(Math.floor(date.getTime() / 1000) * 1000);
-}
-
-function oneLine(name: string): string {
-  return name.split('\n').join(', ');
-}
-
-function uniq<T>(values: T[]): T[] {
-  return [...new Set(values)];
 }
