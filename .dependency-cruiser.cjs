@@ -26,9 +26,9 @@ const LAYERS = [
   ['src/cli', 'bench'],
 ];
 
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** A folder's modules, or a root file itself. */
-const pathOf = (entry) => (entry.endsWith('.ts') ? `^${escape(entry)}$` : `^${escape(entry)}/`);
+const pathOf = (entry) => (entry.endsWith('.ts') ? `^${escapeRegExp(entry)}$` : `^${escapeRegExp(entry)}/`);
 const anyOf = (entries) => entries.map(pathOf).join('|');
 const listed = anyOf(LAYERS.flat());
 

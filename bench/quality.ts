@@ -363,7 +363,7 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
       const held = await loadDataset(split.holdout);
       const job = horizontalQualityJob(`quality-${d.key}-horizontal`, BANKS);
       const fed = await EphemeralFederation.start(BANKS.map((name, i) => ({ name, data: specs[i]! })), { prefix: 'fedcredit-bench-' });
-      let federated;
+      let federated: ReturnType<typeof binaryMetrics>;
       const noBinning: number[] = [];
       try {
         const run = await runJob(fed, job);

@@ -62,7 +62,7 @@ export class ScoreRun extends VerticalBase {
       const file = { ids_file: this.spec.ids_file, id_format: this.spec.id_format ?? null, step_timeout_s: this.spec.step_timeout_s, grace_period_s: this.spec.grace_period_s };
       if (!this.replay) await this.record('job_submitted', { name: this.spec.name, kind: this.spec.kind, purpose: this.spec.purpose, submitter: this.submitter, model_job: this.spec.model_job, guest: this.spec.guest, hosts: this.spec.hosts, ...file });
       const m = this.model;
-      if (!m || m.kind !== 'vertical-lr' || m.state !== 'succeeded') {
+      if (m?.kind !== 'vertical-lr' || m.state !== 'succeeded') {
         throw new FedcreditError(
           ErrorCode.NOT_FOUND,
           m ? `job ${this.spec.model_job} is a ${m.kind} job in state ${m.state}, not a finished vertical-lr job` : `this coordinator knows no job ${this.spec.model_job}`,

@@ -306,7 +306,7 @@ export class CoordinatorService implements SessionRegistry {
    */
   private checkReceipt(org: string, bytes: Uint8Array | undefined): { ok: true; proof: Uint8Array[] } | { ok: false; message: string } {
     if (!bytes || bytes.length === 0) return { ok: true, proof: [] };
-    let head;
+    let head: ReturnType<typeof decodeTreeHead>;
     try {
       head = decodeTreeHead(bytes);
     } catch (err) {
@@ -353,7 +353,7 @@ export class CoordinatorService implements SessionRegistry {
 
   private receiptHeard(org: string): void {
     const awaited = this.receiptsAwaited;
-    if (!awaited || !awaited.orgs.delete(org) || awaited.orgs.size > 0) return;
+    if (!awaited?.orgs.delete(org) || awaited.orgs.size > 0) return;
     clearTimeout(awaited.timer);
     this.receiptsAwaited = undefined;
     this.log.info('every awaited participant showed a receipt consistent with the ledger');

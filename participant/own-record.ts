@@ -112,7 +112,7 @@ export class OwnRecord {
 export function ledgerRollback(org: string, held: Uint8Array | undefined, treeHead: Uint8Array, proof: Uint8Array[]): FedcreditError | undefined {
   if (!held || treeHead.length === 0) return undefined;
   const mine = decodeTreeHead(held);
-  let theirs;
+  let theirs: ReturnType<typeof decodeTreeHead>;
   try {
     theirs = decodeTreeHead(treeHead);
   } catch (err) {

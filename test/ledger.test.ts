@@ -453,7 +453,10 @@ describe('receipts against a reopened ledger (no rollback)', () => {
     await ledger.append(event(0));
     ledger.holdAppends();
     let done = false;
-    const held = ledger.append(event(1)).then((r) => ((done = true), r));
+    const held = ledger.append(event(1)).then((r) => {
+      done = true;
+      return r;
+    });
     await new Promise((r) => setTimeout(r, 50));
     expect(done).toBe(false);
     expect(ledger.size).toBe(1);

@@ -3,7 +3,7 @@
  * comparison and debugging only). Both share one layout, slot-full blocks with a SHA-256 per block, so the
  * coordinator's code path is the same and benchmarks compare like with like.
  */
-import { CkksEngine, type CiphertextForm } from '../he/ckks.js';
+import type { CkksEngine, CiphertextForm } from '../he/ckks.js';
 import { sha256 } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { EncryptedVector, VectorScheme } from '../wire/messages.js';

@@ -939,7 +939,7 @@ export class CkksEngine {
     if (weights.every((w) => w === 0)) throw new RangeError('every weight is zero');
     const expected: CiphertextExpectation = { scale: scales.partial, level: 0, what: 'a fresh public-key encryption of a partial score' };
     const { encoder, evaluator } = this.tools();
-    let acc: CipherText | undefined = this.loadCanonical(partials[0]!, expected);
+    const acc: CipherText | undefined = this.loadCanonical(partials[0]!, expected);
     let weightPlain: PlainText | undefined;
     let offsetPlain: PlainText | undefined;
     let rescaled: CipherText | undefined = this.seal.CipherText();

@@ -150,7 +150,7 @@ export class Ledger {
       let lastUnixMs = 0;
       for (const rec of scan.records) {
         if (!rec.crcOk) throw damaged(rec.index, 'changed', `its record at byte ${rec.offset} fails its CRC-32`);
-        let entry;
+        let entry: ReturnType<typeof decodeSignedEntry>['entry'];
         try {
           entry = decodeSignedEntry(rec.payload).entry;
         } catch (err) {

@@ -3,7 +3,7 @@
  * signers.json, and reports the first thing wrong, by entry sequence number. docs/audit-ledger.md, "Verification",
  * is the algorithm in prose; this file follows it step by step.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Problem } from './errors.js';
 import { verifySignature } from './keys.js';
@@ -202,7 +202,7 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
     }
     // Position: seq and prev_hash place the entry right after the previous one.
     if (entry.seq > i) {
-      const later = records.findIndex((r, j) => j > i && decodeAt(j)?.entry.seq === i);
+      const later = records.findIndex((_r, j) => j > i && decodeAt(j)?.entry.seq === i);
       if (later >= 0) return { seq: i, problem: 'reordered', detail: `entries are out of order: ${after} the log holds entry ${entry.seq}, and entry ${i} comes later (record ${later})` };
       return { seq: i, problem: 'missing', detail: entry.seq === i + 1 ? `entry ${i} is missing: ${after} the log holds entry ${entry.seq}` : `entries ${i}..${entry.seq - 1} are missing: ${after} the log holds entry ${entry.seq}` };
     }
@@ -237,7 +237,7 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
 function collectReceipts(root: string, warnings: string[]): Receipt[] {
   const out: Receipt[] = [];
   const walk = (dir: string) => {
-    let names;
+    let names: Dirent[];
     try {
       names = readdirSync(dir, { withFileTypes: true });
     } catch (err) {

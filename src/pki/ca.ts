@@ -30,7 +30,7 @@
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
-import { KeyObject, X509Certificate as NodeX509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { type KeyObject, X509Certificate as NodeX509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
@@ -40,12 +40,7 @@ import { type Role, ROLE_URI_PREFIX, ORGANISATION_URI_PREFIX, KEY_ALGORITHM, SIG
 import { writeFileAtomic, generateKeyPair, exportPrivateKeyPem } from './identity.js';
 
 /** Reasons a certificate can be revoked for (RFC 5280 CRLReason; "unspecified" is deliberately not offered). */
-export type RevocationReason =
-  | 'keyCompromise'
-  | 'affiliationChanged'
-  | 'superseded'
-  | 'cessationOfOperation'
-  | 'privilegeWithdrawn';
+export type RevocationReason = 'keyCompromise' | 'affiliationChanged' | 'superseded' | 'cessationOfOperation' | 'privilegeWithdrawn';
 
 /** One row of `issued.json`. Dates are ISO-8601 strings. */
 export interface IssuedCertificate {
@@ -125,8 +120,7 @@ export async function initCa(dir: string, opts: { name?: string; validityDays?: 
     throw new FedcreditError(
       ErrorCode.CONFIG_INVALID,
       `a certificate authority already exists in ${dir} (found ${existing.map((f) => relative(dir, f)).join(', ')})`,
-      `use the CA in ${dir} as it is (\`fedcredit pki issue\` issues more certificates), or pass another folder; ` +
-        `deleting ${dir} to start over invalidates every certificate it issued`,
+      `use the CA in ${dir} as it is (\`fedcredit pki issue\` issues more certificates), or pass another folder; ` + `deleting ${dir} to start over invalidates every certificate it issued`,
     );
   }
   const name = opts.name ?? DEFAULT_CA_NAME;
@@ -219,7 +213,12 @@ export async function signCertificateRequest(
   csrPem: string,
   opts: { expect?: { organisation?: string; role?: Role }; validityDays?: number; outDir?: string } = {},
 ): Promise<{ certFile: string; caFile: string; serial: string; organisation: string; role: Role }> {
-  const bad = (why: string) => new FedcreditError(ErrorCode.CONFIG_INVALID, `the certificate request ${why}`, 'make a new request with `fedcredit pki request --org <organisation> --role <role> --out <folder>` and send its request.csr');
+  const bad = (why: string) =>
+    new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      `the certificate request ${why}`,
+      'make a new request with `fedcredit pki request --org <organisation> --role <role> --out <folder>` and send its request.csr',
+    );
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -239,16 +238,29 @@ export async function signCertificateRequest(
   };
   const organisation = checkOrganisation(one(ORGANISATION_URI_PREFIX, 'organisation'));
   const role = checkRole(one(ROLE_URI_PREFIX, 'role'));
-  for (const [field, value] of [['O', organisation], ['OU', role]] as const) {
+  for (const [field, value] of [
+    ['O', organisation],
+    ['OU', role],
+  ] as const) {
     if (csr.subjectName.getField(field).some((v) => v !== value)) throw bad(`is contradictory: subject ${field}=${csr.subjectName.getField(field).join('+')} but its SAN says ${value}`);
   }
   const expected = opts.expect ?? {};
-  for (const [what, want, got] of [['organisation', expected.organisation, organisation], ['role', expected.role, role]] as const) {
+  for (const [what, want, got] of [
+    ['organisation', expected.organisation, organisation],
+    ['role', expected.role, role],
+  ] as const) {
     if (want !== undefined && want !== got) {
-      throw new FedcreditError(ErrorCode.CONFIG_INVALID, `the certificate request is for ${what} ${got}, not ${want} as the CA operator expected`, 'refuse it and ask the requester why; sign only requests you can account for');
+      throw new FedcreditError(
+        ErrorCode.CONFIG_INVALID,
+        `the certificate request is for ${what} ${got}, not ${want} as the CA operator expected`,
+        'refuse it and ask the requester why; sign only requests you can account for',
+      );
     }
   }
-  const hosts = names.filter((n) => n.type === 'dns' || n.type === 'ip').map((n) => n.value).filter((h) => !['localhost', '127.0.0.1', '::1'].includes(h));
+  const hosts = names
+    .filter((n) => n.type === 'dns' || n.type === 'ip')
+    .map((n) => n.value)
+    .filter((h) => !['localhost', '127.0.0.1', '::1'].includes(h));
   const issue = await prepareIssue(dir, { organisation, role, hosts, validityDays: opts.validityDays });
   const outDir = resolve(opts.outDir ?? join(pkiPaths(dir).issuedDir, `${organisation}-${role}`));
   refuseToReplaceLiveCertificate(join(outDir, 'cert.pem'), issue.ca.index, issue.now);
@@ -275,10 +287,7 @@ async function prepareIssue(dir: string, opts: { organisation: string; role: Rol
   const ca = await loadCa(dir);
   const now = floorToSecond(new Date());
   const notBefore = floorToSecond(checkDate(opts.notBefore, 'notBefore') ?? new Date(now.getTime() - CLOCK_SKEW_MS));
-  const notAfter = floorToSecond(
-    checkDate(opts.notAfter, 'notAfter') ??
-      new Date(now.getTime() + checkDays(opts.validityDays ?? DEFAULT_CERT_VALIDITY_DAYS, 'validityDays') * DAY_MS),
-  );
+  const notAfter = floorToSecond(checkDate(opts.notAfter, 'notAfter') ?? new Date(now.getTime() + checkDays(opts.validityDays ?? DEFAULT_CERT_VALIDITY_DAYS, 'validityDays') * DAY_MS));
   if (notAfter.getTime() <= notBefore.getTime()) {
     throw new FedcreditError(
       ErrorCode.CONFIG_INVALID,
@@ -409,10 +418,7 @@ export async function revokeCertificate(
  * Re-sign crl.pem with the same revoked serials, a fresh thisUpdate/nextUpdate and the next CRL number. Run it before
  * the current CRL's nextUpdate: OpenSSL refuses every handshake once a configured CRL has expired.
  */
-export async function refreshCrl(
-  dir: string,
-  opts: { crlValidityDays?: number; now?: Date } = {},
-): Promise<{ crlFile: string; crlNumber: number; thisUpdate: Date; nextUpdate: Date }> {
+export async function refreshCrl(dir: string, opts: { crlValidityDays?: number; now?: Date } = {}): Promise<{ crlFile: string; crlNumber: number; thisUpdate: Date; nextUpdate: Date }> {
   const crlValidityDays = checkDays(opts.crlValidityDays ?? DEFAULT_CRL_VALIDITY_DAYS, 'crlValidityDays');
   const ca = await loadCa(dir);
   const now = floorToSecond(opts.now ?? new Date());
@@ -447,9 +453,7 @@ async function loadCa(dir: string): Promise<LoadedCa> {
       const code = (err as NodeJS.ErrnoException).code;
       throw new FedcreditError(
         ErrorCode.CONFIG_INVALID,
-        code === 'ENOENT'
-          ? `no certificate authority in ${dir}: ${what} ${file} does not exist`
-          : `cannot read ${what} ${file}: ${code ?? String(err)}`,
+        code === 'ENOENT' ? `no certificate authority in ${dir}: ${what} ${file} does not exist` : `cannot read ${what} ${file}: ${code ?? String(err)}`,
         code === 'ENOENT' ? initHint : `check the permissions of ${file}`,
       );
     }
@@ -515,13 +519,7 @@ async function writeIndex(file: string, index: PkiIndex): Promise<void> {
   await writeFileAtomic(file, JSON.stringify(index, null, 2) + '\n');
 }
 
-async function buildCrl(
-  caCert: x509.X509Certificate,
-  signingKey: webcrypto.CryptoKey,
-  index: PkiIndex,
-  now: Date,
-  validityDays: number,
-): Promise<string> {
+async function buildCrl(caCert: x509.X509Certificate, signingKey: webcrypto.CryptoKey, index: PkiIndex, now: Date, validityDays: number): Promise<string> {
   const thisUpdate = new Date(now.getTime() - CLOCK_SKEW_MS);
   const crl = await x509.X509CrlGenerator.create({
     issuer: caCert.subjectName,
@@ -529,10 +527,7 @@ async function buildCrl(
     nextUpdate: new Date(now.getTime() + validityDays * DAY_MS),
     signingKey,
     signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [
-      await authorityKeyIdentifier(caCert),
-      new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(index.crlNumber))),
-    ],
+    extensions: [await authorityKeyIdentifier(caCert), new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(index.crlNumber)))],
     entries: index.certificates
       .filter((c) => c.revoked)
       .map((c) => ({

@@ -3,7 +3,7 @@
  * machine: only the request travels to the CA), and the TLS material (CA, certificate, key, CRL) loaded and checked
  * to fit together.
  */
-import { KeyObject, X509Certificate as NodeX509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { KeyObject, type X509Certificate as NodeX509Certificate, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -59,9 +59,7 @@ export async function requestCertificate(outDir: string, opts: { organisation: s
  * the CA. Errors name the file and the fix. Expiry is not checked here (see {@link verifyPeer}).
  */
 export function loadTlsMaterial(paths: { ca: string; cert: string; key: string; crl?: string }): TlsMaterial {
-  const issueHint = (file: string) =>
-    `issue a certificate with \`fedcredit pki issue --org <organisation> --role <role>\` and point ${file} at the ` +
-    'files it writes (cert.pem, key.pem, ca.pem)';
+  const issueHint = (file: string) => `issue a certificate with \`fedcredit pki issue --org <organisation> --role <role>\` and point ${file} at the ` + 'files it writes (cert.pem, key.pem, ca.pem)';
   const ca = readMaterialFile(paths.ca, 'CA certificate', 'copy ca.pem from the federation CA (every issued folder has a copy), or ' + issueHint('the TLS settings'));
   const cert = readMaterialFile(paths.cert, 'certificate', issueHint('the certificate setting'));
   const key = readMaterialFile(paths.key, 'private key', issueHint('the key setting'));
@@ -85,11 +83,7 @@ export function loadTlsMaterial(paths: { ca: string; cert: string; key: string; 
     );
   }
   if (!nodeCert.checkPrivateKey(keyObject)) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${paths.key} is not the private key of ${paths.cert}`,
-      'use the key.pem written next to that cert.pem by `fedcredit pki issue`',
-    );
+    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${paths.key} is not the private key of ${paths.cert}`, 'use the key.pem written next to that cert.pem by `fedcredit pki issue`');
   }
   if (!caCerts.some((c) => nodeCert.checkIssued(c) && safeVerify(nodeCert, c))) {
     throw new FedcreditError(
@@ -101,11 +95,7 @@ export function loadTlsMaterial(paths: { ca: string; cert: string; key: string; 
   if (crl) {
     const text = crl.toString('utf8');
     if (!text.includes('-----BEGIN X509 CRL-----')) {
-      throw new FedcreditError(
-        ErrorCode.CONFIG_INVALID,
-        `${paths.crl} is not a PEM CRL (no "-----BEGIN X509 CRL-----" block)`,
-        'copy crl.pem from the federation CA folder',
-      );
+      throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${paths.crl} is not a PEM CRL (no "-----BEGIN X509 CRL-----" block)`, 'copy crl.pem from the federation CA folder');
     }
     const check = checkCrlIssuer(crl, caCerts);
     if (!check.ok) {
@@ -134,13 +124,7 @@ function readMaterialFile(file: string, what: string, hint: string): Buffer {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
-      code === 'ENOENT'
-        ? 'does not exist'
-        : code === 'EACCES'
-          ? 'is not readable (permission denied)'
-          : code === 'EISDIR'
-            ? 'is a folder, not a file'
-            : `cannot be read (${code ?? String(err)})`;
+      code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot be read (${code ?? String(err)})`;
     throw new FedcreditError(ErrorCode.CONFIG_INVALID, `TLS ${what} file ${file} ${why}`, hint);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { x509 } from './x509.js';
+import type { x509 } from './x509.js';
 
 /** What a certificate holder may do in the federation. */
 export type Role = 'coordinator' | 'participant' | 'submitter' | 'auditor';

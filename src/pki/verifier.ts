@@ -58,18 +58,10 @@ export function readIdentity(certPem: string | Buffer): PeerIdentity {
   const pick = (prefix: string, what: string): string => {
     const values = uniq(uris.filter((u) => u.startsWith(prefix)).map((u) => u.slice(prefix.length)));
     if (values.length === 0) {
-      throw new FedcreditError(
-        ErrorCode.CONFIG_INVALID,
-        `${describe} carries no fedcredit ${what} (subject alternative name URI ${prefix}<${what}>)`,
-        fix,
-      );
+      throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${describe} carries no fedcredit ${what} (subject alternative name URI ${prefix}<${what}>)`, fix);
     }
     if (values.length > 1) {
-      throw new FedcreditError(
-        ErrorCode.CONFIG_INVALID,
-        `${describe} carries ${values.length} different ${what}s (${values.join(', ')}); a certificate has exactly one`,
-        fix,
-      );
+      throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${describe} carries ${values.length} different ${what}s (${values.join(', ')}); a certificate has exactly one`, fix);
     }
     return values[0]!;
   };
@@ -79,11 +71,7 @@ export function readIdentity(certPem: string | Buffer): PeerIdentity {
     throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${describe} has an invalid organisation name ${JSON.stringify(organisation)}`, fix);
   }
   if (!(ROLES as readonly string[]).includes(role)) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${describe} has an unknown role ${JSON.stringify(role)} (known: ${ROLES.join(', ')})`,
-      fix,
-    );
+    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${describe} has an unknown role ${JSON.stringify(role)} (known: ${ROLES.join(', ')})`, fix);
   }
   // The subject must not contradict the SAN URIs.
   for (const [field, expected] of [
@@ -92,11 +80,7 @@ export function readIdentity(certPem: string | Buffer): PeerIdentity {
   ] as const) {
     const values = cert.subjectName.getField(field);
     if (values.some((v) => v !== expected)) {
-      throw new FedcreditError(
-        ErrorCode.CONFIG_INVALID,
-        `${describe} is contradictory: subject ${field}=${values.join('+')} but SAN says ${expected}`,
-        fix,
-      );
+      throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${describe} is contradictory: subject ${field}=${values.join('+')} but SAN says ${expected}`, fix);
     }
   }
   return {
@@ -179,10 +163,7 @@ export function verifyPeer(certPem: Buffer | string, material: { ca: Buffer; crl
     const entry = crlCheck.crl.entries.find((e) => normaliseSerial(e.serialNumber) === serial);
     if (entry) {
       const why = entry.reason !== undefined ? `, reason ${x509.X509CrlReason[entry.reason]}` : '';
-      return refuse(
-        'revoked',
-        `certificate of ${identity.organisation} as ${identity.role} (serial ${serial}) was revoked on ${entry.revocationDate.toISOString()}${why}`,
-      );
+      return refuse('revoked', `certificate of ${identity.organisation} as ${identity.role} (serial ${serial}) was revoked on ${entry.revocationDate.toISOString()}${why}`);
     }
   }
 
@@ -235,10 +216,7 @@ function checkCrl(crlBytes: Buffer, issuer: NodeX509Certificate, at: Date): CrlC
   return { ok: true, crl };
 }
 
-export function checkCrlIssuer(
-  crlBytes: Buffer,
-  caCerts: NodeX509Certificate[],
-): { ok: true; crl: x509.X509Crl; der: ArrayBuffer } | { ok: false; detail: string } {
+export function checkCrlIssuer(crlBytes: Buffer, caCerts: NodeX509Certificate[]): { ok: true; crl: x509.X509Crl; der: ArrayBuffer } | { ok: false; detail: string } {
   let ders: ArrayBuffer[];
   const text = crlBytes.toString('latin1');
   if (text.includes('-----BEGIN')) {
@@ -287,11 +265,7 @@ export function parseCaBundle(ca: Buffer, source: string): NodeX509Certificate[]
     );
   }
   if (certs.length === 0) {
-    throw new FedcreditError(
-      ErrorCode.CONFIG_INVALID,
-      `${source} holds no PEM certificate`,
-      'use the ca.pem written by `fedcredit pki init` (each issued folder has a copy)',
-    );
+    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `${source} holds no PEM certificate`, 'use the ca.pem written by `fedcredit pki init` (each issued folder has a copy)');
   }
   return certs;
 }

@@ -41,7 +41,7 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
       're-run the job with this version of fedcredit; its artifact keeps the opened PD histogram',
     );
   }
-  let histogram;
+  let histogram: ReturnType<typeof checkPdHistogram>;
   try {
     histogram = checkPdHistogram(evaluation.pdHistogram);
   } catch (err) {

@@ -9,7 +9,7 @@
  * never which record lies in which bin.
  */
 import { randomFillSync } from 'node:crypto';
-import { CkksEngine, nextPowerOfTwo } from '../he/ckks.js';
+import { type CkksEngine, nextPowerOfTwo } from '../he/ckks.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */

@@ -309,7 +309,10 @@ export function unaryCall(client: RawCoordinatorClient, method: 'submitJob' | 'g
   return new Promise((resolve) => {
     let settled = false;
     const settle = (e: CallEnd) => {
-      if (!settled) (settled = true), clearTimeout(watchdog), resolve(e);
+      if (settled) return;
+      settled = true;
+      clearTimeout(watchdog);
+      resolve(e);
     };
     const call = client[method](payload, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err) =>
       settle(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '' }),
