@@ -142,7 +142,7 @@ export class JobRun extends JobBase {
     const scorecard = this.spec.scorecard ? await this.scorecard(weights, preprocessing) : undefined;
     await this.publish(weights, preprocessing, evaluation, scorecard);
     this.state = 'succeeded';
-    this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
+    this.emit('done', `model published (sha256 ${hex(this.modelSha256).slice(0, 16)}…)`);
     await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone, message: this.message });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }
@@ -602,7 +602,7 @@ export class JobRun extends JobBase {
       submitter: this.submitter,
       modelType: this.spec.model.type,
       preprocessing,
-      weightsSha256: Buffer.from(this.modelSha256).toString('hex'),
+      weightsSha256: hex(this.modelSha256),
       rounds: this.roundsDone,
       participants: this.participants,
       createdAt: new Date().toISOString(),
@@ -626,7 +626,7 @@ export class JobRun extends JobBase {
       Object.entries(files).map(([name, bytes]) => ({ name, bytes })),
     );
     this.artifact = packArtifact(files);
-    this.log.info({ job: this.id, dir, sha256: Buffer.from(this.modelSha256).toString('hex') }, 'model published');
+    this.log.info({ job: this.id, dir, sha256: hex(this.modelSha256) }, 'model published');
   }
 }
 

@@ -37,6 +37,7 @@ import { FinishedJob } from './finished-job.js';
 import { watchLiveness } from '../src/wire/liveness.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/names.js';
+import { hex } from '../src/bytes.js';
 
 
 /** Largest message a stream may send before its Hello: a Hello is a few hundred bytes. */
@@ -247,7 +248,7 @@ export class CoordinatorService implements SessionRegistry {
           if (this.isReplay(session.organisation, message)) {
             this.log.warn({ participant: session.organisation, job: message.jobId, round: message.round, kind: message.body }, 'replayed message refused');
             void stream
-              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `replayed message refused: ${session.organisation} already sent nonce ${Buffer.from(message.nonce!).toString('hex')} (job ${message.jobId || '-'}, round ${message.round}, ${message.body})`, hint: '' } })
+              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `replayed message refused: ${session.organisation} already sent nonce ${hex(message.nonce!)} (job ${message.jobId || '-'}, round ${message.round}, ${message.body})`, hint: '' } })
               .catch(() => undefined);
             return;
           }

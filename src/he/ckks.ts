@@ -12,7 +12,7 @@
  * Besides the horizontal secure sum, the engine implements the encrypted steps of vertical (hetero) logistic
  * regression with an arbiter that holds the secret key (see "Vertical logistic regression" below).
  */
-import { createHash } from 'node:crypto';
+import { sha256, sha256Hex } from '../bytes.js';
 import * as sealModule from 'node-seal';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
@@ -169,7 +169,7 @@ export function verticalRotationSteps(slotCount = 4096): number[] {
 
 export function paramsFingerprint(params: CkksParams): Uint8Array {
   const canonical = `ckks;N=${params.polyModulusDegree};q=${params.coeffModulusBits.join(',')};scale=${params.scaleBits}`;
-  return createHash('sha256').update(canonical).digest();
+  return sha256(canonical);
 }
 
 // node-seal is a CommonJS bundle whose typings describe its ES build; under Node's ESM loader the factory is the
@@ -809,7 +809,7 @@ export class CkksEngine {
   private keyDigest(bytes: Uint8Array): string {
     let key = this.keyDigests.get(bytes);
     if (key === undefined) {
-      key = createHash('sha256').update(bytes).digest('hex');
+      key = sha256Hex(bytes);
       this.keyDigests.set(bytes, key);
     }
     return key;
@@ -862,7 +862,7 @@ export class CkksEngine {
    * several gradients. The engine owns it; callers must not delete or modify it.
    */
   private foreGradientCipher(bytes: Uint8Array, scale: number): CipherText {
-    const digest = createHash('sha256').update(bytes).digest('hex');
+    const digest = sha256Hex(bytes);
     if (this.foreCache?.digest === digest) return this.foreCache.cipher;
     const cipher = this.loadCanonical(bytes, { scale, level: 1, what: 'an encrypted fore-gradient' });
     this.keepForeGradient(digest, cipher);
@@ -958,7 +958,7 @@ export class CkksEngine {
       evaluator.addPlain(acc, offsetPlain, acc);
       evaluator.rescaleToNext(acc, rescaled);
       const bytes = rescaled.saveArray(this.seal.ComprModeType.none);
-      this.keepForeGradient(createHash('sha256').update(bytes).digest('hex'), rescaled);
+      this.keepForeGradient(sha256Hex(bytes), rescaled);
       rescaled = undefined;
       return bytes;
     } finally {
