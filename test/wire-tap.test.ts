@@ -75,7 +75,7 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
   });
 
   it('the detector catches a raw column, a raw row, a CSV line and an id (so the checks below can fail)', async () => {
-    const file = uciHomoFile(DATASETS, HOMO_PARTIES[0]!);
+    const file = uciHomoFile(DATASETS, HOMO_PARTIES[0]);
     const data = await loadDataset(uciHomoSpec(file));
     const needles = leakNeedles(data, readFileSync(file, 'utf8'));
     const noise = Buffer.alloc(200_000, 7);

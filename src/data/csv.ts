@@ -361,7 +361,7 @@ class Loader {
       rows: this.kept,
       labels: this.labelColumn !== undefined,
       groupColumns: this.spec.group_columns ?? [],
-      ...(this.levelCodes.some((m) => m) ? { levels: Object.fromEntries(this.features.flatMap((f, j) => (this.levelCodes[j] ? [[f.name, [...this.levelCodes[j]!.keys()]]] : []))) } : {}),
+      ...(this.levelCodes.some((m) => m) ? { levels: Object.fromEntries(this.features.flatMap((f, j) => (this.levelCodes[j] ? [[f.name, [...this.levelCodes[j].keys()]]] : []))) } : {}),
       report,
       idSetSha256,
       blockRows,
@@ -637,7 +637,7 @@ class Loader {
         problem = 'missing';
         this.missingCounts[j]!++;
       } else if (this.levelCodes[j]) {
-        const codes = this.levelCodes[j]!;
+        const codes = this.levelCodes[j];
         let code = codes.get(cell);
         if (code === undefined) codes.set(cell, (code = codes.size));
         x[j] = code;

@@ -72,7 +72,7 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
       const scored = scoreRecord(card, Object.fromEntries(features.map((f, j) => [f, data.x[r * width + j]!])));
       const reasons = reasonCodes(scored.points, k);
       const decimals = card.scaling.decimals;
-      cells.push(String(scored.score), ...Array.from({ length: k }, (_, j) => (reasons[j] ? csvCell(`${reasons[j]!.feature} (-${Number((reasons[j]!.baseline - reasons[j]!.points).toFixed(decimals))})`) : '')));
+      cells.push(String(scored.score), ...Array.from({ length: k }, (_, j) => (reasons[j] ? csvCell(`${reasons[j].feature} (-${Number((reasons[j].baseline - reasons[j].points).toFixed(decimals))})`) : '')));
     }
     lines.push(cells.join(','));
   }
