@@ -20,8 +20,11 @@ const LAYERS = [
   ['src/model'],
   ['src/fl', 'src/ledger', 'src/client.ts'],
   ['src/federation', 'src/report', 'src/vertical'],
-  // Runners: the coordinator and the participant node (and the auditor's replay beside them).
-  ['coordinator', 'participant', 'src/audit'],
+  // The auditor's replay, then the job kinds' declarations (which name each kind's replay).
+  ['src/audit'],
+  ['src/jobs'],
+  // Runners: the coordinator and the participant node.
+  ['coordinator', 'participant'],
   // The command line (with the demo) and the benchmarks, at the top.
   ['src/cli', 'bench'],
 ];

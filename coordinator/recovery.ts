@@ -13,7 +13,6 @@ import { toFloat32 } from '../src/fl/vector-codec.js';
 import type { ResumePoint } from './job-run.js';
 import { arbiterKeyFile, type VerticalResumePoint } from './vertical-run.js';
 import type { Preprocessing } from '../src/model/preprocess.js';
-import { hex } from '../src/bytes.js';
 
 /** An unfinished job: how to continue it, or why it cannot be continued (it is then recorded as failed). */
 export type UnfinishedJob = { jobId: string; submitter: string } & (
@@ -100,7 +99,7 @@ export function unfinishedJobs(byJob: Map<string, LedgerReadEntry[]>, ledgerDir:
           clipHigh: (prep as { clip_high?: number[] }).clip_high ?? [],
         },
         roundsDone: closed ? (closed.body as { round: number }).round : 0,
-        weights: modelRef ? toFloat32(readFileSync(join(ledgerDir, 'blobs', hex(modelRef.sha256)))) : undefined,
+        weights: modelRef ? toFloat32(readFileSync(join(ledgerDir, 'blobs', Buffer.from(modelRef.sha256).toString('hex')))) : undefined,
       },
     });
   }

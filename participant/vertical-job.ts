@@ -8,8 +8,7 @@
  * one, whose waits are cancelled; the model is rolled back to where the step began, so a retried step computes
  * exactly what the first attempt would have.
  */
-import { randomFillSync } from 'node:crypto';
-import { hex, sha256Hex } from '../src/bytes.js';
+import { createHash, randomFillSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
@@ -878,7 +877,7 @@ export class VerticalParty extends PartyChannel {
     const part = this.modelPart(epoch);
     writeFileSync(join(this.jobDir, 'model-part.json'), JSON.stringify(part, null, 2), { mode: 0o600 });
     this.log.info({ job: this.id, epoch, file: join(this.jobDir, 'model-part.json') }, 'model part kept (it never leaves this node)');
-    return { epoch, part_sha256: hex(modelPartDigest(part)) };
+    return { epoch, part_sha256: Buffer.from(modelPartDigest(part)).toString('hex') };
   }
 
   modelPart(epoch: number): ModelPart {
@@ -952,7 +951,7 @@ export class VerticalParty extends PartyChannel {
     writeFileSync(join(this.jobDir, SCORECARD_FILE), bytes, { mode: 0o600 });
     writeFileSync(join(this.jobDir, 'scorecard.pmml'), scorecardToPmml(this.scorecard, { modelName: this.spec.name, reasonCodes: card.reason_codes, notHeldParties: this.hosts }), { mode: 0o600 });
     this.log.info({ job: this.id, file: join(this.jobDir, 'scorecard.pmml') }, 'scorecard written (JSON and PMML)');
-    return { features: this.scorecard.features.length, base_points: base, score_range: scoreRange(this.scorecard), scorecard_sha256: sha256Hex(bytes) };
+    return { features: this.scorecard.features.length, base_points: base, score_range: scoreRange(this.scorecard), scorecard_sha256: createHash('sha256').update(bytes).digest('hex') };
   }
 
   private async evaluate(step: number, attempt: number): Promise<Record<string, unknown>> {
