@@ -21,7 +21,6 @@
  * (45%, 35%, 20%, by a hash of the id); no bank holds a held-out row. Vertical: a bank (the label and the
  * credit-history columns) and a bureau (the rest) hold every row; the job aligns them and holds out the same rows.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,13 +31,14 @@ import { loadDataset, type LoadedDataset } from '../src/data/csv.js';
 import type { DatasetSpec } from '../src/data/schema.js';
 import { holdoutOf, splitRows } from '../src/data/split.js';
 import { binaryMetrics } from '../src/metrics.js';
-import { fitCentral } from '../src/model/central.js';
+import { fitCentral } from '../src/fl/central.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
 import { modelFromFiles } from '../src/model/artifact.js';
 import { loadTf } from '../src/model/tf.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import type { BinnedFeature } from '../src/vertical/binning.js';
 import type { JobEvent } from '../src/wire/messages.js';
+import { sha256 } from '../src/bytes.js';
 
 /** One public data set as the benchmark reads it, and how its columns split between a bank and a bureau. */
 export interface QualityDataset {
@@ -376,7 +376,7 @@ export function writeHorizontalSplit(t: Table, dir: string): { banks: DatasetSpe
 /** Which bank holds a non-held-out row: 45% / 35% / 20% by a hash of the id. */
 export const BANKS = ['bank-a', 'bank-b', 'bank-c'];
 function bankOf(id: string): number {
-  const u = createHash('sha256').update(`quality-bank|${id}`).digest().readUInt32BE(0) / 2 ** 32;
+  const u = sha256(`quality-bank|${id}`).readUInt32BE(0) / 2 ** 32;
   return u < 0.45 ? 0 : u < 0.8 ? 1 : 2;
 }
 
@@ -424,7 +424,7 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
       const held = await loadDataset(split.holdout);
       const job = horizontalQualityJob(`quality-${d.key}-horizontal`, BANKS, t.levels);
       const fed = await EphemeralFederation.start(BANKS.map((name, i) => ({ name, data: specs[i]! })), { prefix: 'fedcredit-bench-' });
-      let federated;
+      let federated: ReturnType<typeof binaryMetrics>;
       const noBinning: number[] = [];
       try {
         const run = await runJob(fed, job);

@@ -289,7 +289,7 @@ async function verticalScale(): Promise<void> {
   const guest = await loadDataset(uciHeteroSpec('guest'));
   const host = await loadDataset(uciHeteroSpec('host'));
   const hostRow = new Map(host.ids.map((id, r) => [id, r]));
-  const byRows: Record<number, number> = { 30_000: results['vertical_lr.epoch_s_ckks'] ?? byHosts[1]! };
+  const byRows: Record<number, number> = { 30000: results['vertical_lr.epoch_s_ckks'] ?? byHosts[1]! };
   for (const n of [100_000, 1_000_000]) {
     const dir = await mkdtemp(join(tmpdir(), 'fedcredit-bench-rows-'));
     try {

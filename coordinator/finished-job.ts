@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BLOBS_DIR, hex, sha256 } from '../src/ledger/records.js';
+import { hex, sha256 } from '../src/bytes.js';
+import { BLOBS_DIR } from '../src/ledger/records.js';
 import type { LedgerReadEntry } from '../src/ledger/read.js';
 import { packArtifact } from '../src/model/artifact.js';
 import type { JobEvent, JobState, ParticipantMessage, RoundProgress } from '../src/wire/messages.js';

@@ -11,16 +11,15 @@ import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
 import { VectorCodec, float32Bytes, float64Bytes, type SumIntake } from '../src/fl/vector-codec.js';
 import { SumAttempt, afterShortfall, agreeOnOpened, contributorsNeeded, foreignPurpose, purposeDecision, type OpenedReply } from '../src/fl/secure-sum-round.js';
-import { sha256 } from '../src/wire/framing.js';
+import { hex, sha256 } from '../src/bytes.js';
 import { encodeMessage } from '../src/wire/proto.js';
-import { hex } from '../src/ledger/records.js';
 import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedavg.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
 import { modelToFiles, packArtifact, weightsDigest, writeArtifact, type ModelMetadata } from '../src/model/artifact.js';
-import { preprocessingFromMoments, preprocessingFromSearch, momentsLength, statisticsFromMoments } from '../src/model/preprocess.js';
+import { preprocessingFromMoments, momentsLength, statisticsFromMoments, type Preprocessing } from '../src/model/preprocess.js';
 import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, histogramLength, preprocessingFromBins, searchLayouts } from '../src/fl/histogram.js';
-import { QUANTILE_RANK_ERROR, QuantileSearch } from '../src/fl/quantile-search.js';
+import { QUANTILE_RANK_ERROR, QuantileSearch, preprocessingFromSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
@@ -29,7 +28,6 @@ import type {
   ContributionRequest,
   EncryptedVector,
   ParticipantMessage,
-  Preprocessing,
   Recipient,
   RoundProgress,
   SumPurpose,
@@ -145,7 +143,7 @@ export class JobRun extends JobBase {
     const scorecard = this.spec.scorecard ? await this.scorecard(weights, preprocessing) : undefined;
     await this.publish(weights, preprocessing, evaluation, scorecard);
     this.state = 'succeeded';
-    this.emit('done', `model published (sha256 ${Buffer.from(this.modelSha256).toString('hex').slice(0, 16)}…)`);
+    this.emit('done', `model published (sha256 ${hex(this.modelSha256).slice(0, 16)}…)`);
     await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: this.roundsDone, message: this.message });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }
@@ -583,7 +581,7 @@ export class JobRun extends JobBase {
       submitter: this.submitter,
       modelType: this.spec.model.type,
       preprocessing,
-      weightsSha256: Buffer.from(this.modelSha256).toString('hex'),
+      weightsSha256: hex(this.modelSha256),
       rounds: this.roundsDone,
       participants: this.participants,
       createdAt: new Date().toISOString(),
@@ -608,7 +606,7 @@ export class JobRun extends JobBase {
       Object.entries(files).map(([name, bytes]) => ({ name, bytes })),
     );
     this.artifact = packArtifact(files);
-    this.log.info({ job: this.id, dir, sha256: Buffer.from(this.modelSha256).toString('hex') }, 'model published');
+    this.log.info({ job: this.id, dir, sha256: hex(this.modelSha256) }, 'model published');
   }
 }
 

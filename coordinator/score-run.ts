@@ -6,8 +6,7 @@
  */
 import type { VerticalScoreSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
-import { sha256 } from '../src/wire/framing.js';
-import { hex } from '../src/ledger/records.js';
+import { hex, sha256 } from '../src/bytes.js';
 import type { JobContext } from './job-base.js';
 import { VerticalBase, type VerticalResumePoint } from './vertical-run.js';
 import { SCORING_STEP_REPORTS } from '../src/vertical/step-reports.js';
@@ -67,7 +66,7 @@ export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS> {
       const file = { ids_file: this.spec.ids_file, id_format: this.spec.id_format ?? null, step_timeout_s: this.spec.step_timeout_s, grace_period_s: this.spec.grace_period_s };
       if (!this.replay) await this.record('job_submitted', { name: this.spec.name, kind: this.spec.kind, purpose: this.spec.purpose, submitter: this.submitter, model_job: this.spec.model_job, guest: this.spec.guest, hosts: this.spec.hosts, ...file });
       const m = this.model;
-      if (!m || m.kind !== 'vertical-lr' || m.state !== 'succeeded') {
+      if (m?.kind !== 'vertical-lr' || m.state !== 'succeeded') {
         throw new FedcreditError(
           ErrorCode.NOT_FOUND,
           m ? `job ${this.spec.model_job} is a ${m.kind} job in state ${m.state}, not a finished vertical-lr job` : `this coordinator knows no job ${this.spec.model_job}`,

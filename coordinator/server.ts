@@ -38,7 +38,8 @@ import { finishedJobs, ledgerJobs, unfinishedJobs } from './recovery.js';
 import { FinishedJob } from './finished-job.js';
 import { watchLiveness } from '../src/wire/liveness.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
-import type { Role } from '../src/pki/pki.js';
+import type { Role } from '../src/pki/names.js';
+import { hex } from '../src/bytes.js';
 
 
 /** Largest message a stream may send before its Hello: a Hello is a few hundred bytes. */
@@ -249,7 +250,7 @@ export class CoordinatorService implements SessionRegistry {
           if (this.isReplay(session.organisation, message)) {
             this.log.warn({ participant: session.organisation, job: message.jobId, round: message.round, kind: message.body }, 'replayed message refused');
             void stream
-              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `replayed message refused: ${session.organisation} already sent nonce ${Buffer.from(message.nonce!).toString('hex')} (job ${message.jobId || '-'}, round ${message.round}, ${message.body})`, hint: '' } })
+              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `replayed message refused: ${session.organisation} already sent nonce ${hex(message.nonce!)} (job ${message.jobId || '-'}, round ${message.round}, ${message.body})`, hint: '' } })
               .catch(() => undefined);
             return;
           }
@@ -308,7 +309,7 @@ export class CoordinatorService implements SessionRegistry {
    */
   private checkReceipt(org: string, bytes: Uint8Array | undefined): { ok: true; proof: Uint8Array[] } | { ok: false; message: string } {
     if (!bytes || bytes.length === 0) return { ok: true, proof: [] };
-    let head;
+    let head: ReturnType<typeof decodeTreeHead>;
     try {
       head = decodeTreeHead(bytes);
     } catch (err) {
@@ -355,7 +356,7 @@ export class CoordinatorService implements SessionRegistry {
 
   private receiptHeard(org: string): void {
     const awaited = this.receiptsAwaited;
-    if (!awaited || !awaited.orgs.delete(org) || awaited.orgs.size > 0) return;
+    if (!awaited?.orgs.delete(org) || awaited.orgs.size > 0) return;
     clearTimeout(awaited.timer);
     this.receiptsAwaited = undefined;
     this.log.info('every awaited participant showed a receipt consistent with the ledger');

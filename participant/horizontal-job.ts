@@ -11,7 +11,8 @@ import { globalWeightsOf, openedReport } from '../src/fl/secure-sum-round.js';
 import type { Keys } from '../src/fl/vector-codec.js';
 import type { Logger } from '../src/log.js';
 import type { Tf } from '../src/model/tf.js';
-import type { CoordinatorMessage, JobAccepted, ParticipantReply, Preprocessing } from '../src/wire/messages.js';
+import type { Preprocessing } from '../src/model/preprocess.js';
+import type { CoordinatorMessage, JobAccepted, ParticipantReply } from '../src/wire/messages.js';
 import { ParticipantJob, type DataDescription } from './job-state.js';
 
 /** What a horizontal job uses of its node: the rows, TensorFlow, the log, and where the job's keys are kept. */

@@ -2,7 +2,6 @@
  * A participant's side of one horizontal job: its rows split into training and validation, its per-job box key,
  * the CKKS keys, and the model it trains. Pure computation, no I/O, so it can be tested without gRPC.
  */
-import { createHash } from 'node:crypto';
 import type * as TF from '@tensorflow/tfjs';
 import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import type { Split, StoredSplit } from '../src/data/split.js';
@@ -13,7 +12,7 @@ import { HorizontalVectors } from '../src/he/horizontal.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import { ScoreCells } from '../src/metrics.js';
-import { applyPreprocessing, localMoments, momentsLength, selectColumns } from '../src/model/preprocess.js';
+import { applyPreprocessing, localMoments, momentsLength, selectColumns, type Preprocessing } from '../src/model/preprocess.js';
 import { declaredLevels, fineGridsOf, histogramLength, localHistogram, searchLayouts, toDeclaredLevels, type FineGrid } from '../src/fl/histogram.js';
 import { QuantileSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, localPdHistogram } from '../src/fl/pd-histogram.js';
@@ -23,18 +22,19 @@ import type { Tf } from '../src/model/tf.js';
 import { seedFrom } from '../src/random.js';
 import { formatLoadReport } from '../src/data/csv.js';
 import type { RowStoreMeta } from '../src/data/row-store.js';
-import type { EncryptedVector, JobAccepted, KeyDelivery, KeysPublished, Preprocessing, Recipient, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
+import type { EncryptedVector, JobAccepted, KeyDelivery, KeysPublished, Recipient, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
+import { sha256 } from '../src/bytes.js';
 
 /**
  * Fingerprint of the id set a job uses: SHA-256 of the job id and the row store's id-set digest (itself over the
  * sorted SHA-256 prefixes of the ids, src/data/id-buckets.ts). The ids never leave.
  */
 export function idSetDigest(jobId: string, idSetSha256: string): Uint8Array {
-  return createHash('sha256').update(`${jobId}\n${idSetSha256}`).digest();
+  return sha256(`${jobId}\n${idSetSha256}`);
 }
 
 export function schemaHash(features: string[], types: string[]): Uint8Array {
-  return createHash('sha256').update(JSON.stringify(features.map((f, i) => [f, types[i]]))).digest();
+  return sha256(JSON.stringify(features.map((f, i) => [f, types[i]])));
 }
 
 /** What a jobAccepted reply says of the data behind a job: its schema digest, its load report and its id-set digest. */

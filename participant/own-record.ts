@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { decodeTreeHead } from '../src/ledger/ledger.js';
 import { verifyConsistency } from '../src/ledger/merkle.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
+import { hex } from '../src/bytes.js';
 
 export const NEWEST_RECEIPT_FILE = 'newest.sth';
 
@@ -76,7 +77,7 @@ export class OwnRecord {
   }
 
   receipt(jobId: string, treeHead: Uint8Array): void {
-    appendFileSync(join(this.receiptsDir, `${jobId || 'connection'}.receipts`), Buffer.from(treeHead).toString('hex') + '\n', { mode: 0o600 });
+    appendFileSync(join(this.receiptsDir, `${jobId || 'connection'}.receipts`), hex(treeHead) + '\n', { mode: 0o600 });
     let size: number;
     try {
       size = decodeTreeHead(treeHead).size;
@@ -111,7 +112,7 @@ export class OwnRecord {
 export function ledgerRollback(org: string, held: Uint8Array | undefined, treeHead: Uint8Array, proof: Uint8Array[]): FedcreditError | undefined {
   if (!held || treeHead.length === 0) return undefined;
   const mine = decodeTreeHead(held);
-  let theirs;
+  let theirs: ReturnType<typeof decodeTreeHead>;
   try {
     theirs = decodeTreeHead(treeHead);
   } catch (err) {

@@ -238,6 +238,6 @@ export function fairnessByGroup(
     auc: gap(figures.map((g) => g.auc)),
     ks: gap(figures.map((g) => g.ks)),
   };
-  const flagged = (['defaultRate', 'approvalRate', 'auc', 'ks'] as const).filter((k) => gaps[k] !== null && gaps[k]! > maxGap);
+  const flagged = (['defaultRate', 'approvalRate', 'auc', 'ks'] as const).filter((k) => gaps[k] !== null && gaps[k] > maxGap);
   return { column, cutoff, maxGap, groups: figures, gaps, flagged };
 }

@@ -119,13 +119,27 @@ export class Rng {
     return k;
   }
 
+  /** An element drawn uniformly (one draw, as `int`). */
+  pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new RangeError('cannot pick from an empty list');
+    return items[this.int(items.length)]!;
+  }
+
+  /** An element drawn with probability proportional to its weight (one draw, as `categorical`). */
+  pickWeighted<T>(items: readonly T[], weights: readonly number[]): T {
+    if (items.length === 0 || weights.length !== items.length) {
+      throw new RangeError(`pickWeighted needs one weight per item, got ${weights.length} weights for ${items.length} items`);
+    }
+    return items[this.categorical(weights)]!;
+  }
+
   /** Index drawn with probability proportional to `weights`. */
   categorical(weights: readonly number[]): number {
     let total = 0;
     for (const w of weights) total += w;
     let u = this.next() * total;
     for (let i = 0; i < weights.length; i++) {
-      u -= weights[i];
+      u -= weights[i]!;
       if (u < 0) return i;
     }
     return weights.length - 1;

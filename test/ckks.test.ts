@@ -49,7 +49,7 @@ function weightedUpdate(rng: Rng, params: number): { values: Float64Array; n: nu
 
 function plainSum(vectors: Float64Array[]): Float64Array {
   const out = new Float64Array(vectors[0]!.length);
-  for (const v of vectors) for (let i = 0; i < out.length; i++) out[i] += v[i]!;
+  for (const v of vectors) for (let i = 0; i < out.length; i++) out[i]! += v[i]!;
   return out;
 }
 

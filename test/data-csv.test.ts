@@ -48,7 +48,7 @@ describe('give_me_some_credit/cs-training.csv (CRLF, blank first header cell, NA
 
   // Ground truth from a naive scan of the file (it has no quoted fields).
   const lines = readFileSync(GMSC, 'utf8').split('\r\n');
-  const header = lines[0].split(',');
+  const header = lines[0]!.split(',');
   const incomeCol = header.indexOf('MonthlyIncome');
   const dependentsCol = header.indexOf('NumberOfDependents');
   const rows = lines.slice(1).filter((l) => l !== '').map((l) => l.split(','));
@@ -116,7 +116,7 @@ describe('uci_default_credit homo guest (id, y, x0..x22)', () => {
     expect(data.features).toEqual(names);
     const lines = readFileSync(UCI_GUEST, 'utf8').trimEnd().split('\n');
     for (const row of [0, 1, 4321, 7999]) {
-      const cells = lines[row + 1].split(',');
+      const cells = lines[row + 1]!.split(',');
       expect(data.ids[row]).toBe(cells[0]);
       expect(data.y![row]).toBe(Number(cells[1]));
       const x = Array.from(data.x.subarray(row * 23, row * 23 + 23));
@@ -315,7 +315,7 @@ describe('hand-made files', () => {
   });
 
   it('an empty file and a header-only file are schema errors', async () => {
-    for (const [name, text] of [['empty.csv', ''], ['header.csv', 'id,a,b\r\n']]) {
+    for (const [name, text] of [['empty.csv', ''], ['header.csv', 'id,a,b\r\n']] as const) {
       const err = await loadError(csv(name, text));
       expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
       expect(err.message).toContain('no data rows');

@@ -33,7 +33,6 @@ import {
   messageFrame,
   mutate,
   participantMessage,
-  pick,
   randomPayload,
   rawClient,
   rssMiB,
@@ -138,13 +137,13 @@ function oneshotScenario(rng: Rng, w: number, n: number, ctx: Ctx): Scenario {
   const r = rng.int(100);
   if (r < 30) return { category: 'fuzz/connect-random-bytes', frames: [randomPayload(rng)], expect: 'oracle', after: 'half-close' };
   if (r < 58) {
-    const kind = pick(rng, [...BODY_KINDS, 'hello-bank-a', 'chunk'] as const);
+    const kind = rng.pick([...BODY_KINDS, 'hello-bank-a', 'chunk'] as const);
     const base =
       kind === 'chunk'
-        ? chunkedFrames(participantMessage(rng, 'contribution', pick(rng, jobIds), rng.int(8)), 2 + rng.int(3), `t${w}-${n}`)[0]!
+        ? chunkedFrames(participantMessage(rng, 'contribution', rng.pick(jobIds), rng.int(8)), 2 + rng.int(3), `t${w}-${n}`)[0]!
         : kind === 'hello-bank-a'
           ? messageFrame({ jobId: '', round: 0, hello: hello('bank-a') })
-          : messageFrame(participantMessage(rng, kind, pick(rng, jobIds), rng.int(8), fresh));
+          : messageFrame(participantMessage(rng, kind, rng.pick(jobIds), rng.int(8), fresh));
     return { category: `fuzz/connect-mutated-${kind}`, frames: [mutate(rng, base)], expect: 'oracle', after: 'half-close' };
   }
   if (r < 64) {
@@ -154,15 +153,15 @@ function oneshotScenario(rng: Rng, w: number, n: number, ctx: Ctx): Scenario {
   const helloFresh = messageFrame({ jobId: '', round: 0, hello: hello(fresh) });
   switch (rng.int(10)) {
     case 0: {
-      const kind = pick(rng, BODY_KINDS.filter((k) => k !== 'hello'));
-      return { category: 'misuse/message-before-hello', frames: [messageFrame(participantMessage(rng, kind, pick(rng, jobIds), rng.int(8)))], expect: [S.FAILED_PRECONDITION], after: 'none' };
+      const kind = rng.pick(BODY_KINDS.filter((k) => k !== 'hello'));
+      return { category: 'misuse/message-before-hello', frames: [messageFrame(participantMessage(rng, kind, rng.pick(jobIds), rng.int(8)))], expect: [S.FAILED_PRECONDITION], after: 'none' };
     }
     case 1:
-      return { category: 'misuse/hello-claims-connected-org', frames: [messageFrame({ jobId: '', round: 0, hello: hello(pick(rng, ['bank-a', 'bank-b'])) })], expect: [S.ALREADY_EXISTS], after: 'none' };
+      return { category: 'misuse/hello-claims-connected-org', frames: [messageFrame({ jobId: '', round: 0, hello: hello(rng.pick(['bank-a', 'bank-b'])) })], expect: [S.ALREADY_EXISTS], after: 'none' };
     case 2:
       return { category: 'misuse/hello-without-organisation', frames: [messageFrame({ jobId: '', round: 0, hello: hello('') })], expect: [S.INVALID_ARGUMENT], after: 'none' };
     case 3:
-      return { category: 'misuse/hello-other-protocol', frames: [messageFrame({ jobId: '', round: 0, hello: hello(fresh, pick(rng, [0, 2, 0xffffffff])) })], expect: [S.FAILED_PRECONDITION], after: 'none' };
+      return { category: 'misuse/hello-other-protocol', frames: [messageFrame({ jobId: '', round: 0, hello: hello(fresh, rng.pick([0, 2, 0xffffffff])) })], expect: [S.FAILED_PRECONDITION], after: 'none' };
     case 4:
       // Our own cancel: the client reports CANCELLED; what matters is that the coordinator survives the race.
       return { category: 'misuse/hello-then-cancel', frames: [helloFresh], expect: [S.CANCELLED], after: 'cancel' };
@@ -172,7 +171,7 @@ function oneshotScenario(rng: Rng, w: number, n: number, ctx: Ctx): Scenario {
     case 5:
       return { category: 'misuse/second-hello-claims-bank-a', frames: [helloFresh, messageFrame({ jobId: '', round: 0, hello: hello('bank-a') })], expect: [S.OK], after: 'half-close', replies: ['welcome', 'error'] };
     case 6: {
-      const chunked = chunkedFrames(participantMessage(rng, pick(rng, ['contribution', 'keysPublished'] as const), ctx.jobId, 1), 2 + rng.int(3), `t${w}-${n}`);
+      const chunked = chunkedFrames(participantMessage(rng, rng.pick(['contribution', 'keysPublished'] as const), ctx.jobId, 1), 2 + rng.int(3), `t${w}-${n}`);
       return { category: 'misuse/chunked-message-before-hello', frames: chunked, expect: [S.FAILED_PRECONDITION], after: 'none' };
     }
     default: {
@@ -234,15 +233,15 @@ async function sessionWorker(w: number, client: RawCoordinatorClient, ctx: Ctx):
     const count = 20 + rng.int(120);
     for (let i = 0; i < count; i++) {
       const which = rng.int(10);
-      const kind: BodyKind = pick(rng, BODY_KINDS);
+      const kind: BodyKind = rng.pick(BODY_KINDS);
       if (which < 4) {
-        const jobId = pick(rng, ['', 'job-20990101-00000000', `job-${rng.nextUint32().toString(16)}`]);
+        const jobId = rng.pick(['', 'job-20990101-00000000', `job-${rng.nextUint32().toString(16)}`]);
         s.write(messageFrame(participantMessage(rng, kind, jobId, rng.int(50), org)));
       } else if (which < 8) {
         // For the running job, from an organisation that is not one of its participants.
         s.write(messageFrame(participantMessage(rng, kind === 'hello' ? 'contribution' : kind, ctx.jobId, rng.int(9), org)));
       } else {
-        const m = participantMessage(rng, 'contribution', pick(rng, [ctx.jobId, 'job-nope']), rng.int(9), org);
+        const m = participantMessage(rng, 'contribution', rng.pick([ctx.jobId, 'job-nope']), rng.int(9), org);
         for (const f of chunkedFrames(m, 2 + rng.int(3), `s${w}-${n}-${i}`)) s.write(f);
       }
       expected++;
@@ -308,12 +307,12 @@ function jobSpecIsValid(yaml: string): boolean {
 async function unaryWorker(w: number, client: RawCoordinatorClient, ctx: Ctx, state: { jobDone: () => boolean }): Promise<void> {
   const rng = new Rng(SEED, 300 + w);
   for (let n = 1; !ctx.stop(); n++) {
-    const method: SubmitterMethod = pick(rng, ['submitJob', 'getJob', 'watchJob', 'downloadModel'] as const);
+    const method: SubmitterMethod = rng.pick(['submitJob', 'getJob', 'watchJob', 'downloadModel'] as const);
     const type = REQUEST_TYPE[method];
     const valid = Buffer.from(
       method === 'submitJob'
         ? encodeMessage(type, { specYaml: rng.bernoulli(0.8) ? mutateText(rng, GHOST_YAML) : GHOST_YAML.slice(0, rng.int(GHOST_YAML.length)), submitter: 'fuzz' })
-        : encodeMessage(type, { jobId: pick(rng, [ctx.jobId, 'job-nope', '', ctx.jobId.slice(0, -1)]) }),
+        : encodeMessage(type, { jobId: rng.pick([ctx.jobId, 'job-nope', '', ctx.jobId.slice(0, -1)]) }),
     );
     let payload: Buffer;
     let category: string;

@@ -16,7 +16,8 @@ import { generateKeys } from '../src/he/key-ceremony.js';
 import { VectorCodec } from '../src/fl/vector-codec.js';
 import * as grpc from '@grpc/grpc-js';
 import { dialed } from '../src/wire/transport.js';
-import { encodeFrames, sha256, type Frame } from '../src/wire/framing.js';
+import { sha256 } from '../src/bytes.js';
+import { encodeFrames, type Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition } from '../src/wire/proto.js';
 import type { DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, ParticipantMessage } from '../src/wire/messages.js';
@@ -142,7 +143,7 @@ describe('bad input during a federation (real coordinator, two honest participan
     call.on('error', () => undefined);
     const big = new Uint8Array(2 * 1024 * 1024).fill(7); // 2 MiB: sent as two 1 MiB chunks
     const vector = { scheme: 'ckks' as const, length: 1, blocks: [big], paramsFingerprint: new Uint8Array(32), blockSha256: [sha256(big)] };
-    for (const frame of encodeFrames('ParticipantMessage', { jobId: 'x', round: 1, body: 'contribution', contribution: { purpose: 'update', vector } } as ParticipantMessage).frames) {
+    for (const frame of encodeFrames('ParticipantMessage', { jobId: 'x', round: 1, nonce: new Uint8Array(16), body: 'contribution', contribution: { purpose: 'update', vector } } as ParticipantMessage).frames) {
       call.write(frame);
     }
     const result = await status;

@@ -33,7 +33,7 @@ import { readLedger } from '../src/ledger/read.js';
 import { replayLedger } from '../src/jobs/replay.js';
 import { Ledger } from '../src/ledger/ledger.js';
 import { FedcreditError } from '../src/errors.js';
-import type { FeatureBins } from '../src/wire/messages.js';
+import type { FeatureBins } from '../src/model/preprocess.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 const SEED = 11;
@@ -243,10 +243,10 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     expect(both.stderr).toMatch(/--model cannot be combined with a job id, --config or --batch/);
     const notArtifact = await cli(['report', '--model', fed.dir, '--out', out]);
     expect(notArtifact.code).toBe(2);
-    expect(notArtifact.stderr).toMatch(/FC_NOT_FOUND: .* is not a horizontal model artifact: it has no fedcredit\.json\n  fix: .*fedcredit job model/);
+    expect(notArtifact.stderr).toMatch(/FC_NOT_FOUND: .* is not a horizontal model artifact: it has no fedcredit\.json\n {2}fix: .*fedcredit job model/);
     const vertical = join(fed.dir, 'vertical-model');
     await writeArtifact(vertical, { 'manifest.json': Buffer.from('{}') });
-    expect((await cli(['report', '--model', vertical, '--out', out])).stderr).toMatch(/holds a vertical model's manifest, not a horizontal model artifact\n  fix: .*fedcredit report <job-id> --config <guest\.yaml>/);
+    expect((await cli(['report', '--model', vertical, '--out', out])).stderr).toMatch(/holds a vertical model's manifest, not a horizontal model artifact\n {2}fix: .*fedcredit report <job-id> --config <guest\.yaml>/);
     // An artifact without the PD cells (written by an older version) is refused with the fix, not drawn wrong.
     const old = join(fed.dir, 'old-model');
     await writeArtifact(old, files);

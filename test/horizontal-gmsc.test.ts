@@ -15,7 +15,7 @@ import { HorizontalJobSpec } from '../src/config/schemas.js';
 import { loadDataset, type LoadedDataset } from '../src/data/csv.js';
 import { concatSplits, splitRows, type Split } from '../src/data/split.js';
 import { auc } from '../src/metrics.js';
-import { fitCentral } from '../src/model/central.js';
+import { fitCentral } from '../src/fl/central.js';
 import { modelFromFiles } from '../src/model/artifact.js';
 import { loadTf } from '../src/model/tf.js';
 import { readLedger } from '../src/ledger/read.js';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signBinding, specDigest, verifyBinding, type BindingStatement } from '../src/crypto/key-binding.js';
 import { generateBoxKeyPair, open, seal } from '../src/crypto/sealed-box.js';
-import { initCa, issueCertificate, revokeCertificate } from '../src/pki/pki.js';
+import { initCa, issueCertificate, revokeCertificate } from '../src/pki/ca.js';
 import { identityDir, writeFederationPki } from '../src/federation/pki-layout.js';
 import { identityFromDir, jobBinding, type Transport } from '../src/wire/transport.js';
 import { JobSpec } from '../src/config/schemas.js';

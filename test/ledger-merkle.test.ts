@@ -21,7 +21,7 @@ const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const flipped = (b: Uint8Array, at = 0) => {
   const c = new Uint8Array(b);
-  c[at] ^= 0x08;
+  c[at]! ^= 0x08;
   return c;
 };
 
@@ -68,18 +68,18 @@ describe('RFC 6962 hashing and the published vectors', () => {
     for (let n = 0; n <= 8; n++) {
       expect(hex(rootFromLeafHashes(leaves.slice(0, n))), `reference, size ${n}`).toBe(ROOTS[n]);
       expect(hex(tree.root()), `compact, size ${n}`).toBe(ROOTS[n]);
-      if (n < 8) tree.append(leaves[n]);
+      if (n < 8) tree.append(leaves[n]!);
     }
   });
 
   it('builds exactly the published inclusion and consistency proofs, and they verify', () => {
     for (const v of INCLUSION) {
       expect(inclusionProof(leaves, v.index, v.size).map(hex)).toEqual(v.proof);
-      expect(verifyInclusion(leaves[v.index], v.index, v.size, v.proof.map(unhex), unhex(ROOTS[v.size]))).toBe(true);
+      expect(verifyInclusion(leaves[v.index]!, v.index, v.size, v.proof.map(unhex), unhex(ROOTS[v.size]!))).toBe(true);
     }
     for (const v of CONSISTENCY) {
       expect(consistencyProof(leaves, v.m, v.n).map(hex)).toEqual(v.proof);
-      expect(verifyConsistency(v.m, v.n, unhex(ROOTS[v.m]), unhex(ROOTS[v.n]), v.proof.map(unhex))).toBe(true);
+      expect(verifyConsistency(v.m, v.n, unhex(ROOTS[v.m]!), unhex(ROOTS[v.n]!), v.proof.map(unhex))).toBe(true);
     }
   });
 });
@@ -91,7 +91,7 @@ describe('CompactTree against the reference', () => {
     for (let n = 0; n <= 70; n++) {
       expect(tree.size).toBe(n);
       expect(hex(tree.root()), `size ${n}`).toBe(hex(rootFromLeafHashes(leaves.slice(0, n))));
-      if (n < 70) tree.append(leaves[n]);
+      if (n < 70) tree.append(leaves[n]!);
     }
   });
 
@@ -143,20 +143,21 @@ describe('proofs for every shape of tree up to 40 leaves', () => {
     for (let size = 1; size <= N; size++) {
       for (let index = 0; index < size; index++) {
         const proof = inclusionProof(leaves, index, size);
+        const [leaf, root] = [leaves[index]!, roots[size]!];
         const ok = (l: Uint8Array, i: number, s: number, p: Uint8Array[], r: Uint8Array) => verifyInclusion(l, i, s, p, r);
-        expect(ok(leaves[index], index, size, proof, roots[size]), `${index}/${size}`).toBe(true);
+        expect(ok(leaf, index, size, proof, root), `${index}/${size}`).toBe(true);
         // The probes of transparency-dev/merkle's verify_test.go: wrong index, wrong tree height, wrong leaf or root.
         // (size ± 1 is not among them: sizes are bound to a root by the signed tree head, not by the path.)
         for (const [what, i, s] of [['index-1', index - 1, size], ['index+1', index + 1, size], ['index^2', index ^ 2, size], ['size*2', index, size * 2], ['size/2', index, Math.floor(size / 2)]] as const) {
-          expect(ok(leaves[index], i, s, proof, roots[size]), `${what} ${index}/${size}`).toBe(false);
+          expect(ok(leaf, i, s, proof, root), `${what} ${index}/${size}`).toBe(false);
         }
-        if (size > 1) expect(ok(leaves[(index + 1) % size], index, size, proof, roots[size]), `other leaf ${index}/${size}`).toBe(false);
-        expect(ok(leaves[index], index, size, proof, flipped(roots[size], 31))).toBe(false);
-        expect(ok(leaves[index], index, size, [...proof, roots[size]], roots[size])).toBe(false);
-        if (proof.length > 0) expect(ok(leaves[index], index, size, proof.slice(0, -1), roots[size]), `truncated ${index}/${size}`).toBe(false);
+        if (size > 1) expect(ok(leaves[(index + 1) % size]!, index, size, proof, root), `other leaf ${index}/${size}`).toBe(false);
+        expect(ok(leaf, index, size, proof, flipped(root, 31))).toBe(false);
+        expect(ok(leaf, index, size, [...proof, root], root)).toBe(false);
+        if (proof.length > 0) expect(ok(leaf, index, size, proof.slice(0, -1), root), `truncated ${index}/${size}`).toBe(false);
         proof.forEach((_, k) => {
           const bad = proof.map((p, j) => (j === k ? flipped(p) : p));
-          expect(ok(leaves[index], index, size, bad, roots[size]), `flipped proof[${k}] ${index}/${size}`).toBe(false);
+          expect(ok(leaf, index, size, bad, root), `flipped proof[${k}] ${index}/${size}`).toBe(false);
         });
       }
     }
@@ -166,19 +167,20 @@ describe('proofs for every shape of tree up to 40 leaves', () => {
     for (let n = 0; n <= N; n++) {
       for (let m = 0; m <= n; m++) {
         const proof = consistencyProof(leaves, m, n);
-        expect(verifyConsistency(m, n, roots[m], roots[n], proof), `${m}->${n}`).toBe(true);
+        const [oldRoot, newRoot] = [roots[m]!, roots[n]!];
+        expect(verifyConsistency(m, n, oldRoot, newRoot, proof), `${m}->${n}`).toBe(true);
         if (m === 0) continue;
-        expect(verifyConsistency(m, n, flipped(roots[m], 5), roots[n], proof), `old root ${m}->${n}`).toBe(false);
+        expect(verifyConsistency(m, n, flipped(oldRoot, 5), newRoot, proof), `old root ${m}->${n}`).toBe(false);
         if (m === n) continue;
-        expect(verifyConsistency(m, n, roots[m], flipped(roots[n], 5), proof), `new root ${m}->${n}`).toBe(false);
+        expect(verifyConsistency(m, n, oldRoot, flipped(newRoot, 5), proof), `new root ${m}->${n}`).toBe(false);
         for (const [what, a, b] of [['m-1', m - 1, n], ['m+1', m + 1, n], ['m^2', m ^ 2, n], ['n*2', m, n * 2], ['n/2', m, Math.floor(n / 2)]] as const) {
-          expect(verifyConsistency(a, b, roots[m], roots[n], proof), `${what} ${m}->${n}`).toBe(false);
+          expect(verifyConsistency(a, b, oldRoot, newRoot, proof), `${what} ${m}->${n}`).toBe(false);
         }
-        expect(verifyConsistency(m, n, roots[m], roots[n], proof.slice(0, -1)), `truncated ${m}->${n}`).toBe(false);
-        expect(verifyConsistency(m, n, roots[m], roots[n], [...proof, roots[n]]), `extended ${m}->${n}`).toBe(false);
+        expect(verifyConsistency(m, n, oldRoot, newRoot, proof.slice(0, -1)), `truncated ${m}->${n}`).toBe(false);
+        expect(verifyConsistency(m, n, oldRoot, newRoot, [...proof, newRoot]), `extended ${m}->${n}`).toBe(false);
         proof.forEach((_, k) => {
           const bad = proof.map((p, j) => (j === k ? flipped(p) : p));
-          expect(verifyConsistency(m, n, roots[m], roots[n], bad), `flipped proof[${k}] ${m}->${n}`).toBe(false);
+          expect(verifyConsistency(m, n, oldRoot, newRoot, bad), `flipped proof[${k}] ${m}->${n}`).toBe(false);
         });
       }
     }
@@ -191,8 +193,8 @@ describe('proofs for every shape of tree up to 40 leaves', () => {
       [5, 10],
       [4, 40],
       [8, 9],
-    ]) {
-      expect(verifyConsistency(m, n, roots[m], rootFromLeafHashes(rewritten.slice(0, n)), consistencyProof(rewritten, m, n))).toBe(false);
+    ] as const) {
+      expect(verifyConsistency(m, n, roots[m]!, rootFromLeafHashes(rewritten.slice(0, n)), consistencyProof(rewritten, m, n))).toBe(false);
     }
   });
 });

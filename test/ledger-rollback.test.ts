@@ -13,7 +13,7 @@ import { cli } from './helpers/cli.js';
 import { decodeTreeHead } from '../src/ledger/ledger.js';
 import { readLedger } from '../src/ledger/read.js';
 import { formatVerifyReport, verifyLedger } from '../src/ledger/verify.js';
-import { hex } from '../src/ledger/records.js';
+import { hex } from '../src/bytes.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 

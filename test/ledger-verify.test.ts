@@ -30,7 +30,7 @@ const blobBytes = (i: number) => new Uint8Array(createHash('sha256').update(`pay
 /** Event i of a synthetic stream: 50 events per job, a distinct blob on every third event. */
 function sampleEvent(i: number): LedgerEvent {
   return {
-    kind: KINDS[i % KINDS.length],
+    kind: KINDS[i % KINDS.length]!,
     jobId: `job-${Math.floor(i / 50)}`,
     body: { i, participant: `bank-${i % 3}`, metrics: { loss: 1 / (i + 1), auc: null }, tags: ['a', i % 2 === 0] },
     blobs: i % 3 === 0 ? [{ name: 'update', bytes: blobBytes(i) }] : [],
@@ -78,7 +78,7 @@ function copy(): string {
 /** The seq of the first entry referencing a blob at or after `from`, and that blob's file. */
 function blobOf(dir: string, from: number): { seq: number; file: string } {
   const e = readLedger(dir).entries.find((x) => x.seq >= from && x.entry.blobs.length > 0)!;
-  return { seq: e.seq, file: join(dir, 'blobs', Buffer.from(e.entry.blobs[0].sha256).toString('hex')) };
+  return { seq: e.seq, file: join(dir, 'blobs', Buffer.from(e.entry.blobs[0]!.sha256).toString('hex')) };
 }
 
 describe('an honest ledger', () => {
@@ -118,9 +118,9 @@ describe('tampering is detected and located by seq', () => {
   it.each([0, 37, 150, 199])('one byte changed inside entry %i → that entry fails', async (seq) => {
     const dir = copy();
     const log = join(dir, 'entries.log');
-    const { buf, records } = fileRecords(log);
-    const r = records[seq];
-    buf[r.offset + 4 + Math.floor((r.length - 8) / 2)] ^= 0x01;
+    const { buf, record } = fileRecords(log);
+    const r = record(seq);
+    buf[r.offset + 4 + Math.floor((r.length - 8) / 2)]! ^= 0x01;
     writeFileSync(log, buf);
     const report = await verifyLedger(dir);
     expect(report.ok).toBe(false);
@@ -133,8 +133,8 @@ describe('tampering is detected and located by seq', () => {
   it('one byte changed and the CRC recomputed (someone who knows the framing) → bad_signature at that entry', async () => {
     const dir = copy();
     const log = join(dir, 'entries.log');
-    const { buf, records } = fileRecords(log);
-    const r = records[90];
+    const { buf, record } = fileRecords(log);
+    const r = record(90);
     // Change a character of the body JSON, where the entry stays decodable.
     const at = buf.indexOf(Buffer.from('"participant":"bank-'), r.offset) + 20;
     buf[at] = buf[at] === 0x30 ? 0x31 : 0x30;
@@ -147,8 +147,8 @@ describe('tampering is detected and located by seq', () => {
   it('an entry removed → missing at its seq', async () => {
     const dir = copy();
     const log = join(dir, 'entries.log');
-    const { buf, records } = fileRecords(log);
-    const r = records[120];
+    const { buf, record } = fileRecords(log);
+    const r = record(120);
     writeFileSync(log, Buffer.concat([buf.subarray(0, r.offset), buf.subarray(r.offset + r.length)]));
     const report = await verifyLedger(dir);
     expect(report.failure).toMatchObject({ seq: 120, problem: 'missing' });
@@ -158,8 +158,8 @@ describe('tampering is detected and located by seq', () => {
   it('several entries removed → missing, naming the gap', async () => {
     const dir = copy();
     const log = join(dir, 'entries.log');
-    const { buf, records } = fileRecords(log);
-    writeFileSync(log, Buffer.concat([buf.subarray(0, records[10].offset), buf.subarray(records[13].offset)]));
+    const { buf, record } = fileRecords(log);
+    writeFileSync(log, Buffer.concat([buf.subarray(0, record(10).offset), buf.subarray(record(13).offset)]));
     const report = await verifyLedger(dir);
     expect(report.failure).toMatchObject({ seq: 10, problem: 'missing' });
     expect(report.failure?.detail).toContain('entries 10..12 are missing');
@@ -168,8 +168,8 @@ describe('tampering is detected and located by seq', () => {
   it('two adjacent entries swapped → reordered at the first of them', async () => {
     const dir = copy();
     const log = join(dir, 'entries.log');
-    const { buf, records } = fileRecords(log);
-    const [a, b] = [records[80], records[81]];
+    const { buf, record } = fileRecords(log);
+    const [a, b] = [record(80), record(81)];
     const slice = (r: typeof a) => buf.subarray(r.offset, r.offset + r.length);
     writeFileSync(log, Buffer.concat([buf.subarray(0, a.offset), slice(b), slice(a), buf.subarray(b.offset + b.length)]));
     const report = await verifyLedger(dir);
@@ -179,8 +179,8 @@ describe('tampering is detected and located by seq', () => {
   it('an entry duplicated → reordered where the copy sits', async () => {
     const dir = copy();
     const log = join(dir, 'entries.log');
-    const { buf, records } = fileRecords(log);
-    const r = records[60];
+    const { buf, record } = fileRecords(log);
+    const r = record(60);
     writeFileSync(log, Buffer.concat([buf.subarray(0, r.offset + r.length), buf.subarray(r.offset, r.offset + r.length), buf.subarray(r.offset + r.length)]));
     expect((await verifyLedger(dir)).failure).toMatchObject({ seq: 61, problem: 'reordered' });
   });
@@ -189,7 +189,7 @@ describe('tampering is detected and located by seq', () => {
     const dir = copy();
     const { seq, file } = blobOf(dir, 100);
     const bytes = readFileSync(file);
-    bytes[0] ^= 0xff;
+    bytes[0]! ^= 0xff;
     writeFileSync(file, bytes);
     const report = await verifyLedger(dir);
     expect(report.failure).toMatchObject({ seq, problem: 'blob_mismatch' });
@@ -220,8 +220,8 @@ describe('tampering is detected and located by seq', () => {
   it('a damaged length field → changed at that entry, not mistaken for a torn tail', async () => {
     const dir = copy();
     const log = join(dir, 'entries.log');
-    const { buf, records } = fileRecords(log);
-    buf.writeUInt32BE(0x00ffffff, records[42].offset);
+    const { buf, record } = fileRecords(log);
+    buf.writeUInt32BE(0x00ffffff, record(42).offset);
     writeFileSync(log, buf);
     expect((await verifyLedger(dir)).failure).toMatchObject({ seq: 42, problem: 'changed' });
   });
@@ -232,7 +232,7 @@ describe('receipts catch a rewritten history that integrity checks cannot', () =
     // It keeps entries 0..49, rewrites entry 50's body, and validly re-chains and re-signs 51..199.
     const forged = copy();
     const log = join(forged, 'entries.log');
-    truncateSync(log, fileRecords(log).records[50].offset);
+    truncateSync(log, fileRecords(log).record(50).offset);
     const ledger = await Ledger.open(forged, 'coordinator', keyFile);
     for (let i = 50; i < N; i++) {
       const e = sampleEvent(i);
@@ -258,7 +258,7 @@ describe('receipts catch a rewritten history that integrity checks cannot', () =
   it('the last entries cut off (undetectable alone) → receipt_mismatch naming the removed entries', async () => {
     const dir = copy();
     const log = join(dir, 'entries.log');
-    truncateSync(log, fileRecords(log).records[190].offset);
+    truncateSync(log, fileRecords(log).record(190).offset);
     expect((await verifyLedger(dir)).ok).toBe(true);
     const report = await verifyLedger(dir, { receiptsDir: receipts });
     expect(report.failure).toMatchObject({ seq: 190, problem: 'receipt_mismatch' });
@@ -268,7 +268,7 @@ describe('receipts catch a rewritten history that integrity checks cannot', () =
   it('a forged receipt (not signed by a listed key) → receipt_mismatch', async () => {
     const fake = await tempDir('fake-receipts');
     const bytes = readFileSync(join(receipts, 'bank-b', 'after-79.sth'));
-    bytes[bytes.length - 1] ^= 1; // the last byte is inside the signature
+    bytes[bytes.length - 1]! ^= 1; // the last byte is inside the signature
     writeFileSync(join(fake, 'x.sth'), bytes);
     const report = await verifyLedger(honest, { receiptsDir: fake });
     expect(report.failure).toMatchObject({ seq: 79, problem: 'receipt_mismatch' });

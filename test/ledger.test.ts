@@ -108,7 +108,7 @@ describe('the format on disk', () => {
     expect(verifyTreeHead({ ...decoded, size: 4 }, signers)).toBe(false);
     expect(verifyTreeHead({ ...decoded, unixMs: decoded.unixMs + 1 }, signers)).toBe(false);
     const root = new Uint8Array(decoded.root);
-    root[0] ^= 1;
+    root[0]! ^= 1;
     expect(verifyTreeHead({ ...decoded, root }, signers)).toBe(false);
     expect(verifyTreeHead({ ...decoded, signer: 'someone' }, signers)).toBe(false);
   });
@@ -133,8 +133,8 @@ describe('durability', () => {
     let expected = 0;
     for (let i = 0; i < 30; i++) {
       const { seq } = await ledger.append(event(i, i % 2 === 0));
-      const { records, trailing } = fileRecords(log);
-      expected += records[seq].length;
+      const { record, records, trailing } = fileRecords(log);
+      expected += record(seq).length;
       expect(records).toHaveLength(seq + 1);
       expect(trailing).toBe(0);
       expect(statSync(log).size).toBe(expected);
@@ -190,8 +190,8 @@ describe('durability', () => {
       expect(treeHead.size).toBe(seq + 1);
       expect(verifyTreeHead(treeHead, read.signers)).toBe(true);
       expect(hex(treeHead.root)).toBe(hex(rootFromLeafHashes(leaves.slice(0, seq + 1))));
-      expect(verifyInclusion(leaves[seq], seq, treeHead.size, inclusionProof(leaves, seq, treeHead.size), treeHead.root)).toBe(true);
-      const last = results[49].treeHead;
+      expect(verifyInclusion(leaves[seq]!, seq, treeHead.size, inclusionProof(leaves, seq, treeHead.size), treeHead.root)).toBe(true);
+      const last = results[49]!.treeHead;
       expect(verifyConsistency(treeHead.size, last.size, treeHead.root, last.root, consistencyProof(leaves, treeHead.size, last.size))).toBe(true);
     }
   });
@@ -215,8 +215,8 @@ describe('a torn final write', () => {
     await ledger.close();
     const ldir = join(dir, 'ledger');
     const log = join(ldir, 'entries.log');
-    const { buf, records } = fileRecords(log);
-    const last = records[19];
+    const { buf, record } = fileRecords(log);
+    const last = record(19);
     const cut = last.offset + Math.floor(last.length / 2);
     truncateSync(log, cut);
 
@@ -231,7 +231,7 @@ describe('a torn final write', () => {
     expect(reopened.size).toBe(19);
     const tornFiles = readdirSync(ldir).filter((f) => /^torn-\d+\.bin$/.test(f));
     expect(tornFiles).toHaveLength(1);
-    expect(readFileSync(join(ldir, tornFiles[0]))).toEqual(buf.subarray(last.offset, cut)); // the torn bytes, preserved
+    expect(readFileSync(join(ldir, tornFiles[0]!))).toEqual(buf.subarray(last.offset, cut)); // the torn bytes, preserved
     expect(statSync(log).size).toBe(last.offset); // the log cut back to the last whole record
     expect((await reopened.append(event(100))).seq).toBe(19);
     await reopened.close();
@@ -250,7 +250,7 @@ describe('a torn final write', () => {
     await ledger.close();
     const ldir = join(dir, 'ledger');
     const log = join(ldir, 'entries.log');
-    const last = fileRecords(log).records[9];
+    const last = fileRecords(log).record(9);
     truncateSync(log, last.offset + 10);
     const early = join(dir, 'early');
     const all = join(dir, 'all');
@@ -271,7 +271,7 @@ describe('a torn final write', () => {
     for (let i = 0; i < 5; i++) await ledger.append(event(i));
     await ledger.close();
     const log = join(dir, 'ledger', 'entries.log');
-    truncateSync(log, fileRecords(log).records[4].offset + 3);
+    truncateSync(log, fileRecords(log).record(4).offset + 3);
     expect((await verifyLedger(join(dir, 'ledger'))).failure).toMatchObject({ seq: 4, problem: 'torn' });
     const reopened = await open_(dir);
     expect(reopened.tornTail).toMatchObject({ seq: 4, bytes: 3 });
@@ -301,7 +301,7 @@ describe('reopening', () => {
     expect(report.ok).toBe(true);
     expect(report.entries).toBe(15);
     const leaves = readLedger(ldir).entries.map((e) => leafHash(e.signed));
-    expect(verifyConsistency(10, 15, before.root, results[4].treeHead.root, consistencyProof(leaves, 10, 15))).toBe(true);
+    expect(verifyConsistency(10, 15, before.root, results[4]!.treeHead.root, consistencyProof(leaves, 10, 15))).toBe(true);
   });
 
   it('refuses to extend a damaged ledger, naming the entry', async () => {
@@ -310,8 +310,8 @@ describe('reopening', () => {
     for (let i = 0; i < 8; i++) await ledger.append(event(i));
     await ledger.close();
     const log = join(dir, 'ledger', 'entries.log');
-    const { buf, records } = fileRecords(log);
-    buf[records[5].offset + 20] ^= 0x40;
+    const { buf, record } = fileRecords(log);
+    buf[record(5).offset + 20]! ^= 0x40;
     writeFileSync(log, buf);
     await expect(open_(dir)).rejects.toMatchObject({ problem: 'changed', seq: 5, message: expect.stringContaining('fedcredit audit verify') });
   });
@@ -401,8 +401,8 @@ describe('receipts against a reopened ledger (no rollback)', () => {
 
     // Cut the last 5 entries off (whole records): the ledger is valid on its own but shorter than a receipt of size 12.
     const log = join(dir, 'ledger', 'entries.log');
-    const { records } = fileRecords(log);
-    truncateSync(log, records[7]!.offset);
+    const { record } = fileRecords(log);
+    truncateSync(log, record(7).offset);
     ledger = await open_(dir);
     expect(ledger.size).toBe(7);
     const shorter = ledger.checkReceipt(now);
@@ -453,7 +453,10 @@ describe('receipts against a reopened ledger (no rollback)', () => {
     await ledger.append(event(0));
     ledger.holdAppends();
     let done = false;
-    const held = ledger.append(event(1)).then((r) => ((done = true), r));
+    const held = ledger.append(event(1)).then((r) => {
+      done = true;
+      return r;
+    });
     await new Promise((r) => setTimeout(r, 50));
     expect(done).toBe(false);
     expect(ledger.size).toBe(1);

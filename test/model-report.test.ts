@@ -382,14 +382,14 @@ describe('model report', () => {
   it('shows each feature\'s fine-bin IV and trend, names the features binning lost, counts enterprises a host does not hold', async () => {
     const iv = input.iv!.map((r, i) => ({ ...r, fineIv: r.iv * 1.1, trend: i % 2 ? 'descending' : 'ascending', type: 'number' as const }));
     iv[0] = { ...iv[0]!, fineIv: 0.31, iv: 0.01, selected: false };
-    const warnings = [`${iv[0]!.feature} was dropped: IV 0.0100 in its final bins against 0.3100 in its fine bins, threshold 0.02; set binning.features.${iv[0]!.feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`];
+    const warnings = [`${iv[0].feature} was dropped: IV 0.0100 in its final bins against 0.3100 in its fine bins, threshold 0.02; set binning.features.${iv[0].feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`];
     const { html } = await modelReport({ ...input, iv, binningWarnings: warnings, ivThresholds: { caution: 0.4, leakage: 0.9 }, stability: { ...input.stability!, scored: 500, notHeld: { 'tax-bureau': 12 } } });
     const features = element(html, 'section', 'features');
     expect(features).toContain('<th>fine-bin IV</th>');
     expect(features).toContain(`<td class="num">${(0.31).toFixed(4)}</td>`);
     expect(features).toContain('descending');
     expect(features).toContain(`Binning lost a strong feature`);
-    expect(features).toContain(`${iv[0]!.feature} was dropped`);
+    expect(features).toContain(`${iv[0].feature} was dropped`);
     expect(features).toContain('from 0.40 very strong');
     expect(element(html, 'section', 'stability')).toContain('tax-bureau: 12 of 500');
   });

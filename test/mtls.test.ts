@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoordinatorClient } from '../src/client.js';
-import { initCa, issueCertificate, revokeCertificate } from '../src/pki/pki.js';
+import { initCa, issueCertificate, revokeCertificate } from '../src/pki/ca.js';
 import { dialed, identityFromDir, type Transport } from '../src/wire/transport.js';
 import { coordinatorServiceDefinition } from '../src/wire/proto.js';
 import { encodeFrames, type Frame } from '../src/wire/framing.js';

@@ -4,7 +4,7 @@
  * fail for; private keys are private; and, end to end, a real mutual-TLS handshake with the coordinator's files
  * accepts a valid participant and refuses revoked, expired, foreign and self-signed clients.
  */
-import 'reflect-metadata'; // before @peculiar/x509 (see src/pki/pki.ts)
+import 'reflect-metadata'; // before @peculiar/x509 (see src/pki/x509.ts)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as x509 from '@peculiar/x509';
 import { KeyObject, X509Certificate, createPrivateKey, webcrypto } from 'node:crypto';
@@ -15,21 +15,10 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
-import {
-  ROLES,
-  initCa,
-  issueCertificate,
-  listIssued,
-  loadTlsMaterial,
-  readIdentity,
-  refreshCrl,
-  requestCertificate,
-  revokeCertificate,
-  signCertificateRequest,
-  verifyPeer,
-  type Role,
-  type TlsMaterial,
-} from '../src/pki/pki.js';
+import { ROLES, type Role } from '../src/pki/names.js';
+import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, signCertificateRequest } from '../src/pki/ca.js';
+import { loadTlsMaterial, requestCertificate, type TlsMaterial } from '../src/pki/identity.js';
+import { readIdentity, verifyPeer } from '../src/pki/verifier.js';
 
 const made: string[] = [];
 async function tempDir(name: string): Promise<string> {
@@ -291,7 +280,7 @@ describe('enrolment by certificate signing request: the key never leaves its own
     expect((await caught(() => signCertificateRequest(caDir, csr, { expect: { organisation: 'bank' } }))).message).toMatch(/is for organisation platform, not bank/);
     // One byte of the signed part changed: the request no longer matches its own signature.
     const der = Buffer.from(csr.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-    der[40] ^= 1;
+    der[40]! ^= 1;
     const altered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE REQUEST-----\n`;
     expect((await caught(() => signCertificateRequest(caDir, altered))).message).toMatch(/the certificate request (is not signed by the key it carries|is not a PEM PKCS#10 request|names)/);
     expect((await caught(() => signCertificateRequest(caDir, 'hello'))).message).toMatch(/is not a PEM PKCS#10 request/);

@@ -5,7 +5,11 @@ import type { JobEvent, RoundProgress } from '../src/wire/messages.js';
 
 function lines(progress: RoundProgress): string {
   let text = '';
-  const out = { isTTY: false, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
+  const write = (s: string) => {
+    text += s;
+    return true;
+  };
+  const out = { isTTY: false, write } as unknown as NodeJS.WriteStream;
   const renderer = createProgressRenderer(out);
   const event: JobEvent = { jobId: 'job-1', unixMs: 0, state: 'running', stage: 'training', message: '', progress };
   renderer.onEvent(event);

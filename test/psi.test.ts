@@ -31,8 +31,8 @@ function generateUsccs(count: number, rng: Rng): string[] {
   const ids = new Set<string>();
   while (ids.size < count) {
     let orgBody = 'MA';
-    for (let i = 0; i < 6; i++) orgBody += USCC_CHARSET[rng.int(USCC_CHARSET.length)];
-    ids.add(uscc({ authority: '9', entityType: '1', division: divisions[rng.int(divisions.length)], orgBody }));
+    for (let i = 0; i < 6; i++) orgBody += rng.pick([...USCC_CHARSET]);
+    ids.add(uscc({ authority: '9', entityType: '1', division: rng.pick(divisions), orgBody }));
   }
   return [...ids];
 }
@@ -41,7 +41,7 @@ function shuffled<T>(items: readonly T[], rng: Rng): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
-    [out[i], out[j]] = [out[j], out[i]];
+    [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
 }
@@ -59,7 +59,7 @@ function pointSet(packed: Buffer): Set<string> {
 /** Uniformly random u-coordinates (top bit clear, as hashIds makes them). */
 function randomPoints(n: number): Buffer {
   const points = randomBytes(n * POINT_BYTES);
-  for (let i = 0; i < n; i++) points[i * POINT_BYTES + 31] &= 0x7f;
+  for (let i = 0; i < n; i++) points[i * POINT_BYTES + 31]! &= 0x7f;
   return points;
 }
 
@@ -392,9 +392,9 @@ describe('hashIds', () => {
     expect(hashes).toHaveLength(2 * POINT_BYTES);
     const digest = createHash('sha256').update(Buffer.from('统一', 'utf8')).digest();
     const expected = createHash('sha256').update(Buffer.concat([salt, Buffer.from([0]), digest])).digest();
-    expected[31] &= 0x7f;
+    expected[31]! &= 0x7f;
     expect(pointAt(hashes, 1).equals(expected)).toBe(true);
-    expect(pointAt(hashes, 0)[31] & 0x80).toBe(0);
+    expect(pointAt(hashes, 0)[31]! & 0x80).toBe(0);
   });
 });
 

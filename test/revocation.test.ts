@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { revokeCertificate } from '../src/pki/pki.js';
+import { revokeCertificate } from '../src/pki/ca.js';
 import { readLedger } from '../src/ledger/read.js';
 import { uciHomoFile } from '../src/data/public-datasets.js';
 import type { EphemeralFederation } from '../src/federation/ephemeral.js';

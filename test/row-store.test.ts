@@ -26,7 +26,7 @@ const tmp = () => mkdtemp(join(tmpdir(), 'fedcredit-rowstore-'));
 describe('row store', () => {
   it('a job over 1,000-row blocks sums the same moments and quantile counts as one block, and trains as well', async () => {
     const { tf } = await loadTf();
-    const spec = uciHomoSpec(uciHomoFile(DATASETS, HOMO_PARTIES[0]!));
+    const spec = uciHomoSpec(uciHomoFile(DATASETS, HOMO_PARTIES[0]));
     const features = spec.features.map((f) => f.name);
     const dir = await tmp();
     const whole = await ingestDataset(spec, { dir: join(dir, 'whole') });

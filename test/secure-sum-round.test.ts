@@ -16,7 +16,7 @@ import {
   type OpenedReply,
 } from '../src/fl/secure-sum-round.js';
 import { float32Bytes } from '../src/fl/vector-codec.js';
-import { sha256 } from '../src/wire/framing.js';
+import { sha256 } from '../src/bytes.js';
 import type { ValidationMetrics } from '../src/wire/messages.js';
 
 const PARTIES = ['bank-c', 'bank-a', 'bank-b'];

@@ -27,7 +27,7 @@ interface Table {
 function parseCsv(text: string): Table {
   const lines = text.trimEnd().split('\n');
   const rows = lines.slice(1).map((l) => l.split(','));
-  return { header: lines[0].split(','), ids: rows.map((r) => r[0]), rows };
+  return { header: lines[0]!.split(','), ids: rows.map((r) => r[0]!), rows }; // split gives at least one element
 }
 
 /**
@@ -36,15 +36,17 @@ function parseCsv(text: string): Table {
  */
 function fitLogistic(X: number[][], y: number[], steps = 400, lr = 0.05, l2 = 1e-4): (rows: number[][]) => number[] {
   const n = X.length;
+  if (X[0] === undefined) throw new RangeError('fitLogistic needs at least one row');
   const d = X[0].length;
   const mean = new Array<number>(d).fill(0);
   const sd = new Array<number>(d).fill(1);
   for (let j = 0; j < d; j++) {
-    const v = X.map((r) => r[j]).filter((x) => !Number.isNaN(x));
-    mean[j] = v.reduce((a, b) => a + b, 0) / v.length;
-    sd[j] = Math.sqrt(v.reduce((a, b) => a + (b - mean[j]) ** 2, 0) / v.length) || 1;
+    const v = X.map((r) => r[j]!).filter((x) => !Number.isNaN(x));
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    mean[j] = m;
+    sd[j] = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length) || 1;
   }
-  const standardise = (r: number[]): Float64Array => Float64Array.from(r, (v, j) => (Number.isNaN(v) ? 0 : (v - mean[j]) / sd[j]));
+  const standardise = (r: number[]): Float64Array => Float64Array.from(r, (v, j) => (Number.isNaN(v) ? 0 : (v - mean[j]!) / sd[j]!));
   const Z = X.map(standardise);
   const w = new Float64Array(d + 1); // last entry: intercept
   const m = new Float64Array(d + 1);
@@ -52,26 +54,27 @@ function fitLogistic(X: number[][], y: number[], steps = 400, lr = 0.05, l2 = 1e
   const [b1, b2, eps] = [0.9, 0.999, 1e-8];
   for (let step = 1; step <= steps; step++) {
     const g = new Float64Array(d + 1);
-    for (let i = 0; i < n; i++) {
-      const z = Z[i];
-      let s = w[d];
-      for (let j = 0; j < d; j++) s += w[j] * z[j];
-      const r = 1 / (1 + Math.exp(-s)) - y[i];
-      for (let j = 0; j < d; j++) g[j] += r * z[j];
-      g[d] += r;
+    for (const [i, z] of Z.entries()) {
+      let s = w[d]!;
+      for (let j = 0; j < d; j++) s += w[j]! * z[j]!;
+      const r = 1 / (1 + Math.exp(-s)) - y[i]!;
+      for (let j = 0; j < d; j++) g[j]! += r * z[j]!;
+      g[d]! += r;
     }
     for (let j = 0; j <= d; j++) {
-      const gj = g[j] / n + (j < d ? l2 * w[j] : 0);
-      m[j] = b1 * m[j] + (1 - b1) * gj;
-      v[j] = b2 * v[j] + (1 - b2) * gj * gj;
-      w[j] -= (lr * (m[j] / (1 - b1 ** step))) / (Math.sqrt(v[j] / (1 - b2 ** step)) + eps);
+      const gj = g[j]! / n + (j < d ? l2 * w[j]! : 0);
+      const mj = b1 * m[j]! + (1 - b1) * gj;
+      const vj = b2 * v[j]! + (1 - b2) * gj * gj;
+      m[j] = mj;
+      v[j] = vj;
+      w[j]! -= (lr * (mj / (1 - b1 ** step))) / (Math.sqrt(vj / (1 - b2 ** step)) + eps);
     }
   }
   return (rows) =>
     rows.map((r) => {
       const z = standardise(r);
-      let s = w[d];
-      for (let j = 0; j < d; j++) s += w[j] * z[j];
+      let s = w[d]!;
+      for (let j = 0; j < d; j++) s += w[j]! * z[j]!;
       return s;
     });
 }
@@ -124,8 +127,8 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
 
   it('describes its files: one valid DatasetSpec per party, id first, label only at the bank', () => {
     expect(result.parties.map((p) => p.party)).toEqual([...VERTICAL_PARTIES]);
-    expect(result.parties[0].rows).toBe(12_000);
-    expect(result.parties[0].features).toEqual([...BANK_FEATURES]);
+    expect(result.parties[0]!.rows).toBe(12_000);
+    expect(result.parties[0]!.features).toEqual([...BANK_FEATURES]);
     for (const p of result.parties) {
       const party = p.party as VerticalParty;
       expect(p.file).toBe(join(dirA, `${party}.csv`));
@@ -146,7 +149,7 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
         let missing = 0;
         const bad: string[] = [];
         for (const row of t.rows) {
-          const cell = row[offset + j];
+          const cell = row[offset + j]!; // the header check above proved every column is there
           if (cell === '') {
             missing++;
             continue;
@@ -179,7 +182,7 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
   it('scales with bankRows and rejects a bad row count', () => {
     const small = generateVertical({ seed: 7, bankRows: 600 });
     expect(small.parties.map((p) => p.ids.length)[0]).toBe(600);
-    expect(small.parties[1].ids.length).toBeGreaterThan(1200);
+    expect(small.parties[1]!.ids.length).toBeGreaterThan(1200);
     expect(small.intersection.length).toBeGreaterThan(150);
     expect(small.intersection.length).toBeLessThan(450);
     expect(() => generateVertical({ seed: 7, bankRows: 0 })).toThrow(RangeError);
@@ -223,11 +226,11 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
       const offset = p.party === 'bank' ? 2 : 1;
       for (const r of [0, 1, Math.floor(p.ids.length / 2), p.ids.length - 1]) {
         const groups = Object.values(p.groups).map((values) => values[r]!);
-        expect([...p.x[r].map((v) => (Number.isNaN(v) ? '' : String(v))), ...groups]).toEqual(t.rows[r].slice(offset));
+        expect([...p.x[r]!.map((v) => (Number.isNaN(v) ? '' : String(v))), ...groups]).toEqual(t.rows[r]!.slice(offset));
         if (p.party === 'tax-bureau') expect(groups[0]).toMatch(/^[A-Z]$/);
       }
     }
-    const bank = data.parties[0];
+    const bank = data.parties[0]!;
     for (const row of data.intersection.slice(0, 200)) {
       expect(row.label).toBe(bank.y![bank.rowOf.get(row.id)!]);
       for (const p of data.parties) expect(row.x[p.party]).toBe(p.x[p.rowOf.get(row.id)!]);
@@ -236,7 +239,7 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
 
   it('has a realistic default rate in the intersection (6-20%)', () => {
     const rate = data.intersection.reduce((s, r) => s + r.label, 0) / data.intersection.length;
-    const bank = data.parties[0];
+    const bank = data.parties[0]!;
     const bankRate = bank.y!.reduce((s: number, v) => s + v, 0) / bank.y!.length;
     console.log(`default rate: bank book ${(100 * bankRate).toFixed(1)}%, intersection ${(100 * rate).toFixed(1)}%`);
     expect(rate).toBeGreaterThanOrEqual(0.06);
@@ -246,14 +249,19 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
   it("moves the other parties' columns with the latent state the bank cannot see", () => {
     const latent = new Map(data.enterprises.map((e) => [e.id, e]));
     const rows = data.intersection;
-    const col = (p: VerticalParty, name: string) => (r: VerticalJoinedRow): number => r.x[p][VERTICAL_FEATURES[p].indexOf(name)];
+    const col = (p: VerticalParty, name: string) => {
+      const j = VERTICAL_FEATURES[p].indexOf(name);
+      if (j < 0) throw new Error(`${p} has no feature ${name}`);
+      return (r: VerticalJoinedRow): number => r.x[p][j]!;
+    };
     const mean = (rs: VerticalJoinedRow[], f: (r: VerticalJoinedRow) => number): number => {
       const v = rs.map(f).filter((x) => !Number.isNaN(x));
       return v.reduce((a, b) => a + b, 0) / v.length;
     };
     const corr = (f: (r: VerticalJoinedRow) => number, g: (r: VerticalJoinedRow) => number): number => {
-      const pairs = rows.map((r) => [f(r), g(r)]).filter(([a, b]) => !Number.isNaN(a) && !Number.isNaN(b));
-      const [ma, mb] = [0, 1].map((k) => pairs.reduce((s, p) => s + p[k], 0) / pairs.length);
+      const pairs = rows.map((r): [number, number] => [f(r), g(r)]).filter(([a, b]) => !Number.isNaN(a) && !Number.isNaN(b));
+      const ma = pairs.reduce((s, [a]) => s + a, 0) / pairs.length;
+      const mb = pairs.reduce((s, [, b]) => s + b, 0) / pairs.length;
       let [sab, saa, sbb] = [0, 0, 0];
       for (const [a, b] of pairs) [sab, saa, sbb] = [sab + (a - ma) * (b - mb), saa + (a - ma) ** 2, sbb + (b - mb) ** 2];
       return sab / Math.sqrt(saa * sbb);

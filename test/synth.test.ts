@@ -25,11 +25,11 @@ interface Table {
 
 function parseCsv(text: string): Table {
   const lines = text.trimEnd().split('\n');
-  const header = lines[0].split(',');
+  const header = lines[0]!.split(','); // split gives at least one element
   const rows = lines.slice(1).map((l) => l.split(','));
   return {
     header,
-    ids: rows.map((r) => r[0]),
+    ids: rows.map((r) => r[0]!),
     y: rows.map((r) => Number(r[1])),
     X: rows.map((r) => r.slice(2).map((c) => (c === '' ? Number.NaN : Number(c)))),
   };
@@ -37,32 +37,34 @@ function parseCsv(text: string): Table {
 
 /** Logistic regression by full-batch gradient descent on standardized features (missing cells -> training mean). */
 function fitLogistic(X: number[][], y: number[], epochs = 300, lr = 0.5, l2 = 1e-3): (rows: number[][]) => number[] {
+  if (X[0] === undefined) throw new RangeError('fitLogistic needs at least one row');
   const d = X[0].length;
   const mean = new Array<number>(d).fill(0);
   const sd = new Array<number>(d).fill(0);
   for (let j = 0; j < d; j++) {
-    const v = X.map((r) => r[j]).filter((x) => !Number.isNaN(x));
-    mean[j] = v.reduce((a, b) => a + b, 0) / v.length;
-    sd[j] = Math.sqrt(v.reduce((a, b) => a + (b - mean[j]) ** 2, 0) / v.length) || 1;
+    const v = X.map((r) => r[j]!).filter((x) => !Number.isNaN(x));
+    const m = v.reduce((a, b) => a + b, 0) / v.length;
+    mean[j] = m;
+    sd[j] = Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / v.length) || 1;
   }
-  const standardize = (r: number[]): number[] => r.map((v, j) => (Number.isNaN(v) ? 0 : (v - mean[j]) / sd[j]));
+  const standardize = (r: number[]): number[] => r.map((v, j) => (Number.isNaN(v) ? 0 : (v - mean[j]!) / sd[j]!));
   const Z = X.map(standardize);
   const w = new Array<number>(d).fill(0);
   let b = 0;
   for (let epoch = 0; epoch < epochs; epoch++) {
     const g = new Array<number>(d).fill(0);
     let gb = 0;
-    for (let i = 0; i < Z.length; i++) {
+    for (const [i, zi] of Z.entries()) {
       let z = b;
-      for (let j = 0; j < d; j++) z += w[j] * Z[i][j];
-      const r = 1 / (1 + Math.exp(-z)) - y[i];
+      for (let j = 0; j < d; j++) z += w[j]! * zi[j]!;
+      const r = 1 / (1 + Math.exp(-z)) - y[i]!;
       gb += r;
-      for (let j = 0; j < d; j++) g[j] += r * Z[i][j];
+      for (let j = 0; j < d; j++) g[j]! += r * zi[j]!;
     }
-    for (let j = 0; j < d; j++) w[j] -= lr * (g[j] / Z.length + l2 * w[j]);
+    for (let j = 0; j < d; j++) w[j]! -= lr * (g[j]! / Z.length + l2 * w[j]!);
     b -= (lr * gb) / Z.length;
   }
-  return (rows) => rows.map((r) => standardize(r).reduce((s, v, j) => s + v * w[j], b));
+  return (rows) => rows.map((r) => standardize(r).reduce((s, v, j) => s + v * w[j]!, b));
 }
 
 const SEED = 42;
@@ -151,7 +153,7 @@ describe('synthetic SME credit data', () => {
     // + Y(30)*30 + 4*28 = 1640; 1640 mod 31 = 28; 31 - 28 = 3, the character '3'.
     const example = '91350100M000100Y43';
     const weights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
-    const sum = [...example.slice(0, 17)].reduce((s, ch, i) => s + USCC_CHARSET.indexOf(ch) * weights[i], 0);
+    const sum = [...example.slice(0, 17)].reduce((s, ch, i) => s + USCC_CHARSET.indexOf(ch) * weights[i]!, 0);
     expect(sum).toBe(1640);
     expect(USCC_CHARSET[(31 - (sum % 31)) % 31]).toBe('3');
     expect(isValidUscc(example)).toBe(true);
@@ -180,7 +182,7 @@ describe('synthetic SME credit data', () => {
     }
     // The portfolios differ: the inclusive-finance bank in the west is the riskiest, the east bank the safest.
     const [east, west] = result.parties;
-    expect(west.badRate).toBeGreaterThan(east.badRate);
+    expect(west!.badRate).toBeGreaterThan(east!.badRate);
   });
 
   it('has a few missing cells, below 3% per column', () => {
@@ -205,10 +207,10 @@ describe('synthetic SME credit data', () => {
     const pooled = fitLogistic(banks.flatMap((b) => b.X), banks.flatMap((b) => b.y));
     const pooledAuc = auc(test.y, pooled(test.X));
     const alone = banks.map((b) => auc(test.y, fitLogistic(b.X, b.y)(test.X)));
-    console.log(`test AUC: pooled ${pooledAuc.toFixed(4)}; alone ${result.parties.map((p, k) => `${p.party} ${alone[k].toFixed(4)}`).join(', ')}`);
+    console.log(`test AUC: pooled ${pooledAuc.toFixed(4)}; alone ${result.parties.map((p, k) => `${p.party} ${alone[k]!.toFixed(4)}`).join(', ')}`);
     expect(pooledAuc).toBeGreaterThanOrEqual(0.72);
     expect(pooledAuc).toBeLessThan(0.9);
-    const smallest = result.parties.reduce((m, p, k) => (p.rows < result.parties[m].rows ? k : m), 0);
+    const smallest = result.parties.reduce((m, p, k) => (p.rows < result.parties[m]!.rows ? k : m), 0);
     expect(alone[smallest]).toBeLessThan(pooledAuc);
   });
 

@@ -178,7 +178,7 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     const shown = formatDataUses(dataUses(ledgerDir));
     console.log(shown.split('\n').filter((l) => l.includes('vertical-score')).slice(0, 4).join('\n'));
     expect(shown).toMatch(new RegExp(`vertical-score  bank: scored with the model of ${train.jobId} \\(sha256 [0-9a-f]{12}…\\); columns [a-z_]+, `));
-    expect(shown).toMatch(/vertical-score  tax-bureau: scored with the model of .*; outcome succeeded, \d+ of \d+ enterprises scored/);
+    expect(shown).toMatch(/vertical-score {2}tax-bureau: scored with the model of .*; outcome succeeded, \d+ of \d+ enterprises scored/);
     expect(shown).not.toMatch(/vertical-score .*: 0 rows \(schema/);
 
     const report = await replayLedger(ledgerDir);

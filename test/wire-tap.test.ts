@@ -15,7 +15,8 @@ import { uciHomoFile } from '../src/data/public-datasets.js';
 import { occurrences } from './helpers/tap.js';
 import { uciHeteroSpec, verticalJob } from './helpers/vertical.js';
 import { writeVerticalSynth } from '../src/synth/vertical.js';
-import { idDigest, normaliseId } from '../src/psi/ids.js';
+import { idDigest } from '../src/data/id-buckets.js';
+import { normaliseId } from '../src/psi/ids.js';
 
 /** Byte patterns a leak of this dataset would contain: pairs of neighbouring values (row- and column-wise) as
  * float32 and float64, pairs of neighbouring CSV cells as text, and runs of labels in any encoding. */
@@ -74,7 +75,7 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
   });
 
   it('the detector catches a raw column, a raw row, a CSV line and an id (so the checks below can fail)', async () => {
-    const file = uciHomoFile(DATASETS, HOMO_PARTIES[0]!);
+    const file = uciHomoFile(DATASETS, HOMO_PARTIES[0]);
     const data = await loadDataset(uciHomoSpec(file));
     const needles = leakNeedles(data, readFileSync(file, 'utf8'));
     const noise = Buffer.alloc(200_000, 7);

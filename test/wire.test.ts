@@ -9,9 +9,11 @@ import protobuf from 'protobufjs';
 import { createHash, randomBytes } from 'node:crypto';
 import { CHANNEL_OPTIONS, coordinatorServiceDefinition, decodeMessage, encodeMessage, FLOW_CONTROL_WINDOW_BYTES, messageType, protoRoot, widenServerWindows } from '../src/wire/proto.js';
 import { connect } from 'node:http2';
-import { CHUNK_BYTES, encodeFrames, Reassembler, sha256, type Frame } from '../src/wire/framing.js';
+import { sha256 } from '../src/bytes.js';
+import { CHUNK_BYTES, encodeFrames, Reassembler, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import { FedcreditError } from '../src/errors.js';
+import type { FeatureBins, Preprocessing } from '../src/model/preprocess.js';
 import type {
   AggregateOpened,
   AggregateReady,
@@ -35,8 +37,6 @@ import type {
   KeysPublished,
   ParticipantFrame,
   ParticipantMessage,
-  FeatureBins,
-  Preprocessing,
   Receipt,
   Recipient,
   PeerEnvelope,
@@ -100,7 +100,7 @@ const encryptedVector: EncryptedVector = {
   blockSha256: [bytes(32, 14), bytes(32, 15), bytes(32, 16)],
 };
 const contribution: Contribution = { purpose: 'update', vector: encryptedVector };
-const validationMetrics: ValidationMetrics = { rows: 6001, auc: 0.7712345678901234, loss: 0.4412 };
+const validationMetrics: ValidationMetrics = { rows: 6001, auc: 0.771234567890123, loss: 0.4412 };
 const aggregateOpened: AggregateOpened = { purpose: 'moments', valuesSha256: bytes(32, 17), values: bytes(80, 18), validation: validationMetrics };
 const errorReport: ErrorReport = { code: 'FC_DATA_SCHEMA', message: 'column `age` is missing', hint: 'add the column or fix the config' };
 const receipt: Receipt = { seq: 2 ** 33 + 1, treeHead: bytes(120, 19) };

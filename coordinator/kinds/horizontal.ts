@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HorizontalJobSpec } from '../../src/config/schemas.js';
 import { toFloat32 } from '../../src/fl/vector-codec.js';
-import type { Preprocessing } from '../../src/wire/messages.js';
+import type { Preprocessing } from '../../src/model/preprocess.js';
 import { JobRun } from '../job-run.js';
 import type { CoordinatorKind } from './kind.js';
+import { hex } from '../../src/bytes.js';
 
 export const horizontal: CoordinatorKind<'horizontal'> = {
   start: (id, spec, submitter, ctx) => new JobRun(id, spec, submitter, ctx),
@@ -26,7 +27,7 @@ export const horizontal: CoordinatorKind<'horizontal'> = {
         clipHigh: (prep as { clip_high?: number[] }).clip_high ?? [],
       },
       roundsDone: closed ? (closed.body as { round: number }).round : 0,
-      weights: modelRef ? toFloat32(readFileSync(join(ledgerDir, 'blobs', Buffer.from(modelRef.sha256).toString('hex')))) : undefined,
+      weights: modelRef ? toFloat32(readFileSync(join(ledgerDir, 'blobs', hex(modelRef.sha256)))) : undefined,
     };
     return { start: (ctx) => new JobRun(id, spec, submitter, ctx, resume) };
   },

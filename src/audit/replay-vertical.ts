@@ -8,10 +8,9 @@
  *  - the published manifest commits, for every party, to the part it kept at the end (`finalize`), and the
  *    manifest blob is the one the record names.
  */
-import { createHash } from 'node:crypto';
 import type { readLedger } from '../ledger/read.js';
-import { hex } from '../ledger/records.js';
-import type { ReplayJob, ReplayRound } from './replay.js';
+import { hex, sha256Hex } from '../bytes.js';
+import type { ReplayJob, ReplayRound } from './replay-job.js';
 import { errorMessage } from '../errors.js';
 import { stepReport, TRAINING_STEP_REPORTS } from '../vertical/step-reports.js';
 
@@ -96,7 +95,7 @@ export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (
         job.publishedModel = b.model_sha256;
         const ref = (entry.blobs as BlobRef[]).find((r) => r.name === 'manifest.json');
         const manifest = ref ? await blob(ref) : undefined;
-        const manifestOk = manifest !== undefined && createHash('sha256').update(manifest).digest('hex') === b.model_sha256 && hex(ref!.sha256) === b.model_sha256;
+        const manifestOk = manifest !== undefined && sha256Hex(manifest) === b.model_sha256 && hex(ref!.sha256) === b.model_sha256;
         const parts = manifest ? (JSON.parse(Buffer.from(manifest).toString('utf8')).parts as Record<string, { sha256: string }>) : {};
         const partsOk = finalized !== undefined && [guest, ...hosts].every((o) => parts[o]?.sha256 === finalized!.parts[o]);
         job.publishedModelOk = manifestOk && partsOk;

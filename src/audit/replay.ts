@@ -13,53 +13,24 @@
  * and the opened PD cells it publishes from the PD histogram (whose sum must be of the published model: its round
  * starts from it), and the scorecard files from the published weights and bins.
  */
-import { createHash } from 'node:crypto';
 import type { readLedger } from '../ledger/read.js';
-import { hex } from '../ledger/records.js';
+import { hex, sha256Hex } from '../bytes.js';
 import { CkksEngine } from '../he/engine.js';
 import { HorizontalVectors } from '../he/horizontal.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
 import { applyAggregate } from '../fl/fedavg.js';
 import { canonicalOrder } from '../fl/secure-sum-round.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
-import type { EncryptedVector, Preprocessing } from '../wire/messages.js';
+import type { EncryptedVector } from '../wire/messages.js';
 import { BinningSpec, ScorecardSpec } from '../config/schemas.js';
 import { canonicalJson } from '../ledger/canonical.js';
-import { preprocessingFromMoments, preprocessingFromSearch, statisticsFromMoments } from '../model/preprocess.js';
+import { preprocessingFromMoments, statisticsFromMoments, type Preprocessing } from '../model/preprocess.js';
 import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, preprocessingFromBins, searchLayouts } from '../fl/histogram.js';
-import { QuantileSearch } from '../fl/quantile-search.js';
+import { QuantileSearch, preprocessingFromSearch } from '../fl/quantile-search.js';
 import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
 import { horizontalScorecard } from '../model/scorecard.js';
 import { errorMessage } from '../errors.js';
-
-export interface ReplayRound {
-  round: number;
-  purpose: string;
-  contributors: string[];
-  rowsByParty: Record<string, number>;
-  trainLoss: number | null;
-  validationAuc: number | null;
-  /** Vertical jobs: the validation KS the epoch recorded. */
-  validationKs?: number | null;
-  /** Vertical jobs: each party's role (guest or host), where horizontal rounds give training rows. */
-  roleByParty?: Record<string, string>;
-  sumOk: boolean;
-  modelOk: boolean | null;
-}
-
-export interface ReplayJob {
-  jobId: string;
-  name: string;
-  purpose: string;
-  submitter: string;
-  state: string;
-  rounds: ReplayRound[];
-  publishedModel: string | null;
-  publishedModelOk: boolean | null;
-  failures: string[];
-  /** Horizontal jobs: each step derived from an opened aggregate, and whether the record matches the derivation. */
-  derived?: Record<string, boolean>;
-}
+import type { ReplayJob, ReplayRound } from './replay-job.js';
 
 export interface ReplayReport {
   ok: boolean;
@@ -74,7 +45,6 @@ export interface BlobRef {
   size: number;
 }
 
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 type Entry = ReturnType<typeof readLedger>['entries'][number];
 
@@ -147,7 +117,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           const start = named('global_weights');
           if (start) {
             const w = toFloat32(await blob(start));
-            if (expectedModel && sha(new Uint8Array(w.buffer)) !== expectedModel) {
+            if (expectedModel && sha256Hex(new Uint8Array(w.buffer)) !== expectedModel) {
               fail(seq, `round ${b.round} starts from a model that is not the one the previous round produced`);
             }
             global = w;
@@ -173,7 +143,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
             contributors.filter((c) => updates.has(c)).map(async (c) => decodeMessage<EncryptedVector>('EncryptedVector', await blob(updates.get(c)!))),
           );
           const logged = named('aggregate')!;
-          const recomputed = vectors.length ? sha(encodeMessage('EncryptedVector', codec.sum(vectors))) : '';
+          const recomputed = vectors.length ? sha256Hex(encodeMessage('EncryptedVector', codec.sum(vectors))) : '';
           current.sumOk = recomputed === hex(logged.sha256);
           if (!current.sumOk) fail(seq, `round ${b.round}: the logged aggregate is not the sum of the logged updates of ${received.join(', ')}`);
           current.contributors = contributors;
@@ -186,7 +156,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           if (current?.purpose !== 'update' || !global) break;
           const values = toFloat64(await blob(named('values')!));
           const next = applyAggregate(global, new Float64Array(values));
-          expectedModel = sha(new Uint8Array(next.buffer));
+          expectedModel = sha256Hex(new Uint8Array(next.buffer));
           break;
         }
         case 'round_closed':
@@ -298,7 +268,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           job.publishedModel = b.model_sha256;
           const weights = named('weights.bin');
           const weightsBytes = weights ? await blob(weights) : undefined;
-          const weightsOk = weightsBytes ? sha(weightsBytes) === b.model_sha256 : false;
+          const weightsOk = weightsBytes ? sha256Hex(weightsBytes) === b.model_sha256 : false;
           job.publishedModelOk = b.model_sha256 === expectedModel && weightsOk;
           if (!job.publishedModelOk) fail(seq, 'the published model is not the model the logged rounds produce');
           // An evaluation is of the published model: its sum started from that model (checked at its round_opened).

@@ -13,7 +13,9 @@ import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
-import { initCa, issueCertificate, listIssued, refreshCrl, requestCertificate, revokeCertificate, ROLES, signCertificateRequest, type Role } from '../pki/pki.js';
+import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, signCertificateRequest } from '../pki/ca.js';
+import { requestCertificate } from '../pki/identity.js';
+import { ROLES, type Role } from '../pki/names.js';
 import { softwareVersion } from '../paths.js';
 import { COORDINATOR_ENV, CoordinatorClient, DEFAULT_COORDINATOR, coordinatorAddress } from '../client.js';
 import { writeArtifact } from '../model/artifact.js';
@@ -22,7 +24,7 @@ import { startCoordinator } from '../../coordinator/server.js';
 import { ParticipantNode, participantStateDir } from '../../participant/node.js';
 import { readIdList } from '../../participant/vertical-score.js';
 import { Approvals } from '../../participant/approvals.js';
-import { runDemo } from '../demo/run.js';
+import { runDemo } from './demo/run.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
 import { writeVerticalSynth } from '../synth/vertical.js';
 import { loadSynthIntoPostgres } from '../synth/postgres.js';
@@ -35,6 +37,7 @@ import { replayReportHtml } from '../audit/report.js';
 import { loadBatchStability, writeJobReport } from '../report/job-report.js';
 import { writeArtifactReport } from '../report/artifact-report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
+import { hex } from '../bytes.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -200,7 +203,7 @@ function buildProgram(): Command {
         const s = await client.getJob(jobId);
         process.stdout.write(
           `${s.jobId}: ${s.state} (${s.stage}) round ${s.roundsDone}/${s.rounds}; participants ${s.participants.join(', ')}\n${s.message}\n` +
-            (s.modelSha256.length ? `model sha256 ${Buffer.from(s.modelSha256).toString('hex')}\n` : ''),
+            (s.modelSha256.length ? `model sha256 ${hex(s.modelSha256)}\n` : ''),
         );
       } finally {
         client.close();

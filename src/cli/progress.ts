@@ -43,7 +43,11 @@ export function createProgressRenderer(out: NodeJS.WriteStream = process.stdout)
           bar.start(p.rounds, 0, { n: 0, loss: '-', auc: '-', secs: '-' });
         }
         bar.update(p.round, { n: p.participants.length, loss: fixed4(p.trainLoss), auc: fixed4(p.validationAuc), secs: p.seconds.toFixed(1) });
-        if (p.dropped.length) bar.stop(), out.write(`  dropped in round ${p.round}: ${p.dropped.join('; ')}\n`), (bar = undefined);
+        if (p.dropped.length) {
+          bar.stop();
+          out.write(`  dropped in round ${p.round}: ${p.dropped.join('; ')}\n`);
+          bar = undefined;
+        }
         return;
       }
       if (bar) {

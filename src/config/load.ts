@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
 /** Turn a zod issue path into the dotted field name a user sees in their YAML (`data.features[2].name`). */

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { DatasetSpec } from '../data/schema.js';
-import { ModelSpec } from '../model/spec.js';
+import { ModelSpec } from './model-spec.js';
 import { DEFAULT_CKKS_PARAMS } from '../he/params.js';
 
 const address = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'an address is host:port, e.g. 127.0.0.1:7700 (port 0 picks a free one)');

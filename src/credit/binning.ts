@@ -124,7 +124,7 @@ export function quantileEdges(values: ArrayLike<number>, maxBins: number, specia
   const share = stretches.map((st) => (budget * (st.to - st.from)) / light);
   const allotted = share.map((x) => Math.max(1, Math.floor(x)));
   let left = budget - allotted.reduce((n, k) => n + k, 0);
-  for (const k of share.map((x, k) => k).sort((p, q) => share[q]! - Math.floor(share[q]!) - (share[p]! - Math.floor(share[p]!)) || p - q)) {
+  for (const k of share.map((_x, k) => k).sort((p, q) => share[q]! - Math.floor(share[q]!) - (share[p]! - Math.floor(share[p]!)) || p - q)) {
     if (left <= 0) break;
     allotted[k]!++;
     left--;

@@ -267,7 +267,7 @@ export function scoreRecord(card: Scorecard, values: Record<string, number | str
       points.push({ feature: f.feature, party: f.party, bin: -1, points: p, baseline: f.baselineScore, notHeld: true });
       continue;
     }
-    const raw: unknown = Object.prototype.hasOwnProperty.call(values, f.feature) ? values[f.feature] : undefined;
+    const raw: unknown = Object.hasOwn(values, f.feature) ? values[f.feature] : undefined;
     const layout = layoutOf(f);
     if (raw !== undefined && typeof raw !== 'number' && !(layout.categories && typeof raw === 'string')) {
       throw new TypeError(`feature ${f.feature}: value ${String(raw)} is not a ${layout.categories ? 'level' : 'number'}`);

@@ -7,11 +7,12 @@
  * swaps a key for one of its own is caught before anything is sealed to it: it cannot sign for another
  * organisation without that organisation's certificate key.
  *
- * Certificates are ECDSA P-256 (src/pki/pki.ts); signatures are ECDSA with SHA-256 over the statement.
+ * Certificates are ECDSA P-256 (src/pki/names.ts); signatures are ECDSA with SHA-256 over the statement.
  */
-import { createHash, sign, verify, type KeyObject, createPrivateKey, X509Certificate } from 'node:crypto';
+import { sign, verify, type KeyObject, createPrivateKey, X509Certificate } from 'node:crypto';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { verifyPeer } from '../pki/pki.js';
+import { verifyPeer } from '../pki/verifier.js';
+import { hex, sha256, sha256Hex } from '../bytes.js';
 
 /** A key bound to its owner: its certificate (PEM) and its signature over the statement below. */
 export interface KeyBinding {
@@ -59,12 +60,12 @@ export interface JobBinding {
 const DOMAIN = 'fedcredit key binding v1';
 
 export function specDigest(specJson: string): Uint8Array {
-  return createHash('sha256').update(specJson).digest();
+  return sha256(specJson);
 }
 
 /** Length-prefixed fields, so no two statements share bytes. */
 function statementBytes(s: BindingStatement): Buffer {
-  const fields = [DOMAIN, s.purpose, s.jobId, Buffer.from(s.specSha256).toString('hex'), s.organisation, createHash('sha256').update(s.key).digest('hex')];
+  const fields = [DOMAIN, s.purpose, s.jobId, hex(s.specSha256), s.organisation, sha256Hex(s.key)];
   return Buffer.concat(
     fields.map((f) => {
       const bytes = Buffer.from(f);

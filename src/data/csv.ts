@@ -8,30 +8,8 @@ import { ErrorCode, FedcreditError } from '../errors.js';
 import type { DatasetSpec, FeatureSpec } from './schema.js';
 import { Rng } from '../random.js';
 import { ID_HASH_BYTES, IdBuckets, type Duplicate } from './id-buckets.js';
+import type { LoadReport } from './load-report.js';
 import { blockRowsFor, FileAppender, ID_HASH_FILE, IDS_FILE, readLines, readRecordPieces, RowStore, X_FILE, Y_FILE } from './row-store.js';
-
-export interface LoadReport {
-  file: string;
-  /** Data rows seen (excluding the header and blank lines). rowsRead = rowsKept + the sum of rowsDropped. */
-  rowsRead: number;
-  rowsKept: number;
-  /** reason -> rows: `missing_id`, `duplicate_id`, `missing_label`, `missing:<feature>`, `non_numeric:<feature>`. */
-  rowsDropped: Record<string, number>;
-  /** feature -> empty/NA cells, over every data row of the file. */
-  missingCells: Record<string, number>;
-  /** feature -> cells that were present but not a valid value of the feature's type, over every data row. */
-  nonNumericCells: Record<string, number>;
-  /** feature -> cells of kept rows left as NaN for later imputation. */
-  imputedCells: Record<string, number>;
-  duplicateIds: number;
-  /** Rows with an empty id cell (dropped). */
-  invalidIds: number;
-  /** SHA-256 of the kept rows as stored (features, labels, ids and group values, in the source's order): the dataset
-   * fingerprint the ledger records through the load report. */
-  rowsSha256?: string;
-  /** SHA-256 of the SQL text a database source ran (src/data/postgres.ts). */
-  querySha256?: string;
-}
 
 /**
  * Where rows come from, for the messages that name a row: a CSV file (positions are lines, the header is line 1) or
@@ -363,9 +341,9 @@ class Loader {
     if (duplicates.length > 0) await this.dropDuplicates(duplicates);
     report.rowsKept = this.kept;
     this.features.forEach((f, j) => {
-      report.missingCells[f.name] = this.missingCounts[j];
-      report.nonNumericCells[f.name] = this.nonNumericCounts[j];
-      report.imputedCells[f.name] = this.imputedCounts[j];
+      report.missingCells[f.name] = this.missingCounts[j]!;
+      report.nonNumericCells[f.name] = this.nonNumericCounts[j]!;
+      report.imputedCells[f.name] = this.imputedCounts[j]!;
     });
     if (this.kept === 0) {
       throw new FedcreditError(
@@ -383,7 +361,7 @@ class Loader {
       rows: this.kept,
       labels: this.labelColumn !== undefined,
       groupColumns: this.spec.group_columns ?? [],
-      ...(this.levelCodes.some((m) => m) ? { levels: Object.fromEntries(this.features.flatMap((f, j) => (this.levelCodes[j] ? [[f.name, [...this.levelCodes[j]!.keys()]]] : []))) } : {}),
+      ...(this.levelCodes.some((m) => m) ? { levels: Object.fromEntries(this.features.flatMap((f, j) => (this.levelCodes[j] ? [[f.name, [...this.levelCodes[j].keys()]]] : []))) } : {}),
       report,
       idSetSha256,
       blockRows,
@@ -550,7 +528,7 @@ class Loader {
       if (drop) {
         next++;
         const cells = new Float32Array(row.buffer, row.byteOffset, width);
-        for (let j = 0; j < width; j++) if (Number.isNaN(cells[j])) this.imputedCounts[j]--;
+        for (let j = 0; j < width; j++) if (Number.isNaN(cells[j])) this.imputedCounts[j]!--;
         continue;
       }
       xs.keep(row);
@@ -587,7 +565,7 @@ class Loader {
 
   private missingColumns(absent: string[], names: string[], line: number): FedcreditError {
     const message = `${this.origin.name}: ${this.origin.at(line)}: column(s) ${quoteList(absent)} not found in the header (found: ${quoteList(names)})`;
-    const guess = names.length === 1 ? DELIMITER_GUESSES.find((d) => d !== this.spec.delimiter && names[0].includes(d)) : undefined;
+    const guess = names.length === 1 ? DELIMITER_GUESSES.find((d) => d !== this.spec.delimiter && names[0]!.includes(d)) : undefined;
     if (guess !== undefined) {
       const shown = JSON.stringify(guess);
       return new FedcreditError(
@@ -627,7 +605,7 @@ class Loader {
       return;
     }
     const row = this.row;
-    for (let j = 0; j < row.length; j++) if (Number.isNaN(row[j])) this.imputedCounts[j]++;
+    for (let j = 0; j < row.length; j++) if (Number.isNaN(row[j])) this.imputedCounts[j]!++;
     this.xOut.write(this.rowBytes);
     if (this.yOut) {
       this.labelCell[0] = this.label;
@@ -649,18 +627,17 @@ class Loader {
 
   /** Write the row's features into the row buffer; return why the row must be dropped, if it must. */
   private readCells(record: SourceRecord, line: number, featureCols: number[]): string | undefined {
-    const n = this.features.length;
     const x = this.row;
     let reason: string | undefined;
-    for (let j = 0; j < n; j++) {
-      const cell = record[featureCols[j]]?.trim() ?? null;
-      const feature = this.features[j];
+    for (const [j, feature] of this.features.entries()) {
+      const col = featureCols[j]!;
+      const cell = record[col]?.trim() ?? null;
       let problem: 'missing' | 'non_numeric';
       if (cell === null || this.missing.has(cell)) {
         problem = 'missing';
-        this.missingCounts[j]++;
+        this.missingCounts[j]!++;
       } else if (this.levelCodes[j]) {
-        const codes = this.levelCodes[j]!;
+        const codes = this.levelCodes[j];
         let code = codes.get(cell);
         if (code === undefined) codes.set(cell, (code = codes.size));
         x[j] = code;
@@ -672,12 +649,12 @@ class Loader {
           continue;
         }
         problem = 'non_numeric';
-        this.nonNumericCounts[j]++;
+        this.nonNumericCounts[j]!++;
         const samples = this.invalidSamples[j]!;
         if (samples.size < SAMPLE_VALUES) samples.add(cell);
       }
       x[j] = NaN;
-      if (feature.missing === 'reject') throw this.rejectedCell(feature, featureCols[j], cell, problem, line);
+      if (feature.missing === 'reject') throw this.rejectedCell(feature, col, cell, problem, line);
       if (feature.missing === 'drop') reason ??= `${problem}:${feature.name}`;
     }
     return reason;

@@ -4,9 +4,10 @@
  * each bucket is sorted on its own. Sorting the buckets in order also yields the sorted hashes of the whole id set, whose
  * digest stands for the set in the audit ledger.
  */
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { RecordSpill, sortedOrder, SPILL_BUCKETS } from './spill.js';
+import { sha256 } from '../bytes.js';
 
 export const ID_HASH_BYTES = 16;
 const HASH_BYTES = ID_HASH_BYTES;
@@ -25,7 +26,12 @@ export interface Duplicate {
 
 /** The first 16 bytes of the SHA-256 of an id: what the duplicate check, the id-set digest and the split use. */
 export function idHash(id: string): Buffer {
-  return hash('sha256', id, 'buffer').subarray(0, ID_HASH_BYTES);
+  return sha256(id).subarray(0, ID_HASH_BYTES);
+}
+
+/** SHA-256 of a normalised id: what the PSI and the held-out split use in place of the id. */
+export function idDigest(normalisedId: string): Buffer {
+  return sha256(normalisedId);
 }
 
 export class IdBuckets {

@@ -4,7 +4,6 @@
  * (ingestRecords in ./csv.ts). One connection, one read-only REPEATABLE READ transaction, so the load sees one
  * snapshot and cannot write; only the consented columns are selected. docs/operations.md tells a DBA what to expect.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
@@ -13,6 +12,7 @@ import { ErrorCode, FedcreditError } from '../errors.js';
 import { columnsToRead, ingestRecords, type IngestOptions, type RowOrigin } from './csv.js';
 import type { RowStore } from './row-store.js';
 import type { DatasetSpec, PostgresSource } from './schema.js';
+import { sha256Hex } from '../bytes.js';
 
 /** Every value arrives as the server's text, exactly as `psql` shows it: the checks parse numbers the way they parse CSV cells. */
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
@@ -74,7 +74,7 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
   const origin: RowOrigin = {
     name: plan.name,
     noun: source.table !== undefined ? 'table' : 'query',
-    querySha256: createHash('sha256').update(plan.sql).digest('hex'),
+    querySha256: sha256Hex(plan.sql),
     at: (row) => `row ${row}`,
     column: (_index, column) => `column "${column}"`,
     empty: () =>
@@ -106,7 +106,10 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
           const rows = await cursor.read(source.fetch_size);
           if (rows.length === 0) break;
           for (const row of rows) {
-            for (const c of booleans) row[c] = row[c] === 't' ? '1' : row[c] === 'f' ? '0' : row[c];
+            for (const c of booleans) {
+              const cell = row[c] ?? null;
+              row[c] = cell === 't' ? '1' : cell === 'f' ? '0' : cell;
+            }
             add(row, ++rowsRead);
           }
         }
@@ -124,7 +127,7 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
 /** Where the rows come from, for messages: the table or the query's hash prefix. */
 function describeTarget(source: PostgresSource): string {
   if (source.table !== undefined) return `table ${[source.schema, source.table].filter((p) => p !== undefined).map((p) => pg.escapeIdentifier(p)).join('.')}`;
-  return `query sha256:${createHash('sha256').update(source.query!).digest('hex').slice(0, 12)}`;
+  return `query sha256:${sha256Hex(source.query!).slice(0, 12)}`;
 }
 
 /** user@host:port/database, never with a password. */

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LoadReport } from './csv.js';
+import type { LoadReport } from './load-report.js';
 
 export interface RowStoreMeta {
   features: string[];

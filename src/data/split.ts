@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { LoadedDataset } from './csv.js';
 import type { BlockReader, RowStore } from './row-store.js';
-import { ID_HASH_BYTES, idHash } from './id-buckets.js';
-import { idDigest } from '../psi/ids.js';
+import { ID_HASH_BYTES, idHash, idDigest } from './id-buckets.js';
+import { sha256Concat } from '../bytes.js';
 
 /** Rows of one split, row-major over the chosen features. */
 export interface Split {
@@ -35,7 +34,7 @@ export function splitRows(data: LoadedDataset, featureIdx: number[], validationF
 
 /** Where a row falls in [0, 1) for the job's seed, from its id's hash: the same in every run, whatever the row order. */
 function splitPoint(hash: Uint8Array, seed: number): number {
-  return createHash('sha256').update(`${seed}|`).update(hash).digest().readUInt32BE(0) / 2 ** 32;
+  return sha256Concat([`${seed}|`, hash]).readUInt32BE(0) / 2 ** 32;
 }
 
 /**
@@ -131,6 +130,6 @@ export function holdoutOf(id: string, seed: number, testFraction: number, valida
 
 /** holdoutOf for an id given by its digest (idDigest of the normalised id), as the PSI keeps it. */
 export function holdoutOfDigest(digest: Uint8Array, seed: number, testFraction: number, validationFraction: number): 'train' | 'validation' | 'test' {
-  const u = createHash('sha256').update(`${seed}|`).update(digest).digest().readUInt32BE(0) / 2 ** 32;
+  const u = sha256Concat([`${seed}|`, digest]).readUInt32BE(0) / 2 ** 32;
   return u < testFraction ? 'test' : u < testFraction + validationFraction ? 'validation' : 'train';
 }

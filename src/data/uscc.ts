@@ -35,7 +35,7 @@ function orgCharValue(ch: string): number {
 export function orgCodeCheckChar(body8: string): string {
   if (body8.length !== 8) throw new RangeError(`an organisation code body has 8 characters, got ${body8.length}`);
   let sum = 0;
-  for (let i = 0; i < 8; i++) sum += orgCharValue(body8[i]) * ORG_WEIGHTS[i];
+  for (let i = 0; i < 8; i++) sum += orgCharValue(body8[i]!) * ORG_WEIGHTS[i]!;
   const c = 11 - (sum % 11);
   return c === 10 ? 'X' : c === 11 ? '0' : String(c);
 }
@@ -45,11 +45,11 @@ export function usccCheckChar(first17: string): string {
   if (first17.length !== 17) throw new RangeError(`a USCC has 17 characters before its check character, got ${first17.length}`);
   let sum = 0;
   for (let i = 0; i < 17; i++) {
-    const v = USCC_CHARSET.indexOf(first17[i]);
+    const v = USCC_CHARSET.indexOf(first17[i]!);
     if (v < 0) throw new RangeError(`'${first17[i]}' (position ${i + 1}) is not a USCC character`);
-    sum += v * USCC_WEIGHTS[i];
+    sum += v * USCC_WEIGHTS[i]!;
   }
-  return USCC_CHARSET[(31 - (sum % 31)) % 31];
+  return USCC_CHARSET[(31 - (sum % 31)) % 31]!;
 }
 
 export interface UsccParts {

@@ -170,7 +170,7 @@ export class EphemeralPostgres {
   async stop(): Promise<void> {
     try {
       const [file, ...rest] = [...this.asUser, join(this.bin, 'pg_ctl'), 'stop', '-m', 'immediate', '-w', '-D', join(this.dir, 'data')];
-      await run(file!, rest, { timeout: 60_000 });
+      await run(file, rest, { timeout: 60_000 });
     } finally {
       rmSync(this.dir, { recursive: true, force: true });
     }

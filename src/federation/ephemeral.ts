@@ -13,7 +13,8 @@ import { CoordinatorClient } from '../client.js';
 import { LocalCluster } from './local-cluster.js';
 import type { DatasetSpec } from '../data/schema.js';
 import type { JobEvent } from '../wire/messages.js';
-import { issueCertificate, type Role } from '../pki/pki.js';
+import { issueCertificate } from '../pki/ca.js';
+import type { Role } from '../pki/names.js';
 import { identityDir, writeFederationPki } from './pki-layout.js';
 import { identityFromDir, type Transport } from '../wire/transport.js';
 

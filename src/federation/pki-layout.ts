@@ -3,7 +3,8 @@
  * every identity in <dir>/pki/issued/<organisation>-<role>.
  */
 import { join } from 'node:path';
-import { initCa, issueCertificate, type Role } from '../pki/pki.js';
+import { initCa, issueCertificate } from '../pki/ca.js';
+import type { Role } from '../pki/names.js';
 
 export function identityDir(dir: string, org: string, role: Role): string {
   return join(dir, 'pki', 'issued', `${org}-${role}`);

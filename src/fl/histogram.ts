@@ -18,7 +18,7 @@
 import { binCount, binIndex, type BinCounts } from '../credit/binning.js';
 import { binningWarnings, featureBinning, settleBins, settleCategoryBins, type BinningSpec, type IvOutcome } from '../credit/settle.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
-import type { FeatureBins, Preprocessing } from '../wire/messages.js';
+import type { FeatureBins, Preprocessing } from '../model/preprocess.js';
 import { fineEdges, type QuantileSearch } from './quantile-search.js';
 
 /** One feature's fine cells: numeric edges and special values, or the declared levels of a category. */

@@ -21,7 +21,7 @@
  * below the first round's top point (which bounds every value). A category has no quantiles: no points.
  */
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { momentOf } from '../model/preprocess.js';
+import { momentOf, type Preprocessing } from '../model/preprocess.js';
 
 /** A finished cell holds at most this share of a feature's non-missing rows, unless it holds a single value. */
 export const QUANTILE_RANK_ERROR = 0.0025;
@@ -302,4 +302,25 @@ export function winsorised(s: FeatureSketch, share: number): { low: number; high
   }
   const mean = sum / s.count;
   return { low, high, mean, sd: Math.sqrt(Math.max(0, sumsq / s.count - mean * mean)) };
+}
+
+/** Bounds of a feature without any value: no clipping. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Winsorised preprocessing from the federation-wide quantile sketch: each feature clipped to its `share` and
+ * 1 − `share` quantiles (clipLow, clipHigh), then centred and scaled by the mean and sd of the clipped values as the
+ * sketch gives them (src/fl/quantile-search.ts: winsorised). The same on every party and in the auditor's replay.
+ */
+export function preprocessingFromSearch(features: string[], search: QuantileSearch, standardize: boolean, share: number): Preprocessing {
+  const w = search.sketches.map((s) => winsorised(s, share));
+  const bounded = (v: number, fallback: number) => (Number.isFinite(v) ? v : fallback);
+  return {
+    features: [...features],
+    mean: w.map((f) => f.mean),
+    scale: w.map((f) => (standardize && f.sd * f.sd > 1e-12 ? f.sd : 1)),
+    bins: [],
+    clipLow: w.map((f) => bounded(f.low, -FLOAT32_MAX)),
+    clipHigh: w.map((f) => bounded(f.high, FLOAT32_MAX)),
+  };
 }

@@ -5,7 +5,7 @@
  * (coordinator/job-run.ts) and the participant (participant/horizontal-job.ts) are the I/O around it.
  */
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { sha256 } from '../wire/framing.js';
+import { sha256 } from '../bytes.js';
 import { float64Bytes, toFloat32, toFloat64 } from './vector-codec.js';
 import type { AggregateOpened, ContributionRequest, SumPurpose, ValidationMetrics } from '../wire/messages.js';
 

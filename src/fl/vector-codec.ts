@@ -3,14 +3,13 @@
  * comparison and debugging only). Both share one layout, slot-full blocks with a SHA-256 per block, so the
  * coordinator's code path is the same and benchmarks compare like with like.
  */
-import { createHash } from 'node:crypto';
 import type { CiphertextForm, HorizontalVectors } from '../he/horizontal.js';
 import { blockCount } from '../he/packing.js';
-import { sha256 } from '../wire/framing.js';
+import { sha256 } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { EncryptedVector, VectorScheme } from '../wire/messages.js';
 
-const PLAINTEXT_FINGERPRINT = createHash('sha256').update('plaintext;float64le').digest();
+const PLAINTEXT_FINGERPRINT = sha256('plaintext;float64le');
 const PLAINTEXT_BLOCK = 4096;
 
 function protocolError(message: string): FedcreditError {
@@ -155,7 +154,7 @@ export class VectorCodec {
         const acc = new Float64Array(toFloat64(vectors[0]!.blocks[b]!));
         for (const v of vectors.slice(1)) {
           const next = toFloat64(v.blocks[b]!);
-          for (let i = 0; i < acc.length; i++) acc[i] += next[i]!;
+          for (let i = 0; i < acc.length; i++) acc[i]! += next[i]!;
         }
         return new Uint8Array(acc.buffer);
       });

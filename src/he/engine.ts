@@ -7,7 +7,6 @@
  * is deleted in a `finally` before the function returns, or held by the engine (the keys it loaded, its encoder
  * and evaluator, what a part registered with onDispose) until dispose().
  */
-import { createHash } from 'node:crypto';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
 import type { Context } from 'node-seal/implementation/context.js';
@@ -17,6 +16,7 @@ import { ErrorCode, FedcreditError } from '../errors.js';
 import { blockCount } from './packing.js';
 import { DEFAULT_CKKS_PARAMS, paramsFingerprint, type CkksParams } from './params.js';
 import { checkSerializedHeader, createSealContext, invalidCiphertext, type ComprMode } from './seal.js';
+import { sha256Hex } from '../bytes.js';
 
 /** What a ciphertext must look like to be used: scale, and (when given) its level in the modulus chain. */
 export interface CiphertextExpectation {
@@ -188,7 +188,7 @@ export class CkksEngine {
   keyDigest(bytes: Uint8Array): string {
     let key = this.keyDigests.get(bytes);
     if (key === undefined) {
-      key = createHash('sha256').update(bytes).digest('hex');
+      key = sha256Hex(bytes);
       this.keyDigests.set(bytes, key);
     }
     return key;

@@ -2,7 +2,7 @@
  * CKKS parameter sets and their fingerprint: plain data, no SEAL, so configuration and anything that only names
  * parameters loads no WASM.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../bytes.js';
 
 export interface CkksParams {
   polyModulusDegree: number;
@@ -28,5 +28,5 @@ export const VERTICAL_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeff
 
 export function paramsFingerprint(params: CkksParams): Uint8Array {
   const canonical = `ckks;N=${params.polyModulusDegree};q=${params.coeffModulusBits.join(',')};scale=${params.scaleBits}`;
-  return createHash('sha256').update(canonical).digest();
+  return sha256(canonical);
 }

@@ -10,7 +10,6 @@
  * these steps are serialised uncompressed: zstd saves 10 to 16% of the bytes of random residues and costs 1 to 2 ms
  * per ciphertext on each side, several times per batch. The layouts and scales are packing.ts's pure functions.
  */
-import { createHash } from 'node:crypto';
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
 import type { GaloisKeys } from 'node-seal/implementation/galois-keys.js';
 import type { PlainText } from 'node-seal/implementation/plain-text.js';
@@ -30,6 +29,7 @@ import {
   type GradientPlan,
 } from './packing.js';
 import { comprModeOf, invalidCiphertext, sameBytes } from './seal.js';
+import { sha256Hex } from '../bytes.js';
 
 /** The vertical gradient of each engine, made on first use and freed with the engine. */
 const gradients = new WeakMap<CkksEngine, VerticalGradient>();
@@ -99,7 +99,7 @@ export class VerticalGradient {
    * several gradients. This gradient owns it; callers must not delete or modify it.
    */
   private foreGradientCipher(bytes: Uint8Array, scale: number): CipherText {
-    const digest = createHash('sha256').update(bytes).digest('hex');
+    const digest = sha256Hex(bytes);
     if (this.foreCache?.digest === digest) return this.foreCache.cipher;
     const cipher = this.loadCanonical(bytes, { scale, level: 1, what: 'an encrypted fore-gradient' });
     this.keepForeGradient(digest, cipher);
@@ -176,7 +176,7 @@ export class VerticalGradient {
     if (weights.every((w) => w === 0)) throw new RangeError('every weight is zero');
     const expected: CiphertextExpectation = { scale: scales.partial, level: 0, what: 'a fresh public-key encryption of a partial score' };
     const { encoder, evaluator } = this.engine.tools();
-    let acc: CipherText | undefined = this.loadCanonical(partials[0]!, expected);
+    const acc: CipherText | undefined = this.loadCanonical(partials[0]!, expected);
     let weightPlain: PlainText | undefined;
     let offsetPlain: PlainText | undefined;
     let rescaled: CipherText | undefined = this.engine.seal.CipherText();
@@ -195,7 +195,7 @@ export class VerticalGradient {
       evaluator.addPlain(acc, offsetPlain, acc);
       evaluator.rescaleToNext(acc, rescaled);
       const bytes = rescaled.saveArray(this.engine.seal.ComprModeType.none);
-      this.keepForeGradient(createHash('sha256').update(bytes).digest('hex'), rescaled);
+      this.keepForeGradient(sha256Hex(bytes), rescaled);
       rescaled = undefined;
       return bytes;
     } finally {

@@ -8,7 +8,8 @@
 import type { z } from 'zod';
 import type { JobSpec, ParticipantConfig } from '../config/schemas.js';
 import type { LedgerReadEntry } from '../ledger/read.js';
-import type { BlobRef, ReplayJob } from '../audit/replay.js';
+import type { ReplayJob } from '../audit/replay-job.js';
+import type { BlobRef } from '../audit/replay.js';
 
 export type JobKindName = JobSpec['kind'];
 export type SpecOf<K extends JobKindName> = Extract<JobSpec, { kind: K }>;

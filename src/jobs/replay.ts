@@ -2,8 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLedger, type LedgerReadEntry } from '../ledger/read.js';
-import { hex } from '../ledger/records.js';
-import type { BlobRef, ReplayJob, ReplayReport } from '../audit/replay.js';
+import { hex } from '../bytes.js';
+import type { ReplayJob } from '../audit/replay-job.js';
+import type { BlobRef, ReplayReport } from '../audit/replay.js';
 import { jobKind } from './registry.js';
 
 export async function replayLedger(dir: string, opts: { jobId?: string } = {}): Promise<ReplayReport> {

@@ -7,6 +7,7 @@ import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, stat
 import { dirname, basename, join } from 'node:path';
 import { publicKeyFromRaw, rawPublicKey as rawKeyBytes } from '../crypto/raw-keys.js';
 import { LedgerError } from './errors.js';
+import { hex } from '../bytes.js';
 
 export interface SigningKey {
   privateKey: KeyObject;
@@ -102,7 +103,7 @@ export function sign(privateKey: KeyObject, bytes: Uint8Array): Uint8Array {
 const publicKeys = new Map<string, KeyObject>();
 
 function publicKeyObject(publicKeyRaw: Uint8Array): KeyObject {
-  const id = Buffer.from(publicKeyRaw).toString('hex');
+  const id = hex(publicKeyRaw);
   let key = publicKeys.get(id);
   if (!key) {
     key = publicKeyFromRaw('ed25519', publicKeyRaw);

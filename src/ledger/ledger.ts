@@ -16,7 +16,8 @@ import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import { canonicalJson } from './canonical.js';
 import { LedgerError, type Problem } from './errors.js';
 import { fsyncDir, loadOrCreateSigningKey, sign, verifySignature } from './keys.js';
-import { CompactTree, MerkleLevels, equalBytes, leafHash, verifyConsistency } from './merkle.js';
+import { CompactTree, MerkleLevels, leafHash, verifyConsistency } from './merkle.js';
+import { equalBytes, hex, sha256 } from '../bytes.js';
 import {
   BLOBS_DIR,
   checkBlob,
@@ -30,9 +31,7 @@ import {
   encodeLedgerEntry,
   encodeSignedEntry,
   frameRecord,
-  hex,
   scanRecords,
-  sha256,
   treeHeadSignatureInput,
   type BlobRef,
 } from './records.js';
@@ -151,7 +150,7 @@ export class Ledger {
       let lastUnixMs = 0;
       for (const rec of scan.records) {
         if (!rec.crcOk) throw damaged(rec.index, 'changed', `its record at byte ${rec.offset} fails its CRC-32`);
-        let entry;
+        let entry: ReturnType<typeof decodeSignedEntry>['entry'];
         try {
           entry = decodeSignedEntry(rec.payload).entry;
         } catch (err) {
@@ -463,7 +462,7 @@ async function publishSigner(root: string, author: string, publicKeyRaw: Uint8Ar
   }
   if (listed !== undefined) return;
   const next: Record<string, string> = {};
-  for (const k of [...Object.keys(current), author].sort()) next[k] = k === author ? mine : current[k];
+  for (const k of [...Object.keys(current), author].sort()) next[k] = k === author ? mine : current[k]!;
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fh = await open(tmp, 'wx', 0o600);
   try {
@@ -548,5 +547,5 @@ export function decodeTreeHead(bytes: Uint8Array): SignedTreeHead {
 export function verifyTreeHead(h: SignedTreeHead, signers: Record<string, Uint8Array>): boolean {
   if (!Object.hasOwn(signers, h.signer)) return false;
   if (h.root.length !== 32 || !Number.isSafeInteger(h.size) || h.size < 0 || !Number.isSafeInteger(h.unixMs) || h.unixMs < 0) return false;
-  return verifySignature(signers[h.signer], treeHeadSignatureInput(h.size, h.root, h.unixMs), h.signature);
+  return verifySignature(signers[h.signer]!, treeHeadSignatureInput(h.size, h.root, h.unixMs), h.signature);
 }

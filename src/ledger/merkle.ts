@@ -12,27 +12,20 @@
  * pure verifiers (verifyInclusion, verifyConsistency) that need nothing but their arguments. CompactTree is the fast
  * O(log n) root the ledger keeps while appending; tests check it against the reference.
  */
-import { createHash } from 'node:crypto';
+import { equalBytes, sha256Concat } from '../bytes.js';
 
 const LEAF_PREFIX = Uint8Array.of(0x00);
 const NODE_PREFIX = Uint8Array.of(0x01);
 
 /** SHA-256 of the empty string: the root of the empty tree. */
-export const EMPTY_ROOT: Uint8Array = new Uint8Array(createHash('sha256').digest());
+export const EMPTY_ROOT: Uint8Array = sha256Concat([]);
 
 export function leafHash(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(LEAF_PREFIX).update(data).digest());
+  return sha256Concat([LEAF_PREFIX, data]);
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest());
-}
-
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
-  return diff === 0;
+  return sha256Concat([NODE_PREFIX, left, right]);
 }
 
 /** The largest power of two strictly smaller than n (n ≥ 2). */
@@ -46,7 +39,7 @@ function split(n: number): number {
 function mth(leaves: Uint8Array[], lo: number, hi: number): Uint8Array {
   const n = hi - lo;
   if (n === 0) return EMPTY_ROOT;
-  if (n === 1) return leaves[lo];
+  if (n === 1) return leaves[lo]!;
   const k = split(n);
   return nodeHash(mth(leaves, lo, lo + k), mth(leaves, lo + k, hi));
 }
@@ -78,9 +71,7 @@ export class CompactTree {
 
   root(): Uint8Array {
     if (this.stack.length === 0) return EMPTY_ROOT;
-    let acc = this.stack[this.stack.length - 1];
-    for (let i = this.stack.length - 2; i >= 0; i--) acc = nodeHash(this.stack[i], acc);
-    return acc;
+    return this.stack.reduceRight((acc, node) => nodeHash(node, acc));
   }
 
   clone(): CompactTree {
@@ -247,9 +238,11 @@ export function verifyConsistency(oldSize: number, newSize: number, oldRoot: Uin
     fn = half(fn);
     sn = half(sn);
   }
-  let fr = nodes[0];
-  let sr = nodes[0];
-  for (const c of nodes.slice(1)) {
+  const [first, ...rest] = nodes;
+  if (first === undefined) return false;
+  let fr = first;
+  let sr = first;
+  for (const c of rest) {
     if (sn === 0) return false;
     if (isOdd(fn) || fn === sn) {
       fr = nodeHash(c, fr);

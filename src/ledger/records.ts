@@ -5,9 +5,9 @@
  *
  * entries.log is a sequence of records  [u32 BE length L][L bytes: SignedEntry][u32 BE CRC-32 of those L bytes].
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as zlib from 'node:zlib';
+import { asBuffer, hex, sha256 } from '../bytes.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
 
 export const LOG_FILE = 'entries.log';
@@ -23,8 +23,6 @@ const MIN_SIGNED_ENTRY = 66;
 
 export const ZERO_HASH: Uint8Array = new Uint8Array(32);
 
-export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-export const sha256 = (b: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
 
 // CRC-32 (ISO-HDLC, the one of zlib, gzip and PNG). zlib.crc32 exists from Node 20.15; a table fallback otherwise.
 let table: Uint32Array | undefined;
@@ -38,7 +36,7 @@ function crc32Table(data: Uint8Array): number {
     }
   }
   let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
+  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 const zlibCrc32 = (zlib as unknown as { crc32?: (data: Uint8Array) => number }).crc32;
@@ -75,7 +73,7 @@ export interface RecordScan {
   broken?: { index: number; offset: number; reason: string };
 }
 
-const u32 = (buf: Uint8Array, at: number) => ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
+const u32 = (buf: Uint8Array, at: number) => asBuffer(buf).readUInt32BE(at);
 
 /** Does a whole record with a matching CRC start at `at`? (Used to tell a damaged length from a torn tail.) */
 function recordAt(buf: Uint8Array, at: number): boolean {

@@ -3,13 +3,14 @@
  * signers.json, and reports the first thing wrong, by entry sequence number. docs/audit-ledger.md, "Verification",
  * is the algorithm in prose; this file follows it step by step.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { type Dirent, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Problem } from './errors.js';
 import { verifySignature } from './keys.js';
 import { decodeTreeHead, verifyTreeHead, type SignedTreeHead } from './ledger.js';
-import { CompactTree, EMPTY_ROOT, equalBytes, leafHash } from './merkle.js';
-import { BLOBS_DIR, LOG_FILE, SIGNERS_FILE, TORN_PREFIX, ZERO_HASH, checkBlob, decodeSignedEntry, hex, parseSigners, scanRecords, sha256, type DecodedSigned, type RawRecord } from './records.js';
+import { CompactTree, EMPTY_ROOT, leafHash } from './merkle.js';
+import { hex, sha256, equalBytes } from '../bytes.js';
+import { BLOBS_DIR, LOG_FILE, SIGNERS_FILE, TORN_PREFIX, ZERO_HASH, checkBlob, decodeSignedEntry, parseSigners, scanRecords, type DecodedSigned, type RawRecord } from './records.js';
 
 export type { Problem } from './errors.js';
 
@@ -78,9 +79,10 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
   const decodeAt = (i: number): DecodedSigned | null => {
     if (!decoded.has(i)) {
       let d: DecodedSigned | null = null;
-      if (records[i].crcOk) {
+      const record = records[i];
+      if (record?.crcOk) {
         try {
-          d = decodeSignedEntry(records[i].payload);
+          d = decodeSignedEntry(record.payload);
         } catch {
           d = null;
         }
@@ -195,12 +197,12 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
     if (!Object.hasOwn(signers, entry.author)) {
       return { seq: i, problem: 'unknown_signer', detail: `entry ${i} is signed by "${entry.author}", who is not listed in ${SIGNERS_FILE} (listed: ${Object.keys(signers).sort().join(', ') || 'nobody'})` };
     }
-    if (!verifySignature(signers[entry.author], d.entryBytes, d.signature)) {
+    if (!verifySignature(signers[entry.author]!, d.entryBytes, d.signature)) {
       return { seq: i, problem: 'bad_signature', detail: `the signature of entry ${i} does not verify with ${entry.author}'s key in ${SIGNERS_FILE}: the entry was changed after it was signed, or signed with another key` };
     }
     // Position: seq and prev_hash place the entry right after the previous one.
     if (entry.seq > i) {
-      const later = records.findIndex((r, j) => j > i && decodeAt(j)?.entry.seq === i);
+      const later = records.findIndex((_r, j) => j > i && decodeAt(j)?.entry.seq === i);
       if (later >= 0) return { seq: i, problem: 'reordered', detail: `entries are out of order: ${after} the log holds entry ${entry.seq}, and entry ${i} comes later (record ${later})` };
       return { seq: i, problem: 'missing', detail: entry.seq === i + 1 ? `entry ${i} is missing: ${after} the log holds entry ${entry.seq}` : `entries ${i}..${entry.seq - 1} are missing: ${after} the log holds entry ${entry.seq}` };
     }
@@ -235,7 +237,7 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
 function collectReceipts(root: string, warnings: string[]): Receipt[] {
   const out: Receipt[] = [];
   const walk = (dir: string) => {
-    let names;
+    let names: Dirent[];
     try {
       names = readdirSync(dir, { withFileTypes: true });
     } catch (err) {

@@ -5,14 +5,19 @@
  * rows exactly as it was trained. A scorecard job adds scorecard.json and scorecard.pmml. Artifacts written before
  * binning existed (no `bins` in the preprocessing) load and score as before.
  */
-import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from './tf.js';
-import type { Preprocessing } from '../wire/messages.js';
-import { applyPreprocessing, selectColumns } from './preprocess.js';
+import { applyPreprocessing, selectColumns, type Preprocessing } from './preprocess.js';
 import { predict } from './network.js';
+import { sha256 } from '../bytes.js';
+import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
+
+/** The artifact's metadata file. */
+export const ARTIFACT_METADATA = 'fedcredit.json';
+export const ARTIFACT_DOWNLOAD_HINT = 'pass the folder `fedcredit job model <job-id> --identity <dir> --out <folder>` wrote for a horizontal job (it holds model.json, weights.bin and fedcredit.json)';
 
 export interface ModelMetadata {
   format: 'fedcredit-model/1';
@@ -45,7 +50,7 @@ export type ArtifactFiles = Record<string, Uint8Array>;
 
 /** SHA-256 of the flat float32 weights: the model's identity in logs, job status and (later) the audit ledger. */
 export function weightsDigest(flat: Float32Array): Uint8Array {
-  return createHash('sha256').update(new Uint8Array(flat.buffer, flat.byteOffset, flat.byteLength)).digest();
+  return sha256(new Uint8Array(flat.buffer, flat.byteOffset, flat.byteLength));
 }
 
 export async function modelToFiles(tf: Tf, model: TF.LayersModel, metadata: ModelMetadata): Promise<ArtifactFiles> {
@@ -63,7 +68,7 @@ export async function modelToFiles(tf: Tf, model: TF.LayersModel, metadata: Mode
       files = {
         'model.json': Buffer.from(JSON.stringify(manifest)),
         'weights.bin': new Uint8Array(weightData),
-        'fedcredit.json': Buffer.from(JSON.stringify(metadata, null, 2)),
+        [ARTIFACT_METADATA]: Buffer.from(JSON.stringify(metadata, null, 2)),
       };
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
@@ -117,7 +122,7 @@ export async function modelFromFiles(tf: Tf, files: ArtifactFiles): Promise<Load
   };
   const manifest = JSON.parse(need('model.json').toString('utf8'));
   const weights = need('weights.bin');
-  const metadata = JSON.parse(need('fedcredit.json').toString('utf8')) as ModelMetadata;
+  const metadata = JSON.parse(need(ARTIFACT_METADATA).toString('utf8')) as ModelMetadata;
   const model = await tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: manifest.modelTopology,
@@ -140,6 +145,35 @@ export async function modelFromFiles(tf: Tf, files: ArtifactFiles): Promise<Load
 /** Load a published model from its folder (model.json, weights.bin, fedcredit.json). */
 export async function loadArtifact(tf: Tf, dir: string): Promise<LoadedModel> {
   const files: ArtifactFiles = {};
-  for (const name of ['model.json', 'weights.bin', 'fedcredit.json']) files[name] = await readFile(join(dir, name));
+  for (const name of ['model.json', 'weights.bin', ARTIFACT_METADATA]) files[name] = await readFile(join(dir, name));
   return modelFromFiles(tf, files);
+}
+
+/** A downloaded horizontal model's fedcredit.json, with the cause and the fix named if `dir` is not such a folder. */
+export function readArtifactMetadata(
+  dir: string,
+  verticalHint = "a vertical job's report is built at its guest: `fedcredit report <job-id> --config <guest.yaml>` on the guest's machine",
+): ModelMetadata {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new FedcreditError(ErrorCode.NOT_FOUND, `no folder ${dir}`, ARTIFACT_DOWNLOAD_HINT);
+  const file = join(dir, ARTIFACT_METADATA);
+  if (!existsSync(file)) {
+    if (existsSync(join(dir, 'manifest.json'))) {
+      throw new FedcreditError(
+        ErrorCode.NOT_FOUND,
+        `${dir} holds a vertical model's manifest, not a horizontal model artifact`,
+        verticalHint,
+      );
+    }
+    throw new FedcreditError(ErrorCode.NOT_FOUND, `${dir} is not a horizontal model artifact: it has no ${ARTIFACT_METADATA}`, ARTIFACT_DOWNLOAD_HINT);
+  }
+  let meta: ModelMetadata;
+  try {
+    meta = JSON.parse(readFileSync(file, 'utf8')) as ModelMetadata;
+  } catch (err) {
+    throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is not valid JSON (${errorMessage(err)})`, ARTIFACT_DOWNLOAD_HINT);
+  }
+  if (meta?.format !== 'fedcredit-model/1') {
+    throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is not a horizontal model's metadata (format ${JSON.stringify(meta?.format)}; expected "fedcredit-model/1")`, ARTIFACT_DOWNLOAD_HINT);
+  }
+  return meta;
 }

@@ -4,17 +4,17 @@
  * model its points and main reason codes. The CSV is loaded with the checks a participant's data gets
  * (src/data/csv.ts): the model's columns must be there, cells that are not numbers are counted, duplicate ids refused.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetSpec } from '../data/schema.js';
-import { loadDataset, type LoadReport } from '../data/csv.js';
+import type { LoadReport } from '../data/load-report.js';
+import { loadDataset } from '../data/csv.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { reasonCodes, scoreRecord, type Scorecard } from '../credit/scorecard.js';
-import { readArtifactMetadata } from '../report/artifact-report.js';
-import { loadArtifact } from './artifact.js';
+import { loadArtifact, readArtifactMetadata } from './artifact.js';
 import { loadTf } from './tf.js';
 import { cellValue } from '../credit/bin-layout.js';
+import { sha256Hex } from '../bytes.js';
 
 /** Reasons per enterprise when the artifact does not say (artifacts written before it did): the job's default. */
 const DEFAULT_REASON_CODES = 3;
@@ -40,7 +40,6 @@ export interface LocalScores {
   report: LoadReport;
 }
 
-const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const ALTERED = 'download the model again (`fedcredit job model <job-id> --out <folder>`): a file of the artifact was altered';
 
 export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScores> {

@@ -5,7 +5,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from './tf.js';
-import type { ModelSpec } from './spec.js';
+import type { ModelSpec } from '../config/model-spec.js';
 import { Rng, seededShuffle } from '../random.js';
 
 export function buildModel(tf: Tf, spec: ModelSpec, inputDim: number, seed: number): TF.Sequential {

@@ -6,8 +6,34 @@
  */
 import { cellValue, layoutBinCount, layoutOfBins, layoutWoe } from '../credit/bin-layout.js';
 import type { FeatureStatistics } from '../credit/statistics.js';
-import type { Preprocessing } from '../wire/messages.js';
-import { winsorised, type QuantileSearch } from '../fl/quantile-search.js';
+
+/** A binned feature as the model reads it: its value replaced by the WOE of its bin (src/credit/binning.ts layout). */
+export interface FeatureBins {
+  feature: string;
+  edges: number[];
+  woe: number[];
+  /** Federation-wide training defaults and rows per bin (aggregates), and the feature's IV. */
+  events: number[];
+  totals: number[];
+  iv: number;
+  /** Numbers: special values, each its own bin after the numeric ones (absent or empty: none). */
+  specials?: number[];
+  /** Categories: the levels of each bin (absent or empty: a number). */
+  categories?: { levels: string[] }[];
+  /** Categories: how a level in no bin scores (`neutral`, `reject`, or a level whose bin it takes). */
+  unseen?: string;
+}
+
+export interface Preprocessing {
+  features: string[];
+  mean: number[];
+  scale: number[];
+  /** Empty or absent: no WOE transform. Otherwise one entry per feature, in order (mean 0 and scale 1 for these). */
+  bins?: FeatureBins[];
+  /** Empty or absent: no winsorising. Otherwise per feature, the bounds a value is clipped to before standardising. */
+  clipLow?: number[];
+  clipHigh?: number[];
+}
 
 /** Length of the moments vector for d features. */
 export function momentsLength(dim: number): number {
@@ -21,9 +47,9 @@ export function localMoments(x: Float32Array, dim: number): Float64Array {
     for (let j = 0; j < dim; j++) {
       const v = x[r * dim + j]!;
       if (Number.isNaN(v)) continue;
-      out[3 * j] += 1;
-      out[3 * j + 1] += v;
-      out[3 * j + 2] += v * v;
+      out[3 * j]! += 1;
+      out[3 * j + 1]! += v;
+      out[3 * j + 2]! += v * v;
     }
   }
   out[3 * dim] = rows;
@@ -47,27 +73,6 @@ export function preprocessingFromMoments(features: string[], moments: Float64Arr
     scale.push(standardize && m.variance > 1e-12 ? m.sd : 1);
   });
   return { features: [...features], mean, scale, bins: [] };
-}
-
-/** Bounds of a feature without any value: no clipping. */
-const FLOAT32_MAX = 3.4028234663852886e38;
-
-/**
- * Winsorised preprocessing from the federation-wide quantile sketch: each feature clipped to its `share` and
- * 1 − `share` quantiles (clipLow, clipHigh), then centred and scaled by the mean and sd of the clipped values as the
- * sketch gives them (src/fl/quantile-search.ts: winsorised). The same on every party and in the auditor's replay.
- */
-export function preprocessingFromSearch(features: string[], search: QuantileSearch, standardize: boolean, share: number): Preprocessing {
-  const w = search.sketches.map((s) => winsorised(s, share));
-  const bounded = (v: number, fallback: number) => (Number.isFinite(v) ? v : fallback);
-  return {
-    features: [...features],
-    mean: w.map((f) => f.mean),
-    scale: w.map((f) => (standardize && f.sd * f.sd > 1e-12 ? f.sd : 1)),
-    bins: [],
-    clipLow: w.map((f) => bounded(f.low, -FLOAT32_MAX)),
-    clipHigh: w.map((f) => bounded(f.high, FLOAT32_MAX)),
-  };
 }
 
 /**

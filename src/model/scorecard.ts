@@ -8,7 +8,7 @@ import type { ScorecardSpec } from '../config/schemas.js';
 import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard } from '../credit/scorecard.js';
 import { scorecardToPmml } from '../credit/pmml.js';
 import { layoutOfBins } from '../credit/bin-layout.js';
-import type { Preprocessing } from '../wire/messages.js';
+import type { Preprocessing } from './preprocess.js';
 
 /** Who holds a feature's points in a horizontal job: every participant holds every feature. */
 export const HORIZONTAL_PARTY = 'federation';

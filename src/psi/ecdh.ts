@@ -11,15 +11,15 @@
  * about the scalar. Clamped scalars are multiples of the cofactor 8, so u-coordinates that differ by a low-order
  * component blind to the same value; finding two ids whose hashes do that is as hard as breaking SHA-256.
  */
-import { generateKeyPairSync, hash } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { rawPrivateKey } from '../crypto/raw-keys.js';
 import { packageRoot } from '../paths.js';
-import { idDigest } from './ids.js';
-import { asBuffer } from '../bytes.js';
+import { idDigest } from '../data/id-buckets.js';
+import { asBuffer, sha256 } from '../bytes.js';
 import { blindInPlace, POINT_BYTES, pointCount, SCALAR_BYTES, x25519Backend, type X25519Backend } from './x25519.js';
 
 export { POINT_BYTES };
@@ -44,8 +44,8 @@ export function pointsOfDigests(salt: Uint8Array, records: Uint8Array, stride = 
   for (let i = 0; i < n; i++) {
     const offset = i * POINT_BYTES;
     source.copy(input, salt.length + 1, i * stride, i * stride + POINT_BYTES);
-    hash('sha256', input, 'buffer').copy(out, offset);
-    out[offset + POINT_BYTES - 1] &= 0x7f;
+    sha256(input).copy(out, offset);
+    out[offset + POINT_BYTES - 1]! &= 0x7f;
   }
   return out;
 }
@@ -302,13 +302,13 @@ export class BlindedIndex {
 
   /** The index of the first record whose value equals the 32 bytes at `offset` in `buf`, or -1. */
   find(buf: Buffer, offset: number): number {
-    return this.slots[this.slotOf(buf, offset)] - 1;
+    return this.slots[this.slotOf(buf, offset)]! - 1;
   }
 
   /** The slot holding a value equal to the 32 bytes at `offset` in `buf`, or the empty slot where it would go. */
   private slotOf(buf: Buffer, offset: number): number {
     for (let slot = buf.readUInt32LE(offset) & this.mask; ; slot = (slot + 1) & this.mask) {
-      const entry = this.slots[slot];
+      const entry = this.slots[slot]!;
       if (entry === 0 || sameValue(buf, offset, this.values, (entry - 1) * this.stride)) return slot;
     }
   }

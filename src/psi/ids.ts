@@ -2,12 +2,12 @@
  * Preparing a party's join keys for private set intersection: both sides must turn the same enterprise into the
  * same string, or the intersection silently misses it.
  */
-import { hash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileAppender, readRecordPieces } from '../data/row-store.js';
 import { RecordSpill, sortedOrder, SPILL_BUCKETS } from '../data/spill.js';
 import { isValidUscc } from '../data/uscc.js';
+import { idDigest } from '../data/id-buckets.js';
 
 /** 'uscc': unified social credit codes, checked (shape and check character); 'any': any non-empty string. */
 export type IdFormat = 'uscc' | 'any';
@@ -63,7 +63,7 @@ export function prepareIds(rawIds: readonly string[], format: IdFormat): Prepare
   const invalid: IdIssues = { count: 0, examples: [] };
   const duplicates: IdIssues = { count: 0, examples: [] };
   for (let row = 0; row < rawIds.length; row++) {
-    const id = normaliseId(rawIds[row]);
+    const id = normaliseId(rawIds[row]!);
     if (!isValidId(id, format)) {
       noteIssue(invalid, maskId(id));
     } else if (seen.has(id)) {
@@ -88,11 +88,6 @@ export function describeIds(ids: PreparedIdSet, format: IdFormat): string {
   if (ids.invalid.count > 0) parts.push(`${ids.invalid.count} invalid (${format} format; e.g. ${ids.invalid.examples.join(', ')})`);
   if (ids.duplicates.count > 0) parts.push(`${ids.duplicates.count} duplicates after normalisation`);
   return parts.join(', ');
-}
-
-/** SHA-256 of a normalised id: what the PSI and the held-out split use in place of the id. */
-export function idDigest(normalisedId: string): Buffer {
-  return hash('sha256', normalisedId, 'buffer');
 }
 
 export const DIGEST_BYTES = 32;

@@ -25,6 +25,7 @@ import { RecordSpill } from '../data/spill.js';
 import { POINT_BYTES, PsiKey } from './ecdh.js';
 import { PreparedIdSet, type IdFormat } from './ids.js';
 import { blindOwn, BLINDING_DEPTH, HOST_BLINDED_FILE, HostPsi, mapInOrder, receiveStream, sendStream, spillValues, VALUE_RECORD_BYTES, type GuestMatch, type PsiLink } from './stream.js';
+import { sha256 } from '../bytes.js';
 
 /** The folder, inside a model job's folder, where a party keeps its scoring PSI key and blinded sets. */
 export const SCORING_PSI_DIR = 'score-psi';
@@ -33,7 +34,7 @@ const META_FILE = 'set.json';
 
 /** The salt of every scoring request against a model: one per model, so that blinded sets can be kept. */
 export function scoringSalt(modelJob: string): Uint8Array {
-  return createHash('sha256').update(`fedcredit vertical-score salt\n${modelJob}`).digest();
+  return sha256(`fedcredit vertical-score salt\n${modelJob}`);
 }
 
 /** Write a file under a temporary name, then rename it into place (mode 0600). */

@@ -8,54 +8,23 @@
  * (`rowsFromPdHistogram`), so their AUC and KS are the published ones and nothing finer than a cell is claimed. The
  * page says so.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
 import { woeIv } from '../credit/woe.js';
 import type { Scorecard } from '../credit/scorecard.js';
 import type { CreditEvaluation } from '../evaluation.js';
 import { checkPdHistogram, rowsFromPdHistogram } from '../fl/pd-histogram.js';
-import type { ModelMetadata } from '../model/artifact.js';
+import { ARTIFACT_DOWNLOAD_HINT, ARTIFACT_METADATA, readArtifactMetadata } from '../model/artifact.js';
 import { HORIZONTAL_PARTY } from '../model/scorecard.js';
 import { reportScorecard as scorecardInput, writeModelReport, type ModelReportInput, type ReportIvRow } from './model-report.js';
 
-const METADATA = 'fedcredit.json';
-const DOWNLOAD_HINT = 'pass the folder `fedcredit job model <job-id> --identity <dir> --out <folder>` wrote for a horizontal job (it holds model.json, weights.bin and fedcredit.json)';
 
 /** What a caller may add that the artifact cannot know: models compared on other rows (the demo's test file). */
 export type ArtifactReportExtra = Pick<ModelReportInput, 'comparison' | 'generatedAt'> & { comparisonTitle?: string };
 
-/** A downloaded horizontal model's fedcredit.json, with the cause and the fix named if `dir` is not such a folder. */
-export function readArtifactMetadata(
-  dir: string,
-  verticalHint = "a vertical job's report is built at its guest: `fedcredit report <job-id> --config <guest.yaml>` on the guest's machine",
-): ModelMetadata {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new FedcreditError(ErrorCode.NOT_FOUND, `no folder ${dir}`, DOWNLOAD_HINT);
-  const file = join(dir, METADATA);
-  if (!existsSync(file)) {
-    if (existsSync(join(dir, 'manifest.json'))) {
-      throw new FedcreditError(
-        ErrorCode.NOT_FOUND,
-        `${dir} holds a vertical model's manifest, not a horizontal model artifact`,
-        verticalHint,
-      );
-    }
-    throw new FedcreditError(ErrorCode.NOT_FOUND, `${dir} is not a horizontal model artifact: it has no ${METADATA}`, DOWNLOAD_HINT);
-  }
-  let meta: ModelMetadata;
-  try {
-    meta = JSON.parse(readFileSync(file, 'utf8')) as ModelMetadata;
-  } catch (err) {
-    throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is not valid JSON (${errorMessage(err)})`, DOWNLOAD_HINT);
-  }
-  if (meta?.format !== 'fedcredit-model/1') {
-    throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is not a horizontal model's metadata (format ${JSON.stringify(meta?.format)}; expected "fedcredit-model/1")`, DOWNLOAD_HINT);
-  }
-  return meta;
-}
-
 export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {}): ModelReportInput {
-  const file = join(dir, METADATA);
+  const file = join(dir, ARTIFACT_METADATA);
   const meta = readArtifactMetadata(dir);
   const evaluation = meta.evaluation as (CreditEvaluation & { aucMaxError?: number; contributors?: string[]; pdHistogram?: unknown }) | null | undefined;
   if (!evaluation) {
@@ -72,7 +41,7 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
       're-run the job with this version of fedcredit; its artifact keeps the opened PD histogram',
     );
   }
-  let histogram;
+  let histogram: ReturnType<typeof checkPdHistogram>;
   try {
     histogram = checkPdHistogram(evaluation.pdHistogram);
   } catch (err) {
@@ -128,9 +97,9 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
 /** The scorecard section from the artifact's scorecard.json. */
 function reportScorecard(dir: string, name: string): NonNullable<ModelReportInput['scorecard']> {
   const file = join(dir, name);
-  if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `${METADATA} names a scorecard ${name} that is not in ${dir}`, DOWNLOAD_HINT);
+  if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `${ARTIFACT_METADATA} names a scorecard ${name} that is not in ${dir}`, ARTIFACT_DOWNLOAD_HINT);
   const card = JSON.parse(readFileSync(file, 'utf8')) as Scorecard;
-  if (card.format !== 'fedcredit-scorecard/1') throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is not a fedcredit scorecard (format ${JSON.stringify(card.format)})`, DOWNLOAD_HINT);
+  if (card.format !== 'fedcredit-scorecard/1') throw new FedcreditError(ErrorCode.NOT_FOUND, `${file} is not a fedcredit scorecard (format ${JSON.stringify(card.format)})`, ARTIFACT_DOWNLOAD_HINT);
   return scorecardInput(card);
 }
 

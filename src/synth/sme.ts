@@ -271,10 +271,10 @@ const DEFAULT_INTERCEPT = -3.55;
 
 /** Draw the latent state and credit facts of one applicant (unscreened). */
 function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: number[], provinceWeights: number[]): Omit<Enterprise, 'id'> {
-  const industry = INDUSTRY_CODES[rng.categorical(industryWeights)];
+  const industry = rng.pickWeighted(INDUSTRY_CODES, industryWeights);
   const ind = INDUSTRIES[industry];
-  const prov = PROVINCES[rng.categorical(provinceWeights)];
-  const div = prov.divisions[rng.int(prov.divisions.length)];
+  const prov = rng.pickWeighted(PROVINCES, provinceWeights);
+  const div = rng.pick(prov.divisions);
 
   const u = rng.next();
   const kind: EntityKind =
@@ -538,20 +538,20 @@ export function generateHorizontal(opts: HorizontalSynthOptions): { banks: { par
   // Each bank and the test set draw from their own sub-stream of the seed.
   const banks = HORIZONTAL_BANKS.map((party, k) => ({
     party,
-    rows: generateEnterprises(rowsPerBank[k], new Rng(opts.seed, k + 1), BANK_PROFILES[party], taken),
+    rows: generateEnterprises(rowsPerBank[k]!, new Rng(opts.seed, k + 1), BANK_PROFILES[party], taken),
   }));
   // Test set: the union population, i.e. each row comes from bank k's borrower population with probability
   // proportional to that bank's size; the rows are then shuffled.
   const testRng = new Rng(opts.seed, 100);
   const counts = HORIZONTAL_BANKS.map(() => 0);
-  for (let i = 0; i < testRows; i++) counts[testRng.categorical(rowsPerBank)]++;
+  for (let i = 0; i < testRows; i++) counts[testRng.categorical(rowsPerBank)]!++;
   const test: Enterprise[] = [];
   HORIZONTAL_BANKS.forEach((party, k) => {
-    test.push(...generateEnterprises(counts[k], testRng, BANK_PROFILES[party], taken));
+    test.push(...generateEnterprises(counts[k]!, testRng, BANK_PROFILES[party], taken));
   });
   for (let i = test.length - 1; i > 0; i--) {
     const j = testRng.int(i + 1);
-    [test[i], test[j]] = [test[j], test[i]];
+    [test[i], test[j]] = [test[j]!, test[i]!];
   }
   return { banks, test };
 }
@@ -577,5 +577,5 @@ export async function writeHorizontalSynth(outDir: string, opts: HorizontalSynth
     await writeFile(path, bankCsv(rows, new Rng(opts.seed, 200 + k)), 'utf8');
     written.push({ party, path, rows: rows.length, badRate: badRate(rows), spec: bankDatasetSpec(name) });
   }
-  return { parties: written.slice(0, banks.length), test: written[banks.length], features: [...BANK_FEATURES] };
+  return { parties: written.slice(0, banks.length), test: written[banks.length]!, features: [...BANK_FEATURES] };
 }

@@ -124,8 +124,9 @@ function drawActivity(e: Enterprise, rng: Rng): Activity {
   for (let t = 0; t < MONTHS; t++) {
     const logS =
       trend * (t - 5.5) + MOMENTUM_SLOPE * recentMomentum * (Math.max(0, t - 5) / 6) + amp * Math.sin((2 * Math.PI * t) / 12 + phase) + rng.normal(0, noise);
-    raw[t] = Math.exp(logS);
-    total += raw[t];
+    const level = Math.exp(logS);
+    raw[t] = level;
+    total += level;
   }
   // A stall: orders dried up, the workshop idles. Mostly distressed firms losing momentum.
   const stalled = rng.bernoulli(sigmoid(-3.8 - 1.0 * e.health - 0.7 * e.momentum + 1.0 * trouble)) ? Math.min(6, 1 + rng.poisson(1.2)) : 0;
@@ -133,7 +134,7 @@ function drawActivity(e: Enterprise, rng: Rng): Activity {
   const sales = new Float64Array(MONTHS);
   for (let t = 0; t < MONTHS; t++) {
     if (t < firstMonth) continue;
-    sales[t] = (e.revenue10k * raw[t]) / total * (t >= MONTHS - stalled ? stallLevel : 1);
+    sales[t] = (e.revenue10k * raw[t]!) / total * (t >= MONTHS - stalled ? stallLevel : 1);
   }
   return { sales, firstMonth, stalled, trouble };
 }
@@ -148,8 +149,8 @@ function halfYearGrowth(series: ArrayLike<number>, firstMonth: number): number {
   if (firstMonth > 0) return Number.NaN;
   let prior = 0;
   let recent = 0;
-  for (let t = 0; t < 6; t++) prior += series[t];
-  for (let t = 6; t < 12; t++) recent += series[t];
+  for (let t = 0; t < 6; t++) prior += series[t]!;
+  for (let t = 6; t < 12; t++) recent += series[t]!;
   return prior > 0 ? clamp(recent / prior - 1, -1, 5) : Number.NaN;
 }
 
@@ -230,13 +231,14 @@ function taxRow(e: Enterprise, a: Activity, rng: Rng): number[] {
   let invoices = 0;
   let zeroMonths = 0;
   for (let t = 0; t < MONTHS; t++) {
-    const n = a.sales[t] > 0 ? count(rng, ((perYear / MONTHS) * a.sales[t]) / monthlyMean) : 0;
+    const sales = a.sales[t]!;
+    const n = sales > 0 ? count(rng, ((perYear / MONTHS) * sales) / monthlyMean) : 0;
     invoices += n;
     if (n === 0) zeroMonths++;
-    else amount[t] = a.sales[t] * invoicedShare * rng.lognormal(0, 0.1);
+    else amount[t] = sales * invoicedShare * rng.lognormal(0, 0.1);
   }
   let invoiced = 0;
-  for (let t = 0; t < MONTHS; t++) invoiced += amount[t];
+  for (const v of amount) invoiced += v;
   const buyers = invoices === 0 ? 0 : clamp(Math.round(Math.pow(invoices, 0.7) * BUYER_RATE[e.industry] * rng.lognormal(0, 0.35)), 1, invoices);
   // Customer concentration: distressed firms more often hang on one big buyer.
   const topShare =
@@ -268,15 +270,16 @@ function powerRow(e: Enterprise, a: Activity, rng: Rng): number[] {
   let total = 0;
   for (let t = a.firstMonth; t < MONTHS; t++) {
     const idle = t >= MONTHS - a.stalled ? 0.7 : 1;
-    kwh[t] = baseLoad * idle + e.energyIntensity * a.sales[t] * rng.lognormal(0, 0.07);
-    total += kwh[t];
+    const used = baseLoad * idle + e.energyIntensity * a.sales[t]! * rng.lognormal(0, 0.07);
+    kwh[t] = used;
+    total += used;
   }
   const alive = MONTHS - a.firstMonth;
   let volatility = Number.NaN;
   if (alive >= 3) {
     const mean = total / alive;
     let ss = 0;
-    for (let t = a.firstMonth; t < MONTHS; t++) ss += (kwh[t] - mean) ** 2;
+    for (let t = a.firstMonth; t < MONTHS; t++) ss += (kwh[t]! - mean) ** 2;
     volatility = mean > 0 ? Math.sqrt(ss / (alive - 1)) / mean : Number.NaN;
   }
   const arrearsRate = Math.exp(-1.6 - 0.9 * e.health - 0.3 * e.momentum + 0.5 * a.trouble) + 0.25 * a.stalled;
@@ -286,7 +289,7 @@ function powerRow(e: Enterprise, a: Activity, rng: Rng): number[] {
     (e.employees * 120 * 12 + e.energyIntensity * e.revenue10k) * Math.pow(1 + e.revenueGrowth, -Math.min(e.yearsInBusiness, 4) / 2);
   // A firm that outgrew its capacity had to have it raised (增容): the peak month's average load, x1.3 for peaks.
   let peakMonth = 0;
-  for (let t = a.firstMonth; t < MONTHS; t++) peakMonth = Math.max(peakMonth, kwh[t]);
+  for (let t = a.firstMonth; t < MONTHS; t++) peakMonth = Math.max(peakMonth, kwh[t]!);
   const capacity = Math.max(5, Math.round((annualAtConnection / (8760 * 0.3)) * rng.lognormal(0, 0.3)), Math.ceil((peakMonth / 730) * 1.3));
   const loadFactor = (total * (MONTHS / alive)) / (capacity * 8760);
   return [total, halfYearGrowth(kwh, a.firstMonth), volatility, arrearsMonths, capacity, loadFactor];
@@ -303,8 +306,9 @@ function platformRow(e: Enterprise, a: Activity, rng: Rng): number[] {
   let orders = 0;
   let active = 0;
   for (let t = 0; t < MONTHS; t++) {
-    if (a.sales[t] <= 0) continue;
-    const online = a.sales[t] * e.onlineShare * rng.lognormal(0, 0.15);
+    const sales = a.sales[t]!;
+    if (sales <= 0) continue;
+    const online = sales * e.onlineShare * rng.lognormal(0, 0.15);
     const n = count(rng, online / orderValue);
     if (n === 0) continue;
     gmv[t] = online;
@@ -422,14 +426,16 @@ export function generateVertical(opts: VerticalSynthOptions): VerticalData {
     const rows: number[][] = [];
     holders.forEach(({ e, held }, i) => {
       if (!held[party]) return;
-      const a = activity[i];
+      const a = activity[i]!; // one activity per holder
       const raw =
         party === 'bank' ? bankRow(e) : party === 'tax-bureau' ? taxRow(e, a, valueRng) : party === 'power-company' ? powerRow(e, a, valueRng) : platformRow(e, a, valueRng);
       const thin = e.employees < 10 ? 1.5 : 1;
-      for (let j = 0; j < raw.length; j++) {
+      if (raw.length !== columns.length) throw new Error(`${party} drew ${raw.length} values for its ${columns.length} columns`);
+      for (const [j, column] of columns.entries()) {
         // Always draw, so the stream does not depend on which values are structurally absent.
-        const blank = missingRng.next() < columns[j].missingRate * thin;
-        raw[j] = blank || !Number.isFinite(raw[j]) ? Number.NaN : round(raw[j], columns[j].digits);
+        const blank = missingRng.next() < column.missingRate * thin;
+        const value = raw[j]!;
+        raw[j] = blank || !Number.isFinite(value) ? Number.NaN : round(value, column.digits);
       }
       rows.push(raw);
       members.push(e);
@@ -442,11 +448,12 @@ export function generateVertical(opts: VerticalSynthOptions): VerticalData {
     const industry: string[] = [];
     const rowOf = new Map<string, number>();
     for (const i of order) {
-      rowOf.set(members[i].id, ids.length);
-      ids.push(members[i].id);
-      x.push(rows[i]);
-      y.push(members[i].default12m);
-      industry.push(members[i].industry);
+      const member = members[i]!; // order is a permutation of the members' indices
+      rowOf.set(member.id, ids.length);
+      ids.push(member.id);
+      x.push(rows[i]!);
+      y.push(member.default12m);
+      industry.push(member.industry);
     }
     return {
       party,
@@ -464,7 +471,7 @@ export function generateVertical(opts: VerticalSynthOptions): VerticalData {
   for (const { e, held } of holders) {
     if (!VERTICAL_PARTIES.every((p) => held[p])) continue;
     const x = {} as Record<VerticalParty, number[]>;
-    for (const p of parties) x[p.party] = p.x[p.rowOf.get(e.id)!];
+    for (const p of parties) x[p.party] = p.x[p.rowOf.get(e.id)!]!;
     intersection.push({ id: e.id, label: e.default12m, x });
   }
   intersection.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -475,10 +482,9 @@ export function generateVertical(opts: VerticalSynthOptions): VerticalData {
 function partyCsv(p: VerticalPartyData): string {
   const groups = Object.entries(p.groups);
   const lines = [[ID_COLUMN, ...(p.y ? [LABEL_COLUMN] : []), ...p.features, ...groups.map(([name]) => name)].join(',')];
-  for (let r = 0; r < p.ids.length; r++) {
-    let line = p.y ? `${p.ids[r]},${p.y[r]}` : p.ids[r];
-    const row = p.x[r];
-    for (let j = 0; j < row.length; j++) line += Number.isNaN(row[j]) ? ',' : `,${row[j]}`;
+  for (const [r, id] of p.ids.entries()) {
+    let line = p.y ? `${id},${p.y[r]}` : id;
+    for (const value of p.x[r]!) line += Number.isNaN(value) ? ',' : `,${value}`;
     for (const [, values] of groups) line += `,${values[r]}`;
     lines.push(line);
   }

@@ -3,10 +3,10 @@
  * on its own training rows, and its own weights and optimiser state. Adam and SGD act coordinate by coordinate, so
  * each party updating its own slice with its own gradient is exactly the centralised update.
  */
-import { createHash } from 'node:crypto';
 import type { LoadedDataset } from '../data/csv.js';
 import type { BinLayout } from '../credit/bin-layout.js';
 import { cellWoe } from './binning.js';
+import { sha256 } from '../bytes.js';
 
 export interface Alignment {
   /** Row indices into the party's dataset, in the order all parties share. */
@@ -106,7 +106,7 @@ export function partScores(part: ModelPart, data: LoadedDataset, rows: ArrayLike
 }
 
 export function modelPartDigest(part: ModelPart): Uint8Array {
-  return createHash('sha256').update(JSON.stringify(part)).digest();
+  return sha256(JSON.stringify(part));
 }
 
 export class PartyModel {
@@ -230,7 +230,7 @@ export class PartyModel {
   }
 
   digest(): Uint8Array {
-    return createHash('sha256').update(new Uint8Array(this.weights.buffer, this.weights.byteOffset, this.weights.byteLength)).digest();
+    return sha256(new Uint8Array(this.weights.buffer, this.weights.byteOffset, this.weights.byteLength));
   }
 }
 

@@ -1,6 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sha256 } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { decodeMessage, encodeMessage } from './proto.js';
 import type { Chunk } from './messages.js';
@@ -12,10 +13,6 @@ export const MAX_MESSAGE_BYTES = 512 * (1 << 20);
 
 export type MessageTypeName = 'ParticipantMessage' | 'CoordinatorMessage';
 export type Frame<M> = { frame: 'message'; message: M } | { frame: 'chunk'; chunk: Chunk };
-
-export function sha256(bytes: Uint8Array): Uint8Array {
-  return createHash('sha256').update(bytes).digest();
-}
 
 /** Split a payload into chunks whose data concatenates to it; the last carries the SHA-256 of the whole. */
 export function toChunks(transferId: string, payload: Uint8Array, chunkBytes = CHUNK_BYTES): Chunk[] {

@@ -5,6 +5,7 @@
  * fails the suite.
  */
 import type { KeyBinding } from '../crypto/key-binding.js';
+import type { Preprocessing } from '../model/preprocess.js';
 
 export interface Chunk {
   transferId: string;
@@ -194,34 +195,6 @@ export interface KeyDelivery {
   /** The lead's box key and its binding: the sealed secret key is authenticated with that key. */
   lead: Recipient | null;
   publicKeyBinding: KeyBinding | null;
-}
-
-/** A binned feature as the model reads it: its value replaced by the WOE of its bin (src/credit/binning.ts layout). */
-export interface FeatureBins {
-  feature: string;
-  edges: number[];
-  woe: number[];
-  /** Federation-wide training defaults and rows per bin (aggregates), and the feature's IV. */
-  events: number[];
-  totals: number[];
-  iv: number;
-  /** Numbers: special values, each its own bin after the numeric ones (absent or empty: none). */
-  specials?: number[];
-  /** Categories: the levels of each bin (absent or empty: a number). */
-  categories?: { levels: string[] }[];
-  /** Categories: how a level in no bin scores (`neutral`, `reject`, or a level whose bin it takes). */
-  unseen?: string;
-}
-
-export interface Preprocessing {
-  features: string[];
-  mean: number[];
-  scale: number[];
-  /** Empty or absent: no WOE transform. Otherwise one entry per feature, in order (mean 0 and scale 1 for these). */
-  bins?: FeatureBins[];
-  /** Empty or absent: no winsorising. Otherwise per feature, the bounds a value is clipped to before standardising. */
-  clipLow?: number[];
-  clipHigh?: number[];
 }
 
 export interface ContributionRequest {

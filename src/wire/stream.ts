@@ -3,7 +3,7 @@
  * into chunks when large and written one transfer at a time, honouring back-pressure; incoming frames are
  * reassembled and handed to the consumer in order.
  */
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { encodeFrames, Reassembler, type EncodedMessage, type Frame, type MessageTypeName } from './framing.js';
 

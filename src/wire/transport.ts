@@ -15,7 +15,8 @@ import { join, resolve } from 'node:path';
 import { checkServerIdentity, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { readIdentity, verifyPeer, type Role } from '../pki/pki.js';
+import { readIdentity, verifyPeer } from '../pki/verifier.js';
+import type { Role } from '../pki/names.js';
 import { specDigest, type JobBinding } from '../crypto/key-binding.js';
 
 export type Transport =

@@ -10,7 +10,7 @@ import { UCI_HOMO_FEATURES, UCI_HOMO_PARTIES, uciHomoFile, uciHomoSpec } from '.
 import { splitRows } from '../../src/data/split.js';
 import { binaryMetrics } from '../../src/metrics.js';
 import { modelFromFiles, type ArtifactFiles } from '../../src/model/artifact.js';
-import { fitCentral } from '../../src/model/central.js';
+import { fitCentral } from '../../src/fl/central.js';
 import { loadTf } from '../../src/model/tf.js';
 export { EphemeralFederation as TestFederation } from '../../src/federation/ephemeral.js';
 

@@ -78,10 +78,6 @@ export function randomPayload(rng: Rng): Buffer {
   return bytesOf(rng, len);
 }
 
-export function pick<T>(rng: Rng, xs: readonly T[]): T {
-  return xs[rng.int(xs.length)]!;
-}
-
 export function hello(org: string, protocolVersion = 1): object {
   return { organisation: org, softwareVersion: 'fuzz', protocolVersion, featureColumns: ['x0', 'x1'], hasLabels: true };
 }
@@ -90,19 +86,19 @@ export function hello(org: string, protocolVersion = 1): object {
 export function participantMessage(rng: Rng, kind: BodyKind, jobId: string, round: number, org = 'mallory'): object {
   const vector = () => {
     const blocks = Array.from({ length: 1 + rng.int(3) }, () => bytesOf(rng, rng.int(4096)));
-    return { scheme: pick(rng, ['ckks', 'plaintext', 'rot13']), length: rng.int(100), blocks, paramsFingerprint: bytesOf(rng, 32), blockSha256: blocks.map(sha) };
+    return { scheme: rng.pick(['ckks', 'plaintext', 'rot13']), length: rng.int(100), blocks, paramsFingerprint: bytesOf(rng, 32), blockSha256: blocks.map(sha) };
   };
   const body: Record<BodyKind, () => object> = {
     hello: () => hello(org),
     jobAccepted: () => ({ trainRows: rng.int(1e6), validationRows: rng.int(1e5), schemaHash: bytesOf(rng, 32), boxPublicKey: bytesOf(rng, 32), loadReport: 'fuzz', idSetSha256: bytesOf(rng, 32) }),
     jobRefused: () => ({ code: 'consent', reason: 'fuzz' }),
     keysPublished: () => ({ ckksPublicKey: bytesOf(rng, rng.int(8192)), sealedSecretKeys: [{ recipient: 'bank-b', sealed: bytesOf(rng, 64) }], paramsFingerprint: bytesOf(rng, 32) }),
-    contribution: () => ({ purpose: pick(rng, ['moments', 'update']), vector: vector() }),
+    contribution: () => ({ purpose: rng.pick(['moments', 'update']), vector: vector() }),
     aggregateOpened: () => ({ purpose: 'update', valuesSha256: bytesOf(rng, 32), values: bytesOf(rng, 8 * rng.int(64)), validation: { rows: rng.int(1000), auc: rng.next(), loss: rng.next() } }),
     error: () => ({ code: 'FC_FUZZ', message: 'fuzz', hint: '' }),
-    relay: () => ({ peer: pick(rng, ['bank-a', 'bank-b', 'mallory', '']), kind: pick(rng, ['psi.host_blinded', 'train.partial', 'score.share']), attempt: rng.int(3), sealed: bytesOf(rng, rng.int(8192)) }),
+    relay: () => ({ peer: rng.pick(['bank-a', 'bank-b', 'mallory', '']), kind: rng.pick(['psi.host_blinded', 'train.partial', 'score.share']), attempt: rng.int(3), sealed: bytesOf(rng, rng.int(8192)) }),
     decryptRequest: () => ({ attempt: rng.int(3), ciphertext: bytesOf(rng, rng.int(16384)), count: rng.int(5000) }),
-    stepDone: () => ({ step: pick(rng, ['psi', 'batch', 'validate']), attempt: rng.int(3), stateSha256: bytesOf(rng, 32), reportJson: pick(rng, ['{}', '{"intersection":5}', 'not json']) }),
+    stepDone: () => ({ step: rng.pick(['psi', 'batch', 'validate']), attempt: rng.int(3), stateSha256: bytesOf(rng, 32), reportJson: rng.pick(['{}', '{"intersection":5}', 'not json']) }),
   };
   return { jobId, round, [kind]: body[kind]() };
 }
@@ -143,7 +139,7 @@ export function wrongTypeFrame(rng: Rng, valid: Buffer): Buffer {
     case 5: // round (a varint) as bytes
       return fBytes(1, Buffer.concat([fBytes(1, Buffer.from('job-x')), fBytes(2, bytesOf(rng, 1 + rng.int(16))), fBytes(16, Buffer.alloc(0))]));
     default: // invalid wire types 6/7, or a group start never closed
-      return Buffer.concat([valid.subarray(0, rng.int(valid.length + 1)), tag(1 + rng.int(20), pick(rng, [6, 7, 3])), bytesOf(rng, rng.int(16))]);
+      return Buffer.concat([valid.subarray(0, rng.int(valid.length + 1)), tag(1 + rng.int(20), rng.pick([6, 7, 3])), bytesOf(rng, rng.int(16))]);
   }
 }
 
@@ -313,7 +309,10 @@ export function unaryCall(client: RawCoordinatorClient, method: 'submitJob' | 'g
   return new Promise((resolve) => {
     let settled = false;
     const settle = (e: CallEnd) => {
-      if (!settled) (settled = true), clearTimeout(watchdog), resolve(e);
+      if (settled) return;
+      settled = true;
+      clearTimeout(watchdog);
+      resolve(e);
     };
     const call = client[method](payload, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err) =>
       settle(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '' }),

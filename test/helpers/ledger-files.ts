@@ -11,5 +11,11 @@ export function fileRecords(logFile: string) {
     records.push({ offset: at, length: 8 + len, payload: buf.subarray(at + 4, at + 4 + len) });
     at += 8 + len;
   }
-  return { buf, records, trailing: buf.length - at };
+  /** Record `seq`, or an error naming how many records the file has (a test that set up too few entries). */
+  const record = (seq: number) => {
+    const r = records[seq];
+    if (r === undefined) throw new RangeError(`${logFile} has ${records.length} records, so no record ${seq}`);
+    return r;
+  };
+  return { buf, records, record, trailing: buf.length - at };
 }

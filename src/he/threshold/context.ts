@@ -6,7 +6,7 @@
  * level's primes are a prefix of the key level's, so a key-level polynomial restricted to a level is its first
  * words (ring.prefixPoly).
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../bytes.js';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { Context } from 'node-seal/implementation/context.js';
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
@@ -158,6 +158,6 @@ export class ThresholdContext {
     const info = this.levelOf(data.parmsId);
     if (!info) throw new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `${what} is not at a data level of the job's modulus chain`, 'only ciphertexts of the job can be decrypted');
     if (!data.isNttForm) throw new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `${what} is not in NTT form (every CKKS ciphertext SEAL makes is)`, 'the sender built the ciphertext by hand');
-    return { digest: createHash('sha256').update(canonical).digest('hex'), data, level: info.level, scale: data.scale };
+    return { digest: sha256Hex(canonical), data, level: info.level, scale: data.scale };
   }
 }

@@ -3,7 +3,6 @@
  * needs the calibration slope, which the guest sends) and keeps them; hosts send their table (bins and points, no
  * data) to the guest, which assembles the scorecard with the base points.
  */
-import { createHash } from 'node:crypto';
 import type { VerticalJobSpec } from '../../config/schemas.js';
 import type { BinCounts } from '../../credit/binning.js';
 import { assembleScorecard, basePoints, featurePoints, scoreRange, type Scorecard, type ScorecardFeature, type ScorecardPart } from '../../credit/scorecard.js';
@@ -12,6 +11,7 @@ import type { PartyModel } from '../party-model.js';
 import { notHeldWoe } from './finalize.js';
 import type { PeerPort } from './port.js';
 import type { TrainingState } from './state.js';
+import { sha256Hex } from '../../bytes.js';
 
 export interface ScorecardInputs {
   card: NonNullable<VerticalJobSpec['scorecard']>;
@@ -62,7 +62,7 @@ export async function guestScorecard(state: TrainingState, port: PeerPort, input
     kept,
     scorecard,
     json,
-    report: { features: scorecard.features.length, base_points: base, score_range: scoreRange(scorecard), scorecard_sha256: createHash('sha256').update(json).digest('hex') },
+    report: { features: scorecard.features.length, base_points: base, score_range: scoreRange(scorecard), scorecard_sha256: sha256Hex(json) },
   };
 }
 

@@ -4,11 +4,11 @@
  */
 import type { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { concatSplits, type Split } from '../data/split.js';
-import { buildModel, predict, trainModel } from './network.js';
-import { applyPreprocessing, localMoments, preprocessingFromMoments, preprocessingFromSearch, selectColumns } from './preprocess.js';
-import { binsFromHistogram, declaredLevels, fineGridsOf, localHistogram, preprocessingFromBins, searchLayouts, toDeclaredLevels } from '../fl/histogram.js';
-import { QuantileSearch } from '../fl/quantile-search.js';
-import type { Tf } from './tf.js';
+import { buildModel, predict, trainModel } from '../model/network.js';
+import { applyPreprocessing, localMoments, preprocessingFromMoments, selectColumns } from '../model/preprocess.js';
+import { binsFromHistogram, declaredLevels, fineGridsOf, localHistogram, preprocessingFromBins, searchLayouts, toDeclaredLevels } from './histogram.js';
+import { QuantileSearch, preprocessingFromSearch } from './quantile-search.js';
+import type { Tf } from '../model/tf.js';
 
 export interface CentralModel {
   /** Probabilities of default for raw row-major rows; categorical cells are positions in `levels` (default: the

@@ -1,9 +1,9 @@
 /** What both demos set up the same way: their output folders and the federation PKI (they run with mutual TLS). */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { identityDir, writeFederationPki } from '../federation/pki-layout.js';
-import { issueCertificate } from '../pki/pki.js';
-import { identityFromDir, type Transport } from '../wire/transport.js';
+import { identityDir, writeFederationPki } from '../../federation/pki-layout.js';
+import { issueCertificate } from '../../pki/ca.js';
+import { identityFromDir, type Transport } from '../../wire/transport.js';
 
 /** CA and certificates under `<out>/pki`; returns the submitter's transport (the organisation submitting the job). */
 export async function writeDemoPki(out: string, participants: string[], submitter: string): Promise<Transport> {
