@@ -134,7 +134,11 @@ export function summariseProfile(file: string, windows?: Window[]): ProfileSumma
   const memo = <T>(f: (id: number, up: (id: number) => T | undefined) => T) => {
     const cache = new Map<number, T>();
     const get = (id: number): T => {
-      if (!cache.has(id)) cache.set(id, f(id, (p) => (parent.has(p) ? get(parent.get(p)!) : undefined)));
+      if (!cache.has(id))
+        cache.set(
+          id,
+          f(id, (p) => (parent.has(p) ? get(parent.get(p)!) : undefined)),
+        );
       return cache.get(id)!;
     };
     return get;
@@ -254,7 +258,9 @@ export function summariseDir(dir: string, title = basename(dir), windows?: Windo
   const lines: string[] = [];
   lines.push(`### ${title}`, '');
   const span = windows ? windows.reduce((n, w) => n + (w.endUs - w.startUs), 0) : 0;
-  const scope = windows ? `only the ${windows.length} measured stretch${windows.length === 1 ? '' : 'es'} (${s(span)} of wall time: ${[...new Set(windows.map((w) => w.label.replace(/ rounds .*| \d+ participants.*/, '')))].join('; ')})` : 'whole run, start-up and set-up included';
+  const scope = windows
+    ? `only the ${windows.length} measured stretch${windows.length === 1 ? '' : 'es'} (${s(span)} of wall time: ${[...new Set(windows.map((w) => w.label.replace(/ rounds .*| \d+ participants.*/, '')))].join('; ')})`
+    : 'whole run, start-up and set-up included';
   lines.push(`${scope}. ${profiles.length} profiles (${new Set(profiles.map((p) => p.pid)).size} processes); active CPU ${s(all.activeUs)} (idle ${s(all.idleUs)}).`, '');
   const head = ['share of active CPU', ...roles.map((r) => `${r} (${groups.get(r)!.processes.size} proc., ${s(groups.get(r)!.activeUs)})`), `all (${s(all.activeUs)})`];
   lines.push(`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`);
@@ -273,14 +279,20 @@ export function summariseDir(dir: string, title = basename(dir), windows?: Windo
   lines.push('| fedcredit function | share | mostly |', '| --- | --- | --- |');
   const owned = [...all.byOwner].map(([k, cats]) => ({ k, us: [...cats.values()].reduce((a, b) => a + b, 0), cats: [...cats].sort((a, b) => b[1] - a[1]) }));
   for (const o of owned.sort((a, b) => b.us - a.us).slice(0, topOwners)) {
-    const mostly = o.cats.slice(0, 2).map(([c, v]) => `${c} ${pct(v, o.us)}`).join(', ');
+    const mostly = o.cats
+      .slice(0, 2)
+      .map(([c, v]) => `${c} ${pct(v, o.us)}`)
+      .join(', ');
     lines.push(`| \`${o.k}\` | ${pct(o.us, all.activeUs)} | ${mostly} |`);
   }
   lines.push('');
   if (roles.length > 1) {
     for (const r of roles) {
       const t = groups.get(r)!;
-      const top = [...t.byOwner].map(([k, cats]) => [k, [...cats.values()].reduce((a, b) => a + b, 0)] as const).sort((a, b) => b[1] - a[1]).slice(0, 5);
+      const top = [...t.byOwner]
+        .map(([k, cats]) => [k, [...cats.values()].reduce((a, b) => a + b, 0)] as const)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 5);
       lines.push(`- ${r}: ${top.map(([k, v]) => `\`${k}\` ${pct(v, t.activeUs)}`).join(', ')}`);
     }
     lines.push('');

@@ -80,7 +80,14 @@ export function qualityDatasets(datasets: string): QualityDataset[] {
       idColumn: '',
       label: 'SeriousDlqin2yrs',
       isBad: (c) => c === '1',
-      guest: ['RevolvingUtilizationOfUnsecuredLines', 'NumberOfTime30-59DaysPastDueNotWorse', 'NumberOfTime60-89DaysPastDueNotWorse', 'NumberOfTimes90DaysLate', 'NumberOfOpenCreditLinesAndLoans', 'NumberRealEstateLoansOrLines'],
+      guest: [
+        'RevolvingUtilizationOfUnsecuredLines',
+        'NumberOfTime30-59DaysPastDueNotWorse',
+        'NumberOfTime60-89DaysPastDueNotWorse',
+        'NumberOfTimes90DaysLate',
+        'NumberOfOpenCreditLinesAndLoans',
+        'NumberRealEstateLoansOrLines',
+      ],
       host: ['age', 'DebtRatio', 'MonthlyIncome', 'NumberOfDependents'],
       maxRows: 60_000,
       note: 'the first 60,000 of 150,000 rows (the file is in random order), to keep the vertical CKKS job to a minute',
@@ -93,7 +100,21 @@ export function qualityDatasets(datasets: string): QualityDataset[] {
       isBad: (c) => c === '2',
       guest: ['CheckingAccountStatus', 'CreditHistory', 'Savings', 'OtherInstallmentPlans', 'Duration', 'CreditAmount', 'InstallmentRate', 'CreditsAtBank'],
       host: ['Purpose', 'EmploymentSince', 'Sex', 'OtherDebtors', 'Property', 'Housing', 'Job', 'Telephone', 'ForeignWorker', 'Age', 'ResidenceSince', 'NumDependents'],
-      categories: ['CheckingAccountStatus', 'CreditHistory', 'Savings', 'OtherInstallmentPlans', 'Purpose', 'EmploymentSince', 'Sex', 'OtherDebtors', 'Property', 'Housing', 'Job', 'Telephone', 'ForeignWorker'],
+      categories: [
+        'CheckingAccountStatus',
+        'CreditHistory',
+        'Savings',
+        'OtherInstallmentPlans',
+        'Purpose',
+        'EmploymentSince',
+        'Sex',
+        'OtherDebtors',
+        'Property',
+        'Housing',
+        'Job',
+        'Telephone',
+        'ForeignWorker',
+      ],
       note: 'all 1,000 rows; its 13 A-code columns as `type: category`',
     },
   ];
@@ -111,7 +132,9 @@ export interface Table {
 
 /** These files have no quoted field (UCI quotes only its header): a line split on commas is a row. */
 export function readTable(d: QualityDataset): Table {
-  const lines = readFileSync(d.file, 'utf8').split(/\r?\n/).filter((l) => l !== '');
+  const lines = readFileSync(d.file, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l !== '');
   const header = lines[0]!.split(',').map((h) => h.replace(/^"|"$/g, ''));
   const rows = lines.slice(1, d.maxRows ? d.maxRows + 1 : undefined).map((l) => l.split(','));
   const at = (name: string) => {
@@ -367,7 +390,15 @@ export function holdout(t: Table): { fit: number[]; test: number[] } {
 export function writeHorizontalSplit(t: Table, dir: string): { banks: DatasetSpec[]; holdout: DatasetSpec } {
   const { fit, test } = holdout(t);
   const files = BANKS.map((b) => join(dir, `${b}.csv`));
-  BANKS.forEach((_, i) => writePart(files[i]!, t, fit.filter((r) => bankOf(t.ids[r]!) === i), t.features, true));
+  BANKS.forEach((_, i) =>
+    writePart(
+      files[i]!,
+      t,
+      fit.filter((r) => bankOf(t.ids[r]!) === i),
+      t.features,
+      true,
+    ),
+  );
   const testFile = join(dir, 'holdout.csv');
   writePart(testFile, t, test, t.features, true);
   return { banks: files.map((f) => partSpec(f, t.features, true, t)), holdout: partSpec(testFile, t.features, true, t) };
@@ -380,7 +411,10 @@ function bankOf(id: string): number {
   return u < 0.45 ? 0 : u < 0.8 ? 1 : 2;
 }
 
-async function runJob(fed: EphemeralFederation, job: object & { name: string }): Promise<{ jobId: string; last: JobEvent; files?: Awaited<ReturnType<Awaited<ReturnType<EphemeralFederation['client']>>['downloadModel']>> }> {
+async function runJob(
+  fed: EphemeralFederation,
+  job: object & { name: string },
+): Promise<{ jobId: string; last: JobEvent; files?: Awaited<ReturnType<Awaited<ReturnType<EphemeralFederation['client']>>['downloadModel']>> }> {
   const client = await fed.client();
   try {
     const jobId = await client.submitJob(JSON.stringify(job), 'test-bank');
@@ -423,7 +457,10 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
       const specs = split.banks;
       const held = await loadDataset(split.holdout);
       const job = horizontalQualityJob(`quality-${d.key}-horizontal`, BANKS, t.levels);
-      const fed = await EphemeralFederation.start(BANKS.map((name, i) => ({ name, data: specs[i]! })), { prefix: 'fedcredit-bench-' });
+      const fed = await EphemeralFederation.start(
+        BANKS.map((name, i) => ({ name, data: specs[i]! })),
+        { prefix: 'fedcredit-bench-' },
+      );
       let federated: ReturnType<typeof binaryMetrics>;
       const noBinning: number[] = [];
       try {
@@ -446,7 +483,12 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
       const alone = await Promise.all(
         specs.map(async (s) => {
           const data: LoadedDataset = await loadDataset(s);
-          const own = splitRows(data, data.features.map((_, i) => i), spec.training.validation_fraction, spec.training.seed).train;
+          const own = splitRows(
+            data,
+            data.features.map((_, i) => i),
+            spec.training.validation_fraction,
+            spec.training.seed,
+          ).train;
           return binaryMetrics(held.y!, fitCentral(tf, spec, data.features, [own], data.levels).score(held.x, held.levels)).auc;
         }),
       );
@@ -461,7 +503,9 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
         no_binning_unclipped_auc: noBinning[1],
         seconds: (Date.now() - started) / 1000,
       });
-      log(`${d.key} horizontal: federated AUC ${federated.auc.toFixed(4)} KS ${federated.ks.toFixed(4)}; alone ${alone.map((a) => a.toFixed(4)).join(' / ')}; LR without binning ${noBinning[0]!.toFixed(4)} winsorised, ${noBinning[1]!.toFixed(4)} not`);
+      log(
+        `${d.key} horizontal: federated AUC ${federated.auc.toFixed(4)} KS ${federated.ks.toFixed(4)}; alone ${alone.map((a) => a.toFixed(4)).join(' / ')}; LR without binning ${noBinning[0]!.toFixed(4)} winsorised, ${noBinning[1]!.toFixed(4)} not`,
+      );
 
       // Vertical: the bank (label, credit history) and the bureau (the rest) hold every row.
       const vStarted = Date.now();
@@ -485,7 +529,8 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
         // The guest alone: the job's own bins and WOE of its columns, a logistic regression on them, the same rows.
         const guestData = await loadDataset(partSpec(guestFile, d.guest, true, t));
         const hostData = await loadDataset(partSpec(hostFile, d.host, false, t));
-        const binnedOf = async (org: string) => (JSON.parse(await readFile(join(vfed.dir, 'fedcredit-state', org, 'jobs', run.jobId, 'binning.json'), 'utf8')) as { features: BinnedFeature[] }).features;
+        const binnedOf = async (org: string) =>
+          (JSON.parse(await readFile(join(vfed.dir, 'fedcredit-state', org, 'jobs', run.jobId, 'binning.json'), 'utf8')) as { features: BinnedFeature[] }).features;
         const baselines = verticalBaselines(
           [
             { organisation: 'bank', data: guestData, features: d.guest, binned: await binnedOf('bank') },
@@ -493,7 +538,15 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
           ],
           VerticalJobSpec.parse(vjob),
         );
-        out.push({ dataset: d.key, split: 'vertical', federated_auc: Number(m[1]), federated_ks: Number(m[2]), central_auc: central.auc, best_alone_auc: baselines.guestOnly.auc, seconds: (Date.now() - vStarted) / 1000 });
+        out.push({
+          dataset: d.key,
+          split: 'vertical',
+          federated_auc: Number(m[1]),
+          federated_ks: Number(m[2]),
+          central_auc: central.auc,
+          best_alone_auc: baselines.guestOnly.auc,
+          seconds: (Date.now() - vStarted) / 1000,
+        });
         log(`${d.key} vertical: federated AUC ${m[1]} KS ${m[2]}; guest alone ${baselines.guestOnly.auc.toFixed(4)}`);
       } finally {
         await vfed.stop();

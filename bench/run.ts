@@ -33,7 +33,6 @@ import { thresholdBench } from './threshold.js';
 import { qualityBenchmark } from './quality.js';
 import type { JobEvent } from '../src/wire/messages.js';
 
-
 /** The one-round horizontal job the memory scenario runs, from a CSV or from PostgreSQL alike. */
 function memoryJob(name: string) {
   return {
@@ -105,7 +104,10 @@ async function runJob(fed: EphemeralFederation, job: { name: string } & Record<s
 
 async function horizontal(): Promise<void> {
   const names = ['bank-a', 'bank-b', 'bank-c'];
-  const fed = await EphemeralFederation.start(names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, UCI_HOMO_PARTIES[i]!)) })), { prefix: 'fedcredit-bench-' });
+  const fed = await EphemeralFederation.start(
+    names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, UCI_HOMO_PARTIES[i]!)) })),
+    { prefix: 'fedcredit-bench-' },
+  );
   try {
     // The 1M-parameter MLP trains for about a minute a round on the pure-JS backend: one repetition of 3 rounds.
     const models: [string, object, { rounds: number; reps: number }][] = [
@@ -153,7 +155,12 @@ async function horizontal(): Promise<void> {
       results[`horizontal.${key}.ckks_over_plain`] = +ratio.toFixed(3);
       results[`horizontal.${key}.bytes_per_participant_round`] = bytesPerRound;
       results[`horizontal.${key}.bytes_per_param`] = +(bytesPerRound / params).toFixed(1);
-      table.push([`horizontal ${key} (${params} params)`, `round ${median(times.ckks).toFixed(2)}s CKKS vs ${median(times.plaintext).toFixed(2)}s plain`, `ratio ${ratio.toFixed(2)}`, `${(bytesPerRound / 1024).toFixed(0)} KiB/participant/round`]);
+      table.push([
+        `horizontal ${key} (${params} params)`,
+        `round ${median(times.ckks).toFixed(2)}s CKKS vs ${median(times.plaintext).toFixed(2)}s plain`,
+        `ratio ${ratio.toFixed(2)}`,
+        `${(bytesPerRound / 1024).toFixed(0)} KiB/participant/round`,
+      ]);
       await rm(join(fed.dir, 'fedcredit-state', 'bank-a', 'egress.jsonl'), { force: true });
     }
   } finally {
@@ -164,7 +171,13 @@ async function horizontal(): Promise<void> {
 /** Vertical LR on the UCI hetero split (guest + 1 host), CKKS against the same protocol in the clear and a centralised LR. */
 async function verticalLr(): Promise<void> {
   const spec = (role: 'guest' | 'host') => uciHeteroSpec(role);
-  const fed = await EphemeralFederation.start([{ name: 'bank', data: spec('guest') }, { name: 'tax-bureau', data: spec('host') }], { prefix: 'fedcredit-bench-' });
+  const fed = await EphemeralFederation.start(
+    [
+      { name: 'bank', data: spec('guest') },
+      { name: 'tax-bureau', data: spec('host') },
+    ],
+    { prefix: 'fedcredit-bench-' },
+  );
   const epochs = quick ? 3 : 6;
   const job = (scheme: 'ckks' | 'plaintext') => ({
     name: 'bench-vertical',
@@ -229,7 +242,12 @@ async function verticalLr(): Promise<void> {
     results['vertical_lr.auc_federated'] = fedAuc;
     results['vertical_lr.auc_central'] = +baselines.pooled.auc.toFixed(4);
     results['vertical_lr.auc_gap'] = +(baselines.pooled.auc - fedAuc).toFixed(4);
-    table.push([`vertical_lr (UCI, ${rows.length} rows, guest + 1 host)`, `epoch ${ckks.toFixed(2)}s CKKS vs ${plain.toFixed(2)}s plain vs ${central.toFixed(2)}s central`, `ratios ${(ckks / plain).toFixed(2)} / ${(ckks / central).toFixed(2)}`, `AUC gap ${(baselines.pooled.auc - fedAuc).toFixed(4)}`]);
+    table.push([
+      `vertical_lr (UCI, ${rows.length} rows, guest + 1 host)`,
+      `epoch ${ckks.toFixed(2)}s CKKS vs ${plain.toFixed(2)}s plain vs ${central.toFixed(2)}s central`,
+      `ratios ${(ckks / plain).toFixed(2)} / ${(ckks / central).toFixed(2)}`,
+      `AUC gap ${(baselines.pooled.auc - fedAuc).toFixed(4)}`,
+    ]);
   } finally {
     await fed.stop();
   }
@@ -269,22 +287,34 @@ async function epochSeconds(fed: EphemeralFederation, hosts: string[], epochs: n
  * with rows (UCI rows resampled with noise to 100k and 1M). The exponent is log(t2/t1) / log(n2/n1): 1 is linear.
  */
 async function verticalScale(): Promise<void> {
-  const hostsFed = await EphemeralFederation.start(
-    [{ name: 'bank', data: uciHeteroSpec('guest') }, ...Array.from({ length: 6 }, (_, i) => ({ name: `host-${i + 1}`, data: uciHeteroSpec('host') }))],
-    { prefix: 'fedcredit-bench-' },
-  );
+  const hostsFed = await EphemeralFederation.start([{ name: 'bank', data: uciHeteroSpec('guest') }, ...Array.from({ length: 6 }, (_, i) => ({ name: `host-${i + 1}`, data: uciHeteroSpec('host') }))], {
+    prefix: 'fedcredit-bench-',
+  });
   const byHosts: Record<number, number> = {};
   try {
-    for (const k of [1, 3, 6]) byHosts[k] = await epochSeconds(hostsFed, Array.from({ length: k }, (_, i) => `host-${i + 1}`), 3);
+    for (const k of [1, 3, 6])
+      byHosts[k] = await epochSeconds(
+        hostsFed,
+        Array.from({ length: k }, (_, i) => `host-${i + 1}`),
+        3,
+      );
   } finally {
     await hostsFed.stop();
   }
-  const hostExponent = scaleExponent([[1, byHosts[1]!], [6, byHosts[6]!]]);
+  const hostExponent = scaleExponent([
+    [1, byHosts[1]!],
+    [6, byHosts[6]!],
+  ]);
   results['vertical_lr.scale.hosts_1_epoch_s'] = +byHosts[1]!.toFixed(3);
   results['vertical_lr.scale.hosts_3_epoch_s'] = +byHosts[3]!.toFixed(3);
   results['vertical_lr.scale.hosts_6_epoch_s'] = +byHosts[6]!.toFixed(3);
   results['vertical_lr.scale.hosts_exponent'] = +hostExponent.toFixed(3);
-  table.push(['vertical_lr by hosts (30k rows)', `epoch ${byHosts[1]!.toFixed(2)}s / ${byHosts[3]!.toFixed(2)}s / ${byHosts[6]!.toFixed(2)}s for 1 / 3 / 6 hosts`, `exponent ${hostExponent.toFixed(2)}`, '']);
+  table.push([
+    'vertical_lr by hosts (30k rows)',
+    `epoch ${byHosts[1]!.toFixed(2)}s / ${byHosts[3]!.toFixed(2)}s / ${byHosts[6]!.toFixed(2)}s for 1 / 3 / 6 hosts`,
+    `exponent ${hostExponent.toFixed(2)}`,
+    '',
+  ]);
 
   const guest = await loadDataset(uciHeteroSpec('guest'));
   const host = await loadDataset(uciHeteroSpec('host'));
@@ -322,7 +352,10 @@ async function verticalScale(): Promise<void> {
       await rm(dir, { recursive: true, force: true });
     }
   }
-  const rowExponent = scaleExponent([[100_000, byRows[100_000]!], [1_000_000, byRows[1_000_000]!]]);
+  const rowExponent = scaleExponent([
+    [100_000, byRows[100_000]!],
+    [1_000_000, byRows[1_000_000]!],
+  ]);
   results['vertical_lr.scale.rows_100k_epoch_s'] = +byRows[100_000]!.toFixed(3);
   results['vertical_lr.scale.rows_1m_epoch_s'] = +byRows[1_000_000]!.toFixed(3);
   results['vertical_lr.scale.rows_exponent'] = +rowExponent.toFixed(3);
@@ -361,7 +394,13 @@ async function startPsiFederation(dir: string, n: number): Promise<EphemeralFede
     duplicate_ids: 'reject' as const,
     missing_values: [''],
   });
-  return EphemeralFederation.start([{ name: 'bank', data: data('guest.csv', true) }, { name: 'tax-bureau', data: data('host.csv', false) }], { prefix: 'fedcredit-bench-' });
+  return EphemeralFederation.start(
+    [
+      { name: 'bank', data: data('guest.csv', true) },
+      { name: 'tax-bureau', data: data('host.csv', false) },
+    ],
+    { prefix: 'fedcredit-bench-' },
+  );
 }
 
 /** ECDH PSI between two participant processes over loopback: n x n ids, half shared. */
@@ -389,7 +428,12 @@ async function psi(n: number): Promise<void> {
     results[`psi.${key}.guest_peak_rss_mb`] = Math.round(peaks[0]!);
     results[`psi.${key}.host_peak_rss_mb`] = Math.round(peaks[1]!);
     if (n === (quick ? 100_000 : 1_000_000) || !results['psi.ids_per_core_second']) results['psi.ids_per_core_second'] = Math.round(perCore);
-    table.push([`psi ${n} x ${n} ids (50% shared)`, `${seconds.toFixed(1)}s over loopback`, `${Math.round(perCore)} ids/core-s`, `${end.message.replace(/^\D*/, '')}; peak RSS guest ${Math.round(peaks[0]!)} MiB, host ${Math.round(peaks[1]!)} MiB`]);
+    table.push([
+      `psi ${n} x ${n} ids (50% shared)`,
+      `${seconds.toFixed(1)}s over loopback`,
+      `${Math.round(perCore)} ids/core-s`,
+      `${end.message.replace(/^\D*/, '')}; peak RSS guest ${Math.round(peaks[0]!)} MiB, host ${Math.round(peaks[1]!)} MiB`,
+    ]);
   } finally {
     await fed.stop();
     await rm(dir, { recursive: true, force: true });
@@ -531,7 +575,12 @@ async function memory(): Promise<void> {
         results[`memory.rows_${key}.ingest_s`] = +ingestS.toFixed(1);
         results[`memory.rows_${key}.round_s`] = +roundS.toFixed(1);
         peaks.push([rows, stats.peakRssMb]);
-        table.push([`memory ${rows} rows × 30 columns (${(csvBytes / 2 ** 30).toFixed(2)} GiB CSV)`, `peak RSS ${Math.round(stats.peakRssMb)} MiB`, `read in ${ingestS.toFixed(0)} s`, `one CKKS round ${roundS.toFixed(0)} s`]);
+        table.push([
+          `memory ${rows} rows × 30 columns (${(csvBytes / 2 ** 30).toFixed(2)} GiB CSV)`,
+          `peak RSS ${Math.round(stats.peakRssMb)} MiB`,
+          `read in ${ingestS.toFixed(0)} s`,
+          `one CKKS round ${roundS.toFixed(0)} s`,
+        ]);
 
         if (sources.includes('postgres')) await memoryFromPostgres(dir, rows, key, stats.peakRssMb);
         if (!psi) continue;
@@ -590,7 +639,17 @@ async function memoryFromPostgres(dir: string, rows: number, key: string, csvPea
     await server.sql('GRANT SELECT ON large TO bench_reader', 'bench');
     console.log(`memory: ${rows} rows loaded into PostgreSQL in ${((performance.now() - loadStarted) / 1000).toFixed(0)} s`);
     const { path: _path, ...columns } = wideSpec(join(dir, 'large.csv'));
-    const source = { kind: 'postgres', host: '127.0.0.1', port: server.port, database: 'bench', user: 'bench_reader', password_env: 'FEDCREDIT_BENCH_DB_PASSWORD', table: 'large', order_by: ['row_no'], fetch_size: 10_000 };
+    const source = {
+      kind: 'postgres',
+      host: '127.0.0.1',
+      port: server.port,
+      database: 'bench',
+      user: 'bench_reader',
+      password_env: 'FEDCREDIT_BENCH_DB_PASSWORD',
+      table: 'large',
+      order_by: ['row_no'],
+      fetch_size: 10_000,
+    };
     const started = performance.now();
     const fed = await EphemeralFederation.start(
       [
@@ -614,7 +673,12 @@ async function memoryFromPostgres(dir: string, rows: number, key: string, csvPea
       results[`memory.rows_${key}.postgres.ingest_s`] = +ingestS.toFixed(1);
       results[`memory.rows_${key}.postgres.round_s`] = +roundS.toFixed(1);
       results[`memory.rows_${key}.postgres.peak_vs_csv`] = +(stats.peakRssMb / csvPeakMb).toFixed(3);
-      table.push([`memory ${rows} rows × 30 columns from PostgreSQL`, `peak RSS ${Math.round(stats.peakRssMb)} MiB (CSV ${Math.round(csvPeakMb)} MiB, ×${(stats.peakRssMb / csvPeakMb).toFixed(2)})`, `read in ${ingestS.toFixed(0)} s`, `one CKKS round ${roundS.toFixed(0)} s`]);
+      table.push([
+        `memory ${rows} rows × 30 columns from PostgreSQL`,
+        `peak RSS ${Math.round(stats.peakRssMb)} MiB (CSV ${Math.round(csvPeakMb)} MiB, ×${(stats.peakRssMb / csvPeakMb).toFixed(2)})`,
+        `read in ${ingestS.toFixed(0)} s`,
+        `one CKKS round ${roundS.toFixed(0)} s`,
+      ]);
     } finally {
       await fed.stop();
     }
@@ -724,7 +788,9 @@ async function coordinatorScale(): Promise<void> {
       // Alternate the order of sizes between repetitions, so drift in the machine's load does not bend the slope.
       for (const n of r % 2 === 0 ? sizes : [...sizes].reverse()) {
         const run = await coordinatorRun(n, slices, rounds);
-        console.log(`coordinator: ${n} participants, round ${run.roundSeconds.toFixed(2)} s, coordinator peak RSS ${run.peakRssMb.toFixed(0)} MiB, CPU per round ${run.coordinatorCpuPerRound.toFixed(2)} s (coordinator) / ${run.participantsCpuPerRound.toFixed(2)} s (participants); job ${run.jobSeconds.toFixed(1)} s`);
+        console.log(
+          `coordinator: ${n} participants, round ${run.roundSeconds.toFixed(2)} s, coordinator peak RSS ${run.peakRssMb.toFixed(0)} MiB, CPU per round ${run.coordinatorCpuPerRound.toFixed(2)} s (coordinator) / ${run.participantsCpuPerRound.toFixed(2)} s (participants); job ${run.jobSeconds.toFixed(1)} s`,
+        );
         (runs[n] ??= []).push(run);
       }
     }
@@ -811,10 +877,13 @@ const only = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1]!
 const scenarios: [string, () => Promise<void>][] = [
   ['vertical', verticalLr],
   ['vertical-scale', () => (!quick || args.includes('--scale') || only ? verticalScale() : Promise.resolve())],
-  ['psi', async () => {
-    await psi(100_000);
-    if (!quick) await psi(1_000_000);
-  }],
+  [
+    'psi',
+    async () => {
+      await psi(100_000);
+      if (!quick) await psi(1_000_000);
+    },
+  ],
   ['scoring', () => scoring(140_000)],
   ['horizontal', horizontal],
   ['ledger', ledger],

@@ -43,7 +43,13 @@ export class FinishedJob extends JobBase {
    * `list` holds a `job_submitted` and a `job_ended` entry, or `ending` is the body of the `job_ended` entry about
    * to be recorded (so that the job is served while the append waits for the participants' receipts).
    */
-  constructor(id: string, list: JobEntries, private readonly ledgerDir: string, ctx: JobContext, ending?: Record<string, unknown>) {
+  constructor(
+    id: string,
+    list: JobEntries,
+    private readonly ledgerDir: string,
+    ctx: JobContext,
+    ending?: Record<string, unknown>,
+  ) {
     const submitted = list.find((e) => e.entry.kind === 'job_submitted')!;
     const last = list.at(-1)!;
     const ended = ending ? { ...last, entry: { ...last.entry, kind: 'job_ended', unixMs: Date.now() }, body: ending } : list.findLast((e) => e.entry.kind === 'job_ended')!;
@@ -76,7 +82,14 @@ export class FinishedJob extends JobBase {
       };
       since = e.entry.unixMs;
       this.roundsDone = progress.round;
-      this.history.push({ jobId: id, unixMs: e.entry.unixMs, state: 'running', stage: 'training', message: unit === 'epoch' ? `epoch ${progress.round}/${this.planned}: validation AUC ${progress.validationAuc.toFixed(4)}` : `round ${progress.round}/${this.planned} complete`, progress });
+      this.history.push({
+        jobId: id,
+        unixMs: e.entry.unixMs,
+        state: 'running',
+        stage: 'training',
+        message: unit === 'epoch' ? `epoch ${progress.round}/${this.planned}: validation AUC ${progress.validationAuc.toFixed(4)}` : `round ${progress.round}/${this.planned} complete`,
+        progress,
+      });
     }
     if (typeof end.rounds === 'number') this.roundsDone = end.rounds;
     if (typeof end.epochs === 'number') this.roundsDone = end.epochs;

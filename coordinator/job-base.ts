@@ -123,7 +123,11 @@ export abstract class JobBase {
   }
 
   protected async broadcast(body: CoordinatorRequest, round = 0): Promise<void> {
-    await this.sendEach(this.participants.filter((o) => this.sessions.isConnected(o)), round, body);
+    await this.sendEach(
+      this.participants.filter((o) => this.sessions.isConnected(o)),
+      round,
+      body,
+    );
   }
 
   /** Offer the job to every party (the first is the lead); all must accept within the offer timeout. */
@@ -148,10 +152,14 @@ export abstract class JobBase {
         } catch (err) {
           if (err instanceof ParticipantGone) await this.record('participant_refused', { participant: err.organisation, reason: err.reason });
           if (err instanceof ParticipantGone && err.refused) {
-            throw new FedcreditError(ErrorCode.JOB_REFUSED, `participant ${err.organisation} did not accept the job: ${err.reason}`, 'see that participant\'s log; adjust its consent section or the job');
+            throw new FedcreditError(
+              ErrorCode.JOB_REFUSED,
+              `participant ${err.organisation} did not accept the job: ${err.reason}`,
+              "see that participant's log; adjust its consent section or the job",
+            );
           }
           if (err instanceof ParticipantGone) {
-            throw new FedcreditError(ErrorCode.JOB_FAILED, `participant ${err.organisation} did not answer the job offer: ${err.reason}`, 'see that participant\'s log; restart it if it is down');
+            throw new FedcreditError(ErrorCode.JOB_FAILED, `participant ${err.organisation} did not answer the job offer: ${err.reason}`, "see that participant's log; restart it if it is down");
           }
           throw err;
         }

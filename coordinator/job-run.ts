@@ -24,14 +24,7 @@ import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histo
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
 import { JobBase, type JobContext } from './job-base.js';
-import type {
-  ContributionRequest,
-  EncryptedVector,
-  ParticipantMessage,
-  Recipient,
-  RoundProgress,
-  SumPurpose,
-} from '../src/wire/messages.js';
+import type { ContributionRequest, EncryptedVector, ParticipantMessage, Recipient, RoundProgress, SumPurpose } from '../src/wire/messages.js';
 
 /** Where a job stands in its ledger, for a coordinator that restarts in the middle of it. */
 export interface ResumePoint {
@@ -199,7 +192,7 @@ export class JobRun extends JobBase {
     try {
       published = await this.mailbox.waitFor(lead, 'keysPublished', 0, Date.now() + this.offerTimeoutMs, () => this.sessions.isConnected(lead));
     } catch (err) {
-      throw new FedcreditError(ErrorCode.JOB_FAILED, `key generation failed: ${errorMessage(err)}`, 'see the lead participant\'s log');
+      throw new FedcreditError(ErrorCode.JOB_FAILED, `key generation failed: ${errorMessage(err)}`, "see the lead participant's log");
     }
     if (published.body !== 'keysPublished') throw new Error('unreachable');
     const keys = published.keysPublished;
@@ -209,7 +202,13 @@ export class JobRun extends JobBase {
       if (!box) throw new FedcreditError(ErrorCode.JOB_FAILED, `${lead} did not seal a key for ${organisation}`, 'restart the lead participant');
       await this.send(organisation, 0, {
         body: 'keyDelivery',
-        keyDelivery: { ckksPublicKey: keys.ckksPublicKey, sealedSecretKey: box.sealed, paramsFingerprint: keys.paramsFingerprint, lead: this.boxKeys.get(lead)!, publicKeyBinding: keys.publicKeyBinding },
+        keyDelivery: {
+          ckksPublicKey: keys.ckksPublicKey,
+          sealedSecretKey: box.sealed,
+          paramsFingerprint: keys.paramsFingerprint,
+          lead: this.boxKeys.get(lead)!,
+          publicKeyBinding: keys.publicKeyBinding,
+        },
       });
     }
     await this.record('keys_ready', {
@@ -287,11 +286,20 @@ export class JobRun extends JobBase {
       woe_transform: spec.woe_transform,
       ...record,
     });
-    this.binningSummary = { iv: binned.map((b) => ({ feature: b.feature, ...(b.categories ? { type: 'category' as const } : {}), iv: b.iv, fineIv: b.fineIv, bins: b.woe.length, selected: b.selected })), warnings: record.warnings };
+    this.binningSummary = {
+      iv: binned.map((b) => ({ feature: b.feature, ...(b.categories ? { type: 'category' as const } : {}), iv: b.iv, fineIv: b.fineIv, bins: b.woe.length, selected: b.selected })),
+      warnings: record.warnings,
+    };
     for (const warning of record.warnings) this.emit('binning', `warning: ${warning}`);
     const prep = preprocessingFromBins(base, binned, spec.woe_transform);
-    const strongest = [...binned].sort((a, b) => b.iv - a.iv).slice(0, 3).map((b) => `${b.feature} ${b.iv.toFixed(3)}`);
-    this.emit('binning', `${prep.features.length} of ${binned.length} features have IV ≥ ${spec.iv_threshold} (strongest: ${strongest.join(', ')})${spec.woe_transform ? '; the model trains on their WOE' : ''}`);
+    const strongest = [...binned]
+      .sort((a, b) => b.iv - a.iv)
+      .slice(0, 3)
+      .map((b) => `${b.feature} ${b.iv.toFixed(3)}`);
+    this.emit(
+      'binning',
+      `${prep.features.length} of ${binned.length} features have IV ≥ ${spec.iv_threshold} (strongest: ${strongest.join(', ')})${spec.woe_transform ? '; the model trains on their WOE' : ''}`,
+    );
     return prep;
   }
 
@@ -301,7 +309,7 @@ export class JobRun extends JobBase {
    */
   private async evaluate(weights: Float32Array, preprocessing: Preprocessing): Promise<Record<string, unknown> | null> {
     const cutoff = this.spec.evaluation.decline_cutoff;
-    this.emit('evaluation', 'evaluating the model on the participants\' validation rows (secure histogram of predicted PD)');
+    this.emit('evaluation', "evaluating the model on the participants' validation rows (secure histogram of predicted PD)");
     const globalWeights = float32Bytes(weights);
     const result = await this.secureSum(
       'evaluation',
@@ -359,7 +367,7 @@ export class JobRun extends JobBase {
         deadlineUnixMs: deadline,
       }));
       const v = result.values;
-      if (!(aggregateSamples(weights, v) > 0)) throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: the aggregate holds no samples`, 'check the participants\' data');
+      if (!(aggregateSamples(weights, v) > 0)) throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: the aggregate holds no samples`, "check the participants' data");
       const trainLoss = aggregateLoss(weights, v);
       weights = applyAggregate(weights, v);
       const validRows = result.validation.reduce((n, m) => n + m.rows, 0);
@@ -375,14 +383,19 @@ export class JobRun extends JobBase {
         dropped: result.dropped,
         unit: 'round',
       };
-      await this.recordForAll('round_closed', {
+      await this.recordForAll(
+        'round_closed',
+        {
+          round,
+          participants: progress.participants,
+          dropped: progress.dropped,
+          train_loss: Number.isFinite(progress.trainLoss) ? progress.trainLoss : null,
+          validation_auc: Number.isNaN(progress.validationAuc) ? null : progress.validationAuc,
+          model_sha256: hex(weightsDigest(weights)),
+        },
         round,
-        participants: progress.participants,
-        dropped: progress.dropped,
-        train_loss: Number.isFinite(progress.trainLoss) ? progress.trainLoss : null,
-        validation_auc: Number.isNaN(progress.validationAuc) ? null : progress.validationAuc,
-        model_sha256: hex(weightsDigest(weights)),
-      }, round, [{ name: 'model', bytes: float32Bytes(weights) }]);
+        [{ name: 'model', bytes: float32Bytes(weights) }],
+      );
       this.log.info({ job: this.id, ...progress }, 'round complete');
       this.emit('training', `round ${round}/${t.rounds} complete`, progress);
     }
@@ -394,13 +407,7 @@ export class JobRun extends JobBase {
    * (at least min_participants, else retry the round), return the opened aggregate. A participant that errors,
    * times out or disconnects is dropped from the round and named in the progress.
    */
-  private secureSum(
-    purpose: SumPurpose,
-    round: number,
-    length: number,
-    request: (deadline: number) => Partial<ContributionRequest>,
-    opts?: { needAll?: boolean },
-  ): Promise<SumResult>;
+  private secureSum(purpose: SumPurpose, round: number, length: number, request: (deadline: number) => Partial<ContributionRequest>, opts?: { needAll?: boolean }): Promise<SumResult>;
   private secureSum(
     purpose: SumPurpose,
     round: number,
@@ -435,13 +442,16 @@ export class JobRun extends JobBase {
       await this.sendEach(attempt.asked, round, { body: 'contributionRequest', contributionRequest });
       const waitingSince = Date.now();
       // Watchers see stragglers while the round waits, not only after it: every sixth of the deadline.
-      const straggling = setInterval(() => {
-        const late = attempt.late();
-        if (late.length === 0) return;
-        const waited = Math.round((Date.now() - waitingSince) / 1000);
-        const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-        this.emit(this.stage, `round ${round}: waiting for ${late.join(', ')} (late: ${waited}s so far, deadline in ${left}s)`);
-      }, Math.max(1000, (t.round_timeout_s * 1000) / 6));
+      const straggling = setInterval(
+        () => {
+          const late = attempt.late();
+          if (late.length === 0) return;
+          const waited = Math.round((Date.now() - waitingSince) / 1000);
+          const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+          this.emit(this.stage, `round ${round}: waiting for ${late.join(', ')} (late: ${waited}s so far, deadline in ${left}s)`);
+        },
+        Math.max(1000, (t.round_timeout_s * 1000) / 6),
+      );
       // Each contribution is checked and added as it arrives, while the others are still training.
       const intake = this.codec.startSum(length);
       let outcome: ReturnType<SumAttempt['outcome']>;
@@ -489,9 +499,7 @@ export class JobRun extends JobBase {
       intake.add(m.contribution.vector, org);
       try {
         const bytes = encodeMessage('EncryptedVector', m.contribution.vector);
-        await this.recordWithReceipt(org, round, 'update_received', { round, purpose, participant: org, bytes: bytes.length, scheme: m.contribution.vector.scheme }, [
-          { name: 'update', bytes },
-        ]);
+        await this.recordWithReceipt(org, round, 'update_received', { round, purpose, participant: org, bytes: bytes.length, scheme: m.contribution.vector.scheme }, [{ name: 'update', bytes }]);
       } catch (err) {
         intake.remove(org);
         throw err;
@@ -500,7 +508,8 @@ export class JobRun extends JobBase {
       const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
       this.log.warn({ job: this.id, round, participant: org, reason }, 'participant dropped from round');
       await this.record('update_rejected', { round, purpose, participant: org, reason });
-      if (!(err instanceof ParticipantGone)) await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
+      if (!(err instanceof ParticipantGone))
+        await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
       attempt.drop(org, reason);
     }
   }
@@ -589,7 +598,16 @@ export class JobRun extends JobBase {
       ...(this.statistics ? { statistics: this.statistics } : {}),
       ...(this.binningSummary ? { binning: this.binningSummary } : {}),
       ...(scorecard
-        ? { scorecard: { json: 'scorecard.json', pmml: 'scorecard.pmml', sha256: hex(sha256(Buffer.from(scorecard.json))), basePoints: scorecard.card.basePoints, scoreRange: scorecard.range, reasonCodes: this.spec.scorecard!.reason_codes } }
+        ? {
+            scorecard: {
+              json: 'scorecard.json',
+              pmml: 'scorecard.pmml',
+              sha256: hex(sha256(Buffer.from(scorecard.json))),
+              basePoints: scorecard.card.basePoints,
+              scoreRange: scorecard.range,
+              reasonCodes: this.spec.scorecard!.reason_codes,
+            },
+          }
         : {}),
     });
     model.dispose();

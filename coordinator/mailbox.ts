@@ -62,17 +62,22 @@ export class Mailbox {
       if (!isConnected()) return reject(new ParticipantGone(org, 'not connected'));
       let timer: NodeJS.Timeout;
       const arm = () => {
-        timer = setTimeout(() => {
-          if (due() > Date.now()) return arm();
-          if (this.waiters.get(org) === waiter) this.waiters.delete(org);
-          reject(new ParticipantGone(org, `no ${kind} within the deadline`));
-        }, Math.max(0, due() - Date.now()));
+        timer = setTimeout(
+          () => {
+            if (due() > Date.now()) return arm();
+            if (this.waiters.get(org) === waiter) this.waiters.delete(org);
+            reject(new ParticipantGone(org, `no ${kind} within the deadline`));
+          },
+          Math.max(0, due() - Date.now()),
+        );
       };
       arm();
-      const clear = <T>(fn: (v: T) => void) => (v: T) => {
-        clearTimeout(timer);
-        fn(v);
-      };
+      const clear =
+        <T>(fn: (v: T) => void) =>
+        (v: T) => {
+          clearTimeout(timer);
+          fn(v);
+        };
       waiter.resolve = clear(resolve);
       waiter.reject = clear(reject);
       this.waiters.set(org, waiter);

@@ -64,7 +64,17 @@ export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS> {
     try {
       // The rest of the job file, so that a restarted coordinator can resume the job.
       const file = { ids_file: this.spec.ids_file, id_format: this.spec.id_format ?? null, step_timeout_s: this.spec.step_timeout_s, grace_period_s: this.spec.grace_period_s };
-      if (!this.replay) await this.record('job_submitted', { name: this.spec.name, kind: this.spec.kind, purpose: this.spec.purpose, submitter: this.submitter, model_job: this.spec.model_job, guest: this.spec.guest, hosts: this.spec.hosts, ...file });
+      if (!this.replay)
+        await this.record('job_submitted', {
+          name: this.spec.name,
+          kind: this.spec.kind,
+          purpose: this.spec.purpose,
+          submitter: this.submitter,
+          model_job: this.spec.model_job,
+          guest: this.spec.guest,
+          hosts: this.spec.hosts,
+          ...file,
+        });
       const m = this.model;
       if (m?.kind !== 'vertical-lr' || m.state !== 'succeeded') {
         throw new FedcreditError(
@@ -74,7 +84,11 @@ export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS> {
         );
       }
       if (m.participants.join(',') !== this.participants.join(',')) {
-        throw new FedcreditError(ErrorCode.JOB_INVALID, `the scoring job names ${this.participants.join(', ')} but ${this.spec.model_job} was trained by ${m.participants.join(', ')}`, 'name the same guest and hosts as the training job');
+        throw new FedcreditError(
+          ErrorCode.JOB_INVALID,
+          `the scoring job names ${this.participants.join(', ')} but ${this.spec.model_job} was trained by ${m.participants.join(', ')}`,
+          'name the same guest and hosts as the training job',
+        );
       }
       if (this.replay) {
         // The parties hold the job in memory (the guest its list of ids, read and deleted at the offer).
@@ -85,7 +99,7 @@ export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS> {
       }
       this.emit('psi', 'aligning the enterprises to score with each host (PSI)');
       await this.runStep('psi', 0, 0);
-      this.emit('score', 'computing the scores (each party its partial score; the hosts\' shares masked)');
+      this.emit('score', "computing the scores (each party its partial score; the hosts' shares masked)");
       const reports = await this.runStep('score', 0, 0);
       const guest = reports.get(this.spec.guest)!.report;
       // Each party's feature stability on the batch (aggregates it computed on its own features).

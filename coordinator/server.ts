@@ -19,16 +19,7 @@ import { softwareVersion } from '../src/paths.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION, widenServerWindows } from '../src/wire/proto.js';
 import { MAX_MESSAGE_BYTES, toChunks, type EncodedMessage, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
-import type {
-  Chunk,
-  CoordinatorMessage,
-  JobEvent,
-  JobIdRequest,
-  JobStatus,
-  ParticipantMessage,
-  SubmitJobRequest,
-  SubmitJobResponse,
-} from '../src/wire/messages.js';
+import type { Chunk, CoordinatorMessage, JobEvent, JobIdRequest, JobStatus, ParticipantMessage, SubmitJobRequest, SubmitJobResponse } from '../src/wire/messages.js';
 import type { JobBase, JobContext, SessionRegistry } from './job-base.js';
 import { arbiterKeyFile } from './vertical-run.js';
 import type { TrainedModel } from './score-run.js';
@@ -40,7 +31,6 @@ import { watchLiveness } from '../src/wire/liveness.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/names.js';
 import { hex } from '../src/bytes.js';
-
 
 /** Largest message a stream may send before its Hello: a Hello is a few hundred bytes. */
 const UNIDENTIFIED_MAX_BYTES = 64 * 1024;
@@ -140,7 +130,11 @@ export class CoordinatorService implements SessionRegistry {
    * The caller's identity from its certificate, if its role may do `action`; otherwise undefined after refusing
    * the call with PERMISSION_DENIED (logged). On an insecure server (tests) every caller is let through unnamed.
    */
-  private authorise(call: { getPeer(): string; getAuthContext?: () => unknown }, action: keyof typeof ALLOWED, refuse: (code: grpc.status, details: string) => void): { identity?: PeerIdentity; certificate?: Buffer; ok: boolean } {
+  private authorise(
+    call: { getPeer(): string; getAuthContext?: () => unknown },
+    action: keyof typeof ALLOWED,
+    refuse: (code: grpc.status, details: string) => void,
+  ): { identity?: PeerIdentity; certificate?: Buffer; ok: boolean } {
     if (!this.tls) return { ok: true };
     const raw = (call as { getAuthContext?: () => { sslPeerCertificate?: { raw?: Buffer } } | null }).getAuthContext?.()?.sslPeerCertificate?.raw;
     const verdict = raw ? this.tls.check(raw) : { ok: false as const, reason: 'no client certificate' };
@@ -207,97 +201,112 @@ export class CoordinatorService implements SessionRegistry {
     };
     const auth = this.authorise(call, 'connect', refuse);
     if (!auth.ok) return;
-    const stream = new FramedStream<ParticipantMessage, CoordinatorMessage>(
-      call as unknown as DuplexCall<Frame<ParticipantMessage>, Uint8Array>,
-      'ParticipantMessage',
-      'CoordinatorMessage',
-      {
-        onMessage: (message) => {
-          if (!session) {
-            if (message.body !== 'hello') return refuse(grpc.status.FAILED_PRECONDITION, 'the first message on a control stream must be Hello');
-            const org = message.hello.organisation;
-            if (!org) return refuse(grpc.status.INVALID_ARGUMENT, 'Hello without an organisation');
-            if (auth.identity && auth.identity.organisation !== org) {
-              return refuse(grpc.status.PERMISSION_DENIED, `the Hello claims organisation ${org} but the certificate is ${auth.identity.organisation}'s`);
-            }
-            if (message.hello.protocolVersion !== PROTOCOL_VERSION) {
-              return refuse(grpc.status.FAILED_PRECONDITION, `${org} speaks protocol version ${message.hello.protocolVersion}; this coordinator speaks ${PROTOCOL_VERSION}: upgrade the older side`);
-            }
-            if (this.sessions.has(org)) {
-              return refuse(grpc.status.ALREADY_EXISTS, `organisation ${org} is already connected; a second connection claiming it is refused`);
-            }
-            if (this.stopped) return refuse(grpc.status.UNAVAILABLE, 'the coordinator is stopping');
-            const receipt = this.checkReceipt(org, message.hello.newestReceipt);
-            if (!receipt.ok) return refuse(grpc.status.FAILED_PRECONDITION, receipt.message);
-            session = { organisation: org, peer, features: message.hello.featureColumns, stream, certificate: auth.certificate, refuse };
-            stream.maxMessageBytes = MAX_MESSAGE_BYTES;
-            this.sessions.set(org, session);
-            this.log.info({ participant: org, peer, version: message.hello.softwareVersion }, 'participant connected');
-            stream
-              .send({ jobId: '', round: 0, body: 'welcome', welcome: { coordinatorVersion: softwareVersion(), protocolVersion: PROTOCOL_VERSION, treeHead: encodeTreeHead(this.ledger.treeHead()), consistencyProof: receipt.proof } })
-              .catch(() => undefined); // the participant may already have gone; onClose handles that
-            // Jobs of this participant that ended while it was away: tell it, so it forgets their keys.
-            for (const job of this.jobs.values()) {
-              if (!job.participants.includes(org) || (job.state !== 'succeeded' && job.state !== 'failed')) continue;
-              stream
-                .send({ jobId: job.id, round: 0, body: 'jobEnded', jobEnded: { state: job.state, message: job.message, modelSha256: job.modelSha256 } })
-                .catch(() => undefined);
-            }
-            for (const wake of [...this.connectWaiters]) wake();
-            this.receiptHeard(org);
-            return;
+    const stream = new FramedStream<ParticipantMessage, CoordinatorMessage>(call as unknown as DuplexCall<Frame<ParticipantMessage>, Uint8Array>, 'ParticipantMessage', 'CoordinatorMessage', {
+      onMessage: (message) => {
+        if (!session) {
+          if (message.body !== 'hello') return refuse(grpc.status.FAILED_PRECONDITION, 'the first message on a control stream must be Hello');
+          const org = message.hello.organisation;
+          if (!org) return refuse(grpc.status.INVALID_ARGUMENT, 'Hello without an organisation');
+          if (auth.identity && auth.identity.organisation !== org) {
+            return refuse(grpc.status.PERMISSION_DENIED, `the Hello claims organisation ${org} but the certificate is ${auth.identity.organisation}'s`);
           }
-          if (this.isReplay(session.organisation, message)) {
-            this.log.warn({ participant: session.organisation, job: message.jobId, round: message.round, kind: message.body }, 'replayed message refused');
-            void stream
-              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `replayed message refused: ${session.organisation} already sent nonce ${hex(message.nonce!)} (job ${message.jobId || '-'}, round ${message.round}, ${message.body})`, hint: '' } })
-              .catch(() => undefined);
-            return;
+          if (message.hello.protocolVersion !== PROTOCOL_VERSION) {
+            return refuse(grpc.status.FAILED_PRECONDITION, `${org} speaks protocol version ${message.hello.protocolVersion}; this coordinator speaks ${PROTOCOL_VERSION}: upgrade the older side`);
           }
-          if (message.body === 'hello') {
-            void stream
-              .send({ jobId: '', round: 0, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `${session.organisation} already said Hello on this stream`, hint: '' } })
-              .catch(() => undefined);
-            return;
+          if (this.sessions.has(org)) {
+            return refuse(grpc.status.ALREADY_EXISTS, `organisation ${org} is already connected; a second connection claiming it is refused`);
           }
-          const job = this.jobs.get(message.jobId);
-          // Not the job's participant: its messages would queue in the job's mailbox forever, unread (memory leak).
-          if (job && !job.participants.includes(session.organisation)) {
-            this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message for a job the sender is not part of');
-            void stream
-              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `${session.organisation} is not a participant of job ${message.jobId}`, hint: '' } })
-              .catch(() => undefined);
-            return;
+          if (this.stopped) return refuse(grpc.status.UNAVAILABLE, 'the coordinator is stopping');
+          const receipt = this.checkReceipt(org, message.hello.newestReceipt);
+          if (!receipt.ok) return refuse(grpc.status.FAILED_PRECONDITION, receipt.message);
+          session = { organisation: org, peer, features: message.hello.featureColumns, stream, certificate: auth.certificate, refuse };
+          stream.maxMessageBytes = MAX_MESSAGE_BYTES;
+          this.sessions.set(org, session);
+          this.log.info({ participant: org, peer, version: message.hello.softwareVersion }, 'participant connected');
+          stream
+            .send({
+              jobId: '',
+              round: 0,
+              body: 'welcome',
+              welcome: { coordinatorVersion: softwareVersion(), protocolVersion: PROTOCOL_VERSION, treeHead: encodeTreeHead(this.ledger.treeHead()), consistencyProof: receipt.proof },
+            })
+            .catch(() => undefined); // the participant may already have gone; onClose handles that
+          // Jobs of this participant that ended while it was away: tell it, so it forgets their keys.
+          for (const job of this.jobs.values()) {
+            if (!job.participants.includes(org) || (job.state !== 'succeeded' && job.state !== 'failed')) continue;
+            stream.send({ jobId: job.id, round: 0, body: 'jobEnded', jobEnded: { state: job.state, message: job.message, modelSha256: job.modelSha256 } }).catch(() => undefined);
           }
-          if (!job) {
-            this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message for an unknown job');
-            void stream
-              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: 'FC_NOT_FOUND', message: `unknown job ${message.jobId}`, hint: '' } })
-              .catch(() => undefined);
-            return;
-          }
-          if (!job.accepts(message.body)) {
-            this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message of a kind this job does not use');
-            void stream
-              .send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `job ${message.jobId} has no use for a ${message.body} message`, hint: '' } })
-              .catch(() => undefined);
-            return;
-          }
-          job.deliver(session.organisation, message);
-        },
-        onProtocolError: (err) => {
-          this.log.warn({ participant: session?.organisation, peer, err: err.message }, 'protocol error on control stream');
-          refuse(grpc.status.INVALID_ARGUMENT, err.message);
-        },
-        onClose: (err) => {
-          // The participant half-closed (or left): finish the call, else it stays open until the client's deadline.
-          if (!err) call.end();
-          const unreachable = this.unreachablePeers.get(peer);
-          this.unreachablePeers.delete(peer);
-          if (session) this.dropSession(session, unreachable ?? (err ? `disconnected (${err.message})` : 'disconnected'));
-        },
+          for (const wake of [...this.connectWaiters]) wake();
+          this.receiptHeard(org);
+          return;
+        }
+        if (this.isReplay(session.organisation, message)) {
+          this.log.warn({ participant: session.organisation, job: message.jobId, round: message.round, kind: message.body }, 'replayed message refused');
+          void stream
+            .send({
+              jobId: message.jobId,
+              round: message.round,
+              body: 'error',
+              error: {
+                code: ErrorCode.PROTOCOL,
+                message: `replayed message refused: ${session.organisation} already sent nonce ${hex(message.nonce!)} (job ${message.jobId || '-'}, round ${message.round}, ${message.body})`,
+                hint: '',
+              },
+            })
+            .catch(() => undefined);
+          return;
+        }
+        if (message.body === 'hello') {
+          void stream
+            .send({ jobId: '', round: 0, body: 'error', error: { code: ErrorCode.PROTOCOL, message: `${session.organisation} already said Hello on this stream`, hint: '' } })
+            .catch(() => undefined);
+          return;
+        }
+        const job = this.jobs.get(message.jobId);
+        // Not the job's participant: its messages would queue in the job's mailbox forever, unread (memory leak).
+        if (job && !job.participants.includes(session.organisation)) {
+          this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message for a job the sender is not part of');
+          void stream
+            .send({
+              jobId: message.jobId,
+              round: message.round,
+              body: 'error',
+              error: { code: ErrorCode.PROTOCOL, message: `${session.organisation} is not a participant of job ${message.jobId}`, hint: '' },
+            })
+            .catch(() => undefined);
+          return;
+        }
+        if (!job) {
+          this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message for an unknown job');
+          void stream.send({ jobId: message.jobId, round: message.round, body: 'error', error: { code: 'FC_NOT_FOUND', message: `unknown job ${message.jobId}`, hint: '' } }).catch(() => undefined);
+          return;
+        }
+        if (!job.accepts(message.body)) {
+          this.log.warn({ participant: session.organisation, job: message.jobId, kind: message.body }, 'message of a kind this job does not use');
+          void stream
+            .send({
+              jobId: message.jobId,
+              round: message.round,
+              body: 'error',
+              error: { code: ErrorCode.PROTOCOL, message: `job ${message.jobId} has no use for a ${message.body} message`, hint: '' },
+            })
+            .catch(() => undefined);
+          return;
+        }
+        job.deliver(session.organisation, message);
       },
-    );
+      onProtocolError: (err) => {
+        this.log.warn({ participant: session?.organisation, peer, err: err.message }, 'protocol error on control stream');
+        refuse(grpc.status.INVALID_ARGUMENT, err.message);
+      },
+      onClose: (err) => {
+        // The participant half-closed (or left): finish the call, else it stays open until the client's deadline.
+        if (!err) call.end();
+        const unreachable = this.unreachablePeers.get(peer);
+        this.unreachablePeers.delete(peer);
+        if (session) this.dropSession(session, unreachable ?? (err ? `disconnected (${err.message})` : 'disconnected'));
+      },
+    });
     // Until its Hello, a stream is nobody: it may not make the coordinator buffer more than a Hello needs.
     stream.maxMessageBytes = UNIDENTIFIED_MAX_BYTES;
   }
@@ -344,7 +353,7 @@ export class CoordinatorService implements SessionRegistry {
     const pending = new Set(orgs.filter((o) => !this.sessions.has(o)));
     if (pending.size === 0) return;
     this.ledger.holdAppends();
-    this.log.info({ participants: [...pending], timeoutS: timeoutMs / 1000 }, 'the ledger waits for these participants\' receipts before it is extended');
+    this.log.info({ participants: [...pending], timeoutS: timeoutMs / 1000 }, "the ledger waits for these participants' receipts before it is extended");
     const timer = setTimeout(() => {
       this.log.warn({ participants: [...pending] }, 'these participants did not connect in time; the ledger is extended without checking their receipts (they are checked when they connect)');
       this.receiptsAwaited = undefined;
@@ -560,7 +569,10 @@ export class CoordinatorService implements SessionRegistry {
         job.kind === 'failed'
           ? { state: 'failed' as const, stage: 'recovery', message: job.reason }
           : { state: 'succeeded' as const, model_sha256: job.modelSha256, message: 'model published (the end was recorded after a coordinator restart)' };
-      this.log.warn({ job: job.jobId, reason: job.kind === 'failed' ? job.reason : undefined }, job.kind === 'failed' ? 'an unfinished job cannot be resumed' : 'the job published its model before the coordinator stopped; its end is recorded now');
+      this.log.warn(
+        { job: job.jobId, reason: job.kind === 'failed' ? job.reason : undefined },
+        job.kind === 'failed' ? 'an unfinished job cannot be resumed' : 'the job published its model before the coordinator stopped; its end is recorded now',
+      );
       // Served as ended at once: the append may wait for the participants' receipts (Ledger.holdAppends).
       this.jobs.set(job.jobId, new FinishedJob(job.jobId, byJob.get(job.jobId)!, ledgerDir, this.jobContext(), body));
       await this.ledger.append({ kind: 'job_ended', jobId: job.jobId, body });
@@ -570,7 +582,13 @@ export class CoordinatorService implements SessionRegistry {
       const list = ledgerJobs(ledgerDir).get(job.jobId)!;
       this.jobs.set(job.jobId, new FinishedJob(job.jobId, list, ledgerDir, this.jobContext()));
       for (const org of this.jobs.get(job.jobId)!.participants) {
-        if (this.isConnected(org)) await this.send(org, { jobId: job.jobId, round: 0, body: 'jobEnded', jobEnded: { state: body.state, message: body.message, modelSha256: Buffer.from(job.kind === 'published' ? job.modelSha256 : '', 'hex') } }).catch(() => undefined);
+        if (this.isConnected(org))
+          await this.send(org, {
+            jobId: job.jobId,
+            round: 0,
+            body: 'jobEnded',
+            jobEnded: { state: body.state, message: body.message, modelSha256: Buffer.from(job.kind === 'published' ? job.modelSha256 : '', 'hex') },
+          }).catch(() => undefined);
       }
     }
   }
@@ -588,7 +606,10 @@ export class CoordinatorService implements SessionRegistry {
       return;
     }
     this.unreachablePeers.set(peer, reason);
-    this.log.warn({ participant: session.organisation, peer, silentMs, livenessTimeoutS: this.config.liveness_timeout_s }, `participant unreachable: left a liveness ping unanswered for ${seconds}s; closing its connection`);
+    this.log.warn(
+      { participant: session.organisation, peer, silentMs, livenessTimeoutS: this.config.liveness_timeout_s },
+      `participant unreachable: left a liveness ping unanswered for ${seconds}s; closing its connection`,
+    );
   }
 
   closeSessions(): void {
@@ -616,7 +637,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
     );
   });
   if (ledger.tornTail) {
-    log.error({ ledgerDir, seq: ledger.tornTail.seq, bytes: ledger.tornTail.bytes }, 'the ledger ended in a torn (incomplete) entry from a crash mid-write; its bytes were kept aside in torn-*.bin and earlier entries are intact');
+    log.error(
+      { ledgerDir, seq: ledger.tornTail.seq, bytes: ledger.tornTail.bytes },
+      'the ledger ended in a torn (incomplete) entry from a crash mid-write; its bytes were kept aside in torn-*.bin and earlier entries are intact',
+    );
   }
   log.info({ ledgerDir, entries: ledger.size }, 'audit ledger open');
   const tls = serverTransport(transport, log);
@@ -641,15 +665,16 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger, t
     downloadModel: service.downloadModel.bind(service),
     readLedger: service.readLedger.bind(service),
   } as grpc.UntypedServiceImplementation);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(config.listen, tls.credentials, (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(config.listen, tls.credentials, (err, p) => (err ? reject(err) : resolve(p))));
   tls.guardHandshakes(server);
   widenServerWindows(server);
   watchLiveness(server, { timeoutMs: config.liveness_timeout_s * 1000, onUnreachable: (peer, silentMs) => service.connectionUnreachable(peer, silentMs) });
   const host = config.listen.slice(0, config.listen.lastIndexOf(':'));
   const address = `${host}:${port}`;
-  log.info({ address, stateDir: config.state_dir, version: softwareVersion(), transport: transport.kind === 'mtls' ? `mutual TLS (identity ${transport.dir})` : 'INSECURE plaintext' }, 'coordinator listening');
+  log.info(
+    { address, stateDir: config.state_dir, version: softwareVersion(), transport: transport.kind === 'mtls' ? `mutual TLS (identity ${transport.dir})` : 'INSECURE plaintext' },
+    'coordinator listening',
+  );
   return {
     address,
     port,

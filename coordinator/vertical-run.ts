@@ -295,7 +295,11 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
     const back = await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
     const missing = this.participants.filter((_, i) => !back[i]);
     if (missing.length > 0) {
-      throw new FedcreditError(ErrorCode.JOB_FAILED, `${missing.join(', ')} did not reconnect within ${this.offerTimeoutMs / 1000}s of the coordinator's restart`, 'restart those participants (they rejoin from their job folders) and resubmit the job');
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        `${missing.join(', ')} did not reconnect within ${this.offerTimeoutMs / 1000}s of the coordinator's restart`,
+        'restart those participants (they rejoin from their job folders) and resubmit the job',
+      );
     }
   }
 
@@ -338,7 +342,6 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
       }
     });
   }
-
 }
 
 export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
@@ -535,7 +538,8 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
     for (const [org, r] of reports) {
       const kept = Number(r.report.model_features);
       const pinned = this.gradientLength.get(org)! - (org === this.spec.guest ? 1 : 0);
-      if (!Number.isInteger(kept) || kept < 0 || kept > pinned) throw new FedcreditError(ErrorCode.PROTOCOL, `${org} reports ${String(r.report.model_features)} model features after binning, of ${pinned}`, 'restart the job');
+      if (!Number.isInteger(kept) || kept < 0 || kept > pinned)
+        throw new FedcreditError(ErrorCode.PROTOCOL, `${org} reports ${String(r.report.model_features)} model features after binning, of ${pinned}`, 'restart the job');
       this.gradientLength.set(org, kept + (org === this.spec.guest ? 1 : 0));
     }
     const iv = (reports.get(this.spec.guest)!.report.iv ?? []) as { feature: string; party: string; iv: number; selected: boolean }[];
@@ -548,7 +552,14 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
       this.emit('binning', `warning: ${warning}`);
     }
     const kept = iv.filter((r) => r.selected).length;
-    this.emit('binning', `${kept} of ${iv.length} features reach IV ${b.iv_threshold}; strongest: ${[...iv].sort((x, y) => y.iv - x.iv).slice(0, 3).map((r) => `${r.party}/${r.feature} ${r.iv.toFixed(3)}`).join(', ')}`);
+    this.emit(
+      'binning',
+      `${kept} of ${iv.length} features reach IV ${b.iv_threshold}; strongest: ${[...iv]
+        .sort((x, y) => y.iv - x.iv)
+        .slice(0, 3)
+        .map((r) => `${r.party}/${r.feature} ${r.iv.toFixed(3)}`)
+        .join(', ')}`,
+    );
     return summary;
   }
 

@@ -48,7 +48,11 @@ export class Approvals {
     const file = join(this.pendingDir, `${jobId}.json`);
     if (!existsSync(file)) {
       const waiting = this.pending().map((p) => p.jobId);
-      throw new FedcreditError(ErrorCode.NOT_FOUND, `no offer of job ${jobId} is waiting for approval${waiting.length ? ` (waiting: ${waiting.join(', ')})` : ''}`, 'list them with `fedcredit participant pending --config <config>`');
+      throw new FedcreditError(
+        ErrorCode.NOT_FOUND,
+        `no offer of job ${jobId} is waiting for approval${waiting.length ? ` (waiting: ${waiting.join(', ')})` : ''}`,
+        'list them with `fedcredit participant pending --config <config>`',
+      );
     }
     const offer = JSON.parse(readFileSync(file, 'utf8')) as PendingOffer;
     mkdirSync(this.decidedDir, { recursive: true, mode: 0o700 });

@@ -117,7 +117,7 @@ export class ParticipantJob {
         throw new FedcreditError(
           ErrorCode.KEY_BINDING,
           `the coordinator asked to seal the job's secret key to ${named.join(', ') || 'nobody'}; the job's other participants are ${others.join(', ')}`,
-          'the coordinator changed the job\'s recipients; stop using it for this job and tell the federation operator',
+          "the coordinator changed the job's recipients; stop using it for this job and tell the federation operator",
         );
       }
       for (const r of recipients) verifyBinding(r.binding, { purpose: 'box-key', jobId: this.id, specSha256: b.specSha256, organisation: r.organisation, key: r.boxPublicKey }, b.trust);
@@ -130,7 +130,9 @@ export class ParticipantJob {
       ckksPublicKey: pair.publicKey,
       paramsFingerprint: fingerprint,
       sealedSecretKeys: recipients.map((r) => ({ recipient: r.organisation, sealed: seal(pair.secretKey, r.boxPublicKey, `${this.id}|${r.organisation}`, this.box) })),
-      publicKeyBinding: b ? signBinding(b.signer, { purpose: 'ckks-public-key', jobId: this.id, specSha256: b.specSha256, organisation: this.organisation, key: publicKeyStatement(pair.publicKey, fingerprint) }) : null,
+      publicKeyBinding: b
+        ? signBinding(b.signer, { purpose: 'ckks-public-key', jobId: this.id, specSha256: b.specSha256, organisation: this.organisation, key: publicKeyStatement(pair.publicKey, fingerprint) })
+        : null,
     };
   }
 
@@ -151,10 +153,18 @@ export class ParticipantJob {
     const b = this.binding;
     if (b) {
       if (lead.organisation !== b.parties[0]) {
-        throw new FedcreditError(ErrorCode.KEY_BINDING, `the job's keys say they come from ${lead.organisation}; the job's lead is ${b.parties[0]}`, 'the coordinator changed the job\'s lead; stop using it for this job and tell the federation operator');
+        throw new FedcreditError(
+          ErrorCode.KEY_BINDING,
+          `the job's keys say they come from ${lead.organisation}; the job's lead is ${b.parties[0]}`,
+          "the coordinator changed the job's lead; stop using it for this job and tell the federation operator",
+        );
       }
       verifyBinding(lead.binding, { purpose: 'box-key', jobId: this.id, specSha256: b.specSha256, organisation: lead.organisation, key: lead.boxPublicKey }, b.trust);
-      verifyBinding(delivery.publicKeyBinding, { purpose: 'ckks-public-key', jobId: this.id, specSha256: b.specSha256, organisation: lead.organisation, key: publicKeyStatement(publicKey, fingerprint) }, b.trust);
+      verifyBinding(
+        delivery.publicKeyBinding,
+        { purpose: 'ckks-public-key', jobId: this.id, specSha256: b.specSha256, organisation: lead.organisation, key: publicKeyStatement(publicKey, fingerprint) },
+        b.trust,
+      );
     }
     await this.ensureCodec();
     this.engine!.requireFingerprint(fingerprint, 'the lead participant');
@@ -208,7 +218,12 @@ export class ParticipantJob {
   async localQuantileCounts(): Promise<Float64Array> {
     const search = this.quantileSearch();
     // A coordinator asking for more rounds than the search needs would get ever finer counts: refused.
-    if (search.done) throw new FedcreditError(ErrorCode.PROTOCOL, `quantile counts were requested after the search finished (${search.rounds} rounds)`, 'run the same fedcredit version on the coordinator and every participant');
+    if (search.done)
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `quantile counts were requested after the search finished (${search.rounds} rounds)`,
+        'run the same fedcredit version on the coordinator and every participant',
+      );
     return this.sumOverTraining((b) => search.localCounts(b.x, this.features.length));
   }
 
@@ -218,7 +233,8 @@ export class ParticipantJob {
   }
 
   private grids(): FineGrid[] {
-    if (!this.spec.binning) throw new FedcreditError(ErrorCode.PROTOCOL, 'a binning histogram was requested for a job without a binning section', 'run the same fedcredit version on the coordinator and every participant');
+    if (!this.spec.binning)
+      throw new FedcreditError(ErrorCode.PROTOCOL, 'a binning histogram was requested for a job without a binning section', 'run the same fedcredit version on the coordinator and every participant');
     return fineGridsOf(this.quantileSearch(), this.spec.binning, this.features);
   }
 

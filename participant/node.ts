@@ -47,7 +47,6 @@ export interface ParticipantOptions {
   transport: Transport;
 }
 
-
 /** Where a participant keeps its own record, job files and score requests. */
 export function participantStateDir(config: ParticipantConfig, configDir: string): string {
   return resolve(configDir, config.state_dir ?? join('fedcredit-state', config.organisation));
@@ -102,7 +101,7 @@ export class ParticipantNode {
   /** How this node binds its keys for a job and checks its peers' (src/crypto/key-binding.ts); none with --insecure. */
   private partyBinding(specJson: string, parties: string[]): JobBinding | undefined {
     const binding = jobBinding(this.opts.transport, specJson, parties);
-    if (!binding) this.opts.log.warn('--insecure: this job\'s keys are not bound to certificates, and the peers\' keys are not checked (tests only)');
+    if (!binding) this.opts.log.warn("--insecure: this job's keys are not bound to certificates, and the peers' keys are not checked (tests only)");
     return binding;
   }
 
@@ -243,7 +242,9 @@ export class ParticipantNode {
             if (aligned < minRows) {
               const reason = `consent.min_rows: the job aligns ${aligned} enterprises; ${this.org} takes part only with at least ${minRows}`;
               log.warn({ job: m.jobId, aligned, minRows }, 'job refused after alignment');
-              await this.reply(m, { body: 'error', error: { code: ErrorCode.JOB_REFUSED, message: reason, hint: 'a larger overlap is needed, or the data owner lowers consent.min_rows' } }).catch(() => undefined);
+              await this.reply(m, { body: 'error', error: { code: ErrorCode.JOB_REFUSED, message: reason, hint: 'a larger overlap is needed, or the data owner lowers consent.min_rows' } }).catch(
+                () => undefined,
+              );
               return;
             }
             log.info({ job: m.jobId, step: m.round, name: m.stepRequest.step, epoch: m.stepRequest.epoch, batch: m.stepRequest.batch, ms: Date.now() - started }, 'step done');
@@ -368,7 +369,10 @@ export class ParticipantNode {
     const { config, log } = this.opts;
     const columns = kindOf(spec).policy?.columns(spec, this.owner) ?? [];
     this.approvals.hold({ jobId: m.jobId, name: spec.name, kind: spec.kind, purpose: spec.purpose, submitter: offer.submitter, columns, receivedAt: new Date().toISOString() });
-    log.warn({ job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, columns }, `job offer awaits the data owner's approval: fedcredit participant approve --config <this config> ${m.jobId} (or reject)`);
+    log.warn(
+      { job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, columns },
+      `job offer awaits the data owner's approval: fedcredit participant approve --config <this config> ${m.jobId} (or reject)`,
+    );
     const decision = await this.approvals.wait(m.jobId, config.consent.approval_timeout_s * 1000, () => this.stopping || this.endedJobs.has(m.jobId));
     if (this.endedJobs.has(m.jobId)) return;
     if (!decision.approved) return refuse('consent.approval', `the data owner did not approve the job: ${decision.reason || 'rejected'}`);
@@ -433,7 +437,14 @@ export class ParticipantNode {
       },
       verticalIo: (jobId) => node.verticalIo(jobId),
       partyBinding: (specJson, parties) => node.partyBinding(specJson, parties),
-      dataDescription: (jobId, features) => dataDescription(jobId, node.org, features, features.map((f) => node.opts.config.data.features.find((c) => c.name === f)!.type), node.rows.meta),
+      dataDescription: (jobId, features) =>
+        dataDescription(
+          jobId,
+          node.org,
+          features,
+          features.map((f) => node.opts.config.data.features.find((c) => c.name === f)!.type),
+          node.rows.meta,
+        ),
       createJob: (id, spec, features) => node.createJob(id, spec, features),
       addParty: (jobId, party) => void node.vertical.set(jobId, party),
     };
@@ -455,17 +466,19 @@ function receivedDetail(m: CoordinatorMessage): string {
     case 'jobOffer':
       return `job offer from ${m.jobOffer.submitter}`;
     case 'contributionRequest':
-      return {
-        moments: 'request for feature moments',
-        quantiles: 'request for counts at the quantile search\'s points',
-        histogram: 'request for binning histograms',
-        update: 'global model for the round',
-        evaluation: 'final model to evaluate on the validation rows',
-      }[m.contributionRequest.purpose] ?? m.contributionRequest.purpose;
+      return (
+        {
+          moments: 'request for feature moments',
+          quantiles: "request for counts at the quantile search's points",
+          histogram: 'request for binning histograms',
+          update: 'global model for the round',
+          evaluation: 'final model to evaluate on the validation rows',
+        }[m.contributionRequest.purpose] ?? m.contributionRequest.purpose
+      );
     case 'aggregateReady':
       return `encrypted sum over ${m.aggregateReady.contributors.join(', ')}`;
     case 'keyDelivery':
-      return 'CKKS public key and this node\'s sealed secret key';
+      return "CKKS public key and this node's sealed secret key";
     default:
       return m.body;
   }

@@ -20,7 +20,10 @@ const DAY_MS = 86_400_000;
 export class ScoringQuota {
   private readonly file: string;
 
-  constructor(stateDir: string, private readonly caps: ScoringCaps) {
+  constructor(
+    stateDir: string,
+    private readonly caps: ScoringCaps,
+  ) {
     this.file = join(stateDir, 'scoring-requests.jsonl');
   }
 
@@ -32,7 +35,12 @@ export class ScoringQuota {
     const cap = this.caps.max_requests_per_model_per_day;
     if (recent.length >= cap) {
       const next = new Date(Math.min(...recent.map((r) => r.at)) + DAY_MS).toISOString();
-      return { refused: ['consent.scoring.max_requests_per_model_per_day', `${recent.length} scoring requests against model ${modelJob} in the last 24 hours; this data owner allows ${cap} (the next is possible after ${next})`] };
+      return {
+        refused: [
+          'consent.scoring.max_requests_per_model_per_day',
+          `${recent.length} scoring requests against model ${modelJob} in the last 24 hours; this data owner allows ${cap} (the next is possible after ${next})`,
+        ],
+      };
     }
     appendFileSync(this.file, JSON.stringify({ at: now, model: modelJob, job: jobId }) + '\n', { mode: 0o600 });
     return {};

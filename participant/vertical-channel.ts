@@ -165,13 +165,17 @@ export class PartyChannel {
       throw new FedcreditError(
         ErrorCode.KEY_BINDING,
         `the job's keys name the parties ${named.join(', ')} (guest ${setup.guest}), but the job this node accepted names ${b.parties.join(', ')} (guest ${b.parties[0]})`,
-        'the coordinator changed the job\'s parties after the offer; stop using it for this job and tell the federation operator',
+        "the coordinator changed the job's parties after the offer; stop using it for this job and tell the federation operator",
       );
     }
     for (const party of setup.parties) {
       if (party.organisation === this.org) {
         if (!Buffer.from(party.boxPublicKey).equals(Buffer.from(this.box.publicKey))) {
-          throw new FedcreditError(ErrorCode.KEY_BINDING, `the job's keys give ${this.org} a box key it did not send`, 'the coordinator swapped this node\'s key; stop using it for this job and tell the federation operator');
+          throw new FedcreditError(
+            ErrorCode.KEY_BINDING,
+            `the job's keys give ${this.org} a box key it did not send`,
+            "the coordinator swapped this node's key; stop using it for this job and tell the federation operator",
+          );
         }
         continue;
       }
@@ -308,7 +312,13 @@ export class PartyChannel {
 
   /** The guest's half of the PSI with every host at once. */
   guestPsi(ids: PreparedIdSet, step: number, attempt: number): Promise<GuestPsi> {
-    return GuestPsi.run(this.psiKey, this.setup!.psiSalt, ids, this.hosts.map((h) => this.psiLink(h, step, attempt)), this.psiWorkDir(attempt));
+    return GuestPsi.run(
+      this.psiKey,
+      this.setup!.psiSalt,
+      ids,
+      this.hosts.map((h) => this.psiLink(h, step, attempt)),
+      this.psiWorkDir(attempt),
+    );
   }
 
   /** The host's half of the PSI with the guest. */

@@ -264,9 +264,13 @@ export class VerticalParty implements StepHandler {
       );
     }
     for (const [h, host] of this.channel.hosts.entries()) {
-      await GuestPsi.sendAlignment(this.channel.psiLink(host, step, attempt), counts, (function* () {
-        for (const file of positionFiles[h]!) yield* readRecordPieces(file, 4);
-      })());
+      await GuestPsi.sendAlignment(
+        this.channel.psiLink(host, step, attempt),
+        counts,
+        (function* () {
+          for (const file of positionFiles[h]!) yield* readRecordPieces(file, 4);
+        })(),
+      );
     }
     for (const f of positionFiles.flat()) rmSync(f, { force: true });
     this.alignmentDone(dir, step, attempt);

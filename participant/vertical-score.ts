@@ -31,7 +31,11 @@ import type { BoxKeyPair } from '../src/crypto/sealed-box.js';
 
 /** Read an id list: one id per line (first comma-separated field); a header line `id` or `enterprise_id` is skipped. */
 export function readIdList(file: string): string[] {
-  const lines = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.split(',')[0]!.trim()).filter((l) => l.length > 0);
+  const lines = readFileSync(file, 'utf8')
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .map((l) => l.split(',')[0]!.trim())
+    .filter((l) => l.length > 0);
   if (lines.length > 0 && /^(enterprise_)?id$/i.test(lines[0]!)) lines.shift();
   return lines;
 }
@@ -124,7 +128,8 @@ export class ScoringParty implements StepHandler {
     }
     this.part = JSON.parse(readFileSync(partFile, 'utf8')) as ModelPart;
     const missing = this.part.features.filter((f) => !data.features.includes(f));
-    if (missing.length > 0) throw new FedcreditError(ErrorCode.DATA_SCHEMA, `the model part uses columns this participant no longer declares: ${missing.join(', ')}`, 'restore the columns in the data section');
+    if (missing.length > 0)
+      throw new FedcreditError(ErrorCode.DATA_SCHEMA, `the model part uses columns this participant no longer declares: ${missing.join(', ')}`, 'restore the columns in the data section');
     this.idFormat = modelIdFormat(modelDir, spec);
     const cardFile = join(modelDir, 'scorecard-part.json');
     if (existsSync(cardFile)) {
@@ -142,7 +147,8 @@ export class ScoringParty implements StepHandler {
       return;
     }
     const file = join(requestsDir, spec.ids_file);
-    if (!existsSync(file)) throw new FedcreditError(ErrorCode.NOT_FOUND, `no id list ${spec.ids_file} in ${requestsDir}`, '`fedcredit score` writes it there; pass --config with this participant\'s config');
+    if (!existsSync(file))
+      throw new FedcreditError(ErrorCode.NOT_FOUND, `no id list ${spec.ids_file} in ${requestsDir}`, "`fedcredit score` writes it there; pass --config with this participant's config");
     const raw = readIdList(file);
     const own = prepareIds(data.ids, this.idFormat);
     const queries = prepareIds(raw, this.idFormat);
@@ -160,7 +166,11 @@ export class ScoringParty implements StepHandler {
   private stabilityAgainstTest(scores: Float64Array): number | null {
     const file = join(this.modelDir, TEST_SCORES_FILE);
     if (scores.length === 0 || !existsSync(file)) return null;
-    const reference = readFileSync(file, 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[2]));
+    const reference = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.split(',')[2]));
     return reference.length >= 10 ? populationStabilityIndex(reference, scores) : null;
   }
 
@@ -198,7 +208,14 @@ export class ScoringParty implements StepHandler {
     this.part.features.forEach((feature, j) => {
       const col = this.data.features.indexOf(feature);
       const held = Array.from(rows).filter((r) => r >= 0);
-      if (held.length > 0) out[feature] = psiFromCounts(bins[j]!.trainCounts, layoutTotals(held.map((r) => cellValue(this.data.x[r * width + col]!, this.data.levels?.[feature])), bins[j]!));
+      if (held.length > 0)
+        out[feature] = psiFromCounts(
+          bins[j]!.trainCounts,
+          layoutTotals(
+            held.map((r) => cellValue(this.data.x[r * width + col]!, this.data.levels?.[feature])),
+            bins[j]!,
+          ),
+        );
     });
     return out;
   }
@@ -235,7 +252,12 @@ export class ScoringParty implements StepHandler {
       const salt = scoringSalt(this.spec.model_job);
       if (this.channel.role === 'host') {
         const set = await HostScoringSet.open(this.modelDir, this.data.ids, this.idFormat, salt, () => this.channel.requireCurrent(step, req.attempt));
-        if (set.meta.count === 0) throw new FedcreditError(ErrorCode.DATA_SCHEMA, `${this.org} has no valid ids to align (id_format ${this.idFormat})`, `check the data's id column and the model job's alignment.id_format (${this.idFormat})`);
+        if (set.meta.count === 0)
+          throw new FedcreditError(
+            ErrorCode.DATA_SCHEMA,
+            `${this.org} has no valid ids to align (id_format ${this.idFormat})`,
+            `check the data's id column and the model job's alignment.id_format (${this.idFormat})`,
+          );
         if (set.built) this.log.info({ job: this.id, modelJob: this.spec.model_job, ids: set.meta.count }, 'every id blinded for scoring against this model; kept for its later requests');
         const link = this.channel.psiLink(this.channel.guest, step, req.attempt);
         const psi = await set.answer(this.quota ? this.quota.capGuestIds(link) : link);
@@ -246,8 +268,14 @@ export class ScoringParty implements StepHandler {
       }
       // The guest's queries: the row of each is its place in the request.
       const ids = await this.channel.prepareIds(() => withPositions(this.queries.ids), this.idFormat, step, req.attempt);
-      const psi = await GuestScoringPsi.run(this.modelDir, salt, ids, this.channel.hosts.map((h) => ({ organisation: h, link: this.channel.psiLink(h, step, req.attempt) })));
-      if (psi.fetched.some(Boolean)) this.log.info({ job: this.id, hosts: this.channel.hosts.filter((_, h) => psi.fetched[h]) }, "a host's blinded ids fetched and blinded again for this model; kept for its later requests");
+      const psi = await GuestScoringPsi.run(
+        this.modelDir,
+        salt,
+        ids,
+        this.channel.hosts.map((h) => ({ organisation: h, link: this.channel.psiLink(h, step, req.attempt) })),
+      );
+      if (psi.fetched.some(Boolean))
+        this.log.info({ job: this.id, hosts: this.channel.hosts.filter((_, h) => psi.fetched[h]) }, "a host's blinded ids fetched and blinded again for this model; kept for its later requests");
       const n = this.queries.ids.length;
       this.coverage = this.channel.hosts.map((host) => ({ host, match: new Int32Array(n).fill(-1) }));
       try {
@@ -257,7 +285,10 @@ export class ScoringParty implements StepHandler {
       }
       for (const c of this.coverage) {
         const positions = Uint32Array.from(c.match, (p) => (p < 0 ? NOT_HELD : p));
-        const pieces = Array.from({ length: Math.ceil(n / CHUNK_POSITIONS) }, (_, i) => new Uint8Array(positions.buffer, i * CHUNK_POSITIONS * 4, Math.min(CHUNK_POSITIONS, n - i * CHUNK_POSITIONS) * 4));
+        const pieces = Array.from(
+          { length: Math.ceil(n / CHUNK_POSITIONS) },
+          (_, i) => new Uint8Array(positions.buffer, i * CHUNK_POSITIONS * 4, Math.min(CHUNK_POSITIONS, n - i * CHUNK_POSITIONS) * 4),
+        );
         await GuestPsi.sendAlignment(this.channel.psiLink(c.host, step, req.attempt), [n], pieces);
       }
       return { requested: this.requested, host_sets_fetched: this.channel.hosts.filter((_, h) => psi.fetched[h]) };

@@ -60,7 +60,12 @@ function fromServiceError(err: grpc.ServiceError, address: string, source?: stri
     );
   }
   if (err.code === grpc.status.NOT_FOUND) return new FedcreditError(ErrorCode.NOT_FOUND, err.details, 'check the job id (`fedcredit job status`)');
-  if (err.code === grpc.status.PERMISSION_DENIED) return new FedcreditError(ErrorCode.PERMISSION_DENIED, err.details, 'use an identity (--identity) whose certificate has the role this needs: `fedcredit pki issue --role submitter` or `--role auditor`');
+  if (err.code === grpc.status.PERMISSION_DENIED)
+    return new FedcreditError(
+      ErrorCode.PERMISSION_DENIED,
+      err.details,
+      'use an identity (--identity) whose certificate has the role this needs: `fedcredit pki issue --role submitter` or `--role auditor`',
+    );
   // The coordinator's refusal already carries the code, the fields and the fix.
   if (err.code === grpc.status.INVALID_ARGUMENT) return new FedcreditError(ErrorCode.CONFIG_INVALID, err.details.replace(/^FC_CONFIG_INVALID: /, ''));
   return new FedcreditError(ErrorCode.JOB_FAILED, `${grpc.status[err.code]}: ${err.details}`);
@@ -146,7 +151,8 @@ export class CoordinatorClient {
           const whole = joiner.accept(c);
           if (!whole) return;
           const target = resolvePath(outDir, c.transferId);
-          if (c.transferId.startsWith('/') || !target.startsWith(resolvePath(outDir) + sep)) throw new FedcreditError(ErrorCode.PROTOCOL, `the coordinator sent a file outside the ledger folder: ${c.transferId}`, 'report this coordinator');
+          if (c.transferId.startsWith('/') || !target.startsWith(resolvePath(outDir) + sep))
+            throw new FedcreditError(ErrorCode.PROTOCOL, `the coordinator sent a file outside the ledger folder: ${c.transferId}`, 'report this coordinator');
           mkdirSync(dirname(target), { recursive: true });
           writeFileSync(target, whole);
           written.push(c.transferId);

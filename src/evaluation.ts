@@ -77,7 +77,10 @@ export function liftTable(labels: ArrayLike<number>, pd: ArrayLike<number>, grou
 }
 
 export function confusionAt(labels: ArrayLike<number>, pd: ArrayLike<number>, cutoff: number): Confusion {
-  let tp = 0, fp = 0, tn = 0, fn = 0;
+  let tp = 0,
+    fp = 0,
+    tn = 0,
+    fn = 0;
   for (let i = 0; i < labels.length; i++) {
     const declined = pd[i]! >= cutoff;
     const bad = labels[i] === 1;
@@ -87,7 +90,15 @@ export function confusionAt(labels: ArrayLike<number>, pd: ArrayLike<number>, cu
     else tn++;
   }
   const approved = tn + fn;
-  return { cutoff, truePositives: tp, falsePositives: fp, trueNegatives: tn, falseNegatives: fn, approvalRate: approved / labels.length, approvedDefaultRate: approved > 0 ? fn / approved : Number.NaN };
+  return {
+    cutoff,
+    truePositives: tp,
+    falsePositives: fp,
+    trueNegatives: tn,
+    falseNegatives: fn,
+    approvalRate: approved / labels.length,
+    approvedDefaultRate: approved > 0 ? fn / approved : Number.NaN,
+  };
 }
 
 /** Mean predicted PD against the observed default rate, in `bins` equal-count bins of PD. */
@@ -192,14 +203,7 @@ export interface FairnessReport {
  * worst-off group for each: a first check that a model treats groups alike (approval-rate gap: demographic parity;
  * AUC / KS gap: equal ranking quality). `groups[i]` is row i's group; labels are 1 for default.
  */
-export function fairnessByGroup(
-  column: string,
-  labels: ArrayLike<number>,
-  pd: ArrayLike<number>,
-  groups: readonly string[],
-  cutoff: number,
-  maxGap: number,
-): FairnessReport {
+export function fairnessByGroup(column: string, labels: ArrayLike<number>, pd: ArrayLike<number>, groups: readonly string[], cutoff: number, maxGap: number): FairnessReport {
   if (labels.length !== pd.length || labels.length !== groups.length) {
     throw new RangeError(`labels (${labels.length}), pd (${pd.length}) and groups (${groups.length}) differ in length`);
   }

@@ -76,8 +76,14 @@ describe('audit ledger of a horizontal CKKS job', () => {
     }
     // The ledger holds no raw id: the first ids of the guest file are absent from every entry.
     const guest = await readFile(join(UCI, 'fate_default_credit_homo_guest.csv'), 'utf8');
-    const ids = guest.split('\n').slice(1, 50).map((l) => l.split(',')[0]!).filter((id) => id.length >= 4);
-    const text = readLedger(ledgerDir).entries.map((e) => JSON.stringify(e.body)).join('\n');
+    const ids = guest
+      .split('\n')
+      .slice(1, 50)
+      .map((l) => l.split(',')[0]!)
+      .filter((id) => id.length >= 4);
+    const text = readLedger(ledgerDir)
+      .entries.map((e) => JSON.stringify(e.body))
+      .join('\n');
     for (const id of ids) expect(text).not.toMatch(new RegExp(`\\b${id}\\b`));
   });
 
@@ -107,4 +113,3 @@ describe('audit ledger of a horizontal CKKS job', () => {
     expect(replay.jobs[0]!.failures.join('\n')).toMatch(/round 2: the logged aggregate is not the sum of the logged updates/);
   });
 });
-

@@ -53,9 +53,7 @@ function makeBatch(rng: Rng, size: number, hosts: number): Batch {
 
 /** p feature columns of a mix of kinds: standardised, binary (one-hot-like), and a non-negative count scale. */
 function makeColumns(rng: Rng, size: number, p: number): Float64Array[] {
-  return Array.from({ length: p }, (_, j) =>
-    Float64Array.from({ length: size }, () => (j % 3 === 0 ? rng.normal(0, 1) : j % 3 === 1 ? (rng.bernoulli(0.3) ? 1 : 0) : rng.uniform(0, 5))),
-  );
+  return Array.from({ length: p }, (_, j) => Float64Array.from({ length: size }, () => (j % 3 === 0 ? rng.normal(0, 1) : j % 3 === 1 ? (rng.bernoulli(0.3) ? 1 : 0) : rng.uniform(0, 5))));
 }
 
 function plainGradient(columns: Float64Array[], fore: Float64Array): Float64Array {
@@ -84,7 +82,10 @@ function randomMask(rng: Rng, magnitude: number, length = 4096): Float64Array {
 
 /** The host side: encrypt 0.25·u_k. */
 function encryptPartial(scores: Float64Array): Uint8Array {
-  return gradient.encryptSlots(Float64Array.from(scores, (u) => 0.25 * u), keys.publicKey);
+  return gradient.encryptSlots(
+    Float64Array.from(scores, (u) => 0.25 * u),
+    keys.publicKey,
+  );
 }
 
 /** One host's batch of 4,096 records (`batch.fore` is d in the clear): its [[d]] and a party's 14 feature columns. */
@@ -127,7 +128,6 @@ function gradientError(got: Float64Array, want: Float64Array, columns: Float64Ar
   const typical = Math.max(...columns.map((c) => Math.sqrt(c.reduce((a, x) => a + x * x, 0) / c.length))) * foreNorm;
   return { rel, judged: abs / Math.max(scale, typical), abs, scale, typical };
 }
-
 
 /** Cut bytes off the end and rewrite SEAL's header size to match, as a hostile sender could. */
 function truncateWithHeader(bytes: Uint8Array, cut: number): Uint8Array {
@@ -194,7 +194,10 @@ describe('memory and cost over a training run', () => {
       const b = makeBatch(rng, B, 2);
       const partials = b.hostScores.map((u) => time(timings.encryptSlots, () => encryptPartial(u)));
       const fore = time(timings.foreGradient, () => gradient.foreGradient(partials, b.weights, b.offset));
-      for (const [columns, bucket] of [[hostColumns, timings.maskedGradient16], [guestColumns, timings.maskedGradient10]] as const) {
+      for (const [columns, bucket] of [
+        [hostColumns, timings.maskedGradient16],
+        [guestColumns, timings.maskedGradient10],
+      ] as const) {
         const mask = randomMask(rng, MASK);
         const masked = time(bucket, () => gradient.maskedGradient(fore, columns, mask, keys.galoisKeys));
         const opened = time(timings.decryptGradient, () => gradient.decryptGradient(masked, columns.length, keys.secretKey));
@@ -218,7 +221,11 @@ describe('memory and cost over a training run', () => {
     const heapAfter = wasmHeapBytes();
     const rssAfter = process.memoryUsage().rss;
     const mean = (xs: number[]) => (xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1);
-    const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1]!.toFixed(1);
+    const median = (xs: number[]) =>
+      xs
+        .slice()
+        .sort((a, b) => a - b)
+        [xs.length >> 1]!.toFixed(1);
     const rotations = (p: number) => {
       const plan = verticalGradientPlan(p);
       return `${plan.baby - 1}+${plan.giant - 1} rotations`;
@@ -230,9 +237,7 @@ describe('memory and cost over a training run', () => {
         `decryptGradient ${mean(timings.decryptGradient)}/${median(timings.decryptGradient)}`,
     );
     console.log(`[ckks vertical sizes] bytes: [[0.25·u_k]] ${sizes.partial}; [[d]] ${sizes.fore}; [[z + m]] ${sizes.masked}`);
-    console.log(
-      `[ckks vertical memory] WASM heap ${heapBefore} → ${heapAfter} bytes over 20 batches; rss ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB`,
-    );
+    console.log(`[ckks vertical memory] WASM heap ${heapBefore} → ${heapAfter} bytes over 20 batches; rss ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB`);
     expect(heapBefore).toBeGreaterThan(0);
     expect(heapAfter).toBe(heapBefore);
   });
@@ -250,8 +255,16 @@ describe('maskedGradient for p = 14 (the UCI guest: 13 features and the intercep
     for (let r = 0; r < 10; r++) {
       // A fresh [[d]] per call, as a host receives one per batch: another [[d]] made after it evicts it from the
       // engine's cache (the guest's own [[d]] is still loaded when it computes its gradient).
-      const fore = gradient.foreGradient([partial], Float64Array.from(b.weights, (w) => w * (1 + r * 1e-6)), b.offset);
-      gradient.foreGradient([partial], Float64Array.from(b.weights, (w) => w * (1 - (r + 1) * 1e-6)), b.offset);
+      const fore = gradient.foreGradient(
+        [partial],
+        Float64Array.from(b.weights, (w) => w * (1 + r * 1e-6)),
+        b.offset,
+      );
+      gradient.foreGradient(
+        [partial],
+        Float64Array.from(b.weights, (w) => w * (1 - (r + 1) * 1e-6)),
+        b.offset,
+      );
       const mask = randomMask(rng, MASK);
       const started = performance.now();
       const masked = gradient.maskedGradient(fore, columns, mask, keys.galoisKeys);
@@ -316,7 +329,9 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
           const { rel, judged, abs, scale, typical } = gradientError(got, want, columns, b.fore);
           worstRelative = Math.max(worstRelative, rel);
           worstJudged = Math.max(worstJudged, judged);
-          report.push(`p=${p}: ${rel.toExponential(2)} of max|g| / ${judged.toExponential(2)} judged (abs ${abs.toExponential(2)}, max|g| ${scale.toExponential(2)}, rms(X)·‖d‖ ${typical.toExponential(2)})`);
+          report.push(
+            `p=${p}: ${rel.toExponential(2)} of max|g| / ${judged.toExponential(2)} judged (abs ${abs.toExponential(2)}, max|g| ${scale.toExponential(2)}, rms(X)·‖d‖ ${typical.toExponential(2)})`,
+          );
           expect(judged, `p = ${p}`).toBeLessThan(toleranceFor(p));
           // The plain relative error as well, wherever some g_j is of typical size (all but the odd p = 1 draw).
           if (scale >= typical) expect(rel, `p = ${p}`).toBeLessThan(toleranceFor(p));
@@ -411,7 +426,7 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
     console.log(`[ckks vertical arbiter view] ${report.join('; ')}`);
   });
 
-  it('count is what limits the arbiter\'s answer: count = slotCount would hand the party every z_i (the coordinator must pin count to p)', () => {
+  it("count is what limits the arbiter's answer: count = slotCount would hand the party every z_i (the coordinator must pin count to p)", () => {
     const rng = new Rng(8);
     const { batch, fore, columns } = foreAndColumns(rng);
     const mask = randomMask(rng, MASK);
@@ -428,7 +443,11 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
     const b = makeBatch(rng, 300, 1);
     const fore = gradient.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
     for (const p of [1, 3]) {
-      const got = gradientRoundTrip(fore, Array.from({ length: p }, () => new Float64Array(300)), randomMask(rng, MASK));
+      const got = gradientRoundTrip(
+        fore,
+        Array.from({ length: p }, () => new Float64Array(300)),
+        randomMask(rng, MASK),
+      );
       for (const g of got) expect(Math.abs(g)).toBeLessThan(1e-7);
     }
     // One zero column among others changes nothing.
@@ -485,14 +504,19 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
     }
     expect(wasmHeapBytes()).toBe(heap);
     // 14 columns: the mask and 16 diagonals (2.1 MiB); 200 columns (P = 256): the mask and 63 diagonals (8 MiB), the rest on demand.
-    for (const [p, expected] of [[14, 17], [200, GRADIENT_INPUT_BUDGET_BYTES / (8192 * 2 * 8)]] as const) {
+    for (const [p, expected] of [
+      [14, 17],
+      [200, GRADIENT_INPUT_BUDGET_BYTES / (8192 * 2 * 8)],
+    ] as const) {
       const input = gradient.gradientInput(makeColumns(rng, 4096, p), mask);
       let calls = 1;
       while (input.encodeNext()) calls++;
       expect(calls, `p = ${p}`).toBe(expected);
       input.dispose();
     }
-    expect(() => gradient.maskedGradientOf(fore, plaintextCipher.gradientInput(plaintextCipher.batchColumns(columns), mask) as unknown as GradientInput, keys.galoisKeys)).toThrow(/takes what gradientInput returned/);
+    expect(() => gradient.maskedGradientOf(fore, plaintextCipher.gradientInput(plaintextCipher.batchColumns(columns), mask) as unknown as GradientInput, keys.galoisKeys)).toThrow(
+      /takes what gradientInput returned/,
+    );
     expect(() => gradient.gradientInput(plaintextCipher.batchColumns(columns), mask)).toThrow(/takes what batchColumns returned/);
   });
 
@@ -571,7 +595,14 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
     const values = Float64Array.from({ length: 4096 }, (_, i) => (i === 0 ? 2 ** 40 : i === 4095 ? -(2 ** 40) : 1e-4));
     expect(values.reduce((a, v) => a + v, 0)).toBe(0);
     expect(residueClassSums(values, 1)[0]).toBeCloseTo(0.4094, 12);
-    expect(Array.from(residueClassSums(Float64Array.from({ length: 16 }, (_, i) => i), 3))).toEqual([0 + 4 + 8 + 12, 1 + 5 + 9 + 13, 2 + 6 + 10 + 14]);
+    expect(
+      Array.from(
+        residueClassSums(
+          Float64Array.from({ length: 16 }, (_, i) => i),
+          3,
+        ),
+      ),
+    ).toEqual([0 + 4 + 8 + 12, 1 + 5 + 9 + 13, 2 + 6 + 10 + 14]);
     expect(() => residueClassSums(new Float64Array(10), 4)).toThrow(/do not split/);
     expect(() => residueClassSums(new Float64Array(16), 0)).toThrow(RangeError);
   });
@@ -591,7 +622,11 @@ describe('what each step accepts', () => {
   });
 
   it('decryptGradient refuses a fresh [[0.25·u_k]] and the fore-gradient [[d]]: the arbiter never opens per-record values', () => {
-    const fresh = expectCode(() => gradient.decryptGradient(partial, 4096, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient at scale 2\^77\.00 at level 1 \(size 2, scale 2\^40, level 0\)/);
+    const fresh = expectCode(
+      () => gradient.decryptGradient(partial, 4096, keys.secretKey),
+      'FC_CIPHERTEXT_INVALID',
+      /not a masked gradient at scale 2\^77\.00 at level 1 \(size 2, scale 2\^40, level 0\)/,
+    );
     expect(fresh.message).toMatch(/never a per-record ciphertext such as \[\[u\]\] or \[\[d\]\]/);
     expectCode(() => gradient.decryptGradient(fore, 10, keys.secretKey), 'FC_CIPHERTEXT_INVALID', /not a masked gradient .*\(size 2, scale 2\^50\.00, level 1\)/);
     // A horizontal-style symmetric encryption is refused too, and so is a cut masked gradient.
@@ -606,7 +641,11 @@ describe('what each step accepts', () => {
   it('foreGradient takes only fresh public-key partials at scale 2^40 on the top level', () => {
     const seeded = new HorizontalVectors(engine).encryptVector(batch.hostScores[0]!, keys.publicKey, keys.secretKey)[0]!; // symmetric, seeded
     expectCode(() => gradient.foreGradient([partial, seeded], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /does not re-serialise/);
-    expectCode(() => gradient.foreGradient([fore], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /not a fresh public-key encryption of a partial score at scale 2\^40 at level 0 \(size 2, scale 2\^50\.00, level 1\)/);
+    expectCode(
+      () => gradient.foreGradient([fore], batch.weights, batch.offset),
+      'FC_CIPHERTEXT_INVALID',
+      /not a fresh public-key encryption of a partial score at scale 2\^40 at level 0 \(size 2, scale 2\^50\.00, level 1\)/,
+    );
     expectCode(() => gradient.foreGradient([masked], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID', /level 1\)/);
     for (const cut of [3, 1000]) expectCode(() => gradient.foreGradient([truncateWithHeader(partial, cut)], batch.weights, batch.offset), 'FC_CIPHERTEXT_INVALID');
     expect(() => gradient.foreGradient([], batch.weights, batch.offset)).toThrow(RangeError);
@@ -617,7 +656,11 @@ describe('what each step accepts', () => {
   it('maskedGradient takes only a fore-gradient at scale ≈ 2^50 on level 1, and checks its plaintext inputs', () => {
     const columns = makeColumns(new Rng(11), 4096, 3);
     const mask = randomMask(new Rng(12), MASK);
-    expectCode(() => gradient.maskedGradient(partial, columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID', /not an encrypted fore-gradient at scale 2\^50\.00 at level 1 \(size 2, scale 2\^40, level 0\)/);
+    expectCode(
+      () => gradient.maskedGradient(partial, columns, mask, keys.galoisKeys),
+      'FC_CIPHERTEXT_INVALID',
+      /not an encrypted fore-gradient at scale 2\^50\.00 at level 1 \(size 2, scale 2\^40, level 0\)/,
+    );
     expectCode(() => gradient.maskedGradient(masked, columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID', /not an encrypted fore-gradient/);
     expectCode(() => gradient.maskedGradient(truncateWithHeader(fore, 50), columns, mask, keys.galoisKeys), 'FC_CIPHERTEXT_INVALID');
     expectCode(() => gradient.maskedGradient(fore, columns, mask, keys.galoisKeys.subarray(0, 1000)), 'FC_CIPHERTEXT_INVALID', /Galois keys header declares/);

@@ -53,7 +53,6 @@ function plainSum(vectors: Float64Array[]): Float64Array {
   return out;
 }
 
-
 let engine: CkksEngine;
 let horizontal: HorizontalVectors;
 let codec: VectorCodec;
@@ -131,7 +130,7 @@ describe('homomorphic sum of three sample-weighted updates of 10,000 values', ()
     });
   }
 
-  it('a participant cannot decrypt with another job\'s secret key (the sum is really encrypted)', () => {
+  it("a participant cannot decrypt with another job's secret key (the sum is really encrypted)", () => {
     const other = generateKeys(engine, 'lead');
     const values = Float64Array.from({ length: 100 }, (_, i) => 1000 + i);
     const opened = codec.decode(codec.encode(values, keys), other);
@@ -194,7 +193,7 @@ describe('VectorCodec.check refuses bad vectors and leaves the engine working', 
     engineStillWorks();
   });
 
-  it('a header naming an unknown compression mode (byte 5 of SEAL\'s header)', () => {
+  it("a header naming an unknown compression mode (byte 5 of SEAL's header)", () => {
     const b = Uint8Array.from(good.blocks[0]!);
     expect(b[5]).toBeLessThanOrEqual(2);
     b[5] = 7;
@@ -325,8 +324,17 @@ describe('truncations SEAL alone does not notice (header rewritten to the new le
   });
 
   it('an aggregate must re-serialise to exactly the bytes received: every cut is refused', () => {
-    const a = codec.encode(Float64Array.from({ length: 4096 }, (_, i) => i), keys);
-    const aggregate = codec.sum([a, codec.encode(Float64Array.from({ length: 4096 }, () => 1), keys)]).blocks[0]!;
+    const a = codec.encode(
+      Float64Array.from({ length: 4096 }, (_, i) => i),
+      keys,
+    );
+    const aggregate = codec.sum([
+      a,
+      codec.encode(
+        Float64Array.from({ length: 4096 }, () => 1),
+        keys,
+      ),
+    ]).blocks[0]!;
     horizontal.checkCiphertext(aggregate, 'canonical');
     for (const cut of [2, 5, 17, 64]) expectCode(() => horizontal.checkCiphertext(truncateWithHeader(aggregate, cut), 'canonical'), 'FC_CIPHERTEXT_INVALID');
   });
@@ -344,7 +352,7 @@ describe('truncations SEAL alone does not notice (header rewritten to the new le
   });
 });
 
-describe('the coordinator\'s intake (VectorCodec.startSum): check and add each contribution once, as it arrives', () => {
+describe("the coordinator's intake (VectorCodec.startSum): check and add each contribution once, as it arrives", () => {
   const length = 5000; // two ciphertexts
   const rng = new Rng(31);
   const inputs = [0, 1, 2].map(() => weightedUpdate(rng, length - 2).values);
@@ -369,7 +377,10 @@ describe('the coordinator\'s intake (VectorCodec.startSum): check and add each c
     const publicKeyBlock = horizontal.encryptVector(inputs[1]!.subarray(4096), keys.publicKey)[0]!;
     const bad: EncryptedVector = { ...vectors[1]!, blocks: [vectors[1]!.blocks[0]!, publicKeyBlock], blockSha256: [vectors[1]!.blockSha256[0]!, digest(publicKeyBlock)] };
     const expected = codec.sum([vectors[0]!, vectors[2]!]);
-    for (const order of [[1, 0, 2], [0, 1, 2]]) {
+    for (const order of [
+      [1, 0, 2],
+      [0, 1, 2],
+    ]) {
       const intake = codec.startSum(length);
       try {
         for (const i of order) {

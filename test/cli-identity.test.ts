@@ -5,8 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from './helpers/cli.js';
 
-
-
 describe('identity errors', () => {
   it('a node config without a tls section is refused with the fix (issue a certificate, or --insecure for tests)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedcredit-cli-id-'));

@@ -102,7 +102,8 @@ describe('coordinator killed (SIGKILL) during a vertical job (UCI hetero)', () =
     const ids = (await loadDataset(uciHeteroSpec('guest'))).ids.slice(100, 140);
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
     const transport = await fed.identity('bank', 'submitter');
-    const request = (onSubmitted?: (jobId: string) => void) => requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: referenceJob, ids, purpose: 'test: scoring across a crash', onSubmitted });
+    const request = (onSubmitted?: (jobId: string) => void) =>
+      requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: referenceJob, ids, purpose: 'test: scoring across a crash', onSubmitted });
     let killed: Promise<void> | undefined;
     let scoringJob = '';
     // The bank follows the scoring job it submitted (a job is read by its submitter and its parties).

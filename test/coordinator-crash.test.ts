@@ -15,9 +15,7 @@ const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 describe('coordinator killed (SIGKILL) in round 3 of 6', () => {
   let fed: TestFederation;
   beforeAll(async () => {
-    fed = await TestFederation.start(
-      NAMES.map((name, i) => ({ name, data: uciHomoSpec(join(UCI, `fate_default_credit_homo_${HOMO_PARTIES[i]}.csv`)), extra: { state_dir: `state-${name}` } })),
-    );
+    fed = await TestFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(join(UCI, `fate_default_credit_homo_${HOMO_PARTIES[i]}.csv`)), extra: { state_dir: `state-${name}` } })));
   });
   afterAll(async () => {
     await fed?.stop();

@@ -31,10 +31,12 @@ describe('Mailbox.waitFor', () => {
     const box = new Mailbox();
     let progressAt = Date.now();
     let outcome: unknown;
-    const wait = box.waitFor('tax-bureau', 'stepDone', 1, () => progressAt + 1_000, connected).then(
-      () => 'message',
-      (err: unknown) => err,
-    );
+    const wait = box
+      .waitFor('tax-bureau', 'stepDone', 1, () => progressAt + 1_000, connected)
+      .then(
+        () => 'message',
+        (err: unknown) => err,
+      );
     void wait.then((o) => (outcome = o));
     await vi.advanceTimersByTimeAsync(900);
     progressAt = Date.now(); // the last progress: the deadline is now 1,900 ms from the start

@@ -28,10 +28,27 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
     const ids = (await loadDataset(uciHeteroSpec('guest'))).ids.slice(0, 25);
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
     const score = async () =>
-      requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: train.jobId, ids, purpose: 'test: scoring across a restart' });
+      requestScores({
+        coordinator: fed.cluster.address,
+        transport: await fed.identity('bank', 'submitter'),
+        organisation: 'bank',
+        stateDir,
+        modelJob: train.jobId,
+        ids,
+        purpose: 'test: scoring across a restart',
+      });
 
     // A scoring job that fails at once: it names a model this coordinator never trained.
-    const failing = await fed.run({ name: 'score-nothing', kind: 'vertical-score', purpose: 'test', model_job: 'job-20000101-nothere', guest: 'bank', hosts: ['tax-bureau'], ids_file: 'none.csv', id_format: 'any' });
+    const failing = await fed.run({
+      name: 'score-nothing',
+      kind: 'vertical-score',
+      purpose: 'test',
+      model_job: 'job-20000101-nothere',
+      guest: 'bank',
+      hosts: ['tax-bureau'],
+      ids_file: 'none.csv',
+      id_format: 'any',
+    });
     expect(failing.last.state).toBe('failed');
 
     const client = await fed.client();
@@ -43,7 +60,9 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
         failed: await client.getJob(failing.jobId),
         model: await client.downloadModel(train.jobId),
         // What a watcher of the finished job is shown: its epochs and its end.
-        events: events.filter((e) => e.progress || e.state !== 'running').map((e) => ({ state: e.state, stage: e.stage, message: e.message, round: e.progress?.round ?? null, auc: e.progress?.validationAuc ?? null })),
+        events: events
+          .filter((e) => e.progress || e.state !== 'running')
+          .map((e) => ({ state: e.state, stage: e.stage, message: e.message, round: e.progress?.round ?? null, auc: e.progress?.validationAuc ?? null })),
       };
     };
     const before = await seen();
@@ -68,7 +87,11 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
     const eventsAfter: JobEvent[] = [];
     const last = await after.watchJob(train.jobId, (e) => eventsAfter.push(e));
     expect(last.state).toBe('succeeded');
-    expect(eventsAfter.filter((e) => e.progress || e.state !== 'running').map((e) => ({ state: e.state, stage: e.stage, message: e.message, round: e.progress?.round ?? null, auc: e.progress?.validationAuc ?? null }))).toEqual(before.events);
+    expect(
+      eventsAfter
+        .filter((e) => e.progress || e.state !== 'running')
+        .map((e) => ({ state: e.state, stage: e.stage, message: e.message, round: e.progress?.round ?? null, auc: e.progress?.validationAuc ?? null })),
+    ).toEqual(before.events);
 
     const modelAfter = await after.downloadModel(train.jobId);
     expect(Object.keys(modelAfter)).toEqual(Object.keys(before.model));

@@ -5,18 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import {
-  applyMerge,
-  binAssignments,
-  binCount,
-  binCounts,
-  binIndex,
-  mergeBins,
-  mergeCounts,
-  quantileEdges,
-  type BinCounts,
-  type MergeMethod,
-} from '../src/credit/binning.js';
+import { applyMerge, binAssignments, binCount, binCounts, binIndex, mergeBins, mergeCounts, quantileEdges, type BinCounts, type MergeMethod } from '../src/credit/binning.js';
 import { woeIv, woeOf } from '../src/credit/woe.js';
 import { Rng } from '../src/random.js';
 
@@ -207,7 +196,15 @@ describe('merging fine bins into coarse ones', () => {
   });
 
   it('rejects a plan that is not contiguous or does not cover every fine bin', () => {
-    expect(() => applyMerge([1, 2, 3], [[0, 2], [1, 3]])).toThrow(/contiguous/);
+    expect(() =>
+      applyMerge(
+        [1, 2, 3],
+        [
+          [0, 2],
+          [1, 3],
+        ],
+      ),
+    ).toThrow(/contiguous/);
     expect(() => applyMerge([1, 2, 3], [[0, 1], [2]])).toThrow(/cover 3/);
     expect(() => mergeCounts({ events: [0, 0, 0], totals: [1, 1, 1] }, [[0], [1], [2]])).toThrow(/cover 3/);
   });

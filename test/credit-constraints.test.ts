@@ -40,11 +40,16 @@ function follows(rates: number[], trend: ImposedTrend): boolean {
   const steps = rates.slice(1).map((r, i) => Math.sign(r - rates[i]!));
   const turns = steps.filter((s, i) => i > 0 && s !== steps[i - 1]).length;
   switch (trend) {
-    case 'ascending': return steps.every((s) => s > 0);
-    case 'descending': return steps.every((s) => s < 0);
-    case 'peak': return steps.every((s) => s !== 0) && turns <= 1 && (steps[0]! > 0 || turns === 0);
-    case 'valley': return steps.every((s) => s !== 0) && turns <= 1 && (steps[0]! < 0 || turns === 0);
-    case 'none': return true;
+    case 'ascending':
+      return steps.every((s) => s > 0);
+    case 'descending':
+      return steps.every((s) => s < 0);
+    case 'peak':
+      return steps.every((s) => s !== 0) && turns <= 1 && (steps[0]! > 0 || turns === 0);
+    case 'valley':
+      return steps.every((s) => s !== 0) && turns <= 1 && (steps[0]! < 0 || turns === 0);
+    case 'none':
+      return true;
   }
 }
 
@@ -211,7 +216,13 @@ function bruteForce(events: number[], totals: number[], counts: BinCounts, maxBi
     const t = groups.map((g) => g.reduce((s, b) => s + totals[b]!, 0));
     if (groups.length > 1 && t.some((tt, k) => tt < minRows || e[k] === 0 || e[k] === tt)) continue;
     if (groups.length === 1 && (t[0]! < minRows || e[0] === 0 || e[0] === t[0])) continue;
-    if (!follows(e.map((ee, k) => ee / t[k]!), trend)) continue;
+    if (
+      !follows(
+        e.map((ee, k) => ee / t[k]!),
+        trend,
+      )
+    )
+      continue;
     const iv = woeIv(mergeCounts(counts, groups)).iv;
     if (best === null || iv > best) best = iv;
   }

@@ -9,17 +9,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { binCounts, mergeBins, mergeCounts, quantileEdges, binIndex } from '../src/credit/binning.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
-import {
-  assembleScorecard,
-  basePoints,
-  featurePoints,
-  reasonCodes,
-  scalingOf,
-  scoreRecord,
-  type Scorecard,
-  type ScorecardFeature,
-  type ScorecardScaling,
-} from '../src/credit/scorecard.js';
+import { assembleScorecard, basePoints, featurePoints, reasonCodes, scalingOf, scoreRecord, type Scorecard, type ScorecardFeature, type ScorecardScaling } from '../src/credit/scorecard.js';
 import { woeIv, woeOf } from '../src/credit/woe.js';
 import { auc } from '../src/metrics.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
@@ -94,11 +84,7 @@ function handCard(): Scorecard {
       { bin: 2, label: 'missing', lower: null, upper: null, missing: true, woe: 0, points: points[2] },
     ],
   });
-  return assembleScorecard(SCALING, 500.1, [
-    f('utilisation', 'bank', [30.1, -12.2, 0]),
-    f('arrears', 'tax-bureau', [25.05, -20.3, -5]),
-    f('electricity', 'power-company', [10, 0.2, -5]),
-  ]);
+  return assembleScorecard(SCALING, 500.1, [f('utilisation', 'bank', [30.1, -12.2, 0]), f('arrears', 'tax-bureau', [25.05, -20.3, -5]), f('electricity', 'power-company', [10, 0.2, -5])]);
 }
 
 describe('points and reason codes', () => {
@@ -186,7 +172,12 @@ describe('a scorecard for UCI credit-card default', () => {
     expect(pay0.bins.reduce((s, b) => s + (b.count ?? 0), 0)).toBe(y.length);
 
     const scores = records.map((r) => scoreRecord(card, r).score);
-    expect(auc(y, scores.map((s) => -s))).toBeGreaterThan(0.75);
+    expect(
+      auc(
+        y,
+        scores.map((s) => -s),
+      ),
+    ).toBeGreaterThan(0.75);
     const { factor, offset } = scalingOf(SCALING);
     const tolerance = 0.005 * (card.features.length + 1) + 1e-9;
     for (let i = 0; i < records.length; i += 97) {

@@ -41,7 +41,15 @@ function writeCsv(file: string, header: string[], rows: string[][]): void {
 }
 
 function spec(file: string, features: string[], extra: Partial<DatasetSpec> = {}): DatasetSpec {
-  return { path: file, delimiter: ',', id_column: 'id', features: features.map((name) => ({ name, type: 'number', missing: 'impute' })), duplicate_ids: 'reject', missing_values: ['', 'NA'], ...extra };
+  return {
+    path: file,
+    delimiter: ',',
+    id_column: 'id',
+    features: features.map((name) => ({ name, type: 'number', missing: 'impute' })),
+    duplicate_ids: 'reject',
+    missing_values: ['', 'NA'],
+    ...extra,
+  };
 }
 
 function readCsv(file: string): Row[] {
@@ -67,10 +75,18 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
   beforeAll(async () => {
     const rows = readCsv(join(UCI, 'UCI_Credit_Card.csv'));
     for (const r of rows) byId.set(r.ID!, r);
-    writeCsv(join(dataDir, 'bank.csv'), ['id', 'default', ...BANK_FEATURES], rows.map((r) => [r.ID!, r[LABEL]!, ...BANK_FEATURES.map((f) => r[f]!)]));
+    writeCsv(
+      join(dataDir, 'bank.csv'),
+      ['id', 'default', ...BANK_FEATURES],
+      rows.map((r) => [r.ID!, r[LABEL]!, ...BANK_FEATURES.map((f) => r[f]!)]),
+    );
     // The second party lacks one client in 37: those are outside the training, and scored without its data.
     const held = rows.filter((r) => !lackedBySecond(r.ID!));
-    writeCsv(join(dataDir, 'second.csv'), ['id', ...HOST_FEATURES, 'sex_group'], held.map((r) => [r.ID!, ...HOST_FEATURES.map((f) => r[f]!), r.SEX === '1' ? 'male' : 'female']));
+    writeCsv(
+      join(dataDir, 'second.csv'),
+      ['id', ...HOST_FEATURES, 'sex_group'],
+      held.map((r) => [r.ID!, ...HOST_FEATURES.map((f) => r[f]!), r.SEX === '1' ? 'male' : 'female']),
+    );
     fed = await TestFederation.start([
       { name: 'bank', data: spec(join(dataDir, 'bank.csv'), BANK_FEATURES, { label_column: 'default' }) },
       { name: 'second', data: spec(join(dataDir, 'second.csv'), HOST_FEATURES, { group_columns: ['sex_group'] }) },
@@ -108,9 +124,18 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     const yTrain = parts.train.map(label);
     for (const row of binning.iv) {
       const b = bins.get(row.feature)!;
-      const central = woeIv(binCounts(parts.train.map((id) => value(id, row.feature)), yTrain, b.edges));
+      const central = woeIv(
+        binCounts(
+          parts.train.map((id) => value(id, row.feature)),
+          yTrain,
+          b.edges,
+        ),
+      );
       expect(Math.abs(row.iv - central.iv), row.feature).toBeLessThan(1e-6);
-      expect(b.woe.map((w, i) => Math.abs(w - central.woe[i]!)).every((d) => d < 1e-9), `${row.feature} WOE`).toBe(true);
+      expect(
+        b.woe.map((w, i) => Math.abs(w - central.woe[i]!)).every((d) => d < 1e-9),
+        `${row.feature} WOE`,
+      ).toBe(true);
     }
     const ivOf = Object.fromEntries(binning.iv.map((r) => [r.feature, r.iv]));
     expect(ivOf.PAY_0).toBeGreaterThan(0.5); // the strongest predictor in the literature
@@ -125,7 +150,10 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     const x = Float64Array.from(parts.train.flatMap(woeRow));
     const fit = fitLogistic(x, yTrain, used.length);
     const yTest = parts.test.map(label);
-    const centralAuc = auc(yTest, parts.test.map((id) => fit.score(woeRow(id))));
+    const centralAuc = auc(
+      yTest,
+      parts.test.map((id) => fit.score(woeRow(id))),
+    );
     const published = ledger.entries.find((e) => e.entry.kind === 'model_published' && e.entry.jobId === jobId)!.body as { test: { auc: number } };
     const cardScores = parts.test.map((id) => -scoreRecord(card, Object.fromEntries(used.map((f) => [f, value(id, f)]))).score);
     console.log(`UCI scorecard: federated AUC ${published.test.auc.toFixed(4)}, points AUC ${auc(yTest, cardScores).toFixed(4)}, central WOE-LR ${centralAuc.toFixed(4)}; ${used.length} features`);
@@ -162,18 +190,37 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     expect(lacked.some((id) => parts.train.includes(id) || parts.test.includes(id))).toBe(false);
     const sample = [...parts.test.slice(0, 280), ...lacked];
     const transport = await fed.identity('bank', 'submitter');
-    const scored = await requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir: join(fed.dir, 'fedcredit-state', 'bank'), modelJob: jobId, ids: sample, idFormat: 'any', purpose: 'test: scoring with reason codes' });
+    const scored = await requestScores({
+      coordinator: fed.cluster.address,
+      transport,
+      organisation: 'bank',
+      stateDir: join(fed.dir, 'fedcredit-state', 'bank'),
+      modelJob: jobId,
+      ids: sample,
+      idFormat: 'any',
+      purpose: 'test: scoring with reason codes',
+    });
     const rows = parse(scored.csv, { columns: true }) as Row[];
     expect(rows).toHaveLength(sample.length);
     const pmml = readPmmlScorecard(readFileSync(join(bankDir, 'scorecard.pmml'), 'utf8'));
-    expect(rows.filter((r) => r.hosts_missing === 'second').map((r) => r.enterprise_id).sort()).toEqual([...lacked].sort());
+    expect(
+      rows
+        .filter((r) => r.hosts_missing === 'second')
+        .map((r) => r.enterprise_id)
+        .sort(),
+    ).toEqual([...lacked].sort());
     const secondFeatures = new Set(card.features.filter((f) => f.party === 'second').map((f) => f.feature));
     for (const r of rows) {
       const lacks = r.hosts_missing === 'second';
       const values = Object.fromEntries(used.map((f) => [f, value(r.enterprise_id!, f)]));
       const own = scoreRecord(card, values, lacks ? secondFeatures : undefined);
       if (lacks) {
-        expect(own.points.filter((p) => p.notHeld).map((p) => p.feature).sort()).toEqual([...secondFeatures].sort());
+        expect(
+          own.points
+            .filter((p) => p.notHeld)
+            .map((p) => p.feature)
+            .sort(),
+        ).toEqual([...secondFeatures].sort());
         for (const p of own.points.filter((q) => q.notHeld)) expect(p.points).toBe(0);
       }
       expect(Number(r.points)).toBeCloseTo(own.score, 6);
@@ -187,13 +234,22 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
       if (!lacks) expect(fromPmml.reasonCodes.slice(0, 3)).toEqual(reasonCodes(own.points, 3).map((p) => p.feature));
     }
     // The enterprises the second party lacks are counted, in the scoring record and the bank's batch report.
-    const produced = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as { not_held_by_host: Record<string, number> };
+    const produced = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as {
+      not_held_by_host: Record<string, number>;
+    };
     expect(produced.not_held_by_host).toEqual({ second: lacked.length });
     const batch = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', scored.jobId), 'batch-report.json'), 'utf8')) as { notHeld: Record<string, number>; scored: number };
     expect(batch.notHeld).toEqual({ second: lacked.length });
     // Feature stability of the batch against the training rows, from each party, on its own features.
-    const scoring = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as { feature_psi: Record<string, Record<string, number>> };
-    expect(Object.keys(scoring.feature_psi.second!).sort()).toEqual(card.features.filter((f) => f.party === 'second').map((f) => f.feature).sort());
+    const scoring = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as {
+      feature_psi: Record<string, Record<string, number>>;
+    };
+    expect(Object.keys(scoring.feature_psi.second!).sort()).toEqual(
+      card.features
+        .filter((f) => f.party === 'second')
+        .map((f) => f.feature)
+        .sort(),
+    );
     for (const psi of Object.values(scoring.feature_psi.bank!)) expect(psi).toBeLessThan(0.1);
 
     // 5. The second party's own record says what each kind of message it sent carried, the new ones included.
@@ -220,7 +276,9 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     });
     expect(last.state, last.message).toBe('succeeded');
     expect(restored).toBe(true);
-    const kinds = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.jobId === jobId).map((e) => e.entry.kind);
+    const kinds = readLedger(join(fed.dir, 'coordinator-state', 'ledger'))
+      .entries.filter((e) => e.entry.jobId === jobId)
+      .map((e) => e.entry.kind);
     expect(kinds).toEqual(expect.arrayContaining(['job_paused', 'job_resumed', 'scorecard_built', 'model_published']));
     const part = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'second', jobId), 'model-part.json'), 'utf8'));
     expect(part.transform).toBe('woe');
@@ -263,8 +321,16 @@ describe('fairness on German credit, grouped by a column another party holds', (
     rows = readCsv(join(DATASETS, 'german_credit', 'german_credit.csv'));
     const ids = rows.map((_, i) => `app-${i + 1}`);
     // Class 1 = good, 2 = bad: the label is 1 for bad.
-    writeCsv(join(dataDir, 'lender.csv'), ['id', 'bad', 'Duration', 'CreditAmount', 'InstallmentRate'], rows.map((r, i) => [ids[i]!, r.Class === '2' ? '1' : '0', r.Duration!, r.CreditAmount!, r.InstallmentRate!]));
-    writeCsv(join(dataDir, 'registry.csv'), ['id', 'Age', 'ResidenceSince', 'CreditsAtBank', 'NumDependents', 'Sex'], rows.map((r, i) => [ids[i]!, r.Age!, r.ResidenceSince!, r.CreditsAtBank!, r.NumDependents!, r.Sex!]));
+    writeCsv(
+      join(dataDir, 'lender.csv'),
+      ['id', 'bad', 'Duration', 'CreditAmount', 'InstallmentRate'],
+      rows.map((r, i) => [ids[i]!, r.Class === '2' ? '1' : '0', r.Duration!, r.CreditAmount!, r.InstallmentRate!]),
+    );
+    writeCsv(
+      join(dataDir, 'registry.csv'),
+      ['id', 'Age', 'ResidenceSince', 'CreditsAtBank', 'NumDependents', 'Sex'],
+      rows.map((r, i) => [ids[i]!, r.Age!, r.ResidenceSince!, r.CreditsAtBank!, r.NumDependents!, r.Sex!]),
+    );
     fed = await TestFederation.start([
       { name: 'lender', data: spec(join(dataDir, 'lender.csv'), ['Duration', 'CreditAmount', 'InstallmentRate'], { label_column: 'bad' }) },
       { name: 'registry', data: spec(join(dataDir, 'registry.csv'), ['Age', 'ResidenceSince', 'CreditsAtBank', 'NumDependents'], { group_columns: ['Sex'] }) },

@@ -51,7 +51,10 @@ describe('give_me_some_credit/cs-training.csv (CRLF, blank first header cell, NA
   const header = lines[0]!.split(',');
   const incomeCol = header.indexOf('MonthlyIncome');
   const dependentsCol = header.indexOf('NumberOfDependents');
-  const rows = lines.slice(1).filter((l) => l !== '').map((l) => l.split(','));
+  const rows = lines
+    .slice(1)
+    .filter((l) => l !== '')
+    .map((l) => l.split(','));
   const incomeNA = rows.filter((r) => r[incomeCol] === 'NA').length;
   const dependentsNA = rows.filter((r) => r[dependentsCol] === 'NA').length;
   const firstIncomeNALine = rows.findIndex((r) => r[incomeCol] === 'NA') + 2; // header is line 1
@@ -109,9 +112,7 @@ describe('give_me_some_credit/cs-training.csv (CRLF, blank first header cell, NA
 describe('uci_default_credit homo guest (id, y, x0..x22)', () => {
   it('loads 8000 rows whose values equal a naive parse of the file', async () => {
     const names = Array.from({ length: 23 }, (_, i) => `x${i}`);
-    const data = await loadDataset(
-      spec({ path: UCI_GUEST, id_column: 'id', label_column: 'y', features: names.map((name) => ({ name })) }),
-    );
+    const data = await loadDataset(spec({ path: UCI_GUEST, id_column: 'id', label_column: 'y', features: names.map((name) => ({ name })) }));
     expect(data.rows).toBe(8000);
     expect(data.features).toEqual(names);
     const lines = readFileSync(UCI_GUEST, 'utf8').trimEnd().split('\n');
@@ -125,10 +126,7 @@ describe('uci_default_credit homo guest (id, y, x0..x22)', () => {
   });
 
   it('resolves a relative path against baseDir', async () => {
-    const data = await loadDataset(
-      spec({ path: 'fate_default_credit_homo_guest.csv', id_column: 'id', features: [{ name: 'x0' }] }),
-      { baseDir: datasets('uci_default_credit') },
-    );
+    const data = await loadDataset(spec({ path: 'fate_default_credit_homo_guest.csv', id_column: 'id', features: [{ name: 'x0' }] }), { baseDir: datasets('uci_default_credit') });
     expect(data.rows).toBe(8000);
     expect(data.report.file).toBe(UCI_GUEST);
   });
@@ -152,7 +150,13 @@ describe('german_credit/german_credit.csv (A-code text columns, class coded 1/2)
   });
 
   it('loads its numeric columns, and reports a binary column coded 1/2 as 30% imputed (a warning, not a refusal)', async () => {
-    const data = await loadDataset(german([{ name: 'Duration', type: 'integer' }, { name: 'Age', type: 'integer' }, { name: 'Class', type: 'binary' }]));
+    const data = await loadDataset(
+      german([
+        { name: 'Duration', type: 'integer' },
+        { name: 'Age', type: 'integer' },
+        { name: 'Class', type: 'binary' },
+      ]),
+    );
     const { report } = data;
     expect(report.rowsRead).toBe(1000);
     expect(report.nonNumericCells).toEqual({ Duration: 0, Age: 0, Class: 300 }); // the 300 bad credits, coded 2
@@ -192,12 +196,7 @@ describe('hand-made files', () => {
   });
 
   it('handles a BOM, CRLF, quoted delimiters, doubled quotes, line breaks in quotes and a quoted number', async () => {
-    const text =
-      '\ufeffid,note,a,b,y\r\n' +
-      '1,"1,234",1,"3.5",0\r\n' +
-      '2,"she said ""no""",2, 4 ,1\r\n' +
-      '3,"two\r\nlines",3,5,0\r\n' +
-      ' 4 ,plain,4,6,1\r\n';
+    const text = '\ufeffid,note,a,b,y\r\n' + '1,"1,234",1,"3.5",0\r\n' + '2,"she said ""no""",2, 4 ,1\r\n' + '3,"two\r\nlines",3,5,0\r\n' + ' 4 ,plain,4,6,1\r\n';
     const data = await loadDataset(csv('bom.csv', text, { label_column: 'y' }));
     expect(data.ids).toEqual(['1', '2', '3', '4']);
     expect(Array.from(data.x)).toEqual([1, 3.5, 2, 4, 3, 5, 4, 6]);
@@ -257,7 +256,14 @@ describe('hand-made files', () => {
 
   it('drop and reject apply to non-numeric cells too', async () => {
     const text = 'id,a,b\n1,abc,2\n2,3,4\n3,5,NA\n';
-    const dropped = await loadDataset(csv('drop.csv', text, { features: [{ name: 'a', missing: 'drop' }, { name: 'b', missing: 'drop' }] }));
+    const dropped = await loadDataset(
+      csv('drop.csv', text, {
+        features: [
+          { name: 'a', missing: 'drop' },
+          { name: 'b', missing: 'drop' },
+        ],
+      }),
+    );
     expect(dropped.ids).toEqual(['2']);
     expect(dropped.report.rowsDropped).toEqual({ 'non_numeric:a': 1, 'missing:b': 1 });
     expect(formatLoadReport(dropped.report)).toContain('3 rows read, 1 kept, 2 dropped (non_numeric:a 1, missing:b 1)');
@@ -315,7 +321,10 @@ describe('hand-made files', () => {
   });
 
   it('an empty file and a header-only file are schema errors', async () => {
-    for (const [name, text] of [['empty.csv', ''], ['header.csv', 'id,a,b\r\n']] as const) {
+    for (const [name, text] of [
+      ['empty.csv', ''],
+      ['header.csv', 'id,a,b\r\n'],
+    ] as const) {
       const err = await loadError(csv(name, text));
       expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
       expect(err.message).toContain('no data rows');
@@ -399,7 +408,7 @@ describe('ids that are not UTF-8', () => {
 describe('german_credit/german_credit.csv: A-coded categories (type: category)', () => {
   const GERMAN = datasets('german_credit/german_credit.csv');
 
-  it('reads each level as its index into the dataset\'s levels, in order of first appearance; an empty cell is missing', async () => {
+  it("reads each level as its index into the dataset's levels, in order of first appearance; an empty cell is missing", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedcredit-cat-'));
     try {
       // The file has no id column: the row number serves, and a few Purpose cells are blanked.
@@ -413,7 +422,17 @@ describe('german_credit/german_credit.csv: A-coded categories (type: category)',
       });
       const file = join(dir, 'german.csv');
       writeFileSync(file, [['id', ...header].join(','), ...rows.map((r) => r.join(','))].join('\n'));
-      const data = await loadDataset(spec({ path: file, id_column: 'id', features: [{ name: 'Purpose', type: 'category' }, { name: 'Duration', type: 'integer' }, { name: 'Housing', type: 'category' }] }));
+      const data = await loadDataset(
+        spec({
+          path: file,
+          id_column: 'id',
+          features: [
+            { name: 'Purpose', type: 'category' },
+            { name: 'Duration', type: 'integer' },
+            { name: 'Housing', type: 'category' },
+          ],
+        }),
+      );
       expect([...data.levels!.Purpose!].sort()).toEqual(['A40', 'A41', 'A410', 'A42', 'A43', 'A44', 'A45', 'A46', 'A48', 'A49']);
       expect(data.levels!.Housing!.slice(0, 2)).toEqual(['A152', 'A153']); // first appearance: rows 1 and 4
       expect([...data.levels!.Housing!].sort()).toEqual(['A151', 'A152', 'A153']);

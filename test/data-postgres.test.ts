@@ -28,7 +28,17 @@ const GUEST = join(UCI, 'fate_default_credit_homo_guest.csv');
 let server: TestPostgres;
 
 function source(extra: Partial<PostgresSource>): PostgresSource {
-  return { kind: 'postgres', host: '127.0.0.1', port: server.port, database: DB, user: READER, password_env: 'FC_TEST_DB_PASSWORD', fetch_size: 1000, connect_timeout_s: 10, ...extra } as PostgresSource;
+  return {
+    kind: 'postgres',
+    host: '127.0.0.1',
+    port: server.port,
+    database: DB,
+    user: READER,
+    password_env: 'FC_TEST_DB_PASSWORD',
+    fetch_size: 1000,
+    connect_timeout_s: 10,
+    ...extra,
+  } as PostgresSource;
 }
 
 /** The UCI spec reading the database instead of the file. */
@@ -100,13 +110,31 @@ describe('a PostgreSQL table as a data source (real server)', () => {
 
   it('reads a consented query, refusing one that selects other columns, lacks one, writes, or hides a second statement', async () => {
     const query = 'SELECT id, y, x0, x1 FROM loans WHERE x0 > 0 ORDER BY row_no;';
-    const spec = pgSpec({ query, fetch_size: 100 }, { features: [{ name: 'x0', type: 'number', missing: 'impute' }, { name: 'x1', type: 'number', missing: 'impute' }] });
+    const spec = pgSpec(
+      { query, fetch_size: 100 },
+      {
+        features: [
+          { name: 'x0', type: 'number', missing: 'impute' },
+          { name: 'x1', type: 'number', missing: 'impute' },
+        ],
+      },
+    );
     const data = await loadSource(spec);
     const csv = await loadDataset(uciHomoSpec(GUEST), { columns: ['x0', 'x1'] });
     const expected = csv.ids.filter((_, r) => csv.x[r * 2]! > 0);
     expect(data.ids).toEqual(expected);
 
-    const extra = await loadError(pgSpec({ query: 'SELECT id, y, x0, x1, x2 FROM loans' }, { features: [{ name: 'x0', type: 'number', missing: 'impute' }, { name: 'x1', type: 'number', missing: 'impute' }] }));
+    const extra = await loadError(
+      pgSpec(
+        { query: 'SELECT id, y, x0, x1, x2 FROM loans' },
+        {
+          features: [
+            { name: 'x0', type: 'number', missing: 'impute' },
+            { name: 'x1', type: 'number', missing: 'impute' },
+          ],
+        },
+      ),
+    );
     expect(extra.code).toBe(ErrorCode.DATA_SCHEMA);
     expect(extra.message).toContain('"x2"');
     expect(extra.message).toContain('do not cover');
@@ -114,7 +142,17 @@ describe('a PostgreSQL table as a data source (real server)', () => {
     const withheld = await loadError(spec, ['x0']);
     expect(withheld.message).toContain('"x1"');
 
-    const lacking = await loadError(pgSpec({ query: 'SELECT id, y, x0 FROM loans' }, { features: [{ name: 'x0', type: 'number', missing: 'impute' }, { name: 'x1', type: 'number', missing: 'impute' }] }));
+    const lacking = await loadError(
+      pgSpec(
+        { query: 'SELECT id, y, x0 FROM loans' },
+        {
+          features: [
+            { name: 'x0', type: 'number', missing: 'impute' },
+            { name: 'x1', type: 'number', missing: 'impute' },
+          ],
+        },
+      ),
+    );
     expect(lacking.code).toBe(ErrorCode.DATA_SCHEMA);
     expect(lacking.message).toContain('returns no column "x1"');
 
@@ -136,7 +174,10 @@ describe('fedcredit synth --postgres (real server)', () => {
       const synth = await writeVerticalSynth(out, { seed: 5, bankRows: 600 });
       process.env.PGPASSWORD = 'admin-password';
       const url = `postgres://${ADMIN}@127.0.0.1:${server.port}/${DB}`;
-      const tables = await loadSynthIntoPostgres(url, synth.parties.map((p) => ({ party: p.party, file: join(out, p.spec.path), spec: p.spec })));
+      const tables = await loadSynthIntoPostgres(
+        url,
+        synth.parties.map((p) => ({ party: p.party, file: join(out, p.spec.path), spec: p.spec })),
+      );
       expect(tables.map((t) => t.table)).toEqual(['bank', 'tax_bureau', 'power_company', 'platform']);
       await server.sql(`GRANT SELECT ON tax_bureau TO ${READER}`, DB);
       const tax = synth.parties.find((p) => p.party === 'tax-bureau')!;
@@ -167,12 +208,17 @@ describe('PostgreSQL source errors name the cause and the fix (real server)', ()
   const dirtyFeatures = (policy: 'impute' | 'drop' | 'reject') => ({
     id_column: 'id',
     label_column: 'y',
-    features: [{ name: 'x0', type: 'number', missing: 'impute' }, { name: 'x1', type: 'number', missing: policy }],
+    features: [
+      { name: 'x0', type: 'number', missing: 'impute' },
+      { name: 'x1', type: 'number', missing: policy },
+    ],
     duplicate_ids: 'keep_first',
   });
 
   it('a text cell that is not a number, under reject: FC_DATA_REJECTED naming the row and column', async () => {
-    const err = await loadError(pgSpec({ table: 'dirty', order_by: ['opened'] }, { ...dirtyFeatures('impute'), features: [{ name: 'x0', type: 'number', missing: 'reject' }] } as Partial<DatasetSpec>));
+    const err = await loadError(
+      pgSpec({ table: 'dirty', order_by: ['opened'] }, { ...dirtyFeatures('impute'), features: [{ name: 'x0', type: 'number', missing: 'reject' }] } as Partial<DatasetSpec>),
+    );
     expect(err.code).toBe(ErrorCode.DATA_REJECTED);
     expect(err.message).toContain('row 2, column "x0": value that is not a valid number "abc"');
     expect(err.hint).toContain('clean the table');
@@ -186,7 +232,9 @@ describe('PostgreSQL source errors name the cause and the fix (real server)', ()
   });
 
   it('a boolean column reads as 0/1 for a binary feature, and is refused for a number feature', async () => {
-    const binary = await loadSource(pgSpec({ table: 'dirty', order_by: ['opened'] }, { ...dirtyFeatures('impute'), features: [{ name: 'flag', type: 'binary', missing: 'impute' }] } as Partial<DatasetSpec>));
+    const binary = await loadSource(
+      pgSpec({ table: 'dirty', order_by: ['opened'] }, { ...dirtyFeatures('impute'), features: [{ name: 'flag', type: 'binary', missing: 'impute' }] } as Partial<DatasetSpec>),
+    );
     expect(Array.from(binary.x)).toEqual([1, 0, NaN]);
     expect(binary.report.missingCells.flag).toBe(1);
     const err = await loadError(pgSpec({ table: 'dirty' }, { ...dirtyFeatures('impute'), features: [{ name: 'flag', type: 'number', missing: 'impute' }] } as Partial<DatasetSpec>));
@@ -253,7 +301,7 @@ describe('PostgreSQL source errors name the cause and the fix (real server)', ()
         const [result] = await server.sql(`SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE usename = '${READER}' AND query LIKE '%FROM "slow"%'`);
         terminated = result!.rows.some((r: { t: boolean }) => r.t);
       }
-      expect(terminated, 'the reader\'s backend was found and terminated').toBe(true);
+      expect(terminated, "the reader's backend was found and terminated").toBe(true);
       const err = (await loading) as FedcreditError;
       expect(err).toBeInstanceOf(FedcreditError);
       expect(err.code).toBe(ErrorCode.DATA_SOURCE);

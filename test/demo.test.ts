@@ -114,7 +114,10 @@ describe('fedcredit demo', () => {
     const quantileRounds = replay.jobs[0]!.rounds.filter((r) => r.purpose === 'quantiles').length;
     expect(quantileRounds).toBeGreaterThan(0);
     for (const bank of summary.participants as string[]) {
-      const lines = (await readFile(join(out, bank, 'egress.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+      const lines = (await readFile(join(out, bank, 'egress.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       const sent = lines.filter((l) => l.direction === 'sent');
       expect(sent.filter((l) => l.kind === 'contribution')).toHaveLength(1 + quantileRounds + 1 + 4 + 1); // moments + quantile search + histogram + 4 rounds + evaluation
       for (const l of sent) {

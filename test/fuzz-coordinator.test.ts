@@ -74,7 +74,11 @@ const codeName = (code: CallEnd['code']) => (typeof code === 'number' ? S[code] 
 
 function oversizeFrame(): Buffer {
   const block = Buffer.alloc(5 << 20, 7);
-  return messageFrame({ jobId: 'job-x', round: 1, contribution: { purpose: 'update', vector: { scheme: 'ckks', length: 1, blocks: [block], paramsFingerprint: Buffer.alloc(32), blockSha256: [sha(block)] } } });
+  return messageFrame({
+    jobId: 'job-x',
+    round: 1,
+    contribution: { purpose: 'update', vector: { scheme: 'ckks', length: 1, blocks: [block], paramsFingerprint: Buffer.alloc(32), blockSha256: [sha(block)] } },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -120,7 +124,13 @@ function badChunks(rng: Rng, id: string): { name: string; frames: Buffer[]; half
     case 9: {
       // A complete transfer with the right digest whose payload is not a ParticipantMessage.
       const payload = Buffer.concat([fBytes(1, Buffer.from('job')), tag(2, 7), data]);
-      return { name: 'undecodable-payload', frames: [chunkFrame({ transferId: id, index: 0, count: 2, data: payload.subarray(0, 10) }), chunkFrame({ transferId: id, index: 1, count: 2, data: payload.subarray(10), sha256: sha(payload) })] };
+      return {
+        name: 'undecodable-payload',
+        frames: [
+          chunkFrame({ transferId: id, index: 0, count: 2, data: payload.subarray(0, 10) }),
+          chunkFrame({ transferId: id, index: 1, count: 2, data: payload.subarray(10), sha256: sha(payload) }),
+        ],
+      };
     }
     default:
       return { name: 'cut-by-half-close', frames: [good[0]!, good[1]!], halfClose: true };
@@ -157,11 +167,21 @@ function oneshotScenario(rng: Rng, w: number, n: number, ctx: Ctx): Scenario {
       return { category: 'misuse/message-before-hello', frames: [messageFrame(participantMessage(rng, kind, rng.pick(jobIds), rng.int(8)))], expect: [S.FAILED_PRECONDITION], after: 'none' };
     }
     case 1:
-      return { category: 'misuse/hello-claims-connected-org', frames: [messageFrame({ jobId: '', round: 0, hello: hello(rng.pick(['bank-a', 'bank-b'])) })], expect: [S.ALREADY_EXISTS], after: 'none' };
+      return {
+        category: 'misuse/hello-claims-connected-org',
+        frames: [messageFrame({ jobId: '', round: 0, hello: hello(rng.pick(['bank-a', 'bank-b'])) })],
+        expect: [S.ALREADY_EXISTS],
+        after: 'none',
+      };
     case 2:
       return { category: 'misuse/hello-without-organisation', frames: [messageFrame({ jobId: '', round: 0, hello: hello('') })], expect: [S.INVALID_ARGUMENT], after: 'none' };
     case 3:
-      return { category: 'misuse/hello-other-protocol', frames: [messageFrame({ jobId: '', round: 0, hello: hello(fresh, rng.pick([0, 2, 0xffffffff])) })], expect: [S.FAILED_PRECONDITION], after: 'none' };
+      return {
+        category: 'misuse/hello-other-protocol',
+        frames: [messageFrame({ jobId: '', round: 0, hello: hello(fresh, rng.pick([0, 2, 0xffffffff])) })],
+        expect: [S.FAILED_PRECONDITION],
+        after: 'none',
+      };
     case 4:
       // Our own cancel: the client reports CANCELLED; what matters is that the coordinator survives the race.
       return { category: 'misuse/hello-then-cancel', frames: [helloFresh], expect: [S.CANCELLED], after: 'cancel' };
@@ -169,7 +189,13 @@ function oneshotScenario(rng: Rng, w: number, n: number, ctx: Ctx): Scenario {
       // Races the Welcome against the end of the stream.
       return { category: 'misuse/hello-then-half-close', frames: [helloFresh], expect: [S.OK], after: 'half-close', replies: ['welcome'] };
     case 5:
-      return { category: 'misuse/second-hello-claims-bank-a', frames: [helloFresh, messageFrame({ jobId: '', round: 0, hello: hello('bank-a') })], expect: [S.OK], after: 'half-close', replies: ['welcome', 'error'] };
+      return {
+        category: 'misuse/second-hello-claims-bank-a',
+        frames: [helloFresh, messageFrame({ jobId: '', round: 0, hello: hello('bank-a') })],
+        expect: [S.OK],
+        after: 'half-close',
+        replies: ['welcome', 'error'],
+      };
     case 6: {
       const chunked = chunkedFrames(participantMessage(rng, rng.pick(['contribution', 'keysPublished'] as const), ctx.jobId, 1), 2 + rng.int(3), `t${w}-${n}`);
       return { category: 'misuse/chunked-message-before-hello', frames: chunked, expect: [S.FAILED_PRECONDITION], after: 'none' };
@@ -201,7 +227,8 @@ async function oneshotWorker(w: number, client: RawCoordinatorClient, ctx: Ctx):
     if (sc.expect === 'oracle') {
       const { expect: want, why } = firstFrameExpectation(sc.frames[0]!, isConnectedOrg);
       if (want === 'refuse' && !isRefusal(end.code)) ctx.tally.violation(`${where}: ${why} input ended ${codeName(end.code)} (${end.details})`);
-      if (want === 'accept' && (end.code !== S.OK || !s.replies.some((m) => m.body === 'welcome'))) ctx.tally.violation(`${where}: a valid Hello then half-close ended ${codeName(end.code)} (${end.details})`);
+      if (want === 'accept' && (end.code !== S.OK || !s.replies.some((m) => m.body === 'welcome')))
+        ctx.tally.violation(`${where}: a valid Hello then half-close ended ${codeName(end.code)} (${end.details})`);
     } else if (!sc.expect.includes(end.code as grpc.status)) {
       ctx.tally.violation(`${where}: ended ${codeName(end.code)} (${end.details}), expected ${sc.expect.map((c) => S[c]).join('/')}`);
     }
@@ -356,8 +383,7 @@ async function unaryWorker(w: number, client: RawCoordinatorClient, ctx: Ctx, st
       const ok = jobSpecIsValid(decoded.specYaml ?? '');
       if (ok ? end.code !== S.OK : end.code !== S.INVALID_ARGUMENT) ctx.tally.violation(`${where}: a ${ok ? 'valid' : 'invalid'} spec ended ${codeName(end.code)} (${end.details.slice(0, 200)})`);
     } else if (decoded.jobId === ctx.jobId) {
-      const okCodes =
-        method === 'getJob' ? [S.OK] : method === 'watchJob' ? [S.OK, S.DEADLINE_EXCEEDED] : state.jobDone() ? [S.OK, S.FAILED_PRECONDITION] : [S.FAILED_PRECONDITION, S.OK];
+      const okCodes = method === 'getJob' ? [S.OK] : method === 'watchJob' ? [S.OK, S.DEADLINE_EXCEEDED] : state.jobDone() ? [S.OK, S.FAILED_PRECONDITION] : [S.FAILED_PRECONDITION, S.OK];
       if (!okCodes.includes(end.code as grpc.status)) ctx.tally.violation(`${where}: a request for the running job ended ${codeName(end.code)} (${end.details})`);
     } else if (end.code !== S.NOT_FOUND) {
       ctx.tally.violation(`${where}: a request for unknown job ${JSON.stringify(decoded.jobId?.slice(0, 40))} ended ${codeName(end.code)} (${end.details})`);
@@ -371,13 +397,15 @@ describe('hostile input never takes the coordinator down', () => {
   let fed: TestFederation;
 
   beforeAll(async () => {
-    fed = await TestFederation.start([
-      { name: 'bank-a', data: uciHomoSpec(guest) },
-      { name: 'bank-b', data: uciHomoSpec(host1) },
-    ],
-    // Insecure on purpose: the barrage needs thousands of self-declared identities to reach the message layer.
-    // With mutual TLS a stranger never gets past the handshake (test/mtls.test.ts shows the refusals).
-    { insecure: true });
+    fed = await TestFederation.start(
+      [
+        { name: 'bank-a', data: uciHomoSpec(guest) },
+        { name: 'bank-b', data: uciHomoSpec(host1) },
+      ],
+      // Insecure on purpose: the barrage needs thousands of self-declared identities to reach the message layer.
+      // With mutual TLS a stranger never gets past the handshake (test/mtls.test.ts shows the refusals).
+      { insecure: true },
+    );
   });
   afterAll(async () => {
     await fed?.stop();
@@ -422,8 +450,7 @@ describe('hostile input never takes the coordinator down', () => {
       jobId,
       tally,
       oversize: { connect: 6, unary: 2 },
-      stop: () =>
-        (tally.messages >= TARGET && jobEnded > 0 && Date.now() - barrageStart >= BARRAGE_MIN_MS) || Date.now() - barrageStart > BARRAGE_CAP_MS || exit !== undefined,
+      stop: () => (tally.messages >= TARGET && jobEnded > 0 && Date.now() - barrageStart >= BARRAGE_MIN_MS) || Date.now() - barrageStart > BARRAGE_CAP_MS || exit !== undefined,
     };
     let rssPeak = rssStart;
     const sampler = setInterval(() => {

@@ -53,11 +53,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Every module URL a fresh Node process resolves when it imports `file` (relative to the repository root). */
 function modulesLoadedBy(file: string): string[] {
   const url = pathToFileURL(join(root, file)).href;
-  const run = spawnSync(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', pathToFileURL(hook).href, '--input-type=module', '-e', `await import(${JSON.stringify(url)});`], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const run = spawnSync(
+    process.execPath,
+    ['--experimental-transform-types', '--no-warnings', '--import', pathToFileURL(hook).href, '--input-type=module', '-e', `await import(${JSON.stringify(url)});`],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   expect(run.status, `importing ${file} failed: ${run.stderr}`).toBe(0);
   const line = run.stdout.split('\n').find((l) => l.startsWith('MODULES '));
   expect(line, `no module trace from ${file}: ${run.stdout}${run.stderr}`).toBeDefined();
@@ -76,7 +80,10 @@ describe('no WASM where only layouts are needed', () => {
   for (const file of ['src/vertical/cipher.ts', 'src/he/packing.ts', 'src/he/params.ts', 'src/fl/vector-codec.ts', 'src/config/schemas.ts']) {
     it(`importing ${file} (the plaintext twin, packing, parameters, the vector codec, configuration) loads no node-seal`, () => {
       const modules = modulesLoadedBy(file);
-      expect(modules.some((u) => u.endsWith(`/${file}`)), 'the trace names the module itself').toBe(true);
+      expect(
+        modules.some((u) => u.endsWith(`/${file}`)),
+        'the trace names the module itself',
+      ).toBe(true);
       expect(modules.filter(isSeal)).toEqual([]);
     });
   }

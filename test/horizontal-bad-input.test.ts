@@ -28,7 +28,6 @@ const guest = join(UCI, 'fate_default_credit_homo_guest.csv');
 const host1 = join(UCI, 'fate_default_credit_homo_host_1.csv');
 const host2 = join(UCI, 'fate_default_credit_homo_host_2.csv');
 
-
 describe('a config with a missing or wrong field', () => {
   it('names the file, the field and how to fix it, and exits with status 2', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fedcredit-cfg-'));
@@ -143,7 +142,8 @@ describe('bad input during a federation (real coordinator, two honest participan
     call.on('error', () => undefined);
     const big = new Uint8Array(2 * 1024 * 1024).fill(7); // 2 MiB: sent as two 1 MiB chunks
     const vector = { scheme: 'ckks' as const, length: 1, blocks: [big], paramsFingerprint: new Uint8Array(32), blockSha256: [sha256(big)] };
-    for (const frame of encodeFrames('ParticipantMessage', { jobId: 'x', round: 1, nonce: new Uint8Array(16), body: 'contribution', contribution: { purpose: 'update', vector } } as ParticipantMessage).frames) {
+    for (const frame of encodeFrames('ParticipantMessage', { jobId: 'x', round: 1, nonce: new Uint8Array(16), body: 'contribution', contribution: { purpose: 'update', vector } } as ParticipantMessage)
+      .frames) {
       call.write(frame);
     }
     const result = await status;

@@ -177,7 +177,10 @@ describe('horizontal special values on Give Me Some Credit (96 and 98 in the del
   let labels: number[] = [];
 
   beforeAll(async () => {
-    const lines = readFileSync(GMSC, 'utf8').split(/\r?\n/).filter((l) => l !== '').slice(1);
+    const lines = readFileSync(GMSC, 'utf8')
+      .split(/\r?\n/)
+      .filter((l) => l !== '')
+      .slice(1);
     const cells = lines.map((l) => l.split(','));
     values = cells.map((c) => Number(c[4]));
     labels = cells.map((c) => Number(c[1]));
@@ -185,7 +188,17 @@ describe('horizontal special values on Give Me Some Credit (96 and 98 in the del
       const file = join(dir, `p${p}.csv`);
       const mine = cells.map((_, i) => i).filter((i) => i % 3 === p);
       writeFileSync(file, [`id,y,${feature}`, ...mine.map((i) => `e${i},${labels[i]},${values[i]}`)].join('\n') + '\n');
-      parties.push({ data: await loadDataset({ path: file, delimiter: ',', id_column: 'id', label_column: 'y', features: [{ name: feature, type: 'number', missing: 'impute' }], duplicate_ids: 'reject', missing_values: [''] }) });
+      parties.push({
+        data: await loadDataset({
+          path: file,
+          delimiter: ',',
+          id_column: 'id',
+          label_column: 'y',
+          features: [{ name: feature, type: 'number', missing: 'impute' }],
+          duplicate_ids: 'reject',
+          missing_values: [''],
+        }),
+      });
     }
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -219,7 +232,9 @@ describe('bad binning options on a horizontal category', () => {
       expect(r.success).toBe(false);
       return r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n');
     };
-    expect(issue({ Purpose: { type: 'category', levels: ['A40'], monotonic: 'ascending' } })).toMatch(/features\.Purpose\.monotonic: Purpose is a category.*remove binning\.features\.Purpose\.monotonic/);
+    expect(issue({ Purpose: { type: 'category', levels: ['A40'], monotonic: 'ascending' } })).toMatch(
+      /features\.Purpose\.monotonic: Purpose is a category.*remove binning\.features\.Purpose\.monotonic/,
+    );
     expect(issue({ Purpose: { type: 'category', levels: ['A40'], special_values: [98] } })).toMatch(/features\.Purpose\.special_values: .*remove binning\.features\.Purpose\.special_values/);
     expect(issue({ Purpose: { levels: ['A40'] } })).toMatch(/levels apply to categories only: declare binning\.features\.Purpose\.type: category/);
     expect(issue({ Purpose: { type: 'category', levels: ['A40', 'A40'] } })).toMatch(/level "A40" is listed twice/);

@@ -63,7 +63,10 @@ describe('a horizontal scorecard job with categorical features (German credit, t
   const entry = (kind: string) => readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === kind && e.entry.jobId === jobId)?.body as Record<string, any>;
 
   beforeAll(async () => {
-    write(held, indexed.filter(({ i }) => i % 10 === 9));
+    write(
+      held,
+      indexed.filter(({ i }) => i % 10 === 9),
+    );
     const parts = NAMES.map((_, p) => {
       const rows = indexed.filter(({ i }) => i % 10 !== 9 && i % 3 === p);
       if (p === 1) rows.reverse();
@@ -107,7 +110,7 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     expect(checking.totals.reduce((a: number, b: number) => a + b, 0)).toBe(trainRows);
   });
 
-  it('the federated statistics count a category\'s rows but give it no mean or sd (its cells are levels, not amounts)', () => {
+  it("the federated statistics count a category's rows but give it no mean or sd (its cells are levels, not amounts)", () => {
     const stats = entry('statistics_completed').features as { feature: string; count: number; mean: number | null; sd: number | null }[];
     for (const s of stats) {
       expect(s.count, s.feature).toBeGreaterThan(600);

@@ -105,11 +105,20 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
       expect(Math.abs(binning.iv[j]!.iv - central.iv), b.feature).toBeLessThan(1e-6);
       expect(b.totals).toEqual(counts.totals);
       expect(b.events).toEqual(counts.events);
-      expect(b.woe.every((w, k) => Math.abs(w - central.woe[k]!) < 1e-9), `${b.feature} WOE`).toBe(true);
+      expect(
+        b.woe.every((w, k) => Math.abs(w - central.woe[k]!) < 1e-9),
+        `${b.feature} WOE`,
+      ).toBe(true);
       expect(binning.iv[j]!.selected).toBe(central.iv >= 0.02);
     });
     const ivOf = Object.fromEntries(binning.iv.map((r) => [r.feature, r.iv]));
-    console.log(`IV: ${Object.entries(ivOf).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([f, v]) => `${f} ${v.toFixed(3)}`).join(', ')}; ${binning.iv.filter((r) => r.selected).length} of ${dim} selected`);
+    console.log(
+      `IV: ${Object.entries(ivOf)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 5)
+        .map(([f, v]) => `${f} ${v.toFixed(3)}`)
+        .join(', ')}; ${binning.iv.filter((r) => r.selected).length} of ${dim} selected`,
+    );
     // Repayment status is among these columns: the strongest credit predictor is strong here too.
     expect(Math.max(...Object.values(ivOf))).toBeGreaterThan(0.5);
     // The published model reads exactly the selected features, as WOE.
@@ -128,7 +137,10 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     };
     const fit = fitLogistic(woeRows(train), train.y, bins.length);
     const xt = woeRows(test);
-    const centralAuc = auc(test.y, Array.from({ length: test.y.length }, (_, r) => fit.score(xt.subarray(r * bins.length, (r + 1) * bins.length))));
+    const centralAuc = auc(
+      test.y,
+      Array.from({ length: test.y.length }, (_, r) => fit.score(xt.subarray(r * bins.length, (r + 1) * bins.length))),
+    );
     const federatedAuc = auc(test.y, model.scoreColumns(test.x, UCI_FEATURES));
     console.log(`test AUC: federated WOE-LR ${federatedAuc.toFixed(4)}, central WOE-LR ${centralAuc.toFixed(4)} (${bins.length} features)`);
     expect(Math.abs(federatedAuc - centralAuc)).toBeLessThan(0.01);
@@ -246,7 +258,9 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     expect(notArtifact.stderr).toMatch(/FC_NOT_FOUND: .* is not a horizontal model artifact: it has no fedcredit\.json\n {2}fix: .*fedcredit job model/);
     const vertical = join(fed.dir, 'vertical-model');
     await writeArtifact(vertical, { 'manifest.json': Buffer.from('{}') });
-    expect((await cli(['report', '--model', vertical, '--out', out])).stderr).toMatch(/holds a vertical model's manifest, not a horizontal model artifact\n {2}fix: .*fedcredit report <job-id> --config <guest\.yaml>/);
+    expect((await cli(['report', '--model', vertical, '--out', out])).stderr).toMatch(
+      /holds a vertical model's manifest, not a horizontal model artifact\n {2}fix: .*fedcredit report <job-id> --config <guest\.yaml>/,
+    );
     // An artifact without the PD cells (written by an older version) is refused with the fix, not drawn wrong.
     const old = join(fed.dir, 'old-model');
     await writeArtifact(old, files);
@@ -291,7 +305,17 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     const dropped = model.features[0]!;
     const lines = (await readFile(testFile, 'utf8')).split('\n');
     const at = lines[0]!.split(',').indexOf(dropped);
-    await writeFile(partial, lines.map((l) => l.split(',').filter((_, j) => j !== at).join(',')).join('\n'));
+    await writeFile(
+      partial,
+      lines
+        .map((l) =>
+          l
+            .split(',')
+            .filter((_, j) => j !== at)
+            .join(','),
+        )
+        .join('\n'),
+    );
     const refused = await cli(['score', '--model', dir, '--data', partial]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/FC_DATA_SCHEMA/);
@@ -308,7 +332,10 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     const { tf } = await loadTf();
     const plain = await modelFromFiles(tf, await run.client.downloadModel(run.jobId));
     run.client.close();
-    const binning = readLedger(ledgerDir).entries.find((e) => e.entry.kind === 'binning_completed' && e.entry.jobId === run.jobId)!.body as { iv: { feature: string; iv: number; selected: boolean }[]; bins: { edges: number[] }[] };
+    const binning = readLedger(ledgerDir).entries.find((e) => e.entry.kind === 'binning_completed' && e.entry.jobId === run.jobId)!.body as {
+      iv: { feature: string; iv: number; selected: boolean }[];
+      bins: { edges: number[] }[];
+    };
     binning.bins.forEach((b, j) => {
       expect(b.edges.length).toBeLessThanOrEqual(9);
       expect(Math.abs(binning.iv[j]!.iv - woeIv(binCounts(column(train.x, UCI_FEATURES.length, j), train.y, b.edges)).iv)).toBeLessThan(1e-6);

@@ -46,7 +46,15 @@ describe('horizontal scorecard job on Give Me Some Credit (three banks, default 
     federatedAuc = auc(holdout.y!, model.scoreColumns(holdout.x, holdout.features));
     banks = await Promise.all(split.banks.map((s) => loadDataset(s)));
     const spec = HorizontalJobSpec.parse(job);
-    trains = banks.map((b) => splitRows(b, b.features.map((_, i) => i), spec.training.validation_fraction, spec.training.seed).train);
+    trains = banks.map(
+      (b) =>
+        splitRows(
+          b,
+          b.features.map((_, i) => i),
+          spec.training.validation_fraction,
+          spec.training.seed,
+        ).train,
+    );
   });
   afterAll(async () => {
     await fed?.stop();
@@ -59,7 +67,10 @@ describe('horizontal scorecard job on Give Me Some Credit (three banks, default 
     const dim = features.length;
     for (const name of ['RevolvingUtilizationOfUnsecuredLines', 'DebtRatio']) {
       const j = features.indexOf(name);
-      const central = monotoneBins(Float64Array.from({ length: pooled.y.length }, (_, r) => pooled.x[r * dim + j]!), pooled.y).iv;
+      const central = monotoneBins(
+        Float64Array.from({ length: pooled.y.length }, (_, r) => pooled.x[r * dim + j]!),
+        pooled.y,
+      ).iv;
       const row = binning.iv.find((r) => r.feature === name)!;
       console.log(`${name}: federated IV ${row.iv.toFixed(3)}, central ${central.toFixed(3)}`);
       expect(row.selected, name).toBe(true);

@@ -19,8 +19,7 @@ const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 /** Rows of each owner's file in its slice: enough for a model with an AUC, few enough for seconds. */
 const SLICE_ROWS = 2000;
 /** Three rounds, and no winsorising (so no quantile search): the slices' job takes seconds. */
-const job = (overrides: Parameters<typeof horizontalJob>[0] = {}) =>
-  horizontalJob({ participants: NAMES, ...overrides, training: { rounds: 3, winsorize: 0, ...overrides.training } });
+const job = (overrides: Parameters<typeof horizontalJob>[0] = {}) => horizontalJob({ participants: NAMES, ...overrides, training: { rounds: 3, winsorize: 0, ...overrides.training } });
 
 const progressOf = (run: MemoryRun) => run.events.filter((e) => e.progress).map((e) => e.progress!);
 
@@ -100,7 +99,9 @@ describe('a horizontal job in one process (in-memory port, real CKKS) on UCI sli
       expect(rounds.map((r) => r.participants)).toEqual([NAMES, ['bank-a', 'bank-c'], ['bank-a', 'bank-c']]);
       expect(rounds[1]!.dropped).toEqual(['bank-b (stream closed)']);
       expect(rounds[2]!.dropped).toEqual(['bank-b (not connected)']);
-      const rejected = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === run.jobId && e.entry.kind === 'update_rejected').map((e) => e.body);
+      const rejected = readLedger(fed.ledgerDir)
+        .entries.filter((e) => e.entry.jobId === run.jobId && e.entry.kind === 'update_rejected')
+        .map((e) => e.body);
       expect(rejected).toEqual([{ round: 2, purpose: 'update', participant: 'bank-b', reason: 'stream closed' }]);
       expect((await replayLedger(fed.ledgerDir, { jobId: run.jobId })).ok).toBe(true);
     } finally {
@@ -121,7 +122,9 @@ describe('a horizontal job in one process (in-memory port, real CKKS) on UCI sli
       expect(run.state).toBe('failed');
       expect(run.message).toMatch(/^FC_JOB_FAILED: round 1: bank-c decrypted a different aggregate than bank-a\n/);
       // The moments sum was opened; round 1's disputed aggregate never is.
-      const opened = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === run.jobId && e.entry.kind === 'aggregate_opened').map((e) => (e.body as { round: number }).round);
+      const opened = readLedger(fed.ledgerDir)
+        .entries.filter((e) => e.entry.jobId === run.jobId && e.entry.kind === 'aggregate_opened')
+        .map((e) => (e.body as { round: number }).round);
       expect(opened).toEqual([0]);
     } finally {
       fed.participant('bank-c').tamper = undefined;

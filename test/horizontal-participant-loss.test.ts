@@ -116,11 +116,18 @@ describe('a participant killed mid-job (kill -9)', () => {
     expect(back, 'bank-c never rejoined').toBeGreaterThan(0); // ...and came back before the end
     console.log(`bank-c dropped at round ${rounds[missing]!.round}, back at round ${rounds[missing + back]!.round} of 40`);
     // Its own record survived the crash and goes on: receipts and egress lines from before and after.
-    const egress = readFileSync(join(stateDir, 'egress.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const egress = readFileSync(join(stateDir, 'egress.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const contributions = egress.filter((l) => l.job === jobId && l.kind === 'contribution').map((l) => l.round);
     expect(contributions).toContain(1);
     expect(contributions).toContain(40);
-    expect(readFileSync(join(stateDir, 'receipts', `${jobId}.receipts`), 'utf8').trim().split('\n').length).toBeGreaterThan(3);
+    expect(
+      readFileSync(join(stateDir, 'receipts', `${jobId}.receipts`), 'utf8')
+        .trim()
+        .split('\n').length,
+    ).toBeGreaterThan(3);
     // The jobs are over: their secret keys are gone from disk, including the first test's job, which ended while
     // bank-c was dead (the coordinator tells a returning participant which of its jobs ended meanwhile).
     await new Promise((r) => setTimeout(r, 300));

@@ -35,9 +35,11 @@ describe('job-scoped access to jobs, models and the ledger', () => {
     await fed?.stop();
   });
 
-  it('another bank\'s submitter can neither see the job\'s status, follow it, nor download its model', async () => {
+  it("another bank's submitter can neither see the job's status, follow it, nor download its model", async () => {
     const other = await client('other-bank', 'submitter');
-    const refusal = new RegExp(`other-bank \\(certificate role submitter\\) may not read job ${jobId}: a job is read by the organisation that submitted it, the organisations taking part in it, and auditors`);
+    const refusal = new RegExp(
+      `other-bank \\(certificate role submitter\\) may not read job ${jobId}: a job is read by the organisation that submitted it, the organisations taking part in it, and auditors`,
+    );
     await expect(other.getJob(jobId)).rejects.toThrow(refusal);
     await expect(other.watchJob(jobId, () => undefined)).rejects.toThrow(refusal);
     await expect(other.downloadModel(jobId)).rejects.toThrow(refusal);
@@ -63,9 +65,19 @@ describe('job-scoped access to jobs, models and the ledger', () => {
     expect((await auditor.readLedger(mkdtempSync(join(tmpdir(), 'fedcredit-ledger-')))).length).toBeGreaterThan(0);
   });
 
-  it('a bank cannot score enterprises with another bank\'s model', async () => {
+  it("a bank cannot score enterprises with another bank's model", async () => {
     const other = await client('other-bank', 'submitter');
-    const scoring = { name: 'borrowed-model', kind: 'vertical-score', purpose: 'test: scoring with a model of another bank', model_job: jobId, guest: 'bank-a', hosts: ['bank-b'], ids_file: 'ids.csv' };
-    await expect(other.submitJob(stringify(scoring), 'other-bank')).rejects.toThrow(new RegExp(`other-bank may not score with job ${jobId}'s model: a model is used only by the organisation that submitted its job or its guest \\(bank-a\\)`));
+    const scoring = {
+      name: 'borrowed-model',
+      kind: 'vertical-score',
+      purpose: 'test: scoring with a model of another bank',
+      model_job: jobId,
+      guest: 'bank-a',
+      hosts: ['bank-b'],
+      ids_file: 'ids.csv',
+    };
+    await expect(other.submitJob(stringify(scoring), 'other-bank')).rejects.toThrow(
+      new RegExp(`other-bank may not score with job ${jobId}'s model: a model is used only by the organisation that submitted its job or its guest \\(bank-a\\)`),
+    );
   });
 });

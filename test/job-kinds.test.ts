@@ -50,7 +50,7 @@ describe('job-kind registry', () => {
     expect(coordinatorKind('constructor')).toBeUndefined();
   });
 
-  it('names each job\'s parties (a vertical job\'s guest first) and the consent entry that admits it', () => {
+  it("names each job's parties (a vertical job's guest first) and the consent entry that admits it", () => {
     expect(kindOf(horizontalFile()).parties(horizontalFile())).toEqual(['bank-a', 'bank-b']);
     expect(kindOf(verticalFile()).parties(verticalFile())).toEqual(['bank', 'tax', 'power']);
     expect(kindOf(scoreFile()).parties(scoreFile())).toEqual(['bank', 'tax']);
@@ -58,7 +58,7 @@ describe('job-kind registry', () => {
     expect([horizontalFile(), verticalFile(), scoreFile()].map((f) => kindOf(f).consentKind)).toEqual(['horizontal', 'vertical-lr', 'vertical-lr']);
   });
 
-  it('reads a finished job\'s planned rounds or epochs from its recorded job file', () => {
+  it("reads a finished job's planned rounds or epochs from its recorded job file", () => {
     expect(jobKind('horizontal')!.finished.plannedUnits({ training: { rounds: 7 } })).toBe(7);
     expect(jobKind('vertical-lr')!.finished.plannedUnits({ training: { epochs: 12 } })).toBe(12);
     expect(jobKind('vertical-score')!.finished).toMatchObject({ producesModel: false });
@@ -92,12 +92,15 @@ describe('consent rules per kind', () => {
     const declaring = (levels: string[]) => horizontalFile({ binning: { features: { sector: { type: 'category', levels } } } });
     expect(refusal(declaring(['retail']), owner({ undeclaredLevels: (_f, levels) => heard.push(levels) }))).toEqual([
       'binning.features.sector.levels',
-      '1 level of sector in this participant\'s data is not in binning.features.sector.levels (named in this participant\'s log only); add it to the job\'s list, or correct the data',
+      "1 level of sector in this participant's data is not in binning.features.sector.levels (named in this participant's log only); add it to the job's list, or correct the data",
     ]);
     expect(heard).toEqual([['farming']]);
     expect(refusal(declaring(['retail', 'farming', 'mining']))).toBeUndefined();
     expect(refusal(horizontalFile({ features: ['x1'], binning: { features: { x1: { special_values: [-1] } } } }))).toBeUndefined();
-    expect(refusal(horizontalFile({ features: ['x1'] }), owner({ consent: { min_rows: 5000 } }))).toEqual(['consent.min_rows', 'the job would use 1000 rows of this data owner; consent.min_rows is 5000']);
+    expect(refusal(horizontalFile({ features: ['x1'] }), owner({ consent: { min_rows: 5000 } }))).toEqual([
+      'consent.min_rows',
+      'the job would use 1000 rows of this data owner; consent.min_rows is 5000',
+    ]);
     // A vertical job checks min_rows on the aligned enterprises, after the PSI, not here.
     expect(refusal(verticalFile({ features: { bank: ['x1'] } }), owner({ consent: { min_rows: 5000 } }))).toBeUndefined();
     // A vertical job reads a category through the WOE of its levels: it needs binning.
@@ -112,7 +115,7 @@ describe('consent rules per kind', () => {
     expect(refusal(verticalFile({ features: { bank: ['x1'] }, fairness: { party: 'bank', column: 'region' } }))).toBeUndefined();
   });
 
-  it('lists the owner\'s columns a job uses, and checks no rule for scoring (consent.scoring bounds it)', () => {
+  it("lists the owner's columns a job uses, and checks no rule for scoring (consent.scoring bounds it)", () => {
     const o = owner();
     expect(kindOf(horizontalFile()).policy!.columns(horizontalFile(), o)).toEqual(['x1', 'x2', 'sector']);
     expect(kindOf(verticalFile({ features: { bank: ['x2'] } })).policy!.columns(verticalFile({ features: { bank: ['x2'] } }), o)).toEqual(['x2']);

@@ -24,7 +24,7 @@ import type { EphemeralFederation } from '../src/federation/ephemeral.js';
 
 const mtls = (t: Transport) => t as Extract<Transport, { kind: 'mtls' }>;
 
-describe('key bindings: a key signed by its owner\'s certificate for one job', () => {
+describe("key bindings: a key signed by its owner's certificate for one job", () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedcredit-binding-'));
   let bank: Transport;
   let bureau: Transport;
@@ -48,14 +48,16 @@ describe('key bindings: a key signed by its owner\'s certificate for one job', (
   const sign = (t: Transport, s = statement()) => signBinding({ certificate: mtls(t).cert, key: mtls(t).key }, s);
   const trust = () => ({ ca: mtls(bank).ca });
 
-  it('verifies the owner\'s signature over the job, the spec, the owner and the key', () => {
+  it("verifies the owner's signature over the job, the spec, the owner and the key", () => {
     expect(() => verifyBinding(sign(bureau), statement(), trust())).not.toThrow();
   });
 
   it('refuses, naming the party and the check: another key, job, spec or purpose; no signature', () => {
     const binding = sign(bureau);
     const swapped = generateBoxKeyPair().publicKey;
-    expect(() => verifyBinding(binding, statement({ key: swapped }), trust())).toThrow(/tax-bureau's per-job box key in job job-1 is not bound to tax-bureau's certificate: the signature does not match/);
+    expect(() => verifyBinding(binding, statement({ key: swapped }), trust())).toThrow(
+      /tax-bureau's per-job box key in job job-1 is not bound to tax-bureau's certificate: the signature does not match/,
+    );
     expect(() => verifyBinding(binding, statement({ jobId: 'job-2' }), trust())).toThrow(/FC_KEY_BINDING|signature does not match/);
     expect(() => verifyBinding(binding, statement({ specSha256: specDigest(spec.replace('tax-bureau', 'platform')) }), trust())).toThrow(/signature does not match/);
     expect(() => verifyBinding(binding, statement({ purpose: 'ckks-public-key' }), trust())).toThrow(/signature does not match/);
@@ -71,7 +73,7 @@ describe('key bindings: a key signed by its owner\'s certificate for one job', (
     expect(() => verifyBinding(sign(bureau), statement(), withCrl.trust)).toThrow(/certificate is refused \(revoked/);
   });
 
-  it('an authenticated box opens only with its sender\'s key; an unauthenticated one is refused where a sender is expected', () => {
+  it("an authenticated box opens only with its sender's key; an unauthenticated one is refused where a sender is expected", () => {
     const alice = generateBoxKeyPair();
     const bob = generateBoxKeyPair();
     const mallory = generateBoxKeyPair();
@@ -174,13 +176,23 @@ describe('a coordinator that swaps keys is caught before anything is sealed to i
     const forgedKey = Uint8Array.from(keys.ckksPublicKey);
     forgedKey[forgedKey.length - 1]! ^= 1;
     const boxB = keys.sealedSecretKeys.find((k) => k.recipient === 'bank-b')!.sealed;
-    await rogue.send('bank-b', { jobId, round: 0, body: 'keyDelivery', keyDelivery: { ckksPublicKey: forgedKey, sealedSecretKey: boxB, paramsFingerprint: keys.paramsFingerprint, lead: accepted.get('bank-a')!, publicKeyBinding: keys.publicKeyBinding } });
+    await rogue.send('bank-b', {
+      jobId,
+      round: 0,
+      body: 'keyDelivery',
+      keyDelivery: { ckksPublicKey: forgedKey, sealedSecretKey: boxB, paramsFingerprint: keys.paramsFingerprint, lead: accepted.get('bank-a')!, publicKeyBinding: keys.publicKeyBinding },
+    });
     const refusedKey = errorOf(await rogue.waitFor('bank-b', (x) => x.jobId === jobId && x.body === 'error'));
     expect(refusedKey?.code).toBe('FC_KEY_BINDING');
     expect(refusedKey?.message).toMatch(/bank-a's CKKS public key in job job-swapped-horizontal is not bound to bank-a's certificate/);
     // A secret key the double sealed itself (claiming to be the lead) does not open.
     const fakeBox = seal(new Uint8Array(64), accepted.get('bank-c')!.boxPublicKey, `${jobId}|bank-c`, double);
-    await rogue.send('bank-c', { jobId, round: 0, body: 'keyDelivery', keyDelivery: { ckksPublicKey: keys.ckksPublicKey, sealedSecretKey: fakeBox, paramsFingerprint: keys.paramsFingerprint, lead: accepted.get('bank-a')!, publicKeyBinding: keys.publicKeyBinding } });
+    await rogue.send('bank-c', {
+      jobId,
+      round: 0,
+      body: 'keyDelivery',
+      keyDelivery: { ckksPublicKey: keys.ckksPublicKey, sealedSecretKey: fakeBox, paramsFingerprint: keys.paramsFingerprint, lead: accepted.get('bank-a')!, publicKeyBinding: keys.publicKeyBinding },
+    });
     const refusedBox = errorOf(await rogue.waitFor('bank-c', (x) => x.jobId === jobId && x.body === 'error'));
     expect(refusedBox?.code).toBe('FC_KEY_UNSEAL');
   });

@@ -43,7 +43,10 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
   });
 
   it('packs features into ciphertexts of at most 128 bin columns', () => {
-    expect(columnGroups([22, 22, 22, 22, 22, 22, 22])).toEqual([[0, 1, 2, 3, 4], [5, 6]]);
+    expect(columnGroups([22, 22, 22, 22, 22, 22, 22])).toEqual([
+      [0, 1, 2, 3, 4],
+      [5, 6],
+    ]);
     expect(() => columnGroups([200])).toThrow(/200 bins/);
   });
 });

@@ -5,17 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  CompactTree,
-  MerkleLevels,
-  consistencyProof,
-  inclusionProof,
-  leafHash,
-  nodeHash,
-  rootFromLeafHashes,
-  verifyConsistency,
-  verifyInclusion,
-} from '../src/ledger/merkle.js';
+import { CompactTree, MerkleLevels, consistencyProof, inclusionProof, leafHash, nodeHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../src/ledger/merkle.js';
 
 const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -39,16 +29,64 @@ const ROOTS = [
   '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328',
 ];
 const INCLUSION = [
-  { index: 0, size: 8, proof: ['96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7', '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4'] },
-  { index: 5, size: 8, proof: ['bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b', 'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0', 'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7'] },
+  {
+    index: 0,
+    size: 8,
+    proof: [
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+  },
+  {
+    index: 5,
+    size: 8,
+    proof: [
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  },
   { index: 2, size: 3, proof: ['fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125'] },
-  { index: 1, size: 5, proof: ['6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d', '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', 'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b'] },
+  {
+    index: 1,
+    size: 5,
+    proof: [
+      '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+    ],
+  },
 ];
 const CONSISTENCY = [
-  { m: 1, n: 8, proof: ['96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7', '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4'] },
-  { m: 6, n: 8, proof: ['0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a', 'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0', 'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7'] },
+  {
+    m: 1,
+    n: 8,
+    proof: [
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+  },
+  {
+    m: 6,
+    n: 8,
+    proof: [
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  },
   { m: 2, n: 5, proof: ['5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', 'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b'] },
-  { m: 6, n: 7, proof: ['0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a', 'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f', 'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7'] },
+  {
+    m: 6,
+    n: 7,
+    proof: [
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  },
 ];
 
 describe('RFC 6962 hashing and the published vectors', () => {
@@ -58,9 +96,17 @@ describe('RFC 6962 hashing and the published vectors', () => {
     expect(hex(rootFromLeafHashes([]))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
     expect(hex(new CompactTree().root())).toBe(ROOTS[0]);
     const data = randomBytes(20);
-    expect(hex(leafHash(data))).toBe(createHash('sha256').update(Buffer.concat([Buffer.from([0]), data])).digest('hex'));
+    expect(hex(leafHash(data))).toBe(
+      createHash('sha256')
+        .update(Buffer.concat([Buffer.from([0]), data]))
+        .digest('hex'),
+    );
     const [a, b] = [randomBytes(32), randomBytes(32)];
-    expect(hex(nodeHash(a, b))).toBe(createHash('sha256').update(Buffer.concat([Buffer.from([1]), a, b])).digest('hex'));
+    expect(hex(nodeHash(a, b))).toBe(
+      createHash('sha256')
+        .update(Buffer.concat([Buffer.from([1]), a, b]))
+        .digest('hex'),
+    );
   });
 
   it('gives the published root for every size 0..8, by the reference and by CompactTree', () => {
@@ -148,7 +194,13 @@ describe('proofs for every shape of tree up to 40 leaves', () => {
         expect(ok(leaf, index, size, proof, root), `${index}/${size}`).toBe(true);
         // The probes of transparency-dev/merkle's verify_test.go: wrong index, wrong tree height, wrong leaf or root.
         // (size ± 1 is not among them: sizes are bound to a root by the signed tree head, not by the path.)
-        for (const [what, i, s] of [['index-1', index - 1, size], ['index+1', index + 1, size], ['index^2', index ^ 2, size], ['size*2', index, size * 2], ['size/2', index, Math.floor(size / 2)]] as const) {
+        for (const [what, i, s] of [
+          ['index-1', index - 1, size],
+          ['index+1', index + 1, size],
+          ['index^2', index ^ 2, size],
+          ['size*2', index, size * 2],
+          ['size/2', index, Math.floor(size / 2)],
+        ] as const) {
           expect(ok(leaf, i, s, proof, root), `${what} ${index}/${size}`).toBe(false);
         }
         if (size > 1) expect(ok(leaves[(index + 1) % size]!, index, size, proof, root), `other leaf ${index}/${size}`).toBe(false);
@@ -173,7 +225,13 @@ describe('proofs for every shape of tree up to 40 leaves', () => {
         expect(verifyConsistency(m, n, flipped(oldRoot, 5), newRoot, proof), `old root ${m}->${n}`).toBe(false);
         if (m === n) continue;
         expect(verifyConsistency(m, n, oldRoot, flipped(newRoot, 5), proof), `new root ${m}->${n}`).toBe(false);
-        for (const [what, a, b] of [['m-1', m - 1, n], ['m+1', m + 1, n], ['m^2', m ^ 2, n], ['n*2', m, n * 2], ['n/2', m, Math.floor(n / 2)]] as const) {
+        for (const [what, a, b] of [
+          ['m-1', m - 1, n],
+          ['m+1', m + 1, n],
+          ['m^2', m ^ 2, n],
+          ['n*2', m, n * 2],
+          ['n/2', m, Math.floor(n / 2)],
+        ] as const) {
           expect(verifyConsistency(a, b, oldRoot, newRoot, proof), `${what} ${m}->${n}`).toBe(false);
         }
         expect(verifyConsistency(m, n, oldRoot, newRoot, proof.slice(0, -1)), `truncated ${m}->${n}`).toBe(false);

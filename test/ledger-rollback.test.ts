@@ -17,16 +17,14 @@ import { hex } from '../src/bytes.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 
-describe('a finished job\'s ledger cut short, with the participants connected', () => {
+describe("a finished job's ledger cut short, with the participants connected", () => {
   let fed: TestFederation;
   let ledgerDir: string;
   let jobId: string;
   const newest = (org: string) => join(fed.dir, `state-${org}`, 'receipts', 'newest.sth');
 
   beforeAll(async () => {
-    fed = await TestFederation.start(
-      NAMES.map((name, i) => ({ name, data: uciHomoSpec(join(UCI, `fate_default_credit_homo_${HOMO_PARTIES[i]}.csv`)), extra: { state_dir: `state-${name}` } })),
-    );
+    fed = await TestFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(join(UCI, `fate_default_credit_homo_${HOMO_PARTIES[i]}.csv`)), extra: { state_dir: `state-${name}` } })));
     ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
     const run = await fed.run(horizontalJob({ participants: NAMES, training: { rounds: 2 }, encryption: { scheme: 'plaintext' } }));
     run.client.close();
@@ -47,7 +45,9 @@ describe('a finished job\'s ledger cut short, with the participants connected', 
     expect(entries.at(-1)!.entry.kind).toBe('job_ended');
     for (const org of NAMES) expect(decodeTreeHead(readFileSync(newest(org))).size).toBe(entries.length);
     // Every party got a receipt at each round too, not only after its own submissions.
-    const lines = readFileSync(join(fed.dir, 'state-bank-b', 'receipts', `${jobId}.receipts`), 'utf8').trim().split('\n');
+    const lines = readFileSync(join(fed.dir, 'state-bank-b', 'receipts', `${jobId}.receipts`), 'utf8')
+      .trim()
+      .split('\n');
     const sizes = lines.map((l) => decodeTreeHead(Buffer.from(l, 'hex')).size);
     const closed = entries.filter((e) => e.entry.kind === 'round_closed').map((e) => e.seq + 1);
     for (const s of closed) expect(sizes).toContain(s);

@@ -19,14 +19,32 @@ import { fileRecords } from './helpers/ledger-files.js';
 
 // ---- fixtures (kept in this file: the ledger tests own only test/ledger*.test.ts) ----
 
-const KINDS = ['job_submitted', 'participant_consent', 'data_bound', 'keys_ready', 'round_opened', 'update_received', 'aggregate_produced', 'aggregate_opened', 'round_closed', 'model_published', 'job_ended'];
+const KINDS = [
+  'job_submitted',
+  'participant_consent',
+  'data_bound',
+  'keys_ready',
+  'round_opened',
+  'update_received',
+  'aggregate_produced',
+  'aggregate_opened',
+  'round_closed',
+  'model_published',
+  'job_ended',
+];
 const made: string[] = [];
 async function tempDir(name: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `fedcredit-ledger-${name}-`));
   made.push(dir);
   return dir;
 }
-const blobBytes = (i: number) => new Uint8Array(createHash('sha256').update(`payload ${i}`).digest().subarray(0, 8 + (i % 24)));
+const blobBytes = (i: number) =>
+  new Uint8Array(
+    createHash('sha256')
+      .update(`payload ${i}`)
+      .digest()
+      .subarray(0, 8 + (i % 24)),
+  );
 /** Event i of a synthetic stream: 50 events per job, a distinct blob on every third event. */
 function sampleEvent(i: number): LedgerEvent {
   return {

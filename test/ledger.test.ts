@@ -255,7 +255,13 @@ describe('a torn final write', () => {
     const early = join(dir, 'early');
     const all = join(dir, 'all');
     for (const d of [early, all]) mkdirSync(d);
-    writeFileSync(join(early, 'p.receipts'), heads.slice(0, 9).map((h) => hex(encodeTreeHead(h))).join('\n'));
+    writeFileSync(
+      join(early, 'p.receipts'),
+      heads
+        .slice(0, 9)
+        .map((h) => hex(encodeTreeHead(h)))
+        .join('\n'),
+    );
     writeFileSync(join(all, 'p.receipts'), heads.map((h) => hex(encodeTreeHead(h))).join('\n'));
     // Receipts up to entry 8 only: entry 9 was never acknowledged, so a crash mid-write explains it.
     expect((await verifyLedger(ldir, { receiptsDir: early })).failure).toMatchObject({ seq: 9, problem: 'torn' });
@@ -416,7 +422,15 @@ describe('receipts against a reopened ledger (no rollback)', () => {
     expect(ledger.checkReceipt(receipt).ok).toBe(true);
     await ledger.append({ kind: 'job_resumed', jobId: 'job-1', body: { forged: true } });
     await ledger.append(event(8));
-    const rewritten = ledger.checkReceipt({ ...now, size: 9, root: rootFromLeafHashes(fileRecords(log).records.slice(0, 9).map((r) => leafHash(r.payload))).map((b) => b ^ 1) });
+    const rewritten = ledger.checkReceipt({
+      ...now,
+      size: 9,
+      root: rootFromLeafHashes(
+        fileRecords(log)
+          .records.slice(0, 9)
+          .map((r) => leafHash(r.payload)),
+      ).map((b) => b ^ 1),
+    });
     expect(rewritten.ok).toBe(false);
     if (!rewritten.ok) expect(rewritten.problem).toBe('foreign'); // its signature no longer covers the changed root
     await ledger.close();

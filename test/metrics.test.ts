@@ -82,8 +82,18 @@ describe('AUC and KS on hand-computed cases', () => {
     const labels = [0, 1, 0, 1, 1, 0];
     const scores = [0.1, 0.5, 0.9, 0.3, 0.9, 0.5];
     const perm = [5, 2, 0, 4, 1, 3];
-    expect(auc(perm.map((i) => labels[i]!), perm.map((i) => scores[i]!))).toBe(auc(labels, scores));
-    expect(ks(perm.map((i) => labels[i]!), perm.map((i) => scores[i]!))).toBe(ks(labels, scores));
+    expect(
+      auc(
+        perm.map((i) => labels[i]!),
+        perm.map((i) => scores[i]!),
+      ),
+    ).toBe(auc(labels, scores));
+    expect(
+      ks(
+        perm.map((i) => labels[i]!),
+        perm.map((i) => scores[i]!),
+      ),
+    ).toBe(ks(labels, scores));
     expect(auc(labels, scores)).toBe(bruteAuc(labels, scores));
   });
 

@@ -34,10 +34,28 @@ const LABEL = 'default.payment.next.month';
 const SCRATCH = fileURLToPath(new URL('../scratch/', import.meta.url));
 /** Which (pretend) federation party owns each column. SEX is kept out of the model and used for fairness only. */
 const PARTY: Record<string, string> = {
-  LIMIT_BAL: 'bank', PAY_0: 'bank', PAY_2: 'bank', PAY_3: 'bank', PAY_4: 'bank', PAY_5: 'bank', PAY_6: 'bank',
-  BILL_AMT1: 'tax-bureau', BILL_AMT2: 'tax-bureau', BILL_AMT3: 'tax-bureau', BILL_AMT4: 'tax-bureau', BILL_AMT5: 'tax-bureau', BILL_AMT6: 'tax-bureau',
-  PAY_AMT1: 'power-company', PAY_AMT2: 'power-company', PAY_AMT3: 'power-company', PAY_AMT4: 'power-company', PAY_AMT5: 'power-company', PAY_AMT6: 'power-company',
-  EDUCATION: 'platform', MARRIAGE: 'platform', AGE: 'platform',
+  LIMIT_BAL: 'bank',
+  PAY_0: 'bank',
+  PAY_2: 'bank',
+  PAY_3: 'bank',
+  PAY_4: 'bank',
+  PAY_5: 'bank',
+  PAY_6: 'bank',
+  BILL_AMT1: 'tax-bureau',
+  BILL_AMT2: 'tax-bureau',
+  BILL_AMT3: 'tax-bureau',
+  BILL_AMT4: 'tax-bureau',
+  BILL_AMT5: 'tax-bureau',
+  BILL_AMT6: 'tax-bureau',
+  PAY_AMT1: 'power-company',
+  PAY_AMT2: 'power-company',
+  PAY_AMT3: 'power-company',
+  PAY_AMT4: 'power-company',
+  PAY_AMT5: 'power-company',
+  PAY_AMT6: 'power-company',
+  EDUCATION: 'platform',
+  MARRIAGE: 'platform',
+  AGE: 'platform',
 };
 const FEATURES = Object.keys(PARTY);
 const CUTOFF = 0.3;
@@ -143,10 +161,19 @@ function buildInput(): ModelReportInput & { woe: { feature: string; edges: numbe
   const trainPd = pdsOf(fit, train, all);
   const stability = {
     scorePsi: populationStabilityIndex(trainPd, pd),
-    features: iv.filter((r) => r.selected).map((r) => {
-      const j = FEATURES.indexOf(r.feature);
-      return { feature: r.feature, party: r.party, psi: populationStabilityIndex(train.raw.map((x) => x[j]!), test.raw.map((x) => x[j]!)) };
-    }),
+    features: iv
+      .filter((r) => r.selected)
+      .map((r) => {
+        const j = FEATURES.indexOf(r.feature);
+        return {
+          feature: r.feature,
+          party: r.party,
+          psi: populationStabilityIndex(
+            train.raw.map((x) => x[j]!),
+            test.raw.map((x) => x[j]!),
+          ),
+        };
+      }),
   };
 
   const groups: ReportFairnessGroup[] = [
@@ -163,10 +190,19 @@ function buildInput(): ModelReportInput & { woe: { feature: string; edges: numbe
   const gap = (k: 'defaultRate' | 'approvalRate' | 'auc' | 'ks') => Math.max(...groups.map((g) => g[k]!)) - Math.min(...groups.map((g) => g[k]!));
   const gaps = { defaultRate: gap('defaultRate'), approvalRate: gap('approvalRate'), auc: gap('auc'), ks: gap('ks') };
   const maxGap = 0.02;
-  const flagged = Object.entries(gaps).filter(([, v]) => v !== null && v > maxGap).map(([k]) => k);
+  const flagged = Object.entries(gaps)
+    .filter(([, v]) => v !== null && v > maxGap)
+    .map(([k]) => k);
 
   return {
-    job: { id: 'job-7f3a', name: 'SME working-capital PD <v2> & "federated"', purpose: 'PD model for working-capital loans', guest: 'bank', hosts: ['tax-bureau', 'power-company', 'platform'], finishedAt: '2025-03-14T10:22:05Z' },
+    job: {
+      id: 'job-7f3a',
+      name: 'SME working-capital PD <v2> & "federated"',
+      purpose: 'PD model for working-capital loans',
+      guest: 'bank',
+      hosts: ['tax-bureau', 'power-company', 'platform'],
+      finishedAt: '2025-03-14T10:22:05Z',
+    },
     test: { labels: test.y, pd, score },
     evaluation,
     comparison: { 'bank alone': { auc: bank.auc, ks: bank.ks }, federated: { auc: evaluation.auc, ks: evaluation.ks } },
@@ -329,7 +365,14 @@ describe('model report', () => {
     );
     writeFileSync(
       join(dir, 'scorecard.json'),
-      JSON.stringify({ format: 'fedcredit-scorecard/1', scaling: { baseScore: sc.baseScore, baseOdds: sc.baseOdds, pdo: sc.pdo, decimals: 0 }, factor: 0, offset: 0, basePoints: sc.basePoints, features: sc.features }),
+      JSON.stringify({
+        format: 'fedcredit-scorecard/1',
+        scaling: { baseScore: sc.baseScore, baseOdds: sc.baseOdds, pdo: sc.pdo, decimals: 0 },
+        factor: 0,
+        offset: 0,
+        basePoints: sc.basePoints,
+        features: sc.features,
+      }),
     );
 
     const loaded = loadArtifactReport(dir, { generatedAt: '2025-03-14T10:30:00Z' });
@@ -379,11 +422,19 @@ describe('model report', () => {
     }
   });
 
-  it('shows each feature\'s fine-bin IV and trend, names the features binning lost, counts enterprises a host does not hold', async () => {
+  it("shows each feature's fine-bin IV and trend, names the features binning lost, counts enterprises a host does not hold", async () => {
     const iv = input.iv!.map((r, i) => ({ ...r, fineIv: r.iv * 1.1, trend: i % 2 ? 'descending' : 'ascending', type: 'number' as const }));
     iv[0] = { ...iv[0]!, fineIv: 0.31, iv: 0.01, selected: false };
-    const warnings = [`${iv[0].feature} was dropped: IV 0.0100 in its final bins against 0.3100 in its fine bins, threshold 0.02; set binning.features.${iv[0].feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`];
-    const { html } = await modelReport({ ...input, iv, binningWarnings: warnings, ivThresholds: { caution: 0.4, leakage: 0.9 }, stability: { ...input.stability!, scored: 500, notHeld: { 'tax-bureau': 12 } } });
+    const warnings = [
+      `${iv[0].feature} was dropped: IV 0.0100 in its final bins against 0.3100 in its fine bins, threshold 0.02; set binning.features.${iv[0].feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`,
+    ];
+    const { html } = await modelReport({
+      ...input,
+      iv,
+      binningWarnings: warnings,
+      ivThresholds: { caution: 0.4, leakage: 0.9 },
+      stability: { ...input.stability!, scored: 500, notHeld: { 'tax-bureau': 12 } },
+    });
     const features = element(html, 'section', 'features');
     expect(features).toContain('<th>fine-bin IV</th>');
     expect(features).toContain(`<td class="num">${(0.31).toFixed(4)}</td>`);

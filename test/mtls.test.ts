@@ -44,7 +44,20 @@ describe('mutual TLS and roles', () => {
     return identityFromDir(out);
   };
   beforeAll(async () => {
-    fed = await TestFederation.start([{ name: 'bank', data: { path: join(data, 'bank.csv'), delimiter: ',', id_column: 'id', label_column: 'y', features: [{ name: 'x', type: 'number', missing: 'impute' }], duplicate_ids: 'reject', missing_values: [''] } }]);
+    fed = await TestFederation.start([
+      {
+        name: 'bank',
+        data: {
+          path: join(data, 'bank.csv'),
+          delimiter: ',',
+          id_column: 'id',
+          label_column: 'y',
+          features: [{ name: 'x', type: 'number', missing: 'impute' }],
+          duplicate_ids: 'reject',
+          missing_values: [''],
+        },
+      },
+    ]);
   });
   afterAll(async () => fed?.stop());
 
@@ -64,7 +77,11 @@ describe('mutual TLS and roles', () => {
     const foreignId = identityFromDir(foreignOut) as Extract<Transport, { kind: 'mtls' }>;
     const foreign: Transport = { ...foreignId, ca: readFileSync(join(pki(), 'ca.pem')) };
     const selfSigned: Transport = { kind: 'mtls', dir: otherCa, ca: readFileSync(join(pki(), 'ca.pem')), cert: readFileSync(join(otherCa, 'ca.pem')), key: readFileSync(join(otherCa, 'ca-key.pem')) };
-    for (const [name, t] of [['expired', expired], ['other CA', foreign], ['self-signed', selfSigned]] as const) {
+    for (const [name, t] of [
+      ['expired', expired],
+      ['other CA', foreign],
+      ['self-signed', selfSigned],
+    ] as const) {
       expect(await probe(fed.cluster.address, t), name).toMatch(/cannot reach the coordinator/);
     }
     const withoutCert = new grpc.Client(fed.cluster.address, grpc.credentials.createSsl(readFileSync(join(pki(), 'ca.pem'))));
@@ -106,7 +123,14 @@ describe('mutual TLS and roles', () => {
       const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
       call.on('error', () => undefined);
       call.on('data', () => undefined);
-      for (const f of encodeFrames('ParticipantMessage', { jobId: '', round: 0, nonce: randomBytes(16), body: 'hello', hello: { organisation: org, softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false } } as ParticipantMessage).frames) call.write(f);
+      for (const f of encodeFrames('ParticipantMessage', {
+        jobId: '',
+        round: 0,
+        nonce: randomBytes(16),
+        body: 'hello',
+        hello: { organisation: org, softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false },
+      } as ParticipantMessage).frames)
+        call.write(f);
       const s = await Promise.race([status, new Promise<grpc.StatusObject>((r) => setTimeout(() => r({ code: grpc.status.OK, details: 'still open', metadata: new grpc.Metadata() }), 3000))]);
       call.cancel();
       client.close();
@@ -153,7 +177,9 @@ describe('mutual TLS and roles', () => {
     const report = await verifyLedger(out);
     expect(report.ok, report.failure?.detail).toBe(true);
     const submitter = new CoordinatorClient(fed.cluster.address, await fed.identity('test-bank', 'submitter'));
-    await expect(submitter.readLedger(mkdtempSync(join(tmpdir(), 'fedcredit-ledger-no-')))).rejects.toThrow(/test-bank \(certificate role submitter\) may not read the audit ledger: that needs an auditor certificate/);
+    await expect(submitter.readLedger(mkdtempSync(join(tmpdir(), 'fedcredit-ledger-no-')))).rejects.toThrow(
+      /test-bank \(certificate role submitter\) may not read the audit ledger: that needs an auditor certificate/,
+    );
     submitter.close();
   });
 });

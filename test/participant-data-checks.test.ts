@@ -27,17 +27,23 @@ describe('a participant on german_credit.csv', () => {
   /** A participant config on the German file (no id column: CreditAmount, first row of each amount kept). */
   async function config(name: string, features: object[]): Promise<string> {
     const file = join(dir, `${name}.yaml`);
-    await writeFile(file, stringify({
-      organisation: name,
-      coordinator: '127.0.0.1:1',
-      state_dir: join(dir, `state-${name}`),
-      data: { path: GERMAN, id_column: 'CreditAmount', duplicate_ids: 'keep_first', features },
-    }));
+    await writeFile(
+      file,
+      stringify({
+        organisation: name,
+        coordinator: '127.0.0.1:1',
+        state_dir: join(dir, `state-${name}`),
+        data: { path: GERMAN, id_column: 'CreditAmount', duplicate_ids: 'keep_first', features },
+      }),
+    );
     return file;
   }
 
   it('refuses to start when a text column (Housing: A151/A152/A153) is declared `type: number`, naming column, type, values and fix', async () => {
-    const file = await config('lender', [{ name: 'Duration', type: 'integer' }, { name: 'Housing', type: 'number' }]);
+    const file = await config('lender', [
+      { name: 'Duration', type: 'integer' },
+      { name: 'Housing', type: 'number' },
+    ]);
     const { code, stderr } = await cli(['participant', '--config', file, '--insecure']);
     expect(code).toBe(2);
     expect(stderr).toContain('FC_DATA_SCHEMA');
@@ -46,7 +52,10 @@ describe('a participant on german_credit.csv', () => {
   });
 
   it('starts with a column 30% invalid (Class coded 1/2 declared binary), and warns that it will be imputed', async () => {
-    const file = await config('bureau', [{ name: 'Duration', type: 'integer' }, { name: 'Class', type: 'binary' }]);
+    const file = await config('bureau', [
+      { name: 'Duration', type: 'integer' },
+      { name: 'Class', type: 'binary' },
+    ]);
     const child = spawn(process.execPath, [cliPath(), 'participant', '--config', file, '--insecure'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));

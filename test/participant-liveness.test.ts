@@ -29,7 +29,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 describe('a participant whose event loop stops (SIGSTOP)', () => {
   let fed: TestFederation;
   const coordinatorLog = () => readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8');
-  const connections = (org: string) => coordinatorLog().split('\n').filter((l) => l.includes('"participant connected"') && l.includes(`"participant":"${org}"`)).length;
+  const connections = (org: string) =>
+    coordinatorLog()
+      .split('\n')
+      .filter((l) => l.includes('"participant connected"') && l.includes(`"participant":"${org}"`)).length;
 
   async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<number> {
     const started = Date.now();
@@ -61,15 +64,21 @@ describe('a participant whose event loop stops (SIGSTOP)', () => {
     const jobId = await client.submitJob(stringify(horizontalJob({ participants: NAMES })), 'test-bank');
     const last = client.watchJob(jobId, () => undefined);
 
-    const markedAt = await until('the coordinator marks bank-b unreachable', () => /"participant":"bank-b"[^\n]*"msg":"participant unreachable: left a liveness ping unanswered/.test(coordinatorLog()), OFFER_TIMEOUT_S * 1000);
+    const markedAt = await until(
+      'the coordinator marks bank-b unreachable',
+      () => /"participant":"bank-b"[^\n]*"msg":"participant unreachable: left a liveness ping unanswered/.test(coordinatorLog()),
+      OFFER_TIMEOUT_S * 1000,
+    );
     const detectedMs = markedAt - stoppedAt;
     const ended = await last;
     const failedMs = Date.now() - stoppedAt;
-    console.log(`liveness: bank-b (SIGSTOP) marked unreachable ${detectedMs} ms after it stopped (liveness_timeout_s ${LIVENESS_TIMEOUT_S}, stated bound ${bound} ms); the job offered to it failed ${failedMs} ms after it stopped`);
+    console.log(
+      `liveness: bank-b (SIGSTOP) marked unreachable ${detectedMs} ms after it stopped (liveness_timeout_s ${LIVENESS_TIMEOUT_S}, stated bound ${bound} ms); the job offered to it failed ${failedMs} ms after it stopped`,
+    );
     expect(detectedMs).toBeLessThanOrEqual(bound + SLACK_MS);
     expect(ended.state).toBe('failed');
     expect(ended.message).toMatch(/participant bank-b did not answer the job offer: unreachable \(left a liveness ping unanswered for \d+(\.\d)?s/);
-    expect(failedMs).toBeLessThan(OFFER_TIMEOUT_S * 1000 / 4);
+    expect(failedMs).toBeLessThan((OFFER_TIMEOUT_S * 1000) / 4);
 
     fed.cluster.process('bank-b')!.kill('SIGCONT');
     await until('bank-b reconnects after SIGCONT', () => connections('bank-b') === 2, 120_000);
@@ -83,10 +92,13 @@ describe('a party of a vertical job whose event loop stops mid-training (SIGSTOP
 
   let fed: TestFederation;
   beforeAll(async () => {
-    fed = await TestFederation.start([
-      { name: 'bank', data: tiny.bank },
-      { name: 'tax-bureau', data: tiny.tax },
-    ], { coordinator: { liveness_timeout_s: VERTICAL_LIVENESS_TIMEOUT_S } });
+    fed = await TestFederation.start(
+      [
+        { name: 'bank', data: tiny.bank },
+        { name: 'tax-bureau', data: tiny.tax },
+      ],
+      { coordinator: { liveness_timeout_s: VERTICAL_LIVENESS_TIMEOUT_S } },
+    );
   });
   afterAll(async () => {
     fed?.cluster.process('tax-bureau')?.kill('SIGCONT');
@@ -111,7 +123,9 @@ describe('a party of a vertical job whose event loop stops mid-training (SIGSTOP
       const pausedMs = Date.now() - stoppedAt;
       expect(since()).toMatch(/"participant":"tax-bureau"[^\n]*"msg":"participant unreachable: left a liveness ping unanswered/);
       expect(since()).toMatch(/"waitingFor":\["tax-bureau"\],"msg":"vertical job paused"/);
-      console.log(`liveness: the vertical job paused ${pausedMs} ms after tax-bureau stopped (liveness_timeout_s ${VERTICAL_LIVENESS_TIMEOUT_S}, stated bound ${livenessBoundMs(VERTICAL_LIVENESS_TIMEOUT_S * 1000)} ms, step_timeout_s 600)`);
+      console.log(
+        `liveness: the vertical job paused ${pausedMs} ms after tax-bureau stopped (liveness_timeout_s ${VERTICAL_LIVENESS_TIMEOUT_S}, stated bound ${livenessBoundMs(VERTICAL_LIVENESS_TIMEOUT_S * 1000)} ms, step_timeout_s 600)`,
+      );
       expect(pausedMs).toBeLessThanOrEqual(livenessBoundMs(VERTICAL_LIVENESS_TIMEOUT_S * 1000) + SLACK_MS);
     } finally {
       frozen.kill('SIGCONT');

@@ -15,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'fedcredit-participant-receipts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const event = (i: number) => ({ kind: 'round_closed', jobId: `job-${i % 2}`, body: { round: i } });
 
-describe('a participant and the coordinator\'s receipts', () => {
+describe("a participant and the coordinator's receipts", () => {
   it('keeps the newest receipt of any job, and checks a Welcome against it', async () => {
     const ledger = await Ledger.open(join(dir, 'ledger'), 'coordinator', join(dir, 'key.pem'));
     const record = new OwnRecord(join(dir, 'bank'));
@@ -25,7 +25,11 @@ describe('a participant and the coordinator\'s receipts', () => {
     record.receipt('job-1', encodeTreeHead(heads[4]!));
     record.receipt('job-0', encodeTreeHead(heads[2]!)); // an older one arriving late does not replace it
     expect(decodeTreeHead(record.newestReceipt()!).size).toBe(5);
-    expect(readFileSync(join(dir, 'bank', 'receipts', 'job-1.receipts'), 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(
+      readFileSync(join(dir, 'bank', 'receipts', 'job-1.receipts'), 'utf8')
+        .trim()
+        .split('\n'),
+    ).toHaveLength(1);
 
     // The honest coordinator's Welcome: its tree head and the proof from the receipt the Hello carried.
     const check = ledger.checkReceipt(decodeTreeHead(record.newestReceipt()!));

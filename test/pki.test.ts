@@ -213,12 +213,8 @@ describe('issued certificates', () => {
       expect(err.message).toContain('^[a-z0-9][a-z0-9-]{0,62}$');
     }
     expect((await caught(() => issueCertificate(caDir, { organisation: 'x', role: 'admin' as Role }))).message).toContain('invalid role');
-    expect((await caught(() => issueCertificate(caDir, { organisation: 'x', role: 'participant', hosts: ['a.b'] }))).message).toContain(
-      'only the coordinator',
-    );
-    expect(
-      (await caught(() => issueCertificate(caDir, { organisation: 'x', role: 'coordinator', hosts: ['http://a.b:1'] }))).message,
-    ).toContain('invalid host');
+    expect((await caught(() => issueCertificate(caDir, { organisation: 'x', role: 'participant', hosts: ['a.b'] }))).message).toContain('only the coordinator');
+    expect((await caught(() => issueCertificate(caDir, { organisation: 'x', role: 'coordinator', hosts: ['http://a.b:1'] }))).message).toContain('invalid host');
   });
 
   it('refuses to overwrite a folder holding a live certificate', async () => {
@@ -424,17 +420,11 @@ describe('loadTlsMaterial', () => {
   it('names swapped or mismatched files', async () => {
     const p = issued.participant;
     expect((await caught(() => loadTlsMaterial({ ca: p.caFile, cert: p.certFile, key: p.certFile }))).message).toMatch(/swapped/);
-    expect(
-      (await caught(() => loadTlsMaterial({ ca: p.caFile, cert: p.certFile, key: issued.auditor.keyFile }))).message,
-    ).toContain('is not the private key of');
-    expect(
-      (await caught(() => loadTlsMaterial({ ca: p.caFile, cert: foreign.certFile, key: foreign.keyFile }))).message,
-    ).toContain('was not issued by the CA');
+    expect((await caught(() => loadTlsMaterial({ ca: p.caFile, cert: p.certFile, key: issued.auditor.keyFile }))).message).toContain('is not the private key of');
+    expect((await caught(() => loadTlsMaterial({ ca: p.caFile, cert: foreign.certFile, key: foreign.keyFile }))).message).toContain('was not issued by the CA');
     const bogusCrl = join(await tempDir('bogus'), 'crl.pem');
     writeFileSync(bogusCrl, 'hello');
-    expect((await caught(() => loadTlsMaterial({ ca: p.caFile, cert: p.certFile, key: p.keyFile, crl: bogusCrl }))).message).toContain(
-      'not a PEM CRL',
-    );
+    expect((await caught(() => loadTlsMaterial({ ca: p.caFile, cert: p.certFile, key: p.keyFile, crl: bogusCrl }))).message).toContain('not a PEM CRL');
   });
 });
 

@@ -79,7 +79,9 @@ afterAll(async () => {
 
 /** The load report each participant bound to a job, as the ledger records it. */
 function boundReport(jobId: string, org: string): string {
-  const entry = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.jobId === jobId && e.entry.kind === 'data_bound' && (e.body as { participant: string }).participant === org);
+  const entry = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find(
+    (e) => e.entry.jobId === jobId && e.entry.kind === 'data_bound' && (e.body as { participant: string }).participant === org,
+  );
   return (entry!.body as { load_report: string }).load_report;
 }
 
@@ -98,7 +100,9 @@ describe('one party reads PostgreSQL, the others CSV (real processes, real serve
     expect(db.last.state, db.last.message).toBe('succeeded');
 
     const published = (jobId: string) =>
-      readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'model_published' && e.entry.jobId === jobId)!.body as { test: { auc: number; ks: number; rows: number } };
+      readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'model_published' && e.entry.jobId === jobId)!.body as {
+        test: { auc: number; ks: number; rows: number };
+      };
     const part = (org: string, jobId: string) => JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, jobId), 'model-part.json'), 'utf8')) as { weights: number[]; intercept?: number };
     const [a, b] = [published(csv.jobId).test, published(db.jobId).test];
     console.log(`vertical UCI, 3 epochs: test AUC ${a.auc.toFixed(6)} KS ${a.ks.toFixed(6)} (CSV host) vs ${b.auc.toFixed(6)} KS ${b.ks.toFixed(6)} (PostgreSQL host)`);

@@ -29,14 +29,14 @@ describe('pairwise-masked secure sum', () => {
   const rng = new Rng(11);
   const values = hosts.map(() => Float64Array.from({ length: 2000 }, () => (rng.next() - 0.5) * 40));
 
-  it('the masks cancel: the guest opens the sum of the hosts\' values to the fixed-point resolution (2^-24)', () => {
+  it("the masks cancel: the guest opens the sum of the hosts' values to the fixed-point resolution (2^-24)", () => {
     const peers = pairwiseSecrets(hosts);
     const shares = hosts.map((h, k) => maskedShare(values[k]!, h, peers.get(h)!, 'job-1|step-7|validate'));
     const sum = openShares(shares);
     for (let i = 0; i < sum.length; i++) expect(Math.abs(sum[i]! - (values[0]![i]! + values[1]![i]! + values[2]![i]!))).toBeLessThanOrEqual(1.5 * 2 ** -24);
   });
 
-  it('one host\'s share says nothing of its values: uniform over [0, 2^52), uncorrelated with them', () => {
+  it("one host's share says nothing of its values: uniform over [0, 2^52), uncorrelated with them", () => {
     const peers = pairwiseSecrets(hosts);
     const share = maskedShare(values[0]!, hosts[0]!, peers.get(hosts[0]!)!, 'job-1|step-7|validate');
     const mean = share.reduce((a, b) => a + b, 0) / share.length / 2 ** 52;
@@ -44,7 +44,9 @@ describe('pairwise-masked secure sum', () => {
     const v = values[0]!;
     const mv = v.reduce((a, b) => a + b, 0) / v.length;
     const ms = share.reduce((a, b) => a + b, 0) / share.length;
-    let cov = 0, vv = 0, ss = 0;
+    let cov = 0,
+      vv = 0,
+      ss = 0;
     for (let i = 0; i < v.length; i++) {
       cov += (v[i]! - mv) * (share[i]! - ms);
       vv += (v[i]! - mv) ** 2;
@@ -98,7 +100,7 @@ function dataset(columns: Float64Array[], rows: number): LoadedDataset {
   return { ids: Array.from({ length: rows }, (_, r) => `id${r}`), features: columns.map((_, j) => `f${j}`), x, groups: {}, rows } as unknown as LoadedDataset;
 }
 
-describe('a vertical party\'s slice of the logistic regression', () => {
+describe("a vertical party's slice of the logistic regression", () => {
   const rows = 400;
   const rng = new Rng(3);
   const cols = Array.from({ length: 5 }, (_, j) => Float64Array.from({ length: rows }, () => rng.next() * (j + 1) * 10 - 3));

@@ -126,10 +126,7 @@ async function runPsi(): Promise<PsiRun> {
   const guest = await prepare(guestIds);
   const host = await prepare(hostIds);
   const link = linkPair();
-  const [guestPsi, hostPsi] = await Promise.all([
-    GuestPsi.run(PsiKey.generate(), salt, guest, [link.ends[0]], tmp('guest')),
-    HostPsi.run(PsiKey.generate(), salt, host, link.ends[1], tmp('host')),
-  ]);
+  const [guestPsi, hostPsi] = await Promise.all([GuestPsi.run(PsiKey.generate(), salt, guest, [link.ends[0]], tmp('guest')), HostPsi.run(PsiKey.generate(), salt, host, link.ends[1], tmp('host'))]);
   const guestShared: string[] = [];
   const positions: number[] = [];
   for (const m of guestPsi.matches()) {
@@ -184,7 +181,7 @@ describe('ECDH PSI between a guest and a host', () => {
 });
 
 describe('streamed PSI with several hosts', () => {
-  it('gives the guest each host\'s position of every id it holds, and each host its rows in the shared order', async () => {
+  it("gives the guest each host's position of every id it holds, and each host its rows in the shared order", async () => {
     const idList = (from: number, n: number) => Array.from({ length: n }, (_, i) => `E${String(from + i).padStart(8, '0')}`);
     const salt = randomBytes(32);
     // 40,000 guest ids: more than one chunk (32,768 points) of a stream.
@@ -194,7 +191,13 @@ describe('streamed PSI with several hosts', () => {
     const hosts = await Promise.all(hostIds.map((ids) => prepare(ids, 'any')));
     const links = hosts.map(() => linkPair());
     const [guestPsi, ...hostPsis] = await Promise.all([
-      GuestPsi.run(PsiKey.generate(), salt, guest, links.map((l) => l.ends[0]), tmp('guest')),
+      GuestPsi.run(
+        PsiKey.generate(),
+        salt,
+        guest,
+        links.map((l) => l.ends[0]),
+        tmp('guest'),
+      ),
       ...hosts.map((h, i) => HostPsi.run(PsiKey.generate(), salt, h, links[i]!.ends[1], tmp('host'))),
     ]);
     expect(guestPsi.hostIds).toEqual([30_000, 3_000]);
@@ -391,7 +394,9 @@ describe('hashIds', () => {
     const hashes = hashIds(salt, ['A', '统一']);
     expect(hashes).toHaveLength(2 * POINT_BYTES);
     const digest = createHash('sha256').update(Buffer.from('统一', 'utf8')).digest();
-    const expected = createHash('sha256').update(Buffer.concat([salt, Buffer.from([0]), digest])).digest();
+    const expected = createHash('sha256')
+      .update(Buffer.concat([salt, Buffer.from([0]), digest]))
+      .digest();
     expected[31]! &= 0x7f;
     expect(pointAt(hashes, 1).equals(expected)).toBe(true);
     expect(pointAt(hashes, 0)[31]! & 0x80).toBe(0);

@@ -18,7 +18,10 @@ describe('quantile search on Give Me Some Credit (150,000 rows, three participan
   let data: LoadedDataset;
   let search: QuantileSearch;
   /** Sorted non-missing values of a column. */
-  const sorted = (j: number) => Float64Array.from({ length: data.rows }, (_, r) => data.x[r * dim + j]!).filter((v) => !Number.isNaN(v)).sort();
+  const sorted = (j: number) =>
+    Float64Array.from({ length: data.rows }, (_, r) => data.x[r * dim + j]!)
+      .filter((v) => !Number.isNaN(v))
+      .sort();
   /** Rows with value ≤ v (exact). */
   const rankOf = (values: Float64Array, v: number) => {
     let lo = 0;
@@ -49,7 +52,12 @@ describe('quantile search on Give Me Some Credit (150,000 rows, three participan
   });
 
   it('finishes within its rounds with every cell at most the rank error, or a single value', () => {
-    console.log(`quantile search: ${search.rounds} rounds; rank errors ${search.rankErrors().map((e) => e.toFixed(4)).join(', ')}`);
+    console.log(
+      `quantile search: ${search.rounds} rounds; rank errors ${search
+        .rankErrors()
+        .map((e) => e.toFixed(4))
+        .join(', ')}`,
+    );
     expect(search.rounds).toBeLessThanOrEqual(5);
     for (const e of search.rankErrors()) expect(e).toBeLessThanOrEqual(QUANTILE_RANK_ERROR);
   });
@@ -92,7 +100,10 @@ describe('quantile search on Give Me Some Credit (150,000 rows, three participan
       const j = col(name);
       const edges = fineEdges(search.sketches[j]!, 20);
       expect(edges.slice(0, 3), name).toEqual([0, 1, 2]);
-      expect(edges.every((e) => Number.isInteger(e)), `${name}: ${edges.join(', ')}`).toBe(true);
+      expect(
+        edges.every((e) => Number.isInteger(e)),
+        `${name}: ${edges.join(', ')}`,
+      ).toBe(true);
     }
   });
 

@@ -113,7 +113,9 @@ describe('raw X25519 keys (issue 24)', () => {
     expect(existsSync(helper), `${helper} is missing: run npm run build`).toBe(true);
     const outcome = await watched(STRESS_WORKER, { helper: pathToFileURL(helper).href, iterations: ITERATIONS, progressEvery: PROGRESS_EVERY }, STALL_MS, TOTAL_MS);
     if (outcome.kind === 'hung') {
-      throw new Error(`key generation + export hung on Node ${process.version} after ${outcome.lastDone} iterations (no progress for ${STALL_MS / 1000}s, ${outcome.ms} ms in): a deadlock in the crypto the helper uses`);
+      throw new Error(
+        `key generation + export hung on Node ${process.version} after ${outcome.lastDone} iterations (no progress for ${STALL_MS / 1000}s, ${outcome.ms} ms in): a deadlock in the crypto the helper uses`,
+      );
     }
     if (outcome.kind === 'failed') throw new Error(outcome.error);
     expect(outcome.iterations).toBe(ITERATIONS);

@@ -41,9 +41,12 @@ describe('revocation of a participant in the middle of a job', () => {
     expect(last.state, last.message).toBe('succeeded');
     expect(revokedAt).toBeGreaterThan(0);
 
-    const coordinatorLog = readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; participant?: string; time: string });
+    const coordinatorLog = readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { msg: string; participant?: string; time: string });
     const cut = coordinatorLog.find((l) => l.msg.includes('its certificate was revoked') && l.participant === 'bank-c');
-    expect(cut, 'the coordinator closed bank-c\'s stream').toBeDefined();
+    expect(cut, "the coordinator closed bank-c's stream").toBeDefined();
     // The CRL file is polled every second; signing and writing it takes a moment more.
     expect(Date.parse(cut!.time) - revokedAt).toBeLessThan(10_000);
 
@@ -61,7 +64,9 @@ describe('revocation of a participant in the middle of a job', () => {
     // The participant is told why, and cannot come back: the coordinator refuses its certificate at the handshake.
     const participantLog = readFileSync(join(fed.dir, 'logs', 'bank-c.log'), 'utf8');
     expect(participantLog).toMatch(/UNAUTHENTICATED: certificate no longer valid \(revoked/);
-    const refusedAgain = readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8').split('\n').filter((l) => /certificate revoked/.test(l) && /handshake|refused/i.test(l));
+    const refusedAgain = readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8')
+      .split('\n')
+      .filter((l) => /certificate revoked/.test(l) && /handshake|refused/i.test(l));
     expect(refusedAgain.length).toBeGreaterThan(0);
   });
 });

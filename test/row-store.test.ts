@@ -160,14 +160,22 @@ describe('row store', () => {
     const dir = await tmp();
     const file = join(dir, 'same.csv');
     await writeFile(file, ['id,a', ...Array.from({ length: 300_000 }, (_, i) => `X,${i}`)].join('\n') + '\n');
-    const spec = (duplicate_ids: 'reject' | 'keep_first'): DatasetSpec => ({ path: file, delimiter: ',', id_column: 'id', features: [{ name: 'a', type: 'number', missing: 'impute' }], duplicate_ids, missing_values: [''] });
-    const openStoreFiles = () => readdirSync('/proc/self/fd').filter((fd) => {
-      try {
-        return /fedcredit-rows-|\.rows|id-buckets|\.f32|\.jsonl|idhash/.test(readlinkSync(join('/proc/self/fd', fd)));
-      } catch {
-        return false;
-      }
+    const spec = (duplicate_ids: 'reject' | 'keep_first'): DatasetSpec => ({
+      path: file,
+      delimiter: ',',
+      id_column: 'id',
+      features: [{ name: 'a', type: 'number', missing: 'impute' }],
+      duplicate_ids,
+      missing_values: [''],
     });
+    const openStoreFiles = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return /fedcredit-rows-|\.rows|id-buckets|\.f32|\.jsonl|idhash/.test(readlinkSync(join('/proc/self/fd', fd)));
+        } catch {
+          return false;
+        }
+      });
     const data = await loadDataset(spec('keep_first'));
     expect(data.ids).toEqual(['X']);
     expect(Array.from(data.x)).toEqual([0]);
@@ -182,13 +190,21 @@ describe('row store', () => {
     const dir = await tmp();
     const file = join(dir, 'dropped.csv');
     await writeFile(file, 'id,y,a\nA,,1\nB,0,2\nA,,3\n');
-    const spec: DatasetSpec = { path: file, delimiter: ',', id_column: 'id', label_column: 'y', features: [{ name: 'a', type: 'number', missing: 'impute' }], duplicate_ids: 'reject', missing_values: [''] };
+    const spec: DatasetSpec = {
+      path: file,
+      delimiter: ',',
+      id_column: 'id',
+      label_column: 'y',
+      features: [{ name: 'a', type: 'number', missing: 'impute' }],
+      duplicate_ids: 'reject',
+      missing_values: [''],
+    };
     const err = (await loadDataset(spec).catch((e: unknown) => e)) as FedcreditError;
     expect(err.code).toBe(ErrorCode.DATA_REJECTED);
     expect(err.message).toContain('id "A" (column "id") appears on line 2 and again on line 4');
   });
 
-  it('a participant\'s store of a file sorted by label is scattered: every block mixes the classes, the rows are unchanged', async () => {
+  it("a participant's store of a file sorted by label is scattered: every block mixes the classes, the rows are unchanged", async () => {
     const dir = await tmp();
     const file = join(dir, 'sorted.csv');
     // 20,000 rows, the 4,000 defaults last, as in a file sorted by outcome.

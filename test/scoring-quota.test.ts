@@ -28,14 +28,16 @@ describe('scoring caps', () => {
     expect(readFileSync(join(dir, 'scoring-requests.jsonl'), 'utf8').trim().split('\n')).toHaveLength(4);
   });
 
-  it('a host stops reading the guest\'s blinded ids as soon as they exceed max_ids_per_request', async () => {
+  it("a host stops reading the guest's blinded ids as soon as they exceed max_ids_per_request", async () => {
     const quota = new ScoringQuota(mkdtempSync(join(tmpdir(), 'fedcredit-quota-')), { max_requests_per_model_per_day: 5, max_ids_per_request: 100 });
     const chunks = [new Uint8Array(32 * 64), new Uint8Array(32 * 64), new Uint8Array(1)];
     let read = 0;
     const link: PsiLink = { send: async () => undefined, receive: async () => chunks[read++]!, checkpoint: () => undefined };
     const capped = quota.capGuestIds(link);
     await expect(capped.receive('psi.guest_blinded#0')).resolves.toHaveLength(32 * 64);
-    await expect(capped.receive('psi.guest_blinded#1')).rejects.toThrow(/consent\.scoring\.max_ids_per_request: the scoring request lists at least 128 enterprises; this data owner allows 100 per request/);
+    await expect(capped.receive('psi.guest_blinded#1')).rejects.toThrow(
+      /consent\.scoring\.max_ids_per_request: the scoring request lists at least 128 enterprises; this data owner allows 100 per request/,
+    );
     expect(quota.refusalForIds(100)).toBeUndefined();
     expect(quota.refusalForIds(101)?.code).toBe('FC_JOB_REFUSED');
   });

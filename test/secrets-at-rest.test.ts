@@ -60,7 +60,11 @@ describe('secrets at rest after a vertical and a horizontal job', () => {
     const parties = synth.parties.filter((p) => p.party === 'bank' || p.party === 'tax-bureau').map((p) => ({ name: p.party, data: { ...p.spec, path: p.file } }));
     const fed = await TestFederation.start(parties);
     feds.push(fed);
-    const job = { ...verticalJob({ hosts: ['tax-bureau'], alignment: { id_format: 'uscc', min_intersection: 500 }, training: { epochs: 2, patience: 0, batch_size: 1024 } }), binning: { iv_threshold: 0 }, scorecard: {} };
+    const job = {
+      ...verticalJob({ hosts: ['tax-bureau'], alignment: { id_format: 'uscc', min_intersection: 500 }, training: { epochs: 2, patience: 0, batch_size: 1024 } }),
+      binning: { iv_threshold: 0 },
+      scorecard: {},
+    };
     const { last, jobId } = await fed.run(job);
     expect(last.state, last.message).toBe('succeeded');
     // The parties learn the end from the coordinator: give them a moment to clean up.

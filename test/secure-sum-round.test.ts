@@ -4,17 +4,7 @@
  * catches a participant lying about what it decrypted.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  SumAttempt,
-  afterShortfall,
-  agreeOnOpened,
-  canonicalOrder,
-  contributorsNeeded,
-  globalWeightsOf,
-  openedReport,
-  purposeDecision,
-  type OpenedReply,
-} from '../src/fl/secure-sum-round.js';
+import { SumAttempt, afterShortfall, agreeOnOpened, canonicalOrder, contributorsNeeded, globalWeightsOf, openedReport, purposeDecision, type OpenedReply } from '../src/fl/secure-sum-round.js';
 import { float32Bytes } from '../src/fl/vector-codec.js';
 import { sha256 } from '../src/bytes.js';
 import type { ValidationMetrics } from '../src/wire/messages.js';

@@ -84,8 +84,14 @@ const isTest = (id: string): boolean => createHash('sha256').update(`vertical-sp
 
 function aucOn(parties: readonly VerticalParty[], train: VerticalJoinedRow[], test: VerticalJoinedRow[]): number {
   const features = (r: VerticalJoinedRow): number[] => parties.flatMap((p) => r.x[p]);
-  const model = fitLogistic(train.map(features), train.map((r) => r.label));
-  return auc(test.map((r) => r.label), model(test.map(features)));
+  const model = fitLogistic(
+    train.map(features),
+    train.map((r) => r.label),
+  );
+  return auc(
+    test.map((r) => r.label),
+    model(test.map(features)),
+  );
 }
 
 const SEED = 42;
@@ -214,7 +220,13 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
     expect(result.population).toBe(new Set(VERTICAL_PARTIES.flatMap((p) => tables.get(p)!.ids)).size);
     // The files are not aligned: the shared enterprises come in a different order in each.
     const shared = new Set(all);
-    const orders = VERTICAL_PARTIES.map((p) => tables.get(p)!.ids.filter((id) => shared.has(id)).slice(0, 50).join());
+    const orders = VERTICAL_PARTIES.map((p) =>
+      tables
+        .get(p)!
+        .ids.filter((id) => shared.has(id))
+        .slice(0, 50)
+        .join(),
+    );
     expect(new Set(orders).size).toBe(VERTICAL_PARTIES.length);
   });
 
@@ -267,7 +279,10 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
       return sab / Math.sqrt(saa * sbb);
     };
     // Cross-check: window-dressers tell the bank about growth their invoices and electricity do not show.
-    const gap = (p: VerticalParty, trend: string) => (r: VerticalJoinedRow): number => col('bank', 'revenue_growth')(r) - col(p, trend)(r);
+    const gap =
+      (p: VerticalParty, trend: string) =>
+      (r: VerticalJoinedRow): number =>
+        col('bank', 'revenue_growth')(r) - col(p, trend)(r);
     const mis = rows.filter((r) => latent.get(r.id)!.misreports);
     const honest = rows.filter((r) => !latent.get(r.id)!.misreports);
     expect(mis.length).toBeGreaterThan(100);
@@ -275,8 +290,15 @@ describe('synthetic vertical data: bank, tax bureau, power company, platform', (
     expect(mean(mis, gap('power-company', 'kwh_trend_6m')) - mean(honest, gap('power-company', 'kwh_trend_6m'))).toBeGreaterThan(0.1);
     // Tax grade follows tax compliance; invoice, electricity and GMV trends follow momentum; bill arrears fall with health.
     expect(corr(col('tax-bureau', 'tax_grade'), (r) => latent.get(r.id)!.taxCompliance)).toBeGreaterThan(0.4);
-    for (const [p, trend] of [['tax-bureau', 'invoice_growth_6m'], ['power-company', 'kwh_trend_6m'], ['platform', 'gmv_growth_6m']] as const) {
-      expect(corr(col(p, trend), (r) => latent.get(r.id)!.momentum), trend).toBeGreaterThan(0.15);
+    for (const [p, trend] of [
+      ['tax-bureau', 'invoice_growth_6m'],
+      ['power-company', 'kwh_trend_6m'],
+      ['platform', 'gmv_growth_6m'],
+    ] as const) {
+      expect(
+        corr(col(p, trend), (r) => latent.get(r.id)!.momentum),
+        trend,
+      ).toBeGreaterThan(0.15);
     }
     expect(corr(col('power-company', 'bill_arrears_months_12m'), (r) => latent.get(r.id)!.health)).toBeLessThan(-0.2);
   });

@@ -4,16 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetSpec } from '../src/data/schema.js';
 import { auc } from '../src/metrics.js';
-import {
-  BANK_FEATURES,
-  generateEnterprises,
-  isValidUscc,
-  Rng,
-  USCC_CHARSET,
-  uscc,
-  writeHorizontalSynth,
-  type HorizontalSynthResult,
-} from '../src/synth/sme.js';
+import { BANK_FEATURES, generateEnterprises, isValidUscc, Rng, USCC_CHARSET, uscc, writeHorizontalSynth, type HorizontalSynthResult } from '../src/synth/sme.js';
 
 interface Table {
   header: string[];
@@ -204,7 +195,10 @@ describe('synthetic SME credit data', () => {
   it('has a learnable label; pooling the banks beats the smallest bank alone', () => {
     const test = tables.get('test.csv')!;
     const banks = FILES.slice(0, 3).map((f) => tables.get(f)!);
-    const pooled = fitLogistic(banks.flatMap((b) => b.X), banks.flatMap((b) => b.y));
+    const pooled = fitLogistic(
+      banks.flatMap((b) => b.X),
+      banks.flatMap((b) => b.y),
+    );
     const pooledAuc = auc(test.y, pooled(test.X));
     const alone = banks.map((b) => auc(test.y, fitLogistic(b.X, b.y)(test.X)));
     console.log(`test AUC: pooled ${pooledAuc.toFixed(4)}; alone ${result.parties.map((p, k) => `${p.party} ${alone[k]!.toFixed(4)}`).join(', ')}`);
@@ -225,8 +219,7 @@ describe('synthetic SME credit data', () => {
       expect(e.pd).toBeLessThan(1);
     }
     // Window-dressers declare more growth to their bank than they really had.
-    const inflation = (group: typeof es): number =>
-      group.reduce((s, e) => s + e.declaredRevenueGrowth - e.revenueGrowth, 0) / group.length;
+    const inflation = (group: typeof es): number => group.reduce((s, e) => s + e.declaredRevenueGrowth - e.revenueGrowth, 0) / group.length;
     const mis = es.filter((e) => e.misreports);
     expect(mis.length).toBeGreaterThan(10);
     expect(inflation(mis)).toBeGreaterThan(0.1);

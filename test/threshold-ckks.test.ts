@@ -324,12 +324,24 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
     plain.delete();
     encoder.delete();
     // n encryptions of the same values, so the exact plaintext of the sum is n times the encoded one.
-    const sum = ctx.canonicalCiphertext(encryptSum(ctx, publicKey, Array.from({ length: n }, () => values), AGGREGATE_SCALE));
+    const sum = ctx.canonicalCiphertext(
+      encryptSum(
+        ctx,
+        publicKey,
+        Array.from({ length: n }, () => values),
+        AGGREGATE_SCALE,
+      ),
+    );
     const ring = ctx.levels[0]!.ring;
     const s = zeroPoly(ctx.keyRing);
     for (const secret of secrets) addPoly(ctx.keyRing, s, secret.poly);
     const decrypted = addPoly(ring, sum.data.polys[0]!, mulPoly(ring, sum.data.polys[1]!, prefixPoly(ctx.keyRing, s, ring.primes.length), zeroPoly(ring)), zeroPoly(ring));
-    const expected = mulScalarPoly(ring, exact, ring.primes.map(() => BigInt(n)), zeroPoly(ring));
+    const expected = mulScalarPoly(
+      ring,
+      exact,
+      ring.primes.map(() => BigInt(n)),
+      zeroPoly(ring),
+    );
     const noise = centredFirstPrime(ring, intt(ring, subPoly(ring, decrypted, expected, zeroPoly(ring)))).map(Number);
     const max = Math.max(...noise.map(Math.abs));
     const rms = Math.sqrt(noise.reduce((a, e) => a + e * e, 0) / noise.length);

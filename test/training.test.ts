@@ -10,7 +10,12 @@ import { loadTf } from '../src/model/tf.js';
 describe('local training', async () => {
   const { tf } = await loadTf();
   const data = await loadDataset(uciHomoSpec(join(UCI, 'fate_default_credit_homo_host_1.csv')));
-  const { train } = splitRows(data, UCI_FEATURES.map((_, i) => i), 0.2, 1);
+  const { train } = splitRows(
+    data,
+    UCI_FEATURES.map((_, i) => i),
+    0.2,
+    1,
+  );
   const dim = UCI_FEATURES.length;
   const spec = { type: 'mlp' as const, hidden: [16], activation: 'relu' as const };
 

@@ -56,11 +56,32 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
     // 60,000 of the 150,000 borrowers keep the test's time down; 4% of the 60-89 day counts are non-zero.
     rows = readCsv(join(DATASETS, 'give_me_some_credit', 'cs-training.csv')).slice(0, 60_000);
     const id = (r: Row) => `c${r['']}`;
-    writeCsv(join(dataDir, 'bank.csv'), ['id', 'default', ...BANK], rows.map((r) => [id(r), r.SeriousDlqin2yrs!, ...BANK.map((f) => r[f]!)]));
-    writeCsv(join(dataDir, 'bureau.csv'), ['id', ...BUREAU], rows.filter((r) => !lackedByBureau(r)).map((r) => [id(r), ...BUREAU.map((f) => r[f]!)]));
+    writeCsv(
+      join(dataDir, 'bank.csv'),
+      ['id', 'default', ...BANK],
+      rows.map((r) => [id(r), r.SeriousDlqin2yrs!, ...BANK.map((f) => r[f]!)]),
+    );
+    writeCsv(
+      join(dataDir, 'bureau.csv'),
+      ['id', ...BUREAU],
+      rows.filter((r) => !lackedByBureau(r)).map((r) => [id(r), ...BUREAU.map((f) => r[f]!)]),
+    );
     fed = await TestFederation.start([
-      { name: 'bank', data: spec(join(dataDir, 'bank.csv'), BANK.map((f) => [f, 'number']), { label_column: 'default' }) },
-      { name: 'bureau', data: spec(join(dataDir, 'bureau.csv'), BUREAU.map((f) => [f, f === 'MonthlyIncome' ? 'number' : 'integer'])) },
+      {
+        name: 'bank',
+        data: spec(
+          join(dataDir, 'bank.csv'),
+          BANK.map((f) => [f, 'number']),
+          { label_column: 'default' },
+        ),
+      },
+      {
+        name: 'bureau',
+        data: spec(
+          join(dataDir, 'bureau.csv'),
+          BUREAU.map((f) => [f, f === 'MonthlyIncome' ? 'number' : 'integer']),
+        ),
+      },
     ]);
   });
   afterAll(async () => fed?.stop());
@@ -91,7 +112,9 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
       expect(r.fineIv, r.feature).toBeGreaterThanOrEqual(r.iv - 1e-12);
       expect(['ascending', 'descending']).toContain(r.trend);
     }
-    console.log(`GMSC bank + bureau, default binning: ${last.message}; IV final/fine: ${recorded.iv.map((r) => `${r.feature} ${r.iv.toFixed(3)}/${r.fineIv!.toFixed(3)}${r.selected ? '' : ' (dropped)'}`).join(', ')}; ${recorded.warnings.length} warnings`);
+    console.log(
+      `GMSC bank + bureau, default binning: ${last.message}; IV final/fine: ${recorded.iv.map((r) => `${r.feature} ${r.iv.toFixed(3)}/${r.fineIv!.toFixed(3)}${r.selected ? '' : ' (dropped)'}`).join(', ')}; ${recorded.warnings.length} warnings`,
+    );
     // The zero-inflated count: kept, with most of its fine-bin IV (0.58 on the whole file), cut between 0 and 1.
     expect(row(ZERO_INFLATED).selected).toBe(true);
     expect(row(ZERO_INFLATED).iv).toBeGreaterThan(0.4);
@@ -109,17 +132,31 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
     expect(bank.hostCounts[late.feature]!.totals[m + 2]).toBeGreaterThan(0.5 * nineEight); // the training share of them
     expect(late.woe[m + 2]!).toBeLessThan(-1.5); // half of them default
     // The guest's counts of the host's bins equal a central count on the same training rows and final bins.
-    const train = readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'aligned-ids.csv'), 'utf8').trim().split('\n').slice(1).filter((l) => l.endsWith(',train')).map((l) => l.split(',')[0]!);
+    const train = readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'aligned-ids.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .filter((l) => l.endsWith(',train'))
+      .map((l) => l.split(',')[0]!);
     const byId = new Map(rows.map((r) => [`c${r['']}`, r]));
     expect(train.some((id) => lackedByBureau(byId.get(id)!))).toBe(false);
-    const central = binCounts(train.map((id) => Number(byId.get(id)!['NumberOfTime30-59DaysPastDueNotWorse'])), train.map((id) => Number(byId.get(id)!.SeriousDlqin2yrs)), late.edges, late.specials);
+    const central = binCounts(
+      train.map((id) => Number(byId.get(id)!['NumberOfTime30-59DaysPastDueNotWorse'])),
+      train.map((id) => Number(byId.get(id)!.SeriousDlqin2yrs)),
+      late.edges,
+      late.specials,
+    );
     expect(bank.hostCounts[late.feature]).toEqual(central);
     // Warnings: exactly the features binning lost, in the ledger, the job's events and the guest's record.
     const expected = binningWarnings(recorded.iv, 0.02);
     expect(recorded.warnings).toEqual(expected);
     expect(bank.warnings).toEqual(expected);
     for (const w of expected) expect(events.some((e) => e.message === `warning: ${w}`)).toBe(true);
-    const report = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'model-report.json'), 'utf8')) as { iv: IvRow[]; binningWarnings: string[]; ivThresholds: { caution: number; leakage: number } };
+    const report = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'model-report.json'), 'utf8')) as {
+      iv: IvRow[];
+      binningWarnings: string[];
+      ivThresholds: { caution: number; leakage: number };
+    };
     expect(report.iv).toEqual(recorded.iv);
     expect(report.binningWarnings).toEqual(expected);
     expect(report.ivThresholds).toEqual({ caution: 0.5, leakage: 1 });
@@ -138,7 +175,16 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
     const lacked = rows.filter(lackedByBureau).slice(0, 25);
     const held = train.slice(0, 25).map((id) => byId.get(id)!);
     const transport = await fed.identity('bank', 'submitter');
-    const scored = await requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir: join(fed.dir, 'fedcredit-state', 'bank'), modelJob: jobId, ids: [...lacked, ...held].map((r) => `c${r['']}`), idFormat: 'any', purpose: 'test: borrowers the bureau lacks' });
+    const scored = await requestScores({
+      coordinator: fed.cluster.address,
+      transport,
+      organisation: 'bank',
+      stateDir: join(fed.dir, 'fedcredit-state', 'bank'),
+      modelJob: jobId,
+      ids: [...lacked, ...held].map((r) => `c${r['']}`),
+      idFormat: 'any',
+      purpose: 'test: borrowers the bureau lacks',
+    });
     const out = parse(scored.csv, { columns: true }) as Row[];
     expect(out).toHaveLength(50);
     const value = (r: Row, f: string) => (r[f] === 'NA' ? Number.NaN : Number(r[f]));
@@ -159,8 +205,18 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
   });
 });
 
-const LENDER: [string, 'number' | 'category'][] = [['Duration', 'number'], ['CreditAmount', 'number'], ['Purpose', 'category'], ['CreditHistory', 'category']];
-const REGISTRY: [string, 'number' | 'category'][] = [['CheckingAccountStatus', 'category'], ['Savings', 'category'], ['Age', 'number'], ['Property', 'category']];
+const LENDER: [string, 'number' | 'category'][] = [
+  ['Duration', 'number'],
+  ['CreditAmount', 'number'],
+  ['Purpose', 'category'],
+  ['CreditHistory', 'category'],
+];
+const REGISTRY: [string, 'number' | 'category'][] = [
+  ['CheckingAccountStatus', 'category'],
+  ['Savings', 'category'],
+  ['Age', 'number'],
+  ['Property', 'category'],
+];
 
 describe('German credit with its categories on both sides', () => {
   let fed: TestFederation;
@@ -169,8 +225,16 @@ describe('German credit with its categories on both sides', () => {
   beforeAll(async () => {
     rows = readCsv(join(DATASETS, 'german_credit', 'german_credit.csv'));
     const ids = rows.map((_, i) => `app-${i + 1}`);
-    writeCsv(join(dataDir, 'lender.csv'), ['id', 'bad', ...LENDER.map(([f]) => f)], rows.map((r, i) => [ids[i]!, r.Class === '2' ? '1' : '0', ...LENDER.map(([f]) => r[f]!)]));
-    writeCsv(join(dataDir, 'registry.csv'), ['id', ...REGISTRY.map(([f]) => f)], rows.map((r, i) => [ids[i]!, ...REGISTRY.map(([f]) => r[f]!)]));
+    writeCsv(
+      join(dataDir, 'lender.csv'),
+      ['id', 'bad', ...LENDER.map(([f]) => f)],
+      rows.map((r, i) => [ids[i]!, r.Class === '2' ? '1' : '0', ...LENDER.map(([f]) => r[f]!)]),
+    );
+    writeCsv(
+      join(dataDir, 'registry.csv'),
+      ['id', ...REGISTRY.map(([f]) => f)],
+      rows.map((r, i) => [ids[i]!, ...REGISTRY.map(([f]) => r[f]!)]),
+    );
     fed = await TestFederation.start([
       { name: 'lender', data: spec(join(dataDir, 'lender.csv'), LENDER, { label_column: 'bad' }) },
       { name: 'registry', data: spec(join(dataDir, 'registry.csv'), REGISTRY) },
@@ -206,7 +270,10 @@ describe('German credit with its categories on both sides', () => {
       expect(f.categories!.flat().sort(), f.feature).toEqual(levels);
       const counts = f.trainEvents ? { events: f.trainEvents, totals: f.trainCounts } : lender.hostCounts[f.feature]!;
       const r = rates(counts, f.categories!.length);
-      expect(r.every((v, i) => i === 0 || v > r[i - 1]!), f.feature).toBe(true);
+      expect(
+        r.every((v, i) => i === 0 || v > r[i - 1]!),
+        f.feature,
+      ).toBe(true);
     }
     // Purpose's rare levels (A44, A48, A410: about 1% each) share a bin with another level.
     const purpose = lender.features.find((f) => f.feature === 'Purpose')!;
@@ -233,7 +300,16 @@ describe('German credit with its categories on both sides', () => {
     // Scoring through the federation: each party reads its categories as text and finds their bins.
     const ids = test.slice(0, 60).map((t) => t.enterprise_id!);
     const transport = await fed.identity('lender', 'submitter');
-    const scored = await requestScores({ coordinator: fed.cluster.address, transport, organisation: 'lender', stateDir: join(fed.dir, 'fedcredit-state', 'lender'), modelJob: jobId, ids, idFormat: 'any', purpose: 'test: scoring categories' });
+    const scored = await requestScores({
+      coordinator: fed.cluster.address,
+      transport,
+      organisation: 'lender',
+      stateDir: join(fed.dir, 'fedcredit-state', 'lender'),
+      modelJob: jobId,
+      ids,
+      idFormat: 'any',
+      purpose: 'test: scoring categories',
+    });
     const scoredRows = parse(scored.csv, { columns: true }) as Row[];
     expect(scoredRows).toHaveLength(ids.length);
     for (const s of scoredRows) {

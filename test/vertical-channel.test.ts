@@ -74,10 +74,23 @@ describe('a vertical party restarted between its PSI step and the next', () => {
     dirs.push(dir);
     const job = new VerticalParty('job-1', spec, 'tax-bureau', source('rows-v1'), ['h1'], io, log, dir);
     parties.push(job.channel);
-    await job.channel.install({ ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: new Uint8Array(), parties: [], guest: 'bank', hosts: ['tax-bureau'], psiSalt: new Uint8Array(32) });
+    await job.channel.install({
+      ckksPublicKey: new Uint8Array(),
+      galoisKeys: new Uint8Array(),
+      paramsFingerprint: new Uint8Array(),
+      parties: [],
+      guest: 'bank',
+      hosts: ['tax-bureau'],
+      psiSalt: new Uint8Array(32),
+    });
     const rows = join(dir, PSI_DIR, 'aligned');
     mkdirSync(rows, { recursive: true });
-    for (const [part, list] of [['train', [2, 0]], ['validation', [1]], ['test', [3]]] as const) writeFileSync(join(rows, `${part}.rows`), new Uint8Array(Uint32Array.from(list).buffer));
+    for (const [part, list] of [
+      ['train', [2, 0]],
+      ['validation', [1]],
+      ['test', [3]],
+    ] as const)
+      writeFileSync(join(rows, `${part}.rows`), new Uint8Array(Uint32Array.from(list).buffer));
     writeFileSync(join(rows, 'done.json'), JSON.stringify({ step: 1, attempt: 0, rowsDigest: 'rows-v1' }));
     return dir;
   }

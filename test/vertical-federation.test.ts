@@ -42,7 +42,9 @@ describe('vertical LR on UCI default credit (bank + tax bureau)', () => {
       test: { auc: number; ks: number; rows: number; evaluation: { gini: number; deciles: { count: number; lift: number }[]; confusion: { approvalRate: number }; calibration: { count: number }[] } };
     };
     const fedAuc = published.test.auc;
-    console.log(`vertical UCI: federated AUC ${fedAuc.toFixed(4)} KS ${published.test.ks.toFixed(4)}; pooled ${baselines.pooled.auc.toFixed(4)}; guest only ${baselines.guestOnly.auc.toFixed(4)}; intersection ${baselines.intersection}`);
+    console.log(
+      `vertical UCI: federated AUC ${fedAuc.toFixed(4)} KS ${published.test.ks.toFixed(4)}; pooled ${baselines.pooled.auc.toFixed(4)}; guest only ${baselines.guestOnly.auc.toFixed(4)}; intersection ${baselines.intersection}`,
+    );
     expect(published.test.rows).toBe(baselines.pooled.n);
     // The bank's evaluation report travels with the model: aggregates over the held-out rows only.
     const ev = published.test.evaluation;
@@ -55,7 +57,9 @@ describe('vertical LR on UCI default credit (bank + tax bureau)', () => {
     expect(fedAuc).toBeGreaterThan(baselines.guestOnly.auc + 0.05);
 
     // The bank keeps its held-out scores and its model part; the tax bureau keeps only its own part.
-    const scores = readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'test-scores.csv'), 'utf8').trim().split('\n');
+    const scores = readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'test-scores.csv'), 'utf8')
+      .trim()
+      .split('\n');
     expect(scores.length - 1).toBe(published.test.rows);
     const hostPart = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'tax-bureau', jobId), 'model-part.json'), 'utf8'));
     expect(hostPart.weights).toHaveLength(10);

@@ -28,8 +28,24 @@ async function train(cipher: VerticalCipher, opener: Opener, epochs: number) {
   const { guest, host, alignment } = await uciAligned(2000);
   const t = spec.training;
   const models = {
-    bank: new PartyModel(guest, UCI_GUEST_FEATURES.map((f) => guest.features.indexOf(f)), alignment.train, t.clip, true, true, t.winsorize),
-    'tax-bureau': new PartyModel(host, UCI_HOST_FEATURES.map((f) => host.features.indexOf(f)), alignment.train, t.clip, false, true, t.winsorize),
+    bank: new PartyModel(
+      guest,
+      UCI_GUEST_FEATURES.map((f) => guest.features.indexOf(f)),
+      alignment.train,
+      t.clip,
+      true,
+      true,
+      t.winsorize,
+    ),
+    'tax-bureau': new PartyModel(
+      host,
+      UCI_HOST_FEATURES.map((f) => host.features.indexOf(f)),
+      alignment.train,
+      t.clip,
+      false,
+      true,
+      t.winsorize,
+    ),
   };
   const bank = new BatchTrainer({ role: 'guest', cipher, model: models.bank, training: t, train: alignment.train, labels: { y: guest.y!, classWeights: { negative: 1, positive: 1 } }, log });
   const tax = new BatchTrainer({ role: 'host', cipher, model: models['tax-bureau'], training: t, train: alignment.train, log });
@@ -50,7 +66,13 @@ async function train(cipher: VerticalCipher, opener: Opener, epochs: number) {
   }
   const test = alignment.test;
   const scores = models.bank.scores(test).map((s, i) => s + models['tax-bureau'].scores(test)[i]!);
-  return { weights: [...models.bank.weights, ...models['tax-bureau'].weights], auc: auc(Float64Array.from(test, (r) => guest.y![r]!), scores) };
+  return {
+    weights: [...models.bank.weights, ...models['tax-bureau'].weights],
+    auc: auc(
+      Float64Array.from(test, (r) => guest.y![r]!),
+      scores,
+    ),
+  };
 }
 
 describe('the vertical batch step over the in-memory port', () => {

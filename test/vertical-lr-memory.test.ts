@@ -45,7 +45,10 @@ describe('a vertical LR job in one process (guest + two hosts + arbiter, real CK
     ];
     const arbiter = await engine();
     const keys = generateKeys(arbiter, 'arbiter');
-    const encrypted = await runMemoryVerticalJob(spec, parties, alignment, { cipher: (p) => ckksCipher(VerticalGradient.of(p.engine), keys.publicKey, keys.galoisKeys), opener: ckksOpener(arbiter, keys.secretKey) });
+    const encrypted = await runMemoryVerticalJob(spec, parties, alignment, {
+      cipher: (p) => ckksCipher(VerticalGradient.of(p.engine), keys.publicKey, keys.galoisKeys),
+      opener: ckksOpener(arbiter, keys.secretKey),
+    });
     const clear = await runMemoryVerticalJob(spec, parties, alignment, { cipher: () => plaintextCipher, opener: plaintextOpener });
 
     const auc = Number(encrypted.evaluation.test_auc);

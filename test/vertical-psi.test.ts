@@ -65,7 +65,11 @@ writeParty(join(dir, 'bank.csv'), [...shared, ...guestOnly], true);
 writeParty(join(dir, 'tax.csv'), [...hostOnly, ...shared].reverse(), false, [...sloppy, ...badDigit]);
 writeParty(join(dir, 'power.csv'), strangers, false);
 // A utility whose id column holds meter numbers, not credit codes.
-writeParty(join(dir, 'utility.csv'), Array.from({ length: 200 }, (_, i) => `M${100_000 + i}`), false);
+writeParty(
+  join(dir, 'utility.csv'),
+  Array.from({ length: 200 }, (_, i) => `M${100_000 + i}`),
+  false,
+);
 
 describe('vertical alignment (PSI) over the wire', () => {
   let fed: TestFederation;
@@ -112,7 +116,11 @@ describe('vertical alignment (PSI) over the wire', () => {
     expect(reports['tax-bureau']).toMatch(/^8000 valid ids, 30 invalid \(uscc format; e\.g\. [0-9A-Z]{4}…/);
     expect(reports['tax-bureau']).toMatch(/50 duplicates after normalisation$/);
 
-    const alignedIds = (org: string) => readFileSync(join(participantJobDir(fed.dir, org, jobId), 'aligned-ids.csv'), 'utf8').trim().split('\n').slice(1);
+    const alignedIds = (org: string) =>
+      readFileSync(join(participantJobDir(fed.dir, org, jobId), 'aligned-ids.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1);
     const bankRows = alignedIds('bank');
     const taxRows = alignedIds('tax-bureau');
     expect(new Set(bankRows.map((l) => l.split(',')[0]))).toEqual(new Set(shared));
@@ -162,7 +170,9 @@ describe('vertical alignment (PSI) over the wire', () => {
     const { jobId, last } = await running;
     expect(last.state).toBe('failed');
     expect(last.message).toMatch(/tax-bureau left during the batch step and did not return within the grace period of 2s; no model is published/);
-    const kinds = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.jobId === jobId).map((e) => e.entry.kind);
+    const kinds = readLedger(join(fed.dir, 'coordinator-state', 'ledger'))
+      .entries.filter((e) => e.entry.jobId === jobId)
+      .map((e) => e.entry.kind);
     expect(kinds).toContain('job_paused');
     expect(kinds).not.toContain('model_published');
   });

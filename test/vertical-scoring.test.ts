@@ -77,7 +77,11 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
       const { a, b } = parts.get('bank')!.calibration!;
       return { z, pd: 1 / (1 + Math.exp(-(a * z + b))) };
     };
-    const rows = result.csv.trim().split('\n').slice(1).map((l) => l.split(','));
+    const rows = result.csv
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(','));
     expect(rows).toHaveLength(everywhere.length + partly.length);
     let worst = 0;
     for (const [id, pd, score, missing] of rows) {
@@ -98,7 +102,20 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     expect(readdirSync(join(stateDir, 'score-requests'))).toEqual([]);
 
     // The same through the CLI, for a single enterprise.
-    const cli = await run(process.execPath, [cliPath(), 'score', '--config', join(fed.dir, 'bank.yaml'), '--coordinator', fed.cluster.address, '--identity', join(fed.dir, 'pki', 'issued', 'bank-submitter'), '--model', train.jobId, '--id', everywhere[1]!]);
+    const cli = await run(process.execPath, [
+      cliPath(),
+      'score',
+      '--config',
+      join(fed.dir, 'bank.yaml'),
+      '--coordinator',
+      fed.cluster.address,
+      '--identity',
+      join(fed.dir, 'pki', 'issued', 'bank-submitter'),
+      '--model',
+      train.jobId,
+      '--id',
+      everywhere[1]!,
+    ]);
     const [header, line] = cli.stdout.trim().split('\n');
     expect(header).toBe('enterprise_id,pd,score,hosts_missing');
     expect(Math.abs(Number(line!.split(',')[1]) - central(everywhere[1]!).pd)).toBeLessThan(1e-4);
@@ -108,7 +125,10 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     const scoringJob = /scoring job (job-\S+)/.exec(cli.stderr)?.[1];
     expect(scoringJob, cli.stderr).toBeDefined();
     const psiStep = (jobId: string) =>
-      readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'step_completed' && e.entry.jobId === jobId && e.body.name === 'psi')!.body.reports as Record<string, Record<string, unknown>>;
+      readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'step_completed' && e.entry.jobId === jobId && e.body.name === 'psi')!.body.reports as Record<
+        string,
+        Record<string, unknown>
+      >;
     const first = psiStep(result.jobId);
     for (const h of HOSTS) expect(first[h]!.blinded_all_ids).toBe(true);
     expect(first.bank!.host_sets_fetched).toEqual(HOSTS);
@@ -125,7 +145,16 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
   it('scoring with a host instead of the guest is refused: the scores must land with the guest', async () => {
     const train = (await readLedgerJobs()).find((j) => j.kind === 'vertical-lr')!;
     await expect(
-      requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('tax-bureau', 'submitter'), organisation: 'tax-bureau', stateDir: join(fed.dir, 'x'), modelJob: train.jobId, ids: ['x'], idFormat: 'any', purpose: 'test' }),
+      requestScores({
+        coordinator: fed.cluster.address,
+        transport: await fed.identity('tax-bureau', 'submitter'),
+        organisation: 'tax-bureau',
+        stateDir: join(fed.dir, 'x'),
+        modelJob: train.jobId,
+        ids: ['x'],
+        idFormat: 'any',
+        purpose: 'test',
+      }),
     ).rejects.toThrow(/tax-bureau is not the guest of job-.* \(the guest is bank\)/);
   });
 
@@ -133,7 +162,16 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     const train = (await readLedgerJobs()).find((j) => j.kind === 'vertical-lr')!;
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
     await expect(
-      requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: train.jobId, ids: ['not-a-code', '91350100M000100Y43'], idFormat: 'uscc', purpose: 'test' }),
+      requestScores({
+        coordinator: fed.cluster.address,
+        transport: await fed.identity('bank', 'submitter'),
+        organisation: 'bank',
+        stateDir,
+        modelJob: train.jobId,
+        ids: ['not-a-code', '91350100M000100Y43'],
+        idFormat: 'uscc',
+        purpose: 'test',
+      }),
     ).rejects.toThrow(/none of the 2 requested ids is a valid id in bank's data \(1 invalid, 1 not in the data\)/);
   });
 
@@ -147,17 +185,38 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
     const ids = data.get('bank')!.ids.slice(0, 400);
     await expect(
-      requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: train.jobId, ids, idFormat: 'uscc', purpose: 'test: too many ids at once' }),
+      requestScores({
+        coordinator: fed.cluster.address,
+        transport: await fed.identity('bank', 'submitter'),
+        organisation: 'bank',
+        stateDir,
+        modelJob: train.jobId,
+        ids,
+        idFormat: 'uscc',
+        purpose: 'test: too many ids at once',
+      }),
     ).rejects.toThrow(/consent\.scoring\.max_ids_per_request: the scoring request lists at least \d+ enterprises; this data owner allows 250 per request/);
     // The watcher hears of the failure as the coordinator records it: give the entry a moment to land.
-    const recorded = async () => readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.some((e) => e.entry.kind === 'job_ended' && /consent\.scoring\.max_ids_per_request/.test(String(e.body.message)));
+    const recorded = async () =>
+      readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.some((e) => e.entry.kind === 'job_ended' && /consent\.scoring\.max_ids_per_request/.test(String(e.body.message)));
     for (let i = 0; i < 50 && !(await recorded()); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await recorded()).toBe(true);
   });
 
   it('scoring refuses a model job that does not exist, naming it', async () => {
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
-    await expect(requestScores({ coordinator: fed.cluster.address, transport: await fed.identity('bank', 'submitter'), organisation: 'bank', stateDir, modelJob: 'job-20000101-nothere', ids: ['x'], idFormat: 'any', purpose: 'test' })).rejects.toThrow(/job-20000101-nothere/);
+    await expect(
+      requestScores({
+        coordinator: fed.cluster.address,
+        transport: await fed.identity('bank', 'submitter'),
+        organisation: 'bank',
+        stateDir,
+        modelJob: 'job-20000101-nothere',
+        ids: ['x'],
+        idFormat: 'any',
+        purpose: 'test',
+      }),
+    ).rejects.toThrow(/job-20000101-nothere/);
     expect(existsSync(stateDir)).toBe(true);
   });
 
@@ -176,7 +235,13 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     }
     expect(scoring.some((u) => u.outcome.startsWith('failed: '))).toBe(true); // the request with no valid id
     const shown = formatDataUses(dataUses(ledgerDir));
-    console.log(shown.split('\n').filter((l) => l.includes('vertical-score')).slice(0, 4).join('\n'));
+    console.log(
+      shown
+        .split('\n')
+        .filter((l) => l.includes('vertical-score'))
+        .slice(0, 4)
+        .join('\n'),
+    );
     expect(shown).toMatch(new RegExp(`vertical-score  bank: scored with the model of ${train.jobId} \\(sha256 [0-9a-f]{12}…\\); columns [a-z_]+, `));
     expect(shown).toMatch(/vertical-score {2}tax-bureau: scored with the model of .*; outcome succeeded, \d+ of \d+ enterprises scored/);
     expect(shown).not.toMatch(/vertical-score .*: 0 rows \(schema/);

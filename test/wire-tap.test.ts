@@ -29,7 +29,10 @@ function leakNeedles(data: LoadedDataset, csvText: string, sampleRows = 1500): M
       const a = data.x[r * width + j]!;
       const right = j + 1 < width ? data.x[r * width + j + 1]! : Number.NaN;
       const below = data.x[(r + 1) * width + j]!;
-      for (const [b, how] of [[right, 'row'], [below, 'column']] as const) {
+      for (const [b, how] of [
+        [right, 'row'],
+        [below, 'column'],
+      ] as const) {
         if (!Number.isFinite(a) || !Number.isFinite(b) || (Number.isInteger(a) && Number.isInteger(b))) continue;
         needles.set(Buffer.from(new Float64Array([a, b]).buffer), `float64 ${how} pair (row ${r}, ${data.features[j]})`);
         needles.set(Buffer.from(new Float32Array([a, b]).buffer), `float32 ${how} pair (row ${r}, ${data.features[j]})`);
@@ -96,10 +99,13 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
     expect(leaks(Buffer.concat([noise, Buffer.from(`{"id":"${smes.ids[3]}"}`), noise]), smeNeedles).join()).toMatch(/id as text \(row 3\)/);
   });
 
-  it('horizontal job (three banks, CKKS): nothing of any bank\'s data is in what it sent', async () => {
+  it("horizontal job (three banks, CKKS): nothing of any bank's data is in what it sent", async () => {
     const capture = mkdtempSync(join(tmpdir(), 'fedcredit-capture-'));
     const names = ['bank-a', 'bank-b', 'bank-c'];
-    const fed = await TestFederation.start(names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, HOMO_PARTIES[i]!)) })), { env: { FEDCREDIT_WIRE_CAPTURE: capture } });
+    const fed = await TestFederation.start(
+      names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, HOMO_PARTIES[i]!)) })),
+      { env: { FEDCREDIT_WIRE_CAPTURE: capture } },
+    );
     feds.push(fed);
     const { last } = await fed.run(horizontalJob({ participants: names, training: { rounds: 3 } }));
     expect(last.state, last.message).toBe('succeeded');
@@ -112,7 +118,7 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
     }
   });
 
-  it('vertical job (bank + tax bureau, CKKS): nothing of either party\'s data is in what it sent', async () => {
+  it("vertical job (bank + tax bureau, CKKS): nothing of either party's data is in what it sent", async () => {
     const capture = mkdtempSync(join(tmpdir(), 'fedcredit-capture-'));
     const fed = await TestFederation.start(
       [
@@ -124,7 +130,10 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
     feds.push(fed);
     const { last } = await fed.run(verticalJob({ training: { epochs: 2, patience: 0 } }));
     expect(last.state, last.message).toBe('succeeded');
-    for (const [org, role] of [['bank', 'guest'], ['tax-bureau', 'host']] as const) {
+    for (const [org, role] of [
+      ['bank', 'guest'],
+      ['tax-bureau', 'host'],
+    ] as const) {
       const sent = captured(capture, [fed.cluster.process(org)!.pid!]);
       expect(sent.length).toBeGreaterThan(1_000_000);
       const spec = uciHeteroSpec(role);
@@ -133,12 +142,15 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
     }
   });
 
-  it('vertical job with binning, WOE, a scorecard and fairness (synthetic SMEs): nothing of either party\'s data is in what it sent', async () => {
+  it("vertical job with binning, WOE, a scorecard and fairness (synthetic SMEs): nothing of either party's data is in what it sent", async () => {
     const capture = mkdtempSync(join(tmpdir(), 'fedcredit-capture-'));
     const dataDir = mkdtempSync(join(tmpdir(), 'fedcredit-capture-data-'));
     const synth = await writeVerticalSynth(dataDir, { seed: 3, bankRows: 4000 });
     const specs = new Map(synth.parties.filter((p) => p.party === 'bank' || p.party === 'tax-bureau').map((p) => [p.party, { ...p.spec, path: p.file }]));
-    const fed = await TestFederation.start([...specs].map(([name, data]) => ({ name, data })), { env: { FEDCREDIT_WIRE_CAPTURE: capture } });
+    const fed = await TestFederation.start(
+      [...specs].map(([name, data]) => ({ name, data })),
+      { env: { FEDCREDIT_WIRE_CAPTURE: capture } },
+    );
     feds.push(fed);
     const job = {
       ...verticalJob({ hosts: ['tax-bureau'], alignment: { id_format: 'uscc', min_intersection: 500 }, training: { epochs: 2, patience: 0, batch_size: 1024 } }),

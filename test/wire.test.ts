@@ -108,13 +108,32 @@ const welcome: Welcome = { coordinatorVersion: '0.1.0', protocolVersion: 1, tree
 const jobOffer: JobOffer = { specJson: '{"name":"pd-model","rounds":5}', submitter: 'bank-a', lead: 'bank-b' };
 const recipient: Recipient = { organisation: 'bank-b', boxPublicKey: bytes(32, 20), binding: { certificate: bytes(690, 42), signature: bytes(70, 43) } };
 const keygenRequest: KeygenRequest = { recipients: [recipient, { organisation: 'bank-c', boxPublicKey: bytes(32, 21), binding: null }] };
-const keyDelivery: KeyDelivery = { ckksPublicKey: bytes(900, 22), sealedSecretKey: bytes(250, 23), paramsFingerprint: bytes(32, 24), lead: recipient, publicKeyBinding: { certificate: bytes(690, 44), signature: bytes(72, 45) } };
-const featureBins: FeatureBins = { feature: 'age', edges: [29.5, 41.25], woe: [-0.21, 0.08, 0.3, 1.5e-12], events: [410, 388, 201, 3], totals: [1900, 2410, 1650, 17], iv: 0.0371, specials: [-1, 98], categories: [{ levels: ['A40', 'A46'] }, { levels: ['A43'] }], unseen: 'reject' };
+const keyDelivery: KeyDelivery = {
+  ckksPublicKey: bytes(900, 22),
+  sealedSecretKey: bytes(250, 23),
+  paramsFingerprint: bytes(32, 24),
+  lead: recipient,
+  publicKeyBinding: { certificate: bytes(690, 44), signature: bytes(72, 45) },
+};
+const featureBins: FeatureBins = {
+  feature: 'age',
+  edges: [29.5, 41.25],
+  woe: [-0.21, 0.08, 0.3, 1.5e-12],
+  events: [410, 388, 201, 3],
+  totals: [1900, 2410, 1650, 17],
+  iv: 0.0371,
+  specials: [-1, 98],
+  categories: [{ levels: ['A40', 'A46'] }, { levels: ['A43'] }],
+  unseen: 'reject',
+};
 const preprocessing: Preprocessing = {
   features: ['limit_bal', 'age'],
   mean: [167484.32266666667, 35.4855],
   scale: [129747.66156720246, -9.217904068090155e-300],
-  bins: [{ ...featureBins, feature: 'limit_bal', edges: [50_000.5, 140_000, 240_000], woe: [-0.5, -0.1, 0.2, 0.6, 0], events: [900, 700, 500, 300, 0], totals: [3000, 3100, 3050, 2900, 0] }, featureBins],
+  bins: [
+    { ...featureBins, feature: 'limit_bal', edges: [50_000.5, 140_000, 240_000], woe: [-0.5, -0.1, 0.2, 0.6, 0], events: [900, 700, 500, 300, 0], totals: [3000, 3100, 3050, 2900, 0] },
+    featureBins,
+  ],
   clipLow: [10_000, 21],
   clipHigh: [780_000.5, 3.4028234663852886e38],
 };
@@ -479,10 +498,7 @@ describe('encodeFrames and Reassembler', () => {
       expect(other[0]!.transferId).not.toBe(chunks[0]!.transferId);
       r.accept(frame(chunks[0]!));
       r.accept(frame(chunks[1]!));
-      expectProtocolError(
-        () => r.accept(frame(other[0]!)),
-        new RegExp(`chunk of transfer ${other[0]!.transferId} arrived while transfer ${chunks[0]!.transferId} was incomplete`),
-      );
+      expectProtocolError(() => r.accept(frame(other[0]!)), new RegExp(`chunk of transfer ${other[0]!.transferId} arrived while transfer ${chunks[0]!.transferId} was incomplete`));
       recovers();
     });
 
@@ -551,26 +567,19 @@ describe('over gRPC on 127.0.0.1, a ~20 MB contribution travels in chunks and co
             largestChunk = Math.max(largestChunk, f.chunk.data.length);
           }
         });
-        const stream = new FramedStream<ParticipantMessage, CoordinatorMessage>(
-          call as unknown as DuplexCall<Frame<ParticipantMessage>, Uint8Array>,
-          'ParticipantMessage',
-          'CoordinatorMessage',
-          {
-            onMessage: (m) => {
-              if (m.body !== 'contribution') return;
-              stream
-                .send({ jobId: m.jobId, round: m.round, body: 'aggregateReady', aggregateReady: { purpose: m.contribution.purpose, sum: m.contribution.vector, contributors: ['echo'] } })
-                .catch((err: Error) => serverErrors.push(err));
-            },
-            onProtocolError: (err) => serverErrors.push(err),
-            onClose: () => call.end(),
+        const stream = new FramedStream<ParticipantMessage, CoordinatorMessage>(call as unknown as DuplexCall<Frame<ParticipantMessage>, Uint8Array>, 'ParticipantMessage', 'CoordinatorMessage', {
+          onMessage: (m) => {
+            if (m.body !== 'contribution') return;
+            stream
+              .send({ jobId: m.jobId, round: m.round, body: 'aggregateReady', aggregateReady: { purpose: m.contribution.purpose, sum: m.contribution.vector, contributors: ['echo'] } })
+              .catch((err: Error) => serverErrors.push(err));
           },
-        );
+          onProtocolError: (err) => serverErrors.push(err),
+          onClose: () => call.end(),
+        });
       },
     } as grpc.UntypedServiceImplementation);
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
     client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   });
 

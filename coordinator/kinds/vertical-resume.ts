@@ -13,7 +13,7 @@ export const present = (file: Record<string, unknown>) => Object.fromEntries(Obj
  * too, so the interrupted step runs again from its start at every party.
  */
 export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'plaintext' | 'none', list: LedgerReadEntry[], stateDir: string): VerticalResumePoint | { reason: string } {
-  if (!list.some((e) => e.entry.kind === 'keys_ready')) return { reason: 'the coordinator restarted before the job\'s keys were in place; resubmit the job' };
+  if (!list.some((e) => e.entry.kind === 'keys_ready')) return { reason: "the coordinator restarted before the job's keys were in place; resubmit the job" };
   let secretKey: Uint8Array | undefined;
   if (scheme === 'ckks') {
     const file = arbiterKeyFile(stateDir, jobId);

@@ -12,7 +12,17 @@ export const verticalScore: ParticipantKind<'vertical-score'> = {
     node.store.save({ id: offer.jobId, specJson: offer.specJson, features: [] });
     let job: ScoringParty;
     try {
-      job = new ScoringParty(offer.jobId, spec, node.org, node.data, node.verticalIo(offer.jobId), node.log, node.store.dirOf(offer.jobId), node.store.dirOf(spec.model_job), join(node.stateDir, 'score-requests'));
+      job = new ScoringParty(
+        offer.jobId,
+        spec,
+        node.org,
+        node.data,
+        node.verticalIo(offer.jobId),
+        node.log,
+        node.store.dirOf(offer.jobId),
+        node.store.dirOf(spec.model_job),
+        join(node.stateDir, 'score-requests'),
+      );
     } catch (err) {
       node.store.end(offer.jobId, 'refused');
       return offer.refuse('model', errorMessage(err));
@@ -21,7 +31,15 @@ export const verticalScore: ParticipantKind<'vertical-score'> = {
     job.quota = node.scoringQuota;
     node.addParty(offer.jobId, job.channel);
     node.log.info({ job: offer.jobId, modelJob: spec.model_job, role: job.role }, 'scoring job accepted');
-    return offer.accept({ trainRows: 0, validationRows: 0, schemaHash: new Uint8Array(), boxPublicKey: job.box.publicKey, loadReport: '', idSetSha256: new Uint8Array(), boxKeyBinding: job.boxKeyBinding() });
+    return offer.accept({
+      trainRows: 0,
+      validationRows: 0,
+      schemaHash: new Uint8Array(),
+      boxPublicKey: job.box.publicKey,
+      loadReport: '',
+      idSetSha256: new Uint8Array(),
+      boxKeyBinding: job.boxKeyBinding(),
+    });
   },
   // The guest read and deleted its list of ids at the offer: a scoring job is not rejoined.
   restore: async (node, stored, spec) => abandonUnaligned(node, stored.id, spec.kind),

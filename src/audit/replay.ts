@@ -45,7 +45,6 @@ export interface BlobRef {
   size: number;
 }
 
-
 type Entry = ReturnType<typeof readLedger>['entries'][number];
 
 /** A horizontal job's replay (the kind's audit half, src/jobs/horizontal.ts). */
@@ -99,7 +98,14 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           job.name = b.name;
           job.purpose = b.purpose;
           job.submitter = b.submitter;
-          settings = { name: b.name, standardize: b.training?.standardize ?? true, winsorize: b.training?.winsorize ?? 0, binning: b.binning, scorecard: b.scorecard, cutoff: b.evaluation?.decline_cutoff ?? 0.2 };
+          settings = {
+            name: b.name,
+            standardize: b.training?.standardize ?? true,
+            winsorize: b.training?.winsorize ?? 0,
+            binning: b.binning,
+            scorecard: b.scorecard,
+            cutoff: b.evaluation?.decline_cutoff ?? 0.2,
+          };
           const enc = b.encryption;
           if (enc.scheme === 'ckks') {
             engine = await CkksEngine.create({ polyModulusDegree: enc.poly_modulus_degree, coeffModulusBits: enc.coeff_modulus_bits, scaleBits: enc.scale_bits });
@@ -139,9 +145,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           if (JSON.stringify(contributors) !== JSON.stringify(received)) {
             fail(seq, `round ${b.round}: the aggregate names contributors [${contributors.join(', ')}] but updates were received from [${received.join(', ')}]`);
           }
-          const vectors = await Promise.all(
-            contributors.filter((c) => updates.has(c)).map(async (c) => decodeMessage<EncryptedVector>('EncryptedVector', await blob(updates.get(c)!))),
-          );
+          const vectors = await Promise.all(contributors.filter((c) => updates.has(c)).map(async (c) => decodeMessage<EncryptedVector>('EncryptedVector', await blob(updates.get(c)!))));
           const logged = named('aggregate')!;
           const recomputed = vectors.length ? sha256Hex(encodeMessage('EncryptedVector', codec.sum(vectors))) : '';
           current.sumOk = recomputed === hex(logged.sha256);
@@ -327,11 +331,13 @@ export function formatReplay(report: ReplayReport): string {
       const metric = (v: number | null | undefined) => (v === null || v === undefined ? '  -   ' : v.toFixed(4));
       // A vertical epoch records no training loss (no party sees it): its validation AUC and KS instead.
       const figures = vertical ? `${metric(r.validationAuc)}   ${metric(r.validationKs)}` : `${r.trainLoss === null ? '   -   ' : r.trainLoss.toFixed(4)}   ${metric(r.validationAuc)}`;
-      lines.push(`  ${String(r.round).padStart(5)}  ${r.purpose.padEnd(vertical ? 7 : 10)}  ${parties.padEnd(56)} ${figures}  ${r.sumOk ? 'OK ' : 'BAD'}  ${r.modelOk === null ? '-' : r.modelOk ? 'OK' : 'BAD'}`);
+      lines.push(
+        `  ${String(r.round).padStart(5)}  ${r.purpose.padEnd(vertical ? 7 : 10)}  ${parties.padEnd(56)} ${figures}  ${r.sumOk ? 'OK ' : 'BAD'}  ${r.modelOk === null ? '-' : r.modelOk ? 'OK' : 'BAD'}`,
+      );
     }
     const steps = Object.entries(job.derived ?? {});
     if (steps.length > 0) lines.push(`  derived again from the opened aggregates: ${steps.map(([step, ok]) => `${step} ${ok ? 'OK' : 'BAD'}`).join(', ')}`);
-    const matches = vertical ? "commits to the parts every party kept from the logged epochs" : 'equals the model the logged rounds produce';
+    const matches = vertical ? 'commits to the parts every party kept from the logged epochs' : 'equals the model the logged rounds produce';
     if (job.publishedModel) lines.push(`  published model ${job.publishedModel}: ${job.publishedModelOk ? matches : 'DOES NOT match the logged rounds'}`);
     for (const f of job.failures) lines.push(`  FAIL ${f}`);
   }

@@ -18,7 +18,7 @@ export async function replayReportHtml(report: ReplayReport, ledgerDir: string):
       });
     const charts = vertical
       ? [
-          await lineChart('Validation AUC per epoch (guest\'s validation rows)', unit, 'AUC', [{ name: 'validation AUC', points: points((r) => r.validationAuc) }]),
+          await lineChart("Validation AUC per epoch (guest's validation rows)", unit, 'AUC', [{ name: 'validation AUC', points: points((r) => r.validationAuc) }]),
           await lineChart('Validation KS per epoch', unit, 'KS', [{ name: 'validation KS', points: points((r) => r.validationKs) }]),
         ]
       : [

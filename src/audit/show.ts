@@ -46,7 +46,14 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
       const features = b.features;
       if (features && typeof features === 'object' && !Array.isArray(features)) for (const [org, names] of Object.entries(features)) if (Array.isArray(names)) columns.set(org, names.map(String));
       if (Array.isArray(features)) for (const org of (b.participants ?? []) as string[]) columns.set(org, features.map(String));
-      jobs.set(entry.jobId, { kind: String(b.kind ?? '?'), purpose: b.purpose, submitter: b.submitter, outcome: 'unfinished', columns, ...(typeof b.model_job === 'string' ? { modelJob: b.model_job } : {}) });
+      jobs.set(entry.jobId, {
+        kind: String(b.kind ?? '?'),
+        purpose: b.purpose,
+        submitter: b.submitter,
+        outcome: 'unfinished',
+        columns,
+        ...(typeof b.model_job === 'string' ? { modelJob: b.model_job } : {}),
+      });
       continue;
     }
     const job = jobs.get(entry.jobId);

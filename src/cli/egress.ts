@@ -43,12 +43,18 @@ export function egressSummary(stateDir: string, jobId: string): EgressRow[] {
     row.bytes += l.bytes ?? 0;
     rows.set(key, row);
   }
-  if (rows.size === 0) throw new FedcreditError(ErrorCode.NOT_FOUND, `this node's record holds nothing sent for job ${jobId}`, 'check the job id (`fedcredit job status`) and that this is the node that took part');
+  if (rows.size === 0)
+    throw new FedcreditError(ErrorCode.NOT_FOUND, `this node's record holds nothing sent for job ${jobId}`, 'check the job id (`fedcredit job status`) and that this is the node that took part');
   return [...rows.values()];
 }
 
 export function formatEgress(jobId: string, rows: EgressRow[]): string {
-  const table = new Table({ head: ['message', 'to', 'count', 'bytes', 'what it carried'], colWidths: [22, 14, 7, 12, 70], wordWrap: true, style: process.stdout.isTTY ? {} : { head: [], border: [] } });
+  const table = new Table({
+    head: ['message', 'to', 'count', 'bytes', 'what it carried'],
+    colWidths: [22, 14, 7, 12, 70],
+    wordWrap: true,
+    style: process.stdout.isTTY ? {} : { head: [], border: [] },
+  });
   for (const r of rows) table.push([r.kind, r.to, String(r.messages), r.bytes.toLocaleString('en'), r.what]);
   const total = rows.reduce((n, r) => n + r.bytes, 0);
   return `what left this node in job ${jobId} (from its own record):\n${table.toString()}\ntotal ${total.toLocaleString('en')} bytes in ${rows.reduce((n, r) => n + r.messages, 0)} messages; no raw value, label or id is ever among them`;

@@ -100,7 +100,8 @@ function buildProgram(): Command {
     .option('--coordinator <host:port>', 'override `coordinator` from the config')
     .option('--insecure', 'plaintext gRPC without mutual TLS (tests only: peers are not authenticated)')
     .action(async (opts: { config?: string; coordinator?: string; insecure?: boolean }) => {
-      if (!opts.config) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'fedcredit participant needs --config <participant.yaml>', 'e.g. fedcredit participant --config examples/vertical/bank.yaml');
+      if (!opts.config)
+        throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'fedcredit participant needs --config <participant.yaml>', 'e.g. fedcredit participant --config examples/vertical/bank.yaml');
       const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
       const log = createLogger(config.organisation, config.log_level);
       const configDir = dirname(resolve(opts.config));
@@ -115,7 +116,7 @@ function buildProgram(): Command {
 
   participant
     .command('pending')
-    .description('job offers waiting for this data owner\'s approval (consent.approval: manual)')
+    .description("job offers waiting for this data owner's approval (consent.approval: manual)")
     .requiredOption('-c, --config <file>', "the participant's config")
     .action((opts: { config: string }) => {
       const offers = approvalsFor(opts.config).pending();
@@ -123,7 +124,10 @@ function buildProgram(): Command {
       for (const o of offers) process.stdout.write(`${o.jobId}  ${o.kind}  "${o.name}" from ${o.submitter}: ${o.purpose}\n    columns: ${o.columns.join(', ')}\n`);
     });
 
-  for (const [command, approved] of [['approve', true], ['reject', false]] as const) {
+  for (const [command, approved] of [
+    ['approve', true],
+    ['reject', false],
+  ] as const) {
     participant
       .command(command)
       .argument('<job-id>')
@@ -233,11 +237,14 @@ function buildProgram(): Command {
     .description(
       "score enterprises: with a vertical model on the guest's (the bank's) machine, every party computing its part (--config, --model JOB, --ids or --id); or with a downloaded horizontal model, locally (--model DIR --data FILE.csv)",
     )
-    .option('-c, --config <file>', "vertical: the guest participant's config (its state folder receives the request and the scores); horizontal: optional, a participant config whose data section says how to read --data")
+    .option(
+      '-c, --config <file>',
+      "vertical: the guest participant's config (its state folder receives the request and the scores); horizontal: optional, a participant config whose data section says how to read --data",
+    )
     .requiredOption('--model <job-id|dir>', 'vertical: the vertical-lr job whose model to use; horizontal: the folder `fedcredit job model JOB --out DIR` wrote')
     .option('--ids <file.csv>', 'vertical: enterprise ids to score, one per line (header `id` or `enterprise_id` allowed)')
     .option('--id <id>', 'vertical: a single enterprise id')
-    .option('--data <file.csv>', 'horizontal: the enterprises to score, with an id column and the model\'s feature columns')
+    .option('--data <file.csv>', "horizontal: the enterprises to score, with an id column and the model's feature columns")
     .option('--id-column <name>', 'horizontal, without --config: the id column of --data', 'id')
     .option('-o, --out <file.csv>', 'write the scores here (default: print them)')
     .option('--id-format <format>', "uscc (check digit verified) or any; default: the model job's alignment.id_format")
@@ -260,7 +267,7 @@ function buildProgram(): Command {
     .option('-o, --out <file.html>', 'where to write the report (figures go beside it, in <name>-figures/)', 'report.html')
     .option('--batch <score-job-id>', 'vertical: add the stability of a scoring batch (score and feature PSI against training)')
     .action(async (jobId: string | undefined, opts: { config?: string; model?: string; out: string; batch?: string }, command: Command) => {
-      const usage = 'give either a vertical job and its guest\'s config (`fedcredit report JOB --config GUEST.yaml`) or a downloaded horizontal model (`fedcredit report --model DIR`)';
+      const usage = "give either a vertical job and its guest's config (`fedcredit report JOB --config GUEST.yaml`) or a downloaded horizontal model (`fedcredit report --model DIR`)";
       const vertical = jobId !== undefined || opts.config !== undefined || opts.batch !== undefined;
       if (opts.model !== undefined && vertical) command.error(`error: --model cannot be combined with a job id, --config or --batch; ${usage}`);
       if (opts.model === undefined && !vertical) command.error(`error: nothing to report on; ${usage}`);
@@ -323,7 +330,7 @@ function buildProgram(): Command {
     .command('init')
     .description('create a federation CA in DIR (ca.pem, ca-key.pem with mode 0600, crl.pem, issued.json)')
     .requiredOption('--dir <dir>', 'the CA folder (keep it offline, or at least away from the nodes)')
-    .option('--name <name>', 'the CA\'s name', 'fedcredit federation CA')
+    .option('--name <name>', "the CA's name", 'fedcredit federation CA')
     .option('--days <n>', 'validity in days', positiveInt, 3650)
     .action(async (opts: { dir: string; name: string; days: number }) => {
       await initCa(resolve(opts.dir), { name: opts.name, validityDays: opts.days });
@@ -345,7 +352,14 @@ function buildProgram(): Command {
         organisation: opts.org,
         role: opts.role as Role,
         validityDays: opts.days,
-        ...(opts.hosts ? { hosts: opts.hosts.split(',').map((h) => h.trim()).filter(Boolean) } : {}),
+        ...(opts.hosts
+          ? {
+              hosts: opts.hosts
+                .split(',')
+                .map((h) => h.trim())
+                .filter(Boolean),
+            }
+          : {}),
         ...(opts.out ? { outDir: resolve(opts.out) } : {}),
       });
       process.stdout.write(`issued ${opts.role} certificate for ${opts.org} (serial ${issued.serial}): ${dirname(issued.certFile)}\n`);
@@ -363,7 +377,14 @@ function buildProgram(): Command {
       const made = await requestCertificate(resolve(opts.out), {
         organisation: opts.org,
         role: opts.role as Role,
-        ...(opts.hosts ? { hosts: opts.hosts.split(',').map((h) => h.trim()).filter(Boolean) } : {}),
+        ...(opts.hosts
+          ? {
+              hosts: opts.hosts
+                .split(',')
+                .map((h) => h.trim())
+                .filter(Boolean),
+            }
+          : {}),
       });
       process.stdout.write(
         `key written to ${made.keyFile} (keep it here; it never leaves this machine)\n` +
@@ -398,14 +419,16 @@ function buildProgram(): Command {
     .command('revoke')
     .description('revoke certificates and re-sign the revocation list; a coordinator using it reloads it within seconds')
     .requiredOption('--dir <dir>', 'the CA folder')
-    .option('--org <organisation>', 'revoke this organisation\'s certificates')
+    .option('--org <organisation>', "revoke this organisation's certificates")
     .option('--role <role>', 'with --org: only this role')
     .option('--serial <hex>', 'revoke one certificate by serial number')
     .action(async (opts: { dir: string; org?: string; role?: string; serial?: string }) => {
       if (Boolean(opts.org) === Boolean(opts.serial)) throw new InvalidArgumentError('give --org (optionally with --role) or --serial');
       const selector = opts.serial ? { serial: opts.serial } : { organisation: opts.org!, ...(opts.role ? { role: opts.role as Role } : {}) };
       const result = await revokeCertificate(resolve(opts.dir), selector);
-      process.stdout.write(`revoked: ${result.revoked.join(', ') || 'none'}${result.alreadyRevoked.length ? `; already revoked: ${result.alreadyRevoked.join(', ')}` : ''}\ncopy ${join(resolve(opts.dir), 'crl.pem')} to the coordinator's tls.crl path if it is elsewhere\n`);
+      process.stdout.write(
+        `revoked: ${result.revoked.join(', ') || 'none'}${result.alreadyRevoked.length ? `; already revoked: ${result.alreadyRevoked.join(', ')}` : ''}\ncopy ${join(resolve(opts.dir), 'crl.pem')} to the coordinator's tls.crl path if it is elsewhere\n`,
+      );
     });
 
   pki
@@ -425,7 +448,7 @@ function buildProgram(): Command {
       process.stdout.write(`revocation list re-signed: ${join(resolve(opts.dir), 'crl.pem')}\n`);
     });
 
-  const audit = program.command('audit').description("check a ledger as an auditor: integrity, replay, data use");
+  const audit = program.command('audit').description('check a ledger as an auditor: integrity, replay, data use');
 
   audit
     .command('fetch')
@@ -485,12 +508,31 @@ function buildProgram(): Command {
   return program;
 }
 
-type ScoreOptions = { config?: string; model: string; ids?: string; id?: string; data?: string; idColumn: string; out?: string; idFormat?: string; purpose: string; coordinator?: string; identity?: string; insecure?: boolean };
+type ScoreOptions = {
+  config?: string;
+  model: string;
+  ids?: string;
+  id?: string;
+  data?: string;
+  idColumn: string;
+  out?: string;
+  idFormat?: string;
+  purpose: string;
+  coordinator?: string;
+  identity?: string;
+  insecure?: boolean;
+};
 
 async function scoreCommand(opts: ScoreOptions): Promise<void> {
   if (opts.data !== undefined) return scoreLocally(opts);
-  if (opts.config === undefined) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'no --config: a vertical model scores with the guest\'s participant config; a downloaded horizontal model with --data FILE.csv', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43, or fedcredit score --model ./model --data applicants.csv');
-  if (Boolean(opts.ids) === Boolean(opts.id)) throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'give either --ids <file.csv> or --id <id>', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43');
+  if (opts.config === undefined)
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      "no --config: a vertical model scores with the guest's participant config; a downloaded horizontal model with --data FILE.csv",
+      'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43, or fedcredit score --model ./model --data applicants.csv',
+    );
+  if (Boolean(opts.ids) === Boolean(opts.id))
+    throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'give either --ids <file.csv> or --id <id>', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43');
   if (opts.idFormat !== undefined && opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
   const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
@@ -519,7 +561,12 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
 
 /** A downloaded horizontal model scores the rows of --data on this machine. */
 async function scoreLocally(opts: ScoreOptions): Promise<void> {
-  if (opts.ids !== undefined || opts.id !== undefined) throw new FedcreditError(ErrorCode.CONFIG_INVALID, '--data scores a CSV with a horizontal model; --ids and --id name enterprises for a vertical model', 'give either --model DIR --data FILE.csv, or --config GUEST.yaml --model JOB --ids FILE');
+  if (opts.ids !== undefined || opts.id !== undefined)
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      '--data scores a CSV with a horizontal model; --ids and --id name enterprises for a vertical model',
+      'give either --model DIR --data FILE.csv, or --config GUEST.yaml --model JOB --ids FILE',
+    );
   const config = opts.config ? loadYamlConfig(opts.config, ParticipantConfig, 'participant') : undefined;
   const result = await scoreWithArtifact({ modelDir: resolve(opts.model), dataFile: resolve(opts.data!), dataSpec: config?.data, idColumn: opts.idColumn });
   process.stderr.write(`${formatLoadReport(result.report)}\n${result.rows} enterprise(s) scored with the model of ${result.jobId}\n`);
@@ -549,7 +596,11 @@ async function verifyAndReport(dir: string, receiptsDir?: string): Promise<void>
  */
 async function replayIntactLedger(dir: string, jobId?: string): Promise<ReplayReport | undefined> {
   const damaged = (message: string) => {
-    const err = new FedcreditError(ErrorCode.LEDGER_DAMAGED, message, `\`fedcredit audit verify ${dir}\` gives the full report; replay a copy of the ledger that verifies (from the coordinator or a backup)`);
+    const err = new FedcreditError(
+      ErrorCode.LEDGER_DAMAGED,
+      message,
+      `\`fedcredit audit verify ${dir}\` gives the full report; replay a copy of the ledger that verifies (from the coordinator or a backup)`,
+    );
     process.stderr.write(`fedcredit: ${err.describe()}\n`);
     process.exitCode = 4;
     return undefined;
@@ -577,7 +628,11 @@ interface ClientOptions {
 function clientTransport(opts: { identity?: string; insecure?: boolean }): Transport {
   if (opts.insecure) return insecureTransport();
   if (!opts.identity) {
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'no identity: the coordinator accepts only callers with a federation certificate', 'pass --identity <folder> with the ca.pem, cert.pem and key.pem that `fedcredit pki issue --role submitter` (or auditor) wrote');
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      'no identity: the coordinator accepts only callers with a federation certificate',
+      'pass --identity <folder> with the ca.pem, cert.pem and key.pem that `fedcredit pki issue --role submitter` (or auditor) wrote',
+    );
   }
   return identityFromDir(opts.identity);
 }

@@ -37,7 +37,11 @@ export function createProgressRenderer(out: NodeJS.WriteStream = process.stdout)
         const p = e.progress;
         if (!bar) {
           bar = new cliProgress.SingleBar(
-            { format: `training [{bar}] ${p.unit || 'round'} {value}/{total} | {n} participants | ${hasLoss(p) ? 'loss {loss} | ' : ''}val AUC {auc} | {secs}s/${p.unit || 'round'}`, stream: out, hideCursor: true },
+            {
+              format: `training [{bar}] ${p.unit || 'round'} {value}/{total} | {n} participants | ${hasLoss(p) ? 'loss {loss} | ' : ''}val AUC {auc} | {secs}s/${p.unit || 'round'}`,
+              stream: out,
+              hideCursor: true,
+            },
             cliProgress.Presets.shades_classic,
           );
           bar.start(p.rounds, 0, { n: 0, loss: '-', auc: '-', secs: '-' });

@@ -8,9 +8,7 @@ import { ModelSpec } from './model-spec.js';
 import { DEFAULT_CKKS_PARAMS } from '../he/params.js';
 
 const address = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'an address is host:port, e.g. 127.0.0.1:7700 (port 0 picks a free one)');
-const orgName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'an organisation name is lower-case letters, digits and dashes, e.g. `tax-bureau`');
+const orgName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'an organisation name is lower-case letters, digits and dashes, e.g. `tax-bureau`');
 
 /** Where a node's certificate, key and the federation CA are (`fedcredit pki issue` writes such a folder). */
 const TlsSection = z
@@ -55,7 +53,10 @@ export const ParticipantConfig = z
     consent: z
       .object({
         /** Job kinds this data owner agrees to take part in. */
-        job_kinds: z.array(z.enum(['horizontal', 'vertical-lr'])).min(1).default(['horizontal', 'vertical-lr']),
+        job_kinds: z
+          .array(z.enum(['horizontal', 'vertical-lr']))
+          .min(1)
+          .default(['horizontal', 'vertical-lr']),
         /** Organisations allowed to submit jobs that use this data; `*` allows any. */
         submitters: z.array(z.string()).min(1).default(['*']),
         max_rounds: z.number().int().positive().default(1000),
@@ -209,22 +210,39 @@ export const BinningSpec = z
     for (const [name, f] of Object.entries(b.features)) {
       if (f.type !== 'category') continue;
       if (f.monotonic !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['features', name, 'monotonic'], message: `${name} is a category: its levels have no order, so they are grouped by default rate; remove binning.features.${name}.monotonic` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['features', name, 'monotonic'],
+          message: `${name} is a category: its levels have no order, so they are grouped by default rate; remove binning.features.${name}.monotonic`,
+        });
       }
       if (f.special_values !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['features', name, 'special_values'], message: `${name} is a category: every level already gets its own WOE; remove binning.features.${name}.special_values (a code such as 98 is just a level)` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['features', name, 'special_values'],
+          message: `${name} is a category: every level already gets its own WOE; remove binning.features.${name}.special_values (a code such as 98 is just a level)`,
+        });
       }
     }
     for (const [name, f] of Object.entries(b.features)) {
       if (f.type !== 'category' && (f.rare_share !== undefined || f.unseen !== undefined || f.levels !== undefined)) {
-        ctx.addIssue({ code: 'custom', path: ['features', name], message: `rare_share, unseen and levels apply to categories only: declare binning.features.${name}.type: category (and type: category in the owner's data.features), or remove them` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['features', name],
+          message: `rare_share, unseen and levels apply to categories only: declare binning.features.${name}.type: category (and type: category in the owner's data.features), or remove them`,
+        });
       }
       if (!f.levels) continue;
       const twice = f.levels.find((l, i) => f.levels!.indexOf(l) !== i);
-      if (twice !== undefined) ctx.addIssue({ code: 'custom', path: ['features', name, 'levels'], message: `level ${JSON.stringify(twice)} is listed twice in binning.features.${name}.levels; list each level once` });
+      if (twice !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['features', name, 'levels'], message: `level ${JSON.stringify(twice)} is listed twice in binning.features.${name}.levels; list each level once` });
       const unseen = f.unseen ?? b.unseen;
       if (unseen !== 'neutral' && unseen !== 'reject' && !f.levels.includes(unseen)) {
-        ctx.addIssue({ code: 'custom', path: ['features', name, 'unseen'], message: `unseen levels of ${name} are to take the bin of ${JSON.stringify(unseen)}, which binning.features.${name}.levels does not list; name a listed level, neutral or reject` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['features', name, 'unseen'],
+          message: `unseen levels of ${name} are to take the bin of ${JSON.stringify(unseen)}, which binning.features.${name}.levels does not list; name a listed level, neutral or reject`,
+        });
       }
     }
     if (!(b.caution_iv <= b.leakage_iv)) ctx.addIssue({ code: 'custom', path: ['caution_iv'], message: `caution_iv (${b.caution_iv}) must not exceed leakage_iv (${b.leakage_iv})` });
@@ -239,7 +257,7 @@ export const ScorecardSpec = z
     pdo: z.number().positive().default(20),
     /** Points are rounded to this many decimals; the score is the sum of the rounded points. At most 6: hosts'
      * points travel in masked shares at a resolution of 2^-24. */
-    decimals: z.number().int().min(0).max(6, 'at most 6 (hosts\' points travel at a resolution of 2^-24)').default(2),
+    decimals: z.number().int().min(0).max(6, "at most 6 (hosts' points travel at a resolution of 2^-24)").default(2),
     /** Reason codes per scored enterprise: the features that cost it the most points. */
     reason_codes: z.number().int().min(0).max(10).default(3),
   })
@@ -290,7 +308,11 @@ export const HorizontalJobSpec = z
       ctx.addIssue({ code: 'custom', path: ['binning', 'woe_transform'], message: 'a scorecard needs the model trained on WOE: set binning.woe_transform to true (or drop the scorecard section)' });
     }
     if (job.scorecard && job.model.type !== 'logistic') {
-      ctx.addIssue({ code: 'custom', path: ['model', 'type'], message: `a scorecard needs model.type: logistic (points are coefficient × WOE per feature; a ${job.model.type} has no such coefficients), or drop the scorecard section` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'type'],
+        message: `a scorecard needs model.type: logistic (points are coefficient × WOE per feature; a ${job.model.type} has no such coefficients), or drop the scorecard section`,
+      });
     }
   });
 export type HorizontalJobSpec = z.infer<typeof HorizontalJobSpec>;
@@ -400,7 +422,7 @@ export const VerticalScoreSpec = z
     guest: orgName,
     hosts: z.array(orgName).min(1).max(10),
     /** A file in the guest's `<state_dir>/score-requests/` listing the enterprise ids to score (one per line). */
-    ids_file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a file name inside the guest\'s score-requests folder (no path)'),
+    ids_file: z.string().regex(/^[A-Za-z0-9._-]+$/, "a file name inside the guest's score-requests folder (no path)"),
     /** Absent: the model job's alignment.id_format (a different one is refused). */
     id_format: z.enum(['uscc', 'any']).optional(),
     step_timeout_s: z.number().positive().default(300),

@@ -97,7 +97,6 @@ export function unseenBin(feature: string, level: string, layout: BinLayout): nu
   return bin;
 }
 
-
 /** A stored cell as its layout reads it: categorical cells hold a level's index into the dataset's levels. */
 export function cellValue(x: number, levels: readonly string[] | undefined): number | string | undefined {
   if (!levels) return x;

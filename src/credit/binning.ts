@@ -454,7 +454,10 @@ function chiSquare(l: { events: number; total: number }, r: { events: number; to
   const goods = n - events;
   let chi = 0;
   for (const row of [l, r]) {
-    for (const [observed, column] of [[row.events, events], [row.total - row.events, goods]] as const) {
+    for (const [observed, column] of [
+      [row.events, events],
+      [row.total - row.events, goods],
+    ] as const) {
       const expected = (row.total * column) / n;
       if (expected > 0) chi += ((observed - expected) * (observed - expected)) / expected;
     }

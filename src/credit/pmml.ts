@@ -34,12 +34,18 @@ function attr(value: string): string {
   if (NOT_XML.test(value)) throw new RangeError(`${JSON.stringify(value)} holds a character XML cannot represent`);
   return value.replace(/[&<>"'\t\n\r]/g, (c) => {
     switch (c) {
-      case '&': return '&amp;';
-      case '<': return '&lt;';
-      case '>': return '&gt;';
-      case '"': return '&quot;';
-      case "'": return '&apos;';
-      default: return `&#${c.charCodeAt(0)};`;
+      case '&':
+        return '&amp;';
+      case '<':
+        return '&lt;';
+      case '>':
+        return '&gt;';
+      case '"':
+        return '&quot;';
+      case "'":
+        return '&apos;';
+      default:
+        return `&#${c.charCodeAt(0)};`;
     }
   });
 }
@@ -86,7 +92,10 @@ export function scorecardToPmml(card: Scorecard, opts: { modelName?: string; rea
   }
   for (const p of notHeldParties) out(2, `<DataField name="${attr(notHeldField(p))}" optype="categorical" dataType="integer"/>`);
   out(1, '</DataDictionary>');
-  out(1, `<Scorecard modelName="${attr(modelName)}" functionName="regression" algorithmName="${attr('logistic regression on WOE')}" initialScore="${num(card.basePoints)}" useReasonCodes="true" reasonCodeAlgorithm="pointsBelow" baselineMethod="max">`);
+  out(
+    1,
+    `<Scorecard modelName="${attr(modelName)}" functionName="regression" algorithmName="${attr('logistic regression on WOE')}" initialScore="${num(card.basePoints)}" useReasonCodes="true" reasonCodeAlgorithm="pointsBelow" baselineMethod="max">`,
+  );
   out(2, '<MiningSchema>');
   for (const f of card.features) out(3, `<MiningField name="${attr(f.feature)}" usageType="active" invalidValueTreatment="${categorical(f) && f.unseen === 'reject' ? 'returnInvalid' : 'asIs'}"/>`);
   for (const p of notHeldParties) out(3, `<MiningField name="${attr(notHeldField(p))}" usageType="active" invalidValueTreatment="asIs"/>`);

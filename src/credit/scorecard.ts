@@ -210,7 +210,7 @@ function checkFeature(f: ScorecardFeature): void {
   for (let k = 0; k < n; k++) {
     const b = f.bins[k]!;
     const last = k === n - 1;
-    const inOrder = b.bin === k && b.missing === last && (b.special !== undefined) === (!last && k >= valueBins) && (!!b.categories) === (categorical && k < valueBins);
+    const inOrder = b.bin === k && b.missing === last && (b.special !== undefined) === (!last && k >= valueBins) && !!b.categories === (categorical && k < valueBins);
     if (!inOrder) throw new RangeError(`feature ${f.feature}: bin ${k} is out of order (bins are value ones, then special values, then the missing one)`);
     if (!Number.isFinite(b.points)) throw new RangeError(`feature ${f.feature}: bin ${k} has points ${b.points}`);
     if (k >= valueBins || categorical) continue;
@@ -224,7 +224,8 @@ function checkFeature(f: ScorecardFeature): void {
     const levels = f.bins.flatMap((b) => b.categories ?? []);
     if (new Set(levels).size !== levels.length) throw new RangeError(`feature ${f.feature}: a level is in two bins`);
     const unseen = f.unseen ?? 'neutral';
-    if (unseen !== 'neutral' && unseen !== 'reject' && !levels.includes(unseen)) throw new RangeError(`feature ${f.feature}: unseen levels are to score as ${JSON.stringify(unseen)}, which is in no bin`);
+    if (unseen !== 'neutral' && unseen !== 'reject' && !levels.includes(unseen))
+      throw new RangeError(`feature ${f.feature}: unseen levels are to score as ${JSON.stringify(unseen)}, which is in no bin`);
   }
   const max = Math.max(...f.bins.map((b) => b.points));
   if (f.baselineScore !== max) throw new RangeError(`feature ${f.feature}: baselineScore ${f.baselineScore} is not its highest points ${max}`);

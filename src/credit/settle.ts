@@ -116,7 +116,11 @@ export function settleCategoryBins(fine: BinCounts, spec: BinningSpec, feature =
   const unitGroups =
     spec.method === 'quantile'
       ? order.map((_, k) => [k])
-      : mergeBins(Array.from({ length: order.length - 1 }, (_, k) => k), ordered, { method: spec.merge, maxBins: opts.maxBins, minBinShare: opts.minBinShare, monotonic: 'ascending' }).groups;
+      : mergeBins(
+          Array.from({ length: order.length - 1 }, (_, k) => k),
+          ordered,
+          { method: spec.merge, maxBins: opts.maxBins, minBinShare: opts.minBinShare, monotonic: 'ascending' },
+        ).groups;
   const groups = unitGroups.map((g) => g.flatMap((k) => units[order[k]!]!).sort((a, b) => a - b));
   const counts = mergeCounts(ordered, unitGroups);
   const { woe, iv } = woeIv(counts);
@@ -163,18 +167,23 @@ export function binningWarnings(rows: readonly IvOutcome[], ivThreshold: number)
 export function binningConflict(spec: BinningSpec | undefined, features: readonly { name: string; category: boolean }[]): [string, string] | undefined {
   for (const { name, category } of features) {
     if (!spec) {
-      if (category) return ['binning', `${name} is a category (type: category in the data schema): it enters a model through the WOE of its levels; add a binning: section to the job, or leave ${name} out`];
+      if (category)
+        return ['binning', `${name} is a category (type: category in the data schema): it enters a model through the WOE of its levels; add a binning: section to the job, or leave ${name} out`];
       continue;
     }
-    if (category && !spec.woe_transform) return ['binning.woe_transform', `${name} is a category: a model reads it only as the WOE of its level; set binning.woe_transform: true, or leave ${name} out`];
+    if (category && !spec.woe_transform)
+      return ['binning.woe_transform', `${name} is a category: a model reads it only as the WOE of its level; set binning.woe_transform: true, or leave ${name} out`];
     const own = spec.features?.[name];
     if (!own) continue;
     const field = `binning.features.${name}`;
-    if (own.type === 'category' && !category) return [`${field}.type`, `the job declares ${name} a category but the data owner's schema has it as a number; remove ${field}.type, or declare type: category in data.features`];
+    if (own.type === 'category' && !category)
+      return [`${field}.type`, `the job declares ${name} a category but the data owner's schema has it as a number; remove ${field}.type, or declare type: category in data.features`];
     if (own.type === 'number' && category) return [`${field}.type`, `the job declares ${name} a number but the data owner's schema has it as a category; remove ${field}.type, or set it to category`];
     if (category && own.monotonic !== undefined) return [`${field}.monotonic`, `${name} is a category: its levels have no order, so they are grouped by default rate; remove ${field}.monotonic`];
-    if (category && own.special_values !== undefined) return [`${field}.special_values`, `${name} is a category: every level already gets its own WOE; remove ${field}.special_values (a code such as 98 is just a level)`];
-    if (!category && (own.rare_share !== undefined || own.unseen !== undefined)) return [field, `rare_share and unseen apply to categories, and ${name} is a number in the data owner's schema; remove them, or declare type: category in data.features`];
+    if (category && own.special_values !== undefined)
+      return [`${field}.special_values`, `${name} is a category: every level already gets its own WOE; remove ${field}.special_values (a code such as 98 is just a level)`];
+    if (!category && (own.rare_share !== undefined || own.unseen !== undefined))
+      return [field, `rare_share and unseen apply to categories, and ${name} is a number in the data owner's schema; remove them, or declare type: category in data.features`];
   }
   return undefined;
 }

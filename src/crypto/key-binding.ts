@@ -92,12 +92,17 @@ export function signBinding(signer: BindingSigner, statement: BindingStatement):
  * is a participant's, issued by the federation CA, not revoked, within its validity, names that organisation, and
  * signed the statement. Throws FC_KEY_BINDING naming the party and the check that failed.
  */
-export function verifyBinding(binding: KeyBinding | null | undefined, statement: BindingStatement, trust: BindingTrust, what = `${statement.organisation}'s ${statement.purpose === 'box-key' ? 'per-job box key' : 'CKKS public key'}`): void {
+export function verifyBinding(
+  binding: KeyBinding | null | undefined,
+  statement: BindingStatement,
+  trust: BindingTrust,
+  what = `${statement.organisation}'s ${statement.purpose === 'box-key' ? 'per-job box key' : 'CKKS public key'}`,
+): void {
   const fail = (check: string) =>
     new FedcreditError(
       ErrorCode.KEY_BINDING,
       `${what} in job ${statement.jobId} is not bound to ${statement.organisation}'s certificate: ${check}; nothing was sealed to it or encrypted under it`,
-      'the coordinator relayed a key that its owner did not sign (a swapped or altered key). Stop using this coordinator for the job and tell the federation operator; the refusal is in this node\'s log',
+      "the coordinator relayed a key that its owner did not sign (a swapped or altered key). Stop using this coordinator for the job and tell the federation operator; the refusal is in this node's log",
     );
   if (!binding || binding.certificate.length === 0 || binding.signature.length === 0) throw fail('it carries no certificate or signature');
   const verdict = verifyPeer(Buffer.from(binding.certificate), trust);

@@ -89,7 +89,11 @@ export function seal(plaintext: Uint8Array, recipientPublicKey: Uint8Array, asso
  */
 export function open(box: Uint8Array, recipient: BoxKeyPair, associatedData: string, senderPublicKey?: Uint8Array): Uint8Array {
   const fail = (why: string) =>
-    new FedcreditError(ErrorCode.KEY_UNSEAL, `cannot open sealed box: ${why}`, 'the box was made for another key or job, by another sender, or altered in transit; re-run the job so the keys are sealed again');
+    new FedcreditError(
+      ErrorCode.KEY_UNSEAL,
+      `cannot open sealed box: ${why}`,
+      'the box was made for another key or job, by another sender, or altered in transit; re-run the job so the keys are sealed again',
+    );
   if (box.length < 1 + 32 + 12 + 16 || (box[0] !== VERSION && box[0] !== AUTH_VERSION)) throw fail('malformed box');
   if (senderPublicKey && box[0] !== AUTH_VERSION) throw fail('the box does not authenticate its sender');
   if (!senderPublicKey && box[0] === AUTH_VERSION) throw fail('the box is authenticated but no sender key was given to check it');

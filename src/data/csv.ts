@@ -104,7 +104,11 @@ interface ColumnIndex {
  */
 export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Promise<RowStore> {
   if (spec.path === undefined) {
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'data.path is not set: the data section reads a database (data.source), not a CSV file', 'load it with ingestSource or loadSource (src/data/source.ts), which read either');
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      'data.path is not set: the data section reads a database (data.source), not a CSV file',
+      'load it with ingestSource or loadSource (src/data/source.ts), which read either',
+    );
   }
   const file = resolve(opts.baseDir ?? '.', spec.path);
   const delimiter = spec.delimiter;
@@ -152,12 +156,7 @@ export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Pro
  * follow their policies, and repeated ids are found. `feed` calls `add` once per record, in order, and resolves when
  * the source is exhausted (it may throw a FedcreditError naming a problem of its own source).
  */
-export async function ingestRecords(
-  spec: DatasetSpec,
-  opts: IngestOptions,
-  origin: RowOrigin,
-  feed: (add: (record: SourceRecord, position: number) => void) => Promise<void>,
-): Promise<RowStore> {
+export async function ingestRecords(spec: DatasetSpec, opts: IngestOptions, origin: RowOrigin, feed: (add: (record: SourceRecord, position: number) => void) => Promise<void>): Promise<RowStore> {
   const features = pickFeatures(spec, opts.columns, origin.name);
   const labelColumn = opts.withLabels === false ? undefined : spec.label_column;
   let loader: Loader;
@@ -203,10 +202,7 @@ export function datasetOf(store: RowStore): LoadedDataset {
 /** A few human lines for logs. */
 export function formatLoadReport(report: LoadReport): string {
   const dropped = report.rowsRead - report.rowsKept;
-  const lines = [
-    `${report.file}: ${report.rowsRead} rows read, ${report.rowsKept} kept, ${dropped} dropped` +
-      (dropped > 0 ? ` (${formatCounts(report.rowsDropped)})` : ''),
-  ];
+  const lines = [`${report.file}: ${report.rowsRead} rows read, ${report.rowsKept} kept, ${dropped} dropped` + (dropped > 0 ? ` (${formatCounts(report.rowsDropped)})` : '')];
   const sections: [string, Record<string, number>, number?][] = [
     ['missing cells', report.missingCells, report.rowsRead],
     ['non-numeric cells', report.nonNumericCells, report.rowsRead],
@@ -252,8 +248,7 @@ function pickFeatures(spec: DatasetSpec, columns: string[] | undefined, file: st
   if (unknown.length > 0) {
     throw new FedcreditError(
       ErrorCode.DATA_SCHEMA,
-      `${file}: column(s) ${quoteList(unknown)} were asked for but are not declared in data.features ` +
-        `(declared: ${quoteList([...byName.keys()])})`,
+      `${file}: column(s) ${quoteList(unknown)} were asked for but are not declared in data.features ` + `(declared: ${quoteList([...byName.keys()])})`,
       'declare the columns in data.features of the participant config, or stop asking for them',
     );
   }
@@ -465,9 +460,16 @@ class Loader {
     const rng = new Rng(Number.parseInt(idSetSha256.slice(0, 8), 16));
     const folder = join(this.dir, 'scatter');
     mkdirSync(folder, { recursive: true, mode: 0o700 });
-    const files: [string, number][] = [[X_FILE, this.features.length * 4], [ID_HASH_FILE, ID_HASH_BYTES]];
+    const files: [string, number][] = [
+      [X_FILE, this.features.length * 4],
+      [ID_HASH_FILE, ID_HASH_BYTES],
+    ];
     if (this.labelColumn !== undefined) files.push([Y_FILE, 4]);
-    const binaries = files.map(([name, bytes]) => ({ name, records: readRecords(join(this.dir, name), bytes), outs: Array.from({ length: parts }, (_, p) => new FileAppender(join(folder, `${name}.${p}`), 8 * 1024)) }));
+    const binaries = files.map(([name, bytes]) => ({
+      name,
+      records: readRecords(join(this.dir, name), bytes),
+      outs: Array.from({ length: parts }, (_, p) => new FileAppender(join(folder, `${name}.${p}`), 8 * 1024)),
+    }));
     const ids = readLines(join(this.dir, IDS_FILE));
     const idOuts = Array.from({ length: parts }, (_, p) => new FileAppender(join(folder, `${IDS_FILE}.${p}`), 8 * 1024));
     try {
@@ -577,8 +579,7 @@ class Loader {
     return new FedcreditError(
       ErrorCode.DATA_SCHEMA,
       message,
-      'make data.id_column, data.label_column and data.features[].name match the CSV header ' +
-        '(a blank header cell is named column_<position>, e.g. column_1)',
+      'make data.id_column, data.label_column and data.features[].name match the CSV header ' + '(a blank header cell is named column_<position>, e.g. column_1)',
     );
   }
 
@@ -666,8 +667,7 @@ class Loader {
     return new FedcreditError(
       ErrorCode.DATA_REJECTED,
       `${this.origin.name}: ${this.origin.at(line)}, ${this.origin.column(col, feature.name)}: ${what} ${shown} (the feature's policy is missing: reject)`,
-      `clean the ${this.origin.noun}, or set \`missing: impute\` (fill with the mean) or \`missing: drop\` (skip the row) ` +
-        `for feature "${feature.name}" in data.features`,
+      `clean the ${this.origin.noun}, or set \`missing: impute\` (fill with the mean) or \`missing: drop\` (skip the row) ` + `for feature "${feature.name}" in data.features`,
     );
   }
 
@@ -687,7 +687,6 @@ class Loader {
     this.label = value;
     return undefined;
   }
-
 }
 
 const INVALID_WORDS: Record<FeatureSpec['type'], string> = {
@@ -782,7 +781,7 @@ function translateError(err: unknown, file: string, headerLength: number, dir: s
     return new FedcreditError(
       ErrorCode.DATA_SCHEMA,
       `cannot read data file ${file}: ${io.code}`,
-      'check data.path in the participant config; a relative path is resolved from the config file\'s folder',
+      "check data.path in the participant config; a relative path is resolved from the config file's folder",
       { cause: err },
     );
   }
@@ -796,8 +795,7 @@ function csvError(err: CsvError, file: string, headerLength: number): FedcreditE
     return new FedcreditError(
       ErrorCode.DATA_SCHEMA,
       `${file}: line ${line} has ${got} fields but the header has ${headerLength}`,
-      'give every row as many fields as the header: look for a missing or extra delimiter on that line, ' +
-        'and wrap values that contain the delimiter in double quotes',
+      'give every row as many fields as the header: look for a missing or extra delimiter on that line, ' + 'and wrap values that contain the delimiter in double quotes',
       { cause: err },
     );
   }
@@ -812,8 +810,7 @@ function csvError(err: CsvError, file: string, headerLength: number): FedcreditE
   return new FedcreditError(
     ErrorCode.DATA_SCHEMA,
     `${file}: line ${line}: ${err.message}`,
-    'fix the quoting on that line: a value that contains the delimiter, a quote or a line break must be wrapped ' +
-      'in double quotes, with quotes inside it doubled ("")',
+    'fix the quoting on that line: a value that contains the delimiter, a quote or a line break must be wrapped ' + 'in double quotes, with quotes inside it doubled ("")',
     { cause: err },
   );
 }

@@ -84,7 +84,13 @@ function resolveBucket(bytes: Buffer, duplicates: Duplicate[], digest: ReturnTyp
   let first = -1;
   for (const i of order) {
     if (first >= 0 && sameHash(first, i)) {
-      duplicates.push({ line: line(i), firstLine: line(first), firstKeptIndex: bytes.readInt32LE(first * ENTRY_BYTES + HASH_BYTES + 4), keptIndex: bytes.readInt32LE(i * ENTRY_BYTES + HASH_BYTES + 4), reason: bytes.readUInt32LE(i * ENTRY_BYTES + HASH_BYTES + 8) });
+      duplicates.push({
+        line: line(i),
+        firstLine: line(first),
+        firstKeptIndex: bytes.readInt32LE(first * ENTRY_BYTES + HASH_BYTES + 4),
+        keptIndex: bytes.readInt32LE(i * ENTRY_BYTES + HASH_BYTES + 4),
+        reason: bytes.readUInt32LE(i * ENTRY_BYTES + HASH_BYTES + 8),
+      });
       continue;
     }
     first = i;

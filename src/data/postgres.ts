@@ -61,7 +61,10 @@ export function postgresPlan(spec: DatasetSpec, source: PostgresSource, opts: In
   const columns = columnsToRead(spec, opts, name);
   const select = columns.map((c) => pg.escapeIdentifier(c)).join(', ');
   if (source.table !== undefined) {
-    const table = [source.schema, source.table].filter((p) => p !== undefined).map((p) => pg.escapeIdentifier(p)).join('.');
+    const table = [source.schema, source.table]
+      .filter((p) => p !== undefined)
+      .map((p) => pg.escapeIdentifier(p))
+      .join('.');
     const order = (source.order_by ?? [spec.id_column]).map((c) => pg.escapeIdentifier(c)).join(', ');
     return { sql: `SELECT ${select} FROM ${table} ORDER BY ${order}`, columns, name };
   }
@@ -126,7 +129,11 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
 
 /** Where the rows come from, for messages: the table or the query's hash prefix. */
 function describeTarget(source: PostgresSource): string {
-  if (source.table !== undefined) return `table ${[source.schema, source.table].filter((p) => p !== undefined).map((p) => pg.escapeIdentifier(p)).join('.')}`;
+  if (source.table !== undefined)
+    return `table ${[source.schema, source.table]
+      .filter((p) => p !== undefined)
+      .map((p) => pg.escapeIdentifier(p))
+      .join('.')}`;
   return `query sha256:${sha256Hex(source.query!).slice(0, 12)}`;
 }
 
@@ -215,7 +222,11 @@ function connectionConfig(source: PostgresSource, baseDir: string): pg.ClientCon
       try {
         return readFileSync(resolve(baseDir, path), 'utf8');
       } catch (err) {
-        throw new FedcreditError(ErrorCode.CONFIG_INVALID, `cannot read data.source.ssl.${what} ${resolve(baseDir, path)}: ${(err as NodeJS.ErrnoException).code ?? err}`, 'check the path (relative to the config file) and that the node\'s user may read it');
+        throw new FedcreditError(
+          ErrorCode.CONFIG_INVALID,
+          `cannot read data.source.ssl.${what} ${resolve(baseDir, path)}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+          "check the path (relative to the config file) and that the node's user may read it",
+        );
       }
     };
     config.ssl = {
@@ -234,7 +245,11 @@ function connectionConfig(source: PostgresSource, baseDir: string): pg.ClientCon
 function fromUrl(url: string): pg.ClientConfig {
   const parsed = new URL(url);
   if (parsed.search !== '') {
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `data.source.url has parameters (${parsed.search}); they are not read`, 'give TLS in data.source.ssl (ca_file, cert_file, key_file) and the timeout in connect_timeout_s, and remove the ?… part of the URL');
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      `data.source.url has parameters (${parsed.search}); they are not read`,
+      'give TLS in data.source.ssl (ca_file, cert_file, key_file) and the timeout in connect_timeout_s, and remove the ?… part of the URL',
+    );
   }
   return {
     host: decodeURIComponent(parsed.hostname) || 'localhost',
@@ -265,7 +280,7 @@ function readPassword(source: PostgresSource, baseDir: string): string | undefin
       throw new FedcreditError(
         ErrorCode.CONFIG_INVALID,
         `cannot read data.source.password_file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-        'check the path (relative to the config file) and that the node\'s user may read it (chmod 600)',
+        "check the path (relative to the config file) and that the node's user may read it (chmod 600)",
       );
     }
   }
@@ -282,28 +297,60 @@ function sourceError(err: unknown, plan: PostgresPlan, source: PostgresSource, s
   const fail = (errorCode: ErrorCode, message: string, hint: string) => new FedcreditError(errorCode, `${plan.name}: ${message}`, hint, { cause: err });
   // The driver's words when the server asks for a password and none was configured.
   if (/client password must be a string|password must be a string|no password/i.test(detail) && source.password_env === undefined && source.password_file === undefined) {
-    return fail(ErrorCode.CONFIG_INVALID, `the database asks user "${who}" for a password, and data.source gives none`, 'set data.source.password_env (the name of an environment variable holding the password) or password_file');
+    return fail(
+      ErrorCode.CONFIG_INVALID,
+      `the database asks user "${who}" for a password, and data.source gives none`,
+      'set data.source.password_env (the name of an environment variable holding the password) or password_file',
+    );
   }
   switch (code) {
     case SQLSTATE.invalidPassword:
-      return fail(ErrorCode.DATA_SOURCE, `the database refused the password of user "${who}" (${detail})`, 'check the password in the variable named by data.source.password_env (or the file named by password_file) and the user name');
+      return fail(
+        ErrorCode.DATA_SOURCE,
+        `the database refused the password of user "${who}" (${detail})`,
+        'check the password in the variable named by data.source.password_env (or the file named by password_file) and the user name',
+      );
     case SQLSTATE.invalidAuthorization:
-      return fail(ErrorCode.DATA_SOURCE, `the database refused the connection (${detail})`, 'ask the DBA to allow this user from this host in pg_hba.conf (host ... scram-sha-256, or hostssl with TLS)');
+      return fail(
+        ErrorCode.DATA_SOURCE,
+        `the database refused the connection (${detail})`,
+        'ask the DBA to allow this user from this host in pg_hba.conf (host ... scram-sha-256, or hostssl with TLS)',
+      );
     case SQLSTATE.invalidCatalogName:
-      return fail(ErrorCode.DATA_SOURCE, `no such database (${detail})`, 'check data.source.database (or the URL\'s path)');
+      return fail(ErrorCode.DATA_SOURCE, `no such database (${detail})`, "check data.source.database (or the URL's path)");
     case SQLSTATE.undefinedTable:
     case SQLSTATE.undefinedSchema:
-      return fail(ErrorCode.DATA_SCHEMA, `the table or view does not exist (${detail})`, 'check data.source.table and schema (or the query\'s FROM); a view the DBA renamed or dropped must be restored');
+      return fail(
+        ErrorCode.DATA_SCHEMA,
+        `the table or view does not exist (${detail})`,
+        "check data.source.table and schema (or the query's FROM); a view the DBA renamed or dropped must be restored",
+      );
     case SQLSTATE.undefinedColumn:
-      return fail(ErrorCode.DATA_SCHEMA, `a declared column is not in the table (${detail})`, 'make data.id_column, label_column, features[].name and group_columns match the column names (a view can rename them)');
+      return fail(
+        ErrorCode.DATA_SCHEMA,
+        `a declared column is not in the table (${detail})`,
+        'make data.id_column, label_column, features[].name and group_columns match the column names (a view can rename them)',
+      );
     case SQLSTATE.insufficientPrivilege:
-      return fail(ErrorCode.DATA_SOURCE, `user "${who}" may not read it (${detail})`, 'ask the DBA to GRANT SELECT on the table or view (and USAGE on its schema) to this role; docs/operations.md has the read-only role to create');
+      return fail(
+        ErrorCode.DATA_SOURCE,
+        `user "${who}" may not read it (${detail})`,
+        'ask the DBA to GRANT SELECT on the table or view (and USAGE on its schema) to this role; docs/operations.md has the read-only role to create',
+      );
     case SQLSTATE.syntaxError:
-      return fail(ErrorCode.CONFIG_INVALID, `the query is not a single valid SELECT (${detail})`, 'check data.source.query in psql; it must be one SELECT statement, without a second statement after a semicolon');
+      return fail(
+        ErrorCode.CONFIG_INVALID,
+        `the query is not a single valid SELECT (${detail})`,
+        'check data.source.query in psql; it must be one SELECT statement, without a second statement after a semicolon',
+      );
     case SQLSTATE.readOnlyTransaction:
       return fail(ErrorCode.CONFIG_INVALID, `the query tries to write (${detail})`, 'data.source.query must only read: the node runs it in a read-only transaction');
     case SQLSTATE.queryCanceled:
-      return fail(ErrorCode.DATA_SOURCE, `the server cancelled the read after ${rowsRead} rows (${detail}); nothing was kept from this load`, 'a statement_timeout on the role or database, or a DBA, stopped it: raise the timeout for this role (it needs the time to stream every row), then start the participant again');
+      return fail(
+        ErrorCode.DATA_SOURCE,
+        `the server cancelled the read after ${rowsRead} rows (${detail}); nothing was kept from this load`,
+        'a statement_timeout on the role or database, or a DBA, stopped it: raise the timeout for this role (it needs the time to stream every row), then start the participant again',
+      );
     case SQLSTATE.adminShutdown:
     case SQLSTATE.crashShutdown:
     case SQLSTATE.cannotConnectNow:
@@ -314,7 +361,11 @@ function sourceError(err: unknown, plan: PostgresPlan, source: PostgresSource, s
   }
   // Any other error the server reported (it carries a SQLSTATE and a severity): its own words, named as the database's.
   if (code !== '' && typeof e.severity === 'string') {
-    return fail(ErrorCode.DATA_SOURCE, `the database reported ${e.severity} ${code}: ${detail}`, 'the message is the server\'s own; check data.source (table, query) and the role\'s rights with the DBA');
+    return fail(
+      ErrorCode.DATA_SOURCE,
+      `the database reported ${e.severity} ${code}: ${detail}`,
+      "the message is the server's own; check data.source (table, query) and the role's rights with the DBA",
+    );
   }
   return err;
 }

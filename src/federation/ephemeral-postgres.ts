@@ -19,7 +19,11 @@ export function postgresBinDir(): string {
   const fromEnv = process.env.FEDCREDIT_PG_BIN;
   if (fromEnv) return fromEnv;
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   if (versions.length === 0) {
     throw new Error(
       'the PostgreSQL server binaries (initdb, pg_ctl, postgres, psql) are missing: these tests run a real server. ' +
@@ -57,7 +61,29 @@ function firstLine(file: string): string {
 
 /** A self-signed certificate for 127.0.0.1 and localhost (its own CA), and its key (mode 0600). */
 export async function selfSignedCertificate(certFile: string, keyFile: string): Promise<void> {
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile], { timeout: 30_000 });
+  await run(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { timeout: 30_000 },
+  );
   chmodSync(keyFile, 0o600);
 }
 
@@ -140,7 +166,25 @@ export class EphemeralPostgres {
   /** Load a CSV file into an existing table with psql's client-side \copy (the line docs/configuration.md shows); an hour at most. */
   async copyCsv(database: string, table: string, columns: string[], file: string): Promise<void> {
     const list = columns.map((c) => pg.escapeIdentifier(c)).join(', ');
-    await run(join(this.bin, 'psql'), ['-X', '-v', 'ON_ERROR_STOP=1', '-h', this.socketDir, '-p', String(this.port), '-U', ADMIN, '-d', database, '-c', `\\copy ${table} (${list}) FROM '${file.replace(/'/g, "''")}' WITH (FORMAT csv, HEADER true)`], { timeout: 3_600_000 });
+    await run(
+      join(this.bin, 'psql'),
+      [
+        '-X',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-h',
+        this.socketDir,
+        '-p',
+        String(this.port),
+        '-U',
+        ADMIN,
+        '-d',
+        database,
+        '-c',
+        `\\copy ${table} (${list}) FROM '${file.replace(/'/g, "''")}' WITH (FORMAT csv, HEADER true)`,
+      ],
+      { timeout: 3_600_000 },
+    );
   }
 
   /**

@@ -35,7 +35,6 @@ export interface FederationOptions {
   coordinator?: Record<string, unknown>;
 }
 
-
 export class EphemeralFederation {
   private constructor(
     readonly dir: string,
@@ -46,7 +45,11 @@ export class EphemeralFederation {
   static async start(participants: ParticipantSetup[], opts: FederationOptions = {}): Promise<EphemeralFederation> {
     const dir = await mkdtemp(join(tmpdir(), opts.prefix ?? 'fedcredit-test-'));
     const insecure = opts.insecure ?? false;
-    if (!insecure) await writeFederationPki(dir, participants.map((p) => p.name));
+    if (!insecure)
+      await writeFederationPki(
+        dir,
+        participants.map((p) => p.name),
+      );
     const coordinatorConfig = join(dir, 'coordinator.yaml');
     await writeFile(
       coordinatorConfig,

@@ -27,7 +27,10 @@ export function fitCentral(tf: Tf, job: JobSpec, columns: string[], splits: Spli
   const pooled = { x: toDeclaredLevels(raw.x, columns, levels, job.binning), y: raw.y };
   const moments = localMoments(pooled.x, columns.length);
   const search = job.binning || job.training.winsorize > 0 ? QuantileSearch.local(pooled.x, columns.length, moments, searchLayouts(job.binning, columns)) : undefined;
-  let prep = search && job.training.winsorize > 0 ? preprocessingFromSearch(columns, search, job.training.standardize, job.training.winsorize) : preprocessingFromMoments(columns, moments, job.training.standardize);
+  let prep =
+    search && job.training.winsorize > 0
+      ? preprocessingFromSearch(columns, search, job.training.standardize, job.training.winsorize)
+      : preprocessingFromMoments(columns, moments, job.training.standardize);
   if (job.binning) {
     const grids = fineGridsOf(search!, job.binning, columns);
     prep = preprocessingFromBins(prep, binsFromHistogram(columns, grids, localHistogram(pooled.x, pooled.y, grids), job.binning), job.binning.woe_transform);

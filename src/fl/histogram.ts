@@ -191,7 +191,7 @@ export function binsFromHistogram(features: string[], grids: FineGrid[], values:
       throw new FedcreditError(
         ErrorCode.JOB_FAILED,
         `binning feature ${feature} failed: ${errorMessage(err)}`,
-        'binning needs defaults and non-defaults among the participants\' training rows; check the label columns',
+        "binning needs defaults and non-defaults among the participants' training rows; check the label columns",
       );
     }
   });
@@ -239,11 +239,18 @@ export function categoryRefusal(
     if (!own) continue;
     const declared = spec.features[f]?.levels;
     const field = `binning.features.${f}.levels`;
-    if (!declared) return [field, `${f} is a category (type: category): a horizontal job counts its rows per level in an order the job declares; list every level in ${field}, with binning.features.${f}.type: category`];
+    if (!declared)
+      return [
+        field,
+        `${f} is a category (type: category): a horizontal job counts its rows per level in an order the job declares; list every level in ${field}, with binning.features.${f}.type: category`,
+      ];
     const missing = own.filter((l) => !declared.includes(l));
     if (missing.length > 0) {
       undeclared(f, missing);
-      return [field, `${missing.length} level${missing.length > 1 ? 's' : ''} of ${f} in this participant's data ${missing.length > 1 ? 'are' : 'is'} not in ${field} (named in this participant's log only); add ${missing.length > 1 ? 'them' : 'it'} to the job's list, or correct the data`];
+      return [
+        field,
+        `${missing.length} level${missing.length > 1 ? 's' : ''} of ${f} in this participant's data ${missing.length > 1 ? 'are' : 'is'} not in ${field} (named in this participant's log only); add ${missing.length > 1 ? 'them' : 'it'} to the job's list, or correct the data`,
+      ];
     }
   }
   return undefined;

@@ -211,7 +211,11 @@ export class QuantileSearch {
       if (this.layouts[j]!.specials.length > 0 && s.cum.length > 0) s.count = s.cum.at(-1)!;
       for (let i = 1; i < s.cum.length; i++) {
         if (s.cum[i]! < s.cum[i - 1]!) {
-          throw new FedcreditError(ErrorCode.JOB_FAILED, `the quantile search of feature ${j} opened counts that decrease along the values`, 'a participant counted wrongly or runs another fedcredit version; re-run the job');
+          throw new FedcreditError(
+            ErrorCode.JOB_FAILED,
+            `the quantile search of feature ${j} opened counts that decrease along the values`,
+            'a participant counted wrongly or runs another fedcredit version; re-run the job',
+          );
         }
       }
     });

@@ -81,7 +81,8 @@ export class SumAttempt {
    * round opened, or not in the job) and for a second contribution of the same participant (a replay).
    */
   take(org: string): void {
-    if (!this.asked.includes(org)) throw new FedcreditError(ErrorCode.PROTOCOL, `round ${this.round}: a contribution from ${org}, which was not asked for one`, 'run the same fedcredit version on every participant');
+    if (!this.asked.includes(org))
+      throw new FedcreditError(ErrorCode.PROTOCOL, `round ${this.round}: a contribution from ${org}, which was not asked for one`, 'run the same fedcredit version on every participant');
     if (this.taken.has(org)) throw new FedcreditError(ErrorCode.PROTOCOL, `round ${this.round}: a second contribution from ${org}`, 'run the same fedcredit version on every participant');
     this.taken.add(org);
   }
@@ -96,7 +97,11 @@ export class SumAttempt {
   outcome(): { ok: true; contributors: string[]; reporter: string } | { ok: false; contributors: string[]; why: string } {
     const contributors = canonicalOrder(this.taken);
     if (contributors.length < this.needed) {
-      return { ok: false, contributors, why: `round ${this.round}: ${contributors.length} of ${this.participants.length} participants contributed, ${this.needed} needed; dropped: ${this.dropped.join('; ')}` };
+      return {
+        ok: false,
+        contributors,
+        why: `round ${this.round}: ${contributors.length} of ${this.participants.length} participants contributed, ${this.needed} needed; dropped: ${this.dropped.join('; ')}`,
+      };
     }
     return { ok: true, contributors, reporter: reporterOf(contributors)! };
   }
@@ -151,7 +156,11 @@ export function agreeOnOpened(round: number, reporter: string, replies: readonly
   const digest = Buffer.from(sha256(float64Bytes(values)));
   for (const r of reported) {
     if (!Buffer.from(r.opened.valuesSha256).equals(digest)) {
-      throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: ${r.org} decrypted a different aggregate than ${reporter}`, 'the participants hold different CKKS keys or one is faulty; re-run the job');
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        `round ${round}: ${r.org} decrypted a different aggregate than ${reporter}`,
+        'the participants hold different CKKS keys or one is faulty; re-run the job',
+      );
     }
   }
   return {

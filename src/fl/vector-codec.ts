@@ -47,7 +47,7 @@ export class VectorCodec {
     let blocks: Uint8Array[];
     if (this.vectors) {
       // Contributions are seeded symmetric encryptions (half the bytes, and checkable at the coordinator).
-      if (!keys?.secretKey) throw new Error('CKKS contributions are encrypted with the job\'s secret key');
+      if (!keys?.secretKey) throw new Error("CKKS contributions are encrypted with the job's secret key");
       blocks = this.vectors.encryptVector(values, keys.publicKey, keys.secretKey);
     } else {
       blocks = [];
@@ -93,7 +93,7 @@ export class VectorCodec {
       throw new FedcreditError(
         ErrorCode.CKKS_PARAMS,
         `${who} encrypted under CKKS parameters that differ from the job's`,
-        'every participant must use the job\'s `encryption` section; restart that participant with the same fedcredit version',
+        "every participant must use the job's `encryption` section; restart that participant with the same fedcredit version",
       );
     }
     if (vector.length !== expectedLength) throw protocolError(`${who} sent a vector of ${vector.length} values, the job expects ${expectedLength}`);

@@ -232,10 +232,7 @@ export class CkksEngine {
    * expected level. Without `expected` it must be a fresh encryption at the job's scale 2^scaleBits (any level),
    * which is what the horizontal secure sum exchanges.
    */
-  loadCiphertext(
-    bytes: Uint8Array,
-    expected: CiphertextExpectation = { scale: this.scale, what: 'a fresh CKKS encryption' },
-  ): CipherText {
+  loadCiphertext(bytes: Uint8Array, expected: CiphertextExpectation = { scale: this.scale, what: 'a fresh CKKS encryption' }): CipherText {
     checkSerializedHeader(bytes);
     const cipher = this.seal.CipherText();
     try {
@@ -245,11 +242,7 @@ export class CkksEngine {
       throw invalidCiphertext(`ciphertext does not deserialise under the job's CKKS parameters: ${err instanceof Error ? err.message : String(err)}`);
     }
     const level = expected.level === undefined ? undefined : this.levelOf(cipher);
-    if (
-      cipher.size !== 2 ||
-      Math.abs(Math.log2(cipher.scale) - Math.log2(expected.scale)) > 1e-9 ||
-      (expected.level !== undefined && level !== expected.level)
-    ) {
+    if (cipher.size !== 2 || Math.abs(Math.log2(cipher.scale) - Math.log2(expected.scale)) > 1e-9 || (expected.level !== undefined && level !== expected.level)) {
       const detail = `size ${cipher.size}, scale ${scaleText(cipher.scale)}${level === undefined ? '' : `, level ${level < 0 ? 'unknown' : level}`}`;
       const where = expected.level === undefined ? '' : ` at level ${expected.level}`;
       cipher.delete();

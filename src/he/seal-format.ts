@@ -31,7 +31,11 @@ export function sealHeaderAt(view: DataView, offset: number): { magic: number; h
 }
 
 function malformed(what: string, detail: string): FedcreditError {
-  return new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `${what} is not a SEAL 4.1 object saved without compression: ${detail}`, 'load it into SEAL and save it with compression mode none before handing it to the threshold protocols');
+  return new FedcreditError(
+    ErrorCode.CIPHERTEXT_INVALID,
+    `${what} is not a SEAL 4.1 object saved without compression: ${detail}`,
+    'load it into SEAL and save it with compression mode none before handing it to the threshold protocols',
+  );
 }
 
 class Reader {

@@ -74,7 +74,11 @@ export async function createSealContext(params: CkksParams): Promise<{ seal: SEA
     try {
       modulus = seal.CoeffModulus.Create(params.polyModulusDegree, Int32Array.from(params.coeffModulusBits));
     } catch (err) {
-      throw new FedcreditError(ErrorCode.CKKS_PARAMS, `SEAL cannot build the modulus chain ${params.coeffModulusBits.join(',')} for N=${params.polyModulusDegree}: ${err instanceof Error ? err.message : String(err)}`, 'use primes of at most 60 bits, or the default parameters');
+      throw new FedcreditError(
+        ErrorCode.CKKS_PARAMS,
+        `SEAL cannot build the modulus chain ${params.coeffModulusBits.join(',')} for N=${params.polyModulusDegree}: ${err instanceof Error ? err.message : String(err)}`,
+        'use primes of at most 60 bits, or the default parameters',
+      );
     }
     parms.setPolyModulusDegree(params.polyModulusDegree);
     parms.setCoeffModulus(modulus);

@@ -79,7 +79,6 @@ export class VerticalGradient {
     return keys;
   }
 
-
   /**
    * loadCiphertext, and also require SEAL's own serialisation of it (see checkCiphertext 'canonical'): catches a
    * truncated ciphertext whose header was rewritten to match.
@@ -600,4 +599,3 @@ class DiagonalInput implements GradientInput {
     if (!this.columns.kept) this.columns.dispose();
   }
 }
-

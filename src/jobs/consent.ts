@@ -23,5 +23,8 @@ export function columnRefusal(features: string[], owner: DataOwner): Refusal | u
 }
 
 export function binningRefusal(binning: BinningSpec | undefined, features: string[], owner: DataOwner): Refusal | undefined {
-  return binningConflict(binning, features.map((name) => ({ name, category: name in owner.levels })));
+  return binningConflict(
+    binning,
+    features.map((name) => ({ name, category: name in owner.levels })),
+  );
 }

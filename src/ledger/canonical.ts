@@ -36,7 +36,9 @@ function write(value: unknown, path: string, open: Set<object>): string {
         const proto = Object.getPrototypeOf(value);
         if (proto !== Object.prototype && proto !== null) refuse(path, `a ${proto?.constructor?.name ?? 'non-plain'} object is not a plain JSON object; convert it first`);
         const obj = value as Record<string, unknown>;
-        const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+        const keys = Object.keys(obj)
+          .filter((k) => obj[k] !== undefined)
+          .sort();
         return `{${keys.map((k) => `${JSON.stringify(k)}:${write(obj[k], `${path}.${k}`, open)}`).join(',')}}`;
       } finally {
         open.delete(value);

@@ -4,16 +4,7 @@
  */
 
 /** What the verifier can find wrong with a ledger folder (docs/audit-ledger.md, "Verification"). */
-export type Problem =
-  | 'changed'
-  | 'missing'
-  | 'reordered'
-  | 'bad_signature'
-  | 'blob_missing'
-  | 'blob_mismatch'
-  | 'receipt_mismatch'
-  | 'torn'
-  | 'unknown_signer';
+export type Problem = 'changed' | 'missing' | 'reordered' | 'bad_signature' | 'blob_missing' | 'blob_mismatch' | 'receipt_mismatch' | 'torn' | 'unknown_signer';
 
 /** Problems of the writer, in addition to the verifier's problems (which `Ledger.open` reports for a damaged log). */
 export type LedgerProblem =

@@ -141,7 +141,9 @@ export class Ledger {
       const bytes = await fh.readFile();
       const scan = scanRecords(bytes);
       const damaged = (seq: number, problem: Problem, detail: string): LedgerError =>
-        new LedgerError(problem, `the ledger ${root} is damaged at entry ${seq} (${problem}: ${detail}); it will not be extended. Run \`fedcredit audit verify ${root}\` for the full report.`, { seq });
+        new LedgerError(problem, `the ledger ${root} is damaged at entry ${seq} (${problem}: ${detail}); it will not be extended. Run \`fedcredit audit verify ${root}\` for the full report.`, {
+          seq,
+        });
       if (scan.broken) throw damaged(scan.broken.index, 'changed', scan.broken.reason);
       const tree = new CompactTree();
       const leaves = new MerkleLevels();
@@ -171,8 +173,14 @@ export class Ledger {
           const id = hex(ref.sha256);
           if (checked.has(`${id}/${ref.size}`)) continue;
           const problem = await checkBlob(join(root, BLOBS_DIR, id), ref.sha256, ref.size);
-          if (problem === 'absent') throw damaged(entry.seq, 'blob_missing', `entry ${entry.seq} (${entry.kind}) references blob "${ref.name}" (${ref.size} bytes, SHA-256 ${id}), which is not in ${BLOBS_DIR}/`);
-          if (problem) throw damaged(entry.seq, 'blob_mismatch', `${BLOBS_DIR}/${id} (blob "${ref.name}" of entry ${entry.seq}, ${entry.kind}) ${problem}, where the entry recorded ${ref.size} bytes with SHA-256 ${id}`);
+          if (problem === 'absent')
+            throw damaged(entry.seq, 'blob_missing', `entry ${entry.seq} (${entry.kind}) references blob "${ref.name}" (${ref.size} bytes, SHA-256 ${id}), which is not in ${BLOBS_DIR}/`);
+          if (problem)
+            throw damaged(
+              entry.seq,
+              'blob_mismatch',
+              `${BLOBS_DIR}/${id} (blob "${ref.name}" of entry ${entry.seq}, ${entry.kind}) ${problem}, where the entry recorded ${ref.size} bytes with SHA-256 ${id}`,
+            );
           checked.add(`${id}/${ref.size}`);
         }
       }
@@ -249,11 +257,19 @@ export class Ledger {
       return { ok: false, problem: 'foreign', detail: `the receipt (size ${head.size}, signer "${head.signer}", issued ${issued}) is not signed by this ledger's key (author "${this.author}")` };
     }
     if (head.size > this.count) {
-      return { ok: false, problem: 'shorter', detail: `the receipt (issued ${issued}) covers ${head.size} entries, but the ledger ${this.dir} holds ${this.count}: ${head.size - this.count === 1 ? `entry ${this.count} was` : `entries ${this.count}..${head.size - 1} were`} removed after the receipt was issued` };
+      return {
+        ok: false,
+        problem: 'shorter',
+        detail: `the receipt (issued ${issued}) covers ${head.size} entries, but the ledger ${this.dir} holds ${this.count}: ${head.size - this.count === 1 ? `entry ${this.count} was` : `entries ${this.count}..${head.size - 1} were`} removed after the receipt was issued`,
+      };
     }
     const proof = this.leaves.consistencyProof(head.size, this.count);
     if (!verifyConsistency(head.size, this.count, head.root, this.tree.root(), proof)) {
-      return { ok: false, problem: 'inconsistent', detail: `the receipt (issued ${issued}) covers ${head.size} entries with root ${hex(head.root).slice(0, 16)}…, but the first ${head.size} entries of the ledger ${this.dir} (of ${this.count}) have another root: its history was rewritten after the receipt was issued` };
+      return {
+        ok: false,
+        problem: 'inconsistent',
+        detail: `the receipt (issued ${issued}) covers ${head.size} entries with root ${hex(head.root).slice(0, 16)}…, but the first ${head.size} entries of the ledger ${this.dir} (of ${this.count}) have another root: its history was rewritten after the receipt was issued`,
+      };
     }
     return { ok: true, proof };
   }
@@ -312,7 +328,11 @@ export class Ledger {
       if (wroteBlob) fsyncDir(this.blobsDir);
     } catch (err) {
       // Nothing was written to the log: these events are not recorded, and the ledger stays usable.
-      throw new LedgerError('write_failed', `storing a blob in ${this.blobsDir} failed (${(err as Error).message}); ${batch.length === 1 ? 'the event was' : `these ${batch.length} events were`} not recorded`, { seq: this.count, cause: err });
+      throw new LedgerError(
+        'write_failed',
+        `storing a blob in ${this.blobsDir} failed (${(err as Error).message}); ${batch.length === 1 ? 'the event was' : `these ${batch.length} events were`} not recorded`,
+        { seq: this.count, cause: err },
+      );
     }
 
     const tree = this.tree.clone();

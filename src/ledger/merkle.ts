@@ -102,7 +102,10 @@ function path(leaves: Uint8Array[], m: number, lo: number, hi: number, out: Uint
 
 /** The inclusion proof (audit path) of leaf `index` in the tree of the first `size` leaves. */
 export function inclusionProof(leaves: Uint8Array[], index: number, size: number): Uint8Array[] {
-  checkRange(`inclusion proof: need 0 <= index < size <= ${leaves.length}, got index ${index}, size ${size}`, Number.isSafeInteger(index) && Number.isSafeInteger(size) && 0 <= index && index < size && size <= leaves.length);
+  checkRange(
+    `inclusion proof: need 0 <= index < size <= ${leaves.length}, got index ${index}, size ${size}`,
+    Number.isSafeInteger(index) && Number.isSafeInteger(size) && 0 <= index && index < size && size <= leaves.length,
+  );
   const out: Uint8Array[] = [];
   path(leaves, index, 0, size, out);
   return out;
@@ -126,7 +129,10 @@ function subproof(hashOf: (lo: number, hi: number) => Uint8Array, m: number, lo:
 }
 
 function proveConsistency(hashOf: (lo: number, hi: number) => Uint8Array, size: number, oldSize: number, newSize: number): Uint8Array[] {
-  checkRange(`consistency proof: need 0 <= oldSize <= newSize <= ${size}, got ${oldSize}, ${newSize}`, Number.isSafeInteger(oldSize) && Number.isSafeInteger(newSize) && 0 <= oldSize && oldSize <= newSize && newSize <= size);
+  checkRange(
+    `consistency proof: need 0 <= oldSize <= newSize <= ${size}, got ${oldSize}, ${newSize}`,
+    Number.isSafeInteger(oldSize) && Number.isSafeInteger(newSize) && 0 <= oldSize && oldSize <= newSize && newSize <= size,
+  );
   if (oldSize === 0 || oldSize === newSize) return [];
   const out: Uint8Array[] = [];
   subproof(hashOf, oldSize, 0, newSize, true, out);

@@ -23,7 +23,6 @@ const MIN_SIGNED_ENTRY = 66;
 
 export const ZERO_HASH: Uint8Array = new Uint8Array(32);
 
-
 // CRC-32 (ISO-HDLC, the one of zlib, gzip and PNG). zlib.crc32 exists from Node 20.15; a table fallback otherwise.
 let table: Uint32Array | undefined;
 function crc32Table(data: Uint8Array): number {

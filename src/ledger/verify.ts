@@ -138,7 +138,11 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
     const seq = Math.max(0, size - 1);
     const issued = new Date(r.head.unixMs).toISOString();
     if (!verifyTreeHead(r.head, signers)) {
-      receiptFailure ??= { seq, problem: 'receipt_mismatch', detail: `receipt ${r.where} (tree head of size ${size}, signer "${r.head.signer}") is not signed by that signer's key in ${SIGNERS_FILE}: either the receipt is forged or the ledger's keys were replaced` };
+      receiptFailure ??= {
+        seq,
+        problem: 'receipt_mismatch',
+        detail: `receipt ${r.where} (tree head of size ${size}, signer "${r.head.signer}") is not signed by that signer's key in ${SIGNERS_FILE}: either the receipt is forged or the ledger's keys were replaced`,
+      };
       continue;
     }
     if (entryFailure?.problem === 'torn' && size > entryFailure.seq && !coversTorn) {
@@ -188,23 +192,36 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
     const i = rec.index;
     const after = i === 0 ? 'at the start of the log' : `after entry ${i - 1}`;
     // Framing: the bytes are the ones written.
-    if (!rec.crcOk) return { seq: i, problem: 'changed', detail: `the record of entry ${i} (byte ${rec.offset} of ${LOG_FILE}) does not match its CRC-32: its bytes were changed after they were written` };
+    if (!rec.crcOk)
+      return { seq: i, problem: 'changed', detail: `the record of entry ${i} (byte ${rec.offset} of ${LOG_FILE}) does not match its CRC-32: its bytes were changed after they were written` };
     const d = decodeAt(i);
     if (!d) return { seq: i, problem: 'changed', detail: `the record of entry ${i} (byte ${rec.offset} of ${LOG_FILE}) is not a SignedEntry: its bytes were changed` };
     const { entry } = d;
     // Signature: the entry is what its author signed. (Checked before its position, so that an altered entry is
     // reported as altered and not as a gap or a reordering its altered seq or prev_hash would suggest.)
     if (!Object.hasOwn(signers, entry.author)) {
-      return { seq: i, problem: 'unknown_signer', detail: `entry ${i} is signed by "${entry.author}", who is not listed in ${SIGNERS_FILE} (listed: ${Object.keys(signers).sort().join(', ') || 'nobody'})` };
+      return {
+        seq: i,
+        problem: 'unknown_signer',
+        detail: `entry ${i} is signed by "${entry.author}", who is not listed in ${SIGNERS_FILE} (listed: ${Object.keys(signers).sort().join(', ') || 'nobody'})`,
+      };
     }
     if (!verifySignature(signers[entry.author]!, d.entryBytes, d.signature)) {
-      return { seq: i, problem: 'bad_signature', detail: `the signature of entry ${i} does not verify with ${entry.author}'s key in ${SIGNERS_FILE}: the entry was changed after it was signed, or signed with another key` };
+      return {
+        seq: i,
+        problem: 'bad_signature',
+        detail: `the signature of entry ${i} does not verify with ${entry.author}'s key in ${SIGNERS_FILE}: the entry was changed after it was signed, or signed with another key`,
+      };
     }
     // Position: seq and prev_hash place the entry right after the previous one.
     if (entry.seq > i) {
       const later = records.findIndex((_r, j) => j > i && decodeAt(j)?.entry.seq === i);
       if (later >= 0) return { seq: i, problem: 'reordered', detail: `entries are out of order: ${after} the log holds entry ${entry.seq}, and entry ${i} comes later (record ${later})` };
-      return { seq: i, problem: 'missing', detail: entry.seq === i + 1 ? `entry ${i} is missing: ${after} the log holds entry ${entry.seq}` : `entries ${i}..${entry.seq - 1} are missing: ${after} the log holds entry ${entry.seq}` };
+      return {
+        seq: i,
+        problem: 'missing',
+        detail: entry.seq === i + 1 ? `entry ${i} is missing: ${after} the log holds entry ${entry.seq}` : `entries ${i}..${entry.seq - 1} are missing: ${after} the log holds entry ${entry.seq}`,
+      };
     }
     if (entry.seq < i) {
       return { seq: i, problem: 'reordered', detail: `entries are out of order: ${after} the log holds entry ${entry.seq} (again or late), where entry ${i} belongs` };
@@ -215,7 +232,10 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
       return {
         seq: i,
         problem: 'changed',
-        detail: i === 0 ? 'entry 0 has a prev_hash that is not 32 zero bytes' : `entry ${i}'s prev_hash is not the hash of entry ${i - 1}: entry ${i - 1} was replaced by another validly signed entry, or entry ${i} comes from another ledger`,
+        detail:
+          i === 0
+            ? 'entry 0 has a prev_hash that is not 32 zero bytes'
+            : `entry ${i}'s prev_hash is not the hash of entry ${i - 1}: entry ${i - 1} was replaced by another validly signed entry, or entry ${i} comes from another ledger`,
       };
     }
     // Blobs: each payload the entry references is present and is the one recorded.
@@ -227,7 +247,12 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
       if (!blobResults.has(key)) blobResults.set(key, await checkBlob(join(dir, BLOBS_DIR, id), ref.sha256, ref.size));
       const problem = blobResults.get(key);
       if (problem === 'absent') return { seq: i, problem: 'blob_missing', detail: `entry ${i} references blob "${ref.name}" (${ref.size} bytes, SHA-256 ${id}), which is not in ${BLOBS_DIR}/` };
-      if (problem) return { seq: i, problem: 'blob_mismatch', detail: `${BLOBS_DIR}/${id} (blob "${ref.name}" of entry ${i}) ${problem}; entry ${i} recorded ${ref.size} bytes with that SHA-256: the blob was changed` };
+      if (problem)
+        return {
+          seq: i,
+          problem: 'blob_mismatch',
+          detail: `${BLOBS_DIR}/${id} (blob "${ref.name}" of entry ${i}) ${problem}; entry ${i} recorded ${ref.size} bytes with that SHA-256: the blob was changed`,
+        };
     }
     return undefined;
   }

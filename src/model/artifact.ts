@@ -43,7 +43,7 @@ export interface ModelMetadata {
    * binning lost (absent in older artifacts and in jobs resumed after a coordinator restart). */
   binning?: { iv: { feature: string; type?: 'category'; iv: number; fineIv: number; bins: number; selected: boolean }[]; warnings: string[] };
   /** The scorecard files in the artifact (scorecard jobs). */
-  scorecard?: { json: string; pmml: string; sha256: string; basePoints: number; scoreRange: [number, number]; /** Reasons per scored enterprise (absent in older artifacts). */ reasonCodes?: number };
+  scorecard?: { json: string; pmml: string; sha256: string; basePoints: number; scoreRange: [number, number] /** Reasons per scored enterprise (absent in older artifacts). */; reasonCodes?: number };
 }
 
 export type ArtifactFiles = Record<string, Uint8Array>;
@@ -158,11 +158,7 @@ export function readArtifactMetadata(
   const file = join(dir, ARTIFACT_METADATA);
   if (!existsSync(file)) {
     if (existsSync(join(dir, 'manifest.json'))) {
-      throw new FedcreditError(
-        ErrorCode.NOT_FOUND,
-        `${dir} holds a vertical model's manifest, not a horizontal model artifact`,
-        verticalHint,
-      );
+      throw new FedcreditError(ErrorCode.NOT_FOUND, `${dir} holds a vertical model's manifest, not a horizontal model artifact`, verticalHint);
     }
     throw new FedcreditError(ErrorCode.NOT_FOUND, `${dir} is not a horizontal model artifact: it has no ${ARTIFACT_METADATA}`, ARTIFACT_DOWNLOAD_HINT);
   }

@@ -45,7 +45,8 @@ const ALTERED = 'download the model again (`fedcredit job model <job-id> --out <
 export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScores> {
   const meta = readArtifactMetadata(o.modelDir, "a vertical model scores on its guest's machine, with every party: `fedcredit score --config <guest.yaml> --model <job-id> --ids FILE`");
   const weights = readFileSync(join(o.modelDir, 'weights.bin'));
-  if (sha256Hex(weights) !== meta.weightsSha256) throw new FedcreditError(ErrorCode.NOT_FOUND, `${join(o.modelDir, 'weights.bin')} is not the published model of ${meta.jobId} (its SHA-256 differs from fedcredit.json's)`, ALTERED);
+  if (sha256Hex(weights) !== meta.weightsSha256)
+    throw new FedcreditError(ErrorCode.NOT_FOUND, `${join(o.modelDir, 'weights.bin')} is not the published model of ${meta.jobId} (its SHA-256 differs from fedcredit.json's)`, ALTERED);
   let card: Scorecard | undefined;
   if (meta.scorecard) {
     const file = join(o.modelDir, meta.scorecard.json);
@@ -55,9 +56,7 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
     card = JSON.parse(bytes.toString('utf8')) as Scorecard;
   }
   const features = meta.preprocessing.features;
-  const spec: DatasetSpec = o.dataSpec
-    ? { ...o.dataSpec, path: o.dataFile }
-    : DatasetSpec.parse({ path: o.dataFile, id_column: o.idColumn ?? 'id', features: features.map((name) => ({ name })) });
+  const spec: DatasetSpec = o.dataSpec ? { ...o.dataSpec, path: o.dataFile } : DatasetSpec.parse({ path: o.dataFile, id_column: o.idColumn ?? 'id', features: features.map((name) => ({ name })) });
   const data = await loadDataset(spec, { baseDir: o.baseDir, columns: features, withLabels: false });
   const { tf } = await loadTf();
   const model = await loadArtifact(tf, o.modelDir);
@@ -70,13 +69,21 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
   for (let r = 0; r < data.rows; r++) {
     const cells = [csvCell(data.ids[r]!), pd[r]!.toFixed(8)];
     if (card) {
-      const scored = scoreRecord(card, Object.fromEntries(features.flatMap((f, j) => {
-        const value = cellValue(data.x[r * width + j]!, data.levels?.[f]);
-        return value === undefined ? [] : [[f, value]];
-      })));
+      const scored = scoreRecord(
+        card,
+        Object.fromEntries(
+          features.flatMap((f, j) => {
+            const value = cellValue(data.x[r * width + j]!, data.levels?.[f]);
+            return value === undefined ? [] : [[f, value]];
+          }),
+        ),
+      );
       const reasons = reasonCodes(scored.points, k);
       const decimals = card.scaling.decimals;
-      cells.push(String(scored.score), ...Array.from({ length: k }, (_, j) => (reasons[j] ? csvCell(`${reasons[j]!.feature} (-${Number((reasons[j]!.baseline - reasons[j]!.points).toFixed(decimals))})`) : '')));
+      cells.push(
+        String(scored.score),
+        ...Array.from({ length: k }, (_, j) => (reasons[j] ? csvCell(`${reasons[j]!.feature} (-${Number((reasons[j]!.baseline - reasons[j]!.points).toFixed(decimals))})`) : '')),
+      );
     }
     lines.push(cells.join(','));
   }

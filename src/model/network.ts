@@ -14,9 +14,7 @@ export function buildModel(tf: Tf, spec: ModelSpec, inputDim: number, seed: numb
   if (spec.type === 'logistic') {
     model.add(tf.layers.dense({ units: 1, inputShape: [inputDim], activation: 'sigmoid', kernelInitializer: 'zeros' }));
   } else {
-    spec.hidden.forEach((units, i) =>
-      model.add(tf.layers.dense({ units, activation: spec.activation, kernelInitializer: init(i), ...(i === 0 ? { inputShape: [inputDim] } : {}) })),
-    );
+    spec.hidden.forEach((units, i) => model.add(tf.layers.dense({ units, activation: spec.activation, kernelInitializer: init(i), ...(i === 0 ? { inputShape: [inputDim] } : {}) })));
     model.add(tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: init(spec.hidden.length) }));
   }
   return model;

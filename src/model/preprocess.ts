@@ -143,8 +143,7 @@ export function applyPreprocessing(x: Float32Array, prep: Preprocessing, levels?
       const layout = layouts![j]!;
       const value = cellValue(v, layout.categories ? levels![b.feature] : undefined);
       out[i] = (layoutWoe(b.feature, value, layout, b.woe) - prep.mean[j]!) / prep.scale[j]!;
-    }
-    else if (Number.isNaN(v)) out[i] = 0;
+    } else if (Number.isNaN(v)) out[i] = 0;
     else out[i] = ((low ? Math.min(high![j]!, Math.max(low[j]!, v)) : v) - prep.mean[j]!) / prep.scale[j]!;
   }
   return out;

@@ -273,10 +273,7 @@ export class PsiKey {
 // ---------------------------------------------------------------------------------------------------------------
 
 function sameValue(a: Buffer, aOffset: number, b: Buffer, bOffset: number): boolean {
-  return (
-    a.readUInt32LE(aOffset) === b.readUInt32LE(bOffset) &&
-    a.compare(b, bOffset, bOffset + POINT_BYTES, aOffset, aOffset + POINT_BYTES) === 0
-  );
+  return a.readUInt32LE(aOffset) === b.readUInt32LE(bOffset) && a.compare(b, bOffset, bOffset + POINT_BYTES, aOffset, aOffset + POINT_BYTES) === 0;
 }
 
 /**

@@ -235,10 +235,14 @@ export class GuestPsi {
   /** Tell a host which of its positions make up each part of the job, in the shared order. */
   static async sendAlignment(link: PsiLink, counts: number[], positions: Iterable<Uint8Array>): Promise<void> {
     const header = Uint32Array.from([counts.length, ...counts]);
-    await sendStream(link, 'psi.alignment', (function* () {
-      yield new Uint8Array(header.buffer);
-      yield* positions;
-    })());
+    await sendStream(
+      link,
+      'psi.alignment',
+      (function* () {
+        yield new Uint8Array(header.buffer);
+        yield* positions;
+      })(),
+    );
   }
 
   remove(): void {
@@ -260,10 +264,7 @@ export class HostPsi {
   static async run(key: PsiKey, salt: Uint8Array, ids: PreparedIdSet, link: PsiLink, dir: string): Promise<HostPsi> {
     rmSync(dir, { recursive: true, force: true });
     await HostPsi.blindSorted(key, salt, ids, dir, link.checkpoint);
-    await Promise.all([
-      sendStream(link, 'psi.host_blinded', readRecordPieces(join(dir, HOST_BLINDED_FILE), POINT_BYTES)),
-      HostPsi.blindGuests(key, link),
-    ]);
+    await Promise.all([sendStream(link, 'psi.host_blinded', readRecordPieces(join(dir, HOST_BLINDED_FILE), POINT_BYTES)), HostPsi.blindGuests(key, link)]);
     rmSync(join(dir, HOST_BLINDED_FILE), { force: true });
     return new HostPsi(dir, ids.count);
   }
@@ -295,7 +296,11 @@ export class HostPsi {
 
   /** Step 2 on the host: the guest's blinded ids, blinded again under `key` and returned in the same order. */
   static blindGuests(key: PsiKey, link: PsiLink): Promise<void> {
-    return sendStream(link, 'psi.guest_double', mapInOrder(receiveStream(link, 'psi.guest_blinded'), (c) => key.blind(c), BLINDING_DEPTH));
+    return sendStream(
+      link,
+      'psi.guest_double',
+      mapInOrder(receiveStream(link, 'psi.guest_blinded'), (c) => key.blind(c), BLINDING_DEPTH),
+    );
   }
 
   /** The alignment side of a host set blinded and sorted earlier into `dir` (blindSorted), kept there for reuse. */
@@ -319,7 +324,7 @@ export class HostPsi {
         // A copy: the chunk may be a view into a shared pool, at any offset.
         const words = new Uint32Array(new Uint8Array(chunk).buffer);
         if (!counts) {
-          if (words.length < 1 || words.length !== 1 + words[0]!) throw protocolError('the alignment header does not hold its parts\' counts');
+          if (words.length < 1 || words.length !== 1 + words[0]!) throw protocolError("the alignment header does not hold its parts' counts");
           counts = Array.from(words.subarray(1));
           leftInPart = counts[0] ?? 0;
           continue;

@@ -19,7 +19,6 @@ import { ARTIFACT_DOWNLOAD_HINT, ARTIFACT_METADATA, readArtifactMetadata } from 
 import { HORIZONTAL_PARTY } from '../model/scorecard.js';
 import { reportScorecard as scorecardInput, writeModelReport, type ModelReportInput, type ReportIvRow } from './model-report.js';
 
-
 /** What a caller may add that the artifact cannot know: models compared on other rows (the demo's test file). */
 export type ArtifactReportExtra = Pick<ModelReportInput, 'comparison' | 'generatedAt'> & { comparisonTitle?: string };
 

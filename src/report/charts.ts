@@ -59,7 +59,12 @@ export function rocChart(points: XY[], auc: number): Promise<string> {
     height: 300,
     layer: [
       {
-        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
         mark: { type: 'line', color: GREY, strokeDash: [4, 4], strokeWidth: 1 },
         encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
       },
@@ -84,13 +89,7 @@ export function rocChart(points: XY[], auc: number): Promise<string> {
  * The Kolmogorov-Smirnov chart: cumulative share of goods and of bads at or below each threshold, with the largest
  * gap between the two (the KS statistic) drawn as a vertical bar.
  */
-export function ksChart(
-  goods: XY[],
-  bads: XY[],
-  gap: { x: number; goods: number; bads: number },
-  xTitle: string,
-  domain?: [number, number],
-): Promise<string> {
+export function ksChart(goods: XY[], bads: XY[], gap: { x: number; goods: number; bads: number }, xTitle: string, domain?: [number, number]): Promise<string> {
   const values = [...goods.map((p) => ({ ...p, class: 'goods' })), ...bads.map((p) => ({ ...p, class: 'bads' }))];
   const ks = Math.abs(gap.goods - gap.bads);
   const mid = (gap.goods + gap.bads) / 2;
@@ -198,7 +197,12 @@ export function liftGainChart(deciles: { decile: number; lift: number; cumulativ
         height: 240,
         layer: [
           {
-            data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+            data: {
+              values: [
+                { x: 0, y: 0 },
+                { x: 1, y: 1 },
+              ],
+            },
             mark: { type: 'line', color: GREY, strokeDash: [4, 4], strokeWidth: 1 },
             encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
           },
@@ -226,7 +230,12 @@ export function calibrationChart(bins: { meanPd: number; observedRate: number; c
     height: 300,
     layer: [
       {
-        data: { values: [{ x: 0, y: 0 }, { x: top, y: top }] },
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: top, y: top },
+          ],
+        },
         mark: { type: 'line', color: GREY, strokeDash: [4, 4], strokeWidth: 1 },
         encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
       },

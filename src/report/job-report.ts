@@ -23,11 +23,7 @@ export function loadBatchStability(batchDir: string): NonNullable<ModelReportInp
 export function loadJobReport(jobDir: string, extra: Pick<ModelReportInput, 'comparison' | 'stability'> = {}): ModelReportInput {
   const file = join(jobDir, MODEL_REPORT_FILE);
   if (!existsSync(file)) {
-    throw new FedcreditError(
-      ErrorCode.NOT_FOUND,
-      `no ${MODEL_REPORT_FILE} in ${jobDir}`,
-      'run `fedcredit report` with the config of the job\'s guest (the bank), for a vertical-lr job that succeeded',
-    );
+    throw new FedcreditError(ErrorCode.NOT_FOUND, `no ${MODEL_REPORT_FILE} in ${jobDir}`, "run `fedcredit report` with the config of the job's guest (the bank), for a vertical-lr job that succeeded");
   }
   const saved = JSON.parse(readFileSync(file, 'utf8')) as Omit<ModelReportInput, 'test'>;
   const rows = parse(readFileSync(join(jobDir, TEST_SCORES_FILE), 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];

@@ -62,7 +62,13 @@ export function reportScorecard(card: Scorecard): NonNullable<ModelReportInput['
     features: card.features.map((f) => ({
       feature: f.feature,
       party: f.party,
-      bins: f.bins.map((b) => ({ label: b.label, woe: b.woe, points: b.points, ...(b.count !== undefined ? { count: b.count } : {}), ...(b.eventRate !== undefined ? { eventRate: b.eventRate } : {}) })),
+      bins: f.bins.map((b) => ({
+        label: b.label,
+        woe: b.woe,
+        points: b.points,
+        ...(b.count !== undefined ? { count: b.count } : {}),
+        ...(b.eventRate !== undefined ? { eventRate: b.eventRate } : {}),
+      })),
     })),
   };
 }
@@ -275,8 +281,7 @@ export function psiStatus(psi: number): 'stable' | 'moderate shift' | 'significa
 /* HTML                                                                                                          */
 /* ------------------------------------------------------------------------------------------------------------ */
 
-const esc = (s: unknown) =>
-  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const numberFormat = new Intl.NumberFormat('en-US');
 const int = (v: number) => numberFormat.format(v);
 const dec = (v: number | null | undefined, digits = 3) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
@@ -392,7 +397,8 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
     const lift: Figure = {
       file: 'lift-gain.svg',
       svg: await liftGainChart(ev.deciles),
-      caption: 'Left: default rate of each tenth of applicants, riskiest first, over the overall rate (dashed line = 1, no better than random). Right: share of all defaults caught when declining the riskiest tenths; the diagonal is a random ranking.',
+      caption:
+        'Left: default rate of each tenth of applicants, riskiest first, over the overall rate (dashed line = 1, no better than random). Right: share of all defaults caught when declining the riskiest tenths; the diagonal is a random ranking.',
     };
     figures.push(lift);
     // Deciles from a PD histogram split a cell that straddles two of them in proportion: defaults need not be whole.
@@ -442,7 +448,8 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
     const cal: Figure = {
       file: 'calibration.svg',
       svg: await calibrationChart(ev.calibration),
-      caption: 'Calibration: in bins of equal size by PD, the mean predicted PD against the default rate observed. On the dashed line the PDs can be read as probabilities; above it the model underestimates risk.',
+      caption:
+        'Calibration: in bins of equal size by PD, the mean predicted PD against the default rate observed. On the dashed line the PDs can be read as probabilities; above it the model underestimates risk.',
     };
     figures.push(cal);
     const rows = ev.calibration.map((b, i) => [String(i + 1), int(b.count), pct(b.meanPd, 2), pct(b.observedRate, 2), `${b.observedRate >= b.meanPd ? '+' : ''}${pp(b.observedRate - b.meanPd, 2)}`]);
@@ -490,7 +497,10 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
     });
     const selected = sorted.filter((r) => r.selected).length;
     const warnings = input.binningWarnings ?? [];
-    const warningHtml = warnings.length > 0 ? `<div class="warning"><strong>Binning lost ${warnings.length === 1 ? 'a strong feature' : `${warnings.length} strong features`}:</strong><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>\n` : '';
+    const warningHtml =
+      warnings.length > 0
+        ? `<div class="warning"><strong>Binning lost ${warnings.length === 1 ? 'a strong feature' : `${warnings.length} strong features`}:</strong><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>\n`
+        : '';
     const head = anyFine ? ['feature', 'party', 'fine-bin IV', 'IV', 'bins', 'trend', 'strength', 'in model'] : ['feature', 'party', 'IV', 'bins', 'strength', 'in model'];
     sections.push(
       section(

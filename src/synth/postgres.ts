@@ -22,13 +22,22 @@ export function tableNameFor(party: string): string {
 /** Create (or replace) one table per file and load its rows; returns the tables with their row counts. */
 export async function loadSynthIntoPostgres(url: string, files: { party: string; file: string; spec: CsvDatasetSpec }[]): Promise<{ table: string; rows: number }[]> {
   if (/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(url)) {
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, '--postgres: the URL carries a password', 'remove it from the URL and export PGPASSWORD=<password> instead, so it stays out of the shell history');
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      '--postgres: the URL carries a password',
+      'remove it from the URL and export PGPASSWORD=<password> instead, so it stays out of the shell history',
+    );
   }
   const client = new pg.Client({ connectionString: url, application_name: 'fedcredit synth' });
   try {
     await client.connect();
   } catch (err) {
-    throw new FedcreditError(ErrorCode.DATA_SOURCE, `--postgres ${url}: cannot connect (${(err as Error).message})`, 'check the URL (postgres://user@host:port/database) and that the server is up; the password is read from PGPASSWORD', { cause: err });
+    throw new FedcreditError(
+      ErrorCode.DATA_SOURCE,
+      `--postgres ${url}: cannot connect (${(err as Error).message})`,
+      'check the URL (postgres://user@host:port/database) and that the server is up; the password is read from PGPASSWORD',
+      { cause: err },
+    );
   }
   const loaded: { table: string; rows: number }[] = [];
   try {
@@ -46,10 +55,15 @@ export async function loadSynthIntoPostgres(url: string, files: { party: string;
       for (let start = 0; start < records.length; start += ROWS_PER_INSERT) {
         const batch = records.slice(start, start + ROWS_PER_INSERT);
         const values: (string | null)[] = [];
-        const tuples = batch.map((record) => `(${record.map((cell) => {
-          values.push(missing.has(cell.trim()) ? null : cell);
-          return `$${values.length}`;
-        }).join(', ')})`);
+        const tuples = batch.map(
+          (record) =>
+            `(${record
+              .map((cell) => {
+                values.push(missing.has(cell.trim()) ? null : cell);
+                return `$${values.length}`;
+              })
+              .join(', ')})`,
+        );
         await client.query(`INSERT INTO ${pg.escapeIdentifier(table)} (${names}) VALUES ${tuples.join(', ')}`, values);
       }
       await client.query('COMMIT');
@@ -57,7 +71,12 @@ export async function loadSynthIntoPostgres(url: string, files: { party: string;
     }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
-    throw new FedcreditError(ErrorCode.DATA_SOURCE, `--postgres ${url}: loading the synthetic data failed (${(err as Error).message})`, 'the user in the URL needs CREATE on the database\'s public schema (the tables are dropped and created again)', { cause: err });
+    throw new FedcreditError(
+      ErrorCode.DATA_SOURCE,
+      `--postgres ${url}: loading the synthetic data failed (${(err as Error).message})`,
+      "the user in the URL needs CREATE on the database's public schema (the tables are dropped and created again)",
+      { cause: err },
+    );
   } finally {
     await client.end().catch(() => undefined);
   }

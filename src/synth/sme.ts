@@ -63,14 +63,126 @@ export interface Industry {
 }
 
 export const INDUSTRIES: Readonly<Record<IndustryCode, Industry>> = {
-  A: { code: 'A', name: 'agriculture, forestry, animal husbandry and fishery', riskIndex: 0.058, riskLogit: 0.3, logEmployees: 2.2, revenuePerEmployee: 22, growthMean: 0.03, growthSd: 0.2, leverageNorm: 0.45, collateralShare: 0.55, energyIntensity: 260, onlineShare: 0.12, uninvoicedShare: 0.3 },
-  C: { code: 'C', name: 'manufacturing', riskIndex: 0.049, riskLogit: 0.1, logEmployees: 3.4, revenuePerEmployee: 55, growthMean: 0.04, growthSd: 0.17, leverageNorm: 0.55, collateralShare: 0.7, energyIntensity: 900, onlineShare: 0.08, uninvoicedShare: 0.05 },
-  E: { code: 'E', name: 'construction', riskIndex: 0.064, riskLogit: 0.45, logEmployees: 3.2, revenuePerEmployee: 48, growthMean: -0.01, growthSd: 0.22, leverageNorm: 0.65, collateralShare: 0.6, energyIntensity: 120, onlineShare: 0.02, uninvoicedShare: 0.08 },
-  F: { code: 'F', name: 'wholesale and retail trade', riskIndex: 0.052, riskLogit: 0.15, logEmployees: 2.3, revenuePerEmployee: 120, growthMean: 0.05, growthSd: 0.2, leverageNorm: 0.58, collateralShare: 0.45, energyIntensity: 90, onlineShare: 0.38, uninvoicedShare: 0.15 },
-  G: { code: 'G', name: 'transport, storage and postal services', riskIndex: 0.045, riskLogit: 0.05, logEmployees: 2.8, revenuePerEmployee: 40, growthMean: 0.04, growthSd: 0.16, leverageNorm: 0.55, collateralShare: 0.6, energyIntensity: 180, onlineShare: 0.15, uninvoicedShare: 0.07 },
-  H: { code: 'H', name: 'accommodation and catering', riskIndex: 0.071, riskLogit: 0.6, logEmployees: 2.4, revenuePerEmployee: 16, growthMean: 0.03, growthSd: 0.26, leverageNorm: 0.5, collateralShare: 0.3, energyIntensity: 320, onlineShare: 0.32, uninvoicedShare: 0.3 },
-  I: { code: 'I', name: 'information transmission, software and IT services', riskIndex: 0.033, riskLogit: -0.25, logEmployees: 2.9, revenuePerEmployee: 38, growthMean: 0.09, growthSd: 0.28, leverageNorm: 0.38, collateralShare: 0.2, energyIntensity: 60, onlineShare: 0.2, uninvoicedShare: 0.03 },
-  L: { code: 'L', name: 'leasing and business services', riskIndex: 0.041, riskLogit: 0.0, logEmployees: 2.5, revenuePerEmployee: 32, growthMean: 0.05, growthSd: 0.22, leverageNorm: 0.5, collateralShare: 0.35, energyIntensity: 70, onlineShare: 0.1, uninvoicedShare: 0.1 },
+  A: {
+    code: 'A',
+    name: 'agriculture, forestry, animal husbandry and fishery',
+    riskIndex: 0.058,
+    riskLogit: 0.3,
+    logEmployees: 2.2,
+    revenuePerEmployee: 22,
+    growthMean: 0.03,
+    growthSd: 0.2,
+    leverageNorm: 0.45,
+    collateralShare: 0.55,
+    energyIntensity: 260,
+    onlineShare: 0.12,
+    uninvoicedShare: 0.3,
+  },
+  C: {
+    code: 'C',
+    name: 'manufacturing',
+    riskIndex: 0.049,
+    riskLogit: 0.1,
+    logEmployees: 3.4,
+    revenuePerEmployee: 55,
+    growthMean: 0.04,
+    growthSd: 0.17,
+    leverageNorm: 0.55,
+    collateralShare: 0.7,
+    energyIntensity: 900,
+    onlineShare: 0.08,
+    uninvoicedShare: 0.05,
+  },
+  E: {
+    code: 'E',
+    name: 'construction',
+    riskIndex: 0.064,
+    riskLogit: 0.45,
+    logEmployees: 3.2,
+    revenuePerEmployee: 48,
+    growthMean: -0.01,
+    growthSd: 0.22,
+    leverageNorm: 0.65,
+    collateralShare: 0.6,
+    energyIntensity: 120,
+    onlineShare: 0.02,
+    uninvoicedShare: 0.08,
+  },
+  F: {
+    code: 'F',
+    name: 'wholesale and retail trade',
+    riskIndex: 0.052,
+    riskLogit: 0.15,
+    logEmployees: 2.3,
+    revenuePerEmployee: 120,
+    growthMean: 0.05,
+    growthSd: 0.2,
+    leverageNorm: 0.58,
+    collateralShare: 0.45,
+    energyIntensity: 90,
+    onlineShare: 0.38,
+    uninvoicedShare: 0.15,
+  },
+  G: {
+    code: 'G',
+    name: 'transport, storage and postal services',
+    riskIndex: 0.045,
+    riskLogit: 0.05,
+    logEmployees: 2.8,
+    revenuePerEmployee: 40,
+    growthMean: 0.04,
+    growthSd: 0.16,
+    leverageNorm: 0.55,
+    collateralShare: 0.6,
+    energyIntensity: 180,
+    onlineShare: 0.15,
+    uninvoicedShare: 0.07,
+  },
+  H: {
+    code: 'H',
+    name: 'accommodation and catering',
+    riskIndex: 0.071,
+    riskLogit: 0.6,
+    logEmployees: 2.4,
+    revenuePerEmployee: 16,
+    growthMean: 0.03,
+    growthSd: 0.26,
+    leverageNorm: 0.5,
+    collateralShare: 0.3,
+    energyIntensity: 320,
+    onlineShare: 0.32,
+    uninvoicedShare: 0.3,
+  },
+  I: {
+    code: 'I',
+    name: 'information transmission, software and IT services',
+    riskIndex: 0.033,
+    riskLogit: -0.25,
+    logEmployees: 2.9,
+    revenuePerEmployee: 38,
+    growthMean: 0.09,
+    growthSd: 0.28,
+    leverageNorm: 0.38,
+    collateralShare: 0.2,
+    energyIntensity: 60,
+    onlineShare: 0.2,
+    uninvoicedShare: 0.03,
+  },
+  L: {
+    code: 'L',
+    name: 'leasing and business services',
+    riskIndex: 0.041,
+    riskLogit: 0.0,
+    logEmployees: 2.5,
+    revenuePerEmployee: 32,
+    growthMean: 0.05,
+    growthSd: 0.22,
+    leverageNorm: 0.5,
+    collateralShare: 0.35,
+    energyIntensity: 70,
+    onlineShare: 0.1,
+    uninvoicedShare: 0.1,
+  },
 };
 
 export const INDUSTRY_CODES = Object.keys(INDUSTRIES) as IndustryCode[];
@@ -90,23 +202,158 @@ export interface Province {
  * local real GDP growth, not official statistics.
  */
 export const PROVINCES: readonly Province[] = [
-  { code: '31', name: 'Shanghai', riskLogit: -0.1, divisions: [{ code: '310115', gdpGrowth: 0.052 }, { code: '310112', gdpGrowth: 0.047 }, { code: '310114', gdpGrowth: 0.049 }] },
-  { code: '32', name: 'Jiangsu', riskLogit: -0.1, divisions: [{ code: '320102', gdpGrowth: 0.056 }, { code: '320505', gdpGrowth: 0.061 }, { code: '320211', gdpGrowth: 0.058 }, { code: '320583', gdpGrowth: 0.06 }] },
-  { code: '33', name: 'Zhejiang', riskLogit: -0.1, divisions: [{ code: '330106', gdpGrowth: 0.062 }, { code: '330212', gdpGrowth: 0.058 }, { code: '330782', gdpGrowth: 0.066 }] },
-  { code: '35', name: 'Fujian', riskLogit: 0.0, divisions: [{ code: '350102', gdpGrowth: 0.045 }, { code: '350203', gdpGrowth: 0.05 }, { code: '350582', gdpGrowth: 0.043 }] },
-  { code: '44', name: 'Guangdong', riskLogit: 0.0, divisions: [{ code: '440305', gdpGrowth: 0.055 }, { code: '440106', gdpGrowth: 0.045 }, { code: '441900', gdpGrowth: 0.042 }] },
-  { code: '37', name: 'Shandong', riskLogit: 0.0, divisions: [{ code: '370202', gdpGrowth: 0.06 }, { code: '370102', gdpGrowth: 0.059 }] },
-  { code: '50', name: 'Chongqing', riskLogit: 0.05, divisions: [{ code: '500103', gdpGrowth: 0.058 }, { code: '500112', gdpGrowth: 0.064 }] },
-  { code: '51', name: 'Sichuan', riskLogit: 0.05, divisions: [{ code: '510107', gdpGrowth: 0.062 }, { code: '510104', gdpGrowth: 0.057 }, { code: '510781', gdpGrowth: 0.052 }] },
-  { code: '61', name: 'Shaanxi', riskLogit: 0.05, divisions: [{ code: '610113', gdpGrowth: 0.046 }, { code: '610103', gdpGrowth: 0.04 }] },
-  { code: '53', name: 'Yunnan', riskLogit: 0.15, divisions: [{ code: '530102', gdpGrowth: 0.041 }, { code: '530112', gdpGrowth: 0.045 }] },
-  { code: '52', name: 'Guizhou', riskLogit: 0.2, divisions: [{ code: '520102', gdpGrowth: 0.047 }, { code: '520115', gdpGrowth: 0.051 }] },
-  { code: '62', name: 'Gansu', riskLogit: 0.15, divisions: [{ code: '620102', gdpGrowth: 0.061 }, { code: '620103', gdpGrowth: 0.058 }] },
-  { code: '21', name: 'Liaoning', riskLogit: 0.3, divisions: [{ code: '210102', gdpGrowth: 0.05 }, { code: '210204', gdpGrowth: 0.054 }] },
+  {
+    code: '31',
+    name: 'Shanghai',
+    riskLogit: -0.1,
+    divisions: [
+      { code: '310115', gdpGrowth: 0.052 },
+      { code: '310112', gdpGrowth: 0.047 },
+      { code: '310114', gdpGrowth: 0.049 },
+    ],
+  },
+  {
+    code: '32',
+    name: 'Jiangsu',
+    riskLogit: -0.1,
+    divisions: [
+      { code: '320102', gdpGrowth: 0.056 },
+      { code: '320505', gdpGrowth: 0.061 },
+      { code: '320211', gdpGrowth: 0.058 },
+      { code: '320583', gdpGrowth: 0.06 },
+    ],
+  },
+  {
+    code: '33',
+    name: 'Zhejiang',
+    riskLogit: -0.1,
+    divisions: [
+      { code: '330106', gdpGrowth: 0.062 },
+      { code: '330212', gdpGrowth: 0.058 },
+      { code: '330782', gdpGrowth: 0.066 },
+    ],
+  },
+  {
+    code: '35',
+    name: 'Fujian',
+    riskLogit: 0.0,
+    divisions: [
+      { code: '350102', gdpGrowth: 0.045 },
+      { code: '350203', gdpGrowth: 0.05 },
+      { code: '350582', gdpGrowth: 0.043 },
+    ],
+  },
+  {
+    code: '44',
+    name: 'Guangdong',
+    riskLogit: 0.0,
+    divisions: [
+      { code: '440305', gdpGrowth: 0.055 },
+      { code: '440106', gdpGrowth: 0.045 },
+      { code: '441900', gdpGrowth: 0.042 },
+    ],
+  },
+  {
+    code: '37',
+    name: 'Shandong',
+    riskLogit: 0.0,
+    divisions: [
+      { code: '370202', gdpGrowth: 0.06 },
+      { code: '370102', gdpGrowth: 0.059 },
+    ],
+  },
+  {
+    code: '50',
+    name: 'Chongqing',
+    riskLogit: 0.05,
+    divisions: [
+      { code: '500103', gdpGrowth: 0.058 },
+      { code: '500112', gdpGrowth: 0.064 },
+    ],
+  },
+  {
+    code: '51',
+    name: 'Sichuan',
+    riskLogit: 0.05,
+    divisions: [
+      { code: '510107', gdpGrowth: 0.062 },
+      { code: '510104', gdpGrowth: 0.057 },
+      { code: '510781', gdpGrowth: 0.052 },
+    ],
+  },
+  {
+    code: '61',
+    name: 'Shaanxi',
+    riskLogit: 0.05,
+    divisions: [
+      { code: '610113', gdpGrowth: 0.046 },
+      { code: '610103', gdpGrowth: 0.04 },
+    ],
+  },
+  {
+    code: '53',
+    name: 'Yunnan',
+    riskLogit: 0.15,
+    divisions: [
+      { code: '530102', gdpGrowth: 0.041 },
+      { code: '530112', gdpGrowth: 0.045 },
+    ],
+  },
+  {
+    code: '52',
+    name: 'Guizhou',
+    riskLogit: 0.2,
+    divisions: [
+      { code: '520102', gdpGrowth: 0.047 },
+      { code: '520115', gdpGrowth: 0.051 },
+    ],
+  },
+  {
+    code: '62',
+    name: 'Gansu',
+    riskLogit: 0.15,
+    divisions: [
+      { code: '620102', gdpGrowth: 0.061 },
+      { code: '620103', gdpGrowth: 0.058 },
+    ],
+  },
+  {
+    code: '21',
+    name: 'Liaoning',
+    riskLogit: 0.3,
+    divisions: [
+      { code: '210102', gdpGrowth: 0.05 },
+      { code: '210204', gdpGrowth: 0.054 },
+    ],
+  },
   { code: '22', name: 'Jilin', riskLogit: 0.3, divisions: [{ code: '220102', gdpGrowth: 0.058 }] },
-  { code: '23', name: 'Heilongjiang', riskLogit: 0.35, divisions: [{ code: '230102', gdpGrowth: 0.028 }, { code: '230103', gdpGrowth: 0.024 }] },
-  { code: '13', name: 'Hebei', riskLogit: 0.1, divisions: [{ code: '130102', gdpGrowth: 0.054 }, { code: '130203', gdpGrowth: 0.052 }] },
-  { code: '11', name: 'Beijing', riskLogit: -0.15, divisions: [{ code: '110105', gdpGrowth: 0.051 }, { code: '110108', gdpGrowth: 0.055 }] },
+  {
+    code: '23',
+    name: 'Heilongjiang',
+    riskLogit: 0.35,
+    divisions: [
+      { code: '230102', gdpGrowth: 0.028 },
+      { code: '230103', gdpGrowth: 0.024 },
+    ],
+  },
+  {
+    code: '13',
+    name: 'Hebei',
+    riskLogit: 0.1,
+    divisions: [
+      { code: '130102', gdpGrowth: 0.054 },
+      { code: '130203', gdpGrowth: 0.052 },
+    ],
+  },
+  {
+    code: '11',
+    name: 'Beijing',
+    riskLogit: -0.15,
+    divisions: [
+      { code: '110105', gdpGrowth: 0.051 },
+      { code: '110108', gdpGrowth: 0.055 },
+    ],
+  },
   { code: '12', name: 'Tianjin', riskLogit: 0.1, divisions: [{ code: '120116', gdpGrowth: 0.043 }] },
   { code: '15', name: 'Inner Mongolia', riskLogit: 0.15, divisions: [{ code: '150102', gdpGrowth: 0.07 }] },
 ];
@@ -277,8 +524,7 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
   const div = rng.pick(prov.divisions);
 
   const u = rng.next();
-  const kind: EntityKind =
-    u < profile.individualShare ? 'individual' : industry === 'A' && u < profile.individualShare + 0.3 ? 'cooperative' : 'enterprise';
+  const kind: EntityKind = u < profile.individualShare ? 'individual' : industry === 'A' && u < profile.individualShare + 0.3 ? 'cooperative' : 'enterprise';
 
   // Age: right-skewed, mean ~7 years, few firms over 25. Survivorship makes older firms a little healthier.
   const yearsInBusiness = clamp(0.3 + rng.gamma(1.7, 4.0) * profile.ageScale, 0.3, 40);
@@ -287,19 +533,12 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
   const taxCompliance = 0.5 * health + rng.normal(0, 0.85);
 
   // Size: log-normal employees; individual businesses are much smaller. Revenue follows headcount and health.
-  const logEmp =
-    ind.logEmployees + profile.sizeShift + 0.35 * Math.log(yearsInBusiness + 1) - 0.5 + 0.12 * health +
-    (kind === 'individual' ? -1.1 : 0) + rng.normal(0, 0.75);
+  const logEmp = ind.logEmployees + profile.sizeShift + 0.35 * Math.log(yearsInBusiness + 1) - 0.5 + 0.12 * health + (kind === 'individual' ? -1.1 : 0) + rng.normal(0, 0.75);
   const employees = Math.round(clamp(Math.exp(logEmp), 1, 950));
   const revenue10k = Math.max(3, employees * ind.revenuePerEmployee * Math.exp(0.18 * health + rng.normal(0, 0.45)));
 
   // Growth: industry trend, local economy, firm health, young firms grow faster, recent momentum.
-  const revenueGrowth = clamp(
-    ind.growthMean + 1.5 * (div.gdpGrowth - 0.05) + 0.07 * health + 0.05 * momentum + 0.2 * Math.exp(-yearsInBusiness / 2) +
-      rng.normal(0, ind.growthSd),
-    -0.75,
-    2.5,
-  );
+  const revenueGrowth = clamp(ind.growthMean + 1.5 * (div.gdpGrowth - 0.05) + 0.07 * health + 0.05 * momentum + 0.2 * Math.exp(-yearsInBusiness / 2) + rng.normal(0, ind.growthSd), -0.75, 2.5);
 
   // Window dressing: distressed firms more often inflate what they tell the bank (tax and power data will not move).
   const misreports = rng.bernoulli(sigmoid(-2.9 - 1.1 * health));
@@ -317,11 +556,7 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
   const currentRatio = clamp(Math.exp(0.25 + 0.35 * health - 0.7 * (debtToAssets - 0.5) + rng.normal(0, 0.28)), 0.15, 8);
   const informal = kind === 'individual' || employees < 20;
   const statementNoise = informal ? 1.0 : 0.15;
-  const statementDebtToAssets = clamp(
-    1.05 * sigmoid(logit(clamp(debtToAssets / 1.05, 0.01, 0.99)) + rng.normal(misreports ? -0.5 : 0, statementNoise)),
-    0.02,
-    1.04,
-  );
+  const statementDebtToAssets = clamp(1.05 * sigmoid(logit(clamp(debtToAssets / 1.05, 0.01, 0.99)) + rng.normal(misreports ? -0.5 : 0, statementNoise)), 0.02, 1.04);
   const statementCurrentRatio = clamp(currentRatio * Math.exp(rng.normal(misreports ? 0.25 : 0, statementNoise * 0.8)), 0.15, 8);
   const overdueCount24m = Math.min(12, rng.poisson(Math.exp(-1.75 - 0.8 * health + 0.25 * micro)));
   const inquiries6m = Math.min(15, rng.poisson(Math.exp(0.25 - 0.3 * health + 0.2 * (revenueGrowth > 0.3 ? 1 : 0))));
@@ -329,9 +564,7 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
   const loanAmount10k = Math.max(5, Math.round(revenue10k * Math.exp(Math.log(0.22) + 0.2 * Math.max(0, -health) + rng.normal(0, 0.45))));
   const officerDoubt = -health + rng.normal(0, 0.7); // soft information from the loan officer's visit
   const collateralised = rng.bernoulli(
-    profile.collateralPolicy === 'risk-based'
-      ? sigmoid(-0.6 + 1.3 * officerDoubt)
-      : clamp(ind.collateralShare - 0.2 * micro + 0.05 * Math.log1p(yearsInBusiness) - 0.05, 0.05, 0.95),
+    profile.collateralPolicy === 'risk-based' ? sigmoid(-0.6 + 1.3 * officerDoubt) : clamp(ind.collateralShare - 0.2 * micro + 0.05 * Math.log1p(yearsInBusiness) - 0.05, 0.05, 0.95),
   );
   const collateralRatio = collateralised ? clamp(rng.gamma(5, 0.26), 0.2, 4) : 0;
   const ownerOverdue24m: 0 | 1 = rng.bernoulli(sigmoid(-2.5 - 0.7 * health)) ? 1 : 0;
@@ -364,10 +597,38 @@ function drawApplicant(rng: Rng, profile: PortfolioProfile, industryWeights: num
   const default12m: 0 | 1 = rng.bernoulli(pd) ? 1 : 0;
 
   return {
-    kind, industry, province: prov.code, division: div.code, regionGdpGrowth: div.gdpGrowth, yearsInBusiness, employees,
-    health, momentum, taxCompliance, revenue10k, revenueGrowth, misreports, declaredRevenue10k, declaredRevenueGrowth,
-    energyIntensity, onlineShare, uninvoicedShare, debtToAssets, currentRatio, statementDebtToAssets, statementCurrentRatio, overdueCount24m, inquiries6m,
-    creditUtilisation, loanAmount10k, collateralRatio, ownerOverdue24m, bankRelationshipYears, shock, pd, default12m,
+    kind,
+    industry,
+    province: prov.code,
+    division: div.code,
+    regionGdpGrowth: div.gdpGrowth,
+    yearsInBusiness,
+    employees,
+    health,
+    momentum,
+    taxCompliance,
+    revenue10k,
+    revenueGrowth,
+    misreports,
+    declaredRevenue10k,
+    declaredRevenueGrowth,
+    energyIntensity,
+    onlineShare,
+    uninvoicedShare,
+    debtToAssets,
+    currentRatio,
+    statementDebtToAssets,
+    statementCurrentRatio,
+    overdueCount24m,
+    inquiries6m,
+    creditUtilisation,
+    loanAmount10k,
+    collateralRatio,
+    ownerOverdue24m,
+    bankRelationshipYears,
+    shock,
+    pd,
+    default12m,
   };
 }
 

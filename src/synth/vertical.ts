@@ -23,16 +23,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CsvDatasetSpec, FeatureSpec } from '../data/schema.js';
 import { Rng, seededShuffle } from '../random.js';
-import {
-  BANK_COLUMNS,
-  generateEnterprises,
-  ID_COLUMN,
-  LABEL_COLUMN,
-  POPULATION_PROFILE,
-  type Enterprise,
-  type IndustryCode,
-  type PortfolioProfile,
-} from './sme.js';
+import { BANK_COLUMNS, generateEnterprises, ID_COLUMN, LABEL_COLUMN, POPULATION_PROFILE, type Enterprise, type IndustryCode, type PortfolioProfile } from './sme.js';
 
 export const VERTICAL_PARTIES = ['bank', 'tax-bureau', 'power-company', 'platform'] as const;
 export type VerticalParty = (typeof VERTICAL_PARTIES)[number];
@@ -122,8 +113,7 @@ function drawActivity(e: Enterprise, rng: Rng): Activity {
   const raw = new Float64Array(MONTHS);
   let total = 0;
   for (let t = 0; t < MONTHS; t++) {
-    const logS =
-      trend * (t - 5.5) + MOMENTUM_SLOPE * recentMomentum * (Math.max(0, t - 5) / 6) + amp * Math.sin((2 * Math.PI * t) / 12 + phase) + rng.normal(0, noise);
+    const logS = trend * (t - 5.5) + MOMENTUM_SLOPE * recentMomentum * (Math.max(0, t - 5) / 6) + amp * Math.sin((2 * Math.PI * t) / 12 + phase) + rng.normal(0, noise);
     const level = Math.exp(logS);
     raw[t] = level;
     total += level;
@@ -134,7 +124,7 @@ function drawActivity(e: Enterprise, rng: Rng): Activity {
   const sales = new Float64Array(MONTHS);
   for (let t = 0; t < MONTHS; t++) {
     if (t < firstMonth) continue;
-    sales[t] = (e.revenue10k * raw[t]!) / total * (t >= MONTHS - stalled ? stallLevel : 1);
+    sales[t] = ((e.revenue10k * raw[t]!) / total) * (t >= MONTHS - stalled ? stallLevel : 1);
   }
   return { sales, firstMonth, stalled, trouble };
 }
@@ -241,8 +231,7 @@ function taxRow(e: Enterprise, a: Activity, rng: Rng): number[] {
   for (const v of amount) invoiced += v;
   const buyers = invoices === 0 ? 0 : clamp(Math.round(Math.pow(invoices, 0.7) * BUYER_RATE[e.industry] * rng.lognormal(0, 0.35)), 1, invoices);
   // Customer concentration: distressed firms more often hang on one big buyer.
-  const topShare =
-    buyers === 0 ? Number.NaN : buyers === 1 ? 1 : 1 / buyers + (1 - 1 / buyers) * sigmoid(0.2 - 0.35 * e.health - 0.3 * Math.log(buyers) + rng.normal(0, 0.8));
+  const topShare = buyers === 0 ? Number.NaN : buyers === 1 ? 1 : 1 / buyers + (1 - 1 / buyers) * sigmoid(0.2 - 0.35 * e.health - 0.3 * Math.log(buyers) + rng.normal(0, 0.8));
   // Red-letter (cancelled or reversed) invoices: returns and disputes, and invoices issued to dress up sales.
   const redShare = invoices === 0 ? Number.NaN : clamp(0.012 * Math.exp(-0.35 * e.health - 0.2 * e.taxCompliance + 0.9 * (e.misreports ? 1 : 0) + 0.3 * a.trouble + rng.normal(0, 0.6)), 0, 0.5);
   // Months whose VAT return was filed late (逾期申报): sloppy bookkeeping, and firms in trouble stop filing on time.
@@ -285,8 +274,7 @@ function powerRow(e: Enterprise, a: Activity, rng: Rng): number[] {
   const arrearsRate = Math.exp(-1.6 - 0.9 * e.health - 0.3 * e.momentum + 0.5 * a.trouble) + 0.25 * a.stalled;
   const arrearsMonths = Math.min(alive, rng.poisson(arrearsRate));
   // Capacity was contracted at connection for the load then expected; the load factor falls when activity does.
-  const annualAtConnection =
-    (e.employees * 120 * 12 + e.energyIntensity * e.revenue10k) * Math.pow(1 + e.revenueGrowth, -Math.min(e.yearsInBusiness, 4) / 2);
+  const annualAtConnection = (e.employees * 120 * 12 + e.energyIntensity * e.revenue10k) * Math.pow(1 + e.revenueGrowth, -Math.min(e.yearsInBusiness, 4) / 2);
   // A firm that outgrew its capacity had to have it raised (增容): the peak month's average load, x1.3 for peaks.
   let peakMonth = 0;
   for (let t = a.firstMonth; t < MONTHS; t++) peakMonth = Math.max(peakMonth, kwh[t]!);
@@ -427,8 +415,7 @@ export function generateVertical(opts: VerticalSynthOptions): VerticalData {
     holders.forEach(({ e, held }, i) => {
       if (!held[party]) return;
       const a = activity[i]!; // one activity per holder
-      const raw =
-        party === 'bank' ? bankRow(e) : party === 'tax-bureau' ? taxRow(e, a, valueRng) : party === 'power-company' ? powerRow(e, a, valueRng) : platformRow(e, a, valueRng);
+      const raw = party === 'bank' ? bankRow(e) : party === 'tax-bureau' ? taxRow(e, a, valueRng) : party === 'power-company' ? powerRow(e, a, valueRng) : platformRow(e, a, valueRng);
       const thin = e.employees < 10 ? 1.5 : 1;
       if (raw.length !== columns.length) throw new Error(`${party} drew ${raw.length} values for its ${columns.length} columns`);
       for (const [j, column] of columns.entries()) {

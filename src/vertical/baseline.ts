@@ -43,7 +43,15 @@ export function verticalBaselines(parties: PartyData[], spec: VerticalJobSpec): 
   const trainIds = shared.filter((id) => part(id) === 'train');
   const models = indexed.map((p) => {
     const input = modelInputs(p.data, p.features, p.binned, spec.binning?.woe_transform ?? false);
-    return new PartyModel(input.data, input.featureIdx, Uint32Array.from(trainIds, (id) => p.rowOf.get(id)!), input.standardise ? t.clip : 0, false, input.standardise, t.winsorize);
+    return new PartyModel(
+      input.data,
+      input.featureIdx,
+      Uint32Array.from(trainIds, (id) => p.rowOf.get(id)!),
+      input.standardise ? t.clip : 0,
+      false,
+      input.standardise,
+      t.winsorize,
+    );
   });
   const matrix = (ids: string[], upto: number) => {
     const dim = models.slice(0, upto).reduce((n, m) => n + m.dim, 0);

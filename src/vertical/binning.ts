@@ -75,7 +75,12 @@ export function woeDataset(data: LoadedDataset, features: BinnedFeature[]): Load
  * What a party's model reads: its features as they are (standardised by the model), or after binning only the
  * selected ones, as WOE values (used as they are) when the job trains on WOE.
  */
-export function modelInputs(data: LoadedDataset, features: string[], binned: BinnedFeature[] | undefined, woeTransform: boolean): { data: LoadedDataset; features: string[]; featureIdx: number[]; standardise: boolean } {
+export function modelInputs(
+  data: LoadedDataset,
+  features: string[],
+  binned: BinnedFeature[] | undefined,
+  woeTransform: boolean,
+): { data: LoadedDataset; features: string[]; featureIdx: number[]; standardise: boolean } {
   const selected = binned?.filter((b) => b.selected);
   if (!selected) return { data, features, featureIdx: features.map((f) => data.features.indexOf(f)), standardise: true };
   const names = selected.map((b) => b.feature);

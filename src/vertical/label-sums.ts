@@ -23,7 +23,12 @@ export function encryptLabels(engine: CkksEngine, labels: ArrayLike<number>, pub
   const chunks: Uint8Array[] = [];
   for (let start = 0; start < labels.length; start += engine.slotCount) {
     const end = Math.min(labels.length, start + engine.slotCount);
-    chunks.push(gradient.encryptSlots(Float64Array.from({ length: end - start }, (_, i) => labels[start + i]!), publicKey));
+    chunks.push(
+      gradient.encryptSlots(
+        Float64Array.from({ length: end - start }, (_, i) => labels[start + i]!),
+        publicKey,
+      ),
+    );
   }
   return chunks;
 }
@@ -109,7 +114,8 @@ export function openLabelSums(engine: CkksEngine, ciphertext: Uint8Array, count:
   return Array.from(sums, (v) => {
     const n = Math.round(v);
     // Each class sum is an integer count; an error near one half means the CKKS noise or the mask was not as designed.
-    if (Math.abs(v - n) > 0.25 || n < 0) throw new FedcreditError(ErrorCode.PROTOCOL, `a per-bin label sum decrypted to ${v}, not a count`, 'restart the job; if it recurs, report it with both parties\' logs');
+    if (Math.abs(v - n) > 0.25 || n < 0)
+      throw new FedcreditError(ErrorCode.PROTOCOL, `a per-bin label sum decrypted to ${v}, not a count`, "restart the job; if it recurs, report it with both parties' logs");
     return n;
   });
 }

@@ -141,7 +141,9 @@ export class PartyModel {
       this.clipLow = new Float64Array(this.dim).fill(-FLOAT32_MAX);
       this.clipHigh = new Float64Array(this.dim).fill(FLOAT32_MAX);
       for (let j = 0; j < this.dim; j++) {
-        const values = Float64Array.from(trainRows, (r) => data.x[r * width + featureIdx[j]!]!).filter((v) => !Number.isNaN(v)).sort();
+        const values = Float64Array.from(trainRows, (r) => data.x[r * width + featureIdx[j]!]!)
+          .filter((v) => !Number.isNaN(v))
+          .sort();
         if (values.length === 0) continue;
         this.clipLow[j] = values[Math.floor(winsorize * (values.length - 1))]!;
         this.clipHigh[j] = values[Math.ceil((1 - winsorize) * (values.length - 1))]!;
@@ -239,7 +241,11 @@ export function fitCalibration(z: Float64Array, y: ArrayLike<number>): { a: numb
   let a = 1;
   let b = 0;
   for (let it = 0; it < 50; it++) {
-    let ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+    let ga = 0,
+      gb = 0,
+      haa = 0,
+      hab = 0,
+      hbb = 0;
     for (let i = 0; i < z.length; i++) {
       const p = 1 / (1 + Math.exp(-(a * z[i]! + b)));
       const r = p - y[i]!;

@@ -42,7 +42,11 @@ export async function requestScores(r: ScoreRequest): Promise<ScoreResult> {
     const model = await client.getJob(r.modelJob);
     const [guest, ...hosts] = model.participants;
     if (guest !== r.organisation) {
-      throw new FedcreditError(ErrorCode.JOB_INVALID, `${r.organisation} is not the guest of ${r.modelJob} (the guest is ${guest})`, "run `fedcredit score` with the guest's config: the scores are computed on, and stay with, the guest");
+      throw new FedcreditError(
+        ErrorCode.JOB_INVALID,
+        `${r.organisation} is not the guest of ${r.modelJob} (the guest is ${guest})`,
+        "run `fedcredit score` with the guest's config: the scores are computed on, and stay with, the guest",
+      );
     }
     const requests = join(r.stateDir, 'score-requests');
     await mkdir(requests, { recursive: true, mode: 0o700 });
@@ -52,7 +56,7 @@ export async function requestScores(r: ScoreRequest): Promise<ScoreResult> {
     const jobId = await client.submitJob(stringify(spec), r.organisation);
     r.onSubmitted?.(jobId);
     const last = await followThroughRestarts(client, jobId);
-    if (last.state !== 'succeeded') throw new FedcreditError(ErrorCode.JOB_FAILED, `scoring job ${jobId} ${last.state}: ${last.message}`, 'see the participants\' logs');
+    if (last.state !== 'succeeded') throw new FedcreditError(ErrorCode.JOB_FAILED, `scoring job ${jobId} ${last.state}: ${last.message}`, "see the participants' logs");
     return { jobId, message: last.message, csv: await readFile(join(r.stateDir, 'jobs', jobId, 'scores.csv'), 'utf8') };
   } finally {
     client.close();
@@ -75,7 +79,7 @@ async function followThroughRestarts(client: CoordinatorClient, jobId: string): 
         throw new FedcreditError(
           isFedcreditError(err) ? err.code : ErrorCode.UNAVAILABLE,
           `scoring job ${jobId}: ${errorMessage(err)}`,
-          isFedcreditError(err) && err.hint ? err.hint : 'see the coordinator\'s log; run `fedcredit score` again once it is back',
+          isFedcreditError(err) && err.hint ? err.hint : "see the coordinator's log; run `fedcredit score` again once it is back",
         );
       }
     }

@@ -67,7 +67,10 @@ export class FramedStream<InMsg, OutMsg extends object> {
    */
   send(message: OutMsg | EncodedMessage): Promise<number> {
     const next = this.sending.then(() => this.writeFrames(message));
-    this.sending = next.then(() => undefined, () => undefined);
+    this.sending = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 

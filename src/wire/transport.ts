@@ -19,9 +19,7 @@ import { readIdentity, verifyPeer } from '../pki/verifier.js';
 import type { Role } from '../pki/names.js';
 import { specDigest, type JobBinding } from '../crypto/key-binding.js';
 
-export type Transport =
-  | { kind: 'mtls'; dir: string; ca: Buffer; cert: Buffer; key: Buffer; crlFile?: string }
-  | { kind: 'insecure' };
+export type Transport = { kind: 'mtls'; dir: string; ca: Buffer; cert: Buffer; key: Buffer; crlFile?: string } | { kind: 'insecure' };
 
 export interface PeerIdentity {
   organisation: string;
@@ -47,7 +45,7 @@ export function identityFromDir(dir: string, opts: { crl?: string } = {}): Trans
   };
   const crlFile = opts.crl ? resolve(opts.crl) : undefined;
   if (crlFile && !existsSync(crlFile)) {
-    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `the revocation list ${crlFile} does not exist`, 'point tls.crl at the CA folder\'s crl.pem (`fedcredit pki init` writes it)');
+    throw new FedcreditError(ErrorCode.CONFIG_INVALID, `the revocation list ${crlFile} does not exist`, "point tls.crl at the CA folder's crl.pem (`fedcredit pki init` writes it)");
   }
   return { kind: 'mtls', dir: abs, ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem'), crlFile };
 }
@@ -148,7 +146,11 @@ export function serverTransport(t: Transport, log: Logger): ServerTransport {
           // check of the certificate names the first.
           const raw = socket.getPeerCertificate()?.raw;
           const verdict = raw ? verifyPeer(raw, { ca: t.ca, crl: credentials.crl }) : undefined;
-          const reason = !raw ? 'no client certificate' : verdict && !verdict.ok ? REFUSAL_WORDS[verdict.reason] ?? verdict.reason : handshakeReason({ code, message: code } as Error & { code: string });
+          const reason = !raw
+            ? 'no client certificate'
+            : verdict && !verdict.ok
+              ? (REFUSAL_WORDS[verdict.reason] ?? verdict.reason)
+              : handshakeReason({ code, message: code } as Error & { code: string });
           log.warn({ peer: `${socket.remoteAddress}:${socket.remotePort}`, reason, detail: code }, 'TLS handshake refused');
           socket.destroy();
         });
@@ -215,8 +217,12 @@ function dialOptions(t: Transport, address: string): { credentials: grpc.Channel
 }
 
 /** A gRPC client of `ClientCtor` for the coordinator at `address`, with `dialOptions`. */
-export function dialed<C>(ClientCtor: new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C, address: string, t: Transport, extra: grpc.ChannelOptions = {}): C {
+export function dialed<C>(
+  ClientCtor: new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C,
+  address: string,
+  t: Transport,
+  extra: grpc.ChannelOptions = {},
+): C {
   const dial = dialOptions(t, address);
   return new ClientCtor(address, dial.credentials, { ...extra, ...dial.options });
 }
-

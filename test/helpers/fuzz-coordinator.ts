@@ -96,7 +96,12 @@ export function participantMessage(rng: Rng, kind: BodyKind, jobId: string, roun
     contribution: () => ({ purpose: rng.pick(['moments', 'update']), vector: vector() }),
     aggregateOpened: () => ({ purpose: 'update', valuesSha256: bytesOf(rng, 32), values: bytesOf(rng, 8 * rng.int(64)), validation: { rows: rng.int(1000), auc: rng.next(), loss: rng.next() } }),
     error: () => ({ code: 'FC_FUZZ', message: 'fuzz', hint: '' }),
-    relay: () => ({ peer: rng.pick(['bank-a', 'bank-b', 'mallory', '']), kind: rng.pick(['psi.host_blinded', 'train.partial', 'score.share']), attempt: rng.int(3), sealed: bytesOf(rng, rng.int(8192)) }),
+    relay: () => ({
+      peer: rng.pick(['bank-a', 'bank-b', 'mallory', '']),
+      kind: rng.pick(['psi.host_blinded', 'train.partial', 'score.share']),
+      attempt: rng.int(3),
+      sealed: bytesOf(rng, rng.int(8192)),
+    }),
     decryptRequest: () => ({ attempt: rng.int(3), ciphertext: bytesOf(rng, rng.int(16384)), count: rng.int(5000) }),
     stepDone: () => ({ step: rng.pick(['psi', 'batch', 'validate']), attempt: rng.int(3), stateSha256: bytesOf(rng, 32), reportJson: rng.pick(['{}', '{"intersection":5}', 'not json']) }),
   };
@@ -220,7 +225,15 @@ export class Tally {
 
   table(): string {
     const rows = [...this.byCategory.entries()].sort(([a], [b]) => a.localeCompare(b));
-    return rows.map(([cat, m]) => `  ${cat.padEnd(34)} ${[...m.entries()].sort().map(([k, v]) => `${k}=${v}`).join(' ')}`).join('\n');
+    return rows
+      .map(
+        ([cat, m]) =>
+          `  ${cat.padEnd(34)} ${[...m.entries()]
+            .sort()
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`,
+      )
+      .join('\n');
   }
 }
 

@@ -82,7 +82,18 @@ class MemoryParticipant {
         const { tf } = await loadTf();
         const job = await HorizontalJob.open(m.jobId, spec, features, { organisation: this.organisation, rows: this.rows, tf, log: silent, saveKeys: () => undefined });
         this.jobs.set(m.jobId, job);
-        return this.send(m, { body: 'jobAccepted', jobAccepted: job.accepted(dataDescription(m.jobId, this.organisation, features, features.map((f) => this.data.features.find((c) => c.name === f)!.type), this.rows.meta)) });
+        return this.send(m, {
+          body: 'jobAccepted',
+          jobAccepted: job.accepted(
+            dataDescription(
+              m.jobId,
+              this.organisation,
+              features,
+              features.map((f) => this.data.features.find((c) => c.name === f)!.type),
+              this.rows.meta,
+            ),
+          ),
+        });
       }
       case 'jobEnded':
         this.jobs.get(m.jobId)?.dispose();

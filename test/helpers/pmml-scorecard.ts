@@ -137,16 +137,18 @@ export function readPmmlScorecard(xml: string): PmmlScorecardModel {
   const tree = parser.parse(xml, true) as Node;
   const pmml = only(tree, 'PMML');
   const sc = only(pmml, 'Scorecard');
-  const characteristics = children(only(sc, 'Characteristics'), 'Characteristic').map((c): PmmlCharacteristic => ({
-    name: str(c, 'name'),
-    reasonCode: str(c, 'reasonCode'),
-    baselineScore: optionalNumber(c['@_baselineScore'], 'Characteristic/@baselineScore'),
-    attributes: children(c, 'Attribute').map((a): PmmlAttribute => {
-      const predicates = predicatesIn(a);
-      if (predicates.length !== 1) throw new Error(`an Attribute holds ${predicates.length} predicates; it must hold one`);
-      return { partialScore: number(a['@_partialScore'], 'Attribute/@partialScore'), reasonCode: str(a, 'reasonCode'), predicate: predicates[0]! };
+  const characteristics = children(only(sc, 'Characteristics'), 'Characteristic').map(
+    (c): PmmlCharacteristic => ({
+      name: str(c, 'name'),
+      reasonCode: str(c, 'reasonCode'),
+      baselineScore: optionalNumber(c['@_baselineScore'], 'Characteristic/@baselineScore'),
+      attributes: children(c, 'Attribute').map((a): PmmlAttribute => {
+        const predicates = predicatesIn(a);
+        if (predicates.length !== 1) throw new Error(`an Attribute holds ${predicates.length} predicates; it must hold one`);
+        return { partialScore: number(a['@_partialScore'], 'Attribute/@partialScore'), reasonCode: str(a, 'reasonCode'), predicate: predicates[0]! };
+      }),
     }),
-  }));
+  );
   const output = children(sc, 'Output')[0];
   return {
     version: str(pmml, 'version') ?? '',
@@ -204,13 +206,20 @@ function evaluatePredicate(p: PmmlPredicate, record: PmmlRecord): Truth {
       const v = p.value;
       if (v === undefined) throw new Error(`SimplePredicate ${p.operator} on ${p.field} has no value`);
       switch (p.operator) {
-        case 'equal': return x === v;
-        case 'notEqual': return x !== v;
-        case 'lessThan': return x < v;
-        case 'lessOrEqual': return x <= v;
-        case 'greaterThan': return x > v;
-        case 'greaterOrEqual': return x >= v;
-        default: throw new Error(`unknown SimplePredicate operator ${p.operator}`);
+        case 'equal':
+          return x === v;
+        case 'notEqual':
+          return x !== v;
+        case 'lessThan':
+          return x < v;
+        case 'lessOrEqual':
+          return x <= v;
+        case 'greaterThan':
+          return x > v;
+        case 'greaterOrEqual':
+          return x >= v;
+        default:
+          throw new Error(`unknown SimplePredicate operator ${p.operator}`);
       }
     }
     case 'compound': {
@@ -239,7 +248,8 @@ export function evaluatePmmlScorecard(model: PmmlScorecardModel, record: PmmlRec
   for (const f of model.dataFields) {
     const raw = record[f.name];
     const invalid = f.values && raw !== undefined && !(typeof raw === 'number' && Number.isNaN(raw)) && !f.values.includes(String(raw));
-    if (invalid && model.miningFields.find((m) => m.name === f.name)?.invalidValueTreatment === 'returnInvalid') throw new Error(`${f.name}: ${JSON.stringify(raw)} is not a valid value: the record is invalid`);
+    if (invalid && model.miningFields.find((m) => m.name === f.name)?.invalidValueTreatment === 'returnInvalid')
+      throw new Error(`${f.name}: ${JSON.stringify(raw)} is not a valid value: the record is invalid`);
   }
   let score = sc.initialScore;
   const reasonPoints = new Map<string, number>();

@@ -24,7 +24,8 @@ export class RogueCoordinator {
   static async start(address: string, transport: Transport): Promise<RogueCoordinator> {
     const server = new grpc.Server({ ...CHANNEL_OPTIONS });
     const rogue = new RogueCoordinator(server);
-    const unimplemented = (_call: unknown, callback?: (err: grpc.ServiceError) => void) => callback?.({ code: grpc.status.UNIMPLEMENTED, details: 'rogue coordinator', name: 'Error', message: 'rogue', metadata: new grpc.Metadata() });
+    const unimplemented = (_call: unknown, callback?: (err: grpc.ServiceError) => void) =>
+      callback?.({ code: grpc.status.UNIMPLEMENTED, details: 'rogue coordinator', name: 'Error', message: 'rogue', metadata: new grpc.Metadata() });
     server.addService(coordinatorServiceDefinition(), {
       connect: (call: grpc.ServerDuplexStream<Frame<ParticipantMessage>, Uint8Array>) => rogue.connect(call),
       submitJob: unimplemented,
@@ -85,7 +86,14 @@ export class RogueCoordinator {
       };
       const timer = setTimeout(() => {
         this.listeners.delete(check);
-        reject(new Error(`no matching message from ${org} within ${timeoutMs / 1000}s; got: ${this.received.filter((r) => r.org === org).map((r) => r.message.body).join(', ')}`));
+        reject(
+          new Error(
+            `no matching message from ${org} within ${timeoutMs / 1000}s; got: ${this.received
+              .filter((r) => r.org === org)
+              .map((r) => r.message.body)
+              .join(', ')}`,
+          ),
+        );
       }, timeoutMs);
       if (!check()) this.listeners.add(check);
     });

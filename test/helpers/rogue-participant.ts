@@ -76,7 +76,10 @@ export class RogueParticipant {
           jobAccepted: {
             trainRows: this.job.trainRows,
             validationRows: this.job.validationRows,
-            schemaHash: schemaHash(this.data.features, this.data.features.map(() => 'number')),
+            schemaHash: schemaHash(
+              this.data.features,
+              this.data.features.map(() => 'number'),
+            ),
             boxPublicKey: this.job.box.publicKey,
             loadReport: '',
             idSetSha256: new Uint8Array(32),

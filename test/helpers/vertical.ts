@@ -61,7 +61,15 @@ export async function runKillingMidTraining(fed: EphemeralFederation, org: strin
   const before = readFileSync(logFile, 'utf8').length;
   const running = fed.run(job);
   const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline && (readFileSync(logFile, 'utf8').slice(before).match(/"name":"batch"/g) ?? []).length < batches) await new Promise((r) => setTimeout(r, 100));
+  while (
+    Date.now() < deadline &&
+    (
+      readFileSync(logFile, 'utf8')
+        .slice(before)
+        .match(/"name":"batch"/g) ?? []
+    ).length < batches
+  )
+    await new Promise((r) => setTimeout(r, 100));
   await fed.cluster.kill(org, 'SIGKILL');
   fed.cluster.startParticipant(org);
   const result = await running;
@@ -77,10 +85,13 @@ export function writeTinyVertical(prefix: string, seed: number): { dir: string; 
   const rng = new Rng(seed);
   writeFileSync(
     join(dir, 'bank.csv'),
-    ['id,y,f1', ...Array.from({ length: 3_000 }, (_, i) => {
-      const x = rng.normal();
-      return `E${i},${rng.next() < 1 / (1 + Math.exp(-x)) ? 1 : 0},${x.toFixed(3)}`;
-    })].join('\n') + '\n',
+    [
+      'id,y,f1',
+      ...Array.from({ length: 3_000 }, (_, i) => {
+        const x = rng.normal();
+        return `E${i},${rng.next() < 1 / (1 + Math.exp(-x)) ? 1 : 0},${x.toFixed(3)}`;
+      }),
+    ].join('\n') + '\n',
   );
   writeFileSync(join(dir, 'tax.csv'), ['id,h1', ...Array.from({ length: 2_500 }, (_, i) => `E${(i * 7) % 3_001},${rng.normal().toFixed(3)}`)].join('\n') + '\n');
   const spec = (file: string, label: boolean): CsvDatasetSpec => ({

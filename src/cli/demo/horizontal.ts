@@ -66,11 +66,19 @@ export async function runHorizontalDemo(opts: DemoOptions): Promise<HorizontalSu
   for (const f of synth.parties) say(`  ${f.party}: ${f.rows} SMEs, ${(100 * f.badRate).toFixed(1)}% defaulted (synthetic, seed ${opts.seed})`);
   say(`  held-out test set: ${synth.test.rows} SMEs`);
 
-  const jobText = stringify(jobFile(opts, synth.parties.map((p) => p.party)));
+  const jobText = stringify(
+    jobFile(
+      opts,
+      synth.parties.map((p) => p.party),
+    ),
+  );
   const jobPath = join(configDir, 'job.yaml');
   await writeFile(jobPath, jobText);
   const coordinatorPath = join(configDir, 'coordinator.yaml');
-  await writeFile(coordinatorPath, stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', ledger_dir: '../ledger', log_level: 'info', tls: { dir: '../pki/issued/coordinator-coordinator', crl: '../pki/crl.pem' } }));
+  await writeFile(
+    coordinatorPath,
+    stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', ledger_dir: '../ledger', log_level: 'info', tls: { dir: '../pki/issued/coordinator-coordinator', crl: '../pki/crl.pem' } }),
+  );
   const participants = await Promise.all(
     synth.parties.map(async (p) => {
       const config = join(configDir, `${p.party}.yaml`);
@@ -80,7 +88,11 @@ export async function runHorizontalDemo(opts: DemoOptions): Promise<HorizontalSu
   );
 
   // The federation's PKI: a CA, the coordinator's and each participant's certificate, and the submitter's.
-  const submitter = await writeDemoPki(opts.out, synth.parties.map((p) => p.party), 'bank-east');
+  const submitter = await writeDemoPki(
+    opts.out,
+    synth.parties.map((p) => p.party),
+    'bank-east',
+  );
   const cluster = await LocalCluster.start({ coordinatorConfig: coordinatorPath, participants, logDir });
   let jobId = '';
   try {
@@ -165,7 +177,16 @@ async function load(file: SynthFile): Promise<LoadedDataset> {
 /** Score the federated model and the centralised baselines on the held-out set. */
 async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writeHorizontalSynth>>, jobId: string, started: number): Promise<HorizontalSummary> {
   const { tf } = await loadTf();
-  const job = JobSpec.parse(JSON.parse(JSON.stringify(jobFile(opts, synth.parties.map((p) => p.party)))));
+  const job = JobSpec.parse(
+    JSON.parse(
+      JSON.stringify(
+        jobFile(
+          opts,
+          synth.parties.map((p) => p.party),
+        ),
+      ),
+    ),
+  );
   const test = await load(synth.test);
   const features = synth.features;
   const idx = features.map((f) => test.features.indexOf(f));
@@ -180,7 +201,12 @@ async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writ
   const trainSplits = await Promise.all(
     synth.parties.map(async (p) => {
       const d = await load(p);
-      return splitRows(d, features.map((f) => d.features.indexOf(f)), job.training.validation_fraction, job.training.seed).train;
+      return splitRows(
+        d,
+        features.map((f) => d.features.indexOf(f)),
+        job.training.validation_fraction,
+        job.training.seed,
+      ).train;
     }),
   );
   // Fitted on every bank's rows, the bins are the federation's (its histogram is their sum); on one bank's rows they
@@ -221,7 +247,9 @@ function printTable(s: HorizontalSummary, parties: SynthFile[]): void {
   for (const p of parties) table.push([`${p.party} alone`, `${p.rows} rows`, s.local.by_participant[p.party]!.auc.toFixed(4), s.local.by_participant[p.party]!.ks.toFixed(4)]);
   table.push(['pooled (reference)', 'all rows in one place', s.pooled.auc.toFixed(4), s.pooled.ks.toFixed(4)]);
   process.stdout.write('\n' + table.toString() + '\n');
-  process.stdout.write(`each model bins its own training rows, keeps the features with IV ≥ ${IV_THRESHOLD} and trains on their WOE (the federated model, from secure histograms: ${s.features.length} features)\n`);
+  process.stdout.write(
+    `each model bins its own training rows, keeps the features with IV ≥ ${IV_THRESHOLD} and trains on their WOE (the federated model, from secure histograms: ${s.features.length} features)\n`,
+  );
   const v = s.validation;
   if (v) process.stdout.write(`published evaluation on the banks' ${v.rows} validation rows (secure PD histogram): AUC ${v.auc.toFixed(4)} (±${v.auc_max_error.toFixed(4)}), KS ${v.ks.toFixed(4)}\n`);
 }

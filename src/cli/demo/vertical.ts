@@ -72,7 +72,10 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
   const jobText = stringify(job);
   await writeFile(join(configDir, 'job.yaml'), jobText);
   const coordinatorPath = join(configDir, 'coordinator.yaml');
-  await writeFile(coordinatorPath, stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', ledger_dir: '../ledger', log_level: 'info', tls: { dir: '../pki/issued/coordinator-coordinator', crl: '../pki/crl.pem' } }));
+  await writeFile(
+    coordinatorPath,
+    stringify({ listen: '127.0.0.1:0', state_dir: '../coordinator-state', ledger_dir: '../ledger', log_level: 'info', tls: { dir: '../pki/issued/coordinator-coordinator', crl: '../pki/crl.pem' } }),
+  );
   const participants = await Promise.all(
     synth.parties.map(async (p) => {
       const config = join(configDir, `${p.party}.yaml`);
@@ -82,7 +85,11 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
   );
 
   // The federation's PKI: a CA, the coordinator's and each participant's certificate, and the submitter's.
-  const submitter = await writeDemoPki(opts.out, synth.parties.map((p) => p.party), GUEST);
+  const submitter = await writeDemoPki(
+    opts.out,
+    synth.parties.map((p) => p.party),
+    GUEST,
+  );
   const cluster = await LocalCluster.start({ coordinatorConfig: coordinatorPath, participants, logDir });
   let jobId = '';
   let epochs = 0;
@@ -182,7 +189,11 @@ async function scoreApplications(opts: VerticalDemoOptions, synth: VerticalSynth
     idFormat: 'uscc',
     purpose: 'Demo: credit decision on new applications',
   });
-  const rows = result.csv.trim().split('\n').slice(1).map((l) => l.split(','));
+  const rows = result.csv
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','));
   for (const [id, pd, , missing, points, ...reasons] of rows.slice(0, SHOWN)) {
     const why = reasons.filter((r) => r).join('; ');
     say(`    ${id}  PD ${(100 * Number(pd)).toFixed(1)}%  ${points ?? ''} points${why ? `  main reasons: ${why}` : ''}${missing ? `  (no data at ${missing})` : ''}`);
@@ -222,7 +233,11 @@ async function evaluate(
     federated: {
       ...pick(manifest.test),
       gini: round4(manifest.test.evaluation.gini),
-      top_decile: { default_rate: round4(manifest.test.evaluation.deciles[0]!.defaultRate), lift: round4(manifest.test.evaluation.deciles[0]!.lift), share_of_defaults: round4(manifest.test.evaluation.deciles[0]!.cumulativeGain) },
+      top_decile: {
+        default_rate: round4(manifest.test.evaluation.deciles[0]!.defaultRate),
+        lift: round4(manifest.test.evaluation.deciles[0]!.lift),
+        share_of_defaults: round4(manifest.test.evaluation.deciles[0]!.cumulativeGain),
+      },
     },
     pooled: pick(baselines.pooled),
     scored,
@@ -237,7 +252,7 @@ function round4(v: number): number {
 function printTable(s: VerticalSummary): void {
   const plain = !process.stdout.isTTY;
   const table = new Table({ head: [`model (${s.test_rows} held-out SMEs)`, 'columns', 'AUC', 'KS'], style: plain ? { head: [], border: [] } : {} });
-  table.push(['bank alone', 'the bank\'s credit file', s.bank_only.auc.toFixed(4), s.bank_only.ks.toFixed(4)]);
+  table.push(['bank alone', "the bank's credit file", s.bank_only.auc.toFixed(4), s.bank_only.ks.toFixed(4)]);
   table.push([`federated (${s.encryption})`, 'bank + tax + power + platform, data stays home', s.federated.auc.toFixed(4), s.federated.ks.toFixed(4)]);
   table.push(['pooled (reference)', 'all columns in one place', s.pooled.auc.toFixed(4), s.pooled.ks.toFixed(4)]);
   process.stdout.write('\n' + table.toString() + '\n');

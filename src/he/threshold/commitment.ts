@@ -44,7 +44,8 @@ export class CommitThenReveal {
   commit(sender: string, commitment: Uint8Array): void {
     this.requireParty(sender);
     if (this.commitments.has(sender)) throw new FedcreditError(ErrorCode.PROTOCOL, `${sender} committed twice in one ceremony step`, `${sender} deviates from the key ceremony; the ceremony stops`);
-    if (commitment.length !== 32) throw new FedcreditError(ErrorCode.PROTOCOL, `${sender} sent a commitment of ${commitment.length} bytes, not 32`, `${sender} runs another fedcredit version or deviates`);
+    if (commitment.length !== 32)
+      throw new FedcreditError(ErrorCode.PROTOCOL, `${sender} sent a commitment of ${commitment.length} bytes, not 32`, `${sender} runs another fedcredit version or deviates`);
     this.commitments.set(sender, Uint8Array.from(commitment));
   }
 
@@ -58,12 +59,20 @@ export class CommitThenReveal {
     this.requireParty(sender);
     if (!this.allCommitted) {
       const missing = this.parties.filter((p) => !this.commitments.has(p));
-      throw new FedcreditError(ErrorCode.PROTOCOL, `${sender} revealed its share before every party committed (missing: ${missing.join(', ')})`, 'shares are revealed only after all commitments are in; the ceremony stops');
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `${sender} revealed its share before every party committed (missing: ${missing.join(', ')})`,
+        'shares are revealed only after all commitments are in; the ceremony stops',
+      );
     }
     if (this.shares.has(sender)) throw new FedcreditError(ErrorCode.PROTOCOL, `${sender} revealed two shares in one ceremony step`, `${sender} deviates from the key ceremony; the ceremony stops`);
     const expected = this.commitments.get(sender)!;
     if (!Buffer.from(shareCommitment(this.transcript, sender, share)).equals(Buffer.from(expected))) {
-      throw new FedcreditError(ErrorCode.PROTOCOL, `the share ${sender} revealed does not match the commitment it made`, `${sender} changed its share after seeing others': it deviates from the key ceremony, which stops`);
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `the share ${sender} revealed does not match the commitment it made`,
+        `${sender} changed its share after seeing others': it deviates from the key ceremony, which stops`,
+      );
     }
     this.shares.set(sender, share);
   }
@@ -76,6 +85,6 @@ export class CommitThenReveal {
   }
 
   private requireParty(sender: string): void {
-    if (!this.parties.includes(sender)) throw new FedcreditError(ErrorCode.PROTOCOL, `${sender} is not a party of this ceremony`, 'only the job\'s parties take part in its key ceremony');
+    if (!this.parties.includes(sender)) throw new FedcreditError(ErrorCode.PROTOCOL, `${sender} is not a party of this ceremony`, "only the job's parties take part in its key ceremony");
   }
 }

@@ -82,7 +82,11 @@ export class ThresholdContext {
   static async create(params: CkksParams = DEFAULT_CKKS_PARAMS): Promise<ThresholdContext> {
     // ring.ts and crs.ts split words into 32-bit halves assuming every prime has 33 to 61 bits.
     if (params.coeffModulusBits.some((bits) => bits <= 32 || bits > 60)) {
-      throw new FedcreditError(ErrorCode.CKKS_PARAMS, `threshold CKKS needs primes of 33 to 60 bits, got ${params.coeffModulusBits.join(',')}`, 'use the default CKKS parameters or primes of 40 to 60 bits');
+      throw new FedcreditError(
+        ErrorCode.CKKS_PARAMS,
+        `threshold CKKS needs primes of 33 to 60 bits, got ${params.coeffModulusBits.join(',')}`,
+        'use the default CKKS parameters or primes of 40 to 60 bits',
+      );
     }
     const { seal, context } = await createSealContext(params);
     return new ThresholdContext(seal, context, params);
@@ -150,7 +154,11 @@ export class ThresholdContext {
       cipher.loadArray(this.context, bytes);
       canonical = cipher.saveArray(this.seal.ComprModeType.none);
     } catch (err) {
-      throw new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `${what} does not load under the job's CKKS parameters: ${err instanceof Error ? err.message : String(err)}`, 'the sender uses other CKKS parameters or sent damaged bytes');
+      throw new FedcreditError(
+        ErrorCode.CIPHERTEXT_INVALID,
+        `${what} does not load under the job's CKKS parameters: ${err instanceof Error ? err.message : String(err)}`,
+        'the sender uses other CKKS parameters or sent damaged bytes',
+      );
     } finally {
       cipher?.delete();
     }

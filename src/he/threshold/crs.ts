@@ -32,7 +32,10 @@ export class CommonReferenceString {
       let filled = 0;
       for (let block = 0; filled < n; block++) {
         const prefix = Buffer.from(`${DOMAIN}\0${label}\0${j}\0${block}\0`, 'utf8');
-        const stream = createHash('shake256', { outputLength: 8 * (n + 64) }).update(prefix).update(this.seed).digest();
+        const stream = createHash('shake256', { outputLength: 8 * (n + 64) })
+          .update(prefix)
+          .update(this.seed)
+          .digest();
         const words = new Uint32Array(Uint8Array.from(stream).buffer);
         for (let i = 0; i < words.length && filled < n; i += 2) {
           const lo = words[i]!;

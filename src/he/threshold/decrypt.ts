@@ -185,14 +185,27 @@ export class DecryptionParty {
    */
   generateShare(ciphertext: Uint8Array, purpose: string, ruleName: string): DecryptionShare {
     const rule = this.rules.get(ruleName);
-    if (!rule) throw refused(`no decryption of class "${ruleName}" is allowed in this job (allowed: ${[...this.rules.keys()].join(', ') || 'none'})`, 'the requester asked for a decryption the job does not define; report it');
-    if (purpose.length === 0 || purpose.length > 512) throw refused('a decryption request must name its purpose (1 to 512 characters)', 'the requester must label each decryption with its job, round and what it is');
+    if (!rule)
+      throw refused(
+        `no decryption of class "${ruleName}" is allowed in this job (allowed: ${[...this.rules.keys()].join(', ') || 'none'})`,
+        'the requester asked for a decryption the job does not define; report it',
+      );
+    if (purpose.length === 0 || purpose.length > 512)
+      throw refused('a decryption request must name its purpose (1 to 512 characters)', 'the requester must label each decryption with its job, round and what it is');
     const ct = this.context.canonicalCiphertext(ciphertext, `the ciphertext to decrypt for "${purpose}"`);
     this.checkRule(ct, rule, purpose);
     const earlier = this.byDigest.get(ct.digest);
-    if (earlier) throw refused(`this ciphertext (SHA-256 ${ct.digest.slice(0, 16)}…) was already decrypted for "${earlier.purpose}"; a party gives one decryption share per ciphertext`, 'a second share for one ciphertext is refused: the requester deviates from the protocol');
+    if (earlier)
+      throw refused(
+        `this ciphertext (SHA-256 ${ct.digest.slice(0, 16)}…) was already decrypted for "${earlier.purpose}"; a party gives one decryption share per ciphertext`,
+        'a second share for one ciphertext is refused: the requester deviates from the protocol',
+      );
     const used = this.byPurpose.get(purpose);
-    if (used) throw refused(`a decryption share for "${purpose}" was already given (for ciphertext ${used.ciphertextDigest.slice(0, 16)}…); a party gives one decryption share per purpose`, 'a second ciphertext under a purpose already used is refused: the requester deviates from the protocol');
+    if (used)
+      throw refused(
+        `a decryption share for "${purpose}" was already given (for ciphertext ${used.ciphertextDigest.slice(0, 16)}…); a party gives one decryption share per purpose`,
+        'a second ciphertext under a purpose already used is refused: the requester deviates from the protocol',
+      );
     const record: IssuedShareRecord = { ciphertextDigest: ct.digest, purpose, rule: rule.name };
     this.options.onIssue?.(record);
     this.remember(record);
@@ -200,9 +213,18 @@ export class DecryptionParty {
   }
 
   private checkRule(ct: CanonicalCiphertext, rule: DecryptionRule, purpose: string): void {
-    if (ct.data.polys.length !== 2) throw refused(`the ciphertext for "${purpose}" has ${ct.data.polys.length} polynomials; only relinearised ciphertexts (2) are decrypted`, 'relinearise before asking for a decryption');
-    if (ct.level !== rule.level) throw refused(`the ciphertext for "${purpose}" is at level ${ct.level}, class "${rule.name}" is decrypted only at level ${rule.level}`, 'the requester sent a ciphertext of another kind than the one it names; report it');
-    if (!(Math.abs(ct.scale / rule.scale - 1) < 1e-9)) throw refused(`the ciphertext for "${purpose}" has scale 2^${Math.log2(ct.scale).toFixed(2)}, class "${rule.name}" is decrypted only at 2^${Math.log2(rule.scale).toFixed(2)}`, 'the requester sent a ciphertext of another kind than the one it names; report it');
+    if (ct.data.polys.length !== 2)
+      throw refused(`the ciphertext for "${purpose}" has ${ct.data.polys.length} polynomials; only relinearised ciphertexts (2) are decrypted`, 'relinearise before asking for a decryption');
+    if (ct.level !== rule.level)
+      throw refused(
+        `the ciphertext for "${purpose}" is at level ${ct.level}, class "${rule.name}" is decrypted only at level ${rule.level}`,
+        'the requester sent a ciphertext of another kind than the one it names; report it',
+      );
+    if (!(Math.abs(ct.scale / rule.scale - 1) < 1e-9))
+      throw refused(
+        `the ciphertext for "${purpose}" has scale 2^${Math.log2(ct.scale).toFixed(2)}, class "${rule.name}" is decrypted only at 2^${Math.log2(rule.scale).toFixed(2)}`,
+        'the requester sent a ciphertext of another kind than the one it names; report it',
+      );
   }
 
   private remember(record: IssuedShareRecord): void {
@@ -232,7 +254,11 @@ export class DecryptionProtocol {
   aggregateShares(a: DecryptionShare, b: DecryptionShare, out: DecryptionShare): void {
     for (const s of [b, out]) {
       if (s.ciphertextDigest !== a.ciphertextDigest || s.purpose !== a.purpose || s.level !== a.level) {
-        throw new FedcreditError(ErrorCode.PROTOCOL, `decryption shares for different ciphertexts or purposes cannot be combined ("${a.purpose}" ${a.ciphertextDigest.slice(0, 16)}… vs "${s.purpose}" ${s.ciphertextDigest.slice(0, 16)}…)`, 'a party answered another request than the one it was sent; the share is refused');
+        throw new FedcreditError(
+          ErrorCode.PROTOCOL,
+          `decryption shares for different ciphertexts or purposes cannot be combined ("${a.purpose}" ${a.ciphertextDigest.slice(0, 16)}… vs "${s.purpose}" ${s.ciphertextDigest.slice(0, 16)}…)`,
+          'a party answered another request than the one it was sent; the share is refused',
+        );
       }
     }
     addPoly(a.ring, a.poly, b.poly, out.poly);
@@ -241,8 +267,18 @@ export class DecryptionProtocol {
   /** Decode c0 + h: the slots of the plaintext (slotCount values). */
   finalize(ciphertext: Uint8Array, aggregate: DecryptionShare): Float64Array {
     const ct = this.context.canonicalCiphertext(ciphertext);
-    if (ct.digest !== aggregate.ciphertextDigest) throw new FedcreditError(ErrorCode.PROTOCOL, `the decryption shares are for ciphertext ${aggregate.ciphertextDigest.slice(0, 16)}…, not this one (${ct.digest.slice(0, 16)}…)`, 'combine the shares with the ciphertext they were made for');
-    if (aggregate.level !== ct.level) throw new FedcreditError(ErrorCode.PROTOCOL, `the decryption shares claim level ${aggregate.level}, the ciphertext is at level ${ct.level}`, 'a party sent a malformed share; the share is refused');
+    if (ct.digest !== aggregate.ciphertextDigest)
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `the decryption shares are for ciphertext ${aggregate.ciphertextDigest.slice(0, 16)}…, not this one (${ct.digest.slice(0, 16)}…)`,
+        'combine the shares with the ciphertext they were made for',
+      );
+    if (aggregate.level !== ct.level)
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `the decryption shares claim level ${aggregate.level}, the ciphertext is at level ${ct.level}`,
+        'a party sent a malformed share; the share is refused',
+      );
     const info = this.context.levels[ct.level]!;
     const m = addPoly(info.ring, ct.data.polys[0]!, aggregate.poly, zeroPoly(info.ring));
     const { seal } = this.context;

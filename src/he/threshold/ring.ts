@@ -172,7 +172,7 @@ export function intt(ring: RingModulus, a: BigUint64Array): BigUint64Array {
  */
 const TWO32 = 4294967296;
 
-if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('fedcredit threshold CKKS needs a little-endian platform (as SEAL\'s serialisation does)');
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error("fedcredit threshold CKKS needs a little-endian platform (as SEAL's serialisation does)");
 
 /** The 64-bit words of a as little-endian 32-bit halves (a view, no copy). */
 export function halves(a: BigUint64Array): Uint32Array {
@@ -289,7 +289,7 @@ export function fromSigned(ring: RingModulus, coefficients: ArrayLike<number | b
   ring.primes.forEach((q, j) => {
     for (let k = 0; k < n; k++) {
       const c = BigInt(coefficients[k]!);
-      out[j * n + k] = c >= 0n ? c % q : (q - ((-c) % q)) % q;
+      out[j * n + k] = c >= 0n ? c % q : (q - (-c % q)) % q;
     }
   });
   return out;
@@ -374,7 +374,7 @@ export function sampleGaussian(ring: RingModulus, sigma: number, bound: number):
       // (round(x / 2^k) << k) + a uniform offset in [−2^(k−1), 2^(k−1)).
       const value = (BigInt(Math.round(x / cell)) << shift) + offsetOf(filled);
       ring.primes.forEach((q, j) => {
-        const r = value >= 0n ? (value < q ? value : value % q) : (-value < q ? q + value : (q - ((-value) % q)) % q);
+        const r = value >= 0n ? (value < q ? value : value % q) : -value < q ? q + value : (q - (-value % q)) % q;
         out[j * n + filled] = r;
       });
       filled++;

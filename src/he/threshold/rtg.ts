@@ -49,9 +49,14 @@ export class GaloisKeyShare {
   static deserialize(context: ThresholdContext, bytes: Uint8Array): GaloisKeyShare {
     const { metadata, polys } = decodeShare(bytes, ShareKind.galoisKey, () => context.keyRing);
     const element = metadata.galoisElement;
-    if (typeof element !== 'number' || !Number.isInteger(element) || element % 2 !== 1 || element >= 2 * context.degree) throw new RangeError(`a Galois key share names an invalid Galois element ${String(element)}`);
+    if (typeof element !== 'number' || !Number.isInteger(element) || element % 2 !== 1 || element >= 2 * context.degree)
+      throw new RangeError(`a Galois key share names an invalid Galois element ${String(element)}`);
     if (polys.length !== context.dataPrimeCount) throw new RangeError(`a Galois key share holds ${polys.length} polynomials, ${context.dataPrimeCount} expected (one per data prime)`);
-    return new GaloisKeyShare(context, element, polys.map((p) => p.words));
+    return new GaloisKeyShare(
+      context,
+      element,
+      polys.map((p) => p.words),
+    );
   }
 }
 

@@ -60,7 +60,10 @@ function fineBins(inputs: BinningInputs) {
   const { spec, features, data, train } = inputs;
   const fineMax = spec.method === 'optimal' ? spec.fine_bins : spec.max_bins;
   const levels = features.map((f) => data.levels?.[f]);
-  const conflict = binningConflict(spec, features.map((name, j) => ({ name, category: !!levels[j] })));
+  const conflict = binningConflict(
+    spec,
+    features.map((name, j) => ({ name, category: !!levels[j] })),
+  );
   if (conflict) throw new FedcreditError(ErrorCode.JOB_INVALID, `${conflict[0]}: ${conflict[1]}`, "correct the job's binning section and submit the job again");
   const specials = features.map((f, j) => (levels[j] ? [] : featureBinning(spec, f).specials));
   const columns = features.map((f) => featureColumn(data, f, train));
@@ -74,7 +77,15 @@ function fineBins(inputs: BinningInputs) {
 }
 
 /** A categorical feature as its owner keeps it: the levels of each final bin (from the fine bins' groups). */
-function categoryBins(spec: BinningSpec, feature: string, levels: string[], groups: number[][], woe: number[], totals: number[], events?: number[]): Pick<BinnedFeature, 'edges' | 'categories' | 'unseen' | 'trainCounts' | 'trainEvents'> {
+function categoryBins(
+  spec: BinningSpec,
+  feature: string,
+  levels: string[],
+  groups: number[][],
+  woe: number[],
+  totals: number[],
+  events?: number[],
+): Pick<BinnedFeature, 'edges' | 'categories' | 'unseen' | 'trainCounts' | 'trainEvents'> {
   const seen = groups.flat();
   if (seen.some((l) => !Number.isInteger(l) || l < 0 || l >= Math.max(1, levels.length)) || new Set(seen).size !== seen.length || woe.length !== groups.length + 1) {
     throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent a grouping of ${feature}'s levels that does not fit them`, 'restart the job');
@@ -106,7 +117,12 @@ function settle(spec: BinningSpec, feature: string, category: boolean, fine: Bin
     return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, selected: s.iv >= spec.iv_threshold, counts: s.counts };
   }
   const numeric = fine.totals.length - 1 - specials;
-  if (numeric < 1) throw new FedcreditError(ErrorCode.PROTOCOL, `${feature} came with ${fine.totals.length} fine bins, too few for its ${specials} special values`, 'run the same job spec on every party and restart the job');
+  if (numeric < 1)
+    throw new FedcreditError(
+      ErrorCode.PROTOCOL,
+      `${feature} came with ${fine.totals.length} fine bins, too few for its ${specials} special values`,
+      'run the same job spec on every party and restart the job',
+    );
   const s = settleBins(ordinalEdges(numeric), fine, spec, feature);
   return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, ...(s.trend ? { trend: s.trend } : {}), selected: s.iv >= spec.iv_threshold, counts: s.counts };
 }
@@ -125,7 +141,16 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
     const edges = s.groups ? applyMerge(fineEdges[j]!, s.groups) : fineEdges[j]!;
     return { ...common, edges, ...(specials[j]!.length > 0 ? { specials: specials[j] } : {}), ...(s.trend ? { trend: s.trend } : {}), trainCounts: s.counts.totals, trainEvents: s.counts.events };
   });
-  const ivRow = (party: string, b: { feature: string; iv: number; fineIv: number; trend?: ImposedTrend; selected: boolean }, bins: number, category: boolean): IvRow => ({ feature: b.feature, party, type: category ? 'category' : 'number', iv: b.iv, fineIv: b.fineIv, bins, ...(b.trend ? { trend: b.trend } : {}), selected: b.selected });
+  const ivRow = (party: string, b: { feature: string; iv: number; fineIv: number; trend?: ImposedTrend; selected: boolean }, bins: number, category: boolean): IvRow => ({
+    feature: b.feature,
+    party,
+    type: category ? 'category' : 'number',
+    iv: b.iv,
+    fineIv: b.fineIv,
+    bins,
+    ...(b.trend ? { trend: b.trend } : {}),
+    selected: b.selected,
+  });
   const hostCounts: Record<string, BinCounts> = {};
   const keys = generateKeys(engine, 'arbiter');
   try {
@@ -139,7 +164,10 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
         const { sums, ciphers } = await port.receive(h, 'bin.sums');
         const events: number[][] = sums.features.map(() => []);
         sums.groups.forEach((group, g) => {
-          const counts = opener.openLabelSums(ciphers[g]!, group.reduce((n, f) => n + sums.totals[f]!.length, 0));
+          const counts = opener.openLabelSums(
+            ciphers[g]!,
+            group.reduce((n, f) => n + sums.totals[f]!.length, 0),
+          );
           let o = 0;
           for (const f of group) {
             events[f] = counts.slice(o, o + sums.totals[f]!.length);
@@ -179,7 +207,15 @@ export async function hostBinning(inputs: BinningInputs, port: PeerPort): Promis
   const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!, specials[j]));
   const sizes = fineEdges.map((e, j) => binCount(e, specials[j]));
   const groups = columnGroups(sizes);
-  const ciphers = groups.map((g) => hostLabelSums(engine, chunks, galoisKeys, g.map((f) => assigned[f]!), g.map((f) => sizes[f]!)));
+  const ciphers = groups.map((g) =>
+    hostLabelSums(
+      engine,
+      chunks,
+      galoisKeys,
+      g.map((f) => assigned[f]!),
+      g.map((f) => sizes[f]!),
+    ),
+  );
   const totals = fineEdges.map((edges, j) => binTotals(columns[j]!, edges, specials[j]));
   const categories = features.map((f) => !!data.levels?.[f]);
   await port.send(port.guest, 'bin.sums', { sums: { features, totals, groups, categories }, ciphers });
@@ -193,7 +229,8 @@ export async function hostBinning(inputs: BinningInputs, port: PeerPort): Promis
     if (levels) return { ...common, ...categoryBins(spec, r.feature, levels, r.groups ?? [], r.woe, totals[j]!) };
     const edges = r.groups ? applyMerge(fineEdges[j]!, r.groups) : fineEdges[j]!;
     const trainCounts = r.groups ? mergeCounts({ events: totals[j]!.map(() => 0), totals: totals[j]! }, r.groups, specials[j]!.length).totals : totals[j]!;
-    if (r.woe.length !== binCount(edges, specials[j])) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${r.woe.length} WOE values for ${binCount(edges, specials[j])} bins of ${r.feature}`, 'restart the job');
+    if (r.woe.length !== binCount(edges, specials[j]))
+      throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${r.woe.length} WOE values for ${binCount(edges, specials[j])} bins of ${r.feature}`, 'restart the job');
     return { ...common, edges, ...(specials[j]!.length > 0 ? { specials: specials[j] } : {}), ...(r.trend ? { trend: r.trend } : {}), trainCounts };
   });
   return { binned, statistics, warnings: [], hostCounts: {} };

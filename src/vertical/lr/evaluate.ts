@@ -30,7 +30,11 @@ export interface GuestEvaluation {
   fairness?: ReturnType<typeof fairnessByGroup>;
 }
 
-export async function guestEvaluate(state: TrainingState, port: PeerPort, inputs: EvaluateInputs & { labels: Float64Array; ids: readonly string[]; cutoff: number; scorecard?: Scorecard }): Promise<GuestEvaluation> {
+export async function guestEvaluate(
+  state: TrainingState,
+  port: PeerPort,
+  inputs: EvaluateInputs & { labels: Float64Array; ids: readonly string[]; cutoff: number; scorecard?: Scorecard },
+): Promise<GuestEvaluation> {
   const { rows, fairness: fair, labels: y, scorecard: card } = inputs;
   const z = await guestJointScores(port, inputs.model, rows);
   const { a, b } = state.calibration!;
@@ -57,7 +61,11 @@ export async function hostEvaluate(port: PeerPort, inputs: EvaluateInputs): Prom
   if (fair && fair.party === port.self) {
     // The group of each held-out enterprise, for the guest's per-group figures (the job's fairness section, consented to).
     const groups = inputs.groups[fair.column]!;
-    await port.send(port.guest, 'fairness.groups', Array.from(rows, (r) => groups[r]!));
+    await port.send(
+      port.guest,
+      'fairness.groups',
+      Array.from(rows, (r) => groups[r]!),
+    );
   }
   await hostJointScores(port, inputs.model, rows, 'evaluate');
   return { rows: rows.length };

@@ -63,7 +63,12 @@ function takeEpoch(state: TrainingState, inputs: PartInputs, epoch: number): voi
 const finalized = (part: ModelPart, epoch: number) => ({ part, report: { epoch, part_sha256: Buffer.from(modelPartDigest(part)).toString('hex') } });
 
 /** The guest takes the chosen epoch and fits its calibration on that epoch's joint validation scores (`validation`, read once the epoch is known to be kept). */
-export function guestFinalize(state: TrainingState, inputs: PartInputs, epoch: number, validation: () => { scores: Float64Array; labels: Float64Array }): { part: ModelPart; report: Record<string, unknown> } {
+export function guestFinalize(
+  state: TrainingState,
+  inputs: PartInputs,
+  epoch: number,
+  validation: () => { scores: Float64Array; labels: Float64Array },
+): { part: ModelPart; report: Record<string, unknown> } {
   takeEpoch(state, inputs, epoch);
   const { scores, labels } = validation();
   state.calibration = fitCalibration(scores, labels);

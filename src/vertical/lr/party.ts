@@ -131,10 +131,13 @@ export class LrParty {
       const positives = this.labels.train.reduce((s, v) => s + v, 0);
       const n = this.labels.train.length;
       if (positives === 0 || positives === n) {
-        throw new FedcreditError(ErrorCode.JOB_FAILED, `the aligned training rows hold only one class (${positives} defaults of ${n})`, 'a credit model needs both defaults and non-defaults among the shared enterprises');
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `the aligned training rows hold only one class (${positives} defaults of ${n})`,
+          'a credit model needs both defaults and non-defaults among the shared enterprises',
+        );
       }
-      this.classWeights =
-        this.spec.training.class_weight === 'balanced' ? { negative: n / (2 * (n - positives)), positive: n / (2 * positives) } : { negative: 1, positive: 1 };
+      this.classWeights = this.spec.training.class_weight === 'balanced' ? { negative: n / (2 * (n - positives)), positive: n / (2 * positives) } : { negative: 1, positive: 1 };
     }
   }
 
@@ -156,7 +159,15 @@ export class LrParty {
     this.batchTrainer = undefined;
     const input = modelInputs(this.data, this.opts.features, this.binned, this.spec.binning?.woe_transform ?? false);
     this.modelFeatures = input.features;
-    this.model = new PartyModel(input.data, input.featureIdx, this.alignment!.train, input.standardise ? this.spec.training.clip : 0, this.role === 'guest', input.standardise, this.spec.training.winsorize);
+    this.model = new PartyModel(
+      input.data,
+      input.featureIdx,
+      this.alignment!.train,
+      input.standardise ? this.spec.training.clip : 0,
+      this.role === 'guest',
+      input.standardise,
+      this.spec.training.winsorize,
+    );
   }
 
   /** Before a step: a retry of the step that ran last restores where it began; any other step snapshots it. */

@@ -25,9 +25,14 @@ const scalingOf = (card: ScorecardInputs['card']) => ({ baseScore: card.base_sco
 /** The points of this party's selected features, which it keeps. */
 function ownPoints(port: PeerPort, inputs: ScorecardInputs, slope: number): ScorecardFeature[] {
   const weights = inputs.model.weights;
-  return inputs.binned.filter((b) => b.selected).map((b, j) =>
-    featurePoints(b.feature, port.self, b.edges, b.woe, weights[j]!, slope, scalingOf(inputs.card), b.trainEvents ? { events: b.trainEvents, totals: b.trainCounts } : undefined, { ...layoutOf(b), notHeldWoe: notHeldWoe(inputs.binning, b) }),
-  );
+  return inputs.binned
+    .filter((b) => b.selected)
+    .map((b, j) =>
+      featurePoints(b.feature, port.self, b.edges, b.woe, weights[j]!, slope, scalingOf(inputs.card), b.trainEvents ? { events: b.trainEvents, totals: b.trainCounts } : undefined, {
+        ...layoutOf(b),
+        notHeldWoe: notHeldWoe(inputs.binning, b),
+      }),
+    );
 }
 
 export interface GuestScorecard {

@@ -28,7 +28,11 @@ export interface ValidateInputs {
 }
 
 /** The guest's validation of an epoch: its report, and the joint scores (kept to calibrate the epoch finally chosen). */
-export async function guestValidate(state: TrainingState, port: PeerPort, inputs: ValidateInputs & { labels: Float64Array; patience: number }): Promise<{ report: Record<string, unknown>; scores: Float64Array }> {
+export async function guestValidate(
+  state: TrainingState,
+  port: PeerPort,
+  inputs: ValidateInputs & { labels: Float64Array; patience: number },
+): Promise<{ report: Record<string, unknown>; scores: Float64Array }> {
   const { model, rows, epoch, labels: y, patience } = inputs;
   state.epochWeights.set(epoch, model.weights.slice());
   const z = await guestJointScores(port, model, rows);
