@@ -154,6 +154,8 @@ export type ParticipantBody = {
   relay: PeerEnvelope;
   decryptRequest: DecryptRequest;
   stepDone: StepDone;
+  thresholdCeremony: ThresholdCeremony;
+  decryptionShares: DecryptionShares;
 };
 
 export type ParticipantMessage = { jobId: string; round: number; nonce: Uint8Array } & OneOf<'body', ParticipantBody>;
@@ -194,6 +196,28 @@ export interface KeyDelivery {
   /** The lead's box key and its binding: the sealed secret key is authenticated with that key. */
   lead: Recipient | null;
   publicKeyBinding: KeyBinding | null;
+}
+
+/** The threshold CKKS key ceremony, both directions (proto: ThresholdCeremony). */
+export interface ThresholdCeremony {
+  step: 'commit' | 'reveal' | 'key';
+  parties: KeyShareEntry[];
+  paramsFingerprint: Uint8Array;
+  publicKeySha256: Uint8Array;
+}
+
+export interface KeyShareEntry {
+  organisation: string;
+  commitment: Uint8Array;
+  /** Null only from a node running --insecure. */
+  commitmentBinding: KeyBinding | null;
+  share: Uint8Array;
+}
+
+/** Collective decryption of an aggregate: one flooded share per block, per contributor. */
+export interface DecryptionShares {
+  purpose: SumPurpose;
+  parties: { organisation: string; shares: Uint8Array[] }[];
 }
 
 /** A binned feature as the model reads it: its value replaced by the WOE of its bin (src/credit/binning.ts layout). */
@@ -257,6 +281,8 @@ export type CoordinatorBody = {
   decryptReply: DecryptReply;
   verticalSetup: VerticalSetup;
   stepRequest: StepRequest;
+  thresholdCeremony: ThresholdCeremony;
+  decryptionShares: DecryptionShares;
 };
 
 export type CoordinatorMessage = { jobId: string; round: number } & OneOf<'body', CoordinatorBody>;
