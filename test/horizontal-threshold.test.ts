@@ -7,13 +7,23 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { identityDir, writeFederationPki } from '../src/federation/pki-layout.js';
+import { identityFromDir, jobBinding } from '../src/wire/transport.js';
+import { ThresholdParty } from '../participant/threshold-party.js';
+import { collectiveKeyShare } from '../src/he/key-ceremony.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
+import type { KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
 import { UCI_FEATURES, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { MemoryFederation, writeUciSlices, type MemoryRun } from './helpers/memory-horizontal.js';
 import { replayLedger } from '../src/jobs/replay.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { readLedger } from '../src/ledger/read.js';
-import { toFloat32, toFloat64 } from '../src/fl/vector-codec.js';
-import { THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
+import { VectorCodec, toFloat32, toFloat64 } from '../src/fl/vector-codec.js';
+import { THRESHOLD_CKKS_PARAMS, paramsFingerprint } from '../src/he/params.js';
 import { ThresholdVectors, openedValueError, sumLabel } from '../src/he/threshold-vectors.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { decodeMessage } from '../src/wire/proto.js';
@@ -134,4 +144,52 @@ describe('a horizontal job under a collective CKKS key (threshold, 3 of 3) on UC
       fed.participant('bank-b').tamper = undefined;
     }
   });
+});
+
+describe('a participant\'s side of the collective key, with certificates, against a coordinator double', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedcredit-threshold-binding-'));
+  const specJson = '{"kind":"horizontal","participants":["bank-a","bank-b","bank-c"]}';
+  let parties: ThresholdParty[];
+  let context: ThresholdContext;
+  const fingerprint = paramsFingerprint(THRESHOLD_CKKS_PARAMS);
+  const ask = (step: ThresholdCeremony['step'], entries: KeyShareEntry[]): ThresholdCeremony => ({ step, parties: entries, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array() });
+
+  beforeAll(async () => {
+    await writeFederationPki(dir, NAMES);
+    context = await ThresholdContext.create(THRESHOLD_CKKS_PARAMS);
+    parties = NAMES.map((org) => new ThresholdParty('job-t', org, NAMES, context, fingerprint, () => jobBinding(identityFromDir(identityDir(dir, org, 'participant')), specJson, NAMES)));
+  });
+  afterAll(() => {
+    context?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a swapped commitment (naming its party), and gives decryption shares only for the aggregate of its own latest contribution, once', () => {
+    const commits = parties.map((p) => p.ceremony(ask('commit', [])).reply.parties[0]!);
+    // The double replaces bank-b's commitment by one to a share of its own, keeping bank-b's signature.
+    const rogue = collectiveKeyShare(context, parties[0]!.transcript, 'bank-b');
+    const swapped = commits.map((c) => (c.organisation === 'bank-b' ? { ...c, commitment: rogue.commitment } : c));
+    expect(() => parties[0]!.ceremony(ask('reveal', swapped))).toThrow(/bank-b's commitment to its CKKS key share in job job-t is not bound to bank-b's certificate: the signature does not match/);
+    const reveals = parties.map((p) => p.ceremony(ask('reveal', commits)).reply.parties[0]!);
+    const full = commits.map((c, i) => ({ ...c, share: reveals[i]!.share }));
+    const keys = parties.map((p) => p.ceremony(ask('key', full)));
+    expect(new Set(keys.map((k) => Buffer.from(k.reply.publicKeySha256).toString('hex'))).size).toBe(1);
+
+    // bank-a contributed to round 1's update sum; the double asks it to decrypt something else.
+    const vectors = new HorizontalVectors(engine!);
+    const update = VectorCodec.ckksCollective(vectors).encode(new Float64Array([1, 2, 3]), keys[1]!.keys);
+    const aggregate = { purpose: 'update' as const, sum: update, contributors: NAMES };
+    expect(() => parties[0]!.decryptionShares(aggregate, 1)).toThrow(/FC_DECRYPTION_REFUSED|contributed to no such sum/);
+    parties[0]!.contributed('update', 1);
+    expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-b', 'bank-c'] }, 1)).toThrow(/does not name this node among its contributors/);
+    expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-a', 'bank-x'] }, 1)).toThrow(/are not distinct parties of the job/);
+    parties[0]!.decryptionShares(aggregate, 1);
+    expect(() => parties[0]!.decryptionShares(aggregate, 1)).toThrow(/already gave its shares for that sum/);
+  });
+
+  let engine: CkksEngine | undefined;
+  beforeAll(async () => {
+    engine = await CkksEngine.create(THRESHOLD_CKKS_PARAMS);
+  });
+  afterAll(() => engine?.dispose());
 });
