@@ -157,7 +157,7 @@ describe('a participant\'s side of the collective key, with certificates, agains
   beforeAll(async () => {
     await writeFederationPki(dir, NAMES);
     context = await ThresholdContext.create(THRESHOLD_CKKS_PARAMS);
-    parties = NAMES.map((org) => new ThresholdParty('job-t', org, NAMES, context, fingerprint, () => jobBinding(identityFromDir(identityDir(dir, org, 'participant')), specJson, NAMES)));
+    parties = NAMES.map((org) => new ThresholdParty('job-t', org, NAMES, context, fingerprint, undefined, () => jobBinding(identityFromDir(identityDir(dir, org, 'participant')), specJson, NAMES)));
   });
   afterAll(() => {
     context?.dispose();
@@ -183,6 +183,8 @@ describe('a participant\'s side of the collective key, with certificates, agains
     parties[0]!.contributed('update', 1);
     expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-b', 'bank-c'] }, 1)).toThrow(/does not name this node among its contributors/);
     expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-a', 'bank-x'] }, 1)).toThrow(/are not distinct parties of the job/);
+    // min_participants defaults to every participant: a sum that leaves one out is not opened.
+    expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-a', 'bank-b'] }, 1)).toThrow(/the sum is over 2 contributors; the job needs at least 3/);
     parties[0]!.decryptionShares(aggregate, 1);
     expect(() => parties[0]!.decryptionShares(aggregate, 1)).toThrow(/already gave its shares for that sum/);
   });
