@@ -519,7 +519,8 @@ export class JobRun extends JobBase {
     opts: { needAll?: boolean; optional?: boolean } = {},
   ): Promise<SumResult | undefined> {
     const t = this.spec.training;
-    const needed = contributorsNeeded(this.participants.length, { needAll: opts.needAll, minParticipants: t.min_participants });
+    // Under a collective key every sum needs every participant: the key is the sum of all their shares.
+    const needed = contributorsNeeded(this.participants.length, { needAll: opts.needAll || this.threshold, minParticipants: t.min_participants });
     const isConnected = (org: string) => this.sessions.isConnected(org);
     for (let attemptNo = 0; ; attemptNo++) {
       const deadline = Date.now() + t.round_timeout_s * 1000;

@@ -78,7 +78,7 @@ export class ParticipantJob {
     this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
     if (this.spec.encryption.scheme === 'ckks-threshold') {
       const context = await ThresholdContext.create(ckksParamsOf(this.spec));
-      this.threshold = new ThresholdParty(this.id, this.organisation, this.spec.participants, context, this.engine.fingerprint, this.spec.training.min_participants, () => this.binding);
+      this.threshold = new ThresholdParty(this.id, this.organisation, this.spec.participants, context, this.engine.fingerprint, () => this.binding);
       return (this.codec = VectorCodec.ckksCollective(new HorizontalVectors(this.engine)));
     }
     return (this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine)));

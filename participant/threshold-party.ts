@@ -13,7 +13,6 @@ import { ThresholdVectors, sumLabel } from '../src/he/threshold-vectors.js';
 import type { ThresholdContext } from '../src/he/threshold/context.js';
 import type { DecryptionParty } from '../src/he/threshold/decrypt.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
-import { contributorsNeeded } from '../src/fl/secure-sum-round.js';
 import { sha256 } from '../src/wire/framing.js';
 import type { AggregateReady, DecryptionShares, KeyShareEntry, SumPurpose, ThresholdCeremony } from '../src/wire/messages.js';
 
@@ -35,8 +34,6 @@ export class ThresholdParty {
     readonly parties: readonly string[],
     readonly context: ThresholdContext,
     readonly paramsFingerprint: Uint8Array,
-    /** The job's training.min_participants (default: every participant). */
-    private readonly minParticipants: number | undefined,
     /** The job's binding as the node set it (read when used: it is set after the job opens); none with --insecure. */
     private readonly bindingOf: () => JobBinding | undefined,
   ) {
@@ -98,7 +95,7 @@ export class ThresholdParty {
 
   /**
    * This party's decryption shares of an aggregate (already checked as a canonical vector of the right length): only
-   * for the sum of its latest contribution, once, with itself among the contributors, all of them the job's parties.
+   * for the sum of its latest contribution, once, over every party of the job (itself included).
    */
   decryptionShares(agg: AggregateReady, round: number): DecryptionShares {
     const c = this.contribution;
@@ -109,10 +106,9 @@ export class ThresholdParty {
     if (!agg.contributors.includes(this.organisation)) throw refuse('the aggregate does not name this node among its contributors');
     const stranger = agg.contributors.find((o) => !this.parties.includes(o));
     if (stranger || new Set(agg.contributors).size !== agg.contributors.length) throw refuse(`the contributors [${agg.contributors.join(', ')}] are not distinct parties of the job`);
-    // The same quorum the coordinator's round must reach (src/fl/secure-sum-round.ts): a coordinator that leaves
-    // honest contributors out of a sum to shrink it towards one party's update is refused.
-    const needed = contributorsNeeded(this.parties.length, { needAll: ['moments', 'quantiles', 'histogram'].includes(agg.purpose), minParticipants: this.minParticipants });
-    if (agg.contributors.length < needed) throw refuse(`the sum is over ${agg.contributors.length} contributors; the job needs at least ${needed}`);
+    // The collective key is the sum of every party's share, so a sum opens only with every party's share: a sum
+    // must be over every party (a coordinator cannot shrink it towards one party's update by leaving others out).
+    if (agg.contributors.length !== this.parties.length) throw refuse(`the sum is over ${agg.contributors.length} contributors; under a collective key it must be over all ${this.parties.length} participants`);
     const label = sumLabel(this.jobId, round, agg.purpose, agg.sum.blockSha256);
     const shares = this.vectors.shares(this.decryption, agg.sum.blocks, label);
     c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, shares };

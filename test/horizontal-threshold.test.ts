@@ -122,6 +122,27 @@ describe('a horizontal job under a collective CKKS key (threshold, 3 of 3) on UC
     }
   });
 
+  it('every sum needs every participant (the key is the sum of all shares): min_participants is refused, and a participant lost in round 2 fails the job naming it', async () => {
+    await expect(fed.run(job({ encryption: threshold, training: { min_participants: 2 } }))).rejects.toThrow(/min_participants.*every sum opens only with every participant's key share/);
+    fed.participant('bank-b').tamper = (reply) => {
+      if (reply.body !== 'contribution' || reply.contribution.purpose !== 'update' || reply.round !== 2) return reply;
+      fed.disconnect('bank-b', 'stream closed');
+      return undefined;
+    };
+    try {
+      const lost = await fed.run(job({ encryption: threshold, training: { max_round_retries: 0 } }));
+      expect(lost.state).toBe('failed');
+      expect(lost.message).toMatch(/round 2: .*bank-b/);
+      const entries = entriesOf(lost.jobId);
+      // No round-2 aggregate was ever formed, so nothing was decrypted for it.
+      expect(entries.some((e) => e.entry.kind === 'aggregate_produced' && (e.body as { round: number }).round === 2)).toBe(false);
+      expect(entries.find((e) => e.entry.kind === 'job_ended')?.body).toMatchObject({ state: 'failed' });
+    } finally {
+      fed.participant('bank-b').tamper = undefined;
+      fed.reconnect('bank-b');
+    }
+  });
+
   it('a party that substitutes its key share after committing is caught and named; the job fails and the ledger records it', async () => {
     fed.participant('bank-b').tamper = (reply) => {
       if (reply.body !== 'thresholdCeremony' || reply.thresholdCeremony.step !== 'reveal') return reply;
@@ -157,7 +178,7 @@ describe('a participant\'s side of the collective key, with certificates, agains
   beforeAll(async () => {
     await writeFederationPki(dir, NAMES);
     context = await ThresholdContext.create(THRESHOLD_CKKS_PARAMS);
-    parties = NAMES.map((org) => new ThresholdParty('job-t', org, NAMES, context, fingerprint, undefined, () => jobBinding(identityFromDir(identityDir(dir, org, 'participant')), specJson, NAMES)));
+    parties = NAMES.map((org) => new ThresholdParty('job-t', org, NAMES, context, fingerprint, () => jobBinding(identityFromDir(identityDir(dir, org, 'participant')), specJson, NAMES)));
   });
   afterAll(() => {
     context?.dispose();
@@ -183,8 +204,8 @@ describe('a participant\'s side of the collective key, with certificates, agains
     parties[0]!.contributed('update', 1);
     expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-b', 'bank-c'] }, 1)).toThrow(/does not name this node among its contributors/);
     expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-a', 'bank-x'] }, 1)).toThrow(/are not distinct parties of the job/);
-    // min_participants defaults to every participant: a sum that leaves one out is not opened.
-    expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-a', 'bank-b'] }, 1)).toThrow(/the sum is over 2 contributors; the job needs at least 3/);
+    // The key is the sum of every party's share: a sum that leaves one out is not opened.
+    expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-a', 'bank-b'] }, 1)).toThrow(/the sum is over 2 contributors; under a collective key it must be over all 3 participants/);
     parties[0]!.decryptionShares(aggregate, 1);
     expect(() => parties[0]!.decryptionShares(aggregate, 1)).toThrow(/already gave its shares for that sum/);
   });

@@ -293,6 +293,9 @@ export const HorizontalJobSpec = z
     const min = job.training.min_participants;
     if (min !== undefined && min > job.participants.length)
       ctx.addIssue({ code: 'custom', path: ['training', 'min_participants'], message: `is ${min} but only ${job.participants.length} participants are named` });
+    if (min !== undefined && min < job.participants.length && job.encryption.scheme === 'ckks-threshold') {
+      ctx.addIssue({ code: 'custom', path: ['training', 'min_participants'], message: `is ${min}, but under encryption.scheme ckks-threshold every sum opens only with every participant's key share, so every participant must contribute to every round: remove min_participants (or use scheme ckks)` });
+    }
     if (job.scorecard && !job.binning) {
       ctx.addIssue({ code: 'custom', path: ['scorecard'], message: 'a scorecard gives points per bin: add a `binning:` section (with woe_transform: true, the default)' });
     } else if (job.scorecard && !job.binning?.woe_transform) {
