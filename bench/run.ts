@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --models lr,mlp_3k] [-- --profile DIR]`
+ * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --models lr,mlp_3k] [-- --threshold] [-- --profile DIR]`
  * `[-- --rows N,M] [-- --sources csv,postgres] [-- --no-psi]` (memory scenario): figures
  * measured side by side in one run, variants alternated, medians of repetitions. Prints a table and writes bench-results.json (one figure
  * per key). Never asserts a time. `--profile DIR` instead runs each scenario with every process and thread
@@ -120,10 +120,11 @@ async function horizontal(): Promise<void> {
     const picked = args.includes('--models') ? new Set(args[args.indexOf('--models') + 1]!.split(',')) : undefined;
     for (const [key, model, plan] of models.filter(([k]) => !picked || picked.has(k))) {
       const rounds = quick ? 3 : plan.rounds;
-      const times: Record<'ckks' | 'plaintext', number[]> = { ckks: [], plaintext: [] };
+      const times: Record<'ckks' | 'plaintext' | 'ckks-threshold', number[]> = { ckks: [], plaintext: [], 'ckks-threshold': [] };
       let params = 0;
       for (let r = 0; r < (quick ? 1 : plan.reps); r++) {
-        for (const scheme of ['ckks', 'plaintext'] as const) {
+        // `--threshold` adds the collective key (issue 18) beside the single key.
+        for (const scheme of ['ckks', 'plaintext', ...(args.includes('--threshold') ? (['ckks-threshold'] as const) : [])] as const) {
           const run = await runJob(fed, {
             name: `bench-${key}`,
             kind: 'horizontal',
@@ -161,6 +162,16 @@ async function horizontal(): Promise<void> {
         `ratio ${ratio.toFixed(2)}`,
         `${(bytesPerRound / 1024).toFixed(0)} KiB/participant/round`,
       ]);
+      if (times['ckks-threshold'].length > 0) {
+        const threshold = median(times['ckks-threshold']);
+        results[`horizontal.${key}.round_s_ckks_threshold`] = +threshold.toFixed(3);
+        results[`horizontal.${key}.threshold_over_ckks`] = +(threshold / median(times.ckks)).toFixed(3);
+        table.push([
+          `horizontal ${key}, collective key`,
+          `round ${threshold.toFixed(2)}s threshold CKKS vs ${median(times.ckks).toFixed(2)}s single key`,
+          `ratio ${(threshold / median(times.ckks)).toFixed(2)} (target 1.25)`,
+        ]);
+      }
       await rm(join(fed.dir, 'fedcredit-state', 'bank-a', 'egress.jsonl'), { force: true });
     }
   } finally {

@@ -7,6 +7,9 @@
  * participants run in parallel in a job, so the ceremony's wall time is one participant's share plus the
  * aggregation; the serial total (all shares on one core) is reported too.
  *
+ * The horizontal secure sum's cryptography, single key against collective key, for LR and an MLP of ~100k
+ * parameters (horizontalRound).
+ *
  * Decryption: one ciphertext (a sum at scale 2^80, horizontal parameters) decrypted by SEAL with a single secret key
  * against the threshold path: each party's flooded share, the combiner's aggregation of n shares, the decoding.
  */
@@ -14,7 +17,12 @@ import { randomBytes } from 'node:crypto';
 import { CkksEngine } from '../src/he/engine.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
 import { VERTICAL_MASK, verticalRotationSteps } from '../src/he/packing.js';
-import { DEFAULT_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, type CkksParams } from '../src/he/params.js';
+import { DEFAULT_CKKS_PARAMS, THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, type CkksParams } from '../src/he/params.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
+import { collectiveKeyShare, collectivePublicKey, collectiveTranscript } from '../src/he/key-ceremony.js';
+import { ThresholdVectors } from '../src/he/threshold-vectors.js';
+import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
+import type { EncryptedVector } from '../src/wire/messages.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import {
   CommonReferenceString,
@@ -190,7 +198,128 @@ async function verticalGradientNoise(): Promise<{ rmsBits: number; maxBits: numb
   }
 }
 
+/**
+ * The cryptography of one horizontal secure sum with 3 participants, through the code a job runs (VectorCodec, the
+ * coordinator's running sum, the participants' opening), single key against the collective key: each participant
+ * encrypts its vector (in parallel: the median party), the coordinator checks and adds the three, and each
+ * participant opens the aggregate (single key: decrypts; collective: its decryption shares, then the combination of
+ * all three). Local training, the same in both, is not included.
+ */
+async function horizontalRound(length: number, reps: number): Promise<{ single: RoundFigures; threshold: RoundFigures }> {
+  const parties = 3;
+  const inputs = Array.from({ length: parties }, () => Float64Array.from({ length }, () => (Math.random() * 2 - 1) * 100));
+  const expected = inputs.reduce((acc, v) => acc.map((x, i) => x + v[i]!), new Float64Array(length));
+  /** `open` returns the opened values and, when the parties work in parallel, the wall time of the opening. */
+  const measure = (codec: VectorCodec, keys: Keys, open: (sum: EncryptedVector) => { values: Float64Array; wallMs?: number }): RoundFigures => {
+    const encrypt: number[] = [];
+    const add: number[] = [];
+    const opening: number[] = [];
+    let error = 0;
+    let bytes = 0;
+    for (let r = 0; r < reps; r++) {
+      const vectors = inputs.map((v) => {
+        const [vector, elapsed] = time(() => codec.encode(v, keys));
+        encrypt.push(elapsed);
+        return vector;
+      });
+      bytes = vectors[0]!.blocks.reduce((n, b) => n + b.length, 0);
+      const [sum, summed] = time(() => {
+        const intake = codec.startSum(length);
+        try {
+          vectors.forEach((v, i) => intake.add(v, `party-${i}`));
+          return intake.result(vectors.map((_, i) => `party-${i}`));
+        } finally {
+          intake.dispose();
+        }
+      });
+      add.push(summed);
+      const [opened, elapsed] = time(() => open(sum));
+      opening.push(opened.wallMs ?? elapsed);
+      error = Math.max(error, maxError(opened.values, expected));
+    }
+    return { encryptMs: median(encrypt), sumMs: median(add), openMs: median(opening), bytes, error };
+  };
+
+  const engine = await CkksEngine.create(DEFAULT_CKKS_PARAMS);
+  const tEngine = await CkksEngine.create(THRESHOLD_CKKS_PARAMS);
+  const context = await ThresholdContext.create(THRESHOLD_CKKS_PARAMS);
+  try {
+    const pair = generateKeys(engine, 'lead');
+    const singleCodec = VectorCodec.ckks(new HorizontalVectors(engine));
+    const single = measure(singleCodec, pair, (sum) => ({ values: singleCodec.open(sum, length, 'the coordinator', pair) }));
+
+    const transcript = collectiveTranscript('bench', ['a', 'b', 'c'], tEngine.fingerprint);
+    const shares = ['a', 'b', 'c'].map((org) => ({ org, ...collectiveKeyShare(context, transcript, org) }));
+    const publicKey = collectivePublicKey(
+      context,
+      transcript,
+      shares.map((s) => ({ organisation: s.org, commitment: s.commitment, share: s.share })),
+    );
+    const vectors = new ThresholdVectors(context, parties);
+    const thresholdCodec = VectorCodec.ckksCollective(new HorizontalVectors(tEngine));
+    let round = 0;
+    // Each party's shares are made in parallel in a job: the median party's time (with its check of the aggregate)
+    // plus one party's combination of all three.
+    const threshold = measure(thresholdCodec, { publicKey }, (sum) => {
+      const label = `bench/round ${++round}`;
+      const times: number[] = [];
+      const given = shares.map((s) => {
+        const party = vectors.party(s.secret);
+        const [own, elapsed] = time(() => {
+          thresholdCodec.check(sum, length, 'the coordinator', 'canonical');
+          return vectors.shares(party, sum.blocks, label);
+        });
+        times.push(elapsed);
+        return { organisation: s.org, shares: own };
+      });
+      const [values, combineMs] = time(() => vectors.combine(sum.blocks, length, label, given));
+      return { values, wallMs: median(times) + combineMs };
+    });
+    return { single, threshold };
+  } finally {
+    context.dispose();
+    tEngine.dispose();
+    engine.dispose();
+  }
+}
+
+interface RoundFigures {
+  encryptMs: number;
+  sumMs: number;
+  /** Single key: a party's check and decryption; collective: a party's shares (timed apart) plus the combination. */
+  openMs: number;
+  bytes: number;
+  error: number;
+}
+
 export async function thresholdBench(sizes: number[], results: Record<string, number>, table: string[][]): Promise<void> {
+  for (const [model, length] of [
+    ['LR (UCI, 23 features)', 23 + 1 + 2],
+    ['MLP 256-256-128 (mlp_100k, 104,961 parameters)', 23 * 256 + 256 + 256 * 256 + 256 + 256 * 128 + 128 + 128 + 1 + 2],
+  ] as const) {
+    const { single, threshold } = await horizontalRound(length, 3);
+    const wall = (f: RoundFigures) => f.encryptMs + f.sumMs + f.openMs;
+    const key = `threshold.horizontal_round.${model.startsWith('LR') ? 'lr' : 'mlp100k'}`;
+    for (const [name, f] of [
+      ['single_key', single],
+      ['threshold', threshold],
+    ] as const) {
+      results[`${key}.${name}.encrypt_ms`] = +f.encryptMs.toFixed(1);
+      results[`${key}.${name}.sum_ms`] = +f.sumMs.toFixed(1);
+      results[`${key}.${name}.open_ms`] = +f.openMs.toFixed(1);
+      results[`${key}.${name}.wall_ms`] = +wall(f).toFixed(1);
+      results[`${key}.${name}.contribution_bytes`] = f.bytes;
+      results[`${key}.${name}.max_error`] = +f.error.toExponential(2);
+    }
+    results[`${key}.ratio`] = +(wall(threshold) / wall(single)).toFixed(2);
+    table.push([
+      `horizontal secure sum, ${model}, ${length} values, 3 parties (crypto only)`,
+      `single key: encrypt ${ms(single.encryptMs)}, sum ${ms(single.sumMs)}, open ${ms(single.openMs)} = ${ms(wall(single))}; ${(single.bytes / 1024).toFixed(0)} KiB per contribution`,
+      `threshold: encrypt ${ms(threshold.encryptMs)}, sum ${ms(threshold.sumMs)}, shares + combine ${ms(threshold.openMs)} = ${ms(wall(threshold))}; ${(threshold.bytes / 1024).toFixed(0)} KiB per contribution`,
+      `${(wall(threshold) / wall(single)).toFixed(2)}x single key (target 1.25x)`,
+      `max error ${threshold.error.toExponential(1)} (single key ${single.error.toExponential(1)})`,
+    ]);
+  }
   const setups: [string, CkksParams, number[]][] = [
     ['horizontal', DEFAULT_CKKS_PARAMS, []],
     ['vertical', VERTICAL_CKKS_PARAMS, verticalRotationSteps(VERTICAL_CKKS_PARAMS.polyModulusDegree / 2)],

@@ -9,6 +9,10 @@ import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
+import { collectivePublicKey, collectiveTranscript } from '../src/he/key-ceremony.js';
+import { ThresholdContext } from '../src/he/threshold/context.js';
+import { CommitThenReveal } from '../src/he/threshold/commitment.js';
+import { PublicKeyShare } from '../src/he/threshold/ckg.js';
 import { VectorCodec, float32Bytes, float64Bytes, type SumIntake } from '../src/fl/vector-codec.js';
 import { SumAttempt, afterShortfall, agreeOnOpened, contributorsNeeded, foreignPurpose, purposeDecision, type OpenedReply } from '../src/fl/secure-sum-round.js';
 import { hex, sha256 } from '../src/bytes.js';
@@ -24,7 +28,7 @@ import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histo
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
 import { JobBase, type JobContext } from './job-base.js';
-import type { ContributionRequest, EncryptedVector, ParticipantMessage, Recipient, RoundProgress, SumPurpose } from '../src/wire/messages.js';
+import type { ContributionRequest, DecryptionShares, EncryptedVector, KeyShareEntry, ParticipantMessage, Recipient, RoundProgress, SumPurpose, ThresholdCeremony } from '../src/wire/messages.js';
 
 /** Where a job stands in its ledger, for a coordinator that restarts in the middle of it. */
 export interface ResumePoint {
@@ -68,7 +72,7 @@ export class JobRun extends JobBase {
   }
 
   accepts(kind: ParticipantMessage['body']): boolean {
-    return ['jobAccepted', 'jobRefused', 'keysPublished', 'contribution', 'aggregateOpened', 'error'].includes(kind);
+    return ['jobAccepted', 'jobRefused', 'keysPublished', 'contribution', 'aggregateOpened', 'error', 'thresholdCeremony', 'decryptionShares'].includes(kind);
   }
 
   /**
@@ -118,12 +122,8 @@ export class JobRun extends JobBase {
     this.emit('training', `resumed after a coordinator restart: ${resume.roundsDone} of ${this.spec.training.rounds} rounds were recorded`);
     this.log.warn({ job: this.id, roundsDone: resume.roundsDone }, 'resuming the job from its ledger');
     await this.record('job_resumed', { rounds_done: resume.roundsDone, model_sha256: resume.weights ? hex(weightsDigest(resume.weights)) : null });
-    if (this.spec.encryption.scheme === 'ckks') {
-      this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
-      this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine));
-    } else {
-      this.codec = VectorCodec.plaintext();
-    }
+    if (this.spec.encryption.scheme !== 'plaintext') await this.startCkks();
+    else this.codec = VectorCodec.plaintext();
     // Participants reconnect by themselves (back-off with jitter); give them the offer timeout to be back.
     const deadline = Date.now() + this.offerTimeoutMs;
     await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
@@ -183,9 +183,9 @@ export class JobRun extends JobBase {
       this.codec = VectorCodec.plaintext();
       return;
     }
+    await this.startCkks();
+    if (this.threshold) return this.collectiveKeyCeremony();
     this.emit('keys', `${lead} is generating the CKKS keys`);
-    this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
-    this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine));
     const recipients = this.participants.filter((o) => o !== lead).map((o) => this.boxKeys.get(o)!);
     await this.send(lead, 0, { body: 'keygenRequest', keygenRequest: { recipients } });
     let published: ParticipantMessage;
@@ -196,7 +196,7 @@ export class JobRun extends JobBase {
     }
     if (published.body !== 'keysPublished') throw new Error('unreachable');
     const keys = published.keysPublished;
-    this.engine.requireFingerprint(keys.paramsFingerprint, lead);
+    this.engine!.requireFingerprint(keys.paramsFingerprint, lead);
     for (const { organisation } of recipients) {
       const box = keys.sealedSecretKeys.find((k) => k.recipient === organisation);
       if (!box) throw new FedcreditError(ErrorCode.JOB_FAILED, `${lead} did not seal a key for ${organisation}`, 'restart the lead participant');
@@ -217,7 +217,119 @@ export class JobRun extends JobBase {
       public_key_sha256: hex(sha256(keys.ckksPublicKey)),
       sealed_for: recipients.map((r) => r.organisation),
     });
-    this.emit('keys', `CKKS keys in place (N=${this.spec.encryption.poly_modulus_degree}, ${this.engine.slotCount} slots per ciphertext); the coordinator holds no secret key`);
+    this.emit('keys', `CKKS keys in place (N=${this.spec.encryption.poly_modulus_degree}, ${this.engine!.slotCount} slots per ciphertext); the coordinator holds no secret key`);
+  }
+
+  /** Under a collective key (encryption.scheme ckks-threshold): contributions are public-key encryptions. */
+  private get threshold(): boolean {
+    return this.spec.encryption.scheme === 'ckks-threshold';
+  }
+
+  private async startCkks(): Promise<void> {
+    this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
+    const vectors = new HorizontalVectors(this.engine);
+    this.codec = this.threshold ? VectorCodec.ckksCollective(vectors) : VectorCodec.ckks(vectors);
+  }
+
+  /**
+   * The collective key (docs/threshold-ckks.md): every participant commits to a public-key share (signed), then, once
+   * all have committed, reveals it; the coordinator checks each share against its commitment and adds them, and so
+   * does every participant, who must arrive at the same key. A share that does not match its commitment fails the
+   * job naming its sender, and the ledger records it. The coordinator holds no share.
+   */
+  private async collectiveKeyCeremony(): Promise<void> {
+    this.emit('keys', `${this.participants.join(', ')} each make a share of the collective CKKS key; nobody will hold the secret key`);
+    const fingerprint = this.engine!.fingerprint;
+    const transcript = collectiveTranscript(this.id, this.participants, fingerprint);
+    const deviates = (org: string, why: string) => new FedcreditError(ErrorCode.JOB_FAILED, `key ceremony: ${org} ${why}`, `${org} deviates from the key ceremony (see its log); the job stops`);
+    const ask = async (step: ThresholdCeremony['step'], parties: KeyShareEntry[]) => {
+      await this.sendEach(this.participants, 0, { body: 'thresholdCeremony', thresholdCeremony: { step, parties, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array() } });
+      const deadline = Date.now() + this.offerTimeoutMs;
+      const replies: { org: string; reply: ThresholdCeremony }[] = [];
+      for (const org of this.participants) {
+        let m: ParticipantMessage;
+        try {
+          m = await this.mailbox.waitFor(org, 'thresholdCeremony', 0, deadline, () => this.sessions.isConnected(org));
+        } catch (err) {
+          throw new FedcreditError(
+            ErrorCode.JOB_FAILED,
+            `key ceremony (${step}): no answer from ${org}: ${err instanceof ParticipantGone ? err.reason : errorMessage(err)}`,
+            `see ${org}'s log; every participant must take part in the key ceremony`,
+          );
+        }
+        if (m.body !== 'thresholdCeremony') throw new Error('unreachable');
+        const reply = m.thresholdCeremony;
+        if (reply.step !== step) throw deviates(org, `answered step ${reply.step} when asked to ${step}`);
+        this.engine!.requireFingerprint(reply.paramsFingerprint, org);
+        replies.push({ org, reply });
+      }
+      return replies;
+    };
+    const entries: KeyShareEntry[] = [];
+    for (const { org, reply } of await ask('commit', [])) {
+      const own = reply.parties[0];
+      if (reply.parties.length !== 1 || own?.organisation !== org || own.commitment.length !== 32) throw deviates(org, 'sent no single 32-byte commitment of its own');
+      entries.push({ organisation: org, commitment: own.commitment, commitmentBinding: own.commitmentBinding, share: new Uint8Array() });
+      await this.recordWithReceipt(org, 0, 'key_share_committed', { participant: org, commitment: hex(own.commitment), signed: own.commitmentBinding !== null });
+    }
+    const context = await ThresholdContext.create(ckksParamsOf(this.spec));
+    try {
+      const ceremony = new CommitThenReveal(this.participants, transcript);
+      for (const e of entries) ceremony.commit(e.organisation, e.commitment);
+      for (const { org, reply } of await ask('reveal', entries)) {
+        const share = reply.parties.length === 1 && reply.parties[0]!.organisation === org ? reply.parties[0]!.share : new Uint8Array();
+        try {
+          ceremony.reveal(org, share);
+          PublicKeyShare.deserialize(context, share);
+        } catch (err) {
+          await this.record('key_share_rejected', { participant: org, share_sha256: hex(sha256(share)), reason: errorMessage(err) }, [{ name: 'share', bytes: share }]);
+          throw deviates(org, `revealed a share that is refused: ${errorMessage(err)}`);
+        }
+        entries.find((e) => e.organisation === org)!.share = share;
+        await this.recordWithReceipt(org, 0, 'key_share_revealed', { participant: org, share_sha256: hex(sha256(share)) }, [{ name: 'share', bytes: share }]);
+      }
+      const keyDigest = sha256(collectivePublicKey(context, transcript, entries));
+      for (const { org, reply } of await ask('key', entries)) {
+        if (!Buffer.from(reply.publicKeySha256).equals(Buffer.from(keyDigest))) throw deviates(org, 'added the shares into another collective public key than the coordinator did');
+      }
+      await this.record('collective_key_ready', { parties: this.participants, params_fingerprint: hex(fingerprint), transcript_sha256: hex(sha256(transcript)), public_key_sha256: hex(keyDigest) });
+    } finally {
+      context.dispose();
+    }
+    this.emit(
+      'keys',
+      `collective CKKS key in place (N=${this.spec.encryption.poly_modulus_degree}, scale 2^${this.spec.encryption.scale_bits}); each participant holds a share, nobody the secret key`,
+    );
+  }
+
+  /**
+   * Under a collective key: every contributor's decryption shares of the aggregate (recorded, with receipts), relayed
+   * to every contributor, who combines them. A contributor that gives none leaves the sum unopened: the job fails.
+   */
+  private async collectiveDecryption(contributors: string[], purpose: SumPurpose, round: number, deadline: number): Promise<void> {
+    const parties: DecryptionShares['parties'] = [];
+    for (const org of contributors) {
+      let m: ParticipantMessage;
+      try {
+        m = await this.nextOf(org, 'decryptionShares', purpose, round, deadline);
+      } catch (err) {
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `round ${round}: ${org} gave no decryption shares of the ${purpose} aggregate (${err instanceof ParticipantGone ? err.reason : errorMessage(err)}); under a collective key the sum opens only with every contributor's shares`,
+          `see ${org}'s log`,
+        );
+      }
+      if (m.body !== 'decryptionShares') throw new Error('unreachable');
+      const own = m.decryptionShares.parties;
+      if (own.length !== 1 || own[0]!.organisation !== org)
+        throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: ${org} sent decryption shares that are not its own`, `${org} deviates from the protocol`);
+      const bytes = encodeMessage('PartyDecryptionShares', own[0]!);
+      await this.recordWithReceipt(org, round, 'decryption_shares', { round, purpose, participant: org, shares: own[0]!.shares.length, shares_sha256: hex(sha256(bytes)) }, [
+        { name: 'shares', bytes },
+      ]);
+      parties.push(own[0]!);
+    }
+    await this.sendEach(contributors, round, { body: 'decryptionShares', decryptionShares: { purpose, parties } });
   }
 
   /** Federation-wide feature means and scales (and, if asked, statistics) by a secure sum of per-party moments. */
@@ -427,7 +539,8 @@ export class JobRun extends JobBase {
     opts: { needAll?: boolean; optional?: boolean } = {},
   ): Promise<SumResult | undefined> {
     const t = this.spec.training;
-    const needed = contributorsNeeded(this.participants.length, { needAll: opts.needAll, minParticipants: t.min_participants });
+    // Under a collective key every sum needs every participant: the key is the sum of all their shares.
+    const needed = contributorsNeeded(this.participants.length, { needAll: opts.needAll || this.threshold, minParticipants: t.min_participants });
     const isConnected = (org: string) => this.sessions.isConnected(org);
     for (let attemptNo = 0; ; attemptNo++) {
       const deadline = Date.now() + t.round_timeout_s * 1000;
@@ -482,6 +595,7 @@ export class JobRun extends JobBase {
       const { contributors, reporter } = outcome;
       await this.record('aggregate_produced', { round, purpose, contributors }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
       await this.sendEach(contributors, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors } });
+      if (this.threshold) await this.collectiveDecryption(contributors, purpose, round, deadline);
       const opened = await this.collectOpened(contributors, purpose, round, deadline, reporter);
       return { values: opened.values, contributors, dropped: attempt.dropped, validation: opened.validation };
     }
@@ -532,17 +646,17 @@ export class JobRun extends JobBase {
    * The next contribution or decryption report of `purpose` for `round` from `org`, past stale messages of an earlier
    * sum of round 0 (see purposeDecision); a foreign purpose is a protocol error that drops the participant from the sum.
    */
-  private async nextOf(org: string, kind: 'contribution' | 'aggregateOpened', purpose: SumPurpose, round: number, deadline: number): Promise<ParticipantMessage> {
+  private async nextOf(org: string, kind: 'contribution' | 'aggregateOpened' | 'decryptionShares', purpose: SumPurpose, round: number, deadline: number): Promise<ParticipantMessage> {
     for (;;) {
       const m = await this.mailbox.waitFor(org, kind, round, deadline, () => this.sessions.isConnected(org));
-      const of = m.body === 'contribution' ? m.contribution.purpose : m.body === 'aggregateOpened' ? m.aggregateOpened.purpose : purpose;
+      const of = m.body === 'contribution' ? m.contribution.purpose : m.body === 'aggregateOpened' ? m.aggregateOpened.purpose : m.body === 'decryptionShares' ? m.decryptionShares.purpose : purpose;
       const decision = purposeDecision(purpose, of);
       if (decision === 'take') return m;
       if (decision === 'stale') {
         this.log.warn({ job: this.id, round, participant: org }, 'a late message of the moments sum was discarded');
         continue;
       }
-      throw foreignPurpose(purpose, of, kind === 'contribution' ? 'contribution' : 'decryption report');
+      throw foreignPurpose(purpose, of, kind === 'contribution' ? 'contribution' : kind === 'decryptionShares' ? 'decryption shares' : 'decryption report');
     }
   }
 

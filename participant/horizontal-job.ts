@@ -1,6 +1,7 @@
 /**
  * A participant's side of one horizontal job on the control stream: the offer's answer, the key ceremony, and each
- * secure sum (its contribution, then its decryption report of the aggregate). The rules of a sum are in
+ * secure sum (its contribution, then its decryption report of the aggregate; under a collective key its decryption
+ * shares first, then the report from every contributor's shares, participant/threshold-party.ts). The rules of a sum are in
  * src/fl/secure-sum-round.ts, the computation on the rows in ./job-state.ts; this is the I/O between them.
  */
 import type { HorizontalJobSpec } from '../src/config/schemas.js';
@@ -12,7 +13,7 @@ import type { Keys } from '../src/fl/vector-codec.js';
 import type { Logger } from '../src/log.js';
 import type { Tf } from '../src/model/tf.js';
 import type { Preprocessing } from '../src/model/preprocess.js';
-import type { CoordinatorMessage, JobAccepted, ParticipantReply } from '../src/wire/messages.js';
+import type { CoordinatorMessage, JobAccepted, ParticipantReply, SumPurpose } from '../src/wire/messages.js';
 import { ParticipantJob, type DataDescription } from './job-state.js';
 
 /** What a horizontal job uses of its node: the rows, TensorFlow, the log, and where the job's keys are kept. */
@@ -97,22 +98,46 @@ export class HorizontalJob {
           }
         }
         const vector = await job.encode(values);
+        job.threshold?.contributed(req.purpose, m.round);
         const bytes = vector.blocks.reduce((n, b) => n + b.length, 0);
         log.info({ job: m.jobId, round: m.round, purpose: req.purpose, values: values.length, ciphertexts: vector.blocks.length, bytes, scheme: vector.scheme }, 'contribution sent');
         return { body: 'contribution', contribution: { purpose: req.purpose, vector } };
       }
+      case 'thresholdCeremony': {
+        const { reply, keys } = (await job.thresholdParty()).ceremony(m.thresholdCeremony);
+        if (keys) {
+          job.keys = keys;
+          node.saveKeys(m.jobId, keys);
+          log.info({ job: m.jobId }, 'collective CKKS public key in place; this node holds a share of the secret key, nobody the key');
+        }
+        return { body: 'thresholdCeremony', thresholdCeremony: reply };
+      }
       case 'aggregateReady': {
         const agg = m.aggregateReady;
-        const start = this.roundStart;
-        const values = await job.decode(agg.sum, job.expectedLength(agg.purpose, start?.global.length ?? 0));
-        if (agg.purpose === 'moments') job.setMoments(values);
-        if (agg.purpose === 'quantiles') job.advanceQuantiles(values);
-        const validation = agg.purpose === 'update' ? await job.validate(applyAggregate(start!.global, values), start!.prep) : null;
-        return { body: 'aggregateOpened', aggregateOpened: openedReport(agg.purpose, values, node.organisation, agg.contributors, validation) };
+        const length = job.expectedLength(agg.purpose, this.roundStart?.global.length ?? 0);
+        if (job.threshold) {
+          await job.checkAggregate(agg.sum, length);
+          return { body: 'decryptionShares', decryptionShares: job.threshold.decryptionShares(agg, m.round) };
+        }
+        return this.opened(agg.purpose, await job.decode(agg.sum, length), agg.contributors);
+      }
+      case 'decryptionShares': {
+        const { values, contributors } = (await job.thresholdParty()).open(m.decryptionShares);
+        return this.opened(m.decryptionShares.purpose, values, contributors);
       }
       default:
         return undefined;
     }
+  }
+
+  /** Take an opened aggregate into the job and report it (its digest; the values from the reporter). */
+  private async opened(purpose: SumPurpose, values: Float64Array, contributors: string[]): Promise<ParticipantReply> {
+    const { state: job, node } = this;
+    const start = this.roundStart;
+    if (purpose === 'moments') job.setMoments(values);
+    if (purpose === 'quantiles') job.advanceQuantiles(values);
+    const validation = purpose === 'update' ? await job.validate(applyAggregate(start!.global, values), start!.prep) : null;
+    return { body: 'aggregateOpened', aggregateOpened: openedReport(purpose, values, node.organisation, contributors, validation) };
   }
 
   dispose(): void {

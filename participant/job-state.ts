@@ -10,6 +10,8 @@ import { signBinding, verifyBinding, type JobBinding, type KeyBinding } from '..
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
+import { ThresholdContext } from '../src/he/threshold/context.js';
+import { ThresholdParty } from './threshold-party.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import { ScoreCells } from '../src/metrics.js';
 import { applyPreprocessing, localMoments, momentsLength, selectColumns, type Preprocessing } from '../src/model/preprocess.js';
@@ -59,6 +61,8 @@ export class ParticipantJob {
   codec?: VectorCodec;
   keys?: Keys;
   private engine?: CkksEngine;
+  /** Under a collective key (encryption.scheme ckks-threshold): this party's part of the ceremony and decryptions. */
+  threshold?: ThresholdParty;
   private model?: { net: TF.Sequential; dim: number };
   /** The preprocessed rows of a split that fits in one block, kept between rounds. */
   private prepared?: { key: string; train: Split; validation: Split };
@@ -94,7 +98,29 @@ export class ParticipantJob {
     if (this.codec) return this.codec;
     if (this.spec.encryption.scheme === 'plaintext') return (this.codec = VectorCodec.plaintext());
     this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
+    if (this.spec.encryption.scheme === 'ckks-threshold') {
+      const context = await ThresholdContext.create(ckksParamsOf(this.spec));
+      this.threshold = new ThresholdParty(this.id, this.organisation, this.spec.participants, context, this.engine.fingerprint, () => this.binding);
+      return (this.codec = VectorCodec.ckksCollective(new HorizontalVectors(this.engine)));
+    }
     return (this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine)));
+  }
+
+  /** The threshold side of this job, its codec ready (encryption.scheme ckks-threshold only). */
+  async thresholdParty(): Promise<ThresholdParty> {
+    await this.ensureCodec();
+    if (!this.threshold)
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `job ${this.id} runs under scheme ${this.spec.encryption.scheme}, not ckks-threshold`,
+        'the coordinator sent a message of another protocol; restart it',
+      );
+    return this.threshold;
+  }
+
+  /** Check an aggregate from the coordinator (shape, digests, canonical ciphertexts) without decrypting it. */
+  async checkAggregate(vector: EncryptedVector, expectedLength: number): Promise<void> {
+    (await this.ensureCodec()).check(vector, expectedLength, 'the coordinator', 'canonical');
   }
 
   /** This participant's signed statement that its per-job box key is its own, for its JobAccepted. */
@@ -140,6 +166,7 @@ export class ParticipantJob {
   async restoreKeys(keys: Keys): Promise<void> {
     await this.ensureCodec();
     this.keys = keys;
+    this.threshold?.restore(keys);
   }
 
   /**

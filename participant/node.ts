@@ -312,7 +312,9 @@ export class ParticipantNode {
       case 'keygenRequest':
       case 'keyDelivery':
       case 'contributionRequest':
-      case 'aggregateReady': {
+      case 'aggregateReady':
+      case 'thresholdCeremony':
+      case 'decryptionShares': {
         const reply = await this.job(m.jobId).handle(m);
         if (reply) await this.reply(m, reply);
         return;

@@ -1,6 +1,7 @@
 /**
  * The product's first promise, on real data and real processes: three data owners train one model over loopback
- * gRPC with CKKS-encrypted updates, and it is as good as a model trained on the pooled rows. (The protocol's maths —
+ * gRPC with CKKS-encrypted updates, and it is as good as a model trained on the pooled rows, under the lead's key
+ * and under a collective key that nobody holds. (The protocol's maths —
  * CKKS against plaintext, round progress, replay, drops — run in one process in test/horizontal-memory.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,6 +38,19 @@ describe('horizontal federation of three UCI default-credit owners (real process
     const federated = await scoreModel(ckksFiles);
     console.log(`test AUC: federated (CKKS) ${federated.auc.toFixed(4)}, pooled ${pooled.auc.toFixed(4)}; KS ${federated.ks.toFixed(4)} vs ${pooled.ks.toFixed(4)}`);
     expect(pooled.auc).toBeGreaterThan(0.7);
+    expect(Math.abs(federated.auc - pooled.auc)).toBeLessThanOrEqual(0.005);
+  });
+
+  it('under a collective key (ckks-threshold, mutual TLS, signed commitments) it matches the pooled model within 0.005 AUC too', async () => {
+    const job = horizontalJob({ participants: NAMES, encryption: { scheme: 'ckks-threshold' } });
+    const threshold = await fed.run(job);
+    expect(threshold.last.state, threshold.last.message).toBe('succeeded');
+    expect(threshold.events.some((e) => e.stage === 'keys' && e.message.includes('nobody the secret key'))).toBe(true);
+    const files = await threshold.client.downloadModel(threshold.jobId);
+    threshold.client.close();
+    const { pooled, scoreModel } = await pooledUciBaseline(job);
+    const federated = await scoreModel(files);
+    console.log(`test AUC: federated (threshold CKKS) ${federated.auc.toFixed(4)}, pooled ${pooled.auc.toFixed(4)}`);
     expect(Math.abs(federated.auc - pooled.auc)).toBeLessThanOrEqual(0.005);
   });
 });

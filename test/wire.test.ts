@@ -42,6 +42,9 @@ import type {
   PeerEnvelope,
   DecryptRequest,
   StepDone,
+  ThresholdCeremony,
+  KeyShareEntry,
+  DecryptionShares,
   DecryptReply,
   VerticalSetup,
   StepRequest,
@@ -176,6 +179,20 @@ const verticalSetup: VerticalSetup = {
   psiSalt: bytes(32, 37),
 };
 const stepRequest: StepRequest = { step: 'batch', attempt: 3, epoch: 4, batch: 5, argsJson: '{}' };
+const keyShareEntry: KeyShareEntry = { organisation: 'bank-a', commitment: bytes(32, 60), commitmentBinding: { certificate: bytes(650, 61), signature: bytes(70, 62) }, share: bytes(4000, 63) };
+const thresholdCeremony: ThresholdCeremony = {
+  step: 'key',
+  parties: [keyShareEntry, { ...keyShareEntry, organisation: 'bank-b', commitmentBinding: null }],
+  paramsFingerprint: bytes(32, 64),
+  publicKeySha256: bytes(32, 65),
+};
+const decryptionShares: DecryptionShares = {
+  purpose: 'update',
+  parties: [
+    { organisation: 'bank-a', shares: [bytes(3000, 66), bytes(3000, 67)] },
+    { organisation: 'bank-b', shares: [bytes(3000, 70), bytes(3000, 71)] },
+  ],
+};
 
 const participantMessages: ParticipantMessage[] = [
   { jobId: 'job-0001', round: 0xffffffff, nonce: bytes(16, 40), body: 'hello', hello },
@@ -188,6 +205,8 @@ const participantMessages: ParticipantMessage[] = [
   { jobId: 'job-7f3a', round: 7, nonce: bytes(16, 57), body: 'relay', relay: peerEnvelope },
   { jobId: 'job-7f3a', round: 8, nonce: bytes(16, 58), body: 'decryptRequest', decryptRequest },
   { jobId: 'job-7f3a', round: 9, nonce: bytes(16, 59), body: 'stepDone', stepDone },
+  { jobId: 'job-7f3a', round: 11, nonce: bytes(16, 68), body: 'thresholdCeremony', thresholdCeremony },
+  { jobId: 'job-7f3a', round: 10, nonce: bytes(16, 69), body: 'decryptionShares', decryptionShares },
 ];
 const coordinatorMessages: CoordinatorMessage[] = [
   { jobId: 'job-7f3a', round: 1, body: 'welcome', welcome },
@@ -203,6 +222,8 @@ const coordinatorMessages: CoordinatorMessage[] = [
   { jobId: 'job-7f3a', round: 11, body: 'decryptReply', decryptReply },
   { jobId: 'job-7f3a', round: 12, body: 'verticalSetup', verticalSetup },
   { jobId: 'job-7f3a', round: 13, body: 'stepRequest', stepRequest },
+  { jobId: 'job-7f3a', round: 15, body: 'thresholdCeremony', thresholdCeremony },
+  { jobId: 'job-7f3a', round: 16, body: 'decryptionShares', decryptionShares },
 ];
 const participantFrames: ParticipantFrame[] = [
   { frame: 'message', message: participantMessages[4]! },
@@ -257,6 +278,10 @@ const samples: Record<string, object[]> = {
   DecryptReply: [decryptReply],
   VerticalSetup: [verticalSetup],
   StepRequest: [stepRequest],
+  ThresholdCeremony: [thresholdCeremony],
+  KeyShareEntry: [keyShareEntry],
+  DecryptionShares: [decryptionShares],
+  PartyDecryptionShares: [decryptionShares.parties[0]!],
   // ledger.proto
   BlobRef: [{ name: 'update', sha256: new Uint8Array(32).fill(7), size: 117_000 }],
   LedgerEntry: [

@@ -14,7 +14,7 @@ export const horizontal: ParticipantKind<'horizontal'> = {
     return offer.accept(job.accepted(node.dataDescription(offer.jobId, features)));
   },
   async restore(node, stored, spec) {
-    if (spec.encryption.scheme === 'ckks' && !stored.keys?.secretKey) {
+    if (spec.encryption.scheme !== 'plaintext' && !stored.keys?.secretKey) {
       node.log.warn({ job: stored.id }, 'a job was interrupted before its keys arrived; it cannot be rejoined');
       node.store.end(stored.id, 'abandoned');
       return;

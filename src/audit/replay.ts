@@ -11,7 +11,8 @@
  * What the coordinator derived from opened aggregates is derived again and compared with what it recorded: the
  * preprocessing and federated statistics from the moments, the bins, WOE and IV from the histograms, the evaluation
  * and the opened PD cells it publishes from the PD histogram (whose sum must be of the published model: its round
- * starts from it), and the scorecard files from the published weights and bins.
+ * starts from it), and the scorecard files from the published weights and bins. Under a collective key the key
+ * ceremony and every collective decryption are checked too (./replay-threshold.ts).
  */
 import type { readLedger } from '../ledger/read.js';
 import { hex, sha256Hex } from '../bytes.js';
@@ -31,6 +32,7 @@ import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
 import { horizontalScorecard } from '../model/scorecard.js';
 import { errorMessage } from '../errors.js';
 import type { ReplayJob, ReplayRound } from './replay-job.js';
+import { ThresholdReplay } from './replay-threshold.js';
 
 export interface ReplayReport {
   ok: boolean;
@@ -53,6 +55,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
   const fail = (seq: number, message: string) => job.failures.push(`entry ${seq}: ${message}`);
   let codec: VectorCodec | undefined;
   let engine: CkksEngine | undefined;
+  let threshold: ThresholdReplay | undefined;
   const rows: Record<string, number> = {};
   let updates = new Map<string, BlobRef>();
   let global: Float32Array | undefined;
@@ -93,6 +96,12 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
       const b = body as Record<string, any>;
       const blobs = entry.blobs as BlobRef[];
       const named = (name: string) => blobs.find((r) => r.name === name);
+      await threshold?.entry(
+        entry.kind,
+        b,
+        async (name) => (named(name) ? blob(named(name)!) : undefined),
+        (message) => fail(seq, message),
+      );
       switch (entry.kind) {
         case 'job_submitted': {
           job.name = b.name;
@@ -107,9 +116,11 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
             cutoff: b.evaluation?.decline_cutoff ?? 0.2,
           };
           const enc = b.encryption;
-          if (enc.scheme === 'ckks') {
-            engine = await CkksEngine.create({ polyModulusDegree: enc.poly_modulus_degree, coeffModulusBits: enc.coeff_modulus_bits, scaleBits: enc.scale_bits });
+          if (enc.scheme === 'ckks' || enc.scheme === 'ckks-threshold') {
+            const params = { polyModulusDegree: enc.poly_modulus_degree, coeffModulusBits: enc.coeff_modulus_bits, scaleBits: enc.scale_bits };
+            engine = await CkksEngine.create(params);
             codec = VectorCodec.ckks(new HorizontalVectors(engine));
+            if (enc.scheme === 'ckks-threshold') threshold = await ThresholdReplay.start(jobId, b.participants, params);
           } else {
             codec = VectorCodec.plaintext();
           }
@@ -312,6 +323,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
     if (job.state === 'succeeded' && job.publishedModel === null) job.failures.push('the job ended as succeeded but no model_published entry exists');
   } finally {
     engine?.dispose();
+    threshold?.dispose();
   }
   return job;
 }

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { DatasetSpec } from '../data/schema.js';
 import { ModelSpec } from './model-spec.js';
-import { DEFAULT_CKKS_PARAMS } from '../he/params.js';
+import { DEFAULT_CKKS_PARAMS, THRESHOLD_CKKS_PARAMS } from '../he/params.js';
 
 const address = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'an address is host:port, e.g. 127.0.0.1:7700 (port 0 picks a free one)');
 const orgName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'an organisation name is lower-case letters, digits and dashes, e.g. `tax-bureau`');
@@ -106,14 +106,37 @@ export const ParticipantConfig = z
   });
 export type ParticipantConfig = z.infer<typeof ParticipantConfig>;
 
+/**
+ * A horizontal job's encryption. Parameters default by scheme: `ckks` (one key, held by the lead and sealed to the
+ * others) DEFAULT_CKKS_PARAMS; `ckks-threshold` (every participant holds a share of the key, no one the key)
+ * THRESHOLD_CKKS_PARAMS, whose scale 2^80 leaves room for the decryption's noise flooding (docs/threshold-ckks.md).
+ */
 export const EncryptionSpec = z
   .object({
-    scheme: z.enum(['ckks', 'plaintext']).default('ckks'),
-    poly_modulus_degree: z.number().int().default(DEFAULT_CKKS_PARAMS.polyModulusDegree),
-    coeff_modulus_bits: z.array(z.number().int().min(20).max(60)).default(DEFAULT_CKKS_PARAMS.coeffModulusBits),
-    scale_bits: z.number().int().min(20).max(59).default(DEFAULT_CKKS_PARAMS.scaleBits),
+    scheme: z.enum(['ckks', 'ckks-threshold', 'plaintext']).default('ckks'),
+    poly_modulus_degree: z.number().int().optional(),
+    coeff_modulus_bits: z.array(z.number().int().min(20).max(60)).optional(),
+    scale_bits: z.number().int().min(20).max(100).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((e, ctx) => {
+    if (e.scheme !== 'ckks-threshold' && e.scale_bits !== undefined && e.scale_bits > 59) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scale_bits'],
+        message: `scale_bits ${e.scale_bits} is above 59, which only scheme ckks-threshold uses (its flooded decryption needs the room); use at most 59`,
+      });
+    }
+  })
+  .transform((e) => {
+    const d = e.scheme === 'ckks-threshold' ? THRESHOLD_CKKS_PARAMS : DEFAULT_CKKS_PARAMS;
+    return {
+      scheme: e.scheme,
+      poly_modulus_degree: e.poly_modulus_degree ?? d.polyModulusDegree,
+      coeff_modulus_bits: e.coeff_modulus_bits ?? d.coeffModulusBits,
+      scale_bits: e.scale_bits ?? d.scaleBits,
+    };
+  });
 
 export const TrainingSpec = z
   .object({
@@ -302,6 +325,13 @@ export const HorizontalJobSpec = z
     const min = job.training.min_participants;
     if (min !== undefined && min > job.participants.length)
       ctx.addIssue({ code: 'custom', path: ['training', 'min_participants'], message: `is ${min} but only ${job.participants.length} participants are named` });
+    if (min !== undefined && min < job.participants.length && job.encryption.scheme === 'ckks-threshold') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['training', 'min_participants'],
+        message: `is ${min}, but under encryption.scheme ckks-threshold every sum opens only with every participant's key share, so every participant must contribute to every round: remove min_participants (or use scheme ckks)`,
+      });
+    }
     if (job.scorecard && !job.binning) {
       ctx.addIssue({ code: 'custom', path: ['scorecard'], message: 'a scorecard gives points per bin: add a `binning:` section (with woe_transform: true, the default)' });
     } else if (job.scorecard && !job.binning?.woe_transform) {

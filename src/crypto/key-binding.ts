@@ -1,6 +1,6 @@
 /**
  * Keys bound to identities. Every key a party hands to another through the coordinator (a per-job X25519 box key,
- * the lead's CKKS public key) travels with the owner's certificate and the owner's signature, made with its
+ * the lead's CKKS public key, a participant's commitment to its share of a collective key) travels with the owner's certificate and the owner's signature, made with its
  * certificate key, over a statement naming what the key is for, the job, the digest of the job's spec (which
  * names every party and its role), the owner and the key. The receiver checks the certificate against the
  * federation CA (and its revocation list) and the signature before it first uses the key, so a coordinator that
@@ -21,7 +21,7 @@ export interface KeyBinding {
 }
 
 /** What a bound key is for: part of the statement, so a signature for one purpose never serves another. */
-export type BindingPurpose = 'box-key' | 'ckks-public-key';
+export type BindingPurpose = 'box-key' | 'ckks-public-key' | 'ckks-key-share';
 
 /** The statement an owner signs for one key of one job. */
 export interface BindingStatement {
@@ -96,7 +96,7 @@ export function verifyBinding(
   binding: KeyBinding | null | undefined,
   statement: BindingStatement,
   trust: BindingTrust,
-  what = `${statement.organisation}'s ${statement.purpose === 'box-key' ? 'per-job box key' : 'CKKS public key'}`,
+  what = `${statement.organisation}'s ${{ 'box-key': 'per-job box key', 'ckks-public-key': 'CKKS public key', 'ckks-key-share': 'commitment to its CKKS key share' }[statement.purpose]}`,
 ): void {
   const fail = (check: string) =>
     new FedcreditError(

@@ -39,7 +39,7 @@ export function purposeDecision(asked: SumPurpose, got: SumPurpose): 'take' | 's
 }
 
 /** The protocol error of a `foreign` message (see purposeDecision). */
-export function foreignPurpose(asked: SumPurpose, got: SumPurpose, what: 'contribution' | 'decryption report'): FedcreditError {
+export function foreignPurpose(asked: SumPurpose, got: SumPurpose, what: 'contribution' | 'decryption report' | 'decryption shares'): FedcreditError {
   return new FedcreditError(ErrorCode.PROTOCOL, `sent a ${got} ${what} where the ${asked} sum was asked for`, 'run the same fedcredit version on every participant');
 }
 

@@ -25,6 +25,8 @@ export class VectorCodec {
   private constructor(
     readonly scheme: VectorScheme,
     private readonly vectors: HorizontalVectors | undefined,
+    /** How contributions are encrypted: 'seeded' symmetric (one key), 'canonical' public-key (a collective key). */
+    private readonly contributionForm: CiphertextForm = 'seeded',
   ) {}
 
   static plaintext(): VectorCodec {
@@ -33,6 +35,11 @@ export class VectorCodec {
 
   static ckks(vectors: HorizontalVectors): VectorCodec {
     return new VectorCodec('ckks', vectors);
+  }
+
+  /** CKKS under a collective (threshold) key: contributions are public-key encryptions; no party can decrypt alone. */
+  static ckksCollective(vectors: HorizontalVectors): VectorCodec {
+    return new VectorCodec('ckks', vectors, 'canonical');
   }
 
   get fingerprint(): Uint8Array {
@@ -46,9 +53,15 @@ export class VectorCodec {
   encode(values: Float64Array, keys?: Keys): EncryptedVector {
     let blocks: Uint8Array[];
     if (this.vectors) {
-      // Contributions are seeded symmetric encryptions (half the bytes, and checkable at the coordinator).
-      if (!keys?.secretKey) throw new Error("CKKS contributions are encrypted with the job's secret key");
-      blocks = this.vectors.encryptVector(values, keys.publicKey, keys.secretKey);
+      // Contributions are seeded symmetric encryptions (half the bytes, and checkable at the coordinator), or under a
+      // collective key, whose secret no one holds, public-key encryptions.
+      if (this.contributionForm === 'canonical') {
+        if (!keys) throw new Error('CKKS contributions under a collective key need the collective public key');
+        blocks = this.vectors.encryptVector(values, keys.publicKey);
+      } else {
+        if (!keys?.secretKey) throw new Error("CKKS contributions are encrypted with the job's secret key");
+        blocks = this.vectors.encryptVector(values, keys.publicKey, keys.secretKey);
+      }
     } else {
       blocks = [];
       for (let start = 0; start < Math.max(1, values.length); start += PLAINTEXT_BLOCK) {
@@ -64,7 +77,7 @@ export class VectorCodec {
    * and (CKKS) that each block deserialises under the job's parameters in the expected form (`seeded` for a
    * participant's contribution, `canonical` for the coordinator's aggregate); (plaintext) that every value is finite.
    */
-  check(vector: EncryptedVector, expectedLength: number, who: string, form: CiphertextForm = 'seeded'): void {
+  check(vector: EncryptedVector, expectedLength: number, who: string, form: CiphertextForm = this.contributionForm): void {
     this.checkShape(vector, expectedLength, who);
     vector.blocks.forEach((block, i) => {
       if (this.vectors) this.vectors.checkCiphertext(block, form);
@@ -120,7 +133,7 @@ export class VectorCodec {
    */
   startSum(expectedLength: number): SumIntake {
     const taken = new Map<string, EncryptedVector>();
-    const running = this.vectors?.runningSum(blockCount(expectedLength, this.blockValues));
+    const running = this.vectors?.runningSum(blockCount(expectedLength, this.blockValues), this.contributionForm);
     return {
       add: (vector, who) => {
         this.checkShape(vector, expectedLength, who);

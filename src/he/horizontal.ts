@@ -122,11 +122,12 @@ export class HorizontalVectors {
 
   /**
    * A homomorphic sum that takes contributions as they arrive (the coordinator's side of a secure sum): `add` loads
-   * each block once, checks it as checkCiphertext 'seeded' does and, since everything is added at the top level,
+   * each block once, checks it as checkCiphertext in `form` does ('seeded'; 'canonical' for public-key encryptions
+   * under a collective key) and, since everything is added at the top level,
    * that it is at level 0, then adds it. Adding ciphertexts is exact modular arithmetic, so `result` is the same
    * bytes as sumVectors of the same vectors in any order. The running sum lives on the WASM heap until dispose().
    */
-  runningSum(blockCount: number): RunningSum {
+  runningSum(blockCount: number, form: CiphertextForm = 'seeded'): RunningSum {
     const { evaluator } = this.engine.tools();
     const fresh: CiphertextExpectation = { scale: this.engine.scale, level: 0, what: 'a fresh CKKS encryption' };
     const acc: (CipherText | undefined)[] = Array.from({ length: blockCount }, () => undefined);
@@ -159,7 +160,8 @@ export class HorizontalVectors {
           for (const bytes of blocks) {
             const cipher = this.engine.loadCiphertext(bytes, fresh);
             try {
-              this.requireSeeded(cipher, bytes);
+              if (form === 'seeded') this.requireSeeded(cipher, bytes);
+              else this.requireCanonical(cipher, bytes);
               const sum = acc[added];
               if (sum) evaluator.add(sum, cipher, sum);
               else acc[added] = cipher.clone();

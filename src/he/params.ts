@@ -26,6 +26,15 @@ export const DEFAULT_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffM
  */
 export const VERTICAL_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffModulusBits: [60, 50, 40, 60], scaleBits: 40 };
 
+/**
+ * Parameters for horizontal jobs under a threshold key (encryption.scheme ckks-threshold): N = 8192 with a 218-bit
+ * chain {60, 60, 40, 58} (the 128-bit bound at N = 8192), scale 2^80. Fresh ciphertexts live at level 0 on 160
+ * bits: 80 bits for the fraction, which the noise flooding of collective decryption eats into (about 2^−16 absolute
+ * error per slot with 3 parties, docs/threshold-ckks.md), and 79 bits above the scale for sums such as the moments'
+ * squares. Nothing is rescaled.
+ */
+export const THRESHOLD_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffModulusBits: [60, 60, 40, 58], scaleBits: 80 };
+
 export function paramsFingerprint(params: CkksParams): Uint8Array {
   const canonical = `ckks;N=${params.polyModulusDegree};q=${params.coeffModulusBits.join(',')};scale=${params.scaleBits}`;
   return sha256(canonical);

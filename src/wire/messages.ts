@@ -155,6 +155,8 @@ export type ParticipantBody = {
   relay: PeerEnvelope;
   decryptRequest: DecryptRequest;
   stepDone: StepDone;
+  thresholdCeremony: ThresholdCeremony;
+  decryptionShares: DecryptionShares;
 };
 
 export type ParticipantMessage = { jobId: string; round: number; nonce: Uint8Array } & OneOf<'body', ParticipantBody>;
@@ -197,6 +199,28 @@ export interface KeyDelivery {
   publicKeyBinding: KeyBinding | null;
 }
 
+/** The threshold CKKS key ceremony, both directions (proto: ThresholdCeremony). */
+export interface ThresholdCeremony {
+  step: 'commit' | 'reveal' | 'key';
+  parties: KeyShareEntry[];
+  paramsFingerprint: Uint8Array;
+  publicKeySha256: Uint8Array;
+}
+
+export interface KeyShareEntry {
+  organisation: string;
+  commitment: Uint8Array;
+  /** Null only from a node running --insecure. */
+  commitmentBinding: KeyBinding | null;
+  share: Uint8Array;
+}
+
+/** Collective decryption of an aggregate: one flooded share per block, per contributor. */
+export interface DecryptionShares {
+  purpose: SumPurpose;
+  parties: { organisation: string; shares: Uint8Array[] }[];
+}
+
 export interface ContributionRequest {
   purpose: SumPurpose;
   globalWeights: Uint8Array;
@@ -236,6 +260,8 @@ export type CoordinatorBody = {
   decryptReply: DecryptReply;
   verticalSetup: VerticalSetup;
   stepRequest: StepRequest;
+  thresholdCeremony: ThresholdCeremony;
+  decryptionShares: DecryptionShares;
 };
 
 export type CoordinatorMessage = { jobId: string; round: number } & OneOf<'body', CoordinatorBody>;

@@ -1,0 +1,109 @@
+/**
+ * The replay of what a horizontal job under a collective key (encryption.scheme ckks-threshold) adds to its record:
+ * the key ceremony (every revealed share matches the commitment its party made, and the shares add up to the
+ * recorded collective public key), the one-share rule (a party gives decryption shares for a sum's aggregate once)
+ * and every opened aggregate (the recorded values are exactly what the recorded decryption shares open the recorded
+ * aggregate to). Needs no secret: the auditor holds none, like the coordinator.
+ */
+import { hex, sha256Hex } from '../bytes.js';
+import { collectivePublicKey, collectiveTranscript } from '../he/key-ceremony.js';
+import { paramsFingerprint, type CkksParams } from '../he/params.js';
+import { ThresholdVectors, sumLabel } from '../he/threshold-vectors.js';
+import { ThresholdContext } from '../he/threshold/context.js';
+import { shareCommitment } from '../he/threshold/commitment.js';
+import { float64Bytes } from '../fl/vector-codec.js';
+import { decodeMessage } from '../wire/proto.js';
+import type { EncryptedVector } from '../wire/messages.js';
+
+export class ThresholdReplay {
+  private readonly commitments = new Map<string, Uint8Array>();
+  private readonly shares = new Map<string, Uint8Array>();
+  /** The current sum: its round, purpose, aggregate and the decryption shares given for it. */
+  private sum?: { round: number; purpose: string; aggregate: EncryptedVector; given: { organisation: string; shares: Uint8Array[] }[] };
+  /** Labels of the sums each party gave shares for (the one-share rule). */
+  private readonly given = new Set<string>();
+  private readonly vectors: ThresholdVectors;
+  private readonly transcript: Uint8Array;
+
+  private constructor(
+    private readonly jobId: string,
+    private readonly context: ThresholdContext,
+    parties: string[],
+    private readonly fingerprint: Uint8Array,
+  ) {
+    this.vectors = new ThresholdVectors(context, parties.length);
+    this.transcript = collectiveTranscript(jobId, parties, fingerprint);
+  }
+
+  static async start(jobId: string, parties: string[], params: CkksParams): Promise<ThresholdReplay> {
+    return new ThresholdReplay(jobId, await ThresholdContext.create(params), parties, paramsFingerprint(params));
+  }
+
+  /** Check one entry of the job; `fail` takes what does not follow from the record. */
+  async entry(kind: string, b: Record<string, any>, blob: (name: string) => Promise<Uint8Array | undefined>, fail: (message: string) => void): Promise<void> {
+    switch (kind) {
+      case 'key_share_committed':
+        this.commitments.set(b.participant, Buffer.from(b.commitment, 'hex'));
+        return;
+      case 'key_share_revealed': {
+        const share = await blob('share');
+        const commitment = this.commitments.get(b.participant);
+        if (!share || !commitment || !Buffer.from(shareCommitment(this.transcript, b.participant, share)).equals(Buffer.from(commitment))) {
+          fail(`the key share recorded for ${b.participant} does not match the commitment it made`);
+          return;
+        }
+        this.shares.set(b.participant, share);
+        return;
+      }
+      case 'collective_key_ready': {
+        if (b.params_fingerprint !== hex(this.fingerprint)) fail('the collective key was made under other CKKS parameters than the job names');
+        try {
+          const parties = (b.parties as string[]).map((organisation) => ({
+            organisation,
+            commitment: this.commitments.get(organisation) ?? new Uint8Array(32),
+            share: this.shares.get(organisation) ?? new Uint8Array(),
+          }));
+          if (sha256Hex(collectivePublicKey(this.context, this.transcript, parties)) !== b.public_key_sha256) fail('the recorded collective public key is not the sum of the recorded key shares');
+        } catch (err) {
+          fail(`the collective public key does not follow from the recorded key shares (${(err as Error).message})`);
+        }
+        return;
+      }
+      case 'aggregate_produced': {
+        const bytes = await blob('aggregate');
+        this.sum = bytes ? { round: b.round, purpose: b.purpose, aggregate: decodeMessage<EncryptedVector>('EncryptedVector', bytes), given: [] } : undefined;
+        return;
+      }
+      case 'decryption_shares': {
+        const bytes = await blob('shares');
+        const sum = this.sum;
+        if (!bytes || !sum || sum.round !== b.round || sum.purpose !== b.purpose) {
+          fail(`round ${b.round}: decryption shares from ${b.participant} for no recorded aggregate`);
+          return;
+        }
+        const label = `${b.participant}|${sumLabel(this.jobId, sum.round, sum.purpose, sum.aggregate.blockSha256)}`;
+        if (this.given.has(label)) fail(`round ${b.round}: ${b.participant} gave decryption shares for one aggregate twice`);
+        this.given.add(label);
+        sum.given.push(decodeMessage<{ organisation: string; shares: Uint8Array[] }>('PartyDecryptionShares', bytes));
+        return;
+      }
+      case 'aggregate_opened': {
+        const sum = this.sum;
+        const values = await blob('values');
+        if (!sum || !values) return;
+        try {
+          const opened = this.vectors.combine(sum.aggregate.blocks, sum.aggregate.length, sumLabel(this.jobId, sum.round, sum.purpose, sum.aggregate.blockSha256), sum.given);
+          if (sha256Hex(float64Bytes(opened)) !== sha256Hex(values)) fail(`round ${sum.round}: the recorded ${sum.purpose} values are not what the recorded decryption shares open the aggregate to`);
+        } catch (err) {
+          fail(`round ${sum.round}: the recorded decryption shares do not open the ${sum.purpose} aggregate (${(err as Error).message})`);
+        }
+        this.sum = undefined;
+        return;
+      }
+    }
+  }
+
+  dispose(): void {
+    this.context.dispose();
+  }
+}
