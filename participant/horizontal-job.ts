@@ -6,6 +6,7 @@
  */
 import type { HorizontalJobSpec } from '../src/config/schemas.js';
 import type { RowStore } from '../src/data/row-store.js';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { StoredSplit } from '../src/data/split.js';
 import { applyAggregate } from '../src/fl/fedavg.js';
 import { globalWeightsOf, openedReport } from '../src/fl/secure-sum-round.js';
@@ -81,6 +82,15 @@ export class HorizontalJob {
       }
       case 'contributionRequest': {
         const req = m.contributionRequest;
+        // A coordinator asking for rounds the job does not have would get a contribution (and its aggregate) per round asked.
+        const rounds = job.spec.training.rounds;
+        if ((req.purpose === 'update' && (m.round < 1 || m.round > rounds)) || (req.purpose === 'evaluation' && m.round !== rounds + 1)) {
+          throw new FedcreditError(
+            ErrorCode.PROTOCOL,
+            `the coordinator asked for an ${req.purpose} contribution in round ${m.round}; the job trains in rounds 1 to ${rounds} and evaluates in round ${rounds + 1}`,
+            'the coordinator deviates from the protocol; tell the federation operator',
+          );
+        }
         let values: Float64Array;
         if (req.purpose === 'moments') {
           values = await job.localMoments();

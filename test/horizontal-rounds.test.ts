@@ -1,0 +1,54 @@
+/**
+ * A participant takes part only in the rounds its job has: a coordinator that asks for an update outside rounds
+ * 1..training.rounds, or for the evaluation in another round than rounds + 1, is refused, naming the rounds, before
+ * the participant computes anything (each extra round would hand out another contribution and another aggregate).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { HorizontalJob } from '../participant/horizontal-job.js';
+import { HorizontalJobSpec } from '../src/config/schemas.js';
+import { ingestSource } from '../src/data/source.js';
+import { loadTf } from '../src/model/tf.js';
+import type { CoordinatorMessage, SumPurpose } from '../src/wire/messages.js';
+import { horizontalJob, uciHomoSpec } from './helpers/federation.js';
+import { writeUciSlices } from './helpers/memory-horizontal.js';
+
+const NAMES = ['bank-a', 'bank-b', 'bank-c'];
+
+describe('a horizontal participant asked for rounds its job does not have', () => {
+  let dir: string | undefined;
+  let job: HorizontalJob | undefined;
+
+  beforeAll(async () => {
+    const slices = await writeUciSlices(NAMES, 300);
+    dir = slices.dir;
+    const data = uciHomoSpec(slices.files[0]!);
+    const rows = await ingestSource(data, { baseDir: dir, columns: data.features.map((f) => f.name), dir: join(dir, 'rows'), scatter: true });
+    const spec = HorizontalJobSpec.parse(horizontalJob({ participants: NAMES, training: { rounds: 3 }, encryption: { scheme: 'plaintext' } }));
+    const { tf } = await loadTf();
+    job = await HorizontalJob.open('job-rounds', spec, rows.features, { organisation: 'bank-a', rows, tf, log: pino({ level: 'silent' }), saveKeys: () => undefined });
+  });
+  afterAll(async () => {
+    job?.dispose();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const ask = (purpose: SumPurpose, round: number): CoordinatorMessage => ({
+    jobId: 'job-rounds',
+    round,
+    body: 'contributionRequest',
+    contributionRequest: { purpose, globalWeights: new Uint8Array(), globalWeightsSha256: new Uint8Array(), preprocessing: null, deadlineUnixMs: Date.now() + 60_000 },
+  });
+
+  it('refuses an update before round 1 or after the last round, and an evaluation in any round but rounds + 1', async () => {
+    const refusal = /FC_PROTOCOL|the job trains in rounds 1 to 3 and evaluates in round 4/;
+    await expect(job!.handle(ask('update', 4))).rejects.toThrow(/asked for an update contribution in round 4; the job trains in rounds 1 to 3 and evaluates in round 4/);
+    await expect(job!.handle(ask('update', 0))).rejects.toThrow(refusal);
+    await expect(job!.handle(ask('evaluation', 2))).rejects.toThrow(/asked for an evaluation contribution in round 2/);
+    // Within the rounds the request goes on to the global model's check (here: empty weights with no digest), not this rule.
+    await expect(job!.handle(ask('update', 3))).rejects.toThrow(/round 3: global weights do not match their digest/);
+    await expect(job!.handle(ask('evaluation', 4))).rejects.toThrow(/round 4: global weights do not match their digest/);
+  });
+});
