@@ -11,11 +11,8 @@ import type { LoadedDataset } from '../src/data/csv.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { prepareIds, type IdFormat } from '../src/psi/ids.js';
-import { GuestPsi, NOT_HELD } from '../src/psi/stream.js';
-import { GuestScoringPsi, HostScoringSet, scoringSalt, withPositions } from '../src/psi/scoring.js';
-
-/** Positions per alignment chunk: a megabyte, as every PSI stream's chunks. */
-const CHUNK_POSITIONS = 262_144;
+import { scoringSalt } from '../src/psi/scoring.js';
+import { guestScoringAlign, hostScoringAlign } from '../src/vertical/lr/align.js';
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
 import { layoutBinCount, layoutBinIndex, type BinLayout } from '../src/credit/bin-layout.js';
@@ -26,6 +23,7 @@ import type { StepRequest } from '../src/wire/messages.js';
 import { BATCH_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
 import type { ScoringQuota } from './scoring-quota.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
+import { JobFolder } from './job-store.js';
 import type { JobBinding, KeyBinding } from '../src/crypto/key-binding.js';
 import type { BoxKeyPair } from '../src/crypto/sealed-box.js';
 
@@ -109,6 +107,8 @@ export class ScoringParty implements StepHandler {
   }
   /** The model job's id format: the ids are aligned as they were in training. */
   private readonly idFormat: IdFormat;
+  /** The job's folder on this node: the guest's prepared ids for the PSI. */
+  private readonly folder: JobFolder;
 
   constructor(
     readonly id: string,
@@ -121,7 +121,8 @@ export class ScoringParty implements StepHandler {
     private readonly modelDir: string,
     requestsDir: string,
   ) {
-    this.channel = new PartyChannel(id, org, spec.guest, io, log, jobDir, spec.step_timeout_s * 1000, this);
+    this.channel = new PartyChannel(id, org, spec.guest, io, log, spec.step_timeout_s * 1000, this);
+    this.folder = new JobFolder(jobDir);
     const partFile = join(modelDir, 'model-part.json');
     if (!existsSync(partFile)) {
       throw new FedcreditError(ErrorCode.NOT_FOUND, `${org} holds no model part of job ${spec.model_job}`, 'score with a vertical-lr job this participant took part in and that succeeded');
@@ -250,48 +251,19 @@ export class ScoringParty implements StepHandler {
       // Every request against the model aligns with the same salt and per-model keys, so that a host's ids are
       // blinded once, not at every request (src/psi/scoring.ts).
       const salt = scoringSalt(this.spec.model_job);
+      const port = this.channel.port(step, req.attempt);
+      const log = this.log.child({ job: this.id, modelJob: this.spec.model_job });
+      const psi = { modelFolder: this.modelDir, salt, format: this.idFormat, log };
       if (this.channel.role === 'host') {
-        const set = await HostScoringSet.open(this.modelDir, this.data.ids, this.idFormat, salt, () => this.channel.requireCurrent(step, req.attempt));
-        if (set.meta.count === 0)
-          throw new FedcreditError(
-            ErrorCode.DATA_SCHEMA,
-            `${this.org} has no valid ids to align (id_format ${this.idFormat})`,
-            `check the data's id column and the model job's alignment.id_format (${this.idFormat})`,
-          );
-        if (set.built) this.log.info({ job: this.id, modelJob: this.spec.model_job, ids: set.meta.count }, 'every id blinded for scoring against this model; kept for its later requests');
-        const link = this.channel.psiLink(this.channel.guest, step, req.attempt);
-        const psi = await set.answer(this.quota ? this.quota.capGuestIds(link) : link);
-        const pieces: Int32Array[] = [];
-        await psi.receiveAlignment(this.channel.psiLink(this.channel.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
-        this.aligned = Int32Array.from(pieces.flatMap((p) => Array.from(p)));
-        return { held: this.aligned.filter((r) => r >= 0).length, blinded_all_ids: set.built };
+        const quota = this.quota;
+        const aligned = await hostScoringAlign(port, { ...psi, ids: this.data.ids, guestLink: quota ? (link) => quota.capGuestIds(link) : undefined });
+        this.aligned = aligned.rows;
+        return { held: this.aligned.filter((r) => r >= 0).length, blinded_all_ids: aligned.built };
       }
-      // The guest's queries: the row of each is its place in the request.
-      const ids = await this.channel.prepareIds(() => withPositions(this.queries.ids), this.idFormat, step, req.attempt);
-      const psi = await GuestScoringPsi.run(
-        this.modelDir,
-        salt,
-        ids,
-        this.channel.hosts.map((h) => ({ organisation: h, link: this.channel.psiLink(h, step, req.attempt) })),
-      );
-      if (psi.fetched.some(Boolean))
-        this.log.info({ job: this.id, hosts: this.channel.hosts.filter((_, h) => psi.fetched[h]) }, "a host's blinded ids fetched and blinded again for this model; kept for its later requests");
-      const n = this.queries.ids.length;
-      this.coverage = this.channel.hosts.map((host) => ({ host, match: new Int32Array(n).fill(-1) }));
-      try {
-        for (const m of psi.matches()) this.coverage.forEach((c, h) => (c.match[m.row] = m.positions[h]!));
-      } finally {
-        psi.remove();
-      }
-      for (const c of this.coverage) {
-        const positions = Uint32Array.from(c.match, (p) => (p < 0 ? NOT_HELD : p));
-        const pieces = Array.from(
-          { length: Math.ceil(n / CHUNK_POSITIONS) },
-          (_, i) => new Uint8Array(positions.buffer, i * CHUNK_POSITIONS * 4, Math.min(CHUNK_POSITIONS, n - i * CHUNK_POSITIONS) * 4),
-        );
-        await GuestPsi.sendAlignment(this.channel.psiLink(c.host, step, req.attempt), [n], pieces);
-      }
-      return { requested: this.requested, host_sets_fetched: this.channel.hosts.filter((_, h) => psi.fetched[h]) };
+      const aligned = await guestScoringAlign(port, this.folder, { ...psi, queries: this.queries.ids });
+      this.coverage = aligned.coverage;
+      const fetched = aligned.fetched;
+      return { requested: this.requested, host_sets_fetched: this.channel.hosts.filter((_, h) => fetched[h]) };
     }
     if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
     if (this.channel.role === 'host') {

@@ -4,6 +4,7 @@
  * (participant/vertical-channel.ts); the in-memory twin (memory-port.ts) connects parties in one process. A step
  * never sees which.
  */
+import type { PsiLink } from '../../psi/stream.js';
 import type { PayloadKind, PayloadOf } from './payloads.js';
 
 export interface PeerPort {
@@ -20,6 +21,8 @@ export interface PeerPort {
   sendScoreShare(scores: Float64Array, purpose: string): Promise<void>;
   /** The guest's sum of the hosts' shares of `rows` scores (no single host's scores are visible). */
   receiveScoreSum(rows: number): Promise<Float64Array>;
+  /** This party's PSI streams with `peer` in this attempt of the step (src/psi/stream.ts numbers their chunks). */
+  psiLink(peer: string): PsiLink;
   /** Throws once a newer attempt of the step has begun (or the job ended): long work calls it as it goes. */
   checkpoint(): void;
   /** Whether this attempt is still the one to run (checkpoint without the throw). */
