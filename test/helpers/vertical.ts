@@ -17,6 +17,7 @@ import type { BinnedStatistics } from '../../src/vertical/lr/binning.js';
 import { PsiKey } from '../../src/psi/ecdh.js';
 import { guestAlign, hostAlign, type AlignInputs } from '../../src/vertical/lr/align.js';
 import { MemoryAlignStore, MemoryFederation } from '../../src/vertical/lr/memory-port.js';
+import { runTraining, trainingPlan } from '../../src/vertical/lr/schedule.js';
 import type { Opener } from '../../src/vertical/lr/opener.js';
 import { LrParty, type KeptBinning, type LrKeeper, type ModelReport } from '../../src/vertical/lr/party.js';
 import { UCI } from './federation.js';
@@ -223,14 +224,10 @@ export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: Memor
     for (const [org, party] of lr) party.setAlignment(alignments.get(org)!);
     const alignment = alignments.get(spec.guest)!;
     if (spec.binning) await run('bin');
-    const batches = Math.ceil(alignment.train.length / spec.training.batch_size);
-    let best = 0;
-    for (let epoch = 1; epoch <= spec.training.epochs; epoch++) {
-      for (let b = 0; b < batches; b++) await run('batch', epoch, b);
-      const v = await run('validate', epoch);
-      best = Number(v.best_epoch);
-      if (v.stop === true) break;
-    }
+    const { best } = await runTraining(trainingPlan(spec.training, alignment.train.length), {
+      batch: async (epoch, b) => void (await run('batch', epoch, b)),
+      validate: (epoch) => run('validate', epoch),
+    });
     await run('finalize', 0, 0, { epoch: best });
     if (spec.scorecard) await run('scorecard');
     const evaluation = await run('evaluate');
