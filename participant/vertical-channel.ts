@@ -7,13 +7,13 @@ import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { generateBoxKeyPair, open, seal, sharedSecret, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { signBinding, verifyBinding, type JobBinding, type KeyBinding } from '../src/crypto/key-binding.js';
-import { float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
+import { toFloat64 } from '../src/fl/vector-codec.js';
 import { PsiKey } from '../src/psi/ecdh.js';
 import type { PsiLink } from '../src/psi/stream.js';
 import { maskedShare, openShares, type MaskPeer } from '../src/vertical/secure-sum.js';
 import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { Superseded, type PeerPort } from '../src/vertical/lr/port.js';
-import { decodePayload, encodePayload } from '../src/vertical/lr/payloads.js';
+import { decodePayload, encodePayload, type ShareKind } from '../src/vertical/lr/payloads.js';
 
 /** How a vertical job talks to its peers and the arbiter (through the coordinator). */
 export interface PartyIo {
@@ -273,8 +273,8 @@ export class PartyChannel {
         await this.io.decrypt(step, attempt, masked, count);
         return toFloat64(await this.receiveDecrypted(step, attempt));
       },
-      sendScoreShare: (scores, purpose) => this.sendScoreShare(scores, step, attempt, purpose),
-      receiveScoreSum: (rows) => this.receiveScoreSum(rows, step, attempt),
+      sendScoreShare: (scores, purpose, kind = 'score.share') => this.sendScoreShare(scores, step, attempt, purpose, kind),
+      receiveScoreSum: (rows, kind = 'score.share') => this.receiveScoreSum(rows, step, attempt, kind),
       psiLink: (peer) => this.psiLink(peer, step, attempt),
       checkpoint: () => this.requireCurrent(step, attempt),
       current: () => this.current.step === step && this.current.attempt === attempt,
@@ -296,16 +296,16 @@ export class PartyChannel {
   // ---------------------------------------------------------------------------------------------------------
   // Secure sum of the hosts' partial scores (docs/protocol-vertical.md §4)
 
-  /** A host's masked share of its partial scores, sent to the guest. */
-  async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string, kind = 'score.share'): Promise<void> {
+  /** A host's masked share of its partial scores (or scorecard points), sent to the guest. */
+  private async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string, kind: ShareKind): Promise<void> {
     const peers: MaskPeer[] = this.hosts.filter((h) => h !== this.org).map((h) => ({ organisation: h, secret: sharedSecret(this.box.privateKey, this.boxKeyOf(h)) }));
     const share = maskedShare(scores, this.org, peers, `${this.id}|${step}|${attempt}|${purpose}`);
-    await this.send(this.guest, kind, step, attempt, float64Bytes(share));
+    await this.send(this.guest, kind, step, attempt, encodePayload(kind, share));
   }
 
   /** The guest's sum of the hosts' partial scores (no single host's share is visible). */
-  async receiveScoreSum(rows: number, step: number, attempt: number, kind = 'score.share'): Promise<Float64Array> {
-    const shares = await Promise.all(this.hosts.map(async (h) => toFloat64(await this.receive(h, kind, step, attempt))));
+  private async receiveScoreSum(rows: number, step: number, attempt: number, kind: ShareKind): Promise<Float64Array> {
+    const shares = await Promise.all(this.hosts.map(async (h) => decodePayload(kind, await this.receive(h, kind, step, attempt))));
     const sum = openShares(shares);
     if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
     return sum;

@@ -18,7 +18,6 @@ import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
 import { layoutBinCount, layoutBinIndex, type BinLayout } from '../src/credit/bin-layout.js';
 import { cellValue } from '../src/credit/bin-layout.js';
 import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardPart, type ScoredPoints } from '../src/credit/scorecard.js';
-import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';
 import { BATCH_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
 import type { ScoringQuota } from './scoring-quota.js';
@@ -266,28 +265,29 @@ export class ScoringParty implements StepHandler {
       return { requested: this.requested, host_sets_fetched: this.channel.hosts.filter((_, h) => fetched[h]) };
     }
     if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
+    const port = this.channel.port(step, req.attempt);
     if (this.channel.role === 'host') {
       const rows = this.aligned!;
-      await this.channel.sendScoreShare(partScores(this.part, this.data, rows), step, req.attempt, 'score');
+      await port.sendScoreShare(partScores(this.part, this.data, rows), 'score');
       if (this.card) {
         // Points travel like scores (masked shares); only each enterprise's k main reasons of this party go as they are.
         const { total, reasons } = this.points(rows);
-        await this.channel.sendScoreShare(total, step, req.attempt, 'points', 'score.points_share');
-        await this.channel.send(this.channel.guest, 'score.reasons', step, req.attempt, json(reasons));
+        await port.sendScoreShare(total, 'points', 'score.points_share');
+        await port.send(port.guest, 'score.reasons', reasons);
       }
       // Aggregates of this party's own features, for the bank's stability report.
       const featurePsi = this.featurePsi(rows);
-      await this.channel.send(this.channel.guest, 'score.feature_psi', step, req.attempt, json(featurePsi));
+      await port.send(port.guest, 'score.feature_psi', featurePsi);
       return { feature_psi: featurePsi };
     }
     const rows = this.queries.rows;
     const own = partScores(this.part, this.data, rows);
-    const hostSum = await this.channel.receiveScoreSum(own.length, step, req.attempt);
+    const hostSum = await port.receiveScoreSum(own.length);
     let points: { total: Float64Array; reasons: Reason[][] } | undefined;
     if (this.card) {
       points = this.points(rows);
-      const hostPoints = await this.channel.receiveScoreSum(own.length, step, req.attempt, 'score.points_share');
-      const hostReasons = await Promise.all(this.channel.hosts.map(async (h) => parseJson<Reason[][]>(await this.channel.receive(h, 'score.reasons', step, req.attempt))));
+      const hostPoints = await port.receiveScoreSum(own.length, 'score.points_share');
+      const hostReasons = await Promise.all(port.hosts.map((h) => port.receive(h, 'score.reasons')));
       const decimals = this.card.part.scaling.decimals;
       for (let i = 0; i < own.length; i++) {
         points.total[i] = Number((points.total[i]! + hostPoints[i]!).toFixed(decimals));
@@ -314,7 +314,7 @@ export class ScoringParty implements StepHandler {
     // every party's feature stability: the batch report `fedcredit report --batch` shows.
     const scorePsi = this.stabilityAgainstTest(scores);
     const featurePsi: Record<string, Record<string, number> | null> = { [this.org]: this.featurePsi(rows) };
-    for (const h of this.channel.hosts) featurePsi[h] = parseJson<Record<string, number> | null>(await this.channel.receive(h, 'score.feature_psi', step, req.attempt));
+    for (const h of port.hosts) featurePsi[h] = await port.receive(h, 'score.feature_psi');
     const notHeld = Object.fromEntries(this.coverage.map((c) => [c.host, c.match.filter((j) => j < 0).length]));
     const batch: BatchReport = { modelJob: this.spec.model_job, scored: own.length, scorePsi, featurePsi, notHeld };
     writeFileSync(join(this.jobDir, BATCH_REPORT_FILE), JSON.stringify(batch, null, 2), { mode: 0o600 });
