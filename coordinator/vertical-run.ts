@@ -23,6 +23,7 @@ import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256, hex } from '../src/bytes.js';
 import { stepReport, TRAINING_STEP_REPORTS, type StepReportOf, type StepReportSchemas } from '../src/vertical/step-reports.js';
 import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/opener.js';
+import { runTraining, trainingPlan } from '../src/vertical/lr/schedule.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { JobBase, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
@@ -572,37 +573,43 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
 
   private async train(psi: Record<string, unknown>): Promise<{ epoch: number; auc: number }> {
     const t = this.spec.training;
-    const batches = Math.ceil(Number(psi.train) / t.batch_size);
-    this.emit('training', `training for up to ${t.epochs} epochs of ${batches} mini-batches (${this.spec.encryption.scheme})`);
-    let best = { epoch: 0, auc: Number.NaN };
-    for (let epoch = 1; epoch <= t.epochs; epoch++) {
-      const started = Date.now();
-      const digests: Record<string, string> = {};
-      for (let b = 0; b < batches; b++) {
+    const plan = trainingPlan(t, Number(psi.train));
+    this.emit('training', `training for up to ${t.epochs} epochs of ${plan.batches} mini-batches (${this.spec.encryption.scheme})`);
+    let started = 0;
+    let digests: Record<string, string> = {};
+    const trained = await runTraining(plan, {
+      beginEpoch: () => {
+        started = Date.now();
+        digests = {};
+      },
+      batch: async (epoch, b) => {
         const reports = await this.runStep('batch', epoch, b);
         for (const [org, r] of reports) digests[org] = r.stateSha256;
-      }
-      const v = (await this.runStep('validate', epoch, 0)).get(this.spec.guest)!.report;
-      this.roundsDone = epoch;
-      best = { epoch: Number(v.best_epoch), auc: Number.NaN };
-      const progress: RoundProgress = {
-        round: epoch,
-        rounds: t.epochs,
-        participants: this.participants,
-        trainLoss: Number.NaN,
-        validationAuc: Number(v.validation_auc),
-        seconds: (Date.now() - started) / 1000,
-        dropped: [],
-        unit: 'epoch',
-      };
-      await this.recordOnce('epoch_closed', { epoch, batches, validation_auc: v.validation_auc, validation_ks: v.validation_ks, best_epoch: v.best_epoch, parts_sha256: digests }, epoch);
-      this.emit('training', `epoch ${epoch}/${t.epochs}: validation AUC ${Number(v.validation_auc).toFixed(4)}`, progress);
-      if (v.stop === true) {
-        this.emit('training', `early stop: no better validation AUC for ${t.patience} epochs; keeping epoch ${best.epoch}`);
-        break;
-      }
-    }
-    return best;
+      },
+      validate: async (epoch) => {
+        const v = (await this.runStep('validate', epoch, 0)).get(this.spec.guest)!.report;
+        this.roundsDone = epoch;
+        const progress: RoundProgress = {
+          round: epoch,
+          rounds: t.epochs,
+          participants: this.participants,
+          trainLoss: Number.NaN,
+          validationAuc: Number(v.validation_auc),
+          seconds: (Date.now() - started) / 1000,
+          dropped: [],
+          unit: 'epoch',
+        };
+        await this.recordOnce(
+          'epoch_closed',
+          { epoch, batches: plan.batches, validation_auc: v.validation_auc, validation_ks: v.validation_ks, best_epoch: v.best_epoch, parts_sha256: digests },
+          epoch,
+        );
+        this.emit('training', `epoch ${epoch}/${t.epochs}: validation AUC ${Number(v.validation_auc).toFixed(4)}`, progress);
+        return v;
+      },
+    });
+    if (trained.stoppedEarly) this.emit('training', `early stop: no better validation AUC for ${t.patience} epochs; keeping epoch ${trained.best}`);
+    return { epoch: trained.best, auc: Number.NaN };
   }
 
   private async publish(

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { join } from 'node:path';
 import type { Keys } from '../src/fl/vector-codec.js';
 import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE } from '../src/paths.js';
-import { PSI_DIR } from './vertical-channel.js';
+import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
+import type { AlignedPart, AlignStore } from '../src/vertical/lr/align.js';
 
 export interface StoredJob {
   id: string;
@@ -25,6 +26,24 @@ export const PROGRESS_FILE = 'progress.json';
 /** The guest's validation scores of an epoch, kept for the calibration of the epoch finally chosen. */
 export const validationScoresFile = (epoch: number) => `validation-scores-${epoch}.f64`;
 const VALIDATION_SCORES = /^validation-scores-\d+\.f64$/;
+
+/**
+ * A vertical job's PSI files in its folder: the prepared ids, the PSI's working files and (training) the aligned rows
+ * until the next step reads them. Removed when the job ends.
+ */
+export const PSI_DIR = 'psi';
+/** The align step's rows of each part (`<part>.rows`), the guest's positions for each host, and ALIGNED_DONE. */
+const ALIGNED_DIR = 'aligned';
+/** What the align step leaves beside its aligned rows, so that a node restarted before the next step can rejoin. */
+const ALIGNED_DONE = 'done.json';
+const ALIGNED_BUFFER = 64 * 1024;
+
+export interface AlignedDone {
+  step: number;
+  attempt: number;
+  /** The party's PartyData.rowsDigest() when it aligned: the rows are valid only while it matches. */
+  rowsDigest: string;
+}
 
 /** Every file a vertical training job keeps in its folder (JobFolder writes only these). */
 export const JOB_FILES = {
@@ -47,9 +66,10 @@ export type JobFile = (typeof JOB_FILES)[keyof typeof JOB_FILES] | ReturnType<ty
 
 /**
  * A vertical job's folder on this node (mode 0700): what it reads and writes there, by the names in JOB_FILES, each
- * file written whole (temporary name, then rename) with mode 0600, so a crash never leaves half a file.
+ * file written whole (temporary name, then rename) with mode 0600, so a crash never leaves half a file; and what
+ * the align step streams through, under PSI_DIR.
  */
-export class JobFolder {
+export class JobFolder implements AlignStore {
   constructor(readonly dir: string) {}
 
   path(name: JobFile): string {
@@ -72,9 +92,66 @@ export class JobFolder {
     return JSON.parse(readFileSync(this.path(name), 'utf8')) as T;
   }
 
-  /** The PSI's folder (PSI_DIR) or a folder inside it. */
-  psiPath(...parts: string[]): string {
+  private psiPath(...parts: string[]): string {
     return join(this.dir, PSI_DIR, ...parts);
+  }
+
+  idsFolder(): string {
+    return this.psiPath('ids');
+  }
+
+  /**
+   * Earlier attempts' folders go: work of a superseded attempt that is still winding down then fails on its missing
+   * folder instead of writing into this attempt's files.
+   */
+  psiWorkFolder(attempt: number): string {
+    const work = this.psiPath('work');
+    rmSync(work, { recursive: true, force: true });
+    return join(work, String(attempt));
+  }
+
+  clearAligned(): void {
+    const dir = this.psiPath(ALIGNED_DIR);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  alignedRows(part: AlignedPart): FileAppender {
+    return new FileAppender(this.psiPath(ALIGNED_DIR, `${part}.rows`), ALIGNED_BUFFER);
+  }
+
+  private positionsFile(host: number, part: AlignedPart): string {
+    return this.psiPath(ALIGNED_DIR, `host-${host}.${part}.positions`);
+  }
+
+  positions(host: number, part: AlignedPart): FileAppender {
+    return new FileAppender(this.positionsFile(host, part), ALIGNED_BUFFER);
+  }
+
+  readPositions(host: number, part: AlignedPart): Iterable<Uint8Array> {
+    return readRecordPieces(this.positionsFile(host, part), 4);
+  }
+
+  removePositions(): void {
+    const dir = this.psiPath(ALIGNED_DIR);
+    for (const name of readdirSync(dir)) if (name.endsWith('.positions')) rmSync(join(dir, name), { force: true });
+  }
+
+  /** The align step's rows are complete: the next step loads them, and a restarted node finds them there. */
+  writeAlignedDone(done: AlignedDone): void {
+    writeAtomic(this.psiPath(ALIGNED_DIR, ALIGNED_DONE), JSON.stringify(done), 0o600);
+  }
+
+  /** What the align step left, when it completed and no later step has begun. */
+  alignedDone(): AlignedDone | undefined {
+    const file = this.psiPath(ALIGNED_DIR, ALIGNED_DONE);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as AlignedDone) : undefined;
+  }
+
+  /** The aligned rows of `part` the align step left. */
+  readAlignedRows(part: AlignedPart): Uint32Array {
+    const bytes = readFileSync(this.psiPath(ALIGNED_DIR, `${part}.rows`));
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
   }
 
   /** The PSI's files are no longer needed. */

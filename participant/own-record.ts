@@ -29,35 +29,6 @@ export const EGRESS_CONTENT: Record<string, string> = {
   stepDone: "a step report: counts or metrics, and a SHA-256 commitment to this party's model part",
 };
 
-/** What each kind of vertical-job payload is, in a data owner's words. */
-export const RELAY_CONTENT: Record<string, string> = {
-  'psi.host_blinded': "this party's ids, hashed with the job's salt (scoring: the model's) and blinded with its secret key (X25519), in the order of the blinded values",
-  'psi.guest_blinded': "the guest's ids, hashed with the job's salt and blinded with its secret key (X25519)",
-  'psi.guest_double': "the guest's blinded ids, blinded again with this party's key",
-  'psi.alignment': "positions (in the host's blinded list) of the enterprises every party holds, per part of the job",
-  'psi.host_set': "scoring: the count of this party's ids blinded for the model, and the SHA-256 of those blinded values",
-  'psi.host_set_wanted': "scoring: whether the guest asks for the host's blinded ids (one byte: it has not kept that set)",
-  'train.partial': "CKKS ciphertext of 0.25 x this party's partial scores for one mini-batch",
-  'train.fore_gradient': 'CKKS ciphertext of the fore-gradient of one mini-batch',
-  'score.share': 'partial scores masked pairwise with the other hosts (only their sum opens)',
-  'bin.labels': "the guest's training labels, CKKS-encrypted under its own key, and its rotation keys",
-  'bin.sums': "CKKS ciphertexts of the number of defaults in each bin of this party's features (each slot masked), and the number of training rows in each bin, in the clear",
-  'bin.result': "for each of the host's features: which fine bins merge, the WOE of each bin, the IV, and whether it is kept",
-  'scorecard.slope': "the calibration slope of the guest's model (one number)",
-  'scorecard.part': "this party's scorecard: the bounds, WOE and points of the bins of each of its features (no data)",
-  'fairness.groups': 'the group (data.group_columns) of each held-out enterprise, in the shared order',
-  'score.points_share': 'scorecard points masked pairwise with the other hosts (only their sum opens)',
-  'score.reasons': "for each scored enterprise, this party's features that cost it the most points, with the points",
-  'score.feature_psi': "the stability index of each of this party's binned features on the batch (one number per feature)",
-};
-
-/** What a relayed payload kind carries; a stream's acknowledgements (`<kind>.ack`) carry nothing. */
-export function relayContent(kind: string): string {
-  const acked = /^(.+)\.ack$/.exec(kind);
-  if (acked) return `acknowledgements that chunks of ${acked[1]} arrived (empty)`;
-  return RELAY_CONTENT[kind] ?? kind;
-}
-
 export class OwnRecord {
   private readonly egressFile: string;
   private readonly receiptsDir: string;

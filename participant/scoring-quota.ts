@@ -8,6 +8,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { PsiLink } from '../src/psi/stream.js';
+import { streamOf } from '../src/psi/kinds.js';
 import { POINT_BYTES } from '../src/psi/x25519.js';
 
 export interface ScoringCaps {
@@ -67,7 +68,7 @@ export class ScoringQuota {
       ...link,
       receive: async (kind) => {
         const bytes = await link.receive(kind);
-        if (kind.startsWith('psi.guest_blinded')) {
+        if (streamOf(kind)?.stream === 'psi.guest_blinded') {
           points += Math.floor(bytes.length / POINT_BYTES);
           const refusal = this.refusalForIds(points, true);
           if (refusal) throw refusal;

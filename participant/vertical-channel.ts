@@ -3,32 +3,23 @@
  * a peer's per-job X25519 key and relayed by the coordinator, one step at a time with retries that supersede a
  * running attempt, the two halves of ECDH PSI, and the pairwise-masked secure sum of the hosts' partial scores.
  */
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { generateBoxKeyPair, open, seal, sharedSecret, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { signBinding, verifyBinding, type JobBinding, type KeyBinding } from '../src/crypto/key-binding.js';
-import { float64Bytes, toFloat64 } from '../src/fl/vector-codec.js';
+import { toFloat64 } from '../src/fl/vector-codec.js';
 import { PsiKey } from '../src/psi/ecdh.js';
-import { describeIds, PreparedIdSet, type IdFormat } from '../src/psi/ids.js';
-import { GuestPsi, HostPsi, type PsiLink } from '../src/psi/stream.js';
+import type { PsiLink } from '../src/psi/stream.js';
 import { maskedShare, openShares, type MaskPeer } from '../src/vertical/secure-sum.js';
 import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { Superseded, type PeerPort } from '../src/vertical/lr/port.js';
-import { decodePayload, encodePayload } from '../src/vertical/lr/payloads.js';
+import { decodePayload, encodePayload, type ShareKind } from '../src/vertical/lr/payloads.js';
 
 /** How a vertical job talks to its peers and the arbiter (through the coordinator). */
 export interface PartyIo {
   relay(to: string, kind: string, step: number, attempt: number, sealed: Uint8Array): Promise<void>;
   decrypt(step: number, attempt: number, ciphertext: Uint8Array, count: number): Promise<void>;
 }
-
-/**
- * A vertical job's PSI files in its folder: the prepared ids, the PSI's working files and (training) the aligned rows
- * until the next step reads them. Removed when the job ends.
- */
-export const PSI_DIR = 'psi';
 
 interface Waiter {
   resolve: (bytes: Uint8Array) => void;
@@ -105,7 +96,8 @@ export class PartyChannel {
   readonly role: 'guest' | 'host';
   private setup?: VerticalSetup;
   private readonly inbox = new Inbox();
-  private readonly psiKey = PsiKey.generate();
+  /** This party's PSI key for the job (training; scoring keeps one per model). */
+  readonly psiKey = PsiKey.generate();
   private queue: Promise<void> = Promise.resolve();
   private current = { step: 0, attempt: -1 };
   /** The newest step attempt asked for: work of an older one still running is superseded (dispose: everything is). */
@@ -119,8 +111,6 @@ export class PartyChannel {
     guest: string,
     private readonly io: PartyIo,
     private readonly log: Logger,
-    /** The job's folder on this node (mode 0700): its keys, progress, results and PSI files. */
-    private readonly jobDir: string,
     private readonly stepTimeoutMs: number,
     private readonly handler: StepHandler,
     /** The per-job X25519 key of a job restored after a restart; a fresh one otherwise. */
@@ -189,6 +179,11 @@ export class PartyChannel {
 
   get hosts(): string[] {
     return this.setup!.hosts;
+  }
+
+  /** The job's PSI salt, from the arbiter's setup. */
+  get psiSalt(): Uint8Array {
+    return this.setup!.psiSalt;
   }
 
   private boxKeyOf(org: string): Uint8Array {
@@ -278,8 +273,9 @@ export class PartyChannel {
         await this.io.decrypt(step, attempt, masked, count);
         return toFloat64(await this.receiveDecrypted(step, attempt));
       },
-      sendScoreShare: (scores, purpose) => this.sendScoreShare(scores, step, attempt, purpose),
-      receiveScoreSum: (rows) => this.receiveScoreSum(rows, step, attempt),
+      sendScoreShare: (scores, purpose, kind = 'score.share') => this.sendScoreShare(scores, step, attempt, purpose, kind),
+      receiveScoreSum: (rows, kind = 'score.share') => this.receiveScoreSum(rows, step, attempt, kind),
+      psiLink: (peer) => this.psiLink(peer, step, attempt),
       checkpoint: () => this.requireCurrent(step, attempt),
       current: () => this.current.step === step && this.current.attempt === attempt,
     };
@@ -297,58 +293,19 @@ export class PartyChannel {
     };
   }
 
-  /**
-   * The party's ids for the PSI, prepared on disk in the job folder (a pass over all of them); fails the step,
-   * naming what was wrong with them, when none is valid.
-   */
-  async prepareIds(source: () => Iterable<readonly [string, number]>, format: IdFormat, step: number, attempt: number): Promise<PreparedIdSet> {
-    const ids = await PreparedIdSet.prepare(source, format, join(this.jobDir, PSI_DIR, 'ids'), () => this.requireCurrent(step, attempt));
-    this.log.info({ job: this.id, ids: describeIds(ids, format) }, 'ids prepared for the PSI');
-    if (ids.count === 0) {
-      throw new FedcreditError(ErrorCode.DATA_SCHEMA, `${this.org} has no valid ids to align (${describeIds(ids, format)})`, `check the data's id column and the job's id_format (${format})`);
-    }
-    return ids;
-  }
-
-  /** The guest's half of the PSI with every host at once. */
-  guestPsi(ids: PreparedIdSet, step: number, attempt: number): Promise<GuestPsi> {
-    return GuestPsi.run(
-      this.psiKey,
-      this.setup!.psiSalt,
-      ids,
-      this.hosts.map((h) => this.psiLink(h, step, attempt)),
-      this.psiWorkDir(attempt),
-    );
-  }
-
-  /** The host's half of the PSI with the guest. */
-  hostPsi(ids: PreparedIdSet, step: number, attempt: number): Promise<HostPsi> {
-    return HostPsi.run(this.psiKey, this.setup!.psiSalt, ids, this.psiLink(this.guest, step, attempt), this.psiWorkDir(attempt));
-  }
-
-  /**
-   * A fresh folder for an attempt's PSI files. Earlier attempts' folders go: work of a superseded attempt that is
-   * still winding down then fails on its missing folder instead of writing into this attempt's files.
-   */
-  private psiWorkDir(attempt: number): string {
-    const work = join(this.jobDir, PSI_DIR, 'work');
-    rmSync(work, { recursive: true, force: true });
-    return join(work, String(attempt));
-  }
-
   // ---------------------------------------------------------------------------------------------------------
   // Secure sum of the hosts' partial scores (docs/protocol-vertical.md §4)
 
-  /** A host's masked share of its partial scores, sent to the guest. */
-  async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string, kind = 'score.share'): Promise<void> {
+  /** A host's masked share of its partial scores (or scorecard points), sent to the guest. */
+  private async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string, kind: ShareKind): Promise<void> {
     const peers: MaskPeer[] = this.hosts.filter((h) => h !== this.org).map((h) => ({ organisation: h, secret: sharedSecret(this.box.privateKey, this.boxKeyOf(h)) }));
     const share = maskedShare(scores, this.org, peers, `${this.id}|${step}|${attempt}|${purpose}`);
-    await this.send(this.guest, kind, step, attempt, float64Bytes(share));
+    await this.send(this.guest, kind, step, attempt, encodePayload(kind, share));
   }
 
   /** The guest's sum of the hosts' partial scores (no single host's share is visible). */
-  async receiveScoreSum(rows: number, step: number, attempt: number, kind = 'score.share'): Promise<Float64Array> {
-    const shares = await Promise.all(this.hosts.map(async (h) => toFloat64(await this.receive(h, kind, step, attempt))));
+  private async receiveScoreSum(rows: number, step: number, attempt: number, kind: ShareKind): Promise<Float64Array> {
+    const shares = await Promise.all(this.hosts.map(async (h) => decodePayload(kind, await this.receive(h, kind, step, attempt))));
     const sum = openShares(shares);
     if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
     return sum;

@@ -8,34 +8,25 @@
  * one, whose waits are cancelled; the model is rolled back to where the step began, so a retried step computes
  * exactly what the first attempt would have.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
-import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { idReport } from '../src/psi/ids.js';
-import { GuestPsi } from '../src/psi/stream.js';
-import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
 import { ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
 import type { Alignment } from '../src/vertical/party-model.js';
-import { holdoutOfDigest } from '../src/data/split.js';
 import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
 import type { JobBinding, KeyBinding } from '../src/crypto/key-binding.js';
 import type { Progress } from '../src/vertical/lr/state.js';
 import { LrParty, type KeptBinning, type LrKeeper } from '../src/vertical/lr/party.js';
+import { ALIGNED_PARTS, guestAlign, hostAlign, type AlignInputs } from '../src/vertical/lr/align.js';
 import { JOB_FILES, JobFolder, validationScoresFile } from './job-store.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import type { Scorecard } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
-
-const ALIGNED_PARTS = ['train', 'validation', 'test'] as const;
-const ALIGNED_BUFFER = 64 * 1024;
 
 /** Where a vertical party's rows come from: its ids, streamed for the PSI, and all its rows once aligned. */
 export interface PartyData {
@@ -43,14 +34,6 @@ export interface PartyData {
   load(): LoadedDataset;
   /** Changes whenever a row would hold another id: aligned rows kept across a restart are valid only if it matches. */
   rowsDigest(): string;
-}
-
-/** What the PSI step leaves beside its aligned rows, so that a node restarted before the next step can rejoin. */
-const ALIGNED_DONE = 'done.json';
-interface AlignedDone {
-  step: number;
-  attempt: number;
-  rowsDigest: string;
 }
 
 export class VerticalParty implements StepHandler {
@@ -61,10 +44,11 @@ export class VerticalParty implements StepHandler {
   private readonly lr: LrParty;
   /** Whether the last thing saved is the end of the last step (endStep), with no step begun since. */
   private savedStepEnd = false;
-  /** The PSI step's folder of aligned rows, read when the next step begins (so the PSI itself never loads the rows). */
-  private alignedDir?: string;
+  /** Whether the align step's rows are in the job folder, read when the next step begins (the PSI never loads the rows). */
+  private aligned = false;
   /** The job's folder on this node: every file the job keeps. */
   private readonly folder: JobFolder;
+  private readonly log: Logger;
 
   constructor(
     readonly id: string,
@@ -77,8 +61,9 @@ export class VerticalParty implements StepHandler {
     jobDir: string,
     box?: BoxKeyPair,
   ) {
-    this.channel = new PartyChannel(id, org, spec.guest, io, log, jobDir, spec.training.step_timeout_s * 1000, this, box);
+    this.channel = new PartyChannel(id, org, spec.guest, io, log, spec.training.step_timeout_s * 1000, this, box);
     this.folder = new JobFolder(jobDir);
+    this.log = log.child({ job: id });
     this.lr = new LrParty({
       jobId: id,
       org,
@@ -123,22 +108,20 @@ export class VerticalParty implements StepHandler {
    */
   static async restore(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
     const folder = new JobFolder(jobDir);
-    const aligned = folder.psiPath('aligned');
-    const alignedDone = join(aligned, ALIGNED_DONE);
-    const afterPsi = !(folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress)) && existsSync(alignedDone);
-    if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup) || (!afterPsi && !(folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress)))) return undefined;
+    const stepped = folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress);
+    const done = stepped ? undefined : folder.alignedDone();
+    if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup) || (!done && !stepped)) return undefined;
     const privateKey = importPrivateKey(folder.read(JOB_FILES.boxKey).toString('utf8'));
     const box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
     const job = new VerticalParty(id, spec, org, source, features, io, log, jobDir, box);
     await job.channel.install(decodeMessage<VerticalSetup>('VerticalSetup', folder.read(JOB_FILES.setup)));
-    if (afterPsi) {
+    if (done) {
       // Stopped between the PSI step and the next: the aligned rows are on disk, valid if the rows are the same.
-      const done = JSON.parse(readFileSync(alignedDone, 'utf8')) as AlignedDone;
       if (done.rowsDigest !== source.rowsDigest()) {
         log.warn({ job: id }, 'the data changed since the job aligned its rows; it cannot rejoin');
         return undefined;
       }
-      job.alignedDir = aligned;
+      job.aligned = true;
       job.channel.resumeAt(done.step, done.attempt);
       log.info({ job: id, step: done.step }, 'vertical job restored after its PSI; rejoining');
       return job;
@@ -172,8 +155,8 @@ export class VerticalParty implements StepHandler {
   }
 
   beginStep(_step: number, retry: boolean, kind: string): void {
-    const aligned = kind !== 'psi' ? this.alignedDir : undefined;
-    if (aligned) this.loadAlignment(aligned);
+    const aligned = kind !== 'psi' && this.aligned;
+    if (aligned) this.loadAlignment();
     this.lr.beginStep(retry);
     // The file already holds the state a new step starts from when the step before saved its end and nothing
     // happened since: a node restarted now rejoins from there, as it would from a save made here.
@@ -203,103 +186,30 @@ export class VerticalParty implements StepHandler {
     return this.lr.run(req, this.channel.port(step, req.attempt));
   }
 
-  // ---------------------------------------------------------------------------------------------------------
-  // Alignment
-
+  /** The align step (src/vertical/lr/align.ts): its rows stay in the job folder until the next step begins. */
   private async psi(step: number, attempt: number): Promise<Record<string, unknown>> {
-    const ids = await this.channel.prepareIds(this.source.ids, this.spec.alignment.id_format, step, attempt);
-    const dir = this.folder.psiPath('aligned');
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (this.channel.role === 'host') {
-      const psi = await this.channel.hostPsi(ids, step, attempt);
-      const files = ALIGNED_PARTS.map((part) => new FileAppender(join(dir, `${part}.rows`), ALIGNED_BUFFER));
-      let counts: number[];
-      try {
-        counts = await psi.receiveAlignment(this.channel.psiLink(this.channel.guest, step, attempt), (part, rows) => {
-          if (part >= files.length || rows.some((r) => r < 0)) throw new FedcreditError(ErrorCode.PROTOCOL, 'the guest sent an alignment that does not fit a training job', 'restart the job');
-          files[part]!.write(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength));
-        });
-      } finally {
-        for (const f of files) f.close();
-        psi.remove();
-      }
-      if (counts.length !== files.length) throw new FedcreditError(ErrorCode.PROTOCOL, `the guest's alignment has ${counts.length} parts; a training job has ${files.length}`, 'restart the job');
-      this.alignmentDone(dir, step, attempt);
-      return { ...idReport(ids, this.spec.alignment.id_format), intersection: counts.reduce((a, b) => a + b, 0) };
-    }
-    // Guest: the enterprises every host holds, split into train / validation / test by a keyed hash of the id.
-    const psi = await this.channel.guestPsi(ids, step, attempt);
-    const t = this.spec.training;
-    const rowFiles = ALIGNED_PARTS.map((part) => new FileAppender(join(dir, `${part}.rows`), ALIGNED_BUFFER));
-    const positionFiles = this.channel.hosts.map((_, h) => ALIGNED_PARTS.map((part) => join(dir, `host-${h}.${part}.positions`)));
-    const positionOut = positionFiles.map((files) => files.map((f) => new FileAppender(f, ALIGNED_BUFFER)));
-    const counts = ALIGNED_PARTS.map(() => 0);
-    const cell = Buffer.alloc(4);
-    try {
-      for (const m of psi.matches()) {
-        if (m.positions.some((p) => p < 0)) continue;
-        const part = ALIGNED_PARTS.indexOf(holdoutOfDigest(m.digest, t.seed, t.test_fraction, t.validation_fraction));
-        counts[part]!++;
-        cell.writeUInt32LE(m.row);
-        rowFiles[part]!.write(cell);
-        m.positions.forEach((p, h) => {
-          cell.writeUInt32LE(p);
-          positionOut[h]![part]!.write(cell);
-        });
-      }
-    } finally {
-      for (const f of [...rowFiles, ...positionOut.flat()]) f.close();
-      psi.remove();
-    }
-    const [train, validation, test] = counts as [number, number, number];
-    const total = train + validation + test;
-    const min = this.spec.alignment.min_intersection;
-    if (total < min) {
-      const perHost = this.channel.hosts.map((h, i) => `${h}: ${psi.sharedWithGuest[i]}`).join(', ');
-      throw new FedcreditError(
-        ErrorCode.JOB_FAILED,
-        `the parties share ${total} enterprises, below the job's alignment.min_intersection of ${min} (shared with the guest: ${perHost})`,
-        'check that every party uses the same id column and id_format, or lower alignment.min_intersection',
-      );
-    }
-    for (const [h, host] of this.channel.hosts.entries()) {
-      await GuestPsi.sendAlignment(
-        this.channel.psiLink(host, step, attempt),
-        counts,
-        (function* () {
-          for (const file of positionFiles[h]!) yield* readRecordPieces(file, 4);
-        })(),
-      );
-    }
-    for (const f of positionFiles.flat()) rmSync(f, { force: true });
-    this.alignmentDone(dir, step, attempt);
-    return {
-      ...idReport(ids, this.spec.alignment.id_format),
-      shared_with_guest: Object.fromEntries(this.channel.hosts.map((h, i) => [h, psi.sharedWithGuest[i]])),
-      host_ids: Object.fromEntries(this.channel.hosts.map((h, i) => [h, psi.hostIds[i]])),
-      intersection: total,
-      train,
-      validation,
-      test,
+    const port = this.channel.port(step, attempt);
+    const inputs: AlignInputs = {
+      ids: this.source.ids,
+      format: this.spec.alignment.id_format,
+      key: this.channel.psiKey,
+      salt: this.channel.psiSalt,
+      store: this.folder,
+      attempt,
+      minIntersection: this.spec.alignment.min_intersection,
+      split: this.spec.training,
+      log: this.log,
     };
+    const report = this.channel.role === 'host' ? await hostAlign(port, inputs) : await guestAlign(port, inputs);
+    this.folder.writeAlignedDone({ step, attempt, rowsDigest: this.source.rowsDigest() });
+    this.aligned = true;
+    return report;
   }
 
-  /** The PSI step's rows are complete in `dir`: the next step loads them, and a restarted node finds them there. */
-  private alignmentDone(dir: string, step: number, attempt: number): void {
-    const done: AlignedDone = { step, attempt, rowsDigest: this.source.rowsDigest() };
-    writeFileSync(join(dir, ALIGNED_DONE), JSON.stringify(done), { mode: 0o600 });
-    this.alignedDir = dir;
-  }
-
-  /** The aligned rows the PSI step left in `dir`. */
-  private loadAlignment(dir: string): void {
-    const rows = (part: string) => {
-      const bytes = readFileSync(join(dir, `${part}.rows`));
-      return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
-    };
-    const [train, validation, test] = ALIGNED_PARTS.map(rows) as [Uint32Array, Uint32Array, Uint32Array];
-    this.alignedDir = undefined;
+  /** The aligned rows the align step left in the job folder. */
+  private loadAlignment(): void {
+    const [train, validation, test] = ALIGNED_PARTS.map((part) => this.folder.readAlignedRows(part)) as [Uint32Array, Uint32Array, Uint32Array];
+    this.aligned = false;
     this.setAlignment({ train, validation, test });
   }
 

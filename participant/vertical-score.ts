@@ -11,21 +11,18 @@ import type { LoadedDataset } from '../src/data/csv.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { prepareIds, type IdFormat } from '../src/psi/ids.js';
-import { GuestPsi, NOT_HELD } from '../src/psi/stream.js';
-import { GuestScoringPsi, HostScoringSet, scoringSalt, withPositions } from '../src/psi/scoring.js';
-
-/** Positions per alignment chunk: a megabyte, as every PSI stream's chunks. */
-const CHUNK_POSITIONS = 262_144;
+import { scoringSalt } from '../src/psi/scoring.js';
+import { guestScoringAlign, hostScoringAlign } from '../src/vertical/lr/align.js';
 import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
 import { layoutBinCount, layoutBinIndex, type BinLayout } from '../src/credit/bin-layout.js';
 import { cellValue } from '../src/credit/bin-layout.js';
 import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardPart, type ScoredPoints } from '../src/credit/scorecard.js';
-import { json, parseJson } from '../src/vertical/binning.js';
 import type { StepRequest } from '../src/wire/messages.js';
 import { BATCH_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
 import type { ScoringQuota } from './scoring-quota.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
+import { JobFolder } from './job-store.js';
 import type { JobBinding, KeyBinding } from '../src/crypto/key-binding.js';
 import type { BoxKeyPair } from '../src/crypto/sealed-box.js';
 
@@ -109,6 +106,8 @@ export class ScoringParty implements StepHandler {
   }
   /** The model job's id format: the ids are aligned as they were in training. */
   private readonly idFormat: IdFormat;
+  /** The job's folder on this node: the guest's prepared ids for the PSI. */
+  private readonly folder: JobFolder;
 
   constructor(
     readonly id: string,
@@ -121,7 +120,8 @@ export class ScoringParty implements StepHandler {
     private readonly modelDir: string,
     requestsDir: string,
   ) {
-    this.channel = new PartyChannel(id, org, spec.guest, io, log, jobDir, spec.step_timeout_s * 1000, this);
+    this.channel = new PartyChannel(id, org, spec.guest, io, log, spec.step_timeout_s * 1000, this);
+    this.folder = new JobFolder(jobDir);
     const partFile = join(modelDir, 'model-part.json');
     if (!existsSync(partFile)) {
       throw new FedcreditError(ErrorCode.NOT_FOUND, `${org} holds no model part of job ${spec.model_job}`, 'score with a vertical-lr job this participant took part in and that succeeded');
@@ -250,72 +250,44 @@ export class ScoringParty implements StepHandler {
       // Every request against the model aligns with the same salt and per-model keys, so that a host's ids are
       // blinded once, not at every request (src/psi/scoring.ts).
       const salt = scoringSalt(this.spec.model_job);
+      const port = this.channel.port(step, req.attempt);
+      const log = this.log.child({ job: this.id, modelJob: this.spec.model_job });
+      const psi = { modelFolder: this.modelDir, salt, format: this.idFormat, log };
       if (this.channel.role === 'host') {
-        const set = await HostScoringSet.open(this.modelDir, this.data.ids, this.idFormat, salt, () => this.channel.requireCurrent(step, req.attempt));
-        if (set.meta.count === 0)
-          throw new FedcreditError(
-            ErrorCode.DATA_SCHEMA,
-            `${this.org} has no valid ids to align (id_format ${this.idFormat})`,
-            `check the data's id column and the model job's alignment.id_format (${this.idFormat})`,
-          );
-        if (set.built) this.log.info({ job: this.id, modelJob: this.spec.model_job, ids: set.meta.count }, 'every id blinded for scoring against this model; kept for its later requests');
-        const link = this.channel.psiLink(this.channel.guest, step, req.attempt);
-        const psi = await set.answer(this.quota ? this.quota.capGuestIds(link) : link);
-        const pieces: Int32Array[] = [];
-        await psi.receiveAlignment(this.channel.psiLink(this.channel.guest, step, req.attempt), (_, rows) => pieces.push(rows.slice()));
-        this.aligned = Int32Array.from(pieces.flatMap((p) => Array.from(p)));
-        return { held: this.aligned.filter((r) => r >= 0).length, blinded_all_ids: set.built };
+        const quota = this.quota;
+        const aligned = await hostScoringAlign(port, { ...psi, ids: this.data.ids, guestLink: quota ? (link) => quota.capGuestIds(link) : undefined });
+        this.aligned = aligned.rows;
+        return { held: this.aligned.filter((r) => r >= 0).length, blinded_all_ids: aligned.built };
       }
-      // The guest's queries: the row of each is its place in the request.
-      const ids = await this.channel.prepareIds(() => withPositions(this.queries.ids), this.idFormat, step, req.attempt);
-      const psi = await GuestScoringPsi.run(
-        this.modelDir,
-        salt,
-        ids,
-        this.channel.hosts.map((h) => ({ organisation: h, link: this.channel.psiLink(h, step, req.attempt) })),
-      );
-      if (psi.fetched.some(Boolean))
-        this.log.info({ job: this.id, hosts: this.channel.hosts.filter((_, h) => psi.fetched[h]) }, "a host's blinded ids fetched and blinded again for this model; kept for its later requests");
-      const n = this.queries.ids.length;
-      this.coverage = this.channel.hosts.map((host) => ({ host, match: new Int32Array(n).fill(-1) }));
-      try {
-        for (const m of psi.matches()) this.coverage.forEach((c, h) => (c.match[m.row] = m.positions[h]!));
-      } finally {
-        psi.remove();
-      }
-      for (const c of this.coverage) {
-        const positions = Uint32Array.from(c.match, (p) => (p < 0 ? NOT_HELD : p));
-        const pieces = Array.from(
-          { length: Math.ceil(n / CHUNK_POSITIONS) },
-          (_, i) => new Uint8Array(positions.buffer, i * CHUNK_POSITIONS * 4, Math.min(CHUNK_POSITIONS, n - i * CHUNK_POSITIONS) * 4),
-        );
-        await GuestPsi.sendAlignment(this.channel.psiLink(c.host, step, req.attempt), [n], pieces);
-      }
-      return { requested: this.requested, host_sets_fetched: this.channel.hosts.filter((_, h) => psi.fetched[h]) };
+      const aligned = await guestScoringAlign(port, this.folder, { ...psi, queries: this.queries.ids });
+      this.coverage = aligned.coverage;
+      const fetched = aligned.fetched;
+      return { requested: this.requested, host_sets_fetched: this.channel.hosts.filter((_, h) => fetched[h]) };
     }
     if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
+    const port = this.channel.port(step, req.attempt);
     if (this.channel.role === 'host') {
       const rows = this.aligned!;
-      await this.channel.sendScoreShare(partScores(this.part, this.data, rows), step, req.attempt, 'score');
+      await port.sendScoreShare(partScores(this.part, this.data, rows), 'score');
       if (this.card) {
         // Points travel like scores (masked shares); only each enterprise's k main reasons of this party go as they are.
         const { total, reasons } = this.points(rows);
-        await this.channel.sendScoreShare(total, step, req.attempt, 'points', 'score.points_share');
-        await this.channel.send(this.channel.guest, 'score.reasons', step, req.attempt, json(reasons));
+        await port.sendScoreShare(total, 'points', 'score.points_share');
+        await port.send(port.guest, 'score.reasons', reasons);
       }
       // Aggregates of this party's own features, for the bank's stability report.
       const featurePsi = this.featurePsi(rows);
-      await this.channel.send(this.channel.guest, 'score.feature_psi', step, req.attempt, json(featurePsi));
+      await port.send(port.guest, 'score.feature_psi', featurePsi);
       return { feature_psi: featurePsi };
     }
     const rows = this.queries.rows;
     const own = partScores(this.part, this.data, rows);
-    const hostSum = await this.channel.receiveScoreSum(own.length, step, req.attempt);
+    const hostSum = await port.receiveScoreSum(own.length);
     let points: { total: Float64Array; reasons: Reason[][] } | undefined;
     if (this.card) {
       points = this.points(rows);
-      const hostPoints = await this.channel.receiveScoreSum(own.length, step, req.attempt, 'score.points_share');
-      const hostReasons = await Promise.all(this.channel.hosts.map(async (h) => parseJson<Reason[][]>(await this.channel.receive(h, 'score.reasons', step, req.attempt))));
+      const hostPoints = await port.receiveScoreSum(own.length, 'score.points_share');
+      const hostReasons = await Promise.all(port.hosts.map((h) => port.receive(h, 'score.reasons')));
       const decimals = this.card.part.scaling.decimals;
       for (let i = 0; i < own.length; i++) {
         points.total[i] = Number((points.total[i]! + hostPoints[i]!).toFixed(decimals));
@@ -342,7 +314,7 @@ export class ScoringParty implements StepHandler {
     // every party's feature stability: the batch report `fedcredit report --batch` shows.
     const scorePsi = this.stabilityAgainstTest(scores);
     const featurePsi: Record<string, Record<string, number> | null> = { [this.org]: this.featurePsi(rows) };
-    for (const h of this.channel.hosts) featurePsi[h] = parseJson<Record<string, number> | null>(await this.channel.receive(h, 'score.feature_psi', step, req.attempt));
+    for (const h of port.hosts) featurePsi[h] = await port.receive(h, 'score.feature_psi');
     const notHeld = Object.fromEntries(this.coverage.map((c) => [c.host, c.match.filter((j) => j < 0).length]));
     const batch: BatchReport = { modelJob: this.spec.model_job, scored: own.length, scorePsi, featurePsi, notHeld };
     writeFileSync(join(this.jobDir, BATCH_REPORT_FILE), JSON.stringify(batch, null, 2), { mode: 0o600 });

@@ -241,9 +241,9 @@ describe('streamed PSI with several hosts', () => {
     };
     const got: number[] = [];
     await Promise.all([
-      sendStream(ends[0], 'k', chunks()),
+      sendStream(ends[0], 'psi.guest_blinded', chunks()),
       (async () => {
-        for await (const c of receiveStream(ends[1], 'k')) {
+        for await (const c of receiveStream(ends[1], 'psi.guest_blinded')) {
           await new Promise((r) => setTimeout(r, 2));
           got.push(c[0]!);
           consumed++;

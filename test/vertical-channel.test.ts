@@ -7,7 +7,8 @@ import type { LoadReport } from '../src/data/load-report.js';
 import type { LoadedDataset } from '../src/data/csv.js';
 import { createLogger } from '../src/log.js';
 import type { StepRequest } from '../src/wire/messages.js';
-import { PartyChannel, PSI_DIR, type StepHandler } from '../participant/vertical-channel.js';
+import { PartyChannel, type StepHandler } from '../participant/vertical-channel.js';
+import { PSI_DIR } from '../participant/job-store.js';
 import { Superseded } from '../src/vertical/lr/port.js';
 import { VerticalParty, type PartyData } from '../participant/vertical-job.js';
 import { verticalJob } from './helpers/vertical.js';
@@ -17,7 +18,7 @@ const io = { relay: async () => undefined, decrypt: async () => undefined };
 /** A party whose every step does some local work, then waits for one payload from the guest. */
 class WaitingParty implements StepHandler {
   readonly outcomes: string[] = [];
-  readonly channel = new PartyChannel('job-1', 'tax-bureau', 'bank', io, createLogger('test', 'silent'), '/nonexistent', 60_000, this);
+  readonly channel = new PartyChannel('job-1', 'tax-bureau', 'bank', io, createLogger('test', 'silent'), 60_000, this);
 
   async execute(step: number, req: StepRequest): Promise<Record<string, unknown>> {
     await new Promise((r) => setTimeout(r, 200)); // local work (preparing ids, say) before the first wait

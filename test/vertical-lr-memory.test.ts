@@ -1,7 +1,8 @@
 /**
  * A whole vertical LR job in one process over the in-memory port, with real CKKS: a bank (guest, labels and 13
- * columns) and two hosts holding five columns each of 4,000 enterprises of the UCI hetero split, with binning and a
- * scorecard. The encrypted job must rank held-out defaults, match the same job in the clear, and leave every party
+ * columns) and two hosts holding five columns each of the UCI hetero split, each party bringing its own 4,000 to
+ * 4,500 enterprises to a real PSI, with binning and a scorecard. The align step must find exactly the enterprises all
+ * three hold; the encrypted job must rank held-out defaults, match the same job in the clear, and leave every party
  * the records a participant keeps.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ import { ckksOpener, plaintextOpener } from '../src/vertical/lr/opener.js';
 import { createLogger } from '../src/log.js';
 import { LrParty } from '../src/vertical/lr/party.js';
 import { MemoryFederation } from '../src/vertical/lr/memory-port.js';
-import { memoryKeeper, runMemoryVerticalJob, type MemoryKept, uciAligned, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob, type MemoryParty } from './helpers/vertical.js';
+import { memoryKeeper, runMemoryVerticalJob, type MemoryKept, uciAligned, uciDatasets, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob, type MemoryParty } from './helpers/vertical.js';
 
 const engines: CkksEngine[] = [];
 afterAll(() => engines.forEach((e) => e.dispose()));
@@ -33,29 +34,42 @@ describe('a vertical LR job in one process (guest + two hosts + arbiter, real CK
       binning: {},
       scorecard: {},
     }) as VerticalJobSpec;
-    const aligned = await uciAligned(4000);
-    const { guest, alignment } = aligned;
+    const [guest, hostData] = await uciDatasets();
     // The hosts' columns as h0..h9: a scorecard names each feature once across the parties.
-    const host = { ...aligned.host, features: aligned.host.features.map((f) => f.replace(/^x/, 'h')) };
+    const host = { ...hostData, features: hostData.features.map((f) => f.replace(/^x/, 'h')) };
     const hostFeatures = UCI_HOST_FEATURES.map((f) => f.replace(/^x/, 'h'));
+    // Each party brings its own enterprises to the PSI; those of rows 300 to 3999 are held by all three.
+    const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
     const parties: MemoryParty[] = [
-      { org: 'bank', data: guest, features: UCI_GUEST_FEATURES, engine: await engine() },
-      { org: 'tax-bureau', data: host, features: hostFeatures.slice(0, 5), engine: await engine() },
-      { org: 'power', data: host, features: hostFeatures.slice(5), engine: await engine() },
+      { org: 'bank', data: guest, features: UCI_GUEST_FEATURES, engine: await engine(), rows: range(0, 4000) },
+      { org: 'tax-bureau', data: host, features: hostFeatures.slice(0, 5), engine: await engine(), rows: range(300, 4300) },
+      { org: 'power', data: host, features: hostFeatures.slice(5), engine: await engine(), rows: range(0, 4500) },
     ];
     const arbiter = await engine();
     const keys = generateKeys(arbiter, 'arbiter');
-    const encrypted = await runMemoryVerticalJob(spec, parties, alignment, {
+    const encrypted = await runMemoryVerticalJob(spec, parties, {
       cipher: (p) => ckksCipher(VerticalGradient.of(p.engine), keys.publicKey, keys.galoisKeys),
       opener: ckksOpener(arbiter, keys.secretKey),
     });
-    const clear = await runMemoryVerticalJob(spec, parties, alignment, { cipher: () => plaintextCipher, opener: plaintextOpener });
+    const clear = await runMemoryVerticalJob(spec, parties, { cipher: () => plaintextCipher, opener: plaintextOpener });
 
     const auc = Number(encrypted.evaluation.test_auc);
     console.log(`[in-memory vertical job] test AUC ${auc.toFixed(4)} (clear ${Number(clear.evaluation.test_auc).toFixed(4)}), best epoch ${encrypted.best}, ${encrypted.reports.length} steps`);
     expect(auc).toBeGreaterThan(0.7);
     expect(Math.abs(auc - Number(clear.evaluation.test_auc))).toBeLessThan(2e-3);
     expect(encrypted.best).toBe(clear.best);
+
+    // The align step: every party aligned the 3,700 shared enterprises, and each host's rows line up with the
+    // guest's in the shared order (the UCI split's parties hold the same ids in the same rows).
+    const psi = encrypted.reports.find((r) => r.name === 'psi')!;
+    for (const p of parties) expect(psi.reports.get(p.org)!.intersection).toBe(3700);
+    const alignment = encrypted.alignments.get('bank')!;
+    expect(alignment.train.length + alignment.validation.length + alignment.test.length).toBe(3700);
+    expect(Math.min(...alignment.train, ...alignment.validation, ...alignment.test)).toBe(300);
+    for (const h of ['tax-bureau', 'power']) {
+      const a = encrypted.alignments.get(h)!;
+      for (const part of ['train', 'validation', 'test'] as const) expect(Array.from(a[part])).toEqual(Array.from(alignment[part]));
+    }
 
     // Every party keeps its model part, committed to in its finalize report; the guest its calibration.
     const finalize = encrypted.reports.find((r) => r.name === 'finalize')!;

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { EGRESS_CONTENT, relayContent } from '../../participant/own-record.js';
+import { EGRESS_CONTENT } from '../../participant/own-record.js';
+import { relayContent } from '../vertical/lr/payloads.js';
 
 export interface EgressRow {
   kind: string;

@@ -24,7 +24,22 @@ import { readRecordPieces } from '../data/row-store.js';
 import { RecordSpill } from '../data/spill.js';
 import { POINT_BYTES, PsiKey } from './ecdh.js';
 import { PreparedIdSet, type IdFormat } from './ids.js';
-import { blindOwn, BLINDING_DEPTH, HOST_BLINDED_FILE, HostPsi, mapInOrder, receiveStream, sendStream, spillValues, VALUE_RECORD_BYTES, type GuestMatch, type PsiLink } from './stream.js';
+import type { HostSetOffer } from './kinds.js';
+import {
+  blindOwn,
+  BLINDING_DEPTH,
+  HOST_BLINDED_FILE,
+  HostPsi,
+  mapInOrder,
+  receiveMessage,
+  receiveStream,
+  sendMessage,
+  sendStream,
+  spillValues,
+  VALUE_RECORD_BYTES,
+  type GuestMatch,
+  type PsiLink,
+} from './stream.js';
 import { sha256 } from '../bytes.js';
 
 /** The folder, inside a model job's folder, where a party keeps its scoring PSI key and blinded sets. */
@@ -126,12 +141,9 @@ export class HostScoringSet {
 
   /** Steps 1 and 2 of a request, then the alignment's receiving side over the kept set. */
   async answer(link: PsiLink): Promise<HostPsi> {
-    await link.send('psi.host_set', Buffer.from(JSON.stringify({ count: this.meta.count, version: this.meta.version })));
-    const wanted = await link.receive('psi.host_set_wanted');
-    await Promise.all([
-      wanted[0] === 1 ? sendStream(link, 'psi.host_blinded', readRecordPieces(join(this.dir, HOST_BLINDED_FILE), POINT_BYTES)) : Promise.resolve(),
-      HostPsi.blindGuests(this.key, link),
-    ]);
+    await sendMessage(link, 'psi.host_set', { count: this.meta.count, version: this.meta.version });
+    const wanted = await receiveMessage(link, 'psi.host_set_wanted');
+    await Promise.all([wanted ? sendStream(link, 'psi.host_blinded', readRecordPieces(join(this.dir, HOST_BLINDED_FILE), POINT_BYTES)) : Promise.resolve(), HostPsi.blindGuests(this.key, link)]);
     return HostPsi.over(this.dir, this.meta.count);
   }
 }
@@ -165,17 +177,17 @@ export class GuestScoringPsi {
   }
 
   private static async withHost(key: PsiKey, link: PsiLink, blinded: Buffer[], count: number, dir: string): Promise<{ positions: Int32Array; fetched: boolean }> {
-    let offered: { count: number; version: string };
+    let offered: HostSetOffer;
     try {
-      offered = JSON.parse(Buffer.from(await link.receive('psi.host_set')).toString('utf8')) as { count: number; version: string };
+      offered = await receiveMessage(link, 'psi.host_set');
     } catch (err) {
       if (err instanceof SyntaxError) throw protocolError('the host named its blinded set in a form this version does not read');
       throw err;
     }
     if (!Number.isInteger(offered.count) || offered.count < 0 || !/^[0-9a-f]{64}$/.test(String(offered.version))) throw protocolError('the host named its blinded set without a count and digest');
-    const kept = readJson<{ count: number; version: string }>(join(dir, META_FILE));
+    const kept = readJson<HostSetOffer>(join(dir, META_FILE));
     const fetch = kept?.version !== offered.version || !existsSync(join(dir, 'values'));
-    await link.send('psi.host_set_wanted', new Uint8Array([fetch ? 1 : 0]));
+    await sendMessage(link, 'psi.host_set_wanted', fetch);
     const doubled: Buffer[] = [];
     await Promise.all([
       fetch ? GuestScoringPsi.keepHostSet(key, link, offered, dir) : Promise.resolve(),
@@ -210,7 +222,7 @@ export class GuestScoringPsi {
   }
 
   /** The host's whole set, blinded again under the guest's key and kept with each value's position in the host's list. */
-  private static async keepHostSet(key: PsiKey, link: PsiLink, offered: { count: number; version: string }, dir: string): Promise<void> {
+  private static async keepHostSet(key: PsiKey, link: PsiLink, offered: HostSetOffer, dir: string): Promise<void> {
     const building = buildingFolder(dir);
     try {
       const spill = new RecordSpill(join(building, 'values'), VALUE_RECORD_BYTES);

@@ -19,11 +19,12 @@ import { FileAppender, readRecordPieces } from '../data/row-store.js';
 import { RecordSpill, sortedOrder, SPILL_BUCKETS } from '../data/spill.js';
 import { BlindedIndex, POINT_BYTES, pointsOfDigests, type PsiKey } from './ecdh.js';
 import { DIGEST_BYTES, ID_RECORD_BYTES, type PreparedIdSet } from './ids.js';
+import { ackKind, chunkKind, PSI_MESSAGES, type PsiMessage, type PsiMessageOf, type PsiStream, type PsiWireKind } from './kinds.js';
 
-/** How one party's side of a PSI reaches the other's: payloads by kind, in order of nothing but their kind. */
+/** How one party's side of a PSI reaches the other's: payloads by kind (src/psi/kinds.ts), in order of nothing but their kind. */
 export interface PsiLink {
-  send(kind: string, bytes: Uint8Array): Promise<void>;
-  receive(kind: string): Promise<Uint8Array>;
+  send(kind: PsiWireKind, bytes: Uint8Array): Promise<void>;
+  receive(kind: PsiWireKind): Promise<Uint8Array>;
   /** Throws when this side's work should stop (a newer attempt of the step, the job ended); called between pieces of work. */
   checkpoint(): void;
 }
@@ -44,33 +45,42 @@ export const NOT_HELD = 0xffffffff;
 
 const protocolError = (what: string) => new FedcreditError(ErrorCode.PROTOCOL, what, 'restart the job; if it recurs, upgrade all parties to the same version');
 
+/** One of the scoring PSI's messages, by its codec. */
+export function sendMessage<K extends PsiMessage>(link: PsiLink, kind: K, value: Parameters<(typeof PSI_MESSAGES)[K]['encode']>[0]): Promise<void> {
+  return link.send(kind, (PSI_MESSAGES[kind].encode as (v: typeof value) => Uint8Array)(value));
+}
+
+export async function receiveMessage<K extends PsiMessage>(link: PsiLink, kind: K): Promise<PsiMessageOf<K>> {
+  return PSI_MESSAGES[kind].decode(await link.receive(kind)) as PsiMessageOf<K>;
+}
+
 /**
  * Send `chunks` as `kind#0`, `kind#1`, … (each framed with a 1 = data byte) and an end marker (a lone 0), waiting
  * for the receiver's `kind.ack#k` whenever WINDOW chunks are unacknowledged, and for all of them at the end.
  */
-export async function sendStream(link: PsiLink, kind: string, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+export async function sendStream(link: PsiLink, kind: PsiStream, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
   let k = 0;
-  const acked = (i: number) => link.receive(`${kind}.ack#${i}`);
+  const acked = (i: number) => link.receive(ackKind(kind, i));
   for await (const chunk of chunks) {
     if (k >= WINDOW) await acked(k - WINDOW);
     const framed = new Uint8Array(chunk.length + 1);
     framed[0] = 1;
     framed.set(chunk, 1);
-    await link.send(`${kind}#${k++}`, framed);
+    await link.send(chunkKind(kind, k++), framed);
   }
-  await link.send(`${kind}#${k}`, new Uint8Array([0]));
+  await link.send(chunkKind(kind, k), new Uint8Array([0]));
   for (let i = Math.max(0, k - WINDOW); i < k; i++) await acked(i);
 }
 
 /** The chunks of a sendStream, each acknowledged when the consumer asks for the next. */
-export async function* receiveStream(link: PsiLink, kind: string): AsyncGenerator<Uint8Array> {
+export async function* receiveStream(link: PsiLink, kind: PsiStream): AsyncGenerator<Uint8Array> {
   for (let k = 0; ; k++) {
-    const bytes = await link.receive(`${kind}#${k}`);
+    const bytes = await link.receive(chunkKind(kind, k));
     if (bytes[0] === 0 && bytes.length === 1) return;
     if (bytes[0] !== 1) throw protocolError(`chunk ${k} of ${kind} has no stream frame`);
     if (bytes.length > MAX_CHUNK_BYTES + 1) throw protocolError(`chunk ${k} of ${kind} holds ${bytes.length - 1} bytes, more than ${MAX_CHUNK_BYTES}`);
     yield bytes.subarray(1);
-    await link.send(`${kind}.ack#${k}`, new Uint8Array(0));
+    await link.send(ackKind(kind, k), new Uint8Array(0));
   }
 }
 

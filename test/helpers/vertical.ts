@@ -1,5 +1,6 @@
 /** Vertical-job fixtures on the UCI default-credit hetero split (bank = guest with labels, tax-bureau = host). */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Rng } from '../../src/random.js';
 import { join } from 'node:path';
@@ -11,9 +12,12 @@ import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
 import type { CkksEngine } from '../../src/he/engine.js';
 import { createLogger } from '../../src/log.js';
 import type { VerticalCipher } from '../../src/vertical/cipher.js';
-import type { Alignment, ModelPart } from '../../src/vertical/party-model.js';
+import type { ModelPart } from '../../src/vertical/party-model.js';
 import type { BinnedStatistics } from '../../src/vertical/lr/binning.js';
-import { MemoryFederation } from '../../src/vertical/lr/memory-port.js';
+import { PsiKey } from '../../src/psi/ecdh.js';
+import { guestAlign, hostAlign, type AlignInputs } from '../../src/vertical/lr/align.js';
+import { MemoryAlignStore, MemoryFederation } from '../../src/vertical/lr/memory-port.js';
+import { runTraining, trainingPlan } from '../../src/vertical/lr/schedule.js';
 import type { Opener } from '../../src/vertical/lr/opener.js';
 import { LrParty, type KeptBinning, type LrKeeper, type ModelReport } from '../../src/vertical/lr/party.js';
 import { UCI } from './federation.js';
@@ -108,14 +112,19 @@ export function writeTinyVertical(prefix: string, seed: number): { dir: string; 
 
 let uciLoaded: Promise<[LoadedDataset, LoadedDataset]> | undefined;
 
+/** Both parties' datasets of the UCI hetero split (same ids in the same order), loaded once. */
+export function uciDatasets(): Promise<[LoadedDataset, LoadedDataset]> {
+  uciLoaded ??= Promise.all([loadDataset(uciHeteroSpec('guest')), loadDataset(uciHeteroSpec('host'))]);
+  return uciLoaded;
+}
+
 /**
  * The UCI hetero split as an aligned vertical job sees it after its PSI, in one process: both parties' datasets
  * (same ids in the same order, so row r of one is row r of the other) and the first `rows` rows cut into training,
  * validation and test (70 / 15 / 15).
  */
 export async function uciAligned(rows: number): Promise<{ guest: LoadedDataset; host: LoadedDataset; alignment: { train: Uint32Array; validation: Uint32Array; test: Uint32Array } }> {
-  uciLoaded ??= Promise.all([loadDataset(uciHeteroSpec('guest')), loadDataset(uciHeteroSpec('host'))]);
-  const [guest, host] = await uciLoaded;
+  const [guest, host] = await uciDatasets();
   const range = (from: number, to: number) => Uint32Array.from({ length: to - from }, (_, i) => from + i);
   const train = Math.round(rows * 0.7);
   const validation = Math.round(rows * 0.15);
@@ -154,27 +163,48 @@ export interface MemoryParty {
   data: LoadedDataset;
   features: string[];
   engine: CkksEngine;
+  /** The rows (by index) whose ids the party brings to the PSI; every row when absent. */
+  rows?: readonly number[];
 }
 
 /**
- * A whole vertical LR job in one process over the in-memory port, from aligned rows: binning (when the job has it),
- * the epochs of batches with validation and early stopping as the coordinator runs them, the chosen epoch, the
- * scorecard (when asked for) and the evaluation. Returns each step's reports by party and what each party kept.
+ * A whole vertical LR job in one process over the in-memory port, from each party's unaligned ids: the align step
+ * (a real ECDH PSI), binning (when the job has it), the epochs of batches with validation and early stopping as the
+ * coordinator runs them, the chosen epoch, the scorecard (when asked for) and the evaluation. Returns each step's
+ * reports by party, each party's alignment and what each party kept.
  */
-export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: MemoryParty[], alignment: Alignment, keys: { cipher: (party: MemoryParty) => VerticalCipher; opener: Opener }) {
+export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: MemoryParty[], keys: { cipher: (party: MemoryParty) => VerticalCipher; opener: Opener }) {
   const log = createLogger('test', 'silent');
   const federation = new MemoryFederation(spec.guest, spec.hosts, keys.opener, 120_000);
+  const scratch = mkdtempSync(join(tmpdir(), 'fedcredit-memory-psi-'));
   const kept = new Map(parties.map((p) => [p.org, { validationScores: new Map() } as MemoryKept]));
   const lr = new Map(
     parties.map((p) => {
       const party = new LrParty({ jobId: 'memory-job', org: p.org, spec, features: p.features, data: () => p.data, engine: async () => p.engine, keeper: memoryKeeper(kept.get(p.org)!), log });
-      party.setAlignment(alignment);
       party.cipher = keys.cipher(p);
       return [p.org, party] as const;
     }),
   );
   const reports: { name: string; epoch: number; reports: Map<string, Record<string, unknown>> }[] = [];
-  let step = 0;
+  let step = 1;
+  const salt = randomBytes(32);
+  const stores = new Map(parties.map((p) => [p.org, new MemoryAlignStore(join(scratch, p.org))]));
+  const align = async (p: MemoryParty) => {
+    const rows = p.rows ?? p.data.ids.map((_, r) => r);
+    const inputs: AlignInputs = {
+      ids: () => rows.map((r) => [p.data.ids[r]!, r] as const),
+      format: spec.alignment.id_format,
+      key: PsiKey.generate(),
+      salt,
+      store: stores.get(p.org)!,
+      attempt: 0,
+      minIntersection: spec.alignment.min_intersection,
+      split: spec.training,
+      log,
+    };
+    const port = federation.port(p.org, step);
+    return [p.org, p.org === spec.guest ? await guestAlign(port, inputs) : await hostAlign(port, inputs)] as const;
+  };
   const run = async (name: string, epoch = 0, batch = 0, args: object = {}) => {
     step++;
     const done = await Promise.all(
@@ -189,21 +219,22 @@ export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: Memor
     return byParty.get(spec.guest)!;
   };
   try {
+    reports.push({ name: 'psi', epoch: 0, reports: new Map(await Promise.all(parties.map(align))) });
+    const alignments = new Map(parties.map((p) => [p.org, stores.get(p.org)!.alignment()]));
+    for (const [org, party] of lr) party.setAlignment(alignments.get(org)!);
+    const alignment = alignments.get(spec.guest)!;
     if (spec.binning) await run('bin');
-    const batches = Math.ceil(alignment.train.length / spec.training.batch_size);
-    let best = 0;
-    for (let epoch = 1; epoch <= spec.training.epochs; epoch++) {
-      for (let b = 0; b < batches; b++) await run('batch', epoch, b);
-      const v = await run('validate', epoch);
-      best = Number(v.best_epoch);
-      if (v.stop === true) break;
-    }
+    const { best } = await runTraining(trainingPlan(spec.training, alignment.train.length), {
+      batch: async (epoch, b) => void (await run('batch', epoch, b)),
+      validate: (epoch) => run('validate', epoch),
+    });
     await run('finalize', 0, 0, { epoch: best });
     if (spec.scorecard) await run('scorecard');
     const evaluation = await run('evaluate');
-    return { reports, kept, best, evaluation };
+    return { reports, alignments, kept, best, evaluation };
   } finally {
     for (const party of lr.values()) party.dispose();
     federation.dispose();
+    rmSync(scratch, { recursive: true, force: true });
   }
 }

@@ -2,12 +2,15 @@
  * The in-memory twin of a vertical job's messaging: N parties and an arbiter in one process, each party's PeerPort
  * handing encoded payloads to the others and the arbiter's Opener opening masked gradients. Payloads go through the
  * same codecs as on the wire, and the hosts' score shares are masked pairwise with real X25519 secrets, so a test
- * over this port runs the protocol's arithmetic exactly; only gRPC, TLS, sealing and processes are left out.
+ * over this port runs the protocol's arithmetic exactly; only gRPC, TLS, sealing and processes are left out. The
+ * PSI streams run over the same port, so the align step runs in memory too (with MemoryAlignStore).
  */
+import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { generateBoxKeyPair, sharedSecret, type BoxKeyPair } from '../../crypto/sealed-box.js';
 import { maskedShare, openShares } from '../secure-sum.js';
-import { float64Bytes, toFloat64 } from '../../fl/vector-codec.js';
+import type { Alignment } from '../party-model.js';
+import type { AlignedPart, AlignStore, RecordSink } from './align.js';
 import type { Opener } from './opener.js';
 import { decodePayload, encodePayload } from './payloads.js';
 import { Superseded, type PeerPort } from './port.js';
@@ -69,17 +72,18 @@ export class MemoryFederation {
         this.opened.add(once);
         return this.opener.openGradient(masked, count);
       },
-      sendScoreShare: async (scores, purpose) => {
+      sendScoreShare: async (scores, purpose, kind = 'score.share') => {
         const peers = this.hosts.filter((h) => h !== self).map((h) => ({ organisation: h, secret: sharedSecret(box.privateKey, this.boxes.get(h)!.publicKey) }));
         const share = maskedShare(scores, self, peers, `memory|${step}|${attempt}|${purpose}`);
-        await send(this.guest, 'score.share', float64Bytes(share));
+        await send(this.guest, kind, encodePayload(kind, share));
       },
-      receiveScoreSum: async (rows) => {
-        const shares = await Promise.all(this.hosts.map(async (h) => toFloat64(await receive(h, 'score.share'))));
+      receiveScoreSum: async (rows, kind = 'score.share') => {
+        const shares = await Promise.all(this.hosts.map(async (h) => decodePayload(kind, await receive(h, kind))));
         const sum = openShares(shares);
         if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
         return sum;
       },
+      psiLink: (peer) => ({ send: (kind, bytes) => send(peer, kind, bytes), receive: (kind) => receive(peer, kind), checkpoint }),
       checkpoint,
       current,
     };
@@ -132,5 +136,56 @@ export class MemoryFederation {
     }
     this.waiters.clear();
     this.items.clear();
+  }
+}
+
+/**
+ * The align step's store for the in-memory harness: aligned rows and positions in memory; the PSI's own files
+ * (prepared ids, working folders: src/psi keeps its sets on disk) under `scratch`, a folder the caller owns.
+ */
+export class MemoryAlignStore implements AlignStore {
+  private readonly records = new Map<string, Uint8Array[]>();
+
+  constructor(private readonly scratch: string) {}
+
+  idsFolder(): string {
+    return join(this.scratch, 'ids');
+  }
+
+  psiWorkFolder(attempt: number): string {
+    return join(this.scratch, 'work', String(attempt));
+  }
+
+  clearAligned(): void {
+    this.records.clear();
+  }
+
+  private sink(key: string): RecordSink {
+    const chunks: Uint8Array[] = [];
+    this.records.set(key, chunks);
+    return { write: (bytes) => void chunks.push(Uint8Array.from(bytes)), close: () => undefined };
+  }
+
+  alignedRows(part: AlignedPart): RecordSink {
+    return this.sink(part);
+  }
+
+  positions(host: number, part: AlignedPart): RecordSink {
+    return this.sink(`host-${host}.${part}`);
+  }
+
+  readPositions(host: number, part: AlignedPart): Iterable<Uint8Array> {
+    return this.records.get(`host-${host}.${part}`) ?? [];
+  }
+
+  removePositions(): void {
+    for (const key of [...this.records.keys()]) if (key.startsWith('host-')) this.records.delete(key);
+  }
+
+  /** The party's aligned rows of each part, as the align step left them. */
+  alignment(): Alignment {
+    // A fresh copy: Buffer.concat may return a view into a shared pool, at any offset.
+    const rows = (part: AlignedPart) => new Uint32Array(new Uint8Array(Buffer.concat(this.records.get(part) ?? [])).buffer);
+    return { train: rows('train'), validation: rows('validation'), test: rows('test') };
   }
 }
