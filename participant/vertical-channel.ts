@@ -10,7 +10,7 @@ import { signBinding, verifyBinding, type JobBinding, type KeyBinding } from '..
 import { toFloat64 } from '../src/fl/vector-codec.js';
 import { PsiKey } from '../src/psi/ecdh.js';
 import type { PsiLink } from '../src/psi/stream.js';
-import { maskedShare, openShares, type MaskPeer } from '../src/vertical/secure-sum.js';
+import { guestScoreSum, hostScoreShare } from '../src/vertical/secure-sum.js';
 import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { Superseded, type PeerPort } from '../src/vertical/lr/port.js';
 import { decodePayload, encodePayload, type ShareKind } from '../src/vertical/lr/payloads.js';
@@ -298,17 +298,14 @@ export class PartyChannel {
 
   /** A host's masked share of its partial scores (or scorecard points), sent to the guest. */
   private async sendScoreShare(scores: Float64Array, step: number, attempt: number, purpose: string, kind: ShareKind): Promise<void> {
-    const peers: MaskPeer[] = this.hosts.filter((h) => h !== this.org).map((h) => ({ organisation: h, secret: sharedSecret(this.box.privateKey, this.boxKeyOf(h)) }));
-    const share = maskedShare(scores, this.org, peers, `${this.id}|${step}|${attempt}|${purpose}`);
+    const share = hostScoreShare(scores, this.org, this.hosts, (h) => sharedSecret(this.box.privateKey, this.boxKeyOf(h)), `${this.id}|${step}|${attempt}|${purpose}`);
     await this.send(this.guest, kind, step, attempt, encodePayload(kind, share));
   }
 
   /** The guest's sum of the hosts' partial scores (no single host's share is visible). */
   private async receiveScoreSum(rows: number, step: number, attempt: number, kind: ShareKind): Promise<Float64Array> {
     const shares = await Promise.all(this.hosts.map(async (h) => decodePayload(kind, await this.receive(h, kind, step, attempt))));
-    const sum = openShares(shares);
-    if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
-    return sum;
+    return guestScoreSum(shares, rows);
   }
 
   /** The arbiter's reply to this party's decryption request of the step. */

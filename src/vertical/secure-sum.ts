@@ -8,6 +8,7 @@
  * Arithmetic is exact in the integers modulo 2^52, held in float64 (every intermediate stays below 2^53).
  */
 import { createCipheriv, hkdfSync } from 'node:crypto';
+import { ErrorCode, FedcreditError } from '../errors.js';
 
 const MODULUS = 2 ** 52;
 /** Fixed-point scale: 2^-24 (6e-8) resolution, values up to 2^27 in magnitude. */
@@ -68,4 +69,17 @@ export function openShares(shares: readonly Float64Array[]): Float64Array {
     out[i] = (acc >= MODULUS / 2 ? acc - MODULUS : acc) / FIXED_POINT;
   }
   return out;
+}
+
+/** A host's share of its partial scores for the guest, masked with every other host of the job. */
+export function hostScoreShare(scores: Float64Array, self: string, hosts: readonly string[], secretWith: (host: string) => Uint8Array, context: string): Float64Array {
+  const peers = hosts.filter((h) => h !== self).map((h) => ({ organisation: h, secret: secretWith(h) }));
+  return maskedShare(scores, self, peers, context);
+}
+
+/** The guest's sum of every host's share: the hosts' partial scores of `rows` rows added up, no single one visible. */
+export function guestScoreSum(shares: readonly Float64Array[], rows: number): Float64Array {
+  const sum = openShares(shares);
+  if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
+  return sum;
 }

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { generateBoxKeyPair, sharedSecret, type BoxKeyPair } from '../../crypto/sealed-box.js';
-import { maskedShare, openShares } from '../secure-sum.js';
+import { guestScoreSum, hostScoreShare } from '../secure-sum.js';
 import type { Alignment } from '../party-model.js';
 import type { AlignedPart, AlignStore, RecordSink } from './align.js';
 import type { Opener } from './opener.js';
@@ -73,15 +73,12 @@ export class MemoryFederation {
         return this.opener.openGradient(masked, count);
       },
       sendScoreShare: async (scores, purpose, kind = 'score.share') => {
-        const peers = this.hosts.filter((h) => h !== self).map((h) => ({ organisation: h, secret: sharedSecret(box.privateKey, this.boxes.get(h)!.publicKey) }));
-        const share = maskedShare(scores, self, peers, `memory|${step}|${attempt}|${purpose}`);
+        const share = hostScoreShare(scores, self, this.hosts, (h) => sharedSecret(box.privateKey, this.boxes.get(h)!.publicKey), `memory|${step}|${attempt}|${purpose}`);
         await send(this.guest, kind, encodePayload(kind, share));
       },
       receiveScoreSum: async (rows, kind = 'score.share') => {
         const shares = await Promise.all(this.hosts.map(async (h) => decodePayload(kind, await receive(h, kind))));
-        const sum = openShares(shares);
-        if (sum.length !== rows) throw new FedcreditError(ErrorCode.PROTOCOL, `score shares hold ${sum.length} values for ${rows} rows`, 'restart the job');
-        return sum;
+        return guestScoreSum(shares, rows);
       },
       psiLink: (peer) => ({ send: (kind, bytes) => send(peer, kind, bytes), receive: (kind) => receive(peer, kind), checkpoint }),
       checkpoint,
