@@ -88,6 +88,8 @@ export type SplitRef = { leftBins: number[] } | { owner: string; id: number };
 
 export interface SplitOracle {
   readonly features: readonly FeatureInfo[];
+  /** A tree begins with these per-row gradients and hessians (a federated oracle encrypts them for the hosts). */
+  startTree?(tree: number, g: Float64Array, h: Float64Array): Promise<void>;
   /** Per-bin sums of g and h over each node's rows (g, h: the tree's per-row gradients and hessians). */
   histograms(nodes: readonly NodeRows[], g: Float64Array, h: Float64Array): Promise<Histogram[]>;
   /** The rows of each split node that go left, and how the model refers to the split. */
@@ -362,6 +364,7 @@ export async function boost(oracle: SplitOracle, inputs: BoostingInputs, params:
     const weight = new Float64Array(n);
     for (const r of train) weight[r] = params.subsample >= 1 || rng.next() < params.subsample ? 1 : 0;
     const { g, h } = logisticGradients(margin, labels, weight);
+    await oracle.startTree?.(t, g, h);
     const { tree, leafValue } = await growTree(oracle, rows, g, h, params, n);
     model.trees.push(tree);
     for (const r of rows) margin[r]! += leafValue[r]!;

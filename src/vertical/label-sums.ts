@@ -1,12 +1,14 @@
 /**
- * Per-bin label sums of a host's features without the labels or the bins leaving their owners
- * (docs/protocol-vertical.md, "Binning, WOE and IV"). The guest encrypts its training labels under its own CKKS key,
+ * Per-bin sums of a per-row value the guest holds (its labels; in boosting, each row's gradient and hessian) over a
+ * host's bins, without the values or the bins leaving their owners (docs/protocol-vertical.md, "Binning, WOE and
+ * IV"; docs/protocol-boost.md). The guest encrypts its training labels under its own CKKS key,
  * 4,096 records per ciphertext in the shared row order. For each chunk the host turns [[y]] into the form the
  * vertical gradient takes ([[y]] · 1, rescaled to ≈ 2^50) and multiplies it with the one-hot columns of its bins, with
  * the same generalized-diagonal product as the gradient: the slots of residue class j (mod P) then sum to
  * Σ_r y_r·[bin(r) = j], the number of defaults in bin j. The chunks are added, a mask whose class sums are zero
  * hides every single slot, and the guest decrypts and sums the classes: it learns the count of defaults per bin,
- * never which record lies in which bin.
+ * never which record lies in which bin. A row whose bin is outside 0..count−1 (0xFFFF, say) adds to no sum: so
+ * a boosting host sums over the rows of one tree node.
  */
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
@@ -17,15 +19,15 @@ import { ErrorCode, FedcreditError } from '../errors.js';
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
 export const BIN_COLUMNS_PER_CIPHERTEXT = 128;
 
-/** The guest's training labels (0/1) in the shared row order, public-key encrypted in chunks of slotCount records. */
-export function encryptLabels(engine: CkksEngine, labels: ArrayLike<number>, publicKey: Uint8Array): Uint8Array[] {
+/** A per-row value of the guest (its 0/1 labels, a gradient) in the shared row order, public-key encrypted in chunks of slotCount records. */
+export function encryptRowValues(engine: CkksEngine, values: ArrayLike<number>, publicKey: Uint8Array): Uint8Array[] {
   const gradient = VerticalGradient.of(engine);
   const chunks: Uint8Array[] = [];
-  for (let start = 0; start < labels.length; start += engine.slotCount) {
-    const end = Math.min(labels.length, start + engine.slotCount);
+  for (let start = 0; start < values.length; start += engine.slotCount) {
+    const end = Math.min(values.length, start + engine.slotCount);
     chunks.push(
       gradient.encryptSlots(
-        Float64Array.from({ length: end - start }, (_, i) => labels[start + i]!),
+        Float64Array.from({ length: end - start }, (_, i) => values[start + i]!),
         publicKey,
       ),
     );
@@ -76,20 +78,21 @@ export function zeroClassSumMask(slots: number, count: number): Float64Array {
 }
 
 /**
- * The host's side for one group of features: the encrypted, masked per-bin default counts, one class per bin
- * column (features in order, bins in order). `bins[f][r]` is the bin of training row r for feature f of the group;
- * `binCounts[f]` the number of bins of that feature.
+ * The host's side for one group of features: the encrypted, masked per-bin sums of the guest's value (default
+ * counts for labels), one class per bin column (features in order, bins in order). `bins[f][r]` is the bin of
+ * training row r for feature f of the group; `binCounts[f]` the number of bins of that feature. Every slot of the
+ * products is a sum of at most 128 values of magnitude ≤ 1 per chunk, which LABEL_SUM_MASK is sized for.
  */
-export function hostLabelSums(engine: CkksEngine, labelChunks: Uint8Array[], galoisKeys: Uint8Array, bins: readonly Uint16Array[], binCounts: readonly number[]): Uint8Array {
+export function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], galoisKeys: Uint8Array, bins: readonly Uint16Array[], binCounts: readonly number[]): Uint8Array {
   const gradient = VerticalGradient.of(engine);
   const S = engine.slotCount;
   const rows = bins[0]?.length ?? 0;
-  if (labelChunks.length !== Math.ceil(rows / S)) {
-    throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${labelChunks.length} label ciphertexts for ${rows} training rows`, 'restart the job: the parties disagree on the training rows');
+  if (valueChunks.length !== Math.ceil(rows / S)) {
+    throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${valueChunks.length} per-row ciphertexts for ${rows} training rows`, 'restart the job: the parties disagree on the training rows');
   }
   const count = binCounts.reduce((a, b) => a + b, 0);
   const sums: Uint8Array[] = [];
-  for (let c = 0; c < labelChunks.length; c++) {
+  for (let c = 0; c < valueChunks.length; c++) {
     const start = c * S;
     const B = Math.min(rows, start + S) - start;
     const columns: Float64Array[] = [];
@@ -100,7 +103,7 @@ export function hostLabelSums(engine: CkksEngine, labelChunks: Uint8Array[], gal
         columns.push(column);
       }
     });
-    const fore = gradient.foreGradient([labelChunks[c]!], new Float64Array(B).fill(1), new Float64Array(B));
+    const fore = gradient.foreGradient([valueChunks[c]!], new Float64Array(B).fill(1), new Float64Array(B));
     // One mask suffices: it is added once, to the first chunk, and the sum of the chunks is what the guest sees.
     const mask = c === 0 ? zeroClassSumMask(S, count) : new Float64Array(S);
     sums.push(gradient.maskedGradient(fore, columns, mask, galoisKeys));
@@ -108,9 +111,14 @@ export function hostLabelSums(engine: CkksEngine, labelChunks: Uint8Array[], gal
   return sums.length === 1 ? sums[0]! : gradient.sumMaskedGradients(sums);
 }
 
-/** The guest's side: the default count of each of the `count` bin columns (decrypted, classes summed, rounded). */
+/** The guest's side: the sum of each of the `count` bin columns (decrypted, classes summed). */
+export function openBinSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
+  return VerticalGradient.of(engine).decryptGradient(ciphertext, count, secretKey);
+}
+
+/** The guest's side for labels: the default count of each of the `count` bin columns (decrypted, classes summed, rounded). */
 export function openLabelSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array): number[] {
-  const sums = VerticalGradient.of(engine).decryptGradient(ciphertext, count, secretKey);
+  const sums = openBinSums(engine, ciphertext, count, secretKey);
   return Array.from(sums, (v) => {
     const n = Math.round(v);
     // Each class sum is an integer count; an error near one half means the CKKS noise or the mask was not as designed.

@@ -6,6 +6,7 @@
 import type { ImposedTrend } from '../../credit/binning.js';
 import type { ScorecardFeature } from '../../credit/scorecard.js';
 import { frame, json, parseJson, unframe } from '../binning.js';
+import { BOOST_PAYLOADS } from '../boost/payloads.js';
 
 export interface Codec<T> {
   encode(value: T): Uint8Array;
@@ -61,6 +62,7 @@ export const LR_PAYLOADS = {
   'scorecard.slope': jsonOf<{ a: number }>(),
   'scorecard.part': jsonOf<ScorecardFeature[]>(),
   'fairness.groups': jsonOf<string[]>(),
+  ...BOOST_PAYLOADS,
 } satisfies Record<string, { encode(value: never): Uint8Array; decode(bytes: Uint8Array): unknown }>;
 
 export type PayloadKind = keyof typeof LR_PAYLOADS;

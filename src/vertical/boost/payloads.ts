@@ -1,0 +1,82 @@
+/**
+ * The payloads of vertical gradient boosting (docs/protocol-boost.md), by kind, with their codecs; the vertical
+ * payload table (src/vertical/lr/payloads.ts) includes them, so a step names a kind and gets back the value it
+ * expects. Row lists are indices into the job's aligned rows; ciphertexts are framed after a JSON head.
+ */
+import type { FeatureInfo } from '../../model/gbdt.js';
+import { frame, json, parseJson, unframe } from '../binning.js';
+import { ErrorCode, FedcreditError } from '../../errors.js';
+
+/** What a host says of each of its features: its bins' layout and constraint (never its cut points). */
+export type HostFeature = Omit<FeatureInfo, 'owner'>;
+
+/** The rows of a node whose histogram the guest asks for. */
+export interface NodeAsk {
+  node: number;
+  rows: number[];
+}
+
+/** A split the guest chose on a host's feature: the host's feature (by position) and the bins that go left. */
+export interface SplitAsk {
+  node: number;
+  rows: number[];
+  feature: number;
+  leftBins: number[];
+}
+
+/** What the guest asks a host, in turn: a level's histograms (with the tree's [[g]], [[h]] at its first level), splits' partitions, or the end. */
+export type BoostAsk =
+  | { kind: 'histograms'; tree: number; level: number; nodes: NodeAsk[]; gradients?: { g: Uint8Array[]; h: Uint8Array[] } }
+  | { kind: 'splits'; tree: number; level: number; splits: SplitAsk[] }
+  | { kind: 'end' };
+
+/** A host's encrypted per-bin sums of g and h: entries are (node, feature) in ask order, packed into groups. */
+export interface BoostHistograms {
+  groups: number[][];
+  g: Uint8Array[];
+  h: Uint8Array[];
+}
+
+const malformed = (what: string) => new FedcreditError(ErrorCode.PROTOCOL, `a ${what} payload is malformed`, 'run the same fedcredit version on every party and restart the job');
+
+export const BOOST_PAYLOADS = {
+  /** The guest's rotation keys (under its own CKKS key) for the hosts' histogram products. */
+  'boost.keys': {
+    encode: (v: { galoisKeys: Uint8Array }) => v.galoisKeys,
+    decode: (b: Uint8Array) => ({ galoisKeys: b }),
+  },
+  /** A host's features' layouts, in its order. */
+  'boost.layout': {
+    encode: (v: HostFeature[]) => json(v),
+    decode: (b: Uint8Array) => parseJson<HostFeature[]>(b),
+  },
+  'boost.ask': {
+    encode: (v: BoostAsk) => {
+      if (v.kind !== 'histograms' || !v.gradients) return frame([json(v)]);
+      const { gradients, ...head } = v;
+      return frame([json({ ...head, chunks: gradients.g.length }), ...gradients.g, ...gradients.h]);
+    },
+    decode: (b: Uint8Array): BoostAsk => {
+      const [head, ...ciphers] = unframe(b);
+      const ask = parseJson<BoostAsk & { chunks?: number }>(head ?? new Uint8Array());
+      if (ask.kind !== 'histograms' || ask.chunks === undefined) return ask;
+      const { chunks, ...rest } = ask;
+      if (ciphers.length !== 2 * chunks) throw malformed('boost.ask');
+      return { ...rest, gradients: { g: ciphers.slice(0, chunks), h: ciphers.slice(chunks) } };
+    },
+  },
+  'boost.histograms': {
+    encode: (v: BoostHistograms) => frame([json({ groups: v.groups }), ...v.g, ...v.h]),
+    decode: (b: Uint8Array): BoostHistograms => {
+      const [head, ...ciphers] = unframe(b);
+      const { groups } = parseJson<{ groups: number[][] }>(head ?? new Uint8Array());
+      if (ciphers.length !== 2 * groups.length) throw malformed('boost.histograms');
+      return { groups, g: ciphers.slice(0, groups.length), h: ciphers.slice(groups.length) };
+    },
+  },
+  /** For each split asked, in order: the rows that go left and the host's opaque id of the split. */
+  'boost.partition': {
+    encode: (v: { id: number; left: number[] }[]) => json(v),
+    decode: (b: Uint8Array) => parseJson<{ id: number; left: number[] }[]>(b),
+  },
+};
