@@ -7,9 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CkksEngine } from '../src/he/engine.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
-import { boost, DEFAULT_GBDT_PARAMS, localOracle, type GbdtParams } from '../src/model/gbdt.js';
+import { boost, DEFAULT_GBDT_PARAMS, localOracle, predictMargin, reasonCodes, type GbdtParams } from '../src/model/gbdt.js';
 import { guestBoost } from '../src/vertical/boost/guest.js';
 import { hostBoost } from '../src/vertical/boost/host.js';
+import { guestScore, hostScore } from '../src/vertical/boost/score.js';
 import { MemoryFederation } from '../src/vertical/lr/memory-port.js';
 import { plaintextOpener } from '../src/vertical/lr/opener.js';
 import { uciTrees } from './helpers/credit-trees.js';
@@ -67,8 +68,49 @@ describe('vertical boosting, bank and tax bureau, in memory', () => {
       // The test means something only if the host's features were chosen somewhere.
       expect(hostNodes).toBeGreaterThan(0);
       expect(model.validationAuc[2]).toBeCloseTo(central.validationAuc[2]!, 6);
+
+      // Scoring the held-out applicants in one round: the host answers a branch per applicant and split.
+      const batch = (columns: Uint16Array[]) => columns.map((c) => Uint16Array.from(data.test, (r) => c[r]!));
+      const [scored] = await Promise.all([
+        guestScore(fed.port('bank', 1), model, batch(data.bins.slice(0, own)), data.test.length),
+        hostScore(fed.port('tax-bureau', 1), hostSplits, batch(data.bins.slice(own))),
+      ]);
+      const want = predictMargin(central, batch(data.bins), data.test.length);
+      scored.margin.forEach((m, i) => expect(m).toBeCloseTo(want[i]!, 6));
+      // Reason codes: the contributions add up to the margin, and name each feature with its party.
+      const roots = model.trees.reduce((s, t) => s + t.nodes[0]!.value, model.baseScore);
+      const riskiest = scored.margin.indexOf(Math.max(...scored.margin));
+      const total = scored.contributions.reduce((s, c) => s + c[riskiest]!, roots);
+      expect(total).toBeCloseTo(scored.margin[riskiest]!, 9);
+      const reasons = reasonCodes(model, scored.contributions, riskiest, 3);
+      expect(reasons.length).toBeGreaterThan(0);
+      for (const r of reasons) expect([...BANK.map((f) => `bank:${f}`), ...TAX.map((f) => `tax-bureau:${f}`)]).toContain(`${r.owner}:${r.feature}`);
     } finally {
       fed.dispose();
     }
   }, 600_000);
+
+  it('refuses a host that describes its features impossibly (a monotone constraint on a category)', async () => {
+    const data = uciTrees({ rows: 600, maxBins: 8, features: ['PAY_0', 'EDUCATION'] });
+    const fed = new MemoryFederation('bank', ['tax-bureau'], plaintextOpener, 60_000);
+    try {
+      const params: GbdtParams = { ...DEFAULT_GBDT_PARAMS, trees: 1, depth: 2 };
+      const guest = guestBoost(fed.port('bank', 0), {
+        engine: guestEngine,
+        features: data.features.slice(0, 1),
+        bins: data.bins.slice(0, 1),
+        labels: data.labels,
+        train: data.train,
+        valid: data.valid,
+        params,
+      });
+      const host = fed.port('tax-bureau', 0);
+      await host.receive('bank', 'boost.keys');
+      const { owner: _, ...education } = data.features[1]!;
+      await host.send('bank', 'boost.layout', [{ ...education, monotone: 1 }]);
+      await expect(guest).rejects.toMatchObject({ code: 'FC_PROTOCOL', message: expect.stringContaining('impossible bin layout') });
+    } finally {
+      fed.dispose();
+    }
+  }, 120_000);
 });

@@ -96,7 +96,9 @@ export interface SplitOracle {
   partition(splits: readonly SplitChoice[]): Promise<{ left: Uint32Array; ref: SplitRef }[]>;
 }
 
-export type TreeNode = { kind: 'leaf'; value: number } | { kind: 'split'; feature: number; ref: SplitRef; gain: number; left: number; right: number };
+/** A node's `value` is the margin it would add as a leaf (learning rate applied): a leaf's output, and for a split
+ * the baseline its children's values move away from (per-feature contributions, Saabas's method). */
+export type TreeNode = { kind: 'leaf'; value: number } | { kind: 'split'; value: number; feature: number; ref: SplitRef; gain: number; left: number; right: number };
 
 export interface Tree {
   nodes: TreeNode[];
@@ -267,8 +269,9 @@ export async function growTree(oracle: SplitOracle, rows: Uint32Array, g: Float6
     from?: { parent: Histogram; sibling: number };
   }
   let frontier: Open[] = [{ node: 0, rows, bounds: { lo: -Infinity, hi: Infinity } }];
+  const nodeValue = (o: Open) => params.learningRate * weightOf(sumOver(g, o.rows), sumOver(h, o.rows), params.lambda, o.bounds);
   const setLeaf = (o: Open) => {
-    const value = params.learningRate * weightOf(sumOver(g, o.rows), sumOver(h, o.rows), params.lambda, o.bounds);
+    const value = nodeValue(o);
     nodes[o.node] = { kind: 'leaf', value };
     for (let i = 0; i < o.rows.length; i++) leafValue[o.rows[i]!] = value;
   };
@@ -305,7 +308,7 @@ export async function growTree(oracle: SplitOracle, rows: Uint32Array, g: Float6
       for (let k = 0; k < left.length; k++) goesLeft[left[k]!] = 0;
       const l = nodes.length;
       nodes.push({ kind: 'leaf', value: 0 }, { kind: 'leaf', value: 0 });
-      nodes[open.node] = { kind: 'split', feature: split.feature, ref, gain: split.gain, left: l, right: l + 1 };
+      nodes[open.node] = { kind: 'split', value: nodeValue(open), feature: split.feature, ref, gain: split.gain, left: l, right: l + 1 };
       const lb = { ...open.bounds };
       const rb = { ...open.bounds };
       const monotone = features[split.feature]!.monotone;
@@ -386,27 +389,55 @@ export async function boost(oracle: SplitOracle, inputs: BoostingInputs, params:
   return model;
 }
 
-/** The leaf a row reaches in a tree whose splits all hold their bins (a model of features one party holds). */
-export function leafOf(tree: Tree, binOf: (feature: number) => number): number {
-  let i = 0;
-  for (;;) {
-    const node = tree.nodes[i]!;
-    if (node.kind === 'leaf') return i;
-    if (!('leftBins' in node.ref)) throw new RangeError(`node ${i} splits on ${node.ref.owner}'s feature: its bins are not in this model`);
-    i = node.ref.leftBins.includes(binOf(node.feature)) ? node.left : node.right;
-  }
+/** Which way a split node sends a row (true: left); for a host's split, the host's answer. */
+export type Router = (tree: number, node: number, split: Extract<TreeNode, { kind: 'split' }>, row: number) => boolean;
+
+/** The router of splits whose bins the model holds: by the rows' bins. */
+export function binRouter(bins: readonly Uint16Array[]): Router {
+  return (_t, i, split, row) => {
+    if (!('leftBins' in split.ref)) throw new RangeError(`node ${i} splits on ${split.ref.owner}'s feature: its bins are not in this model`);
+    return split.ref.leftBins.includes(bins[split.feature]![row]!);
+  };
 }
 
-/** The margin (log-odds of default) of each row for a model whose features are all local, binned as in training. */
-export function predictMargin(model: GbdtModel, bins: readonly Uint16Array[], rows: number): Float64Array {
-  const out = new Float64Array(rows).fill(model.baseScore);
-  for (const tree of model.trees) {
+/**
+ * The margin (log-odds of default) of `rows` rows, and each feature's contribution to it per row (Saabas: along a
+ * row's path, the change of node value at each split goes to the split's feature): margin = baseScore + Σ trees'
+ * root values + Σ contributions.
+ */
+export function scoreRows(model: GbdtModel, rows: number, goesLeft: Router): { margin: Float64Array; contributions: Float64Array[] } {
+  const margin = new Float64Array(rows).fill(model.baseScore);
+  const contributions = model.features.map(() => new Float64Array(rows));
+  model.trees.forEach((tree, t) => {
     for (let r = 0; r < rows; r++) {
-      const leaf = tree.nodes[leafOf(tree, (f) => bins[f]![r]!)]!;
-      if (leaf.kind === 'leaf') out[r]! += leaf.value;
+      let i = 0;
+      for (;;) {
+        const node = tree.nodes[i]!;
+        if (node.kind === 'leaf') {
+          margin[r]! += node.value;
+          break;
+        }
+        const next = goesLeft(t, i, node, r) ? node.left : node.right;
+        contributions[node.feature]![r]! += tree.nodes[next]!.value - node.value;
+        i = next;
+      }
     }
-  }
-  return out;
+  });
+  return { margin, contributions };
+}
+
+/** The margin of each row for a model whose features are all local, binned as in training. */
+export function predictMargin(model: GbdtModel, bins: readonly Uint16Array[], rows: number): Float64Array {
+  return scoreRows(model, rows, binRouter(bins)).margin;
+}
+
+/** Per row, up to `count` features that raised its PD most (positive contributions, largest first), named with their party. */
+export function reasonCodes(model: GbdtModel, contributions: readonly Float64Array[], row: number, count: number): { feature: string; owner: string; contribution: number }[] {
+  return model.features
+    .map((f, j) => ({ feature: f.name, owner: f.owner, contribution: contributions[j]![row]! }))
+    .filter((c) => c.contribution > 0)
+    .sort((a, b) => b.contribution - a.contribution)
+    .slice(0, count);
 }
 
 /** Total split gain per feature (index in model.features): the model's feature importance. */

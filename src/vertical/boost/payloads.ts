@@ -74,6 +74,16 @@ export const BOOST_PAYLOADS = {
       return { groups, g: ciphers.slice(0, groups.length), h: ciphers.slice(groups.length) };
     },
   },
+  /** Scoring a batch: how many rows (the batch's aligned order) and which of the host's split ids the model uses. */
+  'boost.score_ask': {
+    encode: (v: { rows: number; ids: number[] }) => json(v),
+    decode: (b: Uint8Array) => parseJson<{ rows: number; ids: number[] }>(b),
+  },
+  /** For each asked split id, in order: a bit per row (row r in byte r >> 3, bit r & 7), set when the row goes left. */
+  'boost.routes': {
+    encode: (v: Uint8Array[]) => frame(v),
+    decode: (b: Uint8Array) => unframe(b),
+  },
   /** For each split asked, in order: the rows that go left and the host's opaque id of the split. */
   'boost.partition': {
     encode: (v: { id: number; left: number[] }[]) => json(v),
