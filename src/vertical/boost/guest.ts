@@ -75,24 +75,25 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
         ...(level === 0 && gradients ? { gradients } : {}),
       });
       const reply = await port.receive(host, 'boost.histograms');
-      const sizes = nodes.flatMap(() => layout.map((f) => f.bins));
-      const expected = columnGroups(sizes);
-      if (JSON.stringify(reply.groups) !== JSON.stringify(expected)) {
+      const expected = columnGroups(layout.map((f) => f.bins));
+      if (JSON.stringify(reply.groups) !== JSON.stringify(expected) || reply.g.length !== nodes.length * expected.length) {
         throw new FedcreditError(ErrorCode.PROTOCOL, `${host} packed its histograms otherwise than the protocol says`, `check ${host}'s fedcredit version and restart the job`);
       }
-      expected.forEach((group, i) => {
-        const count = group.reduce((s, e) => s + sizes[e]!, 0);
-        const g = openBinSums(engine, reply.g[i]!, count, keys.secretKey);
-        const h = openBinSums(engine, reply.h[i]!, count, keys.secretKey);
-        let o = 0;
-        for (const e of group) {
-          const node = Math.floor(e / layout.length);
-          const at = offsets[starts[k]! + (e % layout.length)]!;
-          into[node]!.g.set(g.subarray(o, o + sizes[e]!), at);
-          into[node]!.h.set(h.subarray(o, o + sizes[e]!), at);
-          o += sizes[e]!;
-        }
-      });
+      nodes.forEach((_, i) =>
+        expected.forEach((group, j) => {
+          const count = group.reduce((s, f) => s + layout[f]!.bins, 0);
+          const g = openBinSums(engine, reply.g[i * expected.length + j]!, count, keys.secretKey);
+          const h = openBinSums(engine, reply.h[i * expected.length + j]!, count, keys.secretKey);
+          let o = 0;
+          for (const f of group) {
+            const at = offsets[starts[k]! + f]!;
+            const bins = layout[f]!.bins;
+            into[i]!.g.set(g.subarray(o, o + bins), at);
+            into[i]!.h.set(h.subarray(o, o + bins), at);
+            o += bins;
+          }
+        }),
+      );
     };
 
     const oracle: SplitOracle = {

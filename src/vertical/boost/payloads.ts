@@ -30,7 +30,8 @@ export type BoostAsk =
   | { kind: 'splits'; tree: number; level: number; splits: SplitAsk[] }
   | { kind: 'end' };
 
-/** A host's encrypted per-bin sums of g and h: entries are (node, feature) in ask order, packed into groups. */
+/** A host's encrypted per-bin sums of g and h: its features packed into groups (columnGroups), one ciphertext per
+ * (node, group), nodes in ask order. */
 export interface BoostHistograms {
   groups: number[][];
   g: Uint8Array[];
@@ -66,12 +67,12 @@ export const BOOST_PAYLOADS = {
     },
   },
   'boost.histograms': {
-    encode: (v: BoostHistograms) => frame([json({ groups: v.groups }), ...v.g, ...v.h]),
+    encode: (v: BoostHistograms) => frame([json({ groups: v.groups, count: v.g.length }), ...v.g, ...v.h]),
     decode: (b: Uint8Array): BoostHistograms => {
       const [head, ...ciphers] = unframe(b);
-      const { groups } = parseJson<{ groups: number[][] }>(head ?? new Uint8Array());
-      if (ciphers.length !== 2 * groups.length) throw malformed('boost.histograms');
-      return { groups, g: ciphers.slice(0, groups.length), h: ciphers.slice(groups.length) };
+      const { groups, count } = parseJson<{ groups: number[][]; count: number }>(head ?? new Uint8Array());
+      if (ciphers.length !== 2 * count) throw malformed('boost.histograms');
+      return { groups, g: ciphers.slice(0, count), h: ciphers.slice(count) };
     },
   },
   /** Scoring a batch: how many rows (the batch's aligned order) and which of the host's split ids the model uses. */
