@@ -97,4 +97,12 @@ describe('credit-grade controls', () => {
     const importance = gainImportance(a.model);
     expect(importance.indexOf(Math.max(...importance))).toBe(pay0);
   });
+
+  it('the first trees can be grown from the guest features alone', async () => {
+    const split = uciTrees({ ownerOf: (f) => (f.startsWith('BILL_AMT') || f.startsWith('PAY_AMT') || f === 'AGE' ? 'bureau' : 'bank') });
+    const { model } = await train(split, { trees: 4, guestOnlyTrees: 2 });
+    const owners = model.trees.map((t) => new Set(t.nodes.flatMap((n) => (n.kind === 'split' ? [split.features[n.feature]!.owner] : []))));
+    expect([...owners[0]!, ...owners[1]!].every((o) => o === 'bank')).toBe(true);
+    expect(owners.slice(2).some((o) => o.has('bureau'))).toBe(true);
+  });
 });

@@ -32,7 +32,7 @@ describe('vertical boosting, bank and tax bureau, in memory', () => {
 
   it('is lossless: the federated trees equal the central GBDT trees on a slice of UCI', async () => {
     const data = uciTrees({ rows: 3000, maxBins: 12, features: [...BANK, ...TAX], ownerOf: (f) => (BANK.includes(f) ? 'bank' : 'tax-bureau'), monotone: { PAY_0: 1, PAY_AMT1: -1 } });
-    const params: GbdtParams = { ...DEFAULT_GBDT_PARAMS, trees: 3, depth: 3, learningRate: 0.3, subsample: 0.8, seed: 5 };
+    const params: GbdtParams = { ...DEFAULT_GBDT_PARAMS, trees: 3, depth: 3, learningRate: 0.3, subsample: 0.8, seed: 5, guestOnlyTrees: 1 };
     const inputs = { labels: data.labels, train: data.train, valid: data.valid };
     const central = await boost(localOracle(data.features, data.bins), inputs, params);
 

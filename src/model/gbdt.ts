@@ -34,6 +34,8 @@ export interface GbdtParams {
   subsample: number;
   /** Stop when validation AUC has not improved for this many trees (0: never); the model keeps the best count. */
   earlyStoppingRounds: number;
+  /** The first this many trees split only on the features of the first feature's owner (the guest: its come first). */
+  guestOnlyTrees: number;
   seed: number;
 }
 
@@ -46,6 +48,7 @@ export const DEFAULT_GBDT_PARAMS: GbdtParams = {
   minGain: 0,
   subsample: 1,
   earlyStoppingRounds: 0,
+  guestOnlyTrees: 0,
   seed: 1,
 };
 
@@ -88,10 +91,12 @@ export type SplitRef = { leftBins: number[] } | { owner: string; id: number };
 
 export interface SplitOracle {
   readonly features: readonly FeatureInfo[];
-  /** A tree begins with these per-row gradients and hessians (a federated oracle encrypts them for the hosts). */
-  startTree?(tree: number, g: Float64Array, h: Float64Array): Promise<void>;
-  /** Per-bin sums of g and h over each node's rows (g, h: the tree's per-row gradients and hessians). */
-  histograms(nodes: readonly NodeRows[], g: Float64Array, h: Float64Array): Promise<Histogram[]>;
+  /** A tree begins with these per-row gradients and hessians (a federated oracle encrypts them for the hosts, unless
+   * the tree splits only on `only`'s features). */
+  startTree?(tree: number, g: Float64Array, h: Float64Array, only?: string): Promise<void>;
+  /** Per-bin sums of g and h over each node's rows (g, h: the tree's per-row gradients and hessians); with `only`,
+   * the features of other owners may be left zero. */
+  histograms(nodes: readonly NodeRows[], g: Float64Array, h: Float64Array, only?: string): Promise<Histogram[]>;
   /** The rows of each split node that go left, and how the model refers to the split. */
   partition(splits: readonly SplitChoice[]): Promise<{ left: Uint32Array; ref: SplitRef }[]>;
 }
@@ -179,7 +184,7 @@ const weightOf = (G: number, H: number, lambda: number, b: Bounds) => clamp(-G /
 const lossAt = (G: number, H: number, lambda: number, w: number) => G * w + 0.5 * (H + lambda) * w * w;
 
 /** The best split of one node over every feature, or null when none gains more than minGain. */
-export function bestSplit(features: readonly FeatureInfo[], offsets: readonly number[], hist: Histogram, G: number, H: number, bounds: Bounds, params: GbdtParams): Candidate | null {
+export function bestSplit(features: readonly FeatureInfo[], offsets: readonly number[], hist: Histogram, G: number, H: number, bounds: Bounds, params: GbdtParams, only?: string): Candidate | null {
   const { lambda, minChildWeight, minGain } = params;
   const parentLoss = lossAt(G, H, lambda, weightOf(G, H, lambda, bounds));
   let best: Candidate | null = null;
@@ -194,6 +199,7 @@ export function bestSplit(features: readonly FeatureInfo[], offsets: readonly nu
     if (gain > minGain && (!best || gain > best.gain)) best = { gain, feature, leftBins: leftBins(), wl, wr };
   };
   features.forEach((f, j) => {
+    if (only !== undefined && f.owner !== only) return;
     const o = offsets[j]!;
     const g = hist.g.subarray(o, o + f.bins);
     const h = hist.h.subarray(o, o + f.bins);
@@ -254,7 +260,15 @@ const sumOver = (values: Float64Array, rows: Uint32Array) => {
  * built, the larger is its parent's minus it), then its splits' partitions in one call. Returns the tree and the
  * leaf value (learning rate applied) of every row of `rows`.
  */
-export async function growTree(oracle: SplitOracle, rows: Uint32Array, g: Float64Array, h: Float64Array, params: GbdtParams, totalRows: number): Promise<{ tree: Tree; leafValue: Float64Array }> {
+export async function growTree(
+  oracle: SplitOracle,
+  rows: Uint32Array,
+  g: Float64Array,
+  h: Float64Array,
+  params: GbdtParams,
+  totalRows: number,
+  only?: string,
+): Promise<{ tree: Tree; leafValue: Float64Array }> {
   const features = oracle.features;
   const offsets = featureOffsets(features);
   const nodes: TreeNode[] = [{ kind: 'leaf', value: 0 }];
@@ -281,6 +295,7 @@ export async function growTree(oracle: SplitOracle, rows: Uint32Array, g: Float6
       built.map((o) => ({ node: o.node, rows: o.rows })),
       g,
       h,
+      only,
     );
     built.forEach((o, i) => (o.hist = hists[i]));
     for (const o of frontier) {
@@ -291,7 +306,7 @@ export async function growTree(oracle: SplitOracle, rows: Uint32Array, g: Float6
     }
     const chosen: { open: Open; split: Candidate }[] = [];
     for (const o of frontier) {
-      const split = bestSplit(features, offsets, o.hist!, sumOver(g, o.rows), sumOver(h, o.rows), o.bounds, params);
+      const split = bestSplit(features, offsets, o.hist!, sumOver(g, o.rows), sumOver(h, o.rows), o.bounds, params, only);
       if (split) chosen.push({ open: o, split });
       else setLeaf(o);
     }
@@ -367,8 +382,9 @@ export async function boost(oracle: SplitOracle, inputs: BoostingInputs, params:
     const weight = new Float64Array(n);
     for (const r of train) weight[r] = params.subsample >= 1 || rng.next() < params.subsample ? 1 : 0;
     const { g, h } = logisticGradients(margin, labels, weight);
-    await oracle.startTree?.(t, g, h);
-    const { tree, leafValue } = await growTree(oracle, rows, g, h, params, n);
+    const only = t < params.guestOnlyTrees ? oracle.features[0]?.owner : undefined;
+    await oracle.startTree?.(t, g, h, only);
+    const { tree, leafValue } = await growTree(oracle, rows, g, h, params, n, only);
     model.trees.push(tree);
     for (const r of rows) margin[r]! += leafValue[r]!;
     if (valid.length > 0) {

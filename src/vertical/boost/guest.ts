@@ -63,6 +63,7 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
     let tree = 0;
     let level = 0;
     let gradients: { g: Uint8Array[]; h: Uint8Array[] } | undefined;
+    let hostsAsked = true;
 
     const hostHistograms = async (k: number, nodes: { node: number; rows: Uint32Array }[], into: Histogram[]) => {
       const host = port.hosts[k]!;
@@ -98,10 +99,12 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
 
     const oracle: SplitOracle = {
       features,
-      async startTree(t, g, h) {
+      async startTree(t, g, h, only) {
         tree = t;
         level = 0;
-        gradients = port.hosts.length > 0 ? { g: encryptRowValues(engine, g, keys.publicKey), h: encryptRowValues(engine, h, keys.publicKey) } : undefined;
+        // A tree on the guest's features alone asks the hosts nothing.
+        hostsAsked = only === undefined;
+        gradients = hostsAsked && port.hosts.length > 0 ? { g: encryptRowValues(engine, g, keys.publicKey), h: encryptRowValues(engine, h, keys.publicKey) } : undefined;
       },
       async histograms(nodes, g, h) {
         const out = nodes.map((x) => {
@@ -111,7 +114,7 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
           all.h.set(mine.h);
           return all;
         });
-        await Promise.all(port.hosts.map((_, k) => hostHistograms(k, [...nodes], out)));
+        if (hostsAsked) await Promise.all(port.hosts.map((_, k) => hostHistograms(k, [...nodes], out)));
         level++;
         return out;
       },
