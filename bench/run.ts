@@ -31,6 +31,7 @@ import { DatasetSpec } from '../src/data/schema.js';
 import { summariseScenario } from './profile-summary.js';
 import { thresholdBench } from './threshold.js';
 import { qualityBenchmark } from './quality.js';
+import { boostBench } from './boost.js';
 import type { JobEvent } from '../src/wire/messages.js';
 
 /** The one-round horizontal job the memory scenario runs, from a CSV or from PostgreSQL alike. */
@@ -902,6 +903,7 @@ const scenarios: [string, () => Promise<void>][] = [
   ['memory', memory],
   ['threshold', () => thresholdBench(quick ? [3, 10] : [3, 10, 100], results, table)],
   ['quality', quality],
+  ['boost', () => boostBench(DATASETS, quick, results, table)],
 ];
 // `--profile DIR`: each scenario again in its own process tree, every process and worker thread profiled as by
 // `node --cpu-prof` (bench/cpu-profile-hook.ts, through NODE_OPTIONS, so the coordinator and participants the

@@ -4,7 +4,7 @@ import { generateKeys } from '../src/he/key-ceremony.js';
 import { residueClassSums } from '../src/he/packing.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { columnGroups, encryptLabels, hostLabelSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
+import { columnGroups, encryptRowValues, hostBinSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
 import { Rng } from '../src/random.js';
 
 describe('per-bin label sums under the guest key (WOE for host features)', () => {
@@ -21,9 +21,9 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const binCounts = [5, 12, 3];
     const bins = binCounts.map((k) => Uint16Array.from({ length: rows }, () => Math.floor(rng.next() * k)));
     const keys = generateKeys(engine, 'arbiter');
-    const chunks = encryptLabels(engine, y, keys.publicKey);
+    const chunks = encryptRowValues(engine, y, keys.publicKey);
     expect(chunks).toHaveLength(3);
-    const cipher = hostLabelSums(engine, chunks, keys.galoisKeys, bins, binCounts);
+    const cipher = hostBinSums(engine, chunks, keys.galoisKeys, bins, binCounts);
     const got = openLabelSums(engine, cipher, 20, keys.secretKey);
     const want = binCounts.flatMap((k, f) => Array.from({ length: k }, (_, b) => bins[f]!.reduce((s, v, r) => s + (v === b ? y[r]! : 0), 0)));
     expect(got).toEqual(want);

@@ -1,6 +1,7 @@
 /**
- * Per-bin label sums of a host's features without the labels or the bins leaving their owners
- * (docs/protocol-vertical.md, "Binning, WOE and IV"). The guest encrypts its training labels under its own CKKS key,
+ * Per-bin sums of a per-row value the guest holds (its labels; in boosting, each row's gradient and hessian) over a
+ * host's bins, without the values or the bins leaving their owners (docs/protocol-vertical.md, "Binning, WOE and
+ * IV"; docs/protocol-boost.md). The guest encrypts its training labels under its own CKKS key,
  * 4,096 records per ciphertext in the shared row order. For each chunk the host turns [[y]] into the form the
  * vertical gradient takes ([[y]] · 1, rescaled to ≈ 2^50) and multiplies it with the one-hot columns of its bins, with
  * the same generalized-diagonal product as the gradient: the slots of residue class j (mod P) then sum to
@@ -11,21 +12,21 @@
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
 import { nextPowerOfTwo } from '../he/packing.js';
-import { VerticalGradient } from '../he/vertical-gradient.js';
+import { VerticalGradient, type BatchColumns } from '../he/vertical-gradient.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
 export const BIN_COLUMNS_PER_CIPHERTEXT = 128;
 
-/** The guest's training labels (0/1) in the shared row order, public-key encrypted in chunks of slotCount records. */
-export function encryptLabels(engine: CkksEngine, labels: ArrayLike<number>, publicKey: Uint8Array): Uint8Array[] {
+/** A per-row value of the guest (its 0/1 labels, a gradient) in the shared row order, public-key encrypted in chunks of slotCount records. */
+export function encryptRowValues(engine: CkksEngine, values: ArrayLike<number>, publicKey: Uint8Array): Uint8Array[] {
   const gradient = VerticalGradient.of(engine);
   const chunks: Uint8Array[] = [];
-  for (let start = 0; start < labels.length; start += engine.slotCount) {
-    const end = Math.min(labels.length, start + engine.slotCount);
+  for (let start = 0; start < values.length; start += engine.slotCount) {
+    const end = Math.min(values.length, start + engine.slotCount);
     chunks.push(
       gradient.encryptSlots(
-        Float64Array.from({ length: end - start }, (_, i) => labels[start + i]!),
+        Float64Array.from({ length: end - start }, (_, i) => values[start + i]!),
         publicKey,
       ),
     );
@@ -75,42 +76,108 @@ export function zeroClassSumMask(slots: number, count: number): Float64Array {
   return mask;
 }
 
+/** Bytes of encoded diagonals a boosting host keeps for its whole training (beyond it, it encodes them per product). */
+export const KEPT_DIAGONAL_BUDGET_BYTES = 512 * 2 ** 20;
+
 /**
- * The host's side for one group of features: the encrypted, masked per-bin default counts, one class per bin
- * column (features in order, bins in order). `bins[f][r]` is the bin of training row r for feature f of the group;
- * `binCounts[f]` the number of bins of that feature.
+ * The host's side for one group of features: the encrypted, masked per-bin sums of the guest's value (default
+ * counts for labels, g or h in boosting), one class per bin column (features in order, bins in order). `bins[f][r]`
+ * is the bin of row r for feature f of the group; `binCounts[f]` the number of bins of that feature. Every slot of
+ * the products is a sum of at most 128 values of magnitude ≤ 1 per chunk, which LABEL_SUM_MASK is sized for.
+ *
+ * Sums over a subset of the rows (a tree node) multiply the guest's [[value]] by the rows' 0/1 indicator (the
+ * weights of the fore-gradient step) rather than the columns, so the columns' encoded diagonals are the same for
+ * every node: with `keep`, each chunk's are encoded once and kept until dispose().
  */
-export function hostLabelSums(engine: CkksEngine, labelChunks: Uint8Array[], galoisKeys: Uint8Array, bins: readonly Uint16Array[], binCounts: readonly number[]): Uint8Array {
-  const gradient = VerticalGradient.of(engine);
-  const S = engine.slotCount;
-  const rows = bins[0]?.length ?? 0;
-  if (labelChunks.length !== Math.ceil(rows / S)) {
-    throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${labelChunks.length} label ciphertexts for ${rows} training rows`, 'restart the job: the parties disagree on the training rows');
+export class BinSums {
+  private readonly kept = new Map<number, BatchColumns>();
+  private readonly rows: number;
+  readonly count: number;
+
+  constructor(
+    private readonly engine: CkksEngine,
+    private readonly bins: readonly Uint16Array[],
+    private readonly binCounts: readonly number[],
+    private readonly keep = false,
+  ) {
+    this.rows = bins[0]?.length ?? 0;
+    this.count = binCounts.reduce((a, b) => a + b, 0);
   }
-  const count = binCounts.reduce((a, b) => a + b, 0);
-  const sums: Uint8Array[] = [];
-  for (let c = 0; c < labelChunks.length; c++) {
+
+  /** Whether keeping every chunk's diagonals for `groups` groups of `rows` rows fits KEPT_DIAGONAL_BUDGET_BYTES. */
+  static keepable(engine: CkksEngine, rows: number, groups: number): boolean {
+    const plainBytes = 2 * engine.slotCount * engine.chain[1]!.primes.length * 8;
+    return Math.ceil(rows / engine.slotCount) * groups * BIN_COLUMNS_PER_CIPHERTEXT * plainBytes <= KEPT_DIAGONAL_BUDGET_BYTES;
+  }
+
+  private columns(c: number): BatchColumns {
+    const held = this.kept.get(c);
+    if (held) return held;
+    const S = this.engine.slotCount;
     const start = c * S;
-    const B = Math.min(rows, start + S) - start;
+    const B = Math.min(this.rows, start + S) - start;
     const columns: Float64Array[] = [];
-    bins.forEach((assigned, f) => {
-      for (let b = 0; b < binCounts[f]!; b++) {
+    this.bins.forEach((assigned, f) => {
+      for (let b = 0; b < this.binCounts[f]!; b++) {
         const column = new Float64Array(B);
         for (let i = 0; i < B; i++) if (assigned[start + i] === b) column[i] = 1;
         columns.push(column);
       }
     });
-    const fore = gradient.foreGradient([labelChunks[c]!], new Float64Array(B).fill(1), new Float64Array(B));
-    // One mask suffices: it is added once, to the first chunk, and the sum of the chunks is what the guest sees.
-    const mask = c === 0 ? zeroClassSumMask(S, count) : new Float64Array(S);
-    sums.push(gradient.maskedGradient(fore, columns, mask, galoisKeys));
+    const batch = VerticalGradient.of(this.engine).batchColumns(columns);
+    if (this.keep) {
+      batch.keep();
+      this.kept.set(c, batch);
+    }
+    return batch;
   }
-  return sums.length === 1 ? sums[0]! : gradient.sumMaskedGradients(sums);
+
+  /** The masked sums of the rows of `inRows` (a 0/1 flag per row; all rows without it). */
+  sums(valueChunks: Uint8Array[], galoisKeys: Uint8Array, inRows?: Uint8Array): Uint8Array {
+    const gradient = VerticalGradient.of(this.engine);
+    const S = this.engine.slotCount;
+    if (valueChunks.length !== Math.ceil(this.rows / S)) {
+      throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${valueChunks.length} per-row ciphertexts for ${this.rows} rows`, 'restart the job: the parties disagree on the rows');
+    }
+    const sums: Uint8Array[] = [];
+    for (let c = 0; c < valueChunks.length; c++) {
+      const start = c * S;
+      const B = Math.min(this.rows, start + S) - start;
+      const weights = inRows ? Float64Array.from(inRows.subarray(start, start + B)) : new Float64Array(B).fill(1);
+      if (!weights.some((w) => w !== 0)) continue;
+      const fore = gradient.foreGradient([valueChunks[c]!], weights, new Float64Array(B));
+      // One mask suffices: it is added once, to the first chunk summed, and the sum of the chunks is what the guest sees.
+      const mask = sums.length === 0 ? zeroClassSumMask(S, this.count) : new Float64Array(S);
+      const input = gradient.gradientInput(this.columns(c), mask);
+      try {
+        sums.push(gradient.maskedGradientOf(fore, input, galoisKeys));
+      } finally {
+        input.dispose();
+      }
+    }
+    if (sums.length === 0) throw new RangeError('per-bin sums over no rows');
+    return sums.length === 1 ? sums[0]! : gradient.sumMaskedGradients(sums);
+  }
+
+  dispose(): void {
+    for (const batch of this.kept.values()) batch.dispose();
+    this.kept.clear();
+  }
 }
 
-/** The guest's side: the default count of each of the `count` bin columns (decrypted, classes summed, rounded). */
+/** The host's per-bin sums over all rows for one group of features (BinSums, nothing kept). */
+export function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], galoisKeys: Uint8Array, bins: readonly Uint16Array[], binCounts: readonly number[]): Uint8Array {
+  return new BinSums(engine, bins, binCounts).sums(valueChunks, galoisKeys);
+}
+
+/** The guest's side: the sum of each of the `count` bin columns (decrypted, classes summed). */
+export function openBinSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
+  return VerticalGradient.of(engine).decryptGradient(ciphertext, count, secretKey);
+}
+
+/** The guest's side for labels: the default count of each of the `count` bin columns (decrypted, classes summed, rounded). */
 export function openLabelSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array): number[] {
-  const sums = VerticalGradient.of(engine).decryptGradient(ciphertext, count, secretKey);
+  const sums = openBinSums(engine, ciphertext, count, secretKey);
   return Array.from(sums, (v) => {
     const n = Math.round(v);
     // Each class sum is an integer count; an error near one half means the CKKS noise or the mask was not as designed.

@@ -14,7 +14,7 @@ import { binAssignments, binCount, binCounts, binTotals, quantileEdges, applyMer
 import { featureStatistics, type FeatureStatistics } from '../../credit/statistics.js';
 import { binningConflict, binningWarnings, featureBinning, settleBins, settleCategoryBins } from '../../credit/settle.js';
 import { featureColumn, type BinnedFeature, type IvRow } from '../binning.js';
-import { columnGroups, encryptLabels, hostLabelSums } from '../label-sums.js';
+import { columnGroups, encryptRowValues, hostBinSums } from '../label-sums.js';
 import { ckksOpener } from './opener.js';
 import type { HostBinResult } from './payloads.js';
 import type { PeerPort } from './port.js';
@@ -157,7 +157,7 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
     // The label sums are the guest's to open, under a key of its own.
     const opener = ckksOpener(engine, keys.secretKey);
     // Hosts need only the rotation keys: they multiply and rotate, never encrypt or decrypt.
-    const labels = { galoisKeys: keys.galoisKeys, labels: encryptLabels(engine, y, keys.publicKey) };
+    const labels = { galoisKeys: keys.galoisKeys, labels: encryptRowValues(engine, y, keys.publicKey) };
     await Promise.all(port.hosts.map((h) => port.send(h, 'bin.labels', labels)));
     const hostRows = await Promise.all(
       port.hosts.map(async (h) => {
@@ -208,7 +208,7 @@ export async function hostBinning(inputs: BinningInputs, port: PeerPort): Promis
   const sizes = fineEdges.map((e, j) => binCount(e, specials[j]));
   const groups = columnGroups(sizes);
   const ciphers = groups.map((g) =>
-    hostLabelSums(
+    hostBinSums(
       engine,
       chunks,
       galoisKeys,

@@ -9,6 +9,7 @@ import type { ScorecardFeature, ScoredPoints } from '../../credit/scorecard.js';
 import { float64Bytes, toFloat64 } from '../../fl/vector-codec.js';
 import { PSI_MESSAGES, PSI_STREAMS, streamOf, type PsiMessage, type PsiStream } from '../../psi/kinds.js';
 import { frame, json, parseJson, unframe } from '../binning.js';
+import { BOOST_PAYLOADS } from '../boost/payloads.js';
 
 export interface Codec<T> {
   encode(value: T): Uint8Array;
@@ -79,6 +80,7 @@ export const LR_PAYLOADS = {
   'score.points_share': kind(float64s, 'scorecard points masked pairwise with the other hosts (only their sum opens)'),
   'score.reasons': kind(jsonOf<ScoredPoints['points'][number][][]>(), "for each scored enterprise, this party's features that cost it the most points, with the points"),
   'score.feature_psi': kind(jsonOf<Record<string, number> | null>(), "the stability index of each of this party's binned features on the batch (one number per feature)"),
+  ...BOOST_PAYLOADS,
 } satisfies Record<string, { encode(value: never): Uint8Array; decode(bytes: Uint8Array): unknown; what: string }>;
 
 /** The payload kinds that carry a host's masked share of a secure sum (PeerPort.sendScoreShare). */

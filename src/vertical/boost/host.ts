@@ -1,0 +1,90 @@
+/**
+ * A host's side of vertical gradient boosting (docs/protocol-boost.md): it describes its features' bin layouts,
+ * then answers the guest's asks until the end: for a level, the encrypted, masked per-bin sums of the guest's
+ * [[g]] and [[h]] over each asked node's rows (the label-sums kernel, src/vertical/label-sums.ts, with the rows
+ * of the node as the weights of the guest's values); for a split on one of its features, the rows that go left and an opaque id. It keeps
+ * every split's bins (hence its cut points) to itself: the returned table is its part of the model.
+ */
+import { ErrorCode, FedcreditError } from '../../errors.js';
+import type { CkksEngine } from '../../he/engine.js';
+import { rowsGoingLeft } from '../../model/gbdt.js';
+import { BinSums, columnGroups } from '../label-sums.js';
+import type { PeerPort } from '../lr/port.js';
+import type { HostFeature, NodeAsk } from './payloads.js';
+
+export interface BoostHostInputs {
+  engine: CkksEngine;
+  features: HostFeature[];
+  /** Bins of each feature over the job's aligned rows. */
+  bins: Uint16Array[];
+}
+
+/** A split of this host: its feature (by position) and the bins sent left. */
+export interface HostSplit {
+  feature: number;
+  leftBins: number[];
+}
+
+const deviates = (what: string) => new FedcreditError(ErrorCode.PROTOCOL, `the guest asked ${what}`, 'the guest deviates from the protocol or runs another version; restart the job');
+
+function checkRows(rows: number[], n: number): Uint32Array {
+  const out = Uint32Array.from(rows);
+  for (let i = 0; i < out.length; i++) if (out[i]! >= n || (i > 0 && out[i]! <= out[i - 1]!) || out[i] !== rows[i]) throw deviates('for rows that are not ascending job rows');
+  return out;
+}
+
+/** Serve the guest's asks until it ends the training; returns this host's splits by id. */
+export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promise<HostSplit[]> {
+  const { engine, features, bins } = inputs;
+  const n = bins[0]?.length ?? 0;
+  const { galoisKeys } = await port.receive(port.guest, 'boost.keys');
+  await port.send(port.guest, 'boost.layout', features);
+  const splits: HostSplit[] = [];
+  const groups = columnGroups(features.map((f) => f.bins));
+  const keep = BinSums.keepable(engine, n, groups.length);
+  const kernels = groups.map(
+    (group) =>
+      new BinSums(
+        engine,
+        group.map((f) => bins[f]!),
+        group.map((f) => features[f]!.bins),
+        keep,
+      ),
+  );
+  let chunks: { g: Uint8Array[]; h: Uint8Array[] } | undefined;
+  try {
+    for (;;) {
+      const ask = await port.receive(port.guest, 'boost.ask');
+      port.checkpoint();
+      if (ask.kind === 'end') return splits;
+      if (ask.kind === 'histograms') {
+        if (ask.gradients) chunks = ask.gradients;
+        if (!chunks) throw deviates('for histograms before sending the gradients');
+        const { g: gChunks, h: hChunks } = chunks;
+        const g: Uint8Array[] = [];
+        const h: Uint8Array[] = [];
+        for (const node of ask.nodes as NodeAsk[]) {
+          const inNode = new Uint8Array(n);
+          for (const r of checkRows(node.rows, n)) inNode[r] = 1;
+          if (node.rows.length === 0) throw deviates('for the histogram of an empty node');
+          for (const kernel of kernels) {
+            g.push(kernel.sums(gChunks, galoisKeys, inNode));
+            h.push(kernel.sums(hChunks, galoisKeys, inNode));
+          }
+        }
+        await port.send(port.guest, 'boost.histograms', { groups, g, h });
+        continue;
+      }
+      const answers = ask.splits.map((s) => {
+        const column = bins[s.feature];
+        if (!column || !Number.isInteger(s.feature)) throw deviates(`to split on feature ${s.feature}, which this party does not have`);
+        if (s.leftBins.some((b) => !Number.isInteger(b) || b < 0 || b >= features[s.feature]!.bins)) throw deviates(`for bins of ${features[s.feature]!.name} that it does not have`);
+        splits.push({ feature: s.feature, leftBins: [...s.leftBins] });
+        return { id: splits.length - 1, left: Array.from(rowsGoingLeft(column, checkRows(s.rows, n), s.leftBins)) };
+      });
+      await port.send(port.guest, 'boost.partition', answers);
+    }
+  } finally {
+    kernels.forEach((k) => k.dispose());
+  }
+}
