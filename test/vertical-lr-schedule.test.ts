@@ -3,6 +3,10 @@
  * its validation; training ends at the job's last epoch or when validation says stop, keeping the epoch it names.
  */
 import { describe, expect, it } from 'vitest';
+import { VerticalJobSpec } from '../src/config/schemas.js';
+import { createLogger } from '../src/log.js';
+import { LrParty, type LrKeeper } from '../src/vertical/lr/party.js';
+import type { PeerPort } from '../src/vertical/lr/port.js';
 import { runTraining, trainingPlan } from '../src/vertical/lr/schedule.js';
 
 /** The steps the schedule asks for, with the guest's validation verdict of each epoch given in turn. */
@@ -30,5 +34,22 @@ describe('the vertical training schedule', () => {
     const { asked, outcome } = await steps(10, 100, [{ best_epoch: 1 }, { best_epoch: 2 }, { best_epoch: 2 }, { best_epoch: 2, stop: true }, { best_epoch: 5 }]);
     expect(asked.filter((s) => s.startsWith('validate'))).toEqual(['validate 1', 'validate 2', 'validate 3', 'validate 4']);
     expect(outcome).toEqual({ best: 2, epochs: 4, stoppedEarly: true });
+  });
+});
+
+describe('a party holds the coordinator to the schedule', () => {
+  const spec = VerticalJobSpec.parse({ name: 'v', kind: 'vertical-lr', purpose: 'test', guest: 'bank', hosts: ['tax'], training: { epochs: 3 } });
+  const notNeeded = () => {
+    throw new Error('an off-schedule step must be refused before the party touches its data');
+  };
+  const host = () => new LrParty({ jobId: 'job-1', org: 'tax', spec, features: ['x'], data: notNeeded, engine: async () => notNeeded(), keeper: {} as LrKeeper, log: createLogger('test', 'silent') });
+  const port = {} as PeerPort;
+
+  it('refuses a validation or a mini-batch of an epoch beyond training.epochs, and a finalize of one, naming the step', async () => {
+    await expect(host().run({ step: 'validate', epoch: 4, batch: 0, argsJson: '{}' }, port)).rejects.toThrow(
+      'the coordinator asked tax for a validate step of epoch 4; the job has epochs 1 to 3 (training.epochs, training.batch_size)',
+    );
+    await expect(host().run({ step: 'batch', epoch: 0, batch: 0, argsJson: '{}' }, port)).rejects.toThrow(/batch step of epoch 0; the job has epochs 1 to 3/);
+    await expect(host().run({ step: 'finalize', epoch: 0, batch: 0, argsJson: JSON.stringify({ epoch: 9 }) }, port)).rejects.toThrow(/finalize step of epoch 9/);
   });
 });

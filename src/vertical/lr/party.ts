@@ -26,6 +26,7 @@ import type { PeerPort } from './port.js';
 import { guestScorecard, hostScorecard } from './scorecard.js';
 import { freshTrainingState, fromProgress, progressOf, restore, snapshot, type Progress, type StepStart, type TrainingState } from './state.js';
 import { guestValidate, hostValidate } from './validate.js';
+import { trainingPlan } from './schedule.js';
 
 /** What a party keeps of binning, to rejoin after a restart. */
 export interface KeptBinning {
@@ -192,6 +193,7 @@ export class LrParty {
 
   /** Run one step at this party; the result is the step's report (counts and metrics only). */
   async run(req: LrStep, port: PeerPort): Promise<Record<string, unknown>> {
+    this.refuseOffSchedule(req);
     switch (req.step) {
       case 'bin':
         return this.bin(port);
@@ -208,6 +210,30 @@ export class LrParty {
         return this.evaluate(port);
       default:
         throw new FedcreditError(ErrorCode.PROTOCOL, `a training job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
+    }
+  }
+
+  /**
+   * A training step outside the job's schedule (an epoch beyond training.epochs, a mini-batch beyond the epoch's)
+   * is a coordinator deviating from the job: each extra validation would hand the guest more sums of the hosts'
+   * scores. The party refuses it, naming the step.
+   */
+  private refuseOffSchedule(req: LrStep): void {
+    if (req.step !== 'batch' && req.step !== 'validate' && req.step !== 'finalize') return;
+    const epoch = req.step === 'finalize' ? Number(JSON.parse(req.argsJson).epoch) : req.epoch;
+    const plan = trainingPlan(this.spec.training, this.alignment?.train.length ?? 0);
+    const off =
+      !Number.isInteger(epoch) || epoch < 1 || epoch > plan.epochs
+        ? `epoch ${epoch}; the job has epochs 1 to ${plan.epochs}`
+        : req.step === 'batch' && (!Number.isInteger(req.batch) || req.batch < 0 || req.batch >= plan.batches)
+          ? `mini-batch ${req.batch} of epoch ${epoch}; an epoch has mini-batches 0 to ${plan.batches - 1}`
+          : undefined;
+    if (off) {
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `the coordinator asked ${this.opts.org} for a ${req.step} step of ${off} (training.epochs, training.batch_size)`,
+        "the coordinator deviates from the job's schedule: stop the job and report it to the coordinator's operator",
+      );
     }
   }
 
