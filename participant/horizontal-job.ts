@@ -14,7 +14,7 @@ import type { Keys } from '../src/fl/vector-codec.js';
 import type { Logger } from '../src/log.js';
 import type { Tf } from '../src/model/tf.js';
 import type { Preprocessing } from '../src/model/preprocess.js';
-import type { CoordinatorMessage, JobAccepted, ParticipantReply, SumPurpose } from '../src/wire/messages.js';
+import type { CoordinatorMessage, JobAccepted, ParticipantReply, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
 import { ParticipantJob, type DataDescription } from './job-state.js';
 
 /** What a horizontal job uses of its node: the rows, TensorFlow, the log, and where the job's keys are kept. */
@@ -29,6 +29,8 @@ export interface HorizontalNode {
 export class HorizontalJob {
   /** The global model and preprocessing the current training round started from. */
   private roundStart?: { global: Float32Array; prep: Preprocessing };
+  /** The global model the next round must start from, as this participant computed it from the last aggregate it opened. */
+  private nextGlobal?: { afterRound: number; weights: Float32Array };
 
   private constructor(
     readonly state: ParticipantJob,
@@ -100,6 +102,7 @@ export class HorizontalJob {
           values = await job.localHistogram();
         } else {
           const global = globalWeightsOf(req, m.round);
+          this.checkRoundStart(global, m.round);
           if (req.purpose === 'evaluation') {
             values = await job.localEvaluation(global, req.preprocessing!);
           } else {
@@ -129,11 +132,11 @@ export class HorizontalJob {
           await job.checkAggregate(agg.sum, length);
           return { body: 'decryptionShares', decryptionShares: job.threshold.decryptionShares(agg, m.round) };
         }
-        return this.opened(agg.purpose, await job.decode(agg.sum, length), agg.contributors);
+        return this.opened(agg.purpose, m.round, await job.decode(agg.sum, length), agg.contributors);
       }
       case 'decryptionShares': {
         const { values, contributors } = (await job.thresholdParty()).open(m.decryptionShares);
-        return this.opened(m.decryptionShares.purpose, values, contributors);
+        return this.opened(m.decryptionShares.purpose, m.round, values, contributors);
       }
       default:
         return undefined;
@@ -141,13 +144,35 @@ export class HorizontalJob {
   }
 
   /** Take an opened aggregate into the job and report it (its digest; the values from the reporter). */
-  private async opened(purpose: SumPurpose, values: Float64Array, contributors: string[]): Promise<ParticipantReply> {
+  private async opened(purpose: SumPurpose, round: number, values: Float64Array, contributors: string[]): Promise<ParticipantReply> {
     const { state: job, node } = this;
     const start = this.roundStart;
     if (purpose === 'moments') job.setMoments(values);
     if (purpose === 'quantiles') job.advanceQuantiles(values);
-    const validation = purpose === 'update' ? await job.validate(applyAggregate(start!.global, values), start!.prep) : null;
+    let validation: ValidationMetrics | null = null;
+    if (purpose === 'update') {
+      const next = applyAggregate(start!.global, values);
+      this.nextGlobal = { afterRound: round, weights: next };
+      validation = await job.validate(next, start!.prep);
+    }
     return { body: 'aggregateOpened', aggregateOpened: openedReport(purpose, values, node.organisation, contributors, validation) };
+  }
+
+  /**
+   * A round that follows one whose aggregate this participant opened must start from that round's global model with
+   * the aggregate applied, as the coordinator computes it (src/fl/fedavg.ts): a coordinator that starts it from
+   * weights of its choosing (a model crafted to make an update say more) is refused. After a round this participant
+   * missed, or a restart, it has nothing to check against and takes the weights by their digest alone.
+   */
+  private checkRoundStart(global: Float32Array, round: number): void {
+    const expected = this.nextGlobal;
+    if (!expected || expected.afterRound !== round - 1) return;
+    if (Buffer.from(global.buffer, global.byteOffset, global.byteLength).equals(Buffer.from(expected.weights.buffer, expected.weights.byteOffset, expected.weights.byteLength))) return;
+    throw new FedcreditError(
+      ErrorCode.PROTOCOL,
+      `round ${round}: the coordinator starts the round from weights that are not round ${round - 1}'s global model with its aggregate applied (which this participant opened)`,
+      'the coordinator deviates from the protocol; tell the federation operator',
+    );
   }
 
   dispose(): void {

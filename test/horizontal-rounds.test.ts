@@ -1,5 +1,5 @@
 /**
- * A participant takes part only in the rounds its job has: a coordinator that asks for an update outside rounds
+ * A participant takes part only in the rounds its job has, each from the model the last one produced: a coordinator that asks for an update outside rounds
  * 1..training.rounds, or for the evaluation in another round than rounds + 1, is refused, naming the rounds, before
  * the participant computes anything (each extra round would hand out another contribution and another aggregate).
  */
@@ -12,6 +12,9 @@ import { HorizontalJobSpec } from '../src/config/schemas.js';
 import { ingestSource } from '../src/data/source.js';
 import { loadTf } from '../src/model/tf.js';
 import type { CoordinatorMessage, SumPurpose } from '../src/wire/messages.js';
+import { applyAggregate } from '../src/fl/fedavg.js';
+import { float32Bytes, toFloat64 } from '../src/fl/vector-codec.js';
+import { weightsDigest } from '../src/model/artifact.js';
 import { horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { writeUciSlices } from './helpers/memory-horizontal.js';
 
@@ -50,5 +53,28 @@ describe('a horizontal participant asked for rounds its job does not have', () =
     // Within the rounds the request goes on to the global model's check (here: empty weights with no digest), not this rule.
     await expect(job!.handle(ask('update', 3))).rejects.toThrow(/round 3: global weights do not match their digest/);
     await expect(job!.handle(ask('evaluation', 4))).rejects.toThrow(/round 4: global weights do not match their digest/);
+  });
+
+  it('refuses to start a round from other weights than the last round it opened, with that aggregate applied', async () => {
+    const features = job!.state.features;
+    const preprocessing = { features, mean: features.map(() => 0), scale: features.map(() => 1) };
+    const request = (round: number, weights: Float32Array): CoordinatorMessage => ({
+      jobId: 'job-rounds',
+      round,
+      body: 'contributionRequest',
+      contributionRequest: { purpose: 'update', globalWeights: float32Bytes(weights), globalWeightsSha256: weightsDigest(weights), preprocessing, deadlineUnixMs: Date.now() + 60_000 },
+    });
+    const start = new Float32Array(features.length + 1);
+    const reply = await job!.handle(request(1, start));
+    if (reply?.body !== 'contribution') throw new Error('round 1 gave no contribution');
+    // The coordinator opens round 1's aggregate (here: this participant's own contribution) and sends it back.
+    const sum = reply.contribution.vector;
+    const opened = await job!.handle({ jobId: 'job-rounds', round: 1, body: 'aggregateReady', aggregateReady: { purpose: 'update', sum, contributors: ['bank-a', 'bank-b'] } });
+    if (opened?.body !== 'aggregateOpened') throw new Error('round 1 was not opened');
+    const next = applyAggregate(start, toFloat64(opened.aggregateOpened.values));
+    // A deviating coordinator starts round 2 from weights of its choosing (here: round 1's again), digest and all.
+    await expect(job!.handle(request(2, start))).rejects.toThrow("round 2: the coordinator starts the round from weights that are not round 1's global model with its aggregate applied");
+    const honest = await job!.handle(request(2, next));
+    expect(honest?.body).toBe('contribution');
   });
 });
