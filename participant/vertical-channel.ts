@@ -13,60 +13,13 @@ import type { PsiLink } from '../src/psi/stream.js';
 import { guestScoreSum, hostScoreShare } from '../src/vertical/secure-sum.js';
 import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
 import { Superseded, type PeerPort } from '../src/vertical/lr/port.js';
+import { Inbox } from '../src/vertical/lr/inbox.js';
 import { decodePayload, encodePayload, type ShareKind } from '../src/vertical/lr/payloads.js';
 
 /** How a vertical job talks to its peers and the arbiter (through the coordinator). */
 export interface PartyIo {
   relay(to: string, kind: string, step: number, attempt: number, sealed: Uint8Array): Promise<void>;
   decrypt(step: number, attempt: number, ciphertext: Uint8Array, count: number): Promise<void>;
-}
-
-interface Waiter {
-  resolve: (bytes: Uint8Array) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-/** Payloads by (kind, sender, step, attempt); a wait ends with the payload, at the step deadline, or when superseded. */
-class Inbox {
-  private readonly items = new Map<string, Uint8Array>();
-  private readonly waiters = new Map<string, Waiter>();
-
-  put(key: string, bytes: Uint8Array): void {
-    const w = this.waiters.get(key);
-    if (w) {
-      this.waiters.delete(key);
-      clearTimeout(w.timer);
-      w.resolve(bytes);
-    } else {
-      this.items.set(key, bytes);
-    }
-  }
-
-  take(key: string, timeoutMs: number, what: string): Promise<Uint8Array> {
-    const ready = this.items.get(key);
-    if (ready) {
-      this.items.delete(key);
-      return Promise.resolve(ready);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(key);
-        reject(new FedcreditError(ErrorCode.UNAVAILABLE, `no ${what} within ${timeoutMs / 1000}s`, 'the peer is slow or gone; see its log (the coordinator pauses the job while a party is away)'));
-      }, timeoutMs);
-      this.waiters.set(key, { resolve, reject, timer });
-    });
-  }
-
-  /** Drop everything of earlier attempts and fail their waits. */
-  supersede(): void {
-    this.items.clear();
-    for (const w of this.waiters.values()) {
-      clearTimeout(w.timer);
-      w.reject(new Superseded('superseded by a newer attempt'));
-    }
-    this.waiters.clear();
-  }
 }
 
 const key = (kind: string, from: string, step: number, attempt: number) => `${kind}|${from}|${step}|${attempt}`;
@@ -227,7 +180,12 @@ export class PartyChannel {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.inbox.take(key(kind, from, step, attempt), this.stepTimeoutMs, `${kind} from ${from} (step ${step})`);
+    return this.inbox.take(
+      key(kind, from, step, attempt),
+      this.stepTimeoutMs,
+      `${kind} from ${from} (step ${step})`,
+      'the peer is slow or gone; see its log (the coordinator pauses the job while a party is away)',
+    );
   }
 
   /**

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { binColumn, type FeatureInfo } from '../../src/model/gbdt.js';
 import { Rng, seededShuffle } from '../../src/random.js';
+import { GMSC_FEATURES } from '../../src/data/public-datasets.js';
 
 const DATASETS = new URL('../../../shared/datasets/', import.meta.url);
 
@@ -84,19 +85,6 @@ export function uciTrees(opts: { maxBins?: number; monotone?: Record<string, -1 
   });
 }
 
-export const GMSC_FEATURES = [
-  'RevolvingUtilizationOfUnsecuredLines',
-  'age',
-  'NumberOfTime30-59DaysPastDueNotWorse',
-  'DebtRatio',
-  'MonthlyIncome',
-  'NumberOfOpenCreditLinesAndLoans',
-  'NumberOfTimes90DaysLate',
-  'NumberRealEstateLoansOrLines',
-  'NumberOfTime60-89DaysPastDueNotWorse',
-  'NumberOfDependents',
-];
-
 export function gmscTrees(opts: { maxBins?: number; monotone?: Record<string, -1 | 1>; ownerOf?: (name: string) => string; rows?: number } = {}): TreeData {
-  return binned(readColumns('give_me_some_credit/cs-training.csv'), 'SeriousDlqin2yrs', GMSC_FEATURES, { maxBins: opts.maxBins ?? 32, ...opts });
+  return binned(readColumns('give_me_some_credit/cs-training.csv'), 'SeriousDlqin2yrs', [...GMSC_FEATURES], { maxBins: opts.maxBins ?? 32, ...opts });
 }

@@ -14,16 +14,10 @@ import type { AlignedPart, AlignStore, RecordSink } from './align.js';
 import type { Opener } from './opener.js';
 import { decodePayload, encodePayload } from './payloads.js';
 import { Superseded, type PeerPort } from './port.js';
-
-interface Waiter {
-  resolve: (bytes: Uint8Array) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
+import { Inbox } from './inbox.js';
 
 export class MemoryFederation {
-  private readonly items = new Map<string, Uint8Array>();
-  private readonly waiters = new Map<string, Waiter>();
+  private readonly inbox = new Inbox();
   private readonly boxes = new Map<string, BoxKeyPair>();
   /** The newest attempt of each step begun: ports of older attempts are superseded. */
   private readonly latest = new Map<number, number>();
@@ -52,11 +46,11 @@ export class MemoryFederation {
     const send = async (to: string, kind: string, bytes: Uint8Array) => {
       checkpoint();
       if (!this.boxes.has(to) || to === self) throw new FedcreditError(ErrorCode.PROTOCOL, `${self} addressed a payload to ${to}, who is not another party of the job`);
-      this.put(key(kind, self, to), Uint8Array.from(bytes));
+      this.inbox.put(key(kind, self, to), Uint8Array.from(bytes));
     };
     const receive = (from: string, kind: string) => {
       checkpoint();
-      return this.take(key(kind, from, self), `${kind} from ${from} (step ${step})`);
+      return this.inbox.take(key(kind, from, self), this.timeoutMs, `${kind} from ${from} (step ${step})`, 'a party of the in-memory federation never sent it');
     };
     const box = this.boxes.get(self)!;
     return {
@@ -86,53 +80,18 @@ export class MemoryFederation {
     };
   }
 
-  private put(key: string, bytes: Uint8Array): void {
-    const w = this.waiters.get(key);
-    if (!w) return void this.items.set(key, bytes);
-    this.waiters.delete(key);
-    clearTimeout(w.timer);
-    w.resolve(bytes);
-  }
-
-  private take(key: string, what: string): Promise<Uint8Array> {
-    const ready = this.items.get(key);
-    if (ready) {
-      this.items.delete(key);
-      return Promise.resolve(ready);
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(key);
-        reject(new FedcreditError(ErrorCode.UNAVAILABLE, `no ${what} within ${this.timeoutMs / 1000}s`, 'a party of the in-memory federation never sent it'));
-      }, this.timeoutMs);
-      this.waiters.set(key, { resolve, reject, timer });
-    });
-  }
-
   /** A newer attempt of `step` begins: payloads and waits of its older attempts go. */
   private supersede(step: number, attempt: number): void {
     this.latest.set(step, attempt);
-    const older = (k: string) => {
+    this.inbox.supersede((k) => {
       const [, , , s, a] = k.split('|');
       return Number(s) === step && Number(a) < attempt;
-    };
-    for (const k of [...this.items.keys()]) if (older(k)) this.items.delete(k);
-    for (const [k, w] of [...this.waiters]) {
-      if (!older(k)) continue;
-      this.waiters.delete(k);
-      clearTimeout(w.timer);
-      w.reject(new Superseded('superseded by a newer attempt'));
-    }
+    });
   }
 
   /** End every wait (the federation is done). */
   dispose(): void {
-    for (const w of this.waiters.values()) {
-      clearTimeout(w.timer);
-      w.reject(new Superseded('the federation ended'));
-    }
-    this.waiters.clear();
-    this.items.clear();
+    this.inbox.supersede(undefined, 'the federation ended');
   }
 }
 
