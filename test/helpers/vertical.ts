@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
 import type { CsvDatasetSpec } from '../../src/data/schema.js';
 import { loadDataset, type LoadedDataset } from '../../src/data/csv.js';
+import { holdoutOf } from '../../src/data/split.js';
+import { prepareIds } from '../../src/psi/ids.js';
 import type { VerticalJobSpec } from '../../src/config/schemas.js';
 import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
 import type { CkksEngine } from '../../src/he/engine.js';
@@ -120,6 +122,23 @@ export async function uciAligned(rows: number): Promise<{ guest: LoadedDataset; 
   const train = Math.round(rows * 0.7);
   const validation = Math.round(rows * 0.15);
   return { guest, host, alignment: { train: range(0, train), validation: range(train, train + validation), test: range(train + validation, rows) } };
+}
+
+/**
+ * The alignment a vertical job's PSI step gives two parties that hold the same enterprises in the same row order
+ * (the UCI hetero split): every valid id under the job's id_format, in the guest's order, cut into training,
+ * validation and test by the job's keyed hash of the id (what a participant does with each PSI match).
+ */
+export function alignedByHoldout(guest: LoadedDataset, host: LoadedDataset, spec: VerticalJobSpec): Alignment {
+  const t = spec.training;
+  const prepared = prepareIds(guest.ids, spec.alignment.id_format);
+  const hostRows = prepareIds(host.ids, spec.alignment.id_format).rows;
+  if (prepared.rows.length !== hostRows.length || prepared.rows.some((r, i) => r !== hostRows[i] || guest.ids[r] !== host.ids[r])) {
+    throw new Error('alignedByHoldout needs two parties holding the same ids in the same row order');
+  }
+  const parts = { train: [] as number[], validation: [] as number[], test: [] as number[] };
+  prepared.ids.forEach((id, i) => parts[holdoutOf(id, t.seed, t.test_fraction, t.validation_fraction)].push(prepared.rows[i]!));
+  return { train: Uint32Array.from(parts.train), validation: Uint32Array.from(parts.validation), test: Uint32Array.from(parts.test) };
 }
 
 /** What an in-memory party kept of its steps (what a participant would have written to its job folder). */
