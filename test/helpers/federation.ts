@@ -2,7 +2,8 @@
  * Test harness: a real federation (coordinator + participant processes on 127.0.0.1) over configs written to a
  * temporary folder, and the real UCI default-credit data from ../shared/datasets.
  */
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
 import { loadDataset } from '../../src/data/csv.js';
@@ -17,6 +18,22 @@ export { EphemeralFederation as TestFederation } from '../../src/federation/ephe
 export const DATASETS = fileURLToPath(new URL('../../../shared/datasets/', import.meta.url));
 export const UCI = join(DATASETS, 'uci_default_credit');
 export { UCI_HOMO_PARTIES as HOMO_PARTIES, UCI_HOMO_FEATURES as UCI_FEATURES, uciHomoSpec } from '../../src/data/public-datasets.js';
+
+/**
+ * The header and the first `rows` rows of a CSV file, written to `dir` under the same name: a slice for a test whose
+ * property does not need the whole file. Returns the slice's path.
+ */
+export function csvHead(file: string, rows: number, dir: string): string {
+  const out = join(dir, basename(file));
+  writeFileSync(
+    out,
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(0, rows + 1)
+      .join('\n') + '\n',
+  );
+  return out;
+}
 
 /**
  * The pooled upper bound and the held-out rows: the job's model and settings fitted centrally on the same training

@@ -18,7 +18,7 @@ import type { BinnedStatistics } from '../../src/vertical/lr/binning.js';
 import { MemoryFederation } from '../../src/vertical/lr/memory-port.js';
 import type { Opener } from '../../src/vertical/lr/opener.js';
 import { LrParty, type KeptBinning, type LrKeeper, type ModelReport } from '../../src/vertical/lr/party.js';
-import { UCI } from './federation.js';
+import { csvHead, UCI } from './federation.js';
 
 export const UCI_GUEST_FEATURES = Array.from({ length: 13 }, (_, i) => `x${i}`);
 export const UCI_HOST_FEATURES = Array.from({ length: 10 }, (_, i) => `x${i}`);
@@ -42,11 +42,8 @@ export function uciHeteroSpec(role: 'guest' | 'host'): CsvDatasetSpec {
  */
 export function uciHeteroSlice(rows: number): (role: 'guest' | 'host') => CsvDatasetSpec {
   const dir = mkdtempSync(join(tmpdir(), 'fedcredit-uci-hetero-'));
-  for (const role of ['guest', 'host'] as const) {
-    const lines = readFileSync(uciHeteroSpec(role).path, 'utf8').split('\n');
-    writeFileSync(join(dir, `${role}.csv`), lines.slice(0, rows + 1).join('\n') + '\n');
-  }
-  return (role) => ({ ...uciHeteroSpec(role), path: join(dir, `${role}.csv`) });
+  const paths = { guest: csvHead(uciHeteroSpec('guest').path, rows, dir), host: csvHead(uciHeteroSpec('host').path, rows, dir) };
+  return (role) => ({ ...uciHeteroSpec(role), path: paths[role] });
 }
 
 export function verticalJob(overrides: { training?: Record<string, unknown>; encryption?: Record<string, unknown>; hosts?: string[]; alignment?: Record<string, unknown>; guest?: string } = {}) {
