@@ -19,7 +19,7 @@ describe('coordinator killed (SIGKILL) in round 3 of 6', () => {
   beforeAll(async () => {
     // The first 3,000 rows of each owner's file: resuming from the ledger does not depend on how many there are.
     const slices = mkdtempSync(join(tmpdir(), 'fedcredit-uci-slices-'));
-    const files = HOMO_PARTIES.map((p) => csvHead(join(UCI, `fate_default_credit_homo_${p}.csv`), 3_000, slices));
+    const files = HOMO_PARTIES.map((p, i) => csvHead(join(UCI, `fate_default_credit_homo_${p}.csv`), 3_000, join(slices, `${NAMES[i]}.csv`)));
     fed = await TestFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(files[i]!), extra: { state_dir: `state-${name}` } })));
   });
   afterAll(async () => {

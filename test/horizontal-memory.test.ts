@@ -5,10 +5,10 @@
  * processes, gRPC or TLS (test/horizontal-federation.test.ts and the fault tests keep those).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HOMO_PARTIES, UCI, UCI_FEATURES, csvHead, horizontalJob, uciHomoSpec } from './helpers/federation.js';
+import { HOMO_PARTIES, UCI, UCI_FEATURES, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { MemoryFederation, type MemoryRun } from './helpers/memory-horizontal.js';
 import { replayLedger } from '../src/jobs/replay.js';
 import { verifyLedger } from '../src/ledger/verify.js';
@@ -30,7 +30,14 @@ describe('a horizontal job in one process (in-memory port, real CKKS) on UCI sli
 
   beforeAll(async () => {
     slices = await mkdtemp(join(tmpdir(), 'fedcredit-uci-slices-'));
-    const files = HOMO_PARTIES.map((p) => csvHead(join(UCI, `fate_default_credit_homo_${p}.csv`), SLICE_ROWS, slices));
+    const files = await Promise.all(
+      HOMO_PARTIES.map(async (p, i) => {
+        const lines = (await readFile(join(UCI, `fate_default_credit_homo_${p}.csv`), 'utf8')).split('\n');
+        const file = join(slices, `${NAMES[i]}.csv`);
+        await writeFile(file, lines.slice(0, SLICE_ROWS + 1).join('\n') + '\n');
+        return file;
+      }),
+    );
     fed = await MemoryFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(files[i]!) })));
     ckks = await fed.run(job());
   });

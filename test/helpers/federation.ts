@@ -3,7 +3,7 @@
  * temporary folder, and the real UCI default-credit data from ../shared/datasets.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
 import { loadDataset } from '../../src/data/csv.js';
@@ -19,12 +19,8 @@ export const DATASETS = fileURLToPath(new URL('../../../shared/datasets/', impor
 export const UCI = join(DATASETS, 'uci_default_credit');
 export { UCI_HOMO_PARTIES as HOMO_PARTIES, UCI_HOMO_FEATURES as UCI_FEATURES, uciHomoSpec } from '../../src/data/public-datasets.js';
 
-/**
- * The header and the first `rows` rows of a CSV file, written to `dir` under the same name: a slice for a test whose
- * property does not need the whole file. Returns the slice's path.
- */
-export function csvHead(file: string, rows: number, dir: string): string {
-  const out = join(dir, basename(file));
+/** The header and the first `rows` rows of a CSV file, written to `out`: a slice for a test whose property does not need the whole file. */
+export function csvHead(file: string, rows: number, out: string): string {
   writeFileSync(
     out,
     readFileSync(file, 'utf8')

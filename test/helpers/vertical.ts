@@ -42,8 +42,8 @@ export function uciHeteroSpec(role: 'guest' | 'host'): CsvDatasetSpec {
  */
 export function uciHeteroSlice(rows: number): (role: 'guest' | 'host') => CsvDatasetSpec {
   const dir = mkdtempSync(join(tmpdir(), 'fedcredit-uci-hetero-'));
-  const paths = { guest: csvHead(uciHeteroSpec('guest').path, rows, dir), host: csvHead(uciHeteroSpec('host').path, rows, dir) };
-  return (role) => ({ ...uciHeteroSpec(role), path: paths[role] });
+  for (const role of ['guest', 'host'] as const) csvHead(uciHeteroSpec(role).path, rows, join(dir, `${role}.csv`));
+  return (role) => ({ ...uciHeteroSpec(role), path: join(dir, `${role}.csv`) });
 }
 
 export function verticalJob(overrides: { training?: Record<string, unknown>; encryption?: Record<string, unknown>; hosts?: string[]; alignment?: Record<string, unknown>; guest?: string } = {}) {
