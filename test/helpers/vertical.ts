@@ -139,7 +139,7 @@ export async function uciAligned(rows: number): Promise<{ guest: LoadedDataset; 
  * (the UCI hetero split): every valid id under the job's id_format, in the guest's order, cut into training,
  * validation and test by the job's keyed hash of the id (what a participant does with each PSI match).
  */
-export function alignedByHoldout(guest: LoadedDataset, host: LoadedDataset, spec: VerticalJobSpec): Alignment {
+export function alignedByHoldout(guest: LoadedDataset, host: LoadedDataset, spec: VerticalJobSpec): { train: Uint32Array; validation: Uint32Array; test: Uint32Array } {
   const t = spec.training;
   const prepared = prepareIds(guest.ids, spec.alignment.id_format);
   const hostRows = prepareIds(host.ids, spec.alignment.id_format).rows;
