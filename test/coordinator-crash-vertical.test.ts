@@ -1,5 +1,6 @@
 /**
- * kill -9 of the coordinator in a vertical job (UCI hetero, bank + tax bureau, CKKS): restarted with the same config,
+ * kill -9 of the coordinator in a vertical job (the first 10,000 enterprises of the UCI hetero split, bank + tax
+ * bureau, CKKS; a resumption needs no more): restarted with the same config,
  * it reads the job's completed steps from its ledger and the arbiter's key from its state folder, the parties
  * reconnect by themselves, the interrupted step runs again at every party, and the job publishes the model an
  * uninterrupted run publishes, up to CKKS noise.
@@ -17,7 +18,7 @@ import { readLedger } from '../src/ledger/read.js';
 import type { ModelPart } from '../src/vertical/party-model.js';
 import type { JobEvent } from '../src/wire/messages.js';
 import { TestFederation } from './helpers/federation.js';
-import { participantJobDir, uciHeteroSpec, verticalJob } from './helpers/vertical.js';
+import { participantJobDir, uciHeteroSlice, verticalJob } from './helpers/vertical.js';
 
 const PARTIES = ['bank', 'tax-bureau'];
 /** Tolerance on every weight of a model part: CKKS noise (and the arbiter's flooding noise) differ between runs. */
@@ -72,13 +73,15 @@ async function expectResumed(fed: TestFederation, run: { jobId: string; last: Jo
 
 describe('coordinator killed (SIGKILL) during a vertical job (UCI hetero)', () => {
   let fed: TestFederation;
+  let uci: ReturnType<typeof uciHeteroSlice>;
   const job = verticalJob({ training: { epochs: 3, patience: 0 } });
   let reference: Map<string, ModelPart>;
   let referenceJob: string;
   beforeAll(async () => {
+    uci = uciHeteroSlice(10_000);
     fed = await TestFederation.start([
-      { name: 'bank', data: uciHeteroSpec('guest') },
-      { name: 'tax-bureau', data: uciHeteroSpec('host') },
+      { name: 'bank', data: uci('guest') },
+      { name: 'tax-bureau', data: uci('host') },
     ]);
     const run = await fed.run(job);
     run.client.close();
@@ -99,7 +102,7 @@ describe('coordinator killed (SIGKILL) during a vertical job (UCI hetero)', () =
   }
 
   it('in a scoring job: `fedcredit score` waits for the coordinator to be back and gets the scores an uninterrupted request gets', async () => {
-    const ids = (await loadDataset(uciHeteroSpec('guest'))).ids.slice(100, 140);
+    const ids = (await loadDataset(uci('guest'))).ids.slice(100, 140);
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
     const transport = await fed.identity('bank', 'submitter');
     const request = (onSubmitted?: (jobId: string) => void) =>

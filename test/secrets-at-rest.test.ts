@@ -44,14 +44,27 @@ describe('secrets at rest after a vertical and a horizontal job', () => {
     for (const f of feds) await f.stop();
   });
 
+  const jobKeys = (root: string, kept: Kept[]) => kept.filter((k) => !k.directory && holdsPrivateKey(join(root, k.path)) && !LONG_TERM_KEYS.some((r) => r.test(k.path))).map((k) => k.path);
   const check = (root: string, label: string) => {
     const kept = walk(root);
     expect(kept.length, `${label} keeps files`).toBeGreaterThan(3);
     const open = kept.filter((k) => (k.mode & 0o077) !== 0).map((k) => `${k.path} (${k.mode.toString(8)})`);
     expect(open, `${label}: readable by other users`).toEqual([]);
-    const keys = kept.filter((k) => !k.directory && holdsPrivateKey(join(root, k.path)) && !LONG_TERM_KEYS.some((r) => r.test(k.path))).map((k) => k.path);
-    expect(keys, `${label}: private keys left after the jobs ended`).toEqual([]);
+    expect(jobKeys(root, kept), `${label}: private keys left after the jobs ended`).toEqual([]);
     return kept;
+  };
+  /** The parties learn the end from the coordinator and clean up after it: give them up to 10 s to drop their job keys. */
+  const cleanedUp = async (roots: string[]) => {
+    const deadline = Date.now() + 10_000;
+    // A file removed between listing and reading makes that look fail: the clean-up is still under way.
+    const left = (root: string) => {
+      try {
+        return jobKeys(root, walk(root)).length > 0;
+      } catch {
+        return true;
+      }
+    };
+    while (Date.now() < deadline && roots.some(left)) await new Promise((r) => setTimeout(r, 100));
   };
 
   it('vertical (CKKS, binning, scorecard; synthetic SMEs): the parties and the coordinator keep only 0600 files in 0700 folders, and no job key', async () => {
@@ -67,8 +80,7 @@ describe('secrets at rest after a vertical and a horizontal job', () => {
     };
     const { last, jobId } = await fed.run(job);
     expect(last.state, last.message).toBe('succeeded');
-    // The parties learn the end from the coordinator: give them a moment to clean up.
-    await new Promise((r) => setTimeout(r, 2000));
+    await cleanedUp([...['bank', 'tax-bureau'].map((org) => join(fed.dir, 'fedcredit-state', org)), join(fed.dir, 'coordinator-state')]);
     for (const org of ['bank', 'tax-bureau']) {
       const kept = check(join(fed.dir, 'fedcredit-state', org), org);
       expect(kept.map((k) => k.path)).toContain(join('jobs', jobId, 'model-part.json'));
@@ -83,7 +95,7 @@ describe('secrets at rest after a vertical and a horizontal job', () => {
     feds.push(fed);
     const { last } = await fed.run(horizontalJob({ participants: names, training: { rounds: 2 } }));
     expect(last.state, last.message).toBe('succeeded');
-    await new Promise((r) => setTimeout(r, 2000));
+    await cleanedUp([...names.map((org) => join(fed.dir, 'fedcredit-state', org)), join(fed.dir, 'coordinator-state')]);
     for (const org of names) check(join(fed.dir, 'fedcredit-state', org), org);
     check(join(fed.dir, 'coordinator-state'), 'coordinator');
   });

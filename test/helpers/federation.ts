@@ -2,6 +2,7 @@
  * Test harness: a real federation (coordinator + participant processes on 127.0.0.1) over configs written to a
  * temporary folder, and the real UCI default-credit data from ../shared/datasets.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
@@ -17,6 +18,18 @@ export { EphemeralFederation as TestFederation } from '../../src/federation/ephe
 export const DATASETS = fileURLToPath(new URL('../../../shared/datasets/', import.meta.url));
 export const UCI = join(DATASETS, 'uci_default_credit');
 export { UCI_HOMO_PARTIES as HOMO_PARTIES, UCI_HOMO_FEATURES as UCI_FEATURES, uciHomoSpec } from '../../src/data/public-datasets.js';
+
+/** The header and the first `rows` rows of a CSV file, written to `out`: a slice for a test whose property does not need the whole file. */
+export function csvHead(file: string, rows: number, out: string): string {
+  writeFileSync(
+    out,
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(0, rows + 1)
+      .join('\n') + '\n',
+  );
+  return out;
+}
 
 /**
  * The pooled upper bound and the held-out rows: the job's model and settings fitted centrally on the same training

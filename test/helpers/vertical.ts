@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
 import type { CsvDatasetSpec } from '../../src/data/schema.js';
 import { loadDataset, type LoadedDataset } from '../../src/data/csv.js';
+import { holdoutOf } from '../../src/data/split.js';
+import { prepareIds } from '../../src/psi/ids.js';
 import type { VerticalJobSpec } from '../../src/config/schemas.js';
 import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
 import type { CkksEngine } from '../../src/he/engine.js';
@@ -20,7 +22,7 @@ import { MemoryAlignStore, MemoryFederation } from '../../src/vertical/lr/memory
 import { runTraining, trainingPlan } from '../../src/vertical/lr/schedule.js';
 import type { Opener } from '../../src/vertical/lr/opener.js';
 import { LrParty, type KeptBinning, type LrKeeper, type ModelReport } from '../../src/vertical/lr/party.js';
-import { UCI } from './federation.js';
+import { csvHead, UCI } from './federation.js';
 
 export const UCI_GUEST_FEATURES = Array.from({ length: 13 }, (_, i) => `x${i}`);
 export const UCI_HOST_FEATURES = Array.from({ length: 10 }, (_, i) => `x${i}`);
@@ -36,6 +38,16 @@ export function uciHeteroSpec(role: 'guest' | 'host'): CsvDatasetSpec {
     duplicate_ids: 'reject',
     missing_values: ['', 'NA'],
   };
+}
+
+/**
+ * The first `rows` enterprises of the UCI hetero split (both files hold the same ids in the same order), written to a
+ * temporary folder: for the process tests of faults and restarts, whose properties do not need all 30,000.
+ */
+export function uciHeteroSlice(rows: number): (role: 'guest' | 'host') => CsvDatasetSpec {
+  const dir = mkdtempSync(join(tmpdir(), 'fedcredit-uci-hetero-'));
+  for (const role of ['guest', 'host'] as const) csvHead(uciHeteroSpec(role).path, rows, join(dir, `${role}.csv`));
+  return (role) => ({ ...uciHeteroSpec(role), path: join(dir, `${role}.csv`) });
 }
 
 export function verticalJob(overrides: { training?: Record<string, unknown>; encryption?: Record<string, unknown>; hosts?: string[]; alignment?: Record<string, unknown>; guest?: string } = {}) {
@@ -129,6 +141,23 @@ export async function uciAligned(rows: number): Promise<{ guest: LoadedDataset; 
   const train = Math.round(rows * 0.7);
   const validation = Math.round(rows * 0.15);
   return { guest, host, alignment: { train: range(0, train), validation: range(train, train + validation), test: range(train + validation, rows) } };
+}
+
+/**
+ * The alignment a vertical job's PSI step gives two parties that hold the same enterprises in the same row order
+ * (the UCI hetero split): every valid id under the job's id_format, in the guest's order, cut into training,
+ * validation and test by the job's keyed hash of the id (what a participant does with each PSI match).
+ */
+export function alignedByHoldout(guest: LoadedDataset, host: LoadedDataset, spec: VerticalJobSpec): { train: Uint32Array; validation: Uint32Array; test: Uint32Array } {
+  const t = spec.training;
+  const prepared = prepareIds(guest.ids, spec.alignment.id_format);
+  const hostRows = prepareIds(host.ids, spec.alignment.id_format).rows;
+  if (prepared.rows.length !== hostRows.length || prepared.rows.some((r, i) => r !== hostRows[i] || guest.ids[r] !== host.ids[r])) {
+    throw new Error('alignedByHoldout needs two parties holding the same ids in the same row order');
+  }
+  const parts = { train: [] as number[], validation: [] as number[], test: [] as number[] };
+  prepared.ids.forEach((id, i) => parts[holdoutOf(id, t.seed, t.test_fraction, t.validation_fraction)].push(prepared.rows[i]!));
+  return { train: Uint32Array.from(parts.train), validation: Uint32Array.from(parts.validation), test: Uint32Array.from(parts.test) };
 }
 
 /** What an in-memory party kept of its steps (what a participant would have written to its job folder). */
