@@ -14,7 +14,7 @@ import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { ckksCipher } from '../src/vertical/cipher.js';
 import { ckksOpener } from '../src/vertical/lr/opener.js';
-import { alignedByHoldout, runMemoryVerticalJob, type MemoryParty, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
+import { runMemoryVerticalJob, type MemoryParty, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
 const engines: CkksEngine[] = [];
 afterAll(() => engines.forEach((e) => e.dispose()));
@@ -29,17 +29,17 @@ describe('vertical LR on UCI default credit (bank + tax bureau), in one process'
     const spec = JobSpec.parse(verticalJob()) as VerticalJobSpec;
     const guest = await loadDataset(uciHeteroSpec('guest'));
     const host = await loadDataset(uciHeteroSpec('host'));
-    const alignment = alignedByHoldout(guest, host, spec);
     const parties: MemoryParty[] = [
       { org: 'bank', data: guest, features: UCI_GUEST_FEATURES, engine: await engine() },
       { org: 'tax-bureau', data: host, features: UCI_HOST_FEATURES, engine: await engine() },
     ];
     const arbiter = await engine();
     const keys = generateKeys(arbiter, 'arbiter');
-    const run = await runMemoryVerticalJob(spec, parties, alignment, {
+    const run = await runMemoryVerticalJob(spec, parties, {
       cipher: (p) => ckksCipher(VerticalGradient.of(p.engine), keys.publicKey, keys.galoisKeys),
       opener: ckksOpener(arbiter, keys.secretKey),
     });
+    const alignment = run.alignments.get('bank')!;
     const baselines = verticalBaselines(
       [
         { organisation: 'bank', data: guest, features: UCI_GUEST_FEATURES },

@@ -6,8 +6,8 @@
  * process tests cover: transport, sessions, Hello/Welcome, reconnection, consent and faults. Each participant keeps
  * the coordinator's receipts in <dir>/<name>/receipts, as a node keeps them in its state folder.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { HOMO_PARTIES, UCI } from './federation.js';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { csvHead, HOMO_PARTIES, UCI } from './federation.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -227,13 +227,6 @@ export class MemoryFederation {
 /** The first `rows` rows of each UCI homo part (HOMO_PARTIES, in order) as `names`' files in a temporary folder. */
 export async function writeUciSlices(names: string[], rows: number): Promise<{ dir: string; files: string[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'fedcredit-uci-slices-'));
-  const files = await Promise.all(
-    HOMO_PARTIES.map(async (p, i) => {
-      const lines = (await readFile(join(UCI, `fate_default_credit_homo_${p}.csv`), 'utf8')).split('\n');
-      const file = join(dir, `${names[i]}.csv`);
-      await writeFile(file, lines.slice(0, rows + 1).join('\n') + '\n');
-      return file;
-    }),
-  );
+  const files = HOMO_PARTIES.map((p, i) => csvHead(join(UCI, `fate_default_credit_homo_${p}.csv`), rows, join(dir, `${names[i]}.csv`)));
   return { dir, files };
 }
