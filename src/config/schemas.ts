@@ -386,6 +386,39 @@ export const FairnessSpec = z
   })
   .strict();
 
+/**
+ * The trees of a vertical-boost job (docs/protocol-boost.md): what the guest's tree grower uses. The defaults serve
+ * credit data of tens of thousands of rows: shallow trees, a slow learning rate, early stopping on validation AUC.
+ */
+export const BoostingSpec = z
+  .object({
+    /** Most trees to grow (early stopping may keep fewer). */
+    trees: z.number().int().min(1).max(1000).default(200),
+    /** Levels of splits: a tree has at most 2^depth leaves. */
+    depth: z.number().int().min(1).max(8).default(4),
+    learning_rate: z.number().gt(0).max(1).default(0.1),
+    /** L2 penalty on leaf weights. */
+    lambda: z.number().min(0).default(1),
+    /** Smallest sum of hessians a child may hold (a child of fewer rows is not made: it bounds what a split reveals). */
+    min_child_weight: z.number().min(0).default(5),
+    /** Smallest loss reduction a split must bring. */
+    min_gain: z.number().min(0).default(0),
+    /** Share of training rows each tree is grown on (1: all), drawn with `seed`. */
+    subsample: z.number().gt(0).max(1).default(1),
+    seed: z.number().int().min(0).default(1),
+    /** Stop when the validation AUC has not improved for this many trees (0: grow every tree); the best count is kept. */
+    early_stopping_patience: z.number().int().min(0).default(20),
+    /** The first this many trees split on the guest's features only (the hosts are asked nothing for them). */
+    guest_only_trees: z.number().int().min(0).default(0),
+    /** The direction the score must follow in a numeric feature, by feature name (any party's). */
+    monotone: z.record(z.string(), z.enum(['increasing', 'decreasing'])).default({}),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.guest_only_trees > b.trees) ctx.addIssue({ code: 'custom', path: ['guest_only_trees'], message: `guest_only_trees (${b.guest_only_trees}) exceeds trees (${b.trees})` });
+  });
+export type BoostingSpec = z.infer<typeof BoostingSpec>;
+
 export const VerticalJobSpec = z
   .object({
     name: z.string().min(1).max(100),
