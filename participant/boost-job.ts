@@ -9,6 +9,7 @@
 import type { VerticalBoostSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { evaluateCredit } from '../src/evaluation.js';
+import type { ModelReportInput } from '../src/report/model-report.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import type { Logger } from '../src/log.js';
@@ -141,9 +142,22 @@ export class BoostParty implements StepHandler {
       return { rows: test.length };
     }
     const scored = await guestScore(port, part.model, batch, test.length);
-    const y = this.source.load().y!;
-    const labels = Float64Array.from(this.aligned.test, (r) => y[r]!);
-    const evaluation = evaluateCredit(labels, Array.from(scored.margin, sigmoid), this.spec.evaluation.decline_cutoff);
+    const data = this.source.load();
+    const rows = this.aligned.test;
+    const labels = Float64Array.from(rows, (r) => data.y![r]!);
+    const pd = Array.from(scored.margin, sigmoid);
+    // The guest's own record of the held-out scores and the aggregates of its report (`fedcredit report`).
+    const lines = ['enterprise_id,default_12m,score,pd', ...Array.from(rows, (r, i) => `${data.ids[r]},${labels[i]},${scored.margin[i]!.toFixed(8)},${pd[i]!.toFixed(8)}`)];
+    this.folder.write(JOB_FILES.testScores, `${lines.join('\n')}\n`);
+    if (rows.length === 0) return { rows: 0, test_auc: null, test_ks: null };
+    const evaluation = evaluateCredit(labels, pd, this.spec.evaluation.decline_cutoff);
+    const report: Omit<ModelReportInput, 'test'> = {
+      job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: [...port.hosts], finishedAt: new Date().toISOString() },
+      evaluation,
+      // One point per tree: the validation AUC after it.
+      validationAuc: part.model.validationAuc.map((auc, t) => ({ epoch: t + 1, auc })),
+    };
+    this.folder.write(JOB_FILES.modelReport, JSON.stringify(report, null, 2));
     return { rows: test.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation };
   }
 

@@ -11,6 +11,9 @@ import { VerticalBoostSpec } from '../src/config/schemas.js';
 import { loadDataset } from '../src/data/csv.js';
 import type { CsvDatasetSpec } from '../src/data/schema.js';
 import { readLedger } from '../src/ledger/read.js';
+import { verifyLedger } from '../src/ledger/verify.js';
+import { replayLedger } from '../src/jobs/replay.js';
+import { writeJobReport } from '../src/report/job-report.js';
 import { auc } from '../src/metrics.js';
 import { boost, localOracle, predictMargin } from '../src/model/gbdt.js';
 import { gbdtParams, jobRows, partDigest, treeFeatures } from '../src/vertical/boost/party.js';
@@ -61,6 +64,13 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { trees: number; parts: Record<string, { sha256: string }>; test: { auc: number; ks: number; rows: number } };
     expect(published.trees).toBe(5);
 
+    // The ledger verifies (chain, signatures, the parties' receipts), and the audit says what it checked of the job.
+    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
+    expect(verified.ok, JSON.stringify(verified)).toBe(true);
+    const replay = await replayLedger(ledgerDir, { jobId });
+    expect(replay.notReplayed).toEqual([{ jobId, kind: 'vertical-boost', what: expect.stringContaining('the 5 tree_built entries are the 5 trees the manifest lists') }]);
+
     // The manifest commits to the part each party kept, and the guest's trees are the ones the ledger records.
     const part = (org: string) => JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, jobId), 'model-part.json'), 'utf8'));
     const guestPart = part('bank');
@@ -103,5 +113,13 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     );
     expect(published.test.auc).toBeGreaterThan(0.7);
     expect(Math.abs(published.test.auc - centralAuc)).toBeLessThanOrEqual(0.002);
+
+    // `fedcredit report` on the bank's machine: the model report from its job folder (held-out scores, aggregates).
+    const out = join(dir, 'report.html');
+    const figures = await writeJobReport(participantJobDir(fed.dir, 'bank', jobId), out);
+    expect(figures.length).toBeGreaterThan(0);
+    const html = readFileSync(out, 'utf8');
+    expect(html).toContain(job.name);
+    expect(html).toContain(published.test.auc.toFixed(3));
   }, 900_000);
 });
