@@ -310,6 +310,48 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
   }
 
   /**
+   * A record of the job's flow, unless the ledger already holds it from before a coordinator restart (the flow
+   * runs again in the same order, so the first n of a kind are those).
+   */
+  protected async recordOnce(kind: string, body: Record<string, unknown>, receiptRound?: number): Promise<void> {
+    const left = this.replay?.recorded.get(kind) ?? 0;
+    if (left > 0) {
+      this.replay!.recorded.set(kind, left - 1);
+      return;
+    }
+    // With a round: every party gets the signed tree head after the entry (an epoch's end), as its receipt.
+    if (receiptRound === undefined) await this.record(kind, body);
+    else await this.recordForAll(kind, body, receiptRound);
+  }
+
+  /** The align step (PSI): every party's id counts and the guest's split of the shared enterprises, recorded. */
+  protected async align(): Promise<Record<string, unknown>> {
+    this.emit('psi', `aligning enterprises by ECDH PSI between ${this.participants[0]!} and ${this.participants.slice(1).join(', ')}`);
+    const reports = await this.runStep('psi', 0, 0);
+    const guest = reports.get(this.participants[0]!)!.report;
+    const counts = {
+      guest_ids: guest.ids,
+      host_ids: guest.host_ids,
+      shared_with_guest: guest.shared_with_guest,
+      intersection: guest.intersection,
+      train: guest.train,
+      validation: guest.validation,
+      test: guest.test,
+      invalid_ids: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.invalid_ids])),
+      duplicate_ids: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.duplicate_ids])),
+      id_reports: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.id_report])),
+    };
+    for (const h of this.participants.slice(1)) {
+      if (reports.get(h)!.report.intersection !== guest.intersection) {
+        throw new FedcreditError(ErrorCode.PROTOCOL, `${h} aligned ${String(reports.get(h)!.report.intersection)} enterprises, the guest ${String(guest.intersection)}`, 'restart the job');
+      }
+    }
+    await this.recordOnce('psi_completed', counts);
+    this.emit('psi', `${String(guest.intersection)} enterprises shared by all parties (train ${String(guest.train)}, validation ${String(guest.validation)}, test ${String(guest.test)})`);
+    return counts;
+  }
+
+  /**
    * Every party's StepDone for the current step and attempt; stops at the first failure, so a party that vanished
    * pauses the job at once instead of after the others time out waiting for it.
    */
@@ -444,21 +486,6 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
     for (const [org, names] of columns) this.gradientLength.set(org, names.length + (org === this.spec.guest ? 1 : 0));
   }
 
-  /**
-   * A record of the job's flow, unless the ledger already holds it from before a coordinator restart (the flow
-   * runs again in the same order, so the first n of a kind are those).
-   */
-  private async recordOnce(kind: string, body: Record<string, unknown>, receiptRound?: number): Promise<void> {
-    const left = this.replay?.recorded.get(kind) ?? 0;
-    if (left > 0) {
-      this.replay!.recorded.set(kind, left - 1);
-      return;
-    }
-    // With a round: every party gets the signed tree head after the entry (an epoch's end), as its receipt.
-    if (receiptRound === undefined) await this.record(kind, body);
-    else await this.recordForAll(kind, body, receiptRound);
-  }
-
   /** A new job: recorded, offered to its parties, keys made and sent. */
   private async start(): Promise<void> {
     await this.record('job_submitted', {
@@ -482,32 +509,6 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
     const boxKeys = await this.offer(JSON.stringify(this.spec));
     this.pinGradientLengths();
     await this.keys(boxKeys);
-  }
-
-  private async align(): Promise<Record<string, unknown>> {
-    this.emit('psi', `aligning enterprises by ECDH PSI between ${this.spec.guest} and ${this.spec.hosts.join(', ')}`);
-    const reports = await this.runStep('psi', 0, 0);
-    const guest = reports.get(this.spec.guest)!.report;
-    const counts = {
-      guest_ids: guest.ids,
-      host_ids: guest.host_ids,
-      shared_with_guest: guest.shared_with_guest,
-      intersection: guest.intersection,
-      train: guest.train,
-      validation: guest.validation,
-      test: guest.test,
-      invalid_ids: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.invalid_ids])),
-      duplicate_ids: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.duplicate_ids])),
-      id_reports: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.id_report])),
-    };
-    for (const h of this.spec.hosts) {
-      if (reports.get(h)!.report.intersection !== guest.intersection) {
-        throw new FedcreditError(ErrorCode.PROTOCOL, `${h} aligned ${String(reports.get(h)!.report.intersection)} enterprises, the guest ${String(guest.intersection)}`, 'restart the job');
-      }
-    }
-    await this.recordOnce('psi_completed', counts);
-    this.emit('psi', `${String(guest.intersection)} enterprises shared by all parties (train ${String(guest.train)}, validation ${String(guest.validation)}, test ${String(guest.test)})`);
-    return counts;
   }
 
   /** The IV table, the scorecard and its PMML name features without their party: two parties may not share a name. */

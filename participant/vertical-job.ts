@@ -188,40 +188,22 @@ export class VerticalParty implements StepHandler {
 
   /** The align step (src/vertical/lr/align.ts): its rows stay in the job folder until the next step begins. */
   private async psi(step: number, attempt: number): Promise<Record<string, unknown>> {
-    const port = this.channel.port(step, attempt);
-    const inputs: AlignInputs = {
-      ids: this.source.ids,
-      format: this.spec.alignment.id_format,
-      key: this.channel.psiKey,
-      salt: this.channel.psiSalt,
-      store: this.folder,
-      attempt,
-      minIntersection: this.spec.alignment.min_intersection,
-      split: this.spec.training,
-      log: this.log,
-    };
-    const report = this.channel.role === 'host' ? await hostAlign(port, inputs) : await guestAlign(port, inputs);
-    this.folder.writeAlignedDone({ step, attempt, rowsDigest: this.source.rowsDigest() });
+    const report = await alignStep(this.channel, this.folder, this.source, this.spec, this.log, step, attempt);
     this.aligned = true;
     return report;
   }
 
   /** The aligned rows the align step left in the job folder. */
   private loadAlignment(): void {
-    const [train, validation, test] = ALIGNED_PARTS.map((part) => this.folder.readAlignedRows(part)) as [Uint32Array, Uint32Array, Uint32Array];
+    const alignment = readAlignment(this.folder);
     this.aligned = false;
-    this.setAlignment({ train, validation, test });
+    this.setAlignment(alignment);
   }
 
   private setAlignment(a: Alignment, record = true): void {
     // The data owner's own record of which of its enterprises the job uses (it stays on this node).
-    if (record) this.writeAlignedIds(a);
+    if (record) writeAlignedIds(this.folder, this.data.ids, a);
     this.lr.setAlignment(a);
-  }
-
-  private writeAlignedIds(a: Alignment): void {
-    const lines = (['train', 'validation', 'test'] as const).flatMap((part) => Array.from(a[part], (r) => `${this.data.ids[r]},${part}`));
-    this.folder.write(JOB_FILES.alignedIds, `id,part\n${lines.join('\n')}\n`);
   }
 
   /** The job ended (the channel has cancelled its waits). */
@@ -229,6 +211,48 @@ export class VerticalParty implements StepHandler {
     this.lr.dispose();
     this.engine?.dispose();
   }
+}
+
+/**
+ * A vertical training job's align step at a party (src/vertical/lr/align.ts), over the channel's port: the aligned
+ * rows go to the job folder (readAlignment), with the digest of the party's rows they are valid for.
+ */
+export async function alignStep(
+  channel: PartyChannel,
+  folder: JobFolder,
+  source: PartyData,
+  spec: { alignment: { id_format: 'uscc' | 'any'; min_intersection: number }; training: AlignInputs['split'] },
+  log: Logger,
+  step: number,
+  attempt: number,
+): Promise<Record<string, unknown>> {
+  const port = channel.port(step, attempt);
+  const inputs: AlignInputs = {
+    ids: source.ids,
+    format: spec.alignment.id_format,
+    key: channel.psiKey,
+    salt: channel.psiSalt,
+    store: folder,
+    attempt,
+    minIntersection: spec.alignment.min_intersection,
+    split: spec.training,
+    log,
+  };
+  const report = channel.role === 'host' ? await hostAlign(port, inputs) : await guestAlign(port, inputs);
+  folder.writeAlignedDone({ step, attempt, rowsDigest: source.rowsDigest() });
+  return report;
+}
+
+/** The aligned rows the align step left in the job folder. */
+export function readAlignment(folder: JobFolder): Alignment {
+  const [train, validation, test] = ALIGNED_PARTS.map((part) => folder.readAlignedRows(part)) as [Uint32Array, Uint32Array, Uint32Array];
+  return { train, validation, test };
+}
+
+/** The data owner's own record of which of its enterprises a job uses, by part (it stays on this node). */
+export function writeAlignedIds(folder: JobFolder, ids: readonly string[], a: Alignment): void {
+  const lines = (['train', 'validation', 'test'] as const).flatMap((part) => Array.from(a[part], (r) => `${ids[r]},${part}`));
+  folder.write(JOB_FILES.alignedIds, `id,part\n${lines.join('\n')}\n`);
 }
 
 /** What the party's steps keep, as files in its job folder (names in JOB_FILES; each written whole, mode 0600). */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadYamlConfig } from '../src/config/load.js';
-import { CoordinatorConfig, HorizontalJobSpec, ParticipantConfig, VerticalJobSpec } from '../src/config/schemas.js';
+import { CoordinatorConfig, HorizontalJobSpec, ParticipantConfig, VerticalBoostSpec, VerticalJobSpec } from '../src/config/schemas.js';
 import { tableNameFor } from '../src/synth/postgres.js';
 import { writeVerticalSynth } from '../src/synth/vertical.js';
 import { mkdtempSync } from 'node:fs';
@@ -44,6 +44,14 @@ describe('examples/vertical', () => {
       expect(p.data.group_columns).toEqual(expected.group_columns);
       expect(p.consent.job_kinds).toContain('vertical-lr');
     }
+  });
+
+  it('boost-job.yaml validates, and every feature it constrains or gives special values is a column of one of its parties', () => {
+    const job = loadYamlConfig(join(verticalDir, 'boost-job.yaml'), VerticalBoostSpec, 'job');
+    const declared = [job.guest, ...job.hosts].flatMap((org) => loadYamlConfig(join(verticalDir, `${org}.yaml`), ParticipantConfig, 'participant').data.features.map((f) => f.name));
+    const named = [...Object.keys(job.boosting.monotone), ...Object.keys(job.binning.features)];
+    expect(named.length).toBeGreaterThan(0);
+    for (const f of named) expect(declared).toContain(f);
   });
 
   it('tax-bureau-postgres.yaml is tax-bureau.yaml reading the table `fedcredit synth --postgres` fills, with no password in it', () => {

@@ -13,6 +13,7 @@ import { participantKindOf } from '../participant/kinds/index.js';
 const horizontalFile = (extra: Record<string, unknown> = {}) =>
   JobSpec.parse({ name: 'h', kind: 'horizontal', purpose: 'test', participants: ['bank-a', 'bank-b'], model: { type: 'logistic' }, training: { rounds: 20 }, ...extra });
 const verticalFile = (extra: Record<string, unknown> = {}) => JobSpec.parse({ name: 'v', kind: 'vertical-lr', purpose: 'test', guest: 'bank', hosts: ['tax', 'power'], ...extra });
+const boostFile = (extra: Record<string, unknown> = {}) => JobSpec.parse({ name: 'b', kind: 'vertical-boost', purpose: 'test', guest: 'bank', hosts: ['tax'], ...extra });
 const scoreFile = () => JobSpec.parse({ name: 's', kind: 'vertical-score', purpose: 'test', model_job: 'job-1', guest: 'bank', hosts: ['tax'], ids_file: 'ids.txt' });
 
 function owner(overrides: Partial<Omit<DataOwner, 'consent'>> & { consent?: Record<string, unknown> } = {}): DataOwner {
@@ -32,12 +33,12 @@ function owner(overrides: Partial<Omit<DataOwner, 'consent'>> & { consent?: Reco
 describe('job-kind registry', () => {
   it('declares every kind of the job-file union, with its coordinator and participant halves', () => {
     const union = JobSpec.options.map((o) => o.shape.kind.value);
-    expect(union).toHaveLength(3);
+    expect(union).toHaveLength(4);
     for (const name of union) {
       expect(jobKind(name)?.name).toBe(name);
       expect(coordinatorKind(name)).toBeDefined();
     }
-    for (const file of [horizontalFile(), verticalFile(), scoreFile()]) {
+    for (const file of [horizontalFile(), verticalFile(), boostFile(), scoreFile()]) {
       expect(kindOf(file).name).toBe(file.kind);
       expect(kindOf(file).schema.parse(file)).toEqual(file);
       expect(typeof coordinatorKindOf(file).start).toBe('function');
@@ -56,11 +57,13 @@ describe('job-kind registry', () => {
     expect(kindOf(scoreFile()).parties(scoreFile())).toEqual(['bank', 'tax']);
     // Scoring uses the data the way the training job it scores with did.
     expect([horizontalFile(), verticalFile(), scoreFile()].map((f) => kindOf(f).consentKind)).toEqual(['horizontal', 'vertical-lr', 'vertical-lr']);
+    expect(kindOf(boostFile()).consentKind).toBe('vertical-boost');
   });
 
   it("reads a finished job's planned rounds or epochs from its recorded job file", () => {
     expect(jobKind('horizontal')!.finished.plannedUnits({ training: { rounds: 7 } })).toBe(7);
     expect(jobKind('vertical-lr')!.finished.plannedUnits({ training: { epochs: 12 } })).toBe(12);
+    expect(jobKind('vertical-boost')!.finished.plannedUnits({ boosting: { trees: 150 } })).toBe(150);
     expect(jobKind('vertical-score')!.finished).toMatchObject({ producesModel: false });
     expect(jobKind('vertical-score')!.finished.plannedUnits({})).toBe(1);
   });
@@ -68,6 +71,18 @@ describe('job-kind registry', () => {
 
 describe('consent rules per kind', () => {
   const refusal = (file: JobSpec, o = owner()) => kindOf(file).policy?.refusal(file, o);
+
+  it('refuses a boosting job of more trees than consent.max_rounds, or one that constrains a category of the owner', () => {
+    expect(refusal(boostFile({ boosting: { trees: 50 }, features: { bank: ['x1'] } }), owner({ consent: { max_rounds: 10 } }))).toEqual([
+      'consent.max_rounds',
+      'the job asks for 50 trees; consent.max_rounds is 10',
+    ]);
+    expect(refusal(boostFile({ boosting: { trees: 5, monotone: { sector: 'increasing' } }, features: { bank: ['x1', 'sector'] } }))).toEqual([
+      'boosting.monotone',
+      'the job constrains sector, a category of bank: its levels have no order (remove boosting.monotone.sector)',
+    ]);
+    expect(refusal(boostFile({ boosting: { trees: 5, monotone: { x1: 'decreasing' } }, features: { bank: ['x1', 'sector'] } }))).toBeUndefined();
+  });
 
   it('refuses plaintext jobs without consent.allow_plaintext, in both training kinds', () => {
     const message = ['consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false'];

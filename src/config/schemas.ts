@@ -54,7 +54,7 @@ export const ParticipantConfig = z
       .object({
         /** Job kinds this data owner agrees to take part in. */
         job_kinds: z
-          .array(z.enum(['horizontal', 'vertical-lr']))
+          .array(z.enum(['horizontal', 'vertical-lr', 'vertical-boost']))
           .min(1)
           .default(['horizontal', 'vertical-lr']),
         /** Organisations allowed to submit jobs that use this data; `*` allows any. */
@@ -386,6 +386,50 @@ export const FairnessSpec = z
   })
   .strict();
 
+/** How a vertical job aligns its parties' enterprises (the PSI step). */
+const AlignmentSpec = z
+  .object({
+    /** `uscc`: 18-character unified social credit codes, check digit verified; `any`: opaque strings. */
+    id_format: z.enum(['uscc', 'any']).default('uscc'),
+    /** Fewest enterprises all parties must share for the job to go on. */
+    min_intersection: z.number().int().positive().default(100),
+  })
+  .strict()
+  .default({ id_format: 'uscc', min_intersection: 100 });
+
+/**
+ * The trees of a vertical-boost job (docs/protocol-boost.md): what the guest's tree grower uses. The defaults serve
+ * credit data of tens of thousands of rows: shallow trees, a slow learning rate, early stopping on validation AUC.
+ */
+export const BoostingSpec = z
+  .object({
+    /** Most trees to grow (early stopping may keep fewer). */
+    trees: z.number().int().min(1).max(1000).default(200),
+    /** Levels of splits: a tree has at most 2^depth leaves. */
+    depth: z.number().int().min(1).max(8).default(4),
+    learning_rate: z.number().gt(0).max(1).default(0.1),
+    /** L2 penalty on leaf weights. */
+    lambda: z.number().min(0).default(1),
+    /** Smallest sum of hessians a child may hold (a child of fewer rows is not made: it bounds what a split reveals). */
+    min_child_weight: z.number().min(0).default(5),
+    /** Smallest loss reduction a split must bring. */
+    min_gain: z.number().min(0).default(0),
+    /** Share of training rows each tree is grown on (1: all), drawn with `seed`. */
+    subsample: z.number().gt(0).max(1).default(1),
+    seed: z.number().int().min(0).default(1),
+    /** Stop when the validation AUC has not improved for this many trees (0: grow every tree); the best count is kept. */
+    early_stopping_patience: z.number().int().min(0).default(20),
+    /** The first this many trees split on the guest's features only (the hosts are asked nothing for them). */
+    guest_only_trees: z.number().int().min(0).default(0),
+    /** The direction the score must follow in a numeric feature, by feature name (any party's). */
+    monotone: z.record(z.string(), z.enum(['increasing', 'decreasing'])).default({}),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.guest_only_trees > b.trees) ctx.addIssue({ code: 'custom', path: ['guest_only_trees'], message: `guest_only_trees (${b.guest_only_trees}) exceeds trees (${b.trees})` });
+  });
+export type BoostingSpec = z.infer<typeof BoostingSpec>;
+
 export const VerticalJobSpec = z
   .object({
     name: z.string().min(1).max(100),
@@ -397,27 +441,13 @@ export const VerticalJobSpec = z
     hosts: z.array(orgName).min(1, 'name at least one host').max(10, 'at most 10 hosts'),
     /** Columns each party contributes, by organisation; default: every feature it declares. */
     features: z.record(z.string(), z.array(z.string()).min(1)).optional(),
-    alignment: z
-      .object({
-        /** `uscc`: 18-character unified social credit codes, check digit verified; `any`: opaque strings. */
-        id_format: z.enum(['uscc', 'any']).default('uscc'),
-        /** Fewest enterprises all parties must share for the job to go on. */
-        min_intersection: z.number().int().positive().default(100),
-      })
-      .strict()
-      .default({ id_format: 'uscc', min_intersection: 100 }),
+    alignment: AlignmentSpec,
     training: VerticalTrainingSpec.default(VerticalTrainingSpec.parse({})),
     encryption: z
       .object({ scheme: z.enum(['ckks', 'plaintext']).default('ckks') })
       .strict()
       .default({ scheme: 'ckks' }),
-    evaluation: z
-      .object({
-        /** Probability of default from which an application is declined, for the confusion table on held-out rows. */
-        decline_cutoff: z.number().gt(0).lt(1).default(0.2),
-      })
-      .strict()
-      .default({ decline_cutoff: 0.2 }),
+    evaluation: EvaluationSpec.default({ decline_cutoff: 0.2 }),
     /** Ask each party to share count, mean, sd, min, max and missing rate of its features; only parties whose
      * consent.share_statistics allows it do, the others keep them in their job folder. */
     statistics: z.boolean().default(false),
@@ -441,6 +471,44 @@ export const VerticalJobSpec = z
   });
 export type VerticalJobSpec = z.infer<typeof VerticalJobSpec>;
 
+/** Gradient-boosted trees on different features of the same enterprises (docs/protocol-boost.md). */
+export const VerticalBoostSpec = z
+  .object({
+    name: z.string().min(1).max(100),
+    kind: z.literal('vertical-boost'),
+    purpose: z.string().min(1, 'state the purpose of the job: it is shown to every data owner and kept in the record'),
+    /** The party holding the labels (the bank). */
+    guest: orgName,
+    hosts: z.array(orgName).min(1, 'name at least one host').max(10, 'at most 10 hosts'),
+    /** Columns each party contributes, by organisation; default: every feature it declares. */
+    features: z.record(z.string(), z.array(z.string()).min(1)).optional(),
+    alignment: AlignmentSpec,
+    /** The split of the shared enterprises (as vertical-lr's training section) and the step timing. */
+    training: z
+      .object({
+        validation_fraction: z.number().min(0.01).max(0.5).default(0.1),
+        test_fraction: z.number().min(0).max(0.5).default(0.2),
+        seed: z.number().int().min(0).default(42),
+        step_timeout_s: z.number().positive().default(600),
+        grace_period_s: z.number().min(0).default(120),
+      })
+      .strict()
+      .default({ validation_fraction: 0.1, test_fraction: 0.2, seed: 42, step_timeout_s: 600, grace_period_s: 120 }),
+    evaluation: EvaluationSpec.default({ decline_cutoff: 0.2 }),
+    /** How each party bins its features for the trees: `fine_bins` quantile bins, special values and categories. */
+    binning: BinningSpec.default(BinningSpec.parse({})),
+    boosting: BoostingSpec.default(BoostingSpec.parse({})),
+  })
+  .strict()
+  .superRefine((job, ctx) => {
+    const parties = [job.guest, ...job.hosts];
+    if (new Set(parties).size !== parties.length) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'a party is named twice (the guest cannot also be a host)' });
+    for (const org of Object.keys(job.features ?? {})) {
+      if (!parties.includes(org)) ctx.addIssue({ code: 'custom', path: ['features', org], message: `${org} is neither the guest nor a host` });
+    }
+  });
+export type VerticalBoostSpec = z.infer<typeof VerticalBoostSpec>;
+
 /** Scoring new enterprises with a trained vertical model: each party computes its partial score on its own features. */
 export const VerticalScoreSpec = z
   .object({
@@ -461,8 +529,9 @@ export const VerticalScoreSpec = z
   .strict();
 export type VerticalScoreSpec = z.infer<typeof VerticalScoreSpec>;
 
-export const JobSpec = z.discriminatedUnion('kind', [HorizontalJobSpec, VerticalJobSpec, VerticalScoreSpec], {
-  error: 'kind must be `horizontal` (same features, different enterprises), `vertical-lr` (different features of the same enterprises) or `vertical-score`',
+export const JobSpec = z.discriminatedUnion('kind', [HorizontalJobSpec, VerticalJobSpec, VerticalBoostSpec, VerticalScoreSpec], {
+  error:
+    'kind must be `horizontal` (same features, different enterprises), `vertical-lr` (different features of the same enterprises), `vertical-boost` (gradient-boosted trees on them) or `vertical-score`',
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 

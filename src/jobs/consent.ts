@@ -8,7 +8,7 @@ export function plaintextRefusal(scheme: string, owner: DataOwner): Refusal | un
   return undefined;
 }
 
-export function roundsRefusal(count: number, unit: 'rounds' | 'epochs', owner: DataOwner): Refusal | undefined {
+export function roundsRefusal(count: number, unit: 'rounds' | 'epochs' | 'trees', owner: DataOwner): Refusal | undefined {
   if (count > owner.consent.max_rounds) return ['consent.max_rounds', `the job asks for ${count} ${unit}; consent.max_rounds is ${owner.consent.max_rounds}`];
   return undefined;
 }

@@ -6,12 +6,14 @@
 import type { JobSpec } from '../config/schemas.js';
 import { horizontal } from './horizontal.js';
 import type { JobKind, JobKindName } from './kind.js';
+import { verticalBoost } from './vertical-boost.js';
 import { verticalLr } from './vertical-lr.js';
 import { verticalScore } from './vertical-score.js';
 
 const KINDS: { [K in JobKindName]: JobKind<K> } = {
   horizontal,
   'vertical-lr': verticalLr,
+  'vertical-boost': verticalBoost,
   'vertical-score': verticalScore,
 };
 

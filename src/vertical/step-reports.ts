@@ -39,6 +39,17 @@ export const TRAINING_STEP_REPORTS = {
   evaluate: z.looseObject({ rows: count, test_auc: figure.optional(), test_ks: figure.optional(), evaluation: z.unknown().optional(), fairness: z.unknown().optional() }),
 };
 
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** A vertical-boost job (docs/protocol-boost.md): the alignment of vertical-lr, the trees, the parts, the evaluation. */
+export const BOOST_STEP_REPORTS = {
+  psi: trainingPsi,
+  // The guest: each kept tree's digest (host splits as owner and id) and the validation AUC after it; a host: how many of its splits the trees use.
+  boost: z.looseObject({ features: count, trees: z.array(z.object({ sha256: sha256Hex, validation_auc: figure })).optional(), splits: count.optional() }),
+  finalize: z.looseObject({ part_sha256: sha256Hex }),
+  evaluate: TRAINING_STEP_REPORTS.evaluate,
+};
+
 export const SCORING_STEP_REPORTS = {
   psi: z.looseObject({ requested: count.optional(), held: count.optional() }),
   score: z.looseObject({ requested: count.optional(), scored: count.optional(), feature_psi: z.unknown().optional() }),

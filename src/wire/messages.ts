@@ -130,7 +130,7 @@ export interface VerticalSetup {
   psiSalt: Uint8Array;
 }
 
-export type VerticalStep = 'psi' | 'bin' | 'batch' | 'validate' | 'finalize' | 'scorecard' | 'evaluate' | 'score';
+export type VerticalStep = 'psi' | 'bin' | 'batch' | 'validate' | 'finalize' | 'scorecard' | 'evaluate' | 'score' | 'boost';
 
 export interface StepRequest {
   step: VerticalStep;

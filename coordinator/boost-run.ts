@@ -1,0 +1,136 @@
+/**
+ * One vertical-boost job, driven by the coordinator (docs/protocol-boost.md): offer -> the job's box keys and PSI
+ * salt -> PSI -> the trees -> every party's part committed -> evaluation on held-out enterprises -> a manifest.
+ *
+ * The coordinator is no arbiter here: the guest holds its own CKKS key for the gradients and hessians, and drives
+ * the trees over the PeerPort in one step; the coordinator relays the parties' sealed payloads unread (recorded by
+ * digest and size with the step) and records a `tree_built` entry per tree the guest kept (its digest, a host's
+ * split named by owner and opaque id, and the validation AUC after it).
+ */
+import { join } from 'node:path';
+import type { VerticalBoostSpec } from '../src/config/schemas.js';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
+import { sha256, hex } from '../src/bytes.js';
+import { BOOST_STEP_REPORTS } from '../src/vertical/step-reports.js';
+import { packArtifact, writeArtifact } from '../src/model/artifact.js';
+import type { JobContext } from './job-base.js';
+import { VerticalBase } from './vertical-run.js';
+
+export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS> {
+  protected readonly stepReports = BOOST_STEP_REPORTS;
+
+  constructor(
+    id: string,
+    readonly spec: VerticalBoostSpec,
+    submitter: string,
+    ctx: JobContext,
+  ) {
+    super(id, submitter, ctx);
+  }
+
+  get kind(): string {
+    return this.spec.kind;
+  }
+
+  get participants(): string[] {
+    return [this.spec.guest, ...this.spec.hosts];
+  }
+
+  get rounds(): number {
+    return this.spec.boosting.trees;
+  }
+
+  protected get scheme(): 'none' {
+    return 'none';
+  }
+
+  protected get timing() {
+    return this.spec.training;
+  }
+
+  protected get purpose(): string {
+    return this.spec.purpose;
+  }
+
+  protected override columnsOf(org: string): string[] {
+    return this.spec.features?.[org] ?? this.sessions.declaredFeatures(org);
+  }
+
+  async run(): Promise<void> {
+    this.state = 'running';
+    try {
+      await this.record('job_submitted', {
+        name: this.spec.name,
+        kind: this.spec.kind,
+        purpose: this.spec.purpose,
+        submitter: this.submitter,
+        guest: this.spec.guest,
+        hosts: this.spec.hosts,
+        features: this.spec.features ?? null,
+        alignment: this.spec.alignment,
+        training: this.spec.training,
+        evaluation: this.spec.evaluation,
+        binning: this.spec.binning,
+        boosting: this.spec.boosting,
+      });
+      await this.keys(await this.offer(JSON.stringify(this.spec)));
+      const psi = await this.align();
+      const trees = await this.grow();
+      const parts = await this.runStep('finalize', 0, 0);
+      const evaluation = (await this.runStep('evaluate', 0, 0)).get(this.spec.guest)!.report;
+      await this.publish(trees, parts, evaluation, psi);
+    } catch (err) {
+      await this.fail(err);
+    } finally {
+      this.endWatchers();
+    }
+  }
+
+  /** The boost step: the guest grows the trees with the hosts; one ledger entry per tree it kept. */
+  private async grow(): Promise<{ sha256: string; validation_auc: number | null }[]> {
+    const b = this.spec.boosting;
+    this.emit('training', `growing up to ${b.trees} trees of depth ${b.depth} (the guest's CKKS key; hosts return masked per-bin sums)`);
+    const reports = await this.runStep('boost', 0, 0);
+    const trees = reports.get(this.spec.guest)!.report.trees;
+    if (!trees || trees.length === 0 || trees.length > b.trees) {
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `${this.spec.guest} reports ${trees?.length ?? 0} trees for a job of at most ${b.trees}`,
+        'run the same fedcredit version at every party and restart the job',
+      );
+    }
+    for (const [t, tree] of trees.entries()) {
+      await this.record('tree_built', { tree: t, sha256: tree.sha256, validation_auc: tree.validation_auc });
+      this.roundsDone = t + 1;
+    }
+    const last = trees[trees.length - 1]!;
+    this.emit('training', `${trees.length} trees kept (validation AUC ${Number(last.validation_auc).toFixed(4)})`);
+    return trees;
+  }
+
+  private async publish(trees: { sha256: string }[], parts: Map<string, { report: { part_sha256: string } }>, evaluation: Record<string, unknown>, psi: Record<string, unknown>): Promise<void> {
+    this.emit('publish', 'publishing the model manifest (each party keeps its own part)');
+    const manifest = {
+      format: 'fedcredit-vertical-boost/1',
+      jobId: this.id,
+      kind: this.spec.kind,
+      guest: this.spec.guest,
+      hosts: this.spec.hosts,
+      trees: trees.map((t) => t.sha256),
+      // Each party's commitment to its part: the parts themselves never leave their owners.
+      parts: Object.fromEntries([...parts].map(([org, r]) => [org, { sha256: r.report.part_sha256 }])),
+      intersection: psi.intersection,
+      test: { rows: evaluation.rows, auc: evaluation.test_auc, ks: evaluation.test_ks, evaluation: evaluation.evaluation ?? null },
+      createdAt: new Date().toISOString(),
+    };
+    const bytes = Buffer.from(JSON.stringify(manifest, null, 2));
+    this.modelSha256 = sha256(bytes);
+    await writeArtifact(join(this.stateDir, 'jobs', this.id, 'model'), { 'manifest.json': bytes });
+    await this.record('model_published', { model_sha256: hex(this.modelSha256), trees: trees.length, parts: manifest.parts, test: manifest.test }, [{ name: 'manifest.json', bytes }]);
+    this.artifact = packArtifact({ 'manifest.json': bytes });
+    this.state = 'succeeded';
+    this.emit('done', `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises`);
+    await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), rounds: trees.length, message: this.message });
+    await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
+  }
+}

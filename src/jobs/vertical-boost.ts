@@ -1,0 +1,46 @@
+/** Vertical gradient-boosted trees: different features of the same enterprises, aligned by PSI (docs/protocol-boost.md). */
+import { VerticalBoostSpec } from '../config/schemas.js';
+import { binningRefusal, columnRefusal, roundsRefusal } from './consent.js';
+import type { DataOwner, JobKind } from './kind.js';
+
+/** The owner's columns the job uses. */
+const columns = (spec: VerticalBoostSpec, owner: DataOwner): string[] => spec.features?.[owner.org] ?? owner.offered;
+
+export const verticalBoost: JobKind<'vertical-boost'> = {
+  name: 'vertical-boost',
+  schema: VerticalBoostSpec,
+  parties: (spec) => [spec.guest, ...spec.hosts],
+  consentKind: 'vertical-boost',
+  policy: {
+    columns,
+    refusal(spec, owner) {
+      const features = columns(spec, owner);
+      const category = features.find((f) => f in spec.boosting.monotone && f in owner.levels);
+      return (
+        roundsRefusal(spec.boosting.trees, 'trees', owner) ??
+        columnRefusal(features, owner) ??
+        binningRefusal(spec.binning, features, owner) ??
+        (category ? ['boosting.monotone', `the job constrains ${category}, a category of ${owner.org}: its levels have no order (remove boosting.monotone.${category})`] : undefined)
+      );
+    },
+  },
+  finished: {
+    plannedUnits(submitted) {
+      const trees = (submitted.boosting as Record<string, unknown> | undefined)?.trees;
+      return typeof trees === 'number' && Number.isFinite(trees) ? trees : Number.NaN;
+    },
+    producesModel: true,
+  },
+  audit: {
+    notReplayed(_submitted, entries, outcome) {
+      const trees = entries.filter((e) => e.entry.kind === 'tree_built').length;
+      const published = entries.find((e) => e.entry.kind === 'model_published')?.body as { trees?: number } | undefined;
+      const agree = published
+        ? published.trees === trees
+          ? `; the ${trees} tree_built entries are the ${trees} trees the manifest lists`
+          : `; ${trees} tree_built entries, but the manifest lists ${String(published.trees)} trees`
+        : '';
+      return `vertical-boost jobs are not re-executed yet (the guest's CKKS key and the hosts' histograms stay with the parties; the ledger holds each tree's digest and each party's part commitment); ${outcome}${agree}`;
+    },
+  },
+};

@@ -1,0 +1,89 @@
+/**
+ * A vertical-boost job's parties on the UCI hetero split (../shared/datasets), in memory, after their alignment: each
+ * party bins its own columns for the trees from the job's binning and boosting sections, the guest and the host
+ * boost over the in-memory port, and the federated model equals the central GBDT on the same aligned rows and bins.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BinningSpec, BoostingSpec } from '../src/config/schemas.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { auc } from '../src/metrics.js';
+import { boost, localOracle, predictMargin, type GbdtModel } from '../src/model/gbdt.js';
+import { guestBoost } from '../src/vertical/boost/guest.js';
+import { hostBoost } from '../src/vertical/boost/host.js';
+import { gbdtParams, jobRows, partDigest, treeDigest, treeFeatures } from '../src/vertical/boost/party.js';
+import { guestScore, hostScore } from '../src/vertical/boost/score.js';
+import { MemoryFederation } from '../src/vertical/lr/memory-port.js';
+import { plaintextOpener } from '../src/vertical/lr/opener.js';
+import { UCI_GUEST_FEATURES, UCI_HOST_FEATURES, uciAligned } from './helpers/vertical.js';
+
+describe('vertical-boost parties on the UCI hetero split', () => {
+  let guestEngine: CkksEngine;
+  let hostEngine: CkksEngine;
+  beforeAll(async () => {
+    guestEngine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+    hostEngine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+  });
+  afterAll(() => {
+    guestEngine.dispose();
+    hostEngine.dispose();
+  });
+
+  it('bins from the job file, boosts over the port and equals the central GBDT on the same aligned rows', async () => {
+    const { guest, host, alignment } = await uciAligned(3000);
+    const binning = BinningSpec.parse({ fine_bins: 16 });
+    const boosting = BoostingSpec.parse({ trees: 4, depth: 3, learning_rate: 0.3, early_stopping_patience: 0, monotone: { x3: 'increasing' } });
+    const params = gbdtParams(boosting);
+    const { rows, train, valid, test } = jobRows(alignment);
+    const labels = Float64Array.from(rows, (r) => guest.y![r]!);
+    const mine = treeFeatures(guest, 'bank', UCI_GUEST_FEATURES, alignment, binning, boosting);
+    const theirs = treeFeatures(host, 'tax-bureau', UCI_HOST_FEATURES, alignment, binning, boosting);
+    expect(mine.info.find((f) => f.name === 'x3')?.monotone).toBe(1);
+    // Validation and test rows are binned with the training rows' edges only.
+    expect(mine.bins[0]).toHaveLength(rows.length);
+
+    const central = await boost(localOracle([...mine.info, ...theirs.info], [...mine.bins, ...theirs.bins]), { labels, train, valid }, params);
+    const fed = new MemoryFederation('bank', ['tax-bureau'], plaintextOpener, 600_000);
+    try {
+      const digests: string[] = [];
+      const [model, splits] = await Promise.all([
+        guestBoost(fed.port('bank', 0), { engine: guestEngine, features: mine.info, bins: mine.bins, labels, train, valid, params }, (t: number, m: GbdtModel) => {
+          digests[t] = treeDigest(m.trees[t]!);
+        }),
+        hostBoost(fed.port('tax-bureau', 0), { engine: hostEngine, features: theirs.info.map(({ owner: _, ...f }) => f), bins: theirs.bins }),
+      ]);
+      // One ledger digest per tree, from the guest's view: a host split is its owner and id, never its bins.
+      expect(digests).toEqual(model.trees.map(treeDigest));
+      expect(new Set(digests).size).toBe(model.trees.length);
+      const hostNodes = model.trees.flatMap((t) => t.nodes.filter((n) => n.kind === 'split' && 'owner' in n.ref));
+      expect(hostNodes.length).toBeGreaterThan(0);
+      for (const n of hostNodes) expect(n.kind === 'split' && n.ref).not.toHaveProperty('leftBins');
+      expect(splits.length).toBeGreaterThan(0);
+      const hostPart = { format: 'fedcredit-boost-host/1' as const, binning: theirs.binning, splits };
+      expect(partDigest(hostPart)).toMatch(/^[0-9a-f]{64}$/);
+      expect(partDigest({ ...hostPart, splits: splits.slice(1) })).not.toBe(partDigest(hostPart));
+
+      // The guest scores the held-out rows in one round; the AUC is the central model's on the same rows.
+      const batch = (columns: Uint16Array[]) => columns.map((c) => Uint16Array.from(test, (r) => c[r]!));
+      const [scored] = await Promise.all([guestScore(fed.port('bank', 1), model, batch(mine.bins), test.length), hostScore(fed.port('tax-bureau', 1), splits, batch(theirs.bins))]);
+      const testLabels = Float64Array.from(test, (r) => labels[r]!);
+      const federatedAuc = auc(testLabels, scored.margin);
+      const centralAuc = auc(testLabels, predictMargin(central, batch([...mine.bins, ...theirs.bins]), test.length));
+      expect(federatedAuc).toBeGreaterThan(0.72);
+      expect(Math.abs(federatedAuc - centralAuc)).toBeLessThanOrEqual(0.002);
+    } finally {
+      fed.dispose();
+    }
+  }, 600_000);
+
+  it('refuses a monotone constraint on a category, naming the feature and the fix', async () => {
+    const { guest, alignment } = await uciAligned(300);
+    const levels = { ...guest, levels: { x1: ['a', 'b'] } };
+    const boosting = BoostingSpec.parse({ monotone: { x1: 'decreasing' } });
+    expect(() => treeFeatures(levels, 'bank', ['x1'], alignment, BinningSpec.parse({}), boosting)).toThrow(/boosting\.monotone names x1, a category of bank/);
+  });
+
+  it('rejects more guest-only trees than trees in the job file', () => {
+    expect(BoostingSpec.safeParse({ trees: 3, guest_only_trees: 4 }).success).toBe(false);
+  });
+});
