@@ -1,7 +1,7 @@
 /** A vertical-boost job at a party (guest or host): BoostParty runs the steps the coordinator asks for. */
 import { BoostParty } from '../boost-job.js';
 import type { ParticipantKind } from './kind.js';
-import { abandonUnaligned } from './vertical-lr.js';
+import { abandonUnrejoinable } from './vertical-lr.js';
 
 export const verticalBoost: ParticipantKind<'vertical-boost'> = {
   async accept(node, offer, spec) {
@@ -23,5 +23,5 @@ export const verticalBoost: ParticipantKind<'vertical-boost'> = {
     });
   },
   // The trees are grown in memory in one step: a node that restarts mid-job cannot rejoin it.
-  restore: async (node, stored, spec) => abandonUnaligned(node, stored.id, spec.kind),
+  restore: async (node, stored, spec) => abandonUnrejoinable(node, stored.id, spec.kind, 'while its trees were grown in memory (a boosting job restarts from the beginning)'),
 };

@@ -5,8 +5,8 @@ import { errorMessage } from '../../src/errors.js';
 import type { ParticipantKind, PartyNode } from './kind.js';
 
 /** A vertical job that cannot be rejoined: its aligned rows, which a restart keeps, were not there. */
-export function abandonUnaligned(node: PartyNode, id: string, kind: JobKindName): void {
-  node.log.warn({ job: id, kind }, 'a job was interrupted before it had aligned its rows (or is a scoring job); it cannot be rejoined');
+export function abandonUnrejoinable(node: PartyNode, id: string, kind: JobKindName, why: string): void {
+  node.log.warn({ job: id, kind }, `a ${kind} job was interrupted ${why}; it cannot be rejoined`);
   node.store.end(id, 'abandoned');
 }
 
@@ -35,7 +35,7 @@ export const verticalLr: ParticipantKind<'vertical-lr'> = {
       node.log.warn({ job: stored.id, err: errorMessage(err) }, 'a vertical job could not be restored');
       return undefined;
     });
-    if (!job) return abandonUnaligned(node, stored.id, spec.kind);
+    if (!job) return abandonUnrejoinable(node, stored.id, spec.kind, 'before it had aligned its rows');
     job.shareStatistics = node.config.consent.share_statistics;
     node.addParty(stored.id, job.channel);
   },

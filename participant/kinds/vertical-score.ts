@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { errorMessage } from '../../src/errors.js';
 import { ScoringParty } from '../vertical-score.js';
 import type { ParticipantKind } from './kind.js';
-import { abandonUnaligned } from './vertical-lr.js';
+import { abandonUnrejoinable } from './vertical-lr.js';
 
 export const verticalScore: ParticipantKind<'vertical-score'> = {
   async accept(node, offer, spec) {
@@ -42,5 +42,5 @@ export const verticalScore: ParticipantKind<'vertical-score'> = {
     });
   },
   // The guest read and deleted its list of ids at the offer: a scoring job is not rejoined.
-  restore: async (node, stored, spec) => abandonUnaligned(node, stored.id, spec.kind),
+  restore: async (node, stored, spec) => abandonUnrejoinable(node, stored.id, spec.kind, '(a scoring job is asked again, not resumed)'),
 };
