@@ -544,8 +544,11 @@ export class JobRun extends JobBase {
     const isConnected = (org: string) => this.sessions.isConnected(org);
     for (let attemptNo = 0; ; attemptNo++) {
       const deadline = Date.now() + t.round_timeout_s * 1000;
-      const attempt = new SumAttempt(round, this.participants, isConnected, needed);
-      const contributionRequest = { purpose, ...request(deadline) } as ContributionRequest;
+      const masked = this.spec.encryption.scheme !== 'plaintext';
+      const attempt = new SumAttempt(round, this.participants, isConnected, needed, masked);
+      // Each contribution is masked pairwise with the others of exactly this set and attempt (src/fl/pairwise-mask.ts).
+      const maskSet = masked ? attempt.asked.map((o) => this.boxKeys.get(o)!) : [];
+      const contributionRequest = { purpose, ...request(deadline), contributors: maskSet, attempt: attemptNo } as ContributionRequest;
       const global = contributionRequest.globalWeights;
       await this.record(
         'round_opened',

@@ -39,7 +39,7 @@ describe('a horizontal participant asked for rounds its job does not have', () =
     jobId: 'job-rounds',
     round,
     body: 'contributionRequest',
-    contributionRequest: { purpose, globalWeights: new Uint8Array(), globalWeightsSha256: new Uint8Array(), preprocessing: null, deadlineUnixMs: Date.now() + 60_000 },
+    contributionRequest: { purpose, globalWeights: new Uint8Array(), globalWeightsSha256: new Uint8Array(), preprocessing: null, deadlineUnixMs: Date.now() + 60_000, contributors: [], attempt: 0 },
   });
 
   it('refuses an update before round 1 or after the last round, and an evaluation in any round but rounds + 1', async () => {

@@ -151,7 +151,7 @@ describe('the global model a round asks for', () => {
   it('is taken only with the digest it came with', () => {
     const weights = Float32Array.from([0.5, -1, 2]);
     const globalWeights = float32Bytes(weights);
-    const request = { purpose: 'update' as const, globalWeights, globalWeightsSha256: sha256(globalWeights), deadlineUnixMs: 0 };
+    const request = { purpose: 'update' as const, globalWeights, globalWeightsSha256: sha256(globalWeights), deadlineUnixMs: 0, contributors: [], attempt: 0 };
     expect(Array.from(globalWeightsOf(request, 1))).toEqual(Array.from(weights));
     expect(() => globalWeightsOf({ ...request, globalWeightsSha256: sha256(new Uint8Array(3)) }, 7)).toThrow(/round 7: global weights do not match their digest/);
   });

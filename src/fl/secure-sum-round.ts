@@ -60,6 +60,11 @@ export class SumAttempt {
     readonly participants: readonly string[],
     isConnected: (org: string) => boolean,
     readonly needed: number,
+    /**
+     * Every asked participant must contribute: under pairwise masks (src/fl/pairwise-mask.ts) a sum over fewer than
+     * the set the request named opens to noise, so a participant dropped mid-sum means asking again.
+     */
+    readonly everyAsked = false,
   ) {
     this.asked = participants.filter(isConnected);
     this.notConnected = participants.filter((o) => !this.asked.includes(o));
@@ -96,6 +101,13 @@ export class SumAttempt {
   /** The contributors in canonical order once every asked participant answered, or why they are too few. */
   outcome(): { ok: true; contributors: string[]; reporter: string } | { ok: false; contributors: string[]; why: string } {
     const contributors = canonicalOrder(this.taken);
+    if (this.everyAsked && contributors.length < this.asked.length && contributors.length >= this.needed) {
+      return {
+        ok: false,
+        contributors,
+        why: `round ${this.round}: ${contributors.length} of the ${this.asked.length} participants asked contributed; the masks of a sum cancel only over everyone asked; dropped: ${this.dropped.join('; ')}`,
+      };
+    }
     if (contributors.length < this.needed) {
       return {
         ok: false,
