@@ -40,6 +40,22 @@ describe('one attempt at a sum', () => {
     expect(attempt.dropped).toEqual(['bank-b (not connected)']);
   });
 
+  it('masked: a sum opens only over everyone asked (a drop means asking again), and nobody is asked while fewer than needed are connected', () => {
+    const attempt = new SumAttempt(4, PARTIES, all, 2, true);
+    attempt.take('bank-c');
+    attempt.take('bank-a');
+    attempt.drop('bank-b', 'stream closed');
+    const outcome = attempt.outcome();
+    expect(outcome.ok).toBe(false);
+    expect(!outcome.ok && outcome.why).toMatch(/2 of the 3 participants asked contributed; the masks of a sum cancel only over everyone asked; dropped: bank-b \(stream closed\)/);
+    const short = new SumAttempt(4, PARTIES, (o) => o === 'bank-a', 2, true);
+    expect(short.asked).toEqual([]);
+    expect(short.notConnected).toEqual(['bank-c', 'bank-b']);
+    expect(short.outcome().ok).toBe(false);
+    // Enough connected: the connected are asked, as unmasked.
+    expect(new SumAttempt(4, PARTIES, (o) => o !== 'bank-b', 2, true).asked).toEqual(['bank-c', 'bank-a']);
+  });
+
   it('adds in canonical order whatever order the contributions arrive in', () => {
     const orders = [
       ['bank-a', 'bank-b', 'bank-c'],

@@ -66,8 +66,11 @@ export class SumAttempt {
      */
     readonly everyAsked = false,
   ) {
-    this.asked = participants.filter(isConnected);
-    this.notConnected = participants.filter((o) => !this.asked.includes(o));
+    const connected = participants.filter(isConnected);
+    // Masked contributions must be over a set of at least `needed` (participants refuse a smaller one): with fewer
+    // connected, nobody is asked and the attempt falls short at once.
+    this.asked = everyAsked && connected.length < needed ? [] : connected;
+    this.notConnected = participants.filter((o) => !connected.includes(o));
     this.dropped = this.notConnected.map((o) => `${o} (not connected)`);
   }
 
