@@ -542,10 +542,13 @@ export class JobRun extends JobBase {
     // Under a collective key every sum needs every participant: the key is the sum of all their shares.
     const needed = contributorsNeeded(this.participants.length, { needAll: opts.needAll || this.threshold, minParticipants: t.min_participants });
     const isConnected = (org: string) => this.sessions.isConnected(org);
+    const masked = this.spec.encryption.scheme !== 'plaintext';
+    // A participant whose contribution was refused is not asked again for this sum: under masks every asked
+    // participant must contribute, so asking it again would only fail the retry too.
+    const refused = new Map<string, string>();
     for (let attemptNo = 0; ; attemptNo++) {
       const deadline = Date.now() + t.round_timeout_s * 1000;
-      const masked = this.spec.encryption.scheme !== 'plaintext';
-      const attempt = new SumAttempt(round, this.participants, isConnected, needed, masked);
+      const attempt = new SumAttempt(round, this.participants, isConnected, needed, masked, masked ? refused : undefined);
       // Each contribution is masked pairwise with the others of exactly this set and attempt (src/fl/pairwise-mask.ts).
       const maskSet = masked ? attempt.asked.map((o) => this.boxKeys.get(o)!) : [];
       const contributionRequest = { purpose, ...request(deadline), contributors: maskSet, attempt: attemptNo } as ContributionRequest;
@@ -573,7 +576,7 @@ export class JobRun extends JobBase {
       let outcome: ReturnType<SumAttempt['outcome']>;
       let sum: EncryptedVector;
       try {
-        await Promise.all(attempt.asked.map((org) => this.intakeOf(org, purpose, round, deadline, attempt, intake)));
+        await Promise.all(attempt.asked.map((org) => this.intakeOf(org, purpose, round, deadline, attempt, intake, refused)));
         outcome = attempt.outcome();
         if (!outcome.ok) {
           const next = afterShortfall(attemptNo, { maxRetries: t.max_round_retries, optional: opts.optional, needed }, this.participants, isConnected);
@@ -608,7 +611,7 @@ export class JobRun extends JobBase {
    * Wait for `org`'s contribution to the sum, check it and take it in, with its receipt; a participant that errors,
    * times out, disconnects or sends what does not fit is dropped from the attempt (and told why, unless it is gone).
    */
-  private async intakeOf(org: string, purpose: SumPurpose, round: number, deadline: number, attempt: SumAttempt, intake: SumIntake): Promise<void> {
+  private async intakeOf(org: string, purpose: SumPurpose, round: number, deadline: number, attempt: SumAttempt, intake: SumIntake, refused: Map<string, string>): Promise<void> {
     try {
       const m = await this.nextOf(org, 'contribution', purpose, round, deadline).finally(() => attempt.answer(org));
       if (m.body !== 'contribution') return;
@@ -625,8 +628,10 @@ export class JobRun extends JobBase {
       const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
       this.log.warn({ job: this.id, round, participant: org, reason }, 'participant dropped from round');
       await this.record('update_rejected', { round, purpose, participant: org, reason });
-      if (!(err instanceof ParticipantGone))
+      if (!(err instanceof ParticipantGone)) {
+        refused.set(org, reason);
         await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
+      }
       attempt.drop(org, reason);
     }
   }

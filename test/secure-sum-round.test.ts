@@ -54,6 +54,10 @@ describe('one attempt at a sum', () => {
     expect(short.outcome().ok).toBe(false);
     // Enough connected: the connected are asked, as unmasked.
     expect(new SumAttempt(4, PARTIES, (o) => o !== 'bank-b', 2, true).asked).toEqual(['bank-c', 'bank-a']);
+    // A participant whose contribution was refused in an earlier attempt is not asked again, and named with why.
+    const retry = new SumAttempt(4, PARTIES, all, 2, true, new Map([['bank-b', 'truncated ciphertext']]));
+    expect(retry.asked).toEqual(['bank-c', 'bank-a']);
+    expect(retry.dropped).toEqual(['bank-b (truncated ciphertext)']);
   });
 
   it('adds in canonical order whatever order the contributions arrive in', () => {

@@ -65,13 +65,15 @@ export class SumAttempt {
      * the set the request named opens to noise, so a participant dropped mid-sum means asking again.
      */
     readonly everyAsked = false,
+    /** Participants not to ask, with the reason (a contribution of theirs to an earlier attempt was refused). */
+    excluded: ReadonlyMap<string, string> = new Map(),
   ) {
-    const connected = participants.filter(isConnected);
+    const connected = participants.filter((o) => isConnected(o) && !excluded.has(o));
     // Masked contributions must be over a set of at least `needed` (participants refuse a smaller one): with fewer
     // connected, nobody is asked and the attempt falls short at once.
     this.asked = everyAsked && connected.length < needed ? [] : connected;
-    this.notConnected = participants.filter((o) => !connected.includes(o));
-    this.dropped = this.notConnected.map((o) => `${o} (not connected)`);
+    this.notConnected = participants.filter((o) => !connected.includes(o) && !excluded.has(o));
+    this.dropped = [...this.notConnected.map((o) => `${o} (not connected)`), ...[...excluded].map(([o, reason]) => `${o} (${reason})`)];
   }
 
   /** `org` answered (with a contribution or an error): it is no longer late. */
