@@ -4,6 +4,7 @@
  * (optional) -> publish. The coordinator sees only what it needs: counts, CKKS ciphertexts it adds without any key,
  * and the opened aggregates (sums over all contributors), never an individual participant's vector.
  */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
@@ -16,7 +17,7 @@ import { PublicKeyShare } from '../src/he/threshold/ckg.js';
 import { VectorCodec, float32Bytes, float64Bytes, type SumIntake } from '../src/fl/vector-codec.js';
 import { SumAttempt, afterShortfall, agreeOnOpened, contributorsNeeded, foreignPurpose, purposeDecision, type OpenedReply } from '../src/fl/secure-sum-round.js';
 import { hex, sha256 } from '../src/bytes.js';
-import { encodeMessage } from '../src/wire/proto.js';
+import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedavg.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
@@ -29,6 +30,9 @@ import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scor
 import { ParticipantGone } from './mailbox.js';
 import { JobBase, type JobContext } from './job-base.js';
 import type { ContributionRequest, DecryptionShares, EncryptedVector, KeyShareEntry, ParticipantMessage, Recipient, RoundProgress, SumPurpose, ThresholdCeremony } from '../src/wire/messages.js';
+
+/** The participants' bound box keys of a job, in the coordinator's job folder (a KeygenRequest's encoding). */
+const BOX_KEYS_FILE = 'box-keys.bin';
 
 /** Where a job stands in its ledger, for a coordinator that restarts in the middle of it. */
 export interface ResumePoint {
@@ -122,8 +126,10 @@ export class JobRun extends JobBase {
     this.emit('training', `resumed after a coordinator restart: ${resume.roundsDone} of ${this.spec.training.rounds} rounds were recorded`);
     this.log.warn({ job: this.id, roundsDone: resume.roundsDone }, 'resuming the job from its ledger');
     await this.record('job_resumed', { rounds_done: resume.roundsDone, model_sha256: resume.weights ? hex(weightsDigest(resume.weights)) : null });
-    if (this.spec.encryption.scheme !== 'plaintext') await this.startCkks();
-    else this.codec = VectorCodec.plaintext();
+    if (this.spec.encryption.scheme !== 'plaintext') {
+      this.restoreBoxKeys();
+      await this.startCkks();
+    } else this.codec = VectorCodec.plaintext();
     // Participants reconnect by themselves (back-off with jitter); give them the offer timeout to be back.
     const deadline = Date.now() + this.offerTimeoutMs;
     await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
@@ -169,11 +175,23 @@ export class JobRun extends JobBase {
       this.emit('offer', `${org} accepted (${a.trainRows} training rows, ${a.validationRows} validation rows)`);
     }
     this.boxKeys = boxKeys;
+    // Every masked sum names them (src/fl/pairwise-mask.ts): kept to resume the job after a restart.
+    const dir = join(this.stateDir, 'jobs', this.id);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, BOX_KEYS_FILE), encodeMessage('KeygenRequest', { recipients: [...boxKeys.values()] }), { mode: 0o600 });
     return lead;
   }
 
   /** Each participant's per-job box key with its binding, relayed as it came (the coordinator cannot sign one). */
   private boxKeys = new Map<string, Recipient>();
+
+  /** After a restart: the participants' box keys as kept at their acceptance. */
+  private restoreBoxKeys(): void {
+    const file = join(this.stateDir, 'jobs', this.id, BOX_KEYS_FILE);
+    if (!existsSync(file)) throw new FedcreditError(ErrorCode.JOB_FAILED, `the participants' box keys of job ${this.id} are not in ${file}, so its sums cannot be masked`, 'resubmit the job');
+    const { recipients } = decodeMessage<{ recipients: Recipient[] }>('KeygenRequest', readFileSync(file));
+    this.boxKeys = new Map(recipients.map((r) => [r.organisation, r]));
+  }
 
   /** The lead makes the CKKS keys and seals the secret key to every other participant; we only relay. */
   private async keyCeremony(lead: string): Promise<void> {
@@ -542,10 +560,16 @@ export class JobRun extends JobBase {
     // Under a collective key every sum needs every participant: the key is the sum of all their shares.
     const needed = contributorsNeeded(this.participants.length, { needAll: opts.needAll || this.threshold, minParticipants: t.min_participants });
     const isConnected = (org: string) => this.sessions.isConnected(org);
+    const masked = this.spec.encryption.scheme !== 'plaintext';
+    // A participant whose contribution was refused is not asked again for this sum: under masks every asked
+    // participant must contribute, so asking it again would only fail the retry too.
+    const refused = new Map<string, string>();
     for (let attemptNo = 0; ; attemptNo++) {
       const deadline = Date.now() + t.round_timeout_s * 1000;
-      const attempt = new SumAttempt(round, this.participants, isConnected, needed);
-      const contributionRequest = { purpose, ...request(deadline) } as ContributionRequest;
+      const attempt = new SumAttempt(round, this.participants, isConnected, needed, masked, masked ? refused : undefined);
+      // Each contribution is masked pairwise with the others of exactly this set and attempt (src/fl/pairwise-mask.ts).
+      const maskSet = masked ? attempt.asked.map((o) => this.boxKeys.get(o)!) : [];
+      const contributionRequest = { purpose, ...request(deadline), contributors: maskSet, attempt: attemptNo } as ContributionRequest;
       const global = contributionRequest.globalWeights;
       await this.record(
         'round_opened',
@@ -570,7 +594,7 @@ export class JobRun extends JobBase {
       let outcome: ReturnType<SumAttempt['outcome']>;
       let sum: EncryptedVector;
       try {
-        await Promise.all(attempt.asked.map((org) => this.intakeOf(org, purpose, round, deadline, attempt, intake)));
+        await Promise.all(attempt.asked.map((org) => this.intakeOf(org, purpose, round, deadline, attempt, intake, refused)));
         outcome = attempt.outcome();
         if (!outcome.ok) {
           const next = afterShortfall(attemptNo, { maxRetries: t.max_round_retries, optional: opts.optional, needed }, this.participants, isConnected);
@@ -605,7 +629,7 @@ export class JobRun extends JobBase {
    * Wait for `org`'s contribution to the sum, check it and take it in, with its receipt; a participant that errors,
    * times out, disconnects or sends what does not fit is dropped from the attempt (and told why, unless it is gone).
    */
-  private async intakeOf(org: string, purpose: SumPurpose, round: number, deadline: number, attempt: SumAttempt, intake: SumIntake): Promise<void> {
+  private async intakeOf(org: string, purpose: SumPurpose, round: number, deadline: number, attempt: SumAttempt, intake: SumIntake, refused: Map<string, string>): Promise<void> {
     try {
       const m = await this.nextOf(org, 'contribution', purpose, round, deadline).finally(() => attempt.answer(org));
       if (m.body !== 'contribution') return;
@@ -622,8 +646,10 @@ export class JobRun extends JobBase {
       const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
       this.log.warn({ job: this.id, round, participant: org, reason }, 'participant dropped from round');
       await this.record('update_rejected', { round, purpose, participant: org, reason });
-      if (!(err instanceof ParticipantGone))
+      if (!(err instanceof ParticipantGone)) {
+        refused.set(org, reason);
         await this.send(org, round, { body: 'error', error: { code: (err as FedcreditError).code ?? ErrorCode.PROTOCOL, message: reason, hint: '' } }).catch(() => undefined);
+      }
       attempt.drop(org, reason);
     }
   }

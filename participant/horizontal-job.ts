@@ -9,7 +9,7 @@ import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { StoredSplit } from '../src/data/split.js';
 import { applyAggregate } from '../src/fl/fedavg.js';
-import { globalWeightsOf, openedReport } from '../src/fl/secure-sum-round.js';
+import { canonicalOrder, globalWeightsOf, openedReport } from '../src/fl/secure-sum-round.js';
 import type { Keys } from '../src/fl/vector-codec.js';
 import type { Logger } from '../src/log.js';
 import type { Tf } from '../src/model/tf.js';
@@ -31,6 +31,8 @@ export class HorizontalJob {
   private roundStart?: { global: Float32Array; prep: Preprocessing };
   /** The global model the next round must start from, as this participant computed it from the last aggregate it opened. */
   private nextGlobal?: { afterRound: number; weights: Float32Array };
+  /** The sum this node last contributed to and its contributor set (its masks cancel only over that set). */
+  private lastSum?: { purpose: SumPurpose; round: number; contributors: string };
 
   private constructor(
     readonly state: ParticipantJob,
@@ -72,13 +74,13 @@ export class HorizontalJob {
     switch (m.body) {
       case 'keygenRequest': {
         const keys = await job.generateKeys(m.keygenRequest.recipients);
-        node.saveKeys(m.jobId, job.keys!);
+        node.saveKeys(m.jobId, job.keysToStore());
         log.info({ job: m.jobId, recipients: m.keygenRequest.recipients.map((r) => r.organisation) }, 'CKKS keys generated; secret key sealed to each participant');
         return { body: 'keysPublished', keysPublished: keys };
       }
       case 'keyDelivery': {
         await job.installKeys(m.keyDelivery);
-        node.saveKeys(m.jobId, job.keys!);
+        node.saveKeys(m.jobId, job.keysToStore());
         log.info({ job: m.jobId }, 'CKKS secret key received and unsealed');
         return undefined;
       }
@@ -110,8 +112,10 @@ export class HorizontalJob {
             this.roundStart = { global, prep: req.preprocessing! };
           }
         }
-        const vector = await job.encode(values);
+        const mask = job.sumMask(m.round, req);
+        const vector = await job.encode(values, mask);
         job.threshold?.contributed(req.purpose, m.round);
+        this.lastSum = { purpose: req.purpose, round: m.round, contributors: canonicalOrder(req.contributors.map((r) => r.organisation)).join('\n') };
         const bytes = vector.blocks.reduce((n, b) => n + b.length, 0);
         log.info({ job: m.jobId, round: m.round, purpose: req.purpose, values: values.length, ciphertexts: vector.blocks.length, bytes, scheme: vector.scheme }, 'contribution sent');
         return { body: 'contribution', contribution: { purpose: req.purpose, vector } };
@@ -120,13 +124,14 @@ export class HorizontalJob {
         const { reply, keys } = (await job.thresholdParty()).ceremony(m.thresholdCeremony);
         if (keys) {
           job.keys = keys;
-          node.saveKeys(m.jobId, keys);
+          node.saveKeys(m.jobId, job.keysToStore());
           log.info({ job: m.jobId }, 'collective CKKS public key in place; this node holds a share of the secret key, nobody the key');
         }
         return { body: 'thresholdCeremony', thresholdCeremony: reply };
       }
       case 'aggregateReady': {
         const agg = m.aggregateReady;
+        this.checkContributors(agg.purpose, m.round, agg.contributors);
         const length = job.expectedLength(agg.purpose, this.roundStart?.global.length ?? 0);
         if (job.threshold) {
           await job.checkAggregate(agg.sum, length);
@@ -143,10 +148,44 @@ export class HorizontalJob {
     }
   }
 
+  /**
+   * An aggregate must be of the sum this node last contributed to, over the set its contribution was masked for: any
+   * other (another participant's contribution, a sum over part of the set) would open to noise.
+   */
+  private checkContributors(purpose: SumPurpose, round: number, contributors: string[]): void {
+    if (this.state.spec.encryption.scheme === 'plaintext') return;
+    const last = this.lastSum;
+    if (!last || last.purpose !== purpose || last.round !== round || last.contributors !== canonicalOrder(contributors).join('\n')) {
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `the coordinator sent a ${purpose} aggregate of round ${round} over [${contributors.join(', ')}], not of the sum this node last contributed to`,
+        'the coordinator deviates from the protocol; tell the federation operator',
+      );
+    }
+  }
+
+  /**
+   * An opened update aggregate carries the contributors' total training rows: at least this node's own, and a whole
+   * number. One contribution or a sum over part of its set (an aggregate the coordinator substituted) opens to noise,
+   * which fails this with overwhelming probability.
+   */
+  private checkPlausible(purpose: SumPurpose, values: Float64Array): void {
+    if (purpose !== 'update' || this.state.spec.encryption.scheme === 'plaintext') return;
+    const rows = values[values.length - 2]!;
+    if (!(rows >= this.state.trainRows - 0.5 && rows < 2 ** 40 && Math.abs(rows - Math.round(rows)) < 0.1)) {
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `the opened update aggregate is not a sum including this node's update (its row count opened as ${rows}; this node alone trains on ${this.state.trainRows})`,
+        'the coordinator sent an aggregate that is not the sum of the contributions (a substituted aggregate opens to noise); nothing was reported. Tell the federation operator',
+      );
+    }
+  }
+
   /** Take an opened aggregate into the job and report it (its digest; the values from the reporter). */
   private async opened(purpose: SumPurpose, round: number, values: Float64Array, contributors: string[]): Promise<ParticipantReply> {
     const { state: job, node } = this;
     const start = this.roundStart;
+    this.checkPlausible(purpose, values);
     if (purpose === 'moments') job.setMoments(values);
     if (purpose === 'quantiles') job.advanceQuantiles(values);
     let validation: ValidationMetrics | null = null;

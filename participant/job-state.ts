@@ -5,7 +5,9 @@
 import type * as TF from '@tensorflow/tfjs';
 import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import type { Split, StoredSplit } from '../src/data/split.js';
-import { generateBoxKeyPair, open, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
+import { exportPrivateKey, generateBoxKeyPair, importPrivateKey, open, rawX25519PublicKey, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
+import { PairwiseMask } from '../src/fl/pairwise-mask.js';
+import { contributorsNeeded } from '../src/fl/secure-sum-round.js';
 import { signBinding, verifyBinding, type JobBinding, type KeyBinding } from '../src/crypto/key-binding.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
@@ -24,7 +26,7 @@ import type { Tf } from '../src/model/tf.js';
 import { seedFrom } from '../src/random.js';
 import { formatLoadReport } from '../src/data/csv.js';
 import type { RowStoreMeta } from '../src/data/row-store.js';
-import type { EncryptedVector, JobAccepted, KeyDelivery, KeysPublished, Recipient, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
+import type { ContributionRequest, EncryptedVector, JobAccepted, KeyDelivery, KeysPublished, Recipient, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
 import { sha256 } from '../src/bytes.js';
 
 /**
@@ -55,7 +57,8 @@ export function dataDescription(jobId: string, organisation: string, features: s
 const publicKeyStatement = (publicKey: Uint8Array, fingerprint: Uint8Array) => Buffer.concat([Buffer.from(fingerprint), Buffer.from(publicKey)]);
 
 export class ParticipantJob {
-  readonly box: BoxKeyPair = generateBoxKeyPair();
+  /** Its per-job box key: the lead seals the CKKS secret key with it, and every contribution's pairwise masks derive from it. */
+  box: BoxKeyPair = generateBoxKeyPair();
   /** Set by the node before the job is accepted (src/crypto/key-binding.ts); absent with --insecure. */
   binding?: JobBinding;
   codec?: VectorCodec;
@@ -166,6 +169,10 @@ export class ParticipantJob {
   async restoreKeys(keys: Keys): Promise<void> {
     await this.ensureCodec();
     this.keys = keys;
+    if (keys.boxPrivateKey) {
+      const privateKey = importPrivateKey(keys.boxPrivateKey);
+      this.box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
+    }
     this.threshold?.restore(keys);
   }
 
@@ -198,9 +205,43 @@ export class ParticipantJob {
     this.keys = { publicKey, secretKey: open(sealedSecretKey, this.box, `${this.id}|${this.organisation}`, lead.boxPublicKey) };
   }
 
-  async encode(values: Float64Array): Promise<EncryptedVector> {
+  /** The job's keys as the node stores them to rejoin after a restart: the CKKS keys and this job's box key. */
+  keysToStore(): Keys {
+    return { ...this.keys!, boxPrivateKey: exportPrivateKey(this.box.privateKey) };
+  }
+
+  async encode(values: Float64Array, mask?: PairwiseMask): Promise<EncryptedVector> {
     const codec = await this.ensureCodec();
-    return codec.encode(values, this.keys);
+    return codec.encode(values, this.keys, mask);
+  }
+
+  /**
+   * The pairwise masks of this node's contribution to the sum `req` asks for (none in plaintext): the request must
+   * name this node among a contributor set of distinct parties of the job, as many as the sum needs (every
+   * participant for the moments, quantile and histogram sums and under a collective key; else
+   * training.min_participants), each other one's box key bound to its certificate, this node's own unchanged.
+   */
+  sumMask(round: number, req: ContributionRequest): PairwiseMask | undefined {
+    if (this.spec.encryption.scheme === 'plaintext') return undefined;
+    const names = req.contributors.map((r) => r.organisation);
+    const parties = this.spec.participants;
+    const needAll = (req.purpose !== 'update' && req.purpose !== 'evaluation') || this.spec.encryption.scheme === 'ckks-threshold';
+    const needed = contributorsNeeded(parties.length, { needAll, minParticipants: this.spec.training.min_participants });
+    const refuse = (why: string) =>
+      new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `the coordinator asked for a ${req.purpose} contribution in round ${round} over the contributors [${names.join(', ')}]: ${why}`,
+        'the coordinator deviates from the protocol; tell the federation operator',
+      );
+    const own = req.contributors.find((r) => r.organisation === this.organisation);
+    if (!own) throw refuse(`${this.organisation} is not among them`);
+    if (new Set(names).size !== names.length || names.some((o) => !parties.includes(o))) throw refuse(`they are not distinct participants of the job [${parties.join(', ')}]`);
+    if (names.length < needed) throw refuse(`the sum needs at least ${needed} of the ${parties.length} participants`);
+    if (!Buffer.from(own.boxPublicKey).equals(Buffer.from(this.box.publicKey))) throw refuse(`the box key named for ${this.organisation} is not its own`);
+    const peers = req.contributors.filter((r) => r !== own);
+    const b = this.binding;
+    if (b) for (const r of peers) verifyBinding(r.binding, { purpose: 'box-key', jobId: this.id, specSha256: b.specSha256, organisation: r.organisation, key: r.boxPublicKey }, b.trust);
+    return new PairwiseMask(this.organisation, this.box.privateKey, this.box.publicKey, peers, { jobId: this.id, purpose: req.purpose, round, attempt: req.attempt, contributors: names });
   }
 
   /** Decrypt an aggregate from the coordinator, after checking it has the length this node expects. */

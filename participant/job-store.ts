@@ -189,6 +189,7 @@ export class JobStore {
   saveKeys(id: string, keys: Keys): void {
     writeAtomic(join(this.jobDir(id), PUBLIC), keys.publicKey, 0o600);
     if (keys.secretKey) writeAtomic(join(this.jobDir(id), SECRET), keys.secretKey, 0o600);
+    if (keys.boxPrivateKey) writeAtomic(join(this.jobDir(id), BOX_KEY_FILE), keys.boxPrivateKey, 0o600);
   }
 
   /** The state this node recorded for a job (`running` until it ended), or undefined if it never accepted it. */
@@ -228,7 +229,10 @@ export class JobStore {
       if (job.state !== 'running') continue;
       const pub = join(this.jobDir(id), PUBLIC);
       const secret = join(this.jobDir(id), SECRET);
-      const keys = existsSync(pub) ? { publicKey: readFileSync(pub), secretKey: existsSync(secret) ? readFileSync(secret) : undefined } : undefined;
+      const box = join(this.jobDir(id), BOX_KEY_FILE);
+      const keys = existsSync(pub)
+        ? { publicKey: readFileSync(pub), secretKey: existsSync(secret) ? readFileSync(secret) : undefined, boxPrivateKey: existsSync(box) ? readFileSync(box, 'utf8') : undefined }
+        : undefined;
       out.push({ id, specJson: JSON.stringify(job.spec), features: job.features, keys });
     }
     return out;

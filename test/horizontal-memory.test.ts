@@ -12,6 +12,10 @@ import { replayLedger } from '../src/jobs/replay.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { readLedger } from '../src/ledger/read.js';
 import { toFloat32 } from '../src/fl/vector-codec.js';
+import { sha256 } from '../src/bytes.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
+import type { EncryptedVector, ParticipantMessage } from '../src/wire/messages.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 /** Rows of each owner's file in its slice: enough for a model with an AUC, few enough for seconds. */
@@ -77,7 +81,7 @@ describe('a horizontal job in one process (in-memory port, real CKKS) on UCI sli
     expect(replayed.publishedModelOk).toBe(true);
   });
 
-  it('a participant gone in round 2 is dropped and named; the job completes with the other two (min_participants 2)', async () => {
+  it('a participant gone in round 2 is dropped and named; the round is asked again of the other two and the job completes (min_participants 2)', async () => {
     // Its stream closes as it is about to send its round-2 update.
     fed.participant('bank-b').tamper = (reply) => {
       if (reply.body !== 'contribution' || reply.contribution.purpose !== 'update' || reply.round !== 2) return reply;
@@ -89,16 +93,63 @@ describe('a horizontal job in one process (in-memory port, real CKKS) on UCI sli
       expect(run.state, run.message).toBe('succeeded');
       const rounds = progressOf(run);
       expect(rounds.map((r) => r.participants)).toEqual([NAMES, ['bank-a', 'bank-c'], ['bank-a', 'bank-c']]);
-      expect(rounds[1]!.dropped).toEqual(['bank-b (stream closed)']);
+      // The masks of round 2's first attempt cancel only with bank-b's contribution: the round is asked again of the
+      // other two, with masks of their own.
+      expect(rounds[1]!.dropped).toEqual(['bank-b (not connected)']);
       expect(rounds[2]!.dropped).toEqual(['bank-b (not connected)']);
-      const rejected = readLedger(fed.ledgerDir)
-        .entries.filter((e) => e.entry.jobId === run.jobId && e.entry.kind === 'update_rejected')
-        .map((e) => e.body);
+      const entries = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === run.jobId);
+      const rejected = entries.filter((e) => e.entry.kind === 'update_rejected').map((e) => e.body);
       expect(rejected).toEqual([{ round: 2, purpose: 'update', participant: 'bank-b', reason: 'stream closed' }]);
+      const round2 = entries.filter((e) => e.entry.kind === 'round_opened' && e.body.round === 2 && e.body.purpose === 'update').map((e) => [e.body.attempt, e.body.asked]);
+      expect(round2).toEqual([
+        [0, NAMES],
+        [1, ['bank-a', 'bank-c']],
+      ]);
       expect((await replayLedger(fed.ledgerDir, { jobId: run.jobId })).ok).toBe(true);
     } finally {
       fed.participant('bank-b').tamper = undefined;
       fed.reconnect('bank-b');
+    }
+  });
+
+  it("a coordinator double that hands the reporter one participant's contribution as the aggregate gets no values: it opens to noise and the reporter refuses, failing the job", async () => {
+    // The double keeps bank-b's masked round-1 update and sends it to bank-a (the reporter) as round 1's aggregate.
+    let victim: EncryptedVector | undefined;
+    const reported: ParticipantMessage[] = [];
+    fed.participant('bank-b').tamper = (reply) => {
+      if (reply.body === 'contribution' && reply.contribution.purpose === 'update' && reply.round === 1) victim = reply.contribution.vector;
+      return reply;
+    };
+    fed.participant('bank-a').tamper = (reply) => {
+      if (reply.body === 'aggregateOpened' || reply.body === 'error') reported.push(reply);
+      return reply;
+    };
+    // It re-serialises the contribution as SEAL does a sum (no key needed), so it passes the reporter's form check.
+    const engine = await CkksEngine.create();
+    const forged = (v: EncryptedVector): EncryptedVector => {
+      const blocks = new HorizontalVectors(engine).sumVectors([v.blocks]);
+      return { ...v, blocks, blockSha256: blocks.map((b) => sha256(b)) };
+    };
+    fed.coordinatorTamper = (org, m) =>
+      org === 'bank-a' && m.body === 'aggregateReady' && m.aggregateReady.purpose === 'update' && m.round === 1 ? { ...m, aggregateReady: { ...m.aggregateReady, sum: forged(victim!) } } : m;
+    try {
+      const run = await fed.run(job());
+      expect(run.state).toBe('failed');
+      expect(victim).toBeDefined();
+      const fromReporter = reported.filter((r) => r.round === 1);
+      expect(fromReporter.some((r) => r.body === 'aggregateOpened' && r.aggregateOpened.purpose === 'update')).toBe(false);
+      const refusal = fromReporter.find((r) => r.body === 'error');
+      expect(refusal?.body === 'error' && refusal.error.code).toBe('FC_PROTOCOL');
+      const message = refusal?.body === 'error' ? refusal.error.message : '';
+      expect(message).toMatch(/the opened update aggregate is not a sum including this node's update/);
+      // What bank-a decrypted is noise, not bank-b's update (whose row count is about bank-a's 1,600 or so).
+      const openedRows = Number(/its row count opened as (\S+);/.exec(message)?.[1]);
+      expect(Number.isNaN(openedRows) || Math.abs(openedRows) > 1e6).toBe(true);
+    } finally {
+      fed.participant('bank-a').tamper = undefined;
+      fed.participant('bank-b').tamper = undefined;
+      fed.coordinatorTamper = undefined;
+      engine.dispose();
     }
   });
 

@@ -42,7 +42,7 @@ describe('a horizontal participant asked for rounds its job does not have', () =
     jobId: 'job-rounds',
     round,
     body: 'contributionRequest',
-    contributionRequest: { purpose, globalWeights: new Uint8Array(), globalWeightsSha256: new Uint8Array(), preprocessing: null, deadlineUnixMs: Date.now() + 60_000 },
+    contributionRequest: { purpose, globalWeights: new Uint8Array(), globalWeightsSha256: new Uint8Array(), preprocessing: null, deadlineUnixMs: Date.now() + 60_000, contributors: [], attempt: 0 },
   });
 
   it('refuses an update before round 1 or after the last round, and an evaluation in any round but rounds + 1', async () => {
@@ -62,7 +62,15 @@ describe('a horizontal participant asked for rounds its job does not have', () =
       jobId: 'job-rounds',
       round,
       body: 'contributionRequest',
-      contributionRequest: { purpose: 'update', globalWeights: float32Bytes(weights), globalWeightsSha256: weightsDigest(weights), preprocessing, deadlineUnixMs: Date.now() + 60_000 },
+      contributionRequest: {
+        purpose: 'update',
+        globalWeights: float32Bytes(weights),
+        globalWeightsSha256: weightsDigest(weights),
+        preprocessing,
+        deadlineUnixMs: Date.now() + 60_000,
+        contributors: [],
+        attempt: 0,
+      },
     });
     const start = new Float32Array(features.length + 1);
     const reply = await job!.handle(request(1, start));

@@ -40,6 +40,26 @@ describe('one attempt at a sum', () => {
     expect(attempt.dropped).toEqual(['bank-b (not connected)']);
   });
 
+  it('masked: a sum opens only over everyone asked (a drop means asking again), and nobody is asked while fewer than needed are connected', () => {
+    const attempt = new SumAttempt(4, PARTIES, all, 2, true);
+    attempt.take('bank-c');
+    attempt.take('bank-a');
+    attempt.drop('bank-b', 'stream closed');
+    const outcome = attempt.outcome();
+    expect(outcome.ok).toBe(false);
+    expect(!outcome.ok && outcome.why).toMatch(/2 of the 3 participants asked contributed; the masks of a sum cancel only over everyone asked; dropped: bank-b \(stream closed\)/);
+    const short = new SumAttempt(4, PARTIES, (o) => o === 'bank-a', 2, true);
+    expect(short.asked).toEqual([]);
+    expect(short.notConnected).toEqual(['bank-c', 'bank-b']);
+    expect(short.outcome().ok).toBe(false);
+    // Enough connected: the connected are asked, as unmasked.
+    expect(new SumAttempt(4, PARTIES, (o) => o !== 'bank-b', 2, true).asked).toEqual(['bank-c', 'bank-a']);
+    // A participant whose contribution was refused in an earlier attempt is not asked again, and named with why.
+    const retry = new SumAttempt(4, PARTIES, all, 2, true, new Map([['bank-b', 'truncated ciphertext']]));
+    expect(retry.asked).toEqual(['bank-c', 'bank-a']);
+    expect(retry.dropped).toEqual(['bank-b (truncated ciphertext)']);
+  });
+
   it('adds in canonical order whatever order the contributions arrive in', () => {
     const orders = [
       ['bank-a', 'bank-b', 'bank-c'],
@@ -151,7 +171,7 @@ describe('the global model a round asks for', () => {
   it('is taken only with the digest it came with', () => {
     const weights = Float32Array.from([0.5, -1, 2]);
     const globalWeights = float32Bytes(weights);
-    const request = { purpose: 'update' as const, globalWeights, globalWeightsSha256: sha256(globalWeights), deadlineUnixMs: 0 };
+    const request = { purpose: 'update' as const, globalWeights, globalWeightsSha256: sha256(globalWeights), deadlineUnixMs: 0, contributors: [], attempt: 0 };
     expect(Array.from(globalWeightsOf(request, 1))).toEqual(Array.from(weights));
     expect(() => globalWeightsOf({ ...request, globalWeightsSha256: sha256(new Uint8Array(3)) }, 7)).toThrow(/round 7: global weights do not match their digest/);
   });

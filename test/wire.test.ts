@@ -146,6 +146,11 @@ const contributionRequest: ContributionRequest = {
   globalWeightsSha256: bytes(32, 26),
   preprocessing,
   deadlineUnixMs: 1_760_000_000_123,
+  contributors: [
+    { organisation: 'bank-a', boxPublicKey: bytes(32, 27), binding: { certificate: bytes(40, 28), signature: bytes(64, 29) } },
+    { organisation: 'bank-b', boxPublicKey: bytes(32, 30), binding: { certificate: bytes(40, 31), signature: bytes(64, 32) } },
+  ],
+  attempt: 2,
 };
 const aggregateReady: AggregateReady = { purpose: 'update', sum: { ...encryptedVector, scheme: 'plaintext' }, contributors: ['bank-a', 'bank-b', 'bank-c'] };
 const jobEnded: JobEnded = { state: 'failed', message: 'too few participants', modelSha256: bytes(32, 27) };

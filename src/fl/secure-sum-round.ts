@@ -60,10 +60,20 @@ export class SumAttempt {
     readonly participants: readonly string[],
     isConnected: (org: string) => boolean,
     readonly needed: number,
+    /**
+     * Every asked participant must contribute: under pairwise masks (src/fl/pairwise-mask.ts) a sum over fewer than
+     * the set the request named opens to noise, so a participant dropped mid-sum means asking again.
+     */
+    readonly everyAsked = false,
+    /** Participants not to ask, with the reason (a contribution of theirs to an earlier attempt was refused). */
+    excluded: ReadonlyMap<string, string> = new Map(),
   ) {
-    this.asked = participants.filter(isConnected);
-    this.notConnected = participants.filter((o) => !this.asked.includes(o));
-    this.dropped = this.notConnected.map((o) => `${o} (not connected)`);
+    const connected = participants.filter((o) => isConnected(o) && !excluded.has(o));
+    // Masked contributions must be over a set of at least `needed` (participants refuse a smaller one): with fewer
+    // connected, nobody is asked and the attempt falls short at once.
+    this.asked = everyAsked && connected.length < needed ? [] : connected;
+    this.notConnected = participants.filter((o) => !connected.includes(o) && !excluded.has(o));
+    this.dropped = [...this.notConnected.map((o) => `${o} (not connected)`), ...[...excluded].map(([o, reason]) => `${o} (${reason})`)];
   }
 
   /** `org` answered (with a contribution or an error): it is no longer late. */
@@ -96,6 +106,13 @@ export class SumAttempt {
   /** The contributors in canonical order once every asked participant answered, or why they are too few. */
   outcome(): { ok: true; contributors: string[]; reporter: string } | { ok: false; contributors: string[]; why: string } {
     const contributors = canonicalOrder(this.taken);
+    if (this.everyAsked && contributors.length < this.asked.length && contributors.length >= this.needed) {
+      return {
+        ok: false,
+        contributors,
+        why: `round ${this.round}: ${contributors.length} of the ${this.asked.length} participants asked contributed; the masks of a sum cancel only over everyone asked; dropped: ${this.dropped.join('; ')}`,
+      };
+    }
     if (contributors.length < this.needed) {
       return {
         ok: false,

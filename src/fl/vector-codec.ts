@@ -3,6 +3,7 @@
  * comparison and debugging only). Both share one layout, slot-full blocks with a SHA-256 per block, so the
  * coordinator's code path is the same and benchmarks compare like with like.
  */
+import type { PlaintextMask } from '../he/engine.js';
 import type { CiphertextForm, HorizontalVectors } from '../he/horizontal.js';
 import { blockCount } from '../he/packing.js';
 import { sha256 } from '../bytes.js';
@@ -19,6 +20,8 @@ function protocolError(message: string): FedcreditError {
 export interface Keys {
   publicKey: Uint8Array;
   secretKey?: Uint8Array;
+  /** The participant's per-job X25519 box key (PKCS#8 PEM): its contributions' pairwise masks are derived from it. */
+  boxPrivateKey?: string;
 }
 
 export class VectorCodec {
@@ -50,17 +53,18 @@ export class VectorCodec {
     return this.vectors ? this.vectors.engine.slotCount : PLAINTEXT_BLOCK;
   }
 
-  encode(values: Float64Array, keys?: Keys): EncryptedVector {
+  /** `mask`: CKKS only, the pairwise masks of this contribution (src/fl/pairwise-mask.ts). */
+  encode(values: Float64Array, keys?: Keys, mask?: PlaintextMask): EncryptedVector {
     let blocks: Uint8Array[];
     if (this.vectors) {
       // Contributions are seeded symmetric encryptions (half the bytes, and checkable at the coordinator), or under a
       // collective key, whose secret no one holds, public-key encryptions.
       if (this.contributionForm === 'canonical') {
         if (!keys) throw new Error('CKKS contributions under a collective key need the collective public key');
-        blocks = this.vectors.encryptVector(values, keys.publicKey);
+        blocks = this.vectors.encryptVector(values, keys.publicKey, undefined, mask);
       } else {
         if (!keys?.secretKey) throw new Error("CKKS contributions are encrypted with the job's secret key");
-        blocks = this.vectors.encryptVector(values, keys.publicKey, keys.secretKey);
+        blocks = this.vectors.encryptVector(values, keys.publicKey, keys.secretKey, mask);
       }
     } else {
       blocks = [];

@@ -17,6 +17,12 @@ import { blockCount } from './packing.js';
 import { DEFAULT_CKKS_PARAMS, paramsFingerprint, type CkksParams } from './params.js';
 import { checkSerializedHeader, createSealContext, invalidCiphertext, type ComprMode } from './seal.js';
 import { sha256Hex } from '../bytes.js';
+import { readPlaintext, writePlaintext } from './seal-format.js';
+
+/** Something that adds a mask to the residues of a block's plaintext before it is encrypted (src/fl/pairwise-mask.ts). */
+export interface PlaintextMask {
+  apply(block: number, words: BigUint64Array, primes: BigUint64Array): void;
+}
 
 /** What a ciphertext must look like to be used: scale, and (when given) its level in the modulus chain. */
 export interface CiphertextExpectation {
@@ -118,7 +124,7 @@ export class CkksEngine {
    * Encrypt values into slot-full ciphertexts serialised with `compression`: symmetric and seeded with the secret
    * key, public-key encryption without it.
    */
-  encryptBlocks(values: Float64Array, publicKey: Uint8Array, secretKey: Uint8Array | undefined, compression: ComprMode): Uint8Array[] {
+  encryptBlocks(values: Float64Array, publicKey: Uint8Array, secretKey: Uint8Array | undefined, compression: ComprMode, mask?: PlaintextMask): Uint8Array[] {
     const { encoder } = this.tools();
     const encryptor = secretKey
       ? this.symmetricEncryptors.get(`${this.keyDigest(publicKey)}|${this.keyDigest(secretKey)}`, () => this.symmetricEncryptor(publicKey, secretKey))
@@ -130,6 +136,7 @@ export class CkksEngine {
       slot.set(values.subarray(b * this.slotCount, Math.min(values.length, (b + 1) * this.slotCount)));
       const plain = encoder.encode(slot, this.scale) as ReturnType<SEALLibrary['PlainText']>;
       try {
+        if (mask) this.maskPlaintext(plain, b, mask);
         const serializable = secretKey ? encryptor.encryptSymmetricSerializable(plain) : encryptor.encryptSerializable(plain);
         try {
           blocks.push(serializable.saveArray(compression));
@@ -141,6 +148,13 @@ export class CkksEngine {
       }
     }
     return blocks;
+  }
+
+  /** Add `mask`'s residues of block `block` to an encoded (top-level, NTT-form) plaintext, through its serialised form. */
+  private maskPlaintext(plain: PlainText, block: number, mask: PlaintextMask): void {
+    const data = readPlaintext(plain.saveArray(this.seal.ComprModeType.none));
+    mask.apply(block, data.coefficients, this.chain[0]!.primes);
+    plain.loadArray(this.context, writePlaintext(data));
   }
 
   /** The Encryptor for this public key, loaded once and kept while the same key is asked for. */

@@ -5,7 +5,7 @@
  */
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
-import type { CiphertextExpectation, CkksEngine } from './engine.js';
+import type { CiphertextExpectation, CkksEngine, PlaintextMask } from './engine.js';
 import { blockCount } from './packing.js';
 import { invalidCiphertext, sameBytes } from './seal.js';
 
@@ -23,10 +23,11 @@ export class HorizontalVectors {
   /**
    * Encrypt a vector into slot-full ciphertexts. With the secret key (every participant holds it) encryption is
    * symmetric and seeded, which halves the bytes on the wire; with only the public key it is public-key
-   * encryption.
+   * encryption. With `mask` (src/fl/pairwise-mask.ts) each block's plaintext is masked first: only the sum over the
+   * mask's whole contributor set decrypts to the values.
    */
-  encryptVector(values: Float64Array, publicKey: Uint8Array, secretKey?: Uint8Array): Uint8Array[] {
-    return this.engine.encryptBlocks(values, publicKey, secretKey, this.engine.seal.ComprModeType.zstd);
+  encryptVector(values: Float64Array, publicKey: Uint8Array, secretKey?: Uint8Array, mask?: PlaintextMask): Uint8Array[] {
+    return this.engine.encryptBlocks(values, publicKey, secretKey, this.engine.seal.ComprModeType.zstd, mask);
   }
 
   /**

@@ -227,6 +227,9 @@ export interface ContributionRequest {
   globalWeightsSha256: Uint8Array;
   preprocessing?: Preprocessing | null;
   deadlineUnixMs: number;
+  /** Under CKKS: the sum's contributor set with each one's bound box key (empty in plaintext). */
+  contributors: Recipient[];
+  attempt: number;
 }
 
 export interface AggregateReady {

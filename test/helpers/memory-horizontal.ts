@@ -163,6 +163,9 @@ export class MemoryFederation {
     return fed;
   }
 
+  /** A coordinator double: what the coordinator sends `org` instead of each message (the message itself: unchanged). */
+  coordinatorTamper?: (org: string, message: CoordinatorMessage) => CoordinatorMessage;
+
   /** The participant named `org`, to inject a fault. */
   participant(org: string): Pick<MemoryParticipant, 'tamper'> {
     return this.participants.get(org)!;
@@ -195,7 +198,8 @@ export class MemoryFederation {
       const participant = this.participants.get(org);
       if (!participant?.connected) throw new FedcreditError(ErrorCode.UNAVAILABLE, `${org} is not connected`);
       const frames = 'frames' in message ? message : encodeFrames('CoordinatorMessage', message);
-      participant.receive(overTheWire<CoordinatorMessage>(frames, 'CoordinatorFrame', 'CoordinatorMessage'));
+      const received = overTheWire<CoordinatorMessage>(frames, 'CoordinatorFrame', 'CoordinatorMessage');
+      participant.receive(this.coordinatorTamper ? this.coordinatorTamper(org, received) : received);
     },
     declaredFeatures: (org) => this.participants.get(org)!.rows.features,
   };
