@@ -97,7 +97,7 @@ export class HorizontalJob {
             this.roundStart = { global, prep: req.preprocessing! };
           }
         }
-        const vector = await job.encode(values);
+        const vector = await job.encode(values, req.purpose);
         job.threshold?.contributed(req.purpose, m.round);
         const bytes = vector.blocks.reduce((n, b) => n + b.length, 0);
         log.info({ job: m.jobId, round: m.round, purpose: req.purpose, values: values.length, ciphertexts: vector.blocks.length, bytes, scheme: vector.scheme }, 'contribution sent');

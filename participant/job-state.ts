@@ -198,9 +198,9 @@ export class ParticipantJob {
     this.keys = { publicKey, secretKey: open(sealedSecretKey, this.box, `${this.id}|${this.organisation}`, lead.boxPublicKey) };
   }
 
-  async encode(values: Float64Array): Promise<EncryptedVector> {
+  async encode(values: Float64Array, purpose: SumPurpose): Promise<EncryptedVector> {
     const codec = await this.ensureCodec();
-    return codec.encode(values, this.keys);
+    return codec.encode(values, this.keys, purpose);
   }
 
   /** Decrypt an aggregate from the coordinator, after checking it has the length this node expects. */

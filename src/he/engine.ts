@@ -116,10 +116,12 @@ export class CkksEngine {
 
   /**
    * Encrypt values into slot-full ciphertexts serialised with `compression`: symmetric and seeded with the secret
-   * key, public-key encryption without it.
+   * key, public-key encryption without it. At `level` > 0 the plaintext is switched down that many primes first, so
+   * SEAL encrypts on the smaller modulus (for public-key encryption it encrypts one level up and divides by the
+   * dropped prime, so the noise is the same rounding as a fresh encryption at level 0).
    */
-  encryptBlocks(values: Float64Array, publicKey: Uint8Array, secretKey: Uint8Array | undefined, compression: ComprMode): Uint8Array[] {
-    const { encoder } = this.tools();
+  encryptBlocks(values: Float64Array, publicKey: Uint8Array, secretKey: Uint8Array | undefined, compression: ComprMode, level = 0): Uint8Array[] {
+    const { encoder, evaluator } = this.tools();
     const encryptor = secretKey
       ? this.symmetricEncryptors.get(`${this.keyDigest(publicKey)}|${this.keyDigest(secretKey)}`, () => this.symmetricEncryptor(publicKey, secretKey))
       : this.publicKeyEncryptor(publicKey);
@@ -130,6 +132,7 @@ export class CkksEngine {
       slot.set(values.subarray(b * this.slotCount, Math.min(values.length, (b + 1) * this.slotCount)));
       const plain = encoder.encode(slot, this.scale) as ReturnType<SEALLibrary['PlainText']>;
       try {
+        for (let l = 0; l < level; l++) evaluator.plainModSwitchToNext(plain, plain);
         const serializable = secretKey ? encryptor.encryptSymmetricSerializable(plain) : encryptor.encryptSerializable(plain);
         try {
           blocks.push(serializable.saveArray(compression));

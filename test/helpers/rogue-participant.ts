@@ -92,14 +92,14 @@ export class RogueParticipant {
       case 'contributionRequest': {
         const req = m.contributionRequest;
         if (req.purpose === 'moments') {
-          return this.send(m, { body: 'contribution', contribution: { purpose: 'moments', vector: await this.job!.encode(await this.job!.localMoments()) } });
+          return this.send(m, { body: 'contribution', contribution: { purpose: 'moments', vector: await this.job!.encode(await this.job!.localMoments(), 'moments') } });
         }
         // The quantile search's counts honestly too: the rogues corrupt their model updates only.
         if (req.purpose === 'quantiles') {
-          return this.send(m, { body: 'contribution', contribution: { purpose: 'quantiles', vector: await this.job!.encode(await this.job!.localQuantileCounts()) } });
+          return this.send(m, { body: 'contribution', contribution: { purpose: 'quantiles', vector: await this.job!.encode(await this.job!.localQuantileCounts(), 'quantiles') } });
         }
         const values = await this.job!.localUpdate(m.round, toFloat32(req.globalWeights), req.preprocessing!);
-        const vector = await this.corruptUpdate(await this.job!.encode(values), values);
+        const vector = await this.corruptUpdate(await this.job!.encode(values, 'update'), values);
         return this.send(m, { body: 'contribution', contribution: { purpose: 'update', vector } });
       }
       case 'aggregateReady': {
