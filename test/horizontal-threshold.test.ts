@@ -24,7 +24,7 @@ import { verifyLedger } from '../src/ledger/verify.js';
 import { readLedger } from '../src/ledger/read.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../src/fl/vector-codec.js';
 import { THRESHOLD_CKKS_PARAMS, paramsFingerprint } from '../src/he/params.js';
-import { ThresholdVectors, openedValueError, sumLabel } from '../src/he/threshold-vectors.js';
+import { ThresholdVectors, collectiveLevel, openedValueError, sumLabel } from '../src/he/threshold-vectors.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { decryptionSharesDigest } from '../src/fl/secure-sum-round.js';
 import { decodeMessage } from '../src/wire/proto.js';
@@ -220,6 +220,12 @@ describe("a participant's side of the collective key, with certificates, against
     );
     // An update sum opens at level 1 (collectiveLevel): a full-modulus ciphertext offered as an update aggregate is not decrypted.
     const atLevel0 = codec.encode(new Float64Array([1, 2, 3]), keys[1]!.keys, 'moments');
+    expect([collectiveLevel(THRESHOLD_CKKS_PARAMS, 'update'), collectiveLevel(THRESHOLD_CKKS_PARAMS, 'moments')]).toEqual([1, 0]);
+    // A chain whose level 1 cannot hold the scale keeps every sum on the whole modulus.
+    expect(collectiveLevel({ ...THRESHOLD_CKKS_PARAMS, coeffModulusBits: [60, 40, 60] }, 'update')).toBe(0);
+    // A value the sum could not hold at its level is refused before it is encrypted, not opened as garbage.
+    expect(() => codec.encode(new Float64Array([1, 2e9, 3]), keys[1]!.keys, 'update')).toThrow(/value 2000000000 at position 1 of this node's update contribution is beyond ±1\.07e\+9/);
+    codec.encode(new Float64Array([1, 2e9, 3]), keys[1]!.keys, 'moments');
     expect(() => parties[0]!.decryptionShares({ ...aggregate, sum: atLevel0 }, 1)).toThrow(/at level 0, class "horizontal-aggregate-level-1" is decrypted only at level 1/);
     const given = parties.map((p) => {
       p.contributed('update', 1);

@@ -4,7 +4,7 @@
  * coordinator's code path is the same and benchmarks compare like with like.
  */
 import { TOP_LEVEL_ZSTD, type CiphertextForm, type HorizontalVectors, type SumLayout } from '../he/horizontal.js';
-import { collectiveLevel } from '../he/threshold-vectors.js';
+import { collectiveBound, collectiveLevel } from '../he/threshold-vectors.js';
 import { blockCount } from '../he/packing.js';
 import { sha256 } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
@@ -52,9 +52,9 @@ export class VectorCodec {
    * at collectiveLevel(purpose).
    */
   private layoutOf(purpose: string | undefined): SumLayout {
-    if (this.contributionForm !== 'canonical') return TOP_LEVEL_ZSTD;
+    if (this.contributionForm !== 'canonical' || !this.vectors) return TOP_LEVEL_ZSTD;
     if (purpose === undefined) throw new Error('a sum under a collective key needs its purpose (it sets the level)');
-    return { level: collectiveLevel(purpose), uncompressed: true };
+    return { level: collectiveLevel(this.vectors.engine.params, purpose), uncompressed: true };
   }
 
   private get blockValues(): number {
@@ -69,7 +69,17 @@ export class VectorCodec {
       // collective key, whose secret no one holds, public-key encryptions.
       if (this.contributionForm === 'canonical') {
         if (!keys) throw new Error('CKKS contributions under a collective key need the collective public key');
-        blocks = this.vectors.encryptVector(values, keys.publicKey, undefined, this.layoutOf(purpose));
+        const layout = this.layoutOf(purpose);
+        const bound = collectiveBound(this.vectors.engine.params, layout.level);
+        const beyond = values.findIndex((v) => !(Math.abs(v) < bound));
+        if (beyond >= 0) {
+          throw new FedcreditError(
+            ErrorCode.CKKS_PARAMS,
+            `value ${values[beyond]} at position ${beyond} of this node's ${purpose} contribution is beyond ±${bound.toExponential(2)}, what a sum under the job's collective-key parameters can hold at level ${layout.level}`,
+            'lower encryption.scale_bits or add modulus bits (encryption.coeff_modulus_bits), or check the data for extreme values',
+          );
+        }
+        blocks = this.vectors.encryptVector(values, keys.publicKey, undefined, layout);
       } else {
         if (!keys?.secretKey) throw new Error("CKKS contributions are encrypted with the job's secret key");
         blocks = this.vectors.encryptVector(values, keys.publicKey, keys.secretKey);
