@@ -218,13 +218,13 @@ async function horizontalRound(length: number, reps: number): Promise<{ single: 
     let bytes = 0;
     for (let r = 0; r < reps; r++) {
       const vectors = inputs.map((v) => {
-        const [vector, elapsed] = time(() => codec.encode(v, keys));
+        const [vector, elapsed] = time(() => codec.encode(v, keys, 'update'));
         encrypt.push(elapsed);
         return vector;
       });
       bytes = vectors[0]!.blocks.reduce((n, b) => n + b.length, 0);
       const [sum, summed] = time(() => {
-        const intake = codec.startSum(length);
+        const intake = codec.startSum(length, 'update');
         try {
           vectors.forEach((v, i) => intake.add(v, `party-${i}`));
           return intake.result(vectors.map((_, i) => `party-${i}`));
@@ -267,7 +267,7 @@ async function horizontalRound(length: number, reps: number): Promise<{ single: 
         const party = vectors.party(s.secret);
         const [own, elapsed] = time(() => {
           thresholdCodec.check(sum, length, 'the coordinator', 'canonical');
-          return vectors.shares(party, sum.blocks, label);
+          return vectors.shares(party, sum.blocks, label, 'update');
         });
         times.push(elapsed);
         return { organisation: s.org, shares: own };

@@ -12,10 +12,11 @@ import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
 import { collectivePublicKey, collectiveTranscript } from '../src/he/key-ceremony.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
+import { ThresholdVectors, sumLabel } from '../src/he/threshold-vectors.js';
 import { CommitThenReveal } from '../src/he/threshold/commitment.js';
 import { PublicKeyShare } from '../src/he/threshold/ckg.js';
 import { VectorCodec, float32Bytes, float64Bytes, type SumIntake } from '../src/fl/vector-codec.js';
-import { SumAttempt, afterShortfall, agreeOnOpened, contributorsNeeded, foreignPurpose, purposeDecision, type OpenedReply } from '../src/fl/secure-sum-round.js';
+import { SumAttempt, afterShortfall, agreeOnOpened, contributorsNeeded, decryptionSharesDigest, foreignPurpose, purposeDecision, type OpenedReply } from '../src/fl/secure-sum-round.js';
 import { hex, sha256 } from '../src/bytes.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedavg.js';
@@ -52,6 +53,7 @@ interface SumResult {
 export class JobRun extends JobBase {
   private codec!: VectorCodec;
   private engine?: CkksEngine;
+  private collective?: ThresholdVectors;
 
   constructor(
     id: string,
@@ -118,6 +120,7 @@ export class JobRun extends JobBase {
       await this.fail(err);
     } finally {
       this.engine?.dispose();
+      this.collective?.context.dispose();
       this.endWatchers();
     }
   }
@@ -321,10 +324,13 @@ export class JobRun extends JobBase {
   }
 
   /**
-   * Under a collective key: every contributor's decryption shares of the aggregate (recorded, with receipts), relayed
-   * to every contributor, who combines them. A contributor that gives none leaves the sum unopened: the job fails.
+   * Under a collective key: every contributor's decryption shares of the aggregate (each recorded, with receipts),
+   * added here into one combined share per block, which goes to every contributor with each contributor's shares
+   * digest (as recorded) in place of its shares. A contributor that gives none, or shares that do not parse or are
+   * for another ciphertext, leave the sum unopened: the job fails naming the contributor.
    */
-  private async collectiveDecryption(contributors: string[], purpose: SumPurpose, round: number, deadline: number): Promise<void> {
+  private async collectiveDecryption(sum: EncryptedVector, contributors: string[], purpose: SumPurpose, round: number, deadline: number): Promise<void> {
+    const given: { organisation: string; shares: Uint8Array[] }[] = [];
     const parties: DecryptionShares['parties'] = [];
     for (const org of contributors) {
       let m: ParticipantMessage;
@@ -341,13 +347,31 @@ export class JobRun extends JobBase {
       const own = m.decryptionShares.parties;
       if (own.length !== 1 || own[0]!.organisation !== org)
         throw new FedcreditError(ErrorCode.JOB_FAILED, `round ${round}: ${org} sent decryption shares that are not its own`, `${org} deviates from the protocol`);
-      const bytes = encodeMessage('PartyDecryptionShares', own[0]!);
-      await this.recordWithReceipt(org, round, 'decryption_shares', { round, purpose, participant: org, shares: own[0]!.shares.length, shares_sha256: hex(sha256(bytes)) }, [
-        { name: 'shares', bytes },
-      ]);
-      parties.push(own[0]!);
+      const shares = own[0]!.shares;
+      const bytes = encodeMessage('PartyDecryptionShares', { organisation: org, shares });
+      const sharesSha256 = decryptionSharesDigest(org, shares);
+      await this.recordWithReceipt(org, round, 'decryption_shares', { round, purpose, participant: org, shares: shares.length, shares_sha256: hex(sharesSha256) }, [{ name: 'shares', bytes }]);
+      given.push({ organisation: org, shares });
+      parties.push({ organisation: org, shares: [], sharesSha256 });
     }
-    await this.sendEach(contributors, round, { body: 'decryptionShares', decryptionShares: { purpose, parties } });
+    let combined: Uint8Array[];
+    try {
+      const vectors = await this.thresholdVectors();
+      combined = vectors.sumShares(sum.blocks, sumLabel(this.id, round, purpose, sum.blockSha256), given);
+    } catch (err) {
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        `round ${round}: the ${purpose} aggregate cannot be opened: ${errorMessage(err)}`,
+        'the participant named deviates from the protocol (see its log); the job stops',
+      );
+    }
+    await this.sendEach(contributors, round, { body: 'decryptionShares', decryptionShares: { purpose, parties, combined } });
+  }
+
+  /** The job's threshold context (no secret: it adds decryption shares), made once. */
+  private async thresholdVectors(): Promise<ThresholdVectors> {
+    this.collective ??= new ThresholdVectors(await ThresholdContext.create(ckksParamsOf(this.spec)), this.participants.length);
+    return this.collective;
   }
 
   /** Federation-wide feature means and scales (and, if asked, statistics) by a secure sum of per-party moments. */
@@ -590,7 +614,7 @@ export class JobRun extends JobBase {
         Math.max(1000, (t.round_timeout_s * 1000) / 6),
       );
       // Each contribution is checked and added as it arrives, while the others are still training.
-      const intake = this.codec.startSum(length);
+      const intake = this.codec.startSum(length, purpose);
       let outcome: ReturnType<SumAttempt['outcome']>;
       let sum: EncryptedVector;
       try {
@@ -619,7 +643,7 @@ export class JobRun extends JobBase {
       const { contributors, reporter } = outcome;
       await this.record('aggregate_produced', { round, purpose, contributors }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
       await this.sendEach(contributors, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors } });
-      if (this.threshold) await this.collectiveDecryption(contributors, purpose, round, deadline);
+      if (this.threshold) await this.collectiveDecryption(sum, contributors, purpose, round, deadline);
       const opened = await this.collectOpened(contributors, purpose, round, deadline, reporter);
       return { values: opened.values, contributors, dropped: attempt.dropped, validation: opened.validation };
     }

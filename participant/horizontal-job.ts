@@ -113,7 +113,7 @@ export class HorizontalJob {
           }
         }
         const mask = job.sumMask(m.round, req);
-        const vector = await job.encode(values, mask);
+        const vector = await job.encode(values, req.purpose, mask);
         job.threshold?.contributed(req.purpose, m.round);
         this.lastSum = { purpose: req.purpose, round: m.round, contributors: canonicalOrder(req.contributors.map((r) => r.organisation)).join('\n') };
         const bytes = vector.blocks.reduce((n, b) => n + b.length, 0);

@@ -210,9 +210,9 @@ export class ParticipantJob {
     return { ...this.keys!, boxPrivateKey: exportPrivateKey(this.box.privateKey) };
   }
 
-  async encode(values: Float64Array, mask?: PairwiseMask): Promise<EncryptedVector> {
+  async encode(values: Float64Array, purpose: SumPurpose, mask?: PairwiseMask): Promise<EncryptedVector> {
     const codec = await this.ensureCodec();
-    return codec.encode(values, this.keys, mask);
+    return codec.encode(values, this.keys, purpose, mask);
   }
 
   /**

@@ -14,6 +14,7 @@ import type { ThresholdContext } from '../src/he/threshold/context.js';
 import type { DecryptionParty } from '../src/he/threshold/decrypt.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
 import { sha256 } from '../src/bytes.js';
+import { decryptionSharesDigest } from '../src/fl/secure-sum-round.js';
 import type { AggregateReady, DecryptionShares, KeyShareEntry, SumPurpose, ThresholdCeremony } from '../src/wire/messages.js';
 
 const ceremonyError = (message: string) =>
@@ -123,12 +124,18 @@ export class ThresholdParty {
     if (agg.contributors.length !== this.parties.length)
       throw refuse(`the sum is over ${agg.contributors.length} contributors; under a collective key it must be over all ${this.parties.length} participants`);
     const label = sumLabel(this.jobId, round, agg.purpose, agg.sum.blockSha256);
-    const shares = this.vectors.shares(this.decryption, agg.sum.blocks, label);
+    const shares = this.vectors.shares(this.decryption, agg.sum.blocks, label, agg.purpose);
     c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, shares };
-    return { purpose: agg.purpose, parties: [{ organisation: this.organisation, shares }] };
+    return { purpose: agg.purpose, parties: [{ organisation: this.organisation, shares, sharesSha256: new Uint8Array() }], combined: [] };
   }
 
-  /** The opened values from every contributor's shares, as relayed by the coordinator (this party's own unchanged). */
+  /**
+   * The opened values from the combined shares the coordinator sent, once it names every contributor and this
+   * party's shares by the digest of the shares this party sent (what the ledger records). The combined share itself
+   * cannot be checked here (it needs the other parties' shares): a wrong one opens wrong values, which the
+   * contributors' digest agreement catches if they differ and `audit replay` catches in any case (the recorded
+   * values must be what the recorded shares open the aggregate to).
+   */
   open(m: DecryptionShares): { values: Float64Array; contributors: string[] } {
     const sent = this.contribution?.sent;
     if (!sent || this.contribution!.purpose !== m.purpose)
@@ -137,9 +144,9 @@ export class ThresholdParty {
     if ([...named].sort().join() !== [...sent.contributors].sort().join())
       throw new FedcreditError(ErrorCode.PROTOCOL, `decryption shares from [${named.join(', ')}] for a sum over [${sent.contributors.join(', ')}]`, 'the coordinator deviates from the protocol');
     const mine = m.parties.find((p) => p.organisation === this.organisation)!;
-    if (mine.shares.length !== sent.shares.length || mine.shares.some((s, i) => !Buffer.from(s).equals(Buffer.from(sent.shares[i]!)))) {
-      throw new FedcreditError(ErrorCode.PROTOCOL, `the coordinator relayed other decryption shares for ${this.organisation} than it sent`, 'the coordinator deviates from the protocol');
+    if (!Buffer.from(mine.sharesSha256).equals(Buffer.from(decryptionSharesDigest(this.organisation, sent.shares)))) {
+      throw new FedcreditError(ErrorCode.PROTOCOL, `the coordinator names other decryption shares for ${this.organisation} than it sent`, 'the coordinator deviates from the protocol');
     }
-    return { values: this.vectors.combine(sent.blocks, sent.length, sent.label, m.parties), contributors: sent.contributors };
+    return { values: this.vectors.open(sent.blocks, sent.length, sent.label, m.combined), contributors: sent.contributors };
   }
 }

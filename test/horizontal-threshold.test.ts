@@ -24,8 +24,9 @@ import { verifyLedger } from '../src/ledger/verify.js';
 import { readLedger } from '../src/ledger/read.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../src/fl/vector-codec.js';
 import { THRESHOLD_CKKS_PARAMS, paramsFingerprint } from '../src/he/params.js';
-import { ThresholdVectors, openedValueError, sumLabel } from '../src/he/threshold-vectors.js';
+import { ThresholdVectors, collectiveLevel, openedValueError, sumLabel } from '../src/he/threshold-vectors.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
+import { decryptionSharesDigest } from '../src/fl/secure-sum-round.js';
 import { decodeMessage } from '../src/wire/proto.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
 
@@ -206,7 +207,8 @@ describe("a participant's side of the collective key, with certificates, against
 
     // bank-a contributed to round 1's update sum; the double asks it to decrypt something else.
     const vectors = new HorizontalVectors(engine!);
-    const update = VectorCodec.ckksCollective(vectors).encode(new Float64Array([1, 2, 3]), keys[1]!.keys);
+    const codec = VectorCodec.ckksCollective(vectors);
+    const update = codec.encode(new Float64Array([1, 2, 3]), keys[1]!.keys, 'update');
     const aggregate = { purpose: 'update' as const, sum: update, contributors: NAMES };
     expect(() => parties[0]!.decryptionShares(aggregate, 1)).toThrow(/FC_DECRYPTION_REFUSED|contributed to no such sum/);
     parties[0]!.contributed('update', 1);
@@ -216,8 +218,38 @@ describe("a participant's side of the collective key, with certificates, against
     expect(() => parties[0]!.decryptionShares({ ...aggregate, contributors: ['bank-a', 'bank-b'] }, 1)).toThrow(
       /the sum is over 2 contributors; under a collective key it must be over all 3 participants/,
     );
-    parties[0]!.decryptionShares(aggregate, 1);
+    // An update sum opens at level 1 (collectiveLevel): a full-modulus ciphertext offered as an update aggregate is not decrypted.
+    const atLevel0 = codec.encode(new Float64Array([1, 2, 3]), keys[1]!.keys, 'moments');
+    expect([collectiveLevel(THRESHOLD_CKKS_PARAMS, 'update'), collectiveLevel(THRESHOLD_CKKS_PARAMS, 'moments')]).toEqual([1, 0]);
+    // A chain whose level 1 cannot hold the scale keeps every sum on the whole modulus.
+    expect(collectiveLevel({ ...THRESHOLD_CKKS_PARAMS, coeffModulusBits: [60, 40, 60] }, 'update')).toBe(0);
+    // A value the sum could not hold at its level is refused before it is encrypted, not opened as garbage.
+    expect(() => codec.encode(new Float64Array([1, 2e9, 3]), keys[1]!.keys, 'update')).toThrow(/value 2000000000 at position 1 of this node's update contribution is beyond ±1\.07e\+9/);
+    codec.encode(new Float64Array([1, 2e9, 3]), keys[1]!.keys, 'moments');
+    expect(() => parties[0]!.decryptionShares({ ...aggregate, sum: atLevel0 }, 1)).toThrow(/at level 0, class "horizontal-aggregate-level-1" is decrypted only at level 1/);
+    const given = parties.map((p) => {
+      p.contributed('update', 1);
+      return p.decryptionShares(aggregate, 1).parties[0]!;
+    });
     expect(() => parties[0]!.decryptionShares(aggregate, 1)).toThrow(/already gave its shares for that sum/);
+
+    // The coordinator sends one combined share per block and each contributor's shares digest (as the ledger records it).
+    const combined = parties[0]!.vectors.sumShares(update.blocks, sumLabel('job-t', 1, 'update', update.blockSha256), given);
+    const relay = {
+      purpose: 'update' as const,
+      parties: given.map((g) => ({ organisation: g.organisation, shares: [], sharesSha256: decryptionSharesDigest(g.organisation, g.shares) })),
+      combined,
+    };
+    expect(combined[0]!.length).toBeLessThan(given[0]!.shares[0]!.length + 1024); // one share's size, not n shares'
+    const opened = parties.map((p) => Array.from(p.open(relay).values));
+    for (const values of opened) values.forEach((v, i) => expect(Math.abs(v - [1, 2, 3][i]!)).toBeLessThan(1e-4));
+    // A double that names other shares for bank-a than bank-a sent (e.g. it dropped or replaced them) is caught by bank-a.
+    const renamed = { ...relay, parties: relay.parties.map((p, i) => (i === 0 ? { ...p, sharesSha256: relay.parties[1]!.sharesSha256 } : p)) };
+    expect(() => parties[0]!.open(renamed)).toThrow(/the coordinator names other decryption shares for bank-a than it sent/);
+    // A combined share made for another sum (label) is refused; one missing block too.
+    const foreign = parties[0]!.vectors.sumShares(update.blocks, sumLabel('job-t', 2, 'update', update.blockSha256), []);
+    expect(() => parties[0]!.open({ ...relay, combined: foreign })).toThrow(/combined decryption share of block 0 .* is for another purpose/);
+    expect(() => parties[0]!.open({ ...relay, combined: [] })).toThrow(/0 combined decryption shares for an aggregate of 1 blocks/);
   });
 
   let engine: CkksEngine | undefined;

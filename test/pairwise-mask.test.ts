@@ -45,7 +45,7 @@ describe('pairwise masks on the horizontal secure sum', () => {
     const n = engine.slotCount + 10;
     const x = updates(n);
     const t = transcript(orgs);
-    const masked = orgs.map((o) => vectors.encryptVector(x.get(o)!, keys.publicKey, keys.secretKey, maskOf(o, t)));
+    const masked = orgs.map((o) => vectors.encryptVector(x.get(o)!, keys.publicKey, keys.secretKey, undefined, maskOf(o, t)));
     const plain = orgs.map((o) => vectors.encryptVector(x.get(o)!, keys.publicKey, keys.secretKey));
     const opened = vectors.decryptVector(vectors.sumVectors(masked), n, keys.secretKey);
     const unmasked = vectors.decryptVector(vectors.sumVectors(plain), n, keys.secretKey);
@@ -58,7 +58,7 @@ describe('pairwise masks on the horizontal secure sum', () => {
     const n = 500;
     const x = updates(n);
     const t = transcript(orgs);
-    const masked = new Map(orgs.map((o) => [o, vectors.encryptVector(x.get(o)!, keys.publicKey, keys.secretKey, maskOf(o, t))]));
+    const masked = new Map(orgs.map((o) => [o, vectors.encryptVector(x.get(o)!, keys.publicKey, keys.secretKey, undefined, maskOf(o, t))]));
     const single = vectors.decryptVector(masked.get('power')!, n, keys.secretKey);
     expect(maxAbsDiff(single, x.get('power')!)).toBeGreaterThan(1e6);
     // Most values are far from the victim's: not just a few slots.
@@ -74,9 +74,9 @@ describe('pairwise masks on the horizontal secure sum', () => {
     const first = transcript(orgs, 0);
     const second = transcript(orgs, 1);
     const mixed = [
-      vectors.encryptVector(x.get('bank')!, keys.publicKey, keys.secretKey, maskOf('bank', first)),
-      vectors.encryptVector(x.get('power')!, keys.publicKey, keys.secretKey, maskOf('power', second)),
-      vectors.encryptVector(x.get('tax')!, keys.publicKey, keys.secretKey, maskOf('tax', second)),
+      vectors.encryptVector(x.get('bank')!, keys.publicKey, keys.secretKey, undefined, maskOf('bank', first)),
+      vectors.encryptVector(x.get('power')!, keys.publicKey, keys.secretKey, undefined, maskOf('power', second)),
+      vectors.encryptVector(x.get('tax')!, keys.publicKey, keys.secretKey, undefined, maskOf('tax', second)),
     ];
     const expected = Float64Array.from({ length: n }, (_, i) => orgs.reduce((s, o) => s + x.get(o)![i]!, 0));
     expect(maxAbsDiff(vectors.decryptVector(vectors.sumVectors(mixed), n, keys.secretKey), expected)).toBeGreaterThan(1e6);
@@ -89,7 +89,7 @@ describe('pairwise masks on the horizontal secure sum', () => {
     const sum = vectors.runningSum(vectors.blocksFor(n));
     try {
       for (const o of orgs) {
-        const blocks = vectors.encryptVector(x.get(o)!, keys.publicKey, keys.secretKey, maskOf(o, t));
+        const blocks = vectors.encryptVector(x.get(o)!, keys.publicKey, keys.secretKey, undefined, maskOf(o, t));
         for (const b of blocks) vectors.checkCiphertext(b, 'seeded');
         sum.add(blocks);
       }

@@ -6,7 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { verticalRotationSteps } from '../src/he/packing.js';
-import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { HorizontalVectors } from '../src/he/horizontal.js';
+import { collectiveLevel } from '../src/he/threshold-vectors.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import {
   Combiner,
@@ -351,6 +354,49 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
     expect(rms / Math.sqrt(n * ((ctx.degree * n) / 18 + 1 / 6))).toBeGreaterThan(0.8);
     expect(rms / Math.sqrt(n * ((ctx.degree * n) / 18 + 1 / 6))).toBeLessThan(1.2);
     expect(aggregateRule.noiseBits).toBeGreaterThanOrEqual(bound);
+  });
+
+  it("at level 1, where a horizontal job's sums but the moments travel, SEAL's public-key encryption has the same fresh noise (below freshSumNoiseBits)", async () => {
+    const n = 10;
+    const tctx = await ThresholdContext.create(THRESHOLD_CKKS_PARAMS);
+    const engine = await CkksEngine.create(THRESHOLD_CKKS_PARAMS);
+    try {
+      const { secrets, publicKey } = ceremony(tctx, n, seed());
+      const values = randomVector(tctx.degree / 2, 100);
+      const layout = { level: collectiveLevel(THRESHOLD_CKKS_PARAMS, 'update'), uncompressed: true };
+      expect(layout.level).toBe(1);
+      // The job's own path: HorizontalVectors encrypts at the layout's level, the coordinator's sum adds n of them.
+      const horizontal = new HorizontalVectors(engine);
+      const blocks = Array.from({ length: n }, () => horizontal.encryptVector(values, publicKey, undefined, layout));
+      const sum = tctx.canonicalCiphertext(horizontal.sumVectors(blocks, layout)[0]!);
+      expect(sum.level).toBe(1);
+      const ring = tctx.levels[1]!.ring;
+      const { seal } = tctx;
+      const encoder = seal.CKKSEncoder(tctx.context);
+      const plain = encoder.encode(values, AGGREGATE_SCALE)!;
+      // The level-0 plaintext's words restricted to level 1's primes (a prefix) are the exact level-1 plaintext.
+      const exact = prefixPoly(tctx.levels[0]!.ring, readPlaintext(plain.saveArray(seal.ComprModeType.none)).coefficients, ring.primes.length);
+      plain.delete();
+      encoder.delete();
+      const s = zeroPoly(tctx.keyRing);
+      for (const secret of secrets) addPoly(tctx.keyRing, s, secret.poly);
+      const decrypted = addPoly(ring, sum.data.polys[0]!, mulPoly(ring, sum.data.polys[1]!, prefixPoly(tctx.keyRing, s, ring.primes.length), zeroPoly(ring)), zeroPoly(ring));
+      const expected = mulScalarPoly(
+        ring,
+        exact,
+        ring.primes.map(() => BigInt(n)),
+        zeroPoly(ring),
+      );
+      const noise = centredFirstPrime(ring, intt(ring, subPoly(ring, decrypted, expected, zeroPoly(ring)))).map(Number);
+      const max = Math.max(...noise.map(Math.abs));
+      const rms = Math.sqrt(noise.reduce((a, e) => a + e * e, 0) / noise.length);
+      expect(Math.log2(max)).toBeLessThan(freshSumNoiseBits(tctx.degree, n, n));
+      expect(rms / Math.sqrt(n * ((tctx.degree * n) / 18 + 1 / 6))).toBeGreaterThan(0.8);
+      expect(rms / Math.sqrt(n * ((tctx.degree * n) / 18 + 1 / 6))).toBeLessThan(1.2);
+    } finally {
+      engine.dispose();
+      tctx.dispose();
+    }
   });
 
   it('no proper subset of the shares decrypts: leaving out any one party leaves values unrelated to the plaintext', () => {

@@ -194,9 +194,10 @@ const thresholdCeremony: ThresholdCeremony = {
 const decryptionShares: DecryptionShares = {
   purpose: 'update',
   parties: [
-    { organisation: 'bank-a', shares: [bytes(3000, 66), bytes(3000, 67)] },
-    { organisation: 'bank-b', shares: [bytes(3000, 70), bytes(3000, 71)] },
+    { organisation: 'bank-a', shares: [bytes(3000, 66), bytes(3000, 67)], sharesSha256: bytes(32, 73) },
+    { organisation: 'bank-b', shares: [], sharesSha256: bytes(32, 72) },
   ],
+  combined: [bytes(3000, 68), bytes(3000, 69)],
 };
 
 const participantMessages: ParticipantMessage[] = [

@@ -119,7 +119,8 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           if (enc.scheme === 'ckks' || enc.scheme === 'ckks-threshold') {
             const params = { polyModulusDegree: enc.poly_modulus_degree, coeffModulusBits: enc.coeff_modulus_bits, scaleBits: enc.scale_bits };
             engine = await CkksEngine.create(params);
-            codec = VectorCodec.ckks(new HorizontalVectors(engine));
+            const vectors = new HorizontalVectors(engine);
+            codec = enc.scheme === 'ckks-threshold' ? VectorCodec.ckksCollective(vectors) : VectorCodec.ckks(vectors);
             if (enc.scheme === 'ckks-threshold') threshold = await ThresholdReplay.start(jobId, b.participants, params);
           } else {
             codec = VectorCodec.plaintext();
@@ -158,7 +159,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           }
           const vectors = await Promise.all(contributors.filter((c) => updates.has(c)).map(async (c) => decodeMessage<EncryptedVector>('EncryptedVector', await blob(updates.get(c)!))));
           const logged = named('aggregate')!;
-          const recomputed = vectors.length ? sha256Hex(encodeMessage('EncryptedVector', codec.sum(vectors))) : '';
+          const recomputed = vectors.length ? sha256Hex(encodeMessage('EncryptedVector', codec.sum(vectors, b.purpose))) : '';
           current.sumOk = recomputed === hex(logged.sha256);
           if (!current.sumOk) fail(seq, `round ${b.round}: the logged aggregate is not the sum of the logged updates of ${received.join(', ')}`);
           current.contributors = contributors;

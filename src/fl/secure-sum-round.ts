@@ -7,6 +7,7 @@
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { sha256 } from '../bytes.js';
 import { float64Bytes, toFloat32, toFloat64 } from './vector-codec.js';
+import { encodeMessage } from '../wire/proto.js';
 import type { AggregateOpened, ContributionRequest, SumPurpose, ValidationMetrics } from '../wire/messages.js';
 
 /**
@@ -47,6 +48,15 @@ export function foreignPurpose(asked: SumPurpose, got: SumPurpose, what: 'contri
  * One attempt at a sum: the connected participants are asked, each answers with a contribution or is dropped with
  * its reason, and the outcome is the contributors in canonical order, or why there are too few.
  */
+/**
+ * The digest of one contributor's decryption shares of an aggregate, as the ledger records it (`shares_sha256` of a
+ * `decryption_shares` entry) and as the coordinator names it beside the combined shares, so each contributor checks
+ * the coordinator took its shares as it sent them.
+ */
+export function decryptionSharesDigest(organisation: string, shares: Uint8Array[]): Uint8Array {
+  return sha256(encodeMessage('PartyDecryptionShares', { organisation, shares }));
+}
+
 export class SumAttempt {
   readonly asked: string[];
   readonly notConnected: string[];

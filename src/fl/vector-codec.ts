@@ -4,7 +4,8 @@
  * coordinator's code path is the same and benchmarks compare like with like.
  */
 import type { PlaintextMask } from '../he/engine.js';
-import type { CiphertextForm, HorizontalVectors } from '../he/horizontal.js';
+import { TOP_LEVEL_ZSTD, type CiphertextForm, type HorizontalVectors, type SumLayout } from '../he/horizontal.js';
+import { collectiveBound, collectiveLevel } from '../he/threshold-vectors.js';
 import { blockCount } from '../he/packing.js';
 import { sha256 } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
@@ -49,22 +50,45 @@ export class VectorCodec {
     return this.vectors ? this.vectors.engine.fingerprint : PLAINTEXT_FINGERPRINT;
   }
 
+  /**
+   * Where a sum of `purpose` travels: single key, fresh and zstd-compressed; under a collective key, uncompressed
+   * at collectiveLevel(purpose).
+   */
+  private layoutOf(purpose: string | undefined): SumLayout {
+    if (this.contributionForm !== 'canonical' || !this.vectors) return TOP_LEVEL_ZSTD;
+    if (purpose === undefined) throw new Error('a sum under a collective key needs its purpose (it sets the level)');
+    return { level: collectiveLevel(this.vectors.engine.params, purpose), uncompressed: true };
+  }
+
   private get blockValues(): number {
     return this.vectors ? this.vectors.engine.slotCount : PLAINTEXT_BLOCK;
   }
 
-  /** `mask`: CKKS only, the pairwise masks of this contribution (src/fl/pairwise-mask.ts). */
-  encode(values: Float64Array, keys?: Keys, mask?: PlaintextMask): EncryptedVector {
+  /**
+   * `purpose` (the sum's) is needed under a collective key, where it sets the level (collectiveLevel); `mask`: CKKS
+   * only, the pairwise masks of this contribution (src/fl/pairwise-mask.ts).
+   */
+  encode(values: Float64Array, keys?: Keys, purpose?: string, mask?: PlaintextMask): EncryptedVector {
     let blocks: Uint8Array[];
     if (this.vectors) {
       // Contributions are seeded symmetric encryptions (half the bytes, and checkable at the coordinator), or under a
       // collective key, whose secret no one holds, public-key encryptions.
       if (this.contributionForm === 'canonical') {
         if (!keys) throw new Error('CKKS contributions under a collective key need the collective public key');
-        blocks = this.vectors.encryptVector(values, keys.publicKey, undefined, mask);
+        const layout = this.layoutOf(purpose);
+        const bound = collectiveBound(this.vectors.engine.params, layout.level);
+        const beyond = values.findIndex((v) => !(Math.abs(v) < bound));
+        if (beyond >= 0) {
+          throw new FedcreditError(
+            ErrorCode.CKKS_PARAMS,
+            `value ${values[beyond]} at position ${beyond} of this node's ${purpose} contribution is beyond ±${bound.toExponential(2)}, what a sum under the job's collective-key parameters can hold at level ${layout.level}`,
+            'lower encryption.scale_bits or add modulus bits (encryption.coeff_modulus_bits), or check the data for extreme values',
+          );
+        }
+        blocks = this.vectors.encryptVector(values, keys.publicKey, undefined, layout, mask);
       } else {
         if (!keys?.secretKey) throw new Error("CKKS contributions are encrypted with the job's secret key");
-        blocks = this.vectors.encryptVector(values, keys.publicKey, keys.secretKey, mask);
+        blocks = this.vectors.encryptVector(values, keys.publicKey, keys.secretKey, undefined, mask);
       }
     } else {
       blocks = [];
@@ -135,9 +159,9 @@ export class VectorCodec {
    * `result` is what `sum` returns for the vectors taken, added in the given order (the contributors, each once:
    * float64 sums depend on the order, CKKS sums do not). dispose() frees the running CKKS sum.
    */
-  startSum(expectedLength: number): SumIntake {
+  startSum(expectedLength: number, purpose?: string): SumIntake {
     const taken = new Map<string, EncryptedVector>();
-    const running = this.vectors?.runningSum(blockCount(expectedLength, this.blockValues), this.contributionForm);
+    const running = this.vectors?.runningSum(blockCount(expectedLength, this.blockValues), this.contributionForm, this.layoutOf(purpose));
     return {
       add: (vector, who) => {
         this.checkShape(vector, expectedLength, who);
@@ -152,7 +176,11 @@ export class VectorCodec {
         running?.subtract(vector.blocks);
       },
       result: (order) => {
-        if (!running) return this.sum(order.map((who) => taken.get(who)!));
+        if (!running)
+          return this.sum(
+            order.map((who) => taken.get(who)!),
+            purpose,
+          );
         const blocks = running.result();
         return { scheme: this.scheme, length: expectedLength, blocks, paramsFingerprint: this.fingerprint, blockSha256: blocks.map(sha256) };
       },
@@ -160,12 +188,18 @@ export class VectorCodec {
     };
   }
 
-  /** Sum vectors already checked with `check`. The coordinator runs this; for CKKS it needs no key. */
-  sum(vectors: EncryptedVector[]): EncryptedVector {
+  /**
+   * Sum vectors already checked with `check`, of a sum of `purpose` (needed under a collective key). The coordinator
+   * runs this, and the auditor's replay; for CKKS it needs no key.
+   */
+  sum(vectors: EncryptedVector[], purpose?: string): EncryptedVector {
     const length = vectors[0]!.length;
     let blocks: Uint8Array[];
     if (this.vectors) {
-      blocks = this.vectors.sumVectors(vectors.map((v) => v.blocks));
+      blocks = this.vectors.sumVectors(
+        vectors.map((v) => v.blocks),
+        this.layoutOf(purpose),
+      );
     } else {
       blocks = vectors[0]!.blocks.map((_, b) => {
         const acc = new Float64Array(toFloat64(vectors[0]!.blocks[b]!));

@@ -122,10 +122,12 @@ export class CkksEngine {
 
   /**
    * Encrypt values into slot-full ciphertexts serialised with `compression`: symmetric and seeded with the secret
-   * key, public-key encryption without it.
+   * key, public-key encryption without it. At `level` > 0 the plaintext is switched down that many primes first, so
+   * SEAL encrypts on the smaller modulus (for public-key encryption it encrypts one level up and divides by the
+   * dropped prime, so the noise is the same rounding as a fresh encryption at level 0).
    */
-  encryptBlocks(values: Float64Array, publicKey: Uint8Array, secretKey: Uint8Array | undefined, compression: ComprMode, mask?: PlaintextMask): Uint8Array[] {
-    const { encoder } = this.tools();
+  encryptBlocks(values: Float64Array, publicKey: Uint8Array, secretKey: Uint8Array | undefined, compression: ComprMode, level = 0, mask?: PlaintextMask): Uint8Array[] {
+    const { encoder, evaluator } = this.tools();
     const encryptor = secretKey
       ? this.symmetricEncryptors.get(`${this.keyDigest(publicKey)}|${this.keyDigest(secretKey)}`, () => this.symmetricEncryptor(publicKey, secretKey))
       : this.publicKeyEncryptor(publicKey);
@@ -136,7 +138,8 @@ export class CkksEngine {
       slot.set(values.subarray(b * this.slotCount, Math.min(values.length, (b + 1) * this.slotCount)));
       const plain = encoder.encode(slot, this.scale) as ReturnType<SEALLibrary['PlainText']>;
       try {
-        if (mask) this.maskPlaintext(plain, b, mask);
+        for (let l = 0; l < level; l++) evaluator.plainModSwitchToNext(plain, plain);
+        if (mask) this.maskPlaintext(plain, b, mask, level);
         const serializable = secretKey ? encryptor.encryptSymmetricSerializable(plain) : encryptor.encryptSerializable(plain);
         try {
           blocks.push(serializable.saveArray(compression));
@@ -150,10 +153,10 @@ export class CkksEngine {
     return blocks;
   }
 
-  /** Add `mask`'s residues of block `block` to an encoded (top-level, NTT-form) plaintext, through its serialised form. */
-  private maskPlaintext(plain: PlainText, block: number, mask: PlaintextMask): void {
+  /** Add `mask`'s residues of block `block` to an encoded NTT-form plaintext at `level`, through its serialised form. */
+  private maskPlaintext(plain: PlainText, block: number, mask: PlaintextMask, level: number): void {
     const data = readPlaintext(plain.saveArray(this.seal.ComprModeType.none));
-    mask.apply(block, data.coefficients, this.chain[0]!.primes);
+    mask.apply(block, data.coefficients, this.chain[level]!.primes);
     plain.loadArray(this.context, writePlaintext(data));
   }
 

@@ -7,10 +7,23 @@ import type { CipherText } from 'node-seal/implementation/cipher-text.js';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { CiphertextExpectation, CkksEngine, PlaintextMask } from './engine.js';
 import { blockCount } from './packing.js';
-import { invalidCiphertext, sameBytes } from './seal.js';
+import { comprModeOf, invalidCiphertext, sameBytes } from './seal.js';
 
 /** How a ciphertext on the wire was produced: see HorizontalVectors.checkCiphertext. */
 export type CiphertextForm = 'seeded' | 'canonical';
+
+/**
+ * Where a sum's ciphertexts live: the data level (0 = the whole modulus; 1 after dropping the last prime) and
+ * whether they travel uncompressed. Under a collective key every word is uniform mod its prime, which zstd barely
+ * shrinks (a few percent) at a CPU cost larger than SEAL's encryption, so collective sums travel uncompressed.
+ */
+export interface SumLayout {
+  level: number;
+  uncompressed: boolean;
+}
+
+/** Fresh encryptions on the whole modulus, zstd-compressed: the single-key sums. */
+export const TOP_LEVEL_ZSTD: SumLayout = { level: 0, uncompressed: false };
 
 export class HorizontalVectors {
   constructor(readonly engine: CkksEngine) {}
@@ -26,8 +39,12 @@ export class HorizontalVectors {
    * encryption. With `mask` (src/fl/pairwise-mask.ts) each block's plaintext is masked first: only the sum over the
    * mask's whole contributor set decrypts to the values.
    */
-  encryptVector(values: Float64Array, publicKey: Uint8Array, secretKey?: Uint8Array, mask?: PlaintextMask): Uint8Array[] {
-    return this.engine.encryptBlocks(values, publicKey, secretKey, this.engine.seal.ComprModeType.zstd, mask);
+  encryptVector(values: Float64Array, publicKey: Uint8Array, secretKey?: Uint8Array, layout: SumLayout = TOP_LEVEL_ZSTD, mask?: PlaintextMask): Uint8Array[] {
+    return this.engine.encryptBlocks(values, publicKey, secretKey, this.compression(layout), layout.level, mask);
+  }
+
+  private compression(layout: SumLayout) {
+    return layout.uncompressed ? this.engine.seal.ComprModeType.none : this.engine.seal.ComprModeType.zstd;
   }
 
   /**
@@ -60,10 +77,10 @@ export class HorizontalVectors {
   }
 
   /**
-   * Homomorphic sum of several encrypted vectors of equal shape: what the coordinator computes without any key.
-   * Each input is validated (header, parameters, scale) before use.
+   * Homomorphic sum of several encrypted vectors of equal shape: what the coordinator computes without any key,
+   * serialised as `layout` says. Each input is validated (header, parameters, scale) before use.
    */
-  sumVectors(vectors: Uint8Array[][]): Uint8Array[] {
+  sumVectors(vectors: Uint8Array[][], layout: SumLayout = TOP_LEVEL_ZSTD): Uint8Array[] {
     if (vectors.length === 0) throw new RangeError('sumVectors needs at least one vector');
     const blocks = vectors[0]!.length;
     if (vectors.some((v) => v.length !== blocks)) throw invalidCiphertext('encrypted vectors to add have different numbers of ciphertexts');
@@ -81,7 +98,7 @@ export class HorizontalVectors {
               next.delete();
             }
           }
-          out.push(acc.saveArray(this.engine.seal.ComprModeType.zstd));
+          out.push(acc.saveArray(this.compression(layout)));
         } finally {
           acc.delete();
         }
@@ -125,12 +142,13 @@ export class HorizontalVectors {
    * A homomorphic sum that takes contributions as they arrive (the coordinator's side of a secure sum): `add` loads
    * each block once, checks it as checkCiphertext in `form` does ('seeded'; 'canonical' for public-key encryptions
    * under a collective key) and, since everything is added at the top level,
-   * that it is at level 0, then adds it. Adding ciphertexts is exact modular arithmetic, so `result` is the same
-   * bytes as sumVectors of the same vectors in any order. The running sum lives on the WASM heap until dispose().
+   * that it is at the layout's level, then adds it. Adding ciphertexts is exact modular arithmetic, so `result` is the
+   * same bytes as sumVectors of the same vectors in any order (serialised as the layout says). The running sum lives
+   * on the WASM heap until dispose().
    */
-  runningSum(blockCount: number, form: CiphertextForm = 'seeded'): RunningSum {
+  runningSum(blockCount: number, form: CiphertextForm = 'seeded', layout: SumLayout = TOP_LEVEL_ZSTD): RunningSum {
     const { evaluator } = this.engine.tools();
-    const fresh: CiphertextExpectation = { scale: this.engine.scale, level: 0, what: 'a fresh CKKS encryption' };
+    const fresh: CiphertextExpectation = { scale: this.engine.scale, level: layout.level, what: 'a fresh CKKS encryption' };
     const acc: (CipherText | undefined)[] = Array.from({ length: blockCount }, () => undefined);
     const requireShape = (blocks: Uint8Array[]) => {
       if (blocks.length !== blockCount) throw invalidCiphertext(`${blocks.length} ciphertexts cannot be added to a sum of ${blockCount}`);
@@ -186,7 +204,7 @@ export class HorizontalVectors {
       result: () =>
         acc.map((sum) => {
           if (!sum) throw new RangeError('a running sum with nothing added has no result');
-          return sum.saveArray(this.engine.seal.ComprModeType.zstd);
+          return sum.saveArray(this.compression(layout));
         }),
       dispose: () => {
         for (const sum of acc) sum?.delete();
@@ -196,9 +214,12 @@ export class HorizontalVectors {
     };
   }
 
-  /** The 'canonical' test of checkCiphertext on a loaded ciphertext: SEAL's zstd serialisation of it is `bytes`. */
+  /**
+   * The 'canonical' test of checkCiphertext on a loaded ciphertext: SEAL's serialisation of it, in the compression
+   * mode its header declares, is `bytes`.
+   */
   private requireCanonical(cipher: CipherText, bytes: Uint8Array): void {
-    if (!sameBytes(cipher.saveArray(this.engine.seal.ComprModeType.zstd), bytes)) {
+    if (!sameBytes(cipher.saveArray(comprModeOf(this.engine.seal, bytes)), bytes)) {
       throw invalidCiphertext('ciphertext does not re-serialise to the bytes received (truncated or altered)');
     }
   }

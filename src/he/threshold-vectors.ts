@@ -33,54 +33,89 @@ export function sumLabel(jobId: string, round: number, purpose: string, blockSha
   return `${jobId}/round ${round}/${purpose}/aggregate ${digest.digest('hex').slice(0, 32)}`;
 }
 
+/** Bits a sum other than the moments keeps above the scale at level 1 (2^30: about 10^9, n·Δw with room to spare). */
+const LEVEL_1_ROOM_BITS = 30;
+
 /**
- * The one class of ciphertext a horizontal participant decrypts: a sum of at most `parties` fresh public-key
- * encryptions under the `parties`-share key, at level 0 and the job's scale. Its noise bound is freshSumNoiseBits.
+ * The data level a sum of `purpose` travels and opens at under a collective key with `params`. The moments (sums
+ * of squares of raw features) need the whole modulus: 160 bits at level 0 of the default chain, 79 of them above
+ * the scale 2^80. Every other sum (counts, n·Δw updates, evaluation counts) goes to level 1, the last data prime
+ * dropped, when that leaves at least 2^30 above the scale (the default chain: its two 60-bit primes, about 38 bits
+ * above it); there a contribution, the aggregate and each decryption share are 2/3 of their level-0 size. Public-key
+ * encryption at level 1 is SEAL's level-0 encryption divided by the dropped prime, so its noise is the same
+ * rounding (freshSumNoiseBits) and the flooding is unchanged.
  */
-export function horizontalRule(params: CkksParams, parties: number): DecryptionRule {
-  return { name: 'horizontal-aggregate', level: 0, scale: 2 ** params.scaleBits, noiseBits: freshSumNoiseBits(params.polyModulusDegree, parties, parties) };
+export function collectiveLevel(params: CkksParams, purpose: string): number {
+  return purpose !== 'moments' && params.coeffModulusBits.length >= 3 && roomBits(params, 1) >= LEVEL_1_ROOM_BITS ? 1 : 0;
 }
 
-/** The standard deviation of the flooding's error in each opened value, for `parties` shares under `params`. */
+/** log2 of a bound below which a sum's |values| stay decodable at data `level` (Q_level / 2 / scale; a b-bit prime exceeds 2^(b−1)). */
+export function roomBits(params: CkksParams, level: number): number {
+  const primes = params.coeffModulusBits.slice(0, -1 - level);
+  return primes.reduce((bits, b) => bits + b - 1, 0) - 1 - params.scaleBits;
+}
+
+/** Most participants whose contributions collectiveBound leaves room for: 2^7. */
+const MAX_SUMMANDS_BITS = 7;
+
+/**
+ * The largest |value| a contribution may carry at `level`, so that the sum of up to 128 contributions stays
+ * decodable: beyond it the sum would wrap around the modulus and open to garbage.
+ */
+export function collectiveBound(params: CkksParams, level: number): number {
+  return 2 ** (roomBits(params, level) - MAX_SUMMANDS_BITS);
+}
+
+/**
+ * The class of ciphertext a horizontal participant decrypts at `level`: a sum of at most `parties` fresh public-key
+ * encryptions under the `parties`-share key, at the job's scale. Its noise bound is freshSumNoiseBits.
+ */
+export function horizontalRule(params: CkksParams, parties: number, level = 0): DecryptionRule {
+  return { name: `horizontal-aggregate-level-${level}`, level, scale: 2 ** params.scaleBits, noiseBits: freshSumNoiseBits(params.polyModulusDegree, parties, parties) };
+}
+
+/** The standard deviation of the flooding's error in each opened value, for `parties` shares under `params` (the same at every level: the same noise bound, so the same flooding). */
 export function openedValueError(params: CkksParams, parties: number): number {
   const rule = horizontalRule(params, parties);
   return floodingSlotError(params.polyModulusDegree, floodingSigma(params.polyModulusDegree, rule.noiseBits, DEFAULT_STATISTICAL_SECURITY), parties, rule.scale);
 }
 
 export class ThresholdVectors {
-  readonly rule: DecryptionRule;
+  /** One rule per level a sum can open at (collectiveLevel). */
+  readonly rules: DecryptionRule[];
 
   constructor(
     readonly context: ThresholdContext,
     parties: number,
   ) {
-    this.rule = horizontalRule(context.params, parties);
+    this.rules = context.levels.slice(0, 2).map((info) => horizontalRule(context.params, parties, info.level));
   }
 
-  /** A party's decryption side: its secret share, the horizontal rule, the shares it gave before. */
+  /** A party's decryption side: its secret share, the horizontal rules, the shares it gave before. */
   party(secret: SecretKeyShare, issued: IssuedShareRecord[] = [], onIssue?: (record: IssuedShareRecord) => void): DecryptionParty {
-    return new DecryptionParty(this.context, secret, { rules: [this.rule], issued, onIssue });
-  }
-
-  /** One share per block, each under `${label} block b` (a party gives one share per label and per ciphertext). */
-  shares(party: DecryptionParty, blocks: Uint8Array[], label: string): Uint8Array[] {
-    return blocks.map((block, b) => party.generateShare(block, `${label} block ${b}`, this.rule.name).serialize());
+    return new DecryptionParty(this.context, secret, { rules: this.rules, issued, onIssue });
   }
 
   /**
-   * The first `length` values of the aggregate, from every contributor's shares (one list per contributor, one share
-   * per block, all for `label`). A share for another ciphertext or label is refused (FC_PROTOCOL) naming its sender.
+   * One share per block, each under `${label} block b` (a party gives one share per label and per ciphertext), for a
+   * sum of `purpose`: the blocks must be at its level (collectiveLevel), or the party refuses.
    */
-  combine(blocks: Uint8Array[], length: number, label: string, shares: { organisation: string; shares: Uint8Array[] }[]): Float64Array {
-    const slots = this.context.degree / 2;
-    if (blocks.length !== blockCount(length, slots))
-      throw new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `${blocks.length} ciphertexts cannot hold ${length} values`, 'the coordinator sent a malformed aggregate');
+  shares(party: DecryptionParty, blocks: Uint8Array[], label: string, purpose: string): Uint8Array[] {
+    const rule = this.rules[collectiveLevel(this.context.params, purpose)]!;
+    return blocks.map((block, b) => party.generateShare(block, `${label} block ${b}`, rule.name).serialize());
+  }
+
+  /**
+   * The sum of every contributor's shares (one list per contributor, one share per block, all for `label`), one
+   * combined share per block: what opens the aggregate. A share for another ciphertext or label is refused
+   * (FC_PROTOCOL) naming its sender.
+   */
+  sumShares(blocks: Uint8Array[], label: string, shares: { organisation: string; shares: Uint8Array[] }[]): Uint8Array[] {
     const protocol = new DecryptionProtocol(this.context);
-    const out = new Float64Array(length);
-    blocks.forEach((block, b) => {
+    return blocks.map((block, b) => {
       const purpose = `${label} block ${b}`;
-      const digest = this.context.canonicalCiphertext(block).digest;
-      const sum = protocol.allocateShare(digest, purpose, this.rule.level);
+      const ct = this.context.canonicalCiphertext(block);
+      const sum = protocol.allocateShare(ct.digest, purpose, ct.level);
       for (const party of shares) {
         const bytes = party.shares[b];
         const fail = (why: string) =>
@@ -96,12 +131,47 @@ export class ThresholdVectors {
         } catch (err) {
           throw fail(`does not parse (${(err as Error).message})`);
         }
-        if (share.ciphertextDigest !== digest || share.purpose !== purpose) throw fail('is for another ciphertext or purpose');
+        if (share.ciphertextDigest !== ct.digest || share.purpose !== purpose || share.level !== ct.level) throw fail('is for another ciphertext or purpose');
         protocol.aggregateShares(sum, share, sum);
       }
+      return sum.serialize();
+    });
+  }
+
+  /**
+   * The first `length` values of the aggregate from its combined shares (sumShares), one per block. A combined share
+   * for another ciphertext or label is refused (FC_PROTOCOL).
+   */
+  open(blocks: Uint8Array[], length: number, label: string, combined: Uint8Array[]): Float64Array {
+    const slots = this.context.degree / 2;
+    if (blocks.length !== blockCount(length, slots))
+      throw new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `${blocks.length} ciphertexts cannot hold ${length} values`, 'the coordinator sent a malformed aggregate');
+    if (combined.length !== blocks.length)
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `${combined.length} combined decryption shares for an aggregate of ${blocks.length} blocks`,
+        'the coordinator deviates from the protocol; the sum is not opened',
+      );
+    const protocol = new DecryptionProtocol(this.context);
+    const out = new Float64Array(length);
+    blocks.forEach((block, b) => {
+      const fail = (why: string) =>
+        new FedcreditError(ErrorCode.PROTOCOL, `the combined decryption share of block ${b} for "${label}" ${why}`, 'the coordinator deviates from the protocol; the sum is not opened');
+      let sum: DecryptionShare;
+      try {
+        sum = DecryptionShare.deserialize(this.context, combined[b]!);
+      } catch (err) {
+        throw fail(`does not parse (${(err as Error).message})`);
+      }
+      if (sum.purpose !== `${label} block ${b}`) throw fail('is for another purpose');
       const values = protocol.finalize(block, sum);
       out.set(values.subarray(0, Math.min(slots, length - b * slots)), b * slots);
     });
     return out;
+  }
+
+  /** The first `length` values of the aggregate from every contributor's shares: open(sumShares(…)). */
+  combine(blocks: Uint8Array[], length: number, label: string, shares: { organisation: string; shares: Uint8Array[] }[]): Float64Array {
+    return this.open(blocks, length, label, this.sumShares(blocks, label, shares));
   }
 }

@@ -215,10 +215,15 @@ export interface KeyShareEntry {
   share: Uint8Array;
 }
 
-/** Collective decryption of an aggregate: one flooded share per block, per contributor. */
+/**
+ * Collective decryption of an aggregate. To the coordinator: the sender's one flooded share per block. To the
+ * contributors: `combined`, every contributor's shares added (one per block), and each contributor's `sharesSha256`
+ * (the digest the ledger records for its shares) without the shares.
+ */
 export interface DecryptionShares {
   purpose: SumPurpose;
-  parties: { organisation: string; shares: Uint8Array[] }[];
+  parties: { organisation: string; shares: Uint8Array[]; sharesSha256: Uint8Array }[];
+  combined: Uint8Array[];
 }
 
 export interface ContributionRequest {

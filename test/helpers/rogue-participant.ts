@@ -92,14 +92,20 @@ export class RogueParticipant {
       case 'contributionRequest': {
         const req = m.contributionRequest;
         if (req.purpose === 'moments') {
-          return this.send(m, { body: 'contribution', contribution: { purpose: 'moments', vector: await this.job!.encode(await this.job!.localMoments(), this.job!.sumMask(m.round, req)) } });
+          return this.send(m, {
+            body: 'contribution',
+            contribution: { purpose: 'moments', vector: await this.job!.encode(await this.job!.localMoments(), 'moments', this.job!.sumMask(m.round, req)) },
+          });
         }
         // The quantile search's counts honestly too: the rogues corrupt their model updates only.
         if (req.purpose === 'quantiles') {
-          return this.send(m, { body: 'contribution', contribution: { purpose: 'quantiles', vector: await this.job!.encode(await this.job!.localQuantileCounts(), this.job!.sumMask(m.round, req)) } });
+          return this.send(m, {
+            body: 'contribution',
+            contribution: { purpose: 'quantiles', vector: await this.job!.encode(await this.job!.localQuantileCounts(), 'quantiles', this.job!.sumMask(m.round, req)) },
+          });
         }
         const values = await this.job!.localUpdate(m.round, toFloat32(req.globalWeights), req.preprocessing!);
-        const vector = await this.corruptUpdate(await this.job!.encode(values, this.job!.sumMask(m.round, req)), values);
+        const vector = await this.corruptUpdate(await this.job!.encode(values, 'update', this.job!.sumMask(m.round, req)), values);
         return this.send(m, { body: 'contribution', contribution: { purpose: 'update', vector } });
       }
       case 'aggregateReady': {
