@@ -9,7 +9,7 @@ import { verticalRotationSteps } from '../src/he/packing.js';
 import { THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
-import { collectiveLevel } from '../src/he/threshold-vectors.js';
+import { collectiveLevel } from '../src/he/packing.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import {
   Combiner,

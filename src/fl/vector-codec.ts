@@ -4,9 +4,8 @@
  * coordinator's code path is the same and benchmarks compare like with like.
  */
 import type { PlaintextMask } from '../he/engine.js';
-import { TOP_LEVEL_ZSTD, type CiphertextForm, type HorizontalVectors, type SumLayout } from '../he/horizontal.js';
-import { collectiveBound, collectiveLevel } from '../he/threshold-vectors.js';
-import { blockCount } from '../he/packing.js';
+import type { CiphertextForm, HorizontalVectors } from '../he/horizontal.js';
+import { blockCount, collectiveBound, collectiveLevel, TOP_LEVEL_ZSTD, type SumLayout } from '../he/packing.js';
 import { sha256 } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { EncryptedVector, VectorScheme } from '../wire/messages.js';

@@ -6,24 +6,11 @@
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { CiphertextExpectation, CkksEngine, PlaintextMask } from './engine.js';
-import { blockCount } from './packing.js';
+import { blockCount, TOP_LEVEL_ZSTD, type SumLayout } from './packing.js';
 import { comprModeOf, invalidCiphertext, sameBytes } from './seal.js';
 
 /** How a ciphertext on the wire was produced: see HorizontalVectors.checkCiphertext. */
 export type CiphertextForm = 'seeded' | 'canonical';
-
-/**
- * Where a sum's ciphertexts live: the data level (0 = the whole modulus; 1 after dropping the last prime) and
- * whether they travel uncompressed. Under a collective key every word is uniform mod its prime, which zstd barely
- * shrinks (a few percent) at a CPU cost larger than SEAL's encryption, so collective sums travel uncompressed.
- */
-export interface SumLayout {
-  level: number;
-  uncompressed: boolean;
-}
-
-/** Fresh encryptions on the whole modulus, zstd-compressed: the single-key sums. */
-export const TOP_LEVEL_ZSTD: SumLayout = { level: 0, uncompressed: false };
 
 export class HorizontalVectors {
   constructor(readonly engine: CkksEngine) {}

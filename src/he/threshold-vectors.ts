@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { CkksParams } from './params.js';
-import { blockCount } from './packing.js';
+import { blockCount, collectiveLevel } from './packing.js';
 import {
   DecryptionParty,
   DecryptionProtocol,
@@ -31,39 +31,6 @@ export function sumLabel(jobId: string, round: number, purpose: string, blockSha
   const digest = createHash('sha256');
   for (const d of blockSha256) digest.update(d);
   return `${jobId}/round ${round}/${purpose}/aggregate ${digest.digest('hex').slice(0, 32)}`;
-}
-
-/** Bits a sum other than the moments keeps above the scale at level 1 (2^30: about 10^9, n·Δw with room to spare). */
-const LEVEL_1_ROOM_BITS = 30;
-
-/**
- * The data level a sum of `purpose` travels and opens at under a collective key with `params`. The moments (sums
- * of squares of raw features) need the whole modulus: 160 bits at level 0 of the default chain, 79 of them above
- * the scale 2^80. Every other sum (counts, n·Δw updates, evaluation counts) goes to level 1, the last data prime
- * dropped, when that leaves at least 2^30 above the scale (the default chain: its two 60-bit primes, about 38 bits
- * above it); there a contribution, the aggregate and each decryption share are 2/3 of their level-0 size. Public-key
- * encryption at level 1 is SEAL's level-0 encryption divided by the dropped prime, so its noise is the same
- * rounding (freshSumNoiseBits) and the flooding is unchanged.
- */
-export function collectiveLevel(params: CkksParams, purpose: string): number {
-  return purpose !== 'moments' && params.coeffModulusBits.length >= 3 && roomBits(params, 1) >= LEVEL_1_ROOM_BITS ? 1 : 0;
-}
-
-/** log2 of a bound below which a sum's |values| stay decodable at data `level` (Q_level / 2 / scale; a b-bit prime exceeds 2^(b−1)). */
-export function roomBits(params: CkksParams, level: number): number {
-  const primes = params.coeffModulusBits.slice(0, -1 - level);
-  return primes.reduce((bits, b) => bits + b - 1, 0) - 1 - params.scaleBits;
-}
-
-/** Most participants whose contributions collectiveBound leaves room for: 2^7. */
-const MAX_SUMMANDS_BITS = 7;
-
-/**
- * The largest |value| a contribution may carry at `level`, so that the sum of up to 128 contributions stays
- * decodable: beyond it the sum would wrap around the modulus and open to garbage.
- */
-export function collectiveBound(params: CkksParams, level: number): number {
-  return 2 ** (roomBits(params, level) - MAX_SUMMANDS_BITS);
 }
 
 /**
