@@ -52,8 +52,8 @@ export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS> {
     return this.spec.purpose;
   }
 
-  protected override columnsOf(org: string): string[] {
-    return this.spec.features?.[org] ?? this.sessions.declaredFeatures(org);
+  protected get partyFeatures() {
+    return this.spec.features;
   }
 
   async run(): Promise<void> {

@@ -59,6 +59,10 @@ export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS> {
     return this.spec.purpose;
   }
 
+  protected get partyFeatures(): null {
+    return null;
+  }
+
   async run(): Promise<void> {
     this.state = 'running';
     try {

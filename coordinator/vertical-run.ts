@@ -105,10 +105,13 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
 
   protected abstract get purpose(): string;
 
-  /** The columns a party brings to the job, for the record (null when the job reads another job's: scoring). */
+  /** The columns each party brings as the job file lists them (undefined: all it declares); null when the job reads another job's (scoring). */
+  protected abstract get partyFeatures(): Record<string, string[]> | undefined | null;
+
+  /** The columns a party brings to the job, for the record. */
   protected columnsOf(org: string): string[] | null {
-    void org;
-    return null;
+    const listed = this.partyFeatures;
+    return listed === null ? null : (listed?.[org] ?? this.sessions.declaredFeatures(org));
   }
 
   protected abstract get timing(): { step_timeout_s: number; grace_period_s: number };
@@ -425,8 +428,8 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
     return this.spec.purpose;
   }
 
-  protected override columnsOf(org: string): string[] {
-    return this.spec.features?.[org] ?? this.sessions.declaredFeatures(org);
+  protected get partyFeatures() {
+    return this.spec.features;
   }
 
   async run(): Promise<void> {
