@@ -1,7 +1,7 @@
 /** A vertical-boost job at a party (guest or host): BoostParty runs the steps the coordinator asks for. */
 import { BoostParty } from '../boost-job.js';
 import type { ParticipantKind } from './kind.js';
-import { abandonUnrejoinable } from './vertical-lr.js';
+import { abandonUnrejoinable, verticalAccepted } from './vertical-lr.js';
 
 export const verticalBoost: ParticipantKind<'vertical-boost'> = {
   async accept(node, offer, spec) {
@@ -14,13 +14,7 @@ export const verticalBoost: ParticipantKind<'vertical-boost'> = {
     job.binding = node.partyBinding(offer.specJson, [spec.guest, ...spec.hosts]);
     node.addParty(offer.jobId, job.channel);
     log.info({ job: offer.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length }, 'vertical-boost job accepted');
-    return offer.accept({
-      trainRows: rows.rows,
-      validationRows: 0,
-      ...node.dataDescription(offer.jobId, features),
-      boxPublicKey: job.box.publicKey,
-      boxKeyBinding: job.boxKeyBinding(),
-    });
+    return offer.accept(verticalAccepted(node, offer.jobId, features, job));
   },
   // The trees are grown in memory in one step: a node that restarts mid-job cannot rejoin it.
   restore: async (node, stored, spec) => abandonUnrejoinable(node, stored.id, spec.kind, 'while its trees were grown in memory (a boosting job restarts from the beginning)'),

@@ -1,13 +1,19 @@
 /** A vertical-lr job at a party (guest or host): VerticalParty runs the steps the arbiter asks for. */
 import type { JobKindName } from '../../src/jobs/kind.js';
+import type { JobAccepted } from '../../src/wire/messages.js';
 import { VerticalParty } from '../vertical-job.js';
 import { errorMessage } from '../../src/errors.js';
 import type { ParticipantKind, PartyNode } from './kind.js';
 
-/** A vertical job that cannot be rejoined: its aligned rows, which a restart keeps, were not there. */
+/** A vertical job that cannot be rejoined after a restart, logged with its reason and ended as abandoned. */
 export function abandonUnrejoinable(node: PartyNode, id: string, kind: JobKindName, why: string): void {
   node.log.warn({ job: id, kind }, `a ${kind} job was interrupted ${why}; it cannot be rejoined`);
   node.store.end(id, 'abandoned');
+}
+
+/** A vertical party's answer to its offer: all its rows (the PSI picks the shared ones), its data and its bound box key. */
+export function verticalAccepted(node: PartyNode, jobId: string, features: string[], job: { box: { publicKey: Uint8Array }; boxKeyBinding(): JobAccepted['boxKeyBinding'] }): JobAccepted {
+  return { trainRows: node.rows.rows, validationRows: 0, ...node.dataDescription(jobId, features), boxPublicKey: job.box.publicKey, boxKeyBinding: job.boxKeyBinding() };
 }
 
 export const verticalLr: ParticipantKind<'vertical-lr'> = {
@@ -22,13 +28,7 @@ export const verticalLr: ParticipantKind<'vertical-lr'> = {
     job.binding = node.partyBinding(offer.specJson, [spec.guest, ...spec.hosts]);
     node.addParty(offer.jobId, job.channel);
     log.info({ job: offer.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length }, 'vertical job accepted');
-    return offer.accept({
-      trainRows: rows.rows,
-      validationRows: 0,
-      ...node.dataDescription(offer.jobId, features),
-      boxPublicKey: job.box.publicKey,
-      boxKeyBinding: job.boxKeyBinding(),
-    });
+    return offer.accept(verticalAccepted(node, offer.jobId, features, job));
   },
   async restore(node, stored, spec) {
     const job = await VerticalParty.restore(stored.id, spec, node.org, node.partyData, stored.features, node.verticalIo(stored.id), node.log, node.store.dirOf(stored.id)).catch((err) => {
