@@ -5,9 +5,8 @@
  * seen in, and ranks the rows by it — is measured on a UCI slice and recorded, and bounded by what the model itself
  * tells about the same rows.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CkksEngine } from '../src/he/engine.js';
-import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { describe, expect, it } from 'vitest';
+import { verticalEngines } from './helpers/vertical.js';
 import { auc } from '../src/metrics.js';
 import { DEFAULT_GBDT_PARAMS, predictMargin, type GbdtParams } from '../src/model/gbdt.js';
 import { Rng } from '../src/random.js';
@@ -23,16 +22,7 @@ const BANK = ['PAY_0', 'PAY_2', 'PAY_3', 'LIMIT_BAL'];
 const TAX = ['BILL_AMT1', 'PAY_AMT1', 'AGE'];
 
 describe("a host's view of vertical boosting", () => {
-  let guestEngine: CkksEngine;
-  let hostEngine: CkksEngine;
-  beforeAll(async () => {
-    guestEngine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-    hostEngine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-  });
-  afterAll(() => {
-    guestEngine.dispose();
-    hostEngine.dispose();
-  });
+  const engines = verticalEngines();
 
   it('a label-inference attack from the node row sets ranks defaults no better than the model does', async () => {
     const data = uciTrees({ rows: 3000, maxBins: 10, features: [...BANK, ...TAX], ownerOf: (f) => (BANK.includes(f) ? 'bank' : 'tax-bureau') });
@@ -53,7 +43,7 @@ describe("a host's view of vertical boosting", () => {
     try {
       const [model, splits] = await Promise.all([
         guestBoost(fed.port('bank', 0), {
-          engine: guestEngine,
+          engine: engines.guest,
           features: data.features.slice(0, own),
           bins: data.bins.slice(0, own),
           labels: data.labels,
@@ -61,7 +51,7 @@ describe("a host's view of vertical boosting", () => {
           valid: data.valid,
           params,
         }),
-        hostBoost(recording, { engine: hostEngine, features: data.features.slice(own).map(({ owner: _, ...f }) => f), bins: data.bins.slice(own) }),
+        hostBoost(recording, { engine: engines.host, features: data.features.slice(own).map(({ owner: _, ...f }) => f), bins: data.bins.slice(own) }),
       ]);
       const n = data.labels.length;
       const rng = new Rng(11);

@@ -4,9 +4,8 @@
  * real UCI data. The federated trees must equal the central GBDT's on the same bins and settings: the same split at
  * every node (a host's split resolved through the host's own table), leaf values within the CKKS error.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CkksEngine } from '../src/he/engine.js';
-import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { describe, expect, it } from 'vitest';
+import { verticalEngines } from './helpers/vertical.js';
 import { boost, DEFAULT_GBDT_PARAMS, localOracle, predictMargin, reasonCodes, type GbdtParams } from '../src/model/gbdt.js';
 import { guestBoost } from '../src/vertical/boost/guest.js';
 import { hostBoost } from '../src/vertical/boost/host.js';
@@ -19,16 +18,7 @@ const BANK = ['PAY_0', 'PAY_2', 'PAY_3', 'PAY_4', 'LIMIT_BAL'];
 const TAX = ['BILL_AMT1', 'BILL_AMT2', 'PAY_AMT1', 'PAY_AMT2', 'AGE', 'EDUCATION', 'MARRIAGE'];
 
 describe('vertical boosting, bank and tax bureau, in memory', () => {
-  let guestEngine: CkksEngine;
-  let hostEngine: CkksEngine;
-  beforeAll(async () => {
-    guestEngine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-    hostEngine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-  });
-  afterAll(() => {
-    guestEngine.dispose();
-    hostEngine.dispose();
-  });
+  const engines = verticalEngines();
 
   it('is lossless: the federated trees equal the central GBDT trees on a slice of UCI', async () => {
     const data = uciTrees({ rows: 3000, maxBins: 12, features: [...BANK, ...TAX], ownerOf: (f) => (BANK.includes(f) ? 'bank' : 'tax-bureau'), monotone: { PAY_0: 1, PAY_AMT1: -1 } });
@@ -40,8 +30,8 @@ describe('vertical boosting, bank and tax bureau, in memory', () => {
     const fed = new MemoryFederation('bank', ['tax-bureau'], plaintextOpener, 600_000);
     try {
       const [model, hostSplits] = await Promise.all([
-        guestBoost(fed.port('bank', 0), { engine: guestEngine, features: data.features.slice(0, own), bins: data.bins.slice(0, own), ...inputs, params }),
-        hostBoost(fed.port('tax-bureau', 0), { engine: hostEngine, features: data.features.slice(own).map(({ owner: _, ...f }) => f), bins: data.bins.slice(own) }),
+        guestBoost(fed.port('bank', 0), { engine: engines.guest, features: data.features.slice(0, own), bins: data.bins.slice(0, own), ...inputs, params }),
+        hostBoost(fed.port('tax-bureau', 0), { engine: engines.host, features: data.features.slice(own).map(({ owner: _, ...f }) => f), bins: data.bins.slice(own) }),
       ]);
       expect(model.trees).toHaveLength(central.trees.length);
       let hostNodes = 0;
@@ -96,7 +86,7 @@ describe('vertical boosting, bank and tax bureau, in memory', () => {
     try {
       const params: GbdtParams = { ...DEFAULT_GBDT_PARAMS, trees: 1, depth: 2 };
       const guest = guestBoost(fed.port('bank', 0), {
-        engine: guestEngine,
+        engine: engines.guest,
         features: data.features.slice(0, 1),
         bins: data.bins.slice(0, 1),
         labels: data.labels,

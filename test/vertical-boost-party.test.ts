@@ -3,10 +3,8 @@
  * party bins its own columns for the trees from the job's binning and boosting sections, the guest and the host
  * boost over the in-memory port, and the federated model equals the central GBDT on the same aligned rows and bins.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BinningSpec, BoostingSpec } from '../src/config/schemas.js';
-import { CkksEngine } from '../src/he/engine.js';
-import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { auc } from '../src/metrics.js';
 import { boost, localOracle, predictMargin, type GbdtModel } from '../src/model/gbdt.js';
 import { guestBoost } from '../src/vertical/boost/guest.js';
@@ -15,19 +13,10 @@ import { gbdtParams, jobRows, partDigest, treeDigest, treeFeatures } from '../sr
 import { guestScore, hostScore } from '../src/vertical/boost/score.js';
 import { MemoryFederation } from '../src/vertical/lr/memory-port.js';
 import { plaintextOpener } from '../src/vertical/lr/opener.js';
-import { UCI_GUEST_FEATURES, UCI_HOST_FEATURES, uciAligned } from './helpers/vertical.js';
+import { UCI_GUEST_FEATURES, UCI_HOST_FEATURES, uciAligned, verticalEngines } from './helpers/vertical.js';
 
 describe('vertical-boost parties on the UCI hetero split', () => {
-  let guestEngine: CkksEngine;
-  let hostEngine: CkksEngine;
-  beforeAll(async () => {
-    guestEngine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-    hostEngine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-  });
-  afterAll(() => {
-    guestEngine.dispose();
-    hostEngine.dispose();
-  });
+  const engines = verticalEngines();
 
   it('bins from the job file, boosts over the port and equals the central GBDT on the same aligned rows', async () => {
     const { guest, host, alignment } = await uciAligned(3000);
@@ -47,10 +36,10 @@ describe('vertical-boost parties on the UCI hetero split', () => {
     try {
       const digests: string[] = [];
       const [model, splits] = await Promise.all([
-        guestBoost(fed.port('bank', 0), { engine: guestEngine, features: mine.info, bins: mine.bins, labels, train, valid, params }, (t: number, m: GbdtModel) => {
+        guestBoost(fed.port('bank', 0), { engine: engines.guest, features: mine.info, bins: mine.bins, labels, train, valid, params }, (t: number, m: GbdtModel) => {
           digests[t] = treeDigest(m.trees[t]!);
         }),
-        hostBoost(fed.port('tax-bureau', 0), { engine: hostEngine, features: theirs.info.map(({ owner: _, ...f }) => f), bins: theirs.bins }),
+        hostBoost(fed.port('tax-bureau', 0), { engine: engines.host, features: theirs.info.map(({ owner: _, ...f }) => f), bins: theirs.bins }),
       ]);
       // One ledger digest per tree, from the guest's view: a host split is its owner and id, never its bins.
       expect(digests).toEqual(model.trees.map(treeDigest));

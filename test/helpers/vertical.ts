@@ -11,7 +11,9 @@ import { holdoutOf } from '../../src/data/split.js';
 import { prepareIds } from '../../src/psi/ids.js';
 import type { VerticalJobSpec } from '../../src/config/schemas.js';
 import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
-import type { CkksEngine } from '../../src/he/engine.js';
+import { afterAll, beforeAll } from 'vitest';
+import { CkksEngine } from '../../src/he/engine.js';
+import { VERTICAL_CKKS_PARAMS } from '../../src/he/params.js';
 import { createLogger } from '../../src/log.js';
 import type { VerticalCipher } from '../../src/vertical/cipher.js';
 import type { ModelPart } from '../../src/vertical/party-model.js';
@@ -266,4 +268,18 @@ export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: Memor
     federation.dispose();
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** A guest's and a host's engines for the vertical CKKS parameters: made before the calling describe's tests, freed after. */
+export function verticalEngines(): { guest: CkksEngine; host: CkksEngine } {
+  const engines = {} as { guest: CkksEngine; host: CkksEngine };
+  beforeAll(async () => {
+    engines.guest = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+    engines.host = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+  });
+  afterAll(() => {
+    engines.guest?.dispose();
+    engines.host?.dispose();
+  });
+  return engines;
 }
