@@ -352,7 +352,9 @@ export class ParticipantNode {
     };
     const consent = config.consent;
     const kind = kindOf(spec);
-    if (!consent.job_kinds.includes(kind.consentKind)) return refuse('consent.job_kinds', `job kind ${kind.consentKind} is not in consent.job_kinds (${consent.job_kinds.join(', ')})`);
+    const consentKind = kind.consentKind === 'model_job' ? this.store.kindOf('model_job' in spec ? spec.model_job : '') : kind.consentKind;
+    if (!consentKind) return refuse('model', `${this.org} holds no model of job ${'model_job' in spec ? spec.model_job : ''}`);
+    if (!(consent.job_kinds as string[]).includes(consentKind)) return refuse('consent.job_kinds', `job kind ${consentKind} is not in consent.job_kinds (${consent.job_kinds.join(', ')})`);
     if (!consent.submitters.includes('*') && !consent.submitters.includes(offer.submitter)) {
       return refuse('consent.submitters', `submitter ${offer.submitter} is not in consent.submitters`);
     }

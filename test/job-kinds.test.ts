@@ -56,7 +56,7 @@ describe('job-kind registry', () => {
     expect(kindOf(verticalFile()).parties(verticalFile())).toEqual(['bank', 'tax', 'power']);
     expect(kindOf(scoreFile()).parties(scoreFile())).toEqual(['bank', 'tax']);
     // Scoring uses the data the way the training job it scores with did.
-    expect([horizontalFile(), verticalFile(), scoreFile()].map((f) => kindOf(f).consentKind)).toEqual(['horizontal', 'vertical-lr', 'vertical-lr']);
+    expect([horizontalFile(), verticalFile(), scoreFile()].map((f) => kindOf(f).consentKind)).toEqual(['horizontal', 'vertical-lr', 'model_job']);
     expect(kindOf(boostFile()).consentKind).toBe('vertical-boost');
   });
 

@@ -423,6 +423,8 @@ export const BoostingSpec = z
     guest_only_trees: z.number().int().min(0).default(0),
     /** The direction the score must follow in a numeric feature, by feature name (any party's). */
     monotone: z.record(z.string(), z.enum(['increasing', 'decreasing'])).default({}),
+    /** Reason codes per enterprise `fedcredit score` gives: the features (named with their party) that raised its PD most. */
+    reason_codes: z.number().int().min(0).max(10).default(3),
   })
   .strict()
   .superRefine((b, ctx) => {
