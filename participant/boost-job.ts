@@ -21,12 +21,23 @@ import type { PeerPort } from '../src/vertical/lr/port.js';
 import { guestBoost } from '../src/vertical/boost/guest.js';
 import { hostBoost } from '../src/vertical/boost/host.js';
 import { guestScore, hostScore } from '../src/vertical/boost/score.js';
+import { gainImportance, reasonFrequencies, type GbdtModel } from '../src/model/gbdt.js';
 import { gbdtParams, jobRows, partDigest, treeDigest, treeFeatures, type BoostGuestPart, type BoostHostPart, type TreeFeatures } from '../src/vertical/boost/party.js';
 import { JOB_FILES, JobFolder } from './job-store.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
 import { alignStep, readAlignment, writeAlignedIds, type PartyData } from './vertical-job.js';
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** What the model report shows of the trees: gain importance per feature and party, and the held-out enterprises' reason codes. */
+function treeReport(model: GbdtModel, contributions: readonly Float64Array[], rows: number, count: number): Pick<ModelReportInput, 'importance' | 'reasons'> {
+  const gain = gainImportance(model);
+  const { first, any } = reasonFrequencies(model, contributions, rows, count);
+  return {
+    importance: model.features.map((f, j) => ({ feature: f.name, party: f.owner, gain: gain[j]! })),
+    reasons: { count, rows, features: model.features.map((f, j) => ({ feature: f.name, party: f.owner, first: first[j]!, any: any[j]! })) },
+  };
+}
 
 export class BoostParty implements StepHandler {
   readonly channel: PartyChannel;
@@ -156,6 +167,7 @@ export class BoostParty implements StepHandler {
       evaluation,
       // One point per tree: the validation AUC after it.
       validationAuc: part.model.validationAuc.map((auc, t) => ({ epoch: t + 1, auc })),
+      ...treeReport(part.model, scored.contributions, rows.length, this.spec.boosting.reason_codes),
     };
     this.folder.write(JOB_FILES.modelReport, JSON.stringify(report, null, 2));
     return { rows: test.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation };

@@ -5,7 +5,7 @@
  * under the bank's CKKS key; then `fedcredit score` with the trees.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VerticalBoostSpec } from '../src/config/schemas.js';
@@ -16,7 +16,8 @@ import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
 import { writeJobReport } from '../src/report/job-report.js';
 import { auc } from '../src/metrics.js';
-import { boost, localOracle, predictMargin, reasonCodes as treeReasonCodes, scoreRows } from '../src/model/gbdt.js';
+import { boost, gainImportance, localOracle, predictMargin, reasonCodes as treeReasonCodes, scoreRows } from '../src/model/gbdt.js';
+import type { ModelReportInput } from '../src/report/model-report.js';
 import { gbdtParams, jobRows, partDigest, scoringBins, treeFeatures, type BoostGuestPart, type BoostHostPart } from '../src/vertical/boost/party.js';
 import { requestScores } from '../src/vertical/score-client.js';
 import { TestFederation, UCI } from './helpers/federation.js';
@@ -129,6 +130,21 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     const html = readFileSync(out, 'utf8');
     expect(html).toContain(job.name);
     expect(html).toContain(published.test.auc.toFixed(3));
+    // For trees: gain importance per party and feature (the guest's trees' split gains), and the held-out reason codes.
+    const saved = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'model-report.json'), 'utf8')) as Required<Pick<ModelReportInput, 'importance' | 'reasons'>>;
+    const gains = gainImportance(guestPart.model);
+    expect(saved.importance.map((r) => r.gain)).toEqual(Array.from(gains));
+    expect(saved.importance.map((r) => `${r.party}/${r.feature}`)).toEqual(guestPart.model.features.map((f: { owner: string; name: string }) => `${f.owner}/${f.name}`));
+    expect(saved.importance.some((r) => r.party === 'tax-bureau' && r.gain > 0)).toBe(true);
+    expect(saved.reasons.rows).toBe(published.test.rows);
+    const firsts = saved.reasons.features.reduce((n, f) => n + f.first, 0);
+    // An enterprise whose every feature lowered its PD has no reason code.
+    expect(firsts).toBeGreaterThan(0);
+    expect(firsts).toBeLessThanOrEqual(published.test.rows);
+    for (const f of saved.reasons.features) expect(f.any).toBeGreaterThanOrEqual(f.first);
+    expect(html).toContain('id="importance"');
+    expect(html).toContain('id="reasons"');
+    expect(existsSync(join(dir, 'report-figures', 'importance.svg'))).toBe(true);
   }, 900_000);
   it('scores new applicants with the trees in one round: the PDs of training, the not-held as missing values, reason codes named with their party', async () => {
     expect(trained, 'the training test ran').toBeDefined();
