@@ -22,7 +22,7 @@ import type { StepRequest } from '../src/wire/messages.js';
 import type { PeerPort } from '../src/vertical/lr/port.js';
 import { reasonCodes as treeReasonCodes } from '../src/model/gbdt.js';
 import { guestScore, hostScore } from '../src/vertical/boost/score.js';
-import { scoringBins, type BoostGuestPart, type BoostHostPart } from '../src/vertical/boost/party.js';
+import { binTotals, scoringBins, type BoostGuestPart, type BoostHostPart } from '../src/vertical/boost/party.js';
 import { BATCH_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
 import type { ScoringQuota } from './scoring-quota.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
@@ -348,7 +348,8 @@ export class ScoringParty implements StepHandler {
       return { feature_psi: null };
     }
     const rows = this.queries.rows;
-    const { margin, contributions } = await guestScore(port, part.model, scoringBins(this.data, part.binning, rows), rows.length);
+    const bins = scoringBins(this.data, part.binning, rows);
+    const { margin, contributions } = await guestScore(port, part.model, bins, rows.length);
     const k = modelReasonCodes(this.modelDir);
     const reasonHeader = Array.from({ length: k }, (_, j) => `,reason_${j + 1}`).join('');
     const lines = [`enterprise_id,pd,score,hosts_missing${reasonHeader}`];
@@ -368,7 +369,11 @@ export class ScoringParty implements StepHandler {
     }
     writeFileSync(join(this.jobDir, 'scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });
     this.log.info({ job: this.id, scored: rows.length, file: join(this.jobDir, 'scores.csv') }, 'scores written (they stay on this node)');
-    return this.batchReport(margin, Object.fromEntries([this.org, ...port.hosts].map((org) => [org, null])), partial);
+    // The guest's own features' stability: the batch's bin shares against its training rows'. A host answers
+    // routes and nothing else, so its features' stability is not known here.
+    const featurePsi: BatchReport['featurePsi'] = Object.fromEntries(port.hosts.map((org) => [org, null]));
+    featurePsi[this.org] = Object.fromEntries(part.binning.map((b, j) => [b.name, psiFromCounts(b.trainCounts, binTotals(bins[j]!, b.trainCounts.length))]));
+    return this.batchReport(margin, featurePsi, partial);
   }
 
   /**

@@ -18,6 +18,7 @@ import { writeJobReport } from '../src/report/job-report.js';
 import { auc } from '../src/metrics.js';
 import { boost, gainImportance, localOracle, predictMargin, reasonCodes as treeReasonCodes, scoreRows } from '../src/model/gbdt.js';
 import type { ModelReportInput } from '../src/report/model-report.js';
+import type { BatchReport } from '../src/paths.js';
 import { gbdtParams, jobRows, partDigest, scoringBins, treeFeatures, type BoostGuestPart, type BoostHostPart } from '../src/vertical/boost/party.js';
 import { requestScores } from '../src/vertical/score-client.js';
 import { TestFederation, UCI } from './helpers/federation.js';
@@ -213,6 +214,13 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     expect(rows.some((r) => r[4]?.startsWith('tax-bureau/'))).toBe(true);
     const produced = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === result.jobId)!.body;
     expect(produced).toMatchObject({ requested: rows.length, scored: rows.length, scored_without_some_host: bankOnly.length, not_held_by_host: { 'tax-bureau': bankOnly.length } });
+
+    // The batch report: the bank's own features' stability against its training rows; the host answers routes only.
+    const batch = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', result.jobId), 'batch-report.json'), 'utf8')) as BatchReport;
+    expect(Object.keys(batch.featurePsi.bank!)).toEqual(UCI_GUEST_FEATURES);
+    for (const psi of Object.values(batch.featurePsi.bank!)) expect(psi).toBeGreaterThanOrEqual(0);
+    expect(batch.featurePsi['tax-bureau']).toBeNull();
+    expect(batch.notHeld).toEqual({ 'tax-bureau': bankOnly.length });
 
     // The tax bureau's cap on the ids of one request holds for trees too.
     await expect(ask(guest.ids.slice(0, 41))).rejects.toThrow(/consent\.scoring\.max_ids_per_request: the scoring request lists at least \d+ enterprises; this data owner allows 40 per request/);

@@ -25,6 +25,8 @@ export interface TreeBinning {
   /** Categorical: its levels as training read them (level k in bin k; missing, or a level training did not see, in
    * the last bin). */
   levels?: string[];
+  /** Training rows per bin: the reference of the feature's stability when new applicants are scored. */
+  trainCounts: number[];
 }
 
 /** A party's features binned for the trees over the job's rows (training, then validation, then test). */
@@ -73,20 +75,29 @@ export function treeFeatures(data: LoadedDataset, owner: string, features: reado
       if (monotone !== 0) {
         throw new FedcreditError(ErrorCode.JOB_INVALID, `boosting.monotone names ${name}, a category of ${owner}: its levels have no order`, `remove boosting.monotone.${name}`);
       }
-      const kept: TreeBinning = { name, edges: [], specials: [], levels: [...levels] };
+      const kept: TreeBinning = { name, edges: [], specials: [], levels: [...levels], trainCounts: [] };
       out.bins.push(binForTrees(kept, values));
+      kept.trainCounts = binTotals(out.bins.at(-1)!.subarray(0, a.train.length), levels.length + 1);
       out.info.push({ name, owner, bins: levels.length + 1, ordered: 0, categorical: true, monotone: 0 });
       out.binning.push(kept);
       continue;
     }
     const { specials } = featureBinning(binning, name);
     const edges = quantileEdges(values.subarray(0, a.train.length), binning.fine_bins, specials);
-    const kept: TreeBinning = { name, edges, specials };
+    const kept: TreeBinning = { name, edges, specials, trainCounts: [] };
     out.bins.push(binForTrees(kept, values));
+    kept.trainCounts = binTotals(out.bins.at(-1)!.subarray(0, a.train.length), binCount(edges, specials));
     out.info.push({ name, owner, bins: binCount(edges, specials), ordered: edges.length + 1, categorical: false, monotone });
     out.binning.push(kept);
   }
   return out;
+}
+
+/** How many of `bins` fall in each of `count` bins. */
+export function binTotals(bins: ArrayLike<number>, count: number): number[] {
+  const totals = new Array<number>(count).fill(0);
+  for (let i = 0; i < bins.length; i++) totals[bins[i]!]!++;
+  return totals;
 }
 
 /** A feature's values in the bins of its trees (a category's codes as training read them): NaN in the missing bin, the last. */
