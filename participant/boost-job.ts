@@ -21,6 +21,7 @@ import type { PeerPort } from '../src/vertical/lr/port.js';
 import { guestBoost } from '../src/vertical/boost/guest.js';
 import { hostBoost } from '../src/vertical/boost/host.js';
 import { guestScore, hostScore } from '../src/vertical/boost/score.js';
+import { guestFairness, hostSendsGroups } from '../src/vertical/lr/evaluate.js';
 import { gainImportance, reasonFrequencies, type GbdtModel } from '../src/model/gbdt.js';
 import { gbdtParams, jobRows, partDigest, treeDigest, treeFeatures, type BoostGuestPart, type BoostHostPart, type TreeFeatures } from '../src/vertical/boost/party.js';
 import { JOB_FILES, JobFolder } from './job-store.js';
@@ -148,29 +149,33 @@ export class BoostParty implements StepHandler {
     if (!binned || !part) throw new FedcreditError(ErrorCode.PROTOCOL, 'the evaluation was asked before the trees', 'restart the job');
     const { test } = jobRows(this.aligned);
     const batch = binned.bins.map((c) => Uint16Array.from(test, (r) => c[r]!));
+    const data = this.source.load();
+    const rows = this.aligned.test;
     if (part.format === 'fedcredit-boost-host/1') {
+      await hostSendsGroups(port, this.spec.fairness, rows, data.groups);
       await hostScore(port, part.splits, batch);
       return { rows: test.length };
     }
     const scored = await guestScore(port, part.model, batch, test.length);
-    const data = this.source.load();
-    const rows = this.aligned.test;
     const labels = Float64Array.from(rows, (r) => data.y![r]!);
     const pd = Array.from(scored.margin, sigmoid);
     // The guest's own record of the held-out scores and the aggregates of its report (`fedcredit report`).
     const lines = ['enterprise_id,default_12m,score,pd', ...Array.from(rows, (r, i) => `${data.ids[r]},${labels[i]},${scored.margin[i]!.toFixed(8)},${pd[i]!.toFixed(8)}`)];
     this.folder.write(JOB_FILES.testScores, `${lines.join('\n')}\n`);
     if (rows.length === 0) return { rows: 0, test_auc: null, test_ks: null };
-    const evaluation = evaluateCredit(labels, pd, this.spec.evaluation.decline_cutoff);
+    const cutoff = this.spec.evaluation.decline_cutoff;
+    const evaluation = evaluateCredit(labels, pd, cutoff);
+    const fairness = await guestFairness(port, this.spec.fairness, { rows, groups: data.groups, labels, pd, cutoff });
     const report: Omit<ModelReportInput, 'test'> = {
       job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: [...port.hosts], finishedAt: new Date().toISOString() },
       evaluation,
       // One point per tree: the validation AUC after it.
       validationAuc: part.model.validationAuc.map((auc, t) => ({ epoch: t + 1, auc })),
       ...treeReport(part.model, scored.contributions, rows.length, this.spec.boosting.reason_codes),
+      ...(fairness ? { fairness } : {}),
     };
     this.folder.write(JOB_FILES.modelReport, JSON.stringify(report, null, 2));
-    return { rows: test.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation };
+    return { rows: test.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation, ...(fairness ? { fairness } : {}) };
   }
 
   dispose(): void {

@@ -38,7 +38,7 @@ describe('fedcredit demo --model gbdt', () => {
       expect(scores).toHaveLength(201);
       expect(scores[1]).toMatch(/,(bank|tax-bureau|power-company|platform)\/[a-z0-9_]+ \(\+\d+\.\d{4}\)/);
       const html = await readFile(join(out, 'report.html'), 'utf8');
-      for (const section of ['fig-roc', 'id="importance"', 'id="reasons"', 'Stability']) expect(html).toContain(section);
+      for (const section of ['fig-roc', 'id="importance"', 'id="reasons"', 'Stability', 'Fairness by industry']) expect(html).toContain(section);
       expect(existsSync(join(out, 'model', 'manifest.json'))).toBe(true);
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -84,6 +84,15 @@ describe('consent rules per kind', () => {
     expect(refusal(boostFile({ boosting: { trees: 5, monotone: { x1: 'decreasing' } }, features: { bank: ['x1', 'sector'] } }))).toBeUndefined();
   });
 
+  it('refuses to give fairness groups by a column the owner does not list in data.group_columns, for trees as for LR', () => {
+    const fairness = { party: 'bank', column: 'industry' };
+    const message = ['data.group_columns', 'the job groups its fairness figures by industry, which bank does not list in data.group_columns (listed: region)'];
+    expect(refusal(boostFile({ boosting: { trees: 5 }, features: { bank: ['x1'] }, fairness }))).toEqual(message);
+    expect(refusal(verticalFile({ features: { bank: ['x1'] }, fairness }))).toEqual(message);
+    expect(refusal(boostFile({ boosting: { trees: 5 }, features: { bank: ['x1'] }, fairness: { party: 'bank', column: 'region' } }))).toBeUndefined();
+    expect(() => boostFile({ fairness: { party: 'power', column: 'region' } })).toThrow(/power is neither the guest nor a host/);
+  });
+
   it('refuses plaintext jobs without consent.allow_plaintext, in both training kinds', () => {
     const message = ['consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false'];
     expect(refusal(horizontalFile({ encryption: { scheme: 'plaintext' }, features: ['x1'] }))).toEqual(message);

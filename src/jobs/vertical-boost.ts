@@ -1,6 +1,6 @@
 /** Vertical gradient-boosted trees: different features of the same enterprises, aligned by PSI (docs/protocol-boost.md). */
 import { VerticalBoostSpec } from '../config/schemas.js';
-import { binningRefusal, columnRefusal, roundsRefusal } from './consent.js';
+import { binningRefusal, columnRefusal, fairnessRefusal, roundsRefusal } from './consent.js';
 import type { DataOwner, JobKind } from './kind.js';
 
 /** The owner's columns the job uses. */
@@ -20,6 +20,7 @@ export const verticalBoost: JobKind<'vertical-boost'> = {
         roundsRefusal(spec.boosting.trees, 'trees', owner) ??
         columnRefusal(features, owner) ??
         binningRefusal(spec.binning, features, owner) ??
+        fairnessRefusal(spec.fairness, owner) ??
         (category ? ['boosting.monotone', `the job constrains ${category}, a category of ${owner.org}: its levels have no order (remove boosting.monotone.${category})`] : undefined)
       );
     },

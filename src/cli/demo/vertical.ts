@@ -134,7 +134,9 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
     stability: loadBatchStability(join(opts.out, GUEST, 'jobs', scored.job_id)),
   });
   summary.report = report;
-  say(`\nmodel report (${opts.model === 'gbdt' ? 'ROC, KS, lift, calibration, stability, gain importance by party' : 'ROC, KS, IV, scorecard, calibration, fairness by industry'}): ${report}`);
+  say(
+    `\nmodel report (${opts.model === 'gbdt' ? 'ROC, KS, lift, calibration, gain importance by party, reason codes, fairness by industry' : 'ROC, KS, IV, scorecard, calibration, fairness by industry'}): ${report}`,
+  );
   say(`\nmodel manifest: ${join(opts.out, 'model', 'manifest.json')}; each party's part: ${join(opts.out, '<party>', 'jobs', jobId, 'model-part.json')}`);
   say(`ledger: ${join(opts.out, 'ledger')} (try: fedcredit audit replay ${join(opts.out, 'ledger')})   logs: ${logDir}`);
   return summary;
@@ -156,6 +158,7 @@ function boostJobFile(opts: VerticalDemoOptions) {
     training: { validation_fraction: 0.15, test_fraction: 0.25, seed: opts.seed, step_timeout_s: 1800, grace_period_s: 60 },
     binning: { fine_bins: 16 },
     boosting: { trees: opts.trees, depth: 3, learning_rate: 0.3, min_child_weight: 5, early_stopping_patience: 0, reason_codes: 3 },
+    fairness: { party: 'tax-bureau', column: INDUSTRY_COLUMN, max_gap: 0.15 },
   };
 }
 
