@@ -46,6 +46,8 @@ export class BoostParty implements StepHandler {
     io: PartyIo,
     log: Logger,
     jobDir: string,
+    /** As a host: the fewest rows of a node it answers for (consent.min_node_rows). */
+    private readonly minNodeRows: number,
   ) {
     this.channel = new PartyChannel(id, org, spec.guest, io, log, spec.training.step_timeout_s * 1000, this);
     this.folder = new JobFolder(jobDir);
@@ -108,7 +110,7 @@ export class BoostParty implements StepHandler {
     this.binned = binned;
     const engine = (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS));
     if (this.channel.role === 'host') {
-      const splits = await hostBoost(port, { engine, features: binned.info.map(({ owner: _, ...f }) => f), bins: binned.bins });
+      const splits = await hostBoost(port, { engine, features: binned.info.map(({ owner: _, ...f }) => f), bins: binned.bins, minNodeRows: this.minNodeRows });
       this.part = { format: 'fedcredit-boost-host/1', binning: binned.binning, splits };
       return { features: binned.info.length, splits: splits.length };
     }
