@@ -4,14 +4,14 @@
  *
  * The coordinator is no arbiter here: the guest holds its own CKKS key for the gradients and hessians, and drives
  * the trees over the PeerPort in one step; the coordinator relays the parties' sealed payloads unread (recorded by
- * digest and size with the step) and records a `tree_built` entry per tree the guest kept (its digest, a host's
- * split named by owner and opaque id, and the validation AUC after it).
+ * digest and size with the step) and records a `tree_built` entry per tree the guest grew (src/vertical/boost/record.ts:
+ * its digest, whether the model keeps it, the validation AUC after it, its shape and the asks of each level).
  */
 import { join } from 'node:path';
 import type { VerticalBoostSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { sha256, hex } from '../src/bytes.js';
-import { BOOST_STEP_REPORTS } from '../src/vertical/step-reports.js';
+import { BOOST_STEP_REPORTS, TreeRecord } from '../src/vertical/step-reports.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import type { JobContext } from './job-base.js';
 import { VerticalBase } from './vertical-run.js';
@@ -91,20 +91,22 @@ export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS> {
     const b = this.spec.boosting;
     this.emit('training', `growing up to ${b.trees} trees of depth ${b.depth} (the guest's CKKS key; hosts return masked per-bin sums)`);
     const reports = await this.runStep('boost', 0, 0);
-    const trees = reports.get(this.spec.guest)!.report.trees;
-    if (!trees || trees.length === 0 || trees.length > b.trees) {
+    const grown = reports.get(this.spec.guest)!.report.trees ?? [];
+    const trees = grown.filter((t) => t.kept);
+    if (trees.length === 0 || grown.length > b.trees || grown.some((t, i) => t.tree !== i)) {
       throw new FedcreditError(
         ErrorCode.PROTOCOL,
-        `${this.spec.guest} reports ${trees?.length ?? 0} trees for a job of at most ${b.trees}`,
+        `${this.spec.guest} reports ${grown.length} trees grown and ${trees.length} kept for a job of at most ${b.trees}`,
         'run the same fedcredit version at every party and restart the job',
       );
     }
-    for (const [t, tree] of trees.entries()) {
-      await this.record('tree_built', { tree: t, sha256: tree.sha256, validation_auc: tree.validation_auc });
-      this.roundsDone = t + 1;
+    // Every tree grown, kept or not, with its shape and the asks of each level: the replay checks the schedule.
+    for (const tree of grown) {
+      await this.record('tree_built', TreeRecord.parse(tree));
+      this.roundsDone = tree.tree + 1;
     }
     const last = trees[trees.length - 1]!;
-    this.emit('training', `${trees.length} trees kept (validation AUC ${Number(last.validation_auc).toFixed(4)})`);
+    this.emit('training', `${trees.length} of ${grown.length} trees kept (validation AUC ${Number(last.validation_auc).toFixed(4)})`);
     return trees;
   }
 

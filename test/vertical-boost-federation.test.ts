@@ -5,12 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VerticalBoostSpec } from '../src/config/schemas.js';
 import { loadDataset } from '../src/data/csv.js';
 import type { CsvDatasetSpec } from '../src/data/schema.js';
-import { readLedger } from '../src/ledger/read.js';
+import { readLedger, type LedgerReadEntry } from '../src/ledger/read.js';
+import { hex, sha256 } from '../src/bytes.js';
+import { replayBoostJob } from '../src/audit/replay-boost.js';
+import type { BlobRef } from '../src/audit/replay.js';
+import type { TreeRecord } from '../src/vertical/step-reports.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
 import { writeJobReport } from '../src/report/job-report.js';
@@ -69,7 +74,69 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
     expect(verified.ok, JSON.stringify(verified)).toBe(true);
     const replay = await replayLedger(ledgerDir, { jobId });
-    expect(replay.notReplayed).toEqual([{ jobId, kind: 'vertical-boost', what: expect.stringContaining('the 5 tree_built entries are the 5 trees the manifest lists') }]);
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+    expect(replay.jobs[0]!.rounds.map((r) => r.round)).toEqual([0, 1, 2, 3, 4]);
+    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+    // Every level is recorded: the tax bureau was asked the root's histogram, and its splits by node.
+    const records = entries.filter((e) => e.entry.kind === 'tree_built').map((e) => e.body as TreeRecord);
+    expect(records[0]!.levels[0]!.histograms).toEqual({ 'tax-bureau': [0] });
+    expect(records.flatMap((t) => t.levels).length).toBeGreaterThanOrEqual(5 * 3);
+
+    // A record that lies, consistently signed (a coordinator or guest that deviates): the replay names the check.
+    const blob = (ref: BlobRef) => readFile(join(ledgerDir, 'blobs', hex(ref.sha256)));
+    const tampered = async (edit: (copy: LedgerReadEntry[], blobs: Map<string, Uint8Array>) => void) => {
+      const copy = structuredClone(entries);
+      const blobs = new Map<string, Uint8Array>();
+      edit(copy, blobs);
+      const replayed = await replayBoostJob(jobId, copy, async (ref) => blobs.get(hex(ref.sha256)) ?? blob(ref));
+      return replayed.failures.join('; ');
+    };
+    // The trees as both the tree_built entries and the guest's boost report hold them.
+    const editTrees = (copy: LedgerReadEntry[], edit: (trees: TreeRecord[]) => TreeRecord[]) => {
+      const step = copy.find((e) => e.entry.kind === 'step_completed' && e.body.name === 'boost')!;
+      const report = (step.body.reports as Record<string, { trees: TreeRecord[] }>).bank!;
+      report.trees = edit(report.trees);
+      const built = copy.filter((e) => e.entry.kind === 'tree_built');
+      const at = copy.indexOf(built[0]!);
+      copy.splice(at, built.length, ...report.trees.map((t) => ({ ...built[0]!, body: structuredClone(t) as unknown as Record<string, unknown> })));
+    };
+    expect(await tampered(() => undefined)).toBe('');
+    // A tree of the published model that is not the logged one.
+    const swapped = await tampered((copy, blobs) => {
+      const entry = copy.find((e) => e.entry.kind === 'model_published')!;
+      const ref = entry.entry.blobs.find((r) => r.name === 'manifest.json')!;
+      const manifest = JSON.parse(readFileSync(join(ledgerDir, 'blobs', hex(ref.sha256)), 'utf8'));
+      manifest.trees[1] = '0'.repeat(64);
+      const bytes = Buffer.from(JSON.stringify(manifest));
+      ref.sha256 = sha256(bytes);
+      entry.body.model_sha256 = hex(ref.sha256);
+      blobs.set(hex(ref.sha256), bytes);
+    });
+    expect(swapped).toMatch(/manifest: it lists 5 trees where the record keeps 5 \(tree 1 is not the logged tree/);
+    // An extra tree beyond boosting.trees.
+    expect(await tampered((copy) => editTrees(copy, (trees) => [...trees, { ...trees[4]!, tree: 5 }]))).toMatch(/schedule: 6 trees were grown for a job of at most 5/);
+    // A split by an organisation that is no party of the job.
+    const stranger = await tampered((copy) =>
+      editTrees(copy, (trees) => trees.map((t, i) => (i === 2 ? { ...t, nodes: t.nodes.map((n, j) => (j === 0 ? { ...n, owner: 'power-company' } : n)) } : t))),
+    );
+    expect(stranger).toMatch(/tree 2: split owners: node 0 is split by power-company, not a party of the job/);
+    // The histogram of the larger child asked (an ask outside the protocol's schedule): the host's own view disagrees too.
+    const larger = await tampered((copy) =>
+      editTrees(copy, (trees) =>
+        trees.map((t, i) => {
+          if (i !== 0) return t;
+          const root = t.nodes[0]!;
+          const big = t.nodes[root.left!]!.rows > t.nodes[root.right!]!.rows ? root.left! : root.right!;
+          return { ...t, levels: t.levels.map((l) => (l.level === 1 ? { ...l, histograms: { 'tax-bureau': [big] } } : l)) };
+        }),
+      ),
+    );
+    expect(larger).toMatch(/tree 0: asks: level 1 logs/);
+    expect(larger).toMatch(/host views: tax-bureau reports \d+ asks answered .* the guest asked tax-bureau other than it logged/);
+    // A tree recorded as dropped though early stopping is off.
+    expect(await tampered((copy) => editTrees(copy, (trees) => trees.map((t, i) => (i === 4 ? { ...t, kept: false } : t))))).toMatch(
+      /early stopping: tree 4 is recorded as dropped; the best validation AUC keeps the first 5 trees/,
+    );
 
     // The manifest commits to the part each party kept, and the guest's trees are the ones the ledger records.
     const part = (org: string) => JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, jobId), 'model-part.json'), 'utf8'));

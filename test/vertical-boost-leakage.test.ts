@@ -98,9 +98,21 @@ describe("a host's view of vertical boosting", () => {
         targets.map((r) => data.labels[r]!),
         targets.map((r) => margin[r]!),
       );
-      console.log(`label inference from the host's view: AUC ${attackAuc.toFixed(3)} on ${targets.length} training rows (the model's own: ${modelAuc.toFixed(3)})`);
+      // As a guess of each label: "default" for the rows of highest score, as many as the known default rate says.
+      const ranked = [...targets].sort((a, b) => score[b]! - score[a]!);
+      const flagged = new Set(ranked.slice(0, Math.round(base * ranked.length)));
+      const accuracy = targets.filter((r) => (flagged.has(r) ? 1 : 0) === data.labels[r]).length / targets.length;
+      const trueRate = targets.reduce((s, r) => s + data.labels[r]!, 0) / targets.length;
+      const topDecile = ranked.slice(0, Math.round(ranked.length / 10));
+      const topRate = topDecile.reduce((s, r) => s + data.labels[r]!, 0) / topDecile.length;
+      console.log(
+        `label inference from the host's view: AUC ${attackAuc.toFixed(3)} on ${targets.length} training rows (the model's own: ${modelAuc.toFixed(3)}); ` +
+          `accuracy ${accuracy.toFixed(3)} against ${(1 - trueRate).toFixed(3)} for guessing "no default" for all (default rate ${trueRate.toFixed(3)}); ` +
+          `default rate of its top decile ${topRate.toFixed(3)}`,
+      );
       // The instance space leaks: the attack ranks better than chance, and no better than the model would.
       expect(attackAuc).toBeGreaterThan(0.55);
+      expect(topRate).toBeGreaterThan(trueRate);
       expect(attackAuc).toBeLessThanOrEqual(modelAuc + 0.01);
     } finally {
       fed.dispose();

@@ -1,5 +1,6 @@
 /** Vertical gradient-boosted trees: different features of the same enterprises, aligned by PSI (docs/protocol-boost.md). */
 import { VerticalBoostSpec } from '../config/schemas.js';
+import { replayBoostJob } from '../audit/replay-boost.js';
 import { binningRefusal, columnRefusal, roundsRefusal } from './consent.js';
 import type { DataOwner, JobKind, Refusal } from './kind.js';
 
@@ -47,16 +48,5 @@ export const verticalBoost: JobKind<'vertical-boost'> = {
     },
     producesModel: true,
   },
-  audit: {
-    notReplayed(_submitted, entries, outcome) {
-      const trees = entries.filter((e) => e.entry.kind === 'tree_built').length;
-      const published = entries.find((e) => e.entry.kind === 'model_published')?.body as { trees?: number } | undefined;
-      const agree = published
-        ? published.trees === trees
-          ? `; the ${trees} tree_built entries are the ${trees} trees the manifest lists`
-          : `; ${trees} tree_built entries, but the manifest lists ${String(published.trees)} trees`
-        : '';
-      return `vertical-boost jobs are not re-executed yet (the guest's CKKS key and the hosts' histograms stay with the parties; the ledger holds each tree's digest and each party's part commitment); ${outcome}${agree}`;
-    },
-  },
+  audit: { replay: replayBoostJob },
 };
