@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { VerticalBoostSpec } from '../src/config/schemas.js';
 import { loadDataset } from '../src/data/csv.js';
 import type { CsvDatasetSpec } from '../src/data/schema.js';
@@ -48,18 +49,26 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  const job = {
+    name: 'uci-hetero-boost',
+    kind: 'vertical-boost',
+    purpose: 'test: gradient-boosted default model on UCI credit card clients, bank and tax bureau',
+    guest: 'bank',
+    hosts: ['tax-bureau'],
+    alignment: { id_format: 'any', min_intersection: 1000 },
+    training: { seed: 7, step_timeout_s: 300, grace_period_s: 10 },
+    binning: { fine_bins: 16 },
+    boosting: { trees: 5, depth: 3, learning_rate: 0.3, early_stopping_patience: 0 },
+  };
+  const ledgerDir = () => join(fed.dir, 'coordinator-state', 'ledger');
+  const treesOf = (jobId: string) =>
+    readLedger(ledgerDir())
+      .entries.filter((e) => e.entry.jobId === jobId && e.entry.kind === 'tree_built')
+      .map((e) => e.body as TreeRecord);
+  // The uninterrupted job's trees and test AUC, for the resumed one to match.
+  let reference: { trees: TreeRecord[]; auc: number } | undefined;
+
   it('grows the trees, records each, publishes a manifest committing to both parts, and matches the central GBDT on the same rows', async () => {
-    const job = {
-      name: 'uci-hetero-boost',
-      kind: 'vertical-boost',
-      purpose: 'test: gradient-boosted default model on UCI credit card clients, bank and tax bureau',
-      guest: 'bank',
-      hosts: ['tax-bureau'],
-      alignment: { id_format: 'any', min_intersection: 1000 },
-      training: { seed: 7, step_timeout_s: 300, grace_period_s: 10 },
-      binning: { fine_bins: 16 },
-      boosting: { trees: 5, depth: 3, learning_rate: 0.3, early_stopping_patience: 0 },
-    };
     const { jobId, last } = await fed.run(job);
     expect(last.state, last.message).toBe('succeeded');
 
@@ -68,12 +77,12 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     expect(trees.map((t) => t.tree)).toEqual([0, 1, 2, 3, 4]);
     const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { trees: number; parts: Record<string, { sha256: string }>; test: { auc: number; ks: number; rows: number } };
     expect(published.trees).toBe(5);
+    reference = { trees: treesOf(jobId), auc: published.test.auc };
 
     // The ledger verifies (chain, signatures, the parties' receipts), and the audit says what it checked of the job.
-    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
-    const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
+    const verified = await verifyLedger(ledgerDir(), { receiptsDir: fed.dir });
     expect(verified.ok, JSON.stringify(verified)).toBe(true);
-    const replay = await replayLedger(ledgerDir, { jobId });
+    const replay = await replayLedger(ledgerDir(), { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
     expect(replay.jobs[0]!.rounds.map((r) => r.round)).toEqual([0, 1, 2, 3, 4]);
     expect(replay.jobs[0]!.publishedModelOk).toBe(true);
@@ -83,7 +92,7 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     expect(records.flatMap((t) => t.levels).length).toBeGreaterThanOrEqual(5 * 3);
 
     // A record that lies, consistently signed (a coordinator or guest that deviates): the replay names the check.
-    const blob = (ref: BlobRef) => readFile(join(ledgerDir, 'blobs', hex(ref.sha256)));
+    const blob = (ref: BlobRef) => readFile(join(ledgerDir(), 'blobs', hex(ref.sha256)));
     const tampered = async (edit: (copy: LedgerReadEntry[], blobs: Map<string, Uint8Array>) => void) => {
       const copy = structuredClone(entries);
       const blobs = new Map<string, Uint8Array>();
@@ -105,7 +114,7 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     const swapped = await tampered((copy, blobs) => {
       const entry = copy.find((e) => e.entry.kind === 'model_published')!;
       const ref = entry.entry.blobs.find((r) => r.name === 'manifest.json')!;
-      const manifest = JSON.parse(readFileSync(join(ledgerDir, 'blobs', hex(ref.sha256)), 'utf8'));
+      const manifest = JSON.parse(readFileSync(join(ledgerDir(), 'blobs', hex(ref.sha256)), 'utf8'));
       manifest.trees[1] = '0'.repeat(64);
       const bytes = Buffer.from(JSON.stringify(manifest));
       ref.sha256 = sha256(bytes);
@@ -188,5 +197,42 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     const html = readFileSync(out, 'utf8');
     expect(html).toContain(job.name);
     expect(html).toContain(published.test.auc.toFixed(3));
+  }, 900_000);
+
+  it('killed (SIGKILL) in the boost step, the coordinator resumes the job: the trees are grown again and match an uninterrupted run, and the replay passes', async () => {
+    expect(reference, 'the uninterrupted job ran first').toBeDefined();
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(job), 'test-bank');
+    let killed: Promise<void> | undefined;
+    // A second into the boost step (step 2; five trees take longer): the guest is growing the trees with the host.
+    await client
+      .watchJob(jobId, (e) => {
+        if (e.stage === 'training' && !killed) killed = new Promise((r) => setTimeout(r, 1_000)).then(() => fed.cluster.kill('coordinator', 'SIGKILL'));
+      })
+      .catch(() => undefined);
+    await killed;
+    client.close();
+    await fed.cluster.restartCoordinator();
+    const after = await fed.client();
+    const last = await after.watchJob(jobId, () => undefined);
+    after.close();
+    expect(last.state, last.message).toBe('succeeded');
+
+    const entries = readLedger(ledgerDir()).entries.filter((e) => e.entry.jobId === jobId);
+    const resumed = entries.find((e) => e.entry.kind === 'job_resumed' && e.body.coordinator_restart === true);
+    // The PSI is step 1, the trees step 2.
+    expect(resumed?.body.step).toBe(2);
+    const boostStep = entries.find((e) => e.entry.kind === 'step_completed' && e.body.name === 'boost')!;
+    expect(Number(boostStep.body.attempt)).toBeGreaterThanOrEqual(1);
+    // The same trees, node by node (rows and owners); gains and hence digests differ by CKKS noise.
+    const trees = treesOf(jobId);
+    expect(trees.map((t) => t.nodes)).toEqual(reference!.trees.map((t) => t.nodes));
+    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
+    console.log(`vertical-boost resumed after a coordinator kill in the boost step: test AUC ${published.test.auc.toFixed(4)} (uninterrupted ${reference!.auc.toFixed(4)})`);
+    expect(Math.abs(published.test.auc - reference!.auc)).toBeLessThan(1e-3);
+    const verified = await verifyLedger(ledgerDir(), { receiptsDir: fed.dir });
+    expect(verified.ok, JSON.stringify(verified.failure)).toBe(true);
+    const replay = await replayLedger(ledgerDir(), { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
   }, 900_000);
 });

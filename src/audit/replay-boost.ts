@@ -29,6 +29,7 @@ interface Relay {
   from: string;
   to: string;
   kind: string;
+  attempt: number;
 }
 
 interface Boosting {
@@ -45,6 +46,7 @@ export async function replayBoostJob(jobId: string, entries: LedgerReadEntry[], 
   let hosts: string[] = [];
   let boosting: Boosting | undefined;
   let rootRows: number | undefined;
+  let validationRows: number | undefined;
   let boostStep: { seq: number; relayed: Relay[]; reports: Record<string, unknown> } | undefined;
   let parts: Record<string, string> | undefined;
   const trees: { seq: number; tree: TreeRecord }[] = [];
@@ -61,10 +63,14 @@ export async function replayBoostJob(jobId: string, entries: LedgerReadEntry[], 
         boosting = b.boosting;
         break;
       case 'psi_completed':
-        if (typeof b.train === 'number' && typeof b.validation === 'number') rootRows = b.train + b.validation;
+        if (typeof b.train === 'number' && typeof b.validation === 'number') {
+          rootRows = b.train + b.validation;
+          validationRows = b.validation;
+        }
         break;
       case 'step_completed':
-        if (b.name === 'boost') boostStep = { seq, relayed: b.relayed ?? [], reports: b.reports ?? {} };
+        // The payloads of the attempt that completed (a superseded attempt's may arrive during it).
+        if (b.name === 'boost') boostStep = { seq, relayed: ((b.relayed ?? []) as Relay[]).filter((r) => r.attempt === b.attempt), reports: b.reports ?? {} };
         if (b.name === 'finalize') {
           try {
             parts = Object.fromEntries(Object.entries(b.reports as Record<string, unknown>).map(([org, r]) => [org, stepReport(BOOST_STEP_REPORTS, 'finalize', r, org).part_sha256]));
@@ -115,7 +121,7 @@ export async function replayBoostJob(jobId: string, entries: LedgerReadEntry[], 
   const stopping = earlyStopping(
     trees.map((t) => t.tree.validation_auc),
     boosting,
-    rootRows === undefined ? undefined : rootRows > 0,
+    validationRows === undefined ? undefined : validationRows > 0,
   );
   if (stopping && trees.length > 0) {
     if (trees.length !== stopping.grown) {
