@@ -101,6 +101,7 @@ export class GuestAskLog {
     const tree = model.trees[t]!;
     const nodes: NodeRecord[] = new Array(tree.nodes.length);
     const depth: number[] = new Array(tree.nodes.length).fill(0);
+    const inLeft = new Uint8Array((this.rows.at(-1) ?? -1) + 1);
     const visit = (i: number, rows: Uint32Array) => {
       const n = tree.nodes[i]!;
       if (n.kind === 'leaf') {
@@ -110,13 +111,12 @@ export class GuestAskLog {
       const owner = model.features[n.feature]!.owner;
       nodes[i] = { rows: rows.length, owner, left: n.left, right: n.right };
       const left = 'leftBins' in n.ref ? rowsGoingLeft(this.bins[n.feature]!, rows, n.ref.leftBins) : (this.lefts.get(`${t}/${i}`) ?? new Uint32Array());
-      const inLeft = new Set(left);
+      for (const r of left) inLeft[r] = 1;
+      const right = rows.filter((r) => inLeft[r] === 0);
+      for (const r of left) inLeft[r] = 0;
       depth[n.left] = depth[n.right] = depth[i]! + 1;
       visit(n.left, left);
-      visit(
-        n.right,
-        rows.filter((r) => !inLeft.has(r)),
-      );
+      visit(n.right, right);
     };
     visit(0, this.rows);
     const asked = this.asked.get(t);
