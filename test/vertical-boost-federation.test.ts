@@ -15,7 +15,8 @@ import type { CsvDatasetSpec } from '../src/data/schema.js';
 import { readLedger, type LedgerReadEntry } from '../src/ledger/read.js';
 import { hex, sha256 } from '../src/bytes.js';
 import { replayBoostJob } from '../src/audit/replay-boost.js';
-import type { BlobRef } from '../src/audit/replay.js';
+import { formatReplay, type BlobRef } from '../src/audit/replay.js';
+import { replayReportHtml } from '../src/audit/report.js';
 import type { TreeRecord } from '../src/vertical/step-reports.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
@@ -86,6 +87,12 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
     expect(replay.jobs[0]!.rounds.map((r) => r.round)).toEqual([0, 1, 2, 3, 4]);
     expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+    // `fedcredit audit replay` prints a row per tree, and --report draws the validation AUC per tree.
+    const printed = formatReplay(replay);
+    expect(printed).toContain('published model ' + replay.jobs[0]!.publishedModel + ": lists the kept trees of the record and commits to every party's part");
+    expect(printed).toMatch(/^ +tree +step/m);
+    expect(printed).toMatch(/replay OK/);
+    expect(await replayReportHtml(replay, ledgerDir())).toContain('Validation AUC per tree');
     // Every level is recorded: the tax bureau was asked the root's histogram, and its splits by node.
     const records = entries.filter((e) => e.entry.kind === 'tree_built').map((e) => e.body as TreeRecord);
     expect(records[0]!.levels[0]!.histograms).toEqual({ 'tax-bureau': [0] });
