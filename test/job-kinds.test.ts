@@ -84,6 +84,19 @@ describe('consent rules per kind', () => {
     expect(refusal(boostFile({ boosting: { trees: 5, monotone: { x1: 'decreasing' } }, features: { bank: ['x1', 'sector'] } }))).toBeUndefined();
   });
 
+  it('refuses, as a host, a boosting job whose min_child_weight allows nodes below consent.min_node_rows (a guest is not asked)', () => {
+    const host = owner({ org: 'tax' });
+    const file = (min_child_weight: number) => boostFile({ boosting: { trees: 5, min_child_weight }, features: { tax: ['x1'] } });
+    // The default floor (20 rows) admits the default min_child_weight (5: a child holds at least 20 rows).
+    expect(refusal(boostFile({ boosting: { trees: 5 }, features: { tax: ['x1'] } }), host)).toBeUndefined();
+    expect(refusal(file(1), host)).toEqual([
+      'consent.min_node_rows',
+      "the job's boosting.min_child_weight (1) allows tree nodes of 4 rows; tax answers only for nodes of at least 20 rows (set min_child_weight to at least 5, or the data owner lowers consent.min_node_rows)",
+    ]);
+    expect(refusal(file(1), owner({ org: 'tax', consent: { min_node_rows: 4 } }))).toBeUndefined();
+    expect(refusal(boostFile({ boosting: { trees: 5, min_child_weight: 1 }, features: { bank: ['x1'] } }))).toBeUndefined();
+  });
+
   it('refuses plaintext jobs without consent.allow_plaintext, in both training kinds', () => {
     const message = ['consent.allow_plaintext', 'the job runs in plaintext mode (nothing encrypted) and consent.allow_plaintext is false'];
     expect(refusal(horizontalFile({ encryption: { scheme: 'plaintext' }, features: ['x1'] }))).toEqual(message);

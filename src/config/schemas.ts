@@ -66,6 +66,12 @@ export const ParticipantConfig = z
         columns: z.array(z.string().min(1)).min(1).optional(),
         /** Refuse a job that would use fewer of this owner's rows (horizontal) or aligned enterprises (vertical). */
         min_rows: z.number().int().positive().default(1),
+        /**
+         * vertical-boost, as a host: the fewest rows of a tree node whose histogram or split it answers (smaller
+         * nodes would tell the guest single enterprises' bins). A job whose boosting.min_child_weight allows smaller
+         * children is refused at the offer.
+         */
+        min_node_rows: z.number().int().positive().default(20),
         /** `manual`: every offer waits for `fedcredit participant approve` (or `reject`) by the data owner. */
         approval: z.enum(['auto', 'manual']).default('auto'),
         /** How long a manual approval may take before the offer is refused (the coordinator's offer_timeout_s must allow it). */
@@ -91,6 +97,7 @@ export const ParticipantConfig = z
         max_rounds: 1000,
         allow_plaintext: false,
         min_rows: 1,
+        min_node_rows: 20,
         approval: 'auto',
         approval_timeout_s: 3600,
         share_statistics: false,
