@@ -95,6 +95,13 @@ describe('consent rules per kind', () => {
     ]);
     expect(refusal(file(1), owner({ org: 'tax', consent: { min_node_rows: 4 } }))).toBeUndefined();
     expect(refusal(boostFile({ boosting: { trees: 5, min_child_weight: 1 }, features: { bank: ['x1'] } }))).toBeUndefined();
+    // GOSS weighs its drawn rows by (1 − 0.2) / 0.1 = 8: a row's hessian reaches 2, so min_child_weight 5 allows 3 rows.
+    const goss = (min_child_weight: number) => boostFile({ boosting: { trees: 5, min_child_weight, goss: {} }, features: { tax: ['x1'] } });
+    expect(refusal(goss(5), host)).toEqual([
+      'consent.min_node_rows',
+      "the job's boosting.min_child_weight (5) allows tree nodes of 3 rows (GOSS weighs a drawn row up to a hessian of 2); tax answers only for nodes of at least 20 rows (set min_child_weight to at least 40, or the data owner lowers consent.min_node_rows)",
+    ]);
+    expect(refusal(goss(40), host)).toBeUndefined();
   });
 
   it('refuses plaintext jobs without consent.allow_plaintext, in both training kinds', () => {

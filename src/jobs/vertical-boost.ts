@@ -9,16 +9,19 @@ const columns = (spec: VerticalBoostSpec, owner: DataOwner): string[] => spec.fe
 
 /**
  * A host answers no node smaller than consent.min_node_rows (src/vertical/boost/host.ts); a child of hessian sum w
- * holds at least 4w rows (a row's hessian is at most ¼), so a job whose min_child_weight allows smaller children
- * would fail at that host mid-training: it is refused at the offer instead.
+ * holds at least w / m rows, m the largest hessian of a row (¼, times (1 − top_rate) / other_rate under GOSS, which
+ * weighs its drawn rows up), so a job whose min_child_weight allows smaller children would fail at that host
+ * mid-training: it is refused at the offer instead.
  */
 function nodeFloorRefusal(spec: VerticalBoostSpec, owner: DataOwner): Refusal | undefined {
   const floor = owner.consent.min_node_rows;
-  const smallest = Math.ceil(4 * spec.boosting.min_child_weight);
+  const { goss, min_child_weight } = spec.boosting;
+  const rowHessian = 0.25 * (goss ? Math.max(1, (1 - goss.top_rate) / goss.other_rate) : 1);
+  const smallest = Math.ceil(min_child_weight / rowHessian);
   if (owner.org === spec.guest || smallest >= floor) return undefined;
   return [
     'consent.min_node_rows',
-    `the job's boosting.min_child_weight (${spec.boosting.min_child_weight}) allows tree nodes of ${smallest} rows; ${owner.org} answers only for nodes of at least ${floor} rows (set min_child_weight to at least ${floor / 4}, or the data owner lowers consent.min_node_rows)`,
+    `the job's boosting.min_child_weight (${min_child_weight}) allows tree nodes of ${smallest} rows${goss ? ' (GOSS weighs a drawn row up to a hessian of ' + rowHessian + ')' : ''}; ${owner.org} answers only for nodes of at least ${floor} rows (set min_child_weight to at least ${floor * rowHessian}, or the data owner lowers consent.min_node_rows)`,
   ];
 }
 
