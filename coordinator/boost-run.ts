@@ -4,17 +4,17 @@
  *
  * The coordinator is no arbiter here: the guest holds its own CKKS key for the gradients and hessians, and drives
  * the trees over the PeerPort in one step; the coordinator relays the parties' sealed payloads unread (recorded by
- * digest and size with the step) and records a `tree_built` entry per tree the guest kept (its digest, a host's
- * split named by owner and opaque id, and the validation AUC after it).
+ * digest and size with the step) and records a `tree_built` entry per tree the guest grew (src/vertical/boost/record.ts:
+ * its digest, whether the model keeps it, the validation AUC after it, its shape and the asks of each level).
  */
 import { join } from 'node:path';
 import type { VerticalBoostSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { sha256, hex } from '../src/bytes.js';
-import { BOOST_STEP_REPORTS } from '../src/vertical/step-reports.js';
+import { BOOST_STEP_REPORTS, TreeRecord } from '../src/vertical/step-reports.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import type { JobContext } from './job-base.js';
-import { VerticalBase } from './vertical-run.js';
+import { VerticalBase, type VerticalResumePoint } from './vertical-run.js';
 
 export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS> {
   protected readonly stepReports = BOOST_STEP_REPORTS;
@@ -24,8 +24,10 @@ export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS> {
     readonly spec: VerticalBoostSpec,
     submitter: string,
     ctx: JobContext,
+    resume?: VerticalResumePoint,
   ) {
     super(id, submitter, ctx);
+    this.replay = resume;
   }
 
   get kind(): string {
@@ -59,21 +61,8 @@ export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS> {
   async run(): Promise<void> {
     this.state = 'running';
     try {
-      await this.record('job_submitted', {
-        name: this.spec.name,
-        kind: this.spec.kind,
-        purpose: this.spec.purpose,
-        submitter: this.submitter,
-        guest: this.spec.guest,
-        hosts: this.spec.hosts,
-        features: this.spec.features ?? null,
-        alignment: this.spec.alignment,
-        training: this.spec.training,
-        evaluation: this.spec.evaluation,
-        binning: this.spec.binning,
-        boosting: this.spec.boosting,
-      });
-      await this.keys(await this.offer(JSON.stringify(this.spec)));
+      if (this.replay) await this.rejoin();
+      else await this.start();
       const psi = await this.align();
       const trees = await this.grow();
       const parts = await this.runStep('finalize', 0, 0);
@@ -86,25 +75,57 @@ export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS> {
     }
   }
 
-  /** The boost step: the guest grows the trees with the hosts; one ledger entry per tree it kept. */
+  /**
+   * After a coordinator restart: the parties accepted the job and hold its box keys (the coordinator holds no CKKS
+   * key here), so no offer and no keys; the completed steps are read back from the ledger, the interrupted one runs
+   * again at every party.
+   */
+  private async rejoin(): Promise<void> {
+    await this.awaitParties();
+    await this.recordResumption();
+  }
+
+  /** A new job: recorded, offered to its parties, box keys and the PSI salt sent. */
+  private async start(): Promise<void> {
+    await this.record('job_submitted', {
+      name: this.spec.name,
+      kind: this.spec.kind,
+      purpose: this.spec.purpose,
+      submitter: this.submitter,
+      guest: this.spec.guest,
+      hosts: this.spec.hosts,
+      features: this.spec.features ?? null,
+      alignment: this.spec.alignment,
+      training: this.spec.training,
+      evaluation: this.spec.evaluation,
+      binning: this.spec.binning,
+      boosting: this.spec.boosting,
+    });
+    await this.keys(await this.offer(JSON.stringify(this.spec)));
+  }
+
+  /** The boost step: the guest grows the trees with the hosts; one ledger entry per tree it grew. */
   private async grow(): Promise<{ sha256: string; validation_auc: number | null }[]> {
     const b = this.spec.boosting;
     this.emit('training', `growing up to ${b.trees} trees of depth ${b.depth} (the guest's CKKS key; hosts return masked per-bin sums)`);
     const reports = await this.runStep('boost', 0, 0);
-    const trees = reports.get(this.spec.guest)!.report.trees;
-    if (!trees || trees.length === 0 || trees.length > b.trees) {
+    const grown = reports.get(this.spec.guest)!.report.trees ?? [];
+    const trees = grown.filter((t) => t.kept);
+    if (trees.length === 0 || grown.length > b.trees || grown.some((t, i) => t.tree !== i)) {
       throw new FedcreditError(
         ErrorCode.PROTOCOL,
-        `${this.spec.guest} reports ${trees?.length ?? 0} trees for a job of at most ${b.trees}`,
+        `${this.spec.guest} reports ${grown.length} trees grown and ${trees.length} kept for a job of at most ${b.trees}`,
         'run the same fedcredit version at every party and restart the job',
       );
     }
-    for (const [t, tree] of trees.entries()) {
-      await this.record('tree_built', { tree: t, sha256: tree.sha256, validation_auc: tree.validation_auc });
-      this.roundsDone = t + 1;
+    // Every tree grown, kept or not, with its shape and the asks of each level: the replay checks the schedule.
+    for (const tree of grown) {
+      // Once: a coordinator resumed after the boost step finds them in the ledger already.
+      await this.recordOnce('tree_built', TreeRecord.parse(tree));
+      this.roundsDone = tree.tree + 1;
     }
     const last = trees[trees.length - 1]!;
-    this.emit('training', `${trees.length} trees kept (validation AUC ${Number(last.validation_auc).toFixed(4)})`);
+    this.emit('training', `${trees.length} of ${grown.length} trees kept (validation AUC ${Number(last.validation_auc).toFixed(4)})`);
     return trees;
   }
 

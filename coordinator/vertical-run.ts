@@ -33,6 +33,8 @@ interface Traffic {
   from: string;
   to: string;
   kind: string;
+  /** The attempt of the step the sender sent it in (a superseded attempt's payloads may still arrive). */
+  attempt: number;
   bytes: number;
   sha256: string;
 }
@@ -129,7 +131,7 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
       throw new FedcreditError(ErrorCode.PROTOCOL, `${from} addressed a payload to ${peer}, who is not another party of the job`);
     }
     if (m.round !== this.step) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} sent a ${kind} payload for step ${m.round}; the job is at step ${this.step}`);
-    this.traffic.push({ from, to: peer, kind, bytes: sealed.length, sha256: hex(sha256(sealed)) });
+    this.traffic.push({ from, to: peer, kind, attempt, bytes: sealed.length, sha256: hex(sha256(sealed)) });
     if (attempt === this.attempt) this.progressAt = Date.now();
     await this.send(peer, m.round, { body: 'relay', relay: { peer: from, kind, attempt, sealed } });
   }

@@ -21,9 +21,11 @@ import type { PeerPort } from '../src/vertical/lr/port.js';
 import { guestBoost } from '../src/vertical/boost/guest.js';
 import { hostBoost } from '../src/vertical/boost/host.js';
 import { guestScore, hostScore } from '../src/vertical/boost/score.js';
+import { asksDigest, GuestAskLog, recordHostAsks } from '../src/vertical/boost/record.js';
+import type { TreeRecord } from '../src/vertical/step-reports.js';
+import { gbdtParams, jobRows, partDigest, treeFeatures, type BoostGuestPart, type BoostHostPart, type TreeFeatures } from '../src/vertical/boost/party.js';
 import { guestFairness, hostSendsGroups } from '../src/vertical/lr/evaluate.js';
 import { gainImportance, reasonFrequencies, type GbdtModel } from '../src/model/gbdt.js';
-import { gbdtParams, jobRows, partDigest, treeDigest, treeFeatures, type BoostGuestPart, type BoostHostPart, type TreeFeatures } from '../src/vertical/boost/party.js';
 import { JOB_FILES, JobFolder } from './job-store.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
 import { alignStep, readAlignment, writeAlignedIds, type PartyData } from './vertical-job.js';
@@ -58,6 +60,8 @@ export class BoostParty implements StepHandler {
     io: PartyIo,
     log: Logger,
     jobDir: string,
+    /** As a host: the fewest rows of a node it answers for (consent.min_node_rows). */
+    private readonly minNodeRows: number,
   ) {
     this.channel = new PartyChannel(id, org, spec.guest, io, log, spec.training.step_timeout_s * 1000, this);
     this.folder = new JobFolder(jobDir);
@@ -120,18 +124,23 @@ export class BoostParty implements StepHandler {
     this.binned = binned;
     const engine = (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS));
     if (this.channel.role === 'host') {
-      const splits = await hostBoost(port, { engine, features: binned.info.map(({ owner: _, ...f }) => f), bins: binned.bins });
+      // The asks as this host received them: its report lets an auditor check the guest's record of them.
+      const view = recordHostAsks(port);
+      const splits = await hostBoost(view.port, { engine, features: binned.info.map(({ owner: _, ...f }) => f), bins: binned.bins, minNodeRows: this.minNodeRows });
       this.part = { format: 'fedcredit-boost-host/1', binning: binned.binning, splits };
-      return { features: binned.info.length, splits: splits.length };
+      return { features: binned.info.length, splits: splits.length, asks: view.asks.length, asks_sha256: asksDigest(view.asks) };
     }
     if (!data.y) throw new FedcreditError(ErrorCode.JOB_INVALID, `${this.org} is the job's guest but its data has no labels`, 'set data.label_column in its configuration');
     const { rows, train, valid } = jobRows(a);
     const labels = Float64Array.from(rows, (r) => data.y![r]!);
-    const model = await guestBoost(port, { engine, features: binned.info, bins: binned.bins, labels, train, valid, params: gbdtParams(this.spec.boosting) }, (t) => {
+    const log = new GuestAskLog(port, binned.bins, Uint32Array.from([...train, ...valid]).sort());
+    const trees: TreeRecord[] = [];
+    const model = await guestBoost(log.port, { engine, features: binned.info, bins: binned.bins, labels, train, valid, params: gbdtParams(this.spec.boosting) }, (t, grown) => {
+      trees.push(log.treeRecord(t, grown, port.hosts));
       this.log.info({ tree: t }, 'tree grown');
     });
     this.part = { format: 'fedcredit-boost-guest/1', model, binning: binned.binning };
-    return { features: binned.info.length, trees: model.trees.map((t, i) => ({ sha256: treeDigest(t), validation_auc: model.validationAuc[i] ?? null })) };
+    return { features: binned.info.length, trees: trees.map((t) => ({ ...t, kept: t.tree < model.trees.length })) };
   }
 
   /** The party's part, kept in its job folder (it never leaves this node); the report commits to it. */

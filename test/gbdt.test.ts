@@ -98,6 +98,48 @@ describe('credit-grade controls', () => {
     expect(importance.indexOf(Math.max(...importance))).toBe(pay0);
   });
 
+  it('GOSS grows each tree on the largest gradients and a weighed draw of the rest, and keeps the held-out AUC', async () => {
+    const goss = { topRate: 0.2, otherRate: 0.1 };
+    const oracle = localOracle(data.features, data.bins);
+    const perTree: { used: number; weight: number; topMin: number; restMax: number }[] = [];
+    const counting = {
+      ...oracle,
+      startTree: async (t: number, g: Float64Array, h: Float64Array, only?: string) => {
+        // With weight w, g = w·(p − y) and h = w·p(1 − p), so h / |g| is p or 1 − p and w = g² / (|g| − h).
+        const used = Array.from(data.train).filter((r) => h[r]! > 0);
+        const weights = used.map((r) => ({ w: g[r]! ** 2 / (Math.abs(g[r]!) - h[r]!), residual: Math.abs(g[r]!) / (g[r]! ** 2 / (Math.abs(g[r]!) - h[r]!)) }));
+        const top = weights.filter((x) => Math.abs(x.w - 1) < 1e-6);
+        const rest = weights.filter((x) => Math.abs(x.w - 1) >= 1e-6);
+        expect(rest.every((x) => Math.abs(x.w - 8) < 1e-6)).toBe(true);
+        perTree.push({
+          used: used.length,
+          weight: weights.reduce((s, x) => s + x.w, 0),
+          topMin: Math.min(...top.map((x) => x.residual)),
+          restMax: Math.max(...rest.map((x) => x.residual)),
+        });
+        await oracle.startTree?.(t, g, h, only);
+      },
+    };
+    const params = { ...DEFAULT_GBDT_PARAMS, trees: 30, depth: 4, learningRate: 0.2, goss };
+    const model = await boost(counting, { labels: data.labels, train: data.train, valid: data.valid }, params);
+    const full = await train(data, { trees: 30, depth: 4, learningRate: 0.2 });
+    // 20% + 10% of the training rows per tree.
+    const n = data.train.length;
+    for (const t of perTree) {
+      expect(t.used).toBe(Math.round(0.2 * n) + Math.round(0.1 * n));
+      // The weighed draw stands for the 80% it was drawn from: the weights add up to about every training row.
+      expect(t.weight / n).toBeGreaterThan(0.99);
+      expect(t.weight / n).toBeLessThan(1.01);
+      // The kept rows are those of the largest gradients.
+      expect(t.topMin).toBeGreaterThanOrEqual(t.restMax - 1e-9);
+    }
+    const gossAuc = testAuc(data, predictMargin(model, data.bins, data.labels.length));
+    expect(gossAuc).toBeGreaterThan(testAuc(data, full.margin) - 0.005);
+    // Seeded: the same seed grows the same trees.
+    const again = await boost(localOracle(data.features, data.bins), { labels: data.labels, train: data.train, valid: data.valid }, params);
+    expect(again.trees).toEqual(model.trees);
+  });
+
   it('the first trees can be grown from the guest features alone', async () => {
     const split = uciTrees({ ownerOf: (f) => (f.startsWith('BILL_AMT') || f.startsWith('PAY_AMT') || f === 'AGE' ? 'bureau' : 'bank') });
     const { model } = await train(split, { trees: 4, guestOnlyTrees: 2 });

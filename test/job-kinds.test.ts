@@ -84,6 +84,26 @@ describe('consent rules per kind', () => {
     expect(refusal(boostFile({ boosting: { trees: 5, monotone: { x1: 'decreasing' } }, features: { bank: ['x1', 'sector'] } }))).toBeUndefined();
   });
 
+  it('refuses, as a host, a boosting job whose min_child_weight allows nodes below consent.min_node_rows (a guest is not asked)', () => {
+    const host = owner({ org: 'tax' });
+    const file = (min_child_weight: number) => boostFile({ boosting: { trees: 5, min_child_weight }, features: { tax: ['x1'] } });
+    // The default floor (20 rows) admits the default min_child_weight (5: a child holds at least 20 rows).
+    expect(refusal(boostFile({ boosting: { trees: 5 }, features: { tax: ['x1'] } }), host)).toBeUndefined();
+    expect(refusal(file(1), host)).toEqual([
+      'consent.min_node_rows',
+      "the job's boosting.min_child_weight (1) allows tree nodes of 4 rows; tax answers only for nodes of at least 20 rows (set min_child_weight to at least 5, or the data owner lowers consent.min_node_rows)",
+    ]);
+    expect(refusal(file(1), owner({ org: 'tax', consent: { min_node_rows: 4 } }))).toBeUndefined();
+    expect(refusal(boostFile({ boosting: { trees: 5, min_child_weight: 1 }, features: { bank: ['x1'] } }))).toBeUndefined();
+    // GOSS weighs its drawn rows by (1 − 0.2) / 0.1 = 8: a row's hessian reaches 2, so min_child_weight 5 allows 3 rows.
+    const goss = (min_child_weight: number) => boostFile({ boosting: { trees: 5, min_child_weight, goss: {} }, features: { tax: ['x1'] } });
+    expect(refusal(goss(5), host)).toEqual([
+      'consent.min_node_rows',
+      "the job's boosting.min_child_weight (5) allows tree nodes of 3 rows (GOSS weighs a drawn row up to a hessian of 2); tax answers only for nodes of at least 20 rows (set min_child_weight to at least 40, or the data owner lowers consent.min_node_rows)",
+    ]);
+    expect(refusal(goss(40), host)).toBeUndefined();
+  });
+
   it('refuses to give fairness groups by a column the owner does not list in data.group_columns, for trees as for LR', () => {
     const fairness = { party: 'bank', column: 'industry' };
     const message = ['data.group_columns', 'the job groups its fairness figures by industry, which bank does not list in data.group_columns (listed: region)'];

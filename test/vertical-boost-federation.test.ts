@@ -6,12 +6,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { VerticalBoostSpec } from '../src/config/schemas.js';
 import { loadDataset } from '../src/data/csv.js';
 import type { CsvDatasetSpec } from '../src/data/schema.js';
-import { readLedger } from '../src/ledger/read.js';
+import { readLedger, type LedgerReadEntry } from '../src/ledger/read.js';
+import { hex, sha256 } from '../src/bytes.js';
+import { replayBoostJob } from '../src/audit/replay-boost.js';
+import { formatReplay, type BlobRef } from '../src/audit/replay.js';
+import { replayReportHtml } from '../src/audit/report.js';
+import type { TreeRecord } from '../src/vertical/step-reports.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
 import { writeJobReport } from '../src/report/job-report.js';
@@ -52,18 +59,26 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  const job = {
+    name: 'uci-hetero-boost',
+    kind: 'vertical-boost',
+    purpose: 'test: gradient-boosted default model on UCI credit card clients, bank and tax bureau',
+    guest: 'bank',
+    hosts: ['tax-bureau'],
+    alignment: { id_format: 'any', min_intersection: 1000 },
+    training: { seed: 7, step_timeout_s: 300, grace_period_s: 10 },
+    binning: { fine_bins: 16 },
+    boosting: { trees: 5, depth: 3, learning_rate: 0.3, early_stopping_patience: 0 },
+  };
+  const ledgerDir = () => join(fed.dir, 'coordinator-state', 'ledger');
+  const treesOf = (jobId: string) =>
+    readLedger(ledgerDir())
+      .entries.filter((e) => e.entry.jobId === jobId && e.entry.kind === 'tree_built')
+      .map((e) => e.body as TreeRecord);
+  // The uninterrupted job's trees and test AUC, for the resumed one to match.
+  let reference: { trees: TreeRecord[]; auc: number } | undefined;
+
   it('grows the trees, records each, publishes a manifest committing to both parts, and matches the central GBDT on the same rows', async () => {
-    const job = {
-      name: 'uci-hetero-boost',
-      kind: 'vertical-boost',
-      purpose: 'test: gradient-boosted default model on UCI credit card clients, bank and tax bureau',
-      guest: 'bank',
-      hosts: ['tax-bureau'],
-      alignment: { id_format: 'any', min_intersection: 1000 },
-      training: { seed: 7, step_timeout_s: 300, grace_period_s: 10 },
-      binning: { fine_bins: 16 },
-      boosting: { trees: 5, depth: 3, learning_rate: 0.3, early_stopping_patience: 0 },
-    };
     const { jobId, last } = await fed.run(job);
     expect(last.state, last.message).toBe('succeeded');
     trained = jobId;
@@ -73,13 +88,81 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     expect(trees.map((t) => t.tree)).toEqual([0, 1, 2, 3, 4]);
     const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { trees: number; parts: Record<string, { sha256: string }>; test: { auc: number; ks: number; rows: number } };
     expect(published.trees).toBe(5);
+    reference = { trees: treesOf(jobId), auc: published.test.auc };
 
     // The ledger verifies (chain, signatures, the parties' receipts), and the audit says what it checked of the job.
-    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
-    const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
+    const verified = await verifyLedger(ledgerDir(), { receiptsDir: fed.dir });
     expect(verified.ok, JSON.stringify(verified)).toBe(true);
-    const replay = await replayLedger(ledgerDir, { jobId });
-    expect(replay.notReplayed).toEqual([{ jobId, kind: 'vertical-boost', what: expect.stringContaining('the 5 tree_built entries are the 5 trees the manifest lists') }]);
+    const replay = await replayLedger(ledgerDir(), { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+    expect(replay.jobs[0]!.rounds.map((r) => r.round)).toEqual([0, 1, 2, 3, 4]);
+    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+    // `fedcredit audit replay` prints a row per tree, and --report draws the validation AUC per tree.
+    const printed = formatReplay(replay);
+    expect(printed).toContain('published model ' + replay.jobs[0]!.publishedModel + ": lists the kept trees of the record and commits to every party's part");
+    expect(printed).toMatch(/^ +tree +step/m);
+    expect(printed).toMatch(/replay OK/);
+    expect(await replayReportHtml(replay, ledgerDir())).toContain('Validation AUC per tree');
+    // Every level is recorded: the tax bureau was asked the root's histogram, and its splits by node.
+    const records = entries.filter((e) => e.entry.kind === 'tree_built').map((e) => e.body as TreeRecord);
+    expect(records[0]!.levels[0]!.histograms).toEqual({ 'tax-bureau': [0] });
+    expect(records.flatMap((t) => t.levels).length).toBeGreaterThanOrEqual(5 * 3);
+
+    // A record that lies, consistently signed (a coordinator or guest that deviates): the replay names the check.
+    const blob = (ref: BlobRef) => readFile(join(ledgerDir(), 'blobs', hex(ref.sha256)));
+    const tampered = async (edit: (copy: LedgerReadEntry[], blobs: Map<string, Uint8Array>) => void) => {
+      const copy = structuredClone(entries);
+      const blobs = new Map<string, Uint8Array>();
+      edit(copy, blobs);
+      const replayed = await replayBoostJob(jobId, copy, async (ref) => blobs.get(hex(ref.sha256)) ?? blob(ref));
+      return replayed.failures.join('; ');
+    };
+    // The trees as both the tree_built entries and the guest's boost report hold them.
+    const editTrees = (copy: LedgerReadEntry[], edit: (trees: TreeRecord[]) => TreeRecord[]) => {
+      const step = copy.find((e) => e.entry.kind === 'step_completed' && e.body.name === 'boost')!;
+      const report = (step.body.reports as Record<string, { trees: TreeRecord[] }>).bank!;
+      report.trees = edit(report.trees);
+      const built = copy.filter((e) => e.entry.kind === 'tree_built');
+      const at = copy.indexOf(built[0]!);
+      copy.splice(at, built.length, ...report.trees.map((t) => ({ ...built[0]!, body: structuredClone(t) as unknown as Record<string, unknown> })));
+    };
+    expect(await tampered(() => undefined)).toBe('');
+    // A tree of the published model that is not the logged one.
+    const swapped = await tampered((copy, blobs) => {
+      const entry = copy.find((e) => e.entry.kind === 'model_published')!;
+      const ref = entry.entry.blobs.find((r) => r.name === 'manifest.json')!;
+      const manifest = JSON.parse(readFileSync(join(ledgerDir(), 'blobs', hex(ref.sha256)), 'utf8'));
+      manifest.trees[1] = '0'.repeat(64);
+      const bytes = Buffer.from(JSON.stringify(manifest));
+      ref.sha256 = sha256(bytes);
+      entry.body.model_sha256 = hex(ref.sha256);
+      blobs.set(hex(ref.sha256), bytes);
+    });
+    expect(swapped).toMatch(/manifest: it lists 5 trees where the record keeps 5 \(tree 1 is not the logged tree/);
+    // An extra tree beyond boosting.trees.
+    expect(await tampered((copy) => editTrees(copy, (trees) => [...trees, { ...trees[4]!, tree: 5 }]))).toMatch(/schedule: 6 trees were grown for a job of at most 5/);
+    // A split by an organisation that is no party of the job.
+    const stranger = await tampered((copy) =>
+      editTrees(copy, (trees) => trees.map((t, i) => (i === 2 ? { ...t, nodes: t.nodes.map((n, j) => (j === 0 ? { ...n, owner: 'power-company' } : n)) } : t))),
+    );
+    expect(stranger).toMatch(/tree 2: split owners: node 0 is split by power-company, not a party of the job/);
+    // The histogram of the larger child asked (an ask outside the protocol's schedule): the host's own view disagrees too.
+    const larger = await tampered((copy) =>
+      editTrees(copy, (trees) =>
+        trees.map((t, i) => {
+          if (i !== 0) return t;
+          const root = t.nodes[0]!;
+          const big = t.nodes[root.left!]!.rows > t.nodes[root.right!]!.rows ? root.left! : root.right!;
+          return { ...t, levels: t.levels.map((l) => (l.level === 1 ? { ...l, histograms: { 'tax-bureau': [big] } } : l)) };
+        }),
+      ),
+    );
+    expect(larger).toMatch(/tree 0: asks: level 1 logs/);
+    expect(larger).toMatch(/host views: tax-bureau reports \d+ asks answered .* the guest asked tax-bureau other than it logged/);
+    // A tree recorded as dropped though early stopping is off.
+    expect(await tampered((copy) => editTrees(copy, (trees) => trees.map((t, i) => (i === 4 ? { ...t, kept: false } : t))))).toMatch(
+      /early stopping: tree 4 is recorded as dropped; the best validation AUC keeps the first 5 trees/,
+    );
 
     // The manifest commits to the part each party kept, and the guest's trees are the ones the ledger records.
     const part = (org: string) => JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, jobId), 'model-part.json'), 'utf8'));
@@ -147,6 +230,7 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     expect(html).toContain('id="reasons"');
     expect(existsSync(join(dir, 'report-figures', 'importance.svg'))).toBe(true);
   }, 900_000);
+
   it('scores new applicants with the trees in one round: the PDs of training, the not-held as missing values, reason codes named with their party', async () => {
     expect(trained, 'the training test ran').toBeDefined();
     const [guest, host] = await Promise.all([loadDataset(slice('guest')), loadDataset(slice('host'))]);
@@ -229,4 +313,41 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
       requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: result.jobId, ids: heldOut.slice(0, 2), purpose: 'test: scoring with a scoring job' }),
     ).rejects.toThrow(/is a vertical-score job in state succeeded, not a finished vertical-lr or vertical-boost job/);
   }, 300_000);
+
+  it('killed (SIGKILL) in the boost step, the coordinator resumes the job: the trees are grown again and match an uninterrupted run, and the replay passes', async () => {
+    expect(reference, 'the uninterrupted job ran first').toBeDefined();
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(job), 'test-bank');
+    let killed: Promise<void> | undefined;
+    // A second into the boost step (step 2; five trees take longer): the guest is growing the trees with the host.
+    await client
+      .watchJob(jobId, (e) => {
+        if (e.stage === 'training' && !killed) killed = new Promise((r) => setTimeout(r, 1_000)).then(() => fed.cluster.kill('coordinator', 'SIGKILL'));
+      })
+      .catch(() => undefined);
+    await killed;
+    client.close();
+    await fed.cluster.restartCoordinator();
+    const after = await fed.client();
+    const last = await after.watchJob(jobId, () => undefined);
+    after.close();
+    expect(last.state, last.message).toBe('succeeded');
+
+    const entries = readLedger(ledgerDir()).entries.filter((e) => e.entry.jobId === jobId);
+    const resumed = entries.find((e) => e.entry.kind === 'job_resumed' && e.body.coordinator_restart === true);
+    // The PSI is step 1, the trees step 2.
+    expect(resumed?.body.step).toBe(2);
+    const boostStep = entries.find((e) => e.entry.kind === 'step_completed' && e.body.name === 'boost')!;
+    expect(Number(boostStep.body.attempt)).toBeGreaterThanOrEqual(1);
+    // The same trees, node by node (rows and owners); gains and hence digests differ by CKKS noise.
+    const trees = treesOf(jobId);
+    expect(trees.map((t) => t.nodes)).toEqual(reference!.trees.map((t) => t.nodes));
+    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
+    console.log(`vertical-boost resumed after a coordinator kill in the boost step: test AUC ${published.test.auc.toFixed(4)} (uninterrupted ${reference!.auc.toFixed(4)})`);
+    expect(Math.abs(published.test.auc - reference!.auc)).toBeLessThan(1e-3);
+    const verified = await verifyLedger(ledgerDir(), { receiptsDir: fed.dir });
+    expect(verified.ok, JSON.stringify(verified.failure)).toBe(true);
+    const replay = await replayLedger(ledgerDir(), { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+  }, 900_000);
 });

@@ -7,6 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { verticalEngines } from './helpers/vertical.js';
+import { ErrorCode } from '../src/errors.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
+import { encryptRowValues } from '../src/vertical/label-sums.js';
 import { auc } from '../src/metrics.js';
 import { DEFAULT_GBDT_PARAMS, predictMargin, type GbdtParams } from '../src/model/gbdt.js';
 import { Rng } from '../src/random.js';
@@ -95,12 +98,66 @@ describe("a host's view of vertical boosting", () => {
         targets.map((r) => data.labels[r]!),
         targets.map((r) => margin[r]!),
       );
-      console.log(`label inference from the host's view: AUC ${attackAuc.toFixed(3)} on ${targets.length} training rows (the model's own: ${modelAuc.toFixed(3)})`);
+      // As a guess of each label: "default" for the rows of highest score, as many as the known default rate says.
+      const ranked = [...targets].sort((a, b) => score[b]! - score[a]!);
+      const flagged = new Set(ranked.slice(0, Math.round(base * ranked.length)));
+      const accuracy = targets.filter((r) => (flagged.has(r) ? 1 : 0) === data.labels[r]).length / targets.length;
+      const trueRate = targets.reduce((s, r) => s + data.labels[r]!, 0) / targets.length;
+      const topDecile = ranked.slice(0, Math.round(ranked.length / 10));
+      const topRate = topDecile.reduce((s, r) => s + data.labels[r]!, 0) / topDecile.length;
+      console.log(
+        `label inference from the host's view: AUC ${attackAuc.toFixed(3)} on ${targets.length} training rows (the model's own: ${modelAuc.toFixed(3)}); ` +
+          `accuracy ${accuracy.toFixed(3)} against ${(1 - trueRate).toFixed(3)} for guessing "no default" for all (default rate ${trueRate.toFixed(3)}); ` +
+          `default rate of its top decile ${topRate.toFixed(3)}`,
+      );
       // The instance space leaks: the attack ranks better than chance, and no better than the model would.
       expect(attackAuc).toBeGreaterThan(0.55);
+      expect(topRate).toBeGreaterThan(trueRate);
       expect(attackAuc).toBeLessThanOrEqual(modelAuc + 0.01);
     } finally {
       fed.dispose();
     }
+  }, 600_000);
+
+  it('a host answers no histogram or split for a node smaller than its floor (consent.min_node_rows), so a deviating guest cannot isolate an enterprise', async () => {
+    const n = 200;
+    const floor = 20;
+    // One host feature of 4 bins; only rows 0 and 1 lie in bin 3.
+    const column = Uint16Array.from({ length: n }, (_, r) => (r < 2 ? 3 : r % 3));
+    const features = [{ name: 'BILL_AMT1', bins: 4, ordered: 4, categorical: false, monotone: 0 as const }];
+    const all = Array.from({ length: n }, (_, r) => r);
+    const keys = generateKeys(engines.guest, 'arbiter');
+    const values = Float64Array.from({ length: n }, (_, r) => (r % 5) / 10);
+    const gradients = { g: encryptRowValues(engines.guest, values, keys.publicKey), h: encryptRowValues(engines.guest, values, keys.publicKey) };
+    // A guest double that follows the protocol up to one ask, then sends `deviation`.
+    const serve = async (deviation: BoostAsk) => {
+      const fed = new MemoryFederation('bank', ['tax-bureau'], plaintextOpener, 30_000);
+      const guest = fed.port('bank', 0);
+      try {
+        const host = hostBoost(fed.port('tax-bureau', 0), { engine: engines.host, features, bins: [column], minNodeRows: floor });
+        await guest.send('tax-bureau', 'boost.keys', { galoisKeys: keys.galoisKeys });
+        await guest.receive('tax-bureau', 'boost.layout');
+        // An honest first level: the root's histogram is answered.
+        await guest.send('tax-bureau', 'boost.ask', { kind: 'histograms', tree: 0, level: 0, nodes: [{ node: 0, rows: all }], gradients });
+        const answered = await guest.receive('tax-bureau', 'boost.histograms');
+        await guest.send('tax-bureau', 'boost.ask', deviation);
+        return {
+          answered: answered.g.length,
+          refused: await host.then(
+            () => undefined,
+            (err: unknown) => err,
+          ),
+        };
+      } finally {
+        fed.dispose();
+      }
+    };
+    const tinyNode = await serve({ kind: 'histograms', tree: 0, level: 1, nodes: [{ node: 1, rows: [5, 9, 17] }] });
+    expect(tinyNode.answered).toBe(1);
+    expect(tinyNode.refused).toMatchObject({ code: ErrorCode.PROTOCOL, message: expect.stringMatching(/histogram of node 1 of 3 rows.*at least 20 rows \(consent\.min_node_rows\)/) });
+    // A split of a large node whose left side holds the two rows of a rare bin would tell the guest those rows' bin.
+    const tinySide = await serve({ kind: 'splits', tree: 0, level: 1, splits: [{ node: 0, rows: all, feature: 0, leftBins: [3] }] });
+    expect(tinySide.refused).toMatchObject({ code: ErrorCode.PROTOCOL, message: expect.stringMatching(/split of node 0 of 2 rows/) });
+    keys.secretKey.fill(0);
   }, 600_000);
 });

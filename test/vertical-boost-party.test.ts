@@ -22,8 +22,9 @@ describe('vertical-boost parties on the UCI hetero split', () => {
   it('bins from the job file, boosts over the port and equals the central GBDT on the same aligned rows', async () => {
     const { guest, host, alignment } = await uciAligned(3000);
     const binning = BinningSpec.parse({ fine_bins: 16 });
-    const boosting = BoostingSpec.parse({ trees: 4, depth: 3, learning_rate: 0.3, early_stopping_patience: 0, monotone: { x3: 'increasing' } });
+    const boosting = BoostingSpec.parse({ trees: 4, depth: 3, learning_rate: 0.3, early_stopping_patience: 0, monotone: { x3: 'increasing' }, goss: {} });
     const params = gbdtParams(boosting);
+    expect(params.goss).toEqual({ topRate: 0.2, otherRate: 0.1 });
     const { rows, train, valid, test } = jobRows(alignment);
     const labels = Float64Array.from(rows, (r) => guest.y![r]!);
     const mine = treeFeatures(guest, 'bank', UCI_GUEST_FEATURES, alignment, binning, boosting);
@@ -104,5 +105,12 @@ describe('vertical-boost parties on the UCI hetero split', () => {
 
   it('rejects more guest-only trees than trees in the job file', () => {
     expect(BoostingSpec.safeParse({ trees: 3, guest_only_trees: 4 }).success).toBe(false);
+  });
+
+  it('rejects GOSS together with row subsampling, and GOSS shares that add up to more than every row', () => {
+    const both = BoostingSpec.safeParse({ subsample: 0.8, goss: {} });
+    expect(both.error?.issues[0]?.message).toBe("goss chooses each tree's rows itself; remove subsample (0.8) or goss");
+    const over = BoostingSpec.safeParse({ goss: { top_rate: 0.7, other_rate: 0.4 } });
+    expect(over.error?.issues[0]?.message).toBe('top_rate + other_rate must be at most 1 (they are shares of the training rows)');
   });
 });

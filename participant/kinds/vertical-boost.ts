@@ -10,7 +10,7 @@ export const verticalBoost: ParticipantKind<'vertical-boost'> = {
     if (role === 'guest' && !rows.meta.labels) return offer.refuse('data.label_column', `${org} is the job's guest but its data section has no label_column`);
     const features = spec.features?.[org] ?? rows.features;
     node.store.save({ id: offer.jobId, specJson: offer.specJson, features });
-    const job = new BoostParty(offer.jobId, spec, org, node.partyData, features, node.verticalIo(offer.jobId), log, node.store.dirOf(offer.jobId));
+    const job = new BoostParty(offer.jobId, spec, org, node.partyData, features, node.verticalIo(offer.jobId), log, node.store.dirOf(offer.jobId), node.config.consent.min_node_rows);
     job.binding = node.partyBinding(offer.specJson, [spec.guest, ...spec.hosts]);
     node.addParty(offer.jobId, job.channel);
     log.info({ job: offer.jobId, name: spec.name, purpose: spec.purpose, role, features: features.length }, 'vertical-boost job accepted');

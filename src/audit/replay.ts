@@ -333,11 +333,15 @@ export function formatReplay(report: ReplayReport): string {
   const lines: string[] = [];
   for (const job of report.jobs) {
     lines.push(`job ${job.jobId} "${job.name}" (${job.state}) submitted by ${job.submitter}: ${job.purpose}`);
-    const vertical = job.rounds[0]?.purpose === 'epoch';
+    // A vertical-boost job's rounds are its trees: the messages of each, and whether the model keeps it.
+    const trees = job.rounds[0]?.purpose === 'tree';
+    const vertical = trees || job.rounds[0]?.purpose === 'epoch';
     lines.push(
-      vertical
-        ? '  epoch  step     parties (role)                                           val AUC  val KS   msgs weights'
-        : '  round  step        participants (training rows)                             loss     val AUC  sum  model',
+      trees
+        ? '   tree  step     parties (role)                                           val AUC  val KS   msgs kept'
+        : vertical
+          ? '  epoch  step     parties (role)                                           val AUC  val KS   msgs weights'
+          : '  round  step        participants (training rows)                             loss     val AUC  sum  model',
     );
     for (const r of job.rounds) {
       const parties = r.contributors.map((c) => partyLabel(r, c)).join(', ');
@@ -350,7 +354,11 @@ export function formatReplay(report: ReplayReport): string {
     }
     const steps = Object.entries(job.derived ?? {});
     if (steps.length > 0) lines.push(`  derived again from the opened aggregates: ${steps.map(([step, ok]) => `${step} ${ok ? 'OK' : 'BAD'}`).join(', ')}`);
-    const matches = vertical ? 'commits to the parts every party kept from the logged epochs' : 'equals the model the logged rounds produce';
+    const matches = trees
+      ? "lists the kept trees of the record and commits to every party's part as reported at finalize"
+      : vertical
+        ? 'commits to the parts every party kept from the logged epochs'
+        : 'equals the model the logged rounds produce';
     if (job.publishedModel) lines.push(`  published model ${job.publishedModel}: ${job.publishedModelOk ? matches : 'DOES NOT match the logged rounds'}`);
     for (const f of job.failures) lines.push(`  FAIL ${f}`);
   }

@@ -8,9 +8,11 @@ export async function replayReportHtml(report: ReplayReport, ledgerDir: string):
   const sections: string[] = [];
   for (const job of report.jobs) {
     // Horizontal rounds carry a training loss and a validation AUC; vertical epochs a validation AUC and KS.
-    const vertical = job.rounds.some((r) => r.purpose === 'epoch');
-    const unit = vertical ? 'epoch' : 'round';
-    const training = job.rounds.filter((r) => r.purpose === (vertical ? 'epoch' : 'update'));
+    // A vertical-boost job's rounds are its trees, each with the validation AUC after it.
+    const trees = job.rounds.some((r) => r.purpose === 'tree');
+    const vertical = trees || job.rounds.some((r) => r.purpose === 'epoch');
+    const unit = trees ? 'tree' : vertical ? 'epoch' : 'round';
+    const training = job.rounds.filter((r) => r.purpose === (vertical ? unit : 'update'));
     const points = (value: (r: (typeof training)[number]) => number | null | undefined) =>
       training.flatMap((r) => {
         const y = value(r);
@@ -18,7 +20,7 @@ export async function replayReportHtml(report: ReplayReport, ledgerDir: string):
       });
     const charts = vertical
       ? [
-          await lineChart("Validation AUC per epoch (guest's validation rows)", unit, 'AUC', [{ name: 'validation AUC', points: points((r) => r.validationAuc) }]),
+          await lineChart(`Validation AUC per ${unit} (guest's validation rows)`, unit, 'AUC', [{ name: 'validation AUC', points: points((r) => r.validationAuc) }]),
           await lineChart('Validation KS per epoch', unit, 'KS', [{ name: 'validation KS', points: points((r) => r.validationKs) }]),
         ]
       : [
@@ -36,9 +38,9 @@ export async function replayReportHtml(report: ReplayReport, ledgerDir: string):
     sections.push(`<section>
 <h2>Job ${esc(job.jobId)}: ${esc(job.name)}</h2>
 <p>Purpose: ${esc(job.purpose)}<br>Submitted by ${esc(job.submitter)}; ended ${esc(job.state)}.<br>
-Published model: <code>${esc(job.publishedModel ?? 'none')}</code> — ${job.publishedModelOk ? `<span class="ok">${vertical ? 'commits to the parts every party kept from the logged epochs' : 'equals the model the logged rounds produce'}</span>` : '<span class="bad">not verified</span>'}</p>
+Published model: <code>${esc(job.publishedModel ?? 'none')}</code> — ${job.publishedModelOk ? `<span class="ok">${trees ? "lists the kept trees of the record and commits to every party's part" : vertical ? 'commits to the parts every party kept from the logged epochs' : 'equals the model the logged rounds produce'}</span>` : '<span class="bad">not verified</span>'}</p>
 <div class="charts">${charts.map((c) => `<figure>${c}</figure>`).join('')}</div>
-<table><thead><tr><th>${unit}</th><th>step</th><th>${vertical ? 'parties (role)' : 'participants (training rows)'}</th><th>${vertical ? 'val AUC' : 'loss'}</th><th>${vertical ? 'val KS' : 'val AUC'}</th><th>${vertical ? 'messages' : 'sum'}</th><th>${vertical ? 'weights' : 'model'}</th></tr></thead>
+<table><thead><tr><th>${unit}</th><th>step</th><th>${vertical ? 'parties (role)' : 'participants (training rows)'}</th><th>${vertical ? 'val AUC' : 'loss'}</th><th>${vertical ? 'val KS' : 'val AUC'}</th><th>${vertical ? 'messages' : 'sum'}</th><th>${trees ? 'kept' : vertical ? 'weights' : 'model'}</th></tr></thead>
 <tbody>${rows}</tbody></table>
 ${job.failures.length ? `<ul class="bad">${job.failures.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>` : ''}
 </section>`);

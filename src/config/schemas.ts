@@ -66,6 +66,12 @@ export const ParticipantConfig = z
         columns: z.array(z.string().min(1)).min(1).optional(),
         /** Refuse a job that would use fewer of this owner's rows (horizontal) or aligned enterprises (vertical). */
         min_rows: z.number().int().positive().default(1),
+        /**
+         * vertical-boost, as a host: the fewest rows of a tree node whose histogram or split it answers (smaller
+         * nodes would tell the guest single enterprises' bins). A job whose boosting.min_child_weight allows smaller
+         * children is refused at the offer.
+         */
+        min_node_rows: z.number().int().positive().default(20),
         /** `manual`: every offer waits for `fedcredit participant approve` (or `reject`) by the data owner. */
         approval: z.enum(['auto', 'manual']).default('auto'),
         /** How long a manual approval may take before the offer is refused (the coordinator's offer_timeout_s must allow it). */
@@ -91,6 +97,7 @@ export const ParticipantConfig = z
         max_rounds: 1000,
         allow_plaintext: false,
         min_rows: 1,
+        min_node_rows: 20,
         approval: 'auto',
         approval_timeout_s: 3600,
         share_statistics: false,
@@ -416,6 +423,13 @@ export const BoostingSpec = z
     min_gain: z.number().min(0).default(0),
     /** Share of training rows each tree is grown on (1: all), drawn with `seed`. */
     subsample: z.number().gt(0).max(1).default(1),
+    /** Gradient-based one-side sampling instead of `subsample`: each tree keeps the `top_rate` share of rows with the
+     * largest gradients and draws `other_rate` of the rows from the rest, weighed up to stand for them. */
+    goss: z
+      .object({ top_rate: z.number().gt(0).lt(1).default(0.2), other_rate: z.number().gt(0).lt(1).default(0.1) })
+      .strict()
+      .refine((g) => g.top_rate + g.other_rate <= 1, { message: 'top_rate + other_rate must be at most 1 (they are shares of the training rows)' })
+      .optional(),
     seed: z.number().int().min(0).default(1),
     /** Stop when the validation AUC has not improved for this many trees (0: grow every tree); the best count is kept. */
     early_stopping_patience: z.number().int().min(0).default(20),
@@ -428,6 +442,7 @@ export const BoostingSpec = z
   })
   .strict()
   .superRefine((b, ctx) => {
+    if (b.goss && b.subsample < 1) ctx.addIssue({ code: 'custom', path: ['goss'], message: `goss chooses each tree's rows itself; remove subsample (${b.subsample}) or goss` });
     if (b.guest_only_trees > b.trees) ctx.addIssue({ code: 'custom', path: ['guest_only_trees'], message: `guest_only_trees (${b.guest_only_trees}) exceeds trees (${b.trees})` });
   });
 export type BoostingSpec = z.infer<typeof BoostingSpec>;

@@ -32,6 +32,9 @@ export interface GbdtParams {
   minGain: number;
   /** Share of training rows each tree is grown on (1: all). */
   subsample: number;
+  /** Gradient-based one-side sampling (LightGBM): each tree keeps the `topRate` share of training rows with the
+   * largest |g|, draws `otherRate` of all rows from the rest and weighs those by (1 − topRate) / otherRate. */
+  goss?: { topRate: number; otherRate: number };
   /** Stop when validation AUC has not improved for this many trees (0: never); the model keeps the best count. */
   earlyStoppingRounds: number;
   /** The first this many trees split only on the features of the first feature's owner (the guest: its come first). */
@@ -379,9 +382,7 @@ export async function boost(oracle: SplitOracle, inputs: BoostingInputs, params:
   let bestTrees = 0;
   const validLabels = Float64Array.from(valid, (r) => labels[r]!);
   for (let t = 0; t < params.trees; t++) {
-    const weight = new Float64Array(n);
-    for (const r of train) weight[r] = params.subsample >= 1 || rng.next() < params.subsample ? 1 : 0;
-    const { g, h } = logisticGradients(margin, labels, weight);
+    const { g, h } = logisticGradients(margin, labels, rowWeights(params, train, n, rng, margin, labels));
     const only = t < params.guestOnlyTrees ? oracle.features[0]?.owner : undefined;
     await oracle.startTree?.(t, g, h, only);
     const { tree, leafValue } = await growTree(oracle, rows, g, h, params, n, only);
@@ -403,6 +404,35 @@ export async function boost(oracle: SplitOracle, inputs: BoostingInputs, params:
   }
   if (params.earlyStoppingRounds > 0 && valid.length > 0) model.trees.length = bestTrees;
   return model;
+}
+
+/** Each row's weight in the next tree: 1 or 0 by `subsample`, or GOSS's 1, (1 − a) / b or 0 by |g| at `margin`. */
+function rowWeights(params: GbdtParams, train: Uint32Array, n: number, rng: Rng, margin: Float64Array, labels: Float64Array): Float64Array {
+  const weight = new Float64Array(n);
+  const goss = params.goss;
+  if (!goss) {
+    for (const r of train) weight[r] = params.subsample >= 1 || rng.next() < params.subsample ? 1 : 0;
+    return weight;
+  }
+  for (const r of train) weight[r] = 1;
+  const { g } = logisticGradients(margin, labels, weight);
+  weight.fill(0);
+  // Largest |g| first; equal |g| by row, so that every party that runs this agrees.
+  const order = Uint32Array.from(train).sort((a, b) => Math.abs(g[b]!) - Math.abs(g[a]!) || a - b);
+  const top = Math.round(goss.topRate * order.length);
+  for (let i = 0; i < top; i++) weight[order[i]!] = 1;
+  const rest = order.length - top;
+  const draw = Math.min(rest, Math.round(goss.otherRate * order.length));
+  if (draw === 0) return weight;
+  // Floyd's algorithm: `draw` distinct positions of the rest, uniformly.
+  const chosen = new Set<number>();
+  for (let j = rest - draw; j < rest; j++) {
+    const k = Math.floor(rng.next() * (j + 1));
+    chosen.add(chosen.has(k) ? j : k);
+  }
+  const amplify = (1 - goss.topRate) / goss.otherRate;
+  for (const k of chosen) weight[order[top + k]!] = amplify;
+  return weight;
 }
 
 /** Which way a split node sends a row (true: left); for a host's split, the host's answer. */

@@ -41,11 +41,27 @@ export const TRAINING_STEP_REPORTS = {
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
+/**
+ * A tree of a vertical-boost job as the guest reports it and the ledger records it (`tree_built`, src/vertical/boost/record.ts):
+ * its digest (host splits as owner and id), the validation AUC after it, whether the model keeps it (early stopping
+ * drops the trees after the best), every node's rows (training and validation) and a split's owner and children,
+ * and per level the node ids asked of each host.
+ */
+export const TreeRecord = z.object({
+  tree: count,
+  sha256: sha256Hex,
+  validation_auc: figure,
+  kept: z.boolean(),
+  nodes: z.array(z.object({ rows: count, owner: z.string().optional(), left: count.optional(), right: count.optional() })),
+  levels: z.array(z.object({ level: count, nodes: z.array(count), histograms: byParty(z.array(count)), splits: byParty(z.array(count)) })),
+});
+export type TreeRecord = z.output<typeof TreeRecord>;
+
 /** A vertical-boost job (docs/protocol-boost.md): the alignment of vertical-lr, the trees, the parts, the evaluation. */
 export const BOOST_STEP_REPORTS = {
   psi: trainingPsi,
-  // The guest: each kept tree's digest (host splits as owner and id) and the validation AUC after it; a host: how many of its splits the trees use.
-  boost: z.looseObject({ features: count, trees: z.array(z.object({ sha256: sha256Hex, validation_auc: figure })).optional(), splits: count.optional() }),
+  // The guest: every tree it grew; a host: how many of its splits the trees use, and the digest of the asks it answered.
+  boost: z.looseObject({ features: count, trees: z.array(TreeRecord).optional(), splits: count.optional(), asks: count.optional(), asks_sha256: sha256Hex.optional() }),
   finalize: z.looseObject({ part_sha256: sha256Hex }),
   evaluate: TRAINING_STEP_REPORTS.evaluate,
 };

@@ -17,6 +17,8 @@ export interface BoostHostInputs {
   features: HostFeature[];
   /** Bins of each feature over the job's aligned rows. */
   bins: Uint16Array[];
+  /** The fewest rows of a node this host answers for, and of each side of a split (consent.min_node_rows; default 1). */
+  minNodeRows?: number;
 }
 
 /** A split of this host: its feature (by position) and the bins sent left. */
@@ -33,10 +35,22 @@ function checkRows(rows: number[], n: number): Uint32Array {
   return out;
 }
 
+/** A guest that asks about fewer rows than the floor could learn single enterprises' bins: refused, naming the floor. */
+function checkNodeSize(what: string, rows: number, floor: number): void {
+  if (rows < floor) {
+    throw new FedcreditError(
+      ErrorCode.PROTOCOL,
+      `the guest asked for ${what} of ${rows} rows; this party answers only for nodes and split sides of at least ${floor} rows (consent.min_node_rows)`,
+      `an honest guest asks no smaller node when 4 × boosting.min_child_weight ≥ ${floor}: check the job's boosting.min_child_weight, else the guest deviates from the protocol and the job should run without it`,
+    );
+  }
+}
+
 /** Serve the guest's asks until it ends the training; returns this host's splits by id. */
 export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promise<HostSplit[]> {
   const { engine, features, bins } = inputs;
   const n = bins[0]?.length ?? 0;
+  const floor = inputs.minNodeRows ?? 1;
   const { galoisKeys } = await port.receive(port.guest, 'boost.keys');
   await port.send(port.guest, 'boost.layout', features);
   const splits: HostSplit[] = [];
@@ -67,6 +81,7 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
           const inNode = new Uint8Array(n);
           for (const r of checkRows(node.rows, n)) inNode[r] = 1;
           if (node.rows.length === 0) throw deviates('for the histogram of an empty node');
+          checkNodeSize(`the histogram of node ${node.node}`, node.rows.length, floor);
           for (const kernel of kernels) {
             g.push(kernel.sums(gChunks, galoisKeys, inNode));
             h.push(kernel.sums(hChunks, galoisKeys, inNode));
@@ -79,8 +94,10 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
         const column = bins[s.feature];
         if (!column || !Number.isInteger(s.feature)) throw deviates(`to split on feature ${s.feature}, which this party does not have`);
         if (s.leftBins.some((b) => !Number.isInteger(b) || b < 0 || b >= features[s.feature]!.bins)) throw deviates(`for bins of ${features[s.feature]!.name} that it does not have`);
+        const left = rowsGoingLeft(column, checkRows(s.rows, n), s.leftBins);
+        checkNodeSize(`a split of node ${s.node}`, Math.min(left.length, s.rows.length - left.length), floor);
         splits.push({ feature: s.feature, leftBins: [...s.leftBins] });
-        return { id: splits.length - 1, left: Array.from(rowsGoingLeft(column, checkRows(s.rows, n), s.leftBins)) };
+        return { id: splits.length - 1, left: Array.from(left) };
       });
       await port.send(port.guest, 'boost.partition', answers);
     }

@@ -53,6 +53,7 @@ export function gbdtParams(b: BoostingSpec): GbdtParams {
     minChildWeight: b.min_child_weight,
     minGain: b.min_gain,
     subsample: b.subsample,
+    ...(b.goss ? { goss: { topRate: b.goss.top_rate, otherRate: b.goss.other_rate } } : {}),
     earlyStoppingRounds: b.early_stopping_patience,
     guestOnlyTrees: b.guest_only_trees,
     seed: b.seed,
