@@ -1,8 +1,9 @@
 /**
- * Scoring new enterprises with a trained vertical model (docs/protocol-vertical.md §5): the guest's list of ids is
- * aligned with each host by PSI (a host learns only which of the listed enterprises it holds), every host sends a
- * pairwise-masked share of its partial scores, and the guest adds its own part and the calibration. Scores stay
- * with the guest; the coordinator learns counts.
+ * Scoring new enterprises with a trained vertical model (docs/protocol-vertical.md §5, docs/protocol-boost.md): the
+ * guest's list of ids is aligned with each host by PSI (a host learns only which of the listed enterprises it holds);
+ * with a linear model every host sends a pairwise-masked share of its partial scores and the guest adds its own part
+ * and the calibration, with trees every host says which branch its splits send each enterprise. Scores stay with the
+ * guest; the coordinator learns counts.
  */
 import type { VerticalScoreSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
@@ -10,6 +11,7 @@ import { hex, sha256 } from '../src/bytes.js';
 import type { JobContext } from './job-base.js';
 import { VerticalBase, type VerticalResumePoint } from './vertical-run.js';
 import { SCORING_STEP_REPORTS } from '../src/vertical/step-reports.js';
+import { SCORED_KINDS } from '../src/jobs/vertical-score.js';
 
 /** What the coordinator knows of the training job a scoring job names. */
 export interface TrainedModel {
@@ -80,11 +82,12 @@ export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS> {
           ...file,
         });
       const m = this.model;
-      if (m?.kind !== 'vertical-lr' || m.state !== 'succeeded') {
+      const scored = SCORED_KINDS.join(' or ');
+      if (!m || !(SCORED_KINDS as readonly string[]).includes(m.kind) || m.state !== 'succeeded') {
         throw new FedcreditError(
           ErrorCode.NOT_FOUND,
-          m ? `job ${this.spec.model_job} is a ${m.kind} job in state ${m.state}, not a finished vertical-lr job` : `this coordinator knows no job ${this.spec.model_job}`,
-          'name a vertical-lr job that succeeded on this coordinator (`fedcredit job status <id>`)',
+          m ? `job ${this.spec.model_job} is a ${m.kind} job in state ${m.state}, not a finished ${scored} job` : `this coordinator knows no job ${this.spec.model_job}`,
+          `name a ${scored} job that succeeded on this coordinator (\`fedcredit job status <id>\`)`,
         );
       }
       if (m.participants.join(',') !== this.participants.join(',')) {

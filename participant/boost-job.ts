@@ -24,11 +24,23 @@ import { guestScore, hostScore } from '../src/vertical/boost/score.js';
 import { asksDigest, GuestAskLog, recordHostAsks } from '../src/vertical/boost/record.js';
 import type { TreeRecord } from '../src/vertical/step-reports.js';
 import { gbdtParams, jobRows, partDigest, treeFeatures, type BoostGuestPart, type BoostHostPart, type TreeFeatures } from '../src/vertical/boost/party.js';
+import { guestFairness, hostSendsGroups } from '../src/vertical/lr/evaluate.js';
+import { gainImportance, reasonFrequencies, type GbdtModel } from '../src/model/gbdt.js';
 import { JOB_FILES, JobFolder } from './job-store.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
 import { alignStep, readAlignment, writeAlignedIds, type PartyData } from './vertical-job.js';
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** What the model report shows of the trees: gain importance per feature and party, and the held-out enterprises' reason codes. */
+function treeReport(model: GbdtModel, contributions: readonly Float64Array[], rows: number, count: number): Pick<ModelReportInput, 'importance' | 'reasons'> {
+  const gain = gainImportance(model);
+  const { first, any } = reasonFrequencies(model, contributions, rows, count);
+  return {
+    importance: model.features.map((f, j) => ({ feature: f.name, party: f.owner, gain: gain[j]! })),
+    reasons: { count, rows, features: model.features.map((f, j) => ({ feature: f.name, party: f.owner, first: first[j]!, any: any[j]! })) },
+  };
+}
 
 export class BoostParty implements StepHandler {
   readonly channel: PartyChannel;
@@ -146,28 +158,33 @@ export class BoostParty implements StepHandler {
     if (!binned || !part) throw new FedcreditError(ErrorCode.PROTOCOL, 'the evaluation was asked before the trees', 'restart the job');
     const { test } = jobRows(this.aligned);
     const batch = binned.bins.map((c) => Uint16Array.from(test, (r) => c[r]!));
+    const data = this.source.load();
+    const rows = this.aligned.test;
     if (part.format === 'fedcredit-boost-host/1') {
+      await hostSendsGroups(port, this.spec.fairness, rows, data.groups);
       await hostScore(port, part.splits, batch);
       return { rows: test.length };
     }
     const scored = await guestScore(port, part.model, batch, test.length);
-    const data = this.source.load();
-    const rows = this.aligned.test;
     const labels = Float64Array.from(rows, (r) => data.y![r]!);
     const pd = Array.from(scored.margin, sigmoid);
     // The guest's own record of the held-out scores and the aggregates of its report (`fedcredit report`).
     const lines = ['enterprise_id,default_12m,score,pd', ...Array.from(rows, (r, i) => `${data.ids[r]},${labels[i]},${scored.margin[i]!.toFixed(8)},${pd[i]!.toFixed(8)}`)];
     this.folder.write(JOB_FILES.testScores, `${lines.join('\n')}\n`);
     if (rows.length === 0) return { rows: 0, test_auc: null, test_ks: null };
-    const evaluation = evaluateCredit(labels, pd, this.spec.evaluation.decline_cutoff);
+    const cutoff = this.spec.evaluation.decline_cutoff;
+    const evaluation = evaluateCredit(labels, pd, cutoff);
+    const fairness = await guestFairness(port, this.spec.fairness, { rows, groups: data.groups, labels, pd, cutoff });
     const report: Omit<ModelReportInput, 'test'> = {
       job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: [...port.hosts], finishedAt: new Date().toISOString() },
       evaluation,
       // One point per tree: the validation AUC after it.
       validationAuc: part.model.validationAuc.map((auc, t) => ({ epoch: t + 1, auc })),
+      ...treeReport(part.model, scored.contributions, rows.length, this.spec.boosting.reason_codes),
+      ...(fairness ? { fairness } : {}),
     };
     this.folder.write(JOB_FILES.modelReport, JSON.stringify(report, null, 2));
-    return { rows: test.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation };
+    return { rows: test.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation, ...(fairness ? { fairness } : {}) };
   }
 
   dispose(): void {

@@ -192,6 +192,13 @@ export class JobStore {
     if (keys.boxPrivateKey) writeAtomic(join(this.jobDir(id), BOX_KEY_FILE), keys.boxPrivateKey, 0o600);
   }
 
+  /** The kind of a job this node accepted (its job file's `kind`), or undefined if it never accepted it. */
+  kindOf(id: string): string | undefined {
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(id)) return undefined;
+    const file = join(this.jobDir(id), 'job.json');
+    return existsSync(file) ? String(JSON.parse(readFileSync(file, 'utf8')).spec?.kind) : undefined;
+  }
+
   /** The state this node recorded for a job (`running` until it ended), or undefined if it never accepted it. */
   stateOf(id: string): string | undefined {
     const file = join(this.jobDir(id), 'job.json');

@@ -352,10 +352,15 @@ export class ParticipantNode {
     };
     const consent = config.consent;
     const kind = kindOf(spec);
-    if (!consent.job_kinds.includes(kind.consentKind)) return refuse('consent.job_kinds', `job kind ${kind.consentKind} is not in consent.job_kinds (${consent.job_kinds.join(', ')})`);
+    // A scoring job is admitted by the kind of the job whose model it uses, as this node kept that job.
+    const modelJob = 'model_job' in spec ? spec.model_job : '';
+    const consentKind = kind.consentKind === 'model_job' ? this.store.kindOf(modelJob) : kind.consentKind;
+    if (consentKind && !(consent.job_kinds as string[]).includes(consentKind))
+      return refuse('consent.job_kinds', `job kind ${consentKind} is not in consent.job_kinds (${consent.job_kinds.join(', ')})`);
     if (!consent.submitters.includes('*') && !consent.submitters.includes(offer.submitter)) {
       return refuse('consent.submitters', `submitter ${offer.submitter} is not in consent.submitters`);
     }
+    if (!consentKind) return refuse('model', `${this.org} holds no model of job ${modelJob}`);
     if (config.consent.approval === 'manual' && kind.policy) {
       // Rules first: the owner is asked only about jobs its policy allows.
       const refusal = kind.policy.refusal(spec, this.owner);

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { VerticalScoreSpec } from '../src/config/schemas.js';
+import { BoostingSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
@@ -19,6 +19,10 @@ import { layoutBinCount, layoutBinIndex, type BinLayout } from '../src/credit/bi
 import { cellValue } from '../src/credit/bin-layout.js';
 import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardPart, type ScoredPoints } from '../src/credit/scorecard.js';
 import type { StepRequest } from '../src/wire/messages.js';
+import type { PeerPort } from '../src/vertical/lr/port.js';
+import { reasonCodes as treeReasonCodes } from '../src/model/gbdt.js';
+import { guestScore, hostScore } from '../src/vertical/boost/score.js';
+import { binTotals, scoringBins, type BoostGuestPart, type BoostHostPart } from '../src/vertical/boost/party.js';
 import { BATCH_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
 import type { ScoringQuota } from './scoring-quota.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
@@ -71,10 +75,14 @@ function layoutTotals(values: (number | string | undefined)[], layout: BinLayout
 /** A reason as scores.csv writes it: party/feature and the points it lost against the feature's best bin. */
 const reasonText = (r: Reason, decimals: number) => `${r.party}/${r.feature} (-${Number((r.baseline - r.points).toFixed(decimals))})`;
 
+/** The part a party kept from the training job: a vertical-lr job's weights, or a vertical-boost job's trees (the
+ * guest) or splits (a host). */
+type KeptPart = ModelPart | BoostGuestPart | BoostHostPart;
+
 export class ScoringParty implements StepHandler {
   /** The job's step runner and messaging: payloads sealed to peers, relayed by the coordinator. */
   readonly channel: PartyChannel;
-  private readonly part: ModelPart;
+  private readonly kept: KeptPart;
   /** With a scorecard: this party's features only, and (guest) the base points. */
   private readonly card?: { part: Scorecard; reasonCodes: number };
   /** Guest: the requested ids it can score (valid and in its data, normalised, in request order) and their rows. */
@@ -124,10 +132,15 @@ export class ScoringParty implements StepHandler {
     this.folder = new JobFolder(jobDir);
     const partFile = join(modelDir, 'model-part.json');
     if (!existsSync(partFile)) {
-      throw new FedcreditError(ErrorCode.NOT_FOUND, `${org} holds no model part of job ${spec.model_job}`, 'score with a vertical-lr job this participant took part in and that succeeded');
+      throw new FedcreditError(
+        ErrorCode.NOT_FOUND,
+        `${org} holds no model part of job ${spec.model_job}`,
+        'score with a vertical-lr or vertical-boost job this participant took part in and that succeeded',
+      );
     }
-    this.part = JSON.parse(readFileSync(partFile, 'utf8')) as ModelPart;
-    const missing = this.part.features.filter((f) => !data.features.includes(f));
+    this.kept = JSON.parse(readFileSync(partFile, 'utf8')) as KeptPart;
+    const columns = this.kept.format === 'fedcredit-vertical-part/1' ? this.kept.features : this.kept.binning.map((b) => b.name);
+    const missing = columns.filter((f) => !data.features.includes(f));
     if (missing.length > 0)
       throw new FedcreditError(ErrorCode.DATA_SCHEMA, `the model part uses columns this participant no longer declares: ${missing.join(', ')}`, 'restore the columns in the data section');
     this.idFormat = modelIdFormat(modelDir, spec);
@@ -135,10 +148,10 @@ export class ScoringParty implements StepHandler {
     if (existsSync(cardFile)) {
       const kept = JSON.parse(readFileSync(cardFile, 'utf8')) as ScorecardPart;
       const fullFile = join(modelDir, SCORECARD_FILE);
-      if (this.part.role === 'guest' && !existsSync(fullFile)) {
+      if (this.linear.role === 'guest' && !existsSync(fullFile)) {
         throw new FedcreditError(ErrorCode.NOT_FOUND, `${fullFile} is missing: the training job's scorecard is not where the bank kept it`, 'restore the job folder from backup, or retrain the model');
       }
-      const full = this.part.role === 'guest' ? (JSON.parse(readFileSync(fullFile, 'utf8')) as Scorecard) : undefined;
+      const full = this.linear.role === 'guest' ? (JSON.parse(readFileSync(fullFile, 'utf8')) as Scorecard) : undefined;
       const scaling = full?.scaling ?? { baseScore: 0, baseOdds: 1, pdo: 1, decimals: 10 };
       this.card = { part: assembleScorecard(scaling, full?.basePoints ?? 0, kept.features), reasonCodes: kept.reasonCodes };
     }
@@ -201,11 +214,12 @@ export class ScoringParty implements StepHandler {
 
   /** Stability of each of this party's binned features: PSI of the batch's bin shares against the training rows'. */
   private featurePsi(rows: ArrayLike<number>): Record<string, number> | null {
-    const bins = this.part.bins;
+    if (this.kept.format !== 'fedcredit-vertical-part/1') return null;
+    const bins = this.kept.bins;
     if (!bins) return null;
     const width = this.data.features.length;
     const out: Record<string, number> = {};
-    this.part.features.forEach((feature, j) => {
+    this.kept.features.forEach((feature, j) => {
       const col = this.data.features.indexOf(feature);
       const held = Array.from(rows).filter((r) => r >= 0);
       if (held.length > 0)
@@ -266,9 +280,10 @@ export class ScoringParty implements StepHandler {
     }
     if (req.step !== 'score') throw new FedcreditError(ErrorCode.PROTOCOL, `a scoring job has no ${req.step} step`, 'upgrade the coordinator and participants to the same version');
     const port = this.channel.port(step, req.attempt);
+    if (this.kept.format !== 'fedcredit-vertical-part/1') return this.scoreTrees(port, this.kept);
     if (this.channel.role === 'host') {
       const rows = this.aligned!;
-      await port.sendScoreShare(partScores(this.part, this.data, rows), 'score');
+      await port.sendScoreShare(partScores(this.linear, this.data, rows), 'score');
       if (this.card) {
         // Points travel like scores (masked shares); only each enterprise's k main reasons of this party go as they are.
         const { total, reasons } = this.points(rows);
@@ -281,7 +296,7 @@ export class ScoringParty implements StepHandler {
       return { feature_psi: featurePsi };
     }
     const rows = this.queries.rows;
-    const own = partScores(this.part, this.data, rows);
+    const own = partScores(this.linear, this.data, rows);
     const hostSum = await port.receiveScoreSum(own.length);
     let points: { total: Float64Array; reasons: Reason[][] } | undefined;
     if (this.card) {
@@ -294,14 +309,14 @@ export class ScoringParty implements StepHandler {
         points.reasons[i] = reasonCodes([...points.reasons[i]!, ...hostReasons.flatMap((r) => r[i] ?? [])], this.card.reasonCodes);
       }
     }
-    const { a, b } = this.part.calibration!;
+    const { a, b } = this.linear.calibration!;
     const k = this.card?.reasonCodes ?? 0;
     const reasonHeader = Array.from({ length: k }, (_, j) => `,reason_${j + 1}`).join('');
     const lines = [`enterprise_id,pd,score,hosts_missing${points ? `,points${reasonHeader}` : ''}`];
     let partial = 0;
     const scores = new Float64Array(own.length);
     for (let i = 0; i < own.length; i++) {
-      const z = own[i]! + hostSum[i]! + this.part.intercept!;
+      const z = own[i]! + hostSum[i]! + this.linear.intercept!;
       scores[i] = z;
       const missing = this.coverage.filter((c) => c.match[i]! < 0).map((c) => c.host);
       if (missing.length > 0) partial++;
@@ -310,13 +325,65 @@ export class ScoringParty implements StepHandler {
     }
     writeFileSync(join(this.jobDir, 'scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });
     this.log.info({ job: this.id, scored: own.length, file: join(this.jobDir, 'scores.csv') }, 'scores written (they stay on this node)');
-    // Score stability against the training job's held-out enterprises (read from this node's own record), and
-    // every party's feature stability: the batch report `fedcredit report --batch` shows.
-    const scorePsi = this.stabilityAgainstTest(scores);
+    // Every party's feature stability, for the batch report.
     const featurePsi: Record<string, Record<string, number> | null> = { [this.org]: this.featurePsi(rows) };
     for (const h of port.hosts) featurePsi[h] = await port.receive(h, 'score.feature_psi');
+    return this.batchReport(scores, featurePsi, partial);
+  }
+
+  /** The vertical-lr part (its weights, calibration, bins); a tree model's part has none of them. */
+  private get linear(): ModelPart {
+    if (this.kept.format !== 'fedcredit-vertical-part/1') throw new FedcreditError(ErrorCode.PROTOCOL, `job ${this.spec.model_job}'s model is trees, not a linear model`, 'score again');
+    return this.kept;
+  }
+
+  /**
+   * The batch's scores with a tree model, one round (src/vertical/boost/score.ts): a host answers which branch each
+   * of its splits sends each enterprise; the guest walks the trees and writes the PDs with reason codes.
+   */
+  private async scoreTrees(port: PeerPort, part: BoostGuestPart | BoostHostPart): Promise<Record<string, unknown>> {
+    if (part.format === 'fedcredit-boost-host/1') {
+      // An enterprise this party does not hold goes down its splits as a missing value.
+      await hostScore(port, part.splits, scoringBins(this.data, part.binning, this.aligned!));
+      return { feature_psi: null };
+    }
+    const rows = this.queries.rows;
+    const bins = scoringBins(this.data, part.binning, rows);
+    const { margin, contributions } = await guestScore(port, part.model, bins, rows.length);
+    const k = modelReasonCodes(this.modelDir);
+    const reasonHeader = Array.from({ length: k }, (_, j) => `,reason_${j + 1}`).join('');
+    const lines = [`enterprise_id,pd,score,hosts_missing${reasonHeader}`];
+    let partial = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const missing = this.coverage.filter((c) => c.match[i]! < 0).map((c) => c.host);
+      if (missing.length > 0) partial++;
+      // A host that does not hold the enterprise gives no reason for it (its splits took the missing-value branch).
+      const reasons = treeReasonCodes(part.model, contributions, i, part.model.features.length)
+        .filter((r) => !missing.includes(r.owner))
+        .slice(0, k);
+      const cells = Array.from({ length: k }, (_, j) => {
+        const r = reasons[j];
+        return `,${r ? `${r.owner}/${r.feature} (+${r.contribution.toFixed(4)})` : ''}`;
+      }).join('');
+      lines.push(`${this.queries.ids[i]},${(1 / (1 + Math.exp(-margin[i]!))).toFixed(8)},${margin[i]!.toFixed(8)},${missing.join(' ')}${cells}`);
+    }
+    writeFileSync(join(this.jobDir, 'scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });
+    this.log.info({ job: this.id, scored: rows.length, file: join(this.jobDir, 'scores.csv') }, 'scores written (they stay on this node)');
+    // The guest's own features' stability: the batch's bin shares against its training rows'. A host answers
+    // routes and nothing else, so its features' stability is not known here.
+    const featurePsi: BatchReport['featurePsi'] = Object.fromEntries(port.hosts.map((org) => [org, null]));
+    featurePsi[this.org] = Object.fromEntries(part.binning.map((b, j) => [b.name, psiFromCounts(b.trainCounts, binTotals(bins[j]!, b.trainCounts.length))]));
+    return this.batchReport(margin, featurePsi, partial);
+  }
+
+  /**
+   * The guest's batch report (`fedcredit report --batch`) and its step report: score stability against the training
+   * job's held-out enterprises (read from this node's own record), every party's feature stability, the coverage.
+   */
+  private batchReport(scores: Float64Array, featurePsi: BatchReport['featurePsi'], partial: number): Record<string, unknown> {
+    const scorePsi = this.stabilityAgainstTest(scores);
     const notHeld = Object.fromEntries(this.coverage.map((c) => [c.host, c.match.filter((j) => j < 0).length]));
-    const batch: BatchReport = { modelJob: this.spec.model_job, scored: own.length, scorePsi, featurePsi, notHeld };
+    const batch: BatchReport = { modelJob: this.spec.model_job, scored: scores.length, scorePsi, featurePsi, notHeld };
     writeFileSync(join(this.jobDir, BATCH_REPORT_FILE), JSON.stringify(batch, null, 2), { mode: 0o600 });
     return {
       requested: this.requested,
@@ -324,10 +391,16 @@ export class ScoringParty implements StepHandler {
       feature_psi: featurePsi[this.org],
       invalid_ids: this.invalid,
       not_in_guest_data: this.notInGuestData,
-      scored: own.length,
+      scored: scores.length,
       scored_without_some_host: partial,
       held_by_host: Object.fromEntries(this.coverage.map((c) => [c.host, c.match.filter((j) => j >= 0).length])),
       not_held_by_host: notHeld,
     };
   }
+}
+
+/** How many reason codes a tree model's scores carry: its job's boosting.reason_codes, as this node kept the job. */
+function modelReasonCodes(modelDir: string): number {
+  const job = JSON.parse(readFileSync(join(modelDir, 'job.json'), 'utf8')) as { spec?: { boosting?: { reason_codes?: number } } };
+  return job.spec?.boosting?.reason_codes ?? BoostingSpec.parse({}).reason_codes;
 }

@@ -56,7 +56,7 @@ describe('job-kind registry', () => {
     expect(kindOf(verticalFile()).parties(verticalFile())).toEqual(['bank', 'tax', 'power']);
     expect(kindOf(scoreFile()).parties(scoreFile())).toEqual(['bank', 'tax']);
     // Scoring uses the data the way the training job it scores with did.
-    expect([horizontalFile(), verticalFile(), scoreFile()].map((f) => kindOf(f).consentKind)).toEqual(['horizontal', 'vertical-lr', 'vertical-lr']);
+    expect([horizontalFile(), verticalFile(), scoreFile()].map((f) => kindOf(f).consentKind)).toEqual(['horizontal', 'vertical-lr', 'model_job']);
     expect(kindOf(boostFile()).consentKind).toBe('vertical-boost');
   });
 
@@ -102,6 +102,15 @@ describe('consent rules per kind', () => {
       "the job's boosting.min_child_weight (5) allows tree nodes of 3 rows (GOSS weighs a drawn row up to a hessian of 2); tax answers only for nodes of at least 20 rows (set min_child_weight to at least 40, or the data owner lowers consent.min_node_rows)",
     ]);
     expect(refusal(goss(40), host)).toBeUndefined();
+  });
+
+  it('refuses to give fairness groups by a column the owner does not list in data.group_columns, for trees as for LR', () => {
+    const fairness = { party: 'bank', column: 'industry' };
+    const message = ['data.group_columns', 'the job groups its fairness figures by industry, which bank does not list in data.group_columns (listed: region)'];
+    expect(refusal(boostFile({ boosting: { trees: 5 }, features: { bank: ['x1'] }, fairness }))).toEqual(message);
+    expect(refusal(verticalFile({ features: { bank: ['x1'] }, fairness }))).toEqual(message);
+    expect(refusal(boostFile({ boosting: { trees: 5 }, features: { bank: ['x1'] }, fairness: { party: 'bank', column: 'region' } }))).toBeUndefined();
+    expect(() => boostFile({ fairness: { party: 'power', column: 'region' } })).toThrow(/power is neither the guest nor a host/);
   });
 
   it('refuses plaintext jobs without consent.allow_plaintext, in both training kinds', () => {

@@ -1,10 +1,11 @@
 /**
  * A vertical-boost job over real processes on loopback: a slice of the UCI default-credit hetero split (the first
- * 4,000 enterprises of ../shared/datasets, written to a temporary folder), the bank (guest: labels + 13 features)
- * and the tax bureau (host: 10 features), aligned by PSI, trees grown under the bank's CKKS key.
+ * 4,000 enterprises of ../shared/datasets, written to a temporary folder; the tax bureau holds the first 3,950 of
+ * them), the bank (guest: labels + 13 features) and the tax bureau (host: 10 features), aligned by PSI, trees grown
+ * under the bank's CKKS key; then `fedcredit score` with the trees.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,27 +23,35 @@ import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
 import { writeJobReport } from '../src/report/job-report.js';
 import { auc } from '../src/metrics.js';
-import { boost, localOracle, predictMargin } from '../src/model/gbdt.js';
-import { gbdtParams, jobRows, partDigest, treeFeatures } from '../src/vertical/boost/party.js';
+import { boost, gainImportance, localOracle, predictMargin, reasonCodes as treeReasonCodes, scoreRows } from '../src/model/gbdt.js';
+import type { ModelReportInput } from '../src/report/model-report.js';
+import type { BatchReport } from '../src/paths.js';
+import { gbdtParams, jobRows, partDigest, scoringBins, treeFeatures, type BoostGuestPart, type BoostHostPart } from '../src/vertical/boost/party.js';
+import { requestScores } from '../src/vertical/score-client.js';
 import { TestFederation, UCI } from './helpers/federation.js';
 import { participantJobDir, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES } from './helpers/vertical.js';
 
 const ROWS = 4000;
+/** The tax bureau holds the first HOST_ROWS of the bank's enterprises: the rest are scored as not held. */
+const HOST_ROWS = 3950;
 
 describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
   let fed: TestFederation;
   let dir: string;
+  /** The training job, for the scoring tests. */
+  let trained: string;
   const slice = (role: 'guest' | 'host'): CsvDatasetSpec => {
     const lines = readFileSync(join(UCI, `fate_default_credit_hetero_${role}.csv`), 'utf8').split('\n');
     const path = join(dir, `${role}.csv`);
-    writeFileSync(path, `${lines.slice(0, ROWS + 1).join('\n')}\n`);
+    writeFileSync(path, `${lines.slice(0, (role === 'guest' ? ROWS : HOST_ROWS) + 1).join('\n')}\n`);
     return { ...uciHeteroSpec(role), path };
   };
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fc-boost-'));
     fed = await TestFederation.start([
       { name: 'bank', data: slice('guest'), consent: { job_kinds: ['vertical-boost'] } },
-      { name: 'tax-bureau', data: slice('host'), consent: { job_kinds: ['vertical-boost'] } },
+      // Scoring is admitted by the kind of the model's job, and capped as for a linear model (consent.scoring).
+      { name: 'tax-bureau', data: slice('host'), consent: { job_kinds: ['vertical-boost'], scoring: { max_ids_per_request: 40 } } },
     ]);
   });
   afterAll(async () => {
@@ -72,6 +81,7 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
   it('grows the trees, records each, publishes a manifest committing to both parts, and matches the central GBDT on the same rows', async () => {
     const { jobId, last } = await fed.run(job);
     expect(last.state, last.message).toBe('succeeded');
+    trained = jobId;
 
     const entries = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.jobId === jobId);
     const trees = entries.filter((e) => e.entry.kind === 'tree_built').map((e) => e.body as { tree: number; sha256: string });
@@ -204,7 +214,105 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     const html = readFileSync(out, 'utf8');
     expect(html).toContain(job.name);
     expect(html).toContain(published.test.auc.toFixed(3));
+    // For trees: gain importance per party and feature (the guest's trees' split gains), and the held-out reason codes.
+    const saved = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', jobId), 'model-report.json'), 'utf8')) as Required<Pick<ModelReportInput, 'importance' | 'reasons'>>;
+    const gains = gainImportance(guestPart.model);
+    expect(saved.importance.map((r) => r.gain)).toEqual(Array.from(gains));
+    expect(saved.importance.map((r) => `${r.party}/${r.feature}`)).toEqual(guestPart.model.features.map((f: { owner: string; name: string }) => `${f.owner}/${f.name}`));
+    expect(saved.importance.some((r) => r.party === 'tax-bureau' && r.gain > 0)).toBe(true);
+    expect(saved.reasons.rows).toBe(published.test.rows);
+    const firsts = saved.reasons.features.reduce((n, f) => n + f.first, 0);
+    // An enterprise whose every feature lowered its PD has no reason code.
+    expect(firsts).toBeGreaterThan(0);
+    expect(firsts).toBeLessThanOrEqual(published.test.rows);
+    for (const f of saved.reasons.features) expect(f.any).toBeGreaterThanOrEqual(f.first);
+    expect(html).toContain('id="importance"');
+    expect(html).toContain('id="reasons"');
+    expect(existsSync(join(dir, 'report-figures', 'importance.svg'))).toBe(true);
   }, 900_000);
+
+  it('scores new applicants with the trees in one round: the PDs of training, the not-held as missing values, reason codes named with their party', async () => {
+    expect(trained, 'the training test ran').toBeDefined();
+    const [guest, host] = await Promise.all([loadDataset(slice('guest')), loadDataset(slice('host'))]);
+    const record = readFileSync(join(participantJobDir(fed.dir, 'bank', trained), 'aligned-ids.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1);
+    const heldOut = record
+      .filter((l) => l.endsWith(',test'))
+      .map((l) => l.split(',')[0]!)
+      .slice(0, 25);
+    const bankOnly = guest.ids.slice(HOST_ROWS, HOST_ROWS + 5);
+    const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
+    const transport = await fed.identity('bank', 'submitter');
+    const ask = (ids: string[]) => requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: trained, ids, purpose: 'test: scoring with trees' });
+    const result = await ask([...heldOut, ...bankOnly]);
+    const [header, ...lines] = result.csv.trim().split('\n');
+    expect(header).toBe('enterprise_id,pd,score,hosts_missing,reason_1,reason_2,reason_3');
+    const rows = lines.map((l) => l.split(','));
+    expect(rows.map((r) => r[0])).toEqual([...heldOut, ...bankOnly]);
+
+    // The enterprises of the held-out part score as the job's own evaluation scored them.
+    const testScores = new Map(
+      readFileSync(join(participantJobDir(fed.dir, 'bank', trained), 'test-scores.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(','))
+        .map(([id, , , pd]) => [id!, Number(pd)]),
+    );
+    for (const [id, pd] of rows.slice(0, heldOut.length)) expect(Number(pd)).toBeCloseTo(testScores.get(id!)!, 6);
+
+    // A central walk of the same trees with both parts at hand; the tax bureau's features missing where it does not hold the enterprise.
+    const part = (org: string) => JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, trained), 'model-part.json'), 'utf8'));
+    const guestPart = part('bank') as BoostGuestPart;
+    const hostPart = part('tax-bureau') as BoostHostPart;
+    const ids = rows.map((r) => r[0]!);
+    const guestBins = scoringBins(
+      guest,
+      guestPart.binning,
+      ids.map((id) => guest.ids.indexOf(id)),
+    );
+    const hostBins = scoringBins(
+      host,
+      hostPart.binning,
+      ids.map((id) => host.ids.indexOf(id)),
+    );
+    const central = scoreRows(guestPart.model, ids.length, (_t, _i, split, r) => {
+      if ('leftBins' in split.ref) return split.ref.leftBins.includes(guestBins[split.feature]![r]!);
+      const theirs = hostPart.splits[split.ref.id]!;
+      return theirs.leftBins.includes(hostBins[theirs.feature]![r]!);
+    });
+    rows.forEach(([id, pd, score, missing, ...reasons], r) => {
+      expect(Number(score)).toBeCloseTo(central.margin[r]!, 6);
+      expect(Number(pd)).toBeCloseTo(1 / (1 + Math.exp(-central.margin[r]!)), 6);
+      const notHeld = bankOnly.includes(id!);
+      expect(missing).toBe(notHeld ? 'tax-bureau' : '');
+      // The features that raised this PD most, largest first, named with their party; never a party that lacks the enterprise.
+      const expected = treeReasonCodes(guestPart.model, central.contributions, r, guestPart.model.features.length)
+        .filter((c) => !notHeld || c.owner !== 'tax-bureau')
+        .slice(0, 3)
+        .map((c) => `${c.owner}/${c.feature} (+${c.contribution.toFixed(4)})`);
+      expect(reasons.filter(Boolean)).toEqual(expected);
+    });
+    expect(rows.some((r) => r[4]?.startsWith('tax-bureau/'))).toBe(true);
+    const produced = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === result.jobId)!.body;
+    expect(produced).toMatchObject({ requested: rows.length, scored: rows.length, scored_without_some_host: bankOnly.length, not_held_by_host: { 'tax-bureau': bankOnly.length } });
+
+    // The batch report: the bank's own features' stability against its training rows; the host answers routes only.
+    const batch = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', result.jobId), 'batch-report.json'), 'utf8')) as BatchReport;
+    expect(Object.keys(batch.featurePsi.bank!)).toEqual(UCI_GUEST_FEATURES);
+    for (const psi of Object.values(batch.featurePsi.bank!)) expect(psi).toBeGreaterThanOrEqual(0);
+    expect(batch.featurePsi['tax-bureau']).toBeNull();
+    expect(batch.notHeld).toEqual({ 'tax-bureau': bankOnly.length });
+
+    // The tax bureau's cap on the ids of one request holds for trees too.
+    await expect(ask(guest.ids.slice(0, 41))).rejects.toThrow(/consent\.scoring\.max_ids_per_request: the scoring request lists at least \d+ enterprises; this data owner allows 40 per request/);
+    // A scoring job names a model job that is not a finished training job: the coordinator says so.
+    await expect(
+      requestScores({ coordinator: fed.cluster.address, transport, organisation: 'bank', stateDir, modelJob: result.jobId, ids: heldOut.slice(0, 2), purpose: 'test: scoring with a scoring job' }),
+    ).rejects.toThrow(/is a vertical-score job in state succeeded, not a finished vertical-lr or vertical-boost job/);
+  }, 300_000);
 
   it('killed (SIGKILL) in the boost step, the coordinator resumes the job: the trees are grown again and match an uninterrupted run, and the replay passes', async () => {
     expect(reference, 'the uninterrupted job ran first').toBeDefined();

@@ -9,7 +9,8 @@ import { auc } from '../src/metrics.js';
 import { boost, localOracle, predictMargin, type GbdtModel } from '../src/model/gbdt.js';
 import { guestBoost } from '../src/vertical/boost/guest.js';
 import { hostBoost } from '../src/vertical/boost/host.js';
-import { gbdtParams, jobRows, partDigest, treeDigest, treeFeatures } from '../src/vertical/boost/party.js';
+import { gbdtParams, jobRows, partDigest, scoringBins, treeDigest, treeFeatures } from '../src/vertical/boost/party.js';
+import type { LoadedDataset } from '../src/data/csv.js';
 import { guestScore, hostScore } from '../src/vertical/boost/score.js';
 import { MemoryFederation } from '../src/vertical/lr/memory-port.js';
 import { plaintextOpener } from '../src/vertical/lr/opener.js';
@@ -71,6 +72,35 @@ describe('vertical-boost parties on the UCI hetero split', () => {
     const levels = { ...guest, levels: { x1: ['a', 'b'] } };
     const boosting = BoostingSpec.parse({ monotone: { x1: 'decreasing' } });
     expect(() => treeFeatures(levels, 'bank', ['x1'], alignment, BinningSpec.parse({}), boosting)).toThrow(/boosting\.monotone names x1, a category of bank/);
+  });
+
+  it('bins a scoring batch as training did: a category by its level (whatever order the file lists them in now), an unseen level and an enterprise not held in the missing bin', () => {
+    const train = { train: Uint32Array.of(0, 1, 2, 3), validation: new Uint32Array(0), test: new Uint32Array(0) };
+    // Training: x0 numeric, x1 a category whose file listed a, b, c (codes 0, 1, 2).
+    const trained = {
+      ids: ['e0', 'e1', 'e2', 'e3'],
+      features: ['x0', 'x1'],
+      x: Float32Array.of(1, 0, 2, 1, 3, 2, 4, 0),
+      groups: {},
+      levels: { x1: ['a', 'b', 'c'] },
+      rows: 4,
+    } as unknown as LoadedDataset;
+    const { binning, bins } = treeFeatures(trained, 'bank', ['x0', 'x1'], train, BinningSpec.parse({ fine_bins: 4 }), BoostingSpec.parse({}));
+    expect(binning[1]!.levels).toEqual(['a', 'b', 'c']);
+    expect(binning[1]!.trainCounts).toEqual([2, 1, 1, 0]);
+    // Today the file lists c, d, a, b: the same levels must land in the same bins, d (unseen) and a row not held in the missing bin.
+    const today = {
+      ids: ['n0', 'n1', 'n2', 'n3'],
+      features: ['x0', 'x1'],
+      x: Float32Array.of(2, 0, 3, 1, 1, 2, Number.NaN, 3),
+      groups: {},
+      levels: { x1: ['c', 'd', 'a', 'b'] },
+      rows: 4,
+    } as unknown as LoadedDataset;
+    const scored = scoringBins(today, binning, [0, 1, 2, 3, -1]);
+    expect(Array.from(scored[1]!)).toEqual([2, 3, 0, 1, 3]);
+    const missing = binning[0]!.trainCounts.length - 1;
+    expect(Array.from(scored[0]!)).toEqual([bins[0]![1]!, bins[0]![2]!, bins[0]![0]!, missing, missing]);
   });
 
   it('rejects more guest-only trees than trees in the job file', () => {

@@ -290,13 +290,14 @@ function buildProgram(): Command {
     .option('--mode <mode>', 'vertical or horizontal', 'vertical')
     .option('--epochs <n>', 'vertical: most training epochs (early stopping may end sooner)', positiveInt, 30)
     .option('--rounds <n>', 'horizontal: training rounds', positiveInt, 12)
-    .option('--model <type>', 'horizontal: logistic or mlp', 'logistic')
+    .option('--model <type>', 'vertical: logistic or gbdt (gradient-boosted trees); horizontal: logistic or mlp', 'logistic')
+    .option('--trees <n>', 'vertical with --model gbdt: trees to grow', positiveInt, 20)
     .option('--plaintext', 'run without encryption (comparison only)')
     .option('--seed <n>', 'seed for data and training', positiveInt, 7)
-    .action(async (opts: { out: string; mode: string; epochs: number; rounds: number; model: string; plaintext?: boolean; seed: number }) => {
+    .action(async (opts: { out: string; mode: string; epochs: number; rounds: number; model: string; trees: number; plaintext?: boolean; seed: number }) => {
       if (opts.mode !== 'vertical' && opts.mode !== 'horizontal') throw new InvalidArgumentError(`--mode ${opts.mode}: use vertical or horizontal`);
-      if (opts.model !== 'logistic' && opts.model !== 'mlp') throw new InvalidArgumentError('--model is logistic or mlp');
-      await runDemo({ mode: opts.mode, out: resolve(opts.out), epochs: opts.epochs, rounds: opts.rounds, model: opts.model, plaintext: Boolean(opts.plaintext), seed: opts.seed });
+      if (opts.model !== 'logistic' && opts.model !== 'mlp' && opts.model !== 'gbdt') throw new InvalidArgumentError('--model is logistic, gbdt (vertical) or mlp (horizontal)');
+      await runDemo({ mode: opts.mode, out: resolve(opts.out), epochs: opts.epochs, rounds: opts.rounds, model: opts.model, trees: opts.trees, plaintext: Boolean(opts.plaintext), seed: opts.seed });
     });
 
   program

@@ -437,6 +437,8 @@ export const BoostingSpec = z
     guest_only_trees: z.number().int().min(0).default(0),
     /** The direction the score must follow in a numeric feature, by feature name (any party's). */
     monotone: z.record(z.string(), z.enum(['increasing', 'decreasing'])).default({}),
+    /** Reason codes per enterprise `fedcredit score` gives: the features (named with their party) that raised its PD most. */
+    reason_codes: z.number().int().min(0).max(10).default(3),
   })
   .strict()
   .superRefine((b, ctx) => {
@@ -513,6 +515,7 @@ export const VerticalBoostSpec = z
     /** How each party bins its features for the trees: `fine_bins` quantile bins, special values and categories. */
     binning: BinningSpec.default(BinningSpec.parse({})),
     boosting: BoostingSpec.default(BoostingSpec.parse({})),
+    fairness: FairnessSpec.optional(),
   })
   .strict()
   .superRefine((job, ctx) => {
@@ -520,6 +523,9 @@ export const VerticalBoostSpec = z
     if (new Set(parties).size !== parties.length) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'a party is named twice (the guest cannot also be a host)' });
     for (const org of Object.keys(job.features ?? {})) {
       if (!parties.includes(org)) ctx.addIssue({ code: 'custom', path: ['features', org], message: `${org} is neither the guest nor a host` });
+    }
+    if (job.fairness && !parties.includes(job.fairness.party)) {
+      ctx.addIssue({ code: 'custom', path: ['fairness', 'party'], message: `${job.fairness.party} is neither the guest nor a host` });
     }
   });
 export type VerticalBoostSpec = z.infer<typeof VerticalBoostSpec>;

@@ -1,6 +1,6 @@
 /** Data-use rules every kind that trains on an owner's data is checked against; each kind composes them in order. */
 import { binningConflict } from '../credit/settle.js';
-import type { BinningSpec } from '../config/schemas.js';
+import type { BinningSpec, VerticalJobSpec } from '../config/schemas.js';
 import type { DataOwner, Refusal } from './kind.js';
 
 export function plaintextRefusal(scheme: string, owner: DataOwner): Refusal | undefined {
@@ -27,4 +27,10 @@ export function binningRefusal(binning: BinningSpec | undefined, features: strin
     binning,
     features.map((name) => ({ name, category: name in owner.levels })),
   );
+}
+
+/** Why the owner cannot give the groups of a job's fairness figures: the column is not among its group columns. */
+export function fairnessRefusal(fair: VerticalJobSpec['fairness'], owner: DataOwner): Refusal | undefined {
+  if (fair?.party !== owner.org || owner.groupColumns.includes(fair.column)) return undefined;
+  return ['data.group_columns', `the job groups its fairness figures by ${fair.column}, which ${owner.org} does not list in data.group_columns (listed: ${owner.groupColumns.join(', ') || 'none'})`];
 }

@@ -39,8 +39,9 @@ export interface JobKind<K extends JobKindName = JobKindName> {
   readonly schema: z.ZodType<SpecOf<K>>;
   /** Every organisation the job involves (a vertical job's guest first). */
   parties(spec: SpecOf<K>): string[];
-  /** The entry of consent.job_kinds that admits the job. */
-  readonly consentKind: ConsentKind;
+  /** The entry of consent.job_kinds that admits the job; `model_job`: the kind of the training job whose model a
+   * scoring job uses (as the owner's node kept it). */
+  readonly consentKind: ConsentKind | 'model_job';
   /**
    * The owner's columns the job uses and the data-use rules it is checked against, before the owner is asked and
    * again on acceptance. Absent: the job uses data the way an earlier job that was consented to did (scoring,

@@ -1,7 +1,7 @@
 /** Vertical gradient-boosted trees: different features of the same enterprises, aligned by PSI (docs/protocol-boost.md). */
 import { VerticalBoostSpec } from '../config/schemas.js';
 import { replayBoostJob } from '../audit/replay-boost.js';
-import { binningRefusal, columnRefusal, roundsRefusal } from './consent.js';
+import { binningRefusal, columnRefusal, fairnessRefusal, roundsRefusal } from './consent.js';
 import type { DataOwner, JobKind, Refusal } from './kind.js';
 
 /** The owner's columns the job uses. */
@@ -40,6 +40,7 @@ export const verticalBoost: JobKind<'vertical-boost'> = {
         columnRefusal(features, owner) ??
         binningRefusal(spec.binning, features, owner) ??
         nodeFloorRefusal(spec, owner) ??
+        fairnessRefusal(spec.fairness, owner) ??
         (category ? ['boosting.monotone', `the job constrains ${category}, a category of ${owner.org}: its levels have no order (remove boosting.monotone.${category})`] : undefined)
       );
     },

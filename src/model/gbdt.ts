@@ -515,3 +515,18 @@ export function binColumn(
   const edges = quantileEdges(values, opts.maxBins);
   return { info: { name, owner, bins: binCount(edges), ordered: edges.length + 1, categorical: false, monotone }, bins: binAssignments(values, edges), edges };
 }
+
+/** Per feature (index in model.features): how many of `rows` rows have it as their main reason, and among their `count` reasons. */
+export function reasonFrequencies(model: GbdtModel, contributions: readonly Float64Array[], rows: number, count: number): { first: Uint32Array; any: Uint32Array } {
+  const first = new Uint32Array(model.features.length);
+  const any = new Uint32Array(model.features.length);
+  const index = new Map(model.features.map((f, j) => [`${f.owner}\u0000${f.name}`, j]));
+  for (let r = 0; r < rows; r++) {
+    reasonCodes(model, contributions, r, count).forEach((c, k) => {
+      const j = index.get(`${c.owner}\u0000${c.feature}`)!;
+      if (k === 0) first[j]!++;
+      any[j]!++;
+    });
+  }
+  return { first, any };
+}

@@ -277,3 +277,20 @@ export function ivChart(rows: { feature: string; party: string; iv: number; sele
     ],
   });
 }
+
+/** A share per feature (horizontal bars, largest first), coloured by the party that holds the feature. */
+export function importanceChart(rows: { label: string; party: string; value: number }[]): Promise<string> {
+  return renderSvg({
+    $schema: SCHEMA,
+    title: 'Gain importance',
+    width: 300,
+    height: { step: 16 },
+    data: { values: rows },
+    mark: { type: 'bar' },
+    encoding: {
+      y: { field: 'label', type: 'nominal', title: null, sort: { field: 'value', order: 'descending' }, axis: { labelLimit: 220 } },
+      x: { field: 'value', type: 'quantitative', title: 'share of total gain', axis: { format: '%' } },
+      color: { field: 'party', type: 'nominal', title: null, legend: { orient: 'top' } },
+    },
+  });
+}

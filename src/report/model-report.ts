@@ -1,7 +1,8 @@
 /**
  * The bank's model report (issue 7): one self-contained HTML page with what a credit-risk committee reads before
  * approving a model — discrimination (ROC, KS, distributions), ranking (lift and gain), calibration, the cut-off's
- * confusion, feature strength (IV), the scorecard, stability (PSI) and fairness across groups.
+ * confusion, feature strength (IV; a tree model's gain importance by party and feature), the scorecard or a tree
+ * model's reason codes, stability (PSI) and fairness across groups.
  *
  * Charts are Vega-Lite rendered to SVG on the server and inlined, so the page runs no script, loads nothing and
  * prints as it shows. The same SVGs are returned (and written beside the page) for slides and memos.
@@ -13,7 +14,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { CreditEvaluation, FairnessReport, GroupFigures } from '../evaluation.js';
 import type { Scorecard } from '../credit/scorecard.js';
-import { calibrationChart, distributionChart, ivChart, ksChart, lineChart, liftGainChart, rocChart, type HistogramBin, type XY } from './charts.js';
+import { calibrationChart, distributionChart, importanceChart, ivChart, ksChart, lineChart, liftGainChart, rocChart, type HistogramBin, type XY } from './charts.js';
 
 export interface ReportIvRow {
   feature: string;
@@ -98,6 +99,13 @@ export interface ModelReportInput {
   /** Features binning lost (src/credit/settle.ts binningWarnings), shown above the IV table. */
   binningWarnings?: string[];
   scorecard?: { baseScore: number; baseOdds: number; pdo: number; basePoints: number; features: ReportScorecardFeature[] };
+  /** A tree model's feature importance: the total gain of the splits on each feature, with its owner. */
+  importance?: { feature: string; party: string; gain: number }[];
+  /**
+   * A tree model's reason codes on the held-out enterprises (`count` per enterprise: the features that raised its PD
+   * most): per feature, how many have it as their main reason (`first`) and among their `count` (`any`).
+   */
+  reasons?: { count: number; rows: number; features: { feature: string; party: string; first: number; any: number }[] };
   stability?: {
     scorePsi: number | null;
     features: { feature: string; party: string; psi: number }[];
@@ -513,6 +521,48 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
     );
   } else {
     sections.push(section('features', 'Features: information value', note('No information-value analysis was supplied for this job; section omitted.')));
+  }
+
+  /* Features: gain importance (trees) */
+  const importance = input.importance?.filter((r) => r.gain > 0) ?? [];
+  if (importance.length > 0) {
+    const sorted = [...importance].sort((a, b) => b.gain - a.gain || a.feature.localeCompare(b.feature));
+    const total = sorted.reduce((s, r) => s + r.gain, 0);
+    const byParty = new Map<string, number>();
+    for (const r of sorted) byParty.set(r.party, (byParty.get(r.party) ?? 0) + r.gain);
+    const fig: Figure = {
+      file: 'importance.svg',
+      svg: await importanceChart(sorted.map((r) => ({ label: `${r.feature} (${r.party})`, party: r.party, value: r.gain / total }))),
+      caption: "Each feature's share of the trees' total split gain, coloured by the party that holds it.",
+    };
+    figures.push(fig);
+    const partyRows = [...byParty].sort((a, b) => b[1] - a[1]).map(([party, gain]) => [esc(party), dec(gain, 2), pct(gain / total)]);
+    const featureRows = sorted.map((r) => [esc(r.feature), esc(r.party), dec(r.gain, 2), pct(r.gain / total)]);
+    sections.push(
+      section(
+        'importance',
+        'Features: gain importance',
+        `<p>The loss reduction of every split the trees make, summed per feature and per party: what each party's data brings to the model. A feature no tree splits on is left out.</p>\n` +
+          `<div class="row">${figureHtml(fig)}<div>${table(['party', 'gain', 'share'], partyRows, { numeric: [1, 2] })}${table(['feature', 'party', 'gain', 'share'], featureRows, { numeric: [2, 3] })}</div></div>`,
+      ),
+    );
+  }
+
+  /* Reason codes (trees) */
+  const reasons = input.reasons;
+  if (reasons && reasons.rows > 0) {
+    const rows = [...reasons.features]
+      .filter((f) => f.any > 0)
+      .sort((a, b) => b.first - a.first || b.any - a.any || a.feature.localeCompare(b.feature))
+      .map((f) => [esc(f.feature), esc(f.party), int(f.first), pct(f.first / reasons.rows), int(f.any), pct(f.any / reasons.rows)]);
+    sections.push(
+      section(
+        'reasons',
+        'Reason codes',
+        `<p>Each scored enterprise gets up to ${int(reasons.count)} reason codes: the features, named with their party, that raised its PD most (each split's change of the tree's value credited to the split's feature, along the enterprise's path through every tree). How often each feature is a reason on the ${int(reasons.rows)} held-out enterprises:</p>\n` +
+          table(['feature', 'party', 'main reason', 'share', `among the ${reasons.count}`, 'share'], rows, { numeric: [2, 3, 4, 5] }),
+      ),
+    );
   }
 
   /* Scorecard */

@@ -1,10 +1,12 @@
 /**
  * What a vertical job is measured against, computed where all columns are at hand (the demo's synthetic world, a
  * test on public data): the same aligned enterprises, the same split and the same per-party preprocessing as the
- * federated job, with a logistic regression fitted centrally on (a) the guest's columns alone and (b) every
- * party's columns pooled (the upper bound federation can reach). With a binning job, both use the job's bins and WOE.
+ * federated job, with the model fitted centrally on (a) the guest's columns alone and (b) every party's columns
+ * pooled (the upper bound federation can reach). A vertical-lr job is measured against a logistic regression (with a
+ * binning job, on the job's bins and WOE), a vertical-boost job against the central GBDT of src/model/gbdt.ts on the
+ * job's rows, bins and settings.
  */
-import type { VerticalJobSpec } from '../config/schemas.js';
+import type { VerticalBoostSpec, VerticalJobSpec } from '../config/schemas.js';
 import type { LoadedDataset } from '../data/csv.js';
 import { holdoutOf } from '../data/split.js';
 import { binaryMetrics, type BinaryMetrics } from '../metrics.js';
@@ -12,6 +14,8 @@ import { fitLogistic } from '../model/newton-lr.js';
 import { prepareIds } from '../psi/ids.js';
 import { PartyModel } from './party-model.js';
 import { modelInputs, type BinnedFeature } from './binning.js';
+import { boost, localOracle, predictMargin } from '../model/gbdt.js';
+import { gbdtParams, jobRows, treeFeatures } from './boost/party.js';
 
 export interface PartyData {
   organisation: string;
@@ -74,4 +78,51 @@ export function verticalBaselines(parties: PartyData[], spec: VerticalJobSpec): 
     return binaryMetrics(labels(testIds), scores);
   };
   return { intersection: shared.length, guestOnly: evaluate(1), pooled: evaluate(parties.length) };
+}
+
+/** A job's aligned enterprises by part, as the guest's record of them (aligned-ids.csv: `id,part` lines) holds them. */
+export interface AlignedIds {
+  train: string[];
+  validation: string[];
+  test: string[];
+}
+
+/** The guest's aligned-ids.csv, read back. */
+export function parseAlignedIds(csv: string): AlignedIds {
+  const out: AlignedIds = { train: [], validation: [], test: [] };
+  for (const line of csv.trim().split('\n').slice(1)) {
+    const [id, part] = line.split(',') as [string, keyof AlignedIds];
+    if (!(part in out)) throw new RangeError(`aligned-ids.csv has a row in part ${part}`);
+    out[part].push(id);
+  }
+  return out;
+}
+
+/** `parties[0]` is the guest; `aligned`: the job's rows (the guest's record), so the central trees see the job's rows in its order. */
+export async function boostBaselines(parties: PartyData[], spec: VerticalBoostSpec, aligned: AlignedIds): Promise<VerticalBaselines> {
+  const binned = parties.map((p) => {
+    const rowOf = new Map(p.data.ids.map((id, r) => [id, r]));
+    const rows = (ids: string[]) =>
+      Uint32Array.from(ids, (id) => {
+        const r = rowOf.get(id);
+        if (r === undefined) throw new RangeError(`${p.organisation} holds no enterprise ${id} of the job's rows`);
+        return r;
+      });
+    const alignment = { train: rows(aligned.train), validation: rows(aligned.validation), test: rows(aligned.test) };
+    return { features: treeFeatures(p.data, p.organisation, p.features, alignment, spec.binning, spec.boosting), alignment };
+  });
+  const guest = parties[0]!;
+  const { rows, train, valid, test } = jobRows(binned[0]!.alignment);
+  const labels = Float64Array.from(rows, (r) => guest.data.y![r]!);
+  const evaluate = async (upto: number): Promise<BinaryMetrics> => {
+    const info = binned.slice(0, upto).flatMap((b) => b.features.info);
+    const bins = binned.slice(0, upto).flatMap((b) => b.features.bins);
+    const model = await boost(localOracle(info, bins), { labels, train, valid }, gbdtParams(spec.boosting));
+    const testBins = bins.map((c) => Uint16Array.from(test, (r) => c[r]!));
+    return binaryMetrics(
+      Float64Array.from(test, (r) => labels[r]!),
+      predictMargin(model, testBins, test.length),
+    );
+  };
+  return { intersection: rows.length, guestOnly: await evaluate(1), pooled: await evaluate(parties.length) };
 }

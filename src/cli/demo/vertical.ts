@@ -2,8 +2,10 @@
  * `fedcredit demo` (the main act): a bank, a tax bureau, a power company and an e-commerce platform hold different
  * columns for partly overlapping sets of the same SMEs. Generates their synthetic data, writes the configs a real
  * deployment would use, runs the coordinator and the four participants as separate processes on 127.0.0.1,
- * aligns the enterprises by PSI, trains the vertical model with CKKS, scores a few new applications, and compares
- * the federated model with the bank alone and with all columns pooled, on held-out enterprises.
+ * aligns the enterprises by PSI, trains the vertical model with CKKS (a logistic regression on WOE with a points
+ * scorecard, or with `--model gbdt` gradient-boosted trees), scores a few new applications, and compares the
+ * federated model with the bank alone and with all columns pooled (the same model fitted centrally), on held-out
+ * enterprises.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -14,21 +16,25 @@ import { LocalCluster } from '../../federation/local-cluster.js';
 import { demoFolders, writeDemoPki } from './setup.js';
 import type { Transport } from '../../wire/transport.js';
 import { createProgressRenderer } from '../progress.js';
-import { VerticalJobSpec } from '../../config/schemas.js';
+import { VerticalBoostSpec, VerticalJobSpec } from '../../config/schemas.js';
 import { loadDataset } from '../../data/csv.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { writeArtifact } from '../../model/artifact.js';
 import { INDUSTRY_COLUMN, writeVerticalSynth, type VerticalSynthResult } from '../../synth/vertical.js';
 import { loadBatchStability, writeJobReport } from '../../report/job-report.js';
 import type { BinnedFeature } from '../../vertical/binning.js';
-import { verticalBaselines } from '../../vertical/baseline.js';
+import { boostBaselines, parseAlignedIds, verticalBaselines, type VerticalBaselines } from '../../vertical/baseline.js';
 import { requestScores } from '../../vertical/score-client.js';
 import { holdoutOf } from '../../data/split.js';
 import type { CreditEvaluation } from '../../evaluation.js';
 
 export interface VerticalDemoOptions {
   out: string;
+  /** A logistic regression on WOE with a scorecard (vertical-lr), or gradient-boosted trees (vertical-boost). */
+  model: 'logistic' | 'gbdt';
   epochs: number;
+  /** gbdt: the trees to grow. */
+  trees: number;
   plaintext: boolean;
   seed: number;
 }
@@ -40,9 +46,12 @@ interface Scores {
 
 export interface VerticalSummary {
   job_id: string;
+  model: 'logistic' | 'gbdt';
   parties: { guest: string; hosts: string[] };
   encryption: string;
-  epochs_run: number;
+  /** logistic: the epochs trained; gbdt: the trees grown. */
+  epochs_run?: number;
+  trees?: number;
   intersection: number;
   test_rows: number;
   bank_only: Scores;
@@ -79,7 +88,7 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
   const participants = await Promise.all(
     synth.parties.map(async (p) => {
       const config = join(configDir, `${p.party}.yaml`);
-      await writeFile(config, stringify(participantFile(p.party, p.spec, relative(configDir, dataDir), opts.plaintext)));
+      await writeFile(config, stringify(participantFile(p.party, p.spec, relative(configDir, dataDir), opts)));
       return { name: p.party, config };
     }),
   );
@@ -125,13 +134,35 @@ export async function runVerticalDemo(opts: VerticalDemoOptions): Promise<Vertic
     stability: loadBatchStability(join(opts.out, GUEST, 'jobs', scored.job_id)),
   });
   summary.report = report;
-  say(`\nmodel report (ROC, KS, IV, scorecard, calibration, fairness by industry): ${report}`);
+  say(
+    `\nmodel report (${opts.model === 'gbdt' ? 'ROC, KS, lift, calibration, gain importance by party, reason codes, fairness by industry' : 'ROC, KS, IV, scorecard, calibration, fairness by industry'}): ${report}`,
+  );
   say(`\nmodel manifest: ${join(opts.out, 'model', 'manifest.json')}; each party's part: ${join(opts.out, '<party>', 'jobs', jobId, 'model-part.json')}`);
   say(`ledger: ${join(opts.out, 'ledger')} (try: fedcredit audit replay ${join(opts.out, 'ledger')})   logs: ${logDir}`);
   return summary;
 }
 
 function jobFile(opts: VerticalDemoOptions) {
+  return opts.model === 'gbdt' ? boostJobFile(opts) : lrJobFile(opts);
+}
+
+/** The trees: every party's columns in 16 quantile bins (the industry a category), grown under the bank's CKKS key. */
+function boostJobFile(opts: VerticalDemoOptions) {
+  return {
+    name: 'sme-default-vertical-gbdt',
+    kind: 'vertical-boost',
+    purpose: 'Demo: 12-month default model for SME credit lines, gradient-boosted trees on tax, electricity and platform data without pooling them',
+    guest: GUEST,
+    hosts: HOSTS,
+    alignment: { id_format: 'uscc', min_intersection: 1000 },
+    training: { validation_fraction: 0.15, test_fraction: 0.25, seed: opts.seed, step_timeout_s: 1800, grace_period_s: 60 },
+    binning: { fine_bins: 16 },
+    boosting: { trees: opts.trees, depth: 3, learning_rate: 0.3, min_child_weight: 5, early_stopping_patience: 0, reason_codes: 3 },
+    fairness: { party: 'tax-bureau', column: INDUSTRY_COLUMN, max_gap: 0.15 },
+  };
+}
+
+function lrJobFile(opts: VerticalDemoOptions) {
   return {
     name: 'sme-default-vertical',
     kind: 'vertical-lr',
@@ -160,7 +191,7 @@ function jobFile(opts: VerticalDemoOptions) {
   };
 }
 
-function participantFile(party: string, spec: object, dataDirFromConfig: string, allowPlaintext: boolean) {
+function participantFile(party: string, spec: object, dataDirFromConfig: string, opts: VerticalDemoOptions) {
   const data = spec as { path: string };
   return {
     organisation: party,
@@ -168,7 +199,7 @@ function participantFile(party: string, spec: object, dataDirFromConfig: string,
     state_dir: `../${party}`,
     tls: { dir: `../pki/issued/${party}-participant` },
     data: { ...data, path: join(dataDirFromConfig, data.path) },
-    consent: { job_kinds: ['vertical-lr'], submitters: [GUEST], max_rounds: 100, allow_plaintext: allowPlaintext },
+    consent: { job_kinds: [opts.model === 'gbdt' ? 'vertical-boost' : 'vertical-lr'], submitters: [GUEST], max_rounds: 100, allow_plaintext: opts.plaintext },
   };
 }
 
@@ -176,7 +207,7 @@ function participantFile(party: string, spec: object, dataDirFromConfig: string,
 async function scoreApplications(opts: VerticalDemoOptions, synth: VerticalSynthResult, coordinator: string, transport: Transport, modelJob: string, say: (line: string) => void) {
   const bank = synth.parties.find((p) => p.party === GUEST)!;
   const data = await loadDataset(bank.spec, { baseDir: join(opts.out, 'data') });
-  const training = VerticalJobSpec.parse(jobFile(opts)).training;
+  const training = opts.model === 'gbdt' ? VerticalBoostSpec.parse(boostJobFile(opts)).training : VerticalJobSpec.parse(lrJobFile(opts)).training;
   const ids = data.ids.filter((id) => holdoutOf(id, training.seed, training.test_fraction, training.validation_fraction) === 'test').slice(0, APPLICATIONS);
   say(`\n  the bank scores ${ids.length} applications with the federated model (fedcredit score); the first ${SHOWN}:`);
   const result = await requestScores({
@@ -194,9 +225,12 @@ async function scoreApplications(opts: VerticalDemoOptions, synth: VerticalSynth
     .split('\n')
     .slice(1)
     .map((l) => l.split(','));
-  for (const [id, pd, , missing, points, ...reasons] of rows.slice(0, SHOWN)) {
+  for (const [id, pd, , missing, ...rest] of rows.slice(0, SHOWN)) {
+    // A scorecard's scores carry points before the reasons; trees carry reasons only.
+    const [points, ...reasons] = opts.model === 'gbdt' ? [undefined, ...rest] : rest;
     const why = reasons.filter((r) => r).join('; ');
-    say(`    ${id}  PD ${(100 * Number(pd)).toFixed(1)}%  ${points ?? ''} points${why ? `  main reasons: ${why}` : ''}${missing ? `  (no data at ${missing})` : ''}`);
+    const shown = points === undefined ? '' : `  ${points} points`;
+    say(`    ${id}  PD ${(100 * Number(pd)).toFixed(1)}%${shown}${why ? `  main reasons: ${why}` : ''}${missing ? `  (no data at ${missing})` : ''}`);
   }
   const mean = rows.reduce((s, r) => s + Number(r[1]), 0) / Math.max(1, rows.length);
   return { job_id: result.jobId, enterprises: rows.length, mean_pd: round4(mean) };
@@ -211,22 +245,18 @@ async function evaluate(
   scored: VerticalSummary['scored'],
   started: number,
 ): Promise<VerticalSummary> {
-  const manifest = JSON.parse(await readFile(join(opts.out, 'model', 'manifest.json'), 'utf8')) as { test: { rows: number; auc: number; ks: number; evaluation: CreditEvaluation } };
-  // The same bins and WOE the federated job settled on (every party's binning.json is on this one machine).
-  const parties = await Promise.all(
-    [GUEST, ...HOSTS].map(async (org) => {
-      const p = synth.parties.find((q) => q.party === org)!;
-      const binned = (JSON.parse(await readFile(join(opts.out, org, 'jobs', jobId, 'binning.json'), 'utf8')) as { features: BinnedFeature[] }).features;
-      return { organisation: org, data: await loadDataset(p.spec, { baseDir: join(opts.out, 'data') }), features: p.features, binned };
-    }),
-  );
-  const baselines = verticalBaselines(parties, VerticalJobSpec.parse(job));
+  const manifest = JSON.parse(await readFile(join(opts.out, 'model', 'manifest.json'), 'utf8')) as {
+    test: { rows: number; auc: number; ks: number; evaluation: CreditEvaluation };
+    trees?: string[];
+  };
+  const baselines = await centralBaselines(opts, synth, job, jobId);
   const pick = (m: { auc: number; ks: number }): Scores => ({ auc: round4(m.auc), ks: round4(m.ks) });
   return {
     job_id: jobId,
+    model: opts.model,
     parties: { guest: GUEST, hosts: HOSTS },
     encryption: opts.plaintext ? 'plaintext' : 'ckks',
-    epochs_run: epochs,
+    ...(manifest.trees ? { trees: manifest.trees.length } : { epochs_run: epochs }),
     intersection: baselines.intersection,
     test_rows: manifest.test.rows,
     bank_only: pick(baselines.guestOnly),
@@ -243,6 +273,29 @@ async function evaluate(
     scored,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/** The same model fitted centrally on the bank's columns alone and on all four parties' pooled (every party's data and job folder are on this one machine). */
+async function centralBaselines(opts: VerticalDemoOptions, synth: VerticalSynthResult, job: ReturnType<typeof jobFile>, jobId: string): Promise<VerticalBaselines> {
+  const parties = await Promise.all(
+    [GUEST, ...HOSTS].map(async (org) => {
+      const p = synth.parties.find((q) => q.party === org)!;
+      return { organisation: org, data: await loadDataset(p.spec, { baseDir: join(opts.out, 'data') }), features: p.features };
+    }),
+  );
+  if (job.kind === 'vertical-boost') {
+    // The job's rows in the job's order (the bank's record of them), its bins and its settings.
+    const aligned = parseAlignedIds(await readFile(join(opts.out, GUEST, 'jobs', jobId, 'aligned-ids.csv'), 'utf8'));
+    return boostBaselines(parties, VerticalBoostSpec.parse(job), aligned);
+  }
+  // The same bins and WOE the federated job settled on (every party's binning.json).
+  const binned = await Promise.all(
+    parties.map(async (p) => ({
+      ...p,
+      binned: (JSON.parse(await readFile(join(opts.out, p.organisation, 'jobs', jobId, 'binning.json'), 'utf8')) as { features: BinnedFeature[] }).features,
+    })),
+  );
+  return verticalBaselines(binned, VerticalJobSpec.parse(job));
 }
 
 function round4(v: number): number {

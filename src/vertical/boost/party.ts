@@ -22,8 +22,11 @@ export interface TreeBinning {
   /** Numeric: quantile edges fitted on the training rows, and the special values binned apart. */
   edges: number[];
   specials: number[];
-  /** Categorical: how many levels (code k in bin k; missing in the last bin). */
-  levels?: number;
+  /** Categorical: its levels as training read them (level k in bin k; missing, or a level training did not see, in
+   * the last bin). */
+  levels?: string[];
+  /** Training rows per bin: the reference of the feature's stability when new applicants are scored. */
+  trainCounts: number[];
 }
 
 /** A party's features binned for the trees over the job's rows (training, then validation, then test). */
@@ -73,19 +76,56 @@ export function treeFeatures(data: LoadedDataset, owner: string, features: reado
       if (monotone !== 0) {
         throw new FedcreditError(ErrorCode.JOB_INVALID, `boosting.monotone names ${name}, a category of ${owner}: its levels have no order`, `remove boosting.monotone.${name}`);
       }
-      const missing = levels.length;
-      out.bins.push(Uint16Array.from(values, (v) => (Number.isInteger(v) && v >= 0 && v < missing ? v : missing)));
-      out.info.push({ name, owner, bins: missing + 1, ordered: 0, categorical: true, monotone: 0 });
-      out.binning.push({ name, edges: [], specials: [], levels: missing });
+      const kept: TreeBinning = { name, edges: [], specials: [], levels: [...levels], trainCounts: [] };
+      out.bins.push(binForTrees(kept, values));
+      kept.trainCounts = binTotals(out.bins.at(-1)!.subarray(0, a.train.length), levels.length + 1);
+      out.info.push({ name, owner, bins: levels.length + 1, ordered: 0, categorical: true, monotone: 0 });
+      out.binning.push(kept);
       continue;
     }
     const { specials } = featureBinning(binning, name);
     const edges = quantileEdges(values.subarray(0, a.train.length), binning.fine_bins, specials);
-    out.bins.push(binAssignments(values, edges, specials));
+    const kept: TreeBinning = { name, edges, specials, trainCounts: [] };
+    out.bins.push(binForTrees(kept, values));
+    kept.trainCounts = binTotals(out.bins.at(-1)!.subarray(0, a.train.length), binCount(edges, specials));
     out.info.push({ name, owner, bins: binCount(edges, specials), ordered: edges.length + 1, categorical: false, monotone });
-    out.binning.push({ name, edges, specials });
+    out.binning.push(kept);
   }
   return out;
+}
+
+/** How many of `bins` fall in each of `count` bins. */
+export function binTotals(bins: ArrayLike<number>, count: number): number[] {
+  const totals = new Array<number>(count).fill(0);
+  for (let i = 0; i < bins.length; i++) totals[bins[i]!]!++;
+  return totals;
+}
+
+/** A feature's values in the bins of its trees (a category's codes as training read them): NaN in the missing bin, the last. */
+function binForTrees(binning: TreeBinning, values: Float64Array): Uint16Array {
+  const levels = binning.levels?.length;
+  if (levels === undefined) return binAssignments(values, binning.edges, binning.specials);
+  return Uint16Array.from(values, (v) => (Number.isInteger(v) && v >= 0 && v < levels ? v : levels));
+}
+
+/**
+ * A scoring batch binned as the part's training rows were: `rows` index the party's data, -1 for an enterprise it
+ * does not hold, which falls in every feature's missing bin (the trees send it the way they learned for a missing
+ * value).
+ */
+export function scoringBins(data: LoadedDataset, binning: readonly TreeBinning[], rows: ArrayLike<number>): Uint16Array[] {
+  const held = Array.from(rows, (r) => Math.max(r, 0));
+  return binning.map((b) => {
+    const values = featureColumn(data, b.name, held);
+    if (b.levels) {
+      // The data's codes follow its levels' order today, which need not be training's: map by level.
+      const trained = new Map(b.levels.map((level, k) => [level, k]));
+      const now = (data.levels?.[b.name] ?? []).map((level) => trained.get(level) ?? Number.NaN);
+      for (let i = 0; i < values.length; i++) values[i] = now[values[i]!] ?? Number.NaN;
+    }
+    for (let i = 0; i < rows.length; i++) if (rows[i]! < 0) values[i] = Number.NaN;
+    return binForTrees(b, values);
+  });
 }
 
 /**

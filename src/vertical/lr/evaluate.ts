@@ -47,26 +47,41 @@ export async function guestEvaluate(
   if (rows.length === 0) return { testScores, report: { rows: 0, test_auc: null, test_ks: null } };
   // Aggregates only (deciles, confusion at the cut-off, calibration bins): the bank's report, published with the model.
   const evaluation = evaluateCredit(y, pd, inputs.cutoff);
-  let fairness: ReturnType<typeof fairnessByGroup> | undefined;
-  if (fair) {
-    const groups = fair.party === port.self ? Array.from(rows, (r) => inputs.groups[fair.column]![r]!) : await port.receive(fair.party, 'fairness.groups');
-    if (groups.length !== rows.length) throw new FedcreditError(ErrorCode.PROTOCOL, `${fair.party} sent ${groups.length} groups for ${rows.length} held-out enterprises`, 'restart the job');
-    fairness = fairnessByGroup(fair.column, y, pd, groups, inputs.cutoff, fair.max_gap);
-  }
+  const fairness = await guestFairness(port, fair, { rows, groups: inputs.groups, labels: y, pd, cutoff: inputs.cutoff });
   return { testScores, evaluation, ...(fairness ? { fairness } : {}), report: { rows: rows.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation, ...(fairness ? { fairness } : {}) } };
 }
 
 export async function hostEvaluate(port: PeerPort, inputs: EvaluateInputs): Promise<Record<string, unknown>> {
   const { rows, fairness: fair } = inputs;
-  if (fair && fair.party === port.self) {
-    // The group of each held-out enterprise, for the guest's per-group figures (the job's fairness section, consented to).
-    const groups = inputs.groups[fair.column]!;
-    await port.send(
-      port.guest,
-      'fairness.groups',
-      Array.from(rows, (r) => groups[r]!),
-    );
-  }
+  await hostSendsGroups(port, fair, rows, inputs.groups);
   await hostJointScores(port, inputs.model, rows, 'evaluate');
   return { rows: rows.length };
+}
+
+/**
+ * The guest's fairness figures on the held-out rows (`rows` index its data; `labels` and `pd` are theirs, in order):
+ * per group of the job's fairness column, its own or sent by the party that holds it. Undefined without a fairness
+ * section. Any vertical job kind's evaluation uses it.
+ */
+export async function guestFairness(
+  port: PeerPort,
+  fair: VerticalJobSpec['fairness'],
+  inputs: { rows: ArrayLike<number>; groups: Record<string, string[]>; labels: Float64Array; pd: ArrayLike<number>; cutoff: number },
+): Promise<ReturnType<typeof fairnessByGroup> | undefined> {
+  if (!fair) return undefined;
+  const { rows } = inputs;
+  const groups = fair.party === port.self ? Array.from(rows, (r) => inputs.groups[fair.column]![r]!) : await port.receive(fair.party, 'fairness.groups');
+  if (groups.length !== rows.length) throw new FedcreditError(ErrorCode.PROTOCOL, `${fair.party} sent ${groups.length} groups for ${rows.length} held-out enterprises`, 'restart the job');
+  return fairnessByGroup(fair.column, inputs.labels, inputs.pd, groups, inputs.cutoff, fair.max_gap);
+}
+
+/** A host that holds the job's fairness column sends the group of each held-out enterprise (consented to by the job's fairness section). */
+export async function hostSendsGroups(port: PeerPort, fair: VerticalJobSpec['fairness'], rows: ArrayLike<number>, groups: Record<string, string[]>): Promise<void> {
+  if (!fair || fair.party !== port.self) return;
+  const column = groups[fair.column]!;
+  await port.send(
+    port.guest,
+    'fairness.groups',
+    Array.from(rows, (r) => column[r]!),
+  );
 }
