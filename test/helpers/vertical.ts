@@ -13,7 +13,14 @@ import type { VerticalJobSpec } from '../../src/config/schemas.js';
 import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
 import { afterAll, beforeAll } from 'vitest';
 import { CkksEngine } from '../../src/he/engine.js';
-import { VERTICAL_CKKS_PARAMS } from '../../src/he/params.js';
+import { paramsFingerprint, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../../src/he/params.js';
+import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../../src/he/key-ceremony.js';
+import { verticalRotationSteps } from '../../src/he/packing.js';
+import { ThresholdContext } from '../../src/he/threshold/context.js';
+import { VerticalGradient } from '../../src/he/vertical-gradient.js';
+import { VERTICAL_MAX_FEATURE } from '../../src/he/vertical-threshold.js';
+import { ckksCipher } from '../../src/vertical/cipher.js';
+import { GradientShareholder, thresholdOpener } from '../../src/vertical/lr/threshold-opener.js';
 import { createLogger } from '../../src/log.js';
 import type { VerticalCipher } from '../../src/vertical/cipher.js';
 import type { ModelPart } from '../../src/vertical/party-model.js';
@@ -204,9 +211,13 @@ export interface MemoryParty {
  * coordinator runs them, the chosen epoch, the scorecard (when asked for) and the evaluation. Returns each step's
  * reports by party, each party's alignment and what each party kept.
  */
-export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: MemoryParty[], keys: { cipher: (party: MemoryParty) => VerticalCipher; opener: Opener }) {
+export async function runMemoryVerticalJob(
+  spec: VerticalJobSpec,
+  parties: MemoryParty[],
+  keys: { cipher: (party: MemoryParty) => VerticalCipher; opener: Opener; sentGradient?: (party: string, purpose: string, masked: Uint8Array) => void },
+) {
   const log = createLogger('test', 'silent');
-  const federation = new MemoryFederation(spec.guest, spec.hosts, keys.opener, 120_000);
+  const federation = new MemoryFederation(spec.guest, spec.hosts, keys.opener, 120_000, keys.sentGradient);
   const scratch = mkdtempSync(join(tmpdir(), 'fedcredit-memory-psi-'));
   const kept = new Map(parties.map((p) => [p.org, { validationScores: new Map() } as MemoryKept]));
   const lr = new Map(
@@ -282,4 +293,34 @@ export function verticalEngines(): { guest: CkksEngine; host: CkksEngine } {
     engines.host?.dispose();
   });
   return engines;
+}
+
+/**
+ * A vertical job's collective gradient key for in-memory tests (encryption.scheme ckks-threshold): the arbiter and
+ * every party make their shares, commit and reveal (verticalCollectiveKeyShare), every party's cipher encrypts under
+ * the collective keys, and the arbiter opens each masked gradient with a decryption share from every shareholder.
+ * `shareholders` keeps each one's rules and records, and `context` the SEAL context (dispose() frees it).
+ */
+export async function memoryCollectiveKeys(parties: readonly string[]) {
+  const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+  const orgs = ['arbiter', ...parties];
+  const steps = verticalRotationSteps(VERTICAL_THRESHOLD_CKKS_PARAMS.polyModulusDegree / 2);
+  const transcript = collectiveTranscript('memory-job', orgs, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical');
+  const made = orgs.map((organisation) => ({ organisation, ...verticalCollectiveKeyShare(context, transcript, organisation, steps) }));
+  const { publicKey, galoisKeys } = verticalCollectiveKeys(context, transcript, steps, made);
+  const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length)]));
+  const opener = thresholdOpener(context, orgs, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
+  return {
+    context,
+    secrets: new Map(made.map((m) => [m.organisation, m.secret])),
+    publicKey,
+    galoisKeys,
+    shareholders,
+    keys: {
+      cipher: (p: MemoryParty) => ckksCipher(VerticalGradient.of(p.engine), publicKey, galoisKeys, VERTICAL_MAX_FEATURE),
+      opener,
+      sentGradient: (party: string, purpose: string, masked: Uint8Array) => shareholders.get(party)!.sent(purpose, masked),
+    },
+    dispose: () => context.dispose(),
+  };
 }

@@ -1,0 +1,166 @@
+/**
+ * Vertical LR under a collective gradient key (encryption.scheme ckks-threshold; docs/threshold-ckks.md, "Vertical
+ * jobs under a collective key"): the arbiter, the guest and every host each hold one share, the arbiter opens a
+ * masked gradient only with every party's flooded decryption share. On the whole UCI hetero split the job reaches
+ * the single-key job's AUC; no single shareholder opens anything it sees with its own share; and the shareholders'
+ * rules refuse what a deviating arbiter would ask.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
+import { loadDataset } from '../src/data/csv.js';
+import { CkksEngine } from '../src/he/engine.js';
+import { generateKeys } from '../src/he/key-ceremony.js';
+import { residueClassSums, VERTICAL_MASK } from '../src/he/packing.js';
+import { VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
+import { DecryptionProtocol, DecryptionShare } from '../src/he/threshold/decrypt.js';
+import { addPoly, mulPoly, prefixPoly, zeroPoly } from '../src/he/threshold/ring.js';
+import type { SecretKeyShare } from '../src/he/threshold/secret-key.js';
+import type { ThresholdContext } from '../src/he/threshold/context.js';
+import { VerticalGradient } from '../src/he/vertical-gradient.js';
+import { gradientLabel, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
+import { verticalBaselines } from '../src/vertical/baseline.js';
+import { ckksCipher } from '../src/vertical/cipher.js';
+import { ckksOpener } from '../src/vertical/lr/opener.js';
+import { expectCode } from './helpers/errors.js';
+import { memoryCollectiveKeys, runMemoryVerticalJob, type MemoryParty, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
+
+const engines: CkksEngine[] = [];
+afterAll(() => engines.forEach((e) => e.dispose()));
+const engine = async (params = VERTICAL_CKKS_PARAMS) => {
+  const e = await CkksEngine.create(params);
+  engines.push(e);
+  return e;
+};
+
+/** What a coalition reads from a ciphertext with its own shares alone: c0 + c1·Σ s_i over its members, decoded. */
+function openWith(context: ThresholdContext, secrets: SecretKeyShare[], ciphertext: Uint8Array): Float64Array {
+  const ct = context.canonicalCiphertext(ciphertext);
+  const ring = context.levels[ct.level]!.ring;
+  const sum = zeroPoly(ring);
+  for (const secret of secrets) addPoly(ring, sum, mulPoly(ring, ct.data.polys[1]!, prefixPoly(context.keyRing, secret.poly, ring.primes.length), zeroPoly(ring)));
+  return new DecryptionProtocol(context).finalize(ciphertext, new DecryptionShare(context, ct.digest, 'coalition', ct.level, sum));
+}
+
+/** The median of |opened − truth| over the first truth.length slots. */
+function medianError(opened: Float64Array, truth: Float64Array): number {
+  const errors = Array.from(truth, (t, i) => Math.abs(opened[i]! - t)).sort((a, b) => a - b);
+  return errors[errors.length >> 1]!;
+}
+
+describe('vertical LR under a collective gradient key (arbiter, guest and host each hold a share)', () => {
+  it('trains on the UCI hetero split to within 0.005 AUC of the single-key job and of the pooled LR', async () => {
+    const spec = JobSpec.parse(verticalJob()) as VerticalJobSpec;
+    const guest = await loadDataset(uciHeteroSpec('guest'));
+    const host = await loadDataset(uciHeteroSpec('host'));
+    const party = (org: string, data: typeof guest, features: string[], e: CkksEngine): MemoryParty => ({ org, data, features, engine: e });
+
+    const arbiter = await engine();
+    const single = generateKeys(arbiter, 'arbiter');
+    const singleRun = await runMemoryVerticalJob(spec, [party('bank', guest, UCI_GUEST_FEATURES, await engine()), party('tax-bureau', host, UCI_HOST_FEATURES, await engine())], {
+      cipher: (p) => ckksCipher(VerticalGradient.of(p.engine), single.publicKey, single.galoisKeys),
+      opener: ckksOpener(arbiter, single.secretKey),
+    });
+
+    const collective = await memoryCollectiveKeys(['bank', 'tax-bureau']);
+    try {
+      const parties = [
+        party('bank', guest, UCI_GUEST_FEATURES, await engine(VERTICAL_THRESHOLD_CKKS_PARAMS)),
+        party('tax-bureau', host, UCI_HOST_FEATURES, await engine(VERTICAL_THRESHOLD_CKKS_PARAMS)),
+      ];
+      const run = await runMemoryVerticalJob(spec, parties, collective.keys);
+      const baselines = verticalBaselines(
+        [
+          { organisation: 'bank', data: guest, features: UCI_GUEST_FEATURES },
+          { organisation: 'tax-bureau', data: host, features: UCI_HOST_FEATURES },
+        ],
+        spec,
+      );
+      const auc = Number(run.evaluation.test_auc);
+      const singleAuc = Number(singleRun.evaluation.test_auc);
+      const batches = run.reports.filter((r) => r.name === 'batch').length;
+      console.log(
+        `vertical UCI under a collective key: AUC ${auc.toFixed(4)} (single key ${singleAuc.toFixed(4)}, pooled ${baselines.pooled.auc.toFixed(4)}), best epoch ${run.best} (single ${singleRun.best}), ${batches} batches; flooding error per opened slot σ = ${verticalOpenedSlotError(collective.context, 3).toExponential(1)}`,
+      );
+      expect(Math.abs(auc - singleAuc)).toBeLessThan(0.005);
+      expect(auc).toBeGreaterThan(baselines.pooled.auc - 0.005);
+      // Every shareholder gave exactly one share per masked gradient: two gradients (guest, host) per batch.
+      for (const holder of collective.shareholders.values()) {
+        const issued = holder.issued();
+        expect(issued).toHaveLength(2 * batches);
+        expect(new Set(issued.map((r) => r.purpose)).size).toBe(2 * batches);
+      }
+    } finally {
+      collective.dispose();
+    }
+  }, 1_800_000);
+
+  it('opens nothing with one share: the arbiter alone, the guest alone, and refuses what a deviating arbiter asks', async () => {
+    const collective = await memoryCollectiveKeys(['bank', 'tax-bureau']);
+    const { context } = collective;
+    try {
+      const e = await engine(VERTICAL_THRESHOLD_CKKS_PARAMS);
+      const gradient = VerticalGradient.of(e);
+      const rows = 4096;
+      const random = (n: number, scale: number) => Float64Array.from({ length: n }, () => (Math.random() * 2 - 1) * scale);
+      // A batch as the protocol makes it: the host's [[0.25·u]], the guest's [[d]], each party's masked gradient.
+      const partial = random(rows, 0.5);
+      const weights = new Float64Array(rows).fill(1 / rows);
+      const offset = Float64Array.from(weights, (w, i) => w * (0.25 * partial[i]! + 0.5 - (i % 5 === 0 ? 1 : 0)));
+      const fore = Float64Array.from(offset, (o, i) => o + weights[i]! * partial[i]!);
+      const encryptedPartial = gradient.encryptSlots(partial, collective.publicKey);
+      const encryptedFore = gradient.foreGradient([encryptedPartial], weights, offset);
+      const columns = { bank: Array.from({ length: 14 }, () => random(rows, 5)), 'tax-bureau': Array.from({ length: 10 }, () => random(rows, 5)) };
+      const masks = { bank: random(e.slotCount, VERTICAL_MASK), 'tax-bureau': random(e.slotCount, VERTICAL_MASK) };
+      const masked = {
+        bank: gradient.maskedGradient(encryptedFore, columns.bank, masks.bank, collective.galoisKeys),
+        'tax-bureau': gradient.maskedGradient(encryptedFore, columns['tax-bureau'], masks['tax-bureau'], collective.galoisKeys),
+      };
+      const maskedTruth = (org: 'bank' | 'tax-bureau') => {
+        const p = columns[org].length;
+        const P = 2 ** Math.ceil(Math.log2(p));
+        const z = Float64Array.from(masks[org]);
+        columns[org].forEach((column, c) => column.forEach((x, r) => (z[(r - ((r - c) & (P - 1)) + e.slotCount) % e.slotCount]! += x * fore[r]!)));
+        return z;
+      };
+
+      // Honest opening: every share, once; the class sums are the party's gradient plus its mask's sums.
+      for (const org of ['bank', 'tax-bureau'] as const) {
+        const purpose = gradientLabel('memory-job', 3, 0, org);
+        collective.keys.sentGradient(org, purpose, masked[org]);
+        const sums = collective.keys.opener.openGradient(masked[org], columns[org].length, { party: org, purpose });
+        const expected = residueClassSums(maskedTruth(org), columns[org].length);
+        sums.forEach((v, j) => expect(Math.abs(v - expected[j]!)).toBeLessThan(1e-6));
+      }
+
+      // Each shareholder alone, on every ciphertext it sees (the arbiter: the masked gradients; the guest: the
+      // host's partial scores, its fore-gradient and its own gradient): noise, far from every value.
+      const seen: [string, Uint8Array, Float64Array][] = [
+        ['arbiter', masked.bank, maskedTruth('bank')],
+        ['arbiter', masked['tax-bureau'], maskedTruth('tax-bureau')],
+        ['bank', encryptedPartial, partial],
+        ['bank', encryptedFore, fore],
+        ['bank', masked.bank, maskedTruth('bank')],
+      ];
+      const secrets = (...orgs: string[]) => orgs.map((org) => collective.secrets.get(org)!);
+      for (const [org, ciphertext, truth] of seen) expect(medianError(openWith(context, secrets(org), ciphertext), truth)).toBeGreaterThan(1e6);
+      // Nor the arbiter and the guest together (they lack the host's share); every share reads the values.
+      expect(medianError(openWith(context, secrets('arbiter', 'bank'), encryptedPartial), partial)).toBeGreaterThan(1e6);
+      expect(medianError(openWith(context, secrets('arbiter', 'bank'), encryptedFore), fore)).toBeGreaterThan(1e6);
+      expect(medianError(openWith(context, secrets('arbiter', 'bank', 'tax-bureau'), encryptedFore), fore)).toBeLessThan(1e-9);
+
+      // The rules: a second share for a gradient already opened; a host's gradient under the guest's name (the
+      // guest sent another); the fore-gradient [[d]] and the partial scores [[u]] as "a gradient" (wrong class).
+      const holder = collective.shareholders.get('bank')!;
+      const again = gradientLabel('memory-job', 3, 0, 'tax-bureau');
+      expectCode(() => holder.share({ party: 'tax-bureau', purpose: again, masked: masked['tax-bureau'] }), 'FC_DECRYPTION_REFUSED', /already decrypted|already given/);
+      const relabelled = gradientLabel('memory-job', 4, 0, 'bank');
+      holder.sent(relabelled, masked.bank);
+      expectCode(() => holder.share({ party: 'bank', purpose: relabelled, masked: masked['tax-bureau'] }), 'FC_DECRYPTION_REFUSED', /not the one bank sent/);
+      const host = collective.shareholders.get('tax-bureau')!;
+      expectCode(() => host.share({ party: 'bank', purpose: gradientLabel('memory-job', 5, 0, 'bank'), masked: encryptedFore }), 'FC_DECRYPTION_REFUSED', /scale/);
+      expectCode(() => host.share({ party: 'bank', purpose: gradientLabel('memory-job', 6, 0, 'bank'), masked: encryptedPartial }), 'FC_DECRYPTION_REFUSED', /level/);
+    } finally {
+      collective.dispose();
+    }
+  }, 600_000);
+});
