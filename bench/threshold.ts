@@ -17,13 +17,16 @@ import { randomBytes } from 'node:crypto';
 import { CkksEngine } from '../src/he/engine.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
 import { VERTICAL_MASK, verticalRotationSteps } from '../src/he/packing.js';
-import { DEFAULT_CKKS_PARAMS, THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, type CkksParams } from '../src/he/params.js';
+import { DEFAULT_CKKS_PARAMS, THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS, type CkksParams } from '../src/he/params.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
 import { collectiveKeyShare, collectivePublicKey, collectiveTranscript } from '../src/he/key-ceremony.js';
 import { ThresholdVectors } from '../src/he/threshold-vectors.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
+import { inProcessCollectiveKeys, thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
+import { ckksOpener } from '../src/vertical/lr/opener.js';
+import { gradientLabel, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
 import {
   CommonReferenceString,
   DecryptionParty,
@@ -403,5 +406,119 @@ export async function thresholdBench(sizes: number[], results: Record<string, nu
     } finally {
       context.dispose();
     }
+  }
+}
+
+interface VerticalBatchFigures {
+  encryptMs: number;
+  foreMs: number;
+  guestGradientMs: number;
+  hostGradientMs: number;
+  /** Both gradients opened: single key, the arbiter's decryptions; collective key, one shareholder's two shares (they run in parallel) and the arbiter's two combinations. */
+  openMs: number;
+  /** The batch's critical path: encrypt, fore-gradient, the slower of the two gradients, the openings. */
+  batchMs: number;
+  gradientBytes: number;
+}
+
+/**
+ * `npm run bench -- --only vertical-threshold`: the cryptography of one vertical mini-batch (4,096 records, guest 14
+ * columns, one host 10, as on the UCI hetero split) through the code a job runs (VerticalGradient, the Opener),
+ * single key (VERTICAL_CKKS_PARAMS, the arbiter's key) against the collective key of the arbiter, the guest and
+ * the host (VERTICAL_THRESHOLD_CKKS_PARAMS), alternated, medians of `reps`. The epoch figure is 6 batches (UCI's
+ * 21,000 training rows): the cryptography of an epoch, not the whole job's epoch (no gRPC, no validation step).
+ */
+export async function verticalThresholdBench(reps: number, results: Record<string, number>, table: string[][]): Promise<void> {
+  const rows = 4096;
+  const random = (n: number, scale: number) => Float64Array.from({ length: n }, () => (Math.random() * 2 - 1) * scale);
+  const partial = random(rows, 0.5);
+  const weights = new Float64Array(rows).fill(1 / rows);
+  const offset = Float64Array.from(weights, (w, i) => w * (0.25 * partial[i]! + 0.5 - (i % 5 === 0 ? 1 : 0)));
+  const guestColumns = Array.from({ length: 14 }, () => random(rows, 5));
+  const hostColumns = Array.from({ length: 10 }, () => random(rows, 5));
+  const single = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+  const collective = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+  const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+  try {
+    const arbiterKeys = generateKeys(single, 'arbiter');
+    const [made, ceremonyMs] = time(() => inProcessCollectiveKeys(context, 'bench', ['bank', 'tax-bureau']));
+    // The shareholders make their shares in parallel in a job: the opening waits for the slowest, not for all three.
+    let serialShareMs = 0;
+    let parallelShareMs = 0;
+    const timedOpener = thresholdOpener(context, [...made.shareholders.keys()], (request) => {
+      const shares = new Map<string, Uint8Array>();
+      let slowest = 0;
+      for (const [org, holder] of made.shareholders) {
+        const [share, elapsed] = time(() => holder.share(request));
+        shares.set(org, share);
+        serialShareMs += elapsed;
+        slowest = Math.max(slowest, elapsed);
+      }
+      parallelShareMs += slowest;
+      return shares;
+    });
+    const variants = {
+      single: { engine: single, publicKey: arbiterKeys.publicKey, galoisKeys: arbiterKeys.galoisKeys, opener: ckksOpener(single, arbiterKeys.secretKey) },
+      threshold: { engine: collective, publicKey: made.publicKey, galoisKeys: made.galoisKeys, opener: timedOpener },
+    };
+    const figures = { single: [] as VerticalBatchFigures[], threshold: [] as VerticalBatchFigures[] };
+    let step = 0;
+    for (let r = 0; r < reps; r++) {
+      for (const name of ['single', 'threshold'] as const) {
+        const v = variants[name];
+        const gradient = VerticalGradient.of(v.engine);
+        const [encrypted, encryptMs] = time(() => gradient.encryptSlots(partial, v.publicKey));
+        const [fore, foreMs] = time(() => gradient.foreGradient([encrypted], weights, offset));
+        const mask = () => random(v.engine.slotCount, VERTICAL_MASK);
+        const [guestMasked, guestGradientMs] = time(() => gradient.maskedGradient(fore, guestColumns, mask(), v.galoisKeys));
+        const [hostMasked, hostGradientMs] = time(() => gradient.maskedGradient(fore, hostColumns, mask(), v.galoisKeys));
+        step++;
+        serialShareMs = 0;
+        parallelShareMs = 0;
+        const [, openTotalMs] = time(() => {
+          for (const [party, masked, count] of [
+            ['bank', guestMasked, 14],
+            ['tax-bureau', hostMasked, 10],
+          ] as const) {
+            const purpose = gradientLabel('bench', step, 0, party);
+            if (name === 'threshold') made.sentGradient(party, purpose, masked);
+            v.opener.openGradient(masked, count, { party, purpose });
+          }
+        });
+        const openMs = openTotalMs - serialShareMs + parallelShareMs;
+        figures[name].push({
+          encryptMs,
+          foreMs,
+          guestGradientMs,
+          hostGradientMs,
+          openMs,
+          batchMs: encryptMs + foreMs + Math.max(guestGradientMs, hostGradientMs) + openMs,
+          gradientBytes: guestMasked.length,
+        });
+      }
+    }
+    const med = (name: 'single' | 'threshold', key: keyof VerticalBatchFigures) => median(figures[name].map((f) => f[key]));
+    for (const name of ['single', 'threshold'] as const) {
+      for (const key of ['encryptMs', 'foreMs', 'guestGradientMs', 'hostGradientMs', 'openMs', 'batchMs'] as const)
+        results[`vertical_threshold.${name}.${key.replace(/Ms$/, '_ms')}`] = +med(name, key).toFixed(1);
+      results[`vertical_threshold.${name}.gradient_bytes`] = figures[name][0]!.gradientBytes;
+      results[`vertical_threshold.${name}.epoch_crypto_s`] = +((6 * med(name, 'batchMs')) / 1000).toFixed(2);
+    }
+    const ratio = med('threshold', 'batchMs') / med('single', 'batchMs');
+    results['vertical_threshold.ratio'] = +ratio.toFixed(2);
+    results['vertical_threshold.ceremony_in_process_ms'] = +ceremonyMs.toFixed(0);
+    results['vertical_threshold.flooded_slot_error'] = +verticalOpenedSlotError(context, 3).toExponential(2);
+    const row = (name: 'single' | 'threshold') =>
+      `encrypt ${ms(med(name, 'encryptMs'))}, fore ${ms(med(name, 'foreMs'))}, gradients ${ms(med(name, 'guestGradientMs'))} / ${ms(med(name, 'hostGradientMs'))}, open both ${ms(med(name, 'openMs'))} = ${ms(med(name, 'batchMs'))}; ${(figures[name][0]!.gradientBytes / 1024).toFixed(0)} KiB per gradient`;
+    table.push([
+      'vertical batch (4,096 records, guest 14 + host 10 columns; crypto only)',
+      `single key (N=8192): ${row('single')}`,
+      `collective key of 3 (N=16384): ${row('threshold')}`,
+      `${ratio.toFixed(2)}x single key (target 1.25x); epoch crypto ${((6 * med('single', 'batchMs')) / 1000).toFixed(2)} s vs ${((6 * med('threshold', 'batchMs')) / 1000).toFixed(2)} s; ceremony (3 parties, one process) ${(ceremonyMs / 1000).toFixed(1)} s; flooding error per slot ${verticalOpenedSlotError(context, 3).toExponential(1)}`,
+    ]);
+  } finally {
+    context.dispose();
+    collective.dispose();
+    single.dispose();
   }
 }

@@ -13,14 +13,12 @@ import type { VerticalJobSpec } from '../../src/config/schemas.js';
 import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
 import { afterAll, beforeAll } from 'vitest';
 import { CkksEngine } from '../../src/he/engine.js';
-import { paramsFingerprint, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../../src/he/params.js';
-import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../../src/he/key-ceremony.js';
-import { verticalRotationSteps } from '../../src/he/packing.js';
+import { VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../../src/he/params.js';
 import { ThresholdContext } from '../../src/he/threshold/context.js';
 import { VerticalGradient } from '../../src/he/vertical-gradient.js';
 import { VERTICAL_MAX_FEATURE } from '../../src/he/vertical-threshold.js';
 import { ckksCipher } from '../../src/vertical/cipher.js';
-import { GradientShareholder, thresholdOpener } from '../../src/vertical/lr/threshold-opener.js';
+import { inProcessCollectiveKeys } from '../../src/vertical/lr/threshold-opener.js';
 import { createLogger } from '../../src/log.js';
 import type { VerticalCipher } from '../../src/vertical/cipher.js';
 import type { ModelPart } from '../../src/vertical/party-model.js';
@@ -303,23 +301,14 @@ export function verticalEngines(): { guest: CkksEngine; host: CkksEngine } {
  */
 export async function memoryCollectiveKeys(parties: readonly string[]) {
   const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
-  const orgs = ['arbiter', ...parties];
-  const steps = verticalRotationSteps(VERTICAL_THRESHOLD_CKKS_PARAMS.polyModulusDegree / 2);
-  const transcript = collectiveTranscript('memory-job', orgs, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical');
-  const made = orgs.map((organisation) => ({ organisation, ...verticalCollectiveKeyShare(context, transcript, organisation, steps) }));
-  const { publicKey, galoisKeys } = verticalCollectiveKeys(context, transcript, steps, made);
-  const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length)]));
-  const opener = thresholdOpener(context, orgs, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
+  const made = inProcessCollectiveKeys(context, 'memory-job', parties);
   return {
     context,
-    secrets: new Map(made.map((m) => [m.organisation, m.secret])),
-    publicKey,
-    galoisKeys,
-    shareholders,
+    ...made,
     keys: {
-      cipher: (p: MemoryParty) => ckksCipher(VerticalGradient.of(p.engine), publicKey, galoisKeys, VERTICAL_MAX_FEATURE),
-      opener,
-      sentGradient: (party: string, purpose: string, masked: Uint8Array) => shareholders.get(party)!.sent(purpose, masked),
+      cipher: (p: MemoryParty) => ckksCipher(VerticalGradient.of(p.engine), made.publicKey, made.galoisKeys, VERTICAL_MAX_FEATURE),
+      opener: made.opener,
+      sentGradient: made.sentGradient,
     },
     dispose: () => context.dispose(),
   };

@@ -9,7 +9,9 @@
  * gradient opened under its name. Each share given is reported to `onIssue` first (the ledger's record of it).
  */
 import { ErrorCode, FedcreditError } from '../../errors.js';
-import { residueClassSums } from '../../he/packing.js';
+import { residueClassSums, verticalRotationSteps } from '../../he/packing.js';
+import { paramsFingerprint } from '../../he/params.js';
+import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../../he/key-ceremony.js';
 import type { ThresholdContext } from '../../he/threshold/context.js';
 import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord } from '../../he/threshold/decrypt.js';
 import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
@@ -107,5 +109,29 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
         'report this: the binning step asked the arbiter to open label sums',
       );
     },
+  };
+}
+
+/**
+ * The whole ceremony and the opening in one process, for in-memory jobs, tests and benchmarks: the arbiter and
+ * every party make their shares, commit and reveal; `collect` asks every shareholder in turn. A real job runs the
+ * same functions at each party, over the coordinator.
+ */
+export function inProcessCollectiveKeys(context: ThresholdContext, jobId: string, parties: readonly string[]) {
+  const orgs = ['arbiter', ...parties];
+  const steps = verticalRotationSteps(context.degree / 2);
+  const transcript = collectiveTranscript(jobId, orgs, paramsFingerprint(context.params), 'vertical');
+  const made = orgs.map((organisation) => ({ organisation, ...verticalCollectiveKeyShare(context, transcript, organisation, steps) }));
+  const { publicKey, galoisKeys } = verticalCollectiveKeys(context, transcript, steps, made);
+  const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length)]));
+  const opener = thresholdOpener(context, orgs, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
+  return {
+    publicKey,
+    galoisKeys,
+    secrets: new Map(made.map((m) => [m.organisation, m.secret])),
+    shareholders,
+    opener,
+    /** What a party records when it sends its masked gradient for opening (MemoryFederation's sentGradient). */
+    sentGradient: (party: string, purpose: string, masked: Uint8Array) => shareholders.get(party)!.sent(purpose, masked),
   };
 }
