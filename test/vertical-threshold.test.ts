@@ -11,13 +11,15 @@ import { loadDataset } from '../src/data/csv.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
 import { residueClassSums, VERTICAL_MASK } from '../src/he/packing.js';
-import { VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
+import { paramsFingerprint, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { DecryptionProtocol, DecryptionShare } from '../src/he/threshold/decrypt.js';
-import { addPoly, mulPoly, prefixPoly, zeroPoly } from '../src/he/threshold/ring.js';
+import { addPoly, centredCrt, intt, mulPoly, prefixPoly, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
 import type { SecretKeyShare } from '../src/he/threshold/secret-key.js';
-import type { ThresholdContext } from '../src/he/threshold/context.js';
+import { ThresholdContext } from '../src/he/threshold/context.js';
+import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../src/he/key-ceremony.js';
+import { verticalRotationSteps } from '../src/he/packing.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { gradientLabel, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
+import { gradientLabel, verticalGradientNoiseBits, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { ckksCipher } from '../src/vertical/cipher.js';
 import { ckksOpener } from '../src/vertical/lr/opener.js';
@@ -123,6 +125,25 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
         return z;
       };
 
+      // The design's noise bound, checked on SEAL's ciphertexts: the same batch from a second encryption of the
+      // partial scores decrypts (with every share, unflooded) to values differing by e1 − e2 exactly.
+      const reencrypted = gradient.maskedGradient(gradient.foreGradient([gradient.encryptSlots(partial, collective.publicKey)], weights, offset), columns.bank, masks.bank, collective.galoisKeys);
+      const raw = (ciphertext: Uint8Array) => {
+        const ct = context.canonicalCiphertext(ciphertext);
+        const ring = context.levels[ct.level]!.ring;
+        const m = zeroPoly(ring);
+        for (const secret of collective.secrets.values()) addPoly(ring, m, mulPoly(ring, ct.data.polys[1]!, prefixPoly(context.keyRing, secret.poly, ring.primes.length), zeroPoly(ring)));
+        return { ring, poly: intt(ring, addPoly(ring, m, ct.data.polys[0]!)) };
+      };
+      const [first, second] = [raw(masked.bank), raw(reencrypted)];
+      const difference = centredCrt(first.ring, subPoly(first.ring, first.poly, second.poly, zeroPoly(first.ring))).map((v) => Math.abs(Number(v)));
+      const bound = verticalGradientNoiseBits(context.degree, 3);
+      const measured = Math.log2(Math.max(...difference));
+      console.log(`masked gradient (14 columns) under 3 shares: max |e1 − e2| = 2^${measured.toFixed(1)}, flooding bound b = 2^${bound.toFixed(1)}`);
+      // |e1 − e2| ≤ 2·max|e|; the bound holds with room, and is not vacuous (within 2^12 of what is measured).
+      expect(measured).toBeLessThan(bound + 1);
+      expect(measured).toBeGreaterThan(bound - 12);
+
       // Honest opening: every share, once; the class sums are the party's gradient plus its mask's sums.
       for (const org of ['bank', 'tax-bureau'] as const) {
         const purpose = gradientLabel('memory-job', 3, 0, org);
@@ -161,6 +182,30 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
       expectCode(() => host.share({ party: 'bank', purpose: gradientLabel('memory-job', 6, 0, 'bank'), masked: encryptedPartial }), 'FC_DECRYPTION_REFUSED', /level/);
     } finally {
       collective.dispose();
+    }
+  }, 600_000);
+
+  it('refuses in the ceremony a bundle that does not match its commitment, or lacks Galois-key shares, naming the party', async () => {
+    const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    try {
+      const orgs = ['arbiter', 'bank', 'tax-bureau'];
+      const steps = verticalRotationSteps(context.degree / 2);
+      const transcript = collectiveTranscript('job-7', orgs, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical');
+      const made = orgs.map((organisation) => ({ organisation, ...verticalCollectiveKeyShare(context, transcript, organisation, steps) }));
+      // The bank sends the tax bureau's bundle (as a party that waits for another's would): its commitment fails.
+      const swapped = made.map((m) => (m.organisation === 'bank' ? { ...m, share: made[2]!.share } : m));
+      expectCode(() => verticalCollectiveKeys(context, transcript, steps, swapped), 'FC_PROTOCOL', /bank/);
+      // A bundle for fewer rotations than the job's, committed honestly: refused for what it lacks.
+      const short = verticalCollectiveKeyShare(context, transcript, 'tax-bureau', steps.slice(0, 3));
+      expectCode(
+        () => verticalCollectiveKeys(context, transcript, steps, [made[0]!, made[1]!, { organisation: 'tax-bureau', ...short }]),
+        'FC_PROTOCOL',
+        /tax-bureau's key shares hold 3 Galois-key shares/,
+      );
+      // A horizontal ceremony's transcript differs: its commitments do not verify here.
+      expect(Buffer.from(collectiveTranscript('job-7', orgs, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS)))).not.toEqual(Buffer.from(transcript));
+    } finally {
+      context.dispose();
     }
   }, 600_000);
 });
