@@ -499,7 +499,12 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
     const med = (name: 'single' | 'threshold', key: keyof VerticalBatchFigures) => median(figures[name].map((f) => f[key]));
     for (const name of ['single', 'threshold'] as const) {
       for (const key of ['encryptMs', 'foreMs', 'guestGradientMs', 'hostGradientMs', 'openMs', 'batchMs'] as const)
-        results[`vertical_threshold.${name}.${key.replace(/Ms$/, '_ms')}`] = +med(name, key).toFixed(1);
+        results[
+          `vertical_threshold.${name}.${key
+            .replace(/Ms$/, '_ms')
+            .replace(/([a-z])([A-Z])/g, '$1_$2')
+            .toLowerCase()}`
+        ] = +med(name, key).toFixed(1);
       results[`vertical_threshold.${name}.gradient_bytes`] = figures[name][0]!.gradientBytes;
       results[`vertical_threshold.${name}.epoch_crypto_s`] = +((6 * med(name, 'batchMs')) / 1000).toFixed(2);
     }
