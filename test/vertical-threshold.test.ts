@@ -24,7 +24,7 @@ import { verticalBaselines } from '../src/vertical/baseline.js';
 import { ckksCipher } from '../src/vertical/cipher.js';
 import { ckksOpener } from '../src/vertical/lr/opener.js';
 import { expectCode } from './helpers/errors.js';
-import { memoryCollectiveKeys, runMemoryVerticalJob, type MemoryParty, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
+import { memoryCollectiveKeys, runMemoryVerticalJob, type MemoryParty, uciDatasets, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
 const engines: CkksEngine[] = [];
 afterAll(() => engines.forEach((e) => e.dispose()));
@@ -91,6 +91,38 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
         expect(issued).toHaveLength(2 * batches);
         expect(new Set(issued.map((r) => r.purpose)).size).toBe(2 * batches);
       }
+    } finally {
+      collective.dispose();
+    }
+  }, 1_800_000);
+
+  it('runs N-of-N with a guest and two hosts (four shareholders): the same model as the single-key job, one share per gradient each', async () => {
+    const spec = JobSpec.parse(verticalJob({ hosts: ['tax-bureau', 'power'], training: { epochs: 3, batch_size: 1024, learning_rate: 0.1, patience: 2 } })) as VerticalJobSpec;
+    const [guest, host] = await uciDatasets();
+    const rows = Array.from({ length: 6000 }, (_, i) => i);
+    const parties = (make: () => Promise<CkksEngine>) =>
+      Promise.all([
+        (async (): Promise<MemoryParty> => ({ org: 'bank', data: guest, features: UCI_GUEST_FEATURES, engine: await make(), rows }))(),
+        (async (): Promise<MemoryParty> => ({ org: 'tax-bureau', data: host, features: UCI_HOST_FEATURES.slice(0, 5), engine: await make(), rows }))(),
+        (async (): Promise<MemoryParty> => ({ org: 'power', data: host, features: UCI_HOST_FEATURES.slice(5), engine: await make(), rows }))(),
+      ]);
+    const arbiter = await engine();
+    const single = generateKeys(arbiter, 'arbiter');
+    const singleRun = await runMemoryVerticalJob(spec, await parties(() => engine()), {
+      cipher: (p) => ckksCipher(VerticalGradient.of(p.engine), single.publicKey, single.galoisKeys),
+      opener: ckksOpener(arbiter, single.secretKey),
+    });
+    const collective = await memoryCollectiveKeys(['bank', 'tax-bureau', 'power']);
+    try {
+      const run = await runMemoryVerticalJob(spec, await parties(() => engine(VERTICAL_THRESHOLD_CKKS_PARAMS)), collective.keys);
+      const auc = Number(run.evaluation.test_auc);
+      const singleAuc = Number(singleRun.evaluation.test_auc);
+      console.log(`vertical, guest + 2 hosts under a collective key of 4: AUC ${auc.toFixed(4)} (single key ${singleAuc.toFixed(4)})`);
+      expect(Math.abs(auc - singleAuc)).toBeLessThan(0.005);
+      expect(run.best).toBe(singleRun.best);
+      const gradients = 3 * run.reports.filter((r) => r.name === 'batch').length;
+      expect([...collective.shareholders.keys()]).toEqual(['arbiter', 'bank', 'tax-bureau', 'power']);
+      for (const holder of collective.shareholders.values()) expect(holder.issued()).toHaveLength(gradients);
     } finally {
       collective.dispose();
     }
