@@ -80,6 +80,12 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
       const auc = Number(run.evaluation.test_auc);
       const singleAuc = Number(singleRun.evaluation.test_auc);
       const batches = run.reports.filter((r) => r.name === 'batch').length;
+      // Not a speed check (the bench is): the training epochs' wall time, every party in this one process.
+      const epochSeconds = (r: typeof run) => {
+        const training = r.reports.filter((x) => x.name === 'batch' || x.name === 'validate');
+        return training.reduce((t, x) => t + x.ms!, 0) / 1000 / new Set(training.map((x) => x.epoch)).size;
+      };
+      console.log(`vertical UCI, one process: epoch ${epochSeconds(run).toFixed(2)} s under the collective key, ${epochSeconds(singleRun).toFixed(2)} s under the single key`);
       console.log(
         `vertical UCI under a collective key: AUC ${auc.toFixed(4)} (single key ${singleAuc.toFixed(4)}, pooled ${baselines.pooled.auc.toFixed(4)}), best epoch ${run.best} (single ${singleRun.best}), ${batches} batches; flooding error per opened slot σ = ${verticalOpenedSlotError(collective.context, 3).toExponential(1)}`,
       );

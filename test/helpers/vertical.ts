@@ -225,7 +225,8 @@ export async function runMemoryVerticalJob(
       return [p.org, party] as const;
     }),
   );
-  const reports: { name: string; epoch: number; reports: Map<string, Record<string, unknown>> }[] = [];
+  /** Each step's reports by party, and its wall time (every party's work in this one process). */
+  const reports: { name: string; epoch: number; reports: Map<string, Record<string, unknown>>; ms?: number }[] = [];
   let step = 1;
   const salt = randomBytes(32);
   const stores = new Map(parties.map((p) => [p.org, new MemoryAlignStore(join(scratch, p.org))]));
@@ -247,6 +248,7 @@ export async function runMemoryVerticalJob(
   };
   const run = async (name: string, epoch = 0, batch = 0, args: object = {}) => {
     step++;
+    const started = performance.now();
     const done = await Promise.all(
       parties.map(async (p) => {
         const party = lr.get(p.org)!;
@@ -255,7 +257,7 @@ export async function runMemoryVerticalJob(
       }),
     );
     const byParty = new Map(done);
-    reports.push({ name, epoch, reports: byParty });
+    reports.push({ name, epoch, reports: byParty, ms: performance.now() - started });
     return byParty.get(spec.guest)!;
   };
   try {
