@@ -23,6 +23,7 @@ import { gradientLabel, verticalGradientNoiseBits, verticalOpenedSlotError } fro
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { ckksCipher } from '../src/vertical/cipher.js';
 import { ckksOpener } from '../src/vertical/lr/opener.js';
+import { thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
 import { expectCode } from './helpers/errors.js';
 import { memoryCollectiveKeys, runMemoryVerticalJob, type MemoryParty, uciDatasets, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
@@ -215,6 +216,18 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
       const relabelled = gradientLabel('memory-job', 4, 0, 'bank');
       holder.sent(relabelled, masked.bank);
       expectCode(() => holder.share({ party: 'bank', purpose: relabelled, masked: masked['tax-bureau'] }), 'FC_DECRYPTION_REFUSED', /not the one bank sent/);
+      // The arbiter's opener names a shareholder whose share is for another ciphertext.
+      const label = gradientLabel('memory-job', 7, 0, 'bank');
+      const other = gradient.maskedGradient(encryptedFore, columns['tax-bureau'], random(e.slotCount, VERTICAL_MASK), collective.galoisKeys);
+      const mismatched = thresholdOpener(context, ['arbiter', 'bank', 'tax-bureau'], () => {
+        const shares = new Map<string, Uint8Array>();
+        for (const [org, holder] of collective.shareholders) {
+          if (org === 'bank') holder.sent(label, reencrypted);
+          shares.set(org, holder.share({ party: 'bank', purpose: label, masked: org === 'tax-bureau' ? other : reencrypted }));
+        }
+        return shares;
+      });
+      expectCode(() => mismatched.openGradient(reencrypted, 14, { party: 'bank', purpose: label }), 'FC_PROTOCOL', /tax-bureau's decryption share is not for this request/);
       const host = collective.shareholders.get('tax-bureau')!;
       expectCode(() => host.share({ party: 'bank', purpose: gradientLabel('memory-job', 5, 0, 'bank'), masked: encryptedFore }), 'FC_DECRYPTION_REFUSED', /scale/);
       expectCode(() => host.share({ party: 'bank', purpose: gradientLabel('memory-job', 6, 0, 'bank'), masked: encryptedPartial }), 'FC_DECRYPTION_REFUSED', /level/);

@@ -98,7 +98,15 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
             `${org} runs another fedcredit version or deviates`,
           );
         }
-        protocol.aggregateShares(sum, share, sum);
+        try {
+          protocol.aggregateShares(sum, share, sum);
+        } catch (err) {
+          throw new FedcreditError(
+            ErrorCode.PROTOCOL,
+            `${org}'s decryption share is not for this request: ${err instanceof Error ? err.message : String(err)}`,
+            `${org} answered another request than the one it was sent`,
+          );
+        }
       }
       return residueClassSums(protocol.finalize(masked, sum), count);
     },
