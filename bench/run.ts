@@ -29,7 +29,7 @@ import { ParticipantNode } from '../participant/node.js';
 import { EphemeralPostgres } from '../src/federation/ephemeral-postgres.js';
 import { DatasetSpec } from '../src/data/schema.js';
 import { summariseScenario } from './profile-summary.js';
-import { thresholdBench } from './threshold.js';
+import { thresholdBench, verticalThresholdBench } from './threshold.js';
 import { qualityBenchmark } from './quality.js';
 import { boostBench } from './boost.js';
 import type { JobEvent } from '../src/wire/messages.js';
@@ -902,6 +902,7 @@ const scenarios: [string, () => Promise<void>][] = [
   ['coordinator', coordinatorScale],
   ['memory', memory],
   ['threshold', () => thresholdBench(quick ? [3, 10] : [3, 10, 100], results, table)],
+  ['vertical-threshold', () => verticalThresholdBench(quick ? 3 : 7, results, table)],
   ['quality', quality],
   ['boost', () => boostBench(DATASETS, quick, results, table)],
 ];

@@ -17,13 +17,16 @@ import { randomBytes } from 'node:crypto';
 import { CkksEngine } from '../src/he/engine.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
 import { VERTICAL_MASK, verticalRotationSteps } from '../src/he/packing.js';
-import { DEFAULT_CKKS_PARAMS, THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, type CkksParams } from '../src/he/params.js';
+import { DEFAULT_CKKS_PARAMS, THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS, type CkksParams } from '../src/he/params.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
 import { collectiveKeyShare, collectivePublicKey, collectiveTranscript } from '../src/he/key-ceremony.js';
 import { ThresholdVectors } from '../src/he/threshold-vectors.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
+import { inProcessCollectiveKeys, thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
+import { ckksOpener } from '../src/vertical/lr/opener.js';
+import { gradientLabel, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
 import {
   CommonReferenceString,
   DecryptionParty,
@@ -403,5 +406,137 @@ export async function thresholdBench(sizes: number[], results: Record<string, nu
     } finally {
       context.dispose();
     }
+  }
+}
+
+interface VerticalBatchFigures {
+  encryptMs: number;
+  foreMs: number;
+  guestGradientMs: number;
+  hostGradientMs: number;
+  /** Both gradients opened: single key, the arbiter's decryptions; collective key, one shareholder's two shares (they run in parallel) and the arbiter's two combinations. */
+  openMs: number;
+  /** The batch's critical path: encrypt, fore-gradient, the slower of the two gradients, the openings. */
+  batchMs: number;
+  gradientBytes: number;
+}
+
+/**
+ * `npm run bench -- --only vertical-threshold`: the cryptography of one vertical mini-batch (the guest's 14 columns,
+ * one host's 10, as on the UCI hetero split) through the code a job runs (VerticalGradient, the Opener), single key
+ * (VERTICAL_CKKS_PARAMS, the arbiter's key, 4,096 records) against the collective key of the arbiter, the guest and
+ * the host (VERTICAL_THRESHOLD_CKKS_PARAMS) with 4,096 records and with 8,192 (its slot count), alternated, medians
+ * of `reps`. The epoch figure counts UCI's 21,000 training rows in batches of that size: the cryptography of an
+ * epoch, not the whole job's epoch (no gRPC, no validation step).
+ */
+export async function verticalThresholdBench(reps: number, results: Record<string, number>, table: string[][]): Promise<void> {
+  const trainingRows = 21_000;
+  const random = (n: number, scale: number) => Float64Array.from({ length: n }, () => (Math.random() * 2 - 1) * scale);
+  const batchOf = (rows: number) => {
+    const partial = random(rows, 0.5);
+    const weights = new Float64Array(rows).fill(1 / rows);
+    const offset = Float64Array.from(weights, (w, i) => w * (0.25 * partial[i]! + 0.5 - (i % 5 === 0 ? 1 : 0)));
+    return { rows, partial, weights, offset, guestColumns: Array.from({ length: 14 }, () => random(rows, 5)), hostColumns: Array.from({ length: 10 }, () => random(rows, 5)) };
+  };
+  const single = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+  const collective = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+  const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+  try {
+    const arbiterKeys = generateKeys(single, 'arbiter');
+    const [made, ceremonyMs] = time(() => inProcessCollectiveKeys(context, 'bench', ['bank', 'tax-bureau']));
+    // The shareholders make their shares in parallel in a job: the opening waits for the slowest, not for all three.
+    let serialShareMs = 0;
+    let parallelShareMs = 0;
+    const timedOpener = thresholdOpener(context, [...made.shareholders.keys()], (request) => {
+      const shares = new Map<string, Uint8Array>();
+      let slowest = 0;
+      for (const [org, holder] of made.shareholders) {
+        const [share, elapsed] = time(() => holder.share(request));
+        shares.set(org, share);
+        serialShareMs += elapsed;
+        slowest = Math.max(slowest, elapsed);
+      }
+      parallelShareMs += slowest;
+      return shares;
+    });
+    const collectiveKeys = { engine: collective, publicKey: made.publicKey, galoisKeys: made.galoisKeys, opener: timedOpener };
+    const variants = {
+      single: {
+        label: 'single key (N=8192), 4,096 records',
+        engine: single,
+        publicKey: arbiterKeys.publicKey,
+        galoisKeys: arbiterKeys.galoisKeys,
+        opener: ckksOpener(single, arbiterKeys.secretKey),
+        batch: batchOf(4096),
+      },
+      threshold: { label: 'collective key of 3 (N=16384), 4,096 records', ...collectiveKeys, batch: batchOf(4096) },
+      threshold_8192: { label: 'collective key of 3, 8,192 records', ...collectiveKeys, batch: batchOf(8192) },
+    };
+    type Name = keyof typeof variants;
+    const names = Object.keys(variants) as Name[];
+    const figures = Object.fromEntries(names.map((n) => [n, [] as VerticalBatchFigures[]])) as Record<Name, VerticalBatchFigures[]>;
+    let step = 0;
+    for (let r = 0; r < reps; r++) {
+      for (const name of names) {
+        const v = variants[name];
+        const { partial, weights, offset, guestColumns, hostColumns } = v.batch;
+        const gradient = VerticalGradient.of(v.engine);
+        const [encrypted, encryptMs] = time(() => gradient.encryptSlots(partial, v.publicKey));
+        const [fore, foreMs] = time(() => gradient.foreGradient([encrypted], weights, offset));
+        const mask = () => random(v.engine.slotCount, VERTICAL_MASK);
+        const [guestMasked, guestGradientMs] = time(() => gradient.maskedGradient(fore, guestColumns, mask(), v.galoisKeys));
+        const [hostMasked, hostGradientMs] = time(() => gradient.maskedGradient(fore, hostColumns, mask(), v.galoisKeys));
+        step++;
+        serialShareMs = 0;
+        parallelShareMs = 0;
+        const requests = [
+          { party: 'bank', masked: guestMasked, count: 14 },
+          { party: 'tax-bureau', masked: hostMasked, count: 10 },
+        ].map((q) => ({ ...q, purpose: gradientLabel('bench', step, 0, q.party) }));
+        // Each party remembers what it sends (its own time, not the arbiter's).
+        if (v.engine === collective) for (const q of requests) made.sentGradient(q.party, q.purpose, q.masked);
+        const [, openTotalMs] = time(() => {
+          for (const q of requests) v.opener.openGradient(q.masked, q.count, { party: q.party, purpose: q.purpose });
+        });
+        const openMs = openTotalMs - serialShareMs + parallelShareMs;
+        figures[name].push({
+          encryptMs,
+          foreMs,
+          guestGradientMs,
+          hostGradientMs,
+          openMs,
+          batchMs: encryptMs + foreMs + Math.max(guestGradientMs, hostGradientMs) + openMs,
+          gradientBytes: guestMasked.length,
+        });
+      }
+    }
+    const med = (name: Name, key: keyof VerticalBatchFigures) => median(figures[name].map((f) => f[key]));
+    const epochS = (name: Name) => (Math.ceil(trainingRows / variants[name].batch.rows) * med(name, 'batchMs')) / 1000;
+    for (const name of names) {
+      for (const key of ['encryptMs', 'foreMs', 'guestGradientMs', 'hostGradientMs', 'openMs', 'batchMs'] as const)
+        results[
+          `vertical_threshold.${name}.${key
+            .replace(/Ms$/, '_ms')
+            .replace(/([a-z])([A-Z])/g, '$1_$2')
+            .toLowerCase()}`
+        ] = +med(name, key).toFixed(1);
+      results[`vertical_threshold.${name}.gradient_bytes`] = figures[name][0]!.gradientBytes;
+      results[`vertical_threshold.${name}.epoch_crypto_s`] = +epochS(name).toFixed(2);
+      if (name !== 'single') results[`vertical_threshold.${name}.epoch_ratio`] = +(epochS(name) / epochS('single')).toFixed(2);
+    }
+    results['vertical_threshold.ceremony_in_process_ms'] = +ceremonyMs.toFixed(0);
+    results['vertical_threshold.flooded_slot_error'] = +verticalOpenedSlotError(context, 3).toExponential(2);
+    table.push([
+      'vertical batch (guest 14 + host 10 columns; crypto only)',
+      ...names.map(
+        (name) =>
+          `${variants[name].label}: encrypt ${ms(med(name, 'encryptMs'))}, fore ${ms(med(name, 'foreMs'))}, gradients ${ms(med(name, 'guestGradientMs'))} / ${ms(med(name, 'hostGradientMs'))}, open both ${ms(med(name, 'openMs'))} = ${ms(med(name, 'batchMs'))}; ${(figures[name][0]!.gradientBytes / 1024).toFixed(0)} KiB per gradient; epoch ${epochS(name).toFixed(2)} s${name === 'single' ? '' : ` (${(epochS(name) / epochS('single')).toFixed(2)}x, target 1.25x)`}`,
+      ),
+      `ceremony (3 parties, one process) ${(ceremonyMs / 1000).toFixed(1)} s; flooding error per slot ${verticalOpenedSlotError(context, 3).toExponential(1)}`,
+    ]);
+  } finally {
+    context.dispose();
+    collective.dispose();
+    single.dispose();
   }
 }

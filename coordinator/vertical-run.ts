@@ -23,6 +23,7 @@ import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256, hex } from '../src/bytes.js';
 import { stepReport, TRAINING_STEP_REPORTS, type StepReportOf, type StepReportSchemas } from '../src/vertical/step-reports.js';
 import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/opener.js';
+import { gradientLabel } from '../src/he/vertical-threshold.js';
 import { runTraining, trainingPlan } from '../src/vertical/lr/schedule.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { JobBase, type JobContext } from './job-base.js';
@@ -146,7 +147,7 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
       const expected = this.gradientLength.get(from);
       if (count !== expected) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} asked for ${count} gradient values; its ${expected ?? 0} columns give ${expected ?? 0}`);
       if (!this.opener) throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
-      const values = this.opener.openGradient(ciphertext, count);
+      const values = this.opener.openGradient(ciphertext, count, { party: from, purpose: gradientLabel(this.id, this.step, attempt, from) });
       this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
       this.progressAt = Date.now();
       await this.send(from, m.round, { body: 'decryptReply', decryptReply: { attempt, values: float64Bytes(values) } });

@@ -474,7 +474,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
       while (input.encodeNext());
       const masked = runSteps(cipher.maskedGradient(fore, input));
       input.dispose();
-      const sums = (cipher.scheme === 'ckks' ? ckksOpener(engine, keys.secretKey) : plaintextOpener).openGradient(masked, 14);
+      const sums = (cipher.scheme === 'ckks' ? ckksOpener(engine, keys.secretKey) : plaintextOpener).openGradient(masked, 14, { party: 'bank', purpose: 'test gradient' });
       expect(sums.length).toBe(14);
       const got = cipher.unmask(sums, mask);
       const { abs } = gradientError(got, want, columns, b.fore);
@@ -483,7 +483,7 @@ describe('the VerticalCipher contract the participant and the arbiter use, CKKS 
       console.log(`[vertical cipher ${cipher.scheme}] max |g − Xᵀd| ${abs.toExponential(2)} (max|g| ${Math.max(...want.map(Math.abs)).toExponential(2)})`);
     }
     // The plaintext arbiter refuses a gradient that is not one value per slot.
-    expect(() => plaintextOpener.openGradient(float64Bytes(new Float64Array(14)), 14)).toThrow(/holds 4096 values, got 14/);
+    expect(() => plaintextOpener.openGradient(float64Bytes(new Float64Array(14)), 14, { party: 'bank', purpose: 'test gradient' })).toThrow(/holds 4096 values, got 14/);
     expect(() => plaintextCipher.gradientInput(plaintextCipher.batchColumns(columns), new Float64Array(14))).toThrow(/one value per slot/);
   });
 

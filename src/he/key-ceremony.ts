@@ -20,8 +20,10 @@ import { verticalRotationSteps, verticalScaleBits } from './packing.js';
 import { CommonReferenceString } from './threshold/crs.js';
 import { CommitThenReveal, shareCommitment } from './threshold/commitment.js';
 import { PublicKeyGenProtocol, PublicKeyShare } from './threshold/ckg.js';
+import { GaloisKeyGenProtocol, GaloisKeyShare } from './threshold/rtg.js';
 import { SecretKeyShare } from './threshold/secret-key.js';
 import type { ThresholdContext } from './threshold/context.js';
+import { ErrorCode, FedcreditError } from '../errors.js';
 
 export type KeyHolder = 'lead' | 'arbiter';
 
@@ -61,13 +63,13 @@ export function generateKeys(engine: CkksEngine, holder: KeyHolder): CkksKeyPair
 
 /**
  * The transcript of a job's collective key: SHA-256 over the job id, its parties in order and the CKKS parameters'
- * fingerprint. It seeds the common reference string and binds every share commitment to this job, so a commitment
+ * fingerprint (and the kind of job, so a vertical and a horizontal ceremony never share one). It seeds the common reference string and binds every share commitment to this job, so a commitment
  * or share of another job, or of another party, does not verify. Every party, the coordinator and the auditor
  * derive it alike.
  */
-export function collectiveTranscript(jobId: string, parties: readonly string[], paramsFingerprint: Uint8Array): Uint8Array {
+export function collectiveTranscript(jobId: string, parties: readonly string[], paramsFingerprint: Uint8Array, kind: 'horizontal' | 'vertical' = 'horizontal'): Uint8Array {
   const hash = createHash('sha256');
-  for (const part of ['fedcredit/threshold-ckks/horizontal/v1', jobId, parties.join('\n')]) hash.update(`${Buffer.byteLength(part)}:${part}`);
+  for (const part of [`fedcredit/threshold-ckks/${kind}/v1`, jobId, parties.join('\n')]) hash.update(`${Buffer.byteLength(part)}:${part}`);
   return hash.update(paramsFingerprint).digest();
 }
 
@@ -103,4 +105,78 @@ export function collectivePublicKey(context: ThresholdContext, transcript: Uint8
   const sum = ckg.allocateShare();
   for (const bytes of ceremony.revealed()) ckg.aggregateShares(sum, PublicKeyShare.deserialize(context, bytes), sum);
   return ckg.generatePublicKey(sum, new CommonReferenceString(transcript));
+}
+
+/**
+ * A vertical party's part of the collective gradient key (encryption.scheme ckks-threshold in a vertical-lr job):
+ * its secret share (kept), one bundle of its public-key share and its Galois-key shares for `steps` (the rotations
+ * maskedGradient uses), and the commitment to the bundle. One commitment covers every share, so no Galois share
+ * either can be chosen after seeing the others' (the rogue-key attack works on Galois keys as on the public key).
+ */
+export function verticalCollectiveKeyShare(context: ThresholdContext, transcript: Uint8Array, organisation: string, steps: readonly number[]): CollectiveKeyShare {
+  const { secret, share: publicShare } = collectiveKeyShare(context, transcript, organisation);
+  const galois = new GaloisKeyGenProtocol(context).generateShares(secret, steps, new CommonReferenceString(transcript));
+  const share = bundle([publicShare, ...galois.map((g) => g.serialize())]);
+  return { secret, share, commitment: shareCommitment(transcript, organisation, share) };
+}
+
+/**
+ * The collective public key and Galois keys (SEAL bytes, uncompressed) of a vertical job from every party's
+ * commitment and revealed bundle (verticalCollectiveKeyShare): each bundle must match its sender's commitment and
+ * hold a public-key share and one Galois-key share for each of `steps`, in order.
+ */
+export function verticalCollectiveKeys(
+  context: ThresholdContext,
+  transcript: Uint8Array,
+  steps: readonly number[],
+  parties: readonly { organisation: string; commitment: Uint8Array; share: Uint8Array }[],
+): { publicKey: Uint8Array; galoisKeys: Uint8Array } {
+  const ceremony = new CommitThenReveal(
+    parties.map((p) => p.organisation),
+    transcript,
+  );
+  for (const p of parties) ceremony.commit(p.organisation, p.commitment);
+  for (const p of parties) ceremony.reveal(p.organisation, p.share);
+  const ckg = new PublicKeyGenProtocol(context);
+  const rtg = new GaloisKeyGenProtocol(context);
+  const publicSum = ckg.allocateShare();
+  const galoisSums = steps.map((step) => rtg.allocateShare(rtg.galoisElement(step)));
+  ceremony.revealed().forEach((bytes, i) => {
+    const parts = unbundle(bytes, parties[i]!.organisation);
+    if (parts.length !== steps.length + 1)
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `${parties[i]!.organisation}'s key shares hold ${parts.length - 1} Galois-key shares, the job's rotations need ${steps.length}`,
+        `${parties[i]!.organisation} runs another fedcredit version or deviates from the key ceremony`,
+      );
+    ckg.aggregateShares(publicSum, PublicKeyShare.deserialize(context, parts[0]!), publicSum);
+    galoisSums.forEach((sum, j) => rtg.aggregateShares(sum, GaloisKeyShare.deserialize(context, parts[j + 1]!), sum));
+  });
+  const crs = new CommonReferenceString(transcript);
+  return { publicKey: ckg.generatePublicKey(publicSum, crs), galoisKeys: rtg.generateGaloisKeys(galoisSums, crs) };
+}
+
+/** Byte strings, each prefixed by its length (u32 LE). */
+function bundle(parts: readonly Uint8Array[]): Uint8Array {
+  const out = Buffer.alloc(parts.reduce((n, p) => n + 4 + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.writeUInt32LE(p.length, at);
+    out.set(p, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
+function unbundle(bytes: Uint8Array, sender: string): Uint8Array[] {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const parts: Uint8Array[] = [];
+  for (let at = 0; at < view.length; ) {
+    const length = at + 4 <= view.length ? view.readUInt32LE(at) : -1;
+    if (length < 0 || at + 4 + length > view.length)
+      throw new FedcreditError(ErrorCode.PROTOCOL, `${sender}'s key shares are truncated`, `${sender} sent damaged bytes or deviates from the key ceremony`);
+    parts.push(view.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  return parts;
 }

@@ -9,11 +9,18 @@ import { ErrorCode, FedcreditError } from '../errors.js';
 import type { CkksParams } from './params.js';
 
 /**
- * Scale (bits) of the fore-gradient [[d]] after the guest's rescale. The rescale adds about 2^11 in absolute
- * terms at that scale to every slot: 2^-39 at 2^50, far below the diagonals' own rounding (see
- * VERTICAL_DIAGONAL_SCALE_BITS); at 2^40 it would be 1.3e-9 per record, ~4e-6 of a typical gradient.
+ * Scale (bits) of the fore-gradient [[d]] after the guest's rescale: the second level's modulus less the products'
+ * room (the diagonal's scale and VERTICAL_VALUE_BITS + 1 above the point), so the products use level 1 to the full.
+ * On VERTICAL_CKKS_PARAMS (level 1 of 110 bits) that is 2^50: the rescale adds about 2^11 in absolute terms at
+ * that scale to every slot, 2^-39, far below the diagonals' own rounding (see VERTICAL_DIAGONAL_SCALE_BITS); at
+ * 2^40 it would be 1.3e-9 per record, ~4e-6 of a typical gradient. On VERTICAL_THRESHOLD_CKKS_PARAMS (180 bits)
+ * it is 2^120, which is what lets a flooded collective decryption keep the gradient's precision
+ * (docs/threshold-ckks.md, "Vertical jobs under a collective key").
  */
-export const VERTICAL_FORE_SCALE_BITS = 50;
+export function verticalForeScaleBits(params: CkksParams): number {
+  const levelOneBits = params.coeffModulusBits.slice(0, -2).reduce((a, b) => a + b, 0);
+  return levelOneBits - VERTICAL_DIAGONAL_SCALE_BITS - (VERTICAL_VALUE_BITS + 1);
+}
 
 /**
  * Scale (bits) at which a party encodes its feature diagonals in maskedGradient. Encoding rounds the plaintext
@@ -26,6 +33,10 @@ export const VERTICAL_DIAGONAL_SCALE_BITS = 27;
 
 /** Values of a masked gradient must stay below 2^32 in magnitude: what the modulus leaves above its scale. */
 const VERTICAL_VALUE_BITS = 32;
+
+/** Fewest bits of the fore-gradient's scale and of the per-record weights' that keep [[d]] at ~2^-39 relative. */
+const VERTICAL_MIN_FORE_SCALE_BITS = 50;
+const VERTICAL_MIN_WEIGHT_SCALE_BITS = 40;
 
 /**
  * Largest per-slot mask magnitude maskedGradient accepts (|z + m| < 2^32 then holds for any |z| < 2^30). Every
@@ -158,22 +169,29 @@ export function blockCount(length: number, slots: number): number {
  * scale (2^50 · 2^27) on level 1. `weightBits` is the scale of w, chosen so that w · [[0.25·u]], rescaled by the last
  * data prime, lands at 2^50; `foreTopBits` is the fore-gradient's scale before that rescale.
  */
-export function verticalScaleBits(params: CkksParams): { weightBits: number; foreTopBits: number } {
+export function verticalScaleBits(params: CkksParams): { weightBits: number; foreTopBits: number; foreBits: number } {
   const bits = params.coeffModulusBits;
   const dataBits = bits.slice(0, -1);
   const topBits = dataBits.reduce((a, b) => a + b, 0);
   const lastBits = dataBits[dataBits.length - 1]!;
-  const weightBits = VERTICAL_FORE_SCALE_BITS + lastBits - params.scaleBits;
+  const foreBits = verticalForeScaleBits(params);
+  const weightBits = foreBits + lastBits - params.scaleBits;
   const foreTopBits = params.scaleBits + weightBits;
-  const productBits = VERTICAL_FORE_SCALE_BITS + VERTICAL_DIAGONAL_SCALE_BITS;
-  if (dataBits.length < 2 || topBits - foreTopBits < VERTICAL_VALUE_BITS + 1 || topBits - lastBits - productBits < VERTICAL_VALUE_BITS + 1) {
+  const productBits = foreBits + VERTICAL_DIAGONAL_SCALE_BITS;
+  if (
+    dataBits.length < 2 ||
+    foreBits < VERTICAL_MIN_FORE_SCALE_BITS ||
+    weightBits < VERTICAL_MIN_WEIGHT_SCALE_BITS ||
+    topBits - foreTopBits < VERTICAL_VALUE_BITS + 1 ||
+    topBits - lastBits - productBits < VERTICAL_VALUE_BITS + 1
+  ) {
     throw new FedcreditError(
       ErrorCode.CKKS_PARAMS,
-      `CKKS parameters ${bits.join(',')} with scale 2^${params.scaleBits} cannot run vertical logistic regression (the fore-gradient at 2^${foreTopBits} needs ${foreTopBits}+${VERTICAL_VALUE_BITS + 1} bits at the top level; rescaled to 2^${VERTICAL_FORE_SCALE_BITS}, times diagonals at 2^${VERTICAL_DIAGONAL_SCALE_BITS}, ${productBits}+${VERTICAL_VALUE_BITS + 1} bits at the second level)`,
-      'use VERTICAL_CKKS_PARAMS (N=8192, [60,50,40,60], scale 2^40)',
+      `CKKS parameters ${bits.join(',')} with scale 2^${params.scaleBits} cannot run vertical logistic regression (the fore-gradient, at 2^${foreBits} after its rescale, needs at least 2^${VERTICAL_MIN_FORE_SCALE_BITS}, the per-record weights at 2^${weightBits} at least 2^${VERTICAL_MIN_WEIGHT_SCALE_BITS}, and the second level room for products at 2^${foreBits}·2^${VERTICAL_DIAGONAL_SCALE_BITS} below 2^${VERTICAL_VALUE_BITS + 1})`,
+      'use VERTICAL_CKKS_PARAMS (N=8192, [60,50,40,60], scale 2^40) or, under a collective key, VERTICAL_THRESHOLD_CKKS_PARAMS',
     );
   }
-  return { weightBits, foreTopBits };
+  return { weightBits, foreTopBits, foreBits };
 }
 
 /**

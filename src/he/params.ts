@@ -35,6 +35,16 @@ export const VERTICAL_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeff
  */
 export const THRESHOLD_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffModulusBits: [60, 60, 40, 58], scaleBits: 80 };
 
+/**
+ * Parameters for vertical logistic regression under a collective key (encryption.scheme ckks-threshold): N = 16384
+ * with a 300-bit chain {60, 60, 60, 60, 60} (≤ 438, 128-bit secure at N = 16384), scale 2^110 for the hosts'
+ * partial scores. Level 1 has 180 bits, so the fore-gradient travels at 2^120 (verticalForeScaleBits) and the
+ * masked gradient at 2^147: the flooding that hides its noise in a collective decryption (2^−40 statistical
+ * distance) then costs about 10^−15 per slot instead of 10^4 at N = 8192 (docs/threshold-ckks.md, "Vertical jobs
+ * under a collective key"). 8192 slots per ciphertext; every operation costs about three times N = 8192's.
+ */
+export const VERTICAL_THRESHOLD_CKKS_PARAMS: CkksParams = { polyModulusDegree: 16384, coeffModulusBits: [60, 60, 60, 60, 60], scaleBits: 110 };
+
 export function paramsFingerprint(params: CkksParams): Uint8Array {
   const canonical = `ckks;N=${params.polyModulusDegree};q=${params.coeffModulusBits.join(',')};scale=${params.scaleBits}`;
   return sha256(canonical);

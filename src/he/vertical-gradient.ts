@@ -63,7 +63,7 @@ export class VerticalGradient {
   private verticalScales(): { partial: number; weight: number; fore: number; diagonal: number; gradient: number } {
     const { weightBits, foreTopBits } = verticalScaleBits(this.engine.params);
     const last = Number(this.engine.chain[0]!.primes[this.engine.chain[0]!.primes.length - 1]!);
-    // What SEAL's rescale computes: the product scale divided by the dropped prime (≈ 2^50, not exactly).
+    // What SEAL's rescale computes: the product scale divided by the dropped prime (≈ 2^verticalForeScaleBits, not exactly).
     const fore = 2 ** foreTopBits / last;
     return { partial: this.engine.scale, weight: 2 ** weightBits, fore, diagonal: 2 ** VERTICAL_DIAGONAL_SCALE_BITS, gradient: fore * 2 ** VERTICAL_DIAGONAL_SCALE_BITS };
   }

@@ -9,6 +9,7 @@
 import { gradientSlot, nextPowerOfTwo, residueClassSums, VERTICAL_MASK } from '../he/packing.js';
 import type { BatchColumns, GradientInput, VerticalGradient } from '../he/vertical-gradient.js';
 import { float64Bytes, toFloat64 } from '../fl/vector-codec.js';
+import { ErrorCode, FedcreditError } from '../errors.js';
 
 /** Slots of a plaintext-scheme masked gradient: the CKKS slot count (N = 8192), which also bounds the batch. */
 export const PLAINTEXT_SLOTS = 4096;
@@ -60,7 +61,12 @@ function unmask(classSums: Float64Array, mask: Float64Array): Float64Array {
   return classSums.map((v, j) => v - maskSums[j]!);
 }
 
-export function ckksCipher(gradient: VerticalGradient, publicKey: Uint8Array, galoisKeys: Uint8Array): VerticalCipher {
+/**
+ * CKKS under the job's gradient key: the arbiter's (scheme ckks) or the collective one (ckks-threshold), whose
+ * decryption's flooding is sized for feature values up to `maxFeature` (VERTICAL_MAX_FEATURE): a batch with a larger
+ * value is refused before anything is encrypted.
+ */
+export function ckksCipher(gradient: VerticalGradient, publicKey: Uint8Array, galoisKeys: Uint8Array, maxFeature = Number.POSITIVE_INFINITY): VerticalCipher {
   return {
     scheme: 'ckks',
     slots: gradient.engine.slotCount,
@@ -68,7 +74,17 @@ export function ckksCipher(gradient: VerticalGradient, publicKey: Uint8Array, ga
     encryptPartial: (values) => gradient.encryptSlots(values, publicKey),
     prepareEncryption: () => gradient.prepareEncryption(publicKey),
     foreGradient: (partials, weights, offset) => gradient.foreGradient(partials, weights, offset),
-    batchColumns: (columns) => gradient.batchColumns(columns),
+    batchColumns(columns) {
+      for (const column of columns)
+        for (const v of column)
+          if (Math.abs(v) > maxFeature)
+            throw new FedcreditError(
+              ErrorCode.JOB_INVALID,
+              `a feature value of ${v} exceeds ${maxFeature} in magnitude, which the collective key's decryption is sized for`,
+              'set training.clip to at most 32 (default 5) so every standardised feature stays within it',
+            );
+      return gradient.batchColumns(columns);
+    },
     gradientInput: (columns, mask) => gradient.gradientInput(columns, mask),
     maskedGradient: (d, input) => gradient.maskedGradientSteps(d, input as GradientInput, galoisKeys),
     unmask,

@@ -13,7 +13,12 @@ import type { VerticalJobSpec } from '../../src/config/schemas.js';
 import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
 import { afterAll, beforeAll } from 'vitest';
 import { CkksEngine } from '../../src/he/engine.js';
-import { VERTICAL_CKKS_PARAMS } from '../../src/he/params.js';
+import { VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../../src/he/params.js';
+import { ThresholdContext } from '../../src/he/threshold/context.js';
+import { VerticalGradient } from '../../src/he/vertical-gradient.js';
+import { VERTICAL_MAX_FEATURE } from '../../src/he/vertical-threshold.js';
+import { ckksCipher } from '../../src/vertical/cipher.js';
+import { inProcessCollectiveKeys } from '../../src/vertical/lr/threshold-opener.js';
 import { createLogger } from '../../src/log.js';
 import type { VerticalCipher } from '../../src/vertical/cipher.js';
 import type { ModelPart } from '../../src/vertical/party-model.js';
@@ -204,9 +209,13 @@ export interface MemoryParty {
  * coordinator runs them, the chosen epoch, the scorecard (when asked for) and the evaluation. Returns each step's
  * reports by party, each party's alignment and what each party kept.
  */
-export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: MemoryParty[], keys: { cipher: (party: MemoryParty) => VerticalCipher; opener: Opener }) {
+export async function runMemoryVerticalJob(
+  spec: VerticalJobSpec,
+  parties: MemoryParty[],
+  keys: { cipher: (party: MemoryParty) => VerticalCipher; opener: Opener; sentGradient?: (party: string, purpose: string, masked: Uint8Array) => void },
+) {
   const log = createLogger('test', 'silent');
-  const federation = new MemoryFederation(spec.guest, spec.hosts, keys.opener, 120_000);
+  const federation = new MemoryFederation(spec.guest, spec.hosts, keys.opener, 120_000, keys.sentGradient);
   const scratch = mkdtempSync(join(tmpdir(), 'fedcredit-memory-psi-'));
   const kept = new Map(parties.map((p) => [p.org, { validationScores: new Map() } as MemoryKept]));
   const lr = new Map(
@@ -216,7 +225,8 @@ export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: Memor
       return [p.org, party] as const;
     }),
   );
-  const reports: { name: string; epoch: number; reports: Map<string, Record<string, unknown>> }[] = [];
+  /** Each step's reports by party, and its wall time (every party's work in this one process). */
+  const reports: { name: string; epoch: number; reports: Map<string, Record<string, unknown>>; ms?: number }[] = [];
   let step = 1;
   const salt = randomBytes(32);
   const stores = new Map(parties.map((p) => [p.org, new MemoryAlignStore(join(scratch, p.org))]));
@@ -238,6 +248,7 @@ export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: Memor
   };
   const run = async (name: string, epoch = 0, batch = 0, args: object = {}) => {
     step++;
+    const started = performance.now();
     const done = await Promise.all(
       parties.map(async (p) => {
         const party = lr.get(p.org)!;
@@ -246,7 +257,7 @@ export async function runMemoryVerticalJob(spec: VerticalJobSpec, parties: Memor
       }),
     );
     const byParty = new Map(done);
-    reports.push({ name, epoch, reports: byParty });
+    reports.push({ name, epoch, reports: byParty, ms: performance.now() - started });
     return byParty.get(spec.guest)!;
   };
   try {
@@ -282,4 +293,25 @@ export function verticalEngines(): { guest: CkksEngine; host: CkksEngine } {
     engines.host?.dispose();
   });
   return engines;
+}
+
+/**
+ * A vertical job's collective gradient key for in-memory tests (encryption.scheme ckks-threshold): the arbiter and
+ * every party make their shares, commit and reveal (verticalCollectiveKeyShare), every party's cipher encrypts under
+ * the collective keys, and the arbiter opens each masked gradient with a decryption share from every shareholder.
+ * `shareholders` keeps each one's rules and records, and `context` the SEAL context (dispose() frees it).
+ */
+export async function memoryCollectiveKeys(parties: readonly string[]) {
+  const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+  const made = inProcessCollectiveKeys(context, 'memory-job', parties);
+  return {
+    context,
+    ...made,
+    keys: {
+      cipher: (p: MemoryParty) => ckksCipher(VerticalGradient.of(p.engine), made.publicKey, made.galoisKeys, VERTICAL_MAX_FEATURE),
+      opener: made.opener,
+      sentGradient: made.sentGradient,
+    },
+    dispose: () => context.dispose(),
+  };
 }

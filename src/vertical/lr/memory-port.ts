@@ -12,6 +12,7 @@ import { guestScoreSum, hostScoreShare } from '../secure-sum.js';
 import type { Alignment } from '../party-model.js';
 import type { AlignedPart, AlignStore, RecordSink } from './align.js';
 import type { Opener } from './opener.js';
+import { gradientLabel } from '../../he/vertical-threshold.js';
 import { decodePayload, encodePayload } from './payloads.js';
 import { Superseded, type PeerPort } from './port.js';
 import { Inbox } from './inbox.js';
@@ -30,6 +31,8 @@ export class MemoryFederation {
     private readonly opener: Opener,
     /** How long a receive waits before it fails (a party that never sends). */
     private readonly timeoutMs = 60_000,
+    /** Called with each masked gradient a party sends for opening, by that party (a shareholder remembers it). */
+    private readonly sentGradient?: (party: string, purpose: string, masked: Uint8Array) => void,
   ) {
     for (const org of [guest, ...hosts]) this.boxes.set(org, generateBoxKeyPair());
   }
@@ -64,7 +67,9 @@ export class MemoryFederation {
         const once = `${self}|${step}|${attempt}`;
         if (this.opened.has(once)) throw new FedcreditError(ErrorCode.PROTOCOL, `${self} already had a gradient decrypted in step ${step}`);
         this.opened.add(once);
-        return this.opener.openGradient(masked, count);
+        const purpose = gradientLabel('memory-job', step, attempt, self);
+        this.sentGradient?.(self, purpose, masked);
+        return this.opener.openGradient(masked, count, { party: self, purpose });
       },
       sendScoreShare: async (scores, purpose, kind = 'score.share') => {
         const share = hostScoreShare(scores, self, this.hosts, (h) => sharedSecret(box.privateKey, this.boxes.get(h)!.publicKey), `memory|${step}|${attempt}|${purpose}`);

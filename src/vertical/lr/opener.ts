@@ -1,8 +1,8 @@
 /**
  * The one capability that turns a vertical job's encrypted sums into numbers: the arbiter opens a party's masked
  * gradient, the guest opens the per-bin label sums it encrypted under its own key. Both are a single-key CKKS
- * decryption today; a threshold implementation (several key holders, each opening a share) can replace it behind
- * this interface without the steps noticing.
+ * decryption under encryption.scheme ckks; under ckks-threshold the arbiter opens a gradient with a decryption share
+ * from every party (./threshold-opener.ts), behind this interface, without the steps noticing.
  */
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../../he/engine.js';
@@ -13,6 +13,12 @@ import { ErrorCode, FedcreditError } from '../../errors.js';
 import { openLabelSums } from '../label-sums.js';
 import { PLAINTEXT_SLOTS } from '../cipher.js';
 
+/** Whose masked gradient an opening is for, and its label (gradientLabel: job, step, attempt, party). */
+export interface GradientRequest {
+  party: string;
+  purpose: string;
+}
+
 export interface Opener {
   /**
    * The `count` class sums of a masked gradient of `count` columns (the decrypted slots summed over each residue
@@ -22,7 +28,7 @@ export interface Opener {
    * the party's slots z_i, each a partial sum over P records of its features times the guest's fore-gradient, and
    * count = S would return every z_i (see docs/protocol-vertical.md, "What the arbiter decrypts").
    */
-  openGradient(masked: Uint8Array, count: number): Float64Array;
+  openGradient(masked: Uint8Array, count: number, request: GradientRequest): Float64Array;
   /** The default count of each of the `count` bin columns of a host's masked per-bin label sums (src/vertical/label-sums.ts). */
   openLabelSums(ciphertext: Uint8Array, count: number): number[];
 }

@@ -1,0 +1,145 @@
+/**
+ * The arbiter's Opener under a collective gradient key (encryption.scheme ckks-threshold), and each party's side of
+ * it. Every party of the job (the guest, each host) and the arbiter hold one share of the key; the arbiter opens a
+ * masked gradient only with a decryption share from every one of them (src/he/vertical-threshold.ts).
+ *
+ * A shareholder gives one share per ciphertext and per label (gradientLabel: job, step, attempt, whose gradient),
+ * only for the masked-gradient class of ciphertext (level and scale), and, for a label naming itself, only for the
+ * very ciphertext it sent: so a coalition that lacks a party cannot have anything but that party's own masked
+ * gradient opened under its name. Each share given is reported to `onIssue` first (the ledger's record of it).
+ */
+import { ErrorCode, FedcreditError } from '../../errors.js';
+import { residueClassSums, verticalRotationSteps } from '../../he/packing.js';
+import { paramsFingerprint } from '../../he/params.js';
+import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../../he/key-ceremony.js';
+import type { ThresholdContext } from '../../he/threshold/context.js';
+import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord } from '../../he/threshold/decrypt.js';
+import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
+import { VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
+import type { GradientRequest, Opener } from './opener.js';
+
+/** A gradient decryption asked of a shareholder: the request, the masked gradient, and who asks (the arbiter). */
+export interface ShareRequest extends GradientRequest {
+  masked: Uint8Array;
+}
+
+/** One party's share of the gradient key and its rules. */
+export class GradientShareholder {
+  private readonly decryption: DecryptionParty;
+  /** The digest of the masked gradient this party sent under each label. */
+  private readonly own = new Map<string, string>();
+
+  constructor(
+    readonly context: ThresholdContext,
+    readonly organisation: string,
+    secret: SecretKeyShare,
+    /** Number of shares of the key (every party and the arbiter): sizes the flooding. */
+    parties: number,
+    onIssue?: (record: IssuedShareRecord) => void,
+  ) {
+    this.decryption = new DecryptionParty(context, secret, { rules: [verticalGradientRule(context, parties)], ...(onIssue ? { onIssue } : {}) });
+  }
+
+  /** Remember the masked gradient this party sends for opening under `purpose` (before it sends it). */
+  sent(purpose: string, masked: Uint8Array): void {
+    this.own.set(purpose, this.context.canonicalCiphertext(masked, 'the masked gradient sent').digest);
+  }
+
+  /** This party's decryption share (serialised) for a request, or FC_DECRYPTION_REFUSED. */
+  share(request: ShareRequest): Uint8Array {
+    if (request.party === this.organisation) {
+      const mine = this.own.get(request.purpose);
+      const digest = this.context.canonicalCiphertext(request.masked, `the ciphertext to decrypt for "${request.purpose}"`).digest;
+      if (mine !== digest)
+        throw new FedcreditError(
+          ErrorCode.DECRYPTION_REFUSED,
+          mine
+            ? `the ciphertext to decrypt as ${this.organisation}'s gradient ("${request.purpose}") is not the one ${this.organisation} sent`
+            : `${this.organisation} sent no masked gradient for "${request.purpose}"`,
+          "the arbiter asked to open under this party's name a ciphertext it did not send: it deviates from the protocol",
+        );
+    }
+    return this.decryption.generateShare(request.masked, request.purpose, VERTICAL_GRADIENT_RULE).serialize();
+  }
+
+  /** The records of every share given. */
+  issued(): IssuedShareRecord[] {
+    return this.decryption.issued();
+  }
+}
+
+/**
+ * The arbiter's Opener: `collect` returns every shareholder's serialised share for the request (the arbiter's own
+ * included; each one checked here to be for this ciphertext and label), which are added and opened; the class sums
+ * of the opened slots go back to the party, as under the single key.
+ */
+export function thresholdOpener(context: ThresholdContext, shareholders: readonly string[], collect: (request: ShareRequest) => Map<string, Uint8Array>): Opener {
+  const protocol = new DecryptionProtocol(context);
+  return {
+    openGradient(masked, count, request) {
+      const shares = collect({ ...request, masked });
+      const missing = shareholders.filter((org) => !shares.has(org));
+      if (missing.length > 0)
+        throw new FedcreditError(
+          ErrorCode.PROTOCOL,
+          `no decryption share from ${missing.join(', ')} for "${request.purpose}"`,
+          'every shareholder must answer; the gradient cannot be opened without all of them',
+        );
+      const ct = context.canonicalCiphertext(masked, 'a masked gradient');
+      const sum = protocol.allocateShare(ct.digest, request.purpose, ct.level);
+      for (const org of shareholders) {
+        let share: DecryptionShare;
+        try {
+          share = DecryptionShare.deserialize(context, shares.get(org)!);
+        } catch (err) {
+          throw new FedcreditError(
+            ErrorCode.PROTOCOL,
+            `${org}'s decryption share does not parse: ${err instanceof Error ? err.message : String(err)}`,
+            `${org} runs another fedcredit version or deviates`,
+          );
+        }
+        try {
+          protocol.aggregateShares(sum, share, sum);
+        } catch (err) {
+          throw new FedcreditError(
+            ErrorCode.PROTOCOL,
+            `${org}'s decryption share is not for this request: ${err instanceof Error ? err.message : String(err)}`,
+            `${org} answered another request than the one it was sent`,
+          );
+        }
+      }
+      return residueClassSums(protocol.finalize(masked, sum), count);
+    },
+    openLabelSums() {
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        'per-bin label sums are opened by the guest under its own key, never by the arbiter',
+        'report this: the binning step asked the arbiter to open label sums',
+      );
+    },
+  };
+}
+
+/**
+ * The whole ceremony and the opening in one process, for in-memory jobs, tests and benchmarks: the arbiter and
+ * every party make their shares, commit and reveal; `collect` asks every shareholder in turn. A real job runs the
+ * same functions at each party, over the coordinator.
+ */
+export function inProcessCollectiveKeys(context: ThresholdContext, jobId: string, parties: readonly string[]) {
+  const orgs = ['arbiter', ...parties];
+  const steps = verticalRotationSteps(context.degree / 2);
+  const transcript = collectiveTranscript(jobId, orgs, paramsFingerprint(context.params), 'vertical');
+  const made = orgs.map((organisation) => ({ organisation, ...verticalCollectiveKeyShare(context, transcript, organisation, steps) }));
+  const { publicKey, galoisKeys } = verticalCollectiveKeys(context, transcript, steps, made);
+  const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length)]));
+  const opener = thresholdOpener(context, orgs, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
+  return {
+    publicKey,
+    galoisKeys,
+    secrets: new Map(made.map((m) => [m.organisation, m.secret])),
+    shareholders,
+    opener,
+    /** What a party records when it sends its masked gradient for opening (MemoryFederation's sentGradient). */
+    sentGradient: (party: string, purpose: string, masked: Uint8Array) => shareholders.get(party)!.sent(purpose, masked),
+  };
+}
