@@ -23,6 +23,7 @@ import { ThresholdContext } from '../src/he/threshold/context.js';
 import { VectorCodec, toFloat32, toFloat64, type Keys } from '../src/fl/vector-codec.js';
 import { decryptionSharesDigest } from '../src/fl/secure-sum-round.js';
 import { replayLedger } from '../src/jobs/replay.js';
+import { ThresholdReplay } from '../src/audit/replay-threshold.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { readLedger } from '../src/ledger/read.js';
 import { decodeMessage } from '../src/wire/proto.js';
@@ -193,6 +194,44 @@ describe(`a horizontal job under a ${T}-of-${NAMES.length} collective CKKS key o
       expect(checked).toBeGreaterThan(4);
     } finally {
       context.dispose();
+    }
+  });
+
+  it('audit replay names a second share for one ciphertext, shares from outside the quorum, and shares for two contributor sets of a round', async () => {
+    const entries = entriesOf(run.jobId);
+    const replay = await ThresholdReplay.start(run.jobId, NAMES, THRESHOLD_CKKS_PARAMS, T);
+    const failures: string[] = [];
+    type Entry = (typeof entries)[number];
+    const feed = (e: Entry, body: Record<string, unknown> = e.body as Record<string, unknown>) =>
+      replay.entry(
+        e.entry.kind,
+        body,
+        async (name) => {
+          const ref = e.entry.blobs.find((b) => b.name === name);
+          return ref ? blobOf(ref) : undefined;
+        },
+        (message) => failures.push(message),
+      );
+    try {
+      const produced = entries.findIndex((e) => e.entry.kind === 'aggregate_produced' && (e.body as { purpose: string }).purpose === 'update');
+      for (const e of entries.slice(0, produced + 1)) await feed(e);
+      expect(failures).toEqual([]);
+      const { quorum, contributors } = entries[produced]!.body as { quorum: string[]; contributors: string[] };
+      const first = entries.slice(produced).find((e) => e.entry.kind === 'decryption_shares')!;
+      await feed(first);
+      expect(failures).toEqual([]);
+      const giver = (first.body as { participant: string }).participant;
+      await feed(first);
+      expect(failures.join('\n')).toMatch(new RegExp(`${giver} gave a second decryption share for ciphertext`));
+      const outsider = contributors.find((o) => !quorum.includes(o))!;
+      await feed(first, { ...(first.body as object), participant: outsider });
+      expect(failures.join('\n')).toMatch(new RegExp(`${outsider} gave decryption shares for a sum it does not open`));
+      // The same round's sum again over a smaller set, and the giver's shares for it.
+      await feed(entries[produced]!, { ...(entries[produced]!.body as object), contributors: quorum });
+      await feed(first);
+      expect(failures.join('\n')).toMatch(new RegExp(`${giver} gave decryption shares for update sums over two contributor sets`));
+    } finally {
+      replay.dispose();
     }
   });
 
