@@ -86,7 +86,7 @@ describe(`a horizontal job under a ${T}-of-${NAMES.length} collective CKKS key o
     } finally {
       restore('bank-d');
     }
-  });
+  }, 600_000);
   afterAll(async () => {
     await fed?.stop();
     if (slices) await rm(slices, { recursive: true, force: true });
