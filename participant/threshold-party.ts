@@ -189,7 +189,9 @@ export class ThresholdParty {
       if (share.point !== ownPoint.point) throw ceremonyError(`the Shamir share from ${p.organisation} is for point ${share.point}, not ${this.organisation}'s ${ownPoint.point}`);
       thresholdizer.aggregateShares(sigma, share, sigma);
     }
+    // s_i is P_i(0): from here on this party keeps σ_i only.
     ownPoint.poly.fill(0n);
+    this.own?.secret.poly.fill(0n);
     this.ownPoint = undefined;
     this.shamir = sigma;
     this.decryption = undefined;
