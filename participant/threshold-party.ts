@@ -274,7 +274,7 @@ export class ThresholdParty {
     const key = `${agg.purpose}/${round}`;
     const before = this.decryptedSets.get(key);
     if (before !== undefined && before !== set)
-      throw refuse(`it already gave decryption shares for a ${agg.purpose} sum of round ${round} over [${before.split('\n').join(', ')}], and gives them for one contributor set per round`);
+      throw refuse(`it already gave decryption shares for the ${agg.purpose} sum of round ${round} over [${before.split('\n').join(', ')}], and gives them for one contributor set per round`);
     const party = this.decryptionFor(opens)!;
     const shares = this.vectors.shares(party, agg.sum.blocks, label, agg.purpose);
     this.issued = party.issued();

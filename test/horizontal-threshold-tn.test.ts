@@ -342,7 +342,7 @@ describe("a participant's side of a t-of-n collective key against a coordinator 
     parties[0]!.decryptionShares({ purpose: 'update', sum: encrypt(), contributors: NAMES, quorum: ['bank-a', 'bank-b', 'bank-c'] }, 5);
     parties[0]!.contributed('update', 5);
     expect(() => parties[0]!.decryptionShares({ purpose: 'update', sum: encrypt(), contributors: ['bank-a', 'bank-b', 'bank-c'], quorum: ['bank-a', 'bank-b', 'bank-c'] }, 5)).toThrow(
-      /already gave decryption shares for a update sum of round 5 over \[bank-a, bank-b, bank-c, bank-d\], and gives them for one contributor set per round/,
+      /already gave decryption shares for the update sum of round 5 over \[bank-a, bank-b, bank-c, bank-d\], and gives them for one contributor set per round/,
     );
   });
 });
