@@ -29,7 +29,7 @@ import { ParticipantNode } from '../participant/node.js';
 import { EphemeralPostgres } from '../src/federation/ephemeral-postgres.js';
 import { DatasetSpec } from '../src/data/schema.js';
 import { summariseScenario } from './profile-summary.js';
-import { thresholdBench } from './threshold.js';
+import { thresholdBench, thresholdTnBench } from './threshold.js';
 import { qualityBenchmark } from './quality.js';
 import { boostBench } from './boost.js';
 import type { JobEvent } from '../src/wire/messages.js';
@@ -936,6 +936,18 @@ const scenarios: [string, () => Promise<void>][] = [
   ['coordinator', coordinatorScale],
   ['memory', memory],
   ['threshold', () => thresholdBench(quick ? [3, 10] : [3, 10, 100], results, table)],
+  [
+    'threshold-tn',
+    () =>
+      thresholdTnBench(
+        [
+          [4, 3],
+          [10, 6],
+        ],
+        results,
+        table,
+      ),
+  ],
   ['quality', quality],
   ['boost', () => boostBench(DATASETS, quick, results, table)],
 ];
