@@ -386,9 +386,12 @@ export class JobRun extends JobBase {
       try {
         m = await this.nextOf(org, 'decryptionShares', purpose, round, deadline);
       } catch (err) {
+        // A refusal (FC_DECRYPTION_REFUSED from the participant) or a silence is recorded beside the shares given.
+        const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
+        await this.record('decryption_shares_missing', { round, purpose, participant: org, reason });
         throw new FedcreditError(
           ErrorCode.JOB_FAILED,
-          `round ${round}: ${org} gave no decryption shares of the ${purpose} aggregate (${err instanceof ParticipantGone ? err.reason : errorMessage(err)}); under a collective key the sum opens only with ${givers.length < contributors.length ? `the shares of its quorum [${givers.join(', ')}]` : "every contributor's shares"}`,
+          `round ${round}: ${org} gave no decryption shares of the ${purpose} aggregate (${reason}); under a collective key the sum opens only with ${givers.length < contributors.length ? `the shares of its quorum [${givers.join(', ')}]` : "every contributor's shares"}`,
           `see ${org}'s log`,
         );
       }

@@ -235,6 +235,25 @@ describe(`a horizontal job under a ${T}-of-${NAMES.length} collective CKKS key o
     }
   });
 
+  it('a quorum member that refuses its shares (a coordinator double sends it another quorum) is recorded and named; the job fails', async () => {
+    fed.coordinatorTamper = (org, message) => {
+      if (org !== 'bank-a' || message.body !== 'aggregateReady' || message.round !== 2) return message;
+      const quorum = message.aggregateReady.quorum ?? [];
+      return { ...message, aggregateReady: { ...message.aggregateReady, quorum: [...quorum].reverse() } };
+    };
+    try {
+      const refused = await fed.run(job({ encryption: tOfN }));
+      expect(refused.state).toBe('failed');
+      expect(refused.message).toMatch(/round 2: bank-a gave no decryption shares of the update aggregate/);
+      const missing = entriesOf(refused.jobId).filter((e) => e.entry.kind === 'decryption_shares_missing');
+      expect(missing.map((e) => e.body)).toEqual([
+        expect.objectContaining({ round: 2, purpose: 'update', participant: 'bank-a', reason: expect.stringMatching(/is not 3 distinct contributors of the sum in canonical order/) }),
+      ]);
+    } finally {
+      fed.coordinatorTamper = undefined;
+    }
+  });
+
   it('with fewer than t participants left the job fails, naming the missing', async () => {
     vanishInRound2('bank-c');
     vanishInRound2('bank-d');
