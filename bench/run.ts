@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --models lr,mlp_3k] [-- --threshold] [-- --profile DIR]`
+ * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --models lr,mlp_3k] [-- --threshold] [-- --tn T] [-- --profile DIR]`
  * `[-- --rows N,M] [-- --sources csv,postgres] [-- --no-psi]` (memory scenario): figures
  * measured side by side in one run, variants alternated, medians of repetitions. Prints a table and writes bench-results.json (one figure
  * per key). Never asserts a time. `--profile DIR` instead runs each scenario with every process and thread
@@ -29,7 +29,7 @@ import { ParticipantNode } from '../participant/node.js';
 import { EphemeralPostgres } from '../src/federation/ephemeral-postgres.js';
 import { DatasetSpec } from '../src/data/schema.js';
 import { summariseScenario } from './profile-summary.js';
-import { thresholdBench, verticalThresholdBench } from './threshold.js';
+import { thresholdBench, thresholdTnBench, verticalThresholdBench } from './threshold.js';
 import { qualityBenchmark } from './quality.js';
 import { boostBench } from './boost.js';
 import type { JobEvent } from '../src/wire/messages.js';
@@ -103,10 +103,29 @@ async function runJob(fed: EphemeralFederation, job: { name: string } & Record<s
   return { jobId, last, events, arrivedUs, client };
 }
 
+/** The horizontal jobs compared side by side: their label in the results, and their encryption section. */
+type HorizontalVariant = { label: 'ckks' | 'plaintext' | 'ckks-threshold' | 'ckks-threshold-tn'; encryption: Record<string, unknown> };
+
 async function horizontal(): Promise<void> {
-  const names = ['bank-a', 'bank-b', 'bank-c'];
+  // `--tn T` compares the t-of-n collective key (encryption.threshold T) with the N-of-N one and the single key, on
+  // four participants (t-of-n needs t ≥ ⌈(n + 2) / 2⌉, so three participants allow only N-of-N); the fourth reads
+  // the first part of the UCI homo split again.
+  const tn = args.includes('--tn') ? Number(args[args.indexOf('--tn') + 1]) : undefined;
+  const names = tn ? ['bank-a', 'bank-b', 'bank-c', 'bank-d'] : ['bank-a', 'bank-b', 'bank-c'];
+  const variants: HorizontalVariant[] = tn
+    ? [
+        { label: 'ckks', encryption: { scheme: 'ckks' } },
+        { label: 'ckks-threshold', encryption: { scheme: 'ckks-threshold' } },
+        { label: 'ckks-threshold-tn', encryption: { scheme: 'ckks-threshold', threshold: tn } },
+      ]
+    : [
+        { label: 'ckks', encryption: { scheme: 'ckks' } },
+        { label: 'plaintext', encryption: { scheme: 'plaintext' } },
+        // `--threshold` adds the collective key (issue 18) beside the single key.
+        ...(args.includes('--threshold') ? [{ label: 'ckks-threshold' as const, encryption: { scheme: 'ckks-threshold' } }] : []),
+      ];
   const fed = await EphemeralFederation.start(
-    names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, UCI_HOMO_PARTIES[i]!)) })),
+    names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, UCI_HOMO_PARTIES[i % UCI_HOMO_PARTIES.length]!)) })),
     { prefix: 'fedcredit-bench-' },
   );
   try {
@@ -121,11 +140,10 @@ async function horizontal(): Promise<void> {
     const picked = args.includes('--models') ? new Set(args[args.indexOf('--models') + 1]!.split(',')) : undefined;
     for (const [key, model, plan] of models.filter(([k]) => !picked || picked.has(k))) {
       const rounds = quick ? 3 : plan.rounds;
-      const times: Record<'ckks' | 'plaintext' | 'ckks-threshold', number[]> = { ckks: [], plaintext: [], 'ckks-threshold': [] };
+      const times: Record<HorizontalVariant['label'], number[]> = { ckks: [], plaintext: [], 'ckks-threshold': [], 'ckks-threshold-tn': [] };
       let params = 0;
       for (let r = 0; r < (quick ? 1 : plan.reps); r++) {
-        // `--threshold` adds the collective key (issue 18) beside the single key.
-        for (const scheme of ['ckks', 'plaintext', ...(args.includes('--threshold') ? (['ckks-threshold'] as const) : [])] as const) {
+        for (const { label: scheme, encryption } of variants) {
           const run = await runJob(fed, {
             name: `bench-${key}`,
             kind: 'horizontal',
@@ -133,7 +151,7 @@ async function horizontal(): Promise<void> {
             participants: names,
             model,
             training: { rounds, local_epochs: 1, batch_size: 64, learning_rate: 0.01, optimizer: 'adam', seed: 1 },
-            encryption: { scheme },
+            encryption,
           });
           run.client.close();
           if (run.last.state !== 'succeeded') throw new Error(`${key}/${scheme}: ${run.last.message}`);
@@ -150,6 +168,22 @@ async function horizontal(): Promise<void> {
         .map((l) => JSON.parse(l) as { direction: string; kind: string; bytes: number; what: string; job: string });
       const ckksUpdates = egress.filter((e) => e.direction === 'sent' && e.kind === 'contribution' && e.what.includes('update') && e.what.includes('ckks'));
       const bytesPerRound = median(ckksUpdates.map((e) => e.bytes));
+      if (tn) {
+        const [single, nOfN, tOfN] = [median(times.ckks), median(times['ckks-threshold']), median(times['ckks-threshold-tn'])];
+        const at = `horizontal.${key}.n${names.length}`;
+        results[`${at}.round_s_ckks`] = +single.toFixed(3);
+        results[`${at}.round_s_ckks_threshold`] = +nOfN.toFixed(3);
+        results[`${at}.round_s_ckks_threshold_t${tn}`] = +tOfN.toFixed(3);
+        results[`${at}.t${tn}_over_n_of_n`] = +(tOfN / nOfN).toFixed(3);
+        results[`${at}.t${tn}_over_ckks`] = +(tOfN / single).toFixed(3);
+        table.push([
+          `horizontal ${key} (${params} params), ${names.length} participants`,
+          `round ${tOfN.toFixed(2)}s ${tn}-of-${names.length} vs ${nOfN.toFixed(2)}s ${names.length}-of-${names.length} vs ${single.toFixed(2)}s single key`,
+          `t-of-n / N-of-N ${(tOfN / nOfN).toFixed(2)}, t-of-n / single key ${(tOfN / single).toFixed(2)}`,
+        ]);
+        await rm(join(fed.dir, 'fedcredit-state', 'bank-a', 'egress.jsonl'), { force: true });
+        continue;
+      }
       const ratio = median(times.ckks) / median(times.plaintext);
       results[`horizontal.${key}.params`] = params;
       results[`horizontal.${key}.round_s_ckks`] = +median(times.ckks).toFixed(3);
@@ -903,6 +937,18 @@ const scenarios: [string, () => Promise<void>][] = [
   ['memory', memory],
   ['threshold', () => thresholdBench(quick ? [3, 10] : [3, 10, 100], results, table)],
   ['vertical-threshold', () => verticalThresholdBench(quick ? 3 : 7, results, table)],
+  [
+    'threshold-tn',
+    () =>
+      thresholdTnBench(
+        [
+          [4, 3],
+          [10, 6],
+        ],
+        results,
+        table,
+      ),
+  ],
   ['quality', quality],
   ['boost', () => boostBench(DATASETS, quick, results, table)],
 ];

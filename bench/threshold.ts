@@ -39,6 +39,9 @@ import {
   floodingSigma,
   floodingSlotError,
   SecretKeyShare,
+  ShamirShare,
+  Combiner,
+  Thresholdizer,
   ThresholdContext,
   type DecryptionRule,
 } from '../src/he/threshold/index.js';
@@ -538,5 +541,100 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
     context.dispose();
     collective.dispose();
     single.dispose();
+  }
+}
+
+/**
+ * `npm run bench -- --only threshold-tn`: what t-of-n adds to the collective key, cryptography alone (horizontal
+ * parameters). Re-sharing, once per job and party: its Shamir polynomial of degree t − 1 evaluated at the n points
+ * and serialised (the points it sends), then the n − 1 points it receives parsed and added into σ_i (sealing not
+ * included: one AES-GCM box per point). Per decryption and quorum member: λ_i·σ_i for the quorum (the Combiner), and
+ * its flooded share of one ciphertext, against the N-of-N share with s_i.
+ */
+export async function thresholdTnBench(configs: [number, number][], results: Record<string, number>, table: string[][]): Promise<void> {
+  const context = await ThresholdContext.create(THRESHOLD_CKKS_PARAMS);
+  try {
+    const rule = { name: 'sum', level: 1, scale: 2 ** THRESHOLD_CKKS_PARAMS.scaleBits, noiseBits: 10 } satisfies DecryptionRule;
+    for (const [n, t] of configs) {
+      const secrets = Array.from({ length: n }, () => SecretKeyShare.generate(context));
+      const thresholdizer = new Thresholdizer(context, t);
+      const reshare: number[] = [];
+      const points: Uint8Array[][] = [];
+      for (const secret of secrets) {
+        const [out, elapsed] = time(() => {
+          const polynomial = thresholdizer.generateShamirPolynomial(secret);
+          return Array.from({ length: n }, (_, j) => {
+            const share = thresholdizer.allocateShare(j + 1);
+            thresholdizer.generateShare(polynomial, share);
+            return share.serialize();
+          });
+        });
+        reshare.push(elapsed);
+        points.push(out);
+      }
+      const assemble: number[] = [];
+      const sigmas = Array.from({ length: n }, (_, j) => {
+        const [sigma, elapsed] = time(() => {
+          const sum = thresholdizer.allocateShare(j + 1);
+          for (let i = 0; i < n; i++) thresholdizer.aggregateShares(sum, ShamirShare.deserialize(context, points[i]![j]!), sum);
+          return sum;
+        });
+        assemble.push(elapsed);
+        return sigma;
+      });
+      const quorum = Array.from({ length: t }, (_, i) => i + 1);
+      const combiner = new Combiner(context, t);
+      const lagrange: number[] = [];
+      const additive = quorum.map((point) => {
+        const [secret, elapsed] = time(() => combiner.generateAdditiveShare(sigmas[point - 1]!, quorum));
+        lagrange.push(elapsed);
+        return secret;
+      });
+      // One ciphertext at level 1 (an update sum's level) under the collective key.
+      const ckg = new PublicKeyGenProtocol(context);
+      const crs = new CommonReferenceString(randomBytes(32));
+      const sum = ckg.allocateShare();
+      for (const secret of secrets) {
+        const share = ckg.allocateShare();
+        ckg.generateShare(secret, crs, share);
+        ckg.aggregateShares(sum, share, sum);
+      }
+      const engine = await CkksEngine.create(THRESHOLD_CKKS_PARAMS);
+      let ciphertexts: Uint8Array[];
+      try {
+        const codec = VectorCodec.ckksCollective(new HorizontalVectors(engine));
+        const keys: Keys = { publicKey: ckg.generatePublicKey(sum, crs) };
+        ciphertexts = Array.from({ length: 2 * t + 2 }, () => codec.encode(new Float64Array([1, 2, 3]), keys, 'update').blocks[0]!);
+      } finally {
+        engine.dispose();
+      }
+      const shareTimes = (parties: DecryptionParty[], offset: number) => parties.map((p, i) => time(() => p.generateShare(ciphertexts[offset + i]!, `bench ${offset + i}`, 'sum'))[1]);
+      const nOfN = median(
+        shareTimes(
+          secrets.slice(0, t).map((s) => new DecryptionParty(context, s, { rules: [rule] })),
+          0,
+        ),
+      );
+      const tOfN = median(
+        shareTimes(
+          additive.map((s) => new DecryptionParty(context, s, { rules: [rule] })),
+          t,
+        ),
+      );
+      const key = `threshold.tn.n${n}_t${t}`;
+      results[`${key}.reshare_ms`] = +median(reshare).toFixed(1);
+      results[`${key}.assemble_ms`] = +median(assemble).toFixed(1);
+      results[`${key}.lagrange_ms`] = +median(lagrange).toFixed(1);
+      results[`${key}.share_ms_t_of_n`] = +tOfN.toFixed(1);
+      results[`${key}.share_ms_n_of_n`] = +nOfN.toFixed(1);
+      results[`${key}.point_bytes`] = points[0]![0]!.length;
+      table.push([
+        `t-of-n re-sharing, ${t} of ${n} (N=${THRESHOLD_CKKS_PARAMS.polyModulusDegree}, key level)`,
+        `per party: ${ms(median(reshare))} to deal ${n} points of ${(points[0]![0]!.length / 1024).toFixed(0)} KiB, ${ms(median(assemble))} to add ${n}`,
+        `per decryption: λ·σ ${ms(median(lagrange))}, share ${ms(tOfN)} vs N-of-N share ${ms(nOfN)}`,
+      ]);
+    }
+  } finally {
+    context.dispose();
   }
 }

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
-import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
+import { ckksParamsOf, decryptionThreshold, roundMinimum, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
 import { collectivePublicKey, collectiveTranscript } from '../src/he/key-ceremony.js';
@@ -16,7 +16,17 @@ import { ThresholdVectors, sumLabel } from '../src/he/threshold-vectors.js';
 import { CommitThenReveal } from '../src/he/threshold/commitment.js';
 import { PublicKeyShare } from '../src/he/threshold/ckg.js';
 import { VectorCodec, float32Bytes, float64Bytes, type SumIntake } from '../src/fl/vector-codec.js';
-import { SumAttempt, afterShortfall, agreeOnOpened, contributorsNeeded, decryptionSharesDigest, foreignPurpose, purposeDecision, type OpenedReply } from '../src/fl/secure-sum-round.js';
+import {
+  SumAttempt,
+  afterShortfall,
+  agreeOnOpened,
+  canonicalOrder,
+  contributorsNeeded,
+  decryptionSharesDigest,
+  foreignPurpose,
+  purposeDecision,
+  type OpenedReply,
+} from '../src/fl/secure-sum-round.js';
 import { hex, sha256 } from '../src/bytes.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedavg.js';
@@ -259,12 +269,20 @@ export class JobRun extends JobBase {
    * job naming its sender, and the ledger records it. The coordinator holds no share.
    */
   private async collectiveKeyCeremony(): Promise<void> {
+    const t = decryptionThreshold(this.spec);
     this.emit('keys', `${this.participants.join(', ')} each make a share of the collective CKKS key; nobody will hold the secret key`);
     const fingerprint = this.engine!.fingerprint;
     const transcript = collectiveTranscript(this.id, this.participants, fingerprint);
     const deviates = (org: string, why: string) => new FedcreditError(ErrorCode.JOB_FAILED, `key ceremony: ${org} ${why}`, `${org} deviates from the key ceremony (see its log); the job stops`);
-    const ask = async (step: ThresholdCeremony['step'], parties: KeyShareEntry[]) => {
-      await this.sendEach(this.participants, 0, { body: 'thresholdCeremony', thresholdCeremony: { step, parties, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array() } });
+    const recipients = this.participants.map((o) => this.boxKeys.get(o)!);
+    const ask = async (step: ThresholdCeremony['step'], parties: KeyShareEntry[] | ((org: string) => KeyShareEntry[])) => {
+      const withRecipients = step === 'reshare' || step === 'reshared' ? { recipients } : {};
+      const message = (p: KeyShareEntry[]) => ({
+        body: 'thresholdCeremony' as const,
+        thresholdCeremony: { step, parties: p, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array(), ...withRecipients },
+      });
+      if (typeof parties === 'function') await Promise.all(this.participants.map((org) => this.send(org, 0, message(parties(org))).catch(() => undefined)));
+      else await this.sendEach(this.participants, 0, message(parties));
       const deadline = Date.now() + this.offerTimeoutMs;
       const replies: { org: string; reply: ThresholdCeremony }[] = [];
       for (const org of this.participants) {
@@ -313,14 +331,45 @@ export class JobRun extends JobBase {
       for (const { org, reply } of await ask('key', entries)) {
         if (!Buffer.from(reply.publicKeySha256).equals(Buffer.from(keyDigest))) throw deviates(org, 'added the shares into another collective public key than the coordinator did');
       }
-      await this.record('collective_key_ready', { parties: this.participants, params_fingerprint: hex(fingerprint), transcript_sha256: hex(sha256(transcript)), public_key_sha256: hex(keyDigest) });
+      if (t < this.participants.length) await this.reshare(ask, deviates);
+      await this.record('collective_key_ready', {
+        parties: this.participants,
+        params_fingerprint: hex(fingerprint),
+        transcript_sha256: hex(sha256(transcript)),
+        public_key_sha256: hex(keyDigest),
+        ...(t < this.participants.length ? { threshold: t } : {}),
+      });
     } finally {
       context.dispose();
     }
     this.emit(
       'keys',
-      `collective CKKS key in place (N=${this.spec.encryption.poly_modulus_degree}, scale 2^${this.spec.encryption.scale_bits}); each participant holds a share, nobody the secret key`,
+      `collective CKKS key in place (N=${this.spec.encryption.poly_modulus_degree}, scale 2^${this.spec.encryption.scale_bits}); each participant holds a share, nobody the secret key${t < this.participants.length ? `; any ${t} of the ${this.participants.length} participants' shares open a sum` : ''}`,
     );
+  }
+
+  /**
+   * t-of-n: every participant re-shares its key share by Shamir, one point sealed to each other participant's bound
+   * box key (the coordinator relays boxes it cannot open), then each adds the points it received. The ledger records
+   * each sender's boxes by digest.
+   */
+  private async reshare(
+    ask: (step: ThresholdCeremony['step'], parties: KeyShareEntry[] | ((org: string) => KeyShareEntry[])) => Promise<{ org: string; reply: ThresholdCeremony }[]>,
+    deviates: (org: string, why: string) => FedcreditError,
+  ): Promise<void> {
+    const boxes = new Map<string, KeyShareEntry[]>(this.participants.map((o) => [o, []]));
+    for (const { org, reply } of await ask('reshare', [])) {
+      const receivers = reply.parties.map((p) => p.organisation);
+      const others = this.participants.filter((o) => o !== org);
+      if ([...receivers].sort().join('\n') !== [...others].sort().join('\n')) throw deviates(org, `re-shared its key share to [${receivers.join(', ')}], not to every other participant`);
+      for (const p of reply.parties) boxes.get(p.organisation)!.push({ organisation: org, commitment: new Uint8Array(), commitmentBinding: null, share: p.share });
+      await this.recordWithReceipt(org, 0, 'key_share_reshared', {
+        participant: org,
+        threshold: decryptionThreshold(this.spec),
+        boxes: reply.parties.map((p) => ({ receiver: p.organisation, sealed_sha256: hex(sha256(p.share)) })),
+      });
+    }
+    await ask('reshared', (org) => boxes.get(org)!);
   }
 
   /**
@@ -329,17 +378,20 @@ export class JobRun extends JobBase {
    * digest (as recorded) in place of its shares. A contributor that gives none, or shares that do not parse or are
    * for another ciphertext, leave the sum unopened: the job fails naming the contributor.
    */
-  private async collectiveDecryption(sum: EncryptedVector, contributors: string[], purpose: SumPurpose, round: number, deadline: number): Promise<void> {
+  private async collectiveDecryption(sum: EncryptedVector, givers: string[], contributors: string[], purpose: SumPurpose, round: number, deadline: number): Promise<void> {
     const given: { organisation: string; shares: Uint8Array[] }[] = [];
     const parties: DecryptionShares['parties'] = [];
-    for (const org of contributors) {
+    for (const org of givers) {
       let m: ParticipantMessage;
       try {
         m = await this.nextOf(org, 'decryptionShares', purpose, round, deadline);
       } catch (err) {
+        // A refusal (FC_DECRYPTION_REFUSED from the participant) or a silence is recorded beside the shares given.
+        const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
+        await this.record('decryption_shares_missing', { round, purpose, participant: org, reason });
         throw new FedcreditError(
           ErrorCode.JOB_FAILED,
-          `round ${round}: ${org} gave no decryption shares of the ${purpose} aggregate (${err instanceof ParticipantGone ? err.reason : errorMessage(err)}); under a collective key the sum opens only with every contributor's shares`,
+          `round ${round}: ${org} gave no decryption shares of the ${purpose} aggregate (${reason}); under a collective key the sum opens only with ${givers.length < contributors.length ? `the shares of its quorum [${givers.join(', ')}]` : "every contributor's shares"}`,
           `see ${org}'s log`,
         );
       }
@@ -366,6 +418,26 @@ export class JobRun extends JobBase {
       );
     }
     await this.sendEach(contributors, round, { body: 'decryptionShares', decryptionShares: { purpose, parties, combined } });
+  }
+
+  /**
+   * t-of-n: the t contributors, in canonical order, whose decryption shares open the sum: the first t still connected
+   * (a contributor lost since it contributed is left out). Fewer than t connected fails the job naming the missing.
+   * Empty otherwise (every contributor gives shares).
+   */
+  private quorumOf(contributors: string[], purpose: SumPurpose, round: number): string[] {
+    const t = decryptionThreshold(this.spec);
+    if (!this.threshold || t >= this.participants.length) return [];
+    const connected = canonicalOrder(contributors).filter((o) => this.sessions.isConnected(o));
+    if (connected.length < t) {
+      const missing = contributors.filter((o) => !connected.includes(o));
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        `round ${round}: the ${purpose} sum opens with the decryption shares of ${t} participants (encryption.threshold), and only ${connected.length} of its contributors are still connected; missing: ${missing.join(', ')}`,
+        `bring ${missing.join(', ')} back (see their logs) and re-run the job`,
+      );
+    }
+    return connected.slice(0, t);
   }
 
   /** The job's threshold context (no secret: it adds decryption shares), made once. */
@@ -581,8 +653,8 @@ export class JobRun extends JobBase {
     opts: { needAll?: boolean; optional?: boolean } = {},
   ): Promise<SumResult | undefined> {
     const t = this.spec.training;
-    // Under a collective key every sum needs every participant: the key is the sum of all their shares.
-    const needed = contributorsNeeded(this.participants.length, { needAll: opts.needAll || this.threshold, minParticipants: t.min_participants });
+    // Under an N-of-N collective key every sum needs every participant (roundMinimum); under t-of-n at least t.
+    const needed = contributorsNeeded(this.participants.length, { needAll: opts.needAll, minParticipants: roundMinimum(this.spec) });
     const isConnected = (org: string) => this.sessions.isConnected(org);
     const masked = this.spec.encryption.scheme !== 'plaintext';
     // A participant whose contribution was refused is not asked again for this sum: under masks every asked
@@ -633,7 +705,13 @@ export class JobRun extends JobBase {
             this.log.warn({ job: this.id, round, purpose }, outcome.why + ' — going on without this sum');
             return undefined;
           }
-          throw new FedcreditError(ErrorCode.JOB_FAILED, outcome.why, 'bring the dropped participants back (see their logs) or lower training.min_participants');
+          throw new FedcreditError(
+            ErrorCode.JOB_FAILED,
+            outcome.why,
+            this.threshold
+              ? `bring the dropped participants back (see their logs): under encryption.scheme ckks-threshold a sum needs ${needed} contributors (encryption.threshold, or every participant without it)`
+              : 'bring the dropped participants back (see their logs) or lower training.min_participants',
+          );
         }
         sum = intake.result(outcome.contributors);
       } finally {
@@ -641,10 +719,11 @@ export class JobRun extends JobBase {
         intake.dispose();
       }
       const { contributors, reporter } = outcome;
-      await this.record('aggregate_produced', { round, purpose, contributors }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
-      await this.sendEach(contributors, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors } });
-      if (this.threshold) await this.collectiveDecryption(sum, contributors, purpose, round, deadline);
-      const opened = await this.collectOpened(contributors, purpose, round, deadline, reporter);
+      const quorum = this.quorumOf(contributors, purpose, round);
+      await this.record('aggregate_produced', { round, purpose, contributors, ...(quorum.length > 0 ? { quorum } : {}) }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
+      await this.sendEach(contributors, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors, quorum } });
+      if (this.threshold) await this.collectiveDecryption(sum, quorum.length > 0 ? quorum : contributors, contributors, purpose, round, deadline);
+      const opened = await this.collectOpened(contributors, purpose, round, deadline, quorum[0] ?? reporter);
       return { values: opened.values, contributors, dropped: attempt.dropped, validation: opened.validation };
     }
   }

@@ -135,7 +135,9 @@ export class HorizontalJob {
         const length = job.expectedLength(agg.purpose, this.roundStart?.global.length ?? 0);
         if (job.threshold) {
           await job.checkAggregate(agg.sum, length);
-          return { body: 'decryptionShares', decryptionShares: job.threshold.decryptionShares(agg, m.round) };
+          const shares = job.threshold.decryptionShares(agg, m.round);
+          // t-of-n: a contributor outside the quorum gives no shares and waits for the quorum's combined share.
+          return shares ? { body: 'decryptionShares', decryptionShares: shares } : undefined;
         }
         return this.opened(agg.purpose, m.round, await job.decode(agg.sum, length), agg.contributors);
       }

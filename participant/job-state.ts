@@ -3,7 +3,7 @@
  * the CKKS keys, and the model it trains. Pure computation, no I/O, so it can be tested without gRPC.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { ckksParamsOf, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
+import { ckksParamsOf, decryptionThreshold, roundMinimum, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import type { Split, StoredSplit } from '../src/data/split.js';
 import { exportPrivateKey, generateBoxKeyPair, importPrivateKey, open, rawX25519PublicKey, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { PairwiseMask } from '../src/fl/pairwise-mask.js';
@@ -103,7 +103,16 @@ export class ParticipantJob {
     this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
     if (this.spec.encryption.scheme === 'ckks-threshold') {
       const context = await ThresholdContext.create(ckksParamsOf(this.spec));
-      this.threshold = new ThresholdParty(this.id, this.organisation, this.spec.participants, context, this.engine.fingerprint, () => this.binding);
+      this.threshold = new ThresholdParty(
+        this.id,
+        this.organisation,
+        this.spec.participants,
+        context,
+        this.engine.fingerprint,
+        () => this.binding,
+        decryptionThreshold(this.spec),
+        () => this.box,
+      );
       return (this.codec = VectorCodec.ckksCollective(new HorizontalVectors(this.engine)));
     }
     return (this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine)));
@@ -218,15 +227,15 @@ export class ParticipantJob {
   /**
    * The pairwise masks of this node's contribution to the sum `req` asks for (none in plaintext): the request must
    * name this node among a contributor set of distinct parties of the job, as many as the sum needs (every
-   * participant for the moments, quantile and histogram sums and under a collective key; else
-   * training.min_participants), each other one's box key bound to its certificate, this node's own unchanged.
+   * participant for the moments, quantile and histogram sums; else roundMinimum: training.min_participants, all under
+   * an N-of-N collective key, encryption.threshold under t-of-n), each other one's box key bound to its certificate, this node's own unchanged.
    */
   sumMask(round: number, req: ContributionRequest): PairwiseMask | undefined {
     if (this.spec.encryption.scheme === 'plaintext') return undefined;
     const names = req.contributors.map((r) => r.organisation);
     const parties = this.spec.participants;
-    const needAll = (req.purpose !== 'update' && req.purpose !== 'evaluation') || this.spec.encryption.scheme === 'ckks-threshold';
-    const needed = contributorsNeeded(parties.length, { needAll, minParticipants: this.spec.training.min_participants });
+    const needAll = req.purpose !== 'update' && req.purpose !== 'evaluation';
+    const needed = contributorsNeeded(parties.length, { needAll, minParticipants: roundMinimum(this.spec) });
     const refuse = (why: string) =>
       new FedcreditError(
         ErrorCode.PROTOCOL,

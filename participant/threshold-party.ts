@@ -13,9 +13,15 @@ import { ThresholdVectors, sumLabel } from '../src/he/threshold-vectors.js';
 import type { ThresholdContext } from '../src/he/threshold/context.js';
 import type { DecryptionParty } from '../src/he/threshold/decrypt.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
+import { Combiner, ShamirShare, Thresholdizer } from '../src/he/threshold/thresholdizer.js';
+import type { IssuedShareRecord } from '../src/he/threshold/decrypt.js';
+import { open as openBox, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { sha256 } from '../src/bytes.js';
-import { decryptionSharesDigest } from '../src/fl/secure-sum-round.js';
-import type { AggregateReady, DecryptionShares, KeyShareEntry, SumPurpose, ThresholdCeremony } from '../src/wire/messages.js';
+import { canonicalOrder, decryptionSharesDigest } from '../src/fl/secure-sum-round.js';
+import type { AggregateReady, DecryptionShares, KeyShareEntry, Recipient, SumPurpose, ThresholdCeremony } from '../src/wire/messages.js';
+
+/** What a Shamir share is sealed under: the job, the sender and the receiver (a box cannot be moved to another). */
+const reshareAad = (jobId: string, from: string, to: string) => `${jobId}|shamir|${from}|${to}`;
 
 const ceremonyError = (message: string) =>
   new FedcreditError(ErrorCode.KEY_BINDING, message, 'the coordinator (or a party it relays) deviates from the key ceremony; this node takes no further part in the job. Tell the federation operator');
@@ -23,10 +29,21 @@ const ceremonyError = (message: string) =>
 export class ThresholdParty {
   private own?: CollectiveKeyShare;
   private decryption?: DecryptionParty;
+  /** t-of-n: this party's aggregated Shamir share σ_i once the re-sharing is done, and its own point P_i(x_i) until then. */
+  private shamir?: ShamirShare;
+  private ownPoint?: ShamirShare;
+  /** Every decryption share given (by ciphertext and label), carried from one quorum's DecryptionParty to the next. */
+  private issued: IssuedShareRecord[] = [];
+  /** The contributor set of each (purpose, round) this party gave decryption shares for: one set each. */
+  private readonly decryptedSets = new Map<string, string>();
   readonly vectors: ThresholdVectors;
   readonly transcript: Uint8Array;
   /** This party's latest contribution: it decrypts only the aggregate of that sum, and only once. */
-  private contribution?: { purpose: SumPurpose; round: number; sent?: { label: string; blocks: Uint8Array[]; length: number; contributors: string[]; shares: Uint8Array[] } };
+  private contribution?: {
+    purpose: SumPurpose;
+    round: number;
+    sent?: { label: string; blocks: Uint8Array[]; length: number; contributors: string[]; quorum: string[]; shares: Uint8Array[] };
+  };
 
   constructor(
     readonly jobId: string,
@@ -37,6 +54,10 @@ export class ThresholdParty {
     readonly paramsFingerprint: Uint8Array,
     /** The job's binding as the node set it (read when used: it is set after the job opens); none with --insecure. */
     private readonly bindingOf: () => JobBinding | undefined,
+    /** t: how many parties' shares open a sum (encryption.threshold; the number of parties for N-of-N). */
+    readonly threshold: number = parties.length,
+    /** This party's per-job box key (t-of-n: the Shamir shares are sealed with it). */
+    private readonly boxOf?: () => BoxKeyPair,
   ) {
     this.vectors = new ThresholdVectors(context, parties.length);
     this.transcript = collectiveTranscript(jobId, parties, paramsFingerprint);
@@ -60,8 +81,10 @@ export class ThresholdParty {
     }
     const own = this.own;
     if (!own) throw ceremonyError(`the coordinator asked ${this.organisation} to ${m.step} before it committed in job ${this.jobId}`);
-    this.checkParties(m.parties, own, m.step === 'key');
+    if (m.step === 'reveal' || m.step === 'key') this.checkParties(m.parties, own, m.step === 'key');
     if (m.step === 'reveal') return { reply: reply([entry({ commitment: own.commitment, share: own.share })]) };
+    if (m.step === 'reshare') return { reply: reply(this.reshare(m.recipients ?? [], own)) };
+    if (m.step === 'reshared') return { reply: reply([]), keys: this.reshared(m.parties, m.recipients ?? []) };
     if (m.step !== 'key') throw ceremonyError(`unknown key ceremony step "${String(m.step)}"`);
     if (this.decryption) throw ceremonyError(`the coordinator sent the collective key twice in job ${this.jobId}`);
     const publicKey = collectivePublicKey(this.context, this.transcript, m.parties);
@@ -90,10 +113,115 @@ export class ThresholdParty {
     }
   }
 
-  /** After the ceremony, or a restart: decrypt with the stored secret share. */
+  /** This party's Shamir point: its position among the job's participants, from 1. */
+  private pointOf(organisation: string): number {
+    return this.parties.indexOf(organisation) + 1;
+  }
+
+  private get tOfN(): boolean {
+    return this.threshold < this.parties.length;
+  }
+
+  /**
+   * Every party's box key, as the coordinator relays it for the re-sharing: the job's parties in order, this party's
+   * own unchanged, every other one bound to its owner's certificate (unless --insecure).
+   */
+  private checkRecipients(recipients: Recipient[]): Map<string, Uint8Array> {
+    const named = recipients.map((r) => r.organisation);
+    if (named.join('\n') !== this.parties.join('\n'))
+      throw ceremonyError(`the re-sharing of job ${this.jobId} names the box keys of [${named.join(', ')}]; the job's parties are [${this.parties.join(', ')}]`);
+    const box = this.boxOf?.();
+    if (!box) throw ceremonyError(`${this.organisation} has no box key to re-share its key share in job ${this.jobId}`);
+    const mine = recipients.find((r) => r.organisation === this.organisation)!;
+    if (!Buffer.from(mine.boxPublicKey).equals(Buffer.from(box.publicKey))) throw ceremonyError(`the coordinator relayed another box key for ${this.organisation} than its own in job ${this.jobId}`);
+    const b = this.bindingOf();
+    if (b)
+      for (const r of recipients)
+        if (r.organisation !== this.organisation)
+          verifyBinding(r.binding, { purpose: 'box-key', jobId: this.jobId, specSha256: b.specSha256, organisation: r.organisation, key: r.boxPublicKey }, b.trust);
+    return new Map(recipients.map((r) => [r.organisation, r.boxPublicKey]));
+  }
+
+  /** t-of-n, after the key: P_i(x_j) for every other party j, sealed to j's box key with this party's. */
+  private reshare(recipients: Recipient[], own: CollectiveKeyShare): KeyShareEntry[] {
+    if (!this.tOfN) throw ceremonyError(`the coordinator asked ${this.organisation} to re-share its key share in job ${this.jobId}, whose every sum opens with every party's share`);
+    if (!this.decryption) throw ceremonyError(`the coordinator asked ${this.organisation} to re-share its key share before the collective key in job ${this.jobId}`);
+    if (this.ownPoint || this.shamir) throw ceremonyError(`the coordinator asked ${this.organisation} to re-share its key share twice in job ${this.jobId}`);
+    const keys = this.checkRecipients(recipients);
+    const thresholdizer = new Thresholdizer(this.context, this.threshold);
+    const polynomial = thresholdizer.generateShamirPolynomial(own.secret);
+    const box = this.boxOf!();
+    const entries: KeyShareEntry[] = [];
+    for (const org of this.parties) {
+      const share = thresholdizer.allocateShare(this.pointOf(org));
+      thresholdizer.generateShare(polynomial, share);
+      if (org === this.organisation) this.ownPoint = share;
+      else
+        entries.push({ organisation: org, commitment: new Uint8Array(), commitmentBinding: null, share: seal(share.serialize(), keys.get(org)!, reshareAad(this.jobId, this.organisation, org), box) });
+    }
+    polynomial.coefficients.forEach((c) => c.fill(0n));
+    return entries;
+  }
+
+  /**
+   * t-of-n: every other party's Shamir share for this party (each box authenticated by its sender's bound box key),
+   * added to its own into σ_i, which replaces the additive share s_i as the key material this party keeps.
+   */
+  private reshared(parties: KeyShareEntry[], recipients: Recipient[]): Keys {
+    const ownPoint = this.ownPoint;
+    if (!ownPoint || this.shamir) throw ceremonyError(`the coordinator delivered Shamir shares to ${this.organisation} out of turn in job ${this.jobId}`);
+    const keys = this.checkRecipients(recipients);
+    const senders = parties.map((p) => p.organisation);
+    const others = this.parties.filter((o) => o !== this.organisation);
+    if ([...senders].sort().join('\n') !== [...others].sort().join('\n'))
+      throw ceremonyError(`${this.organisation} received Shamir shares from [${senders.join(', ')}]; it needs one from each of [${others.join(', ')}] in job ${this.jobId}`);
+    const thresholdizer = new Thresholdizer(this.context, this.threshold);
+    const sigma = thresholdizer.allocateShare(ownPoint.point);
+    thresholdizer.aggregateShares(sigma, ownPoint, sigma);
+    const box = this.boxOf!();
+    for (const p of parties) {
+      let share: ShamirShare;
+      try {
+        share = ShamirShare.deserialize(this.context, openBox(p.share, box, reshareAad(this.jobId, p.organisation, this.organisation), keys.get(p.organisation)!));
+      } catch (err) {
+        throw ceremonyError(`the Shamir share from ${p.organisation} for ${this.organisation} in job ${this.jobId} is refused: ${(err as Error).message}`);
+      }
+      if (share.point !== ownPoint.point) throw ceremonyError(`the Shamir share from ${p.organisation} is for point ${share.point}, not ${this.organisation}'s ${ownPoint.point}`);
+      thresholdizer.aggregateShares(sigma, share, sigma);
+    }
+    // s_i is P_i(0): from here on this party keeps σ_i only.
+    ownPoint.poly.fill(0n);
+    this.own?.secret.poly.fill(0n);
+    this.ownPoint = undefined;
+    this.shamir = sigma;
+    this.decryption = undefined;
+    return { publicKey: this.publicKey!, secretKey: sigma.serialize() };
+  }
+
+  private publicKey?: Uint8Array;
+
+  /** After the ceremony, or a restart: decrypt with the stored secret share (t-of-n: the Shamir share once re-shared). */
   restore(keys: Keys): void {
     if (!keys.secretKey) throw new Error("a collective key's party needs its secret share");
+    this.publicKey = keys.publicKey;
+    // The share codec's kind byte ("FCTH", version, kind): 5 is a Shamir share.
+    if (this.tOfN && keys.secretKey[5] === 5) {
+      this.shamir = ShamirShare.deserialize(this.context, keys.secretKey);
+      this.decryption = undefined;
+      return;
+    }
     this.decryption = this.vectors.party(SecretKeyShare.deserialize(this.context, keys.secretKey));
+  }
+
+  /** The party that makes this party's shares for `quorum` (t-of-n: λ_i·σ_i; N-of-N: s_i), with every share it gave before. */
+  private decryptionFor(quorum: readonly string[]): DecryptionParty | undefined {
+    if (!this.shamir) return this.decryption;
+    const combiner = new Combiner(this.context, this.threshold);
+    const secret = combiner.generateAdditiveShare(
+      this.shamir,
+      quorum.map((o) => this.pointOf(o)),
+    );
+    return this.vectors.party(secret, this.issued);
   }
 
   /** Note a contribution sent: the next aggregate this party decrypts must be of this sum. */
@@ -103,9 +231,13 @@ export class ThresholdParty {
 
   /**
    * This party's decryption shares of an aggregate (already checked as a canonical vector of the right length): only
-   * for the sum of its latest contribution, once, over every party of the job (itself included).
+   * for the sum of its latest contribution, once, over every party of the job (N-of-N) or over at least t of them
+   * with a quorum of exactly t contributors (t-of-n), and for one contributor set per round and purpose (so that a
+   * round asked again over a smaller set, after a claimed dropout, cannot also be opened with this party's shares).
+   * Undefined when this party is a contributor outside the quorum: it gives no shares and opens the sum from the
+   * quorum's combined share.
    */
-  decryptionShares(agg: AggregateReady, round: number): DecryptionShares {
+  decryptionShares(agg: AggregateReady, round: number): DecryptionShares | undefined {
     const c = this.contribution;
     const refuse = (why: string) =>
       new FedcreditError(
@@ -113,25 +245,48 @@ export class ThresholdParty {
         `${this.organisation} refuses to decrypt the ${agg.purpose} aggregate of round ${round}: ${why}`,
         "the coordinator asked for a decryption the protocol does not allow; the refusal is in this node's log. Tell the federation operator",
       );
-    if (!this.decryption) throw refuse('the collective key is not in place');
+    if (!this.decryption && !this.shamir) throw refuse('the collective key is not in place');
+    if (this.tOfN && !this.shamir) throw refuse('the key shares were not re-shared for t-of-n');
     if (!c || c.purpose !== agg.purpose || c.round !== round) throw refuse('this node contributed to no such sum');
     if (c.sent) throw refuse('it already gave its shares for that sum');
     if (!agg.contributors.includes(this.organisation)) throw refuse('the aggregate does not name this node among its contributors');
     const stranger = agg.contributors.find((o) => !this.parties.includes(o));
     if (stranger || new Set(agg.contributors).size !== agg.contributors.length) throw refuse(`the contributors [${agg.contributors.join(', ')}] are not distinct parties of the job`);
-    // The collective key is the sum of every party's share, so a sum opens only with every party's share: a sum
-    // must be over every party (a coordinator cannot shrink it towards one party's update by leaving others out).
-    if (agg.contributors.length !== this.parties.length)
+    const quorum = agg.quorum ?? [];
+    if (this.tOfN) {
+      // The sum opens with any t contributors' shares; the coordinator names which, in canonical order.
+      if (agg.contributors.length < this.threshold) throw refuse(`the sum is over ${agg.contributors.length} contributors; it opens only with the shares of ${this.threshold}`);
+      const canonical = canonicalOrder(quorum).join('\n') === quorum.join('\n');
+      if (quorum.length !== this.threshold || new Set(quorum).size !== quorum.length || !canonical || quorum.some((o) => !agg.contributors.includes(o)))
+        throw refuse(`the quorum [${quorum.join(', ')}] is not ${this.threshold} distinct contributors of the sum in canonical order`);
+    } else if (agg.contributors.length !== this.parties.length) {
+      // The collective key is the sum of every party's share, so a sum opens only with every party's share: a sum
+      // must be over every party (a coordinator cannot shrink it towards one party's update by leaving others out).
       throw refuse(`the sum is over ${agg.contributors.length} contributors; under a collective key it must be over all ${this.parties.length} participants`);
+    }
+    const opens = this.tOfN ? quorum : agg.contributors;
     const label = sumLabel(this.jobId, round, agg.purpose, agg.sum.blockSha256);
-    const shares = this.vectors.shares(this.decryption, agg.sum.blocks, label, agg.purpose);
-    c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, shares };
+    if (!opens.includes(this.organisation)) {
+      c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, quorum: opens, shares: [] };
+      return undefined;
+    }
+    const set = canonicalOrder(agg.contributors).join('\n');
+    const key = `${agg.purpose}/${round}`;
+    const before = this.decryptedSets.get(key);
+    if (before !== undefined && before !== set)
+      throw refuse(`it already gave decryption shares for the ${agg.purpose} sum of round ${round} over [${before.split('\n').join(', ')}], and gives them for one contributor set per round`);
+    const party = this.decryptionFor(opens)!;
+    const shares = this.vectors.shares(party, agg.sum.blocks, label, agg.purpose);
+    this.issued = party.issued();
+    this.decryptedSets.set(key, set);
+    c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, quorum: opens, shares };
     return { purpose: agg.purpose, parties: [{ organisation: this.organisation, shares, sharesSha256: new Uint8Array() }], combined: [] };
   }
 
   /**
-   * The opened values from the combined shares the coordinator sent, once it names every contributor and this
-   * party's shares by the digest of the shares this party sent (what the ledger records). The combined share itself
+   * The opened values from the combined shares the coordinator sent, once it names every party that opens the sum
+   * (every contributor; t-of-n: the quorum) and this party's shares, if it gave any, by the digest of the shares it
+   * sent (what the ledger records). `contributors` is who opened it, in canonical order: its first reports the values. The combined share itself
    * cannot be checked here (it needs the other parties' shares): a wrong one opens wrong values, which the
    * contributors' digest agreement catches if they differ and `audit replay` catches in any case (the recorded
    * values must be what the recorded shares open the aggregate to).
@@ -141,12 +296,16 @@ export class ThresholdParty {
     if (!sent || this.contribution!.purpose !== m.purpose)
       throw new FedcreditError(ErrorCode.PROTOCOL, `decryption shares for a ${m.purpose} sum this node gave no shares for`, 'the coordinator deviates from the protocol');
     const named = m.parties.map((p) => p.organisation);
-    if ([...named].sort().join() !== [...sent.contributors].sort().join())
-      throw new FedcreditError(ErrorCode.PROTOCOL, `decryption shares from [${named.join(', ')}] for a sum over [${sent.contributors.join(', ')}]`, 'the coordinator deviates from the protocol');
-    const mine = m.parties.find((p) => p.organisation === this.organisation)!;
-    if (!Buffer.from(mine.sharesSha256).equals(Buffer.from(decryptionSharesDigest(this.organisation, sent.shares)))) {
+    if ([...named].sort().join() !== [...sent.quorum].sort().join())
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `decryption shares from [${named.join(', ')}] for a sum opened by [${sent.quorum.join(', ')}] (contributors [${sent.contributors.join(', ')}])`,
+        'the coordinator deviates from the protocol',
+      );
+    const mine = m.parties.find((p) => p.organisation === this.organisation);
+    if (mine && !Buffer.from(mine.sharesSha256).equals(Buffer.from(decryptionSharesDigest(this.organisation, sent.shares)))) {
       throw new FedcreditError(ErrorCode.PROTOCOL, `the coordinator names other decryption shares for ${this.organisation} than it sent`, 'the coordinator deviates from the protocol');
     }
-    return { values: this.vectors.open(sent.blocks, sent.length, sent.label, m.combined), contributors: sent.contributors };
+    return { values: this.vectors.open(sent.blocks, sent.length, sent.label, m.combined), contributors: sent.quorum };
   }
 }

@@ -230,7 +230,7 @@ describe("a participant's side of the collective key, with certificates, against
     expect(() => parties[0]!.decryptionShares({ ...aggregate, sum: atLevel0 }, 1)).toThrow(/at level 0, class "horizontal-aggregate-level-1" is decrypted only at level 1/);
     const given = parties.map((p) => {
       p.contributed('update', 1);
-      return p.decryptionShares(aggregate, 1).parties[0]!;
+      return p.decryptionShares(aggregate, 1)!.parties[0]!;
     });
     expect(() => parties[0]!.decryptionShares(aggregate, 1)).toThrow(/already gave its shares for that sum/);
 

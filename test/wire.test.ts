@@ -152,7 +152,7 @@ const contributionRequest: ContributionRequest = {
   ],
   attempt: 2,
 };
-const aggregateReady: AggregateReady = { purpose: 'update', sum: { ...encryptedVector, scheme: 'plaintext' }, contributors: ['bank-a', 'bank-b', 'bank-c'] };
+const aggregateReady: AggregateReady = { purpose: 'update', sum: { ...encryptedVector, scheme: 'plaintext' }, contributors: ['bank-a', 'bank-b', 'bank-c'], quorum: ['bank-a', 'bank-c'] };
 const jobEnded: JobEnded = { state: 'failed', message: 'too few participants', modelSha256: bytes(32, 27) };
 const submitJobRequest: SubmitJobRequest = { specYaml: 'name: pd-model\nrounds: 5\n', submitter: 'bank-a' };
 const submitJobResponse: SubmitJobResponse = { jobId: 'job-7f3a' };
@@ -190,6 +190,7 @@ const thresholdCeremony: ThresholdCeremony = {
   parties: [keyShareEntry, { ...keyShareEntry, organisation: 'bank-b', commitmentBinding: null }],
   paramsFingerprint: bytes(32, 64),
   publicKeySha256: bytes(32, 65),
+  recipients: [recipient, { organisation: 'tax-bureau', boxPublicKey: bytes(32, 74), binding: null }],
 };
 const decryptionShares: DecryptionShares = {
   purpose: 'update',

@@ -121,7 +121,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
             engine = await CkksEngine.create(params);
             const vectors = new HorizontalVectors(engine);
             codec = enc.scheme === 'ckks-threshold' ? VectorCodec.ckksCollective(vectors) : VectorCodec.ckks(vectors);
-            if (enc.scheme === 'ckks-threshold') threshold = await ThresholdReplay.start(jobId, b.participants, params);
+            if (enc.scheme === 'ckks-threshold') threshold = await ThresholdReplay.start(jobId, b.participants, params, enc.threshold);
           } else {
             codec = VectorCodec.plaintext();
           }

@@ -124,6 +124,12 @@ export const EncryptionSpec = z
     poly_modulus_degree: z.number().int().optional(),
     coeff_modulus_bits: z.array(z.number().int().min(20).max(60)).optional(),
     scale_bits: z.number().int().min(20).max(100).optional(),
+    /**
+     * ckks-threshold only: t, how many participants' decryption shares open a sum (t-of-n by Shamir re-sharing of the
+     * key shares), so that a job outlives participants lost while at least t remain. Default: every participant
+     * (N-of-N). At least minimumThreshold(n) (checked with the participants, below).
+     */
+    threshold: z.number().int().min(1).optional(),
   })
   .strict()
   .superRefine((e, ctx) => {
@@ -142,8 +148,35 @@ export const EncryptionSpec = z
       poly_modulus_degree: e.poly_modulus_degree ?? d.polyModulusDegree,
       coeff_modulus_bits: e.coeff_modulus_bits ?? d.coeffModulusBits,
       scale_bits: e.scale_bits ?? d.scaleBits,
+      ...(e.threshold !== undefined ? { threshold: e.threshold } : {}),
     };
   });
+
+/**
+ * The smallest t a t-of-n collective key may use among n participants: ⌈(n + 2) / 2⌉. Why: a participant decrypts
+ * sums of one contributor set per round and purpose, and two quorums of t among n share at least 2t − n parties, so
+ * a coordinator that asks a round again over a smaller set (claiming a dropout) gets the second sum opened, and with
+ * the first the update of whoever was left out, only with 2t − n colluding participants. At this floor 2t − n ≥ 2: the
+ * coordinator with any one participant cannot (docs/threshold-ckks.md, "Which coalitions learn what").
+ */
+export function minimumThreshold(participants: number): number {
+  return Math.min(participants, Math.ceil((participants + 2) / 2));
+}
+
+/** How many participants' decryption shares open a sum of a ckks-threshold job: encryption.threshold, or all. */
+export function decryptionThreshold(job: { participants: readonly string[]; encryption: { threshold?: number } }): number {
+  return job.encryption.threshold ?? job.participants.length;
+}
+
+/**
+ * The fewest contributors of a training or evaluation sum: training.min_participants, by default every participant,
+ * or under a t-of-n collective key encryption.threshold (every participant under an N-of-N one).
+ */
+export function roundMinimum(job: { participants: readonly string[]; encryption: { scheme: string; threshold?: number }; training: { min_participants?: number } }): number {
+  if (job.encryption.scheme !== 'ckks-threshold') return job.training.min_participants ?? job.participants.length;
+  const t = decryptionThreshold(job);
+  return t === job.participants.length ? t : (job.training.min_participants ?? t);
+}
 
 export const TrainingSpec = z
   .object({
@@ -332,12 +365,38 @@ export const HorizontalJobSpec = z
     const min = job.training.min_participants;
     if (min !== undefined && min > job.participants.length)
       ctx.addIssue({ code: 'custom', path: ['training', 'min_participants'], message: `is ${min} but only ${job.participants.length} participants are named` });
-    if (min !== undefined && min < job.participants.length && job.encryption.scheme === 'ckks-threshold') {
+    const n = job.participants.length;
+    const t = job.encryption.threshold;
+    if (t !== undefined && job.encryption.scheme !== 'ckks-threshold') {
       ctx.addIssue({
         code: 'custom',
-        path: ['training', 'min_participants'],
-        message: `is ${min}, but under encryption.scheme ckks-threshold every sum opens only with every participant's key share, so every participant must contribute to every round: remove min_participants (or use scheme ckks)`,
+        path: ['encryption', 'threshold'],
+        message: `applies to encryption.scheme ckks-threshold only (this job uses ${job.encryption.scheme}): remove it, or set the scheme to ckks-threshold`,
       });
+    } else if (t !== undefined && t > n) {
+      ctx.addIssue({ code: 'custom', path: ['encryption', 'threshold'], message: `is ${t} but only ${n} participants are named: use at most ${n}` });
+    } else if (t !== undefined && t < minimumThreshold(n)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['encryption', 'threshold'],
+        message: `is ${t}, below the safe floor ${minimumThreshold(n)} for ${n} participants (⌈(n + 2) / 2⌉): with t shares of ${n} opening a sum, a coordinator with ${Math.max(0, 2 * t - n)} colluding participant(s) could open two attempts of a round over different sets and read the update of the participant left out. Use encryption.threshold ${minimumThreshold(n)} or more (or remove it: every participant)`,
+      });
+    }
+    if (min !== undefined && min < n && job.encryption.scheme === 'ckks-threshold') {
+      const openWith = t ?? n;
+      if (openWith === n) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['training', 'min_participants'],
+          message: `is ${min}, but under encryption.scheme ckks-threshold without encryption.threshold every sum opens only with every participant's key share, so every participant must contribute to every round: remove min_participants, set encryption.threshold (t-of-n) to let rounds go on without a lost participant, or use scheme ckks`,
+        });
+      } else if (min < openWith) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['training', 'min_participants'],
+          message: `is ${min}, below encryption.threshold ${openWith}: a sum over fewer than t contributors cannot be opened. Remove min_participants (it defaults to encryption.threshold) or set it to at least ${openWith}`,
+        });
+      }
     }
     if (job.scorecard && !job.binning) {
       ctx.addIssue({ code: 'custom', path: ['scorecard'], message: 'a scorecard gives points per bin: add a `binning:` section (with woe_transform: true, the default)' });

@@ -201,10 +201,13 @@ export interface KeyDelivery {
 
 /** The threshold CKKS key ceremony, both directions (proto: ThresholdCeremony). */
 export interface ThresholdCeremony {
-  step: 'commit' | 'reveal' | 'key';
+  /** t-of-n adds 'reshare' (each party's Shamir shares, sealed to each receiver) and 'reshared' (the boxes for each receiver). */
+  step: 'commit' | 'reveal' | 'key' | 'reshare' | 'reshared';
   parties: KeyShareEntry[];
   paramsFingerprint: Uint8Array;
   publicKeySha256: Uint8Array;
+  /** 'reshare' and 'reshared', to participants: every participant's bound box key (proto3 leaves it empty otherwise). */
+  recipients?: Recipient[];
 }
 
 export interface KeyShareEntry {
@@ -241,6 +244,8 @@ export interface AggregateReady {
   purpose: SumPurpose;
   sum: EncryptedVector;
   contributors: string[];
+  /** t-of-n collective key: the t contributors, in canonical order, whose decryption shares open the sum (else empty). */
+  quorum?: string[];
 }
 
 export interface JobEnded {

@@ -1,0 +1,74 @@
+/**
+ * A t-of-n collective key over the real wire: four participant processes and a coordinator with mutual TLS, a 3-of-4
+ * `ckks-threshold` job on UCI slices, and one participant killed (kill -9) mid-job. The job finishes on the other
+ * three, the re-sharing and every quorum are in the ledger, and the ledger replays.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
+import { readLedger } from '../src/ledger/read.js';
+import { replayLedger } from '../src/jobs/replay.js';
+import type { JobEvent } from '../src/wire/messages.js';
+
+const NAMES = ['bank-a', 'bank-b', 'bank-c', 'bank-d'];
+const ROWS = 1500;
+
+describe('a 3-of-4 collective key over gRPC, a participant killed mid-job (kill -9)', () => {
+  let slices: string;
+  let fed: TestFederation;
+
+  beforeAll(async () => {
+    slices = await mkdtemp(join(tmpdir(), 'fedcredit-tn-slices-'));
+    const parts: [string, number][] = [
+      ['guest', 0],
+      ['host_1', 0],
+      ['host_2', 0],
+      ['guest', ROWS],
+    ];
+    const files = await Promise.all(
+      parts.map(async ([part, from], i) => {
+        const lines = (await readFile(join(UCI, `fate_default_credit_homo_${part}.csv`), 'utf8')).split('\n');
+        const out = join(slices, `${NAMES[i]}.csv`);
+        await writeFile(out, [lines[0], ...lines.slice(1 + from, 1 + from + ROWS)].join('\n') + '\n');
+        return out;
+      }),
+    );
+    fed = await TestFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(files[i]!) })));
+  }, 180_000);
+  afterAll(async () => {
+    await fed?.stop();
+    if (slices) await rm(slices, { recursive: true, force: true });
+  });
+
+  it('finishes on the other three; the ledger records the re-sharing and a quorum of 3 per sum, and replays', async () => {
+    const job = horizontalJob({ participants: NAMES, encryption: { scheme: 'ckks-threshold', threshold: 3 }, training: { rounds: 4, winsorize: 0, round_timeout_s: 60 } });
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(job), 'test-bank');
+    let killed: Promise<void> | undefined;
+    const events: JobEvent[] = [];
+    const last = await client.watchJob(jobId, (e) => {
+      events.push(e);
+      if (e.progress?.round === 2 && !killed) killed = fed.cluster.kill('bank-d', 'SIGKILL');
+    });
+    await killed;
+    client.close();
+    expect(last.state, last.message).toBe('succeeded');
+    const rounds = events.filter((e) => e.progress).map((e) => e.progress!);
+    expect(rounds).toHaveLength(4);
+    expect(rounds[0]!.participants).toEqual(NAMES);
+    expect(rounds.at(-1)!.participants).toEqual(['bank-a', 'bank-b', 'bank-c']);
+    expect(rounds.at(-1)!.dropped.join(' ')).toContain('bank-d');
+    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const entries = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+    expect(entries.filter((e) => e.entry.kind === 'key_share_reshared')).toHaveLength(4);
+    const quorums = entries.filter((e) => e.entry.kind === 'aggregate_produced').map((e) => (e.body as { quorum: string[] }).quorum);
+    for (const q of quorums) expect(q).toHaveLength(3);
+    expect(quorums.at(-1)).not.toContain('bank-d');
+    const report = await replayLedger(ledgerDir, { jobId });
+    expect(report.jobs[0]!.failures).toEqual([]);
+    expect(report.jobs[0]!.publishedModelOk).toBe(true);
+  });
+});
