@@ -4,7 +4,7 @@ import { generateKeys } from '../src/he/key-ceremony.js';
 import { residueClassSums } from '../src/he/packing.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { columnGroups, encryptRowValues, hostBinSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
+import { BinSums, columnGroups, encryptRowValues, hostBinSums, openBinSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
 import { Rng } from '../src/random.js';
 
 describe('per-bin label sums under the guest key (WOE for host features)', () => {
@@ -23,7 +23,7 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const keys = generateKeys(engine, 'arbiter');
     const chunks = encryptRowValues(engine, y, keys.publicKey);
     expect(chunks).toHaveLength(3);
-    const cipher = hostBinSums(engine, chunks, keys.galoisKeys, bins, binCounts);
+    const cipher = hostBinSums(engine, chunks, keys.galoisKeys, [{ bins, binCounts }])[0]!;
     const got = openLabelSums(engine, cipher, 20, keys.secretKey);
     const want = binCounts.flatMap((k, f) => Array.from({ length: k }, (_, b) => bins[f]!.reduce((s, v, r) => s + (v === b ? y[r]! : 0), 0)));
     expect(got).toEqual(want);
@@ -31,6 +31,44 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const slots = VerticalGradient.of(engine).decryptGradientSlots(cipher, keys.secretKey);
     const small = slots.filter((v) => Math.abs(v) < 64).length;
     expect(small).toBeLessThan(5);
+  });
+
+  it("a node's per-bin sums of g and h over every group, in one pass, are the plain sums (kept diagonals or not)", () => {
+    const rng = new Rng(11, 2);
+    const rows = 10_000; // three chunks, the last one partial
+    const g = Float64Array.from({ length: rows }, () => 2 * rng.next() - 1);
+    const h = Float64Array.from({ length: rows }, () => 0.25 * rng.next());
+    // 33 + 33 + 33 bins (P = 128), 40 + 40 (P = 128), 128, and 3 (P = 4, below the shared baby steps): four groups.
+    const binCounts = [33, 33, 33, 40, 40, 128, 3];
+    const bins = binCounts.map((k) => Uint16Array.from({ length: rows }, () => Math.floor(rng.next() * k)));
+    const groups = columnGroups(binCounts);
+    expect(groups).toEqual([[0, 1, 2], [3, 4], [5], [6]]);
+    const binGroups = groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => binCounts[f]!) }));
+    // A node: about a third of the rows, none in the second chunk but its last row.
+    const inNode = Uint8Array.from({ length: rows }, (_, r) => ((r >= 4096 && r < 8191) || rng.next() > 0.66 ? 0 : 1));
+    const keys = generateKeys(engine, 'arbiter');
+    const values = [encryptRowValues(engine, g, keys.publicKey), encryptRowValues(engine, h, keys.publicKey)];
+    for (const keep of [false, true]) {
+      const kernel = new BinSums(engine, binGroups, keep);
+      try {
+        expect(kernel.baby).toBeGreaterThan(4);
+        // Twice when kept: the second pass multiplies the diagonals the first one encoded.
+        for (let pass = 0; pass < (keep ? 2 : 1); pass++) {
+          const sums = kernel.sums(values, keys.galoisKeys, inNode);
+          [g, h].forEach((value, v) => {
+            groups.forEach((group, G) => {
+              const got = openBinSums(engine, sums[v]![G]!, kernel.counts[G]!, keys.secretKey);
+              const want = group.flatMap((f) => Array.from({ length: binCounts[f]! }, (_, b) => bins[f]!.reduce((s, bin, r) => s + (bin === b && inNode[r] ? value[r]! : 0), 0)));
+              expect(got).toHaveLength(want.length);
+              // The mask's and the diagonals' rounding leave about 3e-5 (as the one-group kernel); a wrong row or bin is off by far more.
+              want.forEach((w, j) => expect(Math.abs(got[j]! - w)).toBeLessThan(1e-4));
+            });
+          });
+        }
+      } finally {
+        kernel.dispose();
+      }
+    }
   });
 
   it('the mask vanishes from every residue class and hides each slot', () => {

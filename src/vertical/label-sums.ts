@@ -11,7 +11,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
-import { nextPowerOfTwo } from '../he/packing.js';
+import { nextPowerOfTwo, sharedBabySteps } from '../he/packing.js';
 import { VerticalGradient, type BatchColumns } from '../he/vertical-gradient.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 
@@ -79,29 +79,47 @@ export function zeroClassSumMask(slots: number, count: number): Float64Array {
 /** Bytes of encoded diagonals a boosting host keeps for its whole training (beyond it, it encodes them per product). */
 export const KEPT_DIAGONAL_BUDGET_BYTES = 512 * 2 ** 20;
 
+/** One group of features (columnGroups): each feature's bin of every row, and its number of bins. */
+export interface BinGroup {
+  bins: readonly Uint16Array[];
+  binCounts: readonly number[];
+}
+
 /**
- * The host's side for one group of features: the encrypted, masked per-bin sums of the guest's value (default
- * counts for labels, g or h in boosting), one class per bin column (features in order, bins in order). `bins[f][r]`
- * is the bin of row r for feature f of the group; `binCounts[f]` the number of bins of that feature. Every slot of
- * the products is a sum of at most 128 values of magnitude ≤ 1 per chunk, which LABEL_SUM_MASK is sized for.
+ * The host's side: the encrypted, masked per-bin sums of the guest's per-row values (default counts for labels, g
+ * and h in boosting), one ciphertext per value and group of features, one class per bin column of the group
+ * (features in order, bins in order). `bins[f][r]` is the bin of row r for feature f of a group; `binCounts[f]` the
+ * number of bins of that feature. Every slot of the products is a sum of at most 128 values of magnitude ≤ 1 per
+ * chunk, which LABEL_SUM_MASK is sized for.
  *
- * Sums over a subset of the rows (a tree node) multiply the guest's [[value]] by the rows' 0/1 indicator (the
- * weights of the fore-gradient step) rather than the columns, so the columns' encoded diagonals are the same for
- * every node: with `keep`, each chunk's are encoded once and kept until dispose().
+ * One pass (VerticalGradient.maskedBinSums) serves every value and every group: each chunk of 4,096 rows is
+ * weighted and rotated for its baby steps once, each encoded diagonal multiplies every value, and each group's
+ * giant-step rotations run once on the sum of the chunks. Sums over a subset of the rows (a tree node) weight the
+ * guest's values by the rows' 0/1 indicator rather than the columns, so the columns' encoded diagonals are the same
+ * for every node: with `keep`, each chunk's are encoded once and kept until dispose().
  */
 export class BinSums {
   private readonly kept = new Map<number, BatchColumns>();
   private readonly rows: number;
-  readonly count: number;
+  /** Bin columns of each group. */
+  readonly counts: number[];
+  /** Baby steps shared by every group (sharedBabySteps over all the chunks). */
+  readonly baby: number;
 
   constructor(
     private readonly engine: CkksEngine,
-    private readonly bins: readonly Uint16Array[],
-    private readonly binCounts: readonly number[],
+    private readonly groups: readonly BinGroup[],
     private readonly keep = false,
   ) {
-    this.rows = bins[0]?.length ?? 0;
-    this.count = binCounts.reduce((a, b) => a + b, 0);
+    if (groups.length === 0) throw new RangeError('per-bin sums need at least one group of features');
+    this.rows = groups[0]!.bins[0]?.length ?? 0;
+    this.counts = groups.map((g) => g.binCounts.reduce((a, b) => a + b, 0));
+    const S = engine.slotCount;
+    this.baby = sharedBabySteps(
+      Math.ceil(this.rows / S),
+      this.counts.map((count) => nextPowerOfTwo(count)),
+      S,
+    );
   }
 
   /** Whether keeping every chunk's diagonals for `groups` groups of `rows` rows fits KEPT_DIAGONAL_BUDGET_BYTES. */
@@ -110,53 +128,56 @@ export class BinSums {
     return Math.ceil(rows / engine.slotCount) * groups * BIN_COLUMNS_PER_CIPHERTEXT * plainBytes <= KEPT_DIAGONAL_BUDGET_BYTES;
   }
 
-  private columns(c: number): BatchColumns {
-    const held = this.kept.get(c);
+  private columns(c: number, G: number): BatchColumns {
+    const key = c * this.groups.length + G;
+    const held = this.kept.get(key);
     if (held) return held;
     const S = this.engine.slotCount;
     const start = c * S;
     const B = Math.min(this.rows, start + S) - start;
+    const { bins, binCounts } = this.groups[G]!;
     const columns: Float64Array[] = [];
-    this.bins.forEach((assigned, f) => {
-      for (let b = 0; b < this.binCounts[f]!; b++) {
+    bins.forEach((assigned, f) => {
+      for (let b = 0; b < binCounts[f]!; b++) {
         const column = new Float64Array(B);
         for (let i = 0; i < B; i++) if (assigned[start + i] === b) column[i] = 1;
         columns.push(column);
       }
     });
-    const batch = VerticalGradient.of(this.engine).batchColumns(columns);
+    const batch = VerticalGradient.of(this.engine).batchColumns(columns, this.baby);
     if (this.keep) {
       batch.keep();
-      this.kept.set(c, batch);
+      this.kept.set(key, batch);
     }
     return batch;
   }
 
-  /** The masked sums of the rows of `inRows` (a 0/1 flag per row; all rows without it). */
-  sums(valueChunks: Uint8Array[], galoisKeys: Uint8Array, inRows?: Uint8Array): Uint8Array {
-    const gradient = VerticalGradient.of(this.engine);
+  /**
+   * The masked sums of each value (its chunks of encrypted rows) over the rows of `inRows` (a 0/1 flag per row; all
+   * rows without it): [value][group].
+   */
+  sums(values: Uint8Array[][], galoisKeys: Uint8Array, inRows?: Uint8Array): Uint8Array[][] {
     const S = this.engine.slotCount;
-    if (valueChunks.length !== Math.ceil(this.rows / S)) {
-      throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${valueChunks.length} per-row ciphertexts for ${this.rows} rows`, 'restart the job: the parties disagree on the rows');
-    }
-    const sums: Uint8Array[] = [];
-    for (let c = 0; c < valueChunks.length; c++) {
-      const start = c * S;
-      const B = Math.min(this.rows, start + S) - start;
-      const weights = inRows ? Float64Array.from(inRows.subarray(start, start + B)) : new Float64Array(B).fill(1);
-      if (!weights.some((w) => w !== 0)) continue;
-      const fore = gradient.foreGradient([valueChunks[c]!], weights, new Float64Array(B));
-      // One mask suffices: it is added once, to the first chunk summed, and the sum of the chunks is what the guest sees.
-      const mask = sums.length === 0 ? zeroClassSumMask(S, this.count) : new Float64Array(S);
-      const input = gradient.gradientInput(this.columns(c), mask);
-      try {
-        sums.push(gradient.maskedGradientOf(fore, input, galoisKeys));
-      } finally {
-        input.dispose();
+    const chunkCount = Math.ceil(this.rows / S);
+    for (const chunks of values) {
+      if (chunks.length !== chunkCount) {
+        throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${this.rows} rows`, 'restart the job: the parties disagree on the rows');
       }
     }
-    if (sums.length === 0) throw new RangeError('per-bin sums over no rows');
-    return sums.length === 1 ? sums[0]! : gradient.sumMaskedGradients(sums);
+    if (inRows && !inRows.some((w) => w !== 0)) throw new RangeError('per-bin sums over no rows');
+    const self = this;
+    function* chunks() {
+      for (let c = 0; c < chunkCount; c++) {
+        const start = c * S;
+        const B = Math.min(self.rows, start + S) - start;
+        const weights = inRows ? Float64Array.from(inRows.subarray(start, start + B)) : new Float64Array(B).fill(1);
+        if (!weights.some((w) => w !== 0)) continue;
+        yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G) };
+      }
+    }
+    // One mask per value and group, added once to the sum of the chunks: the sum is what the guest sees.
+    const masks = values.map(() => this.counts.map((count) => zeroClassSumMask(S, count)));
+    return VerticalGradient.of(this.engine).maskedBinSums(chunks(), masks, galoisKeys);
   }
 
   dispose(): void {
@@ -165,9 +186,14 @@ export class BinSums {
   }
 }
 
-/** The host's per-bin sums over all rows for one group of features (BinSums, nothing kept). */
-export function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], galoisKeys: Uint8Array, bins: readonly Uint16Array[], binCounts: readonly number[]): Uint8Array {
-  return new BinSums(engine, bins, binCounts).sums(valueChunks, galoisKeys);
+/** The host's per-bin sums over all rows for each group of features (BinSums, nothing kept): one ciphertext per group. */
+export function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], galoisKeys: Uint8Array, groups: readonly BinGroup[]): Uint8Array[] {
+  const sums = new BinSums(engine, groups);
+  try {
+    return sums.sums([valueChunks], galoisKeys)[0]!;
+  } finally {
+    sums.dispose();
+  }
 }
 
 /** The guest's side: the sum of each of the `count` bin columns (decrypted, classes summed). */

@@ -41,15 +41,10 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
   await port.send(port.guest, 'boost.layout', features);
   const splits: HostSplit[] = [];
   const groups = columnGroups(features.map((f) => f.bins));
-  const keep = BinSums.keepable(engine, n, groups.length);
-  const kernels = groups.map(
-    (group) =>
-      new BinSums(
-        engine,
-        group.map((f) => bins[f]!),
-        group.map((f) => features[f]!.bins),
-        keep,
-      ),
+  const kernel = new BinSums(
+    engine,
+    groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => features[f]!.bins) })),
+    BinSums.keepable(engine, n, groups.length),
   );
   let chunks: { g: Uint8Array[]; h: Uint8Array[] } | undefined;
   try {
@@ -67,10 +62,9 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
           const inNode = new Uint8Array(n);
           for (const r of checkRows(node.rows, n)) inNode[r] = 1;
           if (node.rows.length === 0) throw deviates('for the histogram of an empty node');
-          for (const kernel of kernels) {
-            g.push(kernel.sums(gChunks, galoisKeys, inNode));
-            h.push(kernel.sums(hChunks, galoisKeys, inNode));
-          }
+          const [gSums, hSums] = kernel.sums([gChunks, hChunks], galoisKeys, inNode);
+          g.push(...gSums!);
+          h.push(...hSums!);
         }
         await port.send(port.guest, 'boost.histograms', { groups, g, h });
         continue;
@@ -85,6 +79,6 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
       await port.send(port.guest, 'boost.partition', answers);
     }
   } finally {
-    kernels.forEach((k) => k.dispose());
+    kernel.dispose();
   }
 }
