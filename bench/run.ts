@@ -903,7 +903,7 @@ const scenarios: [string, () => Promise<void>][] = [
   ['memory', memory],
   ['threshold', () => thresholdBench(quick ? [3, 10] : [3, 10, 100], results, table)],
   ['quality', quality],
-  ['boost', () => boostBench(DATASETS, quick, results, table)],
+  ['boost', () => boostBench(DATASETS, quick, results, table, args)],
 ];
 // `--profile DIR`: each scenario again in its own process tree, every process and worker thread profiled as by
 // `node --cpu-prof` (bench/cpu-profile-hook.ts, through NODE_OPTIONS, so the coordinator and participants the

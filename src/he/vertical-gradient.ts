@@ -249,13 +249,8 @@ export class VerticalGradient {
   gradientInput(columns: BatchColumns | Float64Array[], mask: Float64Array): GradientInput {
     const batch = Array.isArray(columns) ? this.batchColumns(columns) : columns;
     if (!(batch instanceof DiagonalColumns)) throw new RangeError('gradientInput takes what batchColumns returned');
-    const S = this.engine.slotCount;
     try {
-      if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
-      requireFinite(mask, 'the mask');
-      let maskMax = 0;
-      for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
-      if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
+      this.checkMask(mask);
     } catch (err) {
       if (batch !== columns) batch.dispose();
       throw err;
@@ -445,20 +440,14 @@ export class VerticalGradient {
    *
    * `chunks` yields, per chunk of rows, the values' fresh encryptions (scale 2^40, top level, like encryptSlots),
    * the rows' weights (not all zero) and each group's columns (batchColumns with the same baby), which are disposed
-   * after use unless kept. Returns [value][group].
+   * after use unless kept. A null mask leaves that sum unmasked: a part that sumBinSums adds to others and masks.
+   * Returns [value][group].
    */
-  maskedBinSums(chunks: Iterable<{ values: Uint8Array[]; weights: Float64Array; columns: (group: number) => BatchColumns }>, masks: Float64Array[][], galoisKeys: Uint8Array): Uint8Array[][] {
+  maskedBinSums(chunks: Iterable<{ values: Uint8Array[]; weights: Float64Array; columns: (group: number) => BatchColumns }>, masks: (Float64Array | null)[][], galoisKeys: Uint8Array): Uint8Array[][] {
     const scales = this.verticalScales();
-    const S = this.engine.slotCount;
     const groups = masks[0]?.length ?? 0;
     if (masks.length === 0 || groups === 0 || masks.some((m) => m.length !== groups)) throw new RangeError('maskedBinSums needs a mask for every value and group');
-    for (const row of masks) {
-      for (const mask of row) {
-        if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
-        requireFinite(mask, 'the mask');
-        for (const m of mask) if (Math.abs(m) > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${m}`);
-      }
-    }
+    for (const row of masks) for (const mask of row) if (mask) this.checkMask(mask);
     const { evaluator } = this.engine.tools();
     const plans: (GradientPlan | undefined)[] = new Array(groups);
     let keys: GaloisKeys | undefined;
@@ -542,11 +531,14 @@ export class VerticalGradient {
             }
           }
           if (!acc) throw new RangeError(`every diagonal of group ${G} is zero: no row has a value in its columns`);
-          const mask = encode(masks[v]![G]!, scales.gradient);
-          try {
-            evaluator.addPlain(acc, mask, acc);
-          } finally {
-            mask.delete();
+          const mask = masks[v]![G];
+          if (mask) {
+            const plain = encode(mask, scales.gradient);
+            try {
+              evaluator.addPlain(acc, plain, acc);
+            } finally {
+              plain.delete();
+            }
           }
           return acc.saveArray(this.engine.seal.ComprModeType.none);
         }),
@@ -555,6 +547,46 @@ export class VerticalGradient {
       product.delete();
       for (const cipher of held) cipher.delete();
     }
+  }
+
+  /**
+   * The sum of maskedBinSums parts (unmasked sums over disjoint sets of chunks, level 1, scale ≈ 2^77) plus `mask`:
+   * what maskedBinSums over all their chunks gives, from parts computed on several threads.
+   */
+  sumBinSums(parts: Uint8Array[], mask: Float64Array): Uint8Array {
+    const scales = this.verticalScales();
+    if (parts.length === 0) throw new RangeError('sumBinSums needs at least one part');
+    this.checkMask(mask);
+    const expected: CiphertextExpectation = { scale: scales.gradient, level: 1, what: 'a part of per-bin sums' };
+    const { evaluator } = this.engine.tools();
+    const acc = this.loadCanonical(parts[0]!, expected);
+    let plain: PlainText | undefined;
+    try {
+      for (const bytes of parts.slice(1)) {
+        const next = this.loadCanonical(bytes, expected);
+        try {
+          evaluator.add(acc, next, acc);
+        } finally {
+          next.delete();
+        }
+      }
+      plain = this.levelOneEncoder()(mask, scales.gradient);
+      evaluator.addPlain(acc, plain, acc);
+      return acc.saveArray(this.engine.seal.ComprModeType.none);
+    } finally {
+      plain?.delete();
+      acc.delete();
+    }
+  }
+
+  /** A per-slot mask: slotCount finite values, each at most VERTICAL_MAX_MASK in magnitude. */
+  private checkMask(mask: Float64Array): void {
+    const S = this.engine.slotCount;
+    if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
+    requireFinite(mask, 'the mask');
+    let maskMax = 0;
+    for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
+    if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
   }
 
   /** Free what this gradient holds on the WASM heap (run by the engine's dispose). */

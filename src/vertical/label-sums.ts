@@ -14,6 +14,7 @@ import type { CkksEngine } from '../he/engine.js';
 import { nextPowerOfTwo, sharedBabySteps } from '../he/packing.js';
 import { VerticalGradient, type BatchColumns } from '../he/vertical-gradient.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
+import { BinSumsPool } from './bin-sums-pool.js';
 
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
 export const BIN_COLUMNS_PER_CIPHERTEXT = 128;
@@ -101,25 +102,36 @@ export interface BinGroup {
 export class BinSums {
   private readonly kept = new Map<number, BatchColumns>();
   private readonly rows: number;
+  private readonly keep: boolean;
+  private readonly pool?: BinSumsPool;
   /** Bin columns of each group. */
   readonly counts: number[];
   /** Baby steps shared by every group (sharedBabySteps over all the chunks). */
   readonly baby: number;
 
+  /**
+   * `keep`: keep every chunk's encoded diagonals until dispose() (BinSums.keepable says whether they fit);
+   * `threads`: worker threads that share the chunks (BinSumsPool), each with its own SEAL context; 1 (the default)
+   * computes on this thread.
+   */
   constructor(
     private readonly engine: CkksEngine,
     private readonly groups: readonly BinGroup[],
-    private readonly keep = false,
+    options: { keep?: boolean; threads?: number } = {},
   ) {
     if (groups.length === 0) throw new RangeError('per-bin sums need at least one group of features');
     this.rows = groups[0]!.bins[0]?.length ?? 0;
+    this.keep = options.keep ?? false;
     this.counts = groups.map((g) => g.binCounts.reduce((a, b) => a + b, 0));
     const S = engine.slotCount;
+    const chunks = Math.ceil(this.rows / S);
     this.baby = sharedBabySteps(
-      Math.ceil(this.rows / S),
+      chunks,
       this.counts.map((count) => nextPowerOfTwo(count)),
       S,
     );
+    const threads = Math.min(options.threads ?? 1, chunks);
+    if (threads > 1) this.pool = new BinSumsPool(engine.params, groups, this.keep, chunks, threads);
   }
 
   /** Whether keeping every chunk's diagonals for `groups` groups of `rows` rows fits KEPT_DIAGONAL_BUDGET_BYTES. */
@@ -156,7 +168,7 @@ export class BinSums {
    * The masked sums of each value (its chunks of encrypted rows) over the rows of `inRows` (a 0/1 flag per row; all
    * rows without it): [value][group].
    */
-  sums(values: Uint8Array[][], galoisKeys: Uint8Array, inRows?: Uint8Array): Uint8Array[][] {
+  async sums(values: Uint8Array[][], galoisKeys: Uint8Array, inRows?: Uint8Array): Promise<Uint8Array[][]> {
     const S = this.engine.slotCount;
     const chunkCount = Math.ceil(this.rows / S);
     for (const chunks of values) {
@@ -165,34 +177,58 @@ export class BinSums {
       }
     }
     if (inRows && !inRows.some((w) => w !== 0)) throw new RangeError('per-bin sums over no rows');
-    const self = this;
-    function* chunks() {
-      for (let c = 0; c < chunkCount; c++) {
-        const start = c * S;
-        const B = Math.min(self.rows, start + S) - start;
-        const weights = inRows ? Float64Array.from(inRows.subarray(start, start + B)) : new Float64Array(B).fill(1);
-        if (!weights.some((w) => w !== 0)) continue;
-        yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G) };
-      }
-    }
     // One mask per value and group, added once to the sum of the chunks: the sum is what the guest sees.
     const masks = values.map(() => this.counts.map((count) => zeroClassSumMask(S, count)));
-    return VerticalGradient.of(this.engine).maskedBinSums(chunks(), masks, galoisKeys);
+    if (!this.pool) {
+      const all = Array.from({ length: chunkCount }, (_, c) => c);
+      return this.chunkSums(all, values, galoisKeys, inRows, masks)!;
+    }
+    const parts = (await this.pool.parts(values, galoisKeys, inRows)).filter((p) => p !== null);
+    const gradient = VerticalGradient.of(this.engine);
+    return masks.map((row, v) =>
+      row.map((mask, G) =>
+        gradient.sumBinSums(
+          parts.map((p) => p[v]![G]!),
+          mask,
+        ),
+      ),
+    );
   }
 
-  dispose(): void {
+  /**
+   * The sums over the chunks `ids` only (a worker's share), masked with `masks` or, without them, not (parts for
+   * VerticalGradient.sumBinSums); null when none of those chunks holds a row of `inRows`.
+   */
+  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, inRows?: Uint8Array, masks?: Float64Array[][]): Uint8Array[][] | null {
+    const S = this.engine.slotCount;
+    const chunks = ids.flatMap((c) => {
+      const start = c * S;
+      const B = Math.min(this.rows, start + S) - start;
+      const weights = inRows ? Float64Array.from(inRows.subarray(start, start + B)) : new Float64Array(B).fill(1);
+      return weights.some((w) => w !== 0) ? [{ c, weights }] : [];
+    });
+    if (chunks.length === 0) return null;
+    const self = this;
+    function* inputs() {
+      for (const { c, weights } of chunks) yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G) };
+    }
+    return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masks ?? values.map(() => this.counts.map(() => null)), galoisKeys);
+  }
+
+  async dispose(): Promise<void> {
     for (const batch of this.kept.values()) batch.dispose();
     this.kept.clear();
+    await this.pool?.terminate();
   }
 }
 
 /** The host's per-bin sums over all rows for each group of features (BinSums, nothing kept): one ciphertext per group. */
-export function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], galoisKeys: Uint8Array, groups: readonly BinGroup[]): Uint8Array[] {
+export async function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], galoisKeys: Uint8Array, groups: readonly BinGroup[]): Promise<Uint8Array[]> {
   const sums = new BinSums(engine, groups);
   try {
-    return sums.sums([valueChunks], galoisKeys)[0]!;
+    return (await sums.sums([valueChunks], galoisKeys))[0]!;
   } finally {
-    sums.dispose();
+    await sums.dispose();
   }
 }
 

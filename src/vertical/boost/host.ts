@@ -5,6 +5,7 @@
  * of the node as the weights of the guest's values); for a split on one of its features, the rows that go left and an opaque id. It keeps
  * every split's bins (hence its cut points) to itself: the returned table is its part of the model.
  */
+import { availableParallelism } from 'node:os';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { CkksEngine } from '../../he/engine.js';
 import { rowsGoingLeft } from '../../model/gbdt.js';
@@ -17,6 +18,8 @@ export interface BoostHostInputs {
   features: HostFeature[];
   /** Bins of each feature over the job's aligned rows. */
   bins: Uint16Array[];
+  /** Worker threads for the histograms (BinSums); every core by default. */
+  threads?: number;
 }
 
 /** A split of this host: its feature (by position) and the bins sent left. */
@@ -44,7 +47,7 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
   const kernel = new BinSums(
     engine,
     groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => features[f]!.bins) })),
-    BinSums.keepable(engine, n, groups.length),
+    { keep: BinSums.keepable(engine, n, groups.length), threads: inputs.threads ?? availableParallelism() },
   );
   let chunks: { g: Uint8Array[]; h: Uint8Array[] } | undefined;
   try {
@@ -62,7 +65,7 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
           const inNode = new Uint8Array(n);
           for (const r of checkRows(node.rows, n)) inNode[r] = 1;
           if (node.rows.length === 0) throw deviates('for the histogram of an empty node');
-          const [gSums, hSums] = kernel.sums([gChunks, hChunks], galoisKeys, inNode);
+          const [gSums, hSums] = await kernel.sums([gChunks, hChunks], galoisKeys, inNode);
           g.push(...gSums!);
           h.push(...hSums!);
         }
@@ -79,6 +82,6 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
       await port.send(port.guest, 'boost.partition', answers);
     }
   } finally {
-    kernel.dispose();
+    await kernel.dispose();
   }
 }

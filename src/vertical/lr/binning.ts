@@ -207,7 +207,7 @@ export async function hostBinning(inputs: BinningInputs, port: PeerPort): Promis
   const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!, specials[j]));
   const sizes = fineEdges.map((e, j) => binCount(e, specials[j]));
   const groups = columnGroups(sizes);
-  const ciphers = hostBinSums(
+  const ciphers = await hostBinSums(
     engine,
     chunks,
     galoisKeys,
