@@ -33,9 +33,9 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     expect(small).toBeLessThan(5);
   });
 
-  it("a node's per-bin sums of g and h over every group, in one pass, are the plain sums (kept diagonals or not, on worker threads or not)", async () => {
+  it("nodes' per-bin sums of g and h over every group, in one pass, are the plain sums (kept diagonals or not, on worker threads or not)", async () => {
     const rng = new Rng(11, 2);
-    const rows = 10_000; // three chunks, the last one partial
+    const rows = 12_000;
     const g = Float64Array.from({ length: rows }, () => 2 * rng.next() - 1);
     const h = Float64Array.from({ length: rows }, () => 0.25 * rng.next());
     // 128 bins, 64 + 64, and 3 (P = 4, below the shared baby steps): three groups.
@@ -44,23 +44,34 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const groups = columnGroups(binCounts);
     expect(groups).toEqual([[0], [1, 2], [3]]);
     const binGroups = groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => binCounts[f]!) }));
-    // A node: about a third of the rows, none in the second chunk but its last row.
-    const inNode = Uint8Array.from({ length: rows }, (_, r) => ((r >= 4096 && r < 8191) || rng.next() > 0.66 ? 0 : 1));
+    // Two nodes: about 60% of the rows (two chunks of the guest's values, the last one partial) and the rest (one).
+    const all = Array.from({ length: rows }, (_, r) => r);
+    const picked = all.map(() => rng.next() < 0.6);
+    const nodes = [Uint32Array.from(all.filter((r) => picked[r])), Uint32Array.from(all.filter((r) => !picked[r]))];
     const keys = generateKeys(engine, 'arbiter');
-    const values = [encryptRowValues(engine, g, keys.publicKey), encryptRowValues(engine, h, keys.publicKey)];
+    const encrypted = nodes.map((node) =>
+      [g, h].map((value) =>
+        encryptRowValues(
+          engine,
+          Float64Array.from(node, (r) => value[r]!),
+          keys.publicKey,
+        ),
+      ),
+    );
+    expect(encrypted.map((e) => e[0]!.length)).toEqual([2, 2]);
     // On this thread, without and with kept diagonals, and shared by two worker threads (each its own SEAL context).
     for (const options of [{ keep: false }, { keep: true }, { keep: true, threads: 2 }]) {
-      const keep = options.keep;
       const kernel = new BinSums(engine, binGroups, options);
       try {
         expect(kernel.baby).toBeGreaterThan(4);
-        // Twice when kept: the second pass multiplies the diagonals the first one encoded.
-        for (let pass = 0; pass < (keep ? 2 : 1); pass++) {
-          const sums = await kernel.sums(values, keys.galoisKeys, inNode);
+        // The first node twice when kept: the second time multiplies the diagonals the first one kept; the other
+        // node's rows must not use them.
+        for (const n of options.keep ? [0, 0, 1] : [0, 1]) {
+          const sums = await kernel.sums(encrypted[n]!, keys.galoisKeys, nodes[n]);
           [g, h].forEach((value, v) => {
             groups.forEach((group, G) => {
               const got = openBinSums(engine, sums[v]![G]!, kernel.counts[G]!, keys.secretKey);
-              const want = group.flatMap((f) => Array.from({ length: binCounts[f]! }, (_, b) => bins[f]!.reduce((s, bin, r) => s + (bin === b && inNode[r] ? value[r]! : 0), 0)));
+              const want = group.flatMap((f) => Array.from({ length: binCounts[f]! }, (_, b) => nodes[n]!.reduce((s, r) => s + (bins[f]![r] === b ? value[r]! : 0), 0)));
               expect(got).toHaveLength(want.length);
               // The mask's and the diagonals' rounding leave about 3e-5 (as the one-group kernel); a wrong row or bin is off by far more.
               want.forEach((w, j) => expect(Math.abs(got[j]! - w)).toBeLessThan(1e-4));

@@ -1,6 +1,6 @@
 /**
  * Worker threads that share a host's per-bin sums (BinSums) by chunks of rows: worker w computes the chunks c with
- * c ≡ w (mod threads), in its own SEAL context (src/vertical/bin-sums-worker.ts), keeps their diagonals if asked, and
+ * c ≡ w (mod threads) of each sum, in its own SEAL context (src/vertical/bin-sums-worker.ts), keeps their diagonals if asked, and
  * returns its unmasked part of every sum; the host's thread adds the parts and the mask (VerticalGradient.sumBinSums).
  * The parts never leave the host: only the masked sums go to the guest.
  */
@@ -12,14 +12,16 @@ export interface BinSumsWorkerData {
   params: CkksParams;
   groups: { bins: Uint16Array[]; binCounts: number[] }[];
   keep: boolean;
-  chunks: number[];
+  /** This worker computes the chunks c ≡ worker (mod threads). */
+  worker: number;
+  threads: number;
 }
 
-/** One request: the guest's values (only the worker's chunks filled), the Galois keys when they changed, the node's rows. */
+/** One request: the guest's values (only the worker's chunks filled), the Galois keys when they changed, the rows summed over. */
 export interface BinSumsRequest {
   values: Uint8Array[][];
   galoisKeys: Uint8Array | null;
-  inRows: Uint8Array | null;
+  rows: Uint32Array | null;
 }
 
 export type BinSumsReply = { sums: Uint8Array[][] | null } | { error: string };
@@ -62,10 +64,10 @@ class BinSumsWorker {
     this.worker.on('exit', (code) => fail(new Error(`a per-bin sums worker exited (code ${code})`)));
   }
 
-  sums(values: Uint8Array[][], galoisKeys: Uint8Array, inRows: Uint8Array | undefined): Promise<Uint8Array[][] | null> {
+  sums(values: Uint8Array[][], galoisKeys: Uint8Array, rows: Uint32Array | undefined): Promise<Uint8Array[][] | null> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.pending) return Promise.reject(new Error('a per-bin sums worker got a request before answering the last one'));
-    const request: BinSumsRequest = { values, galoisKeys: this.sentKeys === galoisKeys ? null : galoisKeys, inRows: inRows ?? null };
+    const request: BinSumsRequest = { values, galoisKeys: this.sentKeys === galoisKeys ? null : galoisKeys, rows: rows ?? null };
     this.sentKeys = galoisKeys;
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
@@ -86,25 +88,23 @@ export class BinSumsPool {
     params: CkksParams,
     groups: readonly { bins: readonly Uint16Array[]; binCounts: readonly number[] }[],
     keep: boolean,
-    chunkCount: number,
     readonly threads: number,
   ) {
     const shared = groups.map((g) => ({ bins: [...g.bins], binCounts: [...g.binCounts] }));
     this.workers = Array.from({ length: threads }, (_, w) => {
-      const chunks = Array.from({ length: chunkCount }, (_, c) => c).filter((c) => c % threads === w);
-      return new BinSumsWorker({ params, groups: shared, keep, chunks });
+      return new BinSumsWorker({ params, groups: shared, keep, worker: w, threads });
     });
   }
 
-  /** Each worker's unmasked part of every sum ([value][group]), null for a worker none of whose chunks holds a row of inRows. */
-  parts(values: Uint8Array[][], galoisKeys: Uint8Array, inRows: Uint8Array | undefined): Promise<(Uint8Array[][] | null)[]> {
+  /** Each worker's unmasked part of every sum ([value][group]), null for a worker with no chunk of these rows. */
+  parts(values: Uint8Array[][], galoisKeys: Uint8Array, rows: Uint32Array | undefined): Promise<(Uint8Array[][] | null)[]> {
     const empty = new Uint8Array(0);
     return Promise.all(
       this.workers.map((worker, w) =>
         worker.sums(
           values.map((chunks) => chunks.map((chunk, c) => (c % this.threads === w ? chunk : empty))),
           galoisKeys,
-          inRows,
+          rows,
         ),
       ),
     );

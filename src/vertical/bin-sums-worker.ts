@@ -18,7 +18,10 @@ port.on('message', (request: BinSumsRequest) => {
   try {
     galoisKeys = request.galoisKeys ?? galoisKeys;
     if (!galoisKeys) throw new Error('no Galois keys were sent');
-    reply = { sums: kernel.chunkSums(data.chunks, request.values, galoisKeys, request.inRows ?? undefined) };
+    const rows = request.rows ?? undefined;
+    const chunks = Math.ceil((rows?.length ?? data.groups[0]!.bins[0]!.length) / engine.slotCount);
+    const ids = Array.from({ length: chunks }, (_, c) => c).filter((c) => c % data.threads === data.worker);
+    reply = { sums: ids.length > 0 ? kernel.chunkSums(ids, request.values, galoisKeys, rows) : null };
   } catch (err) {
     reply = { error: err instanceof Error ? err.message : String(err) };
   }

@@ -13,6 +13,7 @@ import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
 import { nextPowerOfTwo, sharedBabySteps } from '../he/packing.js';
 import { VerticalGradient, type BatchColumns } from '../he/vertical-gradient.js';
+import { sha256Hex } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { BinSumsPool } from './bin-sums-pool.js';
 
@@ -95,12 +96,15 @@ export interface BinGroup {
  *
  * One pass (VerticalGradient.maskedBinSums) serves every value and every group: each chunk of 4,096 rows is
  * weighted and rotated for its baby steps once, each encoded diagonal multiplies every value, and each group's
- * giant-step rotations run once on the sum of the chunks. Sums over a subset of the rows (a tree node) weight the
- * guest's values by the rows' 0/1 indicator rather than the columns, so the columns' encoded diagonals are the same
- * for every node: with `keep`, each chunk's are encoded once and kept until dispose().
+ * giant-step rotations run once on the sum of the chunks. Sums over a subset of the rows (a tree node) take the
+ * guest's values of those rows only, packed 4,096 to a ciphertext in row order, so a node costs in proportion to its
+ * rows; the columns' diagonals then depend on the rows: with `keep`, those of the first set of rows asked (all rows,
+ * or in boosting the root's, the same for every tree) are encoded once and kept until dispose().
  */
 export class BinSums {
   private readonly kept = new Map<number, BatchColumns>();
+  /** The rows whose diagonals are kept (by digest; 'all' for every row), once a first sum was asked. */
+  private keptRows?: string;
   private readonly rows: number;
   private readonly keep: boolean;
   private readonly pool?: BinSumsPool;
@@ -131,7 +135,7 @@ export class BinSums {
       S,
     );
     const threads = Math.min(options.threads ?? 1, chunks);
-    if (threads > 1) this.pool = new BinSumsPool(engine.params, groups, this.keep, chunks, threads);
+    if (threads > 1) this.pool = new BinSumsPool(engine.params, groups, this.keep, threads);
   }
 
   /** Whether keeping every chunk's diagonals for `groups` groups of `rows` rows fits KEPT_DIAGONAL_BUDGET_BYTES. */
@@ -140,24 +144,25 @@ export class BinSums {
     return Math.ceil(rows / engine.slotCount) * groups * BIN_COLUMNS_PER_CIPHERTEXT * plainBytes <= KEPT_DIAGONAL_BUDGET_BYTES;
   }
 
-  private columns(c: number, G: number): BatchColumns {
+  /** Chunk c's columns of group G over `rows` (every row without them), kept when they are the kept rows. */
+  private columns(c: number, G: number, rows: Uint32Array | undefined, keep: boolean): BatchColumns {
     const key = c * this.groups.length + G;
-    const held = this.kept.get(key);
+    const held = keep ? this.kept.get(key) : undefined;
     if (held) return held;
     const S = this.engine.slotCount;
     const start = c * S;
-    const B = Math.min(this.rows, start + S) - start;
+    const B = Math.min(rows?.length ?? this.rows, start + S) - start;
     const { bins, binCounts } = this.groups[G]!;
     const columns: Float64Array[] = [];
     bins.forEach((assigned, f) => {
       for (let b = 0; b < binCounts[f]!; b++) {
         const column = new Float64Array(B);
-        for (let i = 0; i < B; i++) if (assigned[start + i] === b) column[i] = 1;
+        for (let i = 0; i < B; i++) if (assigned[rows ? rows[start + i]! : start + i] === b) column[i] = 1;
         columns.push(column);
       }
     });
     const batch = VerticalGradient.of(this.engine).batchColumns(columns, this.baby);
-    if (this.keep) {
+    if (keep) {
       batch.keep();
       this.kept.set(key, batch);
     }
@@ -165,25 +170,25 @@ export class BinSums {
   }
 
   /**
-   * The masked sums of each value (its chunks of encrypted rows) over the rows of `inRows` (a 0/1 flag per row; all
-   * rows without it): [value][group].
+   * The masked sums of each value over `rows` (ascending row indices; every row without them): [value][group]. Each
+   * value comes as the guest's chunks of those rows' values, 4,096 to a ciphertext in the order of `rows`.
    */
-  async sums(values: Uint8Array[][], galoisKeys: Uint8Array, inRows?: Uint8Array): Promise<Uint8Array[][]> {
+  async sums(values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array): Promise<Uint8Array[][]> {
     const S = this.engine.slotCount;
-    const chunkCount = Math.ceil(this.rows / S);
+    const count = rows?.length ?? this.rows;
+    if (count === 0) throw new RangeError('per-bin sums over no rows');
     for (const chunks of values) {
-      if (chunks.length !== chunkCount) {
-        throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${this.rows} rows`, 'restart the job: the parties disagree on the rows');
+      if (chunks.length !== Math.ceil(count / S)) {
+        throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${count} rows`, 'restart the job: the parties disagree on the rows');
       }
     }
-    if (inRows && !inRows.some((w) => w !== 0)) throw new RangeError('per-bin sums over no rows');
     // One mask per value and group, added once to the sum of the chunks: the sum is what the guest sees.
     const masks = values.map(() => this.counts.map((count) => zeroClassSumMask(S, count)));
     if (!this.pool) {
-      const all = Array.from({ length: chunkCount }, (_, c) => c);
-      return this.chunkSums(all, values, galoisKeys, inRows, masks)!;
+      const all = Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
+      return this.chunkSums(all, values, galoisKeys, rows, masks);
     }
-    const parts = (await this.pool.parts(values, galoisKeys, inRows)).filter((p) => p !== null);
+    const parts = (await this.pool.parts(values, galoisKeys, rows)).filter((p) => p !== null);
     const gradient = VerticalGradient.of(this.engine);
     return masks.map((row, v) =>
       row.map((mask, G) =>
@@ -196,21 +201,21 @@ export class BinSums {
   }
 
   /**
-   * The sums over the chunks `ids` only (a worker's share), masked with `masks` or, without them, not (parts for
-   * VerticalGradient.sumBinSums); null when none of those chunks holds a row of `inRows`.
+   * The sums over the chunks `ids` of `rows` only (a worker's share; see sums), masked with `masks` or, without
+   * them, not (parts for VerticalGradient.sumBinSums).
    */
-  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, inRows?: Uint8Array, masks?: Float64Array[][]): Uint8Array[][] | null {
+  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array, masks?: Float64Array[][]): Uint8Array[][] {
     const S = this.engine.slotCount;
-    const chunks = ids.flatMap((c) => {
-      const start = c * S;
-      const B = Math.min(this.rows, start + S) - start;
-      const weights = inRows ? Float64Array.from(inRows.subarray(start, start + B)) : new Float64Array(B).fill(1);
-      return weights.some((w) => w !== 0) ? [{ c, weights }] : [];
-    });
-    if (chunks.length === 0) return null;
+    const count = rows?.length ?? this.rows;
+    const which = rows ? sha256Hex(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)) : 'all';
+    if (this.keep && this.keptRows === undefined) this.keptRows = which;
+    const keep = this.keep && this.keptRows === which;
     const self = this;
     function* inputs() {
-      for (const { c, weights } of chunks) yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G) };
+      for (const c of ids) {
+        const B = Math.min(count, (c + 1) * S) - c * S;
+        yield { values: values.map((v) => v[c]!), weights: new Float64Array(B).fill(1), columns: (G: number) => self.columns(c, G, rows, keep) };
+      }
     }
     return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masks ?? values.map(() => this.counts.map(() => null)), galoisKeys);
   }

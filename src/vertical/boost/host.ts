@@ -1,8 +1,8 @@
 /**
  * A host's side of vertical gradient boosting (docs/protocol-boost.md): it describes its features' bin layouts,
  * then answers the guest's asks until the end: for a level, the encrypted, masked per-bin sums of the guest's
- * [[g]] and [[h]] over each asked node's rows (the label-sums kernel, src/vertical/label-sums.ts, with the rows
- * of the node as the weights of the guest's values); for a split on one of its features, the rows that go left and an opaque id. It keeps
+ * [[g]] and [[h]] of each asked node's rows (the label-sums kernel, src/vertical/label-sums.ts, over the node's
+ * rows); for a split on one of its features, the rows that go left and an opaque id. It keeps
  * every split's bins (hence its cut points) to itself: the returned table is its part of the model.
  */
 import { availableParallelism } from 'node:os';
@@ -49,23 +49,18 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
     groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => features[f]!.bins) })),
     { keep: BinSums.keepable(engine, n, groups.length), threads: inputs.threads ?? availableParallelism() },
   );
-  let chunks: { g: Uint8Array[]; h: Uint8Array[] } | undefined;
   try {
     for (;;) {
       const ask = await port.receive(port.guest, 'boost.ask');
       port.checkpoint();
       if (ask.kind === 'end') return splits;
       if (ask.kind === 'histograms') {
-        if (ask.gradients) chunks = ask.gradients;
-        if (!chunks) throw deviates('for histograms before sending the gradients');
-        const { g: gChunks, h: hChunks } = chunks;
+        if (ask.gradients.length !== ask.nodes.length) throw deviates(`for ${ask.nodes.length} histograms with the gradients of ${ask.gradients.length} nodes`);
         const g: Uint8Array[] = [];
         const h: Uint8Array[] = [];
-        for (const node of ask.nodes as NodeAsk[]) {
-          const inNode = new Uint8Array(n);
-          for (const r of checkRows(node.rows, n)) inNode[r] = 1;
+        for (const [i, node] of (ask.nodes as NodeAsk[]).entries()) {
           if (node.rows.length === 0) throw deviates('for the histogram of an empty node');
-          const [gSums, hSums] = await kernel.sums([gChunks, hChunks], galoisKeys, inNode);
+          const [gSums, hSums] = await kernel.sums([ask.gradients[i]!.g, ask.gradients[i]!.h], galoisKeys, checkRows(node.rows, n));
           g.push(...gSums!);
           h.push(...hSums!);
         }
