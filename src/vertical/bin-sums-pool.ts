@@ -5,6 +5,7 @@
  * The parts never leave the host: only the masked sums go to the guest.
  */
 import { Worker } from 'node:worker_threads';
+import { ErrorCode, FedcreditError } from '../errors.js';
 import type { CkksParams } from '../he/params.js';
 
 /** What a worker is started with: the engine's parameters, the host's bins by group, and its chunks. */
@@ -40,6 +41,13 @@ function workerModule(): { url: URL; execArgv?: string[] } {
   };
 }
 
+const workerFailed = (why: string) =>
+  new FedcreditError(
+    ErrorCode.JOB_FAILED,
+    `a worker thread of this party's histograms failed: ${why}`,
+    'each worker holds its own SEAL context and diagonals: free memory on this machine and restart the job',
+  );
+
 class BinSumsWorker {
   private readonly worker: Worker;
   private pending?: { resolve: (sums: Uint8Array[][] | null) => void; reject: (err: Error) => void };
@@ -52,7 +60,7 @@ class BinSumsWorker {
     this.worker.on('message', (reply: BinSumsReply) => {
       const pending = this.pending;
       this.pending = undefined;
-      if ('error' in reply) pending?.reject(new Error(`a per-bin sums worker failed: ${reply.error}`));
+      if ('error' in reply) pending?.reject(workerFailed(reply.error));
       else pending?.resolve(reply.sums);
     });
     const fail = (err: Error) => {
@@ -60,13 +68,13 @@ class BinSumsWorker {
       this.pending?.reject(err);
       this.pending = undefined;
     };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => fail(new Error(`a per-bin sums worker exited (code ${code})`)));
+    this.worker.on('error', (err) => fail(workerFailed(err.message)));
+    this.worker.on('exit', (code) => fail(workerFailed(`it exited with code ${code}`)));
   }
 
   sums(values: Uint8Array[][], galoisKeys: Uint8Array, rows: Uint32Array | undefined): Promise<Uint8Array[][] | null> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.pending) return Promise.reject(new Error('a per-bin sums worker got a request before answering the last one'));
+    if (this.pending) return Promise.reject(new RangeError('a per-bin sums worker got a request before answering the last one'));
     const request: BinSumsRequest = { values, galoisKeys: this.sentKeys === galoisKeys ? null : galoisKeys, rows: rows ?? null };
     this.sentKeys = galoisKeys;
     return new Promise((resolve, reject) => {
