@@ -2,9 +2,10 @@
  * `npm run bench -- --only boost`: vertical gradient boosting (src/vertical/boost/) against the central GBDT it
  * equals (src/model/gbdt.ts), on the UCI and Give Me Some Credit splits of the quality benchmark (bench/quality.ts:
  * the bank holds the credit history and the label, the bureau the rest). Guest and host run in this one process over
- * the in-memory port, each with its own CKKS engine, so the federated time is both parties' work on one core plus
- * the codecs, without gRPC. The figures: test AUC of both (the federated model scored through the host's own split
- * table), their gap, the time of each and the ratio, seconds per tree.
+ * the in-memory port, each with its own CKKS engine, so the federated time is both parties' work plus the codecs,
+ * without gRPC: on one core, but for the host's histogram worker threads (`--threads`, every core by default). The
+ * figures: test AUC of both (the federated model scored through the host's own split table), their gap, the time of
+ * each and the ratio, the federated CPU seconds (every thread), seconds per tree.
  */
 import { CkksEngine } from '../src/he/engine.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
