@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --json FILE] [-- --only a,b] [-- --models lr,mlp_3k] [-- --threshold] [-- --tn T] [-- --profile DIR]`
- * `[-- --rows N,M] [-- --sources csv,postgres] [-- --no-psi]` (memory scenario): figures
+ * `[-- --rows N,M] [-- --sources csv,postgres] [-- --no-psi]` (memory scenario), `[-- --fate-shape] [-- --host-features N,M]
+ * [-- --rows N] [-- --trees N] [-- --depth N] [-- --threads N]` (boost scenario, bench/boost.ts): figures
  * measured side by side in one run, variants alternated, medians of repetitions. Prints a table and writes bench-results.json (one figure
  * per key). Never asserts a time. `--profile DIR` instead runs each scenario with every process and thread
  * profiled (as by `node --cpu-prof`) and summarises where the CPU time went (bench/profile-summary.ts).
@@ -950,7 +951,7 @@ const scenarios: [string, () => Promise<void>][] = [
       ),
   ],
   ['quality', quality],
-  ['boost', () => boostBench(DATASETS, quick, results, table)],
+  ['boost', () => boostBench(DATASETS, quick, results, table, args)],
 ];
 // `--profile DIR`: each scenario again in its own process tree, every process and worker thread profiled as by
 // `node --cpu-prof` (bench/cpu-profile-hook.ts, through NODE_OPTIONS, so the coordinator and participants the

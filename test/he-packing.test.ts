@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blockCount, generalizedDiagonal, gradientSlot, nextPowerOfTwo, residueClassSums, verticalGradientPlan } from '../src/he/packing.js';
+import { blockCount, generalizedDiagonal, gradientPlanWithBaby, gradientSlot, nextPowerOfTwo, residueClassSums, sharedBabySteps, verticalGradientPlan } from '../src/he/packing.js';
 import { Rng } from '../src/random.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -140,5 +140,30 @@ describe('one slot layout for the CKKS kernel and the plaintext twin', () => {
     const plan = verticalGradientPlan(2, 64);
     expect(generalizedDiagonal([new Float64Array(10), new Float64Array(10)], plan, 0, 64)).toBeNull();
     expect([0, 1, 4096, 4097, 10_000].map((n) => blockCount(n, 4096))).toEqual([1, 1, 1, 2, 3]);
+  });
+});
+
+describe('baby steps shared by the per-bin sums of several groups', () => {
+  it('takes the fewest rotations over the chunks and groups, within the Galois keys the guest sends', () => {
+    // One chunk, one group of 128 columns: 2·√128 − 2 rotations at g = 8 or 16 (the first of equal counts).
+    expect(sharedBabySteps(1, [128])).toBe(8);
+    // Many chunks favour few baby steps (each chunk rotates g − 1 times), many groups many (each rotates P/g − 1).
+    expect(sharedBabySteps(25, [128])).toBe(2);
+    expect(
+      sharedBabySteps(
+        25,
+        Array.from({ length: 100 }, () => 128),
+      ),
+    ).toBe(16);
+    // Never past 64, the largest step of verticalRotationSteps at 4096 slots.
+    expect(
+      sharedBabySteps(
+        1,
+        Array.from({ length: 1000 }, () => 4096),
+      ),
+    ).toBe(64);
+    // A group smaller than the baby steps takes its period as its baby steps, and no giant steps.
+    expect(gradientPlanWithBaby(3, 16)).toEqual({ period: 4, baby: 4, giant: 1, rotations: 3 });
+    expect(gradientPlanWithBaby(99, 16)).toEqual({ period: 128, baby: 16, giant: 8, rotations: 22 });
   });
 });

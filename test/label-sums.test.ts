@@ -4,7 +4,7 @@ import { generateKeys } from '../src/he/key-ceremony.js';
 import { residueClassSums } from '../src/he/packing.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { columnGroups, encryptRowValues, hostBinSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
+import { BinSums, columnGroups, encryptRowValues, hostBinSums, openBinSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
 import { Rng } from '../src/random.js';
 
 describe('per-bin label sums under the guest key (WOE for host features)', () => {
@@ -14,7 +14,7 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
   });
   afterAll(() => engine.dispose());
 
-  it('the guest learns exactly the default count of every host bin over several chunks', () => {
+  it('the guest learns exactly the default count of every host bin over several chunks', async () => {
     const rng = new Rng(7, 1);
     const rows = 9_500; // three chunks, the last one partial
     const y = Float64Array.from({ length: rows }, () => (rng.next() < 0.22 ? 1 : 0));
@@ -23,7 +23,7 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const keys = generateKeys(engine, 'arbiter');
     const chunks = encryptRowValues(engine, y, keys.publicKey);
     expect(chunks).toHaveLength(3);
-    const cipher = hostBinSums(engine, chunks, keys.galoisKeys, bins, binCounts);
+    const cipher = (await hostBinSums(engine, chunks, keys.galoisKeys, [{ bins, binCounts }]))[0]!;
     const got = openLabelSums(engine, cipher, 20, keys.secretKey);
     const want = binCounts.flatMap((k, f) => Array.from({ length: k }, (_, b) => bins[f]!.reduce((s, v, r) => s + (v === b ? y[r]! : 0), 0)));
     expect(got).toEqual(want);
@@ -31,6 +31,57 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const slots = VerticalGradient.of(engine).decryptGradientSlots(cipher, keys.secretKey);
     const small = slots.filter((v) => Math.abs(v) < 64).length;
     expect(small).toBeLessThan(5);
+  });
+
+  it("nodes' per-bin sums of g and h over every group, in one pass, are the plain sums (kept diagonals or not, on worker threads or not)", async () => {
+    const rng = new Rng(11, 2);
+    const rows = 12_000;
+    const g = Float64Array.from({ length: rows }, () => 2 * rng.next() - 1);
+    const h = Float64Array.from({ length: rows }, () => 0.25 * rng.next());
+    // 128 bins, 64 + 64, and 3 (P = 4, below the shared baby steps): three groups.
+    const binCounts = [128, 64, 64, 3];
+    const bins = binCounts.map((k) => Uint16Array.from({ length: rows }, () => Math.floor(rng.next() * k)));
+    const groups = columnGroups(binCounts);
+    expect(groups).toEqual([[0], [1, 2], [3]]);
+    const binGroups = groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => binCounts[f]!) }));
+    // Two nodes: about 60% of the rows (two chunks of the guest's values, the last one partial) and the rest (one).
+    const all = Array.from({ length: rows }, (_, r) => r);
+    const picked = all.map(() => rng.next() < 0.6);
+    const nodes = [Uint32Array.from(all.filter((r) => picked[r])), Uint32Array.from(all.filter((r) => !picked[r]))];
+    const keys = generateKeys(engine, 'arbiter');
+    const encrypted = nodes.map((node) =>
+      [g, h].map((value) =>
+        encryptRowValues(
+          engine,
+          Float64Array.from(node, (r) => value[r]!),
+          keys.publicKey,
+        ),
+      ),
+    );
+    expect(encrypted.map((e) => e[0]!.length)).toEqual([2, 2]);
+    // On this thread, without and with kept diagonals, and shared by two worker threads (each its own SEAL context).
+    for (const options of [{ keep: false }, { keep: true }, { keep: true, threads: 2 }]) {
+      const kernel = new BinSums(engine, binGroups, options);
+      try {
+        expect(kernel.baby).toBeGreaterThan(4);
+        // The first node twice when kept: the second time multiplies the diagonals the first one kept; the other
+        // node's rows must not use them.
+        for (const n of options.keep ? [0, 0, 1] : [0, 1]) {
+          const sums = await kernel.sums(encrypted[n]!, keys.galoisKeys, nodes[n]);
+          [g, h].forEach((value, v) => {
+            groups.forEach((group, G) => {
+              const got = openBinSums(engine, sums[v]![G]!, kernel.counts[G]!, keys.secretKey);
+              const want = group.flatMap((f) => Array.from({ length: binCounts[f]! }, (_, b) => nodes[n]!.reduce((s, r) => s + (bins[f]![r] === b ? value[r]! : 0), 0)));
+              expect(got).toHaveLength(want.length);
+              // The mask's and the diagonals' rounding leave about 3e-5 (as the one-group kernel); a wrong row or bin is off by far more.
+              want.forEach((w, j) => expect(Math.abs(got[j]! - w)).toBeLessThan(1e-4));
+            });
+          });
+        }
+      } finally {
+        await kernel.dispose();
+      }
+    }
   });
 
   it('the mask vanishes from every residue class and hides each slot', () => {

@@ -128,7 +128,11 @@ describe("a host's view of vertical boosting", () => {
     const all = Array.from({ length: n }, (_, r) => r);
     const keys = generateKeys(engines.guest, 'arbiter');
     const values = Float64Array.from({ length: n }, (_, r) => (r % 5) / 10);
-    const gradients = { g: encryptRowValues(engines.guest, values, keys.publicKey), h: encryptRowValues(engines.guest, values, keys.publicKey) };
+    // Each asked node comes with [[g]] and [[h]] of its own rows.
+    const gradientsOf = (rows: number[]) => {
+      const v = Float64Array.from(rows, (r) => values[r]!);
+      return { g: encryptRowValues(engines.guest, v, keys.publicKey), h: encryptRowValues(engines.guest, v, keys.publicKey) };
+    };
     // A guest double that follows the protocol up to one ask, then sends `deviation`.
     const serve = async (deviation: BoostAsk) => {
       const fed = new MemoryFederation('bank', ['tax-bureau'], plaintextOpener, 30_000);
@@ -138,7 +142,7 @@ describe("a host's view of vertical boosting", () => {
         await guest.send('tax-bureau', 'boost.keys', { galoisKeys: keys.galoisKeys });
         await guest.receive('tax-bureau', 'boost.layout');
         // An honest first level: the root's histogram is answered.
-        await guest.send('tax-bureau', 'boost.ask', { kind: 'histograms', tree: 0, level: 0, nodes: [{ node: 0, rows: all }], gradients });
+        await guest.send('tax-bureau', 'boost.ask', { kind: 'histograms', tree: 0, level: 0, nodes: [{ node: 0, rows: all }], gradients: [gradientsOf(all)] });
         const answered = await guest.receive('tax-bureau', 'boost.histograms');
         await guest.send('tax-bureau', 'boost.ask', deviation);
         return {
@@ -152,7 +156,7 @@ describe("a host's view of vertical boosting", () => {
         fed.dispose();
       }
     };
-    const tinyNode = await serve({ kind: 'histograms', tree: 0, level: 1, nodes: [{ node: 1, rows: [5, 9, 17] }] });
+    const tinyNode = await serve({ kind: 'histograms', tree: 0, level: 1, nodes: [{ node: 1, rows: [5, 9, 17] }], gradients: [gradientsOf([5, 9, 17])] });
     expect(tinyNode.answered).toBe(1);
     expect(tinyNode.refused).toMatchObject({ code: ErrorCode.PROTOCOL, message: expect.stringMatching(/histogram of node 1 of 3 rows.*at least 20 rows \(consent\.min_node_rows\)/) });
     // A split of a large node whose left side holds the two rows of a rare bin would tell the guest those rows' bin.

@@ -129,6 +129,37 @@ export function verticalGradientPlan(columns: number, slotCount = 4096): Gradien
 }
 
 /**
+ * The plan for `columns` columns with `baby` baby steps (a power of two), capped at the period: what a kernel that
+ * shares its baby-step rotations over several column groups uses for each group (VerticalGradient.maskedBinSums).
+ */
+export function gradientPlanWithBaby(columns: number, baby: number, slotCount = 4096): GradientPlan {
+  const { period } = verticalGradientPlan(columns, slotCount);
+  if (!Number.isInteger(Math.log2(baby)) || baby < 1) throw new RangeError(`baby steps must be a power of two, got ${baby}`);
+  const b = Math.min(baby, period);
+  return { period, baby: b, giant: period / b, rotations: b - 1 + period / b - 1 };
+}
+
+/**
+ * The baby steps for per-bin sums over `chunks` ciphertexts of rows and column groups of `periods`: each chunk's
+ * value is rotated g − 1 times (shared by every group), and each group's accumulator P/g − 1 times once the chunks
+ * are summed (rotation is linear), so the fewest rotations minimise chunks·(g − 1) + Σ_groups (P/min(g, P) − 1).
+ * g stays within the steps the arbiter's Galois keys hold (at most 64 at 4096 slots; verticalRotationSteps).
+ */
+export function sharedBabySteps(chunks: number, periods: readonly number[], slotCount = 4096): number {
+  const largest = Math.max(...verticalRotationSteps(slotCount));
+  let best = 1;
+  let bestRotations = Infinity;
+  for (let g = 1; g <= largest; g *= 2) {
+    const rotations = chunks * (g - 1) + periods.reduce((s, P) => s + P / Math.min(g, P) - 1, 0);
+    if (rotations < bestRotations) {
+      best = g;
+      bestRotations = rotations;
+    }
+  }
+  return best;
+}
+
+/**
  * Every rotation step maskedGradient uses for 1 to slotCount columns: 1 (baby steps) and each plan's g (giant
  * steps), all powers of two; for 4096 slots {1, 2, 4, 8, 16, 32, 64}. The arbiter's keys (key-ceremony.ts) hold exactly these.
  */

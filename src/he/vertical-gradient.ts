@@ -18,6 +18,7 @@ import {
   diagonalOrder,
   generalizedDiagonal,
   galoisElementForStep,
+  gradientPlanWithBaby,
   planRotationSteps,
   requireFinite,
   residueClassSums,
@@ -166,6 +167,19 @@ export class VerticalGradient {
    * maskedGradient on these bytes does not deserialise them again.
    */
   foreGradient(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): Uint8Array {
+    const rescaled = this.foreGradientOf(partials, weights, offset);
+    try {
+      const bytes = rescaled.saveArray(this.engine.seal.ComprModeType.none);
+      this.keepForeGradient(sha256Hex(bytes), rescaled);
+      return bytes;
+    } catch (err) {
+      rescaled.delete();
+      throw err;
+    }
+  }
+
+  /** foreGradient's ciphertext, owned by the caller (to delete). */
+  private foreGradientOf(partials: Uint8Array[], weights: Float64Array, offset: Float64Array): CipherText {
     const scales = this.verticalScales();
     if (partials.length === 0) throw new RangeError('foreGradient needs at least one host partial');
     if (weights.length > this.engine.slotCount || weights.length === 0) throw new RangeError(`foreGradient takes 1 to ${this.engine.slotCount} weights, got ${weights.length}`);
@@ -193,10 +207,9 @@ export class VerticalGradient {
       offsetPlain = this.engine.encode(encoder, offset, acc.scale);
       evaluator.addPlain(acc, offsetPlain, acc);
       evaluator.rescaleToNext(acc, rescaled);
-      const bytes = rescaled.saveArray(this.engine.seal.ComprModeType.none);
-      this.keepForeGradient(sha256Hex(bytes), rescaled);
+      const result = rescaled;
       rescaled = undefined;
-      return bytes;
+      return result;
     } finally {
       offsetPlain?.delete();
       weightPlain?.delete();
@@ -208,9 +221,10 @@ export class VerticalGradient {
   /**
    * A batch's feature columns (p columns of B values each), checked, ready to have their diagonals encoded ahead
    * of [[d]] (they depend only on the columns) and, once keep() is called, kept for later gradients of the same
-   * batch. See maskedGradient for the layout.
+   * batch. See maskedGradient for the layout; `baby` fixes the plan's baby steps (gradientPlanWithBaby), as
+   * maskedBinSums needs.
    */
-  batchColumns(columns: Float64Array[]): BatchColumns {
+  batchColumns(columns: Float64Array[], baby?: number): BatchColumns {
     const scales = this.verticalScales();
     const S = this.engine.slotCount;
     const p = columns.length;
@@ -223,7 +237,8 @@ export class VerticalGradient {
     });
     // A plaintext at level 1 holds N = 2·slots coefficients for each of that level's primes, 8 bytes each.
     const plainBytes = 2 * S * this.engine.chain[1]!.primes.length * 8;
-    return new DiagonalColumns(columns, verticalGradientPlan(p, S), scales.diagonal, this.levelOneEncoder(), S, plainBytes);
+    const plan = baby === undefined ? verticalGradientPlan(p, S) : gradientPlanWithBaby(p, baby, S);
+    return new DiagonalColumns(columns, plan, scales.diagonal, this.levelOneEncoder(), S, plainBytes);
   }
 
   /**
@@ -234,13 +249,8 @@ export class VerticalGradient {
   gradientInput(columns: BatchColumns | Float64Array[], mask: Float64Array): GradientInput {
     const batch = Array.isArray(columns) ? this.batchColumns(columns) : columns;
     if (!(batch instanceof DiagonalColumns)) throw new RangeError('gradientInput takes what batchColumns returned');
-    const S = this.engine.slotCount;
     try {
-      if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
-      requireFinite(mask, 'the mask');
-      let maskMax = 0;
-      for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
-      if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
+      this.checkMask(mask);
     } catch (err) {
       if (batch !== columns) batch.dispose();
       throw err;
@@ -415,17 +425,144 @@ export class VerticalGradient {
   }
 
   /**
-   * The homomorphic sum of masked gradients (maskedGradient results, level 1): a host's per-bin label sums over
-   * several 4,096-record chunks of the training rows, added before anyone decrypts, so no per-chunk sum is seen.
+   * Masked per-class sums of several per-row value vectors (the guest's fresh encryptions of g and h, say) over
+   * several column groups at once, over many chunks of rows: for value v and group G, the ciphertext
+   *   z_{v,G} = Σ_c Σ_{k<P} diag_{c,G,k} ⊙ rot([[w_c ⊙ v_c]], k)   (+ masks[v][G])
+   * whose slots of residue class j (mod P_G) sum to Σ_r w_r·v_r·X_G[r][j] over every chunk's rows: what
+   * maskedGradient of each chunk's fore-gradient (weights w_c, offset 0), summed over the chunks, would give, with the
+   * same level and scale, for a fraction of its rotations. With k = g·a + b (every group's plan built with the same
+   * baby steps g, capped at its period):
+   *   z_{v,G} = Σ_a rot(Σ_c inner_{c,a}, g·a),   inner_{c,a} = Σ_b rot(diag_{c,G,g·a+b}, −g·a) ⊙ rot([[w_c ⊙ v_c]], b)
+   * since rotation is linear: each chunk's value is weighted (one product and rescale, foreGradient) and rotated
+   * g − 1 times, once for every group; each group's inner sums run over all the chunks, then P/g − 1 rotations by
+   * g once (Horner's rule). Each diagonal is encoded once and multiplies every value. The products are at level 1,
+   * scale ≈ 2^77, as maskedGradient's: |z + m| < 2^32 must hold.
+   *
+   * `chunks` yields, per chunk of rows, the values' fresh encryptions (scale 2^40, top level, like encryptSlots),
+   * the rows' weights (not all zero) and each group's columns (batchColumns with the same baby), which are disposed
+   * after use unless kept. A null mask leaves that sum unmasked: a part that sumBinSums adds to others and masks.
+   * Returns [value][group].
    */
-  sumMaskedGradients(list: Uint8Array[]): Uint8Array {
+  maskedBinSums(chunks: Iterable<{ values: Uint8Array[]; weights: Float64Array; columns: (group: number) => BatchColumns }>, masks: (Float64Array | null)[][], galoisKeys: Uint8Array): Uint8Array[][] {
     const scales = this.verticalScales();
-    if (list.length === 0) throw new RangeError('sumMaskedGradients needs at least one ciphertext');
-    const expected: CiphertextExpectation = { scale: scales.gradient, level: 1, what: 'a masked gradient' };
+    const groups = masks[0]?.length ?? 0;
+    if (masks.length === 0 || groups === 0 || masks.some((m) => m.length !== groups)) throw new RangeError('maskedBinSums needs a mask for every value and group');
+    for (const row of masks) for (const mask of row) if (mask) this.checkMask(mask);
     const { evaluator } = this.engine.tools();
-    const acc = this.loadCanonical(list[0]!, expected);
+    const plans: (GradientPlan | undefined)[] = new Array(groups);
+    let keys: GaloisKeys | undefined;
+    // inner[v][G][a]: Σ over the chunks so far of inner_{c,a}.
+    const inner: (CipherText | undefined)[][][] = masks.map(() => Array.from({ length: groups }, () => []));
+    const product = this.engine.seal.CipherText();
+    const held: CipherText[] = [];
     try {
-      for (const bytes of list.slice(1)) {
+      for (const chunk of chunks) {
+        if (chunk.values.length !== masks.length) throw new RangeError(`a chunk holds ${chunk.values.length} values, the masks ${masks.length}`);
+        const batches: DiagonalColumns[] = [];
+        const babies: CipherText[][] = [];
+        try {
+          for (let G = 0; G < groups; G++) {
+            const batch = chunk.columns(G);
+            if (!(batch instanceof DiagonalColumns)) throw new RangeError('maskedBinSums takes what batchColumns returned');
+            batches.push(batch);
+            const known = plans[G];
+            if (known && (known.period !== batch.plan.period || known.baby !== batch.plan.baby)) throw new RangeError(`group ${G} changed its plan between chunks`);
+            if (!known) {
+              keys = this.galoisKeysFor(galoisKeys, batch.plan);
+              plans[G] = batch.plan;
+            }
+          }
+          const g = Math.max(...batches.map((b) => b.plan.baby));
+          if (batches.some((b) => b.plan.baby !== Math.min(g, b.plan.period))) throw new RangeError('every group of maskedBinSums needs the same baby steps');
+          for (const value of chunk.values) {
+            const rotated = [this.foreGradientOf([value], chunk.weights, new Float64Array(chunk.weights.length))];
+            babies.push(rotated);
+            for (let b = 1; b < g; b++) {
+              const next = this.engine.seal.CipherText();
+              rotated.push(next);
+              evaluator.rotateVector(rotated[b - 1]!, 1, keys!, next);
+            }
+          }
+          batches.forEach((batch, G) => {
+            const { baby, giant } = batch.plan;
+            for (let a = 0; a < giant; a++) {
+              for (let b = 0; b < baby; b++) {
+                const k = baby * a + b;
+                const diagonal = batch.get(k);
+                if (!diagonal) continue;
+                babies.forEach((rotated, v) => {
+                  const sum = inner[v]![G]![a];
+                  if (!sum) {
+                    const first = this.engine.seal.CipherText();
+                    held.push(first);
+                    evaluator.multiplyPlain(rotated[b]!, diagonal, first);
+                    inner[v]![G]![a] = first;
+                  } else {
+                    evaluator.multiplyPlain(rotated[b]!, diagonal, product);
+                    evaluator.add(sum, product, sum);
+                  }
+                });
+                batch.release(k);
+              }
+            }
+          });
+        } finally {
+          for (const rotated of babies) for (const cipher of rotated) cipher.delete();
+          for (const batch of batches) if (!batch.kept) batch.dispose();
+        }
+      }
+      const encode = this.levelOneEncoder();
+      return inner.map((perGroup, v) =>
+        perGroup.map((sums, G) => {
+          const plan = plans[G];
+          if (!plan) throw new RangeError('maskedBinSums over no chunks');
+          // Horner: acc ← rot(acc, g) + Σ_c inner_{c,a}, a from P/g − 1 down.
+          let acc: CipherText | undefined;
+          for (let a = plan.giant - 1; a >= 0; a--) {
+            const sum = sums[a];
+            if (acc) {
+              const rotated = this.engine.seal.CipherText();
+              held.push(rotated);
+              evaluator.rotateVector(acc, plan.baby, keys!, rotated);
+              acc = rotated;
+              if (sum) evaluator.add(acc, sum, acc);
+            } else {
+              acc = sum;
+            }
+          }
+          if (!acc) throw new RangeError(`every diagonal of group ${G} is zero: no row has a value in its columns`);
+          const mask = masks[v]![G];
+          if (mask) {
+            const plain = encode(mask, scales.gradient);
+            try {
+              evaluator.addPlain(acc, plain, acc);
+            } finally {
+              plain.delete();
+            }
+          }
+          return acc.saveArray(this.engine.seal.ComprModeType.none);
+        }),
+      );
+    } finally {
+      product.delete();
+      for (const cipher of held) cipher.delete();
+    }
+  }
+
+  /**
+   * The sum of maskedBinSums parts (unmasked sums over disjoint sets of chunks, level 1, scale ≈ 2^77) plus `mask`:
+   * what maskedBinSums over all their chunks gives, from parts computed on several threads.
+   */
+  sumBinSums(parts: Uint8Array[], mask: Float64Array): Uint8Array {
+    const scales = this.verticalScales();
+    if (parts.length === 0) throw new RangeError('sumBinSums needs at least one part');
+    this.checkMask(mask);
+    const expected: CiphertextExpectation = { scale: scales.gradient, level: 1, what: 'a part of per-bin sums' };
+    const { evaluator } = this.engine.tools();
+    const acc = this.loadCanonical(parts[0]!, expected);
+    let plain: PlainText | undefined;
+    try {
+      for (const bytes of parts.slice(1)) {
         const next = this.loadCanonical(bytes, expected);
         try {
           evaluator.add(acc, next, acc);
@@ -433,10 +570,23 @@ export class VerticalGradient {
           next.delete();
         }
       }
+      plain = this.levelOneEncoder()(mask, scales.gradient);
+      evaluator.addPlain(acc, plain, acc);
       return acc.saveArray(this.engine.seal.ComprModeType.none);
     } finally {
+      plain?.delete();
       acc.delete();
     }
+  }
+
+  /** A per-slot mask: slotCount finite values, each at most VERTICAL_MAX_MASK in magnitude. */
+  private checkMask(mask: Float64Array): void {
+    const S = this.engine.slotCount;
+    if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
+    requireFinite(mask, 'the mask');
+    let maskMax = 0;
+    for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
+    if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
   }
 
   /** Free what this gradient holds on the WASM heap (run by the engine's dispose). */

@@ -178,8 +178,11 @@ interface Candidate {
   wr: number;
 }
 
-/** A bin with a hessian sum below this holds no row of the tree's sample (zero exactly, or CKKS noise). */
-const EMPTY_BIN_HESSIAN = 1e-6;
+/**
+ * A bin with a hessian sum below this holds no row of the tree's sample (zero exactly, or CKKS noise: up to ~4e-5 on
+ * a host's decrypted bin sums). A row's hessian p(1 − p) is above it unless p is within 1e-4 of 0 or 1.
+ */
+const EMPTY_BIN_HESSIAN = 1e-4;
 
 const clamp = (w: number, b: Bounds) => Math.min(b.hi, Math.max(b.lo, w));
 const weightOf = (G: number, H: number, lambda: number, b: Bounds) => clamp(-G / (H + lambda), b);

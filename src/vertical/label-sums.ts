@@ -11,9 +11,11 @@
  */
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
-import { nextPowerOfTwo } from '../he/packing.js';
+import { nextPowerOfTwo, sharedBabySteps } from '../he/packing.js';
 import { VerticalGradient, type BatchColumns } from '../he/vertical-gradient.js';
+import { sha256Hex } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
+import { BinSumsPool } from './bin-sums-pool.js';
 
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
 export const BIN_COLUMNS_PER_CIPHERTEXT = 128;
@@ -79,29 +81,61 @@ export function zeroClassSumMask(slots: number, count: number): Float64Array {
 /** Bytes of encoded diagonals a boosting host keeps for its whole training (beyond it, it encodes them per product). */
 export const KEPT_DIAGONAL_BUDGET_BYTES = 512 * 2 ** 20;
 
+/** One group of features (columnGroups): each feature's bin of every row, and its number of bins. */
+export interface BinGroup {
+  bins: readonly Uint16Array[];
+  binCounts: readonly number[];
+}
+
 /**
- * The host's side for one group of features: the encrypted, masked per-bin sums of the guest's value (default
- * counts for labels, g or h in boosting), one class per bin column (features in order, bins in order). `bins[f][r]`
- * is the bin of row r for feature f of the group; `binCounts[f]` the number of bins of that feature. Every slot of
- * the products is a sum of at most 128 values of magnitude ≤ 1 per chunk, which LABEL_SUM_MASK is sized for.
+ * The host's side: the encrypted, masked per-bin sums of the guest's per-row values (default counts for labels, g
+ * and h in boosting), one ciphertext per value and group of features, one class per bin column of the group
+ * (features in order, bins in order). `bins[f][r]` is the bin of row r for feature f of a group; `binCounts[f]` the
+ * number of bins of that feature. Every slot of the products is a sum of at most 128 values of magnitude ≤ 1 per
+ * chunk, which LABEL_SUM_MASK is sized for.
  *
- * Sums over a subset of the rows (a tree node) multiply the guest's [[value]] by the rows' 0/1 indicator (the
- * weights of the fore-gradient step) rather than the columns, so the columns' encoded diagonals are the same for
- * every node: with `keep`, each chunk's are encoded once and kept until dispose().
+ * One pass (VerticalGradient.maskedBinSums) serves every value and every group: each chunk of 4,096 rows is
+ * weighted and rotated for its baby steps once, each encoded diagonal multiplies every value, and each group's
+ * giant-step rotations run once on the sum of the chunks. Sums over a subset of the rows (a tree node) take the
+ * guest's values of those rows only, packed 4,096 to a ciphertext in row order, so a node costs in proportion to its
+ * rows; the columns' diagonals then depend on the rows: with `keep`, those of the first set of rows asked (all rows,
+ * or in boosting the root's, the same for every tree) are encoded once and kept until dispose().
  */
 export class BinSums {
   private readonly kept = new Map<number, BatchColumns>();
+  /** The rows whose diagonals are kept (by digest; 'all' for every row), once a first sum was asked. */
+  private keptRows?: string;
   private readonly rows: number;
-  readonly count: number;
+  private readonly keep: boolean;
+  private readonly pool?: BinSumsPool;
+  /** Bin columns of each group. */
+  readonly counts: number[];
+  /** Baby steps shared by every group (sharedBabySteps over all the chunks). */
+  readonly baby: number;
 
+  /**
+   * `keep`: keep every chunk's encoded diagonals until dispose() (BinSums.keepable says whether they fit);
+   * `threads`: worker threads that share the chunks (BinSumsPool), each with its own SEAL context; 1 (the default)
+   * computes on this thread.
+   */
   constructor(
     private readonly engine: CkksEngine,
-    private readonly bins: readonly Uint16Array[],
-    private readonly binCounts: readonly number[],
-    private readonly keep = false,
+    private readonly groups: readonly BinGroup[],
+    options: { keep?: boolean; threads?: number } = {},
   ) {
-    this.rows = bins[0]?.length ?? 0;
-    this.count = binCounts.reduce((a, b) => a + b, 0);
+    if (groups.length === 0) throw new RangeError('per-bin sums need at least one group of features');
+    this.rows = groups[0]!.bins[0]?.length ?? 0;
+    this.keep = options.keep ?? false;
+    this.counts = groups.map((g) => g.binCounts.reduce((a, b) => a + b, 0));
+    const S = engine.slotCount;
+    const chunks = Math.ceil(this.rows / S);
+    this.baby = sharedBabySteps(
+      chunks,
+      this.counts.map((count) => nextPowerOfTwo(count)),
+      S,
+    );
+    const threads = Math.min(options.threads ?? 1, chunks);
+    if (threads > 1) this.pool = new BinSumsPool(engine.params, groups, this.keep, threads);
   }
 
   /** Whether keeping every chunk's diagonals for `groups` groups of `rows` rows fits KEPT_DIAGONAL_BUDGET_BYTES. */
@@ -110,64 +144,97 @@ export class BinSums {
     return Math.ceil(rows / engine.slotCount) * groups * BIN_COLUMNS_PER_CIPHERTEXT * plainBytes <= KEPT_DIAGONAL_BUDGET_BYTES;
   }
 
-  private columns(c: number): BatchColumns {
-    const held = this.kept.get(c);
+  /** Chunk c's columns of group G over `rows` (every row without them), kept when they are the kept rows. */
+  private columns(c: number, G: number, rows: Uint32Array | undefined, keep: boolean): BatchColumns {
+    const key = c * this.groups.length + G;
+    const held = keep ? this.kept.get(key) : undefined;
     if (held) return held;
     const S = this.engine.slotCount;
     const start = c * S;
-    const B = Math.min(this.rows, start + S) - start;
+    const B = Math.min(rows?.length ?? this.rows, start + S) - start;
+    const { bins, binCounts } = this.groups[G]!;
     const columns: Float64Array[] = [];
-    this.bins.forEach((assigned, f) => {
-      for (let b = 0; b < this.binCounts[f]!; b++) {
+    bins.forEach((assigned, f) => {
+      for (let b = 0; b < binCounts[f]!; b++) {
         const column = new Float64Array(B);
-        for (let i = 0; i < B; i++) if (assigned[start + i] === b) column[i] = 1;
+        for (let i = 0; i < B; i++) if (assigned[rows ? rows[start + i]! : start + i] === b) column[i] = 1;
         columns.push(column);
       }
     });
-    const batch = VerticalGradient.of(this.engine).batchColumns(columns);
-    if (this.keep) {
+    const batch = VerticalGradient.of(this.engine).batchColumns(columns, this.baby);
+    if (keep) {
       batch.keep();
-      this.kept.set(c, batch);
+      this.kept.set(key, batch);
     }
     return batch;
   }
 
-  /** The masked sums of the rows of `inRows` (a 0/1 flag per row; all rows without it). */
-  sums(valueChunks: Uint8Array[], galoisKeys: Uint8Array, inRows?: Uint8Array): Uint8Array {
-    const gradient = VerticalGradient.of(this.engine);
+  /**
+   * The masked sums of each value over `rows` (ascending row indices; every row without them): [value][group]. Each
+   * value comes as the guest's chunks of those rows' values, 4,096 to a ciphertext in the order of `rows`.
+   */
+  async sums(values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array): Promise<Uint8Array[][]> {
     const S = this.engine.slotCount;
-    if (valueChunks.length !== Math.ceil(this.rows / S)) {
-      throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${valueChunks.length} per-row ciphertexts for ${this.rows} rows`, 'restart the job: the parties disagree on the rows');
-    }
-    const sums: Uint8Array[] = [];
-    for (let c = 0; c < valueChunks.length; c++) {
-      const start = c * S;
-      const B = Math.min(this.rows, start + S) - start;
-      const weights = inRows ? Float64Array.from(inRows.subarray(start, start + B)) : new Float64Array(B).fill(1);
-      if (!weights.some((w) => w !== 0)) continue;
-      const fore = gradient.foreGradient([valueChunks[c]!], weights, new Float64Array(B));
-      // One mask suffices: it is added once, to the first chunk summed, and the sum of the chunks is what the guest sees.
-      const mask = sums.length === 0 ? zeroClassSumMask(S, this.count) : new Float64Array(S);
-      const input = gradient.gradientInput(this.columns(c), mask);
-      try {
-        sums.push(gradient.maskedGradientOf(fore, input, galoisKeys));
-      } finally {
-        input.dispose();
+    const count = rows?.length ?? this.rows;
+    if (count === 0) throw new RangeError('per-bin sums over no rows');
+    for (const chunks of values) {
+      if (chunks.length !== Math.ceil(count / S)) {
+        throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${count} rows`, 'restart the job: the parties disagree on the rows');
       }
     }
-    if (sums.length === 0) throw new RangeError('per-bin sums over no rows');
-    return sums.length === 1 ? sums[0]! : gradient.sumMaskedGradients(sums);
+    // One mask per value and group, added once to the sum of the chunks: the sum is what the guest sees.
+    const masks = values.map(() => this.counts.map((count) => zeroClassSumMask(S, count)));
+    if (!this.pool) {
+      const all = Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
+      return this.chunkSums(all, values, galoisKeys, rows, masks);
+    }
+    const parts = (await this.pool.parts(values, galoisKeys, rows)).filter((p) => p !== null);
+    const gradient = VerticalGradient.of(this.engine);
+    return masks.map((row, v) =>
+      row.map((mask, G) =>
+        gradient.sumBinSums(
+          parts.map((p) => p[v]![G]!),
+          mask,
+        ),
+      ),
+    );
   }
 
-  dispose(): void {
+  /**
+   * The sums over the chunks `ids` of `rows` only (a worker's share; see sums), masked with `masks` or, without
+   * them, not (parts for VerticalGradient.sumBinSums).
+   */
+  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array, masks?: Float64Array[][]): Uint8Array[][] {
+    const S = this.engine.slotCount;
+    const count = rows?.length ?? this.rows;
+    const which = rows ? sha256Hex(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)) : 'all';
+    if (this.keep && this.keptRows === undefined) this.keptRows = which;
+    const keep = this.keep && this.keptRows === which;
+    const self = this;
+    function* inputs() {
+      for (const c of ids) {
+        const B = Math.min(count, (c + 1) * S) - c * S;
+        yield { values: values.map((v) => v[c]!), weights: new Float64Array(B).fill(1), columns: (G: number) => self.columns(c, G, rows, keep) };
+      }
+    }
+    return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masks ?? values.map(() => this.counts.map(() => null)), galoisKeys);
+  }
+
+  async dispose(): Promise<void> {
     for (const batch of this.kept.values()) batch.dispose();
     this.kept.clear();
+    await this.pool?.terminate();
   }
 }
 
-/** The host's per-bin sums over all rows for one group of features (BinSums, nothing kept). */
-export function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], galoisKeys: Uint8Array, bins: readonly Uint16Array[], binCounts: readonly number[]): Uint8Array {
-  return new BinSums(engine, bins, binCounts).sums(valueChunks, galoisKeys);
+/** The host's per-bin sums over all rows for each group of features (BinSums, nothing kept): one ciphertext per group. */
+export async function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], galoisKeys: Uint8Array, groups: readonly BinGroup[]): Promise<Uint8Array[]> {
+  const sums = new BinSums(engine, groups);
+  try {
+    return (await sums.sums([valueChunks], galoisKeys))[0]!;
+  } finally {
+    await sums.dispose();
+  }
 }
 
 /** The guest's side: the sum of each of the `count` bin columns (decrypted, classes summed). */

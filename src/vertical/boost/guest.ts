@@ -10,7 +10,7 @@ import { generateKeys } from '../../he/key-ceremony.js';
 import { boost, buildHistogram, featureOffsets, rowsGoingLeft, type FeatureInfo, type GbdtModel, type GbdtParams, type Histogram, type SplitOracle } from '../../model/gbdt.js';
 import { columnGroups, encryptRowValues, openBinSums } from '../label-sums.js';
 import type { PeerPort } from '../lr/port.js';
-import type { HostFeature } from './payloads.js';
+import type { HostFeature, NodeGradients } from './payloads.js';
 
 export interface BoostGuestInputs {
   engine: CkksEngine;
@@ -62,10 +62,9 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
     };
     let tree = 0;
     let level = 0;
-    let gradients: { g: Uint8Array[]; h: Uint8Array[] } | undefined;
     let hostsAsked = true;
 
-    const hostHistograms = async (k: number, nodes: { node: number; rows: Uint32Array }[], into: Histogram[]) => {
+    const hostHistograms = async (k: number, nodes: { node: number; rows: Uint32Array }[], gradients: NodeGradients[], into: Histogram[]) => {
       const host = port.hosts[k]!;
       const layout = layouts[k]!;
       await port.send(host, 'boost.ask', {
@@ -73,7 +72,7 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
         tree,
         level,
         nodes: nodes.map((x) => ({ node: x.node, rows: Array.from(x.rows) })),
-        ...(level === 0 && gradients ? { gradients } : {}),
+        gradients,
       });
       const reply = await port.receive(host, 'boost.histograms');
       const expected = columnGroups(layout.map((f) => f.bins));
@@ -99,12 +98,11 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
 
     const oracle: SplitOracle = {
       features,
-      async startTree(t, g, h, only) {
+      async startTree(t, _g, _h, only) {
         tree = t;
         level = 0;
         // A tree on the guest's features alone asks the hosts nothing.
         hostsAsked = only === undefined;
-        gradients = hostsAsked && port.hosts.length > 0 ? { g: encryptRowValues(engine, g, keys.publicKey), h: encryptRowValues(engine, h, keys.publicKey) } : undefined;
       },
       async histograms(nodes, g, h) {
         const out = nodes.map((x) => {
@@ -114,7 +112,22 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
           all.h.set(mine.h);
           return all;
         });
-        if (hostsAsked) await Promise.all(port.hosts.map((_, k) => hostHistograms(k, [...nodes], out)));
+        if (hostsAsked && port.hosts.length > 0) {
+          // Each node's g and h, of its rows only: a host's work is in proportion to the node's rows.
+          const gradients = nodes.map((x) => ({
+            g: encryptRowValues(
+              engine,
+              Float64Array.from(x.rows, (r) => g[r]!),
+              keys.publicKey,
+            ),
+            h: encryptRowValues(
+              engine,
+              Float64Array.from(x.rows, (r) => h[r]!),
+              keys.publicKey,
+            ),
+          }));
+          await Promise.all(port.hosts.map((_, k) => hostHistograms(k, [...nodes], gradients, out)));
+        }
         level++;
         return out;
       },

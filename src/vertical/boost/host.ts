@@ -1,10 +1,11 @@
 /**
  * A host's side of vertical gradient boosting (docs/protocol-boost.md): it describes its features' bin layouts,
  * then answers the guest's asks until the end: for a level, the encrypted, masked per-bin sums of the guest's
- * [[g]] and [[h]] over each asked node's rows (the label-sums kernel, src/vertical/label-sums.ts, with the rows
- * of the node as the weights of the guest's values); for a split on one of its features, the rows that go left and an opaque id. It keeps
+ * [[g]] and [[h]] of each asked node's rows (the label-sums kernel, src/vertical/label-sums.ts, over the node's
+ * rows); for a split on one of its features, the rows that go left and an opaque id. It keeps
  * every split's bins (hence its cut points) to itself: the returned table is its part of the model.
  */
+import { availableParallelism } from 'node:os';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { CkksEngine } from '../../he/engine.js';
 import { rowsGoingLeft } from '../../model/gbdt.js';
@@ -19,6 +20,8 @@ export interface BoostHostInputs {
   bins: Uint16Array[];
   /** The fewest rows of a node this host answers for, and of each side of a split (consent.min_node_rows; default 1). */
   minNodeRows?: number;
+  /** Worker threads for the histograms (BinSums); every core by default. */
+  threads?: number;
 }
 
 /** A split of this host: its feature (by position) and the bins sent left. */
@@ -41,7 +44,7 @@ function checkNodeSize(what: string, rows: number, floor: number): void {
     throw new FedcreditError(
       ErrorCode.PROTOCOL,
       `the guest asked for ${what} of ${rows} rows; this party answers only for nodes and split sides of at least ${floor} rows (consent.min_node_rows)`,
-      `an honest guest asks no smaller node when 4 × boosting.min_child_weight ≥ ${floor}: check the job's boosting.min_child_weight, else the guest deviates from the protocol and the job should run without it`,
+      `an honest guest asks no smaller node when boosting.min_child_weight allows none (see consent.min_node_rows in docs/configuration.md): check the job's boosting.min_child_weight, else the guest deviates from the protocol and the job should run without it`,
     );
   }
 }
@@ -55,37 +58,26 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
   await port.send(port.guest, 'boost.layout', features);
   const splits: HostSplit[] = [];
   const groups = columnGroups(features.map((f) => f.bins));
-  const keep = BinSums.keepable(engine, n, groups.length);
-  const kernels = groups.map(
-    (group) =>
-      new BinSums(
-        engine,
-        group.map((f) => bins[f]!),
-        group.map((f) => features[f]!.bins),
-        keep,
-      ),
+  const kernel = new BinSums(
+    engine,
+    groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => features[f]!.bins) })),
+    { keep: BinSums.keepable(engine, n, groups.length), threads: inputs.threads ?? availableParallelism() },
   );
-  let chunks: { g: Uint8Array[]; h: Uint8Array[] } | undefined;
   try {
     for (;;) {
       const ask = await port.receive(port.guest, 'boost.ask');
       port.checkpoint();
       if (ask.kind === 'end') return splits;
       if (ask.kind === 'histograms') {
-        if (ask.gradients) chunks = ask.gradients;
-        if (!chunks) throw deviates('for histograms before sending the gradients');
-        const { g: gChunks, h: hChunks } = chunks;
+        if (ask.gradients.length !== ask.nodes.length) throw deviates(`for ${ask.nodes.length} histograms with the gradients of ${ask.gradients.length} nodes`);
         const g: Uint8Array[] = [];
         const h: Uint8Array[] = [];
-        for (const node of ask.nodes as NodeAsk[]) {
-          const inNode = new Uint8Array(n);
-          for (const r of checkRows(node.rows, n)) inNode[r] = 1;
+        for (const [i, node] of (ask.nodes as NodeAsk[]).entries()) {
           if (node.rows.length === 0) throw deviates('for the histogram of an empty node');
           checkNodeSize(`the histogram of node ${node.node}`, node.rows.length, floor);
-          for (const kernel of kernels) {
-            g.push(kernel.sums(gChunks, galoisKeys, inNode));
-            h.push(kernel.sums(hChunks, galoisKeys, inNode));
-          }
+          const [gSums, hSums] = await kernel.sums([ask.gradients[i]!.g, ask.gradients[i]!.h], galoisKeys, checkRows(node.rows, n));
+          g.push(...gSums!);
+          h.push(...hSums!);
         }
         await port.send(port.guest, 'boost.histograms', { groups, g, h });
         continue;
@@ -102,6 +94,6 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
       await port.send(port.guest, 'boost.partition', answers);
     }
   } finally {
-    kernels.forEach((k) => k.dispose());
+    await kernel.dispose();
   }
 }

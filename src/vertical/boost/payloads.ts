@@ -24,9 +24,15 @@ export interface SplitAsk {
   leftBins: number[];
 }
 
-/** What the guest asks a host, in turn: a level's histograms (with the tree's [[g]], [[h]] at its first level), splits' partitions, or the end. */
+/** The guest's encrypted g and h of a node's rows, 4,096 rows per ciphertext in the order of the node's rows. */
+export interface NodeGradients {
+  g: Uint8Array[];
+  h: Uint8Array[];
+}
+
+/** What the guest asks a host, in turn: a level's histograms (with each node's [[g]], [[h]]), splits' partitions, or the end. */
 export type BoostAsk =
-  | { kind: 'histograms'; tree: number; level: number; nodes: NodeAsk[]; gradients?: { g: Uint8Array[]; h: Uint8Array[] } }
+  | { kind: 'histograms'; tree: number; level: number; nodes: NodeAsk[]; gradients: NodeGradients[] }
   | { kind: 'splits'; tree: number; level: number; splits: SplitAsk[] }
   | { kind: 'end' };
 
@@ -54,19 +60,25 @@ export const BOOST_PAYLOADS = {
     decode: (b: Uint8Array) => parseJson<HostFeature[]>(b),
   },
   'boost.ask': {
-    what: "which rows of a tree node the guest asks histograms or a split for, with the CKKS ciphertexts of every row's gradient and hessian at a tree's first level",
+    what: "which rows of a tree node the guest asks histograms or a split for, with the CKKS ciphertexts of the gradient and hessian of each asked node's rows",
     encode: (v: BoostAsk) => {
-      if (v.kind !== 'histograms' || !v.gradients) return frame([json(v)]);
+      if (v.kind !== 'histograms') return frame([json(v)]);
       const { gradients, ...head } = v;
-      return frame([json({ ...head, chunks: gradients.g.length }), ...gradients.g, ...gradients.h]);
+      return frame([json({ ...head, chunks: gradients.map((n) => n.g.length) }), ...gradients.flatMap((n) => [...n.g, ...n.h])]);
     },
     decode: (b: Uint8Array): BoostAsk => {
       const [head, ...ciphers] = unframe(b);
-      const ask = parseJson<BoostAsk & { chunks?: number }>(head ?? new Uint8Array());
-      if (ask.kind !== 'histograms' || ask.chunks === undefined) return ask;
+      const ask = parseJson<BoostAsk & { chunks?: number[] }>(head ?? new Uint8Array());
+      if (ask.kind !== 'histograms') return ask;
       const { chunks, ...rest } = ask;
-      if (ciphers.length !== 2 * chunks) throw malformed('boost.ask');
-      return { ...rest, gradients: { g: ciphers.slice(0, chunks), h: ciphers.slice(chunks) } };
+      if (!Array.isArray(chunks) || chunks.some((c) => !Number.isInteger(c) || c < 0) || ciphers.length !== 2 * chunks.reduce((s, c) => s + c, 0)) throw malformed('boost.ask');
+      let at = 0;
+      const gradients = chunks.map((c) => {
+        const node = { g: ciphers.slice(at, at + c), h: ciphers.slice(at + c, at + 2 * c) };
+        at += 2 * c;
+        return node;
+      });
+      return { ...rest, gradients };
     },
   },
   'boost.histograms': {

@@ -207,14 +207,11 @@ export async function hostBinning(inputs: BinningInputs, port: PeerPort): Promis
   const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!, specials[j]));
   const sizes = fineEdges.map((e, j) => binCount(e, specials[j]));
   const groups = columnGroups(sizes);
-  const ciphers = groups.map((g) =>
-    hostBinSums(
-      engine,
-      chunks,
-      galoisKeys,
-      g.map((f) => assigned[f]!),
-      g.map((f) => sizes[f]!),
-    ),
+  const ciphers = await hostBinSums(
+    engine,
+    chunks,
+    galoisKeys,
+    groups.map((g) => ({ bins: g.map((f) => assigned[f]!), binCounts: g.map((f) => sizes[f]!) })),
   );
   const totals = fineEdges.map((edges, j) => binTotals(columns[j]!, edges, specials[j]));
   const categories = features.map((f) => !!data.levels?.[f]);
