@@ -87,16 +87,7 @@ export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS> {
 
   /** A new job: recorded, offered to its parties, box keys and the PSI salt sent. */
   private async start(): Promise<void> {
-    await this.record('job_submitted', {
-      name: this.spec.name,
-      kind: this.spec.kind,
-      purpose: this.spec.purpose,
-      submitter: this.submitter,
-      guest: this.spec.guest,
-      hosts: this.spec.hosts,
-      features: this.spec.features ?? null,
-      alignment: this.spec.alignment,
-      training: this.spec.training,
+    await this.recordSubmission(this.spec, {
       evaluation: this.spec.evaluation,
       binning: this.spec.binning,
       boosting: this.spec.boosting,

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { VerticalJobSpec } from '../src/config/schemas.js';
+import type { VerticalBoostSpec, VerticalJobSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
@@ -118,6 +118,22 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
   }
 
   protected abstract get timing(): { step_timeout_s: number; grace_period_s: number };
+
+  /** A training job's job_submitted entry: its parties, columns, alignment and training, then what its kind adds. */
+  protected async recordSubmission(spec: VerticalJobSpec | VerticalBoostSpec, extra: Record<string, unknown>): Promise<void> {
+    await this.record('job_submitted', {
+      name: spec.name,
+      kind: spec.kind,
+      purpose: spec.purpose,
+      submitter: this.submitter,
+      guest: spec.guest,
+      hosts: spec.hosts,
+      features: spec.features ?? null,
+      alignment: spec.alignment,
+      training: spec.training,
+      ...extra,
+    });
+  }
 
   /** Relays and decryption requests are served at once; everything else waits in the mailbox for the runner. */
   override deliver(org: string, message: ParticipantMessage): void {
@@ -494,16 +510,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
 
   /** A new job: recorded, offered to its parties, keys made and sent. */
   private async start(): Promise<void> {
-    await this.record('job_submitted', {
-      name: this.spec.name,
-      kind: this.spec.kind,
-      purpose: this.spec.purpose,
-      submitter: this.submitter,
-      guest: this.spec.guest,
-      hosts: this.spec.hosts,
-      features: this.spec.features ?? null,
-      alignment: this.spec.alignment,
-      training: this.spec.training,
+    await this.recordSubmission(this.spec, {
       encryption: this.spec.encryption,
       evaluation: this.spec.evaluation,
       // What each data owner consents to share beyond the model: bins and IV, a scorecard, groups for fairness.

@@ -95,15 +95,9 @@ export function collectiveKeyShare(context: ThresholdContext, transcript: Uint8A
  * as a public-key share of the job's parameters.
  */
 export function collectivePublicKey(context: ThresholdContext, transcript: Uint8Array, parties: readonly { organisation: string; commitment: Uint8Array; share: Uint8Array }[]): Uint8Array {
-  const ceremony = new CommitThenReveal(
-    parties.map((p) => p.organisation),
-    transcript,
-  );
-  for (const p of parties) ceremony.commit(p.organisation, p.commitment);
-  for (const p of parties) ceremony.reveal(p.organisation, p.share);
   const ckg = new PublicKeyGenProtocol(context);
   const sum = ckg.allocateShare();
-  for (const bytes of ceremony.revealed()) ckg.aggregateShares(sum, PublicKeyShare.deserialize(context, bytes), sum);
+  for (const bytes of revealedShares(transcript, parties)) ckg.aggregateShares(sum, PublicKeyShare.deserialize(context, bytes), sum);
   return ckg.generatePublicKey(sum, new CommonReferenceString(transcript));
 }
 
@@ -131,17 +125,11 @@ export function verticalCollectiveKeys(
   steps: readonly number[],
   parties: readonly { organisation: string; commitment: Uint8Array; share: Uint8Array }[],
 ): { publicKey: Uint8Array; galoisKeys: Uint8Array } {
-  const ceremony = new CommitThenReveal(
-    parties.map((p) => p.organisation),
-    transcript,
-  );
-  for (const p of parties) ceremony.commit(p.organisation, p.commitment);
-  for (const p of parties) ceremony.reveal(p.organisation, p.share);
   const ckg = new PublicKeyGenProtocol(context);
   const rtg = new GaloisKeyGenProtocol(context);
   const publicSum = ckg.allocateShare();
   const galoisSums = steps.map((step) => rtg.allocateShare(rtg.galoisElement(step)));
-  ceremony.revealed().forEach((bytes, i) => {
+  revealedShares(transcript, parties).forEach((bytes, i) => {
     const parts = unbundle(bytes, parties[i]!.organisation);
     if (parts.length !== steps.length + 1)
       throw new FedcreditError(
@@ -154,6 +142,17 @@ export function verticalCollectiveKeys(
   });
   const crs = new CommonReferenceString(transcript);
   return { publicKey: ckg.generatePublicKey(publicSum, crs), galoisKeys: rtg.generateGaloisKeys(galoisSums, crs) };
+}
+
+/** Every party's revealed share, in the parties' order, each checked against the commitment it made first. */
+function revealedShares(transcript: Uint8Array, parties: readonly { organisation: string; commitment: Uint8Array; share: Uint8Array }[]): Uint8Array[] {
+  const ceremony = new CommitThenReveal(
+    parties.map((p) => p.organisation),
+    transcript,
+  );
+  for (const p of parties) ceremony.commit(p.organisation, p.commitment);
+  for (const p of parties) ceremony.reveal(p.organisation, p.share);
+  return ceremony.revealed();
 }
 
 /** Byte strings, each prefixed by its length (u32 LE). */
