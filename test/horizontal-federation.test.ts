@@ -12,6 +12,11 @@ import { toFloat32 } from '../src/fl/vector-codec.js';
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
 const files = HOMO_PARTIES.map((p) => join(UCI, `fate_default_credit_homo_${p}.csv`));
 
+// Both jobs have the model and training settings of horizontalJob (they differ in encryption only, which the pooled
+// fit does not read): one pooled fit on the same training rows is the upper bound for both.
+let baseline: ReturnType<typeof pooledUciBaseline> | undefined;
+const pooledBaseline = () => (baseline ??= pooledUciBaseline(horizontalJob({ participants: NAMES })));
+
 describe('horizontal federation of three UCI default-credit owners (real processes, loopback gRPC)', () => {
   let fed: TestFederation;
 
@@ -34,7 +39,7 @@ describe('horizontal federation of three UCI default-credit owners (real process
     const ckksFiles = await ckks.client.downloadModel(ckks.jobId);
     ckks.client.close();
     expect(toFloat32(ckksFiles['weights.bin']!).length).toBe(UCI_FEATURES.length + 1);
-    const { pooled, scoreModel } = await pooledUciBaseline(job);
+    const { pooled, scoreModel } = await pooledBaseline();
     const federated = await scoreModel(ckksFiles);
     console.log(`test AUC: federated (CKKS) ${federated.auc.toFixed(4)}, pooled ${pooled.auc.toFixed(4)}; KS ${federated.ks.toFixed(4)} vs ${pooled.ks.toFixed(4)}`);
     expect(pooled.auc).toBeGreaterThan(0.7);
@@ -48,7 +53,7 @@ describe('horizontal federation of three UCI default-credit owners (real process
     expect(threshold.events.some((e) => e.stage === 'keys' && e.message.includes('nobody the secret key'))).toBe(true);
     const files = await threshold.client.downloadModel(threshold.jobId);
     threshold.client.close();
-    const { pooled, scoreModel } = await pooledUciBaseline(job);
+    const { pooled, scoreModel } = await pooledBaseline();
     const federated = await scoreModel(files);
     console.log(`test AUC: federated (threshold CKKS) ${federated.auc.toFixed(4)}, pooled ${pooled.auc.toFixed(4)}`);
     expect(Math.abs(federated.auc - pooled.auc)).toBeLessThanOrEqual(0.005);
