@@ -142,18 +142,29 @@ export function verticalCollectiveKeys(
   const publicSum = ckg.allocateShare();
   const galoisSums = steps.map((step) => rtg.allocateShare(rtg.galoisElement(step)));
   ceremony.revealed().forEach((bytes, i) => {
-    const parts = unbundle(bytes, parties[i]!.organisation);
-    if (parts.length !== steps.length + 1)
-      throw new FedcreditError(
-        ErrorCode.PROTOCOL,
-        `${parties[i]!.organisation}'s key shares hold ${parts.length - 1} Galois-key shares, the job's rotations need ${steps.length}`,
-        `${parties[i]!.organisation} runs another fedcredit version or deviates from the key ceremony`,
-      );
-    ckg.aggregateShares(publicSum, PublicKeyShare.deserialize(context, parts[0]!), publicSum);
-    galoisSums.forEach((sum, j) => rtg.aggregateShares(sum, GaloisKeyShare.deserialize(context, parts[j + 1]!), sum));
+    const { publicShare, galoisShares } = verticalKeyShareParts(context, steps, parties[i]!.organisation, bytes);
+    ckg.aggregateShares(publicSum, publicShare, publicSum);
+    galoisSums.forEach((sum, j) => rtg.aggregateShares(sum, galoisShares[j]!, sum));
   });
   const crs = new CommonReferenceString(transcript);
   return { publicKey: ckg.generatePublicKey(publicSum, crs), galoisKeys: rtg.generateGaloisKeys(galoisSums, crs) };
+}
+
+/** A vertical party's revealed bundle (verticalCollectiveKeyShare) parsed: FC_PROTOCOL naming `sender` if it is not one. */
+export function verticalKeyShareParts(context: ThresholdContext, steps: readonly number[], sender: string, bytes: Uint8Array): { publicShare: PublicKeyShare; galoisShares: GaloisKeyShare[] } {
+  const parts = unbundle(bytes, sender);
+  if (parts.length !== steps.length + 1)
+    throw new FedcreditError(
+      ErrorCode.PROTOCOL,
+      `${sender}'s key shares hold ${parts.length - 1} Galois-key shares, the job's rotations need ${steps.length}`,
+      `${sender} runs another fedcredit version or deviates from the key ceremony`,
+    );
+  return { publicShare: PublicKeyShare.deserialize(context, parts[0]!), galoisShares: parts.slice(1).map((p) => GaloisKeyShare.deserialize(context, p)) };
+}
+
+/** What every party of a vertical ceremony reports and the ledger records: SHA-256 over both collective keys' digests. */
+export function verticalKeyDigest(keys: { publicKey: Uint8Array; galoisKeys: Uint8Array }): Uint8Array {
+  return createHash('sha256').update(createHash('sha256').update(keys.publicKey).digest()).update(createHash('sha256').update(keys.galoisKeys).digest()).digest();
 }
 
 /** Byte strings, each prefixed by its length (u32 LE). */
