@@ -20,8 +20,8 @@ export interface CeremonyPlan {
   shareholders: string[];
   transcript: Uint8Array;
   paramsFingerprint: Uint8Array;
-  /** Refuses (throws) a revealed share that does not parse for the job's parameters. */
-  checkShare(share: Uint8Array): void;
+  /** Refuses (throws) a revealed share of `sender` that does not parse for the job's parameters. */
+  checkShare(sender: string, share: Uint8Array): void;
   /** The collective key from every entry (commitments and shares checked again): its digest, which every party must report. */
   keyDigest(entries: KeyShareEntry[]): Uint8Array;
   /** The coordinator's own share (vertical jobs: the arbiter's), committed before any party reveals. */
@@ -253,7 +253,7 @@ export abstract class JobBase {
     const reveal = async (org: string, share: Uint8Array) => {
       try {
         ceremony.reveal(org, share);
-        plan.checkShare(share);
+        plan.checkShare(org, share);
       } catch (err) {
         await this.record('key_share_rejected', { participant: org, share_sha256: hex(sha256(share)), reason: errorMessage(err) }, [{ name: 'share', bytes: share }]);
         throw deviates(org, `revealed a share that is refused: ${errorMessage(err)}`);

@@ -278,7 +278,7 @@ export class JobRun extends JobBase {
         shareholders: this.participants,
         transcript,
         paramsFingerprint: fingerprint,
-        checkShare: (share) => PublicKeyShare.deserialize(context, share),
+        checkShare: (_sender, share) => PublicKeyShare.deserialize(context, share),
         keyDigest: (entries) => sha256(collectivePublicKey(context, transcript, entries)),
         recipients: this.participants.map((o) => this.boxKeys.get(o)!),
       };

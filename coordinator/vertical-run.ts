@@ -267,7 +267,7 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
       shareholders,
       transcript,
       paramsFingerprint: fingerprint,
-      checkShare: (share) => void verticalKeyShareParts(context, steps, 'the share', share),
+      checkShare: (sender, share) => void verticalKeyShareParts(context, steps, sender, share),
       keyDigest: (entries) => verticalKeyDigest(verticalCollectiveKeys(context, transcript, steps, entries)),
       local: { organisation: ARBITER_SHAREHOLDER, commitment: own.commitment, share: own.share },
     };

@@ -121,10 +121,6 @@ export class VerticalParty implements StepHandler {
    */
   static async restore(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
     const folder = new JobFolder(jobDir);
-    if (spec.encryption.scheme === 'ckks-threshold') {
-      log.warn({ job: id }, "this node's share of the job's collective key was kept in memory only and went with the restart");
-      return undefined;
-    }
     const stepped = folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress);
     const done = stepped ? undefined : folder.alignedDone();
     if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup) || (!done && !stepped)) return undefined;
