@@ -7,12 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VerticalJobSpec } from '../src/config/schemas.js';
 import { readLedger } from '../src/ledger/read.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
+import { replayVerticalJob } from '../src/audit/replay-vertical.js';
 import { identityDir } from '../src/federation/pki-layout.js';
 import { identityFromDir } from '../src/wire/transport.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
@@ -99,6 +101,21 @@ describe('vertical LR under a collective gradient key over gRPC (arbiter, guest 
     const replay = await replayLedger(ledgerDir, { jobId: collective.jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
     expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+
+    // The auditor's checks bite: a second share of the bank's for a ciphertext it already decrypted (under a fresh
+    // label), and a batch whose gradient lacks the tax bureau's share, are named.
+    const blob = (ref: { sha256: Uint8Array }) => readFile(join(ledgerDir, 'blobs', Buffer.from(ref.sha256).toString('hex')));
+    const bankShare = entries.find((e) => e.entry.kind === 'decryption_shares' && (e.body as { participant: string }).participant === 'bank')!;
+    const again = { ...bankShare, body: { ...(bankShare.body as object), purpose: `${collective.jobId}/step 999/attempt 0/gradient of bank` } };
+    const twice = await replayVerticalJob(collective.jobId, [...entries.slice(0, entries.indexOf(bankShare) + 1), again, ...entries.slice(entries.indexOf(bankShare) + 1)], blob);
+    expect(twice.failures.join('; ')).toMatch(/bank gave a second decryption share for ciphertext/);
+    const firstHostShare = entries.find((e) => e.entry.kind === 'decryption_shares' && (e.body as { participant: string }).participant === 'tax-bureau')!;
+    const withoutHost = await replayVerticalJob(
+      collective.jobId,
+      entries.filter((e) => e !== firstHostShare),
+      blob,
+    );
+    expect(withoutHost.failures.join('; ')).toMatch(/gradient was opened without a decryption share of tax-bureau/);
 
     // Key shares never reach the disk: no share (the codec's "FCTH" magic) in any party's job folder, no arbiter key.
     for (const org of ['bank', 'tax-bureau'])
