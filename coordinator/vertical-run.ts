@@ -238,8 +238,8 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
       ...(this.scheme === 'ckks-threshold' ? { shareholders: [ARBITER_SHAREHOLDER, ...this.participants] } : {}),
       scheme: this.scheme,
       params_fingerprint: hex(setup.paramsFingerprint),
-      public_key_sha256: hex(sha256(setup.ckksPublicKey)),
-      galois_keys_sha256: hex(sha256(setup.galoisKeys)),
+      // Under a collective key the setup carries no CKKS key: collective_key_ready records the keys' digest.
+      ...(this.collective ? {} : { public_key_sha256: hex(sha256(setup.ckksPublicKey)), galois_keys_sha256: hex(sha256(setup.galoisKeys)) }),
       // Not a secret: it makes this job's id hashes unlinkable to any other job's.
       psi_salt: hex(setup.psiSalt),
       box_keys: Object.fromEntries(parties.map((p) => [p.organisation, hex(p.boxPublicKey)])),
