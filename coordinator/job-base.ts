@@ -7,7 +7,28 @@ import type { Logger } from '../src/log.js';
 import { encodeTreeHead, type Ledger } from '../src/ledger/ledger.js';
 import { Mailbox, ParticipantGone } from './mailbox.js';
 import { encodeFrames, type EncodedMessage } from '../src/wire/framing.js';
-import type { CoordinatorMessage, CoordinatorRequest, JobAccepted, JobEvent, JobState, ParticipantMessage, RoundProgress } from '../src/wire/messages.js';
+import { CommitThenReveal } from '../src/he/threshold/commitment.js';
+import { hex, sha256 } from '../src/bytes.js';
+import type { CoordinatorMessage, CoordinatorRequest, JobAccepted, JobEvent, JobState, KeyShareEntry, ParticipantMessage, Recipient, RoundProgress, ThresholdCeremony } from '../src/wire/messages.js';
+
+/** One step of a collective key ceremony: sent to every party (the same entries, or each its own), every answer. */
+export type CeremonyAsk = (step: ThresholdCeremony['step'], parties: KeyShareEntry[] | ((org: string) => KeyShareEntry[])) => Promise<{ org: string; reply: ThresholdCeremony }[]>;
+
+/** A collective key ceremony (docs/threshold-ckks.md): who takes part and how their shares are checked and added. */
+export interface CeremonyPlan {
+  /** Every shareholder in the transcript's order: the parties on the wire, and `local`'s organisation if any. */
+  shareholders: string[];
+  transcript: Uint8Array;
+  paramsFingerprint: Uint8Array;
+  /** Refuses (throws) a revealed share of `sender` that does not parse for the job's parameters. */
+  checkShare(sender: string, share: Uint8Array): void;
+  /** The collective key from every entry (commitments and shares checked again): its digest, which every party must report. */
+  keyDigest(entries: KeyShareEntry[]): Uint8Array;
+  /** The coordinator's own share (vertical jobs: the arbiter's), committed before any party reveals. */
+  local?: { organisation: string; commitment: Uint8Array; share: Uint8Array };
+  /** Box keys sent with the t-of-n re-sharing steps. */
+  recipients?: Recipient[];
+}
 
 export interface SessionRegistry {
   isConnected(org: string): boolean;
@@ -165,6 +186,97 @@ export abstract class JobBase {
         }
       }),
     );
+  }
+
+  /** How the coordinator asks every party on the wire (`this.participants`) for one step of a key ceremony. */
+  protected ceremonyAsk(plan: CeremonyPlan, requireFingerprint: (fingerprint: Uint8Array, org: string) => void): CeremonyAsk {
+    const deviates = (org: string, why: string) => this.ceremonyDeviation(org, why);
+    return async (step, parties) => {
+      const withRecipients = step === 'reshare' || step === 'reshared' ? { recipients: plan.recipients ?? [] } : {};
+      const message = (p: KeyShareEntry[]) => ({
+        body: 'thresholdCeremony' as const,
+        thresholdCeremony: { step, parties: p, paramsFingerprint: plan.paramsFingerprint, publicKeySha256: new Uint8Array(), ...withRecipients },
+      });
+      if (typeof parties === 'function') await Promise.all(this.participants.map((org) => this.send(org, 0, message(parties(org))).catch(() => undefined)));
+      else await this.sendEach(this.participants, 0, message(parties));
+      const deadline = Date.now() + this.offerTimeoutMs;
+      const replies: { org: string; reply: ThresholdCeremony }[] = [];
+      for (const org of this.participants) {
+        let m: ParticipantMessage;
+        try {
+          m = await this.mailbox.waitFor(org, 'thresholdCeremony', 0, deadline, () => this.sessions.isConnected(org));
+        } catch (err) {
+          throw new FedcreditError(
+            ErrorCode.JOB_FAILED,
+            `key ceremony (${step}): no answer from ${org}: ${err instanceof ParticipantGone ? err.reason : errorMessage(err)}`,
+            `see ${org}'s log; every participant must take part in the key ceremony`,
+          );
+        }
+        if (m.body !== 'thresholdCeremony') throw new Error('unreachable');
+        const reply = m.thresholdCeremony;
+        if (reply.step !== step) throw deviates(org, `answered step ${reply.step} when asked to ${step}`);
+        requireFingerprint(reply.paramsFingerprint, org);
+        replies.push({ org, reply });
+      }
+      return replies;
+    };
+  }
+
+  protected ceremonyDeviation(org: string, why: string): FedcreditError {
+    return new FedcreditError(ErrorCode.JOB_FAILED, `key ceremony: ${org} ${why}`, `${org} deviates from the key ceremony (see its log); the job stops`);
+  }
+
+  /**
+   * Commit, reveal and key (docs/threshold-ckks.md): every party commits to its share (signed), then, once all have
+   * committed, reveals it; the coordinator checks each share against its commitment and adds them, and so does every
+   * party, who must arrive at the same key (its digest). A share that does not match its commitment fails the job
+   * naming its sender, and the ledger records it. The coordinator's own share, if it holds one (`local`), is
+   * committed before any party is asked to reveal.
+   */
+  protected async commitRevealKey(plan: CeremonyPlan, ask: CeremonyAsk): Promise<{ entries: KeyShareEntry[]; keyDigest: Uint8Array }> {
+    const deviates = (org: string, why: string) => this.ceremonyDeviation(org, why);
+    const entries = new Map<string, KeyShareEntry>();
+    const local = plan.local;
+    if (local) {
+      entries.set(local.organisation, { organisation: local.organisation, commitment: local.commitment, commitmentBinding: null, share: new Uint8Array() });
+      await this.record('key_share_committed', { participant: local.organisation, commitment: hex(local.commitment), signed: false });
+    }
+    for (const { org, reply } of await ask('commit', [])) {
+      const own = reply.parties[0];
+      if (reply.parties.length !== 1 || own?.organisation !== org || own.commitment.length !== 32) throw deviates(org, 'sent no single 32-byte commitment of its own');
+      entries.set(org, { organisation: org, commitment: own.commitment, commitmentBinding: own.commitmentBinding, share: new Uint8Array() });
+      await this.recordWithReceipt(org, 0, 'key_share_committed', { participant: org, commitment: hex(own.commitment), signed: own.commitmentBinding !== null });
+    }
+    const ordered = () => plan.shareholders.map((o) => entries.get(o)!);
+    const ceremony = new CommitThenReveal(plan.shareholders, plan.transcript);
+    for (const e of ordered()) ceremony.commit(e.organisation, e.commitment);
+    const reveal = async (org: string, share: Uint8Array) => {
+      try {
+        ceremony.reveal(org, share);
+        plan.checkShare(org, share);
+      } catch (err) {
+        await this.record('key_share_rejected', { participant: org, share_sha256: hex(sha256(share)), reason: errorMessage(err) }, [{ name: 'share', bytes: share }]);
+        throw deviates(org, `revealed a share that is refused: ${errorMessage(err)}`);
+      }
+      entries.get(org)!.share = share;
+    };
+    if (local) {
+      await reveal(local.organisation, local.share);
+      await this.record('key_share_revealed', { participant: local.organisation, share_sha256: hex(sha256(local.share)) }, [{ name: 'share', bytes: local.share }]);
+    }
+    // Every party sees every commitment (the coordinator's own included) before it reveals; the coordinator's share
+    // travels with the others' once they are all revealed.
+    const committed = ordered().map((e) => (e.organisation === local?.organisation ? { ...e, share: new Uint8Array() } : e));
+    for (const { org, reply } of await ask('reveal', committed)) {
+      const share = reply.parties.length === 1 && reply.parties[0]!.organisation === org ? reply.parties[0]!.share : new Uint8Array();
+      await reveal(org, share);
+      await this.recordWithReceipt(org, 0, 'key_share_revealed', { participant: org, share_sha256: hex(sha256(share)) }, [{ name: 'share', bytes: share }]);
+    }
+    const keyDigest = plan.keyDigest(ordered());
+    for (const { org, reply } of await ask('key', ordered())) {
+      if (!Buffer.from(reply.publicKeySha256).equals(Buffer.from(keyDigest))) throw deviates(org, 'added the shares into another collective public key than the coordinator did');
+    }
+    return { entries: ordered(), keyDigest };
   }
 
   protected async fail(err: unknown): Promise<void> {

@@ -13,7 +13,6 @@ import { HorizontalVectors } from '../src/he/horizontal.js';
 import { collectivePublicKey, collectiveTranscript } from '../src/he/key-ceremony.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { ThresholdVectors, sumLabel } from '../src/he/threshold-vectors.js';
-import { CommitThenReveal } from '../src/he/threshold/commitment.js';
 import { PublicKeyShare } from '../src/he/threshold/ckg.js';
 import { VectorCodec, float32Bytes, float64Bytes, type SumIntake } from '../src/fl/vector-codec.js';
 import {
@@ -39,8 +38,8 @@ import { QUANTILE_RANK_ERROR, QuantileSearch, preprocessingFromSearch } from '..
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
-import { JobBase, type JobContext } from './job-base.js';
-import type { ContributionRequest, DecryptionShares, EncryptedVector, KeyShareEntry, ParticipantMessage, Recipient, RoundProgress, SumPurpose, ThresholdCeremony } from '../src/wire/messages.js';
+import { JobBase, type CeremonyAsk, type CeremonyPlan, type JobContext } from './job-base.js';
+import type { ContributionRequest, DecryptionShares, EncryptedVector, KeyShareEntry, ParticipantMessage, Recipient, RoundProgress, SumPurpose } from '../src/wire/messages.js';
 
 /** The participants' bound box keys of a job, in the coordinator's job folder (a KeygenRequest's encoding). */
 const BOX_KEYS_FILE = 'box-keys.bin';
@@ -273,65 +272,19 @@ export class JobRun extends JobBase {
     this.emit('keys', `${this.participants.join(', ')} each make a share of the collective CKKS key; nobody will hold the secret key`);
     const fingerprint = this.engine!.fingerprint;
     const transcript = collectiveTranscript(this.id, this.participants, fingerprint);
-    const deviates = (org: string, why: string) => new FedcreditError(ErrorCode.JOB_FAILED, `key ceremony: ${org} ${why}`, `${org} deviates from the key ceremony (see its log); the job stops`);
-    const recipients = this.participants.map((o) => this.boxKeys.get(o)!);
-    const ask = async (step: ThresholdCeremony['step'], parties: KeyShareEntry[] | ((org: string) => KeyShareEntry[])) => {
-      const withRecipients = step === 'reshare' || step === 'reshared' ? { recipients } : {};
-      const message = (p: KeyShareEntry[]) => ({
-        body: 'thresholdCeremony' as const,
-        thresholdCeremony: { step, parties: p, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array(), ...withRecipients },
-      });
-      if (typeof parties === 'function') await Promise.all(this.participants.map((org) => this.send(org, 0, message(parties(org))).catch(() => undefined)));
-      else await this.sendEach(this.participants, 0, message(parties));
-      const deadline = Date.now() + this.offerTimeoutMs;
-      const replies: { org: string; reply: ThresholdCeremony }[] = [];
-      for (const org of this.participants) {
-        let m: ParticipantMessage;
-        try {
-          m = await this.mailbox.waitFor(org, 'thresholdCeremony', 0, deadline, () => this.sessions.isConnected(org));
-        } catch (err) {
-          throw new FedcreditError(
-            ErrorCode.JOB_FAILED,
-            `key ceremony (${step}): no answer from ${org}: ${err instanceof ParticipantGone ? err.reason : errorMessage(err)}`,
-            `see ${org}'s log; every participant must take part in the key ceremony`,
-          );
-        }
-        if (m.body !== 'thresholdCeremony') throw new Error('unreachable');
-        const reply = m.thresholdCeremony;
-        if (reply.step !== step) throw deviates(org, `answered step ${reply.step} when asked to ${step}`);
-        this.engine!.requireFingerprint(reply.paramsFingerprint, org);
-        replies.push({ org, reply });
-      }
-      return replies;
-    };
-    const entries: KeyShareEntry[] = [];
-    for (const { org, reply } of await ask('commit', [])) {
-      const own = reply.parties[0];
-      if (reply.parties.length !== 1 || own?.organisation !== org || own.commitment.length !== 32) throw deviates(org, 'sent no single 32-byte commitment of its own');
-      entries.push({ organisation: org, commitment: own.commitment, commitmentBinding: own.commitmentBinding, share: new Uint8Array() });
-      await this.recordWithReceipt(org, 0, 'key_share_committed', { participant: org, commitment: hex(own.commitment), signed: own.commitmentBinding !== null });
-    }
     const context = await ThresholdContext.create(ckksParamsOf(this.spec));
     try {
-      const ceremony = new CommitThenReveal(this.participants, transcript);
-      for (const e of entries) ceremony.commit(e.organisation, e.commitment);
-      for (const { org, reply } of await ask('reveal', entries)) {
-        const share = reply.parties.length === 1 && reply.parties[0]!.organisation === org ? reply.parties[0]!.share : new Uint8Array();
-        try {
-          ceremony.reveal(org, share);
-          PublicKeyShare.deserialize(context, share);
-        } catch (err) {
-          await this.record('key_share_rejected', { participant: org, share_sha256: hex(sha256(share)), reason: errorMessage(err) }, [{ name: 'share', bytes: share }]);
-          throw deviates(org, `revealed a share that is refused: ${errorMessage(err)}`);
-        }
-        entries.find((e) => e.organisation === org)!.share = share;
-        await this.recordWithReceipt(org, 0, 'key_share_revealed', { participant: org, share_sha256: hex(sha256(share)) }, [{ name: 'share', bytes: share }]);
-      }
-      const keyDigest = sha256(collectivePublicKey(context, transcript, entries));
-      for (const { org, reply } of await ask('key', entries)) {
-        if (!Buffer.from(reply.publicKeySha256).equals(Buffer.from(keyDigest))) throw deviates(org, 'added the shares into another collective public key than the coordinator did');
-      }
-      if (t < this.participants.length) await this.reshare(ask, deviates);
+      const plan: CeremonyPlan = {
+        shareholders: this.participants,
+        transcript,
+        paramsFingerprint: fingerprint,
+        checkShare: (_sender, share) => PublicKeyShare.deserialize(context, share),
+        keyDigest: (entries) => sha256(collectivePublicKey(context, transcript, entries)),
+        recipients: this.participants.map((o) => this.boxKeys.get(o)!),
+      };
+      const ask = this.ceremonyAsk(plan, (fp, org) => this.engine!.requireFingerprint(fp, org));
+      const { keyDigest } = await this.commitRevealKey(plan, ask);
+      if (t < this.participants.length) await this.reshare(ask, (org, why) => this.ceremonyDeviation(org, why));
       await this.record('collective_key_ready', {
         parties: this.participants,
         params_fingerprint: hex(fingerprint),
@@ -353,10 +306,7 @@ export class JobRun extends JobBase {
    * box key (the coordinator relays boxes it cannot open), then each adds the points it received. The ledger records
    * each sender's boxes by digest.
    */
-  private async reshare(
-    ask: (step: ThresholdCeremony['step'], parties: KeyShareEntry[] | ((org: string) => KeyShareEntry[])) => Promise<{ org: string; reply: ThresholdCeremony }[]>,
-    deviates: (org: string, why: string) => FedcreditError,
-  ): Promise<void> {
+  private async reshare(ask: CeremonyAsk, deviates: (org: string, why: string) => FedcreditError): Promise<void> {
     const boxes = new Map<string, KeyShareEntry[]>(this.participants.map((o) => [o, []]));
     for (const { org, reply } of await ask('reshare', [])) {
       const receivers = reply.parties.map((p) => p.organisation);

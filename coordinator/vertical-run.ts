@@ -17,8 +17,11 @@ import { dirname, join } from 'node:path';
 import type { VerticalBoostSpec, VerticalJobSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { CkksEngine } from '../src/he/engine.js';
-import { generateKeys } from '../src/he/key-ceremony.js';
-import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { collectiveTranscript, generateKeys, verticalCollectiveKeyShare, verticalCollectiveKeys, verticalKeyDigest, verticalKeyShareParts } from '../src/he/key-ceremony.js';
+import { paramsFingerprint, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
+import { verticalRotationSteps } from '../src/he/packing.js';
+import { ThresholdContext } from '../src/he/threshold/context.js';
+import { ARBITER_SHAREHOLDER, GradientShareholder, thresholdOpener, type ShareRequest } from '../src/vertical/lr/threshold-opener.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256, hex } from '../src/bytes.js';
 import { stepReport, TRAINING_STEP_REPORTS, type StepReportOf, type StepReportSchemas } from '../src/vertical/step-reports.js';
@@ -26,7 +29,7 @@ import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/ope
 import { gradientLabel } from '../src/he/vertical-threshold.js';
 import { runTraining, trainingPlan } from '../src/vertical/lr/schedule.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
-import { JobBase, type JobContext } from './job-base.js';
+import { JobBase, type CeremonyPlan, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
 import type { ParticipantMessage, Recipient, RoundProgress, StepRequest, VerticalSetup, VerticalStep } from '../src/wire/messages.js';
 
@@ -100,10 +103,17 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
   private progressAt = 0;
 
   /** `none`: a job without encrypted quantities (scoring: only sealed payloads and masked shares travel). */
-  protected abstract get scheme(): 'ckks' | 'plaintext' | 'none';
+  protected abstract get scheme(): 'ckks' | 'ckks-threshold' | 'plaintext' | 'none';
+  /**
+   * Under a collective gradient key (ckks-threshold): the SEAL context of its parameters, every shareholder in the
+   * transcript's order, and the arbiter's own share with its rules (in memory only, wiped when the job ends).
+   */
+  protected collective?: { context: ThresholdContext; shareholders: string[]; arbiter: GradientShareholder };
+  /** Share requests in flight (ckks-threshold), by `party asked|step|attempt|whose gradient`. */
+  private readonly shareWaits = new Map<string, { resolve: (share: Uint8Array) => void; reject: (err: Error) => void }>();
 
   accepts(kind: ParticipantMessage['body']): boolean {
-    return ['jobAccepted', 'jobRefused', 'error', 'stepDone', 'relay', 'decryptRequest'].includes(kind);
+    return ['jobAccepted', 'jobRefused', 'error', 'stepDone', 'relay', 'decryptRequest', 'thresholdCeremony', 'gradientShare'].includes(kind);
   }
 
   protected abstract get purpose(): string;
@@ -139,6 +149,17 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
   override deliver(org: string, message: ParticipantMessage): void {
     if (message.body === 'relay') return void this.relay(org, message).catch((err) => this.log.warn({ job: this.id, from: org, err: errorMessage(err) }, 'relay failed'));
     if (message.body === 'decryptRequest') return void this.decrypt(org, message).catch((err) => this.log.warn({ job: this.id, from: org, err: errorMessage(err) }, 'decryption refused'));
+    if (message.body === 'gradientShare') {
+      const { attempt, party, share } = message.gradientShare;
+      const wait = this.shareWaits.get(`${org}|${message.round}|${attempt}|${party}`);
+      if (wait) wait.resolve(share);
+      else this.log.warn({ job: this.id, from: org, step: message.round, party }, 'a decryption share nobody asked for; ignored');
+      return;
+    }
+    // A party that refuses a share request answers with an error: its request fails at once (and its step with it).
+    if (message.body === 'error')
+      for (const [key, wait] of this.shareWaits)
+        if (key.startsWith(`${org}|`)) wait.reject(new FedcreditError(ErrorCode.DECRYPTION_REFUSED, `${message.error.code}: ${message.error.message}`, message.error.hint));
     super.deliver(org, message);
   }
 
@@ -162,8 +183,11 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
       if (this.decrypted.some((d) => d.party === from)) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} already had a gradient decrypted in step ${this.step}`);
       const expected = this.gradientLength.get(from);
       if (count !== expected) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} asked for ${count} gradient values; its ${expected ?? 0} columns give ${expected ?? 0}`);
-      if (!this.opener) throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
-      const values = this.opener.openGradient(ciphertext, count, { party: from, purpose: gradientLabel(this.id, this.step, attempt, from) });
+      const request = { party: from, purpose: gradientLabel(this.id, this.step, attempt, from) };
+      let values: Float64Array;
+      if (this.collective) values = await this.openCollectively(this.collective, { ...request, masked: ciphertext }, count, this.step, attempt);
+      else if (this.opener) values = this.opener.openGradient(ciphertext, count, request);
+      else throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
       this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
       this.progressAt = Date.now();
       await this.send(from, m.round, { body: 'decryptReply', decryptReply: { attempt, values: float64Bytes(values) } });
@@ -214,6 +238,8 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });
       await writeFile(file, keys.secretKey, { mode: 0o600 });
       setup = { ckksPublicKey: keys.publicKey, galoisKeys: keys.galoisKeys, paramsFingerprint: this.engine.fingerprint, ...common };
+    } else if (this.scheme === 'ckks-threshold') {
+      setup = { ...(await this.collectiveGradientKey()), ...common };
     } else {
       if (this.scheme === 'plaintext') {
         this.opener = plaintextOpener;
@@ -225,15 +251,104 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
     await Promise.all(this.participants.map((o) => this.send(o, 0, { body: 'verticalSetup', verticalSetup: setup })));
     await this.record('keys_ready', {
       arbiter: 'coordinator',
+      ...(this.scheme === 'ckks-threshold' ? { shareholders: [ARBITER_SHAREHOLDER, ...this.participants] } : {}),
       scheme: this.scheme,
       params_fingerprint: hex(setup.paramsFingerprint),
-      public_key_sha256: hex(sha256(setup.ckksPublicKey)),
-      galois_keys_sha256: hex(sha256(setup.galoisKeys)),
+      // Under a collective key the setup carries no CKKS key: collective_key_ready records the keys' digest.
+      ...(this.collective ? {} : { public_key_sha256: hex(sha256(setup.ckksPublicKey)), galois_keys_sha256: hex(sha256(setup.galoisKeys)) }),
       // Not a secret: it makes this job's id hashes unlinkable to any other job's.
       psi_salt: hex(setup.psiSalt),
       box_keys: Object.fromEntries(parties.map((p) => [p.organisation, hex(p.boxPublicKey)])),
     });
     if (this.engine) this.emit('keys', `CKKS keys in place (N=${VERTICAL_CKKS_PARAMS.polyModulusDegree}, ${this.engine.slotCount} records per ciphertext)`);
+  }
+
+  /**
+   * The collective gradient key (encryption.scheme ckks-threshold; docs/threshold-ckks.md, "Vertical jobs under a
+   * collective key"): the arbiter (this coordinator), the guest and every host each make a secret share and one
+   * bundle of a public-key share and Galois-key shares, commit, reveal once every one has committed, and add the
+   * bundles into the keys themselves; every party reports the keys' digest and a mismatch fails the job. The
+   * setup carries no CKKS key: each party encrypts and rotates under the keys it computed.
+   */
+  private async collectiveGradientKey(): Promise<Pick<VerticalSetup, 'ckksPublicKey' | 'galoisKeys' | 'paramsFingerprint'>> {
+    const shareholders = [ARBITER_SHAREHOLDER, ...this.participants];
+    this.emit('keys', `the arbiter (this coordinator), ${this.participants.join(', ')} each make a share of the collective gradient key; nobody will hold the secret key`);
+    const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    const transcript = collectiveTranscript(this.id, shareholders, fingerprint, 'vertical');
+    const steps = verticalRotationSteps(context.degree / 2);
+    const own = verticalCollectiveKeyShare(context, transcript, ARBITER_SHAREHOLDER, steps);
+    this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length) };
+    const plan: CeremonyPlan = {
+      shareholders,
+      transcript,
+      paramsFingerprint: fingerprint,
+      checkShare: (sender, share) => void verticalKeyShareParts(context, steps, sender, share),
+      keyDigest: (entries) => verticalKeyDigest(verticalCollectiveKeys(context, transcript, steps, entries)),
+      local: { organisation: ARBITER_SHAREHOLDER, commitment: own.commitment, share: own.share },
+    };
+    const requireFingerprint = (fp: Uint8Array, org: string) => {
+      if (!Buffer.from(fp).equals(Buffer.from(fingerprint)))
+        throw new FedcreditError(
+          ErrorCode.CKKS_PARAMS,
+          `${org} uses CKKS parameters that differ from the job's`,
+          'all parties must run the job with the same `encryption` section; restart that participant with the current fedcredit version',
+        );
+    };
+    const { keyDigest } = await this.commitRevealKey(plan, this.ceremonyAsk(plan, requireFingerprint));
+    await this.record('collective_key_ready', {
+      parties: shareholders,
+      params_fingerprint: hex(fingerprint),
+      transcript_sha256: hex(sha256(transcript)),
+      public_key_sha256: hex(keyDigest),
+    });
+    this.emit('keys', `collective gradient key in place (N=${VERTICAL_THRESHOLD_CKKS_PARAMS.polyModulusDegree}); the arbiter, the guest and each host hold a share, nobody the secret key`);
+    return { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: fingerprint };
+  }
+
+  /**
+   * A masked gradient opened under the collective key: the arbiter's own share, then every party's (the one whose
+   * gradient it is included), each asked over its stream and recorded in the ledger as it comes (a refusal or a
+   * silence too, before the opening fails naming the party); then the shares are added and the slots opened.
+   */
+  private async openCollectively(collective: NonNullable<VerticalBase<S>['collective']>, request: ShareRequest, count: number, step: number, attempt: number): Promise<Float64Array> {
+    const shares = new Map<string, Uint8Array>();
+    const ciphertextSha256 = hex(sha256(request.masked));
+    const given = { step, attempt, purpose: request.purpose, party: request.party, ciphertext_sha256: ciphertextSha256 };
+    const own = collective.arbiter.share(request);
+    shares.set(ARBITER_SHAREHOLDER, own);
+    await this.record('decryption_shares', { ...given, participant: ARBITER_SHAREHOLDER, share_sha256: hex(sha256(own)) });
+    const timeoutMs = this.timing.step_timeout_s * 1000;
+    await Promise.all(
+      this.participants.map(async (org) => {
+        const key = `${org}|${step}|${attempt}|${request.party}`;
+        let share: Uint8Array;
+        try {
+          share = await new Promise<Uint8Array>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no answer within step_timeout_s (${this.timing.step_timeout_s}s)`)), timeoutMs);
+            const settle =
+              <T>(fn: (v: T) => void) =>
+              (v: T) => {
+                clearTimeout(timer);
+                this.shareWaits.delete(key);
+                fn(v);
+              };
+            this.shareWaits.set(key, { resolve: settle(resolve), reject: settle(reject) });
+            this.send(org, step, { body: 'gradientShareRequest', gradientShareRequest: { attempt, party: request.party, ciphertext: request.masked } }).catch(settle(reject));
+          });
+        } catch (err) {
+          await this.record('decryption_shares_missing', { ...given, participant: org, reason: errorMessage(err) });
+          throw new FedcreditError(
+            ErrorCode.JOB_FAILED,
+            `${org} gave no decryption share of ${request.party}'s masked gradient (step ${step}, attempt ${attempt}): ${errorMessage(err)}; under a collective key it opens only with every party's share`,
+            `see ${org}'s log`,
+          );
+        }
+        shares.set(org, share);
+        await this.recordWithReceipt(org, step, 'decryption_shares', { ...given, participant: org, share_sha256: hex(sha256(share)) });
+      }),
+    );
+    return thresholdOpener(collective.context, collective.shareholders, () => shares).openGradient(request.masked, count, request);
   }
 
   protected async runStep<N extends keyof S & VerticalStep>(name: N, epoch: number, batch: number, args: Record<string, unknown> = {}): Promise<StepReports<StepReportOf<S, N>>> {
@@ -435,7 +550,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
     return this.spec.training.epochs;
   }
 
-  protected get scheme(): 'ckks' | 'plaintext' {
+  protected get scheme(): 'ckks' | 'ckks-threshold' | 'plaintext' {
     return this.spec.encryption.scheme;
   }
 
@@ -469,6 +584,10 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
       this.engine?.dispose();
       this.engine = undefined;
       this.secretKey = undefined;
+      // The arbiter's key share goes with the job (it was never written anywhere).
+      this.collective?.arbiter.forget();
+      this.collective?.context.dispose();
+      this.collective = undefined;
       this.opener = undefined;
       // The job is over: the arbiter's key goes (a crash skips this, and the restarted coordinator resumes with it).
       await this.forgetArbiterKey();

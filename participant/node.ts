@@ -174,7 +174,11 @@ export class ParticipantNode {
           this.record.message('received', m.jobId, m.round, m.body, null, receivedDetail(m));
           const vertical = this.vertical.get(m.jobId);
           // A vertical step waits for payloads from peers while it runs: those must not queue behind it.
-          if (vertical && (m.body === 'relay' || m.body === 'decryptReply' || m.body === 'stepRequest' || m.body === 'verticalSetup')) return this.onVertical(vertical, m);
+          if (
+            vertical &&
+            (m.body === 'relay' || m.body === 'decryptReply' || m.body === 'stepRequest' || m.body === 'verticalSetup' || m.body === 'thresholdCeremony' || m.body === 'gradientShareRequest')
+          )
+            return this.onVertical(vertical, m);
           this.enqueue(m);
         },
         onProtocolError: (err) => this.opts.log.warn({ err: err.message }, 'protocol error from coordinator'),
@@ -232,6 +236,31 @@ export class ParticipantNode {
           await this.reply(m, { body: 'error', error: { code: e.code, message: e.message, hint: e.hint } }).catch(() => undefined);
         });
         return;
+      case 'thresholdCeremony':
+        job.ceremony(m.thresholdCeremony).then(
+          (reply) => this.reply(m, { body: 'thresholdCeremony', thresholdCeremony: reply }).catch(() => undefined),
+          async (err) => {
+            log.error({ job: m.jobId, step: m.thresholdCeremony.step, err: errorMessage(err) }, 'key ceremony refused');
+            const e = err instanceof FedcreditError ? err : new FedcreditError(ErrorCode.JOB_FAILED, errorMessage(err));
+            await this.reply(m, { body: 'error', error: { code: e.code, message: e.message, hint: e.hint } }).catch(() => undefined);
+          },
+        );
+        return;
+      case 'gradientShareRequest': {
+        const { attempt, party } = m.gradientShareRequest;
+        let share: Uint8Array;
+        try {
+          share = job.gradientShare(m.round, m.gradientShareRequest);
+        } catch (err) {
+          log.error({ job: m.jobId, step: m.round, party, err: errorMessage(err) }, 'decryption share refused');
+          const e = err instanceof FedcreditError ? err : new FedcreditError(ErrorCode.DECRYPTION_REFUSED, errorMessage(err));
+          void this.reply(m, { body: 'error', error: { code: e.code, message: e.message, hint: e.hint } }).catch(() => undefined);
+          return;
+        }
+        log.info({ job: m.jobId, step: m.round, party }, 'decryption share given');
+        void this.reply(m, { body: 'gradientShare', gradientShare: { attempt, party, share } }).catch(() => undefined);
+        return;
+      }
       case 'stepRequest': {
         const started = Date.now();
         job.runStep(m.round, m.stepRequest).then(

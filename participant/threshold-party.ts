@@ -8,7 +8,15 @@
 import { signBinding, verifyBinding, type JobBinding } from '../src/crypto/key-binding.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import type { Keys } from '../src/fl/vector-codec.js';
-import { collectiveKeyShare, collectivePublicKey, collectiveTranscript, type CollectiveKeyShare } from '../src/he/key-ceremony.js';
+import {
+  collectiveKeyShare,
+  collectivePublicKey,
+  collectiveTranscript,
+  verticalCollectiveKeyShare,
+  verticalCollectiveKeys,
+  verticalKeyDigest,
+  type CollectiveKeyShare,
+} from '../src/he/key-ceremony.js';
 import { ThresholdVectors, sumLabel } from '../src/he/threshold-vectors.js';
 import type { ThresholdContext } from '../src/he/threshold/context.js';
 import type { DecryptionParty } from '../src/he/threshold/decrypt.js';
@@ -22,6 +30,19 @@ import type { AggregateReady, DecryptionShares, KeyShareEntry, Recipient, SumPur
 
 /** What a Shamir share is sealed under: the job, the sender and the receiver (a box cannot be moved to another). */
 const reshareAad = (jobId: string, from: string, to: string) => `${jobId}|shamir|${from}|${to}`;
+
+/**
+ * A vertical job's collective gradient key (docs/threshold-ckks.md, "Vertical jobs under a collective key"): each
+ * share is a bundle with Galois-key shares for `steps`, and `arbiter` is the shareholder that is the coordinator
+ * itself, whose commitment comes unsigned (it relays the ceremony, so a signature would guard against nobody).
+ */
+export interface VerticalCeremony {
+  steps: readonly number[];
+  arbiter: string;
+}
+
+/** What the 'key' step leaves with the party: the collective keys and its secret share. */
+export type CeremonyKeys = Keys & { galoisKeys?: Uint8Array };
 
 const ceremonyError = (message: string) =>
   new FedcreditError(ErrorCode.KEY_BINDING, message, 'the coordinator (or a party it relays) deviates from the key ceremony; this node takes no further part in the job. Tell the federation operator');
@@ -58,13 +79,15 @@ export class ThresholdParty {
     readonly threshold: number = parties.length,
     /** This party's per-job box key (t-of-n: the Shamir shares are sealed with it). */
     private readonly boxOf?: () => BoxKeyPair,
+    /** Set for a vertical job's gradient key; a horizontal job's key otherwise. */
+    private readonly vertical?: VerticalCeremony,
   ) {
     this.vectors = new ThresholdVectors(context, parties.length);
-    this.transcript = collectiveTranscript(jobId, parties, paramsFingerprint);
+    this.transcript = collectiveTranscript(jobId, parties, paramsFingerprint, vertical ? 'vertical' : 'horizontal');
   }
 
   /** One step of the ceremony; on 'key', also the keys to keep (the collective public key, this party's secret share). */
-  ceremony(m: ThresholdCeremony): { reply: ThresholdCeremony; keys?: Keys } {
+  ceremony(m: ThresholdCeremony): { reply: ThresholdCeremony; keys?: CeremonyKeys } {
     const reply = (parties: KeyShareEntry[], publicKeySha256: Uint8Array = new Uint8Array()): ThresholdCeremony => ({
       step: m.step,
       parties,
@@ -74,7 +97,9 @@ export class ThresholdParty {
     const entry = (fields: Partial<KeyShareEntry>): KeyShareEntry => ({ organisation: this.organisation, commitment: new Uint8Array(), commitmentBinding: null, share: new Uint8Array(), ...fields });
     if (m.step === 'commit') {
       if (this.own) throw ceremonyError(`the coordinator asked ${this.organisation} to commit twice in job ${this.jobId}`);
-      this.own = collectiveKeyShare(this.context, this.transcript, this.organisation);
+      this.own = this.vertical
+        ? verticalCollectiveKeyShare(this.context, this.transcript, this.organisation, this.vertical.steps)
+        : collectiveKeyShare(this.context, this.transcript, this.organisation);
       const b = this.bindingOf();
       const commitmentBinding = b ? signBinding(b.signer, { purpose: 'ckks-key-share', jobId: this.jobId, specSha256: b.specSha256, organisation: this.organisation, key: this.own.commitment }) : null;
       return { reply: reply([entry({ commitment: this.own.commitment, commitmentBinding })]) };
@@ -86,7 +111,12 @@ export class ThresholdParty {
     if (m.step === 'reshare') return { reply: reply(this.reshare(m.recipients ?? [], own)) };
     if (m.step === 'reshared') return { reply: reply([]), keys: this.reshared(m.parties, m.recipients ?? []) };
     if (m.step !== 'key') throw ceremonyError(`unknown key ceremony step "${String(m.step)}"`);
-    if (this.decryption) throw ceremonyError(`the coordinator sent the collective key twice in job ${this.jobId}`);
+    if (this.decryption || this.publicKey) throw ceremonyError(`the coordinator sent the collective key twice in job ${this.jobId}`);
+    if (this.vertical) {
+      const made = verticalCollectiveKeys(this.context, this.transcript, this.vertical.steps, m.parties);
+      this.publicKey = made.publicKey;
+      return { reply: reply([], verticalKeyDigest(made)), keys: { ...made, secretKey: own.secret.serialize() } };
+    }
     const publicKey = collectivePublicKey(this.context, this.transcript, m.parties);
     const keys = { publicKey, secretKey: own.secret.serialize() };
     this.restore(keys);
@@ -108,7 +138,7 @@ export class ThresholdParty {
     const b = this.bindingOf();
     if (!b) return;
     for (const p of parties) {
-      if (p.organisation === this.organisation) continue;
+      if (p.organisation === this.organisation || p.organisation === this.vertical?.arbiter) continue;
       verifyBinding(p.commitmentBinding, { purpose: 'ckks-key-share', jobId: this.jobId, specSha256: b.specSha256, organisation: p.organisation, key: p.commitment }, b.trust);
     }
   }

@@ -11,7 +11,7 @@ import { toFloat64 } from '../src/fl/vector-codec.js';
 import { PsiKey } from '../src/psi/ecdh.js';
 import type { PsiLink } from '../src/psi/stream.js';
 import { guestScoreSum, hostScoreShare } from '../src/vertical/secure-sum.js';
-import type { StepDone, StepRequest, VerticalSetup } from '../src/wire/messages.js';
+import type { GradientShareRequest, StepDone, StepRequest, ThresholdCeremony, VerticalSetup } from '../src/wire/messages.js';
 import { Superseded, type PeerPort } from '../src/vertical/lr/port.js';
 import { Inbox } from '../src/vertical/lr/inbox.js';
 import { decodePayload, encodePayload, type ShareKind } from '../src/vertical/lr/payloads.js';
@@ -36,6 +36,12 @@ export interface StepHandler {
   endStep?(): void;
   /** Called with the job's keys once the channel has checked them. */
   install?(setup: VerticalSetup): Promise<void>;
+  /** One step of the collective key ceremony (encryption.scheme ckks-threshold), this party's answer. */
+  ceremony?(m: ThresholdCeremony): Promise<ThresholdCeremony>;
+  /** Under a collective key: this party's masked gradient of a step's attempt, about to be sent for opening. */
+  sendingGradient?(step: number, attempt: number, masked: Uint8Array): void;
+  /** Under a collective key: this party's decryption share of `party`'s masked gradient, or FC_DECRYPTION_REFUSED. */
+  gradientShare?(step: number, request: GradientShareRequest): Uint8Array;
   /** Called when the job ends, after every wait of the channel has been cancelled. */
   dispose?(): void;
 }
@@ -94,6 +100,24 @@ export class PartyChannel {
     if (this.binding) this.checkSetup(setup, this.binding);
     this.setup = setup;
     await this.handler.install?.(setup);
+  }
+
+  /** One step of the job's collective key ceremony: refused by a job that has none. */
+  ceremony(m: ThresholdCeremony): Promise<ThresholdCeremony> {
+    if (!this.handler.ceremony)
+      return Promise.reject(new FedcreditError(ErrorCode.PROTOCOL, `job ${this.id} has no collective key ceremony`, 'the coordinator sent a message of another protocol; restart it'));
+    return this.handler.ceremony(m);
+  }
+
+  /** This party's decryption share for the arbiter's request (a job without a collective key refuses). */
+  gradientShare(step: number, request: GradientShareRequest): Uint8Array {
+    if (!this.handler.gradientShare)
+      throw new FedcreditError(
+        ErrorCode.DECRYPTION_REFUSED,
+        `job ${this.id} has no collective key: ${this.org} holds no decryption share`,
+        'the coordinator sent a message of another protocol; restart it',
+      );
+    return this.handler.gradientShare(step, request);
   }
 
   /**
@@ -228,6 +252,9 @@ export class PartyChannel {
       send: (to, kind, value) => this.send(to, kind, step, attempt, encodePayload(kind, value)),
       receive: async (from, kind) => decodePayload(kind, await this.receive(from, kind, step, attempt)),
       openGradient: async (masked, count) => {
+        // Under a collective key the party records what it sends before it asks: it gives a share under its own
+        // name only for this ciphertext.
+        this.handler.sendingGradient?.(step, attempt, masked);
         await this.io.decrypt(step, attempt, masked, count);
         return toFloat64(await this.receiveDecrypted(step, attempt));
       },

@@ -12,11 +12,18 @@ import type { VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
 import type { Logger } from '../src/log.js';
 import { CkksEngine } from '../src/he/engine.js';
-import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { paramsFingerprint, verticalCkksParams } from '../src/he/params.js';
+import { verticalRotationSteps } from '../src/he/packing.js';
+import { ThresholdContext } from '../src/he/threshold/context.js';
+import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
+import { gradientLabel, VERTICAL_MAX_FEATURE } from '../src/he/vertical-threshold.js';
+import { ARBITER_SHAREHOLDER, GradientShareholder } from '../src/vertical/lr/threshold-opener.js';
+import { ErrorCode, FedcreditError } from '../src/errors.js';
+import { ThresholdParty } from './threshold-party.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
 import type { Alignment } from '../src/vertical/party-model.js';
-import type { StepRequest, VerticalSetup } from '../src/wire/messages.js';
+import type { GradientShareRequest, StepRequest, ThresholdCeremony, VerticalSetup } from '../src/wire/messages.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
 import type { JobBinding, KeyBinding } from '../src/crypto/key-binding.js';
 import type { Progress } from '../src/vertical/lr/state.js';
@@ -49,6 +56,12 @@ export class VerticalParty implements StepHandler {
   /** The job's folder on this node: every file the job keeps. */
   private readonly folder: JobFolder;
   private readonly log: Logger;
+  /**
+   * Under a collective gradient key (encryption.scheme ckks-threshold): this party's side of the ceremony, then the
+   * keys it computed and its share of the secret key with its rules. Kept in memory only, never written to the job
+   * folder: the share is gone when the job ends (or the node stops, and such a job cannot be rejoined).
+   */
+  private collective?: { context: ThresholdContext; ceremony: ThresholdParty; keys?: { publicKey: Uint8Array; galoisKeys: Uint8Array }; shareholder?: GradientShareholder };
 
   constructor(
     readonly id: string,
@@ -70,7 +83,7 @@ export class VerticalParty implements StepHandler {
       spec,
       features,
       data: () => this.data,
-      engine: async () => (this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS)),
+      engine: async () => (this.engine ??= await CkksEngine.create(verticalCkksParams(spec.encryption.scheme))),
       keeper: folderKeeper(this.folder, spec, (fields, message) => log.info({ job: id, ...fields }, message)),
       log,
     });
@@ -146,12 +159,82 @@ export class VerticalParty implements StepHandler {
   async install(setup: VerticalSetup): Promise<void> {
     this.folder.write(JOB_FILES.setup, encodeMessage('VerticalSetup', setup));
     if (this.spec.encryption.scheme === 'ckks') {
-      this.engine ??= await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+      this.engine ??= await CkksEngine.create(verticalCkksParams('ckks'));
       this.engine.requireFingerprint(setup.paramsFingerprint, 'the arbiter');
       this.lr.cipher = ckksCipher(VerticalGradient.of(this.engine), setup.ckksPublicKey, setup.galoisKeys);
+    } else if (this.spec.encryption.scheme === 'ckks-threshold') {
+      const keys = this.collective?.keys;
+      if (!keys)
+        throw new FedcreditError(
+          ErrorCode.PROTOCOL,
+          `the coordinator sent the setup of job ${this.id} before the collective key ceremony was over`,
+          'the coordinator deviates from the protocol; tell the federation operator',
+        );
+      this.engine ??= await CkksEngine.create(verticalCkksParams('ckks-threshold'));
+      this.engine.requireFingerprint(setup.paramsFingerprint, 'the arbiter');
+      // The keys this party computed itself from every party's revealed shares, never keys handed to it.
+      this.lr.cipher = ckksCipher(VerticalGradient.of(this.engine), keys.publicKey, keys.galoisKeys, VERTICAL_MAX_FEATURE);
     } else {
       this.lr.cipher = plaintextCipher;
     }
+  }
+
+  /**
+   * One step of the collective key ceremony among the arbiter, the guest and every host (ThresholdParty, as in a
+   * horizontal job): commit to a bundle of key shares, reveal it, add every party's into the keys.
+   */
+  async ceremony(m: ThresholdCeremony): Promise<ThresholdCeremony> {
+    if (this.spec.encryption.scheme !== 'ckks-threshold')
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `job ${this.id} runs under scheme ${this.spec.encryption.scheme}, not ckks-threshold`,
+        'the coordinator sent a message of another protocol; restart it',
+      );
+    if (!this.collective) {
+      const params = verticalCkksParams('ckks-threshold');
+      const context = await ThresholdContext.create(params);
+      const shareholders = [ARBITER_SHAREHOLDER, this.spec.guest, ...this.spec.hosts];
+      const vertical = { steps: verticalRotationSteps(context.degree / 2), arbiter: ARBITER_SHAREHOLDER };
+      this.collective = {
+        context,
+        ceremony: new ThresholdParty(this.id, this.org, shareholders, context, paramsFingerprint(params), () => this.channel.binding, shareholders.length, undefined, vertical),
+      };
+    }
+    const c = this.collective;
+    const { reply, keys } = c.ceremony.ceremony(m);
+    if (keys?.galoisKeys && keys.secretKey) {
+      c.keys = { publicKey: keys.publicKey, galoisKeys: keys.galoisKeys };
+      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), c.ceremony.parties.length);
+      keys.secretKey.fill(0);
+      this.log.info({ job: this.id }, 'collective gradient key in place; this node holds a share of the secret key (in memory only), nobody the key');
+    }
+    return reply;
+  }
+
+  sendingGradient(step: number, attempt: number, masked: Uint8Array): void {
+    this.collective?.shareholder?.sent(gradientLabel(this.id, step, attempt, this.org), masked);
+  }
+
+  /**
+   * This party's decryption share of a party's masked gradient (GradientShareholder's rules), under the label it
+   * derives itself from the job, the step, the attempt and the party: a share is never given under a label the
+   * coordinator made up.
+   */
+  gradientShare(step: number, request: GradientShareRequest): Uint8Array {
+    const holder = this.collective?.shareholder;
+    if (!holder)
+      throw new FedcreditError(
+        ErrorCode.DECRYPTION_REFUSED,
+        `${this.org} holds no share of a collective key in job ${this.id}`,
+        'the coordinator asked before the key ceremony was over; it deviates from the protocol',
+      );
+    if (![this.spec.guest, ...this.spec.hosts].includes(request.party))
+      throw new FedcreditError(
+        ErrorCode.DECRYPTION_REFUSED,
+        `${request.party} is not a party of job ${this.id}: ${this.org} gives no share for its "gradient"`,
+        'the coordinator deviates from the protocol; tell the federation operator',
+      );
+    return holder.share({ party: request.party, purpose: gradientLabel(this.id, step, request.attempt, request.party), masked: request.ciphertext });
   }
 
   beginStep(_step: number, retry: boolean, kind: string): void {
@@ -210,6 +293,10 @@ export class VerticalParty implements StepHandler {
   dispose(): void {
     this.lr.dispose();
     this.engine?.dispose();
+    // The key share goes with the job.
+    this.collective?.shareholder?.forget();
+    this.collective?.context.dispose();
+    this.collective = undefined;
   }
 }
 

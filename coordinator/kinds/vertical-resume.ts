@@ -12,8 +12,9 @@ export const present = (file: Record<string, unknown>) => Object.fromEntries(Obj
  * coordinator's state folder. The parties keep their state in memory, or in their job folders if they restarted
  * too, so the interrupted step runs again from its start at every party.
  */
-export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'plaintext' | 'none', list: LedgerReadEntry[], stateDir: string): VerticalResumePoint | { reason: string } {
+export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'ckks-threshold' | 'plaintext' | 'none', list: LedgerReadEntry[], stateDir: string): VerticalResumePoint | { reason: string } {
   if (!list.some((e) => e.entry.kind === 'keys_ready')) return { reason: "the coordinator restarted before the job's keys were in place; resubmit the job" };
+  if (scheme === 'ckks-threshold') return { reason: "the arbiter's share of the job's collective key is kept in memory only and went with the restart; resubmit the job" };
   let secretKey: Uint8Array | undefined;
   if (scheme === 'ckks') {
     const file = arbiterKeyFile(stateDir, jobId);

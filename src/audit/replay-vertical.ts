@@ -6,13 +6,21 @@
  *    one masked gradient decrypted (so the arbiter decrypted nothing else);
  *  - the steps are contiguous and each epoch closed with every party's commitment to its weights;
  *  - the published manifest commits, for every party, to the part it kept at the end (`finalize`), and the
- *    manifest blob is the one the record names.
+ *    manifest blob is the one the record names;
+ *  - under a collective gradient key (encryption.scheme ckks-threshold): every revealed key share matches its
+ *    party's commitment and the shares add up to the recorded keys; each shareholder gave at most one decryption
+ *    share per ciphertext and per label, and every gradient decrypted was opened with a share of every shareholder.
  */
 import type { readLedger } from '../ledger/read.js';
 import { hex, sha256Hex } from '../bytes.js';
 import type { ReplayJob, ReplayRound } from './replay-job.js';
 import { errorMessage } from '../errors.js';
 import { stepReport, TRAINING_STEP_REPORTS } from '../vertical/step-reports.js';
+import { collectiveTranscript, verticalCollectiveKeys, verticalKeyDigest } from '../he/key-ceremony.js';
+import { shareCommitment } from '../he/threshold/commitment.js';
+import { ThresholdContext } from '../he/threshold/context.js';
+import { verticalRotationSteps } from '../he/packing.js';
+import { paramsFingerprint, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../he/params.js';
 
 type Entry = ReturnType<typeof readLedger>['entries'][number];
 interface BlobRef {
@@ -36,9 +44,20 @@ export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (
   let epochOk = true;
   const epochParts = new Map<number, Record<string, string>>();
   let finalized: { epoch: number; parts: Record<string, string> } | undefined;
+  const collective = new CollectiveRecord();
   for (const { seq, entry, body } of entries) {
     const b = body as Record<string, any>;
+    const blobOf = async (name: string) => {
+      const ref = (entry.blobs as BlobRef[] | undefined)?.find((r) => r.name === name);
+      return ref ? blob(ref) : undefined;
+    };
     switch (entry.kind) {
+      case 'key_share_committed':
+      case 'key_share_revealed':
+      case 'collective_key_ready':
+      case 'decryption_shares':
+        await collective.entry(jobId, entry.kind, b, blobOf, (message) => fail(seq, message));
+        break;
       case 'job_submitted':
         job.name = b.name;
         job.purpose = b.purpose;
@@ -50,7 +69,7 @@ export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (
         if (b.step !== lastStep + 1 && b.step !== lastStep) fail(seq, `step ${b.step} follows step ${lastStep}`);
         lastStep = b.step;
         if (b.name === 'batch') {
-          const problem = checkBatch(b.relayed as Relay[], b.decrypted as { party: string }[], guest, hosts);
+          const problem = checkBatch(b.relayed as Relay[], b.decrypted as { party: string }[], guest, hosts) ?? collective.checkOpened(b.decrypted as { party: string; sha256: string }[]);
           if (problem) {
             epochOk = false;
             fail(seq, `epoch ${b.epoch} batch ${b.batch}: ${problem}`);
@@ -126,4 +145,76 @@ function checkBatch(relayed: Relay[], decrypted: { party: string }[], guest: str
   }
   if (decrypted.length !== hosts.length + 1) return `the arbiter decrypted ${decrypted.length} ciphertexts where the protocol decrypts ${hosts.length + 1}`;
   return undefined;
+}
+
+/**
+ * What a vertical job under a collective gradient key adds to its record: the ceremony (as for a horizontal one,
+ * with the arbiter among the shareholders) and the decryption shares of each masked gradient.
+ */
+class CollectiveRecord {
+  private readonly commitments = new Map<string, Uint8Array>();
+  private readonly revealed = new Map<string, Uint8Array>();
+  private shareholders: string[] = [];
+  /** `giver|ciphertext|digest` and `giver|label|purpose` of every share given: one each. */
+  private readonly given = new Set<string>();
+  /** The givers of the shares recorded for each ciphertext (by the digest the step records). */
+  private readonly givers = new Map<string, Set<string>>();
+
+  async entry(jobId: string, kind: string, b: Record<string, any>, blob: (name: string) => Promise<Uint8Array | undefined>, fail: (message: string) => void): Promise<void> {
+    if (kind === 'key_share_committed') this.commitments.set(b.participant, Buffer.from(b.commitment, 'hex'));
+    else if (kind === 'key_share_revealed') {
+      const share = await blob('share');
+      if (share) this.revealed.set(b.participant, share);
+      else fail(`the key share revealed by ${b.participant} is not in the record`);
+    } else if (kind === 'collective_key_ready') await this.checkKeys(jobId, b, fail);
+    else if (kind === 'decryption_shares') {
+      for (const [key, what] of [
+        [`${b.participant}|ciphertext|${b.ciphertext_sha256}`, `ciphertext ${String(b.ciphertext_sha256).slice(0, 16)}…`],
+        [`${b.participant}|label|${b.purpose}`, `"${b.purpose}"`],
+      ] as const) {
+        if (this.given.has(key)) fail(`${b.participant} gave a second decryption share for ${what}`);
+        this.given.add(key);
+      }
+      if (!this.shareholders.includes(b.participant)) fail(`a decryption share from ${b.participant}, who holds no share of the job's collective key`);
+      const givers = this.givers.get(b.ciphertext_sha256) ?? new Set<string>();
+      this.givers.set(b.ciphertext_sha256, givers.add(b.participant));
+    }
+  }
+
+  /** Every revealed share matches its commitment, and they add up to the recorded keys (recomputed here). */
+  private async checkKeys(jobId: string, b: Record<string, any>, fail: (message: string) => void): Promise<void> {
+    this.shareholders = b.parties as string[];
+    const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    try {
+      const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
+      if (b.params_fingerprint !== hex(fingerprint)) fail('the collective key was made under other CKKS parameters than a vertical job uses');
+      const transcript = collectiveTranscript(jobId, this.shareholders, fingerprint, 'vertical');
+      if (sha256Hex(transcript) !== b.transcript_sha256) fail("the collective key's transcript is not the job's");
+      const parties = this.shareholders.map((organisation) => ({
+        organisation,
+        commitment: this.commitments.get(organisation) ?? new Uint8Array(32),
+        share: this.revealed.get(organisation) ?? new Uint8Array(),
+      }));
+      for (const p of parties)
+        if (!Buffer.from(shareCommitment(transcript, p.organisation, p.share)).equals(Buffer.from(p.commitment)))
+          fail(`the key share recorded for ${p.organisation} does not match the commitment it made`);
+      const keys = verticalCollectiveKeys(context, transcript, verticalRotationSteps(context.degree / 2), parties);
+      if (hex(verticalKeyDigest(keys)) !== b.public_key_sha256) fail('the recorded collective keys are not the sum of the recorded key shares');
+    } catch (err) {
+      fail(`the collective keys do not follow from the recorded key shares (${errorMessage(err)})`);
+    } finally {
+      context.dispose();
+    }
+  }
+
+  /** Under a collective key, each gradient a batch decrypted was opened with one share of every shareholder. */
+  checkOpened(decrypted: { party: string; sha256: string }[]): string | undefined {
+    if (this.shareholders.length === 0) return undefined;
+    for (const d of decrypted) {
+      const givers = this.givers.get(d.sha256) ?? new Set<string>();
+      const missing = this.shareholders.filter((o) => !givers.has(o));
+      if (missing.length > 0) return `${d.party}'s gradient was opened without a decryption share of ${missing.join(', ')}`;
+    }
+    return undefined;
+  }
 }

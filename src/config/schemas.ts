@@ -519,8 +519,12 @@ export const VerticalJobSpec = z
     features: z.record(z.string(), z.array(z.string()).min(1)).optional(),
     alignment: AlignmentSpec,
     training: VerticalTrainingSpec.default(VerticalTrainingSpec.parse({})),
+    /**
+     * `ckks`: the gradient key is the arbiter's (the coordinator's); `ckks-threshold`: the arbiter, the guest and
+     * every host each hold a share of a collective key and nobody the key (docs/threshold-ckks.md, N = 16384).
+     */
     encryption: z
-      .object({ scheme: z.enum(['ckks', 'plaintext']).default('ckks') })
+      .object({ scheme: z.enum(['ckks', 'ckks-threshold', 'plaintext']).default('ckks') })
       .strict()
       .default({ scheme: 'ckks' }),
     evaluation: EvaluationSpec.default({ decline_cutoff: 0.2 }),

@@ -24,6 +24,7 @@ import { GaloisKeyGenProtocol, GaloisKeyShare } from './threshold/rtg.js';
 import { SecretKeyShare } from './threshold/secret-key.js';
 import type { ThresholdContext } from './threshold/context.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
+import { sha256, sha256Concat } from '../bytes.js';
 
 export type KeyHolder = 'lead' | 'arbiter';
 
@@ -130,15 +131,9 @@ export function verticalCollectiveKeys(
   const publicSum = ckg.allocateShare();
   const galoisSums = steps.map((step) => rtg.allocateShare(rtg.galoisElement(step)));
   revealedShares(transcript, parties).forEach((bytes, i) => {
-    const parts = unbundle(bytes, parties[i]!.organisation);
-    if (parts.length !== steps.length + 1)
-      throw new FedcreditError(
-        ErrorCode.PROTOCOL,
-        `${parties[i]!.organisation}'s key shares hold ${parts.length - 1} Galois-key shares, the job's rotations need ${steps.length}`,
-        `${parties[i]!.organisation} runs another fedcredit version or deviates from the key ceremony`,
-      );
-    ckg.aggregateShares(publicSum, PublicKeyShare.deserialize(context, parts[0]!), publicSum);
-    galoisSums.forEach((sum, j) => rtg.aggregateShares(sum, GaloisKeyShare.deserialize(context, parts[j + 1]!), sum));
+    const { publicShare, galoisShares } = verticalKeyShareParts(context, steps, parties[i]!.organisation, bytes);
+    ckg.aggregateShares(publicSum, publicShare, publicSum);
+    galoisSums.forEach((sum, j) => rtg.aggregateShares(sum, galoisShares[j]!, sum));
   });
   const crs = new CommonReferenceString(transcript);
   return { publicKey: ckg.generatePublicKey(publicSum, crs), galoisKeys: rtg.generateGaloisKeys(galoisSums, crs) };
@@ -153,6 +148,23 @@ function revealedShares(transcript: Uint8Array, parties: readonly { organisation
   for (const p of parties) ceremony.commit(p.organisation, p.commitment);
   for (const p of parties) ceremony.reveal(p.organisation, p.share);
   return ceremony.revealed();
+}
+
+/** A vertical party's revealed bundle (verticalCollectiveKeyShare) parsed: FC_PROTOCOL naming `sender` if it is not one. */
+export function verticalKeyShareParts(context: ThresholdContext, steps: readonly number[], sender: string, bytes: Uint8Array): { publicShare: PublicKeyShare; galoisShares: GaloisKeyShare[] } {
+  const parts = unbundle(bytes, sender);
+  if (parts.length !== steps.length + 1)
+    throw new FedcreditError(
+      ErrorCode.PROTOCOL,
+      `${sender}'s key shares hold ${parts.length - 1} Galois-key shares, the job's rotations need ${steps.length}`,
+      `${sender} runs another fedcredit version or deviates from the key ceremony`,
+    );
+  return { publicShare: PublicKeyShare.deserialize(context, parts[0]!), galoisShares: parts.slice(1).map((p) => GaloisKeyShare.deserialize(context, p)) };
+}
+
+/** What every party of a vertical ceremony reports and the ledger records: SHA-256 over both collective keys' digests. */
+export function verticalKeyDigest(keys: { publicKey: Uint8Array; galoisKeys: Uint8Array }): Uint8Array {
+  return sha256Concat([sha256(keys.publicKey), sha256(keys.galoisKeys)]);
 }
 
 /** Byte strings, each prefixed by its length (u32 LE). */

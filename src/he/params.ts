@@ -45,6 +45,11 @@ export const THRESHOLD_CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coef
  */
 export const VERTICAL_THRESHOLD_CKKS_PARAMS: CkksParams = { polyModulusDegree: 16384, coeffModulusBits: [60, 60, 60, 60, 60], scaleBits: 110 };
 
+/** A vertical job's gradient-key parameters for its encryption.scheme (the collective key needs the larger ring). */
+export function verticalCkksParams(scheme: string): CkksParams {
+  return scheme === 'ckks-threshold' ? VERTICAL_THRESHOLD_CKKS_PARAMS : VERTICAL_CKKS_PARAMS;
+}
+
 export function paramsFingerprint(params: CkksParams): Uint8Array {
   const canonical = `ckks;N=${params.polyModulusDegree};q=${params.coeffModulusBits.join(',')};scale=${params.scaleBits}`;
   return sha256(canonical);

@@ -108,6 +108,20 @@ export interface DecryptRequest {
   count: number;
 }
 
+/** Vertical jobs under a collective key: the arbiter asks a party for its share of `party`'s masked gradient. */
+export interface GradientShareRequest {
+  attempt: number;
+  party: string;
+  ciphertext: Uint8Array;
+}
+
+/** A party's decryption share of `party`'s masked gradient. */
+export interface GradientShare {
+  attempt: number;
+  party: string;
+  share: Uint8Array;
+}
+
 export interface StepDone {
   step: string;
   attempt: number;
@@ -157,6 +171,7 @@ export type ParticipantBody = {
   stepDone: StepDone;
   thresholdCeremony: ThresholdCeremony;
   decryptionShares: DecryptionShares;
+  gradientShare: GradientShare;
 };
 
 export type ParticipantMessage = { jobId: string; round: number; nonce: Uint8Array } & OneOf<'body', ParticipantBody>;
@@ -275,6 +290,7 @@ export type CoordinatorBody = {
   stepRequest: StepRequest;
   thresholdCeremony: ThresholdCeremony;
   decryptionShares: DecryptionShares;
+  gradientShareRequest: GradientShareRequest;
 };
 
 export type CoordinatorMessage = { jobId: string; round: number } & OneOf<'body', CoordinatorBody>;

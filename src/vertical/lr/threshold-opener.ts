@@ -18,6 +18,9 @@ import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
 import { VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
 import type { GradientRequest, Opener } from './opener.js';
 
+/** The arbiter's name among a vertical job's shareholders (the coordinator; parties are organisations). */
+export const ARBITER_SHAREHOLDER = 'arbiter';
+
 /** A gradient decryption asked of a shareholder: the request, the masked gradient, and who asks (the arbiter). */
 export interface ShareRequest extends GradientRequest {
   masked: Uint8Array;
@@ -28,16 +31,23 @@ export class GradientShareholder {
   private readonly decryption: DecryptionParty;
   /** The digest of the masked gradient this party sent under each label. */
   private readonly own = new Map<string, string>();
+  private forgotten = false;
 
   constructor(
     readonly context: ThresholdContext,
     readonly organisation: string,
-    secret: SecretKeyShare,
+    private readonly secret: SecretKeyShare,
     /** Number of shares of the key (every party and the arbiter): sizes the flooding. */
     parties: number,
     onIssue?: (record: IssuedShareRecord) => void,
   ) {
     this.decryption = new DecryptionParty(context, secret, { rules: [verticalGradientRule(context, parties)], ...(onIssue ? { onIssue } : {}) });
+  }
+
+  /** The job ended: the share is wiped and nothing more is decrypted with it. */
+  forget(): void {
+    this.secret.poly.fill(0n);
+    this.forgotten = true;
   }
 
   /** Remember the masked gradient this party sends for opening under `purpose` (before it sends it). */
@@ -47,6 +57,7 @@ export class GradientShareholder {
 
   /** This party's decryption share (serialised) for a request, or FC_DECRYPTION_REFUSED. */
   share(request: ShareRequest): Uint8Array {
+    if (this.forgotten) throw new FedcreditError(ErrorCode.DECRYPTION_REFUSED, `${this.organisation}'s key share of the job is deleted`, 'the job has ended; nothing more is decrypted for it');
     if (request.party === this.organisation) {
       const mine = this.own.get(request.purpose);
       const digest = this.context.canonicalCiphertext(request.masked, `the ciphertext to decrypt for "${request.purpose}"`).digest;
@@ -126,7 +137,7 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
  * same functions at each party, over the coordinator.
  */
 export function inProcessCollectiveKeys(context: ThresholdContext, jobId: string, parties: readonly string[]) {
-  const orgs = ['arbiter', ...parties];
+  const orgs = [ARBITER_SHAREHOLDER, ...parties];
   const steps = verticalRotationSteps(context.degree / 2);
   const transcript = collectiveTranscript(jobId, orgs, paramsFingerprint(context.params), 'vertical');
   const made = orgs.map((organisation) => ({ organisation, ...verticalCollectiveKeyShare(context, transcript, organisation, steps) }));
