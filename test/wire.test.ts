@@ -43,6 +43,8 @@ import type {
   DecryptRequest,
   StepDone,
   ThresholdCeremony,
+  GradientShare,
+  GradientShareRequest,
   KeyShareEntry,
   DecryptionShares,
   DecryptReply,
@@ -201,6 +203,9 @@ const decryptionShares: DecryptionShares = {
   combined: [bytes(3000, 68), bytes(3000, 69)],
 };
 
+const gradientShareRequest: GradientShareRequest = { attempt: 2, party: 'tax-bureau', ciphertext: bytes(3000, 75) };
+const gradientShare: GradientShare = { attempt: 2, party: 'tax-bureau', share: bytes(3000, 76) };
+
 const participantMessages: ParticipantMessage[] = [
   { jobId: 'job-0001', round: 0xffffffff, nonce: bytes(16, 40), body: 'hello', hello },
   { jobId: 'job-7f3a', round: 1, nonce: bytes(16, 51), body: 'jobAccepted', jobAccepted },
@@ -214,6 +219,7 @@ const participantMessages: ParticipantMessage[] = [
   { jobId: 'job-7f3a', round: 9, nonce: bytes(16, 59), body: 'stepDone', stepDone },
   { jobId: 'job-7f3a', round: 11, nonce: bytes(16, 68), body: 'thresholdCeremony', thresholdCeremony },
   { jobId: 'job-7f3a', round: 10, nonce: bytes(16, 69), body: 'decryptionShares', decryptionShares },
+  { jobId: 'job-7f3a', round: 12, nonce: bytes(16, 70), body: 'gradientShare', gradientShare },
 ];
 const coordinatorMessages: CoordinatorMessage[] = [
   { jobId: 'job-7f3a', round: 1, body: 'welcome', welcome },
@@ -231,6 +237,7 @@ const coordinatorMessages: CoordinatorMessage[] = [
   { jobId: 'job-7f3a', round: 13, body: 'stepRequest', stepRequest },
   { jobId: 'job-7f3a', round: 15, body: 'thresholdCeremony', thresholdCeremony },
   { jobId: 'job-7f3a', round: 16, body: 'decryptionShares', decryptionShares },
+  { jobId: 'job-7f3a', round: 17, body: 'gradientShareRequest', gradientShareRequest },
 ];
 const participantFrames: ParticipantFrame[] = [
   { frame: 'message', message: participantMessages[4]! },
@@ -289,6 +296,8 @@ const samples: Record<string, object[]> = {
   KeyShareEntry: [keyShareEntry],
   DecryptionShares: [decryptionShares],
   PartyDecryptionShares: [decryptionShares.parties[0]!],
+  GradientShareRequest: [gradientShareRequest],
+  GradientShare: [gradientShare],
   // ledger.proto
   BlobRef: [{ name: 'update', sha256: new Uint8Array(32).fill(7), size: 117_000 }],
   LedgerEntry: [
