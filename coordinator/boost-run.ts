@@ -13,30 +13,10 @@ import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { sha256, hex } from '../src/bytes.js';
 import { BOOST_STEP_REPORTS, TreeRecord } from '../src/vertical/step-reports.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
-import type { JobContext } from './job-base.js';
-import { VerticalBase, type VerticalResumePoint } from './vertical-run.js';
+import { VerticalBase } from './vertical-run.js';
 
-export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS> {
+export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS, VerticalBoostSpec> {
   protected readonly stepReports = BOOST_STEP_REPORTS;
-
-  constructor(
-    id: string,
-    readonly spec: VerticalBoostSpec,
-    submitter: string,
-    ctx: JobContext,
-    resume?: VerticalResumePoint,
-  ) {
-    super(id, submitter, ctx);
-    this.replay = resume;
-  }
-
-  get kind(): string {
-    return this.spec.kind;
-  }
-
-  get participants(): string[] {
-    return [this.spec.guest, ...this.spec.hosts];
-  }
 
   get rounds(): number {
     return this.spec.boosting.trees;

@@ -22,27 +22,18 @@ export interface TrainedModel {
   modelSha256: Uint8Array;
 }
 
-export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS> {
+export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS, VerticalScoreSpec> {
   protected readonly stepReports = SCORING_STEP_REPORTS;
 
   constructor(
     id: string,
-    readonly spec: VerticalScoreSpec,
+    spec: VerticalScoreSpec,
     submitter: string,
     ctx: JobContext,
     private readonly model: TrainedModel | undefined,
     resume?: VerticalResumePoint,
   ) {
-    super(id, submitter, ctx);
-    this.replay = resume;
-  }
-
-  get kind(): string {
-    return this.spec.kind;
-  }
-
-  get participants(): string[] {
-    return [this.spec.guest, ...this.spec.hosts];
+    super(id, spec, submitter, ctx, resume);
   }
 
   get rounds(): number {

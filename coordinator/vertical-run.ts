@@ -75,7 +75,14 @@ const SILENT_RETRIES = 1;
  * done, payloads relayed between parties (sealed end to end, recorded by digest and size), masked gradients
  * decrypted for the party that asked (training only), and the pause-and-retry when a party leaves.
  */
-export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase {
+/** What every vertical job's spec names: its kind and its parties. */
+interface VerticalParties {
+  kind: string;
+  guest: string;
+  hosts: string[];
+}
+
+export abstract class VerticalBase<S extends StepReportSchemas, Spec extends VerticalParties> extends JobBase {
   /** What each party reports at the end of each step of this kind of job. */
   protected abstract readonly stepReports: S;
 
@@ -91,7 +98,7 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
    * party finer sums than its own gradient (down to single slots); it is pinned, never taken from the request.
    */
   protected gradientLength = new Map<string, number>();
-  /** Set when the job resumes after a coordinator restart (VerticalRun). */
+  /** Set when the job resumes after a coordinator restart . */
   protected replay?: VerticalResumePoint;
   /** Payloads relayed and gradients decrypted in the current step, recorded with it. */
   private traffic: Traffic[] = [];
@@ -103,6 +110,25 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
   private progressAt = 0;
 
   /** `none`: a job without encrypted quantities (scoring: only sealed payloads and masked shares travel). */
+  constructor(
+    id: string,
+    readonly spec: Spec,
+    submitter: string,
+    ctx: JobContext,
+    resume?: VerticalResumePoint,
+  ) {
+    super(id, submitter, ctx);
+    this.replay = resume;
+  }
+
+  get kind(): string {
+    return this.spec.kind;
+  }
+
+  get participants(): string[] {
+    return [this.spec.guest, ...this.spec.hosts];
+  }
+
   protected abstract get scheme(): 'ckks' | 'ckks-threshold' | 'plaintext' | 'none';
   /**
    * Under a collective gradient key (ckks-threshold): the SEAL context of its parameters, every shareholder in the
@@ -311,7 +337,7 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
    * gradient it is included), each asked over its stream and recorded in the ledger as it comes (a refusal or a
    * silence too, before the opening fails naming the party); then the shares are added and the slots opened.
    */
-  private async openCollectively(collective: NonNullable<VerticalBase<S>['collective']>, request: ShareRequest, count: number, step: number, attempt: number): Promise<Float64Array> {
+  private async openCollectively(collective: NonNullable<VerticalBase<S, Spec>['collective']>, request: ShareRequest, count: number, step: number, attempt: number): Promise<Float64Array> {
     const shares = new Map<string, Uint8Array>();
     const ciphertextSha256 = hex(sha256(request.masked));
     const given = { step, attempt, purpose: request.purpose, party: request.party, ciphertext_sha256: ciphertextSha256 };
@@ -524,27 +550,8 @@ export abstract class VerticalBase<S extends StepReportSchemas> extends JobBase 
   }
 }
 
-export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS> {
+export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, VerticalJobSpec> {
   protected readonly stepReports = TRAINING_STEP_REPORTS;
-
-  constructor(
-    id: string,
-    readonly spec: VerticalJobSpec,
-    submitter: string,
-    ctx: JobContext,
-    resume?: VerticalResumePoint,
-  ) {
-    super(id, submitter, ctx);
-    this.replay = resume;
-  }
-
-  get kind(): string {
-    return this.spec.kind;
-  }
-
-  get participants(): string[] {
-    return [this.spec.guest, ...this.spec.hosts];
-  }
 
   get rounds(): number {
     return this.spec.training.epochs;
