@@ -506,18 +506,35 @@ export const BoostingSpec = z
   });
 export type BoostingSpec = z.infer<typeof BoostingSpec>;
 
+/** What the two vertical training kinds (vertical-lr, vertical-boost) name alike: the job, its parties and their columns. */
+const verticalTrainingJob = <K extends 'vertical-lr' | 'vertical-boost'>(kind: K) => ({
+  name: z.string().min(1).max(100),
+  kind: z.literal(kind),
+  purpose: z.string().min(1, 'state the purpose of the job: it is shown to every data owner and kept in the record'),
+  /** The party holding the labels (the bank). */
+  guest: orgName,
+  /** Parties holding extra features of the same enterprises. */
+  hosts: z.array(orgName).min(1, 'name at least one host').max(10, 'at most 10 hosts'),
+  /** Columns each party contributes, by organisation; default: every feature it declares. */
+  features: z.record(z.string(), z.array(z.string()).min(1)).optional(),
+  alignment: AlignmentSpec,
+});
+
+/** Each party named once; columns and a fairness group only of the job's parties. */
+function checkVerticalParties(job: { guest: string; hosts: string[]; features?: Record<string, string[]>; fairness?: { party: string } }, ctx: z.RefinementCtx): void {
+  const parties = [job.guest, ...job.hosts];
+  if (new Set(parties).size !== parties.length) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'a party is named twice (the guest cannot also be a host)' });
+  for (const org of Object.keys(job.features ?? {})) {
+    if (!parties.includes(org)) ctx.addIssue({ code: 'custom', path: ['features', org], message: `${org} is neither the guest nor a host` });
+  }
+  if (job.fairness && !parties.includes(job.fairness.party)) {
+    ctx.addIssue({ code: 'custom', path: ['fairness', 'party'], message: `${job.fairness.party} is neither the guest nor a host` });
+  }
+}
+
 export const VerticalJobSpec = z
   .object({
-    name: z.string().min(1).max(100),
-    kind: z.literal('vertical-lr'),
-    purpose: z.string().min(1, 'state the purpose of the job: it is shown to every data owner and kept in the record'),
-    /** The party holding the labels (the bank). */
-    guest: orgName,
-    /** Parties holding extra features of the same enterprises. */
-    hosts: z.array(orgName).min(1, 'name at least one host').max(10, 'at most 10 hosts'),
-    /** Columns each party contributes, by organisation; default: every feature it declares. */
-    features: z.record(z.string(), z.array(z.string()).min(1)).optional(),
-    alignment: AlignmentSpec,
+    ...verticalTrainingJob('vertical-lr'),
     training: VerticalTrainingSpec.default(VerticalTrainingSpec.parse({})),
     /**
      * `ckks`: the gradient key is the arbiter's (the coordinator's); `ckks-threshold`: the arbiter, the guest and
@@ -537,16 +554,9 @@ export const VerticalJobSpec = z
   })
   .strict()
   .superRefine((job, ctx) => {
-    const parties = [job.guest, ...job.hosts];
-    if (new Set(parties).size !== parties.length) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'a party is named twice (the guest cannot also be a host)' });
-    for (const org of Object.keys(job.features ?? {})) {
-      if (!parties.includes(org)) ctx.addIssue({ code: 'custom', path: ['features', org], message: `${org} is neither the guest nor a host` });
-    }
+    checkVerticalParties(job, ctx);
     if (job.scorecard && !job.binning?.woe_transform) {
       ctx.addIssue({ code: 'custom', path: ['scorecard'], message: 'a scorecard needs binning with woe_transform: true (add a `binning:` section)' });
-    }
-    if (job.fairness && !parties.includes(job.fairness.party)) {
-      ctx.addIssue({ code: 'custom', path: ['fairness', 'party'], message: `${job.fairness.party} is neither the guest nor a host` });
     }
   });
 export type VerticalJobSpec = z.infer<typeof VerticalJobSpec>;
@@ -554,15 +564,7 @@ export type VerticalJobSpec = z.infer<typeof VerticalJobSpec>;
 /** Gradient-boosted trees on different features of the same enterprises (docs/protocol-boost.md). */
 export const VerticalBoostSpec = z
   .object({
-    name: z.string().min(1).max(100),
-    kind: z.literal('vertical-boost'),
-    purpose: z.string().min(1, 'state the purpose of the job: it is shown to every data owner and kept in the record'),
-    /** The party holding the labels (the bank). */
-    guest: orgName,
-    hosts: z.array(orgName).min(1, 'name at least one host').max(10, 'at most 10 hosts'),
-    /** Columns each party contributes, by organisation; default: every feature it declares. */
-    features: z.record(z.string(), z.array(z.string()).min(1)).optional(),
-    alignment: AlignmentSpec,
+    ...verticalTrainingJob('vertical-boost'),
     /** The split of the shared enterprises (as vertical-lr's training section) and the step timing. */
     training: z
       .object({
@@ -581,16 +583,7 @@ export const VerticalBoostSpec = z
     fairness: FairnessSpec.optional(),
   })
   .strict()
-  .superRefine((job, ctx) => {
-    const parties = [job.guest, ...job.hosts];
-    if (new Set(parties).size !== parties.length) ctx.addIssue({ code: 'custom', path: ['hosts'], message: 'a party is named twice (the guest cannot also be a host)' });
-    for (const org of Object.keys(job.features ?? {})) {
-      if (!parties.includes(org)) ctx.addIssue({ code: 'custom', path: ['features', org], message: `${org} is neither the guest nor a host` });
-    }
-    if (job.fairness && !parties.includes(job.fairness.party)) {
-      ctx.addIssue({ code: 'custom', path: ['fairness', 'party'], message: `${job.fairness.party} is neither the guest nor a host` });
-    }
-  });
+  .superRefine(checkVerticalParties);
 export type VerticalBoostSpec = z.infer<typeof VerticalBoostSpec>;
 
 /** Scoring new enterprises with a trained vertical model: each party computes its partial score on its own features. */
