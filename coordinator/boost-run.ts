@@ -30,10 +30,6 @@ export class BoostRun extends VerticalBase<typeof BOOST_STEP_REPORTS, VerticalBo
     return this.spec.training;
   }
 
-  protected get purpose(): string {
-    return this.spec.purpose;
-  }
-
   protected get partyFeatures() {
     return this.spec.features;
   }

@@ -48,10 +48,6 @@ export class ScoreRun extends VerticalBase<typeof SCORING_STEP_REPORTS, Vertical
     return this.spec;
   }
 
-  protected get purpose(): string {
-    return this.spec.purpose;
-  }
-
   protected get partyFeatures(): null {
     return null;
   }

@@ -78,6 +78,7 @@ const SILENT_RETRIES = 1;
 /** What every vertical job's spec names: its kind and its parties. */
 interface VerticalParties {
   kind: string;
+  purpose: string;
   guest: string;
   hosts: string[];
 }
@@ -142,7 +143,9 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
     return ['jobAccepted', 'jobRefused', 'error', 'stepDone', 'relay', 'decryptRequest', 'thresholdCeremony', 'gradientShare'].includes(kind);
   }
 
-  protected abstract get purpose(): string;
+  protected get purpose(): string {
+    return this.spec.purpose;
+  }
 
   /** The columns each party brings as the job file lists them (undefined: all it declares); null when the job reads another job's (scoring). */
   protected abstract get partyFeatures(): Record<string, string[]> | undefined | null;
@@ -563,10 +566,6 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
 
   protected get timing() {
     return this.spec.training;
-  }
-
-  protected get purpose(): string {
-    return this.spec.purpose;
   }
 
   protected get partyFeatures() {
