@@ -22,7 +22,7 @@ import { canonicalJson } from '../ledger/canonical.js';
 import type { LedgerReadEntry } from '../ledger/read.js';
 import { asksDigest, loggedAsks, protocolLevels } from '../vertical/boost/record.js';
 import { BOOST_STEP_REPORTS, stepReport, TreeRecord } from '../vertical/step-reports.js';
-import type { ReplayJob, ReplayRound } from './replay-job.js';
+import { startReplay, type ReplayJob, type ReplayRound } from './replay-job.js';
 import type { BlobRef } from './replay.js';
 
 interface Relay {
@@ -40,8 +40,7 @@ interface Boosting {
 }
 
 export async function replayBoostJob(jobId: string, entries: LedgerReadEntry[], blob: (ref: BlobRef) => Promise<Uint8Array>): Promise<ReplayJob> {
-  const job: ReplayJob = { jobId, name: '', purpose: '', submitter: '', state: 'unfinished', rounds: [], publishedModel: null, publishedModelOk: null, failures: [] };
-  const fail = (seq: number, message: string) => job.failures.push(`entry ${seq}: ${message}`);
+  const { job, fail } = startReplay(jobId);
   let guest = '';
   let hosts: string[] = [];
   let boosting: Boosting | undefined;

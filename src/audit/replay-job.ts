@@ -27,3 +27,9 @@ export interface ReplayJob {
   /** Horizontal jobs: each step derived from an opened aggregate, and whether the record matches the derivation. */
   derived?: Record<string, boolean>;
 }
+
+/** A job's replay before its first entry, and how a check records a failure at an entry. */
+export function startReplay(jobId: string): { job: ReplayJob; fail: (seq: number, message: string) => void } {
+  const job: ReplayJob = { jobId, name: '', purpose: '', submitter: '', state: 'unfinished', rounds: [], publishedModel: null, publishedModelOk: null, failures: [] };
+  return { job, fail: (seq, message) => void job.failures.push(`entry ${seq}: ${message}`) };
+}

@@ -13,7 +13,7 @@
  */
 import type { readLedger } from '../ledger/read.js';
 import { hex, sha256Hex } from '../bytes.js';
-import type { ReplayJob, ReplayRound } from './replay-job.js';
+import { startReplay, type ReplayJob, type ReplayRound } from './replay-job.js';
 import { errorMessage } from '../errors.js';
 import { stepReport, TRAINING_STEP_REPORTS } from '../vertical/step-reports.js';
 import { collectiveTranscript, verticalCollectiveKeys, verticalKeyDigest } from '../he/key-ceremony.js';
@@ -36,8 +36,7 @@ interface Relay {
 }
 
 export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) => Promise<Uint8Array>): Promise<ReplayJob> {
-  const job: ReplayJob = { jobId, name: '', purpose: '', submitter: '', state: 'unfinished', rounds: [], publishedModel: null, publishedModelOk: null, failures: [] };
-  const fail = (seq: number, message: string) => job.failures.push(`entry ${seq}: ${message}`);
+  const { job, fail } = startReplay(jobId);
   let guest = '';
   let hosts: string[] = [];
   let lastStep = 0;

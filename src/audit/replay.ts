@@ -31,7 +31,7 @@ import { QuantileSearch, preprocessingFromSearch } from '../fl/quantile-search.j
 import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
 import { horizontalScorecard } from '../model/scorecard.js';
 import { errorMessage } from '../errors.js';
-import type { ReplayJob, ReplayRound } from './replay-job.js';
+import { startReplay, type ReplayJob, type ReplayRound } from './replay-job.js';
 import { ThresholdReplay } from './replay-threshold.js';
 
 export interface ReplayReport {
@@ -51,8 +51,7 @@ type Entry = ReturnType<typeof readLedger>['entries'][number];
 
 /** A horizontal job's replay (the kind's audit half, src/jobs/horizontal.ts). */
 export async function replayHorizontalJob(jobId: string, entries: Entry[], blob: (ref: BlobRef) => Promise<Uint8Array>): Promise<ReplayJob> {
-  const job: ReplayJob = { jobId, name: '', purpose: '', submitter: '', state: 'unfinished', rounds: [], publishedModel: null, publishedModelOk: null, failures: [] };
-  const fail = (seq: number, message: string) => job.failures.push(`entry ${seq}: ${message}`);
+  const { job, fail } = startReplay(jobId);
   let codec: VectorCodec | undefined;
   let engine: CkksEngine | undefined;
   let threshold: ThresholdReplay | undefined;
