@@ -488,8 +488,8 @@ export async function qualityBenchmark(datasets: string, log: (line: string) => 
             data.features.map((_, i) => i),
             spec.training.validation_fraction,
             spec.training.seed,
-          ).train;
-          return binaryMetrics(held.y!, fitCentral(tf, spec, data.features, [own], data.levels).score(held.x, held.levels)).auc;
+          );
+          return binaryMetrics(held.y!, fitCentral(tf, spec, data.features, { train: [own.train], validation: [own.validation], levels: data.levels }).score(held.x, held.levels)).auc;
         }),
       );
       out.push({

@@ -28,7 +28,7 @@ import {
 } from '../src/fl/secure-sum-round.js';
 import { hex, sha256 } from '../src/bytes.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
-import { aggregateLoss, aggregateSamples, applyAggregate } from '../src/fl/fedavg.js';
+import { aggregateLoss, aggregateSamples, applyAggregate, selectRound } from '../src/fl/fedavg.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
 import { modelToFiles, packArtifact, weightsDigest, writeArtifact, type ModelMetadata } from '../src/model/artifact.js';
@@ -50,6 +50,15 @@ export interface ResumePoint {
   /** The model after the last closed round; absent when no round had closed (training restarts at round 1). */
   weights?: Float32Array;
   roundsDone: number;
+  /** Every closed round's validation AUC, and the model of the round selectRound picks among them so far. */
+  history: RoundFigure[];
+  selected?: Float32Array;
+}
+
+/** A closed round's validation AUC, as `round_closed` records it: what selectRound chooses the published model by. */
+export interface RoundFigure {
+  round: number;
+  validationAuc: number | null;
 }
 
 interface SumResult {
@@ -60,6 +69,8 @@ interface SumResult {
 }
 
 export class JobRun extends JobBase {
+  /** The round whose model is published (training.model_selection). */
+  private selectedRound = 0;
   private codec!: VectorCodec;
   private engine?: CkksEngine;
   private collective?: ThresholdVectors;
@@ -146,7 +157,7 @@ export class JobRun extends JobBase {
     const deadline = Date.now() + this.offerTimeoutMs;
     await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
     this.roundsDone = resume.roundsDone;
-    await this.finish(resume.preprocessing, await this.train(resume.preprocessing, resume.weights, resume.roundsDone + 1));
+    await this.finish(resume.preprocessing, await this.train(resume.preprocessing, { weights: resume.weights, firstRound: resume.roundsDone + 1, history: resume.history, selected: resume.selected }));
   }
 
   private async finish(preprocessing: Preprocessing, weights: Float32Array): Promise<void> {
@@ -524,16 +535,25 @@ export class JobRun extends JobBase {
     return card;
   }
 
-  private async train(preprocessing: Preprocessing, from?: Float32Array, firstRound = 1): Promise<Float32Array> {
+  /**
+   * The training rounds, from round 1 or from where a restarted coordinator resumes; returns the model of the round
+   * `training.model_selection` picks (recorded as `model_selected`).
+   */
+  private async train(
+    preprocessing: Preprocessing,
+    from: { weights?: Float32Array; firstRound: number; history: RoundFigure[]; selected?: Float32Array } = { firstRound: 1, history: [] },
+  ): Promise<Float32Array> {
     const { tf, backend } = await loadTf();
     this.log.info({ job: this.id, backend }, 'TensorFlow.js backend');
     const t = this.spec.training;
     const model = buildModel(tf, this.spec.model, preprocessing.features.length, t.seed);
-    let weights = from ?? getFlatWeights(model);
+    let weights = from.weights ?? getFlatWeights(model);
     model.dispose();
+    const history = [...from.history];
+    let selected = from.selected ?? weights;
     const params = weights.length;
     this.emit('training', `training a ${this.spec.model.type} model with ${params} parameters for ${t.rounds} rounds`);
-    for (let round = firstRound; round <= t.rounds; round++) {
+    for (let round = from.firstRound; round <= t.rounds; round++) {
       const started = Date.now();
       const globalWeights = float32Bytes(weights);
       const result = await this.secureSum('update', round, params + 2, (deadline) => ({
@@ -574,8 +594,22 @@ export class JobRun extends JobBase {
       );
       this.log.info({ job: this.id, ...progress }, 'round complete');
       this.emit('training', `round ${round}/${t.rounds} complete`, progress);
+      history.push({ round, validationAuc: Number.isNaN(validationAuc) ? null : validationAuc });
+      if (selectRound(history, t.model_selection) === round) selected = weights;
     }
-    return weights;
+    const chosen = selectRound(history, t.model_selection);
+    const figure = history.find((h) => h.round === chosen);
+    this.selectedRound = chosen;
+    await this.record('model_selected', {
+      rule: t.model_selection,
+      round: chosen,
+      validation_auc: figure?.validationAuc ?? null,
+      model_sha256: hex(weightsDigest(selected)),
+    });
+    if (chosen !== this.roundsDone) {
+      this.emit('training', `publishing round ${chosen}'s model: its validation AUC ${figure!.validationAuc!.toFixed(4)} is the best of the ${history.length} rounds`);
+    }
+    return selected;
   }
 
   /**
@@ -785,6 +819,7 @@ export class JobRun extends JobBase {
       preprocessing,
       weightsSha256: hex(this.modelSha256),
       rounds: this.roundsDone,
+      selectedRound: this.selectedRound,
       participants: this.participants,
       createdAt: new Date().toISOString(),
       evaluation,
@@ -813,7 +848,14 @@ export class JobRun extends JobBase {
     const summary = evaluation ? { rows: evaluation.n, auc: evaluation.auc, auc_max_error: evaluation.aucMaxError, ks: evaluation.ks, gini: evaluation.gini } : null;
     await this.record(
       'model_published',
-      { model_sha256: hex(this.modelSha256), rounds: this.roundsDone, preprocessing, evaluation: summary, ...(scorecard ? { scorecard_sha256: hex(sha256(Buffer.from(scorecard.json))) } : {}) },
+      {
+        model_sha256: hex(this.modelSha256),
+        rounds: this.roundsDone,
+        selected_round: this.selectedRound,
+        preprocessing,
+        evaluation: summary,
+        ...(scorecard ? { scorecard_sha256: hex(sha256(Buffer.from(scorecard.json))) } : {}),
+      },
       Object.entries(files).map(([name, bytes]) => ({ name, bytes })),
     );
     this.artifact = packArtifact(files);

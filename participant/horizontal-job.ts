@@ -9,6 +9,8 @@ import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { StoredSplit } from '../src/data/split.js';
 import { applyAggregate } from '../src/fl/fedavg.js';
+import { hex } from '../src/bytes.js';
+import { weightsDigest } from '../src/model/artifact.js';
 import { canonicalOrder, globalWeightsOf, openedReport } from '../src/fl/secure-sum-round.js';
 import type { Keys } from '../src/fl/vector-codec.js';
 import type { Logger } from '../src/log.js';
@@ -31,6 +33,8 @@ export class HorizontalJob {
   private roundStart?: { global: Float32Array; prep: Preprocessing };
   /** The global model the next round must start from, as this participant computed it from the last aggregate it opened. */
   private nextGlobal?: { afterRound: number; weights: Float32Array };
+  /** The SHA-256 (hex) of every training round's global model this participant computed, by round. */
+  private readonly roundModels = new Map<number, string>();
   /** The sum this node last contributed to and its contributor set (its masks cancel only over that set). */
   private lastSum?: { purpose: SumPurpose; round: number; contributors: string };
 
@@ -104,7 +108,8 @@ export class HorizontalJob {
           values = await job.localHistogram();
         } else {
           const global = globalWeightsOf(req, m.round);
-          this.checkRoundStart(global, m.round);
+          if (req.purpose === 'evaluation' && job.spec.training.model_selection === 'best_validation_auc') this.checkSelected(global);
+          else this.checkRoundStart(global, m.round);
           if (req.purpose === 'evaluation') {
             values = await job.localEvaluation(global, req.preprocessing!);
           } else {
@@ -194,6 +199,7 @@ export class HorizontalJob {
     if (purpose === 'update') {
       const next = applyAggregate(start!.global, values);
       this.nextGlobal = { afterRound: round, weights: next };
+      this.roundModels.set(round, hex(weightsDigest(next)));
       validation = await job.validate(next, start!.prep);
     }
     return { body: 'aggregateOpened', aggregateOpened: openedReport(purpose, values, node.organisation, contributors, validation) };
@@ -212,6 +218,21 @@ export class HorizontalJob {
     throw new FedcreditError(
       ErrorCode.PROTOCOL,
       `round ${round}: the coordinator starts the round from weights that are not round ${round - 1}'s global model with its aggregate applied (which this participant opened)`,
+      'the coordinator deviates from the protocol; tell the federation operator',
+    );
+  }
+
+  /**
+   * Under `best_validation_auc` the evaluated (and published) model must be one of the training rounds' global models.
+   * Which one depends on every participant's validation AUC, which this node does not see; the auditor's replay checks
+   * the choice. A node that missed a round, or restarted, cannot tell and takes the weights by their digest alone.
+   */
+  private checkSelected(global: Float32Array): void {
+    if (this.roundModels.size !== this.state.spec.training.rounds) return;
+    if ([...this.roundModels.values()].includes(hex(weightsDigest(global)))) return;
+    throw new FedcreditError(
+      ErrorCode.PROTOCOL,
+      "the coordinator asks to evaluate a model that is none of the training rounds' global models (which this participant computed from the aggregates it opened)",
       'the coordinator deviates from the protocol; tell the federation operator',
     );
   }

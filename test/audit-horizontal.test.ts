@@ -59,6 +59,14 @@ describe('audit ledger of a horizontal CKKS job', () => {
     expect(job.rounds.every((r) => r.sumOk)).toBe(true);
     expect(job.publishedModel).toBe(published);
     expect(job.publishedModelOk).toBe(true);
+    // The published model is the round with the best validation AUC (training.model_selection's default).
+    const { entries } = readLedger(ledgerDir);
+    const closed = entries.filter((e) => e.entry.kind === 'round_closed').map((e) => e.body as { round: number; validation_auc: number; model_sha256: string });
+    const selected = entries.find((e) => e.entry.kind === 'model_selected')!.body as { rule: string; round: number; model_sha256: string };
+    const best = closed.reduce((a, b) => (b.validation_auc > a.validation_auc + 1e-4 ? b : a));
+    expect(selected).toMatchObject({ rule: 'best_validation_auc', round: best.round, model_sha256: best.model_sha256 });
+    expect(published).toBe(best.model_sha256);
+    expect(job.derived?.['model selection']).toBe(true);
     const html = await replayReportHtml(report, ledgerDir);
     expect(html).toContain('<svg');
     expect(html).toContain('Audit replay <span class="ok">passed');
@@ -111,5 +119,27 @@ describe('audit ledger of a horizontal CKKS job', () => {
     const replay = await replayLedger(forged, { jobId });
     expect(replay.ok).toBe(false);
     expect(replay.jobs[0]!.failures.join('\n')).toMatch(/round 2: the logged aggregate is not the sum of the logged updates/);
+  });
+
+  it('catches a coordinator that publishes another round than the one with the best validation AUC', async () => {
+    // The coordinator rewrites its ledger to name another round's (genuine) model as the selected one.
+    const forged = join(await mkdtemp(join(tmpdir(), 'fedcredit-forged-')), 'ledger');
+    const { entries } = readLedger(ledgerDir);
+    const closed = entries.filter((e) => e.entry.kind === 'round_closed').map((e) => e.body as { round: number; model_sha256: string });
+    const honest = entries.find((e) => e.entry.kind === 'model_selected')!.body as { round: number };
+    const other = closed.find((c) => c.round !== honest.round)!;
+    const ledger = await Ledger.open(forged, 'coordinator', fed.ledgerKey);
+    for (const { entry, body } of entries) {
+      const blobs = await Promise.all(entry.blobs.map(async (r) => ({ name: r.name, bytes: await readFile(join(ledgerDir, 'blobs', Buffer.from(r.sha256).toString('hex'))) })));
+      const b = entry.kind === 'model_selected' ? { ...(body as object), round: other.round, model_sha256: other.model_sha256 } : body;
+      await ledger.append({ kind: entry.kind, jobId: entry.jobId, body: b, blobs });
+    }
+    await ledger.close();
+    expect((await verifyLedger(forged)).ok).toBe(true);
+    const replay = await replayLedger(forged, { jobId });
+    expect(replay.ok).toBe(false);
+    expect(replay.jobs[0]!.failures.join('\n')).toContain(
+      `the published round ${other.round} is not the one the job's rule (best_validation_auc) picks from the logged validation AUCs (round ${honest.round})`,
+    );
   });
 });

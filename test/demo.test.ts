@@ -71,6 +71,8 @@ describe('fedcredit demo', () => {
     expect(file.mode).toBe('horizontal');
     const summary = file.horizontal;
     expect(summary.rounds).toBe(4);
+    expect(summary.selected_round).toBeGreaterThanOrEqual(1);
+    expect(summary.selected_round).toBeLessThanOrEqual(4);
     expect(summary.participants).toEqual(['bank-east', 'bank-west', 'bank-north']);
     expect(summary.encryption).toBe('ckks');
     for (const key of ['federated', 'pooled', 'local']) {
@@ -110,7 +112,16 @@ describe('fedcredit demo', () => {
     expect(audit.receiptsChecked).toBeGreaterThanOrEqual(3 * 7);
     const replay = await replayLedger(join(out, 'ledger'));
     expect(replay.ok, replay.jobs.flatMap((j) => j.failures).join('; ')).toBe(true);
-    expect(replay.jobs[0]!.derived).toEqual({ statistics: true, quantiles: true, binning: true, preprocessing: true, evaluation: true, 'published evaluation': true, scorecard: true });
+    expect(replay.jobs[0]!.derived).toEqual({
+      statistics: true,
+      quantiles: true,
+      binning: true,
+      preprocessing: true,
+      'model selection': true,
+      evaluation: true,
+      'published evaluation': true,
+      scorecard: true,
+    });
     const quantileRounds = replay.jobs[0]!.rounds.filter((r) => r.purpose === 'quantiles').length;
     expect(quantileRounds).toBeGreaterThan(0);
     for (const bank of summary.participants as string[]) {

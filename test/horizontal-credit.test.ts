@@ -191,7 +191,16 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     expect(searchRounds).toBeGreaterThan(1);
     expect(replayed.rounds.map((r) => r.purpose)).toEqual(['moments', ...Array(searchRounds).fill('quantiles'), 'histogram', ...Array(job.training.rounds).fill('update'), 'evaluation']);
     expect(replayed.rounds.every((r) => r.sumOk)).toBe(true);
-    expect(replayed.derived).toEqual({ statistics: true, quantiles: true, binning: true, preprocessing: true, evaluation: true, 'published evaluation': true, scorecard: true });
+    expect(replayed.derived).toEqual({
+      statistics: true,
+      quantiles: true,
+      binning: true,
+      preprocessing: true,
+      'model selection': true,
+      evaluation: true,
+      'published evaluation': true,
+      scorecard: true,
+    });
     expect(replayed.publishedModelOk).toBe(true);
   });
 

@@ -26,7 +26,7 @@ describe('horizontal scorecard job on Give Me Some Credit (three banks, default 
   let dir: string;
   let fed: TestFederation;
   let banks: LoadedDataset[];
-  let trains: Split[];
+  let splits: { train: Split; validation: Split }[];
   let holdout: LoadedDataset;
   let federatedAuc: number;
   let binning: { iv: { feature: string; iv: number; selected: boolean }[] };
@@ -46,14 +46,13 @@ describe('horizontal scorecard job on Give Me Some Credit (three banks, default 
     federatedAuc = auc(holdout.y!, model.scoreColumns(holdout.x, holdout.features));
     banks = await Promise.all(split.banks.map((s) => loadDataset(s)));
     const spec = HorizontalJobSpec.parse(job);
-    trains = banks.map(
-      (b) =>
-        splitRows(
-          b,
-          b.features.map((_, i) => i),
-          spec.training.validation_fraction,
-          spec.training.seed,
-        ).train,
+    splits = banks.map((b) =>
+      splitRows(
+        b,
+        b.features.map((_, i) => i),
+        spec.training.validation_fraction,
+        spec.training.seed,
+      ),
     );
   });
   afterAll(async () => {
@@ -62,7 +61,7 @@ describe('horizontal scorecard job on Give Me Some Credit (three banks, default 
   });
 
   it('keeps RevolvingUtilization and DebtRatio with an IV close to a central monotone binning of the pooled training rows', () => {
-    const pooled = concatSplits(trains);
+    const pooled = concatSplits(splits.map((s) => s.train));
     const features = banks[0]!.features;
     const dim = features.length;
     for (const name of ['RevolvingUtilizationOfUnsecuredLines', 'DebtRatio']) {
@@ -81,11 +80,12 @@ describe('horizontal scorecard job on Give Me Some Credit (three banks, default 
   it('scores the holdout above the banks alone on average, and within 0.003 AUC of the best bank alone', async () => {
     const { tf } = await loadTf();
     const spec = HorizontalJobSpec.parse(job);
-    const alone = trains.map((own) => auc(holdout.y!, fitCentral(tf, spec, holdout.features, [own]).score(holdout.x)));
+    const alone = splits.map((own) => auc(holdout.y!, fitCentral(tf, spec, holdout.features, { train: [own.train], validation: [own.validation] }).score(holdout.x)));
     console.log(`holdout AUC: federated ${federatedAuc.toFixed(4)}; alone ${alone.map((a) => a.toFixed(4)).join(' / ')}`);
     // Issue 19 found each bank alone about 0.025 above the federation (old mean ± 5 sd grid). On these 11,905 held-out rows (about 800
-    // defaults, an AUC standard error near 0.006) the largest bank alone comes out 0.002 above the federation, and so
-    // above a Newton WOE-LR on the pooled rows with the federation's bins: 0.003 is the benchmark's tolerance.
+    // defaults, an AUC standard error near 0.006) the federation (0.8425, each model the round or epoch with the best
+    // validation AUC) is above a Newton WOE-LR on the pooled rows and within 0.0004 of the best bank alone: 0.003 is the
+    // benchmark's tolerance.
     expect(federatedAuc).toBeGreaterThan(alone.reduce((a, b) => a + b, 0) / alone.length);
     for (const a of alone) expect(federatedAuc).toBeGreaterThanOrEqual(a - 0.003);
   });

@@ -85,4 +85,44 @@ describe('a horizontal participant asked for rounds its job does not have', () =
     const honest = await job!.handle(request(2, next));
     expect(honest?.body).toBe('contribution');
   });
+
+  it('evaluates (and so publishes) only a model one of its training rounds produced', async () => {
+    // Continues the job above: round 2's contribution was sent from round 1's model.
+    const features = job!.state.features;
+    const preprocessing = { features, mean: features.map(() => 0), scale: features.map(() => 1) };
+    const request = (purpose: SumPurpose, round: number, weights: Float32Array): CoordinatorMessage => ({
+      jobId: 'job-rounds',
+      round,
+      body: 'contributionRequest',
+      contributionRequest: {
+        purpose,
+        globalWeights: float32Bytes(weights),
+        globalWeightsSha256: weightsDigest(weights),
+        preprocessing,
+        deadlineUnixMs: Date.now() + 60_000,
+        contributors: [],
+        attempt: 0,
+      },
+    });
+    const models: Float32Array[] = [];
+    let global: Float32Array = new Float32Array(features.length + 1);
+    for (let round = 1; round <= 3; round++) {
+      const reply = await job!.handle(request('update', round, global));
+      if (reply?.body !== 'contribution') throw new Error(`round ${round} gave no contribution`);
+      const opened = await job!.handle({
+        jobId: 'job-rounds',
+        round,
+        body: 'aggregateReady',
+        aggregateReady: { purpose: 'update', sum: reply.contribution.vector, contributors: ['bank-a', 'bank-b'] },
+      });
+      if (opened?.body !== 'aggregateOpened') throw new Error(`round ${round} was not opened`);
+      global = applyAggregate(global, toFloat64(opened.aggregateOpened.values));
+      models.push(global);
+    }
+    // A deviating coordinator asks for the evaluation of weights no round produced (round 2's, nudged).
+    const crafted = Float32Array.from(models[1]!, (w, i) => (i === 0 ? w + 0.5 : w));
+    await expect(job!.handle(request('evaluation', 4, crafted))).rejects.toThrow("the coordinator asks to evaluate a model that is none of the training rounds' global models");
+    // Under the default best_validation_auc any round's model may be the published one: round 2's is evaluated.
+    expect((await job!.handle(request('evaluation', 4, models[1]!)))?.body).toBe('contribution');
+  });
 });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HorizontalJobSpec } from '../../src/config/schemas.js';
 import { toFloat32 } from '../../src/fl/vector-codec.js';
+import { selectRound } from '../../src/fl/fedavg.js';
 import type { Preprocessing } from '../../src/model/preprocess.js';
 import { JobRun } from '../job-run.js';
 import type { CoordinatorKind } from './kind.js';
@@ -14,8 +15,17 @@ export const horizontal: CoordinatorKind<'horizontal'> = {
     const spec = HorizontalJobSpec.parse({ ...file, ...(features ? { features } : {}) });
     const prep = list.find((e) => e.entry.kind === 'preprocessing_ready')?.body as Preprocessing | undefined;
     if (!prep) return { reason: 'the coordinator restarted before the job had its keys and feature statistics; resubmit the job' };
-    const closed = list.filter((e) => e.entry.kind === 'round_closed').at(-1);
-    const modelRef = closed?.entry.blobs.find((b) => b.name === 'model');
+    const rounds = list.filter((e) => e.entry.kind === 'round_closed');
+    const closed = rounds.at(-1);
+    const modelOf = (e: (typeof rounds)[number] | undefined) => {
+      const ref = e?.entry.blobs.find((b) => b.name === 'model');
+      return ref ? toFloat32(readFileSync(join(ledgerDir, 'blobs', hex(ref.sha256)))) : undefined;
+    };
+    const history = rounds.map((e) => {
+      const b = e.body as { round: number; validation_auc: number | null };
+      return { round: b.round, validationAuc: b.validation_auc };
+    });
+    const chosen = selectRound(history, spec.training.model_selection);
     const resume = {
       // A binned job's preprocessing carries the bins and WOE every participant transforms its rows with.
       preprocessing: {
@@ -27,7 +37,9 @@ export const horizontal: CoordinatorKind<'horizontal'> = {
         clipHigh: (prep as { clip_high?: number[] }).clip_high ?? [],
       },
       roundsDone: closed ? (closed.body as { round: number }).round : 0,
-      weights: modelRef ? toFloat32(readFileSync(join(ledgerDir, 'blobs', hex(modelRef.sha256)))) : undefined,
+      weights: modelOf(closed),
+      history,
+      selected: modelOf(rounds.find((e) => (e.body as { round: number }).round === chosen)),
     };
     return { start: (ctx) => new JobRun(id, spec, submitter, ctx, resume) };
   },

@@ -19,7 +19,7 @@ import { hex, sha256Hex } from '../bytes.js';
 import { CkksEngine } from '../he/engine.js';
 import { HorizontalVectors } from '../he/horizontal.js';
 import { VectorCodec, toFloat32, toFloat64 } from '../fl/vector-codec.js';
-import { applyAggregate } from '../fl/fedavg.js';
+import { applyAggregate, selectRound, type ModelSelection } from '../fl/fedavg.js';
 import { canonicalOrder } from '../fl/secure-sum-round.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import type { EncryptedVector } from '../wire/messages.js';
@@ -61,7 +61,10 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
   let expectedModel: string | undefined;
   let current: ReplayRound | undefined;
   // The job's settings and the opened aggregates the coordinator derived its steps from.
-  let settings: { name: string; standardize: boolean; winsorize: number; binning?: unknown; scorecard?: unknown; cutoff: number } | undefined;
+  let settings: { name: string; standardize: boolean; winsorize: number; binning?: unknown; scorecard?: unknown; cutoff: number; modelSelection?: ModelSelection } | undefined;
+  // Every closed round's validation AUC and model hash: what the published model is selected from.
+  const closedRounds: { round: number; validationAuc: number | null; model: string }[] = [];
+  let selectionRecorded = false;
   const opened = new Map<string, { values: Float64Array; contributors: string[] }>();
   // The quantile search's opened aggregates in order, and the search replayed from them and the moments.
   const quantileRounds: Float64Array[] = [];
@@ -113,6 +116,8 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
             binning: b.binning,
             scorecard: b.scorecard,
             cutoff: b.evaluation?.decline_cutoff ?? 0.2,
+            // Ledgers of jobs from before model selection publish the last round's model and record no selection.
+            modelSelection: b.training?.model_selection,
           };
           const enc = b.encryption;
           if (enc.scheme === 'ckks' || enc.scheme === 'ckks-threshold') {
@@ -180,6 +185,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           current.validationAuc = b.validation_auc;
           current.modelOk = expectedModel === b.model_sha256;
           if (!current.modelOk) fail(seq, `round ${b.round}: the logged model ${String(b.model_sha256).slice(0, 12)}… is not what the logged aggregate produces`);
+          closedRounds.push({ round: b.round, validationAuc: b.validation_auc, model: b.model_sha256 });
           job.rounds.push(current);
           current = undefined;
           break;
@@ -279,7 +285,21 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
           );
           break;
         }
+        case 'model_selected': {
+          selectionRecorded = true;
+          const chosen = settings?.modelSelection ? selectRound(closedRounds, settings.modelSelection) : undefined;
+          const model = closedRounds.find((r) => r.round === chosen)?.model;
+          derive(
+            seq,
+            'model selection',
+            () => b.rule === settings?.modelSelection && b.round === chosen && b.model_sha256 === model,
+            `the published round ${b.round} is not the one the job's rule (${settings?.modelSelection ?? 'none recorded'}) picks from the logged validation AUCs (round ${chosen ?? '?'})`,
+          );
+          expectedModel = model;
+          break;
+        }
         case 'model_published': {
+          if (settings?.modelSelection && !selectionRecorded) fail(seq, 'the model was published without a model_selected entry saying which round it is');
           job.publishedModel = b.model_sha256;
           const weights = named('weights.bin');
           const weightsBytes = weights ? await blob(weights) : undefined;

@@ -199,6 +199,11 @@ export const TrainingSpec = z
      * is winsorised at the federation-wide `winsorize` and 1 − `winsorize` quantiles. 0 turns it off.
      */
     winsorize: z.number().min(0).max(0.1).default(0.005),
+    /**
+     * Which round's global model the job publishes: `best_validation_auc` (the round whose model has the highest
+     * validation AUC over the participants' validation rows, src/fl/fedavg.ts selectRound) or `last_round`.
+     */
+    model_selection: z.enum(['best_validation_auc', 'last_round']).default('best_validation_auc'),
   })
   .strict();
 

@@ -4,7 +4,9 @@
  */
 import type { HorizontalJobSpec as JobSpec } from '../config/schemas.js';
 import { concatSplits, type Split } from '../data/split.js';
-import { buildModel, predict, trainModel } from '../model/network.js';
+import { buildModel, getFlatWeights, predict, setFlatWeights, trainModel } from '../model/network.js';
+import { auc } from '../metrics.js';
+import { selectRound } from './fedavg.js';
 import { applyPreprocessing, localMoments, preprocessingFromMoments, selectColumns } from '../model/preprocess.js';
 import { binsFromHistogram, declaredLevels, fineGridsOf, localHistogram, preprocessingFromBins, searchLayouts, toDeclaredLevels } from './histogram.js';
 import { QuantileSearch, preprocessingFromSearch } from './quantile-search.js';
@@ -16,14 +18,25 @@ export interface CentralModel {
   score(rawX: Float32Array, levels?: Readonly<Record<string, readonly string[]>>): Float32Array;
 }
 
+/** The rows a central fit learns from, and the validation rows it selects the model by (`training.model_selection`). */
+export interface CentralRows {
+  train: Split[];
+  /** One split per participant, as a job's participants hold them: the validation AUC is their row-weighted mean. */
+  validation?: Split[];
+  /** Categorical cells are positions in these level lists (the data's own); default: as the job declares them. */
+  levels?: Readonly<Record<string, readonly string[]>>;
+}
+
 /**
- * Fit on the given training splits for rounds × local_epochs epochs (the federated job's total passes). With a
- * `binning` section the columns are binned at the quantile search's fine edges and selected as the coordinator
- * does (src/fl/histogram.ts), then read as WOE or winsorised and standardised, as in the job. Categorical columns'
- * cells are positions in `levels[column]` (the data's own level lists), as in the rows `score` takes.
+ * Fit on the training splits for rounds × local_epochs epochs (the federated job's total passes). With a `binning`
+ * section the columns are binned at the quantile search's fine edges and selected as the coordinator does
+ * (src/fl/histogram.ts), then read as WOE or winsorised and standardised, as in the job. After each round's epochs the
+ * model is scored on the validation splits, and the round selectRound picks is the model returned, as a job publishes
+ * (without validation splits: the last). Categorical cells of the rows `score` takes are positions in `levels`.
  */
-export function fitCentral(tf: Tf, job: JobSpec, columns: string[], splits: Split[], levels?: Readonly<Record<string, readonly string[]>>): CentralModel {
-  const raw = concatSplits(splits);
+export function fitCentral(tf: Tf, job: JobSpec, columns: string[], rows: CentralRows): CentralModel {
+  const { levels } = rows;
+  const raw = concatSplits(rows.train);
   const pooled = { x: toDeclaredLevels(raw.x, columns, levels, job.binning), y: raw.y };
   const moments = localMoments(pooled.x, columns.length);
   const search = job.binning || job.training.winsorize > 0 ? QuantileSearch.local(pooled.x, columns.length, moments, searchLayouts(job.binning, columns)) : undefined;
@@ -40,12 +53,37 @@ export function fitCentral(tf: Tf, job: JobSpec, columns: string[], splits: Spli
   const input = (x: Float32Array, unseenNeutral = false) => applyPreprocessing(selectColumns(x, columns, prep.features), prep, declared, unseenNeutral);
   const model = buildModel(tf, job.model, dim, job.training.seed);
   const t = job.training;
-  trainModel(tf, model, input(pooled.x, true), pooled.y, dim, {
-    epochs: t.rounds * t.local_epochs,
-    batchSize: t.batch_size,
-    learningRate: t.learning_rate,
-    optimizer: t.optimizer,
-    seed: t.seed,
-  });
+  const validation = (rows.validation ?? []).map((v) => ({ x: input(toDeclaredLevels(v.x, columns, levels, job.binning), true), y: v.y }));
+  const history: { round: number; validationAuc: number | null }[] = [];
+  let selected = getFlatWeights(model);
+  const afterEpoch = (epoch: number) => {
+    if ((epoch + 1) % t.local_epochs !== 0) return;
+    const round = (epoch + 1) / t.local_epochs;
+    history.push({ round, validationAuc: weightedAuc(validation.map((v) => ({ y: v.y, pd: predict(tf, model, v.x, dim) }))) });
+    if (selectRound(history, t.model_selection) === round) selected = getFlatWeights(model);
+  };
+  trainModel(
+    tf,
+    model,
+    input(pooled.x, true),
+    pooled.y,
+    dim,
+    { epochs: t.rounds * t.local_epochs, batchSize: t.batch_size, learningRate: t.learning_rate, optimizer: t.optimizer, seed: t.seed },
+    afterEpoch,
+  );
+  setFlatWeights(tf, model, selected);
   return { score: (rawX, own = levels) => predict(tf, model, input(toDeclaredLevels(rawX, columns, own, job.binning)), dim) };
+}
+
+/** The row-weighted mean of each split's AUC, leaving out splits with one class (as the coordinator does); null if none. */
+function weightedAuc(splits: { y: Float32Array; pd: Float32Array }[]): number | null {
+  let sum = 0;
+  let rows = 0;
+  for (const { y, pd } of splits) {
+    const a = auc(y, pd);
+    if (Number.isNaN(a)) continue;
+    sum += a * y.length;
+    rows += y.length;
+  }
+  return rows > 0 ? sum / rows : null;
 }

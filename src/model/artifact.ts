@@ -30,6 +30,8 @@ export interface ModelMetadata {
   preprocessing: Preprocessing;
   weightsSha256: string;
   rounds: number;
+  /** The round whose global model this is (training.model_selection; absent in artifacts of older jobs: the last). */
+  selectedRound?: number;
   participants: string[];
   createdAt: string;
   /**

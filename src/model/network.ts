@@ -65,13 +65,15 @@ export interface RowBlocks {
   block(index: number): { x: Float32Array; y: Float32Array };
 }
 
-/** Mini-batch training on row-major x (rows × dim) and labels y. Returns the mean training log-loss of the last epoch. */
-export function trainModel(tf: Tf, model: TF.LayersModel, x: Float32Array, y: Float32Array, dim: number, opts: TrainOptions): number {
+/** Mini-batch training on row-major x (rows × dim) and labels y, calling `afterEpoch` after each epoch. Returns the mean
+ * training log-loss of the last epoch. */
+export function trainModel(tf: Tf, model: TF.LayersModel, x: Float32Array, y: Float32Array, dim: number, opts: TrainOptions, afterEpoch?: (epoch: number) => void): number {
   const trainer = new Trainer(tf, model, dim, opts);
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       for (const _ of trainer.fitBlock(x, y));
       trainer.endEpoch();
+      afterEpoch?.(epoch);
     }
     return trainer.lastEpochLoss;
   } finally {

@@ -39,11 +39,9 @@ export async function pooledUciBaseline(job: object) {
   const { tf } = await loadTf();
   const spec = JobSpec.parse(job);
   const all = UCI_HOMO_FEATURES.map((_, i) => i);
-  const trains = await Promise.all(
-    UCI_HOMO_PARTIES.map(async (p) => splitRows(await loadDataset(uciHomoSpec(uciHomoFile(DATASETS, p))), all, spec.training.validation_fraction, spec.training.seed).train),
-  );
+  const splits = await Promise.all(UCI_HOMO_PARTIES.map(async (p) => splitRows(await loadDataset(uciHomoSpec(uciHomoFile(DATASETS, p))), all, spec.training.validation_fraction, spec.training.seed)));
   const test = splitRows(await loadDataset(uciHomoSpec(uciHomoFile(DATASETS, 'test'))), all, 0, 0).train;
-  const pooled = binaryMetrics(test.y, fitCentral(tf, spec, UCI_HOMO_FEATURES, trains).score(test.x));
+  const pooled = binaryMetrics(test.y, fitCentral(tf, spec, UCI_HOMO_FEATURES, { train: splits.map((s) => s.train), validation: splits.map((s) => s.validation) }).score(test.x));
   /** AUC and KS of a downloaded model on the same held-out rows. */
   const scoreModel = async (files: ArtifactFiles) => binaryMetrics(test.y, (await modelFromFiles(tf, files)).score(test.x));
   return { pooled, scoreModel };

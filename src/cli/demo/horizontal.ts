@@ -42,6 +42,8 @@ interface Scores {
 export interface HorizontalSummary {
   job_id: string;
   rounds: number;
+  /** The round whose model was published (training.model_selection: the best validation AUC). */
+  selected_round: number;
   participants: string[];
   encryption: string;
   model: string;
@@ -198,7 +200,7 @@ async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writ
 
   const federatedModel = await loadArtifact(tf, join(opts.out, 'model'));
   const federated = score(federatedModel.scoreColumns(testRows.x, features));
-  const trainSplits = await Promise.all(
+  const splits = await Promise.all(
     synth.parties.map(async (p) => {
       const d = await load(p);
       return splitRows(
@@ -206,19 +208,21 @@ async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writ
         features.map((f) => d.features.indexOf(f)),
         job.training.validation_fraction,
         job.training.seed,
-      ).train;
+      );
     }),
   );
   // Fitted on every bank's rows, the bins are the federation's (its histogram is their sum); on one bank's rows they
   // are what that bank could make alone.
-  const pooled = score(fitCentral(tf, job, features, trainSplits).score(testRows.x));
+  // Each selects its model by its own validation rows, as the job does by the participants'.
+  const pooled = score(fitCentral(tf, job, features, { train: splits.map((s) => s.train), validation: splits.map((s) => s.validation) }).score(testRows.x));
   const byParticipant: Record<string, Scores> = {};
-  synth.parties.forEach((p, i) => (byParticipant[p.party] = score(fitCentral(tf, job, features, [trainSplits[i]!]).score(testRows.x))));
+  splits.forEach((s, i) => (byParticipant[synth.parties[i]!.party] = score(fitCentral(tf, job, features, { train: [s.train], validation: [s.validation] }).score(testRows.x))));
   const locals = Object.values(byParticipant);
   const ev = federatedModel.metadata.evaluation as { n: number; auc: number; ks: number; gini: number; aucMaxError: number } | null | undefined;
   return {
     job_id: jobId,
     rounds: opts.rounds,
+    selected_round: federatedModel.metadata.selectedRound ?? opts.rounds,
     participants: synth.parties.map((p) => p.party),
     encryption: opts.plaintext ? 'plaintext' : 'ckks',
     model: opts.model,
