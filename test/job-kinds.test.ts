@@ -32,7 +32,7 @@ function owner(overrides: Partial<Omit<DataOwner, 'consent'>> & { consent?: Reco
 
 describe('job-kind registry', () => {
   it('declares every kind of the job-file union, with its coordinator and participant halves', () => {
-    const union = JobSpec.options.map((o) => o.shape.kind.value);
+    const union = JobSpec.options.map((o) => ('in' in o ? o.in : o).shape.kind.value);
     expect(union).toHaveLength(4);
     for (const name of union) {
       expect(jobKind(name)?.name).toBe(name);

@@ -418,11 +418,16 @@ export const HorizontalJobSpec = z
   });
 export type HorizontalJobSpec = z.infer<typeof HorizontalJobSpec>;
 
+/** Records per mini-batch one ciphertext holds: N/2 slots of the single-key ring (N = 8192) and of the collective one. */
+const MAX_SINGLE_KEY_BATCH = 4096;
+const MAX_THRESHOLD_BATCH = 8192;
+
 export const VerticalTrainingSpec = z
   .object({
     epochs: z.number().int().positive().max(1000).default(30),
-    /** Records per mini-batch; one CKKS ciphertext holds 4,096, so larger batches are refused. */
-    batch_size: z.number().int().positive().max(4096, 'at most 4096 (the CKKS slot count)').default(4096),
+    /** Records per mini-batch, at most one CKKS ciphertext's slots: 4,096 (N = 8192), or 8,192 under ckks-threshold
+     * (N = 16384). Default: that slot count (VerticalJobSpec fills it in from the encryption section). */
+    batch_size: z.number().int().positive().max(MAX_THRESHOLD_BATCH, `at most ${MAX_THRESHOLD_BATCH} (the CKKS slot count under ckks-threshold; 4096 under ckks)`).optional(),
     learning_rate: z.number().positive().default(0.05),
     optimizer: z.enum(['sgd', 'adam']).default('adam'),
     /** Learning rate at epoch e is learning_rate / (1 + lr_decay * e). */
@@ -560,10 +565,20 @@ export const VerticalJobSpec = z
   .strict()
   .superRefine((job, ctx) => {
     checkVerticalParties(job, ctx);
+    if (job.encryption.scheme !== 'ckks-threshold' && (job.training.batch_size ?? 0) > MAX_SINGLE_KEY_BATCH) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['training', 'batch_size'],
+        message: `at most ${MAX_SINGLE_KEY_BATCH} under encryption.scheme ${job.encryption.scheme} (a ciphertext of N = 8192 holds 4,096 records); up to ${MAX_THRESHOLD_BATCH} only under ckks-threshold (N = 16384)`,
+      });
+    }
     if (job.scorecard && !job.binning?.woe_transform) {
       ctx.addIssue({ code: 'custom', path: ['scorecard'], message: 'a scorecard needs binning with woe_transform: true (add a `binning:` section)' });
     }
-  });
+  })
+  // A batch fills one ciphertext by default: the collective key's larger ring takes twice the records for about the
+  // cost of a single-key batch (BENCHMARKS.md, "Threshold CKKS in vertical jobs").
+  .transform((job) => ({ ...job, training: { ...job.training, batch_size: job.training.batch_size ?? (job.encryption.scheme === 'ckks-threshold' ? MAX_THRESHOLD_BATCH : MAX_SINGLE_KEY_BATCH) } }));
 export type VerticalJobSpec = z.infer<typeof VerticalJobSpec>;
 
 /** Gradient-boosted trees on different features of the same enterprises (docs/protocol-boost.md). */
