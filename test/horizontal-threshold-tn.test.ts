@@ -343,7 +343,7 @@ describe(`a horizontal job under a ${T}-of-${NAMES.length} collective CKKS key o
       }
     });
 
-    it('audit replay names a new quorum that keeps the lost member, a lost member whose shares are recorded, a third quorum, and a second share without a replacement', async () => {
+    it('audit replay names a new quorum that keeps the lost member, a lost member whose shares are recorded or whose silence is not, a third quorum, and a second share without a replacement', async () => {
       const entries = round2();
       type Entry = (typeof entries)[number];
       /** The failures a fresh replay names for these entries (each with the body given, or as recorded). */
@@ -376,6 +376,7 @@ describe(`a horizontal job under a ${T}-of-${NAMES.length} collective CKKS key o
         /the new quorum \[bank-a, bank-c, bank-d\] is not 3 distinct contributors other than the lost \[bank-c\]/,
       );
       expect(await replayed(produced, a1, b1, replacedAs({ lost: ['bank-a'], quorum: ['bank-b', 'bank-c', 'bank-d'] }))).toMatch(/bank-a is recorded as lost, yet its decryption shares are recorded/);
+      expect(await replayed(produced, a1, b1, replaced)).toMatch(/bank-c is recorded as lost with no decryption_shares_missing before it/);
       expect(await replayed(produced, a1, b1, replaced, replacedAs({ previous: ['bank-a', 'bank-b', 'bank-d'], lost: ['bank-d'], quorum: ['bank-a', 'bank-b', 'bank-c'] }))).toMatch(
         /quorum is replaced a second time; a sum opens with at most two quorums/,
       );

@@ -36,6 +36,8 @@ export class ThresholdReplay {
     previous?: string[];
     aggregate: EncryptedVector;
     given: { organisation: string; shares: Uint8Array[] }[];
+    /** Who is recorded as giving none (`decryption_shares_missing`). */
+    missing: string[];
   };
   private sums = 0;
   /**
@@ -106,10 +108,16 @@ export class ThresholdReplay {
               quorum: b.quorum,
               aggregate: decodeMessage<EncryptedVector>('EncryptedVector', bytes),
               given: [],
+              missing: [],
             }
           : undefined;
         if (b.quorum && !(b.quorum.length === this.threshold && b.quorum.every((o: string) => b.contributors.includes(o))))
           fail(`round ${b.round}: the ${b.purpose} aggregate names a quorum [${b.quorum.join(', ')}] that is not ${this.threshold} of its contributors`);
+        return;
+      }
+      case 'decryption_shares_missing': {
+        const sum = this.sum;
+        if (sum && sum.round === b.round && sum.purpose === b.purpose) sum.missing.push(b.participant);
         return;
       }
       case 'quorum_replaced': {
@@ -124,7 +132,10 @@ export class ThresholdReplay {
         if (sum.previous) fail(`round ${b.round}: the ${b.purpose} aggregate's quorum is replaced a second time; a sum opens with at most two quorums`);
         if (names(b.previous ?? []) !== names(sum.quorum)) fail(`round ${b.round}: the replaced quorum is recorded as ${names(b.previous ?? [])}; the aggregate named ${names(sum.quorum)}`);
         if (lost.length === 0 || lost.some((o) => !sum.quorum!.includes(o))) fail(`round ${b.round}: the lost ${names(lost)} are not members of the quorum ${names(sum.quorum)}`);
-        for (const o of lost) if (sum.given.some((g) => g.organisation === o)) fail(`round ${b.round}: ${o} is recorded as lost, yet its decryption shares are recorded`);
+        for (const o of lost) {
+          if (sum.given.some((g) => g.organisation === o)) fail(`round ${b.round}: ${o} is recorded as lost, yet its decryption shares are recorded`);
+          if (!sum.missing.includes(o)) fail(`round ${b.round}: ${o} is recorded as lost with no decryption_shares_missing before it`);
+        }
         const canonical = canonicalOrder(quorum);
         if (quorum.length !== this.threshold || new Set(quorum).size !== quorum.length || names(canonical) !== names(quorum) || quorum.some((o) => !sum.contributors.includes(o) || lost.includes(o)))
           fail(`round ${b.round}: the new quorum ${names(quorum)} is not ${this.threshold} distinct contributors other than the lost ${names(lost)}, in canonical order`);
