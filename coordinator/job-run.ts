@@ -334,14 +334,66 @@ export class JobRun extends JobBase {
   }
 
   /**
-   * Under a collective key: every contributor's decryption shares of the aggregate (each recorded, with receipts),
-   * added here into one combined share per block, which goes to every contributor with each contributor's shares
-   * digest (as recorded) in place of its shares. A contributor that gives none, or shares that do not parse or are
-   * for another ciphertext, leave the sum unopened: the job fails naming the contributor.
+   * Under a collective key: the decryption shares of the aggregate from every contributor (t-of-n: from its `quorum`),
+   * each recorded with a receipt, added here into one combined share per block, which goes to every contributor with
+   * each giver's shares digest (as recorded) in place of its shares. A giver that refuses, or shares that do not parse
+   * or are for another ciphertext, leave the sum unopened: the job fails naming the giver. Under t-of-n a quorum member
+   * lost (gone or silent) before its shares is survived once: the same aggregate is asked again of the contributors
+   * left, with a new quorum of t of them (`quorum_replaced`; docs/threshold-ckks.md, "A quorum member lost before its
+   * shares"). Returns who opens the sum, who reports its values, and by when (a recovery has a deadline of its own).
    */
-  private async collectiveDecryption(sum: EncryptedVector, givers: string[], contributors: string[], purpose: SumPurpose, round: number, deadline: number): Promise<void> {
+  private async collectiveDecryption(
+    sum: EncryptedVector,
+    quorum: string[],
+    contributors: string[],
+    purpose: SumPurpose,
+    round: number,
+    deadline: number,
+  ): Promise<{ openers: string[]; reporter: string; deadline: number }> {
+    let givers = quorum.length > 0 ? quorum : contributors;
+    let openers = contributors;
+    let gathered = await this.gatherShares(givers, contributors, purpose, round, deadline);
+    if (gathered.lost.length > 0) {
+      const lost = gathered.lost.map((l) => l.org);
+      openers = contributors.filter((o) => !lost.includes(o));
+      const next = canonicalOrder(openers)
+        .filter((o) => this.sessions.isConnected(o))
+        .slice(0, givers.length);
+      if (next.length < givers.length)
+        throw this.sharesMissing(gathered.lost[0]!, givers, contributors, purpose, round, `, and only ${next.length} other contributors remain to open it with a new quorum of ${givers.length}`);
+      await this.record('quorum_replaced', { round, purpose, lost, previous: givers, quorum: next });
+      this.log.warn({ job: this.id, round, purpose, lost, quorum: next }, 'a quorum member was lost before its decryption shares; the aggregate is opened with a new quorum');
+      this.emit(this.stage, `round ${round}: ${lost.join(', ')} left before giving decryption shares; ${next.join(', ')} open the same ${purpose} aggregate`);
+      await this.sendEach(openers, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors, quorum: next } });
+      givers = next;
+      deadline = Date.now() + this.spec.training.round_timeout_s * 1000;
+      gathered = await this.gatherShares(next, contributors, purpose, round, deadline, true);
+    }
+    let combined: Uint8Array[];
+    try {
+      const vectors = await this.thresholdVectors();
+      combined = vectors.sumShares(sum.blocks, sumLabel(this.id, round, purpose, sum.blockSha256), gathered.given);
+    } catch (err) {
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        `round ${round}: the ${purpose} aggregate cannot be opened: ${errorMessage(err)}`,
+        'the participant named deviates from the protocol (see its log); the job stops',
+      );
+    }
+    await this.sendEach(openers, round, { body: 'decryptionShares', decryptionShares: { purpose, parties: gathered.parties, combined } });
+    return { openers, reporter: givers[0]!, deadline };
+  }
+
+  /**
+   * Each giver's decryption shares of the sum, recorded as they come (`decryption_shares`, with a receipt), and each
+   * giver that gave none (`decryption_shares_missing`). A refusal, any missing giver of an N-of-N sum, or any of a
+   * recovery (`final`) fails the job at once naming it; under t-of-n a giver gone or silent is returned as lost, after
+   * the others' shares are taken (they were given, so the ledger records them).
+   */
+  private async gatherShares(givers: string[], contributors: string[], purpose: SumPurpose, round: number, deadline: number, final = false) {
     const given: { organisation: string; shares: Uint8Array[] }[] = [];
     const parties: DecryptionShares['parties'] = [];
+    const lost: { org: string; reason: string }[] = [];
     for (const org of givers) {
       let m: ParticipantMessage;
       try {
@@ -350,11 +402,10 @@ export class JobRun extends JobBase {
         // A refusal (FC_DECRYPTION_REFUSED from the participant) or a silence is recorded beside the shares given.
         const reason = err instanceof ParticipantGone ? err.reason : errorMessage(err);
         await this.record('decryption_shares_missing', { round, purpose, participant: org, reason });
-        throw new FedcreditError(
-          ErrorCode.JOB_FAILED,
-          `round ${round}: ${org} gave no decryption shares of the ${purpose} aggregate (${reason}); under a collective key the sum opens only with ${givers.length < contributors.length ? `the shares of its quorum [${givers.join(', ')}]` : "every contributor's shares"}`,
-          `see ${org}'s log`,
-        );
+        const answered = !(err instanceof ParticipantGone) || err.answered;
+        if (answered || final || givers.length === contributors.length) throw this.sharesMissing({ org, reason }, givers, contributors, purpose, round);
+        lost.push({ org, reason });
+        continue;
       }
       if (m.body !== 'decryptionShares') throw new Error('unreachable');
       const own = m.decryptionShares.parties;
@@ -367,18 +418,16 @@ export class JobRun extends JobBase {
       given.push({ organisation: org, shares });
       parties.push({ organisation: org, shares: [], sharesSha256 });
     }
-    let combined: Uint8Array[];
-    try {
-      const vectors = await this.thresholdVectors();
-      combined = vectors.sumShares(sum.blocks, sumLabel(this.id, round, purpose, sum.blockSha256), given);
-    } catch (err) {
-      throw new FedcreditError(
-        ErrorCode.JOB_FAILED,
-        `round ${round}: the ${purpose} aggregate cannot be opened: ${errorMessage(err)}`,
-        'the participant named deviates from the protocol (see its log); the job stops',
-      );
-    }
-    await this.sendEach(contributors, round, { body: 'decryptionShares', decryptionShares: { purpose, parties, combined } });
+    return { given, parties, lost };
+  }
+
+  /** The job's failure when `missing` gave no decryption shares of the sum that `givers` open. */
+  private sharesMissing(missing: { org: string; reason: string }, givers: string[], contributors: string[], purpose: SumPurpose, round: number, more = ''): FedcreditError {
+    return new FedcreditError(
+      ErrorCode.JOB_FAILED,
+      `round ${round}: ${missing.org} gave no decryption shares of the ${purpose} aggregate (${missing.reason}); under a collective key the sum opens only with ${givers.length < contributors.length ? `the shares of its quorum [${givers.join(', ')}]` : "every contributor's shares"}${more}`,
+      `see ${missing.org}'s log`,
+    );
   }
 
   /**
@@ -706,8 +755,8 @@ export class JobRun extends JobBase {
       const quorum = this.quorumOf(contributors, purpose, round);
       await this.record('aggregate_produced', { round, purpose, contributors, ...(quorum.length > 0 ? { quorum } : {}) }, [{ name: 'aggregate', bytes: encodeMessage('EncryptedVector', sum) }]);
       await this.sendEach(contributors, round, { body: 'aggregateReady', aggregateReady: { purpose, sum, contributors, quorum } });
-      if (this.threshold) await this.collectiveDecryption(sum, quorum.length > 0 ? quorum : contributors, contributors, purpose, round, deadline);
-      const opened = await this.collectOpened(contributors, purpose, round, deadline, quorum[0] ?? reporter);
+      const opening = this.threshold ? await this.collectiveDecryption(sum, quorum, contributors, purpose, round, deadline) : { openers: contributors, reporter, deadline };
+      const opened = await this.collectOpened(opening.openers, purpose, round, opening.deadline, opening.reporter);
       return { values: opened.values, contributors, dropped: attempt.dropped, validation: opened.validation };
     }
   }

@@ -15,6 +15,8 @@ export class ParticipantGone extends Error {
     readonly refused = false,
     /** The participant's own fix for its error, when it sent one. */
     readonly hint = '',
+    /** True when the participant answered (an error or a refusal), false when it went away or stayed silent. */
+    readonly answered = false,
   ) {
     super(`${organisation}: ${reason}`);
   }
@@ -89,7 +91,7 @@ export class Mailbox {
     if (message.body === 'error' || message.body === 'jobRefused') {
       this.waiters.delete(org);
       const reason = message.body === 'error' ? `${message.error.code}: ${message.error.message}` : `refused (${message.jobRefused.code}): ${message.jobRefused.reason}`;
-      waiter.reject(new ParticipantGone(org, reason, message.body === 'jobRefused', message.body === 'error' ? message.error.hint : ''));
+      waiter.reject(new ParticipantGone(org, reason, message.body === 'jobRefused', message.body === 'error' ? message.error.hint : '', true));
       return true;
     }
     if (message.body !== waiter.kind || message.round !== waiter.round) return false;

@@ -47,6 +47,17 @@ export type CeremonyKeys = Keys & { galoisKeys?: Uint8Array };
 const ceremonyError = (message: string) =>
   new FedcreditError(ErrorCode.KEY_BINDING, message, 'the coordinator (or a party it relays) deviates from the key ceremony; this node takes no further part in the job. Tell the federation operator');
 
+/** The aggregate a party was last asked to open, whom it opens with, the shares it gave; `reopened` once asked again with another quorum. */
+interface AskedToOpen {
+  label: string;
+  blocks: Uint8Array[];
+  length: number;
+  contributors: string[];
+  quorum: string[];
+  shares: Uint8Array[];
+  reopened: boolean;
+}
+
 export class ThresholdParty {
   private own?: CollectiveKeyShare;
   private decryption?: DecryptionParty;
@@ -63,7 +74,7 @@ export class ThresholdParty {
   private contribution?: {
     purpose: SumPurpose;
     round: number;
-    sent?: { label: string; blocks: Uint8Array[]; length: number; contributors: string[]; quorum: string[]; shares: Uint8Array[] };
+    sent?: AskedToOpen;
   };
 
   constructor(
@@ -251,7 +262,7 @@ export class ThresholdParty {
       this.shamir,
       quorum.map((o) => this.pointOf(o)),
     );
-    return this.vectors.party(secret, this.issued);
+    return this.vectors.party(secret, this.issued, quorum);
   }
 
   /** Note a contribution sent: the next aggregate this party decrypts must be of this sum. */
@@ -264,8 +275,9 @@ export class ThresholdParty {
    * for the sum of its latest contribution, once, over every party of the job (N-of-N) or over at least t of them
    * with a quorum of exactly t contributors (t-of-n), and for one contributor set per round and purpose (so that a
    * round asked again over a smaller set, after a claimed dropout, cannot also be opened with this party's shares).
-   * Undefined when this party is a contributor outside the quorum: it gives no shares and opens the sum from the
-   * quorum's combined share.
+   * Under t-of-n the same aggregate may be asked once more with another quorum (a member of the first was lost
+   * before its shares; see reopening). Undefined when this party is a contributor outside the quorum: it gives no
+   * shares and opens the sum from the quorum's combined share.
    */
   decryptionShares(agg: AggregateReady, round: number): DecryptionShares | undefined {
     const c = this.contribution;
@@ -278,7 +290,7 @@ export class ThresholdParty {
     if (!this.decryption && !this.shamir) throw refuse('the collective key is not in place');
     if (this.tOfN && !this.shamir) throw refuse('the key shares were not re-shared for t-of-n');
     if (!c || c.purpose !== agg.purpose || c.round !== round) throw refuse('this node contributed to no such sum');
-    if (c.sent) throw refuse('it already gave its shares for that sum');
+    if (c.sent && !this.tOfN) throw refuse('it already gave its shares for that sum');
     if (!agg.contributors.includes(this.organisation)) throw refuse('the aggregate does not name this node among its contributors');
     const stranger = agg.contributors.find((o) => !this.parties.includes(o));
     if (stranger || new Set(agg.contributors).size !== agg.contributors.length) throw refuse(`the contributors [${agg.contributors.join(', ')}] are not distinct parties of the job`);
@@ -296,8 +308,10 @@ export class ThresholdParty {
     }
     const opens = this.tOfN ? quorum : agg.contributors;
     const label = sumLabel(this.jobId, round, agg.purpose, agg.sum.blockSha256);
+    const reopened = c.sent !== undefined;
+    if (c.sent) this.checkReopening(c.sent, agg, quorum, refuse);
     if (!opens.includes(this.organisation)) {
-      c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, quorum: opens, shares: [] };
+      c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, quorum: opens, shares: [], reopened };
       return undefined;
     }
     const set = canonicalOrder(agg.contributors).join('\n');
@@ -309,8 +323,24 @@ export class ThresholdParty {
     const shares = this.vectors.shares(party, agg.sum.blocks, label, agg.purpose);
     this.issued = party.issued();
     this.decryptedSets.set(key, set);
-    c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, quorum: opens, shares };
+    c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, quorum: opens, shares, reopened };
     return { purpose: agg.purpose, parties: [{ organisation: this.organisation, shares, sharesSha256: new Uint8Array() }], combined: [] };
+  }
+
+  /**
+   * t-of-n: the sum this party was already asked to open, asked again (the coordinator lost a member of its quorum
+   * before that member's shares). Allowed once, for exactly the same aggregate (the same ciphertexts, the same
+   * contributors: so nothing opens but the sum already meant to open) and another quorum. A party then gives at
+   * most two shares per ciphertext, for two quorums (the DecryptionParty checks it again by digest).
+   */
+  private checkReopening(before: AskedToOpen, agg: AggregateReady, quorum: string[], refuse: (why: string) => FedcreditError): void {
+    if (before.reopened) throw refuse(`it was already asked to open that sum with a second quorum [${before.quorum.join(', ')}]; it takes part in at most two quorums per sum`);
+    const sameBlocks = before.blocks.length === agg.sum.blocks.length && before.blocks.every((b, i) => Buffer.from(b).equals(Buffer.from(agg.sum.blocks[i]!)));
+    if (!sameBlocks || before.length !== agg.sum.length)
+      throw refuse('it already gave its shares for that sum, and an aggregate asked again must be the same ciphertexts (only a lost quorum member lets the same aggregate be opened again)');
+    if (canonicalOrder(before.contributors).join('\n') !== canonicalOrder(agg.contributors).join('\n'))
+      throw refuse(`the sum was over [${before.contributors.join(', ')}]; asked again, it names [${agg.contributors.join(', ')}]`);
+    if (quorum.join('\n') === before.quorum.join('\n')) throw refuse(`it already gave its shares for that sum to the quorum [${quorum.join(', ')}]`);
   }
 
   /**

@@ -71,6 +71,14 @@ describe(`a horizontal job under a ${T}-of-${NAMES.length} collective CKKS key o
       return undefined;
     };
   };
+  /** `org` contributes to round 2's update, then its stream closes before it gives its decryption shares (or, under a single key, its decryption report). */
+  const vanishBeforeShares = (org: string) => {
+    fed.participant(org).tamper = (reply) => {
+      if (reply.round !== 2 || (reply.body !== 'decryptionShares' && reply.body !== 'aggregateOpened')) return reply;
+      fed.disconnect(org, 'stream closed');
+      return undefined;
+    };
+  };
   const restore = (org: string) => {
     fed.participant(org).tamper = undefined;
     fed.reconnect(org);
@@ -235,6 +243,195 @@ describe(`a horizontal job under a ${T}-of-${NAMES.length} collective CKKS key o
     }
   });
 
+  describe('a quorum member lost after its contribution and before its decryption shares', () => {
+    let recovered: MemoryRun;
+    beforeAll(async () => {
+      vanishBeforeShares('bank-c');
+      try {
+        recovered = await fed.run(job({ encryption: tOfN }));
+      } finally {
+        restore('bank-c');
+      }
+    }, 600_000);
+    const round2 = () =>
+      entriesOf(recovered.jobId)
+        .filter((e) => (e.body as { round?: number }).round === 2)
+        .filter((e) => ['aggregate_produced', 'decryption_shares', 'decryption_shares_missing', 'quorum_replaced', 'aggregate_opened'].includes(e.entry.kind));
+
+    it('the other contributors open the same aggregate with a new quorum; the job publishes the model of the single-key job with the same dropout', async () => {
+      expect(recovered.state, recovered.message).toBe('succeeded');
+      const rounds = recovered.events.filter((e) => e.progress?.unit === 'round').map((e) => e.progress!);
+      // Round 2's sum holds bank-c's update (it contributed); round 3 goes on without it.
+      expect(rounds.map((r) => r.participants)).toEqual([NAMES, NAMES, ['bank-a', 'bank-b', 'bank-d']]);
+      expect(recovered.events.some((e) => /round 2: bank-c left before giving decryption shares; bank-a, bank-b, bank-d open the same update aggregate/.test(e.message))).toBe(true);
+      vanishBeforeShares('bank-c');
+      let single: MemoryRun;
+      try {
+        single = await fed.run(job({ training: { min_participants: T } }));
+      } finally {
+        restore('bank-c');
+      }
+      expect(single.state, single.message).toBe('succeeded');
+      const singleRounds = single.events.filter((e) => e.progress?.unit === 'round').map((e) => e.progress!.participants);
+      expect(singleRounds).toEqual(rounds.map((r) => r.participants));
+      const w = toFloat32(recovered.files['weights.bin']!);
+      const wSingle = toFloat32(single.files['weights.bin']!);
+      const maxDiff = w.reduce((m, x, i) => Math.max(m, Math.abs(x - wSingle[i]!)), 0);
+      const auc = (r: MemoryRun) => (JSON.parse(Buffer.from(r.files['fedcredit.json']!).toString('utf8')).evaluation as { auc: number }).auc;
+      const seconds = (r: MemoryRun) => r.events.flatMap((e) => (e.progress?.unit === 'round' ? [`${e.progress.seconds.toFixed(2)} s`] : [])).join(', ');
+      console.log(`t-of-n, a quorum member lost before its shares: max |w − w_single_key| = ${maxDiff.toExponential(2)}; AUC ${auc(recovered).toFixed(4)} vs ${auc(single).toFixed(4)}`);
+      console.log(`rounds 1–3: ${seconds(recovered)} (3-of-4, round 2 opened by a new quorum) vs ${seconds(single)} (single key)`);
+      expect(maxDiff).toBeLessThan(1e-4);
+      expect(auc(recovered)).toBeGreaterThan(0.65);
+      expect(Math.abs(auc(recovered) - auc(single))).toBeLessThan(0.005);
+    });
+
+    it('the ledger records the lost member and the new quorum, every share given (two per ciphertext only from members of both quorums), and verifies and replays', async () => {
+      const flow = round2().map((e) => {
+        const b = e.body as { participant?: string; lost?: string[]; quorum?: string[]; previous?: string[] };
+        return e.entry.kind === 'quorum_replaced'
+          ? { kind: e.entry.kind, lost: b.lost, previous: b.previous, quorum: b.quorum }
+          : { kind: e.entry.kind, ...(b.participant ? { participant: b.participant } : {}), ...(b.quorum ? { quorum: b.quorum } : {}) };
+      });
+      expect(flow).toEqual([
+        { kind: 'aggregate_produced', quorum: ['bank-a', 'bank-b', 'bank-c'] },
+        { kind: 'decryption_shares', participant: 'bank-a' },
+        { kind: 'decryption_shares', participant: 'bank-b' },
+        { kind: 'decryption_shares_missing', participant: 'bank-c' },
+        { kind: 'quorum_replaced', lost: ['bank-c'], previous: ['bank-a', 'bank-b', 'bank-c'], quorum: ['bank-a', 'bank-b', 'bank-d'] },
+        { kind: 'decryption_shares', participant: 'bank-a' },
+        { kind: 'decryption_shares', participant: 'bank-b' },
+        { kind: 'decryption_shares', participant: 'bank-d' },
+        { kind: 'aggregate_opened' },
+      ]);
+      expect(round2().find((e) => e.entry.kind === 'decryption_shares_missing')!.body).toMatchObject({ reason: expect.stringMatching(/stream closed|not connected/) });
+      expect((await verifyLedger(fed.ledgerDir)).ok).toBe(true);
+      const report = await replayLedger(fed.ledgerDir, { jobId: recovered.jobId });
+      expect(report.jobs[0]!.failures).toEqual([]);
+      expect(report.jobs[0]!.publishedModelOk).toBe(true);
+    });
+
+    it('what the coordinator holds (every share of both quorums) opens nothing but with the new quorum: any other three of the five recorded shares give noise', async () => {
+      const entries = round2();
+      const produced = entries.find((e) => e.entry.kind === 'aggregate_produced')!;
+      const aggregate = decodeMessage<EncryptedVector>('EncryptedVector', await blobOf(produced.entry.blobs.find((x) => x.name === 'aggregate')!));
+      const shares = await Promise.all(
+        entries
+          .filter((e) => e.entry.kind === 'decryption_shares')
+          .map(async (e) => decodeMessage<{ organisation: string; shares: Uint8Array[] }>('PartyDecryptionShares', await blobOf(e.entry.blobs[0]!))),
+      );
+      const recorded = toFloat64(await blobOf(entries.find((e) => e.entry.kind === 'aggregate_opened')!.entry.blobs[0]!));
+      const label = sumLabel(recovered.jobId, 2, 'update', aggregate.blockSha256);
+      const context = await ThresholdContext.create(THRESHOLD_CKKS_PARAMS);
+      try {
+        const vectors = new ThresholdVectors(context, NAMES.length);
+        expect(shares).toHaveLength(5);
+        let tried = 0;
+        for (let i = 0; i < 5; i++)
+          for (let j = i + 1; j < 5; j++)
+            for (let k = j + 1; k < 5; k++) {
+              const picked = [shares[i]!, shares[j]!, shares[k]!];
+              const values = vectors.combine(aggregate.blocks, aggregate.length, label, picked);
+              const off = values.reduce((m, v, x) => Math.max(m, Math.abs(v - recorded[x]!)), 0);
+              if (i === 2 && j === 3 && k === 4) expect(off).toBe(0);
+              else expect(off, `shares ${i}, ${j}, ${k}`).toBeGreaterThan(1e6);
+              tried++;
+            }
+        expect(tried).toBe(10);
+      } finally {
+        context.dispose();
+      }
+    });
+
+    it('audit replay names a new quorum that keeps the lost member, a lost member whose shares are recorded or whose silence is not, a third quorum, and a second share without a replacement', async () => {
+      const entries = round2();
+      type Entry = (typeof entries)[number];
+      /** The failures a fresh replay names for these entries (each with the body given, or as recorded). */
+      const replayed = async (...fed: (Entry | [Entry, Record<string, unknown>])[]) => {
+        const replay = await ThresholdReplay.start(recovered.jobId, NAMES, THRESHOLD_CKKS_PARAMS, T);
+        const failures: string[] = [];
+        try {
+          for (const item of fed) {
+            const [e, body] = Array.isArray(item) ? item : [item, item.body as Record<string, unknown>];
+            await replay.entry(
+              e.entry.kind,
+              body,
+              async (name) => {
+                const ref = e.entry.blobs.find((b) => b.name === name);
+                return ref ? blobOf(ref) : undefined;
+              },
+              (message) => failures.push(message),
+            );
+          }
+        } finally {
+          replay.dispose();
+        }
+        return failures.join('\n');
+      };
+      const [produced, a1, b1, missing, replaced, a2, b2, d2, opened] = entries as [Entry, Entry, Entry, Entry, Entry, Entry, Entry, Entry, Entry];
+      const replacedAs = (fields: Record<string, unknown>): [Entry, Record<string, unknown>] => [replaced, { ...(replaced.body as object), ...fields }];
+      expect(await replayed(produced, a1, b1, missing, replaced, a2, b2, d2, opened)).toBe('');
+      expect(await replayed(produced, a1, b1, a2)).toMatch(/bank-a gave a second decryption share for ciphertext/);
+      expect(await replayed(produced, a1, b1, replacedAs({ quorum: ['bank-a', 'bank-c', 'bank-d'] }))).toMatch(
+        /the new quorum \[bank-a, bank-c, bank-d\] is not 3 distinct contributors other than the lost \[bank-c\]/,
+      );
+      expect(await replayed(produced, a1, b1, replacedAs({ lost: ['bank-a'], quorum: ['bank-b', 'bank-c', 'bank-d'] }))).toMatch(/bank-a is recorded as lost, yet its decryption shares are recorded/);
+      expect(await replayed(produced, a1, b1, replaced)).toMatch(/bank-c is recorded as lost with no decryption_shares_missing before it/);
+      expect(await replayed(produced, a1, b1, replaced, replacedAs({ previous: ['bank-a', 'bank-b', 'bank-d'], lost: ['bank-d'], quorum: ['bank-a', 'bank-b', 'bank-c'] }))).toMatch(
+        /quorum is replaced a second time; a sum opens with at most two quorums/,
+      );
+      // A third share of bank-a; and its first quorum's share recorded in place of its second does not open the sum.
+      expect(await replayed(produced, a1, b1, replaced, a2, b2, d2, a2)).toMatch(/bank-a gave a third decryption share for ciphertext .*allowed only for the quorum that replaced/);
+      expect(await replayed(produced, a1, b1, missing, replaced, a1, b2, d2, opened)).toMatch(/round 2: the recorded update values are not what the recorded decryption shares open the aggregate to/);
+    });
+  });
+
+  it('a quorum member that stays connected but silent past the deadline is lost too: the sum opens with a new quorum, and the member takes part again in round 3', async () => {
+    fed.participant('bank-c').tamper = (reply) => (reply.round === 2 && reply.body === 'decryptionShares' ? undefined : reply);
+    let silent: MemoryRun;
+    try {
+      silent = await fed.run(job({ encryption: tOfN, training: { round_timeout_s: 6 } }));
+    } finally {
+      restore('bank-c');
+    }
+    expect(silent.state, silent.message).toBe('succeeded');
+    expect(silent.events.filter((e) => e.progress?.unit === 'round').map((e) => e.progress!.participants.length)).toEqual([4, 4, 4]);
+    const missing = entriesOf(silent.jobId).filter((e) => e.entry.kind === 'decryption_shares_missing');
+    expect(missing.map((e) => e.body)).toEqual([expect.objectContaining({ round: 2, participant: 'bank-c', reason: expect.stringMatching(/no decryptionShares within the deadline/) })]);
+    expect((await replayLedger(fed.ledgerDir, { jobId: silent.jobId })).jobs[0]!.failures).toEqual([]);
+  });
+
+  it('without t contributors left to form a new quorum, or with a member of the new quorum lost too, the job fails naming the lost', async () => {
+    const failing = async (lost: string[]) => {
+      for (const org of lost) vanishBeforeShares(org);
+      try {
+        return await fed.run(job({ encryption: tOfN }));
+      } finally {
+        for (const org of lost) restore(org);
+      }
+    };
+    const two = await failing(['bank-b', 'bank-c']);
+    expect(two.state).toBe('failed');
+    expect(two.message).toMatch(
+      /round 2: bank-b gave no decryption shares of the update aggregate \(.*\); .* the shares of its quorum \[bank-a, bank-b, bank-c\], and only 2 other contributors remain to open it with a new quorum of 3/,
+    );
+    expect(
+      entriesOf(two.jobId)
+        .filter((e) => e.entry.kind === 'decryption_shares_missing')
+        .map((e) => (e.body as { participant: string }).participant),
+    ).toEqual(['bank-b', 'bank-c']);
+    expect(entriesOf(two.jobId).some((e) => e.entry.kind === 'quorum_replaced')).toBe(false);
+    const again = await failing(['bank-c', 'bank-d']);
+    expect(again.state).toBe('failed');
+    expect(again.message).toMatch(/round 2: bank-d gave no decryption shares of the update aggregate \(.*\); .* the shares of its quorum \[bank-a, bank-b, bank-d\]/);
+    expect(
+      entriesOf(again.jobId)
+        .filter((e) => e.entry.kind === 'quorum_replaced')
+        .map((e) => e.body),
+    ).toEqual([expect.objectContaining({ lost: ['bank-c'], quorum: ['bank-a', 'bank-b', 'bank-d'] })]);
+    expect((await replayLedger(fed.ledgerDir, { jobId: again.jobId })).jobs[0]!.failures).toEqual([]);
+  });
+
   it('a quorum member that refuses its shares (a coordinator double sends it another quorum) is recorded and named; the job fails', async () => {
     fed.coordinatorTamper = (org, message) => {
       if (org !== 'bank-a' || message.body !== 'aggregateReady' || message.round !== 2) return message;
@@ -363,5 +560,73 @@ describe("a participant's side of a t-of-n collective key against a coordinator 
     expect(() => parties[0]!.decryptionShares({ purpose: 'update', sum: encrypt(), contributors: ['bank-a', 'bank-b', 'bank-c'], quorum: ['bank-a', 'bank-b', 'bank-c'] }, 5)).toThrow(
       /already gave decryption shares for the update sum of round 5 over \[bank-a, bank-b, bank-c, bank-d\], and gives them for one contributor set per round/,
     );
+  });
+
+  it('opens the same aggregate once more with a new quorum after a member is lost, and refuses a re-opening that breaks the rules', () => {
+    const holders = NAMES.map(
+      (org, i) =>
+        new ThresholdParty(
+          'job-tn-reopen',
+          org,
+          NAMES,
+          context,
+          fingerprint,
+          () => undefined,
+          T,
+          () => boxes[i]!,
+        ),
+    );
+    const commits = holders.map((p) => p.ceremony(ask('commit', [])).reply.parties[0]!);
+    const reveals = holders.map((p) => p.ceremony(ask('reveal', commits)).reply.parties[0]!);
+    const publicKey = holders.map(
+      (p) =>
+        p.ceremony(
+          ask(
+            'key',
+            commits.map((c, i) => ({ ...c, share: reveals[i]!.share })),
+          ),
+        ).keys!,
+    )[0]!;
+    const outgoing = holders.map((p) => p.ceremony(ask('reshare', [])).reply.parties);
+    NAMES.forEach((org, i) =>
+      holders[i]!.ceremony(
+        ask(
+          'reshared',
+          outgoing.flatMap((entries, j) => entries.filter((e) => e.organisation === org).map((e) => ({ ...e, organisation: NAMES[j]! }))),
+        ),
+      ),
+    );
+    const [a, b, c, d] = holders as [ThresholdParty, ThresholdParty, ThresholdParty, ThresholdParty];
+    const codec = VectorCodec.ckksCollective(new HorizontalVectors(engine));
+    const plain = [4.25, -1, 0.5];
+    const sum = codec.encode(new Float64Array(plain), publicKey, 'update');
+    const first = ['bank-a', 'bank-b', 'bank-c'];
+    const second = ['bank-a', 'bank-b', 'bank-d'];
+    const ready = (quorum: string[], fields: Partial<{ sum: EncryptedVector; contributors: string[] }> = {}) => ({ purpose: 'update' as const, sum, contributors: NAMES, quorum, ...fields });
+    for (const p of holders) p.contributed('update', 2);
+    // The first quorum: bank-a and bank-b give their shares, bank-c is lost before its own; bank-d is outside it.
+    for (const p of [a, b]) expect(p.decryptionShares(ready(first), 2)?.parties).toHaveLength(1);
+    expect(d.decryptionShares(ready(first), 2)).toBeUndefined();
+    // A coordinator double asking again with the same quorum, another aggregate (a fresh encryption, one
+    // participant's update in its place) or another contributor set: refused.
+    expect(() => a.decryptionShares(ready(first), 2)).toThrow(/it already gave its shares for that sum to the quorum \[bank-a, bank-b, bank-c\]/);
+    const other = codec.encode(new Float64Array(plain), publicKey, 'update');
+    expect(() => a.decryptionShares(ready(second, { sum: other }), 2)).toThrow(/an aggregate asked again must be the same ciphertexts/);
+    expect(() => a.decryptionShares(ready(second, { contributors: second }), 2)).toThrow(/the sum was over \[bank-a, bank-b, bank-c, bank-d\]; asked again, it names \[bank-a, bank-b, bank-d\]/);
+    // The same aggregate with a new quorum: given, and it opens.
+    const given = [a, b, d].flatMap((p) => p.decryptionShares(ready(second), 2)!.parties);
+    expect(given.map((g) => g.organisation)).toEqual(second);
+    const combined = a.vectors.sumShares(sum.blocks, sumLabel('job-tn-reopen', 2, 'update', sum.blockSha256), given);
+    const relay = { purpose: 'update' as const, parties: given.map((g) => ({ organisation: g.organisation, shares: [], sharesSha256: decryptionSharesDigest(g.organisation, g.shares) })), combined };
+    for (const p of [a, b, d]) {
+      const { values, contributors } = p.open(relay);
+      expect(contributors).toEqual(second);
+      values.forEach((v, i) => expect(Math.abs(v - plain[i]!)).toBeLessThan(1e-4));
+    }
+    // A third quorum: every party asked twice refuses (bank-a gave two shares; bank-d was asked for the first and the
+    // second quorum). bank-c, asked for the first time, gives its share, but the third quorum never completes.
+    const third = ['bank-a', 'bank-c', 'bank-d'];
+    for (const p of [a, d]) expect(() => p.decryptionShares(ready(third), 2)).toThrow(/at most two quorums per sum/);
+    expect(c.decryptionShares(ready(third), 2)?.parties).toHaveLength(1);
   });
 });

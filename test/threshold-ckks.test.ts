@@ -607,6 +607,65 @@ describe('t-of-n', () => {
     expect(maxError(decryptWith(ctx, wrong, ct, 'mixed quorum', 'aggregate'), values)).toBeGreaterThan(1e6);
     expect(() => combiner.lagrangeCoefficient(1, [1, 2, 3])).toThrow(/exactly 2 parties/);
   });
+
+  it('a ciphertext decrypted for one quorum is decrypted once more, under the same purpose, for another quorum, and never a third time', () => {
+    const n = 4;
+    const t = 3;
+    const { secrets, publicKey } = ceremony(ctx, n, seed());
+    const points = [1, 2, 3, 4];
+    const names = ['p1', 'p2', 'p3', 'p4'];
+    const thresholdizer = new Thresholdizer(ctx, t);
+    const received = points.map((p) => thresholdizer.allocateShare(p));
+    for (const secret of secrets) {
+      const polynomial = thresholdizer.generateShamirPolynomial(secret);
+      points.forEach((p, j) => {
+        const share = thresholdizer.allocateShare(p);
+        thresholdizer.generateShare(polynomial, share);
+        thresholdizer.aggregateShares(received[j]!, share, received[j]!);
+      });
+    }
+    const combiner = new Combiner(ctx, t);
+    const values = randomVector(ctx.degree / 2, 100);
+    const ct = encryptSum(ctx, publicKey, [values], AGGREGATE_SCALE);
+    const purpose = 'job-1/round 2/update/aggregate 00 block 0';
+    const records: IssuedShareRecord[][] = points.map(() => []);
+    // Party p (1-based) for `quorum`, carrying every share it gave before (as participant/threshold-party.ts does).
+    const holder = (p: number, quorum: number[]) =>
+      new DecryptionParty(ctx, combiner.generateAdditiveShare(received[p - 1]!, quorum), {
+        rules: [aggregateRule],
+        quorum: quorum.map((q) => names[q - 1]!),
+        issued: records[p - 1],
+        onIssue: (r) => records[p - 1]!.push(r),
+      });
+    const first = [1, 2, 3];
+    // Parties 1 and 2 give their shares for the first quorum; party 3 is lost before its own.
+    for (const p of [1, 2]) holder(p, first).generateShare(ct, purpose, 'aggregate');
+    expect(records[0]).toEqual([expect.objectContaining({ purpose, quorum: ['p1', 'p2', 'p3'] })]);
+    const second = [1, 2, 4];
+    expectRefused(() => holder(1, first).generateShare(ct, purpose, 'aggregate'), /already decrypted for .* for this quorum \[p1, p2, p3\]/);
+    expectRefused(() => holder(1, second).generateShare(ct, 'another purpose', 'aggregate'), /one decryption share per ciphertext \(under t-of-n one more, under the same purpose/);
+    const reopened = decryptWith(
+      ctx,
+      second.map((p) => holder(p, second)),
+      ct,
+      purpose,
+      'aggregate',
+    );
+    expect(maxError(reopened, values)).toBeLessThan(1e-3);
+    expect(records[0]!.map((r) => r.quorum)).toEqual([
+      ['p1', 'p2', 'p3'],
+      ['p1', 'p2', 'p4'],
+    ]);
+    // A third quorum, and a party without a quorum (N-of-N), are refused.
+    expectRefused(() => holder(1, [1, 3, 4]).generateShare(ct, purpose, 'aggregate'), /and for a second quorum/);
+    const additive = new DecryptionParty(ctx, secrets[0]!, { rules: [aggregateRule], issued: records[0]!.slice(0, 1) });
+    expectRefused(() => additive.generateShare(ct, purpose, 'aggregate'), /one decryption share per ciphertext/);
+    // After a restart with its records, the party still knows it gave two.
+    expectRefused(
+      () => new DecryptionParty(ctx, secrets[0]!, { rules: [aggregateRule], quorum: ['p1', 'p3', 'p4'], issued: records[0] }).generateShare(ct, purpose, 'aggregate'),
+      /and for a second quorum/,
+    );
+  });
 });
 
 describe('decryption rules a deviating requester cannot break silently', () => {

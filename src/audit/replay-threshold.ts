@@ -3,8 +3,10 @@
  * the key ceremony (every revealed share matches the commitment its party made, and the shares add up to the
  * recorded collective public key), the one-share rules (a party gives one decryption share per ciphertext and per
  * label, only for a sum it opens: every contributor, or under t-of-n the recorded quorum of t; and for one contributor
- * set per round and purpose) and every opened aggregate (the recorded values are exactly what the recorded decryption shares open the recorded
- * aggregate to). Needs no secret: the auditor holds none, like the coordinator.
+ * set per round and purpose; under t-of-n a second share of the same ciphertext and label only after a recorded
+ * `quorum_replaced`, once per sum, for the new quorum) and every opened aggregate (the recorded values are exactly
+ * what the recorded decryption shares open the recorded aggregate to). Needs no secret: the auditor holds none, like
+ * the coordinator.
  */
 import { hex, sha256Hex } from '../bytes.js';
 import { collectivePublicKey, collectiveTranscript } from '../he/key-ceremony.js';
@@ -14,20 +16,37 @@ import { ThresholdContext } from '../he/threshold/context.js';
 import { DecryptionShare } from '../he/threshold/decrypt.js';
 import { shareCommitment } from '../he/threshold/commitment.js';
 import { float64Bytes } from '../fl/vector-codec.js';
+import { canonicalOrder } from '../fl/secure-sum-round.js';
 import { decodeMessage } from '../wire/proto.js';
 import type { EncryptedVector } from '../wire/messages.js';
 
 export class ThresholdReplay {
   private readonly commitments = new Map<string, Uint8Array>();
   private readonly shares = new Map<string, Uint8Array>();
-  /** The current sum: its round, purpose, contributors, quorum (t-of-n), aggregate and the decryption shares given for it. */
-  private sum?: { round: number; purpose: string; contributors: string[]; quorum?: string[]; aggregate: EncryptedVector; given: { organisation: string; shares: Uint8Array[] }[] };
+  /**
+   * The current sum: its round, purpose, contributors, quorum (t-of-n; the new one after a `quorum_replaced`, with the
+   * one it replaced in `previous`), aggregate, and the decryption shares that open it (the current quorum's).
+   */
+  private sum?: {
+    id: number;
+    round: number;
+    purpose: string;
+    contributors: string[];
+    quorum?: string[];
+    previous?: string[];
+    aggregate: EncryptedVector;
+    given: { organisation: string; shares: Uint8Array[] }[];
+    /** Who is recorded as giving none (`decryption_shares_missing`). */
+    missing: string[];
+  };
+  private sums = 0;
   /**
    * The one-share rules, per party: `party|ciphertext digest` and `party|purpose label` of every decryption share it
-   * gave (one share per ciphertext and per label), and `party|purpose|round` → the contributor set it gave shares
-   * for (one set per round and purpose).
+   * gave → the sum and quorum each share was for (one share per ciphertext and per label; a second only for the same
+   * sum's replacing quorum), and `party|purpose|round` → the contributor set it gave shares for (one set per round and
+   * purpose).
    */
-  private readonly given = new Set<string>();
+  private readonly given = new Map<string, string[]>();
   private readonly sets = new Map<string, string>();
   private readonly vectors: ThresholdVectors;
   private readonly transcript: Uint8Array;
@@ -81,10 +100,46 @@ export class ThresholdReplay {
       case 'aggregate_produced': {
         const bytes = await blob('aggregate');
         this.sum = bytes
-          ? { round: b.round, purpose: b.purpose, contributors: b.contributors ?? [], quorum: b.quorum, aggregate: decodeMessage<EncryptedVector>('EncryptedVector', bytes), given: [] }
+          ? {
+              id: ++this.sums,
+              round: b.round,
+              purpose: b.purpose,
+              contributors: b.contributors ?? [],
+              quorum: b.quorum,
+              aggregate: decodeMessage<EncryptedVector>('EncryptedVector', bytes),
+              given: [],
+              missing: [],
+            }
           : undefined;
         if (b.quorum && !(b.quorum.length === this.threshold && b.quorum.every((o: string) => b.contributors.includes(o))))
           fail(`round ${b.round}: the ${b.purpose} aggregate names a quorum [${b.quorum.join(', ')}] that is not ${this.threshold} of its contributors`);
+        return;
+      }
+      case 'decryption_shares_missing': {
+        const sum = this.sum;
+        if (sum && sum.round === b.round && sum.purpose === b.purpose) sum.missing.push(b.participant);
+        return;
+      }
+      case 'quorum_replaced': {
+        const sum = this.sum;
+        const lost: string[] = b.lost ?? [];
+        const quorum: string[] = b.quorum ?? [];
+        if (!sum?.quorum || sum.round !== b.round || sum.purpose !== b.purpose) {
+          fail(`round ${b.round}: a replaced quorum for no recorded t-of-n aggregate`);
+          return;
+        }
+        const names = (orgs: string[]) => `[${orgs.join(', ')}]`;
+        if (sum.previous) fail(`round ${b.round}: the ${b.purpose} aggregate's quorum is replaced a second time; a sum opens with at most two quorums`);
+        if (names(b.previous ?? []) !== names(sum.quorum)) fail(`round ${b.round}: the replaced quorum is recorded as ${names(b.previous ?? [])}; the aggregate named ${names(sum.quorum)}`);
+        if (lost.length === 0 || lost.some((o) => !sum.quorum!.includes(o))) fail(`round ${b.round}: the lost ${names(lost)} are not members of the quorum ${names(sum.quorum)}`);
+        for (const o of lost) {
+          if (sum.given.some((g) => g.organisation === o)) fail(`round ${b.round}: ${o} is recorded as lost, yet its decryption shares are recorded`);
+          if (!sum.missing.includes(o)) fail(`round ${b.round}: ${o} is recorded as lost with no decryption_shares_missing before it`);
+        }
+        const canonical = canonicalOrder(quorum);
+        if (quorum.length !== this.threshold || new Set(quorum).size !== quorum.length || names(canonical) !== names(quorum) || quorum.some((o) => !sum.contributors.includes(o) || lost.includes(o)))
+          fail(`round ${b.round}: the new quorum ${names(quorum)} is not ${this.threshold} distinct contributors other than the lost ${names(lost)}, in canonical order`);
+        this.sum = { ...sum, previous: sum.quorum, quorum, given: [] };
         return;
       }
       case 'decryption_shares': {
@@ -110,12 +165,19 @@ export class ThresholdReplay {
             fail(`round ${b.round}: a decryption share of ${b.participant} does not parse (${(err as Error).message})`);
             continue;
           }
+          const quorumOf = (q: string[] | undefined) => `${sum.id}|${(q ?? sum.contributors).join(', ')}`;
           for (const [key, what] of [
             [`${b.participant}|ciphertext|${share.ciphertextDigest}`, `ciphertext ${share.ciphertextDigest.slice(0, 16)}…`],
             [`${b.participant}|label|${share.purpose}`, `"${share.purpose}"`],
           ] as const) {
-            if (this.given.has(key)) fail(`round ${b.round}: ${b.participant} gave a second decryption share for ${what}`);
-            this.given.add(key);
+            const before = this.given.get(key) ?? [];
+            // The one second share allowed: for the same sum's new quorum, after one for the quorum it replaced.
+            const reopening = sum.previous !== undefined && before.length === 1 && before[0] === quorumOf(sum.previous);
+            if (before.length > 0 && !reopening)
+              fail(
+                `round ${b.round}: ${b.participant} gave ${before.length === 1 ? 'a second' : 'a third'} decryption share for ${what}${sum.previous ? ' (a second is allowed only for the quorum that replaced the one it gave its first for)' : ''}`,
+              );
+            this.given.set(key, [...before, quorumOf(sum.quorum)]);
           }
         }
         sum.given.push(party);

@@ -58,9 +58,12 @@ export class ThresholdVectors {
     this.rules = context.levels.slice(0, 2).map((info) => horizontalRule(context.params, parties, info.level));
   }
 
-  /** A party's decryption side: its secret share, the horizontal rules, the shares it gave before. */
-  party(secret: SecretKeyShare, issued: IssuedShareRecord[] = [], onIssue?: (record: IssuedShareRecord) => void): DecryptionParty {
-    return new DecryptionParty(this.context, secret, { rules: this.rules, issued, onIssue });
+  /**
+   * A party's decryption side: its secret share, the horizontal rules, the shares it gave before, and under t-of-n
+   * the quorum the secret is the additive share for.
+   */
+  party(secret: SecretKeyShare, issued: IssuedShareRecord[] = [], quorum?: readonly string[]): DecryptionParty {
+    return new DecryptionParty(this.context, secret, { rules: this.rules, issued, quorum });
   }
 
   /**

@@ -28,6 +28,12 @@
  * coordinator can neither replay a ciphertext under a new label nor slip a second ciphertext (one participant's
  * update, a re-randomisation of the aggregate) under a label already used; and it decrypts only ciphertexts of a
  * class its caller allows (level, scale). Every share names the ciphertext digest and purpose it is for.
+ *
+ * One exception, for t-of-n (a party whose secret is its additive share λ_i·σ_i for a named quorum): a ciphertext
+ * it decrypted for one quorum it decrypts once more, under the same label, for another quorum, so that a sum whose
+ * quorum lost a member before its shares can still be opened. That opens nothing new (the same ciphertext, hence
+ * the same plaintext) and gives at most two flooded samples per ciphertext: the Kullback–Leibler divergence doubles,
+ * so the statistical distance is at most √2·2^−λ (docs/threshold-ckks.md, "A quorum member lost before its shares").
  */
 import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
@@ -122,7 +128,12 @@ export interface IssuedShareRecord {
   ciphertextDigest: string;
   purpose: string;
   rule: string;
+  /** t-of-n: the quorum the share was for (its members, in canonical order). */
+  quorum?: string[];
 }
+
+/** At most this many shares per ciphertext: one, and under t-of-n one more for another quorum. */
+const MAX_SHARES_PER_CIPHERTEXT = 2;
 
 export interface DecryptionPartyOptions {
   /** The ciphertext classes this party decrypts. */
@@ -136,11 +147,16 @@ export interface DecryptionPartyOptions {
    * no share. The protocol integration writes it to the ledger here.
    */
   onIssue?: (record: IssuedShareRecord) => void;
+  /**
+   * t-of-n: the quorum whose additive share (λ_i·σ_i) the secret is. A ciphertext decrypted for one quorum may then
+   * be decrypted once more, under the same label, for another (see the file comment).
+   */
+  quorum?: readonly string[];
 }
 
 /** One party's side of collective decryption: its secret share, its rules and its memory of shares given. */
 export class DecryptionParty {
-  private readonly byDigest = new Map<string, IssuedShareRecord>();
+  private readonly byDigest = new Map<string, IssuedShareRecord[]>();
   private readonly byPurpose = new Map<string, IssuedShareRecord>();
   private readonly rules: Map<string, DecryptionRule>;
   readonly statisticalSecurity: number;
@@ -169,7 +185,7 @@ export class DecryptionParty {
 
   /** The records of every share this party gave. */
   issued(): IssuedShareRecord[] {
-    return [...this.byDigest.values()];
+    return [...this.byDigest.values()].flat();
   }
 
   /** σ_f for a rule (see floodingSigma). */
@@ -181,7 +197,8 @@ export class DecryptionParty {
 
   /**
    * h_i = c1·s_i + e_flood for the ciphertext, if the rules allow: refuses (FC_DECRYPTION_REFUSED) a ciphertext of
-   * no allowed class, one already decrypted, and a purpose already used.
+   * no allowed class, one already decrypted (unless for another quorum, once: see reopening), and a purpose already
+   * used for another ciphertext.
    */
   generateShare(ciphertext: Uint8Array, purpose: string, ruleName: string): DecryptionShare {
     const rule = this.rules.get(ruleName);
@@ -194,19 +211,21 @@ export class DecryptionParty {
       throw refused('a decryption request must name its purpose (1 to 512 characters)', 'the requester must label each decryption with its job, round and what it is');
     const ct = this.context.canonicalCiphertext(ciphertext, `the ciphertext to decrypt for "${purpose}"`);
     this.checkRule(ct, rule, purpose);
-    const earlier = this.byDigest.get(ct.digest);
-    if (earlier)
+    const earlier = this.byDigest.get(ct.digest) ?? [];
+    const why = earlier.length > 0 ? this.reopening(earlier, purpose) : undefined;
+    if (why !== undefined)
       throw refused(
-        `this ciphertext (SHA-256 ${ct.digest.slice(0, 16)}…) was already decrypted for "${earlier.purpose}"; a party gives one decryption share per ciphertext`,
+        `this ciphertext (SHA-256 ${ct.digest.slice(0, 16)}…) was already decrypted for "${earlier[0]!.purpose}"${why}; a party gives one decryption share per ciphertext (under t-of-n one more, under the same purpose, for another quorum)`,
         'a second share for one ciphertext is refused: the requester deviates from the protocol',
       );
     const used = this.byPurpose.get(purpose);
-    if (used)
+    if (used && used.ciphertextDigest !== ct.digest)
       throw refused(
         `a decryption share for "${purpose}" was already given (for ciphertext ${used.ciphertextDigest.slice(0, 16)}…); a party gives one decryption share per purpose`,
         'a second ciphertext under a purpose already used is refused: the requester deviates from the protocol',
       );
-    const record: IssuedShareRecord = { ciphertextDigest: ct.digest, purpose, rule: rule.name };
+    const quorum = this.options.quorum;
+    const record: IssuedShareRecord = { ciphertextDigest: ct.digest, purpose, rule: rule.name, ...(quorum ? { quorum: [...quorum] } : {}) };
     this.options.onIssue?.(record);
     this.remember(record);
     return this.shareFor(ct, purpose, floodingSigma(this.context.degree, rule.noiseBits, this.statisticalSecurity));
@@ -227,8 +246,23 @@ export class DecryptionParty {
       );
   }
 
+  /**
+   * Why a second share of a ciphertext already decrypted (`earlier`) is refused, or undefined when it is the one
+   * reopening allowed: this party's secret is for a quorum, the one earlier share was for another quorum, under the
+   * same purpose.
+   */
+  private reopening(earlier: IssuedShareRecord[], purpose: string): string | undefined {
+    const quorum = this.options.quorum?.join('\n');
+    const first = earlier[0]!;
+    if (earlier.length >= MAX_SHARES_PER_CIPHERTEXT) return ` and for a second quorum`;
+    if (quorum === undefined || first.quorum === undefined) return '';
+    if (first.purpose !== purpose) return ` (not "${purpose}")`;
+    if (first.quorum.join('\n') === quorum) return ` for this quorum [${first.quorum.join(', ')}]`;
+    return undefined;
+  }
+
   private remember(record: IssuedShareRecord): void {
-    this.byDigest.set(record.ciphertextDigest, record);
+    this.byDigest.set(record.ciphertextDigest, [...(this.byDigest.get(record.ciphertextDigest) ?? []), record]);
     this.byPurpose.set(record.purpose, record);
   }
 
