@@ -55,23 +55,27 @@ describe('a horizontal participant asked for rounds its job does not have', () =
     await expect(job!.handle(ask('evaluation', 4))).rejects.toThrow(/round 4: global weights do not match their digest/);
   });
 
-  it('refuses to start a round from other weights than the last round it opened, with that aggregate applied', async () => {
+  /** A request to contribute from the given weights, with their digest, as an honest coordinator sends it. */
+  const request = (round: number, weights: Float32Array, purpose: SumPurpose = 'update'): CoordinatorMessage => {
     const features = job!.state.features;
-    const preprocessing = { features, mean: features.map(() => 0), scale: features.map(() => 1) };
-    const request = (round: number, weights: Float32Array): CoordinatorMessage => ({
+    return {
       jobId: 'job-rounds',
       round,
       body: 'contributionRequest',
       contributionRequest: {
-        purpose: 'update',
+        purpose,
         globalWeights: float32Bytes(weights),
         globalWeightsSha256: weightsDigest(weights),
-        preprocessing,
+        preprocessing: { features, mean: features.map(() => 0), scale: features.map(() => 1) },
         deadlineUnixMs: Date.now() + 60_000,
         contributors: [],
         attempt: 0,
       },
-    });
+    };
+  };
+
+  it('refuses to start a round from other weights than the last round it opened, with that aggregate applied', async () => {
+    const features = job!.state.features;
     const start = new Float32Array(features.length + 1);
     const reply = await job!.handle(request(1, start));
     if (reply?.body !== 'contribution') throw new Error('round 1 gave no contribution');
@@ -89,25 +93,10 @@ describe('a horizontal participant asked for rounds its job does not have', () =
   it('evaluates (and so publishes) only a model one of its training rounds produced', async () => {
     // Continues the job above: round 2's contribution was sent from round 1's model.
     const features = job!.state.features;
-    const preprocessing = { features, mean: features.map(() => 0), scale: features.map(() => 1) };
-    const request = (purpose: SumPurpose, round: number, weights: Float32Array): CoordinatorMessage => ({
-      jobId: 'job-rounds',
-      round,
-      body: 'contributionRequest',
-      contributionRequest: {
-        purpose,
-        globalWeights: float32Bytes(weights),
-        globalWeightsSha256: weightsDigest(weights),
-        preprocessing,
-        deadlineUnixMs: Date.now() + 60_000,
-        contributors: [],
-        attempt: 0,
-      },
-    });
     const models: Float32Array[] = [];
     let global: Float32Array = new Float32Array(features.length + 1);
     for (let round = 1; round <= 3; round++) {
-      const reply = await job!.handle(request('update', round, global));
+      const reply = await job!.handle(request(round, global));
       if (reply?.body !== 'contribution') throw new Error(`round ${round} gave no contribution`);
       const opened = await job!.handle({
         jobId: 'job-rounds',
@@ -121,8 +110,8 @@ describe('a horizontal participant asked for rounds its job does not have', () =
     }
     // A deviating coordinator asks for the evaluation of weights no round produced (round 2's, nudged).
     const crafted = Float32Array.from(models[1]!, (w, i) => (i === 0 ? w + 0.5 : w));
-    await expect(job!.handle(request('evaluation', 4, crafted))).rejects.toThrow("the coordinator asks to evaluate a model that is none of the training rounds' global models");
+    await expect(job!.handle(request(4, crafted, 'evaluation'))).rejects.toThrow("the coordinator asks to evaluate a model that is none of the training rounds' global models");
     // Under the default best_validation_auc any round's model may be the published one: round 2's is evaluated.
-    expect((await job!.handle(request('evaluation', 4, models[1]!)))?.body).toBe('contribution');
+    expect((await job!.handle(request(4, models[1]!, 'evaluation')))?.body).toBe('contribution');
   });
 });
