@@ -926,6 +926,10 @@ async function quality(): Promise<void> {
     results[`${key}.federated_ks`] = +r.federated_ks.toFixed(4);
     results[`${key}.central_auc`] = +r.central_auc.toFixed(4);
     results[`${key}.best_alone_auc`] = +r.best_alone_auc.toFixed(4);
+    if (r.best_alone_gap_ci95) {
+      results[`${key}.best_alone_gap_ci95_low`] = +r.best_alone_gap_ci95[0].toFixed(4);
+      results[`${key}.best_alone_gap_ci95_high`] = +r.best_alone_gap_ci95[1].toFixed(4);
+    }
     if (r.no_binning_auc !== undefined) results[`${key}.no_binning_auc`] = +r.no_binning_auc.toFixed(4);
     if (r.no_binning_unclipped_auc !== undefined) results[`${key}.no_binning_unclipped_auc`] = +r.no_binning_unclipped_auc.toFixed(4);
     const centralMet = r.federated_auc >= r.central_auc - 0.003;
@@ -933,7 +937,7 @@ async function quality(): Promise<void> {
     table.push([
       key,
       `federated AUC ${r.federated_auc.toFixed(4)} (KS ${r.federated_ks.toFixed(4)}), central ${r.central_auc.toFixed(4)}, best alone ${r.best_alone_auc.toFixed(4)}`,
-      `≥ central − 0.003: ${centralMet ? 'met' : 'NOT met'}${r.split === 'horizontal' ? `; ≥ best alone: ${aloneMet ? 'met' : 'NOT met'}` : ''}`,
+      `≥ central − 0.003: ${centralMet ? 'met' : 'NOT met'}${r.split === 'horizontal' ? `; ≥ best alone: ${aloneMet ? 'met' : 'NOT met'} (federated − best alone, 95% interval ${r.best_alone_gap_ci95!.map((g) => g.toFixed(4)).join(' to ')})` : ''}`,
       `${r.seconds.toFixed(0)} s`,
     ]);
   }
