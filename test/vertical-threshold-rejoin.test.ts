@@ -106,8 +106,7 @@ describe('a ckks-threshold vertical job rejoined after a party restarts (gRPC, m
     expect(replay.jobs[0]!.publishedModelOk).toBe(true);
 
     // The job is over: every key share and record of shares is gone, at both parties and at the arbiter.
-    for (const org of ['bank', 'tax-bureau'])
-      for (const name of Object.values(COLLECTIVE_FILES)) expect(existsSync(join(participantJobDir(fed.dir, org, jobId), name)), `${org}/${name}`).toBe(false);
+    for (const org of ['bank', 'tax-bureau']) for (const name of Object.values(COLLECTIVE_FILES)) expect(existsSync(join(participantJobDir(fed.dir, org, jobId), name)), `${org}/${name}`).toBe(false);
     expect(existsSync(arbiterDir)).toBe(false);
   });
 });
