@@ -455,6 +455,8 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
         );
       }
       const missing = gone.length > 0 ? gone.map((f) => f.org) : failures.map((f) => f.org);
+      // Share requests of the abandoned attempt (ckks-threshold) fail now, recorded as missing, not at their deadline.
+      for (const wait of this.shareWaits.values()) wait.reject(new Error(`the step was paused, waiting for ${missing.join(', ')}`));
       await this.record('job_paused', { step: this.step, name, attempt: this.attempt, waiting_for: missing, grace_period_s: t.grace_period_s });
       this.emit(this.stage, `paused at ${name} (step ${this.step}): waiting up to ${t.grace_period_s}s for ${missing.join(', ')} to return`);
       this.log.warn({ job: this.id, step: this.step, waitingFor: missing }, 'vertical job paused');
