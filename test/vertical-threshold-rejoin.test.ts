@@ -96,9 +96,11 @@ describe('a ckks-threshold vertical job rejoined after a restart (gRPC, mutual T
     const replay = await replayLedger(ledgerDir, { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
     expect(replay.jobs[0]!.publishedModelOk).toBe(true);
-    // The job is over: every key share and record of shares is gone, at both parties and at the arbiter.
-    for (const org of ['bank', 'tax-bureau']) for (const name of Object.values(COLLECTIVE_FILES)) expect(existsSync(join(participantJobDir(fed.dir, org, jobId), name)), `${org}/${name}`).toBe(false);
+    // The job is over: every key share and record of shares is gone, at the arbiter and at both parties (once the end reaches them).
     expect(existsSync(arbiterDirOf(jobId))).toBe(false);
+    for (const org of ['bank', 'tax-bureau'])
+      for (const name of Object.values(COLLECTIVE_FILES))
+        await expect.poll(() => existsSync(join(participantJobDir(fed.dir, org, jobId), name)), { timeout: 10_000, message: `${org}/${name}` }).toBe(false);
   }
 
   /** Every file the arbiter keeps for the job, each of mode 0600, in a folder of mode 0700; their sizes. */
