@@ -644,6 +644,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       const secret = SecretKeyShare.deserialize(context, kept.secretKey);
       const keep = keepArbiterShares(arbiterShareFiles(this.stateDir, this.id).sharesGiven);
       this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, { issued: kept.issued, keep }) };
+      this.log.info({ job: this.id, sharesGiven: kept.issued.length }, "the arbiter's share of the collective key restored from the state folder");
     } else if (this.scheme === 'plaintext') {
       this.opener = plaintextOpener;
     }

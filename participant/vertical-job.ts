@@ -256,12 +256,13 @@ export class VerticalParty implements StepHandler {
     try {
       const transcript = collectiveTranscript(this.id, shareholders, paramsFingerprint(params), 'vertical');
       const kept = this.folder.readJson<KeptShares>(JOB_FILES.sharesGiven);
+      const began = Date.now();
       const keys = verticalKeysFromSums(context, transcript, steps, this.folder.read(JOB_FILES.keySums), this.folder.path(JOB_FILES.keySums));
       if (hex(verticalKeyDigest(keys)) !== kept.keySha256) throw new Error(`the collective keys rebuilt from ${this.folder.path(JOB_FILES.keySums)} are not those of the ceremony`);
       const secret = SecretKeyShare.deserialize(context, this.folder.read(JOB_FILES.keyShare));
       const shareholder = new GradientShareholder(context, this.org, secret, shareholders.length, { issued: kept.issued, keep: this.keepShares(kept.keySha256) });
       this.collective = { context, keys, shareholder };
-      this.log.info({ job: this.id, sharesGiven: kept.issued.length }, 'collective gradient key share restored from the job folder');
+      this.log.info({ job: this.id, sharesGiven: kept.issued.length, keysRebuiltMs: Date.now() - began }, 'collective gradient key share restored from the job folder');
     } catch (err) {
       context.dispose();
       throw err;

@@ -139,7 +139,13 @@ describe('a ckks-threshold vertical job rejoined after a restart (gRPC, mutual T
     fed.cluster.startParticipant('tax-bureau');
     const last = await running;
     client.close();
-    expect(log()).toMatch(/collective gradient key share restored from the job folder/);
+    const restoredLine = log()
+      .split('\n')
+      .find((line) => /collective gradient key share restored from the job folder/.test(line));
+    expect(restoredLine, 'the restarted host restored its key share').toBeDefined();
+    const restored = JSON.parse(restoredLine!) as { sharesGiven: number; keysRebuiltMs: number };
+    expect(restored.sharesGiven).toBe(given.issued.length);
+    console.log(`the restarted host rebuilt the collective keys from their sums in ${restored.keysRebuiltMs} ms and reloaded ${restored.sharesGiven} records of shares given`);
     expect(log()).toMatch(/vertical job restored from its job folder; rejoining/);
     expect(entriesOf(jobId).map((e) => e.entry.kind)).toEqual(expect.arrayContaining(['job_paused', 'job_resumed']));
     await expectFinishedLikeUninterrupted(jobId, last, 'the host killed and restarted', (Date.now() - started) / 1000);
@@ -161,6 +167,11 @@ describe('a ckks-threshold vertical job rejoined after a restart (gRPC, mutual T
     const after = await fed.client();
     const last = await after.watchJob(jobId, () => undefined);
     after.close();
+    const restored = readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes("the arbiter's share of the collective key restored from the state folder"))
+      .map((line) => JSON.parse(line) as { job: string; sharesGiven: number });
+    expect(restored, 'the restarted arbiter reloaded its record of shares given').toEqual([expect.objectContaining({ job: jobId, sharesGiven: given.issued.length })]);
     const resumed = entriesOf(jobId).find((e) => e.entry.kind === 'job_resumed' && e.body.coordinator_restart === true);
     expect(resumed, 'the ledger records the resumption').toBeDefined();
     await expectFinishedLikeUninterrupted(jobId, last, 'the coordinator killed and restarted', (Date.now() - started) / 1000);
