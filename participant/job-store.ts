@@ -32,6 +32,8 @@ export const COLLECTIVE_FILES = { keyShare: 'collective-key-share.fcth', keySums
 /** The guest's validation scores of an epoch, kept for the calibration of the epoch finally chosen. */
 export const validationScoresFile = (epoch: number) => `validation-scores-${epoch}.f64`;
 const VALIDATION_SCORES = /^validation-scores-\d+\.f64$/;
+/** What writeFileAtomic leaves when the process dies between its write and its rename (a key share, say). */
+const HALF_WRITTEN = /\.tmp-\d+$/;
 
 /**
  * A vertical job's PSI files in its folder: the prepared ids, the PSI's working files and (training) the aligned rows
@@ -207,9 +209,10 @@ export class JobStore {
 
   /**
    * The job is over: forget what served only to rejoin it (the secret CKKS key, a vertical job's per-job X25519 key,
-   * its keys from the arbiter or its share of a collective key with the record of shares given, progress and PSI files) and keep the record that it ran. A job that did not succeed
-   * keeps nothing else either: its partial results (a model part of a job that failed after finalising, aligned
-   * ids) are no one's to use.
+   * its keys from the arbiter or its share of a collective key with the record of shares given, progress and PSI
+   * files, and any file a crash left half written) and keep the record that it ran. A job that did not succeed keeps
+   * nothing else either: its partial results (a model part of a job that failed after finalising, aligned ids) are
+   * no one's to use.
    */
   end(id: string, state: string): void {
     const dir = this.jobDir(id);
@@ -219,7 +222,7 @@ export class JobStore {
     // A job this node saw succeed stays succeeded: no later word (a coordinator's mistake or lie) deletes its model.
     const ended = job.state === 'succeeded' ? 'succeeded' : state;
     for (const name of readdirSync(dir)) {
-      const rejoinOnly = [SECRET, BOX_KEY_FILE, SETUP_FILE, PROGRESS_FILE, PSI_DIR, ...Object.values(COLLECTIVE_FILES)].includes(name) || VALIDATION_SCORES.test(name);
+      const rejoinOnly = [SECRET, BOX_KEY_FILE, SETUP_FILE, PROGRESS_FILE, PSI_DIR, ...Object.values(COLLECTIVE_FILES)].includes(name) || VALIDATION_SCORES.test(name) || HALF_WRITTEN.test(name);
       if (rejoinOnly || (ended !== 'succeeded' && name !== 'job.json')) rmSync(join(dir, name), { recursive: true, force: true });
     }
     if (job.state !== ended) writeFileAtomic(file, JSON.stringify({ ...job, state: ended }, null, 2));

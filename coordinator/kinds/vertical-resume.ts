@@ -10,8 +10,9 @@ export const present = (file: Record<string, unknown>) => Object.fromEntries(Obj
 /**
  * Every step completed (with the parties' reports and state digests, which the job's flow reads again instead of
  * running the step), the attempt to run the interrupted step with, and the arbiter's CKKS secret key (or its share
- * of a collective key, with the shares it gave) from the coordinator's state folder. The parties keep their state in memory, or in their job folders if they restarted
- * too, so the interrupted step runs again from its start at every party.
+ * of a collective key, with the shares it gave) from the coordinator's state folder. The parties keep their state
+ * in memory, or in their job folders if they restarted too, so the interrupted step runs again from its start at
+ * every party.
  */
 export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'ckks-threshold' | 'plaintext' | 'none', list: LedgerReadEntry[], stateDir: string): VerticalResumePoint | { reason: string } {
   if (!list.some((e) => e.entry.kind === 'keys_ready')) return { reason: "the coordinator restarted before the job's keys were in place; resubmit the job" };
