@@ -144,6 +144,7 @@ export class VerticalParty implements StepHandler {
       // Stopped between the PSI step and the next: the aligned rows are on disk, valid if the rows are the same.
       if (done.rowsDigest !== source.rowsDigest()) {
         log.warn({ job: id }, 'the data changed since the job aligned its rows; it cannot rejoin');
+        job.dispose();
         return undefined;
       }
       job.aligned = true;
