@@ -31,6 +31,7 @@ import { watchLiveness } from '../src/wire/liveness.js';
 import { serverTransport, type PeerIdentity, type ServerTransport, type Transport } from '../src/wire/transport.js';
 import type { Role } from '../src/pki/names.js';
 import { hex } from '../src/bytes.js';
+import { ARBITER_SHAREHOLDER } from '../src/vertical/lr/threshold-opener.js';
 
 /** Largest message a stream may send before its Hello: a Hello is a few hundred bytes. */
 const UNIDENTIFIED_MAX_BYTES = 64 * 1024;
@@ -711,7 +712,8 @@ function partiesToHearFrom(ledgerDir: string): string[] {
     last = entry.jobId;
     if (entry.kind === 'job_ended') job.ended = true;
     for (const v of [body.participant, body.guest, ...(Array.isArray(body.participants) ? body.participants : []), ...(Array.isArray(body.hosts) ? body.hosts : [])]) {
-      if (typeof v === 'string' && v !== '') job.parties.add(v);
+      // The arbiter's share of a vertical collective key is recorded as `participant: arbiter`: that is this coordinator.
+      if (typeof v === 'string' && v !== '' && v !== ARBITER_SHAREHOLDER) job.parties.add(v);
     }
   }
   const out = new Set<string>();

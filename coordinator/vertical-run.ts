@@ -12,6 +12,7 @@
  * every party rolled back to where the step began), otherwise the job fails and no model is published.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { VerticalBoostSpec, VerticalJobSpec } from '../src/config/schemas.js';
@@ -21,6 +22,9 @@ import { collectiveTranscript, generateKeys, verticalCollectiveKeyShare, vertica
 import { paramsFingerprint, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { verticalRotationSteps } from '../src/he/packing.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
+import type { IssuedShareRecord } from '../src/he/threshold/decrypt.js';
+import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
+import { writeFileAtomic } from '../src/paths.js';
 import { ARBITER_SHAREHOLDER, GradientShareholder, thresholdOpener, type ShareRequest } from '../src/vertical/lr/threshold-opener.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256, hex } from '../src/bytes.js';
@@ -57,6 +61,8 @@ export interface VerticalResumePoint {
   recorded: Map<string, number>;
   /** The arbiter's CKKS secret key (ckks jobs). */
   secretKey?: Uint8Array;
+  /** The arbiter's share of the collective key and every decryption share it gave (ckks-threshold jobs). */
+  arbiterShare?: { secretKey: Uint8Array; issued: IssuedShareRecord[] };
 }
 
 /**
@@ -65,6 +71,16 @@ export interface VerticalResumePoint {
  */
 export function arbiterKeyFile(stateDir: string, jobId: string): string {
   return join(stateDir, 'jobs', jobId, 'arbiter', 'ckks-secret.key');
+}
+
+/**
+ * Under a collective gradient key: the arbiter's share of the key and its record of every decryption share it gave
+ * (rewritten whole before each new share), in the folder of arbiterKeyFile and deleted with it, so that a restarted
+ * coordinator resumes the job and never gives a second share for a ciphertext or a label.
+ */
+export function arbiterShareFiles(stateDir: string, jobId: string): { keyShare: string; sharesGiven: string } {
+  const dir = dirname(arbiterKeyFile(stateDir, jobId));
+  return { keyShare: join(dir, 'collective-key-share.fcth'), sharesGiven: join(dir, 'collective-shares-given.json') };
 }
 
 /** Attempts beyond the first for a step that connected parties did not finish in time. */
@@ -307,7 +323,11 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
     const transcript = collectiveTranscript(this.id, shareholders, fingerprint, 'vertical');
     const steps = verticalRotationSteps(context.degree / 2);
     const own = verticalCollectiveKeyShare(context, transcript, ARBITER_SHAREHOLDER, steps);
-    this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length) };
+    const files = arbiterShareFiles(this.stateDir, this.id);
+    mkdirSync(dirname(files.keyShare), { recursive: true, mode: 0o700 });
+    writeFileAtomic(files.keyShare, own.secret.serialize());
+    writeFileAtomic(files.sharesGiven, JSON.stringify({ issued: [] }));
+    this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, { keep: keepArbiterShares(files.sharesGiven) }) };
     const plan: CeremonyPlan = {
       shareholders,
       transcript,
@@ -435,6 +455,8 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
         );
       }
       const missing = gone.length > 0 ? gone.map((f) => f.org) : failures.map((f) => f.org);
+      // Share requests of the abandoned attempt (ckks-threshold) fail now, recorded as missing, not at their deadline.
+      for (const wait of this.shareWaits.values()) wait.reject(new Error(`the step was paused, waiting for ${missing.join(', ')}`));
       await this.record('job_paused', { step: this.step, name, attempt: this.attempt, waiting_for: missing, grace_period_s: t.grace_period_s });
       this.emit(this.stage, `paused at ${name} (step ${this.step}): waiting up to ${t.grace_period_s}s for ${missing.join(', ')} to return`);
       this.log.warn({ job: this.id, step: this.step, waitingFor: missing }, 'vertical job paused');
@@ -553,6 +575,9 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   }
 }
 
+/** The arbiter's record of decryption shares given, written whole (atomically, mode 0600) before each new share. */
+const keepArbiterShares = (file: string) => (issued: IssuedShareRecord[]) => writeFileAtomic(file, JSON.stringify({ issued }));
+
 export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, VerticalJobSpec> {
   protected readonly stepReports = TRAINING_STEP_REPORTS;
 
@@ -590,7 +615,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       this.engine?.dispose();
       this.engine = undefined;
       this.secretKey = undefined;
-      // The arbiter's key share goes with the job (it was never written anywhere).
+      // The arbiter's key share goes with the job (its files with the arbiter's folder, below).
       this.collective?.arbiter.forget();
       this.collective?.context.dispose();
       this.collective = undefined;
@@ -612,6 +637,14 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       this.secretKey = this.replay!.secretKey;
       this.opener = ckksOpener(this.engine, this.secretKey!);
+    } else if (this.scheme === 'ckks-threshold') {
+      const kept = this.replay!.arbiterShare!;
+      const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+      const shareholders = [ARBITER_SHAREHOLDER, ...this.participants];
+      const secret = SecretKeyShare.deserialize(context, kept.secretKey);
+      const keep = keepArbiterShares(arbiterShareFiles(this.stateDir, this.id).sharesGiven);
+      this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, { issued: kept.issued, keep }) };
+      this.log.info({ job: this.id, sharesGiven: kept.issued.length }, "the arbiter's share of the collective key restored from the state folder");
     } else if (this.scheme === 'plaintext') {
       this.opener = plaintextOpener;
     }

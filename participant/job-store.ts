@@ -3,10 +3,10 @@
  * uses, and the job's CKKS keys. Kept under <state_dir>/jobs/<job id>/, the secret key with mode 0600 and never
  * logged; the secret key is deleted when the job ends.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Keys } from '../src/fl/vector-codec.js';
-import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE } from '../src/paths.js';
+import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, writeFileAtomic } from '../src/paths.js';
 import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
 import type { AlignedPart, AlignStore } from '../src/vertical/lr/align.js';
 
@@ -23,9 +23,17 @@ const PUBLIC = 'ckks-public.key';
 export const BOX_KEY_FILE = 'box-x25519.pem';
 export const SETUP_FILE = 'vertical-setup.bin';
 export const PROGRESS_FILE = 'progress.json';
+/**
+ * A vertical job under a collective gradient key (ckks-threshold): this party's secret share, the sums that rebuild
+ * the collective keys (verticalKeysFromSums), and its record of every decryption share it gave (one per ciphertext
+ * and per label, across a restart too). Kept to rejoin only.
+ */
+export const COLLECTIVE_FILES = { keyShare: 'collective-key-share.fcth', keySums: 'collective-keys.fcth', sharesGiven: 'collective-shares-given.json' } as const;
 /** The guest's validation scores of an epoch, kept for the calibration of the epoch finally chosen. */
 export const validationScoresFile = (epoch: number) => `validation-scores-${epoch}.f64`;
 const VALIDATION_SCORES = /^validation-scores-\d+\.f64$/;
+/** What writeFileAtomic leaves when the process dies between its write and its rename (a key share, say). */
+const HALF_WRITTEN = /\.tmp-\d+$/;
 
 /**
  * A vertical job's PSI files in its folder: the prepared ids, the PSI's working files and (training) the aligned rows
@@ -50,6 +58,7 @@ export const JOB_FILES = {
   boxKey: BOX_KEY_FILE,
   setup: SETUP_FILE,
   progress: PROGRESS_FILE,
+  ...COLLECTIVE_FILES,
   /** The party's rows of the job by id and part: the data owner's record of which enterprises the job used. */
   alignedIds: 'aligned-ids.csv',
   /** The owner's statistics of its features on the training rows. */
@@ -81,7 +90,7 @@ export class JobFolder implements AlignStore {
   }
 
   write(name: JobFile, data: Uint8Array | string): void {
-    writeAtomic(this.path(name), data, 0o600);
+    writeFileAtomic(this.path(name), data);
   }
 
   read(name: JobFile): Buffer {
@@ -139,7 +148,7 @@ export class JobFolder implements AlignStore {
 
   /** The align step's rows are complete: the next step loads them, and a restarted node finds them there. */
   writeAlignedDone(done: AlignedDone): void {
-    writeAtomic(this.psiPath(ALIGNED_DIR, ALIGNED_DONE), JSON.stringify(done), 0o600);
+    writeFileAtomic(this.psiPath(ALIGNED_DIR, ALIGNED_DONE), JSON.stringify(done));
   }
 
   /** What the align step left, when it completed and no later step has begun. */
@@ -160,13 +169,6 @@ export class JobFolder implements AlignStore {
   }
 }
 
-/** Write a file atomically (temporary name, then rename) with the given mode. */
-function writeAtomic(path: string, data: Uint8Array | string, mode: number): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode });
-  renameSync(tmp, path);
-}
-
 export class JobStore {
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -183,13 +185,13 @@ export class JobStore {
 
   save(job: { id: string; specJson: string; features: string[] }): void {
     mkdirSync(this.jobDir(job.id), { recursive: true, mode: 0o700 });
-    writeAtomic(join(this.jobDir(job.id), 'job.json'), JSON.stringify({ id: job.id, spec: JSON.parse(job.specJson), features: job.features, state: 'running' }, null, 2), 0o600);
+    writeFileAtomic(join(this.jobDir(job.id), 'job.json'), JSON.stringify({ id: job.id, spec: JSON.parse(job.specJson), features: job.features, state: 'running' }, null, 2));
   }
 
   saveKeys(id: string, keys: Keys): void {
-    writeAtomic(join(this.jobDir(id), PUBLIC), keys.publicKey, 0o600);
-    if (keys.secretKey) writeAtomic(join(this.jobDir(id), SECRET), keys.secretKey, 0o600);
-    if (keys.boxPrivateKey) writeAtomic(join(this.jobDir(id), BOX_KEY_FILE), keys.boxPrivateKey, 0o600);
+    writeFileAtomic(join(this.jobDir(id), PUBLIC), keys.publicKey);
+    if (keys.secretKey) writeFileAtomic(join(this.jobDir(id), SECRET), keys.secretKey);
+    if (keys.boxPrivateKey) writeFileAtomic(join(this.jobDir(id), BOX_KEY_FILE), keys.boxPrivateKey);
   }
 
   /** The kind of a job this node accepted (its job file's `kind`), or undefined if it never accepted it. */
@@ -207,9 +209,10 @@ export class JobStore {
 
   /**
    * The job is over: forget what served only to rejoin it (the secret CKKS key, a vertical job's per-job X25519 key,
-   * its keys from the arbiter, progress and PSI files) and keep the record that it ran. A job that did not succeed
-   * keeps nothing else either: its partial results (a model part of a job that failed after finalising, aligned
-   * ids) are no one's to use.
+   * its keys from the arbiter or its share of a collective key with the record of shares given, progress and PSI
+   * files, and any file a crash left half written) and keep the record that it ran. A job that did not succeed keeps
+   * nothing else either: its partial results (a model part of a job that failed after finalising, aligned ids) are
+   * no one's to use.
    */
   end(id: string, state: string): void {
     const dir = this.jobDir(id);
@@ -219,10 +222,10 @@ export class JobStore {
     // A job this node saw succeed stays succeeded: no later word (a coordinator's mistake or lie) deletes its model.
     const ended = job.state === 'succeeded' ? 'succeeded' : state;
     for (const name of readdirSync(dir)) {
-      const rejoinOnly = [SECRET, BOX_KEY_FILE, SETUP_FILE, PROGRESS_FILE, PSI_DIR].includes(name) || VALIDATION_SCORES.test(name);
+      const rejoinOnly = [SECRET, BOX_KEY_FILE, SETUP_FILE, PROGRESS_FILE, PSI_DIR, ...Object.values(COLLECTIVE_FILES)].includes(name) || VALIDATION_SCORES.test(name) || HALF_WRITTEN.test(name);
       if (rejoinOnly || (ended !== 'succeeded' && name !== 'job.json')) rmSync(join(dir, name), { recursive: true, force: true });
     }
-    if (job.state !== ended) writeAtomic(file, JSON.stringify({ ...job, state: ended }, null, 2), 0o600);
+    if (job.state !== ended) writeFileAtomic(file, JSON.stringify({ ...job, state: ended }, null, 2));
   }
 
   /** Jobs this node accepted and that had not ended when it stopped. */

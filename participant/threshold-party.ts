@@ -41,8 +41,11 @@ export interface VerticalCeremony {
   arbiter: string;
 }
 
-/** What the 'key' step leaves with the party: the collective keys and its secret share. */
-export type CeremonyKeys = Keys & { galoisKeys?: Uint8Array };
+/**
+ * What the 'key' step leaves with the party: the collective keys and its secret share (a vertical job's: the Galois
+ * keys too, and the sums that rebuild both keys after a restart, verticalKeysFromSums).
+ */
+export type CeremonyKeys = Keys & { galoisKeys?: Uint8Array; sums?: Uint8Array };
 
 const ceremonyError = (message: string) =>
   new FedcreditError(ErrorCode.KEY_BINDING, message, 'the coordinator (or a party it relays) deviates from the key ceremony; this node takes no further part in the job. Tell the federation operator');

@@ -16,6 +16,9 @@ import { paramsFingerprint, verticalCkksParams } from '../src/he/params.js';
 import { verticalRotationSteps } from '../src/he/packing.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
+import type { IssuedShareRecord } from '../src/he/threshold/decrypt.js';
+import { collectiveTranscript, verticalKeyDigest, verticalKeysFromSums } from '../src/he/key-ceremony.js';
+import { hex } from '../src/bytes.js';
 import { gradientLabel, VERTICAL_MAX_FEATURE } from '../src/he/vertical-threshold.js';
 import { ARBITER_SHAREHOLDER, GradientShareholder } from '../src/vertical/lr/threshold-opener.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
@@ -29,11 +32,18 @@ import type { JobBinding, KeyBinding } from '../src/crypto/key-binding.js';
 import type { Progress } from '../src/vertical/lr/state.js';
 import { LrParty, type KeptBinning, type LrKeeper } from '../src/vertical/lr/party.js';
 import { ALIGNED_PARTS, guestAlign, hostAlign, type AlignInputs } from '../src/vertical/lr/align.js';
-import { JOB_FILES, JobFolder, validationScoresFile } from './job-store.js';
+import { COLLECTIVE_FILES, JOB_FILES, JobFolder, validationScoresFile } from './job-store.js';
 import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import type { Scorecard } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
+
+/** A collective key's record of decryption shares given, in the job folder (JOB_FILES.sharesGiven). */
+interface KeptShares {
+  /** verticalKeyDigest of the collective keys, as this party reported it in the ceremony. */
+  keySha256: string;
+  issued: IssuedShareRecord[];
+}
 
 /** Where a vertical party's rows come from: its ids, streamed for the PSI, and all its rows once aligned. */
 export interface PartyData {
@@ -57,11 +67,12 @@ export class VerticalParty implements StepHandler {
   private readonly folder: JobFolder;
   private readonly log: Logger;
   /**
-   * Under a collective gradient key (encryption.scheme ckks-threshold): this party's side of the ceremony, then the
-   * keys it computed and its share of the secret key with its rules. Kept in memory only, never written to the job
-   * folder: the share is gone when the job ends (or the node stops, and such a job cannot be rejoined).
+   * Under a collective gradient key (encryption.scheme ckks-threshold): this party's side of the ceremony (none in a
+   * job restored after the ceremony), then the keys it computed and its share of the secret key with its rules. The
+   * share, the sums that rebuild the keys and the record of every decryption share given are kept in the job folder
+   * (COLLECTIVE_FILES, mode 0600) so that the job can be rejoined after a restart; they go when the job ends.
    */
-  private collective?: { context: ThresholdContext; ceremony: ThresholdParty; keys?: { publicKey: Uint8Array; galoisKeys: Uint8Array }; shareholder?: GradientShareholder };
+  private collective?: { context: ThresholdContext; ceremony?: ThresholdParty; keys?: { publicKey: Uint8Array; galoisKeys: Uint8Array }; shareholder?: GradientShareholder };
 
   constructor(
     readonly id: string,
@@ -127,11 +138,13 @@ export class VerticalParty implements StepHandler {
     const privateKey = importPrivateKey(folder.read(JOB_FILES.boxKey).toString('utf8'));
     const box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
     const job = new VerticalParty(id, spec, org, source, features, io, log, jobDir, box);
+    if (spec.encryption.scheme === 'ckks-threshold') await job.restoreCollective();
     await job.channel.install(decodeMessage<VerticalSetup>('VerticalSetup', folder.read(JOB_FILES.setup)));
     if (done) {
       // Stopped between the PSI step and the next: the aligned rows are on disk, valid if the rows are the same.
       if (done.rowsDigest !== source.rowsDigest()) {
         log.warn({ job: id }, 'the data changed since the job aligned its rows; it cannot rejoin');
+        job.dispose();
         return undefined;
       }
       job.aligned = true;
@@ -191,24 +204,70 @@ export class VerticalParty implements StepHandler {
         'the coordinator sent a message of another protocol; restart it',
       );
     if (!this.collective) {
-      const params = verticalCkksParams('ckks-threshold');
-      const context = await ThresholdContext.create(params);
-      const shareholders = [ARBITER_SHAREHOLDER, this.spec.guest, ...this.spec.hosts];
-      const vertical = { steps: verticalRotationSteps(context.degree / 2), arbiter: ARBITER_SHAREHOLDER };
+      const { context, params, shareholders, steps } = await this.collectiveSetting();
+      const vertical = { steps, arbiter: ARBITER_SHAREHOLDER };
       this.collective = {
         context,
         ceremony: new ThresholdParty(this.id, this.org, shareholders, context, paramsFingerprint(params), () => this.channel.binding, shareholders.length, undefined, vertical),
       };
     }
     const c = this.collective;
+    if (!c.ceremony)
+      throw new FedcreditError(
+        ErrorCode.KEY_BINDING,
+        `the coordinator asked ${this.org} for a key ceremony after job ${this.id}'s collective key was in place`,
+        'the coordinator deviates from the protocol; tell the federation operator',
+      );
     const { reply, keys } = c.ceremony.ceremony(m);
-    if (keys?.galoisKeys && keys.secretKey) {
+    if (keys?.galoisKeys && keys.secretKey && keys.sums) {
+      // What rejoins the job after a restart, kept before this party reports the keys: its share, the keys' sums.
+      this.folder.write(JOB_FILES.keyShare, keys.secretKey);
+      this.folder.write(JOB_FILES.keySums, keys.sums);
+      const kept: KeptShares = { keySha256: hex(reply.publicKeySha256), issued: [] };
+      this.folder.write(JOB_FILES.sharesGiven, JSON.stringify(kept));
       c.keys = { publicKey: keys.publicKey, galoisKeys: keys.galoisKeys };
-      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), c.ceremony.parties.length);
+      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), c.ceremony.parties.length, { keep: this.keepShares(kept.keySha256) });
       keys.secretKey.fill(0);
-      this.log.info({ job: this.id }, 'collective gradient key in place; this node holds a share of the secret key (in memory only), nobody the key');
+      this.log.info({ job: this.id }, 'collective gradient key in place; this node holds a share of the secret key (in its job folder, mode 0600, until the job ends), nobody the key');
     }
     return reply;
+  }
+
+  /** The collective key's parameters, SEAL context, shareholders in the transcript's order and rotation steps. */
+  private async collectiveSetting() {
+    const params = verticalCkksParams('ckks-threshold');
+    const context = await ThresholdContext.create(params);
+    const shareholders = [ARBITER_SHAREHOLDER, this.spec.guest, ...this.spec.hosts];
+    return { params, context, shareholders, steps: verticalRotationSteps(context.degree / 2) };
+  }
+
+  /** The record of shares given, rewritten whole (atomically) before each new share is made. */
+  private keepShares(keySha256: string): (issued: IssuedShareRecord[]) => void {
+    return (issued) => this.folder.write(JOB_FILES.sharesGiven, JSON.stringify({ keySha256, issued } satisfies KeptShares));
+  }
+
+  /**
+   * After a restart: the share, the collective keys rebuilt from their sums and checked against the digest this
+   * party reported in the ceremony, and the record of every share given before (so none is given twice).
+   */
+  private async restoreCollective(): Promise<void> {
+    const missing = Object.values(COLLECTIVE_FILES).filter((name) => !this.folder.has(name));
+    if (missing.length > 0) throw new Error(`the job's collective key is not in its folder (${missing.join(', ')} missing)`);
+    const { context, params, shareholders, steps } = await this.collectiveSetting();
+    try {
+      const transcript = collectiveTranscript(this.id, shareholders, paramsFingerprint(params), 'vertical');
+      const kept = this.folder.readJson<KeptShares>(JOB_FILES.sharesGiven);
+      const began = Date.now();
+      const keys = verticalKeysFromSums(context, transcript, steps, this.folder.read(JOB_FILES.keySums), this.folder.path(JOB_FILES.keySums));
+      if (hex(verticalKeyDigest(keys)) !== kept.keySha256) throw new Error(`the collective keys rebuilt from ${this.folder.path(JOB_FILES.keySums)} are not those of the ceremony`);
+      const secret = SecretKeyShare.deserialize(context, this.folder.read(JOB_FILES.keyShare));
+      const shareholder = new GradientShareholder(context, this.org, secret, shareholders.length, { issued: kept.issued, keep: this.keepShares(kept.keySha256) });
+      this.collective = { context, keys, shareholder };
+      this.log.info({ job: this.id, sharesGiven: kept.issued.length, keysRebuiltMs: Date.now() - began }, 'collective gradient key share restored from the job folder');
+    } catch (err) {
+      context.dispose();
+      throw err;
+    }
   }
 
   sendingGradient(step: number, attempt: number, masked: Uint8Array): void {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,4 +38,11 @@ export interface BatchReport {
   /** Per host, the scored enterprises it holds no record of (scored neutral on its features; scores.csv
    * hosts_missing names the hosts per enterprise). */
   notHeld?: Record<string, number>;
+}
+
+/** Write a file whole: under a temporary name with `mode` (0600: only this user), then renamed into place, so a crash never leaves half a file. */
+export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o600): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, path);
 }

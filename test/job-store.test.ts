@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { JobStore } from '../participant/job-store.js';
+import { COLLECTIVE_FILES, JobStore } from '../participant/job-store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fedcredit-job-store-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -16,6 +16,8 @@ function vertical(store: JobStore, id: string): string {
   store.save({ id, specJson: JSON.stringify({ kind: 'vertical-lr' }), features: ['x0'] });
   const dir = store.dirOf(id);
   for (const name of ['box-x25519.pem', 'vertical-setup.bin', 'progress.json', 'validation-scores-3.f64', 'model-part.json', 'test-scores.csv', 'aligned-ids.csv']) writeFileSync(join(dir, name), 'x');
+  // Under a collective key: the party's share, the keys' sums, its record of shares given, and a share a crash left half written.
+  for (const name of [...Object.values(COLLECTIVE_FILES), `${COLLECTIVE_FILES.keyShare}.tmp-4242`]) writeFileSync(join(dir, name), 'x');
   mkdirSync(join(dir, 'psi', 'ids'), { recursive: true });
   mkdirSync(join(dir, 'score-psi'), { recursive: true });
   return dir;
@@ -26,7 +28,7 @@ const state = (dir: string) => JSON.parse(readFileSync(join(dir, 'job.json'), 'u
 describe('JobStore.end', () => {
   const store = new JobStore(join(root, 'jobs'));
 
-  it('a job that succeeded keeps its results and loses its per-job key, the arbiter keys, progress and PSI files', () => {
+  it('a job that succeeded keeps its results and loses its per-job key, the arbiter keys or its collective key share, progress and PSI files', () => {
     const dir = vertical(store, 'job-ok');
     store.end('job-ok', 'succeeded');
     expect(readdirSync(dir).sort()).toEqual(['aligned-ids.csv', 'job.json', 'model-part.json', 'score-psi', 'test-scores.csv']);

@@ -1,25 +1,32 @@
 /** Where a vertical job (training or scoring) stands in its ledger, for a restarted coordinator to continue it. */
 import { existsSync, readFileSync } from 'node:fs';
 import type { LedgerReadEntry } from '../../src/ledger/read.js';
-import { arbiterKeyFile, type VerticalResumePoint } from '../vertical-run.js';
+import type { IssuedShareRecord } from '../../src/he/threshold/decrypt.js';
+import { arbiterKeyFile, arbiterShareFiles, type VerticalResumePoint } from '../vertical-run.js';
 
 /** A recorded job file without the sections it left out (recorded as null). */
 export const present = (file: Record<string, unknown>) => Object.fromEntries(Object.entries(file).filter(([, v]) => v !== null && v !== undefined));
 
 /**
  * Every step completed (with the parties' reports and state digests, which the job's flow reads again instead of
- * running the step), the attempt to run the interrupted step with, and the arbiter's CKKS secret key from the
- * coordinator's state folder. The parties keep their state in memory, or in their job folders if they restarted
- * too, so the interrupted step runs again from its start at every party.
+ * running the step), the attempt to run the interrupted step with, and the arbiter's CKKS secret key (or its share
+ * of a collective key, with the shares it gave) from the coordinator's state folder. The parties keep their state
+ * in memory, or in their job folders if they restarted too, so the interrupted step runs again from its start at
+ * every party.
  */
 export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'ckks-threshold' | 'plaintext' | 'none', list: LedgerReadEntry[], stateDir: string): VerticalResumePoint | { reason: string } {
   if (!list.some((e) => e.entry.kind === 'keys_ready')) return { reason: "the coordinator restarted before the job's keys were in place; resubmit the job" };
-  if (scheme === 'ckks-threshold') return { reason: "the arbiter's share of the job's collective key is kept in memory only and went with the restart; resubmit the job" };
   let secretKey: Uint8Array | undefined;
+  let arbiterShare: VerticalResumePoint['arbiterShare'];
   if (scheme === 'ckks') {
     const file = arbiterKeyFile(stateDir, jobId);
     if (!existsSync(file)) return { reason: `the arbiter's CKKS secret key of the job is not in ${file}; resubmit the job` };
     secretKey = readFileSync(file);
+  } else if (scheme === 'ckks-threshold') {
+    const files = arbiterShareFiles(stateDir, jobId);
+    const missing = Object.values(files).find((file) => !existsSync(file));
+    if (missing) return { reason: `the arbiter's share of the job's collective key is not in ${missing}; resubmit the job` };
+    arbiterShare = { secretKey: readFileSync(files.keyShare), issued: (JSON.parse(readFileSync(files.sharesGiven, 'utf8')) as { issued: IssuedShareRecord[] }).issued };
   }
   const steps: VerticalResumePoint['steps'] = new Map();
   for (const e of list) {
@@ -32,5 +39,5 @@ export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'ckks-thresh
   const attempts = list.filter((e) => (e.entry.kind === 'job_paused' || e.entry.kind === 'job_resumed') && e.body.step === interrupted).map((e) => Number(e.body.attempt) || 0);
   const recorded = new Map<string, number>();
   for (const e of list) recorded.set(e.entry.kind, (recorded.get(e.entry.kind) ?? 0) + 1);
-  return { steps, nextAttempt: Math.max(0, ...attempts) + 1, recorded, secretKey };
+  return { steps, nextAttempt: Math.max(0, ...attempts) + 1, recorded, secretKey, arbiterShare };
 }

@@ -31,8 +31,6 @@ export const verticalLr: ParticipantKind<'vertical-lr'> = {
     return offer.accept(verticalAccepted(node, offer.jobId, features, job));
   },
   async restore(node, stored, spec) {
-    // A collective key's share is never written to disk: it went with the node.
-    if (spec.encryption.scheme === 'ckks-threshold') return abandonUnrejoinable(node, stored.id, spec.kind, 'under a collective key (its key share was kept in memory only)');
     const job = await VerticalParty.restore(stored.id, spec, node.org, node.partyData, stored.features, node.verticalIo(stored.id), node.log, node.store.dirOf(stored.id)).catch((err) => {
       node.log.warn({ job: stored.id, err: errorMessage(err) }, 'a vertical job could not be restored');
       return undefined;

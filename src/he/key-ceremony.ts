@@ -118,14 +118,16 @@ export function verticalCollectiveKeyShare(context: ThresholdContext, transcript
 /**
  * The collective public key and Galois keys (SEAL bytes, uncompressed) of a vertical job from every party's
  * commitment and revealed bundle (verticalCollectiveKeyShare): each bundle must match its sender's commitment and
- * hold a public-key share and one Galois-key share for each of `steps`, in order.
+ * hold a public-key share and one Galois-key share for each of `steps`, in order. `sums` is what rebuilds them
+ * (verticalKeysFromSums): the bundles added up, a bundle of the same form, half the keys' size (their other half is
+ * the common reference string, derived from the transcript).
  */
 export function verticalCollectiveKeys(
   context: ThresholdContext,
   transcript: Uint8Array,
   steps: readonly number[],
   parties: readonly { organisation: string; commitment: Uint8Array; share: Uint8Array }[],
-): { publicKey: Uint8Array; galoisKeys: Uint8Array } {
+): { publicKey: Uint8Array; galoisKeys: Uint8Array; sums: Uint8Array } {
   const ckg = new PublicKeyGenProtocol(context);
   const rtg = new GaloisKeyGenProtocol(context);
   const publicSum = ckg.allocateShare();
@@ -135,8 +137,21 @@ export function verticalCollectiveKeys(
     ckg.aggregateShares(publicSum, publicShare, publicSum);
     galoisSums.forEach((sum, j) => rtg.aggregateShares(sum, galoisShares[j]!, sum));
   });
+  return { ...verticalKeysOf(context, transcript, publicSum, galoisSums), sums: bundle([publicSum.serialize(), ...galoisSums.map((g) => g.serialize())]) };
+}
+
+/**
+ * The collective keys again from their `sums` (verticalCollectiveKeys), e.g. after a restart; FC_PROTOCOL naming
+ * `source` if they are not the sums of this job's keys.
+ */
+export function verticalKeysFromSums(context: ThresholdContext, transcript: Uint8Array, steps: readonly number[], sums: Uint8Array, source: string): { publicKey: Uint8Array; galoisKeys: Uint8Array } {
+  const { publicShare, galoisShares } = verticalKeyShareParts(context, steps, source, sums);
+  return verticalKeysOf(context, transcript, publicShare, galoisShares);
+}
+
+function verticalKeysOf(context: ThresholdContext, transcript: Uint8Array, publicSum: PublicKeyShare, galoisSums: readonly GaloisKeyShare[]): { publicKey: Uint8Array; galoisKeys: Uint8Array } {
   const crs = new CommonReferenceString(transcript);
-  return { publicKey: ckg.generatePublicKey(publicSum, crs), galoisKeys: rtg.generateGaloisKeys(galoisSums, crs) };
+  return { publicKey: new PublicKeyGenProtocol(context).generatePublicKey(publicSum, crs), galoisKeys: new GaloisKeyGenProtocol(context).generateGaloisKeys(galoisSums, crs) };
 }
 
 /** Every party's revealed share, in the parties' order, each checked against the commitment it made first. */

@@ -17,9 +17,10 @@
  * as long as the model's folder (deleting `score-psi/` there makes new ones).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
+import { writeFileAtomic } from '../paths.js';
 import { readRecordPieces } from '../data/row-store.js';
 import { RecordSpill } from '../data/spill.js';
 import { POINT_BYTES, PsiKey } from './ecdh.js';
@@ -50,13 +51,6 @@ const META_FILE = 'set.json';
 /** The salt of every scoring request against a model: one per model, so that blinded sets can be kept. */
 export function scoringSalt(modelJob: string): Uint8Array {
   return sha256(`fedcredit vertical-score salt\n${modelJob}`);
-}
-
-/** Write a file under a temporary name, then rename it into place (mode 0600). */
-function writeAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode: 0o600 });
-  renameSync(tmp, file);
 }
 
 function readJson<T>(file: string): T | undefined {
@@ -122,14 +116,14 @@ export class HostScoringSet {
     mkdirSync(building, { recursive: true, mode: 0o700 });
     try {
       const key = PsiKey.generate();
-      writeAtomic(join(building, KEY_FILE), key.exportSecret());
+      writeFileAtomic(join(building, KEY_FILE), key.exportSecret());
       const prepared = await PreparedIdSet.prepare(() => withPositions(ids), format, join(building, 'ids'), checkpoint);
       await HostPsi.blindSorted(key, salt, prepared, building, checkpoint);
       rmSync(join(building, 'ids'), { recursive: true, force: true });
       const version = createHash('sha256');
       for (const piece of readRecordPieces(join(building, HOST_BLINDED_FILE), POINT_BYTES)) version.update(piece);
       const meta: HostSetMeta = { idsDigest, count: prepared.count, version: version.digest('hex') };
-      writeAtomic(join(building, META_FILE), JSON.stringify(meta));
+      writeFileAtomic(join(building, META_FILE), JSON.stringify(meta));
       rmSync(dir, { recursive: true, force: true });
       renameSync(building, dir);
       return new HostScoringSet(dir, key, meta, true);
@@ -162,7 +156,7 @@ export class GuestScoringPsi {
     const dir = join(modelDir, SCORING_PSI_DIR);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const keyFile = join(dir, KEY_FILE);
-    if (!existsSync(keyFile)) writeAtomic(keyFile, PsiKey.generate().exportSecret());
+    if (!existsSync(keyFile)) writeFileAtomic(keyFile, PsiKey.generate().exportSecret());
     const key = PsiKey.fromSecret(readFileSync(keyFile, 'utf8'));
     const checkpoint = hosts[0]?.link.checkpoint ?? (() => undefined);
     // The queries blinded once, for every host.
@@ -243,7 +237,7 @@ export class GuestScoringPsi {
       if (received !== offered.count || version.digest('hex') !== offered.version) {
         throw protocolError(`the host sent ${received} blinded ids that do not make the set it named (${offered.count} ids)`);
       }
-      writeAtomic(join(building, META_FILE), JSON.stringify(offered));
+      writeFileAtomic(join(building, META_FILE), JSON.stringify(offered));
       rmSync(dir, { recursive: true, force: true });
       renameSync(building, dir);
     } catch (err) {

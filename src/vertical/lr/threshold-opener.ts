@@ -26,6 +26,16 @@ export interface ShareRequest extends GradientRequest {
   masked: Uint8Array;
 }
 
+/**
+ * What a shareholder remembers across a restart of its process: every share it gave before (`issued`), and where it
+ * keeps the whole record each time it gives one more (`keep`, called before the share is made; a throw, such as a
+ * failed write, means no share). Without it the memory lasts as long as the process.
+ */
+export interface ShareholderMemory {
+  issued?: readonly IssuedShareRecord[];
+  keep?: (issued: IssuedShareRecord[]) => void;
+}
+
 /** One party's share of the gradient key and its rules. */
 export class GradientShareholder {
   private readonly decryption: DecryptionParty;
@@ -39,9 +49,12 @@ export class GradientShareholder {
     private readonly secret: SecretKeyShare,
     /** Number of shares of the key (every party and the arbiter): sizes the flooding. */
     parties: number,
-    onIssue?: (record: IssuedShareRecord) => void,
+    memory: ShareholderMemory = {},
   ) {
-    this.decryption = new DecryptionParty(context, secret, { rules: [verticalGradientRule(context, parties)], ...(onIssue ? { onIssue } : {}) });
+    const { issued, keep } = memory;
+    // The whole record with the new share, kept before the share is made: a throw means no share.
+    const onIssue = keep && ((record: IssuedShareRecord) => keep([...this.decryption.issued(), record]));
+    this.decryption = new DecryptionParty(context, secret, { rules: [verticalGradientRule(context, parties)], ...(issued ? { issued } : {}), ...(onIssue ? { onIssue } : {}) });
   }
 
   /** The job ended: the share is wiped and nothing more is decrypted with it. */
