@@ -3,7 +3,7 @@
  * serving the honest participants.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import { cli } from './helpers/cli.js';
 // about the model, and training on all 8,000 rows of a part each round only made the jobs slower.
 const slices = mkdtempSync(join(tmpdir(), 'fedcredit-bad-input-'));
 const [guest, host1, host2] = ['guest', 'host_1', 'host_2'].map((part) => csvHead(join(UCI, `fate_default_credit_homo_${part}.csv`), 1000, join(slices, `${part}.csv`))) as [string, string, string];
+afterAll(() => rmSync(slices, { recursive: true, force: true }));
 
 describe('a config with a missing or wrong field', () => {
   it('names the file, the field and how to fix it, and exits with status 2', async () => {
