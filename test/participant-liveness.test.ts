@@ -109,8 +109,9 @@ describe('a party of a vertical job whose event loop stops mid-training (SIGSTOP
   it('pauses the job within the liveness bound, not at step_timeout_s, and the job completes once the party runs again', async () => {
     const bankLog = join(fed.dir, 'logs', 'bank.log');
     const coordinatorLog = join(fed.dir, 'logs', 'coordinator.log');
-    // A step deadline far beyond the test: only the liveness check can notice the frozen party in time.
-    const running = fed.run(verticalJob({ training: { epochs: 6, batch_size: 256, patience: 0, step_timeout_s: 600, grace_period_s: 120 } }));
+    // A step deadline far beyond the test: only the liveness check can notice the frozen party in time. Three epochs
+    // of seven batches (was six): the party is frozen after the first, and the job has twenty left to finish after it.
+    const running = fed.run(verticalJob({ training: { epochs: 3, batch_size: 256, patience: 0, step_timeout_s: 600, grace_period_s: 120 } }));
     const deadline = Date.now() + 180_000;
     while (Date.now() < deadline && !/"name":"batch"[^\n]*"step done"/.test(readFileSync(bankLog, 'utf8'))) await sleep(20);
     const frozen = fed.cluster.process('tax-bureau')!;

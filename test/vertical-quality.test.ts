@@ -26,7 +26,10 @@ const engine = async () => {
 
 describe('vertical LR on UCI default credit (bank + tax bureau), in one process', () => {
   it('trains with CKKS to within 0.005 AUC of the centralised LR on the pooled columns, well above the bank alone', async () => {
-    const spec = JobSpec.parse(verticalJob()) as VerticalJobSpec;
+    // The default job, cut at four epochs: it keeps epoch 3 (validation AUC falls after it) and early stopping ran it
+    // to epoch 8 only to confirm that, so the first four give the same model, AUC 0.7335 against the pooled 0.7332
+    // (measured 2026-12-06, BENCHMARKS.md "The test suite's time, second pass").
+    const spec = JobSpec.parse(verticalJob({ training: { epochs: 4 } })) as VerticalJobSpec;
     const guest = await loadDataset(uciHeteroSpec('guest'));
     const host = await loadDataset(uciHeteroSpec('host'));
     const parties: MemoryParty[] = [

@@ -2,7 +2,7 @@
  * Vertical LR under a collective gradient key (encryption.scheme ckks-threshold) over real processes with mutual
  * TLS: the ceremony among the arbiter (the coordinator), the bank (guest) and the tax bureau (host) runs over the
  * coordinator, and every masked gradient opens only with a decryption share from each of the three, asked over
- * the wire and recorded in the ledger. A slice of the UCI hetero split and three epochs keep it short; the
+ * the wire and recorded in the ledger. A slice of the UCI hetero split and two epochs keep it short; the
  * accuracy on the whole split is test/vertical-threshold.test.ts (in one process).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +31,7 @@ import { participantJobDir, uciHeteroSpec, verticalJob } from './helpers/vertica
 import { RogueCoordinator } from './helpers/rogue-coordinator.js';
 
 const ROWS = 4000;
-const SETTINGS = { training: { epochs: 3, patience: 0 }, alignment: { min_intersection: 1000 } };
+const SETTINGS = { training: { epochs: 2, patience: 0 }, alignment: { min_intersection: 1000 } };
 
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {

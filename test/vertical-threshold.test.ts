@@ -52,8 +52,10 @@ function medianError(opened: Float64Array, truth: Float64Array): number {
 
 describe('vertical LR under a collective gradient key (arbiter, guest and host each hold a share)', () => {
   it('trains on the UCI hetero split to within 0.005 AUC of the pooled LR (the single-key comparison: the next test and the gRPC federation test)', async () => {
-    // Eight epochs (the default job's best epoch on this split is within them): the AUC bound, not convergence speed, is checked.
-    const spec = JobSpec.parse(verticalJob({ training: { epochs: 8 } })) as VerticalJobSpec;
+    // Four epochs: the AUC bound, not convergence speed, is checked, and with eight the job kept epoch 3 (validation
+    // AUC falling after it), so the first four give the same model, AUC 0.7335 against the pooled 0.7332 (measured
+    // 2026-12-06, BENCHMARKS.md "The test suite's time, second pass").
+    const spec = JobSpec.parse(verticalJob({ training: { epochs: 4 } })) as VerticalJobSpec;
     const guest = await loadDataset(uciHeteroSpec('guest'));
     const host = await loadDataset(uciHeteroSpec('host'));
     const party = (org: string, data: typeof guest, features: string[], e: CkksEngine): MemoryParty => ({ org, data, features, engine: e });
@@ -90,9 +92,11 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
   }, 1_800_000);
 
   it('runs N-of-N with a guest and two hosts (four shareholders): the same model as the single-key job, one share per gradient each', async () => {
-    const spec = JobSpec.parse(verticalJob({ hosts: ['tax-bureau', 'power'], training: { epochs: 3, batch_size: 1024, learning_rate: 0.1, patience: 2 } })) as VerticalJobSpec;
+    // 3,000 enterprises and two epochs (was 6,000 and three): the same-model property holds batch by batch, so a
+    // handful of batches shows it as well as fifteen.
+    const spec = JobSpec.parse(verticalJob({ hosts: ['tax-bureau', 'power'], training: { epochs: 2, batch_size: 1024, learning_rate: 0.1, patience: 2 } })) as VerticalJobSpec;
     const [guest, host] = await uciDatasets();
-    const rows = Array.from({ length: 6000 }, (_, i) => i);
+    const rows = Array.from({ length: 3000 }, (_, i) => i);
     const parties = (make: () => Promise<CkksEngine>) =>
       Promise.all([
         (async (): Promise<MemoryParty> => ({ org: 'bank', data: guest, features: UCI_GUEST_FEATURES, engine: await make(), rows }))(),

@@ -148,11 +148,24 @@ export function buildHistogram(bins: readonly Uint16Array[], offsets: readonly n
   return { g: hg, h: hh };
 }
 
-/** The rows of `rows` whose bin of `column` is in `leftBins`. */
-export function rowsGoingLeft(column: Uint16Array, rows: Uint32Array, leftBins: readonly number[]): Uint32Array {
+/** A lookup of `leftBins`: 1 at each of them. */
+function leftBinTable(leftBins: readonly number[]): Uint8Array {
   const left = new Uint8Array(Math.max(0, ...leftBins) + 1);
   for (const b of leftBins) left[b] = 1;
-  return rows.filter((r) => left[column[r]!] === 1);
+  return left;
+}
+
+/** The rows of `rows` whose bin of `column` is in `leftBins`. */
+export function rowsGoingLeft(column: Uint16Array, rows: Uint32Array, leftBins: readonly number[]): Uint32Array {
+  const left = leftBinTable(leftBins);
+  // A loop rather than rows.filter: its per-row callback was a fifth of a central tree's time.
+  const out = new Uint32Array(rows.length);
+  let n = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    if (left[column[r]!] === 1) out[n++] = r;
+  }
+  return out.slice(0, n);
 }
 
 /** The oracle of a party that holds every feature: histograms and partitions from its own bins. */
@@ -325,7 +338,10 @@ export async function growTree(
     chosen.forEach(({ open, split }, i) => {
       const { left, ref } = parts[i]!;
       for (let k = 0; k < left.length; k++) goesLeft[left[k]!] = 1;
-      const right = open.rows.filter((r) => goesLeft[r] === 0);
+      const kept = new Uint32Array(open.rows.length);
+      let n = 0;
+      for (let k = 0; k < open.rows.length; k++) if (goesLeft[open.rows[k]!] === 0) kept[n++] = open.rows[k]!;
+      const right = kept.slice(0, n);
       for (let k = 0; k < left.length; k++) goesLeft[left[k]!] = 0;
       const l = nodes.length;
       nodes.push({ kind: 'leaf', value: 0 }, { kind: 'leaf', value: 0 });
@@ -475,9 +491,31 @@ export function scoreRows(model: GbdtModel, rows: number, goesLeft: Router): { m
   return { margin, contributions };
 }
 
-/** The margin of each row for a model whose features are all local, binned as in training. */
+/**
+ * The margin of each row for a model whose features are all local, binned as in training: scoreRows' margin (the
+ * same sums in the same order), without the contributions and with each split's left bins as a lookup table.
+ */
 export function predictMargin(model: GbdtModel, bins: readonly Uint16Array[], rows: number): Float64Array {
-  return scoreRows(model, rows, binRouter(bins)).margin;
+  const margin = new Float64Array(rows).fill(model.baseScore);
+  for (const tree of model.trees) {
+    const lefts = tree.nodes.map((node, i) => {
+      if (node.kind === 'leaf') return undefined;
+      if (!('leftBins' in node.ref)) throw new RangeError(`node ${i} splits on ${node.ref.owner}'s feature: its bins are not in this model`);
+      return leftBinTable(node.ref.leftBins);
+    });
+    for (let r = 0; r < rows; r++) {
+      let i = 0;
+      for (;;) {
+        const node = tree.nodes[i]!;
+        if (node.kind === 'leaf') {
+          margin[r]! += node.value;
+          break;
+        }
+        i = lefts[i]![bins[node.feature]![r]!] === 1 ? node.left : node.right;
+      }
+    }
+  }
+  return margin;
 }
 
 /** Per row, up to `count` features that raised its PD most (positive contributions, largest first), named with their party. */

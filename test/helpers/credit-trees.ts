@@ -22,10 +22,16 @@ export interface TreeData {
 
 export const UCI_CATEGORICAL = ['SEX', 'EDUCATION', 'MARRIAGE'];
 
+const parsed = new Map<string, Record<string, Float64Array>>();
+
+/** The columns of a CSV file under DATASETS, parsed once per process (the columns are only read, never written). */
 function readColumns(path: string): Record<string, Float64Array> {
+  const cached = parsed.get(path);
+  if (cached) return cached;
   const rows = parse(readFileSync(new URL(path, DATASETS), 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
   const columns: Record<string, Float64Array> = {};
   for (const name of Object.keys(rows[0]!)) columns[name] = Float64Array.from(rows, (r) => (r[name] === 'NA' || r[name] === '' ? Number.NaN : Number(r[name])));
+  parsed.set(path, columns);
   return columns;
 }
 
