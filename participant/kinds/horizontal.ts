@@ -1,4 +1,5 @@
 /** A horizontal job at a participant: HorizontalJob (participant/horizontal-job.ts) answers the coordinator's secure sums. */
+import { errorMessage } from '../../src/errors.js';
 import type { ParticipantKind } from './kind.js';
 
 export const horizontal: ParticipantKind<'horizontal'> = {
@@ -18,6 +19,20 @@ export const horizontal: ParticipantKind<'horizontal'> = {
       node.log.warn({ job: stored.id }, 'a job was interrupted before its keys arrived; it cannot be rejoined');
       node.store.end(stored.id, 'abandoned');
       return;
+    }
+    if (spec.encryption.scheme === 'ckks-threshold') {
+      // Without its record of decryption shares given, the node could be asked again for a share it gave.
+      let recorded = false;
+      try {
+        recorded = node.store.sharesGiven(stored.id).given !== undefined;
+      } catch (err) {
+        node.log.warn({ job: stored.id, err: errorMessage(err) }, 'the record of decryption shares given does not read');
+      }
+      if (!recorded) {
+        node.log.warn({ job: stored.id }, "a job's record of decryption shares given is not in its folder; it cannot be rejoined");
+        node.store.end(stored.id, 'abandoned');
+        return;
+      }
     }
     const job = await node.createJob(stored.id, spec, stored.features);
     if (stored.keys) await job.restoreKeys(stored.keys);
