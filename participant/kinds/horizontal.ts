@@ -20,15 +20,15 @@ export const horizontal: ParticipantKind<'horizontal'> = {
       node.store.end(stored.id, 'abandoned');
       return;
     }
+    let sharesGiven: number | undefined;
     if (spec.encryption.scheme === 'ckks-threshold') {
       // Without its record of decryption shares given, the node could be asked again for a share it gave.
-      let recorded = false;
       try {
-        recorded = node.store.sharesGiven(stored.id).given !== undefined;
+        sharesGiven = node.store.sharesGiven(stored.id).given?.issued.length;
       } catch (err) {
         node.log.warn({ job: stored.id, err: errorMessage(err) }, 'the record of decryption shares given does not read');
       }
-      if (!recorded) {
+      if (sharesGiven === undefined) {
         node.log.warn({ job: stored.id }, "a job's record of decryption shares given is not in its folder; it cannot be rejoined");
         node.store.end(stored.id, 'abandoned');
         return;
@@ -36,6 +36,6 @@ export const horizontal: ParticipantKind<'horizontal'> = {
     }
     const job = await node.createJob(stored.id, spec, stored.features);
     if (stored.keys) await job.restoreKeys(stored.keys);
-    node.log.info({ job: stored.id }, 'job restored after a restart; rejoining at the next round');
+    node.log.info({ job: stored.id, ...(sharesGiven === undefined ? {} : { sharesGiven }) }, 'job restored after a restart; rejoining at the next round');
   },
 };
