@@ -13,6 +13,7 @@ import { hex } from '../src/bytes.js';
 import { weightsDigest } from '../src/model/artifact.js';
 import { canonicalOrder, globalWeightsOf, openedReport } from '../src/fl/secure-sum-round.js';
 import type { Keys } from '../src/fl/vector-codec.js';
+import type { ShareholderMemory } from '../src/he/threshold/decrypt.js';
 import type { Logger } from '../src/log.js';
 import type { Tf } from '../src/model/tf.js';
 import type { Preprocessing } from '../src/model/preprocess.js';
@@ -26,6 +27,8 @@ export interface HorizontalNode {
   tf: Tf;
   log: Logger;
   saveKeys(jobId: string, keys: Keys): void;
+  /** Under a collective key: the job's record of decryption shares given (kept with its keys, reloaded after a restart). */
+  sharesGiven(jobId: string): ShareholderMemory;
 }
 
 export class HorizontalJob {
@@ -47,7 +50,7 @@ export class HorizontalJob {
   static async open(id: string, spec: HorizontalJobSpec, features: string[], node: HorizontalNode): Promise<HorizontalJob> {
     const featureIdx = features.map((f) => node.rows.features.indexOf(f));
     const split = await StoredSplit.create(node.rows, featureIdx, spec.training.validation_fraction, spec.training.seed);
-    return new HorizontalJob(new ParticipantJob(id, spec, node.organisation, features, split, node.tf, node.rows.meta.levels), node);
+    return new HorizontalJob(new ParticipantJob(id, spec, node.organisation, features, split, node.tf, node.rows.meta.levels, node.sharesGiven(id)), node);
   }
 
   get id(): string {

@@ -14,6 +14,7 @@ import { HorizontalVectors } from '../src/he/horizontal.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { ThresholdParty } from './threshold-party.js';
+import type { ShareholderMemory } from '../src/he/threshold/decrypt.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import { ScoreCells } from '../src/metrics.js';
 import { applyPreprocessing, localMoments, momentsLength, selectColumns, type Preprocessing } from '../src/model/preprocess.js';
@@ -81,6 +82,8 @@ export class ParticipantJob {
     private readonly tf: Tf,
     /** The data's level lists of its categorical columns (stored cells are positions in them). */
     private readonly levels?: Readonly<Record<string, readonly string[]>>,
+    /** Under a collective key: where this node keeps its record of decryption shares given (in memory if none). */
+    private readonly sharesGiven: ShareholderMemory = {},
   ) {}
 
   /** A block of the split with each categorical cell as the position of its level among the job's declared ones. */
@@ -112,6 +115,8 @@ export class ParticipantJob {
         () => this.binding,
         decryptionThreshold(this.spec),
         () => this.box,
+        undefined,
+        this.sharesGiven,
       );
       return (this.codec = VectorCodec.ckksCollective(new HorizontalVectors(this.engine)));
     }

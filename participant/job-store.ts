@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Keys } from '../src/fl/vector-codec.js';
+import type { SharesGiven, ShareholderMemory } from '../src/he/threshold/decrypt.js';
 import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, writeFileAtomic } from '../src/paths.js';
 import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
 import type { AlignedPart, AlignStore } from '../src/vertical/lr/align.js';
@@ -192,6 +193,26 @@ export class JobStore {
     writeFileAtomic(join(this.jobDir(id), PUBLIC), keys.publicKey);
     if (keys.secretKey) writeFileAtomic(join(this.jobDir(id), SECRET), keys.secretKey);
     if (keys.boxPrivateKey) writeFileAtomic(join(this.jobDir(id), BOX_KEY_FILE), keys.boxPrivateKey);
+  }
+
+  /**
+   * A collective key's record of decryption shares given in a horizontal job (COLLECTIVE_FILES.sharesGiven, beside
+   * the key share): what the folder holds (none before the ceremony's key step), and where each new record is
+   * written whole (mode 0600) before its shares are sent. Deleted when the job ends.
+   */
+  sharesGiven(id: string): ShareholderMemory {
+    const file = join(this.jobDir(id), COLLECTIVE_FILES.sharesGiven);
+    const read = (): SharesGiven => {
+      try {
+        return JSON.parse(readFileSync(file, 'utf8')) as SharesGiven;
+      } catch (err) {
+        throw new Error(`${file} does not read: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    };
+    return {
+      ...(existsSync(file) ? { given: read() } : {}),
+      keep: (given) => writeFileAtomic(file, JSON.stringify(given)),
+    };
   }
 
   /** The kind of a job this node accepted (its job file's `kind`), or undefined if it never accepted it. */

@@ -145,6 +145,7 @@ export class ParticipantNode {
       tf: this.tf,
       log: this.opts.log,
       saveKeys: (jobId, keys) => this.store.saveKeys(jobId, keys),
+      sharesGiven: (jobId) => this.store.sharesGiven(jobId),
     });
     this.jobs.set(id, job);
     return job;

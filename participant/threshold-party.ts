@@ -19,10 +19,9 @@ import {
 } from '../src/he/key-ceremony.js';
 import { ThresholdVectors, sumLabel } from '../src/he/threshold-vectors.js';
 import type { ThresholdContext } from '../src/he/threshold/context.js';
-import type { DecryptionParty } from '../src/he/threshold/decrypt.js';
+import type { DecryptionParty, IssuedShareRecord, ShareholderMemory } from '../src/he/threshold/decrypt.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
 import { Combiner, ShamirShare, Thresholdizer } from '../src/he/threshold/thresholdizer.js';
-import type { IssuedShareRecord } from '../src/he/threshold/decrypt.js';
 import { open as openBox, seal, type BoxKeyPair } from '../src/crypto/sealed-box.js';
 import { sha256 } from '../src/bytes.js';
 import { canonicalOrder, decryptionSharesDigest } from '../src/fl/secure-sum-round.js';
@@ -95,9 +94,16 @@ export class ThresholdParty {
     private readonly boxOf?: () => BoxKeyPair,
     /** Set for a vertical job's gradient key; a horizontal job's key otherwise. */
     private readonly vertical?: VerticalCeremony,
+    /**
+     * A horizontal job's record of decryption shares given and contributor sets, as its job folder keeps it (a
+     * vertical job's shares are GradientShareholder's): kept before any share leaves, reloaded after a restart.
+     */
+    private readonly memory: ShareholderMemory = {},
   ) {
     this.vectors = new ThresholdVectors(context, parties.length);
     this.transcript = collectiveTranscript(jobId, parties, paramsFingerprint, vertical ? 'vertical' : 'horizontal');
+    this.issued = [...(memory.given?.issued ?? [])];
+    for (const [sum, contributors] of Object.entries(memory.given?.contributorSets ?? {})) this.decryptedSets.set(sum, contributors.join('\n'));
   }
 
   /** One step of the ceremony; on 'key', also the keys to keep (the collective public key, this party's secret share). */
@@ -133,6 +139,8 @@ export class ThresholdParty {
     }
     const publicKey = collectivePublicKey(this.context, this.transcript, m.parties);
     const keys = { publicKey, secretKey: own.secret.serialize() };
+    // The (empty) record beside the key share it is kept with: a restored job without it cannot rejoin.
+    this.keepRecord();
     this.restore(keys);
     return { reply: reply([], sha256(publicKey)), keys };
   }
@@ -254,7 +262,26 @@ export class ThresholdParty {
       this.decryption = undefined;
       return;
     }
-    this.decryption = this.vectors.party(SecretKeyShare.deserialize(this.context, keys.secretKey));
+    this.decryption = this.vectors.party(SecretKeyShare.deserialize(this.context, keys.secretKey), this.issued);
+  }
+
+  /**
+   * The record of shares given (and of the contributor set of each sum shared), with `set` for `sum` if given,
+   * rewritten whole in the job folder. A failed write is FC_DECRYPTION_REFUSED: the shares it was to record are not
+   * sent.
+   */
+  private keepRecord(issued: IssuedShareRecord[] = this.issued, sum?: { key: string; set: string }): void {
+    const sets = new Map(this.decryptedSets);
+    if (sum) sets.set(sum.key, sum.set);
+    try {
+      this.memory.keep?.({ issued, contributorSets: Object.fromEntries([...sets].map(([key, set]) => [key, set.split('\n')])) });
+    } catch (err) {
+      throw new FedcreditError(
+        ErrorCode.DECRYPTION_REFUSED,
+        `${this.organisation} could not record its decryption shares for job ${this.jobId} in its job folder (${err instanceof Error ? err.message : String(err)}), so it sends none`,
+        "free space in the participant's state_dir or fix its permissions; the coordinator records the shares as missing",
+      );
+    }
   }
 
   /** The party that makes this party's shares for `quorum` (t-of-n: λ_i·σ_i; N-of-N: s_i), with every share it gave before. */
@@ -324,6 +351,8 @@ export class ThresholdParty {
       throw refuse(`it already gave decryption shares for the ${agg.purpose} sum of round ${round} over [${before.split('\n').join(', ')}], and gives them for one contributor set per round`);
     const party = this.decryptionFor(opens)!;
     const shares = this.vectors.shares(party, agg.sum.blocks, label, agg.purpose);
+    // Kept (with this sum's contributor set) before the shares leave this node, so a restart does not forget them.
+    this.keepRecord(party.issued(), { key, set });
     this.issued = party.issued();
     this.decryptedSets.set(key, set);
     c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, quorum: opens, shares, reopened };

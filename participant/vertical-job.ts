@@ -16,7 +16,7 @@ import { paramsFingerprint, verticalCkksParams } from '../src/he/params.js';
 import { verticalRotationSteps } from '../src/he/packing.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
-import type { IssuedShareRecord } from '../src/he/threshold/decrypt.js';
+import type { SharesGiven } from '../src/he/threshold/decrypt.js';
 import { collectiveTranscript, verticalKeyDigest, verticalKeysFromSums } from '../src/he/key-ceremony.js';
 import { hex } from '../src/bytes.js';
 import { gradientLabel, VERTICAL_MAX_FEATURE } from '../src/he/vertical-threshold.js';
@@ -39,10 +39,9 @@ import type { Scorecard } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
 
 /** A collective key's record of decryption shares given, in the job folder (JOB_FILES.sharesGiven). */
-interface KeptShares {
+interface KeptShares extends SharesGiven {
   /** verticalKeyDigest of the collective keys, as this party reported it in the ceremony. */
   keySha256: string;
-  issued: IssuedShareRecord[];
 }
 
 /** Where a vertical party's rows come from: its ids, streamed for the PSI, and all its rows once aligned. */
@@ -242,8 +241,8 @@ export class VerticalParty implements StepHandler {
   }
 
   /** The record of shares given, rewritten whole (atomically) before each new share is made. */
-  private keepShares(keySha256: string): (issued: IssuedShareRecord[]) => void {
-    return (issued) => this.folder.write(JOB_FILES.sharesGiven, JSON.stringify({ keySha256, issued } satisfies KeptShares));
+  private keepShares(keySha256: string): (given: SharesGiven) => void {
+    return ({ issued }) => this.folder.write(JOB_FILES.sharesGiven, JSON.stringify({ keySha256, issued } satisfies KeptShares));
   }
 
   /**
@@ -261,7 +260,7 @@ export class VerticalParty implements StepHandler {
       const keys = verticalKeysFromSums(context, transcript, steps, this.folder.read(JOB_FILES.keySums), this.folder.path(JOB_FILES.keySums));
       if (hex(verticalKeyDigest(keys)) !== kept.keySha256) throw new Error(`the collective keys rebuilt from ${this.folder.path(JOB_FILES.keySums)} are not those of the ceremony`);
       const secret = SecretKeyShare.deserialize(context, this.folder.read(JOB_FILES.keyShare));
-      const shareholder = new GradientShareholder(context, this.org, secret, shareholders.length, { issued: kept.issued, keep: this.keepShares(kept.keySha256) });
+      const shareholder = new GradientShareholder(context, this.org, secret, shareholders.length, { given: kept, keep: this.keepShares(kept.keySha256) });
       this.collective = { context, keys, shareholder };
       this.log.info({ job: this.id, sharesGiven: kept.issued.length, keysRebuiltMs: Date.now() - began }, 'collective gradient key share restored from the job folder');
     } catch (err) {

@@ -31,7 +31,7 @@ describe('a horizontal participant asked for rounds its job does not have', () =
     const rows = await ingestSource(data, { baseDir: dir, columns: data.features.map((f) => f.name), dir: join(dir, 'rows'), scatter: true });
     const spec = HorizontalJobSpec.parse(horizontalJob({ participants: NAMES, training: { rounds: 3 }, encryption: { scheme: 'plaintext' } }));
     const { tf } = await loadTf();
-    job = await HorizontalJob.open('job-rounds', spec, rows.features, { organisation: 'bank-a', rows, tf, log: pino({ level: 'silent' }), saveKeys: () => undefined });
+    job = await HorizontalJob.open('job-rounds', spec, rows.features, { organisation: 'bank-a', rows, tf, log: pino({ level: 'silent' }), saveKeys: () => undefined, sharesGiven: () => ({}) });
   });
   afterAll(async () => {
     job?.dispose();

@@ -1,12 +1,14 @@
 /**
  * A t-of-n collective key over the real wire: four participant processes and a coordinator with mutual TLS, a 3-of-4
  * `ckks-threshold` job on UCI slices, and one participant killed (kill -9) mid-job. The job finishes on the other
- * three, the re-sharing and every quorum are in the ledger, and the ledger replays.
+ * three, the re-sharing and every quorum are in the ledger, and the ledger replays. A participant killed and restarted
+ * mid-job rejoins from its job folder (its key share and its record of decryption shares given).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { readLedger } from '../src/ledger/read.js';
@@ -70,5 +72,60 @@ describe('a 3-of-4 collective key over gRPC, a participant killed mid-job (kill 
     const report = await replayLedger(ledgerDir, { jobId });
     expect(report.jobs[0]!.failures).toEqual([]);
     expect(report.jobs[0]!.publishedModelOk).toBe(true);
+  });
+
+  it('a participant killed and restarted mid-job rejoins with its key share and its record of shares given (0600), which go when the job ends', async () => {
+    const logOf = (org: string) => join(fed.dir, 'logs', `${org}.log`);
+    const logSince = (org: string, from: number) => readFileSync(logOf(org), 'utf8').slice(from);
+    const waitFor = async (what: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline && !what()) await new Promise((r) => setTimeout(r, 100));
+    };
+    // The first test left bank-d dead: start it again before the offer.
+    const started = readFileSync(logOf('bank-d'), 'utf8').length;
+    fed.cluster.startParticipant('bank-d');
+    await waitFor(() => /connected to coordinator/.test(logSince('bank-d', started)), 120_000);
+
+    const job = horizontalJob({ participants: NAMES, encryption: { scheme: 'ckks-threshold', threshold: 3 }, training: { rounds: 15, winsorize: 0, round_timeout_s: 60 } });
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(job), 'test-bank');
+    // bank-a, first in canonical order, is in every quorum while it is connected: it gave shares before it is killed.
+    const record = join(fed.dir, 'fedcredit-state', 'bank-a', 'jobs', jobId, 'collective-shares-given.json');
+    let from = 0;
+    let restarted: Promise<void> | undefined;
+    let recordMode = 0;
+    const events: JobEvent[] = [];
+    const last = await client.watchJob(jobId, (e) => {
+      events.push(e);
+      if (e.progress?.round === 2 && !restarted) {
+        recordMode = statSync(record).mode & 0o777;
+        from = readFileSync(logOf('bank-a'), 'utf8').length;
+        restarted = fed.cluster.kill('bank-a', 'SIGKILL').then(() => fed.cluster.startParticipant('bank-a'));
+      }
+    });
+    await restarted;
+    client.close();
+    expect(last.state, last.message).toBe('succeeded');
+    expect(recordMode).toBe(0o600);
+    expect(logSince('bank-a', from)).toMatch(new RegExp(`"job":"${jobId}","sharesGiven":[1-9]\\d*,"msg":"job restored after a restart`));
+    const rounds = events.filter((e) => e.progress).map((e) => e.progress!);
+    const missing = rounds.findIndex((r) => !r.participants.includes('bank-a'));
+    expect(missing).toBeGreaterThan(0);
+    expect(
+      rounds.slice(missing).some((r) => r.participants.includes('bank-a')),
+      'bank-a never rejoined',
+    ).toBe(true);
+    // Back, it is in the quorum again: it gave shares after the restart, its record reloaded (the ledger replays).
+    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const quorums = readLedger(ledgerDir)
+      .entries.filter((e) => e.entry.jobId === jobId && e.entry.kind === 'aggregate_produced')
+      .map((e) => (e.body as { quorum: string[] }).quorum);
+    expect(quorums.at(-1)).toContain('bank-a');
+    const report = await replayLedger(ledgerDir, { jobId });
+    expect(report.jobs[0]!.failures).toEqual([]);
+    // The job is over: the key share and the record are gone from bank-a's job folder.
+    await waitFor(() => !existsSync(record), 10_000);
+    expect(existsSync(record)).toBe(false);
+    expect(existsSync(join(dirname(record), 'ckks-secret.key'))).toBe(false);
   });
 });

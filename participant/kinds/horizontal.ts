@@ -1,4 +1,5 @@
 /** A horizontal job at a participant: HorizontalJob (participant/horizontal-job.ts) answers the coordinator's secure sums. */
+import { errorMessage } from '../../src/errors.js';
 import type { ParticipantKind } from './kind.js';
 
 export const horizontal: ParticipantKind<'horizontal'> = {
@@ -19,8 +20,22 @@ export const horizontal: ParticipantKind<'horizontal'> = {
       node.store.end(stored.id, 'abandoned');
       return;
     }
+    let sharesGiven: number | undefined;
+    if (spec.encryption.scheme === 'ckks-threshold') {
+      // Without its record of decryption shares given, the node could be asked again for a share it gave.
+      try {
+        sharesGiven = node.store.sharesGiven(stored.id).given?.issued.length;
+      } catch (err) {
+        node.log.warn({ job: stored.id, err: errorMessage(err) }, 'the record of decryption shares given does not read');
+      }
+      if (sharesGiven === undefined) {
+        node.log.warn({ job: stored.id }, "a job's record of decryption shares given is not in its folder; it cannot be rejoined");
+        node.store.end(stored.id, 'abandoned');
+        return;
+      }
+    }
     const job = await node.createJob(stored.id, spec, stored.features);
     if (stored.keys) await job.restoreKeys(stored.keys);
-    node.log.info({ job: stored.id }, 'job restored after a restart; rejoining at the next round');
+    node.log.info({ job: stored.id, ...(sharesGiven === undefined ? {} : { sharesGiven }) }, 'job restored after a restart; rejoining at the next round');
   },
 };

@@ -81,7 +81,7 @@ class MemoryParticipant {
         const spec = HorizontalJobSpec.parse(JSON.parse(m.jobOffer.specJson));
         const features = spec.features ?? this.rows.features;
         const { tf } = await loadTf();
-        const job = await HorizontalJob.open(m.jobId, spec, features, { organisation: this.organisation, rows: this.rows, tf, log: silent, saveKeys: () => undefined });
+        const job = await HorizontalJob.open(m.jobId, spec, features, { organisation: this.organisation, rows: this.rows, tf, log: silent, saveKeys: () => undefined, sharesGiven: () => ({}) });
         this.jobs.set(m.jobId, job);
         return this.send(m, {
           body: 'jobAccepted',

@@ -132,6 +132,29 @@ export interface IssuedShareRecord {
   quorum?: string[];
 }
 
+/**
+ * A shareholder's record of the decryption shares it gave, as its job folder keeps it (collective-shares-given.json),
+ * so that a restart does not make it forget them.
+ */
+export interface SharesGiven {
+  issued: IssuedShareRecord[];
+  /**
+   * A horizontal job's: the contributor set (canonical order) of each sum (`purpose/round`) it gave shares for, one
+   * set per sum (participant/threshold-party.ts).
+   */
+  contributorSets?: Record<string, string[]>;
+}
+
+/**
+ * What a shareholder remembers across a restart of its process: what it gave before (`given`), and where it keeps
+ * the whole record each time it gives more (`keep`, called before the shares leave it; a throw, such as a failed
+ * write, means no share). Without it the memory lasts as long as the process.
+ */
+export interface ShareholderMemory {
+  given?: SharesGiven;
+  keep?: (given: SharesGiven) => void;
+}
+
 /** At most this many shares per ciphertext: one, and under t-of-n one more for another quorum. */
 const MAX_SHARES_PER_CIPHERTEXT = 2;
 

@@ -13,7 +13,7 @@ import { residueClassSums, verticalRotationSteps } from '../../he/packing.js';
 import { paramsFingerprint } from '../../he/params.js';
 import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../../he/key-ceremony.js';
 import type { ThresholdContext } from '../../he/threshold/context.js';
-import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord } from '../../he/threshold/decrypt.js';
+import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord, type ShareholderMemory } from '../../he/threshold/decrypt.js';
 import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
 import { VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
 import type { GradientRequest, Opener } from './opener.js';
@@ -24,16 +24,6 @@ export const ARBITER_SHAREHOLDER = 'arbiter';
 /** A gradient decryption asked of a shareholder: the request, the masked gradient, and who asks (the arbiter). */
 export interface ShareRequest extends GradientRequest {
   masked: Uint8Array;
-}
-
-/**
- * What a shareholder remembers across a restart of its process: every share it gave before (`issued`), and where it
- * keeps the whole record each time it gives one more (`keep`, called before the share is made; a throw, such as a
- * failed write, means no share). Without it the memory lasts as long as the process.
- */
-export interface ShareholderMemory {
-  issued?: readonly IssuedShareRecord[];
-  keep?: (issued: IssuedShareRecord[]) => void;
 }
 
 /** One party's share of the gradient key and its rules. */
@@ -51,9 +41,10 @@ export class GradientShareholder {
     parties: number,
     memory: ShareholderMemory = {},
   ) {
-    const { issued, keep } = memory;
+    const { given, keep } = memory;
+    const issued = given?.issued;
     // The whole record with the new share, kept before the share is made: a throw means no share.
-    const onIssue = keep && ((record: IssuedShareRecord) => keep([...this.decryption.issued(), record]));
+    const onIssue = keep && ((record: IssuedShareRecord) => keep({ issued: [...this.decryption.issued(), record] }));
     this.decryption = new DecryptionParty(context, secret, { rules: [verticalGradientRule(context, parties)], ...(issued ? { issued } : {}), ...(onIssue ? { onIssue } : {}) });
   }
 
