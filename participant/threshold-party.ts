@@ -352,8 +352,9 @@ export class ThresholdParty {
     const party = this.decryptionFor(opens)!;
     const shares = this.vectors.shares(party, agg.sum.blocks, label, agg.purpose);
     // Kept (with this sum's contributor set) before the shares leave this node, so a restart does not forget them.
-    this.keepRecord(party.issued(), { key, set });
-    this.issued = party.issued();
+    const issued = party.issued();
+    this.keepRecord(issued, { key, set });
+    this.issued = issued;
     this.decryptedSets.set(key, set);
     c.sent = { label, blocks: agg.sum.blocks, length: agg.sum.length, contributors: agg.contributors, quorum: opens, shares, reopened };
     return { purpose: agg.purpose, parties: [{ organisation: this.organisation, shares, sharesSha256: new Uint8Array() }], combined: [] };
