@@ -22,7 +22,8 @@ import { collectiveTranscript, generateKeys, verticalCollectiveKeyShare, vertica
 import { paramsFingerprint, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { verticalRotationSteps } from '../src/he/packing.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
-import type { IssuedShareRecord, SharesGiven } from '../src/he/threshold/decrypt.js';
+import type { IssuedShareRecord } from '../src/he/threshold/decrypt.js';
+import { sharesGivenFile } from '../src/he/threshold/shares-given-file.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
 import { writeFileAtomic } from '../src/paths.js';
 import { ARBITER_SHAREHOLDER, GradientShareholder, thresholdOpener, type ShareRequest } from '../src/vertical/lr/threshold-opener.js';
@@ -326,8 +327,9 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
     const files = arbiterShareFiles(this.stateDir, this.id);
     mkdirSync(dirname(files.keyShare), { recursive: true, mode: 0o700 });
     writeFileAtomic(files.keyShare, own.secret.serialize());
-    writeFileAtomic(files.sharesGiven, JSON.stringify({ issued: [] }));
-    this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, { keep: keepArbiterShares(files.sharesGiven) }) };
+    const memory = sharesGivenFile(files.sharesGiven, {});
+    memory.keep!({ issued: [] });
+    this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, { keep: memory.keep }) };
     const plan: CeremonyPlan = {
       shareholders,
       transcript,
@@ -575,9 +577,6 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   }
 }
 
-/** The arbiter's record of decryption shares given, written whole (atomically, mode 0600) before each new share. */
-const keepArbiterShares = (file: string) => (given: SharesGiven) => writeFileAtomic(file, JSON.stringify({ issued: given.issued }));
-
 export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, VerticalJobSpec> {
   protected readonly stepReports = TRAINING_STEP_REPORTS;
 
@@ -642,8 +641,8 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
       const shareholders = [ARBITER_SHAREHOLDER, ...this.participants];
       const secret = SecretKeyShare.deserialize(context, kept.secretKey);
-      const keep = keepArbiterShares(arbiterShareFiles(this.stateDir, this.id).sharesGiven);
-      this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, { given: { issued: kept.issued }, keep }) };
+      const memory = sharesGivenFile(arbiterShareFiles(this.stateDir, this.id).sharesGiven);
+      this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, memory) };
       this.log.info({ job: this.id, sharesGiven: kept.issued.length }, "the arbiter's share of the collective key restored from the state folder");
     } else if (this.scheme === 'plaintext') {
       this.opener = plaintextOpener;

@@ -6,7 +6,8 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Keys } from '../src/fl/vector-codec.js';
-import type { SharesGiven, ShareholderMemory } from '../src/he/threshold/decrypt.js';
+import type { ShareholderMemory } from '../src/he/threshold/decrypt.js';
+import { sharesGivenFile } from '../src/he/threshold/shares-given-file.js';
 import { MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, writeFileAtomic } from '../src/paths.js';
 import { FileAppender, readRecordPieces } from '../src/data/row-store.js';
 import type { AlignedPart, AlignStore } from '../src/vertical/lr/align.js';
@@ -201,18 +202,7 @@ export class JobStore {
    * written whole (mode 0600) before its shares are sent. Deleted when the job ends.
    */
   sharesGiven(id: string): ShareholderMemory {
-    const file = join(this.jobDir(id), COLLECTIVE_FILES.sharesGiven);
-    const read = (): SharesGiven => {
-      try {
-        return JSON.parse(readFileSync(file, 'utf8')) as SharesGiven;
-      } catch (err) {
-        throw new Error(`${file} does not read: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    };
-    return {
-      ...(existsSync(file) ? { given: read() } : {}),
-      keep: (given) => writeFileAtomic(file, JSON.stringify(given)),
-    };
+    return sharesGivenFile(join(this.jobDir(id), COLLECTIVE_FILES.sharesGiven));
   }
 
   /** The kind of a job this node accepted (its job file's `kind`), or undefined if it never accepted it. */

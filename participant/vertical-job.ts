@@ -16,7 +16,7 @@ import { paramsFingerprint, verticalCkksParams } from '../src/he/params.js';
 import { verticalRotationSteps } from '../src/he/packing.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
-import type { SharesGiven } from '../src/he/threshold/decrypt.js';
+import { sharesGivenFile } from '../src/he/threshold/shares-given-file.js';
 import { collectiveTranscript, verticalKeyDigest, verticalKeysFromSums } from '../src/he/key-ceremony.js';
 import { hex } from '../src/bytes.js';
 import { gradientLabel, VERTICAL_MAX_FEATURE } from '../src/he/vertical-threshold.js';
@@ -37,12 +37,6 @@ import { exportPrivateKey, importPrivateKey, rawX25519PublicKey, type BoxKeyPair
 import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import type { Scorecard } from '../src/credit/scorecard.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
-
-/** A collective key's record of decryption shares given, in the job folder (JOB_FILES.sharesGiven). */
-interface KeptShares extends SharesGiven {
-  /** verticalKeyDigest of the collective keys, as this party reported it in the ceremony. */
-  keySha256: string;
-}
 
 /** Where a vertical party's rows come from: its ids, streamed for the PSI, and all its rows once aligned. */
 export interface PartyData {
@@ -222,10 +216,11 @@ export class VerticalParty implements StepHandler {
       // What rejoins the job after a restart, kept before this party reports the keys: its share, the keys' sums.
       this.folder.write(JOB_FILES.keyShare, keys.secretKey);
       this.folder.write(JOB_FILES.keySums, keys.sums);
-      const kept: KeptShares = { keySha256: hex(reply.publicKeySha256), issued: [] };
-      this.folder.write(JOB_FILES.sharesGiven, JSON.stringify(kept));
+      // Beside the record: the collective keys' digest as this party reported it, which a restart checks them against.
+      const memory = sharesGivenFile(this.folder.path(JOB_FILES.sharesGiven), { keySha256: hex(reply.publicKeySha256) });
+      memory.keep!({ issued: [] });
       c.keys = { publicKey: keys.publicKey, galoisKeys: keys.galoisKeys };
-      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), c.ceremony.parties.length, { keep: this.keepShares(kept.keySha256) });
+      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), c.ceremony.parties.length, { keep: memory.keep });
       keys.secretKey.fill(0);
       this.log.info({ job: this.id }, 'collective gradient key in place; this node holds a share of the secret key (in its job folder, mode 0600, until the job ends), nobody the key');
     }
@@ -240,11 +235,6 @@ export class VerticalParty implements StepHandler {
     return { params, context, shareholders, steps: verticalRotationSteps(context.degree / 2) };
   }
 
-  /** The record of shares given, rewritten whole (atomically) before each new share is made. */
-  private keepShares(keySha256: string): (given: SharesGiven) => void {
-    return ({ issued }) => this.folder.write(JOB_FILES.sharesGiven, JSON.stringify({ keySha256, issued } satisfies KeptShares));
-  }
-
   /**
    * After a restart: the share, the collective keys rebuilt from their sums and checked against the digest this
    * party reported in the ceremony, and the record of every share given before (so none is given twice).
@@ -255,12 +245,14 @@ export class VerticalParty implements StepHandler {
     const { context, params, shareholders, steps } = await this.collectiveSetting();
     try {
       const transcript = collectiveTranscript(this.id, shareholders, paramsFingerprint(params), 'vertical');
-      const kept = this.folder.readJson<KeptShares>(JOB_FILES.sharesGiven);
+      const memory = sharesGivenFile(this.folder.path(JOB_FILES.sharesGiven));
+      const kept = memory.given;
+      if (typeof kept?.keySha256 !== 'string') throw new Error(`${this.folder.path(JOB_FILES.sharesGiven)} does not name the collective key's digest`);
       const began = Date.now();
       const keys = verticalKeysFromSums(context, transcript, steps, this.folder.read(JOB_FILES.keySums), this.folder.path(JOB_FILES.keySums));
       if (hex(verticalKeyDigest(keys)) !== kept.keySha256) throw new Error(`the collective keys rebuilt from ${this.folder.path(JOB_FILES.keySums)} are not those of the ceremony`);
       const secret = SecretKeyShare.deserialize(context, this.folder.read(JOB_FILES.keyShare));
-      const shareholder = new GradientShareholder(context, this.org, secret, shareholders.length, { given: kept, keep: this.keepShares(kept.keySha256) });
+      const shareholder = new GradientShareholder(context, this.org, secret, shareholders.length, memory);
       this.collective = { context, keys, shareholder };
       this.log.info({ job: this.id, sharesGiven: kept.issued.length, keysRebuiltMs: Date.now() - began }, 'collective gradient key share restored from the job folder');
     } catch (err) {

@@ -1,7 +1,7 @@
 /** Where a vertical job (training or scoring) stands in its ledger, for a restarted coordinator to continue it. */
 import { existsSync, readFileSync } from 'node:fs';
 import type { LedgerReadEntry } from '../../src/ledger/read.js';
-import type { IssuedShareRecord } from '../../src/he/threshold/decrypt.js';
+import { sharesGivenFile } from '../../src/he/threshold/shares-given-file.js';
 import { arbiterKeyFile, arbiterShareFiles, type VerticalResumePoint } from '../vertical-run.js';
 
 /** A recorded job file without the sections it left out (recorded as null). */
@@ -26,7 +26,7 @@ export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'ckks-thresh
     const files = arbiterShareFiles(stateDir, jobId);
     const missing = Object.values(files).find((file) => !existsSync(file));
     if (missing) return { reason: `the arbiter's share of the job's collective key is not in ${missing}; resubmit the job` };
-    arbiterShare = { secretKey: readFileSync(files.keyShare), issued: (JSON.parse(readFileSync(files.sharesGiven, 'utf8')) as { issued: IssuedShareRecord[] }).issued };
+    arbiterShare = { secretKey: readFileSync(files.keyShare), issued: sharesGivenFile(files.sharesGiven).given?.issued ?? [] };
   }
   const steps: VerticalResumePoint['steps'] = new Map();
   for (const e of list) {
