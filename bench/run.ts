@@ -30,7 +30,7 @@ import { ParticipantNode } from '../participant/node.js';
 import { EphemeralPostgres } from '../src/federation/ephemeral-postgres.js';
 import { DatasetSpec } from '../src/data/schema.js';
 import { summariseScenario } from './profile-summary.js';
-import { thresholdBench, thresholdTnBench, verticalThresholdBench } from './threshold.js';
+import { arbiterOpenBench, thresholdBench, thresholdTnBench, verticalThresholdBench } from './threshold.js';
 import { qualityBenchmark } from './quality.js';
 import { boostBench } from './boost.js';
 import type { JobEvent } from '../src/wire/messages.js';
@@ -965,6 +965,7 @@ const scenarios: [string, () => Promise<void>][] = [
   ['memory', memory],
   ['threshold', () => thresholdBench(quick ? [3, 10] : [3, 10, 100], results, table)],
   ['vertical-threshold', () => verticalThresholdBench(quick ? 3 : 7, results, table)],
+  ['arbiter-open', () => arbiterOpenBench(quick ? 5 : 15, results, table)],
   [
     'threshold-tn',
     () =>

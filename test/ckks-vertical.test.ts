@@ -341,7 +341,7 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
     }
   }
 
-  it('what the mask costs in precision: below 3e-14·|m| absolute (3e-8 at the 2^20 the parties use, rms 6e-9 for P = 1); 2^30 still works', () => {
+  it('what the mask costs in precision: below 3e-14·|m| absolute (3e-8 at the 2^20 the parties use, rms 6e-9 for P = 1); 2^21 still works; uniform 2^30 masks are refused, their class sums would not decode', () => {
     const rng = new Rng(5);
     const b = makeBatch(rng, 4096, 2);
     const fore = gradient.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
@@ -352,7 +352,9 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
       const classes = S / nextPowerOfTwo(p);
       // The CKKS computation is deterministic given [[d]] and X, so the difference to a zero mask is the mask's own error.
       const unmasked = gradientRoundTrip(fore, columns, new Float64Array(S));
-      for (const magnitude of [MASK, VERTICAL_MAX_MASK]) {
+      // A uniform 2^30 mask's class sums (sd 2^30·sqrt(S/3P)) exceed the 2^31 the decrypted class sums may reach.
+      expect(() => gradient.maskedGradient(fore, columns, randomMask(rng, VERTICAL_MAX_MASK), keys.galoisKeys)).toThrow(/class sums modulo \d+ must be at most 2\^31/);
+      for (const magnitude of [MASK, 2 * MASK]) {
         let worst = 0;
         for (let t = 0; t < 3; t++) {
           const got = gradientRoundTrip(fore, columns, randomMask(rng, magnitude));
@@ -365,7 +367,7 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
     console.log(`[ckks vertical mask error] max |g(masked) − g(unmasked)| over 3 masks: ${report.join('; ')}`);
   });
 
-  it('what the arbiter sees in all 4096 slots: per-slot values indistinguishable from the masks alone', () => {
+  it('what the arbiter decrypts: the p class sums, made under encryption, in every slot; even a raw decryption would show only masked values', () => {
     const rng = new Rng(7);
     const b = makeBatch(rng, 4096, 1);
     const fore = gradient.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
@@ -375,7 +377,17 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
       const columns = makeColumns(rng, 4096, p); // p = 13: P = 16, classes 13, 14, 15 hold padding columns
       const mask = randomMask(rng, MASK);
       const masked = gradient.maskedGradient(fore, columns, mask, keys.galoisKeys);
-      const seen = gradient.decryptGradientSlots(masked, keys.secretKey);
+      // The arbiter's view: every slot i holds the sum of class i mod P (CKKS noise ~1e-8 on values ~2^25), so with
+      // the party's mask (a coalition of the two) it gives g_j and nothing finer.
+      const P = nextPowerOfTwo(p);
+      const view = gradient.decryptGradientSlots(masked, p, keys.secretKey);
+      const classMasks = residueClassSums(mask, P);
+      let spread = 0;
+      for (let i = 0; i < S; i++) spread = Math.max(spread, Math.abs(view[i]! - view[i % P]!));
+      expect(spread).toBeLessThan(1e-6);
+      for (let j = p; j < P; j++) expect(Math.abs(view[j]! - classMasks[j]!), `padding class ${j}`).toBeLessThan(1e-6);
+      // A raw decryption (count = S: what the arbiter no longer makes) shows z_i + m_i.
+      const seen = gradient.decryptGradientSlots(masked, S, keys.secretKey);
       const z = plainSlots(columns, b.fore, S);
       expect(seen.length).toBe(S);
       // What the encryption carries: z_i + m_i in every slot, z_i a partial sum over P records (< 2^-4).
@@ -421,7 +433,7 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
       const unmasked = Float64Array.from(sums, (v, j) => v - maskSums[j]!);
       expect(gradientError(unmasked, plainGradient(columns, b.fore), columns, b.fore).judged, `p = ${p}`).toBeLessThan(toleranceFor(p));
       report.push(
-        `p=${p}: max|z_i| ${zMax.toExponential(2)} (per-slot distance ≤ 2^${Math.log2(zMax / (2 * MASK)).toFixed(1)}), Σ|z_i|/2^21 = 2^${Math.log2(distance).toFixed(1)}, corr(seen, z) ${correlation.toFixed(4)}, KS to U(±2^20) ${ks.toFixed(4)}`,
+        `p=${p}: class-sum copies within ${spread.toExponential(1)}, max|z_i| ${zMax.toExponential(2)} (per-slot distance ≤ 2^${Math.log2(zMax / (2 * MASK)).toFixed(1)}), Σ|z_i|/2^21 = 2^${Math.log2(distance).toFixed(1)}, corr(seen, z) ${correlation.toFixed(4)}, KS to U(±2^20) ${ks.toFixed(4)}`,
       );
     }
     console.log(`[ckks vertical arbiter view] ${report.join('; ')}`);

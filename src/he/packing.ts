@@ -39,11 +39,21 @@ const VERTICAL_MIN_FORE_SCALE_BITS = 50;
 const VERTICAL_MIN_WEIGHT_SCALE_BITS = 40;
 
 /**
- * Largest per-slot mask magnitude maskedGradient accepts (|z + m| < 2^32 then holds for any |z| < 2^30). Every
- * slot's mask is decrypted and summed with S/P − 1 others, so the party's g carries an absolute error that grows
- * with the mask (up to ~1e-14·max|m|, see VERTICAL_MASK): use VERTICAL_MASK, not this bound.
+ * Largest per-slot mask magnitude maskedGradient accepts (|z + m| < 2^32 then holds for any |z| < 2^30). The
+ * decryptor sums each residue class's S/P slots under encryption before it decrypts, so what must decode is a class
+ * sum: VERTICAL_MAX_MASK_CLASS_SUM bounds those of the mask. The per-bin sums' masks (label-sums.ts) use the whole
+ * 2^30, as their class sums are zero; a gradient's uniform masks use VERTICAL_MASK, for a larger one costs the
+ * party's g precision in proportion.
  */
 export const VERTICAL_MAX_MASK = 2 ** 30;
+
+/**
+ * Largest class sum of a mask (modulo the ciphertext's P) that maskedGradient accepts: with |g_j| < 2^30 a class
+ * sum of z + m then stays below the 2^32 the modulus leaves above the scale (intermediate sums of the rotations may
+ * exceed it: the arithmetic is exact modulo q, only the decrypted value must fit). Uniform masks in ±2^20 have class
+ * sums of standard deviation 2^20·sqrt(S/(3P)), at most 2^25.2 for S = 4,096: 2^31 is 60 of those away.
+ */
+export const VERTICAL_MAX_MASK_CLASS_SUM = 2 ** 31;
 
 /**
  * Magnitude of the per-slot masks parties use: m_i uniform in ±2^20, independent for each of the S = 4096 slots.
@@ -53,7 +63,7 @@ export const VERTICAL_MAX_MASK = 2 ** 30;
  * distance between z_i + m_i and m_i alone is |z_i|/2^21: below 2^-25 per slot. Over a whole ciphertext it is at
  * most Σ_i |z_i|/2^21 ≤ Σ_{j<p} Σ_r |X[r][j]·d[r]| / 2^21 ≤ 5p·Σ_r|d_r| / 2^21: with Σ|d| ≤ 1 (Σ weights = 1,
  * |0.25·u + 0.5 − y| of order 1) that is 2^-14.9 for p = 14, and 2^-19 to 2^-18 on the tests' batches. The class
- * sums g_j + Σ_i m_i the arbiter forms hide g_j better still (a sum of S/P uniforms).
+ * sums g_j + Σ_i m_i, all the arbiter sees, hide g_j better still (a sum of S/P uniforms).
  *
  * Precision: encoding and decoding values of 2^20 at scale 2^77 in double precision leave ~1e-16·|m| per slot,
  * and a class sum adds S/P of them: measured rms 6e-9 absolute for P = 1 (4096 slots per class), 2e-9 for

@@ -21,10 +21,12 @@ import {
   gradientPlanWithBaby,
   planRotationSteps,
   requireFinite,
+  nextPowerOfTwo,
   residueClassSums,
   runSteps,
   VERTICAL_DIAGONAL_SCALE_BITS,
   VERTICAL_MAX_MASK,
+  VERTICAL_MAX_MASK_CLASS_SUM,
   verticalGradientPlan,
   verticalScaleBits,
   type GradientPlan,
@@ -42,6 +44,8 @@ export class VerticalGradient {
   private preparedZero?: { digest: string; cipher: CipherText };
   /** All-zero slots encoded at the top level and scale 2^scaleBits: what prepareEncryption encrypts. */
   private zeroPlain?: PlainText;
+  /** The arbiter's own rotation keys for the class sums (classSumKeys), for the secret key with this digest. */
+  private classSumKeyCache?: { digest: string; keys: GaloisKeys };
 
   private constructor(readonly engine: CkksEngine) {}
 
@@ -250,7 +254,7 @@ export class VerticalGradient {
     const batch = Array.isArray(columns) ? this.batchColumns(columns) : columns;
     if (!(batch instanceof DiagonalColumns)) throw new RangeError('gradientInput takes what batchColumns returned');
     try {
-      this.checkMask(mask);
+      this.checkMask(mask, batch.plan.period);
     } catch (err) {
       if (batch !== columns) batch.dispose();
       throw err;
@@ -274,8 +278,8 @@ export class VerticalGradient {
    *   z = Σ_{k<P} diag_k ⊙ rot([[d]], k),   diag_k[i] = X[(i+k) mod S][i mod P]   (0 for rows ≥ B, columns ≥ p),
    * so that the slots of each residue class modulo P sum to the gradient: Σ_{i ≡ j (mod P)} z_i = g_j =
    * Σ_r X[r][j]·d[r] (record r meets column j in exactly one slot i ≡ j, i = r − k). Nothing sums the classes
-   * here: the arbiter does it in the clear after decrypting (decryptGradient), which saves the log2(S/P)
-   * rotate-and-add steps and leaves no copies of g_j in the ciphertext.
+   * here: the arbiter does it under encryption with keys of its own before it decrypts (decryptGradientSlots), so
+   * the parties' Galois keys need no steps beyond P's.
    *
    * The sum runs baby-step giant-step (verticalGradientPlan): with k = g·a + b,
    *   z = Σ_{a<P/g} rot(inner_a, g·a),   inner_a = Σ_{b<g} rot(diag_{g·a+b}, −g·a) ⊙ rot([[d]], b),
@@ -284,7 +288,7 @@ export class VerticalGradient {
    * (products at ≈ 2^50 · 2^27 = 2^77, no rescale). For p = 14 (P = 16, g = 4) that is 6 rotations.
    *
    * Then `mask` is added: exactly slotCount values, one independent mask per slot (VERTICAL_MASK: uniform in
-   * ±2^20; at most VERTICAL_MAX_MASK), for the arbiter decrypts every slot. The party subtracts the class sums of
+   * ±2^20; at most VERTICAL_MAX_MASK), so that each class sum the arbiter decrypts carries a sum of S/P masks. The party subtracts the class sums of
    * its mask (residueClassSums) from what the arbiter returns.
    *
    * The result is at level 1, scale ≈ 2^77: the only kind of ciphertext decryptGradient accepts. Values must
@@ -387,21 +391,43 @@ export class VerticalGradient {
   }
 
   /**
-   * The arbiter's view of a masked gradient: all slotCount decrypted slots z_i + m_i. Refuses, with
-   * FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^77 (what maskedGradient
-   * produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.
+   * The decrypted slots of a masked gradient, after its residue classes modulo P = nextPowerOfTwo(count) are summed
+   * under encryption: every slot i holds Σ_{i' ≡ i (mod P)} (z_i' + m_i'), so the decryptor sees p class sums (each
+   * g_j plus the class sum of the party's masks), repeated S/P times, and never a slot z_i + m_i. Summing after
+   * decryption instead would show it every z_i + m_i: with the party's masks (a coalition of the two) every partial
+   * sum z_i of P records, from which the batch's fore-gradient, and the labels, follow. With count = slotCount
+   * (P = S) nothing is summed: the view a raw decryption gives, which only tests ask for.
+   *
+   * Refuses, with FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^77 (what
+   * maskedGradient produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.
+   * The rotations use the decryptor's own keys (classSumKeys), made from its secret key; nobody else needs them.
    */
-  decryptGradientSlots(masked: Uint8Array, secretKey: Uint8Array): Float64Array {
+  decryptGradientSlots(masked: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
     const scales = this.verticalScales();
+    const S = this.engine.slotCount;
+    if (!Number.isInteger(count) || count < 1 || count > S) throw new RangeError(`count must be an integer from 1 to ${S}, got ${count}`);
     const cipher = this.loadCanonical(masked, {
       scale: scales.gradient,
       level: 1,
       what: 'a masked gradient',
       why: '; the arbiter decrypts only masked gradients, never a per-record ciphertext such as [[u]] or [[d]]',
     });
-    const { encoder } = this.engine.tools();
+    const { encoder, evaluator } = this.engine.tools();
     let plain: PlainText | undefined;
     try {
+      const P = nextPowerOfTwo(count);
+      if (P < S) {
+        const keys = this.classSumKeys(secretKey);
+        const rotated = this.engine.seal.CipherText();
+        try {
+          for (let step = P; step < S; step *= 2) {
+            evaluator.rotateVector(cipher, step, keys, rotated);
+            evaluator.add(cipher, rotated, cipher);
+          }
+        } finally {
+          rotated.delete();
+        }
+      }
       plain = this.engine.decryptor(secretKey).decrypt(cipher) as PlainText;
       return encoder.decode(plain);
     } finally {
@@ -411,17 +437,42 @@ export class VerticalGradient {
   }
 
   /**
+   * The decryptor's rotation keys for every power-of-two step below slotCount, made from its secret key once per
+   * key (about 12 MB of WASM memory at N = 8192). They never leave the process: the parties' Galois keys hold only
+   * the steps maskedGradient needs, so no party can sum classes of another's ciphertext itself.
+   */
+  private classSumKeys(secretKey: Uint8Array): GaloisKeys {
+    const digest = this.engine.keyDigest(secretKey);
+    if (this.classSumKeyCache?.digest === digest) return this.classSumKeyCache.keys;
+    this.classSumKeyCache?.keys.delete();
+    this.classSumKeyCache = undefined;
+    const { seal, context } = this.engine;
+    const secret = seal.SecretKey();
+    let keygen: ReturnType<typeof seal.KeyGenerator> | undefined;
+    try {
+      secret.loadArray(context, secretKey);
+      keygen = seal.KeyGenerator(context, secret);
+      const steps: number[] = [];
+      for (let step = 1; step < this.engine.slotCount; step *= 2) steps.push(step);
+      const keys = keygen.createGaloisKeys(Int32Array.from(steps));
+      this.classSumKeyCache = { digest, keys };
+      return keys;
+    } finally {
+      keygen?.delete();
+      secret.delete();
+    }
+  }
+
+  /**
    * The arbiter's side: decrypt a masked gradient of `count` columns (1 ≤ count ≤ slotCount) and return, for each
-   * column j < count, the sum of the decrypted slots i ≡ j modulo P = the next power of two ≥ count: g_j plus the
-   * sum of the party's masks on those slots. Only ciphertexts decryptGradientSlots accepts are decrypted.
+   * column j < count, the sum of the slots i ≡ j modulo P = the next power of two ≥ count, made under encryption
+   * (decryptGradientSlots): g_j plus the sum of the party's masks on those slots.
    *
    * `count` must be the party's own number of columns: class sums modulo a larger P would be finer sums of z, up
    * to every z_i itself for count = slotCount (see docs/protocol-vertical.md, "What the arbiter decrypts").
    */
   decryptGradient(masked: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
-    this.verticalScales();
-    if (!Number.isInteger(count) || count < 1 || count > this.engine.slotCount) throw new RangeError(`count must be an integer from 1 to ${this.engine.slotCount}, got ${count}`);
-    return residueClassSums(this.decryptGradientSlots(masked, secretKey), count);
+    return this.decryptGradientSlots(masked, count, secretKey).slice(0, count);
   }
 
   /**
@@ -579,14 +630,22 @@ export class VerticalGradient {
     }
   }
 
-  /** A per-slot mask: slotCount finite values, each at most VERTICAL_MAX_MASK in magnitude. */
-  private checkMask(mask: Float64Array): void {
+  /**
+   * A per-slot mask: slotCount finite values, each at most VERTICAL_MAX_MASK in magnitude, and, given the
+   * ciphertext's period P, class sums modulo P of at most VERTICAL_MAX_MASK_CLASS_SUM (what the decryptor decodes).
+   */
+  private checkMask(mask: Float64Array, period?: number): void {
     const S = this.engine.slotCount;
     if (mask.length !== S) throw new RangeError(`the mask needs one value per slot (${S}), got ${mask.length}`);
     requireFinite(mask, 'the mask');
     let maskMax = 0;
     for (const m of mask) maskMax = Math.max(maskMax, Math.abs(m));
     if (maskMax > VERTICAL_MAX_MASK) throw new RangeError(`mask values must be at most 2^30 in magnitude, got ${maskMax}`);
+    if (period === undefined) return;
+    const sums = residueClassSums(mask, period);
+    const largest = sums.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    if (largest > VERTICAL_MAX_MASK_CLASS_SUM)
+      throw new RangeError(`the mask's class sums modulo ${period} must be at most 2^31 in magnitude (the decrypted sums must fit the modulus), got ${largest}: use masks of VERTICAL_MASK`);
   }
 
   /** Free what this gradient holds on the WASM heap (run by the engine's dispose). */
@@ -597,6 +656,8 @@ export class VerticalGradient {
     this.preparedZero = undefined;
     this.zeroPlain?.delete();
     this.zeroPlain = undefined;
+    this.classSumKeyCache?.keys.delete();
+    this.classSumKeyCache = undefined;
   }
 }
 
