@@ -27,12 +27,10 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const got = openLabelSums(engine, cipher, 20, keys.secretKey);
     const want = binCounts.flatMap((k, f) => Array.from({ length: k }, (_, b) => bins[f]!.reduce((s, v, r) => s + (v === b ? y[r]! : 0), 0)));
     expect(got).toEqual(want);
-    // What the guest decrypts is the per-bin counts (summed under encryption), repeated: slot i holds bin i mod 32's.
-    const seen = VerticalGradient.of(engine).decryptGradientSlots(cipher, 20, keys.secretKey);
-    for (let i = 0; i < seen.length; i++) expect(Math.abs(seen[i]! - (want[i % 32] ?? 0)), `slot ${i}`).toBeLessThan(0.25);
-    // A decryption without the class sums (as a guest that skipped them would make) reads only masked slots.
-    const raw = VerticalGradient.of(engine).decryptGradientSlots(cipher, seen.length, keys.secretKey);
-    expect(raw.filter((v) => Math.abs(v) < 64).length).toBeLessThan(5);
+    // What the guest decrypts slot by slot is masked: no slot is a small count.
+    const slots = VerticalGradient.of(engine).decryptGradientSlots(cipher, engine.slotCount, keys.secretKey);
+    const small = slots.filter((v) => Math.abs(v) < 64).length;
+    expect(small).toBeLessThan(5);
   });
 
   it("nodes' per-bin sums of g and h over every group, in one pass, are the plain sums (kept diagonals or not, on worker threads or not)", async () => {

@@ -396,7 +396,8 @@ export class VerticalGradient {
    * g_j plus the class sum of the party's masks), repeated S/P times, and never a slot z_i + m_i. Summing after
    * decryption instead would show it every z_i + m_i: with the party's masks (a coalition of the two) every partial
    * sum z_i of P records, from which the batch's fore-gradient, and the labels, follow. With count = slotCount
-   * (P = S) nothing is summed: the view a raw decryption gives, which only tests ask for.
+   * (P = S) nothing is summed: the raw decryption, which the guest's per-bin sums use (their masks' class sums are
+   * zero, and the values hidden are the guest's own).
    *
    * Refuses, with FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^77 (what
    * maskedGradient produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.

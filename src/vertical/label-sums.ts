@@ -11,7 +11,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
-import { nextPowerOfTwo, sharedBabySteps } from '../he/packing.js';
+import { nextPowerOfTwo, residueClassSums, sharedBabySteps } from '../he/packing.js';
 import { VerticalGradient, type BatchColumns } from '../he/vertical-gradient.js';
 import { sha256Hex } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
@@ -237,9 +237,14 @@ export async function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[],
   }
 }
 
-/** The guest's side: the sum of each of the `count` bin columns (decrypted, classes summed). */
+/**
+ * The guest's side: the sum of each of the `count` bin columns (decrypted, classes summed in the clear). Unlike the
+ * arbiter's gradient, nothing is gained by summing under encryption first: the guest's own values are what the
+ * slots hide, and the host's mask, whose class sums are zero, hides every slot from the guest.
+ */
 export function openBinSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
-  return VerticalGradient.of(engine).decryptGradient(ciphertext, count, secretKey);
+  if (!Number.isInteger(count) || count < 1 || count > engine.slotCount) throw new RangeError(`count must be an integer from 1 to ${engine.slotCount}, got ${count}`);
+  return residueClassSums(VerticalGradient.of(engine).decryptGradientSlots(ciphertext, engine.slotCount, secretKey), count);
 }
 
 /** The guest's side for labels: the default count of each of the `count` bin columns (decrypted, classes summed, rounded). */
