@@ -207,12 +207,14 @@ export interface MemoryParty {
  * A whole vertical LR job in one process over the in-memory port, from each party's unaligned ids: the align step
  * (a real ECDH PSI), binning (when the job has it), the epochs of batches with validation and early stopping as the
  * coordinator runs them, the chosen epoch, the scorecard (when asked for) and the evaluation. Returns each step's
- * reports by party, each party's alignment and what each party kept.
+ * reports by party, each party's alignment and what each party kept. A step `rerun` names runs twice, its first
+ * attempt to its end at every party, as when a restarted coordinator asks again for a step whose end it did not record.
  */
 export async function runMemoryVerticalJob(
   spec: VerticalJobSpec,
   parties: MemoryParty[],
   keys: { cipher: (party: MemoryParty) => VerticalCipher; opener: Opener; sentGradient?: (party: string, purpose: string, masked: Uint8Array) => void },
+  rerun: (name: string, epoch: number, batch: number) => boolean = () => false,
 ) {
   const log = createLogger('test', 'silent');
   const federation = new MemoryFederation(spec.guest, spec.hosts, keys.opener, 120_000, keys.sentGradient);
@@ -249,13 +251,16 @@ export async function runMemoryVerticalJob(
   const run = async (name: string, epoch = 0, batch = 0, args: object = {}) => {
     step++;
     const started = performance.now();
-    const done = await Promise.all(
-      parties.map(async (p) => {
-        const party = lr.get(p.org)!;
-        party.beginStep(false);
-        return [p.org, await party.run({ step: name, epoch, batch, argsJson: JSON.stringify(args) }, federation.port(p.org, step))] as const;
-      }),
-    );
+    const attempt = (n: number) =>
+      Promise.all(
+        parties.map(async (p) => {
+          const party = lr.get(p.org)!;
+          party.beginStep(n > 0);
+          return [p.org, await party.run({ step: name, epoch, batch, argsJson: JSON.stringify(args) }, federation.port(p.org, step, n))] as const;
+        }),
+      );
+    let done = await attempt(0);
+    if (rerun(name, epoch, batch)) done = await attempt(1);
     const byParty = new Map(done);
     reports.push({ name, epoch, reports: byParty, ms: performance.now() - started });
     return byParty.get(spec.guest)!;
