@@ -227,28 +227,29 @@ export abstract class JobBase {
       if (typeof parties === 'function') await Promise.all(this.participants.map((org) => this.send(org, attempt, message(parties(org))).catch(() => undefined)));
       else await this.sendEach(this.participants, attempt, message(parties));
       const deadline = Date.now() + this.offerTimeoutMs;
-      const replies: { org: string; reply: ThresholdCeremony }[] = [];
-      for (const org of this.participants) {
-        let m: ParticipantMessage;
-        try {
-          if (losses.has(org)) throw new CeremonyPartyLost(org, step, 'its stream closed during the key ceremony');
-          m = await this.mailbox.waitFor(org, 'thresholdCeremony', attempt, deadline, () => this.sessions.isConnected(org));
-        } catch (err) {
-          if (err instanceof CeremonyPartyLost) throw err;
-          if (err instanceof ParticipantGone && !err.answered) throw new CeremonyPartyLost(org, step, err.reason);
-          throw new FedcreditError(
-            ErrorCode.JOB_FAILED,
-            `key ceremony (${step}): no answer from ${org}: ${err instanceof ParticipantGone ? err.reason : errorMessage(err)}`,
-            `see ${org}'s log; every participant must take part in the key ceremony`,
-          );
-        }
-        if (m.body !== 'thresholdCeremony') throw new Error('unreachable');
-        const reply = m.thresholdCeremony;
-        if (reply.step !== step) throw deviates(org, `answered step ${reply.step} when asked to ${step}`);
-        requireFingerprint(reply.paramsFingerprint, org);
-        replies.push({ org, reply });
-      }
-      return replies;
+      // Every answer awaited at once: the first party lost or refusing ends the step then, not after the others'.
+      return Promise.all(
+        this.participants.map(async (org) => {
+          let m: ParticipantMessage;
+          try {
+            if (losses.has(org)) throw new CeremonyPartyLost(org, step, 'its stream closed during the key ceremony');
+            m = await this.mailbox.waitFor(org, 'thresholdCeremony', attempt, deadline, () => this.sessions.isConnected(org));
+          } catch (err) {
+            if (err instanceof CeremonyPartyLost) throw err;
+            if (err instanceof ParticipantGone && !err.answered) throw new CeremonyPartyLost(org, step, err.reason);
+            throw new FedcreditError(
+              ErrorCode.JOB_FAILED,
+              `key ceremony (${step}): no answer from ${org}: ${err instanceof ParticipantGone ? err.reason : errorMessage(err)}`,
+              `see ${org}'s log; every participant must take part in the key ceremony`,
+            );
+          }
+          if (m.body !== 'thresholdCeremony') throw new Error('unreachable');
+          const reply = m.thresholdCeremony;
+          if (reply.step !== step) throw deviates(org, `answered step ${reply.step} when asked to ${step}`);
+          requireFingerprint(reply.paramsFingerprint, org);
+          return { org, reply };
+        }),
+      );
     };
   }
 

@@ -241,6 +241,7 @@ export class VerticalParty implements StepHandler {
         `the coordinator asked ${this.org} for a key ceremony after job ${this.id}'s collective key was in place`,
         'the coordinator deviates from the protocol; tell the federation operator',
       );
+    if (m.step === 'commit') this.log.info({ job: this.id, attempt }, "key ceremony: making this party's share of the collective gradient key");
     const { reply, keys } = c.ceremony.ceremony(m);
     if (keys?.galoisKeys && keys.secretKey && keys.sums) {
       // What rejoins the job after a restart, kept before this party reports the keys: its share, the keys' sums.
