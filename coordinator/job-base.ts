@@ -228,7 +228,7 @@ export abstract class JobBase {
       else await this.sendEach(this.participants, attempt, message(parties));
       const deadline = Date.now() + this.offerTimeoutMs;
       // Every answer awaited at once: the first party lost or refusing ends the step then, not after the others'.
-      return Promise.all(
+      const replies = await Promise.all(
         this.participants.map(async (org) => {
           let m: ParticipantMessage;
           try {
@@ -250,6 +250,10 @@ export abstract class JobBase {
           return { org, reply };
         }),
       );
+      // A party lost after it answered (after the key step: before its setup) lost the attempt's state all the same.
+      const lost = this.participants.find((org) => losses.has(org));
+      if (lost) throw new CeremonyPartyLost(lost, step, 'its stream closed during the key ceremony, after it answered');
+      return replies;
     };
   }
 

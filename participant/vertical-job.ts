@@ -234,15 +234,11 @@ export class VerticalParty implements StepHandler {
         ceremony: new ThresholdParty(this.id, this.org, shareholders, context, paramsFingerprint(params), () => this.channel.binding, shareholders.length, undefined, vertical, {}, attempt),
       };
     }
+    // abandonCeremony refuses a job whose key is in place (no ceremony left); any other has its attempt's ceremony.
     const c = this.collective;
-    if (!c.ceremony)
-      throw new FedcreditError(
-        ErrorCode.KEY_BINDING,
-        `the coordinator asked ${this.org} for a key ceremony after job ${this.id}'s collective key was in place`,
-        'the coordinator deviates from the protocol; tell the federation operator',
-      );
+    const ceremony = c.ceremony!;
     if (m.step === 'commit') this.log.info({ job: this.id, attempt }, "key ceremony: making this party's share of the collective gradient key");
-    const { reply, keys } = c.ceremony.ceremony(m);
+    const { reply, keys } = ceremony.ceremony(m);
     if (keys?.galoisKeys && keys.secretKey && keys.sums) {
       // What rejoins the job after a restart, kept before this party reports the keys: its share, the keys' sums.
       this.folder.write(JOB_FILES.keyShare, keys.secretKey);
@@ -250,7 +246,7 @@ export class VerticalParty implements StepHandler {
       const kept: KeptShares = { keySha256: hex(reply.publicKeySha256), issued: [] };
       this.folder.write(JOB_FILES.sharesGiven, JSON.stringify(kept));
       c.keys = { publicKey: keys.publicKey, galoisKeys: keys.galoisKeys };
-      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), c.ceremony.parties.length, { keep: this.keepShares(kept.keySha256) });
+      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), ceremony.parties.length, { keep: this.keepShares(kept.keySha256) });
       keys.secretKey.fill(0);
       this.log.info({ job: this.id }, 'collective gradient key in place; this node holds a share of the secret key (in its job folder, mode 0600, until the job ends), nobody the key');
     }
