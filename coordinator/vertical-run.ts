@@ -392,7 +392,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
     await this.record('key_ceremony_restarted', { attempt: attempt + 1, lost: missing, step: lost.step, reason: lost.reason, grace_period_s: t.grace_period_s });
     this.emit(
       'keys',
-      `${missing.join(', ')} lost during the key ceremony (${lost.step}); waiting up to ${t.grace_period_s}s to restart it from the beginning (attempt ${attempt + 1} of at most ${bound + 1})`,
+      `${missing.join(', ')} lost during the key ceremony (${lost.step}); waiting up to ${t.grace_period_s}s to restart it from the beginning (restart ${attempt + 1} of at most ${bound})`,
     );
     this.log.warn({ job: this.id, lost: missing, step: lost.step, attempt: attempt + 1 }, 'key ceremony restarted: a party was lost before the key was in place');
     const graceEnd = Date.now() + t.grace_period_s * 1000;

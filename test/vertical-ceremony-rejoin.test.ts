@@ -23,7 +23,7 @@ import type { EphemeralFederation } from '../src/federation/ephemeral.js';
 import { COLLECTIVE_FILES, JobStore } from '../participant/job-store.js';
 import { VerticalParty, type PartyData } from '../participant/vertical-job.js';
 import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
-import type { LoadedDataset } from '../src/data/csv.js';
+import { loadDataset, type LoadedDataset } from '../src/data/csv.js';
 import type { LoadReport } from '../src/data/load-report.js';
 import { createLogger } from '../src/log.js';
 import { CkksEngine } from '../src/he/engine.js';
@@ -37,7 +37,7 @@ import { plaintextOpener } from '../src/vertical/lr/opener.js';
 import { hex, sha256 } from '../src/bytes.js';
 import type { KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
 import { csvHead, TestFederation, UCI } from './helpers/federation.js';
-import { runMemoryVerticalJob, uciDatasets, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
+import { runMemoryVerticalJob, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
 const ROWS = 2000;
 const JOB = verticalJob({ training: { epochs: 1, patience: 0, batch_size: 1024, grace_period_s: 60 }, encryption: { scheme: 'ckks-threshold' } });
@@ -112,17 +112,16 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
     for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
 
     // The AUC: the same job in the clear, in one process, over the same rows.
-    const [guestData, hostData] = await uciDatasets();
+    const [guestData, hostData] = await Promise.all((['guest', 'host'] as const).map((role) => loadDataset({ ...uciHeteroSpec(role), path: join(data, `${role}.csv`) })));
     const spec = JobSpec.parse(JOB) as VerticalJobSpec;
-    const rows = Array.from({ length: ROWS }, (_, r) => r);
     const engine = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
     let clearAuc: number;
     try {
       const clear = await runMemoryVerticalJob(
         spec,
         [
-          { org: 'bank', data: guestData, features: UCI_GUEST_FEATURES, engine, rows },
-          { org: 'tax-bureau', data: hostData, features: UCI_HOST_FEATURES, engine, rows },
+          { org: 'bank', data: guestData!, features: UCI_GUEST_FEATURES, engine },
+          { org: 'tax-bureau', data: hostData!, features: UCI_HOST_FEATURES, engine },
         ],
         { cipher: () => plaintextCipher, opener: plaintextOpener },
       );
