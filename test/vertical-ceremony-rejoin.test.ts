@@ -22,7 +22,7 @@ import { replayVerticalJob } from '../src/audit/replay-vertical.js';
 import type { EphemeralFederation } from '../src/federation/ephemeral.js';
 import { COLLECTIVE_FILES, JobStore } from '../participant/job-store.js';
 import { VerticalParty, type PartyData } from '../participant/vertical-job.js';
-import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
+import { ceremonyRestarts, JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
 import { loadDataset, type LoadedDataset } from '../src/data/csv.js';
 import type { LoadReport } from '../src/data/load-report.js';
 import { createLogger } from '../src/log.js';
@@ -154,6 +154,20 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
       for (const name of Object.values(COLLECTIVE_FILES))
         await expect.poll(() => existsSync(join(fed.dir, 'fedcredit-state', org, 'jobs', jobId, name)), { timeout: 10_000, message: `${org}/${name}` }).toBe(false);
   }, 120_000);
+});
+
+describe('encryption.ceremony_restarts in a job file', () => {
+  it('defaults to 2, takes 0 to 10 under ckks-threshold, and is refused under another scheme, naming the field', () => {
+    const parse = (encryption: Record<string, unknown>) => JobSpec.safeParse(verticalJob({ encryption }));
+    const parsed = parse({ scheme: 'ckks-threshold' });
+    expect(parsed.success && ceremonyRestarts(parsed.data as VerticalJobSpec)).toBe(2);
+    const zero = parse({ scheme: 'ckks-threshold', ceremony_restarts: 0 });
+    expect(zero.success && ceremonyRestarts(zero.data as VerticalJobSpec)).toBe(0);
+    expect(parse({ scheme: 'ckks-threshold', ceremony_restarts: 11 }).success).toBe(false);
+    const single = parse({ scheme: 'ckks', ceremony_restarts: 1 });
+    expect(single.success).toBe(false);
+    expect(JSON.stringify(single.error?.issues)).toMatch(/"path":\["encryption","ceremony_restarts"\].*applies to encryption.scheme ckks-threshold only/);
+  });
 });
 
 describe('a party asked to restart the key ceremony (one process; the test plays the coordinator)', () => {
