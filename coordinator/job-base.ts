@@ -11,6 +11,20 @@ import { CommitThenReveal } from '../src/he/threshold/commitment.js';
 import { hex, sha256 } from '../src/bytes.js';
 import type { CoordinatorMessage, CoordinatorRequest, JobAccepted, JobEvent, JobState, KeyShareEntry, ParticipantMessage, Recipient, RoundProgress, ThresholdCeremony } from '../src/wire/messages.js';
 
+/**
+ * A party lost during a key ceremony step (gone, or silent past the deadline) rather than one that answered with an
+ * error or deviated: the one failure after which the ceremony may be restarted (nothing is encrypted under its key yet).
+ */
+export class CeremonyPartyLost extends FedcreditError {
+  constructor(
+    readonly organisation: string,
+    readonly step: ThresholdCeremony['step'],
+    readonly reason: string,
+  ) {
+    super(ErrorCode.JOB_FAILED, `key ceremony (${step}): no answer from ${organisation}: ${reason}`, `see ${organisation}'s log; every participant must take part in the key ceremony`);
+  }
+}
+
 /** One step of a collective key ceremony: sent to every party (the same entries, or each its own), every answer. */
 export type CeremonyAsk = (step: ThresholdCeremony['step'], parties: KeyShareEntry[] | ((org: string) => KeyShareEntry[])) => Promise<{ org: string; reply: ThresholdCeremony }[]>;
 
@@ -109,8 +123,12 @@ export abstract class JobBase {
   }
 
   participantLost(org: string, reason: string): void {
+    this.ceremonyLosses?.add(org);
     this.mailbox.lost(org, reason);
   }
+
+  /** Parties whose stream closed since the current key ceremony attempt began (one that restarts quickly is still lost). */
+  private ceremonyLosses?: Set<string>;
 
   /** Append an event of this job to the audit ledger (durable before it returns). */
   protected record(kind: string, body: Record<string, unknown>, blobs?: { name: string; bytes: Uint8Array }[]) {
@@ -188,36 +206,53 @@ export abstract class JobBase {
     );
   }
 
-  /** How the coordinator asks every party on the wire (`this.participants`) for one step of a key ceremony. */
-  protected ceremonyAsk(plan: CeremonyPlan, requireFingerprint: (fingerprint: Uint8Array, org: string) => void): CeremonyAsk {
+  /**
+   * How the coordinator asks every party on the wire (`this.participants`) for one step of a key ceremony. The
+   * messages of a restarted ceremony's `attempt` travel as its round, so an answer to an abandoned attempt is
+   * discarded, never taken for the new one's, and a party whose stream closed since the attempt began is lost even
+   * if it is back (it lost the ceremony's state). A party that is lost throws CeremonyPartyLost. Without an attempt
+   * (a ceremony that is not restarted: horizontal jobs) the messages travel as round 0.
+   */
+  protected ceremonyAsk(plan: CeremonyPlan, requireFingerprint: (fingerprint: Uint8Array, org: string) => void, restartable?: { attempt: number }): CeremonyAsk {
     const deviates = (org: string, why: string) => this.ceremonyDeviation(org, why);
+    const attempt = restartable?.attempt ?? 0;
+    const losses = new Set<string>();
+    this.ceremonyLosses = restartable ? losses : undefined;
     return async (step, parties) => {
       const withRecipients = step === 'reshare' || step === 'reshared' ? { recipients: plan.recipients ?? [] } : {};
       const message = (p: KeyShareEntry[]) => ({
         body: 'thresholdCeremony' as const,
-        thresholdCeremony: { step, parties: p, paramsFingerprint: plan.paramsFingerprint, publicKeySha256: new Uint8Array(), ...withRecipients },
+        thresholdCeremony: { step, parties: p, paramsFingerprint: plan.paramsFingerprint, publicKeySha256: new Uint8Array(), ...withRecipients, ...(restartable ? { attempt } : {}) },
       });
-      if (typeof parties === 'function') await Promise.all(this.participants.map((org) => this.send(org, 0, message(parties(org))).catch(() => undefined)));
-      else await this.sendEach(this.participants, 0, message(parties));
+      if (typeof parties === 'function') await Promise.all(this.participants.map((org) => this.send(org, attempt, message(parties(org))).catch(() => undefined)));
+      else await this.sendEach(this.participants, attempt, message(parties));
       const deadline = Date.now() + this.offerTimeoutMs;
-      const replies: { org: string; reply: ThresholdCeremony }[] = [];
-      for (const org of this.participants) {
-        let m: ParticipantMessage;
-        try {
-          m = await this.mailbox.waitFor(org, 'thresholdCeremony', 0, deadline, () => this.sessions.isConnected(org));
-        } catch (err) {
-          throw new FedcreditError(
-            ErrorCode.JOB_FAILED,
-            `key ceremony (${step}): no answer from ${org}: ${err instanceof ParticipantGone ? err.reason : errorMessage(err)}`,
-            `see ${org}'s log; every participant must take part in the key ceremony`,
-          );
-        }
-        if (m.body !== 'thresholdCeremony') throw new Error('unreachable');
-        const reply = m.thresholdCeremony;
-        if (reply.step !== step) throw deviates(org, `answered step ${reply.step} when asked to ${step}`);
-        requireFingerprint(reply.paramsFingerprint, org);
-        replies.push({ org, reply });
-      }
+      // Every answer awaited at once: the first party lost or refusing ends the step then, not after the others'.
+      const replies = await Promise.all(
+        this.participants.map(async (org) => {
+          let m: ParticipantMessage;
+          try {
+            if (losses.has(org)) throw new CeremonyPartyLost(org, step, 'its stream closed during the key ceremony');
+            m = await this.mailbox.waitFor(org, 'thresholdCeremony', attempt, deadline, () => this.sessions.isConnected(org));
+          } catch (err) {
+            if (err instanceof CeremonyPartyLost) throw err;
+            if (err instanceof ParticipantGone && !err.answered) throw new CeremonyPartyLost(org, step, err.reason);
+            throw new FedcreditError(
+              ErrorCode.JOB_FAILED,
+              `key ceremony (${step}): no answer from ${org}: ${err instanceof ParticipantGone ? err.reason : errorMessage(err)}`,
+              `see ${org}'s log; every participant must take part in the key ceremony`,
+            );
+          }
+          if (m.body !== 'thresholdCeremony') throw new Error('unreachable');
+          const reply = m.thresholdCeremony;
+          if (reply.step !== step) throw deviates(org, `answered step ${reply.step} when asked to ${step}`);
+          requireFingerprint(reply.paramsFingerprint, org);
+          return { org, reply };
+        }),
+      );
+      // A party lost after it answered (after the key step: before its setup) lost the attempt's state all the same.
+      const lost = this.participants.find((org) => losses.has(org));
+      if (lost) throw new CeremonyPartyLost(lost, step, 'its stream closed during the key ceremony, after it answered');
       return replies;
     };
   }

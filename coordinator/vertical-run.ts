@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { VerticalBoostSpec, VerticalJobSpec } from '../src/config/schemas.js';
+import { ceremonyRestarts, type VerticalBoostSpec, type VerticalJobSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { collectiveTranscript, generateKeys, verticalCollectiveKeyShare, verticalCollectiveKeys, verticalKeyDigest, verticalKeyShareParts } from '../src/he/key-ceremony.js';
@@ -34,7 +34,7 @@ import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/ope
 import { gradientLabel } from '../src/he/vertical-threshold.js';
 import { runTraining, trainingPlan } from '../src/vertical/lr/schedule.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
-import { JobBase, type CeremonyPlan, type JobContext } from './job-base.js';
+import { CeremonyPartyLost, JobBase, type CeremonyPlan, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
 import type { ParticipantMessage, Recipient, RoundProgress, StepRequest, VerticalSetup, VerticalStep } from '../src/wire/messages.js';
 
@@ -98,6 +98,8 @@ interface VerticalParties {
   purpose: string;
   guest: string;
   hosts: string[];
+  /** A training job's: ceremony_restarts bounds the restarts of a collective key's ceremony (ceremonyRestarts). */
+  encryption?: { ceremony_restarts?: number };
 }
 
 export abstract class VerticalBase<S extends StepReportSchemas, Spec extends VerticalParties> extends JobBase {
@@ -315,29 +317,18 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
    * bundle of a public-key share and Galois-key shares, commit, reveal once every one has committed, and add the
    * bundles into the keys themselves; every party reports the keys' digest and a mismatch fails the job. The
    * setup carries no CKKS key: each party encrypts and rotates under the keys it computed.
+   *
+   * A party lost during the ceremony (gone, or silent past the deadline) restarts it from the beginning, once it is
+   * back within training.grace_period_s and at most encryption.ceremony_restarts times: nothing is encrypted under
+   * the key before the setup, so every shareholder, the arbiter included, makes a fresh share under the next
+   * attempt's transcript and discards the old one (`key_ceremony_restarted`; "A party lost during the key ceremony").
    */
   private async collectiveGradientKey(): Promise<Pick<VerticalSetup, 'ckksPublicKey' | 'galoisKeys' | 'paramsFingerprint'>> {
     const shareholders = [ARBITER_SHAREHOLDER, ...this.participants];
     this.emit('keys', `the arbiter (this coordinator), ${this.participants.join(', ')} each make a share of the collective gradient key; nobody will hold the secret key`);
     const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
     const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
-    const transcript = collectiveTranscript(this.id, shareholders, fingerprint, 'vertical');
     const steps = verticalRotationSteps(context.degree / 2);
-    const own = verticalCollectiveKeyShare(context, transcript, ARBITER_SHAREHOLDER, steps);
-    const files = arbiterShareFiles(this.stateDir, this.id);
-    mkdirSync(dirname(files.keyShare), { recursive: true, mode: 0o700 });
-    writeFileAtomic(files.keyShare, own.secret.serialize());
-    const memory = sharesGivenFile(files.sharesGiven, {});
-    memory.keep!({ issued: [] });
-    this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, { keep: memory.keep }) };
-    const plan: CeremonyPlan = {
-      shareholders,
-      transcript,
-      paramsFingerprint: fingerprint,
-      checkShare: (sender, share) => void verticalKeyShareParts(context, steps, sender, share),
-      keyDigest: (entries) => verticalKeyDigest(verticalCollectiveKeys(context, transcript, steps, entries)),
-      local: { organisation: ARBITER_SHAREHOLDER, commitment: own.commitment, share: own.share },
-    };
     const requireFingerprint = (fp: Uint8Array, org: string) => {
       if (!Buffer.from(fp).equals(Buffer.from(fingerprint)))
         throw new FedcreditError(
@@ -346,15 +337,75 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
           'all parties must run the job with the same `encryption` section; restart that participant with the current fedcredit version',
         );
     };
-    const { keyDigest } = await this.commitRevealKey(plan, this.ceremonyAsk(plan, requireFingerprint));
-    await this.record('collective_key_ready', {
-      parties: shareholders,
-      params_fingerprint: hex(fingerprint),
-      transcript_sha256: hex(sha256(transcript)),
-      public_key_sha256: hex(keyDigest),
-    });
-    this.emit('keys', `collective gradient key in place (N=${VERTICAL_THRESHOLD_CKKS_PARAMS.polyModulusDegree}); the arbiter, the guest and each host hold a share, nobody the secret key`);
-    return { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: fingerprint };
+    const bound = ceremonyRestarts({ encryption: this.spec.encryption ?? {} });
+    for (let attempt = 0; ; attempt++) {
+      const transcript = collectiveTranscript(this.id, shareholders, fingerprint, 'vertical', attempt);
+      const own = verticalCollectiveKeyShare(context, transcript, ARBITER_SHAREHOLDER, steps);
+      const files = arbiterShareFiles(this.stateDir, this.id);
+      mkdirSync(dirname(files.keyShare), { recursive: true, mode: 0o700 });
+      // A restarted attempt's share replaces the abandoned one's, which is wiped from memory too.
+      this.collective?.arbiter.forget();
+      writeFileAtomic(files.keyShare, own.secret.serialize());
+      const memory = sharesGivenFile(files.sharesGiven, {});
+      memory.keep!({ issued: [] });
+      this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, { keep: memory.keep }) };
+      const plan: CeremonyPlan = {
+        shareholders,
+        transcript,
+        paramsFingerprint: fingerprint,
+        checkShare: (sender, share) => void verticalKeyShareParts(context, steps, sender, share),
+        keyDigest: (entries) => verticalKeyDigest(verticalCollectiveKeys(context, transcript, steps, entries)),
+        local: { organisation: ARBITER_SHAREHOLDER, commitment: own.commitment, share: own.share },
+      };
+      let keyDigest: Uint8Array;
+      try {
+        ({ keyDigest } = await this.commitRevealKey(plan, this.ceremonyAsk(plan, requireFingerprint, { attempt })));
+      } catch (err) {
+        if (!(err instanceof CeremonyPartyLost)) throw err;
+        await this.restartCeremony(err, attempt, bound);
+        continue;
+      }
+      await this.record('collective_key_ready', {
+        parties: shareholders,
+        params_fingerprint: hex(fingerprint),
+        transcript_sha256: hex(sha256(transcript)),
+        public_key_sha256: hex(keyDigest),
+        ...(attempt > 0 ? { attempt } : {}),
+      });
+      this.emit('keys', `collective gradient key in place (N=${VERTICAL_THRESHOLD_CKKS_PARAMS.polyModulusDegree}); the arbiter, the guest and each host hold a share, nobody the secret key`);
+      return { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: fingerprint };
+    }
+  }
+
+  /**
+   * A party was lost during attempt `attempt` of the ceremony: recorded, then the ceremony starts again once every
+   * party is connected, within training.grace_period_s; the job fails if the bound on restarts is reached or the
+   * party does not come back.
+   */
+  private async restartCeremony(lost: CeremonyPartyLost, attempt: number, bound: number): Promise<void> {
+    const t = this.timing;
+    const missing = this.participants.filter((o) => o === lost.organisation || !this.sessions.isConnected(o));
+    if (attempt >= bound)
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        `${lost.message}; the key ceremony was restarted ${attempt} times already, the job's bound (encryption.ceremony_restarts ${bound})`,
+        `see ${missing.join(', ')}'s log: the node keeps leaving during the ceremony; resubmit the job once it runs steadily, or raise encryption.ceremony_restarts`,
+      );
+    await this.record('key_ceremony_restarted', { attempt: attempt + 1, lost: missing, step: lost.step, reason: lost.reason, grace_period_s: t.grace_period_s });
+    this.emit(
+      'keys',
+      `${missing.join(', ')} lost during the key ceremony (${lost.step}); waiting up to ${t.grace_period_s}s to restart it from the beginning (restart ${attempt + 1} of at most ${bound})`,
+    );
+    this.log.warn({ job: this.id, lost: missing, step: lost.step, attempt: attempt + 1 }, 'key ceremony restarted: a party was lost before the key was in place');
+    const graceEnd = Date.now() + t.grace_period_s * 1000;
+    const back = await Promise.all(this.participants.map((o) => this.sessions.waitConnected(o, graceEnd)));
+    const gone = this.participants.filter((_, i) => !back[i]);
+    if (gone.length > 0)
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        `${gone.join(', ')} left during the key ceremony and did not return within the grace period of ${t.grace_period_s}s; no key was made and nothing was encrypted`,
+        'restart the missing participant and resubmit the job, or raise training.grace_period_s',
+      );
   }
 
   /**

@@ -95,6 +95,11 @@ export class JobFolder implements AlignStore {
     writeFileAtomic(this.path(name), data);
   }
 
+  /** Delete a file of the job, if it is there. */
+  remove(name: JobFile): void {
+    rmSync(this.path(name), { force: true });
+  }
+
   read(name: JobFile): Buffer {
     return readFileSync(this.path(name));
   }

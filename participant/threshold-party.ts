@@ -99,9 +99,11 @@ export class ThresholdParty {
      * vertical job's shares are GradientShareholder's): kept before any share leaves, reloaded after a restart.
      */
     private readonly memory: ShareholderMemory = {},
+    /** The ceremony's attempt (a vertical job's ceremony restarted after a lost party: 1, 2, …), in its transcript. */
+    readonly attempt = 0,
   ) {
     this.vectors = new ThresholdVectors(context, parties.length);
-    this.transcript = collectiveTranscript(jobId, parties, paramsFingerprint, vertical ? 'vertical' : 'horizontal');
+    this.transcript = collectiveTranscript(jobId, parties, paramsFingerprint, vertical ? 'vertical' : 'horizontal', attempt);
     this.issued = [...(memory.given?.issued ?? [])];
     for (const [sum, contributors] of Object.entries(memory.given?.contributorSets ?? {})) this.decryptedSets.set(sum, contributors.join('\n'));
   }
@@ -115,6 +117,8 @@ export class ThresholdParty {
       publicKeySha256,
     });
     const entry = (fields: Partial<KeyShareEntry>): KeyShareEntry => ({ organisation: this.organisation, commitment: new Uint8Array(), commitmentBinding: null, share: new Uint8Array(), ...fields });
+    if ((m.attempt ?? 0) !== this.attempt)
+      throw ceremonyError(`the coordinator sent step ${m.step} of attempt ${m.attempt ?? 0} of the key ceremony of job ${this.jobId} to ${this.organisation}, which is at attempt ${this.attempt}`);
     if (m.step === 'commit') {
       if (this.own) throw ceremonyError(`the coordinator asked ${this.organisation} to commit twice in job ${this.jobId}`);
       this.own = this.vertical
@@ -251,6 +255,12 @@ export class ThresholdParty {
   }
 
   private publicKey?: Uint8Array;
+
+  /** The ceremony was abandoned (restarted after a lost party): the secret share made for it is wiped. */
+  forget(): void {
+    this.own?.secret.poly.fill(0n);
+    this.own = undefined;
+  }
 
   /** After the ceremony, or a restart: decrypt with the stored secret share (t-of-n: the Shamir share once re-shared). */
   restore(keys: Keys): void {

@@ -8,7 +8,7 @@
  * one, whose waits are cancelled; the model is rolled back to where the step began, so a retried step computes
  * exactly what the first attempt would have.
  */
-import type { VerticalJobSpec } from '../src/config/schemas.js';
+import { ceremonyRestarts, type VerticalJobSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
 import type { Logger } from '../src/log.js';
 import { CkksEngine } from '../src/he/engine.js';
@@ -66,6 +66,11 @@ export class VerticalParty implements StepHandler {
    * (COLLECTIVE_FILES, mode 0600) so that the job can be rejoined after a restart; they go when the job ends.
    */
   private collective?: { context: ThresholdContext; ceremony?: ThresholdParty; keys?: { publicKey: Uint8Array; galoisKeys: Uint8Array }; shareholder?: GradientShareholder };
+  /**
+   * Set once the setup arrived under a collective key: from then on this party encrypts under the key, so it refuses
+   * to restart the key ceremony (docs/threshold-ckks.md, "A party lost during the key ceremony").
+   */
+  private keyInUse = false;
 
   constructor(
     readonly id: string,
@@ -125,6 +130,8 @@ export class VerticalParty implements StepHandler {
    */
   static async restore(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
     const folder = new JobFolder(jobDir);
+    if (spec.encryption.scheme === 'ckks-threshold' && folder.has(JOB_FILES.boxKey) && !folder.has(JOB_FILES.setup))
+      return VerticalParty.restoreInCeremony(id, spec, org, source, features, io, log, folder);
     const stepped = folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress);
     const done = stepped ? undefined : folder.alignedDone();
     if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup) || (!done && !stepped)) return undefined;
@@ -161,6 +168,19 @@ export class VerticalParty implements StepHandler {
     return job;
   }
 
+  /**
+   * A job stopped during its collective key ceremony (no setup yet, so nothing encrypted under any key): it rejoins
+   * with its per-job box key when the coordinator restarts the ceremony, with a fresh share. What an abandoned attempt
+   * left in the folder (a share, the keys' sums) is deleted: it is never revealed or used again.
+   */
+  private static restoreInCeremony(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, folder: JobFolder): VerticalParty {
+    const privateKey = importPrivateKey(folder.read(JOB_FILES.boxKey).toString('utf8'));
+    const left = Object.values(COLLECTIVE_FILES).filter((name) => folder.has(name));
+    for (const name of left) folder.remove(name);
+    log.info({ job: id, deleted: left }, 'vertical job restored during its key ceremony; rejoining when the coordinator restarts the ceremony');
+    return new VerticalParty(id, spec, org, source, features, io, log, folder.dir, { privateKey, publicKey: rawX25519PublicKey(privateKey) });
+  }
+
   /** The job's keys, checked by the channel: kept to rejoin, and the cipher made from them. */
   async install(setup: VerticalSetup): Promise<void> {
     this.folder.write(JOB_FILES.setup, encodeMessage('VerticalSetup', setup));
@@ -176,6 +196,7 @@ export class VerticalParty implements StepHandler {
           `the coordinator sent the setup of job ${this.id} before the collective key ceremony was over`,
           'the coordinator deviates from the protocol; tell the federation operator',
         );
+      this.keyInUse = true;
       this.engine ??= await CkksEngine.create(verticalCkksParams('ckks-threshold'));
       this.engine.requireFingerprint(setup.paramsFingerprint, 'the arbiter');
       // The keys this party computed itself from every party's revealed shares, never keys handed to it.
@@ -196,22 +217,22 @@ export class VerticalParty implements StepHandler {
         `job ${this.id} runs under scheme ${this.spec.encryption.scheme}, not ckks-threshold`,
         'the coordinator sent a message of another protocol; restart it',
       );
+    const attempt = m.attempt ?? 0;
+    if (this.collective && this.collective.ceremony?.attempt !== attempt) this.abandonCeremony(attempt, m.step);
     if (!this.collective) {
+      if (attempt > ceremonyRestarts(this.spec)) throw this.restartRefused(attempt, `the job allows at most ${ceremonyRestarts(this.spec)} restarts (encryption.ceremony_restarts)`);
       const { context, params, shareholders, steps } = await this.collectiveSetting();
       const vertical = { steps, arbiter: ARBITER_SHAREHOLDER };
       this.collective = {
         context,
-        ceremony: new ThresholdParty(this.id, this.org, shareholders, context, paramsFingerprint(params), () => this.channel.binding, shareholders.length, undefined, vertical),
+        ceremony: new ThresholdParty(this.id, this.org, shareholders, context, paramsFingerprint(params), () => this.channel.binding, shareholders.length, undefined, vertical, {}, attempt),
       };
     }
+    // abandonCeremony refuses a job whose key is in place (no ceremony left); any other has its attempt's ceremony.
     const c = this.collective;
-    if (!c.ceremony)
-      throw new FedcreditError(
-        ErrorCode.KEY_BINDING,
-        `the coordinator asked ${this.org} for a key ceremony after job ${this.id}'s collective key was in place`,
-        'the coordinator deviates from the protocol; tell the federation operator',
-      );
-    const { reply, keys } = c.ceremony.ceremony(m);
+    const ceremony = c.ceremony!;
+    if (m.step === 'commit') this.log.info({ job: this.id, attempt }, "key ceremony: making this party's share of the collective gradient key");
+    const { reply, keys } = ceremony.ceremony(m);
     if (keys?.galoisKeys && keys.secretKey && keys.sums) {
       // What rejoins the job after a restart, kept before this party reports the keys: its share, the keys' sums.
       this.folder.write(JOB_FILES.keyShare, keys.secretKey);
@@ -220,11 +241,45 @@ export class VerticalParty implements StepHandler {
       const memory = sharesGivenFile(this.folder.path(JOB_FILES.sharesGiven), { keySha256: hex(reply.publicKeySha256) });
       memory.keep!({ issued: [] });
       c.keys = { publicKey: keys.publicKey, galoisKeys: keys.galoisKeys };
-      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), c.ceremony.parties.length, { keep: memory.keep });
+      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), ceremony.parties.length, { keep: memory.keep });
       keys.secretKey.fill(0);
       this.log.info({ job: this.id }, 'collective gradient key in place; this node holds a share of the secret key (in its job folder, mode 0600, until the job ends), nobody the key');
     }
     return reply;
+  }
+
+  private restartRefused(attempt: number, why: string): FedcreditError {
+    return new FedcreditError(
+      ErrorCode.CEREMONY_RESTART_REFUSED,
+      `${this.org} refuses attempt ${attempt} of the key ceremony of job ${this.id}: ${why}`,
+      "the coordinator asked for a key ceremony the protocol does not allow; the refusal is in this node's log. Tell the federation operator",
+    );
+  }
+
+  /**
+   * The coordinator restarted the key ceremony (a party was lost before the key was in place): the share made for
+   * the abandoned attempt is wiped and its files deleted, so that the next attempt's share is fresh and no old one is
+   * ever revealed or used. Refused once this party has given a decryption share or received the setup (it encrypts
+   * under the key from then on: a restart then would give the coordinator two keys' shares for one ciphertext), for
+   * an attempt that is not after the current one, beyond encryption.ceremony_restarts, or at another step than commit.
+   */
+  private abandonCeremony(attempt: number, step: ThresholdCeremony['step']): void {
+    const c = this.collective!;
+    const given = c.shareholder?.sharesGiven ?? 0;
+    if (this.keyInUse || given > 0 || !c.ceremony)
+      throw this.restartRefused(attempt, `the collective key is in use (${given > 0 ? `${given} decryption shares given under it` : 'its setup arrived: this node encrypts under it'})`);
+    if (attempt <= c.ceremony.attempt) throw this.restartRefused(attempt, `it is at attempt ${c.ceremony.attempt} already`);
+    if (attempt > ceremonyRestarts(this.spec)) throw this.restartRefused(attempt, `the job allows at most ${ceremonyRestarts(this.spec)} restarts (encryption.ceremony_restarts)`);
+    if (step !== 'commit') throw this.restartRefused(attempt, `a restarted ceremony begins with commit, not ${step}`);
+    c.ceremony.forget();
+    c.shareholder?.forget();
+    for (const name of Object.values(COLLECTIVE_FILES)) this.folder.remove(name);
+    c.context.dispose();
+    this.collective = undefined;
+    this.log.warn(
+      { job: this.id, attempt, abandoned: c.ceremony.attempt },
+      'key ceremony restarted by the coordinator (a party was lost before the key was in place): the share of the abandoned attempt is wiped and its files deleted',
+    );
   }
 
   /** The collective key's parameters, SEAL context, shareholders in the transcript's order and rotation steps. */

@@ -36,6 +36,8 @@ export const ErrorCode = {
   PERMISSION_DENIED: 'FC_PERMISSION_DENIED',
   /** A party refused a threshold decryption share (a second share for one ciphertext or purpose, or a ciphertext of a class it does not decrypt). */
   DECRYPTION_REFUSED: 'FC_DECRYPTION_REFUSED',
+  /** A party refused to restart a collective key ceremony: the key is already in use, the attempt is stale, or the job's bound on restarts is reached. */
+  CEREMONY_RESTART_REFUSED: 'FC_CEREMONY_RESTART_REFUSED',
   /** The audit ledger is shorter than, or inconsistent with, a signed tree head a participant holds: it was rolled back. */
   LEDGER_ROLLED_BACK: 'FC_LEDGER_ROLLED_BACK',
   /** The audit ledger is damaged: an entry or a blob it references is missing or altered. */

@@ -193,6 +193,7 @@ const thresholdCeremony: ThresholdCeremony = {
   paramsFingerprint: bytes(32, 64),
   publicKeySha256: bytes(32, 65),
   recipients: [recipient, { organisation: 'tax-bureau', boxPublicKey: bytes(32, 74), binding: null }],
+  attempt: 2,
 };
 const decryptionShares: DecryptionShares = {
   purpose: 'update',

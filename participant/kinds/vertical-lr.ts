@@ -37,6 +37,8 @@ export const verticalLr: ParticipantKind<'vertical-lr'> = {
     });
     if (!job) return abandonUnrejoinable(node, stored.id, spec.kind, 'before it had aligned its rows');
     job.shareStatistics = node.config.consent.share_statistics;
+    // A job restored during its key ceremony signs its new commitment and checks the others' and the setup's keys.
+    job.binding = node.partyBinding(stored.specJson, [spec.guest, ...spec.hosts]);
     node.addParty(stored.id, job.channel);
   },
 };

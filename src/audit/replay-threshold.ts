@@ -73,6 +73,10 @@ export class ThresholdReplay {
       case 'key_share_committed':
         this.commitments.set(b.participant, Buffer.from(b.commitment, 'hex'));
         return;
+      case 'key_ceremony_restarted':
+        // Only a vertical job's ceremony is restarted after a lost party (docs/threshold-ckks.md).
+        fail(`the key ceremony of a horizontal job was restarted (attempt ${b.attempt}); a horizontal job's ceremony is never restarted`);
+        return;
       case 'key_share_revealed': {
         const share = await blob('share');
         const commitment = this.commitments.get(b.participant);

@@ -15,6 +15,7 @@ import type { readLedger } from '../ledger/read.js';
 import { hex, sha256Hex } from '../bytes.js';
 import { startReplay, type ReplayJob, type ReplayRound } from './replay-job.js';
 import { errorMessage } from '../errors.js';
+import { ceremonyRestarts } from '../config/schemas.js';
 import { stepReport, TRAINING_STEP_REPORTS } from '../vertical/step-reports.js';
 import { collectiveTranscript, verticalCollectiveKeys, verticalKeyDigest } from '../he/key-ceremony.js';
 import { shareCommitment } from '../he/threshold/commitment.js';
@@ -53,6 +54,7 @@ export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (
     switch (entry.kind) {
       case 'key_share_committed':
       case 'key_share_revealed':
+      case 'key_ceremony_restarted':
       case 'collective_key_ready':
       case 'decryption_shares':
         await collective.entry(jobId, entry.kind, b, blobOf, (message) => fail(seq, message));
@@ -63,6 +65,7 @@ export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (
         job.submitter = b.submitter;
         guest = b.guest;
         hosts = b.hosts;
+        collective.restartBound = ceremonyRestarts({ encryption: b.encryption ?? {} });
         break;
       case 'step_completed': {
         if (b.step !== lastStep + 1 && b.step !== lastStep) fail(seq, `step ${b.step} follows step ${lastStep}`);
@@ -148,25 +151,41 @@ function checkBatch(relayed: Relay[], decrypted: { party: string }[], guest: str
 
 /**
  * What a vertical job under a collective gradient key adds to its record: the ceremony (as for a horizontal one,
- * with the arbiter among the shareholders) and the decryption shares of each masked gradient.
+ * with the arbiter among the shareholders; restarted at most encryption.ceremony_restarts times, each restart before
+ * any key is in place) and the decryption shares of each masked gradient, all under the one key of the last attempt.
  */
 class CollectiveRecord {
   private readonly commitments = new Map<string, Uint8Array>();
   private readonly revealed = new Map<string, Uint8Array>();
   private shareholders: string[] = [];
+  /** The job's bound on ceremony restarts (from its job_submitted), and how many the record holds. */
+  restartBound = 0;
+  private restarts = 0;
+  private keyReady = false;
   /** `giver|ciphertext|digest` and `giver|label|purpose` of every share given: one each. */
   private readonly given = new Set<string>();
   /** The givers of the shares recorded for each ciphertext (by the digest the step records). */
   private readonly givers = new Map<string, Set<string>>();
 
   async entry(jobId: string, kind: string, b: Record<string, any>, blob: (name: string) => Promise<Uint8Array | undefined>, fail: (message: string) => void): Promise<void> {
-    if (kind === 'key_share_committed') this.commitments.set(b.participant, Buffer.from(b.commitment, 'hex'));
+    if (kind === 'key_ceremony_restarted') {
+      // A restart after the key (or a share under it) would let a coordinator gather two keys' shares for one ciphertext.
+      if (this.keyReady) fail(`the key ceremony was restarted (attempt ${b.attempt}) after the collective key was in place`);
+      if (this.given.size > 0) fail(`the key ceremony was restarted (attempt ${b.attempt}) after decryption shares were given`);
+      if (b.attempt !== this.restarts + 1) fail(`the key ceremony's restart is numbered ${b.attempt}; the record holds ${this.restarts} before it`);
+      this.restarts += 1;
+      if (this.restarts > this.restartBound) fail(`the key ceremony was restarted ${this.restarts} times; the job allows ${this.restartBound} (encryption.ceremony_restarts)`);
+      // The next attempt's shares are fresh: nothing of the abandoned attempt counts.
+      this.commitments.clear();
+      this.revealed.clear();
+    } else if (kind === 'key_share_committed') this.commitments.set(b.participant, Buffer.from(b.commitment, 'hex'));
     else if (kind === 'key_share_revealed') {
       const share = await blob('share');
       if (share) this.revealed.set(b.participant, share);
       else fail(`the key share revealed by ${b.participant} is not in the record`);
     } else if (kind === 'collective_key_ready') await this.checkKeys(jobId, b, fail);
     else if (kind === 'decryption_shares') {
+      if (!this.keyReady) fail(`a decryption share from ${b.participant} before the collective key was in place`);
       for (const [key, what] of [
         [`${b.participant}|ciphertext|${b.ciphertext_sha256}`, `ciphertext ${String(b.ciphertext_sha256).slice(0, 16)}…`],
         [`${b.participant}|label|${b.purpose}`, `"${b.purpose}"`],
@@ -182,12 +201,15 @@ class CollectiveRecord {
 
   /** Every revealed share matches its commitment, and they add up to the recorded keys (recomputed here). */
   private async checkKeys(jobId: string, b: Record<string, any>, fail: (message: string) => void): Promise<void> {
+    if (this.keyReady) fail('a second collective key: every ciphertext of a job is under the one key of its ceremony');
+    if ((b.attempt ?? 0) !== this.restarts) fail(`the collective key is recorded for attempt ${b.attempt ?? 0} of the ceremony; the record restarted it ${this.restarts} times`);
+    this.keyReady = true;
     this.shareholders = b.parties as string[];
     const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
     try {
       const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
       if (b.params_fingerprint !== hex(fingerprint)) fail('the collective key was made under other CKKS parameters than a vertical job uses');
-      const transcript = collectiveTranscript(jobId, this.shareholders, fingerprint, 'vertical');
+      const transcript = collectiveTranscript(jobId, this.shareholders, fingerprint, 'vertical', this.restarts);
       if (sha256Hex(transcript) !== b.transcript_sha256) fail("the collective key's transcript is not the job's");
       const parties = this.shareholders.map((organisation) => ({
         organisation,

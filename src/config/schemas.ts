@@ -551,7 +551,15 @@ export const VerticalJobSpec = z
      * every host each hold a share of a collective key and nobody the key (docs/threshold-ckks.md, N = 16384).
      */
     encryption: z
-      .object({ scheme: z.enum(['ckks', 'ckks-threshold', 'plaintext']).default('ckks') })
+      .object({
+        scheme: z.enum(['ckks', 'ckks-threshold', 'plaintext']).default('ckks'),
+        /**
+         * ckks-threshold: how many times the coordinator may restart the key ceremony from the beginning after a party
+         * is lost during it (before anything is encrypted under the key); every party refuses an attempt beyond it.
+         * Default DEFAULT_CEREMONY_RESTARTS (ceremonyRestarts).
+         */
+        ceremony_restarts: z.number().int().min(0).max(10).optional(),
+      })
       .strict()
       .default({ scheme: 'ckks' }),
     evaluation: EvaluationSpec.default({ decline_cutoff: 0.2 }),
@@ -572,6 +580,13 @@ export const VerticalJobSpec = z
         message: `at most ${MAX_SINGLE_KEY_BATCH} under encryption.scheme ${job.encryption.scheme} (a ciphertext of N = 8192 holds 4,096 records); up to ${MAX_THRESHOLD_BATCH} only under ckks-threshold (N = 16384)`,
       });
     }
+    if (job.encryption.ceremony_restarts !== undefined && job.encryption.scheme !== 'ckks-threshold') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['encryption', 'ceremony_restarts'],
+        message: `applies to encryption.scheme ckks-threshold only (this job uses ${job.encryption.scheme}, whose keys the arbiter makes alone): remove it, or set the scheme to ckks-threshold`,
+      });
+    }
     if (job.scorecard && !job.binning?.woe_transform) {
       ctx.addIssue({ code: 'custom', path: ['scorecard'], message: 'a scorecard needs binning with woe_transform: true (add a `binning:` section)' });
     }
@@ -580,6 +595,14 @@ export const VerticalJobSpec = z
   // cost of a single-key batch (BENCHMARKS.md, "Threshold CKKS in vertical jobs").
   .transform((job) => ({ ...job, training: { ...job.training, batch_size: job.training.batch_size ?? (job.encryption.scheme === 'ckks-threshold' ? MAX_THRESHOLD_BATCH : MAX_SINGLE_KEY_BATCH) } }));
 export type VerticalJobSpec = z.infer<typeof VerticalJobSpec>;
+
+/** Restarts of a vertical job's key ceremony after a lost party, when encryption.ceremony_restarts is not set. */
+export const DEFAULT_CEREMONY_RESTARTS = 2;
+
+/** How many times a ckks-threshold vertical job's key ceremony may be restarted (encryption.ceremony_restarts). */
+export function ceremonyRestarts(job: { encryption: { ceremony_restarts?: number } }): number {
+  return job.encryption.ceremony_restarts ?? DEFAULT_CEREMONY_RESTARTS;
+}
 
 /** Gradient-boosted trees on different features of the same enterprises (docs/protocol-boost.md). */
 export const VerticalBoostSpec = z

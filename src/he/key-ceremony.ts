@@ -66,11 +66,14 @@ export function generateKeys(engine: CkksEngine, holder: KeyHolder): CkksKeyPair
  * The transcript of a job's collective key: SHA-256 over the job id, its parties in order and the CKKS parameters'
  * fingerprint (and the kind of job, so a vertical and a horizontal ceremony never share one). It seeds the common reference string and binds every share commitment to this job, so a commitment
  * or share of another job, or of another party, does not verify. Every party, the coordinator and the auditor
- * derive it alike.
+ * derive it alike. A ceremony restarted after a party was lost (`attempt` 1, 2, …; docs/threshold-ckks.md, "A party
+ * lost during the key ceremony") has a transcript of its own, so no commitment or share of an abandoned attempt
+ * verifies in the next; attempt 0 is the transcript of a ceremony that was never restarted.
  */
-export function collectiveTranscript(jobId: string, parties: readonly string[], paramsFingerprint: Uint8Array, kind: 'horizontal' | 'vertical' = 'horizontal'): Uint8Array {
+export function collectiveTranscript(jobId: string, parties: readonly string[], paramsFingerprint: Uint8Array, kind: 'horizontal' | 'vertical' = 'horizontal', attempt = 0): Uint8Array {
   const hash = createHash('sha256');
-  for (const part of [`fedcredit/threshold-ckks/${kind}/v1`, jobId, parties.join('\n')]) hash.update(`${Buffer.byteLength(part)}:${part}`);
+  const parts = [`fedcredit/threshold-ckks/${kind}/v1`, jobId, parties.join('\n'), ...(attempt > 0 ? [`attempt ${attempt}`] : [])];
+  for (const part of parts) hash.update(`${Buffer.byteLength(part)}:${part}`);
   return hash.update(paramsFingerprint).digest();
 }
 

@@ -223,6 +223,8 @@ export interface ThresholdCeremony {
   publicKeySha256: Uint8Array;
   /** 'reshare' and 'reshared', to participants: every participant's bound box key (proto3 leaves it empty otherwise). */
   recipients?: Recipient[];
+  /** The ceremony's attempt (vertical jobs: 1, 2, … after a restart; proto3 reads 0 when absent). */
+  attempt?: number;
 }
 
 export interface KeyShareEntry {

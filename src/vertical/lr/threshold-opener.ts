@@ -48,6 +48,11 @@ export class GradientShareholder {
     this.decryption = new DecryptionParty(context, secret, { rules: [verticalGradientRule(context, parties)], ...(issued ? { issued } : {}), ...(onIssue ? { onIssue } : {}) });
   }
 
+  /** How many decryption shares this shareholder has given (its record's, reloaded after a restart, included). */
+  get sharesGiven(): number {
+    return this.decryption.issued().length;
+  }
+
   /** The job ended: the share is wiped and nothing more is decrypted with it. */
   forget(): void {
     this.secret.poly.fill(0n);
