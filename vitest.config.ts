@@ -15,7 +15,10 @@ const processFiles = testFiles.filter((file) => STARTS_PROCESSES.test(readFileSy
 
 const shared = {
   testTimeout: 240_000,
-  hookTimeout: 60_000,
+  // Several files run a whole federated job in beforeAll (horizontal-threshold, horizontal-credit, horizontal-gmsc,
+  // coordinator-crash-vertical, audit-horizontal): their hooks took up to 25 s on a loaded machine (measured), so a
+  // CI machine twice as slow needs the tests' own budget, not 60 s.
+  hookTimeout: 240_000,
   // Every Node process of the suite (the workers, and the coordinators, participants and CLI runs the tests start,
   // which inherit this) keeps V8's compiled code of the modules it loads here, so each of the hundreds of process
   // starts skips compiling them again: a sixth less CPU on tests that mostly start processes.

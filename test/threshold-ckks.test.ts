@@ -447,20 +447,25 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
     const flood = intt(ring, subPoly(ring, share.poly, mulPoly(ring, c1poly, prefixPoly(ctx.keyRing, secrets[0]!.poly, ring.primes.length), zeroPoly(ring)), zeroPoly(ring)));
     const integers = centredFirstPrime(ring, flood);
     const values = integers.map((v) => Number(v) / sigma);
-    // Its low bits are uniform (σ·z in double precision alone would leave them zero, showing e_ct's low bits).
+    // The flooding is drawn afresh on every run, so each bound below fails a correct sampler with probability below
+    // 1e-7 (binomial and chi-square tails for n = 8192; a variance bound of 5% was 3.2 standard errors, a false
+    // failure in 1 run of 700).
+    // Its low bits are uniform (σ·z in double precision alone would leave them zero, showing e_ct's low bits): each of
+    // the 64 residue counts is Binomial(8192, 1/64), 128 ± 11.2, and all fall within 0.4 and 1.6 times 128.
     const residues = new Array<number>(64).fill(0);
     for (const v of integers) residues[Number(((v % 64n) + 64n) % 64n)]! += 1;
-    expect(Math.min(...residues)).toBeGreaterThan(0.5 * (ring.degree / 64));
-    expect(Math.max(...residues)).toBeLessThan(1.5 * (ring.degree / 64));
+    expect(Math.min(...residues)).toBeGreaterThan(0.4 * (ring.degree / 64));
+    expect(Math.max(...residues)).toBeLessThan(1.6 * (ring.degree / 64));
     const mean = values.reduce((a, b) => a + b, 0) / values.length;
     const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
-    // 8192 samples of a standard normal: mean within 5 standard errors, variance within 5%.
-    expect(Math.abs(mean)).toBeLessThan(5 / Math.sqrt(values.length));
-    expect(Math.abs(variance - 1)).toBeLessThan(0.05);
+    // 8192 samples of a standard normal: mean within 5.5 standard errors (1/√n), variance within 5.3 (√(2/n): 8.3%).
+    expect(Math.abs(mean)).toBeLessThan(5.5 / Math.sqrt(values.length));
+    expect(Math.abs(variance - 1)).toBeLessThan(5.3 * Math.sqrt(2 / values.length));
     expect(Math.max(...values.map(Math.abs))).toBeLessThan(20);
-    // Kurtosis 3 (normal), not 1.8 (uniform).
+    // Kurtosis 3 (normal), not 1.8 (uniform): within 0.5, 9 standard errors (√(24/n) = 0.054; the sample kurtosis has a
+    // heavy right tail: 0.29 was reached in 20,000 simulated draws, so 0.3 was too close).
     const kurtosis = values.reduce((a, b) => a + (b - mean) ** 4, 0) / values.length / variance ** 2;
-    expect(Math.abs(kurtosis - 3)).toBeLessThan(0.3);
+    expect(Math.abs(kurtosis - 3)).toBeLessThan(0.5);
   });
 });
 
