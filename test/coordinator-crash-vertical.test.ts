@@ -104,7 +104,10 @@ describe('coordinator killed (SIGKILL) during a vertical job (UCI hetero)', () =
     reference = parts(fed, run.jobId);
     referenceJob = run.jobId;
   });
-  afterAll(async () => fed?.stop());
+  afterAll(async () => {
+    await fed?.stop();
+    if (uci) rmSync(uci.dir, { recursive: true, force: true });
+  });
 
   // The kill, and the step the ledger must show was interrupted (the PSI is step 1).
   for (const [where, at, interrupted] of [

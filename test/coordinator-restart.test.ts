@@ -22,7 +22,10 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
       { name: 'tax-bureau', data: uci('host') },
     ]);
   });
-  afterAll(async () => fed?.stop());
+  afterAll(async () => {
+    await fed?.stop();
+    rmSync(uci.dir, { recursive: true, force: true });
+  });
 
   it('serves the finished and failed jobs, the model and scoring as before the restart', async () => {
     const train = await fed.run(verticalJob({ training: { epochs: 2, patience: 0 } }));

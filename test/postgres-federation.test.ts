@@ -4,7 +4,7 @@
  * with one party restarted on a config that reads the same rows from the database (same organisation, so the same
  * seeds). The figures equal, and the ledger's record of the data carries the rows' and the query's fingerprints.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -79,6 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await fed?.stop();
   await server?.stop();
+  rmSync(hetero.dir, { recursive: true, force: true });
 });
 
 /** The load report each participant bound to a job, as the ledger records it. */

@@ -36,8 +36,8 @@ import { plaintextCipher } from '../src/vertical/cipher.js';
 import { plaintextOpener } from '../src/vertical/lr/opener.js';
 import { hex, sha256 } from '../src/bytes.js';
 import type { KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
-import { csvHead, TestFederation, UCI } from './helpers/federation.js';
-import { runMemoryVerticalJob, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
+import { TestFederation } from './helpers/federation.js';
+import { runMemoryVerticalJob, uciHeteroSlice, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
 const ROWS = 2000;
 const JOB = verticalJob({ training: { epochs: 1, patience: 0, batch_size: 1024, grace_period_s: 60 }, encryption: { scheme: 'ckks-threshold' } });
@@ -48,12 +48,11 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
   let ledgerDir: string;
 
   beforeAll(async () => {
-    data = mkdtempSync(join(tmpdir(), 'fc-ceremony-rejoin-'));
-    const guest = csvHead(join(UCI, 'fate_default_credit_hetero_guest.csv'), ROWS, join(data, 'guest.csv'));
-    const host = csvHead(join(UCI, 'fate_default_credit_hetero_host.csv'), ROWS, join(data, 'host.csv'));
+    const slice = uciHeteroSlice(ROWS);
+    data = slice.dir;
     fed = await TestFederation.start([
-      { name: 'bank', data: { ...uciHeteroSpec('guest'), path: guest } },
-      { name: 'tax-bureau', data: { ...uciHeteroSpec('host'), path: host } },
+      { name: 'bank', data: slice('guest') },
+      { name: 'tax-bureau', data: slice('host') },
     ]);
     ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
   }, 60_000);

@@ -6,7 +6,7 @@
  * test/vertical-quality.test.ts, the same job in one process.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { VerticalJobSpec } from '../src/config/schemas.js';
 import { loadDataset } from '../src/data/csv.js';
@@ -26,7 +26,10 @@ describe('vertical LR on UCI default credit (bank + tax bureau)', () => {
       { name: 'tax-bureau', data: uci('host') },
     ]);
   });
-  afterAll(async () => fed?.stop());
+  afterAll(async () => {
+    await fed?.stop();
+    rmSync(uci.dir, { recursive: true, force: true });
+  });
 
   it('a host killed mid-training (kill -9) and restarted within the grace period rejoins from its last step; the job completes', async () => {
     const job = verticalJob({ training: { epochs: 4, patience: 0, grace_period_s: 60 } });

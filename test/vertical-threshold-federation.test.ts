@@ -6,9 +6,8 @@
  * accuracy on the whole split is test/vertical-threshold.test.ts (in one process).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VerticalJobSpec } from '../src/config/schemas.js';
 import { readLedger } from '../src/ledger/read.js';
@@ -26,8 +25,8 @@ import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { ARBITER_SHAREHOLDER } from '../src/vertical/lr/threshold-opener.js';
 import type { KeyShareEntry, ParticipantMessage, ThresholdCeremony } from '../src/wire/messages.js';
 import type { EphemeralFederation } from '../src/federation/ephemeral.js';
-import { csvHead, TestFederation, UCI } from './helpers/federation.js';
-import { participantJobDir, uciHeteroSpec, verticalJob } from './helpers/vertical.js';
+import { TestFederation } from './helpers/federation.js';
+import { participantJobDir, uciHeteroSlice, verticalJob } from './helpers/vertical.js';
 import { RogueCoordinator } from './helpers/rogue-coordinator.js';
 
 const ROWS = 4000;
@@ -46,12 +45,11 @@ describe('vertical LR under a collective gradient key over gRPC (arbiter, guest 
   let fed: EphemeralFederation;
   let data: string;
   beforeAll(async () => {
-    data = mkdtempSync(join(tmpdir(), 'fc-vthreshold-'));
-    const guest = csvHead(join(UCI, 'fate_default_credit_hetero_guest.csv'), ROWS, join(data, 'guest.csv'));
-    const host = csvHead(join(UCI, 'fate_default_credit_hetero_host.csv'), ROWS, join(data, 'host.csv'));
+    const slice = uciHeteroSlice(ROWS);
+    data = slice.dir;
     fed = await TestFederation.start([
-      { name: 'bank', data: { ...uciHeteroSpec('guest'), path: guest } },
-      { name: 'tax-bureau', data: { ...uciHeteroSpec('host'), path: host } },
+      { name: 'bank', data: slice('guest') },
+      { name: 'tax-bureau', data: slice('host') },
     ]);
   });
   afterAll(async () => {

@@ -33,8 +33,8 @@ import { gradientLabel } from '../src/he/vertical-threshold.js';
 import { ARBITER_SHAREHOLDER, GradientShareholder, thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
 import type { JobEvent, KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
 import { expectCode } from './helpers/errors.js';
-import { csvHead, TestFederation, UCI } from './helpers/federation.js';
-import { participantJobDir, uciHeteroSpec, verticalJob } from './helpers/vertical.js';
+import { TestFederation } from './helpers/federation.js';
+import { participantJobDir, uciHeteroSlice, verticalJob } from './helpers/vertical.js';
 
 const ROWS = 4000;
 const JOB = verticalJob({ training: { epochs: 2, patience: 0, batch_size: 1024, grace_period_s: 90 }, encryption: { scheme: 'ckks-threshold' } });
@@ -53,12 +53,11 @@ describe('a ckks-threshold vertical job rejoined after a restart (gRPC, mutual T
   const arbiterDirOf = (jobId: string) => join(fed.dir, 'coordinator-state', 'jobs', jobId, 'arbiter');
 
   beforeAll(async () => {
-    data = mkdtempSync(join(tmpdir(), 'fc-vthreshold-rejoin-'));
-    const guest = csvHead(join(UCI, 'fate_default_credit_hetero_guest.csv'), ROWS, join(data, 'guest.csv'));
-    const host = csvHead(join(UCI, 'fate_default_credit_hetero_host.csv'), ROWS, join(data, 'host.csv'));
+    const slice = uciHeteroSlice(ROWS);
+    data = slice.dir;
     fed = await TestFederation.start([
-      { name: 'bank', data: { ...uciHeteroSpec('guest'), path: guest } },
-      { name: 'tax-bureau', data: { ...uciHeteroSpec('host'), path: host } },
+      { name: 'bank', data: slice('guest') },
+      { name: 'tax-bureau', data: slice('host') },
     ]);
     ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
     const started = Date.now();

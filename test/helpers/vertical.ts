@@ -51,10 +51,10 @@ export function uciHeteroSpec(role: 'guest' | 'host'): CsvDatasetSpec {
  * The first `rows` enterprises of the UCI hetero split (both files hold the same ids in the same order), written to a
  * temporary folder: for the process tests of faults and restarts, whose properties do not need all 30,000.
  */
-export function uciHeteroSlice(rows: number): (role: 'guest' | 'host') => CsvDatasetSpec {
+export function uciHeteroSlice(rows: number): ((role: 'guest' | 'host') => CsvDatasetSpec) & { dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'fedcredit-uci-hetero-'));
   for (const role of ['guest', 'host'] as const) csvHead(uciHeteroSpec(role).path, rows, join(dir, `${role}.csv`));
-  return (role) => ({ ...uciHeteroSpec(role), path: join(dir, `${role}.csv`) });
+  return Object.assign((role: 'guest' | 'host') => ({ ...uciHeteroSpec(role), path: join(dir, `${role}.csv`) }), { dir });
 }
 
 export function verticalJob(overrides: { training?: Record<string, unknown>; encryption?: Record<string, unknown>; hosts?: string[]; alignment?: Record<string, unknown>; guest?: string } = {}) {
