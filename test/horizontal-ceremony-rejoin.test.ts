@@ -7,14 +7,17 @@
  * Over gRPC with mutual TLS: bank-a, killed (SIGKILL) after it accepted the job and restarted once the coordinator
  * found it gone at the ceremony, rejoins from its job folder with the box key it kept at the acceptance; the job
  * publishes the AUC of the same job uninterrupted; the ledger verifies and replays, and a replay of the same record
- * with the restart moved after the key fails. In one process: a participant refuses a restart once its record (read
+ * with the restart moved after the key fails. In memory, under a 3-of-4 key: a participant whose stream closes as it
+ * answers the re-sharing (after the key step) restarts the ceremony, and the job publishes the uninterrupted job's
+ * AUC. In one process: a participant refuses a restart once its record (read
  * again from its job folder, so across a restart of the node too) says it contributed under the key or gave a
  * decryption share, a stale attempt, one beyond the job's bound, and one that does not begin with commit.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
@@ -37,7 +40,7 @@ import { loadTf } from '../src/model/tf.js';
 import { hex, sha256 } from '../src/bytes.js';
 import { generateBoxKeyPair } from '../src/crypto/sealed-box.js';
 import type { CoordinatorMessage, JobEvent, KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
-import { horizontalJob, TestFederation, uciHomoSpec } from './helpers/federation.js';
+import { horizontalJob, TestFederation, UCI, uciHomoSpec } from './helpers/federation.js';
 import { MemoryFederation, writeUciSlices } from './helpers/memory-horizontal.js';
 
 const run = promisify(execFile);
@@ -287,4 +290,74 @@ describe('a horizontal participant asked to restart the key ceremony (one proces
       context.dispose();
     }
   }, 120_000);
+});
+
+describe('a 3-of-4 horizontal job whose participant is lost as it answers the re-sharing (in memory)', () => {
+  const FOUR = ['bank-a', 'bank-b', 'bank-c', 'bank-d'];
+  const SLICE = 500;
+  let dir: string;
+  let fed: MemoryFederation;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fc-h-ceremony-tn-'));
+    // Rows 1–500 of each of the UCI homo split's three parts, and rows 501–1000 of the first.
+    const parts: [string, number][] = [
+      ['guest', 0],
+      ['host_1', 0],
+      ['host_2', 0],
+      ['guest', SLICE],
+    ];
+    const files = await Promise.all(
+      parts.map(async ([part, from], i) => {
+        const lines = (await readFile(join(UCI, `fate_default_credit_homo_${part}.csv`), 'utf8')).split('\n');
+        const out = join(dir, `${FOUR[i]}.csv`);
+        await writeFile(out, [lines[0], ...lines.slice(1 + from, 1 + from + SLICE)].join('\n') + '\n');
+        return out;
+      }),
+    );
+    fed = await MemoryFederation.start(FOUR.map((name, i) => ({ name, data: uciHomoSpec(files[i]!) })));
+  }, 120_000);
+  afterAll(async () => {
+    await fed?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('restarts the ceremony after the key, before any sum: every participant abandons its key and Shamir points, and the job publishes the AUC of the job uninterrupted; the ledger replays', async () => {
+    const job = horizontalJob({ participants: FOUR, encryption: { scheme: 'ckks-threshold', threshold: 3 }, training: { rounds: 2, winsorize: 0 } });
+    // bank-b's stream closes as it sends its Shamir shares of attempt 0, and it is back at once: it lost the attempt.
+    let blinked = false;
+    fed.participant('bank-b').tamper = (reply) => {
+      if (!blinked && reply.body === 'thresholdCeremony' && reply.thresholdCeremony.step === 'reshare') {
+        blinked = true;
+        fed.disconnect('bank-b', 'stream closed');
+        fed.reconnect('bank-b');
+      }
+      return reply;
+    };
+    let restarted: Awaited<ReturnType<MemoryFederation['run']>>;
+    try {
+      restarted = await fed.run(job);
+    } finally {
+      fed.participant('bank-b').tamper = undefined;
+    }
+    expect(restarted.state, restarted.message).toBe('succeeded');
+    expect(blinked).toBe(true);
+    const entries = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === restarted.jobId);
+    const kinds = entries.map((e) => e.entry.kind);
+    expect(entries.filter((e) => e.entry.kind === 'key_ceremony_restarted').map((e) => e.body)).toEqual([expect.objectContaining({ attempt: 1, lost: ['bank-b'], step: 'reshare' })]);
+    const restartAt = kinds.indexOf('key_ceremony_restarted');
+    const readyAt = kinds.indexOf('collective_key_ready');
+    expect(kinds.slice(0, restartAt)).not.toContain('key_share_reshared');
+    expect(kinds.slice(restartAt, readyAt).filter((k) => k === 'key_share_reshared')).toHaveLength(FOUR.length);
+    expect(entries[readyAt]!.body).toMatchObject({ attempt: 1, threshold: 3 });
+    const replay = await replayLedger(fed.ledgerDir, { jobId: restarted.jobId });
+    expect(replay.jobs[0]!.failures).toEqual([]);
+    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+
+    const uninterrupted = await fed.run(job);
+    expect(uninterrupted.state, uninterrupted.message).toBe('succeeded');
+    const auc = (r: typeof restarted) => (JSON.parse(Buffer.from(r.files['fedcredit.json']!).toString('utf8')).evaluation as { auc: number }).auc;
+    console.log(`3-of-4, bank-b lost in the re-sharing: AUC ${auc(restarted).toFixed(4)}, uninterrupted ${auc(uninterrupted).toFixed(4)}`);
+    expect(Math.abs(auc(restarted) - auc(uninterrupted))).toBeLessThan(0.005);
+  }, 240_000);
 });
