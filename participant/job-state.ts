@@ -112,8 +112,19 @@ export class ParticipantJob {
   }
 
   private thresholdPartyFor(context: ThresholdContext, memory: ShareholderMemory, attempt: number): ThresholdParty {
-    const b = () => this.binding;
-    return new ThresholdParty(this.id, this.organisation, this.spec.participants, context, this.engine!.fingerprint, b, decryptionThreshold(this.spec), () => this.box, undefined, memory, attempt);
+    return new ThresholdParty(
+      this.id,
+      this.organisation,
+      this.spec.participants,
+      context,
+      this.engine!.fingerprint,
+      () => this.binding,
+      decryptionThreshold(this.spec),
+      () => this.box,
+      undefined,
+      memory,
+      attempt,
+    );
   }
 
   /**
