@@ -241,19 +241,17 @@ export abstract class JobBase {
    * How the coordinator asks every party on the wire (`this.participants`) for one step of a key ceremony. The
    * messages of a restarted ceremony's `attempt` travel as its round, so an answer to an abandoned attempt is
    * discarded, never taken for the new one's, and a party whose stream closed since the attempt began is lost even
-   * if it is back (it lost the ceremony's state). A party that is lost throws CeremonyPartyLost. Without an attempt
-   * (a ceremony that is not restarted) the messages travel as round 0.
+   * if it is back (it lost the ceremony's state). A party that is lost throws CeremonyPartyLost.
    */
-  protected ceremonyAsk(plan: CeremonyPlan, requireFingerprint: (fingerprint: Uint8Array, org: string) => void, restartable?: { attempt: number }): CeremonyAsk {
+  protected ceremonyAsk(plan: CeremonyPlan, requireFingerprint: (fingerprint: Uint8Array, org: string) => void, attempt: number): CeremonyAsk {
     const deviates = (org: string, why: string) => this.ceremonyDeviation(org, why);
-    const attempt = restartable?.attempt ?? 0;
     const losses = new Set<string>();
-    this.ceremonyLosses = restartable ? losses : undefined;
+    this.ceremonyLosses = losses;
     return async (step, parties) => {
       const withRecipients = step === 'reshare' || step === 'reshared' ? { recipients: plan.recipients ?? [] } : {};
       const message = (p: KeyShareEntry[]) => ({
         body: 'thresholdCeremony' as const,
-        thresholdCeremony: { step, parties: p, paramsFingerprint: plan.paramsFingerprint, publicKeySha256: new Uint8Array(), ...withRecipients, ...(restartable ? { attempt } : {}) },
+        thresholdCeremony: { step, parties: p, paramsFingerprint: plan.paramsFingerprint, publicKeySha256: new Uint8Array(), ...withRecipients, attempt },
       });
       if (typeof parties === 'function') await Promise.all(this.participants.map((org) => this.send(org, attempt, message(parties(org))).catch(() => undefined)));
       else await this.sendEach(this.participants, attempt, message(parties));

@@ -303,7 +303,7 @@ export class JobRun extends JobBase {
         };
         let keyDigest: Uint8Array;
         try {
-          const ask = this.ceremonyAsk(plan, (fp, org) => this.engine!.requireFingerprint(fp, org), { attempt });
+          const ask = this.ceremonyAsk(plan, (fp, org) => this.engine!.requireFingerprint(fp, org), attempt);
           ({ keyDigest } = await this.commitRevealKey(plan, ask));
           if (t < this.participants.length) await this.reshare(ask, (org, why) => this.ceremonyDeviation(org, why));
         } catch (err) {

@@ -359,7 +359,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       };
       let keyDigest: Uint8Array;
       try {
-        ({ keyDigest } = await this.commitRevealKey(plan, this.ceremonyAsk(plan, requireFingerprint, { attempt })));
+        ({ keyDigest } = await this.commitRevealKey(plan, this.ceremonyAsk(plan, requireFingerprint, attempt)));
       } catch (err) {
         if (!(err instanceof CeremonyPartyLost)) throw err;
         const seconds = this.timing.grace_period_s;
