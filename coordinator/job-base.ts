@@ -207,22 +207,51 @@ export abstract class JobBase {
   }
 
   /**
+   * A party was lost during attempt `attempt` of a key ceremony: recorded (`key_ceremony_restarted`, with how long the
+   * coordinator waits under `wait.field`), then the ceremony starts again once every party is connected, within
+   * `wait.seconds` (a vertical job's training.grace_period_s, a horizontal one's offer_timeout_s); the job fails if
+   * the bound on restarts (encryption.ceremony_restarts) is reached or the party does not come back.
+   */
+  protected async restartCeremony(lost: CeremonyPartyLost, attempt: number, bound: number, wait: { seconds: number; setting: string; field: string; period: string }): Promise<void> {
+    const missing = this.participants.filter((o) => o === lost.organisation || !this.sessions.isConnected(o));
+    if (attempt >= bound)
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        `${lost.message}; the key ceremony was restarted ${attempt} times already, the job's bound (encryption.ceremony_restarts ${bound})`,
+        `see ${missing.join(', ')}'s log: the node keeps leaving during the ceremony; resubmit the job once it runs steadily, or raise encryption.ceremony_restarts`,
+      );
+    await this.record('key_ceremony_restarted', { attempt: attempt + 1, lost: missing, step: lost.step, reason: lost.reason, [wait.field]: wait.seconds });
+    this.emit(
+      'keys',
+      `${missing.join(', ')} lost during the key ceremony (${lost.step}); waiting up to ${wait.seconds}s to restart it from the beginning (restart ${attempt + 1} of at most ${bound})`,
+    );
+    this.log.warn({ job: this.id, lost: missing, step: lost.step, attempt: attempt + 1 }, 'key ceremony restarted: a party was lost before the key was in place');
+    const end = Date.now() + wait.seconds * 1000;
+    const back = await Promise.all(this.participants.map((o) => this.sessions.waitConnected(o, end)));
+    const gone = this.participants.filter((_, i) => !back[i]);
+    if (gone.length > 0)
+      throw new FedcreditError(
+        ErrorCode.JOB_FAILED,
+        `${gone.join(', ')} left during the key ceremony and did not return within ${wait.period}; no key was made and nothing was encrypted`,
+        `restart the missing participant and resubmit the job, or raise ${wait.setting}`,
+      );
+  }
+
+  /**
    * How the coordinator asks every party on the wire (`this.participants`) for one step of a key ceremony. The
    * messages of a restarted ceremony's `attempt` travel as its round, so an answer to an abandoned attempt is
    * discarded, never taken for the new one's, and a party whose stream closed since the attempt began is lost even
-   * if it is back (it lost the ceremony's state). A party that is lost throws CeremonyPartyLost. Without an attempt
-   * (a ceremony that is not restarted: horizontal jobs) the messages travel as round 0.
+   * if it is back (it lost the ceremony's state). A party that is lost throws CeremonyPartyLost.
    */
-  protected ceremonyAsk(plan: CeremonyPlan, requireFingerprint: (fingerprint: Uint8Array, org: string) => void, restartable?: { attempt: number }): CeremonyAsk {
+  protected ceremonyAsk(plan: CeremonyPlan, requireFingerprint: (fingerprint: Uint8Array, org: string) => void, attempt: number): CeremonyAsk {
     const deviates = (org: string, why: string) => this.ceremonyDeviation(org, why);
-    const attempt = restartable?.attempt ?? 0;
     const losses = new Set<string>();
-    this.ceremonyLosses = restartable ? losses : undefined;
+    this.ceremonyLosses = losses;
     return async (step, parties) => {
       const withRecipients = step === 'reshare' || step === 'reshared' ? { recipients: plan.recipients ?? [] } : {};
       const message = (p: KeyShareEntry[]) => ({
         body: 'thresholdCeremony' as const,
-        thresholdCeremony: { step, parties: p, paramsFingerprint: plan.paramsFingerprint, publicKeySha256: new Uint8Array(), ...withRecipients, ...(restartable ? { attempt } : {}) },
+        thresholdCeremony: { step, parties: p, paramsFingerprint: plan.paramsFingerprint, publicKeySha256: new Uint8Array(), ...withRecipients, attempt },
       });
       if (typeof parties === 'function') await Promise.all(this.participants.map((org) => this.send(org, attempt, message(parties(org))).catch(() => undefined)));
       else await this.sendEach(this.participants, attempt, message(parties));

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
-import { ckksParamsOf, decryptionThreshold, roundMinimum, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
+import { ceremonyRestarts, ckksParamsOf, decryptionThreshold, roundMinimum, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
 import { collectivePublicKey, collectiveTranscript } from '../src/he/key-ceremony.js';
@@ -38,7 +38,7 @@ import { QUANTILE_RANK_ERROR, QuantileSearch, preprocessingFromSearch } from '..
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
-import { JobBase, type CeremonyAsk, type CeremonyPlan, type JobContext } from './job-base.js';
+import { CeremonyPartyLost, JobBase, type CeremonyAsk, type CeremonyPlan, type JobContext } from './job-base.js';
 import type { ContributionRequest, DecryptionShares, EncryptedVector, KeyShareEntry, ParticipantMessage, Recipient, RoundProgress, SumPurpose } from '../src/wire/messages.js';
 
 /** The participants' bound box keys of a job, in the coordinator's job folder (a KeygenRequest's encoding). */
@@ -277,32 +277,56 @@ export class JobRun extends JobBase {
    * all have committed, reveals it; the coordinator checks each share against its commitment and adds them, and so
    * does every participant, who must arrive at the same key. A share that does not match its commitment fails the
    * job naming its sender, and the ledger records it. The coordinator holds no share.
+   *
+   * A participant lost during the ceremony (gone, or silent past the deadline; t-of-n: up to the end of the
+   * re-sharing) restarts it from the beginning, once it is back within the coordinator's offer_timeout_s and at most
+   * encryption.ceremony_restarts times: nothing is encrypted under the key before the first sum, so every participant
+   * makes a fresh share under the next attempt's transcript and discards the old one (`key_ceremony_restarted`;
+   * docs/threshold-ckks.md, "A party lost during the key ceremony").
    */
   private async collectiveKeyCeremony(): Promise<void> {
     const t = decryptionThreshold(this.spec);
     this.emit('keys', `${this.participants.join(', ')} each make a share of the collective CKKS key; nobody will hold the secret key`);
     const fingerprint = this.engine!.fingerprint;
-    const transcript = collectiveTranscript(this.id, this.participants, fingerprint);
+    const bound = ceremonyRestarts(this.spec);
     const context = await ThresholdContext.create(ckksParamsOf(this.spec));
     try {
-      const plan: CeremonyPlan = {
-        shareholders: this.participants,
-        transcript,
-        paramsFingerprint: fingerprint,
-        checkShare: (_sender, share) => PublicKeyShare.deserialize(context, share),
-        keyDigest: (entries) => sha256(collectivePublicKey(context, transcript, entries)),
-        recipients: this.participants.map((o) => this.boxKeys.get(o)!),
-      };
-      const ask = this.ceremonyAsk(plan, (fp, org) => this.engine!.requireFingerprint(fp, org));
-      const { keyDigest } = await this.commitRevealKey(plan, ask);
-      if (t < this.participants.length) await this.reshare(ask, (org, why) => this.ceremonyDeviation(org, why));
-      await this.record('collective_key_ready', {
-        parties: this.participants,
-        params_fingerprint: hex(fingerprint),
-        transcript_sha256: hex(sha256(transcript)),
-        public_key_sha256: hex(keyDigest),
-        ...(t < this.participants.length ? { threshold: t } : {}),
-      });
+      for (let attempt = 0; ; attempt++) {
+        const transcript = collectiveTranscript(this.id, this.participants, fingerprint, 'horizontal', attempt);
+        const plan: CeremonyPlan = {
+          shareholders: this.participants,
+          transcript,
+          paramsFingerprint: fingerprint,
+          checkShare: (_sender, share) => PublicKeyShare.deserialize(context, share),
+          keyDigest: (entries) => sha256(collectivePublicKey(context, transcript, entries)),
+          recipients: this.participants.map((o) => this.boxKeys.get(o)!),
+        };
+        let keyDigest: Uint8Array;
+        try {
+          const ask = this.ceremonyAsk(plan, (fp, org) => this.engine!.requireFingerprint(fp, org), attempt);
+          ({ keyDigest } = await this.commitRevealKey(plan, ask));
+          if (t < this.participants.length) await this.reshare(ask, (org, why) => this.ceremonyDeviation(org, why));
+        } catch (err) {
+          if (!(err instanceof CeremonyPartyLost)) throw err;
+          const seconds = this.offerTimeoutMs / 1000;
+          await this.restartCeremony(err, attempt, bound, {
+            seconds,
+            setting: "the coordinator's offer_timeout_s",
+            field: 'offer_timeout_s',
+            period: `the coordinator's offer_timeout_s of ${seconds}s`,
+          });
+          continue;
+        }
+        await this.record('collective_key_ready', {
+          parties: this.participants,
+          params_fingerprint: hex(fingerprint),
+          transcript_sha256: hex(sha256(transcript)),
+          public_key_sha256: hex(keyDigest),
+          ...(t < this.participants.length ? { threshold: t } : {}),
+          ...(attempt > 0 ? { attempt } : {}),
+        });
+        break;
+      }
     } finally {
       context.dispose();
     }

@@ -359,10 +359,11 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       };
       let keyDigest: Uint8Array;
       try {
-        ({ keyDigest } = await this.commitRevealKey(plan, this.ceremonyAsk(plan, requireFingerprint, { attempt })));
+        ({ keyDigest } = await this.commitRevealKey(plan, this.ceremonyAsk(plan, requireFingerprint, attempt)));
       } catch (err) {
         if (!(err instanceof CeremonyPartyLost)) throw err;
-        await this.restartCeremony(err, attempt, bound);
+        const seconds = this.timing.grace_period_s;
+        await this.restartCeremony(err, attempt, bound, { seconds, setting: 'training.grace_period_s', field: 'grace_period_s', period: `the grace period of ${seconds}s` });
         continue;
       }
       await this.record('collective_key_ready', {
@@ -375,37 +376,6 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       this.emit('keys', `collective gradient key in place (N=${VERTICAL_THRESHOLD_CKKS_PARAMS.polyModulusDegree}); the arbiter, the guest and each host hold a share, nobody the secret key`);
       return { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: fingerprint };
     }
-  }
-
-  /**
-   * A party was lost during attempt `attempt` of the ceremony: recorded, then the ceremony starts again once every
-   * party is connected, within training.grace_period_s; the job fails if the bound on restarts is reached or the
-   * party does not come back.
-   */
-  private async restartCeremony(lost: CeremonyPartyLost, attempt: number, bound: number): Promise<void> {
-    const t = this.timing;
-    const missing = this.participants.filter((o) => o === lost.organisation || !this.sessions.isConnected(o));
-    if (attempt >= bound)
-      throw new FedcreditError(
-        ErrorCode.JOB_FAILED,
-        `${lost.message}; the key ceremony was restarted ${attempt} times already, the job's bound (encryption.ceremony_restarts ${bound})`,
-        `see ${missing.join(', ')}'s log: the node keeps leaving during the ceremony; resubmit the job once it runs steadily, or raise encryption.ceremony_restarts`,
-      );
-    await this.record('key_ceremony_restarted', { attempt: attempt + 1, lost: missing, step: lost.step, reason: lost.reason, grace_period_s: t.grace_period_s });
-    this.emit(
-      'keys',
-      `${missing.join(', ')} lost during the key ceremony (${lost.step}); waiting up to ${t.grace_period_s}s to restart it from the beginning (restart ${attempt + 1} of at most ${bound})`,
-    );
-    this.log.warn({ job: this.id, lost: missing, step: lost.step, attempt: attempt + 1 }, 'key ceremony restarted: a party was lost before the key was in place');
-    const graceEnd = Date.now() + t.grace_period_s * 1000;
-    const back = await Promise.all(this.participants.map((o) => this.sessions.waitConnected(o, graceEnd)));
-    const gone = this.participants.filter((_, i) => !back[i]);
-    if (gone.length > 0)
-      throw new FedcreditError(
-        ErrorCode.JOB_FAILED,
-        `${gone.join(', ')} left during the key ceremony and did not return within the grace period of ${t.grace_period_s}s; no key was made and nothing was encrypted`,
-        'restart the missing participant and resubmit the job, or raise training.grace_period_s',
-      );
   }
 
   /**

@@ -4,21 +4,22 @@
  * shares first, then the report from every contributor's shares, participant/threshold-party.ts). The rules of a sum are in
  * src/fl/secure-sum-round.ts, the computation on the rows in ./job-state.ts; this is the I/O between them.
  */
-import type { HorizontalJobSpec } from '../src/config/schemas.js';
+import { ceremonyRestarts, type HorizontalJobSpec } from '../src/config/schemas.js';
 import type { RowStore } from '../src/data/row-store.js';
-import { ErrorCode, FedcreditError } from '../src/errors.js';
+import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { StoredSplit } from '../src/data/split.js';
 import { applyAggregate } from '../src/fl/fedavg.js';
 import { hex } from '../src/bytes.js';
 import { weightsDigest } from '../src/model/artifact.js';
 import { canonicalOrder, globalWeightsOf, openedReport } from '../src/fl/secure-sum-round.js';
 import type { Keys } from '../src/fl/vector-codec.js';
-import type { ShareholderMemory } from '../src/he/threshold/decrypt.js';
+import type { SharesGiven, ShareholderMemory } from '../src/he/threshold/decrypt.js';
 import type { Logger } from '../src/log.js';
 import type { Tf } from '../src/model/tf.js';
 import type { Preprocessing } from '../src/model/preprocess.js';
-import type { CoordinatorMessage, JobAccepted, ParticipantReply, SumPurpose, ValidationMetrics } from '../src/wire/messages.js';
+import type { CoordinatorMessage, JobAccepted, ParticipantReply, SumPurpose, ThresholdCeremony, ValidationMetrics } from '../src/wire/messages.js';
 import { ParticipantJob, type DataDescription } from './job-state.js';
+import type { ThresholdParty } from './threshold-party.js';
 
 /** What a horizontal job uses of its node: the rows, TensorFlow, the log, and where the job's keys are kept. */
 export interface HorizontalNode {
@@ -29,6 +30,8 @@ export interface HorizontalNode {
   saveKeys(jobId: string, keys: Keys): void;
   /** Under a collective key: the job's record of decryption shares given (kept with its keys, reloaded after a restart). */
   sharesGiven(jobId: string): ShareholderMemory;
+  /** Under a collective key whose ceremony restarts: delete the abandoned attempt's keys and record (none kept: nothing). */
+  forgetCeremony?(jobId: string): void;
 }
 
 export class HorizontalJob {
@@ -129,7 +132,11 @@ export class HorizontalJob {
         return { body: 'contribution', contribution: { purpose: req.purpose, vector } };
       }
       case 'thresholdCeremony': {
-        const { reply, keys } = (await job.thresholdParty()).ceremony(m.thresholdCeremony);
+        let party = await job.thresholdParty();
+        const attempt = m.thresholdCeremony.attempt ?? 0;
+        if (attempt !== party.attempt) party = this.restartCeremony(party, attempt, m.thresholdCeremony.step);
+        if (m.thresholdCeremony.step === 'commit') log.info({ job: m.jobId, attempt }, "key ceremony: making this participant's share of the collective CKKS key");
+        const { reply, keys } = party.ceremony(m.thresholdCeremony);
         if (keys) {
           job.keys = keys;
           node.saveKeys(m.jobId, job.keysToStore());
@@ -156,6 +163,46 @@ export class HorizontalJob {
       default:
         return undefined;
     }
+  }
+
+  /**
+   * The coordinator restarted the key ceremony at `attempt` (a participant was lost before the key was in use): the
+   * abandoned attempt's share and keys are wiped and their files deleted, and a fresh share is made for the new
+   * attempt. Refused (FC_CEREMONY_RESTART_REFUSED) once the key is in use, as the job's record of shares given says,
+   * read again from the job folder (so a restart of this node forgets nothing): a decryption share given, or a
+   * contribution encrypted under the key (a restarted key would let a coordinator open the same sum over two
+   * contributor sets, one under each key). Refused too for an attempt that is not after the current one, beyond
+   * encryption.ceremony_restarts, or at another step than commit.
+   */
+  private restartCeremony(party: ThresholdParty, attempt: number, step: ThresholdCeremony['step']) {
+    const { state: job, node } = this;
+    const refuse = (why: string) =>
+      new FedcreditError(
+        ErrorCode.CEREMONY_RESTART_REFUSED,
+        `${node.organisation} refuses attempt ${attempt} of the key ceremony of job ${job.id}: ${why}`,
+        "the coordinator asked for a key ceremony the protocol does not allow; the refusal is in this node's log. Tell the federation operator",
+      );
+    let record: SharesGiven | undefined;
+    try {
+      record = node.sharesGiven(job.id).given;
+    } catch (err) {
+      throw refuse(`its record of decryption shares given does not read (${errorMessage(err)}), so it cannot tell the key is not in use`);
+    }
+    const inUse = party.keyInUse;
+    const given = Math.max(record?.issued.length ?? 0, inUse.sharesGiven);
+    const contributed = record?.contributed ?? inUse.contributed;
+    if (given > 0) throw refuse(`the collective key is in use: ${given} decryption shares given under it`);
+    if (contributed) throw refuse(`the collective key is in use: this node contributed the ${contributed.replace('/', ' sum of round ')} under it`);
+    if (attempt <= party.attempt) throw refuse(`it is at attempt ${party.attempt} already`);
+    const bound = ceremonyRestarts(job.spec);
+    if (attempt > bound) throw refuse(`the job allows at most ${bound} restarts (encryption.ceremony_restarts)`);
+    if (step !== 'commit') throw refuse(`a restarted ceremony begins with commit, not ${step}`);
+    node.forgetCeremony?.(job.id);
+    node.log.warn(
+      { job: job.id, attempt, abandoned: party.attempt },
+      'key ceremony restarted by the coordinator (a participant was lost before the key was in use): the share of the abandoned attempt is wiped and its files deleted',
+    );
+    return job.restartCeremony(attempt, node.sharesGiven(job.id));
   }
 
   /**

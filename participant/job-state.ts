@@ -105,22 +105,40 @@ export class ParticipantJob {
     if (this.spec.encryption.scheme === 'plaintext') return (this.codec = VectorCodec.plaintext());
     this.engine = await CkksEngine.create(ckksParamsOf(this.spec));
     if (this.spec.encryption.scheme === 'ckks-threshold') {
-      const context = await ThresholdContext.create(ckksParamsOf(this.spec));
-      this.threshold = new ThresholdParty(
-        this.id,
-        this.organisation,
-        this.spec.participants,
-        context,
-        this.engine.fingerprint,
-        () => this.binding,
-        decryptionThreshold(this.spec),
-        () => this.box,
-        undefined,
-        this.sharesGiven,
-      );
+      this.threshold = this.thresholdPartyFor(await ThresholdContext.create(ckksParamsOf(this.spec)), this.sharesGiven, 0);
       return (this.codec = VectorCodec.ckksCollective(new HorizontalVectors(this.engine)));
     }
     return (this.codec = VectorCodec.ckks(new HorizontalVectors(this.engine)));
+  }
+
+  private thresholdPartyFor(context: ThresholdContext, memory: ShareholderMemory, attempt: number): ThresholdParty {
+    return new ThresholdParty(
+      this.id,
+      this.organisation,
+      this.spec.participants,
+      context,
+      this.engine!.fingerprint,
+      () => this.binding,
+      decryptionThreshold(this.spec),
+      () => this.box,
+      undefined,
+      memory,
+      attempt,
+    );
+  }
+
+  /**
+   * The coordinator restarted the key ceremony at `attempt` (a participant was lost before the key was in use): the
+   * share of the abandoned attempt and any key made from it are wiped, and a fresh party takes part in the new
+   * attempt with `memory`, the job's record of shares given once the old one is deleted. The caller checked that the
+   * restart is allowed (HorizontalJob: nothing is encrypted or decrypted under the key yet).
+   */
+  restartCeremony(attempt: number, memory: ShareholderMemory): ThresholdParty {
+    const old = this.threshold!;
+    old.forget();
+    this.keys = undefined;
+    this.threshold = this.thresholdPartyFor(old.context, memory, attempt);
+    return this.threshold;
   }
 
   /** The threshold side of this job, its codec ready (encryption.scheme ckks-threshold only). */
@@ -183,11 +201,19 @@ export class ParticipantJob {
   async restoreKeys(keys: Keys): Promise<void> {
     await this.ensureCodec();
     this.keys = keys;
-    if (keys.boxPrivateKey) {
-      const privateKey = importPrivateKey(keys.boxPrivateKey);
-      this.box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
-    }
+    if (keys.boxPrivateKey) this.restoreBox(keys.boxPrivateKey);
     this.threshold?.restore(keys);
+  }
+
+  /** After a restart: the per-job box key this node kept when it accepted the job (the one its peers know). */
+  restoreBox(privateKeyPem: string): void {
+    const privateKey = importPrivateKey(privateKeyPem);
+    this.box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
+  }
+
+  /** The per-job box key as the node keeps it from the job's acceptance on, to rejoin even before any key arrives. */
+  boxKeyToStore(): string {
+    return exportPrivateKey(this.box.privateKey);
   }
 
   /**
@@ -221,7 +247,7 @@ export class ParticipantJob {
 
   /** The job's keys as the node stores them to rejoin after a restart: the CKKS keys and this job's box key. */
   keysToStore(): Keys {
-    return { ...this.keys!, boxPrivateKey: exportPrivateKey(this.box.privateKey) };
+    return { ...this.keys!, boxPrivateKey: this.boxKeyToStore() };
   }
 
   async encode(values: Float64Array, purpose: SumPurpose, mask?: PairwiseMask): Promise<EncryptedVector> {

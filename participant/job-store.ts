@@ -17,6 +17,8 @@ export interface StoredJob {
   specJson: string;
   features: string[];
   keys?: Keys;
+  /** The job's per-job box key (PEM), kept from its acceptance on: a job stopped in its key ceremony rejoins with it. */
+  boxKey?: string;
 }
 
 const SECRET = 'ckks-secret.key';
@@ -201,6 +203,19 @@ export class JobStore {
     if (keys.boxPrivateKey) writeFileAtomic(join(this.jobDir(id), BOX_KEY_FILE), keys.boxPrivateKey);
   }
 
+  /** A horizontal job's per-job box key, kept when it is accepted (its peers know it), so it can rejoin its key ceremony. */
+  saveBoxKey(id: string, privateKeyPem: string): void {
+    writeFileAtomic(join(this.jobDir(id), BOX_KEY_FILE), privateKeyPem);
+  }
+
+  /**
+   * A horizontal job's key ceremony was restarted: the CKKS keys, key share and record of shares given of the
+   * abandoned attempt go (nothing was encrypted or decrypted under them).
+   */
+  forgetCeremony(id: string): void {
+    for (const name of [SECRET, PUBLIC, COLLECTIVE_FILES.sharesGiven]) rmSync(join(this.jobDir(id), name), { force: true });
+  }
+
   /**
    * A collective key's record of decryption shares given in a horizontal job (COLLECTIVE_FILES.sharesGiven, beside
    * the key share): what the folder holds (none before the ceremony's key step), and where each new record is
@@ -259,7 +274,7 @@ export class JobStore {
       const keys = existsSync(pub)
         ? { publicKey: readFileSync(pub), secretKey: existsSync(secret) ? readFileSync(secret) : undefined, boxPrivateKey: existsSync(box) ? readFileSync(box, 'utf8') : undefined }
         : undefined;
-      out.push({ id, specJson: JSON.stringify(job.spec), features: job.features, keys });
+      out.push({ id, specJson: JSON.stringify(job.spec), features: job.features, keys, ...(existsSync(box) ? { boxKey: readFileSync(box, 'utf8') } : {}) });
     }
     return out;
   }

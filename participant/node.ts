@@ -145,6 +145,7 @@ export class ParticipantNode {
       tf: this.tf,
       log: this.opts.log,
       saveKeys: (jobId, keys) => this.store.saveKeys(jobId, keys),
+      forgetCeremony: (jobId) => this.store.forgetCeremony(jobId),
       sharesGiven: (jobId) => this.store.sharesGiven(jobId),
     });
     this.jobs.set(id, job);

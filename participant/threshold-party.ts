@@ -99,13 +99,14 @@ export class ThresholdParty {
      * vertical job's shares are GradientShareholder's): kept before any share leaves, reloaded after a restart.
      */
     private readonly memory: ShareholderMemory = {},
-    /** The ceremony's attempt (a vertical job's ceremony restarted after a lost party: 1, 2, …), in its transcript. */
+    /** The ceremony's attempt (a ceremony restarted after a lost party: 1, 2, …), in its transcript. */
     readonly attempt = 0,
   ) {
     this.vectors = new ThresholdVectors(context, parties.length);
     this.transcript = collectiveTranscript(jobId, parties, paramsFingerprint, vertical ? 'vertical' : 'horizontal', attempt);
     this.issued = [...(memory.given?.issued ?? [])];
     for (const [sum, contributors] of Object.entries(memory.given?.contributorSets ?? {})) this.decryptedSets.set(sum, contributors.join('\n'));
+    this.firstContribution = memory.given?.contributed;
   }
 
   /** One step of the ceremony; on 'key', also the keys to keep (the collective public key, this party's secret share). */
@@ -256,10 +257,27 @@ export class ThresholdParty {
 
   private publicKey?: Uint8Array;
 
-  /** The ceremony was abandoned (restarted after a lost party): the secret share made for it is wiped. */
+  /**
+   * The ceremony was abandoned (restarted after a lost party): the secret share made for it is wiped, and any key
+   * material made from it (the key share kept for decryption, t-of-n: the Shamir points).
+   */
   forget(): void {
     this.own?.secret.poly.fill(0n);
     this.own = undefined;
+    this.ownPoint?.poly.fill(0n);
+    this.ownPoint = undefined;
+    this.shamir?.poly.fill(0n);
+    this.shamir = undefined;
+    this.decryption = undefined;
+    this.publicKey = undefined;
+  }
+
+  /**
+   * What puts the collective key in use at this party, as its record (reloaded after a restart) says: the decryption
+   * shares it gave and the first sum it contributed to under the key. Either refuses a restart of the ceremony.
+   */
+  get keyInUse(): { sharesGiven: number; contributed?: string } {
+    return { sharesGiven: this.issued.length, ...(this.firstContribution ? { contributed: this.firstContribution } : {}) };
   }
 
   /** After the ceremony, or a restart: decrypt with the stored secret share (t-of-n: the Shamir share once re-shared). */
@@ -284,7 +302,7 @@ export class ThresholdParty {
     const sets = new Map(this.decryptedSets);
     if (sum) sets.set(sum.key, sum.set);
     try {
-      this.memory.keep?.({ issued, contributorSets: Object.fromEntries([...sets].map(([key, set]) => [key, set.split('\n')])) });
+      this.keep(issued, sets, this.firstContribution);
     } catch (err) {
       throw new FedcreditError(
         ErrorCode.DECRYPTION_REFUSED,
@@ -293,6 +311,13 @@ export class ThresholdParty {
       );
     }
   }
+
+  private keep(issued: IssuedShareRecord[], sets: Map<string, string>, contributed: string | undefined): void {
+    this.memory.keep?.({ issued, contributorSets: Object.fromEntries([...sets].map(([key, set]) => [key, set.split('\n')])), ...(contributed ? { contributed } : {}) });
+  }
+
+  /** The first sum this party contributed to under the key (its record's, reloaded after a restart). */
+  private firstContribution?: string;
 
   /** The party that makes this party's shares for `quorum` (t-of-n: λ_i·σ_i; N-of-N: s_i), with every share it gave before. */
   private decryptionFor(quorum: readonly string[]): DecryptionParty | undefined {
@@ -305,8 +330,25 @@ export class ThresholdParty {
     return this.vectors.party(secret, this.issued, quorum);
   }
 
-  /** Note a contribution sent: the next aggregate this party decrypts must be of this sum. */
+  /**
+   * Note a contribution about to be sent: the next aggregate this party decrypts must be of this sum. The first is
+   * kept in the record before it leaves (the key is in use from then on: no restart of the ceremony); a failed write
+   * sends no contribution.
+   */
   contributed(purpose: SumPurpose, round: number): void {
+    if (!this.firstContribution) {
+      const first = `${purpose}/${round}`;
+      try {
+        this.keep(this.issued, this.decryptedSets, first);
+      } catch (err) {
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `${this.organisation} could not record in its job folder that it contributes under the collective key of job ${this.jobId} (${err instanceof Error ? err.message : String(err)}), so it sends no contribution`,
+          "free space in the participant's state_dir or fix its permissions",
+        );
+      }
+      this.firstContribution = first;
+    }
     this.contribution = { purpose, round };
   }
 

@@ -1,7 +1,8 @@
 /**
  * The replay of what a horizontal job under a collective key (encryption.scheme ckks-threshold) adds to its record:
  * the key ceremony (every revealed share matches the commitment its party made, and the shares add up to the
- * recorded collective public key), the one-share rules (a party gives one decryption share per ciphertext and per
+ * recorded collective public key; a ceremony restarted after a lost participant, at most encryption.ceremony_restarts
+ * times and every restart before the key, is checked under its last attempt's transcript), the one-share rules (a party gives one decryption share per ciphertext and per
  * label, only for a sum it opens: every contributor, or under t-of-n the recorded quorum of t; and for one contributor
  * set per round and purpose; under t-of-n a second share of the same ciphertext and label only after a recorded
  * `quorum_replaced`, once per sum, for the new quorum) and every opened aggregate (the recorded values are exactly
@@ -17,6 +18,7 @@ import { DecryptionShare } from '../he/threshold/decrypt.js';
 import { shareCommitment } from '../he/threshold/commitment.js';
 import { float64Bytes } from '../fl/vector-codec.js';
 import { canonicalOrder } from '../fl/secure-sum-round.js';
+import { DEFAULT_CEREMONY_RESTARTS } from '../config/schemas.js';
 import { decodeMessage } from '../wire/proto.js';
 import type { EncryptedVector } from '../wire/messages.js';
 
@@ -49,22 +51,28 @@ export class ThresholdReplay {
   private readonly given = new Map<string, string[]>();
   private readonly sets = new Map<string, string>();
   private readonly vectors: ThresholdVectors;
-  private readonly transcript: Uint8Array;
+  /** The transcript of the ceremony's current attempt (each restart has its own). */
+  private transcript: Uint8Array;
+  /** How many times the record restarted the ceremony, and whether its key is in place. */
+  private restarts = 0;
+  private keyReady = false;
 
   private constructor(
     private readonly jobId: string,
     private readonly context: ThresholdContext,
-    parties: string[],
+    private readonly parties: string[],
     private readonly fingerprint: Uint8Array,
     /** t (encryption.threshold; the number of parties for N-of-N). */
     private readonly threshold: number,
+    /** The job's bound on restarts of the key ceremony (encryption.ceremony_restarts). */
+    private readonly restartBound: number,
   ) {
     this.vectors = new ThresholdVectors(context, parties.length);
     this.transcript = collectiveTranscript(jobId, parties, fingerprint);
   }
 
-  static async start(jobId: string, parties: string[], params: CkksParams, threshold = parties.length): Promise<ThresholdReplay> {
-    return new ThresholdReplay(jobId, await ThresholdContext.create(params), parties, paramsFingerprint(params), threshold);
+  static async start(jobId: string, parties: string[], params: CkksParams, threshold = parties.length, restartBound = DEFAULT_CEREMONY_RESTARTS): Promise<ThresholdReplay> {
+    return new ThresholdReplay(jobId, await ThresholdContext.create(params), parties, paramsFingerprint(params), threshold, restartBound);
   }
 
   /** Check one entry of the job; `fail` takes what does not follow from the record. */
@@ -74,8 +82,17 @@ export class ThresholdReplay {
         this.commitments.set(b.participant, Buffer.from(b.commitment, 'hex'));
         return;
       case 'key_ceremony_restarted':
-        // Only a vertical job's ceremony is restarted after a lost party (docs/threshold-ckks.md).
-        fail(`the key ceremony of a horizontal job was restarted (attempt ${b.attempt}); a horizontal job's ceremony is never restarted`);
+        // A restart once the key is in place (so under it a contribution or a share) would let a coordinator open a
+        // sum under two keys, over two contributor sets: every restart comes before the one key.
+        if (this.keyReady) fail(`the key ceremony was restarted (attempt ${b.attempt}) after the collective key was in place`);
+        if (this.given.size > 0) fail(`the key ceremony was restarted (attempt ${b.attempt}) after decryption shares were given`);
+        if (b.attempt !== this.restarts + 1) fail(`the key ceremony's restart is numbered ${b.attempt}; the record holds ${this.restarts} before it`);
+        this.restarts += 1;
+        if (this.restarts > this.restartBound) fail(`the key ceremony was restarted ${this.restarts} times; the job allows ${this.restartBound} (encryption.ceremony_restarts)`);
+        // The next attempt's shares are fresh, under its own transcript: nothing of the abandoned attempt counts.
+        this.commitments.clear();
+        this.shares.clear();
+        this.transcript = collectiveTranscript(this.jobId, this.parties, this.fingerprint, 'horizontal', this.restarts);
         return;
       case 'key_share_revealed': {
         const share = await blob('share');
@@ -88,6 +105,10 @@ export class ThresholdReplay {
         return;
       }
       case 'collective_key_ready': {
+        if (this.keyReady) fail('a second collective key: every ciphertext of a job is under the one key of its ceremony');
+        if ((b.attempt ?? 0) !== this.restarts) fail(`the collective key is recorded for attempt ${b.attempt ?? 0} of the ceremony; the record restarted it ${this.restarts} times`);
+        if (b.transcript_sha256 !== undefined && b.transcript_sha256 !== sha256Hex(this.transcript)) fail("the collective key's transcript is not the job's");
+        this.keyReady = true;
         if (b.params_fingerprint !== hex(this.fingerprint)) fail('the collective key was made under other CKKS parameters than the job names');
         try {
           const parties = (b.parties as string[]).map((organisation) => ({

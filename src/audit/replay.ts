@@ -23,7 +23,7 @@ import { applyAggregate, selectRound, type ModelSelection } from '../fl/fedavg.j
 import { canonicalOrder } from '../fl/secure-sum-round.js';
 import { decodeMessage, encodeMessage } from '../wire/proto.js';
 import type { EncryptedVector } from '../wire/messages.js';
-import { BinningSpec, ScorecardSpec } from '../config/schemas.js';
+import { BinningSpec, ScorecardSpec, ceremonyRestarts } from '../config/schemas.js';
 import { canonicalJson } from '../ledger/canonical.js';
 import { preprocessingFromMoments, statisticsFromMoments, type Preprocessing } from '../model/preprocess.js';
 import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, preprocessingFromBins, searchLayouts } from '../fl/histogram.js';
@@ -125,7 +125,7 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
             engine = await CkksEngine.create(params);
             const vectors = new HorizontalVectors(engine);
             codec = enc.scheme === 'ckks-threshold' ? VectorCodec.ckksCollective(vectors) : VectorCodec.ckks(vectors);
-            if (enc.scheme === 'ckks-threshold') threshold = await ThresholdReplay.start(jobId, b.participants, params, enc.threshold);
+            if (enc.scheme === 'ckks-threshold') threshold = await ThresholdReplay.start(jobId, b.participants, params, enc.threshold, ceremonyRestarts({ encryption: enc }));
           } else {
             codec = VectorCodec.plaintext();
           }

@@ -130,9 +130,18 @@ export const EncryptionSpec = z
      * (N-of-N). At least minimumThreshold(n) (checked with the participants, below).
      */
     threshold: z.number().int().min(1).optional(),
+    /** ckks-threshold only: restarts of the key ceremony after a lost participant (ceremonyRestarts, as a vertical job's). */
+    ceremony_restarts: z.number().int().min(0).max(10).optional(),
   })
   .strict()
   .superRefine((e, ctx) => {
+    if (e.ceremony_restarts !== undefined && e.scheme !== 'ckks-threshold') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ceremony_restarts'],
+        message: `applies to encryption.scheme ckks-threshold only (this job uses ${e.scheme}, whose keys the lead participant makes alone): remove it, or set the scheme to ckks-threshold`,
+      });
+    }
     if (e.scheme !== 'ckks-threshold' && e.scale_bits !== undefined && e.scale_bits > 59) {
       ctx.addIssue({
         code: 'custom',
@@ -149,6 +158,7 @@ export const EncryptionSpec = z
       coeff_modulus_bits: e.coeff_modulus_bits ?? d.coeffModulusBits,
       scale_bits: e.scale_bits ?? d.scaleBits,
       ...(e.threshold !== undefined ? { threshold: e.threshold } : {}),
+      ...(e.ceremony_restarts !== undefined ? { ceremony_restarts: e.ceremony_restarts } : {}),
     };
   });
 
@@ -596,10 +606,10 @@ export const VerticalJobSpec = z
   .transform((job) => ({ ...job, training: { ...job.training, batch_size: job.training.batch_size ?? (job.encryption.scheme === 'ckks-threshold' ? MAX_THRESHOLD_BATCH : MAX_SINGLE_KEY_BATCH) } }));
 export type VerticalJobSpec = z.infer<typeof VerticalJobSpec>;
 
-/** Restarts of a vertical job's key ceremony after a lost party, when encryption.ceremony_restarts is not set. */
+/** Restarts of a collective key's ceremony after a lost party, when encryption.ceremony_restarts is not set. */
 export const DEFAULT_CEREMONY_RESTARTS = 2;
 
-/** How many times a ckks-threshold vertical job's key ceremony may be restarted (encryption.ceremony_restarts). */
+/** How many times a ckks-threshold job's key ceremony may be restarted (encryption.ceremony_restarts). */
 export function ceremonyRestarts(job: { encryption: { ceremony_restarts?: number } }): number {
   return job.encryption.ceremony_restarts ?? DEFAULT_CEREMONY_RESTARTS;
 }

@@ -223,7 +223,7 @@ export interface ThresholdCeremony {
   publicKeySha256: Uint8Array;
   /** 'reshare' and 'reshared', to participants: every participant's bound box key (proto3 leaves it empty otherwise). */
   recipients?: Recipient[];
-  /** The ceremony's attempt (vertical jobs: 1, 2, … after a restart; proto3 reads 0 when absent). */
+  /** The ceremony's attempt (1, 2, … after a restart; proto3 reads 0 when absent). */
   attempt?: number;
 }
 

@@ -143,6 +143,11 @@ export interface SharesGiven {
    * set per sum (participant/threshold-party.ts).
    */
   contributorSets?: Record<string, string[]>;
+  /**
+   * A horizontal job's: the first sum it contributed to under the collective key (`purpose/round`), kept before that
+   * contribution left. From then on the key is in use and the party refuses to restart the key ceremony.
+   */
+  contributed?: string;
 }
 
 /**
