@@ -21,7 +21,7 @@ export function sharesGivenFile(file: string, beside?: Record<string, unknown>):
     }
     if (!Array.isArray(given?.issued)) throw new Error(`${file} is not a record of decryption shares given (no "issued" list)`);
   }
-  const { issued: _issued, contributorSets: _sets, ...kept } = given ?? { issued: [] };
+  const { issued: _issued, contributorSets: _sets, contributed: _contributed, ...kept } = given ?? { issued: [] };
   const fields = beside ?? kept;
   return {
     ...(given ? { given } : {}),
