@@ -434,6 +434,7 @@ interface VerticalBatchFigures {
  */
 export async function verticalThresholdBench(reps: number, results: Record<string, number>, table: string[][]): Promise<void> {
   const trainingRows = 21_000;
+  const columnNames = (n: number) => Array.from({ length: n }, (_, i) => `x${i}`);
   const random = (n: number, scale: number) => Float64Array.from({ length: n }, () => (Math.random() * 2 - 1) * scale);
   const batchOf = (rows: number) => {
     const partial = random(rows, 0.5);
@@ -446,11 +447,11 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
   const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
   try {
     const arbiterKeys = generateKeys(single, 'arbiter');
-    const [made, ceremonyMs] = time(() => inProcessCollectiveKeys(context, 'bench', ['bank', 'tax-bureau']));
+    const [made, ceremonyMs] = time(() => inProcessCollectiveKeys(context, 'bench', { guest: 'bank', hosts: ['tax-bureau'], features: { bank: columnNames(13), 'tax-bureau': columnNames(10) } }));
     // The shareholders make their shares in parallel in a job: the opening waits for the slowest, not for all three.
     let serialShareMs = 0;
     let parallelShareMs = 0;
-    const timedOpener = thresholdOpener(context, [...made.shareholders.keys()], (request) => {
+    const timedOpener = thresholdOpener(context, [...made.shareholders.keys()], made.classSums, (request) => {
       const shares = new Map<string, Uint8Array>();
       let slowest = 0;
       for (const [org, holder] of made.shareholders) {

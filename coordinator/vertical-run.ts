@@ -18,20 +18,20 @@ import { dirname, join } from 'node:path';
 import { ceremonyRestarts, type VerticalBoostSpec, type VerticalJobSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { CkksEngine } from '../src/he/engine.js';
-import { collectiveTranscript, generateKeys, verticalCollectiveKeyShare, verticalCollectiveKeys, verticalKeyDigest, verticalKeyShareParts } from '../src/he/key-ceremony.js';
+import { collectiveTranscript, generateKeys, verticalCollectiveKeyShare, verticalCollectiveKeys, verticalKeyDigest, verticalKeysFromSums, verticalKeyShareParts } from '../src/he/key-ceremony.js';
 import { paramsFingerprint, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
-import { verticalRotationSteps } from '../src/he/packing.js';
+import { verticalCollectiveRotationSteps } from '../src/he/packing.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import type { IssuedShareRecord } from '../src/he/threshold/decrypt.js';
 import { sharesGivenFile } from '../src/he/threshold/shares-given-file.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
 import { writeFileAtomic } from '../src/paths.js';
-import { ARBITER_SHAREHOLDER, GradientShareholder, thresholdOpener, type ShareRequest } from '../src/vertical/lr/threshold-opener.js';
+import { ARBITER_SHAREHOLDER, GradientShareholder, gradientPeriods, thresholdOpener, type ClassSumSetting, type ShareRequest } from '../src/vertical/lr/threshold-opener.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256, hex } from '../src/bytes.js';
 import { stepReport, TRAINING_STEP_REPORTS, type StepReportOf, type StepReportSchemas } from '../src/vertical/step-reports.js';
 import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/opener.js';
-import { gradientLabel } from '../src/he/vertical-threshold.js';
+import { GradientClassSums, gradientLabel } from '../src/he/vertical-threshold.js';
 import { runTraining, trainingPlan } from '../src/vertical/lr/schedule.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { CeremonyPartyLost, JobBase, type CeremonyPlan, type JobContext } from './job-base.js';
@@ -62,8 +62,11 @@ export interface VerticalResumePoint {
   recorded: Map<string, number>;
   /** The arbiter's CKKS secret key (ckks jobs). */
   secretKey?: Uint8Array;
-  /** The arbiter's share of the collective key and every decryption share it gave (ckks-threshold jobs). */
-  arbiterShare?: { secretKey: Uint8Array; issued: IssuedShareRecord[] };
+  /**
+   * The arbiter's share of the collective key, the sums that rebuild the collective keys with the digest the ledger
+   * records of them (collective_key_ready), and every decryption share it gave (ckks-threshold jobs).
+   */
+  arbiterShare?: { secretKey: Uint8Array; keySums: Uint8Array; keySha256: string; keyAttempt: number; issued: IssuedShareRecord[] };
 }
 
 /**
@@ -79,9 +82,9 @@ export function arbiterKeyFile(stateDir: string, jobId: string): string {
  * (rewritten whole before each new share), in the folder of arbiterKeyFile and deleted with it, so that a restarted
  * coordinator resumes the job and never gives a second share for a ciphertext or a label.
  */
-export function arbiterShareFiles(stateDir: string, jobId: string): { keyShare: string; sharesGiven: string } {
+export function arbiterShareFiles(stateDir: string, jobId: string): { keyShare: string; keySums: string; sharesGiven: string } {
   const dir = dirname(arbiterKeyFile(stateDir, jobId));
-  return { keyShare: join(dir, 'collective-key-share.fcth'), sharesGiven: join(dir, 'collective-shares-given.json') };
+  return { keyShare: join(dir, 'collective-key-share.fcth'), keySums: join(dir, 'collective-key-sums.fcth'), sharesGiven: join(dir, 'collective-shares-given.json') };
 }
 
 /** Attempts beyond the first for a step that connected parties did not finish in time. */
@@ -154,7 +157,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
    * Under a collective gradient key (ckks-threshold): the SEAL context of its parameters, every shareholder in the
    * transcript's order, and the arbiter's own share with its rules (in memory only, wiped when the job ends).
    */
-  protected collective?: { context: ThresholdContext; shareholders: string[]; arbiter: GradientShareholder };
+  protected collective?: { context: ThresholdContext; shareholders: string[]; classSums: ClassSumSetting; arbiter: GradientShareholder };
   /** Share requests in flight (ckks-threshold), by `party asked|step|attempt|whose gradient`. */
   private readonly shareWaits = new Map<string, { resolve: (share: Uint8Array) => void; reject: (err: Error) => void }>();
 
@@ -328,7 +331,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
     this.emit('keys', `the arbiter (this coordinator), ${this.participants.join(', ')} each make a share of the collective gradient key; nobody will hold the secret key`);
     const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
     const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
-    const steps = verticalRotationSteps(context.degree / 2);
+    const steps = verticalCollectiveRotationSteps(context.degree / 2);
     const requireFingerprint = (fp: Uint8Array, org: string) => {
       if (!Buffer.from(fp).equals(Buffer.from(fingerprint)))
         throw new FedcreditError(
@@ -338,23 +341,28 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
         );
     };
     const bound = ceremonyRestarts({ encryption: this.spec.encryption ?? {} });
+    let abandoned: SecretKeyShare | undefined;
     for (let attempt = 0; ; attempt++) {
       const transcript = collectiveTranscript(this.id, shareholders, fingerprint, 'vertical', attempt);
       const own = verticalCollectiveKeyShare(context, transcript, ARBITER_SHAREHOLDER, steps);
       const files = arbiterShareFiles(this.stateDir, this.id);
       mkdirSync(dirname(files.keyShare), { recursive: true, mode: 0o700 });
       // A restarted attempt's share replaces the abandoned one's, which is wiped from memory too.
-      this.collective?.arbiter.forget();
+      abandoned?.poly.fill(0n);
+      abandoned = own.secret;
       writeFileAtomic(files.keyShare, own.secret.serialize());
       const memory = sharesGivenFile(files.sharesGiven, {});
       memory.keep!({ issued: [] });
-      this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, { keep: memory.keep }) };
+      let made: ReturnType<typeof verticalCollectiveKeys> | undefined;
       const plan: CeremonyPlan = {
         shareholders,
         transcript,
         paramsFingerprint: fingerprint,
         checkShare: (sender, share) => void verticalKeyShareParts(context, steps, sender, share),
-        keyDigest: (entries) => verticalKeyDigest(verticalCollectiveKeys(context, transcript, steps, entries)),
+        keyDigest: (entries) => {
+          made = verticalCollectiveKeys(context, transcript, steps, entries);
+          return verticalKeyDigest(made);
+        },
         local: { organisation: ARBITER_SHAREHOLDER, commitment: own.commitment, share: own.share },
       };
       let keyDigest: Uint8Array;
@@ -366,6 +374,10 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
         await this.restartCeremony(err, attempt, bound, { seconds, setting: 'training.grace_period_s', field: 'grace_period_s', period: `the grace period of ${seconds}s` });
         continue;
       }
+      // The arbiter sums each gradient's classes with the collective Galois keys; their sums rebuild them after a restart.
+      writeFileAtomic(files.keySums, made!.sums);
+      const classSums = { periods: gradientPeriods(this.spec), sums: new GradientClassSums(context, made!.galoisKeys) };
+      this.collective = { context, shareholders, classSums, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, classSums, { keep: memory.keep }) };
       await this.record('collective_key_ready', {
         parties: shareholders,
         params_fingerprint: hex(fingerprint),
@@ -420,7 +432,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
         await this.recordWithReceipt(org, step, 'decryption_shares', { ...given, participant: org, share_sha256: hex(sha256(share)) });
       }),
     );
-    return thresholdOpener(collective.context, collective.shareholders, () => shares).openGradient(request.masked, count, request);
+    return thresholdOpener(collective.context, collective.shareholders, collective.classSums, () => shares).openGradient(request.masked, count, request);
   }
 
   protected async runStep<N extends keyof S & VerticalStep>(name: N, epoch: number, batch: number, args: Record<string, unknown> = {}): Promise<StepReports<StepReportOf<S, N>>> {
@@ -637,6 +649,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       this.secretKey = undefined;
       // The arbiter's key share goes with the job (its files with the arbiter's folder, below).
       this.collective?.arbiter.forget();
+      this.collective?.classSums.sums.dispose();
       this.collective?.context.dispose();
       this.collective = undefined;
       this.opener = undefined;
@@ -662,8 +675,14 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
       const shareholders = [ARBITER_SHAREHOLDER, ...this.participants];
       const secret = SecretKeyShare.deserialize(context, kept.secretKey);
-      const memory = sharesGivenFile(arbiterShareFiles(this.stateDir, this.id).sharesGiven);
-      this.collective = { context, shareholders, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, memory) };
+      const files = arbiterShareFiles(this.stateDir, this.id);
+      const transcript = collectiveTranscript(this.id, shareholders, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical', kept.keyAttempt);
+      const keys = verticalKeysFromSums(context, transcript, verticalCollectiveRotationSteps(context.degree / 2), kept.keySums, files.keySums);
+      if (hex(verticalKeyDigest(keys)) !== kept.keySha256)
+        throw new FedcreditError(ErrorCode.JOB_FAILED, `the collective keys rebuilt from ${files.keySums} are not those the ledger records`, 'the state folder was changed; resubmit the job');
+      const memory = sharesGivenFile(files.sharesGiven);
+      const classSums = { periods: gradientPeriods(this.spec), sums: new GradientClassSums(context, keys.galoisKeys) };
+      this.collective = { context, shareholders, classSums, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, classSums, memory) };
       this.log.info({ job: this.id, sharesGiven: kept.issued.length }, "the arbiter's share of the collective key restored from the state folder");
     } else if (this.scheme === 'plaintext') {
       this.opener = plaintextOpener;
@@ -684,6 +703,18 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     const columns = new Map(this.participants.map((org) => [org, this.spec.features?.[org] ?? this.sessions.declaredFeatures(org)]));
     if (this.spec.binning) this.requireDistinctFeatureNames(columns);
     for (const [org, names] of columns) this.gradientLength.set(org, names.length + (org === this.spec.guest ? 1 : 0));
+    if (this.scheme !== 'ckks-threshold') return;
+    // The shareholders sum each gradient's classes modulo a period they take from the job file: it must hold the count.
+    const periods = gradientPeriods(this.spec);
+    for (const [org, length] of this.gradientLength) {
+      const period = periods.get(org)!;
+      if (length > period)
+        throw new FedcreditError(
+          ErrorCode.JOB_INVALID,
+          `${org} brings ${length - (org === this.spec.guest ? 1 : 0)} columns; under encryption.scheme ckks-threshold the other shareholders open at most ${period} gradient values of a party the job's features section does not list`,
+          `list ${org}'s columns in the job's features section (features.${org}), so that every shareholder knows how many gradient values to open`,
+        );
+    }
   }
 
   /** A new job: recorded, offered to its parties, keys made and sent. */

@@ -28,7 +28,7 @@ import type { LoadReport } from '../src/data/load-report.js';
 import { createLogger } from '../src/log.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { collectiveTranscript, verticalCollectiveKeys, verticalCollectiveKeyShare, verticalKeyDigest } from '../src/he/key-ceremony.js';
-import { verticalRotationSteps } from '../src/he/packing.js';
+import { verticalCollectiveRotationSteps } from '../src/he/packing.js';
 import { paramsFingerprint, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { ARBITER_SHAREHOLDER } from '../src/vertical/lr/threshold-opener.js';
@@ -189,7 +189,7 @@ describe('a party asked to restart the key ceremony (one process; the test plays
     try {
       const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
       const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
-      const steps = verticalRotationSteps(context.degree / 2);
+      const steps = verticalCollectiveRotationSteps(context.degree / 2);
       const ask = (step: ThresholdCeremony['step'], parties: KeyShareEntry[], attempt: number) =>
         host.ceremony({ step, parties, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array(), attempt });
       /** One whole attempt of the ceremony, the arbiter's and the guest's bundles made here: the host's commitment. */

@@ -18,7 +18,7 @@ import { identityDir } from '../src/federation/pki-layout.js';
 import { identityFromDir } from '../src/wire/transport.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { collectiveTranscript, verticalCollectiveKeys, verticalCollectiveKeyShare } from '../src/he/key-ceremony.js';
-import { verticalRotationSteps } from '../src/he/packing.js';
+import { verticalCollectiveRotationSteps } from '../src/he/packing.js';
 import { paramsFingerprint, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
@@ -144,7 +144,7 @@ describe('vertical LR under a collective gradient key over gRPC (arbiter, guest 
         const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
         const shareholders = [ARBITER_SHAREHOLDER, ...parties];
         const transcript = collectiveTranscript(jobId, shareholders, fingerprint, 'vertical');
-        const own = verticalCollectiveKeyShare(context, transcript, ARBITER_SHAREHOLDER, verticalRotationSteps(context.degree / 2));
+        const own = verticalCollectiveKeyShare(context, transcript, ARBITER_SHAREHOLDER, verticalCollectiveRotationSteps(context.degree / 2));
         const entries = new Map<string, KeyShareEntry>([[ARBITER_SHAREHOLDER, { organisation: ARBITER_SHAREHOLDER, commitment: own.commitment, commitmentBinding: null, share: new Uint8Array() }]]);
         const step = async (name: ThresholdCeremony['step'], list: KeyShareEntry[]) => {
           const mark = rogue.received.length;
@@ -166,7 +166,7 @@ describe('vertical LR under a collective gradient key over gRPC (arbiter, guest 
         expect(new Set(digests).size, 'every party computed the same keys').toBe(1);
 
         // A ciphertext under the collective key that the bank never sent, asked for as the bank's gradient.
-        const { publicKey } = verticalCollectiveKeys(context, transcript, verticalRotationSteps(context.degree / 2), ordered());
+        const { publicKey } = verticalCollectiveKeys(context, transcript, verticalCollectiveRotationSteps(context.degree / 2), ordered());
         const forged = VerticalGradient.of(engine).encryptSlots(new Float64Array(engine.slotCount).fill(1), publicKey);
         const ask = async (org: string, party: string) => {
           const mark = rogue.received.length;

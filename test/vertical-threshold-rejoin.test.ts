@@ -25,12 +25,12 @@ import type { LoadReport } from '../src/data/load-report.js';
 import { createLogger } from '../src/log.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { collectiveTranscript, verticalCollectiveKeys, verticalCollectiveKeyShare, verticalKeyDigest } from '../src/he/key-ceremony.js';
-import { residueClassSums, VERTICAL_MASK, verticalRotationSteps } from '../src/he/packing.js';
+import { residueClassSums, VERTICAL_MASK, verticalCollectiveRotationSteps } from '../src/he/packing.js';
 import { paramsFingerprint, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { gradientLabel } from '../src/he/vertical-threshold.js';
-import { ARBITER_SHAREHOLDER, GradientShareholder, thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
+import { GradientClassSums, gradientLabel } from '../src/he/vertical-threshold.js';
+import { ARBITER_SHAREHOLDER, GradientShareholder, gradientPeriods, thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
 import type { JobEvent, KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
 import { expectCode } from './helpers/errors.js';
 import { TestFederation } from './helpers/federation.js';
@@ -107,7 +107,7 @@ describe('a ckks-threshold vertical job rejoined after a restart (gRPC, mutual T
     const dir = arbiterDirOf(jobId);
     expect(octal(mode(dir))).toBe('0700');
     const files = readdirSync(dir).map((name) => join(dir, name));
-    expect(files.map((f) => f.slice(dir.length + 1)).sort()).toEqual(['collective-key-share.fcth', 'collective-shares-given.json']);
+    expect(files.map((f) => f.slice(dir.length + 1)).sort()).toEqual(['collective-key-share.fcth', 'collective-key-sums.fcth', 'collective-shares-given.json']);
     for (const file of files) expect(octal(mode(file)), file).toBe('0600');
     return Object.fromEntries(files.map((file) => [`arbiter/${file.slice(dir.length + 1)}`, statSync(file).size]));
   }
@@ -208,7 +208,7 @@ describe('a shareholder restarted from its job folder (one process; the test pla
       const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
       const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
       const transcript = collectiveTranscript(jobId, shareholders, fingerprint, 'vertical');
-      const steps = verticalRotationSteps(context.degree / 2);
+      const steps = verticalCollectiveRotationSteps(context.degree / 2);
       const others = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, verticalCollectiveKeyShare(context, transcript, org, steps)]));
       const entry = (organisation: string, share = false): KeyShareEntry => {
         const made = others.get(organisation)!;
@@ -275,11 +275,13 @@ describe('a shareholder restarted from its job folder (one process; the test pla
 
       // A new ciphertext under a new label: the restored share, with the arbiter's and the guest's, opens it.
       const request = { party: 'bank', purpose: gradientLabel(jobId, 7, 2, 'bank') };
-      const holders = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, new GradientShareholder(context, org, others.get(org)!.secret, shareholders.length)]));
+      const classSums = { periods: gradientPeriods(spec), sums: new GradientClassSums(context, keys.galoisKeys) };
+      const holders = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, new GradientShareholder(context, org, others.get(org)!.secret, shareholders.length, classSums)]));
       holders.get('bank')!.sent(request.purpose, second);
       const shares = new Map([...holders].map(([org, holder]) => [org, holder.share({ ...request, masked: second })]));
       shares.set('tax-bureau', ask(restored!, 2, second));
-      const opened = thresholdOpener(context, shareholders, () => shares).openGradient(second, columns.length, request);
+      const opened = thresholdOpener(context, shareholders, classSums, () => shares).openGradient(second, columns.length, request);
+      classSums.sums.dispose();
       const P = 16;
       const truth = Float64Array.from(masks[1]!);
       columns.forEach((column, c) => column.forEach((x, r) => (truth[(r - ((r - c) & (P - 1)) + S) % S]! += x * fore[r]!)));

@@ -17,13 +17,13 @@ import { addPoly, centredCrt, intt, mulPoly, prefixPoly, subPoly, zeroPoly } fro
 import type { SecretKeyShare } from '../src/he/threshold/secret-key.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../src/he/key-ceremony.js';
-import { verticalRotationSteps } from '../src/he/packing.js';
+import { verticalCollectiveRotationSteps } from '../src/he/packing.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { gradientLabel, verticalGradientNoiseBits, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
+import { GradientClassSums, gradientLabel, verticalGradientNoiseBits, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { ckksCipher } from '../src/vertical/cipher.js';
 import { ckksOpener } from '../src/vertical/lr/opener.js';
-import { thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
+import { gradientPeriods, thresholdOpener, VERTICAL_THRESHOLD_DEFAULT_COLUMNS } from '../src/vertical/lr/threshold-opener.js';
 import { expectCode } from './helpers/errors.js';
 import { memoryCollectiveKeys, runMemoryVerticalJob, type MemoryParty, uciDatasets, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
@@ -60,7 +60,7 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
     const host = await loadDataset(uciHeteroSpec('host'));
     const party = (org: string, data: typeof guest, features: string[], e: CkksEngine): MemoryParty => ({ org, data, features, engine: e });
 
-    const collective = await memoryCollectiveKeys(['bank', 'tax-bureau']);
+    const collective = await memoryCollectiveKeys(spec);
     try {
       const parties = [
         party('bank', guest, UCI_GUEST_FEATURES, await engine(VERTICAL_THRESHOLD_CKKS_PARAMS)),
@@ -109,7 +109,7 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
       cipher: (p) => ckksCipher(VerticalGradient.of(p.engine), single.publicKey, single.galoisKeys),
       opener: ckksOpener(arbiter, single.secretKey),
     });
-    const collective = await memoryCollectiveKeys(['bank', 'tax-bureau', 'power']);
+    const collective = await memoryCollectiveKeys(spec);
     try {
       const run = await runMemoryVerticalJob(spec, await parties(() => engine(VERTICAL_THRESHOLD_CKKS_PARAMS)), collective.keys);
       const auc = Number(run.evaluation.test_auc);
@@ -126,7 +126,10 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
   }, 1_800_000);
 
   it('opens nothing with one share: the arbiter alone, the guest alone, and refuses what a deviating arbiter asks', async () => {
-    const collective = await memoryCollectiveKeys(['bank', 'tax-bureau']);
+    // The job file lists the columns: 13 + the intercept for the bank, 10 for the tax bureau, so every shareholder
+    // sums both gradients' classes modulo 16.
+    const listed = (n: number) => Array.from({ length: n }, (_, i) => `x${i}`);
+    const collective = await memoryCollectiveKeys({ guest: 'bank', hosts: ['tax-bureau'], features: { bank: listed(13), 'tax-bureau': listed(10) } });
     const { context } = collective;
     try {
       const e = await engine(VERTICAL_THRESHOLD_CKKS_PARAMS);
@@ -169,18 +172,68 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
       const bound = verticalGradientNoiseBits(context.degree, 3);
       const measured = Math.log2(Math.max(...difference));
       console.log(`masked gradient (14 columns) under 3 shares: max |e1 − e2| = 2^${measured.toFixed(1)}, flooding bound b = 2^${bound.toFixed(1)}`);
-      // |e1 − e2| ≤ 2·max|e|; the bound holds with room, and is not vacuous (within 2^12 of what is measured).
+      // |e1 − e2| ≤ 2·max|e|: the bound holds with room.
       expect(measured).toBeLessThan(bound + 1);
-      expect(measured).toBeGreaterThan(bound - 12);
+      // What the shareholders decrypt: the classes summed under encryption (modulo 16: 9 rotate-and-add steps; modulo
+      // 1, the worst case the bound is for: 13). The sums' copies of e add up coherently on the coefficients the
+      // automorphisms fix; the bound holds, and is not vacuous (within 2^12 of what is measured modulo 1).
+      const { sums } = collective.classSums;
+      const summedNoise = (period: number) => {
+        const [a, b] = [raw(sums.sum(masked.bank, period)), raw(sums.sum(reencrypted, period))];
+        return Math.log2(Math.max(...centredCrt(a.ring, subPoly(a.ring, a.poly, b.poly, zeroPoly(a.ring))).map((v) => Math.abs(Number(v)))));
+      };
+      const [modulo16, modulo1] = [summedNoise(16), summedNoise(1)];
+      console.log(`the same, classes summed under encryption: max |e1 − e2| = 2^${modulo16.toFixed(1)} modulo 16, 2^${modulo1.toFixed(1)} modulo 1`);
+      expect(modulo16).toBeLessThan(bound + 1);
+      expect(modulo1).toBeLessThan(bound + 1);
+      expect(modulo1).toBeGreaterThan(bound - 12);
+
+      const secrets = (...orgs: string[]) => orgs.map((org) => collective.secrets.get(org)!);
 
       // Honest opening: every share, once; the class sums are the party's gradient plus its mask's sums.
       for (const org of ['bank', 'tax-bureau'] as const) {
         const purpose = gradientLabel('memory-job', 3, 0, org);
         collective.keys.sentGradient(org, purpose, masked[org]);
-        const sums = collective.keys.opener.openGradient(masked[org], columns[org].length, { party: org, purpose });
+        const opened = collective.keys.opener.openGradient(masked[org], columns[org].length, { party: org, purpose });
         const expected = residueClassSums(maskedTruth(org), columns[org].length);
-        sums.forEach((v, j) => expect(Math.abs(v - expected[j]!)).toBeLessThan(1e-6));
+        opened.forEach((v, j) => expect(Math.abs(v - expected[j]!)).toBeLessThan(1e-6));
       }
+
+      // What the collective decryption opens: the class sums, every slot equal to its class's first (within the
+      // flooding's error and CKKS's), never a slot z_i + m_i. The class sums are made alike by every shareholder: a
+      // second loading of the Galois keys gives the very same bytes.
+      const summed = sums.sum(masked.bank, 16);
+      const secondCopy = new GradientClassSums(context, collective.galoisKeys);
+      try {
+        expect(Buffer.from(secondCopy.sum(masked.bank, 16)).equals(Buffer.from(summed))).toBe(true);
+      } finally {
+        secondCopy.dispose();
+      }
+      const everyShare = openWith(context, secrets('arbiter', 'bank', 'tax-bureau'), summed);
+      const classSums = residueClassSums(maskedTruth('bank'), 16);
+      const slotError = Math.max(...Array.from(everyShare, (v, i) => Math.abs(v - classSums[i % 16]!)));
+      console.log(`the opened slots of a class-summed gradient: max |slot − its class sum| = ${slotError.toExponential(1)}`);
+      expect(slotError).toBeLessThan(1e-6);
+      expect(medianError(everyShare, maskedTruth('bank'))).toBeGreaterThan(1e3);
+
+      // A deviating arbiter: asks for every slot (count = S), which its own opener refuses, and the shareholders'
+      // sums could not give anyway; it combines the honest shares, made for the summed ciphertext, with the masked
+      // gradient itself: noise, far from every slot z_i + m_i.
+      const wide = gradientLabel('memory-job', 8, 0, 'bank');
+      expectCode(
+        () => collective.keys.opener.openGradient(masked.bank, e.slotCount, { party: 'bank', purpose: wide }),
+        'FC_DECRYPTION_REFUSED',
+        /8192 gradient values of bank asked for; its shareholders sum its classes modulo 16/,
+      );
+      const third = gradient.maskedGradient(gradient.foreGradient([gradient.encryptSlots(partial, collective.publicKey)], weights, offset), columns.bank, masks.bank, collective.galoisKeys);
+      collective.keys.sentGradient('bank', wide, third);
+      const thirdCt = context.canonicalCiphertext(third);
+      const ring = context.levels[thirdCt.level]!.ring;
+      const combined = zeroPoly(ring);
+      for (const holder of collective.shareholders.values())
+        addPoly(ring, combined, DecryptionShare.deserialize(context, holder.share({ party: 'bank', purpose: wide, masked: third })).poly, combined);
+      const forced = new DecryptionProtocol(context).finalize(third, new DecryptionShare(context, thirdCt.digest, wide, thirdCt.level, combined));
+      expect(medianError(forced, maskedTruth('bank'))).toBeGreaterThan(1e6);
 
       // Each shareholder alone, on every ciphertext it sees (the arbiter: the masked gradients; the guest: the
       // host's partial scores, its fore-gradient and its own gradient): noise, far from every value.
@@ -191,7 +244,6 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
         ['bank', encryptedFore, fore],
         ['bank', masked.bank, maskedTruth('bank')],
       ];
-      const secrets = (...orgs: string[]) => orgs.map((org) => collective.secrets.get(org)!);
       for (const [org, ciphertext, truth] of seen) expect(medianError(openWith(context, secrets(org), ciphertext), truth)).toBeGreaterThan(1e6);
       // Nor the arbiter and the guest together (they lack the host's share); every share reads the values.
       expect(medianError(openWith(context, secrets('arbiter', 'bank'), encryptedPartial), partial)).toBeGreaterThan(1e6);
@@ -209,7 +261,7 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
       // The arbiter's opener names a shareholder whose share is for another ciphertext.
       const label = gradientLabel('memory-job', 7, 0, 'bank');
       const other = gradient.maskedGradient(encryptedFore, columns['tax-bureau'], random(e.slotCount, VERTICAL_MASK), collective.galoisKeys);
-      const mismatched = thresholdOpener(context, ['arbiter', 'bank', 'tax-bureau'], () => {
+      const mismatched = thresholdOpener(context, ['arbiter', 'bank', 'tax-bureau'], collective.classSums, () => {
         const shares = new Map<string, Uint8Array>();
         for (const [org, holder] of collective.shareholders) {
           if (org === 'bank') holder.sent(label, reencrypted);
@@ -226,11 +278,20 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
     }
   }, 600_000);
 
+  it("takes each party's class-sum period from the job file alone: its listed columns (+ 1 for the guest), 64 if unlisted", () => {
+    const listed = (n: number) => Array.from({ length: n }, (_, i) => `x${i}`);
+    const periods = gradientPeriods({ guest: 'bank', hosts: ['tax-bureau', 'power', 'platform'], features: { bank: listed(15), 'tax-bureau': listed(16), power: listed(1) } });
+    // 15 + the intercept fill 16 slots; 16 host columns too; one column a period of 1; the platform is not listed.
+    expect(Object.fromEntries(periods)).toEqual({ bank: 16, 'tax-bureau': 16, power: 1, platform: VERTICAL_THRESHOLD_DEFAULT_COLUMNS });
+    expect(VERTICAL_THRESHOLD_DEFAULT_COLUMNS).toBe(64);
+    expect(gradientPeriods({ guest: 'bank', hosts: ['tax-bureau'], features: { bank: listed(16) } }).get('bank')).toBe(32);
+  });
+
   it('refuses in the ceremony a bundle that does not match its commitment, or lacks Galois-key shares, naming the party', async () => {
     const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
     try {
       const orgs = ['arbiter', 'bank', 'tax-bureau'];
-      const steps = verticalRotationSteps(context.degree / 2);
+      const steps = verticalCollectiveRotationSteps(context.degree / 2);
       const transcript = collectiveTranscript('job-7', orgs, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical');
       const made = orgs.map((organisation) => ({ organisation, ...verticalCollectiveKeyShare(context, transcript, organisation, steps) }));
       // The bank sends the tax bureau's bundle (as a party that waits for another's would): its commitment fails.

@@ -26,7 +26,12 @@ export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'ckks-thresh
     const files = arbiterShareFiles(stateDir, jobId);
     const missing = Object.values(files).find((file) => !existsSync(file));
     if (missing) return { reason: `the arbiter's share of the job's collective key is not in ${missing}; resubmit the job` };
-    arbiterShare = { secretKey: readFileSync(files.keyShare), issued: sharesGivenFile(files.sharesGiven).given?.issued ?? [] };
+    const ready = list.find((e) => e.entry.kind === 'collective_key_ready')?.body;
+    const keySha256 = ready?.public_key_sha256;
+    if (typeof keySha256 !== 'string') return { reason: 'the ledger records no collective key of the job (collective_key_ready); resubmit the job' };
+    // The ceremony's attempt that made the key (restarts after a lost party), which its transcript names.
+    const keyAttempt = typeof ready?.attempt === 'number' ? ready.attempt : 0;
+    arbiterShare = { secretKey: readFileSync(files.keyShare), keySums: readFileSync(files.keySums), keySha256, keyAttempt, issued: sharesGivenFile(files.sharesGiven).given?.issued ?? [] };
   }
   const steps: VerticalResumePoint['steps'] = new Map();
   for (const e of list) {

@@ -20,7 +20,7 @@ import { stepReport, TRAINING_STEP_REPORTS } from '../vertical/step-reports.js';
 import { collectiveTranscript, verticalCollectiveKeys, verticalKeyDigest } from '../he/key-ceremony.js';
 import { shareCommitment } from '../he/threshold/commitment.js';
 import { ThresholdContext } from '../he/threshold/context.js';
-import { verticalRotationSteps } from '../he/packing.js';
+import { verticalCollectiveRotationSteps } from '../he/packing.js';
 import { paramsFingerprint, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../he/params.js';
 
 type Entry = ReturnType<typeof readLedger>['entries'][number];
@@ -219,7 +219,7 @@ class CollectiveRecord {
       for (const p of parties)
         if (!Buffer.from(shareCommitment(transcript, p.organisation, p.share)).equals(Buffer.from(p.commitment)))
           fail(`the key share recorded for ${p.organisation} does not match the commitment it made`);
-      const keys = verticalCollectiveKeys(context, transcript, verticalRotationSteps(context.degree / 2), parties);
+      const keys = verticalCollectiveKeys(context, transcript, verticalCollectiveRotationSteps(context.degree / 2), parties);
       if (hex(verticalKeyDigest(keys)) !== b.public_key_sha256) fail('the recorded collective keys are not the sum of the recorded key shares');
     } catch (err) {
       fail(`the collective keys do not follow from the recorded key shares (${errorMessage(err)})`);

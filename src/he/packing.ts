@@ -181,6 +181,17 @@ export function verticalRotationSteps(slotCount = 4096): number[] {
   return [...steps].sort((a, b) => a - b);
 }
 
+/**
+ * The rotation steps of a collective gradient key (ckks-threshold): verticalRotationSteps and every power of two below
+ * slotCount, for each shareholder sums a masked gradient's residue classes modulo P (steps P, 2P, …, slotCount/2)
+ * before its decryption share. For 8,192 slots the class sums add 128, 256, …, 4,096 to 1, 2, …, 64.
+ */
+export function verticalCollectiveRotationSteps(slotCount: number): number[] {
+  const steps = new Set(verticalRotationSteps(slotCount));
+  for (let step = 1; step < slotCount; step *= 2) steps.add(step);
+  return [...steps].sort((a, b) => a - b);
+}
+
 /** The rotation steps a plan uses: 1 for its baby steps (if any), g for its giant steps (if any). */
 export function planRotationSteps(plan: GradientPlan): number[] {
   const steps: number[] = [];

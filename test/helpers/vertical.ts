@@ -306,9 +306,9 @@ export function verticalEngines(): { guest: CkksEngine; host: CkksEngine } {
  * the collective keys, and the arbiter opens each masked gradient with a decryption share from every shareholder.
  * `shareholders` keeps each one's rules and records, and `context` the SEAL context (dispose() frees it).
  */
-export async function memoryCollectiveKeys(parties: readonly string[]) {
+export async function memoryCollectiveKeys(job: { guest: string; hosts: readonly string[]; features?: Record<string, string[]> }) {
   const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
-  const made = inProcessCollectiveKeys(context, 'memory-job', parties);
+  const made = inProcessCollectiveKeys(context, 'memory-job', job);
   return {
     context,
     ...made,
@@ -317,6 +317,9 @@ export async function memoryCollectiveKeys(parties: readonly string[]) {
       opener: made.opener,
       sentGradient: made.sentGradient,
     },
-    dispose: () => context.dispose(),
+    dispose: () => {
+      made.classSums.sums.dispose();
+      context.dispose();
+    },
   };
 }

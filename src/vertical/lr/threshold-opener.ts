@@ -7,19 +7,51 @@
  * only for the masked-gradient class of ciphertext (level and scale), and, for a label naming itself, only for the
  * very ciphertext it sent: so a coalition that lacks a party cannot have anything but that party's own masked
  * gradient opened under its name. Each share given is reported to `onIssue` first (the ledger's record of it).
+ *
+ * Before its share, each shareholder sums the gradient's residue classes modulo a period P it knows from the signed
+ * job spec (gradientPeriods), under encryption (GradientClassSums): the opened slots hold class sums, never a slot
+ * z_i + m_i, and no requester can choose a finer P.
  */
 import { ErrorCode, FedcreditError } from '../../errors.js';
-import { residueClassSums, verticalRotationSteps } from '../../he/packing.js';
+import { nextPowerOfTwo, residueClassSums, verticalCollectiveRotationSteps } from '../../he/packing.js';
 import { paramsFingerprint } from '../../he/params.js';
 import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../../he/key-ceremony.js';
 import type { ThresholdContext } from '../../he/threshold/context.js';
 import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord, type ShareholderMemory } from '../../he/threshold/decrypt.js';
 import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
-import { VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
+import { GradientClassSums, VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
 import type { GradientRequest, Opener } from './opener.js';
 
 /** The arbiter's name among a vertical job's shareholders (the coordinator; parties are organisations). */
 export const ARBITER_SHAREHOLDER = 'arbiter';
+
+/**
+ * Most gradient values (columns, + 1 for the guest's intercept) of a party whose columns the job's `features` section
+ * does not list, under a collective key: the other shareholders cannot know its count, so they sum its classes modulo
+ * 64, and a larger party must be listed there.
+ */
+export const VERTICAL_THRESHOLD_DEFAULT_COLUMNS = 64;
+
+/** Each party's class-sum period and the collective Galois keys that make the sums (every shareholder's and the opener's). */
+export interface ClassSumSetting {
+  periods: ReadonlyMap<string, number>;
+  sums: GradientClassSums;
+}
+
+/**
+ * The class-sum period every shareholder applies to each party's masked gradient, from the signed job spec alone (so
+ * that all of them agree): the next power of two at or above the columns `features` lists for the party (+ 1 for
+ * the guest's intercept), or at or above VERTICAL_THRESHOLD_DEFAULT_COLUMNS when it lists none. A party's gradient
+ * length must not exceed its period (the coordinator checks it when it pins the lengths); binning only lowers it.
+ */
+export function gradientPeriods(job: { guest: string; hosts: readonly string[]; features?: Record<string, string[]> | undefined }): Map<string, number> {
+  return new Map(
+    [job.guest, ...job.hosts].map((org) => {
+      const listed = job.features?.[org];
+      return [org, nextPowerOfTwo(listed ? listed.length + (org === job.guest ? 1 : 0) : VERTICAL_THRESHOLD_DEFAULT_COLUMNS)];
+    }),
+  );
+}
 
 /** A gradient decryption asked of a shareholder: the request, the masked gradient, and who asks (the arbiter). */
 export interface ShareRequest extends GradientRequest {
@@ -39,6 +71,7 @@ export class GradientShareholder {
     private readonly secret: SecretKeyShare,
     /** Number of shares of the key (every party and the arbiter): sizes the flooding. */
     parties: number,
+    private readonly classSums: ClassSumSetting,
     memory: ShareholderMemory = {},
   ) {
     const { given, keep } = memory;
@@ -64,7 +97,10 @@ export class GradientShareholder {
     this.own.set(purpose, this.context.canonicalCiphertext(masked, 'the masked gradient sent').digest);
   }
 
-  /** This party's decryption share (serialised) for a request, or FC_DECRYPTION_REFUSED. */
+  /**
+   * This party's decryption share (serialised) of the request's masked gradient with its classes summed modulo the
+   * party's period, or FC_DECRYPTION_REFUSED.
+   */
   share(request: ShareRequest): Uint8Array {
     if (this.forgotten) throw new FedcreditError(ErrorCode.DECRYPTION_REFUSED, `${this.organisation}'s key share of the job is deleted`, 'the job has ended; nothing more is decrypted for it');
     if (request.party === this.organisation) {
@@ -79,7 +115,7 @@ export class GradientShareholder {
           "the arbiter asked to open under this party's name a ciphertext it did not send: it deviates from the protocol",
         );
     }
-    return this.decryption.generateShare(request.masked, request.purpose, VERTICAL_GRADIENT_RULE).serialize();
+    return this.decryption.generateShare(classSummed(this.classSums, request), request.purpose, VERTICAL_GRADIENT_RULE).serialize();
   }
 
   /** The records of every share given. */
@@ -89,14 +125,34 @@ export class GradientShareholder {
 }
 
 /**
- * The arbiter's Opener: `collect` returns every shareholder's serialised share for the request (the arbiter's own
- * included; each one checked here to be for this ciphertext and label), which are added and opened; the class sums
- * of the opened slots go back to the party, as under the single key.
+ * The masked gradient of a request with its classes summed modulo the party's period (what every shareholder decrypts),
+ * or FC_DECRYPTION_REFUSED for a party that has none (not a party of the job).
  */
-export function thresholdOpener(context: ThresholdContext, shareholders: readonly string[], collect: (request: ShareRequest) => Map<string, Uint8Array>): Opener {
+function classSummed(classSums: ClassSumSetting, request: ShareRequest): Uint8Array {
+  const period = classSums.periods.get(request.party);
+  if (period === undefined)
+    throw new FedcreditError(ErrorCode.DECRYPTION_REFUSED, `${request.party} is not a party of the job: no share is given for its "gradient"`, 'the arbiter deviates from the protocol');
+  return classSums.sums.sum(request.masked, period);
+}
+
+/**
+ * The arbiter's Opener: `collect` returns every shareholder's serialised share for the request (the arbiter's own
+ * included), each a share of the masked gradient with its classes summed modulo the party's period; the opener makes
+ * the same sum (checked here to be what every share is for), adds the shares and opens it. The class sums modulo the
+ * party's own P (at most its period) go back to the party, as under the single key. A count above the period is
+ * refused: the shareholders' sums cannot give it.
+ */
+export function thresholdOpener(context: ThresholdContext, shareholders: readonly string[], classSums: ClassSumSetting, collect: (request: ShareRequest) => Map<string, Uint8Array>): Opener {
   const protocol = new DecryptionProtocol(context);
   return {
     openGradient(masked, count, request) {
+      const period = classSums.periods.get(request.party);
+      if (period === undefined || !(count <= period))
+        throw new FedcreditError(
+          ErrorCode.DECRYPTION_REFUSED,
+          `${count} gradient values of ${request.party} asked for; its shareholders sum its classes modulo ${period ?? 'nothing (not a party)'}, which gives at most that many`,
+          "the count is the party's columns (+ 1 for the guest); list the party's columns in the job's features section",
+        );
       const shares = collect({ ...request, masked });
       const missing = shareholders.filter((org) => !shares.has(org));
       if (missing.length > 0)
@@ -105,7 +161,8 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           `no decryption share from ${missing.join(', ')} for "${request.purpose}"`,
           'every shareholder must answer; the gradient cannot be opened without all of them',
         );
-      const ct = context.canonicalCiphertext(masked, 'a masked gradient');
+      const summed = classSummed(classSums, { ...request, masked });
+      const ct = context.canonicalCiphertext(summed, 'a masked gradient, classes summed');
       const sum = protocol.allocateShare(ct.digest, request.purpose, ct.level);
       for (const org of shareholders) {
         let share: DecryptionShare;
@@ -128,7 +185,7 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           );
         }
       }
-      return residueClassSums(protocol.finalize(masked, sum), count);
+      return residueClassSums(protocol.finalize(summed, sum).subarray(0, period), count);
     },
     openLabelSums() {
       throw new FedcreditError(
@@ -145,19 +202,22 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
  * every party make their shares, commit and reveal; `collect` asks every shareholder in turn. A real job runs the
  * same functions at each party, over the coordinator.
  */
-export function inProcessCollectiveKeys(context: ThresholdContext, jobId: string, parties: readonly string[]) {
-  const orgs = [ARBITER_SHAREHOLDER, ...parties];
-  const steps = verticalRotationSteps(context.degree / 2);
+export function inProcessCollectiveKeys(context: ThresholdContext, jobId: string, job: { guest: string; hosts: readonly string[]; features?: Record<string, string[]> }) {
+  const orgs = [ARBITER_SHAREHOLDER, job.guest, ...job.hosts];
+  const steps = verticalCollectiveRotationSteps(context.degree / 2);
   const transcript = collectiveTranscript(jobId, orgs, paramsFingerprint(context.params), 'vertical');
   const made = orgs.map((organisation) => ({ organisation, ...verticalCollectiveKeyShare(context, transcript, organisation, steps) }));
   const { publicKey, galoisKeys } = verticalCollectiveKeys(context, transcript, steps, made);
-  const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length)]));
-  const opener = thresholdOpener(context, orgs, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
+  // One loaded copy of the Galois keys serves every shareholder of the process (each makes the same sums).
+  const classSums: ClassSumSetting = { periods: gradientPeriods(job), sums: new GradientClassSums(context, galoisKeys) };
+  const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length, classSums)]));
+  const opener = thresholdOpener(context, orgs, classSums, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
   return {
     publicKey,
     galoisKeys,
     secrets: new Map(made.map((m) => [m.organisation, m.secret])),
     shareholders,
+    classSums,
     opener,
     /** What a party records when it sends its masked gradient for opening (MemoryFederation's sentGradient). */
     sentGradient: (party: string, purpose: string, masked: Uint8Array) => shareholders.get(party)!.sent(purpose, masked),
