@@ -243,8 +243,9 @@ export class VerticalParty implements StepHandler {
       // What rejoins the job after a restart, kept before this party reports the keys: its share, the keys' sums.
       this.folder.write(JOB_FILES.keyShare, keys.secretKey);
       this.folder.write(JOB_FILES.keySums, keys.sums);
-      // Beside the record: the collective keys' digest as this party reported it, which a restart checks them against.
-      const memory = sharesGivenFile(this.folder.path(JOB_FILES.sharesGiven), { keySha256: hex(reply.publicKeySha256) });
+      // Beside the record: the collective keys' digest as this party reported it and the ceremony's attempt, which a
+      // restart rebuilds the keys under and checks them against.
+      const memory = sharesGivenFile(this.folder.path(JOB_FILES.sharesGiven), { keySha256: hex(reply.publicKeySha256), keyAttempt: attempt });
       memory.keep!({ issued: [] });
       c.keys = { publicKey: keys.publicKey, galoisKeys: keys.galoisKeys };
       c.classSums = this.classSums(c.context, keys.galoisKeys);
@@ -312,10 +313,12 @@ export class VerticalParty implements StepHandler {
     if (missing.length > 0) throw new Error(`the job's collective key is not in its folder (${missing.join(', ')} missing)`);
     const { context, params, shareholders, steps } = await this.collectiveSetting();
     try {
-      const transcript = collectiveTranscript(this.id, shareholders, paramsFingerprint(params), 'vertical');
       const memory = sharesGivenFile(this.folder.path(JOB_FILES.sharesGiven));
       const kept = memory.given;
       if (typeof kept?.keySha256 !== 'string') throw new Error(`${this.folder.path(JOB_FILES.sharesGiven)} does not name the collective key's digest`);
+      // The key's ceremony attempt (0 unless the coordinator restarted the ceremony) names its transcript.
+      const attempt = typeof kept.keyAttempt === 'number' ? kept.keyAttempt : 0;
+      const transcript = collectiveTranscript(this.id, shareholders, paramsFingerprint(params), 'vertical', attempt);
       const began = Date.now();
       const keys = verticalKeysFromSums(context, transcript, steps, this.folder.read(JOB_FILES.keySums), this.folder.path(JOB_FILES.keySums));
       if (hex(verticalKeyDigest(keys)) !== kept.keySha256) throw new Error(`the collective keys rebuilt from ${this.folder.path(JOB_FILES.keySums)} are not those of the ceremony`);

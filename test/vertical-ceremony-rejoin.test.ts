@@ -224,6 +224,15 @@ describe('a party asked to restart the key ceremony (one process; the test plays
       // Attempt 1 runs to the key, and the setup arrives: from here on the host encrypts under the key, so a
       // "restart" would give the coordinator shares of two keys for what it holds. Refused; the share in use stays.
       await ceremony(1, committed);
+      // A restart of the host's process from here rebuilds the keys of attempt 1 (its transcript) from their sums, and
+      // they match the digest it reported; rebuilt under attempt 0's transcript they would not.
+      const restarted = new VerticalParty(jobId, spec, 'tax-bureau', source, ['h1'], { relay: async () => undefined, decrypt: async () => undefined }, createLogger('test', 'silent'), dir);
+      try {
+        await (restarted as unknown as { restoreCollective(): Promise<void> }).restoreCollective();
+      } finally {
+        restarted.dispose();
+        restarted.channel.dispose();
+      }
       await host.channel.install({
         ckksPublicKey: new Uint8Array(),
         galoisKeys: new Uint8Array(),
