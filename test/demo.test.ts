@@ -22,7 +22,10 @@ function childPids(): Promise<string> {
 describe('fedcredit demo', () => {
   it('by default runs the vertical federation: PSI, CKKS training, scoring, and a table that shows what federation buys the bank', async () => {
     const out = join(await mkdtemp(join(tmpdir(), 'fedcredit-demo-')), 'demo');
-    const { stdout } = await run(process.execPath, [cliPath(), 'demo', '--out', out, '--epochs', '12'], { timeout: 300_000 });
+    // Two epochs (was twelve): the job kept epoch 2 and stopped early after epoch 6 (validation AUC 0.8520, 0.8531,
+    // then below), so the first two give the same model, AUC 0.8352 against the bank alone 0.7512 and pooled 0.8233
+    // (measured 2026-12-06, BENCHMARKS.md "The test suite's time, third pass").
+    const { stdout } = await run(process.execPath, [cliPath(), 'demo', '--out', out, '--epochs', '2'], { timeout: 300_000 });
     expect(stdout).toMatch(/enterprises shared by all parties/);
     expect(stdout).toMatch(/bank alone/);
     expect(stdout).toMatch(/pooled \(reference\)/);
@@ -31,6 +34,7 @@ describe('fedcredit demo', () => {
     expect(v.parties).toEqual({ guest: 'bank', hosts: ['tax-bureau', 'power-company', 'platform'] });
     expect(v.encryption).toBe('ckks');
     expect(v.intersection).toBeGreaterThan(4000);
+    console.log(`demo vertical (${v.epochs_run} epochs): bank alone ${v.bank_only.auc}, federated ${v.federated.auc}, pooled ${v.pooled.auc}; lift ${v.federated.top_decile.lift}`);
     // The other parties' data is worth having: federated well above the bank alone, close to pooling the columns.
     expect(v.federated.auc - v.bank_only.auc).toBeGreaterThan(0.03);
     expect(v.pooled.auc - v.federated.auc).toBeLessThan(0.01);
