@@ -22,6 +22,20 @@ import { DEFAULT_CEREMONY_RESTARTS } from '../config/schemas.js';
 import { decodeMessage } from '../wire/proto.js';
 import type { EncryptedVector } from '../wire/messages.js';
 
+/**
+ * A `key_ceremony_restarted` entry checked against the record before it, in either kind of job: no restart once the
+ * key is in place or a share was given (a coordinator would then hold two keys' shares for one ciphertext), restarts
+ * numbered 1, 2, … and at most encryption.ceremony_restarts of them. Returns the number of restarts after it.
+ */
+export function ceremonyRestart(attempt: unknown, record: { keyReady: boolean; sharesGiven: number; restarts: number; bound: number }, fail: (message: string) => void): number {
+  if (record.keyReady) fail(`the key ceremony was restarted (attempt ${attempt}) after the collective key was in place`);
+  if (record.sharesGiven > 0) fail(`the key ceremony was restarted (attempt ${attempt}) after decryption shares were given`);
+  if (attempt !== record.restarts + 1) fail(`the key ceremony's restart is numbered ${attempt}; the record holds ${record.restarts} before it`);
+  const restarts = record.restarts + 1;
+  if (restarts > record.bound) fail(`the key ceremony was restarted ${restarts} times; the job allows ${record.bound} (encryption.ceremony_restarts)`);
+  return restarts;
+}
+
 export class ThresholdReplay {
   private readonly commitments = new Map<string, Uint8Array>();
   private readonly shares = new Map<string, Uint8Array>();
@@ -84,11 +98,7 @@ export class ThresholdReplay {
       case 'key_ceremony_restarted':
         // A restart once the key is in place (so under it a contribution or a share) would let a coordinator open a
         // sum under two keys, over two contributor sets: every restart comes before the one key.
-        if (this.keyReady) fail(`the key ceremony was restarted (attempt ${b.attempt}) after the collective key was in place`);
-        if (this.given.size > 0) fail(`the key ceremony was restarted (attempt ${b.attempt}) after decryption shares were given`);
-        if (b.attempt !== this.restarts + 1) fail(`the key ceremony's restart is numbered ${b.attempt}; the record holds ${this.restarts} before it`);
-        this.restarts += 1;
-        if (this.restarts > this.restartBound) fail(`the key ceremony was restarted ${this.restarts} times; the job allows ${this.restartBound} (encryption.ceremony_restarts)`);
+        this.restarts = ceremonyRestart(b.attempt, { keyReady: this.keyReady, sharesGiven: this.given.size, restarts: this.restarts, bound: this.restartBound }, fail);
         // The next attempt's shares are fresh, under its own transcript: nothing of the abandoned attempt counts.
         this.commitments.clear();
         this.shares.clear();

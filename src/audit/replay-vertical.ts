@@ -14,6 +14,7 @@
 import type { readLedger } from '../ledger/read.js';
 import { hex, sha256Hex } from '../bytes.js';
 import { startReplay, type ReplayJob, type ReplayRound } from './replay-job.js';
+import { ceremonyRestart } from './replay-threshold.js';
 import { errorMessage } from '../errors.js';
 import { ceremonyRestarts } from '../config/schemas.js';
 import { stepReport, TRAINING_STEP_REPORTS } from '../vertical/step-reports.js';
@@ -170,11 +171,7 @@ class CollectiveRecord {
   async entry(jobId: string, kind: string, b: Record<string, any>, blob: (name: string) => Promise<Uint8Array | undefined>, fail: (message: string) => void): Promise<void> {
     if (kind === 'key_ceremony_restarted') {
       // A restart after the key (or a share under it) would let a coordinator gather two keys' shares for one ciphertext.
-      if (this.keyReady) fail(`the key ceremony was restarted (attempt ${b.attempt}) after the collective key was in place`);
-      if (this.given.size > 0) fail(`the key ceremony was restarted (attempt ${b.attempt}) after decryption shares were given`);
-      if (b.attempt !== this.restarts + 1) fail(`the key ceremony's restart is numbered ${b.attempt}; the record holds ${this.restarts} before it`);
-      this.restarts += 1;
-      if (this.restarts > this.restartBound) fail(`the key ceremony was restarted ${this.restarts} times; the job allows ${this.restartBound} (encryption.ceremony_restarts)`);
+      this.restarts = ceremonyRestart(b.attempt, { keyReady: this.keyReady, sharesGiven: this.given.size, restarts: this.restarts, bound: this.restartBound }, fail);
       // The next attempt's shares are fresh: nothing of the abandoned attempt counts.
       this.commitments.clear();
       this.revealed.clear();
