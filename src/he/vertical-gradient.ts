@@ -31,7 +31,7 @@ import {
   verticalScaleBits,
   type GradientPlan,
 } from './packing.js';
-import { comprModeOf, invalidCiphertext, sameBytes } from './seal.js';
+import { comprModeOf, invalidCiphertext, sameBytes, sumResidueClassesInPlace } from './seal.js';
 import { sha256Hex } from '../bytes.js';
 
 /** The vertical gradient of each engine, made on first use and freed with the engine. */
@@ -417,18 +417,7 @@ export class VerticalGradient {
     let plain: PlainText | undefined;
     try {
       const P = nextPowerOfTwo(count);
-      if (P < S) {
-        const keys = this.classSumKeys(secretKey);
-        const rotated = this.engine.seal.CipherText();
-        try {
-          for (let step = P; step < S; step *= 2) {
-            evaluator.rotateVector(cipher, step, keys, rotated);
-            evaluator.add(cipher, rotated, cipher);
-          }
-        } finally {
-          rotated.delete();
-        }
-      }
+      if (P < S) sumResidueClassesInPlace(this.engine.seal, evaluator, cipher, P, S, this.classSumKeys(secretKey));
       plain = this.engine.decryptor(secretKey).decrypt(cipher) as PlainText;
       return encoder.decode(plain);
     } finally {

@@ -14,6 +14,7 @@ import { ErrorCode, FedcreditError } from '../errors.js';
 import { VERTICAL_DIAGONAL_SCALE_BITS, verticalScaleBits } from './packing.js';
 import { DEFAULT_STATISTICAL_SECURITY, floodingSigma, floodingSlotError, type DecryptionRule } from './threshold/decrypt.js';
 import type { ThresholdContext } from './threshold/context.js';
+import { sumResidueClassesInPlace } from './seal.js';
 
 /** The one class of ciphertext a vertical shareholder decrypts. */
 export const VERTICAL_GRADIENT_RULE = 'vertical-masked-gradient';
@@ -98,7 +99,6 @@ export class GradientClassSums {
     const key = `${period}/${sha256Hex(masked)}`;
     if (this.last?.key === key) return this.last.summed;
     let cipher: CipherText | undefined;
-    let rotated: CipherText | undefined;
     let evaluator: ReturnType<typeof seal.Evaluator> | undefined;
     try {
       cipher = seal.CipherText();
@@ -115,18 +115,12 @@ export class GradientClassSums {
         throw new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `the masked gradient has ${cipher.size} polynomials, 2 expected`, 'only relinearised masked gradients are decrypted');
       if (period < slots) {
         evaluator = seal.Evaluator(context);
-        rotated = seal.CipherText();
-        const keys = this.loadedKeys();
-        for (let step = period; step < slots; step *= 2) {
-          evaluator.rotateVector(cipher, step, keys, rotated);
-          evaluator.add(cipher, rotated, cipher);
-        }
+        sumResidueClassesInPlace(seal, evaluator, cipher, period, slots, this.loadedKeys());
       }
       const summed = cipher.saveArray(seal.ComprModeType.none);
       this.last = { key, summed };
       return summed;
     } finally {
-      rotated?.delete();
       evaluator?.delete();
       cipher?.delete();
     }
