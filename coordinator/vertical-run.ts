@@ -26,7 +26,15 @@ import type { IssuedShareRecord } from '../src/he/threshold/decrypt.js';
 import { sharesGivenFile } from '../src/he/threshold/shares-given-file.js';
 import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
 import { writeFileAtomic } from '../src/paths.js';
-import { ARBITER_SHAREHOLDER, GradientShareholder, gradientPeriods, thresholdOpener, type ClassSumSetting, type ShareRequest } from '../src/vertical/lr/threshold-opener.js';
+import {
+  ARBITER_SHAREHOLDER,
+  GradientShareholder,
+  gradientPeriods,
+  requireGradientsFitPeriods,
+  thresholdOpener,
+  type ClassSumSetting,
+  type ShareRequest,
+} from '../src/vertical/lr/threshold-opener.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256, hex } from '../src/bytes.js';
 import { stepReport, TRAINING_STEP_REPORTS, type StepReportOf, type StepReportSchemas } from '../src/vertical/step-reports.js';
@@ -705,16 +713,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     for (const [org, names] of columns) this.gradientLength.set(org, names.length + (org === this.spec.guest ? 1 : 0));
     if (this.scheme !== 'ckks-threshold') return;
     // The shareholders sum each gradient's classes modulo a period they take from the job file: it must hold the count.
-    const periods = gradientPeriods(this.spec);
-    for (const [org, length] of this.gradientLength) {
-      const period = periods.get(org)!;
-      if (length > period)
-        throw new FedcreditError(
-          ErrorCode.JOB_INVALID,
-          `${org} brings ${length - (org === this.spec.guest ? 1 : 0)} columns; under encryption.scheme ckks-threshold the other shareholders open at most ${period} gradient values of a party the job's features section does not list`,
-          `list ${org}'s columns in the job's features section (features.${org}), so that every shareholder knows how many gradient values to open`,
-        );
-    }
+    requireGradientsFitPeriods(this.spec, this.gradientLength);
   }
 
   /** A new job: recorded, offered to its parties, keys made and sent. */

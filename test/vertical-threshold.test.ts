@@ -23,7 +23,7 @@ import { GradientClassSums, gradientLabel, verticalGradientNoiseBits, verticalOp
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { ckksCipher } from '../src/vertical/cipher.js';
 import { ckksOpener } from '../src/vertical/lr/opener.js';
-import { gradientPeriods, thresholdOpener, VERTICAL_THRESHOLD_DEFAULT_COLUMNS } from '../src/vertical/lr/threshold-opener.js';
+import { gradientPeriods, requireGradientsFitPeriods, thresholdOpener, VERTICAL_THRESHOLD_DEFAULT_COLUMNS } from '../src/vertical/lr/threshold-opener.js';
 import { expectCode } from './helpers/errors.js';
 import { memoryCollectiveKeys, runMemoryVerticalJob, type MemoryParty, uciDatasets, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
@@ -287,6 +287,36 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
     expect(Object.fromEntries(periods)).toEqual({ bank: 16, 'tax-bureau': 16, power: 1, platform: VERTICAL_THRESHOLD_DEFAULT_COLUMNS });
     expect(VERTICAL_THRESHOLD_DEFAULT_COLUMNS).toBe(64);
     expect(gradientPeriods({ guest: 'bank', hosts: ['tax-bureau'], features: { bank: listed(16) } }).get('bank')).toBe(32);
+  });
+
+  it('refuses at the start a party the job file does not list that brings more than 64 columns, naming the party and the fix', () => {
+    const job = { guest: 'bank', hosts: ['tax-bureau'], features: { bank: Array.from({ length: 13 }, (_, i) => `x${i}`) } };
+    // 64 unlisted columns fill the default period; the guest's 13 + the intercept fit its listed 16.
+    expect(() =>
+      requireGradientsFitPeriods(
+        job,
+        new Map([
+          ['bank', 14],
+          ['tax-bureau', 64],
+        ]),
+      ),
+    ).not.toThrow();
+    expectCode(
+      () =>
+        requireGradientsFitPeriods(
+          job,
+          new Map([
+            ['bank', 14],
+            ['tax-bureau', 65],
+          ]),
+        ),
+      'FC_JOB_INVALID',
+      /tax-bureau brings 65 columns; under encryption.scheme ckks-threshold the other shareholders open at most 64 gradient values/,
+    );
+    // The hint names the field that fixes it.
+    expect(expectCode(() => requireGradientsFitPeriods(job, new Map([['tax-bureau', 65]])), 'FC_JOB_INVALID').hint).toContain('features.tax-bureau');
+    // A listed party is held to its own list: the bank's job file names 13 columns, so a 17th value does not fit 16.
+    expectCode(() => requireGradientsFitPeriods(job, new Map([['bank', 17]])), 'FC_JOB_INVALID', /bank brings 16 columns/);
   });
 
   it('refuses in the ceremony a bundle that does not match its commitment, or lacks Galois-key shares, naming the party', async () => {

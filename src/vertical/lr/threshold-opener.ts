@@ -53,6 +53,25 @@ export function gradientPeriods(job: { guest: string; hosts: readonly string[]; 
   );
 }
 
+/**
+ * FC_JOB_INVALID when a party's gradient (its columns, + 1 for the guest) would not fit the class-sum period every
+ * shareholder takes from the job file (gradientPeriods): a party the job's `features` section does not list may
+ * bring at most VERTICAL_THRESHOLD_DEFAULT_COLUMNS values. The coordinator checks it once the parties have declared
+ * their columns, before any key is made.
+ */
+export function requireGradientsFitPeriods(job: { guest: string; hosts: readonly string[]; features?: Record<string, string[]> | undefined }, lengths: ReadonlyMap<string, number>): void {
+  const periods = gradientPeriods(job);
+  for (const [org, length] of lengths) {
+    const period = periods.get(org)!;
+    if (length > period)
+      throw new FedcreditError(
+        ErrorCode.JOB_INVALID,
+        `${org} brings ${length - (org === job.guest ? 1 : 0)} columns; under encryption.scheme ckks-threshold the other shareholders open at most ${period} gradient values of a party the job's features section does not list`,
+        `list ${org}'s columns in the job's features section (features.${org}), so that every shareholder knows how many gradient values to open`,
+      );
+  }
+}
+
 /** A gradient decryption asked of a shareholder: the request, the masked gradient, and who asks (the arbiter). */
 export interface ShareRequest extends GradientRequest {
   masked: Uint8Array;
