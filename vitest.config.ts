@@ -2,11 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// A test file that starts processes (coordinator and participants through the federation harness, the CLI,
+// A test file that starts processes (coordinator and participants through the federation harness or
+// startUciHeteroPair, the CLI,
 // PostgreSQL, Chromium) says so by importing one of these; those files run one at a time so that their processes do
 // not compete for the 2 cores and miss their deadlines. Every other file runs in-process and shares the cores with
 // one other such file.
-const STARTS_PROCESSES = /\b(TestFederation|EphemeralFederation|LocalCluster)\b|helpers\/(cli|postgres|browser)\.js'|'node:child_process'/;
+const STARTS_PROCESSES = /\b(TestFederation|EphemeralFederation|LocalCluster|startUciHeteroPair)\b|helpers\/(cli|postgres|browser)\.js'|'node:child_process'/;
 
 const testFiles = readdirSync('test', { recursive: true, encoding: 'utf8' })
   .filter((file) => file.endsWith('.test.ts'))

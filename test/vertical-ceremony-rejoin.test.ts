@@ -23,7 +23,7 @@ import type { EphemeralFederation } from '../src/federation/ephemeral.js';
 import { COLLECTIVE_FILES, JobStore } from '../participant/job-store.js';
 import { VerticalParty, type PartyData } from '../participant/vertical-job.js';
 import { ceremonyRestarts, JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
-import { loadDataset, type LoadedDataset } from '../src/data/csv.js';
+import type { LoadedDataset } from '../src/data/csv.js';
 import type { LoadReport } from '../src/data/load-report.js';
 import { createLogger } from '../src/log.js';
 import { CkksEngine } from '../src/he/engine.js';
@@ -32,34 +32,23 @@ import { verticalCollectiveRotationSteps } from '../src/he/packing.js';
 import { paramsFingerprint, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { ARBITER_SHAREHOLDER } from '../src/vertical/lr/threshold-opener.js';
-import { plaintextCipher } from '../src/vertical/cipher.js';
-import { plaintextOpener } from '../src/vertical/lr/opener.js';
 import { hex, sha256 } from '../src/bytes.js';
 import type { KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
-import { TestFederation } from './helpers/federation.js';
-import { runMemoryVerticalJob, uciHeteroSlice, uciHeteroSpec, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
+import { clearUciSliceAuc, startUciHeteroPair, type uciHeteroSlice, verticalJob } from './helpers/vertical.js';
 
 const ROWS = 2000;
 const JOB = verticalJob({ training: { epochs: 1, patience: 0, batch_size: 1024, grace_period_s: 60 }, encryption: { scheme: 'ckks-threshold' } });
 
 describe('a ckks-threshold vertical job whose host is killed during the key ceremony (gRPC, mutual TLS)', () => {
   let fed: EphemeralFederation;
-  let data: string;
+  let stop: (() => Promise<void>) | undefined;
   let ledgerDir: string;
+  let slice: ReturnType<typeof uciHeteroSlice>;
 
   beforeAll(async () => {
-    const slice = uciHeteroSlice(ROWS);
-    data = slice.dir;
-    fed = await TestFederation.start([
-      { name: 'bank', data: slice('guest') },
-      { name: 'tax-bureau', data: slice('host') },
-    ]);
-    ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    ({ fed, ledgerDir, slice, stop } = await startUciHeteroPair(ROWS));
   }, 60_000);
-  afterAll(async () => {
-    await fed?.stop();
-    rmSync(data, { recursive: true, force: true });
-  });
+  afterAll(() => stop?.());
 
   it('restarts the ceremony with fresh shares once the host is back; the job publishes the AUC of the job in the clear; the ledger verifies and replays; a restart after the key does not replay', async () => {
     const logFile = join(fed.dir, 'logs', 'tax-bureau.log');
@@ -111,23 +100,7 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
     for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
 
     // The AUC: the same job in the clear, in one process, over the same rows.
-    const [guestData, hostData] = await Promise.all((['guest', 'host'] as const).map((role) => loadDataset({ ...uciHeteroSpec(role), path: join(data, `${role}.csv`) })));
-    const spec = JobSpec.parse(JOB) as VerticalJobSpec;
-    const engine = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
-    let clearAuc: number;
-    try {
-      const clear = await runMemoryVerticalJob(
-        spec,
-        [
-          { org: 'bank', data: guestData!, features: UCI_GUEST_FEATURES, engine },
-          { org: 'tax-bureau', data: hostData!, features: UCI_HOST_FEATURES, engine },
-        ],
-        { cipher: () => plaintextCipher, opener: plaintextOpener },
-      );
-      clearAuc = Number(clear.evaluation.test_auc);
-    } finally {
-      engine.dispose();
-    }
+    const clearAuc = await clearUciSliceAuc(JOB, slice);
     const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
     console.log(
       `ckks-threshold vertical over gRPC, ${ROWS} rows, host killed in the key ceremony: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,

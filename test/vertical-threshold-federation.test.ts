@@ -6,7 +6,7 @@
  * accuracy on the whole split is test/vertical-threshold.test.ts (in one process).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VerticalJobSpec } from '../src/config/schemas.js';
@@ -25,8 +25,7 @@ import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { ARBITER_SHAREHOLDER } from '../src/vertical/lr/threshold-opener.js';
 import type { KeyShareEntry, ParticipantMessage, ThresholdCeremony } from '../src/wire/messages.js';
 import type { EphemeralFederation } from '../src/federation/ephemeral.js';
-import { TestFederation } from './helpers/federation.js';
-import { participantJobDir, uciHeteroSlice, verticalJob } from './helpers/vertical.js';
+import { participantJobDir, startUciHeteroPair, verticalJob } from './helpers/vertical.js';
 import { RogueCoordinator } from './helpers/rogue-coordinator.js';
 
 const ROWS = 4000;
@@ -43,19 +42,11 @@ function filesUnder(dir: string): string[] {
 
 describe('vertical LR under a collective gradient key over gRPC (arbiter, guest and host each hold a share)', () => {
   let fed: EphemeralFederation;
-  let data: string;
+  let stop: (() => Promise<void>) | undefined;
   beforeAll(async () => {
-    const slice = uciHeteroSlice(ROWS);
-    data = slice.dir;
-    fed = await TestFederation.start([
-      { name: 'bank', data: slice('guest') },
-      { name: 'tax-bureau', data: slice('host') },
-    ]);
+    ({ fed, stop } = await startUciHeteroPair(ROWS));
   });
-  afterAll(async () => {
-    await fed?.stop();
-    rmSync(data, { recursive: true, force: true });
-  });
+  afterAll(() => stop?.());
 
   it('trains to the single-key AUC (within 0.005); every gradient opened with one share of each shareholder; the ledger verifies and replays; no key share is left', async () => {
     const single = await fed.run(verticalJob(SETTINGS));

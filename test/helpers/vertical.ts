@@ -4,12 +4,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Rng } from '../../src/random.js';
 import { join } from 'node:path';
-import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
+import { EphemeralFederation } from '../../src/federation/ephemeral.js';
 import type { CsvDatasetSpec } from '../../src/data/schema.js';
 import { loadDataset, type LoadedDataset } from '../../src/data/csv.js';
 import { holdoutOf } from '../../src/data/split.js';
 import { prepareIds } from '../../src/psi/ids.js';
-import type { VerticalJobSpec } from '../../src/config/schemas.js';
+import { JobSpec, type VerticalJobSpec } from '../../src/config/schemas.js';
 import type { Scorecard, ScorecardPart } from '../../src/credit/scorecard.js';
 import { afterAll, beforeAll } from 'vitest';
 import { CkksEngine } from '../../src/he/engine.js';
@@ -17,7 +17,7 @@ import { VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../../src/
 import { ThresholdContext } from '../../src/he/threshold/context.js';
 import { VerticalGradient } from '../../src/he/vertical-gradient.js';
 import { VERTICAL_MAX_FEATURE } from '../../src/he/vertical-threshold.js';
-import { ckksCipher } from '../../src/vertical/cipher.js';
+import { ckksCipher, plaintextCipher } from '../../src/vertical/cipher.js';
 import { inProcessCollectiveKeys } from '../../src/vertical/lr/threshold-opener.js';
 import { createLogger } from '../../src/log.js';
 import type { VerticalCipher } from '../../src/vertical/cipher.js';
@@ -27,7 +27,7 @@ import { PsiKey } from '../../src/psi/ecdh.js';
 import { guestAlign, hostAlign, type AlignInputs } from '../../src/vertical/lr/align.js';
 import { MemoryAlignStore, MemoryFederation } from '../../src/vertical/lr/memory-port.js';
 import { runTraining, trainingPlan } from '../../src/vertical/lr/schedule.js';
-import type { Opener } from '../../src/vertical/lr/opener.js';
+import { plaintextOpener, type Opener } from '../../src/vertical/lr/opener.js';
 import { LrParty, type KeptBinning, type LrKeeper, type ModelReport } from '../../src/vertical/lr/party.js';
 import { csvHead, UCI } from './federation.js';
 
@@ -55,6 +55,33 @@ export function uciHeteroSlice(rows: number): ((role: 'guest' | 'host') => CsvDa
   const dir = mkdtempSync(join(tmpdir(), 'fedcredit-uci-hetero-'));
   for (const role of ['guest', 'host'] as const) csvHead(uciHeteroSpec(role).path, rows, join(dir, `${role}.csv`));
   return Object.assign((role: 'guest' | 'host') => ({ ...uciHeteroSpec(role), path: join(dir, `${role}.csv`) }), { dir });
+}
+
+/**
+ * The bank (guest) and the tax bureau (host) over the first `rows` UCI enterprises, as a federation of processes
+ * (coordinator and two participants): `ledgerDir` is the coordinator's ledger, `slice` the data the parties read;
+ * `stop` ends the processes and removes the slice.
+ */
+export async function startUciHeteroPair(rows: number): Promise<{ fed: EphemeralFederation; ledgerDir: string; slice: ReturnType<typeof uciHeteroSlice>; stop(): Promise<void> }> {
+  const slice = uciHeteroSlice(rows);
+  try {
+    const fed = await EphemeralFederation.start([
+      { name: 'bank', data: slice('guest') },
+      { name: 'tax-bureau', data: slice('host') },
+    ]);
+    return {
+      fed,
+      ledgerDir: join(fed.dir, 'coordinator-state', 'ledger'),
+      slice,
+      stop: async () => {
+        await fed.stop();
+        rmSync(slice.dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(slice.dir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 export function verticalJob(overrides: { training?: Record<string, unknown>; encryption?: Record<string, unknown>; hosts?: string[]; alignment?: Record<string, unknown>; guest?: string } = {}) {
@@ -287,6 +314,29 @@ export async function runMemoryVerticalJob(
 }
 
 /** A guest's and a host's engines for the vertical CKKS parameters: made before the calling describe's tests, freed after. */
+/**
+ * The test AUC of the bank-and-tax-bureau `job` run in the clear, in this process, over a UCI slice: what the same job
+ * under CKKS publishes, up to the encryption's noise (a reference for the process tests, at a fraction of a CKKS
+ * job's time).
+ */
+export async function clearUciSliceAuc(job: object, slice: ReturnType<typeof uciHeteroSlice>): Promise<number> {
+  const [guest, host] = await Promise.all([loadDataset(slice('guest')), loadDataset(slice('host'))]);
+  const engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+  try {
+    const run = await runMemoryVerticalJob(
+      JobSpec.parse(job) as VerticalJobSpec,
+      [
+        { org: 'bank', data: guest, features: UCI_GUEST_FEATURES, engine },
+        { org: 'tax-bureau', data: host, features: UCI_HOST_FEATURES, engine },
+      ],
+      { cipher: () => plaintextCipher, opener: plaintextOpener },
+    );
+    return Number(run.evaluation.test_auc);
+  } finally {
+    engine.dispose();
+  }
+}
+
 export function verticalEngines(): { guest: CkksEngine; host: CkksEngine } {
   const engines = {} as { guest: CkksEngine; host: CkksEngine };
   beforeAll(async () => {
