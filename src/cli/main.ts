@@ -241,7 +241,7 @@ function buildProgram(): Command {
       '-c, --config <file>',
       "vertical: the guest participant's config (its state folder receives the request and the scores); horizontal: optional, a participant config whose data section says how to read --data",
     )
-    .requiredOption('--model <job-id|dir>', 'vertical: the vertical-lr job whose model to use; horizontal: the folder `fedcredit job model JOB --out DIR` wrote')
+    .requiredOption('--model <job-id|dir>', 'vertical: the vertical-lr or vertical-boost job whose model to use; horizontal: the folder `fedcredit job model JOB --out DIR` wrote')
     .option('--ids <file.csv>', 'vertical: enterprise ids to score, one per line (header `id` or `enterprise_id` allowed)')
     .option('--id <id>', 'vertical: a single enterprise id')
     .option('--data <file.csv>', "horizontal: the enterprises to score, with an id column and the model's feature columns")

@@ -645,7 +645,7 @@ export const VerticalScoreSpec = z
     name: z.string().min(1).max(100),
     kind: z.literal('vertical-score'),
     purpose: z.string().min(1, 'state the purpose of the scoring: it is shown to every data owner and kept in the record'),
-    /** The vertical-lr job whose model to use; every party scores with the part it kept from that job. */
+    /** The vertical-lr or vertical-boost job whose model to use; every party scores with the part it kept from that job. */
     model_job: z.string().min(1),
     guest: orgName,
     hosts: z.array(orgName).min(1).max(10),
