@@ -313,7 +313,6 @@ export async function runMemoryVerticalJob(
   }
 }
 
-/** A guest's and a host's engines for the vertical CKKS parameters: made before the calling describe's tests, freed after. */
 /**
  * The test AUC of the bank-and-tax-bureau `job` run in the clear, in this process, over a UCI slice: what the same job
  * under CKKS publishes, up to the encryption's noise (a reference for the process tests, at a fraction of a CKKS
@@ -337,6 +336,7 @@ export async function clearUciSliceAuc(job: object, slice: ReturnType<typeof uci
   }
 }
 
+/** A guest's and a host's engines for the vertical CKKS parameters: made before the calling describe's tests, freed after. */
 export function verticalEngines(): { guest: CkksEngine; host: CkksEngine } {
   const engines = {} as { guest: CkksEngine; host: CkksEngine };
   beforeAll(async () => {
