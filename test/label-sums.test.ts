@@ -33,7 +33,7 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     expect(small).toBeLessThan(5);
   });
 
-  it("nodes' per-bin sums of g and h over every group, in one pass, are the plain sums (kept diagonals or not, on worker threads or not)", async () => {
+  it("nodes' per-bin sums of g and h, packed as g + i·h, over every group, in one pass, are the plain sums (kept diagonals or not, on worker threads or not)", async () => {
     const rng = new Rng(11, 2);
     const rows = 12_000;
     const g = Float64Array.from({ length: rows }, () => 2 * rng.next() - 1);
@@ -49,32 +49,40 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const picked = all.map(() => rng.next() < 0.6);
     const nodes = [Uint32Array.from(all.filter((r) => picked[r])), Uint32Array.from(all.filter((r) => !picked[r]))];
     const keys = generateKeys(engine, 'arbiter');
-    const encrypted = nodes.map((node) =>
-      [g, h].map((value) =>
-        encryptRowValues(
-          engine,
-          Float64Array.from(node, (r) => value[r]!),
-          keys.publicKey,
-        ),
+    const encrypted = nodes.map((node) => [
+      encryptRowValues(
+        engine,
+        Float64Array.from(node, (r) => g[r]!),
+        keys.publicKey,
+        Float64Array.from(node, (r) => h[r]!),
       ),
-    );
+    ]);
     expect(encrypted.map((e) => e[0]!.length)).toEqual([2, 2]);
     // On this thread, without and with kept diagonals, and shared by two worker threads (each its own SEAL context).
     for (const options of [{ keep: false }, { keep: true }, { keep: true, threads: 2 }]) {
-      const kernel = new BinSums(engine, binGroups, options);
+      const kernel = new BinSums(engine, binGroups, { ...options, complex: true });
       try {
         expect(kernel.baby).toBeGreaterThan(4);
         // The first node twice when kept: the second time multiplies the diagonals the first one kept; the other
         // node's rows must not use them.
         for (const n of options.keep ? [0, 0, 1] : [0, 1]) {
           const sums = await kernel.sums(encrypted[n]!, keys.galoisKeys, nodes[n]);
-          [g, h].forEach((value, v) => {
+          expect(sums).toHaveLength(1);
+          (
+            [
+              [g, 'real'],
+              [h, 'imaginary'],
+            ] as const
+          ).forEach(([value, part]) => {
             groups.forEach((group, G) => {
-              const got = openBinSums(engine, sums[v]![G]!, kernel.counts[G]!, keys.secretKey);
+              const got = openBinSums(engine, sums[0]![G]!, kernel.counts[G]!, keys.secretKey, part);
               const want = group.flatMap((f) => Array.from({ length: binCounts[f]! }, (_, b) => nodes[n]!.reduce((s, r) => s + (bins[f]![r] === b ? value[r]! : 0), 0)));
               expect(got).toHaveLength(want.length);
               // The mask's and the diagonals' rounding leave about 3e-5 (as the one-group kernel); a wrong row or bin is off by far more.
               want.forEach((w, j) => expect(Math.abs(got[j]! - w)).toBeLessThan(1e-4));
+              // Slot by slot, both parts are masked: no slot is a partial sum of a few values.
+              const slots = VerticalGradient.of(engine).decryptGradientSlots(sums[0]![G]!, engine.slotCount, keys.secretKey, part);
+              expect(slots.filter((v) => Math.abs(v) < 2 ** 10).length).toBeLessThan(5);
             });
           });
         }

@@ -128,10 +128,10 @@ describe("a host's view of vertical boosting", () => {
     const all = Array.from({ length: n }, (_, r) => r);
     const keys = generateKeys(engines.guest, 'arbiter');
     const values = Float64Array.from({ length: n }, (_, r) => (r % 5) / 10);
-    // Each asked node comes with [[g]] and [[h]] of its own rows.
+    // Each asked node comes with [[g + i·h]] of its own rows.
     const gradientsOf = (rows: number[]) => {
       const v = Float64Array.from(rows, (r) => values[r]!);
-      return { g: encryptRowValues(engines.guest, v, keys.publicKey), h: encryptRowValues(engines.guest, v, keys.publicKey) };
+      return { gh: encryptRowValues(engines.guest, v, keys.publicKey, v) };
     };
     // A guest double that follows the protocol up to one ask, then sends `deviation`.
     const serve = async (deviation: BoostAsk) => {
@@ -146,7 +146,7 @@ describe("a host's view of vertical boosting", () => {
         const answered = await guest.receive('tax-bureau', 'boost.histograms');
         await guest.send('tax-bureau', 'boost.ask', deviation);
         return {
-          answered: answered.g.length,
+          answered: answered.sums.length,
           refused: await host.then(
             () => undefined,
             (err: unknown) => err,

@@ -18,6 +18,7 @@ import { DEFAULT_CKKS_PARAMS, paramsFingerprint, type CkksParams } from './param
 import { checkSerializedHeader, createSealContext, invalidCiphertext, type ComprMode } from './seal.js';
 import { sha256Hex } from '../bytes.js';
 import { readPlaintext, writePlaintext } from './seal-format.js';
+import { ntt, zeroPoly } from './threshold/ring.js';
 
 /** Something that adds a mask to the residues of a block's plaintext before it is encrypted (src/fl/pairwise-mask.ts). */
 export interface PlaintextMask {
@@ -69,6 +70,8 @@ export class CkksEngine {
   private readonly decryptors = new KeyedSealObject<ReturnType<SEALLibrary['Decryptor']>>();
   /** What parts made on this engine hold on the WASM heap (VerticalGradient.of), freed by dispose(). */
   private readonly disposers: (() => void)[] = [];
+  /** imaginaryUnit's plaintexts, by level. */
+  private readonly imaginaryUnits = new Map<number, PlainText>();
 
   private constructor(
     readonly seal: SEALLibrary,
@@ -289,6 +292,35 @@ export class CkksEngine {
     return encoder.encode(slots, scale) as PlainText;
   }
 
+  /**
+   * The plaintext that multiplies slot j by (−1)^j·i: the monomial X^(N/2), in SEAL's NTT form at data level
+   * `level`, scale 1. SEAL's slot j is the polynomial's value at ζ^(3^j) (ζ = e^(iπ/N); 3 generates its rotations),
+   * where X^(N/2) takes the value i^(3^j): i for even j, −i for odd j. Callers undo the sign with alternateSigns
+   * (its square multiplies every slot by −1). SEAL's CKKSEncoder encodes real vectors only and checks a non-NTT
+   * plaintext against a plain modulus CKKS does not have, so the NTT form is computed here (ring.ts, SEAL's own
+   * transform) and loaded through the serialised form. A multiplication by it is a signed permutation of the
+   * coefficients: no noise is added and the scale is kept. Made once per level and kept until dispose().
+   */
+  imaginaryUnit(level: number): PlainText {
+    const kept = this.imaginaryUnits.get(level);
+    if (kept) return kept;
+    const chainLevel = this.chain[level];
+    if (!chainLevel) throw new RangeError(`level ${level} is not a data level (0 to ${this.chain.length - 1})`);
+    const degree = 2 * this.slotCount;
+    const ring = { degree, primes: Array.from(chainLevel.primes) };
+    const monomial = zeroPoly(ring);
+    ring.primes.forEach((_, j) => (monomial[j * degree + degree / 2] = 1n));
+    const plain = this.seal.PlainText();
+    try {
+      plain.loadArray(this.context, writePlaintext({ parmsId: chainLevel.parmsId, scale: 1, coefficients: ntt(ring, monomial) }));
+    } catch (err) {
+      plain.delete();
+      throw err;
+    }
+    this.imaginaryUnits.set(level, plain);
+    return plain;
+  }
+
   /** Run `dispose` when the engine is disposed, before the engine frees its own objects. */
   onDispose(dispose: () => void): void {
     this.disposers.push(dispose);
@@ -296,6 +328,8 @@ export class CkksEngine {
 
   dispose(): void {
     for (const dispose of this.disposers.splice(0)) dispose();
+    for (const plain of this.imaginaryUnits.values()) plain.delete();
+    this.imaginaryUnits.clear();
     for (const keys of this.galoisCache.values()) keys.delete();
     this.galoisCache.clear();
     this.encoder?.delete();

@@ -34,6 +34,21 @@ import {
 import { comprModeOf, invalidCiphertext, sameBytes, sumResidueClassesInPlace } from './seal.js';
 import { sha256Hex } from '../bytes.js';
 
+/**
+ * What a host adds to a per-bin sum before the guest sees it: one value per slot whose class sums are zero
+ * (zeroClassSumMask), for the real part and, when the guest's values are complex ([[g + i·h]],
+ * encryptComplexSlots), for the imaginary part too: the guest decrypts both parts, so each needs its own mask.
+ */
+export interface BinSumMask {
+  real: Float64Array;
+  imaginary?: Float64Array;
+}
+
+/** (−1)^j·factor·values[j]: what undoes the sign CkksEngine.imaginaryUnit puts on odd slots. */
+function alternateSigns(values: Float64Array, factor = 1): Float64Array {
+  return values.map((v, j) => (j % 2 === 0 ? factor * v : -factor * v));
+}
+
 /** The vertical gradient of each engine, made on first use and freed with the engine. */
 const gradients = new WeakMap<CkksEngine, VerticalGradient>();
 
@@ -135,6 +150,29 @@ export class VerticalGradient {
     } finally {
       plain?.delete();
       zero.delete();
+    }
+  }
+
+  /**
+   * Public-key encryption of real + i·imaginary (up to slotCount values each, zero padded) at scale 2^scaleBits, top
+   * level: two per-row values in one ciphertext, the guest's g and h in boosting, so that every linear step on it
+   * (a real plaintext product, a rotation, a sum) serves both at the cost of one. Made from two fresh encryptions,
+   * the second multiplied by the imaginary unit (CkksEngine.imaginaryUnit, which adds no noise); what comes out is
+   * a fresh encryption like encryptSlots'. openComplexSlots' counterpart in decryption: see BinSumMask.
+   */
+  encryptComplexSlots(real: Float64Array, imaginary: Float64Array, publicKey: Uint8Array): Uint8Array {
+    if (real.length !== imaginary.length) throw new RangeError(`the real part has ${real.length} values, the imaginary part ${imaginary.length}`);
+    const expected: CiphertextExpectation = { scale: this.engine.scale, level: 0, what: 'a fresh encryption' };
+    const sum = this.engine.loadCiphertext(this.encryptSlots(real, publicKey), expected);
+    const turned = this.engine.loadCiphertext(this.encryptSlots(alternateSigns(imaginary), publicKey), expected);
+    try {
+      const { evaluator } = this.engine.tools();
+      evaluator.multiplyPlain(turned, this.engine.imaginaryUnit(0), turned);
+      evaluator.add(sum, turned, sum);
+      return sum.saveArray(this.engine.seal.ComprModeType.none);
+    } finally {
+      turned.delete();
+      sum.delete();
     }
   }
 
@@ -403,7 +441,7 @@ export class VerticalGradient {
    * maskedGradient produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.
    * The rotations use the decryptor's own keys (classSumKeys), made from its secret key; nobody else needs them.
    */
-  decryptGradientSlots(masked: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
+  decryptGradientSlots(masked: Uint8Array, count: number, secretKey: Uint8Array, part: 'real' | 'imaginary' = 'real'): Float64Array {
     const scales = this.verticalScales();
     const S = this.engine.slotCount;
     if (!Number.isInteger(count) || count < 1 || count > S) throw new RangeError(`count must be an integer from 1 to ${S}, got ${count}`);
@@ -418,8 +456,12 @@ export class VerticalGradient {
     try {
       const P = nextPowerOfTwo(count);
       if (P < S) sumResidueClassesInPlace(this.engine.seal, evaluator, cipher, P, S, this.classSumKeys(secretKey));
+      // SEAL decodes real parts; the imaginary part b of a + i·b is minus the real part of i·(a + i·b).
+      if (part === 'imaginary') evaluator.multiplyPlain(cipher, this.engine.imaginaryUnit(1), cipher);
       plain = this.engine.decryptor(secretKey).decrypt(cipher) as PlainText;
-      return encoder.decode(plain);
+      const slots = encoder.decode(plain);
+      // Re((−1)^j·i·(a_j + i·b_j)) = −(−1)^j·b_j.
+      return part === 'imaginary' ? alternateSigns(slots, -1) : slots;
     } finally {
       plain?.delete();
       cipher.delete();
@@ -484,11 +526,10 @@ export class VerticalGradient {
    * after use unless kept. A null mask leaves that sum unmasked: a part that sumBinSums adds to others and masks.
    * Returns [value][group].
    */
-  maskedBinSums(chunks: Iterable<{ values: Uint8Array[]; weights: Float64Array; columns: (group: number) => BatchColumns }>, masks: (Float64Array | null)[][], galoisKeys: Uint8Array): Uint8Array[][] {
-    const scales = this.verticalScales();
+  maskedBinSums(chunks: Iterable<{ values: Uint8Array[]; weights: Float64Array; columns: (group: number) => BatchColumns }>, masks: (BinSumMask | null)[][], galoisKeys: Uint8Array): Uint8Array[][] {
     const groups = masks[0]?.length ?? 0;
     if (masks.length === 0 || groups === 0 || masks.some((m) => m.length !== groups)) throw new RangeError('maskedBinSums needs a mask for every value and group');
-    for (const row of masks) for (const mask of row) if (mask) this.checkMask(mask);
+    for (const row of masks) for (const mask of row) if (mask) this.checkBinSumMask(mask);
     const { evaluator } = this.engine.tools();
     const plans: (GradientPlan | undefined)[] = new Array(groups);
     let keys: GaloisKeys | undefined;
@@ -552,7 +593,6 @@ export class VerticalGradient {
           for (const batch of batches) if (!batch.kept) batch.dispose();
         }
       }
-      const encode = this.levelOneEncoder();
       return inner.map((perGroup, v) =>
         perGroup.map((sums, G) => {
           const plan = plans[G];
@@ -573,14 +613,7 @@ export class VerticalGradient {
           }
           if (!acc) throw new RangeError(`every diagonal of group ${G} is zero: no row has a value in its columns`);
           const mask = masks[v]![G];
-          if (mask) {
-            const plain = encode(mask, scales.gradient);
-            try {
-              evaluator.addPlain(acc, plain, acc);
-            } finally {
-              plain.delete();
-            }
-          }
+          if (mask) this.addBinSumMask(acc, mask);
           return acc.saveArray(this.engine.seal.ComprModeType.none);
         }),
       );
@@ -594,14 +627,13 @@ export class VerticalGradient {
    * The sum of maskedBinSums parts (unmasked sums over disjoint sets of chunks, level 1, scale ≈ 2^77) plus `mask`:
    * what maskedBinSums over all their chunks gives, from parts computed on several threads.
    */
-  sumBinSums(parts: Uint8Array[], mask: Float64Array): Uint8Array {
+  sumBinSums(parts: Uint8Array[], mask: BinSumMask): Uint8Array {
     const scales = this.verticalScales();
     if (parts.length === 0) throw new RangeError('sumBinSums needs at least one part');
-    this.checkMask(mask);
+    this.checkBinSumMask(mask);
     const expected: CiphertextExpectation = { scale: scales.gradient, level: 1, what: 'a part of per-bin sums' };
     const { evaluator } = this.engine.tools();
     const acc = this.loadCanonical(parts[0]!, expected);
-    let plain: PlainText | undefined;
     try {
       for (const bytes of parts.slice(1)) {
         const next = this.loadCanonical(bytes, expected);
@@ -611,12 +643,41 @@ export class VerticalGradient {
           next.delete();
         }
       }
-      plain = this.levelOneEncoder()(mask, scales.gradient);
-      evaluator.addPlain(acc, plain, acc);
+      this.addBinSumMask(acc, mask);
       return acc.saveArray(this.engine.seal.ComprModeType.none);
     } finally {
-      plain?.delete();
       acc.delete();
+    }
+  }
+
+  private checkBinSumMask(mask: BinSumMask): void {
+    this.checkMask(mask.real);
+    if (mask.imaginary) this.checkMask(mask.imaginary);
+  }
+
+  /** Add a per-bin-sum mask to a sum at level 1 (scale ≈ 2^77), its imaginary part times i. */
+  private addBinSumMask(acc: CipherText, mask: BinSumMask): void {
+    const { gradient } = this.verticalScales();
+    const { evaluator } = this.engine.tools();
+    const encode = this.levelOneEncoder();
+    const real = encode(mask.real, gradient);
+    try {
+      evaluator.addPlain(acc, real, acc);
+    } finally {
+      real.delete();
+    }
+    if (!mask.imaginary) return;
+    // With u = the imaginary unit's plaintext (slot j times (−1)^j·i): −u·(u·acc + m') = acc − u·m', and for
+    // m'_j = (−1)^j·m_j that is acc − i·m: the imaginary mask enters negated, which changes nothing (it is centred).
+    const unit = this.engine.imaginaryUnit(1);
+    const imaginary = encode(alternateSigns(mask.imaginary), gradient);
+    try {
+      evaluator.multiplyPlain(acc, unit, acc);
+      evaluator.addPlain(acc, imaginary, acc);
+      evaluator.multiplyPlain(acc, unit, acc);
+      evaluator.negate(acc, acc);
+    } finally {
+      imaginary.delete();
     }
   }
 

@@ -12,7 +12,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
 import { nextPowerOfTwo, residueClassSums, sharedBabySteps } from '../he/packing.js';
-import { VerticalGradient, type BatchColumns } from '../he/vertical-gradient.js';
+import { VerticalGradient, type BatchColumns, type BinSumMask } from '../he/vertical-gradient.js';
 import { sha256Hex } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { BinSumsPool } from './bin-sums-pool.js';
@@ -20,18 +20,21 @@ import { BinSumsPool } from './bin-sums-pool.js';
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
 export const BIN_COLUMNS_PER_CIPHERTEXT = 128;
 
-/** A per-row value of the guest (its 0/1 labels, a gradient) in the shared row order, public-key encrypted in chunks of slotCount records. */
-export function encryptRowValues(engine: CkksEngine, values: ArrayLike<number>, publicKey: Uint8Array): Uint8Array[] {
+/**
+ * A per-row value of the guest (its 0/1 labels, a gradient) in the shared row order, public-key encrypted in chunks
+ * of slotCount records. With `imaginary` (a second value per row, the hessian beside the gradient), each slot holds
+ * values[r] + i·imaginary[r] (VerticalGradient.encryptComplexSlots): the host's products and rotations then serve
+ * both values at the cost of one, and the guest opens each part (openBinSums).
+ */
+export function encryptRowValues(engine: CkksEngine, values: ArrayLike<number>, publicKey: Uint8Array, imaginary?: ArrayLike<number>): Uint8Array[] {
+  if (imaginary && imaginary.length !== values.length) throw new RangeError(`${values.length} real and ${imaginary.length} imaginary values`);
   const gradient = VerticalGradient.of(engine);
+  const slice = (from: ArrayLike<number>, start: number, end: number) => Float64Array.from({ length: end - start }, (_, i) => from[start + i]!);
   const chunks: Uint8Array[] = [];
   for (let start = 0; start < values.length; start += engine.slotCount) {
     const end = Math.min(values.length, start + engine.slotCount);
-    chunks.push(
-      gradient.encryptSlots(
-        Float64Array.from({ length: end - start }, (_, i) => values[start + i]!),
-        publicKey,
-      ),
-    );
+    const real = slice(values, start, end);
+    chunks.push(imaginary ? gradient.encryptComplexSlots(real, slice(imaginary, start, end), publicKey) : gradient.encryptSlots(real, publicKey));
   }
   return chunks;
 }
@@ -108,6 +111,8 @@ export class BinSums {
   private readonly rows: number;
   private readonly keep: boolean;
   private readonly pool?: BinSumsPool;
+  /** Whether the guest's values are complex (encryptRowValues with an imaginary part): both parts are masked. */
+  private readonly complex: boolean;
   /** Bin columns of each group. */
   readonly counts: number[];
   /** Baby steps shared by every group (sharedBabySteps over all the chunks). */
@@ -116,16 +121,18 @@ export class BinSums {
   /**
    * `keep`: keep every chunk's encoded diagonals until dispose() (BinSums.keepable says whether they fit);
    * `threads`: worker threads that share the chunks (BinSumsPool), each with its own SEAL context; 1 (the default)
-   * computes on this thread.
+   * computes on this thread; `complex`: the guest's values carry a second value in their imaginary parts (g + i·h),
+   * which the masks then hide too.
    */
   constructor(
     private readonly engine: CkksEngine,
     private readonly groups: readonly BinGroup[],
-    options: { keep?: boolean; threads?: number } = {},
+    options: { keep?: boolean; threads?: number; complex?: boolean } = {},
   ) {
     if (groups.length === 0) throw new RangeError('per-bin sums need at least one group of features');
     this.rows = groups[0]!.bins[0]?.length ?? 0;
     this.keep = options.keep ?? false;
+    this.complex = options.complex ?? false;
     this.counts = groups.map((g) => g.binCounts.reduce((a, b) => a + b, 0));
     const S = engine.slotCount;
     const chunks = Math.ceil(this.rows / S);
@@ -183,7 +190,7 @@ export class BinSums {
       }
     }
     // One mask per value and group, added once to the sum of the chunks: the sum is what the guest sees.
-    const masks = values.map(() => this.counts.map((count) => zeroClassSumMask(S, count)));
+    const masks: BinSumMask[][] = values.map(() => this.counts.map((count) => ({ real: zeroClassSumMask(S, count), imaginary: this.complex ? zeroClassSumMask(S, count) : undefined })));
     if (!this.pool) {
       const all = Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
       return this.chunkSums(all, values, galoisKeys, rows, masks);
@@ -204,7 +211,7 @@ export class BinSums {
    * The sums over the chunks `ids` of `rows` only (a worker's share; see sums), masked with `masks` or, without
    * them, not (parts for VerticalGradient.sumBinSums).
    */
-  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array, masks?: Float64Array[][]): Uint8Array[][] {
+  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array, masks?: BinSumMask[][]): Uint8Array[][] {
     const S = this.engine.slotCount;
     const count = rows?.length ?? this.rows;
     const which = rows ? sha256Hex(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)) : 'all';
@@ -238,13 +245,14 @@ export async function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[],
 }
 
 /**
- * The guest's side: the sum of each of the `count` bin columns (decrypted, classes summed in the clear). Unlike the
- * arbiter's gradient, nothing is gained by summing under encryption first: the guest's own values are what the
- * slots hide, and the host's mask, whose class sums are zero, hides every slot from the guest.
+ * The guest's side: the sum of each of the `count` bin columns (decrypted, classes summed in the clear), of the
+ * values' real part or, for complex values (encryptRowValues with an imaginary part), of their imaginary part.
+ * Unlike the arbiter's gradient, nothing is gained by summing under encryption first: the guest's own values are
+ * what the slots hide, and the host's mask, whose class sums are zero, hides every slot from the guest.
  */
-export function openBinSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array): Float64Array {
+export function openBinSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array, part: 'real' | 'imaginary' = 'real'): Float64Array {
   if (!Number.isInteger(count) || count < 1 || count > engine.slotCount) throw new RangeError(`count must be an integer from 1 to ${engine.slotCount}, got ${count}`);
-  return residueClassSums(VerticalGradient.of(engine).decryptGradientSlots(ciphertext, engine.slotCount, secretKey), count);
+  return residueClassSums(VerticalGradient.of(engine).decryptGradientSlots(ciphertext, engine.slotCount, secretKey, part), count);
 }
 
 /** The guest's side for labels: the default count of each of the `count` bin columns (decrypted, classes summed, rounded). */

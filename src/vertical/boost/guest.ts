@@ -2,7 +2,7 @@
  * The guest's side of vertical gradient boosting (docs/protocol-boost.md): it holds the labels and its own CKKS
  * key, grows every tree with the central GBDT's grower (src/model/gbdt.ts), and answers the grower's questions
  * through a SplitOracle: its own features' histograms and partitions from its own bins, the hosts' from the hosts —
- * encrypted per-bin sums of its [[g]] and [[h]] that it decrypts, and the rows each chosen host split sends left.
+ * encrypted per-bin sums of its [[g + i·h]] that it decrypts, and the rows each chosen host split sends left.
  */
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { CkksEngine } from '../../he/engine.js';
@@ -76,14 +76,15 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
       });
       const reply = await port.receive(host, 'boost.histograms');
       const expected = columnGroups(layout.map((f) => f.bins));
-      if (JSON.stringify(reply.groups) !== JSON.stringify(expected) || reply.g.length !== nodes.length * expected.length) {
+      if (JSON.stringify(reply.groups) !== JSON.stringify(expected) || reply.sums.length !== nodes.length * expected.length) {
         throw new FedcreditError(ErrorCode.PROTOCOL, `${host} packed its histograms otherwise than the protocol says`, `check ${host}'s fedcredit version and restart the job`);
       }
       nodes.forEach((_, i) =>
         expected.forEach((group, j) => {
           const count = group.reduce((s, f) => s + layout[f]!.bins, 0);
-          const g = openBinSums(engine, reply.g[i * expected.length + j]!, count, keys.secretKey);
-          const h = openBinSums(engine, reply.h[i * expected.length + j]!, count, keys.secretKey);
+          const sums = reply.sums[i * expected.length + j]!;
+          const g = openBinSums(engine, sums, count, keys.secretKey, 'real');
+          const h = openBinSums(engine, sums, count, keys.secretKey, 'imaginary');
           let o = 0;
           for (const f of group) {
             const at = offsets[starts[k]! + f]!;
@@ -113,17 +114,14 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
           return all;
         });
         if (hostsAsked && port.hosts.length > 0) {
-          // Each node's g and h, of its rows only: a host's work is in proportion to the node's rows.
+          // Each node's g + i·h, of its rows only: a host's work is in proportion to the node's rows, and each of
+          // its products and rotations serves g and h at once.
           const gradients = nodes.map((x) => ({
-            g: encryptRowValues(
+            gh: encryptRowValues(
               engine,
               Float64Array.from(x.rows, (r) => g[r]!),
               keys.publicKey,
-            ),
-            h: encryptRowValues(
-              engine,
               Float64Array.from(x.rows, (r) => h[r]!),
-              keys.publicKey,
             ),
           }));
           await Promise.all(port.hosts.map((_, k) => hostHistograms(k, [...nodes], gradients, out)));

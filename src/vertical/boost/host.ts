@@ -1,7 +1,7 @@
 /**
  * A host's side of vertical gradient boosting (docs/protocol-boost.md): it describes its features' bin layouts,
  * then answers the guest's asks until the end: for a level, the encrypted, masked per-bin sums of the guest's
- * [[g]] and [[h]] of each asked node's rows (the label-sums kernel, src/vertical/label-sums.ts, over the node's
+ * [[g + i·h]] of each asked node's rows (the label-sums kernel, src/vertical/label-sums.ts, over the node's
  * rows); for a split on one of its features, the rows that go left and an opaque id. It keeps
  * every split's bins (hence its cut points) to itself: the returned table is its part of the model.
  */
@@ -61,7 +61,7 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
   const kernel = new BinSums(
     engine,
     groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => features[f]!.bins) })),
-    { keep: BinSums.keepable(engine, n, groups.length), threads: inputs.threads ?? availableParallelism() },
+    { keep: BinSums.keepable(engine, n, groups.length), threads: inputs.threads ?? availableParallelism(), complex: true },
   );
   try {
     for (;;) {
@@ -70,16 +70,14 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
       if (ask.kind === 'end') return splits;
       if (ask.kind === 'histograms') {
         if (ask.gradients.length !== ask.nodes.length) throw deviates(`for ${ask.nodes.length} histograms with the gradients of ${ask.gradients.length} nodes`);
-        const g: Uint8Array[] = [];
-        const h: Uint8Array[] = [];
+        const sums: Uint8Array[] = [];
         for (const [i, node] of (ask.nodes as NodeAsk[]).entries()) {
           if (node.rows.length === 0) throw deviates('for the histogram of an empty node');
           checkNodeSize(`the histogram of node ${node.node}`, node.rows.length, floor);
-          const [gSums, hSums] = await kernel.sums([ask.gradients[i]!.g, ask.gradients[i]!.h], galoisKeys, checkRows(node.rows, n));
-          g.push(...gSums!);
-          h.push(...hSums!);
+          const [nodeSums] = await kernel.sums([ask.gradients[i]!.gh], galoisKeys, checkRows(node.rows, n));
+          sums.push(...nodeSums!);
         }
-        await port.send(port.guest, 'boost.histograms', { groups, g, h });
+        await port.send(port.guest, 'boost.histograms', { groups, sums });
         continue;
       }
       const answers = ask.splits.map((s) => {

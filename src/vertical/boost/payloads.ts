@@ -24,24 +24,22 @@ export interface SplitAsk {
   leftBins: number[];
 }
 
-/** The guest's encrypted g and h of a node's rows, 4,096 rows per ciphertext in the order of the node's rows. */
+/** The guest's encrypted g + i·h of a node's rows (encryptRowValues with the hessians as imaginary parts), 4,096 rows per ciphertext in the order of the node's rows. */
 export interface NodeGradients {
-  g: Uint8Array[];
-  h: Uint8Array[];
+  gh: Uint8Array[];
 }
 
-/** What the guest asks a host, in turn: a level's histograms (with each node's [[g]], [[h]]), splits' partitions, or the end. */
+/** What the guest asks a host, in turn: a level's histograms (with each node's [[g + i·h]]), splits' partitions, or the end. */
 export type BoostAsk =
   | { kind: 'histograms'; tree: number; level: number; nodes: NodeAsk[]; gradients: NodeGradients[] }
   | { kind: 'splits'; tree: number; level: number; splits: SplitAsk[] }
   | { kind: 'end' };
 
-/** A host's encrypted per-bin sums of g and h: its features packed into groups (columnGroups), one ciphertext per
+/** A host's encrypted per-bin sums of g + i·h: its features packed into groups (columnGroups), one ciphertext per
  * (node, group), nodes in ask order. */
 export interface BoostHistograms {
   groups: number[][];
-  g: Uint8Array[];
-  h: Uint8Array[];
+  sums: Uint8Array[];
 }
 
 const malformed = (what: string) => new FedcreditError(ErrorCode.PROTOCOL, `a ${what} payload is malformed`, 'run the same fedcredit version on every party and restart the job');
@@ -60,35 +58,35 @@ export const BOOST_PAYLOADS = {
     decode: (b: Uint8Array) => parseJson<HostFeature[]>(b),
   },
   'boost.ask': {
-    what: "which rows of a tree node the guest asks histograms or a split for, with the CKKS ciphertexts of the gradient and hessian of each asked node's rows",
+    what: "which rows of a tree node the guest asks histograms or a split for, with the CKKS ciphertexts of the gradient and hessian (as one complex value) of each asked node's rows",
     encode: (v: BoostAsk) => {
       if (v.kind !== 'histograms') return frame([json(v)]);
       const { gradients, ...head } = v;
-      return frame([json({ ...head, chunks: gradients.map((n) => n.g.length) }), ...gradients.flatMap((n) => [...n.g, ...n.h])]);
+      return frame([json({ ...head, chunks: gradients.map((n) => n.gh.length) }), ...gradients.flatMap((n) => n.gh)]);
     },
     decode: (b: Uint8Array): BoostAsk => {
       const [head, ...ciphers] = unframe(b);
       const ask = parseJson<BoostAsk & { chunks?: number[] }>(head ?? new Uint8Array());
       if (ask.kind !== 'histograms') return ask;
       const { chunks, ...rest } = ask;
-      if (!Array.isArray(chunks) || chunks.some((c) => !Number.isInteger(c) || c < 0) || ciphers.length !== 2 * chunks.reduce((s, c) => s + c, 0)) throw malformed('boost.ask');
+      if (!Array.isArray(chunks) || chunks.some((c) => !Number.isInteger(c) || c < 0) || ciphers.length !== chunks.reduce((s, c) => s + c, 0)) throw malformed('boost.ask');
       let at = 0;
       const gradients = chunks.map((c) => {
-        const node = { g: ciphers.slice(at, at + c), h: ciphers.slice(at + c, at + 2 * c) };
-        at += 2 * c;
+        const node = { gh: ciphers.slice(at, at + c) };
+        at += c;
         return node;
       });
       return { ...rest, gradients };
     },
   },
   'boost.histograms': {
-    what: "CKKS ciphertexts of the gradient and hessian sums in each bin of this party's features for each asked node (each slot masked)",
-    encode: (v: BoostHistograms) => frame([json({ groups: v.groups, count: v.g.length }), ...v.g, ...v.h]),
+    what: "CKKS ciphertexts of the gradient and hessian sums (as one complex value) in each bin of this party's features for each asked node (each slot masked)",
+    encode: (v: BoostHistograms) => frame([json({ groups: v.groups, count: v.sums.length }), ...v.sums]),
     decode: (b: Uint8Array): BoostHistograms => {
       const [head, ...ciphers] = unframe(b);
       const { groups, count } = parseJson<{ groups: number[][]; count: number }>(head ?? new Uint8Array());
-      if (ciphers.length !== 2 * count) throw malformed('boost.histograms');
-      return { groups, g: ciphers.slice(0, count), h: ciphers.slice(count) };
+      if (ciphers.length !== count) throw malformed('boost.histograms');
+      return { groups, sums: ciphers };
     },
   },
   /** Scoring a batch: how many rows (the batch's aligned order) and which of the host's split ids the model uses. */
