@@ -34,7 +34,7 @@ const TOLERANCE = 1e-4;
  * two uninterrupted runs then differ by up to 0.1 in the intercept, resumed or not. A slice that small tests nothing here.
  */
 function expectSeveralBatches(fed: TestFederation, jobId: string, batchSize: number): void {
-  const psi = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.jobId === jobId && e.entry.kind === 'psi_completed');
+  const psi = readLedger(fed.ledgerDir).entries.find((e) => e.entry.jobId === jobId && e.entry.kind === 'psi_completed');
   expect(Number(psi?.body.train), 'training rows: the job needs more than one mini-batch an epoch for its weights to be compared').toBeGreaterThan(batchSize);
 }
 
@@ -77,7 +77,7 @@ async function expectResumed(fed: TestFederation, run: { jobId: string; last: Jo
   console.log(`vertical, coordinator killed ${where}: max |w_resumed - w_uninterrupted| = ${diff.toExponential(2)}`);
   expect(diff).toBeLessThan(TOLERANCE);
   expect(existsSync(join(fed.dir, 'coordinator-state', 'jobs', run.jobId, 'arbiter'))).toBe(false);
-  const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+  const ledgerDir = fed.ledgerDir;
   const resumed = readLedger(ledgerDir).entries.find((e) => e.entry.jobId === run.jobId && e.entry.kind === 'job_resumed' && e.body.coordinator_restart === true);
   expect(resumed).toBeDefined();
   expect(interrupted(Number(resumed!.body.step)), `interrupted at step ${String(resumed!.body.step)}`).toBe(true);
@@ -143,7 +143,7 @@ describe('coordinator killed (SIGKILL) during a vertical job (UCI hetero)', () =
     const again = await request();
     expect(scored.csv).toBe(again.csv);
     expect(scored.csv.trim().split('\n')).toHaveLength(ids.length + 1);
-    const resumed = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.jobId === scoringJob && e.entry.kind === 'job_resumed' && e.body.coordinator_restart === true);
+    const resumed = readLedger(fed.ledgerDir).entries.find((e) => e.entry.jobId === scoringJob && e.entry.kind === 'job_resumed' && e.body.coordinator_restart === true);
     expect(resumed?.body.step).toBe(1);
   });
 });

@@ -56,7 +56,7 @@ describe('coordinator killed (SIGKILL) in round 3 of 6', () => {
     expect(maxDiff).toBeLessThan(1e-6);
 
     // The record stays whole across the crash: it verifies against the receipts and replays to the published model.
-    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const ledgerDir = fed.ledgerDir;
     const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
     expect(verified.ok, verified.failure?.detail).toBe(true);
     const replay = await replayLedger(ledgerDir, { jobId });

@@ -120,7 +120,7 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     const value = (id: string, f: string) => (HOST_FEATURES.includes(f) && lackedBySecond(id) ? NaN : Number(byId.get(id)![f]));
 
     // 1. IV of every feature, federated (the ledger's binning record) against central counts on the same bins.
-    const ledger = readLedger(join(fed.dir, 'coordinator-state', 'ledger'));
+    const ledger = readLedger(fed.ledgerDir);
     const binning = ledger.entries.find((e) => e.entry.kind === 'binning_completed' && e.entry.jobId === jobId)!.body as { iv: { feature: string; party: string; iv: number; selected: boolean }[] };
     expect(binning.iv.map((r) => r.feature).sort()).toEqual([...BANK_FEATURES, ...HOST_FEATURES].sort());
     const bins = new Map([...binnedOf(bankDir), ...binnedOf(hostDir)].map((b) => [b.feature, b]));
@@ -237,14 +237,14 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
       if (!lacks) expect(fromPmml.reasonCodes.slice(0, 3)).toEqual(reasonCodes(own.points, 3).map((p) => p.feature));
     }
     // The enterprises the second party lacks are counted, in the scoring record and the bank's batch report.
-    const produced = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as {
+    const produced = readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as {
       not_held_by_host: Record<string, number>;
     };
     expect(produced.not_held_by_host).toEqual({ second: lacked.length });
     const batch = JSON.parse(readFileSync(join(participantJobDir(fed.dir, 'bank', scored.jobId), 'batch-report.json'), 'utf8')) as { notHeld: Record<string, number>; scored: number };
     expect(batch.notHeld).toEqual({ second: lacked.length });
     // Feature stability of the batch against the training rows, from each party, on its own features.
-    const scoring = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as {
+    const scoring = readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === scored.jobId)!.body as {
       feature_psi: Record<string, Record<string, number>>;
     };
     expect(Object.keys(scoring.feature_psi.second!).sort()).toEqual(
@@ -261,7 +261,7 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     for (const row of egress) expect(row.what, row.kind).not.toBe(row.kind);
 
     // 6. The auditor's replay still holds with the binning and scorecard steps in the record.
-    const replay = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
+    const replay = await replayLedger(fed.ledgerDir, { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
   });
 
@@ -280,7 +280,7 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     });
     expect(last.state, last.message).toBe('succeeded');
     expect(restored).toBe(true);
-    const kinds = readLedger(join(fed.dir, 'coordinator-state', 'ledger'))
+    const kinds = readLedger(fed.ledgerDir)
       .entries.filter((e) => e.entry.jobId === jobId)
       .map((e) => e.entry.kind);
     expect(kinds).toEqual(expect.arrayContaining(['job_paused', 'job_resumed', 'scorecard_built', 'model_published']));

@@ -60,7 +60,7 @@ describe('a horizontal scorecard job with categorical features (German credit, t
   let fed: TestFederation;
   let jobId: string;
   let files: ArtifactFiles;
-  const entry = (kind: string) => readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === kind && e.entry.jobId === jobId)?.body as Record<string, any>;
+  const entry = (kind: string) => readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === kind && e.entry.jobId === jobId)?.body as Record<string, any>;
 
   beforeAll(async () => {
     write(
@@ -104,7 +104,7 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     const checking = binning.bins.find((b: { feature: string }) => b.feature === 'CheckingAccountStatus');
     expect(checking.categories.flat().sort()).toEqual(levelsOf('CheckingAccountStatus'));
     // The bins hold every participant's training rows (their validation rows stay out).
-    const consents = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.kind === 'participant_consent' && e.entry.jobId === jobId);
+    const consents = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.kind === 'participant_consent' && e.entry.jobId === jobId);
     const trainRows = consents.reduce((n, e) => n + (e.body as { train_rows: number }).train_rows, 0);
     expect(trainRows).toBeGreaterThan(600);
     expect(checking.totals.reduce((a: number, b: number) => a + b, 0)).toBe(trainRows);
@@ -120,7 +120,7 @@ describe('a horizontal scorecard job with categorical features (German credit, t
   });
 
   it('the audit replay derives the statistics, quantile search, bins and scorecard again', async () => {
-    const report = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
+    const report = await replayLedger(fed.ledgerDir, { jobId });
     expect(report.jobs[0]!.failures).toEqual([]);
     expect(report.jobs[0]!.derived).toMatchObject({ statistics: true, quantiles: true, binning: true, preprocessing: true, scorecard: true });
   });

@@ -105,7 +105,7 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
     expect(logSince('bank-b'), "bank-b abandoned attempt 0's share").toMatch(/key ceremony restarted by the coordinator/);
 
     // The ledger: one restart naming bank-a at the commit step, then attempt 1's ceremony, whose key is the job's.
-    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const ledgerDir = fed.ledgerDir;
     const entries = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
     const kinds = entries.map((e) => e.entry.kind);
     expect(entries.filter((e) => e.entry.kind === 'key_ceremony_restarted').map((e) => e.body)).toEqual([

@@ -68,7 +68,7 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     jobId = run.jobId;
     files = await run.client.downloadModel(jobId);
     run.client.close();
-    ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    ledgerDir = fed.ledgerDir;
     const { tf } = await loadTf();
     model = await modelFromFiles(tf, files);
     // The pooled rows, split exactly as each participant splits its own.

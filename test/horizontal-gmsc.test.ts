@@ -41,7 +41,7 @@ describe('horizontal scorecard job on Give Me Some Credit (three banks, default 
     const { tf } = await loadTf();
     const model = await modelFromFiles(tf, await run.client.downloadModel(run.jobId));
     run.client.close();
-    binning = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'binning_completed' && e.entry.jobId === run.jobId)!.body as typeof binning;
+    binning = readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === 'binning_completed' && e.entry.jobId === run.jobId)!.body as typeof binning;
     holdout = await loadDataset(split.holdout);
     federatedAuc = auc(holdout.y!, model.scoreColumns(holdout.x, holdout.features));
     banks = await Promise.all(split.banks.map((s) => loadDataset(s)));

@@ -55,7 +55,7 @@ describe('a participant killed mid-job (kill -9)', () => {
       expect(r.participants).toEqual(['bank-a', 'bank-b']);
       expect(r.dropped.join(' ')).toContain('bank-c');
     }
-    const { entries } = readLedger(join(fed.dir, 'coordinator-state', 'ledger'));
+    const { entries } = readLedger(fed.ledgerDir);
     const closed = entries.filter((e) => e.entry.jobId === jobId && e.entry.kind === 'round_closed').map((e) => e.body as { round: number; dropped: string[] });
     expect(closed.at(-1)!.dropped.join(' ')).toContain('bank-c');
 

@@ -63,7 +63,7 @@ describe('a 3-of-4 collective key over gRPC, a participant killed mid-job (kill 
     expect(rounds[0]!.participants).toEqual(NAMES);
     expect(rounds.at(-1)!.participants).toEqual(['bank-a', 'bank-b', 'bank-c']);
     expect(rounds.at(-1)!.dropped.join(' ')).toContain('bank-d');
-    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const ledgerDir = fed.ledgerDir;
     const entries = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
     expect(entries.filter((e) => e.entry.kind === 'key_share_reshared')).toHaveLength(4);
     const quorums = entries.filter((e) => e.entry.kind === 'aggregate_produced').map((e) => (e.body as { quorum: string[] }).quorum);
@@ -116,7 +116,7 @@ describe('a 3-of-4 collective key over gRPC, a participant killed mid-job (kill 
       'bank-a never rejoined',
     ).toBe(true);
     // Back, it is in the quorum again: it gave shares after the restart, its record reloaded (the ledger replays).
-    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const ledgerDir = fed.ledgerDir;
     const quorums = readLedger(ledgerDir)
       .entries.filter((e) => e.entry.jobId === jobId && e.entry.kind === 'aggregate_produced')
       .map((e) => (e.body as { quorum: string[] }).quorum);

@@ -25,7 +25,7 @@ describe("a finished job's ledger cut short, with the participants connected", (
 
   beforeAll(async () => {
     fed = await TestFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(join(UCI, `fate_default_credit_homo_${HOMO_PARTIES[i]}.csv`)), extra: { state_dir: `state-${name}` } })));
-    ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    ledgerDir = fed.ledgerDir;
     const run = await fed.run(horizontalJob({ participants: NAMES, training: { rounds: 2 }, encryption: { scheme: 'plaintext' } }));
     run.client.close();
     expect(run.last.state, run.last.message).toBe('succeeded');

@@ -32,7 +32,7 @@ describe("a data owner's policy", () => {
   afterAll(async () => fed?.stop());
 
   const refusals = (jobId: string) =>
-    readLedger(join(fed.dir, 'coordinator-state', 'ledger'))
+    readLedger(fed.ledgerDir)
       .entries.filter((e) => e.entry.jobId === jobId && e.entry.kind === 'participant_refused')
       .map((e) => String((e.body as { reason: string }).reason));
 

@@ -84,9 +84,7 @@ afterAll(async () => {
 
 /** The load report each participant bound to a job, as the ledger records it. */
 function boundReport(jobId: string, org: string): string {
-  const entry = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find(
-    (e) => e.entry.jobId === jobId && e.entry.kind === 'data_bound' && (e.body as { participant: string }).participant === org,
-  );
+  const entry = readLedger(fed.ledgerDir).entries.find((e) => e.entry.jobId === jobId && e.entry.kind === 'data_bound' && (e.body as { participant: string }).participant === org);
   return (entry!.body as { load_report: string }).load_report;
 }
 
@@ -105,7 +103,7 @@ describe('one party reads PostgreSQL, the others CSV (real processes, real serve
     expect(db.last.state, db.last.message).toBe('succeeded');
 
     const published = (jobId: string) =>
-      readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'model_published' && e.entry.jobId === jobId)!.body as {
+      readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === 'model_published' && e.entry.jobId === jobId)!.body as {
         test: { auc: number; ks: number; rows: number };
       };
     const part = (org: string, jobId: string) => JSON.parse(readFileSync(join(participantJobDir(fed.dir, org, jobId), 'model-part.json'), 'utf8')) as { weights: number[]; intercept?: number };

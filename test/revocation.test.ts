@@ -57,7 +57,7 @@ describe('revocation of a participant in the middle of a job', () => {
     for (const e of later) expect(e.progress!.participants, `round ${e.progress!.round}`).not.toContain('bank-c');
     expect(events.filter((e) => e.progress && e.progress.round <= revokedAfterRound).every((e) => e.progress!.participants.includes('bank-c'))).toBe(true);
 
-    const ledger = readLedger(join(fed.dir, 'coordinator-state', 'ledger'));
+    const ledger = readLedger(fed.ledgerDir);
     const revoked = ledger.entries.filter((e) => e.entry.kind === 'participant_revoked' && e.entry.jobId === jobId);
     expect(revoked.map((e) => e.body.participant)).toEqual(['bank-c']);
     expect(String(revoked[0]!.body.reason)).toMatch(/revoked/);

@@ -105,7 +105,7 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
     const bank = binningOf(participantJobDir(fed.dir, 'bank', jobId));
     const bureau = binningOf(participantJobDir(fed.dir, 'bureau', jobId));
 
-    const ledger = readLedger(join(fed.dir, 'coordinator-state', 'ledger'));
+    const ledger = readLedger(fed.ledgerDir);
     const recorded = ledger.entries.find((e) => e.entry.kind === 'binning_completed' && e.entry.jobId === jobId)!.body as { iv: IvRow[]; warnings: string[] };
     const row = (f: string) => recorded.iv.find((r) => r.feature === f)!;
     // Every candidate feature with its fine-bin IV and its final IV.

@@ -70,7 +70,7 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     binning: { fine_bins: 16 },
     boosting: { trees: 5, depth: 3, learning_rate: 0.3, early_stopping_patience: 0 },
   };
-  const ledgerDir = () => join(fed.dir, 'coordinator-state', 'ledger');
+  const ledgerDir = () => fed.ledgerDir;
   const treesOf = (jobId: string) =>
     readLedger(ledgerDir())
       .entries.filter((e) => e.entry.jobId === jobId && e.entry.kind === 'tree_built')
@@ -83,7 +83,7 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     expect(last.state, last.message).toBe('succeeded');
     trained = jobId;
 
-    const entries = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.jobId === jobId);
+    const entries = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
     const trees = entries.filter((e) => e.entry.kind === 'tree_built').map((e) => e.body as { tree: number; sha256: string });
     expect(trees.map((t) => t.tree)).toEqual([0, 1, 2, 3, 4]);
     const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { trees: number; parts: Record<string, { sha256: string }>; test: { auc: number; ks: number; rows: number } };
@@ -296,7 +296,7 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
       expect(reasons.filter(Boolean)).toEqual(expected);
     });
     expect(rows.some((r) => r[4]?.startsWith('tax-bureau/'))).toBe(true);
-    const produced = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === result.jobId)!.body;
+    const produced = readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === result.jobId)!.body;
     expect(produced).toMatchObject({ requested: rows.length, scored: rows.length, scored_without_some_host: bankOnly.length, not_held_by_host: { 'tax-bureau': bankOnly.length } });
 
     // The batch report: the bank's own features' stability against its training rows; the host answers routes only.

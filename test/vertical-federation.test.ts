@@ -36,7 +36,7 @@ describe('vertical LR on UCI default credit (bank + tax bureau)', () => {
     const { jobId, last, events, restored } = await runKillingMidTraining(fed, 'tax-bureau', job);
     expect(last.state, last.message).toBe('succeeded');
     expect(events.some((e) => /enterprises shared by all parties/.test(e.message))).toBe(true);
-    const entries = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.jobId === jobId);
+    const entries = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
     const kinds = entries.map((e) => e.entry.kind);
     expect(kinds).toContain('job_paused');
     expect(kinds).toContain('job_resumed');
@@ -57,7 +57,7 @@ describe('vertical LR on UCI default credit (bank + tax bureau)', () => {
     expect(hostPart.intercept).toBeUndefined();
 
     // An auditor's replay: every batch followed the protocol, and the manifest commits to the parts kept.
-    const replay = await replayLedger(join(fed.dir, 'coordinator-state', 'ledger'), { jobId });
+    const replay = await replayLedger(fed.ledgerDir, { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
     expect(replay.jobs[0]!.rounds.length).toBeGreaterThan(3);
     expect(replay.jobs[0]!.publishedModelOk).toBe(true);

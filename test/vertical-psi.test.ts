@@ -105,7 +105,7 @@ describe('vertical alignment (PSI) over the wire', () => {
   it('each side ends with exactly the 5,000 shared ids, and no id or id hash crosses the wire', async () => {
     const { jobId, last } = await fed.run(job());
     expect(last.state, last.message).toBe('succeeded');
-    const ledger = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.filter((e) => e.entry.jobId === jobId);
+    const ledger = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
     const psi = ledger.find((e) => e.entry.kind === 'psi_completed')!.body as Record<string, unknown>;
     expect(psi.intersection).toBe(5_000);
     expect(psi.guest_ids).toBe(10_000);
@@ -170,7 +170,7 @@ describe('vertical alignment (PSI) over the wire', () => {
     const { jobId, last } = await running;
     expect(last.state).toBe('failed');
     expect(last.message).toMatch(/tax-bureau left during the batch step and did not return within the grace period of 2s; no model is published/);
-    const kinds = readLedger(join(fed.dir, 'coordinator-state', 'ledger'))
+    const kinds = readLedger(fed.ledgerDir)
       .entries.filter((e) => e.entry.jobId === jobId)
       .map((e) => e.entry.kind);
     expect(kinds).toContain('job_paused');

@@ -95,7 +95,7 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     expect(worst).toBeLessThan(1e-4);
     expect(new Set(rows.map((r) => r[0]))).toEqual(new Set([...everywhere, ...partly].map(normaliseId)));
 
-    const record = readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === result.jobId)!.body;
+    const record = readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === result.jobId)!.body;
     expect(record).toMatchObject({ requested: ids.length, invalid_ids: 1, not_in_guest_data: 1, scored: rows.length });
     // Stability against the training job's held-out scores: a batch from the same population is stable.
     expect((record as { score_psi: number }).score_psi).toBeGreaterThanOrEqual(0);
@@ -127,10 +127,7 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     const scoringJob = /scoring job (job-\S+)/.exec(cli.stderr)?.[1];
     expect(scoringJob, cli.stderr).toBeDefined();
     const psiStep = (jobId: string) =>
-      readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.find((e) => e.entry.kind === 'step_completed' && e.entry.jobId === jobId && e.body.name === 'psi')!.body.reports as Record<
-        string,
-        Record<string, unknown>
-      >;
+      readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === 'step_completed' && e.entry.jobId === jobId && e.body.name === 'psi')!.body.reports as Record<string, Record<string, unknown>>;
     const first = psiStep(result.jobId);
     for (const h of HOSTS) expect(first[h]!.blinded_all_ids).toBe(true);
     expect(first.bank!.host_sets_fetched).toEqual(HOSTS);
@@ -178,7 +175,7 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
   });
 
   const readLedgerJobs = async () =>
-    readLedger(join(fed.dir, 'coordinator-state', 'ledger'))
+    readLedger(fed.ledgerDir)
       .entries.filter((e) => e.entry.kind === 'job_submitted')
       .map((e) => ({ jobId: e.entry.jobId, kind: (e.body as { kind: string }).kind }));
 
@@ -199,8 +196,7 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
       }),
     ).rejects.toThrow(/consent\.scoring\.max_ids_per_request: the scoring request lists at least \d+ enterprises; this data owner allows 250 per request/);
     // The watcher hears of the failure as the coordinator records it: give the entry a moment to land.
-    const recorded = async () =>
-      readLedger(join(fed.dir, 'coordinator-state', 'ledger')).entries.some((e) => e.entry.kind === 'job_ended' && /consent\.scoring\.max_ids_per_request/.test(String(e.body.message)));
+    const recorded = async () => readLedger(fed.ledgerDir).entries.some((e) => e.entry.kind === 'job_ended' && /consent\.scoring\.max_ids_per_request/.test(String(e.body.message)));
     for (let i = 0; i < 50 && !(await recorded()); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await recorded()).toBe(true);
   });
@@ -223,7 +219,7 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
   });
 
   it('the audit names the scoring jobs (kind, model, outcome, columns) and replays the training job with its epochs and roles', async () => {
-    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const ledgerDir = fed.ledgerDir;
     const train = (await readLedgerJobs()).find((j) => j.kind === 'vertical-lr')!;
     const scoring = dataUses(ledgerDir).filter((u) => u.kind === 'vertical-score');
     const succeeded = scoring.filter((u) => u.outcome === 'succeeded');

@@ -54,7 +54,7 @@ describe('vertical LR under a collective gradient key over gRPC (arbiter, guest 
     const collective = await fed.run(verticalJob({ ...SETTINGS, encryption: { scheme: 'ckks-threshold' } }));
     expect(collective.last.state, collective.last.message).toBe('succeeded');
 
-    const ledgerDir = join(fed.dir, 'coordinator-state', 'ledger');
+    const ledgerDir = fed.ledgerDir;
     const all = readLedger(ledgerDir).entries;
     const of = (jobId: string) => all.filter((e) => e.entry.jobId === jobId);
     const auc = (jobId: string) => (of(jobId).find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } }).test.auc;

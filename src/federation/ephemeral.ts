@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { CoordinatorClient } from '../client.js';
 import { LocalCluster } from './local-cluster.js';
@@ -40,6 +40,8 @@ export class EphemeralFederation {
     readonly dir: string,
     readonly cluster: LocalCluster,
     readonly insecure: boolean,
+    /** The coordinator's ledger folder (its state_dir and ledger_dir, resolved against the federation's folder). */
+    readonly ledgerDir: string,
   ) {}
 
   static async start(participants: ParticipantSetup[], opts: FederationOptions = {}): Promise<EphemeralFederation> {
@@ -51,16 +53,15 @@ export class EphemeralFederation {
         participants.map((p) => p.name),
       );
     const coordinatorConfig = join(dir, 'coordinator.yaml');
-    await writeFile(
-      coordinatorConfig,
-      stringify({
-        listen: '127.0.0.1:0',
-        state_dir: 'coordinator-state',
-        offer_timeout_s: 30,
-        ...(insecure ? {} : { tls: { dir: 'pki/issued/coordinator-coordinator', crl: 'pki/crl.pem' } }),
-        ...opts.coordinator,
-      }),
-    );
+    const coordinator = {
+      listen: '127.0.0.1:0',
+      state_dir: 'coordinator-state',
+      ledger_dir: 'ledger',
+      offer_timeout_s: 30,
+      ...(insecure ? {} : { tls: { dir: 'pki/issued/coordinator-coordinator', crl: 'pki/crl.pem' } }),
+      ...opts.coordinator,
+    };
+    await writeFile(coordinatorConfig, stringify(coordinator));
     const entries = await Promise.all(
       participants.map(async (p) => {
         const config = join(dir, `${p.name}.yaml`);
@@ -77,7 +78,7 @@ export class EphemeralFederation {
       }),
     );
     const cluster = await LocalCluster.start({ coordinatorConfig, participants: entries, logDir: join(dir, 'logs'), env: opts.env, insecure });
-    return new EphemeralFederation(dir, cluster, insecure);
+    return new EphemeralFederation(dir, cluster, insecure, resolve(dir, String(coordinator.state_dir), String(coordinator.ledger_dir)));
   }
 
   /** How a process with this organisation and role connects: its certificate from the federation's CA. */

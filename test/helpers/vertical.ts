@@ -71,7 +71,7 @@ export async function startUciHeteroPair(rows: number): Promise<{ fed: Ephemeral
     ]);
     return {
       fed,
-      ledgerDir: join(fed.dir, 'coordinator-state', 'ledger'),
+      ledgerDir: fed.ledgerDir,
       slice,
       stop: async () => {
         await fed.stop();
