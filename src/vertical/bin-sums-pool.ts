@@ -1,6 +1,6 @@
 /**
- * Worker threads that share a host's per-bin sums (BinSums) by chunks of rows: worker w computes the chunks c with
- * c ≡ w (mod threads) of each sum, in its own SEAL context (src/vertical/bin-sums-worker.ts), keeps their diagonals if asked, and
+ * Worker threads that share a host's per-bin sums (BinSums) by chunks of rows: the chunks of a request's nodes go to
+ * the workers in turn, each computes its chunks in its own SEAL context (src/vertical/bin-sums-worker.ts), keeps their diagonals if asked, and
  * returns its unmasked part of every sum; the host's thread adds the parts and the mask (VerticalGradient.sumBinSums).
  * The parts never leave the host: only the masked sums go to the guest.
  */
@@ -8,24 +8,24 @@ import { Worker } from 'node:worker_threads';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { CkksParams } from '../he/params.js';
 
-/** What a worker is started with: the engine's parameters, the host's bins by group, and its chunks. */
+/** What a worker is started with: the engine's parameters, the host's bins by group, and whether it keeps the diagonals of the first rows asked. */
 export interface BinSumsWorkerData {
   params: CkksParams;
   groups: { bins: Uint16Array[]; binCounts: number[] }[];
   keep: boolean;
-  /** This worker computes the chunks c ≡ worker (mod threads). */
-  worker: number;
-  threads: number;
 }
 
-/** One request: the guest's values (only the worker's chunks filled), the Galois keys when they changed, the rows summed over. */
+/**
+ * One request: per node, the chunks this worker sums (`ids`), the guest's values (only those chunks filled) and the
+ * rows summed over; the Galois keys when they changed.
+ */
 export interface BinSumsRequest {
-  values: Uint8Array[][];
+  nodes: { ids: number[]; values: Uint8Array[][]; rows: Uint32Array | null }[];
   galoisKeys: Uint8Array | null;
-  rows: Uint32Array | null;
 }
 
-export type BinSumsReply = { sums: Uint8Array[][] | null } | { error: string };
+/** Per node, the worker's unmasked part of every sum ([value][group]), null for a node it has no chunk of. */
+export type BinSumsReply = { sums: (Uint8Array[][] | null)[] } | { error: string };
 
 /**
  * The worker's module: compiled JavaScript next to this file, or, when this file runs as TypeScript source (the
@@ -50,7 +50,7 @@ const workerFailed = (why: string) =>
 
 class BinSumsWorker {
   private readonly worker: Worker;
-  private pending?: { resolve: (sums: Uint8Array[][] | null) => void; reject: (err: Error) => void };
+  private pending?: { resolve: (sums: (Uint8Array[][] | null)[]) => void; reject: (err: Error) => void };
   private failure?: Error;
   private sentKeys?: Uint8Array;
 
@@ -72,10 +72,10 @@ class BinSumsWorker {
     this.worker.on('exit', (code) => fail(workerFailed(`it exited with code ${code}`)));
   }
 
-  sums(values: Uint8Array[][], galoisKeys: Uint8Array, rows: Uint32Array | undefined): Promise<Uint8Array[][] | null> {
+  sums(nodes: BinSumsRequest['nodes'], galoisKeys: Uint8Array): Promise<(Uint8Array[][] | null)[]> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.pending) return Promise.reject(new RangeError('a per-bin sums worker got a request before answering the last one'));
-    const request: BinSumsRequest = { values, galoisKeys: this.sentKeys === galoisKeys ? null : galoisKeys, rows: rows ?? null };
+    const request: BinSumsRequest = { nodes, galoisKeys: this.sentKeys === galoisKeys ? null : galoisKeys };
     this.sentKeys = galoisKeys;
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
@@ -99,23 +99,31 @@ export class BinSumsPool {
     readonly threads: number,
   ) {
     const shared = groups.map((g) => ({ bins: [...g.bins], binCounts: [...g.binCounts] }));
-    this.workers = Array.from({ length: threads }, (_, w) => {
-      return new BinSumsWorker({ params, groups: shared, keep, worker: w, threads });
-    });
+    this.workers = Array.from({ length: threads }, () => new BinSumsWorker({ params, groups: shared, keep }));
   }
 
-  /** Each worker's unmasked part of every sum ([value][group]), null for a worker with no chunk of these rows. */
-  parts(values: Uint8Array[][], galoisKeys: Uint8Array, rows: Uint32Array | undefined): Promise<(Uint8Array[][] | null)[]> {
+  /**
+   * Each node's unmasked parts of every sum ([node][part][value][group]), one part per worker that had a chunk of
+   * it. The chunks of all the nodes, in order, go to the workers in turn, so every worker gets its share of a level
+   * of one-chunk nodes.
+   */
+  async parts(nodes: readonly { values: Uint8Array[][]; rows?: Uint32Array }[], galoisKeys: Uint8Array): Promise<Uint8Array[][][][]> {
     const empty = new Uint8Array(0);
-    return Promise.all(
+    let next = 0;
+    const owners = nodes.map(({ values }) => Array.from({ length: values[0]?.length ?? 0 }, () => next++ % this.threads));
+    const replies = await Promise.all(
       this.workers.map((worker, w) =>
         worker.sums(
-          values.map((chunks) => chunks.map((chunk, c) => (c % this.threads === w ? chunk : empty))),
+          nodes.map(({ values, rows }, n) => ({
+            ids: owners[n]!.flatMap((owner, c) => (owner === w ? [c] : [])),
+            values: values.map((chunks) => chunks.map((chunk, c) => (owners[n]![c] === w ? chunk : empty))),
+            rows: rows ?? null,
+          })),
           galoisKeys,
-          rows,
         ),
       ),
     );
+    return nodes.map((_, n) => replies.map((reply) => reply[n]).filter((part): part is Uint8Array[][] => part !== null && part !== undefined));
   }
 
   async terminate(): Promise<void> {

@@ -18,12 +18,10 @@ port.on('message', (request: BinSumsRequest) => {
   try {
     galoisKeys = request.galoisKeys ?? galoisKeys;
     if (!galoisKeys) throw new Error('no Galois keys were sent');
-    const rows = request.rows ?? undefined;
-    const chunks = Math.ceil((rows?.length ?? data.groups[0]!.bins[0]!.length) / engine.slotCount);
-    const ids = Array.from({ length: chunks }, (_, c) => c).filter((c) => c % data.threads === data.worker);
-    reply = { sums: ids.length > 0 ? kernel.chunkSums(ids, request.values, galoisKeys, rows) : null };
+    const keys = galoisKeys;
+    reply = { sums: request.nodes.map(({ ids, values, rows }) => (ids.length > 0 ? kernel.chunkSums(ids, values, keys, rows ?? undefined) : null)) };
   } catch (err) {
     reply = { error: err instanceof Error ? err.message : String(err) };
   }
-  port.postMessage(reply, 'sums' in reply && reply.sums ? reply.sums.flat().map((b) => b.buffer as ArrayBuffer) : []);
+  port.postMessage(reply, 'sums' in reply ? reply.sums.flatMap((node) => (node ? node.flat().map((b) => b.buffer as ArrayBuffer) : [])) : []);
 });

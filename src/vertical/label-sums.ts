@@ -84,6 +84,12 @@ export function zeroClassSumMask(slots: number, count: number): Float64Array {
 /** Bytes of encoded diagonals a boosting host keeps for its whole training (beyond it, it encodes them per product). */
 export const KEPT_DIAGONAL_BUDGET_BYTES = 512 * 2 ** 20;
 
+/** The guest's values over one set of rows (a node): per value, its chunks in the order of `rows` (every row without them). */
+export interface NodeValues {
+  values: Uint8Array[][];
+  rows?: Uint32Array;
+}
+
 /** One group of features (columnGroups): each feature's bin of every row, and its number of bins. */
 export interface BinGroup {
   bins: readonly Uint16Array[];
@@ -181,27 +187,43 @@ export class BinSums {
    * value comes as the guest's chunks of those rows' values, 4,096 to a ciphertext in the order of `rows`.
    */
   async sums(values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array): Promise<Uint8Array[][]> {
+    return (await this.nodeSums([{ values, rows }], galoisKeys))[0]!;
+  }
+
+  /**
+   * sums() for several sets of rows at once (the nodes of a tree level): [node][value][group]. With worker threads,
+   * the chunks of all the nodes are shared among them, so a level of small nodes (a chunk each) keeps every core busy.
+   */
+  async nodeSums(nodes: readonly NodeValues[], galoisKeys: Uint8Array): Promise<Uint8Array[][][]> {
     const S = this.engine.slotCount;
-    const count = rows?.length ?? this.rows;
-    if (count === 0) throw new RangeError('per-bin sums over no rows');
-    for (const chunks of values) {
-      if (chunks.length !== Math.ceil(count / S)) {
-        throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${count} rows`, 'restart the job: the parties disagree on the rows');
+    for (const { values, rows } of nodes) {
+      const count = rows?.length ?? this.rows;
+      if (count === 0) throw new RangeError('per-bin sums over no rows');
+      for (const chunks of values) {
+        if (chunks.length !== Math.ceil(count / S)) {
+          throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${count} rows`, 'restart the job: the parties disagree on the rows');
+        }
       }
     }
-    // One mask per value and group, added once to the sum of the chunks: the sum is what the guest sees.
-    const masks: BinSumMask[][] = values.map(() => this.counts.map((count) => ({ real: zeroClassSumMask(S, count), imaginary: this.complex ? zeroClassSumMask(S, count) : undefined })));
+    // One mask per node, value and group, added once to the sum of the chunks: the sum is what the guest sees.
+    const masks = nodes.map(({ values }) =>
+      values.map(() => this.counts.map((count): BinSumMask => ({ real: zeroClassSumMask(S, count), imaginary: this.complex ? zeroClassSumMask(S, count) : undefined }))),
+    );
     if (!this.pool) {
-      const all = Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
-      return this.chunkSums(all, values, galoisKeys, rows, masks);
+      return nodes.map(({ values, rows }, n) => {
+        const all = Array.from({ length: Math.ceil((rows?.length ?? this.rows) / S) }, (_, c) => c);
+        return this.chunkSums(all, values, galoisKeys, rows, masks[n]);
+      });
     }
-    const parts = (await this.pool.parts(values, galoisKeys, rows)).filter((p) => p !== null);
+    const parts = await this.pool.parts(nodes, galoisKeys);
     const gradient = VerticalGradient.of(this.engine);
-    return masks.map((row, v) =>
-      row.map((mask, G) =>
-        gradient.sumBinSums(
-          parts.map((p) => p[v]![G]!),
-          mask,
+    return masks.map((perValue, n) =>
+      perValue.map((row, v) =>
+        row.map((mask, G) =>
+          gradient.sumBinSums(
+            parts[n]!.map((p) => p[v]![G]!),
+            mask,
+          ),
         ),
       ),
     );

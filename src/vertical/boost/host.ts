@@ -70,13 +70,13 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
       if (ask.kind === 'end') return splits;
       if (ask.kind === 'histograms') {
         if (ask.gradients.length !== ask.nodes.length) throw deviates(`for ${ask.nodes.length} histograms with the gradients of ${ask.gradients.length} nodes`);
-        const sums: Uint8Array[] = [];
-        for (const [i, node] of (ask.nodes as NodeAsk[]).entries()) {
+        const nodes = (ask.nodes as NodeAsk[]).map((node, i) => {
           if (node.rows.length === 0) throw deviates('for the histogram of an empty node');
           checkNodeSize(`the histogram of node ${node.node}`, node.rows.length, floor);
-          const [nodeSums] = await kernel.sums([ask.gradients[i]!.gh], galoisKeys, checkRows(node.rows, n));
-          sums.push(...nodeSums!);
-        }
+          return { values: [ask.gradients[i]!.gh], rows: checkRows(node.rows, n) };
+        });
+        // The level's nodes at once: the worker threads share all their chunks.
+        const sums = (await kernel.nodeSums(nodes, galoisKeys)).flatMap(([perGroup]) => perGroup!);
         await port.send(port.guest, 'boost.histograms', { groups, sums });
         continue;
       }
