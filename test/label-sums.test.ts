@@ -33,6 +33,24 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     expect(small).toBeLessThan(5);
   });
 
+  it('a guest that hides a probe in the imaginary part of its labels reads it back from no slot: both parts are masked', async () => {
+    const rng = new Rng(13, 3);
+    const rows = 4096;
+    const binCount = 10;
+    const bins = Uint16Array.from({ length: rows }, () => Math.floor(rng.next() * binCount));
+    const y = Float64Array.from({ length: rows }, () => (rng.next() < 0.2 ? 1 : 0));
+    // The deviating guest: its labels as the real part, so the counts open as usual, and four rows weighted by their
+    // index in the imaginary part: an unmasked slot would name its row and, by its class, the row's bin.
+    const probe = new Float64Array(rows);
+    for (const r of [5, 77, 1234, 4000]) probe[r] = 1 + r / 2 ** 13;
+    const keys = generateKeys(engine, 'arbiter');
+    const cipher = (await hostBinSums(engine, encryptRowValues(engine, y, keys.publicKey, probe), keys.galoisKeys, [{ bins: [bins], binCounts: [binCount] }]))[0]!;
+    const want = Array.from({ length: binCount }, (_, b) => bins.reduce((s, v, r) => s + (v === b ? y[r]! : 0), 0));
+    expect(openLabelSums(engine, cipher, binCount, keys.secretKey)).toEqual(want);
+    const imaginary = VerticalGradient.of(engine).decryptGradientSlots(cipher, engine.slotCount, keys.secretKey, 'imaginary');
+    expect(imaginary.filter((v) => Math.abs(v) < 2 ** 10).length).toBeLessThan(5);
+  });
+
   it("nodes' per-bin sums of g and h, packed as g + i·h, over every group, in one pass, are the plain sums (kept diagonals or not, on worker threads or not)", async () => {
     const rng = new Rng(11, 2);
     const rows = 12_000;
@@ -48,6 +66,8 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const all = Array.from({ length: rows }, (_, r) => r);
     const picked = all.map(() => rng.next() < 0.6);
     const nodes = [Uint32Array.from(all.filter((r) => picked[r])), Uint32Array.from(all.filter((r) => !picked[r]))];
+    // A third node of one chunk: the first 1,000 rows of the second.
+    nodes.push(nodes[1]!.slice(0, 1_000));
     const keys = generateKeys(engine, 'arbiter');
     const encrypted = nodes.map((node) => [
       encryptRowValues(
@@ -57,10 +77,10 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
         Float64Array.from(node, (r) => h[r]!),
       ),
     ]);
-    expect(encrypted.map((e) => e[0]!.length)).toEqual([2, 2]);
+    expect(encrypted.map((e) => e[0]!.length)).toEqual([2, 2, 1]);
     // On this thread, without and with kept diagonals, and shared by two worker threads (each its own SEAL context).
     for (const options of [{ keep: false }, { keep: true }, { keep: true, threads: 2 }]) {
-      const kernel = new BinSums(engine, binGroups, { ...options, complex: true });
+      const kernel = new BinSums(engine, binGroups, options);
       try {
         expect(kernel.baby).toBeGreaterThan(4);
         // The first node twice when kept: the second time multiplies the diagonals the first one kept; the other
@@ -86,12 +106,14 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
           });
         };
         for (const n of options.keep ? [0, 0, 1] : [0, 1]) check(n, await kernel.sums(encrypted[n]!, keys.galoisKeys, nodes[n]));
-        // A tree level's nodes in one call: on worker threads, their chunks are shared among the threads.
+        // A tree level's nodes in one call: on worker threads, their chunks go to the threads in turn, so after the
+        // first node (one chunk) the others' chunks change threads; the kept diagonals must not be mixed up.
+        const order = [2, 0, 1];
         const level = await kernel.nodeSums(
-          nodes.map((rows, n) => ({ values: encrypted[n]!, rows })),
+          order.map((n) => ({ values: encrypted[n]!, rows: nodes[n] })),
           keys.galoisKeys,
         );
-        level.forEach((sums, n) => check(n, sums));
+        level.forEach((sums, i) => check(order[i]!, sums));
       } finally {
         await kernel.dispose();
       }

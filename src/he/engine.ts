@@ -295,10 +295,11 @@ export class CkksEngine {
   /**
    * The plaintext that multiplies slot j by (−1)^j·i: the monomial X^(N/2), in SEAL's NTT form at data level
    * `level`, scale 1. SEAL's slot j is the polynomial's value at ζ^(3^j) (ζ = e^(iπ/N); 3 generates its rotations),
-   * where X^(N/2) takes the value i^(3^j): i for even j, −i for odd j. Callers undo the sign with alternateSigns
-   * (its square multiplies every slot by −1). SEAL's CKKSEncoder encodes real vectors only and checks a non-NTT
-   * plaintext against a plain modulus CKKS does not have, so the NTT form is computed here (ring.ts, SEAL's own
-   * transform) and loaded through the serialised form. A multiplication by it is a signed permutation of the
+   * where X^(N/2) takes the value i^(3^j): i for even j, −i for odd j. Callers undo the sign on odd slots
+   * (alternateSigns in vertical-gradient.ts); multiplying twice by it multiplies every slot by −1. node-seal's
+   * CKKSEncoder binding encodes real vectors only and checks a non-NTT plaintext against a plain modulus CKKS does
+   * not have, so the NTT form is computed here (ring.ts, SEAL's own transform) and loaded through the serialised
+   * form. A multiplication by it is a signed permutation of the
    * coefficients: no noise is added and the scale is kept. Made once per level and kept until dispose().
    */
   imaginaryUnit(level: number): PlainText {

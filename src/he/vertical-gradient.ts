@@ -36,12 +36,13 @@ import { sha256Hex } from '../bytes.js';
 
 /**
  * What a host adds to a per-bin sum before the guest sees it: one value per slot whose class sums are zero
- * (zeroClassSumMask), for the real part and, when the guest's values are complex ([[g + i·h]],
- * encryptComplexSlots), for the imaginary part too: the guest decrypts both parts, so each needs its own mask.
+ * (zeroClassSumMask), for the real and for the imaginary part. The guest can decrypt both parts, whether its values
+ * are complex ([[g + i·h]], encryptComplexSlots) or meant to be real (the host cannot tell), so each part needs its
+ * own mask.
  */
 export interface BinSumMask {
   real: Float64Array;
-  imaginary?: Float64Array;
+  imaginary: Float64Array;
 }
 
 /** (−1)^j·factor·values[j]: what undoes the sign CkksEngine.imaginaryUnit puts on odd slots. */
@@ -158,21 +159,23 @@ export class VerticalGradient {
    * level: two per-row values in one ciphertext, the guest's g and h in boosting, so that every linear step on it
    * (a real plaintext product, a rotation, a sum) serves both at the cost of one. Made from two fresh encryptions,
    * the second multiplied by the imaginary unit (CkksEngine.imaginaryUnit, which adds no noise); what comes out is
-   * a fresh encryption like encryptSlots'. openComplexSlots' counterpart in decryption: see BinSumMask.
+   * a fresh encryption like encryptSlots'. decryptGradientSlots(…, 'imaginary') opens the imaginary part.
    */
   encryptComplexSlots(real: Float64Array, imaginary: Float64Array, publicKey: Uint8Array): Uint8Array {
     if (real.length !== imaginary.length) throw new RangeError(`the real part has ${real.length} values, the imaginary part ${imaginary.length}`);
     const expected: CiphertextExpectation = { scale: this.engine.scale, level: 0, what: 'a fresh encryption' };
-    const sum = this.engine.loadCiphertext(this.encryptSlots(real, publicKey), expected);
-    const turned = this.engine.loadCiphertext(this.encryptSlots(alternateSigns(imaginary), publicKey), expected);
+    let sum: CipherText | undefined;
+    let turned: CipherText | undefined;
     try {
+      sum = this.engine.loadCiphertext(this.encryptSlots(real, publicKey), expected);
+      turned = this.engine.loadCiphertext(this.encryptSlots(alternateSigns(imaginary), publicKey), expected);
       const { evaluator } = this.engine.tools();
       evaluator.multiplyPlain(turned, this.engine.imaginaryUnit(0), turned);
       evaluator.add(sum, turned, sum);
       return sum.saveArray(this.engine.seal.ComprModeType.none);
     } finally {
-      turned.delete();
-      sum.delete();
+      turned?.delete();
+      sum?.delete();
     }
   }
 
@@ -440,6 +443,7 @@ export class VerticalGradient {
    * Refuses, with FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^77 (what
    * maskedGradient produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.
    * The rotations use the decryptor's own keys (classSumKeys), made from its secret key; nobody else needs them.
+   * `part` 'imaginary' returns the imaginary parts instead (the guest's h sums in boosting, encryptComplexSlots).
    */
   decryptGradientSlots(masked: Uint8Array, count: number, secretKey: Uint8Array, part: 'real' | 'imaginary' = 'real'): Float64Array {
     const scales = this.verticalScales();
@@ -652,7 +656,7 @@ export class VerticalGradient {
 
   private checkBinSumMask(mask: BinSumMask): void {
     this.checkMask(mask.real);
-    if (mask.imaginary) this.checkMask(mask.imaginary);
+    this.checkMask(mask.imaginary);
   }
 
   /** Add a per-bin-sum mask to a sum at level 1 (scale ≈ 2^77), its imaginary part times i. */
@@ -666,7 +670,6 @@ export class VerticalGradient {
     } finally {
       real.delete();
     }
-    if (!mask.imaginary) return;
     // With u = the imaginary unit's plaintext (slot j times (−1)^j·i): −u·(u·acc + m') = acc − u·m', and for
     // m'_j = (−1)^j·m_j that is acc − i·m: the imaginary mask enters negated, which changes nothing (it is centred).
     const unit = this.engine.imaginaryUnit(1);

@@ -117,7 +117,8 @@ export class BinSumsPool {
           nodes.map(({ values, rows }, n) => ({
             ids: owners[n]!.flatMap((owner, c) => (owner === w ? [c] : [])),
             values: values.map((chunks) => chunks.map((chunk, c) => (owners[n]![c] === w ? chunk : empty))),
-            rows: rows ?? null,
+            // A worker with no chunk of this node needs none of its rows.
+            rows: owners[n]!.includes(w) ? (rows ?? null) : null,
           })),
           galoisKeys,
         ),

@@ -112,13 +112,15 @@ export interface BinGroup {
  */
 export class BinSums {
   private readonly kept = new Map<number, BatchColumns>();
-  /** The rows whose diagonals are kept (by digest; 'all' for every row), once a first sum was asked. */
-  private keptRows?: string;
+  /**
+   * The rows whose diagonals are kept (by digest; 'all' for every row) and the chunks of them kept: those of the first
+   * sum asked, never more (a worker asked for other chunks of the same rows later keeps no more of them, so no order
+   * of asks can grow the kept diagonals past what the first one fixed).
+   */
+  private keptRows?: { digest: string; chunks: ReadonlySet<number> };
   private readonly rows: number;
   private readonly keep: boolean;
   private readonly pool?: BinSumsPool;
-  /** Whether the guest's values are complex (encryptRowValues with an imaginary part): both parts are masked. */
-  private readonly complex: boolean;
   /** Bin columns of each group. */
   readonly counts: number[];
   /** Baby steps shared by every group (sharedBabySteps over all the chunks). */
@@ -127,18 +129,16 @@ export class BinSums {
   /**
    * `keep`: keep every chunk's encoded diagonals until dispose() (BinSums.keepable says whether they fit);
    * `threads`: worker threads that share the chunks (BinSumsPool), each with its own SEAL context; 1 (the default)
-   * computes on this thread; `complex`: the guest's values carry a second value in their imaginary parts (g + i·h),
-   * which the masks then hide too.
+   * computes on this thread.
    */
   constructor(
     private readonly engine: CkksEngine,
     private readonly groups: readonly BinGroup[],
-    options: { keep?: boolean; threads?: number; complex?: boolean } = {},
+    options: { keep?: boolean; threads?: number } = {},
   ) {
     if (groups.length === 0) throw new RangeError('per-bin sums need at least one group of features');
     this.rows = groups[0]!.bins[0]?.length ?? 0;
     this.keep = options.keep ?? false;
-    this.complex = options.complex ?? false;
     this.counts = groups.map((g) => g.binCounts.reduce((a, b) => a + b, 0));
     const S = engine.slotCount;
     const chunks = Math.ceil(this.rows / S);
@@ -205,10 +205,10 @@ export class BinSums {
         }
       }
     }
-    // One mask per node, value and group, added once to the sum of the chunks: the sum is what the guest sees.
-    const masks = nodes.map(({ values }) =>
-      values.map(() => this.counts.map((count): BinSumMask => ({ real: zeroClassSumMask(S, count), imaginary: this.complex ? zeroClassSumMask(S, count) : undefined }))),
-    );
+    // One mask per node, value and group, added once to the sum of the chunks: the sum is what the guest sees. Both
+    // parts are masked whatever the values are meant to be: the host cannot see whether the guest's [[y]] is real,
+    // and a guest that hid a probe in the imaginary part of its labels would otherwise read it back slot by slot.
+    const masks = nodes.map(({ values }) => values.map(() => this.counts.map((count): BinSumMask => ({ real: zeroClassSumMask(S, count), imaginary: zeroClassSumMask(S, count) }))));
     if (!this.pool) {
       return nodes.map(({ values, rows }, n) => {
         const all = Array.from({ length: Math.ceil((rows?.length ?? this.rows) / S) }, (_, c) => c);
@@ -237,12 +237,13 @@ export class BinSums {
     const S = this.engine.slotCount;
     const count = rows?.length ?? this.rows;
     const which = rows ? sha256Hex(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)) : 'all';
-    if (this.keep && this.keptRows === undefined) this.keptRows = which;
-    const keep = this.keep && this.keptRows === which;
+    if (this.keep && this.keptRows === undefined) this.keptRows = { digest: which, chunks: new Set(ids) };
+    const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
     const self = this;
     function* inputs() {
       for (const c of ids) {
         const B = Math.min(count, (c + 1) * S) - c * S;
+        const keep = kept?.has(c) ?? false;
         yield { values: values.map((v) => v[c]!), weights: new Float64Array(B).fill(1), columns: (G: number) => self.columns(c, G, rows, keep) };
       }
     }

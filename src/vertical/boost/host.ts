@@ -61,7 +61,7 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
   const kernel = new BinSums(
     engine,
     groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => features[f]!.bins) })),
-    { keep: BinSums.keepable(engine, n, groups.length), threads: inputs.threads ?? availableParallelism(), complex: true },
+    { keep: BinSums.keepable(engine, n, groups.length), threads: inputs.threads ?? availableParallelism() },
   );
   try {
     for (;;) {
