@@ -6,6 +6,7 @@ import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { BinSums, columnGroups, encryptRowValues, hostBinSums, openBinSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
 import { Rng } from '../src/random.js';
+import { readCiphertext } from '../src/he/seal-format.js';
 
 describe('per-bin label sums under the guest key (WOE for host features)', () => {
   let engine: CkksEngine;
@@ -23,7 +24,7 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const keys = generateKeys(engine, 'arbiter');
     const chunks = encryptRowValues(engine, y, keys.publicKey);
     expect(chunks).toHaveLength(3);
-    const cipher = (await hostBinSums(engine, chunks, keys.galoisKeys, [{ bins, binCounts }]))[0]!;
+    const cipher = (await hostBinSums(engine, chunks, keys, [{ bins, binCounts }]))[0]!;
     const got = openLabelSums(engine, cipher, 20, keys.secretKey);
     const want = binCounts.flatMap((k, f) => Array.from({ length: k }, (_, b) => bins[f]!.reduce((s, v, r) => s + (v === b ? y[r]! : 0), 0)));
     expect(got).toEqual(want);
@@ -44,11 +45,27 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     const probe = new Float64Array(rows);
     for (const r of [5, 77, 1234, 4000]) probe[r] = 1 + r / 2 ** 13;
     const keys = generateKeys(engine, 'arbiter');
-    const cipher = (await hostBinSums(engine, encryptRowValues(engine, y, keys.publicKey, probe), keys.galoisKeys, [{ bins: [bins], binCounts: [binCount] }]))[0]!;
+    const cipher = (await hostBinSums(engine, encryptRowValues(engine, y, keys.publicKey, probe), keys, [{ bins: [bins], binCounts: [binCount] }]))[0]!;
     const want = Array.from({ length: binCount }, (_, b) => bins.reduce((s, v, r) => s + (v === b ? y[r]! : 0), 0));
     expect(openLabelSums(engine, cipher, binCount, keys.secretKey)).toEqual(want);
     const imaginary = VerticalGradient.of(engine).decryptGradientSlots(cipher, engine.slotCount, keys.secretKey, 'imaginary');
     expect(imaginary.filter((v) => Math.abs(v) < 2 ** 10).length).toBeLessThan(5);
+  });
+
+  it("a reply's second polynomial is re-randomised: two replies to the same ciphertexts share nothing a guest could solve the host's bins from", async () => {
+    const rng = new Rng(17, 4);
+    const rows = 4096;
+    const bins = Uint16Array.from({ length: rows }, () => Math.floor(rng.next() * 8));
+    const y = Float64Array.from({ length: rows }, () => (rng.next() < 0.2 ? 1 : 0));
+    const keys = generateKeys(engine, 'arbiter');
+    const chunks = encryptRowValues(engine, y, keys.publicKey);
+    const reply = async () => readCiphertext((await hostBinSums(engine, chunks, keys, [{ bins: [bins], binCounts: [8] }]))[0]!);
+    const [first, second] = [await reply(), await reply()];
+    // Without the fresh encryption of zero, c1 was a function of the guest's ciphertexts and keys and the host's
+    // diagonals alone: byte for byte the same in both replies. Now hardly a word of it repeats.
+    let same = 0;
+    for (let i = 0; i < first.polys[1]!.length; i++) if (first.polys[1]![i] === second.polys[1]![i]) same++;
+    expect(same).toBeLessThan(first.polys[1]!.length / 1000);
   });
 
   it("nodes' per-bin sums of g and h, packed as g + i·h, over every group, in one pass, are the plain sums (kept diagonals or not, on worker threads or not)", async () => {
@@ -105,13 +122,13 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
             });
           });
         };
-        for (const n of options.keep ? [0, 0, 1] : [0, 1]) check(n, await kernel.sums(encrypted[n]!, keys.galoisKeys, nodes[n]));
+        for (const n of options.keep ? [0, 0, 1] : [0, 1]) check(n, await kernel.sums(encrypted[n]!, keys, nodes[n]));
         // A tree level's nodes in one call: on worker threads, their chunks go to the threads in turn, so after the
         // first node (one chunk) the others' chunks change threads; the kept diagonals must not be mixed up.
         const order = [2, 0, 1];
         const level = await kernel.nodeSums(
           order.map((n) => ({ values: encrypted[n]!, rows: nodes[n] })),
-          keys.galoisKeys,
+          keys,
         );
         level.forEach((sums, i) => check(order[i]!, sums));
       } finally {

@@ -139,7 +139,7 @@ describe("a host's view of vertical boosting", () => {
       const guest = fed.port('bank', 0);
       try {
         const host = hostBoost(fed.port('tax-bureau', 0), { engine: engines.host, features, bins: [column], minNodeRows: floor });
-        await guest.send('tax-bureau', 'boost.keys', { galoisKeys: keys.galoisKeys });
+        await guest.send('tax-bureau', 'boost.keys', { galoisKeys: keys.galoisKeys, publicKey: keys.publicKey });
         await guest.receive('tax-bureau', 'boost.layout');
         // An honest first level: the root's histogram is answered.
         await guest.send('tax-bureau', 'boost.ask', { kind: 'histograms', tree: 0, level: 0, nodes: [{ node: 0, rows: all }], gradients: [gradientsOf(all)] });

@@ -530,7 +530,13 @@ export class VerticalGradient {
    * after use unless kept. A null mask leaves that sum unmasked: a part that sumBinSums adds to others and masks.
    * Returns [value][group].
    */
-  maskedBinSums(chunks: Iterable<{ values: Uint8Array[]; weights: Float64Array; columns: (group: number) => BatchColumns }>, masks: (BinSumMask | null)[][], galoisKeys: Uint8Array): Uint8Array[][] {
+  maskedBinSums(
+    chunks: Iterable<{ values: Uint8Array[]; weights: Float64Array; columns: (group: number) => BatchColumns }>,
+    masks: (BinSumMask | null)[][],
+    galoisKeys: Uint8Array,
+    publicKey?: Uint8Array,
+  ): Uint8Array[][] {
+    if (!publicKey && masks.some((row) => row.some((mask) => mask !== null))) throw new RangeError('masked per-bin sums need the public key that re-randomises them');
     const groups = masks[0]?.length ?? 0;
     if (masks.length === 0 || groups === 0 || masks.some((m) => m.length !== groups)) throw new RangeError('maskedBinSums needs a mask for every value and group');
     for (const row of masks) for (const mask of row) if (mask) this.checkBinSumMask(mask);
@@ -617,7 +623,7 @@ export class VerticalGradient {
           }
           if (!acc) throw new RangeError(`every diagonal of group ${G} is zero: no row has a value in its columns`);
           const mask = masks[v]![G];
-          if (mask) this.addBinSumMask(acc, mask);
+          if (mask) this.addBinSumMask(acc, mask, publicKey!);
           return acc.saveArray(this.engine.seal.ComprModeType.none);
         }),
       );
@@ -631,7 +637,7 @@ export class VerticalGradient {
    * The sum of maskedBinSums parts (unmasked sums over disjoint sets of chunks, level 1, scale ≈ 2^77) plus `mask`:
    * what maskedBinSums over all their chunks gives, from parts computed on several threads.
    */
-  sumBinSums(parts: Uint8Array[], mask: BinSumMask): Uint8Array {
+  sumBinSums(parts: Uint8Array[], mask: BinSumMask, publicKey: Uint8Array): Uint8Array {
     const scales = this.verticalScales();
     if (parts.length === 0) throw new RangeError('sumBinSums needs at least one part');
     this.checkBinSumMask(mask);
@@ -647,7 +653,7 @@ export class VerticalGradient {
           next.delete();
         }
       }
-      this.addBinSumMask(acc, mask);
+      this.addBinSumMask(acc, mask, publicKey);
       return acc.saveArray(this.engine.seal.ComprModeType.none);
     } finally {
       acc.delete();
@@ -659,15 +665,26 @@ export class VerticalGradient {
     this.checkMask(mask.imaginary);
   }
 
-  /** Add a per-bin-sum mask to a sum at level 1 (scale ≈ 2^77), its imaginary part times i. */
-  private addBinSumMask(acc: CipherText, mask: BinSumMask): void {
+  /**
+   * Add a per-bin-sum mask to a sum at level 1 (scale ≈ 2^77), its imaginary part times i, and a fresh public-key
+   * encryption of zero under the guest's key: without it, the sum's second polynomial would be a function of the
+   * guest's own ciphertexts and keys and of the host's diagonals only (masks go into the first), from which the
+   * guest could solve for the host's bins; with it, that polynomial is a fresh RLWE sample.
+   */
+  private addBinSumMask(acc: CipherText, mask: BinSumMask, publicKey: Uint8Array): void {
     const { gradient } = this.verticalScales();
     const { evaluator } = this.engine.tools();
     const encode = this.levelOneEncoder();
     const real = encode(mask.real, gradient);
+    const zero = this.engine.seal.CipherText();
     try {
       evaluator.addPlain(acc, real, acc);
+      // The zero plaintext at level 1 and the sum's scale: SEAL encrypts at the plaintext's level.
+      real.setZero();
+      this.engine.publicKeyEncryptor(publicKey).encrypt(real, zero);
+      evaluator.add(acc, zero, acc);
     } finally {
+      zero.delete();
       real.delete();
     }
     // With u = the imaginary unit's plaintext (slot j times (−1)^j·i): −u·(u·acc + m') = acc − u·m', and for

@@ -84,6 +84,15 @@ export function zeroClassSumMask(slots: number, count: number): Float64Array {
 /** Bytes of encoded diagonals a boosting host keeps for its whole training (beyond it, it encodes them per product). */
 export const KEPT_DIAGONAL_BUDGET_BYTES = 512 * 2 ** 20;
 
+/**
+ * The guest's keys a host computes per-bin sums with: its rotation keys, and its public key, with which the host
+ * re-randomises every sum it returns (a fresh encryption of zero; VerticalGradient.sumBinSums).
+ */
+export interface GuestKeys {
+  galoisKeys: Uint8Array;
+  publicKey: Uint8Array;
+}
+
 /** The guest's values over one set of rows (a node): per value, its chunks in the order of `rows` (every row without them). */
 export interface NodeValues {
   values: Uint8Array[][];
@@ -186,15 +195,15 @@ export class BinSums {
    * The masked sums of each value over `rows` (ascending row indices; every row without them): [value][group]. Each
    * value comes as the guest's chunks of those rows' values, 4,096 to a ciphertext in the order of `rows`.
    */
-  async sums(values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array): Promise<Uint8Array[][]> {
-    return (await this.nodeSums([{ values, rows }], galoisKeys))[0]!;
+  async sums(values: Uint8Array[][], keys: GuestKeys, rows?: Uint32Array): Promise<Uint8Array[][]> {
+    return (await this.nodeSums([{ values, rows }], keys))[0]!;
   }
 
   /**
    * sums() for several sets of rows at once (the nodes of a tree level): [node][value][group]. With worker threads,
    * the chunks of all the nodes are shared among them, so a level of small nodes (a chunk each) keeps every core busy.
    */
-  async nodeSums(nodes: readonly NodeValues[], galoisKeys: Uint8Array): Promise<Uint8Array[][][]> {
+  async nodeSums(nodes: readonly NodeValues[], keys: GuestKeys): Promise<Uint8Array[][][]> {
     const S = this.engine.slotCount;
     for (const { values, rows } of nodes) {
       const count = rows?.length ?? this.rows;
@@ -212,10 +221,10 @@ export class BinSums {
     if (!this.pool) {
       return nodes.map(({ values, rows }, n) => {
         const all = Array.from({ length: Math.ceil((rows?.length ?? this.rows) / S) }, (_, c) => c);
-        return this.chunkSums(all, values, galoisKeys, rows, masks[n]);
+        return this.chunkSums(all, values, keys.galoisKeys, rows, { masks: masks[n]!, publicKey: keys.publicKey });
       });
     }
-    const parts = await this.pool.parts(nodes, galoisKeys);
+    const parts = await this.pool.parts(nodes, keys.galoisKeys);
     const gradient = VerticalGradient.of(this.engine);
     return masks.map((perValue, n) =>
       perValue.map((row, v) =>
@@ -223,6 +232,7 @@ export class BinSums {
           gradient.sumBinSums(
             parts[n]!.map((p) => p[v]![G]!),
             mask,
+            keys.publicKey,
           ),
         ),
       ),
@@ -230,10 +240,10 @@ export class BinSums {
   }
 
   /**
-   * The sums over the chunks `ids` of `rows` only (a worker's share; see sums), masked with `masks` or, without
-   * them, not (parts for VerticalGradient.sumBinSums).
+   * The sums over the chunks `ids` of `rows` only (a worker's share; see sums), masked with `masked.masks` and
+   * re-randomised under `masked.publicKey` or, without them, not (parts for VerticalGradient.sumBinSums).
    */
-  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array, masks?: BinSumMask[][]): Uint8Array[][] {
+  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array, masked?: { masks: BinSumMask[][]; publicKey: Uint8Array }): Uint8Array[][] {
     const S = this.engine.slotCount;
     const count = rows?.length ?? this.rows;
     const which = rows ? sha256Hex(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)) : 'all';
@@ -247,7 +257,7 @@ export class BinSums {
         yield { values: values.map((v) => v[c]!), weights: new Float64Array(B).fill(1), columns: (G: number) => self.columns(c, G, rows, keep) };
       }
     }
-    return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masks ?? values.map(() => this.counts.map(() => null)), galoisKeys);
+    return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masked?.masks ?? values.map(() => this.counts.map(() => null)), galoisKeys, masked?.publicKey);
   }
 
   async dispose(): Promise<void> {
@@ -258,10 +268,10 @@ export class BinSums {
 }
 
 /** The host's per-bin sums over all rows for each group of features (BinSums, nothing kept): one ciphertext per group. */
-export async function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], galoisKeys: Uint8Array, groups: readonly BinGroup[]): Promise<Uint8Array[]> {
+export async function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[], keys: GuestKeys, groups: readonly BinGroup[]): Promise<Uint8Array[]> {
   const sums = new BinSums(engine, groups);
   try {
-    return (await sums.sums([valueChunks], galoisKeys))[0]!;
+    return (await sums.sums([valueChunks], keys))[0]!;
   } finally {
     await sums.dispose();
   }

@@ -48,7 +48,7 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
   const n = labels.length;
   const keys = generateKeys(engine, 'arbiter');
   try {
-    await Promise.all(port.hosts.map((h) => port.send(h, 'boost.keys', { galoisKeys: keys.galoisKeys })));
+    await Promise.all(port.hosts.map((h) => port.send(h, 'boost.keys', { galoisKeys: keys.galoisKeys, publicKey: keys.publicKey })));
     const layouts = await Promise.all(port.hosts.map(async (h) => checkLayout(h, await port.receive(h, 'boost.layout'))));
     const own = inputs.features.length;
     const features = [...inputs.features, ...layouts.flat()];

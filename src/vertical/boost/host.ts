@@ -54,7 +54,7 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
   const { engine, features, bins } = inputs;
   const n = bins[0]?.length ?? 0;
   const floor = inputs.minNodeRows ?? 1;
-  const { galoisKeys } = await port.receive(port.guest, 'boost.keys');
+  const guestKeys = await port.receive(port.guest, 'boost.keys');
   await port.send(port.guest, 'boost.layout', features);
   const splits: HostSplit[] = [];
   const groups = columnGroups(features.map((f) => f.bins));
@@ -76,7 +76,7 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
           return { values: [ask.gradients[i]!.gh], rows: checkRows(node.rows, n) };
         });
         // The level's nodes at once: the worker threads share all their chunks.
-        const sums = (await kernel.nodeSums(nodes, galoisKeys)).flatMap(([perGroup]) => perGroup!);
+        const sums = (await kernel.nodeSums(nodes, guestKeys)).flatMap(([perGroup]) => perGroup!);
         await port.send(port.guest, 'boost.histograms', { groups, sums });
         continue;
       }

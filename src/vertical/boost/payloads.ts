@@ -45,11 +45,15 @@ export interface BoostHistograms {
 const malformed = (what: string) => new FedcreditError(ErrorCode.PROTOCOL, `a ${what} payload is malformed`, 'run the same fedcredit version on every party and restart the job');
 
 export const BOOST_PAYLOADS = {
-  /** The guest's rotation keys (under its own CKKS key) for the hosts' histogram products. */
+  /** The guest's rotation keys (under its own CKKS key) for the hosts' histogram products, and its public key, with which a host re-randomises each histogram. */
   'boost.keys': {
-    what: "the guest's CKKS rotation keys (public material under its own key, no data)",
-    encode: (v: { galoisKeys: Uint8Array }) => v.galoisKeys,
-    decode: (b: Uint8Array) => ({ galoisKeys: b }),
+    what: "the guest's CKKS rotation and public keys (public material under its own key, no data)",
+    encode: (v: { galoisKeys: Uint8Array; publicKey: Uint8Array }) => frame([v.galoisKeys, v.publicKey]),
+    decode: (b: Uint8Array) => {
+      const [galoisKeys, publicKey, ...rest] = unframe(b);
+      if (!galoisKeys || !publicKey || rest.length > 0) throw malformed('boost.keys');
+      return { galoisKeys, publicKey };
+    },
   },
   /** A host's features' layouts, in its order. */
   'boost.layout': {

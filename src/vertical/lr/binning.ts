@@ -156,8 +156,9 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
   try {
     // The label sums are the guest's to open, under a key of its own.
     const opener = ckksOpener(engine, keys.secretKey);
-    // Hosts need only the rotation keys: they multiply and rotate, never encrypt or decrypt.
-    const labels = { galoisKeys: keys.galoisKeys, labels: encryptRowValues(engine, y, keys.publicKey) };
+    // Hosts multiply and rotate with the rotation keys, and re-randomise what they return with the public key; they
+    // never decrypt.
+    const labels = { galoisKeys: keys.galoisKeys, publicKey: keys.publicKey, labels: encryptRowValues(engine, y, keys.publicKey) };
     await Promise.all(port.hosts.map((h) => port.send(h, 'bin.labels', labels)));
     const hostRows = await Promise.all(
       port.hosts.map(async (h) => {
@@ -203,14 +204,14 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
 export async function hostBinning(inputs: BinningInputs, port: PeerPort): Promise<BinningFacts> {
   const { spec, features, data, engine } = inputs;
   const { columns, fineEdges, specials, statistics } = fineBins(inputs);
-  const { galoisKeys, labels: chunks } = await port.receive(port.guest, 'bin.labels');
+  const { galoisKeys, publicKey, labels: chunks } = await port.receive(port.guest, 'bin.labels');
   const assigned = columns.map((v, j) => binAssignments(v, fineEdges[j]!, specials[j]));
   const sizes = fineEdges.map((e, j) => binCount(e, specials[j]));
   const groups = columnGroups(sizes);
   const ciphers = await hostBinSums(
     engine,
     chunks,
-    galoisKeys,
+    { galoisKeys, publicKey },
     groups.map((g) => ({ bins: g.map((f) => assigned[f]!), binCounts: g.map((f) => sizes[f]!) })),
   );
   const totals = fineEdges.map((edges, j) => binTotals(columns[j]!, edges, specials[j]));

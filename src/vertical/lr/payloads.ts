@@ -49,13 +49,13 @@ const float64s: Codec<Float64Array> = { encode: float64Bytes, decode: toFloat64 
 export const LR_PAYLOADS = {
   'bin.labels': kind(
     {
-      encode: (v: { galoisKeys: Uint8Array; labels: Uint8Array[] }) => frame([v.galoisKeys, ...v.labels]),
+      encode: (v: { galoisKeys: Uint8Array; publicKey: Uint8Array; labels: Uint8Array[] }) => frame([v.galoisKeys, v.publicKey, ...v.labels]),
       decode: (b: Uint8Array) => {
-        const [galoisKeys, ...labels] = unframe(b);
-        return { galoisKeys: galoisKeys ?? new Uint8Array(), labels };
+        const [galoisKeys, publicKey, ...labels] = unframe(b);
+        return { galoisKeys: galoisKeys ?? new Uint8Array(), publicKey: publicKey ?? new Uint8Array(), labels };
       },
     },
-    "the guest's training labels, CKKS-encrypted under its own key, and its rotation keys",
+    "the guest's training labels, CKKS-encrypted under its own key, and its rotation and public keys",
   ),
   'bin.sums': kind(
     {
