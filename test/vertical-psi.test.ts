@@ -100,6 +100,7 @@ describe('vertical alignment (PSI) over the wire', () => {
     expect(last.state).toBe('failed');
     expect(last.message).toMatch(/utility has no valid ids to align \(0 valid ids, 200 invalid \(uscc format; e\.g\. M10…\)\)/);
     expect(last.message).toMatch(/check the data's id column and the job's id_format \(uscc\)/);
+    expect(last.message).toContain('need `alignment.id_format: any` in the job file');
   });
 
   it('each side ends with exactly the 5,000 shared ids, and no id or id hash crosses the wire', async () => {
