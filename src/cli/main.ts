@@ -34,7 +34,7 @@ import { LedgerError } from '../ledger/errors.js';
 import { formatReplay, type ReplayReport } from '../audit/replay.js';
 import { replayLedger } from '../jobs/replay.js';
 import { replayReportHtml } from '../audit/report.js';
-import { loadBatchStability, writeJobReport } from '../report/job-report.js';
+import { writeGuestJobReport } from './job-report.js';
 import { writeArtifactReport } from '../report/artifact-report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
 import { hex } from '../bytes.js';
@@ -277,8 +277,10 @@ function buildProgram(): Command {
         figures = await writeArtifactReport(resolve(opts.model), resolve(opts.out));
       } else {
         const config = loadYamlConfig(opts.config!, ParticipantConfig, 'participant');
-        const jobs = join(participantStateDir(config, dirname(resolve(opts.config!))), 'jobs');
-        figures = await writeJobReport(join(jobs, jobId!), resolve(opts.out), opts.batch ? { stability: loadBatchStability(join(jobs, opts.batch)) } : {});
+        const configDir = dirname(resolve(opts.config!));
+        const written = await writeGuestJobReport(config, configDir, join(participantStateDir(config, configDir), 'jobs'), jobId!, resolve(opts.out), opts.batch);
+        if (written.note) process.stderr.write(`note: ${written.note}\n`);
+        figures = written.figures;
       }
       process.stdout.write(`report written to ${opts.out} (${figures.length} figures beside it)\n`);
     });

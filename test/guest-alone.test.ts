@@ -1,0 +1,34 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { VerticalJobSpec } from '../src/config/schemas.js';
+import { loadDataset } from '../src/data/csv.js';
+import { DatasetSpec } from '../src/data/schema.js';
+import { holdoutOf } from '../src/data/split.js';
+import { guestAloneMetrics, verticalBaselines, type AlignedIds } from '../src/vertical/baseline.js';
+
+const GMSC = fileURLToPath(new URL('../../shared/datasets/give_me_some_credit/cs-training.csv', import.meta.url));
+const BANK = ['RevolvingUtilizationOfUnsecuredLines', 'NumberOfTime30-59DaysPastDueNotWorse', 'NumberOfTime60-89DaysPastDueNotWorse', 'NumberOfTimes90DaysLate'];
+const BUREAU = ['age', 'DebtRatio', 'MonthlyIncome', 'NumberOfDependents'];
+
+describe("the guest's columns alone, as `fedcredit report` compares a vertical job with them", () => {
+  it('is the bank-alone model of the demo: the same rows, split and fit, read from the job record (aligned-ids.csv)', async () => {
+    // Give Me Some Credit split by columns: the bank's delinquency history and utilisation, the bureau's the rest.
+    const data = await loadDataset(DatasetSpec.parse({ path: GMSC, id_column: 'column_1', label_column: 'SeriousDlqin2yrs', features: [...BANK, ...BUREAU].map((name) => ({ name })) }));
+    const spec = VerticalJobSpec.parse({ name: 'gmsc', kind: 'vertical-lr', purpose: 'test', guest: 'bank', hosts: ['bureau'], alignment: { id_format: 'any' } });
+    const bank = { organisation: 'bank', data, features: BANK };
+    const central = verticalBaselines([bank, { organisation: 'bureau', data, features: BUREAU }], spec);
+
+    // The record lists the aligned ids by part, in no particular order.
+    const aligned: AlignedIds = { train: [], validation: [], test: [] };
+    for (const id of [...data.ids].reverse()) aligned[holdoutOf(id, spec.training.seed, spec.training.test_fraction, spec.training.validation_fraction)].push(id);
+    const alone = guestAloneMetrics(bank, spec, aligned);
+
+    expect(alone.auc).toBe(central.guestOnly.auc);
+    expect(alone.ks).toBe(central.guestOnly.ks);
+    // What the comparison is for: the bureau's columns add to the bank's own.
+    expect(central.pooled.auc).toBeGreaterThan(alone.auc + 0.005);
+
+    aligned.test.push('no-such-enterprise');
+    expect(() => guestAloneMetrics(bank, spec, aligned)).toThrow("1 of the job's aligned enterprises are no longer in bank's data");
+  });
+});
