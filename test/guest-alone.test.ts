@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { VerticalJobSpec } from '../src/config/schemas.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { guestAloneOfJob } from '../src/cli/job-report.js';
+import { ParticipantConfig, VerticalJobSpec } from '../src/config/schemas.js';
 import { loadDataset } from '../src/data/csv.js';
 import { DatasetSpec } from '../src/data/schema.js';
 import { holdoutOf } from '../src/data/split.js';
@@ -30,5 +34,31 @@ describe("the guest's columns alone, as `fedcredit report` compares a vertical j
 
     aligned.test.push('no-such-enterprise');
     expect(() => guestAloneMetrics(bank, spec, aligned)).toThrow("1 of the job's aligned enterprises are no longer in bank's data");
+  });
+
+  const dir = mkdtempSync(join(tmpdir(), 'fedcredit-guest-alone-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is read by `fedcredit report` from the guest's config and job folder; other kinds say why they go without it", async () => {
+    const config = ParticipantConfig.parse({
+      organisation: 'bank',
+      coordinator: '127.0.0.1:7700',
+      data: { path: GMSC, id_column: 'column_1', label_column: 'SeriousDlqin2yrs', features: BANK.map((name) => ({ name })) },
+    });
+    const spec = VerticalJobSpec.parse({ name: 'gmsc', kind: 'vertical-lr', purpose: 'test', guest: 'bank', hosts: ['bureau'], alignment: { id_format: 'any' } });
+    const data = await loadDataset(config.data);
+    const ids = data.ids.slice(0, 20_000);
+    const part = (id: string) => holdoutOf(id, spec.training.seed, spec.training.test_fraction, spec.training.validation_fraction);
+    const aligned: AlignedIds = { train: [], validation: [], test: [] };
+    for (const id of ids) aligned[part(id)].push(id);
+    writeFileSync(join(dir, 'aligned-ids.csv'), `id,part\n${ids.map((id) => `${id},${part(id)}`).join('\n')}\n`);
+    writeFileSync(join(dir, 'job.json'), JSON.stringify({ id: 'job-1', spec, features: BANK, state: 'succeeded' }));
+
+    const alone = await guestAloneOfJob(config, dir, dir);
+    expect(alone).toEqual({ metrics: guestAloneMetrics({ organisation: 'bank', data, features: BANK }, spec, aligned) });
+    expect('metrics' in alone && alone.metrics.auc).toBeGreaterThan(0.75);
+
+    writeFileSync(join(dir, 'job.json'), JSON.stringify({ id: 'job-2', spec: { ...spec, kind: 'vertical-boost' }, features: BANK, state: 'succeeded' }));
+    expect(await guestAloneOfJob(config, dir, dir)).toEqual({ skipped: "the comparison with bank's columns alone is made for vertical-lr jobs only" });
   });
 });
