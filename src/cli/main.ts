@@ -121,7 +121,10 @@ function buildProgram(): Command {
     .action((opts: { config: string }) => {
       const offers = approvalsFor(opts.config).pending();
       if (offers.length === 0) process.stdout.write('no offer is waiting\n');
-      for (const o of offers) process.stdout.write(`${o.jobId}  ${o.kind}  "${o.name}" from ${o.submitter}: ${o.purpose}\n    columns: ${o.columns.join(', ')}\n`);
+      for (const o of offers)
+        process.stdout.write(
+          `${o.jobId}  ${o.kind}  "${o.name}" from ${o.submitter}: ${o.purpose}\n    columns: ${o.columns.join(', ')}\n${(o.shares ?? []).map((s) => `    also sends: ${s}\n`).join('')}`,
+        );
     });
 
   for (const [command, approved] of [
