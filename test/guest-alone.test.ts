@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { guestAloneOfJob } from '../src/cli/job-report.js';
-import { ParticipantConfig, VerticalJobSpec } from '../src/config/schemas.js';
+import { ParticipantConfig, VerticalBoostSpec, VerticalJobSpec } from '../src/config/schemas.js';
 import { loadDataset } from '../src/data/csv.js';
 import { DatasetSpec } from '../src/data/schema.js';
 import { holdoutOf } from '../src/data/split.js';
-import { guestAloneMetrics, verticalBaselines, type AlignedIds } from '../src/vertical/baseline.js';
+import { boostBaselines, guestAloneMetrics, verticalBaselines, type AlignedIds } from '../src/vertical/baseline.js';
 
 const GMSC = fileURLToPath(new URL('../../shared/datasets/give_me_some_credit/cs-training.csv', import.meta.url));
 const BANK = ['RevolvingUtilizationOfUnsecuredLines', 'NumberOfTime30-59DaysPastDueNotWorse', 'NumberOfTime60-89DaysPastDueNotWorse', 'NumberOfTimes90DaysLate'];
@@ -39,7 +39,7 @@ describe("the guest's columns alone, as `fedcredit report` compares a vertical j
   const dir = mkdtempSync(join(tmpdir(), 'fedcredit-guest-alone-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("is read by `fedcredit report` from the guest's config and job folder; other kinds say why they go without it", async () => {
+  it("is read by `fedcredit report` from the guest's config and job folder, for trees too; a scoring job says why it has none", async () => {
     const config = ParticipantConfig.parse({
       organisation: 'bank',
       coordinator: '127.0.0.1:7700',
@@ -58,7 +58,25 @@ describe("the guest's columns alone, as `fedcredit report` compares a vertical j
     expect(alone).toEqual({ metrics: guestAloneMetrics({ organisation: 'bank', data, features: BANK }, spec, aligned) });
     expect('metrics' in alone && alone.metrics.auc).toBeGreaterThan(0.75);
 
-    writeFileSync(join(dir, 'job.json'), JSON.stringify({ id: 'job-2', spec: { ...spec, kind: 'vertical-boost' }, features: BANK, state: 'succeeded' }));
-    expect(await guestAloneOfJob(config, dir, dir)).toEqual({ skipped: "the comparison with bank's columns alone is made for vertical-lr jobs only" });
+    writeFileSync(join(dir, 'job.json'), JSON.stringify({ id: 'job-2', spec: { kind: 'vertical-score', model_job: 'job-1' }, features: BANK, state: 'succeeded' }));
+    expect(await guestAloneOfJob(config, dir, dir)).toEqual({ skipped: "the comparison with bank's columns alone is made for training jobs, not vertical-score" });
+
+    // Trees: the job's boosting settings on the bank's columns, as boostBaselines grows them for the demo.
+    const boostSpec = VerticalBoostSpec.parse({
+      name: 'gmsc',
+      kind: 'vertical-boost',
+      purpose: 'test',
+      guest: 'bank',
+      hosts: ['bureau'],
+      alignment: { id_format: 'any' },
+      boosting: { trees: 4, depth: 3, learning_rate: 0.3 },
+    });
+    writeFileSync(join(dir, 'job.json'), JSON.stringify({ id: 'job-3', spec: boostSpec, features: BANK, state: 'succeeded' }));
+    const trees = await guestAloneOfJob(config, dir, dir);
+    const bureauData = await loadDataset(DatasetSpec.parse({ path: GMSC, id_column: 'column_1', features: BUREAU.map((name) => ({ name })) }));
+    const bureau = { organisation: 'bureau', data: bureauData, features: BUREAU };
+    const central = await boostBaselines([{ organisation: 'bank', data, features: BANK }, bureau], boostSpec, aligned);
+    expect(trees).toEqual({ metrics: central.guestOnly });
+    expect('metrics' in trees && trees.metrics.auc).toBeGreaterThan(0.75);
   });
 });

@@ -5,28 +5,30 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VerticalJobSpec, type ParticipantConfig } from '../config/schemas.js';
+import { VerticalBoostSpec, VerticalJobSpec, type ParticipantConfig } from '../config/schemas.js';
 import { loadSource } from '../data/source.js';
 import { errorMessage } from '../errors.js';
 import type { BinaryMetrics } from '../metrics.js';
 import { loadBatchStability, loadJobReport } from '../report/job-report.js';
 import { writeModelReport } from '../report/model-report.js';
 import type { BinnedFeature } from '../vertical/binning.js';
-import { guestAloneMetrics, parseAlignedIds } from '../vertical/baseline.js';
+import { guestAloneMetrics, guestAloneTrees, parseAlignedIds } from '../vertical/baseline.js';
 import { JOB_FILES } from '../../participant/job-store.js';
 
 /** The guest's columns alone on the job's rows, or why the report goes without them. */
 export async function guestAloneOfJob(config: ParticipantConfig, configDir: string, jobDir: string): Promise<{ metrics: BinaryMetrics } | { skipped: string }> {
   const job = JSON.parse(readFileSync(join(jobDir, 'job.json'), 'utf8')) as { spec: { kind: string }; features: string[] };
-  if (job.spec.kind !== 'vertical-lr') return { skipped: `the comparison with ${config.organisation}'s columns alone is made for vertical-lr jobs only` };
+  if (job.spec.kind !== 'vertical-lr' && job.spec.kind !== 'vertical-boost')
+    return { skipped: `the comparison with ${config.organisation}'s columns alone is made for training jobs, not ${job.spec.kind}` };
   if (!existsSync(join(jobDir, JOB_FILES.alignedIds))) return { skipped: `${jobDir} holds no ${JOB_FILES.alignedIds}` };
-  const spec = VerticalJobSpec.parse(job.spec);
   try {
     const data = await loadSource(config.data, { baseDir: configDir, columns: config.consent.columns });
+    const aligned = parseAlignedIds(readFileSync(join(jobDir, JOB_FILES.alignedIds), 'utf8'));
+    const guest = { organisation: config.organisation, data, features: job.features };
+    if (job.spec.kind === 'vertical-boost') return { metrics: await guestAloneTrees(guest, VerticalBoostSpec.parse(job.spec), aligned) };
     const binningFile = join(jobDir, JOB_FILES.binning);
     const binned = existsSync(binningFile) ? (JSON.parse(readFileSync(binningFile, 'utf8')) as { features: BinnedFeature[] }).features : undefined;
-    const aligned = parseAlignedIds(readFileSync(join(jobDir, JOB_FILES.alignedIds), 'utf8'));
-    return { metrics: guestAloneMetrics({ organisation: config.organisation, data, features: job.features, ...(binned ? { binned } : {}) }, spec, aligned) };
+    return { metrics: guestAloneMetrics({ ...guest, ...(binned ? { binned } : {}) }, VerticalJobSpec.parse(job.spec), aligned) };
   } catch (err) {
     return { skipped: `${config.organisation}'s columns alone could not be measured: ${errorMessage(err)}` };
   }

@@ -120,8 +120,11 @@ export function parseAlignedIds(csv: string): AlignedIds {
   return out;
 }
 
-/** `parties[0]` is the guest; `aligned`: the job's rows (the guest's record), so the central trees see the job's rows in its order. */
-export async function boostBaselines(parties: PartyData[], spec: VerticalBoostSpec, aligned: AlignedIds): Promise<VerticalBaselines> {
+/**
+ * Central trees on the job's rows in its order (the guest's record), bins and settings, over the columns of the
+ * first `upto` parties (`parties[0]` is the guest), measured on the test rows.
+ */
+function centralTrees(parties: PartyData[], spec: VerticalBoostSpec, aligned: AlignedIds): { rows: number; measure: (upto: number) => Promise<BinaryMetrics> } {
   const binned = parties.map((p) => {
     const rowOf = new Map(p.data.ids.map((id, r) => [id, r]));
     const rows = (ids: string[]) =>
@@ -136,7 +139,7 @@ export async function boostBaselines(parties: PartyData[], spec: VerticalBoostSp
   const guest = parties[0]!;
   const { rows, train, valid, test } = jobRows(binned[0]!.alignment);
   const labels = Float64Array.from(rows, (r) => guest.data.y![r]!);
-  const evaluate = async (upto: number): Promise<BinaryMetrics> => {
+  const measure = async (upto: number): Promise<BinaryMetrics> => {
     const info = binned.slice(0, upto).flatMap((b) => b.features.info);
     const bins = binned.slice(0, upto).flatMap((b) => b.features.bins);
     const model = await boost(localOracle(info, bins), { labels, train, valid }, gbdtParams(spec.boosting));
@@ -146,5 +149,16 @@ export async function boostBaselines(parties: PartyData[], spec: VerticalBoostSp
       predictMargin(model, testBins, test.length),
     );
   };
-  return { intersection: rows.length, guestOnly: await evaluate(1), pooled: await evaluate(parties.length) };
+  return { rows: rows.length, measure };
+}
+
+/** `parties[0]` is the guest; `aligned`: the job's rows (the guest's record), so the central trees see the job's rows in its order. */
+export async function boostBaselines(parties: PartyData[], spec: VerticalBoostSpec, aligned: AlignedIds): Promise<VerticalBaselines> {
+  const trees = centralTrees(parties, spec, aligned);
+  return { intersection: trees.rows, guestOnly: await trees.measure(1), pooled: await trees.measure(parties.length) };
+}
+
+/** The guest's own columns alone, as trees grown centrally on the job's rows, bins and settings (boostBaselines' guestOnly). */
+export async function guestAloneTrees(guest: PartyData, spec: VerticalBoostSpec, aligned: AlignedIds): Promise<BinaryMetrics> {
+  return centralTrees([guest], spec, aligned).measure(1);
 }
