@@ -12,7 +12,7 @@ import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
+import { checkOwnIdentity, identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, signCertificateRequest } from '../pki/ca.js';
 import { requestCertificate } from '../pki/identity.js';
 import { ROLES, type Role } from '../pki/names.js';
@@ -80,6 +80,7 @@ function buildProgram(): Command {
       config.state_dir = resolve(configDir, config.state_dir);
       const log = createLogger('coordinator', config.log_level);
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
+      checkOwnIdentity(transport, { role: 'coordinator' }, opts.config);
       const running = await startCoordinator(config, log, transport);
       running.failed.catch(async (err: unknown) => {
         process.stderr.write(`fedcredit: ${isFedcreditError(err) ? err.describe() : String(err)}\n`);
@@ -106,6 +107,7 @@ function buildProgram(): Command {
       const log = createLogger(config.organisation, config.log_level);
       const configDir = dirname(resolve(opts.config));
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
+      checkOwnIdentity(transport, { organisation: config.organisation, role: 'participant' }, opts.config);
       const node = new ParticipantNode({ config, configDir, log, coordinator: opts.coordinator, transport });
       onShutdown(async () => {
         log.info('shutting down');
