@@ -771,7 +771,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     const summary = { iv, warnings, model_features: Object.fromEntries([...reports].map(([org, r]) => [org, r.report.model_features])), statistics };
     await this.recordOnce('binning_completed', summary);
     for (const warning of warnings) {
-      this.log.warn({ job: this.id, warning }, 'binning lost a strong feature');
+      this.log.warn({ job: this.id, warning }, 'binning lost the information of a feature');
       this.emit('binning', `warning: ${warning}`);
     }
     const kept = iv.filter((r) => r.selected).length;

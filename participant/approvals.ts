@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { JobSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 
 export interface PendingOffer {
@@ -14,7 +15,27 @@ export interface PendingOffer {
   purpose: string;
   submitter: string;
   columns: string[];
+  /** What the job's sections make this party send beyond its training messages (offerShares). */
+  shares?: string[];
   receivedAt: string;
+}
+
+/**
+ * What the offered job's optional sections make `org` send beyond a training protocol's messages (the cases of
+ * docs/threat-model.md, "What the credit toolkit shares by design"), for the owner to read before approving.
+ */
+export function offerShares(spec: JobSpec, org: string): string[] {
+  if (spec.kind !== 'vertical-lr' && spec.kind !== 'vertical-boost') return [];
+  const host = spec.hosts.includes(org);
+  const out: string[] = [];
+  if (spec.kind === 'vertical-lr') {
+    if (host && spec.hosts.length === 1) out.push('as the only host, its partial scores of the validation, test and scored enterprises reach the guest as they are (no other host masks them)');
+    if (host && spec.binning) out.push("binning: the rows and the guest's defaults in each of its bins, to the guest (not where the bins are cut)");
+    if (host && spec.scorecard) out.push("scorecard: each of its features' bin bounds, WOE and points, to the guest; at scoring, the points its top reason features lost");
+    if (spec.statistics) out.push('statistics: count, mean, sd, min, max and missing rate of its features, into the ledger if consent.share_statistics allows');
+  }
+  if (spec.fairness?.party === org) out.push(`fairness: the ${spec.fairness.column} of each held-out enterprise, to the guest`);
+  return out;
 }
 
 export interface Decision {

@@ -28,7 +28,7 @@ import { OwnRecord, ledgerRollback } from './own-record.js';
 import { decodeTreeHead } from '../src/ledger/ledger.js';
 import type { PartyData } from './vertical-job.js';
 import { dialed, jobBinding, type Transport } from '../src/wire/transport.js';
-import { Approvals } from './approvals.js';
+import { Approvals, offerShares } from './approvals.js';
 import { ScoringQuota } from './scoring-quota.js';
 import type { PartyChannel } from './vertical-channel.js';
 import type { JobBinding } from '../src/crypto/key-binding.js';
@@ -311,7 +311,13 @@ export class ParticipantNode {
   private async reply(to: CoordinatorMessage, body: ParticipantReply): Promise<void> {
     if (!this.stream) throw new Error('not connected');
     const bytes = await this.stream.send({ jobId: to.jobId, round: to.round, nonce: randomBytes(16), ...body } as ParticipantMessage);
-    const detail = body.body === 'contribution' ? `${body.contribution.purpose}, ${body.contribution.vector.blocks.length} blocks, ${body.contribution.vector.scheme}` : undefined;
+    // An error's text may quote this node's data (masked examples of invalid ids): the owner's record keeps it as sent.
+    const detail =
+      body.body === 'contribution'
+        ? `${body.contribution.purpose}, ${body.contribution.vector.blocks.length} blocks, ${body.contribution.vector.scheme}`
+        : body.body === 'error'
+          ? `${body.error.code}: ${body.error.message}`
+          : undefined;
     this.record.message('sent', to.jobId, to.round, body.body, bytes, detail);
   }
 
@@ -406,9 +412,10 @@ export class ParticipantNode {
   private async awaitApproval(m: CoordinatorMessage, offer: JobOffer, spec: JobSpec, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
     const { config, log } = this.opts;
     const columns = kindOf(spec).policy?.columns(spec, this.owner) ?? [];
-    this.approvals.hold({ jobId: m.jobId, name: spec.name, kind: spec.kind, purpose: spec.purpose, submitter: offer.submitter, columns, receivedAt: new Date().toISOString() });
+    const shares = offerShares(spec, this.org);
+    this.approvals.hold({ jobId: m.jobId, name: spec.name, kind: spec.kind, purpose: spec.purpose, submitter: offer.submitter, columns, shares, receivedAt: new Date().toISOString() });
     log.warn(
-      { job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, columns },
+      { job: m.jobId, name: spec.name, purpose: spec.purpose, submitter: offer.submitter, columns, shares },
       `job offer awaits the data owner's approval: fedcredit participant approve --config <this config> ${m.jobId} (or reject)`,
     );
     const decision = await this.approvals.wait(m.jobId, config.consent.approval_timeout_s * 1000, () => this.stopping || this.endedJobs.has(m.jobId));

@@ -23,10 +23,10 @@ export const EGRESS_CONTENT: Record<string, string> = {
   keysPublished: 'CKKS public key and secret keys sealed to each participant',
   contribution: 'encrypted vector (CKKS ciphertexts) of a secure sum',
   aggregateOpened: 'digest of the decrypted aggregate (with its values when reporter) and validation metrics (rows, AUC, loss)',
-  error: 'error report',
+  error: "an error report: its code and text, which egress.jsonl keeps as sent (it may give counts and masked examples of this party's invalid ids)",
   relay: 'a payload sealed to another party of a vertical job (see its kind)',
   decryptRequest: 'a masked, encrypted gradient for the arbiter to decrypt',
-  stepDone: "a step report: counts or metrics, and a SHA-256 commitment to this party's model part",
+  stepDone: "a step report: counts or metrics (the PSI step's also shows up to 3 of this party's invalid ids, masked to their first characters), and a SHA-256 commitment to this party's model part",
 };
 
 export class OwnRecord {

@@ -99,7 +99,7 @@ export class VerticalParty implements StepHandler {
       features,
       data: () => this.data,
       engine: async () => (this.engine ??= await CkksEngine.create(verticalCkksParams(spec.encryption.scheme))),
-      keeper: folderKeeper(this.folder, spec, (fields, message) => log.info({ job: id, ...fields }, message)),
+      keeper: folderKeeper(this.folder, spec, org === spec.guest, (fields, message) => log.info({ job: id, ...fields }, message)),
       log,
     });
     if (!box) this.folder.write(JOB_FILES.boxKey, exportPrivateKey(this.channel.box.privateKey));
@@ -466,7 +466,7 @@ export function writeAlignedIds(folder: JobFolder, ids: readonly string[], a: Al
 }
 
 /** What the party's steps keep, as files in its job folder (names in JOB_FILES; each written whole, mode 0600). */
-function folderKeeper(folder: JobFolder, spec: VerticalJobSpec, info: (fields: Record<string, unknown>, message: string) => void): LrKeeper {
+function folderKeeper(folder: JobFolder, spec: VerticalJobSpec, guest: boolean, info: (fields: Record<string, unknown>, message: string) => void): LrKeeper {
   const json = (value: unknown) => JSON.stringify(value, null, 2);
   return {
     statistics: (statistics) => folder.write(JOB_FILES.statistics, json(statistics)),
@@ -478,7 +478,12 @@ function folderKeeper(folder: JobFolder, spec: VerticalJobSpec, info: (fields: R
     },
     modelPart(part) {
       folder.write(JOB_FILES.modelPart, json(part));
-      info({ epoch: part.epoch, file: folder.path(JOB_FILES.modelPart) }, 'model part kept (it never leaves this node)');
+      // A host's scorecard (its bins' bounds, WOE and points) goes to the guest: the log must not say that nothing does.
+      const kept =
+        spec.scorecard && !guest
+          ? "model part kept (its weights never leave this node; the job's scorecard sends the guest each feature's bin bounds, WOE and points)"
+          : 'model part kept (it never leaves this node)';
+      info({ epoch: part.epoch, file: folder.path(JOB_FILES.modelPart) }, kept);
     },
     scorecardPart: (part) => folder.write(JOB_FILES.scorecardPart, json(part)),
     scorecard(card, text, hosts) {

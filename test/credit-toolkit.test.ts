@@ -259,6 +259,10 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     const egress = egressSummary(join(fed.dir, 'fedcredit-state', 'second'), jobId);
     for (const kind of ['bin.sums', 'scorecard.part', 'fairness.groups']) expect(egress.map((r) => r.kind)).toContain(kind);
     for (const row of egress) expect(row.what, row.kind).not.toBe(row.kind);
+    // Its log does not tell it that its model part stays home when the scorecard sent its bins to the bank.
+    const hostLog = readFileSync(join(fed.dir, 'logs', 'second.log'), 'utf8');
+    expect(hostLog).toContain("the job's scorecard sends the guest each feature's bin bounds, WOE and points");
+    expect(hostLog).not.toContain('model part kept (it never leaves this node)');
 
     // 6. The auditor's replay still holds with the binning and scorecard steps in the record.
     const replay = await replayLedger(fed.ledgerDir, { jobId });

@@ -218,6 +218,13 @@ describe('hand-made files', () => {
     expect(data.ids).toEqual(['1']);
   });
 
+  it('an empty id_column is refused with the name a blank header cell gets', () => {
+    const parsed = DatasetSpec.safeParse({ path: 'x.csv', id_column: '', features: [{ name: 'a' }] });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.path).toEqual(['id_column']);
+    expect(parsed.error?.issues[0]?.message).toContain('column_1 for the first column');
+  });
+
   it('counts non-numeric cells per feature type and leaves them NaN for imputation', async () => {
     const text = 'id,a,n,flag\n1,abc,2,1\n2,"1,5",2.5,0\n3,7,3,2\n4,NA,Infinity,1\n5,8,,0\n';
     const data = await loadDataset(

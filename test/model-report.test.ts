@@ -439,7 +439,7 @@ describe('model report', () => {
     expect(features).toContain('<th>fine-bin IV</th>');
     expect(features).toContain(`<td class="num">${(0.31).toFixed(4)}</td>`);
     expect(features).toContain('descending');
-    expect(features).toContain(`Binning lost a strong feature`);
+    expect(features).toContain(`Binning lost the information of a feature`);
     expect(features).toContain(`${iv[0].feature} was dropped`);
     expect(features).toContain('from 0.40 very strong');
     expect(element(html, 'section', 'stability')).toContain('tax-bureau: 12 of 500');

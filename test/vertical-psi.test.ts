@@ -96,10 +96,19 @@ describe('vertical alignment (PSI) over the wire', () => {
   });
 
   it('a host none of whose ids is a valid credit code fails the PSI step, naming the format and masked examples', async () => {
-    const { last } = await fed.run(job({ hosts: ['utility'] }));
+    const { jobId, last } = await fed.run(job({ hosts: ['utility'] }));
     expect(last.state).toBe('failed');
     expect(last.message).toMatch(/utility has no valid ids to align \(0 valid ids, 200 invalid \(uscc format; e\.g\. M10…\)\)/);
     expect(last.message).toMatch(/check the data's id column and the job's id_format \(uscc\)/);
+    expect(last.message).toContain('need `alignment.id_format: any` in the job file');
+    // The host's own record keeps the text that left it, masked examples included.
+    const sent = readFileSync(join(fed.dir, 'fedcredit-state', 'utility', 'egress.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { direction: string; job: string; kind: string; what: string })
+      .filter((l) => l.direction === 'sent' && l.job === jobId && l.kind === 'error');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.what).toMatch(/^an error report: .* \(FC_DATA_SCHEMA: utility has no valid ids to align \(0 valid ids, 200 invalid \(uscc format; e\.g\. M10…\)\)\)$/);
   });
 
   it('each side ends with exactly the 5,000 shared ids, and no id or id hash crosses the wire', async () => {

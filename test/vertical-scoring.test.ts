@@ -17,6 +17,7 @@ import { uscc } from '../src/data/uscc.js';
 import { writeVerticalSynth, type VerticalSynthResult } from '../src/synth/vertical.js';
 import type { ModelPart } from '../src/vertical/party-model.js';
 import { requestScores } from '../src/vertical/score-client.js';
+import { FedcreditError } from '../src/errors.js';
 import { TestFederation } from './helpers/federation.js';
 import { dataUses, formatDataUses } from '../src/audit/show.js';
 import { formatReplay } from '../src/audit/replay.js';
@@ -160,18 +161,24 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
   it('a request with no enterprise the bank holds data for fails, counting what was wrong with the ids', async () => {
     const train = (await readLedgerJobs()).find((j) => j.kind === 'vertical-lr')!;
     const stateDir = join(fed.dir, 'fedcredit-state', 'bank');
-    await expect(
-      requestScores({
-        coordinator: fed.cluster.address,
-        transport: await fed.identity('bank', 'submitter'),
-        organisation: 'bank',
-        stateDir,
-        modelJob: train.jobId,
-        ids: ['not-a-code', '91350100M000100Y43'],
-        idFormat: 'uscc',
-        purpose: 'test',
-      }),
-    ).rejects.toThrow(/none of the 2 requested ids is a valid id in bank's data \(1 invalid, 1 not in the data\)/);
+    const err = await requestScores({
+      coordinator: fed.cluster.address,
+      transport: await fed.identity('bank', 'submitter'),
+      organisation: 'bank',
+      stateDir,
+      modelJob: train.jobId,
+      ids: ['not-a-code', '91350100M000100Y43'],
+      idFormat: 'uscc',
+      purpose: 'test',
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(FedcreditError);
+    const text = (err as FedcreditError).describe();
+    expect(text).toMatch(/none of the 2 requested ids is a valid id in bank's data \(1 invalid, 1 not in the data\)/);
+    // One fix, the one that names the cause: not a generic one after it.
+    expect(text.match(/\n {2}fix: /g)).toHaveLength(1);
   });
 
   const readLedgerJobs = async () =>

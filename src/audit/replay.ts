@@ -355,13 +355,15 @@ export function formatReplay(report: ReplayReport): string {
     // A vertical-boost job's rounds are its trees: the messages of each, and whether the model keeps it.
     const trees = job.rounds[0]?.purpose === 'tree';
     const vertical = trees || job.rounds[0]?.purpose === 'epoch';
-    lines.push(
-      trees
-        ? '   tree  step     parties (role)                                           val AUC  val KS   msgs kept'
-        : vertical
-          ? '  epoch  step     parties (role)                                           val AUC  val KS   msgs weights'
-          : '  round  step        participants (training rows)                             loss     val AUC  sum  model',
-    );
+    if (job.rounds.length === 0) lines.push(`  no training ${job.state === 'failed' ? 'round in the record: the job failed before training began' : 'round in the record yet'}`);
+    else
+      lines.push(
+        trees
+          ? '   tree  step     parties (role)                                           val AUC  val KS   msgs kept'
+          : vertical
+            ? '  epoch  step     parties (role)                                           val AUC  val KS   msgs weights'
+            : '  round  step        participants (training rows)                             loss     val AUC  sum  model',
+      );
     for (const r of job.rounds) {
       const parties = r.contributors.map((c) => partyLabel(r, c)).join(', ');
       const metric = (v: number | null | undefined) => (v === null || v === undefined ? '  -   ' : v.toFixed(4));

@@ -46,7 +46,22 @@ export function egressSummary(stateDir: string, jobId: string): EgressRow[] {
   }
   if (rows.size === 0)
     throw new FedcreditError(ErrorCode.NOT_FOUND, `this node's record holds nothing sent for job ${jobId}`, 'check the job id (`fedcredit job status`) and that this is the node that took part');
+  if (hostsOfJob(stateDir, jobId) === 1) {
+    for (const row of rows.values()) if (PAIRWISE_MASKED.has(row.kind)) row.what += `; ${ONE_HOST}`;
+  }
   return [...rows.values()];
+}
+
+/** Shares masked pairwise between hosts: with a single host there is no other mask, and the guest reads them. */
+const PAIRWISE_MASKED = new Set(['score.share', 'score.points_share']);
+const ONE_HOST = 'this job has one host, so the sum is these values themselves: the guest reads them as they are';
+
+/** How many hosts the job named, from this node's job folder (undefined when the folder holds no job file). */
+function hostsOfJob(stateDir: string, jobId: string): number | undefined {
+  const file = join(stateDir, 'jobs', jobId, 'job.json');
+  if (!existsSync(file)) return undefined;
+  const hosts = (JSON.parse(readFileSync(file, 'utf8')) as { spec?: { hosts?: unknown } }).spec?.hosts;
+  return Array.isArray(hosts) ? hosts.length : undefined;
 }
 
 export function formatEgress(jobId: string, rows: EgressRow[]): string {

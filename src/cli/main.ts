@@ -12,7 +12,7 @@ import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
+import { checkOwnIdentity, identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, signCertificateRequest } from '../pki/ca.js';
 import { requestCertificate } from '../pki/identity.js';
 import { ROLES, type Role } from '../pki/names.js';
@@ -34,7 +34,7 @@ import { LedgerError } from '../ledger/errors.js';
 import { formatReplay, type ReplayReport } from '../audit/replay.js';
 import { replayLedger } from '../jobs/replay.js';
 import { replayReportHtml } from '../audit/report.js';
-import { loadBatchStability, writeJobReport } from '../report/job-report.js';
+import { writeGuestJobReport } from './job-report.js';
 import { writeArtifactReport } from '../report/artifact-report.js';
 import { dataUses, formatDataUses } from '../audit/show.js';
 import { hex } from '../bytes.js';
@@ -80,6 +80,7 @@ function buildProgram(): Command {
       config.state_dir = resolve(configDir, config.state_dir);
       const log = createLogger('coordinator', config.log_level);
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
+      checkOwnIdentity(transport, { role: 'coordinator' }, opts.config);
       const running = await startCoordinator(config, log, transport);
       running.failed.catch(async (err: unknown) => {
         process.stderr.write(`fedcredit: ${isFedcreditError(err) ? err.describe() : String(err)}\n`);
@@ -106,6 +107,7 @@ function buildProgram(): Command {
       const log = createLogger(config.organisation, config.log_level);
       const configDir = dirname(resolve(opts.config));
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
+      checkOwnIdentity(transport, { organisation: config.organisation, role: 'participant' }, opts.config);
       const node = new ParticipantNode({ config, configDir, log, coordinator: opts.coordinator, transport });
       onShutdown(async () => {
         log.info('shutting down');
@@ -121,7 +123,10 @@ function buildProgram(): Command {
     .action((opts: { config: string }) => {
       const offers = approvalsFor(opts.config).pending();
       if (offers.length === 0) process.stdout.write('no offer is waiting\n');
-      for (const o of offers) process.stdout.write(`${o.jobId}  ${o.kind}  "${o.name}" from ${o.submitter}: ${o.purpose}\n    columns: ${o.columns.join(', ')}\n`);
+      for (const o of offers)
+        process.stdout.write(
+          `${o.jobId}  ${o.kind}  "${o.name}" from ${o.submitter}: ${o.purpose}\n    columns: ${o.columns.join(', ')}\n${(o.shares ?? []).map((s) => `    also sends: ${s}\n`).join('')}`,
+        );
     });
 
   for (const [command, approved] of [
@@ -277,8 +282,10 @@ function buildProgram(): Command {
         figures = await writeArtifactReport(resolve(opts.model), resolve(opts.out));
       } else {
         const config = loadYamlConfig(opts.config!, ParticipantConfig, 'participant');
-        const jobs = join(participantStateDir(config, dirname(resolve(opts.config!))), 'jobs');
-        figures = await writeJobReport(join(jobs, jobId!), resolve(opts.out), opts.batch ? { stability: loadBatchStability(join(jobs, opts.batch)) } : {});
+        const configDir = dirname(resolve(opts.config!));
+        const written = await writeGuestJobReport(config, configDir, join(participantStateDir(config, configDir), 'jobs'), jobId!, resolve(opts.out), opts.batch);
+        if (written.note) process.stderr.write(`note: ${written.note}\n`);
+        figures = written.figures;
       }
       process.stdout.write(`report written to ${opts.out} (${figures.length} figures beside it)\n`);
     });

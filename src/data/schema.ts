@@ -84,6 +84,9 @@ export const PostgresSource = z
   });
 export type PostgresSource = z.infer<typeof PostgresSource>;
 
+/** A column named "": the loader names a blank header cell after its position. */
+const BLANK_HEADER_HINT = 'a column name cannot be empty; a blank header cell (the unnamed row-number column of an R or pandas export) is named column_<position>, e.g. column_1 for the first column';
+
 /** The `data` section of a participant config: where the rows are (a CSV file, or data.source) and what their columns mean. */
 export const DatasetSpec = z
   .object({
@@ -92,9 +95,9 @@ export const DatasetSpec = z
     /** Where the rows are when they are not in a CSV file. */
     source: PostgresSource.optional(),
     delimiter: z.string().length(1, 'the delimiter is one character, e.g. "," or ";"').default(','),
-    id_column: z.string().min(1),
+    id_column: z.string().min(1, BLANK_HEADER_HINT),
     /** Present on parties that hold labels (every party in horizontal jobs; the guest in vertical jobs). Values 0/1. */
-    label_column: z.string().min(1).optional(),
+    label_column: z.string().min(1, BLANK_HEADER_HINT).optional(),
     features: z.array(FeatureSpec).min(1, 'declare at least one feature column'),
     /** Categorical columns (region, industry, size class) read as text to group reports by, e.g. for fairness; never a
      * model feature. A job can group by one only if it is listed here. */

@@ -507,7 +507,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
     const warnings = input.binningWarnings ?? [];
     const warningHtml =
       warnings.length > 0
-        ? `<div class="warning"><strong>Binning lost ${warnings.length === 1 ? 'a strong feature' : `${warnings.length} strong features`}:</strong><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>\n`
+        ? `<div class="warning"><strong>Binning lost the information of ${warnings.length === 1 ? 'a feature' : `${warnings.length} features`}:</strong><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>\n`
         : '';
     const head = anyFine ? ['feature', 'party', 'fine-bin IV', 'IV', 'bins', 'trend', 'strength', 'in model'] : ['feature', 'party', 'IV', 'bins', 'strength', 'in model'];
     sections.push(

@@ -32,6 +32,48 @@ export interface VerticalBaselines {
   pooled: BinaryMetrics;
 }
 
+/** A party with its rows by id. */
+type IndexedParty = PartyData & { rowOf: Map<string, number> };
+
+/**
+ * A logistic regression on the columns of `parties` (`parties[0]`, the guest, holds the labels), each preprocessed as
+ * the job does on its training rows, fitted on the training and validation rows, measured on the test rows.
+ */
+function centralLogistic(parties: IndexedParty[], spec: VerticalJobSpec, ids: { train: string[]; fit: string[]; test: string[] }): BinaryMetrics {
+  const t = spec.training;
+  const guest = parties[0]!;
+  const models = parties.map((p) => {
+    const input = modelInputs(p.data, p.features, p.binned, spec.binning?.woe_transform ?? false);
+    return new PartyModel(
+      input.data,
+      input.featureIdx,
+      Uint32Array.from(ids.train, (id) => p.rowOf.get(id)!),
+      input.standardise ? t.clip : 0,
+      false,
+      input.standardise,
+      t.winsorize,
+    );
+  });
+  const matrix = (rows: string[]) => {
+    const dim = models.reduce((n, m) => n + m.dim, 0);
+    const x = new Float64Array(rows.length * dim);
+    rows.forEach((id, i) => {
+      let o = i * dim;
+      parties.forEach((p, k) => {
+        const r = p.rowOf.get(id)!;
+        for (let j = 0; j < models[k]!.dim; j++) x[o++] = models[k]!.value(r, j);
+      });
+    });
+    return { x, dim };
+  };
+  const labels = (rows: string[]) => Float64Array.from(rows, (id) => guest.data.y![guest.rowOf.get(id)!]!);
+  const fit = matrix(ids.fit);
+  const model = fitLogistic(fit.x, labels(ids.fit), fit.dim);
+  const test = matrix(ids.test);
+  const scores = ids.test.map((_, i) => model.score(test.x.subarray(i * test.dim, (i + 1) * test.dim)));
+  return binaryMetrics(labels(ids.test), scores);
+}
+
 /** `parties[0]` is the guest (it holds the labels). */
 export function verticalBaselines(parties: PartyData[], spec: VerticalJobSpec): VerticalBaselines {
   const t = spec.training;
@@ -39,45 +81,25 @@ export function verticalBaselines(parties: PartyData[], spec: VerticalJobSpec): 
     const prepared = prepareIds(p.data.ids, spec.alignment.id_format);
     return { ...p, rowOf: new Map(prepared.ids.map((id, i) => [id, prepared.rows[i]!])), ids: prepared.ids };
   });
-  const guest = indexed[0]!;
-  const shared = guest.ids.filter((id) => indexed.every((p) => p.rowOf.has(id)));
+  const shared = indexed[0]!.ids.filter((id) => indexed.every((p) => p.rowOf.has(id)));
   const part = (id: string) => holdoutOf(id, t.seed, t.test_fraction, t.validation_fraction);
-  const fitIds = shared.filter((id) => part(id) !== 'test');
-  const testIds = shared.filter((id) => part(id) === 'test');
-  const trainIds = shared.filter((id) => part(id) === 'train');
-  const models = indexed.map((p) => {
-    const input = modelInputs(p.data, p.features, p.binned, spec.binning?.woe_transform ?? false);
-    return new PartyModel(
-      input.data,
-      input.featureIdx,
-      Uint32Array.from(trainIds, (id) => p.rowOf.get(id)!),
-      input.standardise ? t.clip : 0,
-      false,
-      input.standardise,
-      t.winsorize,
-    );
-  });
-  const matrix = (ids: string[], upto: number) => {
-    const dim = models.slice(0, upto).reduce((n, m) => n + m.dim, 0);
-    const x = new Float64Array(ids.length * dim);
-    ids.forEach((id, i) => {
-      let o = i * dim;
-      for (let k = 0; k < upto; k++) {
-        const r = indexed[k]!.rowOf.get(id)!;
-        for (let j = 0; j < models[k]!.dim; j++) x[o++] = models[k]!.value(r, j);
-      }
-    });
-    return { x, dim };
-  };
-  const labels = (ids: string[]) => Float64Array.from(ids, (id) => guest.data.y![guest.rowOf.get(id)!]!);
-  const evaluate = (upto: number): BinaryMetrics => {
-    const fit = matrix(fitIds, upto);
-    const model = fitLogistic(fit.x, labels(fitIds), fit.dim);
-    const test = matrix(testIds, upto);
-    const scores = testIds.map((_, i) => model.score(test.x.subarray(i * test.dim, (i + 1) * test.dim)));
-    return binaryMetrics(labels(testIds), scores);
-  };
-  return { intersection: shared.length, guestOnly: evaluate(1), pooled: evaluate(parties.length) };
+  const ids = { train: shared.filter((id) => part(id) === 'train'), fit: shared.filter((id) => part(id) !== 'test'), test: shared.filter((id) => part(id) === 'test') };
+  return { intersection: shared.length, guestOnly: centralLogistic(indexed.slice(0, 1), spec, ids), pooled: centralLogistic(indexed, spec, ids) };
+}
+
+/**
+ * The guest's own columns alone, on the job's aligned enterprises (its aligned-ids.csv) with the job's split, bins
+ * and preprocessing: what the federated model is compared with in the guest's model report. Every id must be in
+ * the guest's data, as it was when the job ran.
+ */
+export function guestAloneMetrics(guest: PartyData, spec: VerticalJobSpec, aligned: AlignedIds): BinaryMetrics {
+  // aligned-ids.csv holds the ids as the data does (before normalisation).
+  const rowOf = new Map(guest.data.ids.map((id, r) => [id, r]));
+  const missing = [...aligned.train, ...aligned.validation, ...aligned.test].filter((id) => !rowOf.has(id)).length;
+  if (missing > 0) throw new RangeError(`${missing} of the job's aligned enterprises are no longer in ${guest.organisation}'s data`);
+  // In the guest's row order, as verticalBaselines orders the shared ids.
+  const byRow = (rows: string[]) => [...rows].sort((a, b) => rowOf.get(a)! - rowOf.get(b)!);
+  return centralLogistic([{ ...guest, rowOf }], spec, { train: byRow(aligned.train), fit: byRow([...aligned.train, ...aligned.validation]), test: byRow(aligned.test) });
 }
 
 /** A job's aligned enterprises by part, as the guest's record of them (aligned-ids.csv: `id,part` lines) holds them. */
@@ -98,8 +120,11 @@ export function parseAlignedIds(csv: string): AlignedIds {
   return out;
 }
 
-/** `parties[0]` is the guest; `aligned`: the job's rows (the guest's record), so the central trees see the job's rows in its order. */
-export async function boostBaselines(parties: PartyData[], spec: VerticalBoostSpec, aligned: AlignedIds): Promise<VerticalBaselines> {
+/**
+ * Central trees on the job's rows in its order (the guest's record), bins and settings, over the columns of the
+ * first `upto` parties (`parties[0]` is the guest), measured on the test rows.
+ */
+function centralTrees(parties: PartyData[], spec: VerticalBoostSpec, aligned: AlignedIds): { rows: number; measure: (upto: number) => Promise<BinaryMetrics> } {
   const binned = parties.map((p) => {
     const rowOf = new Map(p.data.ids.map((id, r) => [id, r]));
     const rows = (ids: string[]) =>
@@ -114,7 +139,7 @@ export async function boostBaselines(parties: PartyData[], spec: VerticalBoostSp
   const guest = parties[0]!;
   const { rows, train, valid, test } = jobRows(binned[0]!.alignment);
   const labels = Float64Array.from(rows, (r) => guest.data.y![r]!);
-  const evaluate = async (upto: number): Promise<BinaryMetrics> => {
+  const measure = async (upto: number): Promise<BinaryMetrics> => {
     const info = binned.slice(0, upto).flatMap((b) => b.features.info);
     const bins = binned.slice(0, upto).flatMap((b) => b.features.bins);
     const model = await boost(localOracle(info, bins), { labels, train, valid }, gbdtParams(spec.boosting));
@@ -124,5 +149,16 @@ export async function boostBaselines(parties: PartyData[], spec: VerticalBoostSp
       predictMargin(model, testBins, test.length),
     );
   };
-  return { intersection: rows.length, guestOnly: await evaluate(1), pooled: await evaluate(parties.length) };
+  return { rows: rows.length, measure };
+}
+
+/** `parties[0]` is the guest; `aligned`: the job's rows (the guest's record), so the central trees see the job's rows in its order. */
+export async function boostBaselines(parties: PartyData[], spec: VerticalBoostSpec, aligned: AlignedIds): Promise<VerticalBaselines> {
+  const trees = centralTrees(parties, spec, aligned);
+  return { intersection: trees.rows, guestOnly: await trees.measure(1), pooled: await trees.measure(parties.length) };
+}
+
+/** The guest's own columns alone, as trees grown centrally on the job's rows, bins and settings (boostBaselines' guestOnly). */
+export async function guestAloneTrees(guest: PartyData, spec: VerticalBoostSpec, aligned: AlignedIds): Promise<BinaryMetrics> {
+  return centralTrees([guest], spec, aligned).measure(1);
 }

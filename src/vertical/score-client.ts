@@ -56,7 +56,11 @@ export async function requestScores(r: ScoreRequest): Promise<ScoreResult> {
     const jobId = await client.submitJob(stringify(spec), r.organisation);
     r.onSubmitted?.(jobId);
     const last = await followThroughRestarts(client, jobId);
-    if (last.state !== 'succeeded') throw new FedcreditError(ErrorCode.JOB_FAILED, `scoring job ${jobId} ${last.state}: ${last.message}`, "see the participants' logs");
+    if (last.state !== 'succeeded') {
+      // A failure that names its fix needs no second, vaguer one.
+      const named = last.message.includes('\n  fix: ');
+      throw new FedcreditError(ErrorCode.JOB_FAILED, `scoring job ${jobId} ${last.state}: ${last.message}`, named ? '' : "see the participants' logs");
+    }
     return { jobId, message: last.message, csv: await readFile(join(r.stateDir, 'jobs', jobId, 'scores.csv'), 'utf8') };
   } finally {
     client.close();

@@ -51,6 +51,24 @@ export function identityFromDir(dir: string, opts: { crl?: string } = {}): Trans
 }
 
 /**
+ * A node's own certificate must be what its config says the node is: checked at start, naming both, rather than
+ * refused by the coordinator at every Hello while the node keeps reconnecting.
+ */
+export function checkOwnIdentity(t: Transport, expected: { organisation?: string; role: Role }, configFile: string): void {
+  if (t.kind !== 'mtls') return;
+  const own = readIdentity(t.cert);
+  if (own.role === expected.role && (expected.organisation === undefined || own.organisation === expected.organisation)) return;
+  const org = expected.organisation;
+  throw new FedcreditError(
+    ErrorCode.CONFIG_INVALID,
+    `${configFile}: tls.dir ${t.dir} holds ${own.organisation}'s ${own.role} certificate, but this node runs as ${org ? `${org}'s` : 'a'} ${expected.role}`,
+    org
+      ? `point tls.dir at ${org}'s ${expected.role} identity folder (\`fedcredit pki request --org ${org} --role ${expected.role}\`, signed with \`fedcredit pki sign\`), or correct \`organisation\` in ${configFile}`
+      : `point tls.dir at a ${expected.role} identity folder (\`fedcredit pki issue --org coordinator --role ${expected.role}\`)`,
+  );
+}
+
+/**
  * How a node binds its keys for one job and checks its peers' (src/crypto/key-binding.ts): its certificate and key,
  * the federation CA and, when configured, the revocation list as it is now, the digest of the spec it was offered
  * and the parties it names (guest or lead first). Undefined with --insecure, where nothing is authenticated.

@@ -64,7 +64,9 @@ export async function preparePsiIds(port: PsiPort, store: Pick<AlignStore, 'idsF
     throw new FedcreditError(
       ErrorCode.DATA_SCHEMA,
       `${port.self} has no valid ids to align (${describeIds(ids, source.format)})`,
-      `check the data's id column and the job's id_format (${source.format})`,
+      source.format === 'uscc'
+        ? "check the data's id column and the job's id_format (uscc): ids that are not unified social credit codes (account numbers, row numbers) need `alignment.id_format: any` in the job file"
+        : `check the data's id column and the job's id_format (${source.format})`,
     );
   }
   return ids;

@@ -248,7 +248,7 @@ export class LrParty {
     if (facts.ivTable) this.ivTable = facts.ivTable;
     if (this.role === 'guest') this.hostCounts = facts.hostCounts;
     const warnings = facts.warnings;
-    for (const warning of warnings) this.opts.log.warn({ job: this.opts.jobId, warning }, 'binning lost a strong feature');
+    for (const warning of warnings) this.opts.log.warn({ job: this.opts.jobId, warning }, 'binning lost the information of a feature');
     this.opts.keeper.binning({ features: this.binned, iv: this.ivTable ?? null, hostCounts: this.hostCounts, warnings });
     this.buildModel();
     const share = this.spec.statistics && this.shareStatistics;
