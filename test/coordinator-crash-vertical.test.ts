@@ -62,7 +62,7 @@ async function killAndResume(fed: TestFederation, job: object, at: (e: JobEvent)
   await client.watchJob(jobId, (e) => void (at(e) && !killed && (killed = fed.cluster.kill('coordinator', 'SIGKILL')))).catch(() => undefined);
   await killed;
   client.close();
-  expect(existsSync(join(fed.dir, 'coordinator-state', 'jobs', jobId, 'arbiter', 'ckks-secret.key'))).toBe(true);
+  expect(existsSync(join(fed.stateDir, 'jobs', jobId, 'arbiter', 'ckks-secret.key'))).toBe(true);
   await fed.cluster.restartCoordinator();
   const after = await fed.client();
   const last = await after.watchJob(jobId, () => undefined);
@@ -76,7 +76,7 @@ async function expectResumed(fed: TestFederation, run: { jobId: string; last: Jo
   const diff = maxDiff(reference, parts(fed, run.jobId));
   console.log(`vertical, coordinator killed ${where}: max |w_resumed - w_uninterrupted| = ${diff.toExponential(2)}`);
   expect(diff).toBeLessThan(TOLERANCE);
-  expect(existsSync(join(fed.dir, 'coordinator-state', 'jobs', run.jobId, 'arbiter'))).toBe(false);
+  expect(existsSync(join(fed.stateDir, 'jobs', run.jobId, 'arbiter'))).toBe(false);
   const ledgerDir = fed.ledgerDir;
   const resumed = readLedger(ledgerDir).entries.find((e) => e.entry.jobId === run.jobId && e.entry.kind === 'job_resumed' && e.body.coordinator_restart === true);
   expect(resumed).toBeDefined();

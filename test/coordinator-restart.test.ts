@@ -131,7 +131,7 @@ describe('a coordinator restarted after its jobs ended (UCI hetero, bank + tax b
     // Mid-job, each party keeps its per-job X25519 key and progress, to rejoin after a restart of its own.
     for (const dir of dirs) expect(readdirSync(dir)).toEqual(expect.arrayContaining(['box-x25519.pem', 'progress.json', 'vertical-setup.bin']));
     // So does the coordinator keep the arbiter's secret key (mode 0600); without it the job cannot go on.
-    const arbiterKey = join(fed.dir, 'coordinator-state', 'jobs', jobId, 'arbiter', 'ckks-secret.key');
+    const arbiterKey = join(fed.stateDir, 'jobs', jobId, 'arbiter', 'ckks-secret.key');
     expect(statSync(arbiterKey).mode & 0o777).toBe(0o600);
     rmSync(arbiterKey);
 

@@ -368,7 +368,7 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
 
   it('catches a coordinator that re-signs a history with a flattering IV and AUC', async () => {
     const forged = join(await mkdtemp(join(tmpdir(), 'fedcredit-forged-')), 'ledger');
-    const ledger = await Ledger.open(forged, 'coordinator', join(fed.dir, 'coordinator-state', 'keys', 'ledger-ed25519.pem'));
+    const ledger = await Ledger.open(forged, 'coordinator', join(fed.stateDir, 'keys', 'ledger-ed25519.pem'));
     for (const { entry, body } of readLedger(ledgerDir).entries) {
       const b = structuredClone(body) as Record<string, any>;
       if (entry.kind === 'binning_completed') b.iv[0].iv += 0.05;
@@ -385,7 +385,7 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
 
   it('a ledger recorded before the evaluation kept its PD cells still replays', async () => {
     const older = join(await mkdtemp(join(tmpdir(), 'fedcredit-older-')), 'ledger');
-    const ledger = await Ledger.open(older, 'coordinator', join(fed.dir, 'coordinator-state', 'keys', 'ledger-ed25519.pem'));
+    const ledger = await Ledger.open(older, 'coordinator', join(fed.stateDir, 'keys', 'ledger-ed25519.pem'));
     for (const { entry, body } of readLedger(ledgerDir).entries) {
       if (entry.jobId !== jobId) continue;
       const b = structuredClone(body) as Record<string, any>;

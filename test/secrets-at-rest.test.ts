@@ -80,12 +80,12 @@ describe('secrets at rest after a vertical and a horizontal job', () => {
     };
     const { last, jobId } = await fed.run(job);
     expect(last.state, last.message).toBe('succeeded');
-    await cleanedUp([...['bank', 'tax-bureau'].map((org) => join(fed.dir, 'fedcredit-state', org)), join(fed.dir, 'coordinator-state')]);
+    await cleanedUp([...['bank', 'tax-bureau'].map((org) => join(fed.dir, 'fedcredit-state', org)), fed.stateDir]);
     for (const org of ['bank', 'tax-bureau']) {
       const kept = check(join(fed.dir, 'fedcredit-state', org), org);
       expect(kept.map((k) => k.path)).toContain(join('jobs', jobId, 'model-part.json'));
     }
-    const coordinator = check(join(fed.dir, 'coordinator-state'), 'coordinator');
+    const coordinator = check(fed.stateDir, 'coordinator');
     expect(coordinator.map((k) => k.path)).toContain(join('jobs', jobId, 'model', 'manifest.json'));
   });
 
@@ -95,8 +95,8 @@ describe('secrets at rest after a vertical and a horizontal job', () => {
     feds.push(fed);
     const { last } = await fed.run(horizontalJob({ participants: names, training: { rounds: 2 } }));
     expect(last.state, last.message).toBe('succeeded');
-    await cleanedUp([...names.map((org) => join(fed.dir, 'fedcredit-state', org)), join(fed.dir, 'coordinator-state')]);
+    await cleanedUp([...names.map((org) => join(fed.dir, 'fedcredit-state', org)), fed.stateDir]);
     for (const org of names) check(join(fed.dir, 'fedcredit-state', org), org);
-    check(join(fed.dir, 'coordinator-state'), 'coordinator');
+    check(fed.stateDir, 'coordinator');
   });
 });

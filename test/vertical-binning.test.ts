@@ -162,7 +162,7 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
     expect(report.iv).toEqual(recorded.iv);
     expect(report.binningWarnings).toEqual(expected);
     expect(report.ivThresholds).toEqual({ caution: 0.5, leakage: 1 });
-    const manifest = JSON.parse(readFileSync(join(fed.dir, 'coordinator-state', 'jobs', jobId, 'model', 'manifest.json'), 'utf8')) as { iv: IvRow[]; binning_warnings: string[] };
+    const manifest = JSON.parse(readFileSync(join(fed.stateDir, 'jobs', jobId, 'model', 'manifest.json'), 'utf8')) as { iv: IvRow[]; binning_warnings: string[] };
     expect(manifest.iv).toEqual(recorded.iv);
     expect(manifest.binning_warnings).toEqual(expected);
     // The scorecard's special-value bins carry their own points.

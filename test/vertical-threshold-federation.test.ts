@@ -112,7 +112,7 @@ describe('vertical LR under a collective gradient key over gRPC (arbiter, guest 
       const shares = () => filesUnder(participantJobDir(fed.dir, org, collective.jobId)).filter((file) => readFileSync(file).subarray(0, 4).toString('latin1') === 'FCTH');
       await expect.poll(shares, { timeout: 10_000, message: org }).toEqual([]);
     }
-    expect(existsSync(join(fed.dir, 'coordinator-state', 'jobs', collective.jobId, 'arbiter'))).toBe(false);
+    expect(existsSync(join(fed.stateDir, 'jobs', collective.jobId, 'arbiter'))).toBe(false);
   });
 
   it('a party refuses a share request for a ciphertext it did not send, for a party not in the job, and for a ciphertext not of the masked-gradient class', async () => {

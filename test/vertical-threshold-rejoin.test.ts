@@ -49,7 +49,7 @@ describe('a ckks-threshold vertical job rejoined after a restart (gRPC, mutual T
   let clearAuc: number;
   const entriesOf = (jobId: string) => readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
   const aucOf = (jobId: string) => (entriesOf(jobId).find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } }).test.auc;
-  const arbiterDirOf = (jobId: string) => join(fed.dir, 'coordinator-state', 'jobs', jobId, 'arbiter');
+  const arbiterDirOf = (jobId: string) => join(fed.stateDir, 'jobs', jobId, 'arbiter');
 
   beforeAll(async () => {
     let slice: Parameters<typeof clearUciSliceAuc>[1];

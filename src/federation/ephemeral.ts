@@ -40,7 +40,9 @@ export class EphemeralFederation {
     readonly dir: string,
     readonly cluster: LocalCluster,
     readonly insecure: boolean,
-    /** The coordinator's ledger folder (its state_dir and ledger_dir, resolved against the federation's folder). */
+    /** The coordinator's state folder (its state_dir, resolved against the federation's folder). */
+    readonly stateDir: string,
+    /** The coordinator's ledger folder (its ledger_dir, resolved against the state folder). */
     readonly ledgerDir: string,
   ) {}
 
@@ -78,7 +80,8 @@ export class EphemeralFederation {
       }),
     );
     const cluster = await LocalCluster.start({ coordinatorConfig, participants: entries, logDir: join(dir, 'logs'), env: opts.env, insecure });
-    return new EphemeralFederation(dir, cluster, insecure, resolve(dir, String(coordinator.state_dir), String(coordinator.ledger_dir)));
+    const stateDir = resolve(dir, String(coordinator.state_dir));
+    return new EphemeralFederation(dir, cluster, insecure, stateDir, resolve(stateDir, String(coordinator.ledger_dir)));
   }
 
   /** How a process with this organisation and role connects: its certificate from the federation's CA. */
