@@ -299,8 +299,8 @@ export class CkksEngine {
    * (alternateSigns in vertical-gradient.ts); multiplying twice by it multiplies every slot by −1. node-seal's
    * CKKSEncoder binding encodes real vectors only and checks a non-NTT plaintext against a plain modulus CKKS does
    * not have, so the NTT form is computed here (ring.ts, SEAL's own transform) and loaded through the serialised
-   * form. A multiplication by it is a signed permutation of the
-   * coefficients: no noise is added and the scale is kept. Made once per level and kept until dispose().
+   * form. A multiplication by it is a signed permutation of the coefficients: no noise is added and the scale is
+   * kept. Made once per level and kept until dispose().
    */
   imaginaryUnit(level: number): PlainText {
     const kept = this.imaginaryUnits.get(level);
