@@ -17,7 +17,7 @@ import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
 import { layoutBinCount, layoutBinIndex, type BinLayout } from '../src/credit/bin-layout.js';
 import { cellValue } from '../src/credit/bin-layout.js';
-import { assembleScorecard, reasonCodes, scoreRecord, type Scorecard, type ScorecardPart, type ScoredPoints } from '../src/credit/scorecard.js';
+import { assembleScorecard, reasonCodes, reasonText, scoreRecord, type Scorecard, type ScorecardPart, type ScoredPoints } from '../src/credit/scorecard.js';
 import type { StepRequest } from '../src/wire/messages.js';
 import type { PeerPort } from '../src/vertical/lr/port.js';
 import { reasonCodes as treeReasonCodes } from '../src/model/gbdt.js';
@@ -73,7 +73,6 @@ function layoutTotals(values: (number | string | undefined)[], layout: BinLayout
 }
 
 /** A reason as scores.csv writes it: party/feature and the points it lost against the feature's best bin. */
-const reasonText = (r: Reason, decimals: number) => `${r.party}/${r.feature} (-${Number((r.baseline - r.points).toFixed(decimals))})`;
 
 /** The part a party kept from the training job: a vertical-lr job's weights, or a vertical-boost job's trees (the
  * guest) or splits (a host). */
@@ -320,7 +319,7 @@ export class ScoringParty implements StepHandler {
       scores[i] = z;
       const missing = this.coverage.filter((c) => c.match[i]! < 0).map((c) => c.host);
       if (missing.length > 0) partial++;
-      const reasons = points ? Array.from({ length: k }, (_, j) => `,${points.reasons[i]![j] ? reasonText(points.reasons[i]![j]!, this.card!.part.scaling.decimals) : ''}`).join('') : '';
+      const reasons = points ? Array.from({ length: k }, (_, j) => `,${points.reasons[i]![j] ? reasonText(points.reasons[i]![j]!, this.card!.part.scaling.decimals, true) : ''}`).join('') : '';
       lines.push(`${this.queries.ids[i]},${(1 / (1 + Math.exp(-(a * z + b)))).toFixed(8)},${z.toFixed(8)},${missing.join(' ')}${points ? `,${points.total[i]}${reasons}` : ''}`);
     }
     writeFileSync(join(this.jobDir, 'scores.csv'), lines.join('\n') + '\n', { mode: 0o600 });

@@ -9,7 +9,18 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { binCounts, mergeBins, mergeCounts, quantileEdges, binIndex } from '../src/credit/binning.js';
 import { scorecardToPmml } from '../src/credit/pmml.js';
-import { assembleScorecard, basePoints, featurePoints, reasonCodes, scalingOf, scoreRecord, type Scorecard, type ScorecardFeature, type ScorecardScaling } from '../src/credit/scorecard.js';
+import {
+  assembleScorecard,
+  basePoints,
+  featurePoints,
+  reasonCodes,
+  reasonText,
+  scalingOf,
+  scoreRecord,
+  type Scorecard,
+  type ScorecardFeature,
+  type ScorecardScaling,
+} from '../src/credit/scorecard.js';
 import { woeIv, woeOf } from '../src/credit/woe.js';
 import { auc } from '../src/metrics.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
@@ -111,6 +122,9 @@ describe('points and reason codes', () => {
     // All in their best bin: every feature lost 0; ties go by name.
     const best = scoreRecord(card, { utilisation: 1, arrears: 1, electricity: 1 });
     expect(reasonCodes(best.points, 3).map((p) => p.feature)).toEqual(['arrears', 'electricity', 'utilisation']);
+    // As scores.csv writes them: the points lost, and a feature that lost none as (0), never (-0).
+    expect(reasonCodes(scored.points, 2).map((p) => reasonText(p, 2))).toEqual(['arrears (-45.35)', 'utilisation (-42.3)']);
+    expect(reasonCodes(best.points, 1).map((p) => reasonText(p, 2, true))).toEqual([`${best.points.find((p) => p.feature === 'arrears')!.party}/arrears (0)`]);
   });
 
   it('refuses inconsistent parts: a feature twice, or a baseline that is not the best points', () => {

@@ -14,7 +14,7 @@ import type { DatasetSpec } from '../src/data/schema.js';
 import { VerticalJobSpec } from '../src/config/schemas.js';
 import { binCounts, binIndex } from '../src/credit/binning.js';
 import { woeIv } from '../src/credit/woe.js';
-import { reasonCodes, scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
+import { reasonCodes, reasonText, scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
 import { notHeldField } from '../src/credit/pmml.js';
 import { fairnessByGroup } from '../src/evaluation.js';
 import { auc, ks } from '../src/metrics.js';
@@ -229,7 +229,7 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
       expect(Number(r.points)).toBeCloseTo(own.score, 6);
       expect(own.points.reduce((s, p) => s + p.points, card.basePoints)).toBeCloseTo(own.score, 6);
       // Each reason names the party and feature and the points it lost against the feature's best bin.
-      const reasons = reasonCodes(own.points, 3).map((p) => `${p.party}/${p.feature} (-${Number((p.baseline - p.points).toFixed(2))})`);
+      const reasons = reasonCodes(own.points, 3).map((p) => reasonText(p, 2, true));
       expect([r.reason_1, r.reason_2, r.reason_3].filter((v) => v)).toEqual(reasons);
       const fromPmml = evaluatePmmlScorecard(pmml, { ...values, ...(lacks ? { [notHeldField('second')]: 1 } : {}) });
       expect(fromPmml.score).toBeCloseTo(own.score, 9);

@@ -301,7 +301,7 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
         const values = Object.fromEntries(card.features.map((f) => [f.feature, rows.x[r * dim + UCI_FEATURES.indexOf(f.feature)]!]));
         expect(Number(points)).toBe(scoreRecord(card, values).score);
         // Reasons name a feature of the card and the points it lost against the feature's best bin.
-        for (const reason of reasons.filter(Boolean)) expect(reason).toMatch(/^x\d+ \(-\d+(\.\d+)?\)$/);
+        for (const reason of reasons.filter(Boolean)) expect(reason).toMatch(/^x\d+ \((-\d+(\.\d+)?|0)\)$/);
       });
       expect(worstPd).toBeLessThan(1e-7);
     };

@@ -10,7 +10,7 @@ import { DatasetSpec } from '../data/schema.js';
 import type { LoadReport } from '../data/load-report.js';
 import { loadDataset } from '../data/csv.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { reasonCodes, scoreRecord, type Scorecard } from '../credit/scorecard.js';
+import { reasonCodes, reasonText, scoreRecord, type Scorecard } from '../credit/scorecard.js';
 import { loadArtifact, readArtifactMetadata } from './artifact.js';
 import { loadTf } from './tf.js';
 import { cellValue } from '../credit/bin-layout.js';
@@ -80,10 +80,7 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
       );
       const reasons = reasonCodes(scored.points, k);
       const decimals = card.scaling.decimals;
-      cells.push(
-        String(scored.score),
-        ...Array.from({ length: k }, (_, j) => (reasons[j] ? csvCell(`${reasons[j]!.feature} (-${Number((reasons[j]!.baseline - reasons[j]!.points).toFixed(decimals))})`) : '')),
-      );
+      cells.push(String(scored.score), ...Array.from({ length: k }, (_, j) => (reasons[j] ? csvCell(reasonText(reasons[j]!, decimals)) : '')));
     }
     lines.push(cells.join(','));
   }
