@@ -311,13 +311,16 @@ export class ParticipantNode {
   private async reply(to: CoordinatorMessage, body: ParticipantReply): Promise<void> {
     if (!this.stream) throw new Error('not connected');
     const bytes = await this.stream.send({ jobId: to.jobId, round: to.round, nonce: randomBytes(16), ...body } as ParticipantMessage);
-    // An error's text may quote this node's data (masked examples of invalid ids): the owner's record keeps it as sent.
+    // An error's or a refusal's text may quote this node's data (masked examples of invalid ids): the owner's record
+    // keeps it as sent.
     const detail =
       body.body === 'contribution'
         ? `${body.contribution.purpose}, ${body.contribution.vector.blocks.length} blocks, ${body.contribution.vector.scheme}`
         : body.body === 'error'
           ? `${body.error.code}: ${body.error.message}`
-          : undefined;
+          : body.body === 'jobRefused'
+            ? `${body.jobRefused.code}: ${body.jobRefused.reason}`
+            : undefined;
     this.record.message('sent', to.jobId, to.round, body.body, bytes, detail);
   }
 

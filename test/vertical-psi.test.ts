@@ -95,20 +95,25 @@ describe('vertical alignment (PSI) over the wire', () => {
     expect(last.message).toMatch(/share 0 enterprises, below the job's alignment.min_intersection of 1000/);
   });
 
-  it('a host none of whose ids is a valid credit code fails the PSI step, naming the format and masked examples', async () => {
+  it('a host none of whose ids is a valid credit code refuses the job at the offer, naming the format, masked examples and the fix', async () => {
     const { jobId, last } = await fed.run(job({ hosts: ['utility'] }));
     expect(last.state).toBe('failed');
-    expect(last.message).toMatch(/utility has no valid ids to align \(0 valid ids, 200 invalid \(uscc format; e\.g\. M10…\)\)/);
-    expect(last.message).toMatch(/check the data's id column and the job's id_format \(uscc\)/);
-    expect(last.message).toContain('need `alignment.id_format: any` in the job file');
+    expect(last.message).toMatch(/utility did not accept the job: refused \(alignment\.id_format\): none of utility's first 200 ids is a valid uscc id \(e\.g\. M10…\)/);
+    expect(last.message).toContain('need alignment.id_format: any in the job file');
+    // Refused before any key was made: no step ran.
+    const kinds = readLedger(fed.ledgerDir)
+      .entries.filter((e) => e.entry.jobId === jobId)
+      .map((e) => e.entry.kind);
+    expect(kinds).not.toContain('psi_completed');
+    expect(kinds).not.toContain('keys_ready');
     // The host's own record keeps the text that left it, masked examples included.
     const sent = readFileSync(join(fed.dir, 'fedcredit-state', 'utility', 'egress.jsonl'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { direction: string; job: string; kind: string; what: string })
-      .filter((l) => l.direction === 'sent' && l.job === jobId && l.kind === 'error');
+      .filter((l) => l.direction === 'sent' && l.job === jobId && l.kind === 'jobRefused');
     expect(sent).toHaveLength(1);
-    expect(sent[0]!.what).toMatch(/^an error report: .* \(FC_DATA_SCHEMA: utility has no valid ids to align \(0 valid ids, 200 invalid \(uscc format; e\.g\. M10…\)\)\)$/);
+    expect(sent[0]!.what).toMatch(/none of utility's first 200 ids is a valid uscc id \(e\.g\. M10…\)/);
   });
 
   it('each side ends with exactly the 5,000 shared ids, and no id or id hash crosses the wire', async () => {

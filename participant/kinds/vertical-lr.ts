@@ -4,11 +4,24 @@ import type { JobAccepted } from '../../src/wire/messages.js';
 import { VerticalParty } from '../vertical-job.js';
 import { errorMessage } from '../../src/errors.js';
 import type { ParticipantKind, PartyNode } from './kind.js';
+import { sampleIds, type IdFormat } from '../../src/psi/ids.js';
 
 /** A vertical job that cannot be rejoined after a restart, logged with its reason and ended as abandoned. */
 export function abandonUnrejoinable(node: PartyNode, id: string, kind: JobKindName, why: string): void {
   node.log.warn({ job: id, kind }, `a ${kind} job was interrupted ${why}; it cannot be rejoined`);
   node.store.end(id, 'abandoned');
+}
+
+/**
+ * The refusal of a vertical training job whose alignment.id_format fits none of this party's first ids (sampleIds),
+ * or undefined: refused at the offer, naming the fix, rather than failed at the PSI after the keys are made.
+ */
+export function idFormatRefusal(node: PartyNode, format: IdFormat): [code: string, reason: string] | undefined {
+  const { checked, valid, invalid } = sampleIds(node.partyData.ids(), format);
+  if (checked === 0 || valid > 0) return undefined;
+  const fix =
+    format === 'uscc' ? 'ids that are not unified social credit codes (account or row numbers) need alignment.id_format: any in the job file; else check data.id_column' : 'check data.id_column';
+  return ['alignment.id_format', `none of ${node.org}'s first ${checked} ids is a valid ${format} id (e.g. ${invalid.examples.join(', ')}): ${fix}`];
 }
 
 /** A vertical party's answer to its offer: all its rows (the PSI picks the shared ones), its data and its bound box key. */
@@ -21,6 +34,8 @@ export const verticalLr: ParticipantKind<'vertical-lr'> = {
     const { config, log, org, rows } = node;
     const role = spec.guest === org ? 'guest' : 'host';
     if (role === 'guest' && !rows.meta.labels) return offer.refuse('data.label_column', `${org} is the job's guest but its data section has no label_column`);
+    const wrongIds = idFormatRefusal(node, spec.alignment.id_format);
+    if (wrongIds) return offer.refuse(...wrongIds);
     const features = spec.features?.[org] ?? rows.features;
     node.store.save({ id: offer.jobId, specJson: offer.specJson, features });
     const job = new VerticalParty(offer.jobId, spec, org, node.partyData, features, node.verticalIo(offer.jobId), log, node.store.dirOf(offer.jobId));

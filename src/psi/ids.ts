@@ -77,6 +77,26 @@ export function prepareIds(rawIds: readonly string[], format: IdFormat): Prepare
   return { ids, rows: rows.slice(0, ids.length), invalid, duplicates };
 }
 
+/** How many ids a party reads at the offer to check the job's id format (sampleIds). */
+export const ID_FORMAT_SAMPLE = 1_000;
+
+/**
+ * The first `sample` ids of a party's rows checked against `format`: how many were read, how many are valid, and
+ * masked examples of the others. A party refuses an offer when none is valid (the job's id_format does not fit its
+ * ids), before any key is made, instead of failing the job at the PSI.
+ */
+export function sampleIds(ids: Iterable<readonly [string, number]>, format: IdFormat, sample = ID_FORMAT_SAMPLE): { checked: number; valid: number; invalid: IdIssues } {
+  const invalid: IdIssues = { count: 0, examples: [] };
+  let checked = 0;
+  for (const [raw] of ids) {
+    if (checked === sample) break;
+    checked++;
+    const id = normaliseId(raw);
+    if (!isValidId(id, format)) noteIssue(invalid, maskId(id));
+  }
+  return { checked, valid: checked - invalid.count, invalid };
+}
+
 /** What a party's PSI step reports of its ids: counts, and the description with masked examples. */
 export function idReport(ids: PreparedIdSet, format: IdFormat): { ids: number; invalid_ids: number; duplicate_ids: number; id_report: string } {
   return { ids: ids.count, invalid_ids: ids.invalid.count, duplicate_ids: ids.duplicates.count, id_report: describeIds(ids, format) };
