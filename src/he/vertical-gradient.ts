@@ -157,25 +157,32 @@ export class VerticalGradient {
   /**
    * Public-key encryption of real + i·imaginary (up to slotCount values each, zero padded) at scale 2^scaleBits, top
    * level: two per-row values in one ciphertext, the guest's g and h in boosting, so that every linear step on it
-   * (a real plaintext product, a rotation, a sum) serves both at the cost of one. Made from two fresh encryptions,
-   * the second multiplied by the imaginary unit (CkksEngine.imaginaryUnit, which adds no noise); what comes out is
-   * a fresh encryption like encryptSlots'. decryptGradientSlots(…, 'imaginary') opens the imaginary part.
+   * (a real plaintext product, a rotation, a sum) serves both at the cost of one. One encryption: the imaginary part
+   * is encrypted, multiplied by the imaginary unit (CkksEngine.imaginaryUnit, a signed permutation of the
+   * coefficients that adds no noise), and the real part added as a plaintext. The result is a fresh encryption under
+   * the public key times that unit, itself a public key of the same secret. decryptGradientSlots(…, 'imaginary')
+   * opens the imaginary part.
    */
   encryptComplexSlots(real: Float64Array, imaginary: Float64Array, publicKey: Uint8Array): Uint8Array {
-    if (real.length !== imaginary.length) throw new RangeError(`the real part has ${real.length} values, the imaginary part ${imaginary.length}`);
-    const expected: CiphertextExpectation = { scale: this.engine.scale, level: 0, what: 'a fresh encryption' };
-    let sum: CipherText | undefined;
-    let turned: CipherText | undefined;
+    const S = this.engine.slotCount;
+    if (real.length !== imaginary.length || real.length > S) throw new RangeError(`encryptComplexSlots takes two parts of the same length, at most ${S}: got ${real.length} and ${imaginary.length}`);
+    requireFinite(real, 'the real part to encrypt');
+    requireFinite(imaginary, 'the imaginary part to encrypt');
+    const { encoder, evaluator } = this.engine.tools();
+    const cipher = this.engine.seal.CipherText();
+    let plain: PlainText | undefined;
     try {
-      sum = this.engine.loadCiphertext(this.encryptSlots(real, publicKey), expected);
-      turned = this.engine.loadCiphertext(this.encryptSlots(alternateSigns(imaginary), publicKey), expected);
-      const { evaluator } = this.engine.tools();
-      evaluator.multiplyPlain(turned, this.engine.imaginaryUnit(0), turned);
-      evaluator.add(sum, turned, sum);
-      return sum.saveArray(this.engine.seal.ComprModeType.none);
+      plain = this.engine.encode(encoder, alternateSigns(imaginary), this.engine.scale);
+      this.engine.publicKeyEncryptor(publicKey).encrypt(plain, cipher);
+      plain.delete();
+      plain = undefined;
+      plain = this.engine.encode(encoder, real, this.engine.scale);
+      evaluator.multiplyPlain(cipher, this.engine.imaginaryUnit(0), cipher);
+      evaluator.addPlain(cipher, plain, cipher);
+      return cipher.saveArray(this.engine.seal.ComprModeType.none);
     } finally {
-      turned?.delete();
-      sum?.delete();
+      plain?.delete();
+      cipher.delete();
     }
   }
 
