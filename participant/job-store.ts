@@ -21,6 +21,20 @@ export interface StoredJob {
   boxKey?: string;
 }
 
+/** A job folder's job.json as JobStore.save wrote it (the spec as offered, unvalidated here). */
+export interface AcceptedJob {
+  id: string;
+  spec: Record<string, unknown> & { kind?: string };
+  features: string[];
+  state: string;
+}
+
+/** The job.json of the job folder `jobDir`, or undefined when the node never accepted the job. */
+export function readJobFile(jobDir: string): AcceptedJob | undefined {
+  const file = join(jobDir, 'job.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as AcceptedJob) : undefined;
+}
+
 const SECRET = 'ckks-secret.key';
 const PUBLIC = 'ckks-public.key';
 /** A vertical job's files that serve only to rejoin it after a restart (participant/vertical-job.ts). */
@@ -228,14 +242,14 @@ export class JobStore {
   /** The kind of a job this node accepted (its job file's `kind`), or undefined if it never accepted it. */
   kindOf(id: string): string | undefined {
     if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(id)) return undefined;
-    const file = join(this.jobDir(id), 'job.json');
-    return existsSync(file) ? String(JSON.parse(readFileSync(file, 'utf8')).spec?.kind) : undefined;
+    const job = readJobFile(this.jobDir(id));
+    return job ? String(job.spec?.kind) : undefined;
   }
 
   /** The state this node recorded for a job (`running` until it ended), or undefined if it never accepted it. */
   stateOf(id: string): string | undefined {
-    const file = join(this.jobDir(id), 'job.json');
-    return existsSync(file) ? String(JSON.parse(readFileSync(file, 'utf8')).state) : undefined;
+    const job = readJobFile(this.jobDir(id));
+    return job ? String(job.state) : undefined;
   }
 
   /**
@@ -248,8 +262,8 @@ export class JobStore {
   end(id: string, state: string): void {
     const dir = this.jobDir(id);
     const file = join(dir, 'job.json');
-    if (!existsSync(file)) return;
-    const job = JSON.parse(readFileSync(file, 'utf8'));
+    const job = readJobFile(dir);
+    if (!job) return;
     // A job this node saw succeed stays succeeded: no later word (a coordinator's mistake or lie) deletes its model.
     const ended = job.state === 'succeeded' ? 'succeeded' : state;
     for (const name of readdirSync(dir)) {
@@ -264,10 +278,8 @@ export class JobStore {
     if (!existsSync(this.dir)) return [];
     const out: StoredJob[] = [];
     for (const id of readdirSync(this.dir)) {
-      const file = join(this.jobDir(id), 'job.json');
-      if (!existsSync(file)) continue;
-      const job = JSON.parse(readFileSync(file, 'utf8'));
-      if (job.state !== 'running') continue;
+      const job = readJobFile(this.jobDir(id));
+      if (job?.state !== 'running') continue;
       const pub = join(this.jobDir(id), PUBLIC);
       const secret = join(this.jobDir(id), SECRET);
       const box = join(this.jobDir(id), BOX_KEY_FILE);

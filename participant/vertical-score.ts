@@ -26,7 +26,7 @@ import { binTotals, scoringBins, type BoostGuestPart, type BoostHostPart } from 
 import { BATCH_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../src/paths.js';
 import type { ScoringQuota } from './scoring-quota.js';
 import { PartyChannel, type PartyIo, type StepHandler } from './vertical-channel.js';
-import { JobFolder } from './job-store.js';
+import { JobFolder, readJobFile } from './job-store.js';
 import type { JobBinding, KeyBinding } from '../src/crypto/key-binding.js';
 import type { BoxKeyPair } from '../src/crypto/sealed-box.js';
 
@@ -46,8 +46,7 @@ export function readIdList(file: string): string[] {
  * job's folder. A scoring job that names another format is refused: its ids would not match the training's.
  */
 export function modelIdFormat(modelDir: string, spec: VerticalScoreSpec): IdFormat {
-  const file = join(modelDir, 'job.json');
-  const trained = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { spec?: { alignment?: { id_format?: IdFormat } } }).spec?.alignment?.id_format : undefined;
+  const trained = (readJobFile(modelDir)?.spec as { alignment?: { id_format?: IdFormat } } | undefined)?.alignment?.id_format;
   const format = trained ?? spec.id_format ?? 'uscc';
   if (spec.id_format && spec.id_format !== format) {
     throw new FedcreditError(
@@ -400,6 +399,6 @@ export class ScoringParty implements StepHandler {
 
 /** How many reason codes a tree model's scores carry: its job's boosting.reason_codes, as this node kept the job. */
 function modelReasonCodes(modelDir: string): number {
-  const job = JSON.parse(readFileSync(join(modelDir, 'job.json'), 'utf8')) as { spec?: { boosting?: { reason_codes?: number } } };
-  return job.spec?.boosting?.reason_codes ?? BoostingSpec.parse({}).reason_codes;
+  const spec = readJobFile(modelDir)?.spec as { boosting?: { reason_codes?: number } } | undefined;
+  return spec?.boosting?.reason_codes ?? BoostingSpec.parse({}).reason_codes;
 }

@@ -3,6 +3,7 @@
  * coordinator's: per kind of message, how many, how many bytes, and what it carried.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { readJobFile } from '../../participant/job-store.js';
 import { join } from 'node:path';
 import Table from 'cli-table3';
 import { ErrorCode, FedcreditError } from '../errors.js';
@@ -58,9 +59,7 @@ const ONE_HOST = 'this job has one host, so the sum is these values themselves: 
 
 /** How many hosts the job named, from this node's job folder (undefined when the folder holds no job file). */
 function hostsOfJob(stateDir: string, jobId: string): number | undefined {
-  const file = join(stateDir, 'jobs', jobId, 'job.json');
-  if (!existsSync(file)) return undefined;
-  const hosts = (JSON.parse(readFileSync(file, 'utf8')) as { spec?: { hosts?: unknown } }).spec?.hosts;
+  const hosts = readJobFile(join(stateDir, 'jobs', jobId))?.spec.hosts;
   return Array.isArray(hosts) ? hosts.length : undefined;
 }
 

@@ -13,11 +13,12 @@ import { loadBatchStability, loadJobReport } from '../report/job-report.js';
 import { writeModelReport } from '../report/model-report.js';
 import type { BinnedFeature } from '../vertical/binning.js';
 import { guestAloneMetrics, guestAloneTrees, parseAlignedIds } from '../vertical/baseline.js';
-import { JOB_FILES } from '../../participant/job-store.js';
+import { JOB_FILES, readJobFile } from '../../participant/job-store.js';
 
 /** The guest's columns alone on the job's rows, or why the report goes without them. */
 export async function guestAloneOfJob(config: ParticipantConfig, configDir: string, jobDir: string): Promise<{ metrics: BinaryMetrics } | { skipped: string }> {
-  const job = JSON.parse(readFileSync(join(jobDir, 'job.json'), 'utf8')) as { spec: { kind: string }; features: string[] };
+  const job = readJobFile(jobDir);
+  if (!job) return { skipped: `${jobDir} holds no job.json: this node never took part in the job` };
   if (job.spec.kind !== 'vertical-lr' && job.spec.kind !== 'vertical-boost')
     return { skipped: `the comparison with ${config.organisation}'s columns alone is made for training jobs, not ${job.spec.kind}` };
   if (!existsSync(join(jobDir, JOB_FILES.alignedIds))) return { skipped: `${jobDir} holds no ${JOB_FILES.alignedIds}` };
