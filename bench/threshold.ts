@@ -451,7 +451,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
     // The shareholders make their shares in parallel in a job: the opening waits for the slowest, not for all three.
     let serialShareMs = 0;
     let parallelShareMs = 0;
-    const timedOpener = thresholdOpener(context, [...made.shareholders.keys()], made.classSums, (request) => {
+    const timedOpener = thresholdOpener(context, [...made.shareholders.keys()], made.periods, (request) => {
       const shares = new Map<string, Uint8Array>();
       let slowest = 0;
       for (const [org, holder] of made.shareholders) {

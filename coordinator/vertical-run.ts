@@ -32,14 +32,14 @@ import {
   gradientPeriods,
   requireGradientsFitPeriods,
   thresholdOpener,
-  type ClassSumSetting,
+  type ClassSumPeriods,
   type ShareRequest,
 } from '../src/vertical/lr/threshold-opener.js';
 import { float64Bytes } from '../src/fl/vector-codec.js';
 import { sha256, hex } from '../src/bytes.js';
 import { stepReport, TRAINING_STEP_REPORTS, type StepReportOf, type StepReportSchemas } from '../src/vertical/step-reports.js';
 import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/opener.js';
-import { GradientClassSums, gradientLabel } from '../src/he/vertical-threshold.js';
+import { gradientLabel } from '../src/he/vertical-threshold.js';
 import { runTraining, trainingPlan } from '../src/vertical/lr/schedule.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { CeremonyPartyLost, JobBase, type CeremonyPlan, type JobContext } from './job-base.js';
@@ -165,7 +165,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
    * Under a collective gradient key (ckks-threshold): the SEAL context of its parameters, every shareholder in the
    * transcript's order, and the arbiter's own share with its rules (in memory only, wiped when the job ends).
    */
-  protected collective?: { context: ThresholdContext; shareholders: string[]; classSums: ClassSumSetting; arbiter: GradientShareholder };
+  protected collective?: { context: ThresholdContext; shareholders: string[]; periods: ClassSumPeriods; arbiter: GradientShareholder };
   /** Share requests in flight (ckks-threshold), by `party asked|step|attempt|whose gradient`. */
   private readonly shareWaits = new Map<string, { resolve: (share: Uint8Array) => void; reject: (err: Error) => void }>();
 
@@ -384,8 +384,8 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       }
       // The arbiter sums each gradient's classes with the collective Galois keys; their sums rebuild them after a restart.
       writeFileAtomic(files.keySums, made!.sums);
-      const classSums = { periods: gradientPeriods(this.spec), sums: new GradientClassSums(context, made!.galoisKeys) };
-      this.collective = { context, shareholders, classSums, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, classSums, { keep: memory.keep }) };
+      const periods = gradientPeriods(this.spec);
+      this.collective = { context, shareholders, periods, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, periods, { keep: memory.keep }) };
       await this.record('collective_key_ready', {
         parties: shareholders,
         params_fingerprint: hex(fingerprint),
@@ -440,7 +440,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
         await this.recordWithReceipt(org, step, 'decryption_shares', { ...given, participant: org, share_sha256: hex(sha256(share)) });
       }),
     );
-    return thresholdOpener(collective.context, collective.shareholders, collective.classSums, () => shares).openGradient(request.masked, count, request);
+    return thresholdOpener(collective.context, collective.shareholders, collective.periods, () => shares).openGradient(request.masked, count, request);
   }
 
   protected async runStep<N extends keyof S & VerticalStep>(name: N, epoch: number, batch: number, args: Record<string, unknown> = {}): Promise<StepReports<StepReportOf<S, N>>> {
@@ -657,7 +657,6 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       this.secretKey = undefined;
       // The arbiter's key share goes with the job (its files with the arbiter's folder, below).
       this.collective?.arbiter.forget();
-      this.collective?.classSums.sums.dispose();
       this.collective?.context.dispose();
       this.collective = undefined;
       this.opener = undefined;
@@ -689,8 +688,8 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       if (hex(verticalKeyDigest(keys)) !== kept.keySha256)
         throw new FedcreditError(ErrorCode.JOB_FAILED, `the collective keys rebuilt from ${files.keySums} are not those the ledger records`, 'the state folder was changed; resubmit the job');
       const memory = sharesGivenFile(files.sharesGiven);
-      const classSums = { periods: gradientPeriods(this.spec), sums: new GradientClassSums(context, keys.galoisKeys) };
-      this.collective = { context, shareholders, classSums, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, classSums, memory) };
+      const periods = gradientPeriods(this.spec);
+      this.collective = { context, shareholders, periods, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, periods, memory) };
       this.log.info({ job: this.id, sharesGiven: kept.issued.length }, "the arbiter's share of the collective key restored from the state folder");
     } else if (this.scheme === 'plaintext') {
       this.opener = plaintextOpener;

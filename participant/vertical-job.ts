@@ -19,8 +19,8 @@ import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
 import { sharesGivenFile } from '../src/he/threshold/shares-given-file.js';
 import { collectiveTranscript, verticalKeyDigest, verticalKeysFromSums } from '../src/he/key-ceremony.js';
 import { hex } from '../src/bytes.js';
-import { GradientClassSums, gradientLabel, VERTICAL_MAX_FEATURE } from '../src/he/vertical-threshold.js';
-import { ARBITER_SHAREHOLDER, GradientShareholder, gradientPeriods, type ClassSumSetting } from '../src/vertical/lr/threshold-opener.js';
+import { gradientLabel, VERTICAL_MAX_FEATURE } from '../src/he/vertical-threshold.js';
+import { ARBITER_SHAREHOLDER, GradientShareholder, gradientPeriods } from '../src/vertical/lr/threshold-opener.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { ThresholdParty } from './threshold-party.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
@@ -70,7 +70,6 @@ export class VerticalParty implements StepHandler {
     ceremony?: ThresholdParty;
     keys?: { publicKey: Uint8Array; galoisKeys: Uint8Array };
     shareholder?: GradientShareholder;
-    classSums?: ClassSumSetting;
   };
   /**
    * Set once the setup arrived under a collective key: from then on this party encrypts under the key, so it refuses
@@ -248,8 +247,7 @@ export class VerticalParty implements StepHandler {
       const memory = sharesGivenFile(this.folder.path(JOB_FILES.sharesGiven), { keySha256: hex(reply.publicKeySha256), keyAttempt: attempt });
       memory.keep!({ issued: [] });
       c.keys = { publicKey: keys.publicKey, galoisKeys: keys.galoisKeys };
-      c.classSums = this.classSums(c.context, keys.galoisKeys);
-      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), ceremony.parties.length, c.classSums, { keep: memory.keep });
+      c.shareholder = new GradientShareholder(c.context, this.org, SecretKeyShare.deserialize(c.context, keys.secretKey), ceremony.parties.length, gradientPeriods(this.spec), { keep: memory.keep });
       keys.secretKey.fill(0);
       this.log.info({ job: this.id }, 'collective gradient key in place; this node holds a share of the secret key (in its job folder, mode 0600, until the job ends), nobody the key');
     }
@@ -281,7 +279,6 @@ export class VerticalParty implements StepHandler {
     if (step !== 'commit') throw this.restartRefused(attempt, `a restarted ceremony begins with commit, not ${step}`);
     c.ceremony.forget();
     c.shareholder?.forget();
-    c.classSums?.sums.dispose();
     for (const name of Object.values(COLLECTIVE_FILES)) this.folder.remove(name);
     c.context.dispose();
     this.collective = undefined;
@@ -297,11 +294,6 @@ export class VerticalParty implements StepHandler {
     const context = await ThresholdContext.create(params);
     const shareholders = [ARBITER_SHAREHOLDER, this.spec.guest, ...this.spec.hosts];
     return { params, context, shareholders, steps: verticalCollectiveRotationSteps(context.degree / 2) };
-  }
-
-  /** Each party's class-sum period from the signed job file, and the collective Galois keys that make the sums. */
-  private classSums(context: ThresholdContext, galoisKeys: Uint8Array): ClassSumSetting {
-    return { periods: gradientPeriods(this.spec), sums: new GradientClassSums(context, galoisKeys) };
   }
 
   /**
@@ -323,9 +315,8 @@ export class VerticalParty implements StepHandler {
       const keys = verticalKeysFromSums(context, transcript, steps, this.folder.read(JOB_FILES.keySums), this.folder.path(JOB_FILES.keySums));
       if (hex(verticalKeyDigest(keys)) !== kept.keySha256) throw new Error(`the collective keys rebuilt from ${this.folder.path(JOB_FILES.keySums)} are not those of the ceremony`);
       const secret = SecretKeyShare.deserialize(context, this.folder.read(JOB_FILES.keyShare));
-      const classSums = this.classSums(context, keys.galoisKeys);
-      const shareholder = new GradientShareholder(context, this.org, secret, shareholders.length, classSums, memory);
-      this.collective = { context, keys, shareholder, classSums };
+      const shareholder = new GradientShareholder(context, this.org, secret, shareholders.length, gradientPeriods(this.spec), memory);
+      this.collective = { context, keys, shareholder };
       this.log.info({ job: this.id, sharesGiven: kept.issued.length, keysRebuiltMs: Date.now() - began }, 'collective gradient key share restored from the job folder');
     } catch (err) {
       context.dispose();
@@ -417,7 +408,6 @@ export class VerticalParty implements StepHandler {
     this.engine?.dispose();
     // The key share goes with the job.
     this.collective?.shareholder?.forget();
-    this.collective?.classSums?.sums.dispose();
     this.collective?.context.dispose();
     this.collective = undefined;
   }

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { verticalRotationSteps } from '../src/he/packing.js';
+import { galoisElementForStep, verticalRotationSteps } from '../src/he/packing.js';
 import { THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
@@ -34,7 +34,7 @@ import {
   type IssuedShareRecord,
 } from '../src/he/threshold/index.js';
 import { writePlaintext } from '../src/he/seal-format.js';
-import { addPoly, automorphism, centredCrt, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, sampleGaussian, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
+import { addPoly, automorphism, automorphismNtt, centredCrt, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, sampleGaussian, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
 import { readCiphertext, readGaloisKeys, readPlaintext } from '../src/he/seal-format.js';
 
 /** Horizontal-style aggregates: fresh encryptions at scale 2^80 on the top level of the default chain (100 bits). */
@@ -201,6 +201,19 @@ describe('ring arithmetic matches SEAL', () => {
         // and ring.intt undoes ring.ntt
         expect(Buffer.from(intt(info.ring, ntt(info.ring, noise.slice())).buffer).equals(Buffer.from(noise.buffer))).toBe(true);
       });
+    }
+  });
+
+  it('turns NTT slots by an automorphism exactly as the coefficients turn (what the class sums inside a decryption use)', () => {
+    for (const context of [ctx, verticalCtx]) {
+      const info = context.levels[1]!;
+      const a = sampleGaussian(info.ring, 2 ** 40, 2 ** 45);
+      for (const step of [1, 16, context.degree / 4]) {
+        const g = galoisElementForStep(context.degree, step);
+        const bySlots = automorphismNtt(info.ring, ntt(info.ring, a.slice()), g);
+        const byCoefficients = ntt(info.ring, automorphism(info.ring, a, g));
+        expect(Buffer.from(bySlots.buffer).equals(Buffer.from(byCoefficients.buffer))).toBe(true);
+      }
     }
   });
 

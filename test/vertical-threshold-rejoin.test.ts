@@ -29,7 +29,7 @@ import { residueClassSums, VERTICAL_MASK, verticalCollectiveRotationSteps } from
 import { paramsFingerprint, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { GradientClassSums, gradientLabel } from '../src/he/vertical-threshold.js';
+import { gradientLabel } from '../src/he/vertical-threshold.js';
 import { ARBITER_SHAREHOLDER, GradientShareholder, gradientPeriods, thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
 import type { JobEvent, KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
 import { expectCode } from './helpers/errors.js';
@@ -260,13 +260,12 @@ describe('a shareholder restarted from its job folder (one process; the test pla
 
       // A new ciphertext under a new label: the restored share, with the arbiter's and the guest's, opens it.
       const request = { party: 'bank', purpose: gradientLabel(jobId, 7, 2, 'bank') };
-      const classSums = { periods: gradientPeriods(spec), sums: new GradientClassSums(context, keys.galoisKeys) };
-      const holders = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, new GradientShareholder(context, org, others.get(org)!.secret, shareholders.length, classSums)]));
+      const periods = gradientPeriods(spec);
+      const holders = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, new GradientShareholder(context, org, others.get(org)!.secret, shareholders.length, periods)]));
       holders.get('bank')!.sent(request.purpose, second);
       const shares = new Map([...holders].map(([org, holder]) => [org, holder.share({ ...request, masked: second })]));
       shares.set('tax-bureau', ask(restored!, 2, second));
-      const opened = thresholdOpener(context, shareholders, classSums, () => shares).openGradient(second, columns.length, request);
-      classSums.sums.dispose();
+      const opened = thresholdOpener(context, shareholders, periods, () => shares).openGradient(second, columns.length, request);
       const P = 16;
       const truth = Float64Array.from(masks[1]!);
       columns.forEach((column, c) => column.forEach((x, r) => (truth[(r - ((r - c) & (P - 1)) + S) % S]! += x * fore[r]!)));

@@ -2,19 +2,15 @@
  * Collective decryption of a vertical job's masked gradients (encryption.scheme ckks-threshold in a vertical-lr job):
  * the gradient key is the sum of one secret share per party (the arbiter, the guest, every host), so no party and no
  * coalition short of all of them decrypts. Each shareholder gives one flooded decryption share per masked gradient
- * (src/he/threshold/decrypt.ts) of the gradient with its residue classes summed (GradientClassSums); the arbiter,
+ * (src/he/threshold/decrypt.ts) of the gradient with its residue classes summed (classSumTransform); the arbiter,
  * which holds a share too, adds them and opens the class sums, as it decrypts them alone under the single key. The
  * parameters (VERTICAL_THRESHOLD_CKKS_PARAMS) put the masked gradient at scale 2^147, so the flooding that hides its
  * noise to 2^−40 costs about 10^−11 per class sum (docs/threshold-ckks.md, "Vertical jobs under a collective key").
  */
-import type { CipherText } from 'node-seal/implementation/cipher-text.js';
-import type { GaloisKeys } from 'node-seal/implementation/galois-keys.js';
-import { sha256Hex } from '../bytes.js';
-import { ErrorCode, FedcreditError } from '../errors.js';
-import { VERTICAL_DIAGONAL_SCALE_BITS, verticalScaleBits } from './packing.js';
+import { VERTICAL_DIAGONAL_SCALE_BITS, galoisElementForStep, verticalScaleBits } from './packing.js';
 import { DEFAULT_STATISTICAL_SECURITY, floodingSigma, floodingSlotError, type DecryptionRule } from './threshold/decrypt.js';
-import type { ThresholdContext } from './threshold/context.js';
-import { sumResidueClassesInPlace } from './seal.js';
+import type { PolyTransform, ThresholdContext } from './threshold/context.js';
+import { addPoly, automorphismNtt, zeroPoly } from './threshold/ring.js';
 
 /** The one class of ciphertext a vertical shareholder decrypts. */
 export const VERTICAL_GRADIENT_RULE = 'vertical-masked-gradient';
@@ -27,7 +23,7 @@ export const VERTICAL_GRADIENT_RULE = 'vertical-masked-gradient';
 export const VERTICAL_MAX_FEATURE = 32;
 
 /**
- * b: log2 of a bound on ‖e_ct‖_∞ of a masked gradient with its classes summed (GradientClassSums), what every
+ * b: log2 of a bound on ‖e_ct‖_∞ of a masked gradient with its classes summed (classSumTransform), what every
  * shareholder decrypts, under a key of `parties` shares, for any column count and period and features bounded by
  * VERTICAL_MAX_FEATURE. The fore-gradient's noise after its rescale is
  * the rounding r0 + r1·s, of standard deviation σ_d = √(N·n/18 + 1/6) per coefficient (measured 2^5.73 for n = 3,
@@ -38,7 +34,7 @@ export const VERTICAL_MAX_FEATURE = 32;
  * constant coefficient, for one): their copies add up coherently, so ‖Σ‖_∞ ≤ (S/P)·‖e_ct‖_∞ and no better (measured,
  * P = 16: max 2^41.2 before the sum, 2^48.9 after, 2^7.7 for S/P = 2^9). (S/P)·√P is largest at P = 1: the bound
  * takes S·c·Δ_p·max|x|·σ_d with c = 16 and 8 standard deviations (a coefficient of e_ct exceeds it with probability
- * about 10^−15). The rotations' key switching adds about 2^10, nothing beside it.
+ * about 10^−15). The sums are made inside the decryption, without key switching, which adds nothing to it.
  */
 export function verticalGradientNoiseBits(degree: number, parties: number): number {
   const sigmaFore = Math.sqrt((degree * parties) / 18 + 1 / 6);
@@ -74,71 +70,23 @@ export function gradientLabel(jobId: string, step: number, attempt: number, part
 }
 
 /**
- * The residue-class sums of a masked gradient made under the collective key, before any decryption share: log2(S/P)
- * rotate-and-add steps (P, 2P, …, S/2) with the collective Galois keys, after which every slot i holds
- * Σ_{i' ≡ i (mod P)} (z_i' + m_i'). SEAL's key switching draws no randomness, so every shareholder makes the very
- * same ciphertext (byte for byte) from the same masked gradient and P; their shares of it add up, and the collective
- * decryption shows the class sums only, never a slot z_i + m_i (docs/threshold-ckks.md, "Which coalitions learn what
- * in a vertical job"). Loads the Galois keys once (about 68 MB of WASM memory at N = 16,384), and keeps the last
- * sum made: the arbiter's share and its combination of the shares need the same one.
+ * The residue-class sums of a masked gradient under the collective key, made inside the decryption rather than on
+ * the ciphertext. A rotation by r slots is the automorphism σ_r: X → X^(3^r) followed by a key switch back to s.
+ * The class sum Σ_k rot(c, k·P) decrypts to T(c0 + c1·s) with T = Π_{step = P, 2P, …, S/2} (1 + σ_step), and T is
+ * linear: T(c0) + Σ_i T(c1·s_i). So each shareholder applies T to its own product c1·s_i before the flooding, and
+ * the opener applies T to c0; no key switch, no Galois key, and the automorphisms on NTT slots are permutations
+ * (ring.ts automorphismNtt). The opened slots hold the class sums Σ_{i' ≡ i (mod P)} (z_i' + m_i') and nothing
+ * finer: a share is T of the product, which carries no more of c1·s_i than the class sums need, and the flooding
+ * hides T(e_ct), the noise verticalGradientNoiseBits bounds (docs/threshold-ckks.md, "Which coalitions learn what
+ * in a vertical job"). Each shareholder derives P from the signed job spec, so no requester chooses a finer one.
  */
-export class GradientClassSums {
-  private keys?: GaloisKeys;
-  private last?: { key: string; summed: Uint8Array };
-
-  constructor(
-    readonly context: ThresholdContext,
-    private readonly galoisKeys: Uint8Array,
-  ) {}
-
-  /** The masked gradient with its classes modulo `period` (a power of two up to the slot count) summed: SEAL bytes, uncompressed. */
-  sum(masked: Uint8Array, period: number): Uint8Array {
-    const { seal, context } = this.context;
-    const slots = this.context.degree / 2;
-    if (!Number.isInteger(Math.log2(period)) || period < 1 || period > slots) throw new RangeError(`a class-sum period must be a power of two from 1 to ${slots}, got ${period}`);
-    const key = `${period}/${sha256Hex(masked)}`;
-    if (this.last?.key === key) return this.last.summed;
-    let cipher: CipherText | undefined;
-    let evaluator: ReturnType<typeof seal.Evaluator> | undefined;
-    try {
-      cipher = seal.CipherText();
-      try {
-        cipher.loadArray(context, masked);
-      } catch (err) {
-        throw new FedcreditError(
-          ErrorCode.CIPHERTEXT_INVALID,
-          `the masked gradient does not load under the job's CKKS parameters: ${err instanceof Error ? err.message : String(err)}`,
-          'the sender uses other CKKS parameters or sent damaged bytes',
-        );
-      }
-      if (cipher.size !== 2)
-        throw new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `the masked gradient has ${cipher.size} polynomials, 2 expected`, 'only relinearised masked gradients are decrypted');
-      if (period < slots) {
-        evaluator = seal.Evaluator(context);
-        sumResidueClassesInPlace(seal, evaluator, cipher, period, slots, this.loadedKeys());
-      }
-      const summed = cipher.saveArray(seal.ComprModeType.none);
-      this.last = { key, summed };
-      return summed;
-    } finally {
-      evaluator?.delete();
-      cipher?.delete();
-    }
-  }
-
-  /** Free the loaded Galois keys. */
-  dispose(): void {
-    this.keys?.delete();
-    this.keys = undefined;
-    this.last = undefined;
-  }
-
-  private loadedKeys(): GaloisKeys {
-    if (!this.keys) {
-      const keys = this.context.seal.GaloisKeys();
-      keys.loadArray(this.context.context, this.galoisKeys);
-      this.keys = keys;
-    }
-    return this.keys;
-  }
+export function classSumTransform(degree: number, period: number): PolyTransform {
+  const slots = degree / 2;
+  if (!Number.isInteger(Math.log2(period)) || period < 1 || period > slots) throw new RangeError(`a class-sum period must be a power of two from 1 to ${slots}, got ${period}`);
+  const elements: number[] = [];
+  for (let step = period; step < slots; step *= 2) elements.push(galoisElementForStep(degree, step));
+  return (ring, poly) => {
+    const turned = zeroPoly(ring);
+    for (const element of elements) addPoly(ring, poly, automorphismNtt(ring, poly, element, turned));
+  };
 }

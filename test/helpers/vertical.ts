@@ -368,7 +368,6 @@ export async function memoryCollectiveKeys(job: { guest: string; hosts: readonly
       sentGradient: made.sentGradient,
     },
     dispose: () => {
-      made.classSums.sums.dispose();
       context.dispose();
     },
   };

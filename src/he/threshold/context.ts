@@ -15,6 +15,9 @@ import { DEFAULT_CKKS_PARAMS, type CkksParams } from '../params.js';
 import { createSealContext } from '../seal.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { RingModulus } from './ring.js';
+
+/** A linear map applied in place to a polynomial in NTT form over a level's ring. */
+export type PolyTransform = (ring: RingModulus, poly: BigUint64Array) => void;
 import { readCiphertext, writeCiphertext, writePlaintext, type SealCiphertextData } from '../seal-format.js';
 
 export interface LevelInfo {
@@ -112,8 +115,9 @@ export class ThresholdContext {
    * halves of a ciphertext marked "not in NTT form", which Evaluator.transformToNtt transforms with SEAL's own
    * tables. Both are SEAL's slot-by-slot arithmetic on the same words as ring.ts (the tests compare them), about ten
    * times faster than BigInt. SEAL refuses such ciphertexts at the key level, so key-level products use ring.ts.
+   * `transform` (a linear map on NTT slots, such as a sum of automorphisms) applies to a·b before the noise.
    */
-  productPlusNoise(level: number, a: BigUint64Array, b: BigUint64Array, noise: BigUint64Array): BigUint64Array {
+  productPlusNoise(level: number, a: BigUint64Array, b: BigUint64Array, noise: BigUint64Array, transform?: PolyTransform): BigUint64Array {
     const info = this.levels[level];
     if (!info) throw new RangeError(`level ${level} is not a data level`);
     const { seal } = this;
@@ -129,6 +133,11 @@ export class ThresholdContext {
       plain = seal.PlainText();
       plain.loadArray(this.context, writePlaintext({ parmsId: info.parmsId, scale: 1, coefficients: b }));
       evaluator.multiplyPlain(product, plain, product);
+      if (transform) {
+        const p = readCiphertext(product.saveArray(seal.ComprModeType.none), 'a product').polys[0]!;
+        transform(info.ring, p);
+        product.loadArray(this.context, writeCiphertext({ ...shape, isNttForm: true, polys: [p, p] }));
+      }
       flood = seal.CipherText();
       flood.loadArray(this.context, writeCiphertext({ ...shape, isNttForm: false, polys: [noise, noise] }));
       evaluator.cipherTransformToNtt(flood, flood);

@@ -38,7 +38,7 @@
 import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
-import type { CanonicalCiphertext, ThresholdContext } from './context.js';
+import type { CanonicalCiphertext, PolyTransform, ThresholdContext } from './context.js';
 import { addPoly, prefixPoly, sampleGaussian, zeroPoly, type RingModulus } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
 import { writePlaintext } from '../seal-format.js';
@@ -224,11 +224,12 @@ export class DecryptionParty {
   }
 
   /**
-   * h_i = c1·s_i + e_flood for the ciphertext, if the rules allow: refuses (FC_DECRYPTION_REFUSED) a ciphertext of
+   * h_i = c1·s_i + e_flood for the ciphertext (T(c1·s_i) + e_flood with a transform T, for which the combiner
+   * decodes T(c0) + Σ h_i = T(c0 + c1·s)), if the rules allow: refuses (FC_DECRYPTION_REFUSED) a ciphertext of
    * no allowed class, one already decrypted (unless for another quorum, once: see reopening), and a purpose already
    * used for another ciphertext.
    */
-  generateShare(ciphertext: Uint8Array, purpose: string, ruleName: string): DecryptionShare {
+  generateShare(ciphertext: Uint8Array, purpose: string, ruleName: string, transform?: PolyTransform): DecryptionShare {
     const rule = this.rules.get(ruleName);
     if (!rule)
       throw refused(
@@ -256,7 +257,7 @@ export class DecryptionParty {
     const record: IssuedShareRecord = { ciphertextDigest: ct.digest, purpose, rule: rule.name, ...(quorum ? { quorum: [...quorum] } : {}) };
     this.options.onIssue?.(record);
     this.remember(record);
-    return this.shareFor(ct, purpose, floodingSigma(this.context.degree, rule.noiseBits, this.statisticalSecurity));
+    return this.shareFor(ct, purpose, floodingSigma(this.context.degree, rule.noiseBits, this.statisticalSecurity), transform);
   }
 
   private checkRule(ct: CanonicalCiphertext, rule: DecryptionRule, purpose: string): void {
@@ -294,10 +295,10 @@ export class DecryptionParty {
     this.byPurpose.set(record.purpose, record);
   }
 
-  private shareFor(ct: CanonicalCiphertext, purpose: string, sigma: number): DecryptionShare {
+  private shareFor(ct: CanonicalCiphertext, purpose: string, sigma: number, transform?: PolyTransform): DecryptionShare {
     const ring = this.context.levels[ct.level]!.ring;
     const secret = prefixPoly(this.context.keyRing, this.secret.poly, ring.primes.length);
-    const h = this.context.productPlusNoise(ct.level, ct.data.polys[1]!, secret, sampleGaussian(ring, sigma, FLOOD_CLIP * sigma));
+    const h = this.context.productPlusNoise(ct.level, ct.data.polys[1]!, secret, sampleGaussian(ring, sigma, FLOOD_CLIP * sigma), transform);
     return new DecryptionShare(this.context, ct.digest, purpose, ct.level, h);
   }
 }
@@ -326,8 +327,8 @@ export class DecryptionProtocol {
     addPoly(a.ring, a.poly, b.poly, out.poly);
   }
 
-  /** Decode c0 + h: the slots of the plaintext (slotCount values). */
-  finalize(ciphertext: Uint8Array, aggregate: DecryptionShare): Float64Array {
+  /** Decode c0 + h (T(c0) + h for shares made with a transform T): the slots of the plaintext (slotCount values). */
+  finalize(ciphertext: Uint8Array, aggregate: DecryptionShare, transform?: PolyTransform): Float64Array {
     const ct = this.context.canonicalCiphertext(ciphertext);
     if (ct.digest !== aggregate.ciphertextDigest)
       throw new FedcreditError(
@@ -342,7 +343,9 @@ export class DecryptionProtocol {
         'a party sent a malformed share; the share is refused',
       );
     const info = this.context.levels[ct.level]!;
-    const m = addPoly(info.ring, ct.data.polys[0]!, aggregate.poly, zeroPoly(info.ring));
+    const c0 = ct.data.polys[0]!;
+    transform?.(info.ring, c0);
+    const m = addPoly(info.ring, c0, aggregate.poly, zeroPoly(info.ring));
     const { seal } = this.context;
     const encoder = seal.CKKSEncoder(this.context.context);
     let plain: PlainText | undefined;

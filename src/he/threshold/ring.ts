@@ -398,3 +398,49 @@ export function automorphism(ring: RingModulus, a: BigUint64Array, galoisElement
   });
   return out;
 }
+
+function reverseBits(value: number, bits: number): number {
+  let out = 0;
+  for (let b = 0; b < bits; b++) out = (out << 1) | ((value >>> b) & 1);
+  return out >>> 0;
+}
+
+const nttAutomorphismTables = new Map<string, Uint32Array>();
+
+/**
+ * SEAL's table for X → X^g on NTT slots (GaloisTool::generate_table_ntt): slot k of σ_g(a) is slot table[k] of a.
+ * Slot k holds a at ψ^(2·bitrev(k)+1), and σ_g(a) there is a at ψ^((2·bitrev(k)+1)·g): a permutation of the slots.
+ */
+function nttAutomorphismTable(degree: number, galoisElement: number): Uint32Array {
+  const key = `${degree}/${galoisElement}`;
+  let table = nttAutomorphismTables.get(key);
+  if (!table) {
+    const logN = Math.log2(degree);
+    table = new Uint32Array(degree);
+    for (let i = degree; i < 2 * degree; i++) {
+      const reversed = reverseBits(i, logN + 1);
+      const raw = Number((BigInt(galoisElement) * BigInt(reversed)) >> 1n) & (degree - 1);
+      table[i - degree] = reverseBits(raw, logN);
+    }
+    nttAutomorphismTables.set(key, table);
+  }
+  return table;
+}
+
+/** The automorphism X → X^g of a polynomial in SEAL's NTT form (g odd, < 2N): a permutation of each prime's slots. */
+export function automorphismNtt(ring: RingModulus, a: BigUint64Array, galoisElement: number, out: BigUint64Array = zeroPoly(ring)): BigUint64Array {
+  if (out === a) throw new RangeError('automorphismNtt cannot work in place');
+  const n = ring.degree;
+  const table = nttAutomorphismTable(n, galoisElement);
+  const from = halves(a);
+  const to = halves(out);
+  for (let j = 0; j < ring.primes.length; j++) {
+    const base = 2 * j * n;
+    for (let k = 0; k < n; k++) {
+      const src = base + 2 * table[k]!;
+      to[base + 2 * k] = from[src]!;
+      to[base + 2 * k + 1] = from[src + 1]!;
+    }
+  }
+  return out;
+}

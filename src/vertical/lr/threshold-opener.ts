@@ -8,9 +8,10 @@
  * very ciphertext it sent: so a coalition that lacks a party cannot have anything but that party's own masked
  * gradient opened under its name. Each share given is reported to `onIssue` first (the ledger's record of it).
  *
- * Before its share, each shareholder sums the gradient's residue classes modulo a period P it knows from the signed
- * job spec (gradientPeriods), under encryption (GradientClassSums): the opened slots hold class sums, never a slot
- * z_i + m_i, and no requester can choose a finer P.
+ * Each shareholder's share is of the gradient's residue classes summed modulo a period P it knows from the signed
+ * job spec (gradientPeriods): it applies the class sum to its own product with its key share (classSumTransform),
+ * and the opener to the ciphertext's c0. The opened slots hold class sums, never a slot z_i + m_i, and no requester
+ * can choose a finer P.
  */
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { nextPowerOfTwo, residueClassSums, verticalCollectiveRotationSteps } from '../../he/packing.js';
@@ -19,7 +20,8 @@ import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKey
 import type { ThresholdContext } from '../../he/threshold/context.js';
 import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord, type ShareholderMemory } from '../../he/threshold/decrypt.js';
 import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
-import { GradientClassSums, VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
+import { classSumTransform, VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
+import type { PolyTransform } from '../../he/threshold/context.js';
 import type { GradientRequest, Opener } from './opener.js';
 
 /** The arbiter's name among a vertical job's shareholders (the coordinator; parties are organisations). */
@@ -32,11 +34,8 @@ export const ARBITER_SHAREHOLDER = 'arbiter';
  */
 export const VERTICAL_THRESHOLD_DEFAULT_COLUMNS = 64;
 
-/** Each party's class-sum period and the collective Galois keys that make the sums (every shareholder's and the opener's). */
-export interface ClassSumSetting {
-  periods: ReadonlyMap<string, number>;
-  sums: GradientClassSums;
-}
+/** Each party's class-sum period (gradientPeriods): every shareholder's and the opener's. */
+export type ClassSumPeriods = ReadonlyMap<string, number>;
 
 /**
  * The class-sum period every shareholder applies to each party's masked gradient, from the signed job spec alone (so
@@ -90,7 +89,7 @@ export class GradientShareholder {
     private readonly secret: SecretKeyShare,
     /** Number of shares of the key (every party and the arbiter): sizes the flooding. */
     parties: number,
-    private readonly classSums: ClassSumSetting,
+    private readonly periods: ClassSumPeriods,
     memory: ShareholderMemory = {},
   ) {
     const { given, keep } = memory;
@@ -134,7 +133,7 @@ export class GradientShareholder {
           "the arbiter asked to open under this party's name a ciphertext it did not send: it deviates from the protocol",
         );
     }
-    return this.decryption.generateShare(classSummed(this.classSums, request), request.purpose, VERTICAL_GRADIENT_RULE).serialize();
+    return this.decryption.generateShare(request.masked, request.purpose, VERTICAL_GRADIENT_RULE, classSum(this.context, this.periods, request)).serialize();
   }
 
   /** The records of every share given. */
@@ -144,28 +143,28 @@ export class GradientShareholder {
 }
 
 /**
- * The masked gradient of a request with its classes summed modulo the party's period (what every shareholder decrypts),
- * or FC_DECRYPTION_REFUSED for a party that has none (not a party of the job).
+ * The class sum modulo the request's party's period (what every shareholder's share and the opening apply), or
+ * FC_DECRYPTION_REFUSED for a party that has none (not a party of the job).
  */
-function classSummed(classSums: ClassSumSetting, request: ShareRequest): Uint8Array {
-  const period = classSums.periods.get(request.party);
+function classSum(context: ThresholdContext, periods: ClassSumPeriods, request: GradientRequest): PolyTransform {
+  const period = periods.get(request.party);
   if (period === undefined)
     throw new FedcreditError(ErrorCode.DECRYPTION_REFUSED, `${request.party} is not a party of the job: no share is given for its "gradient"`, 'the arbiter deviates from the protocol');
-  return classSums.sums.sum(request.masked, period);
+  return classSumTransform(context.degree, period);
 }
 
 /**
  * The arbiter's Opener: `collect` returns every shareholder's serialised share for the request (the arbiter's own
- * included), each a share of the masked gradient with its classes summed modulo the party's period; the opener makes
- * the same sum (checked here to be what every share is for), adds the shares and opens it. The class sums modulo the
+ * included), each a share of the masked gradient (checked here to be what every share is for) with its classes
+ * summed modulo the party's period; the opener adds the shares and opens the class sums. The class sums modulo the
  * party's own P (at most its period) go back to the party, as under the single key. A count above the period is
  * refused: the shareholders' sums cannot give it.
  */
-export function thresholdOpener(context: ThresholdContext, shareholders: readonly string[], classSums: ClassSumSetting, collect: (request: ShareRequest) => Map<string, Uint8Array>): Opener {
+export function thresholdOpener(context: ThresholdContext, shareholders: readonly string[], periods: ClassSumPeriods, collect: (request: ShareRequest) => Map<string, Uint8Array>): Opener {
   const protocol = new DecryptionProtocol(context);
   return {
     openGradient(masked, count, request) {
-      const period = classSums.periods.get(request.party);
+      const period = periods.get(request.party);
       if (period === undefined || !(count <= period))
         throw new FedcreditError(
           ErrorCode.DECRYPTION_REFUSED,
@@ -180,8 +179,7 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           `no decryption share from ${missing.join(', ')} for "${request.purpose}"`,
           'every shareholder must answer; the gradient cannot be opened without all of them',
         );
-      const summed = classSummed(classSums, { ...request, masked });
-      const ct = context.canonicalCiphertext(summed, 'a masked gradient, classes summed');
+      const ct = context.canonicalCiphertext(masked, 'a masked gradient');
       const sum = protocol.allocateShare(ct.digest, request.purpose, ct.level);
       for (const org of shareholders) {
         let share: DecryptionShare;
@@ -204,7 +202,7 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           );
         }
       }
-      return residueClassSums(protocol.finalize(summed, sum).subarray(0, period), count);
+      return residueClassSums(protocol.finalize(masked, sum, classSum(context, periods, request)).subarray(0, period), count);
     },
     openLabelSums() {
       throw new FedcreditError(
@@ -227,16 +225,15 @@ export function inProcessCollectiveKeys(context: ThresholdContext, jobId: string
   const transcript = collectiveTranscript(jobId, orgs, paramsFingerprint(context.params), 'vertical');
   const made = orgs.map((organisation) => ({ organisation, ...verticalCollectiveKeyShare(context, transcript, organisation, steps) }));
   const { publicKey, galoisKeys } = verticalCollectiveKeys(context, transcript, steps, made);
-  // One loaded copy of the Galois keys serves every shareholder of the process (each makes the same sums).
-  const classSums: ClassSumSetting = { periods: gradientPeriods(job), sums: new GradientClassSums(context, galoisKeys) };
-  const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length, classSums)]));
-  const opener = thresholdOpener(context, orgs, classSums, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
+  const periods = gradientPeriods(job);
+  const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length, periods)]));
+  const opener = thresholdOpener(context, orgs, periods, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
   return {
     publicKey,
     galoisKeys,
     secrets: new Map(made.map((m) => [m.organisation, m.secret])),
     shareholders,
-    classSums,
+    periods,
     opener,
     /** What a party records when it sends its masked gradient for opening (MemoryFederation's sentGradient). */
     sentGradient: (party: string, purpose: string, masked: Uint8Array) => shareholders.get(party)!.sent(purpose, masked),
