@@ -29,6 +29,7 @@ describe("a new user's vertical job, through the CLI", () => {
     expect(run.last.state, run.last.message).toBe('succeeded');
     jobId = run.jobId;
     await fed.identity('test-bank', 'submitter');
+    await fed.identity('bank', 'submitter');
   }, 240_000);
   afterAll(async () => {
     await fed?.stop();
@@ -70,5 +71,32 @@ describe("a new user's vertical job, through the CLI", () => {
     // Beside another host it takes part.
     const { last: both } = await fed.run(verticalJob({ hosts: ['tax-bureau', 'careful-host'], training: { epochs: 1 }, encryption: { scheme: 'plaintext' } }));
     expect(both.state, both.message).toBe('succeeded');
+  });
+
+  it('`fedcredit score` with a wrong --id or --model fails before any scoring job is submitted, naming the id and the fix', async () => {
+    const score = (...args: string[]) => cli(['score', '--config', join(fed.dir, 'bank.yaml'), '--coordinator', fed.cluster.address, '--identity', identityDir(fed.dir, 'bank', 'submitter'), ...args]);
+    const submitted = () => readLedger(fed.ledgerDir).entries.filter((e) => e.entry.kind === 'job_submitted').length;
+    const before = submitted();
+    const refused = [
+      // The training job's id given as the enterprise's.
+      [['--model', jobId, '--id', jobId], `bank's data holds no enterprise ${jobId}`, `${jobId} is a job id: give it to --model, and to --id an enterprise's id`],
+      [['--model', jobId, '--id', '99999999'], "bank's data holds no enterprise 99999999", 'score enterprises bank holds data for'],
+      [['--model', jobId, '--id', '25115', '--id-format', 'uscc'], `the scoring job asks for id_format uscc but the model's job ${jobId} aligned its ids as any`, 'leave id_format (--id-format) out'],
+      [['--model', 'job-20260101-00000000', '--id', '25115'], 'bank kept no job job-20260101-00000000', '--model names the vertical-lr or vertical-boost job whose model to use'],
+      [['--model', '25115', '--id', jobId], '--model 25115 is not a job id (job-YYYYMMDD-xxxxxxxx)', '--model names the vertical-lr or vertical-boost job'],
+    ] as const;
+    for (const [args, cause, fix] of refused) {
+      const out = await score(...args);
+      expect(out.code, out.stderr).not.toBe(0);
+      expect(out.stderr).toContain(cause);
+      expect(out.stderr).toContain(fix);
+      expect(out.stderr).not.toMatch(/scoring job job-/);
+    }
+    expect(submitted()).toBe(before);
+    // An enterprise the bank holds is scored.
+    const scored = await score('--model', jobId, '--id', '25115');
+    expect(scored.code, scored.stderr).toBe(0);
+    expect(scored.stdout.trim().split('\n')[1]).toMatch(/^25115,[01]\.\d+,/);
+    expect(submitted()).toBe(before + 1);
   });
 });

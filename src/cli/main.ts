@@ -23,6 +23,8 @@ import { createProgressRenderer } from './progress.js';
 import { startCoordinator } from '../../coordinator/server.js';
 import { ParticipantNode, participantStateDir } from '../../participant/node.js';
 import { readIdList } from '../../participant/vertical-score.js';
+import type { IdFormat } from '../psi/ids.js';
+import { checkScoreRequest } from './score-request.js';
 import { Approvals } from '../../participant/approvals.js';
 import { runDemo } from './demo/run.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
@@ -544,6 +546,8 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
   if (opts.idFormat !== undefined && opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
   const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
+  const stateDir = participantStateDir(config, dirname(resolve(opts.config)));
+  checkScoreRequest({ stateDir, organisation: config.organisation, modelJob: opts.model, ids, source: opts.ids ? `--ids ${opts.ids}` : '--id', idFormat: opts.idFormat as IdFormat | undefined });
   process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);
   const coordinator = coordinatorAddress(opts);
   const result = await requestScores({
@@ -551,10 +555,10 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
     coordinatorSource: coordinator.source,
     transport: clientTransport(opts),
     organisation: config.organisation,
-    stateDir: participantStateDir(config, dirname(resolve(opts.config))),
+    stateDir,
     modelJob: opts.model,
     ids,
-    idFormat: opts.idFormat as 'uscc' | 'any' | undefined,
+    idFormat: opts.idFormat as IdFormat | undefined,
     purpose: opts.purpose,
     // The scoring job's id is what `fedcredit report --batch` and the ledger know the batch by.
     onSubmitted: (jobId) => process.stderr.write(`scoring job ${jobId}\n`),
