@@ -34,6 +34,7 @@ import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network
 import { modelToFiles, packArtifact, weightsDigest, writeArtifact, type ModelMetadata } from '../src/model/artifact.js';
 import { preprocessingFromMoments, momentsLength, statisticsFromMoments, type Preprocessing } from '../src/model/preprocess.js';
 import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, histogramLength, preprocessingFromBins, searchLayouts } from '../src/fl/histogram.js';
+import { valueBinCount } from '../src/credit/bin-layout.js';
 import { QUANTILE_RANK_ERROR, QuantileSearch, preprocessingFromSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
@@ -547,7 +548,14 @@ export class JobRun extends JobBase {
       ...record,
     });
     this.binningSummary = {
-      iv: binned.map((b) => ({ feature: b.feature, ...(b.categories ? { type: 'category' as const } : {}), iv: b.iv, fineIv: b.fineIv, bins: b.woe.length, selected: b.selected })),
+      iv: binned.map((b) => ({
+        feature: b.feature,
+        ...(b.categories ? { type: 'category' as const } : {}),
+        iv: b.iv,
+        fineIv: b.fineIv,
+        bins: valueBinCount(b.woe.length, b.specials?.length),
+        selected: b.selected,
+      })),
       warnings: record.warnings,
     };
     for (const warning of record.warnings) this.emit('binning', `warning: ${warning}`);

@@ -40,7 +40,7 @@ import { sha256, hex } from '../src/bytes.js';
 import { stepReport, TRAINING_STEP_REPORTS, type StepReportOf, type StepReportSchemas } from '../src/vertical/step-reports.js';
 import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/opener.js';
 import { gradientLabel } from '../src/he/vertical-threshold.js';
-import { runTraining, trainingPlan } from '../src/vertical/lr/schedule.js';
+import { keptEpochLine, runTraining, trainingPlan, type EpochFigures } from '../src/vertical/lr/schedule.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { CeremonyPartyLost, JobBase, type CeremonyPlan, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
@@ -792,10 +792,12 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     return guest;
   }
 
-  private async train(psi: Record<string, unknown>): Promise<{ epoch: number; auc: number }> {
+  /** The epoch kept (validation's best, the model published) and the last epoch run, each with its validation figures. */
+  private async train(psi: Record<string, unknown>): Promise<{ epoch: number; kept: EpochFigures; last: EpochFigures }> {
     const t = this.spec.training;
     const plan = trainingPlan(t, Number(psi.train));
     this.emit('training', `training for up to ${t.epochs} epochs of ${plan.batches} mini-batches (${this.spec.encryption.scheme})`);
+    const figures = new Map<number, EpochFigures>();
     let started = 0;
     let digests: Record<string, string> = {};
     const trained = await runTraining(plan, {
@@ -810,6 +812,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       validate: async (epoch) => {
         const v = (await this.runStep('validate', epoch, 0)).get(this.spec.guest)!.report;
         this.roundsDone = epoch;
+        figures.set(epoch, { epoch, auc: Number(v.validation_auc), ks: Number(v.validation_ks) });
         const progress: RoundProgress = {
           round: epoch,
           rounds: t.epochs,
@@ -830,11 +833,12 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       },
     });
     if (trained.stoppedEarly) this.emit('training', `early stop: no better validation AUC for ${t.patience} epochs; keeping epoch ${trained.best}`);
-    return { epoch: trained.best, auc: Number.NaN };
+    const unknown = (epoch: number): EpochFigures => ({ epoch, auc: Number.NaN, ks: Number.NaN });
+    return { epoch: trained.best, kept: figures.get(trained.best) ?? unknown(trained.best), last: figures.get(trained.epochs) ?? unknown(trained.epochs) };
   }
 
   private async publish(
-    best: { epoch: number },
+    best: { epoch: number; kept: EpochFigures; last: EpochFigures },
     parts: StepReports<StepReportOf<typeof TRAINING_STEP_REPORTS, 'finalize'>>,
     evaluation: Record<string, unknown>,
     psi: Record<string, unknown>,
@@ -867,7 +871,10 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     // The model is published: the arbiter's key has nothing left to decrypt (a restart now only records the end).
     await this.forgetArbiterKey();
     this.state = 'succeeded';
-    this.emit('done', `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises`);
+    this.emit(
+      'done',
+      `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises; ${keptEpochLine(best.kept, best.last)}`,
+    );
     await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone, message: this.message });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });
   }

@@ -29,7 +29,10 @@ export function offerShares(spec: JobSpec, org: string): string[] {
   const host = spec.hosts.includes(org);
   const out: string[] = [];
   if (spec.kind === 'vertical-lr') {
-    if (host && spec.hosts.length === 1) out.push('as the only host, its partial scores of the validation, test and scored enterprises reach the guest as they are (no other host masks them)');
+    if (host && spec.hosts.length === 1)
+      out.push(
+        'as the only host, its partial scores of the validation, test and scored enterprises reach the guest as they are (no other host masks them; consent.min_vertical_hosts: 2 refuses such jobs)',
+      );
     if (host && spec.binning) out.push("binning: the rows and the guest's defaults in each of its bins, to the guest (not where the bins are cut)");
     if (host && spec.scorecard) out.push("scorecard: each of its features' bin bounds, WOE and points, to the guest; at scoring, the points its top reason features lost");
     if (spec.statistics) out.push('statistics: count, mean, sd, min, max and missing rate of its features, into the ledger if consent.share_statistics allows');

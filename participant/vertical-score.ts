@@ -45,14 +45,14 @@ export function readIdList(file: string): string[] {
  * The id format a scoring job aligns with: the model job's `alignment.id_format`, as this node kept it in the model
  * job's folder. A scoring job that names another format is refused: its ids would not match the training's.
  */
-export function modelIdFormat(modelDir: string, spec: VerticalScoreSpec): IdFormat {
+export function modelIdFormat(modelDir: string, spec: Pick<VerticalScoreSpec, 'model_job' | 'id_format'>): IdFormat {
   const trained = (readJobFile(modelDir)?.spec as { alignment?: { id_format?: IdFormat } } | undefined)?.alignment?.id_format;
   const format = trained ?? spec.id_format ?? 'uscc';
   if (spec.id_format && spec.id_format !== format) {
     throw new FedcreditError(
       ErrorCode.JOB_INVALID,
       `the scoring job asks for id_format ${spec.id_format} but the model's job ${spec.model_job} aligned its ids as ${format}`,
-      `leave id_format out of the scoring job (\`fedcredit score\` takes the model's), or give ${format}`,
+      `leave id_format (--id-format) out of the scoring job (\`fedcredit score\` takes the model's), or give ${format}`,
     );
   }
   return format;

@@ -17,6 +17,7 @@ import { QuantileSearch } from '../src/fl/quantile-search.js';
 import { applyPreprocessing, localMoments, preprocessingFromMoments } from '../src/model/preprocess.js';
 import { horizontalScorecard } from '../src/model/scorecard.js';
 import { scoreRecord } from '../src/credit/scorecard.js';
+import { reportScorecard } from '../src/report/model-report.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { DATASETS } from './helpers/federation.js';
 
@@ -222,6 +223,20 @@ describe('horizontal special values on Give Me Some Credit (96 and 98 in the del
     expect(plain.specials).toBeUndefined();
     expect(plain.woe.length).toBeLessThan(b.woe.length);
     expect(b.fineIv).toBeGreaterThanOrEqual(b.iv - 1e-12);
+  });
+
+  it('max_bins bounds the value bins the record and the report show; special-value bins and an empty missing bin are not counted as bins asked for', () => {
+    const spec = BinningSpec.parse({ method: 'quantile', max_bins: 3, features: { [feature]: { special_values: [96, 98] } } });
+    const { binned, prep } = runBinning(parties, [feature], spec);
+    const b = binned[0]!;
+    // Three numeric bins (0, 1, 2 and more), the bins of 96 and of 98, and the missing bin, which no row is in.
+    expect(b.edges.length + 1).toBe(3);
+    expect(b.woe.length).toBe(6);
+    expect(b.totals.at(-1)).toBe(0);
+    expect(binningRecord(binned, spec).iv[0]!.bins).toBe(3);
+    const card = horizontalScorecard(new Float32Array([-0.8, -0.9]), prep, ScorecardSpec.parse({}), 'gmsc-h');
+    const labels = reportScorecard(card.card).features[0]!.bins.map((x) => x.label);
+    expect(labels.slice(3)).toEqual(['= 96', '= 98', 'missing (no training rows: kept for scoring)']);
   });
 });
 

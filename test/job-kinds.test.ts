@@ -104,6 +104,19 @@ describe('consent rules per kind', () => {
     expect(refusal(goss(40), host)).toBeUndefined();
   });
 
+  it('refuses, as a host with consent.min_vertical_hosts 2, a vertical-lr job in which it is the only host; by default it takes part', () => {
+    const careful = owner({ org: 'tax', consent: { min_vertical_hosts: 2 } });
+    const lone = verticalFile({ hosts: ['tax'], features: { bank: ['x2'], tax: ['x1'] } });
+    expect(refusal(lone, careful)).toEqual([
+      'consent.min_vertical_hosts',
+      "the job has 1 host (tax) and tax takes part as a host only with at least 2, so that the guest sees its partial scores summed with another host's, never alone: add hosts to the job, or the data owner lowers consent.min_vertical_hosts",
+    ]);
+    expect(refusal(verticalFile({ features: { tax: ['x1'] } }), careful)).toBeUndefined();
+    expect(refusal(lone, owner({ org: 'tax' }))).toBeUndefined();
+    // The guest sees its own scores anyway: the rule is a host's.
+    expect(refusal(lone, owner({ consent: { min_vertical_hosts: 2 } }))).toBeUndefined();
+  });
+
   it('refuses to give fairness groups by a column the owner does not list in data.group_columns, for trees as for LR', () => {
     const fairness = { party: 'bank', column: 'industry' };
     const message = ['data.group_columns', 'the job groups its fairness figures by industry, which bank does not list in data.group_columns (listed: region)'];

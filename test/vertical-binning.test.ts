@@ -130,6 +130,9 @@ describe('Give Me Some Credit, bank + bureau, default binning settings', () => {
     expect(late.specials).toEqual([96, 98]);
     expect(Math.max(...late.edges)).toBeLessThan(96);
     const m = late.edges.length;
+    // The IV table counts the value bins max_bins bounds (8 by default), not the special-value bins and the missing one.
+    expect(row(late.feature).bins).toBe(m + 1);
+    for (const r of recorded.iv) expect(r.bins, r.feature).toBeLessThanOrEqual(8);
     const nineEight = rows.filter((r) => r['NumberOfTime30-59DaysPastDueNotWorse'] === '98').length;
     expect(bank.hostCounts[late.feature]!.totals[m + 2]).toBeGreaterThan(0.5 * nineEight); // the training share of them
     expect(late.woe[m + 2]!).toBeLessThan(-1.5); // half of them default

@@ -46,6 +46,12 @@ describe('the vertical binning step over the in-memory port', () => {
     // The guest's IV table names every feature of both parties once, with the host's IV as the host holds it.
     expect(bank.ivTable!.map((r) => `${r.party}:${r.feature}`)).toEqual([...UCI_GUEST_FEATURES.map((f) => `bank:${f}`), ...UCI_HOST_FEATURES.map((f) => `tax-bureau:${f}`)]);
     for (const b of tax.binned) expect(bank.ivTable!.find((r) => r.party === 'tax-bureau' && r.feature === b.feature)).toMatchObject({ iv: b.iv, selected: b.selected });
+    // `bins` counts the value bins max_bins bounds, not the missing bin every feature has on top.
+    for (const b of [...bank.binned, ...tax.binned]) {
+      const row = bank.ivTable!.find((r) => r.feature === b.feature && r.party === (bank.binned.includes(b) ? 'bank' : 'tax-bureau'))!;
+      expect(row.bins, b.feature).toBe(b.edges.length + 1);
+      expect(row.bins).toBeLessThanOrEqual(5);
+    }
     // PAY_0 (the host's x5) is the strongest predictor of default in this data.
     expect(tax.binned.find((b) => b.feature === 'x5')!.iv).toBeGreaterThan(0.3);
     expect(tax.ivTable).toBeUndefined();

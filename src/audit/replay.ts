@@ -234,9 +234,12 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
               const spec = BinningSpec.parse(settings.binning);
               const bins = binsFromHistogram(features, fineGridsOf(search, spec, features), histogram, spec);
               const derived = binningRecord(bins, spec);
-              // Ledgers written before fine-bin IVs and warnings were recorded carry neither.
+              // Ledgers written before fine-bin IVs and warnings were recorded carry neither; those written before
+              // 2026-12-07 count every bin of a feature in `bins`, its special-value and missing bins included.
+              const allBins = b.iv.some((r: { bins: unknown }, i: number) => r.bins !== derived.iv[i]?.bins && r.bins === bins[i]?.woe.length);
+              const iv: Record<string, unknown>[] = allBins ? derived.iv.map((r, i) => ({ ...r, bins: bins[i]!.woe.length })) : derived.iv;
               const recorded = {
-                iv: b.iv.some((r: Record<string, unknown>) => 'fine_iv' in r) ? derived.iv : derived.iv.map(({ fine_iv: _, ...r }) => r),
+                iv: b.iv.some((r: Record<string, unknown>) => 'fine_iv' in r) ? iv : iv.map(({ fine_iv: _, ...r }) => r),
                 bins: derived.bins,
                 ...(b.warnings !== undefined ? { warnings: derived.warnings } : {}),
               };

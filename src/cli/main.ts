@@ -1,7 +1,7 @@
 /**
  * `fedcredit`: the one command for every role. Run `fedcredit --help` or `fedcredit <command> --help`.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { requestScores } from '../vertical/score-client.js';
@@ -11,7 +11,7 @@ import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, defaultLogFormat, LOG_FORMATS, type LogFormat, type Logger } from '../log.js';
 import { checkOwnIdentity, identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, signCertificateRequest } from '../pki/ca.js';
 import { requestCertificate } from '../pki/identity.js';
@@ -23,6 +23,8 @@ import { createProgressRenderer } from './progress.js';
 import { startCoordinator } from '../../coordinator/server.js';
 import { ParticipantNode, participantStateDir } from '../../participant/node.js';
 import { readIdList } from '../../participant/vertical-score.js';
+import type { IdFormat } from '../psi/ids.js';
+import { checkScoreRequest } from './score-request.js';
 import { Approvals } from '../../participant/approvals.js';
 import { runDemo } from './demo/run.js';
 import { writeHorizontalSynth } from '../synth/sme.js';
@@ -44,6 +46,10 @@ function positiveInt(value: string): number {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
   return n;
 }
+
+/** How a node process logs: --log-format, else text on a terminal and JSON lines elsewhere (files, pipes, collectors). */
+const logFormatOption = () =>
+  new Option('--log-format <format>', 'text (one readable line per event) or json (one JSON object per line); default: text on a terminal, json otherwise').choices(LOG_FORMATS);
 
 /** Stop on SIGTERM/SIGINT: close cleanly, exit 0. */
 function onShutdown(close: () => Promise<void>): void {
@@ -73,12 +79,13 @@ function buildProgram(): Command {
     .option('--listen <host:port>', 'override `listen` from the config')
     .option('--ready-file <file>', 'write the bound address here once listening (for scripts that use port 0)')
     .option('--insecure', 'plaintext gRPC without mutual TLS (tests only: peers are not authenticated)')
-    .action(async (opts: { config: string; listen?: string; readyFile?: string; insecure?: boolean }) => {
+    .addOption(logFormatOption())
+    .action(async (opts: { config: string; listen?: string; readyFile?: string; insecure?: boolean; logFormat?: LogFormat }) => {
       const config = loadYamlConfig(opts.config, CoordinatorConfig, 'coordinator');
       if (opts.listen) config.listen = opts.listen;
       const configDir = dirname(resolve(opts.config));
       config.state_dir = resolve(configDir, config.state_dir);
-      const log = createLogger('coordinator', config.log_level);
+      const log = createLogger('coordinator', config.log_level, opts.logFormat ?? defaultLogFormat());
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       checkOwnIdentity(transport, { role: 'coordinator' }, opts.config);
       const running = await startCoordinator(config, log, transport);
@@ -100,11 +107,12 @@ function buildProgram(): Command {
     .option('-c, --config <file>', 'participant.yaml (required to run the node)')
     .option('--coordinator <host:port>', 'override `coordinator` from the config')
     .option('--insecure', 'plaintext gRPC without mutual TLS (tests only: peers are not authenticated)')
-    .action(async (opts: { config?: string; coordinator?: string; insecure?: boolean }) => {
+    .addOption(logFormatOption())
+    .action(async (opts: { config?: string; coordinator?: string; insecure?: boolean; logFormat?: LogFormat }) => {
       if (!opts.config)
         throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'fedcredit participant needs --config <participant.yaml>', 'e.g. fedcredit participant --config examples/vertical/bank.yaml');
       const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
-      const log = createLogger(config.organisation, config.log_level);
+      const log = createLogger(config.organisation, config.log_level, opts.logFormat ?? defaultLogFormat());
       const configDir = dirname(resolve(opts.config));
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       checkOwnIdentity(transport, { organisation: config.organisation, role: 'participant' }, opts.config);
@@ -544,6 +552,8 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
   if (opts.idFormat !== undefined && opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
   const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
+  const stateDir = participantStateDir(config, dirname(resolve(opts.config)));
+  checkScoreRequest({ stateDir, organisation: config.organisation, modelJob: opts.model, ids, source: opts.ids ? `--ids ${opts.ids}` : '--id', idFormat: opts.idFormat as IdFormat | undefined });
   process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);
   const coordinator = coordinatorAddress(opts);
   const result = await requestScores({
@@ -551,10 +561,10 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
     coordinatorSource: coordinator.source,
     transport: clientTransport(opts),
     organisation: config.organisation,
-    stateDir: participantStateDir(config, dirname(resolve(opts.config))),
+    stateDir,
     modelJob: opts.model,
     ids,
-    idFormat: opts.idFormat as 'uscc' | 'any' | undefined,
+    idFormat: opts.idFormat as IdFormat | undefined,
     purpose: opts.purpose,
     // The scoring job's id is what `fedcredit report --batch` and the ledger know the batch by.
     onSubmitted: (jobId) => process.stderr.write(`scoring job ${jobId}\n`),

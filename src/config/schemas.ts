@@ -72,6 +72,12 @@ export const ParticipantConfig = z
          * children is refused at the offer.
          */
         min_node_rows: z.number().int().positive().default(20),
+        /**
+         * vertical-lr, as a host: the fewest hosts a job must have. The hosts' partial scores of the validation, test
+         * and scored enterprises reach the guest as one pairwise-masked sum; a lone host's reach it as they are. 1
+         * (the default) takes part anyway; 2 refuses jobs in which this owner would be the only host.
+         */
+        min_vertical_hosts: z.number().int().positive().default(1),
         /** `manual`: every offer waits for `fedcredit participant approve` (or `reject`) by the data owner. */
         approval: z.enum(['auto', 'manual']).default('auto'),
         /** How long a manual approval may take before the offer is refused (the coordinator's offer_timeout_s must allow it). */
@@ -98,6 +104,7 @@ export const ParticipantConfig = z
         allow_plaintext: false,
         min_rows: 1,
         min_node_rows: 20,
+        min_vertical_hosts: 1,
         approval: 'auto',
         approval_timeout_s: 3600,
         share_statistics: false,

@@ -22,6 +22,15 @@ export function binCount(edges: readonly number[], specials: readonly number[] =
   return edges.length + specials.length + 2;
 }
 
+/**
+ * The bins binning.max_bins counts: a feature's value bins (numeric bins, or groups of category levels), out of its
+ * `bins` in all. Its special-value bins and its missing-value bin (always there, for scoring, even with no training
+ * row in it) come on top.
+ */
+export function valueBinCount(bins: number, specials = 0): number {
+  return bins - specials - 1;
+}
+
 /** Index of the bin holding `x`: a special value's own bin, else the first k with x ≤ edges[k] (binary search),
  * edges.length above them all; NaN is the missing bin (the last). */
 export function binIndex(x: number, edges: readonly number[], specials: readonly number[] = []): number {

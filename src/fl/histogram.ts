@@ -16,6 +16,7 @@
  * pooled data and as a vertical job does.
  */
 import { binCount, binIndex, type BinCounts } from '../credit/binning.js';
+import { valueBinCount } from '../credit/bin-layout.js';
 import { binningWarnings, featureBinning, settleBins, settleCategoryBins, type BinningSpec, type IvOutcome } from '../credit/settle.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
 import type { FeatureBins, Preprocessing } from '../model/preprocess.js';
@@ -207,7 +208,14 @@ export function ivOutcomes(binned: readonly HorizontalBinnedFeature[]): IvOutcom
  * lost (src/credit/settle.ts binningWarnings). */
 export function binningRecord(binned: readonly HorizontalBinnedFeature[], spec: BinningSpec): { iv: Record<string, unknown>[]; bins: Record<string, unknown>[]; warnings: string[] } {
   return {
-    iv: binned.map((b) => ({ feature: b.feature, iv: b.iv, fine_iv: b.fineIv, bins: b.woe.length, ...(b.categories ? { type: 'category' } : {}), selected: b.selected })),
+    iv: binned.map((b) => ({
+      feature: b.feature,
+      iv: b.iv,
+      fine_iv: b.fineIv,
+      bins: valueBinCount(b.woe.length, b.specials?.length),
+      ...(b.categories ? { type: 'category' } : {}),
+      selected: b.selected,
+    })),
     bins: binned.map((b) => ({
       feature: b.feature,
       edges: b.edges,

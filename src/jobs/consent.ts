@@ -34,3 +34,18 @@ export function fairnessRefusal(fair: VerticalJobSpec['fairness'], owner: DataOw
   if (fair?.party !== owner.org || owner.groupColumns.includes(fair.column)) return undefined;
   return ['data.group_columns', `the job groups its fairness figures by ${fair.column}, which ${owner.org} does not list in data.group_columns (listed: ${owner.groupColumns.join(', ') || 'none'})`];
 }
+
+/**
+ * A host of a vertical-lr job with fewer hosts than its consent.min_vertical_hosts: with one host, the secure sum of
+ * the hosts' partial scores (docs/protocol-vertical.md §4) is that host's partial scores, which reach the guest as
+ * they are.
+ */
+export function hostCountRefusal(spec: { guest: string; hosts: readonly string[] }, owner: DataOwner): Refusal | undefined {
+  const least = owner.consent.min_vertical_hosts;
+  if (owner.org === spec.guest || spec.hosts.length >= least) return undefined;
+  const hosts = `${spec.hosts.length} host${spec.hosts.length === 1 ? '' : 's'} (${spec.hosts.join(', ')})`;
+  return [
+    'consent.min_vertical_hosts',
+    `the job has ${hosts} and ${owner.org} takes part as a host only with at least ${least}, so that the guest sees its partial scores summed with another host's, never alone: add hosts to the job, or the data owner lowers consent.min_vertical_hosts`,
+  ];
+}

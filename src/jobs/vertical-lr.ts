@@ -1,7 +1,7 @@
 /** Vertical logistic regression: different features of the same enterprises, aligned by PSI (docs/protocol-vertical.md). */
 import { VerticalJobSpec } from '../config/schemas.js';
 import { replayVerticalJob } from '../audit/replay-vertical.js';
-import { binningRefusal, columnRefusal, fairnessRefusal, plaintextRefusal, roundsRefusal } from './consent.js';
+import { binningRefusal, columnRefusal, fairnessRefusal, hostCountRefusal, plaintextRefusal, roundsRefusal } from './consent.js';
 import { trainingCount, type DataOwner, type JobKind } from './kind.js';
 
 /** The owner's columns the job uses. */
@@ -18,6 +18,7 @@ export const verticalLr: JobKind<'vertical-lr'> = {
       const features = columns(spec, owner);
       return (
         plaintextRefusal(spec.encryption.scheme, owner) ??
+        hostCountRefusal(spec, owner) ??
         roundsRefusal(spec.training.epochs, 'epochs', owner) ??
         columnRefusal(features, owner) ??
         binningRefusal(spec.binning, features, owner) ??

@@ -64,7 +64,8 @@ export function reportScorecard(card: Scorecard): NonNullable<ModelReportInput['
       feature: f.feature,
       party: f.party,
       bins: f.bins.map((b) => ({
-        label: b.label,
+        // The missing-value bin is always there, for scoring; without training rows it is no bin binning made.
+        label: b.missing && b.count === 0 ? 'missing (no training rows: kept for scoring)' : b.label,
         woe: b.woe,
         points: b.points,
         ...(b.count !== undefined ? { count: b.count } : {}),
@@ -514,7 +515,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       section(
         'features',
         'Features: information value',
-        `<p>${input.notes?.iv ? esc(input.notes.iv) : `${int(selected)} of ${int(sorted.length)} candidate features selected.`} IV below 0.02 is useless, below 0.1 weak, below 0.3 medium, then strong; from ${dec(thresholds.caution, 2)} very strong (as delinquency history often is); from ${dec(thresholds.leakage, 2)}, check that the feature is not recorded after the outcome.${anyFine ? ' Fine-bin IV is what the feature held before its bins were merged under the binning constraints.' : ''}</p>\n` +
+        `<p>${input.notes?.iv ? esc(input.notes.iv) : `${int(selected)} of ${int(sorted.length)} candidate features selected.`} IV below 0.02 is useless, below 0.1 weak, below 0.3 medium, then strong; from ${dec(thresholds.caution, 2)} very strong (as delinquency history often is); from ${dec(thresholds.leakage, 2)}, check that the feature is not recorded after the outcome.${anyFine ? ' Fine-bin IV is what the feature held before its bins were merged under the binning constraints.' : ''} Bins are the value bins <code>max_bins</code> bounds (numeric bins, or groups of levels); a feature's special-value bins and its missing-value bin come on top.</p>\n` +
           warningHtml +
           `<div class="row">${figureHtml(fig)}<div>${table(head, rows, { className: 'iv' })}</div></div>`,
       ),

@@ -11,6 +11,7 @@ import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { CkksEngine } from '../../he/engine.js';
 import { generateKeys } from '../../he/key-ceremony.js';
 import { binAssignments, binCount, binCounts, binTotals, quantileEdges, applyMerge, mergeCounts, type BinCounts, type ImposedTrend } from '../../credit/binning.js';
+import { valueBinCount } from '../../credit/bin-layout.js';
 import { featureStatistics, type FeatureStatistics } from '../../credit/statistics.js';
 import { binningConflict, binningWarnings, featureBinning, settleBins, settleCategoryBins } from '../../credit/settle.js';
 import { featureColumn, type BinnedFeature, type IvRow } from '../binning.js';
@@ -189,10 +190,12 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
         }
         await port.send(h, 'bin.result', result);
         sums.features.forEach((feature, f) => (hostCounts[feature] = settled[f]!.counts));
-        return result.map((r, f): IvRow => ivRow(h, r, settled[f]!.woe.length, sums.categories?.[f] ?? false));
+        return result.map(
+          (r, f): IvRow => ivRow(h, r, valueBinCount(settled[f]!.woe.length, sums.categories?.[f] ? 0 : featureBinning(spec, r.feature).specials.length), sums.categories?.[f] ?? false),
+        );
       }),
     );
-    const ivTable = [...binned.map((b) => ivRow(port.self, { ...b, fineIv: b.fineIv ?? b.iv }, b.woe.length, !!b.categories)), ...hostRows.flat()];
+    const ivTable = [...binned.map((b) => ivRow(port.self, { ...b, fineIv: b.fineIv ?? b.iv }, valueBinCount(b.woe.length, b.specials?.length), !!b.categories)), ...hostRows.flat()];
     return { binned, statistics, ivTable, warnings: binningWarnings(ivTable, spec.iv_threshold), hostCounts };
   } finally {
     keys.secretKey.fill(0);

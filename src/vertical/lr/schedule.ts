@@ -47,3 +47,20 @@ export async function runTraining<V extends ValidationVerdict>(plan: TrainingPla
   }
   return { best: outcome.best, epochs: epoch, stoppedEarly: outcome.stoppedEarly };
 }
+
+/** An epoch's validation figures, as the guest's validation step reported them. */
+export interface EpochFigures {
+  epoch: number;
+  auc: number;
+  ks: number;
+}
+
+/**
+ * The end of a job's status: the epoch whose model was published (validation's best) with its figures, and the
+ * last epoch run, labelled as such, when training went on past the kept one.
+ */
+export function keptEpochLine(kept: EpochFigures, last: EpochFigures): string {
+  const figures = (e: EpochFigures) => `validation AUC ${e.auc.toFixed(4)}, KS ${e.ks.toFixed(4)}`;
+  const line = `kept epoch ${kept.epoch} (best ${figures(kept)})`;
+  return last.epoch === kept.epoch ? `${line}, the last epoch run` : `${line}; last epoch run ${last.epoch} (${figures(last)}), not published`;
+}

@@ -1,0 +1,81 @@
+/**
+ * What `fedcredit score` checks on the guest's machine before it submits a scoring job, so that a wrong --model or a
+ * wrong --id fails at once, naming the fix, instead of after a whole scoring job (which each host also counts against
+ * its consent.scoring quota): the guest kept the model's job, the job trained a vertical model and succeeded, and some
+ * requested id fits the id format the model aligned with and is among the guest's rows.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCode, FedcreditError } from '../errors.js';
+import { RowStore } from '../data/row-store.js';
+import { prepareIds, type IdFormat } from '../psi/ids.js';
+import { readJobFile } from '../../participant/job-store.js';
+import { modelIdFormat } from '../../participant/vertical-score.js';
+
+/** The ids the coordinator gives jobs (coordinator/server.ts). */
+const JOB_ID = /^job-\d{8}-[0-9a-f]{8}$/;
+
+export interface ScoreRequestCheck {
+  /** The guest's state folder (its config's state_dir). */
+  stateDir: string;
+  organisation: string;
+  modelJob: string;
+  ids: readonly string[];
+  /** Where the ids came from, for messages: `--id` or `--ids FILE`. */
+  source: string;
+  idFormat?: IdFormat;
+}
+
+const FORMAT_SHAPE: Record<IdFormat, string> = { uscc: '18 characters with a valid check character', any: 'a non-empty id' };
+
+/** Throws, naming the id and the fix, a request that could only fail as a scoring job. */
+export function checkScoreRequest(r: ScoreRequestCheck): void {
+  const modelDir = join(r.stateDir, 'jobs', r.modelJob);
+  const kept = readJobFile(modelDir);
+  const modelHint = `--model names the vertical-lr or vertical-boost job whose model to use, as \`fedcredit job submit\` printed it (\`fedcredit job status ID\` shows its state); with the guest's config as --config`;
+  if (!kept) {
+    const folder = existsSync(r.modelJob) && statSync(r.modelJob).isDirectory();
+    throw new FedcreditError(
+      ErrorCode.NOT_FOUND,
+      JOB_ID.test(r.modelJob) ? `${r.organisation} kept no job ${r.modelJob} (no ${join(modelDir, 'job.json')})` : `--model ${r.modelJob} is not a job id (job-YYYYMMDD-xxxxxxxx)`,
+      folder ? `${r.modelJob} is a folder: a downloaded horizontal model scores a CSV with --model DIR --data FILE.csv` : modelHint,
+    );
+  }
+  const kind = String(kept.spec.kind);
+  if (kind !== 'vertical-lr' && kind !== 'vertical-boost') throw new FedcreditError(ErrorCode.JOB_INVALID, `job ${r.modelJob} is a ${kind} job, not a vertical model`, modelHint);
+  if (kept.state !== 'succeeded')
+    throw new FedcreditError(
+      ErrorCode.JOB_INVALID,
+      `job ${r.modelJob} is ${kept.state} at ${r.organisation}: it has no published model`,
+      kept.state === 'running' ? 'wait until it succeeds (`fedcredit job watch ID`)' : modelHint,
+    );
+
+  const format = modelIdFormat(modelDir, { model_job: r.modelJob, ...(r.idFormat ? { id_format: r.idFormat } : {}) });
+  const requested = prepareIds(r.ids, format);
+  const [first] = r.ids;
+  const one = r.ids.length === 1 && first !== undefined;
+  const jobIdGiven = one && JOB_ID.test(first.trim()) ? `${first} is a job id: give it to --model, and to --id an enterprise's id` : undefined;
+  if (requested.ids.length === 0) {
+    const what = one ? `--id ${first} is not a valid ${format} id` : `none of the ${r.ids.length} ids of ${r.source} is a valid ${format} id (e.g. ${requested.invalid.examples.join(', ')})`;
+    throw new FedcreditError(
+      ErrorCode.DATA_REJECTED,
+      `${what}: the model's job ${r.modelJob} aligned enterprises by ${format} ids (${FORMAT_SHAPE[format]})`,
+      jobIdGiven ?? `give the enterprises' ids as ${r.organisation}'s data holds them in its id column`,
+    );
+  }
+  // The guest's rows as its node last read them (the node keeps them in its state folder): scores need its columns.
+  const rowsDir = join(r.stateDir, 'rows');
+  if (!existsSync(join(rowsDir, 'meta.json'))) return;
+  const own = new Set(
+    prepareIds(
+      Array.from(RowStore.open(rowsDir).ids(), ([id]) => id),
+      format,
+    ).ids,
+  );
+  if (requested.ids.some((id) => own.has(id))) return;
+  throw new FedcreditError(
+    ErrorCode.DATA_REJECTED,
+    one ? `${r.organisation}'s data holds no enterprise ${first}` : `${r.organisation}'s data holds none of the ${requested.ids.length} valid ids of ${r.source}`,
+    jobIdGiven ?? `score enterprises ${r.organisation} holds data for (the model scores with its own columns too): check the id${one ? '' : 's'} against its data's id column`,
+  );
+}
