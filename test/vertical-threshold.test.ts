@@ -16,8 +16,8 @@ import { DecryptionProtocol, DecryptionShare } from '../src/he/threshold/decrypt
 import { addPoly, centredCrt, intt, mulPoly, prefixPoly, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
 import type { SecretKeyShare } from '../src/he/threshold/secret-key.js';
 import { ThresholdContext, type PolyTransform } from '../src/he/threshold/context.js';
-import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../src/he/key-ceremony.js';
-import { verticalCollectiveRotationSteps } from '../src/he/packing.js';
+import { bundleRotationSteps, collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../src/he/key-ceremony.js';
+import { legacyClassSumRotationSteps, verticalCollectiveRotationSteps } from '../src/he/packing.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { classSumTransform, gradientLabel, verticalGradientNoiseBits, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
@@ -329,6 +329,14 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
         'FC_PROTOCOL',
         /tax-bureau's key shares hold 3 Galois-key shares/,
       );
+      // What `audit replay` reads off a recorded bundle: the current steps (maskedGradient's 1 to 64), those of a key
+      // made while the class sums were key-switched rotations (also 128 to 4,096), or none for another count.
+      expect(steps).toEqual([1, 2, 4, 8, 16, 32, 64]);
+      expect(bundleRotationSteps(context.degree / 2, 'bank', made[1]!.share)).toEqual(steps);
+      const legacy = legacyClassSumRotationSteps(context.degree / 2);
+      expect(legacy).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]);
+      expect(bundleRotationSteps(context.degree / 2, 'bank', verticalCollectiveKeyShare(context, transcript, 'bank', legacy).share)).toEqual(legacy);
+      expect(bundleRotationSteps(context.degree / 2, 'tax-bureau', short.share)).toBeUndefined();
       // A horizontal ceremony's transcript differs: its commitments do not verify here.
       expect(Buffer.from(collectiveTranscript('job-7', orgs, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS)))).not.toEqual(Buffer.from(transcript));
     } finally {

@@ -18,10 +18,9 @@ import { ceremonyRestart } from './replay-threshold.js';
 import { errorMessage } from '../errors.js';
 import { ceremonyRestarts } from '../config/schemas.js';
 import { stepReport, TRAINING_STEP_REPORTS } from '../vertical/step-reports.js';
-import { collectiveTranscript, verticalCollectiveKeys, verticalKeyDigest } from '../he/key-ceremony.js';
+import { bundleRotationSteps, collectiveTranscript, verticalCollectiveKeys, verticalKeyDigest } from '../he/key-ceremony.js';
 import { shareCommitment } from '../he/threshold/commitment.js';
 import { ThresholdContext } from '../he/threshold/context.js';
-import { verticalCollectiveRotationSteps } from '../he/packing.js';
 import { paramsFingerprint, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../he/params.js';
 
 type Entry = ReturnType<typeof readLedger>['entries'][number];
@@ -216,8 +215,13 @@ class CollectiveRecord {
       for (const p of parties)
         if (!Buffer.from(shareCommitment(transcript, p.organisation, p.share)).equals(Buffer.from(p.commitment)))
           fail(`the key share recorded for ${p.organisation} does not match the commitment it made`);
-      const keys = verticalCollectiveKeys(context, transcript, verticalCollectiveRotationSteps(context.degree / 2), parties);
-      if (hex(verticalKeyDigest(keys)) !== b.public_key_sha256) fail('the recorded collective keys are not the sum of the recorded key shares');
+      // The shares say which rotations the key was made for: a ledger from before the class sums moved into the
+      // decryption (2026-12-07) holds keys for them too.
+      const first = parties[0]!;
+      const steps = bundleRotationSteps(context.degree / 2, first.organisation, first.share);
+      if (!steps) fail(`the key shares recorded for ${first.organisation} hold Galois-key shares for no rotation set fedcredit made`);
+      else if (hex(verticalKeyDigest(verticalCollectiveKeys(context, transcript, steps, parties))) !== b.public_key_sha256)
+        fail('the recorded collective keys are not the sum of the recorded key shares');
     } catch (err) {
       fail(`the collective keys do not follow from the recorded key shares (${errorMessage(err)})`);
     } finally {

@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import type { Serializable } from 'node-seal/implementation/serializable.js';
 import type { CkksEngine } from './engine.js';
-import { verticalRotationSteps, verticalScaleBits } from './packing.js';
+import { legacyClassSumRotationSteps, verticalCollectiveRotationSteps, verticalRotationSteps, verticalScaleBits } from './packing.js';
 import { CommonReferenceString } from './threshold/crs.js';
 import { CommitThenReveal, shareCommitment } from './threshold/commitment.js';
 import { PublicKeyGenProtocol, PublicKeyShare } from './threshold/ckg.js';
@@ -178,6 +178,15 @@ export function verticalKeyShareParts(context: ThresholdContext, steps: readonly
       `${sender} runs another fedcredit version or deviates from the key ceremony`,
     );
   return { publicShare: PublicKeyShare.deserialize(context, parts[0]!), galoisShares: parts.slice(1).map((p) => GaloisKeyShare.deserialize(context, p)) };
+}
+
+/**
+ * The rotation steps a revealed vertical bundle holds Galois-key shares for: the current ones, or those of a key made
+ * when the class sums were key-switched rotations (legacyClassSumRotationSteps); undefined for any other count.
+ */
+export function bundleRotationSteps(slotCount: number, sender: string, bytes: Uint8Array): number[] | undefined {
+  const galoisShares = unbundle(bytes, sender).length - 1;
+  return [verticalCollectiveRotationSteps(slotCount), legacyClassSumRotationSteps(slotCount)].find((steps) => steps.length === galoisShares);
 }
 
 /** What every party of a vertical ceremony reports and the ledger records: SHA-256 over both collective keys' digests. */

@@ -182,11 +182,19 @@ export function verticalRotationSteps(slotCount = 4096): number[] {
 }
 
 /**
- * The rotation steps of a collective gradient key (ckks-threshold): verticalRotationSteps and every power of two below
- * slotCount, for each shareholder sums a masked gradient's residue classes modulo P (steps P, 2P, …, slotCount/2)
- * before its decryption share. For 8,192 slots the class sums add 128, 256, …, 4,096 to 1, 2, …, 64.
+ * The rotation steps of a collective gradient key (ckks-threshold): those of maskedGradient (verticalRotationSteps).
+ * The class sums need no key: every shareholder makes them inside its decryption share (classSumTransform).
  */
 export function verticalCollectiveRotationSteps(slotCount: number): number[] {
+  return verticalRotationSteps(slotCount);
+}
+
+/**
+ * The steps of a collective gradient key made between 2026-12-06 and 2026-12-07, when every shareholder summed the
+ * classes by key-switched rotations: verticalRotationSteps and every power of two below slotCount (for 8,192 slots,
+ * 128 to 4,096 beside 1 to 64). `audit replay` recognises such a ledger's key shares by their count.
+ */
+export function legacyClassSumRotationSteps(slotCount: number): number[] {
   const steps = new Set(verticalRotationSteps(slotCount));
   for (let step = 1; step < slotCount; step *= 2) steps.add(step);
   return [...steps].sort((a, b) => a - b);
