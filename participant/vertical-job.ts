@@ -265,7 +265,7 @@ export class VerticalParty implements StepHandler {
   }
 
   /**
-   * The coordinator restarted the key ceremony (a party was lost before the key was in place): the share made for
+   * The coordinator restarted the key ceremony (a party, or the coordinator itself, was lost before the key was in place): the share made for
    * the abandoned attempt is wiped and its files deleted, so that the next attempt's share is fresh and no old one is
    * ever revealed or used. Refused once this party has given a decryption share or received the setup (it encrypts
    * under the key from then on: a restart then would give the coordinator two keys' shares for one ciphertext), for
@@ -287,7 +287,7 @@ export class VerticalParty implements StepHandler {
     this.collective = undefined;
     this.log.warn(
       { job: this.id, attempt, abandoned: c.ceremony.attempt },
-      'key ceremony restarted by the coordinator (a party was lost before the key was in place): the share of the abandoned attempt is wiped and its files deleted',
+      'key ceremony restarted by the coordinator (a party or the coordinator was lost before the key was in place): the share of the abandoned attempt is wiped and its files deleted',
     );
   }
 

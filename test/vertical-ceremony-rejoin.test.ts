@@ -126,6 +126,87 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
       for (const name of Object.values(COLLECTIVE_FILES))
         await expect.poll(() => existsSync(join(fed.dir, 'fedcredit-state', org, 'jobs', jobId, name)), { timeout: 10_000, message: `${org}/${name}` }).toBe(false);
   }, 120_000);
+
+  it('the coordinator killed (SIGKILL) during the key ceremony and restarted restarts it with fresh shares from every shareholder; the AUC of the job in the clear; the ledger verifies and replays', async () => {
+    const logOf = (org: string) => join(fed.dir, 'logs', `${org}.log`);
+    const before = new Map(['bank', 'tax-bureau', 'coordinator'].map((org) => [org, readFileSync(logOf(org), 'utf8').length]));
+    const linesSince = (org: string, jobId: string) =>
+      readFileSync(logOf(org), 'utf8')
+        .slice(before.get(org))
+        .split('\n')
+        .filter((line) => line.includes(jobId));
+    const started = Date.now();
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(JOB), 'test-bank');
+    const watching = client.watchJob(jobId, () => undefined).catch(() => undefined);
+    // The host is frozen (SIGSTOP) as it starts making its share of attempt 0: the ceremony cannot reach its key
+    // without it, so the coordinator, killed then, is killed during the ceremony whatever the load.
+    const deadline = Date.now() + 60_000;
+    const making = () => linesSince('tax-bureau', jobId).some((line) => /"attempt":0[^\n]*making this party's share/.test(line));
+    while (Date.now() < deadline && !making()) await new Promise((r) => setTimeout(r, 20));
+    expect(making(), 'the host began the ceremony').toBe(true);
+    const host = fed.cluster.process('tax-bureau')!;
+    expect(host.kill('SIGSTOP')).toBe(true);
+    try {
+      await fed.cluster.kill('coordinator', 'SIGKILL');
+    } finally {
+      host.kill('SIGCONT');
+    }
+    await watching;
+    client.close();
+    const killedAt = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+    expect(
+      killedAt.map((e) => e.entry.kind),
+      'killed before the key was in place',
+    ).not.toContain('collective_key_ready');
+
+    await fed.cluster.restartCoordinator();
+    const after = await fed.client();
+    const last = await after.watchJob(jobId, () => undefined);
+    after.close();
+    const seconds = (Date.now() - started) / 1000;
+    expect(last.state, last.message).toBe('succeeded');
+    expect(linesSince('coordinator', jobId).join('\n')).toMatch(/key ceremony restarted: the coordinator restarted before the key was in place/);
+    // Each party wiped the share it made for the killed attempt before it made the next one.
+    for (const org of ['bank', 'tax-bureau']) expect(linesSince(org, jobId).join('\n'), org).toMatch(/key ceremony restarted by the coordinator/);
+
+    // The ledger: one restart, by the coordinator's, then attempt 1's ceremony, whose key is the job's.
+    const entries = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+    const kinds = entries.map((e) => e.entry.kind);
+    const restarts = entries.filter((e) => e.entry.kind === 'key_ceremony_restarted');
+    expect(restarts.map((e) => e.body)).toEqual([expect.objectContaining({ attempt: 1, lost: [], coordinator_restart: true })]);
+    const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
+    expect(ready).toHaveLength(1);
+    const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
+    const transcript = collectiveTranscript(jobId, shareholders, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical', 1);
+    expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
+    // No offer again: each party's acceptance is recorded once, and its box key is the one it accepted with.
+    expect(kinds.filter((k) => k === 'data_bound')).toHaveLength(2);
+    // Fresh shares: the arbiter's commitment of the killed attempt does not come back in the next.
+    const restartAt = kinds.indexOf('key_ceremony_restarted');
+    const commitments = (from: number, to: number) =>
+      entries
+        .slice(from, to)
+        .filter((e) => e.entry.kind === 'key_share_committed')
+        .map((e) => e.body as { participant: string; commitment: string });
+    const abandoned = commitments(0, restartAt);
+    const final = commitments(restartAt, kinds.indexOf('collective_key_ready'));
+    expect(abandoned.map((c) => c.participant)).toContain(ARBITER_SHAREHOLDER);
+    expect(final.map((c) => c.participant).sort()).toEqual([...shareholders].sort());
+    for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
+
+    const clearAuc = await clearUciSliceAuc(JOB, slice);
+    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
+    console.log(
+      `ckks-threshold vertical over gRPC, ${ROWS} rows, coordinator killed in the key ceremony: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,
+    );
+    expect(Math.abs(published.test.auc - clearAuc)).toBeLessThan(0.005);
+    const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
+    expect(verified.ok, verified.failure?.detail).toBe(true);
+    const replay = await replayLedger(ledgerDir, { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+  }, 180_000);
 });
 
 describe('encryption.ceremony_restarts in a job file', () => {
