@@ -166,6 +166,32 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
    * transcript's order, and the arbiter's own share with its rules (in memory only, wiped when the job ends).
    */
   protected collective?: { context: ThresholdContext; shareholders: string[]; classSums: ClassSumSetting; arbiter: GradientShareholder };
+  /**
+   * The setup as sent, until every party has run a step with it: a party lost before then (its stream closed, so the
+   * setup may not have reached it) or not connected when it was sent is in `withoutSetup` and gets it again when it
+   * is next asked for a step; a party installs the same setup once (participant/vertical-channel.ts).
+   */
+  private setup?: VerticalSetup;
+  private readonly withoutSetup = new Set<string>();
+
+  override participantLost(org: string, reason: string): void {
+    if (this.setup) this.withoutSetup.add(org);
+    super.participantLost(org, reason);
+  }
+
+  /** The setup again to every connected party that may have lost it, before it is asked for a step. */
+  private async resendSetup(): Promise<void> {
+    for (const org of [...this.withoutSetup].filter((o) => this.sessions.isConnected(o))) {
+      try {
+        await this.send(org, 0, { body: 'verticalSetup', verticalSetup: this.setup! });
+      } catch {
+        continue; // lost again: the step pauses for it, and the next attempt sends it again
+      }
+      this.withoutSetup.delete(org);
+      this.log.info({ job: this.id, participant: org }, "the job's setup sent again to a party lost before its first step");
+    }
+  }
+
   /** Share requests in flight (ckks-threshold), by `party asked|step|attempt|whose gradient`. */
   private readonly shareWaits = new Map<string, { resolve: (share: Uint8Array) => void; reject: (err: Error) => void }>();
 
@@ -314,7 +340,9 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       }
       setup = { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: new Uint8Array(), ...common };
     }
-    await Promise.all(this.participants.map((o) => this.send(o, 0, { body: 'verticalSetup', verticalSetup: setup })));
+    // A party not connected now gets it before its first step, once it is back (withoutSetup; runStep pauses for it).
+    this.setup = setup;
+    await Promise.all(this.participants.map((o) => this.send(o, 0, { body: 'verticalSetup', verticalSetup: setup }).catch(() => void this.withoutSetup.add(o))));
     await this.record('keys_ready', {
       arbiter: 'coordinator',
       ...(this.scheme === 'ckks-threshold' ? { shareholders: [ARBITER_SHAREHOLDER, ...this.participants] } : {}),
@@ -469,6 +497,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       this.traffic = [];
       this.decrypted = [];
       const request: StepRequest = { step: name, attempt: this.attempt, epoch, batch, argsJson: JSON.stringify(args) };
+      if (this.setup) await this.resendSetup();
       this.progressAt = Date.now();
       const deadline = () => this.progressAt + t.step_timeout_s * 1000;
       await Promise.all(this.participants.map((o) => this.send(o, this.step, { body: 'stepRequest', stepRequest: request }).catch(() => undefined)));
@@ -485,6 +514,9 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
           parts_sha256: Object.fromEntries([...reports].map(([org, r]) => [org, r.stateSha256])),
           ...(name === 'batch' ? {} : { reports: Object.fromEntries([...reports].map(([org, r]) => [org, r.report])) }),
         });
+        // Every party ran a step with the setup: none needs it again.
+        this.setup = undefined;
+        this.withoutSetup.clear();
         return reports;
       }
       // A party that is still connected and failed has reported an error: the job cannot go on.

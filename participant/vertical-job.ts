@@ -184,8 +184,13 @@ export class VerticalParty implements StepHandler {
     const left = Object.values(COLLECTIVE_FILES).filter((name) => folder.has(name));
     for (const name of left) folder.remove(name);
     log.info({ job: id, deleted: left }, 'vertical job restored during its key ceremony; rejoining when the coordinator restarts the ceremony');
-    return new VerticalParty(id, spec, org, source, features, io, log, folder.dir, { privateKey, publicKey: rawX25519PublicKey(privateKey) });
+    const job = new VerticalParty(id, spec, org, source, features, io, log, folder.dir, { privateKey, publicKey: rawX25519PublicKey(privateKey) });
+    job.sharesDeleted = left.length > 0;
+    return job;
   }
+
+  /** Restored during the ceremony with the files of a share it had made (deleted then): a setup for that key finds none. */
+  private sharesDeleted = false;
 
   /** The job's keys, checked by the channel: kept to rejoin, and the cipher made from them. */
   async install(setup: VerticalSetup): Promise<void> {
@@ -196,6 +201,12 @@ export class VerticalParty implements StepHandler {
       this.lr.cipher = ckksCipher(VerticalGradient.of(this.engine), setup.ckksPublicKey, setup.galoisKeys);
     } else if (this.spec.encryption.scheme === 'ckks-threshold') {
       const keys = this.collective?.keys;
+      if (!keys && this.sharesDeleted)
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `${this.org} restarted after the key ceremony of job ${this.id} and before the job's setup reached it: the share it made was deleted at the restart (nothing was encrypted under it yet), so it cannot use the key the others hold`,
+          'resubmit the job; the other parties refuse a new key ceremony once their setup arrived',
+        );
       if (!keys)
         throw new FedcreditError(
           ErrorCode.PROTOCOL,
