@@ -308,4 +308,74 @@ describe('a party asked to restart the key ceremony (one process; the test plays
       context.dispose();
     }
   }, 120_000);
+
+  it('restarted after the key step and before its setup, it comes back with its share: it takes the setup for that key, or a restart of the ceremony, which wipes the share, and refuses a stale attempt', async () => {
+    const jobId = 'job-restored-before-setup';
+    const spec = JobSpec.parse(verticalJob({ encryption: { scheme: 'ckks-threshold' } })) as VerticalJobSpec;
+    const data: LoadedDataset = { ids: ['A', 'B'], features: ['h1'], x: Float32Array.from([1, 2]), groups: {}, rows: 2, report: {} as LoadReport };
+    const source: PartyData = { ids: () => data.ids.map((id, r) => [id, r] as const), load: () => data, rowsDigest: () => 'rows-v1' };
+    const io = { relay: async () => undefined, decrypt: async () => undefined };
+    const log = createLogger('test', 'silent');
+    const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    const engine = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
+    const steps = verticalCollectiveRotationSteps(context.degree / 2);
+    const transcript = collectiveTranscript(jobId, shareholders, fingerprint, 'vertical', 0);
+    const others = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, verticalCollectiveKeyShare(context, transcript, org, steps)]));
+    const entry = (organisation: string, share = false): KeyShareEntry => {
+      const made = others.get(organisation)!;
+      return { organisation, commitment: made.commitment, commitmentBinding: null, share: share ? made.share : new Uint8Array() };
+    };
+    const setup = {
+      ckksPublicKey: new Uint8Array(),
+      galoisKeys: new Uint8Array(),
+      paramsFingerprint: engine.fingerprint,
+      parties: [],
+      guest: 'bank',
+      hosts: ['tax-bureau'],
+      psiSalt: new Uint8Array(32),
+    };
+    const ask = (party: VerticalParty, step: ThresholdCeremony['step'], parties: KeyShareEntry[], attempt: number) =>
+      party.ceremony({ step, parties, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array(), attempt });
+    const parties: VerticalParty[] = [];
+    /** A host's job folder after attempt 0 reached its key step (its share and the keys' sums kept), no setup yet. */
+    const keyed = async (name: string) => {
+      const root = mkdtempSync(join(tmpdir(), `fc-${name}-`));
+      dirs.push(root);
+      const store = new JobStore(join(root, 'jobs'));
+      store.save({ id: jobId, specJson: JSON.stringify(spec), features: ['h1'] });
+      const dir = store.dirOf(jobId);
+      const host = new VerticalParty(jobId, spec, 'tax-bureau', source, ['h1'], io, log, dir);
+      parties.push(host);
+      const committed = (await ask(host, 'commit', [], 0)).parties[0]!;
+      const revealed = (await ask(host, 'reveal', [entry(ARBITER_SHAREHOLDER), entry('bank'), committed], 0)).parties[0]!;
+      await ask(host, 'key', [entry(ARBITER_SHAREHOLDER, true), entry('bank', true), revealed], 0);
+      const restored = await VerticalParty.restore(jobId, spec, 'tax-bureau', source, ['h1'], io, log, dir);
+      expect(restored, 'the host comes back from its folder').toBeDefined();
+      parties.push(restored!);
+      return { dir, restored: restored!, committed };
+    };
+    try {
+      // The setup for the key of attempt 0 reaches the restarted host: it encrypts under the key it computed itself.
+      const first = await keyed('setup-after-restart');
+      for (const name of Object.values(COLLECTIVE_FILES)) expect(existsSync(join(first.dir, name)), name).toBe(true);
+      await first.restored.channel.install(setup);
+      await expect(ask(first.restored, 'commit', [], 1)).rejects.toMatchObject({ code: 'FC_CEREMONY_RESTART_REFUSED', message: expect.stringMatching(/its setup arrived/) });
+
+      // Or the coordinator restarts the ceremony: a stale attempt is refused; the next one wipes the restored share.
+      const second = await keyed('restart-after-restart');
+      await expect(ask(second.restored, 'commit', [], 0)).rejects.toMatchObject({ code: 'FC_CEREMONY_RESTART_REFUSED', message: expect.stringMatching(/it is at attempt 0 already/) });
+      const fresh = (await ask(second.restored, 'commit', [], 1)).parties[0]!;
+      expect(hex(fresh.commitment)).not.toBe(hex(second.committed.commitment));
+      for (const name of Object.values(COLLECTIVE_FILES)) expect(existsSync(join(second.dir, name)), name).toBe(false);
+    } finally {
+      for (const party of parties) {
+        party.dispose();
+        party.channel.dispose();
+      }
+      engine.dispose();
+      context.dispose();
+    }
+  }, 120_000);
 });

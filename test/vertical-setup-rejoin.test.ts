@@ -89,4 +89,53 @@ describe('a vertical party lost while its setup is in flight (gRPC, mutual TLS)'
     const replay = await replayLedger(ledgerDir, { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
   }, 180_000);
+
+  it('a host whose process is killed (SIGKILL) before its setup reached it and restarted comes back with its box key and takes the setup sent again; the AUC of the job in the clear', async () => {
+    const logOf = (org: string) => join(fed.dir, 'logs', `${org}.log`);
+    const from = new Map(['coordinator', 'tax-bureau'].map((org) => [org, readFileSync(logOf(org), 'utf8').length]));
+    const since = (org: string) => readFileSync(logOf(org), 'utf8').slice(from.get(org));
+    const started = Date.now();
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(JOB), 'test-bank');
+    const host = fed.cluster.process('tax-bureau')!;
+    let frozen = false;
+    const running = client.watchJob(jobId, (e) => {
+      if (!frozen && /generating the CKKS keys/.test(e.message)) frozen = host.kill('SIGSTOP');
+    });
+    const entries = () => readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+    const waitFor = async (what: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline && !what()) await new Promise((r) => setTimeout(r, 100));
+      return what();
+    };
+    try {
+      expect(await waitFor(() => frozen, 60_000), 'the host frozen as the arbiter makes the keys').toBe(true);
+      expect(await waitFor(() => /"participant":"tax-bureau"[^\n]*participant unreachable/.test(since('coordinator')), 60_000), 'the coordinator drops the frozen host').toBe(true);
+      expect(
+        await waitFor(
+          () => entries().some((e) => e.entry.kind === 'keys_ready'),
+
+          60_000,
+        ),
+        'the setup was sent',
+      ).toBe(true);
+    } finally {
+      await fed.cluster.kill('tax-bureau', 'SIGKILL');
+    }
+    fed.cluster.startParticipant('tax-bureau');
+    const last = await running;
+    client.close();
+    const seconds = (Date.now() - started) / 1000;
+    expect(last.state, last.message).toBe('succeeded');
+    expect(since('tax-bureau'), 'the restarted host rejoined from its job folder').toMatch(/vertical job restored before its setup arrived/);
+    expect(since('coordinator')).toMatch(new RegExp(`"job":"${jobId}"[^\n]*"participant":"tax-bureau"[^\n]*the job's setup sent again`));
+    const clearAuc = await clearUciSliceAuc(JOB, slice);
+    const published = entries().find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
+    console.log(
+      `ckks vertical over gRPC, ${ROWS} rows, host killed before its setup arrived and restarted: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,
+    );
+    expect(Math.abs(published.test.auc - clearAuc)).toBeLessThan(0.005);
+    const replay = await replayLedger(ledgerDir, { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+  }, 180_000);
 });
