@@ -2,6 +2,8 @@
  * What every kind of job shares on the coordinator: its event stream for watchers, its mailbox of participant
  * messages, the ledger record with receipts, the offer to the named parties, and how it fails.
  */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { encodeTreeHead, type Ledger } from '../src/ledger/ledger.js';
@@ -9,6 +11,7 @@ import { Mailbox, ParticipantGone } from './mailbox.js';
 import { encodeFrames, type EncodedMessage } from '../src/wire/framing.js';
 import { CommitThenReveal } from '../src/he/threshold/commitment.js';
 import { hex, sha256 } from '../src/bytes.js';
+import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
 import type { CoordinatorMessage, CoordinatorRequest, JobAccepted, JobEvent, JobState, KeyShareEntry, ParticipantMessage, Recipient, RoundProgress, ThresholdCeremony } from '../src/wire/messages.js';
 
 /**
@@ -42,6 +45,28 @@ export interface CeremonyPlan {
   local?: { organisation: string; commitment: Uint8Array; share: Uint8Array };
   /** Box keys sent with the t-of-n re-sharing steps. */
   recipients?: Recipient[];
+}
+
+/**
+ * Where a collective key ceremony stood when the coordinator stopped (kinds/ceremony-resume.ts): the restart that
+ * starts it again (`attempt`, numbered after the ledger's restarts) and the step the stop interrupted.
+ */
+export interface CeremonyResume {
+  attempt: number;
+  step: string;
+}
+
+/** How long a restarted ceremony waits for every party, and the setting that says so (for the record and the hints). */
+export interface CeremonyWait {
+  seconds: number;
+  setting: string;
+  field: string;
+  period: string;
+}
+
+/** The participants' bound box keys of a job, in the coordinator's job folder (a KeygenRequest's encoding). */
+export function boxKeysFile(stateDir: string, jobId: string): string {
+  return join(stateDir, 'jobs', jobId, 'box-keys.bin');
 }
 
 export interface SessionRegistry {
@@ -212,7 +237,7 @@ export abstract class JobBase {
    * `wait.seconds` (a vertical job's training.grace_period_s, a horizontal one's offer_timeout_s); the job fails if
    * the bound on restarts (encryption.ceremony_restarts) is reached or the party does not come back.
    */
-  protected async restartCeremony(lost: CeremonyPartyLost, attempt: number, bound: number, wait: { seconds: number; setting: string; field: string; period: string }): Promise<void> {
+  protected async restartCeremony(lost: CeremonyPartyLost, attempt: number, bound: number, wait: CeremonyWait): Promise<void> {
     const missing = this.participants.filter((o) => o === lost.organisation || !this.sessions.isConnected(o));
     if (attempt >= bound)
       throw new FedcreditError(
@@ -226,15 +251,58 @@ export abstract class JobBase {
       `${missing.join(', ')} lost during the key ceremony (${lost.step}); waiting up to ${wait.seconds}s to restart it from the beginning (restart ${attempt + 1} of at most ${bound})`,
     );
     this.log.warn({ job: this.id, lost: missing, step: lost.step, attempt: attempt + 1 }, 'key ceremony restarted: a party was lost before the key was in place');
+    await this.awaitCeremonyParties(wait, 'left during the key ceremony');
+  }
+
+  /**
+   * This coordinator stopped (a crash, kill -9) during the job's key ceremony and was restarted: the ceremony starts
+   * again from its commit step as after a lost party, recorded as `key_ceremony_restarted` with `coordinator_restart`,
+   * once every party is back within `wait.seconds`. Every shareholder makes a fresh share under the new attempt's
+   * transcript; the parties wipe the killed attempt's (they refuse a restart once anything is encrypted under a key).
+   */
+  protected async resumeCeremony(resume: CeremonyResume, bound: number, wait: CeremonyWait): Promise<void> {
+    await this.record('key_ceremony_restarted', {
+      attempt: resume.attempt,
+      lost: [],
+      step: resume.step,
+      reason: 'the coordinator restarted during the key ceremony',
+      coordinator_restart: true,
+      [wait.field]: wait.seconds,
+    });
+    this.emit(
+      'recovery',
+      `resumed after a coordinator restart during the key ceremony (${resume.step}); waiting up to ${wait.seconds}s for ${this.participants.join(', ')} to reconnect, then restarting it from the beginning (restart ${resume.attempt} of at most ${bound})`,
+    );
+    this.log.warn({ job: this.id, step: resume.step, attempt: resume.attempt }, 'key ceremony restarted: the coordinator restarted before the key was in place');
+    await this.awaitCeremonyParties(wait, 'did not reconnect after the coordinator restarted during the key ceremony');
+  }
+
+  /** Every party connected within `wait.seconds`, or the job fails naming those that are not. */
+  private async awaitCeremonyParties(wait: CeremonyWait, why: string): Promise<void> {
     const end = Date.now() + wait.seconds * 1000;
     const back = await Promise.all(this.participants.map((o) => this.sessions.waitConnected(o, end)));
     const gone = this.participants.filter((_, i) => !back[i]);
     if (gone.length > 0)
       throw new FedcreditError(
         ErrorCode.JOB_FAILED,
-        `${gone.join(', ')} left during the key ceremony and did not return within ${wait.period}; no key was made and nothing was encrypted`,
+        `${gone.join(', ')} ${why} and did not return within ${wait.period}; no key was made and nothing was encrypted`,
         `restart the missing participant and resubmit the job, or raise ${wait.setting}`,
       );
+  }
+
+  /** Keep the parties' bound box keys (public) in the job's folder: a restarted coordinator sends them on (boxKeysFile). */
+  protected keepBoxKeys(boxKeys: Map<string, Recipient>): void {
+    const file = boxKeysFile(this.stateDir, this.id);
+    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+    writeFileSync(file, encodeMessage('KeygenRequest', { recipients: [...boxKeys.values()] }), { mode: 0o600 });
+  }
+
+  /** After a restart: the parties' box keys as kept at their acceptance, each with its owner's binding as it came. */
+  protected keptBoxKeys(): Map<string, Recipient> {
+    const file = boxKeysFile(this.stateDir, this.id);
+    if (!existsSync(file)) throw new FedcreditError(ErrorCode.JOB_FAILED, `the parties' box keys of job ${this.id} are not in ${file}`, 'resubmit the job');
+    const { recipients } = decodeMessage<{ recipients: Recipient[] }>('KeygenRequest', readFileSync(file));
+    return new Map(recipients.map((r) => [r.organisation, r]));
   }
 
   /**

@@ -4,7 +4,6 @@
  * (optional) -> publish. The coordinator sees only what it needs: counts, CKKS ciphertexts it adds without any key,
  * and the opened aggregates (sums over all contributors), never an individual participant's vector.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { ceremonyRestarts, ckksParamsOf, decryptionThreshold, roundMinimum, type HorizontalJobSpec as JobSpec } from '../src/config/schemas.js';
@@ -27,7 +26,7 @@ import {
   type OpenedReply,
 } from '../src/fl/secure-sum-round.js';
 import { hex, sha256 } from '../src/bytes.js';
-import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
+import { encodeMessage } from '../src/wire/proto.js';
 import { aggregateLoss, aggregateSamples, applyAggregate, selectRound } from '../src/fl/fedavg.js';
 import { loadTf } from '../src/model/tf.js';
 import { buildModel, getFlatWeights, setFlatWeights } from '../src/model/network.js';
@@ -39,11 +38,8 @@ import { QUANTILE_RANK_ERROR, QuantileSearch, preprocessingFromSearch } from '..
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
-import { CeremonyPartyLost, JobBase, type CeremonyAsk, type CeremonyPlan, type JobContext } from './job-base.js';
+import { CeremonyPartyLost, JobBase, type CeremonyAsk, type CeremonyPlan, type CeremonyResume, type CeremonyWait, type JobContext } from './job-base.js';
 import type { ContributionRequest, DecryptionShares, EncryptedVector, KeyShareEntry, ParticipantMessage, Recipient, RoundProgress, SumPurpose } from '../src/wire/messages.js';
-
-/** The participants' bound box keys of a job, in the coordinator's job folder (a KeygenRequest's encoding). */
-const BOX_KEYS_FILE = 'box-keys.bin';
 
 /** Where a job stands in its ledger, for a coordinator that restarts in the middle of it. */
 export interface ResumePoint {
@@ -82,6 +78,8 @@ export class JobRun extends JobBase {
     submitter: string,
     ctx: JobContext,
     private readonly resume?: ResumePoint,
+    /** Set when the coordinator restarts during the collective key's ceremony: the restart to run. */
+    private readonly ceremonyResume?: CeremonyResume,
   ) {
     super(id, submitter, ctx);
   }
@@ -114,23 +112,8 @@ export class JobRun extends JobBase {
         await this.resumeFrom(resume);
         return;
       }
-      await this.record('job_submitted', {
-        name: this.spec.name,
-        kind: this.spec.kind,
-        purpose: this.spec.purpose,
-        submitter: this.submitter,
-        participants: this.spec.participants,
-        features: this.spec.features ?? null,
-        model: this.spec.model,
-        training: this.spec.training,
-        encryption: this.spec.encryption,
-        statistics: this.spec.statistics,
-        binning: this.spec.binning,
-        scorecard: this.spec.scorecard,
-        evaluation: this.spec.evaluation,
-      });
-      const lead = await this.offer();
-      await this.keyCeremony(lead);
+      if (this.ceremonyResume) await this.restartedInCeremony(this.ceremonyResume);
+      else await this.startJob();
       const { preprocessing: fromMoments, moments } = await this.moments();
       const search = needsQuantileSearch(this.spec) ? await this.quantiles(fromMoments.features, moments) : undefined;
       const base = search && this.spec.training.winsorize > 0 ? preprocessingFromSearch(fromMoments.features, search, this.spec.training.standardize, this.spec.training.winsorize) : fromMoments;
@@ -146,12 +129,50 @@ export class JobRun extends JobBase {
     }
   }
 
+  /** A new job: recorded, offered to its participants, its keys made. */
+  private async startJob(): Promise<void> {
+    await this.record('job_submitted', {
+      name: this.spec.name,
+      kind: this.spec.kind,
+      purpose: this.spec.purpose,
+      submitter: this.submitter,
+      participants: this.spec.participants,
+      features: this.spec.features ?? null,
+      model: this.spec.model,
+      training: this.spec.training,
+      encryption: this.spec.encryption,
+      statistics: this.spec.statistics,
+      binning: this.spec.binning,
+      scorecard: this.spec.scorecard,
+      evaluation: this.spec.evaluation,
+    });
+    const lead = await this.offer();
+    await this.keyCeremony(lead);
+  }
+
+  /**
+   * After a coordinator restart during the collective key's ceremony: the participants accepted the job (their box
+   * keys were kept then), so no offer; the ceremony starts again from commit with fresh shares from every participant.
+   */
+  private async restartedInCeremony(resume: CeremonyResume): Promise<void> {
+    this.boxKeys = this.keptBoxKeys();
+    await this.startCkks();
+    await this.resumeCeremony(resume, ceremonyRestarts(this.spec), this.ceremonyWait);
+    await this.collectiveKeyCeremony(resume.attempt);
+  }
+
+  /** How long a restarted key ceremony waits for every participant: the coordinator's offer timeout (no grace period here). */
+  private get ceremonyWait(): CeremonyWait {
+    const seconds = this.offerTimeoutMs / 1000;
+    return { seconds, setting: "the coordinator's offer_timeout_s", field: 'offer_timeout_s', period: `the coordinator's offer_timeout_s of ${seconds}s` };
+  }
+
   private async resumeFrom(resume: ResumePoint): Promise<void> {
     this.emit('training', `resumed after a coordinator restart: ${resume.roundsDone} of ${this.spec.training.rounds} rounds were recorded`);
     this.log.warn({ job: this.id, roundsDone: resume.roundsDone }, 'resuming the job from its ledger');
     await this.record('job_resumed', { rounds_done: resume.roundsDone, model_sha256: resume.weights ? hex(weightsDigest(resume.weights)) : null });
     if (this.spec.encryption.scheme !== 'plaintext') {
-      this.restoreBoxKeys();
+      this.boxKeys = this.keptBoxKeys();
       await this.startCkks();
     } else this.codec = VectorCodec.plaintext();
     // Participants reconnect by themselves (back-off with jitter); give them the offer timeout to be back.
@@ -200,22 +221,12 @@ export class JobRun extends JobBase {
     }
     this.boxKeys = boxKeys;
     // Every masked sum names them (src/fl/pairwise-mask.ts): kept to resume the job after a restart.
-    const dir = join(this.stateDir, 'jobs', this.id);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(dir, BOX_KEYS_FILE), encodeMessage('KeygenRequest', { recipients: [...boxKeys.values()] }), { mode: 0o600 });
+    this.keepBoxKeys(boxKeys);
     return lead;
   }
 
   /** Each participant's per-job box key with its binding, relayed as it came (the coordinator cannot sign one). */
   private boxKeys = new Map<string, Recipient>();
-
-  /** After a restart: the participants' box keys as kept at their acceptance. */
-  private restoreBoxKeys(): void {
-    const file = join(this.stateDir, 'jobs', this.id, BOX_KEYS_FILE);
-    if (!existsSync(file)) throw new FedcreditError(ErrorCode.JOB_FAILED, `the participants' box keys of job ${this.id} are not in ${file}, so its sums cannot be masked`, 'resubmit the job');
-    const { recipients } = decodeMessage<{ recipients: Recipient[] }>('KeygenRequest', readFileSync(file));
-    this.boxKeys = new Map(recipients.map((r) => [r.organisation, r]));
-  }
 
   /** The lead makes the CKKS keys and seals the secret key to every other participant; we only relay. */
   private async keyCeremony(lead: string): Promise<void> {
@@ -285,14 +296,14 @@ export class JobRun extends JobBase {
    * makes a fresh share under the next attempt's transcript and discards the old one (`key_ceremony_restarted`;
    * docs/threshold-ckks.md, "A party lost during the key ceremony").
    */
-  private async collectiveKeyCeremony(): Promise<void> {
+  private async collectiveKeyCeremony(firstAttempt = 0): Promise<void> {
     const t = decryptionThreshold(this.spec);
     this.emit('keys', `${this.participants.join(', ')} each make a share of the collective CKKS key; nobody will hold the secret key`);
     const fingerprint = this.engine!.fingerprint;
     const bound = ceremonyRestarts(this.spec);
     const context = await ThresholdContext.create(ckksParamsOf(this.spec));
     try {
-      for (let attempt = 0; ; attempt++) {
+      for (let attempt = firstAttempt; ; attempt++) {
         const transcript = collectiveTranscript(this.id, this.participants, fingerprint, 'horizontal', attempt);
         const plan: CeremonyPlan = {
           shareholders: this.participants,
@@ -309,13 +320,7 @@ export class JobRun extends JobBase {
           if (t < this.participants.length) await this.reshare(ask, (org, why) => this.ceremonyDeviation(org, why));
         } catch (err) {
           if (!(err instanceof CeremonyPartyLost)) throw err;
-          const seconds = this.offerTimeoutMs / 1000;
-          await this.restartCeremony(err, attempt, bound, {
-            seconds,
-            setting: "the coordinator's offer_timeout_s",
-            field: 'offer_timeout_s',
-            period: `the coordinator's offer_timeout_s of ${seconds}s`,
-          });
+          await this.restartCeremony(err, attempt, bound, this.ceremonyWait);
           continue;
         }
         await this.record('collective_key_ready', {

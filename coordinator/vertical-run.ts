@@ -42,7 +42,7 @@ import { ckksOpener, plaintextOpener, type Opener } from '../src/vertical/lr/ope
 import { gradientLabel } from '../src/he/vertical-threshold.js';
 import { keptEpochLine, runTraining, trainingPlan, type EpochFigures } from '../src/vertical/lr/schedule.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
-import { CeremonyPartyLost, JobBase, type CeremonyPlan, type JobContext } from './job-base.js';
+import { CeremonyPartyLost, JobBase, type CeremonyPlan, type CeremonyResume, type CeremonyWait, type JobContext } from './job-base.js';
 import { ParticipantGone } from './mailbox.js';
 import type { ParticipantMessage, Recipient, RoundProgress, StepRequest, VerticalSetup, VerticalStep } from '../src/wire/messages.js';
 
@@ -166,6 +166,32 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
    * transcript's order, and the arbiter's own share with its rules (in memory only, wiped when the job ends).
    */
   protected collective?: { context: ThresholdContext; shareholders: string[]; periods: ClassSumPeriods; arbiter: GradientShareholder };
+  /**
+   * The setup as sent, until every party has run a step with it: a party lost before then (its stream closed, so the
+   * setup may not have reached it) or not connected when it was sent is in `withoutSetup` and gets it again when it
+   * is next asked for a step; a party installs the same setup once (participant/vertical-channel.ts).
+   */
+  private setup?: VerticalSetup;
+  private readonly withoutSetup = new Set<string>();
+
+  override participantLost(org: string, reason: string): void {
+    if (this.setup) this.withoutSetup.add(org);
+    super.participantLost(org, reason);
+  }
+
+  /** The setup again to every connected party that may have lost it, before it is asked for a step. */
+  private async resendSetup(): Promise<void> {
+    for (const org of [...this.withoutSetup].filter((o) => this.sessions.isConnected(o))) {
+      try {
+        await this.send(org, 0, { body: 'verticalSetup', verticalSetup: this.setup! });
+      } catch {
+        continue; // lost again: the step pauses for it, and the next attempt sends it again
+      }
+      this.withoutSetup.delete(org);
+      this.log.info({ job: this.id, participant: org }, "the job's setup sent again to a party lost before its first step");
+    }
+  }
+
   /** Share requests in flight (ckks-threshold), by `party asked|step|attempt|whose gradient`. */
   private readonly shareWaits = new Map<string, { resolve: (share: Uint8Array) => void; reject: (err: Error) => void }>();
 
@@ -187,6 +213,12 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   }
 
   protected abstract get timing(): { step_timeout_s: number; grace_period_s: number };
+
+  /** How long a restarted key ceremony waits for every party: the grace period. */
+  protected get ceremonyWait(): CeremonyWait {
+    const seconds = this.timing.grace_period_s;
+    return { seconds, setting: 'training.grace_period_s', field: 'grace_period_s', period: `the grace period of ${seconds}s` };
+  }
 
   /** A training job's job_submitted entry: its parties, columns, alignment and training, then what its kind adds. */
   protected async recordSubmission(spec: VerticalJobSpec | VerticalBoostSpec, extra: Record<string, unknown>): Promise<void> {
@@ -264,9 +296,10 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   /** Offer the job; every party answers with its per-job X25519 key, to which its peers seal what they send it. */
   protected async offer(specJson: string): Promise<Map<string, Recipient>> {
     const accepted = await this.collectAcceptances(specJson);
-    const boxKeys = new Map<string, Recipient>();
+    const boxKeys = new Map<string, Recipient>(accepted.map(({ org, accepted: a }) => [org, { organisation: org, boxPublicKey: a.boxPublicKey, binding: a.boxKeyBinding }]));
+    // Kept before any acceptance is recorded: a coordinator restarted during the collective key's ceremony restarts it with them.
+    if (this.scheme === 'ckks-threshold') this.keepBoxKeys(boxKeys);
     for (const { org, accepted: a } of accepted) {
-      boxKeys.set(org, { organisation: org, boxPublicKey: a.boxPublicKey, binding: a.boxKeyBinding });
       await this.record('participant_consent', { participant: org, role: org === this.participants[0] ? 'guest' : 'host', purpose: this.purpose, rows: a.trainRows });
       await this.recordWithReceipt(org, 0, 'data_bound', {
         participant: org,
@@ -282,7 +315,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   }
 
   /** Send every party the keys of the job: the arbiter's CKKS public and Galois keys (training) and each party's box key. */
-  protected async keys(boxKeys: Map<string, Recipient>): Promise<void> {
+  protected async keys(boxKeys: Map<string, Recipient>, firstCeremonyAttempt = 0): Promise<void> {
     let setup: VerticalSetup;
     // Each key with its owner's binding, as it came: every party checks them before it seals anything to a peer.
     const parties = this.participants.map((o) => boxKeys.get(o)!);
@@ -298,7 +331,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       await writeFile(file, keys.secretKey, { mode: 0o600 });
       setup = { ckksPublicKey: keys.publicKey, galoisKeys: keys.galoisKeys, paramsFingerprint: this.engine.fingerprint, ...common };
     } else if (this.scheme === 'ckks-threshold') {
-      setup = { ...(await this.collectiveGradientKey()), ...common };
+      setup = { ...(await this.collectiveGradientKey(firstCeremonyAttempt)), ...common };
     } else {
       if (this.scheme === 'plaintext') {
         this.opener = plaintextOpener;
@@ -307,7 +340,9 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       }
       setup = { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: new Uint8Array(), ...common };
     }
-    await Promise.all(this.participants.map((o) => this.send(o, 0, { body: 'verticalSetup', verticalSetup: setup })));
+    // A party not connected now gets it before its first step, once it is back (withoutSetup; runStep pauses for it).
+    this.setup = setup;
+    await Promise.all(this.participants.map((o) => this.send(o, 0, { body: 'verticalSetup', verticalSetup: setup }).catch(() => void this.withoutSetup.add(o))));
     await this.record('keys_ready', {
       arbiter: 'coordinator',
       ...(this.scheme === 'ckks-threshold' ? { shareholders: [ARBITER_SHAREHOLDER, ...this.participants] } : {}),
@@ -334,7 +369,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
    * the key before the setup, so every shareholder, the arbiter included, makes a fresh share under the next
    * attempt's transcript and discards the old one (`key_ceremony_restarted`; "A party lost during the key ceremony").
    */
-  private async collectiveGradientKey(): Promise<Pick<VerticalSetup, 'ckksPublicKey' | 'galoisKeys' | 'paramsFingerprint'>> {
+  private async collectiveGradientKey(firstAttempt: number): Promise<Pick<VerticalSetup, 'ckksPublicKey' | 'galoisKeys' | 'paramsFingerprint'>> {
     const shareholders = [ARBITER_SHAREHOLDER, ...this.participants];
     this.emit('keys', `the arbiter (this coordinator), ${this.participants.join(', ')} each make a share of the collective gradient key; nobody will hold the secret key`);
     const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
@@ -350,7 +385,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
     };
     const bound = ceremonyRestarts({ encryption: this.spec.encryption ?? {} });
     let abandoned: SecretKeyShare | undefined;
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = firstAttempt; ; attempt++) {
       const transcript = collectiveTranscript(this.id, shareholders, fingerprint, 'vertical', attempt);
       const own = verticalCollectiveKeyShare(context, transcript, ARBITER_SHAREHOLDER, steps);
       const files = arbiterShareFiles(this.stateDir, this.id);
@@ -378,8 +413,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
         ({ keyDigest } = await this.commitRevealKey(plan, this.ceremonyAsk(plan, requireFingerprint, attempt)));
       } catch (err) {
         if (!(err instanceof CeremonyPartyLost)) throw err;
-        const seconds = this.timing.grace_period_s;
-        await this.restartCeremony(err, attempt, bound, { seconds, setting: 'training.grace_period_s', field: 'grace_period_s', period: `the grace period of ${seconds}s` });
+        await this.restartCeremony(err, attempt, bound, this.ceremonyWait);
         continue;
       }
       // The arbiter sums each gradient's classes with the collective Galois keys; their sums rebuild them after a restart.
@@ -463,6 +497,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       this.traffic = [];
       this.decrypted = [];
       const request: StepRequest = { step: name, attempt: this.attempt, epoch, batch, argsJson: JSON.stringify(args) };
+      if (this.setup) await this.resendSetup();
       this.progressAt = Date.now();
       const deadline = () => this.progressAt + t.step_timeout_s * 1000;
       await Promise.all(this.participants.map((o) => this.send(o, this.step, { body: 'stepRequest', stepRequest: request }).catch(() => undefined)));
@@ -479,6 +514,9 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
           parts_sha256: Object.fromEntries([...reports].map(([org, r]) => [org, r.stateSha256])),
           ...(name === 'batch' ? {} : { reports: Object.fromEntries([...reports].map(([org, r]) => [org, r.report])) }),
         });
+        // Every party ran a step with the setup: none needs it again.
+        this.setup = undefined;
+        this.withoutSetup.clear();
         return reports;
       }
       // A party that is still connected and failed has reported an error: the job cannot go on.
@@ -621,6 +659,18 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
 export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, VerticalJobSpec> {
   protected readonly stepReports = TRAINING_STEP_REPORTS;
 
+  constructor(
+    id: string,
+    spec: VerticalJobSpec,
+    submitter: string,
+    ctx: JobContext,
+    resume?: VerticalResumePoint,
+    /** Set when the coordinator restarts during the collective key's ceremony: the restart to run. */
+    private readonly ceremonyResume?: CeremonyResume,
+  ) {
+    super(id, spec, submitter, ctx, resume);
+  }
+
   get rounds(): number {
     return this.spec.training.epochs;
   }
@@ -641,6 +691,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     this.state = 'running';
     try {
       if (this.replay) await this.rejoin();
+      else if (this.ceremonyResume) await this.restartedInCeremony(this.ceremonyResume);
       else await this.start();
       const psi = await this.align();
       const binning = this.spec.binning ? await this.bin() : undefined;
@@ -695,6 +746,18 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       this.opener = plaintextOpener;
     }
     await this.recordResumption();
+  }
+
+  /**
+   * After a coordinator restart during the collective key's ceremony: the parties accepted the job (their box keys
+   * were kept then), so no offer; the ceremony starts again from commit with fresh shares from every shareholder,
+   * the arbiter included, and the job goes on from its setup.
+   */
+  private async restartedInCeremony(resume: CeremonyResume): Promise<void> {
+    const boxKeys = this.keptBoxKeys();
+    await this.resumeCeremony(resume, ceremonyRestarts({ encryption: this.spec.encryption }), this.ceremonyWait);
+    this.pinGradientLengths();
+    await this.keys(boxKeys, resume.attempt);
   }
 
   private async forgetArbiterKey(): Promise<void> {

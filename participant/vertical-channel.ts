@@ -12,6 +12,7 @@ import { PsiKey } from '../src/psi/ecdh.js';
 import type { PsiLink } from '../src/psi/stream.js';
 import { guestScoreSum, hostScoreShare } from '../src/vertical/secure-sum.js';
 import type { GradientShareRequest, StepDone, StepRequest, ThresholdCeremony, VerticalSetup } from '../src/wire/messages.js';
+import { encodeMessage } from '../src/wire/proto.js';
 import { Superseded, type PeerPort } from '../src/vertical/lr/port.js';
 import { Inbox } from '../src/vertical/lr/inbox.js';
 import { decodePayload, encodePayload, type ShareKind } from '../src/vertical/lr/payloads.js';
@@ -96,6 +97,16 @@ export class PartyChannel {
   }
 
   async install(setup: VerticalSetup): Promise<void> {
+    if (this.setup) {
+      // The coordinator sends the setup again to a party it lost before the first step (it cannot tell whether the
+      // first one arrived): the same setup is a no-op, any other a deviation (keys swapped after the checks below).
+      if (Buffer.from(encodeMessage('VerticalSetup', setup)).equals(Buffer.from(encodeMessage('VerticalSetup', this.setup)))) return;
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `the coordinator sent ${this.org} a second setup of job ${this.id}, other than the first`,
+        'the coordinator deviates from the protocol; this node takes no further part in the job. Tell the federation operator',
+      );
+    }
     // A job restored after a restart installs the setup it kept in its own folder, checked when it first came.
     if (this.binding) this.checkSetup(setup, this.binding);
     this.setup = setup;
@@ -151,16 +162,26 @@ export class PartyChannel {
   }
 
   get guest(): string {
-    return this.setup!.guest;
+    return this.installed.guest;
   }
 
   get hosts(): string[] {
-    return this.setup!.hosts;
+    return this.installed.hosts;
   }
 
   /** The job's PSI salt, from the arbiter's setup. */
   get psiSalt(): Uint8Array {
-    return this.setup!.psiSalt;
+    return this.installed.psiSalt;
+  }
+
+  private get installed(): VerticalSetup {
+    if (!this.setup)
+      throw new FedcreditError(
+        ErrorCode.PROTOCOL,
+        `${this.org} was asked for a step of job ${this.id} before the job's setup reached it`,
+        'the setup was lost on the way (a link down as it was sent); resubmit the job, and see the coordinator log',
+      );
+    return this.setup;
   }
 
   private boxKeyOf(org: string): Uint8Array {

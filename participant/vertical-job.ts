@@ -21,7 +21,7 @@ import { collectiveTranscript, verticalKeyDigest, verticalKeysFromSums } from '.
 import { hex } from '../src/bytes.js';
 import { gradientLabel, VERTICAL_MAX_FEATURE } from '../src/he/vertical-threshold.js';
 import { ARBITER_SHAREHOLDER, GradientShareholder, gradientPeriods } from '../src/vertical/lr/threshold-opener.js';
-import { ErrorCode, FedcreditError } from '../src/errors.js';
+import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import { ThresholdParty } from './threshold-party.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { ckksCipher, plaintextCipher } from '../src/vertical/cipher.js';
@@ -70,6 +70,8 @@ export class VerticalParty implements StepHandler {
     ceremony?: ThresholdParty;
     keys?: { publicKey: Uint8Array; galoisKeys: Uint8Array };
     shareholder?: GradientShareholder;
+    /** The ceremony attempt of a key restored from the job folder (no ceremony object then). */
+    keyAttempt?: number;
   };
   /**
    * Set once the setup arrived under a collective key: from then on this party encrypts under the key, so it refuses
@@ -135,8 +137,7 @@ export class VerticalParty implements StepHandler {
    */
   static async restore(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
     const folder = new JobFolder(jobDir);
-    if (spec.encryption.scheme === 'ckks-threshold' && folder.has(JOB_FILES.boxKey) && !folder.has(JOB_FILES.setup))
-      return VerticalParty.restoreInCeremony(id, spec, org, source, features, io, log, folder);
+    if (folder.has(JOB_FILES.boxKey) && !folder.has(JOB_FILES.setup)) return await VerticalParty.restoreBeforeSetup(id, spec, org, source, features, io, log, folder);
     const stepped = folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress);
     const done = stepped ? undefined : folder.alignedDone();
     if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup) || (!done && !stepped)) return undefined;
@@ -174,17 +175,39 @@ export class VerticalParty implements StepHandler {
   }
 
   /**
-   * A job stopped during its collective key ceremony (no setup yet, so nothing encrypted under any key): it rejoins
-   * with its per-job box key when the coordinator restarts the ceremony, with a fresh share. What an abandoned attempt
-   * left in the folder (a share, the keys' sums) is deleted: it is never revealed or used again.
+   * A job stopped before its setup arrived (nothing encrypted under any key yet): it rejoins with its per-job box key,
+   * the one its peers know, and takes the setup when the coordinator sends it again. Under a collective key it was in
+   * the key ceremony: if it had reached the ceremony's key step (its share, the keys' sums and their digest
+   * all in the folder), the key comes back, checked against the digest it reported: the setup for that key may be on
+   * its way, which the coordinator sends again, or the coordinator restarts the ceremony, which wipes it
+   * (abandonCeremony). Anything less an abandoned attempt left (a share without the rest) is deleted: it is never
+   * revealed or used again.
    */
-  private static restoreInCeremony(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, folder: JobFolder): VerticalParty {
+  private static async restoreBeforeSetup(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, folder: JobFolder): Promise<VerticalParty> {
     const privateKey = importPrivateKey(folder.read(JOB_FILES.boxKey).toString('utf8'));
+    const job = new VerticalParty(id, spec, org, source, features, io, log, folder.dir, { privateKey, publicKey: rawX25519PublicKey(privateKey) });
+    if (spec.encryption.scheme !== 'ckks-threshold') {
+      log.info({ job: id }, 'vertical job restored before its setup arrived; rejoining when the coordinator sends it');
+      return job;
+    }
+    if (Object.values(COLLECTIVE_FILES).every((name) => folder.has(name))) {
+      try {
+        await job.restoreCollective();
+        log.info({ job: id }, 'vertical job restored after its key ceremony, before its setup; rejoining with its share of the collective key');
+        return job;
+      } catch (err) {
+        log.warn({ job: id, err: errorMessage(err) }, 'the collective key kept in the job folder cannot be restored; deleting it');
+      }
+    }
     const left = Object.values(COLLECTIVE_FILES).filter((name) => folder.has(name));
     for (const name of left) folder.remove(name);
+    job.sharesDeleted = left.length > 0;
     log.info({ job: id, deleted: left }, 'vertical job restored during its key ceremony; rejoining when the coordinator restarts the ceremony');
-    return new VerticalParty(id, spec, org, source, features, io, log, folder.dir, { privateKey, publicKey: rawX25519PublicKey(privateKey) });
+    return job;
   }
+
+  /** Restored during the ceremony with part of a share's files (deleted then): a setup for that key finds none. */
+  private sharesDeleted = false;
 
   /** The job's keys, checked by the channel: kept to rejoin, and the cipher made from them. */
   async install(setup: VerticalSetup): Promise<void> {
@@ -195,6 +218,12 @@ export class VerticalParty implements StepHandler {
       this.lr.cipher = ckksCipher(VerticalGradient.of(this.engine), setup.ckksPublicKey, setup.galoisKeys);
     } else if (this.spec.encryption.scheme === 'ckks-threshold') {
       const keys = this.collective?.keys;
+      if (!keys && this.sharesDeleted)
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `${this.org} restarted after the key ceremony of job ${this.id} and before the job's setup reached it: the share it made was deleted at the restart (nothing was encrypted under it yet), so it cannot use the key the others hold`,
+          'resubmit the job; the other parties refuse a new key ceremony once their setup arrived',
+        );
       if (!keys)
         throw new FedcreditError(
           ErrorCode.PROTOCOL,
@@ -263,7 +292,7 @@ export class VerticalParty implements StepHandler {
   }
 
   /**
-   * The coordinator restarted the key ceremony (a party was lost before the key was in place): the share made for
+   * The coordinator restarted the key ceremony (a party, or the coordinator itself, was lost before the key was in place): the share made for
    * the abandoned attempt is wiped and its files deleted, so that the next attempt's share is fresh and no old one is
    * ever revealed or used. Refused once this party has given a decryption share or received the setup (it encrypts
    * under the key from then on: a restart then would give the coordinator two keys' shares for one ciphertext), for
@@ -272,19 +301,21 @@ export class VerticalParty implements StepHandler {
   private abandonCeremony(attempt: number, step: ThresholdCeremony['step']): void {
     const c = this.collective!;
     const given = c.shareholder?.sharesGiven ?? 0;
-    if (this.keyInUse || given > 0 || !c.ceremony)
+    // The attempt this party is at: its ceremony's, or that of the key it restored from its folder before its setup.
+    const current = c.ceremony?.attempt ?? c.keyAttempt;
+    if (this.keyInUse || given > 0 || current === undefined)
       throw this.restartRefused(attempt, `the collective key is in use (${given > 0 ? `${given} decryption shares given under it` : 'its setup arrived: this node encrypts under it'})`);
-    if (attempt <= c.ceremony.attempt) throw this.restartRefused(attempt, `it is at attempt ${c.ceremony.attempt} already`);
+    if (attempt <= current) throw this.restartRefused(attempt, `it is at attempt ${current} already`);
     if (attempt > ceremonyRestarts(this.spec)) throw this.restartRefused(attempt, `the job allows at most ${ceremonyRestarts(this.spec)} restarts (encryption.ceremony_restarts)`);
     if (step !== 'commit') throw this.restartRefused(attempt, `a restarted ceremony begins with commit, not ${step}`);
-    c.ceremony.forget();
+    c.ceremony?.forget();
     c.shareholder?.forget();
     for (const name of Object.values(COLLECTIVE_FILES)) this.folder.remove(name);
     c.context.dispose();
     this.collective = undefined;
     this.log.warn(
-      { job: this.id, attempt, abandoned: c.ceremony.attempt },
-      'key ceremony restarted by the coordinator (a party was lost before the key was in place): the share of the abandoned attempt is wiped and its files deleted',
+      { job: this.id, attempt, abandoned: current },
+      'key ceremony restarted by the coordinator (a party or the coordinator was lost before the key was in place): the share of the abandoned attempt is wiped and its files deleted',
     );
   }
 
@@ -316,7 +347,7 @@ export class VerticalParty implements StepHandler {
       if (hex(verticalKeyDigest(keys)) !== kept.keySha256) throw new Error(`the collective keys rebuilt from ${this.folder.path(JOB_FILES.keySums)} are not those of the ceremony`);
       const secret = SecretKeyShare.deserialize(context, this.folder.read(JOB_FILES.keyShare));
       const shareholder = new GradientShareholder(context, this.org, secret, shareholders.length, gradientPeriods(this.spec), memory);
-      this.collective = { context, keys, shareholder };
+      this.collective = { context, keys, shareholder, keyAttempt: attempt };
       this.log.info({ job: this.id, sharesGiven: kept.issued.length, keysRebuiltMs: Date.now() - began }, 'collective gradient key share restored from the job folder');
     } catch (err) {
       context.dispose();

@@ -164,6 +164,100 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
     }
     expect(failures.join('; ')).toMatch(/the key ceremony was restarted \(attempt 1\) after the collective key was in place/);
   }, 240_000);
+
+  it('the coordinator killed (SIGKILL) during the key ceremony and restarted restarts it with fresh shares from every participant; the AUC of the job uninterrupted; the ledger verifies and replays', async () => {
+    const logOf = (org: string) => join(fed.dir, 'logs', `${org}.log`);
+    const from = Object.fromEntries([...NAMES, 'coordinator'].map((org) => [org, readFileSync(logOf(org), 'utf8').length]));
+    const linesSince = (org: string, jobId: string) =>
+      readFileSync(logOf(org), 'utf8')
+        .slice(from[org])
+        .split('\n')
+        .filter((line) => line.includes(jobId));
+    const waitFor = async (what: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline && !what()) await new Promise((r) => setTimeout(r, 20));
+      return what();
+    };
+    const started = Date.now();
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(JOB), 'test-bank');
+    const watching = client.watchJob(jobId, () => undefined).catch(() => undefined);
+    const approvals = new Approvals(join(fed.dir, 'fedcredit-state', 'bank-c'));
+    expect(await waitFor(() => approvals.pending().some((p) => p.jobId === jobId), 60_000), 'bank-c waits for approval').toBe(true);
+    await run(process.execPath, [cliPath(), 'participant', 'approve', jobId, '--config', join(fed.dir, 'bank-c.yaml')]);
+    // bank-c is frozen (SIGSTOP) as it starts its share of attempt 0: the ceremony cannot reach its key without it,
+    // so the coordinator, killed then, is killed during the ceremony whatever the load.
+    const making = () => linesSince('bank-c', jobId).some((line) => /"attempt":0[^\n]*making this participant's share/.test(line));
+    expect(await waitFor(making, 60_000), 'bank-c began the ceremony').toBe(true);
+    const bankC = fed.cluster.process('bank-c')!;
+    expect(bankC.kill('SIGSTOP')).toBe(true);
+    try {
+      await fed.cluster.kill('coordinator', 'SIGKILL');
+    } finally {
+      bankC.kill('SIGCONT');
+    }
+    await watching;
+    client.close();
+    const killed = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+    expect(
+      killed.map((e) => e.entry.kind),
+      'killed before the key was in place',
+    ).not.toContain('collective_key_ready');
+
+    await fed.cluster.restartCoordinator();
+    const after = await fed.client();
+    const last = await after.watchJob(jobId, () => undefined);
+    after.close();
+    const seconds = (Date.now() - started) / 1000;
+    expect(last.state, last.message).toBe('succeeded');
+    expect(linesSince('coordinator', jobId).join('\n')).toMatch(/key ceremony restarted: the coordinator restarted before the key was in place/);
+    for (const org of NAMES) expect(linesSince(org, jobId).join('\n'), `${org} abandoned attempt 0's share`).toMatch(/key ceremony restarted by the coordinator/);
+
+    // The ledger: one restart, the coordinator's, then attempt 1's ceremony with a fresh commitment from everyone.
+    const entries = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+    const kinds = entries.map((e) => e.entry.kind);
+    expect(entries.filter((e) => e.entry.kind === 'key_ceremony_restarted').map((e) => e.body)).toEqual([
+      expect.objectContaining({ attempt: 1, lost: [], coordinator_restart: true, offer_timeout_s: 90 }),
+    ]);
+    expect(
+      kinds.filter((k) => k === 'data_bound'),
+      'no offer again',
+    ).toHaveLength(NAMES.length);
+    const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
+    expect(ready).toHaveLength(1);
+    const spec = HorizontalJobSpec.parse(JOB);
+    const transcript = collectiveTranscript(jobId, NAMES, paramsFingerprint(ckksParamsOf(spec)), 'horizontal', 1);
+    expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
+    const restartAt = kinds.indexOf('key_ceremony_restarted');
+    const commitments = (a: number, b: number) =>
+      entries
+        .slice(a, b)
+        .filter((e) => e.entry.kind === 'key_share_committed')
+        .map((e) => e.body as { participant: string; commitment: string });
+    const final = commitments(restartAt, kinds.indexOf('collective_key_ready'));
+    expect(final.map((c) => c.participant).sort()).toEqual([...NAMES].sort());
+    for (const c of commitments(0, restartAt)) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
+
+    const memory = await MemoryFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(slices.files[i]!) })));
+    let uninterrupted: number;
+    try {
+      const reference = await memory.run(JOB);
+      expect(reference.state, reference.message).toBe('succeeded');
+      uninterrupted = (JSON.parse(Buffer.from(reference.files['fedcredit.json']!).toString('utf8')).evaluation as { auc: number }).auc;
+    } finally {
+      await memory.stop();
+    }
+    const published = (entries.find((e) => e.entry.kind === 'model_published')!.body as { evaluation: { auc: number } }).evaluation.auc;
+    console.log(
+      `ckks-threshold horizontal over gRPC, ${ROWS} rows a participant, the coordinator killed in the key ceremony: AUC ${published.toFixed(4)} (${seconds.toFixed(1)} s), uninterrupted ${uninterrupted.toFixed(4)}`,
+    );
+    expect(Math.abs(published - uninterrupted)).toBeLessThan(0.005);
+    const verified = await verifyLedger(fed.ledgerDir, { receiptsDir: fed.dir });
+    expect(verified.ok, verified.failure?.detail).toBe(true);
+    const replay = await replayLedger(fed.ledgerDir, { jobId });
+    expect(replay.jobs[0]!.failures).toEqual([]);
+    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+  }, 240_000);
 });
 
 describe('encryption.ceremony_restarts in a horizontal job file', () => {

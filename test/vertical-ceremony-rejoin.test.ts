@@ -126,6 +126,87 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
       for (const name of Object.values(COLLECTIVE_FILES))
         await expect.poll(() => existsSync(join(fed.dir, 'fedcredit-state', org, 'jobs', jobId, name)), { timeout: 10_000, message: `${org}/${name}` }).toBe(false);
   }, 120_000);
+
+  it('the coordinator killed (SIGKILL) during the key ceremony and restarted restarts it with fresh shares from every shareholder; the AUC of the job in the clear; the ledger verifies and replays', async () => {
+    const logOf = (org: string) => join(fed.dir, 'logs', `${org}.log`);
+    const before = new Map(['bank', 'tax-bureau', 'coordinator'].map((org) => [org, readFileSync(logOf(org), 'utf8').length]));
+    const linesSince = (org: string, jobId: string) =>
+      readFileSync(logOf(org), 'utf8')
+        .slice(before.get(org))
+        .split('\n')
+        .filter((line) => line.includes(jobId));
+    const started = Date.now();
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(JOB), 'test-bank');
+    const watching = client.watchJob(jobId, () => undefined).catch(() => undefined);
+    // The host is frozen (SIGSTOP) as it starts making its share of attempt 0: the ceremony cannot reach its key
+    // without it, so the coordinator, killed then, is killed during the ceremony whatever the load.
+    const deadline = Date.now() + 60_000;
+    const making = () => linesSince('tax-bureau', jobId).some((line) => /"attempt":0[^\n]*making this party's share/.test(line));
+    while (Date.now() < deadline && !making()) await new Promise((r) => setTimeout(r, 20));
+    expect(making(), 'the host began the ceremony').toBe(true);
+    const host = fed.cluster.process('tax-bureau')!;
+    expect(host.kill('SIGSTOP')).toBe(true);
+    try {
+      await fed.cluster.kill('coordinator', 'SIGKILL');
+    } finally {
+      host.kill('SIGCONT');
+    }
+    await watching;
+    client.close();
+    const killedAt = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+    expect(
+      killedAt.map((e) => e.entry.kind),
+      'killed before the key was in place',
+    ).not.toContain('collective_key_ready');
+
+    await fed.cluster.restartCoordinator();
+    const after = await fed.client();
+    const last = await after.watchJob(jobId, () => undefined);
+    after.close();
+    const seconds = (Date.now() - started) / 1000;
+    expect(last.state, last.message).toBe('succeeded');
+    expect(linesSince('coordinator', jobId).join('\n')).toMatch(/key ceremony restarted: the coordinator restarted before the key was in place/);
+    // Each party wiped the share it made for the killed attempt before it made the next one.
+    for (const org of ['bank', 'tax-bureau']) expect(linesSince(org, jobId).join('\n'), org).toMatch(/key ceremony restarted by the coordinator/);
+
+    // The ledger: one restart, by the coordinator's, then attempt 1's ceremony, whose key is the job's.
+    const entries = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+    const kinds = entries.map((e) => e.entry.kind);
+    const restarts = entries.filter((e) => e.entry.kind === 'key_ceremony_restarted');
+    expect(restarts.map((e) => e.body)).toEqual([expect.objectContaining({ attempt: 1, lost: [], coordinator_restart: true })]);
+    const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
+    expect(ready).toHaveLength(1);
+    const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
+    const transcript = collectiveTranscript(jobId, shareholders, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical', 1);
+    expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
+    // No offer again: each party's acceptance is recorded once, and its box key is the one it accepted with.
+    expect(kinds.filter((k) => k === 'data_bound')).toHaveLength(2);
+    // Fresh shares: the arbiter's commitment of the killed attempt does not come back in the next.
+    const restartAt = kinds.indexOf('key_ceremony_restarted');
+    const commitments = (from: number, to: number) =>
+      entries
+        .slice(from, to)
+        .filter((e) => e.entry.kind === 'key_share_committed')
+        .map((e) => e.body as { participant: string; commitment: string });
+    const abandoned = commitments(0, restartAt);
+    const final = commitments(restartAt, kinds.indexOf('collective_key_ready'));
+    expect(abandoned.map((c) => c.participant)).toContain(ARBITER_SHAREHOLDER);
+    expect(final.map((c) => c.participant).sort()).toEqual([...shareholders].sort());
+    for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
+
+    const clearAuc = await clearUciSliceAuc(JOB, slice);
+    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
+    console.log(
+      `ckks-threshold vertical over gRPC, ${ROWS} rows, coordinator killed in the key ceremony: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,
+    );
+    expect(Math.abs(published.test.auc - clearAuc)).toBeLessThan(0.005);
+    const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
+    expect(verified.ok, verified.failure?.detail).toBe(true);
+    const replay = await replayLedger(ledgerDir, { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+  }, 180_000);
 });
 
 describe('encryption.ceremony_restarts in a job file', () => {
@@ -223,6 +304,76 @@ describe('a party asked to restart the key ceremony (one process; the test plays
     } finally {
       host.dispose();
       host.channel.dispose();
+      engine.dispose();
+      context.dispose();
+    }
+  }, 120_000);
+
+  it('restarted after the key step and before its setup, it comes back with its share: it takes the setup for that key, or a restart of the ceremony, which wipes the share, and refuses a stale attempt', async () => {
+    const jobId = 'job-restored-before-setup';
+    const spec = JobSpec.parse(verticalJob({ encryption: { scheme: 'ckks-threshold' } })) as VerticalJobSpec;
+    const data: LoadedDataset = { ids: ['A', 'B'], features: ['h1'], x: Float32Array.from([1, 2]), groups: {}, rows: 2, report: {} as LoadReport };
+    const source: PartyData = { ids: () => data.ids.map((id, r) => [id, r] as const), load: () => data, rowsDigest: () => 'rows-v1' };
+    const io = { relay: async () => undefined, decrypt: async () => undefined };
+    const log = createLogger('test', 'silent');
+    const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    const engine = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
+    const steps = verticalCollectiveRotationSteps(context.degree / 2);
+    const transcript = collectiveTranscript(jobId, shareholders, fingerprint, 'vertical', 0);
+    const others = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, verticalCollectiveKeyShare(context, transcript, org, steps)]));
+    const entry = (organisation: string, share = false): KeyShareEntry => {
+      const made = others.get(organisation)!;
+      return { organisation, commitment: made.commitment, commitmentBinding: null, share: share ? made.share : new Uint8Array() };
+    };
+    const setup = {
+      ckksPublicKey: new Uint8Array(),
+      galoisKeys: new Uint8Array(),
+      paramsFingerprint: engine.fingerprint,
+      parties: [],
+      guest: 'bank',
+      hosts: ['tax-bureau'],
+      psiSalt: new Uint8Array(32),
+    };
+    const ask = (party: VerticalParty, step: ThresholdCeremony['step'], parties: KeyShareEntry[], attempt: number) =>
+      party.ceremony({ step, parties, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array(), attempt });
+    const parties: VerticalParty[] = [];
+    /** A host's job folder after attempt 0 reached its key step (its share and the keys' sums kept), no setup yet. */
+    const keyed = async (name: string) => {
+      const root = mkdtempSync(join(tmpdir(), `fc-${name}-`));
+      dirs.push(root);
+      const store = new JobStore(join(root, 'jobs'));
+      store.save({ id: jobId, specJson: JSON.stringify(spec), features: ['h1'] });
+      const dir = store.dirOf(jobId);
+      const host = new VerticalParty(jobId, spec, 'tax-bureau', source, ['h1'], io, log, dir);
+      parties.push(host);
+      const committed = (await ask(host, 'commit', [], 0)).parties[0]!;
+      const revealed = (await ask(host, 'reveal', [entry(ARBITER_SHAREHOLDER), entry('bank'), committed], 0)).parties[0]!;
+      await ask(host, 'key', [entry(ARBITER_SHAREHOLDER, true), entry('bank', true), revealed], 0);
+      const restored = await VerticalParty.restore(jobId, spec, 'tax-bureau', source, ['h1'], io, log, dir);
+      expect(restored, 'the host comes back from its folder').toBeDefined();
+      parties.push(restored!);
+      return { dir, restored: restored!, committed };
+    };
+    try {
+      // The setup for the key of attempt 0 reaches the restarted host: it encrypts under the key it computed itself.
+      const first = await keyed('setup-after-restart');
+      for (const name of Object.values(COLLECTIVE_FILES)) expect(existsSync(join(first.dir, name)), name).toBe(true);
+      await first.restored.channel.install(setup);
+      await expect(ask(first.restored, 'commit', [], 1)).rejects.toMatchObject({ code: 'FC_CEREMONY_RESTART_REFUSED', message: expect.stringMatching(/its setup arrived/) });
+
+      // Or the coordinator restarts the ceremony: a stale attempt is refused; the next one wipes the restored share.
+      const second = await keyed('restart-after-restart');
+      await expect(ask(second.restored, 'commit', [], 0)).rejects.toMatchObject({ code: 'FC_CEREMONY_RESTART_REFUSED', message: expect.stringMatching(/it is at attempt 0 already/) });
+      const fresh = (await ask(second.restored, 'commit', [], 1)).parties[0]!;
+      expect(hex(fresh.commitment)).not.toBe(hex(second.committed.commitment));
+      for (const name of Object.values(COLLECTIVE_FILES)) expect(existsSync(join(second.dir, name)), name).toBe(false);
+    } finally {
+      for (const party of parties) {
+        party.dispose();
+        party.channel.dispose();
+      }
       engine.dispose();
       context.dispose();
     }

@@ -112,3 +112,26 @@ describe('a vertical party restarted between its PSI step and the next', () => {
     expect(await VerticalParty.restore('job-1', spec, 'tax-bureau', source('rows-v2'), ['h1'], io, log, dir)).toBeUndefined();
   });
 });
+
+describe('a vertical party sent its setup again (the coordinator lost it before its first step)', () => {
+  const setup = (salt: number) => ({
+    ckksPublicKey: new Uint8Array(),
+    galoisKeys: new Uint8Array(),
+    paramsFingerprint: new Uint8Array(),
+    parties: [],
+    guest: 'bank',
+    hosts: ['tax-bureau'],
+    psiSalt: new Uint8Array(32).fill(salt),
+  });
+
+  it('names the missing setup when asked for a step before it; takes the same setup twice as once; refuses another (a coordinator swapping keys after the checks)', async () => {
+    const party = new WaitingParty();
+    parties.push(party.channel);
+    expect(() => party.channel.psiSalt).toThrow(/was asked for a step of job job-1 before the job's setup reached it/);
+    await party.channel.install(setup(1));
+    await expect(party.channel.install(setup(1))).resolves.toBeUndefined();
+    expect(party.channel.psiSalt).toEqual(new Uint8Array(32).fill(1));
+    await expect(party.channel.install(setup(2))).rejects.toMatchObject({ code: 'FC_PROTOCOL', message: expect.stringMatching(/a second setup of job job-1, other than the first/) });
+    expect(party.channel.psiSalt, 'the first setup stays').toEqual(new Uint8Array(32).fill(1));
+  });
+});

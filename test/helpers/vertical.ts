@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Rng } from '../../src/random.js';
 import { join } from 'node:path';
-import { EphemeralFederation } from '../../src/federation/ephemeral.js';
+import { EphemeralFederation, type FederationOptions } from '../../src/federation/ephemeral.js';
 import type { CsvDatasetSpec } from '../../src/data/schema.js';
 import { loadDataset, type LoadedDataset } from '../../src/data/csv.js';
 import { holdoutOf } from '../../src/data/split.js';
@@ -62,13 +62,19 @@ export function uciHeteroSlice(rows: number): ((role: 'guest' | 'host') => CsvDa
  * (coordinator and two participants): `ledgerDir` is the coordinator's ledger, `slice` the data the parties read;
  * `stop` ends the processes and removes the slice.
  */
-export async function startUciHeteroPair(rows: number): Promise<{ fed: EphemeralFederation; ledgerDir: string; slice: ReturnType<typeof uciHeteroSlice>; stop(): Promise<void> }> {
+export async function startUciHeteroPair(
+  rows: number,
+  opts: FederationOptions = {},
+): Promise<{ fed: EphemeralFederation; ledgerDir: string; slice: ReturnType<typeof uciHeteroSlice>; stop(): Promise<void> }> {
   const slice = uciHeteroSlice(rows);
   try {
-    const fed = await EphemeralFederation.start([
-      { name: 'bank', data: slice('guest') },
-      { name: 'tax-bureau', data: slice('host') },
-    ]);
+    const fed = await EphemeralFederation.start(
+      [
+        { name: 'bank', data: slice('guest') },
+        { name: 'tax-bureau', data: slice('host') },
+      ],
+      opts,
+    );
     return {
       fed,
       ledgerDir: fed.ledgerDir,
