@@ -192,7 +192,7 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
       return Math.log2(Math.max(...centredCrt(a.ring, subPoly(a.ring, a.poly, b.poly, zeroPoly(a.ring))).map((v) => Math.abs(Number(v)))));
     };
     const [modulo16, modulo1] = [summedNoise(16), summedNoise(1)];
-    console.log(`the same, classes summed under encryption: max |e1 − e2| = 2^${modulo16.toFixed(1)} modulo 16, 2^${modulo1.toFixed(1)} modulo 1`);
+    console.log(`the same, classes summed: max |e1 − e2| = 2^${modulo16.toFixed(1)} modulo 16, 2^${modulo1.toFixed(1)} modulo 1`);
     expect(modulo16).toBeLessThan(bound + 1);
     expect(modulo1).toBeLessThan(bound + 1);
     expect(modulo1).toBeGreaterThan(bound - 12);
