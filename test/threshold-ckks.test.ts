@@ -34,7 +34,23 @@ import {
   type IssuedShareRecord,
 } from '../src/he/threshold/index.js';
 import { writePlaintext } from '../src/he/seal-format.js';
-import { addPoly, automorphism, automorphismNtt, centredCrt, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, sampleGaussian, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
+import {
+  addPoly,
+  automorphism,
+  automorphismNtt,
+  centredCrt,
+  nttOrbits,
+  orbitSumNtt,
+  centredFirstPrime,
+  intt,
+  mulPoly,
+  mulScalarPoly,
+  ntt,
+  prefixPoly,
+  sampleGaussian,
+  subPoly,
+  zeroPoly,
+} from '../src/he/threshold/ring.js';
 import { readCiphertext, readGaloisKeys, readPlaintext } from '../src/he/seal-format.js';
 
 /** Horizontal-style aggregates: fresh encryptions at scale 2^80 on the top level of the default chain (100 bits). */
@@ -213,6 +229,18 @@ describe('ring arithmetic matches SEAL', () => {
         const bySlots = automorphismNtt(info.ring, ntt(info.ring, a.slice()), g);
         const byCoefficients = ntt(info.ring, automorphism(info.ring, a, g));
         expect(Buffer.from(bySlots.buffer).equals(Buffer.from(byCoefficients.buffer))).toBe(true);
+      }
+      // The class sum modulo P: Π_{step = P, 2P, …, S/2} (1 + σ_step), one automorphism and addition per step, is the
+      // sum over each slot's orbit under the group σ_P generates (2P orbits of S/P slots).
+      const slots = context.degree / 2;
+      for (const period of [1, 16, slots / 2]) {
+        const stepwise = ntt(info.ring, a.slice());
+        const turned = zeroPoly(info.ring);
+        for (let step = period; step < slots; step *= 2) addPoly(info.ring, stepwise, automorphismNtt(info.ring, stepwise, galoisElementForStep(context.degree, step), turned));
+        const orbits = nttOrbits(context.degree, galoisElementForStep(context.degree, period));
+        expect(orbits.count).toBe(2 * period);
+        const byOrbits = orbitSumNtt(info.ring, ntt(info.ring, a.slice()), orbits);
+        expect(Buffer.from(byOrbits.buffer).equals(Buffer.from(stepwise.buffer))).toBe(true);
       }
     }
   });

@@ -10,7 +10,7 @@
 import { VERTICAL_DIAGONAL_SCALE_BITS, galoisElementForStep, verticalScaleBits } from './packing.js';
 import { DEFAULT_STATISTICAL_SECURITY, floodingSigma, floodingSlotError, type DecryptionRule } from './threshold/decrypt.js';
 import type { PolyTransform, ThresholdContext } from './threshold/context.js';
-import { addPoly, automorphismNtt, zeroPoly } from './threshold/ring.js';
+import { nttOrbits, orbitSumNtt } from './threshold/ring.js';
 
 /** The one class of ciphertext a vertical shareholder decrypts. */
 export const VERTICAL_GRADIENT_RULE = 'vertical-masked-gradient';
@@ -83,10 +83,13 @@ export function gradientLabel(jobId: string, step: number, attempt: number, part
 export function classSumTransform(degree: number, period: number): PolyTransform {
   const slots = degree / 2;
   if (!Number.isInteger(Math.log2(period)) || period < 1 || period > slots) throw new RangeError(`a class-sum period must be a power of two from 1 to ${slots}, got ${period}`);
-  const elements: number[] = [];
-  for (let step = period; step < slots; step *= 2) elements.push(galoisElementForStep(degree, step));
-  return (ring, poly) => {
-    const turned = zeroPoly(ring);
-    for (const element of elements) addPoly(ring, poly, automorphismNtt(ring, poly, element, turned));
-  };
+  if (period === slots) return () => {};
+  // Π_{step = P, 2P, …, S/2} (1 + σ_step) is the sum over the group σ_P generates: each slot takes its orbit's sum.
+  const key = `${degree}/${period}`;
+  let orbits = classSumOrbits.get(key);
+  if (!orbits) classSumOrbits.set(key, (orbits = nttOrbits(degree, galoisElementForStep(degree, period))));
+  const group = orbits;
+  return (ring, poly) => void orbitSumNtt(ring, poly, group);
 }
+
+const classSumOrbits = new Map<string, ReturnType<typeof nttOrbits>>();
