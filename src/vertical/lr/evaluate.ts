@@ -38,15 +38,17 @@ export async function guestEvaluate(
   const { rows, fairness: fair, labels: y, scorecard: card } = inputs;
   const z = await guestJointScores(port, inputs.model, rows);
   const { a, b } = state.calibration!;
-  const pd = z.map((s) => 1 / (1 + Math.exp(-(a * s + b))));
+  const logOdds = z.map((s) => a * s + b);
+  const pd = logOdds.map((t) => 1 / (1 + Math.exp(-t)));
   // With a scorecard, also the points: offset − factor·logit(pd) (the scorecard's sum, before its rounding).
-  const points = card ? (i: number) => `,${(card.offset - card.factor * (a * z[i]! + b)).toFixed(card.scaling.decimals)}` : () => '';
+  const points = card ? (i: number) => `,${(card.offset - card.factor * logOdds[i]!).toFixed(card.scaling.decimals)}` : () => '';
   const lines = [`enterprise_id,default_12m,score,pd${card ? ',points' : ''}`];
   rows.forEach((r, i) => lines.push(`${inputs.ids[r]},${y[i]},${z[i]!.toFixed(8)},${pd[i]!.toFixed(8)}${points(i)}`));
   const testScores = lines.join('\n') + '\n';
   if (rows.length === 0) return { testScores, report: { rows: 0, test_auc: null, test_ks: null } };
   // Aggregates only (deciles, confusion at the cut-off, calibration bins): the bank's report, published with the model.
-  const evaluation = evaluateCredit(y, pd, inputs.cutoff);
+  // Ranked on the log-odds: PDs of large scores round to the same float and would tie.
+  const evaluation = evaluateCredit(y, pd, inputs.cutoff, logOdds);
   const fairness = await guestFairness(port, fair, { rows, groups: inputs.groups, labels: y, pd, cutoff: inputs.cutoff });
   return { testScores, evaluation, ...(fairness ? { fairness } : {}), report: { rows: rows.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation, ...(fairness ? { fairness } : {}) } };
 }
