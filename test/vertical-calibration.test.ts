@@ -15,6 +15,7 @@ import { auc, ks } from '../src/metrics.js';
 import { plaintextCipher } from '../src/vertical/cipher.js';
 import { fitCalibration } from '../src/vertical/party-model.js';
 import { plaintextOpener } from '../src/vertical/lr/opener.js';
+import { checkPartCalibration } from '../participant/vertical-score.js';
 import { runMemoryVerticalJob, uciHeteroSlice, UCI_GUEST_FEATURES, UCI_HOST_FEATURES, verticalJob } from './helpers/vertical.js';
 
 describe('a vertical LR job at a high learning rate (first 4,000 UCI enterprises, in the clear)', () => {
@@ -121,5 +122,21 @@ describe('the Platt calibration of a vertical job', () => {
     const e = evaluateCredit(y, pd, 0.5, logOdds);
     expect(e.auc).toBeCloseTo(auc(y, logOdds), 12);
     expect(e.auc).not.toBeCloseTo(auc(y, pd), 3);
+  });
+});
+
+describe('fedcredit score with a model part whose calibration diverged', () => {
+  const part = (calibration?: { a: number; b: number }) => ({ format: 'fedcredit-vertical-part/1', role: 'guest', ...(calibration ? { calibration } : {}) });
+
+  it('refuses it before scoring, naming the calibration and the fix', () => {
+    // What the fit before the line search kept at learning_rate 3 on 4,000 UCI rows.
+    for (const bad of [part({ a: -411409.09, b: -15755.5 }), part({ a: Number.NaN, b: 0 }), part()]) {
+      expect(() => checkPartCalibration(bad, 'job-20261207-0000abcd', 'bank')).toThrow(
+        expect.objectContaining({ code: 'FC_JOB_INVALID', message: expect.stringMatching(/job job-20261207-0000abcd's model part at bank holds the calibration .*would be reversed or all 0 or 1/) }),
+      );
+    }
+    expect(() => checkPartCalibration(part({ a: 0.47, b: -2.2 }), 'job-20261207-0000abcd', 'bank')).not.toThrow();
+    // A host's part has no calibration.
+    expect(() => checkPartCalibration({ format: 'fedcredit-vertical-part/1', role: 'host' }, 'job-20261207-0000abcd', 'tax-bureau')).not.toThrow();
   });
 });

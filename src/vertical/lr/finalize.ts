@@ -76,6 +76,7 @@ export function guestFinalize(
   const { scores, labels } = validation();
   const { calibration, warning } = fitCalibration(scores, labels);
   state.calibration = calibration;
+  state.calibrationWarning = warning;
   const done = finalized(modelPartOf(state, inputs, epoch), epoch);
   return warning ? { ...done, report: { ...done.report, calibration_warning: warning } } : done;
 }
