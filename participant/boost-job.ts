@@ -175,7 +175,7 @@ export class BoostParty implements StepHandler {
     const cutoff = this.spec.evaluation.decline_cutoff;
     // Ranked on the margin: PDs of large margins round to the same float and would tie.
     const evaluation = evaluateCredit(labels, pd, cutoff, scored.margin);
-    const fairness = await guestFairness(port, this.spec.fairness, { rows, groups: data.groups, labels, pd, cutoff });
+    const fairness = await guestFairness(port, this.spec.fairness, { rows, groups: data.groups, labels, pd, logOdds: scored.margin, cutoff });
     const report: Omit<ModelReportInput, 'test'> = {
       job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: [...port.hosts], finishedAt: new Date().toISOString() },
       evaluation,

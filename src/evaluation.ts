@@ -207,11 +207,20 @@ export interface FairnessReport {
 /**
  * Figures per group of a protected or sensitive column (sex, age band, region) and the gap between the best- and
  * worst-off group for each: a first check that a model treats groups alike (approval-rate gap: demographic parity;
- * AUC / KS gap: equal ranking quality). `groups[i]` is row i's group; labels are 1 for default.
+ * AUC / KS gap: equal ranking quality). `groups[i]` is row i's group; labels are 1 for default. AUC and KS rank on
+ * `logOdds` (see evaluateCredit).
  */
-export function fairnessByGroup(column: string, labels: ArrayLike<number>, pd: ArrayLike<number>, groups: readonly string[], cutoff: number, maxGap: number): FairnessReport {
-  if (labels.length !== pd.length || labels.length !== groups.length) {
-    throw new RangeError(`labels (${labels.length}), pd (${pd.length}) and groups (${groups.length}) differ in length`);
+export function fairnessByGroup(
+  column: string,
+  labels: ArrayLike<number>,
+  pd: ArrayLike<number>,
+  groups: readonly string[],
+  cutoff: number,
+  maxGap: number,
+  logOdds: ArrayLike<number> = pd,
+): FairnessReport {
+  if (labels.length !== pd.length || labels.length !== groups.length || labels.length !== logOdds.length) {
+    throw new RangeError(`labels (${labels.length}), pd (${pd.length}), logOdds (${logOdds.length}) and groups (${groups.length}) differ in length`);
   }
   const rowsOf = new Map<string, number[]>();
   for (let i = 0; i < labels.length; i++) {
@@ -225,6 +234,7 @@ export function fairnessByGroup(column: string, labels: ArrayLike<number>, pd: A
     const rows = rowsOf.get(group)!;
     const y = rows.map((r) => labels[r]!);
     const p = rows.map((r) => pd[r]!);
+    const t = rows.map((r) => logOdds[r]!);
     const defaults = y.reduce((s, v) => s + v, 0);
     const approved = p.reduce((s, v) => s + (v < cutoff ? 1 : 0), 0);
     const twoClasses = defaults > 0 && defaults < rows.length;
@@ -234,8 +244,8 @@ export function fairnessByGroup(column: string, labels: ArrayLike<number>, pd: A
       defaults,
       defaultRate: defaults / rows.length,
       approvalRate: approved / rows.length,
-      auc: twoClasses ? auc(y, p) : null,
-      ks: twoClasses ? ks(y, p) : null,
+      auc: twoClasses ? auc(y, t) : null,
+      ks: twoClasses ? ks(y, t) : null,
     };
   });
   const gap = (values: (number | null)[]): number | null => {

@@ -49,7 +49,7 @@ export async function guestEvaluate(
   // Aggregates only (deciles, confusion at the cut-off, calibration bins): the bank's report, published with the model.
   // Ranked on the log-odds: PDs of large scores round to the same float and would tie.
   const evaluation = evaluateCredit(y, pd, inputs.cutoff, logOdds);
-  const fairness = await guestFairness(port, fair, { rows, groups: inputs.groups, labels: y, pd, cutoff: inputs.cutoff });
+  const fairness = await guestFairness(port, fair, { rows, groups: inputs.groups, labels: y, pd, logOdds, cutoff: inputs.cutoff });
   return { testScores, evaluation, ...(fairness ? { fairness } : {}), report: { rows: rows.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation, ...(fairness ? { fairness } : {}) } };
 }
 
@@ -61,20 +61,20 @@ export async function hostEvaluate(port: PeerPort, inputs: EvaluateInputs): Prom
 }
 
 /**
- * The guest's fairness figures on the held-out rows (`rows` index its data; `labels` and `pd` are theirs, in order):
+ * The guest's fairness figures on the held-out rows (`rows` index its data; `labels`, `pd` and the `logOdds` AUC and KS rank on are theirs, in order):
  * per group of the job's fairness column, its own or sent by the party that holds it. Undefined without a fairness
  * section. Any vertical job kind's evaluation uses it.
  */
 export async function guestFairness(
   port: PeerPort,
   fair: VerticalJobSpec['fairness'],
-  inputs: { rows: ArrayLike<number>; groups: Record<string, string[]>; labels: Float64Array; pd: ArrayLike<number>; cutoff: number },
+  inputs: { rows: ArrayLike<number>; groups: Record<string, string[]>; labels: Float64Array; pd: ArrayLike<number>; logOdds: ArrayLike<number>; cutoff: number },
 ): Promise<ReturnType<typeof fairnessByGroup> | undefined> {
   if (!fair) return undefined;
   const { rows } = inputs;
   const groups = fair.party === port.self ? Array.from(rows, (r) => inputs.groups[fair.column]![r]!) : await port.receive(fair.party, 'fairness.groups');
   if (groups.length !== rows.length) throw new FedcreditError(ErrorCode.PROTOCOL, `${fair.party} sent ${groups.length} groups for ${rows.length} held-out enterprises`, 'restart the job');
-  return fairnessByGroup(fair.column, inputs.labels, inputs.pd, groups, inputs.cutoff, fair.max_gap);
+  return fairnessByGroup(fair.column, inputs.labels, inputs.pd, groups, inputs.cutoff, fair.max_gap, inputs.logOdds);
 }
 
 /** A host that holds the job's fairness column sends the group of each held-out enterprise (consented to by the job's fairness section). */
