@@ -90,6 +90,21 @@ describe('the Platt calibration of a vertical job', () => {
     expect(Math.abs(p.reduce((s, v, i) => s + (v - y[i]!) * z[i]!, 0) / p.length)).toBeLessThan(1e-8);
   });
 
+  it('gives the same fit whatever the scale of the scores', () => {
+    const z = scores(2000, -1, 1);
+    const y = labelsOf(z, 1.3, -0.8);
+    const unit = fitCalibration(z, y).calibration;
+    for (const k of [1e-4, 1e4]) {
+      const { calibration, warning } = fitCalibration(
+        z.map((s) => s * k),
+        y,
+      );
+      expect(warning).toBeUndefined();
+      expect(calibration.a * k).toBeCloseTo(unit.a, 8);
+      expect(calibration.b).toBeCloseTo(unit.b, 8);
+    }
+  });
+
   it('regularises the fit of validation scores that separate the classes, and says so', () => {
     const z = Float64Array.from({ length: 200 }, (_, i) => i - 100);
     const y = Float64Array.from(z, (s) => (s > 60 ? 1 : 0));

@@ -261,7 +261,17 @@ export function fitCalibration(z: Float64Array, y: ArrayLike<number>): { calibra
   if (defaults === 0 || goods === 0) return own(`the ${z.length} validation enterprises hold ${defaults === 0 ? 'no default' : 'only defaults'}, so no calibration can be fitted`);
   const separated = separates(z, y);
   const targets = separated ? { bad: (defaults + 1) / (defaults + 2), good: 1 / (goods + 2) } : { bad: 1, good: 0 };
-  const fit = plattNewton(z, y, targets, Math.log((defaults + 1) / (goods + 1)));
+  // Fitted on the scores over their standard deviation, so that the tolerances do not depend on the scores' scale.
+  const mean = z.reduce((s, v) => s + v, 0) / z.length;
+  const sd = Math.sqrt(z.reduce((s, v) => s + (v - mean) ** 2, 0) / z.length);
+  const scale = sd > 0 && Number.isFinite(sd) ? sd : 1;
+  const scaled = plattNewton(
+    z.map((v) => v / scale),
+    y,
+    targets,
+    Math.log((defaults + 1) / (goods + 1)),
+  );
+  const fit = scaled && { a: scaled.a / scale, b: scaled.b };
   if (!fit) return own(`the calibration fit on the ${z.length} validation scores did not converge`);
   if (!(fit.a > 0)) return own(`the validation scores of the kept epoch do not rank defaults (calibration slope ${fit.a.toPrecision(3)})`);
   if (!separated) return { calibration: fit };
