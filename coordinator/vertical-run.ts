@@ -697,6 +697,11 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       const binning = this.spec.binning ? await this.bin() : undefined;
       const best = await this.train(psi);
       const finalParts = await this.runStep('finalize', 0, 0, { epoch: best.epoch });
+      const calibrationWarning = finalParts.get(this.spec.guest)!.report.calibration_warning;
+      if (calibrationWarning) {
+        this.log.warn({ job: this.id, warning: calibrationWarning }, 'the PDs are not calibrated as asked');
+        this.emit('finalize', `warning: ${calibrationWarning}`);
+      }
       const scorecard = this.spec.scorecard ? await this.makeScorecard() : undefined;
       const evaluation = (await this.runStep('evaluate', 0, 0)).get(this.spec.guest)!.report;
       await this.publish(best, finalParts, evaluation, psi, { binning, scorecard });
@@ -908,6 +913,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     credit: { binning?: Record<string, unknown>; scorecard?: Record<string, unknown> },
   ): Promise<void> {
     this.emit('publish', 'publishing the model manifest (each party keeps its own part)');
+    const calibrationWarning = parts.get(this.spec.guest)!.report.calibration_warning;
     const manifest = {
       format: 'fedcredit-vertical-model/1',
       jobId: this.id,
@@ -919,6 +925,8 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       parts: Object.fromEntries([...parts].map(([org, r]) => [org, { sha256: r.report.part_sha256 }])),
       intersection: psi.intersection,
       test: { rows: evaluation.rows, auc: evaluation.test_auc, ks: evaluation.test_ks, evaluation: evaluation.evaluation ?? null },
+      // Why the PDs are not a maximum-likelihood Platt calibration, when they are not (they still rank as the scores do).
+      ...(calibrationWarning ? { calibration_warning: calibrationWarning } : {}),
       // Every candidate feature's fine-bin and final IV, and the features binning lost (named, not silently gone).
       ...(credit.binning ? { iv: credit.binning.iv, binning_warnings: credit.binning.warnings ?? [] } : {}),
       // The guest's commitment to the scorecard it exported (the points stay with the parties and the guest).
@@ -936,7 +944,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     this.state = 'succeeded';
     this.emit(
       'done',
-      `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises; ${keptEpochLine(best.kept, best.last)}`,
+      `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises; ${keptEpochLine(best.kept, best.last)}${calibrationWarning ? `; warning: ${calibrationWarning}` : ''}`,
     );
     await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone, message: this.message });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });

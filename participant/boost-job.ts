@@ -173,8 +173,9 @@ export class BoostParty implements StepHandler {
     this.folder.write(JOB_FILES.testScores, `${lines.join('\n')}\n`);
     if (rows.length === 0) return { rows: 0, test_auc: null, test_ks: null };
     const cutoff = this.spec.evaluation.decline_cutoff;
-    const evaluation = evaluateCredit(labels, pd, cutoff);
-    const fairness = await guestFairness(port, this.spec.fairness, { rows, groups: data.groups, labels, pd, cutoff });
+    // Ranked on the margin: PDs of large margins round to the same float and would tie.
+    const evaluation = evaluateCredit(labels, pd, cutoff, scored.margin);
+    const fairness = await guestFairness(port, this.spec.fairness, { rows, groups: data.groups, labels, pd, logOdds: scored.margin, cutoff });
     const report: Omit<ModelReportInput, 'test'> = {
       job: { id: this.id, name: this.spec.name, purpose: this.spec.purpose, guest: this.org, hosts: [...port.hosts], finishedAt: new Date().toISOString() },
       evaluation,

@@ -58,6 +58,22 @@ export function modelIdFormat(modelDir: string, spec: Pick<VerticalScoreSpec, 'm
   return format;
 }
 
+/**
+ * Refuses a guest's linear model part whose calibration cannot give PDs: a slope that is not a positive finite
+ * number (a fit that diverged, as fedcredit's before the line search could at a high learning rate) would reverse or
+ * saturate them. `part` is the parsed model-part.json.
+ */
+export function checkPartCalibration(part: { format: string; role?: string; calibration?: { a: number; b: number } }, modelJob: string, org: string): void {
+  if (part.format !== 'fedcredit-vertical-part/1' || part.role !== 'guest') return;
+  const c = part.calibration;
+  if (c && c.a > 0 && Number.isFinite(c.a) && Number.isFinite(c.b)) return;
+  throw new FedcreditError(
+    ErrorCode.JOB_INVALID,
+    `job ${modelJob}'s model part at ${org} holds the calibration ${c ? `a = ${c.a}, b = ${c.b}` : 'none'}: its PDs would be reversed or all 0 or 1 (a calibration fit that diverged; so were its published test AUC and KS)`,
+    'train the model again with this version of fedcredit (its calibration fit converges, or says why it could not)',
+  );
+}
+
 type Reason = ScoredPoints['points'][number];
 
 /** Rows per bin of a layout; a level unseen in training is in no bin and not counted (its share shows as drift
@@ -137,6 +153,7 @@ export class ScoringParty implements StepHandler {
       );
     }
     this.kept = JSON.parse(readFileSync(partFile, 'utf8')) as KeptPart;
+    checkPartCalibration(this.kept, spec.model_job, org);
     const columns = this.kept.format === 'fedcredit-vertical-part/1' ? this.kept.features : this.kept.binning.map((b) => b.name);
     const missing = columns.filter((f) => !data.features.includes(f));
     if (missing.length > 0)

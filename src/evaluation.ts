@@ -101,9 +101,9 @@ export function confusionAt(labels: ArrayLike<number>, pd: ArrayLike<number>, cu
   };
 }
 
-/** Mean predicted PD against the observed default rate, in `bins` equal-count bins of PD. */
-export function calibrationBins(labels: ArrayLike<number>, pd: ArrayLike<number>, bins = 10): CalibrationBin[] {
-  return groupsOf(byRiskDescending(pd).reverse(), bins)
+/** Mean predicted PD against the observed default rate, in `bins` equal-count bins of PD (ordered by `logOdds`, see evaluateCredit). */
+export function calibrationBins(labels: ArrayLike<number>, pd: ArrayLike<number>, bins = 10, logOdds: ArrayLike<number> = pd): CalibrationBin[] {
+  return groupsOf(byRiskDescending(logOdds).reverse(), bins)
     .filter((rows) => rows.length > 0)
     .map((rows) => ({
       meanPd: rows.reduce((s, r) => s + pd[r]!, 0) / rows.length,
@@ -157,18 +157,24 @@ export function populationStabilityIndex(expected: ArrayLike<number>, actual: Ar
   return psiFromCounts(counts(expected), counts(actual));
 }
 
-/** The whole evaluation of a model's PDs on held-out rows; `cutoff` is the PD from which applications are declined. */
-export function evaluateCredit(labels: ArrayLike<number>, pd: ArrayLike<number>, cutoff: number): CreditEvaluation {
-  const m = binaryMetrics(labels, pd);
+/**
+ * The whole evaluation of a model's PDs on held-out rows; `cutoff` is the PD from which applications are declined.
+ * `logOdds`, when the PDs are σ of a score, is that score (any increasing function of the PD): AUC, KS and the order of
+ * deciles and calibration bins are computed on it, so PDs a float rounds to the same value (0 or 1 for large scores)
+ * still rank as the model does.
+ */
+export function evaluateCredit(labels: ArrayLike<number>, pd: ArrayLike<number>, cutoff: number, logOdds: ArrayLike<number> = pd): CreditEvaluation {
+  if (logOdds.length !== pd.length) throw new RangeError(`pd (${pd.length}) and logOdds (${logOdds.length}) differ in length`);
+  const m = binaryMetrics(labels, logOdds);
   return {
     n: m.n,
     defaults: m.positives,
     auc: m.auc,
     ks: m.ks,
     gini: 2 * m.auc - 1,
-    deciles: liftTable(labels, pd),
+    deciles: liftTable(labels, logOdds),
     confusion: confusionAt(labels, pd, cutoff),
-    calibration: calibrationBins(labels, pd),
+    calibration: calibrationBins(labels, pd, 10, logOdds),
   };
 }
 
@@ -201,11 +207,20 @@ export interface FairnessReport {
 /**
  * Figures per group of a protected or sensitive column (sex, age band, region) and the gap between the best- and
  * worst-off group for each: a first check that a model treats groups alike (approval-rate gap: demographic parity;
- * AUC / KS gap: equal ranking quality). `groups[i]` is row i's group; labels are 1 for default.
+ * AUC / KS gap: equal ranking quality). `groups[i]` is row i's group; labels are 1 for default. AUC and KS rank on
+ * `logOdds` (see evaluateCredit).
  */
-export function fairnessByGroup(column: string, labels: ArrayLike<number>, pd: ArrayLike<number>, groups: readonly string[], cutoff: number, maxGap: number): FairnessReport {
-  if (labels.length !== pd.length || labels.length !== groups.length) {
-    throw new RangeError(`labels (${labels.length}), pd (${pd.length}) and groups (${groups.length}) differ in length`);
+export function fairnessByGroup(
+  column: string,
+  labels: ArrayLike<number>,
+  pd: ArrayLike<number>,
+  groups: readonly string[],
+  cutoff: number,
+  maxGap: number,
+  logOdds: ArrayLike<number> = pd,
+): FairnessReport {
+  if (labels.length !== pd.length || labels.length !== groups.length || labels.length !== logOdds.length) {
+    throw new RangeError(`labels (${labels.length}), pd (${pd.length}), logOdds (${logOdds.length}) and groups (${groups.length}) differ in length`);
   }
   const rowsOf = new Map<string, number[]>();
   for (let i = 0; i < labels.length; i++) {
@@ -219,6 +234,7 @@ export function fairnessByGroup(column: string, labels: ArrayLike<number>, pd: A
     const rows = rowsOf.get(group)!;
     const y = rows.map((r) => labels[r]!);
     const p = rows.map((r) => pd[r]!);
+    const t = rows.map((r) => logOdds[r]!);
     const defaults = y.reduce((s, v) => s + v, 0);
     const approved = p.reduce((s, v) => s + (v < cutoff ? 1 : 0), 0);
     const twoClasses = defaults > 0 && defaults < rows.length;
@@ -228,8 +244,8 @@ export function fairnessByGroup(column: string, labels: ArrayLike<number>, pd: A
       defaults,
       defaultRate: defaults / rows.length,
       approvalRate: approved / rows.length,
-      auc: twoClasses ? auc(y, p) : null,
-      ks: twoClasses ? ks(y, p) : null,
+      auc: twoClasses ? auc(y, t) : null,
+      ks: twoClasses ? ks(y, t) : null,
     };
   });
   const gap = (values: (number | null)[]): number | null => {

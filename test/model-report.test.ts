@@ -316,6 +316,15 @@ describe('model report', () => {
     expect(element(html, 'section', 'summary')).not.toContain('Compared on');
     // Without a score, the distribution is of the PD, with the cut-off marked.
     expect(element(html, 'figure', 'fig-score-distribution')).toContain('cut-off 0.30');
+    expect(element(html, 'section', 'calibration')).not.toContain('not calibrated as asked');
+  });
+
+  it('names a calibration that could not be fitted as asked in the calibration section', async () => {
+    const warning = "the validation scores of the kept epoch do not rank defaults (calibration slope -0.120); the PDs are the model's own log-odds, not calibrated";
+    const { html } = await modelReport({ job: input.job, test: { labels: input.test.labels, pd: input.test.pd }, evaluation: input.evaluation, calibrationWarning: warning });
+    const calibration = element(html, 'section', 'calibration');
+    expect(calibration).toContain('The PDs are not calibrated as asked');
+    expect(calibration).toContain('do not rank defaults (calibration slope -0.120)');
   });
 
   it('curves: ROC and KS thinned to 200 points, end to end, with KS equal to the evaluation', () => {

@@ -4,13 +4,13 @@
  * its consent.scoring quota): the guest kept the model's job, the job trained a vertical model and succeeded, and some
  * requested id fits the id format the model aligned with and is among the guest's rows.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { RowStore } from '../data/row-store.js';
 import { prepareIds, type IdFormat } from '../psi/ids.js';
-import { readJobFile } from '../../participant/job-store.js';
-import { modelIdFormat } from '../../participant/vertical-score.js';
+import { JOB_FILES, readJobFile } from '../../participant/job-store.js';
+import { checkPartCalibration, modelIdFormat } from '../../participant/vertical-score.js';
 
 /** The ids the coordinator gives jobs (coordinator/server.ts). */
 const JOB_ID = /^job-\d{8}-[0-9a-f]{8}$/;
@@ -49,6 +49,9 @@ export function checkScoreRequest(r: ScoreRequestCheck): void {
       `job ${r.modelJob} is ${kept.state} at ${r.organisation}: it has no published model`,
       kept.state === 'running' ? 'wait until it succeeds (`fedcredit job watch ID`)' : modelHint,
     );
+
+  const partFile = join(modelDir, JOB_FILES.modelPart);
+  if (existsSync(partFile)) checkPartCalibration(JSON.parse(readFileSync(partFile, 'utf8')), r.modelJob, r.organisation);
 
   const format = modelIdFormat(modelDir, { model_job: r.modelJob, ...(r.idFormat ? { id_format: r.idFormat } : {}) });
   const requested = prepareIds(r.ids, format);

@@ -99,6 +99,8 @@ export interface ModelReportInput {
   ivThresholds?: IvThresholds;
   /** Features binning lost (src/credit/settle.ts binningWarnings), shown above the IV table. */
   binningWarnings?: string[];
+  /** Why the PDs are not a maximum-likelihood Platt calibration (src/vertical/party-model.ts fitCalibration), shown in the calibration section. */
+  calibrationWarning?: string;
   scorecard?: { baseScore: number; baseOdds: number; pdo: number; basePoints: number; features: ReportScorecardFeature[] };
   /** A tree model's feature importance: the total gain of the splits on each feature, with its owner. */
   importance?: { feature: string; party: string; gain: number }[];
@@ -453,6 +455,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
   sections.push(section('cutoff', `Decisions at the cut-off PD ${dec(c.cutoff, 2)}`, `<div class="row"><div>${confusion}</div><div>${rates}</div></div>`));
 
   /* Calibration */
+  const calibrationWarning = input.calibrationWarning ? `<div class="warning"><strong>The PDs are not calibrated as asked:</strong> ${esc(input.calibrationWarning)}.</div>\n` : '';
   if (ev.calibration.length > 0) {
     const cal: Figure = {
       file: 'calibration.svg',
@@ -466,11 +469,11 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       section(
         'calibration',
         'Calibration',
-        `<div class="row">${figureHtml(cal)}<div>${table(['bin (low PD first)', 'enterprises', 'mean PD', 'observed rate', 'observed − predicted'], rows, { numeric: [0, 1, 2, 3, 4] })}</div></div>`,
+        `${calibrationWarning}<div class="row">${figureHtml(cal)}<div>${table(['bin (low PD first)', 'enterprises', 'mean PD', 'observed rate', 'observed − predicted'], rows, { numeric: [0, 1, 2, 3, 4] })}</div></div>`,
       ),
     );
   } else {
-    sections.push(section('calibration', 'Calibration', note('No calibration bins in the evaluation; calibration omitted.')));
+    sections.push(section('calibration', 'Calibration', calibrationWarning + note('No calibration bins in the evaluation; calibration omitted.')));
   }
 
   /* Training */

@@ -236,33 +236,124 @@ export class PartyModel {
   }
 }
 
-/** Platt scaling: fit sigmoid(a z + b) to labels by Newton's method (2 parameters). */
-export function fitCalibration(z: Float64Array, y: ArrayLike<number>): { a: number; b: number } {
-  let a = 1;
-  let b = 0;
-  for (let it = 0; it < 50; it++) {
+/** A Platt calibration PD = σ(a·z + b) of the model's log-odds z; a > 0, so PDs rank as the scores do. */
+export interface Calibration {
+  a: number;
+  b: number;
+}
+
+/**
+ * Platt scaling: fit PD = σ(a·z + b) to the labels of the validation scores `z` by maximum likelihood (Newton's method
+ * with a backtracking line search, so a fit started far from the optimum, as with the large scores of a high learning
+ * rate, converges instead of overshooting into saturated PDs). A fit that does not exist is never used silently:
+ * - scores that separate defaults from non-defaults have no maximum-likelihood fit (the slope grows without bound and
+ *   every PD ends at 0 or 1); the fit is then regularised with Platt's prior (targets (N₊+1)/(N₊+2) and 1/(N₋+2)
+ *   instead of 1 and 0), and `warning` says so;
+ * - with one class absent, a slope a ≤ 0 (validation scores that do not rank defaults: the PDs would reverse or flatten
+ *   the model's ranking) or a fit that does not converge, the PDs are the model's own log-odds (a = 1, b = 0), and
+ *   `warning` says why.
+ */
+export function fitCalibration(z: Float64Array, y: ArrayLike<number>): { calibration: Calibration; warning?: string } {
+  const own = (why: string) => ({ calibration: { a: 1, b: 0 }, warning: `${why}; the PDs are the model's own log-odds, not calibrated` });
+  let defaults = 0;
+  for (let i = 0; i < z.length; i++) defaults += y[i]!;
+  const goods = z.length - defaults;
+  if (defaults === 0 || goods === 0) return own(`the ${z.length} validation enterprises hold ${defaults === 0 ? 'no default' : 'only defaults'}, so no calibration can be fitted`);
+  const separated = separates(z, y);
+  const targets = separated ? { bad: (defaults + 1) / (defaults + 2), good: 1 / (goods + 2) } : { bad: 1, good: 0 };
+  // Fitted on the scores over their standard deviation, so that the tolerances do not depend on the scores' scale.
+  const mean = z.reduce((s, v) => s + v, 0) / z.length;
+  const sd = Math.sqrt(z.reduce((s, v) => s + (v - mean) ** 2, 0) / z.length);
+  const scale = sd > 0 && Number.isFinite(sd) ? sd : 1;
+  const scaled = plattNewton(
+    z.map((v) => v / scale),
+    y,
+    targets,
+    Math.log((defaults + 1) / (goods + 1)),
+  );
+  const fit = scaled && { a: scaled.a / scale, b: scaled.b };
+  if (!fit) return own(`the calibration fit on the ${z.length} validation scores did not converge`);
+  if (!(fit.a > 0)) return own(`the validation scores of the kept epoch do not rank defaults (calibration slope ${fit.a.toPrecision(3)})`);
+  if (!separated) return { calibration: fit };
+  return {
+    calibration: fit,
+    warning: `the validation scores of the kept epoch separate defaults from non-defaults completely, so their calibration has no maximum-likelihood fit; it is regularised with Platt's prior (slope ${fit.a.toPrecision(3)}): check the PDs against the observed default rates before using them`,
+  };
+}
+
+/** Whether a threshold on the scores separates the classes (ties at the threshold allowed): a logistic fit on them diverges. */
+function separates(z: Float64Array, y: ArrayLike<number>): boolean {
+  let maxBad = -Infinity,
+    minBad = Infinity,
+    maxGood = -Infinity,
+    minGood = Infinity;
+  for (let i = 0; i < z.length; i++) {
+    if (y[i] === 1) {
+      maxBad = Math.max(maxBad, z[i]!);
+      minBad = Math.min(minBad, z[i]!);
+    } else {
+      maxGood = Math.max(maxGood, z[i]!);
+      minGood = Math.min(minGood, z[i]!);
+    }
+  }
+  return maxGood <= minBad || maxBad <= minGood;
+}
+
+/**
+ * Minimise the cross-entropy of σ(a·z + b) against `targets` (per class) by Newton's method with a backtracking line
+ * search (after Lin, Lin and Weng, "A note on Platt's probabilistic outputs for support vector machines", 2007),
+ * from a = 0 and b = `b0`. Undefined when it does not converge.
+ */
+function plattNewton(z: Float64Array, y: ArrayLike<number>, targets: { bad: number; good: number }, b0: number): Calibration | undefined {
+  const target = (i: number) => (y[i] === 1 ? targets.bad : targets.good);
+  // −t·log σ(f) − (1−t)·log(1 − σ(f)), without overflow for any f.
+  const loss = (a: number, b: number) => {
+    let sum = 0;
+    for (let i = 0; i < z.length; i++) {
+      const f = a * z[i]! + b;
+      sum += f >= 0 ? (1 - target(i)) * f + Math.log1p(Math.exp(-f)) : -target(i) * f + Math.log1p(Math.exp(f));
+    }
+    return sum;
+  };
+  let a = 0;
+  let b = b0;
+  let value = loss(a, b);
+  for (let it = 0; it < 100; it++) {
     let ga = 0,
       gb = 0,
-      haa = 0,
+      haa = 1e-12,
       hab = 0,
-      hbb = 0;
+      hbb = 1e-12;
     for (let i = 0; i < z.length; i++) {
-      const p = 1 / (1 + Math.exp(-(a * z[i]! + b)));
-      const r = p - y[i]!;
-      const w = p * (1 - p) + 1e-12;
+      const f = a * z[i]! + b;
+      const p = f >= 0 ? 1 / (1 + Math.exp(-f)) : Math.exp(f) / (1 + Math.exp(f));
+      const r = p - target(i);
+      const w = p * (1 - p);
       ga += r * z[i]!;
       gb += r;
       haa += w * z[i]! * z[i]!;
       hab += w * z[i]!;
       hbb += w;
     }
+    // Converged when the gradient is small per enterprise.
+    if (Math.abs(ga) + Math.abs(gb) < 1e-11 * z.length * (1 + Math.abs(a) + Math.abs(b))) return { a, b };
     const det = haa * hbb - hab * hab;
-    if (!(Math.abs(det) > 1e-18)) break;
-    const da = (hbb * ga - hab * gb) / det;
-    const db = (haa * gb - hab * ga) / det;
-    a -= da;
-    b -= db;
-    if (Math.abs(da) + Math.abs(db) < 1e-10) break;
+    if (!(det > 0)) return undefined;
+    const da = -(hbb * ga - hab * gb) / det;
+    const db = -(haa * gb - hab * ga) / det;
+    const slope = ga * da + gb * db;
+    let step = 1;
+    for (; step >= 1e-10; step /= 2) {
+      const next = loss(a + step * da, b + step * db);
+      if (next <= value + 1e-4 * step * slope) {
+        value = next;
+        break;
+      }
+    }
+    if (step < 1e-10) return Number.isFinite(a) && Number.isFinite(b) && Math.abs(ga) + Math.abs(gb) < 1e-6 * z.length ? { a, b } : undefined;
+    a += step * da;
+    b += step * db;
+    if (Math.abs(step * da) + Math.abs(step * db) < 1e-12 * (1 + Math.abs(a) + Math.abs(b))) return { a, b };
   }
-  return { a, b };
+  return undefined;
 }

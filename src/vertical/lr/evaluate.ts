@@ -38,16 +38,18 @@ export async function guestEvaluate(
   const { rows, fairness: fair, labels: y, scorecard: card } = inputs;
   const z = await guestJointScores(port, inputs.model, rows);
   const { a, b } = state.calibration!;
-  const pd = z.map((s) => 1 / (1 + Math.exp(-(a * s + b))));
+  const logOdds = z.map((s) => a * s + b);
+  const pd = logOdds.map((t) => 1 / (1 + Math.exp(-t)));
   // With a scorecard, also the points: offset − factor·logit(pd) (the scorecard's sum, before its rounding).
-  const points = card ? (i: number) => `,${(card.offset - card.factor * (a * z[i]! + b)).toFixed(card.scaling.decimals)}` : () => '';
+  const points = card ? (i: number) => `,${(card.offset - card.factor * logOdds[i]!).toFixed(card.scaling.decimals)}` : () => '';
   const lines = [`enterprise_id,default_12m,score,pd${card ? ',points' : ''}`];
   rows.forEach((r, i) => lines.push(`${inputs.ids[r]},${y[i]},${z[i]!.toFixed(8)},${pd[i]!.toFixed(8)}${points(i)}`));
   const testScores = lines.join('\n') + '\n';
   if (rows.length === 0) return { testScores, report: { rows: 0, test_auc: null, test_ks: null } };
   // Aggregates only (deciles, confusion at the cut-off, calibration bins): the bank's report, published with the model.
-  const evaluation = evaluateCredit(y, pd, inputs.cutoff);
-  const fairness = await guestFairness(port, fair, { rows, groups: inputs.groups, labels: y, pd, cutoff: inputs.cutoff });
+  // Ranked on the log-odds: PDs of large scores round to the same float and would tie.
+  const evaluation = evaluateCredit(y, pd, inputs.cutoff, logOdds);
+  const fairness = await guestFairness(port, fair, { rows, groups: inputs.groups, labels: y, pd, logOdds, cutoff: inputs.cutoff });
   return { testScores, evaluation, ...(fairness ? { fairness } : {}), report: { rows: rows.length, test_auc: evaluation.auc, test_ks: evaluation.ks, evaluation, ...(fairness ? { fairness } : {}) } };
 }
 
@@ -59,20 +61,20 @@ export async function hostEvaluate(port: PeerPort, inputs: EvaluateInputs): Prom
 }
 
 /**
- * The guest's fairness figures on the held-out rows (`rows` index its data; `labels` and `pd` are theirs, in order):
+ * The guest's fairness figures on the held-out rows (`rows` index its data; `labels`, `pd` and the `logOdds` AUC and KS rank on are theirs, in order):
  * per group of the job's fairness column, its own or sent by the party that holds it. Undefined without a fairness
  * section. Any vertical job kind's evaluation uses it.
  */
 export async function guestFairness(
   port: PeerPort,
   fair: VerticalJobSpec['fairness'],
-  inputs: { rows: ArrayLike<number>; groups: Record<string, string[]>; labels: Float64Array; pd: ArrayLike<number>; cutoff: number },
+  inputs: { rows: ArrayLike<number>; groups: Record<string, string[]>; labels: Float64Array; pd: ArrayLike<number>; logOdds: ArrayLike<number>; cutoff: number },
 ): Promise<ReturnType<typeof fairnessByGroup> | undefined> {
   if (!fair) return undefined;
   const { rows } = inputs;
   const groups = fair.party === port.self ? Array.from(rows, (r) => inputs.groups[fair.column]![r]!) : await port.receive(fair.party, 'fairness.groups');
   if (groups.length !== rows.length) throw new FedcreditError(ErrorCode.PROTOCOL, `${fair.party} sent ${groups.length} groups for ${rows.length} held-out enterprises`, 'restart the job');
-  return fairnessByGroup(fair.column, inputs.labels, inputs.pd, groups, inputs.cutoff, fair.max_gap);
+  return fairnessByGroup(fair.column, inputs.labels, inputs.pd, groups, inputs.cutoff, fair.max_gap, inputs.logOdds);
 }
 
 /** A host that holds the job's fairness column sends the group of each held-out enterprise (consented to by the job's fairness section). */

@@ -62,7 +62,10 @@ function takeEpoch(state: TrainingState, inputs: PartInputs, epoch: number): voi
 
 const finalized = (part: ModelPart, epoch: number) => ({ part, report: { epoch, part_sha256: Buffer.from(modelPartDigest(part)).toString('hex') } });
 
-/** The guest takes the chosen epoch and fits its calibration on that epoch's joint validation scores (`validation`, read once the epoch is known to be kept). */
+/**
+ * The guest takes the chosen epoch and fits its calibration on that epoch's joint validation scores (`validation`, read
+ * once the epoch is known to be kept); a calibration that could not be fitted as asked is reported (`calibration_warning`).
+ */
 export function guestFinalize(
   state: TrainingState,
   inputs: PartInputs,
@@ -71,8 +74,11 @@ export function guestFinalize(
 ): { part: ModelPart; report: Record<string, unknown> } {
   takeEpoch(state, inputs, epoch);
   const { scores, labels } = validation();
-  state.calibration = fitCalibration(scores, labels);
-  return finalized(modelPartOf(state, inputs, epoch), epoch);
+  const { calibration, warning } = fitCalibration(scores, labels);
+  state.calibration = calibration;
+  state.calibrationWarning = warning;
+  const done = finalized(modelPartOf(state, inputs, epoch), epoch);
+  return warning ? { ...done, report: { ...done.report, calibration_warning: warning } } : done;
 }
 
 export function hostFinalize(state: TrainingState, inputs: PartInputs, epoch: number): { part: ModelPart; report: Record<string, unknown> } {

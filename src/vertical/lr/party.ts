@@ -45,6 +45,7 @@ export interface ModelReport {
   binningWarnings?: string[];
   ivThresholds?: { caution: number; leakage: number };
   fairness?: GuestEvaluation['fairness'];
+  calibrationWarning?: string;
 }
 
 /** What a party keeps of its steps: the participant writes each to its job folder; the in-memory harness holds them. */
@@ -321,6 +322,7 @@ export class LrParty {
         ...(this.ivTable ? { iv: this.ivTable, binningWarnings: binningWarnings(this.ivTable, binning!.iv_threshold) } : {}),
         ...(binning ? { ivThresholds: { caution: binning.caution_iv, leakage: binning.leakage_iv } } : {}),
         ...(done.fairness ? { fairness: done.fairness } : {}),
+        ...(this.state.calibrationWarning ? { calibrationWarning: this.state.calibrationWarning } : {}),
       });
     }
     return done.report;

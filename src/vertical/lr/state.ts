@@ -21,6 +21,8 @@ export interface TrainingState {
   epochWeights: Map<number, Float64Array>;
   /** Guest: probability of default = sigmoid(a · score + b), fitted on the validation rows of the chosen epoch. */
   calibration?: { a: number; b: number };
+  /** Guest: why the calibration is not the maximum-likelihood fit, when it is not (fitCalibration). */
+  calibrationWarning?: string;
   /** Guest: the validation AUC of each epoch. */
   validationCurve: { epoch: number; auc: number }[];
 }
@@ -59,6 +61,7 @@ export interface Progress {
   bestAfter: Best | null;
   epochWeights: Record<string, number[]>;
   calibration: { a: number; b: number } | null;
+  calibrationWarning?: string;
   validationCurve?: { epoch: number; auc: number }[];
 }
 
@@ -79,6 +82,7 @@ export function progressOf(at: { step: number; attempt: number }, start: StepSta
     bestAfter: done ? { ...state.best } : null,
     epochWeights: Object.fromEntries([...state.epochWeights].map(([e, w]) => [e, Array.from(w)])),
     calibration: state.calibration ?? null,
+    ...(state.calibrationWarning ? { calibrationWarning: state.calibrationWarning } : {}),
     validationCurve: state.validationCurve,
   };
 }
@@ -91,6 +95,7 @@ export function fromProgress(p: Progress, model: PartyModel, state: TrainingStat
   state.best = { ...(p.bestAfter ?? p.bestBefore) };
   for (const [e, w] of Object.entries(p.epochWeights)) state.epochWeights.set(Number(e), Float64Array.from(w));
   if (p.calibration) state.calibration = p.calibration;
+  if (p.calibrationWarning) state.calibrationWarning = p.calibrationWarning;
   state.validationCurve = p.validationCurve ?? [];
   return start;
 }
