@@ -416,7 +416,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
         await this.restartCeremony(err, attempt, bound, this.ceremonyWait);
         continue;
       }
-      // The arbiter sums each gradient's classes with the collective Galois keys; their sums rebuild them after a restart.
+      // The keys' sums rebuild the keys after a restart, checked against the digest recorded here before another share.
       writeFileAtomic(files.keySums, made!.sums);
       const periods = gradientPeriods(this.spec);
       this.collective = { context, shareholders, periods, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, own.secret, shareholders.length, periods, { keep: memory.keep }) };
