@@ -120,13 +120,24 @@ export class PartyChannel {
     return this.handler.ceremony(m);
   }
 
-  /** This party's decryption share for the arbiter's request (a job without a collective key refuses). */
+  /**
+   * This party's decryption share for the arbiter's request (a job without a collective key refuses), only for the
+   * step attempt this party was last asked to run: a gradient is opened in the step that makes it, so a request for
+   * any other step is a coordinator gathering openings beyond the job's schedule (docs/threshold-ckks.md, "A with G").
+   */
   gradientShare(step: number, request: GradientShareRequest): Uint8Array {
     if (!this.handler.gradientShare)
       throw new FedcreditError(
         ErrorCode.DECRYPTION_REFUSED,
         `job ${this.id} has no collective key: ${this.org} holds no decryption share`,
         'the coordinator sent a message of another protocol; restart it',
+      );
+    const { step: running, attempt } = this.latest;
+    if (step !== running || request.attempt !== attempt)
+      throw new FedcreditError(
+        ErrorCode.DECRYPTION_REFUSED,
+        `a decryption share for step ${step} attempt ${request.attempt} asked of ${this.org}, which runs ${attempt < 0 ? 'no step' : `step ${running} attempt ${attempt}`}; a gradient is opened only in the step that makes it`,
+        'the coordinator asked for an opening outside the running step: it deviates from the protocol',
       );
     return this.handler.gradientShare(step, request);
   }

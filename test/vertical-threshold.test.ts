@@ -273,6 +273,8 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
     const host = collective.shareholders.get('tax-bureau')!;
     expectCode(() => host.share({ party: 'bank', purpose: gradientLabel(job, 5, 0, 'bank'), masked: encryptedFore }), 'FC_DECRYPTION_REFUSED', /scale/);
     expectCode(() => host.share({ party: 'bank', purpose: gradientLabel(job, 6, 0, 'bank'), masked: encryptedPartial }), 'FC_DECRYPTION_REFUSED', /level/);
+    // A "gradient" of an organisation that is no party of the job.
+    expectCode(() => host.share({ party: 'power', purpose: gradientLabel(job, 6, 0, 'power'), masked: third }), 'FC_DECRYPTION_REFUSED', /power is not a party of the job/);
   }, 600_000);
 
   it("takes each party's class-sum period from the job file alone: its listed columns (+ 1 for the guest), 64 if unlisted", () => {
