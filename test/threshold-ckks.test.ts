@@ -34,6 +34,7 @@ import {
   type IssuedShareRecord,
 } from '../src/he/threshold/index.js';
 import { writePlaintext } from '../src/he/seal-format.js';
+import { classSumTransform } from '../src/he/class-sums.js';
 import { addPoly, automorphism, automorphismNtt, centredCrt, centredFirstPrime, intt, mulPoly, mulScalarPoly, ntt, prefixPoly, sampleGaussian, subPoly, zeroPoly } from '../src/he/threshold/ring.js';
 import { readCiphertext, readGaloisKeys, readPlaintext } from '../src/he/seal-format.js';
 
@@ -213,6 +214,21 @@ describe('ring arithmetic matches SEAL', () => {
         const bySlots = automorphismNtt(info.ring, ntt(info.ring, a.slice()), g);
         const byCoefficients = ntt(info.ring, automorphism(info.ring, a, g));
         expect(Buffer.from(bySlots.buffer).equals(Buffer.from(byCoefficients.buffer))).toBe(true);
+      }
+    }
+  });
+
+  it("sums the orbits of NTT slots exactly as the product of (1 + σ) over the class sum's rotations does, on uniform residues of every prime", () => {
+    for (const context of [ctx, verticalCtx]) {
+      const ring = context.levels[0]!.ring;
+      const slots = context.degree / 2;
+      for (const period of [1, 16, slots / 2, slots]) {
+        const a = new CommonReferenceString(randomBytes(32)).polynomial(ring, 'a');
+        const byProduct = a.slice();
+        const turned = zeroPoly(ring);
+        for (let step = period; step < slots; step *= 2) addPoly(ring, byProduct, automorphismNtt(ring, byProduct, galoisElementForStep(context.degree, step), turned));
+        classSumTransform(context.degree, period)(ring, a);
+        expect(Buffer.from(a.buffer).equals(Buffer.from(byProduct.buffer)), `N = ${context.degree}, P = ${period}`).toBe(true);
       }
     }
   });
