@@ -470,8 +470,8 @@ export class VerticalGradient {
     let plain: PlainText | undefined;
     try {
       const P = nextPowerOfTwo(count);
-      // SEAL decodes real parts; the imaginary part b of a + i·b is minus the real part of i·(a + i·b). The unit
-      // multiplies the class sums, after the sum: the automorphism of a rotation by 1 (P = 1) turns it into −i.
+      // SEAL decodes real parts; the imaginary part b of a + i·b is minus the real part of i·(a + i·b). With a class
+      // sum, the unit X^(N/2) multiplies the sums after T: σ of a rotation by 1 (P = 1) maps it to −X^(N/2).
       if (part === 'imaginary' && P === S) evaluator.multiplyPlain(cipher, this.engine.imaginaryUnit(1), cipher);
       plain = this.engine.decryptor(secretKey).decrypt(cipher) as PlainText;
       if (P < S) this.sumClassesOfDecryption(plain, P, part === 'imaginary');
