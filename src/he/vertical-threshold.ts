@@ -53,7 +53,7 @@ export function verticalGradientRule(context: ThresholdContext, parties: number)
   return { name: VERTICAL_GRADIENT_RULE, level: 1, scale: verticalGradientScale(context), noiseBits: verticalGradientNoiseBits(context.degree, parties) };
 }
 
-/** The standard deviation of the flooding's error in each opened slot of a masked gradient: in each class sum, as they are made before the decryption. */
+/** The standard deviation of the flooding's error in each opened slot of a masked gradient: in each class sum, as they are made inside the decryption. */
 export function verticalOpenedSlotError(context: ThresholdContext, parties: number): number {
   const rule = verticalGradientRule(context, parties);
   return floodingSlotError(context.degree, floodingSigma(context.degree, rule.noiseBits, DEFAULT_STATISTICAL_SECURITY), parties, rule.scale);
