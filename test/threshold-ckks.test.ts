@@ -5,8 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { galoisElementForStep, verticalRotationSteps } from '../src/he/packing.js';
-import { THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
+import { galoisElementForStep, residueClassSums, verticalRotationSteps } from '../src/he/packing.js';
+import { classSumTransform } from '../src/he/class-sums.js';
+import { THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
 import { collectiveLevel } from '../src/he/packing.js';
@@ -242,6 +243,50 @@ describe('ring arithmetic matches SEAL', () => {
         const byOrbits = orbitSumNtt(info.ring, ntt(info.ring, a.slice()), orbits);
         expect(Buffer.from(byOrbits.buffer).equals(Buffer.from(stepwise.buffer))).toBe(true);
       }
+    }
+  });
+
+  it("the class sum inside a decryption (classSumTransform on NTT slots) decodes to the slots' residue-class sums for every period 1 to S, and SEAL applies it to a share as ring.ts does", async () => {
+    const jobCtx = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    try {
+      for (const context of [verticalCtx, jobCtx]) {
+        const { seal } = context;
+        const slots = context.degree / 2;
+        const values = Float64Array.from({ length: slots }, () => 2 * Math.random() - 1);
+        const encoder = seal.CKKSEncoder(context.context);
+        try {
+          const encoded = encoder.encode(values, 2 ** 40)!;
+          const plain = readPlaintext(encoded.saveArray(seal.ComprModeType.none));
+          encoded.delete();
+          const ring = context.levelOf(plain.parmsId)!.ring;
+          for (let period = 1; period <= slots; period *= 2) {
+            const coefficients = plain.coefficients.slice();
+            classSumTransform(context.degree, period)(ring, coefficients);
+            const summed = seal.PlainText();
+            summed.loadArray(context.context, writePlaintext({ ...plain, coefficients }));
+            const opened = encoder.decode(summed) as Float64Array;
+            summed.delete();
+            const classSums = residueClassSums(values, period);
+            const worst = Math.max(...Array.from(opened, (v, i) => Math.abs(v - classSums[i % period]!)));
+            expect(worst, `N = ${context.degree}, period ${period}`).toBeLessThan(1e-6);
+          }
+        } finally {
+          encoder.delete();
+        }
+        // A share's product with the transform: SEAL's words are ring.ts's T(a·b) + NTT(noise).
+        const info = context.levels[1]!;
+        const a = new CommonReferenceString(randomBytes(32)).polynomial(info.ring, 'a');
+        const b = new CommonReferenceString(randomBytes(32)).polynomial(info.ring, 'b');
+        const noise = sampleGaussian(info.ring, 2 ** 50, 2 ** 55);
+        const transform = classSumTransform(context.degree, 16);
+        const bySeal = context.productPlusNoise(info.level, a, b, noise, transform);
+        const product = mulPoly(info.ring, a, b, zeroPoly(info.ring));
+        transform(info.ring, product);
+        const byRing = addPoly(info.ring, product, ntt(info.ring, noise.slice()));
+        expect(Buffer.from(bySeal.buffer).equals(Buffer.from(byRing.buffer))).toBe(true);
+      }
+    } finally {
+      jobCtx.dispose();
     }
   });
 
