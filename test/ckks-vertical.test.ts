@@ -367,7 +367,7 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
     console.log(`[ckks vertical mask error] max |g(masked) − g(unmasked)| over 3 masks: ${report.join('; ')}`);
   });
 
-  it('what the arbiter decrypts: the p class sums, made under encryption, in every slot; even a raw decryption would show only masked values', () => {
+  it('what the arbiter decrypts: the p class sums, made inside the decryption, in every slot; even a raw decryption would show only masked values', () => {
     const rng = new Rng(7);
     const b = makeBatch(rng, 4096, 1);
     const fore = gradient.foreGradient(b.hostScores.map(encryptPartial), b.weights, b.offset);
@@ -440,6 +440,30 @@ describe('decrypted, unmasked gradient equals the plaintext gradient within 1e-6
       );
     }
     console.log(`[ckks vertical arbiter view] ${report.join('; ')}`);
+  });
+
+  it("the class sums made inside the arbiter's decryption are its raw decryption's slots summed in the clear, for every period", () => {
+    const rng = new Rng(9);
+    const { fore } = foreAndColumns(rng);
+    const S = engine.slotCount;
+    const masked = gradient.maskedGradient(fore, makeColumns(rng, 4096, 13), randomMask(rng, MASK), keys.galoisKeys);
+    const raw = gradient.decryptGradientSlots(masked, S, keys.secretKey);
+    // Both come from the same decryption, so they differ by the floating-point rounding of the sums and decodings
+    // only (measured at most 7.5e-9 on class sums up to 2^25, 2·10^−18 of Σ|slot|); a wrong automorphism or slot
+    // order would be off by a mask's width (2^20).
+    const rounding = 1e-14 * raw.reduce((a, v) => a + Math.abs(v), 0);
+    const report: string[] = [];
+    for (const count of [1, 2, 3, 13, 64, 2048]) {
+      const P = nextPowerOfTwo(count);
+      const view = gradient.decryptGradientSlots(masked, count, keys.secretKey);
+      const clear = residueClassSums(raw, P);
+      let worst = 0;
+      for (let i = 0; i < S; i++) worst = Math.max(worst, Math.abs(view[i]! - clear[i % P]!));
+      expect(worst, `count ${count} (P = ${P})`).toBeLessThan(rounding);
+      expect(gradient.decryptGradient(masked, count, keys.secretKey)).toEqual(view.slice(0, count));
+      report.push(`P=${P}: ${worst.toExponential(1)}`);
+    }
+    console.log(`[ckks vertical class sums in the decryption] max |inside − clear| (bound ${rounding.toExponential(1)}): ${report.join(', ')}`);
   });
 
   it("count is what limits the arbiter's answer: count = slotCount would hand the party every z_i (the coordinator must pin count to p)", () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CkksEngine } from '../src/he/engine.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
-import { residueClassSums } from '../src/he/packing.js';
+import { nextPowerOfTwo, residueClassSums } from '../src/he/packing.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
 import { BinSums, columnGroups, encryptRowValues, hostBinSums, openBinSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
@@ -50,6 +50,32 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
     expect(openLabelSums(engine, cipher, binCount, keys.secretKey)).toEqual(want);
     const imaginary = VerticalGradient.of(engine).decryptGradientSlots(cipher, engine.slotCount, keys.secretKey, 'imaginary');
     expect(imaginary.filter((v) => Math.abs(v) < 2 ** 10).length).toBeLessThan(5);
+  });
+
+  it('class sums made inside the decryption, of either part, are the raw decryption summed in the clear (P = 1 included, where the imaginary unit does not commute with the sum)', async () => {
+    const rng = new Rng(19, 5);
+    const rows = 4096;
+    const bins = Uint16Array.from({ length: rows }, () => Math.floor(rng.next() * 10));
+    const y = Float64Array.from({ length: rows }, () => (rng.next() < 0.2 ? 1 : 0));
+    const h = Float64Array.from({ length: rows }, () => rng.next());
+    const keys = generateKeys(engine, 'arbiter');
+    const cipher = (await hostBinSums(engine, encryptRowValues(engine, y, keys.publicKey, h), keys, [{ bins: [bins], binCounts: [10] }]))[0]!;
+    const gradient = VerticalGradient.of(engine);
+    const S = engine.slotCount;
+    for (const part of ['real', 'imaginary'] as const) {
+      const raw = gradient.decryptGradientSlots(cipher, S, keys.secretKey, part);
+      // One decryption either way: floating-point rounding only (measured at most 1.7e-6 beside slots of up to 2^29,
+      // 10^−18 of Σ|slot|); a wrong sign or slot would be off by a mask's width.
+      const rounding = 1e-14 * raw.reduce((a, v) => a + Math.abs(v), 0);
+      for (const count of [1, 2, 10, 2048]) {
+        const P = nextPowerOfTwo(count);
+        const view = gradient.decryptGradientSlots(cipher, count, keys.secretKey, part);
+        const clear = residueClassSums(raw, P);
+        let worst = 0;
+        for (let i = 0; i < S; i++) worst = Math.max(worst, Math.abs(view[i]! - clear[i % P]!));
+        expect(worst, `${part}, count ${count}`).toBeLessThan(rounding);
+      }
+    }
   });
 
   it("a reply's second polynomial is re-randomised: two replies to the same ciphertexts share nothing a guest could solve the host's bins from", async () => {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { galoisElementForStep, residueClassSums, verticalRotationSteps } from '../src/he/packing.js';
-import { classSumTransform } from '../src/he/vertical-threshold.js';
+import { classSumTransform } from '../src/he/class-sums.js';
 import { THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PARAMS } from '../src/he/params.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';

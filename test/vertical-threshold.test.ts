@@ -19,7 +19,8 @@ import { ThresholdContext, type PolyTransform } from '../src/he/threshold/contex
 import { bundleRotationSteps, collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../src/he/key-ceremony.js';
 import { legacyClassSumRotationSteps, verticalCollectiveRotationSteps } from '../src/he/packing.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { classSumTransform, gradientLabel, verticalGradientNoiseBits, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
+import { classSumTransform } from '../src/he/class-sums.js';
+import { gradientLabel, verticalGradientNoiseBits, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
 import { verticalBaselines } from '../src/vertical/baseline.js';
 import { ckksCipher } from '../src/vertical/cipher.js';
 import { ckksOpener } from '../src/vertical/lr/opener.js';

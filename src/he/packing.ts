@@ -40,7 +40,7 @@ const VERTICAL_MIN_WEIGHT_SCALE_BITS = 40;
 
 /**
  * Largest per-slot mask magnitude maskedGradient accepts (|z + m| < 2^32 then holds for any |z| < 2^30). The
- * decryptor sums each residue class's S/P slots under encryption before it decrypts, so what must decode is a class
+ * decryptor sums each residue class's S/P slots inside the decryption before it decodes, so what must decode is a class
  * sum: VERTICAL_MAX_MASK_CLASS_SUM bounds those of the mask. The per-bin sums' masks (label-sums.ts) use the whole
  * 2^30, as their class sums are zero; a gradient's uniform masks use VERTICAL_MASK, for a larger one costs the
  * party's g precision in proportion.

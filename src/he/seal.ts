@@ -10,8 +10,6 @@
 import * as sealModule from 'node-seal';
 import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { Context } from 'node-seal/implementation/context.js';
-import type { CipherText } from 'node-seal/implementation/cipher-text.js';
-import type { GaloisKeys } from 'node-seal/implementation/galois-keys.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { CkksParams } from './params.js';
 import { SEAL_HEADER_BYTES, SEAL_MAGIC, sealHeaderAt } from './seal-format.js';
@@ -128,21 +126,3 @@ export function comprModeOf(seal: SEALLibrary, bytes: Uint8Array): ComprMode {
 
 /** Byte-wise equality without copying either array (Buffer.from of a typed array would copy it). */
 export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-
-/**
- * Sum a ciphertext's residue classes modulo `period` in place: log2(slots/period) rotate-and-add steps, after which
- * every slot i holds the sum of the slots i' ≡ i (mod period). `keys` must hold the power-of-two steps from `period`
- * up to slots/2. The vertical arbiter's decryption (single key) and every shareholder's (collective key) use it.
- */
-export function sumResidueClassesInPlace(seal: SEALLibrary, evaluator: ReturnType<SEALLibrary['Evaluator']>, cipher: CipherText, period: number, slots: number, keys: GaloisKeys): void {
-  if (period >= slots) return;
-  const rotated = seal.CipherText();
-  try {
-    for (let step = period; step < slots; step *= 2) {
-      evaluator.rotateVector(cipher, step, keys, rotated);
-      evaluator.add(cipher, rotated, cipher);
-    }
-  } finally {
-    rotated.delete();
-  }
-}

@@ -31,7 +31,10 @@ import {
   verticalScaleBits,
   type GradientPlan,
 } from './packing.js';
-import { comprModeOf, invalidCiphertext, sameBytes, sumResidueClassesInPlace } from './seal.js';
+import { comprModeOf, invalidCiphertext, sameBytes } from './seal.js';
+import { readPlaintext, writePlaintext } from './seal-format.js';
+import { classSumTransform } from './class-sums.js';
+import { mulPoly } from './threshold/ring.js';
 import { sha256Hex } from '../bytes.js';
 
 /**
@@ -60,8 +63,6 @@ export class VerticalGradient {
   private preparedZero?: { digest: string; cipher: CipherText };
   /** All-zero slots encoded at the top level and scale 2^scaleBits: what prepareEncryption encrypts. */
   private zeroPlain?: PlainText;
-  /** The arbiter's own rotation keys for the class sums (classSumKeys), for the secret key with this digest. */
-  private classSumKeyCache?: { digest: string; keys: GaloisKeys };
 
   private constructor(readonly engine: CkksEngine) {}
 
@@ -326,8 +327,8 @@ export class VerticalGradient {
    *   z = Σ_{k<P} diag_k ⊙ rot([[d]], k),   diag_k[i] = X[(i+k) mod S][i mod P]   (0 for rows ≥ B, columns ≥ p),
    * so that the slots of each residue class modulo P sum to the gradient: Σ_{i ≡ j (mod P)} z_i = g_j =
    * Σ_r X[r][j]·d[r] (record r meets column j in exactly one slot i ≡ j, i = r − k). Nothing sums the classes
-   * here: the arbiter does it under encryption with keys of its own before it decrypts (decryptGradientSlots), so
-   * the parties' Galois keys need no steps beyond P's.
+   * here: the arbiter does it inside its decryption, before it decodes (decryptGradientSlots), so the parties'
+   * Galois keys need no steps beyond P's.
    *
    * The sum runs baby-step giant-step (verticalGradientPlan): with k = g·a + b,
    *   z = Σ_{a<P/g} rot(inner_a, g·a),   inner_a = Σ_{b<g} rot(diag_{g·a+b}, −g·a) ⊙ rot([[d]], b),
@@ -439,17 +440,20 @@ export class VerticalGradient {
   }
 
   /**
-   * The decrypted slots of a masked gradient, after its residue classes modulo P = nextPowerOfTwo(count) are summed
-   * under encryption: every slot i holds Σ_{i' ≡ i (mod P)} (z_i' + m_i'), so the decryptor sees p class sums (each
+   * The decrypted slots of a masked gradient, with its residue classes modulo P = nextPowerOfTwo(count) summed inside
+   * the decryption: every slot i holds Σ_{i' ≡ i (mod P)} (z_i' + m_i'), so the decryptor sees p class sums (each
    * g_j plus the class sum of the party's masks), repeated S/P times, and never a slot z_i + m_i. Summing after
-   * decryption instead would show it every z_i + m_i: with the party's masks (a coalition of the two) every partial
+   * decoding instead would show it every z_i + m_i: with the party's masks (a coalition of the two) every partial
    * sum z_i of P records, from which the batch's fore-gradient, and the labels, follow. With count = slotCount
    * (P = S) nothing is summed: the raw decryption, which the guest's per-bin sums use (their masks' class sums are
    * zero, and the values hidden are the guest's own).
    *
+   * The sum is classSumTransform (class-sums.ts) applied to the decrypted polynomial c0 + c1·s on its NTT slots
+   * before it is decoded: what log2(S/P) rotate-and-add steps of the ciphertext would decrypt to, without their key
+   * switching (and its noise) and without rotation keys.
+   *
    * Refuses, with FC_CIPHERTEXT_INVALID, every ciphertext that is not at level 1 and scale ≈ 2^77 (what
    * maskedGradient produces), so a fresh per-record ciphertext such as [[0.25·u_k]] or [[d]] is never decrypted.
-   * The rotations use the decryptor's own keys (classSumKeys), made from its secret key; nobody else needs them.
    * `part` 'imaginary' returns the imaginary parts instead (the guest's h sums in boosting, encryptComplexSlots).
    */
   decryptGradientSlots(masked: Uint8Array, count: number, secretKey: Uint8Array, part: 'real' | 'imaginary' = 'real'): Float64Array {
@@ -466,10 +470,11 @@ export class VerticalGradient {
     let plain: PlainText | undefined;
     try {
       const P = nextPowerOfTwo(count);
-      if (P < S) sumResidueClassesInPlace(this.engine.seal, evaluator, cipher, P, S, this.classSumKeys(secretKey));
-      // SEAL decodes real parts; the imaginary part b of a + i·b is minus the real part of i·(a + i·b).
-      if (part === 'imaginary') evaluator.multiplyPlain(cipher, this.engine.imaginaryUnit(1), cipher);
+      // SEAL decodes real parts; the imaginary part b of a + i·b is minus the real part of i·(a + i·b). With a class
+      // sum, the unit X^(N/2) multiplies the sums after T: σ of a rotation by 1 (P = 1) maps it to −X^(N/2).
+      if (part === 'imaginary' && P === S) evaluator.multiplyPlain(cipher, this.engine.imaginaryUnit(1), cipher);
       plain = this.engine.decryptor(secretKey).decrypt(cipher) as PlainText;
+      if (P < S) this.sumClassesOfDecryption(plain, P, part === 'imaginary');
       const slots = encoder.decode(plain);
       // Re((−1)^j·i·(a_j + i·b_j)) = −(−1)^j·b_j.
       return part === 'imaginary' ? alternateSigns(slots, -1) : slots;
@@ -480,36 +485,23 @@ export class VerticalGradient {
   }
 
   /**
-   * The decryptor's rotation keys for every power-of-two step below slotCount, made from its secret key once per
-   * key (about 12 MB of WASM memory at N = 8192). They never leave the process: the parties' Galois keys hold only
-   * the steps maskedGradient needs, so no party can sum classes of another's ciphertext itself.
+   * T(c0 + c1·s) in place for a decryption at level 1 (NTT form), T the class sum modulo `period`; then times the
+   * imaginary unit if `imaginary`.
    */
-  private classSumKeys(secretKey: Uint8Array): GaloisKeys {
-    const digest = this.engine.keyDigest(secretKey);
-    if (this.classSumKeyCache?.digest === digest) return this.classSumKeyCache.keys;
-    this.classSumKeyCache?.keys.delete();
-    this.classSumKeyCache = undefined;
+  private sumClassesOfDecryption(plain: PlainText, period: number, imaginary: boolean): void {
     const { seal, context } = this.engine;
-    const secret = seal.SecretKey();
-    let keygen: ReturnType<typeof seal.KeyGenerator> | undefined;
-    try {
-      secret.loadArray(context, secretKey);
-      keygen = seal.KeyGenerator(context, secret);
-      const steps: number[] = [];
-      for (let step = 1; step < this.engine.slotCount; step *= 2) steps.push(step);
-      const keys = keygen.createGaloisKeys(Int32Array.from(steps));
-      this.classSumKeyCache = { digest, keys };
-      return keys;
-    } finally {
-      keygen?.delete();
-      secret.delete();
-    }
+    const level = this.engine.chain[1]!;
+    const ring = { degree: 2 * this.engine.slotCount, primes: Array.from(level.primes) };
+    const decrypted = readPlaintext(plain.saveArray(seal.ComprModeType.none), 'a decrypted masked gradient');
+    classSumTransform(ring.degree, period)(ring, decrypted.coefficients);
+    if (imaginary) mulPoly(ring, decrypted.coefficients, readPlaintext(this.engine.imaginaryUnit(1).saveArray(seal.ComprModeType.none), 'the imaginary unit').coefficients);
+    plain.loadArray(context, writePlaintext(decrypted));
   }
 
   /**
    * The arbiter's side: decrypt a masked gradient of `count` columns (1 ≤ count ≤ slotCount) and return, for each
-   * column j < count, the sum of the slots i ≡ j modulo P = the next power of two ≥ count, made under encryption
-   * (decryptGradientSlots): g_j plus the sum of the party's masks on those slots.
+   * column j < count, the sum of the slots i ≡ j modulo P = the next power of two ≥ count, made inside the
+   * decryption (decryptGradientSlots): g_j plus the sum of the party's masks on those slots.
    *
    * `count` must be the party's own number of columns: class sums modulo a larger P would be finer sums of z, up
    * to every z_i itself for count = slotCount (see docs/protocol-vertical.md, "What the arbiter decrypts").
@@ -734,8 +726,6 @@ export class VerticalGradient {
     this.preparedZero = undefined;
     this.zeroPlain?.delete();
     this.zeroPlain = undefined;
-    this.classSumKeyCache?.keys.delete();
-    this.classSumKeyCache = undefined;
   }
 }
 

@@ -2,15 +2,14 @@
  * Collective decryption of a vertical job's masked gradients (encryption.scheme ckks-threshold in a vertical-lr job):
  * the gradient key is the sum of one secret share per party (the arbiter, the guest, every host), so no party and no
  * coalition short of all of them decrypts. Each shareholder gives one flooded decryption share per masked gradient
- * (src/he/threshold/decrypt.ts) of the gradient with its residue classes summed (classSumTransform); the arbiter,
+ * (src/he/threshold/decrypt.ts) of the gradient with its residue classes summed (class-sums.ts); the arbiter,
  * which holds a share too, adds them and opens the class sums, as it decrypts them alone under the single key. The
  * parameters (VERTICAL_THRESHOLD_CKKS_PARAMS) put the masked gradient at scale 2^147, so the flooding that hides its
  * noise to 2^−40 costs about 10^−11 per class sum (docs/threshold-ckks.md, "Vertical jobs under a collective key").
  */
-import { VERTICAL_DIAGONAL_SCALE_BITS, galoisElementForStep, verticalScaleBits } from './packing.js';
+import { VERTICAL_DIAGONAL_SCALE_BITS, verticalScaleBits } from './packing.js';
 import { DEFAULT_STATISTICAL_SECURITY, floodingSigma, floodingSlotError, type DecryptionRule } from './threshold/decrypt.js';
-import type { PolyTransform, ThresholdContext } from './threshold/context.js';
-import { nttOrbits, orbitSumNtt } from './threshold/ring.js';
+import type { ThresholdContext } from './threshold/context.js';
 
 /** The one class of ciphertext a vertical shareholder decrypts. */
 export const VERTICAL_GRADIENT_RULE = 'vertical-masked-gradient';
@@ -68,28 +67,3 @@ export function verticalOpenedSlotError(context: ThresholdContext, parties: numb
 export function gradientLabel(jobId: string, step: number, attempt: number, party: string): string {
   return `${jobId}/step ${step}/attempt ${attempt}/gradient of ${party}`;
 }
-
-/**
- * The residue-class sums of a masked gradient under the collective key, made inside the decryption rather than on
- * the ciphertext. A rotation by r slots is the automorphism σ_r: X → X^(3^r) followed by a key switch back to s.
- * The class sum Σ_k rot(c, k·P) decrypts to T(c0 + c1·s) with T = Π_{step = P, 2P, …, S/2} (1 + σ_step), and T is
- * linear: T(c0) + Σ_i T(c1·s_i). So each shareholder applies T to its own product c1·s_i before the flooding, and
- * the opener applies T to c0; no key switch, no Galois key, and the automorphisms on NTT slots are permutations
- * (ring.ts automorphismNtt). The opened slots hold the class sums Σ_{i' ≡ i (mod P)} (z_i' + m_i') and nothing
- * finer: a share is T of the product, which carries no more of c1·s_i than the class sums need, and the flooding
- * hides T(e_ct), the noise verticalGradientNoiseBits bounds (docs/threshold-ckks.md, "Which coalitions learn what
- * in a vertical job"). Each shareholder derives P from the signed job spec, so no requester chooses a finer one.
- */
-export function classSumTransform(degree: number, period: number): PolyTransform {
-  const slots = degree / 2;
-  if (!Number.isInteger(Math.log2(period)) || period < 1 || period > slots) throw new RangeError(`a class-sum period must be a power of two from 1 to ${slots}, got ${period}`);
-  if (period === slots) return () => {};
-  // Π_{step = P, 2P, …, S/2} (1 + σ_step) is the sum over the group σ_P generates: each slot takes its orbit's sum.
-  const key = `${degree}/${period}`;
-  let orbits = classSumOrbits.get(key);
-  if (!orbits) classSumOrbits.set(key, (orbits = nttOrbits(degree, galoisElementForStep(degree, period))));
-  const group = orbits;
-  return (ring, poly) => void orbitSumNtt(ring, poly, group);
-}
-
-const classSumOrbits = new Map<string, ReturnType<typeof nttOrbits>>();

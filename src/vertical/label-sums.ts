@@ -280,7 +280,7 @@ export async function hostBinSums(engine: CkksEngine, valueChunks: Uint8Array[],
 /**
  * The guest's side: the sum of each of the `count` bin columns (decrypted, classes summed in the clear), of the
  * values' real part or, for complex values (encryptRowValues with an imaginary part), of their imaginary part.
- * Unlike the arbiter's gradient, nothing is gained by summing under encryption first: the guest's own values are
+ * Unlike the arbiter's gradient, nothing is gained by summing inside the decryption first: the guest's own values are
  * what the slots hide, and the host's mask, whose class sums are zero, hides every slot from the guest.
  */
 export function openBinSums(engine: CkksEngine, ciphertext: Uint8Array, count: number, secretKey: Uint8Array, part: 'real' | 'imaginary' = 'real'): Float64Array {

@@ -20,7 +20,8 @@ import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKey
 import type { ThresholdContext } from '../../he/threshold/context.js';
 import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord, type ShareholderMemory } from '../../he/threshold/decrypt.js';
 import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
-import { classSumTransform, VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
+import { classSumTransform } from '../../he/class-sums.js';
+import { VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
 import type { PolyTransform } from '../../he/threshold/context.js';
 import type { GradientRequest, Opener } from './opener.js';
 
