@@ -15,10 +15,10 @@ import { DEFAULT_CKKS_PARAMS, type CkksParams } from '../params.js';
 import { createSealContext } from '../seal.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { RingModulus } from './ring.js';
+import { readCiphertext, writeCiphertext, writePlaintext, type SealCiphertextData } from '../seal-format.js';
 
 /** A linear map applied in place to a polynomial in NTT form over a level's ring. */
 export type PolyTransform = (ring: RingModulus, poly: BigUint64Array) => void;
-import { readCiphertext, writeCiphertext, writePlaintext, type SealCiphertextData } from '../seal-format.js';
 
 export interface LevelInfo {
   /** 0 = the top data level (fresh ciphertexts), 1 after one rescale, … */

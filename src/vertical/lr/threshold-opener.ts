@@ -17,12 +17,11 @@ import { ErrorCode, FedcreditError } from '../../errors.js';
 import { nextPowerOfTwo, residueClassSums, verticalCollectiveRotationSteps } from '../../he/packing.js';
 import { paramsFingerprint } from '../../he/params.js';
 import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../../he/key-ceremony.js';
-import type { ThresholdContext } from '../../he/threshold/context.js';
+import type { PolyTransform, ThresholdContext } from '../../he/threshold/context.js';
 import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord, type ShareholderMemory } from '../../he/threshold/decrypt.js';
 import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
 import { classSumTransform } from '../../he/class-sums.js';
 import { VERTICAL_GRADIENT_RULE, verticalGradientRule } from '../../he/vertical-threshold.js';
-import type { PolyTransform } from '../../he/threshold/context.js';
 import type { GradientRequest, Opener } from './opener.js';
 
 /** The arbiter's name among a vertical job's shareholders (the coordinator; parties are organisations). */
