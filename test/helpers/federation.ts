@@ -13,6 +13,9 @@ import { binaryMetrics } from '../../src/metrics.js';
 import { modelFromFiles, type ArtifactFiles } from '../../src/model/artifact.js';
 import { fitCentral } from '../../src/fl/central.js';
 import { loadTf } from '../../src/model/tf.js';
+import { readLedger } from '../../src/ledger/read.js';
+import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
+import { expect } from 'vitest';
 export { EphemeralFederation as TestFederation } from '../../src/federation/ephemeral.js';
 
 export const DATASETS = fileURLToPath(new URL('../../../shared/datasets/', import.meta.url));
@@ -57,4 +60,32 @@ export function horizontalJob(overrides: { training?: Record<string, unknown>; e
     training: { rounds: 8, local_epochs: 1, batch_size: 64, learning_rate: 0.05, optimizer: 'sgd', seed: 11, validation_fraction: 0.2, round_timeout_s: 60, ...overrides.training },
     encryption: { scheme: 'ckks', ...overrides.encryption },
   };
+}
+
+/** Waits for a watched job to end, closes the client, asserts the job succeeded; the seconds since `started`. */
+export async function awaitSucceeded(running: Promise<{ state: string; message: string }>, client: { close(): void }, started: number): Promise<number> {
+  const last = await running;
+  client.close();
+  const seconds = (Date.now() - started) / 1000;
+  expect(last.state, last.message).toBe('succeeded');
+  return seconds;
+}
+
+/**
+ * After the coordinator was killed during a job's key ceremony: asserts the key was not in place yet, restarts the
+ * coordinator and waits for the job to succeed; the seconds since `started`.
+ */
+export async function resumeAfterCoordinatorKilled(fed: EphemeralFederation, jobId: string, started: number): Promise<number> {
+  const killed = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+  expect(
+    killed.map((e) => e.entry.kind),
+    'killed before the key was in place',
+  ).not.toContain('collective_key_ready');
+  await fed.cluster.restartCoordinator();
+  const after = await fed.client();
+  return awaitSucceeded(
+    after.watchJob(jobId, () => undefined),
+    after,
+    started,
+  );
 }
