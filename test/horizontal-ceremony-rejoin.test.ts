@@ -40,7 +40,7 @@ import { loadTf } from '../src/model/tf.js';
 import { hex, sha256 } from '../src/bytes.js';
 import { generateBoxKeyPair } from '../src/crypto/sealed-box.js';
 import type { CoordinatorMessage, JobEvent, KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
-import { awaitSucceeded, horizontalJob, resumeAfterCoordinatorKilled, TestFederation, UCI, uciHomoSpec } from './helpers/federation.js';
+import { awaitSucceeded, horizontalJob, killCoordinatorInCeremony, TestFederation, UCI, uciHomoSpec } from './helpers/federation.js';
 import { MemoryFederation, writeUciSlices } from './helpers/memory-horizontal.js';
 
 const run = promisify(execFile);
@@ -79,6 +79,14 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
     } finally {
       await memory.stop();
     }
+  };
+
+  /** The job's ledger entries record one collective key, attempt 1's (its transcript's digest). */
+  const expectOneKeyOfAttemptOne = (jobId: string, entries: ReturnType<typeof readLedger>['entries']) => {
+    const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
+    expect(ready).toHaveLength(1);
+    const transcript = collectiveTranscript(jobId, NAMES, paramsFingerprint(ckksParamsOf(HorizontalJobSpec.parse(JOB))), 'horizontal', 1);
+    expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
   };
 
   /** The ledger verifies, and the job replays with the model it published. */
@@ -129,11 +137,8 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
     expect(entries.filter((e) => e.entry.kind === 'key_ceremony_restarted').map((e) => e.body)).toEqual([
       expect.objectContaining({ attempt: 1, lost: ['bank-a'], step: 'commit', offer_timeout_s: 90 }),
     ]);
-    const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
-    expect(ready).toHaveLength(1);
+    expectOneKeyOfAttemptOne(jobId, entries);
     const spec = HorizontalJobSpec.parse(JOB);
-    const transcript = collectiveTranscript(jobId, NAMES, paramsFingerprint(ckksParamsOf(spec)), 'horizontal', 1);
-    expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
     const restartAt = kinds.indexOf('key_ceremony_restarted');
     const readyAt = kinds.indexOf('collective_key_ready');
     expect(restartAt).toBeLessThan(readyAt);
@@ -190,20 +195,10 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
     const approvals = new Approvals(join(fed.dir, 'fedcredit-state', 'bank-c'));
     expect(await waitFor(() => approvals.pending().some((p) => p.jobId === jobId), 60_000), 'bank-c waits for approval').toBe(true);
     await run(process.execPath, [cliPath(), 'participant', 'approve', jobId, '--config', join(fed.dir, 'bank-c.yaml')]);
-    // bank-c is frozen (SIGSTOP) as it starts its share of attempt 0: the ceremony cannot reach its key without it,
-    // so the coordinator, killed then, is killed during the ceremony whatever the load.
+    // The coordinator is killed as bank-c starts its share of attempt 0 (bank-c frozen meanwhile).
     const making = () => linesSince('bank-c', jobId).some((line) => /"attempt":0[^\n]*making this participant's share/.test(line));
     expect(await waitFor(making, 60_000), 'bank-c began the ceremony').toBe(true);
-    const bankC = fed.cluster.process('bank-c')!;
-    expect(bankC.kill('SIGSTOP')).toBe(true);
-    try {
-      await fed.cluster.kill('coordinator', 'SIGKILL');
-    } finally {
-      bankC.kill('SIGCONT');
-    }
-    await watching;
-    client.close();
-    const seconds = await resumeAfterCoordinatorKilled(fed, jobId, started);
+    const seconds = await killCoordinatorInCeremony(fed, 'bank-c', watching, client, jobId, started);
     expect(linesSince('coordinator', jobId).join('\n')).toMatch(/key ceremony restarted: the coordinator restarted before the key was in place/);
     for (const org of NAMES) expect(linesSince(org, jobId).join('\n'), `${org} abandoned attempt 0's share`).toMatch(/key ceremony restarted by the coordinator/);
 
@@ -217,11 +212,7 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
       kinds.filter((k) => k === 'data_bound'),
       'no offer again',
     ).toHaveLength(NAMES.length);
-    const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
-    expect(ready).toHaveLength(1);
-    const spec = HorizontalJobSpec.parse(JOB);
-    const transcript = collectiveTranscript(jobId, NAMES, paramsFingerprint(ckksParamsOf(spec)), 'horizontal', 1);
-    expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
+    expectOneKeyOfAttemptOne(jobId, entries);
     const restartAt = kinds.indexOf('key_ceremony_restarted');
     const commitments = (a: number, b: number) =>
       entries

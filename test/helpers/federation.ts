@@ -72,10 +72,21 @@ export async function awaitSucceeded(running: Promise<{ state: string; message: 
 }
 
 /**
- * After the coordinator was killed during a job's key ceremony: asserts the key was not in place yet, restarts the
- * coordinator and waits for the job to succeed; the seconds since `started`.
+ * Kills the coordinator (SIGKILL) during a job's key ceremony with `frozenOrg` frozen (SIGSTOP): the ceremony cannot
+ * reach its key without it, so the coordinator is killed during the ceremony whatever the load. Waits for `watching`
+ * to end and closes its client, asserts the key was not in place, restarts the coordinator and waits for the job to
+ * succeed; the seconds since `started`.
  */
-export async function resumeAfterCoordinatorKilled(fed: EphemeralFederation, jobId: string, started: number): Promise<number> {
+export async function killCoordinatorInCeremony(fed: EphemeralFederation, frozenOrg: string, watching: Promise<unknown>, client: { close(): void }, jobId: string, started: number): Promise<number> {
+  const frozen = fed.cluster.process(frozenOrg)!;
+  expect(frozen.kill('SIGSTOP')).toBe(true);
+  try {
+    await fed.cluster.kill('coordinator', 'SIGKILL');
+  } finally {
+    frozen.kill('SIGCONT');
+  }
+  await watching;
+  client.close();
   const killed = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
   expect(
     killed.map((e) => e.entry.kind),
