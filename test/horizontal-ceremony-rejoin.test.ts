@@ -40,7 +40,7 @@ import { loadTf } from '../src/model/tf.js';
 import { hex, sha256 } from '../src/bytes.js';
 import { generateBoxKeyPair } from '../src/crypto/sealed-box.js';
 import type { CoordinatorMessage, JobEvent, KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
-import { awaitSucceeded, horizontalJob, killCoordinatorInCeremony, TestFederation, UCI, uciHomoSpec } from './helpers/federation.js';
+import { awaitSucceeded, ceremonyCommitments, horizontalJob, killCoordinatorInCeremony, TestFederation, UCI, uciHomoSpec } from './helpers/federation.js';
 import { MemoryFederation, writeUciSlices } from './helpers/memory-horizontal.js';
 
 const run = promisify(execFile);
@@ -213,15 +213,9 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
       'no offer again',
     ).toHaveLength(NAMES.length);
     expectOneKeyOfAttemptOne(jobId, entries);
-    const restartAt = kinds.indexOf('key_ceremony_restarted');
-    const commitments = (a: number, b: number) =>
-      entries
-        .slice(a, b)
-        .filter((e) => e.entry.kind === 'key_share_committed')
-        .map((e) => e.body as { participant: string; commitment: string });
-    const final = commitments(restartAt, kinds.indexOf('collective_key_ready'));
+    const { abandoned, final } = ceremonyCommitments(entries);
     expect(final.map((c) => c.participant).sort()).toEqual([...NAMES].sort());
-    for (const c of commitments(0, restartAt)) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
+    for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
 
     const uninterrupted = await uninterruptedAuc();
     const published = (entries.find((e) => e.entry.kind === 'model_published')!.body as { evaluation: { auc: number } }).evaluation.auc;

@@ -33,7 +33,7 @@ import { ThresholdContext } from '../src/he/threshold/context.js';
 import { ARBITER_SHAREHOLDER } from '../src/vertical/lr/threshold-opener.js';
 import { hex, sha256 } from '../src/bytes.js';
 import type { KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
-import { awaitSucceeded, killCoordinatorInCeremony } from './helpers/federation.js';
+import { awaitSucceeded, ceremonyCommitments, killCoordinatorInCeremony } from './helpers/federation.js';
 import { bankTaxSetup, clearUciSliceAuc, uciHeteroPairForSuite, verticalJob } from './helpers/vertical.js';
 
 const ROWS = 2000;
@@ -50,16 +50,8 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
   const expectFreshSharesAucAndReplay = async (jobId: string, seconds: number, killed: string) => {
     const { fed, ledgerDir, slice } = pair;
     const entries = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
-    const kinds = entries.map((e) => e.entry.kind);
     // Fresh shares: no commitment of the abandoned attempt (the arbiter's among them) comes back in the next.
-    const restartAt = kinds.indexOf('key_ceremony_restarted');
-    const commitments = (from: number, to: number) =>
-      entries
-        .slice(from, to)
-        .filter((e) => e.entry.kind === 'key_share_committed')
-        .map((e) => e.body as { participant: string; commitment: string });
-    const abandoned = commitments(0, restartAt);
-    const final = commitments(restartAt, kinds.indexOf('collective_key_ready'));
+    const { abandoned, final } = ceremonyCommitments(entries);
     expect(abandoned.map((c) => c.participant)).toContain(ARBITER_SHAREHOLDER);
     expect(final.map((c) => c.participant).sort()).toEqual([...SHAREHOLDERS].sort());
     for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);

@@ -100,3 +100,21 @@ export async function killCoordinatorInCeremony(fed: EphemeralFederation, frozen
     started,
   );
 }
+
+/**
+ * The key-share commitments a job's ledger entries record before its key ceremony's restart (the abandoned attempt)
+ * and from the restart to the collective key (the attempt that made it).
+ */
+export function ceremonyCommitments(entries: ReturnType<typeof readLedger>['entries']): {
+  abandoned: { participant: string; commitment: string }[];
+  final: { participant: string; commitment: string }[];
+} {
+  const kinds = entries.map((e) => e.entry.kind);
+  const restartAt = kinds.indexOf('key_ceremony_restarted');
+  const commitments = (from: number, to: number) =>
+    entries
+      .slice(from, to)
+      .filter((e) => e.entry.kind === 'key_share_committed')
+      .map((e) => e.body as { participant: string; commitment: string });
+  return { abandoned: commitments(0, restartAt), final: commitments(restartAt, kinds.indexOf('collective_key_ready')) };
+}
