@@ -3,8 +3,8 @@ import { join, resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // A test file that starts processes (coordinator and participants through the federation harness or
-// startUciHeteroPair, the CLI, PostgreSQL, Chromium) says so by importing one of these.
-const STARTS_PROCESSES = /\b(TestFederation|EphemeralFederation|LocalCluster|startUciHeteroPair)\b|helpers\/(cli|postgres|browser)\.js'|'node:child_process'/;
+// startUciHeteroPair or uciHeteroPairForSuite, the CLI, PostgreSQL, Chromium) says so by importing one of these.
+const STARTS_PROCESSES = /\b(TestFederation|EphemeralFederation|LocalCluster|startUciHeteroPair|uciHeteroPairForSuite)\b|helpers\/(cli|postgres|browser)\.js'|'node:child_process'/;
 
 // Process files whose properties hold on a machine twice as busy: no bound on a wall-clock time, and every deadline
 // their jobs set (step, round and grace periods) far above what a step takes at twice its time. They run two at a

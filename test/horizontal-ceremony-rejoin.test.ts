@@ -40,7 +40,7 @@ import { loadTf } from '../src/model/tf.js';
 import { hex, sha256 } from '../src/bytes.js';
 import { generateBoxKeyPair } from '../src/crypto/sealed-box.js';
 import type { CoordinatorMessage, JobEvent, KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
-import { horizontalJob, TestFederation, UCI, uciHomoSpec } from './helpers/federation.js';
+import { awaitSucceeded, ceremonyCommitments, horizontalJob, killCoordinatorInCeremony, TestFederation, UCI, uciHomoSpec } from './helpers/federation.js';
 import { MemoryFederation, writeUciSlices } from './helpers/memory-horizontal.js';
 
 const run = promisify(execFile);
@@ -68,6 +68,35 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
     await fed?.stop();
     if (slices) await rm(slices.dir, { recursive: true, force: true });
   });
+
+  /** The AUC of the same job, uninterrupted, in one process over the same rows. */
+  const uninterruptedAuc = async () => {
+    const memory = await MemoryFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(slices.files[i]!) })));
+    try {
+      const reference = await memory.run(JOB);
+      expect(reference.state, reference.message).toBe('succeeded');
+      return (JSON.parse(Buffer.from(reference.files['fedcredit.json']!).toString('utf8')).evaluation as { auc: number }).auc;
+    } finally {
+      await memory.stop();
+    }
+  };
+
+  /** The job's ledger entries record one collective key, attempt 1's (its transcript's digest). */
+  const expectOneKeyOfAttemptOne = (jobId: string, entries: ReturnType<typeof readLedger>['entries']) => {
+    const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
+    expect(ready).toHaveLength(1);
+    const transcript = collectiveTranscript(jobId, NAMES, paramsFingerprint(ckksParamsOf(HorizontalJobSpec.parse(JOB))), 'horizontal', 1);
+    expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
+  };
+
+  /** The ledger verifies, and the job replays with the model it published. */
+  const expectVerifiesAndReplays = async (jobId: string) => {
+    const verified = await verifyLedger(fed.ledgerDir, { receiptsDir: fed.dir });
+    expect(verified.ok, verified.failure?.detail).toBe(true);
+    const replay = await replayLedger(fed.ledgerDir, { jobId });
+    expect(replay.jobs[0]!.failures).toEqual([]);
+    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+  };
 
   it('restarts the ceremony with fresh shares once the participant is back; the job publishes the AUC of the job uninterrupted; the ledger verifies and replays; a restart after the key does not replay', async () => {
     const waitFor = async (what: () => boolean, ms: number) => {
@@ -97,10 +126,7 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
     await run(process.execPath, [cliPath(), 'participant', 'approve', jobId, '--config', join(fed.dir, 'bank-c.yaml')]);
     expect(await waitFor(() => events.some((e) => /lost during the key ceremony/.test(e.message)), 60_000), 'the coordinator restarts the ceremony').toBe(true);
     fed.cluster.startParticipant('bank-a');
-    const last = await running;
-    client.close();
-    const seconds = (Date.now() - started) / 1000;
-    expect(last.state, last.message).toBe('succeeded');
+    const seconds = await awaitSucceeded(running, client, started);
     expect(logSince('bank-a'), 'bank-a rejoined from its job folder').toMatch(/horizontal job restored during its key ceremony/);
     expect(logSince('bank-b'), "bank-b abandoned attempt 0's share").toMatch(/key ceremony restarted by the coordinator/);
 
@@ -111,37 +137,21 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
     expect(entries.filter((e) => e.entry.kind === 'key_ceremony_restarted').map((e) => e.body)).toEqual([
       expect.objectContaining({ attempt: 1, lost: ['bank-a'], step: 'commit', offer_timeout_s: 90 }),
     ]);
-    const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
-    expect(ready).toHaveLength(1);
+    expectOneKeyOfAttemptOne(jobId, entries);
     const spec = HorizontalJobSpec.parse(JOB);
-    const transcript = collectiveTranscript(jobId, NAMES, paramsFingerprint(ckksParamsOf(spec)), 'horizontal', 1);
-    expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
     const restartAt = kinds.indexOf('key_ceremony_restarted');
     const readyAt = kinds.indexOf('collective_key_ready');
     expect(restartAt).toBeLessThan(readyAt);
     expect(kinds.slice(restartAt, readyAt).filter((k) => k === 'key_share_committed')).toHaveLength(NAMES.length);
 
-    // The AUC: the same job, uninterrupted, in one process over the same rows.
-    const memory = await MemoryFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(slices.files[i]!) })));
-    let uninterrupted: number;
-    try {
-      const reference = await memory.run(JOB);
-      expect(reference.state, reference.message).toBe('succeeded');
-      uninterrupted = (JSON.parse(Buffer.from(reference.files['fedcredit.json']!).toString('utf8')).evaluation as { auc: number }).auc;
-    } finally {
-      await memory.stop();
-    }
+    const uninterrupted = await uninterruptedAuc();
     const published = (entries.find((e) => e.entry.kind === 'model_published')!.body as { evaluation: { auc: number } }).evaluation.auc;
     console.log(
       `ckks-threshold horizontal over gRPC, ${ROWS} rows a participant, bank-a lost in the key ceremony: AUC ${published.toFixed(4)} (${seconds.toFixed(1)} s), uninterrupted ${uninterrupted.toFixed(4)}`,
     );
     expect(Math.abs(published - uninterrupted)).toBeLessThan(0.005);
 
-    const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
-    expect(verified.ok, verified.failure?.detail).toBe(true);
-    const replay = await replayLedger(ledgerDir, { jobId });
-    expect(replay.jobs[0]!.failures).toEqual([]);
-    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+    await expectVerifiesAndReplays(jobId);
 
     // A coordinator that "restarts" the ceremony after the key is in place is caught by the replay.
     const blob = async (name: string, at: (typeof entries)[number]) => {
@@ -185,31 +195,10 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
     const approvals = new Approvals(join(fed.dir, 'fedcredit-state', 'bank-c'));
     expect(await waitFor(() => approvals.pending().some((p) => p.jobId === jobId), 60_000), 'bank-c waits for approval').toBe(true);
     await run(process.execPath, [cliPath(), 'participant', 'approve', jobId, '--config', join(fed.dir, 'bank-c.yaml')]);
-    // bank-c is frozen (SIGSTOP) as it starts its share of attempt 0: the ceremony cannot reach its key without it,
-    // so the coordinator, killed then, is killed during the ceremony whatever the load.
+    // The coordinator is killed as bank-c starts its share of attempt 0 (bank-c frozen meanwhile).
     const making = () => linesSince('bank-c', jobId).some((line) => /"attempt":0[^\n]*making this participant's share/.test(line));
     expect(await waitFor(making, 60_000), 'bank-c began the ceremony').toBe(true);
-    const bankC = fed.cluster.process('bank-c')!;
-    expect(bankC.kill('SIGSTOP')).toBe(true);
-    try {
-      await fed.cluster.kill('coordinator', 'SIGKILL');
-    } finally {
-      bankC.kill('SIGCONT');
-    }
-    await watching;
-    client.close();
-    const killed = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
-    expect(
-      killed.map((e) => e.entry.kind),
-      'killed before the key was in place',
-    ).not.toContain('collective_key_ready');
-
-    await fed.cluster.restartCoordinator();
-    const after = await fed.client();
-    const last = await after.watchJob(jobId, () => undefined);
-    after.close();
-    const seconds = (Date.now() - started) / 1000;
-    expect(last.state, last.message).toBe('succeeded');
+    const seconds = await killCoordinatorInCeremony(fed, 'bank-c', watching, client, jobId, started);
     expect(linesSince('coordinator', jobId).join('\n')).toMatch(/key ceremony restarted: the coordinator restarted before the key was in place/);
     for (const org of NAMES) expect(linesSince(org, jobId).join('\n'), `${org} abandoned attempt 0's share`).toMatch(/key ceremony restarted by the coordinator/);
 
@@ -223,40 +212,18 @@ describe('a ckks-threshold horizontal job whose participant is lost during the k
       kinds.filter((k) => k === 'data_bound'),
       'no offer again',
     ).toHaveLength(NAMES.length);
-    const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
-    expect(ready).toHaveLength(1);
-    const spec = HorizontalJobSpec.parse(JOB);
-    const transcript = collectiveTranscript(jobId, NAMES, paramsFingerprint(ckksParamsOf(spec)), 'horizontal', 1);
-    expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
-    const restartAt = kinds.indexOf('key_ceremony_restarted');
-    const commitments = (a: number, b: number) =>
-      entries
-        .slice(a, b)
-        .filter((e) => e.entry.kind === 'key_share_committed')
-        .map((e) => e.body as { participant: string; commitment: string });
-    const final = commitments(restartAt, kinds.indexOf('collective_key_ready'));
+    expectOneKeyOfAttemptOne(jobId, entries);
+    const { abandoned, final } = ceremonyCommitments(entries);
     expect(final.map((c) => c.participant).sort()).toEqual([...NAMES].sort());
-    for (const c of commitments(0, restartAt)) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
+    for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
 
-    const memory = await MemoryFederation.start(NAMES.map((name, i) => ({ name, data: uciHomoSpec(slices.files[i]!) })));
-    let uninterrupted: number;
-    try {
-      const reference = await memory.run(JOB);
-      expect(reference.state, reference.message).toBe('succeeded');
-      uninterrupted = (JSON.parse(Buffer.from(reference.files['fedcredit.json']!).toString('utf8')).evaluation as { auc: number }).auc;
-    } finally {
-      await memory.stop();
-    }
+    const uninterrupted = await uninterruptedAuc();
     const published = (entries.find((e) => e.entry.kind === 'model_published')!.body as { evaluation: { auc: number } }).evaluation.auc;
     console.log(
       `ckks-threshold horizontal over gRPC, ${ROWS} rows a participant, the coordinator killed in the key ceremony: AUC ${published.toFixed(4)} (${seconds.toFixed(1)} s), uninterrupted ${uninterrupted.toFixed(4)}`,
     );
     expect(Math.abs(published - uninterrupted)).toBeLessThan(0.005);
-    const verified = await verifyLedger(fed.ledgerDir, { receiptsDir: fed.dir });
-    expect(verified.ok, verified.failure?.detail).toBe(true);
-    const replay = await replayLedger(fed.ledgerDir, { jobId });
-    expect(replay.jobs[0]!.failures).toEqual([]);
-    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+    await expectVerifiesAndReplays(jobId);
   }, 240_000);
 });
 

@@ -9,7 +9,7 @@
  * of the same record with the restart moved after the key fails. In one process: a party refuses a restart once
  * its setup arrived (it encrypts under the key from then on), a stale attempt and one beyond the job's bound.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,6 @@ import { readLedger } from '../src/ledger/read.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
 import { replayVerticalJob } from '../src/audit/replay-vertical.js';
-import type { EphemeralFederation } from '../src/federation/ephemeral.js';
 import { COLLECTIVE_FILES, JobStore } from '../participant/job-store.js';
 import { VerticalParty, type PartyData } from '../participant/vertical-job.js';
 import { ceremonyRestarts, JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
@@ -34,23 +33,46 @@ import { ThresholdContext } from '../src/he/threshold/context.js';
 import { ARBITER_SHAREHOLDER } from '../src/vertical/lr/threshold-opener.js';
 import { hex, sha256 } from '../src/bytes.js';
 import type { KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
-import { clearUciSliceAuc, startUciHeteroPair, type uciHeteroSlice, verticalJob } from './helpers/vertical.js';
+import { awaitSucceeded, ceremonyCommitments, killCoordinatorInCeremony } from './helpers/federation.js';
+import { bankTaxSetup, clearUciSliceAuc, uciHeteroPairForSuite, verticalJob } from './helpers/vertical.js';
 
 const ROWS = 2000;
+const SHAREHOLDERS = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
 const JOB = verticalJob({ training: { epochs: 1, patience: 0, batch_size: 1024, grace_period_s: 60 }, encryption: { scheme: 'ckks-threshold' } });
 
 describe('a ckks-threshold vertical job whose host is killed during the key ceremony (gRPC, mutual TLS)', () => {
-  let fed: EphemeralFederation;
-  let stop: (() => Promise<void>) | undefined;
-  let ledgerDir: string;
-  let slice: ReturnType<typeof uciHeteroSlice>;
+  const pair = uciHeteroPairForSuite(ROWS);
 
-  beforeAll(async () => {
-    ({ fed, ledgerDir, slice, stop } = await startUciHeteroPair(ROWS));
-  }, 60_000);
-  afterAll(() => stop?.());
+  /**
+   * What both tests check once the job is over: attempt 1's commitments are fresh ones from every shareholder, the
+   * job publishes the AUC of the job in the clear, and the ledger verifies and replays.
+   */
+  const expectFreshSharesAucAndReplay = async (jobId: string, seconds: number, killed: string) => {
+    const { fed, ledgerDir, slice } = pair;
+    const entries = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+    // Fresh shares: no commitment of the abandoned attempt (the arbiter's among them) comes back in the next.
+    const { abandoned, final } = ceremonyCommitments(entries);
+    expect(abandoned.map((c) => c.participant)).toContain(ARBITER_SHAREHOLDER);
+    expect(final.map((c) => c.participant).sort()).toEqual([...SHAREHOLDERS].sort());
+    for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
+
+    // The AUC: the same job in the clear, in one process, over the same rows.
+    const clearAuc = await clearUciSliceAuc(JOB, slice);
+    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
+    console.log(
+      `ckks-threshold vertical over gRPC, ${ROWS} rows, ${killed} killed in the key ceremony: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,
+    );
+    expect(Math.abs(published.test.auc - clearAuc)).toBeLessThan(0.005);
+
+    const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
+    expect(verified.ok, verified.failure?.detail).toBe(true);
+    const replay = await replayLedger(ledgerDir, { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+  };
 
   it('restarts the ceremony with fresh shares once the host is back; the job publishes the AUC of the job in the clear; the ledger verifies and replays; a restart after the key does not replay', async () => {
+    const { fed, ledgerDir } = pair;
     const logFile = join(fed.dir, 'logs', 'tax-bureau.log');
     const before = readFileSync(logFile, 'utf8').length;
     const log = () => readFileSync(logFile, 'utf8').slice(before);
@@ -65,10 +87,7 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
     expect(log(), 'the host began the ceremony').toMatch(/making this party's share of the collective gradient key/);
     await fed.cluster.kill('tax-bureau', 'SIGKILL');
     fed.cluster.startParticipant('tax-bureau');
-    const last = await running;
-    client.close();
-    const seconds = (Date.now() - started) / 1000;
-    expect(last.state, last.message).toBe('succeeded');
+    const seconds = await awaitSucceeded(running, client, started);
     const at = (re: RegExp) => ((events.find((e) => re.test(e.message))?.unixMs ?? Number.NaN) - started) / 1000;
     console.log(
       `seconds from submission: ceremony restarted ${at(/lost during the key ceremony/).toFixed(1)}, key in place ${at(/collective gradient key in place/).toFixed(1)}, job ended ${seconds.toFixed(1)}`,
@@ -83,38 +102,13 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
     const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
     expect(ready).toHaveLength(1);
     expect(kinds.indexOf('key_ceremony_restarted')).toBeLessThan(kinds.indexOf('collective_key_ready'));
-    const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
-    const transcript = collectiveTranscript(jobId, shareholders, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical', 1);
+    const transcript = collectiveTranscript(jobId, SHAREHOLDERS, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical', 1);
     expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
-    // Fresh shares: no commitment of the abandoned attempt comes back in the next.
-    const restartAt = kinds.indexOf('key_ceremony_restarted');
-    const commitments = (from: number, to: number) =>
-      entries
-        .slice(from, to)
-        .filter((e) => e.entry.kind === 'key_share_committed')
-        .map((e) => e.body as { participant: string; commitment: string });
-    const abandoned = commitments(0, restartAt);
-    const final = commitments(restartAt, kinds.indexOf('collective_key_ready'));
-    expect(abandoned.map((c) => c.participant)).toContain(ARBITER_SHAREHOLDER);
-    expect(final.map((c) => c.participant).sort()).toEqual([...shareholders].sort());
-    for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
-
-    // The AUC: the same job in the clear, in one process, over the same rows.
-    const clearAuc = await clearUciSliceAuc(JOB, slice);
-    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
-    console.log(
-      `ckks-threshold vertical over gRPC, ${ROWS} rows, host killed in the key ceremony: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,
-    );
-    expect(Math.abs(published.test.auc - clearAuc)).toBeLessThan(0.005);
-
-    const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
-    expect(verified.ok, verified.failure?.detail).toBe(true);
-    const replay = await replayLedger(ledgerDir, { jobId });
-    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
-    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+    await expectFreshSharesAucAndReplay(jobId, seconds, 'host');
 
     // A coordinator that "restarts" the ceremony after the key is in place is caught by the replay.
     const blob = (ref: { sha256: Uint8Array }) => readFile(join(ledgerDir, 'blobs', hex(ref.sha256)));
+    const restartAt = kinds.indexOf('key_ceremony_restarted');
     const restart = entries[restartAt]!;
     const readyAt = kinds.indexOf('collective_key_ready');
     const moved = [...entries.slice(0, restartAt), ...entries.slice(restartAt + 1, readyAt + 1), restart, ...entries.slice(readyAt + 1)];
@@ -128,6 +122,7 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
   }, 120_000);
 
   it('the coordinator killed (SIGKILL) during the key ceremony and restarted restarts it with fresh shares from every shareholder; the AUC of the job in the clear; the ledger verifies and replays', async () => {
+    const { fed, ledgerDir } = pair;
     const logOf = (org: string) => join(fed.dir, 'logs', `${org}.log`);
     const before = new Map(['bank', 'tax-bureau', 'coordinator'].map((org) => [org, readFileSync(logOf(org), 'utf8').length]));
     const linesSince = (org: string, jobId: string) =>
@@ -139,33 +134,12 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
     const client = await fed.client();
     const jobId = await client.submitJob(stringify(JOB), 'test-bank');
     const watching = client.watchJob(jobId, () => undefined).catch(() => undefined);
-    // The host is frozen (SIGSTOP) as it starts making its share of attempt 0: the ceremony cannot reach its key
-    // without it, so the coordinator, killed then, is killed during the ceremony whatever the load.
+    // The coordinator is killed as the host starts making its share of attempt 0 (the host frozen meanwhile).
     const deadline = Date.now() + 60_000;
     const making = () => linesSince('tax-bureau', jobId).some((line) => /"attempt":0[^\n]*making this party's share/.test(line));
     while (Date.now() < deadline && !making()) await new Promise((r) => setTimeout(r, 20));
     expect(making(), 'the host began the ceremony').toBe(true);
-    const host = fed.cluster.process('tax-bureau')!;
-    expect(host.kill('SIGSTOP')).toBe(true);
-    try {
-      await fed.cluster.kill('coordinator', 'SIGKILL');
-    } finally {
-      host.kill('SIGCONT');
-    }
-    await watching;
-    client.close();
-    const killedAt = readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
-    expect(
-      killedAt.map((e) => e.entry.kind),
-      'killed before the key was in place',
-    ).not.toContain('collective_key_ready');
-
-    await fed.cluster.restartCoordinator();
-    const after = await fed.client();
-    const last = await after.watchJob(jobId, () => undefined);
-    after.close();
-    const seconds = (Date.now() - started) / 1000;
-    expect(last.state, last.message).toBe('succeeded');
+    const seconds = await killCoordinatorInCeremony(fed, 'tax-bureau', watching, client, jobId, started);
     expect(linesSince('coordinator', jobId).join('\n')).toMatch(/key ceremony restarted: the coordinator restarted before the key was in place/);
     // Each party wiped the share it made for the killed attempt before it made the next one.
     for (const org of ['bank', 'tax-bureau']) expect(linesSince(org, jobId).join('\n'), org).toMatch(/key ceremony restarted by the coordinator/);
@@ -177,35 +151,11 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
     expect(restarts.map((e) => e.body)).toEqual([expect.objectContaining({ attempt: 1, lost: [], coordinator_restart: true })]);
     const ready = entries.filter((e) => e.entry.kind === 'collective_key_ready');
     expect(ready).toHaveLength(1);
-    const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
-    const transcript = collectiveTranscript(jobId, shareholders, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical', 1);
+    const transcript = collectiveTranscript(jobId, SHAREHOLDERS, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical', 1);
     expect(ready[0]!.body).toMatchObject({ attempt: 1, transcript_sha256: hex(sha256(transcript)) });
     // No offer again: each party's acceptance is recorded once, and its box key is the one it accepted with.
     expect(kinds.filter((k) => k === 'data_bound')).toHaveLength(2);
-    // Fresh shares: the arbiter's commitment of the killed attempt does not come back in the next.
-    const restartAt = kinds.indexOf('key_ceremony_restarted');
-    const commitments = (from: number, to: number) =>
-      entries
-        .slice(from, to)
-        .filter((e) => e.entry.kind === 'key_share_committed')
-        .map((e) => e.body as { participant: string; commitment: string });
-    const abandoned = commitments(0, restartAt);
-    const final = commitments(restartAt, kinds.indexOf('collective_key_ready'));
-    expect(abandoned.map((c) => c.participant)).toContain(ARBITER_SHAREHOLDER);
-    expect(final.map((c) => c.participant).sort()).toEqual([...shareholders].sort());
-    for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
-
-    const clearAuc = await clearUciSliceAuc(JOB, slice);
-    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
-    console.log(
-      `ckks-threshold vertical over gRPC, ${ROWS} rows, coordinator killed in the key ceremony: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,
-    );
-    expect(Math.abs(published.test.auc - clearAuc)).toBeLessThan(0.005);
-    const verified = await verifyLedger(ledgerDir, { receiptsDir: fed.dir });
-    expect(verified.ok, verified.failure?.detail).toBe(true);
-    const replay = await replayLedger(ledgerDir, { jobId });
-    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
-    expect(replay.jobs[0]!.publishedModelOk).toBe(true);
+    await expectFreshSharesAucAndReplay(jobId, seconds, 'coordinator');
   }, 180_000);
 });
 
@@ -242,13 +192,12 @@ describe('a party asked to restart the key ceremony (one process; the test plays
     const host = new VerticalParty(jobId, spec, 'tax-bureau', source, ['h1'], { relay: async () => undefined, decrypt: async () => undefined }, createLogger('test', 'silent'), dir);
     try {
       const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
-      const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
       const steps = verticalCollectiveRotationSteps(context.degree / 2);
       const ask = (step: ThresholdCeremony['step'], parties: KeyShareEntry[], attempt: number) =>
         host.ceremony({ step, parties, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array(), attempt });
       /** One whole attempt of the ceremony, the arbiter's and the guest's bundles made here: the host's commitment. */
       const ceremony = async (attempt: number, made?: KeyShareEntry) => {
-        const transcript = collectiveTranscript(jobId, shareholders, fingerprint, 'vertical', attempt);
+        const transcript = collectiveTranscript(jobId, SHAREHOLDERS, fingerprint, 'vertical', attempt);
         const others = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, verticalCollectiveKeyShare(context, transcript, org, steps)]));
         const entry = (organisation: string, share = false): KeyShareEntry => {
           const made = others.get(organisation)!;
@@ -287,15 +236,7 @@ describe('a party asked to restart the key ceremony (one process; the test plays
         restarted.dispose();
         restarted.channel.dispose();
       }
-      await host.channel.install({
-        ckksPublicKey: new Uint8Array(),
-        galoisKeys: new Uint8Array(),
-        paramsFingerprint: engine.fingerprint,
-        parties: [],
-        guest: 'bank',
-        hosts: ['tax-bureau'],
-        psiSalt: new Uint8Array(32),
-      });
+      await host.channel.install(bankTaxSetup(engine.fingerprint));
       await expect(ask('commit', [], 2)).rejects.toMatchObject({
         code: 'FC_CEREMONY_RESTART_REFUSED',
         message: expect.stringMatching(/refuses attempt 2 of the key ceremony .*: the collective key is in use \(its setup arrived/),
@@ -319,23 +260,14 @@ describe('a party asked to restart the key ceremony (one process; the test plays
     const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
     const engine = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
     const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
-    const shareholders = [ARBITER_SHAREHOLDER, 'bank', 'tax-bureau'];
     const steps = verticalCollectiveRotationSteps(context.degree / 2);
-    const transcript = collectiveTranscript(jobId, shareholders, fingerprint, 'vertical', 0);
+    const transcript = collectiveTranscript(jobId, SHAREHOLDERS, fingerprint, 'vertical', 0);
     const others = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, verticalCollectiveKeyShare(context, transcript, org, steps)]));
     const entry = (organisation: string, share = false): KeyShareEntry => {
       const made = others.get(organisation)!;
       return { organisation, commitment: made.commitment, commitmentBinding: null, share: share ? made.share : new Uint8Array() };
     };
-    const setup = {
-      ckksPublicKey: new Uint8Array(),
-      galoisKeys: new Uint8Array(),
-      paramsFingerprint: engine.fingerprint,
-      parties: [],
-      guest: 'bank',
-      hosts: ['tax-bureau'],
-      psiSalt: new Uint8Array(32),
-    };
+    const setup = bankTaxSetup(engine.fingerprint);
     const ask = (party: VerticalParty, step: ThresholdCeremony['step'], parties: KeyShareEntry[], attempt: number) =>
       party.ceremony({ step, parties, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array(), attempt });
     const parties: VerticalParty[] = [];

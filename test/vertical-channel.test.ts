@@ -11,7 +11,7 @@ import { PartyChannel, type StepHandler } from '../participant/vertical-channel.
 import { PSI_DIR } from '../participant/job-store.js';
 import { Superseded } from '../src/vertical/lr/port.js';
 import { VerticalParty, type PartyData } from '../participant/vertical-job.js';
-import { verticalJob } from './helpers/vertical.js';
+import { bankTaxSetup, verticalJob } from './helpers/vertical.js';
 
 const io = { relay: async () => undefined, decrypt: async () => undefined };
 
@@ -75,15 +75,7 @@ describe('a vertical party restarted between its PSI step and the next', () => {
     dirs.push(dir);
     const job = new VerticalParty('job-1', spec, 'tax-bureau', source('rows-v1'), ['h1'], io, log, dir);
     parties.push(job.channel);
-    await job.channel.install({
-      ckksPublicKey: new Uint8Array(),
-      galoisKeys: new Uint8Array(),
-      paramsFingerprint: new Uint8Array(),
-      parties: [],
-      guest: 'bank',
-      hosts: ['tax-bureau'],
-      psiSalt: new Uint8Array(32),
-    });
+    await job.channel.install(bankTaxSetup());
     const rows = join(dir, PSI_DIR, 'aligned');
     mkdirSync(rows, { recursive: true });
     for (const [part, list] of [
@@ -114,15 +106,7 @@ describe('a vertical party restarted between its PSI step and the next', () => {
 });
 
 describe('a vertical party sent its setup again (the coordinator lost it before its first step)', () => {
-  const setup = (salt: number) => ({
-    ckksPublicKey: new Uint8Array(),
-    galoisKeys: new Uint8Array(),
-    paramsFingerprint: new Uint8Array(),
-    parties: [],
-    guest: 'bank',
-    hosts: ['tax-bureau'],
-    psiSalt: new Uint8Array(32).fill(salt),
-  });
+  const setup = (salt: number) => bankTaxSetup(new Uint8Array(), new Uint8Array(32).fill(salt));
 
   it('names the missing setup when asked for a step before it; takes the same setup twice as once; refuses another (a coordinator swapping keys after the checks)', async () => {
     const party = new WaitingParty();

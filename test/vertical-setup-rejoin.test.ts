@@ -8,15 +8,16 @@
  * its stream; the host runs again once the setup was sent and `keys_ready` recorded. The PSI step pauses for it, the
  * host reconnects with the job in memory, gets the setup again, and the job publishes the AUC of the job in the clear.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { readLedger } from '../src/ledger/read.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
-import type { EphemeralFederation } from '../src/federation/ephemeral.js';
-import { clearUciSliceAuc, startUciHeteroPair, type uciHeteroSlice, verticalJob } from './helpers/vertical.js';
+import { awaitSucceeded } from './helpers/federation.js';
+import { clearUciSliceAuc, uciHeteroPairForSuite, verticalJob } from './helpers/vertical.js';
 
 const ROWS = 2000;
 /** As test/participant-liveness.test.ts allows a vertical job's parties, whose steps keep their event loops busy for seconds under load. */
@@ -24,22 +25,14 @@ const LIVENESS_TIMEOUT_S = 6;
 const JOB = verticalJob({ training: { epochs: 1, patience: 0, batch_size: 1024, grace_period_s: 60 } });
 
 describe('a vertical party lost while its setup is in flight (gRPC, mutual TLS)', () => {
-  let fed: EphemeralFederation;
-  let stop: (() => Promise<void>) | undefined;
-  let ledgerDir: string;
-  let slice: ReturnType<typeof uciHeteroSlice>;
+  const pair = uciHeteroPairForSuite(ROWS, { coordinator: { liveness_timeout_s: LIVENESS_TIMEOUT_S } }, (fed) => fed.cluster.process('tax-bureau')?.kill('SIGCONT'));
 
-  beforeAll(async () => {
-    ({ fed, ledgerDir, slice, stop } = await startUciHeteroPair(ROWS, { coordinator: { liveness_timeout_s: LIVENESS_TIMEOUT_S } }));
-  }, 60_000);
-  afterAll(async () => {
-    fed?.cluster.process('tax-bureau')?.kill('SIGCONT');
-    await stop?.();
-  });
-
-  it('gets the setup again when it is back, before the first step; the job publishes the AUC of the job in the clear; the ledger verifies and replays', async () => {
-    const coordinatorLog = () => readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8');
-    const from = coordinatorLog().length;
+  /**
+   * Submits the job and freezes (SIGSTOP) the host as the arbiter starts making its CKKS keys; waits until the
+   * coordinator drops the frozen host (`coordinatorLogSince`) and sends the setup, then `after` acts on the host.
+   */
+  const submitFreezingHostUntilSetupSent = async (coordinatorLogSince: () => string, after: (host: ChildProcess) => unknown) => {
+    const { fed, ledgerDir } = pair;
     const started = Date.now();
     const client = await fed.client();
     const jobId = await client.submitJob(stringify(JOB), 'test-bank');
@@ -56,16 +49,24 @@ describe('a vertical party lost while its setup is in flight (gRPC, mutual TLS)'
     };
     try {
       expect(await waitFor(() => frozen, 60_000), 'the host frozen as the arbiter makes the keys').toBe(true);
-      const unreachable = () => /"participant":"tax-bureau"[^\n]*participant unreachable/.test(coordinatorLog().slice(from));
+      const unreachable = () => /"participant":"tax-bureau"[^\n]*participant unreachable/.test(coordinatorLogSince());
       expect(await waitFor(unreachable, 60_000), 'the coordinator drops the frozen host').toBe(true);
       expect(await waitFor(() => entries().some((e) => e.entry.kind === 'keys_ready'), 60_000), 'the setup was sent').toBe(true);
     } finally {
-      host.kill('SIGCONT');
+      await after(host);
     }
-    const last = await running;
-    client.close();
-    const seconds = (Date.now() - started) / 1000;
-    expect(last.state, last.message).toBe('succeeded');
+    return { started, client, jobId, running, entries };
+  };
+
+  it('gets the setup again when it is back, before the first step; the job publishes the AUC of the job in the clear; the ledger verifies and replays', async () => {
+    const { fed, ledgerDir, slice } = pair;
+    const coordinatorLog = () => readFileSync(join(fed.dir, 'logs', 'coordinator.log'), 'utf8');
+    const from = coordinatorLog().length;
+    const { started, client, jobId, running, entries } = await submitFreezingHostUntilSetupSent(
+      () => coordinatorLog().slice(from),
+      (host) => host.kill('SIGCONT'),
+    );
+    const seconds = await awaitSucceeded(running, client, started);
     const resent = coordinatorLog()
       .slice(from)
       .split('\n')
@@ -91,42 +92,16 @@ describe('a vertical party lost while its setup is in flight (gRPC, mutual TLS)'
   }, 180_000);
 
   it('a host whose process is killed (SIGKILL) before its setup reached it and restarted comes back with its box key and takes the setup sent again; the AUC of the job in the clear', async () => {
+    const { fed, ledgerDir, slice } = pair;
     const logOf = (org: string) => join(fed.dir, 'logs', `${org}.log`);
     const from = new Map(['coordinator', 'tax-bureau'].map((org) => [org, readFileSync(logOf(org), 'utf8').length]));
     const since = (org: string) => readFileSync(logOf(org), 'utf8').slice(from.get(org));
-    const started = Date.now();
-    const client = await fed.client();
-    const jobId = await client.submitJob(stringify(JOB), 'test-bank');
-    const host = fed.cluster.process('tax-bureau')!;
-    let frozen = false;
-    const running = client.watchJob(jobId, (e) => {
-      if (!frozen && /generating the CKKS keys/.test(e.message)) frozen = host.kill('SIGSTOP');
-    });
-    const entries = () => readLedger(ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
-    const waitFor = async (what: () => boolean, ms: number) => {
-      const deadline = Date.now() + ms;
-      while (Date.now() < deadline && !what()) await new Promise((r) => setTimeout(r, 100));
-      return what();
-    };
-    try {
-      expect(await waitFor(() => frozen, 60_000), 'the host frozen as the arbiter makes the keys').toBe(true);
-      expect(await waitFor(() => /"participant":"tax-bureau"[^\n]*participant unreachable/.test(since('coordinator')), 60_000), 'the coordinator drops the frozen host').toBe(true);
-      expect(
-        await waitFor(
-          () => entries().some((e) => e.entry.kind === 'keys_ready'),
-
-          60_000,
-        ),
-        'the setup was sent',
-      ).toBe(true);
-    } finally {
-      await fed.cluster.kill('tax-bureau', 'SIGKILL');
-    }
+    const { started, client, jobId, running, entries } = await submitFreezingHostUntilSetupSent(
+      () => since('coordinator'),
+      () => fed.cluster.kill('tax-bureau', 'SIGKILL'),
+    );
     fed.cluster.startParticipant('tax-bureau');
-    const last = await running;
-    client.close();
-    const seconds = (Date.now() - started) / 1000;
-    expect(last.state, last.message).toBe('succeeded');
+    const seconds = await awaitSucceeded(running, client, started);
     expect(since('tax-bureau'), 'the restarted host rejoined from its job folder').toMatch(/vertical job restored before its setup arrived/);
     expect(since('coordinator')).toMatch(new RegExp(`"job":"${jobId}"[^\n]*"participant":"tax-bureau"[^\n]*the job's setup sent again`));
     const clearAuc = await clearUciSliceAuc(JOB, slice);

@@ -33,7 +33,7 @@ import { gradientLabel } from '../src/he/vertical-threshold.js';
 import { ARBITER_SHAREHOLDER, GradientShareholder, gradientPeriods, thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
 import type { JobEvent, KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
 import { expectCode } from './helpers/errors.js';
-import { clearUciSliceAuc, participantJobDir, startUciHeteroPair, verticalJob } from './helpers/vertical.js';
+import { bankTaxSetup, clearUciSliceAuc, participantJobDir, startUciHeteroPair, verticalJob } from './helpers/vertical.js';
 
 const ROWS = 4000;
 const JOB = verticalJob({ training: { epochs: 2, patience: 0, batch_size: 1024, grace_period_s: 90 }, encryption: { scheme: 'ckks-threshold' } });
@@ -205,15 +205,7 @@ describe('a shareholder restarted from its job folder (one process; the test pla
       const all = [entry(ARBITER_SHAREHOLDER, true), entry('bank', true), revealed];
       const keys = verticalCollectiveKeys(context, transcript, steps, all);
       expect((await ceremony('key', all)).publicKeySha256).toEqual(verticalKeyDigest(keys));
-      await host.channel.install({
-        ckksPublicKey: new Uint8Array(),
-        galoisKeys: new Uint8Array(),
-        paramsFingerprint: engine.fingerprint,
-        parties: [],
-        guest: 'bank',
-        hosts: ['tax-bureau'],
-        psiSalt: new Uint8Array(32),
-      });
+      await host.channel.install(bankTaxSetup(engine.fingerprint));
       // The PSI step's rows, as it leaves them: the job can be rejoined from here on.
       const rows = join(dir, PSI_DIR, 'aligned');
       mkdirSync(rows, { recursive: true });

@@ -13,6 +13,9 @@ import { binaryMetrics } from '../../src/metrics.js';
 import { modelFromFiles, type ArtifactFiles } from '../../src/model/artifact.js';
 import { fitCentral } from '../../src/fl/central.js';
 import { loadTf } from '../../src/model/tf.js';
+import { readLedger } from '../../src/ledger/read.js';
+import type { EphemeralFederation } from '../../src/federation/ephemeral.js';
+import { expect } from 'vitest';
 export { EphemeralFederation as TestFederation } from '../../src/federation/ephemeral.js';
 
 export const DATASETS = fileURLToPath(new URL('../../../shared/datasets/', import.meta.url));
@@ -57,4 +60,61 @@ export function horizontalJob(overrides: { training?: Record<string, unknown>; e
     training: { rounds: 8, local_epochs: 1, batch_size: 64, learning_rate: 0.05, optimizer: 'sgd', seed: 11, validation_fraction: 0.2, round_timeout_s: 60, ...overrides.training },
     encryption: { scheme: 'ckks', ...overrides.encryption },
   };
+}
+
+/** Waits for a watched job to end, closes the client, asserts the job succeeded; the seconds since `started`. */
+export async function awaitSucceeded(running: Promise<{ state: string; message: string }>, client: { close(): void }, started: number): Promise<number> {
+  const last = await running;
+  client.close();
+  const seconds = (Date.now() - started) / 1000;
+  expect(last.state, last.message).toBe('succeeded');
+  return seconds;
+}
+
+/**
+ * Kills the coordinator (SIGKILL) during a job's key ceremony with `frozenOrg` frozen (SIGSTOP): the ceremony cannot
+ * reach its key without it, so the coordinator is killed during the ceremony whatever the load. Waits for `watching`
+ * to end and closes its client, asserts the key was not in place, restarts the coordinator and waits for the job to
+ * succeed; the seconds since `started`.
+ */
+export async function killCoordinatorInCeremony(fed: EphemeralFederation, frozenOrg: string, watching: Promise<unknown>, client: { close(): void }, jobId: string, started: number): Promise<number> {
+  const frozen = fed.cluster.process(frozenOrg)!;
+  expect(frozen.kill('SIGSTOP')).toBe(true);
+  try {
+    await fed.cluster.kill('coordinator', 'SIGKILL');
+  } finally {
+    frozen.kill('SIGCONT');
+  }
+  await watching;
+  client.close();
+  const killed = readLedger(fed.ledgerDir).entries.filter((e) => e.entry.jobId === jobId);
+  expect(
+    killed.map((e) => e.entry.kind),
+    'killed before the key was in place',
+  ).not.toContain('collective_key_ready');
+  await fed.cluster.restartCoordinator();
+  const after = await fed.client();
+  return awaitSucceeded(
+    after.watchJob(jobId, () => undefined),
+    after,
+    started,
+  );
+}
+
+/**
+ * The key-share commitments a job's ledger entries record before its key ceremony's restart (the abandoned attempt)
+ * and from the restart to the collective key (the attempt that made it).
+ */
+export function ceremonyCommitments(entries: ReturnType<typeof readLedger>['entries']): {
+  abandoned: { participant: string; commitment: string }[];
+  final: { participant: string; commitment: string }[];
+} {
+  const kinds = entries.map((e) => e.entry.kind);
+  const restartAt = kinds.indexOf('key_ceremony_restarted');
+  const commitments = (from: number, to: number) =>
+    entries
+      .slice(from, to)
+      .filter((e) => e.entry.kind === 'key_share_committed')
+      .map((e) => e.body as { participant: string; commitment: string });
+  return { abandoned: commitments(0, restartAt), final: commitments(restartAt, kinds.indexOf('collective_key_ready')) };
 }

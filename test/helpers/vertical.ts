@@ -30,6 +30,7 @@ import { runTraining, trainingPlan } from '../../src/vertical/lr/schedule.js';
 import { plaintextOpener, type Opener } from '../../src/vertical/lr/opener.js';
 import { LrParty, type KeptBinning, type LrKeeper, type ModelReport } from '../../src/vertical/lr/party.js';
 import { csvHead, UCI } from './federation.js';
+import type { VerticalSetup } from '../../src/wire/messages.js';
 
 export const UCI_GUEST_FEATURES = Array.from({ length: 13 }, (_, i) => `x${i}`);
 export const UCI_HOST_FEATURES = Array.from({ length: 10 }, (_, i) => `x${i}`);
@@ -101,6 +102,34 @@ export function verticalJob(overrides: { training?: Record<string, unknown>; enc
     training: { epochs: 25, batch_size: 4096, learning_rate: 0.05, seed: 7, patience: 5, validation_fraction: 0.1, test_fraction: 0.2, step_timeout_s: 120, grace_period_s: 20, ...overrides.training },
     encryption: { scheme: 'ckks', ...overrides.encryption },
   };
+}
+
+/**
+ * startUciHeteroPair for a describe block: started before its tests (its fields set from then on) and stopped after
+ * them, `beforeStop` first (e.g. to wake a frozen process).
+ */
+export function uciHeteroPairForSuite(rows: number, opts: FederationOptions = {}, beforeStop?: (fed: EphemeralFederation) => void): UciHeteroPair {
+  const pair = {} as UciHeteroPair;
+  let stop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    ({ fed: pair.fed, ledgerDir: pair.ledgerDir, slice: pair.slice, stop } = await startUciHeteroPair(rows, opts));
+  }, 60_000);
+  afterAll(async () => {
+    if (pair.fed) beforeStop?.(pair.fed);
+    await stop?.();
+  });
+  return pair;
+}
+
+export interface UciHeteroPair {
+  fed: EphemeralFederation;
+  ledgerDir: string;
+  slice: ReturnType<typeof uciHeteroSlice>;
+}
+
+/** The setup of a job with guest bank and host tax-bureau, without keys: what a party's channel installs. */
+export function bankTaxSetup(paramsFingerprint: Uint8Array = new Uint8Array(), psiSalt: Uint8Array = new Uint8Array(32)): VerticalSetup {
+  return { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint, parties: [], guest: 'bank', hosts: ['tax-bureau'], psiSalt };
 }
 
 /** Where a participant of an EphemeralFederation keeps a job's files (model part, held-out scores). */
