@@ -38,7 +38,6 @@ import { writePlaintext } from '../src/he/seal-format.js';
 import {
   addPoly,
   automorphism,
-  automorphismNtt,
   centredCrt,
   nttOrbits,
   orbitSumNtt,
@@ -221,27 +220,21 @@ describe('ring arithmetic matches SEAL', () => {
     }
   });
 
-  it('turns NTT slots by an automorphism exactly as the coefficients turn (what the class sums inside a decryption use)', () => {
+  it('sums NTT slots over their orbits exactly as the automorphisms of the coefficients add up (the class sums inside a decryption)', () => {
     for (const context of [ctx, verticalCtx]) {
       const info = context.levels[1]!;
       const a = sampleGaussian(info.ring, 2 ** 40, 2 ** 45);
-      for (const step of [1, 16, context.degree / 4]) {
-        const g = galoisElementForStep(context.degree, step);
-        const bySlots = automorphismNtt(info.ring, ntt(info.ring, a.slice()), g);
-        const byCoefficients = ntt(info.ring, automorphism(info.ring, a, g));
-        expect(Buffer.from(bySlots.buffer).equals(Buffer.from(byCoefficients.buffer))).toBe(true);
-      }
-      // The class sum modulo P: Π_{step = P, 2P, …, S/2} (1 + σ_step), one automorphism and addition per step, is the
-      // sum over each slot's orbit under the group σ_P generates (2P orbits of S/P slots).
+      // The class sum modulo P: Π_{step = P, 2P, …, S/2} (1 + σ_step), one automorphism of the coefficients and one
+      // addition per step, is the sum over each NTT slot's orbit under the group σ_P generates (2P orbits of S/P
+      // slots), which SEAL's table of σ on NTT slots gives.
       const slots = context.degree / 2;
       for (const period of [1, 16, slots / 2]) {
-        const stepwise = ntt(info.ring, a.slice());
-        const turned = zeroPoly(info.ring);
-        for (let step = period; step < slots; step *= 2) addPoly(info.ring, stepwise, automorphismNtt(info.ring, stepwise, galoisElementForStep(context.degree, step), turned));
+        const stepwise = a.slice();
+        for (let step = period; step < slots; step *= 2) addPoly(info.ring, stepwise, automorphism(info.ring, stepwise, galoisElementForStep(context.degree, step)));
         const orbits = nttOrbits(context.degree, galoisElementForStep(context.degree, period));
         expect(orbits.count).toBe(2 * period);
         const byOrbits = orbitSumNtt(info.ring, ntt(info.ring, a.slice()), orbits);
-        expect(Buffer.from(byOrbits.buffer).equals(Buffer.from(stepwise.buffer))).toBe(true);
+        expect(Buffer.from(byOrbits.buffer).equals(Buffer.from(ntt(info.ring, stepwise).buffer))).toBe(true);
       }
     }
   });

@@ -5,7 +5,7 @@
  * X → X^(3^r) followed by a key switch back to s. The class sum Σ_k rot(c, k·P) therefore decrypts to T(c0 + c1·s)
  * with T = Π_{step = P, 2P, …, S/2} (1 + σ_step), and T is linear: it can be applied to the decryption c0 + c1·s
  * itself (single key), or to c0 and to each shareholder's c1·s_i (collective key, T(c0) + Σ_i T(c1·s_i)). No key
- * switch, no Galois key; on SEAL's NTT slots each σ is a permutation (ring.ts automorphismNtt). The opened slots hold
+ * switch, no Galois key; on SEAL's NTT slots each σ is a permutation, so T sums each slot's orbit (ring.ts nttOrbits, orbitSumNtt). The opened slots hold
  * the class sums Σ_{i' ≡ i (mod P)} (z_i' + m_i') and nothing finer: what the key-switched rotations gave, less
  * their key-switching noise. Under a collective key a share is T of the product, flooded so that it hides T(e_ct),
  * the noise verticalGradientNoiseBits bounds, and each shareholder derives P from the signed job spec, so no
