@@ -25,7 +25,6 @@ export function createLogger(component: string, level: string = 'info', format: 
     pretty({
       destination: 1,
       sync: true,
-      colorize: Boolean(process.stdout.isTTY),
       singleLine: true,
       translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
       messageFormat: '{component}: {msg}',

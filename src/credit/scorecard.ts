@@ -283,11 +283,6 @@ export function scoreRecord(card: Scorecard, values: Record<string, number | str
 }
 
 /**
- * The k main reasons for a low score: features ranked by points lost against their baseline (baseline − points,
- * the highest points of the feature), largest first, ties by feature name (as PMML pointsBelow with
- * baselineMethod="max"; a negative loss, impossible with that baseline, is never a reason).
- */
-/**
  * A reason as scores.csv writes it: the feature (after its party in a vertical job's file) and the points it lost,
  * rounded to the card's decimals: "bank/PAY_0 (-23)". A feature at its best bin lost nothing and shows "(0)", not
  * "(-0)".
@@ -297,6 +292,11 @@ export function reasonText(reason: ScoredPoints['points'][number], decimals: num
   return `${withParty ? `${reason.party}/` : ''}${reason.feature} (${lost > 0 ? `-${lost}` : '0'})`;
 }
 
+/**
+ * The k main reasons for a low score: features ranked by points lost against their baseline (baseline − points,
+ * the highest points of the feature), largest first, ties by feature name (as PMML pointsBelow with
+ * baselineMethod="max"; a negative loss, impossible with that baseline, is never a reason).
+ */
 export function reasonCodes(points: ScoredPoints['points'], k: number): ScoredPoints['points'] {
   return points
     .filter((p) => !p.notHeld)

@@ -176,10 +176,9 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
             o += sums.totals[f]!.length;
           }
         });
-        const settled = sums.features.map((feature, f) => {
-          const category = sums.categories?.[f] ?? false;
-          return settle(spec, feature, category, { events: events[f]!, totals: sums.totals[f]! }, category ? 0 : featureBinning(spec, feature).specials.length);
-        });
+        const isCategory = (f: number) => sums.categories?.[f] ?? false;
+        const specialCounts = sums.features.map((feature, f) => (isCategory(f) ? 0 : featureBinning(spec, feature).specials.length));
+        const settled = sums.features.map((feature, f) => settle(spec, feature, isCategory(f), { events: events[f]!, totals: sums.totals[f]! }, specialCounts[f]!));
         const result: HostBinResult[] = settled.map(({ counts: _, ...r }) => r);
         if (!result.some((r) => r.selected)) {
           throw new FedcreditError(
@@ -190,9 +189,7 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
         }
         await port.send(h, 'bin.result', result);
         sums.features.forEach((feature, f) => (hostCounts[feature] = settled[f]!.counts));
-        return result.map(
-          (r, f): IvRow => ivRow(h, r, valueBinCount(settled[f]!.woe.length, sums.categories?.[f] ? 0 : featureBinning(spec, r.feature).specials.length), sums.categories?.[f] ?? false),
-        );
+        return result.map((r, f): IvRow => ivRow(h, r, valueBinCount(settled[f]!.woe.length, specialCounts[f]), isCategory(f)));
       }),
     );
     const ivTable = [...binned.map((b) => ivRow(port.self, { ...b, fineIv: b.fineIv ?? b.iv }, valueBinCount(b.woe.length, b.specials?.length), !!b.categories)), ...hostRows.flat()];

@@ -202,7 +202,7 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           );
         }
       }
-      return residueClassSums(protocol.finalize(masked, sum, classSum(context, periods, request)).subarray(0, period), count);
+      return residueClassSums(protocol.finalize(masked, sum, classSumTransform(context.degree, period)).subarray(0, period), count);
     },
     openLabelSums() {
       throw new FedcreditError(
