@@ -2,8 +2,9 @@
  * What every kind of job shares on the coordinator: its event stream for watchers, its mailbox of participant
  * messages, the ledger record with receipts, the offer to the named parties, and how it fails.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../src/paths.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { encodeTreeHead, type Ledger } from '../src/ledger/ledger.js';
@@ -294,7 +295,8 @@ export abstract class JobBase {
   protected keepBoxKeys(boxKeys: Map<string, Recipient>): void {
     const file = boxKeysFile(this.stateDir, this.id);
     mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-    writeFileSync(file, encodeMessage('KeygenRequest', { recipients: [...boxKeys.values()] }), { mode: 0o600 });
+    // Whole or not at all: a restarted coordinator resumes a ceremony only from a file it can decode.
+    writeFileAtomic(file, encodeMessage('KeygenRequest', { recipients: [...boxKeys.values()] }));
   }
 
   /** After a restart: the parties' box keys as kept at their acceptance, each with its owner's binding as it came. */

@@ -87,8 +87,6 @@ function layoutTotals(values: (number | string | undefined)[], layout: BinLayout
   return totals;
 }
 
-/** A reason as scores.csv writes it: party/feature and the points it lost against the feature's best bin. */
-
 /** The part a party kept from the training job: a vertical-lr job's weights, or a vertical-boost job's trees (the
  * guest) or splits (a host). */
 type KeptPart = ModelPart | BoostGuestPart | BoostHostPart;

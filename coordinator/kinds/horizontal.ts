@@ -19,7 +19,7 @@ export const horizontal: CoordinatorKind<'horizontal'> = {
     const spec = HorizontalJobSpec.parse({ ...file, ...(features ? { features } : {}) });
     const prep = list.find((e) => e.entry.kind === 'preprocessing_ready')?.body as Preprocessing | undefined;
     // Stopped during a collective key's ceremony: the ceremony starts again (nothing is encrypted under a key before it is in place).
-    if (!prep && spec.encryption.scheme === 'ckks-threshold' && !list.some((e) => e.entry.kind === 'collective_key_ready')) {
+    if (!prep && spec.encryption.scheme === 'ckks-threshold') {
       const parties = spec.participants;
       const ceremony = ceremonyResumePoint({ id, parties, shareholders: parties.length, bound: ceremonyRestarts(spec) }, list, stateDir);
       return 'reason' in ceremony ? ceremony : { start: (ctx) => new JobRun(id, spec, submitter, ctx, undefined, ceremony) };

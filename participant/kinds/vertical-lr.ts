@@ -1,5 +1,5 @@
 /** A vertical-lr job at a party (guest or host): VerticalParty runs the steps the arbiter asks for. */
-import type { JobKindName } from '../../src/jobs/kind.js';
+import type { JobKindName, Refusal } from '../../src/jobs/kind.js';
 import type { JobAccepted } from '../../src/wire/messages.js';
 import { VerticalParty } from '../vertical-job.js';
 import { errorMessage } from '../../src/errors.js';
@@ -16,7 +16,7 @@ export function abandonUnrejoinable(node: PartyNode, id: string, kind: JobKindNa
  * The refusal of a vertical training job whose alignment.id_format fits none of this party's first ids (sampleIds),
  * or undefined: refused at the offer, naming the fix, rather than failed at the PSI after the keys are made.
  */
-export function idFormatRefusal(node: PartyNode, format: IdFormat): [code: string, reason: string] | undefined {
+export function idFormatRefusal(node: PartyNode, format: IdFormat): Refusal | undefined {
   const { checked, valid, invalid } = sampleIds(node.partyData.ids(), format);
   if (checked === 0 || valid > 0) return undefined;
   const fix =

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { RowStore } from '../data/row-store.js';
-import { prepareIds, type IdFormat } from '../psi/ids.js';
+import { normaliseId, prepareIds, type IdFormat } from '../psi/ids.js';
 import { JOB_FILES, readJobFile } from '../../participant/job-store.js';
 import { checkPartCalibration, modelIdFormat } from '../../participant/vertical-score.js';
 
@@ -69,13 +69,8 @@ export function checkScoreRequest(r: ScoreRequestCheck): void {
   // The guest's rows as its node last read them (the node keeps them in its state folder): scores need its columns.
   const rowsDir = join(r.stateDir, 'rows');
   if (!existsSync(join(rowsDir, 'meta.json'))) return;
-  const own = new Set(
-    prepareIds(
-      Array.from(RowStore.open(rowsDir).ids(), ([id]) => id),
-      format,
-    ).ids,
-  );
-  if (requested.ids.some((id) => own.has(id))) return;
+  const wanted = new Set(requested.ids);
+  for (const [id] of RowStore.open(rowsDir).ids()) if (wanted.has(normaliseId(id))) return;
   throw new FedcreditError(
     ErrorCode.DATA_REJECTED,
     one ? `${r.organisation}'s data holds no enterprise ${first}` : `${r.organisation}'s data holds none of the ${requested.ids.length} valid ids of ${r.source}`,
