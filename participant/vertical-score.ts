@@ -45,8 +45,8 @@ export function readIdList(file: string): string[] {
  * The id format a scoring job aligns with: the model job's `alignment.id_format`, as this node kept it in the model
  * job's folder. A scoring job that names another format is refused: its ids would not match the training's.
  */
-export function modelIdFormat(modelDir: string, spec: Pick<VerticalScoreSpec, 'model_job' | 'id_format'>): IdFormat {
-  const trained = (readJobFile(modelDir)?.spec as { alignment?: { id_format?: IdFormat } } | undefined)?.alignment?.id_format;
+export function modelIdFormat(modelDir: string, spec: Pick<VerticalScoreSpec, 'model_job' | 'id_format'>, job = readJobFile(modelDir)): IdFormat {
+  const trained = (job?.spec as { alignment?: { id_format?: IdFormat } } | undefined)?.alignment?.id_format;
   const format = trained ?? spec.id_format ?? 'uscc';
   if (spec.id_format && spec.id_format !== format) {
     throw new FedcreditError(

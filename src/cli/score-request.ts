@@ -4,12 +4,12 @@
  * its consent.scoring quota): the guest kept the model's job, the job trained a vertical model and succeeded, and some
  * requested id fits the id format the model aligned with and is among the guest's rows.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { RowStore } from '../data/row-store.js';
 import { normaliseId, prepareIds, type IdFormat } from '../psi/ids.js';
-import { JOB_FILES, readJobFile } from '../../participant/job-store.js';
+import { JOB_FILES, JobFolder, readJobFile } from '../../participant/job-store.js';
 import { checkPartCalibration, modelIdFormat } from '../../participant/vertical-score.js';
 
 /** The ids the coordinator gives jobs (coordinator/server.ts). */
@@ -50,10 +50,10 @@ export function checkScoreRequest(r: ScoreRequestCheck): void {
       kept.state === 'running' ? 'wait until it succeeds (`fedcredit job watch ID`)' : modelHint,
     );
 
-  const partFile = join(modelDir, JOB_FILES.modelPart);
-  if (existsSync(partFile)) checkPartCalibration(JSON.parse(readFileSync(partFile, 'utf8')), r.modelJob, r.organisation);
+  const folder = new JobFolder(modelDir);
+  if (folder.has(JOB_FILES.modelPart)) checkPartCalibration(folder.readJson(JOB_FILES.modelPart), r.modelJob, r.organisation);
 
-  const format = modelIdFormat(modelDir, { model_job: r.modelJob, ...(r.idFormat ? { id_format: r.idFormat } : {}) });
+  const format = modelIdFormat(modelDir, { model_job: r.modelJob, ...(r.idFormat ? { id_format: r.idFormat } : {}) }, kept);
   const requested = prepareIds(r.ids, format);
   const [first] = r.ids;
   const one = r.ids.length === 1 && first !== undefined;
