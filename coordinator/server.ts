@@ -3,7 +3,6 @@
  * call to submit, watch and fetch jobs. It holds no raw data and no secret key.
  */
 import * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -13,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { validateConfig } from '../src/config/load.js';
 import { JobSpec, type CoordinatorConfig } from '../src/config/schemas.js';
 import { kindOf } from '../src/jobs/registry.js';
+import { newJobId } from '../src/jobs/job-id.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
@@ -383,7 +383,7 @@ export class CoordinatorService implements SessionRegistry {
       callback({ code: grpc.status.INVALID_ARGUMENT, details: isFedcreditError(err) ? err.describe() : `job spec is not valid YAML: ${errorMessage(err)}` });
       return;
     }
-    const id = `job-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${randomBytes(4).toString('hex')}`;
+    const id = newJobId();
     // With mutual TLS the submitter is the organisation in its certificate, whatever the request says.
     const submitter = auth.identity?.organisation ?? (call.request.submitter || 'anonymous');
     const kind = coordinatorKindOf(spec);

@@ -17,7 +17,7 @@ export function defaultLogFormat(out: { isTTY?: boolean } = process.stdout): Log
  * the process and the message, then the event's fields on the same line. `component` names the process
  * (coordinator or a participant's organisation). Secrets (keys, raw rows) are never passed to a logger.
  */
-export function createLogger(component: string, level: string = 'info', format: LogFormat = 'json'): Logger {
+export function createLogger(component: string, level: string = 'info', format: LogFormat = defaultLogFormat()): Logger {
   const options = { level, base: { component }, timestamp: pino.stdTimeFunctions.isoTime };
   if (format === 'json') return pino(options, pino.destination({ dest: 1, sync: true }));
   return pino(

@@ -11,7 +11,7 @@ import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
-import { createLogger, defaultLogFormat, LOG_FORMATS, type LogFormat, type Logger } from '../log.js';
+import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../log.js';
 import { checkOwnIdentity, identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, signCertificateRequest } from '../pki/ca.js';
 import { requestCertificate } from '../pki/identity.js';
@@ -85,7 +85,7 @@ function buildProgram(): Command {
       if (opts.listen) config.listen = opts.listen;
       const configDir = dirname(resolve(opts.config));
       config.state_dir = resolve(configDir, config.state_dir);
-      const log = createLogger('coordinator', config.log_level, opts.logFormat ?? defaultLogFormat());
+      const log = createLogger('coordinator', config.log_level, opts.logFormat);
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       checkOwnIdentity(transport, { role: 'coordinator' }, opts.config);
       const running = await startCoordinator(config, log, transport);
@@ -112,7 +112,7 @@ function buildProgram(): Command {
       if (!opts.config)
         throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'fedcredit participant needs --config <participant.yaml>', 'e.g. fedcredit participant --config examples/vertical/bank.yaml');
       const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
-      const log = createLogger(config.organisation, config.log_level, opts.logFormat ?? defaultLogFormat());
+      const log = createLogger(config.organisation, config.log_level, opts.logFormat);
       const configDir = dirname(resolve(opts.config));
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       checkOwnIdentity(transport, { organisation: config.organisation, role: 'participant' }, opts.config);

@@ -8,12 +8,10 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { RowStore } from '../data/row-store.js';
+import { JOB_ID_PATTERN } from '../jobs/job-id.js';
 import { normaliseId, prepareIds, type IdFormat } from '../psi/ids.js';
 import { JOB_FILES, JobFolder, readJobFile } from '../../participant/job-store.js';
 import { checkPartCalibration, modelIdFormat } from '../../participant/vertical-score.js';
-
-/** The ids the coordinator gives jobs (coordinator/server.ts). */
-const JOB_ID = /^job-\d{8}-[0-9a-f]{8}$/;
 
 export interface ScoreRequestCheck {
   /** The guest's state folder (its config's state_dir). */
@@ -37,7 +35,7 @@ export function checkScoreRequest(r: ScoreRequestCheck): void {
     const folder = existsSync(r.modelJob) && statSync(r.modelJob).isDirectory();
     throw new FedcreditError(
       ErrorCode.NOT_FOUND,
-      JOB_ID.test(r.modelJob) ? `${r.organisation} kept no job ${r.modelJob} (no ${join(modelDir, 'job.json')})` : `--model ${r.modelJob} is not a job id (job-YYYYMMDD-xxxxxxxx)`,
+      JOB_ID_PATTERN.test(r.modelJob) ? `${r.organisation} kept no job ${r.modelJob} (no ${join(modelDir, 'job.json')})` : `--model ${r.modelJob} is not a job id (job-YYYYMMDD-xxxxxxxx)`,
       folder ? `${r.modelJob} is a folder: a downloaded horizontal model scores a CSV with --model DIR --data FILE.csv` : modelHint,
     );
   }
@@ -57,7 +55,7 @@ export function checkScoreRequest(r: ScoreRequestCheck): void {
   const requested = prepareIds(r.ids, format);
   const [first] = r.ids;
   const one = r.ids.length === 1 && first !== undefined;
-  const jobIdGiven = one && JOB_ID.test(first.trim()) ? `${first} is a job id: give it to --model, and to --id an enterprise's id` : undefined;
+  const jobIdGiven = one && JOB_ID_PATTERN.test(first.trim()) ? `${first} is a job id: give it to --model, and to --id an enterprise's id` : undefined;
   if (requested.ids.length === 0) {
     const what = one ? `--id ${first} is not a valid ${format} id` : `none of the ${r.ids.length} ids of ${r.source} is a valid ${format} id (e.g. ${requested.invalid.examples.join(', ')})`;
     throw new FedcreditError(
