@@ -354,6 +354,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
    * (arbiterSetupFile), so that a restarted coordinator sends the same one again.
    */
   protected keepSetup?(setup: VerticalSetup): void;
+  protected keysRecorded?(): Promise<void>;
 
   /**
    * Send every party the keys of the job: the arbiter's CKKS public and Galois keys (training) and each party's box
@@ -404,6 +405,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       psi_salt: hex(setup.psiSalt),
       box_keys: Object.fromEntries(parties.map((p) => [p.organisation, hex(p.boxPublicKey)])),
     });
+    await this.keysRecorded?.();
     if (this.engine) this.emit('keys', `CKKS keys in place (N=${VERTICAL_CKKS_PARAMS.polyModulusDegree}, ${this.engine.slotCount} records per ciphertext)`);
   }
 
@@ -833,6 +835,11 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     const file = arbiterSetupFile(this.stateDir, this.id);
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileAtomic(file, encodeMessage('VerticalSetup', setup));
+  }
+
+  /** The keys and the setup are in place (keys_ready is recorded): a restart from here resumes from the ledger, without the setup kept. */
+  protected override async keysRecorded(): Promise<void> {
+    await rm(arbiterSetupFile(this.stateDir, this.id), { force: true });
   }
 
   private async forgetArbiterKey(): Promise<void> {
