@@ -6,10 +6,10 @@
  * setup: no key is swapped), and the job goes on from its PSI step. No second key, no second ceremony.
  *
  * Over gRPC with mutual TLS, on the first 2,000 rows of the UCI hetero split:
- * - `ckks`: the host is frozen (SIGSTOP) as the arbiter starts its keys, so the setup (tens of MB of Galois keys)
- *   reaches the guest and stalls on its way to the host; the coordinator is killed once the guest installed it.
- * - `ckks-threshold`: the coordinator kills itself at an exact ledger point (test/helpers/kill-at-entry.mjs): as it
- *   would write `keys_ready` (the setup sent), or once `collective_key_ready` is on disk (no setup sent yet).
+ * - `ckks`: the host is frozen (SIGSTOP) as the arbiter starts its keys, and the coordinator held as it would write
+ *   `keys_ready` (test/helpers/kill-at-entry.mjs), then killed once the guest installed the setup.
+ * - `ckks-threshold`: the coordinator killed at an exact ledger point: held as it would write `keys_ready` until both
+ *   parties installed the setup, or once `collective_key_ready` is on disk (no setup sent yet).
  * Each job publishes the AUC of the job in the clear; the ledger verifies and replays.
  */
 import { describe, expect, it } from 'vitest';
@@ -38,6 +38,8 @@ const THRESHOLD_JOB = verticalJob({ training: TRAINING, encryption: { scheme: 'c
 const PRELOAD = pathToFileURL(fileURLToPath(new URL('./helpers/kill-at-entry.mjs', import.meta.url))).href;
 /** Where the coordinator (from its environment) looks for the kill plan a test writes before it submits a job. */
 const PLAN_FILE = join(tmpdir(), `fc-kill-plan-${process.pid}-${randomUUID()}.json`);
+/** What a plan that holds the coordinator at an entry waits for (`holdUntil`): the test creates it when the kill is due. */
+const GO_FILE = `${PLAN_FILE}.go`;
 
 const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 
@@ -69,6 +71,8 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
     const { fed, ledgerDir, slice } = pair;
     const entries = jobEntries(jobId);
     const kinds = entries.map((e) => e.entry.kind);
+    // Every party took the setup sent again: the same one where it had arrived, refused nowhere.
+    for (const org of ['bank', 'tax-bureau']) expect(readFileSync(join(fed.dir, 'logs', `${org}.log`), 'utf8'), org).not.toMatch(new RegExp(`"job":"${jobId}"[^\n]*vertical job setup failed`));
     // No offer again (each acceptance recorded once), one setup recorded, after the resumption.
     expect(kinds.filter((k) => k === 'data_bound')).toHaveLength(2);
     expect(kinds.filter((k) => k === 'keys_ready')).toHaveLength(1);
@@ -94,7 +98,7 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
     const coordinatorLog = since('coordinator');
     const guestLog = since('bank');
     // The coordinator is held as it would record keys_ready (the setup sent), and killed once the guest installed it.
-    const go = `${PLAN_FILE}.go`;
+    const go = GO_FILE;
     writeFileSync(PLAN_FILE, JSON.stringify({ before: 'keys_ready', holdUntil: go }));
     const started = Date.now();
     const client = await fed.client();
@@ -119,6 +123,7 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
       expect(coordinator.signalCode, 'the coordinator killed at keys_ready').toBe('SIGKILL');
       await fed.cluster.kill('coordinator');
       await watching;
+      expect(existsSync(join(participantJobDir(fed.dir, 'tax-bureau', jobId), JOB_FILES.setup)), 'the frozen host has no setup').toBe(false);
     } finally {
       host.kill('SIGCONT');
       client.close();
@@ -148,7 +153,7 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
   }, 240_000);
 
   it.each([
-    { plan: { before: 'keys_ready' }, sentAgain: true, when: 'as it records keys_ready, the setup sent' },
+    { plan: { before: 'keys_ready', holdUntil: GO_FILE }, sentAgain: true, when: 'as it records keys_ready, the setup installed by both parties' },
     { plan: { after: 'collective_key_ready' }, sentAgain: false, when: 'once collective_key_ready is on disk, no setup sent' },
   ])(
     'ckks-threshold: killed $when; the restarted coordinator restores its share of the collective key (no second ceremony) and the job goes on; the AUC of the job in the clear',
@@ -162,12 +167,20 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
         const jobId = await client.submitJob(stringify(THRESHOLD_JOB), 'test-bank');
         const watching = client.watchJob(jobId, () => undefined).catch(() => undefined);
         const coordinator = fed.cluster.process('coordinator')!;
+        const setupAt = (org: string) => existsSync(join(participantJobDir(fed.dir, org, jobId), JOB_FILES.setup));
+        if ('holdUntil' in plan) {
+          // Held at keys_ready: killed once both parties installed the setup.
+          expect(await waitFor(() => setupAt('bank') && setupAt('tax-bureau'), 150_000), 'both parties installed the setup').toBe(true);
+          writeFileSync(GO_FILE, '');
+        }
         await Promise.race([exited(coordinator), new Promise((r) => setTimeout(r, 150_000))]);
         expect(coordinator.signalCode, 'the coordinator killed itself at the planned entry').toBe('SIGKILL');
         await fed.cluster.kill('coordinator');
         await watching;
         client.close();
         const kinds = jobEntries(jobId).map((e) => e.entry.kind);
+        // Held at keys_ready, both parties hold the setup; killed at collective_key_ready, none does.
+        expect(['bank', 'tax-bureau'].map(setupAt)).toEqual([sentAgain, sentAgain]);
         expect(kinds).toContain('collective_key_ready');
         expect(kinds).not.toContain('keys_ready');
 
@@ -186,6 +199,7 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
         expect(entries.map((e) => e.entry.kind)).not.toContain('key_ceremony_restarted');
       } finally {
         rmSync(PLAN_FILE, { force: true });
+        rmSync(GO_FILE, { force: true });
       }
     },
     300_000,
