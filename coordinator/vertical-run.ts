@@ -71,6 +71,8 @@ export interface VerticalResumePoint {
   recorded: Map<string, number>;
   /** The arbiter's CKKS secret key (ckks jobs). */
   secretKey?: Uint8Array;
+  /** The setup as first sent, kept until every party ran a step with it (arbiterSetupFile): sent to every party again. */
+  setup?: VerticalSetup;
   /**
    * The arbiter's share of the collective key, the sums that rebuild the collective keys with the digest the ledger
    * records of them (collective_key_ready), and every decryption share it gave (ckks-threshold jobs).
@@ -116,8 +118,9 @@ export function arbiterShareFiles(stateDir: string, jobId: string): { keyShare: 
 
 /**
  * The setup of a training job as the arbiter first sent it (public: box keys with their bindings, the arbiter's CKKS
- * public keys, the PSI salt), written whole before it is sent: a coordinator restarted before `keys_ready` sends the
- * same one again. In the arbiter's folder, deleted with it.
+ * public keys, the PSI salt), written whole before it is sent: a coordinator restarted before every party ran a step
+ * with it (before `keys_ready`, or before the first `step_completed`) sends the same one again. In the arbiter's
+ * folder, deleted once the first step completes, or with the folder.
  */
 export function arbiterSetupFile(stateDir: string, jobId: string): string {
   return join(dirname(arbiterKeyFile(stateDir, jobId)), 'setup.bin');
@@ -212,6 +215,15 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   override participantLost(org: string, reason: string): void {
     if (this.setup) this.withoutSetup.add(org);
     super.participantLost(org, reason);
+  }
+
+  /**
+   * After a coordinator restart before the job's first step completed: the setup first sent (kept) goes to every party
+   * again before its first step, as to a party lost before it; one that installed it takes it as a no-op.
+   */
+  protected sendSetupAgain(setup: VerticalSetup): void {
+    this.setup = setup;
+    for (const org of this.participants) this.withoutSetup.add(org);
   }
 
   /** The setup again to every connected party that may have lost it, before it is asked for a step. */
@@ -354,7 +366,8 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
    * (arbiterSetupFile), so that a restarted coordinator sends the same one again.
    */
   protected keepSetup?(setup: VerticalSetup): void;
-  protected keysRecorded?(): Promise<void>;
+  /** Every party ran a step with the setup: the kept one serves no restart any more. */
+  protected setupDelivered?(): Promise<void>;
 
   /**
    * Send every party the keys of the job: the arbiter's CKKS public and Galois keys (training) and each party's box
@@ -405,7 +418,6 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       psi_salt: hex(setup.psiSalt),
       box_keys: Object.fromEntries(parties.map((p) => [p.organisation, hex(p.boxPublicKey)])),
     });
-    await this.keysRecorded?.();
     if (this.engine) this.emit('keys', `CKKS keys in place (N=${VERTICAL_CKKS_PARAMS.polyModulusDegree}, ${this.engine.slotCount} records per ciphertext)`);
   }
 
@@ -567,6 +579,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
           ...(name === 'batch' ? {} : { reports: Object.fromEntries([...reports].map(([org, r]) => [org, r.report])) }),
         });
         // Every party ran a step with the setup: none needs it again.
+        if (this.setup) await this.setupDelivered?.();
         this.setup = undefined;
         this.withoutSetup.clear();
         return reports;
@@ -783,6 +796,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     if (this.scheme === 'ckks') await this.restoreArbiterKey(this.replay!.secretKey!);
     else if (this.scheme === 'ckks-threshold') await this.restoreCollective(this.replay!.arbiterShare!);
     else if (this.scheme === 'plaintext') this.opener = plaintextOpener;
+    if (this.replay!.setup) this.sendSetupAgain(this.replay!.setup);
     await this.recordResumption();
   }
 
@@ -837,8 +851,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     writeFileAtomic(file, encodeMessage('VerticalSetup', setup));
   }
 
-  /** The keys and the setup are in place (keys_ready is recorded): a restart from here resumes from the ledger, without the setup kept. */
-  protected override async keysRecorded(): Promise<void> {
+  protected override async setupDelivered(): Promise<void> {
     await rm(arbiterSetupFile(this.stateDir, this.id), { force: true });
   }
 

@@ -10,6 +10,8 @@
  *   `keys_ready` (test/helpers/kill-at-entry.mjs), then killed once the guest installed the setup.
  * - `ckks-threshold`: the coordinator killed at an exact ledger point: held as it would write `keys_ready` until both
  *   parties installed the setup, or once `collective_key_ready` is on disk (no setup sent yet).
+ * And killed just after `keys_ready` with the host frozen (the setup never reached it): the restarted coordinator, resuming
+ * from the ledger, sends the setup it kept to every party before the first step.
  * Each job publishes the AUC of the job in the clear; the ledger verifies and replays.
  */
 import { describe, expect, it } from 'vitest';
@@ -150,6 +152,63 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
     expect(ready.psi_salt).toBe(hex(firstSetup!.psiSalt));
     expect(coordinatorLog()).toMatch(new RegExp(`"job":"${jobId}"[^\\n]*resuming the vertical job from its ledger`));
     expect(guestLog()).not.toMatch(/vertical job setup failed/);
+  }, 240_000);
+
+  it('ckks: killed just after keys_ready with the host frozen, before the setup reached it; the restarted coordinator sends the kept setup to every party before the first step; the AUC of the job in the clear', async () => {
+    const { fed } = pair;
+    await coordinatorRunning();
+    const coordinatorLog = since('coordinator');
+    writeFileSync(PLAN_FILE, JSON.stringify({ after: 'keys_ready' }));
+    const started = Date.now();
+    const client = await fed.client();
+    const host = fed.cluster.process('tax-bureau')!;
+    let frozen = false;
+    let jobId = '';
+    try {
+      jobId = await client.submitJob(stringify(CKKS_JOB), 'test-bank');
+      const watching = client
+        .watchJob(jobId, (e) => {
+          if (!frozen && /generating the CKKS keys/.test(e.message)) frozen = host.kill('SIGSTOP');
+        })
+        .catch(() => undefined);
+      const coordinator = fed.cluster.process('coordinator')!;
+      await Promise.race([exited(coordinator), new Promise((r) => setTimeout(r, 150_000))]);
+      expect(coordinator.signalCode, 'the coordinator killed after keys_ready').toBe('SIGKILL');
+      expect(frozen, 'the host frozen as the arbiter made the keys').toBe(true);
+      await fed.cluster.kill('coordinator');
+      await watching;
+      expect(existsSync(join(participantJobDir(fed.dir, 'tax-bureau', jobId), JOB_FILES.setup)), 'the frozen host has no setup').toBe(false);
+    } finally {
+      host.kill('SIGCONT');
+      client.close();
+      rmSync(PLAN_FILE, { force: true });
+    }
+    const killed = jobEntries(jobId).map((e) => e.entry.kind);
+    expect(killed).toContain('keys_ready');
+    expect(killed).not.toContain('step_completed');
+
+    await fed.cluster.restartCoordinator();
+    const after = await fed.client();
+    const seconds = await awaitSucceeded(
+      after.watchJob(jobId, () => undefined),
+      after,
+      started,
+    );
+    const { fed: f, ledgerDir, slice } = pair;
+    const entries = jobEntries(jobId);
+    expect(entries.filter((e) => e.entry.kind === 'keys_ready')).toHaveLength(1);
+    expect(entries.find((e) => e.entry.kind === 'job_resumed')?.body).toMatchObject({ coordinator_restart: true, steps_done: 0, step: 1 });
+    expect(coordinatorLog()).toMatch(new RegExp(`"job":"${jobId}"[^\n]*"participant":"tax-bureau"[^\n]*the job's setup sent again`));
+    for (const org of ['bank', 'tax-bureau']) expect(readFileSync(join(f.dir, 'logs', `${org}.log`), 'utf8'), org).not.toMatch(new RegExp(`"job":"${jobId}"[^\n]*vertical job setup failed`));
+    const clearAuc = await clearUciSliceAuc(CKKS_JOB, slice);
+    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
+    console.log(
+      `ckks vertical, coordinator killed after keys_ready before the host got the setup: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,
+    );
+    expect(Math.abs(published.test.auc - clearAuc)).toBeLessThan(0.005);
+    const replay = await replayLedger(ledgerDir, { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+    expect(existsSync(dirname(arbiterKeyFile(f.stateDir, jobId)))).toBe(false);
   }, 240_000);
 
   it.each([

@@ -39,11 +39,14 @@ export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'ckks-thresh
     steps.set(b.step, { name: b.name, epoch: b.epoch, batch: b.batch, parts: b.parts_sha256 ?? {}, reports: b.reports ?? {} });
   }
   const interrupted = Math.max(0, ...steps.keys()) + 1;
+  // Kept until every party ran a step with it: a party may have lost it as the coordinator stopped.
+  const setupFile = arbiterSetupFile(stateDir, jobId);
+  const setup = steps.size === 0 && existsSync(setupFile) ? decodeMessage<VerticalSetup>('VerticalSetup', readFileSync(setupFile)) : undefined;
   // Above every attempt of the interrupted step the parties may have been asked for (pauses and resumptions).
   const attempts = list.filter((e) => (e.entry.kind === 'job_paused' || e.entry.kind === 'job_resumed') && e.body.step === interrupted).map((e) => Number(e.body.attempt) || 0);
   const recorded = new Map<string, number>();
   for (const e of list) recorded.set(e.entry.kind, (recorded.get(e.entry.kind) ?? 0) + 1);
-  return { steps, nextAttempt: Math.max(0, ...attempts) + 1, recorded, secretKey, arbiterShare };
+  return { steps, nextAttempt: Math.max(0, ...attempts) + 1, recorded, secretKey, arbiterShare, setup };
 }
 
 /**
