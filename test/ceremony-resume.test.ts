@@ -80,6 +80,8 @@ describe('a vertical training job stopped by a coordinator restart before keys_r
       [setup.ckksPublicKey, setup.psiSalt, setup.paramsFingerprint].map(hex),
     );
     expect(keysResumePoint(ckks, accepted.slice(0, 2), dir)).toEqual({ reason: 'the coordinator restarted before tax-bureau accepted the job; resubmit the job' });
+    keep(arbiterSetupFile(dir, ckks.id), new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+    expect(keysResumePoint(ckks, accepted, dir)).toEqual({ reason: expect.stringMatching(/the job's setup kept in .*setup.bin does not read \(.+\); resubmit the job/) });
   });
 
   it("ckks-threshold: restarts the ceremony before collective_key_ready; after it, restores the arbiter's share or fails naming the missing file", () => {

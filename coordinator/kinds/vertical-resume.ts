@@ -40,13 +40,24 @@ export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'ckks-thresh
   }
   const interrupted = Math.max(0, ...steps.keys()) + 1;
   // Kept until every party ran a step with it: a party may have lost it as the coordinator stopped.
-  const setupFile = arbiterSetupFile(stateDir, jobId);
-  const setup = steps.size === 0 && existsSync(setupFile) ? decodeMessage<VerticalSetup>('VerticalSetup', readFileSync(setupFile)) : undefined;
+  const setup = steps.size === 0 ? keptSetup(stateDir, jobId) : undefined;
+  if (setup && 'reason' in setup) return setup;
   // Above every attempt of the interrupted step the parties may have been asked for (pauses and resumptions).
   const attempts = list.filter((e) => (e.entry.kind === 'job_paused' || e.entry.kind === 'job_resumed') && e.body.step === interrupted).map((e) => Number(e.body.attempt) || 0);
   const recorded = new Map<string, number>();
   for (const e of list) recorded.set(e.entry.kind, (recorded.get(e.entry.kind) ?? 0) + 1);
   return { steps, nextAttempt: Math.max(0, ...attempts) + 1, recorded, secretKey, arbiterShare, setup };
+}
+
+/** The setup the arbiter first sent, if it kept it (arbiterSetupFile). */
+function keptSetup(stateDir: string, jobId: string): VerticalSetup | { reason: string } | undefined {
+  const file = arbiterSetupFile(stateDir, jobId);
+  if (!existsSync(file)) return undefined;
+  try {
+    return decodeMessage<VerticalSetup>('VerticalSetup', readFileSync(file));
+  } catch (err) {
+    return { reason: `the job's setup kept in ${file} does not read (${errorMessage(err)}); resubmit the job` };
+  }
 }
 
 /**
@@ -88,8 +99,8 @@ export function keysResumePoint(
   }
   const accepted = acceptanceProblem(job, list, stateDir);
   if (accepted) return accepted;
-  const setupFile = arbiterSetupFile(stateDir, job.id);
-  const setup = existsSync(setupFile) ? decodeMessage<VerticalSetup>('VerticalSetup', readFileSync(setupFile)) : undefined;
+  const setup = keptSetup(stateDir, job.id);
+  if (setup && 'reason' in setup) return setup;
   if (job.scheme === 'ckks-threshold') {
     const arbiterShare = keptArbiterShare(job.id, list, stateDir);
     return 'reason' in arbiterShare ? arbiterShare : { keys: { setup, arbiterShare } };
