@@ -837,7 +837,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       return;
     }
     const { setup, secretKey, arbiterShare } = resume.keys;
-    await this.awaitParties(setup ? "the job's setup was being sent" : 'every party had accepted the job, its keys were not sent');
+    await this.awaitParties(setup ? "the job's setup was being sent" : 'every party had accepted the job, whose setup was not sent yet');
     this.pinGradientLengths();
     if (secretKey) await this.restoreArbiterKey(secretKey);
     if (arbiterShare) await this.restoreCollective(arbiterShare);
