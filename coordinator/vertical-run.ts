@@ -43,6 +43,7 @@ import { gradientLabel } from '../src/he/vertical-threshold.js';
 import { keptEpochLine, runTraining, trainingPlan, type EpochFigures } from '../src/vertical/lr/schedule.js';
 import { packArtifact, writeArtifact } from '../src/model/artifact.js';
 import { CeremonyPartyLost, JobBase, type CeremonyPlan, type CeremonyResume, type CeremonyWait, type JobContext } from './job-base.js';
+import { encodeMessage } from '../src/wire/proto.js';
 import { ParticipantGone } from './mailbox.js';
 import type { ParticipantMessage, Recipient, RoundProgress, StepRequest, VerticalSetup, VerticalStep } from '../src/wire/messages.js';
 
@@ -70,12 +71,32 @@ export interface VerticalResumePoint {
   recorded: Map<string, number>;
   /** The arbiter's CKKS secret key (ckks jobs). */
   secretKey?: Uint8Array;
+  /** The setup as first sent, kept until every party ran a step with it (arbiterSetupFile): sent to every party again. */
+  setup?: VerticalSetup;
   /**
    * The arbiter's share of the collective key, the sums that rebuild the collective keys with the digest the ledger
    * records of them (collective_key_ready), and every decryption share it gave (ckks-threshold jobs).
    */
-  arbiterShare?: { secretKey: Uint8Array; keySums: Uint8Array; keySha256: string; keyAttempt: number; issued: IssuedShareRecord[] };
+  arbiterShare?: ArbiterShare;
 }
+
+/** The arbiter's share of a job's collective key as its state folder keeps it, with the digest collective_key_ready records. */
+export interface ArbiterShare {
+  secretKey: Uint8Array;
+  keySums: Uint8Array;
+  keySha256: string;
+  keyAttempt: number;
+  issued: IssuedShareRecord[];
+}
+
+/**
+ * Where a training job stood when the coordinator stopped after every party accepted and before `keys_ready`
+ * (kinds/vertical-resume.ts `keysResumePoint`): during its collective key's ceremony (`ceremony`: restarted), or with
+ * its keys made (`keys`): the arbiter's CKKS secret key or its share of the collective key from the state folder, and
+ * the setup as it was first sent, if it was. That setup is sent again unchanged (a party that installed it takes it
+ * as a no-op, and refuses any other: no key is swapped); without it no party got a setup, and a new one is made.
+ */
+export type KeysResume = { ceremony: CeremonyResume } | { keys: { setup?: VerticalSetup; secretKey?: Uint8Array; arbiterShare?: ArbiterShare } };
 
 /**
  * The arbiter's CKKS secret key of a running job, kept so that the job survives a restart of the coordinator: mode
@@ -94,6 +115,23 @@ export function arbiterShareFiles(stateDir: string, jobId: string): { keyShare: 
   const dir = dirname(arbiterKeyFile(stateDir, jobId));
   return { keyShare: join(dir, 'collective-key-share.fcth'), keySums: join(dir, 'collective-key-sums.fcth'), sharesGiven: join(dir, 'collective-shares-given.json') };
 }
+
+/**
+ * The setup of a training job as the arbiter first sent it (public: box keys with their bindings, the arbiter's CKKS
+ * public keys, the PSI salt), written whole before it is sent: a coordinator restarted before every party ran a step
+ * with it (before `keys_ready`, or before the first `step_completed`) sends the same one again. In the arbiter's
+ * folder, deleted once the first step completes, or with the folder.
+ */
+export function arbiterSetupFile(stateDir: string, jobId: string): string {
+  return join(dirname(arbiterKeyFile(stateDir, jobId)), 'setup.bin');
+}
+
+/** A setup under a collective key carries no CKKS key (each party encrypts under the keys it computed), only the parameters. */
+const collectiveKeySetup = (): Pick<VerticalSetup, 'ckksPublicKey' | 'galoisKeys' | 'paramsFingerprint'> => ({
+  ckksPublicKey: new Uint8Array(),
+  galoisKeys: new Uint8Array(),
+  paramsFingerprint: paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS),
+});
 
 /** Attempts beyond the first for a step that connected parties did not finish in time. */
 const SILENT_RETRIES = 1;
@@ -177,6 +215,15 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   override participantLost(org: string, reason: string): void {
     if (this.setup) this.withoutSetup.add(org);
     super.participantLost(org, reason);
+  }
+
+  /**
+   * After a coordinator restart before the job's first step completed: the setup first sent (kept) goes to every party
+   * again before its first step, as to a party lost before it; one that installed it takes it as a no-op.
+   */
+  protected sendSetupAgain(setup: VerticalSetup): void {
+    this.setup = setup;
+    for (const org of this.participants) this.withoutSetup.add(org);
   }
 
   /** The setup again to every connected party that may have lost it, before it is asked for a step. */
@@ -297,8 +344,8 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   protected async offer(specJson: string): Promise<Map<string, Recipient>> {
     const accepted = await this.collectAcceptances(specJson);
     const boxKeys = new Map<string, Recipient>(accepted.map(({ org, accepted: a }) => [org, { organisation: org, boxPublicKey: a.boxPublicKey, binding: a.boxKeyBinding }]));
-    // Kept before any acceptance is recorded: a coordinator restarted during the collective key's ceremony restarts it with them.
-    if (this.scheme === 'ckks-threshold') this.keepBoxKeys(boxKeys);
+    // Kept before any acceptance is recorded: a coordinator restarted before keys_ready makes or sends the keys with them.
+    if (this.scheme === 'ckks-threshold' || this.keepSetup) this.keepBoxKeys(boxKeys);
     for (const { org, accepted: a } of accepted) {
       await this.record('participant_consent', { participant: org, role: org === this.participants[0] ? 'guest' : 'host', purpose: this.purpose, rows: a.trainRows });
       await this.recordWithReceipt(org, 0, 'data_bound', {
@@ -314,13 +361,32 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
     return boxKeys;
   }
 
-  /** Send every party the keys of the job: the arbiter's CKKS public and Galois keys (training) and each party's box key. */
-  protected async keys(boxKeys: Map<string, Recipient>, firstCeremonyAttempt = 0): Promise<void> {
+  /**
+   * A job that resumes before keys_ready (training): keeps the setup, whole, before any party is sent it
+   * (arbiterSetupFile), so that a restarted coordinator sends the same one again.
+   */
+  protected keepSetup?(setup: VerticalSetup): void;
+  /** Every party ran a step with the setup: the kept one serves no restart any more. */
+  protected setupDelivered?(): Promise<void>;
+
+  /**
+   * Send every party the keys of the job: the arbiter's CKKS public and Galois keys (training) and each party's box
+   * key; `kept`, the setup a coordinator restarted before keys_ready first sent, goes again unchanged (its keys are
+   * in place: the arbiter's secret key or its share of the collective key restored).
+   */
+  protected async keys(boxKeys: Map<string, Recipient>, made: { firstCeremonyAttempt?: number; kept?: VerticalSetup } = {}): Promise<void> {
     let setup: VerticalSetup;
     // Each key with its owner's binding, as it came: every party checks them before it seals anything to a peer.
     const parties = this.participants.map((o) => boxKeys.get(o)!);
     const common = { parties, guest: this.participants[0]!, hosts: this.participants.slice(1), psiSalt: randomBytes(32) };
-    if (this.scheme === 'ckks') {
+    if (this.scheme === 'plaintext') {
+      this.opener = plaintextOpener;
+      this.log.warn({ job: this.id }, 'PLAINTEXT MODE: partial scores and gradients cross the wire unencrypted; for comparison and debugging only');
+      this.emit('keys', 'plaintext mode: nothing is encrypted (comparison/debugging only)');
+    }
+    if (made.kept) {
+      setup = made.kept;
+    } else if (this.scheme === 'ckks') {
       this.emit('keys', 'the arbiter (this coordinator) is generating the CKKS keys');
       this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
       const keys = generateKeys(this.engine, 'arbiter');
@@ -331,15 +397,13 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       await writeFile(file, keys.secretKey, { mode: 0o600 });
       setup = { ckksPublicKey: keys.publicKey, galoisKeys: keys.galoisKeys, paramsFingerprint: this.engine.fingerprint, ...common };
     } else if (this.scheme === 'ckks-threshold') {
-      setup = { ...(await this.collectiveGradientKey(firstCeremonyAttempt)), ...common };
+      // Restored after a restart that followed collective_key_ready: the key in place, no second ceremony.
+      const key = this.collective ? collectiveKeySetup() : await this.collectiveGradientKey(made.firstCeremonyAttempt ?? 0);
+      setup = { ...key, ...common };
     } else {
-      if (this.scheme === 'plaintext') {
-        this.opener = plaintextOpener;
-        this.log.warn({ job: this.id }, 'PLAINTEXT MODE: partial scores and gradients cross the wire unencrypted; for comparison and debugging only');
-        this.emit('keys', 'plaintext mode: nothing is encrypted (comparison/debugging only)');
-      }
       setup = { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: new Uint8Array(), ...common };
     }
+    this.keepSetup?.(setup);
     // A party not connected now gets it before its first step, once it is back (withoutSetup; runStep pauses for it).
     this.setup = setup;
     await Promise.all(this.participants.map((o) => this.send(o, 0, { body: 'verticalSetup', verticalSetup: setup }).catch(() => void this.withoutSetup.add(o))));
@@ -428,7 +492,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
         ...(attempt > 0 ? { attempt } : {}),
       });
       this.emit('keys', `collective gradient key in place (N=${VERTICAL_THRESHOLD_CKKS_PARAMS.polyModulusDegree}); the arbiter, the guest and each host hold a share, nobody the secret key`);
-      return { ckksPublicKey: new Uint8Array(), galoisKeys: new Uint8Array(), paramsFingerprint: fingerprint };
+      return collectiveKeySetup();
     }
   }
 
@@ -515,6 +579,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
           ...(name === 'batch' ? {} : { reports: Object.fromEntries([...reports].map(([org, r]) => [org, r.report])) }),
         });
         // Every party ran a step with the setup: none needs it again.
+        if (this.setup) await this.setupDelivered?.();
         this.setup = undefined;
         this.withoutSetup.clear();
         return reports;
@@ -557,10 +622,9 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   }
 
   /** After a coordinator restart: every party back (they reconnect by themselves) within the offer timeout. */
-  protected async awaitParties(): Promise<void> {
-    const done = Math.max(0, ...this.replay!.steps.keys());
-    this.emit('recovery', `resumed after a coordinator restart: ${done} steps were recorded; waiting for ${this.participants.join(', ')} to reconnect`);
-    this.log.warn({ job: this.id, stepsDone: done, attempt: this.replay!.nextAttempt }, 'resuming the vertical job from its ledger');
+  protected async awaitParties(progress = `${Math.max(0, ...(this.replay?.steps.keys() ?? []))} steps were recorded`): Promise<void> {
+    this.emit('recovery', `resumed after a coordinator restart: ${progress}; waiting for ${this.participants.join(', ')} to reconnect`);
+    this.log.warn({ job: this.id, stepsDone: Math.max(0, ...(this.replay?.steps.keys() ?? [])), attempt: this.replay?.nextAttempt ?? 0 }, 'resuming the vertical job from its ledger');
     const deadline = Date.now() + this.offerTimeoutMs;
     const back = await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
     const missing = this.participants.filter((_, i) => !back[i]);
@@ -665,8 +729,8 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     submitter: string,
     ctx: JobContext,
     resume?: VerticalResumePoint,
-    /** Set when the coordinator restarts during the collective key's ceremony: the restart to run. */
-    private readonly ceremonyResume?: CeremonyResume,
+    /** Set when the coordinator restarted after every party accepted and before keys_ready: how the keys are put in place. */
+    private readonly keysResume?: KeysResume,
   ) {
     super(id, spec, submitter, ctx, resume);
   }
@@ -691,7 +755,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     this.state = 'running';
     try {
       if (this.replay) await this.rejoin();
-      else if (this.ceremonyResume) await this.restartedInCeremony(this.ceremonyResume);
+      else if (this.keysResume) await this.restartedBeforeKeys(this.keysResume);
       else await this.start();
       const psi = await this.align();
       const binning = this.spec.binning ? await this.bin() : undefined;
@@ -729,40 +793,66 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
   private async rejoin(): Promise<void> {
     await this.awaitParties();
     this.pinGradientLengths();
-    if (this.scheme === 'ckks') {
-      this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
-      this.secretKey = this.replay!.secretKey;
-      this.opener = ckksOpener(this.engine, this.secretKey!);
-    } else if (this.scheme === 'ckks-threshold') {
-      const kept = this.replay!.arbiterShare!;
-      const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
-      const shareholders = [ARBITER_SHAREHOLDER, ...this.participants];
-      const secret = SecretKeyShare.deserialize(context, kept.secretKey);
-      const files = arbiterShareFiles(this.stateDir, this.id);
-      const transcript = collectiveTranscript(this.id, shareholders, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical', kept.keyAttempt);
-      const keys = verticalKeysFromSums(context, transcript, verticalCollectiveRotationSteps(context.degree / 2), kept.keySums, files.keySums);
-      if (hex(verticalKeyDigest(keys)) !== kept.keySha256)
-        throw new FedcreditError(ErrorCode.JOB_FAILED, `the collective keys rebuilt from ${files.keySums} are not those the ledger records`, 'the state folder was changed; resubmit the job');
-      const memory = sharesGivenFile(files.sharesGiven);
-      const periods = gradientPeriods(this.spec);
-      this.collective = { context, shareholders, periods, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, periods, memory) };
-      this.log.info({ job: this.id, sharesGiven: kept.issued.length }, "the arbiter's share of the collective key restored from the state folder");
-    } else if (this.scheme === 'plaintext') {
-      this.opener = plaintextOpener;
-    }
+    if (this.scheme === 'ckks') await this.restoreArbiterKey(this.replay!.secretKey!);
+    else if (this.scheme === 'ckks-threshold') await this.restoreCollective(this.replay!.arbiterShare!);
+    else if (this.scheme === 'plaintext') this.opener = plaintextOpener;
+    if (this.replay!.setup) this.sendSetupAgain(this.replay!.setup);
     await this.recordResumption();
   }
 
+  private async restoreArbiterKey(secretKey: Uint8Array): Promise<void> {
+    this.engine = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
+    this.secretKey = secretKey;
+    this.opener = ckksOpener(this.engine, secretKey);
+  }
+
+  /** The arbiter's share of the collective key from the state folder, its keys rebuilt and checked against the ledger's digest. */
+  private async restoreCollective(kept: ArbiterShare): Promise<void> {
+    const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    const shareholders = [ARBITER_SHAREHOLDER, ...this.participants];
+    const secret = SecretKeyShare.deserialize(context, kept.secretKey);
+    const files = arbiterShareFiles(this.stateDir, this.id);
+    const transcript = collectiveTranscript(this.id, shareholders, paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS), 'vertical', kept.keyAttempt);
+    const keys = verticalKeysFromSums(context, transcript, verticalCollectiveRotationSteps(context.degree / 2), kept.keySums, files.keySums);
+    if (hex(verticalKeyDigest(keys)) !== kept.keySha256)
+      throw new FedcreditError(ErrorCode.JOB_FAILED, `the collective keys rebuilt from ${files.keySums} are not those the ledger records`, 'the state folder was changed; resubmit the job');
+    const memory = sharesGivenFile(files.sharesGiven);
+    const periods = gradientPeriods(this.spec);
+    this.collective = { context, shareholders, periods, arbiter: new GradientShareholder(context, ARBITER_SHAREHOLDER, secret, shareholders.length, periods, memory) };
+    this.log.info({ job: this.id, sharesGiven: kept.issued.length }, "the arbiter's share of the collective key restored from the state folder");
+  }
+
   /**
-   * After a coordinator restart during the collective key's ceremony: the parties accepted the job (their box keys
-   * were kept then), so no offer; the ceremony starts again from commit with fresh shares from every shareholder,
-   * the arbiter included, and the job goes on from its setup.
+   * After a coordinator restart between the parties' acceptances and keys_ready: no offer (their box keys were kept
+   * then). During the collective key's ceremony, it starts again from commit with fresh shares from every shareholder,
+   * the arbiter included. With the keys made, they are restored, not made again (a party may hold the setup already,
+   * and takes no other), and the setup goes to every party: the one first sent if it was kept, else a new one.
    */
-  private async restartedInCeremony(resume: CeremonyResume): Promise<void> {
+  private async restartedBeforeKeys(resume: KeysResume): Promise<void> {
     const boxKeys = this.keptBoxKeys();
-    await this.resumeCeremony(resume, ceremonyRestarts({ encryption: this.spec.encryption }), this.ceremonyWait);
+    if ('ceremony' in resume) {
+      await this.resumeCeremony(resume.ceremony, ceremonyRestarts({ encryption: this.spec.encryption }), this.ceremonyWait);
+      this.pinGradientLengths();
+      await this.keys(boxKeys, { firstCeremonyAttempt: resume.ceremony.attempt });
+      return;
+    }
+    const { setup, secretKey, arbiterShare } = resume.keys;
+    await this.awaitParties(setup ? "the job's setup was being sent" : 'every party had accepted the job, whose setup was not sent yet');
     this.pinGradientLengths();
-    await this.keys(boxKeys, resume.attempt);
+    if (secretKey) await this.restoreArbiterKey(secretKey);
+    if (arbiterShare) await this.restoreCollective(arbiterShare);
+    await this.record('job_resumed', { coordinator_restart: true, steps_done: 0, before: 'keys_ready', setup_sent_again: setup !== undefined });
+    await this.keys(boxKeys, { kept: setup });
+  }
+
+  protected override keepSetup(setup: VerticalSetup): void {
+    const file = arbiterSetupFile(this.stateDir, this.id);
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileAtomic(file, encodeMessage('VerticalSetup', setup));
+  }
+
+  protected override async setupDelivered(): Promise<void> {
+    await rm(arbiterSetupFile(this.stateDir, this.id), { force: true });
   }
 
   private async forgetArbiterKey(): Promise<void> {

@@ -390,6 +390,10 @@ export class ParticipantNode {
       log.warn({ job: m.jobId, submitter: offer.submitter, code, reason }, 'job refused');
       return this.reply(m, { body: 'jobRefused', jobRefused: { code, reason } });
     };
+    // Answered with a fresh job, a second offer would forget the box key, setup and key share this node holds for it:
+    // a coordinator could then put other keys in place after the checks, or restart a collective key in use.
+    if (this.vertical.has(m.jobId) || this.jobs.has(m.jobId) || this.store.stateOf(m.jobId) !== undefined)
+      return refuse('protocol', `${this.org} already holds job ${m.jobId}; a second offer of the same job is refused (the coordinator deviates from the protocol)`);
     const consent = config.consent;
     const kind = kindOf(spec);
     // A scoring job is admitted by the kind of the job whose model it uses, as this node kept that job.

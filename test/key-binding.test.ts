@@ -104,7 +104,7 @@ describe('a coordinator that swaps keys is caught before anything is sealed to i
     for (const f of feds) await f.stop();
   });
 
-  it('vertical: the guest refuses a host key the host did not sign, names it, and seals nothing', async () => {
+  it('vertical: the guest refuses a host key the host did not sign, names it, and seals nothing; a party refuses a second offer of the job', async () => {
     const fed = await TestFederation.start([
       { name: 'bank', data: uciHeteroSpec('guest') },
       { name: 'tax-bureau', data: uciHeteroSpec('host') },
@@ -122,6 +122,11 @@ describe('a coordinator that swaps keys is caught before anything is sealed to i
       expect(m.jobAccepted.boxKeyBinding?.certificate.length, `${org} signs its key`).toBeGreaterThan(0);
       accepted.set(org, { organisation: org, boxPublicKey: m.jobAccepted.boxPublicKey, binding: m.jobAccepted.boxKeyBinding });
     }
+    // A second offer of the job, which would reset the host's job (its box key, and the setup it would check), is refused.
+    await rogue.send('tax-bureau', { jobId, round: 0, body: 'jobOffer', jobOffer: { specJson, submitter: 'test-bank', lead: 'bank' } });
+    const again = await rogue.waitFor('tax-bureau', (x) => x.jobId === jobId && x.body === 'jobRefused');
+    expect(again.body === 'jobRefused' && again.jobRefused.reason).toMatch(/tax-bureau already holds job job-swapped-vertical; a second offer of the same job is refused/);
+    expect(rogue.received.filter((r) => r.org === 'tax-bureau' && r.message.body === 'jobAccepted')).toHaveLength(1);
     // The double's own key in place of the host's, with the host's real signature (over the host's real key).
     const double = generateBoxKeyPair();
     const parties = [accepted.get('bank')!, { ...accepted.get('tax-bureau')!, boxPublicKey: double.publicKey }];

@@ -17,11 +17,8 @@ import { boxKeysFile, type CeremonyResume } from '../job-base.js';
 export function ceremonyResumePoint(job: { id: string; parties: string[]; shareholders: number; bound: number }, list: LedgerReadEntry[], stateDir: string): CeremonyResume | { reason: string } {
   if (list.some((e) => e.entry.kind === 'collective_key_ready'))
     return { reason: "the coordinator restarted after the job's collective key was made but before its first use was recorded; a new key ceremony would make a second key; resubmit the job" };
-  const accepted = new Set(list.filter((e) => e.entry.kind === 'data_bound').map((e) => e.body.participant));
-  const pending = job.parties.filter((org) => !accepted.has(org));
-  if (pending.length > 0) return { reason: `the coordinator restarted before ${pending.join(', ')} accepted the job; resubmit the job` };
-  const file = boxKeysFile(stateDir, job.id);
-  if (!existsSync(file)) return { reason: `the parties' box keys of the job are not in ${file}; resubmit the job` };
+  const accepted = acceptanceProblem(job, list, stateDir);
+  if (accepted) return accepted;
   const restarts = list.filter((e) => e.entry.kind === 'key_ceremony_restarted');
   if (restarts.length >= job.bound)
     return {
@@ -34,4 +31,14 @@ export function ceremonyResumePoint(job: { id: string; parties: string[]; shareh
   const revealed = count('key_share_revealed') >= job.shareholders;
   const step = count('key_share_reshared') > 0 ? 'reshare' : revealed ? 'key' : count('key_share_committed') >= job.shareholders ? 'reveal' : 'commit';
   return { attempt: restarts.length + 1, step };
+}
+
+/** Why a job the coordinator stopped cannot go on from every party's acceptance: one that is not recorded, or the box keys not kept. */
+export function acceptanceProblem(job: { id: string; parties: string[] }, list: LedgerReadEntry[], stateDir: string): { reason: string } | undefined {
+  const accepted = new Set(list.filter((e) => e.entry.kind === 'data_bound').map((e) => e.body.participant));
+  const pending = job.parties.filter((org) => !accepted.has(org));
+  if (pending.length > 0) return { reason: `the coordinator restarted before ${pending.join(', ')} accepted the job; resubmit the job` };
+  const file = boxKeysFile(stateDir, job.id);
+  if (!existsSync(file)) return { reason: `the parties' box keys of the job are not in ${file}; resubmit the job` };
+  return undefined;
 }
