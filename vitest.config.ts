@@ -38,6 +38,7 @@ const SHARES_THE_CORES = new Set(
     'vertical-boost-federation',
     'vertical-ceremony-rejoin',
     'vertical-federation',
+    'vertical-keys-resume',
     'vertical-scoring',
     'vertical-threshold-federation',
     'vertical-threshold-rejoin',
