@@ -157,6 +157,25 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
           keys,
         );
         level.forEach((sums, i) => check(order[i]!, sums));
+        // Nodes summed from a base's chunks (in boosting, the tree's root), the base's other rows weighted 0: a third
+        // of the first node's rows, and the first node itself. On worker threads a base's chunk goes to the thread
+        // that kept its diagonals.
+        const third = nodes[0]!.filter((_, i) => i % 3 === 0);
+        nodes.push(third);
+        try {
+          const fromBase = await kernel.nodeSums(
+            [
+              { values: encrypted[0]!, rows: third, base: nodes[0] },
+              { values: encrypted[0]!, rows: nodes[0], base: nodes[0] },
+            ],
+            keys,
+          );
+          check(3, fromBase[0]!);
+          check(0, fromBase[1]!);
+        } finally {
+          nodes.pop();
+        }
+        await expect(kernel.nodeSums([{ values: encrypted[0]!, rows: nodes[2], base: nodes[0] }], keys)).rejects.toThrow(/not one of the base rows/);
       } finally {
         await kernel.dispose();
       }

@@ -93,10 +93,50 @@ export interface GuestKeys {
   publicKey: Uint8Array;
 }
 
-/** The guest's values over one set of rows (a node): per value, its chunks in the order of `rows` (every row without them). */
+/**
+ * The guest's values over one set of rows (a node): per value, its chunks in the order of `rows` (every row without
+ * them). With `base` (ascending rows that hold every row of `rows`: in boosting, the tree's root), the chunks are the
+ * base's, in its order, and the rows of the base outside `rows` are weighted 0: the sums are over `rows` all the same,
+ * from chunks sent once, with the base's diagonals (kept for the whole training when the base is the kept rows).
+ */
 export interface NodeValues {
   values: Uint8Array[][];
   rows?: Uint32Array;
+  base?: Uint32Array;
+}
+
+/** For each row of `base` (ascending), whether it is one of `rows` (ascending); a row of `rows` outside `base` is an error. */
+export function membership(base: Uint32Array, rows: Uint32Array): Uint8Array {
+  const inside = new Uint8Array(base.length);
+  let at = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    while (at < base.length && base[at]! < row) at++;
+    if (at === base.length || base[at] !== row) throw new RangeError(`row ${row} is not one of the base rows`);
+    inside[at++] = 1;
+  }
+  return inside;
+}
+
+/** The chunks of `slotCount` base rows that hold at least one row marked in `inside` (membership). */
+export function touchedChunks(inside: Uint8Array, slotCount: number): number[] {
+  const ids: number[] = [];
+  for (let start = 0; start < inside.length; start += slotCount) if (inside.subarray(start, start + slotCount).includes(1)) ids.push(start / slotCount);
+  return ids;
+}
+
+/**
+ * Whether a node's per-bin sums cost less from the base's chunks, whose diagonals are kept (`touched` of them hold
+ * rows of the node), than from the node's own `nodeChunks`, whose diagonals must be encoded: per (chunk, group) the
+ * kept path does P products, the other P encodings and P products; per chunk both weight it and rotate it for the
+ * baby steps. Costs in plaintext products, from the micro-benchmark of "Vertical gradient boosting, the histogram
+ * kernel" (BENCHMARKS.md): a product 0.7 ms, an encoding 1.6 ms, weighting a chunk 10.6 ms, a rotation 8 ms.
+ */
+export function cheaperFromKeptBase(touched: number, nodeChunks: number, periods: readonly number[], babySteps: number): boolean {
+  const product = 0.7;
+  const perChunk = (10.6 + (babySteps - 1) * 8) / product;
+  const columns = periods.reduce((s, P) => s + P, 0);
+  return touched * (perChunk + columns) < nodeChunks * (perChunk + columns * (1 + 1.6 / product));
 }
 
 /** One group of features (columnGroups): each feature's bin of every row, and its number of bins. */
@@ -205,26 +245,25 @@ export class BinSums {
    */
   async nodeSums(nodes: readonly NodeValues[], keys: GuestKeys): Promise<Uint8Array[][][]> {
     const S = this.engine.slotCount;
-    for (const { values, rows } of nodes) {
-      const count = rows?.length ?? this.rows;
-      if (count === 0) throw new RangeError('per-bin sums over no rows');
+    const ids = nodes.map(({ values, rows, base }) => {
+      const packed = base ?? rows;
+      const count = packed?.length ?? this.rows;
+      if ((rows?.length ?? this.rows) === 0) throw new RangeError('per-bin sums over no rows');
+      if (base && !rows) throw new RangeError('per-bin sums from base rows need the rows summed');
       for (const chunks of values) {
         if (chunks.length !== Math.ceil(count / S)) {
           throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${count} rows`, 'restart the job: the parties disagree on the rows');
         }
       }
-    }
+      // From the base, only the chunks that hold rows of the node: the others would add products by zero weights.
+      return base ? touchedChunks(membership(base, rows!), S) : Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
+    });
     // One mask per node, value and group, added once to the sum of the chunks: the sum is what the guest sees. Both
     // parts are masked whatever the values are meant to be: the host cannot see whether the guest's [[y]] is real,
     // and a guest that hid a probe in the imaginary part of its labels would otherwise read it back slot by slot.
     const masks = nodes.map(({ values }) => values.map(() => this.counts.map((count): BinSumMask => ({ real: zeroClassSumMask(S, count), imaginary: zeroClassSumMask(S, count) }))));
-    if (!this.pool) {
-      return nodes.map(({ values, rows }, n) => {
-        const all = Array.from({ length: Math.ceil((rows?.length ?? this.rows) / S) }, (_, c) => c);
-        return this.chunkSums(all, values, keys.galoisKeys, rows, { masks: masks[n]!, publicKey: keys.publicKey });
-      });
-    }
-    const parts = await this.pool.parts(nodes, keys.galoisKeys);
+    if (!this.pool) return nodes.map((node, n) => this.chunkSums(ids[n]!, node, keys.galoisKeys, { masks: masks[n]!, publicKey: keys.publicKey }));
+    const parts = await this.pool.parts(nodes, ids, keys.galoisKeys);
     const gradient = VerticalGradient.of(this.engine);
     return masks.map((perValue, n) =>
       perValue.map((row, v) =>
@@ -240,13 +279,16 @@ export class BinSums {
   }
 
   /**
-   * The sums over the chunks `ids` of `rows` only (a worker's share; see sums), masked with `masked.masks` and
-   * re-randomised under `masked.publicKey` or, without them, not (parts for VerticalGradient.sumBinSums).
+   * The sums over the chunks `ids` of a node's values only (a worker's share; see sums), masked with `masked.masks`
+   * and re-randomised under `masked.publicKey` or, without them, not (parts for VerticalGradient.sumBinSums).
    */
-  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array, masked?: { masks: BinSumMask[][]; publicKey: Uint8Array }): Uint8Array[][] {
+  chunkSums(ids: readonly number[], node: NodeValues, galoisKeys: Uint8Array, masked?: { masks: BinSumMask[][]; publicKey: Uint8Array }): Uint8Array[][] {
     const S = this.engine.slotCount;
-    const count = rows?.length ?? this.rows;
-    const which = rows ? sha256Hex(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)) : 'all';
+    const { values, rows, base } = node;
+    const packed = base ?? rows;
+    const count = packed?.length ?? this.rows;
+    const inside = base ? membership(base, rows!) : undefined;
+    const which = packed ? sha256Hex(new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)) : 'all';
     if (this.keep && this.keptRows === undefined) this.keptRows = { digest: which, chunks: new Set(ids) };
     const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
     const self = this;
@@ -254,7 +296,8 @@ export class BinSums {
       for (const c of ids) {
         const B = Math.min(count, (c + 1) * S) - c * S;
         const keep = kept?.has(c) ?? false;
-        yield { values: values.map((v) => v[c]!), weights: new Float64Array(B).fill(1), columns: (G: number) => self.columns(c, G, rows, keep) };
+        const weights = inside ? Float64Array.from(inside.subarray(c * S, c * S + B)) : new Float64Array(B).fill(1);
+        yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep) };
       }
     }
     return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masked?.masks ?? values.map(() => this.counts.map(() => null)), galoisKeys, masked?.publicKey);
