@@ -4,7 +4,7 @@ import { generateKeys } from '../src/he/key-ceremony.js';
 import { nextPowerOfTwo, residueClassSums } from '../src/he/packing.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { BinSums, columnGroups, encryptRowValues, hostBinSums, openBinSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
+import { BinSums, columnGroups, encryptRowValues, hostBinSums, openBinSums, openLabelSums, repeatRows, rowRepeats, zeroClassSumMask } from '../src/vertical/label-sums.js';
 import { Rng } from '../src/random.js';
 import { readCiphertext } from '../src/he/seal-format.js';
 
@@ -176,6 +176,46 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
           nodes.pop();
         }
         await expect(kernel.nodeSums([{ values: encrypted[0]!, rows: nodes[2], base: nodes[0] }], keys)).rejects.toThrow(/not one of the base rows/);
+        // Small nodes with each row repeated R times (rowRepeats) in one ciphertext, in one call with a node of
+        // unrepeated rows: R = 32 exceeds the last group's period (4), R = 4 does not.
+        const small = nodes[1]!.slice(0, 100);
+        const repeated = [
+          { rows: nodes[2]!, repeats: 4 },
+          { rows: small, repeats: 32 },
+        ];
+        for (const { rows, repeats } of repeated) expect(rowRepeats(rows.length, 128, engine.slotCount)).toBe(repeats);
+        nodes.push(small);
+        try {
+          const sums = await kernel.nodeSums(
+            [
+              ...repeated.map(({ rows, repeats }) => ({
+                values: [
+                  encryptRowValues(
+                    engine,
+                    repeatRows(
+                      Float64Array.from(rows, (r) => g[r]!),
+                      repeats,
+                    ),
+                    keys.publicKey,
+                    repeatRows(
+                      Float64Array.from(rows, (r) => h[r]!),
+                      repeats,
+                    ),
+                  ),
+                ],
+                rows,
+                repeats,
+              })),
+              { values: encrypted[1]!, rows: nodes[1] },
+            ],
+            keys,
+          );
+          check(2, sums[0]!);
+          check(3, sums[1]!);
+          check(1, sums[2]!);
+        } finally {
+          nodes.pop();
+        }
       } finally {
         await kernel.dispose();
       }

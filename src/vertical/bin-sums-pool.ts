@@ -20,7 +20,7 @@ export interface BinSumsWorkerData {
  * rows summed over; the Galois keys when they changed.
  */
 export interface BinSumsRequest {
-  nodes: { ids: number[]; values: Uint8Array[][]; rows: Uint32Array | null; base: Uint32Array | null }[];
+  nodes: { ids: number[]; values: Uint8Array[][]; rows: Uint32Array | null; base: Uint32Array | null; repeats: number }[];
   galoisKeys: Uint8Array | null;
 }
 
@@ -109,14 +109,18 @@ export class BinSumsPool {
    * worker (chunk mod threads), the worker that got it, and kept its diagonals, when the base was asked as a node
    * (the root: the first node of its request).
    */
-  async parts(nodes: readonly { values: Uint8Array[][]; rows?: Uint32Array; base?: Uint32Array }[], ids: readonly (readonly number[])[], galoisKeys: Uint8Array): Promise<Uint8Array[][][][]> {
+  async parts(
+    nodes: readonly { values: Uint8Array[][]; rows?: Uint32Array; base?: Uint32Array; repeats?: number }[],
+    ids: readonly (readonly number[])[],
+    galoisKeys: Uint8Array,
+  ): Promise<Uint8Array[][][][]> {
     const empty = new Uint8Array(0);
     let next = 0;
     const owners = nodes.map(({ base }, n) => new Map(ids[n]!.map((c) => [c, base ? c % this.threads : next++ % this.threads])));
     const replies = await Promise.all(
       this.workers.map((worker, w) =>
         worker.sums(
-          nodes.map(({ values, rows, base }, n) => {
+          nodes.map(({ values, rows, base, repeats }, n) => {
             const mine = ids[n]!.filter((c) => owners[n]!.get(c) === w);
             return {
               ids: mine,
@@ -124,6 +128,7 @@ export class BinSumsPool {
               // A worker with no chunk of this node needs none of its rows.
               rows: mine.length > 0 ? (rows ?? null) : null,
               base: mine.length > 0 ? (base ?? null) : null,
+              repeats: repeats ?? 1,
             };
           }),
           galoisKeys,

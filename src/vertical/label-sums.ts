@@ -11,7 +11,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
-import { nextPowerOfTwo, residueClassSums, sharedBabySteps } from '../he/packing.js';
+import { nextPowerOfTwo, repeatedBabySteps, residueClassSums, sharedBabySteps } from '../he/packing.js';
 import { VerticalGradient, type BatchColumns, type BinSumMask } from '../he/vertical-gradient.js';
 import { sha256Hex } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
@@ -103,6 +103,27 @@ export interface NodeValues {
   values: Uint8Array[][];
   rows?: Uint32Array;
   base?: Uint32Array;
+  /** R > 1 (rowRepeats): the node's rows, at most slotCount / R of them, each in R consecutive slots of one ciphertext. */
+  repeats?: number;
+}
+
+/**
+ * How many consecutive slots each row of a node of `rows` rows takes (R, a power of two) so that the node fills one
+ * ciphertext as far as it can, for column groups of at most `period` columns (the largest period): 1 for a node of
+ * more than half a ciphertext. A group of P columns then has P/R nonzero generalized diagonals instead of P: a node of
+ * 500 rows costs 16 products and encodings per group, not 128, and no baby-step rotation (BinSums, with baby steps R).
+ */
+export function rowRepeats(rows: number, period: number, slotCount: number): number {
+  let R = 1;
+  while (R < period && rows * R * 2 <= slotCount) R *= 2;
+  return R;
+}
+
+/** Each value of a node's rows R times in a row (rowRepeats): what the guest encrypts for a node with R > 1. */
+export function repeatRows(values: ArrayLike<number>, repeats: number): Float64Array {
+  const out = new Float64Array(values.length * repeats);
+  for (let i = 0; i < values.length; i++) out.fill(values[i]!, i * repeats, (i + 1) * repeats);
+  return out;
 }
 
 /** For each row of `base` (ascending), whether it is one of `rows` (ascending); a row of `rows` outside `base` is an error. */
@@ -128,15 +149,16 @@ export function touchedChunks(inside: Uint8Array, slotCount: number): number[] {
 /**
  * Whether a node's per-bin sums cost less from the base's chunks, whose diagonals are kept (`touched` of them hold
  * rows of the node), than from the node's own `nodeChunks`, whose diagonals must be encoded: per (chunk, group) the
- * kept path does P products, the other P encodings and P products; per chunk both weight it and rotate it for the
- * baby steps. Costs in plaintext products, from the micro-benchmark of "Vertical gradient boosting, the histogram
+ * kept path does P products, the other P/R encodings and P/R products (R: rowRepeats); per chunk both weight it
+ * and rotate it for the baby steps. Costs in plaintext products, from the micro-benchmark of "Vertical gradient boosting, the histogram
  * kernel" (BENCHMARKS.md): a product 0.7 ms, an encoding 1.6 ms, weighting a chunk 10.6 ms, a rotation 8 ms.
  */
-export function cheaperFromKeptBase(touched: number, nodeChunks: number, periods: readonly number[], babySteps: number): boolean {
+export function cheaperFromKeptBase(touched: number, nodeChunks: number, periods: readonly number[], babySteps: number, repeats: number): boolean {
   const product = 0.7;
   const perChunk = (10.6 + (babySteps - 1) * 8) / product;
   const columns = periods.reduce((s, P) => s + P, 0);
-  return touched * (perChunk + columns) < nodeChunks * (perChunk + columns * (1 + 1.6 / product));
+  const nodeColumns = periods.reduce((s, P) => s + Math.max(1, P / repeats), 0);
+  return touched * (perChunk + columns) < nodeChunks * (perChunk + nodeColumns * (1 + 1.6 / product));
 }
 
 /** One group of features (columnGroups): each feature's bin of every row, and its number of bins. */
@@ -206,24 +228,31 @@ export class BinSums {
     return Math.ceil(rows / engine.slotCount) * groups * BIN_COLUMNS_PER_CIPHERTEXT * plainBytes <= KEPT_DIAGONAL_BUDGET_BYTES;
   }
 
-  /** Chunk c's columns of group G over `rows` (every row without them), kept when they are the kept rows. */
-  private columns(c: number, G: number, rows: Uint32Array | undefined, keep: boolean): BatchColumns {
+  /**
+   * Chunk c's columns of group G over `rows` (every row without them), kept when they are the kept rows. With rows
+   * repeated R times (rowRepeats), slot i·R + s of row i holds only the columns j ≡ s (mod R): each (row, column)
+   * meets the row's value once, in the class j, and only the diagonals k ≡ 0 (mod R) are nonzero.
+   */
+  private columns(c: number, G: number, rows: Uint32Array | undefined, keep: boolean, repeats: number): BatchColumns {
     const key = c * this.groups.length + G;
     const held = keep ? this.kept.get(key) : undefined;
     if (held) return held;
     const S = this.engine.slotCount;
     const start = c * S;
     const B = Math.min(rows?.length ?? this.rows, start + S) - start;
+    if (repeats > 1 && (c > 0 || B * repeats > S)) throw new RangeError(`${B} rows repeated ${repeats} times do not fit one ciphertext`);
     const { bins, binCounts } = this.groups[G]!;
     const columns: Float64Array[] = [];
     bins.forEach((assigned, f) => {
       for (let b = 0; b < binCounts[f]!; b++) {
-        const column = new Float64Array(B);
-        for (let i = 0; i < B; i++) if (assigned[rows ? rows[start + i]! : start + i] === b) column[i] = 1;
+        const column = new Float64Array(B * repeats);
+        const slot = columns.length % repeats;
+        for (let i = 0; i < B; i++) if (assigned[rows ? rows[start + i]! : start + i] === b) column[i * repeats + slot] = 1;
         columns.push(column);
       }
     });
-    const batch = VerticalGradient.of(this.engine).batchColumns(columns, this.baby);
+    const baby = repeats > 1 ? repeatedBabySteps(repeats, this.counts.map(nextPowerOfTwo), S) : this.baby;
+    const batch = VerticalGradient.of(this.engine).batchColumns(columns, baby);
     if (keep) {
       batch.keep();
       this.kept.set(key, batch);
@@ -245,9 +274,11 @@ export class BinSums {
    */
   async nodeSums(nodes: readonly NodeValues[], keys: GuestKeys): Promise<Uint8Array[][][]> {
     const S = this.engine.slotCount;
-    const ids = nodes.map(({ values, rows, base }) => {
+    const ids = nodes.map(({ values, rows, base, repeats = 1 }) => {
       const packed = base ?? rows;
-      const count = packed?.length ?? this.rows;
+      const count = (packed?.length ?? this.rows) * repeats;
+      if (repeats > 1 && (base || !rows || rowRepeats(rows.length, Math.max(...this.counts.map(nextPowerOfTwo)), S) < repeats))
+        throw new RangeError(`a node of ${rows?.length} rows cannot take its rows repeated ${repeats} times`);
       if ((rows?.length ?? this.rows) === 0) throw new RangeError('per-bin sums over no rows');
       if (base && !rows) throw new RangeError('per-bin sums from base rows need the rows summed');
       for (const chunks of values) {
@@ -284,20 +315,20 @@ export class BinSums {
    */
   chunkSums(ids: readonly number[], node: NodeValues, galoisKeys: Uint8Array, masked?: { masks: BinSumMask[][]; publicKey: Uint8Array }): Uint8Array[][] {
     const S = this.engine.slotCount;
-    const { values, rows, base } = node;
+    const { values, rows, base, repeats = 1 } = node;
     const packed = base ?? rows;
-    const count = packed?.length ?? this.rows;
+    const count = (packed?.length ?? this.rows) * repeats;
     const inside = base ? membership(base, rows!) : undefined;
     const which = packed ? sha256Hex(new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)) : 'all';
-    if (this.keep && this.keptRows === undefined) this.keptRows = { digest: which, chunks: new Set(ids) };
+    if (this.keep && this.keptRows === undefined && repeats === 1) this.keptRows = { digest: which, chunks: new Set(ids) };
     const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
     const self = this;
     function* inputs() {
       for (const c of ids) {
         const B = Math.min(count, (c + 1) * S) - c * S;
-        const keep = kept?.has(c) ?? false;
+        const keep = repeats === 1 && (kept?.has(c) ?? false);
         const weights = inside ? Float64Array.from(inside.subarray(c * S, c * S + B)) : new Float64Array(B).fill(1);
-        yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep) };
+        yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep, repeats) };
       }
     }
     return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masked?.masks ?? values.map(() => this.counts.map(() => null)), galoisKeys, masked?.publicKey);

@@ -9,7 +9,7 @@ import type { CkksEngine } from '../../he/engine.js';
 import { generateKeys } from '../../he/key-ceremony.js';
 import { boost, buildHistogram, featureOffsets, rowsGoingLeft, type FeatureInfo, type GbdtModel, type GbdtParams, type Histogram, type SplitOracle } from '../../model/gbdt.js';
 import { nextPowerOfTwo, sharedBabySteps } from '../../he/packing.js';
-import { BinSums, cheaperFromKeptBase, columnGroups, encryptRowValues, membership, openBinSums, touchedChunks } from '../label-sums.js';
+import { BinSums, cheaperFromKeptBase, columnGroups, encryptRowValues, membership, openBinSums, repeatRows, rowRepeats, touchedChunks } from '../label-sums.js';
 import type { PeerPort } from '../lr/port.js';
 import type { HostFeature, NodeGradients } from './payloads.js';
 
@@ -134,20 +134,29 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
           // Each node's g + i·h, of its rows only: a host's work is in proportion to the node's rows, and each of
           // its products and rotations serves g and h at once. Or none, where the host's kept diagonals of the
           // root make the node cheaper from the root's [[g + i·h]] (weighted by the node's rows) than from its own.
-          const sealed = new Map<number, NodeGradients>();
-          const ownOf = (i: number) => {
+          // Below the root, a node of at most half a ciphertext goes with each row repeated R times (rowRepeats, R
+          // from the host's largest column group), so the host's products cover its rows and not empty slots.
+          const sealed = new Map<string, NodeGradients>();
+          const ownOf = (i: number, repeats: number) => {
             const rows = nodes[i]!.rows;
-            let sent = sealed.get(i);
+            let sent = sealed.get(`${i}/${repeats}`);
             if (!sent) {
+              const real = repeatRows(
+                Float64Array.from(rows, (r) => g[r]!),
+                repeats,
+              );
               sent = {
                 gh: encryptRowValues(
                   engine,
-                  Float64Array.from(rows, (r) => g[r]!),
+                  real,
                   keys.publicKey,
-                  Float64Array.from(rows, (r) => h[r]!),
+                  repeatRows(
+                    Float64Array.from(rows, (r) => h[r]!),
+                    repeats,
+                  ),
                 ),
               };
-              sealed.set(i, sent);
+              sealed.set(`${i}/${repeats}`, sent);
             }
             return sent;
           };
@@ -157,8 +166,9 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
             port.hosts.map((_, k) => {
               const gradients = nodes.map((x, i) => {
                 const t = touched[i];
-                const cheaper = t !== undefined && keepsRoot[k]! && cheaperFromKeptBase(t, Math.ceil(x.rows.length / engine.slotCount), periodsOf[k]!, babySteps[k]!);
-                return cheaper ? fromRoot : ownOf(i);
+                const repeats = level > 0 ? rowRepeats(x.rows.length, Math.max(...periodsOf[k]!), engine.slotCount) : 1;
+                const cheaper = t !== undefined && keepsRoot[k]! && cheaperFromKeptBase(t, Math.ceil(x.rows.length / engine.slotCount), periodsOf[k]!, babySteps[k]!, repeats);
+                return cheaper ? fromRoot : ownOf(i, repeats);
               });
               return hostHistograms(k, [...nodes], gradients, out);
             }),

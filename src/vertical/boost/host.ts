@@ -9,7 +9,8 @@ import { availableParallelism } from 'node:os';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { CkksEngine } from '../../he/engine.js';
 import { rowsGoingLeft } from '../../model/gbdt.js';
-import { BinSums, columnGroups, membership, type NodeValues } from '../label-sums.js';
+import { nextPowerOfTwo } from '../../he/packing.js';
+import { BinSums, columnGroups, membership, rowRepeats, type NodeValues } from '../label-sums.js';
 import type { PeerPort } from '../lr/port.js';
 import type { HostFeature, NodeAsk } from './payloads.js';
 
@@ -60,6 +61,7 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
   /** The current tree's root: its rows and [[g + i·h]], from which the guest may ask the sums of any of its nodes. */
   let root: { tree: number; rows: Uint32Array; gh: Uint8Array[] } | undefined;
   const groups = columnGroups(features.map((f) => f.bins));
+  const largestPeriod = Math.max(...groups.map((group) => nextPowerOfTwo(group.reduce((s, f) => s + features[f]!.bins, 0))));
   const kernel = new BinSums(
     engine,
     groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => features[f]!.bins) })),
@@ -78,8 +80,12 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
           const rows = checkRows(node.rows, n);
           const { gh } = ask.gradients[i]!;
           if (gh.length > 0) {
-            if (ask.level === 0) root = { tree: ask.tree, rows, gh };
-            return { values: [gh], rows };
+            if (ask.level === 0) {
+              root = { tree: ask.tree, rows, gh };
+              return { values: [gh], rows };
+            }
+            // Below the root, a node of at most half a ciphertext comes with each row repeated (rowRepeats).
+            return { values: [gh], rows, repeats: rowRepeats(rows.length, largestPeriod, engine.slotCount) };
           }
           // No ciphertexts: the node's sums from its tree's root's [[g + i·h]], the rows outside the node weighted 0.
           if (ask.level === 0 || root?.tree !== ask.tree) throw deviates(`for node ${node.node}'s histogram from the [[g + i·h]] of tree ${ask.tree}'s root, which it did not send`);
