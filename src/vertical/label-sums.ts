@@ -179,7 +179,9 @@ export interface BinGroup {
  * giant-step rotations run once on the sum of the chunks. Sums over a subset of the rows (a tree node) take the
  * guest's values of those rows only, packed 4,096 to a ciphertext in row order, so a node costs in proportion to its
  * rows; the columns' diagonals then depend on the rows: with `keep`, those of the first set of rows asked (all rows,
- * or in boosting the root's, the same for every tree) are encoded once and kept until dispose().
+ * or in boosting the root's, the same for every tree) are encoded once and kept until dispose(). A node may instead
+ * take the values of a set of rows that holds it (NodeValues.base: the root), weighted by its rows, and so the kept
+ * diagonals; or, when small, its rows repeated (NodeValues.repeats, rowRepeats), so fewer diagonals are nonzero.
  */
 export class BinSums {
   private readonly kept = new Map<number, BatchColumns>();
@@ -194,7 +196,7 @@ export class BinSums {
   private readonly pool?: BinSumsPool;
   /** Bin columns of each group. */
   readonly counts: number[];
-  /** Baby steps shared by every group (sharedBabySteps over all the chunks). */
+  /** Baby steps shared by every group for the kept rows (sharedBabySteps over all the chunks); other rows get their own. */
   readonly baby: number;
 
   /**
@@ -233,7 +235,7 @@ export class BinSums {
    * repeated R times (rowRepeats), slot i·R + s of row i holds only the columns j ≡ s (mod R): each (row, column)
    * meets the row's value once, in the class j, and only the diagonals k ≡ 0 (mod R) are nonzero.
    */
-  private columns(c: number, G: number, rows: Uint32Array | undefined, keep: boolean, repeats: number): BatchColumns {
+  private columns(c: number, G: number, rows: Uint32Array | undefined, keep: boolean, repeats: number, baby: number): BatchColumns {
     const key = c * this.groups.length + G;
     const held = keep ? this.kept.get(key) : undefined;
     if (held) return held;
@@ -251,7 +253,6 @@ export class BinSums {
         columns.push(column);
       }
     });
-    const baby = repeats > 1 ? repeatedBabySteps(repeats, this.counts.map(nextPowerOfTwo), S) : this.baby;
     const batch = VerticalGradient.of(this.engine).batchColumns(columns, baby);
     if (keep) {
       batch.keep();
@@ -322,13 +323,17 @@ export class BinSums {
     const which = packed ? sha256Hex(new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)) : 'all';
     if (this.keep && this.keptRows === undefined && repeats === 1) this.keptRows = { digest: which, chunks: new Set(ids) };
     const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
+    // The kept diagonals' baby steps for the kept rows; otherwise the fewest rotations for these chunks (one or two
+    // per worker for most nodes: more baby steps and fewer giant ones than for the whole job's chunks).
+    const periods = this.counts.map(nextPowerOfTwo);
+    const baby = repeats > 1 ? repeatedBabySteps(repeats, periods, S) : kept ? this.baby : sharedBabySteps(ids.length, periods, S);
     const self = this;
     function* inputs() {
       for (const c of ids) {
         const B = Math.min(count, (c + 1) * S) - c * S;
         const keep = repeats === 1 && (kept?.has(c) ?? false);
         const weights = inside ? Float64Array.from(inside.subarray(c * S, c * S + B)) : new Float64Array(B).fill(1);
-        yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep, repeats) };
+        yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep, repeats, baby) };
       }
     }
     return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masked?.masks ?? values.map(() => this.counts.map(() => null)), galoisKeys, masked?.publicKey);
