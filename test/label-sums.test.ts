@@ -176,13 +176,17 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
           nodes.pop();
         }
         await expect(kernel.nodeSums([{ values: encrypted[0]!, rows: nodes[2], base: nodes[0] }], keys)).rejects.toThrow(/not one of the base rows/);
-        // Small nodes with each row repeated R times (rowRepeats) in one ciphertext, in one call with a node of
-        // unrepeated rows: R = 32 exceeds the last group's period (4), R = 4 does not.
+        // Small nodes with each row repeated R times (rowRepeats) in one ciphertext, and a node of two chunks whose
+        // last one repeats its rows (its own pass, added to the first chunk's), in one call with a node of unrepeated
+        // rows: R = 32 exceeds the last group's period (4), R = 4 does not.
         const small = nodes[1]!.slice(0, 100);
         const repeated = [
           { rows: nodes[2]!, repeats: 4 },
           { rows: small, repeats: 32 },
+          { rows: nodes[1]!, repeats: rowRepeats(nodes[1]!.length, 128, engine.slotCount) },
         ];
+        expect(nodes[1]!.length).toBeGreaterThan(engine.slotCount);
+        expect(repeated[2]!.repeats).toBeGreaterThan(1);
         for (const { rows, repeats } of repeated) expect(rowRepeats(rows.length, 128, engine.slotCount)).toBe(repeats);
         nodes.push(small);
         try {
@@ -195,11 +199,13 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
                     repeatRows(
                       Float64Array.from(rows, (r) => g[r]!),
                       repeats,
+                      engine.slotCount,
                     ),
                     keys.publicKey,
                     repeatRows(
                       Float64Array.from(rows, (r) => h[r]!),
                       repeats,
+                      engine.slotCount,
                     ),
                   ),
                 ],
@@ -213,6 +219,7 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
           check(2, sums[0]!);
           check(3, sums[1]!);
           check(1, sums[2]!);
+          check(1, sums[3]!);
         } finally {
           nodes.pop();
         }

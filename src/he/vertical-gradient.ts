@@ -644,12 +644,14 @@ export class VerticalGradient {
 
   /**
    * The sum of maskedBinSums parts (unmasked sums over disjoint sets of chunks, level 1, scale ≈ 2^77) plus `mask`:
-   * what maskedBinSums over all their chunks gives, from parts computed on several threads.
+   * what maskedBinSums over all their chunks gives, from parts computed on several threads or in passes of their own
+   * plans; with a null mask, an unmasked part again.
    */
-  sumBinSums(parts: Uint8Array[], mask: BinSumMask, publicKey: Uint8Array): Uint8Array {
+  sumBinSums(parts: Uint8Array[], mask: BinSumMask | null, publicKey?: Uint8Array): Uint8Array {
     const scales = this.verticalScales();
     if (parts.length === 0) throw new RangeError('sumBinSums needs at least one part');
-    this.checkBinSumMask(mask);
+    if (mask && !publicKey) throw new RangeError('masked per-bin sums need the public key that re-randomises them');
+    if (mask) this.checkBinSumMask(mask);
     const expected: CiphertextExpectation = { scale: scales.gradient, level: 1, what: 'a part of per-bin sums' };
     const { evaluator } = this.engine.tools();
     const acc = this.loadCanonical(parts[0]!, expected);
@@ -662,7 +664,7 @@ export class VerticalGradient {
           next.delete();
         }
       }
-      this.addBinSumMask(acc, mask, publicKey);
+      if (mask) this.addBinSumMask(acc, mask, publicKey!);
       return acc.saveArray(this.engine.seal.ComprModeType.none);
     } finally {
       acc.delete();

@@ -103,26 +103,30 @@ export interface NodeValues {
   values: Uint8Array[][];
   rows?: Uint32Array;
   base?: Uint32Array;
-  /** R > 1 (rowRepeats): the node's rows, at most slotCount / R of them, each in R consecutive slots of one ciphertext. */
+  /** R > 1 (rowRepeats): the rows of the node's last chunk, at most slotCount / R of them, each in R consecutive slots. */
   repeats?: number;
 }
 
 /**
- * How many consecutive slots each row of a node of `rows` rows takes (R, a power of two) so that the node fills one
- * ciphertext as far as it can, for column groups of at most `period` columns (the largest period): 1 for a node of
- * more than half a ciphertext. A group of P columns then has P/R nonzero generalized diagonals instead of P: a node of
- * 500 rows costs 16 products and encodings per group, not 128, and no baby-step rotation (BinSums, with baby steps R).
+ * How many consecutive slots each row of the last chunk of a node of `rows` rows takes (R, a power of two) so that
+ * the chunk fills its ciphertext as far as it can, for column groups of at most `period` columns (the largest
+ * period): 1 when the last chunk holds more than half a ciphertext. A group of P columns then has P/R nonzero
+ * generalized diagonals in that chunk instead of P: a node of 500 rows costs 16 products and encodings per group,
+ * not 128, and no baby-step rotation (BinSums, with baby steps that are multiples of R).
  */
 export function rowRepeats(rows: number, period: number, slotCount: number): number {
+  const last = rows - (Math.ceil(rows / slotCount) - 1) * slotCount;
   let R = 1;
-  while (R < period && rows * R * 2 <= slotCount) R *= 2;
+  while (R < period && last * R * 2 <= slotCount) R *= 2;
   return R;
 }
 
-/** Each value of a node's rows R times in a row (rowRepeats): what the guest encrypts for a node with R > 1. */
-export function repeatRows(values: ArrayLike<number>, repeats: number): Float64Array {
-  const out = new Float64Array(values.length * repeats);
-  for (let i = 0; i < values.length; i++) out.fill(values[i]!, i * repeats, (i + 1) * repeats);
+/** A node's values as the guest encrypts them (rowRepeats): the full chunks' values as they are, the last chunk's each R times in a row. */
+export function repeatRows(values: ArrayLike<number>, repeats: number, slotCount: number): Float64Array {
+  const full = (Math.ceil(values.length / slotCount) - 1) * slotCount;
+  const out = new Float64Array(full + (values.length - full) * repeats);
+  for (let i = 0; i < full; i++) out[i] = values[i]!;
+  for (let i = full; i < values.length; i++) out.fill(values[i]!, full + (i - full) * repeats, full + (i - full + 1) * repeats);
   return out;
 }
 
@@ -242,7 +246,7 @@ export class BinSums {
     const S = this.engine.slotCount;
     const start = c * S;
     const B = Math.min(rows?.length ?? this.rows, start + S) - start;
-    if (repeats > 1 && (c > 0 || B * repeats > S)) throw new RangeError(`${B} rows repeated ${repeats} times do not fit one ciphertext`);
+    if (B * repeats > S) throw new RangeError(`${B} rows repeated ${repeats} times do not fit one ciphertext`);
     const { bins, binCounts } = this.groups[G]!;
     const columns: Float64Array[] = [];
     bins.forEach((assigned, f) => {
@@ -277,7 +281,7 @@ export class BinSums {
     const S = this.engine.slotCount;
     const ids = nodes.map(({ values, rows, base, repeats = 1 }) => {
       const packed = base ?? rows;
-      const count = (packed?.length ?? this.rows) * repeats;
+      const count = packed?.length ?? this.rows;
       if (repeats > 1 && (base || !rows || rowRepeats(rows.length, Math.max(...this.counts.map(nextPowerOfTwo)), S) < repeats))
         throw new RangeError(`a node of ${rows?.length} rows cannot take its rows repeated ${repeats} times`);
       if ((rows?.length ?? this.rows) === 0) throw new RangeError('per-bin sums over no rows');
@@ -318,25 +322,48 @@ export class BinSums {
     const S = this.engine.slotCount;
     const { values, rows, base, repeats = 1 } = node;
     const packed = base ?? rows;
-    const count = (packed?.length ?? this.rows) * repeats;
+    const count = packed?.length ?? this.rows;
+    const last = Math.ceil(count / S) - 1;
     const inside = base ? membership(base, rows!) : undefined;
     const which = packed ? sha256Hex(new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)) : 'all';
     if (this.keep && this.keptRows === undefined && repeats === 1) this.keptRows = { digest: which, chunks: new Set(ids) };
     const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
-    // The kept diagonals' baby steps for the kept rows; otherwise the fewest rotations for these chunks (one or two
-    // per worker for most nodes: more baby steps and fewer giant ones than for the whole job's chunks).
     const periods = this.counts.map(nextPowerOfTwo);
-    const baby = repeats > 1 ? repeatedBabySteps(repeats, periods, S) : kept ? this.baby : sharedBabySteps(ids.length, periods, S);
     const self = this;
-    function* inputs() {
-      for (const c of ids) {
-        const B = Math.min(count, (c + 1) * S) - c * S;
-        const keep = repeats === 1 && (kept?.has(c) ?? false);
-        const weights = inside ? Float64Array.from(inside.subarray(c * S, c * S + B)) : new Float64Array(B).fill(1);
-        yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep, repeats, baby) };
+    // A last chunk of repeated rows has a plan of its own (repeatedBabySteps), so it makes a pass of its own.
+    const passes = [ids.filter((c) => repeats === 1 || c !== last), ids.filter((c) => repeats > 1 && c === last)].filter((pass) => pass.length > 0);
+    const sums = passes.map((pass) => {
+      const R = repeats > 1 && pass[0] === last ? repeats : 1;
+      // The kept diagonals' baby steps for the kept rows; otherwise the fewest rotations for these chunks (one or
+      // two per worker for most nodes: more baby steps and fewer giant ones than for the whole job's chunks).
+      const baby = R > 1 ? repeatedBabySteps(R, periods, S) : kept ? this.baby : sharedBabySteps(pass.length, periods, S);
+      function* inputs() {
+        for (const c of pass) {
+          const B = Math.min(count, (c + 1) * S) - c * S;
+          const keep = R === 1 && (kept?.has(c) ?? false);
+          const weights = inside ? Float64Array.from(inside.subarray(c * S, c * S + B)) : new Float64Array(B * R).fill(1);
+          yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep, R, baby) };
+        }
       }
-    }
-    return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masked?.masks ?? values.map(() => this.counts.map(() => null)), galoisKeys, masked?.publicKey);
+      const one = passes.length === 1;
+      return VerticalGradient.of(this.engine).maskedBinSums(
+        inputs(),
+        (one ? masked?.masks : undefined) ?? values.map(() => this.counts.map(() => null)),
+        galoisKeys,
+        one ? masked?.publicKey : undefined,
+      );
+    });
+    if (sums.length === 1) return sums[0]!;
+    const gradient = VerticalGradient.of(this.engine);
+    return values.map((_, v) =>
+      this.counts.map((_, G) =>
+        gradient.sumBinSums(
+          sums.map((parts) => parts[v]![G]!),
+          masked ? masked.masks[v]![G]! : null,
+          masked?.publicKey,
+        ),
+      ),
+    );
   }
 
   async dispose(): Promise<void> {

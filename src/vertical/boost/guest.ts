@@ -134,8 +134,9 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
           // Each node's g + i·h, of its rows only: a host's work is in proportion to the node's rows, and each of
           // its products and rotations serves g and h at once. Or none, where the host's kept diagonals of the
           // root make the node cheaper from the root's [[g + i·h]] (weighted by the node's rows) than from its own.
-          // Below the root, a node of at most half a ciphertext goes with each row repeated R times (rowRepeats, R
-          // from the host's largest column group), so the host's products cover its rows and not empty slots.
+          // Below the root, the rows of a node's last chunk, when they fill at most half of it, go each repeated R
+          // times (rowRepeats, R from the host's largest column group), so the host's products cover rows, not
+          // empty slots.
           const sealed = new Map<string, NodeGradients>();
           const ownOf = (i: number, repeats: number) => {
             const rows = nodes[i]!.rows;
@@ -144,6 +145,7 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
               const real = repeatRows(
                 Float64Array.from(rows, (r) => g[r]!),
                 repeats,
+                engine.slotCount,
               );
               sent = {
                 gh: encryptRowValues(
@@ -153,6 +155,7 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
                   repeatRows(
                     Float64Array.from(rows, (r) => h[r]!),
                     repeats,
+                    engine.slotCount,
                   ),
                 ),
               };

@@ -84,7 +84,7 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
               root = { tree: ask.tree, rows, gh };
               return { values: [gh], rows };
             }
-            // Below the root, a node of at most half a ciphertext comes with each row repeated (rowRepeats).
+            // Below the root, the rows of a node's last chunk may come repeated (rowRepeats).
             return { values: [gh], rows, repeats: rowRepeats(rows.length, largestPeriod, engine.slotCount) };
           }
           // No ciphertexts: the node's sums from its tree's root's [[g + i·h]], the rows outside the node weighted 0.
