@@ -185,7 +185,8 @@ export interface BinGroup {
  * rows; the columns' diagonals then depend on the rows: with `keep`, those of the first set of rows asked (all rows,
  * or in boosting the root's, the same for every tree) are encoded once and kept until dispose(). A node may instead
  * take the values of a set of rows that holds it (NodeValues.base: the root), weighted by its rows, and so the kept
- * diagonals; or, when small, its rows repeated (NodeValues.repeats, rowRepeats), so fewer diagonals are nonzero.
+ * diagonals; and the rows of its last chunk, when they fill at most half of it, may come repeated (NodeValues.repeats,
+ * rowRepeats), so fewer diagonals are nonzero.
  */
 export class BinSums {
   private readonly kept = new Map<number, BatchColumns>();
