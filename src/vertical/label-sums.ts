@@ -154,8 +154,9 @@ export function touchedChunks(inside: Uint8Array, slotCount: number): number[] {
  * Whether a node's per-bin sums cost less from the base's chunks, whose diagonals are kept (`touched` of them hold
  * rows of the node), than from the node's own `nodeChunks`, whose diagonals must be encoded: per (chunk, group) the
  * kept path does P products, the other P/R encodings and P/R products (R: rowRepeats); per chunk both weight it
- * and rotate it for the baby steps. Costs in plaintext products, from the micro-benchmark of "Vertical gradient boosting, the histogram
- * kernel" (BENCHMARKS.md): a product 0.7 ms, an encoding 1.6 ms, weighting a chunk 10.6 ms, a rotation 8 ms.
+ * and rotate it for the baby steps. Costs in plaintext products, from the micro-benchmark of "Vertical gradient
+ * boosting, the histogram kernel" (BENCHMARKS.md): a product 0.7 ms, an encoding 1.6 ms, weighting a chunk
+ * 10.6 ms, a rotation 8 ms. Only the speed depends on it: either path gives the same sums.
  */
 export function cheaperFromKeptBase(touched: number, nodeChunks: number, periods: readonly number[], babySteps: number, repeats: number): boolean {
   const product = 0.7;

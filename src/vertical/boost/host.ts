@@ -2,8 +2,9 @@
  * A host's side of vertical gradient boosting (docs/protocol-boost.md): it describes its features' bin layouts,
  * then answers the guest's asks until the end: for a level, the encrypted, masked per-bin sums of the guest's
  * [[g + i·h]] of each asked node's rows (the label-sums kernel, src/vertical/label-sums.ts, over the node's
- * rows, from the node's own ciphertexts or from its tree's root's with the node's rows as weights); for a split on one of its features, the rows that go left and an opaque id. It keeps
- * every split's bins (hence its cut points) to itself: the returned table is its part of the model.
+ * rows, from the node's own ciphertexts or from its tree's root's with the node's rows as weights); for a split on
+ * one of its features, the rows that go left and an opaque id. It keeps every split's bins (hence its cut points)
+ * to itself: the returned table is its part of the model.
  */
 import { availableParallelism } from 'node:os';
 import { ErrorCode, FedcreditError } from '../../errors.js';
