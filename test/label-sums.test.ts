@@ -4,7 +4,7 @@ import { generateKeys } from '../src/he/key-ceremony.js';
 import { nextPowerOfTwo, residueClassSums } from '../src/he/packing.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { BinSums, columnGroups, encryptRowValues, hostBinSums, openBinSums, openLabelSums, zeroClassSumMask } from '../src/vertical/label-sums.js';
+import { BinSums, columnGroups, encryptRowValues, hostBinSums, openBinSums, openLabelSums, repeatRows, rowRepeats, zeroClassSumMask } from '../src/vertical/label-sums.js';
 import { Rng } from '../src/random.js';
 import { readCiphertext } from '../src/he/seal-format.js';
 
@@ -157,6 +157,72 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
           keys,
         );
         level.forEach((sums, i) => check(order[i]!, sums));
+        // Nodes summed from a base's chunks (in boosting, the tree's root), the base's other rows weighted 0: a third
+        // of the first node's rows, and the first node itself. On worker threads a base's chunk goes to the thread
+        // that kept its diagonals.
+        const third = nodes[0]!.filter((_, i) => i % 3 === 0);
+        nodes.push(third);
+        try {
+          const fromBase = await kernel.nodeSums(
+            [
+              { values: encrypted[0]!, rows: third, base: nodes[0] },
+              { values: encrypted[0]!, rows: nodes[0], base: nodes[0] },
+            ],
+            keys,
+          );
+          check(3, fromBase[0]!);
+          check(0, fromBase[1]!);
+        } finally {
+          nodes.pop();
+        }
+        await expect(kernel.nodeSums([{ values: encrypted[0]!, rows: nodes[2], base: nodes[0] }], keys)).rejects.toThrow(/not one of the base rows/);
+        // Small nodes with each row repeated R times (rowRepeats) in one ciphertext, and a node of two chunks whose
+        // last one repeats its rows (its own pass, added to the first chunk's), in one call with a node of unrepeated
+        // rows: R = 32 exceeds the last group's period (4), R = 4 does not.
+        const small = nodes[1]!.slice(0, 100);
+        const repeated = [
+          { rows: nodes[2]!, repeats: 4 },
+          { rows: small, repeats: 32 },
+          { rows: nodes[1]!, repeats: rowRepeats(nodes[1]!.length, 128, engine.slotCount) },
+        ];
+        expect(nodes[1]!.length).toBeGreaterThan(engine.slotCount);
+        expect(repeated[2]!.repeats).toBeGreaterThan(1);
+        for (const { rows, repeats } of repeated) expect(rowRepeats(rows.length, 128, engine.slotCount)).toBe(repeats);
+        nodes.push(small);
+        try {
+          const sums = await kernel.nodeSums(
+            [
+              ...repeated.map(({ rows, repeats }) => ({
+                values: [
+                  encryptRowValues(
+                    engine,
+                    repeatRows(
+                      Float64Array.from(rows, (r) => g[r]!),
+                      repeats,
+                      engine.slotCount,
+                    ),
+                    keys.publicKey,
+                    repeatRows(
+                      Float64Array.from(rows, (r) => h[r]!),
+                      repeats,
+                      engine.slotCount,
+                    ),
+                  ),
+                ],
+                rows,
+                repeats,
+              })),
+              { values: encrypted[1]!, rows: nodes[1] },
+            ],
+            keys,
+          );
+          check(2, sums[0]!);
+          check(3, sums[1]!);
+          check(1, sums[2]!);
+          check(1, sums[3]!);
+        } finally {
+          nodes.pop();
+        }
       } finally {
         await kernel.dispose();
       }

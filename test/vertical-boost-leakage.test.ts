@@ -119,7 +119,7 @@ describe("a host's view of vertical boosting", () => {
     }
   }, 600_000);
 
-  it('a host answers no histogram or split for a node smaller than its floor (consent.min_node_rows), so a deviating guest cannot isolate an enterprise', async () => {
+  it('a host answers no histogram or split for a node smaller than its floor (consent.min_node_rows), so a deviating guest cannot isolate an enterprise, and sums no node from a root it was not sent', async () => {
     const n = 200;
     const floor = 20;
     // One host feature of 4 bins; only rows 0 and 1 lie in bin 3.
@@ -162,6 +162,10 @@ describe("a host's view of vertical boosting", () => {
     // A split of a large node whose left side holds the two rows of a rare bin would tell the guest those rows' bin.
     const tinySide = await serve({ kind: 'splits', tree: 0, level: 1, splits: [{ node: 0, rows: all, feature: 0, leftBins: [3] }] });
     expect(tinySide.refused).toMatchObject({ code: ErrorCode.PROTOCOL, message: expect.stringMatching(/split of node 0 of 2 rows/) });
+    // A node without ciphertexts is summed from its tree's root's [[g + i·h]]: never from a tree whose root the host
+    // was not sent (here tree 1), so a guest cannot have one tree's values summed over another tree's nodes.
+    const rootless = await serve({ kind: 'histograms', tree: 1, level: 1, nodes: [{ node: 1, rows: all.slice(0, 50) }], gradients: [{ gh: [] }] });
+    expect(rootless.refused).toMatchObject({ code: ErrorCode.PROTOCOL, message: expect.stringMatching(/node 1's histogram from the \[\[g \+ i·h\]\] of tree 1's root, which it did not send/) });
     keys.secretKey.fill(0);
   }, 600_000);
 });

@@ -170,6 +170,29 @@ export function sharedBabySteps(chunks: number, periods: readonly number[], slot
 }
 
 /**
+ * The baby steps for per-bin sums over one ciphertext whose rows are each repeated R times (BinSums, rowRepeats):
+ * only the diagonals k ≡ 0 (mod R) are nonzero, so with g a multiple of R the baby steps are b = 0, R, …, below
+ * min(g, P), one rotation by R each, and each group's accumulator takes P/min(g, P) − 1 rotations by g. The fewest
+ * rotations in all, g within the Galois keys' steps wherever a group has giant steps.
+ */
+export function repeatedBabySteps(repeats: number, periods: readonly number[], slotCount = 4096): number {
+  const largest = Math.max(...verticalRotationSteps(slotCount));
+  const widest = Math.max(...periods);
+  let best = repeats;
+  let bestRotations = Infinity;
+  for (let g = repeats; g <= Math.max(largest, widest); g *= 2) {
+    const giants = periods.reduce((s, P) => s + P / Math.min(g, P) - 1, 0);
+    if (giants > 0 && g > largest) break;
+    const rotations = Math.max(1, Math.min(g, widest) / repeats) - 1 + giants;
+    if (rotations < bestRotations) {
+      best = g;
+      bestRotations = rotations;
+    }
+  }
+  return best;
+}
+
+/**
  * Every rotation step maskedGradient uses for 1 to slotCount columns: 1 (baby steps) and each plan's g (giant
  * steps), all powers of two; for 4096 slots {1, 2, 4, 8, 16, 32, 64}. The arbiter's keys (key-ceremony.ts) hold exactly these.
  */

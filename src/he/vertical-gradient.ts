@@ -28,6 +28,7 @@ import {
   VERTICAL_MAX_MASK,
   VERTICAL_MAX_MASK_CLASS_SUM,
   verticalGradientPlan,
+  verticalRotationSteps,
   verticalScaleBits,
   type GradientPlan,
 } from './packing.js';
@@ -520,7 +521,7 @@ export class VerticalGradient {
    * baby steps g, capped at its period):
    *   z_{v,G} = Σ_a rot(Σ_c inner_{c,a}, g·a),   inner_{c,a} = Σ_b rot(diag_{c,G,g·a+b}, −g·a) ⊙ rot([[w_c ⊙ v_c]], b)
    * since rotation is linear: each chunk's value is weighted (one product and rescale, foreGradient) and rotated
-   * g − 1 times, once for every group; each group's inner sums run over all the chunks, then P/g − 1 rotations by
+   * up to g − 1 times (only for the b that some nonzero diagonal has), once for every group; each group's inner sums run over all the chunks, then P/g − 1 rotations by
    * g once (Horner's rule). Each diagonal is encoded once and multiplies every value. The products are at level 1,
    * scale ≈ 2^77, as maskedGradient's: |z + m| < 2^32 must hold.
    *
@@ -565,15 +566,24 @@ export class VerticalGradient {
           }
           const g = Math.max(...batches.map((b) => b.plan.baby));
           if (batches.some((b) => b.plan.baby !== Math.min(g, b.plan.period))) throw new RangeError('every group of maskedBinSums needs the same baby steps');
-          for (const value of chunk.values) {
-            const rotated = [this.foreGradientOf([value], chunk.weights, new Float64Array(chunk.weights.length))];
-            babies.push(rotated);
-            for (let b = 1; b < g; b++) {
+          for (const value of chunk.values) babies.push([this.foreGradientOf([value], chunk.weights, new Float64Array(chunk.weights.length))]);
+          // rot(value, b), rotated when a nonzero diagonal first needs it, from the nearest b' < b by the largest
+          // power-of-two steps the keys hold: rows repeated R times (BinSums) leave only the diagonals k ≡ 0 (mod R)
+          // nonzero, so their baby steps are b = 0, R, 2R, … and cost one rotation by R each.
+          const largestStep = Math.max(...verticalRotationSteps(this.engine.slotCount));
+          const rotatedBy = (rotated: CipherText[], b: number): CipherText => {
+            let from = b;
+            while (!rotated[from]) from--;
+            while (from < b) {
+              let step = 1;
+              while (step * 2 <= Math.min(b - from, largestStep)) step *= 2;
               const next = this.engine.seal.CipherText();
-              rotated.push(next);
-              evaluator.rotateVector(rotated[b - 1]!, 1, keys!, next);
+              rotated[from + step] = next;
+              evaluator.rotateVector(rotated[from]!, step, keys!, next);
+              from += step;
             }
-          }
+            return rotated[b]!;
+          };
           batches.forEach((batch, G) => {
             const { baby, giant } = batch.plan;
             for (let a = 0; a < giant; a++) {
@@ -586,10 +596,10 @@ export class VerticalGradient {
                   if (!sum) {
                     const first = this.engine.seal.CipherText();
                     held.push(first);
-                    evaluator.multiplyPlain(rotated[b]!, diagonal, first);
+                    evaluator.multiplyPlain(rotatedBy(rotated, b), diagonal, first);
                     inner[v]![G]![a] = first;
                   } else {
-                    evaluator.multiplyPlain(rotated[b]!, diagonal, product);
+                    evaluator.multiplyPlain(rotatedBy(rotated, b), diagonal, product);
                     evaluator.add(sum, product, sum);
                   }
                 });
@@ -598,7 +608,7 @@ export class VerticalGradient {
             }
           });
         } finally {
-          for (const rotated of babies) for (const cipher of rotated) cipher.delete();
+          for (const rotated of babies) for (const cipher of rotated) cipher?.delete();
           for (const batch of batches) if (!batch.kept) batch.dispose();
         }
       }
@@ -634,12 +644,14 @@ export class VerticalGradient {
 
   /**
    * The sum of maskedBinSums parts (unmasked sums over disjoint sets of chunks, level 1, scale ≈ 2^77) plus `mask`:
-   * what maskedBinSums over all their chunks gives, from parts computed on several threads.
+   * what maskedBinSums over all their chunks gives, from parts computed on several threads or in passes of their own
+   * plans; with a null mask, an unmasked part again.
    */
-  sumBinSums(parts: Uint8Array[], mask: BinSumMask, publicKey: Uint8Array): Uint8Array {
+  sumBinSums(parts: Uint8Array[], mask: BinSumMask | null, publicKey?: Uint8Array): Uint8Array {
     const scales = this.verticalScales();
     if (parts.length === 0) throw new RangeError('sumBinSums needs at least one part');
-    this.checkBinSumMask(mask);
+    if (mask && !publicKey) throw new RangeError('masked per-bin sums need the public key that re-randomises them');
+    if (mask) this.checkBinSumMask(mask);
     const expected: CiphertextExpectation = { scale: scales.gradient, level: 1, what: 'a part of per-bin sums' };
     const { evaluator } = this.engine.tools();
     const acc = this.loadCanonical(parts[0]!, expected);
@@ -652,7 +664,7 @@ export class VerticalGradient {
           next.delete();
         }
       }
-      this.addBinSumMask(acc, mask, publicKey);
+      if (mask) this.addBinSumMask(acc, mask, publicKey!);
       return acc.saveArray(this.engine.seal.ComprModeType.none);
     } finally {
       acc.delete();

@@ -20,7 +20,7 @@ export interface BinSumsWorkerData {
  * rows summed over; the Galois keys when they changed.
  */
 export interface BinSumsRequest {
-  nodes: { ids: number[]; values: Uint8Array[][]; rows: Uint32Array | null }[];
+  nodes: { ids: number[]; values: Uint8Array[][]; rows: Uint32Array | null; base: Uint32Array | null; repeats: number }[];
   galoisKeys: Uint8Array | null;
 }
 
@@ -103,23 +103,34 @@ export class BinSumsPool {
   }
 
   /**
-   * Each node's unmasked parts of every sum ([node][part][value][group]), one part per worker that had a chunk of
-   * it. The chunks of all the nodes, in order, go to the workers in turn, so every worker gets its share of a level
-   * of one-chunk nodes.
+   * Each node's unmasked parts of every sum ([node][part][value][group]) over its chunks `ids[node]`, one part per
+   * worker that had a chunk of it. A node's own chunks, in order, go to the workers in turn, continuing from the
+   * last node's, so every worker gets its share of a level of one-chunk nodes; a chunk of a node's base goes to
+   * worker (chunk mod threads), the worker that got it, and kept its diagonals, when the base was asked as a node
+   * (the root: the first node of its request).
    */
-  async parts(nodes: readonly { values: Uint8Array[][]; rows?: Uint32Array }[], galoisKeys: Uint8Array): Promise<Uint8Array[][][][]> {
+  async parts(
+    nodes: readonly { values: Uint8Array[][]; rows?: Uint32Array; base?: Uint32Array; repeats?: number }[],
+    ids: readonly (readonly number[])[],
+    galoisKeys: Uint8Array,
+  ): Promise<Uint8Array[][][][]> {
     const empty = new Uint8Array(0);
     let next = 0;
-    const owners = nodes.map(({ values }) => Array.from({ length: values[0]?.length ?? 0 }, () => next++ % this.threads));
+    const owners = nodes.map(({ base }, n) => new Map(ids[n]!.map((c) => [c, base ? c % this.threads : next++ % this.threads])));
     const replies = await Promise.all(
       this.workers.map((worker, w) =>
         worker.sums(
-          nodes.map(({ values, rows }, n) => ({
-            ids: owners[n]!.flatMap((owner, c) => (owner === w ? [c] : [])),
-            values: values.map((chunks) => chunks.map((chunk, c) => (owners[n]![c] === w ? chunk : empty))),
-            // A worker with no chunk of this node needs none of its rows.
-            rows: owners[n]!.includes(w) ? (rows ?? null) : null,
-          })),
+          nodes.map(({ values, rows, base, repeats }, n) => {
+            const mine = ids[n]!.filter((c) => owners[n]!.get(c) === w);
+            return {
+              ids: mine,
+              values: values.map((chunks) => chunks.map((chunk, c) => (owners[n]!.get(c) === w ? chunk : empty))),
+              // A worker with no chunk of this node needs none of its rows.
+              rows: mine.length > 0 ? (rows ?? null) : null,
+              base: mine.length > 0 ? (base ?? null) : null,
+              repeats: repeats ?? 1,
+            };
+          }),
           galoisKeys,
         ),
       ),

@@ -19,7 +19,9 @@ port.on('message', (request: BinSumsRequest) => {
     galoisKeys = request.galoisKeys ?? galoisKeys;
     if (!galoisKeys) throw new Error('no Galois keys were sent');
     const keys = galoisKeys;
-    reply = { sums: request.nodes.map(({ ids, values, rows }) => (ids.length > 0 ? kernel.chunkSums(ids, values, keys, rows ?? undefined) : null)) };
+    reply = {
+      sums: request.nodes.map(({ ids, values, rows, base, repeats }) => (ids.length > 0 ? kernel.chunkSums(ids, { values, rows: rows ?? undefined, base: base ?? undefined, repeats }, keys) : null)),
+    };
   } catch (err) {
     reply = { error: err instanceof Error ? err.message : String(err) };
   }

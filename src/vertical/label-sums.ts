@@ -11,7 +11,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
-import { nextPowerOfTwo, residueClassSums, sharedBabySteps } from '../he/packing.js';
+import { nextPowerOfTwo, repeatedBabySteps, residueClassSums, sharedBabySteps } from '../he/packing.js';
 import { VerticalGradient, type BatchColumns, type BinSumMask } from '../he/vertical-gradient.js';
 import { sha256Hex } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
@@ -93,10 +93,77 @@ export interface GuestKeys {
   publicKey: Uint8Array;
 }
 
-/** The guest's values over one set of rows (a node): per value, its chunks in the order of `rows` (every row without them). */
+/**
+ * The guest's values over one set of rows (a node): per value, its chunks in the order of `rows` (every row without
+ * them). With `base` (ascending rows that hold every row of `rows`: in boosting, the tree's root), the chunks are the
+ * base's, in its order, and the rows of the base outside `rows` are weighted 0: the sums are over `rows` all the same,
+ * from chunks sent once, with the base's diagonals (kept for the whole training when the base is the kept rows).
+ */
 export interface NodeValues {
   values: Uint8Array[][];
   rows?: Uint32Array;
+  base?: Uint32Array;
+  /** R > 1 (rowRepeats): the rows of the node's last chunk, at most slotCount / R of them, each in R consecutive slots. */
+  repeats?: number;
+}
+
+/**
+ * How many consecutive slots each row of the last chunk of a node of `rows` rows takes (R, a power of two) so that
+ * the chunk fills its ciphertext as far as it can, for column groups of at most `period` columns (the largest
+ * period): 1 when the last chunk holds more than half a ciphertext. A group of P columns then has P/R nonzero
+ * generalized diagonals in that chunk instead of P: a node of 500 rows costs 16 products and encodings per group,
+ * not 128, and no baby-step rotation (BinSums, with baby steps that are multiples of R).
+ */
+export function rowRepeats(rows: number, period: number, slotCount: number): number {
+  const last = rows - (Math.ceil(rows / slotCount) - 1) * slotCount;
+  let R = 1;
+  while (R < period && last * R * 2 <= slotCount) R *= 2;
+  return R;
+}
+
+/** A node's values as the guest encrypts them (rowRepeats): the full chunks' values as they are, the last chunk's each R times in a row. */
+export function repeatRows(values: ArrayLike<number>, repeats: number, slotCount: number): Float64Array {
+  const full = (Math.ceil(values.length / slotCount) - 1) * slotCount;
+  const out = new Float64Array(full + (values.length - full) * repeats);
+  for (let i = 0; i < full; i++) out[i] = values[i]!;
+  for (let i = full; i < values.length; i++) out.fill(values[i]!, full + (i - full) * repeats, full + (i - full + 1) * repeats);
+  return out;
+}
+
+/** For each row of `base` (ascending), whether it is one of `rows` (ascending); a row of `rows` outside `base` is an error. */
+export function membership(base: Uint32Array, rows: Uint32Array): Uint8Array {
+  const inside = new Uint8Array(base.length);
+  let at = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    while (at < base.length && base[at]! < row) at++;
+    if (at === base.length || base[at] !== row) throw new RangeError(`row ${row} is not one of the base rows`);
+    inside[at++] = 1;
+  }
+  return inside;
+}
+
+/** The chunks of `slotCount` base rows that hold at least one row marked in `inside` (membership). */
+export function touchedChunks(inside: Uint8Array, slotCount: number): number[] {
+  const ids: number[] = [];
+  for (let start = 0; start < inside.length; start += slotCount) if (inside.subarray(start, start + slotCount).includes(1)) ids.push(start / slotCount);
+  return ids;
+}
+
+/**
+ * Whether a node's per-bin sums cost less from the base's chunks, whose diagonals are kept (`touched` of them hold
+ * rows of the node), than from the node's own `nodeChunks`, whose diagonals must be encoded: per (chunk, group) the
+ * kept path does P products, the other P/R encodings and P/R products (R: rowRepeats); per chunk both weight it
+ * and rotate it for the baby steps. Costs in plaintext products, from the micro-benchmark of "Vertical gradient
+ * boosting, the histogram kernel" (BENCHMARKS.md): a product 0.7 ms, an encoding 1.6 ms, weighting a chunk
+ * 10.6 ms, a rotation 8 ms. Only the speed depends on it: either path gives the same sums.
+ */
+export function cheaperFromKeptBase(touched: number, nodeChunks: number, periods: readonly number[], babySteps: number, repeats: number): boolean {
+  const product = 0.7;
+  const perChunk = (10.6 + (babySteps - 1) * 8) / product;
+  const columns = periods.reduce((s, P) => s + P, 0);
+  const nodeColumns = periods.reduce((s, P) => s + Math.max(1, P / repeats), 0);
+  return touched * (perChunk + columns) < nodeChunks * (perChunk + nodeColumns * (1 + 1.6 / product));
 }
 
 /** One group of features (columnGroups): each feature's bin of every row, and its number of bins. */
@@ -117,7 +184,10 @@ export interface BinGroup {
  * giant-step rotations run once on the sum of the chunks. Sums over a subset of the rows (a tree node) take the
  * guest's values of those rows only, packed 4,096 to a ciphertext in row order, so a node costs in proportion to its
  * rows; the columns' diagonals then depend on the rows: with `keep`, those of the first set of rows asked (all rows,
- * or in boosting the root's, the same for every tree) are encoded once and kept until dispose().
+ * or in boosting the root's, the same for every tree) are encoded once and kept until dispose(). A node may instead
+ * take the values of a set of rows that holds it (NodeValues.base: the root), weighted by its rows, and so the kept
+ * diagonals; and the rows of its last chunk, when they fill at most half of it, may come repeated (NodeValues.repeats,
+ * rowRepeats), so fewer diagonals are nonzero.
  */
 export class BinSums {
   private readonly kept = new Map<number, BatchColumns>();
@@ -132,7 +202,7 @@ export class BinSums {
   private readonly pool?: BinSumsPool;
   /** Bin columns of each group. */
   readonly counts: number[];
-  /** Baby steps shared by every group (sharedBabySteps over all the chunks). */
+  /** Baby steps shared by every group for the kept rows (sharedBabySteps over all the chunks); other rows get their own. */
   readonly baby: number;
 
   /**
@@ -166,24 +236,30 @@ export class BinSums {
     return Math.ceil(rows / engine.slotCount) * groups * BIN_COLUMNS_PER_CIPHERTEXT * plainBytes <= KEPT_DIAGONAL_BUDGET_BYTES;
   }
 
-  /** Chunk c's columns of group G over `rows` (every row without them), kept when they are the kept rows. */
-  private columns(c: number, G: number, rows: Uint32Array | undefined, keep: boolean): BatchColumns {
+  /**
+   * Chunk c's columns of group G over `rows` (every row without them), kept when they are the kept rows. With rows
+   * repeated R times (rowRepeats), slot i·R + s of row i holds only the columns j ≡ s (mod R): each (row, column)
+   * meets the row's value once, in the class j, and only the diagonals k ≡ 0 (mod R) are nonzero.
+   */
+  private columns(c: number, G: number, rows: Uint32Array | undefined, keep: boolean, repeats: number, baby: number): BatchColumns {
     const key = c * this.groups.length + G;
     const held = keep ? this.kept.get(key) : undefined;
     if (held) return held;
     const S = this.engine.slotCount;
     const start = c * S;
     const B = Math.min(rows?.length ?? this.rows, start + S) - start;
+    if (B * repeats > S) throw new RangeError(`${B} rows repeated ${repeats} times do not fit one ciphertext`);
     const { bins, binCounts } = this.groups[G]!;
     const columns: Float64Array[] = [];
     bins.forEach((assigned, f) => {
       for (let b = 0; b < binCounts[f]!; b++) {
-        const column = new Float64Array(B);
-        for (let i = 0; i < B; i++) if (assigned[rows ? rows[start + i]! : start + i] === b) column[i] = 1;
+        const column = new Float64Array(B * repeats);
+        const slot = columns.length % repeats;
+        for (let i = 0; i < B; i++) if (assigned[rows ? rows[start + i]! : start + i] === b) column[i * repeats + slot] = 1;
         columns.push(column);
       }
     });
-    const batch = VerticalGradient.of(this.engine).batchColumns(columns, this.baby);
+    const batch = VerticalGradient.of(this.engine).batchColumns(columns, baby);
     if (keep) {
       batch.keep();
       this.kept.set(key, batch);
@@ -205,26 +281,27 @@ export class BinSums {
    */
   async nodeSums(nodes: readonly NodeValues[], keys: GuestKeys): Promise<Uint8Array[][][]> {
     const S = this.engine.slotCount;
-    for (const { values, rows } of nodes) {
-      const count = rows?.length ?? this.rows;
-      if (count === 0) throw new RangeError('per-bin sums over no rows');
+    const ids = nodes.map(({ values, rows, base, repeats = 1 }) => {
+      const packed = base ?? rows;
+      const count = packed?.length ?? this.rows;
+      if (repeats > 1 && (base || !rows || rowRepeats(rows.length, Math.max(...this.counts.map(nextPowerOfTwo)), S) < repeats))
+        throw new RangeError(`a node of ${rows?.length} rows cannot take its rows repeated ${repeats} times`);
+      if ((rows?.length ?? this.rows) === 0) throw new RangeError('per-bin sums over no rows');
+      if (base && !rows) throw new RangeError('per-bin sums from base rows need the rows summed');
       for (const chunks of values) {
         if (chunks.length !== Math.ceil(count / S)) {
           throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${count} rows`, 'restart the job: the parties disagree on the rows');
         }
       }
-    }
+      // From the base, only the chunks that hold rows of the node: the others would add products by zero weights.
+      return base ? touchedChunks(membership(base, rows!), S) : Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
+    });
     // One mask per node, value and group, added once to the sum of the chunks: the sum is what the guest sees. Both
     // parts are masked whatever the values are meant to be: the host cannot see whether the guest's [[y]] is real,
     // and a guest that hid a probe in the imaginary part of its labels would otherwise read it back slot by slot.
     const masks = nodes.map(({ values }) => values.map(() => this.counts.map((count): BinSumMask => ({ real: zeroClassSumMask(S, count), imaginary: zeroClassSumMask(S, count) }))));
-    if (!this.pool) {
-      return nodes.map(({ values, rows }, n) => {
-        const all = Array.from({ length: Math.ceil((rows?.length ?? this.rows) / S) }, (_, c) => c);
-        return this.chunkSums(all, values, keys.galoisKeys, rows, { masks: masks[n]!, publicKey: keys.publicKey });
-      });
-    }
-    const parts = await this.pool.parts(nodes, keys.galoisKeys);
+    if (!this.pool) return nodes.map((node, n) => this.chunkSums(ids[n]!, node, keys.galoisKeys, { masks: masks[n]!, publicKey: keys.publicKey }));
+    const parts = await this.pool.parts(nodes, ids, keys.galoisKeys);
     const gradient = VerticalGradient.of(this.engine);
     return masks.map((perValue, n) =>
       perValue.map((row, v) =>
@@ -240,24 +317,55 @@ export class BinSums {
   }
 
   /**
-   * The sums over the chunks `ids` of `rows` only (a worker's share; see sums), masked with `masked.masks` and
-   * re-randomised under `masked.publicKey` or, without them, not (parts for VerticalGradient.sumBinSums).
+   * The sums over the chunks `ids` of a node's values only (a worker's share; see sums), masked with `masked.masks`
+   * and re-randomised under `masked.publicKey` or, without them, not (parts for VerticalGradient.sumBinSums).
    */
-  chunkSums(ids: readonly number[], values: Uint8Array[][], galoisKeys: Uint8Array, rows?: Uint32Array, masked?: { masks: BinSumMask[][]; publicKey: Uint8Array }): Uint8Array[][] {
+  chunkSums(ids: readonly number[], node: NodeValues, galoisKeys: Uint8Array, masked?: { masks: BinSumMask[][]; publicKey: Uint8Array }): Uint8Array[][] {
     const S = this.engine.slotCount;
-    const count = rows?.length ?? this.rows;
-    const which = rows ? sha256Hex(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength)) : 'all';
-    if (this.keep && this.keptRows === undefined) this.keptRows = { digest: which, chunks: new Set(ids) };
+    const { values, rows, base, repeats = 1 } = node;
+    const packed = base ?? rows;
+    const count = packed?.length ?? this.rows;
+    const last = Math.ceil(count / S) - 1;
+    const inside = base ? membership(base, rows!) : undefined;
+    const which = packed ? sha256Hex(new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)) : 'all';
+    if (this.keep && this.keptRows === undefined && repeats === 1) this.keptRows = { digest: which, chunks: new Set(ids) };
     const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
+    const periods = this.counts.map(nextPowerOfTwo);
     const self = this;
-    function* inputs() {
-      for (const c of ids) {
-        const B = Math.min(count, (c + 1) * S) - c * S;
-        const keep = kept?.has(c) ?? false;
-        yield { values: values.map((v) => v[c]!), weights: new Float64Array(B).fill(1), columns: (G: number) => self.columns(c, G, rows, keep) };
+    // A last chunk of repeated rows has a plan of its own (repeatedBabySteps), so it makes a pass of its own.
+    const passes = [ids.filter((c) => repeats === 1 || c !== last), ids.filter((c) => repeats > 1 && c === last)].filter((pass) => pass.length > 0);
+    const sums = passes.map((pass) => {
+      const R = repeats > 1 && pass[0] === last ? repeats : 1;
+      // The kept diagonals' baby steps for the kept rows; otherwise the fewest rotations for these chunks (one or
+      // two per worker for most nodes: more baby steps and fewer giant ones than for the whole job's chunks).
+      const baby = R > 1 ? repeatedBabySteps(R, periods, S) : kept ? this.baby : sharedBabySteps(pass.length, periods, S);
+      function* inputs() {
+        for (const c of pass) {
+          const B = Math.min(count, (c + 1) * S) - c * S;
+          const keep = R === 1 && (kept?.has(c) ?? false);
+          const weights = inside ? Float64Array.from(inside.subarray(c * S, c * S + B)) : new Float64Array(B * R).fill(1);
+          yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep, R, baby) };
+        }
       }
-    }
-    return VerticalGradient.of(this.engine).maskedBinSums(inputs(), masked?.masks ?? values.map(() => this.counts.map(() => null)), galoisKeys, masked?.publicKey);
+      const one = passes.length === 1;
+      return VerticalGradient.of(this.engine).maskedBinSums(
+        inputs(),
+        (one ? masked?.masks : undefined) ?? values.map(() => this.counts.map(() => null)),
+        galoisKeys,
+        one ? masked?.publicKey : undefined,
+      );
+    });
+    if (sums.length === 1) return sums[0]!;
+    const gradient = VerticalGradient.of(this.engine);
+    return values.map((_, v) =>
+      this.counts.map((_, G) =>
+        gradient.sumBinSums(
+          sums.map((parts) => parts[v]![G]!),
+          masked ? masked.masks[v]![G]! : null,
+          masked?.publicKey,
+        ),
+      ),
+    );
   }
 
   async dispose(): Promise<void> {

@@ -8,7 +8,8 @@ import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { CkksEngine } from '../../he/engine.js';
 import { generateKeys } from '../../he/key-ceremony.js';
 import { boost, buildHistogram, featureOffsets, rowsGoingLeft, type FeatureInfo, type GbdtModel, type GbdtParams, type Histogram, type SplitOracle } from '../../model/gbdt.js';
-import { columnGroups, encryptRowValues, openBinSums } from '../label-sums.js';
+import { nextPowerOfTwo, sharedBabySteps } from '../../he/packing.js';
+import { BinSums, cheaperFromKeptBase, columnGroups, encryptRowValues, membership, openBinSums, repeatRows, rowRepeats, touchedChunks } from '../label-sums.js';
 import type { PeerPort } from '../lr/port.js';
 import type { HostFeature, NodeGradients } from './payloads.js';
 
@@ -42,6 +43,10 @@ function checkLayout(host: string, layout: HostFeature[]): FeatureInfo[] {
   });
 }
 
+function sameRows(a: Uint32Array, b: Uint32Array): boolean {
+  return a.length === b.length && a.every((r, i) => r === b[i]);
+}
+
 /** Train the trees; the hosts keep their splits' bins, the guest's model names a host split by owner and id. */
 export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTree?: (tree: number, model: GbdtModel) => void | Promise<void>): Promise<GbdtModel> {
   const { engine, labels } = inputs;
@@ -63,10 +68,19 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
     let tree = 0;
     let level = 0;
     let hostsAsked = true;
+    const groupsOf = layouts.map((layout) => columnGroups(layout.map((f) => f.bins)));
+    // A host keeps the diagonals of the first root it is asked about when they fit (BinSums.keepable): a node of a
+    // tree with that root may then be summed from the root's [[g + i·h]], with no diagonal to encode.
+    const periodsOf = groupsOf.map((groups, k) => groups.map((group) => nextPowerOfTwo(group.reduce((s, f) => s + layouts[k]![f]!.bins, 0))));
+    const keepsRoot = groupsOf.map((groups) => BinSums.keepable(engine, n, groups.length));
+    const babySteps = periodsOf.map((periods) => sharedBabySteps(Math.ceil(n / engine.slotCount), periods, engine.slotCount));
+    let firstRoot: Uint32Array | undefined;
+    let treeRoot: { rows: Uint32Array; kept: boolean } | undefined;
 
     const hostHistograms = async (k: number, nodes: { node: number; rows: Uint32Array }[], gradients: NodeGradients[], into: Histogram[]) => {
       const host = port.hosts[k]!;
       const layout = layouts[k]!;
+      const expected = groupsOf[k]!;
       await port.send(host, 'boost.ask', {
         kind: 'histograms',
         tree,
@@ -75,7 +89,6 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
         gradients,
       });
       const reply = await port.receive(host, 'boost.histograms');
-      const expected = columnGroups(layout.map((f) => f.bins));
       if (JSON.stringify(reply.groups) !== JSON.stringify(expected) || reply.sums.length !== nodes.length * expected.length) {
         throw new FedcreditError(ErrorCode.PROTOCOL, `${host} packed its histograms otherwise than the protocol says`, `check ${host}'s fedcredit version and restart the job`);
       }
@@ -114,17 +127,55 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
           return all;
         });
         if (hostsAsked && port.hosts.length > 0) {
+          if (level === 0) {
+            firstRoot ??= nodes[0]!.rows;
+            treeRoot = { rows: nodes[0]!.rows, kept: sameRows(firstRoot, nodes[0]!.rows) };
+          }
           // Each node's g + i·h, of its rows only: a host's work is in proportion to the node's rows, and each of
-          // its products and rotations serves g and h at once.
-          const gradients = nodes.map((x) => ({
-            gh: encryptRowValues(
-              engine,
-              Float64Array.from(x.rows, (r) => g[r]!),
-              keys.publicKey,
-              Float64Array.from(x.rows, (r) => h[r]!),
-            ),
-          }));
-          await Promise.all(port.hosts.map((_, k) => hostHistograms(k, [...nodes], gradients, out)));
+          // its products and rotations serves g and h at once. Or none, where the host's kept diagonals of the
+          // root make the node cheaper from the root's [[g + i·h]] (weighted by the node's rows) than from its own.
+          // Below the root, the rows of a node's last chunk, when they fill at most half of it, go each repeated R
+          // times (rowRepeats, R from the host's largest column group), so the host's products cover rows, not
+          // empty slots.
+          const sealed = new Map<string, NodeGradients>();
+          const ownOf = (i: number, repeats: number) => {
+            const rows = nodes[i]!.rows;
+            let sent = sealed.get(`${i}/${repeats}`);
+            if (!sent) {
+              const real = repeatRows(
+                Float64Array.from(rows, (r) => g[r]!),
+                repeats,
+                engine.slotCount,
+              );
+              sent = {
+                gh: encryptRowValues(
+                  engine,
+                  real,
+                  keys.publicKey,
+                  repeatRows(
+                    Float64Array.from(rows, (r) => h[r]!),
+                    repeats,
+                    engine.slotCount,
+                  ),
+                ),
+              };
+              sealed.set(`${i}/${repeats}`, sent);
+            }
+            return sent;
+          };
+          const touched = nodes.map((x) => (level > 0 && treeRoot?.kept ? touchedChunks(membership(treeRoot.rows, x.rows), engine.slotCount).length : undefined));
+          const fromRoot: NodeGradients = { gh: [] };
+          await Promise.all(
+            port.hosts.map((_, k) => {
+              const gradients = nodes.map((x, i) => {
+                const t = touched[i];
+                const repeats = level > 0 ? rowRepeats(x.rows.length, Math.max(...periodsOf[k]!), engine.slotCount) : 1;
+                const cheaper = t !== undefined && keepsRoot[k]! && cheaperFromKeptBase(t, Math.ceil(x.rows.length / engine.slotCount), periodsOf[k]!, babySteps[k]!, repeats);
+                return cheaper ? fromRoot : ownOf(i, repeats);
+              });
+              return hostHistograms(k, [...nodes], gradients, out);
+            }),
+          );
         }
         level++;
         return out;

@@ -2,14 +2,16 @@
  * A host's side of vertical gradient boosting (docs/protocol-boost.md): it describes its features' bin layouts,
  * then answers the guest's asks until the end: for a level, the encrypted, masked per-bin sums of the guest's
  * [[g + i·h]] of each asked node's rows (the label-sums kernel, src/vertical/label-sums.ts, over the node's
- * rows); for a split on one of its features, the rows that go left and an opaque id. It keeps
- * every split's bins (hence its cut points) to itself: the returned table is its part of the model.
+ * rows, from the node's own ciphertexts or from its tree's root's with the node's rows as weights); for a split on
+ * one of its features, the rows that go left and an opaque id. It keeps every split's bins (hence its cut points)
+ * to itself: the returned table is its part of the model.
  */
 import { availableParallelism } from 'node:os';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { CkksEngine } from '../../he/engine.js';
 import { rowsGoingLeft } from '../../model/gbdt.js';
-import { BinSums, columnGroups } from '../label-sums.js';
+import { nextPowerOfTwo } from '../../he/packing.js';
+import { BinSums, columnGroups, membership, rowRepeats, type NodeValues } from '../label-sums.js';
 import type { PeerPort } from '../lr/port.js';
 import type { HostFeature, NodeAsk } from './payloads.js';
 
@@ -57,7 +59,10 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
   const guestKeys = await port.receive(port.guest, 'boost.keys');
   await port.send(port.guest, 'boost.layout', features);
   const splits: HostSplit[] = [];
+  /** The current tree's root: its rows and [[g + i·h]], from which the guest may ask the sums of any of its nodes. */
+  let root: { tree: number; rows: Uint32Array; gh: Uint8Array[] } | undefined;
   const groups = columnGroups(features.map((f) => f.bins));
+  const largestPeriod = Math.max(...groups.map((group) => nextPowerOfTwo(group.reduce((s, f) => s + features[f]!.bins, 0))));
   const kernel = new BinSums(
     engine,
     groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => features[f]!.bins) })),
@@ -70,10 +75,27 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
       if (ask.kind === 'end') return splits;
       if (ask.kind === 'histograms') {
         if (ask.gradients.length !== ask.nodes.length) throw deviates(`for ${ask.nodes.length} histograms with the gradients of ${ask.gradients.length} nodes`);
-        const nodes = (ask.nodes as NodeAsk[]).map((node, i) => {
+        const nodes = (ask.nodes as NodeAsk[]).map((node, i): NodeValues => {
           if (node.rows.length === 0) throw deviates('for the histogram of an empty node');
           checkNodeSize(`the histogram of node ${node.node}`, node.rows.length, floor);
-          return { values: [ask.gradients[i]!.gh], rows: checkRows(node.rows, n) };
+          const rows = checkRows(node.rows, n);
+          const { gh } = ask.gradients[i]!;
+          if (gh.length > 0) {
+            if (ask.level === 0) {
+              root = { tree: ask.tree, rows, gh };
+              return { values: [gh], rows };
+            }
+            // Below the root, the rows of a node's last chunk may come repeated (rowRepeats).
+            return { values: [gh], rows, repeats: rowRepeats(rows.length, largestPeriod, engine.slotCount) };
+          }
+          // No ciphertexts: the node's sums from its tree's root's [[g + i·h]], the rows outside the node weighted 0.
+          if (ask.level === 0 || root?.tree !== ask.tree) throw deviates(`for node ${node.node}'s histogram from the [[g + i·h]] of tree ${ask.tree}'s root, which it did not send`);
+          try {
+            membership(root.rows, rows);
+          } catch {
+            throw deviates(`for node ${node.node}'s histogram from its root's [[g + i·h]] with rows that are not the root's`);
+          }
+          return { values: [root.gh], rows, base: root.rows };
         });
         // The level's nodes at once: the worker threads share all their chunks.
         const sums = (await kernel.nodeSums(nodes, guestKeys)).flatMap(([perGroup]) => perGroup!);
