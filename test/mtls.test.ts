@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { CoordinatorClient } from '../src/client.js';
 import { initCa, issueCertificate, revokeCertificate } from '../src/pki/ca.js';
 import { dialed, identityFromDir, type Transport } from '../src/wire/transport.js';
-import { coordinatorServiceDefinition } from '../src/wire/proto.js';
+import { coordinatorServiceDefinition, PROTOCOL_VERSION } from '../src/wire/proto.js';
 import { encodeFrames, type Frame } from '../src/wire/framing.js';
 import type { ParticipantMessage } from '../src/wire/messages.js';
 import { TestFederation } from './helpers/federation.js';
@@ -117,7 +117,7 @@ describe('mutual TLS and roles', () => {
     participant.close();
 
     const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
-    const connectAs = async (t: Transport, org: string) => {
+    const connectAs = async (t: Transport, org: string, protocolVersion = PROTOCOL_VERSION) => {
       const client = dialed(Client, fed.cluster.address, t);
       const call = (client as unknown as { connect(): grpc.ClientDuplexStream<Uint8Array, unknown> }).connect();
       const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
@@ -128,7 +128,7 @@ describe('mutual TLS and roles', () => {
         round: 0,
         nonce: randomBytes(16),
         body: 'hello',
-        hello: { organisation: org, softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false },
+        hello: { organisation: org, softwareVersion: 't', protocolVersion, featureColumns: [], hasLabels: false },
       } as ParticipantMessage).frames)
         call.write(f);
       const s = await Promise.race([status, new Promise<grpc.StatusObject>((r) => setTimeout(() => r({ code: grpc.status.OK, details: 'still open', metadata: new grpc.Metadata() }), 3000))]);
@@ -142,6 +142,11 @@ describe('mutual TLS and roles', () => {
     const impostor = await connectAs(await issue('tax-bureau', 'participant'), 'bank');
     expect(impostor.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(impostor.details).toMatch(/claims organisation bank but the certificate is tax-bureau's/);
+    // A participant of an older wire (protocol version 1: before the collective key's shares of a party's own
+    // gradient went without its bytes, and before a second offer of a held job was refused) is turned away at hello.
+    const older = await connectAs(await issue('legacy-bank', 'participant'), 'legacy-bank', PROTOCOL_VERSION - 1);
+    expect(older.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(older.details).toMatch(new RegExp(`legacy-bank speaks protocol version ${PROTOCOL_VERSION - 1}; this coordinator speaks ${PROTOCOL_VERSION}: upgrade the older side`));
   });
 
   it('a replayed message (a nonce the organisation already used) is refused with the reason', async () => {
@@ -156,7 +161,13 @@ describe('mutual TLS and roles', () => {
     const send = (m: object) => {
       for (const f of encodeFrames('ParticipantMessage', m as ParticipantMessage).frames) call.write(f);
     };
-    send({ jobId: '', round: 0, nonce: randomBytes(16), body: 'hello', hello: { organisation: 'replayer', softwareVersion: 't', protocolVersion: 1, featureColumns: [], hasLabels: false } });
+    send({
+      jobId: '',
+      round: 0,
+      nonce: randomBytes(16),
+      body: 'hello',
+      hello: { organisation: 'replayer', softwareVersion: 't', protocolVersion: PROTOCOL_VERSION, featureColumns: [], hasLabels: false },
+    });
     const captured = { jobId: 'job-20990101-00000000', round: 3, nonce: randomBytes(16), body: 'error', error: { code: 'X', message: 'captured', hint: '' } };
     send(captured);
     send(captured);

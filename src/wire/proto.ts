@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { asBuffer } from '../bytes.js';
 import { packageRoot } from '../paths.js';
 
-export const PROTOCOL_VERSION = 1;
+/**
+ * The wire's version, checked at hello (a different one is refused, naming both). 2: a collective-key party's own
+ * masked gradient is shared without its bytes coming back, a second offer of a held job is refused, and a boosting
+ * host may be asked for a node it sums from the tree's root (2026-12-07).
+ */
+export const PROTOCOL_VERSION = 2;
 
 /**
  * HTTP/2 flow-control window of every fedcredit connection and stream, both ends. Node's default of 64 KiB makes a
