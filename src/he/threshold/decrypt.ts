@@ -39,7 +39,7 @@ import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { CanonicalCiphertext, PolyTransform, ThresholdContext } from './context.js';
-import { addPoly, prefixPoly, sampleGaussian, zeroPoly, type RingModulus } from './ring.js';
+import { addPoly, floodingCellBits, prefixPoly, sampleFlooding, zeroPoly, type RingModulus } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
 import { writePlaintext } from '../seal-format.js';
 
@@ -206,6 +206,10 @@ export class DecryptionParty {
       if (Math.log2(sigma * FLOOD_CLIP) + 10 >= modulusBits - 2) {
         throw new RangeError(`decryption rule ${rule.name}: flooding of σ = 2^${Math.log2(sigma).toFixed(1)} does not fit the ${modulusBits.toFixed(0)}-bit modulus of level ${rule.level}`);
       }
+      // The sampler's digits must stay below every prime (sampleFlooding): a grid cell of at most the smallest prime.
+      if (info.ring.primes.some((q) => floodingCellBits(sigma, FLOOD_CLIP * sigma) > q.toString(2).length)) {
+        throw new RangeError(`decryption rule ${rule.name}: flooding of σ = 2^${Math.log2(sigma).toFixed(1)} needs primes of more bits than level ${rule.level} has`);
+      }
       this.rules.set(rule.name, rule);
     }
     for (const record of options.issued ?? []) this.remember(record);
@@ -298,7 +302,7 @@ export class DecryptionParty {
   private shareFor(ct: CanonicalCiphertext, purpose: string, sigma: number, transform?: PolyTransform): DecryptionShare {
     const ring = this.context.levels[ct.level]!.ring;
     const secret = prefixPoly(this.context.keyRing, this.secret.poly, ring.primes.length);
-    const h = this.context.productPlusNoise(ct.level, ct.data.polys[1]!, secret, sampleGaussian(ring, sigma, FLOOD_CLIP * sigma), transform);
+    const h = this.context.floodedProduct(ct, secret, sampleFlooding(ring, sigma, FLOOD_CLIP * sigma), transform);
     return new DecryptionShare(this.context, ct.digest, purpose, ct.level, h);
   }
 }

@@ -344,43 +344,120 @@ function standardNormals(count: number): Float64Array {
 
 /**
  * Normal noise of standard deviation `sigma` at integer resolution, clipped at `bound` (resampled beyond it),
- * coefficient domain. σ·z in double precision has 53 significant bits, so for σ above 2^47 its low bits would be
- * zero: a flooding whose low bits are known would leave the low bits of what it should hide in the clear. So σ·z is
- * rounded to a grid of 2^k (k = 0 while the double is exact at integer resolution; 2^k ≤ 2^−45·σ for a bound of
- * 20σ) and dithered by an independent uniform integer within the grid cell: within |x| ≤ 20σ the normal density
- * varies by a relative 2^−41 or less across a cell, so the result is that close to a normal rounded to integers.
+ * coefficient domain, as two digits: the noise is low + 2^k·high. σ·z in double precision has 53 significant bits,
+ * so for σ above 2^47 its low bits would be zero: a flooding whose low bits are known would leave the low bits of
+ * what it should hide in the clear. So σ·z is rounded to a grid of 2^k (k = 0 while the double is exact at integer
+ * resolution; 2^k ≤ 2^−45·σ for a bound of 20σ): high = round(σz / 2^k), |high| ≤ 2^51; and dithered by an
+ * independent uniform integer within the grid cell: low uniform in [−2^(k−1), 2^(k−1)). Within |x| ≤ 20σ the normal
+ * density varies by a relative 2^−41 or less across a cell, so low + 2^k·high is that close to a normal rounded to
+ * integers. Both digits are below every prime, so their residues need no multiplication: the sampler uses no BigInt,
+ * and low + 2^k·high is formed modulo each prime by SEAL (ThresholdContext.floodedProduct) or by floodingWords.
  */
-export function sampleGaussian(ring: RingModulus, sigma: number, bound: number): BigUint64Array {
-  const cellBits = Math.max(0, Math.ceil(Math.log2(Math.max(sigma, bound, 1))) + 1 - 52);
-  if (cellBits > 63) throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves`);
-  const cell = 2 ** cellBits;
-  const shift = BigInt(cellBits);
-  // Offsets below 2^31 in Numbers; wider ones (σ above 2^77) in BigInt.
-  const dither = new Uint32Array(randomBytes(8 * ring.degree).buffer);
-  const wideMask = (1n << shift) - 1n;
-  const wideHalf = 1n << (shift > 0n ? shift - 1n : 0n);
-  const offsetOf = (i: number): bigint => {
-    if (cellBits === 0) return 0n;
-    if (cellBits <= 31) return BigInt((dither[2 * i]! % cell) - cell / 2);
-    return (((BigInt(dither[2 * i + 1]!) << 32n) | BigInt(dither[2 * i]!)) & wideMask) - wideHalf;
-  };
-  const out = zeroPoly(ring);
+export interface FloodingSample {
+  /** k: the grid's cell is 2^k. */
+  cellBits: number;
+  /** round(σz / 2^k) modulo each prime. */
+  high: BigUint64Array;
+  /** The dither, uniform in [−2^(k−1), 2^(k−1)), modulo each prime (0 for k = 0). */
+  low: BigUint64Array;
+}
+
+/** k of FloodingSample for a normal of standard deviation σ clipped at `bound`. */
+export function floodingCellBits(sigma: number, bound: number): number {
+  return Math.max(0, Math.ceil(Math.log2(Math.max(sigma, bound, 1))) + 1 - 52);
+}
+
+export function sampleFlooding(ring: RingModulus, sigma: number, bound: number): FloodingSample {
+  const cellBits = floodingCellBits(sigma, bound);
+  const half = cellBits > 0 ? 2n ** BigInt(cellBits - 1) : 0n;
+  if (ring.primes.some((q) => half >= q))
+    throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves at primes of ${Math.min(...ring.primes.map((q) => q.toString(2).length))} bits`);
   const n = ring.degree;
+  const cell = 2 ** cellBits;
+  const high = zeroPoly(ring);
+  const low = zeroPoly(ring);
+  const h = halves(high);
+  const l = halves(low);
+  // Per prime: its halves, whether it exceeds 2^53 (then |high| < q), and q − 2^(k−1) (the residue of the dither's lowest value).
+  const primes = ring.primes.map((q) => ({ q: Number(q), halves: primeHalves(q), wide: q > 2n ** 53n, lowest: primeHalves(q - half) }));
+  // The uniform u = low + 2^(k−1) in [0, 2^k), as 32-bit halves: below 2^(k−32) in the high word.
+  const dither = new Uint32Array(randomBytes(8 * n).buffer);
+  const highCell = cellBits > 32 ? 2 ** (cellBits - 32) : 1;
+  const halfLo = cellBits > 0 && cellBits <= 32 ? cell / 2 : 0;
+  const halfHi = cellBits > 32 ? highCell / 2 : 0;
   let filled = 0;
   while (filled < n) {
     for (const z of standardNormals(n - filled)) {
       const x = z * sigma;
       if (Math.abs(x) > bound) continue;
-      // (round(x / 2^k) << k) + a uniform offset in [−2^(k−1), 2^(k−1)).
-      const value = (BigInt(Math.round(x / cell)) << shift) + offsetOf(filled);
-      ring.primes.forEach((q, j) => {
-        const r = value >= 0n ? (value < q ? value : value % q) : -value < q ? q + value : (q - (-value % q)) % q;
-        out[j * n + filled] = r;
-      });
+      const digit = Math.round(x / cell);
+      const uLo = cellBits === 0 ? 0 : cellBits <= 32 ? dither[2 * filled]! % cell : dither[2 * filled]!;
+      const uHi = cellBits > 32 ? dither[2 * filled + 1]! % highCell : 0;
+      const lowIsNegative = cellBits > 32 ? uHi < halfHi : uLo < halfLo;
+      for (let j = 0; j < primes.length; j++) {
+        const {
+          q,
+          halves: [ql, qh],
+          wide,
+          lowest,
+        } = primes[j]!;
+        const at = 2 * (j * n + filled);
+        // high: |digit| ≤ 2^51, below q when q > 2^53; otherwise reduced exactly in doubles.
+        if (wide) {
+          if (digit >= 0) {
+            h[at] = digit % TWO32;
+            h[at + 1] = Math.floor(digit / TWO32);
+          } else {
+            let lo = ql - (-digit % TWO32);
+            let hi = qh - Math.floor(-digit / TWO32);
+            if (lo < 0) {
+              lo += TWO32;
+              hi -= 1;
+            }
+            h[at] = lo;
+            h[at + 1] = hi;
+          }
+        } else {
+          let r = digit % q;
+          if (r < 0) r += q;
+          h[at] = r % TWO32;
+          h[at + 1] = Math.floor(r / TWO32);
+        }
+        // low = u − 2^(k−1): u − 2^(k−1) itself when non-negative, else (q − 2^(k−1)) + u.
+        if (cellBits === 0) continue;
+        if (!lowIsNegative) {
+          l[at] = cellBits > 32 ? uLo : uLo - halfLo;
+          l[at + 1] = cellBits > 32 ? uHi - halfHi : 0;
+        } else {
+          let lo = lowest[0] + uLo;
+          let hi = lowest[1] + uHi;
+          if (lo >= TWO32) {
+            lo -= TWO32;
+            hi += 1;
+          }
+          l[at] = lo;
+          l[at + 1] = hi;
+        }
+      }
       filled++;
     }
   }
+  return { cellBits, high, low };
+}
+
+/** low + 2^k·high modulo each prime: a FloodingSample's words in the coefficient domain (BigInt; SEAL forms them in a share). */
+export function floodingWords(ring: RingModulus, sample: FloodingSample): BigUint64Array {
+  const out = zeroPoly(ring);
+  ring.primes.forEach((q, j) => {
+    const radix = modPow(2n, BigInt(sample.cellBits), q);
+    for (let k = j * ring.degree; k < (j + 1) * ring.degree; k++) out[k] = (sample.low[k]! + radix * sample.high[k]!) % q;
+  });
   return out;
+}
+
+/** sampleFlooding's noise in the coefficient domain, in one polynomial. */
+export function sampleGaussian(ring: RingModulus, sigma: number, bound: number): BigUint64Array {
+  return floodingWords(ring, sampleFlooding(ring, sigma, bound));
 }
 
 /** The automorphism X → X^g of a coefficient-domain polynomial (g odd, < 2N): coefficient k moves to k·g mod 2N, negated past N. */
