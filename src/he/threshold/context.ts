@@ -162,6 +162,30 @@ export class ThresholdContext {
     }
   }
 
+  /**
+   * The slots of Σ polys (NTT form, at data level `level`) decoded at `scale`. SEAL adds them: the ciphertext (p_0,
+   * p_1, …, p_k) decrypts under a key of ones to Σ p_i (radixDecryptor(0)), a plaintext CKKSEncoder decodes. Up to
+   * 16 polynomials (SEAL's largest ciphertext); more are added here first.
+   */
+  decodeSum(level: number, scale: number, polys: readonly BigUint64Array[]): Float64Array {
+    const info = this.levels[level]!;
+    const { seal } = this;
+    const parts = polys.length > 16 ? [...polys.slice(0, 15), polys.slice(15).reduce((sum, p) => addPoly(info.ring, sum, p), zeroPoly(info.ring))] : [...polys];
+    let sum: CipherText | undefined;
+    let plain: PlainText | undefined;
+    const encoder = seal.CKKSEncoder(this.context);
+    try {
+      sum = seal.CipherText();
+      sum.loadArray(this.context, writeCiphertext({ parmsId: info.parmsId, degree: this.degree, primeCount: info.ring.primes.length, scale, isNttForm: true, polys: parts }));
+      plain = this.radixDecryptor(0).decrypt(sum) as PlainText;
+      return encoder.decode(plain) as Float64Array;
+    } finally {
+      plain?.delete();
+      sum?.delete();
+      encoder.delete();
+    }
+  }
+
   private readonly radixDecryptors = new Map<number, { key: SecretKey; decryptor: Decryptor }>();
 
   /** A Decryptor whose key has 2^k mod q_j in every NTT slot of every prime: it decrypts (c0, c1) to c0 + 2^k·c1. */

@@ -374,72 +374,83 @@ export function sampleFlooding(ring: RingModulus, sigma: number, bound: number):
     throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves at primes of ${Math.min(...ring.primes.map((q) => q.toString(2).length))} bits`);
   const n = ring.degree;
   const cell = 2 ** cellBits;
+  const digits = new Float64Array(n);
+  for (let filled = 0; filled < n; ) {
+    for (const z of standardNormals(n - filled)) {
+      const x = z * sigma;
+      if (Math.abs(x) <= bound) digits[filled++] = Math.round(x / cell);
+    }
+  }
+  // The uniform u = low + 2^(k−1) in [0, 2^k), as 32-bit halves: word 2i below 2^min(k, 32), word 2i + 1 below 2^(k−32).
+  const dither = new Uint32Array(randomBytes(8 * n).buffer);
+  const cellLo = Math.min(cell, TWO32);
+  const cellHi = cellBits > 32 ? 2 ** (cellBits - 32) : 1;
+  for (let i = 0; i < n; i++) {
+    dither[2 * i] = dither[2 * i]! % cellLo;
+    dither[2 * i + 1] = dither[2 * i + 1]! % cellHi;
+  }
+  const halfLo = cellBits > 32 ? 0 : cell / 2;
+  const halfHi = cellBits > 32 ? cellHi / 2 : 0;
   const high = zeroPoly(ring);
   const low = zeroPoly(ring);
   const h = halves(high);
   const l = halves(low);
-  // Per prime: its halves, whether it exceeds 2^53 (then |high| < q), and q − 2^(k−1) (the residue of the dither's lowest value).
-  const primes = ring.primes.map((q) => ({ q: Number(q), halves: primeHalves(q), wide: q > 2n ** 53n, lowest: primeHalves(q - half) }));
-  // The uniform u = low + 2^(k−1) in [0, 2^k), as 32-bit halves: below 2^(k−32) in the high word.
-  const dither = new Uint32Array(randomBytes(8 * n).buffer);
-  const highCell = cellBits > 32 ? 2 ** (cellBits - 32) : 1;
-  const halfLo = cellBits > 0 && cellBits <= 32 ? cell / 2 : 0;
-  const halfHi = cellBits > 32 ? highCell / 2 : 0;
-  let filled = 0;
-  while (filled < n) {
-    for (const z of standardNormals(n - filled)) {
-      const x = z * sigma;
-      if (Math.abs(x) > bound) continue;
-      const digit = Math.round(x / cell);
-      const uLo = cellBits === 0 ? 0 : cellBits <= 32 ? dither[2 * filled]! % cell : dither[2 * filled]!;
-      const uHi = cellBits > 32 ? dither[2 * filled + 1]! % highCell : 0;
-      const lowIsNegative = cellBits > 32 ? uHi < halfHi : uLo < halfLo;
-      for (let j = 0; j < primes.length; j++) {
-        const {
-          q,
-          halves: [ql, qh],
-          wide,
-          lowest,
-        } = primes[j]!;
-        const at = 2 * (j * n + filled);
-        // high: |digit| ≤ 2^51, below q when q > 2^53; otherwise reduced exactly in doubles.
-        if (wide) {
-          if (digit >= 0) {
-            h[at] = digit % TWO32;
-            h[at + 1] = Math.floor(digit / TWO32);
-          } else {
-            let lo = ql - (-digit % TWO32);
-            let hi = qh - Math.floor(-digit / TWO32);
-            if (lo < 0) {
-              lo += TWO32;
-              hi -= 1;
-            }
-            h[at] = lo;
-            h[at + 1] = hi;
+  for (let j = 0; j < ring.primes.length; j++) {
+    const q = ring.primes[j]!;
+    const [ql, qh] = primeHalves(q);
+    const base = 2 * j * n;
+    // high: |digit| ≤ 2^51, below q when q > 2^53; otherwise reduced exactly in doubles (q is then exact).
+    if (q > 2n ** 53n) {
+      for (let i = 0; i < n; i++) {
+        const digit = digits[i]!;
+        const magnitude = Math.abs(digit);
+        let lo = magnitude % TWO32;
+        let hi = Math.floor(magnitude / TWO32);
+        if (digit < 0) {
+          lo = ql - lo;
+          hi = qh - hi;
+          if (lo < 0) {
+            lo += TWO32;
+            hi -= 1;
           }
-        } else {
-          let r = digit % q;
-          if (r < 0) r += q;
-          h[at] = r % TWO32;
-          h[at + 1] = Math.floor(r / TWO32);
         }
-        // low = u − 2^(k−1): u − 2^(k−1) itself when non-negative, else (q − 2^(k−1)) + u.
-        if (cellBits === 0) continue;
-        if (!lowIsNegative) {
-          l[at] = cellBits > 32 ? uLo : uLo - halfLo;
-          l[at + 1] = cellBits > 32 ? uHi - halfHi : 0;
-        } else {
-          let lo = lowest[0] + uLo;
-          let hi = lowest[1] + uHi;
-          if (lo >= TWO32) {
-            lo -= TWO32;
-            hi += 1;
-          }
-          l[at] = lo;
-          l[at + 1] = hi;
-        }
+        h[base + 2 * i] = lo;
+        h[base + 2 * i + 1] = hi;
       }
-      filled++;
+    } else {
+      const qn = Number(q);
+      for (let i = 0; i < n; i++) {
+        let r = digits[i]! % qn;
+        if (r < 0) r += qn;
+        h[base + 2 * i] = r % TWO32;
+        h[base + 2 * i + 1] = Math.floor(r / TWO32);
+      }
+    }
+    if (cellBits === 0) continue;
+    // low = u − 2^(k−1): that difference itself when u ≥ 2^(k−1), else (q − 2^(k−1)) + u.
+    const [ml, mh] = primeHalves(q - half);
+    for (let i = 0; i < n; i++) {
+      const uLo = dither[2 * i]!;
+      const uHi = dither[2 * i + 1]!;
+      if (uHi > halfHi || (uHi === halfHi && uLo >= halfLo)) {
+        let lo = uLo - halfLo;
+        let hi = uHi - halfHi;
+        if (lo < 0) {
+          lo += TWO32;
+          hi -= 1;
+        }
+        l[base + 2 * i] = lo;
+        l[base + 2 * i + 1] = hi;
+      } else {
+        let lo = ml + uLo;
+        let hi = mh + uHi;
+        if (lo >= TWO32) {
+          lo -= TWO32;
+          hi += 1;
+        }
+        l[base + 2 * i] = lo;
+        l[base + 2 * i + 1] = hi;
+      }
     }
   }
   return { cellBits, high, low };

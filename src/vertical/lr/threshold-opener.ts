@@ -17,7 +17,7 @@ import { ErrorCode, FedcreditError } from '../../errors.js';
 import { nextPowerOfTwo, residueClassSums, verticalCollectiveRotationSteps } from '../../he/packing.js';
 import { paramsFingerprint } from '../../he/params.js';
 import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../../he/key-ceremony.js';
-import type { PolyTransform, ThresholdContext } from '../../he/threshold/context.js';
+import type { CanonicalCiphertext, PolyTransform, ThresholdContext } from '../../he/threshold/context.js';
 import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord, type ShareholderMemory } from '../../he/threshold/decrypt.js';
 import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
 import { classSumTransform } from '../../he/class-sums.js';
@@ -121,10 +121,11 @@ export class GradientShareholder {
    */
   share(request: ShareRequest): Uint8Array {
     if (this.forgotten) throw new FedcreditError(ErrorCode.DECRYPTION_REFUSED, `${this.organisation}'s key share of the job is deleted`, 'the job has ended; nothing more is decrypted for it');
+    let ciphertext: Uint8Array | CanonicalCiphertext = request.masked;
     if (request.party === this.organisation) {
       const mine = this.own.get(request.purpose);
-      const digest = this.context.canonicalCiphertext(request.masked, `the ciphertext to decrypt for "${request.purpose}"`).digest;
-      if (mine !== digest)
+      ciphertext = this.context.canonicalCiphertext(request.masked, `the ciphertext to decrypt for "${request.purpose}"`);
+      if (mine !== ciphertext.digest)
         throw new FedcreditError(
           ErrorCode.DECRYPTION_REFUSED,
           mine
@@ -133,7 +134,7 @@ export class GradientShareholder {
           "the arbiter asked to open under this party's name a ciphertext it did not send: it deviates from the protocol",
         );
     }
-    return this.decryption.generateShare(request.masked, request.purpose, VERTICAL_GRADIENT_RULE, classSum(this.context, this.periods, request)).serialize();
+    return this.decryption.generateShare(ciphertext, request.purpose, VERTICAL_GRADIENT_RULE, classSum(this.context, this.periods, request)).serialize();
   }
 
   /** The records of every share given. */
@@ -180,8 +181,7 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           'every shareholder must answer; the gradient cannot be opened without all of them',
         );
       const ct = context.canonicalCiphertext(masked, 'a masked gradient');
-      const sum = protocol.allocateShare(ct.digest, request.purpose, ct.level);
-      for (const org of shareholders) {
+      const all = shareholders.map((org) => {
         let share: DecryptionShare;
         try {
           share = DecryptionShare.deserialize(context, shares.get(org)!);
@@ -192,17 +192,15 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
             `${org} runs another fedcredit version or deviates`,
           );
         }
-        try {
-          protocol.aggregateShares(sum, share, sum);
-        } catch (err) {
+        if (share.ciphertextDigest !== ct.digest || share.purpose !== request.purpose || share.level !== ct.level)
           throw new FedcreditError(
             ErrorCode.PROTOCOL,
-            `${org}'s decryption share is not for this request: ${err instanceof Error ? err.message : String(err)}`,
+            `${org}'s decryption share is not for this request: it is for "${share.purpose}" ${share.ciphertextDigest.slice(0, 16)}… at level ${share.level}, not "${request.purpose}" ${ct.digest.slice(0, 16)}… at level ${ct.level}`,
             `${org} answered another request than the one it was sent`,
           );
-        }
-      }
-      return residueClassSums(protocol.finalize(masked, sum, classSumTransform(context.degree, period)).subarray(0, period), count);
+        return share;
+      });
+      return residueClassSums(protocol.finalize(ct, all, classSumTransform(context.degree, period)).subarray(0, period), count);
     },
     openLabelSums() {
       throw new FedcreditError(
