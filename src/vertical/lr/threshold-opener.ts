@@ -110,29 +110,39 @@ export class GradientShareholder {
     this.forgotten = true;
   }
 
+  /** The masked gradient this party sent last, under its label: what a request for it that carries no ciphertext opens. */
+  private lastSent?: { purpose: string; ciphertext: CanonicalCiphertext };
+
   /** Remember the masked gradient this party sends for opening under `purpose` (before it sends it). */
   sent(purpose: string, masked: Uint8Array): void {
-    this.own.set(purpose, this.context.canonicalCiphertext(masked, 'the masked gradient sent').digest);
+    const ciphertext = this.context.canonicalCiphertext(masked, 'the masked gradient sent');
+    this.own.set(purpose, ciphertext.digest);
+    this.lastSent = { purpose, ciphertext };
   }
 
   /**
    * This party's decryption share (serialised) of the request's masked gradient with its classes summed modulo the
-   * party's period, or FC_DECRYPTION_REFUSED.
+   * party's period, or FC_DECRYPTION_REFUSED. A request for this party's own gradient may carry no ciphertext (the
+   * coordinator does not send a party's gradient back to it): the one it sent under the label is opened.
    */
   share(request: ShareRequest): Uint8Array {
     if (this.forgotten) throw new FedcreditError(ErrorCode.DECRYPTION_REFUSED, `${this.organisation}'s key share of the job is deleted`, 'the job has ended; nothing more is decrypted for it');
     let ciphertext: Uint8Array | CanonicalCiphertext = request.masked;
     if (request.party === this.organisation) {
       const mine = this.own.get(request.purpose);
-      ciphertext = this.context.canonicalCiphertext(request.masked, `the ciphertext to decrypt for "${request.purpose}"`);
-      if (mine !== ciphertext.digest)
+      const kept = this.lastSent?.purpose === request.purpose ? this.lastSent.ciphertext : undefined;
+      const asked = request.masked.length === 0 ? kept : this.context.canonicalCiphertext(request.masked, `the ciphertext to decrypt for "${request.purpose}"`);
+      if (!asked || mine !== asked.digest)
         throw new FedcreditError(
           ErrorCode.DECRYPTION_REFUSED,
-          mine
-            ? `the ciphertext to decrypt as ${this.organisation}'s gradient ("${request.purpose}") is not the one ${this.organisation} sent`
-            : `${this.organisation} sent no masked gradient for "${request.purpose}"`,
+          !mine
+            ? `${this.organisation} sent no masked gradient for "${request.purpose}"`
+            : asked
+              ? `the ciphertext to decrypt as ${this.organisation}'s gradient ("${request.purpose}") is not the one ${this.organisation} sent`
+              : `the request to decrypt ${this.organisation}'s gradient ("${request.purpose}") carries no ciphertext, and ${this.organisation} no longer keeps the one it sent`,
           "the arbiter asked to open under this party's name a ciphertext it did not send: it deviates from the protocol",
         );
+      ciphertext = asked;
     }
     return this.decryption.generateShare(ciphertext, request.purpose, VERTICAL_GRADIENT_RULE, classSum(this.context, this.periods, request)).serialize();
   }
@@ -225,7 +235,13 @@ export function inProcessCollectiveKeys(context: ThresholdContext, jobId: string
   const { publicKey, galoisKeys } = verticalCollectiveKeys(context, transcript, steps, made);
   const periods = gradientPeriods(job);
   const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length, periods)]));
-  const opener = thresholdOpener(context, orgs, periods, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
+  // As the coordinator asks: the party whose gradient it is gets no ciphertext and opens the one it sent.
+  const opener = thresholdOpener(
+    context,
+    orgs,
+    periods,
+    (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(org === request.party ? { ...request, masked: new Uint8Array(0) } : request)])),
+  );
   return {
     publicKey,
     galoisKeys,
