@@ -12,9 +12,10 @@
  * a(ψ^(2·bitrev(k) + 1)). ntt() and intt() below reproduce that exactly; the tests check it on SEAL's own secret
  * keys (the inverse transform of a SEAL secret key is ternary, identically in every prime).
  *
- * Products mod a 60-bit prime need 120 bits: this file uses BigInt throughout. It is not fast (a transform of one
- * prime at N = 8192 is a few tens of milliseconds) but it runs only in key ceremonies and decryption shares; every
- * homomorphic operation stays in SEAL.
+ * Products mod a 60-bit prime need 120 bits: this file uses BigInt for them. It is not fast (a transform of one
+ * prime at N = 8192 is a few tens of milliseconds) but it runs only in key ceremonies and tests; a decryption share's
+ * products and its flooding's residues are SEAL's (ThresholdContext.floodedProduct), and every homomorphic operation
+ * stays in SEAL.
  */
 import { randomBytes } from 'node:crypto';
 
