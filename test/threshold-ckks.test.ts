@@ -47,11 +47,23 @@ import {
   mulScalarPoly,
   ntt,
   prefixPoly,
+  floodingWords,
+  sampleFlooding,
   sampleGaussian,
   subPoly,
   zeroPoly,
+  type RingModulus,
 } from '../src/he/threshold/ring.js';
-import { readCiphertext, readGaloisKeys, readPlaintext } from '../src/he/seal-format.js';
+import { verticalGradientNoiseBits } from '../src/he/vertical-threshold.js';
+import { readCiphertext, readGaloisKeys, readPlaintext, writeCiphertext } from '../src/he/seal-format.js';
+
+/** A ciphertext (c0, c1) at a data level, scale 1, as SEAL loads and re-saves it. */
+function craftedCiphertext(context: ThresholdContext, level: number, c0: BigUint64Array, c1: BigUint64Array) {
+  const info = context.levels[level]!;
+  return context.canonicalCiphertext(writeCiphertext({ parmsId: info.parmsId, degree: context.degree, primeCount: info.ring.primes.length, scale: 1, isNttForm: true, polys: [c0, c1] }));
+}
+
+const same = (a: BigUint64Array, b: BigUint64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 /** Horizontal-style aggregates: fresh encryptions at scale 2^80 on the top level of the default chain (100 bits). */
 const AGGREGATE_SCALE = 2 ** 80;
@@ -205,17 +217,24 @@ describe('ring arithmetic matches SEAL', () => {
     }
   });
 
-  it("SEAL's product and transform of crafted ciphertexts (what a decryption share uses) give the same words as ring.ts", () => {
+  it("SEAL's product, transform and flooding of crafted ciphertexts (what a decryption share uses) give the same words as ring.ts", () => {
     for (const context of [ctx, verticalCtx]) {
       context.levels.forEach((info) => {
-        const a = new CommonReferenceString(randomBytes(32)).polynomial(info.ring, 'a');
-        const b = new CommonReferenceString(randomBytes(32)).polynomial(info.ring, 'b');
-        const noise = sampleGaussian(info.ring, 2 ** 50, 2 ** 55);
-        const bySeal = context.productPlusNoise(info.level, a, b, noise);
-        const byRing = addPoly(info.ring, mulPoly(info.ring, a, b, zeroPoly(info.ring)), ntt(info.ring, noise.slice()));
-        expect(Buffer.from(bySeal.buffer).equals(Buffer.from(byRing.buffer))).toBe(true);
-        // and ring.intt undoes ring.ntt
-        expect(Buffer.from(intt(info.ring, ntt(info.ring, noise.slice())).buffer).equals(Buffer.from(noise.buffer))).toBe(true);
+        const crs = new CommonReferenceString(randomBytes(32));
+        const a = crs.polynomial(info.ring, 'a');
+        const b = crs.polynomial(info.ring, 'b');
+        const ct = craftedCiphertext(context, info.level, crs.polynomial(info.ring, 'c0'), a);
+        // Flooding on a grid of 2^0 (σ = 2^40), 2^10 (the horizontal rule's 2^56.5) and 2^(bits of the level's smallest prime − 3).
+        const smallest = Math.min(...info.ring.primes.map((q) => q.toString(2).length));
+        for (const sigma of [2 ** 40, 2 ** 56.5, 2 ** (smallest + 44)]) {
+          const flooding = sampleFlooding(info.ring, sigma, 20 * sigma);
+          const noise = floodingWords(info.ring, flooding);
+          const bySeal = context.floodedProduct(ct, b, flooding);
+          const byRing = addPoly(info.ring, mulPoly(info.ring, a, b, zeroPoly(info.ring)), ntt(info.ring, noise.slice()));
+          expect(same(bySeal, byRing), `level ${info.level}, σ = 2^${Math.log2(sigma).toFixed(1)}`).toBe(true);
+          // and ring.intt undoes ring.ntt
+          expect(same(intt(info.ring, ntt(info.ring, noise.slice())), noise)).toBe(true);
+        }
       });
     }
   });
@@ -268,24 +287,31 @@ describe('ring arithmetic matches SEAL', () => {
         }
         // A share's product with the transform: SEAL's words are ring.ts's T(a·b) + NTT(noise).
         const info = context.levels[1]!;
-        const a = new CommonReferenceString(randomBytes(32)).polynomial(info.ring, 'a');
-        const b = new CommonReferenceString(randomBytes(32)).polynomial(info.ring, 'b');
-        const noise = sampleGaussian(info.ring, 2 ** 50, 2 ** 55);
+        const crs = new CommonReferenceString(randomBytes(32));
+        const a = crs.polynomial(info.ring, 'a');
+        const b = crs.polynomial(info.ring, 'b');
+        const flooding = sampleFlooding(info.ring, 2 ** 50, 2 ** 55);
         const transform = classSumTransform(context.degree, 16);
-        const bySeal = context.productPlusNoise(info.level, a, b, noise, transform);
+        const bySeal = context.floodedProduct(craftedCiphertext(context, info.level, crs.polynomial(info.ring, 'c0'), a), b, flooding, transform);
         const product = mulPoly(info.ring, a, b, zeroPoly(info.ring));
         transform(info.ring, product);
-        const byRing = addPoly(info.ring, product, ntt(info.ring, noise.slice()));
-        expect(Buffer.from(bySeal.buffer).equals(Buffer.from(byRing.buffer))).toBe(true);
+        const byRing = addPoly(info.ring, product, ntt(info.ring, floodingWords(info.ring, flooding)));
+        expect(same(bySeal, byRing)).toBe(true);
       }
     } finally {
       jobCtx.dispose();
     }
   });
 
-  it('samples flooding of any width at integer resolution: low bits uniform, standard deviation as asked', () => {
-    const ring = verticalCtx.levels[0]!.ring;
-    for (const bits of [20, 56.5, 85.5]) {
+  it('samples flooding of any width at integer resolution: low bits uniform, standard deviation as asked', async () => {
+    const jobCtx = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    // The last width is the vertical gradient rule's under a collective key of 3 (σ_f = 2^103.7, a grid of 2^57).
+    const widths: [RingModulus, number][] = [
+      ...[20, 56.5, 85.5].map((bits): [RingModulus, number] => [verticalCtx.levels[0]!.ring, bits]),
+      [jobCtx.levels[1]!.ring, Math.log2(floodingSigma(jobCtx.degree, verticalGradientNoiseBits(jobCtx.degree, 3)))],
+    ];
+    jobCtx.dispose();
+    for (const [ring, bits] of widths) {
       const sigma = 2 ** bits;
       const values = centredCrt(ring, sampleGaussian(ring, sigma, 20 * sigma));
       const sd = Math.sqrt(values.reduce((a, v) => a + (Number(v) / sigma) ** 2, 0) / values.length);
@@ -336,7 +362,6 @@ describe('shares on the wire', () => {
   it('every share type round-trips through bytes, and a share of another kind or damaged is refused', () => {
     const crs = seed();
     const secret = SecretKeyShare.generate(ctx);
-    const same = (a: BigUint64Array, b: BigUint64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
     expect(same(SecretKeyShare.deserialize(ctx, secret.serialize()).poly, secret.poly)).toBe(true);
 

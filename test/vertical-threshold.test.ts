@@ -259,6 +259,17 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
     const relabelled = gradientLabel(job, 4, 0, 'bank');
     holder.sent(relabelled, masked.bank);
     expectCode(() => holder.share({ party: 'bank', purpose: relabelled, masked: masked['tax-bureau'] }), 'FC_DECRYPTION_REFUSED', /not the one bank sent/);
+    // A request for a party's own gradient without the ciphertext (as the coordinator sends it) opens the one the
+    // party sent under that label, and only while it keeps it (the last it sent); under a label it sent nothing for,
+    // it is refused.
+    const kept = gradientLabel(job, 9, 0, 'bank');
+    const latest = gradientLabel(job, 10, 0, 'bank');
+    holder.sent(kept, masked['tax-bureau']);
+    const fourth = gradient.maskedGradient(encryptedFore, columns.bank, random(e.slotCount, VERTICAL_MASK), collective.galoisKeys);
+    holder.sent(latest, fourth);
+    expectCode(() => holder.share({ party: 'bank', purpose: kept, masked: new Uint8Array(0) }), 'FC_DECRYPTION_REFUSED', /carries no ciphertext, and bank no longer keeps the one it sent/);
+    expectCode(() => holder.share({ party: 'bank', purpose: gradientLabel(job, 11, 0, 'bank'), masked: new Uint8Array(0) }), 'FC_DECRYPTION_REFUSED', /bank sent no masked gradient/);
+    expect(DecryptionShare.deserialize(context, holder.share({ party: 'bank', purpose: latest, masked: new Uint8Array(0) })).ciphertextDigest).toBe(context.canonicalCiphertext(fourth).digest);
     // The arbiter's opener names a shareholder whose share is for another ciphertext.
     const label = gradientLabel(job, 7, 0, 'bank');
     const other = gradient.maskedGradient(encryptedFore, columns['tax-bureau'], random(e.slotCount, VERTICAL_MASK), collective.galoisKeys);

@@ -134,10 +134,11 @@ class Writer {
   words(w: BigUint64Array): void {
     this.push(new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
   }
-  dynArray(w: BigUint64Array): void {
+  /** One DynArray of the words of every part, in order (each part is copied once, by bytes()). */
+  dynArray(...parts: BigUint64Array[]): void {
     const start = this.header();
-    this.u64(w.length);
-    this.words(w);
+    this.u64(parts.reduce((n, w) => n + w.length, 0));
+    for (const w of parts) this.words(w);
     this.sizeFrom(start);
   }
   private readonly patches: { at: number; size: number }[] = [];
@@ -178,8 +179,9 @@ function readCiphertextBody(r: Reader, what: string): SealCiphertextData {
   r.u64(); // correction factor (BGV only)
   const data = r.dynArray();
   if (data.length !== size * degree * primeCount) throw malformed(what, `${data.length} words for ${size} polynomials of ${primeCount} primes × ${degree}`);
+  // Views of the one copy dynArray made: a ciphertext's polynomials are read, never resized.
   const polys: BigUint64Array[] = [];
-  for (let i = 0; i < size; i++) polys.push(data.slice(i * degree * primeCount, (i + 1) * degree * primeCount));
+  for (let i = 0; i < size; i++) polys.push(data.subarray(i * degree * primeCount, (i + 1) * degree * primeCount));
   return { parmsId, isNttForm, degree, primeCount, scale, polys };
 }
 
@@ -193,6 +195,7 @@ export function readCiphertext(bytes: Uint8Array, what = 'ciphertext'): SealCiph
 }
 
 function writeCiphertextTo(w: Writer, c: SealCiphertextData): void {
+  if (c.polys.some((p) => p.length !== c.degree * c.primeCount)) throw new RangeError(`a ciphertext's polynomials must each have ${c.primeCount} primes × ${c.degree} words`);
   const start = w.header();
   w.words(c.parmsId);
   w.u8(c.isNttForm ? 1 : 0);
@@ -201,9 +204,7 @@ function writeCiphertextTo(w: Writer, c: SealCiphertextData): void {
   w.u64(c.primeCount);
   w.f64(c.scale);
   w.u64(1);
-  const all = new BigUint64Array(c.polys.length * c.degree * c.primeCount);
-  c.polys.forEach((p, i) => all.set(p, i * c.degree * c.primeCount));
-  w.dynArray(all);
+  w.dynArray(...c.polys);
   w.sizeFrom(start);
 }
 

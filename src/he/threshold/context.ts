@@ -11,11 +11,13 @@ import type { SEALLibrary } from 'node-seal/implementation/seal.js';
 import type { Context } from 'node-seal/implementation/context.js';
 import type { CipherText } from 'node-seal/implementation/cipher-text.js';
 import type { PlainText } from 'node-seal/implementation/plain-text.js';
+import type { SecretKey } from 'node-seal/implementation/secret-key.js';
+import type { Decryptor } from 'node-seal/implementation/decryptor.js';
 import { DEFAULT_CKKS_PARAMS, type CkksParams } from '../params.js';
 import { createSealContext } from '../seal.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
-import type { RingModulus } from './ring.js';
-import { readCiphertext, writeCiphertext, writePlaintext, type SealCiphertextData } from '../seal-format.js';
+import { addPoly, modPow, zeroPoly, type FloodingSample, type RingModulus } from './ring.js';
+import { readCiphertext, readPlaintext, writeCiphertext, writePlaintext, type SealCiphertextData } from '../seal-format.js';
 
 /** A linear map applied in place to a polynomial in NTT form over a level's ring. */
 export type PolyTransform = (ring: RingModulus, poly: BigUint64Array) => void;
@@ -31,6 +33,8 @@ export interface LevelInfo {
 export interface CanonicalCiphertext {
   /** SHA-256 of the uncompressed bytes: the name a decryption share carries. */
   digest: string;
+  /** The uncompressed bytes. */
+  bytes: Uint8Array;
   data: SealCiphertextData;
   level: number;
   scale: number;
@@ -102,6 +106,11 @@ export class ThresholdContext {
 
   /** Free SEAL's context. */
   dispose(): void {
+    for (const { key, decryptor } of this.radixDecryptors.values()) {
+      decryptor.delete();
+      key.delete();
+    }
+    this.radixDecryptors.clear();
     this.context.delete();
   }
 
@@ -110,45 +119,92 @@ export class ThresholdContext {
   }
 
   /**
-   * a·b + NTT(noise) at data level `level`, computed by SEAL: a and b in NTT form, noise in coefficient form. The
-   * product is Evaluator.multiplyPlain of the ciphertext (a, a) by the plaintext b; the noise is written as both
-   * halves of a ciphertext marked "not in NTT form", which Evaluator.transformToNtt transforms with SEAL's own
-   * tables. Both are SEAL's slot-by-slot arithmetic on the same words as ring.ts (the tests compare them), about ten
-   * times faster than BigInt. SEAL refuses such ciphertexts at the key level, so key-level products use ring.ts.
-   * `transform` (a linear map on NTT slots, such as a sum of automorphisms) applies to a·b before the noise.
+   * T(c1·s) + NTT(flooding) for a ciphertext (c0, c1) at its level, computed by SEAL where it can: the ciphertext as
+   * received, loaded once more, times s (s's words at the level, NTT form) by Evaluator.multiplyPlain, of which c1·s
+   * is read back; `transform` T (a linear map on NTT slots, such as a sum of automorphisms) applied to it here; and
+   * the flooding low + 2^k·high (sampleFlooding, coefficient form) transformed and recombined by SEAL: its two digits
+   * are the two halves of a ciphertext marked "not in NTT form", which Evaluator.transformToNtt transforms, and
+   * decrypting that with a key whose every NTT slot is 2^k (radixDecryptor) gives low + 2^k·high modulo each prime,
+   * in NTT form: a decryption is c0 + c1·s. Both are SEAL's slot-by-slot arithmetic on the same words as ring.ts (the
+   * tests compare them), without BigInt.
    */
-  productPlusNoise(level: number, a: BigUint64Array, b: BigUint64Array, noise: BigUint64Array, transform?: PolyTransform): BigUint64Array {
-    const info = this.levels[level];
-    if (!info) throw new RangeError(`level ${level} is not a data level`);
+  floodedProduct(ciphertext: CanonicalCiphertext, secret: BigUint64Array, flooding: FloodingSample, transform?: PolyTransform): BigUint64Array {
+    const info = this.levels[ciphertext.level]!;
     const { seal } = this;
-    const shape = { parmsId: info.parmsId, degree: this.degree, primeCount: info.ring.primes.length, scale: 1 };
     let product: CipherText | undefined;
     let plain: PlainText | undefined;
     let flood: CipherText | undefined;
+    let opened: PlainText | undefined;
     let evaluator: ReturnType<SEALLibrary['Evaluator']> | undefined;
     try {
       evaluator = seal.Evaluator(this.context);
       product = seal.CipherText();
-      product.loadArray(this.context, writeCiphertext({ ...shape, isNttForm: true, polys: [a, a] }));
+      product.loadArray(this.context, ciphertext.bytes);
       plain = seal.PlainText();
-      plain.loadArray(this.context, writePlaintext({ parmsId: info.parmsId, scale: 1, coefficients: b }));
+      plain.loadArray(this.context, writePlaintext({ parmsId: info.parmsId, scale: 1, coefficients: secret }));
       evaluator.multiplyPlain(product, plain, product);
-      if (transform) {
-        const p = readCiphertext(product.saveArray(seal.ComprModeType.none), 'a product').polys[0]!;
-        transform(info.ring, p);
-        product.loadArray(this.context, writeCiphertext({ ...shape, isNttForm: true, polys: [p, p] }));
-      }
+      const share = readCiphertext(product.saveArray(seal.ComprModeType.none), 'a product').polys[1]!;
+      transform?.(info.ring, share);
       flood = seal.CipherText();
-      flood.loadArray(this.context, writeCiphertext({ ...shape, isNttForm: false, polys: [noise, noise] }));
+      flood.loadArray(
+        this.context,
+        writeCiphertext({ parmsId: info.parmsId, degree: this.degree, primeCount: info.ring.primes.length, scale: 1, isNttForm: false, polys: [flooding.low, flooding.high] }),
+      );
       evaluator.cipherTransformToNtt(flood, flood);
-      evaluator.add(product, flood, product);
-      return readCiphertext(product.saveArray(seal.ComprModeType.none), 'a decryption share').polys[0]!;
+      opened = this.radixDecryptor(flooding.cellBits).decrypt(flood) as PlainText;
+      return addPoly(info.ring, share, readPlaintext(opened.saveArray(seal.ComprModeType.none), 'a flooding').coefficients);
     } finally {
       evaluator?.delete();
+      opened?.delete();
       flood?.delete();
       plain?.delete();
       product?.delete();
     }
+  }
+
+  /**
+   * The slots of Σ polys (NTT form, at data level `level`) decoded at `scale`. SEAL adds them: the ciphertext (p_0,
+   * p_1, …, p_k) decrypts under a key of ones to Σ p_i (radixDecryptor(0)), a plaintext CKKSEncoder decodes. Up to
+   * 16 polynomials (SEAL's largest ciphertext); more are added here first.
+   */
+  decodeSum(level: number, scale: number, polys: readonly BigUint64Array[]): Float64Array {
+    const info = this.levels[level]!;
+    const { seal } = this;
+    const parts = polys.length > 16 ? [...polys.slice(0, 15), polys.slice(15).reduce((sum, p) => addPoly(info.ring, sum, p), zeroPoly(info.ring))] : [...polys];
+    let sum: CipherText | undefined;
+    let plain: PlainText | undefined;
+    const encoder = seal.CKKSEncoder(this.context);
+    try {
+      sum = seal.CipherText();
+      sum.loadArray(this.context, writeCiphertext({ parmsId: info.parmsId, degree: this.degree, primeCount: info.ring.primes.length, scale, isNttForm: true, polys: parts }));
+      plain = this.radixDecryptor(0).decrypt(sum) as PlainText;
+      return encoder.decode(plain) as Float64Array;
+    } finally {
+      plain?.delete();
+      sum?.delete();
+      encoder.delete();
+    }
+  }
+
+  private readonly radixDecryptors = new Map<number, { key: SecretKey; decryptor: Decryptor }>();
+
+  /** A Decryptor whose key has 2^k mod q_j in every NTT slot of every prime: it decrypts (c0, c1) to c0 + 2^k·c1. */
+  private radixDecryptor(cellBits: number): Decryptor {
+    let made = this.radixDecryptors.get(cellBits);
+    if (!made) {
+      const coefficients = zeroPoly(this.keyRing);
+      this.keyRing.primes.forEach((q, j) => coefficients.fill(modPow(2n, BigInt(cellBits), q), j * this.degree, (j + 1) * this.degree));
+      const key = this.seal.SecretKey();
+      try {
+        key.loadArray(this.context, writePlaintext({ parmsId: this.keyParmsId, scale: 1, coefficients }));
+        made = { key, decryptor: this.seal.Decryptor(this.context, key) };
+      } catch (err) {
+        key.delete();
+        throw err;
+      }
+      this.radixDecryptors.set(cellBits, made);
+    }
+    return made.decryptor;
   }
 
   /**
@@ -175,6 +231,6 @@ export class ThresholdContext {
     const info = this.levelOf(data.parmsId);
     if (!info) throw new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `${what} is not at a data level of the job's modulus chain`, 'only ciphertexts of the job can be decrypted');
     if (!data.isNttForm) throw new FedcreditError(ErrorCode.CIPHERTEXT_INVALID, `${what} is not in NTT form (every CKKS ciphertext SEAL makes is)`, 'the sender built the ciphertext by hand');
-    return { digest: sha256Hex(canonical), data, level: info.level, scale: data.scale };
+    return { digest: sha256Hex(canonical), bytes: canonical, data, level: info.level, scale: data.scale };
   }
 }

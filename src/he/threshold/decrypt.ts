@@ -35,13 +35,11 @@
  * the same plaintext) and gives at most two flooded samples per ciphertext: the Kullback–Leibler divergence doubles,
  * so the statistical distance is at most √2·2^−λ (docs/threshold-ckks.md, "A quorum member lost before its shares").
  */
-import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { CanonicalCiphertext, PolyTransform, ThresholdContext } from './context.js';
-import { addPoly, prefixPoly, sampleGaussian, zeroPoly, type RingModulus } from './ring.js';
+import { addPoly, floodingCellBits, prefixPoly, sampleFlooding, zeroPoly, type RingModulus } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
-import { writePlaintext } from '../seal-format.js';
 
 /** Default statistical security of the flooding: 2^−40 statistical distance per share. */
 export const DEFAULT_STATISTICAL_SECURITY = 40;
@@ -206,6 +204,10 @@ export class DecryptionParty {
       if (Math.log2(sigma * FLOOD_CLIP) + 10 >= modulusBits - 2) {
         throw new RangeError(`decryption rule ${rule.name}: flooding of σ = 2^${Math.log2(sigma).toFixed(1)} does not fit the ${modulusBits.toFixed(0)}-bit modulus of level ${rule.level}`);
       }
+      // The sampler's digits must stay below every prime (sampleFlooding): a grid cell of at most the smallest prime.
+      if (info.ring.primes.some((q) => floodingCellBits(sigma, FLOOD_CLIP * sigma) > q.toString(2).length)) {
+        throw new RangeError(`decryption rule ${rule.name}: flooding of σ = 2^${Math.log2(sigma).toFixed(1)} needs primes of more bits than level ${rule.level} has`);
+      }
       this.rules.set(rule.name, rule);
     }
     for (const record of options.issued ?? []) this.remember(record);
@@ -229,7 +231,7 @@ export class DecryptionParty {
    * no allowed class, one already decrypted (unless for another quorum, once: see reopening), and a purpose already
    * used for another ciphertext.
    */
-  generateShare(ciphertext: Uint8Array, purpose: string, ruleName: string, transform?: PolyTransform): DecryptionShare {
+  generateShare(ciphertext: Uint8Array | CanonicalCiphertext, purpose: string, ruleName: string, transform?: PolyTransform): DecryptionShare {
     const rule = this.rules.get(ruleName);
     if (!rule)
       throw refused(
@@ -238,7 +240,7 @@ export class DecryptionParty {
       );
     if (purpose.length === 0 || purpose.length > 512)
       throw refused('a decryption request must name its purpose (1 to 512 characters)', 'the requester must label each decryption with its job, round and what it is');
-    const ct = this.context.canonicalCiphertext(ciphertext, `the ciphertext to decrypt for "${purpose}"`);
+    const ct = ciphertext instanceof Uint8Array ? this.context.canonicalCiphertext(ciphertext, `the ciphertext to decrypt for "${purpose}"`) : ciphertext;
     this.checkRule(ct, rule, purpose);
     const earlier = this.byDigest.get(ct.digest) ?? [];
     const why = earlier.length > 0 ? this.reopening(earlier, purpose) : undefined;
@@ -298,7 +300,7 @@ export class DecryptionParty {
   private shareFor(ct: CanonicalCiphertext, purpose: string, sigma: number, transform?: PolyTransform): DecryptionShare {
     const ring = this.context.levels[ct.level]!.ring;
     const secret = prefixPoly(this.context.keyRing, this.secret.poly, ring.primes.length);
-    const h = this.context.productPlusNoise(ct.level, ct.data.polys[1]!, secret, sampleGaussian(ring, sigma, FLOOD_CLIP * sigma), transform);
+    const h = this.context.floodedProduct(ct, secret, sampleFlooding(ring, sigma, FLOOD_CLIP * sigma), transform);
     return new DecryptionShare(this.context, ct.digest, purpose, ct.level, h);
   }
 }
@@ -327,35 +329,36 @@ export class DecryptionProtocol {
     addPoly(a.ring, a.poly, b.poly, out.poly);
   }
 
-  /** Decode c0 + h (T(c0) + h for shares made with a transform T): the slots of the plaintext (slotCount values). */
-  finalize(ciphertext: Uint8Array, aggregate: DecryptionShare, transform?: PolyTransform): Float64Array {
-    const ct = this.context.canonicalCiphertext(ciphertext);
-    if (ct.digest !== aggregate.ciphertextDigest)
-      throw new FedcreditError(
-        ErrorCode.PROTOCOL,
-        `the decryption shares are for ciphertext ${aggregate.ciphertextDigest.slice(0, 16)}…, not this one (${ct.digest.slice(0, 16)}…)`,
-        'combine the shares with the ciphertext they were made for',
-      );
-    if (aggregate.level !== ct.level)
-      throw new FedcreditError(
-        ErrorCode.PROTOCOL,
-        `the decryption shares claim level ${aggregate.level}, the ciphertext is at level ${ct.level}`,
-        'a party sent a malformed share; the share is refused',
-      );
-    const info = this.context.levels[ct.level]!;
-    const c0 = ct.data.polys[0]!;
-    transform?.(info.ring, c0);
-    const m = addPoly(info.ring, c0, aggregate.poly, zeroPoly(info.ring));
-    const { seal } = this.context;
-    const encoder = seal.CKKSEncoder(this.context.context);
-    let plain: PlainText | undefined;
-    try {
-      plain = seal.PlainText();
-      plain.loadArray(this.context.context, writePlaintext({ parmsId: info.parmsId, scale: ct.scale, coefficients: m }));
-      return encoder.decode(plain) as Float64Array;
-    } finally {
-      plain?.delete();
-      encoder.delete();
+  /**
+   * Decode c0 + Σ h_i (T(c0) + Σ h_i for shares made with a transform T) from the aggregate, or from every share
+   * (SEAL adds them: ThresholdContext.decodeSum): the slots of the plaintext (slotCount values). A
+   * CanonicalCiphertext passed in is consumed (T is applied to its c0 in place).
+   */
+  finalize(ciphertext: Uint8Array | CanonicalCiphertext, shares: DecryptionShare | readonly DecryptionShare[], transform?: PolyTransform): Float64Array {
+    const ct = ciphertext instanceof Uint8Array ? this.context.canonicalCiphertext(ciphertext) : ciphertext;
+    const all = shares instanceof DecryptionShare ? [shares] : shares;
+    for (const share of all) {
+      if (ct.digest !== share.ciphertextDigest)
+        throw new FedcreditError(
+          ErrorCode.PROTOCOL,
+          `the decryption shares are for ciphertext ${share.ciphertextDigest.slice(0, 16)}…, not this one (${ct.digest.slice(0, 16)}…)`,
+          'combine the shares with the ciphertext they were made for',
+        );
+      if (share.level !== ct.level)
+        throw new FedcreditError(
+          ErrorCode.PROTOCOL,
+          `the decryption shares claim level ${share.level}, the ciphertext is at level ${ct.level}`,
+          'a party sent a malformed share; the share is refused',
+        );
+      if (share.purpose !== all[0]!.purpose)
+        throw new FedcreditError(
+          ErrorCode.PROTOCOL,
+          `decryption shares for different purposes cannot be combined ("${all[0]!.purpose}" vs "${share.purpose}")`,
+          'a party answered another request than the one it was sent; the share is refused',
+        );
     }
+    const c0 = ct.data.polys[0]!;
+    transform?.(this.context.levels[ct.level]!.ring, c0);
+    return this.context.decodeSum(ct.level, ct.scale, [c0, ...all.map((share) => share.poly)]);
   }
 }

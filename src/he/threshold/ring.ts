@@ -12,9 +12,10 @@
  * a(ψ^(2·bitrev(k) + 1)). ntt() and intt() below reproduce that exactly; the tests check it on SEAL's own secret
  * keys (the inverse transform of a SEAL secret key is ternary, identically in every prime).
  *
- * Products mod a 60-bit prime need 120 bits: this file uses BigInt throughout. It is not fast (a transform of one
- * prime at N = 8192 is a few tens of milliseconds) but it runs only in key ceremonies and decryption shares; every
- * homomorphic operation stays in SEAL.
+ * Products mod a 60-bit prime need 120 bits: this file uses BigInt for them. It is not fast (a transform of one
+ * prime at N = 8192 is a few tens of milliseconds) but it runs only in key ceremonies and tests; a decryption share's
+ * products and its flooding's residues are SEAL's (ThresholdContext.floodedProduct), and every homomorphic operation
+ * stays in SEAL.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -344,43 +345,131 @@ function standardNormals(count: number): Float64Array {
 
 /**
  * Normal noise of standard deviation `sigma` at integer resolution, clipped at `bound` (resampled beyond it),
- * coefficient domain. σ·z in double precision has 53 significant bits, so for σ above 2^47 its low bits would be
- * zero: a flooding whose low bits are known would leave the low bits of what it should hide in the clear. So σ·z is
- * rounded to a grid of 2^k (k = 0 while the double is exact at integer resolution; 2^k ≤ 2^−45·σ for a bound of
- * 20σ) and dithered by an independent uniform integer within the grid cell: within |x| ≤ 20σ the normal density
- * varies by a relative 2^−41 or less across a cell, so the result is that close to a normal rounded to integers.
+ * coefficient domain, as two digits: the noise is low + 2^k·high. σ·z in double precision has 53 significant bits,
+ * so for σ above 2^47 its low bits would be zero: a flooding whose low bits are known would leave the low bits of
+ * what it should hide in the clear. So σ·z is rounded to a grid of 2^k (k = 0 while the double is exact at integer
+ * resolution; 2^k ≤ 2^−45·σ for a bound of 20σ): high = round(σz / 2^k), |high| ≤ 2^51; and dithered by an
+ * independent uniform integer within the grid cell: low uniform in [−2^(k−1), 2^(k−1)). Within |x| ≤ 20σ the normal
+ * density varies by a relative 2^−41 or less across a cell, so low + 2^k·high is that close to a normal rounded to
+ * integers. Both digits are below every prime, so their residues need no multiplication: the sampler uses no BigInt,
+ * and low + 2^k·high is formed modulo each prime by SEAL (ThresholdContext.floodedProduct) or by floodingWords.
  */
-export function sampleGaussian(ring: RingModulus, sigma: number, bound: number): BigUint64Array {
-  const cellBits = Math.max(0, Math.ceil(Math.log2(Math.max(sigma, bound, 1))) + 1 - 52);
-  if (cellBits > 63) throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves`);
-  const cell = 2 ** cellBits;
-  const shift = BigInt(cellBits);
-  // Offsets below 2^31 in Numbers; wider ones (σ above 2^77) in BigInt.
-  const dither = new Uint32Array(randomBytes(8 * ring.degree).buffer);
-  const wideMask = (1n << shift) - 1n;
-  const wideHalf = 1n << (shift > 0n ? shift - 1n : 0n);
-  const offsetOf = (i: number): bigint => {
-    if (cellBits === 0) return 0n;
-    if (cellBits <= 31) return BigInt((dither[2 * i]! % cell) - cell / 2);
-    return (((BigInt(dither[2 * i + 1]!) << 32n) | BigInt(dither[2 * i]!)) & wideMask) - wideHalf;
-  };
-  const out = zeroPoly(ring);
+export interface FloodingSample {
+  /** k: the grid's cell is 2^k. */
+  cellBits: number;
+  /** round(σz / 2^k) modulo each prime. */
+  high: BigUint64Array;
+  /** The dither, uniform in [−2^(k−1), 2^(k−1)), modulo each prime (0 for k = 0). */
+  low: BigUint64Array;
+}
+
+/** k of FloodingSample for a normal of standard deviation σ clipped at `bound`. */
+export function floodingCellBits(sigma: number, bound: number): number {
+  return Math.max(0, Math.ceil(Math.log2(Math.max(sigma, bound, 1))) + 1 - 52);
+}
+
+export function sampleFlooding(ring: RingModulus, sigma: number, bound: number): FloodingSample {
+  const cellBits = floodingCellBits(sigma, bound);
+  const half = cellBits > 0 ? 2n ** BigInt(cellBits - 1) : 0n;
+  if (ring.primes.some((q) => half >= q))
+    throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves at primes of ${Math.min(...ring.primes.map((q) => q.toString(2).length))} bits`);
   const n = ring.degree;
-  let filled = 0;
-  while (filled < n) {
+  const cell = 2 ** cellBits;
+  const digits = new Float64Array(n);
+  for (let filled = 0; filled < n; ) {
     for (const z of standardNormals(n - filled)) {
       const x = z * sigma;
-      if (Math.abs(x) > bound) continue;
-      // (round(x / 2^k) << k) + a uniform offset in [−2^(k−1), 2^(k−1)).
-      const value = (BigInt(Math.round(x / cell)) << shift) + offsetOf(filled);
-      ring.primes.forEach((q, j) => {
-        const r = value >= 0n ? (value < q ? value : value % q) : -value < q ? q + value : (q - (-value % q)) % q;
-        out[j * n + filled] = r;
-      });
-      filled++;
+      if (Math.abs(x) <= bound) digits[filled++] = Math.round(x / cell);
     }
   }
+  // The uniform u = low + 2^(k−1) in [0, 2^k), as 32-bit halves: word 2i below 2^min(k, 32), word 2i + 1 below 2^(k−32).
+  const dither = new Uint32Array(randomBytes(8 * n).buffer);
+  const cellLo = Math.min(cell, TWO32);
+  const cellHi = cellBits > 32 ? 2 ** (cellBits - 32) : 1;
+  for (let i = 0; i < n; i++) {
+    dither[2 * i] = dither[2 * i]! % cellLo;
+    dither[2 * i + 1] = dither[2 * i + 1]! % cellHi;
+  }
+  const halfLo = cellBits > 32 ? 0 : cell / 2;
+  const halfHi = cellBits > 32 ? cellHi / 2 : 0;
+  const high = zeroPoly(ring);
+  const low = zeroPoly(ring);
+  const h = halves(high);
+  const l = halves(low);
+  for (let j = 0; j < ring.primes.length; j++) {
+    const q = ring.primes[j]!;
+    const [ql, qh] = primeHalves(q);
+    const base = 2 * j * n;
+    // high: |digit| ≤ 2^51, below q when q > 2^53; otherwise reduced exactly in doubles (q is then exact).
+    if (q > 2n ** 53n) {
+      for (let i = 0; i < n; i++) {
+        const digit = digits[i]!;
+        const magnitude = Math.abs(digit);
+        let lo = magnitude % TWO32;
+        let hi = Math.floor(magnitude / TWO32);
+        if (digit < 0) {
+          lo = ql - lo;
+          hi = qh - hi;
+          if (lo < 0) {
+            lo += TWO32;
+            hi -= 1;
+          }
+        }
+        h[base + 2 * i] = lo;
+        h[base + 2 * i + 1] = hi;
+      }
+    } else {
+      const qn = Number(q);
+      for (let i = 0; i < n; i++) {
+        let r = digits[i]! % qn;
+        if (r < 0) r += qn;
+        h[base + 2 * i] = r % TWO32;
+        h[base + 2 * i + 1] = Math.floor(r / TWO32);
+      }
+    }
+    if (cellBits === 0) continue;
+    // low = u − 2^(k−1): that difference itself when u ≥ 2^(k−1), else (q − 2^(k−1)) + u.
+    const [ml, mh] = primeHalves(q - half);
+    for (let i = 0; i < n; i++) {
+      const uLo = dither[2 * i]!;
+      const uHi = dither[2 * i + 1]!;
+      if (uHi > halfHi || (uHi === halfHi && uLo >= halfLo)) {
+        let lo = uLo - halfLo;
+        let hi = uHi - halfHi;
+        if (lo < 0) {
+          lo += TWO32;
+          hi -= 1;
+        }
+        l[base + 2 * i] = lo;
+        l[base + 2 * i + 1] = hi;
+      } else {
+        let lo = ml + uLo;
+        let hi = mh + uHi;
+        if (lo >= TWO32) {
+          lo -= TWO32;
+          hi += 1;
+        }
+        l[base + 2 * i] = lo;
+        l[base + 2 * i + 1] = hi;
+      }
+    }
+  }
+  return { cellBits, high, low };
+}
+
+/** low + 2^k·high modulo each prime: a FloodingSample's words in the coefficient domain (BigInt; SEAL forms them in a share). */
+export function floodingWords(ring: RingModulus, sample: FloodingSample): BigUint64Array {
+  const out = zeroPoly(ring);
+  ring.primes.forEach((q, j) => {
+    const radix = modPow(2n, BigInt(sample.cellBits), q);
+    for (let k = j * ring.degree; k < (j + 1) * ring.degree; k++) out[k] = (sample.low[k]! + radix * sample.high[k]!) % q;
+  });
   return out;
+}
+
+/** sampleFlooding's noise in the coefficient domain, in one polynomial. */
+export function sampleGaussian(ring: RingModulus, sigma: number, bound: number): BigUint64Array {
+  return floodingWords(ring, sampleFlooding(ring, sigma, bound));
 }
 
 /** The automorphism X → X^g of a coefficient-domain polynomial (g odd, < 2N): coefficient k moves to k·g mod 2N, negated past N. */

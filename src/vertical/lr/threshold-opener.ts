@@ -17,7 +17,7 @@ import { ErrorCode, FedcreditError } from '../../errors.js';
 import { nextPowerOfTwo, residueClassSums, verticalCollectiveRotationSteps } from '../../he/packing.js';
 import { paramsFingerprint } from '../../he/params.js';
 import { collectiveTranscript, verticalCollectiveKeyShare, verticalCollectiveKeys } from '../../he/key-ceremony.js';
-import type { PolyTransform, ThresholdContext } from '../../he/threshold/context.js';
+import type { CanonicalCiphertext, PolyTransform, ThresholdContext } from '../../he/threshold/context.js';
 import { DecryptionParty, DecryptionProtocol, DecryptionShare, type IssuedShareRecord, type ShareholderMemory } from '../../he/threshold/decrypt.js';
 import type { SecretKeyShare } from '../../he/threshold/secret-key.js';
 import { classSumTransform } from '../../he/class-sums.js';
@@ -110,30 +110,41 @@ export class GradientShareholder {
     this.forgotten = true;
   }
 
+  /** The masked gradient this party sent last, under its label: what a request for it that carries no ciphertext opens. */
+  private lastSent?: { purpose: string; ciphertext: CanonicalCiphertext };
+
   /** Remember the masked gradient this party sends for opening under `purpose` (before it sends it). */
   sent(purpose: string, masked: Uint8Array): void {
-    this.own.set(purpose, this.context.canonicalCiphertext(masked, 'the masked gradient sent').digest);
+    const ciphertext = this.context.canonicalCiphertext(masked, 'the masked gradient sent');
+    this.own.set(purpose, ciphertext.digest);
+    this.lastSent = { purpose, ciphertext };
   }
 
   /**
    * This party's decryption share (serialised) of the request's masked gradient with its classes summed modulo the
-   * party's period, or FC_DECRYPTION_REFUSED.
+   * party's period, or FC_DECRYPTION_REFUSED. A request for this party's own gradient may carry no ciphertext (the
+   * coordinator does not send a party's gradient back to it): the one it sent under the label is opened.
    */
   share(request: ShareRequest): Uint8Array {
     if (this.forgotten) throw new FedcreditError(ErrorCode.DECRYPTION_REFUSED, `${this.organisation}'s key share of the job is deleted`, 'the job has ended; nothing more is decrypted for it');
+    let ciphertext: Uint8Array | CanonicalCiphertext = request.masked;
     if (request.party === this.organisation) {
       const mine = this.own.get(request.purpose);
-      const digest = this.context.canonicalCiphertext(request.masked, `the ciphertext to decrypt for "${request.purpose}"`).digest;
-      if (mine !== digest)
+      const kept = this.lastSent?.purpose === request.purpose ? this.lastSent.ciphertext : undefined;
+      const asked = request.masked.length === 0 ? kept : this.context.canonicalCiphertext(request.masked, `the ciphertext to decrypt for "${request.purpose}"`);
+      if (!asked || mine !== asked.digest)
         throw new FedcreditError(
           ErrorCode.DECRYPTION_REFUSED,
-          mine
-            ? `the ciphertext to decrypt as ${this.organisation}'s gradient ("${request.purpose}") is not the one ${this.organisation} sent`
-            : `${this.organisation} sent no masked gradient for "${request.purpose}"`,
+          !mine
+            ? `${this.organisation} sent no masked gradient for "${request.purpose}"`
+            : asked
+              ? `the ciphertext to decrypt as ${this.organisation}'s gradient ("${request.purpose}") is not the one ${this.organisation} sent`
+              : `the request to decrypt ${this.organisation}'s gradient ("${request.purpose}") carries no ciphertext, and ${this.organisation} no longer keeps the one it sent`,
           "the arbiter asked to open under this party's name a ciphertext it did not send: it deviates from the protocol",
         );
+      ciphertext = asked;
     }
-    return this.decryption.generateShare(request.masked, request.purpose, VERTICAL_GRADIENT_RULE, classSum(this.context, this.periods, request)).serialize();
+    return this.decryption.generateShare(ciphertext, request.purpose, VERTICAL_GRADIENT_RULE, classSum(this.context, this.periods, request)).serialize();
   }
 
   /** The records of every share given. */
@@ -180,8 +191,7 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           'every shareholder must answer; the gradient cannot be opened without all of them',
         );
       const ct = context.canonicalCiphertext(masked, 'a masked gradient');
-      const sum = protocol.allocateShare(ct.digest, request.purpose, ct.level);
-      for (const org of shareholders) {
+      const all = shareholders.map((org) => {
         let share: DecryptionShare;
         try {
           share = DecryptionShare.deserialize(context, shares.get(org)!);
@@ -192,17 +202,15 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
             `${org} runs another fedcredit version or deviates`,
           );
         }
-        try {
-          protocol.aggregateShares(sum, share, sum);
-        } catch (err) {
+        if (share.ciphertextDigest !== ct.digest || share.purpose !== request.purpose || share.level !== ct.level)
           throw new FedcreditError(
             ErrorCode.PROTOCOL,
-            `${org}'s decryption share is not for this request: ${err instanceof Error ? err.message : String(err)}`,
+            `${org}'s decryption share is not for this request: it is for "${share.purpose}" ${share.ciphertextDigest.slice(0, 16)}… at level ${share.level}, not "${request.purpose}" ${ct.digest.slice(0, 16)}… at level ${ct.level}`,
             `${org} answered another request than the one it was sent`,
           );
-        }
-      }
-      return residueClassSums(protocol.finalize(masked, sum, classSumTransform(context.degree, period)).subarray(0, period), count);
+        return share;
+      });
+      return residueClassSums(protocol.finalize(ct, all, classSumTransform(context.degree, period)).subarray(0, period), count);
     },
     openLabelSums() {
       throw new FedcreditError(
@@ -227,7 +235,13 @@ export function inProcessCollectiveKeys(context: ThresholdContext, jobId: string
   const { publicKey, galoisKeys } = verticalCollectiveKeys(context, transcript, steps, made);
   const periods = gradientPeriods(job);
   const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length, periods)]));
-  const opener = thresholdOpener(context, orgs, periods, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(request)])));
+  // As the coordinator asks: the party whose gradient it is gets no ciphertext and opens the one it sent.
+  const opener = thresholdOpener(
+    context,
+    orgs,
+    periods,
+    (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(org === request.party ? { ...request, masked: new Uint8Array(0) } : request)])),
+  );
   return {
     publicKey,
     galoisKeys,
