@@ -143,7 +143,10 @@ export class ThresholdContext {
       plain = seal.PlainText();
       plain.loadArray(this.context, writePlaintext({ parmsId: info.parmsId, scale: 1, coefficients: secret }));
       evaluator.multiplyPlain(product, plain, product);
-      const share = readCiphertext(product.saveArray(seal.ComprModeType.none), 'a product').polys[1]!;
+      const { polys } = readCiphertext(product.saveArray(seal.ComprModeType.none), 'a product');
+      // c0·s_i lies in the same buffer as the share returned: wiped, so no later view of that buffer can reveal s_i.
+      polys[0]!.fill(0n);
+      const share = polys[1]!;
       transform?.(info.ring, share);
       flood = seal.CipherText();
       flood.loadArray(
