@@ -224,7 +224,7 @@ describe('ring arithmetic matches SEAL', () => {
         const a = crs.polynomial(info.ring, 'a');
         const b = crs.polynomial(info.ring, 'b');
         const ct = craftedCiphertext(context, info.level, crs.polynomial(info.ring, 'c0'), a);
-        // Flooding on a grid of 2^0 (σ = 2^40), 2^10 (the horizontal rule's 2^56.5) and 2^(bits of the level's smallest prime − 3).
+        // Flooding on a grid of 2^0 (σ = 2^40), 2^10 (the horizontal rule's 2^56.5) and 2^(bits of the level's smallest prime − 2).
         const smallest = Math.min(...info.ring.primes.map((q) => q.toString(2).length));
         for (const sigma of [2 ** 40, 2 ** 56.5, 2 ** (smallest + 44)]) {
           const flooding = sampleFlooding(info.ring, sigma, 20 * sigma);
@@ -305,7 +305,7 @@ describe('ring arithmetic matches SEAL', () => {
 
   it('samples flooding of any width at integer resolution: low bits uniform, standard deviation as asked', async () => {
     const jobCtx = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
-    // The last width is the vertical gradient rule's under a collective key of 3 (σ_f = 2^103.7, a grid of 2^57).
+    // The last width is the vertical gradient rule's under a collective key of 3 (σ_f = 2^103.7, a grid of 2^58).
     const widths: [RingModulus, number][] = [
       ...[20, 56.5, 85.5].map((bits): [RingModulus, number] => [verticalCtx.levels[0]!.ring, bits]),
       [jobCtx.levels[1]!.ring, Math.log2(floodingSigma(jobCtx.degree, verticalGradientNoiseBits(jobCtx.degree, 3)))],
@@ -549,7 +549,9 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
     const ring = ctx.levels[0]!.ring;
     const c1poly = ctx.canonicalCiphertext(ct).data.polys[1]!;
     const flood = intt(ring, subPoly(ring, share.poly, mulPoly(ring, c1poly, prefixPoly(ctx.keyRing, secrets[0]!.poly, ring.primes.length), zeroPoly(ring)), zeroPoly(ring)));
-    const integers = centredFirstPrime(ring, flood);
+    // Rebuilt from every prime: a flooding that were not the same integer modulo each prime would open here as a
+    // value of the size of the modulus, far beyond 20σ.
+    const integers = centredCrt(ring, flood);
     const values = integers.map((v) => Number(v) / sigma);
     // The flooding is drawn afresh on every run, so each bound below fails a correct sampler with probability below
     // 1e-7 (binomial and chi-square tails for n = 8192; a variance bound of 5% was 3.2 standard errors, a false
