@@ -65,6 +65,8 @@ export class ParticipantNode {
   private readonly approvals: Approvals;
   /** Jobs the coordinator ended while an offer of theirs waited for the owner's approval. */
   private readonly endedJobs = new Set<string>();
+  /** Every job this process was offered: a second offer of one is refused (secondOffer). */
+  private readonly offered = new Set<string>();
   private readonly stateDir: string;
   private queue: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -391,9 +393,11 @@ export class ParticipantNode {
       return this.reply(m, { body: 'jobRefused', jobRefused: { code, reason } });
     };
     // Answered with a fresh job, a second offer would forget the box key, setup and key share this node holds for it:
-    // a coordinator could then put other keys in place after the checks, or restart a collective key in use.
-    if (this.vertical.has(m.jobId) || this.jobs.has(m.jobId) || this.store.stateOf(m.jobId) !== undefined)
-      return refuse('protocol', `${this.org} already holds job ${m.jobId}; a second offer of the same job is refused (the coordinator deviates from the protocol)`);
+    // a coordinator could then put other keys in place after the checks, or restart a collective key in use. One
+    // still awaiting the owner's approval would replace the offer the owner is shown, and both would be accepted.
+    const second = this.secondOffer(m.jobId);
+    if (second) return refuse('protocol', second);
+    this.offered.add(m.jobId);
     const consent = config.consent;
     const kind = kindOf(spec);
     // A scoring job is admitted by the kind of the job whose model it uses, as this node kept that job.
@@ -435,7 +439,21 @@ export class ParticipantNode {
     await accepted;
   }
 
+  /**
+   * Why an offer of `jobId` is a second one, or undefined: this node holds the job (running, ended, or kept in its
+   * folder), or, unless `offeredCounts` is false (the offer being accepted), this process was offered it already.
+   */
+  private secondOffer(jobId: string, offeredCounts = true): string | undefined {
+    const refused = `a second offer of the same job is refused (the coordinator deviates from the protocol)`;
+    if (this.vertical.has(jobId) || this.jobs.has(jobId) || this.store.stateOf(jobId) !== undefined) return `${this.org} already holds job ${jobId}; ${refused}`;
+    if (offeredCounts && this.offered.has(jobId)) return `${this.org} was offered job ${jobId} already; ${refused}`;
+    return undefined;
+  }
+
   private async acceptOffer(m: CoordinatorMessage, offer: JobOffer, spec: JobSpec, refuse: (code: string, reason: string) => Promise<void>): Promise<void> {
+    // After a wait for the owner: the job must not have been taken up meanwhile.
+    const taken = this.secondOffer(m.jobId, false);
+    if (taken) return refuse('protocol', taken);
     const refusal = kindOf(spec).policy?.refusal(spec, this.owner);
     if (refusal) return refuse(...refusal);
     const accept = (jobAccepted: JobAccepted) => this.reply(m, { body: 'jobAccepted', jobAccepted });

@@ -6,7 +6,7 @@
  * caught, named, and that nothing was sealed to the double's key: what the double holds opens nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signBinding, specDigest, verifyBinding, type BindingStatement } from '../src/crypto/key-binding.js';
@@ -20,6 +20,7 @@ import { DATASETS, horizontalJob, HOMO_PARTIES, TestFederation, uciHomoSpec } fr
 import { uciHomoFile } from '../src/data/public-datasets.js';
 import { uciHeteroSpec, verticalJob } from './helpers/vertical.js';
 import { RogueCoordinator } from './helpers/rogue-coordinator.js';
+import { Approvals } from '../participant/approvals.js';
 import type { EphemeralFederation } from '../src/federation/ephemeral.js';
 
 const mtls = (t: Transport) => t as Extract<Transport, { kind: 'mtls' }>;
@@ -144,6 +145,32 @@ describe('a coordinator that swaps keys is caught before anything is sealed to i
     await new Promise((r) => setTimeout(r, 3000));
     const relays = rogue.received.filter((r) => r.org === 'bank' && r.message.body === 'relay');
     expect(relays).toEqual([]);
+  });
+
+  it("a second offer while the owner's approval is pending is refused: the owner approves the offer the node runs, and one key goes out", async () => {
+    const fed = await TestFederation.start([
+      { name: 'bank', data: uciHeteroSpec('guest') },
+      { name: 'tax-bureau', data: uciHeteroSpec('host'), consent: { approval: 'manual', approval_timeout_s: 120 } },
+    ]);
+    feds.push(fed);
+    const rogue = await rogueInFront(fed, ['bank', 'tax-bureau']);
+    rogues.push(rogue);
+    const jobId = 'job-offered-twice';
+    const offer = (name: string) => ({ specJson: JSON.stringify(JobSpec.parse({ ...verticalJob(), name, purpose: `${name}: what the owner is shown` })), submitter: 'test-bank', lead: 'bank' });
+    const approvals = new Approvals(join(fed.dir, 'fedcredit-state', 'tax-bureau'));
+    await rogue.send('tax-bureau', { jobId, round: 0, body: 'jobOffer', jobOffer: offer('first') });
+    const deadline = Date.now() + 30_000;
+    while (approvals.pending().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    // A second offer of the same job, another spec: refused at once, and the owner is still shown the first.
+    await rogue.send('tax-bureau', { jobId, round: 0, body: 'jobOffer', jobOffer: offer('second') });
+    const refused = await rogue.waitFor('tax-bureau', (x) => x.jobId === jobId && x.body === 'jobRefused');
+    expect(refused.body === 'jobRefused' && refused.jobRefused.reason).toMatch(/tax-bureau was offered job job-offered-twice already; a second offer of the same job is refused/);
+    expect(approvals.pending().map((p) => p.name)).toEqual(['first']);
+    approvals.decide(jobId, true, 'approved');
+    const accepted = await rogue.waitFor('tax-bureau', (x) => x.jobId === jobId && x.body === 'jobAccepted');
+    expect(accepted.body).toBe('jobAccepted');
+    expect(JSON.parse(readFileSync(join(fed.dir, 'fedcredit-state', 'tax-bureau', 'jobs', jobId, 'job.json'), 'utf8')).spec.name).toBe('first');
+    expect(rogue.received.filter((r) => r.org === 'tax-bureau' && r.message.jobId === jobId).map((r) => r.message.body)).toEqual(['jobRefused', 'jobAccepted']);
   });
 
   it('horizontal: the lead seals the secret key to no swapped key, and a participant refuses a public key or a box the lead did not make', async () => {
