@@ -6,11 +6,12 @@
  * setup: no key is swapped), and the job goes on from its PSI step. No second key, no second ceremony.
  *
  * Over gRPC with mutual TLS, on the first 2,000 rows of the UCI hetero split:
- * - `ckks`: the host is frozen (SIGSTOP) as the arbiter starts its keys, and the coordinator held as it would write
- *   `keys_ready` (test/helpers/kill-at-entry.mjs), then killed once the guest installed the setup.
+ * - `ckks`: the host stops itself (SIGSTOP) as it would write the setup it received, so it installs none, and the
+ *   coordinator is held as it would write `keys_ready` (both by test/helpers/kill-at-entry.mjs), then killed once the
+ *   guest installed the setup.
  * - `ckks-threshold`: the coordinator killed at an exact ledger point: held as it would write `keys_ready` until both
  *   parties installed the setup, or once `collective_key_ready` is on disk (no setup sent yet).
- * And killed just after `keys_ready` with the host frozen (the setup never reached it): the restarted coordinator, resuming
+ * And killed just after `keys_ready` with the host stopped before it installed the setup: the restarted coordinator, resuming
  * from the ledger, sends the setup it kept to every party before the first step.
  * Each job publishes the AUC of the job in the clear; the ledger verifies and replays.
  */
@@ -42,6 +43,17 @@ const PRELOAD = pathToFileURL(fileURLToPath(new URL('./helpers/kill-at-entry.mjs
 const PLAN_FILE = join(tmpdir(), `fc-kill-plan-${process.pid}-${randomUUID()}.json`);
 /** What a plan that holds the coordinator at an entry waits for (`holdUntil`): the test creates it when the kill is due. */
 const GO_FILE = `${PLAN_FILE}.go`;
+
+/** The plan's part that stops the host as it would write the setup it received (kill-at-entry.mjs). */
+const HOST_SETUP = { participant: 'tax-bureau', file: JOB_FILES.setup };
+/** Whether a process is stopped (state T in /proc), as a party that stopped itself is. */
+const stopped = (child: ChildProcess) => {
+  try {
+    return readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.startsWith('T') ?? false;
+  } catch {
+    return false;
+  }
+};
 
 const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 
@@ -101,23 +113,19 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
     const guestLog = since('bank');
     // The coordinator is held as it would record keys_ready (the setup sent), and killed once the guest installed it.
     const go = GO_FILE;
-    writeFileSync(PLAN_FILE, JSON.stringify({ before: 'keys_ready', holdUntil: go }));
+    // The host stops itself as it would write the setup it received (so it installs nothing), whatever the timing.
+    writeFileSync(PLAN_FILE, JSON.stringify({ before: 'keys_ready', holdUntil: go, stopBeforeWriting: HOST_SETUP }));
     const started = Date.now();
     const client = await fed.client();
     const host = fed.cluster.process('tax-bureau')!;
-    let frozen = false;
     let firstSetup: VerticalSetup;
     let jobId = '';
     try {
       jobId = await client.submitJob(stringify(CKKS_JOB), 'test-bank');
-      const watching = client
-        .watchJob(jobId, (e) => {
-          if (!frozen && /generating the CKKS keys/.test(e.message)) frozen = host.kill('SIGSTOP');
-        })
-        .catch(() => undefined);
+      const watching = client.watchJob(jobId, () => undefined).catch(() => undefined);
       const guestSetup = join(participantJobDir(fed.dir, 'bank', jobId), JOB_FILES.setup);
-      expect(await waitFor(() => frozen, 60_000), 'the host frozen as the arbiter makes the keys').toBe(true);
       expect(await waitFor(() => existsSync(guestSetup), 60_000), 'the guest installed the setup').toBe(true);
+      expect(await waitFor(() => stopped(host), 60_000), 'the host stopped as it would install the setup').toBe(true);
       firstSetup = decodeMessage<VerticalSetup>('VerticalSetup', readFileSync(guestSetup));
       const coordinator = fed.cluster.process('coordinator')!;
       writeFileSync(go, '');
@@ -127,10 +135,11 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
       await watching;
       expect(existsSync(join(participantJobDir(fed.dir, 'tax-bureau', jobId), JOB_FILES.setup)), 'the frozen host has no setup').toBe(false);
     } finally {
-      host.kill('SIGCONT');
-      client.close();
+      // The plan first: a host that goes on must not stop again at a setup it writes later.
       rmSync(PLAN_FILE, { force: true });
       rmSync(go, { force: true });
+      host.kill('SIGCONT');
+      client.close();
     }
     expect(
       jobEntries(jobId).map((e) => e.entry.kind),
@@ -158,30 +167,24 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
     const { fed } = pair;
     await coordinatorRunning();
     const coordinatorLog = since('coordinator');
-    writeFileSync(PLAN_FILE, JSON.stringify({ after: 'keys_ready' }));
+    writeFileSync(PLAN_FILE, JSON.stringify({ after: 'keys_ready', stopBeforeWriting: HOST_SETUP }));
     const started = Date.now();
     const client = await fed.client();
     const host = fed.cluster.process('tax-bureau')!;
-    let frozen = false;
     let jobId = '';
     try {
       jobId = await client.submitJob(stringify(CKKS_JOB), 'test-bank');
-      const watching = client
-        .watchJob(jobId, (e) => {
-          if (!frozen && /generating the CKKS keys/.test(e.message)) frozen = host.kill('SIGSTOP');
-        })
-        .catch(() => undefined);
+      const watching = client.watchJob(jobId, () => undefined).catch(() => undefined);
       const coordinator = fed.cluster.process('coordinator')!;
       await Promise.race([exited(coordinator), new Promise((r) => setTimeout(r, 150_000))]);
       expect(coordinator.signalCode, 'the coordinator killed after keys_ready').toBe('SIGKILL');
-      expect(frozen, 'the host frozen as the arbiter made the keys').toBe(true);
       await fed.cluster.kill('coordinator');
       await watching;
       expect(existsSync(join(participantJobDir(fed.dir, 'tax-bureau', jobId), JOB_FILES.setup)), 'the frozen host has no setup').toBe(false);
     } finally {
+      rmSync(PLAN_FILE, { force: true });
       host.kill('SIGCONT');
       client.close();
-      rmSync(PLAN_FILE, { force: true });
     }
     const killed = jobEntries(jobId).map((e) => e.entry.kind);
     expect(killed).toContain('keys_ready');
