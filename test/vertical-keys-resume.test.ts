@@ -18,6 +18,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -26,6 +27,7 @@ import { stringify } from 'yaml';
 import { readLedger } from '../src/ledger/read.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
+import { replayVerticalJob } from '../src/audit/replay-vertical.js';
 import { decodeMessage } from '../src/wire/proto.js';
 import type { VerticalSetup } from '../src/wire/messages.js';
 import { hex, sha256 } from '../src/bytes.js';
@@ -101,6 +103,16 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
     expect(verified.ok, verified.failure?.detail).toBe(true);
     const replay = await replayLedger(ledgerDir, { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
+    // A record that made the keys twice, or resumed "before keys_ready" after them, does not replay.
+    const blob = (ref: { sha256: Uint8Array }) => readFile(join(ledgerDir, 'blobs', hex(ref.sha256)));
+    const readyAt = kinds.indexOf('keys_ready');
+    const twice = await replayVerticalJob(jobId, [...entries.slice(0, readyAt + 1), ...entries.slice(readyAt)], blob);
+    expect(twice.failures.join('; ')).toMatch(/a second keys_ready: the job's keys were put in place twice/);
+    const resumedAt = kinds.indexOf('job_resumed');
+    const late = [...entries.slice(0, resumedAt), ...entries.slice(resumedAt + 1, readyAt + 1), entries[resumedAt]!, ...entries.slice(readyAt + 1)];
+    expect((await replayVerticalJob(jobId, late, blob)).failures.join('; ')).toMatch(
+      /a resumption before keys_ready that does not follow every party's acceptance and precede the keys and every step/,
+    );
     // The arbiter's key (or share) and the setup it kept go with the job.
     expect(existsSync(dirname(arbiterKeyFile(fed.stateDir, jobId)))).toBe(false);
     return resumed[0]!;

@@ -45,6 +45,8 @@ export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (
   const epochParts = new Map<number, Record<string, string>>();
   let finalized: { epoch: number; parts: Record<string, string> } | undefined;
   const collective = new CollectiveRecord();
+  const bound = new Set<string>();
+  let keysReady = 0;
   for (const { seq, entry, body } of entries) {
     const b = body as Record<string, any>;
     const blobOf = async (name: string) => {
@@ -67,7 +69,26 @@ export async function replayVerticalJob(jobId: string, entries: Entry[], blob: (
         hosts = b.hosts;
         collective.restartBound = ceremonyRestarts({ encryption: b.encryption ?? {} });
         break;
+      case 'data_bound':
+        bound.add(b.participant);
+        break;
+      case 'keys_ready':
+        // One set of keys per job: a coordinator restarted before keys_ready resumes with the keys it made (job_resumed).
+        if (++keysReady > 1) fail(seq, "a second keys_ready: the job's keys were put in place twice");
+        break;
+      case 'job_resumed':
+        if (b.before === 'keys_ready') {
+          const unbound = [guest, ...hosts].filter((o) => !bound.has(o));
+          if (unbound.length > 0 || keysReady > 0 || lastStep > 0 || b.steps_done !== 0 || typeof b.setup_sent_again !== 'boolean') {
+            fail(
+              seq,
+              `a resumption before keys_ready that does not follow every party's acceptance and precede the keys and every step${unbound.length > 0 ? ` (${unbound.join(', ')} not bound)` : ''}`,
+            );
+          }
+        }
+        break;
       case 'step_completed': {
+        if (keysReady === 0) fail(seq, `step ${b.step} completed before the job's keys were in place (no keys_ready)`);
         if (b.step !== lastStep + 1 && b.step !== lastStep) fail(seq, `step ${b.step} follows step ${lastStep}`);
         lastStep = b.step;
         if (b.name === 'batch') {
