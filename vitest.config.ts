@@ -24,6 +24,7 @@ const SHARES_THE_CORES = new Set(
     'demo',
     'demo-gbdt',
     'horizontal-categories',
+    'horizontal-ceremony-rejoin',
     'horizontal-credit',
     'horizontal-federation',
     'horizontal-gmsc',

@@ -9,8 +9,8 @@
  * of the same record with the restart moved after the key fails. In one process: a party refuses a restart once
  * its setup arrived (it encrypts under the key from then on), a stale attempt and one beyond the job's bound.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,7 @@ const JOB = verticalJob({ training: { epochs: 1, patience: 0, batch_size: 1024, 
 
 describe('a ckks-threshold vertical job whose host is killed during the key ceremony (gRPC, mutual TLS)', () => {
   const pair = uciHeteroPairForSuite(ROWS);
+  let clearAucOnce: Promise<number> | undefined;
 
   /**
    * What both tests check once the job is over: attempt 1's commitments are fresh ones from every shareholder, the
@@ -56,8 +57,9 @@ describe('a ckks-threshold vertical job whose host is killed during the key cere
     expect(final.map((c) => c.participant).sort()).toEqual([...SHAREHOLDERS].sort());
     for (const c of abandoned) expect(final.find((f) => f.participant === c.participant)!.commitment, c.participant).not.toBe(c.commitment);
 
-    // The AUC: the same job in the clear, in one process, over the same rows.
-    const clearAuc = await clearUciSliceAuc(JOB, slice);
+    // The AUC: the same job in the clear, in one process, over the same rows (run once for both tests).
+    clearAucOnce ??= clearUciSliceAuc(JOB, slice);
+    const clearAuc = await clearAucOnce;
     const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
     console.log(
       `ckks-threshold vertical over gRPC, ${ROWS} rows, ${killed} killed in the key ceremony: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,
@@ -175,10 +177,32 @@ describe('encryption.ceremony_restarts in a job file', () => {
 
 describe('a party asked to restart the key ceremony (one process; the test plays the coordinator)', () => {
   const dirs: string[] = [];
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  // Both tests play one job's ceremony (each host in a folder of its own): the context and the arbiter's and the
+  // guest's bundles of attempt 0 are made once (seconds each at N = 16384).
+  const jobId = 'job-ceremony-restart';
+  const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
+  let context: ThresholdContext;
+  let engine: CkksEngine;
+  let steps: number[];
+  /** The arbiter's and the guest's bundles of an attempt, made here; attempt 0's are shared by both tests. */
+  const othersOf = (attempt: number) => {
+    const transcript = collectiveTranscript(jobId, SHAREHOLDERS, fingerprint, 'vertical', attempt);
+    return new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, verticalCollectiveKeyShare(context, transcript, org, steps)]));
+  };
+  let attempt0: ReturnType<typeof othersOf>;
+  beforeAll(async () => {
+    context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    engine = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+    steps = verticalCollectiveRotationSteps(context.degree / 2);
+    attempt0 = othersOf(0);
+  }, 120_000);
+  afterAll(() => {
+    engine?.dispose();
+    context?.dispose();
+    dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  });
 
   it('makes a fresh share and deletes the old one before the setup; refuses a stale attempt, one beyond encryption.ceremony_restarts, and any once the setup arrived (it encrypts under the key from then on)', async () => {
-    const jobId = 'job-ceremony-restart';
     const spec = JobSpec.parse(verticalJob({ encryption: { scheme: 'ckks-threshold', ceremony_restarts: 1 } })) as VerticalJobSpec;
     const data: LoadedDataset = { ids: ['A', 'B'], features: ['h1'], x: Float32Array.from([1, 2]), groups: {}, rows: 2, report: {} as LoadReport };
     const source: PartyData = { ids: () => data.ids.map((id, r) => [id, r] as const), load: () => data, rowsDigest: () => 'rows-v1' };
@@ -187,18 +211,14 @@ describe('a party asked to restart the key ceremony (one process; the test plays
     const store = new JobStore(join(root, 'jobs'));
     store.save({ id: jobId, specJson: JSON.stringify(spec), features: ['h1'] });
     const dir = store.dirOf(jobId);
-    const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
-    const engine = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
     const host = new VerticalParty(jobId, spec, 'tax-bureau', source, ['h1'], { relay: async () => undefined, decrypt: async () => undefined }, createLogger('test', 'silent'), dir);
     try {
-      const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
-      const steps = verticalCollectiveRotationSteps(context.degree / 2);
       const ask = (step: ThresholdCeremony['step'], parties: KeyShareEntry[], attempt: number) =>
         host.ceremony({ step, parties, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array(), attempt });
       /** One whole attempt of the ceremony, the arbiter's and the guest's bundles made here: the host's commitment. */
       const ceremony = async (attempt: number, made?: KeyShareEntry) => {
         const transcript = collectiveTranscript(jobId, SHAREHOLDERS, fingerprint, 'vertical', attempt);
-        const others = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, verticalCollectiveKeyShare(context, transcript, org, steps)]));
+        const others = attempt === 0 ? attempt0 : othersOf(attempt);
         const entry = (organisation: string, share = false): KeyShareEntry => {
           const made = others.get(organisation)!;
           return { organisation, commitment: made.commitment, commitmentBinding: null, share: share ? made.share : new Uint8Array() };
@@ -245,69 +265,64 @@ describe('a party asked to restart the key ceremony (one process; the test plays
     } finally {
       host.dispose();
       host.channel.dispose();
-      engine.dispose();
-      context.dispose();
     }
   }, 120_000);
 
   it('restarted after the key step and before its setup, it comes back with its share: it takes the setup for that key, or a restart of the ceremony, which wipes the share, and refuses a stale attempt', async () => {
-    const jobId = 'job-restored-before-setup';
     const spec = JobSpec.parse(verticalJob({ encryption: { scheme: 'ckks-threshold' } })) as VerticalJobSpec;
     const data: LoadedDataset = { ids: ['A', 'B'], features: ['h1'], x: Float32Array.from([1, 2]), groups: {}, rows: 2, report: {} as LoadReport };
     const source: PartyData = { ids: () => data.ids.map((id, r) => [id, r] as const), load: () => data, rowsDigest: () => 'rows-v1' };
     const io = { relay: async () => undefined, decrypt: async () => undefined };
     const log = createLogger('test', 'silent');
-    const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
-    const engine = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
-    const fingerprint = paramsFingerprint(VERTICAL_THRESHOLD_CKKS_PARAMS);
-    const steps = verticalCollectiveRotationSteps(context.degree / 2);
-    const transcript = collectiveTranscript(jobId, SHAREHOLDERS, fingerprint, 'vertical', 0);
-    const others = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, verticalCollectiveKeyShare(context, transcript, org, steps)]));
     const entry = (organisation: string, share = false): KeyShareEntry => {
-      const made = others.get(organisation)!;
+      const made = attempt0.get(organisation)!;
       return { organisation, commitment: made.commitment, commitmentBinding: null, share: share ? made.share : new Uint8Array() };
     };
     const setup = bankTaxSetup(engine.fingerprint);
     const ask = (party: VerticalParty, step: ThresholdCeremony['step'], parties: KeyShareEntry[], attempt: number) =>
       party.ceremony({ step, parties, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array(), attempt });
     const parties: VerticalParty[] = [];
-    /** A host's job folder after attempt 0 reached its key step (its share and the keys' sums kept), no setup yet. */
-    const keyed = async (name: string) => {
-      const root = mkdtempSync(join(tmpdir(), `fc-${name}-`));
-      dirs.push(root);
-      const store = new JobStore(join(root, 'jobs'));
-      store.save({ id: jobId, specJson: JSON.stringify(spec), features: ['h1'] });
-      const dir = store.dirOf(jobId);
-      const host = new VerticalParty(jobId, spec, 'tax-bureau', source, ['h1'], io, log, dir);
+    const root = mkdtempSync(join(tmpdir(), 'fc-restored-before-setup-'));
+    dirs.push(root);
+    const store = new JobStore(join(root, 'jobs'));
+    store.save({ id: jobId, specJson: JSON.stringify(spec), features: ['h1'] });
+    const keyedDir = store.dirOf(jobId);
+    /**
+     * The host restarted from a copy of its job folder as attempt 0's key step left it (its share and the keys' sums
+     * kept, no setup yet): each case starts from the same folder, made by one ceremony.
+     */
+    const restarted = async (name: string) => {
+      const dir = join(root, name);
+      cpSync(keyedDir, dir, { recursive: true });
+      const restored = await VerticalParty.restore(jobId, spec, 'tax-bureau', source, ['h1'], io, log, dir);
+      expect(restored, 'the host comes back from its folder').toBeDefined();
+      parties.push(restored!);
+      return { dir, restored: restored! };
+    };
+    try {
+      const host = new VerticalParty(jobId, spec, 'tax-bureau', source, ['h1'], io, log, keyedDir);
       parties.push(host);
       const committed = (await ask(host, 'commit', [], 0)).parties[0]!;
       const revealed = (await ask(host, 'reveal', [entry(ARBITER_SHAREHOLDER), entry('bank'), committed], 0)).parties[0]!;
       await ask(host, 'key', [entry(ARBITER_SHAREHOLDER, true), entry('bank', true), revealed], 0);
-      const restored = await VerticalParty.restore(jobId, spec, 'tax-bureau', source, ['h1'], io, log, dir);
-      expect(restored, 'the host comes back from its folder').toBeDefined();
-      parties.push(restored!);
-      return { dir, restored: restored!, committed };
-    };
-    try {
+
       // The setup for the key of attempt 0 reaches the restarted host: it encrypts under the key it computed itself.
-      const first = await keyed('setup-after-restart');
+      const first = await restarted('setup-after-restart');
       for (const name of Object.values(COLLECTIVE_FILES)) expect(existsSync(join(first.dir, name)), name).toBe(true);
       await first.restored.channel.install(setup);
       await expect(ask(first.restored, 'commit', [], 1)).rejects.toMatchObject({ code: 'FC_CEREMONY_RESTART_REFUSED', message: expect.stringMatching(/its setup arrived/) });
 
       // Or the coordinator restarts the ceremony: a stale attempt is refused; the next one wipes the restored share.
-      const second = await keyed('restart-after-restart');
+      const second = await restarted('restart-after-restart');
       await expect(ask(second.restored, 'commit', [], 0)).rejects.toMatchObject({ code: 'FC_CEREMONY_RESTART_REFUSED', message: expect.stringMatching(/it is at attempt 0 already/) });
       const fresh = (await ask(second.restored, 'commit', [], 1)).parties[0]!;
-      expect(hex(fresh.commitment)).not.toBe(hex(second.committed.commitment));
+      expect(hex(fresh.commitment)).not.toBe(hex(committed.commitment));
       for (const name of Object.values(COLLECTIVE_FILES)) expect(existsSync(join(second.dir, name)), name).toBe(false);
     } finally {
       for (const party of parties) {
         party.dispose();
         party.channel.dispose();
       }
-      engine.dispose();
-      context.dispose();
     }
   }, 120_000);
 });
