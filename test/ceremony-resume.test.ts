@@ -11,11 +11,11 @@ import { dirname } from 'node:path';
 import type { LedgerReadEntry } from '../src/ledger/read.js';
 import { ceremonyResumePoint } from '../coordinator/kinds/ceremony-resume.js';
 import { boxKeysFile } from '../coordinator/job-base.js';
-import { keysResumePoint } from '../coordinator/kinds/vertical-resume.js';
+import { keysResumePoint, verticalResumePoint } from '../coordinator/kinds/vertical-resume.js';
 import { arbiterKeyFile, arbiterSetupFile, arbiterShareFiles } from '../coordinator/vertical-run.js';
 import { encodeMessage } from '../src/wire/proto.js';
 import type { VerticalSetup } from '../src/wire/messages.js';
-import { hex } from '../src/bytes.js';
+import { hex, sha256 } from '../src/bytes.js';
 import { bankTaxSetup } from './helpers/vertical.js';
 
 const entry = (kind: string, body: Record<string, unknown> = {}) => ({ entry: { kind }, body }) as unknown as LedgerReadEntry;
@@ -98,5 +98,18 @@ describe('a vertical training job stopped by a coordinator restart before keys_r
     expect(keysResumePoint(threshold, ready, dir)).toEqual({
       keys: { setup: undefined, arbiterShare: { secretKey: Buffer.from([1]), keySums: Buffer.from([2]), keySha256: 'ab', keyAttempt: 1, issued: [] } },
     });
+  });
+
+  it('after keys_ready, resends a kept setup only if it is the one keys_ready records, else fails naming what differs', () => {
+    const job = { ...ckks, id: 'job-ckks-ready' };
+    keep(arbiterKeyFile(dir, job.id), new Uint8Array([5]));
+    keep(arbiterSetupFile(dir, job.id), encodeMessage('VerticalSetup', setup));
+    const ready = (body: Record<string, unknown>) => [...accepted, entry('keys_ready', { psi_salt: hex(setup.psiSalt), box_keys: {}, public_key_sha256: hex(sha256(setup.ckksPublicKey)), ...body })];
+    const point = verticalResumePoint(job.id, 'ckks', ready({}), dir) as { setup: VerticalSetup };
+    expect(hex(point.setup.ckksPublicKey)).toBe(hex(setup.ckksPublicKey));
+    expect(verticalResumePoint(job.id, 'ckks', ready({ public_key_sha256: 'ab' }), dir)).toEqual({
+      reason: expect.stringMatching(/the job's setup kept in .*setup.bin is not the one keys_ready records \(its CKKS public key\); resubmit the job/),
+    });
+    expect(verticalResumePoint(job.id, 'ckks', ready({ psi_salt: '00' }), dir)).toEqual({ reason: expect.stringMatching(/\(its PSI salt\)/) });
   });
 });

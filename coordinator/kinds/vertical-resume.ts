@@ -4,6 +4,7 @@ import type { LedgerReadEntry } from '../../src/ledger/read.js';
 import { sharesGivenFile } from '../../src/he/threshold/shares-given-file.js';
 import type { IssuedShareRecord } from '../../src/he/threshold/decrypt.js';
 import { errorMessage } from '../../src/errors.js';
+import { hex, sha256 } from '../../src/bytes.js';
 import { decodeMessage } from '../../src/wire/proto.js';
 import type { VerticalSetup } from '../../src/wire/messages.js';
 import { arbiterKeyFile, arbiterSetupFile, arbiterShareFiles, type ArbiterShare, type KeysResume, type VerticalResumePoint } from '../vertical-run.js';
@@ -42,11 +43,23 @@ export function verticalResumePoint(jobId: string, scheme: 'ckks' | 'ckks-thresh
   // Kept until every party ran a step with it: a party may have lost it as the coordinator stopped.
   const setup = steps.size === 0 ? keptSetup(stateDir, jobId) : undefined;
   if (setup && 'reason' in setup) return setup;
+  const differs = setup ? setupDiffersFromRecord(setup, list.find((e) => e.entry.kind === 'keys_ready')!.body as Record<string, unknown>) : undefined;
+  if (differs) return { reason: `the job's setup kept in ${arbiterSetupFile(stateDir, jobId)} is not the one keys_ready records (${differs}); resubmit the job` };
   // Above every attempt of the interrupted step the parties may have been asked for (pauses and resumptions).
   const attempts = list.filter((e) => (e.entry.kind === 'job_paused' || e.entry.kind === 'job_resumed') && e.body.step === interrupted).map((e) => Number(e.body.attempt) || 0);
   const recorded = new Map<string, number>();
   for (const e of list) recorded.set(e.entry.kind, (recorded.get(e.entry.kind) ?? 0) + 1);
   return { steps, nextAttempt: Math.max(0, ...attempts) + 1, recorded, secretKey, arbiterShare, setup };
+}
+
+/** What of a kept setup differs from the keys keys_ready recorded (PSI salt, box keys, the arbiter's key digests), if anything. */
+function setupDiffersFromRecord(setup: VerticalSetup, ready: Record<string, unknown>): string | undefined {
+  if (hex(setup.psiSalt) !== ready.psi_salt) return 'its PSI salt';
+  const boxKeys = (ready.box_keys ?? {}) as Record<string, string>;
+  if (setup.parties.some((p) => boxKeys[p.organisation] !== hex(p.boxPublicKey))) return 'its box keys';
+  if (ready.public_key_sha256 !== undefined && ready.public_key_sha256 !== hex(sha256(setup.ckksPublicKey))) return 'its CKKS public key';
+  if (ready.galois_keys_sha256 !== undefined && ready.galois_keys_sha256 !== hex(sha256(setup.galoisKeys))) return 'its Galois keys';
+  return undefined;
 }
 
 /** The setup the arbiter first sent, if it kept it (arbiterSetupFile). */
