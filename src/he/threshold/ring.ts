@@ -328,16 +328,32 @@ export function centredCrt(ring: RingModulus, a: BigUint64Array): bigint[] {
   return out;
 }
 
-/** Standard normals from the system CSPRNG (Box–Muller on 53-bit uniforms built from two 32-bit words each). */
+/**
+ * Standard normals from the system CSPRNG: Box–Muller, x = r·cos θ, one normal per draw. The radius has full relative
+ * precision at every size, so that its rings are far finer than the flooding's cell at every radius: v is uniform in
+ * (0, 1/2] to its last bit (a 52-bit mantissa and a binary exponent g, P(g) = 2^−g, from leading zero bits), a fair
+ * coin takes u1 = v (E = −ln v) or u1 = 1 − v (E = −log1p(−v)), r = √(2E). (A 53-bit uniform u1 gave 2^53 radii,
+ * 2^−26 apart near r = 0 and far apart in the tail: each projected to a spike in the cell masses.) The sine is not
+ * used: the pair (r·cos θ, r·sin θ) of one draw lies on a polar lattice of only 2^106 points, a few thousand per cell
+ * pair at σ = 2^45.7 cells, whose counts differ from cell to cell by far more than the normal's do.
+ */
 function standardNormals(count: number): Float64Array {
   const out = new Float64Array(count);
-  const words = new Uint32Array(randomBytes(16 * Math.ceil(count / 2)).buffer);
-  for (let i = 0, w = 0; i < count; i += 2, w += 4) {
-    const u1 = (words[w]! * 2 ** 21 + (words[w + 1]! >>> 11) + 1) / 2 ** 53;
+  // per normal, four words: the mantissa's 52 bits, the coin, θ's 53 bits, and 22 bits whose leading zeros give g
+  const words = new Uint32Array(randomBytes(16 * count).buffer);
+  for (let i = 0, w = 0; i < count; i++, w += 4) {
+    const mantissa = words[w]! * 2 ** 20 + (words[w + 1]! >>> 12);
+    let zeros = ((words[w + 1]! & 0xffe) << 10) | (words[w + 3]! & 0x7ff);
+    let exponent = Math.clz32(zeros) - 9;
+    // all 22 zero (2^−22): further words; v ≤ 2^−1000 gives r > 37σ, beyond every clip, so the tail stops there
+    while (zeros === 0 && exponent < 1000) {
+      zeros = new Uint32Array(randomBytes(4).buffer)[0]!;
+      exponent += Math.clz32(zeros);
+    }
+    const v = (1 + (mantissa + 1) / 2 ** 52) * 2 ** -(exponent + 1);
+    const e = (words[w + 1]! & 1) === 1 ? -Math.log(v) : -Math.log1p(-v);
     const u2 = (words[w + 2]! * 2 ** 21 + (words[w + 3]! >>> 11)) / 2 ** 53;
-    const r = Math.sqrt(-2 * Math.log(u1));
-    out[i] = r * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < count) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+    out[i] = Math.sqrt(2 * e) * Math.cos(2 * Math.PI * u2);
   }
   return out;
 }

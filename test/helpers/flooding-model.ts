@@ -1,0 +1,158 @@
+/**
+ * A scaled-down, exact model of the flooding sampler's cell masses (docs/threshold-ckks.md, "Noise, flooding and the
+ * security they give"). The real sampler draws x = σ·r·cos θ with σ = 2^45.7 cells of the 2^k grid (the vertical
+ * rule) from 53-bit uniforms; the model keeps the construction and shrinks the scales: σ = 2^S cells, uniforms of
+ * B bits (old) or a mantissa of M bits with a geometric exponent (new). The mass of every cell is counted exactly, ring
+ * by ring (the angles of one ring that land in a cell are counted with acos), and compared with the exact normal's.
+ *
+ * - old: u1 = (a + 1)/2^B, a uniform in [0, 2^B); θ = 2π·b/2^B. As `standardNormals` until 2026-12-07 (B = 53).
+ * - new: v = 2^−(g+1)·(1 + (m + 1)/2^M) with P(g) = 2^−g (g ≥ 1), m uniform in [0, 2^M); a fair coin takes u1 = v
+ *   (E = −ln v) or u1 = 1 − v (E = −log1p(−v)); r = √(2E); θ = 2π·b/2^(M+1). As `standardNormals` now (M = 52).
+ */
+
+/** A ring of the model: its radius in standard deviations and its probability. */
+interface Ring {
+  radius: number;
+  weight: number;
+}
+
+export type Construction = 'old' | 'new';
+
+/** The exponents the new model enumerates: the rest has r > 7.4σ (beyond the region compared) or lands in cell 0. */
+const NEW_EXPONENTS = 40;
+
+function* rings(construction: Construction, bits: number): Generator<Ring> {
+  const n = 2 ** bits;
+  if (construction === 'old') {
+    for (let a = 0; a < n; a++) yield { radius: Math.sqrt(-2 * Math.log((a + 1) / n)), weight: 1 / n };
+    return;
+  }
+  for (let g = 1; g <= NEW_EXPONENTS; g++) {
+    const weight = 2 ** -(g + bits + 1);
+    for (let m = 0; m < n; m++) {
+      const v = 2 ** -(g + 1) * (1 + (m + 1) / n);
+      yield { radius: Math.sqrt(-2 * Math.log(v)), weight };
+      yield { radius: Math.sqrt(-2 * Math.log1p(-v)), weight };
+    }
+  }
+}
+
+/** Cell masses of the construction: index c + offset holds P(round(σ·r·cos θ) = c), for |c| ≤ offset. */
+export function samplerCellMasses(construction: Construction, bits: number, sigmaBits: number, offset: number): Float64Array {
+  const sigma = 2 ** sigmaBits;
+  const masses = new Float64Array(2 * offset + 1);
+  const angles = 2 ** (construction === 'old' ? bits : bits + 1);
+  const perRadian = angles / (2 * Math.PI);
+  for (const { radius, weight } of rings(construction, bits)) {
+    const R = radius * sigma;
+    // how many of the ring's angles give x ≥ t
+    const above = (t: number) => (t > R ? 0 : t <= -R ? angles : 2 * Math.floor(Math.acos(t / R) * perRadian) + 1);
+    const top = Math.min(offset, Math.ceil(R) + 1);
+    const share = weight / angles;
+    let previous = above(-top - 0.5);
+    for (let c = -top; c <= top; c++) {
+      const next = above(c + 0.5);
+      masses[c + offset]! += (previous - next) * share;
+      previous = next;
+    }
+  }
+  // the new construction's rings beyond the enumerated exponents: r ≥ √(2·40·ln 2) = 7.4σ on the coin's one side
+  // (outside the region compared), r < √(2^−40)·σ on its other side, which is cell 0 for σ ≤ 2^19
+  if (construction === 'new') masses[offset]! += 2 ** -(NEW_EXPONENTS + 1);
+  return masses;
+}
+
+/** The exact normal's cell masses, Φ((c + ½)/σ) − Φ((c − ½)/σ), by Simpson's rule within each cell. */
+export function normalCellMasses(sigmaBits: number, offset: number): Float64Array {
+  const sigma = 2 ** sigmaBits;
+  const density = (x: number) => Math.exp(-(x * x) / (2 * sigma * sigma)) / (sigma * Math.sqrt(2 * Math.PI));
+  const steps = 8;
+  const h = 1 / steps;
+  return Float64Array.from({ length: 2 * offset + 1 }, (_, i) => {
+    const left = i - offset - 0.5;
+    let sum = density(left) + density(left + 1);
+    for (let s = 1; s < steps; s++) sum += (s % 2 === 1 ? 4 : 2) * density(left + s * h);
+    return (sum * h) / 3;
+  });
+}
+
+/** Distances between cell masses dithered within their cells (density p_c on [c − ½, c + ½)) and their shift by e < 1 cell. */
+export interface ShiftDistances {
+  /** Statistical distance of (X, X + e), per coordinate. */
+  statistical: number;
+  /** Hellinger² of (X, X + e), per coordinate (½ Σ (√p − √q)²): it adds over independent coordinates. */
+  hellinger2: number;
+}
+
+export function shiftDistances(masses: Float64Array, offset: number, shift: number, limit: number): ShiftDistances {
+  let statistical = 0;
+  let hellinger2 = 0;
+  for (let c = -limit; c <= limit; c++) {
+    const p = masses[c + offset]!;
+    const q = masses[c - 1 + offset]!;
+    statistical += shift * Math.abs(p - q);
+    hellinger2 += shift * (Math.sqrt(p) - Math.sqrt(q)) ** 2;
+  }
+  return { statistical: statistical / 2, hellinger2: hellinger2 / 2 };
+}
+
+/** One row of the comparison: the old and the new construction at the same σ and random bits against the normal. */
+export interface ModelRow {
+  sigmaBits: number;
+  oldBits: number;
+  newMantissaBits: number;
+  /** the region compared: |x| ≤ limitSigmas·σ */
+  limitSigmas: number;
+  normal: ShiftDistances;
+  old: ShiftDistances;
+  new: ShiftDistances;
+}
+
+/** The comparison at σ = 2^S cells, old on B-bit uniforms, new with an (B − 1)-bit mantissa (as 53 and 52), shift e. */
+export function compareSamplers(sigmaBits: number, oldBits: number, shift: number, limitSigmas: number): ModelRow {
+  const limit = Math.floor(limitSigmas * 2 ** sigmaBits);
+  const offset = limit + 2;
+  const old = samplerCellMasses('old', oldBits, sigmaBits, offset);
+  const fresh = samplerCellMasses('new', oldBits - 1, sigmaBits, offset);
+  const normal = normalCellMasses(sigmaBits, offset);
+  return {
+    sigmaBits,
+    oldBits,
+    newMantissaBits: oldBits - 1,
+    limitSigmas,
+    normal: shiftDistances(normal, offset, shift, limit),
+    old: shiftDistances(old, offset, shift, limit),
+    new: shiftDistances(fresh, offset, shift, limit),
+  };
+}
+
+/**
+ * The docs' table, one row per [S, B]: `npm run build && node -e
+ * "import('./dist/test/helpers/flooding-model.js').then((m) => m.printComparison())"`.
+ */
+export function printComparison(
+  cases: Array<[number, number]> = [
+    [4, 11],
+    [5, 12],
+    [6, 13],
+    [7, 14],
+    [8, 15],
+    [5, 11],
+    [6, 12],
+    [7, 13],
+    [6, 11],
+    [8, 13],
+  ],
+): void {
+  const log = (x: number) => `2^${Math.log2(x).toFixed(2)}`;
+  for (const [sigmaBits, oldBits] of cases) {
+    const row = compareSamplers(sigmaBits, oldBits, 0.82, 4);
+    const excess = (d: ShiftDistances) => {
+      const x = d.hellinger2 / row.normal.hellinger2 - 1;
+      return x < 0 ? `−${log(-x)}` : log(x);
+    };
+    console.log(
+      `| 2^${sigmaBits} | ${oldBits} / ${oldBits - 1} | ${log(row.normal.statistical)} | ${log(row.old.statistical)} | ${log(row.new.statistical)} | ${log(row.normal.hellinger2)} | ${excess(row.old)} | ${excess(row.new)} |`,
+    );
+  }
+}
