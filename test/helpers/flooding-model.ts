@@ -127,8 +127,8 @@ export function compareSamplers(sigmaBits: number, oldBits: number, shift: numbe
 }
 
 /**
- * The docs' table, one row per [S, B]: `npm run build && node -e
- * "import('./dist/test/helpers/flooding-model.js').then((m) => m.printComparison())"`.
+ * The docs' table, one row per [S, B] (Node 24 runs this file as it is; about 3 minutes):
+ * `node -e "import('./test/helpers/flooding-model.ts').then((m) => m.printComparison())"`.
  */
 export function printComparison(
   cases: Array<[number, number]> = [
@@ -155,4 +155,41 @@ export function printComparison(
       `| 2^${sigmaBits} | ${oldBits} / ${oldBits - 1} | ${log(row.normal.statistical)} | ${log(row.old.statistical)} | ${log(row.new.statistical)} | ${log(row.normal.hellinger2)} | ${excess(row.old)} | ${excess(row.new)} |`,
     );
   }
+}
+
+/**
+ * The pair (r·cos θ, r·sin θ) of one old-construction draw, enumerated: Hellinger² between the pair (dithered within
+ * its cells) and its shift by (e, e), and the same for a pair of independent exact normals. The pair lies on a polar
+ * lattice of 2^(2B) points, a few thousand per cell pair near the centre for B − S = 7, as 2^106 are at σ = 2^45.7 cells.
+ */
+export function pairShiftHellinger(bits: number, sigmaBits: number, shift: number): { pair: number; normal: number } {
+  const n = 2 ** bits;
+  const sigma = 2 ** sigmaBits;
+  const offset = Math.ceil(6 * sigma);
+  const width = 2 * offset + 1;
+  const masses = new Float64Array(width * width);
+  const cos = Float64Array.from({ length: n }, (_, b) => Math.cos((2 * Math.PI * b) / n));
+  const sin = Float64Array.from({ length: n }, (_, b) => Math.sin((2 * Math.PI * b) / n));
+  for (let a = 0; a < n; a++) {
+    const R = Math.sqrt(-2 * Math.log((a + 1) / n)) * sigma;
+    for (let b = 0; b < n; b++) {
+      const x = Math.round(R * cos[b]!) + offset;
+      const y = Math.round(R * sin[b]!) + offset;
+      if (x >= 0 && x < width && y >= 0 && y < width) masses[x * width + y]! += 1 / (n * n);
+    }
+  }
+  const line = normalCellMasses(sigmaBits, offset);
+  const normal = Float64Array.from({ length: width * width }, (_, k) => line[Math.floor(k / width)]! * line[k % width]!);
+  const hellinger2 = (p: Float64Array) => {
+    let h = 0;
+    for (let i = 1; i < width; i++) {
+      for (let j = 1; j < width; j++) {
+        const s = Math.sqrt(p[i * width + j]!);
+        const across = (Math.sqrt(p[(i - 1) * width + j]!) - s) ** 2 + (Math.sqrt(p[i * width + j - 1]!) - s) ** 2;
+        h += (1 - shift) * shift * across + shift * shift * (Math.sqrt(p[(i - 1) * width + j - 1]!) - s) ** 2;
+      }
+    }
+    return h / 2;
+  };
+  return { pair: hellinger2(masses), normal: hellinger2(normal) };
 }
