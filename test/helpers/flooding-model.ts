@@ -1,13 +1,16 @@
 /**
- * A scaled-down, exact model of the flooding sampler's cell masses (docs/threshold-ckks.md, "Noise, flooding and the
- * security they give"). The real sampler draws x = σ·r·cos θ with σ = 2^45.7 cells of the 2^k grid (the vertical
- * rule) from 53-bit uniforms; the model keeps the construction and shrinks the scales: σ = 2^S cells, uniforms of
- * B bits (old) or a mantissa of M bits with a geometric exponent (new). The mass of every cell is counted exactly, ring
- * by ring (the angles of one ring that land in a cell are counted with acos), and compared with the exact normal's.
+ * Exact, scaled-down models of flooding samplers' cell masses (docs/threshold-ckks.md, "The sampler"), to compare the
+ * Hellinger² and statistical distance of a flooded coordinate and its shift by e < 1 cell with the normal's.
  *
- * - old: u1 = (a + 1)/2^B, a uniform in [0, 2^B); θ = 2π·b/2^B. As `standardNormals` until 2026-12-07 (B = 53).
- * - new: v = 2^−(g+1)·(1 + (m + 1)/2^M) with P(g) = 2^−g (g ≥ 1), m uniform in [0, 2^M); a fair coin takes u1 = v
- *   (E = −ln v) or u1 = 1 − v (E = −log1p(−v)); r = √(2E); θ = 2π·b/2^(M+1). As `standardNormals` now (M = 52).
+ * Box–Muller, as the flooding was drawn until 2026-12-07: x = σ·r·cos θ at σ = 2^45.7 cells of the 2^k grid (the
+ * vertical rule) from 53-bit uniforms. The model keeps the construction and shrinks the scales: σ = 2^S cells,
+ * uniforms of B bits. The mass of every cell is counted exactly, ring by ring (the angles of one ring that land in a
+ * cell are counted with acos).
+ * - old: u1 = (a + 1)/2^B, a uniform in [0, 2^B); θ = 2π·b/2^B (the real one: B = 53).
+ * - full-precision: v = 2^−(g+1)·(1 + (m + 1)/2^M) with P(g) = 2^−g (g ≥ 1), m uniform in [0, 2^M); a fair coin takes
+ *   u1 = v (E = −ln v) or u1 = 1 − v (E = −log1p(−v)); r = √(2E); θ = 2π·b/2^(M+1) (M = 52 would be the real one).
+ *
+ * The exact sampler that replaced them (`floodingDigits` in src/he/threshold/ring.ts): irwinHallCellMasses.
  */
 
 /** A ring of the model: its radius in standard deviations and its probability. */
@@ -16,9 +19,9 @@ interface Ring {
   weight: number;
 }
 
-export type Construction = 'old' | 'new';
+export type Construction = 'old' | 'full-precision';
 
-/** The exponents the new model enumerates: the rest has r > 7.4σ (beyond the region compared) or lands in cell 0. */
+/** The exponents the full-precision model enumerates: the rest has r > 7.4σ (beyond the region compared) or lands in cell 0. */
 const NEW_EXPONENTS = 40;
 
 function* rings(construction: Construction, bits: number): Generator<Ring> {
@@ -56,9 +59,9 @@ export function samplerCellMasses(construction: Construction, bits: number, sigm
       previous = next;
     }
   }
-  // the new construction's rings beyond the enumerated exponents: r ≥ √(2·40·ln 2) = 7.4σ on the coin's one side
+  // the full-precision construction's rings beyond the enumerated exponents: r ≥ √(2·40·ln 2) = 7.4σ on the coin's one side
   // (outside the region compared), r < √(2^−40)·σ on its other side, which is cell 0 for σ ≤ 2^19
-  if (construction === 'new') masses[offset]! += 2 ** -(NEW_EXPONENTS + 1);
+  if (construction === 'full-precision') masses[offset]! += 2 ** -(NEW_EXPONENTS + 1);
   return masses;
 }
 
@@ -96,33 +99,33 @@ export function shiftDistances(masses: Float64Array, offset: number, shift: numb
   return { statistical: statistical / 2, hellinger2: hellinger2 / 2 };
 }
 
-/** One row of the comparison: the old and the new construction at the same σ and random bits against the normal. */
+/** One row of the comparison: the old and the full-precision construction at the same σ and random bits against the normal. */
 export interface ModelRow {
   sigmaBits: number;
   oldBits: number;
-  newMantissaBits: number;
+  mantissaBits: number;
   /** the region compared: |x| ≤ limitSigmas·σ */
   limitSigmas: number;
   normal: ShiftDistances;
   old: ShiftDistances;
-  new: ShiftDistances;
+  fullPrecision: ShiftDistances;
 }
 
-/** The comparison at σ = 2^S cells, old on B-bit uniforms, new with an (B − 1)-bit mantissa (as 53 and 52), shift e. */
+/** The comparison at σ = 2^S cells, old on B-bit uniforms, full-precision with a (B − 1)-bit mantissa (as 53 and 52), shift e. */
 export function compareSamplers(sigmaBits: number, oldBits: number, shift: number, limitSigmas: number): ModelRow {
   const limit = Math.floor(limitSigmas * 2 ** sigmaBits);
   const offset = limit + 2;
   const old = samplerCellMasses('old', oldBits, sigmaBits, offset);
-  const fresh = samplerCellMasses('new', oldBits - 1, sigmaBits, offset);
+  const fullPrecision = samplerCellMasses('full-precision', oldBits - 1, sigmaBits, offset);
   const normal = normalCellMasses(sigmaBits, offset);
   return {
     sigmaBits,
     oldBits,
-    newMantissaBits: oldBits - 1,
+    mantissaBits: oldBits - 1,
     limitSigmas,
     normal: shiftDistances(normal, offset, shift, limit),
     old: shiftDistances(old, offset, shift, limit),
-    new: shiftDistances(fresh, offset, shift, limit),
+    fullPrecision: shiftDistances(fullPrecision, offset, shift, limit),
   };
 }
 
@@ -152,7 +155,7 @@ export function printComparison(
       return x < 0 ? `−${log(-x)}` : log(x);
     };
     console.log(
-      `| 2^${sigmaBits} | ${oldBits} / ${oldBits - 1} | ${log(row.normal.statistical)} | ${log(row.old.statistical)} | ${log(row.new.statistical)} | ${log(row.normal.hellinger2)} | ${excess(row.old)} | ${excess(row.new)} |`,
+      `| 2^${sigmaBits} | ${oldBits} / ${oldBits - 1} | ${log(row.normal.statistical)} | ${log(row.old.statistical)} | ${log(row.fullPrecision.statistical)} | ${log(row.normal.hellinger2)} | ${excess(row.old)} | ${excess(row.fullPrecision)} |`,
     );
   }
 }
@@ -192,4 +195,48 @@ export function pairShiftHellinger(bits: number, sigmaBits: number, shift: numbe
     return h / 2;
   };
   return { pair: hellinger2(masses), normal: hellinger2(normal) };
+}
+
+/**
+ * The exact sampler's cell law (`floodingDigits`): H = Σ I_t + round(Σ F_t) − (T/2)·m, T uniform integers I_t below m
+ * and the rounded sum of T uniform fractions, by convolution. Index c + offset holds P(H = c).
+ */
+export function irwinHallCellMasses(uniforms: number, cellsPerUniform: number, offset: number): Float64Array {
+  let law = Float64Array.of(1);
+  for (let t = 0; t < uniforms; t++) {
+    const next = new Float64Array(law.length + cellsPerUniform - 1);
+    for (let i = 0; i < law.length; i++) for (let k = 0; k < cellsPerUniform; k++) next[i + k]! += law[i]! / cellsPerUniform;
+    law = next;
+  }
+  // P(round(Σ F_t) = j): differences of the Irwin–Hall CDF at j ± ½
+  const cdf = (x: number) => {
+    let sum = 0;
+    let binomial = 1;
+    let factorial = 1;
+    for (let k = 1; k <= uniforms; k++) factorial *= k;
+    for (let k = 0; k <= uniforms && k < x; k++) {
+      sum += (k % 2 === 0 ? 1 : -1) * binomial * (x - k) ** uniforms;
+      binomial = (binomial * (uniforms - k)) / (k + 1);
+    }
+    return sum / factorial;
+  };
+  const masses = new Float64Array(2 * offset + 1);
+  const shift = (uniforms / 2) * cellsPerUniform;
+  for (let j = 0; j <= uniforms; j++) {
+    const pj = cdf(j + 0.5) - cdf(j - 0.5);
+    for (let i = 0; i < law.length; i++) {
+      const c = i + j - shift;
+      if (Math.abs(c) <= offset) masses[c + offset]! += pj * law[i]!;
+    }
+  }
+  return masses;
+}
+
+/** The exact sampler at m cells per uniform against the normal histogram of the same σ = m·√(T/12) cells, shift e < 1 cell. */
+export function compareIrwinHall(uniforms: number, cellsPerUniform: number, shift: number): { normal: ShiftDistances; irwinHall: ShiftDistances; sigmaCells: number } {
+  const sigmaCells = cellsPerUniform * Math.sqrt(uniforms / 12);
+  const offset = (uniforms / 2) * cellsPerUniform + 2;
+  const masses = irwinHallCellMasses(uniforms, cellsPerUniform, offset);
+  const normal = normalCellMasses(Math.log2(sigmaCells), offset);
+  return { normal: shiftDistances(normal, offset, shift, offset - 1), irwinHall: shiftDistances(masses, offset, shift, offset - 1), sigmaCells };
 }
