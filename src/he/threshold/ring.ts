@@ -329,30 +329,79 @@ export function centredCrt(ring: RingModulus, a: BigUint64Array): bigint[] {
   return out;
 }
 
-/** Standard normals from the system CSPRNG (Box–Muller on 53-bit uniforms built from two 32-bit words each). */
-function standardNormals(count: number): Float64Array {
+/** T of the flooding's Irwin–Hall law: a sum of 8 uniforms, of Fisher information J with J·Var = 1.005 (1 for a normal). */
+const FLOOD_UNIFORMS = 8;
+
+/**
+ * P(round(F_1 + … + F_T) ≤ j) for F_t uniform on [0, 1), as integers over T!·2^T (the Irwin–Hall CDF at j + ½:
+ * Σ_k (−1)^k·C(T, k)·(2j + 1 − 2k)^T / (T!·2^T)), j = 0 … T; exact, and below 2^24 for T = 8.
+ */
+const ROUNDED_SUM_CDF: number[] = (() => {
+  const t = BigInt(FLOOD_UNIFORMS);
+  const cdf: number[] = [];
+  for (let j = 0n; j <= t; j++) {
+    let sum = 0n;
+    let binomial = 1n;
+    for (let k = 0n; k <= t && 2n * k < 2n * j + 1n; k++) {
+      sum += (k % 2n === 0n ? 1n : -1n) * binomial * (2n * j + 1n - 2n * k) ** t;
+      binomial = (binomial * (t - k)) / (k + 1n);
+    }
+    cdf.push(Number(sum));
+  }
+  return cdf;
+})();
+
+/**
+ * `count` flooding digits in cells of the 2^k grid, exactly round(Z/2^k) for Z the sum of T = 8 independent uniforms
+ * on [0, m·2^k), centred: Σ I_t + round(Σ F_t) − 4m, with the cells I_t uniform integers below m (by rejection on
+ * draws of as many bits as m needs) and round(Σ F_t) of the fractional parts drawn from its exact law
+ * (ROUNDED_SUM_CDF, by rejection). Z has variance (2/3)·(m·2^k)², support ±4m·2^k = ±4.9 standard deviations, and
+ * J·Var = 1.005, so the shift of a flooded coordinate by e has Hellinger² at most 1.005·(e² + 4^k/4)/(8·Var) with the
+ * dither (docs/threshold-ckks.md, "The sampler"). m ≤ 2^47, |digit| ≤ 4m.
+ */
+function floodingDigits(count: number, m: number): Float64Array {
   const out = new Float64Array(count);
-  const words = new Uint32Array(randomBytes(16 * Math.ceil(count / 2)).buffer);
-  for (let i = 0, w = 0; i < count; i += 2, w += 4) {
-    const u1 = (words[w]! * 2 ** 21 + (words[w + 1]! >>> 11) + 1) / 2 ** 53;
-    const u2 = (words[w + 2]! * 2 ** 21 + (words[w + 3]! >>> 11)) / 2 ** 53;
-    const r = Math.sqrt(-2 * Math.log(u1));
-    out[i] = r * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < count) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  const denominator = ROUNDED_SUM_CDF[FLOOD_UNIFORMS]!;
+  // a draw below 2^bits: `high` bits from one word's top and 32 from another (or `bits` from one word's top)
+  const drawBits = (bound: number) => Math.max(1, Math.ceil(Math.log2(bound)));
+  const cellBits = drawBits(m);
+  const sumBits = drawBits(denominator);
+  let words = new Uint32Array(0);
+  let next = 0;
+  const draw = (bits: number): number => {
+    if (next + 2 > words.length) {
+      words = new Uint32Array(randomBytes(4096 * 4 * (2 * FLOOD_UNIFORMS + 4)).buffer);
+      next = 0;
+    }
+    if (bits <= 32) return words[next++]! >>> (32 - bits);
+    const high = words[next++]! >>> (64 - bits);
+    return high * 2 ** 32 + words[next++]!;
+  };
+  for (let i = 0; i < count; i++) {
+    let cells = -(FLOOD_UNIFORMS / 2) * m;
+    for (let t = 0; t < FLOOD_UNIFORMS; t++) {
+      let x = draw(cellBits);
+      while (x >= m) x = draw(cellBits);
+      cells += x;
+    }
+    let u = draw(sumBits);
+    while (u >= denominator) u = draw(sumBits);
+    let j = 0;
+    while (u >= ROUNDED_SUM_CDF[j]!) j++;
+    out[i] = cells + j;
   }
   return out;
 }
 
 /**
- * Normal noise of standard deviation `sigma` at integer resolution, clipped at `bound` (resampled beyond it),
- * coefficient domain, as two digits: the noise is low + 2^k·high. σ·z in double precision has 53 significant bits,
- * so for σ above 2^47 its low bits would be zero: a flooding whose low bits are known would leave the low bits of
- * what it should hide in the clear. So σ·z is rounded to a grid of 2^k (k = 0 while the double is exact at integer
- * resolution; 2^k ≤ 2^−45·σ for a bound of 20σ): high = round(σz / 2^k), |high| ≤ 2^51; and dithered by an
- * independent uniform integer within the grid cell: low uniform in [−2^(k−1), 2^(k−1)). Within |x| ≤ 20σ the normal
- * density varies by a relative 2^−41 or less across a cell, so low + 2^k·high is that close to a normal rounded to
- * integers. Both digits are below every prime, so their residues need no multiplication: the sampler uses no BigInt,
- * and low + 2^k·high is formed modulo each prime by SEAL (ThresholdContext.floodedProduct) or by floodingWords.
+ * Flooding noise of standard deviation `sigma` (at least) at integer resolution, within `bound` (which must hold the
+ * sampler's support, ±4.9σ), coefficient domain, as two digits: the noise is low + 2^k·high. The digits are exact
+ * integers, so the noise's law is known exactly (floodingDigits): high = round(Z / 2^k) for Z an Irwin–Hall sum of 8
+ * uniforms, |high| ≤ 2^51, on a grid of 2^k (k = 0 while σ is within 2^47; 2^k ≤ 2^−45·σ for a bound of 20σ) so
+ * that the high digit stays below every prime; and low an independent uniform integer within the grid cell, in
+ * [−2^(k−1), 2^(k−1)). Both digits are below every prime, so their residues need no multiplication: the sampler uses
+ * no BigInt, and low + 2^k·high is formed modulo each prime by SEAL (ThresholdContext.floodedProduct) or by
+ * floodingWords.
  */
 export interface FloodingSample {
   /** k: the grid's cell is 2^k. */
@@ -375,13 +424,10 @@ export function sampleFlooding(ring: RingModulus, sigma: number, bound: number):
     throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves at primes of ${Math.min(...ring.primes.map((q) => q.toString(2).length))} bits`);
   const n = ring.degree;
   const cell = 2 ** cellBits;
-  const digits = new Float64Array(n);
-  for (let filled = 0; filled < n; ) {
-    for (const z of standardNormals(n - filled)) {
-      const x = z * sigma;
-      if (Math.abs(x) <= bound) digits[filled++] = Math.round(x / cell);
-    }
-  }
+  // T uniforms of width m cells have variance T·m²/12 (cells²): at least σ²
+  const cellsPerUniform = Math.ceil((sigma * Math.sqrt(12 / FLOOD_UNIFORMS)) / cell);
+  if ((FLOOD_UNIFORMS / 2) * cellsPerUniform * cell > bound) throw new RangeError(`a flooding clip of ${bound} is inside the sampler's support, ±${Math.sqrt(3 * FLOOD_UNIFORMS).toFixed(1)}σ`);
+  const digits = floodingDigits(n, cellsPerUniform);
   // The uniform u = low + 2^(k−1) in [0, 2^k), as 32-bit halves: word 2i below 2^min(k, 32), word 2i + 1 below 2^(k−32).
   const dither = new Uint32Array(randomBytes(8 * n).buffer);
   const cellLo = Math.min(cell, TWO32);
