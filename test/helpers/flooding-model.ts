@@ -12,6 +12,7 @@
  *
  * The exact sampler that replaced them (`floodingDigits` in src/he/threshold/ring.ts): irwinHallCellMasses.
  */
+import { modPow, sampleFlooding, zeroPoly, type FloodingSample, type RingModulus } from '../../src/he/threshold/ring.js';
 
 /** A ring of the model: its radius in standard deviations and its probability. */
 interface Ring {
@@ -239,4 +240,22 @@ export function compareIrwinHall(uniforms: number, cellsPerUniform: number, shif
   const masses = irwinHallCellMasses(uniforms, cellsPerUniform, offset);
   const normal = normalCellMasses(Math.log2(sigmaCells), offset);
   return { normal: shiftDistances(normal, offset, shift, offset - 1), irwinHall: shiftDistances(masses, offset, shift, offset - 1), sigmaCells };
+}
+
+/**
+ * The reference the tests check SEAL's share arithmetic against: low + 2^k·high modulo each prime, a FloodingSample's
+ * words in the coefficient domain, in BigInt (a share has SEAL form them).
+ */
+export function floodingWords(ring: RingModulus, sample: FloodingSample): BigUint64Array {
+  const out = zeroPoly(ring);
+  ring.primes.forEach((q, j) => {
+    const radix = modPow(2n, BigInt(sample.cellBits), q);
+    for (let k = j * ring.degree; k < (j + 1) * ring.degree; k++) out[k] = (sample.low[k]! + radix * sample.high[k]!) % q;
+  });
+  return out;
+}
+
+/** sampleFlooding's noise in the coefficient domain, in one polynomial (floodingWords). */
+export function sampleFloodingPoly(ring: RingModulus, sigma: number, bound: number): BigUint64Array {
+  return floodingWords(ring, sampleFlooding(ring, sigma, bound));
 }

@@ -400,8 +400,8 @@ function floodingDigits(count: number, m: number): Float64Array {
  * uniforms, |high| ≤ 2^51, on a grid of 2^k (k = 0 while σ is within 2^47; 2^k ≤ 2^−45·σ for a bound of 20σ) so
  * that the high digit stays below every prime; and low an independent uniform integer within the grid cell, in
  * [−2^(k−1), 2^(k−1)). Both digits are below every prime, so their residues need no multiplication: the sampler uses
- * no BigInt, and low + 2^k·high is formed modulo each prime by SEAL (ThresholdContext.floodedProduct) or by
- * floodingWords.
+ * no BigInt, and low + 2^k·high is formed modulo each prime by SEAL (ThresholdContext.floodedProduct; the tests
+ * check it against a BigInt reference, floodingWords in test/helpers/flooding-model.ts).
  */
 export interface FloodingSample {
   /** k: the grid's cell is 2^k. */
@@ -501,21 +501,6 @@ export function sampleFlooding(ring: RingModulus, sigma: number, bound: number):
     }
   }
   return { cellBits, high, low };
-}
-
-/** low + 2^k·high modulo each prime: a FloodingSample's words in the coefficient domain (BigInt; SEAL forms them in a share). */
-export function floodingWords(ring: RingModulus, sample: FloodingSample): BigUint64Array {
-  const out = zeroPoly(ring);
-  ring.primes.forEach((q, j) => {
-    const radix = modPow(2n, BigInt(sample.cellBits), q);
-    for (let k = j * ring.degree; k < (j + 1) * ring.degree; k++) out[k] = (sample.low[k]! + radix * sample.high[k]!) % q;
-  });
-  return out;
-}
-
-/** sampleFlooding's noise in the coefficient domain, in one polynomial. */
-export function sampleGaussian(ring: RingModulus, sigma: number, bound: number): BigUint64Array {
-  return floodingWords(ring, sampleFlooding(ring, sigma, bound));
 }
 
 /** The automorphism X → X^g of a coefficient-domain polynomial (g odd, < 2N): coefficient k moves to k·g mod 2N, negated past N. */
