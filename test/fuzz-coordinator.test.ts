@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { Rng } from '../src/random.js';
-import { decodeMessage, encodeMessage } from '../src/wire/proto.js';
+import { decodeMessage, encodeMessage, PROTOCOL_VERSION } from '../src/wire/proto.js';
 import { validateConfig } from '../src/config/load.js';
 import { JobSpec } from '../src/config/schemas.js';
 import type { JobEvent } from '../src/wire/messages.js';
@@ -178,7 +178,7 @@ function oneshotScenario(rng: Rng, w: number, n: number, ctx: Ctx): Scenario {
     case 3:
       return {
         category: 'misuse/hello-other-protocol',
-        frames: [messageFrame({ jobId: '', round: 0, hello: hello(fresh, rng.pick([0, 2, 0xffffffff])) })],
+        frames: [messageFrame({ jobId: '', round: 0, hello: hello(fresh, rng.pick([0, PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1, 0xffffffff])) })],
         expect: [S.FAILED_PRECONDITION],
         after: 'none',
       };

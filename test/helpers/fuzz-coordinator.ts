@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Rng } from '../../src/random.js';
-import { coordinatorServiceDefinition, decodeMessage, encodeMessage } from '../../src/wire/proto.js';
+import { coordinatorServiceDefinition, decodeMessage, encodeMessage, PROTOCOL_VERSION } from '../../src/wire/proto.js';
 import type { CoordinatorMessage, ParticipantMessage } from '../../src/wire/messages.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ export function randomPayload(rng: Rng): Buffer {
   return bytesOf(rng, len);
 }
 
-export function hello(org: string, protocolVersion = 1): object {
+export function hello(org: string, protocolVersion = PROTOCOL_VERSION): object {
   return { organisation: org, softwareVersion: 'fuzz', protocolVersion, featureColumns: ['x0', 'x1'], hasLabels: true };
 }
 
@@ -191,7 +191,7 @@ export function firstFrameExpectation(bytes: Buffer, connected: (org: string) =>
   if (frame.frame !== 'message') return { expect: 'refuse', why: frame.frame === 'chunk' ? 'lone chunk' : 'empty frame' };
   const m = frame.message!;
   if (m.body !== 'hello') return { expect: 'refuse', why: 'not hello' };
-  if (!m.hello.organisation || m.hello.protocolVersion !== 1 || connected(m.hello.organisation)) return { expect: 'refuse', why: 'bad hello' };
+  if (!m.hello.organisation || m.hello.protocolVersion !== PROTOCOL_VERSION || connected(m.hello.organisation)) return { expect: 'refuse', why: 'bad hello' };
   return { expect: 'accept', why: 'valid hello' };
 }
 

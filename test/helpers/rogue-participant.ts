@@ -11,7 +11,7 @@ import { HorizontalJobSpec as JobSpec } from '../../src/config/schemas.js';
 import type { RowStore } from '../../src/data/row-store.js';
 import { StoredSplit } from '../../src/data/split.js';
 import { loadTf } from '../../src/model/tf.js';
-import { coordinatorServiceDefinition } from '../../src/wire/proto.js';
+import { coordinatorServiceDefinition, PROTOCOL_VERSION } from '../../src/wire/proto.js';
 import type { Frame } from '../../src/wire/framing.js';
 import { toFloat32 } from '../../src/fl/vector-codec.js';
 import { openedReport } from '../../src/fl/secure-sum-round.js';
@@ -53,7 +53,7 @@ export class RogueParticipant {
         round: 0,
         nonce: randomBytes(16),
         body: 'hello',
-        hello: { organisation: this.organisation, softwareVersion: 'rogue', protocolVersion: 1, featureColumns: this.data.features, hasLabels: true },
+        hello: { organisation: this.organisation, softwareVersion: 'rogue', protocolVersion: PROTOCOL_VERSION, featureColumns: this.data.features, hasLabels: true },
       });
     });
   }
