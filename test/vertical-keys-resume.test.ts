@@ -77,6 +77,17 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
     return what();
   };
 
+  /** The coordinator started again on its state folder; the seconds from `started` to the job's success. */
+  const restartAndAwait = async (jobId: string, started: number) => {
+    await pair.fed.cluster.restartCoordinator();
+    const after = await pair.fed.client();
+    return awaitSucceeded(
+      after.watchJob(jobId, () => undefined),
+      after,
+      started,
+    );
+  };
+
   /** A test that failed before it restarted the coordinator leaves none running: the next starts it. */
   const coordinatorRunning = async () => {
     if (!pair.fed.cluster.process('coordinator')) await pair.fed.cluster.restartCoordinator();
@@ -158,13 +169,7 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
       'killed before keys_ready',
     ).not.toContain('keys_ready');
 
-    await fed.cluster.restartCoordinator();
-    const after = await fed.client();
-    const seconds = await awaitSucceeded(
-      after.watchJob(jobId, () => undefined),
-      after,
-      started,
-    );
+    const seconds = await restartAndAwait(jobId, started);
     const resumed = await expectResumed(CKKS_JOB, jobId, seconds, 'ckks vertical, coordinator killed with the setup in flight');
     expect(resumed).toMatchObject({ coordinator_restart: true, steps_done: 0, before: 'keys_ready', setup_sent_again: true });
     // The keys recorded are those the guest installed before the kill: the same setup, no key made again.
@@ -202,13 +207,7 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
     expect(killed).toContain('keys_ready');
     expect(killed).not.toContain('step_completed');
 
-    await fed.cluster.restartCoordinator();
-    const after = await fed.client();
-    const seconds = await awaitSucceeded(
-      after.watchJob(jobId, () => undefined),
-      after,
-      started,
-    );
+    const seconds = await restartAndAwait(jobId, started);
     const { fed: f, ledgerDir, slice } = pair;
     const entries = jobEntries(jobId);
     expect(entries.filter((e) => e.entry.kind === 'keys_ready')).toHaveLength(1);
@@ -258,13 +257,7 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
         expect(kinds).toContain('collective_key_ready');
         expect(kinds).not.toContain('keys_ready');
 
-        await fed.cluster.restartCoordinator();
-        const after = await fed.client();
-        const seconds = await awaitSucceeded(
-          after.watchJob(jobId, () => undefined),
-          after,
-          started,
-        );
+        const seconds = await restartAndAwait(jobId, started);
         const resumed = await expectResumed(THRESHOLD_JOB, jobId, seconds, `ckks-threshold vertical, coordinator killed ${when}`);
         expect(resumed).toMatchObject({ coordinator_restart: true, steps_done: 0, before: 'keys_ready', setup_sent_again: sentAgain });
         const entries = jobEntries(jobId);
