@@ -451,18 +451,10 @@ export function sampleFlooding(ring: RingModulus, sigma: number, bound: number):
       for (let i = 0; i < n; i++) {
         const digit = digits[i]!;
         const magnitude = Math.abs(digit);
-        let lo = magnitude % TWO32;
-        let hi = Math.floor(magnitude / TWO32);
-        if (digit < 0) {
-          lo = ql - lo;
-          hi = qh - hi;
-          if (lo < 0) {
-            lo += TWO32;
-            hi -= 1;
-          }
-        }
-        h[base + 2 * i] = lo;
-        h[base + 2 * i + 1] = hi;
+        const lo = magnitude % TWO32;
+        const hi = Math.floor(magnitude / TWO32);
+        if (digit < 0) putWord(h, base + 2 * i, ql - lo, qh - hi);
+        else putWord(h, base + 2 * i, lo, hi);
       }
     } else {
       const qn = Number(q);
@@ -479,28 +471,25 @@ export function sampleFlooding(ring: RingModulus, sigma: number, bound: number):
     for (let i = 0; i < n; i++) {
       const uLo = dither[2 * i]!;
       const uHi = dither[2 * i + 1]!;
-      if (uHi > halfHi || (uHi === halfHi && uLo >= halfLo)) {
-        let lo = uLo - halfLo;
-        let hi = uHi - halfHi;
-        if (lo < 0) {
-          lo += TWO32;
-          hi -= 1;
-        }
-        l[base + 2 * i] = lo;
-        l[base + 2 * i + 1] = hi;
-      } else {
-        let lo = ml + uLo;
-        let hi = mh + uHi;
-        if (lo >= TWO32) {
-          lo -= TWO32;
-          hi += 1;
-        }
-        l[base + 2 * i] = lo;
-        l[base + 2 * i + 1] = hi;
-      }
+      if (uHi > halfHi || (uHi === halfHi && uLo >= halfLo)) putWord(l, base + 2 * i, uLo - halfLo, uHi - halfHi);
+      else putWord(l, base + 2 * i, ml + uLo, mh + uHi);
     }
   }
   return { cellBits, high, low };
+}
+
+/** A 64-bit word as its two 32-bit halves at `at`, from a low half within one borrow or carry of [0, 2^32). */
+function putWord(out: Uint32Array, at: number, lo: number, hi: number): void {
+  if (lo < 0) {
+    out[at] = lo + TWO32;
+    out[at + 1] = hi - 1;
+  } else if (lo >= TWO32) {
+    out[at] = lo - TWO32;
+    out[at + 1] = hi + 1;
+  } else {
+    out[at] = lo;
+    out[at + 1] = hi;
+  }
 }
 
 /** The automorphism X → X^g of a coefficient-domain polynomial (g odd, < 2N): coefficient k moves to k·g mod 2N, negated past N. */
