@@ -624,9 +624,10 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   }
 
   /** After a coordinator restart: every party back (they reconnect by themselves) within the offer timeout. */
-  protected async awaitParties(progress = `${Math.max(0, ...(this.replay?.steps.keys() ?? []))} steps were recorded`): Promise<void> {
-    this.emit('recovery', `resumed after a coordinator restart: ${progress}; waiting for ${this.participants.join(', ')} to reconnect`);
-    this.log.warn({ job: this.id, stepsDone: Math.max(0, ...(this.replay?.steps.keys() ?? [])), attempt: this.replay?.nextAttempt ?? 0 }, 'resuming the vertical job from its ledger');
+  protected async awaitParties(progress?: string): Promise<void> {
+    const done = Math.max(0, ...(this.replay?.steps.keys() ?? []));
+    this.emit('recovery', `resumed after a coordinator restart: ${progress ?? `${done} steps were recorded`}; waiting for ${this.participants.join(', ')} to reconnect`);
+    this.log.warn({ job: this.id, stepsDone: done, attempt: this.replay?.nextAttempt ?? 0 }, 'resuming the vertical job from its ledger');
     const deadline = Date.now() + this.offerTimeoutMs;
     const back = await Promise.all(this.participants.map((org) => this.sessions.waitConnected(org, deadline)));
     const missing = this.participants.filter((_, i) => !back[i]);
