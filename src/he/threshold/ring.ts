@@ -283,19 +283,6 @@ export function prefixPoly(ring: RingModulus, a: BigUint64Array, count: number):
   return a.subarray(0, ring.degree * count);
 }
 
-/** A signed integer polynomial (coefficients as JS integers or BigInts) in RNS form, coefficient domain. */
-export function fromSigned(ring: RingModulus, coefficients: ArrayLike<number | bigint>): BigUint64Array {
-  const out = zeroPoly(ring);
-  const n = ring.degree;
-  ring.primes.forEach((q, j) => {
-    for (let k = 0; k < n; k++) {
-      const c = BigInt(coefficients[k]!);
-      out[j * n + k] = c >= 0n ? c % q : (q - (-c % q)) % q;
-    }
-  });
-  return out;
-}
-
 /**
  * The centred integer coefficients of a coefficient-domain polynomial, read from its first prime (valid when every
  * |coefficient| < q_0/2, as for secrets and noise).
