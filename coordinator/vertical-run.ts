@@ -28,6 +28,7 @@ import { SecretKeyShare } from '../src/he/threshold/secret-key.js';
 import { writeFileAtomic } from '../src/paths.js';
 import {
   ARBITER_SHAREHOLDER,
+  askedCiphertext,
   GradientShareholder,
   gradientPeriods,
   requireGradientsFitPeriods,
@@ -524,9 +525,7 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
                 fn(v);
               };
             this.shareWaits.set(key, { resolve: settle(resolve), reject: settle(reject) });
-            // The party whose gradient it is has it: it opens the one it sent under the label (GradientShareholder.share).
-            const ciphertext = org === request.party ? new Uint8Array(0) : request.masked;
-            this.send(org, step, { body: 'gradientShareRequest', gradientShareRequest: { attempt, party: request.party, ciphertext } }).catch(settle(reject));
+            this.send(org, step, { body: 'gradientShareRequest', gradientShareRequest: { attempt, party: request.party, ciphertext: askedCiphertext(org, request) } }).catch(settle(reject));
           });
         } catch (err) {
           await this.record('decryption_shares_missing', { ...given, participant: org, reason: errorMessage(err) });

@@ -74,6 +74,16 @@ export function requireGradientsFitPeriods(job: { guest: string; hosts: readonly
 /** A gradient decryption asked of a shareholder: the request, the masked gradient, and who asks (the arbiter). */
 export interface ShareRequest extends GradientRequest {
   masked: Uint8Array;
+  /** The arbiter's canonical form of `masked`, which it loaded into SEAL once for its own share and the opening. */
+  canonical?: CanonicalCiphertext;
+}
+
+/**
+ * The ciphertext a share request sends a shareholder: none to the party whose gradient it is (it opens the one it sent
+ * under the label, GradientShareholder.share), the masked gradient to every other.
+ */
+export function askedCiphertext(org: string, request: ShareRequest): Uint8Array {
+  return org === request.party ? new Uint8Array(0) : request.masked;
 }
 
 /** One party's share of the gradient key and its rules. */
@@ -127,7 +137,7 @@ export class GradientShareholder {
    */
   share(request: ShareRequest): Uint8Array {
     if (this.forgotten) throw new FedcreditError(ErrorCode.DECRYPTION_REFUSED, `${this.organisation}'s key share of the job is deleted`, 'the job has ended; nothing more is decrypted for it');
-    let ciphertext: Uint8Array | CanonicalCiphertext = request.masked;
+    let ciphertext: Uint8Array | CanonicalCiphertext = request.canonical ?? request.masked;
     if (request.party === this.organisation) {
       const mine = this.own.get(request.purpose);
       const kept = this.lastSent?.purpose === request.purpose ? this.lastSent.ciphertext : undefined;
@@ -182,7 +192,8 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           `${count} gradient values of ${request.party} asked for; its shareholders sum its classes modulo ${period ?? 'nothing (not a party)'}, which gives at most that many`,
           "the count is the party's columns (+ 1 for the guest); list the party's columns in the job's features section",
         );
-      const shares = collect({ ...request, masked });
+      const ct = context.canonicalCiphertext(masked, 'a masked gradient');
+      const shares = collect({ ...request, masked, canonical: ct });
       const missing = shareholders.filter((org) => !shares.has(org));
       if (missing.length > 0)
         throw new FedcreditError(
@@ -190,7 +201,6 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           `no decryption share from ${missing.join(', ')} for "${request.purpose}"`,
           'every shareholder must answer; the gradient cannot be opened without all of them',
         );
-      const ct = context.canonicalCiphertext(masked, 'a masked gradient');
       const all = shareholders.map((org) => {
         let share: DecryptionShare;
         try {
@@ -235,13 +245,7 @@ export function inProcessCollectiveKeys(context: ThresholdContext, jobId: string
   const { publicKey, galoisKeys } = verticalCollectiveKeys(context, transcript, steps, made);
   const periods = gradientPeriods(job);
   const shareholders = new Map(made.map((m) => [m.organisation, new GradientShareholder(context, m.organisation, m.secret, orgs.length, periods)]));
-  // As the coordinator asks: the party whose gradient it is gets no ciphertext and opens the one it sent.
-  const opener = thresholdOpener(
-    context,
-    orgs,
-    periods,
-    (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share(org === request.party ? { ...request, masked: new Uint8Array(0) } : request)])),
-  );
+  const opener = thresholdOpener(context, orgs, periods, (request) => new Map([...shareholders].map(([org, holder]) => [org, holder.share({ ...request, masked: askedCiphertext(org, request) })])));
   return {
     publicKey,
     galoisKeys,
