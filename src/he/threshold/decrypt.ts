@@ -38,7 +38,7 @@
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { CanonicalCiphertext, PolyTransform, ThresholdContext } from './context.js';
-import { addPoly, floodingCellBits, prefixPoly, sampleFlooding, zeroPoly, type RingModulus } from './ring.js';
+import { addPoly, floodingFits, prefixPoly, sampleFlooding, zeroPoly, type RingModulus } from './ring.js';
 import type { SecretKeyShare } from './secret-key.js';
 
 /** Default statistical security of the flooding: 2^−40 statistical distance per share. */
@@ -205,7 +205,7 @@ export class DecryptionParty {
         throw new RangeError(`decryption rule ${rule.name}: flooding of σ = 2^${Math.log2(sigma).toFixed(1)} does not fit the ${modulusBits.toFixed(0)}-bit modulus of level ${rule.level}`);
       }
       // The sampler's digits must stay below every prime (sampleFlooding): a grid cell of at most the smallest prime.
-      if (info.ring.primes.some((q) => floodingCellBits(sigma, FLOOD_CLIP * sigma) > q.toString(2).length)) {
+      if (!floodingFits(info.ring, sigma, FLOOD_CLIP * sigma)) {
         throw new RangeError(`decryption rule ${rule.name}: flooding of σ = 2^${Math.log2(sigma).toFixed(1)} needs primes of more bits than level ${rule.level} has`);
       }
       this.rules.set(rule.name, rule);

@@ -404,10 +404,16 @@ export function floodingCellBits(sigma: number, bound: number): number {
   return Math.max(0, Math.ceil(Math.log2(Math.max(sigma, bound, 1))) + 1 - 52);
 }
 
+/** Whether sampleFlooding's digits for this noise stay below every prime of `ring` (half a grid cell below the smallest). */
+export function floodingFits(ring: RingModulus, sigma: number, bound: number): boolean {
+  const cellBits = floodingCellBits(sigma, bound);
+  return cellBits === 0 || ring.primes.every((q) => 2n ** BigInt(cellBits - 1) < q);
+}
+
 export function sampleFlooding(ring: RingModulus, sigma: number, bound: number): FloodingSample {
   const cellBits = floodingCellBits(sigma, bound);
   const half = cellBits > 0 ? 2n ** BigInt(cellBits - 1) : 0n;
-  if (ring.primes.some((q) => half >= q))
+  if (!floodingFits(ring, sigma, bound))
     throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves at primes of ${Math.min(...ring.primes.map((q) => q.toString(2).length))} bits`);
   const n = ring.degree;
   const cell = 2 ** cellBits;
