@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { ParticipantConfig } from '../src/config/schemas.js';
 import { JobSpec, type HorizontalJobSpec } from '../src/config/schemas.js';
 import { kindOf } from '../src/jobs/registry.js';
@@ -22,6 +22,7 @@ import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from 
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
 import type { CoordinatorMessage, JobAccepted, JobOffer, ParticipantMessage, ParticipantReply } from '../src/wire/messages.js';
 import { dataDescription } from './job-state.js';
+import { participantStateDir } from './state-dir.js';
 import { HorizontalJob } from './horizontal-job.js';
 import { JobStore } from './job-store.js';
 import { OwnRecord, ledgerRollback } from './own-record.js';
@@ -45,11 +46,6 @@ export interface ParticipantOptions {
   coordinator?: string;
   /** Mutual TLS with this node's certificate, or plaintext (tests). */
   transport: Transport;
-}
-
-/** Where a participant keeps its own record, job files and score requests. */
-export function participantStateDir(config: ParticipantConfig, configDir: string): string {
-  return resolve(configDir, config.state_dir ?? join('fedcredit-state', config.organisation));
 }
 
 export class ParticipantNode {

@@ -1,44 +1,27 @@
 /**
  * `fedcredit`: the one command for every role. Run `fedcredit --help` or `fedcredit <command> --help`.
  */
+// Each command imports what it runs when it runs (`await import` in its action): a participant does not load the
+// coordinator, the demo or the audit replay, and `fedcredit job status` loads none of them.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { requestScores } from '../vertical/score-client.js';
-import { scoreWithArtifact } from '../model/local-score.js';
-import { formatLoadReport } from '../data/csv.js';
-import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
 import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../log.js';
 import { checkOwnIdentity, identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
+import { ROLES, type Role } from '../pki/names.js';
 import { initCa, issueCertificate, listIssued, refreshCrl, revokeCertificate, signCertificateRequest } from '../pki/ca.js';
 import { requestCertificate } from '../pki/identity.js';
-import { ROLES, type Role } from '../pki/names.js';
+import { Approvals } from '../../participant/approvals.js';
 import { softwareVersion } from '../paths.js';
 import { COORDINATOR_ENV, CoordinatorClient, DEFAULT_COORDINATOR, coordinatorAddress } from '../client.js';
-import { writeArtifact } from '../model/artifact.js';
-import { createProgressRenderer } from './progress.js';
-import { startCoordinator } from '../../coordinator/server.js';
-import { ParticipantNode, participantStateDir } from '../../participant/node.js';
-import { readIdList } from '../../participant/vertical-score.js';
+import { participantStateDir } from '../../participant/state-dir.js';
 import type { IdFormat } from '../psi/ids.js';
-import { checkScoreRequest } from './score-request.js';
-import { Approvals } from '../../participant/approvals.js';
-import { runDemo } from './demo/run.js';
-import { writeHorizontalSynth } from '../synth/sme.js';
-import { writeVerticalSynth } from '../synth/vertical.js';
-import { loadSynthIntoPostgres } from '../synth/postgres.js';
 import type { CsvDatasetSpec } from '../data/schema.js';
-import { formatVerifyReport, verifyLedger } from '../ledger/verify.js';
 import { LedgerError } from '../ledger/errors.js';
-import { formatReplay, type ReplayReport } from '../audit/replay.js';
-import { replayLedger } from '../jobs/replay.js';
-import { replayReportHtml } from '../audit/report.js';
-import { writeGuestJobReport } from './job-report.js';
-import { writeArtifactReport } from '../report/artifact-report.js';
-import { dataUses, formatDataUses } from '../audit/show.js';
+import type { ReplayReport } from '../audit/replay.js';
 import { hex } from '../bytes.js';
 
 function positiveInt(value: string): number {
@@ -88,6 +71,7 @@ function buildProgram(): Command {
       const log = createLogger('coordinator', config.log_level, opts.logFormat);
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       checkOwnIdentity(transport, { role: 'coordinator' }, opts.config);
+      const { startCoordinator } = await import('../../coordinator/server.js');
       const running = await startCoordinator(config, log, transport);
       running.failed.catch(async (err: unknown) => {
         process.stderr.write(`fedcredit: ${isFedcreditError(err) ? err.describe() : String(err)}\n`);
@@ -116,6 +100,7 @@ function buildProgram(): Command {
       const configDir = dirname(resolve(opts.config));
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       checkOwnIdentity(transport, { organisation: config.organisation, role: 'participant' }, opts.config);
+      const { ParticipantNode } = await import('../../participant/node.js');
       const node = new ParticipantNode({ config, configDir, log, coordinator: opts.coordinator, transport });
       onShutdown(async () => {
         log.info('shutting down');
@@ -158,9 +143,10 @@ function buildProgram(): Command {
     .description("what left this data owner's domain in a job, from the node's own record")
     .requiredOption('-c, --config <file>', "the participant's config (its state folder holds the record)")
     .requiredOption('--job <id>', 'the job')
-    .action((opts: { config: string; job: string }) => {
+    .action(async (opts: { config: string; job: string }) => {
       const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
       const stateDir = participantStateDir(config, dirname(resolve(opts.config)));
+      const { egressSummary, formatEgress } = await import('./egress.js');
       process.stdout.write(formatEgress(opts.job, egressSummary(stateDir, opts.job)) + '\n');
     });
 
@@ -238,6 +224,7 @@ function buildProgram(): Command {
     .action(async (jobId: string, opts: ClientOptions & { out: string }) => {
       const client = clientFor(opts);
       try {
+        const { writeArtifact } = await import('../model/artifact.js');
         await writeArtifact(opts.out, await client.downloadModel(jobId));
         process.stdout.write(`model of ${jobId} written to ${opts.out}\n`);
       } finally {
@@ -287,10 +274,12 @@ function buildProgram(): Command {
       if (opts.model === undefined && (jobId === undefined || opts.config === undefined)) command.error(`error: ${jobId === undefined ? 'no job id' : 'no --config'}; ${usage}`);
       let figures: string[];
       if (opts.model !== undefined) {
+        const { writeArtifactReport } = await import('../report/artifact-report.js');
         figures = await writeArtifactReport(resolve(opts.model), resolve(opts.out));
       } else {
         const config = loadYamlConfig(opts.config!, ParticipantConfig, 'participant');
         const configDir = dirname(resolve(opts.config!));
+        const { writeGuestJobReport } = await import('./job-report.js');
         const written = await writeGuestJobReport(config, configDir, join(participantStateDir(config, configDir), 'jobs'), jobId!, resolve(opts.out), opts.batch);
         if (written.note) process.stderr.write(`note: ${written.note}\n`);
         figures = written.figures;
@@ -312,6 +301,7 @@ function buildProgram(): Command {
     .action(async (opts: { out: string; mode: string; epochs: number; rounds: number; model: string; trees: number; plaintext?: boolean; seed: number }) => {
       if (opts.mode !== 'vertical' && opts.mode !== 'horizontal') throw new InvalidArgumentError(`--mode ${opts.mode}: use vertical or horizontal`);
       if (opts.model !== 'logistic' && opts.model !== 'mlp' && opts.model !== 'gbdt') throw new InvalidArgumentError('--model is logistic, gbdt (vertical) or mlp (horizontal)');
+      const { runDemo } = await import('./demo/run.js');
       await runDemo({ mode: opts.mode, out: resolve(opts.out), epochs: opts.epochs, rounds: opts.rounds, model: opts.model, trees: opts.trees, plaintext: Boolean(opts.plaintext), seed: opts.seed });
     });
 
@@ -325,9 +315,11 @@ function buildProgram(): Command {
     .action(async (opts: { out: string; mode: string; seed: number; postgres?: string }) => {
       const toDatabase = async (files: { party: string; file: string; spec: CsvDatasetSpec }[]) => {
         if (opts.postgres === undefined) return;
+        const { loadSynthIntoPostgres } = await import('../synth/postgres.js');
         for (const t of await loadSynthIntoPostgres(opts.postgres, files)) process.stdout.write(`${opts.postgres}: table ${t.table}, ${t.rows} rows\n`);
       };
       if (opts.mode === 'vertical') {
+        const { writeVerticalSynth } = await import('../synth/vertical.js');
         const result = await writeVerticalSynth(resolve(opts.out), { seed: opts.seed });
         for (const p of result.parties) process.stdout.write(`${resolve(opts.out, p.file)}: ${p.rows} rows, columns ${p.features.join(', ')}\n`);
         process.stdout.write(`${result.intersection} enterprises are in all four files\n`);
@@ -335,6 +327,7 @@ function buildProgram(): Command {
         return;
       }
       if (opts.mode !== 'horizontal') throw new InvalidArgumentError(`--mode ${opts.mode}: use vertical or horizontal`);
+      const { writeHorizontalSynth } = await import('../synth/sme.js');
       const result = await writeHorizontalSynth(resolve(opts.out), { seed: opts.seed });
       for (const f of [...result.parties, result.test]) process.stdout.write(`${f.path}: ${f.rows} rows, bad rate ${(100 * f.badRate).toFixed(1)}%\n`);
       await toDatabase(result.parties.map((f) => ({ party: f.party, file: f.path, spec: f.spec })));
@@ -503,8 +496,10 @@ function buildProgram(): Command {
     .action(async (dir: string, opts: { job?: string; report?: string }) => {
       const report = await replayIntactLedger(dir, opts.job);
       if (!report) return;
+      const { formatReplay } = await import('../audit/replay.js');
       process.stdout.write(formatReplay(report) + '\n');
       if (opts.report) {
+        const { replayReportHtml } = await import('../audit/report.js');
         await writeFile(opts.report, await replayReportHtml(report, resolve(dir)));
         process.stdout.write(`report written to ${opts.report}\n`);
       }
@@ -517,7 +512,8 @@ function buildProgram(): Command {
     .option('--job <id>', 'only this job')
     .option('--party <organisation>', 'only this data owner')
     .description('who used which dataset (columns, schema hash, rows, id-set hash), when, in which job (kind, model scored with, outcome), for which purpose')
-    .action((dir: string, opts: { job?: string; party?: string }) => {
+    .action(async (dir: string, opts: { job?: string; party?: string }) => {
+      const { dataUses, formatDataUses } = await import('../audit/show.js');
       process.stdout.write(formatDataUses(dataUses(dir, { jobId: opts.job, party: opts.party })) + '\n');
     });
 
@@ -551,6 +547,11 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
     throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'give either --ids <file.csv> or --id <id>', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43');
   if (opts.idFormat !== undefined && opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
+  const [{ readIdList }, { checkScoreRequest }, { requestScores }] = await Promise.all([
+    import('../../participant/vertical-score.js'),
+    import('./score-request.js'),
+    import('../vertical/score-client.js'),
+  ]);
   const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
   const stateDir = participantStateDir(config, dirname(resolve(opts.config)));
   checkScoreRequest({ stateDir, organisation: config.organisation, modelJob: opts.model, ids, source: opts.ids ? `--ids ${opts.ids}` : '--id', idFormat: opts.idFormat as IdFormat | undefined });
@@ -586,6 +587,7 @@ async function scoreLocally(opts: ScoreOptions): Promise<void> {
       'give either --model DIR --data FILE.csv, or --config GUEST.yaml --model JOB --ids FILE',
     );
   const config = opts.config ? loadYamlConfig(opts.config, ParticipantConfig, 'participant') : undefined;
+  const [{ scoreWithArtifact }, { formatLoadReport }] = await Promise.all([import('../model/local-score.js'), import('../data/csv.js')]);
   const result = await scoreWithArtifact({ modelDir: resolve(opts.model), dataFile: resolve(opts.data!), dataSpec: config?.data, idColumn: opts.idColumn });
   process.stderr.write(`${formatLoadReport(result.report)}\n${result.rows} enterprise(s) scored with the model of ${result.jobId}\n`);
   if (opts.out) {
@@ -603,6 +605,7 @@ function approvalsFor(configFile: string): Approvals {
 
 /** Verify a ledger folder, print the report, and exit 4 if it does not verify. */
 async function verifyAndReport(dir: string, receiptsDir?: string): Promise<void> {
+  const { formatVerifyReport, verifyLedger } = await import('../ledger/verify.js');
   const report = await verifyLedger(dir, { receiptsDir });
   process.stdout.write(formatVerifyReport(report) + '\n');
   if (!report.ok) process.exitCode = 4;
@@ -623,12 +626,14 @@ async function replayIntactLedger(dir: string, jobId?: string): Promise<ReplayRe
     process.exitCode = 4;
     return undefined;
   };
+  const { verifyLedger } = await import('../ledger/verify.js');
   const verified = await verifyLedger(dir);
   if (!verified.ok && verified.failure!.problem !== 'torn') {
     const f = verified.failure!;
     return damaged(`the ledger ${dir} is damaged at entry ${f.seq} (${f.problem}): ${f.detail}; nothing was replayed`);
   }
   try {
+    const { replayLedger } = await import('../jobs/replay.js');
     return await replayLedger(dir, { jobId });
   } catch (err) {
     return damaged(`replaying the ledger ${dir} failed: ${errorMessage(err)}`);
@@ -674,6 +679,7 @@ function nodeTransport(tls: { dir: string; crl?: string } | undefined, configDir
 }
 
 async function watchToEnd(client: CoordinatorClient, jobId: string, out?: string): Promise<void> {
+  const { createProgressRenderer } = await import('./progress.js');
   const renderer = createProgressRenderer();
   const last = await client.watchJob(jobId, (e) => renderer.onEvent(e));
   renderer.stop();
@@ -683,6 +689,7 @@ async function watchToEnd(client: CoordinatorClient, jobId: string, out?: string
     return;
   }
   if (out) {
+    const { writeArtifact } = await import('../model/artifact.js');
     await writeArtifact(out, await client.downloadModel(jobId));
     process.stdout.write(`model written to ${out}\n`);
   }
