@@ -11,7 +11,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
-import { nextPowerOfTwo, repeatedBabySteps, residueClassSums, sharedBabySteps } from '../he/packing.js';
+import { nextPowerOfTwo, residueClassSums, sharedBabySteps } from '../he/packing.js';
 import { VerticalGradient, type BatchColumns, type BinSumMask } from '../he/vertical-gradient.js';
 import { sha256Hex } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
@@ -332,13 +332,13 @@ export class BinSums {
     const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
     const periods = this.counts.map(nextPowerOfTwo);
     const self = this;
-    // A last chunk of repeated rows has a plan of its own (repeatedBabySteps), so it makes a pass of its own.
+    // A last chunk of repeated rows has a plan of its own (sharedBabySteps with its R), so it makes a pass of its own.
     const passes = [ids.filter((c) => repeats === 1 || c !== last), ids.filter((c) => repeats > 1 && c === last)].filter((pass) => pass.length > 0);
     const sums = passes.map((pass) => {
       const R = repeats > 1 && pass[0] === last ? repeats : 1;
       // The kept diagonals' baby steps for the kept rows; otherwise the fewest rotations for these chunks (one or
       // two per worker for most nodes: more baby steps and fewer giant ones than for the whole job's chunks).
-      const baby = R > 1 ? repeatedBabySteps(R, periods, S) : kept ? this.baby : sharedBabySteps(pass.length, periods, S);
+      const baby = R === 1 && kept ? this.baby : sharedBabySteps(pass.length, periods, S, R);
       function* inputs() {
         for (const c of pass) {
           const B = Math.min(count, (c + 1) * S) - c * S;
