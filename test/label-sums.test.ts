@@ -183,11 +183,12 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
         const repeated = [
           { rows: nodes[2]!, repeats: 4 },
           { rows: small, repeats: 32 },
-          { rows: nodes[1]!, repeats: rowRepeats(nodes[1]!.length, 128, engine.slotCount) },
+          { rows: nodes[1]!, repeats: rowRepeats(nodes[1]!.length, kernel.periods, engine.slotCount) },
         ];
         expect(nodes[1]!.length).toBeGreaterThan(engine.slotCount);
         expect(repeated[2]!.repeats).toBeGreaterThan(1);
-        for (const { rows, repeats } of repeated) expect(rowRepeats(rows.length, 128, engine.slotCount)).toBe(repeats);
+        expect(kernel.periods).toEqual([128, 128, 4]);
+        for (const { rows, repeats } of repeated) expect(rowRepeats(rows.length, kernel.periods, engine.slotCount)).toBe(repeats);
         nodes.push(small);
         try {
           const sums = await kernel.nodeSums(

@@ -109,13 +109,14 @@ export interface NodeValues {
 
 /**
  * How many consecutive slots each row of the last chunk of a node of `rows` rows takes (R, a power of two) so that
- * the chunk fills its ciphertext as far as it can, for column groups of at most `period` columns (the largest
- * period): 1 when the last chunk holds more than half a ciphertext. A group of P columns then has P/R nonzero
+ * the chunk fills its ciphertext as far as it can, for column groups of `periods` (R stays below the largest): 1 when
+ * the last chunk holds more than half a ciphertext. The guest, the host and BinSums' check all take R from here. A group of P columns then has P/R nonzero
  * generalized diagonals in that chunk instead of P: a node of 500 rows costs 16 products and encodings per group,
  * not 128, and no baby-step rotation (BinSums, with baby steps that are multiples of R).
  */
-export function rowRepeats(rows: number, period: number, slotCount: number): number {
+export function rowRepeats(rows: number, periods: readonly number[], slotCount: number): number {
   const last = rows - (Math.ceil(rows / slotCount) - 1) * slotCount;
+  const period = Math.max(...periods);
   let R = 1;
   while (R < period && last * R * 2 <= slotCount) R *= 2;
   return R;
@@ -202,6 +203,8 @@ export class BinSums {
   private readonly pool?: BinSumsPool;
   /** Bin columns of each group. */
   readonly counts: number[];
+  /** Each group's period: the next power of two ≥ its bin columns. */
+  readonly periods: number[];
   /** Baby steps shared by every group for the kept rows (sharedBabySteps over all the chunks); other rows get their own. */
   readonly baby: number;
 
@@ -221,11 +224,8 @@ export class BinSums {
     this.counts = groups.map((g) => g.binCounts.reduce((a, b) => a + b, 0));
     const S = engine.slotCount;
     const chunks = Math.ceil(this.rows / S);
-    this.baby = sharedBabySteps(
-      chunks,
-      this.counts.map((count) => nextPowerOfTwo(count)),
-      S,
-    );
+    this.periods = this.counts.map(nextPowerOfTwo);
+    this.baby = sharedBabySteps(chunks, this.periods, S);
     const threads = Math.min(options.threads ?? 1, chunks);
     if (threads > 1) this.pool = new BinSumsPool(engine.params, groups, this.keep, threads);
   }
@@ -284,7 +284,7 @@ export class BinSums {
     const ids = nodes.map(({ values, rows, base, repeats = 1 }) => {
       const packed = base ?? rows;
       const count = packed?.length ?? this.rows;
-      if (repeats > 1 && (base || !rows || rowRepeats(rows.length, Math.max(...this.counts.map(nextPowerOfTwo)), S) < repeats))
+      if (repeats > 1 && (base || !rows || rowRepeats(rows.length, this.periods, S) < repeats))
         throw new RangeError(`a node of ${rows?.length} rows cannot take its rows repeated ${repeats} times`);
       if ((rows?.length ?? this.rows) === 0) throw new RangeError('per-bin sums over no rows');
       if (base && !rows) throw new RangeError('per-bin sums from base rows need the rows summed');
@@ -330,7 +330,6 @@ export class BinSums {
     const which = packed ? sha256Hex(new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)) : 'all';
     if (this.keep && this.keptRows === undefined && repeats === 1) this.keptRows = { digest: which, chunks: new Set(ids) };
     const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
-    const periods = this.counts.map(nextPowerOfTwo);
     const self = this;
     // A last chunk of repeated rows has a plan of its own (sharedBabySteps with its R), so it makes a pass of its own.
     const passes = [ids.filter((c) => repeats === 1 || c !== last), ids.filter((c) => repeats > 1 && c === last)].filter((pass) => pass.length > 0);
@@ -338,7 +337,7 @@ export class BinSums {
       const R = repeats > 1 && pass[0] === last ? repeats : 1;
       // The kept diagonals' baby steps for the kept rows; otherwise the fewest rotations for these chunks (one or
       // two per worker for most nodes: more baby steps and fewer giant ones than for the whole job's chunks).
-      const baby = R === 1 && kept ? this.baby : sharedBabySteps(pass.length, periods, S, R);
+      const baby = R === 1 && kept ? this.baby : sharedBabySteps(pass.length, this.periods, S, R);
       function* inputs() {
         for (const c of pass) {
           const B = Math.min(count, (c + 1) * S) - c * S;
