@@ -15,7 +15,7 @@ import { nextPowerOfTwo, residueClassSums, sharedBabySteps } from '../he/packing
 import { VerticalGradient, type BatchColumns, type BinSumMask } from '../he/vertical-gradient.js';
 import { sha256Hex } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { BinSumsPool } from './bin-sums-pool.js';
+import { BinSumsPool, type BaseRows } from './bin-sums-pool.js';
 
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
 export const BIN_COLUMNS_PER_CIPHERTEXT = 128;
@@ -95,14 +95,15 @@ export interface GuestKeys {
 
 /**
  * The guest's values over one set of rows (a node): per value, its chunks in the order of `rows` (every row without
- * them). With `base` (ascending rows that hold every row of `rows`: in boosting, the tree's root), the chunks are the
- * base's, in its order, and the rows of the base outside `rows` are weighted 0: the sums are over `rows` all the same,
- * from chunks sent once, with the base's diagonals (kept for the whole training when the base is the kept rows).
+ * them). With `base` (nodeFromBase: ascending rows that hold every row of `rows`, in boosting the tree's root, and
+ * which of them are `rows`), the chunks are the base's, in its order, and the rows of the base outside `rows` are
+ * weighted 0: the sums are over `rows` all the same, from chunks sent once, with the base's diagonals (kept for the
+ * whole training when the base is the kept rows).
  */
 export interface NodeValues {
   values: Uint8Array[][];
   rows?: Uint32Array;
-  base?: Uint32Array;
+  base?: BaseRows;
   /** R > 1 (rowRepeats): the rows of the node's last chunk, at most slotCount / R of them, each in R consecutive slots. */
   repeats?: number;
 }
@@ -142,6 +143,14 @@ export function membership(base: Uint32Array, rows: Uint32Array): Uint8Array {
     inside[at++] = 1;
   }
   return inside;
+}
+
+/**
+ * A node's values from the chunks of `base` (NodeValues.base), its rows' membership of the base worked out once, for
+ * the kernel and every worker thread; a row of `rows` outside `base` is an error.
+ */
+export function nodeFromBase(values: Uint8Array[][], rows: Uint32Array, base: Uint32Array): NodeValues {
+  return { values, rows, base: { rows: base, inside: membership(base, rows) } };
 }
 
 /** The chunks of `slotCount` base rows that hold at least one row marked in `inside` (membership). */
@@ -282,19 +291,18 @@ export class BinSums {
   async nodeSums(nodes: readonly NodeValues[], keys: GuestKeys): Promise<Uint8Array[][][]> {
     const S = this.engine.slotCount;
     const ids = nodes.map(({ values, rows, base, repeats = 1 }) => {
-      const packed = base ?? rows;
+      const packed = base?.rows ?? rows;
       const count = packed?.length ?? this.rows;
-      if (repeats > 1 && (base || !rows || rowRepeats(rows.length, this.periods, S) < repeats))
-        throw new RangeError(`a node of ${rows?.length} rows cannot take its rows repeated ${repeats} times`);
+      if (repeats > 1 && (base || !rows || rowRepeats(rows.length, this.periods, S) < repeats)) throw new RangeError(`a node of ${rows?.length} rows cannot take its rows repeated ${repeats} times`);
       if ((rows?.length ?? this.rows) === 0) throw new RangeError('per-bin sums over no rows');
-      if (base && !rows) throw new RangeError('per-bin sums from base rows need the rows summed');
+      if (base && (!rows || base.inside.length !== base.rows.length)) throw new RangeError('per-bin sums from base rows need the rows summed (nodeFromBase)');
       for (const chunks of values) {
         if (chunks.length !== Math.ceil(count / S)) {
           throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${count} rows`, 'restart the job: the parties disagree on the rows');
         }
       }
       // From the base, only the chunks that hold rows of the node: the others would add products by zero weights.
-      return base ? touchedChunks(membership(base, rows!), S) : Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
+      return base ? touchedChunks(base.inside, S) : Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
     });
     // One mask per node, value and group, added once to the sum of the chunks: the sum is what the guest sees. Both
     // parts are masked whatever the values are meant to be: the host cannot see whether the guest's [[y]] is real,
@@ -323,10 +331,9 @@ export class BinSums {
   chunkSums(ids: readonly number[], node: NodeValues, galoisKeys: Uint8Array, masked?: { masks: BinSumMask[][]; publicKey: Uint8Array }): Uint8Array[][] {
     const S = this.engine.slotCount;
     const { values, rows, base, repeats = 1 } = node;
-    const packed = base ?? rows;
+    const packed = base?.rows ?? rows;
     const count = packed?.length ?? this.rows;
     const last = Math.ceil(count / S) - 1;
-    const inside = base ? membership(base, rows!) : undefined;
     const which = packed ? sha256Hex(new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)) : 'all';
     if (this.keep && this.keptRows === undefined && repeats === 1) this.keptRows = { digest: which, chunks: new Set(ids) };
     const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
@@ -342,7 +349,7 @@ export class BinSums {
         for (const c of pass) {
           const B = Math.min(count, (c + 1) * S) - c * S;
           const keep = R === 1 && (kept?.has(c) ?? false);
-          const weights = inside ? Float64Array.from(inside.subarray(c * S, c * S + B)) : new Float64Array(B * R).fill(1);
+          const weights = base ? Float64Array.from(base.inside.subarray(c * S, c * S + B)) : new Float64Array(B * R).fill(1);
           yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep, R, baby) };
         }
       }

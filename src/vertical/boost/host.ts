@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { CkksEngine } from '../../he/engine.js';
 import { rowsGoingLeft } from '../../model/gbdt.js';
-import { BinSums, columnGroups, membership, rowRepeats, type NodeValues } from '../label-sums.js';
+import { BinSums, columnGroups, nodeFromBase, rowRepeats, type NodeValues } from '../label-sums.js';
 import type { PeerPort } from '../lr/port.js';
 import type { HostFeature, NodeAsk } from './payloads.js';
 
@@ -89,11 +89,10 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
           // No ciphertexts: the node's sums from its tree's root's [[g + i·h]], the rows outside the node weighted 0.
           if (ask.level === 0 || root?.tree !== ask.tree) throw deviates(`for node ${node.node}'s histogram from the [[g + i·h]] of tree ${ask.tree}'s root, which it did not send`);
           try {
-            membership(root.rows, rows);
+            return nodeFromBase([root.gh], rows, root.rows);
           } catch {
             throw deviates(`for node ${node.node}'s histogram from its root's [[g + i·h]] with rows that are not the root's`);
           }
-          return { values: [root.gh], rows, base: root.rows };
         });
         // The level's nodes at once: the worker threads share all their chunks.
         const sums = (await kernel.nodeSums(nodes, guestKeys)).flatMap(([perGroup]) => perGroup!);
