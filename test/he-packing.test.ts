@@ -162,6 +162,13 @@ describe('baby steps shared by the per-bin sums of several groups', () => {
         Array.from({ length: 1000 }, () => 4096),
       ),
     ).toBe(64);
+    // One chunk of rows repeated R times (BinSums' last chunk of a small node): g is a multiple of R, its baby steps
+    // cost one rotation by R each (g = 16 for R = 4: 3 + 7 rotations), and g passes 64 only where no group has
+    // giant steps (three groups of 128 at R = 32: 3 rotations at g = 128, 4 at g = 64); with giant steps it stays
+    // within the keys (a group of 4,096).
+    expect(sharedBabySteps(1, [128], 4096, 4)).toBe(16);
+    expect(sharedBabySteps(1, [128, 128, 128], 4096, 32)).toBe(128);
+    expect(sharedBabySteps(1, [4096], 4096, 2)).toBe(64);
     // A group smaller than the baby steps takes its period as its baby steps, and no giant steps.
     expect(gradientPlanWithBaby(3, 16)).toEqual({ period: 4, baby: 4, giant: 1, rotations: 3 });
     expect(gradientPlanWithBaby(99, 16)).toEqual({ period: 128, baby: 16, giant: 8, rotations: 22 });

@@ -4,7 +4,7 @@ import { generateKeys } from '../src/he/key-ceremony.js';
 import { nextPowerOfTwo, residueClassSums } from '../src/he/packing.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { BinSums, columnGroups, encryptRowValues, hostBinSums, openBinSums, openLabelSums, repeatRows, rowRepeats, zeroClassSumMask } from '../src/vertical/label-sums.js';
+import { BinSums, columnGroups, encryptRowValues, hostBinSums, nodeFromBase, openBinSums, openLabelSums, repeatRows, rowRepeats, zeroClassSumMask } from '../src/vertical/label-sums.js';
 import { Rng } from '../src/random.js';
 import { readCiphertext } from '../src/he/seal-format.js';
 
@@ -163,19 +163,13 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
         const third = nodes[0]!.filter((_, i) => i % 3 === 0);
         nodes.push(third);
         try {
-          const fromBase = await kernel.nodeSums(
-            [
-              { values: encrypted[0]!, rows: third, base: nodes[0] },
-              { values: encrypted[0]!, rows: nodes[0], base: nodes[0] },
-            ],
-            keys,
-          );
+          const fromBase = await kernel.nodeSums([nodeFromBase(encrypted[0]!, third, nodes[0]!), nodeFromBase(encrypted[0]!, nodes[0]!, nodes[0]!)], keys);
           check(3, fromBase[0]!);
           check(0, fromBase[1]!);
         } finally {
           nodes.pop();
         }
-        await expect(kernel.nodeSums([{ values: encrypted[0]!, rows: nodes[2], base: nodes[0] }], keys)).rejects.toThrow(/not one of the base rows/);
+        expect(() => nodeFromBase(encrypted[0]!, nodes[2]!, nodes[0]!)).toThrow(/not one of the base rows/);
         // Small nodes with each row repeated R times (rowRepeats) in one ciphertext, and a node of two chunks whose
         // last one repeats its rows (its own pass, added to the first chunk's), in one call with a node of unrepeated
         // rows: R = 32 exceeds the last group's period (4), R = 4 does not.
@@ -183,11 +177,12 @@ describe('per-bin label sums under the guest key (WOE for host features)', () =>
         const repeated = [
           { rows: nodes[2]!, repeats: 4 },
           { rows: small, repeats: 32 },
-          { rows: nodes[1]!, repeats: rowRepeats(nodes[1]!.length, 128, engine.slotCount) },
+          { rows: nodes[1]!, repeats: rowRepeats(nodes[1]!.length, kernel.periods, engine.slotCount) },
         ];
         expect(nodes[1]!.length).toBeGreaterThan(engine.slotCount);
         expect(repeated[2]!.repeats).toBeGreaterThan(1);
-        for (const { rows, repeats } of repeated) expect(rowRepeats(rows.length, 128, engine.slotCount)).toBe(repeats);
+        expect(kernel.periods).toEqual([128, 128, 4]);
+        for (const { rows, repeats } of repeated) expect(rowRepeats(rows.length, kernel.periods, engine.slotCount)).toBe(repeats);
         nodes.push(small);
         try {
           const sums = await kernel.nodeSums(

@@ -21,11 +21,6 @@ export function classSumTransform(degree: number, period: number): PolyTransform
   if (!Number.isInteger(Math.log2(period)) || period < 1 || period > slots) throw new RangeError(`a class-sum period must be a power of two from 1 to ${slots}, got ${period}`);
   if (period === slots) return () => {};
   // Π_{step = P, 2P, …, S/2} (1 + σ_step) is the sum over the group σ_P generates: each slot takes its orbit's sum.
-  const key = `${degree}/${period}`;
-  let orbits = classSumOrbits.get(key);
-  if (!orbits) classSumOrbits.set(key, (orbits = nttOrbits(degree, galoisElementForStep(degree, period))));
-  const group = orbits;
-  return (ring, poly) => void orbitSumNtt(ring, poly, group);
+  const orbits = nttOrbits(degree, galoisElementForStep(degree, period));
+  return (ring, poly) => void orbitSumNtt(ring, poly, orbits);
 }
-
-const classSumOrbits = new Map<string, ReturnType<typeof nttOrbits>>();

@@ -150,40 +150,24 @@ export function gradientPlanWithBaby(columns: number, baby: number, slotCount = 
 }
 
 /**
- * The baby steps for per-bin sums over `chunks` ciphertexts of rows and column groups of `periods`: each chunk's
- * value is rotated g − 1 times (shared by every group), and each group's accumulator P/g − 1 times once the chunks
- * are summed (rotation is linear), so the fewest rotations minimise chunks·(g − 1) + Σ_groups (P/min(g, P) − 1).
- * g stays within the steps the arbiter's Galois keys hold (at most 64 at 4096 slots; verticalRotationSteps).
+ * The baby steps g for per-bin sums over `chunks` ciphertexts of rows and column groups of `periods`, k = g·a + b:
+ * each chunk's value is rotated for its baby steps b below min(g, P) (shared by every group), and each group's
+ * accumulator P/min(g, P) − 1 times by g once the chunks are summed (rotation is linear), so the fewest rotations
+ * minimise chunks·(min(g, widest P)/R − 1) + Σ_groups (P/min(g, P) − 1). With rows repeated R times (`repeats`: one
+ * chunk of a node's last rows, BinSums, rowRepeats) only the diagonals k ≡ 0 (mod R) are nonzero, so g is a multiple
+ * of R and the baby steps are b = 0, R, …, one rotation by R each. g stays within the steps the arbiter's Galois keys
+ * hold (at most 64 at 4096 slots; verticalRotationSteps) wherever a group has giant steps; unrepeated rows stay
+ * within them in any case.
  */
-export function sharedBabySteps(chunks: number, periods: readonly number[], slotCount = 4096): number {
-  const largest = Math.max(...verticalRotationSteps(slotCount));
-  let best = 1;
-  let bestRotations = Infinity;
-  for (let g = 1; g <= largest; g *= 2) {
-    const rotations = chunks * (g - 1) + periods.reduce((s, P) => s + P / Math.min(g, P) - 1, 0);
-    if (rotations < bestRotations) {
-      best = g;
-      bestRotations = rotations;
-    }
-  }
-  return best;
-}
-
-/**
- * The baby steps for per-bin sums over one ciphertext whose rows are each repeated R times (BinSums, rowRepeats):
- * only the diagonals k ≡ 0 (mod R) are nonzero, so with g a multiple of R the baby steps are b = 0, R, …, below
- * min(g, P), one rotation by R each, and each group's accumulator takes P/min(g, P) − 1 rotations by g. The fewest
- * rotations in all, g within the Galois keys' steps wherever a group has giant steps.
- */
-export function repeatedBabySteps(repeats: number, periods: readonly number[], slotCount = 4096): number {
+export function sharedBabySteps(chunks: number, periods: readonly number[], slotCount = 4096, repeats = 1): number {
   const largest = Math.max(...verticalRotationSteps(slotCount));
   const widest = Math.max(...periods);
   let best = repeats;
   let bestRotations = Infinity;
   for (let g = repeats; g <= Math.max(largest, widest); g *= 2) {
     const giants = periods.reduce((s, P) => s + P / Math.min(g, P) - 1, 0);
-    if (giants > 0 && g > largest) break;
-    const rotations = Math.max(1, Math.min(g, widest) / repeats) - 1 + giants;
+    if (g > largest && (giants > 0 || repeats === 1)) break;
+    const rotations = chunks * (Math.max(1, Math.min(g, widest) / repeats) - 1) + giants;
     if (rotations < bestRotations) {
       best = g;
       bestRotations = rotations;

@@ -15,12 +15,18 @@ export interface BinSumsWorkerData {
   keep: boolean;
 }
 
+/** Rows whose chunks a node's values come in, and which of them are the node's (label-sums.ts: membership, NodeValues). */
+export interface BaseRows {
+  rows: Uint32Array;
+  inside: Uint8Array;
+}
+
 /**
- * One request: per node, the chunks this worker sums (`ids`), the guest's values (only those chunks filled) and the
- * rows summed over; the Galois keys when they changed.
+ * One request: per node, the chunks this worker sums (`ids`), the guest's values (only those chunks filled), the
+ * rows summed over and their base with its membership (NodeValues); the Galois keys when they changed.
  */
 export interface BinSumsRequest {
-  nodes: { ids: number[]; values: Uint8Array[][]; rows: Uint32Array | null; base: Uint32Array | null; repeats: number }[];
+  nodes: { ids: number[]; values: Uint8Array[][]; rows: Uint32Array | null; base: BaseRows | null; repeats: number }[];
   galoisKeys: Uint8Array | null;
 }
 
@@ -110,7 +116,7 @@ export class BinSumsPool {
    * (the root: the first node of its request).
    */
   async parts(
-    nodes: readonly { values: Uint8Array[][]; rows?: Uint32Array; base?: Uint32Array; repeats?: number }[],
+    nodes: readonly { values: Uint8Array[][]; rows?: Uint32Array; base?: BaseRows; repeats?: number }[],
     ids: readonly (readonly number[])[],
     galoisKeys: Uint8Array,
   ): Promise<Uint8Array[][][][]> {

@@ -11,11 +11,11 @@
  */
 import { randomFillSync } from 'node:crypto';
 import type { CkksEngine } from '../he/engine.js';
-import { nextPowerOfTwo, repeatedBabySteps, residueClassSums, sharedBabySteps } from '../he/packing.js';
+import { nextPowerOfTwo, residueClassSums, sharedBabySteps } from '../he/packing.js';
 import { VerticalGradient, type BatchColumns, type BinSumMask } from '../he/vertical-gradient.js';
 import { sha256Hex } from '../bytes.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { BinSumsPool } from './bin-sums-pool.js';
+import { BinSumsPool, type BaseRows } from './bin-sums-pool.js';
 
 /** At most this many bin columns share one ciphertext (the diagonal product costs about one multiplication per column). */
 export const BIN_COLUMNS_PER_CIPHERTEXT = 128;
@@ -95,27 +95,29 @@ export interface GuestKeys {
 
 /**
  * The guest's values over one set of rows (a node): per value, its chunks in the order of `rows` (every row without
- * them). With `base` (ascending rows that hold every row of `rows`: in boosting, the tree's root), the chunks are the
- * base's, in its order, and the rows of the base outside `rows` are weighted 0: the sums are over `rows` all the same,
- * from chunks sent once, with the base's diagonals (kept for the whole training when the base is the kept rows).
+ * them). With `base` (nodeFromBase: ascending rows that hold every row of `rows`, in boosting the tree's root, and
+ * which of them are `rows`), the chunks are the base's, in its order, and the rows of the base outside `rows` are
+ * weighted 0: the sums are over `rows` all the same, from chunks sent once, with the base's diagonals (kept for the
+ * whole training when the base is the kept rows).
  */
 export interface NodeValues {
   values: Uint8Array[][];
   rows?: Uint32Array;
-  base?: Uint32Array;
+  base?: BaseRows;
   /** R > 1 (rowRepeats): the rows of the node's last chunk, at most slotCount / R of them, each in R consecutive slots. */
   repeats?: number;
 }
 
 /**
  * How many consecutive slots each row of the last chunk of a node of `rows` rows takes (R, a power of two) so that
- * the chunk fills its ciphertext as far as it can, for column groups of at most `period` columns (the largest
- * period): 1 when the last chunk holds more than half a ciphertext. A group of P columns then has P/R nonzero
+ * the chunk fills its ciphertext as far as it can, for column groups of `periods` (R stays below the largest): 1 when
+ * the last chunk holds more than half a ciphertext. The guest, the host and BinSums' check all take R from here. A group of P columns then has P/R nonzero
  * generalized diagonals in that chunk instead of P: a node of 500 rows costs 16 products and encodings per group,
  * not 128, and no baby-step rotation (BinSums, with baby steps that are multiples of R).
  */
-export function rowRepeats(rows: number, period: number, slotCount: number): number {
+export function rowRepeats(rows: number, periods: readonly number[], slotCount: number): number {
   const last = rows - (Math.ceil(rows / slotCount) - 1) * slotCount;
+  const period = Math.max(...periods);
   let R = 1;
   while (R < period && last * R * 2 <= slotCount) R *= 2;
   return R;
@@ -141,6 +143,14 @@ export function membership(base: Uint32Array, rows: Uint32Array): Uint8Array {
     inside[at++] = 1;
   }
   return inside;
+}
+
+/**
+ * A node's values from the chunks of `base` (NodeValues.base), its rows' membership of the base worked out once, for
+ * the kernel and every worker thread; a row of `rows` outside `base` is an error.
+ */
+export function nodeFromBase(values: Uint8Array[][], rows: Uint32Array, base: Uint32Array): NodeValues {
+  return { values, rows, base: { rows: base, inside: membership(base, rows) } };
 }
 
 /** The chunks of `slotCount` base rows that hold at least one row marked in `inside` (membership). */
@@ -202,6 +212,8 @@ export class BinSums {
   private readonly pool?: BinSumsPool;
   /** Bin columns of each group. */
   readonly counts: number[];
+  /** Each group's period: the next power of two ≥ its bin columns. */
+  readonly periods: number[];
   /** Baby steps shared by every group for the kept rows (sharedBabySteps over all the chunks); other rows get their own. */
   readonly baby: number;
 
@@ -221,11 +233,8 @@ export class BinSums {
     this.counts = groups.map((g) => g.binCounts.reduce((a, b) => a + b, 0));
     const S = engine.slotCount;
     const chunks = Math.ceil(this.rows / S);
-    this.baby = sharedBabySteps(
-      chunks,
-      this.counts.map((count) => nextPowerOfTwo(count)),
-      S,
-    );
+    this.periods = this.counts.map(nextPowerOfTwo);
+    this.baby = sharedBabySteps(chunks, this.periods, S);
     const threads = Math.min(options.threads ?? 1, chunks);
     if (threads > 1) this.pool = new BinSumsPool(engine.params, groups, this.keep, threads);
   }
@@ -282,19 +291,18 @@ export class BinSums {
   async nodeSums(nodes: readonly NodeValues[], keys: GuestKeys): Promise<Uint8Array[][][]> {
     const S = this.engine.slotCount;
     const ids = nodes.map(({ values, rows, base, repeats = 1 }) => {
-      const packed = base ?? rows;
+      const packed = base?.rows ?? rows;
       const count = packed?.length ?? this.rows;
-      if (repeats > 1 && (base || !rows || rowRepeats(rows.length, Math.max(...this.counts.map(nextPowerOfTwo)), S) < repeats))
-        throw new RangeError(`a node of ${rows?.length} rows cannot take its rows repeated ${repeats} times`);
+      if (repeats > 1 && (base || !rows || rowRepeats(rows.length, this.periods, S) < repeats)) throw new RangeError(`a node of ${rows?.length} rows cannot take its rows repeated ${repeats} times`);
       if ((rows?.length ?? this.rows) === 0) throw new RangeError('per-bin sums over no rows');
-      if (base && !rows) throw new RangeError('per-bin sums from base rows need the rows summed');
+      if (base && (!rows || base.inside.length !== base.rows.length)) throw new RangeError('per-bin sums from base rows need the rows summed (nodeFromBase)');
       for (const chunks of values) {
         if (chunks.length !== Math.ceil(count / S)) {
           throw new FedcreditError(ErrorCode.PROTOCOL, `the guest sent ${chunks.length} per-row ciphertexts for ${count} rows`, 'restart the job: the parties disagree on the rows');
         }
       }
       // From the base, only the chunks that hold rows of the node: the others would add products by zero weights.
-      return base ? touchedChunks(membership(base, rows!), S) : Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
+      return base ? touchedChunks(base.inside, S) : Array.from({ length: Math.ceil(count / S) }, (_, c) => c);
     });
     // One mask per node, value and group, added once to the sum of the chunks: the sum is what the guest sees. Both
     // parts are masked whatever the values are meant to be: the host cannot see whether the guest's [[y]] is real,
@@ -323,27 +331,25 @@ export class BinSums {
   chunkSums(ids: readonly number[], node: NodeValues, galoisKeys: Uint8Array, masked?: { masks: BinSumMask[][]; publicKey: Uint8Array }): Uint8Array[][] {
     const S = this.engine.slotCount;
     const { values, rows, base, repeats = 1 } = node;
-    const packed = base ?? rows;
+    const packed = base?.rows ?? rows;
     const count = packed?.length ?? this.rows;
     const last = Math.ceil(count / S) - 1;
-    const inside = base ? membership(base, rows!) : undefined;
     const which = packed ? sha256Hex(new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength)) : 'all';
     if (this.keep && this.keptRows === undefined && repeats === 1) this.keptRows = { digest: which, chunks: new Set(ids) };
     const kept = this.keptRows?.digest === which ? this.keptRows.chunks : undefined;
-    const periods = this.counts.map(nextPowerOfTwo);
     const self = this;
-    // A last chunk of repeated rows has a plan of its own (repeatedBabySteps), so it makes a pass of its own.
+    // A last chunk of repeated rows has a plan of its own (sharedBabySteps with its R), so it makes a pass of its own.
     const passes = [ids.filter((c) => repeats === 1 || c !== last), ids.filter((c) => repeats > 1 && c === last)].filter((pass) => pass.length > 0);
     const sums = passes.map((pass) => {
       const R = repeats > 1 && pass[0] === last ? repeats : 1;
       // The kept diagonals' baby steps for the kept rows; otherwise the fewest rotations for these chunks (one or
       // two per worker for most nodes: more baby steps and fewer giant ones than for the whole job's chunks).
-      const baby = R > 1 ? repeatedBabySteps(R, periods, S) : kept ? this.baby : sharedBabySteps(pass.length, periods, S);
+      const baby = R === 1 && kept ? this.baby : sharedBabySteps(pass.length, this.periods, S, R);
       function* inputs() {
         for (const c of pass) {
           const B = Math.min(count, (c + 1) * S) - c * S;
           const keep = R === 1 && (kept?.has(c) ?? false);
-          const weights = inside ? Float64Array.from(inside.subarray(c * S, c * S + B)) : new Float64Array(B * R).fill(1);
+          const weights = base ? Float64Array.from(base.inside.subarray(c * S, c * S + B)) : new Float64Array(B * R).fill(1);
           yield { values: values.map((v) => v[c]!), weights, columns: (G: number) => self.columns(c, G, packed, keep, R, baby) };
         }
       }

@@ -71,7 +71,8 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
     const groupsOf = layouts.map((layout) => columnGroups(layout.map((f) => f.bins)));
     // A host keeps the diagonals of the first root it is asked about when they fit (BinSums.keepable): a node of a
     // tree with that root may then be summed from the root's [[g + i·h]], with no diagonal to encode.
-    const periodsOf = groupsOf.map((groups, k) => groups.map((group) => nextPowerOfTwo(group.reduce((s, f) => s + layouts[k]![f]!.bins, 0))));
+    const countsOf = groupsOf.map((groups, k) => groups.map((group) => group.reduce((s, f) => s + layouts[k]![f]!.bins, 0)));
+    const periodsOf = countsOf.map((counts) => counts.map(nextPowerOfTwo));
     const keepsRoot = groupsOf.map((groups) => BinSums.keepable(engine, n, groups.length));
     const babySteps = periodsOf.map((periods) => sharedBabySteps(Math.ceil(n / engine.slotCount), periods, engine.slotCount));
     let firstRoot: Uint32Array | undefined;
@@ -94,7 +95,7 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
       }
       nodes.forEach((_, i) =>
         expected.forEach((group, j) => {
-          const count = group.reduce((s, f) => s + layout[f]!.bins, 0);
+          const count = countsOf[k]![j]!;
           const sums = reply.sums[i * expected.length + j]!;
           const g = openBinSums(engine, sums, count, keys.secretKey, 'real');
           const h = openBinSums(engine, sums, count, keys.secretKey, 'imaginary');
@@ -169,7 +170,7 @@ export async function guestBoost(port: PeerPort, inputs: BoostGuestInputs, onTre
             port.hosts.map((_, k) => {
               const gradients = nodes.map((x, i) => {
                 const t = touched[i];
-                const repeats = level > 0 ? rowRepeats(x.rows.length, Math.max(...periodsOf[k]!), engine.slotCount) : 1;
+                const repeats = level > 0 ? rowRepeats(x.rows.length, periodsOf[k]!, engine.slotCount) : 1;
                 const cheaper = t !== undefined && keepsRoot[k]! && cheaperFromKeptBase(t, Math.ceil(x.rows.length / engine.slotCount), periodsOf[k]!, babySteps[k]!, repeats);
                 return cheaper ? fromRoot : ownOf(i, repeats);
               });

@@ -10,8 +10,7 @@ import { availableParallelism } from 'node:os';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import type { CkksEngine } from '../../he/engine.js';
 import { rowsGoingLeft } from '../../model/gbdt.js';
-import { nextPowerOfTwo } from '../../he/packing.js';
-import { BinSums, columnGroups, membership, rowRepeats, type NodeValues } from '../label-sums.js';
+import { BinSums, columnGroups, nodeFromBase, rowRepeats, type NodeValues } from '../label-sums.js';
 import type { PeerPort } from '../lr/port.js';
 import type { HostFeature, NodeAsk } from './payloads.js';
 
@@ -62,7 +61,6 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
   /** The current tree's root: its rows and [[g + i·h]], from which the guest may ask the sums of any of its nodes. */
   let root: { tree: number; rows: Uint32Array; gh: Uint8Array[] } | undefined;
   const groups = columnGroups(features.map((f) => f.bins));
-  const largestPeriod = Math.max(...groups.map((group) => nextPowerOfTwo(group.reduce((s, f) => s + features[f]!.bins, 0))));
   const kernel = new BinSums(
     engine,
     groups.map((group) => ({ bins: group.map((f) => bins[f]!), binCounts: group.map((f) => features[f]!.bins) })),
@@ -86,16 +84,15 @@ export async function hostBoost(port: PeerPort, inputs: BoostHostInputs): Promis
               return { values: [gh], rows };
             }
             // Below the root, the rows of a node's last chunk may come repeated (rowRepeats).
-            return { values: [gh], rows, repeats: rowRepeats(rows.length, largestPeriod, engine.slotCount) };
+            return { values: [gh], rows, repeats: rowRepeats(rows.length, kernel.periods, engine.slotCount) };
           }
           // No ciphertexts: the node's sums from its tree's root's [[g + i·h]], the rows outside the node weighted 0.
           if (ask.level === 0 || root?.tree !== ask.tree) throw deviates(`for node ${node.node}'s histogram from the [[g + i·h]] of tree ${ask.tree}'s root, which it did not send`);
           try {
-            membership(root.rows, rows);
+            return nodeFromBase([root.gh], rows, root.rows);
           } catch {
             throw deviates(`for node ${node.node}'s histogram from its root's [[g + i·h]] with rows that are not the root's`);
           }
-          return { values: [root.gh], rows, base: root.rows };
         });
         // The level's nodes at once: the worker threads share all their chunks.
         const sums = (await kernel.nodeSums(nodes, guestKeys)).flatMap(([perGroup]) => perGroup!);
