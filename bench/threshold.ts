@@ -421,6 +421,8 @@ interface VerticalBatchFigures {
   openMs: number;
   /** The batch's critical path: encrypt, fore-gradient, the slower of the two gradients, the openings. */
   batchMs: number;
+  /** Collective key: the median of the batch's decryption shares (one shareholder's share of one masked gradient). */
+  shareMs: number;
   gradientBytes: number;
 }
 
@@ -451,6 +453,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
     // The shareholders make their shares in parallel in a job: the opening waits for the slowest, not for all three.
     let serialShareMs = 0;
     let parallelShareMs = 0;
+    let batchShareMs: number[] = [];
     const timedOpener = thresholdOpener(context, [...made.shareholders.keys()], made.periods, (request) => {
       const shares = new Map<string, Uint8Array>();
       let slowest = 0;
@@ -458,6 +461,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
         const [share, elapsed] = time(() => holder.share(request));
         shares.set(org, share);
         serialShareMs += elapsed;
+        batchShareMs.push(elapsed);
         slowest = Math.max(slowest, elapsed);
       }
       parallelShareMs += slowest;
@@ -493,6 +497,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
         step++;
         serialShareMs = 0;
         parallelShareMs = 0;
+        batchShareMs = [];
         const requests = [
           { party: 'bank', masked: guestMasked, count: 14 },
           { party: 'tax-bureau', masked: hostMasked, count: 10 },
@@ -510,6 +515,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
           hostGradientMs,
           openMs,
           batchMs: encryptMs + foreMs + Math.max(guestGradientMs, hostGradientMs) + openMs,
+          shareMs: batchShareMs.length > 0 ? median(batchShareMs) : 0,
           gradientBytes: guestMasked.length,
         });
       }
@@ -526,7 +532,10 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
         ] = +med(name, key).toFixed(1);
       results[`vertical_threshold.${name}.gradient_bytes`] = figures[name][0]!.gradientBytes;
       results[`vertical_threshold.${name}.epoch_crypto_s`] = +epochS(name).toFixed(2);
-      if (name !== 'single') results[`vertical_threshold.${name}.epoch_ratio`] = +(epochS(name) / epochS('single')).toFixed(2);
+      if (name !== 'single') {
+        results[`vertical_threshold.${name}.epoch_ratio`] = +(epochS(name) / epochS('single')).toFixed(2);
+        results[`vertical_threshold.${name}.share_ms`] = +med(name, 'shareMs').toFixed(1);
+      }
     }
     results['vertical_threshold.ceremony_in_process_ms'] = +ceremonyMs.toFixed(0);
     results['vertical_threshold.flooded_slot_error'] = +verticalOpenedSlotError(context, 3).toExponential(2);
@@ -534,7 +543,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
       'vertical batch (guest 14 + host 10 columns; crypto only)',
       ...names.map(
         (name) =>
-          `${variants[name].label}: encrypt ${ms(med(name, 'encryptMs'))}, fore ${ms(med(name, 'foreMs'))}, gradients ${ms(med(name, 'guestGradientMs'))} / ${ms(med(name, 'hostGradientMs'))}, open both ${ms(med(name, 'openMs'))} = ${ms(med(name, 'batchMs'))}; ${(figures[name][0]!.gradientBytes / 1024).toFixed(0)} KiB per gradient; epoch ${epochS(name).toFixed(2)} s${name === 'single' ? '' : ` (${(epochS(name) / epochS('single')).toFixed(2)}x, target 1.25x)`}`,
+          `${variants[name].label}: encrypt ${ms(med(name, 'encryptMs'))}, fore ${ms(med(name, 'foreMs'))}, gradients ${ms(med(name, 'guestGradientMs'))} / ${ms(med(name, 'hostGradientMs'))}, open both ${ms(med(name, 'openMs'))}${name === 'single' ? '' : ` (one share ${ms(med(name, 'shareMs'))})`} = ${ms(med(name, 'batchMs'))}; ${(figures[name][0]!.gradientBytes / 1024).toFixed(0)} KiB per gradient; epoch ${epochS(name).toFixed(2)} s${name === 'single' ? '' : ` (${(epochS(name) / epochS('single')).toFixed(2)}x, target 1.25x)`}`,
       ),
       `ceremony (3 parties, one process) ${(ceremonyMs / 1000).toFixed(1)} s; flooding error per slot ${verticalOpenedSlotError(context, 3).toExponential(1)}`,
     ]);
