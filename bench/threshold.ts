@@ -24,7 +24,7 @@ import { ThresholdVectors } from '../src/he/threshold-vectors.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { inProcessCollectiveKeys, thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
+import { inProcessCollectiveKeys, thresholdOpener, type GradientShareholder } from '../src/vertical/lr/threshold-opener.js';
 import { ckksOpener } from '../src/vertical/lr/opener.js';
 import { gradientLabel, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
 import {
@@ -275,6 +275,7 @@ async function horizontalRound(length: number, reps: number): Promise<{ single: 
           thresholdCodec.check(sum, length, 'the coordinator', 'canonical');
           return vectors.shares(party, sum.blocks, label, 'update');
         });
+        party.dispose();
         times.push(elapsed);
         return { organisation: s.org, shares: own };
       });
@@ -388,6 +389,7 @@ export async function thresholdBench(sizes: number[], results: Record<string, nu
           combineTimes.push(elapsed);
           thresholdError = Math.max(thresholdError, maxError(decoded, plaintextValues(context)));
         }
+        for (const p of parties) p.dispose();
         const [single, singleError] = singleKeyDecryption(context, scale, 9);
         const share = median(shareTimes);
         const combine = median(combineTimes);
@@ -447,9 +449,11 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
   const single = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
   const collective = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
   const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+  let shareholders: GradientShareholder[] = [];
   try {
     const arbiterKeys = generateKeys(single, 'arbiter');
     const [made, ceremonyMs] = time(() => inProcessCollectiveKeys(context, 'bench', { guest: 'bank', hosts: ['tax-bureau'], features: { bank: columnNames(13), 'tax-bureau': columnNames(10) } }));
+    shareholders = [...made.shareholders.values()];
     // The shareholders make their shares in parallel in a job: the opening waits for the slowest, not for all three.
     let serialShareMs = 0;
     let parallelShareMs = 0;
@@ -548,6 +552,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
       `ceremony (3 parties, one process) ${(ceremonyMs / 1000).toFixed(1)} s; flooding error per slot ${verticalOpenedSlotError(context, 3).toExponential(1)}`,
     ]);
   } finally {
+    for (const holder of shareholders) holder.forget();
     context.dispose();
     collective.dispose();
     single.dispose();
@@ -618,7 +623,12 @@ export async function thresholdTnBench(configs: [number, number][], results: Rec
       } finally {
         engine.dispose();
       }
-      const shareTimes = (parties: DecryptionParty[], offset: number) => parties.map((p, i) => time(() => p.generateShare(ciphertexts[offset + i]!, `bench ${offset + i}`, 'sum'))[1]);
+      const shareTimes = (parties: DecryptionParty[], offset: number) =>
+        parties.map((p, i) => {
+          const elapsed = time(() => p.generateShare(ciphertexts[offset + i]!, `bench ${offset + i}`, 'sum'))[1];
+          p.dispose();
+          return elapsed;
+        });
       const nOfN = median(
         shareTimes(
           secrets.slice(0, t).map((s) => new DecryptionParty(context, s, { rules: [rule] })),

@@ -35,6 +35,7 @@
  * the same plaintext) and gives at most two flooded samples per ciphertext: the Kullback–Leibler divergence doubles,
  * so the statistical distance is at most √2·2^−λ (docs/threshold-ckks.md, "A quorum member lost before its shares").
  */
+import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { CanonicalCiphertext, PolyTransform, ThresholdContext } from './context.js';
@@ -180,12 +181,18 @@ export interface DecryptionPartyOptions {
   quorum?: readonly string[];
 }
 
-/** One party's side of collective decryption: its secret share, its rules and its memory of shares given. */
+/**
+ * One party's side of collective decryption: its secret share, its rules and its memory of shares given. It keeps a
+ * SEAL copy of its share at each level it decrypts at: dispose() wipes and deletes them.
+ */
 export class DecryptionParty {
   private readonly byDigest = new Map<string, IssuedShareRecord[]>();
   private readonly byPurpose = new Map<string, IssuedShareRecord>();
   private readonly rules: Map<string, DecryptionRule>;
   readonly statisticalSecurity: number;
+  /** s_i at each level asked so far, loaded into SEAL on first use (NTT form). */
+  private readonly secretAt = new Map<number, PlainText>();
+  private disposed = false;
 
   constructor(
     readonly context: ThresholdContext,
@@ -232,6 +239,7 @@ export class DecryptionParty {
    * used for another ciphertext.
    */
   generateShare(ciphertext: Uint8Array | CanonicalCiphertext, purpose: string, ruleName: string, transform?: PolyTransform): DecryptionShare {
+    if (this.disposed) throw new Error('this DecryptionParty is disposed: its secret share is deleted');
     const rule = this.rules.get(ruleName);
     if (!rule)
       throw refused(
@@ -299,9 +307,28 @@ export class DecryptionParty {
 
   private shareFor(ct: CanonicalCiphertext, purpose: string, sigma: number, transform?: PolyTransform): DecryptionShare {
     const ring = this.context.levels[ct.level]!.ring;
-    const secret = prefixPoly(this.context.keyRing, this.secret.poly, ring.primes.length);
-    const h = this.context.floodedProduct(ct, secret, sampleFlooding(ring, sigma, FLOOD_CLIP * sigma), transform);
+    const h = this.context.floodedProduct(ct, this.secretPlaintext(ct.level), sampleFlooding(ring, sigma, FLOOD_CLIP * sigma), transform);
     return new DecryptionShare(this.context, ct.digest, purpose, ct.level, h);
+  }
+
+  private secretPlaintext(level: number): PlainText {
+    let plain = this.secretAt.get(level);
+    if (!plain) {
+      const primes = this.context.levels[level]!.ring.primes.length;
+      plain = this.context.nttPlaintext(level, prefixPoly(this.context.keyRing, this.secret.poly, primes));
+      this.secretAt.set(level, plain);
+    }
+    return plain;
+  }
+
+  /** Wipe and delete the SEAL copies of the secret share; the party makes no share after this. */
+  dispose(): void {
+    this.disposed = true;
+    for (const plain of this.secretAt.values()) {
+      plain.setZero();
+      plain.delete();
+    }
+    this.secretAt.clear();
   }
 }
 

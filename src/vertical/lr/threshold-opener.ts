@@ -114,9 +114,10 @@ export class GradientShareholder {
     return this.decryption.issued().length;
   }
 
-  /** The job ended: the share is wiped and nothing more is decrypted with it. */
+  /** The job ended: the share is wiped (its SEAL copies too) and nothing more is decrypted with it. */
   forget(): void {
     this.secret.poly.fill(0n);
+    this.decryption.dispose();
     this.forgotten = true;
   }
 
