@@ -384,7 +384,7 @@ export async function thresholdBench(sizes: number[], results: Record<string, nu
             const first = DecryptionShare.deserialize(context, shares[0]!);
             const aggregate = protocol.allocateShare(first.ciphertextDigest, first.purpose, first.level);
             for (const bytes of shares) protocol.aggregateShares(aggregate, DecryptionShare.deserialize(context, bytes), aggregate);
-            return protocol.finalize(ciphertext, aggregate);
+            return protocol.finalize(ciphertext, first.purpose, new Map([['the combiner', aggregate]]));
           });
           combineTimes.push(elapsed);
           thresholdError = Math.max(thresholdError, maxError(decoded, plaintextValues(context)));

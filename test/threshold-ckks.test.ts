@@ -154,7 +154,7 @@ function decryptWith(context: ThresholdContext, parties: DecryptionParty[], ciph
   const shares = parties.map((p) => DecryptionShare.deserialize(context, p.generateShare(ciphertext, purpose, rule).serialize()));
   const aggregate = protocol.allocateShare(shares[0]!.ciphertextDigest, purpose, shares[0]!.level);
   for (const share of shares) protocol.aggregateShares(aggregate, share, aggregate);
-  return protocol.finalize(ciphertext, aggregate);
+  return protocol.finalize(ciphertext, purpose, new Map([['the combiner', aggregate]]));
 }
 
 const randomVector = (length: number, magnitude: number) => Float64Array.from({ length }, () => (Math.random() * 2 - 1) * magnitude);
@@ -565,7 +565,7 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
     const combine = (subset: DecryptionShare[]) => {
       const aggregate = protocol.allocateShare(subset[0]!.ciphertextDigest, subset[0]!.purpose, subset[0]!.level);
       for (const share of subset) protocol.aggregateShares(aggregate, share, aggregate);
-      return protocol.finalize(ct, aggregate);
+      return protocol.finalize(ct, subset[0]!.purpose, new Map([['the combiner', aggregate]]));
     };
     expect(maxError(combine(shares), values)).toBeLessThan(1e-3);
     const subsets = [[0], [1], [2], [0, 1], [0, 2], [1, 2]];
@@ -890,7 +890,7 @@ describe('decryption rules a deviating requester cannot break silently', () => {
     const aggregate = protocol.allocateShare(share.ciphertextDigest, share.purpose, 0);
     expect(() => protocol.aggregateShares(aggregate, otherShare, aggregate)).toThrow(/different ciphertexts or purposes/);
     protocol.aggregateShares(aggregate, share, aggregate);
-    expect(() => protocol.finalize(other, aggregate)).toThrow(/not this one/);
+    expect(() => protocol.finalize(other, share.purpose, new Map([['the combiner', aggregate]]))).toThrow(/the combiner's decryption share is not for this request/);
   });
 
   it('refuses a rule whose flooding would not fit the modulus', () => {

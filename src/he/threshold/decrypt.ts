@@ -332,6 +332,19 @@ export class DecryptionParty {
   }
 }
 
+/**
+ * FC_PROTOCOL naming `from` unless `share` is for the ciphertext `ct` (its digest and level) under `purpose`: what a
+ * combiner checks of every share it is sent.
+ */
+export function requireShareFor(from: string, share: DecryptionShare, ct: { digest: string; level: number }, purpose: string): void {
+  if (share.ciphertextDigest !== ct.digest || share.purpose !== purpose || share.level !== ct.level)
+    throw new FedcreditError(
+      ErrorCode.PROTOCOL,
+      `${from}'s decryption share is not for this request: it is for "${share.purpose}" ${share.ciphertextDigest.slice(0, 16)}… at level ${share.level}, not "${purpose}" ${ct.digest.slice(0, 16)}… at level ${ct.level}`,
+      `${from} answered another request than the one it was sent; the share is refused`,
+    );
+}
+
 /** The combiner's side: adds the shares and decodes c0 + Σ h_i. Holds no secret. */
 export class DecryptionProtocol {
   constructor(readonly context: ThresholdContext) {}
@@ -357,35 +370,17 @@ export class DecryptionProtocol {
   }
 
   /**
-   * Decode c0 + Σ h_i (T(c0) + Σ h_i for shares made with a transform T) from the aggregate, or from every share
-   * (SEAL adds them: ThresholdContext.decodeSum): the slots of the plaintext (slotCount values). A
-   * CanonicalCiphertext passed in is consumed (T is applied to its c0 in place).
+   * Decode c0 + Σ h_i (T(c0) + Σ h_i for shares made with a transform T) from the shares asked for `purpose`, each
+   * under the name of whoever sent it (every party's share, or their aggregate): the slots of the plaintext
+   * (slotCount values). SEAL adds the shares (ThresholdContext.decodeSum). A share for another ciphertext, purpose or
+   * level is refused (requireShareFor). A CanonicalCiphertext passed in is consumed (T is applied to its c0 in place).
    */
-  finalize(ciphertext: Uint8Array | CanonicalCiphertext, shares: DecryptionShare | readonly DecryptionShare[], transform?: PolyTransform): Float64Array {
+  finalize(ciphertext: Uint8Array | CanonicalCiphertext, purpose: string, shares: ReadonlyMap<string, DecryptionShare>, transform?: PolyTransform): Float64Array {
+    if (shares.size === 0) throw new RangeError('finalize needs at least one decryption share');
     const ct = ciphertext instanceof Uint8Array ? this.context.canonicalCiphertext(ciphertext) : ciphertext;
-    const all = shares instanceof DecryptionShare ? [shares] : shares;
-    for (const share of all) {
-      if (ct.digest !== share.ciphertextDigest)
-        throw new FedcreditError(
-          ErrorCode.PROTOCOL,
-          `the decryption shares are for ciphertext ${share.ciphertextDigest.slice(0, 16)}…, not this one (${ct.digest.slice(0, 16)}…)`,
-          'combine the shares with the ciphertext they were made for',
-        );
-      if (share.level !== ct.level)
-        throw new FedcreditError(
-          ErrorCode.PROTOCOL,
-          `the decryption shares claim level ${share.level}, the ciphertext is at level ${ct.level}`,
-          'a party sent a malformed share; the share is refused',
-        );
-      if (share.purpose !== all[0]!.purpose)
-        throw new FedcreditError(
-          ErrorCode.PROTOCOL,
-          `decryption shares for different purposes cannot be combined ("${all[0]!.purpose}" vs "${share.purpose}")`,
-          'a party answered another request than the one it was sent; the share is refused',
-        );
-    }
+    for (const [from, share] of shares) requireShareFor(from, share, ct, purpose);
     const c0 = ct.data.polys[0]!;
     transform?.(this.context.levels[ct.level]!.ring, c0);
-    return this.context.decodeSum(ct.level, ct.scale, [c0, ...all.map((share) => share.poly)]);
+    return this.context.decodeSum(ct.level, ct.scale, [c0, ...[...shares.values()].map((share) => share.poly)]);
   }
 }
