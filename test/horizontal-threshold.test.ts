@@ -191,6 +191,7 @@ describe("a participant's side of the collective key, with certificates, against
     parties = NAMES.map((org) => new ThresholdParty('job-t', org, NAMES, context, fingerprint, () => jobBinding(identityFromDir(identityDir(dir, org, 'participant')), specJson, NAMES)));
   });
   afterAll(() => {
+    for (const p of parties ?? []) p.forget();
     context?.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
