@@ -24,7 +24,7 @@ import { ThresholdVectors } from '../src/he/threshold-vectors.js';
 import { VectorCodec, type Keys } from '../src/fl/vector-codec.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
 import { VerticalGradient } from '../src/he/vertical-gradient.js';
-import { inProcessCollectiveKeys, thresholdOpener } from '../src/vertical/lr/threshold-opener.js';
+import { inProcessCollectiveKeys, thresholdOpener, type GradientShareholder } from '../src/vertical/lr/threshold-opener.js';
 import { ckksOpener } from '../src/vertical/lr/opener.js';
 import { gradientLabel, verticalOpenedSlotError } from '../src/he/vertical-threshold.js';
 import {
@@ -275,6 +275,7 @@ async function horizontalRound(length: number, reps: number): Promise<{ single: 
           thresholdCodec.check(sum, length, 'the coordinator', 'canonical');
           return vectors.shares(party, sum.blocks, label, 'update');
         });
+        party.dispose();
         times.push(elapsed);
         return { organisation: s.org, shares: own };
       });
@@ -383,11 +384,12 @@ export async function thresholdBench(sizes: number[], results: Record<string, nu
             const first = DecryptionShare.deserialize(context, shares[0]!);
             const aggregate = protocol.allocateShare(first.ciphertextDigest, first.purpose, first.level);
             for (const bytes of shares) protocol.aggregateShares(aggregate, DecryptionShare.deserialize(context, bytes), aggregate);
-            return protocol.finalize(ciphertext, aggregate);
+            return protocol.finalize(ciphertext, first.purpose, new Map([['the combiner', aggregate]]));
           });
           combineTimes.push(elapsed);
           thresholdError = Math.max(thresholdError, maxError(decoded, plaintextValues(context)));
         }
+        for (const p of parties) p.dispose();
         const [single, singleError] = singleKeyDecryption(context, scale, 9);
         const share = median(shareTimes);
         const combine = median(combineTimes);
@@ -421,6 +423,8 @@ interface VerticalBatchFigures {
   openMs: number;
   /** The batch's critical path: encrypt, fore-gradient, the slower of the two gradients, the openings. */
   batchMs: number;
+  /** Collective key: the median of the batch's decryption shares (one shareholder's share of one masked gradient). */
+  shareMs: number;
   gradientBytes: number;
 }
 
@@ -445,12 +449,15 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
   const single = await CkksEngine.create(VERTICAL_CKKS_PARAMS);
   const collective = await CkksEngine.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
   const context = await ThresholdContext.create(VERTICAL_THRESHOLD_CKKS_PARAMS);
+  let shareholders: GradientShareholder[] = [];
   try {
     const arbiterKeys = generateKeys(single, 'arbiter');
     const [made, ceremonyMs] = time(() => inProcessCollectiveKeys(context, 'bench', { guest: 'bank', hosts: ['tax-bureau'], features: { bank: columnNames(13), 'tax-bureau': columnNames(10) } }));
+    shareholders = [...made.shareholders.values()];
     // The shareholders make their shares in parallel in a job: the opening waits for the slowest, not for all three.
     let serialShareMs = 0;
     let parallelShareMs = 0;
+    let batchShareMs: number[] = [];
     const timedOpener = thresholdOpener(context, [...made.shareholders.keys()], made.periods, (request) => {
       const shares = new Map<string, Uint8Array>();
       let slowest = 0;
@@ -458,6 +465,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
         const [share, elapsed] = time(() => holder.share(request));
         shares.set(org, share);
         serialShareMs += elapsed;
+        batchShareMs.push(elapsed);
         slowest = Math.max(slowest, elapsed);
       }
       parallelShareMs += slowest;
@@ -493,6 +501,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
         step++;
         serialShareMs = 0;
         parallelShareMs = 0;
+        batchShareMs = [];
         const requests = [
           { party: 'bank', masked: guestMasked, count: 14 },
           { party: 'tax-bureau', masked: hostMasked, count: 10 },
@@ -510,6 +519,7 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
           hostGradientMs,
           openMs,
           batchMs: encryptMs + foreMs + Math.max(guestGradientMs, hostGradientMs) + openMs,
+          shareMs: batchShareMs.length > 0 ? median(batchShareMs) : 0,
           gradientBytes: guestMasked.length,
         });
       }
@@ -526,7 +536,10 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
         ] = +med(name, key).toFixed(1);
       results[`vertical_threshold.${name}.gradient_bytes`] = figures[name][0]!.gradientBytes;
       results[`vertical_threshold.${name}.epoch_crypto_s`] = +epochS(name).toFixed(2);
-      if (name !== 'single') results[`vertical_threshold.${name}.epoch_ratio`] = +(epochS(name) / epochS('single')).toFixed(2);
+      if (name !== 'single') {
+        results[`vertical_threshold.${name}.epoch_ratio`] = +(epochS(name) / epochS('single')).toFixed(2);
+        results[`vertical_threshold.${name}.share_ms`] = +med(name, 'shareMs').toFixed(1);
+      }
     }
     results['vertical_threshold.ceremony_in_process_ms'] = +ceremonyMs.toFixed(0);
     results['vertical_threshold.flooded_slot_error'] = +verticalOpenedSlotError(context, 3).toExponential(2);
@@ -534,11 +547,12 @@ export async function verticalThresholdBench(reps: number, results: Record<strin
       'vertical batch (guest 14 + host 10 columns; crypto only)',
       ...names.map(
         (name) =>
-          `${variants[name].label}: encrypt ${ms(med(name, 'encryptMs'))}, fore ${ms(med(name, 'foreMs'))}, gradients ${ms(med(name, 'guestGradientMs'))} / ${ms(med(name, 'hostGradientMs'))}, open both ${ms(med(name, 'openMs'))} = ${ms(med(name, 'batchMs'))}; ${(figures[name][0]!.gradientBytes / 1024).toFixed(0)} KiB per gradient; epoch ${epochS(name).toFixed(2)} s${name === 'single' ? '' : ` (${(epochS(name) / epochS('single')).toFixed(2)}x, target 1.25x)`}`,
+          `${variants[name].label}: encrypt ${ms(med(name, 'encryptMs'))}, fore ${ms(med(name, 'foreMs'))}, gradients ${ms(med(name, 'guestGradientMs'))} / ${ms(med(name, 'hostGradientMs'))}, open both ${ms(med(name, 'openMs'))}${name === 'single' ? '' : ` (one share ${ms(med(name, 'shareMs'))})`} = ${ms(med(name, 'batchMs'))}; ${(figures[name][0]!.gradientBytes / 1024).toFixed(0)} KiB per gradient; epoch ${epochS(name).toFixed(2)} s${name === 'single' ? '' : ` (${(epochS(name) / epochS('single')).toFixed(2)}x, target 1.25x)`}`,
       ),
       `ceremony (3 parties, one process) ${(ceremonyMs / 1000).toFixed(1)} s; flooding error per slot ${verticalOpenedSlotError(context, 3).toExponential(1)}`,
     ]);
   } finally {
+    for (const holder of shareholders) holder.forget();
     context.dispose();
     collective.dispose();
     single.dispose();
@@ -609,7 +623,12 @@ export async function thresholdTnBench(configs: [number, number][], results: Rec
       } finally {
         engine.dispose();
       }
-      const shareTimes = (parties: DecryptionParty[], offset: number) => parties.map((p, i) => time(() => p.generateShare(ciphertexts[offset + i]!, `bench ${offset + i}`, 'sum'))[1]);
+      const shareTimes = (parties: DecryptionParty[], offset: number) =>
+        parties.map((p, i) => {
+          const elapsed = time(() => p.generateShare(ciphertexts[offset + i]!, `bench ${offset + i}`, 'sum'))[1];
+          p.dispose();
+          return elapsed;
+        });
       const nOfN = median(
         shareTimes(
           secrets.slice(0, t).map((s) => new DecryptionParty(context, s, { rules: [rule] })),

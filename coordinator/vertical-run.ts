@@ -770,7 +770,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       }
       const scorecard = this.spec.scorecard ? await this.makeScorecard() : undefined;
       const evaluation = (await this.runStep('evaluate', 0, 0)).get(this.spec.guest)!.report;
-      await this.publish(best, finalParts, evaluation, psi, { binning, scorecard });
+      await this.publish(best, finalParts, evaluation, psi, { binning, scorecard, calibrationWarning });
     } catch (err) {
       await this.fail(err);
     } finally {
@@ -1002,10 +1002,10 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     parts: StepReports<StepReportOf<typeof TRAINING_STEP_REPORTS, 'finalize'>>,
     evaluation: Record<string, unknown>,
     psi: Record<string, unknown>,
-    credit: { binning?: Record<string, unknown>; scorecard?: Record<string, unknown> },
+    credit: { binning?: Record<string, unknown>; scorecard?: Record<string, unknown>; calibrationWarning?: string },
   ): Promise<void> {
     this.emit('publish', 'publishing the model manifest (each party keeps its own part)');
-    const calibrationWarning = parts.get(this.spec.guest)!.report.calibration_warning;
+    const { calibrationWarning } = credit;
     const manifest = {
       format: 'fedcredit-vertical-model/1',
       jobId: this.id,

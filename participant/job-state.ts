@@ -476,6 +476,9 @@ export class ParticipantJob {
     this.split.close();
     this.model?.net.dispose();
     this.engine?.dispose();
+    // The key share goes with the job.
+    this.threshold?.forget();
+    this.threshold?.context.dispose();
   }
 }
 

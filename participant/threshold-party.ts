@@ -251,7 +251,7 @@ export class ThresholdParty {
     this.own?.secret.poly.fill(0n);
     this.ownPoint = undefined;
     this.shamir = sigma;
-    this.decryption = undefined;
+    this.setDecryption(undefined);
     return { publicKey: this.publicKey!, secretKey: sigma.serialize() };
   }
 
@@ -268,8 +268,14 @@ export class ThresholdParty {
     this.ownPoint = undefined;
     this.shamir?.poly.fill(0n);
     this.shamir = undefined;
-    this.decryption = undefined;
+    this.setDecryption(undefined);
     this.publicKey = undefined;
+  }
+
+  /** The party that decrypts with the whole key share (N-of-N), the one it replaces disposed (its SEAL copies of the share). */
+  private setDecryption(party: DecryptionParty | undefined): void {
+    this.decryption?.dispose();
+    this.decryption = party;
   }
 
   /**
@@ -287,10 +293,10 @@ export class ThresholdParty {
     // The share codec's kind byte ("FCTH", version, kind): 5 is a Shamir share.
     if (this.tOfN && keys.secretKey[5] === 5) {
       this.shamir = ShamirShare.deserialize(this.context, keys.secretKey);
-      this.decryption = undefined;
+      this.setDecryption(undefined);
       return;
     }
-    this.decryption = this.vectors.party(SecretKeyShare.deserialize(this.context, keys.secretKey), this.issued);
+    this.setDecryption(this.vectors.party(SecretKeyShare.deserialize(this.context, keys.secretKey), this.issued));
   }
 
   /**
@@ -319,15 +325,23 @@ export class ThresholdParty {
   /** The first sum this party contributed to under the key (its record's, reloaded after a restart). */
   private firstContribution?: string;
 
-  /** The party that makes this party's shares for `quorum` (t-of-n: λ_i·σ_i; N-of-N: s_i), with every share it gave before. */
-  private decryptionFor(quorum: readonly string[]): DecryptionParty | undefined {
-    if (!this.shamir) return this.decryption;
+  /**
+   * `use` with the party that makes this party's shares for `quorum` (t-of-n: λ_i·σ_i, a party made for the quorum
+   * and disposed after; N-of-N: s_i), with every share it gave before.
+   */
+  private withDecryption<T>(quorum: readonly string[], use: (party: DecryptionParty) => T): T {
+    if (!this.shamir) return use(this.decryption!);
     const combiner = new Combiner(this.context, this.threshold);
     const secret = combiner.generateAdditiveShare(
       this.shamir,
       quorum.map((o) => this.pointOf(o)),
     );
-    return this.vectors.party(secret, this.issued, quorum);
+    const party = this.vectors.party(secret, this.issued, quorum);
+    try {
+      return use(party);
+    } finally {
+      party.dispose();
+    }
   }
 
   /**
@@ -401,10 +415,8 @@ export class ThresholdParty {
     const before = this.decryptedSets.get(key);
     if (before !== undefined && before !== set)
       throw refuse(`it already gave decryption shares for the ${agg.purpose} sum of round ${round} over [${before.split('\n').join(', ')}], and gives them for one contributor set per round`);
-    const party = this.decryptionFor(opens)!;
-    const shares = this.vectors.shares(party, agg.sum.blocks, label, agg.purpose);
+    const { shares, issued } = this.withDecryption(opens, (party) => ({ shares: this.vectors.shares(party, agg.sum.blocks, label, agg.purpose), issued: party.issued() }));
     // Kept (with this sum's contributor set) before the shares leave this node, so a restart does not forget them.
-    const issued = party.issued();
     this.keepRecord(issued, { key, set });
     this.issued = issued;
     this.decryptedSets.set(key, set);

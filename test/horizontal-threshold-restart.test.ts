@@ -37,7 +37,10 @@ describe('a horizontal participant restarted mid-job under a collective key', ()
     dir = mkdtempSync(join(tmpdir(), 'fc-htn-restart-'));
     store = new JobStore(join(dir, 'jobs'));
   });
+  /** Every party the tests make, forgotten at the end (a party keeps SEAL copies of its key share). */
+  const made: ThresholdParty[] = [];
   afterAll(() => {
+    for (const p of made) p.forget();
     context?.dispose();
     engine?.dispose();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -58,8 +61,8 @@ describe('a horizontal participant restarted mid-job under a collective key', ()
       publicKeySha256: new Uint8Array(),
       recipients,
     });
-    const party = (org: string, memory: ShareholderMemory = {}) =>
-      new ThresholdParty(
+    const party = (org: string, memory: ShareholderMemory = {}) => {
+      const p = new ThresholdParty(
         jobId,
         org,
         names,
@@ -71,6 +74,9 @@ describe('a horizontal participant restarted mid-job under a collective key', ()
         undefined,
         memory,
       );
+      made.push(p);
+      return p;
+    };
     const parties = names.map((org) => party(org, org === 'bank-a' ? store.sharesGiven(jobId) : {}));
     const commits = parties.map((p) => p.ceremony(ask('commit', [])).reply.parties[0]!);
     const reveals = parties.map((p) => p.ceremony(ask('reveal', commits)).reply.parties[0]!);

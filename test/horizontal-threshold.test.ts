@@ -191,6 +191,7 @@ describe("a participant's side of the collective key, with certificates, against
     parties = NAMES.map((org) => new ThresholdParty('job-t', org, NAMES, context, fingerprint, () => jobBinding(identityFromDir(identityDir(dir, org, 'participant')), specJson, NAMES)));
   });
   afterAll(() => {
+    for (const p of parties ?? []) p.forget();
     context?.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -249,7 +250,7 @@ describe("a participant's side of the collective key, with certificates, against
     expect(() => parties[0]!.open(renamed)).toThrow(/the coordinator names other decryption shares for bank-a than it sent/);
     // A combined share made for another sum (label) is refused; one missing block too.
     const foreign = parties[0]!.vectors.sumShares(update.blocks, sumLabel('job-t', 2, 'update', update.blockSha256), []);
-    expect(() => parties[0]!.open({ ...relay, combined: foreign })).toThrow(/combined decryption share of block 0 .* is for another purpose/);
+    expect(() => parties[0]!.open({ ...relay, combined: foreign })).toThrow(/the coordinator's decryption share is not for this request: it is for "job-t\/round 2\/update\/.* block 0"/);
     expect(() => parties[0]!.open({ ...relay, combined: [] })).toThrow(/0 combined decryption shares for an aggregate of 1 blocks/);
   });
 

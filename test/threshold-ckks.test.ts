@@ -3,7 +3,7 @@
  * decrypt and no proper subset does, flooding has the distribution it claims, and a party gives one share per
  * ciphertext and purpose.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { galoisElementForStep, residueClassSums, verticalRotationSteps } from '../src/he/packing.js';
 import { classSumTransform } from '../src/he/class-sums.js';
@@ -11,6 +11,7 @@ import { THRESHOLD_CKKS_PARAMS, VERTICAL_CKKS_PARAMS, VERTICAL_THRESHOLD_CKKS_PA
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
 import { collectiveLevel } from '../src/he/packing.js';
+import { ThresholdVectors } from '../src/he/threshold-vectors.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import {
   Combiner,
@@ -30,10 +31,12 @@ import {
   ShamirShare,
   ThresholdContext,
   Thresholdizer,
+  type CanonicalCiphertext,
   type DecryptionRule,
   shareCommitment,
   type IssuedShareRecord,
 } from '../src/he/threshold/index.js';
+import type { PolyTransform } from '../src/he/threshold/context.js';
 import { writePlaintext } from '../src/he/seal-format.js';
 import {
   addPoly,
@@ -50,6 +53,7 @@ import {
   sampleFlooding,
   subPoly,
   zeroPoly,
+  type FloodingSample,
   type RingModulus,
 } from '../src/he/threshold/ring.js';
 import { verticalGradientNoiseBits } from '../src/he/vertical-threshold.js';
@@ -60,6 +64,16 @@ import { readCiphertext, readGaloisKeys, readPlaintext, writeCiphertext } from '
 function craftedCiphertext(context: ThresholdContext, level: number, c0: BigUint64Array, c1: BigUint64Array) {
   const info = context.levels[level]!;
   return context.canonicalCiphertext(writeCiphertext({ parmsId: info.parmsId, degree: context.degree, primeCount: info.ring.primes.length, scale: 1, isNttForm: true, polys: [c0, c1] }));
+}
+
+/** ThresholdContext.floodedProduct with `b` loaded into SEAL at the ciphertext's level, as a party's secret share is. */
+function floodedProduct(context: ThresholdContext, ct: CanonicalCiphertext, b: BigUint64Array, flooding: FloodingSample, transform?: PolyTransform): BigUint64Array {
+  const plain = context.nttPlaintext(ct.level, b);
+  try {
+    return context.floodedProduct(ct, plain, flooding, transform);
+  } finally {
+    plain.delete();
+  }
 }
 
 const same = (a: BigUint64Array, b: BigUint64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -83,6 +97,15 @@ afterAll(() => {
 });
 
 const seed = () => new CommonReferenceString(randomBytes(32));
+
+/** Every DecryptionParty a test makes, disposed after it (each keeps SEAL copies of its secret share). */
+const decryptionParties: DecryptionParty[] = [];
+afterEach(() => decryptionParties.splice(0).forEach((p) => p.dispose()));
+function decryptionParty(...args: ConstructorParameters<typeof DecryptionParty>): DecryptionParty {
+  const party = new DecryptionParty(...args);
+  decryptionParties.push(party);
+  return party;
+}
 
 /** The N-of-N key ceremony: n secret shares and the collective public key (SEAL bytes). */
 function ceremony(context: ThresholdContext, n: number, crs: CommonReferenceString): { secrets: SecretKeyShare[]; publicKey: Uint8Array } {
@@ -131,7 +154,7 @@ function decryptWith(context: ThresholdContext, parties: DecryptionParty[], ciph
   const shares = parties.map((p) => DecryptionShare.deserialize(context, p.generateShare(ciphertext, purpose, rule).serialize()));
   const aggregate = protocol.allocateShare(shares[0]!.ciphertextDigest, purpose, shares[0]!.level);
   for (const share of shares) protocol.aggregateShares(aggregate, share, aggregate);
-  return protocol.finalize(ciphertext, aggregate);
+  return protocol.finalize(ciphertext, purpose, new Map([['the combiner', aggregate]]));
 }
 
 const randomVector = (length: number, magnitude: number) => Float64Array.from({ length }, () => (Math.random() * 2 - 1) * magnitude);
@@ -228,7 +251,7 @@ describe('ring arithmetic matches SEAL', () => {
         for (const sigma of [2 ** 40, 2 ** 56.5, 2 ** (smallest + 44)]) {
           const flooding = sampleFlooding(info.ring, sigma, 20 * sigma);
           const noise = floodingWords(info.ring, flooding);
-          const bySeal = context.floodedProduct(ct, b, flooding);
+          const bySeal = floodedProduct(context, ct, b, flooding);
           const byRing = addPoly(info.ring, mulPoly(info.ring, a, b, zeroPoly(info.ring)), ntt(info.ring, noise.slice()));
           expect(same(bySeal, byRing), `level ${info.level}, σ = 2^${Math.log2(sigma).toFixed(1)}`).toBe(true);
           // and ring.intt undoes ring.ntt
@@ -291,7 +314,7 @@ describe('ring arithmetic matches SEAL', () => {
         const b = crs.polynomial(info.ring, 'b');
         const flooding = sampleFlooding(info.ring, 2 ** 50, 2 ** 55);
         const transform = classSumTransform(context.degree, 16);
-        const bySeal = context.floodedProduct(craftedCiphertext(context, info.level, crs.polynomial(info.ring, 'c0'), a), b, flooding, transform);
+        const bySeal = floodedProduct(context, craftedCiphertext(context, info.level, crs.polynomial(info.ring, 'c0'), a), b, flooding, transform);
         const product = mulPoly(info.ring, a, b, zeroPoly(info.ring));
         transform(info.ring, product);
         const byRing = addPoly(info.ring, product, ntt(info.ring, floodingWords(info.ring, flooding)));
@@ -378,7 +401,7 @@ describe('shares on the wire', () => {
 
     const { secrets, publicKey } = ceremony(ctx, 2, crs);
     const ct = encryptSum(ctx, publicKey, [randomVector(8, 1)], AGGREGATE_SCALE);
-    const party = new DecryptionParty(ctx, secrets[0]!, { rules: [aggregateRule] });
+    const party = decryptionParty(ctx, secrets[0]!, { rules: [aggregateRule] });
     const decShare = party.generateShare(ct, 'job-1/round-1/aggregate', 'aggregate');
     const decBack = DecryptionShare.deserialize(ctx, decShare.serialize());
     expect([decBack.ciphertextDigest, decBack.purpose, decBack.level]).toEqual([decShare.ciphertextDigest, decShare.purpose, decShare.level]);
@@ -409,7 +432,7 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
       const vectors = Array.from({ length: n }, () => randomVector(ctx.degree / 2, 100));
       const expected = vectors.reduce((acc, v) => acc.map((x, i) => x + v[i]!), new Float64Array(ctx.degree / 2));
       const sum = encryptSum(ctx, publicKey, vectors, AGGREGATE_SCALE);
-      const parties = secrets.map((s) => new DecryptionParty(ctx, s, { rules: [aggregateRule] }));
+      const parties = secrets.map((s) => decryptionParty(ctx, s, { rules: [aggregateRule] }));
       const decrypted = decryptWith(ctx, parties, sum, 'job-1/round-1/aggregate', 'aggregate');
       // Flooding of σ_f = 2^(39 + 6.5 + 11) per party: predicted slot error √n·σ_f·√(N/2)/Δ, bounded here by 8×.
       const predicted = floodingSlotError(ctx.degree, floodingSigma(ctx.degree, aggregateRule.noiseBits), n, AGGREGATE_SCALE);
@@ -502,18 +525,47 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
     }
   });
 
+  it("a party's shares at the two levels of a horizontal job, interleaved, decrypt (its share is loaded into SEAL once per level), and a disposed party gives none", async () => {
+    const n = 3;
+    const tctx = await ThresholdContext.create(THRESHOLD_CKKS_PARAMS);
+    const engine = await CkksEngine.create(THRESHOLD_CKKS_PARAMS);
+    try {
+      const { secrets, publicKey } = ceremony(tctx, n, seed());
+      const vectors = new ThresholdVectors(tctx, n);
+      const parties = secrets.map((s) => decryptionParty(tctx, s, { rules: vectors.rules }));
+      const horizontal = new HorizontalVectors(engine);
+      for (const [round, level] of [
+        [1, 0],
+        [2, 1],
+        [3, 0],
+        [4, 1],
+      ] as const) {
+        const values = randomVector(tctx.degree / 2, 100);
+        const [block] = horizontal.encryptVector(values, publicKey, undefined, { level, uncompressed: true });
+        expect(tctx.canonicalCiphertext(block!).level).toBe(level);
+        expect(maxError(decryptWith(tctx, parties, block!, `job-1/round-${round}/aggregate`, vectors.rules[level]!.name), values)).toBeLessThan(1e-3);
+      }
+      parties[0]!.dispose();
+      const [late] = horizontal.encryptVector(randomVector(tctx.degree / 2, 100), publicKey, undefined, { level: 0, uncompressed: true });
+      expect(() => parties[0]!.generateShare(late!, 'job-1/round-5/aggregate', vectors.rules[0]!.name)).toThrow(/disposed: its secret share is deleted/);
+    } finally {
+      engine.dispose();
+      tctx.dispose();
+    }
+  });
+
   it('no proper subset of the shares decrypts: leaving out any one party leaves values unrelated to the plaintext', () => {
     const n = 3;
     const { secrets, publicKey } = ceremony(ctx, n, seed());
     const values = randomVector(ctx.degree / 2, 100);
     const ct = encryptSum(ctx, publicKey, [values], AGGREGATE_SCALE);
-    const parties = secrets.map((s) => new DecryptionParty(ctx, s, { rules: [aggregateRule] }));
+    const parties = secrets.map((s) => decryptionParty(ctx, s, { rules: [aggregateRule] }));
     const shares = parties.map((p) => p.generateShare(ct, 'job-1/round-1/aggregate', 'aggregate'));
     const protocol = new DecryptionProtocol(ctx);
     const combine = (subset: DecryptionShare[]) => {
       const aggregate = protocol.allocateShare(subset[0]!.ciphertextDigest, subset[0]!.purpose, subset[0]!.level);
       for (const share of subset) protocol.aggregateShares(aggregate, share, aggregate);
-      return protocol.finalize(ct, aggregate);
+      return protocol.finalize(ct, subset[0]!.purpose, new Map([['the combiner', aggregate]]));
     };
     expect(maxError(combine(shares), values)).toBeLessThan(1e-3);
     const subsets = [[0], [1], [2], [0, 1], [0, 2], [1, 2]];
@@ -541,7 +593,7 @@ describe('N-of-N: collective key, sum, collective decryption', () => {
   it("the flooding noise of a share is centred, of the stated σ, within the sum of uniforms' support, and the result carries it", () => {
     const { secrets, publicKey } = ceremony(ctx, 3, seed());
     const ct = encryptSum(ctx, publicKey, [randomVector(ctx.degree / 2, 1)], AGGREGATE_SCALE);
-    const party = new DecryptionParty(ctx, secrets[0]!, { rules: [aggregateRule] });
+    const party = decryptionParty(ctx, secrets[0]!, { rules: [aggregateRule] });
     const sigma = party.floodingSigma('aggregate');
     expect(sigma).toBe(2 ** 39 * Math.sqrt(ctx.degree) * 2 ** 11);
     const share = party.generateShare(ct, 'job-1/round-1/aggregate', 'aggregate');
@@ -650,7 +702,7 @@ describe('collective Galois keys', () => {
 
     const scale = 2 ** 90;
     const rule: DecryptionRule = { name: 'rotated', level: 0, scale, noiseBits: 12 };
-    const parties = secrets.map((s) => new DecryptionParty(context, s, { rules: [rule] }));
+    const parties = secrets.map((s) => decryptionParty(context, s, { rules: [rule] }));
     const values = randomVector(context.degree / 2, 10);
     const ct = encryptSum(context, publicKey, [values], scale);
     const { seal } = context;
@@ -702,18 +754,18 @@ describe('t-of-n', () => {
       [2, 3],
     ]) {
       const ct = encryptSum(ctx, publicKey, [values], AGGREGATE_SCALE);
-      const parties = quorum.map((p) => new DecryptionParty(ctx, combiner.generateAdditiveShare(received[p - 1]!, quorum), { rules: [aggregateRule] }));
+      const parties = quorum.map((p) => decryptionParty(ctx, combiner.generateAdditiveShare(received[p - 1]!, quorum), { rules: [aggregateRule] }));
       expect(maxError(decryptWith(ctx, parties, ct, `quorum ${quorum.join('+')}`, 'aggregate'), values)).toBeLessThan(1e-3);
     }
     // Party 1 alone with its σ_1 (λ = 1): far off.
     const ct = encryptSum(ctx, publicKey, [values], AGGREGATE_SCALE);
-    const alone = new DecryptionParty(ctx, SecretKeyShare.fromPoly(ctx, received[0]!.poly), { rules: [aggregateRule] });
+    const alone = decryptionParty(ctx, SecretKeyShare.fromPoly(ctx, received[0]!.poly), { rules: [aggregateRule] });
     const aloneResult = decryptWith(ctx, [alone], ct, 'alone', 'aggregate');
     expect(maxError(aloneResult, values)).toBeGreaterThan(1e6);
     // Parties 1 and 2 with the coefficients of quorum {1, 3}: far off.
     const wrong = [
-      new DecryptionParty(ctx, combiner.generateAdditiveShare(received[0]!, [1, 3]), { rules: [aggregateRule] }),
-      new DecryptionParty(ctx, SecretKeyShare.fromPoly(ctx, mulScalarPoly(ctx.keyRing, received[1]!.poly, combiner.lagrangeCoefficient(2, [1, 2]), zeroPoly(ctx.keyRing))), { rules: [aggregateRule] }),
+      decryptionParty(ctx, combiner.generateAdditiveShare(received[0]!, [1, 3]), { rules: [aggregateRule] }),
+      decryptionParty(ctx, SecretKeyShare.fromPoly(ctx, mulScalarPoly(ctx.keyRing, received[1]!.poly, combiner.lagrangeCoefficient(2, [1, 2]), zeroPoly(ctx.keyRing))), { rules: [aggregateRule] }),
     ];
     expect(maxError(decryptWith(ctx, wrong, ct, 'mixed quorum', 'aggregate'), values)).toBeGreaterThan(1e6);
     expect(() => combiner.lagrangeCoefficient(1, [1, 2, 3])).toThrow(/exactly 2 parties/);
@@ -742,7 +794,7 @@ describe('t-of-n', () => {
     const records: IssuedShareRecord[][] = points.map(() => []);
     // Party p (1-based) for `quorum`, carrying every share it gave before (as participant/threshold-party.ts does).
     const holder = (p: number, quorum: number[]) =>
-      new DecryptionParty(ctx, combiner.generateAdditiveShare(received[p - 1]!, quorum), {
+      decryptionParty(ctx, combiner.generateAdditiveShare(received[p - 1]!, quorum), {
         rules: [aggregateRule],
         quorum: quorum.map((q) => names[q - 1]!),
         issued: records[p - 1],
@@ -769,11 +821,11 @@ describe('t-of-n', () => {
     ]);
     // A third quorum, and a party without a quorum (N-of-N), are refused.
     expectRefused(() => holder(1, [1, 3, 4]).generateShare(ct, purpose, 'aggregate'), /and for a second quorum/);
-    const additive = new DecryptionParty(ctx, secrets[0]!, { rules: [aggregateRule], issued: records[0]!.slice(0, 1) });
+    const additive = decryptionParty(ctx, secrets[0]!, { rules: [aggregateRule], issued: records[0]!.slice(0, 1) });
     expectRefused(() => additive.generateShare(ct, purpose, 'aggregate'), /one decryption share per ciphertext/);
     // After a restart with its records, the party still knows it gave two.
     expectRefused(
-      () => new DecryptionParty(ctx, secrets[0]!, { rules: [aggregateRule], quorum: ['p1', 'p3', 'p4'], issued: records[0] }).generateShare(ct, purpose, 'aggregate'),
+      () => decryptionParty(ctx, secrets[0]!, { rules: [aggregateRule], quorum: ['p1', 'p3', 'p4'], issued: records[0] }).generateShare(ct, purpose, 'aggregate'),
       /and for a second quorum/,
     );
   });
@@ -784,7 +836,7 @@ describe('decryption rules a deviating requester cannot break silently', () => {
     const { secrets, publicKey } = ceremony(ctx, 2, seed());
     const records: IssuedShareRecord[] = [];
     const options = { rules: [aggregateRule], onIssue: (r: IssuedShareRecord) => records.push(r) };
-    const party = new DecryptionParty(ctx, secrets[0]!, options);
+    const party = decryptionParty(ctx, secrets[0]!, options);
     const ct = encryptSum(ctx, publicKey, [randomVector(16, 1)], AGGREGATE_SCALE);
     const other = encryptSum(ctx, publicKey, [randomVector(16, 1)], AGGREGATE_SCALE);
     const share = party.generateShare(ct, 'job-1/round-1/aggregate', 'aggregate');
@@ -808,7 +860,7 @@ describe('decryption rules a deviating requester cannot break silently', () => {
     // A class the job does not define, a level or a scale the class does not allow: refused.
     expectRefused(() => party.generateShare(other, 'job-1/round-4/update', 'update'), /no decryption of class "update"/);
     // (Level 1 of the default chain is one 60-bit prime: room for flooding at 2^-30 only, of a noise below 2^1.)
-    const strict = new DecryptionParty(ctx, secrets[0]!, {
+    const strict = decryptionParty(ctx, secrets[0]!, {
       statisticalSecurity: 30,
       rules: [
         { ...aggregateRule, name: 'level-one', level: 1, noiseBits: 1 },
@@ -820,10 +872,10 @@ describe('decryption rules a deviating requester cannot break silently', () => {
     expect(records).toHaveLength(1);
 
     // After a restart with the records kept, the party still refuses.
-    const restarted = new DecryptionParty(ctx, secrets[0]!, { rules: [aggregateRule], issued: records });
+    const restarted = decryptionParty(ctx, secrets[0]!, { rules: [aggregateRule], issued: records });
     expectRefused(() => restarted.generateShare(ct, 'job-1/round-9/aggregate', 'aggregate'), /one decryption share per ciphertext/);
     // A record that cannot be kept means no share.
-    const failing = new DecryptionParty(ctx, secrets[0]!, {
+    const failing = decryptionParty(ctx, secrets[0]!, {
       rules: [aggregateRule],
       onIssue: () => {
         throw new Error('disk full');
@@ -834,15 +886,15 @@ describe('decryption rules a deviating requester cannot break silently', () => {
 
     // The combiner will not mix shares of two ciphertexts, nor finish with the wrong ciphertext.
     const protocol = new DecryptionProtocol(ctx);
-    const otherShare = new DecryptionParty(ctx, secrets[1]!, { rules: [aggregateRule] }).generateShare(other, 'job-1/round-2/aggregate', 'aggregate');
+    const otherShare = decryptionParty(ctx, secrets[1]!, { rules: [aggregateRule] }).generateShare(other, 'job-1/round-2/aggregate', 'aggregate');
     const aggregate = protocol.allocateShare(share.ciphertextDigest, share.purpose, 0);
     expect(() => protocol.aggregateShares(aggregate, otherShare, aggregate)).toThrow(/different ciphertexts or purposes/);
     protocol.aggregateShares(aggregate, share, aggregate);
-    expect(() => protocol.finalize(other, aggregate)).toThrow(/not this one/);
+    expect(() => protocol.finalize(other, share.purpose, new Map([['the combiner', aggregate]]))).toThrow(/the combiner's decryption share is not for this request/);
   });
 
   it('refuses a rule whose flooding would not fit the modulus', () => {
     const secret = SecretKeyShare.generate(ctx);
-    expect(() => new DecryptionParty(ctx, secret, { rules: [{ name: 'noisy', level: 0, scale: 2 ** 40, noiseBits: 40 }] })).toThrow(/does not fit the 100-bit modulus/);
+    expect(() => decryptionParty(ctx, secret, { rules: [{ name: 'noisy', level: 0, scale: 2 ** 40, noiseBits: 40 }] })).toThrow(/does not fit the 100-bit modulus/);
   });
 });

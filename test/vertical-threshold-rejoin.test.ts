@@ -256,6 +256,7 @@ describe('a shareholder restarted from its job folder (one process; the test pla
       const holders = new Map([ARBITER_SHAREHOLDER, 'bank'].map((org) => [org, new GradientShareholder(context, org, others.get(org)!.secret, shareholders.length, periods)]));
       holders.get('bank')!.sent(request.purpose, second);
       const shares = new Map([...holders].map(([org, holder]) => [org, holder.share({ ...request, masked: second })]));
+      for (const holder of holders.values()) holder.forget();
       shares.set('tax-bureau', ask(restored!, 2, second));
       const opened = thresholdOpener(context, shareholders, periods, () => shares).openGradient(second, columns.length, request);
       const P = 16;

@@ -43,7 +43,7 @@ function openWith(context: ThresholdContext, secrets: SecretKeyShare[], cipherte
   const sum = zeroPoly(ring);
   for (const secret of secrets) addPoly(ring, sum, mulPoly(ring, ct.data.polys[1]!, prefixPoly(context.keyRing, secret.poly, ring.primes.length), zeroPoly(ring)));
   transform?.(ring, sum);
-  return new DecryptionProtocol(context).finalize(ciphertext, new DecryptionShare(context, ct.digest, 'coalition', ct.level, sum), transform);
+  return new DecryptionProtocol(context).finalize(ciphertext, 'coalition', new Map([['the coalition', new DecryptionShare(context, ct.digest, 'coalition', ct.level, sum)]]), transform);
 }
 
 /** The median of |opened − truth| over the first truth.length slots. */
@@ -233,7 +233,7 @@ describe('vertical LR under a collective gradient key (arbiter, guest and host e
     const ring = context.levels[thirdCt.level]!.ring;
     const combined = zeroPoly(ring);
     for (const holder of collective.shareholders.values()) addPoly(ring, combined, DecryptionShare.deserialize(context, holder.share({ party: 'bank', purpose: wide, masked: third })).poly, combined);
-    const forced = new DecryptionProtocol(context).finalize(third, new DecryptionShare(context, thirdCt.digest, wide, thirdCt.level, combined));
+    const forced = new DecryptionProtocol(context).finalize(third, wide, new Map([['every shareholder', new DecryptionShare(context, thirdCt.digest, wide, thirdCt.level, combined)]]));
     expect(medianError(forced, maskedTruth('bank'))).toBeGreaterThan(1e6);
 
     // Each shareholder alone, on every ciphertext it sees (the arbiter: the masked gradients; the guest: the

@@ -18,6 +18,7 @@ import {
   floodingSlotError,
   freshSumNoiseBits,
   type DecryptionRule,
+  requireShareFor,
   type IssuedShareRecord,
 } from './threshold/decrypt.js';
 import type { SecretKeyShare } from './threshold/secret-key.js';
@@ -101,7 +102,7 @@ export class ThresholdVectors {
         } catch (err) {
           throw fail(`does not parse (${(err as Error).message})`);
         }
-        if (share.ciphertextDigest !== ct.digest || share.purpose !== purpose || share.level !== ct.level) throw fail('is for another ciphertext or purpose');
+        requireShareFor(party.organisation, share, ct, purpose);
         protocol.aggregateShares(sum, share, sum);
       }
       return sum.serialize();
@@ -133,8 +134,7 @@ export class ThresholdVectors {
       } catch (err) {
         throw fail(`does not parse (${(err as Error).message})`);
       }
-      if (sum.purpose !== `${label} block ${b}`) throw fail('is for another purpose');
-      const values = protocol.finalize(block, sum);
+      const values = protocol.finalize(block, `${label} block ${b}`, new Map([['the coordinator', sum]]));
       out.set(values.subarray(0, Math.min(slots, length - b * slots)), b * slots);
     });
     return out;

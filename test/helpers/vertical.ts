@@ -403,6 +403,7 @@ export async function memoryCollectiveKeys(job: { guest: string; hosts: readonly
       sentGradient: made.sentGradient,
     },
     dispose: () => {
+      for (const holder of made.shareholders.values()) holder.forget();
       context.dispose();
     },
   };

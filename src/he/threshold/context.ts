@@ -120,19 +120,18 @@ export class ThresholdContext {
 
   /**
    * T(c1·s) + NTT(flooding) for a ciphertext (c0, c1) at its level, computed by SEAL where it can: the ciphertext as
-   * received, loaded once more, times s (s's words at the level, NTT form) by Evaluator.multiplyPlain, of which c1·s
-   * is read back; `transform` T (a linear map on NTT slots, such as a sum of automorphisms) applied to it here; and
-   * the flooding low + 2^k·high (sampleFlooding, coefficient form) transformed and recombined by SEAL: its two digits
-   * are the two halves of a ciphertext marked "not in NTT form", which Evaluator.transformToNtt transforms, and
-   * decrypting that with a key whose every NTT slot is 2^k (radixDecryptor) gives low + 2^k·high modulo each prime,
-   * in NTT form: a decryption is c0 + c1·s. Both are SEAL's slot-by-slot arithmetic on the same words as ring.ts (the
-   * tests compare them), without BigInt.
+   * received, loaded once more, times s (a Plaintext of s's words at the ciphertext's level, nttPlaintext) by
+   * Evaluator.multiplyPlain, of which c1·s is read back; `transform` T (a linear map on NTT slots, such as a sum of
+   * automorphisms) applied to it here; and the flooding low + 2^k·high (sampleFlooding, coefficient form)
+   * transformed and recombined by SEAL: its two digits are the two halves of a ciphertext marked "not in NTT form",
+   * which Evaluator.transformToNtt transforms, and decrypting that with a key whose every NTT slot is 2^k
+   * (radixDecryptor) gives low + 2^k·high modulo each prime, in NTT form: a decryption is c0 + c1·s. Both are SEAL's
+   * slot-by-slot arithmetic on the same words as ring.ts (the tests compare them), without BigInt.
    */
-  floodedProduct(ciphertext: CanonicalCiphertext, secret: BigUint64Array, flooding: FloodingSample, transform?: PolyTransform): BigUint64Array {
+  floodedProduct(ciphertext: CanonicalCiphertext, secret: PlainText, flooding: FloodingSample, transform?: PolyTransform): BigUint64Array {
     const info = this.levels[ciphertext.level]!;
     const { seal } = this;
     let product: CipherText | undefined;
-    let plain: PlainText | undefined;
     let flood: CipherText | undefined;
     let opened: PlainText | undefined;
     let evaluator: ReturnType<SEALLibrary['Evaluator']> | undefined;
@@ -140,9 +139,7 @@ export class ThresholdContext {
       evaluator = seal.Evaluator(this.context);
       product = seal.CipherText();
       product.loadArray(this.context, ciphertext.bytes);
-      plain = seal.PlainText();
-      plain.loadArray(this.context, writePlaintext({ parmsId: info.parmsId, scale: 1, coefficients: secret }));
-      evaluator.multiplyPlain(product, plain, product);
+      evaluator.multiplyPlain(product, secret, product);
       const { polys } = readCiphertext(product.saveArray(seal.ComprModeType.none), 'a product');
       // c0·s_i lies in the same buffer as the share returned: wiped, so no later view of that buffer can reveal s_i.
       polys[0]!.fill(0n);
@@ -160,8 +157,19 @@ export class ThresholdContext {
       evaluator?.delete();
       opened?.delete();
       flood?.delete();
-      plain?.delete();
       product?.delete();
+    }
+  }
+
+  /** A polynomial in NTT form at data level `level` (the level's primes' words) as a SEAL Plaintext; the caller deletes it. */
+  nttPlaintext(level: number, words: BigUint64Array): PlainText {
+    const plain = this.seal.PlainText();
+    try {
+      plain.loadArray(this.context, writePlaintext({ parmsId: this.levels[level]!.parmsId, scale: 1, coefficients: words }));
+      return plain;
+    } catch (err) {
+      plain.delete();
+      throw err;
     }
   }
 

@@ -35,6 +35,7 @@
  * the same plaintext) and gives at most two flooded samples per ciphertext: the Kullback–Leibler divergence doubles,
  * so the statistical distance is at most √2·2^−λ (docs/threshold-ckks.md, "A quorum member lost before its shares").
  */
+import type { PlainText } from 'node-seal/implementation/plain-text.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { decodeShare, encodeShare, ShareKind } from './codec.js';
 import type { CanonicalCiphertext, PolyTransform, ThresholdContext } from './context.js';
@@ -180,12 +181,18 @@ export interface DecryptionPartyOptions {
   quorum?: readonly string[];
 }
 
-/** One party's side of collective decryption: its secret share, its rules and its memory of shares given. */
+/**
+ * One party's side of collective decryption: its secret share, its rules and its memory of shares given. It keeps a
+ * SEAL copy of its share at each level it decrypts at: dispose() wipes and deletes them.
+ */
 export class DecryptionParty {
   private readonly byDigest = new Map<string, IssuedShareRecord[]>();
   private readonly byPurpose = new Map<string, IssuedShareRecord>();
   private readonly rules: Map<string, DecryptionRule>;
   readonly statisticalSecurity: number;
+  /** s_i at each level asked so far, loaded into SEAL on first use (NTT form). */
+  private readonly secretAt = new Map<number, PlainText>();
+  private disposed = false;
 
   constructor(
     readonly context: ThresholdContext,
@@ -232,6 +239,7 @@ export class DecryptionParty {
    * used for another ciphertext.
    */
   generateShare(ciphertext: Uint8Array | CanonicalCiphertext, purpose: string, ruleName: string, transform?: PolyTransform): DecryptionShare {
+    if (this.disposed) throw new Error('this DecryptionParty is disposed: its secret share is deleted');
     const rule = this.rules.get(ruleName);
     if (!rule)
       throw refused(
@@ -299,10 +307,42 @@ export class DecryptionParty {
 
   private shareFor(ct: CanonicalCiphertext, purpose: string, sigma: number, transform?: PolyTransform): DecryptionShare {
     const ring = this.context.levels[ct.level]!.ring;
-    const secret = prefixPoly(this.context.keyRing, this.secret.poly, ring.primes.length);
-    const h = this.context.floodedProduct(ct, secret, sampleFlooding(ring, sigma, FLOOD_CLIP * sigma), transform);
+    const h = this.context.floodedProduct(ct, this.secretPlaintext(ct.level), sampleFlooding(ring, sigma, FLOOD_CLIP * sigma), transform);
     return new DecryptionShare(this.context, ct.digest, purpose, ct.level, h);
   }
+
+  private secretPlaintext(level: number): PlainText {
+    let plain = this.secretAt.get(level);
+    if (!plain) {
+      const primes = this.context.levels[level]!.ring.primes.length;
+      plain = this.context.nttPlaintext(level, prefixPoly(this.context.keyRing, this.secret.poly, primes));
+      this.secretAt.set(level, plain);
+    }
+    return plain;
+  }
+
+  /** Wipe and delete the SEAL copies of the secret share; the party makes no share after this. */
+  dispose(): void {
+    this.disposed = true;
+    for (const plain of this.secretAt.values()) {
+      plain.setZero();
+      plain.delete();
+    }
+    this.secretAt.clear();
+  }
+}
+
+/**
+ * FC_PROTOCOL naming `from` unless `share` is for the ciphertext `ct` (its digest and level) under `purpose`: what a
+ * combiner checks of every share it is sent.
+ */
+export function requireShareFor(from: string, share: DecryptionShare, ct: { digest: string; level: number }, purpose: string): void {
+  if (share.ciphertextDigest !== ct.digest || share.purpose !== purpose || share.level !== ct.level)
+    throw new FedcreditError(
+      ErrorCode.PROTOCOL,
+      `${from}'s decryption share is not for this request: it is for "${share.purpose}" ${share.ciphertextDigest.slice(0, 16)}… at level ${share.level}, not "${purpose}" ${ct.digest.slice(0, 16)}… at level ${ct.level}`,
+      `${from} answered another request than the one it was sent; the share is refused`,
+    );
 }
 
 /** The combiner's side: adds the shares and decodes c0 + Σ h_i. Holds no secret. */
@@ -330,35 +370,17 @@ export class DecryptionProtocol {
   }
 
   /**
-   * Decode c0 + Σ h_i (T(c0) + Σ h_i for shares made with a transform T) from the aggregate, or from every share
-   * (SEAL adds them: ThresholdContext.decodeSum): the slots of the plaintext (slotCount values). A
-   * CanonicalCiphertext passed in is consumed (T is applied to its c0 in place).
+   * Decode c0 + Σ h_i (T(c0) + Σ h_i for shares made with a transform T) from the shares asked for `purpose`, each
+   * under the name of whoever sent it (every party's share, or their aggregate): the slots of the plaintext
+   * (slotCount values). SEAL adds the shares (ThresholdContext.decodeSum). A share for another ciphertext, purpose or
+   * level is refused (requireShareFor). A CanonicalCiphertext passed in is consumed (T is applied to its c0 in place).
    */
-  finalize(ciphertext: Uint8Array | CanonicalCiphertext, shares: DecryptionShare | readonly DecryptionShare[], transform?: PolyTransform): Float64Array {
+  finalize(ciphertext: Uint8Array | CanonicalCiphertext, purpose: string, shares: ReadonlyMap<string, DecryptionShare>, transform?: PolyTransform): Float64Array {
+    if (shares.size === 0) throw new RangeError('finalize needs at least one decryption share');
     const ct = ciphertext instanceof Uint8Array ? this.context.canonicalCiphertext(ciphertext) : ciphertext;
-    const all = shares instanceof DecryptionShare ? [shares] : shares;
-    for (const share of all) {
-      if (ct.digest !== share.ciphertextDigest)
-        throw new FedcreditError(
-          ErrorCode.PROTOCOL,
-          `the decryption shares are for ciphertext ${share.ciphertextDigest.slice(0, 16)}…, not this one (${ct.digest.slice(0, 16)}…)`,
-          'combine the shares with the ciphertext they were made for',
-        );
-      if (share.level !== ct.level)
-        throw new FedcreditError(
-          ErrorCode.PROTOCOL,
-          `the decryption shares claim level ${share.level}, the ciphertext is at level ${ct.level}`,
-          'a party sent a malformed share; the share is refused',
-        );
-      if (share.purpose !== all[0]!.purpose)
-        throw new FedcreditError(
-          ErrorCode.PROTOCOL,
-          `decryption shares for different purposes cannot be combined ("${all[0]!.purpose}" vs "${share.purpose}")`,
-          'a party answered another request than the one it was sent; the share is refused',
-        );
-    }
+    for (const [from, share] of shares) requireShareFor(from, share, ct, purpose);
     const c0 = ct.data.polys[0]!;
     transform?.(this.context.levels[ct.level]!.ring, c0);
-    return this.context.decodeSum(ct.level, ct.scale, [c0, ...all.map((share) => share.poly)]);
+    return this.context.decodeSum(ct.level, ct.scale, [c0, ...[...shares.values()].map((share) => share.poly)]);
   }
 }

@@ -412,7 +412,6 @@ export function floodingFits(ring: RingModulus, sigma: number, bound: number): b
 
 export function sampleFlooding(ring: RingModulus, sigma: number, bound: number): FloodingSample {
   const cellBits = floodingCellBits(sigma, bound);
-  const half = cellBits > 0 ? 2n ** BigInt(cellBits - 1) : 0n;
   if (!floodingFits(ring, sigma, bound))
     throw new RangeError(`noise of σ = 2^${Math.log2(sigma).toFixed(1)} is beyond what this sampler serves at primes of ${Math.min(...ring.primes.map((q) => q.toString(2).length))} bits`);
   const n = ring.degree;
@@ -429,12 +428,9 @@ export function sampleFlooding(ring: RingModulus, sigma: number, bound: number):
     dither[2 * i] = dither[2 * i]! % cellLo;
     dither[2 * i + 1] = dither[2 * i + 1]! % cellHi;
   }
-  const halfLo = cellBits > 32 ? 0 : cell / 2;
-  const halfHi = cellBits > 32 ? cellHi / 2 : 0;
   const high = zeroPoly(ring);
   const low = zeroPoly(ring);
   const h = halves(high);
-  const l = halves(low);
   for (let j = 0; j < ring.primes.length; j++) {
     const q = ring.primes[j]!;
     const [ql, qh] = primeHalves(q);
@@ -458,15 +454,12 @@ export function sampleFlooding(ring: RingModulus, sigma: number, bound: number):
         h[base + 2 * i + 1] = Math.floor(r / TWO32);
       }
     }
-    if (cellBits === 0) continue;
-    // low = u − 2^(k−1): that difference itself when u ≥ 2^(k−1), else (q − 2^(k−1)) + u.
-    const [ml, mh] = primeHalves(q - half);
-    for (let i = 0; i < n; i++) {
-      const uLo = dither[2 * i]!;
-      const uHi = dither[2 * i + 1]!;
-      if (uHi > halfHi || (uHi === halfHi && uLo >= halfLo)) putWord(l, base + 2 * i, uLo - halfLo, uHi - halfHi);
-      else putWord(l, base + 2 * i, ml + uLo, mh + uHi);
-    }
+  }
+  if (cellBits > 0) {
+    // low = u − 2^(k−1) modulo each prime, by subPoly: u may exceed q, but u − 2^(k−1) lies within 2^(k−1) < q of 0.
+    const u = new BigUint64Array(dither.buffer, dither.byteOffset, n);
+    for (let j = 0; j < ring.primes.length; j++) low.set(u, j * n);
+    subPoly(ring, low, zeroPoly(ring).fill(2n ** BigInt(cellBits - 1)), low);
   }
   return { cellBits, high, low };
 }

@@ -114,9 +114,10 @@ export class GradientShareholder {
     return this.decryption.issued().length;
   }
 
-  /** The job ended: the share is wiped and nothing more is decrypted with it. */
+  /** The job ended: the share is wiped (its SEAL copies too) and nothing more is decrypted with it. */
   forget(): void {
     this.secret.poly.fill(0n);
+    this.decryption.dispose();
     this.forgotten = true;
   }
 
@@ -201,26 +202,20 @@ export function thresholdOpener(context: ThresholdContext, shareholders: readonl
           `no decryption share from ${missing.join(', ')} for "${request.purpose}"`,
           'every shareholder must answer; the gradient cannot be opened without all of them',
         );
-      const all = shareholders.map((org) => {
-        let share: DecryptionShare;
-        try {
-          share = DecryptionShare.deserialize(context, shares.get(org)!);
-        } catch (err) {
-          throw new FedcreditError(
-            ErrorCode.PROTOCOL,
-            `${org}'s decryption share does not parse: ${err instanceof Error ? err.message : String(err)}`,
-            `${org} runs another fedcredit version or deviates`,
-          );
-        }
-        if (share.ciphertextDigest !== ct.digest || share.purpose !== request.purpose || share.level !== ct.level)
-          throw new FedcreditError(
-            ErrorCode.PROTOCOL,
-            `${org}'s decryption share is not for this request: it is for "${share.purpose}" ${share.ciphertextDigest.slice(0, 16)}… at level ${share.level}, not "${request.purpose}" ${ct.digest.slice(0, 16)}… at level ${ct.level}`,
-            `${org} answered another request than the one it was sent`,
-          );
-        return share;
-      });
-      return residueClassSums(protocol.finalize(ct, all, classSumTransform(context.degree, period)).subarray(0, period), count);
+      const all = new Map(
+        shareholders.map((org): [string, DecryptionShare] => {
+          try {
+            return [org, DecryptionShare.deserialize(context, shares.get(org)!)];
+          } catch (err) {
+            throw new FedcreditError(
+              ErrorCode.PROTOCOL,
+              `${org}'s decryption share does not parse: ${err instanceof Error ? err.message : String(err)}`,
+              `${org} runs another fedcredit version or deviates`,
+            );
+          }
+        }),
+      );
+      return residueClassSums(protocol.finalize(ct, request.purpose, all, classSumTransform(context.degree, period)).subarray(0, period), count);
     },
     openLabelSums() {
       throw new FedcreditError(
