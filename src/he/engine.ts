@@ -340,7 +340,6 @@ export class CkksEngine {
     this.decryptors.drop();
     this.encryptors.drop();
     this.symmetricEncryptors.drop();
-    this.context.delete();
   }
 }
 

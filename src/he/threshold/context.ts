@@ -104,14 +104,13 @@ export class ThresholdContext {
     return this.keyRing.primes.length - 1;
   }
 
-  /** Free SEAL's context. */
+  /** Free the SEAL objects this context made (SEAL's context itself is shared by the process: createSealContext). */
   dispose(): void {
     for (const { key, decryptor } of this.radixDecryptors.values()) {
       decryptor.delete();
       key.delete();
     }
     this.radixDecryptors.clear();
-    this.context.delete();
   }
 
   levelOf(parmsId: BigUint64Array): LevelInfo | undefined {
