@@ -156,8 +156,9 @@ export class ParticipantNode {
       const closed = this.openStream(address);
       const reason = await closed;
       if (this.stopping) return;
-      // Exponential backoff with full jitter, capped at 30 s.
-      const delay = Math.random() * Math.min(30_000, 500 * 2 ** Math.min(this.reconnectAttempt++, 6));
+      // Exponential backoff with full jitter, capped at 8 s: a coordinator back from a restart finds every participant
+      // within 8 s (a resumed job waits for all of them), and a few hundred participants retrying that often cost it nothing.
+      const delay = Math.random() * Math.min(8_000, 500 * 2 ** Math.min(this.reconnectAttempt++, 4));
       this.opts.log.warn({ coordinator: address, reason, retryInMs: Math.round(delay) }, 'control stream closed; reconnecting');
       await new Promise((r) => setTimeout(r, delay));
     }
