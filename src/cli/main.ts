@@ -9,7 +9,7 @@ import { scoreWithArtifact } from '../model/local-score.js';
 import { formatLoadReport } from '../data/csv.js';
 import { egressSummary, formatEgress } from './egress.js';
 import { loadYamlConfig } from '../config/load.js';
-import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
+import { CoordinatorConfig, JobSpec, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
 import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../log.js';
 import { checkOwnIdentity, identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
@@ -182,6 +182,8 @@ function buildProgram(): Command {
     .option('-w, --watch', 'follow progress until the job ends')
     .option('-o, --out <dir>', 'with --watch: write the published model here')
     .action(async (file: string, opts: ClientOptions & { submitter: string; watch?: boolean; out?: string }) => {
+      // Checked here first, so that a missing file or a wrong field is named by the file's own name.
+      loadYamlConfig(file, JobSpec, 'job', '`job submit`');
       const client = clientFor(opts);
       try {
         const jobId = await client.submitJob(await readFile(file, 'utf8'), opts.submitter);
