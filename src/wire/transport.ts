@@ -9,9 +9,9 @@
  * TLS handshake, like an expired one, one from another CA, or a self-signed one.
  */
 import * as grpc from '@grpc/grpc-js';
-import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { Http2SecureServer } from 'node:http2';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { checkServerIdentity, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -32,6 +32,18 @@ const INSECURE_WARNING =
 /** Read an identity folder (ca.pem, cert.pem, key.pem); errors name the missing file and how to make it. */
 export function identityFromDir(dir: string, opts: { crl?: string } = {}): Transport {
   const abs = resolve(dir);
+  if (!existsSync(abs)) {
+    // A mistyped path is the usual cause: the identity folders beside it are the likely fix.
+    const parent = dirname(abs);
+    const siblings = existsSync(parent) ? readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(parent, e.name, 'cert.pem'))) : [];
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      `the identity folder ${abs} does not exist`,
+      `check the path (tls.dir is relative to the config file's folder; --identity to the working directory)` +
+        (siblings.length > 0 ? `; ${parent} holds the identities ${siblings.map((e) => e.name).join(', ')}` : '') +
+        '; `fedcredit pki request` (then `pki sign` at the CA) or `pki issue` makes one',
+    );
+  }
   const read = (name: string) => {
     const file = join(abs, name);
     if (!existsSync(file)) {
