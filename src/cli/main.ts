@@ -257,7 +257,7 @@ function buildProgram(): Command {
       "vertical: the guest participant's config (its state folder receives the request and the scores); horizontal: optional, a participant config whose data section says how to read --data",
     )
     .requiredOption('--model <job-id|dir>', 'vertical: the vertical-lr or vertical-boost job whose model to use; horizontal: the folder `fedcredit job model JOB --out DIR` wrote')
-    .option('--ids <file.csv>', 'vertical: enterprise ids to score, one per line (header `id` or `enterprise_id` allowed)')
+    .option('--ids <file.csv>', "vertical: enterprise ids to score, one per line; a header `id`, `enterprise_id` or the guest's data.id_column is skipped, and that column read")
     .option('--id <id>', 'vertical: a single enterprise id')
     .option('--data <file.csv>', "horizontal: the enterprises to score, with an id column and the model's feature columns")
     .option('--id-column <name>', 'horizontal, without --config: the id column of --data', 'id')
@@ -553,7 +553,7 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
     throw new FedcreditError(ErrorCode.CONFIG_INVALID, 'give either --ids <file.csv> or --id <id>', 'e.g. fedcredit score --config bank.yaml --model JOB --id 91350100M000100Y43');
   if (opts.idFormat !== undefined && opts.idFormat !== 'uscc' && opts.idFormat !== 'any') throw new InvalidArgumentError('--id-format is uscc or any');
   const config = loadYamlConfig(opts.config, ParticipantConfig, 'participant');
-  const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
+  const ids = opts.ids ? readIdList(resolve(opts.ids), config.data.id_column) : [opts.id!];
   const stateDir = participantStateDir(config, dirname(resolve(opts.config)));
   checkScoreRequest({ stateDir, organisation: config.organisation, modelJob: opts.model, ids, source: opts.ids ? `--ids ${opts.ids}` : '--id', idFormat: opts.idFormat as IdFormat | undefined });
   process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);

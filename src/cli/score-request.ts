@@ -68,10 +68,27 @@ export function checkScoreRequest(r: ScoreRequestCheck): void {
   const rowsDir = join(r.stateDir, 'rows');
   if (!existsSync(join(rowsDir, 'meta.json'))) return;
   const wanted = new Set(requested.ids);
-  for (const [id] of RowStore.open(rowsDir).ids()) if (wanted.has(normaliseId(id))) return;
+  const store = RowStore.open(rowsDir);
+  for (const [id] of store.ids()) if (wanted.has(normaliseId(id))) return;
+  const what = one ? `${r.organisation}'s data holds no enterprise ${first}` : `${r.organisation}'s data holds none of the ${requested.ids.length} valid ids of ${r.source}`;
+  const report = store.meta.report;
+  const dropped = Object.entries(report.rowsDropped).filter(([, n]) => n > 0);
+  // Rows dropped at load are not in the store: the ids may well be in the file. An applicant without an outcome yet
+  // has an empty label, which drops its row (missing_label): say so rather than send the user to check the ids.
+  if (dropped.length > 0) {
+    const unlabelled = report.rowsDropped.missing_label ?? 0;
+    throw new FedcreditError(
+      ErrorCode.DATA_REJECTED,
+      `${what} among the ${report.rowsKept} rows its node kept: ${report.rowsRead - report.rowsKept} rows of ${report.file} were dropped at load (${dropped.map(([k, n]) => `${k} ${n}`).join(', ')}), and a dropped row cannot be scored`,
+      jobIdGiven ??
+        (unlabelled > 0
+          ? `a row with an empty label (an applicant with no outcome yet) is dropped at load and cannot be scored yet; score enterprises whose rows the node keeps (docs/operations.md, "Scoring new applicants")`
+          : `check the id${one ? '' : 's'} against its data's id column, and the node's load report for why rows were dropped`),
+    );
+  }
   throw new FedcreditError(
     ErrorCode.DATA_REJECTED,
-    one ? `${r.organisation}'s data holds no enterprise ${first}` : `${r.organisation}'s data holds none of the ${requested.ids.length} valid ids of ${r.source}`,
+    what,
     jobIdGiven ?? `score enterprises ${r.organisation} holds data for (the model scores with its own columns too): check the id${one ? '' : 's'} against its data's id column`,
   );
 }
