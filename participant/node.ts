@@ -27,7 +27,7 @@ import { JobStore } from './job-store.js';
 import { OwnRecord, ledgerRollback } from './own-record.js';
 import { decodeTreeHead } from '../src/ledger/ledger.js';
 import type { PartyData } from './vertical-job.js';
-import { dialed, jobBinding, type Transport } from '../src/wire/transport.js';
+import { dialed, dialFailure, jobBinding, type Transport } from '../src/wire/transport.js';
 import { Approvals, offerShares } from './approvals.js';
 import { ScoringQuota } from './scoring-quota.js';
 import type { PartyChannel } from './vertical-channel.js';
@@ -76,6 +76,8 @@ export class ParticipantNode {
   /** The owner's caps on scoring with models it helped train (consent.scoring). */
   private readonly scoringQuota: ScoringQuota;
   private reconnectAttempt = 0;
+  /** The cause of the last failed dial, logged as an error once per cause. */
+  private lastDialFailure: string | undefined;
 
   constructor(private readonly opts: ParticipantOptions) {
     const stateDir = participantStateDir(opts.config, opts.configDir);
@@ -162,7 +164,11 @@ export class ParticipantNode {
       if (this.stopping) return;
       // Exponential backoff with full jitter, capped at 30 s.
       const delay = Math.random() * Math.min(30_000, 500 * 2 ** Math.min(this.reconnectAttempt++, 6));
-      this.opts.log.warn({ coordinator: address, reason, retryInMs: Math.round(delay) }, 'control stream closed; reconnecting');
+      const known = dialFailure(reason);
+      this.opts.log.warn({ coordinator: address, reason, retryInMs: Math.round(delay), ...known }, 'control stream closed; reconnecting');
+      // A refused certificate does not heal by retrying: say so once, as an error naming the fix.
+      if (known && known.cause !== this.lastDialFailure) this.opts.log.error({ coordinator: address, fix: known.fix }, `cannot connect to the coordinator: ${known.cause}`);
+      this.lastDialFailure = known?.cause;
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -344,6 +350,7 @@ export class ParticipantNode {
           return;
         }
         this.reconnectAttempt = 0;
+        this.lastDialFailure = undefined;
         log.info({ coordinatorVersion: m.welcome.coordinatorVersion, ledgerSize: treeHead.length ? decodeTreeHead(treeHead).size : undefined }, 'connected to coordinator');
         this.connectedOnce?.();
         this.connectedOnce = undefined;

@@ -223,6 +223,33 @@ function handshakeReason(err: Error & { code?: string }): string {
 }
 
 /**
+ * Why a dial to the coordinator failed, in words an operator can act on, from gRPC's details of an UNAVAILABLE: the
+ * TLS handshake failing on either side. Undefined when the details say nothing more specific (the coordinator down
+ * or unreachable on the network).
+ */
+export function dialFailure(details: string): { cause: string; fix: string } | undefined {
+  if (/self.signed certificate in certificate chain|unable to get (local )?issuer|unable to verify the first certificate|UNABLE_TO_VERIFY/i.test(details))
+    return {
+      cause: "the coordinator's certificate is not signed by the CA in this identity's ca.pem",
+      fix: "put the federation CA's ca.pem in the identity folder (tls.dir or --identity): the one that signed the coordinator's certificate, which `fedcredit pki sign --out DIR` writes beside the certificate it issues",
+    };
+  if (/certificate has expired|CERT_HAS_EXPIRED/i.test(details))
+    return { cause: "the coordinator's certificate has expired", fix: "the coordinator's operator issues it a new one (`fedcredit pki issue --role coordinator`) and restarts it" };
+  if (/Hostname\/IP does not match|does not match certificate|ERR_TLS_CERT_ALTNAME_INVALID/i.test(details))
+    return {
+      cause: "the coordinator's certificate is not issued for the address dialled",
+      fix: 'dial the name the certificate carries, or issue the coordinator a certificate with `--hosts <that name>`',
+    };
+  // The server ends the handshake without a word when it refuses the client's certificate.
+  if (/No connection established/i.test(details) && /ECONNRESET|socket hang up|Failed to connect|certificate|alert/i.test(details))
+    return {
+      cause: "the coordinator closed the connection during the TLS handshake: it most likely refuses this identity's certificate (revoked, expired, or not issued by the federation's CA)",
+      fix: "the coordinator's log says which (`TLS handshake refused`, with the reason); get a certificate from the federation's CA (`fedcredit pki request`, then `pki sign` at the CA)",
+    };
+  return undefined;
+}
+
+/**
  * How a client dials the coordinator: its certificate, the federation CA, and a check that the server is the
  * federation's *coordinator* (its certificate's role), for the address dialled. The TLS server name is a fixed
  * name rather than an IP address (RFC 6066 forbids IPs there); the address itself is checked against the
