@@ -9,7 +9,7 @@ import type { ParticipantConfig } from '../src/config/schemas.js';
 import { JobSpec, type HorizontalJobSpec } from '../src/config/schemas.js';
 import { kindOf } from '../src/jobs/registry.js';
 import type { DataOwner } from '../src/jobs/kind.js';
-import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, type LoadedDataset } from '../src/data/csv.js';
+import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, invalidCells, type LoadedDataset } from '../src/data/csv.js';
 import { ingestSource } from '../src/data/source.js';
 import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
@@ -127,6 +127,7 @@ export class ParticipantNode {
         `feature "${feature}": ${cells} of ${this.rows.rows} kept rows (${(100 * share).toFixed(1)}%, over ${IMPUTED_WARN_SHARE * 100}%) have no valid value and will be imputed with the federation-wide mean; check the column and its missing_values`,
       );
     }
+    for (const { feature, cells, examples, message } of invalidCells(this.rows.meta)) log.warn({ feature, invalidCells: cells, examples }, message);
     await this.restoreJobs();
     await new Promise<void>((resolve) => {
       this.connectedOnce = resolve;

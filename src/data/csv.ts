@@ -9,7 +9,7 @@ import type { DatasetSpec, FeatureSpec } from './schema.js';
 import { Rng } from '../random.js';
 import { ID_HASH_BYTES, IdBuckets, type Duplicate } from './id-buckets.js';
 import type { LoadReport } from './load-report.js';
-import { blockRowsFor, FileAppender, ID_HASH_FILE, IDS_FILE, readLines, readRecordPieces, RowStore, X_FILE, Y_FILE } from './row-store.js';
+import { blockRowsFor, FileAppender, ID_HASH_FILE, IDS_FILE, readLines, readRecordPieces, RowStore, type RowStoreMeta, X_FILE, Y_FILE } from './row-store.js';
 
 /**
  * Where rows come from, for the messages that name a row: a CSV file (positions are lines, the header is line 1) or
@@ -241,6 +241,25 @@ export function heavilyImputed(report: LoadReport): { feature: string; cells: nu
     .sort((a, b) => b.share - a.share);
 }
 
+/**
+ * Features with invalid cells (present, but not a value of the feature's type: `n/a`, `12,345.00`), with a few of
+ * them, for a warning in the owner's own log: the load report counts them but, as it is sent, shows none.
+ */
+export function invalidCells(meta: Pick<RowStoreMeta, 'report' | 'invalidExamples'>): { feature: string; cells: number; examples: string[]; message: string }[] {
+  return Object.entries(meta.report.nonNumericCells)
+    .filter(([, cells]) => cells > 0)
+    .map(([feature, cells]) => {
+      const examples = meta.invalidExamples?.[feature] ?? [];
+      const shown = examples.length > 0 ? ` (e.g. ${examples.map(preview).join(', ')})` : '';
+      return {
+        feature,
+        cells,
+        examples,
+        message: `feature "${feature}": ${cells} cell${cells > 1 ? 's are' : ' is'} not a valid value of its type${shown} and ${cells > 1 ? 'were' : 'was'} handled by its missing policy; list such markers in data.missing_values, or clean the data`,
+      };
+    });
+}
+
 function pickFeatures(spec: DatasetSpec, columns: string[] | undefined, file: string): FeatureSpec[] {
   if (!columns) return spec.features;
   const byName = new Map(spec.features.map((f) => [f.name, f]));
@@ -358,6 +377,7 @@ class Loader {
       groupColumns: this.spec.group_columns ?? [],
       ...(this.levelCodes.some((m) => m) ? { levels: Object.fromEntries(this.features.flatMap((f, j) => (this.levelCodes[j] ? [[f.name, [...this.levelCodes[j].keys()]]] : []))) } : {}),
       report,
+      invalidExamples: Object.fromEntries(this.features.flatMap((f, j) => (this.invalidSamples[j]!.size > 0 ? [[f.name, [...this.invalidSamples[j]!]]] : []))),
       idSetSha256,
       blockRows,
     });
