@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { checkScoreRequest } from '../src/cli/score-request.js';
 import { DatasetSpec } from '../src/data/schema.js';
 import { ingestSource } from '../src/data/source.js';
-import { ErrorCode, FedcreditError } from '../src/errors.js';
+import { ErrorCode, type FedcreditError } from '../src/errors.js';
 import { readIdList } from '../participant/vertical-score.js';
 
 const JOB = 'job-20261207-0000abcd';
