@@ -9,13 +9,13 @@ import type { ParticipantConfig } from '../src/config/schemas.js';
 import { JobSpec, type HorizontalJobSpec } from '../src/config/schemas.js';
 import { kindOf } from '../src/jobs/registry.js';
 import type { DataOwner } from '../src/jobs/kind.js';
-import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, invalidCells, type LoadedDataset } from '../src/data/csv.js';
-import { ingestSource } from '../src/data/source.js';
+import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, invalidCells, type LoadedDataset, withScoringRows } from '../src/data/csv.js';
+import { ingestSource, ingestUnlabelled } from '../src/data/source.js';
 import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { loadTf, type Tf } from '../src/model/tf.js';
-import { softwareVersion } from '../src/paths.js';
+import { ROWS_DIR, softwareVersion, UNLABELLED_ROWS_DIR } from '../src/paths.js';
 import { x25519Backend } from '../src/psi/x25519.js';
 import type { Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
@@ -55,6 +55,9 @@ export function participantStateDir(config: ParticipantConfig, configDir: string
 export class ParticipantNode {
   private rows!: RowStore;
   private inMemory?: LoadedDataset;
+  /** The guest's rows without a label (applicants with no outcome yet), kept for scoring only; none elsewhere. */
+  private unlabelled?: RowStore;
+  private scoringRows?: LoadedDataset;
   /** The row store's rowOrderDigest, computed when a vertical job first asks (the store does not change while the node runs). */
   private rowsDigest?: string;
   private tf!: Tf;
@@ -93,6 +96,11 @@ export class ParticipantNode {
     return (this.inMemory ??= datasetOf(this.rows));
   }
 
+  /** The rows scoring jobs read: the kept rows, and at the guest also those without a label, kept for scoring only. */
+  private get scoringData(): LoadedDataset {
+    return (this.scoringRows ??= this.unlabelled ? withScoringRows(this.data, datasetOf(this.unlabelled)) : this.data);
+  }
+
   /** A vertical job's view of the rows: ids streamed from the store for the PSI, the rows in memory after it. */
   private get partyData(): PartyData {
     return { ids: () => this.rows.ids(), load: () => this.data, rowsDigest: () => (this.rowsDigest ??= this.rows.rowOrderDigest()) };
@@ -119,8 +127,11 @@ export class ParticipantNode {
     log.info({ x25519: x25519Backend() }, 'X25519 for the PSI');
     // Columns outside consent.columns are never read (nor selected from a database), let alone put into a job. The
     // rows go to a store on disk, which horizontal jobs stream; vertical jobs load it into memory when they start.
-    this.rows = await ingestSource(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, 'rows'), scatter: true });
+    this.rows = await ingestSource(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, ROWS_DIR), scatter: true });
     log.info({ rows: this.rows.rows, features: this.rows.features.length }, `data loaded:\n${formatLoadReport(this.rows.meta.report)}`);
+    // Rows without a label never train, but a guest scores them: they are its applicants with no outcome yet.
+    this.unlabelled = await ingestUnlabelled(config.data, this.rows, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, UNLABELLED_ROWS_DIR) });
+    if (this.unlabelled) log.info({ rows: this.unlabelled.rows }, `${this.unlabelled.rows} rows without a label kept for scoring only (never trained on): \`fedcredit score\` scores them`);
     for (const { feature, cells, share } of heavilyImputed(this.rows.meta.report)) {
       log.warn(
         { feature, imputedCells: cells, rows: this.rows.rows, share: Math.round(share * 1000) / 1000 },
@@ -498,8 +509,8 @@ export class ParticipantNode {
       get rows() {
         return node.rows;
       },
-      get data() {
-        return node.data;
+      get scoringData() {
+        return node.scoringData;
       },
       get partyData() {
         return node.partyData;
