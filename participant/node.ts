@@ -130,7 +130,10 @@ export class ParticipantNode {
     this.rows = await ingestSource(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, ROWS_DIR), scatter: true });
     log.info({ rows: this.rows.rows, features: this.rows.features.length }, `data loaded:\n${formatLoadReport(this.rows.meta.report)}`);
     // Rows without a label never train, but a guest scores them: they are its applicants with no outcome yet.
-    this.unlabelled = await ingestUnlabelled(config.data, this.rows, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, UNLABELLED_ROWS_DIR) });
+    // Only a vertical model's guest scores them: an owner who takes part in horizontal jobs only keeps none.
+    const vertical = config.consent.job_kinds.some((k) => k !== 'horizontal');
+    const unlabelledOpts = { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, UNLABELLED_ROWS_DIR) };
+    this.unlabelled = await ingestUnlabelled(config.data, vertical ? this.rows : undefined, unlabelledOpts);
     if (this.unlabelled) log.info({ rows: this.unlabelled.rows }, `${this.unlabelled.rows} rows without a label kept for scoring only (never trained on): \`fedcredit score\` scores them`);
     for (const { feature, cells, share } of heavilyImputed(this.rows.meta.report)) {
       log.warn(

@@ -120,5 +120,9 @@ describe('applicants with no outcome yet', () => {
     mkdirSync(join(dir, 'other', UNLABELLED_ROWS_DIR), { recursive: true });
     expect(await ingestUnlabelled(spec, kept, { baseDir: dir, dir: join(dir, 'other', UNLABELLED_ROWS_DIR) })).toBeUndefined();
     expect(existsSync(join(dir, 'other', UNLABELLED_ROWS_DIR))).toBe(false);
+    // Nor for a node that takes part in horizontal jobs only (the node passes no store): it never scores them.
+    mkdirSync(join(dir, 'other', UNLABELLED_ROWS_DIR), { recursive: true });
+    expect(await ingestUnlabelled(spec, undefined, { baseDir: dir, dir: join(dir, 'other', UNLABELLED_ROWS_DIR) })).toBeUndefined();
+    expect(existsSync(join(dir, 'other', UNLABELLED_ROWS_DIR))).toBe(false);
   });
 });

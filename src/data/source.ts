@@ -17,12 +17,12 @@ export async function ingestSource(spec: DatasetSpec, opts: IngestOptions): Prom
 
 /**
  * The rows `kept` (a store with labels) dropped only for an empty label, read again into a store of their own at
- * `opts.dir`: a guest's applicants with no outcome yet, which it scores but never trains on. Undefined (and no
- * folder) when there are none.
+ * `opts.dir`: a guest's applicants with no outcome yet, which it scores but never trains on (a database source runs
+ * its query again, in a transaction of its own). Undefined (and no folder) when there are none, or no `kept`.
  */
-export async function ingestUnlabelled(spec: DatasetSpec, kept: RowStore, opts: IngestOptions): Promise<RowStore | undefined> {
+export async function ingestUnlabelled(spec: DatasetSpec, kept: RowStore | undefined, opts: IngestOptions): Promise<RowStore | undefined> {
   rmSync(opts.dir, { recursive: true, force: true });
-  if ((kept.meta.report.rowsDropped.missing_label ?? 0) === 0) return undefined;
+  if (!kept || (kept.meta.report.rowsDropped.missing_label ?? 0) === 0) return undefined;
   return ingestSource(spec, { ...opts, scatter: false, unlabelledOnly: true });
 }
 
