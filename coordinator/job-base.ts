@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../src/paths.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { encodeTreeHead, type Ledger } from '../src/ledger/ledger.js';
-import { Mailbox, ParticipantGone } from './mailbox.js';
+import { Mailbox, ParticipantGone, refusalFix } from './mailbox.js';
 import { encodeFrames, type EncodedMessage } from '../src/wire/framing.js';
 import { CommitThenReveal } from '../src/he/threshold/commitment.js';
 import { hex, sha256 } from '../src/bytes.js';
@@ -217,11 +217,7 @@ export abstract class JobBase {
         } catch (err) {
           if (err instanceof ParticipantGone) await this.record('participant_refused', { participant: err.organisation, reason: err.reason });
           if (err instanceof ParticipantGone && err.refused) {
-            throw new FedcreditError(
-              ErrorCode.JOB_REFUSED,
-              `participant ${err.organisation} did not accept the job: ${err.reason}`,
-              "see that participant's log; adjust its consent section or the job",
-            );
+            throw new FedcreditError(ErrorCode.JOB_REFUSED, `participant ${err.organisation} did not accept the job: ${err.reason}`, refusalFix(err.organisation, err.field));
           }
           if (err instanceof ParticipantGone) {
             throw new FedcreditError(ErrorCode.JOB_FAILED, `participant ${err.organisation} did not answer the job offer: ${err.reason}`, "see that participant's log; restart it if it is down");

@@ -7,6 +7,18 @@ import type { ParticipantBody, ParticipantMessage } from '../src/wire/messages.j
 
 export type BodyKind = keyof ParticipantBody;
 
+/**
+ * What to do about a participant's refusal, by the field it names: a consent rule is the data owner's to set, a data
+ * field the owner's data section, any other field the job's.
+ */
+export function refusalFix(org: string, field: string | undefined): string {
+  if (field?.startsWith('consent.')) return `\`${field}\` is ${org}'s data owner's rule (its participant config): change the job to fit it, or ask the owner; ${org}'s log has the details`;
+  if (field?.startsWith('data.')) return `the job needs what ${org}'s data section does not declare (\`${field}\`): correct the job, or ask ${org}'s owner; ${org}'s log has the details`;
+  if (field === 'model') return `score with a vertical-lr or vertical-boost job ${org} took part in and that succeeded (\`fedcredit score --model JOB\`)`;
+  if (field) return `change \`${field}\` in the job file as the reason says, and submit it again`;
+  return `see ${org}'s log; adjust its consent section or the job`;
+}
+
 export class ParticipantGone extends Error {
   constructor(
     readonly organisation: string,
@@ -17,6 +29,8 @@ export class ParticipantGone extends Error {
     readonly hint = '',
     /** True when the participant answered (an error or a refusal), false when it went away or stayed silent. */
     readonly answered = false,
+    /** A refusal's code: the job or config field it is about (`consent.min_rows`, `binning`, `data.features`). */
+    readonly field?: string,
   ) {
     super(`${organisation}: ${reason}`);
   }
@@ -91,7 +105,8 @@ export class Mailbox {
     if (message.body === 'error' || message.body === 'jobRefused') {
       this.waiters.delete(org);
       const reason = message.body === 'error' ? `${message.error.code}: ${message.error.message}` : `refused (${message.jobRefused.code}): ${message.jobRefused.reason}`;
-      waiter.reject(new ParticipantGone(org, reason, message.body === 'jobRefused', message.body === 'error' ? message.error.hint : '', true));
+      const refused = message.body === 'jobRefused';
+      waiter.reject(new ParticipantGone(org, reason, refused, message.body === 'error' ? message.error.hint : '', true, refused ? message.jobRefused.code : undefined));
       return true;
     }
     if (message.body !== waiter.kind || message.round !== waiter.round) return false;

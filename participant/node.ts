@@ -9,13 +9,13 @@ import type { ParticipantConfig } from '../src/config/schemas.js';
 import { JobSpec, type HorizontalJobSpec } from '../src/config/schemas.js';
 import { kindOf } from '../src/jobs/registry.js';
 import type { DataOwner } from '../src/jobs/kind.js';
-import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, type LoadedDataset } from '../src/data/csv.js';
-import { ingestSource } from '../src/data/source.js';
+import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, invalidCells, type LoadedDataset, withScoringRows } from '../src/data/csv.js';
+import { ingestSource, ingestUnlabelled } from '../src/data/source.js';
 import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { loadTf, type Tf } from '../src/model/tf.js';
-import { softwareVersion } from '../src/paths.js';
+import { ROWS_DIR, softwareVersion, UNLABELLED_ROWS_DIR } from '../src/paths.js';
 import { x25519Backend } from '../src/psi/x25519.js';
 import type { Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
@@ -28,7 +28,7 @@ import { JobStore } from './job-store.js';
 import { OwnRecord, ledgerRollback } from './own-record.js';
 import { decodeTreeHead } from '../src/ledger/ledger.js';
 import type { PartyData } from './vertical-job.js';
-import { dialed, jobBinding, type Transport } from '../src/wire/transport.js';
+import { dialed, dialFailure, jobBinding, type Transport } from '../src/wire/transport.js';
 import { Approvals, offerShares } from './approvals.js';
 import { ScoringQuota } from './scoring-quota.js';
 import type { PartyChannel } from './vertical-channel.js';
@@ -51,6 +51,9 @@ export interface ParticipantOptions {
 export class ParticipantNode {
   private rows!: RowStore;
   private inMemory?: LoadedDataset;
+  /** The guest's rows without a label (applicants with no outcome yet), kept for scoring only; none elsewhere. */
+  private unlabelled?: RowStore;
+  private scoringRows?: LoadedDataset;
   /** The row store's rowOrderDigest, computed when a vertical job first asks (the store does not change while the node runs). */
   private rowsDigest?: string;
   private tf!: Tf;
@@ -72,6 +75,8 @@ export class ParticipantNode {
   /** The owner's caps on scoring with models it helped train (consent.scoring). */
   private readonly scoringQuota: ScoringQuota;
   private reconnectAttempt = 0;
+  /** The cause of the last failed dial, logged as an error once per cause. */
+  private lastDialFailure: string | undefined;
 
   constructor(private readonly opts: ParticipantOptions) {
     const stateDir = participantStateDir(opts.config, opts.configDir);
@@ -85,6 +90,11 @@ export class ParticipantNode {
   /** The rows in memory, for vertical and scoring jobs (which align and index rows at random). */
   private get data(): LoadedDataset {
     return (this.inMemory ??= datasetOf(this.rows));
+  }
+
+  /** The rows scoring jobs read: the kept rows, and at the guest also those without a label, kept for scoring only. */
+  private get scoringData(): LoadedDataset {
+    return (this.scoringRows ??= this.unlabelled ? withScoringRows(this.data, datasetOf(this.unlabelled)) : this.data);
   }
 
   /** A vertical job's view of the rows: ids streamed from the store for the PSI, the rows in memory after it. */
@@ -113,14 +123,21 @@ export class ParticipantNode {
     log.info({ x25519: x25519Backend() }, 'X25519 for the PSI');
     // Columns outside consent.columns are never read (nor selected from a database), let alone put into a job. The
     // rows go to a store on disk, which horizontal jobs stream; vertical jobs load it into memory when they start.
-    this.rows = await ingestSource(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, 'rows'), scatter: true });
+    this.rows = await ingestSource(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, ROWS_DIR), scatter: true });
     log.info({ rows: this.rows.rows, features: this.rows.features.length }, `data loaded:\n${formatLoadReport(this.rows.meta.report)}`);
+    // Rows without a label never train, but a guest scores them: they are its applicants with no outcome yet.
+    // Only a vertical model's guest scores them: an owner who takes part in horizontal jobs only keeps none.
+    const vertical = config.consent.job_kinds.some((k) => k !== 'horizontal');
+    const unlabelledOpts = { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, UNLABELLED_ROWS_DIR) };
+    this.unlabelled = await ingestUnlabelled(config.data, vertical ? this.rows : undefined, unlabelledOpts);
+    if (this.unlabelled) log.info({ rows: this.unlabelled.rows }, `${this.unlabelled.rows} rows without a label kept for scoring only (never trained on): \`fedcredit score\` scores them`);
     for (const { feature, cells, share } of heavilyImputed(this.rows.meta.report)) {
       log.warn(
         { feature, imputedCells: cells, rows: this.rows.rows, share: Math.round(share * 1000) / 1000 },
         `feature "${feature}": ${cells} of ${this.rows.rows} kept rows (${(100 * share).toFixed(1)}%, over ${IMPUTED_WARN_SHARE * 100}%) have no valid value and will be imputed with the federation-wide mean; check the column and its missing_values`,
       );
     }
+    for (const { feature, cells, examples, message } of invalidCells(this.rows.meta)) log.warn({ feature, invalidCells: cells, examples }, message);
     await this.restoreJobs();
     await new Promise<void>((resolve) => {
       this.connectedOnce = resolve;
@@ -159,7 +176,11 @@ export class ParticipantNode {
       // Exponential backoff with full jitter, capped at 8 s: a coordinator back from a restart finds every participant
       // within 8 s (a resumed job waits for all of them), and a few hundred participants retrying that often cost it nothing.
       const delay = Math.random() * Math.min(8_000, 500 * 2 ** Math.min(this.reconnectAttempt++, 4));
-      this.opts.log.warn({ coordinator: address, reason, retryInMs: Math.round(delay) }, 'control stream closed; reconnecting');
+      const known = dialFailure(reason);
+      this.opts.log.warn({ coordinator: address, reason, retryInMs: Math.round(delay), ...known }, 'control stream closed; reconnecting');
+      // A refused certificate does not heal by retrying: say so once, as an error naming the fix.
+      if (known && known.cause !== this.lastDialFailure) this.opts.log.error({ coordinator: address, fix: known.fix }, `cannot connect to the coordinator: ${known.cause}`);
+      this.lastDialFailure = known?.cause;
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -341,6 +362,7 @@ export class ParticipantNode {
           return;
         }
         this.reconnectAttempt = 0;
+        this.lastDialFailure = undefined;
         log.info({ coordinatorVersion: m.welcome.coordinatorVersion, ledgerSize: treeHead.length ? decodeTreeHead(treeHead).size : undefined }, 'connected to coordinator');
         this.connectedOnce?.();
         this.connectedOnce = undefined;
@@ -487,8 +509,8 @@ export class ParticipantNode {
       get rows() {
         return node.rows;
       },
-      get data() {
-        return node.data;
+      get scoringData() {
+        return node.scoringData;
       },
       get partyData() {
         return node.partyData;

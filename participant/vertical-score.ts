@@ -6,9 +6,10 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { BoostingSpec, type VerticalScoreSpec } from '../src/config/schemas.js';
 import type { LoadedDataset } from '../src/data/csv.js';
-import { ErrorCode, FedcreditError } from '../src/errors.js';
+import { ErrorCode, errorMessage, FedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { prepareIds, type IdFormat } from '../src/psi/ids.js';
 import { scoringSalt } from '../src/psi/scoring.js';
@@ -30,15 +31,30 @@ import { JobFolder, readJobFile } from './job-store.js';
 import type { JobBinding, KeyBinding } from '../src/crypto/key-binding.js';
 import type { BoxKeyPair } from '../src/crypto/sealed-box.js';
 
-/** Read an id list: one id per line (first comma-separated field); a header line `id` or `enterprise_id` is skipped. */
-export function readIdList(file: string): string[] {
-  const lines = readFileSync(file, 'utf8')
-    .replace(/^\uFEFF/, '')
-    .split(/\r?\n/)
-    .map((l) => l.split(',')[0]!.trim())
-    .filter((l) => l.length > 0);
-  if (lines.length > 0 && /^(enterprise_)?id$/i.test(lines[0]!)) lines.shift();
-  return lines;
+/**
+ * Read an id list: one id per line (the first field of each). A header row is skipped: `id`, `enterprise_id`, or a
+ * row naming `idColumn` (the guest's data.id_column), whose column then holds the ids, so an extract of the guest's
+ * own file (`app_id,name,...`) serves as it is.
+ */
+export function readIdList(file: string, idColumn?: string): string[] {
+  let rows: string[][];
+  try {
+    rows = (parse(readFileSync(file, 'utf8'), { bom: true, relax_column_count: true, skip_empty_lines: true, trim: true }) as string[][]).filter((r) => r.some((c) => c.length > 0));
+  } catch (err) {
+    throw new FedcreditError(
+      ErrorCode.DATA_REJECTED,
+      `cannot read the id list ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`,
+      'give a CSV file of ids, one per line (a header row naming the id column is skipped)',
+    );
+  }
+  const header = rows[0]?.map((c) => c.toLowerCase()) ?? [];
+  let column = 0;
+  if (idColumn !== undefined && header.includes(idColumn.toLowerCase())) column = header.indexOf(idColumn.toLowerCase());
+  else if (!/^(enterprise_)?id$/.test(header[0] ?? '')) return rows.map((r) => r[0]!).filter((id) => id.length > 0);
+  return rows
+    .slice(1)
+    .map((r) => r[column] ?? '')
+    .filter((id) => id.length > 0);
 }
 
 /**

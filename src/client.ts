@@ -12,7 +12,7 @@ import { coordinatorServiceDefinition, CHANNEL_OPTIONS } from './wire/proto.js';
 import { ChunkJoiner } from './wire/framing.js';
 import { unpackArtifact, type ArtifactFiles } from './model/artifact.js';
 import type { Chunk, JobEvent, JobStatus, SubmitJobResponse } from './wire/messages.js';
-import { dialed, type Transport } from './wire/transport.js';
+import { dialed, dialFailure, type Transport } from './wire/transport.js';
 
 const Client = grpc.makeGenericClientConstructor(coordinatorServiceDefinition(), 'Coordinator');
 
@@ -53,10 +53,12 @@ export function coordinatorAddress(opts: { coordinator?: string; config?: string
 
 function fromServiceError(err: grpc.ServiceError, address: string, source?: string): FedcreditError {
   if (err.code === grpc.status.UNAVAILABLE) {
+    const known = dialFailure(err.details);
     return new FedcreditError(
       ErrorCode.UNAVAILABLE,
-      `cannot reach the coordinator at ${address}${source ? ` (from ${source})` : ''}: ${err.details}`,
-      `check that \`fedcredit coordinator\` is running there; name another address with --coordinator <host:port>, with --config <a participant or client config with a \`coordinator\` field>, or in $${COORDINATOR_ENV}`,
+      `cannot reach the coordinator at ${address}${source ? ` (from ${source})` : ''}: ${known ? `${known.cause} (${err.details})` : err.details}`,
+      known?.fix ??
+        `check that \`fedcredit coordinator\` is running there; name another address with --coordinator <host:port>, with --config <a participant or client config with a \`coordinator\` field>, or in $${COORDINATOR_ENV}`,
     );
   }
   if (err.code === grpc.status.NOT_FOUND) return new FedcreditError(ErrorCode.NOT_FOUND, err.details, 'check the job id (`fedcredit job status`)');

@@ -21,6 +21,10 @@ export function softwareVersion(): string {
   return JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version as string;
 }
 
+/** A node's state folder: its row store, and the guest's rows without a label, kept for scoring only. */
+export const ROWS_DIR = 'rows';
+export const UNLABELLED_ROWS_DIR = 'rows-unlabelled';
+
 /** Files a vertical job's guest keeps in its job folder for `fedcredit report`: aggregates, and its held-out scores. */
 export const MODEL_REPORT_FILE = 'model-report.json';
 export const TEST_SCORES_FILE = 'test-scores.csv';

@@ -1,6 +1,6 @@
 /** Starting a node or calling the coordinator without a certificate is a user error with a clear fix. */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from './helpers/cli.js';
@@ -26,5 +26,22 @@ describe('identity errors', () => {
     const { code, stderr } = await cli(['job', 'status', 'job-20260101-00000000', '--identity', mkdtempSync(join(tmpdir(), 'fedcredit-empty-id-'))]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/the identity folder .* has no ca.pem/);
+  });
+
+  it('an identity folder that does not exist is named as such, with the identities beside it', async () => {
+    const ids = mkdtempSync(join(tmpdir(), 'fedcredit-ids-'));
+    mkdirSync(join(ids, 'bank-submitter'));
+    writeFileSync(join(ids, 'bank-submitter', 'cert.pem'), '');
+    const { code, stderr } = await cli(['job', 'status', 'job-20260101-00000000', '--identity', join(ids, 'bank-submiter')]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`the identity folder ${join(ids, 'bank-submiter')} does not exist`);
+    expect(stderr).toContain(`${ids} holds the identities bank-submitter`);
+  });
+
+  it('job submit names a job file it cannot read, before it dials anyone', async () => {
+    const { code, stderr } = await cli(['job', 'submit', '/nonexistent/job.yaml', '--insecure']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('FC_CONFIG_INVALID: cannot read job config /nonexistent/job.yaml: ENOENT');
+    expect(stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -1,7 +1,7 @@
 /** A config error says what is wrong with a field: missing when it is absent, its value when it has the wrong type. */
 import { describe, expect, it } from 'vitest';
-import { validateConfig } from '../src/config/load.js';
-import { ParticipantConfig } from '../src/config/schemas.js';
+import { loadYamlConfig, validateConfig } from '../src/config/load.js';
+import { JobSpec, ParticipantConfig } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 
 function problems(value: unknown): string {
@@ -30,5 +30,37 @@ describe('config field errors', () => {
   it('an absent field is called missing', () => {
     const message = problems({ coordinator: '127.0.0.1:7700', data });
     expect(message).toContain('bank.yaml: field `organisation`: Invalid input: expected string, received undefined (the field is missing)');
+  });
+
+  it('a misspelt field is answered with the field it most likely meant, in the section it sits in', () => {
+    const message = problems({ organisation: 'bank', coordinator: '127.0.0.1:7700', data: { ...data, lable_column: 'y', features: [{ name: 'x', tpye: 'number' }] } });
+    expect(message).toContain('field `data`: Unrecognized key: "lable_column" (did you mean `label_column`?)');
+    expect(message).toContain('field `data.features[0]`: Unrecognized key: "tpye" (did you mean `type`?)');
+  });
+
+  it("a job's misspelt section is matched against the fields of its own kind", () => {
+    const job = (value: unknown) => {
+      try {
+        validateConfig(JobSpec, value, 'job.yaml', 'job');
+      } catch (err) {
+        return (err as FedcreditError).message;
+      }
+      throw new Error('the job was accepted');
+    };
+    const horizontal = job({ name: 'j', kind: 'horizontal', purpose: 'p', participants: ['a'], model: { type: 'logistic' }, trainig: { rounds: 3 } });
+    expect(horizontal).toContain('job.yaml: field `(top level)`: Unrecognized key: "trainig" (did you mean `training`?)');
+    const vertical = job({ name: 'j', kind: 'vertical-lr', purpose: 'p', guest: 'bank', hosts: ['tax'], training: { epoch: 3, Patience: 2 } });
+    expect(vertical).toContain('field `training`: Unrecognized keys: "epoch", "Patience" ("epoch": did you mean `epochs`?) ("Patience": did you mean `patience`?)');
+    // A field far from every accepted one gets no guess.
+    expect(job({ name: 'j', kind: 'vertical-lr', purpose: 'p', guest: 'bank', hosts: ['tax'], colour: 'red' })).toMatch(/Unrecognized key: "colour"$/m);
+  });
+
+  it('a job file that cannot be read is named, with the command it was given to', () => {
+    expect(() => loadYamlConfig('/nonexistent/job.yaml', JobSpec, 'job', '`job submit`')).toThrow('cannot read job config /nonexistent/job.yaml: ENOENT');
+    try {
+      loadYamlConfig('/nonexistent/job.yaml', JobSpec, 'job', '`job submit`');
+    } catch (err) {
+      expect((err as FedcreditError).hint).toContain('check the path given to `job submit`');
+    }
   });
 });

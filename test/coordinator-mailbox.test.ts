@@ -4,7 +4,7 @@
  * progress, so a long step that keeps moving is never cut off).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Mailbox, ParticipantGone } from '../coordinator/mailbox.js';
+import { Mailbox, ParticipantGone, refusalFix } from '../coordinator/mailbox.js';
 import type { ParticipantMessage } from '../src/wire/messages.js';
 
 const stepDone = (round: number) => ({ jobId: 'j', round, body: 'stepDone', stepDone: { step: 'psi', attempt: 0, stateSha256: new Uint8Array(), reportJson: '{}' } }) as unknown as ParticipantMessage;
@@ -59,5 +59,26 @@ describe('Mailbox.waitFor', () => {
     const failed = box.waitFor('bank', 'stepDone', 2, Date.now() + 60_000, connected);
     box.deliver('bank', { jobId: 'j', round: 2, body: 'error', error: { code: 'FC_DATA_SCHEMA', message: 'no valid ids', hint: 'check the id column' } } as unknown as ParticipantMessage);
     await expect(failed).rejects.toMatchObject({ reason: 'FC_DATA_SCHEMA: no valid ids', hint: 'check the id column' });
+  });
+});
+
+describe('a refused offer', () => {
+  const refusal = (code: string) => ({ jobId: 'j', round: 0, body: 'jobRefused', jobRefused: { code, reason: 'because' } }) as unknown as ParticipantMessage;
+
+  it('keeps the field the refusal names, and the fix follows whose it is to change', async () => {
+    const box = new Mailbox();
+    const wait = box.waitFor('bureau', 'jobAccepted', 0, Date.now() + 60_000, connected);
+    box.deliver('bureau', refusal('alignment.id_format'));
+    const err = (await wait.catch((e: unknown) => e)) as ParticipantGone;
+    expect(err).toBeInstanceOf(ParticipantGone);
+    expect(err.refused).toBe(true);
+    expect(err.field).toBe('alignment.id_format');
+    expect(err.reason).toBe('refused (alignment.id_format): because');
+    // A job field is the submitter's to change; a consent rule or a data section is the owner's.
+    expect(refusalFix('bureau', err.field)).toBe('change `alignment.id_format` in the job file as the reason says, and submit it again');
+    expect(refusalFix('bureau', 'consent.min_rows')).toBe(
+      "`consent.min_rows` is bureau's data owner's rule (its participant config): change the job to fit it, or ask the owner; bureau's log has the details",
+    );
+    expect(refusalFix('bureau', 'data.features')).toContain("the job needs what bureau's data section does not declare (`data.features`)");
   });
 });

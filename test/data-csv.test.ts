@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatLoadReport, heavilyImputed, loadDataset, NON_NUMERIC_REFUSE_SHARE, type LoadOptions } from '../src/data/csv.js';
+import { formatLoadReport, heavilyImputed, invalidCells, loadDataset, NON_NUMERIC_REFUSE_SHARE, type LoadOptions } from '../src/data/csv.js';
+import { ingestSource } from '../src/data/source.js';
 import { DatasetSpec } from '../src/data/schema.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 
@@ -255,6 +256,18 @@ describe('hand-made files', () => {
     expect(data.report.imputedCells).toEqual({ b: 3, c: 1 });
     expect(formatLoadReport(data.report)).toContain('imputed cells (filled later with the mean): b 3 (50.0%), c 1 (16.7%)');
     expect(heavilyImputed(data.report)).toEqual([{ feature: 'b', cells: 3, share: 0.5 }]);
+    // The owner's own log shows a few of them, so that "x" and "y" can be listed as missing markers or cleaned; the
+    // load report, which is sent with every job, counts them only.
+    const store = await ingestSource(csv('half-text-2.csv', text, { features: [{ name: 'b' }, { name: 'c', type: 'binary' }] }), { dir: join(dir, 'half-text-rows') });
+    expect(invalidCells(store.meta)).toEqual([
+      {
+        feature: 'b',
+        cells: 2,
+        examples: ['x', 'y'],
+        message: 'feature "b": 2 cells are not a valid value of its type (e.g. "x", "y") and were handled by its missing policy; list such markers in data.missing_values, or clean the data',
+      },
+    ]);
+    expect(formatLoadReport(store.meta.report)).not.toMatch(/"x"|"y"/);
 
     const binary = await loadError(csv('binary-12.csv', 'id,a,b\n1,1,2\n2,2,2\n3,2,1\n', { features: [{ name: 'a', type: 'binary' }, { name: 'b' }] }));
     expect(binary.message).toContain('column "a" is declared `type: binary` but 2 of 3 (67%) of its non-empty cells are not 0 or 1 (e.g. "2")');

@@ -49,7 +49,8 @@ describe('a config with a missing or wrong field', () => {
   it('a submit to a coordinator that is not running says so and how to fix it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fedcredit-cfg-'));
     const file = join(dir, 'job.yaml');
-    await writeFile(file, stringify(horizontalJob()));
+    // Valid organisation names: job submit checks the job file before it dials anyone.
+    await writeFile(file, stringify(horizontalJob({ participants: ['bank-a', 'bank-b'] })));
     // --insecure: what is tested is the unreachable address, not the identity check that would come first.
     const { code, stderr } = await cli(['job', 'submit', file, '--coordinator', '127.0.0.1:1', '--insecure']);
     expect(code).toBe(2);

@@ -17,6 +17,7 @@ import { QuantileSearch } from '../src/fl/quantile-search.js';
 import { applyPreprocessing, localMoments, preprocessingFromMoments } from '../src/model/preprocess.js';
 import { horizontalScorecard } from '../src/model/scorecard.js';
 import { scoreRecord } from '../src/credit/scorecard.js';
+import { binningConflict } from '../src/credit/settle.js';
 import { reportScorecard } from '../src/report/model-report.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { DATASETS } from './helpers/federation.js';
@@ -167,6 +168,22 @@ describe('horizontal categories on German credit (three participants, each with 
     expect(categoryRefusal(spec, CATEGORIES, levels)).toBeUndefined();
     // A job without binning is refused by binningConflict instead ("add a binning: section").
     expect(categoryRefusal(undefined, CATEGORIES, levels)).toBeUndefined();
+  });
+
+  it('a job that lists no levels, or has no binning section, is refused naming every category at once, not one per submission', () => {
+    const levels = parties[0]!.data.levels!;
+    const unlisted = categoryRefusal(BinningSpec.parse({ features: { Purpose: { type: 'category', levels: [...levels.Purpose!] } } }), CATEGORIES, levels);
+    expect(unlisted?.[0]).toBe('binning.features.CheckingAccountStatus.levels');
+    expect(unlisted?.[1]).toBe(
+      'CheckingAccountStatus, CreditHistory, Savings, EmploymentSince, Property, Housing are categories (type: category): a horizontal job counts its rows per level in an order the job declares; list every level of each in binning.features.<name>.levels, with binning.features.<name>.type: category',
+    );
+    const features = [{ name: 'Duration', category: false }, ...CATEGORIES.slice(0, 3).map((name) => ({ name, category: true }))];
+    expect(binningConflict(undefined, features)).toEqual([
+      'binning',
+      'CheckingAccountStatus, CreditHistory, Purpose are categories (type: category in the data schema): each enters a model through the WOE of its levels; add a binning: section to the job, or leave them out',
+    ]);
+    expect(binningConflict(undefined, features.slice(0, 2))?.[1]).toMatch(/^CheckingAccountStatus is a category .* or leave CheckingAccountStatus out$/);
+    expect(binningConflict(undefined, features.slice(0, 1))).toBeUndefined();
   });
 });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { evaluateCredit, populationStabilityIndex } from '../src/evaluation.js';
+import { evaluateCredit, populationStabilityIndex, psiNoise } from '../src/evaluation.js';
 import { auc, binaryMetrics } from '../src/metrics.js';
 import { evaluationFromPdHistogram, localPdHistogram, rowsFromPdHistogram, type HistogramEvaluation } from '../src/fl/pd-histogram.js';
 import { loadArtifactReport, writeArtifactReport } from '../src/report/artifact-report.js';
@@ -452,6 +452,23 @@ describe('model report', () => {
     expect(features).toContain(`${iv[0].feature} was dropped`);
     expect(features).toContain('from 0.40 very strong');
     expect(element(html, 'section', 'stability')).toContain('tax-bureau: 12 of 500');
+  });
+
+  it("a small scoring batch's score PSI is read against what sampling alone gives", async () => {
+    // Two batches of one population: 100 scored, against the held-out rows.
+    const n = input.evaluation.n;
+    const noise = psiNoise(100, n);
+    expect(noise.mean).toBeCloseTo(9 * (1 / 100 + 1 / n), 10);
+    // The chi-square of 9 degrees of freedom has its 95th percentile at 16.92.
+    expect(noise.p95 / (1 / 100 + 1 / n)).toBeCloseTo(16.92, 1);
+    const { html } = await modelReport({ ...input, stability: { ...input.stability!, scored: 100 } });
+    expect(element(html, 'section', 'stability')).toContain(
+      `With 100 scored and ${n.toLocaleString('en-US')} held-out enterprises, two batches from one population show a score PSI of about ${noise.mean.toFixed(2)} on average, and up to ${noise.p95.toFixed(2)} one time in twenty, by chance alone`,
+    );
+    // A batch as large as the held-out rows: no such note below a PSI of 0.05.
+    const { html: large } = await modelReport({ ...input, stability: { ...input.stability!, scored: 100_000 } });
+    expect(psiNoise(100_000, n).p95).toBeLessThan(0.05);
+    expect(element(large, 'section', 'stability')).not.toContain('by chance alone');
   });
 
   it('reads IV and PSI with the usual thresholds', () => {

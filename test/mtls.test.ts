@@ -28,7 +28,8 @@ async function probe(address: string, transport: Transport): Promise<string> {
     await client.getJob('job-00000000-probe');
     return 'OK';
   } catch (err) {
-    return (err as Error).message;
+    const hint = (err as { hint?: string }).hint;
+    return `${(err as Error).message}${hint ? `\n  fix: ${hint}` : ''}`;
   } finally {
     client.close();
   }
@@ -82,8 +83,17 @@ describe('mutual TLS and roles', () => {
       ['other CA', foreign],
       ['self-signed', selfSigned],
     ] as const) {
-      expect(await probe(fed.cluster.address, t), name).toMatch(/cannot reach the coordinator/);
+      const refused = await probe(fed.cluster.address, t);
+      expect(refused, name).toMatch(/cannot reach the coordinator/);
+      // The client cannot see why the coordinator refused it, but it can say that it was refused, and where to look.
+      expect(refused, name).toContain('the coordinator closed the connection during the TLS handshake: it most likely refuses this identity');
+      expect(refused, name).toContain("fix: the coordinator's log says which (`TLS handshake refused`");
     }
+    // The other way round: this identity's ca.pem is another CA's, so the client refuses the coordinator.
+    const wrongRoot: Transport = { ...(await fed.identity('test-bank', 'submitter')), ca: readFileSync(join(otherCa, 'ca.pem')) } as Transport;
+    const distrusted = await probe(fed.cluster.address, wrongRoot);
+    expect(distrusted).toContain("the coordinator's certificate is not signed by the CA in this identity's ca.pem");
+    expect(distrusted).toContain("fix: put the federation CA's ca.pem in the identity folder");
     const withoutCert = new grpc.Client(fed.cluster.address, grpc.credentials.createSsl(readFileSync(join(pki(), 'ca.pem'))));
     await new Promise<void>((resolve) => withoutCert.waitForReady(Date.now() + 3000, () => resolve()));
     withoutCert.close();

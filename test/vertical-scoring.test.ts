@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ import { readLedger } from '../src/ledger/read.js';
 import { normaliseId } from '../src/psi/ids.js';
 import { uscc } from '../src/data/uscc.js';
 import { writeVerticalSynth, type VerticalSynthResult } from '../src/synth/vertical.js';
+import { LABEL_COLUMN } from '../src/synth/sme.js';
 import type { ModelPart } from '../src/vertical/party-model.js';
 import { requestScores } from '../src/vertical/score-client.js';
 import { FedcreditError } from '../src/errors.js';
@@ -33,11 +34,33 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
   let synth: VerticalSynthResult;
   const dataDir = mkdtempSync(join(tmpdir(), 'fedcredit-vsynth-'));
   const data = new Map<string, LoadedDataset>();
+  let applicants: string[] = [];
   beforeAll(async () => {
     // A bank of 3,000 SMEs (was 6,000; about 1,300 known to all four): the scores are checked one by one against a
     // central computation, which needs the ids of each kind, not many; the PSI of the larger files took longest.
     synth = await writeVerticalSynth(dataDir, { seed: 11, bankRows: 3000 });
     for (const p of synth.parties) data.set(p.party, await loadDataset(p.spec, { baseDir: dataDir }));
+    // Ten enterprises every party holds are new applicants at the bank: no outcome yet, an empty label. They never
+    // train, and the bank scores them like any other.
+    const bankSpec = synth.parties.find((p) => p.party === 'bank')!.spec;
+    applicants = data
+      .get('bank')!
+      .ids.filter((id) => HOSTS.every((h) => data.get(h)!.ids.includes(id)))
+      .slice(0, 10);
+    const file = join(dataDir, bankSpec.path);
+    const [header, ...lines] = readFileSync(file, 'utf8').trimEnd().split('\n');
+    const labelAt = header!.split(',').indexOf(LABEL_COLUMN);
+    const unlabelled = new Set(applicants);
+    const blanked = lines.map((l) =>
+      unlabelled.has(l.split(',')[0]!)
+        ? l
+            .split(',')
+            .map((c, i) => (i === labelAt ? '' : c))
+            .join(',')
+        : l,
+    );
+    writeFileSync(file, [header, ...blanked].join('\n') + '\n');
+    data.set('bank', await loadDataset(bankSpec, { baseDir: dataDir, withLabels: false }));
     // The platform caps the ids of a scoring request (consent.scoring): the other tests list fewer.
     fed = await TestFederation.start(
       synth.parties.map((p) => ({ name: p.party, data: { ...p.spec, path: join(dataDir, p.spec.path) }, ...(p.party === 'platform' ? { consent: { scoring: { max_ids_per_request: 250 } } } : {}) })),
@@ -95,6 +118,8 @@ describe('scoring with a vertical model (bank + three hosts, synthetic SMEs)', (
     console.log(`scoring: ${rows.length} enterprises, largest difference from the centralised computation ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-4);
     expect(new Set(rows.map((r) => r[0]))).toEqual(new Set([...everywhere, ...partly].map(normaliseId)));
+    // The applicants with no outcome yet are among them, scored as the central computation says.
+    expect(everywhere.slice(0, 10)).toEqual(applicants);
 
     const record = readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === 'scores_produced' && e.entry.jobId === result.jobId)!.body;
     expect(record).toMatchObject({ requested: ids.length, invalid_ids: 1, not_in_guest_data: 1, scored: rows.length });

@@ -23,8 +23,8 @@ export interface PartyNode {
   readonly config: ParticipantConfig;
   readonly log: Logger;
   readonly rows: RowStore;
-  /** The rows in memory (vertical and scoring jobs align and index rows at random). */
-  readonly data: LoadedDataset;
+  /** The rows scoring jobs read, in memory: the kept rows, and at the guest those kept for scoring only (no label). */
+  readonly scoringData: LoadedDataset;
   readonly partyData: PartyData;
   readonly store: JobStore;
   readonly stateDir: string;

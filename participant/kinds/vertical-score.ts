@@ -16,7 +16,7 @@ export const verticalScore: ParticipantKind<'vertical-score'> = {
         offer.jobId,
         spec,
         node.org,
-        node.data,
+        node.scoringData,
         node.verticalIo(offer.jobId),
         node.log,
         node.store.dirOf(offer.jobId),

@@ -15,8 +15,14 @@ export interface DataUse {
   /** The dataset fingerprint from the participant's load report: its kept rows, and the SQL a database source ran. */
   rowsSha256?: string;
   querySha256?: string;
-  /** The columns the party contributed, when the ledger names them (null when it does not). */
+  /**
+   * The columns of the party's that the job read, when the ledger names them (null when it does not): a training job's
+   * every column (binning bins them all and measures each against the labels), a scoring job's those of its part of
+   * the model.
+   */
   columns: string[] | null;
+  /** A training job whose binning left some columns out: those its model kept. */
+  modelColumns?: string[];
   /** How the job ended ("succeeded", "failed: …"), or "unfinished". */
   outcome: string;
   /** Scoring jobs: the training job whose model scored, its model digest, and how many enterprises were scored. */
@@ -28,8 +34,10 @@ interface JobRecord {
   purpose: string;
   submitter: string;
   outcome: string;
-  /** Columns by party, from the job file's features, the data_bound entries and the binning's selection. */
+  /** Columns read, by party: the job file's features, then the data_bound entries. */
   columns: Map<string, string[]>;
+  /** Columns in the model, by party, from the binning's selection (absent without binning). */
+  modelColumns: Map<string, string[]>;
   modelJob?: string;
   produced?: Record<string, unknown>;
 }
@@ -52,6 +60,7 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
         submitter: b.submitter,
         outcome: 'unfinished',
         columns,
+        modelColumns: new Map(),
         ...(typeof b.model_job === 'string' ? { modelJob: b.model_job } : {}),
       });
       continue;
@@ -64,7 +73,7 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
       // After binning, a party's model uses the features that reached the IV threshold.
       const selected = new Map<string, string[]>();
       for (const r of b.iv as { feature: string; party: string; selected: boolean }[]) if (r.selected) selected.set(r.party, [...(selected.get(r.party) ?? []), r.feature]);
-      for (const [org, names] of selected) job.columns.set(org, names);
+      for (const [org, names] of selected) job.modelColumns.set(org, names);
     } else if (entry.kind === 'scores_produced' && job) {
       job.produced = b;
     } else if (entry.kind === 'job_ended' && job) {
@@ -75,8 +84,10 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
   for (const { unixMs, jobId, body: b } of bound) {
     if ((filter.jobId && jobId !== filter.jobId) || (filter.party && b.participant !== filter.party)) continue;
     const job = jobs.get(jobId);
-    // A scoring job reads the columns of the model's part the party holds: those of the training job.
-    const columnsFrom = job?.modelJob ? jobs.get(job.modelJob) : job;
+    // A scoring job reads the columns of the model's part the party holds: those the training job's model kept.
+    const model = job?.modelJob ? jobs.get(job.modelJob) : undefined;
+    const columns = model ? (model.modelColumns.get(b.participant) ?? model.columns.get(b.participant)) : job?.columns.get(b.participant);
+    const kept = model ? undefined : job?.modelColumns.get(b.participant);
     uses.push({
       time: new Date(unixMs).toISOString(),
       jobId,
@@ -87,7 +98,8 @@ export function dataUses(dir: string, filter: { jobId?: string; party?: string }
       schemaSha256: b.schema_sha256 ?? '',
       rows: b.rows,
       idSetSha256: b.id_set_sha256 ?? '',
-      columns: columnsFrom?.columns.get(b.participant) ?? null,
+      columns: columns ?? null,
+      ...(kept && columns && kept.length < columns.length ? { modelColumns: kept } : {}),
       outcome: job?.outcome ?? 'unfinished',
       ...(job?.modelJob
         ? {
@@ -110,7 +122,8 @@ export function formatDataUses(uses: DataUse[]): string {
   if (uses.length === 0) return 'no data use recorded';
   return uses
     .map((u) => {
-      const columns = u.columns ? `columns ${u.columns.join(', ') || '(none)'}` : 'columns not named in the ledger';
+      const columns =
+        (u.columns ? `columns ${u.columns.join(', ') || '(none)'}` : 'columns not named in the ledger') + (u.modelColumns ? ` (in the model: ${u.modelColumns.join(', ') || 'none'})` : '');
       if (u.scoring) {
         const s = u.scoring;
         const model = `model of ${s.modelJob}${s.modelSha256 ? ` (sha256 ${s.modelSha256.slice(0, 12)}…)` : ''}`;

@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { loadYamlConfig } from '../config/load.js';
-import { CoordinatorConfig, ParticipantConfig } from '../config/schemas.js';
+import { CoordinatorConfig, JobSpec, ParticipantConfig } from '../config/schemas.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
 import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../log.js';
 import { checkOwnIdentity, identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
@@ -168,6 +168,8 @@ function buildProgram(): Command {
     .option('-w, --watch', 'follow progress until the job ends')
     .option('-o, --out <dir>', 'with --watch: write the published model here')
     .action(async (file: string, opts: ClientOptions & { submitter: string; watch?: boolean; out?: string }) => {
+      // Checked here first, so that a missing file or a wrong field is named by the file's own name.
+      loadYamlConfig(file, JobSpec, 'job', '`job submit`');
       const client = clientFor(opts);
       try {
         const jobId = await client.submitJob(await readFile(file, 'utf8'), opts.submitter);
@@ -242,7 +244,7 @@ function buildProgram(): Command {
       "vertical: the guest participant's config (its state folder receives the request and the scores); horizontal: optional, a participant config whose data section says how to read --data",
     )
     .requiredOption('--model <job-id|dir>', 'vertical: the vertical-lr or vertical-boost job whose model to use; horizontal: the folder `fedcredit job model JOB --out DIR` wrote')
-    .option('--ids <file.csv>', 'vertical: enterprise ids to score, one per line (header `id` or `enterprise_id` allowed)')
+    .option('--ids <file.csv>', "vertical: enterprise ids to score, one per line; a header `id`, `enterprise_id` or the guest's data.id_column is skipped, and that column read")
     .option('--id <id>', 'vertical: a single enterprise id')
     .option('--data <file.csv>', "horizontal: the enterprises to score, with an id column and the model's feature columns")
     .option('--id-column <name>', 'horizontal, without --config: the id column of --data', 'id')
@@ -552,7 +554,7 @@ async function scoreCommand(opts: ScoreOptions): Promise<void> {
     import('./score-request.js'),
     import('../vertical/score-client.js'),
   ]);
-  const ids = opts.ids ? readIdList(resolve(opts.ids)) : [opts.id!];
+  const ids = opts.ids ? readIdList(resolve(opts.ids), config.data.id_column) : [opts.id!];
   const stateDir = participantStateDir(config, dirname(resolve(opts.config)));
   checkScoreRequest({ stateDir, organisation: config.organisation, modelJob: opts.model, ids, source: opts.ids ? `--ids ${opts.ids}` : '--id', idFormat: opts.idFormat as IdFormat | undefined });
   process.stderr.write(`scoring ${ids.length} enterprise(s) with ${opts.model}\n`);

@@ -7,6 +7,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FedcreditError } from '../errors.js';
+import { ROWS_DIR, UNLABELLED_ROWS_DIR } from '../paths.js';
 import { RowStore } from '../data/row-store.js';
 import { JOB_ID_PATTERN } from '../jobs/job-id.js';
 import { normaliseId, prepareIds, type IdFormat } from '../psi/ids.js';
@@ -65,13 +66,27 @@ export function checkScoreRequest(r: ScoreRequestCheck): void {
     );
   }
   // The guest's rows as its node last read them (the node keeps them in its state folder): scores need its columns.
-  const rowsDir = join(r.stateDir, 'rows');
+  // Those without a label (applicants with no outcome yet) are kept apart, for scoring only.
+  const rowsDir = join(r.stateDir, ROWS_DIR);
   if (!existsSync(join(rowsDir, 'meta.json'))) return;
   const wanted = new Set(requested.ids);
-  for (const [id] of RowStore.open(rowsDir).ids()) if (wanted.has(normaliseId(id))) return;
+  const stores = [rowsDir, join(r.stateDir, UNLABELLED_ROWS_DIR)].filter((d) => existsSync(join(d, 'meta.json'))).map((d) => RowStore.open(d));
+  for (const store of stores) for (const [id] of store.ids()) if (wanted.has(normaliseId(id))) return;
+  const what = one ? `${r.organisation}'s data holds no enterprise ${first}` : `${r.organisation}'s data holds none of the ${requested.ids.length} valid ids of ${r.source}`;
+  const report = stores[0]!.meta.report;
+  // Rows dropped at load are in neither store: the ids may well be in the file. Say so rather than send the user to
+  // check the ids. (Rows dropped only for an empty label are not lost: the unlabelled store holds them.)
+  const dropped = Object.entries(report.rowsDropped).filter(([k, n]) => n > 0 && k !== 'missing_label');
+  if (dropped.length > 0) {
+    throw new FedcreditError(
+      ErrorCode.DATA_REJECTED,
+      `${what} among the rows its node kept: rows of ${report.file} were dropped at load (${dropped.map(([k, n]) => `${k} ${n}`).join(', ')}), and a dropped row cannot be scored`,
+      jobIdGiven ?? `check the id${one ? '' : 's'} against its data's id column, and the node's load report for why rows were dropped`,
+    );
+  }
   throw new FedcreditError(
     ErrorCode.DATA_REJECTED,
-    one ? `${r.organisation}'s data holds no enterprise ${first}` : `${r.organisation}'s data holds none of the ${requested.ids.length} valid ids of ${r.source}`,
+    what,
     jobIdGiven ?? `score enterprises ${r.organisation} holds data for (the model scores with its own columns too): check the id${one ? '' : 's'} against its data's id column`,
   );
 }

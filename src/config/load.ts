@@ -23,6 +23,62 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): { present: boolea
   return { present: at !== undefined, value: at };
 }
 
+/** Zod's internal definition of a schema node: enough of it to find the fields an object accepts. */
+interface SchemaNode {
+  _zod: { def: { type: string; [k: string]: unknown }; propValues?: Record<string, Set<unknown>> };
+}
+
+/**
+ * The field names the object at `path` accepts, following the schema through wrappers, lists, maps and unions (a
+ * discriminated union by the value's own discriminator); empty when the path leads to no object.
+ */
+function fieldsAt(schema: SchemaNode, path: readonly PropertyKey[], value: unknown): string[] {
+  const def = schema._zod.def;
+  if (def.innerType) return fieldsAt(def.innerType as SchemaNode, path, value);
+  if (def.type === 'pipe') return fieldsAt(def.in as SchemaNode, path, value);
+  if (def.type === 'union') {
+    const disc = def.discriminator as string | undefined;
+    const own = disc && value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[disc] : undefined;
+    const options = (def.options as SchemaNode[]).filter((o) => own === undefined || (o._zod.propValues?.[disc!]?.has(own) ?? true));
+    return [...new Set(options.flatMap((o) => fieldsAt(o, path, value)))];
+  }
+  const [head, ...rest] = path;
+  const child = value !== null && typeof value === 'object' && head !== undefined ? (value as Record<PropertyKey, unknown>)[head] : undefined;
+  if (def.type === 'object') {
+    const shape = def.shape as Record<string, SchemaNode>;
+    if (head === undefined) return Object.keys(shape);
+    const next = shape[String(head)];
+    return next ? fieldsAt(next, rest, child) : [];
+  }
+  if (head === undefined) return [];
+  if (def.type === 'array') return fieldsAt(def.element as SchemaNode, rest, child);
+  if (def.type === 'record') return fieldsAt(def.valueType as SchemaNode, rest, child);
+  return [];
+}
+
+/** Edit distance (insertions, deletions, substitutions and swaps of neighbours) between two short strings. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  return d[a.length]![b.length]!;
+}
+
+/** The accepted field a misspelt key most likely meant (`lable_column` → `label_column`), if one is close enough. */
+export function likelyField(key: string, fields: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: { field: string; distance: number } | undefined;
+  for (const field of fields) {
+    const distance = field.toLowerCase() === lower ? 0 : editDistance(lower, field.toLowerCase());
+    if (distance <= Math.max(1, Math.floor(field.length / 4)) && (!best || distance < best.distance)) best = { field, distance };
+  }
+  return best?.field;
+}
+
 /**
  * Validate a parsed value against a schema; on failure throw one FedcreditError that lists every problem as
  * `file: field: what was wrong`, so a user fixes them all in one go.
@@ -35,6 +91,10 @@ export function validateConfig<S extends z.ZodType>(schema: S, value: unknown, s
     if (issue.code === 'invalid_type') {
       const at = valueAt(value, issue.path);
       found = !at.present ? ' (the field is missing)' : at.value !== null && typeof at.value === 'object' ? '' : ` (it is ${JSON.stringify(at.value)?.slice(0, 60) ?? String(at.value)})`;
+    } else if (issue.code === 'unrecognized_keys') {
+      const fields = fieldsAt(schema as unknown as SchemaNode, issue.path, value);
+      const meant = issue.keys.map((k) => [k, likelyField(k, fields)] as const).filter(([, f]) => f !== undefined);
+      found = meant.map(([k, f]) => (issue.keys.length === 1 ? ` (did you mean \`${f}\`?)` : ` ("${k}": did you mean \`${f}\`?)`)).join('');
     }
     return `  ${source}: field \`${fieldName(issue.path)}\`: ${issue.message}${found}`;
   });
@@ -45,8 +105,11 @@ export function validateConfig<S extends z.ZodType>(schema: S, value: unknown, s
   );
 }
 
-/** Read and validate a YAML config file. Errors name the file, the field and the fix. */
-export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S, kind: string): z.output<S> {
+/**
+ * Read and validate a YAML config file. Errors name the file, the field and the fix; `given` says where the path came
+ * from, for the fix of a file that cannot be read.
+ */
+export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S, kind: string, given = '--config'): z.output<S> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -54,7 +117,7 @@ export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S, kin
     throw new FedcreditError(
       ErrorCode.CONFIG_INVALID,
       `cannot read ${kind} config ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      `check the path given to --config; examples/ has a ${kind} config to start from`,
+      `check the path given to ${given}; examples/ has a ${kind} config to start from`,
     );
   }
   const doc = parseDocument(text, { prettyErrors: true });

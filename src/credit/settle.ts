@@ -165,12 +165,21 @@ export function binningWarnings(rows: readonly IvOutcome[], ivThreshold: number)
  * schema, a monotonic trend or special values on a category, category options on a number.
  */
 export function binningConflict(spec: BinningSpec | undefined, features: readonly { name: string; category: boolean }[]): [string, string] | undefined {
+  if (!spec) {
+    // Every category at once, so that the job is not refused once per category.
+    const categories = features.filter((f) => f.category).map((f) => f.name);
+    if (categories.length === 0) return undefined;
+    if (categories.length === 1)
+      return [
+        'binning',
+        `${categories[0]} is a category (type: category in the data schema): it enters a model through the WOE of its levels; add a binning: section to the job, or leave ${categories[0]} out`,
+      ];
+    return [
+      'binning',
+      `${categories.join(', ')} are categories (type: category in the data schema): each enters a model through the WOE of its levels; add a binning: section to the job, or leave them out`,
+    ];
+  }
   for (const { name, category } of features) {
-    if (!spec) {
-      if (category)
-        return ['binning', `${name} is a category (type: category in the data schema): it enters a model through the WOE of its levels; add a binning: section to the job, or leave ${name} out`];
-      continue;
-    }
     if (category && !spec.woe_transform)
       return ['binning.woe_transform', `${name} is a category: a model reads it only as the WOE of its level; set binning.woe_transform: true, or leave ${name} out`];
     const own = spec.features?.[name];

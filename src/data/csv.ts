@@ -9,7 +9,7 @@ import type { DatasetSpec, FeatureSpec } from './schema.js';
 import { Rng } from '../random.js';
 import { ID_HASH_BYTES, IdBuckets, type Duplicate } from './id-buckets.js';
 import type { LoadReport } from './load-report.js';
-import { blockRowsFor, FileAppender, ID_HASH_FILE, IDS_FILE, readLines, readRecordPieces, RowStore, X_FILE, Y_FILE } from './row-store.js';
+import { blockRowsFor, FileAppender, ID_HASH_FILE, IDS_FILE, readLines, readRecordPieces, RowStore, type RowStoreMeta, X_FILE, Y_FILE } from './row-store.js';
 
 /**
  * Where rows come from, for the messages that name a row: a CSV file (positions are lines, the header is line 1) or
@@ -64,6 +64,11 @@ export interface IngestOptions extends LoadOptions {
    * participant sets it; loadDataset keeps the file's order.
    */
   scatter?: boolean;
+  /**
+   * Keep only the rows whose label is missing, and store no label: the guest's applicants with no outcome yet, which
+   * it scores but never trains on. Rows with a label are dropped (`labelled`); a store with no row is allowed.
+   */
+  unlabelledOnly?: boolean;
 }
 
 export interface LoadOptions {
@@ -163,7 +168,7 @@ export async function ingestRecords(spec: DatasetSpec, opts: IngestOptions, orig
   try {
     rmSync(opts.dir, { recursive: true, force: true });
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-    loader = new Loader(spec, origin, features, labelColumn, opts.dir, opts.blockBytes, opts.scatter ?? false);
+    loader = new Loader(spec, origin, features, labelColumn, opts.dir, opts.blockBytes, opts.scatter ?? false, opts.unlabelledOnly ?? false);
   } catch (err) {
     throw storeError(err, opts.dir);
   }
@@ -197,6 +202,48 @@ export async function loadDataset(spec: DatasetSpec, opts: LoadOptions = {}): Pr
 /** A row store's rows in memory. */
 export function datasetOf(store: RowStore): LoadedDataset {
   return { ...store.materialise(), features: store.features, rows: store.rows, report: store.meta.report, ...(store.meta.levels ? { levels: store.meta.levels } : {}) };
+}
+
+/**
+ * The rows a guest scores: its kept rows, then those kept for scoring only (`unlabelledOnly`: applicants with no
+ * outcome yet), with the second set's category codes mapped onto the first's levels (new levels appended), and no
+ * labels. The first set's report is kept. An id in both sets is scored from the first.
+ */
+export function withScoringRows(kept: LoadedDataset, extra: LoadedDataset): LoadedDataset {
+  if (extra.rows === 0) return kept;
+  const width = kept.features.length;
+  if (extra.features.join('\n') !== kept.features.join('\n')) throw new RangeError('the rows kept for scoring have other features than the training rows');
+  const levels: Record<string, string[]> = Object.fromEntries(Object.entries(kept.levels ?? {}).map(([f, l]) => [f, [...l]]));
+  const recode = kept.features.map((f) => {
+    const own = extra.levels?.[f];
+    if (!own) return undefined;
+    const merged = (levels[f] ??= []);
+    return own.map((level) => {
+      const at = merged.indexOf(level);
+      return at >= 0 ? at : merged.push(level) - 1;
+    });
+  });
+  const known = new Set(kept.ids);
+  const rows = extra.ids.flatMap((id, r) => (known.has(id) ? [] : [r]));
+  const x = new Float32Array((kept.rows + rows.length) * width);
+  x.set(kept.x);
+  rows.forEach((r, i) => {
+    for (let j = 0; j < width; j++) {
+      const v = extra.x[r * width + j]!;
+      const codes = recode[j];
+      x[(kept.rows + i) * width + j] = codes && !Number.isNaN(v) ? codes[v]! : v;
+    }
+  });
+  const groups = Object.fromEntries(Object.entries(kept.groups).map(([g, values]) => [g, [...values, ...rows.map((r) => extra.groups[g]?.[r] ?? '')]]));
+  return {
+    ids: [...kept.ids, ...rows.map((r) => extra.ids[r]!)],
+    features: kept.features,
+    x,
+    groups,
+    ...(Object.keys(levels).length > 0 ? { levels } : {}),
+    rows: kept.rows + rows.length,
+    report: kept.report,
+  };
 }
 
 /** A few human lines for logs. */
@@ -239,6 +286,25 @@ export function heavilyImputed(report: LoadReport): { feature: string; cells: nu
     .map(([feature, cells]) => ({ feature, cells, share: cells / report.rowsKept }))
     .filter((f) => f.share > IMPUTED_WARN_SHARE)
     .sort((a, b) => b.share - a.share);
+}
+
+/**
+ * Features with invalid cells (present, but not a value of the feature's type: `n/a`, `12,345.00`), with a few of
+ * them, for a warning in the owner's own log: the load report counts them but, as it is sent, shows none.
+ */
+export function invalidCells(meta: Pick<RowStoreMeta, 'report' | 'invalidExamples'>): { feature: string; cells: number; examples: string[]; message: string }[] {
+  return Object.entries(meta.report.nonNumericCells)
+    .filter(([, cells]) => cells > 0)
+    .map(([feature, cells]) => {
+      const examples = meta.invalidExamples?.[feature] ?? [];
+      const shown = examples.length > 0 ? ` (e.g. ${examples.map(preview).join(', ')})` : '';
+      return {
+        feature,
+        cells,
+        examples,
+        message: `feature "${feature}": ${cells} cell${cells > 1 ? 's are' : ' is'} not a valid value of its type${shown} and ${cells > 1 ? 'were' : 'was'} handled by its missing policy; list such markers in data.missing_values, or clean the data`,
+      };
+    });
 }
 
 function pickFeatures(spec: DatasetSpec, columns: string[] | undefined, file: string): FeatureSpec[] {
@@ -294,12 +360,13 @@ class Loader {
     private readonly dir: string,
     private readonly blockBytes: number | undefined,
     private readonly scatterRows: boolean,
+    private readonly unlabelledOnly: boolean,
   ) {
     this.missing = new Set(['', ...spec.missing_values.map((v) => v.trim())]);
     this.row = new Float32Array(features.length);
     this.rowBytes = new Uint8Array(this.row.buffer);
     this.xOut = new FileAppender(join(dir, X_FILE));
-    if (labelColumn !== undefined) this.yOut = new FileAppender(join(dir, Y_FILE));
+    if (this.storesLabels) this.yOut = new FileAppender(join(dir, Y_FILE));
     this.idsOut = new FileAppender(join(dir, IDS_FILE));
     this.hashOut = new FileAppender(join(dir, ID_HASH_FILE));
     this.buckets = new IdBuckets(dir);
@@ -340,7 +407,7 @@ class Loader {
       report.nonNumericCells[f.name] = this.nonNumericCounts[j]!;
       report.imputedCells[f.name] = this.imputedCounts[j]!;
     });
-    if (this.kept === 0) {
+    if (this.kept === 0 && !this.unlabelledOnly) {
       throw new FedcreditError(
         ErrorCode.DATA_REJECTED,
         `${file}: all ${report.rowsRead} data rows were dropped (${formatCounts(report.rowsDropped)})`,
@@ -354,10 +421,11 @@ class Loader {
     return RowStore.writeMeta(this.dir, {
       features: this.features.map((f) => f.name),
       rows: this.kept,
-      labels: this.labelColumn !== undefined,
+      labels: this.storesLabels,
       groupColumns: this.spec.group_columns ?? [],
       ...(this.levelCodes.some((m) => m) ? { levels: Object.fromEntries(this.features.flatMap((f, j) => (this.levelCodes[j] ? [[f.name, [...this.levelCodes[j].keys()]]] : []))) } : {}),
       report,
+      invalidExamples: Object.fromEntries(this.features.flatMap((f, j) => (this.invalidSamples[j]!.size > 0 ? [[f.name, [...this.invalidSamples[j]!]]] : []))),
       idSetSha256,
       blockRows,
     });
@@ -440,7 +508,7 @@ class Loader {
   /** SHA-256 over the store's row files as they stand (before scattering): the kept rows, whatever their source. */
   private rowsDigest(): string {
     const digest = createHash('sha256');
-    const files = [X_FILE, ...(this.labelColumn === undefined ? [] : [Y_FILE]), IDS_FILE];
+    const files = [X_FILE, ...(this.storesLabels ? [Y_FILE] : []), IDS_FILE];
     for (const name of files) for (const piece of readRecordPieces(join(this.dir, name), 1)) digest.update(piece);
     return digest.digest('hex');
   }
@@ -464,7 +532,7 @@ class Loader {
       [X_FILE, this.features.length * 4],
       [ID_HASH_FILE, ID_HASH_BYTES],
     ];
-    if (this.labelColumn !== undefined) files.push([Y_FILE, 4]);
+    if (this.storesLabels) files.push([Y_FILE, 4]);
     const binaries = files.map(([name, bytes]) => ({
       name,
       records: readRecords(join(this.dir, name), bytes),
@@ -500,7 +568,7 @@ class Loader {
   /** Rewrite the store's files without the given kept rows (sorted), and take their cells out of the counts. */
   private compact(remove: Uint32Array): void {
     const xs = new RowStoreRewriter(join(this.dir, X_FILE), this.features.length * 4);
-    const ys = this.labelColumn === undefined ? undefined : new RowStoreRewriter(join(this.dir, Y_FILE), 4);
+    const ys = this.storesLabels ? new RowStoreRewriter(join(this.dir, Y_FILE), 4) : undefined;
     const hashes = new RowStoreRewriter(join(this.dir, ID_HASH_FILE), ID_HASH_BYTES);
     const idsIn = readLines(join(this.dir, IDS_FILE));
     const idsOut = new FileAppender(join(this.dir, `${IDS_FILE}.next`));
@@ -671,21 +739,26 @@ class Loader {
     );
   }
 
-  /** Store the label in the next slot of y; a missing label drops the row. */
+  /** Whether the store keeps a label per row (not when it keeps only the unlabelled rows). */
+  private get storesLabels(): boolean {
+    return this.labelColumn !== undefined && !this.unlabelledOnly;
+  }
+
+  /** Store the label in the next slot of y; a missing label drops the row (keeps it, when only those are kept). */
   private readLabel(raw: string | null | undefined, line: number): string | undefined {
     const cell = raw?.trim() ?? '';
-    if (this.missing.has(cell)) return 'missing_label';
+    if (this.missing.has(cell)) return this.unlabelledOnly ? undefined : 'missing_label';
     const value = Number(cell);
     if (value !== 0 && value !== 1) {
       const shown = preview(cell);
       throw new FedcreditError(
         ErrorCode.DATA_REJECTED,
         `${this.origin.name}: ${this.origin.at(line)}, label column "${this.labelColumn}": ${shown} is not 0 or 1`,
-        'recode the label column to 0/1 (1 = the bad outcome); rows with an empty or NA label are dropped',
+        'recode the label column to 0/1 (1 = the bad outcome); a row with an empty or NA label never trains (a vertical guest scores it)',
       );
     }
     this.label = value;
-    return undefined;
+    return this.unlabelledOnly ? 'labelled' : undefined;
   }
 }
 

@@ -21,6 +21,11 @@ export interface RowStoreMeta {
   /** Categorical features: their levels; x holds each cell's index in the list. */
   levels?: Record<string, string[]>;
   report: LoadReport;
+  /**
+   * A few of each feature's invalid cells (text in a number column), for the owner's own log: what to add to
+   * data.missing_values or clean. Unlike the load report, never sent anywhere.
+   */
+  invalidExamples?: Record<string, string[]>;
   /** SHA-256 over the sorted 16-byte SHA-256 prefixes of the kept ids (hex): the id set, without the ids. */
   idSetSha256: string;
   /** Rows read at a time by every pass over the store. */

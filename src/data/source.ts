@@ -15,6 +15,17 @@ export async function ingestSource(spec: DatasetSpec, opts: IngestOptions): Prom
   return ingestDataset(spec, opts);
 }
 
+/**
+ * The rows `kept` (a store with labels) dropped only for an empty label, read again into a store of their own at
+ * `opts.dir`: a guest's applicants with no outcome yet, which it scores but never trains on (a database source runs
+ * its query again, in a transaction of its own). Undefined (and no folder) when there are none, or no `kept`.
+ */
+export async function ingestUnlabelled(spec: DatasetSpec, kept: RowStore | undefined, opts: IngestOptions): Promise<RowStore | undefined> {
+  rmSync(opts.dir, { recursive: true, force: true });
+  if (!kept || (kept.meta.report.rowsDropped.missing_label ?? 0) === 0) return undefined;
+  return ingestSource(spec, { ...opts, scatter: false, unlabelledOnly: true });
+}
+
 /** The rows in memory, through a temporary row store. */
 export async function loadSource(spec: DatasetSpec, opts: LoadOptions = {}): Promise<LoadedDataset> {
   const dir = mkdtempSync(join(tmpdir(), 'fedcredit-rows-'));

@@ -242,16 +242,26 @@ export function categoryRefusal(
 ): [string, string] | undefined {
   // Without a binning section a category cannot enter the job at all: binningConflict says so.
   if (!spec) return undefined;
+  // Every category without its list at once, so that the job is not refused once per category.
+  const unlisted = features.filter((f) => levels?.[f] && !spec.features[f]?.levels);
+  if (unlisted.length === 1) {
+    const f = unlisted[0]!;
+    const field = `binning.features.${f}.levels`;
+    return [
+      field,
+      `${f} is a category (type: category): a horizontal job counts its rows per level in an order the job declares; list every level in ${field}, with binning.features.${f}.type: category`,
+    ];
+  }
+  if (unlisted.length > 1)
+    return [
+      `binning.features.${unlisted[0]}.levels`,
+      `${unlisted.join(', ')} are categories (type: category): a horizontal job counts its rows per level in an order the job declares; list every level of each in binning.features.<name>.levels, with binning.features.<name>.type: category`,
+    ];
   for (const f of features) {
     const own = levels?.[f];
     if (!own) continue;
-    const declared = spec.features[f]?.levels;
+    const declared = spec.features[f]!.levels!;
     const field = `binning.features.${f}.levels`;
-    if (!declared)
-      return [
-        field,
-        `${f} is a category (type: category): a horizontal job counts its rows per level in an order the job declares; list every level in ${field}, with binning.features.${f}.type: category`,
-      ];
     const missing = own.filter((l) => !declared.includes(l));
     if (missing.length > 0) {
       undeclared(f, missing);

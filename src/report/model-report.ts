@@ -12,7 +12,7 @@
 import { tiedGroups } from '../metrics.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import type { CreditEvaluation, FairnessReport, GroupFigures } from '../evaluation.js';
+import { psiNoise, type CreditEvaluation, type FairnessReport, type GroupFigures } from '../evaluation.js';
 import type { Scorecard } from '../credit/scorecard.js';
 import { calibrationChart, distributionChart, importanceChart, ivChart, ksChart, lineChart, liftGainChart, rocChart, type HistogramBin, type XY } from './charts.js';
 
@@ -279,6 +279,14 @@ function notHeldHtml(st: NonNullable<ModelReportInput['stability']>): string {
   const of = st.scored !== undefined ? ` of ${int(st.scored)}` : '';
   const items = entries.map(([host, n]) => `${esc(host)}: ${int(n)}${of}`).join('; ');
   return `<p>Enterprises a host holds no record of (scored neutral on that host's features, unless the job declared binning.not_held; flagged in scores.csv, column hosts_missing): ${items}.</p>\n`;
+}
+
+/** What a batch's score PSI reaches by chance against the held-out scores, when the batch is small enough to matter. */
+function scoreNoise(st: NonNullable<ModelReportInput['stability']>, heldOut: number): string {
+  if (st.scorePsi === null || st.scored === undefined || st.scored === 0 || heldOut === 0) return '';
+  const noise = psiNoise(st.scored, heldOut);
+  if (noise.p95 < 0.05) return '';
+  return ` With ${int(st.scored)} scored and ${int(heldOut)} held-out enterprises, two batches from one population show a score PSI of about ${dec(noise.mean, 2)} on average, and up to ${dec(noise.p95, 2)} one time in twenty, by chance alone: read the model score's PSI against that, not the thresholds alone.`;
 }
 
 /** The usual reading of a population stability index. */
@@ -611,7 +619,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       section(
         'stability',
         'Stability',
-        `<p>Population stability index between the training population and the held-out one: below 0.1 stable, 0.1 to 0.25 a moderate shift to watch, 0.25 or more a significant shift.${st.scorePsi === null ? ' No score PSI was computed.' : ''}</p>\n` +
+        `<p>Population stability index between the training population and the held-out one: below 0.1 stable, 0.1 to 0.25 a moderate shift to watch, 0.25 or more a significant shift.${st.scorePsi === null ? ' No score PSI was computed.' : ''}${scoreNoise(st, ev.n)}</p>\n` +
           notHeldHtml(st) +
           table(['feature', 'party', 'PSI', 'reading'], rows, { className: 'stability' }),
       ),

@@ -9,9 +9,9 @@
  * TLS handshake, like an expired one, one from another CA, or a self-signed one.
  */
 import * as grpc from '@grpc/grpc-js';
-import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import type { Http2SecureServer } from 'node:http2';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { checkServerIdentity, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { ErrorCode, FedcreditError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -32,6 +32,18 @@ const INSECURE_WARNING =
 /** Read an identity folder (ca.pem, cert.pem, key.pem); errors name the missing file and how to make it. */
 export function identityFromDir(dir: string, opts: { crl?: string } = {}): Transport {
   const abs = resolve(dir);
+  if (!existsSync(abs)) {
+    // A mistyped path is the usual cause: the identity folders beside it are the likely fix.
+    const parent = dirname(abs);
+    const siblings = existsSync(parent) ? readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(parent, e.name, 'cert.pem'))) : [];
+    throw new FedcreditError(
+      ErrorCode.CONFIG_INVALID,
+      `the identity folder ${abs} does not exist`,
+      `check the path (tls.dir is relative to the config file's folder; --identity to the working directory)` +
+        (siblings.length > 0 ? `; ${parent} holds the identities ${siblings.map((e) => e.name).join(', ')}` : '') +
+        '; `fedcredit pki request` (then `pki sign` at the CA) or `pki issue` makes one',
+    );
+  }
   const read = (name: string) => {
     const file = join(abs, name);
     if (!existsSync(file)) {
@@ -208,6 +220,33 @@ function handshakeReason(err: Error & { code?: string }): string {
   if (/unknown ca|unable to get (local )?issuer|certificate verify failed|UNABLE_TO_VERIFY/i.test(text)) return 'certificate not issued by the federation CA';
   if (/no certificate|peer did not return a certificate|certificate required/i.test(text)) return 'no client certificate';
   return 'TLS handshake failed';
+}
+
+/**
+ * Why a dial to the coordinator failed, in words an operator can act on, from gRPC's details of an UNAVAILABLE: the
+ * TLS handshake failing on either side. Undefined when the details say nothing more specific (the coordinator down
+ * or unreachable on the network).
+ */
+export function dialFailure(details: string): { cause: string; fix: string } | undefined {
+  if (/self.signed certificate in certificate chain|unable to get (local )?issuer|unable to verify the first certificate|UNABLE_TO_VERIFY/i.test(details))
+    return {
+      cause: "the coordinator's certificate is not signed by the CA in this identity's ca.pem",
+      fix: "put the federation CA's ca.pem in the identity folder (tls.dir or --identity): the one that signed the coordinator's certificate, which `fedcredit pki sign --out DIR` writes beside the certificate it issues",
+    };
+  if (/certificate has expired|CERT_HAS_EXPIRED/i.test(details))
+    return { cause: "the coordinator's certificate has expired", fix: "the coordinator's operator issues it a new one (`fedcredit pki issue --role coordinator`) and restarts it" };
+  if (/Hostname\/IP does not match|does not match certificate|ERR_TLS_CERT_ALTNAME_INVALID/i.test(details))
+    return {
+      cause: "the coordinator's certificate is not issued for the address dialled",
+      fix: 'dial the name the certificate carries, or issue the coordinator a certificate with `--hosts <that name>`',
+    };
+  // The server ends the handshake without a word when it refuses the client's certificate.
+  if (/No connection established/i.test(details) && /ECONNRESET|socket hang up|Failed to connect|certificate|alert/i.test(details))
+    return {
+      cause: "the coordinator closed the connection during the TLS handshake: it most likely refuses this identity's certificate (revoked, expired, or not issued by the federation's CA)",
+      fix: "the coordinator's log says which (`TLS handshake refused`, with the reason); get a certificate from the federation's CA (`fedcredit pki request`, then `pki sign` at the CA)",
+    };
+  return undefined;
 }
 
 /**
