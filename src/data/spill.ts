@@ -15,6 +15,8 @@ export class RecordSpill {
   private readonly buffers: (Buffer | undefined)[] = [];
   private readonly used: number[] = [];
   private readonly counts: number[] = [];
+  /** Whether a bucket's file holds records (its buffer filled at least once). */
+  private readonly onDisk: boolean[] = [];
 
   constructor(
     readonly dir: string,
@@ -26,6 +28,7 @@ export class RecordSpill {
     for (let b = 0; b < buckets; b++) {
       this.used.push(0);
       this.counts.push(0);
+      this.onDisk.push(false);
     }
   }
 
@@ -38,11 +41,19 @@ export class RecordSpill {
     this.counts[bucket]!++;
   }
 
-  /** Every record of a bucket, in the order added. */
+  /** Every record of a bucket, in the order added (a bucket is read once). */
   read(bucket: number): Buffer {
+    if (!this.onDisk[bucket]) {
+      // A bucket whose buffer never filled is read from memory: no file written and read back (a small set's PSI
+      // otherwise opens two files per bucket, 256 buckets per spill).
+      const records = this.buffers[bucket]?.subarray(0, this.used[bucket]) ?? Buffer.alloc(0);
+      this.buffers[bucket] = undefined;
+      this.used[bucket] = 0;
+      return records;
+    }
     this.flush(bucket);
     this.buffers[bucket] = undefined;
-    return this.counts[bucket] === 0 ? Buffer.alloc(0) : readFileSync(this.file(bucket));
+    return readFileSync(this.file(bucket));
   }
 
   /** Write every bucket's buffered records to its file, for a spill kept on disk and read later with readBucket. */
@@ -72,6 +83,7 @@ export class RecordSpill {
     // The records are derived from the owner's ids: readable by the node's user only.
     appendFileSync(this.file(bucket), this.buffers[bucket]!.subarray(0, used), { mode: 0o600 });
     this.used[bucket] = 0;
+    this.onDisk[bucket] = true;
   }
 }
 
