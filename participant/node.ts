@@ -388,7 +388,10 @@ export class ParticipantNode {
         this.vertical.get(m.jobId)?.dispose();
         this.vertical.delete(m.jobId);
         // The rows in memory serve vertical jobs only: with none left, let them go.
-        if (this.vertical.size === 0) this.inMemory = undefined;
+        if (this.vertical.size === 0) {
+          this.inMemory = undefined;
+          this.scoringRows = undefined;
+        }
         this.jobs.get(m.jobId)?.dispose();
         this.jobs.delete(m.jobId);
         this.store.end(m.jobId, m.jobEnded.state);
@@ -509,8 +512,8 @@ export class ParticipantNode {
       get rows() {
         return node.rows;
       },
-      get scoringData() {
-        return node.scoringData;
+      scoringData(asGuest: boolean) {
+        return asGuest ? node.scoringData : node.data;
       },
       get partyData() {
         return node.partyData;

@@ -23,8 +23,12 @@ export interface PartyNode {
   readonly config: ParticipantConfig;
   readonly log: Logger;
   readonly rows: RowStore;
-  /** The rows scoring jobs read, in memory: the kept rows, and at the guest those kept for scoring only (no label). */
-  readonly scoringData: LoadedDataset;
+  /**
+   * The rows a scoring job reads, in memory: the kept rows, and for the guest (`asGuest`) also those kept for scoring
+   * only (no label yet). A host never offers its unlabelled rows: they would enter its blinded id set and its partial
+   * scores, which its owner did not ask for.
+   */
+  scoringData(asGuest: boolean): LoadedDataset;
   readonly partyData: PartyData;
   readonly store: JobStore;
   readonly stateDir: string;

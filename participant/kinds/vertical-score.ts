@@ -1,6 +1,6 @@
 /** A scoring job at a party: ScoringParty computes its partial scores with the part it kept from the training job. */
 import { join } from 'node:path';
-import { errorMessage } from '../../src/errors.js';
+import { ErrorCode, errorMessage, isFedcreditError } from '../../src/errors.js';
 import { ScoringParty } from '../vertical-score.js';
 import type { ParticipantKind } from './kind.js';
 import { abandonUnrejoinable } from './vertical-lr.js';
@@ -16,7 +16,7 @@ export const verticalScore: ParticipantKind<'vertical-score'> = {
         offer.jobId,
         spec,
         node.org,
-        node.scoringData,
+        node.scoringData(spec.guest === node.org),
         node.verticalIo(offer.jobId),
         node.log,
         node.store.dirOf(offer.jobId),
@@ -25,7 +25,10 @@ export const verticalScore: ParticipantKind<'vertical-score'> = {
       );
     } catch (err) {
       node.store.end(offer.jobId, 'refused');
-      return offer.refuse('model', errorMessage(err));
+      // Only a missing model part is the request's fault (a model this party never kept); anything else is the party's
+      // own state (columns no longer declared, a calibration that diverged), whose fix is its own hint.
+      if (isFedcreditError(err) && err.code === ErrorCode.NOT_FOUND) return offer.refuse('model', errorMessage(err));
+      return offer.refuse('', isFedcreditError(err) && err.hint ? `${errorMessage(err)} (fix: ${err.hint})` : errorMessage(err));
     }
     job.binding = node.partyBinding(offer.specJson, [spec.guest, ...spec.hosts]);
     job.quota = node.scoringQuota;
