@@ -341,6 +341,8 @@ export class ThresholdParty {
       return use(party);
     } finally {
       party.dispose();
+      // λ_i·σ_i is a secret too: wiped as this party's own share is, not left for the garbage collector.
+      secret.poly.fill(0n);
     }
   }
 
