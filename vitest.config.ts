@@ -9,7 +9,7 @@ const STARTS_PROCESSES = /\b(TestFederation|EphemeralFederation|LocalCluster|sta
 // Process files whose properties hold on a machine twice as busy: no bound on a wall-clock time, and every deadline
 // their jobs set (step, round and grace periods) far above what a step takes at twice its time. They run two at a
 // time (measured: every file passed with all of them two at a time, in 0.82 of the serial time; data-postgres,
-// he-packing, log-format, mtls, participant-policy, vertical-calibration-federation, vertical-psi and walkthrough,
+// he-packing, log-format, participant-policy, vertical-calibration-federation, vertical-psi and walkthrough,
 // which set no deadline near a step's time, joined on 2026-12-07 after passing at load 10 to 16). Every other
 // process file runs alone, so that its deadlines and latency bounds (liveness, step deadlines, stragglers,
 // revocation within seconds, rejoining within a number of rounds) meet only this machine's own noise: a new process
@@ -37,7 +37,6 @@ const SHARES_THE_CORES = new Set(
     'ledger-rollback',
     'log-format',
     'model-report',
-    'mtls',
     'participant-data-checks',
     'participant-policy',
     'postgres-federation',
