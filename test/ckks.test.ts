@@ -303,6 +303,8 @@ describe('CkksEngine.create', () => {
     const again = await CkksEngine.create({ ...DEFAULT_CKKS_PARAMS });
     try {
       expect(Buffer.from(again.fingerprint).equals(Buffer.from(engine.fingerprint))).toBe(true);
+      // One SEAL context per parameter set and process: disposing the second engine leaves the first working.
+      expect(again.context).toBe(engine.context);
     } finally {
       again.dispose();
     }
