@@ -12,11 +12,11 @@ export type BodyKind = keyof ParticipantBody;
  * field the owner's data section, any other field the job's.
  */
 export function refusalFix(org: string, field: string | undefined): string {
+  if (field === 'consent.scoring.max_requests_per_model_per_day')
+    return `${org}'s owner allows only so many scoring requests per model and day: score again tomorrow, or ask the owner to raise \`${field}\``;
   if (field?.startsWith('consent.')) return `\`${field}\` is ${org}'s data owner's rule (its participant config): change the job to fit it, or ask the owner; ${org}'s log has the details`;
   if (field?.startsWith('data.')) return `the job needs what ${org}'s data section does not declare (\`${field}\`): correct the job, or ask ${org}'s owner; ${org}'s log has the details`;
   if (field === 'protocol') return `${org} found the coordinator deviating from the protocol: tell the federation's operator, and check the coordinator's log and ledger; ${org}'s log has the details`;
-  if (field === 'consent.scoring.max_requests_per_model_per_day')
-    return `${org}'s owner allows only so many scoring requests per model and day: score again tomorrow, or ask the owner to raise \`${field}\``;
   if (field === 'model') return `score with a vertical-lr or vertical-boost job ${org} took part in and that succeeded (\`fedcredit score --model JOB\`)`;
   if (field) return `change \`${field}\` in the job file as the reason says, and submit it again`;
   return `see ${org}'s log; adjust its consent section or the job`;

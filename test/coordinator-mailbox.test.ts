@@ -80,5 +80,8 @@ describe('a refused offer', () => {
       "`consent.min_rows` is bureau's data owner's rule (its participant config): change the job to fit it, or ask the owner; bureau's log has the details",
     );
     expect(refusalFix('bureau', 'data.features')).toContain("the job needs what bureau's data section does not declare (`data.features`)");
+    // A coordinator caught deviating is not fixed by editing the job; a daily cap is not fixed by changing the job.
+    expect(refusalFix('bureau', 'protocol')).toMatch(/^bureau found the coordinator deviating from the protocol: tell the federation's operator/);
+    expect(refusalFix('bureau', 'consent.scoring.max_requests_per_model_per_day')).toMatch(/score again tomorrow, or ask the owner to raise/);
   });
 });
