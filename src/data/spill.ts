@@ -14,7 +14,6 @@ const MAX_SORT_RECORDS = 2 ** 21;
 export class RecordSpill {
   private readonly buffers: (Buffer | undefined)[] = [];
   private readonly used: number[] = [];
-  private readonly counts: number[] = [];
   /** Whether a bucket's file holds records (its buffer filled at least once). */
   private readonly onDisk: boolean[] = [];
 
@@ -27,7 +26,6 @@ export class RecordSpill {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (let b = 0; b < buckets; b++) {
       this.used.push(0);
-      this.counts.push(0);
       this.onDisk.push(false);
     }
   }
@@ -38,7 +36,6 @@ export class RecordSpill {
     if (this.used[bucket]! + this.recordBytes > buf.length) this.flush(bucket);
     buf.set(record.subarray(0, this.recordBytes), this.used[bucket]!);
     this.used[bucket]! += this.recordBytes;
-    this.counts[bucket]!++;
   }
 
   /** Every record of a bucket, in the order added (a bucket is read once). */
