@@ -40,7 +40,6 @@ const SHARES_THE_CORES = new Set(
     'participant-data-checks',
     'participant-policy',
     'postgres-federation',
-    'secrets-at-rest',
     'vertical-binning',
     'vertical-boost-federation',
     'vertical-calibration-federation',

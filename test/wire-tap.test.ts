@@ -4,11 +4,16 @@
  * participants sent for their raw feature values (float32, float64, decimal text), their labels and their ids (as
  * text, raw and normalised, and as the SHA-256 digest D(x) the PSI hashes further). The detector is first shown to
  * catch a raw column, a raw row, a CSV line and an id, so the test fails if someone ever sends one.
+ *
+ * The same jobs then show what every node keeps (secrets at rest): each file a participant and the coordinator keep
+ * after the job is listed. Nothing is readable by other users of the machine (files 0600 at most, folders 0700), and
+ * no per-job private key or CKKS secret key outlives its job: the only private keys left are each node's long-term
+ * ones (its TLS key, the coordinator's ledger signing key).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { loadDataset, type LoadedDataset } from '../src/data/csv.js';
 import { DATASETS, horizontalJob, HOMO_PARTIES, TestFederation, uciHomoSpec } from './helpers/federation.js';
 import { uciHomoFile } from '../src/data/public-datasets.js';
@@ -71,7 +76,56 @@ function captured(dir: string, pids: number[]): Buffer {
   return Buffer.concat(files.map((f) => readFileSync(join(dir, f))));
 }
 
-describe('wire tap: no raw feature value, label or id leaves a participant', () => {
+interface Kept {
+  path: string;
+  mode: number;
+  directory: boolean;
+}
+
+function walk(root: string, dir = root): Kept[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    const kept = { path: relative(root, path), mode: statSync(path).mode & 0o777, directory: e.isDirectory() };
+    return e.isDirectory() ? [kept, ...walk(root, path)] : [kept];
+  });
+}
+
+/** What may hold a private key after every job has ended: long-term identities, never a job's. */
+const LONG_TERM_KEYS = [/^keys\/ledger-ed25519\.pem$/];
+
+/** Private key material by its look: PEM private keys and SEAL secret keys (SEAL's magic A15E then a SecretKey). */
+function holdsPrivateKey(file: string): boolean {
+  const bytes = readFileSync(file);
+  return bytes.includes('PRIVATE KEY') || /(^|\/)(box-x25519\.pem|ckks-secret\.key|psi-key|ckks-secret-key\.bin)$/.test(file);
+}
+
+const jobKeys = (root: string, kept: Kept[]) => kept.filter((k) => !k.directory && holdsPrivateKey(join(root, k.path)) && !LONG_TERM_KEYS.some((r) => r.test(k.path))).map((k) => k.path);
+
+/** Every file under `root` (a node's state folder): none readable by other users, no job's private key. */
+function checkAtRest(root: string, label: string): Kept[] {
+  const kept = walk(root);
+  expect(kept.length, `${label} keeps files`).toBeGreaterThan(3);
+  const open = kept.filter((k) => (k.mode & 0o077) !== 0).map((k) => `${k.path} (${k.mode.toString(8)})`);
+  expect(open, `${label}: readable by other users`).toEqual([]);
+  expect(jobKeys(root, kept), `${label}: private keys left after the jobs ended`).toEqual([]);
+  return kept;
+}
+
+/** The parties learn the end from the coordinator and clean up after it: give them up to 10 s to drop their job keys. */
+async function cleanedUp(roots: string[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  // A file removed between listing and reading makes that look fail: the clean-up is still under way.
+  const left = (root: string) => {
+    try {
+      return jobKeys(root, walk(root)).length > 0;
+    } catch {
+      return true;
+    }
+  };
+  while (Date.now() < deadline && roots.some(left)) await new Promise((r) => setTimeout(r, 100));
+}
+
+describe('wire tap: no raw feature value, label or id leaves a participant; at rest, no job key and nothing readable by others', () => {
   const feds: TestFederation[] = [];
   afterAll(async () => {
     for (const f of feds) await f.stop();
@@ -99,7 +153,7 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
     expect(leaks(Buffer.concat([noise, Buffer.from(`{"id":"${smes.ids[3]}"}`), noise]), smeNeedles).join()).toMatch(/id as text \(row 3\)/);
   });
 
-  it("horizontal job (three banks, CKKS): nothing of any bank's data is in what it sent", async () => {
+  it("horizontal job (three banks, CKKS): nothing of any bank's data is in what it sent; the CKKS secret key every participant held is gone when the job ends", async () => {
     const capture = mkdtempSync(join(tmpdir(), 'fedcredit-capture-'));
     const names = ['bank-a', 'bank-b', 'bank-c'];
     const fed = await TestFederation.start(
@@ -116,6 +170,9 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
       const data = await loadDataset(uciHomoSpec(file));
       expect(leaks(sent, leakNeedles(data, readFileSync(file, 'utf8'))), name).toEqual([]);
     }
+    await cleanedUp([...names.map((org) => join(fed.dir, 'fedcredit-state', org)), fed.stateDir]);
+    for (const org of names) checkAtRest(join(fed.dir, 'fedcredit-state', org), org);
+    checkAtRest(fed.stateDir, 'coordinator');
   });
 
   it("vertical job (bank + tax bureau, CKKS): nothing of either party's data is in what it sent", async () => {
@@ -145,7 +202,7 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
     }
   });
 
-  it("vertical job with binning, WOE, a scorecard and fairness (synthetic SMEs): nothing of either party's data is in what it sent", async () => {
+  it("vertical job with binning, WOE, a scorecard and fairness (synthetic SMEs): nothing of either party's data is in what it sent; the parties and the coordinator keep only 0600 files in 0700 folders, and no job key", async () => {
     const capture = mkdtempSync(join(tmpdir(), 'fedcredit-capture-'));
     const dataDir = mkdtempSync(join(tmpdir(), 'fedcredit-capture-data-'));
     const synth = await writeVerticalSynth(dataDir, { seed: 3, bankRows: 4000 });
@@ -161,7 +218,7 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
       scorecard: {},
       fairness: { party: 'tax-bureau', column: 'industry' },
     };
-    const { last } = await fed.run(job);
+    const { last, jobId } = await fed.run(job);
     expect(last.state, last.message).toBe('succeeded');
     for (const [org, spec] of specs) {
       const sent = captured(capture, [fed.cluster.process(org)!.pid!]);
@@ -169,5 +226,12 @@ describe('wire tap: no raw feature value, label or id leaves a participant', () 
       const data = await loadDataset(spec);
       expect(leaks(sent, leakNeedles(data, readFileSync(spec.path, 'utf8'))), org).toEqual([]);
     }
+    await cleanedUp([...specs.keys()].map((org) => join(fed.dir, 'fedcredit-state', org)).concat(fed.stateDir));
+    for (const org of specs.keys()) {
+      const kept = checkAtRest(join(fed.dir, 'fedcredit-state', org), org);
+      expect(kept.map((k) => k.path)).toContain(join('jobs', jobId, 'model-part.json'));
+    }
+    const coordinator = checkAtRest(fed.stateDir, 'coordinator');
+    expect(coordinator.map((k) => k.path)).toContain(join('jobs', jobId, 'model', 'manifest.json'));
   });
 });
