@@ -276,6 +276,11 @@ export function withScoringRows(kept: LoadedDataset, extra: LoadedDataset): Load
   };
 }
 
+/** A CSV cell, quoted when it holds a delimiter, a quote or a line break. */
+export function csvCell(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
 /** A few human lines for logs. */
 export function formatLoadReport(report: LoadReport): string {
   const dropped = report.rowsRead - report.rowsKept;
