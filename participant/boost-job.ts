@@ -9,6 +9,7 @@
 import type { VerticalBoostSpec } from '../src/config/schemas.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { evaluateCredit } from '../src/evaluation.js';
+import { testScoresCsv } from '../src/credit/test-scores.js';
 import type { ModelReportInput } from '../src/report/model-report.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { VERTICAL_CKKS_PARAMS } from '../src/he/params.js';
@@ -169,8 +170,7 @@ export class BoostParty implements StepHandler {
     const labels = Float64Array.from(rows, (r) => data.y![r]!);
     const pd = Array.from(scored.margin, sigmoid);
     // The guest's own record of the held-out scores and the aggregates of its report (`fedcredit report`).
-    const lines = ['enterprise_id,default_12m,score,pd', ...Array.from(rows, (r, i) => `${data.ids[r]},${labels[i]},${scored.margin[i]!.toFixed(8)},${pd[i]!.toFixed(8)}`)];
-    this.folder.write(JOB_FILES.testScores, `${lines.join('\n')}\n`);
+    this.folder.write(JOB_FILES.testScores, testScoresCsv({ ids: Array.from(rows, (r) => data.ids[r]!), labels, scores: scored.margin, pd }));
     if (rows.length === 0) return { rows: 0, test_auc: null, test_ks: null };
     const cutoff = this.spec.evaluation.decline_cutoff;
     // Ranked on the margin: PDs of large margins round to the same float and would tie.

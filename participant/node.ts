@@ -10,7 +10,7 @@ import { JobSpec, type HorizontalJobSpec } from '../src/config/schemas.js';
 import { kindOf } from '../src/jobs/registry.js';
 import type { DataOwner } from '../src/jobs/kind.js';
 import { datasetOf, formatLoadReport, heavilyImputed, IMPUTED_WARN_SHARE, invalidCells, type LoadedDataset, withScoringRows } from '../src/data/csv.js';
-import { ingestSource, ingestUnlabelled } from '../src/data/source.js';
+import { ingestWithUnlabelled } from '../src/data/source.js';
 import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
@@ -123,13 +123,13 @@ export class ParticipantNode {
     log.info({ x25519: x25519Backend() }, 'X25519 for the PSI');
     // Columns outside consent.columns are never read (nor selected from a database), let alone put into a job. The
     // rows go to a store on disk, which horizontal jobs stream; vertical jobs load it into memory when they start.
-    this.rows = await ingestSource(config.data, { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, ROWS_DIR), scatter: true });
-    log.info({ rows: this.rows.rows, features: this.rows.features.length }, `data loaded:\n${formatLoadReport(this.rows.meta.report)}`);
-    // Rows without a label never train, but a guest scores them: they are its applicants with no outcome yet.
-    // Only a vertical model's guest scores them: an owner who takes part in horizontal jobs only keeps none.
+    // Rows without a label never train, but a guest scores them: they are its applicants with no outcome yet, kept
+    // apart in the same pass. Only a vertical model's guest scores them: an owner who takes part in horizontal jobs
+    // only keeps none (nor those kept by an earlier start).
     const vertical = config.consent.job_kinds.some((k) => k !== 'horizontal');
-    const unlabelledOpts = { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, UNLABELLED_ROWS_DIR) };
-    this.unlabelled = await ingestUnlabelled(config.data, vertical ? this.rows : undefined, unlabelledOpts);
+    const opts = { baseDir: configDir, columns: config.consent.columns, dir: join(this.stateDir, ROWS_DIR), scatter: true };
+    ({ rows: this.rows, unlabelled: this.unlabelled } = await ingestWithUnlabelled(config.data, opts, { dir: join(this.stateDir, UNLABELLED_ROWS_DIR), keep: vertical }));
+    log.info({ rows: this.rows.rows, features: this.rows.features.length }, `data loaded:\n${formatLoadReport(this.rows.meta.report)}`);
     if (this.unlabelled) log.info({ rows: this.unlabelled.rows }, `${this.unlabelled.rows} rows without a label kept for scoring only (never trained on): \`fedcredit score\` scores them`);
     for (const { feature, cells, share } of heavilyImputed(this.rows.meta.report)) {
       log.warn(

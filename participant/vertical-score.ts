@@ -18,6 +18,7 @@ import { partScores, type ModelPart } from '../src/vertical/party-model.js';
 import { populationStabilityIndex, psiFromCounts } from '../src/evaluation.js';
 import { layoutBinCount, layoutBinIndex, type BinLayout } from '../src/credit/bin-layout.js';
 import { cellValue } from '../src/credit/bin-layout.js';
+import { readTestScores } from '../src/credit/test-scores.js';
 import { assembleScorecard, reasonCodes, reasonText, scoreRecord, type Scorecard, type ScorecardPart, type ScoredPoints } from '../src/credit/scorecard.js';
 import type { StepRequest } from '../src/wire/messages.js';
 import type { PeerPort } from '../src/vertical/lr/port.js';
@@ -208,11 +209,7 @@ export class ScoringParty implements StepHandler {
   private stabilityAgainstTest(scores: Float64Array): number | null {
     const file = join(this.modelDir, TEST_SCORES_FILE);
     if (scores.length === 0 || !existsSync(file)) return null;
-    const reference = readFileSync(file, 'utf8')
-      .trim()
-      .split('\n')
-      .slice(1)
-      .map((l) => Number(l.split(',')[2]));
+    const reference = readTestScores(file).scores;
     return reference.length >= 10 ? populationStabilityIndex(reference, scores) : null;
   }
 

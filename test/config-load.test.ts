@@ -51,6 +51,9 @@ describe('config field errors', () => {
     expect(horizontal).toContain('job.yaml: field `(top level)`: Unrecognized key: "trainig" (did you mean `training`?)');
     const vertical = job({ name: 'j', kind: 'vertical-lr', purpose: 'p', guest: 'bank', hosts: ['tax'], training: { epoch: 3, Patience: 2 } });
     expect(vertical).toContain('field `training`: Unrecognized keys: "epoch", "Patience" ("epoch": did you mean `epochs`?) ("Patience": did you mean `patience`?)');
+    // Two slips in a name of four letters or more (Levenshtein distance 2) still find it.
+    const slips = job({ name: 'j', kind: 'vertical-lr', purpose: 'p', guest: 'bank', hosts: ['tax'], training: { epoks: 3 } });
+    expect(slips).toContain('field `training`: Unrecognized key: "epoks" (did you mean `epochs`?)');
     // A field far from every accepted one gets no guess.
     expect(job({ name: 'j', kind: 'vertical-lr', purpose: 'p', guest: 'bank', hosts: ['tax'], colour: 'red' })).toMatch(/Unrecognized key: "colour"$/m);
   });

@@ -170,7 +170,7 @@ describe('credit toolkit on UCI default credit: bank + a second party', () => {
     const reported = JSON.parse(readFileSync(join(bankDir, 'model-report.json'), 'utf8')) as { fairness: ReturnType<typeof fairnessByGroup>; iv: unknown[]; scorecard: unknown };
     const central = fairnessByGroup(
       'sex_group',
-      testScores.map((r) => Number(r.default_12m)),
+      testScores.map((r) => Number(r.label)),
       testScores.map((r) => Number(r.pd)),
       testScores.map((r) => (byId.get(r.enterprise_id!)!.SEX === '1' ? 'male' : 'female')),
       0.2,
@@ -364,7 +364,7 @@ describe('fairness on German credit, grouped by a column another party holds', (
     const dir = participantJobDir(fed.dir, 'lender', jobId);
     const scores = readCsv(join(dir, 'test-scores.csv'));
     const sexOf = new Map(rows.map((r, i) => [`app-${i + 1}`, r.Sex!]));
-    const labels = scores.map((r) => Number(r.default_12m));
+    const labels = scores.map((r) => Number(r.label));
     const pd = scores.map((r) => Number(r.pd));
     const groups = scores.map((r) => sexOf.get(r.enterprise_id!)!);
     const report = JSON.parse(readFileSync(join(dir, 'model-report.json'), 'utf8')) as { fairness: ReturnType<typeof fairnessByGroup> };

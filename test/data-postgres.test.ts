@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatLoadReport } from '../src/data/csv.js';
 import { DatasetSpec, type PostgresSource } from '../src/data/schema.js';
-import { ingestSource, loadSource } from '../src/data/source.js';
+import { ingestSource, ingestWithUnlabelled, loadSource } from '../src/data/source.js';
 import { ErrorCode, FedcreditError } from '../src/errors.js';
 import { loadDataset } from '../src/data/csv.js';
 import { UCI, uciHomoSpec } from './helpers/federation.js';
+import { GUEST_APPLICANT_BLOCK_BYTES, guestApplicantsSpec, storeSummary, TWO_PASS_STORES, writeGuestApplicants } from './helpers/guest-applicants.js';
 import { ADMIN, selfSignedCertificate, TestPostgres } from './helpers/postgres.js';
 import { writeVerticalSynth } from '../src/synth/vertical.js';
 import { loadSynthIntoPostgres } from '../src/synth/postgres.js';
@@ -164,6 +165,31 @@ describe('a PostgreSQL table as a data source (real server)', () => {
     expect(twoStatements.code).toBe(ErrorCode.CONFIG_INVALID);
     const [count] = await server.sql('SELECT count(*)::int AS n FROM loans', DB);
     expect(count!.rows[0].n).toBe(8000);
+  });
+
+  it("keeps a guest's applicants without an outcome apart in the same query: one SELECT, the stores two reads wrote", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fedcredit-pg-applicants-'));
+    try {
+      writeGuestApplicants(join(dir, 'bank.csv'));
+      // Every column as text: the server returns each cell as the file holds it (an empty one as NULL).
+      await server.loadCsvTable(DB, 'applicants', join(dir, 'bank.csv'), 'loan_ref', 'text');
+      await server.sql(`GRANT SELECT ON applicants TO ${READER}`, DB);
+      const { path: _path, ...csv } = guestApplicantsSpec('bank.csv');
+      const spec = DatasetSpec.parse({ ...csv, source: source({ table: 'applicants', order_by: ['row_no'], fetch_size: 500 }) });
+      const opts = { dir: join(dir, 'rows'), scatter: true, blockBytes: GUEST_APPLICANT_BLOCK_BYTES };
+      const stored = await ingestWithUnlabelled(spec, opts, { dir: join(dir, 'rows-unlabelled'), keep: true });
+      expect(storeSummary(stored.rows)).toEqual(TWO_PASS_STORES.rows);
+      expect(storeSummary(stored.unlabelled!)).toEqual(TWO_PASS_STORES.unlabelled);
+      // The server logs a cursor's first execution, then each later fetch from it (`execute fetch from`).
+      const runs = server
+        .log()
+        .split('\n')
+        .filter((l) => / execute [^:]*: SELECT .* FROM "applicants" ORDER BY "row_no"$/.test(l));
+      expect(runs.filter((l) => !l.includes('execute fetch from'))).toHaveLength(1);
+      expect(runs.length).toBeGreaterThan(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { checkScoreRequest } from '../src/cli/score-request.js';
 import { datasetOf, withScoringRows } from '../src/data/csv.js';
 import { DatasetSpec } from '../src/data/schema.js';
-import { ingestSource, ingestUnlabelled } from '../src/data/source.js';
+import { ingestWithUnlabelled } from '../src/data/source.js';
 import { ROWS_DIR, UNLABELLED_ROWS_DIR } from '../src/paths.js';
 import type { FedcreditError } from '../src/errors.js';
 import { readIdList } from '../participant/vertical-score.js';
@@ -44,8 +44,7 @@ beforeAll(async () => {
     ],
   });
   // As the node does at start.
-  const kept = await ingestSource(spec, { baseDir: dir, dir: join(dir, 'state', ROWS_DIR) });
-  await ingestUnlabelled(spec, kept, { baseDir: dir, dir: join(dir, 'state', UNLABELLED_ROWS_DIR) });
+  await ingestWithUnlabelled(spec, { baseDir: dir, dir: join(dir, 'state', ROWS_DIR) }, { dir: join(dir, 'state', UNLABELLED_ROWS_DIR), keep: true });
   const jobDir = join(dir, 'state', 'jobs', JOB);
   mkdirSync(jobDir, { recursive: true });
   const job = { id: JOB, spec: { kind: 'vertical-lr', guest: 'bank', hosts: ['tax'], alignment: { id_format: 'any' } }, features: ['income', 'sector'], state: 'succeeded' };
@@ -116,13 +115,14 @@ describe('applicants with no outcome yet', () => {
   it('leave no store behind when there are none', async () => {
     writeFileSync(join(dir, 'labelled.csv'), 'app_id,default,income\nAPP-1,0,10\n');
     const spec = DatasetSpec.parse({ path: 'labelled.csv', id_column: 'app_id', label_column: 'default', features: [{ name: 'income' }] });
-    const kept = await ingestSource(spec, { baseDir: dir, dir: join(dir, 'other', ROWS_DIR) });
+    const other = (keep: boolean) => ingestWithUnlabelled(spec, { baseDir: dir, dir: join(dir, 'other', ROWS_DIR) }, { dir: join(dir, 'other', UNLABELLED_ROWS_DIR), keep });
     mkdirSync(join(dir, 'other', UNLABELLED_ROWS_DIR), { recursive: true });
-    expect(await ingestUnlabelled(spec, kept, { baseDir: dir, dir: join(dir, 'other', UNLABELLED_ROWS_DIR) })).toBeUndefined();
+    expect((await other(true)).unlabelled).toBeUndefined();
     expect(existsSync(join(dir, 'other', UNLABELLED_ROWS_DIR))).toBe(false);
-    // Nor for a node that takes part in horizontal jobs only (the node passes no store): it never scores them.
+    // Nor for a node that takes part in horizontal jobs only: it never scores them.
+    writeFileSync(join(dir, 'labelled.csv'), 'app_id,default,income\nAPP-1,0,10\nAPP-2,,20\n');
     mkdirSync(join(dir, 'other', UNLABELLED_ROWS_DIR), { recursive: true });
-    expect(await ingestUnlabelled(spec, undefined, { baseDir: dir, dir: join(dir, 'other', UNLABELLED_ROWS_DIR) })).toBeUndefined();
+    expect((await other(false)).unlabelled).toBeUndefined();
     expect(existsSync(join(dir, 'other', UNLABELLED_ROWS_DIR))).toBe(false);
   });
 });

@@ -22,6 +22,7 @@ import type { TreeRecord } from '../src/vertical/step-reports.js';
 import { verifyLedger } from '../src/ledger/verify.js';
 import { replayLedger } from '../src/jobs/replay.js';
 import { writeJobReport } from '../src/report/job-report.js';
+import { readTestScores } from '../src/credit/test-scores.js';
 import { auc } from '../src/metrics.js';
 import { boost, gainImportance, localOracle, predictMargin, reasonCodes as treeReasonCodes, scoreRows } from '../src/model/gbdt.js';
 import type { ModelReportInput } from '../src/report/model-report.js';
@@ -253,14 +254,20 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     expect(rows.map((r) => r[0])).toEqual([...heldOut, ...bankOnly]);
 
     // The enterprises of the held-out part score as the job's own evaluation scored them.
-    const testScores = new Map(
-      readFileSync(join(participantJobDir(fed.dir, 'bank', trained), 'test-scores.csv'), 'utf8')
+    // test-scores.csv names its columns as a vertical-lr job's does, not as the bank's data does (`id`, `y`).
+    const testFile = join(participantJobDir(fed.dir, 'bank', trained), 'test-scores.csv');
+    expect(readFileSync(testFile, 'utf8').split('\n')[0]).toBe('enterprise_id,label,score,pd');
+    const held = readTestScores(testFile);
+    const labelOf = new Map(
+      readFileSync(join(dir, 'guest.csv'), 'utf8')
         .trim()
         .split('\n')
         .slice(1)
         .map((l) => l.split(','))
-        .map(([id, , , pd]) => [id!, Number(pd)]),
+        .map(([id, y]) => [id!, Number(y)]),
     );
+    expect(held.labels).toEqual(held.ids.map((id) => labelOf.get(id)));
+    const testScores = new Map(held.ids.map((id, i) => [id, held.pd[i]!]));
     for (const [id, pd] of rows.slice(0, heldOut.length)) expect(Number(pd)).toBeCloseTo(testScores.get(id!)!, 6);
 
     // A central walk of the same trees with both parts at hand; the tax bureau's features missing where it does not hold the enterprise.

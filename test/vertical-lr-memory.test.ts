@@ -5,7 +5,13 @@
  * three hold; the encrypted job must rank held-out defaults, match the same job in the clear, and leave every party
  * the records a participant keeps.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readTestScores } from '../src/credit/test-scores.js';
+import { MODEL_REPORT_FILE, TEST_SCORES_FILE } from '../src/paths.js';
+import { loadJobReport } from '../src/report/job-report.js';
 import { JobSpec, type VerticalJobSpec } from '../src/config/schemas.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { generateKeys } from '../src/he/key-ceremony.js';
@@ -84,7 +90,22 @@ describe('a vertical LR job in one process (guest + two hosts + arbiter, real CK
     const parties_ = new Set(bank.scorecard!.features.map((f) => f.party));
     expect([...parties_].sort()).toEqual(['bank', 'power', 'tax-bureau']);
     expect(bank.modelReport!.iv!.length).toBe(UCI_GUEST_FEATURES.length + UCI_HOST_FEATURES.length);
-    expect(bank.testScores!.trim().split('\n').length).toBe(alignment.test.length + 1);
+    // Its held-out scores under the fixed column names, not its data's (`id`, `y`), as `fedcredit report` reads them.
+    expect(bank.testScores!.slice(0, bank.testScores!.indexOf('\n'))).toBe('enterprise_id,label,score,pd,points');
+    const jobDir = mkdtempSync(join(tmpdir(), 'fedcredit-lr-memory-'));
+    try {
+      writeFileSync(join(jobDir, TEST_SCORES_FILE), bank.testScores!);
+      writeFileSync(join(jobDir, MODEL_REPORT_FILE), JSON.stringify(bank.modelReport));
+      const held = readTestScores(join(jobDir, TEST_SCORES_FILE));
+      expect(held.ids).toEqual(Array.from(alignment.test, (r) => guest.ids[r]));
+      expect(held.labels).toEqual(Array.from(alignment.test, (r) => guest.y![r]));
+      const report = loadJobReport(jobDir);
+      expect(report.test.labels).toEqual(held.labels);
+      expect(report.test.pd).toEqual(held.pd);
+      expect(report.test.score).toEqual(held.points!.map(Number));
+    } finally {
+      rmSync(jobDir, { recursive: true, force: true });
+    }
     // Hosts keep no labels' worth of anything: no held-out scores, no report.
     expect(encrypted.kept.get('power')!.testScores).toBeUndefined();
     expect(encrypted.kept.get('power')!.modelReport).toBeUndefined();

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { distance as levenshtein } from 'fastest-levenshtein';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, FedcreditError } from '../errors.js';
@@ -56,25 +57,15 @@ function fieldsAt(schema: SchemaNode, path: readonly PropertyKey[], value: unkno
   return [];
 }
 
-/** Edit distance (insertions, deletions, substitutions and swaps of neighbours) between two short strings. */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
-    }
-  return d[a.length]![b.length]!;
-}
-
 /** The accepted field a misspelt key most likely meant (`lable_column` → `label_column`), if one is close enough. */
 export function likelyField(key: string, fields: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
   let best: { field: string; distance: number } | undefined;
   for (const field of fields) {
-    const distance = field.toLowerCase() === lower ? 0 : editDistance(lower, field.toLowerCase());
-    if (distance <= Math.max(1, Math.floor(field.length / 4)) && (!best || distance < best.distance)) best = { field, distance };
+    const distance = levenshtein(lower, field.toLowerCase());
+    // Levenshtein counts two letters swapped (`tpye`) as two edits: a name of four letters or more allows two.
+    const allowed = field.length < 4 ? 1 : Math.max(2, Math.floor(field.length / 4));
+    if (distance <= allowed && (!best || distance < best.distance)) best = { field, distance };
   }
   return best?.field;
 }

@@ -7,7 +7,7 @@ import { CsvError, parse } from 'csv-parse';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import type { DatasetSpec, FeatureSpec } from './schema.js';
 import { Rng } from '../random.js';
-import { ID_HASH_BYTES, IdBuckets, type Duplicate } from './id-buckets.js';
+import { ID_HASH_BYTES, IdBuckets, idHash, type Duplicate } from './id-buckets.js';
 import type { LoadReport } from './load-report.js';
 import { blockRowsFor, FileAppender, ID_HASH_FILE, IDS_FILE, readLines, readRecordPieces, RowStore, type RowStoreMeta, X_FILE, Y_FILE } from './row-store.js';
 
@@ -64,11 +64,6 @@ export interface IngestOptions extends LoadOptions {
    * participant sets it; loadDataset keeps the file's order.
    */
   scatter?: boolean;
-  /**
-   * Keep only the rows whose label is missing, and store no label: the guest's applicants with no outcome yet, which
-   * it scores but never trains on. Rows with a label are dropped (`labelled`); a store with no row is allowed.
-   */
-  unlabelledOnly?: boolean;
 }
 
 export interface LoadOptions {
@@ -101,6 +96,24 @@ interface ColumnIndex {
   groups: number[];
 }
 
+/** A source's rows as ingestRecords reads them. */
+export interface RecordSource {
+  origin: RowOrigin;
+  /**
+   * Calls `add` once per record, in order (the header first), and resolves when the source is exhausted; it may
+   * throw a FedcreditError naming a problem of its own source. Called once: the source is read once.
+   */
+  feed(add: (record: SourceRecord, position: number) => void): Promise<void>;
+}
+
+/** The row stores one pass over a source writes. */
+export interface IngestedRows {
+  /** The kept rows: a guest's training rows. */
+  rows: RowStore;
+  /** At a guest asked for them, the rows dropped only for an empty label: its applicants with no outcome yet. */
+  unlabelled?: RowStore;
+}
+
 /**
  * Stream a CSV file into a row store on disk (src/data/row-store.ts) following its declared schema. Every dropped
  * row and every odd cell is counted in the report; cells under a `reject` policy, bad labels and (by default)
@@ -108,6 +121,11 @@ interface ColumnIndex {
  * does not grow with the file: rows go to disk as they are parsed, and duplicate ids are found bucket by bucket.
  */
 export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Promise<RowStore> {
+  return (await ingestRecords(spec, opts, csvRecords(spec, opts))).rows;
+}
+
+/** A CSV file's records (see ingestDataset). */
+export function csvRecords(spec: DatasetSpec, opts: IngestOptions): RecordSource {
   if (spec.path === undefined) {
     throw new FedcreditError(
       ErrorCode.CONFIG_INVALID,
@@ -131,53 +149,65 @@ export async function ingestDataset(spec: DatasetSpec, opts: IngestOptions): Pro
       ),
     cellAt: (line, column) => csvCellOnLine(file, delimiter, line, column),
   };
-  return ingestRecords(spec, opts, origin, async (add) => {
-    // Rows are handled inside on_record, in step with the parser: nothing is buffered, line numbers are the parser's,
-    // and the first problem (ours or the parser's) stops the stream.
-    const parser = parse({
-      bom: true,
-      delimiter,
-      relax_column_count: false,
-      skip_empty_lines: true,
-      trim: true,
-      max_record_size: MAX_RECORD_CHARS,
-      on_record: (record: string[], context) => {
-        if (headerLength === 0) headerLength = record.length;
-        add(record, context.lines);
-        return null;
-      },
-    });
-    try {
-      await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), parser.resume());
-    } catch (err) {
-      throw translateError(err, file, headerLength, opts.dir);
-    }
-  });
+  return {
+    origin,
+    feed: async (add) => {
+      // Rows are handled inside on_record, in step with the parser: nothing is buffered, line numbers are the
+      // parser's, and the first problem (ours or the parser's) stops the stream.
+      const parser = parse({
+        bom: true,
+        delimiter,
+        relax_column_count: false,
+        skip_empty_lines: true,
+        trim: true,
+        max_record_size: MAX_RECORD_CHARS,
+        on_record: (record: string[], context) => {
+          if (headerLength === 0) headerLength = record.length;
+          add(record, context.lines);
+          return null;
+        },
+      });
+      try {
+        await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), parser.resume());
+      } catch (err) {
+        throw translateError(err, file, headerLength, opts.dir);
+      }
+    },
+  };
 }
 
 /**
  * Stream records from any source into a row store, through the one set of checks every source shares: the header
  * (first record: column names) is matched against the spec, then every row's cells are type-checked, missing values
- * follow their policies, and repeated ids are found. `feed` calls `add` once per record, in order, and resolves when
- * the source is exhausted (it may throw a FedcreditError naming a problem of its own source).
+ * follow their policies, and repeated ids are found.
+ *
+ * With `unlabelledDir`, the same pass also writes the rows dropped only for an empty label to a store of their own
+ * there (no labels, never scattered, checked as the kept rows are): a guest's applicants with no outcome yet, which
+ * it scores but never trains on. The folder is replaced; it is removed when there are none (or no label column).
  */
-export async function ingestRecords(spec: DatasetSpec, opts: IngestOptions, origin: RowOrigin, feed: (add: (record: SourceRecord, position: number) => void) => Promise<void>): Promise<RowStore> {
+export async function ingestRecords(spec: DatasetSpec, opts: IngestOptions, source: RecordSource, unlabelledDir?: string): Promise<IngestedRows> {
+  const { origin } = source;
   const features = pickFeatures(spec, opts.columns, origin.name);
   const labelColumn = opts.withLabels === false ? undefined : spec.label_column;
+  const apart = labelColumn === undefined ? undefined : unlabelledDir;
+  const dirs = [opts.dir, ...(unlabelledDir === undefined ? [] : [unlabelledDir])];
   let loader: Loader;
   try {
-    rmSync(opts.dir, { recursive: true, force: true });
-    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-    loader = new Loader(spec, origin, features, labelColumn, opts.dir, opts.blockBytes, opts.scatter ?? false, opts.unlabelledOnly ?? false);
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    for (const dir of [opts.dir, ...(apart === undefined ? [] : [apart])]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    loader = new Loader(spec, origin, features, labelColumn, opts.dir, opts.blockBytes, opts.scatter ?? false, apart);
   } catch (err) {
     throw storeError(err, opts.dir);
   }
   try {
-    await feed((record, position) => loader.add(record, position));
-    return await loader.finish();
+    await source.feed((record, position) => loader.add(record, position));
+    const stored = await loader.finish();
+    if (stored.unlabelled?.rows !== 0) return stored;
+    rmSync(stored.unlabelled.dir, { recursive: true, force: true });
+    return { rows: stored.rows };
   } catch (err) {
     loader.discard();
-    rmSync(opts.dir, { recursive: true, force: true });
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     throw translateStoreError(err, opts.dir);
   }
 }
@@ -205,8 +235,8 @@ export function datasetOf(store: RowStore): LoadedDataset {
 }
 
 /**
- * The rows a guest scores: its kept rows, then those kept for scoring only (`unlabelledOnly`: applicants with no
- * outcome yet), with the second set's category codes mapped onto the first's levels (new levels appended), and no
+ * The rows a guest scores: its kept rows, then those kept for scoring only (IngestedRows.unlabelled: applicants
+ * with no outcome yet), with the second set's category codes mapped onto the first's levels (new levels appended), and no
  * labels. The first set's report is kept. An id in both sets is scored from the first.
  */
 export function withScoringRows(kept: LoadedDataset, extra: LoadedDataset): LoadedDataset {
@@ -244,6 +274,11 @@ export function withScoringRows(kept: LoadedDataset, extra: LoadedDataset): Load
     rows: kept.rows + rows.length,
     report: kept.report,
   };
+}
+
+/** A CSV cell, quoted when it holds a delimiter, a quote or a line break. */
+export function csvCell(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
 /** A few human lines for logs. */
@@ -327,65 +362,107 @@ const MAX_SCATTER_PARTS = 256;
 /** Drop reasons are numbered in the id buckets; 0 = the row was kept. */
 const NO_REASON = 0;
 
-/** Holds the parse state: header, output files and counters. */
+/**
+ * One row store a pass writes: its files and what it kept and dropped. A pass writes one (the rows), or two at a
+ * guest (also its applicants with no outcome yet, kept apart for scoring); the cells are parsed once, for both.
+ */
+class StoreWriter {
+  readonly xOut: FileAppender;
+  readonly yOut?: FileAppender;
+  readonly idsOut: FileAppender;
+  readonly hashOut: FileAppender;
+  readonly buckets: IdBuckets;
+  readonly reasons: string[] = ['kept'];
+  kept = 0;
+  readonly imputedCounts: Uint32Array;
+  readonly report: LoadReport;
+  private closed = false;
+
+  constructor(
+    readonly dir: string,
+    width: number,
+    /** Whether the store keeps a label per row (not the store of rows without one). */
+    readonly labels: boolean,
+    /** Rows with a label are the ones it drops (`labelled`): the store of a guest's applicants, which may be empty. */
+    readonly unlabelledOnly: boolean,
+    readonly scatterRows: boolean,
+    file: string,
+  ) {
+    this.xOut = new FileAppender(join(dir, X_FILE));
+    if (labels) this.yOut = new FileAppender(join(dir, Y_FILE));
+    this.idsOut = new FileAppender(join(dir, IDS_FILE));
+    this.hashOut = new FileAppender(join(dir, ID_HASH_FILE));
+    this.buckets = new IdBuckets(dir);
+    this.imputedCounts = new Uint32Array(width);
+    this.report = { file, rowsRead: 0, rowsKept: 0, rowsDropped: {}, missingCells: {}, nonNumericCells: {}, imputedCells: {}, duplicateIds: 0, invalidIds: 0 };
+  }
+
+  reasonCode(reason: string): number {
+    const code = this.reasons.indexOf(reason);
+    return code >= 0 ? code : this.reasons.push(reason) - 1;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.xOut.close();
+    this.yOut?.close();
+    this.idsOut.close();
+    this.hashOut.close();
+  }
+
+  discard(): void {
+    try {
+      this.close();
+    } catch {
+      // the files are removed with the store's folder
+    }
+    this.buckets.discard();
+  }
+}
+
+/** Holds the parse state: header, the counters every store shares, and the stores it writes. */
 class Loader {
   private cols?: ColumnIndex;
   private readonly missing: Set<string>;
   private readonly row: Float32Array;
   private readonly rowBytes: Uint8Array;
-  private label = 0;
   private readonly labelCell = new Float32Array(1);
   private readonly labelBytes = new Uint8Array(this.labelCell.buffer);
-  private readonly xOut: FileAppender;
-  private readonly yOut?: FileAppender;
-  private readonly idsOut: FileAppender;
-  private readonly hashOut: FileAppender;
-  private readonly buckets: IdBuckets;
-  private readonly reasons: string[] = ['kept'];
-  private kept = 0;
+  private rowsRead = 0;
+  private invalidIds = 0;
   private readonly missingCounts: Uint32Array;
   private readonly nonNumericCounts: Uint32Array;
-  private readonly imputedCounts: Uint32Array;
   /** Per feature, the first few distinct invalid values, to show when the column is refused. */
   private readonly invalidSamples: Set<string>[];
-  private readonly report: LoadReport;
   /** Per feature: level -> code, for categorical features only. */
   private readonly levelCodes: (Map<string, number> | undefined)[];
+  private readonly rows: StoreWriter;
+  private readonly unlabelled?: StoreWriter;
 
   constructor(
     private readonly spec: DatasetSpec,
     private readonly origin: RowOrigin,
     private readonly features: FeatureSpec[],
     private readonly labelColumn: string | undefined,
-    private readonly dir: string,
+    dir: string,
     private readonly blockBytes: number | undefined,
-    private readonly scatterRows: boolean,
-    private readonly unlabelledOnly: boolean,
+    scatterRows: boolean,
+    unlabelledDir: string | undefined,
   ) {
     this.missing = new Set(['', ...spec.missing_values.map((v) => v.trim())]);
     this.row = new Float32Array(features.length);
     this.rowBytes = new Uint8Array(this.row.buffer);
-    this.xOut = new FileAppender(join(dir, X_FILE));
-    if (this.storesLabels) this.yOut = new FileAppender(join(dir, Y_FILE));
-    this.idsOut = new FileAppender(join(dir, IDS_FILE));
-    this.hashOut = new FileAppender(join(dir, ID_HASH_FILE));
-    this.buckets = new IdBuckets(dir);
     this.missingCounts = new Uint32Array(features.length);
     this.nonNumericCounts = new Uint32Array(features.length);
-    this.imputedCounts = new Uint32Array(features.length);
     this.invalidSamples = features.map(() => new Set<string>());
     this.levelCodes = features.map((f) => (f.type === 'category' ? new Map<string, number>() : undefined));
-    this.report = {
-      file: origin.name,
-      rowsRead: 0,
-      rowsKept: 0,
-      rowsDropped: {},
-      missingCells: {},
-      nonNumericCells: {},
-      imputedCells: {},
-      duplicateIds: 0,
-      invalidIds: 0,
-    };
+    this.rows = new StoreWriter(dir, features.length, labelColumn !== undefined, false, scatterRows, origin.name);
+    if (unlabelledDir !== undefined) this.unlabelled = new StoreWriter(unlabelledDir, features.length, false, true, false, origin.name);
+  }
+
+  private get stores(): StoreWriter[] {
+    return this.unlabelled ? [this.rows, this.unlabelled] : [this.rows];
   }
 
   add(record: SourceRecord, line: number): void {
@@ -393,35 +470,42 @@ class Loader {
     else this.cols = this.readHeader(record, line);
   }
 
-  async finish(): Promise<RowStore> {
-    const { report, origin } = this;
-    const file = origin.name;
-    this.closeOutputs();
-    if (!this.cols || report.rowsRead === 0) throw origin.empty(this.cols !== undefined);
+  async finish(): Promise<IngestedRows> {
+    for (const store of this.stores) store.close();
+    if (!this.cols || this.rowsRead === 0) throw this.origin.empty(this.cols !== undefined);
     this.refuseMistypedColumns();
-    const { duplicates, idSetSha256 } = this.buckets.resolve();
-    if (duplicates.length > 0) await this.dropDuplicates(duplicates);
-    report.rowsKept = this.kept;
+    const rows = await this.finishStore(this.rows);
+    const unlabelled = this.unlabelled && (await this.finishStore(this.unlabelled));
+    return { rows, ...(unlabelled ? { unlabelled } : {}) };
+  }
+
+  private async finishStore(store: StoreWriter): Promise<RowStore> {
+    const { report } = store;
+    const { duplicates, idSetSha256 } = store.buckets.resolve();
+    report.rowsRead = this.rowsRead;
+    report.invalidIds = this.invalidIds;
+    if (duplicates.length > 0) await this.dropDuplicates(store, duplicates);
+    report.rowsKept = store.kept;
     this.features.forEach((f, j) => {
       report.missingCells[f.name] = this.missingCounts[j]!;
       report.nonNumericCells[f.name] = this.nonNumericCounts[j]!;
-      report.imputedCells[f.name] = this.imputedCounts[j]!;
+      report.imputedCells[f.name] = store.imputedCounts[j]!;
     });
-    if (this.kept === 0 && !this.unlabelledOnly) {
+    if (store.kept === 0 && !store.unlabelledOnly) {
       throw new FedcreditError(
         ErrorCode.DATA_REJECTED,
-        `${file}: all ${report.rowsRead} data rows were dropped (${formatCounts(report.rowsDropped)})`,
-        `clean the ${origin.noun}, or relax \`missing: drop\` to \`missing: impute\` for the features named above`,
+        `${this.origin.name}: all ${report.rowsRead} data rows were dropped (${formatCounts(report.rowsDropped)})`,
+        `clean the ${this.origin.noun}, or relax \`missing: drop\` to \`missing: impute\` for the features named above`,
       );
     }
-    report.rowsSha256 = this.rowsDigest();
-    if (origin.querySha256 !== undefined) report.querySha256 = origin.querySha256;
+    report.rowsSha256 = this.rowsDigest(store);
+    if (this.origin.querySha256 !== undefined) report.querySha256 = this.origin.querySha256;
     const blockRows = blockRowsFor(this.features.length, this.blockBytes);
-    if (this.scatterRows && this.kept > blockRows) this.scatter(Math.min(MAX_SCATTER_PARTS, Math.ceil(this.kept / blockRows)), idSetSha256);
-    return RowStore.writeMeta(this.dir, {
+    if (store.scatterRows && store.kept > blockRows) this.scatter(store, Math.min(MAX_SCATTER_PARTS, Math.ceil(store.kept / blockRows)), idSetSha256);
+    return RowStore.writeMeta(store.dir, {
       features: this.features.map((f) => f.name),
-      rows: this.kept,
-      labels: this.storesLabels,
+      rows: store.kept,
+      labels: store.labels,
       groupColumns: this.spec.group_columns ?? [],
       ...(this.levelCodes.some((m) => m) ? { levels: Object.fromEntries(this.features.flatMap((f, j) => (this.levelCodes[j] ? [[f.name, [...this.levelCodes[j].keys()]]] : []))) } : {}),
       report,
@@ -435,7 +519,7 @@ class Loader {
   private refuseMistypedColumns(): void {
     const lines: string[] = [];
     this.features.forEach((f, j) => {
-      const present = this.report.rowsRead - this.missingCounts[j]!;
+      const present = this.rowsRead - this.missingCounts[j]!;
       const invalid = this.nonNumericCounts[j]!;
       if (present === 0 || invalid / present <= NON_NUMERIC_REFUSE_SHARE) return;
       const share = invalid === present ? 'all' : `${invalid} of ${present} (${Math.round((100 * invalid) / present)}%)`;
@@ -454,23 +538,7 @@ class Loader {
   }
 
   discard(): void {
-    try {
-      this.closeOutputs();
-    } catch {
-      // the files are removed with the store's folder
-    }
-    this.buckets.discard();
-  }
-
-  private closed = false;
-
-  private closeOutputs(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.xOut.close();
-    this.yOut?.close();
-    this.idsOut.close();
-    this.hashOut.close();
+    for (const store of this.stores) store.discard();
   }
 
   /**
@@ -478,11 +546,11 @@ class Loader {
    * file). A later row already dropped for another reason is counted as a duplicate instead, as the id is checked
    * first.
    */
-  private async dropDuplicates(duplicates: Duplicate[]): Promise<void> {
+  private async dropDuplicates(store: StoreWriter, duplicates: Duplicate[]): Promise<void> {
     if (this.spec.duplicate_ids === 'reject') {
       const first = duplicates.reduce((a, b) => (b.line < a.line ? b : a));
       const keptRow = first.keptIndex >= 0 ? first.keptIndex : first.firstKeptIndex;
-      const id = keptRow >= 0 ? this.keptId(keptRow) : await this.origin.cellAt?.(first.line, this.cols!.id).catch(() => undefined);
+      const id = keptRow >= 0 ? this.keptId(store, keptRow) : await this.origin.cellAt?.(first.line, this.cols!.id).catch(() => undefined);
       const { at } = this.origin;
       throw new FedcreditError(
         ErrorCode.DATA_REJECTED,
@@ -491,31 +559,31 @@ class Loader {
         'make the ids unique, or set data.duplicate_ids: keep_first to keep the first row of each id',
       );
     }
-    const dropped = this.report.rowsDropped;
+    const dropped = store.report.rowsDropped;
     const keptDuplicates: number[] = [];
     for (const d of duplicates) {
-      this.report.duplicateIds++;
+      store.report.duplicateIds++;
       dropped.duplicate_id = (dropped.duplicate_id ?? 0) + 1;
       if (d.keptIndex >= 0) keptDuplicates.push(d.keptIndex);
       else {
-        const reason = this.reasons[d.reason]!;
+        const reason = store.reasons[d.reason]!;
         if (--dropped[reason]! === 0) delete dropped[reason];
       }
     }
-    if (keptDuplicates.length > 0) this.compact(Uint32Array.from(keptDuplicates).sort());
+    if (keptDuplicates.length > 0) this.compact(store, Uint32Array.from(keptDuplicates).sort());
   }
 
   /** SHA-256 over the store's row files as they stand (before scattering): the kept rows, whatever their source. */
-  private rowsDigest(): string {
+  private rowsDigest(store: StoreWriter): string {
     const digest = createHash('sha256');
-    const files = [X_FILE, ...(this.storesLabels ? [Y_FILE] : []), IDS_FILE];
-    for (const name of files) for (const piece of readRecordPieces(join(this.dir, name), 1)) digest.update(piece);
+    const files = [X_FILE, ...(store.labels ? [Y_FILE] : []), IDS_FILE];
+    for (const name of files) for (const piece of readRecordPieces(join(store.dir, name), 1)) digest.update(piece);
     return digest.digest('hex');
   }
 
-  private keptId(index: number): string {
+  private keptId(store: StoreWriter, index: number): string {
     let r = 0;
-    for (const line of readLines(join(this.dir, IDS_FILE))) if (r++ === index) return (JSON.parse(line) as string[])[0]!;
+    for (const line of readLines(join(store.dir, IDS_FILE))) if (r++ === index) return (JSON.parse(line) as string[])[0]!;
     throw new Error(`kept row ${index} is missing from ${IDS_FILE}`);
   }
 
@@ -524,24 +592,24 @@ class Loader {
    * partitions end to end: each block then holds rows from all over the file. One more pass over the store's files,
    * in memory of `parts` small write buffers.
    */
-  private scatter(parts: number, idSetSha256: string): void {
+  private scatter(store: StoreWriter, parts: number, idSetSha256: string): void {
     const rng = new Rng(Number.parseInt(idSetSha256.slice(0, 8), 16));
-    const folder = join(this.dir, 'scatter');
+    const folder = join(store.dir, 'scatter');
     mkdirSync(folder, { recursive: true, mode: 0o700 });
     const files: [string, number][] = [
       [X_FILE, this.features.length * 4],
       [ID_HASH_FILE, ID_HASH_BYTES],
     ];
-    if (this.storesLabels) files.push([Y_FILE, 4]);
+    if (store.labels) files.push([Y_FILE, 4]);
     const binaries = files.map(([name, bytes]) => ({
       name,
-      records: readRecords(join(this.dir, name), bytes),
+      records: readRecords(join(store.dir, name), bytes),
       outs: Array.from({ length: parts }, (_, p) => new FileAppender(join(folder, `${name}.${p}`), 8 * 1024)),
     }));
-    const ids = readLines(join(this.dir, IDS_FILE));
+    const ids = readLines(join(store.dir, IDS_FILE));
     const idOuts = Array.from({ length: parts }, (_, p) => new FileAppender(join(folder, `${IDS_FILE}.${p}`), 8 * 1024));
     try {
-      for (let r = 0; r < this.kept; r++) {
+      for (let r = 0; r < store.kept; r++) {
         const p = rng.int(parts);
         for (const b of binaries) b.outs[p]!.write(b.records.next().value as Uint8Array);
         idOuts[p]!.writeText(`${ids.next().value as string}\n`);
@@ -555,7 +623,7 @@ class Loader {
       idOuts.forEach((o) => o.close());
     }
     for (const name of [...files.map(([n]) => n), IDS_FILE]) {
-      const out = new FileAppender(join(this.dir, name));
+      const out = new FileAppender(join(store.dir, name));
       try {
         for (let p = 0; p < parts; p++) for (const piece of readRecordPieces(join(folder, `${name}.${p}`), 1)) out.write(piece);
       } finally {
@@ -566,15 +634,15 @@ class Loader {
   }
 
   /** Rewrite the store's files without the given kept rows (sorted), and take their cells out of the counts. */
-  private compact(remove: Uint32Array): void {
-    const xs = new RowStoreRewriter(join(this.dir, X_FILE), this.features.length * 4);
-    const ys = this.storesLabels ? new RowStoreRewriter(join(this.dir, Y_FILE), 4) : undefined;
-    const hashes = new RowStoreRewriter(join(this.dir, ID_HASH_FILE), ID_HASH_BYTES);
-    const idsIn = readLines(join(this.dir, IDS_FILE));
-    const idsOut = new FileAppender(join(this.dir, `${IDS_FILE}.next`));
+  private compact(store: StoreWriter, remove: Uint32Array): void {
+    const xs = new RowStoreRewriter(join(store.dir, X_FILE), this.features.length * 4);
+    const ys = store.labels ? new RowStoreRewriter(join(store.dir, Y_FILE), 4) : undefined;
+    const hashes = new RowStoreRewriter(join(store.dir, ID_HASH_FILE), ID_HASH_BYTES);
+    const idsIn = readLines(join(store.dir, IDS_FILE));
+    const idsOut = new FileAppender(join(store.dir, `${IDS_FILE}.next`));
     const rewriters = [xs, ys, hashes].filter((w) => w !== undefined);
     try {
-      this.copyKept(remove, xs, ys, hashes, idsIn, idsOut);
+      this.copyKept(store, remove, xs, ys, hashes, idsIn, idsOut);
     } finally {
       // The readers stop at the last row, inside their generators: return() runs their finally, closing the files.
       idsIn.return(undefined);
@@ -582,14 +650,14 @@ class Loader {
       rewriters.forEach((w) => w.close());
     }
     rewriters.forEach((w) => w.swap());
-    renameSync(join(this.dir, `${IDS_FILE}.next`), join(this.dir, IDS_FILE));
-    this.kept -= remove.length;
+    renameSync(join(store.dir, `${IDS_FILE}.next`), join(store.dir, IDS_FILE));
+    store.kept -= remove.length;
   }
 
-  private copyKept(remove: Uint32Array, xs: RowStoreRewriter, ys: RowStoreRewriter | undefined, hashes: RowStoreRewriter, idsIn: Generator<string>, idsOut: FileAppender): void {
+  private copyKept(store: StoreWriter, remove: Uint32Array, xs: RowStoreRewriter, ys: RowStoreRewriter | undefined, hashes: RowStoreRewriter, idsIn: Generator<string>, idsOut: FileAppender): void {
     const width = this.features.length;
     let next = 0;
-    for (let r = 0; r < this.kept; r++) {
+    for (let r = 0; r < store.kept; r++) {
       const row = xs.next();
       ys?.next();
       hashes.next();
@@ -598,7 +666,7 @@ class Loader {
       if (drop) {
         next++;
         const cells = new Float32Array(row.buffer, row.byteOffset, width);
-        for (let j = 0; j < width; j++) if (Number.isNaN(cells[j])) this.imputedCounts[j]!--;
+        for (let j = 0; j < width; j++) if (Number.isNaN(cells[j])) store.imputedCounts[j]!--;
         continue;
       }
       xs.keep(row);
@@ -652,10 +720,10 @@ class Loader {
   }
 
   private addRow(record: SourceRecord, line: number, cols: ColumnIndex): void {
-    this.report.rowsRead++;
+    this.rowsRead++;
     // Every row is fully checked, so cell counts and reject policies cover the whole file, not only kept rows.
     const cellReason = this.readCells(record, line, cols.features);
-    const labelReason = cols.label === undefined ? undefined : this.readLabel(record[cols.label], line);
+    const labelled = cols.label === undefined || this.readLabel(record[cols.label], line);
     const id = record[cols.id]?.trim() ?? '';
     // The file is read as UTF-8, which turns bytes that are not UTF-8 into U+FFFD: such an id would never match
     // the same enterprise's id at another party.
@@ -666,32 +734,31 @@ class Loader {
         'save the file as UTF-8 (for a GBK or GB18030 file: iconv -f GB18030 -t UTF-8 in.csv > out.csv), or correct the id on that line',
       );
     }
-    if (id === '') this.report.invalidIds++;
-    const reason = (id === '' ? 'missing_id' : undefined) ?? labelReason ?? cellReason;
-    const hash = id === '' ? undefined : this.buckets.add(id, line, reason === undefined ? this.kept : -1, reason === undefined ? NO_REASON : this.reasonCode(reason));
+    if (id === '') this.invalidIds++;
+    const hash = id === '' ? undefined : idHash(id);
+    const idReason = id === '' ? 'missing_id' : undefined;
+    this.keepRow(this.rows, record, id, line, cols, hash, idReason ?? (labelled ? undefined : 'missing_label') ?? cellReason);
+    if (this.unlabelled) this.keepRow(this.unlabelled, record, id, line, cols, hash, idReason ?? (labelled ? 'labelled' : undefined) ?? cellReason);
+  }
+
+  /** Note the row's id in the store's buckets, and write the row to the store unless `reason` drops it. */
+  private keepRow(store: StoreWriter, record: SourceRecord, id: string, line: number, cols: ColumnIndex, hash: Buffer | undefined, reason: string | undefined): void {
+    if (hash) store.buckets.add(hash, line, reason === undefined ? store.kept : -1, reason === undefined ? NO_REASON : store.reasonCode(reason));
     if (reason !== undefined) {
-      this.report.rowsDropped[reason] = (this.report.rowsDropped[reason] ?? 0) + 1;
+      store.report.rowsDropped[reason] = (store.report.rowsDropped[reason] ?? 0) + 1;
       return;
     }
     const row = this.row;
-    for (let j = 0; j < row.length; j++) if (Number.isNaN(row[j])) this.imputedCounts[j]!++;
-    this.xOut.write(this.rowBytes);
-    if (this.yOut) {
-      this.labelCell[0] = this.label;
-      this.yOut.write(this.labelBytes);
-    }
-    this.hashOut.write(hash!);
+    for (let j = 0; j < row.length; j++) if (Number.isNaN(row[j])) store.imputedCounts[j]!++;
+    store.xOut.write(this.rowBytes);
+    store.yOut?.write(this.labelBytes);
+    store.hashOut.write(hash!);
     const groups = cols.groups.map((col) => {
       const cell = record[col]?.trim() ?? '';
       return this.missing.has(cell) ? '' : cell;
     });
-    this.idsOut.writeText(`${JSON.stringify([id, ...groups])}\n`);
-    this.kept++;
-  }
-
-  private reasonCode(reason: string): number {
-    const code = this.reasons.indexOf(reason);
-    return code >= 0 ? code : this.reasons.push(reason) - 1;
+    store.idsOut.writeText(`${JSON.stringify([id, ...groups])}\n`);
+    store.kept++;
   }
 
   /** Write the row's features into the row buffer; return why the row must be dropped, if it must. */
@@ -739,15 +806,10 @@ class Loader {
     );
   }
 
-  /** Whether the store keeps a label per row (not when it keeps only the unlabelled rows). */
-  private get storesLabels(): boolean {
-    return this.labelColumn !== undefined && !this.unlabelledOnly;
-  }
-
-  /** Store the label in the next slot of y; a missing label drops the row (keeps it, when only those are kept). */
-  private readLabel(raw: string | null | undefined, line: number): string | undefined {
+  /** Whether the row has a label (then set in the label cell); a missing one makes the row an applicant's. */
+  private readLabel(raw: string | null | undefined, line: number): boolean {
     const cell = raw?.trim() ?? '';
-    if (this.missing.has(cell)) return this.unlabelledOnly ? undefined : 'missing_label';
+    if (this.missing.has(cell)) return false;
     const value = Number(cell);
     if (value !== 0 && value !== 1) {
       const shown = preview(cell);
@@ -757,8 +819,8 @@ class Loader {
         'recode the label column to 0/1 (1 = the bad outcome); a row with an empty or NA label never trains (a vertical guest scores it)',
       );
     }
-    this.label = value;
-    return this.unlabelledOnly ? 'labelled' : undefined;
+    this.labelCell[0] = value;
+    return true;
   }
 }
 

@@ -42,16 +42,14 @@ export class IdBuckets {
     this.spill = new RecordSpill(join(parent, 'id-buckets'), ENTRY_BYTES);
   }
 
-  /** Record an id's row; returns the id's hash. */
-  add(id: string, line: number, keptIndex: number, reason: number): Buffer {
-    const hash = idHash(id);
+  /** Record an id's row, by the id's hash (idHash). */
+  add(hash: Buffer, line: number, keptIndex: number, reason: number): void {
     const e = this.entry;
     hash.copy(e, 0, 0, HASH_BYTES);
     e.writeUInt32LE(line, HASH_BYTES);
     e.writeInt32LE(keptIndex, HASH_BYTES + 4);
     e.writeUInt32LE(reason, HASH_BYTES + 8);
     this.spill.add(hash[0]!, e);
-    return hash;
   }
 
   /**

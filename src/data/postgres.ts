@@ -9,8 +9,7 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { ErrorCode, FedcreditError } from '../errors.js';
-import { columnsToRead, ingestRecords, type IngestOptions, type RowOrigin } from './csv.js';
-import type { RowStore } from './row-store.js';
+import { columnsToRead, type IngestOptions, type RecordSource, type RowOrigin, type SourceRecord } from './csv.js';
 import type { DatasetSpec, PostgresSource } from './schema.js';
 import { sha256Hex } from '../bytes.js';
 
@@ -71,8 +70,8 @@ export function postgresPlan(spec: DatasetSpec, source: PostgresSource, opts: In
   return { sql: `SELECT ${select} FROM (\n${ownerQuery(source.query!, name)}\n) AS consented`, columns, name };
 }
 
-/** Stream the source's rows into a row store (see the file comment). */
-export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, opts: IngestOptions): Promise<RowStore> {
+/** The source's records, for ingestRecords (see the file comment). */
+export function postgresRecords(spec: DatasetSpec, source: PostgresSource, opts: IngestOptions): RecordSource {
   const plan = postgresPlan(spec, source, opts);
   const origin: RowOrigin = {
     name: plan.name,
@@ -87,14 +86,15 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
         source.table !== undefined ? 'check data.source.table (and schema): the node reads every row of it' : 'check data.source.query: it returned no rows',
       ),
   };
-  const client = new pg.Client(connectionConfig(source, opts.baseDir ?? '.'));
-  // A connection that dies between two reads is reported through the read that fails; this only keeps the process alive.
-  let lost: Error | undefined;
-  client.on('error', (err) => (lost ??= err));
-  let rowsRead = 0;
-  try {
-    // Connecting inside the load: a failure removes the previous start's row store too, as a missing CSV file does.
-    return await ingestRecords(spec, opts, origin, async (add) => {
+  const config = connectionConfig(source, opts.baseDir ?? '.');
+  // Connecting inside the load: a failure removes the previous start's row store too, as a missing CSV file does.
+  const feed = async (add: (record: SourceRecord, position: number) => void): Promise<void> => {
+    const client = new pg.Client(config);
+    // A connection that dies between two reads is reported through the read that fails; this only keeps the process alive.
+    let lost: Error | undefined;
+    client.on('error', (err) => (lost ??= err));
+    let rowsRead = 0;
+    try {
       await client.connect().catch((err: unknown) => {
         throw sourceError(err, plan, source, 'connect');
       });
@@ -121,10 +121,11 @@ export async function ingestPostgres(spec: DatasetSpec, source: PostgresSource, 
       } catch (err) {
         throw sourceError(lost ?? err, plan, source, 'read', rowsRead);
       }
-    });
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  };
+  return { origin, feed };
 }
 
 /** Where the rows come from, for messages: the table or the query's hash prefix. */

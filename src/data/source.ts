@@ -5,25 +5,28 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { datasetOf, ingestDataset, type IngestOptions, type LoadedDataset, type LoadOptions } from './csv.js';
-import { ingestPostgres } from './postgres.js';
+import { csvRecords, datasetOf, ingestRecords, type IngestedRows, type IngestOptions, type LoadedDataset, type LoadOptions, type RecordSource } from './csv.js';
+import { postgresRecords } from './postgres.js';
 import type { RowStore } from './row-store.js';
 import type { DatasetSpec } from './schema.js';
 
 export async function ingestSource(spec: DatasetSpec, opts: IngestOptions): Promise<RowStore> {
-  if (spec.source?.kind === 'postgres') return ingestPostgres(spec, spec.source, opts);
-  return ingestDataset(spec, opts);
+  return (await ingestRecords(spec, opts, recordsOf(spec, opts))).rows;
 }
 
 /**
- * The rows `kept` (a store with labels) dropped only for an empty label, read again into a store of their own at
- * `opts.dir`: a guest's applicants with no outcome yet, which it scores but never trains on (a database source runs
- * its query again, in a transaction of its own). Undefined (and no folder) when there are none, or no `kept`.
+ * The rows, and in the same pass over the source (one read of the file, one query in one transaction) the rows
+ * dropped only for an empty label, in a store of their own in `unlabelled.dir`: a guest's applicants with no outcome
+ * yet, which it scores but never trains on. The folder is replaced: by that store when `unlabelled.keep` (a node that
+ * may be a vertical model's guest) and there are such rows, else by nothing.
  */
-export async function ingestUnlabelled(spec: DatasetSpec, kept: RowStore | undefined, opts: IngestOptions): Promise<RowStore | undefined> {
-  rmSync(opts.dir, { recursive: true, force: true });
-  if (!kept || (kept.meta.report.rowsDropped.missing_label ?? 0) === 0) return undefined;
-  return ingestSource(spec, { ...opts, scatter: false, unlabelledOnly: true });
+export async function ingestWithUnlabelled(spec: DatasetSpec, opts: IngestOptions, unlabelled: { dir: string; keep: boolean }): Promise<IngestedRows> {
+  if (!unlabelled.keep) rmSync(unlabelled.dir, { recursive: true, force: true });
+  return ingestRecords(spec, opts, recordsOf(spec, opts), unlabelled.keep ? unlabelled.dir : undefined);
+}
+
+function recordsOf(spec: DatasetSpec, opts: IngestOptions): RecordSource {
+  return spec.source?.kind === 'postgres' ? postgresRecords(spec, spec.source, opts) : csvRecords(spec, opts);
 }
 
 /** The rows in memory, through a temporary row store. */

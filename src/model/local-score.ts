@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetSpec } from '../data/schema.js';
 import type { LoadReport } from '../data/load-report.js';
-import { loadDataset } from '../data/csv.js';
+import { csvCell, loadDataset } from '../data/csv.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { reasonCodes, reasonText, scoreRecord, type Scorecard } from '../credit/scorecard.js';
 import { loadArtifact, readArtifactMetadata } from './artifact.js';
@@ -85,9 +85,4 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
     lines.push(cells.join(','));
   }
   return { jobId: meta.jobId, csv: lines.join('\n') + '\n', rows: data.rows, report: data.report };
-}
-
-/** A CSV cell, quoted when it holds a delimiter, a quote or a line break. */
-function csvCell(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }

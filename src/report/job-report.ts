@@ -5,10 +5,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'csv-parse/sync';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { BATCH_REPORT_FILE, MODEL_REPORT_FILE, SCORECARD_FILE, TEST_SCORES_FILE, type BatchReport } from '../paths.js';
 import type { Scorecard } from '../credit/scorecard.js';
+import { readTestScores } from '../credit/test-scores.js';
 import { reportScorecard, writeModelReport, type ModelReportInput } from './model-report.js';
 
 /** The stability section from a scoring job's folder at the guest (`batch-report.json`). */
@@ -26,19 +26,14 @@ export function loadJobReport(jobDir: string, extra: Pick<ModelReportInput, 'com
     throw new FedcreditError(ErrorCode.NOT_FOUND, `no ${MODEL_REPORT_FILE} in ${jobDir}`, "run `fedcredit report` with the config of the job's guest (the bank), for a vertical-lr job that succeeded");
   }
   const saved = JSON.parse(readFileSync(file, 'utf8')) as Omit<ModelReportInput, 'test'>;
-  const rows = parse(readFileSync(join(jobDir, TEST_SCORES_FILE), 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
-  const hasPoints = rows.length > 0 && rows[0]!.points !== undefined;
+  const test = readTestScores(join(jobDir, TEST_SCORES_FILE));
   // The guest's scorecard.json (written by the scorecard step) is the report's scorecard.
   const cardFile = join(jobDir, SCORECARD_FILE);
   const card = existsSync(cardFile) ? reportScorecard(JSON.parse(readFileSync(cardFile, 'utf8')) as Scorecard) : undefined;
   return {
     ...saved,
     ...(card ? { scorecard: card } : {}),
-    test: {
-      labels: rows.map((r) => Number(r.default_12m)),
-      pd: rows.map((r) => Number(r.pd)),
-      ...(hasPoints ? { score: rows.map((r) => Number(r.points)) } : {}),
-    },
+    test: { labels: test.labels, pd: test.pd, ...(test.points ? { score: test.points.map(Number) } : {}) },
     ...extra,
   };
 }

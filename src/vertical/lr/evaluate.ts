@@ -5,6 +5,7 @@
  */
 import type { VerticalJobSpec } from '../../config/schemas.js';
 import type { Scorecard } from '../../credit/scorecard.js';
+import { testScoresCsv } from '../../credit/test-scores.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { evaluateCredit, fairnessByGroup } from '../../evaluation.js';
 import type { PartyModel } from '../party-model.js';
@@ -41,10 +42,8 @@ export async function guestEvaluate(
   const logOdds = z.map((s) => a * s + b);
   const pd = logOdds.map((t) => 1 / (1 + Math.exp(-t)));
   // With a scorecard, also the points: offset − factor·logit(pd) (the scorecard's sum, before its rounding).
-  const points = card ? (i: number) => `,${(card.offset - card.factor * logOdds[i]!).toFixed(card.scaling.decimals)}` : () => '';
-  const lines = [`enterprise_id,default_12m,score,pd${card ? ',points' : ''}`];
-  rows.forEach((r, i) => lines.push(`${inputs.ids[r]},${y[i]},${z[i]!.toFixed(8)},${pd[i]!.toFixed(8)}${points(i)}`));
-  const testScores = lines.join('\n') + '\n';
+  const points = card ? Array.from(logOdds, (t) => (card.offset - card.factor * t).toFixed(card.scaling.decimals)) : undefined;
+  const testScores = testScoresCsv({ ids: Array.from(rows, (r) => inputs.ids[r]!), labels: y, scores: z, pd, ...(points ? { points } : {}) });
   if (rows.length === 0) return { testScores, report: { rows: 0, test_auc: null, test_ks: null } };
   // Aggregates only (deciles, confusion at the cut-off, calibration bins): the bank's report, published with the model.
   // Ranked on the log-odds: PDs of large scores round to the same float and would tie.
