@@ -558,6 +558,7 @@ export class JobRun extends JobBase {
         ...(b.categories ? { type: 'category' as const } : {}),
         iv: b.iv,
         fineIv: b.fineIv,
+        chanceIv: b.chanceIv,
         bins: valueBinCount(b.woe.length, b.specials?.length),
         selected: b.selected,
       })),

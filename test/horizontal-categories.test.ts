@@ -100,6 +100,9 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     const binning = entry('binning_completed');
     expect(binning.iv.map((r: { feature: string }) => r.feature)).toEqual(FEATURES);
     for (const r of binning.iv) expect(r.fine_iv).toBeGreaterThanOrEqual(r.iv - 1e-12);
+    // Each fine-bin IV with its chance level: about (bins − 1)·(1/defaults + 1/non-defaults) on some 700 training rows.
+    for (const r of binning.iv) expect(r.chance_iv, r.feature).toBeGreaterThan(0.002);
+    expect(binning.iv.find((r: { feature: string }) => r.feature === 'Duration').chance_iv).toBeGreaterThan(0.05);
     expect(Array.isArray(binning.warnings)).toBe(true);
     const checking = binning.bins.find((b: { feature: string }) => b.feature === 'CheckingAccountStatus');
     expect(checking.categories.flat().sort()).toEqual(levelsOf('CheckingAccountStatus'));
@@ -144,7 +147,7 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     });
     const report = loadArtifactReport(modelDir);
     expect(report.iv!.map((r) => r.feature).sort()).toEqual([...FEATURES].sort());
-    expect(report.iv!.every((r) => r.fineIv !== undefined)).toBe(true);
+    expect(report.iv!.every((r) => r.fineIv !== undefined && r.chanceIv !== undefined)).toBe(true);
   });
 
   it('a participant holding a level the job does not declare refuses, naming the field and a count, never the level', async () => {

@@ -14,6 +14,7 @@ import { auc, binaryMetrics } from '../src/metrics.js';
 import { evaluationFromPdHistogram, localPdHistogram, rowsFromPdHistogram, type HistogramEvaluation } from '../src/fl/pd-histogram.js';
 import { loadArtifactReport, writeArtifactReport } from '../src/report/artifact-report.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
+import { binningWarnings } from '../src/credit/settle.js';
 import {
   figureId,
   ivStrength,
@@ -432,11 +433,12 @@ describe('model report', () => {
   });
 
   it("shows each feature's fine-bin IV and trend, names the features binning lost, counts enterprises a host does not hold", async () => {
-    const iv = input.iv!.map((r, i) => ({ ...r, fineIv: r.iv * 1.1, trend: i % 2 ? 'descending' : 'ascending', type: 'number' as const }));
+    const iv = input.iv!.map((r, i) => ({ ...r, fineIv: r.iv * 1.1, chanceIv: 0.0123, trend: i % 2 ? 'descending' : 'ascending', type: 'number' as const }));
     iv[0] = { ...iv[0]!, fineIv: 0.31, iv: 0.01, selected: false };
-    const warnings = [
-      `${iv[0].feature} was dropped: IV 0.0100 in its final bins against 0.3100 in its fine bins, threshold 0.02; set binning.features.${iv[0].feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`,
-    ];
+    const warnings = binningWarnings([iv[0]], 0.02);
+    expect(warnings[0]).toBe(
+      `${iv[0].feature} (${iv[0].party}) was dropped: IV 0.0100 in its final bins against 0.3100 in its fine bins, 0.0123 of it chance (what a feature unrelated to defaults reaches on these fine bins), threshold 0.02; set binning.features.${iv[0].feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`,
+    );
     const { html } = await modelReport({
       ...input,
       iv,
@@ -447,9 +449,12 @@ describe('model report', () => {
     const features = element(html, 'section', 'features');
     expect(features).toContain('<th>fine-bin IV</th>');
     expect(features).toContain(`<td class="num">${(0.31).toFixed(4)}</td>`);
+    expect(features).toContain('<th>of it chance</th>');
+    expect(features).toContain('<td class="num">0.0123</td>');
+    expect(features).toContain('warnings count only the IV above it');
     expect(features).toContain('descending');
     expect(features).toContain(`Binning lost the information of a feature`);
-    expect(features).toContain(`${iv[0].feature} was dropped`);
+    expect(features).toContain(`${iv[0].feature} (${iv[0].party}) was dropped`);
     expect(features).toContain('from 0.40 very strong');
     expect(element(html, 'section', 'stability')).toContain('tax-bureau: 12 of 500');
   });

@@ -268,6 +268,11 @@ describe('German credit with its categories on both sides', () => {
     const lenderDir = participantJobDir(fed.dir, 'lender', jobId);
     const lender = binningOf(lenderDir);
     const registry = binningOf(participantJobDir(fed.dir, 'registry', jobId));
+    // The guest knows each fine-bin IV's chance level (about (bins − 1)·(1/defaults + 1/non-defaults) on 630 training
+    // loans); the registry is not told it, as it would tell it how many of the loans default.
+    for (const r of lender.iv!) expect(r.chanceIv, r.feature).toBeGreaterThan(0.002);
+    expect(lender.iv!.find((r) => r.feature === 'Duration')!.chanceIv).toBeGreaterThan(0.05);
+    expect(JSON.stringify(registry)).not.toContain('chanceIv');
     const iv = Object.fromEntries(lender.iv!.map((r) => [r.feature, r]));
     console.log(`German credit with categories: ${last.message}; IV final/fine: ${lender.iv!.map((r) => `${r.feature} ${r.iv.toFixed(3)}/${r.fineIv!.toFixed(3)}`).join(', ')}`);
     expect(iv.CheckingAccountStatus!.type).toBe('category');
