@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { evaluateCredit, populationStabilityIndex, psiNoise } from '../src/evaluation.js';
+import { evaluateCredit, populationStabilityIndex, psiNoise, validationSizeWarning } from '../src/evaluation.js';
 import { auc, binaryMetrics } from '../src/metrics.js';
 import { evaluationFromPdHistogram, localPdHistogram, rowsFromPdHistogram, type HistogramEvaluation } from '../src/fl/pd-histogram.js';
 import { loadArtifactReport, writeArtifactReport } from '../src/report/artifact-report.js';
@@ -326,6 +326,16 @@ describe('model report', () => {
     const calibration = element(html, 'section', 'calibration');
     expect(calibration).toContain('The PDs are not calibrated as asked');
     expect(calibration).toContain('do not rank defaults (calibration slope -0.120)');
+  });
+
+  it('names validation rows too few to choose the kept epoch in the training section, above the curve', async () => {
+    const warning = validationSizeWarning({ rows: 62, defaults: 19, auc: 0.74 }, 'the epoch to keep (epoch 1 of 5 validated)', 'raise training.validation_fraction (now 0.1)')!;
+    const { html } = await modelReport({ ...input, validationWarning: warning });
+    const training = element(html, 'section', 'training');
+    expect(training).toContain('The model was chosen on too few validation rows');
+    expect(training).toMatch(/on 62 validation rows, 19 of them defaults, the validation AUC has a standard error of 0\.073 \(Hanley–McNeil\)/);
+    expect(training.indexOf('too few validation rows')).toBeLessThan(training.indexOf('<figure'));
+    expect(element(await modelReport(input).then((r) => r.html), 'section', 'training')).not.toContain('too few validation rows');
   });
 
   it('curves: ROC and KS thinned to 200 points, end to end, with KS equal to the evaluation', () => {

@@ -83,6 +83,7 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
     ...(extra.comparison ? { comparison: extra.comparison } : {}),
     ...(iv.length > 0 ? { iv } : {}),
     ...(meta.binning && meta.binning.warnings.length > 0 ? { binningWarnings: meta.binning.warnings } : {}),
+    ...(meta.validationWarning ? { validationWarning: meta.validationWarning } : {}),
     ...(meta.scorecard ? { scorecard: reportScorecard(dir, meta.scorecard.json) } : {}),
     notes: {
       rows: 'validation rows (all participants)',

@@ -103,6 +103,8 @@ export interface ModelReportInput {
   binningWarnings?: string[];
   /** Why the PDs are not a maximum-likelihood Platt calibration (src/vertical/party-model.ts fitCalibration), shown in the calibration section. */
   calibrationWarning?: string;
+  /** Validation rows too few to choose the kept epoch or published round (src/evaluation.ts validationSizeWarning), shown in the training section. */
+  validationWarning?: string;
   scorecard?: { baseScore: number; baseOdds: number; pdo: number; basePoints: number; features: ReportScorecardFeature[] };
   /** A tree model's feature importance: the total gain of the splits on each feature, with its owner. */
   importance?: { feature: string; party: string; gain: number }[];
@@ -487,6 +489,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
   }
 
   /* Training */
+  const validationWarning = input.validationWarning ? `<div class="warning"><strong>The model was chosen on too few validation rows:</strong> ${esc(input.validationWarning)}.</div>\n` : '';
   const epochs = input.validationAuc ?? [];
   if (epochs.length > 0) {
     const fig: Figure = {
@@ -495,9 +498,9 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       caption: `AUC on the validation split after each training epoch (${epochs.length} epochs; best ${dec(Math.max(...epochs.map((e) => e.auc)))}).`,
     };
     figures.push(fig);
-    sections.push(section('training', 'Training', figureHtml(fig)));
+    sections.push(section('training', 'Training', validationWarning + figureHtml(fig)));
   } else {
-    sections.push(section('training', 'Training', note(input.notes?.training ?? 'No validation AUC by epoch was recorded for this job; training curve omitted.')));
+    sections.push(section('training', 'Training', validationWarning + note(input.notes?.training ?? 'No validation AUC by epoch was recorded for this job; training curve omitted.')));
   }
 
   /* Features: information value */
