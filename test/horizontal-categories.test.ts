@@ -156,6 +156,7 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     );
     expect(report.validationWarning).toMatch(/raise training\.validation_fraction \(now 0\.2\), or set training\.model_selection: last_round$/);
     expect(events.some((e) => e.message === `warning: ${report.validationWarning}`)).toBe(true);
+    console.log(`German credit, three participants of some 300 loans: ${report.validationWarning}`);
   });
 
   it('a participant holding a level the job does not declare refuses, naming the field and a count, never the level', async () => {
