@@ -290,6 +290,8 @@ export class LrParty {
     const validation = () => ({ scores: this.opts.keeper.keptValidationScores(epoch), labels: this.labels!.validation });
     const done = this.role === 'guest' ? guestFinalize(this.state, inputs, epoch, validation, this.spec.training.validation_fraction) : hostFinalize(this.state, inputs, epoch);
     this.opts.keeper.modelPart(done.part);
+    const warning = done.report.validation_warning;
+    if (typeof warning === 'string') this.opts.log.warn({ job: this.opts.jobId, warning }, 'the validation rows are too few to choose the epoch');
     return done.report;
   }
 
