@@ -36,6 +36,7 @@ import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, histogra
 import { valueBinCount } from '../src/credit/bin-layout.js';
 import { QUANTILE_RANK_ERROR, QuantileSearch, preprocessingFromSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
+import { validationSizeWarning } from '../src/evaluation.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
 import { CeremonyPartyLost, JobBase, type CeremonyAsk, type CeremonyPlan, type CeremonyResume, type CeremonyWait, type JobContext } from './job-base.js';
@@ -184,6 +185,7 @@ export class JobRun extends JobBase {
 
   private async finish(preprocessing: Preprocessing, weights: Float32Array): Promise<void> {
     const evaluation = await this.evaluate(weights, preprocessing);
+    if (evaluation) this.warnOnValidationSize(evaluation);
     const scorecard = this.spec.scorecard ? await this.scorecard(weights, preprocessing) : undefined;
     await this.publish(weights, preprocessing, evaluation, scorecard);
     this.state = 'succeeded';
@@ -504,6 +506,8 @@ export class JobRun extends JobBase {
   private statistics?: Record<string, unknown>[];
   /** Every candidate feature's fine-bin and final IV and the binning warnings, for the artifact (not kept on resume). */
   private binningSummary?: NonNullable<ModelMetadata['binning']>;
+  /** Validation rows too few to choose the published round (warnOnValidationSize). */
+  private validationWarning?: string;
 
   /**
    * Federation-wide quantiles of every feature (src/fl/quantile-search.ts): rounds of secure sums of each
@@ -558,6 +562,7 @@ export class JobRun extends JobBase {
         ...(b.categories ? { type: 'category' as const } : {}),
         iv: b.iv,
         fineIv: b.fineIv,
+        chanceIv: b.chanceIv,
         bins: valueBinCount(b.woe.length, b.specials?.length),
         selected: b.selected,
       })),
@@ -605,6 +610,25 @@ export class JobRun extends JobBase {
       `validation AUC ${figures.auc.toFixed(4)} (±${figures.aucMaxError.toFixed(4)}), KS ${figures.ks.toFixed(4)}, Gini ${figures.gini.toFixed(4)} on ${figures.n} rows of ${result!.contributors.length} participants`,
     );
     return evaluation;
+  }
+
+  /**
+   * Under best_validation_auc, a warning (job events, log, the artifact's report) when the validation rows were too few
+   * for their AUC to choose among the rounds. It reads the validation rows, defaults and AUC of the evaluation sum,
+   * which the coordinator opens anyway: no participant's own counts. The published round stands.
+   */
+  private warnOnValidationSize(evaluation: Record<string, unknown>): void {
+    const t = this.spec.training;
+    if (t.model_selection !== 'best_validation_auc' || this.roundsDone < 2) return;
+    const warning = validationSizeWarning(
+      { rows: Number(evaluation.n), defaults: Number(evaluation.defaults), auc: Number(evaluation.auc) },
+      `the round to publish (round ${this.selectedRound} of ${this.roundsDone})`,
+      `raise training.validation_fraction (now ${t.validation_fraction}), or set training.model_selection: last_round`,
+    );
+    if (!warning) return;
+    this.validationWarning = warning;
+    this.log.warn({ job: this.id, warning }, 'the validation rows are too few to choose the round');
+    this.emit('evaluation', `warning: ${warning}`);
   }
 
   private async scorecard(weights: Float32Array, preprocessing: Preprocessing): Promise<HorizontalScorecard> {
@@ -911,6 +935,7 @@ export class JobRun extends JobBase {
       evaluation,
       ...(this.statistics ? { statistics: this.statistics } : {}),
       ...(this.binningSummary ? { binning: this.binningSummary } : {}),
+      ...(this.validationWarning ? { validationWarning: this.validationWarning } : {}),
       ...(scorecard
         ? {
             scorecard: {

@@ -768,9 +768,14 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
         this.log.warn({ job: this.id, warning: calibrationWarning }, 'the PDs are not calibrated as asked');
         this.emit('finalize', `warning: ${calibrationWarning}`);
       }
+      const validationWarning = finalParts.get(this.spec.guest)!.report.validation_warning;
+      if (validationWarning) {
+        this.log.warn({ job: this.id, warning: validationWarning }, 'the validation rows are too few to choose the epoch');
+        this.emit('finalize', `warning: ${validationWarning}`);
+      }
       const scorecard = this.spec.scorecard ? await this.makeScorecard() : undefined;
       const evaluation = (await this.runStep('evaluate', 0, 0)).get(this.spec.guest)!.report;
-      await this.publish(best, finalParts, evaluation, psi, { binning, scorecard, calibrationWarning });
+      await this.publish(best, finalParts, evaluation, psi, { binning, scorecard, calibrationWarning, validationWarning });
     } catch (err) {
       await this.fail(err);
     } finally {
@@ -1002,7 +1007,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     parts: StepReports<StepReportOf<typeof TRAINING_STEP_REPORTS, 'finalize'>>,
     evaluation: Record<string, unknown>,
     psi: Record<string, unknown>,
-    credit: { binning?: Record<string, unknown>; scorecard?: Record<string, unknown>; calibrationWarning?: string },
+    credit: { binning?: Record<string, unknown>; scorecard?: Record<string, unknown>; calibrationWarning?: string; validationWarning?: string },
   ): Promise<void> {
     this.emit('publish', 'publishing the model manifest (each party keeps its own part)');
     const { calibrationWarning } = credit;
@@ -1019,6 +1024,8 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
       test: { rows: evaluation.rows, auc: evaluation.test_auc, ks: evaluation.test_ks, evaluation: evaluation.evaluation ?? null },
       // Why the PDs are not a maximum-likelihood Platt calibration, when they are not (they still rank as the scores do).
       ...(calibrationWarning ? { calibration_warning: calibrationWarning } : {}),
+      // Validation rows too few for their AUC to choose the kept epoch (the epoch is kept all the same).
+      ...(credit.validationWarning ? { validation_warning: credit.validationWarning } : {}),
       // Every candidate feature's fine-bin and final IV, and the features binning lost (named, not silently gone).
       ...(credit.binning ? { iv: credit.binning.iv, binning_warnings: credit.binning.warnings ?? [] } : {}),
       // The guest's commitment to the scorecard it exported (the points stay with the parties and the guest).
@@ -1036,7 +1043,7 @@ export class VerticalRun extends VerticalBase<typeof TRAINING_STEP_REPORTS, Vert
     this.state = 'succeeded';
     this.emit(
       'done',
-      `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises; ${keptEpochLine(best.kept, best.last)}${calibrationWarning ? `; warning: ${calibrationWarning}` : ''}`,
+      `model published: test AUC ${Number(evaluation.test_auc).toFixed(4)}, KS ${Number(evaluation.test_ks).toFixed(4)} on ${String(evaluation.rows)} held-out enterprises; ${keptEpochLine(best.kept, best.last)}${[calibrationWarning, credit.validationWarning].map((w) => (w ? `; warning: ${w}` : '')).join('')}`,
     );
     await this.recordForAll('job_ended', { state: 'succeeded', model_sha256: hex(this.modelSha256), epochs: this.roundsDone, message: this.message });
     await this.broadcast({ body: 'jobEnded', jobEnded: { state: 'succeeded', message: 'model published', modelSha256: this.modelSha256 } });

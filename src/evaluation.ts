@@ -171,6 +171,35 @@ export function psiNoise(n1: number, n2: number, bins = 10): { mean: number; p95
 }
 
 /**
+ * Standard error of an AUC measured on `defaults` and `nonDefaults` rows (Hanley and McNeil, Radiology 1982): with
+ * Q1 = A/(2 − A) and Q2 = 2A²/(1 + A), SE² = [A(1 − A) + (D − 1)(Q1 − A²) + (N − 1)(Q2 − A²)] / (D·N).
+ */
+export function aucStandardError(auc: number, defaults: number, nonDefaults: number): number {
+  const q1 = auc / (2 - auc);
+  const q2 = (2 * auc * auc) / (1 + auc);
+  return Math.sqrt((auc * (1 - auc) + (defaults - 1) * (q1 - auc * auc) + (nonDefaults - 1) * (q2 - auc * auc)) / (defaults * nonDefaults));
+}
+
+/**
+ * The standard error of a validation AUC above which the AUC cannot choose between epochs or rounds: their AUCs
+ * commonly differ by less than 0.02 (1,000 validation rows at a 22% default rate and an AUC of 0.77 stay under
+ * it; 62 rows with 19 defaults give about 0.065).
+ */
+export const VALIDATION_AUC_SE_BOUND = 0.02;
+
+/**
+ * The warning for a model chosen by a validation AUC too uncertain to choose (its standard error above
+ * VALIDATION_AUC_SE_BOUND), naming the rows, defaults, the error and `fix`; undefined when the rows can choose.
+ */
+export function validationSizeWarning(validation: { rows: number; defaults: number; auc: number }, chose: string, fix: string): string | undefined {
+  const { rows, defaults, auc } = validation;
+  if (!(defaults > 0 && defaults < rows && Number.isFinite(auc))) return undefined;
+  const se = aucStandardError(auc, defaults, rows - defaults);
+  if (!(se > VALIDATION_AUC_SE_BOUND)) return undefined;
+  return `the validation set is too small to choose ${chose}: on ${rows} validation rows, ${defaults} of them defaults, the validation AUC has a standard error of ${se.toFixed(3)} (Hanley–McNeil), above ${VALIDATION_AUC_SE_BOUND} and more than epochs or rounds usually differ by; ${fix}`;
+}
+
+/**
  * The whole evaluation of a model's PDs on held-out rows; `cutoff` is the PD from which applications are declined.
  * `logOdds`, when the PDs are σ of a score, is that score (any increasing function of the PD): AUC, KS and the order of
  * deciles and calibration bins are computed on it, so PDs a float rounds to the same value (0 or 1 for large scores)

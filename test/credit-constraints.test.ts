@@ -8,9 +8,9 @@ import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { binCounts, binIndex, mergeBins, mergeCounts, quantileEdges, type BinCounts, type ImposedTrend } from '../src/credit/binning.js';
 import { binningWarnings, settleBins, settleCategoryBins } from '../src/credit/settle.js';
-import { woeIv } from '../src/credit/woe.js';
+import { chanceIv, woeIv } from '../src/credit/woe.js';
 import { BinningSpec } from '../src/config/schemas.js';
-import { Rng } from '../src/random.js';
+import { Rng, seededShuffle } from '../src/random.js';
 
 const GMSC = new URL('../../shared/datasets/give_me_some_credit/cs-training.csv', import.meta.url);
 const GERMAN = new URL('../../shared/datasets/german_credit/german_credit.csv', import.meta.url);
@@ -151,12 +151,28 @@ describe('merging under credit constraints', () => {
   it('a feature that loses most of its IV in merging, or is dropped with strong fine bins, is named in a warning', () => {
     const rows = ['DebtRatio', 'NumberOfTime60-89DaysPastDueNotWorse', 'NumberOfDependents'].map((feature) => {
       const { settled } = settle(feature);
-      return { feature, fineIv: settled.fineIv, iv: settled.iv, selected: settled.iv >= 0.02 };
+      return { feature, fineIv: settled.fineIv, chanceIv: settled.chanceIv, iv: settled.iv, selected: settled.iv >= 0.02 };
     });
+    // On 150,000 rows the chance level is small (under 0.006) and changes nothing: the same warning as without it.
+    for (const r of rows) expect(r.chanceIv, r.feature).toBeLessThan(0.006);
     const warnings = binningWarnings(rows, 0.02);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/^DebtRatio lost \d+% of its information value/);
+    expect(warnings[0]).toMatch(/^DebtRatio lost \d+% of its information value above chance/);
     expect(warnings[0]).toMatch(/binning\.features\.DebtRatio\.monotonic/);
+    const named = (ws: string[]) => ws.map((w) => w.split(' ')[0]);
+    expect(named(warnings)).toEqual(
+      named(
+        binningWarnings(
+          rows.map(({ chanceIv: _, ...r }) => r),
+          0.02,
+        ),
+      ),
+    );
+    // Had the zero-inflated 60-89 days count been dropped (as under the old defaults), it is named.
+    const sixty = rows[1]!;
+    expect(binningWarnings([{ ...sixty, selected: false }], 0.02)[0]).toMatch(
+      /^NumberOfTime60-89DaysPastDueNotWorse was dropped: IV 0\.\d{4} in its final bins against 0\.\d{4} in its fine bins, 0\.00\d\d of it chance/,
+    );
     expect(binningWarnings([{ feature: 'x', fineIv: 0.3, iv: 0.01, selected: false }], 0.02)[0]).toMatch(/^x was dropped/);
   });
 });
@@ -228,3 +244,106 @@ function bruteForce(events: number[], totals: number[], counts: BinCounts, maxBi
   }
   return best;
 }
+
+describe('the chance level of a fine-bin IV', () => {
+  const german = parse(readFileSync(GERMAN, 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+  const columns = Object.keys(german[0]!).filter((c) => c !== 'Class');
+  const isCategory = (c: string) => german[0]![c]!.startsWith('A');
+  /** A party of 482 German loans (as in a new user's trial), the rest held out. */
+  const order = [...seededShuffle(german.length, new Rng(19))];
+  const party = order.slice(0, 482);
+  const others = order.slice(482);
+  const badOf = (i: number) => (german[i]!.Class === '2' ? 1 : 0);
+
+  /** Fine-bin counts of a column on some rows: a category's levels (then missing), a number's quantile bins fitted on the party. */
+  function fineCounts(column: string, rows: number[]): BinCounts {
+    if (isCategory(column)) {
+      const levels = [...new Set(german.map((r) => r[column]!))].sort();
+      const counts: BinCounts = { events: new Array(levels.length + 1).fill(0), totals: new Array(levels.length + 1).fill(0) };
+      for (const i of rows) {
+        const l = levels.indexOf(german[i]![column]!);
+        counts.totals[l]!++;
+        counts.events[l]! += badOf(i);
+      }
+      return counts;
+    }
+    const edges = quantileEdges(
+      party.map((i) => Number(german[i]![column])),
+      defaults.fine_bins,
+    );
+    return binCounts(
+      rows.map((i) => Number(german[i]![column])),
+      rows.map(badOf),
+      edges,
+    );
+  }
+
+  function outcome(column: string, spec = defaults) {
+    const fine = fineCounts(column, party);
+    const s = isCategory(column)
+      ? settleCategoryBins(fine, spec, column)
+      : settleBins(
+          quantileEdges(
+            party.map((i) => Number(german[i]![column])),
+            spec.fine_bins,
+          ),
+          fine,
+          spec,
+          column,
+        );
+    return { feature: column, fineIv: s.fineIv, chanceIv: s.chanceIv, iv: s.iv, selected: s.iv >= spec.iv_threshold };
+  }
+
+  it('is the mean IV of the same bins with the labels shuffled, near (k − 1)·(1/defaults + 1/non-defaults)', () => {
+    const shuffle = new Rng(7);
+    for (const column of ['Duration', 'CreditAmount', 'Age', 'Purpose', 'Housing']) {
+      const fine = fineCounts(column, party);
+      const chance = outcome(column).chanceIv;
+      // Deal the same number of defaults into bins of the same totals, 600 times.
+      const cells = fine.totals.flatMap((t, b) => new Array<number>(t).fill(b));
+      const events = fine.events.reduce((s, e) => s + e, 0);
+      const ivs: number[] = [];
+      for (let r = 0; r < 600; r++) {
+        const dealt: BinCounts = { events: fine.totals.map(() => 0), totals: fine.totals };
+        for (const i of seededShuffle(cells.length, shuffle).subarray(0, events)) dealt.events[cells[i]!]!++;
+        ivs.push(woeIv(dealt).iv);
+      }
+      const mean = ivs.reduce((s, v) => s + v, 0) / ivs.length;
+      const se = Math.sqrt(ivs.reduce((s, v) => s + (v - mean) ** 2, 0) / (ivs.length - 1) / ivs.length);
+      const k = fine.totals.filter((t) => t > 0).length;
+      const approx = (k - 1) * (1 / events + 1 / (party.length - events));
+      console.log(`${column}: ${k} fine bins, chance IV ${chance.toFixed(4)}, shuffled mean ${mean.toFixed(4)} ± ${se.toFixed(4)}, (k − 1)(1/E + 1/G) ${approx.toFixed(4)}`);
+      expect(Math.abs(chance - mean), column).toBeLessThan(4 * se);
+      expect(chance / approx, column).toBeGreaterThan(0.95);
+      expect(chance / approx, column).toBeLessThan(1.15);
+    }
+  });
+
+  it('on a party of 482 German loans, warnings name only features whose fine-bin IV holds on the other 518', () => {
+    // Default settings, but two strong features forced into one bin: binning loses them for certain.
+    const spec = BinningSpec.parse({ features: { CheckingAccountStatus: { max_bins: 1 }, Duration: { max_bins: 1 } } });
+    const rows = columns.map((c) => outcome(c, spec));
+    const named = (ws: string[]) => ws.map((w) => w.split(' ')[0]!).sort();
+    const warnings = binningWarnings(rows, spec.iv_threshold);
+    const withoutChance = binningWarnings(
+      rows.map(({ chanceIv: _, ...r }) => r),
+      spec.iv_threshold,
+    );
+    /** A column's fine-bin IV above chance on the held-out loans, on the party's fine bins. */
+    const heldOut = (c: string) => {
+      const counts = fineCounts(c, others);
+      return woeIv(counts).iv - chanceIv(counts);
+    };
+    console.log(
+      `German credit, 482 loans: ${rows.map((r) => `${r.feature} ${r.iv.toFixed(3)}/${r.fineIv.toFixed(3)} (chance ${r.chanceIv.toFixed(3)}; held out above chance ${heldOut(r.feature).toFixed(3)})`).join(', ')}; ` +
+        `warned counting the whole fine-bin IV: ${named(withoutChance).join(', ')}; above chance: ${named(warnings).join(', ')}`,
+    );
+    expect(named(warnings)).toEqual(['CheckingAccountStatus', 'Duration']);
+    for (const f of named(warnings)) expect(heldOut(f), f).toBeGreaterThan(0.1);
+    expect(warnings.find((w) => w.startsWith('Duration'))).toMatch(/^Duration was dropped: IV 0\.0000 in its final bins against 0\.\d{4} in its fine bins, 0\.1\d{3} of it chance/);
+    // Counting the whole fine-bin IV also named ResidenceSince: 0.033 in 4 fine bins whose chance level is 0.030,
+    // and nothing on the held-out loans.
+    expect(named(withoutChance)).toContain('ResidenceSince');
+    expect(heldOut('ResidenceSince')).toBeLessThan(spec.iv_threshold);
+  });
+});

@@ -60,6 +60,7 @@ describe('a horizontal scorecard job with categorical features (German credit, t
   let fed: TestFederation;
   let jobId: string;
   let files: ArtifactFiles;
+  let events: { message: string }[];
   const entry = (kind: string) => readLedger(fed.ledgerDir).entries.find((e) => e.entry.kind === kind && e.entry.jobId === jobId)?.body as Record<string, any>;
 
   beforeAll(async () => {
@@ -88,6 +89,7 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     jobId = run.jobId;
     files = await run.client.downloadModel(jobId);
     expect(run.events.some((e) => /features have IV/.test(e.message))).toBe(true);
+    events = run.events;
     run.client.close();
   }, 600_000);
 
@@ -100,6 +102,9 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     const binning = entry('binning_completed');
     expect(binning.iv.map((r: { feature: string }) => r.feature)).toEqual(FEATURES);
     for (const r of binning.iv) expect(r.fine_iv).toBeGreaterThanOrEqual(r.iv - 1e-12);
+    // Each fine-bin IV with its chance level: about (bins − 1)·(1/defaults + 1/non-defaults) on some 700 training rows.
+    for (const r of binning.iv) expect(r.chance_iv, r.feature).toBeGreaterThan(0.002);
+    expect(binning.iv.find((r: { feature: string }) => r.feature === 'Duration').chance_iv).toBeGreaterThan(0.05);
     expect(Array.isArray(binning.warnings)).toBe(true);
     const checking = binning.bins.find((b: { feature: string }) => b.feature === 'CheckingAccountStatus');
     expect(checking.categories.flat().sort()).toEqual(levelsOf('CheckingAccountStatus'));
@@ -144,7 +149,14 @@ describe('a horizontal scorecard job with categorical features (German credit, t
     });
     const report = loadArtifactReport(modelDir);
     expect(report.iv!.map((r) => r.feature).sort()).toEqual([...FEATURES].sort());
-    expect(report.iv!.every((r) => r.fineIv !== undefined)).toBe(true);
+    expect(report.iv!.every((r) => r.fineIv !== undefined && r.chanceIv !== undefined)).toBe(true);
+    // Some 60 validation rows a participant: too few for their AUC to choose among six rounds. The job says so.
+    expect(report.validationWarning).toMatch(
+      /^the validation set is too small to choose the round to publish \(round \d of 6\): on \d+ validation rows, \d+ of them defaults, the validation AUC has a standard error of 0\.0\d\d/,
+    );
+    expect(report.validationWarning).toMatch(/raise training\.validation_fraction \(now 0\.2\), or set training\.model_selection: last_round$/);
+    expect(events.some((e) => e.message === `warning: ${report.validationWarning}`)).toBe(true);
+    console.log(`German credit, three participants of some 300 loans: ${report.validationWarning}`);
   });
 
   it('a participant holding a level the job does not declare refuses, naming the field and a count, never the level', async () => {

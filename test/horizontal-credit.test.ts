@@ -18,6 +18,7 @@ import { concatSplits, splitRows, type Split } from '../src/data/split.js';
 import { uciHomoFile } from '../src/data/public-datasets.js';
 import { binCounts, binIndex } from '../src/credit/binning.js';
 import { woeIv } from '../src/credit/woe.js';
+import { binningWarnings } from '../src/credit/settle.js';
 import { featureStatistics } from '../src/credit/statistics.js';
 import { scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
 import { auc } from '../src/metrics.js';
@@ -227,17 +228,22 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     expect(Math.abs(Math.abs(ks.gap.goods - ks.gap.bads) - ev.ks)).toBeLessThan(1e-12);
     // Every candidate with the IV of its fine bins and of its final bins, as the coordinator recorded them; the
     // selected ones are the model's features.
-    const rows = entry('binning_completed').iv as { feature: string; iv: number; fine_iv: number }[];
+    const rows = entry('binning_completed').iv as { feature: string; iv: number; fine_iv: number; chance_iv: number }[];
     expect(input.iv!.map((r) => r.feature)).toEqual(rows.map((r) => r.feature));
     expect(input.iv!.filter((r) => r.selected).map((r) => r.feature)).toEqual(model.features);
     for (const r of input.iv!) {
       const recorded = rows.find((x) => x.feature === r.feature)!;
       expect(Math.abs(r.iv - recorded.iv), r.feature).toBeLessThan(1e-9);
       expect(r.fineIv, r.feature).toBe(recorded.fine_iv);
+      // On some 19,000 training rows (4,200 defaults) 20 fine bins reach about 0.006 by chance.
+      expect(r.chanceIv, r.feature).toBe(recorded.chance_iv);
+      expect(r.chanceIv!, r.feature).toBeLessThan(0.007);
       expect(r.fineIv!, r.feature).toBeGreaterThanOrEqual(r.iv - 1e-12);
     }
     const card = JSON.parse(Buffer.from(files['scorecard.json']!).toString('utf8')) as Scorecard;
     expect(input.scorecard!.basePoints).toBe(card.basePoints);
+    // 1,600 validation rows a participant are enough to choose the round: no warning.
+    expect(input.validationWarning).toBeUndefined();
 
     const out = join(fed.dir, 'report', 'horizontal.html');
     const written = await cli(['report', '--model', dir, '--out', out]);
@@ -383,13 +389,21 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     expect(replay.jobs[0]!.failures.join('\n')).toMatch(/bins, WOE and IV do not follow[\s\S]*evaluation does not follow/);
   });
 
-  it('a ledger recorded before the evaluation kept its PD cells still replays', async () => {
+  it('a ledger recorded before the evaluation kept its PD cells, and binning its chance levels, still replays', async () => {
     const older = join(await mkdtemp(join(tmpdir(), 'fedcredit-older-')), 'ledger');
     const ledger = await Ledger.open(older, 'coordinator', join(fed.stateDir, 'keys', 'ledger-ed25519.pem'));
     for (const { entry, body } of readLedger(ledgerDir).entries) {
       if (entry.jobId !== jobId) continue;
       const b = structuredClone(body) as Record<string, any>;
       if (entry.kind === 'evaluation_completed') delete b.evaluation.pdHistogram;
+      if (entry.kind === 'binning_completed') {
+        // Its warnings then counted the whole fine-bin IV.
+        for (const r of b.iv) delete r.chance_iv;
+        b.warnings = binningWarnings(
+          b.iv.map((r: { feature: string; iv: number; fine_iv: number; selected: boolean }) => ({ feature: r.feature, iv: r.iv, fineIv: r.fine_iv, selected: r.selected })),
+          b.iv_threshold,
+        );
+      }
       const blobs = await Promise.all(
         entry.blobs.map(async (r) => {
           let bytes: Uint8Array = await readFile(join(ledgerDir, 'blobs', Buffer.from(r.sha256).toString('hex')));
@@ -406,7 +420,7 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
     await ledger.close();
     const replay = await replayLedger(older, { jobId });
     expect(replay.jobs[0]!.failures).toEqual([]);
-    expect(replay.jobs[0]!.derived).toMatchObject({ evaluation: true, 'published evaluation': true });
+    expect(replay.jobs[0]!.derived).toMatchObject({ binning: true, evaluation: true, 'published evaluation': true });
   });
 
   it('a scorecard without binning, or on an mlp, is refused at submission with the cause and the fix', async () => {

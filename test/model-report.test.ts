@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { evaluateCredit, populationStabilityIndex, psiNoise } from '../src/evaluation.js';
+import { evaluateCredit, populationStabilityIndex, psiNoise, validationSizeWarning } from '../src/evaluation.js';
 import { auc, binaryMetrics } from '../src/metrics.js';
 import { evaluationFromPdHistogram, localPdHistogram, rowsFromPdHistogram, type HistogramEvaluation } from '../src/fl/pd-histogram.js';
 import { loadArtifactReport, writeArtifactReport } from '../src/report/artifact-report.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
+import { binningWarnings } from '../src/credit/settle.js';
 import {
   figureId,
   ivStrength,
@@ -327,6 +328,16 @@ describe('model report', () => {
     expect(calibration).toContain('do not rank defaults (calibration slope -0.120)');
   });
 
+  it('names validation rows too few to choose the kept epoch in the training section, above the curve', async () => {
+    const warning = validationSizeWarning({ rows: 62, defaults: 19, auc: 0.74 }, 'the epoch to keep (epoch 1 of 5 validated)', 'raise training.validation_fraction (now 0.1)')!;
+    const { html } = await modelReport({ ...input, validationWarning: warning });
+    const training = element(html, 'section', 'training');
+    expect(training).toContain('The model was chosen on too few validation rows');
+    expect(training).toMatch(/on 62 validation rows, 19 of them defaults, the validation AUC has a standard error of 0\.073 \(Hanley–McNeil\)/);
+    expect(training.indexOf('too few validation rows')).toBeLessThan(training.indexOf('<figure'));
+    expect(element(await modelReport(input).then((r) => r.html), 'section', 'training')).not.toContain('too few validation rows');
+  });
+
   it('curves: ROC and KS thinned to 200 points, end to end, with KS equal to the evaluation', () => {
     const roc = rocCurve(input.test.labels, input.test.pd);
     expect(roc.length).toBeLessThanOrEqual(200);
@@ -432,11 +443,12 @@ describe('model report', () => {
   });
 
   it("shows each feature's fine-bin IV and trend, names the features binning lost, counts enterprises a host does not hold", async () => {
-    const iv = input.iv!.map((r, i) => ({ ...r, fineIv: r.iv * 1.1, trend: i % 2 ? 'descending' : 'ascending', type: 'number' as const }));
+    const iv = input.iv!.map((r, i) => ({ ...r, fineIv: r.iv * 1.1, chanceIv: 0.0123, trend: i % 2 ? 'descending' : 'ascending', type: 'number' as const }));
     iv[0] = { ...iv[0]!, fineIv: 0.31, iv: 0.01, selected: false };
-    const warnings = [
-      `${iv[0].feature} was dropped: IV 0.0100 in its final bins against 0.3100 in its fine bins, threshold 0.02; set binning.features.${iv[0].feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`,
-    ];
+    const warnings = binningWarnings([iv[0]], 0.02);
+    expect(warnings[0]).toBe(
+      `${iv[0].feature} (${iv[0].party}) was dropped: IV 0.0100 in its final bins against 0.3100 in its fine bins, 0.0123 of it chance (what a feature unrelated to defaults reaches on these fine bins), threshold 0.02; set binning.features.${iv[0].feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`,
+    );
     const { html } = await modelReport({
       ...input,
       iv,
@@ -447,9 +459,12 @@ describe('model report', () => {
     const features = element(html, 'section', 'features');
     expect(features).toContain('<th>fine-bin IV</th>');
     expect(features).toContain(`<td class="num">${(0.31).toFixed(4)}</td>`);
+    expect(features).toContain('<th>of it chance</th>');
+    expect(features).toContain('<td class="num">0.0123</td>');
+    expect(features).toContain('warnings count only the IV above it');
     expect(features).toContain('descending');
     expect(features).toContain(`Binning lost the information of a feature`);
-    expect(features).toContain(`${iv[0].feature} was dropped`);
+    expect(features).toContain(`${iv[0].feature} (${iv[0].party}) was dropped`);
     expect(features).toContain('from 0.40 very strong');
     expect(element(html, 'section', 'stability')).toContain('tax-bureau: 12 of 500');
   });

@@ -263,11 +263,25 @@ describe('German credit with its categories on both sides', () => {
   };
 
   it('WOE per category (rare levels grouped), in the scorecard, its PMML and the reasons; the checking account is the strongest', async () => {
-    const { jobId, last } = await fed.run({ ...job, binning: { features: { Purpose: { type: 'category', unseen: 'reject' } } } });
+    const { jobId, last, events } = await fed.run({ ...job, binning: { features: { Purpose: { type: 'category', unseen: 'reject' } } } });
     expect(last.state, last.message).toBe('succeeded');
     const lenderDir = participantJobDir(fed.dir, 'lender', jobId);
     const lender = binningOf(lenderDir);
     const registry = binningOf(participantJobDir(fed.dir, 'registry', jobId));
+    // The guest knows each fine-bin IV's chance level (about (bins − 1)·(1/defaults + 1/non-defaults) on 630 training
+    // loans); the registry is not told it, as it would tell it how many of the loans default.
+    for (const r of lender.iv!) expect(r.chanceIv, r.feature).toBeGreaterThan(0.002);
+    expect(lender.iv!.find((r) => r.feature === 'Duration')!.chanceIv).toBeGreaterThan(0.05);
+    expect(JSON.stringify(registry)).not.toContain('chanceIv');
+    // About 70 validation loans choose between the two epochs: the job says that they are too few.
+    const report = JSON.parse(readFileSync(join(lenderDir, 'model-report.json'), 'utf8')) as { validationWarning?: string };
+    expect(report.validationWarning).toMatch(
+      /^the validation set is too small to choose the epoch to keep \(epoch [12] of 2 validated\): on \d+ validation rows, \d+ of them defaults, the validation AUC has a standard error of 0\.0[3-9]\d/,
+    );
+    expect(report.validationWarning).toMatch(/raise training\.validation_fraction \(now 0\.1\)/);
+    expect(events.some((e) => e.message === `warning: ${report.validationWarning}`)).toBe(true);
+    const manifest = JSON.parse(readFileSync(join(fed.stateDir, 'jobs', jobId, 'model', 'manifest.json'), 'utf8')) as { validation_warning?: string };
+    expect(manifest.validation_warning).toBe(report.validationWarning);
     const iv = Object.fromEntries(lender.iv!.map((r) => [r.feature, r]));
     console.log(`German credit with categories: ${last.message}; IV final/fine: ${lender.iv!.map((r) => `${r.feature} ${r.iv.toFixed(3)}/${r.fineIv!.toFixed(3)}`).join(', ')}`);
     expect(iv.CheckingAccountStatus!.type).toBe('category');

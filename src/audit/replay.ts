@@ -26,7 +26,8 @@ import type { EncryptedVector } from '../wire/messages.js';
 import { BinningSpec, ScorecardSpec, ceremonyRestarts } from '../config/schemas.js';
 import { canonicalJson } from '../ledger/canonical.js';
 import { preprocessingFromMoments, statisticsFromMoments, type Preprocessing } from '../model/preprocess.js';
-import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, preprocessingFromBins, searchLayouts } from '../fl/histogram.js';
+import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, ivOutcomes, preprocessingFromBins, searchLayouts } from '../fl/histogram.js';
+import { binningWarnings } from '../credit/settle.js';
 import { QuantileSearch, preprocessingFromSearch } from '../fl/quantile-search.js';
 import { evaluationFromPdHistogram } from '../fl/pd-histogram.js';
 import { horizontalScorecard } from '../model/scorecard.js';
@@ -238,10 +239,19 @@ export async function replayHorizontalJob(jobId: string, entries: Entry[], blob:
               // 2026-12-07 count every bin of a feature in `bins`, its special-value and missing bins included.
               const allBins = b.iv.some((r: { bins: unknown }, i: number) => r.bins !== derived.iv[i]?.bins && r.bins === bins[i]?.woe.length);
               const iv: Record<string, unknown>[] = allBins ? derived.iv.map((r, i) => ({ ...r, bins: bins[i]!.woe.length })) : derived.iv;
+              // Those written before 2026-12-07 carry no chance levels, and their warnings counted the whole fine-bin IV.
+              const withChance = b.iv.some((r: Record<string, unknown>) => 'chance_iv' in r);
+              const rows = withChance ? iv : iv.map(({ chance_iv: _, ...r }) => r);
+              const warnings = withChance
+                ? derived.warnings
+                : binningWarnings(
+                    ivOutcomes(bins).map(({ chanceIv: _, ...r }) => r),
+                    spec.iv_threshold,
+                  );
               const recorded = {
-                iv: b.iv.some((r: Record<string, unknown>) => 'fine_iv' in r) ? iv : iv.map(({ fine_iv: _, ...r }) => r),
+                iv: b.iv.some((r: Record<string, unknown>) => 'fine_iv' in r) ? rows : rows.map(({ fine_iv: _, ...r }) => r),
                 bins: derived.bins,
-                ...(b.warnings !== undefined ? { warnings: derived.warnings } : {}),
+                ...(b.warnings !== undefined ? { warnings } : {}),
               };
               const base = baseOf(features, moments, settings, search);
               binned = { base, prep: preprocessingFromBins(base, bins, spec.woe_transform) };

@@ -10,7 +10,7 @@
  */
 import type { BinningSpec } from '../config/schemas.js';
 import { mergeBins, mergeCounts, type BinCounts, type ImposedTrend, type MonotonicTrend } from './binning.js';
-import { woeIv } from './woe.js';
+import { chanceIv, woeIv } from './woe.js';
 
 export type { BinningSpec };
 
@@ -55,6 +55,8 @@ export interface SettledBins {
   iv: number;
   /** IV of the fine bins: what merging started from. */
   fineIv: number;
+  /** The fine-bin IV a feature unrelated to the label would reach on the same bins (woe.ts chanceIv). */
+  chanceIv: number;
   /** The default-rate trend the final bins follow (null: the fine bins kept as they are). */
   trend: ImposedTrend | null;
 }
@@ -66,14 +68,15 @@ export interface SettledBins {
 export function settleBins(fineEdges: number[], fine: BinCounts, spec: BinningSpec, feature = ''): SettledBins {
   const opts = featureBinning(spec, feature);
   const fineIv = woeIv(fine).iv;
+  const chance = chanceIv(fine);
   if (spec.method === 'quantile') {
     const { woe, iv } = woeIv(fine);
-    return { edges: fineEdges, specials: opts.specials, groups: null, counts: fine, woe, iv, fineIv, trend: null };
+    return { edges: fineEdges, specials: opts.specials, groups: null, counts: fine, woe, iv, fineIv, chanceIv: chance, trend: null };
   }
   const plan = mergeBins(fineEdges, fine, { method: spec.merge, maxBins: opts.maxBins, minBinShare: opts.minBinShare, monotonic: opts.monotonic, specials: opts.specials.length });
   const counts = mergeCounts(fine, plan.groups, opts.specials.length);
   const { woe, iv } = woeIv(counts);
-  return { edges: plan.edges, specials: opts.specials, groups: plan.groups, counts, woe, iv, fineIv, trend: plan.trend };
+  return { edges: plan.edges, specials: opts.specials, groups: plan.groups, counts, woe, iv, fineIv, chanceIv: chance, trend: plan.trend };
 }
 
 export interface SettledCategories {
@@ -85,6 +88,7 @@ export interface SettledCategories {
   woe: number[];
   iv: number;
   fineIv: number;
+  chanceIv: number;
 }
 
 /**
@@ -96,6 +100,7 @@ export function settleCategoryBins(fine: BinCounts, spec: BinningSpec, feature =
   const opts = featureBinning(spec, feature);
   const levels = fine.totals.length - 1;
   const fineIv = woeIv(fine).iv;
+  const chance = chanceIv(fine);
   const rows = fine.totals.reduce((s, t) => s + t, 0);
   const seen = Array.from({ length: levels }, (_, l) => l).filter((l) => fine.totals[l]! > 0);
   const rare = seen.filter((l) => fine.totals[l]! < opts.rareShare * rows);
@@ -107,7 +112,7 @@ export function settleCategoryBins(fine: BinCounts, spec: BinningSpec, feature =
   const missing = { events: fine.events[levels]!, total: fine.totals[levels]! };
   if (units.length === 0) {
     const counts = { events: [missing.events], totals: [missing.total] };
-    return { groups: [], counts, woe: [0], iv: 0, fineIv };
+    return { groups: [], counts, woe: [0], iv: 0, fineIv, chanceIv: chance };
   }
   const ordered: BinCounts = {
     events: [...order.map((u) => unitCounts[u]!.events), missing.events],
@@ -124,7 +129,7 @@ export function settleCategoryBins(fine: BinCounts, spec: BinningSpec, feature =
   const groups = unitGroups.map((g) => g.flatMap((k) => units[order[k]!]!).sort((a, b) => a - b));
   const counts = mergeCounts(ordered, unitGroups);
   const { woe, iv } = woeIv(counts);
-  return { groups, counts, woe, iv, fineIv };
+  return { groups, counts, woe, iv, fineIv, chanceIv: chance };
 }
 
 /** A feature's IV before and after merging, and whether it stayed in the model (a row of the IV table). */
@@ -133,28 +138,38 @@ export interface IvOutcome {
   party?: string;
   /** Absent: the fine bins were kept (no merge), so the same as iv. */
   fineIv?: number;
+  /** The part of fineIv a feature unrelated to the label reaches by chance (absent: records made before it was). */
+  chanceIv?: number;
   iv: number;
   selected: boolean;
 }
 
-/** Share of its fine-bin IV a feature may lose in merging before a warning names it. */
+/** Share of its fine-bin IV above chance a feature may lose in merging before a warning names it. */
 export const IV_LOSS_WARNING = 0.5;
 
 /**
- * Warnings for features whose strength binning lost: dropped while their fine bins reach the IV threshold, or kept
- * with less than half their fine-bin IV. A feature whose fine bins are below the threshold is not named: there was
- * nothing to lose.
+ * Warnings for features whose strength binning lost. Only the fine-bin IV above its chance level counts as strength:
+ * on a few hundred rows twenty fine bins reach an IV near 0.2 with no relation to the label, and merging that away
+ * loses nothing real. Named: a feature dropped while its fine-bin IV above chance reaches the threshold, or kept with
+ * a final IV below half of its fine-bin IV above chance. (The final IV is taken whole: its own chance part is small
+ * beside the fine bins', and counting it errs towards silence only where little was there to lose.) A feature whose
+ * fine bins do not reach the threshold above chance had nothing to lose.
  */
 export function binningWarnings(rows: readonly IvOutcome[], ivThreshold: number): string[] {
   const out: string[] = [];
   for (const r of rows) {
     const fineIv = r.fineIv ?? r.iv;
-    if (!(fineIv >= ivThreshold) || fineIv <= 0) continue;
+    const real = fineIv - (r.chanceIv ?? 0);
+    if (!(real >= ivThreshold) || real <= 0) continue;
     const who = r.party ? `${r.feature} (${r.party})` : r.feature;
-    const figures = `IV ${r.iv.toFixed(4)} in its final bins against ${fineIv.toFixed(4)} in its fine bins`;
+    const chance = r.chanceIv === undefined ? '' : `, ${r.chanceIv.toFixed(4)} of it chance (what a feature unrelated to defaults reaches on these fine bins)`;
+    const figures = `IV ${r.iv.toFixed(4)} in its final bins against ${fineIv.toFixed(4)} in its fine bins${chance}`;
     const fix = `set binning.features.${r.feature}.monotonic (none, peak or valley), max_bins or min_bin_share to keep it`;
     if (!r.selected) out.push(`${who} was dropped: ${figures}, threshold ${ivThreshold}; ${fix}`);
-    else if (r.iv < (1 - IV_LOSS_WARNING) * fineIv) out.push(`${who} lost ${Math.round((100 * (fineIv - r.iv)) / fineIv)}% of its information value in merging: ${figures}; ${fix}`);
+    else if (r.iv < (1 - IV_LOSS_WARNING) * real) {
+      const lost = Math.round((100 * (real - r.iv)) / real);
+      out.push(`${who} lost ${lost}% of its information value${r.chanceIv === undefined ? '' : ' above chance'} in merging: ${figures}; ${fix}`);
+    }
   }
   return out;
 }

@@ -38,6 +38,37 @@ export function binInformationValue(events: number, total: number, eventTotal: n
   return binWoe(events, total, eventTotal, goodTotal).iv;
 }
 
+/**
+ * The IV a feature independent of the label reaches on these bins by chance: the mean of woeIv's IV over every way
+ * to deal the same events into bins of the same totals (the labels shuffled). By linearity it is a sum over bins; a
+ * bin of n rows holds e of the E events with the hypergeometric probability C(E,e)·C(N−E,n−e)/C(N,n), and its IV
+ * term is the one woeIv gives it, zero-count correction included. For k non-empty bins it is about
+ * (k−1)·(1/E + 1/G), G the non-events (IV ≈ χ²·(1/E + 1/G) under independence); the exact sum is a little higher where
+ * bins are small. A fine-bin IV of a few hundred rows is largely this much.
+ */
+export function chanceIv(counts: BinCounts): number {
+  const totals = counts.totals.map(Math.round);
+  const events = counts.events.reduce((s, e) => s + Math.round(e), 0);
+  const rows = totals.reduce((s, t) => s + t, 0);
+  const goods = rows - events;
+  if (events === 0 || goods === 0) return 0;
+  const logFactorial = new Float64Array(rows + 1);
+  for (let i = 2; i <= rows; i++) logFactorial[i] = logFactorial[i - 1]! + Math.log(i);
+  const logChoose = (n: number, k: number) => logFactorial[n]! - logFactorial[k]! - logFactorial[n - k]!;
+  let iv = 0;
+  for (const n of totals) {
+    if (n === 0) continue;
+    // Beyond 12 standard deviations of the hypergeometric the probabilities are below 1e-30: left out.
+    const mean = (n * events) / rows;
+    const spread = 12 * Math.sqrt((mean * goods * (rows - n)) / (rows * Math.max(1, rows - 1))) + 1;
+    const lo = Math.max(0, n - goods, Math.floor(mean - spread));
+    const hi = Math.min(n, events, Math.ceil(mean + spread));
+    const base = logChoose(rows, n);
+    for (let e = lo; e <= hi; e++) iv += Math.exp(logChoose(events, e) + logChoose(goods, n - e) - base) * binWoe(e, n, events, goods).iv;
+  }
+  return iv;
+}
+
 /** WOE per bin, IV per bin and the feature's IV. Throws if every row is of one class. */
 export function woeIv(counts: BinCounts): WoeResult {
   if (counts.events.length !== counts.totals.length) {

@@ -145,6 +145,8 @@ export function cellCounts(values: Float64Array, grids: FineGrid[]): BinCounts[]
 export interface HorizontalBinnedFeature extends FeatureBins {
   /** IV of the fine cells, before merging. */
   fineIv: number;
+  /** The fine-bin IV a feature unrelated to the label reaches on the same cells by chance (credit/woe.ts chanceIv). */
+  chanceIv: number;
   selected: boolean;
 }
 
@@ -173,6 +175,7 @@ export function binsFromHistogram(features: string[], grids: FineGrid[], values:
           totals: settled.counts.totals,
           iv: settled.iv,
           fineIv: settled.fineIv,
+          chanceIv: settled.chanceIv,
           selected: settled.iv >= spec.iv_threshold,
         };
       }
@@ -186,6 +189,7 @@ export function binsFromHistogram(features: string[], grids: FineGrid[], values:
         totals: settled.counts.totals,
         iv: settled.iv,
         fineIv: settled.fineIv,
+        chanceIv: settled.chanceIv,
         selected: settled.iv >= spec.iv_threshold,
       };
     } catch (err) {
@@ -198,13 +202,13 @@ export function binsFromHistogram(features: string[], grids: FineGrid[], values:
   });
 }
 
-/** The IV table of a binned job: every candidate feature with its fine-bin and final IV (for binningWarnings). */
+/** The IV table of a binned job: every candidate feature with its fine-bin IV, its chance level and final IV (for binningWarnings). */
 export function ivOutcomes(binned: readonly HorizontalBinnedFeature[]): IvOutcome[] {
-  return binned.map((b) => ({ feature: b.feature, fineIv: b.fineIv, iv: b.iv, selected: b.selected }));
+  return binned.map((b) => ({ feature: b.feature, fineIv: b.fineIv, chanceIv: b.chanceIv, iv: b.iv, selected: b.selected }));
 }
 
 /** The figures of the `binning_completed` ledger entry (the coordinator writes them, the auditor's replay derives
- * them): every candidate's IV, fine-bin IV and selection, every feature's bins, and the warnings of features binning
+ * them): every candidate's IV, fine-bin IV, chance level and selection, every feature's bins, and the warnings of features binning
  * lost (src/credit/settle.ts binningWarnings). */
 export function binningRecord(binned: readonly HorizontalBinnedFeature[], spec: BinningSpec): { iv: Record<string, unknown>[]; bins: Record<string, unknown>[]; warnings: string[] } {
   return {
@@ -212,6 +216,7 @@ export function binningRecord(binned: readonly HorizontalBinnedFeature[], spec: 
       feature: b.feature,
       iv: b.iv,
       fine_iv: b.fineIv,
+      chance_iv: b.chanceIv,
       bins: valueBinCount(b.woe.length, b.specials?.length),
       ...(b.categories ? { type: 'category' } : {}),
       selected: b.selected,
@@ -294,7 +299,7 @@ export function preprocessingFromBins(base: Preprocessing, binned: HorizontalBin
       features: selected.map((b) => b.feature),
       mean: selected.map(() => 0),
       scale: selected.map(() => 1),
-      bins: selected.map(({ selected: _, fineIv: __, ...b }) => b),
+      bins: selected.map(({ selected: _, fineIv: __, chanceIv: ___, ...b }) => b),
     };
   }
   const clipped = base.clipLow && base.clipLow.length > 0 ? { clipLow: idx.map((i) => base.clipLow![i]!), clipHigh: idx.map((i) => base.clipHigh![i]!) } : {};

@@ -43,7 +43,9 @@ export interface ModelMetadata {
   statistics?: Record<string, unknown>[];
   /** Binned jobs: every candidate feature's IV in its fine bins and its final bins, and the warnings of features
    * binning lost (absent in older artifacts and in jobs resumed after a coordinator restart). */
-  binning?: { iv: { feature: string; type?: 'category'; iv: number; fineIv: number; bins: number; selected: boolean }[]; warnings: string[] };
+  binning?: { iv: { feature: string; type?: 'category'; iv: number; fineIv: number; chanceIv?: number; bins: number; selected: boolean }[]; warnings: string[] };
+  /** Validation rows too few for their AUC to choose the published round (src/evaluation.ts validationSizeWarning). */
+  validationWarning?: string;
   /** The scorecard files in the artifact (scorecard jobs). */
   scorecard?: { json: string; pmml: string; sha256: string; basePoints: number; scoreRange: [number, number] /** Reasons per scored enterprise (absent in older artifacts). */; reasonCodes?: number };
 }

@@ -56,7 +56,16 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
   const bins = meta.preprocessing.bins ?? [];
   // Every candidate with its fine-bin IV when the artifact carries the binning table; else the model's features.
   const iv: ReportIvRow[] = meta.binning
-    ? meta.binning.iv.map((r) => ({ feature: r.feature, party: HORIZONTAL_PARTY, iv: r.iv, fineIv: r.fineIv, bins: r.bins, ...(r.type ? { type: r.type } : {}), selected: r.selected }))
+    ? meta.binning.iv.map((r) => ({
+        feature: r.feature,
+        party: HORIZONTAL_PARTY,
+        iv: r.iv,
+        fineIv: r.fineIv,
+        ...(r.chanceIv !== undefined ? { chanceIv: r.chanceIv } : {}),
+        bins: r.bins,
+        ...(r.type ? { type: r.type } : {}),
+        selected: r.selected,
+      }))
     : bins.map((b) => {
         let value: number;
         try {
@@ -74,6 +83,7 @@ export function loadArtifactReport(dir: string, extra: ArtifactReportExtra = {})
     ...(extra.comparison ? { comparison: extra.comparison } : {}),
     ...(iv.length > 0 ? { iv } : {}),
     ...(meta.binning && meta.binning.warnings.length > 0 ? { binningWarnings: meta.binning.warnings } : {}),
+    ...(meta.validationWarning ? { validationWarning: meta.validationWarning } : {}),
     ...(meta.scorecard ? { scorecard: reportScorecard(dir, meta.scorecard.json) } : {}),
     notes: {
       rows: 'validation rows (all participants)',

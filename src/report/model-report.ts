@@ -22,6 +22,8 @@ export interface ReportIvRow {
   iv: number;
   /** IV of the fine bins before merging (absent: the fine bins were kept). */
   fineIv?: number;
+  /** The part of fineIv a feature unrelated to the label reaches on the same bins by chance. */
+  chanceIv?: number;
   bins: number;
   /** Default-rate trend of the final bins (absent for a category or kept fine bins). */
   trend?: string;
@@ -101,6 +103,8 @@ export interface ModelReportInput {
   binningWarnings?: string[];
   /** Why the PDs are not a maximum-likelihood Platt calibration (src/vertical/party-model.ts fitCalibration), shown in the calibration section. */
   calibrationWarning?: string;
+  /** Validation rows too few to choose the kept epoch or published round (src/evaluation.ts validationSizeWarning), shown in the training section. */
+  validationWarning?: string;
   scorecard?: { baseScore: number; baseOdds: number; pdo: number; basePoints: number; features: ReportScorecardFeature[] };
   /** A tree model's feature importance: the total gain of the splits on each feature, with its owner. */
   importance?: { feature: string; party: string; gain: number }[];
@@ -485,6 +489,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
   }
 
   /* Training */
+  const validationWarning = input.validationWarning ? `<div class="warning"><strong>The model was chosen on too few validation rows:</strong> ${esc(input.validationWarning)}.</div>\n` : '';
   const epochs = input.validationAuc ?? [];
   if (epochs.length > 0) {
     const fig: Figure = {
@@ -493,9 +498,9 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       caption: `AUC on the validation split after each training epoch (${epochs.length} epochs; best ${dec(Math.max(...epochs.map((e) => e.auc)))}).`,
     };
     figures.push(fig);
-    sections.push(section('training', 'Training', figureHtml(fig)));
+    sections.push(section('training', 'Training', validationWarning + figureHtml(fig)));
   } else {
-    sections.push(section('training', 'Training', note(input.notes?.training ?? 'No validation AUC by epoch was recorded for this job; training curve omitted.')));
+    sections.push(section('training', 'Training', validationWarning + note(input.notes?.training ?? 'No validation AUC by epoch was recorded for this job; training curve omitted.')));
   }
 
   /* Features: information value */
@@ -509,11 +514,13 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
     figures.push(fig);
     const thresholds = input.ivThresholds ?? DEFAULT_IV_THRESHOLDS;
     const anyFine = sorted.some((r) => r.fineIv !== undefined);
+    const anyChance = sorted.some((r) => r.chanceIv !== undefined);
     const rows = sorted.map((r) => {
       const strength = ivStrength(r.iv, thresholds);
       const fine = anyFine ? `<td class="num">${r.fineIv === undefined ? '–' : dec(r.fineIv, 4)}</td>` : '';
+      const chance = anyChance ? `<td class="num">${r.chanceIv === undefined ? '–' : dec(r.chanceIv, 4)}</td>` : '';
       const shape = anyFine ? `<td>${esc(r.type === 'category' ? 'category' : (r.trend ?? '–'))}</td>` : '';
-      return `<tr${r.selected ? ' class="selected"' : ''}><td>${esc(r.feature)}</td><td>${esc(r.party)}</td>${fine}<td class="num">${dec(r.iv, 4)}</td><td class="num">${int(r.bins)}</td>${shape}<td class="iv-${strength.replace(/ /g, '-')}">${strength}</td><td>${r.selected ? '✔ selected' : '<span class="dim">no</span>'}</td></tr>`;
+      return `<tr${r.selected ? ' class="selected"' : ''}><td>${esc(r.feature)}</td><td>${esc(r.party)}</td>${fine}${chance}<td class="num">${dec(r.iv, 4)}</td><td class="num">${int(r.bins)}</td>${shape}<td class="iv-${strength.replace(/ /g, '-')}">${strength}</td><td>${r.selected ? '✔ selected' : '<span class="dim">no</span>'}</td></tr>`;
     });
     const selected = sorted.filter((r) => r.selected).length;
     const warnings = input.binningWarnings ?? [];
@@ -521,12 +528,14 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
       warnings.length > 0
         ? `<div class="warning"><strong>Binning lost the information of ${warnings.length === 1 ? 'a feature' : `${warnings.length} features`}:</strong><ul>${warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></div>\n`
         : '';
-    const head = anyFine ? ['feature', 'party', 'fine-bin IV', 'IV', 'bins', 'trend', 'strength', 'in model'] : ['feature', 'party', 'IV', 'bins', 'strength', 'in model'];
+    const head = anyFine
+      ? ['feature', 'party', 'fine-bin IV', ...(anyChance ? ['of it chance'] : []), 'IV', 'bins', 'trend', 'strength', 'in model']
+      : ['feature', 'party', 'IV', 'bins', 'strength', 'in model'];
     sections.push(
       section(
         'features',
         'Features: information value',
-        `<p>${input.notes?.iv ? esc(input.notes.iv) : `${int(selected)} of ${int(sorted.length)} candidate features selected.`} IV below 0.02 is useless, below 0.1 weak, below 0.3 medium, then strong; from ${dec(thresholds.caution, 2)} very strong (as delinquency history often is); from ${dec(thresholds.leakage, 2)}, check that the feature is not recorded after the outcome.${anyFine ? ' Fine-bin IV is what the feature held before its bins were merged under the binning constraints.' : ''} Bins are the value bins <code>max_bins</code> bounds (numeric bins, or groups of levels); a feature's special-value bins and its missing-value bin come on top.</p>\n` +
+        `<p>${input.notes?.iv ? esc(input.notes.iv) : `${int(selected)} of ${int(sorted.length)} candidate features selected.`} IV below 0.02 is useless, below 0.1 weak, below 0.3 medium, then strong; from ${dec(thresholds.caution, 2)} very strong (as delinquency history often is); from ${dec(thresholds.leakage, 2)}, check that the feature is not recorded after the outcome.${anyFine ? ' Fine-bin IV is what the feature held before its bins were merged under the binning constraints.' : ''}${anyChance ? ' Of it, chance is what a feature unrelated to defaults reaches on the same fine bins and rows (about (bins − 1) × (1/defaults + 1/non-defaults)): on a few hundred rows most of the fine-bin IV of a weak feature; warnings count only the IV above it.' : ''} Bins are the value bins <code>max_bins</code> bounds (numeric bins, or groups of levels); a feature's special-value bins and its missing-value bin come on top.</p>\n` +
           warningHtml +
           `<div class="row">${figureHtml(fig)}<div>${table(head, rows, { className: 'iv' })}</div></div>`,
       ),

@@ -20,6 +20,8 @@ export interface BinnedFeature extends BinLayout {
   iv: number;
   /** IV of the fine bins before merging. */
   fineIv?: number;
+  /** Guest's own features: the fine-bin IV a feature unrelated to the label reaches by chance. */
+  chanceIv?: number;
   /** The default-rate trend of the final numeric bins (absent: fine bins kept, or a category). */
   trend?: ImposedTrend;
   selected: boolean;
@@ -33,6 +35,8 @@ export interface IvRow {
   iv: number;
   /** IV of the fine bins, before merging: what the feature could give. */
   fineIv?: number;
+  /** The part of fineIv a feature unrelated to the label reaches on the same bins by chance (credit/woe.ts chanceIv). */
+  chanceIv?: number;
   bins: number;
   trend?: ImposedTrend;
   selected: boolean;

@@ -35,7 +35,7 @@ export const TRAINING_STEP_REPORTS = {
   // A mini-batch's outcome is the party's state digest; its report is empty (and not recorded).
   batch: z.looseObject({}),
   validate: z.looseObject({ epoch: count, validation_auc: figure.optional(), validation_ks: figure.optional(), best_epoch: count.optional(), stop: z.boolean().optional() }),
-  finalize: z.looseObject({ epoch: count, part_sha256: z.string().regex(/^[0-9a-f]{64}$/), calibration_warning: z.string().optional() }),
+  finalize: z.looseObject({ epoch: count, part_sha256: z.string().regex(/^[0-9a-f]{64}$/), calibration_warning: z.string().optional(), validation_warning: z.string().optional() }),
   evaluate: z.looseObject({ rows: count, test_auc: figure.optional(), test_ks: figure.optional(), evaluation: z.unknown().optional(), fairness: z.unknown().optional() }),
 };
 

@@ -112,10 +112,10 @@ function categoryBins(
 }
 
 /** The guest settles one feature's final bins from its fine counts: by position, so it need not see the values. */
-function settle(spec: BinningSpec, feature: string, category: boolean, fine: BinCounts, specials: number): HostBinResult & { counts: BinCounts } {
+function settle(spec: BinningSpec, feature: string, category: boolean, fine: BinCounts, specials: number): HostBinResult & { counts: BinCounts; chanceIv: number } {
   if (category) {
     const s = settleCategoryBins(fine, spec, feature);
-    return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, selected: s.iv >= spec.iv_threshold, counts: s.counts };
+    return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, chanceIv: s.chanceIv, selected: s.iv >= spec.iv_threshold, counts: s.counts };
   }
   const numeric = fine.totals.length - 1 - specials;
   if (numeric < 1)
@@ -125,7 +125,7 @@ function settle(spec: BinningSpec, feature: string, category: boolean, fine: Bin
       'run the same job spec on every party and restart the job',
     );
   const s = settleBins(ordinalEdges(numeric), fine, spec, feature);
-  return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, ...(s.trend ? { trend: s.trend } : {}), selected: s.iv >= spec.iv_threshold, counts: s.counts };
+  return { feature, groups: s.groups, woe: s.woe, iv: s.iv, fineIv: s.fineIv, chanceIv: s.chanceIv, ...(s.trend ? { trend: s.trend } : {}), selected: s.iv >= spec.iv_threshold, counts: s.counts };
 }
 
 /** The guest settles its own features' bins from its labels, and each host's from per-bin label sums. */
@@ -137,17 +137,18 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
     const levels = data.levels?.[feature];
     const fine = binCounts(columns[j]!, y, fineEdges[j]!, specials[j]);
     const s = settle(spec, feature, !!levels, fine, specials[j]!.length);
-    const common = { feature, woe: s.woe, iv: s.iv, fineIv: s.fineIv, selected: s.selected };
+    const common = { feature, woe: s.woe, iv: s.iv, fineIv: s.fineIv, chanceIv: s.chanceIv, selected: s.selected };
     if (levels) return { ...common, ...categoryBins(spec, feature, levels, s.groups!, s.woe, fine.totals, fine.events) };
     const edges = s.groups ? applyMerge(fineEdges[j]!, s.groups) : fineEdges[j]!;
     return { ...common, edges, ...(specials[j]!.length > 0 ? { specials: specials[j] } : {}), ...(s.trend ? { trend: s.trend } : {}), trainCounts: s.counts.totals, trainEvents: s.counts.events };
   });
-  const ivRow = (party: string, b: { feature: string; iv: number; fineIv: number; trend?: ImposedTrend; selected: boolean }, bins: number, category: boolean): IvRow => ({
+  const ivRow = (party: string, b: { feature: string; iv: number; fineIv: number; chanceIv: number; trend?: ImposedTrend; selected: boolean }, bins: number, category: boolean): IvRow => ({
     feature: b.feature,
     party,
     type: category ? 'category' : 'number',
     iv: b.iv,
     fineIv: b.fineIv,
+    chanceIv: b.chanceIv,
     bins,
     ...(b.trend ? { trend: b.trend } : {}),
     selected: b.selected,
@@ -179,7 +180,8 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
         const isCategory = (f: number) => sums.categories?.[f] ?? false;
         const specialCounts = sums.features.map((feature, f) => (isCategory(f) ? 0 : featureBinning(spec, feature).specials.length));
         const settled = sums.features.map((feature, f) => settle(spec, feature, isCategory(f), { events: events[f]!, totals: sums.totals[f]! }, specialCounts[f]!));
-        const result: HostBinResult[] = settled.map(({ counts: _, ...r }) => r);
+        // The chance level stays with the guest: it would tell the host how many of the rows default.
+        const result: HostBinResult[] = settled.map(({ counts: _, chanceIv: __, ...r }) => r);
         if (!result.some((r) => r.selected)) {
           throw new FedcreditError(
             ErrorCode.JOB_FAILED,
@@ -189,10 +191,13 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
         }
         await port.send(h, 'bin.result', result);
         sums.features.forEach((feature, f) => (hostCounts[feature] = settled[f]!.counts));
-        return result.map((r, f): IvRow => ivRow(h, r, valueBinCount(settled[f]!.woe.length, specialCounts[f]), isCategory(f)));
+        return result.map((r, f): IvRow => ivRow(h, { ...r, chanceIv: settled[f]!.chanceIv }, valueBinCount(settled[f]!.woe.length, specialCounts[f]), isCategory(f)));
       }),
     );
-    const ivTable = [...binned.map((b) => ivRow(port.self, { ...b, fineIv: b.fineIv ?? b.iv }, valueBinCount(b.woe.length, b.specials?.length), !!b.categories)), ...hostRows.flat()];
+    const ivTable = [
+      ...binned.map((b) => ivRow(port.self, { ...b, fineIv: b.fineIv ?? b.iv, chanceIv: b.chanceIv ?? 0 }, valueBinCount(b.woe.length, b.specials?.length), !!b.categories)),
+      ...hostRows.flat(),
+    ];
     return { binned, statistics, ivTable, warnings: binningWarnings(ivTable, spec.iv_threshold), hostCounts };
   } finally {
     keys.secretKey.fill(0);

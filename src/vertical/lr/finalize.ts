@@ -6,6 +6,7 @@
 import type { VerticalJobSpec } from '../../config/schemas.js';
 import { ErrorCode, FedcreditError } from '../../errors.js';
 import { featureBinning } from '../../credit/settle.js';
+import { validationSizeWarning } from '../../evaluation.js';
 import { layoutOf, type BinnedFeature } from '../binning.js';
 import { fitCalibration, modelPartDigest, type ModelPart, type PartyModel } from '../party-model.js';
 import type { TrainingState } from './state.js';
@@ -64,13 +65,15 @@ const finalized = (part: ModelPart, epoch: number) => ({ part, report: { epoch, 
 
 /**
  * The guest takes the chosen epoch and fits its calibration on that epoch's joint validation scores (`validation`, read
- * once the epoch is known to be kept); a calibration that could not be fitted as asked is reported (`calibration_warning`).
+ * once the epoch is known to be kept); a calibration that could not be fitted as asked is reported (`calibration_warning`),
+ * and so are validation rows too few to choose the epoch (`validation_warning`).
  */
 export function guestFinalize(
   state: TrainingState,
   inputs: PartInputs,
   epoch: number,
   validation: () => { scores: Float64Array; labels: Float64Array },
+  validationFraction: number,
 ): { part: ModelPart; report: Record<string, unknown> } {
   takeEpoch(state, inputs, epoch);
   const { scores, labels } = validation();
@@ -78,7 +81,23 @@ export function guestFinalize(
   state.calibration = calibration;
   state.calibrationWarning = warning;
   const done = finalized(modelPartOf(state, inputs, epoch), epoch);
-  return warning ? { ...done, report: { ...done.report, calibration_warning: warning } } : done;
+  const validationWarning = epochChoiceWarning(state, labels, epoch, validationFraction);
+  return { ...done, report: { ...done.report, ...(warning ? { calibration_warning: warning } : {}), ...(validationWarning ? { validation_warning: validationWarning } : {}) } };
+}
+
+/**
+ * Guest: when more than one epoch was validated, whether the validation rows were too few for their AUC to choose
+ * the kept epoch (evaluation.ts validationSizeWarning). The job's result stands; the warning says how far to trust it.
+ */
+export function epochChoiceWarning(state: TrainingState, labels: Float64Array, epoch: number, validationFraction: number): string | undefined {
+  const auc = state.validationCurve.find((p) => p.epoch === epoch)?.auc;
+  if (state.validationCurve.length < 2 || auc === undefined) return undefined;
+  const defaults = labels.reduce((n, y) => n + y, 0);
+  return validationSizeWarning(
+    { rows: labels.length, defaults, auc },
+    `the epoch to keep (epoch ${epoch} of ${state.validationCurve.length} validated)`,
+    `raise training.validation_fraction (now ${validationFraction}); or set training.epochs to the epochs to train with patience: 0, which turns early stopping off (the epoch with the best validation AUC is still the one kept)`,
+  );
 }
 
 export function hostFinalize(state: TrainingState, inputs: PartInputs, epoch: number): { part: ModelPart; report: Record<string, unknown> } {

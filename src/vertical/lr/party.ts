@@ -21,7 +21,7 @@ import { PartyModel, type Alignment, type ModelPart } from '../party-model.js';
 import { BatchTrainer, guestBatch, hostBatch } from './batch.js';
 import { guestBinning, hostBinning, type BinnedStatistics } from './binning.js';
 import { guestEvaluate, hostEvaluate, type GuestEvaluation } from './evaluate.js';
-import { guestFinalize, hostFinalize } from './finalize.js';
+import { epochChoiceWarning, guestFinalize, hostFinalize } from './finalize.js';
 import type { PeerPort } from './port.js';
 import { guestScorecard, hostScorecard } from './scorecard.js';
 import { freshTrainingState, fromProgress, progressOf, restore, snapshot, type Progress, type StepStart, type TrainingState } from './state.js';
@@ -288,8 +288,10 @@ export class LrParty {
     this.batchTrainer?.release();
     const inputs = { jobId: this.opts.jobId, org: this.opts.org, role: this.role, features: this.modelFeatures, model: this.model!, binned: this.binned, binning: this.spec.binning };
     const validation = () => ({ scores: this.opts.keeper.keptValidationScores(epoch), labels: this.labels!.validation });
-    const done = this.role === 'guest' ? guestFinalize(this.state, inputs, epoch, validation) : hostFinalize(this.state, inputs, epoch);
+    const done = this.role === 'guest' ? guestFinalize(this.state, inputs, epoch, validation, this.spec.training.validation_fraction) : hostFinalize(this.state, inputs, epoch);
     this.opts.keeper.modelPart(done.part);
+    const warning = done.report.validation_warning;
+    if (typeof warning === 'string') this.opts.log.warn({ job: this.opts.jobId, warning }, 'the validation rows are too few to choose the epoch');
     return done.report;
   }
 
@@ -323,9 +325,16 @@ export class LrParty {
         ...(binning ? { ivThresholds: { caution: binning.caution_iv, leakage: binning.leakage_iv } } : {}),
         ...(done.fairness ? { fairness: done.fairness } : {}),
         ...(this.state.calibrationWarning ? { calibrationWarning: this.state.calibrationWarning } : {}),
+        ...this.validationWarning(),
       });
     }
     return done.report;
+  }
+
+  /** The kept epoch's validation warning for the report, as the finalize step gave it (epochChoiceWarning). */
+  private validationWarning(): { validationWarning?: string } {
+    const warning = epochChoiceWarning(this.state, this.labels!.validation, this.state.best.epoch, this.spec.training.validation_fraction);
+    return warning ? { validationWarning: warning } : {};
   }
 
   dispose(): void {
