@@ -132,20 +132,27 @@ export class VerticalParty implements StepHandler {
 
   /**
    * Rebuild a job this node was running when it stopped (crash or restart), from what it kept in the job folder:
-   * its per-job key, the job's keys, the aligned ids and the model state around the last step. Undefined when the
-   * job had not got that far (it then cannot rejoin).
+   * its per-job key, the job's keys, the aligned ids and the model state around the last step. Stopped after its
+   * setup and before its PSI step completed, it keeps nothing of the step and runs it again when the coordinator asks
+   * (the step's next attempt, which every party runs from its start). Undefined when the job had not got its box key
+   * (it then cannot rejoin).
    */
   static async restore(id: string, spec: VerticalJobSpec, org: string, source: PartyData, features: string[], io: PartyIo, log: Logger, jobDir: string): Promise<VerticalParty | undefined> {
     const folder = new JobFolder(jobDir);
     if (folder.has(JOB_FILES.boxKey) && !folder.has(JOB_FILES.setup)) return await VerticalParty.restoreBeforeSetup(id, spec, org, source, features, io, log, folder);
     const stepped = folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress);
     const done = stepped ? undefined : folder.alignedDone();
-    if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup) || (!done && !stepped)) return undefined;
+    if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup)) return undefined;
     const privateKey = importPrivateKey(folder.read(JOB_FILES.boxKey).toString('utf8'));
     const box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
     const job = new VerticalParty(id, spec, org, source, features, io, log, jobDir, box);
     if (spec.encryption.scheme === 'ckks-threshold') await job.restoreCollective();
     await job.channel.install(decodeMessage<VerticalSetup>('VerticalSetup', folder.read(JOB_FILES.setup)));
+    if (!done && !stepped) {
+      folder.removePsi();
+      log.info({ job: id }, 'vertical job restored before its PSI step completed; rejoining: the PSI runs again');
+      return job;
+    }
     if (done) {
       // Stopped between the PSI step and the next: the aligned rows are on disk, valid if the rows are the same.
       if (done.rowsDigest !== source.rowsDigest()) {

@@ -13,6 +13,8 @@
  *   parties installed the setup, or once `collective_key_ready` is on disk (no setup sent yet).
  * And killed just after `keys_ready` with the host stopped before it installed the setup: the restarted coordinator, resuming
  * from the ledger, sends the setup it kept to every party before the first step.
+ * And a host (not the coordinator) killed with its setup installed, as it would record its PSI step complete: restarted,
+ * it rejoins from its job folder and the PSI runs again.
  * Each job publishes the AUC of the job in the clear; the ledger verifies and replays.
  */
 import { describe, expect, it } from 'vitest';
@@ -59,7 +61,7 @@ const stopped = (child: ChildProcess) => {
 
 const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 
-describe('a vertical job whose coordinator is killed with its keys made, before keys_ready (gRPC, mutual TLS)', () => {
+describe('a vertical job interrupted with its keys made, before its first step completed (gRPC, mutual TLS)', () => {
   // Not dropped for its silence while frozen: the coordinator is killed first.
   const pair = uciHeteroPairForSuite(ROWS, { coordinator: { liveness_timeout_s: 120 }, env: { NODE_OPTIONS: `--import=${PRELOAD}`, FEDCREDIT_TEST_KILL_PLAN: PLAN_FILE } }, (fed) =>
     fed.cluster.process('tax-bureau')?.kill('SIGCONT'),
@@ -223,6 +225,45 @@ describe('a vertical job whose coordinator is killed with its keys made, before 
     const replay = await replayLedger(ledgerDir, { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
     expect(existsSync(dirname(arbiterKeyFile(f.stateDir, jobId)))).toBe(false);
+  }, 240_000);
+
+  it('ckks: a host killed (SIGKILL) with its setup installed, as it would record its PSI step complete, and restarted rejoins from its job folder; the PSI runs again; the AUC of the job in the clear', async () => {
+    const { fed, ledgerDir, slice } = pair;
+    await coordinatorRunning();
+    const hostLogFile = join(fed.dir, 'logs', 'tax-bureau.log');
+    writeFileSync(PLAN_FILE, JSON.stringify({ stopBeforeWriting: { participant: 'tax-bureau', file: 'done.json' } }));
+    const started = Date.now();
+    const client = await fed.client();
+    const host = fed.cluster.process('tax-bureau')!;
+    let jobId = '';
+    let running: Promise<{ state: string; message: string }> | undefined;
+    try {
+      jobId = await client.submitJob(stringify(CKKS_JOB), 'test-bank');
+      running = client.watchJob(jobId, () => undefined);
+      expect(await waitFor(() => stopped(host), 90_000), 'the host stopped as it would record its PSI step complete').toBe(true);
+      expect(existsSync(join(participantJobDir(fed.dir, 'tax-bureau', jobId), JOB_FILES.setup)), 'the host installed the setup').toBe(true);
+    } finally {
+      rmSync(PLAN_FILE, { force: true });
+    }
+    await fed.cluster.kill('tax-bureau', 'SIGKILL');
+    const restartedAt = readFileSync(hostLogFile, 'utf8').length;
+    fed.cluster.startParticipant('tax-bureau');
+    const seconds = await awaitSucceeded(running!, client, started);
+    expect(readFileSync(hostLogFile, 'utf8').slice(restartedAt)).toMatch(new RegExp(`"job":"${jobId}"[^\n]*vertical job restored before its PSI step completed`));
+    const entries = jobEntries(jobId);
+    const kinds = entries.map((e) => e.entry.kind);
+    // The job paused in its PSI step (step 1) and ran it again, attempt 1, once the host was back; one setup.
+    expect(entries.find((e) => e.entry.kind === 'job_paused')?.body).toMatchObject({ step: 1, waiting_for: ['tax-bureau'] });
+    expect(entries.find((e) => e.entry.kind === 'job_resumed')?.body).toMatchObject({ step: 1, attempt: 1, returned: ['tax-bureau'] });
+    expect(kinds.filter((k) => k === 'keys_ready')).toHaveLength(1);
+    const clearAuc = await clearUciSliceAuc(CKKS_JOB, slice);
+    const published = entries.find((e) => e.entry.kind === 'model_published')!.body as { test: { auc: number } };
+    console.log(
+      `ckks vertical, host killed before its PSI step completed and restarted: test AUC ${published.test.auc.toFixed(4)} (${seconds.toFixed(1)} s), ${clearAuc.toFixed(4)} in the clear in one process`,
+    );
+    expect(Math.abs(published.test.auc - clearAuc)).toBeLessThan(0.005);
+    const replay = await replayLedger(ledgerDir, { jobId });
+    expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
   }, 240_000);
 
   it.each([
