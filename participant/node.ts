@@ -403,6 +403,16 @@ export class ParticipantNode {
       case 'error':
         log.warn({ job: m.jobId, round: m.round, code: m.error.code, message: m.error.message }, 'coordinator reported an error');
         return;
+      case 'verticalSetup':
+      case 'stepRequest':
+      case 'gradientShareRequest':
+        // onVertical answers these for the vertical jobs this node holds: the coordinator waits for an answer, so one
+        // for a job it does not hold (dropped after a refusal, or not restored after a restart) says so at once.
+        throw new FedcreditError(
+          ErrorCode.JOB_FAILED,
+          `${this.org} does not hold vertical job ${m.jobId}: it ${this.endedJobs.has(m.jobId) ? 'ended it' : 'dropped it, or could not restore it from its job folder after a restart'} (its log says why)`,
+          'resubmit the job',
+        );
     }
   }
 

@@ -140,9 +140,12 @@ describe('a coordinator that swaps keys is caught before anything is sealed to i
     const refusal = errorOf(await rogue.waitFor('bank', (x) => x.jobId === jobId && x.body === 'error'));
     expect(refusal?.code).toBe('FC_KEY_BINDING');
     expect(refusal?.message).toMatch(/tax-bureau's per-job box key in job job-swapped-vertical is not bound to tax-bureau's certificate: the signature does not match/);
-    // The double asks for the PSI anyway: the guest has dropped the job and sends nothing sealed to anyone.
+    // The double asks for the PSI anyway: the guest has dropped the job, says so at once (the coordinator does not wait
+    // out a step deadline), and sends nothing sealed to anyone.
     await rogue.send('bank', { jobId, round: 1, body: 'stepRequest', stepRequest: { step: 'psi', attempt: 0, epoch: 0, batch: 0, argsJson: '{}' } });
-    await new Promise((r) => setTimeout(r, 3000));
+    const dropped = errorOf(await rogue.waitFor('bank', (x) => x.jobId === jobId && x.body === 'error' && x.round === 1));
+    expect(dropped?.message).toMatch(/bank does not hold vertical job job-swapped-vertical: it dropped it/);
+    expect(dropped?.hint).toBe('resubmit the job');
     const relays = rogue.received.filter((r) => r.org === 'bank' && r.message.body === 'relay');
     expect(relays).toEqual([]);
   });

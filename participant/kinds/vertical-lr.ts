@@ -50,7 +50,7 @@ export const verticalLr: ParticipantKind<'vertical-lr'> = {
       node.log.warn({ job: stored.id, err: errorMessage(err) }, 'a vertical job could not be restored');
       return undefined;
     });
-    if (!job) return abandonUnrejoinable(node, stored.id, spec.kind, 'before it had aligned its rows');
+    if (!job) return abandonUnrejoinable(node, stored.id, spec.kind, 'before this node kept its per-job key, or its data changed since the job aligned its rows');
     job.shareStatistics = node.config.consent.share_statistics;
     // A job restored during its key ceremony signs its new commitment and checks the others' and the setup's keys.
     job.binding = node.partyBinding(stored.specJson, [spec.guest, ...spec.hosts]);
