@@ -59,6 +59,22 @@ export function readIdList(file: string, idColumn?: string): string[] {
 }
 
 /**
+ * The guest's list of ids to score: it scores only a request its owner left in its score-requests folder
+ * (`fedcredit score` writes it there, and the job deletes it once read), so a scoring job it did not ask for, or
+ * one asked again, is refused before its data, its quota or a key is touched.
+ */
+export function requestedIdList(requestsDir: string, spec: Pick<VerticalScoreSpec, 'ids_file'>, org: string): string {
+  const file = join(requestsDir, spec.ids_file);
+  if (!existsSync(file))
+    throw new FedcreditError(
+      ErrorCode.JOB_REFUSED,
+      `${org} scores only ids its owner listed in ${requestsDir}, and no list ${spec.ids_file} is there: ${org} did not ask for this scoring job (or an earlier job read the list)`,
+      "score with `fedcredit score` on the guest's node, which writes the list there (pass --config with this participant's config) and submits the job",
+    );
+  return file;
+}
+
+/**
  * The id format a scoring job aligns with: the model job's `alignment.id_format`, as this node kept it in the model
  * job's folder. A scoring job that names another format is refused: its ids would not match the training's.
  */
@@ -189,9 +205,7 @@ export class ScoringParty implements StepHandler {
       this.requested = this.invalid = 0;
       return;
     }
-    const file = join(requestsDir, spec.ids_file);
-    if (!existsSync(file))
-      throw new FedcreditError(ErrorCode.NOT_FOUND, `no id list ${spec.ids_file} in ${requestsDir}`, "`fedcredit score` writes it there; pass --config with this participant's config");
+    const file = requestedIdList(requestsDir, spec, org);
     const raw = readIdList(file);
     const own = prepareIds(data.ids, this.idFormat);
     const queries = prepareIds(raw, this.idFormat);

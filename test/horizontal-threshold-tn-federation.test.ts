@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TestFederation, UCI, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { readLedger } from '../src/ledger/read.js';
@@ -74,7 +74,7 @@ describe('a 3-of-4 collective key over gRPC, a participant killed mid-job (kill 
     expect(report.jobs[0]!.publishedModelOk).toBe(true);
   });
 
-  it('a participant killed and restarted mid-job rejoins with its key share and its record of shares given (0600), which go when the job ends', async () => {
+  it("a participant killed and restarted mid-job rejoins with its key share and its record of shares given (0600); every participant's share and record go when the job ends", async () => {
     const logOf = (org: string) => join(fed.dir, 'logs', `${org}.log`);
     const logSince = (org: string, from: number) => readFileSync(logOf(org), 'utf8').slice(from);
     const waitFor = async (what: () => boolean, ms: number) => {
@@ -97,11 +97,15 @@ describe('a 3-of-4 collective key over gRPC, a participant killed mid-job (kill 
     let from = 0;
     let restarted: Promise<void> | undefined;
     let recordMode = 0;
+    // Each participant's key share and record of shares given, in its job folder while the job runs.
+    const kept = NAMES.flatMap((org) => ['ckks-secret.key', 'collective-shares-given.json'].map((name) => join(fed.dir, 'fedcredit-state', org, 'jobs', jobId, name)));
+    let held: string[] = [];
     const events: JobEvent[] = [];
     const last = await client.watchJob(jobId, (e) => {
       events.push(e);
       if (e.progress?.round === 2 && !restarted) {
         recordMode = statSync(record).mode & 0o777;
+        held = kept.filter((file) => existsSync(file));
         from = readFileSync(logOf('bank-a'), 'utf8').length;
         restarted = fed.cluster.kill('bank-a', 'SIGKILL').then(() => fed.cluster.startParticipant('bank-a'));
       }
@@ -125,9 +129,9 @@ describe('a 3-of-4 collective key over gRPC, a participant killed mid-job (kill 
     expect(quorums.at(-1)).toContain('bank-a');
     const report = await replayLedger(ledgerDir, { jobId });
     expect(report.jobs[0]!.failures).toEqual([]);
-    // The job is over: the key share and the record are gone from bank-a's job folder.
-    await waitFor(() => !existsSync(record), 10_000);
-    expect(existsSync(record)).toBe(false);
-    expect(existsSync(join(dirname(record), 'ckks-secret.key'))).toBe(false);
+    // The job is over: every participant's key share and record are gone from its job folder (bank-a's restored ones too).
+    expect(held, 'every participant held its key share and record during the job').toEqual(kept);
+    await waitFor(() => !kept.some((file) => existsSync(file)), 10_000);
+    expect(kept.filter((file) => existsSync(file))).toEqual([]);
   });
 });

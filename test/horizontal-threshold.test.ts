@@ -16,7 +16,7 @@ import { ThresholdParty } from '../participant/threshold-party.js';
 import { collectiveKeyShare } from '../src/he/key-ceremony.js';
 import { CkksEngine } from '../src/he/engine.js';
 import { HorizontalVectors } from '../src/he/horizontal.js';
-import type { KeyShareEntry, ThresholdCeremony } from '../src/wire/messages.js';
+import type { DecryptionShares, KeyShareEntry, SumPurpose, ThresholdCeremony } from '../src/wire/messages.js';
 import { UCI_FEATURES, horizontalJob, uciHomoSpec } from './helpers/federation.js';
 import { MemoryFederation, writeUciSlices, type MemoryRun } from './helpers/memory-horizontal.js';
 import { replayLedger } from '../src/jobs/replay.js';
@@ -29,6 +29,7 @@ import { collectiveLevel } from '../src/he/packing.js';
 import { ThresholdContext } from '../src/he/threshold/context.js';
 import { decryptionSharesDigest } from '../src/fl/secure-sum-round.js';
 import { decodeMessage } from '../src/wire/proto.js';
+import { hex } from '../src/bytes.js';
 import type { EncryptedVector } from '../src/wire/messages.js';
 
 const NAMES = ['bank-a', 'bank-b', 'bank-c'];
@@ -184,6 +185,12 @@ describe("a participant's side of the collective key, with certificates, against
   let context: ThresholdContext;
   const fingerprint = paramsFingerprint(THRESHOLD_CKKS_PARAMS);
   const ask = (step: ThresholdCeremony['step'], entries: KeyShareEntry[]): ThresholdCeremony => ({ step, parties: entries, paramsFingerprint: fingerprint, publicKeySha256: new Uint8Array() });
+  /** What the coordinator relays once it has every contributor's shares: one combined share per block, each contributor's shares digest. */
+  const relayOf = <P extends SumPurpose>(purpose: P, given: DecryptionShares['parties'], combined: Uint8Array[]) => ({
+    purpose,
+    parties: given.map((g) => ({ organisation: g.organisation, shares: [], sharesSha256: decryptionSharesDigest(g.organisation, g.shares) })),
+    combined,
+  });
 
   beforeAll(async () => {
     await writeFederationPki(dir, NAMES);
@@ -237,11 +244,7 @@ describe("a participant's side of the collective key, with certificates, against
 
     // The coordinator sends one combined share per block and each contributor's shares digest (as the ledger records it).
     const combined = parties[0]!.vectors.sumShares(update.blocks, sumLabel('job-t', 1, 'update', update.blockSha256), given);
-    const relay = {
-      purpose: 'update' as const,
-      parties: given.map((g) => ({ organisation: g.organisation, shares: [], sharesSha256: decryptionSharesDigest(g.organisation, g.shares) })),
-      combined,
-    };
+    const relay = relayOf('update', given, combined);
     expect(combined[0]!.length).toBeLessThan(given[0]!.shares[0]!.length + 1024); // one share's size, not n shares'
     const opened = parties.map((p) => Array.from(p.open(relay).values));
     for (const values of opened) values.forEach((v, i) => expect(Math.abs(v - [1, 2, 3][i]!)).toBeLessThan(1e-4));
@@ -252,6 +255,35 @@ describe("a participant's side of the collective key, with certificates, against
     const foreign = parties[0]!.vectors.sumShares(update.blocks, sumLabel('job-t', 2, 'update', update.blockSha256), []);
     expect(() => parties[0]!.open({ ...relay, combined: foreign })).toThrow(/the coordinator's decryption share is not for this request: it is for "job-t\/round 2\/update\/.* block 0"/);
     expect(() => parties[0]!.open({ ...relay, combined: [] })).toThrow(/0 combined decryption shares for an aggregate of 1 blocks/);
+  });
+
+  it('refuses a second commit and a second key step, naming the step; the second gives nothing and changes nothing', () => {
+    const fresh = NAMES.map((org) => new ThresholdParty('job-twice', org, NAMES, context, fingerprint, () => jobBinding(identityFromDir(identityDir(dir, org, 'participant')), specJson, NAMES)));
+    try {
+      const commits = fresh.map((p) => p.ceremony(ask('commit', [])).reply.parties[0]!);
+      // A second commit would have the party make a second share, so that the coordinator could pick which to use.
+      expect(() => fresh[0]!.ceremony(ask('commit', []))).toThrow(expect.objectContaining({ code: 'FC_KEY_BINDING', message: 'the coordinator asked bank-a to commit twice in job job-twice' }));
+      // The share it reveals is still the one of its first commitment: its check of its own commitment passes.
+      const reveals = fresh.map((p) => p.ceremony(ask('reveal', commits)).reply.parties[0]!);
+      const full = commits.map((c, i) => ({ ...c, share: reveals[i]!.share }));
+      const first = fresh.map((p) => p.ceremony(ask('key', full)));
+      expect(new Set(first.map((k) => hex(k.reply.publicKeySha256))).size).toBe(1);
+      // A second key step, with the same shares or others (a key of the coordinator's making), gives no keys.
+      const other = collectiveKeyShare(context, fresh[0]!.transcript, 'bank-b');
+      for (const parties of [full, full.map((c) => (c.organisation === 'bank-b' ? { ...c, share: other.share } : c))])
+        expect(() => fresh[0]!.ceremony(ask('key', parties))).toThrow(expect.objectContaining({ code: 'FC_KEY_BINDING', message: 'the coordinator sent the collective key twice in job job-twice' }));
+      // The key of the first step is the one the party encrypts under and decrypts with: the job's sum opens.
+      const codec = VectorCodec.ckksCollective(new HorizontalVectors(engine!));
+      const sum = codec.encode(new Float64Array([4, 5]), first[0]!.keys!, 'moments');
+      const given = fresh.map((p) => {
+        p.contributed('moments', 0);
+        return p.decryptionShares({ purpose: 'moments', sum, contributors: NAMES }, 0)!.parties[0]!;
+      });
+      const combined = fresh[0]!.vectors.sumShares(sum.blocks, sumLabel('job-twice', 0, 'moments', sum.blockSha256), given);
+      Array.from(fresh[0]!.open(relayOf('moments', given, combined)).values).forEach((v, i) => expect(v).toBeCloseTo([4, 5][i]!, 3));
+    } finally {
+      for (const p of fresh) p.forget();
+    }
   });
 
   let engine: CkksEngine | undefined;

@@ -18,9 +18,12 @@ import { JobSpec } from '../src/config/schemas.js';
 import type { ParticipantMessage, Recipient } from '../src/wire/messages.js';
 import { DATASETS, horizontalJob, HOMO_PARTIES, TestFederation, uciHomoSpec } from './helpers/federation.js';
 import { uciHomoFile } from '../src/data/public-datasets.js';
-import { uciHeteroSpec, verticalJob } from './helpers/vertical.js';
+import { bankTaxSetup, uciHeteroSpec, verticalJob } from './helpers/vertical.js';
 import { RogueCoordinator } from './helpers/rogue-coordinator.js';
 import { Approvals } from '../participant/approvals.js';
+import { PartyChannel } from '../participant/vertical-channel.js';
+import { createLogger } from '../src/log.js';
+import { hex } from '../src/bytes.js';
 import type { EphemeralFederation } from '../src/federation/ephemeral.js';
 
 const mtls = (t: Transport) => t as Extract<Transport, { kind: 'mtls' }>;
@@ -60,7 +63,11 @@ describe("key bindings: a key signed by its owner's certificate for one job", ()
       /tax-bureau's per-job box key in job job-1 is not bound to tax-bureau's certificate: the signature does not match/,
     );
     expect(() => verifyBinding(binding, statement({ jobId: 'job-2' }), trust())).toThrow(/FC_KEY_BINDING|signature does not match/);
-    expect(() => verifyBinding(binding, statement({ specSha256: specDigest(spec.replace('tax-bureau', 'platform')) }), trust())).toThrow(/signature does not match/);
+    expect(() => verifyBinding(binding, statement({ specSha256: specDigest(spec.replace('tax-bureau', 'platform')) }), trust())).toThrow(/tax-bureau signed it for the job's spec with SHA-256/);
+    // The digest the binding names is not what is trusted: altered to the receiver's, the signature still fails.
+    expect(() =>
+      verifyBinding({ ...binding, specSha256: specDigest(spec.replace('tax-bureau', 'platform')) }, statement({ specSha256: specDigest(spec.replace('tax-bureau', 'platform')) }), trust()),
+    ).toThrow(/signature does not match/);
     expect(() => verifyBinding(binding, statement({ purpose: 'ckks-public-key' }), trust())).toThrow(/signature does not match/);
     expect(() => verifyBinding(null, statement(), trust())).toThrow(/carries no certificate or signature/);
   });
@@ -72,6 +79,38 @@ describe("key bindings: a key signed by its owner's certificate for one job", ()
     await revokeCertificate(join(dir, 'pki'), { organisation: 'tax-bureau', role: 'participant' });
     const withCrl = jobBinding({ ...mtls(bank), crlFile: join(dir, 'pki', 'crl.pem') }, spec, ['bank', 'tax-bureau'])!;
     expect(() => verifyBinding(sign(bureau), statement(), withCrl.trust)).toThrow(/certificate is refused \(revoked/);
+  });
+
+  it("a coordinator that offers two parties different specs of one job: each refuses the other's key, naming both spec digests, and installs no keys", async () => {
+    // The guest is offered the job as submitted; the host the same job asking it to share its features' statistics.
+    const specs = { bank: JSON.stringify(JobSpec.parse(verticalJob())), 'tax-bureau': JSON.stringify(JobSpec.parse({ ...verticalJob(), statistics: true })) };
+    const handler = { execute: async () => ({}), stateDigest: () => new Uint8Array(), beginStep: () => undefined };
+    const io = { relay: async () => undefined, decrypt: async () => undefined };
+    const channels = Object.fromEntries(
+      (
+        [
+          ['bank', bank],
+          ['tax-bureau', bureau],
+        ] as const
+      ).map(([org, t]) => {
+        const channel = new PartyChannel('job-1', org, 'bank', io, createLogger('test', 'silent'), 60_000, handler);
+        channel.binding = jobBinding(t, specs[org], ['bank', 'tax-bureau']);
+        return [org, channel];
+      }),
+    );
+    // Each party's key, signed by it over the spec it was offered, relayed unchanged in one setup.
+    const setup = { ...bankTaxSetup(), parties: Object.entries(channels).map(([organisation, c]) => ({ organisation, boxPublicKey: c.box.publicKey, binding: c.boxKeyBinding() })) };
+    const digest = (org: keyof typeof specs) => hex(specDigest(specs[org]));
+    await expect(channels.bank!.install(setup)).rejects.toMatchObject({
+      code: 'FC_KEY_BINDING',
+      message: `tax-bureau's per-job box key in job job-1 is not bound to tax-bureau's certificate: tax-bureau signed it for the job's spec with SHA-256 ${digest('tax-bureau')}, and this node accepted the spec with SHA-256 ${digest('bank')}; nothing was sealed to it or encrypted under it`,
+      hint: expect.stringMatching(/^the coordinator offered the parties different specs of one job \(equivocation\)/),
+    });
+    await expect(channels['tax-bureau']!.install(setup)).rejects.toThrow(
+      `bank signed it for the job's spec with SHA-256 ${digest('bank')}, and this node accepted the spec with SHA-256 ${digest('tax-bureau')}`,
+    );
+    // Neither has keys to seal anything with: a step finds no setup.
+    for (const c of Object.values(channels)) expect(() => c.guest).toThrow(/before the job's setup reached it/);
   });
 
   it("an authenticated box opens only with its sender's key; an unauthenticated one is refused where a sender is expected", () => {

@@ -1,7 +1,7 @@
 /**
  * Revocation cuts live sessions: a participant whose certificate is revoked in the middle of a horizontal job is
- * cut off as soon as the coordinator reloads the revocation list, contributes to no later round, cannot connect
- * again, and the ledger records the revocation; the job goes on with the others.
+ * cut off (its control stream and its job watch) as soon as the coordinator reloads the revocation list, contributes
+ * to no later round, cannot connect again, and the ledger records the revocation; the job goes on with the others.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ describe('revocation of a participant in the middle of a job', () => {
     await fed?.stop();
   });
 
-  it('closes its stream within seconds; later rounds go on without it; the ledger records it', async () => {
+  it('closes its stream and its job watch within seconds (the watch with FC_PERMISSION_DENIED and the fix); later rounds go on without it; the ledger records it', async () => {
     const names = ['bank-a', 'bank-b', 'bank-c'];
     fed = await TestFederation.start(names.map((name, i) => ({ name, data: uciHomoSpec(uciHomoFile(DATASETS, HOMO_PARTIES[i]!)) })));
     const client = await fed.client();
@@ -27,6 +27,14 @@ describe('revocation of a participant in the middle of a job', () => {
       JSON.stringify(horizontalJob({ participants: names, training: { rounds: 60, min_participants: 2, round_timeout_s: 20, max_round_retries: 5 }, encryption: { scheme: 'plaintext' } })),
       'test-bank',
     );
+    // bank-c follows the job too (`fedcredit job watch` with its participant certificate): revoked, it is cut as well.
+    const cClient = await fed.client('bank-c', 'participant');
+    const cWatch = cClient
+      .watchJob(jobId, () => undefined)
+      .then(
+        (last) => ({ last, at: Date.now() }),
+        (err: unknown) => ({ err, at: Date.now() }),
+      );
     const events: JobEvent[] = [];
     let revokedAt = 0;
     let revokedAfterRound = 0;
@@ -49,6 +57,12 @@ describe('revocation of a participant in the middle of a job', () => {
     expect(cut, "the coordinator closed bank-c's stream").toBeDefined();
     // The CRL file is polled every second; signing and writing it takes a moment more.
     expect(Date.parse(cut!.time) - revokedAt).toBeLessThan(10_000);
+
+    // bank-c's watch was cut as its stream was, long before the job ended, with the cause and a fix.
+    const watched = await cWatch;
+    expect(watched).toMatchObject({ err: { code: 'FC_PERMISSION_DENIED', message: 'certificate no longer valid (revoked)', hint: expect.stringMatching(/fedcredit pki request/) } });
+    expect(watched.at - revokedAt).toBeLessThan(10_000);
+    cClient.close();
 
     // Rounds that closed well after the cut (a round takes a fraction of a second here) went on without bank-c.
     const cutAt = Date.parse(cut!.time);

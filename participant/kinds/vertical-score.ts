@@ -1,12 +1,21 @@
 /** A scoring job at a party: ScoringParty computes its partial scores with the part it kept from the training job. */
 import { join } from 'node:path';
 import { ErrorCode, errorMessage, isFedcreditError } from '../../src/errors.js';
-import { ScoringParty } from '../vertical-score.js';
+import { requestedIdList, ScoringParty } from '../vertical-score.js';
 import type { ParticipantKind } from './kind.js';
 import { abandonUnrejoinable } from './vertical-lr.js';
 
 export const verticalScore: ParticipantKind<'vertical-score'> = {
   async accept(node, offer, spec) {
+    const requests = join(node.stateDir, 'score-requests');
+    // Before the quota: a job the guest did not ask for must not use up its owner's requests of the day.
+    if (spec.guest === node.org) {
+      try {
+        requestedIdList(requests, spec, node.org);
+      } catch (err) {
+        return offer.refuse('ids_file', errorMessage(err));
+      }
+    }
     const admitted = node.scoringQuota.admit(offer.jobId, spec.model_job);
     if (admitted.refused) return offer.refuse(...admitted.refused);
     node.store.save({ id: offer.jobId, specJson: offer.specJson, features: [] });
@@ -21,7 +30,7 @@ export const verticalScore: ParticipantKind<'vertical-score'> = {
         node.log,
         node.store.dirOf(offer.jobId),
         node.store.dirOf(spec.model_job),
-        join(node.stateDir, 'score-requests'),
+        requests,
       );
     } catch (err) {
       node.store.end(offer.jobId, 'refused');

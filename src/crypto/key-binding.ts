@@ -18,6 +18,8 @@ import { hex, sha256, sha256Hex } from '../bytes.js';
 export interface KeyBinding {
   certificate: Uint8Array;
   signature: Uint8Array;
+  /** The spec digest of the statement, so that a receiver offered another spec names it (absent from older nodes). */
+  specSha256?: Uint8Array;
 }
 
 /** What a bound key is for: part of the statement, so a signature for one purpose never serves another. */
@@ -84,7 +86,7 @@ export function signBinding(signer: BindingSigner, statement: BindingStatement):
     key = createPrivateKey(signer.key);
     signingKeys.set(signer.key, key);
   }
-  return { certificate: signer.certificate, signature: sign('sha256', statementBytes(statement), key) };
+  return { certificate: signer.certificate, signature: sign('sha256', statementBytes(statement), key), specSha256: statement.specSha256 };
 }
 
 /**
@@ -98,17 +100,26 @@ export function verifyBinding(
   trust: BindingTrust,
   what = `${statement.organisation}'s ${{ 'box-key': 'per-job box key', 'ckks-public-key': 'CKKS public key', 'ckks-key-share': 'commitment to its CKKS key share' }[statement.purpose]}`,
 ): void {
-  const fail = (check: string) =>
+  const fail = (
+    check: string,
+    hint = "the coordinator relayed a key that its owner did not sign (a swapped or altered key). Stop using this coordinator for the job and tell the federation operator; the refusal is in this node's log",
+  ) =>
     new FedcreditError(
       ErrorCode.KEY_BINDING,
       `${what} in job ${statement.jobId} is not bound to ${statement.organisation}'s certificate: ${check}; nothing was sealed to it or encrypted under it`,
-      "the coordinator relayed a key that its owner did not sign (a swapped or altered key). Stop using this coordinator for the job and tell the federation operator; the refusal is in this node's log",
+      hint,
     );
   if (!binding || binding.certificate.length === 0 || binding.signature.length === 0) throw fail('it carries no certificate or signature');
   const verdict = verifyPeer(Buffer.from(binding.certificate), trust);
   if (!verdict.ok) throw fail(`its certificate is refused (${verdict.reason}: ${verdict.detail})`);
   if (verdict.identity.organisation !== statement.organisation) throw fail(`the certificate is ${verdict.identity.organisation}'s, not ${statement.organisation}'s`);
   if (verdict.identity.role !== 'participant') throw fail(`the certificate is for the role ${verdict.identity.role}, not participant`);
+  const signedFor = binding.specSha256 ?? new Uint8Array();
+  if (signedFor.length > 0 && !Buffer.from(signedFor).equals(Buffer.from(statement.specSha256)))
+    throw fail(
+      `${statement.organisation} signed it for the job's spec with SHA-256 ${hex(signedFor)}, and this node accepted the spec with SHA-256 ${hex(statement.specSha256)}`,
+      "the coordinator offered the parties different specs of one job (equivocation). Stop using this coordinator for the job and tell the federation operator; the refusal is in this node's log",
+    );
   const publicKey = new X509Certificate(Buffer.from(binding.certificate)).publicKey;
   let valid = false;
   try {

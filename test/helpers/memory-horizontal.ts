@@ -32,7 +32,7 @@ import type { CoordinatorMessage, JobEvent, ParticipantMessage, ParticipantReply
 const silent = pino({ level: 'silent' });
 
 /** What a message becomes on the far side of the wire: encoded into frames, joined and decoded. */
-function overTheWire<M>(frames: EncodedMessage, frameType: 'CoordinatorFrame' | 'ParticipantFrame', messageType: 'CoordinatorMessage' | 'ParticipantMessage'): M {
+export function overTheWire<M>(frames: EncodedMessage, frameType: 'CoordinatorFrame' | 'ParticipantFrame', messageType: 'CoordinatorMessage' | 'ParticipantMessage'): M {
   const joiner = new ChunkJoiner();
   for (const frame of frames.frames) {
     const decoded = decodeMessage<{ message?: M; chunk?: Parameters<ChunkJoiner['accept']>[0] }>(frameType, frame);
