@@ -173,6 +173,8 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
   /** Payloads relayed and gradients decrypted in the current step, recorded with it. */
   private traffic: Traffic[] = [];
   private decrypted: { party: string; count: number; sha256: string }[] = [];
+  /** Decryptions being opened, by step, attempt and party: a second request arriving meanwhile is refused too. */
+  private readonly decrypting = new Set<string>();
   /**
    * When the current step's attempt last made progress: its start, a payload relayed, a gradient decrypted, a
    * party's report. The step fails only after step_timeout_s without any, however long it runs (a PSI of millions).
@@ -319,14 +321,20 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       if (m.round !== this.step) throw new FedcreditError(ErrorCode.PROTOCOL, `decryption asked for step ${m.round}; the job is at step ${this.step}`);
       // A request left over from an attempt that was superseded must not use up the party's one decryption.
       if (attempt !== this.attempt) throw new FedcreditError(ErrorCode.PROTOCOL, `decryption asked for attempt ${attempt} of step ${this.step}; the step is at attempt ${this.attempt}`);
-      if (this.decrypted.some((d) => d.party === from)) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} already had a gradient decrypted in step ${this.step}`);
+      const opening = `${this.step}|${attempt}|${from}`;
+      if (this.decrypted.some((d) => d.party === from) || this.decrypting.has(opening)) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} already had a gradient decrypted in step ${this.step}`);
       const expected = this.gradientLength.get(from);
       if (count !== expected) throw new FedcreditError(ErrorCode.PROTOCOL, `${from} asked for ${count} gradient values; its ${expected ?? 0} columns give ${expected ?? 0}`);
       const request = { party: from, purpose: gradientLabel(this.id, this.step, attempt, from) };
       let values: Float64Array;
-      if (this.collective) values = await this.openCollectively(this.collective, { ...request, masked: ciphertext }, count, this.step, attempt);
-      else if (this.opener) values = this.opener.openGradient(ciphertext, count, request);
-      else throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
+      this.decrypting.add(opening);
+      try {
+        if (this.collective) values = await this.openCollectively(this.collective, { ...request, masked: ciphertext }, count, this.step, attempt);
+        else if (this.opener) values = this.opener.openGradient(ciphertext, count, request);
+        else throw new FedcreditError(ErrorCode.PROTOCOL, 'this job decrypts nothing');
+      } finally {
+        this.decrypting.delete(opening);
+      }
       this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
       this.progressAt = Date.now();
       await this.send(from, m.round, { body: 'decryptReply', decryptReply: { attempt, values: float64Bytes(values) } });
