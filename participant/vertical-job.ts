@@ -142,7 +142,8 @@ export class VerticalParty implements StepHandler {
     if (folder.has(JOB_FILES.boxKey) && !folder.has(JOB_FILES.setup)) return await VerticalParty.restoreBeforeSetup(id, spec, org, source, features, io, log, folder);
     const stepped = folder.has(JOB_FILES.alignedIds) && folder.has(JOB_FILES.progress);
     const done = stepped ? undefined : folder.alignedDone();
-    if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup)) return undefined;
+    // Aligned ids without a record of the step after the PSI: the folder is not one this node leaves; no rejoining.
+    if (!folder.has(JOB_FILES.boxKey) || !folder.has(JOB_FILES.setup) || (!done && !stepped && folder.has(JOB_FILES.alignedIds))) return undefined;
     const privateKey = importPrivateKey(folder.read(JOB_FILES.boxKey).toString('utf8'));
     const box = { privateKey, publicKey: rawX25519PublicKey(privateKey) };
     const job = new VerticalParty(id, spec, org, source, features, io, log, jobDir, box);
