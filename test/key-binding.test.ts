@@ -68,6 +68,13 @@ describe("key bindings: a key signed by its owner's certificate for one job", ()
     expect(() =>
       verifyBinding({ ...binding, specSha256: specDigest(spec.replace('tax-bureau', 'platform')) }, statement({ specSha256: specDigest(spec.replace('tax-bureau', 'platform')) }), trust()),
     ).toThrow(/signature does not match/);
+    // Nor is a digest the owner never signed named as its: the claim of an equivocation is only made when it is proven.
+    const unsigned = specDigest(spec.replace('tax-bureau', 'other'));
+    expect(() => verifyBinding({ ...binding, specSha256: unsigned }, statement({ specSha256: specDigest(spec.replace('tax-bureau', 'platform')) }), trust())).toThrow(
+      /is not bound to tax-bureau's certificate: the signature does not match/,
+    );
+    // Altered alone, the unsigned field cannot get a key the owner signed for this spec refused.
+    expect(() => verifyBinding({ ...binding, specSha256: unsigned }, statement(), trust())).not.toThrow();
     expect(() => verifyBinding(binding, statement({ purpose: 'ckks-public-key' }), trust())).toThrow(/signature does not match/);
     expect(() => verifyBinding(null, statement(), trust())).toThrow(/carries no certificate or signature/);
   });

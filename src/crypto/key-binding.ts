@@ -114,18 +114,21 @@ export function verifyBinding(
   if (!verdict.ok) throw fail(`its certificate is refused (${verdict.reason}: ${verdict.detail})`);
   if (verdict.identity.organisation !== statement.organisation) throw fail(`the certificate is ${verdict.identity.organisation}'s, not ${statement.organisation}'s`);
   if (verdict.identity.role !== 'participant') throw fail(`the certificate is for the role ${verdict.identity.role}, not participant`);
+  const publicKey = new X509Certificate(Buffer.from(binding.certificate)).publicKey;
+  const signs = (s: BindingStatement) => {
+    try {
+      return verify('sha256', statementBytes(s), publicKey, Buffer.from(binding.signature));
+    } catch {
+      return false;
+    }
+  };
+  if (signs(statement)) return;
+  // The digest the binding names is unsigned: an equivocation is named only when the owner's signature covers it.
   const signedFor = binding.specSha256 ?? new Uint8Array();
-  if (signedFor.length > 0 && !Buffer.from(signedFor).equals(Buffer.from(statement.specSha256)))
+  if (signedFor.length > 0 && !Buffer.from(signedFor).equals(Buffer.from(statement.specSha256)) && signs({ ...statement, specSha256: signedFor }))
     throw fail(
       `${statement.organisation} signed it for the job's spec with SHA-256 ${hex(signedFor)}, and this node accepted the spec with SHA-256 ${hex(statement.specSha256)}`,
       "the coordinator offered the parties different specs of one job (equivocation). Stop using this coordinator for the job and tell the federation operator; the refusal is in this node's log",
     );
-  const publicKey = new X509Certificate(Buffer.from(binding.certificate)).publicKey;
-  let valid = false;
-  try {
-    valid = verify('sha256', statementBytes(statement), publicKey, Buffer.from(binding.signature));
-  } catch {
-    valid = false;
-  }
-  if (!valid) throw fail('the signature does not match the key, the job or its parties');
+  throw fail('the signature does not match the key, the job or its parties');
 }

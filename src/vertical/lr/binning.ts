@@ -180,7 +180,7 @@ export async function guestBinning(inputs: BinningInputs, port: PeerPort): Promi
         const isCategory = (f: number) => sums.categories?.[f] ?? false;
         const specialCounts = sums.features.map((feature, f) => (isCategory(f) ? 0 : featureBinning(spec, feature).specials.length));
         const settled = sums.features.map((feature, f) => settle(spec, feature, isCategory(f), { events: events[f]!, totals: sums.totals[f]! }, specialCounts[f]!));
-        // The chance level stays with the guest: it would tell the host how many of the rows default.
+        // The chance level stays with the guest; a host could work it out (its bins' WOE with its rows give their defaults).
         const result: HostBinResult[] = settled.map(({ counts: _, chanceIv: __, ...r }) => r);
         if (!result.some((r) => r.selected)) {
           throw new FedcreditError(
