@@ -335,6 +335,10 @@ export abstract class VerticalBase<S extends StepReportSchemas, Spec extends Ver
       } finally {
         this.decrypting.delete(opening);
       }
+      // Opened after the step moved on (the collective opening awaits the parties' shares): its attempt is over, and
+      // this attempt's own request must not be refused as a second one.
+      if (m.round !== this.step || attempt !== this.attempt)
+        throw new FedcreditError(ErrorCode.PROTOCOL, `the gradient of step ${m.round} attempt ${attempt} was opened after the job moved to step ${this.step} attempt ${this.attempt}; it is not sent`);
       this.decrypted.push({ party: from, count, sha256: hex(sha256(ciphertext)) });
       this.progressAt = Date.now();
       await this.send(from, m.round, { body: 'decryptReply', decryptReply: { attempt, values: float64Bytes(values) } });

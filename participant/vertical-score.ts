@@ -68,7 +68,7 @@ export function requestedIdList(requestsDir: string, spec: Pick<VerticalScoreSpe
   if (!existsSync(file))
     throw new FedcreditError(
       ErrorCode.JOB_REFUSED,
-      `${org} scores only ids its owner listed in ${requestsDir}, and no list ${spec.ids_file} is there: ${org} did not ask for this scoring job (or an earlier job read the list)`,
+      `${org} scores only ids its owner listed in its score-requests folder, and no list ${spec.ids_file} is there: ${org} did not ask for this scoring job (or an earlier job read the list)`,
       "score with `fedcredit score` on the guest's node, which writes the list there (pass --config with this participant's config) and submits the job",
     );
   return file;
@@ -223,7 +223,14 @@ export class ScoringParty implements StepHandler {
   private stabilityAgainstTest(scores: Float64Array): number | null {
     const file = join(this.modelDir, TEST_SCORES_FILE);
     if (scores.length === 0 || !existsSync(file)) return null;
-    const reference = readTestScores(file).scores;
+    let reference: number[];
+    try {
+      reference = readTestScores(file).scores;
+    } catch (err) {
+      // The score PSI is a figure of the batch report, not the scores: a held-out file it cannot read costs only it.
+      this.log.warn({ job: this.id, file, err: errorMessage(err) }, 'the held-out scores cannot be read; the batch report gives no score PSI');
+      return null;
+    }
     return reference.length >= 10 ? populationStabilityIndex(reference, scores) : null;
   }
 

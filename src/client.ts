@@ -68,12 +68,15 @@ function fromServiceError(err: grpc.ServiceError, address: string, source?: stri
       err.details,
       'use an identity (--identity) whose certificate has the role this needs: `fedcredit pki issue --role submitter` or `--role auditor`',
     );
-  // A call cut when the revocation list reloaded (or one from a certificate no longer valid).
+  // A call cut when the revocation list reloaded (or one from a certificate no longer valid), or one whose certificate
+  // the coordinator never accepted.
   if (err.code === grpc.status.UNAUTHENTICATED)
     return new FedcreditError(
       ErrorCode.PERMISSION_DENIED,
       err.details,
-      "the coordinator no longer accepts this identity's certificate (revoked or expired): ask the federation CA for a new one (`fedcredit pki request`, then `fedcredit pki sign` at the CA)",
+      /no longer valid/.test(err.details)
+        ? "the coordinator no longer accepts this identity's certificate (revoked or expired): ask the federation CA for a new one (`fedcredit pki request`, then `fedcredit pki sign` at the CA)"
+        : "use an identity (--identity) whose certificate this federation's CA signed (`fedcredit pki request`, then `fedcredit pki sign` at the CA)",
     );
   // The coordinator's refusal already carries the code, the fields and the fix.
   if (err.code === grpc.status.INVALID_ARGUMENT) return new FedcreditError(ErrorCode.CONFIG_INVALID, err.details.replace(/^FC_CONFIG_INVALID: /, ''));
