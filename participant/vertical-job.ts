@@ -170,7 +170,14 @@ export class VerticalParty implements StepHandler {
     const parts: Record<string, number[]> = { train: [], validation: [], test: [] };
     for (const line of folder.read(JOB_FILES.alignedIds).toString('utf8').trim().split('\n').slice(1)) {
       const comma = line.lastIndexOf(',');
-      parts[line.slice(comma + 1)]!.push(rowOf.get(line.slice(0, comma))!);
+      const row = rowOf.get(line.slice(0, comma));
+      if (row === undefined) {
+        // An aligned enterprise no longer in the data: going on would pair this party's rows with its peers' wrongly.
+        log.warn({ job: id }, 'the data changed since the job aligned its rows (an aligned enterprise is no longer in it); it cannot rejoin');
+        job.dispose();
+        return undefined;
+      }
+      parts[line.slice(comma + 1)]!.push(row);
     }
     job.setAlignment({ train: Uint32Array.from(parts.train!), validation: Uint32Array.from(parts.validation!), test: Uint32Array.from(parts.test!) }, false);
     if (folder.has(JOB_FILES.binning)) job.lr.restoreBinning(folder.readJson<KeptBinning>(JOB_FILES.binning));
