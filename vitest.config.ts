@@ -77,7 +77,7 @@ const shared = {
   // A worker runs file after file in one module graph instead of importing TensorFlow.js, SEAL, gRPC and the product
   // anew for every file: the in-process group took 162 s and 308 CPU s isolated, 113 s and 214 CPU s not (side by
   // side, quiet machine, 2026-12-07). The files share no state that this breaks: none mocks a module, and the two that
-  // set an environment variable restore it or set one no other file reads.
+  // set an environment variable restore it or remove it when they end.
   isolate: false,
 };
 

@@ -78,6 +78,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  // Test files share a process (isolate: false): this file's variables go with it.
+  delete process.env.FC_TEST_DB_PASSWORD;
+  delete process.env.FC_TEST_WRONG_PASSWORD;
 });
 
 describe('a PostgreSQL table as a data source (real server)', () => {
@@ -196,6 +199,7 @@ describe('a PostgreSQL table as a data source (real server)', () => {
 describe('fedcredit synth --postgres (real server)', () => {
   it('loads each synthetic party file into a table named after it; the table reads back as the file does', async () => {
     const out = mkdtempSync(join(tmpdir(), 'fedcredit-synth-pg-'));
+    const pgPassword = process.env.PGPASSWORD;
     try {
       const synth = await writeVerticalSynth(out, { seed: 5, bankRows: 600 });
       process.env.PGPASSWORD = 'admin-password';
@@ -224,7 +228,9 @@ describe('fedcredit synth --postgres (real server)', () => {
       expect(differing).toBe(0);
       expect(fromDb.report.missingCells).toEqual(fromFile.report.missingCells);
     } finally {
-      delete process.env.PGPASSWORD;
+      // Test files share a process (isolate: false): the variable goes back as it was.
+      if (pgPassword === undefined) delete process.env.PGPASSWORD;
+      else process.env.PGPASSWORD = pgPassword;
       rmSync(out, { recursive: true, force: true });
     }
   }, 120_000);

@@ -93,10 +93,10 @@ function walk(root: string, dir = root): Kept[] {
 /** What may hold a private key after every job has ended: long-term identities, never a job's. */
 const LONG_TERM_KEYS = [/^keys\/ledger-ed25519\.pem$/];
 
-/** Private key material by its look: PEM private keys and SEAL secret keys (SEAL's magic A15E then a SecretKey). */
+/** Private key material: PEM private keys by their text, and the files fedcredit keeps per-job secret keys in, by their names. */
 function holdsPrivateKey(file: string): boolean {
   const bytes = readFileSync(file);
-  return bytes.includes('PRIVATE KEY') || /(^|\/)(box-x25519\.pem|ckks-secret\.key|psi-key|ckks-secret-key\.bin)$/.test(file);
+  return bytes.includes('PRIVATE KEY') || /(^|\/)(box-x25519\.pem|ckks-secret\.key|psi-key|ckks-secret-key\.bin|collective-key-share\.fcth)$/.test(file);
 }
 
 const jobKeys = (root: string, kept: Kept[]) => kept.filter((k) => !k.directory && holdsPrivateKey(join(root, k.path)) && !LONG_TERM_KEYS.some((r) => r.test(k.path))).map((k) => k.path);

@@ -514,7 +514,7 @@ export async function modelReport(input: ModelReportInput): Promise<RenderedRepo
     figures.push(fig);
     const thresholds = input.ivThresholds ?? DEFAULT_IV_THRESHOLDS;
     const anyFine = sorted.some((r) => r.fineIv !== undefined);
-    const anyChance = sorted.some((r) => r.chanceIv !== undefined);
+    const anyChance = anyFine && sorted.some((r) => r.chanceIv !== undefined);
     const rows = sorted.map((r) => {
       const strength = ivStrength(r.iv, thresholds);
       const fine = anyFine ? `<td class="num">${r.fineIv === undefined ? '–' : dec(r.fineIv, 4)}</td>` : '';
