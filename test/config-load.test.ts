@@ -56,6 +56,8 @@ describe('config field errors', () => {
     expect(slips).toContain('field `training`: Unrecognized key: "epoks" (did you mean `epochs`?)');
     // A field far from every accepted one gets no guess.
     expect(job({ name: 'j', kind: 'vertical-lr', purpose: 'p', guest: 'bank', hosts: ['tax'], colour: 'red' })).toMatch(/Unrecognized key: "colour"$/m);
+    // A short key is not taken for a longer field two edits away (`id` is not `kind`).
+    expect(job({ name: 'j', kind: 'vertical-lr', purpose: 'p', guest: 'bank', hosts: ['tax'], id: 'x' })).toMatch(/Unrecognized key: "id"$/m);
   });
 
   it('a job file that cannot be read is named, with the command it was given to', () => {

@@ -63,8 +63,10 @@ export function likelyField(key: string, fields: readonly string[]): string | un
   let best: { field: string; distance: number } | undefined;
   for (const field of fields) {
     const distance = levenshtein(lower, field.toLowerCase());
-    // Levenshtein counts two letters swapped (`tpye`) as two edits: a name of four letters or more allows two.
-    const allowed = field.length < 4 ? 1 : Math.max(2, Math.floor(field.length / 4));
+    // Levenshtein counts two letters swapped (`tpye`) as two edits: names of four letters or more allow two. The
+    // shorter of the two names sets it, so a short key is not taken for a longer field (`id` for `kind`).
+    const shorter = Math.min(lower.length, field.length);
+    const allowed = shorter < 4 ? 1 : Math.max(2, Math.floor(shorter / 4));
     if (distance <= allowed && (!best || distance < best.distance)) best = { field, distance };
   }
   return best?.field;
