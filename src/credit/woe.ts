@@ -52,8 +52,7 @@ export function chanceIv(counts: BinCounts): number {
   const rows = totals.reduce((s, t) => s + t, 0);
   const goods = rows - events;
   if (events === 0 || goods === 0) return 0;
-  const logFactorial = new Float64Array(rows + 1);
-  for (let i = 2; i <= rows; i++) logFactorial[i] = logFactorial[i - 1]! + Math.log(i);
+  const logFactorial = logFactorials(rows);
   const logChoose = (n: number, k: number) => logFactorial[n]! - logFactorial[k]! - logFactorial[n - k]!;
   let iv = 0;
   for (const n of totals) {
@@ -67,6 +66,18 @@ export function chanceIv(counts: BinCounts): number {
     for (let e = lo; e <= hi; e++) iv += Math.exp(logChoose(events, e) + logChoose(goods, n - e) - base) * binWoe(e, n, events, goods).iv;
   }
   return iv;
+}
+
+/** log(i!) for i = 0..n: one table, grown as needed, serves every feature of a binning (8 bytes per row). */
+let logFactorialTable = new Float64Array(1);
+function logFactorials(n: number): Float64Array {
+  if (logFactorialTable.length <= n) {
+    const grown = new Float64Array(n + 1);
+    grown.set(logFactorialTable);
+    for (let i = Math.max(2, logFactorialTable.length); i <= n; i++) grown[i] = grown[i - 1]! + Math.log(i);
+    logFactorialTable = grown;
+  }
+  return logFactorialTable;
 }
 
 /** WOE per bin, IV per bin and the feature's IV. Throws if every row is of one class. */
