@@ -956,16 +956,24 @@ function csvError(err: CsvError, file: string, headerLength: number): FedcreditE
   );
 }
 
-/** One cell of one line of a CSV file, read again. */
-async function csvCellOnLine(file: string, delimiter: string, line: number, column: number): Promise<string | undefined> {
+/** One line of a CSV file, read again (undefined when it cannot be read). */
+async function csvLine(file: string, delimiter: string, line: number): Promise<string[] | undefined> {
   const records: string[][] = [];
   const parser = parse({ bom: true, delimiter, trim: true, relax_column_count: true, from_line: line, to_line: line });
   parser.on('data', (r: string[]) => records.push(r));
   await pipeline(createReadStream(file), parser).catch(() => undefined);
-  return records[0]?.[column];
+  return records[0];
 }
 
-/** A cell as shown in an error message: quoted, at most 40 characters. */
+async function csvCellOnLine(file: string, delimiter: string, line: number, column: number): Promise<string | undefined> {
+  return (await csvLine(file, delimiter, line))?.[column];
+}
+
+/** Whether a CSV file's header (line 1) names a column. */
+export async function csvHasColumn(file: string, delimiter: string, column: string): Promise<boolean> {
+  return (await csvLine(file, delimiter, 1))?.includes(column) ?? false;
+}
+
 /** A number with its digits grouped in threes ("3,000", "1.234.567,89", "12 500"): the separator is group 1. */
 const GROUPED_NUMBER = /^[+-]?\d{1,3}([,.' \u00a0\u202f])\d{3}(?:\1\d{3})*(?:[.,]\d+)?$/;
 const DECIMAL_COMMA = /^[+-]?\d*,\d+$/;
@@ -989,6 +997,7 @@ export function localNumberFormat(samples: readonly string[]): string | undefine
   return undefined;
 }
 
+/** A cell as shown in an error message: quoted, at most 40 characters. */
 function preview(cell: string): string {
   return JSON.stringify(cell.length > 40 ? `${cell.slice(0, 40)}...` : cell);
 }
