@@ -31,6 +31,7 @@ import type { PartyData } from './vertical-job.js';
 import { dialed, dialFailure, jobBinding, type Transport } from '../src/wire/transport.js';
 import { Approvals, offerShares } from './approvals.js';
 import { ScoringQuota } from './scoring-quota.js';
+import { consentNow } from './consent-reload.js';
 import type { PartyChannel } from './vertical-channel.js';
 import type { JobBinding } from '../src/crypto/key-binding.js';
 import { participantKindOf } from './kinds/index.js';
@@ -46,6 +47,8 @@ export interface ParticipantOptions {
   coordinator?: string;
   /** Mutual TLS with this node's certificate, or plaintext (tests). */
   transport: Transport;
+  /** The file `config` was read from: its consent is read again at each offer (participant/consent-reload.ts). */
+  configFile?: string;
 }
 
 export class ParticipantNode {
@@ -73,7 +76,7 @@ export class ParticipantNode {
   private readonly record: OwnRecord;
   private readonly store: JobStore;
   /** The owner's caps on scoring with models it helped train (consent.scoring). */
-  private readonly scoringQuota: ScoringQuota;
+  private scoringQuota: ScoringQuota;
   private reconnectAttempt = 0;
   /** The cause of the last failed dial, logged as an error once per cause. */
   private lastDialFailure: string | undefined;
@@ -420,6 +423,15 @@ export class ParticipantNode {
     const second = this.secondOffer(m.jobId);
     if (second) return refuse('protocol', second);
     this.offered.add(m.jobId);
+    if (this.opts.configFile) {
+      const now = consentNow(this.opts.configFile, config);
+      if ('refusal' in now) return refuse('consent', now.refusal);
+      if (now.changed) {
+        log.info({ job: m.jobId, consent: now.consent }, `consent changed in ${this.opts.configFile}: this offer and the next are checked against it`);
+        config.consent = now.consent;
+        this.scoringQuota = new ScoringQuota(this.stateDir, now.consent.scoring);
+      }
+    }
     const consent = config.consent;
     const kind = kindOf(spec);
     // A scoring job is admitted by the kind of the job whose model it uses, as this node kept that job.

@@ -101,7 +101,7 @@ function buildProgram(): Command {
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       checkOwnIdentity(transport, { organisation: config.organisation, role: 'participant' }, opts.config);
       const { ParticipantNode } = await import('../../participant/node.js');
-      const node = new ParticipantNode({ config, configDir, log, coordinator: opts.coordinator, transport });
+      const node = new ParticipantNode({ config, configDir, log, coordinator: opts.coordinator, transport, configFile: resolve(opts.config) });
       onShutdown(async () => {
         log.info('shutting down');
         await node.stop();
