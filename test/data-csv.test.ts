@@ -279,7 +279,9 @@ describe('hand-made files', () => {
     const grouped = 'id,a,b\n1,"3,000",5\n2,"12,500",7\n3,"1,234,567.5",9\n4,800,"1,200"\n5,"9,120",3\n6,"2,250",4\n';
     const err = await loadError(csv('grouped.csv', grouped));
     expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
-    expect(err.message).toContain('column "a" is declared `type: number` but 5 of 6 (83%) of its non-empty cells are not numbers (e.g. "3,000", "12,500", "1,234,567.5", "9,120", "2,250"): these are numbers with "," between thousands, which a CSV number must not have');
+    expect(err.message).toContain(
+      'column "a" is declared `type: number` but 5 of 6 (83%) of its non-empty cells are not numbers (e.g. "3,000", "12,500", "1,234,567.5", "9,120", "2,250"): these are numbers with "," between thousands, which a CSV number must not have',
+    );
     expect(err.hint).toMatch(/^write the file's numbers plainly, with no thousands separator and "\." before decimals/);
     // Below the refusal share the cells are imputed: the owner's log names the format, not missing-value markers.
     const store = await ingestSource(csv('grouped-few.csv', grouped, { features: [{ name: 'b' }] }), { dir: join(dir, 'grouped-few-rows') });

@@ -2,7 +2,17 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { aucStandardError, calibrationBins, confusionAt, evaluateCredit, liftTable, populationStabilityIndex, validationAucText, validationSizeWarning, VALIDATION_AUC_SE_BOUND } from '../src/evaluation.js';
+import {
+  aucStandardError,
+  calibrationBins,
+  confusionAt,
+  evaluateCredit,
+  liftTable,
+  populationStabilityIndex,
+  validationAucText,
+  validationSizeWarning,
+  VALIDATION_AUC_SE_BOUND,
+} from '../src/evaluation.js';
 import { auc } from '../src/metrics.js';
 import { Rng, seededShuffle } from '../src/random.js';
 

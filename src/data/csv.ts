@@ -977,7 +977,8 @@ export async function csvHasColumn(file: string, delimiter: string, column: stri
 /** A number with its digits grouped in threes ("3,000", "1.234.567,89", "12 500"): the separator is group 1. */
 const GROUPED_NUMBER = /^[+-]?\d{1,3}([,.' \u00a0\u202f])\d{3}(?:\1\d{3})*(?:[.,]\d+)?$/;
 const DECIMAL_COMMA = /^[+-]?\d*,\d+$/;
-const PLAIN_NUMBERS = 'write the file\'s numbers plainly, with no thousands separator and "." before decimals (3000.5), e.g. by formatting the column as a number without separators before a spreadsheet saves it as CSV';
+const PLAIN_NUMBERS =
+  'write the file\'s numbers plainly, with no thousands separator and "." before decimals (3000.5), e.g. by formatting the column as a number without separators before a spreadsheet saves it as CSV';
 
 /**
  * When every sample of a column's invalid cells is a number written the way a spreadsheet in some locales exports it

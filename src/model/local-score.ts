@@ -65,7 +65,8 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
   const spec: DatasetSpec = o.dataSpec ? { ...o.dataSpec, path: o.dataFile } : DatasetSpec.parse({ path: o.dataFile, id_column: o.idColumn ?? 'id', features: features.map((name) => ({ name })) });
   const data = await loadDataset(spec, { baseDir: o.baseDir, columns: features, withLabels: false });
   const labelColumn = spec.label_column;
-  const labelled = labelColumn !== undefined && (await csvHasColumn(resolve(o.baseDir ?? '.', o.dataFile), spec.delimiter, labelColumn)) ? await loadDataset(spec, { baseDir: o.baseDir, columns: [] }) : undefined;
+  const labelled =
+    labelColumn !== undefined && (await csvHasColumn(resolve(o.baseDir ?? '.', o.dataFile), spec.delimiter, labelColumn)) ? await loadDataset(spec, { baseDir: o.baseDir, columns: [] }) : undefined;
   const { tf } = await loadTf();
   const model = await loadArtifact(tf, o.modelDir);
   const pd = model.score(data.x, data.levels);
@@ -92,7 +93,13 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
     }
     lines.push(cells.join(','));
   }
-  return { jobId: meta.jobId, csv: lines.join('\n') + '\n', rows: data.rows, report: data.report, ...(labelled ? { evaluation: { ...evaluate(labelled, data.ids, pd), labelColumn: labelColumn! } } : {}) };
+  return {
+    jobId: meta.jobId,
+    csv: lines.join('\n') + '\n',
+    rows: data.rows,
+    report: data.report,
+    ...(labelled ? { evaluation: { ...evaluate(labelled, data.ids, pd), labelColumn: labelColumn! } } : {}),
+  };
 }
 
 /** The scores of the rows that have a label (rows dropped from the scoring, by their missing policy, are left out). */
