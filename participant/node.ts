@@ -15,7 +15,7 @@ import type { RowStore } from '../src/data/row-store.js';
 import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { loadTf, type Tf } from '../src/model/tf.js';
-import { ROWS_DIR, softwareVersion, UNLABELLED_ROWS_DIR } from '../src/paths.js';
+import { ROWS_DIR, softwareVersion, UNLABELLED_ROWS_DIR, writableDir } from '../src/paths.js';
 import { x25519Backend } from '../src/psi/x25519.js';
 import type { Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
@@ -83,6 +83,7 @@ export class ParticipantNode {
 
   constructor(private readonly opts: ParticipantOptions) {
     const stateDir = participantStateDir(opts.config, opts.configDir);
+    writableDir(stateDir, 'state_dir', opts.configFile ?? 'the participant config');
     this.stateDir = stateDir;
     this.approvals = new Approvals(stateDir);
     this.record = new OwnRecord(stateDir);

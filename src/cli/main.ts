@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, JobSpec, ParticipantConfig } from '../config/schemas.js';
-import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
+import { ErrorCode, FedcreditError, errorMessage, fileSystemProblem, isFedcreditError } from '../errors.js';
 import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../log.js';
 import { checkOwnIdentity, identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { ROLES, type Role } from '../pki/names.js';
@@ -712,6 +712,11 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (err instanceof LedgerError) {
       process.stderr.write(`fedcredit: audit ledger (${err.problem}): ${err.message}\n`);
+      process.exit(2);
+    }
+    const io = fileSystemProblem(err);
+    if (io) {
+      process.stderr.write(`fedcredit: ${io.message}\n  fix: ${io.fix}\n`);
       process.exit(2);
     }
     throw err;
