@@ -405,6 +405,23 @@ export class ParticipantNode {
       case 'receipt':
         this.record.receipt(m.jobId, m.receipt.treeHead);
         return;
+      case 'stepRequest':
+      case 'verticalSetup':
+      case 'gradientShareRequest': {
+        // A vertical job this node gave up when it restarted (abandonUnrejoinable) would otherwise keep the coordinator
+        // waiting for the step until its timeout: it is told at once, and fails the job naming the cause.
+        if (this.store.stateOf(m.jobId) !== 'abandoned') return;
+        const kind = this.store.kindOf(m.jobId) ?? 'vertical';
+        await this.reply(m, {
+          body: 'error',
+          error: {
+            code: ErrorCode.JOB_FAILED,
+            message: `${this.org} was restarted during this ${kind} job and cannot rejoin it (its log says why)`,
+            hint: `resubmit the job${kind === 'vertical-boost' ? ': a vertical-boost job grows its trees in memory and is not rejoined after a party restarts' : ''}`,
+          },
+        });
+        return;
+      }
       case 'error':
         log.warn({ job: m.jobId, round: m.round, code: m.error.code, message: m.error.message }, 'coordinator reported an error');
         return;
