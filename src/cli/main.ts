@@ -593,7 +593,8 @@ async function scoreLocally(opts: ScoreOptions): Promise<void> {
   const result = await scoreWithArtifact({ modelDir: resolve(opts.model), dataFile: resolve(opts.data!), dataSpec: config?.data, idColumn: opts.idColumn });
   process.stderr.write(`${formatLoadReport(result.report)}\n${result.rows} enterprise(s) scored with the model of ${result.jobId}\n`);
   const e = result.evaluation;
-  if (e) {
+  if (e && 'unread' in e) process.stderr.write(`no AUC or KS: the labels in "${e.labelColumn}" were not read (${e.unread})\n`);
+  else if (e) {
     const rows = `${e.n} of them with a label in "${e.labelColumn}" (${e.positives} defaults)`;
     process.stderr.write(Number.isNaN(e.auc) ? `${rows}: no AUC or KS, which need both defaults and non-defaults\n` : `${rows}: AUC ${e.auc.toFixed(4)}, KS ${e.ks.toFixed(4)}\n`);
   }

@@ -43,7 +43,7 @@ export interface LocalScores {
    * When the CSV has the config's label column: the model's AUC and KS on the scored rows with a label (`n` of them),
    * so a bank can set the federated model and one of its own side by side on its own held-out rows.
    */
-  evaluation?: BinaryMetrics & { labelColumn: string };
+  evaluation?: (BinaryMetrics & { labelColumn: string }) | { labelColumn: string; unread: string };
 }
 
 const ALTERED = 'download the model again (`fedcredit job model <job-id> --out <folder>`): a file of the artifact was altered';
@@ -65,8 +65,14 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
   const spec: DatasetSpec = o.dataSpec ? { ...o.dataSpec, path: o.dataFile } : DatasetSpec.parse({ path: o.dataFile, id_column: o.idColumn ?? 'id', features: features.map((name) => ({ name })) });
   const data = await loadDataset(spec, { baseDir: o.baseDir, columns: features, withLabels: false });
   const labelColumn = spec.label_column;
+  // Labels that do not read (coded 1/2, say) cost the figures only, never the scores: the scoring does not need them.
   const labelled =
-    labelColumn !== undefined && (await csvHasColumn(resolve(o.baseDir ?? '.', o.dataFile), spec.delimiter, labelColumn)) ? await loadDataset(spec, { baseDir: o.baseDir, columns: [] }) : undefined;
+    labelColumn !== undefined && (await csvHasColumn(resolve(o.baseDir ?? '.', o.dataFile), spec.delimiter, labelColumn))
+      ? await loadDataset(spec, { baseDir: o.baseDir, columns: [] }).catch((err: unknown) => {
+          if (err instanceof FedcreditError) return { unread: err.message };
+          throw err;
+        })
+      : undefined;
   const { tf } = await loadTf();
   const model = await loadArtifact(tf, o.modelDir);
   const pd = model.score(data.x, data.levels);
@@ -98,7 +104,7 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
     csv: lines.join('\n') + '\n',
     rows: data.rows,
     report: data.report,
-    ...(labelled ? { evaluation: { ...evaluate(labelled, data.ids, pd), labelColumn: labelColumn! } } : {}),
+    ...(labelled ? { evaluation: 'unread' in labelled ? { labelColumn: labelColumn!, unread: labelled.unread } : { ...evaluate(labelled, data.ids, pd), labelColumn: labelColumn! } } : {}),
   };
 }
 
