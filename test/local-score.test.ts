@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scoreWithArtifact } from '../src/model/local-score.js';
 import { loadDataset } from '../src/data/csv.js';
 import { auc, ks } from '../src/metrics.js';
+import { FedcreditError } from '../src/errors.js';
 import { csvHead, horizontalJob, UCI, uciHomoSpec } from './helpers/federation.js';
 import { MemoryFederation, writeUciSlices } from './helpers/memory-horizontal.js';
 
@@ -76,5 +77,14 @@ describe('scoring a labelled CSV with a downloaded horizontal model', () => {
     const recoded = await scoreWithArtifact({ modelDir, dataFile: coded, dataSpec: spec });
     expect(recoded.csv).toBe(scored.csv);
     expect(recoded.evaluation).toMatchObject({ labelColumn: 'y', unread: expect.stringMatching(/label column "y": "2" is not 0 or 1/) });
+  });
+
+  it('without a config, a CSV whose id column is not "id" is refused naming --id-column (the only way to say it there)', async () => {
+    const err = await scoreWithArtifact({ modelDir, dataFile: held, idColumn: 'enterprise_id' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FedcreditError);
+    expect((err as FedcreditError).message).toMatch(/held\.csv: line 1: no id column "enterprise_id" in the header$/);
+    expect((err as FedcreditError).hint).toMatch(
+      /^name the CSV's id column with --id-column NAME \(a blank header cell is column_<position>, e\.g\. column_1\), or give a participant config \(--config P\.yaml\)/,
+    );
   });
 });

@@ -63,11 +63,18 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
   }
   const features = meta.preprocessing.features;
   const spec: DatasetSpec = o.dataSpec ? { ...o.dataSpec, path: o.dataFile } : DatasetSpec.parse({ path: o.dataFile, id_column: o.idColumn ?? 'id', features: features.map((name) => ({ name })) });
+  const file = resolve(o.baseDir ?? '.', o.dataFile);
+  if (!o.dataSpec && !(await csvHasColumn(file, spec.delimiter, spec.id_column)))
+    throw new FedcreditError(
+      ErrorCode.DATA_SCHEMA,
+      `${file}: line 1: no id column "${spec.id_column}" in the header`,
+      "name the CSV's id column with --id-column NAME (a blank header cell is column_<position>, e.g. column_1), or give a participant config (--config P.yaml) whose data section says how to read the file",
+    );
   const data = await loadDataset(spec, { baseDir: o.baseDir, columns: features, withLabels: false });
   const labelColumn = spec.label_column;
   // Labels that do not read (coded 1/2, say) cost the figures only, never the scores: the scoring does not need them.
   const labelled =
-    labelColumn !== undefined && (await csvHasColumn(resolve(o.baseDir ?? '.', o.dataFile), spec.delimiter, labelColumn))
+    labelColumn !== undefined && (await csvHasColumn(file, spec.delimiter, labelColumn))
       ? await loadDataset(spec, { baseDir: o.baseDir, columns: [] }).catch((err: unknown) => {
           if (err instanceof FedcreditError) return { unread: err.message };
           throw err;
