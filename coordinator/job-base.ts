@@ -219,9 +219,7 @@ export abstract class JobBase {
           if (err instanceof ParticipantGone && err.refused) {
             throw new FedcreditError(ErrorCode.JOB_REFUSED, `participant ${err.organisation} did not accept the job: ${err.reason}`, refusalFix(err.organisation, err.field));
           }
-          if (err instanceof ParticipantGone) {
-            throw new FedcreditError(ErrorCode.JOB_FAILED, `participant ${err.organisation} did not answer the job offer: ${err.reason}`, "see that participant's log; restart it if it is down");
-          }
+          if (err instanceof ParticipantGone) throw offerUnanswered(err.organisation, err.reason, this.sessions.isConnected(err.organisation), this.offerTimeoutMs / 1000);
           throw err;
         }
       }),
@@ -425,4 +423,18 @@ export abstract class JobBase {
   }
 
   abstract run(): Promise<void>;
+}
+
+/**
+ * A party that did not answer a job offer. One still connected at the deadline is not down: most likely its owner
+ * approves offers by hand (consent.approval: manual) and had not yet, which the coordinator cannot see, so the
+ * message names that case and offer_timeout_s beside the log to read.
+ */
+export function offerUnanswered(org: string, reason: string, connected: boolean, offerTimeoutS: number): FedcreditError {
+  if (!connected) return new FedcreditError(ErrorCode.JOB_FAILED, `participant ${org} did not answer the job offer: ${reason}`, "see that participant's log; restart it if it is down");
+  return new FedcreditError(
+    ErrorCode.JOB_FAILED,
+    `participant ${org} is connected but did not answer the job offer within the coordinator's offer_timeout_s (${offerTimeoutS}s): ${reason}`,
+    `if ${org}'s owner approves offers by hand (consent.approval: manual), ask them to answer within ${offerTimeoutS}s (\`fedcredit participant pending\`, then \`approve\`) and resubmit, or raise offer_timeout_s in the coordinator config; else see ${org}'s log`,
+  );
 }

@@ -36,7 +36,7 @@ import { binningRecord, binsFromHistogram, declaredLevels, fineGridsOf, histogra
 import { valueBinCount } from '../src/credit/bin-layout.js';
 import { QUANTILE_RANK_ERROR, QuantileSearch, preprocessingFromSearch } from '../src/fl/quantile-search.js';
 import { EVALUATION_LENGTH, evaluationFromPdHistogram } from '../src/fl/pd-histogram.js';
-import { validationSizeWarning } from '../src/evaluation.js';
+import { validationAucText, validationSizeWarning } from '../src/evaluation.js';
 import { horizontalScorecard, type HorizontalScorecard } from '../src/model/scorecard.js';
 import { ParticipantGone } from './mailbox.js';
 import { CeremonyPartyLost, JobBase, type CeremonyAsk, type CeremonyPlan, type CeremonyResume, type CeremonyWait, type JobContext } from './job-base.js';
@@ -607,7 +607,7 @@ export class JobRun extends JobBase {
     await this.record('evaluation_completed', { evaluation });
     this.emit(
       'evaluation',
-      `validation AUC ${figures.auc.toFixed(4)} (±${figures.aucMaxError.toFixed(4)}), KS ${figures.ks.toFixed(4)}, Gini ${figures.gini.toFixed(4)} on ${figures.n} rows of ${result!.contributors.length} participants`,
+      `validation ${validationAucText(figures)}, KS ${figures.ks.toFixed(4)}, Gini ${figures.gini.toFixed(4)} on ${figures.n} rows of ${result!.contributors.length} participants`,
     );
     return evaluation;
   }

@@ -4,7 +4,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Ledger, LedgerError, decodeTreeHead, encodeTreeHead } from '../src/ledger/ledger.js';
 import { readLedger } from '../src/ledger/read.js';
@@ -16,6 +15,7 @@ import { newJobId } from '../src/jobs/job-id.js';
 import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { softwareVersion } from '../src/paths.js';
+import { writableDir } from '../src/config/writable-dir.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION, widenServerWindows } from '../src/wire/proto.js';
 import { MAX_MESSAGE_BYTES, toChunks, type EncodedMessage, type Frame } from '../src/wire/framing.js';
 import { FramedStream, type DuplexCall } from '../src/wire/stream.js';
@@ -626,8 +626,9 @@ export class CoordinatorService implements SessionRegistry {
 
 export async function startCoordinator(config: CoordinatorConfig, log: Logger, transport: Transport): Promise<RunningCoordinator> {
   // The coordinator's state (ledger, arbiter keys, published models) is its own: 0700, like a participant's.
-  await mkdir(config.state_dir, { recursive: true, mode: 0o700 });
+  writableDir(config.state_dir, 'state_dir', 'the coordinator config');
   const ledgerDir = resolve(config.state_dir, config.ledger_dir);
+  writableDir(ledgerDir, 'ledger_dir', 'the coordinator config');
   const ledger = await Ledger.open(ledgerDir, config.name, join(config.state_dir, 'keys', 'ledger-ed25519.pem')).catch((err) => {
     if (!(err instanceof LedgerError) || err.seq === undefined) throw err;
     throw new FedcreditError(

@@ -16,6 +16,7 @@ import { ErrorCode, FedcreditError, errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { loadTf, type Tf } from '../src/model/tf.js';
 import { ROWS_DIR, softwareVersion, UNLABELLED_ROWS_DIR } from '../src/paths.js';
+import { writableDir } from '../src/config/writable-dir.js';
 import { x25519Backend } from '../src/psi/x25519.js';
 import type { Frame } from '../src/wire/framing.js';
 import { coordinatorServiceDefinition, CHANNEL_OPTIONS, PROTOCOL_VERSION } from '../src/wire/proto.js';
@@ -31,6 +32,7 @@ import type { PartyData } from './vertical-job.js';
 import { dialed, dialFailure, jobBinding, type Transport } from '../src/wire/transport.js';
 import { Approvals, offerShares } from './approvals.js';
 import { ScoringQuota } from './scoring-quota.js';
+import { consentNow } from './consent-reload.js';
 import type { PartyChannel } from './vertical-channel.js';
 import type { JobBinding } from '../src/crypto/key-binding.js';
 import { participantKindOf } from './kinds/index.js';
@@ -46,6 +48,8 @@ export interface ParticipantOptions {
   coordinator?: string;
   /** Mutual TLS with this node's certificate, or plaintext (tests). */
   transport: Transport;
+  /** The file `config` was read from: its consent is read again at each offer (participant/consent-reload.ts). */
+  configFile?: string;
 }
 
 export class ParticipantNode {
@@ -73,13 +77,14 @@ export class ParticipantNode {
   private readonly record: OwnRecord;
   private readonly store: JobStore;
   /** The owner's caps on scoring with models it helped train (consent.scoring). */
-  private readonly scoringQuota: ScoringQuota;
+  private scoringQuota: ScoringQuota;
   private reconnectAttempt = 0;
   /** The cause of the last failed dial, logged as an error once per cause. */
   private lastDialFailure: string | undefined;
 
   constructor(private readonly opts: ParticipantOptions) {
     const stateDir = participantStateDir(opts.config, opts.configDir);
+    writableDir(stateDir, 'state_dir', opts.configFile ?? 'the participant config');
     this.stateDir = stateDir;
     this.approvals = new Approvals(stateDir);
     this.record = new OwnRecord(stateDir);
@@ -405,14 +410,24 @@ export class ParticipantNode {
         return;
       case 'verticalSetup':
       case 'stepRequest':
-      case 'gradientShareRequest':
+      case 'gradientShareRequest': {
         // onVertical answers these for the vertical jobs this node holds: the coordinator waits for an answer, so one
-        // for a job it does not hold (dropped after a refusal, or not restored after a restart) says so at once.
+        // for a job it does not hold says so at once (it would wait out the step's deadline and name another party).
+        if (this.store.stateOf(m.jobId) === 'abandoned') {
+          // Given up when this node restarted (abandonUnrejoinable).
+          const kind = this.store.kindOf(m.jobId) ?? 'vertical';
+          throw new FedcreditError(
+            ErrorCode.JOB_FAILED,
+            `${this.org} was restarted during this ${kind} job and cannot rejoin it (its log says why)`,
+            `resubmit the job${kind === 'vertical-boost' ? ': a vertical-boost job grows its trees in memory and is not rejoined after a party restarts' : ''}`,
+          );
+        }
         throw new FedcreditError(
           ErrorCode.JOB_FAILED,
-          `${this.org} does not hold vertical job ${m.jobId}: it ${this.endedJobs.has(m.jobId) ? 'ended it' : 'dropped it, or could not restore it from its job folder after a restart'} (its log says why)`,
+          `${this.org} does not hold vertical job ${m.jobId}: it ${this.endedJobs.has(m.jobId) ? 'ended it' : 'dropped it'} (its log says why)`,
           'resubmit the job',
         );
+      }
     }
   }
 
@@ -430,6 +445,15 @@ export class ParticipantNode {
     const second = this.secondOffer(m.jobId);
     if (second) return refuse('protocol', second);
     this.offered.add(m.jobId);
+    if (this.opts.configFile) {
+      const now = consentNow(this.opts.configFile, config);
+      if ('refusal' in now) return refuse('consent', now.refusal);
+      if (now.changed) {
+        log.info({ job: m.jobId, consent: now.consent }, `consent changed in ${this.opts.configFile}: this offer and the next are checked against it`);
+        config.consent = now.consent;
+        this.scoringQuota = new ScoringQuota(this.stateDir, now.consent.scoring);
+      }
+    }
     const consent = config.consent;
     const kind = kindOf(spec);
     // A scoring job is admitted by the kind of the job whose model it uses, as this node kept that job.

@@ -73,3 +73,27 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** What to do about each file-system failure a path given on the command line can cause. */
+const FILE_SYSTEM_FIXES: Record<string, string> = {
+  ENOTDIR: 'a part of that path is a file, not a folder: give a path inside a folder',
+  EISDIR: 'that path is a folder where a file is needed: give a file name',
+  EACCES: 'the user running fedcredit may not write or read there: give a path it can use, or give it that folder',
+  EPERM: 'the user running fedcredit may not write or read there: give a path it can use, or give it that folder',
+  EROFS: 'that disk is read-only: give a path on a writable disk',
+  ENOSPC: 'the disk is full: free space, or give a path on a disk with room',
+  EDQUOT: "the user's disk quota is used up: free space, or give a path on another disk",
+  ENOENT: 'that file, or a folder above it, does not exist: check the path',
+};
+
+/**
+ * A file-system failure on a path the user gave (`--out`, `--data`, a folder of a command), as a FedcreditError-like
+ * pair of message and fix for the command line; undefined for any other error, which stays a bug to report.
+ */
+export function fileSystemProblem(err: unknown): { message: string; fix: string } | undefined {
+  const io = err as NodeJS.ErrnoException | undefined;
+  if (!(io instanceof Error) || typeof io.code !== 'string' || typeof io.path !== 'string') return undefined;
+  const fix = FILE_SYSTEM_FIXES[io.code];
+  if (!fix) return undefined;
+  return { message: `cannot ${io.syscall ?? 'use'} ${io.path}: ${io.code} (${io.message})`, fix };
+}

@@ -181,6 +181,15 @@ export function aucStandardError(auc: number, defaults: number, nonDefaults: num
 }
 
 /**
+ * A published validation AUC with its two uncertainties told apart: the sampling error of its rows (Hanley–McNeil),
+ * which says whether another model's AUC differs from it, and the bound of reading it from a histogram of PD cells.
+ */
+export function validationAucText(e: { auc: number; aucMaxError: number; n: number; defaults: number }): string {
+  const se = e.defaults > 0 && e.defaults < e.n ? `standard error ${aucStandardError(e.auc, e.defaults, e.n - e.defaults).toFixed(3)}; ` : '';
+  return `AUC ${e.auc.toFixed(4)} (${se}read from the PD histogram to within ±${e.aucMaxError.toFixed(4)})`;
+}
+
+/**
  * The standard error of a validation AUC above which the AUC cannot choose between epochs or rounds: their AUCs
  * commonly differ by less than 0.02 (1,000 validation rows at a 22% default rate and an AUC of 0.77 stay under
  * it; 62 rows with 19 defaults give about 0.065).

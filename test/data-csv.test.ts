@@ -274,6 +274,29 @@ describe('hand-made files', () => {
     expect(binary.hint).toContain('`type: number`');
   });
 
+  it('numbers a spreadsheet exported with a thousands separator or a decimal comma are named as such, with the re-export as the fix', async () => {
+    // Amounts above 999 carry a "," between thousands (quoted, so the CSV parses): most of a's cells, one of b's.
+    const grouped = 'id,a,b\n1,"3,000",5\n2,"12,500",7\n3,"1,234,567.5",9\n4,800,"1,200"\n5,"9,120",3\n6,"2,250",4\n';
+    const err = await loadError(csv('grouped.csv', grouped));
+    expect(err.code).toBe(ErrorCode.DATA_SCHEMA);
+    expect(err.message).toContain(
+      'column "a" is declared `type: number` but 5 of 6 (83%) of its non-empty cells are not numbers (e.g. "3,000", "12,500", "1,234,567.5", "9,120", "2,250"): these are numbers with "," between thousands, which a CSV number must not have',
+    );
+    expect(err.hint).toMatch(/^write the file's numbers plainly, with no thousands separator and "\." before decimals/);
+    // Below the refusal share the cells are imputed: the owner's log names the format, not missing-value markers.
+    const store = await ingestSource(csv('grouped-few.csv', grouped, { features: [{ name: 'b' }] }), { dir: join(dir, 'grouped-few-rows') });
+    expect(invalidCells(store.meta)[0]?.message).toBe(
+      'feature "b": 1 cell is not a valid value of its type (e.g. "1,200") and was handled by its missing policy; these are numbers with "," between thousands (or as a decimal mark), which a CSV number must not have: write the file\'s numbers plainly, with no thousands separator and "." before decimals (3000.5), e.g. by formatting the column as a number without separators before a spreadsheet saves it as CSV',
+    );
+    // A semicolon file of a decimal-comma locale, read with its delimiter.
+    const comma = await loadError(csv('decimal-comma.csv', 'id;a;b\n1;0,556;1\n2;0,0457;2\n3;1,5;3\n', { delimiter: ';' }));
+    expect(comma.message).toContain('(e.g. "0,556", "0,0457", "1,5"): these are numbers with a decimal comma, where a CSV number has "."');
+    // Text is still text: no format is claimed.
+    const text = await loadError(csv('text.csv', 'id,a,b\n1,owner,1\n2,"1,000",2\n3,rent,3\n'));
+    expect(text.message).not.toContain('between thousands');
+    expect(text.hint).toMatch(/^check that data\.features names the right column/);
+  });
+
   it('drop and reject apply to non-numeric cells too', async () => {
     const text = 'id,a,b\n1,abc,2\n2,3,4\n3,5,NA\n';
     const dropped = await loadDataset(

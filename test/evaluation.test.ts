@@ -2,7 +2,17 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { aucStandardError, calibrationBins, confusionAt, evaluateCredit, liftTable, populationStabilityIndex, validationSizeWarning, VALIDATION_AUC_SE_BOUND } from '../src/evaluation.js';
+import {
+  aucStandardError,
+  calibrationBins,
+  confusionAt,
+  evaluateCredit,
+  liftTable,
+  populationStabilityIndex,
+  validationAucText,
+  validationSizeWarning,
+  VALIDATION_AUC_SE_BOUND,
+} from '../src/evaluation.js';
 import { auc } from '../src/metrics.js';
 import { Rng, seededShuffle } from '../src/random.js';
 
@@ -80,6 +90,15 @@ describe('a validation set too small to choose a model', () => {
     console.log(`German credit, 62-row validation sets: AUC ${mean.toFixed(3)} ± ${sd.toFixed(4)} over 2,000 draws; Hanley–McNeil ${se.toFixed(4)}`);
     expect(se / sd).toBeGreaterThan(0.9);
     expect(se / sd).toBeLessThan(1.1);
+  });
+
+  it('a published validation AUC tells the standard error of its rows apart from the bound of its PD histogram', () => {
+    // bank-c of Give Me Some Credit alone (3,000 rows, 20% for validation): the histogram's bound is 15 times smaller
+    // than the rows' own error, and was shown as "AUC 0.8312 (±0.0025)" beside a warning of a 0.037 standard error.
+    const text = validationAucText({ auc: 0.8312, aucMaxError: 0.0025, n: 618, defaults: 48 });
+    expect(text).toBe(`AUC 0.8312 (standard error ${aucStandardError(0.8312, 48, 570).toFixed(3)}; read from the PD histogram to within ±0.0025)`);
+    expect(text).toContain('standard error 0.03');
+    expect(validationAucText({ auc: 0.5, aucMaxError: 0, n: 10, defaults: 0 })).toBe('AUC 0.5000 (read from the PD histogram to within ±0.0000)');
   });
 
   it('62 validation rows of German credit get a warning naming rows, defaults, the error and the fix; UCI-sized ones do not', () => {

@@ -21,7 +21,7 @@ import { woeIv } from '../src/credit/woe.js';
 import { binningWarnings } from '../src/credit/settle.js';
 import { featureStatistics } from '../src/credit/statistics.js';
 import { scoreRecord, type Scorecard } from '../src/credit/scorecard.js';
-import { auc } from '../src/metrics.js';
+import { auc, ks as ksStatistic } from '../src/metrics.js';
 import { confusionAt } from '../src/evaluation.js';
 import { fitLogistic } from '../src/model/newton-lr.js';
 import { modelFromFiles, writeArtifact, type ArtifactFiles, type LoadedModel } from '../src/model/artifact.js';
@@ -310,10 +310,15 @@ describe('horizontal credit toolkit on UCI default credit (three owners, real pr
         for (const reason of reasons.filter(Boolean)) expect(reason).toMatch(/^x\d+ \((-\d+(\.\d+)?|0)\)$/);
       });
       expect(worstPd).toBeLessThan(1e-7);
+      return stderr;
     };
     // The columns as the model names them, or read as a participant's data section says.
-    await check([]);
-    await check(['--config', join(fed.dir, 'bank-a.yaml')]);
+    expect(await check([])).not.toMatch(/with a label/);
+    // The file has the config's label column: the bank reads the model's AUC and KS on these rows of its own.
+    const labels = (await loadDataset(uciHomoSpec(testFile))).y!;
+    expect(await check(['--config', join(fed.dir, 'bank-a.yaml')])).toContain(
+      `${rows.rows} of them with a label in "y" (${labels.reduce((a, b) => a + b, 0)} defaults): AUC ${auc(labels, pd).toFixed(4)}, KS ${ksStatistic(labels, pd).toFixed(4)}`,
+    );
 
     // The data checks of a participant: a column the model reads is missing from the file.
     const partial = join(dir, 'partial.csv');

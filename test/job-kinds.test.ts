@@ -144,6 +144,12 @@ describe('consent rules per kind', () => {
     expect(refusal(verticalFile({ features: { bank: ['x1', 'nowhere'] } }))).toEqual(['data.features', 'the job uses columns this participant does not offer: nowhere']);
   });
 
+  it('a misspelt column of a job is refused with the offered column it most likely means', () => {
+    expect(refusal(horizontalFile({ features: ['x1', 'sectr'] }))).toEqual(['data.features', 'the job uses columns this participant does not offer: sectr (did you mean sector?)']);
+    // A withheld column is never suggested: its name is the owner's to give.
+    expect(refusal(verticalFile({ features: { bank: ['x1', 'secrte'] } }))).toEqual(['data.features', 'the job uses columns this participant does not offer: secrte']);
+  });
+
   it('refuses a horizontal category whose levels the job does not declare, and min_rows before any alignment', () => {
     const heard: string[][] = [];
     const declaring = (levels: string[]) => horizontalFile({ binning: { features: { sector: { type: 'category', levels } } } });

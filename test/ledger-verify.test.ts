@@ -212,6 +212,12 @@ describe('tampering is detected and located by seq', () => {
     const report = await verifyLedger(dir);
     expect(report.failure).toMatchObject({ seq, problem: 'blob_mismatch' });
     expect(seq).toBeGreaterThanOrEqual(100);
+    // The message sets the SHA-256 the blob has against the one its entry recorded (its name), not "that SHA-256".
+    const name = file.split('/').pop()!;
+    expect(report.failure?.detail).toMatch(
+      new RegExp(`holds \\d+ bytes with SHA-256 [0-9a-f]{16}…; entry ${seq} recorded \\d+ bytes with SHA-256 ${name.slice(0, 16)}… \\(the blob's name\\): the blob was changed after it was written`),
+    );
+    expect(report.failure?.detail).not.toContain(`SHA-256 ${name.slice(0, 16)}…;`);
   });
 
   it('a blob deleted → blob_missing at the entry referencing it', async () => {

@@ -357,4 +357,26 @@ describe('vertical-boost on a UCI hetero slice (bank + tax bureau)', () => {
     const replay = await replayLedger(ledgerDir(), { jobId });
     expect(replay.ok, replay.jobs[0]?.failures.join('; ')).toBe(true);
   }, 900_000);
+  it('a host killed in the boost step and restarted: the job fails at once, naming the host and the resubmit fix, not at step_timeout_s', async () => {
+    const client = await fed.client();
+    const jobId = await client.submitJob(stringify(job), 'test-bank');
+    let restarted: Promise<number> | undefined;
+    // A boosting job's trees live in memory: the restarted host cannot rejoin, and says so when asked for the step
+    // again (before, it ignored the request and the job waited out step_timeout_s, 300 s here, 600 s by default).
+    const last = await client.watchJob(jobId, (e) => {
+      if (e.stage === 'training' && !restarted)
+        restarted = new Promise((r) => setTimeout(r, 1_000)).then(async () => {
+          await fed.cluster.kill('tax-bureau', 'SIGKILL');
+          fed.cluster.startParticipant('tax-bureau');
+          return Date.now();
+        });
+    });
+    const failedAfter = (Date.now() - (await restarted!)) / 1000;
+    client.close();
+    expect(last.state).toBe('failed');
+    expect(last.message).toMatch(/tax-bureau was restarted during this vertical-boost job and cannot rejoin it/);
+    expect(last.message).toMatch(/resubmit the job/);
+    console.log(`vertical-boost host restarted in the boost step: the job failed ${failedAfter.toFixed(1)} s after the restart`);
+    expect(failedAfter).toBeLessThan(job.training.step_timeout_s / 5);
+  }, 400_000);
 });

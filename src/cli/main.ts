@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { loadYamlConfig } from '../config/load.js';
 import { CoordinatorConfig, JobSpec, ParticipantConfig } from '../config/schemas.js';
-import { ErrorCode, FedcreditError, errorMessage, isFedcreditError } from '../errors.js';
+import { ErrorCode, FedcreditError, errorMessage, fileSystemProblem, isFedcreditError } from '../errors.js';
 import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from '../log.js';
 import { checkOwnIdentity, identityFromDir, insecureTransport, type Transport } from '../wire/transport.js';
 import { ROLES, type Role } from '../pki/names.js';
@@ -101,7 +101,7 @@ function buildProgram(): Command {
       const transport = nodeTransport(config.tls, configDir, opts.insecure, opts.config, log);
       checkOwnIdentity(transport, { organisation: config.organisation, role: 'participant' }, opts.config);
       const { ParticipantNode } = await import('../../participant/node.js');
-      const node = new ParticipantNode({ config, configDir, log, coordinator: opts.coordinator, transport });
+      const node = new ParticipantNode({ config, configDir, log, coordinator: opts.coordinator, transport, configFile: resolve(opts.config) });
       onShutdown(async () => {
         log.info('shutting down');
         await node.stop();
@@ -592,6 +592,12 @@ async function scoreLocally(opts: ScoreOptions): Promise<void> {
   const [{ scoreWithArtifact }, { formatLoadReport }] = await Promise.all([import('../model/local-score.js'), import('../data/csv.js')]);
   const result = await scoreWithArtifact({ modelDir: resolve(opts.model), dataFile: resolve(opts.data!), dataSpec: config?.data, idColumn: opts.idColumn });
   process.stderr.write(`${formatLoadReport(result.report)}\n${result.rows} enterprise(s) scored with the model of ${result.jobId}\n`);
+  const e = result.evaluation;
+  if (e && 'unread' in e) process.stderr.write(`no AUC or KS: the labels in "${e.labelColumn}" were not read (${e.unread})\n`);
+  else if (e) {
+    const rows = `${e.n} of them with a label in "${e.labelColumn}" (${e.positives} defaults)`;
+    process.stderr.write(Number.isNaN(e.auc) ? `${rows}: no AUC or KS, which need both defaults and non-defaults\n` : `${rows}: AUC ${e.auc.toFixed(4)}, KS ${e.ks.toFixed(4)}\n`);
+  }
   if (opts.out) {
     await writeFile(resolve(opts.out), result.csv, { mode: 0o600 });
     process.stdout.write(`scores written to ${opts.out}\n`);
@@ -707,6 +713,11 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (err instanceof LedgerError) {
       process.stderr.write(`fedcredit: audit ledger (${err.problem}): ${err.message}\n`);
+      process.exit(2);
+    }
+    const io = fileSystemProblem(err);
+    if (io) {
+      process.stderr.write(`fedcredit: ${io.message}\n  fix: ${io.fix}\n`);
       process.exit(2);
     }
     throw err;

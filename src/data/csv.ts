@@ -333,11 +333,13 @@ export function invalidCells(meta: Pick<RowStoreMeta, 'report' | 'invalidExample
     .map(([feature, cells]) => {
       const examples = meta.invalidExamples?.[feature] ?? [];
       const shown = examples.length > 0 ? ` (e.g. ${examples.map(preview).join(', ')})` : '';
+      const format = localNumberFormat(examples);
+      const fix = format ? `${format}: ${PLAIN_NUMBERS}` : 'list such markers in data.missing_values, or clean the data';
       return {
         feature,
         cells,
         examples,
-        message: `feature "${feature}": ${cells} cell${cells > 1 ? 's are' : ' is'} not a valid value of its type${shown} and ${cells > 1 ? 'were' : 'was'} handled by its missing policy; list such markers in data.missing_values, or clean the data`,
+        message: `feature "${feature}": ${cells} cell${cells > 1 ? 's are' : ' is'} not a valid value of its type${shown} and ${cells > 1 ? 'were' : 'was'} handled by its missing policy; ${fix}`,
       };
     });
 }
@@ -518,20 +520,24 @@ class Loader {
   /** Refuse features whose present cells are mostly not of their declared type (NON_NUMERIC_REFUSE_SHARE). */
   private refuseMistypedColumns(): void {
     const lines: string[] = [];
+    let formatted = false;
     this.features.forEach((f, j) => {
       const present = this.rowsRead - this.missingCounts[j]!;
       const invalid = this.nonNumericCounts[j]!;
       if (present === 0 || invalid / present <= NON_NUMERIC_REFUSE_SHARE) return;
       const share = invalid === present ? 'all' : `${invalid} of ${present} (${Math.round((100 * invalid) / present)}%)`;
       const cells = invalid === present ? `all ${present} of its non-empty cells` : `${share} of its non-empty cells`;
-      const values = [...this.invalidSamples[j]!].map(preview).join(', ');
-      lines.push(`column "${f.name}" is declared \`type: ${f.type}\` but ${cells} are ${INVALID_WORDS[f.type]} (e.g. ${values})`);
+      const samples = [...this.invalidSamples[j]!];
+      const format = localNumberFormat(samples);
+      if (format) formatted = true;
+      lines.push(`column "${f.name}" is declared \`type: ${f.type}\` but ${cells} are ${INVALID_WORDS[f.type]} (e.g. ${samples.map(preview).join(', ')})${format ? `: ${format}` : ''}`);
     });
     if (lines.length === 0) return;
     throw new FedcreditError(
       ErrorCode.DATA_SCHEMA,
       `${this.origin.name}: ${lines.join('; ')}; a feature with more than ${NON_NUMERIC_REFUSE_SHARE * 100}% invalid cells would be all imputed and add nothing to a model`,
-      'check that data.features names the right column; declare a text column of levels (an industry, a region, a grade) ' +
+      (formatted ? `${PLAIN_NUMBERS}; otherwise ` : '') +
+        'check that data.features names the right column; declare a text column of levels (an industry, a region, a grade) ' +
         '`type: category` (a job bins it, one WOE per level), or list it in data.group_columns to group reports by it; ' +
         'an integer or binary column holding other numbers can be declared `type: number`',
     );
@@ -950,13 +956,46 @@ function csvError(err: CsvError, file: string, headerLength: number): FedcreditE
   );
 }
 
-/** One cell of one line of a CSV file, read again. */
-async function csvCellOnLine(file: string, delimiter: string, line: number, column: number): Promise<string | undefined> {
+/** One line of a CSV file, read again (undefined when it cannot be read). */
+async function csvLine(file: string, delimiter: string, line: number): Promise<string[] | undefined> {
   const records: string[][] = [];
   const parser = parse({ bom: true, delimiter, trim: true, relax_column_count: true, from_line: line, to_line: line });
   parser.on('data', (r: string[]) => records.push(r));
   await pipeline(createReadStream(file), parser).catch(() => undefined);
-  return records[0]?.[column];
+  return records[0];
+}
+
+async function csvCellOnLine(file: string, delimiter: string, line: number, column: number): Promise<string | undefined> {
+  return (await csvLine(file, delimiter, line))?.[column];
+}
+
+/** Whether a CSV file's header (line 1) names a column. */
+export async function csvHasColumn(file: string, delimiter: string, column: string): Promise<boolean> {
+  return (await csvLine(file, delimiter, 1))?.includes(column) ?? false;
+}
+
+/** A number with its digits grouped in threes ("3,000", "1.234.567,89", "12 500"): the separator is group 1. */
+const GROUPED_NUMBER = /^[+-]?\d{1,3}([,.' \u00a0\u202f])\d{3}(?:\1\d{3})*(?:[.,]\d+)?$/;
+const DECIMAL_COMMA = /^[+-]?\d*,\d+$/;
+const PLAIN_NUMBERS =
+  'write the file\'s numbers plainly, with no thousands separator and "." before decimals (3000.5), e.g. by formatting the column as a number without separators before a spreadsheet saves it as CSV';
+
+/**
+ * When every sample of a column's invalid cells is a number written the way a spreadsheet in some locales exports it
+ * (digits grouped by a thousands separator, or a decimal comma), says so: such a file needs re-exporting, not
+ * missing-value markers or another type. Undefined when any sample is something else.
+ */
+export function localNumberFormat(samples: readonly string[]): string | undefined {
+  if (samples.length === 0) return undefined;
+  const grouped = samples.map((s) => GROUPED_NUMBER.exec(s.trim())?.[1]);
+  if (grouped.every((sep) => sep !== undefined)) {
+    const seps = [...new Set(grouped)].map((sep) => (sep === ' ' ? 'a space' : sep === '\u00a0' || sep === '\u202f' ? 'a no-break space' : `"${sep}"`));
+    // "3,000" alone may be 3000 or a decimal comma's 3.000: either way it is not a CSV number.
+    const ambiguous = samples.every((s) => /^[+-]?\d{1,3}[,.]\d{3}$/.test(s.trim()));
+    return `these are numbers with ${seps.join(' or ')} between thousands${ambiguous ? ' (or as a decimal mark)' : ''}, which a CSV number must not have`;
+  }
+  if (samples.every((s) => DECIMAL_COMMA.test(s.trim()) || GROUPED_NUMBER.test(s.trim()))) return 'these are numbers with a decimal comma, where a CSV number has "."';
+  return undefined;
 }
 
 /** A cell as shown in an error message: quoted, at most 40 characters. */

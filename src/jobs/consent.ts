@@ -1,6 +1,7 @@
 /** Data-use rules every kind that trains on an owner's data is checked against; each kind composes them in order. */
 import { binningConflict } from '../credit/settle.js';
 import type { BinningSpec, VerticalJobSpec } from '../config/schemas.js';
+import { likelyField } from '../config/load.js';
 import type { DataOwner, Refusal } from './kind.js';
 
 export function plaintextRefusal(scheme: string, owner: DataOwner): Refusal | undefined {
@@ -19,7 +20,13 @@ export function columnRefusal(features: string[], owner: DataOwner): Refusal | u
   if (missing.length === 0) return undefined;
   const withheld = missing.filter((f) => owner.declared.includes(f));
   if (withheld.length > 0) return ['consent.columns', `the job asks for ${withheld.join(', ')}, which consent.columns does not allow (allowed: ${owner.offered.join(', ')})`];
-  return ['data.features', `the job uses columns this participant does not offer: ${missing.join(', ')}`];
+  // A name close to one the owner offers is most likely a typo of it (`MonthlyIncom`); the offered names are no secret
+  // from the submitter, as the consent.columns refusal above lists them.
+  const named = missing.map((f) => {
+    const meant = likelyField(f, owner.offered);
+    return meant ? `${f} (did you mean ${meant}?)` : f;
+  });
+  return ['data.features', `the job uses columns this participant does not offer: ${named.join(', ')}`];
 }
 
 export function binningRefusal(binning: BinningSpec | undefined, features: string[], owner: DataOwner): Refusal | undefined {

@@ -251,7 +251,7 @@ export async function verifyLedger(dir: string, opts: { receiptsDir?: string } =
         return {
           seq: i,
           problem: 'blob_mismatch',
-          detail: `${BLOBS_DIR}/${id} (blob "${ref.name}" of entry ${i}) ${problem}; entry ${i} recorded ${ref.size} bytes with that SHA-256: the blob was changed`,
+          detail: `${BLOBS_DIR}/${id} (blob "${ref.name}" of entry ${i}) ${problem}; entry ${i} recorded ${ref.size} bytes with SHA-256 ${id.slice(0, 16)}… (the blob's name): the blob was changed after it was written`,
         };
     }
     return undefined;

@@ -5,10 +5,11 @@
  * (src/data/csv.ts): the model's columns must be there, cells that are not numbers are counted, duplicate ids refused.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DatasetSpec } from '../data/schema.js';
 import type { LoadReport } from '../data/load-report.js';
-import { csvCell, loadDataset } from '../data/csv.js';
+import { csvCell, csvHasColumn, loadDataset } from '../data/csv.js';
+import { binaryMetrics, type BinaryMetrics } from '../metrics.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { reasonCodes, reasonText, scoreRecord, type Scorecard } from '../credit/scorecard.js';
 import { loadArtifact, readArtifactMetadata } from './artifact.js';
@@ -38,6 +39,11 @@ export interface LocalScores {
   csv: string;
   rows: number;
   report: LoadReport;
+  /**
+   * When the CSV has the config's label column: the model's AUC and KS on the scored rows with a label (`n` of them),
+   * so a bank can set the federated model and one of its own side by side on its own held-out rows.
+   */
+  evaluation?: (BinaryMetrics & { labelColumn: string }) | { labelColumn: string; unread: string };
 }
 
 const ALTERED = 'download the model again (`fedcredit job model <job-id> --out <folder>`): a file of the artifact was altered';
@@ -57,7 +63,23 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
   }
   const features = meta.preprocessing.features;
   const spec: DatasetSpec = o.dataSpec ? { ...o.dataSpec, path: o.dataFile } : DatasetSpec.parse({ path: o.dataFile, id_column: o.idColumn ?? 'id', features: features.map((name) => ({ name })) });
+  const file = resolve(o.baseDir ?? '.', o.dataFile);
+  if (!o.dataSpec && !(await csvHasColumn(file, spec.delimiter, spec.id_column)))
+    throw new FedcreditError(
+      ErrorCode.DATA_SCHEMA,
+      `${file}: line 1: no id column "${spec.id_column}" in the header`,
+      "name the CSV's id column with --id-column NAME (a blank header cell is column_<position>, e.g. column_1), or give a participant config (--config P.yaml) whose data section says how to read the file",
+    );
   const data = await loadDataset(spec, { baseDir: o.baseDir, columns: features, withLabels: false });
+  const labelColumn = spec.label_column;
+  // Labels that do not read (coded 1/2, say) cost the figures only, never the scores: the scoring does not need them.
+  const labelled =
+    labelColumn !== undefined && (await csvHasColumn(file, spec.delimiter, labelColumn))
+      ? await loadDataset(spec, { baseDir: o.baseDir, columns: [] }).catch((err: unknown) => {
+          if (err instanceof FedcreditError) return { unread: err.message };
+          throw err;
+        })
+      : undefined;
   const { tf } = await loadTf();
   const model = await loadArtifact(tf, o.modelDir);
   const pd = model.score(data.x, data.levels);
@@ -84,5 +106,25 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
     }
     lines.push(cells.join(','));
   }
-  return { jobId: meta.jobId, csv: lines.join('\n') + '\n', rows: data.rows, report: data.report };
+  return {
+    jobId: meta.jobId,
+    csv: lines.join('\n') + '\n',
+    rows: data.rows,
+    report: data.report,
+    ...(labelled ? { evaluation: 'unread' in labelled ? { labelColumn: labelColumn!, unread: labelled.unread } : { ...evaluate(labelled, data.ids, pd), labelColumn: labelColumn! } } : {}),
+  };
+}
+
+/** The scores of the rows that have a label (rows dropped from the scoring, by their missing policy, are left out). */
+function evaluate(labelled: { ids: string[]; y?: Float32Array }, ids: string[], pd: ArrayLike<number>): BinaryMetrics {
+  const label = new Map(labelled.ids.map((id, r) => [id, labelled.y![r]!]));
+  const y: number[] = [];
+  const p: number[] = [];
+  ids.forEach((id, r) => {
+    const v = label.get(id);
+    if (v === undefined) return;
+    y.push(v);
+    p.push(pd[r]!);
+  });
+  return binaryMetrics(y, p);
 }

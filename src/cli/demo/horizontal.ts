@@ -7,6 +7,7 @@
  * rows (moments, grid, histogram, bins, selection, WOE, model), so the pooled one gets exactly the federation's bins
  * and a bank alone the bins its own rows give. The model report is written from the downloaded artifact alone.
  */
+import { validationAucText } from '../../evaluation.js';
 import { writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import Table from 'cli-table3';
@@ -54,7 +55,7 @@ export interface HorizontalSummary {
   pooled: Scores;
   local: Scores & { by_participant: Record<string, Scores> };
   /** The published evaluation: the model on every bank's validation rows, from the secure PD histogram. */
-  validation: (Scores & { rows: number; auc_max_error: number; gini: number }) | null;
+  validation: (Scores & { rows: number; defaults: number; auc_max_error: number; gini: number }) | null;
   seconds: number;
   report?: string;
 }
@@ -218,7 +219,7 @@ async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writ
   const byParticipant: Record<string, Scores> = {};
   splits.forEach((s, i) => (byParticipant[synth.parties[i]!.party] = score(fitCentral(tf, job, features, { train: [s.train], validation: [s.validation] }).score(testRows.x))));
   const locals = Object.values(byParticipant);
-  const ev = federatedModel.metadata.evaluation as { n: number; auc: number; ks: number; gini: number; aucMaxError: number } | null | undefined;
+  const ev = federatedModel.metadata.evaluation as { n: number; defaults: number; auc: number; ks: number; gini: number; aucMaxError: number } | null | undefined;
   return {
     job_id: jobId,
     rounds: opts.rounds,
@@ -235,7 +236,7 @@ async function evaluate(opts: DemoOptions, synth: Awaited<ReturnType<typeof writ
       ks: round4(locals.reduce((s, m) => s + m.ks, 0) / locals.length),
       by_participant: byParticipant,
     },
-    validation: ev ? { rows: ev.n, auc: round4(ev.auc), auc_max_error: round4(ev.aucMaxError), ks: round4(ev.ks), gini: round4(ev.gini) } : null,
+    validation: ev ? { rows: ev.n, defaults: ev.defaults, auc: round4(ev.auc), auc_max_error: round4(ev.aucMaxError), ks: round4(ev.ks), gini: round4(ev.gini) } : null,
     seconds: (Date.now() - started) / 1000,
   };
 }
@@ -255,5 +256,8 @@ function printTable(s: HorizontalSummary, parties: SynthFile[]): void {
     `each model bins its own training rows, keeps the features with IV ≥ ${IV_THRESHOLD} and trains on their WOE (the federated model, from secure histograms: ${s.features.length} features)\n`,
   );
   const v = s.validation;
-  if (v) process.stdout.write(`published evaluation on the banks' ${v.rows} validation rows (secure PD histogram): AUC ${v.auc.toFixed(4)} (±${v.auc_max_error.toFixed(4)}), KS ${v.ks.toFixed(4)}\n`);
+  if (v)
+    process.stdout.write(
+      `published evaluation on the banks' ${v.rows} validation rows (secure PD histogram): ${validationAucText({ auc: v.auc, aucMaxError: v.auc_max_error, n: v.rows, defaults: v.defaults })}, KS ${v.ks.toFixed(4)}\n`,
+    );
 }
