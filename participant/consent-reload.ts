@@ -5,6 +5,7 @@
  * under a running node: the data section, consent.columns (the columns read), whether a vertical kind is allowed (a
  * guest then keeps its rows without a label) and the organisation. When one of those changed, or the file no longer
  * reads as a valid config, every offer is refused, naming the cause, until the file is fixed or the node restarted.
+ * A refusal travels to the coordinator and the submitter: it names no path of this machine (the node's log does).
  */
 import { loadYamlConfig } from '../src/config/load.js';
 import { ParticipantConfig } from '../src/config/schemas.js';
@@ -18,14 +19,16 @@ export function consentNow(file: string, started: ParticipantConfig): ConsentNow
   try {
     now = loadYamlConfig(file, ParticipantConfig, 'participant');
   } catch (err) {
-    return { refusal: `${file} no longer reads as a valid participant config, so this node cannot tell its owner's consent (${errorMessage(err)}); fix the file: offers are refused until then` };
+    return {
+      refusal: `its participant config no longer reads as valid, so this node cannot tell its owner's consent (${errorMessage(err).split(file).join('the config')}); fix the file: offers are refused until then`,
+    };
   }
   const loadedUnder = (c: ParticipantConfig) => JSON.stringify([c.organisation, c.data, c.consent.columns ?? null, c.consent.job_kinds.some((k) => k !== 'horizontal')]);
   if (loadedUnder(now) !== loadedUnder(started))
     return {
       refusal:
-        `${file} changed since this node started in what its rows were loaded under (organisation, data, consent.columns, or whether a vertical job kind is allowed); ` +
-        `restart the node (fedcredit participant --config ${file}) to take up the change: offers are refused until then`,
+        'its participant config changed since this node started in what its rows were loaded under (organisation, data, consent.columns, or whether a vertical job kind is allowed); ' +
+        'restart the node (fedcredit participant --config FILE) to take up the change: offers are refused until then',
     };
   return { consent: now.consent, changed: JSON.stringify(now.consent) !== JSON.stringify(started.consent) };
 }

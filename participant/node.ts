@@ -447,7 +447,10 @@ export class ParticipantNode {
     this.offered.add(m.jobId);
     if (this.opts.configFile) {
       const now = consentNow(this.opts.configFile, config);
-      if ('refusal' in now) return refuse('consent', now.refusal);
+      if ('refusal' in now) {
+        log.warn({ job: m.jobId, config: this.opts.configFile }, 'the participant config cannot be taken up at this offer');
+        return refuse('consent', now.refusal);
+      }
       if (now.changed) {
         log.info({ job: m.jobId, consent: now.consent }, `consent changed in ${this.opts.configFile}: this offer and the next are checked against it`);
         config.consent = now.consent;
