@@ -87,7 +87,7 @@ const jobAccepted: JobAccepted = {
   boxPublicKey: bytes(32, 4),
   loadReport: '30000 rows kept, 12 dropped (missing age), 4 imputed',
   idSetSha256: bytes(32, 5),
-  boxKeyBinding: { certificate: bytes(700, 38), signature: bytes(72, 39) },
+  boxKeyBinding: { certificate: bytes(700, 38), signature: bytes(72, 39), specSha256: bytes(32, 139) },
 };
 const jobRefused: JobRefused = { code: 'FC_JOB_REFUSED', reason: 'column `pay_0` is not declared' };
 const sealedKey: SealedKey = { recipient: 'bank-b', sealed: bytes(200, 6) };
@@ -95,7 +95,7 @@ const keysPublished: KeysPublished = {
   ckksPublicKey: bytes(1000, 7),
   sealedSecretKeys: [sealedKey, { recipient: 'bank-c', sealed: bytes(201, 8) }],
   paramsFingerprint: bytes(32, 9),
-  publicKeyBinding: { certificate: bytes(700, 40), signature: bytes(71, 41) },
+  publicKeyBinding: { certificate: bytes(700, 40), signature: bytes(71, 41), specSha256: bytes(32, 141) },
 };
 const encryptedVector: EncryptedVector = {
   scheme: 'ckks',
@@ -111,14 +111,14 @@ const errorReport: ErrorReport = { code: 'FC_DATA_SCHEMA', message: 'column `age
 const receipt: Receipt = { seq: 2 ** 33 + 1, treeHead: bytes(120, 19) };
 const welcome: Welcome = { coordinatorVersion: '0.1.0', protocolVersion: 1, treeHead: bytes(120, 29), consistencyProof: [bytes(32, 31), bytes(32, 37)] };
 const jobOffer: JobOffer = { specJson: '{"name":"pd-model","rounds":5}', submitter: 'bank-a', lead: 'bank-b' };
-const recipient: Recipient = { organisation: 'bank-b', boxPublicKey: bytes(32, 20), binding: { certificate: bytes(690, 42), signature: bytes(70, 43) } };
+const recipient: Recipient = { organisation: 'bank-b', boxPublicKey: bytes(32, 20), binding: { certificate: bytes(690, 42), signature: bytes(70, 43), specSha256: bytes(32, 143) } };
 const keygenRequest: KeygenRequest = { recipients: [recipient, { organisation: 'bank-c', boxPublicKey: bytes(32, 21), binding: null }] };
 const keyDelivery: KeyDelivery = {
   ckksPublicKey: bytes(900, 22),
   sealedSecretKey: bytes(250, 23),
   paramsFingerprint: bytes(32, 24),
   lead: recipient,
-  publicKeyBinding: { certificate: bytes(690, 44), signature: bytes(72, 45) },
+  publicKeyBinding: { certificate: bytes(690, 44), signature: bytes(72, 45), specSha256: bytes(32, 145) },
 };
 const featureBins: FeatureBins = {
   feature: 'age',
@@ -149,8 +149,8 @@ const contributionRequest: ContributionRequest = {
   preprocessing,
   deadlineUnixMs: 1_760_000_000_123,
   contributors: [
-    { organisation: 'bank-a', boxPublicKey: bytes(32, 27), binding: { certificate: bytes(40, 28), signature: bytes(64, 29) } },
-    { organisation: 'bank-b', boxPublicKey: bytes(32, 30), binding: { certificate: bytes(40, 31), signature: bytes(64, 32) } },
+    { organisation: 'bank-a', boxPublicKey: bytes(32, 27), binding: { certificate: bytes(40, 28), signature: bytes(64, 29), specSha256: bytes(32, 129) } },
+    { organisation: 'bank-b', boxPublicKey: bytes(32, 30), binding: { certificate: bytes(40, 31), signature: bytes(64, 32), specSha256: bytes(32, 132) } },
   ],
   attempt: 2,
 };
@@ -186,7 +186,12 @@ const verticalSetup: VerticalSetup = {
   psiSalt: bytes(32, 37),
 };
 const stepRequest: StepRequest = { step: 'batch', attempt: 3, epoch: 4, batch: 5, argsJson: '{}' };
-const keyShareEntry: KeyShareEntry = { organisation: 'bank-a', commitment: bytes(32, 60), commitmentBinding: { certificate: bytes(650, 61), signature: bytes(70, 62) }, share: bytes(4000, 63) };
+const keyShareEntry: KeyShareEntry = {
+  organisation: 'bank-a',
+  commitment: bytes(32, 60),
+  commitmentBinding: { certificate: bytes(650, 61), signature: bytes(70, 62), specSha256: bytes(32, 162) },
+  share: bytes(4000, 63),
+};
 const thresholdCeremony: ThresholdCeremony = {
   step: 'key',
   parties: [keyShareEntry, { ...keyShareEntry, organisation: 'bank-b', commitmentBinding: null }],
@@ -271,7 +276,7 @@ const samples: Record<string, object[]> = {
   Recipient: [recipient],
   KeygenRequest: [keygenRequest],
   KeyDelivery: [keyDelivery],
-  KeyBinding: [{ certificate: bytes(650, 46), signature: bytes(70, 47) }],
+  KeyBinding: [{ certificate: bytes(650, 46), signature: bytes(70, 47), specSha256: bytes(32, 147) }],
   FeatureBins: [featureBins],
   LevelGroup: [{ levels: ['A40', 'A46'] }],
   Preprocessing: [preprocessing],
