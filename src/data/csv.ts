@@ -969,9 +969,9 @@ async function csvCellOnLine(file: string, delimiter: string, line: number, colu
   return (await csvLine(file, delimiter, line))?.[column];
 }
 
-/** Whether a CSV file's header (line 1) names a column. */
-export async function csvHasColumn(file: string, delimiter: string, column: string): Promise<boolean> {
-  return (await csvLine(file, delimiter, 1))?.includes(column) ?? false;
+/** A CSV file's header (line 1): its column names, empty when the file has none. */
+export async function csvHeader(file: string, delimiter: string): Promise<string[]> {
+  return (await csvLine(file, delimiter, 1)) ?? [];
 }
 
 /** A number with its digits grouped in threes ("3,000", "1.234.567,89", "12 500"): the separator is group 1. */

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DatasetSpec } from '../data/schema.js';
 import type { LoadReport } from '../data/load-report.js';
-import { csvCell, csvHasColumn, loadDataset } from '../data/csv.js';
+import { csvCell, csvHeader, loadDataset } from '../data/csv.js';
 import { binaryMetrics, type BinaryMetrics } from '../metrics.js';
 import { ErrorCode, FedcreditError } from '../errors.js';
 import { reasonCodes, reasonText, scoreRecord, type Scorecard } from '../credit/scorecard.js';
@@ -64,7 +64,8 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
   const features = meta.preprocessing.features;
   const spec: DatasetSpec = o.dataSpec ? { ...o.dataSpec, path: o.dataFile } : DatasetSpec.parse({ path: o.dataFile, id_column: o.idColumn ?? 'id', features: features.map((name) => ({ name })) });
   const file = resolve(o.baseDir ?? '.', o.dataFile);
-  if (!o.dataSpec && !(await csvHasColumn(file, spec.delimiter, spec.id_column)))
+  const columns = await csvHeader(file, spec.delimiter);
+  if (!o.dataSpec && !columns.includes(spec.id_column))
     throw new FedcreditError(
       ErrorCode.DATA_SCHEMA,
       `${file}: line 1: no id column "${spec.id_column}" in the header`,
@@ -74,7 +75,7 @@ export async function scoreWithArtifact(o: LocalScoreOptions): Promise<LocalScor
   const labelColumn = spec.label_column;
   // Labels that do not read (coded 1/2, say) cost the figures only, never the scores: the scoring does not need them.
   const labelled =
-    labelColumn !== undefined && (await csvHasColumn(file, spec.delimiter, labelColumn))
+    labelColumn !== undefined && columns.includes(labelColumn)
       ? await loadDataset(spec, { baseDir: o.baseDir, columns: [] }).catch((err: unknown) => {
           if (err instanceof FedcreditError) return { unread: err.message };
           throw err;
