@@ -419,7 +419,7 @@ export class ParticipantNode {
           throw new FedcreditError(
             ErrorCode.JOB_FAILED,
             `${this.org} was restarted during this ${kind} job and cannot rejoin it (its log says why)`,
-            `resubmit the job${kind === 'vertical-boost' ? ': a vertical-boost job grows its trees in memory and is not rejoined after a party restarts' : ''}`,
+            'resubmit the job',
           );
         }
         throw new FedcreditError(
