@@ -416,11 +416,7 @@ export class ParticipantNode {
         if (this.store.stateOf(m.jobId) === 'abandoned') {
           // Given up when this node restarted (abandonUnrejoinable).
           const kind = this.store.kindOf(m.jobId) ?? 'vertical';
-          throw new FedcreditError(
-            ErrorCode.JOB_FAILED,
-            `${this.org} was restarted during this ${kind} job and cannot rejoin it (its log says why)`,
-            'resubmit the job',
-          );
+          throw new FedcreditError(ErrorCode.JOB_FAILED, `${this.org} was restarted during this ${kind} job and cannot rejoin it (its log says why)`, 'resubmit the job');
         }
         throw new FedcreditError(
           ErrorCode.JOB_FAILED,
