@@ -171,7 +171,8 @@ export class ScoringParty implements StepHandler {
     private readonly log: Logger,
     private readonly jobDir: string,
     private readonly modelDir: string,
-    requestsDir: string,
+    /** The guest's list of ids to score, found at the offer (requestedIdList); a host has none. */
+    idsFile: string | undefined,
   ) {
     this.channel = new PartyChannel(id, org, spec.guest, io, log, spec.step_timeout_s * 1000, this);
     this.folder = new JobFolder(jobDir);
@@ -205,8 +206,8 @@ export class ScoringParty implements StepHandler {
       this.requested = this.invalid = 0;
       return;
     }
-    const file = requestedIdList(requestsDir, spec, org);
-    const raw = readIdList(file);
+    if (!idsFile) throw new FedcreditError(ErrorCode.PROTOCOL, `${org} is the guest of scoring job ${id} but holds no list of ids to score`, "score with `fedcredit score` on the guest's node");
+    const raw = readIdList(idsFile);
     const own = prepareIds(data.ids, this.idFormat);
     const queries = prepareIds(raw, this.idFormat);
     const rowOf = new Map(own.ids.map((v, i) => [v, own.rows[i]!]));
@@ -216,7 +217,7 @@ export class ScoringParty implements StepHandler {
     this.notInGuestData = queries.ids.length - inData.length;
     this.queries = { ids: inData, rows: Int32Array.from(inData, (v) => rowOf.get(v)!) };
     // The request file held ids of the bank's applicants: once read, it is not kept around.
-    rmSync(file, { force: true });
+    rmSync(idsFile, { force: true });
   }
 
   /** PSI of this batch's scores against the held-out scores the guest kept from the training job; null without them. */

@@ -7,11 +7,11 @@ import { abandonUnrejoinable } from './vertical-lr.js';
 
 export const verticalScore: ParticipantKind<'vertical-score'> = {
   async accept(node, offer, spec) {
-    const requests = join(node.stateDir, 'score-requests');
     // Before the quota: a job the guest did not ask for must not use up its owner's requests of the day.
+    let idsFile: string | undefined;
     if (spec.guest === node.org) {
       try {
-        requestedIdList(requests, spec, node.org);
+        idsFile = requestedIdList(join(node.stateDir, 'score-requests'), spec, node.org);
       } catch (err) {
         return offer.refuse('ids_file', errorMessage(err));
       }
@@ -30,7 +30,7 @@ export const verticalScore: ParticipantKind<'vertical-score'> = {
         node.log,
         node.store.dirOf(offer.jobId),
         node.store.dirOf(spec.model_job),
-        requests,
+        idsFile,
       );
     } catch (err) {
       node.store.end(offer.jobId, 'refused');
